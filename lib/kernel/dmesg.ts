@@ -1,0 +1,116 @@
+/**
+ * The per-boot kernel log: printk, WARN and WARN_ON_ONCE with call-site text, readable by
+ * code and tests (`dmesg`).
+ *
+ * @module
+ */
+
+/** printk levels kholab uses. */
+export type LogLevel = "err" | "warn" | "info" | "debug";
+
+/** One line of the kernel log. */
+export interface LogEntry {
+  /** Sequence number within the boot, from 0. */
+  readonly seq: number;
+  /** printk level. */
+  readonly level: LogLevel;
+  /** Subsystem prefix as the kernel prints it (`"KHO"`, `"memblock"`, …) or "". */
+  readonly prefix: string;
+  /** The message text. */
+  readonly text: string;
+  /** For WARNs: the call site (`"kho_preserve_folio"`). */
+  readonly callsite?: string;
+}
+
+/**
+ * A kernel's log buffer.
+ *
+ * @example
+ * ```ts
+ * import { KernelLog } from "./dmesg.ts";
+ * const log = new KernelLog();
+ * log.info("KHO", "disabling KHO revival: wrong compat");
+ * log.warnOnOnce("kho_restore_page", "bad magic");
+ * log.warnOnOnce("kho_restore_page", "bad magic");
+ * console.assert(log.warnings().length === 1);
+ * ```
+ */
+export class KernelLog {
+  readonly #entries: LogEntry[] = [];
+  readonly #warnedOnce = new Set<string>();
+  /** Upper bound on stored lines; older lines are dropped (like the ring buffer). */
+  readonly capacity: number;
+  #dropped = 0;
+
+  /** Creates an empty log holding at most `capacity` lines. */
+  constructor(capacity = 100_000) {
+    this.capacity = capacity;
+  }
+
+  /** Appends a line at a level. */
+  printk(level: LogLevel, prefix: string, text: string, callsite?: string): void {
+    const seq = this.#entries.length + this.#dropped;
+    this.#entries.push({ seq, level, prefix, text, callsite });
+    if (this.#entries.length > this.capacity) {
+      this.#entries.shift();
+      this.#dropped++;
+    }
+  }
+
+  /** pr_info. */
+  info(prefix: string, text: string): void {
+    this.printk("info", prefix, text);
+  }
+
+  /** pr_warn. */
+  warning(prefix: string, text: string): void {
+    this.printk("warn", prefix, text);
+  }
+
+  /** pr_err. */
+  error(prefix: string, text: string): void {
+    this.printk("err", prefix, text);
+  }
+
+  /** WARN(1, …): logs a warning with its call site; returns true like the macro. */
+  warn(callsite: string, text = ""): true {
+    this.printk("warn", "WARNING", text ? `at ${callsite}: ${text}` : `at ${callsite}`, callsite);
+    return true;
+  }
+
+  /** WARN_ON_ONCE: warns only the first time for this call site in this boot; returns true. */
+  warnOnOnce(callsite: string, text = ""): true {
+    if (!this.#warnedOnce.has(callsite)) {
+      this.#warnedOnce.add(callsite);
+      this.warn(callsite, text);
+    }
+    return true;
+  }
+
+  /** All stored lines, oldest first. */
+  entries(): readonly LogEntry[] {
+    return this.#entries;
+  }
+
+  /** WARN lines, optionally for one call site. */
+  warnings(callsite?: string): LogEntry[] {
+    return this.#entries.filter((e) => e.callsite !== undefined && (callsite === undefined || e.callsite === callsite));
+  }
+
+  /** Lines whose text matches. */
+  grep(pattern: RegExp | string): LogEntry[] {
+    return this.#entries.filter((e) =>
+      typeof pattern === "string" ? format(e).includes(pattern) : pattern.test(format(e))
+    );
+  }
+
+  /** The log as text, one line per entry, like `dmesg`. */
+  text(): string {
+    return this.#entries.map(format).join("\n");
+  }
+}
+
+/** Formats an entry as `[seq] prefix: text`. */
+export function format(e: LogEntry): string {
+  return `[${String(e.seq).padStart(5)}] ${e.prefix ? e.prefix + ": " : ""}${e.text}`;
+}

@@ -1,0 +1,640 @@
+/**
+ * Simulated physical memory: what survives a kexec.
+ *
+ * Memory is sparse. Each 128 MiB section that was ever written has a record; inside it a
+ * page is either *materialized* (4096 real bytes) or described by a *content descriptor*:
+ * zero, a uniform byte, or a seeded pseudo-random pattern. Filling 1 TiB with random
+ * content therefore stores one descriptor per section, and a page gets real bytes only
+ * when something writes part of it. Untouched memory reads as whatever was last written,
+ * zero at power-on.
+ *
+ * All multi-byte accesses are little-endian, as x86_64 kernels write them.
+ *
+ * @module
+ */
+
+import { PhysRangeError } from "../errors.ts";
+import { PAGE_SIZE, PAGES_PER_SECTION } from "../units.ts";
+
+const WORDS_PER_PAGE = PAGE_SIZE / 4;
+const MASK64 = (1n << 64n) - 1n;
+
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
+  throw new Error("kholab needs a little-endian host");
+}
+
+/** How a range of memory is filled. */
+export type FillSpec =
+  | { readonly byte: number }
+  | { readonly pattern: number };
+
+/** A content descriptor: zero, a uniform byte, or a pattern of (seed, shift). */
+interface Descriptor {
+  readonly id: number;
+  /** "byte" for uniform pages, "pattern" for seeded pseudo-random pages. */
+  readonly kind: "byte" | "pattern";
+  /** The byte value, or the pattern seed (u32). */
+  readonly value: number;
+  /** Pattern only: page content at pfn is generated for position pfn - shiftPages. */
+  readonly shiftPages: number;
+  /** 64-bit content identity used by {@link PhysicalMemory.hash64}. */
+  readonly identity: bigint;
+}
+
+/** A materialized page: its bytes and a word view of the same buffer. */
+class PageFrame {
+  readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+  constructor(u8?: Uint8Array) {
+    this.u8 = u8 ?? new Uint8Array(PAGE_SIZE);
+    this.u32 = new Uint32Array(this.u8.buffer, this.u8.byteOffset, WORDS_PER_PAGE);
+  }
+}
+
+/** One 128 MiB section: a base descriptor and the pages that differ from it. */
+class Section {
+  base = 0;
+  readonly pages = new Map<number, PageFrame | number>();
+}
+
+/** Memory-use figures of a {@link PhysicalMemory}. */
+export interface PhysMemStats {
+  /** Sections with a record (ever written). */
+  sections: number;
+  /** Pages holding real bytes. */
+  materializedPages: number;
+  /** Pages described by a descriptor that differs from their section's base. */
+  descriptorPages: number;
+  /** Distinct content descriptors. */
+  descriptors: number;
+  /** Approximate JavaScript heap used by the page store, in bytes. */
+  storeBytes: number;
+}
+
+function mix32(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/** Generates the pattern content of one page into `out`. */
+function generatePattern(seed: number, position: number, out: Uint32Array): void {
+  let s = mix32(seed ^ mix32((position >>> 0) ^ 0x5bd1e995) ^ mix32(Math.floor(position / 2 ** 32) + 0x68e31da4));
+  for (let i = 0; i < WORDS_PER_PAGE; i++) {
+    s = (s + 0x9e3779b9) | 0;
+    out[i] = mix32(s);
+  }
+}
+
+/** A 64-bit hash of a page's bytes (two 32-bit lanes). */
+function bytesIdentity(words: Uint32Array): bigint {
+  let a = 0x811c9dc5, b = 0x01000193;
+  for (let i = 0; i < WORDS_PER_PAGE; i++) {
+    const w = words[i];
+    a = Math.imul(a ^ w, 0x01000193);
+    b = Math.imul(b ^ (w + i), 0x5bd1e995) ^ (b >>> 13);
+  }
+  return (BigInt(mix32(a) >>> 0) << 32n) | BigInt(mix32(b ^ a) >>> 0);
+}
+
+/** Σ_{p=a}^{b-1} (2p + 1) = b² − a², modulo 2^64. */
+function positionWeightSum(a: number, b: number): bigint {
+  const A = BigInt(a), B = BigInt(b);
+  return (B * B - A * A) & MASK64;
+}
+
+/**
+ * Sparse, byte-addressable simulated physical memory of up to 64 TiB.
+ *
+ * @example
+ * ```ts
+ * import { PhysicalMemory } from "./physmem.ts";
+ * const mem = new PhysicalMemory(2 ** 40); // 1 TiB, costs nothing until written
+ * mem.writeU64(0x1000, 0x123456789);
+ * console.assert(mem.readU64(0x1000) === 0x123456789);
+ * mem.fill(0, 2 ** 30, { pattern: 7 }); // 1 GiB of seeded random content
+ * console.assert(mem.stats().materializedPages === 0);
+ * ```
+ */
+export class PhysicalMemory {
+  /** Size of the physical address space in bytes. */
+  readonly sizeBytes: number;
+  readonly #sections = new Map<number, Section>();
+  readonly #descriptors: Descriptor[] = [];
+  readonly #descriptorIndex = new Map<string, number>();
+  readonly #scratch = new PageFrame();
+  #uniformIdentity = new Map<number, bigint>();
+
+  /** Creates zeroed memory of `sizeBytes` (a multiple of the page size). */
+  constructor(sizeBytes: number) {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % PAGE_SIZE !== 0) {
+      throw new RangeError(`physical memory size ${sizeBytes} is not a positive number of pages`);
+    }
+    this.sizeBytes = sizeBytes;
+    this.#intern("byte", 0, 0);
+  }
+
+  /** Number of page frames. */
+  get pages(): number {
+    return this.sizeBytes / PAGE_SIZE;
+  }
+
+  // ---------------------------------------------------------------- descriptors
+
+  #intern(kind: "byte" | "pattern", value: number, shiftPages: number): number {
+    const key = `${kind}:${value}:${shiftPages}`;
+    const found = this.#descriptorIndex.get(key);
+    if (found !== undefined) return found;
+    const id = this.#descriptors.length;
+    let identity: bigint;
+    if (kind === "byte") {
+      identity = this.#uniformPageIdentity(value);
+    } else {
+      identity = (BigInt(mix32(value ^ 0xa5a5a5a5)) << 32n | BigInt(mix32(value + shiftPages * 0x9e37))) ^
+        (BigInt(Math.floor(shiftPages / 2 ** 32)) << 17n);
+      identity = (identity | 1n) & MASK64;
+    }
+    this.#descriptors.push({ id, kind, value, shiftPages, identity });
+    this.#descriptorIndex.set(key, id);
+    return id;
+  }
+
+  #uniformPageIdentity(byte: number): bigint {
+    let v = this.#uniformIdentity.get(byte);
+    if (v === undefined) {
+      const u8 = new Uint8Array(PAGE_SIZE).fill(byte);
+      v = bytesIdentity(new Uint32Array(u8.buffer));
+      this.#uniformIdentity.set(byte, v);
+    }
+    return v;
+  }
+
+  #descriptorFor(spec: FillSpec): number {
+    if ("byte" in spec) {
+      if (!Number.isInteger(spec.byte) || spec.byte < 0 || spec.byte > 255) {
+        throw new RangeError(`fill byte ${spec.byte} is not 0..255`);
+      }
+      return this.#intern("byte", spec.byte, 0);
+    }
+    return this.#intern("pattern", spec.pattern >>> 0, 0);
+  }
+
+  #render(descId: number, pfn: number, out: PageFrame): void {
+    const d = this.#descriptors[descId];
+    if (d.kind === "byte") out.u8.fill(d.value);
+    else generatePattern(d.value, pfn - d.shiftPages, out.u32);
+  }
+
+  // ---------------------------------------------------------------- page lookup
+
+  #check(phys: number, size: number): void {
+    if (!(phys >= 0) || !(size >= 0) || phys + size > this.sizeBytes || !Number.isSafeInteger(phys)) {
+      throw new PhysRangeError(phys, size);
+    }
+  }
+
+  /** Whether `[phys, phys + size)` lies inside physical memory. */
+  contains(phys: number, size = 1): boolean {
+    return Number.isSafeInteger(phys) && phys >= 0 && size >= 0 && phys + size <= this.sizeBytes;
+  }
+
+  #entry(pfn: number): PageFrame | number {
+    const sec = this.#sections.get(Math.floor(pfn / PAGES_PER_SECTION));
+    if (sec === undefined) return 0;
+    const e = sec.pages.get(pfn % PAGES_PER_SECTION);
+    return e === undefined ? sec.base : e;
+  }
+
+  #section(pfn: number): Section {
+    const idx = Math.floor(pfn / PAGES_PER_SECTION);
+    let sec = this.#sections.get(idx);
+    if (sec === undefined) {
+      sec = new Section();
+      this.#sections.set(idx, sec);
+    }
+    return sec;
+  }
+
+  /**
+   * The bytes of page `pfn` for reading, or null when the page is a descriptor page
+   * (then read through {@link readBytes} or {@link pageView}).
+   */
+  materializedPage(pfn: number): Uint32Array | null {
+    const e = this.#entry(pfn);
+    return typeof e === "number" ? null : e.u32;
+  }
+
+  /**
+   * A read-only word view of page `pfn` valid until the next call: the page's own bytes,
+   * or its descriptor content rendered into a scratch buffer.
+   */
+  pageView(pfn: number): Uint32Array {
+    const e = this.#entry(pfn);
+    if (typeof e !== "number") return e.u32;
+    if (e === 0) {
+      this.#scratch.u32.fill(0);
+    } else {
+      this.#render(e, pfn, this.#scratch);
+    }
+    return this.#scratch.u32;
+  }
+
+  /** Whether page `pfn` reads as all zero bytes. */
+  isZeroPage(pfn: number): boolean {
+    const e = this.#entry(pfn);
+    if (typeof e === "number") return e === 0;
+    const w = e.u32;
+    for (let i = 0; i < WORDS_PER_PAGE; i++) if (w[i] !== 0) return false;
+    return true;
+  }
+
+  /** The writable word view of page `pfn`, giving it real bytes first if needed. */
+  writablePage(pfn: number): Uint32Array {
+    return this.#frameForWrite(pfn).u32;
+  }
+
+  #frameForWrite(pfn: number): PageFrame {
+    if (!(pfn >= 0 && pfn < this.pages)) throw new PhysRangeError(pfn * PAGE_SIZE, PAGE_SIZE);
+    const sec = this.#section(pfn);
+    const off = pfn % PAGES_PER_SECTION;
+    const e = sec.pages.get(off) ?? sec.base;
+    if (typeof e !== "number") return e;
+    const frame = new PageFrame();
+    if (e !== 0) this.#render(e, pfn, frame);
+    sec.pages.set(off, frame);
+    return frame;
+  }
+
+  #setPageDescriptor(pfn: number, desc: number): void {
+    const idx = Math.floor(pfn / PAGES_PER_SECTION);
+    const off = pfn % PAGES_PER_SECTION;
+    let sec = this.#sections.get(idx);
+    if (sec === undefined) {
+      if (desc === 0) return;
+      sec = new Section();
+      this.#sections.set(idx, sec);
+    }
+    if (desc === sec.base) sec.pages.delete(off);
+    else sec.pages.set(off, desc);
+  }
+
+  #fillPages(firstPfn: number, endPfn: number, desc: number): void {
+    let pfn = firstPfn;
+    while (pfn < endPfn) {
+      const idx = Math.floor(pfn / PAGES_PER_SECTION);
+      const secStart = idx * PAGES_PER_SECTION;
+      const secEnd = secStart + PAGES_PER_SECTION;
+      if (pfn === secStart && endPfn >= secEnd) {
+        if (desc === 0) this.#sections.delete(idx);
+        else {
+          const sec = this.#section(pfn);
+          sec.base = desc;
+          sec.pages.clear();
+        }
+        pfn = secEnd;
+        continue;
+      }
+      const stop = Math.min(endPfn, secEnd);
+      for (; pfn < stop; pfn++) this.#setPageDescriptor(pfn, desc);
+    }
+  }
+
+  // ---------------------------------------------------------------- scalar access
+
+  /** Reads a byte. */
+  readU8(phys: number): number {
+    this.#check(phys, 1);
+    const pfn = Math.floor(phys / PAGE_SIZE);
+    const e = this.#entry(pfn);
+    if (typeof e !== "number") return e.u8[phys % PAGE_SIZE];
+    if (e === 0) return 0;
+    return new Uint8Array(this.pageView(pfn).buffer)[phys % PAGE_SIZE];
+  }
+
+  /** Reads a little-endian u16. */
+  readU16(phys: number): number {
+    return this.readU8(phys) | (this.readU8(phys + 1) << 8);
+  }
+
+  /** Reads a little-endian u32. */
+  readU32(phys: number): number {
+    this.#check(phys, 4);
+    const off = phys % PAGE_SIZE;
+    if ((off & 3) === 0) {
+      const pfn = Math.floor(phys / PAGE_SIZE);
+      const e = this.#entry(pfn);
+      if (typeof e !== "number") return e.u32[off >>> 2];
+      if (e === 0) return 0;
+      return this.pageView(pfn)[off >>> 2];
+    }
+    return (this.readU8(phys) | (this.readU8(phys + 1) << 8) | (this.readU8(phys + 2) << 16) |
+      (this.readU8(phys + 3) << 24)) >>> 0;
+  }
+
+  /** Reads a little-endian u64 as its two 32-bit halves `[lo, hi]`. */
+  readU64Parts(phys: number): [number, number] {
+    return [this.readU32(phys), this.readU32(phys + 4)];
+  }
+
+  /**
+   * Reads a little-endian u64 as a number. Exact below 2^53; larger values are rounded,
+   * so use {@link readU64Parts} or {@link readU64Big} where all 64 bits matter.
+   */
+  readU64(phys: number): number {
+    return this.readU32(phys + 4) * 2 ** 32 + this.readU32(phys);
+  }
+
+  /** Reads a little-endian u64 exactly as a bigint. */
+  readU64Big(phys: number): bigint {
+    return (BigInt(this.readU32(phys + 4)) << 32n) | BigInt(this.readU32(phys));
+  }
+
+  /** Writes a byte. */
+  writeU8(phys: number, value: number): void {
+    this.#check(phys, 1);
+    this.#frameForWrite(Math.floor(phys / PAGE_SIZE)).u8[phys % PAGE_SIZE] = value;
+  }
+
+  /** Writes a little-endian u16. */
+  writeU16(phys: number, value: number): void {
+    this.writeU8(phys, value & 0xff);
+    this.writeU8(phys + 1, (value >>> 8) & 0xff);
+  }
+
+  /** Writes a little-endian u32. */
+  writeU32(phys: number, value: number): void {
+    this.#check(phys, 4);
+    const off = phys % PAGE_SIZE;
+    if ((off & 3) === 0) {
+      this.#frameForWrite(Math.floor(phys / PAGE_SIZE)).u32[off >>> 2] = value >>> 0;
+      return;
+    }
+    for (let i = 0; i < 4; i++) this.writeU8(phys + i, (value >>> (8 * i)) & 0xff);
+  }
+
+  /** Writes a little-endian u64 given as two 32-bit halves. */
+  writeU64Parts(phys: number, lo: number, hi: number): void {
+    this.#check(phys, 8);
+    this.writeU32(phys, lo);
+    this.writeU32(phys + 4, hi);
+  }
+
+  /** Writes a little-endian u64 from a non-negative safe integer. */
+  writeU64(phys: number, value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new RangeError(`u64 value ${value} is not a non-negative safe integer`);
+    }
+    this.writeU64Parts(phys, value >>> 0, Math.floor(value / 2 ** 32));
+  }
+
+  /** Writes a little-endian u64 from a bigint (taken modulo 2^64). */
+  writeU64Big(phys: number, value: bigint): void {
+    const v = value & MASK64;
+    this.writeU64Parts(phys, Number(v & 0xffffffffn), Number(v >> 32n));
+  }
+
+  // ---------------------------------------------------------------- bulk access
+
+  /** Copies `len` bytes starting at `phys` into a new array. */
+  readBytes(phys: number, len: number): Uint8Array {
+    this.#check(phys, len);
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const p = phys + done;
+      const pfn = Math.floor(p / PAGE_SIZE);
+      const off = p % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, len - done);
+      const e = this.#entry(pfn);
+      if (e !== 0) {
+        const view = typeof e === "number" ? this.pageView(pfn) : e.u32;
+        out.set(new Uint8Array(view.buffer, view.byteOffset + off, n), done);
+      }
+      done += n;
+    }
+    return out;
+  }
+
+  /** Writes `bytes` starting at `phys`. */
+  writeBytes(phys: number, bytes: Uint8Array): void {
+    this.#check(phys, bytes.length);
+    let done = 0;
+    while (done < bytes.length) {
+      const p = phys + done;
+      const pfn = Math.floor(p / PAGE_SIZE);
+      const off = p % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, bytes.length - done);
+      if (off === 0 && n === PAGE_SIZE) {
+        const sec = this.#section(pfn);
+        sec.pages.set(pfn % PAGES_PER_SECTION, new PageFrame(bytes.slice(done, done + n)));
+      } else {
+        this.#frameForWrite(pfn).u8.set(bytes.subarray(done, done + n), off);
+      }
+      done += n;
+    }
+  }
+
+  /**
+   * Fills `[phys, phys + len)` with a uniform byte or a seeded pseudo-random pattern.
+   * Whole pages become descriptors (no bytes stored); partial pages get real bytes.
+   */
+  fill(phys: number, len: number, spec: FillSpec): void {
+    this.#check(phys, len);
+    const desc = this.#descriptorFor(spec);
+    const end = phys + len;
+    const firstFull = Math.ceil(phys / PAGE_SIZE);
+    const endFull = Math.floor(end / PAGE_SIZE);
+    if (firstFull >= endFull) {
+      this.#fillPartial(phys, end, desc);
+      return;
+    }
+    this.#fillPartial(phys, firstFull * PAGE_SIZE, desc);
+    this.#fillPages(firstFull, endFull, desc);
+    this.#fillPartial(endFull * PAGE_SIZE, end, desc);
+  }
+
+  #fillPartial(start: number, end: number, desc: number): void {
+    if (start >= end) return;
+    const pfn = Math.floor(start / PAGE_SIZE);
+    const src = new PageFrame();
+    this.#render(desc, pfn, src);
+    const frame = this.#frameForWrite(pfn);
+    const off = start % PAGE_SIZE;
+    frame.u8.set(src.u8.subarray(off, off + (end - start)), off);
+  }
+
+  /** Zeroes `[phys, phys + len)`. */
+  zero(phys: number, len: number): void {
+    this.fill(phys, len, { byte: 0 });
+  }
+
+  /**
+   * Copies `len` bytes from `src` to `dst` (memmove semantics). Whole descriptor pages are
+   * copied as descriptors, so copying a large pattern-filled range stays cheap.
+   */
+  copy(dst: number, src: number, len: number): void {
+    this.#check(src, len);
+    this.#check(dst, len);
+    if (len === 0 || dst === src) return;
+    if (dst % PAGE_SIZE === 0 && src % PAGE_SIZE === 0) {
+      const pages = Math.floor(len / PAGE_SIZE);
+      const dPfn = dst / PAGE_SIZE, sPfn = src / PAGE_SIZE;
+      const order = dst > src ? Array.from({ length: pages }, (_, i) => pages - 1 - i) : null;
+      for (let k = 0; k < pages; k++) {
+        const i = order ? order[k] : k;
+        const e = this.#entry(sPfn + i);
+        if (typeof e === "number") {
+          const d = this.#descriptors[e];
+          const id = d.kind === "byte" ? e : this.#intern("pattern", d.value, d.shiftPages + (dPfn - sPfn));
+          this.#setPageDescriptor(dPfn + i, id);
+        } else {
+          const sec = this.#section(dPfn + i);
+          sec.pages.set((dPfn + i) % PAGES_PER_SECTION, new PageFrame(e.u8.slice()));
+        }
+      }
+      const rest = len - pages * PAGE_SIZE;
+      if (rest > 0) this.writeBytes(dst + pages * PAGE_SIZE, this.readBytes(src + pages * PAGE_SIZE, rest));
+      return;
+    }
+    this.writeBytes(dst, this.readBytes(src, len));
+  }
+
+  // ---------------------------------------------------------------- checksums
+
+  /**
+   * `csum_partial`-style checksum (lib/checksum.c, generic little-endian): the 16-bit
+   * ones'-complement sum of the bytes, added with end-around carry into the running
+   * 32-bit `sum`.
+   */
+  csumPartial(phys: number, len: number, sum = 0): number {
+    this.#check(phys, len);
+    let acc = 0;
+    let odd = (phys & 1) === 1;
+    let done = 0;
+    const startOdd = odd;
+    while (done < len) {
+      const p = phys + done;
+      const pfn = Math.floor(p / PAGE_SIZE);
+      const off = p % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, len - done);
+      const e = this.#entry(pfn);
+      if (e === 0) {
+        if (n % 2 === 1) odd = !odd;
+      } else {
+        const view = typeof e === "number" ? this.pageView(pfn) : e.u32;
+        const bytes = new Uint8Array(view.buffer, view.byteOffset + off, n);
+        for (let i = 0; i < n; i++) {
+          acc += odd ? bytes[i] << 8 : bytes[i];
+          odd = !odd;
+        }
+        acc = (acc % 0x10000) + Math.floor(acc / 0x10000);
+      }
+      done += n;
+    }
+    while (acc > 0xffff) acc = (acc & 0xffff) + (acc >>> 16);
+    // do_csum() on an odd start address swaps the bytes of the folded result.
+    let result = startOdd ? ((acc & 0xff) << 8) | (acc >>> 8) : acc;
+    result = (result + (sum >>> 0)) >>> 0;
+    if ((sum >>> 0) > result) result = (result + 1) >>> 0;
+    return result;
+  }
+
+  /**
+   * A 64-bit content hash of `[phys, phys + len)`: each page contributes its content
+   * identity weighted by its position. Uniform stretches are summed in closed form, so
+   * hashing a 1 TiB pattern-filled guest costs one step per section. Identical bytes reached
+   * through different histories (a pattern page later rewritten with the same bytes) may
+   * hash differently; any change made through this memory's write paths changes the hash.
+   */
+  hash64(phys: number, len: number): bigint {
+    this.#check(phys, len);
+    let sum = 0n;
+    const end = phys + len;
+    let p = phys;
+    while (p < end) {
+      const pfn = Math.floor(p / PAGE_SIZE);
+      const off = p % PAGE_SIZE;
+      if (off !== 0 || end - p < PAGE_SIZE) {
+        const n = Math.min(PAGE_SIZE - off, end - p);
+        const bytes = this.readBytes(p, n);
+        const padded = new Uint8Array(PAGE_SIZE);
+        padded.set(bytes, off);
+        const id = bytesIdentity(new Uint32Array(padded.buffer)) ^ BigInt(n);
+        sum = (sum + id * BigInt(2 * pfn + 1)) & MASK64;
+        p += n;
+        continue;
+      }
+      const endPfn = Math.floor(end / PAGE_SIZE);
+      const secIdx = Math.floor(pfn / PAGES_PER_SECTION);
+      const secEnd = Math.min(endPfn, (secIdx + 1) * PAGES_PER_SECTION);
+      sum = (sum + this.#hashPages(pfn, secEnd)) & MASK64;
+      p = secEnd * PAGE_SIZE;
+    }
+    return sum;
+  }
+
+  /** Hash of whole pages [a, b) within one section. */
+  #hashPages(a: number, b: number): bigint {
+    const sec = this.#sections.get(Math.floor(a / PAGES_PER_SECTION));
+    const base = sec?.base ?? 0;
+    let sum = this.#descriptorIdentityAt(base) * positionWeightSum(a, b);
+    if (sec !== undefined && sec.pages.size > 0) {
+      const secStart = Math.floor(a / PAGES_PER_SECTION) * PAGES_PER_SECTION;
+      const baseId = this.#descriptorIdentityAt(base);
+      const visit = (off: number, e: PageFrame | number) => {
+        const pfn = secStart + off;
+        if (pfn < a || pfn >= b) return;
+        const id = typeof e === "number" ? this.#descriptorIdentityAt(e) : bytesIdentity(e.u32);
+        sum += (id - baseId) * BigInt(2 * pfn + 1);
+      };
+      if (sec.pages.size <= b - a) sec.pages.forEach((e, off) => visit(off, e));
+      else {
+        for (let pfn = a; pfn < b; pfn++) {
+          const e = sec.pages.get(pfn - secStart);
+          if (e !== undefined) visit(pfn - secStart, e);
+        }
+      }
+    }
+    return sum & MASK64;
+  }
+
+  #descriptorIdentityAt(desc: number): bigint {
+    return this.#descriptors[desc].identity;
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  /** Memory-use figures, for tests and benchmarks of sparseness. */
+  stats(): PhysMemStats {
+    let materialized = 0, described = 0;
+    for (const sec of this.#sections.values()) {
+      for (const e of sec.pages.values()) {
+        if (typeof e === "number") described++;
+        else materialized++;
+      }
+    }
+    return {
+      sections: this.#sections.size,
+      materializedPages: materialized,
+      descriptorPages: described,
+      descriptors: this.#descriptors.length,
+      storeBytes: materialized * (PAGE_SIZE + 160) + described * 40 + this.#sections.size * 120,
+    };
+  }
+
+  /**
+   * A compact image of the whole memory (one line per non-zero page: pfn and content
+   * identity), for tests that compare memory before and after an operation.
+   */
+  image(): Map<number, string> {
+    const out = new Map<number, string>();
+    for (const [idx, sec] of this.#sections) {
+      const start = idx * PAGES_PER_SECTION;
+      if (sec.base !== 0) out.set(-1 - idx, `base:${sec.base}`);
+      for (const [off, e] of sec.pages) {
+        out.set(start + off, typeof e === "number" ? `d:${e}` : bytesIdentity(e.u32).toString(16));
+      }
+    }
+    return out;
+  }
+}
