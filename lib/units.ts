@@ -135,7 +135,9 @@ export function parseSize(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:i?B)?$/i.exec(t);
   if (!m) throw new SyntaxError(`not a size: "${text}"`);
   const value = Number(m[1]) * SIZE_SUFFIX[m[2].toUpperCase()];
-  if (!Number.isSafeInteger(value)) throw new RangeError(`size "${text}" is not a whole number of bytes`);
+  if (!Number.isSafeInteger(value)) {
+    throw new RangeError(`size "${text}" is not a whole number of bytes`);
+  }
   return value;
 }
 

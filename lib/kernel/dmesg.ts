@@ -94,7 +94,9 @@ export class KernelLog {
 
   /** WARN lines, optionally for one call site. */
   warnings(callsite?: string): LogEntry[] {
-    return this.#entries.filter((e) => e.callsite !== undefined && (callsite === undefined || e.callsite === callsite));
+    return this.#entries.filter((e) =>
+      e.callsite !== undefined && (callsite === undefined || e.callsite === callsite)
+    );
   }
 
   /** Lines whose text matches. */

@@ -48,7 +48,9 @@ export class FaultInjector {
     if (options.nth !== undefined && (!Number.isInteger(options.nth) || options.nth < 1)) {
       throw new RangeError(`fault nth=${options.nth}: a positive integer`);
     }
-    if (options.probability !== undefined && !(options.probability >= 0 && options.probability <= 1)) {
+    if (
+      options.probability !== undefined && !(options.probability >= 0 && options.probability <= 1)
+    ) {
       throw new RangeError(`fault probability=${options.probability}: 0..1`);
     }
     this.#options = { ...options };

@@ -79,7 +79,10 @@ function mix32(x: number): number {
 
 /** Generates the pattern content of one page into `out`. */
 function generatePattern(seed: number, position: number, out: Uint32Array): void {
-  let s = mix32(seed ^ mix32((position >>> 0) ^ 0x5bd1e995) ^ mix32(Math.floor(position / 2 ** 32) + 0x68e31da4));
+  let s = mix32(
+    seed ^ mix32((position >>> 0) ^ 0x5bd1e995) ^
+      mix32(Math.floor(position / 2 ** 32) + 0x68e31da4),
+  );
   for (let i = 0; i < WORDS_PER_PAGE; i++) {
     s = (s + 0x9e3779b9) | 0;
     out[i] = mix32(s);
@@ -150,7 +153,8 @@ export class PhysicalMemory {
     if (kind === "byte") {
       identity = this.#uniformPageIdentity(value);
     } else {
-      identity = (BigInt(mix32(value ^ 0xa5a5a5a5)) << 32n | BigInt(mix32(value + shiftPages * 0x9e37))) ^
+      identity =
+        (BigInt(mix32(value ^ 0xa5a5a5a5)) << 32n | BigInt(mix32(value + shiftPages * 0x9e37))) ^
         (BigInt(Math.floor(shiftPages / 2 ** 32)) << 17n);
       identity = (identity | 1n) & MASK64;
     }
@@ -188,7 +192,9 @@ export class PhysicalMemory {
   // ---------------------------------------------------------------- page lookup
 
   #check(phys: number, size: number): void {
-    if (!(phys >= 0) || !(size >= 0) || phys + size > this.sizeBytes || !Number.isSafeInteger(phys)) {
+    if (
+      !(phys >= 0) || !(size >= 0) || phys + size > this.sizeBytes || !Number.isSafeInteger(phys)
+    ) {
       throw new PhysRangeError(phys, size);
     }
   }
@@ -485,7 +491,9 @@ export class PhysicalMemory {
         const e = this.#entry(sPfn + i);
         if (typeof e === "number") {
           const d = this.#descriptors[e];
-          const id = d.kind === "byte" ? e : this.#intern("pattern", d.value, d.shiftPages + (dPfn - sPfn));
+          const id = d.kind === "byte"
+            ? e
+            : this.#intern("pattern", d.value, d.shiftPages + (dPfn - sPfn));
           this.#setPageDescriptor(dPfn + i, id);
         } else {
           const sec = this.#section(dPfn + i);
@@ -493,7 +501,9 @@ export class PhysicalMemory {
         }
       }
       const rest = len - pages * PAGE_SIZE;
-      if (rest > 0) this.writeBytes(dst + pages * PAGE_SIZE, this.readBytes(src + pages * PAGE_SIZE, rest));
+      if (rest > 0) {
+        this.writeBytes(dst + pages * PAGE_SIZE, this.readBytes(src + pages * PAGE_SIZE, rest));
+      }
       return;
     }
     this.writeBytes(dst, this.readBytes(src, len));

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { GiB, hex, PAGE_SIZE, PAGES_PER_SECTION, MAX_PHYS_BYTES, SECTION_SIZE } from "../units.ts";
+import { GiB, hex, MAX_PHYS_BYTES, PAGE_SIZE, PAGES_PER_SECTION, SECTION_SIZE } from "../units.ts";
 
 /** A contiguous range of RAM on one NUMA node, in bytes: `[start, end)`. */
 export interface RamRange {
@@ -52,25 +52,37 @@ export class Topology {
   /** Builds a topology; throws RangeError on an impossible layout. */
   constructor(options: TopologyOptions) {
     const nodes = options.nodes ?? 1;
-    if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new RangeError(`nodes=${nodes}: 1..64`);
-    const ranges = options.ranges ? [...options.ranges] : Topology.#layout(options.ramBytes, nodes, options.layout ?? "flat");
+    if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) {
+      throw new RangeError(`nodes=${nodes}: 1..64`);
+    }
+    const ranges = options.ranges
+      ? [...options.ranges]
+      : Topology.#layout(options.ramBytes, nodes, options.layout ?? "flat");
     let prevEnd = 0;
     for (const r of ranges) {
       if (r.start % SECTION_SIZE !== 0 || r.end % SECTION_SIZE !== 0 || r.end <= r.start) {
         throw new RangeError(`RAM range [${hex(r.start)}, ${hex(r.end)}) is not section-aligned`);
       }
-      if (r.start < prevEnd) throw new RangeError(`RAM ranges overlap or are unsorted at ${hex(r.start)}`);
-      if (r.nid < 0 || r.nid >= nodes) throw new RangeError(`RAM range on node ${r.nid} of ${nodes}`);
+      if (r.start < prevEnd) {
+        throw new RangeError(`RAM ranges overlap or are unsorted at ${hex(r.start)}`);
+      }
+      if (r.nid < 0 || r.nid >= nodes) {
+        throw new RangeError(`RAM range on node ${r.nid} of ${nodes}`);
+      }
       prevEnd = r.end;
     }
     if (ranges.length === 0) throw new RangeError("a machine needs some RAM");
-    if (prevEnd > MAX_PHYS_BYTES) throw new RangeError(`RAM ends at ${hex(prevEnd)}, beyond 64 TiB`);
+    if (prevEnd > MAX_PHYS_BYTES) {
+      throw new RangeError(`RAM ends at ${hex(prevEnd)}, beyond 64 TiB`);
+    }
     this.ranges = ranges;
     this.nodes = nodes;
     this.endBytes = prevEnd;
     this.ramBytes = ranges.reduce((s, r) => s + r.end - r.start, 0);
     this.#sectionNid = new Int8Array(prevEnd / SECTION_SIZE).fill(-1);
-    for (const r of ranges) this.#sectionNid.fill(r.nid, r.start / SECTION_SIZE, r.end / SECTION_SIZE);
+    for (const r of ranges) {
+      this.#sectionNid.fill(r.nid, r.start / SECTION_SIZE, r.end / SECTION_SIZE);
+    }
   }
 
   static #layout(ramBytes: number, nodes: number, layout: "flat" | "x86"): RamRange[] {
@@ -78,7 +90,9 @@ export class Topology {
       throw new RangeError(`RAM size ${ramBytes} is not a positive multiple of 128 MiB`);
     }
     const sections = ramBytes / SECTION_SIZE;
-    if (sections < nodes) throw new RangeError(`${nodes} nodes need at least ${nodes} sections of RAM`);
+    if (sections < nodes) {
+      throw new RangeError(`${nodes} nodes need at least ${nodes} sections of RAM`);
+    }
     // Physical spans: flat = [0, ram); x86 = [0, 3G) + [4G, ram + 1G).
     const spans: [number, number][] = layout === "x86" && ramBytes > 3 * GiB
       ? [[0, 3 * GiB], [4 * GiB, ramBytes + GiB]]
@@ -115,7 +129,9 @@ export class Topology {
 
   /** Whether `[phys, phys + size)` is entirely RAM. */
   isRam(phys: number, size: number): boolean {
-    if (!Number.isSafeInteger(phys) || phys < 0 || size < 0 || phys + size > this.endBytes) return false;
+    if (!Number.isSafeInteger(phys) || phys < 0 || size < 0 || phys + size > this.endBytes) {
+      return false;
+    }
     for (const r of this.ranges) {
       if (phys >= r.start && phys + size <= r.end) return true;
     }
