@@ -1,3 +1,4 @@
+/// <reference lib="deno.unstable" />
 /**
  * kholab lint plugin: `lib/` must be deterministic. `Math.random`, `Date.now` and
  * `performance.now` are allowed only in `lib/rng.ts`, the module that provides the seeded

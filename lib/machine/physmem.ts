@@ -280,8 +280,10 @@ export class PhysicalMemory {
       sec = new Section();
       this.#sections.set(idx, sec);
     }
-    if (desc === sec.base) sec.pages.delete(off);
-    else sec.pages.set(off, desc);
+    if (desc === sec.base) {
+      sec.pages.delete(off);
+      if (desc === 0 && sec.pages.size === 0) this.#sections.delete(idx);
+    } else sec.pages.set(off, desc);
   }
 
   #fillPages(firstPfn: number, endPfn: number, desc: number): void {
@@ -451,7 +453,9 @@ export class PhysicalMemory {
     const firstFull = Math.ceil(phys / PAGE_SIZE);
     const endFull = Math.floor(end / PAGE_SIZE);
     if (firstFull >= endFull) {
-      this.#fillPartial(phys, end, desc);
+      const pageEnd = Math.min(end, (Math.floor(phys / PAGE_SIZE) + 1) * PAGE_SIZE);
+      this.#fillPartial(phys, pageEnd, desc);
+      this.#fillPartial(pageEnd, end, desc);
       return;
     }
     this.#fillPartial(phys, firstFull * PAGE_SIZE, desc);

@@ -1,0 +1,829 @@
+/**
+ * The unified KHO radix tree (kho-v2 and later, `kernel/liveupdate/kexec_handover.c`):
+ * the outgoing kernel's {@link RadixTree} and the successor's {@link IncomingRadixTree},
+ * both working on the tree's real bytes in simulated physical memory.
+ *
+ * Layout (the ABI, byte-compatible with the kernel): every node is a zeroed 4 KiB page of
+ * 512 little-endian u64 physical addresses of children (0 = empty); levels 5 (root) .. 1 are
+ * such tables, entries of level 1 point to leaves; a leaf is a 4 KiB page holding a 32768-bit
+ * Linux bitmap (bit i in u64 word i/64 at bit i%64, so bit i is bit i%8 of byte i/8). A
+ * preserved block `(pfn, order)` is the set bit of its key (see `radix_key.ts`). The
+ * successor finds the tree from the root's physical address alone.
+ *
+ * The outgoing tree keeps a JavaScript shadow of its own nodes (the `phys_to_virt` side:
+ * child node objects and word views of its pages) so that `add` costs a handful of array
+ * loads; every change is written to the page bytes at the same time, and walks read the
+ * bytes. While the tree is live its pages must only be written through word/byte writes of
+ * `PhysicalMemory` (`writeU8`, `writeU64`, …), not replaced wholesale (`fill`, `zero`,
+ * `writeBytes` of a whole page, `copy`), which would detach the cached views.
+ *
+ * Incoming validation policy ({@link walkRadixTree}):
+ * - **Structural errors abort the walk** with a named {@link RadixWalkErrorReason}: a root
+ *   that is 0, unaligned or not RAM; a table entry that is not page aligned or points
+ *   outside RAM; an entry pointing to a page already visited in this walk (`"cycle"` when
+ *   the page is on the current path, `"shared-node"` otherwise); a non-zero root entry at
+ *   index ≥ 4, whose keys would have bits 53+ set and no valid order (`"key-out-of-range"`).
+ *   Callbacks already made stay made (the kernel has no way to undo reservations either).
+ * - **Bad leaf bits are rejected and skipped**: key 0 (no valid order) and bits whose block
+ *   `[phys, phys + 2^(order+12))` is not entirely RAM. Each is counted in
+ *   {@link RadixWalkResult.rejected}; the first few are logged with `pr_err`, then one
+ *   summary line.
+ * - Every page is visited at most once, so a walk costs O(pages reachable × 512) whatever
+ *   the bytes say, and never reads outside physical memory.
+ *
+ * @module
+ */
+
+import { KhoError } from "../../errors.ts";
+import type { KernelLog } from "../../kernel/dmesg.ts";
+import type { PhysicalMemory } from "../../machine/physmem.ts";
+import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
+import { TrackerCounters } from "./counters.ts";
+import {
+  fls64,
+  KHO_BITMAP_SIZE_LOG2,
+  KHO_LEAF_BITS,
+  KHO_MAX_KEY_ORDER,
+  KHO_ORDER_0_LOG2,
+  KHO_TABLE_ENTRIES,
+  KHO_TABLE_SIZE_LOG2,
+  KHO_TREE_MAX_DEPTH,
+} from "./radix_key.ts";
+import type {
+  IncomingTracker,
+  MetadataPageAllocator,
+  OutgoingTracker,
+  WalkCallback,
+} from "./tracker.ts";
+
+const ROOT_LEVEL = KHO_TREE_MAX_DEPTH - 1;
+const TWO32 = 4294967296;
+/** 2^i for i = 0..63, exact doubles. */
+const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
+/** Key value of index 1 at level L (L = 1..5): 2^((L-1)*9+15). */
+const LEVEL_UNIT = Float64Array.from(
+  { length: KHO_TREE_MAX_DEPTH },
+  (_, l) => l === 0 ? 1 : 2 ** ((l - 1) * KHO_TABLE_SIZE_LOG2 + KHO_BITMAP_SIZE_LOG2),
+);
+/** Largest pfn whose key stays below 2^53 (phys < 2^53). */
+const PFN_LIMIT = 2 ** (KHO_ORDER_0_LOG2 - 11);
+/** Root entries at this index or above would give keys ≥ 2^53 (bits 53..59). */
+const ROOT_INDEX_LIMIT = 2 ** (KHO_ORDER_0_LOG2 + 1 - ((ROOT_LEVEL - 1) * 9 + 15));
+/** u64 words in a page, u32 words in a page, lines in a page. */
+const U64_PER_PAGE = PAGE_SIZE / 8;
+const LINES_PER_PAGE = PAGE_SIZE / 64;
+const ZERO_PAGE = new Uint32Array(PAGE_SIZE / 4);
+
+/** Splits a key (< 2^53) into its six indices, root first: out[5..1] tables, out[0] bit. */
+function splitKey(key: number, out: Int32Array): void {
+  const lo = key >>> 0;
+  const hi = (key - lo) / TWO32;
+  out[0] = lo & 0x7fff; // bits 0..14
+  out[1] = (lo >>> 15) & 511; // bits 15..23
+  out[2] = ((lo >>> 24) | (hi << 8)) & 511; // bits 24..32
+  out[3] = (hi >>> 1) & 511; // bits 33..41
+  out[4] = (hi >>> 10) & 511; // bits 42..50
+  out[5] = (hi >>> 19) & 511; // bits 51..59
+}
+
+/** A node of the outgoing tree's shadow: its page and, for tables, its children. */
+interface ShadowNode {
+  readonly phys: number;
+  readonly words: Uint32Array;
+  /** Children by table index (tables), or null for a leaf. */
+  readonly kids: (ShadowNode | null)[] | null;
+}
+
+/** Options of {@link RadixTree}. */
+export interface RadixTreeOptions {
+  /** The physical memory holding the tree's pages. */
+  mem: PhysicalMemory;
+  /** Source of node and leaf pages (`get_zeroed_page` / `free_page`). */
+  alloc: MetadataPageAllocator;
+  /** Kernel log receiving the tree's WARNs. */
+  log: KernelLog;
+  /**
+   * Physical address of a zeroed root page allocated by the caller (as `kho_init()`
+   * kzallocs it), or undefined / 0 for an uninitialised tree, on which every operation
+   * WARNs and fails with EINVAL. The tree owns the root page from then on.
+   */
+  rootPhys?: number;
+  /** Counters to use (default: a fresh set). */
+  counters?: TrackerCounters;
+}
+
+/** A preserved block found by {@link RadixTree.findBlock}. */
+export interface PreservedBlock {
+  /** First page frame of the block. */
+  readonly pfn: number;
+  /** Order of the block. */
+  readonly order: number;
+}
+
+/**
+ * The outgoing kernel's radix tree of preserved memory (`kho_out.radix_tree`).
+ *
+ * @example
+ * ```ts
+ * import { RadixTree } from "./radix.ts";
+ * import { PhysicalMemory } from "../../machine/physmem.ts";
+ * import { KernelLog } from "../../kernel/dmesg.ts";
+ * const mem = new PhysicalMemory(2 ** 30);
+ * let next = 2 ** 29;
+ * const alloc = { allocZeroedPage: () => (next += 4096) - 4096, freePage: () => {} };
+ * const tree = RadixTree.create({ mem, alloc, log: new KernelLog() });
+ * tree.add(0x40000, 9); // a 2 MiB folio at 1 GiB
+ * console.assert(tree.metadataPages() === 6 && tree.isPreserved(0x40000, 9));
+ * const seen: number[] = [];
+ * tree.walk((phys, order) => (seen.push(phys, order), 0));
+ * console.assert(seen[0] === 2 ** 30 && seen[1] === 9);
+ * ```
+ */
+export class RadixTree implements OutgoingTracker {
+  /** Encoding name. */
+  readonly kind = "radix";
+  /** Cost counters. */
+  readonly counters: TrackerCounters;
+  /** The memory holding the tree. */
+  readonly mem: PhysicalMemory;
+  readonly #alloc: MetadataPageAllocator;
+  readonly #log: KernelLog;
+  #root: ShadowNode | null = null;
+  readonly #pages = new Map<number, ShadowNode>();
+  readonly #idx = new Int32Array(KHO_TREE_MAX_DEPTH);
+  readonly #newNodes: ShadowNode[] = [];
+
+  /** Wraps a caller-allocated zeroed root page (or none: an uninitialised tree). */
+  constructor(options: RadixTreeOptions) {
+    this.mem = options.mem;
+    this.#alloc = options.alloc;
+    this.#log = options.log;
+    this.counters = options.counters ?? new TrackerCounters();
+    const rootPhys = options.rootPhys ?? 0;
+    if (rootPhys !== 0) {
+      this.#checkPagePhys(rootPhys, "root");
+      if (!this.mem.isZeroPage(rootPhys / PAGE_SIZE)) {
+        throw new KhoError("EINVAL", `radix root page 0x${rootPhys.toString(16)} is not zeroed`);
+      }
+      this.#root = this.#adopt(rootPhys, true);
+    }
+  }
+
+  /**
+   * Allocates a zeroed root page from `alloc` (site `"kho_radix_root"`) and returns a tree
+   * around it; throws `KhoError` ENOMEM when the allocation fails.
+   */
+  static create(options: Omit<RadixTreeOptions, "rootPhys">): RadixTree {
+    const counters = options.counters ?? new TrackerCounters();
+    const phys = options.alloc.allocZeroedPage("kho_radix_root");
+    if (phys === null) {
+      counters.allocFailures++;
+      throw new KhoError("ENOMEM", "cannot allocate the KHO radix tree root");
+    }
+    counters.pagesAllocated++;
+    return new RadixTree({ ...options, counters, rootPhys: phys });
+  }
+
+  #checkPagePhys(phys: number, what: string): void {
+    if (
+      !Number.isSafeInteger(phys) || phys % PAGE_SIZE !== 0 || !this.mem.contains(phys, PAGE_SIZE)
+    ) {
+      throw new RangeError(`radix ${what} page 0x${phys.toString(16)} is not a page of memory`);
+    }
+  }
+
+  #adopt(phys: number, table: boolean): ShadowNode {
+    const node: ShadowNode = {
+      phys,
+      words: this.mem.writablePage(phys / PAGE_SIZE),
+      kids: table ? new Array<ShadowNode | null>(KHO_TABLE_ENTRIES).fill(null) : null,
+    };
+    this.#pages.set(phys, node);
+    return node;
+  }
+
+  #rootOrFail(callsite: string): ShadowNode {
+    const root = this.#root;
+    if (root === null) {
+      this.#log.warnOnOnce(callsite, "KHO radix tree root is NULL");
+      throw new KhoError("EINVAL", "KHO radix tree is not initialised");
+    }
+    return root;
+  }
+
+  #checkArgs(pfn: number, order: number): void {
+    if (
+      !(order >= 0 && order <= KHO_MAX_KEY_ORDER && Math.floor(order) === order) ||
+      !(pfn >= 0 && pfn < PFN_LIMIT && Math.floor(pfn) === pfn)
+    ) {
+      throw new KhoError("EINVAL", `invalid block pfn ${pfn} order ${order}`);
+    }
+  }
+
+  /** Key of `(pfn, order)`, split into `#idx`. */
+  #split(pfn: number, order: number): void {
+    const shifted = order === 0 ? pfn : Math.floor(pfn / POW2[order]);
+    splitKey(POW2[KHO_ORDER_0_LOG2 - order] + shifted, this.#idx);
+  }
+
+  /**
+   * `kho_radix_add_page(tree, pfn, order)`: sets the key's leaf bit, allocating missing
+   * nodes top-down (site `"kho_radix_node"`). The low `order` bits of `pfn` are dropped, as
+   * the kernel's key shift does. On an allocation failure every page allocated by this
+   * call is freed and the anchor entry (the first one written) is reset to 0, so the tree's
+   * bytes are exactly as before; then `KhoError` ENOMEM is thrown. Adding a present block
+   * is a no-op. Throws EINVAL (after a WARN_ON_ONCE) on an uninitialised tree, and EINVAL
+   * for an order outside 0..52 or a pfn that is not a page frame below 2^53 bytes.
+   */
+  add(pfn: number, order: number): void {
+    const root = this.#rootOrFail("kho_radix_add_page");
+    this.#checkArgs(pfn, order);
+    this.#split(pfn, order);
+    const idx = this.#idx;
+    const c = this.counters;
+    let node = root;
+    let followed = 0;
+    let anchor: ShadowNode | null = null;
+    let anchorIdx = -1;
+    for (let level = ROOT_LEVEL; level >= 1; level--) {
+      const i = idx[level];
+      let kid = node.kids![i];
+      if (kid === null) {
+        const phys = this.#alloc.allocZeroedPage("kho_radix_node");
+        if (phys === null) {
+          c.allocFailures++;
+          c.entriesVisited += ROOT_LEVEL - level + 1;
+          c.entriesFollowed += followed;
+          c.cacheLinesRead += ROOT_LEVEL - level + 1;
+          c.pagesTouched += ROOT_LEVEL - level + 1;
+          this.#rollback(anchor, anchorIdx);
+          throw new KhoError(
+            "ENOMEM",
+            `cannot allocate a KHO radix node for pfn 0x${pfn.toString(16)} order ${order}`,
+          );
+        }
+        c.pagesAllocated++;
+        if (
+          !Number.isSafeInteger(phys) || phys % PAGE_SIZE !== 0 ||
+          !this.mem.contains(phys, PAGE_SIZE)
+        ) {
+          this.#alloc.freePage(phys);
+          c.pagesFreed++;
+          this.#rollback(anchor, anchorIdx);
+          throw new RangeError(`allocator returned 0x${phys.toString(16)}, not a page of memory`);
+        }
+        kid = this.#adopt(phys, level > 1);
+        node.words[2 * i] = phys >>> 0;
+        node.words[2 * i + 1] = Math.floor(phys / TWO32);
+        node.kids![i] = kid;
+        if (anchor === null) {
+          anchor = node;
+          anchorIdx = i;
+        }
+        this.#newNodes.push(kid);
+      } else {
+        followed++;
+      }
+      node = kid;
+    }
+    if (this.#newNodes.length !== 0) this.#newNodes.length = 0;
+    const bit = idx[0];
+    node.words[bit >>> 5] |= 1 << (bit & 31);
+    c.entriesVisited += ROOT_LEVEL;
+    c.entriesFollowed += followed;
+    c.cacheLinesRead += ROOT_LEVEL + 1;
+    c.pagesTouched += ROOT_LEVEL + 1;
+  }
+
+  #rollback(anchor: ShadowNode | null, anchorIdx: number): void {
+    for (const n of this.#newNodes) {
+      this.#pages.delete(n.phys);
+      this.#alloc.freePage(n.phys);
+      this.counters.pagesFreed++;
+    }
+    this.#newNodes.length = 0;
+    if (anchor !== null) {
+      anchor.words[2 * anchorIdx] = 0;
+      anchor.words[2 * anchorIdx + 1] = 0;
+      anchor.kids![anchorIdx] = null;
+    }
+  }
+
+  /** The leaf holding `(pfn, order)`'s key, or null if the path is incomplete. */
+  #leafOf(root: ShadowNode, pfn: number, order: number): ShadowNode | null {
+    this.#split(pfn, order);
+    let node: ShadowNode | null = root;
+    for (let level = ROOT_LEVEL; level >= 1 && node !== null; level--) {
+      node = node.kids![this.#idx[level]];
+    }
+    return node;
+  }
+
+  /**
+   * `kho_radix_del_page(tree, pfn, order)`: clears the key's leaf bit. A missing entry on
+   * the path WARNs (`kho_radix_del_page`) and returns. No node is ever freed, even when it
+   * becomes empty. On an uninitialised tree: WARN_ON_ONCE and return (the kernel function is
+   * void). Invalid arguments throw EINVAL.
+   */
+  del(pfn: number, order: number): void {
+    const root = this.#root;
+    if (root === null) {
+      this.#log.warnOnOnce("kho_radix_del_page", "KHO radix tree root is NULL");
+      return;
+    }
+    this.#checkArgs(pfn, order);
+    this.#split(pfn, order);
+    const idx = this.#idx;
+    const c = this.counters;
+    let node = root;
+    for (let level = ROOT_LEVEL; level >= 1; level--) {
+      const kid = node.kids![idx[level]];
+      c.entriesVisited++;
+      c.cacheLinesRead++;
+      c.pagesTouched++;
+      if (kid === null) {
+        this.#log.warn(
+          "kho_radix_del_page",
+          `no radix path for pfn 0x${pfn.toString(16)} order ${order} (level ${level})`,
+        );
+        return;
+      }
+      c.entriesFollowed++;
+      node = kid;
+    }
+    const bit = idx[0];
+    node.words[bit >>> 5] &= ~(1 << (bit & 31));
+    c.cacheLinesRead++;
+    c.pagesTouched++;
+  }
+
+  /**
+   * `kho_radix_walk_tree`: calls `cb(phys, order)` for every set bit in ascending key
+   * order (largest orders first, ascending addresses within an order), reading the tree's
+   * bytes. A non-zero callback result stops the walk and is returned; 0 when complete.
+   * Callbacks must not add to or delete from this tree (the kernel holds the tree lock).
+   */
+  walk(cb: WalkCallback): number {
+    const root = this.#rootOrFail("kho_radix_walk_tree");
+    const r = walkRadixTree({
+      mem: this.mem,
+      rootPhys: root.phys,
+      log: this.#log,
+      counters: this.counters,
+      checkBlocks: false,
+    }, cb);
+    if (!r.ok) throw new RadixCorruptionError(r);
+    return r.stopped;
+  }
+
+  /** Physical address of the root page (`preserved-memory-map`), 0 when uninitialised. */
+  handoverRoot(): number {
+    return this.#root?.phys ?? 0;
+  }
+
+  /** Pages owned by the tree: root, tables and leaves. */
+  metadataPages(): number {
+    return this.#pages.size;
+  }
+
+  /** Bytes owned by the tree. */
+  metadataBytes(): number {
+    return this.#pages.size * PAGE_SIZE;
+  }
+
+  /** Physical addresses of the owned pages, ascending. */
+  ownedPagesPhys(): number[] {
+    return [...this.#pages.keys()].sort((a, b) => a - b);
+  }
+
+  /** Whether the block `(pfn, order)` is recorded (its key's bit is set). */
+  isPreserved(pfn: number, order: number): boolean {
+    if (this.#root === null) return false;
+    this.#checkArgs(pfn, order);
+    const leaf = this.#leafOf(this.#root, pfn, order);
+    if (leaf === null) return false;
+    const bit = this.#idx[0];
+    return (leaf.words[bit >>> 5] & (1 << (bit & 31))) !== 0;
+  }
+
+  /**
+   * The largest preserved block containing page frame `pfn` (orders 52 down to 0 are
+   * tried), or null when no preserved block covers it.
+   */
+  findBlock(pfn: number): PreservedBlock | null {
+    if (this.#root === null) return null;
+    for (let order = KHO_MAX_KEY_ORDER; order >= 0; order--) {
+      const start = Math.floor(pfn / POW2[order]) * POW2[order];
+      if (this.isPreserved(start, order)) return { pfn: start, order };
+    }
+    return null;
+  }
+
+  /**
+   * The preserved blocks that cover `[pfn, pfn + nrPages)` in address order, or null if some
+   * page of the range is not covered (the KUnit helper `kho_test_pages_preserved` asks
+   * this question).
+   */
+  coveringBlocks(pfn: number, nrPages: number): PreservedBlock[] | null {
+    const out: PreservedBlock[] = [];
+    const end = pfn + nrPages;
+    let p = pfn;
+    while (p < end) {
+      const b = this.findBlock(p);
+      if (b === null) return null;
+      out.push(b);
+      p = b.pfn + POW2[b.order];
+    }
+    return out;
+  }
+
+  /**
+   * Frees every page of the tree, the root included, through the allocator; the tree is
+   * uninitialised afterwards.
+   */
+  destroy(): void {
+    for (const phys of this.#pages.keys()) {
+      this.#alloc.freePage(phys);
+      this.counters.pagesFreed++;
+    }
+    this.#pages.clear();
+    this.#root = null;
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Incoming side: walking from bytes with validation.
+
+/** Why a walk of handed-over radix bytes was aborted. */
+export type RadixWalkErrorReason =
+  /** The root address is 0 (`preserved-memory-map` = 0 → -EINVAL). */
+  | "root-null"
+  /** The root address is not page aligned. */
+  | "root-unaligned"
+  /** The root page is not RAM. */
+  | "root-outside-ram"
+  /** A table entry is not page aligned. */
+  | "entry-unaligned"
+  /** A table entry points to a page that is not RAM. */
+  | "entry-outside-ram"
+  /** A table entry points to a page on the current path (itself or an ancestor). */
+  | "cycle"
+  /** A table entry points to a page already visited elsewhere in this walk. */
+  | "shared-node"
+  /** A non-zero root entry at index ≥ 4 (keys with bits 53..59 set have no valid order). */
+  | "key-out-of-range";
+
+/** The outcome of {@link walkRadixTree}. */
+export interface RadixWalkResult {
+  /** False when a structural error aborted the walk. */
+  readonly ok: boolean;
+  /** The structural error, when `ok` is false. */
+  readonly error?: RadixWalkErrorReason;
+  /** Human-readable detail of the error. */
+  readonly detail?: string;
+  /** The non-zero callback result that stopped the walk, or 0. */
+  readonly stopped: number;
+  /** Callbacks made. */
+  readonly blocks: number;
+  /** Leaf bits rejected and skipped (key 0, or block not entirely RAM). */
+  readonly rejected: number;
+  /** Table pages scanned (root included). */
+  readonly tablesVisited: number;
+  /** Leaf pages scanned. */
+  readonly leavesVisited: number;
+}
+
+/** Options of {@link walkRadixTree} and {@link IncomingRadixTree}. */
+export interface RadixReaderOptions {
+  /** Physical memory as the successor sees it. */
+  mem: PhysicalMemory;
+  /** Root physical address from `preserved-memory-map`. */
+  rootPhys: number;
+  /** Whether `[phys, phys + size)` is entirely RAM (default: inside `mem`). */
+  isRam?: (phys: number, size: number) => boolean;
+  /** Log for rejected entries and errors (default: none). */
+  log?: KernelLog;
+  /** Counters to charge (default: a fresh set). */
+  counters?: TrackerCounters;
+  /** Rejected entries logged individually before a "suppressed" line (default 8). */
+  rejectLogLimit?: number;
+  /**
+   * Check every leaf bit's block against RAM and reject bad ones (default true). The
+   * outgoing kernel's own walk passes false: it reports every set bit, as the kernel does.
+   */
+  checkBlocks?: boolean;
+}
+
+/**
+ * A radix walk aborted by corrupted handover bytes: a `KhoError` EINVAL carrying the named
+ * {@link RadixWalkErrorReason} and the partial {@link RadixWalkResult}.
+ */
+export class RadixCorruptionError extends KhoError {
+  /** The named reason. */
+  readonly reason: RadixWalkErrorReason;
+  /** The walk's outcome up to the error. */
+  readonly result: RadixWalkResult;
+  /** Builds the error from a failed walk result. */
+  constructor(result: RadixWalkResult) {
+    super("EINVAL", `corrupted KHO radix tree: ${result.error}: ${result.detail ?? ""}`);
+    this.name = "RadixCorruptionError";
+    this.reason = result.error ?? "root-null";
+    this.result = result;
+  }
+}
+
+class Walker {
+  readonly mem: PhysicalMemory;
+  readonly memBytes: number;
+  readonly isRam: (phys: number, size: number) => boolean;
+  readonly log: KernelLog | undefined;
+  readonly c: TrackerCounters;
+  readonly cb: WalkCallback;
+  readonly rejectLogLimit: number;
+  readonly checkBlocks: boolean;
+  readonly visited = new Set<number>();
+  readonly path: number[] = [];
+  error: RadixWalkErrorReason | undefined;
+  detail = "";
+  stopped = 0;
+  blocks = 0;
+  rejected = 0;
+  tables = 0;
+  leaves = 0;
+
+  constructor(o: RadixReaderOptions, cb: WalkCallback, counters: TrackerCounters) {
+    this.mem = o.mem;
+    this.memBytes = o.mem.sizeBytes;
+    this.isRam = o.isRam ?? ((p, s) => o.mem.contains(p, s));
+    this.log = o.log;
+    this.c = counters;
+    this.cb = cb;
+    this.rejectLogLimit = o.rejectLogLimit ?? 8;
+    this.checkBlocks = o.checkBlocks ?? true;
+  }
+
+  ram(phys: number, size: number): boolean {
+    return phys >= 0 && phys + size <= this.memBytes && Number.isSafeInteger(phys + size) &&
+      this.isRam(phys, size);
+  }
+
+  fail(reason: RadixWalkErrorReason, detail: string): false {
+    this.error = reason;
+    this.detail = detail;
+    this.log?.error("KHO", `radix tree walk aborted: ${reason}: ${detail}`);
+    return false;
+  }
+
+  words(phys: number): Uint32Array {
+    const pfn = phys / PAGE_SIZE;
+    const m = this.mem.materializedPage(pfn);
+    if (m !== null) return m;
+    return this.mem.isZeroPage(pfn) ? ZERO_PAGE : this.mem.pageView(pfn).slice();
+  }
+
+  reject(phys: number, order: number, why: string): void {
+    this.rejected++;
+    if (this.log === undefined) return;
+    if (this.rejected <= this.rejectLogLimit) {
+      this.log.error(
+        "KHO",
+        `radix: rejecting preserved block 0x${phys.toString(16)} order ${order}: ${why}`,
+      );
+    } else if (this.rejected === this.rejectLogLimit + 1) {
+      this.log.error("KHO", "radix: further rejected blocks not logged");
+    }
+  }
+
+  /** Scans table page `phys` at `level`; false when the walk must end. */
+  table(phys: number, level: number, prefix: number): boolean {
+    const w = this.words(phys);
+    this.tables++;
+    this.path.push(phys);
+    const unit = LEVEL_UNIT[level];
+    let i = 0;
+    let followed = 0;
+    let go = true;
+    for (; i < KHO_TABLE_ENTRIES; i++) {
+      const lo = w[2 * i], hi = w[2 * i + 1];
+      if ((lo | hi) === 0) continue;
+      if (level === ROOT_LEVEL && i >= ROOT_INDEX_LIMIT) {
+        go = this.fail("key-out-of-range", `root entry ${i} is set`);
+        break;
+      }
+      const at = `entry ${i} of level-${level} table 0x${phys.toString(16)}`;
+      if ((lo & (PAGE_SIZE - 1)) !== 0) {
+        go = this.fail("entry-unaligned", `${at} = 0x${hexU64(lo, hi)}`);
+        break;
+      }
+      const child = hi * TWO32 + lo;
+      if (hi >= 2 ** 21 || !this.ram(child, PAGE_SIZE)) {
+        go = this.fail("entry-outside-ram", `${at} = 0x${hexU64(lo, hi)}`);
+        break;
+      }
+      if (this.visited.has(child)) {
+        const cyc = this.path.includes(child);
+        go = this.fail(cyc ? "cycle" : "shared-node", `${at} = 0x${child.toString(16)}`);
+        break;
+      }
+      this.visited.add(child);
+      followed++;
+      const p = prefix + i * unit;
+      go = level === 1 ? this.leaf(child, p) : this.table(child, level - 1, p);
+      if (!go) break;
+    }
+    const seen = i < KHO_TABLE_ENTRIES ? i + 1 : KHO_TABLE_ENTRIES;
+    this.c.entriesVisited += seen;
+    this.c.entriesFollowed += followed;
+    this.c.cacheLinesRead += Math.ceil(seen / 8);
+    this.c.pagesTouched++;
+    this.path.pop();
+    return go;
+  }
+
+  /** Scans leaf page `phys` whose bit 0 has key `prefix`; false when the walk must end. */
+  leaf(phys: number, prefix: number): boolean {
+    const w = this.words(phys);
+    this.leaves++;
+    let u = 0; // u32 word index
+    let go = true;
+    if (prefix === 0) {
+      const stopAt = this.leafSlow(w);
+      go = stopAt < 0;
+      u = go ? 1024 : stopAt;
+    } else {
+      const fls = fls64(prefix);
+      const order = KHO_ORDER_0_LOG2 + 1 - fls;
+      const blockBytes = POW2[PAGE_SHIFT + order];
+      const base = (prefix - POW2[fls - 1]) * blockBytes;
+      const allRam = !this.checkBlocks || this.ram(base, KHO_LEAF_BITS * blockBytes);
+      const cb = this.cb;
+      let calls = 0;
+      for (; u < 1024; u++) {
+        let x = w[u] | 0;
+        if (x === 0) continue;
+        const wordBase = base + u * 32 * blockBytes;
+        do {
+          const t = x & -x;
+          x ^= t;
+          const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
+          if (!allRam && !this.ram(pa, blockBytes)) {
+            this.reject(pa, order, "not entirely RAM");
+            continue;
+          }
+          calls++;
+          const r = cb(pa, order);
+          if (r) {
+            this.stopped = r;
+            go = false;
+            break;
+          }
+        } while (x !== 0);
+        if (!go) break;
+      }
+      this.blocks += calls;
+      this.c.callbacks += calls;
+    }
+    const words64 = go ? U64_PER_PAGE : (u >>> 1) + 1;
+    this.c.bitmapWordsScanned += words64;
+    this.c.cacheLinesRead += go ? LINES_PER_PAGE : Math.ceil(words64 / 8);
+    this.c.pagesTouched++;
+    return go;
+  }
+
+  /**
+   * The leaf whose prefix is 0: each bit b is the key b itself (orders 52..38). Returns the
+   * u32 word index where a callback stopped the walk, or -1 when the leaf was completed.
+   */
+  leafSlow(w: Uint32Array): number {
+    for (let u = 0; u < 1024; u++) {
+      const x = w[u];
+      if (x === 0) continue;
+      for (let b = 0; b < 32; b++) {
+        if ((x & (1 << b)) === 0) continue;
+        const key = u * 32 + b;
+        if (key === 0) {
+          this.reject(0, KHO_ORDER_0_LOG2 + 1, "key 0 has no order");
+          continue;
+        }
+        const fls = 32 - Math.clz32(key);
+        const order = KHO_ORDER_0_LOG2 + 1 - fls;
+        const blockBytes = POW2[PAGE_SHIFT + order];
+        const pa = (key - POW2[fls - 1]) * blockBytes;
+        if (this.checkBlocks && !this.ram(pa, blockBytes)) {
+          this.reject(pa, order, "not entirely RAM");
+          continue;
+        }
+        this.blocks++;
+        this.c.callbacks++;
+        const r = this.cb(pa, order);
+        if (r) {
+          this.stopped = r;
+          return u;
+        }
+      }
+    }
+    return -1;
+  }
+}
+
+function hexU64(lo: number, hi: number): string {
+  return hi === 0 ? lo.toString(16) : hi.toString(16) + (lo >>> 0).toString(16).padStart(8, "0");
+}
+
+/**
+ * Walks handed-over radix tree bytes from `rootPhys`, calling `cb(phys, order)` for every
+ * valid preserved block in ascending key order, with the validation policy of this module
+ * (structural errors abort with a named reason; bad leaf bits are rejected and skipped).
+ * Never throws for corrupted bytes; exceptions thrown by `cb` propagate.
+ *
+ * @example
+ * ```ts
+ * import { walkRadixTree } from "./radix.ts";
+ * import { PhysicalMemory } from "../../machine/physmem.ts";
+ * const mem = new PhysicalMemory(2 ** 24);
+ * mem.writeU64(0x1000, 0x1000); // a root whose entry 0 points to itself
+ * const r = walkRadixTree({ mem, rootPhys: 0x1000 }, () => 0);
+ * console.assert(!r.ok && r.error === "cycle");
+ * ```
+ */
+export function walkRadixTree(options: RadixReaderOptions, cb: WalkCallback): RadixWalkResult {
+  const counters = options.counters ?? new TrackerCounters();
+  const w = new Walker(options, cb, counters);
+  const root = options.rootPhys;
+  if (root === 0) {
+    w.fail("root-null", "preserved-memory-map is 0");
+  } else if (!Number.isSafeInteger(root) || root < 0) {
+    w.fail("root-outside-ram", `root ${root}`);
+  } else if (root % PAGE_SIZE !== 0) {
+    w.fail("root-unaligned", `root 0x${root.toString(16)}`);
+  } else if (!w.ram(root, PAGE_SIZE)) {
+    w.fail("root-outside-ram", `root 0x${root.toString(16)}`);
+  } else {
+    w.visited.add(root);
+    w.table(root, ROOT_LEVEL, 0);
+  }
+  if (w.rejected > 0) {
+    options.log?.warning("KHO", `radix: rejected ${w.rejected} preserved blocks`);
+  }
+  const base = {
+    stopped: w.stopped,
+    blocks: w.blocks,
+    rejected: w.rejected,
+    tablesVisited: w.tables,
+    leavesVisited: w.leaves,
+  };
+  return w.error === undefined
+    ? { ok: true, ...base }
+    : { ok: false, error: w.error, detail: w.detail, ...base };
+}
+
+/**
+ * The successor kernel's view of a handed-over radix tree: a root physical address and the
+ * memory's bytes, nothing else.
+ *
+ * @example
+ * ```ts
+ * import { IncomingRadixTree, RadixCorruptionError } from "./radix.ts";
+ * import { PhysicalMemory } from "../../machine/physmem.ts";
+ * const mem = new PhysicalMemory(2 ** 24);
+ * const tree = new IncomingRadixTree({ mem, rootPhys: 0 });
+ * try {
+ *   tree.walk(() => 0);
+ * } catch (e) {
+ *   console.assert(e instanceof RadixCorruptionError && e.reason === "root-null");
+ * }
+ * ```
+ */
+export class IncomingRadixTree implements IncomingTracker {
+  /** Encoding name. */
+  readonly kind = "radix";
+  /** Cost counters, charged by every walk. */
+  readonly counters: TrackerCounters;
+  readonly #options: RadixReaderOptions;
+
+  /** A reader for the tree at `options.rootPhys`. */
+  constructor(options: RadixReaderOptions) {
+    this.counters = options.counters ?? new TrackerCounters();
+    this.#options = { ...options, counters: this.counters };
+  }
+
+  /** Physical address of the root being read. */
+  get rootPhys(): number {
+    return this.#options.rootPhys;
+  }
+
+  /**
+   * Walks the valid blocks; returns the stopping callback result or 0. Throws
+   * {@link RadixCorruptionError} (a `KhoError` EINVAL) on a structural error.
+   */
+  walk(cb: WalkCallback): number {
+    const r = this.walkChecked(cb);
+    if (!r.ok) throw new RadixCorruptionError(r);
+    return r.stopped;
+  }
+
+  /** Walks and returns the full {@link RadixWalkResult}; never throws for corruption. */
+  walkChecked(cb: WalkCallback): RadixWalkResult {
+    return walkRadixTree(this.#options, cb);
+  }
+}
