@@ -625,7 +625,9 @@ export class Memblock {
         const bit = FLAG_NAMES.findIndex((_, j) => (r.flags & (1 << j)) !== 0);
         flag = bit >= 0 ? FLAG_NAMES[bit] : "UNKNOWN";
       }
-      lines.push(`${String(i++).padStart(4)}: ${addr(r.base)}..${addr(r.base + r.size - 1)} ${nid} ${flag}`);
+      lines.push(
+        `${String(i++).padStart(4)}: ${addr(r.base)}..${addr(r.base + r.size - 1)} ${nid} ${flag}`,
+      );
     }
     return lines.map((l) => l + "\n").join("");
   }

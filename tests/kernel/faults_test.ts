@@ -13,7 +13,10 @@ Deno.test("site filters and seeded probabilities are reproducible", () => {
   const run = () => {
     const f = new FaultInjector();
     f.arm({ probability: 0.5, seed: 9, sites: ["radix"] });
-    return Array.from({ length: 40 }, (_, i) => f.shouldFail(i % 2 ? "kho_radix_node" : "memblock_alloc"));
+    return Array.from(
+      { length: 40 },
+      (_, i) => f.shouldFail(i % 2 ? "kho_radix_node" : "memblock_alloc"),
+    );
   };
   const a = run();
   assert.deepEqual(run(), a);

@@ -113,7 +113,9 @@ Deno.test("csumPartial matches a reference ones'-complement sum", () => {
   mem.writeBytes(0x1000, bytes);
   const ref = (start: number, len: number, sum: number) => {
     let acc = 0;
-    for (let i = 0; i < len; i++) acc += ((start + i) & 1) === (start & 1) ? bytes[i] : bytes[i] << 8;
+    for (let i = 0; i < len; i++) {
+      acc += ((start + i) & 1) === (start & 1) ? bytes[i] : bytes[i] << 8;
+    }
     while (acc > 0xffff) acc = (acc & 0xffff) + (acc >>> 16);
     let r = (acc + sum) >>> 0;
     if (sum > r) r = (r + 1) >>> 0;
@@ -144,10 +146,29 @@ Deno.test("property: physical memory behaves like a flat byte array", () => {
   const op = fc.oneof(
     fc.record({ k: fc.constant("u8" as const), at: fc.nat(size - 1), v: fc.nat(255) }),
     fc.record({ k: fc.constant("u32" as const), at: fc.nat(size - 4), v: fc.nat(0xffffffff) }),
-    fc.record({ k: fc.constant("u64" as const), at: fc.nat(size - 8), v: fc.nat(Number.MAX_SAFE_INTEGER) }),
-    fc.record({ k: fc.constant("fill" as const), at: fc.nat(size - 1), len: fc.nat(3 * PAGE_SIZE), v: fc.nat(255) }),
-    fc.record({ k: fc.constant("pat" as const), at: fc.nat(size - 1), len: fc.nat(3 * PAGE_SIZE), v: fc.nat(7) }),
-    fc.record({ k: fc.constant("copy" as const), at: fc.nat(size - 1), from: fc.nat(size - 1), len: fc.nat(2 * PAGE_SIZE) }),
+    fc.record({
+      k: fc.constant("u64" as const),
+      at: fc.nat(size - 8),
+      v: fc.nat(Number.MAX_SAFE_INTEGER),
+    }),
+    fc.record({
+      k: fc.constant("fill" as const),
+      at: fc.nat(size - 1),
+      len: fc.nat(3 * PAGE_SIZE),
+      v: fc.nat(255),
+    }),
+    fc.record({
+      k: fc.constant("pat" as const),
+      at: fc.nat(size - 1),
+      len: fc.nat(3 * PAGE_SIZE),
+      v: fc.nat(7),
+    }),
+    fc.record({
+      k: fc.constant("copy" as const),
+      at: fc.nat(size - 1),
+      from: fc.nat(size - 1),
+      len: fc.nat(2 * PAGE_SIZE),
+    }),
   );
   fc.assert(
     fc.property(fc.array(op, { maxLength: 40 }), (ops) => {

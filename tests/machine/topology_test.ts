@@ -5,7 +5,11 @@ import { GiB, MiB, TiB } from "../../lib/units.ts";
 
 Deno.test("flat layout splits RAM evenly across nodes at section boundaries", () => {
   const t = new Topology({ ramBytes: TiB, nodes: 2 });
-  assert.deepEqual(t.ranges, [{ start: 0, end: 512 * GiB, nid: 0 }, { start: 512 * GiB, end: TiB, nid: 1 }]);
+  assert.deepEqual(t.ranges, [{ start: 0, end: 512 * GiB, nid: 0 }, {
+    start: 512 * GiB,
+    end: TiB,
+    nid: 1,
+  }]);
   assert.equal(t.nidOfPhys(512 * GiB - 1), 0);
   assert.equal(t.nidOfPhys(512 * GiB), 1);
   assert.equal(t.nidOfPhys(TiB), -1);
@@ -35,7 +39,12 @@ Deno.test("impossible layouts are rejected", () => {
   assert.throws(() => new Topology({ ramBytes: 128 * MiB, nodes: 2 }), RangeError);
   assert.throws(() => new Topology({ ramBytes: 128 * TiB }), RangeError);
   assert.throws(
-    () => new Topology({ ramBytes: 0, nodes: 1, ranges: [{ start: 0, end: GiB, nid: 0 }, { start: GiB / 2, end: 2 * GiB, nid: 0 }] }),
+    () =>
+      new Topology({
+        ramBytes: 0,
+        nodes: 1,
+        ranges: [{ start: 0, end: GiB, nid: 0 }, { start: GiB / 2, end: 2 * GiB, nid: 0 }],
+      }),
     RangeError,
   );
 });

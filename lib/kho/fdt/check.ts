@@ -12,7 +12,15 @@
  */
 
 import type { FdtErrName } from "../../errors.ts";
-import { FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_NOP, FDT_PROP, FDT_V1_SIZE, getHeader } from "./format.ts";
+import {
+  FDT_BEGIN_NODE,
+  FDT_END,
+  FDT_END_NODE,
+  FDT_NOP,
+  FDT_PROP,
+  FDT_V1_SIZE,
+  getHeader,
+} from "./format.ts";
 import {
   check,
   checkHeader,

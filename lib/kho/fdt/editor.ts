@@ -308,7 +308,13 @@ export class FdtEditor {
     this.#rwProbe();
     const b = this.#buf;
     const n = check(numMemRsv(b));
-    packBlocks(b, b, (n + 1) * FDT_RSV_ENTRY_SIZE, getHeader(b, "sizeDtStruct"), getHeader(b, "sizeDtStrings"));
+    packBlocks(
+      b,
+      b,
+      (n + 1) * FDT_RSV_ENTRY_SIZE,
+      getHeader(b, "sizeDtStruct"),
+      getHeader(b, "sizeDtStrings"),
+    );
     setHeader(b, "totalsize", this.#dataSize());
   }
 

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { FDT_ERR, FdtError, type FdtErrName } from "../../errors.ts";
+import { FDT_ERR, type FdtErrName, FdtError } from "../../errors.ts";
 import {
   FDT_BEGIN_NODE,
   FDT_END,

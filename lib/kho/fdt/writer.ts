@@ -176,7 +176,11 @@ export class FdtWriter {
       const prop = this.#grabSpace(12 + tagAlign(len));
       if (prop < 0) {
         if (found.allocated) {
-          setHeader(this.#buf, "sizeDtStrings", getHeader(this.#buf, "sizeDtStrings") - n.length - 1);
+          setHeader(
+            this.#buf,
+            "sizeDtStrings",
+            getHeader(this.#buf, "sizeDtStrings") - n.length - 1,
+          );
         }
         return ERR.NOSPACE;
       }

@@ -1,0 +1,434 @@
+/**
+ * The memory map: `struct page` state of one boot, kept sparse.
+ *
+ * A real kernel has one 64-byte `struct page` per 4 KiB frame (1.56 % of RAM). kholab
+ * keeps only the fields KHO and the buddy allocator look at — refcount, `page->private`,
+ * a few flags and the compound order — and stores them lazily: a record per memory section
+ * (128 MiB) that has any state, and inside it a chunk of typed arrays per pageblock (512
+ * pages) that has a page with non-default state. An untouched page reads as refcount 0,
+ * private 0, no flags, not compound. A compound page (folio) is represented by its head
+ * alone (`PG_head` + order); tails are found by probing ({@link Memmap.compoundHead}), so a
+ * 1 GiB folio costs one chunk, not 262144 page records.
+ *
+ * @module
+ */
+
+import { PAGES_PER_SECTION, PUD_ORDER } from "../units.ts";
+
+/** PG_reserved: the page is not managed by the buddy allocator (memblock-reserved). */
+export const PG_RESERVED = 1 << 0;
+/** PG_head: the page is the head of a compound page (folio); the order is stored with it. */
+export const PG_HEAD = 1 << 1;
+/**
+ * PG_buddy (a page type in the kernel): the page heads a free buddy block. kholab's buddy
+ * allocator keeps its free blocks in its own structures and does not write this flag; it
+ * exists for callers that want to mark pages explicitly.
+ */
+export const PG_BUDDY = 1 << 2;
+/**
+ * "noinit": the struct page was not initialised by memmap_init (memblock
+ * `MEMBLOCK_RSRV_NOINIT`, used for KHO-preserved memory).
+ */
+export const PG_NOINIT = 1 << 3;
+
+/** Largest compound order {@link Memmap.compoundHead} probes for: PUD_ORDER (1 GiB). */
+export const MAX_FOLIO_ORDER = PUD_ORDER;
+
+const CHUNK_PAGES = 512;
+const CHUNKS_PER_SECTION = PAGES_PER_SECTION / CHUNK_PAGES;
+const CHUNK_BYTES = CHUNK_PAGES * (4 + 4 + 4 + 2 + 1);
+/** Approximate fixed JS heap cost of one chunk object and its five views. */
+const CHUNK_OVERHEAD_BYTES = 5 * 96 + 64;
+const SECTION_OVERHEAD_BYTES = CHUNKS_PER_SECTION * 8 + 96;
+
+/** The struct page fields of one pageblock (512 pages), in one buffer. */
+class PageBlockState {
+  readonly refcount: Int32Array;
+  readonly privLo: Uint32Array;
+  readonly privHi: Uint32Array;
+  readonly flags: Uint16Array;
+  readonly order: Uint8Array;
+  constructor() {
+    const buf = new ArrayBuffer(CHUNK_BYTES);
+    this.refcount = new Int32Array(buf, 0, CHUNK_PAGES);
+    this.privLo = new Uint32Array(buf, CHUNK_PAGES * 4, CHUNK_PAGES);
+    this.privHi = new Uint32Array(buf, CHUNK_PAGES * 8, CHUNK_PAGES);
+    this.flags = new Uint16Array(buf, CHUNK_PAGES * 12, CHUNK_PAGES);
+    this.order = new Uint8Array(buf, CHUNK_PAGES * 14, CHUNK_PAGES);
+  }
+
+  /** Whether every page of the chunk is in the default state. */
+  isDefault(): boolean {
+    for (let i = 0; i < CHUNK_PAGES; i++) {
+      if (
+        this.refcount[i] !== 0 || this.privLo[i] !== 0 || this.privHi[i] !== 0 ||
+        this.flags[i] !== 0 || this.order[i] !== 0
+      ) return false;
+    }
+    return true;
+  }
+}
+
+/** One memory section: its pageblock chunks, created on first use. */
+class SectionState {
+  readonly chunks: (PageBlockState | undefined)[] = new Array(CHUNKS_PER_SECTION);
+  count = 0;
+}
+
+/** Memory-use figures of a {@link Memmap}. */
+export interface MemmapStats {
+  /** Sections with a record. */
+  sections: number;
+  /** Pageblock chunks allocated (512 pages each). */
+  chunks: number;
+  /** Approximate JavaScript heap used, in bytes. */
+  approxBytes: number;
+}
+
+/**
+ * Sparse `struct page` state for one boot.
+ *
+ * @example
+ * ```ts
+ * import { Memmap } from "./memmap.ts";
+ * const mm = new Memmap();
+ * mm.prepCompoundPage(0x40000, 18); // a 1 GiB folio: only its head is stored
+ * console.assert(mm.compoundHead(0x40000 + 12345) === 0x40000);
+ * mm.setPrivate(0x1000, 0x0000000a, 0x4b484f50);
+ * console.assert(mm.getPrivateBig(0x1000) === 0x4b484f500000000an);
+ * console.assert(mm.stats().chunks === 2);
+ * ```
+ */
+export class Memmap {
+  readonly #sections = new Map<number, SectionState>();
+  #chunks = 0;
+
+  // ------------------------------------------------------------------ storage
+
+  #chunk(pfn: number): PageBlockState | undefined {
+    const pb = Math.floor(pfn / CHUNK_PAGES);
+    const sec = this.#sections.get(Math.floor(pb / CHUNKS_PER_SECTION));
+    return sec === undefined ? undefined : sec.chunks[pb % CHUNKS_PER_SECTION];
+  }
+
+  #chunkForWrite(pfn: number): PageBlockState {
+    if (!(pfn >= 0) || !Number.isSafeInteger(pfn)) throw new RangeError(`bad pfn ${pfn}`);
+    const pb = Math.floor(pfn / CHUNK_PAGES);
+    const si = Math.floor(pb / CHUNKS_PER_SECTION);
+    let sec = this.#sections.get(si);
+    if (sec === undefined) {
+      sec = new SectionState();
+      this.#sections.set(si, sec);
+    }
+    const ci = pb % CHUNKS_PER_SECTION;
+    let chunk = sec.chunks[ci];
+    if (chunk === undefined) {
+      chunk = new PageBlockState();
+      sec.chunks[ci] = chunk;
+      sec.count++;
+      this.#chunks++;
+    }
+    return chunk;
+  }
+
+  /**
+   * Calls `visit` for each existing chunk overlapping `[startPfn, endPfn)`, in ascending
+   * order, with the chunk's first pfn and the covered index range `[lo, hi)`.
+   */
+  #forEachChunk(
+    startPfn: number,
+    endPfn: number,
+    visit: (chunk: PageBlockState, basePfn: number, lo: number, hi: number) => boolean | void,
+  ): void {
+    if (endPfn <= startPfn || this.#chunks === 0) return;
+    const firstSec = Math.floor(startPfn / PAGES_PER_SECTION);
+    const lastSec = Math.floor((endPfn - 1) / PAGES_PER_SECTION);
+    let secs: number[];
+    if (lastSec - firstSec + 1 > 2 * this.#sections.size) {
+      secs = [...this.#sections.keys()].filter((s) => s >= firstSec && s <= lastSec);
+      secs.sort((a, b) => a - b);
+    } else {
+      secs = [];
+      for (let s = firstSec; s <= lastSec; s++) if (this.#sections.has(s)) secs.push(s);
+    }
+    for (const si of secs) {
+      const sec = this.#sections.get(si)!;
+      const secBase = si * PAGES_PER_SECTION;
+      const c0 = Math.max(0, Math.floor((startPfn - secBase) / CHUNK_PAGES));
+      const c1 = Math.min(CHUNKS_PER_SECTION - 1, Math.floor((endPfn - 1 - secBase) / CHUNK_PAGES));
+      for (let ci = c0; ci <= c1; ci++) {
+        const chunk = sec.chunks[ci];
+        if (chunk === undefined) continue;
+        const base = secBase + ci * CHUNK_PAGES;
+        const lo = Math.max(0, startPfn - base);
+        const hi = Math.min(CHUNK_PAGES, endPfn - base);
+        if (visit(chunk, base, lo, hi) === false) return;
+      }
+    }
+  }
+
+  /** Calls `fn` for each chunk slice of `[startPfn, endPfn)`, creating chunks. */
+  #forEachChunkForWrite(
+    startPfn: number,
+    endPfn: number,
+    fn: (chunk: PageBlockState, lo: number, hi: number) => void,
+  ): void {
+    let pfn = startPfn;
+    while (pfn < endPfn) {
+      const base = Math.floor(pfn / CHUNK_PAGES) * CHUNK_PAGES;
+      const hi = Math.min(CHUNK_PAGES, endPfn - base);
+      fn(this.#chunkForWrite(pfn), pfn - base, hi);
+      pfn = base + hi;
+    }
+  }
+
+  // ------------------------------------------------------------------ refcount
+
+  /** page_count(): the page's reference count (0 for an untouched page). */
+  pageCount(pfn: number): number {
+    const c = this.#chunk(pfn);
+    return c === undefined ? 0 : c.refcount[pfn % CHUNK_PAGES];
+  }
+
+  /** set_page_count(). */
+  setPageCount(pfn: number, n: number): void {
+    const c = n === 0 ? this.#chunk(pfn) : this.#chunkForWrite(pfn);
+    if (c !== undefined) c.refcount[pfn % CHUNK_PAGES] = n;
+  }
+
+  /** Sets the refcount of `nrPages` pages from `pfn`; setting 0 creates no chunks. */
+  setPageCountRange(pfn: number, nrPages: number, n: number): void {
+    if (n === 0) {
+      this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
+        c.refcount.fill(0, lo, hi);
+      });
+      return;
+    }
+    this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => c.refcount.fill(n, lo, hi));
+  }
+
+  /** page_ref_inc(); returns the new count. */
+  pageRefInc(pfn: number): number {
+    const c = this.#chunkForWrite(pfn);
+    return ++c.refcount[pfn % CHUNK_PAGES];
+  }
+
+  /** page_ref_dec(); returns the new count (may go negative: callers check). */
+  pageRefDec(pfn: number): number {
+    const c = this.#chunkForWrite(pfn);
+    return --c.refcount[pfn % CHUNK_PAGES];
+  }
+
+  // ------------------------------------------------------------------ private
+
+  /** page->private as its two 32-bit halves `[lo, hi]`. */
+  getPrivateParts(pfn: number): [number, number] {
+    const c = this.#chunk(pfn);
+    if (c === undefined) return [0, 0];
+    const i = pfn % CHUNK_PAGES;
+    return [c.privLo[i], c.privHi[i]];
+  }
+
+  /** page->private as an exact bigint. */
+  getPrivateBig(pfn: number): bigint {
+    const [lo, hi] = this.getPrivateParts(pfn);
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+
+  /** page->private as a number (exact below 2^53). */
+  getPrivate(pfn: number): number {
+    const [lo, hi] = this.getPrivateParts(pfn);
+    return hi * 2 ** 32 + lo;
+  }
+
+  /** set_page_private() from two 32-bit halves. */
+  setPrivate(pfn: number, lo: number, hi = 0): void {
+    const c = lo === 0 && hi === 0 ? this.#chunk(pfn) : this.#chunkForWrite(pfn);
+    if (c === undefined) return;
+    const i = pfn % CHUNK_PAGES;
+    c.privLo[i] = lo >>> 0;
+    c.privHi[i] = hi >>> 0;
+  }
+
+  // ------------------------------------------------------------------ flags
+
+  /** Whether `flag` (a PG_* bit) is set. */
+  testFlag(pfn: number, flag: number): boolean {
+    const c = this.#chunk(pfn);
+    return c !== undefined && (c.flags[pfn % CHUNK_PAGES] & flag) !== 0;
+  }
+
+  /** All PG_* bits of a page. */
+  flags(pfn: number): number {
+    const c = this.#chunk(pfn);
+    return c === undefined ? 0 : c.flags[pfn % CHUNK_PAGES];
+  }
+
+  /** Sets a PG_* bit. */
+  setFlag(pfn: number, flag: number): void {
+    this.#chunkForWrite(pfn).flags[pfn % CHUNK_PAGES] |= flag;
+  }
+
+  /** Clears a PG_* bit. */
+  clearFlag(pfn: number, flag: number): void {
+    const c = this.#chunk(pfn);
+    if (c !== undefined) c.flags[pfn % CHUNK_PAGES] &= ~flag;
+  }
+
+  /** Sets a PG_* bit on `nrPages` pages from `pfn`. */
+  setFlagRange(pfn: number, nrPages: number, flag: number): void {
+    this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => {
+      for (let i = lo; i < hi; i++) c.flags[i] |= flag;
+    });
+  }
+
+  /** Clears a PG_* bit on `nrPages` pages from `pfn` (creates no chunks). */
+  clearFlagRange(pfn: number, nrPages: number, flag: number): void {
+    this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
+      for (let i = lo; i < hi; i++) c.flags[i] &= ~flag;
+    });
+  }
+
+  // ------------------------------------------------------------------ compound pages
+
+  /**
+   * prep_compound_page(): makes `[head, head + 2^order)` a compound page. Only the head is
+   * written (PG_head and the order); tails are implicit.
+   */
+  prepCompoundPage(head: number, order: number): void {
+    if (!Number.isInteger(order) || order < 1 || order > MAX_FOLIO_ORDER) {
+      throw new RangeError(`compound order ${order}: 1..${MAX_FOLIO_ORDER}`);
+    }
+    if (head % 2 ** order !== 0) {
+      throw new RangeError(`compound head ${head} is not aligned to order ${order}`);
+    }
+    const c = this.#chunkForWrite(head);
+    const i = head % CHUNK_PAGES;
+    c.flags[i] |= PG_HEAD;
+    c.order[i] = order;
+  }
+
+  /** PageHead(). */
+  isHead(pfn: number): boolean {
+    return this.testFlag(pfn, PG_HEAD);
+  }
+
+  /** compound_order(): the order of a compound head, 0 for any other page. */
+  compoundOrder(pfn: number): number {
+    const c = this.#chunk(pfn);
+    if (c === undefined) return 0;
+    const i = pfn % CHUNK_PAGES;
+    return (c.flags[i] & PG_HEAD) !== 0 ? c.order[i] : 0;
+  }
+
+  /**
+   * compound_head(): the head of the compound page containing `pfn`, or `pfn` itself when
+   * it is not a tail. Probes the aligned candidates of orders 1..{@link MAX_FOLIO_ORDER}.
+   */
+  compoundHead(pfn: number): number {
+    if (this.isHead(pfn)) return pfn;
+    let last = pfn;
+    for (let o = 1; o <= MAX_FOLIO_ORDER; o++) {
+      const size = 2 ** o;
+      const cand = Math.floor(pfn / size) * size;
+      if (cand === last) continue;
+      last = cand;
+      const order = this.compoundOrder(cand);
+      if (order > 0 && cand + 2 ** order > pfn) return cand;
+    }
+    return pfn;
+  }
+
+  /** PageTail(). */
+  isTail(pfn: number): boolean {
+    return this.compoundHead(pfn) !== pfn;
+  }
+
+  /** folio_order(page_folio(pfn)): the order of the folio containing `pfn` (0 if none). */
+  folioOrder(pfn: number): number {
+    return this.compoundOrder(this.compoundHead(pfn));
+  }
+
+  /** Undoes {@link prepCompoundPage}: clears PG_head and the order of `head`. */
+  clearCompound(head: number): void {
+    const c = this.#chunk(head);
+    if (c === undefined) return;
+    const i = head % CHUNK_PAGES;
+    c.flags[i] &= ~PG_HEAD;
+    c.order[i] = 0;
+  }
+
+  /**
+   * split_page(): a non-compound high-order page becomes 2^order independent order-0 pages,
+   * each with refcount 1 (the head keeps its count). Throws like VM_BUG_ON_PAGE on a
+   * compound page or a head with refcount 0.
+   */
+  splitPage(pfn: number, order: number): void {
+    if (this.isHead(pfn)) throw new Error(`VM_BUG_ON_PAGE(PageCompound(page)) at pfn ${pfn}`);
+    if (this.pageCount(pfn) === 0) {
+      throw new Error(`VM_BUG_ON_PAGE(!page_count(page)) at pfn ${pfn}`);
+    }
+    if (order > 0) this.setPageCountRange(pfn + 1, 2 ** order - 1, 1);
+  }
+
+  // ------------------------------------------------------------------ ranges
+
+  /**
+   * Re-initialises the pages of a range as `__free_pages_core` does before handing them to
+   * the buddy allocator: refcount 0, no PG_reserved / PG_head / PG_noinit, order 0.
+   * `page->private` is left alone. Creates no chunks.
+   */
+  resetRange(pfn: number, nrPages: number): void {
+    const mask = ~(PG_RESERVED | PG_HEAD | PG_NOINIT | PG_BUDDY);
+    this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
+      c.refcount.fill(0, lo, hi);
+      c.order.fill(0, lo, hi);
+      for (let i = lo; i < hi; i++) c.flags[i] &= mask;
+    });
+  }
+
+  /**
+   * Visits, in ascending order, each page of `[startPfn, endPfn)` with a non-zero refcount
+   * or any flag set (only chunks that exist are looked at). `visit` returns false to stop.
+   */
+  forEachBusyPage(
+    startPfn: number,
+    endPfn: number,
+    visit: (pfn: number, refcount: number, flags: number) => boolean | void,
+  ): void {
+    this.#forEachChunk(startPfn, endPfn, (c, base, lo, hi) => {
+      for (let i = lo; i < hi; i++) {
+        if (c.refcount[i] !== 0 || c.flags[i] !== 0) {
+          if (visit(base + i, c.refcount[i], c.flags[i]) === false) return false;
+        }
+      }
+    });
+  }
+
+  /** Drops the chunks lying entirely inside `[startPfn, endPfn)` whose pages are all default. */
+  trim(startPfn: number, endPfn: number): void {
+    const drop: number[] = [];
+    this.#forEachChunk(startPfn, endPfn, (c, base, lo, hi) => {
+      if (lo === 0 && hi === CHUNK_PAGES && c.isDefault()) drop.push(base);
+    });
+    for (const base of drop) {
+      const pb = base / CHUNK_PAGES;
+      const si = Math.floor(pb / CHUNKS_PER_SECTION);
+      const sec = this.#sections.get(si)!;
+      sec.chunks[pb % CHUNKS_PER_SECTION] = undefined;
+      sec.count--;
+      this.#chunks--;
+      if (sec.count === 0) this.#sections.delete(si);
+    }
+  }
+
+  /** Memory-use figures. */
+  stats(): MemmapStats {
+    return {
+      sections: this.#sections.size,
+      chunks: this.#chunks,
+      approxBytes: this.#sections.size * SECTION_OVERHEAD_BYTES +
+        this.#chunks * (CHUNK_BYTES + CHUNK_OVERHEAD_BYTES),
+    };
+  }
+}
