@@ -18,7 +18,8 @@ function isstring(c: number): boolean {
   return isprint(c) || c === 0 || (c >= 0x07 && c <= 0x0d);
 }
 
-type ValueKind = "string" | "cells" | "bytes";
+/** How dtc prints a value: string(s), 32-bit cells or bytes. */
+export type ValueKind = "string" | "cells" | "bytes";
 
 /** dtc's `guess_value_type` for a property read from a blob (no labels, no markers). */
 export function guessValueKind(v: Uint8Array): ValueKind {

@@ -42,13 +42,13 @@ export const FDT_FIRST_SUPPORTED_VERSION = 0x02;
 /** Header sizes by version (`FDT_V1_SIZE` … `FDT_V17_SIZE`). */
 export const FDT_V1_SIZE = 7 * 4;
 /** Header size of a version-2 blob. */
-export const FDT_V2_SIZE = FDT_V1_SIZE + 4;
+export const FDT_V2_SIZE: number = FDT_V1_SIZE + 4;
 /** Header size of a version-3 blob. */
-export const FDT_V3_SIZE = FDT_V2_SIZE + 4;
+export const FDT_V3_SIZE: number = FDT_V2_SIZE + 4;
 /** Header size of a version-16 blob. */
-export const FDT_V16_SIZE = FDT_V3_SIZE;
+export const FDT_V16_SIZE: number = FDT_V3_SIZE;
 /** Header size of a version-17 blob (`sizeof(struct fdt_header)` = 40). */
-export const FDT_V17_SIZE = FDT_V16_SIZE + 4;
+export const FDT_V17_SIZE: number = FDT_V16_SIZE + 4;
 
 /** Byte offsets of the `struct fdt_header` fields (all big-endian u32). */
 export const HDR = {
@@ -78,9 +78,9 @@ export function tagAlign(x: number): number {
 }
 
 /** Where sequential-write puts the reservation map: `ALIGN(40, 16)` = 48. */
-export const SW_RSVMAP_OFFSET = fdtAlign(FDT_V17_SIZE, FDT_RSV_ENTRY_SIZE);
+export const SW_RSVMAP_OFFSET: number = fdtAlign(FDT_V17_SIZE, FDT_RSV_ENTRY_SIZE);
 /** Where fdt_pack / fdt_open_into put the reservation map: `ALIGN(40, 8)` = 40. */
-export const RW_RSVMAP_OFFSET = fdtAlign(FDT_V17_SIZE, 8);
+export const RW_RSVMAP_OFFSET: number = fdtAlign(FDT_V17_SIZE, 8);
 
 /** `fdt_header_size_(version)`: header size of a blob of that version. */
 export function headerSizeForVersion(version: number): number {

@@ -6,9 +6,10 @@
  * @module
  */
 
+export { FDT_ERR, type FdtErrName, FdtError } from "../../errors.ts";
 export * from "./format.ts";
 export { FdtWriter, type FdtWriterOptions, type PlaceholderHandle } from "./writer.ts";
 export { FdtEditor } from "./editor.ts";
 export { type FdtProperty, FdtReader, type FdtReserveEntry } from "./reader.ts";
 export { checkFull, checkFullErrno, checkFullVerdict } from "./check.ts";
-export { formatPropertyValue, guessValueKind, toDts } from "./dts.ts";
+export { formatPropertyValue, guessValueKind, toDts, type ValueKind } from "./dts.ts";
