@@ -39,11 +39,11 @@ export const MemblockFlags = {
 } as const;
 
 /** No particular NUMA node. */
-export const NUMA_NO_NODE = -1;
+export const NUMA_NO_NODE: number = -1;
 /** `end` value meaning "up to memblock.current_limit" (0 in the kernel). */
 export const MEMBLOCK_ALLOC_ACCESSIBLE = 0;
 /** `end` value meaning "anywhere" (PHYS_ADDR_MAX). */
-export const MEMBLOCK_ALLOC_ANYWHERE = PHYS_ADDR_MAX;
+export const MEMBLOCK_ALLOC_ANYWHERE: number = PHYS_ADDR_MAX;
 /** Alignment used when a caller passes 0 (x86_64 L1 cache line). */
 export const SMP_CACHE_BYTES = 64;
 

@@ -24,7 +24,7 @@ export interface MemblockRegion {
 }
 
 /** Largest representable physical address (PHYS_ADDR_MAX for plain numbers). */
-export const PHYS_ADDR_MAX = Number.MAX_SAFE_INTEGER;
+export const PHYS_ADDR_MAX: number = Number.MAX_SAFE_INTEGER;
 
 /** Default number of regions per chunk. */
 export const DEFAULT_REGIONS_PER_CHUNK = 512;
@@ -407,10 +407,12 @@ export class MemblockType {
       // fast path: the edit stays inside one chunk that has room
       shift(c, i + out.n, i + k);
       c.n += out.n - k;
-      c.base.set(out.base.subarray(0, out.n), i);
-      c.end.set(out.end.subarray(0, out.n), i);
-      c.flags.set(out.flags.subarray(0, out.n), i);
-      c.nid.set(out.nid.subarray(0, out.n), i);
+      for (let j = 0; j < out.n; j++) {
+        c.base[i + j] = out.base[j];
+        c.end[i + j] = out.end[j];
+        c.flags[i + j] = out.flags[j];
+        c.nid[i + j] = out.nid[j];
+      }
       if (c.n === 0 && chunks.length > 1) chunks.splice(ci, 1);
       return;
     }
