@@ -8,8 +8,11 @@ import { GiB, hex, MAX_PHYS_BYTES, PAGE_SIZE, PAGES_PER_SECTION, SECTION_SIZE } 
 
 /** A contiguous range of RAM on one NUMA node, in bytes: `[start, end)`. */
 export interface RamRange {
+  /** First byte. */
   readonly start: number;
+  /** One past the last byte. */
   readonly end: number;
+  /** NUMA node. */
   readonly nid: number;
 }
 

@@ -1,0 +1,250 @@
+/**
+ * KHO of one kernel: the outgoing state (preserve API, tracker, root FDT) and, on a KHO boot,
+ * the incoming state (restore API, sub-tree retrieval), plus the kexec step that turns the
+ * outgoing state into the 32-byte handover record.
+ *
+ * @module
+ */
+
+import { KhoError } from "../errors.ts";
+import type { KernelLog } from "../kernel/dmesg.ts";
+import type { PhysicalMemory } from "../machine/physmem.ts";
+import { hex, PAGE_SIZE } from "../units.ts";
+import {
+  encodeKexecMetadata,
+  KEXEC_METADATA_LAYOUT,
+  KHO_KEXEC_METADATA_NAME,
+  KHO_KEXEC_METADATA_VERSION,
+  readKexecMetadata,
+} from "./abi/kexec_metadata.ts";
+import type { Handover } from "./abi/kho_data.ts";
+import type { AbiProfile } from "./abi/profiles.ts";
+import { encodeScratchArray, type ScratchArea } from "./abi/scratch.ts";
+import { KhoOut, type KhoOutHost } from "./preserve.ts";
+import { KhoIn } from "./restore.ts";
+import { KHO_FDT_SIZE } from "./root_fdt.ts";
+import { locateMemHole, type PlacedSegment } from "./scratch.ts";
+
+/** The KHO facade of a kernel. */
+export class Kho {
+  /** Whether KHO is enabled in this kernel (`kho=`; false after a scratch failure). */
+  readonly enabled: boolean;
+  /** The profile this kernel speaks. */
+  readonly profile: AbiProfile;
+  /** Outgoing state, when enabled. */
+  readonly out: KhoOut | null;
+  /** Incoming state, when this is a KHO boot. */
+  readonly incoming: KhoIn | null;
+  /** kexec count read from the incoming kexec-metadata (0 on a cold boot). */
+  readonly kexecCount: number;
+  /** Release string of the previous kernel, when known. */
+  readonly previousRelease: string | null;
+  readonly #host: KhoOutHost;
+  readonly #log: KernelLog;
+
+  /** Assembles the facade (see `kho_init`, {@link Kho.init}). */
+  private constructor(
+    init: {
+      host: KhoOutHost;
+      profile: AbiProfile;
+      out: KhoOut | null;
+      incoming: KhoIn | null;
+      kexecCount: number;
+      previousRelease: string | null;
+    },
+  ) {
+    this.#host = init.host;
+    this.#log = init.host.log;
+    this.profile = init.profile;
+    this.out = init.out;
+    this.enabled = init.out !== null;
+    this.incoming = init.incoming;
+    this.kexecCount = init.kexecCount;
+    this.previousRelease = init.previousRelease;
+  }
+
+  /**
+   * `kho_init`: when enabled, sets up the outgoing tracker and root FDT, and (7.1 on) reads
+   * the incoming kexec-metadata and writes the outgoing one with `kexec_count + 1`. A failure
+   * here disables KHO for this kernel (logged).
+   */
+  static init(
+    options: {
+      host: KhoOutHost;
+      profile: AbiProfile;
+      enabled: boolean;
+      scratch: readonly ScratchArea[];
+      incoming: KhoIn | null;
+      release: string;
+    },
+  ): Kho {
+    const { host, profile, incoming } = options;
+    let kexecCount = 0;
+    let previousRelease: string | null = null;
+    if (incoming?.isKhoBoot && profile.kexecMetadata) {
+      try {
+        const { phys, size } = incoming.retrieveSubtree(KHO_KEXEC_METADATA_NAME);
+        const len = Math.min(size ?? KEXEC_METADATA_LAYOUT.size, KEXEC_METADATA_LAYOUT.size);
+        const r = readKexecMetadata(host.mem.readBytes(phys, len));
+        if (r.ok) {
+          kexecCount = r.value.kexecCount;
+          previousRelease = r.value.previousRelease;
+        } else host.log.warning("KHO", `ignoring kexec-metadata: ${r.reason}`);
+      } catch (e) {
+        host.log.warning("KHO", `no kexec-metadata: ${(e as Error).message}`);
+      }
+    }
+    let out: KhoOut | null = null;
+    if (options.enabled) {
+      try {
+        out = KhoOut.init(host, profile, options.scratch);
+        if (profile.kexecMetadata) {
+          const blob = encodeKexecMetadata({
+            version: KHO_KEXEC_METADATA_VERSION,
+            previousRelease: options.release,
+            kexecCount: kexecCount + 1,
+          });
+          const phys = out.allocPreserve(blob.length, "kho_kexec_metadata");
+          host.mem.writeBytes(phys, blob);
+          out.addSubtree(KHO_KEXEC_METADATA_NAME, phys, blob.length);
+        }
+      } catch (e) {
+        host.log.error("KHO", `kho_init failed: ${(e as Error).message}; KHO disabled`);
+        out = null;
+      }
+    }
+    return new Kho({ host, profile, out, incoming, kexecCount, previousRelease });
+  }
+
+  /** `is_kho_boot()`. */
+  get isKhoBoot(): boolean {
+    return this.incoming?.isKhoBoot ?? false;
+  }
+
+  #outOrThrow(callsite: string): KhoOut {
+    if (this.out === null) {
+      this.#log.warnOnOnce(callsite, "KHO is not enabled");
+      throw new KhoError("EINVAL", `${callsite}: KHO is not enabled`);
+    }
+    return this.out;
+  }
+
+  #inOrThrow(): KhoIn {
+    if (this.incoming === null || !this.incoming.isKhoBoot) {
+      throw new KhoError("ENOENT", "not a KHO boot");
+    }
+    return this.incoming;
+  }
+
+  /** `kho_preserve_folio` (the folio's head pfn). */
+  preserveFolio(pfn: number): void {
+    this.#outOrThrow("kho_preserve_folio").preserveFolio(pfn);
+  }
+
+  /** `kho_unpreserve_folio`. */
+  unpreserveFolio(pfn: number): void {
+    this.#outOrThrow("kho_unpreserve_folio").unpreserveFolio(pfn);
+  }
+
+  /** `kho_preserve_pages`. */
+  preservePages(pfn: number, nrPages: number): void {
+    this.#outOrThrow("kho_preserve_pages").preservePages(pfn, nrPages);
+  }
+
+  /** `kho_unpreserve_pages`. */
+  unpreservePages(pfn: number, nrPages: number): void {
+    this.#outOrThrow("kho_unpreserve_pages").unpreservePages(pfn, nrPages);
+  }
+
+  /** `kho_alloc_preserve(size)`: physical address of a zeroed, preserved folio. */
+  allocPreserve(size: number): number {
+    if (this.out === null) {
+      throw new KhoError("EOPNOTSUPP", "kho_alloc_preserve: KHO is not enabled");
+    }
+    return this.out.allocPreserve(size);
+  }
+
+  /** `kho_unpreserve_free` (0 is accepted). */
+  unpreserveFree(phys: number): void {
+    if (phys === 0) return;
+    this.#outOrThrow("kho_unpreserve_free").unpreserveFree(phys);
+  }
+
+  /** `kho_add_subtree(name, blob, size)`. */
+  addSubtree(name: string, blobPhys: number, size: number): void {
+    if (this.out === null) throw new KhoError("EOPNOTSUPP", "kho_add_subtree: KHO is not enabled");
+    this.out.addSubtree(name, blobPhys, size);
+  }
+
+  /** `kho_remove_subtree(blob)`. */
+  removeSubtree(blobPhys: number): void {
+    this.out?.removeSubtree(blobPhys);
+  }
+
+  /** `kho_retrieve_subtree(name)`: `{ phys, size }` (size from kho-v3 on). */
+  retrieveSubtree(name: string): { phys: number; size?: number } {
+    if (this.incoming === null) throw new KhoError("ENOENT", "no incoming KHO FDT");
+    return this.incoming.retrieveSubtree(name);
+  }
+
+  /** `kho_restore_folio(phys)`: head pfn or null. */
+  restoreFolio(phys: number): number | null {
+    if (this.incoming === null || !this.incoming.isKhoBoot) return null;
+    return this.incoming.restoreFolio(phys);
+  }
+
+  /** `kho_restore_pages(phys, nr)`: first pfn or null. */
+  restorePages(phys: number, nrPages: number): number | null {
+    if (this.incoming === null || !this.incoming.isKhoBoot) return null;
+    return this.incoming.restorePages(phys, nrPages);
+  }
+
+  /** `kho_restore_free(mem)`: restores the folio and gives it to the allocator (0 accepted). */
+  restoreFree(phys: number): void {
+    if (phys === 0) return;
+    const pfn = this.incoming?.isKhoBoot ? this.#inOrThrow().restoreFolio(phys) : null;
+    if (pfn === null) {
+      this.#log.warn("kho_restore_free", `cannot restore ${hex(phys)}`);
+      return;
+    }
+    this.#host.buddy.folioPut(pfn);
+  }
+
+  /**
+   * `kho_fill_kimage` + the kexec reboot: places the scratch array and the next kernel's
+   * image inside scratch (`kho_locate_mem_hole`), writes the array, and returns the handover
+   * record. Throws EADDRNOTAVAIL when the segments do not fit in scratch.
+   */
+  fillKimage(
+    options: { imageBytes: number; mem: PhysicalMemory },
+  ): { handover: Handover; imagePhys: number } {
+    const out = this.#outOrThrow("kho_fill_kimage");
+    const areas = out.scratch;
+    const array = encodeScratchArray(areas);
+    const placed: PlacedSegment[] = [];
+    const imagePhys = locateMemHole(
+      areas,
+      { size: options.imageBytes, align: 2 * 1024 * 1024 },
+      placed,
+    );
+    placed.push({ mem: imagePhys, memsz: options.imageBytes });
+    const scratchPhys = locateMemHole(areas, { size: array.length, align: 64 * 1024 }, placed);
+    options.mem.writeBytes(scratchPhys, array);
+    return {
+      handover: {
+        fdtPhys: out.root.phys,
+        fdtLen: KHO_FDT_SIZE,
+        scratchPhys,
+        scratchLen: array.length,
+      },
+      imagePhys,
+    };
+  }
+}
+
+/** The default size of a kernel image segment (text, data, bss, initrd): 64 MiB. */
+export const DEFAULT_IMAGE_BYTES = 64 * 1024 * 1024;
+/** Where a cold-booted kernel image lives (x86 `LOAD_PHYSICAL_ADDR`, 16 MiB). */
+export const COLD_IMAGE_PHYS = 16 * 1024 * 1024;
+/** Pages of low memory the firmware and real-mode trampolines keep (first 1 MiB). */
+export const LOW_RESERVED_BYTES = 256 * PAGE_SIZE;

@@ -1,0 +1,46 @@
+/**
+ * How `kho_preserve_pages`, `kho_unpreserve_pages` and `kho_restore_pages` split a pfn range
+ * into naturally aligned blocks: `order = min(ctz(pfn), ilog2(end - pfn))`, and from Linux 7.1
+ * on (preserve side) never letting a block span two NUMA nodes.
+ *
+ * @module
+ */
+
+import { ctz, ilog2 } from "../units.ts";
+
+/** One block of a split: `2^order` pages at `pfn`. */
+export interface PageBlock {
+  /** First page frame. */
+  pfn: number;
+  /** Block order. */
+  order: number;
+}
+
+/**
+ * Splits `[pfn, pfn + nrPages)` into blocks. With `nidOf`, a block is shrunk while its first
+ * and last pages are on different nodes (the 7.1 NUMA rule).
+ *
+ * @example
+ * ```ts
+ * import { splitPages } from "./page_split.ts";
+ * const b = splitPages(3, 13);
+ * console.assert(JSON.stringify(b) === '[{"pfn":3,"order":0},{"pfn":4,"order":2},{"pfn":8,"order":3}]');
+ * ```
+ */
+export function splitPages(
+  pfn: number,
+  nrPages: number,
+  nidOf?: (pfn: number) => number,
+): PageBlock[] {
+  const out: PageBlock[] = [];
+  const end = pfn + nrPages;
+  while (pfn < end) {
+    let order = Math.min(ctz(pfn), ilog2(end - pfn));
+    if (nidOf) {
+      while (order > 0 && nidOf(pfn) !== nidOf(pfn + 2 ** order - 1)) order--;
+    }
+    out.push({ pfn, order });
+    pfn += 2 ** order;
+  }
+  return out;
+}
