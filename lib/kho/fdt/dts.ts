@@ -1,6 +1,6 @@
 /**
  * Renders a blob as device-tree source the way `dtc -I dtb -O dts` (dtc 1.6.1) prints it:
- * printable NUL-terminated values as strings, other lengths divisible by 4 as big-endian
+ * printable NUL-terminated values as strings (inner NULs as `\\0`), other lengths divisible by 4 as big-endian
  * 32-bit cells `<0x..>`, everything else as bytes `[..]`. Used by the `fdt dump` command.
  *
  * @module
@@ -59,7 +59,7 @@ export function formatPropertyValue(v: Uint8Array): string {
     let s = '"';
     for (let i = 0; i < v.length - 1; i++) {
       const c = v[i];
-      if (c === 0) s += '", "';
+      if (c === 0) s += "\\0"; // dtc 1.6.1 prints string lists read from a blob this way
       else if (ESCAPES[c] !== undefined) s += ESCAPES[c];
       else if (isprint(c)) s += String.fromCharCode(c);
       else s += `\\x${hex(c, 2)}`;

@@ -10,16 +10,16 @@ import { FdtError } from "../../errors.ts";
 import { encodeName, getHeader, type HeaderField, readLe64 } from "./format.ts";
 import {
   check,
+  checkNodeOffset,
   ERR,
   fdtError,
   firstPropertyOffset,
-  firstSubnode,
   getMemRsv,
   getName,
   getpropByOffset,
   getProperty,
+  nextNode,
   nextPropertyOffset,
-  nextSubnode,
   numMemRsv,
   pathOffset,
   requireHeader,
@@ -105,17 +105,24 @@ export class FdtReader {
     return check(subnodeOffset(this.blob, parentOffset, encodeName(name)), name);
   }
 
-  /** Offsets of the direct children of a node, in blob order. */
+  /**
+   * Offsets of the direct children of a node, in blob order. Unlike `fdt_first_subnode`, which
+   * folds every failure into NOTFOUND, a bad offset or a broken structure throws.
+   */
   subnodes(offset: number): number[] {
+    check(checkNodeOffset(this.blob, offset));
     const out: number[] = [];
-    let off = firstSubnode(this.blob, offset);
-    let guard = this.blob.length;
-    while (off >= 0) {
-      out.push(off);
-      off = nextSubnode(this.blob, off);
-      if (--guard < 0) throw new FdtError("FDT_ERR_BADSTRUCTURE", "subnode loop");
+    const d = { depth: 0 };
+    let off = offset;
+    for (;;) {
+      off = nextNode(this.blob, off, d);
+      if (d.depth < 0) break; /* left the node */
+      if (off < 0) {
+        if (off === ERR.NOTFOUND) break; /* the structure ended: libfdt stops quietly */
+        throw fdtError(off);
+      }
+      if (d.depth === 1) out.push(off);
     }
-    if (off !== ERR.NOTFOUND) throw fdtError(off);
     return out;
   }
 

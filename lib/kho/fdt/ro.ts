@@ -183,7 +183,9 @@ export function nextTag(b: Uint8Array, startoffset: number, out: NextOffset): nu
       const len = readBe32(b, lenp);
       /* skip-name offset, length and value (C int arithmetic) */
       offset = (offset + 8 + len) | 0;
-      if (version(b) < 0x10 && len >= 8 && ((offset - len) % 8) !== 0) offset = (offset + 4) | 0;
+      if (version(b) < 0x10 && len >= 8 && ((offset - len) >>> 0) % 8 !== 0) {
+        offset = (offset + 4) | 0;
+      }
       if (((offset + 3) & ~3) === startoffset) return FDT_END; /* libfdt 1.6.1 would hang */
       break;
     }
