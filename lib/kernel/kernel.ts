@@ -6,7 +6,6 @@
  * @module
  */
 
-import { KhoError } from "../errors.ts";
 import type { Machine } from "../machine/machine.ts";
 import { hex, MiB, PAGE_SIZE, PAGEBLOCK_NR_PAGES } from "../units.ts";
 import type { Handover } from "../kho/abi/kho_data.ts";
@@ -30,9 +29,25 @@ import { type KernelParams, parseCmdline } from "./cmdline.ts";
 import { KernelLog } from "./dmesg.ts";
 import { FaultInjector, type FaultOptions } from "./faults.ts";
 import { MIGRATE_CMA } from "./gfp.ts";
-import { Memblock, NUMA_NO_NODE } from "./memblock.ts";
+import { Memblock, MemblockFlags, NUMA_NO_NODE } from "./memblock.ts";
 import { Memmap } from "./memmap.ts";
 import { Vmalloc } from "./vmalloc.ts";
+
+/**
+ * The kernel could not boot (for example: a KHO boot whose scratch areas cannot hold the
+ * successor's early allocations). Carries the boot's log up to the panic.
+ */
+export class KernelPanic extends Error {
+  /** The dead kernel's log. */
+  readonly log: KernelLog;
+  /** Creates the panic with its reason. */
+  constructor(reason: string, log: KernelLog) {
+    super(`Kernel panic - not syncing: ${reason}`);
+    this.name = "KernelPanic";
+    this.log = log;
+    log.error("", this.message);
+  }
+}
 
 /** Seed of the poison pattern written over memory handed to the allocator. */
 export const POISON_SEED = 0x6b6b6b6b;
@@ -194,7 +209,10 @@ export class Kernel {
         log.info("KHO", `found kexec handover data (FDT ${hex(handoff.handover.fdtPhys)})`);
       }
     }
-    mb.reserve(this.imagePhys, imageBytes, { nid: topology.nidOfPhys(this.imagePhys) });
+    mb.reserve(this.imagePhys, imageBytes, {
+      nid: topology.nidOfPhys(this.imagePhys),
+      flags: MemblockFlags.RSRV_KERN,
+    });
 
     // sparse_init: struct pages come from memblock, per node.
     const memmapPerPage = options.memmapBytesPerPage ?? 64;
@@ -204,9 +222,9 @@ export class Kernel {
           PAGE_SIZE;
         const phys = mb.allocRange({ size, align: PAGE_SIZE, nid });
         if (phys === 0) {
-          throw new KhoError(
-            "ENOMEM",
+          throw new KernelPanic(
             `cannot allocate the memmap of node ${nid} (${hex(size)} bytes)`,
+            log,
           );
         }
       }

@@ -1,0 +1,481 @@
+import assert from "node:assert/strict";
+import { KhoError } from "../../lib/errors.ts";
+import { allocGigantic } from "../../lib/kernel/gigantic.ts";
+import { Kernel, KernelPanic } from "../../lib/kernel/kernel.ts";
+import { Machine } from "../../lib/machine/machine.ts";
+import { Rng } from "../../lib/rng.ts";
+import { GiB, PAGE_SIZE } from "../../lib/units.ts";
+import { KHO_PAGE_MAGIC } from "../../lib/kho/restore.ts";
+import { FdtReader } from "../../lib/kho/fdt/reader.ts";
+import { readLe64 } from "../../lib/kho/fdt/format.ts";
+import { requireTool } from "../support/system_tools.ts";
+import { oracleBlobs, type OracleRequest } from "../support/fdt_oracle.ts";
+import {
+  MANIFEST,
+  objectBytes,
+  preserveObject,
+  readManifest,
+  restoreObject,
+  type TestObject,
+  writeManifest,
+} from "./support/manifest.ts";
+
+function newMachine(): Machine {
+  return new Machine({ ramBytes: 8 * GiB, nodes: 2 });
+}
+
+/** Folios of orders 0..10 and 18, page ranges and data blobs, filled with seeded content. */
+function createObjects(k: Kernel, rng: Rng): TestObject[] {
+  const mem = k.machine.mem;
+  const objs: TestObject[] = [];
+  const fill = (phys: number, bytes: number) => mem.fill(phys, bytes, { pattern: rng.u32() });
+  for (let order = 0; order <= 10; order++) {
+    const pfn = k.buddy.folioAlloc(order, { nid: rng.int(2) });
+    assert.ok(pfn !== null, `order-${order} folio`);
+    fill(pfn * PAGE_SIZE, 2 ** order * PAGE_SIZE);
+    objs.push({ phys: pfn * PAGE_SIZE, kind: "folio", arg: order, hash: 0n });
+  }
+  const giant = allocGigantic(k.buddy, 18, rng.int(2));
+  assert.ok(giant !== null, "1 GiB folio");
+  fill(giant * PAGE_SIZE, GiB);
+  objs.push({ phys: giant * PAGE_SIZE, kind: "folio", arg: 18, hash: 0n });
+  for (let i = 0; i < 3; i++) {
+    const block = k.buddy.allocPages(9);
+    assert.ok(block !== null);
+    const start = block + rng.int(64);
+    const n = 1 + rng.int(400);
+    fill(start * PAGE_SIZE, n * PAGE_SIZE);
+    objs.push({ phys: start * PAGE_SIZE, kind: "pages", arg: n, hash: 0n });
+  }
+  for (let i = 0; i < 2; i++) {
+    const size = 1 + rng.int(20000);
+    const phys = k.kho.allocPreserve(size);
+    mem.writeBytes(phys, rng.fillBytes(new Uint8Array(size)));
+    objs.push({ phys, kind: "blob", arg: size, hash: 0n });
+  }
+  for (const o of objs) o.hash = mem.hash64(o.phys, objectBytes(k, o));
+  objs.forEach((o, i) => {
+    if (o.kind === "blob") k.kho.addSubtree(`blob-${i}`, o.phys, o.arg);
+    else preserveObject(k, o, i);
+  });
+  return objs;
+}
+
+/** The oracle request equivalent to this kernel's calls so far. */
+function oracleRequest(k: Kernel): OracleRequest {
+  const out = k.kho.out!;
+  const subtrees = out.subtrees().map((s) => [s.name, s.phys] as [string, number]);
+  return {
+    root_rw: {
+      compat: k.profile.compat,
+      map: out.tracker.handoverRoot(),
+      subtrees,
+      prop_name: k.profile.subtreeProp,
+      blob_sizes: k.profile.blobSize
+        ? Object.fromEntries(out.subtrees().map((s) => [s.name, s.size]))
+        : {},
+    },
+  };
+}
+
+/** Runs a chain of kexecs; returns the root FDT bytes and oracle requests seen at each step. */
+function runChain(
+  seed: number,
+  kexecs: number,
+  collect?: { req: OracleRequest; got: Uint8Array }[],
+) {
+  const rng = new Rng(seed);
+  const machine = newMachine();
+  let k = Kernel.coldBoot(machine, { cmdline: "kho=on" });
+  let objs = createObjects(k, rng);
+  for (let step = 1; step <= kexecs; step++) {
+    writeManifest(k, objs);
+    collect?.push({ req: oracleRequest(k), got: k.kho.out!.root.bytes() });
+    const prev = k;
+    k = k.kexec();
+    assert.ok(prev.dead);
+    assert.throws(() => prev.kexec(), /gone/);
+    assert.ok(
+      k.kho.isKhoBoot,
+      `seed ${seed} step ${step}: ${k.boot.revivalRefused ?? k.log.text()}`,
+    );
+    assert.equal(k.kho.kexecCount, step);
+    const { phys: manifestPhys, objects } = readManifest(k);
+    for (const o of objects) {
+      const err = restoreObject(k, o);
+      assert.equal(err, null, `seed ${seed} step ${step}: ${err}`);
+    }
+    k.kho.restoreFree(manifestPhys);
+    assert.equal(k.log.warnings().length, 0, k.log.text());
+    objs = objects;
+    objs.forEach((o, i) => preserveObject(k, o, i));
+  }
+  return k;
+}
+
+Deno.test("folios of orders 0..10 and 18, page ranges and sub-blobs survive 10 chained kexecs (100 seeds)", () => {
+  for (let seed = 1; seed <= 100; seed++) runChain(seed, seed <= 10 ? 10 : 2);
+});
+
+Deno.test("the root FDT is byte-identical to fdt_oracle.py root-rw after every step", async () => {
+  const seen: { req: OracleRequest; got: Uint8Array }[] = [];
+  for (let seed = 1; seed <= 3; seed++) runChain(seed, 4, seen);
+  if (!requireTool("libfdt")) return;
+  const want = await oracleBlobs(seen.map((s) => s.req));
+  assert.equal(want.length, seen.length);
+  seen.forEach((s, i) => assert.deepEqual(s.got, want[i], `step ${i}`));
+});
+
+Deno.test("restored folios and pages have the kernel's refcount patterns; the stamp goes away", () => {
+  const machine = newMachine();
+  const k1 = Kernel.coldBoot(machine);
+  const folio = k1.buddy.folioAlloc(3)!;
+  const pages = k1.buddy.allocPages(2)!;
+  k1.kho.preserveFolio(folio);
+  k1.kho.preservePages(pages, 4);
+  const k2 = k1.kexec();
+  assert.deepEqual(k2.memmap.getPrivateParts(folio), [3, KHO_PAGE_MAGIC]);
+  assert.deepEqual(k2.memmap.getPrivateParts(pages), [2, KHO_PAGE_MAGIC]);
+  assert.ok(k2.memblock.isRegionReserved(folio * PAGE_SIZE, 8 * PAGE_SIZE));
+  assert.ok(!k2.buddy.isFree(folio) && !k2.buddy.isFree(pages + 3));
+  assert.equal(k2.kho.restoreFolio(folio * PAGE_SIZE), folio);
+  assert.equal(k2.memmap.pageCount(folio), 1);
+  for (let i = 1; i < 8; i++) assert.equal(k2.memmap.pageCount(folio + i), 0);
+  assert.equal(k2.memmap.folioOrder(folio), 3);
+  assert.equal(k2.kho.restorePages(pages * PAGE_SIZE, 4), pages);
+  for (let i = 0; i < 4; i++) assert.equal(k2.memmap.pageCount(pages + i), 1);
+  // A second restore, a tail page and never-preserved memory give null and a WARN.
+  assert.equal(k2.kho.restoreFolio(folio * PAGE_SIZE), null);
+  assert.equal(k2.log.warnings("kho_restore_page").length, 1);
+  assert.equal(k2.kho.restorePages((pages + 1) * PAGE_SIZE, 1), null);
+  assert.equal(k2.kho.restoreFolio(12345 * PAGE_SIZE), null);
+  // The restored folio can be freed to the allocator.
+  const before = k2.buddy.nrFreePages();
+  k2.buddy.folioPut(folio);
+  assert.equal(k2.buddy.nrFreePages(), before + 8);
+});
+
+Deno.test("preserved blocks nobody restores stay reserved; unpreserved memory is poisoned", () => {
+  const machine = newMachine();
+  const k1 = Kernel.coldBoot(machine);
+  const keep = k1.buddy.folioAlloc(0)!;
+  const drop = k1.buddy.folioAlloc(0)!;
+  machine.mem.fill(keep * PAGE_SIZE, PAGE_SIZE, { byte: 0x11 });
+  machine.mem.fill(drop * PAGE_SIZE, PAGE_SIZE, { byte: 0x22 });
+  k1.kho.preserveFolio(keep);
+  k1.kho.preserveFolio(drop);
+  k1.kho.unpreserveFolio(drop);
+  const k2 = k1.kexec();
+  assert.equal(machine.mem.readU8(keep * PAGE_SIZE), 0x11);
+  assert.notEqual(machine.mem.readU8(drop * PAGE_SIZE), 0x22, "unpreserved page was poisoned");
+  assert.ok(k2.memblock.isRegionReserved(keep * PAGE_SIZE, PAGE_SIZE));
+  const k3 = k2.kexec();
+  // Never restored in k2, so not preserved again: k3 boots with it free and poisoned.
+  assert.equal(k3.kho.restoreFolio(keep * PAGE_SIZE), null);
+  assert.notEqual(machine.mem.readU8(keep * PAGE_SIZE), 0x11);
+});
+
+Deno.test("preserving memory that overlaps scratch fails with EINVAL and a WARN", () => {
+  const k = Kernel.coldBoot(newMachine());
+  const area = k.boot.scratch[2];
+  assert.ok(area.size > 0);
+  const pfn = area.addr / PAGE_SIZE + 5;
+  assert.throws(
+    () => k.kho.preservePages(pfn, 1),
+    (e: KhoError) => e.code === "EINVAL" && /overlaps scratch area 2/.test(e.message),
+  );
+  assert.equal(k.log.warnings("kho_preserve_pages").length, 1);
+});
+
+Deno.test("scratch sizing: default 200%, N%, explicit sizes, and ignored on a KHO boot", () => {
+  // 16 GiB, 2 nodes: memmaps of 128 MiB per node (top of each node, above 4 GiB) and the
+  // 64 MiB image at 16 MiB are the kernel's memblock reservations.
+  const k = Kernel.coldBoot(new Machine({ ramBytes: 16 * GiB, nodes: 2 }));
+  const MiB = 2 ** 20;
+  assert.deepEqual(k.boot.scratch.map((a) => a.size / MiB), [128, 512, 384, 256]);
+  assert.ok(k.boot.scratch[0].addr + k.boot.scratch[0].size <= 2 ** 32);
+  assert.equal(k.machine.topology.nidOfPhys(k.boot.scratch[3].addr), 1);
+  const k150 = Kernel.coldBoot(new Machine({ ramBytes: 16 * GiB, nodes: 2 }), {
+    cmdline: "kho_scratch=150%",
+  });
+  assert.deepEqual(k150.boot.scratch.map((a) => a.size / MiB), [96, 384, 288, 192]);
+  const k2 = Kernel.coldBoot(newMachine(), { cmdline: "kho_scratch=64M,256M,96M" });
+  assert.deepEqual(k2.boot.scratch.map((a) => a.size / MiB), [64, 256, 96, 96]);
+  const k3 = k2.kexec({ cmdline: "kho_scratch=50%" });
+  assert.deepEqual(k3.boot.scratch, k2.boot.scratch);
+  assert.ok(k3.log.grep("kho_scratch= ignored").length === 1);
+  const k4 = Kernel.coldBoot(newMachine(), { cmdline: "kho_scratch=4096G,1G,1G" });
+  assert.equal(k4.kho.enabled, false);
+  assert.ok(k4.log.grep("disabling kexec handover").length === 1);
+  // Scratch too small for the successor's memmap: the next kernel panics, as a real one would.
+  const tiny = Kernel.coldBoot(newMachine(), { cmdline: "kho_scratch=64M,16M,16M" });
+  assert.throws(
+    () => tiny.kexec(),
+    (e: Error) => e instanceof KernelPanic && /memmap of node/.test(e.message),
+  );
+  // A kexec segment that fits no scratch area fails the kexec; the kernel keeps running.
+  const small = Kernel.coldBoot(newMachine(), { cmdline: "kho_scratch=16M,16M,16M" });
+  assert.throws(() => small.kexec(), (e: KhoError) => e.code === "EADDRNOTAVAIL");
+  assert.equal(small.dead, false);
+});
+
+Deno.test("kho=off: no preservation API, and kexec boots the successor cold", () => {
+  const k = Kernel.coldBoot(newMachine(), { cmdline: "kho=off" });
+  assert.equal(k.kho.enabled, false);
+  assert.throws(
+    () => k.kho.preserveFolio(k.buddy.folioAlloc(0)!),
+    (e: KhoError) => e.code === "EINVAL",
+  );
+  assert.throws(() => k.kho.allocPreserve(10), (e: KhoError) => e.code === "EOPNOTSUPP");
+  const k2 = k.kexec({ cmdline: "kho=on" });
+  assert.equal(k2.kho.isKhoBoot, false);
+  assert.throws(() => k2.kho.retrieveSubtree("x"), (e: KhoError) => e.code === "ENOENT");
+});
+
+Deno.test("API errors: E2BIG, EINVAL, EEXIST, ENOENT, and the sub-tree round trip", () => {
+  const k = Kernel.coldBoot(newMachine());
+  assert.throws(() => k.kho.allocPreserve(0), (e: KhoError) => e.code === "EINVAL");
+  assert.throws(() => k.kho.allocPreserve(8 << 20), (e: KhoError) => e.code === "E2BIG");
+  const blob = k.kho.allocPreserve(100);
+  k.kho.addSubtree("a", blob, 100);
+  assert.throws(() => k.kho.addSubtree("a", blob, 100), (e: KhoError) => e.code === "EEXIST");
+  k.kho.removeSubtree(0xdead000); // unknown: silently ignored
+  const k2 = k.kexec();
+  assert.deepEqual(k2.kho.retrieveSubtree("a"), { phys: blob, size: 100 });
+  assert.throws(() => k2.kho.retrieveSubtree("b"), (e: KhoError) => e.code === "ENOENT");
+  assert.deepEqual(k2.kho.incoming!.subtreeNames(), ["a", "kexec-metadata"]);
+});
+
+Deno.test("the root FDT fills up: ENOMEM, and the FDT is unchanged", () => {
+  const k = Kernel.coldBoot(newMachine());
+  const blob = k.kho.allocPreserve(64);
+  let n = 0;
+  let err: unknown;
+  for (;;) {
+    const before = k.kho.out!.root.bytes();
+    try {
+      k.kho.addSubtree(`sub-tree-with-a-long-name-${n++}`, blob, 64);
+    } catch (e) {
+      err = e;
+      assert.deepEqual(k.kho.out!.root.bytes(), before);
+      break;
+    }
+  }
+  assert.ok(err instanceof KhoError && err.code === "ENOMEM", String(err));
+  assert.ok(n > 20 && k.kho.out!.root.bytes().length <= PAGE_SIZE);
+});
+
+/** The state a failed call must leave untouched. */
+function snapshot(k: Kernel) {
+  const out = k.kho.out!;
+  const pages = out.tracker.ownedPagesPhys();
+  return {
+    pages,
+    pageHashes: pages.map((p) => k.machine.mem.hash64(p, PAGE_SIZE)),
+    fdt: k.machine.mem.readBytes(out.root.phys, PAGE_SIZE),
+    buddyinfo: k.buddy.buddyinfoText(),
+    pagetypes: k.buddy.pagetypeinfoText(),
+    free: k.buddy.nrFreePages(),
+  };
+}
+
+/** The preserved set, as the tracker walks it. */
+function preservedSet(k: Kernel): string[] {
+  const out: string[] = [];
+  k.kho.out!.tracker.walk((phys, order) => (out.push(`${phys}/${order}`), 0));
+  return out;
+}
+
+Deno.test("fault injection: every allocation point of preserveFolio, preservePages, addSubtree, allocPreserve", () => {
+  const k = Kernel.coldBoot(newMachine());
+  // [name, op, single]: "single" calls add one block, so a failure must leave everything
+  // exactly as before. preservePages adds several blocks; when block i fails, the blocks
+  // before it are deleted again, and (as in the kernel, whose radix delete frees nothing)
+  // the table pages they allocated stay in the tree, empty.
+  const ops: [string, () => void, boolean][] = [];
+  for (let i = 0; i < 6; i++) {
+    const order = [0, 3, 9, 10, 0, 5][i];
+    const pfn = k.buddy.folioAlloc(order, { nid: i % 2 })!;
+    ops.push([`preserveFolio order ${order}`, () => k.kho.preserveFolio(pfn), true]);
+  }
+  const block = k.buddy.allocPages(10, { nid: 1 })!;
+  ops.push(["preservePages", () => k.kho.preservePages(block + 1, 700), false]);
+  ops.push(["allocPreserve", () => void k.kho.allocPreserve(3 * PAGE_SIZE + 1), true]);
+  const blob = k.kho.allocPreserve(PAGE_SIZE);
+  ops.push(["addSubtree", () => k.kho.addSubtree("s", blob, 10), true]);
+  let points = 0;
+  for (const [name, op, single] of ops) {
+    for (let nth = 1;; nth++) {
+      const before = snapshot(k);
+      const set = preservedSet(k);
+      k.faults.arm({ nth });
+      let failed: unknown = null;
+      try {
+        op();
+      } catch (e) {
+        failed = e;
+      }
+      k.faults.disarm();
+      if (failed === null) break; // the nth allocation was not reached: the call succeeded
+      points++;
+      assert.ok(
+        failed instanceof KhoError && failed.code === "ENOMEM",
+        `${name} nth=${nth}: ${failed}`,
+      );
+      assert.deepEqual(preservedSet(k), set, `${name} nth=${nth} changed the preserved set`);
+      if (single) {
+        assert.deepEqual(snapshot(k), before, `${name} nth=${nth} changed state`);
+      } else {
+        const after = snapshot(k);
+        assert.deepEqual(after.fdt, before.fdt);
+        const kept = after.pages.filter((p) => !before.pages.includes(p));
+        assert.ok(before.pages.every((p) => after.pages.includes(p)));
+        assert.equal(before.free - after.free, kept.length, `${name} nth=${nth}: pages leaked`);
+      }
+    }
+  }
+  assert.ok(points >= 12, `only ${points} allocation points reached`);
+  // After all that, the preserved set is complete and kexec works.
+  const k2 = k.kexec();
+  assert.ok(k2.kho.isKhoBoot);
+  assert.deepEqual(k2.kho.retrieveSubtree("s"), { phys: blob, size: 10 });
+  assert.equal(k2.kho.restorePages((block + 1) * PAGE_SIZE, 700), block + 1);
+});
+
+/** Prepares a kexec by hand so the handover can be corrupted before the successor boots. */
+function prepared(seed = 1) {
+  const machine = newMachine();
+  const k = Kernel.coldBoot(machine);
+  const pfn = k.buddy.folioAlloc(4)!;
+  machine.mem.fill(pfn * PAGE_SIZE, 16 * PAGE_SIZE, { pattern: seed });
+  k.kho.preserveFolio(pfn);
+  const filled = k.kho.fillKimage({ imageBytes: 64 << 20, mem: machine.mem });
+  const boot = (handover = filled.handover, profile?: "kho-v3") =>
+    Kernel.bootFrom(machine, { handover, imagePhys: filled.imagePhys, bootIndex: 1 }, { profile });
+  return { machine, k, pfn, filled, boot };
+}
+
+Deno.test("corrupted handovers end in a named reason and a cold boot, never an exception", () => {
+  const cases: [string, (p: ReturnType<typeof prepared>) => Kernel, RegExp][] = [
+    [
+      "bad FDT magic",
+      (p) => (p.machine.mem.writeU32(p.filled.handover.fdtPhys, 0), p.boot()),
+      /FDT_ERR_BADMAGIC/,
+    ],
+    [
+      "truncated FDT",
+      (p) => p.boot({ ...p.filled.handover, fdtLen: 64 }),
+      /invalid FDT: FDT_ERR_TRUNCATED/,
+    ],
+    ["wrong compat", (p) => p.boot(undefined, "kho-v3"), /compat "kho-v4" does not match "kho-v3"/],
+    ["FDT outside RAM", (p) => p.boot({ ...p.filled.handover, fdtPhys: 2 ** 40 }), /not in RAM/],
+    ["map = 0", (p) => (setMap(p, 0), p.boot()), /preserved-memory-map is 0/],
+    [
+      "scratch length",
+      (p) => p.boot({ ...p.filled.handover, scratchLen: 20 }),
+      /scratch array length 20/,
+    ],
+    ["scratch overlaps the kernel", (p) => {
+      p.machine.mem.writeU64(p.filled.handover.scratchPhys, 0);
+      p.machine.mem.writeU64(p.filled.handover.scratchPhys + 8, 1 << 20);
+      return p.boot();
+    }, /scratch area 0 overlaps kernel memory/],
+    ["scratch outside RAM", (p) => {
+      p.machine.mem.writeU64(p.filled.handover.scratchPhys + 16, 2 ** 44);
+      return p.boot();
+    }, /not page-aligned RAM/],
+  ];
+  for (const [name, run, reason] of cases) {
+    const k2 = run(prepared());
+    assert.equal(k2.kho.isKhoBoot, false, name);
+    assert.match(k2.boot.revivalRefused ?? "", reason, name);
+    assert.ok(k2.log.grep("disabling KHO revival").length === 1, name);
+    assert.ok(k2.kho.enabled, `${name}: the successor still offers KHO`);
+  }
+});
+
+function setMap(p: ReturnType<typeof prepared>, value: number) {
+  const fdtPhys = p.filled.handover.fdtPhys;
+  const bytes = p.machine.mem.readBytes(fdtPhys, PAGE_SIZE);
+  const rd = new FdtReader(bytes);
+  const prop = rd.getprop(0, "preserved-memory-map")!;
+  const off = prop.byteOffset - bytes.byteOffset;
+  assert.equal(readLe64(prop), p.k.kho.out!.tracker.handoverRoot());
+  p.machine.mem.writeU64(fdtPhys + off, value);
+}
+
+Deno.test("corrupted trackers: outside RAM, cycles and leaf bits beyond RAM are named and contained", () => {
+  {
+    const p = prepared();
+    setMap(p, 2 ** 44);
+    const k2 = p.boot();
+    assert.equal(k2.kho.isKhoBoot, false);
+    assert.equal(k2.boot.retrieve?.error, "root-outside-ram");
+  }
+  {
+    const p = prepared();
+    const root = p.k.kho.out!.tracker.handoverRoot();
+    p.machine.mem.writeU64(root + 8 * 3, root); // an entry pointing back at the root
+    const k2 = p.boot();
+    assert.equal(k2.boot.retrieve?.error, "cycle");
+    assert.equal(k2.kho.isKhoBoot, false);
+  }
+  {
+    const p = prepared();
+    const root = p.k.kho.out!.tracker.handoverRoot();
+    p.machine.mem.writeU64(root + 8 * 1, 2 ** 43);
+    assert.equal(p.boot().boot.retrieve?.error, "entry-outside-ram");
+  }
+  {
+    // Preserve a 1 GiB-order key, then set a bit in the same leaf for a block far beyond RAM.
+    const machine = newMachine();
+    const k = Kernel.coldBoot(machine);
+    const giant = allocGigantic(k.buddy, 18, 0)!;
+    k.kho.preserveFolio(giant);
+    const tree = k.kho.out!.tracker;
+    const leaf = tree.ownedPagesPhys().find((phys) => {
+      const w = machine.mem.readBytes(phys, PAGE_SIZE);
+      return w.some((b) => b !== 0) && phys !== tree.handoverRoot() &&
+        (w[Math.floor(giant / 2 ** 18 / 8)] & (1 << ((giant / 2 ** 18) % 8))) !== 0;
+    })!;
+    assert.ok(leaf !== undefined);
+    machine.mem.writeU8(leaf + 5, 1 << 0); // bit 40 → 40 GiB, beyond a 4 GiB machine
+    const k2 = k.kexec();
+    assert.ok(k2.kho.isKhoBoot);
+    assert.equal(k2.boot.retrieve?.rejected, 1);
+    assert.equal(k2.kho.restoreFolio(giant * PAGE_SIZE), giant);
+  }
+});
+
+Deno.test("property: random byte mutations of tracker pages and the FDT never crash the successor", () => {
+  const rng = new Rng(77);
+  for (let run = 0; run < 40; run++) {
+    const p = prepared(run);
+    const targets = [...p.k.kho.out!.tracker.ownedPagesPhys(), p.filled.handover.fdtPhys];
+    for (let m = 0; m < 1 + rng.int(6); m++) {
+      const page = rng.pick(targets);
+      const at = page + rng.int(PAGE_SIZE);
+      p.machine.mem.writeU8(at, rng.int(256));
+    }
+    let k2: Kernel;
+    try {
+      k2 = p.boot();
+    } catch (e) {
+      throw new Error(`run ${run}: the successor threw ${e}`);
+    }
+    if (k2.kho.isKhoBoot) {
+      // Whatever it restores must be intact or refused, never an exception.
+      k2.kho.restoreFolio(p.pfn * PAGE_SIZE);
+    } else {
+      assert.ok(k2.boot.revivalRefused !== undefined || k2.boot.retrieve?.ok === false);
+    }
+  }
+});
+
+Deno.test("the manifest is found only through its sub-tree", () => {
+  const k = Kernel.coldBoot(newMachine());
+  writeManifest(k, []);
+  const k2 = k.kexec();
+  assert.deepEqual(readManifest(k2).objects, []);
+  assert.ok(k2.kho.incoming!.subtreeNames().includes(MANIFEST));
+});

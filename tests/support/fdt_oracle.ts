@@ -1,0 +1,50 @@
+/**
+ * Batch access to the byte-exact FDT oracle (`../shared/oracles/fdt_oracle.py`) through
+ * `tools/fdt_oracle_batch.py`: one Python process for many blobs.
+ *
+ * @module
+ */
+
+import { FDT_ORACLE } from "./system_tools.ts";
+
+/** One oracle request. */
+export type OracleRequest =
+  | {
+    root_rw: {
+      compat: string;
+      map: number;
+      subtrees: [string, number][];
+      prop_name: string;
+      blob_sizes?: Record<string, number>;
+    };
+  }
+  | { memblock_sub: { regions: [string, number, number][] } }
+  | {
+    test_kho_sub: {
+      nr_folios: number;
+      first: number;
+      total_pages: number;
+      flags: number;
+      order: number;
+      csum: number;
+    };
+  };
+
+const BATCH = new URL("../../tools/fdt_oracle_batch.py", import.meta.url).pathname;
+
+/** Runs the requests through the oracle and returns the blobs, in order. */
+export async function oracleBlobs(requests: OracleRequest[]): Promise<Uint8Array[]> {
+  const child = new Deno.Command("/usr/bin/python3", {
+    args: [BATCH, FDT_ORACLE],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(JSON.stringify(requests)));
+  await writer.close();
+  const out = await child.output();
+  if (!out.success) throw new Error(`fdt oracle failed: ${new TextDecoder().decode(out.stderr)}`);
+  const hexes: string[] = JSON.parse(new TextDecoder().decode(out.stdout));
+  return hexes.map((h) => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16)));
+}
