@@ -32,7 +32,7 @@ export const PG_BUDDY = 1 << 2;
 export const PG_NOINIT = 1 << 3;
 
 /** Largest compound order {@link Memmap.compoundHead} probes for: PUD_ORDER (1 GiB). */
-export const MAX_FOLIO_ORDER = PUD_ORDER;
+export const MAX_FOLIO_ORDER: number = PUD_ORDER;
 
 const CHUNK_PAGES = 512;
 const CHUNKS_PER_SECTION = PAGES_PER_SECTION / CHUNK_PAGES;
@@ -141,6 +141,12 @@ export class Memmap {
     visit: (chunk: PageBlockState, basePfn: number, lo: number, hi: number) => boolean | void,
   ): void {
     if (endPfn <= startPfn || this.#chunks === 0) return;
+    const base0 = Math.floor(startPfn / CHUNK_PAGES) * CHUNK_PAGES;
+    if (endPfn <= base0 + CHUNK_PAGES) {
+      const chunk = this.#chunk(startPfn);
+      if (chunk !== undefined) visit(chunk, base0, startPfn - base0, endPfn - base0);
+      return;
+    }
     const firstSec = Math.floor(startPfn / PAGES_PER_SECTION);
     const lastSec = Math.floor((endPfn - 1) / PAGES_PER_SECTION);
     let secs: number[];

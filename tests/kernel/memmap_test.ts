@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import {
+  MAX_FOLIO_ORDER,
+  Memmap,
+  PG_HEAD,
+  PG_NOINIT,
+  PG_RESERVED,
+} from "../../lib/kernel/memmap.ts";
+
+Deno.test("memmap: untouched pages have the default state and cost nothing", () => {
+  const mm = new Memmap();
+  for (const pfn of [0, 1, 511, 512, 2 ** 28 - 1, 2 ** 33 - 1]) {
+    assert.equal(mm.pageCount(pfn), 0);
+    assert.deepEqual(mm.getPrivateParts(pfn), [0, 0]);
+    assert.equal(mm.flags(pfn), 0);
+    assert.equal(mm.compoundHead(pfn), pfn);
+    assert.equal(mm.isTail(pfn), false);
+  }
+  mm.setPageCount(5, 0);
+  mm.setPrivate(5, 0, 0);
+  mm.clearFlag(5, PG_RESERVED);
+  mm.setPageCountRange(0, 2 ** 30, 0);
+  assert.deepEqual(mm.stats(), { sections: 0, chunks: 0, approxBytes: 0 });
+});
+
+Deno.test("memmap: refcount, private and flags round-trip; storage is per pageblock", () => {
+  const mm = new Memmap();
+  const far = 2 ** 33 - 3; // a 32 TiB machine's last pages
+  mm.setPageCount(7, 3);
+  assert.equal(mm.pageRefInc(7), 4);
+  assert.equal(mm.pageRefDec(7), 3);
+  assert.equal(mm.pageCount(7), 3);
+  assert.equal(mm.pageCount(6), 0);
+  mm.setPrivate(far, 0x0000000a, 0x4b484f50);
+  assert.deepEqual(mm.getPrivateParts(far), [0x0a, 0x4b484f50]);
+  assert.equal(mm.getPrivateBig(far), 0x4b484f500000000an);
+  mm.setPrivate(600, 5);
+  assert.equal(mm.getPrivate(600), 5);
+  mm.setFlag(1000, PG_RESERVED);
+  assert.ok(mm.testFlag(1000, PG_RESERVED));
+  assert.ok(!mm.testFlag(1000, PG_HEAD));
+  mm.clearFlag(1000, PG_RESERVED);
+  assert.ok(!mm.testFlag(1000, PG_RESERVED));
+  // pfns 7, 600 and 1000 are in pageblocks 0 and 1 of section 0; far is in another section.
+  const st = mm.stats();
+  assert.equal(st.sections, 2);
+  assert.equal(st.chunks, 3);
+  assert.ok(st.approxBytes > 3 * 7680 && st.approxBytes < 3 * 16384, `${st.approxBytes}`);
+});
+
+Deno.test("memmap: range setters fill across chunk boundaries", () => {
+  const mm = new Memmap();
+  mm.setPageCountRange(500, 600, 1);
+  assert.equal(mm.pageCount(499), 0);
+  assert.equal(mm.pageCount(500), 1);
+  assert.equal(mm.pageCount(1099), 1);
+  assert.equal(mm.pageCount(1100), 0);
+  assert.equal(mm.stats().chunks, 3);
+  mm.setFlagRange(510, 10, PG_RESERVED | PG_NOINIT);
+  assert.ok(mm.testFlag(519, PG_NOINIT) && !mm.testFlag(520, PG_NOINIT));
+  mm.clearFlagRange(0, 4096, PG_NOINIT);
+  assert.ok(mm.testFlag(515, PG_RESERVED) && !mm.testFlag(515, PG_NOINIT));
+  const busy: number[] = [];
+  mm.forEachBusyPage(505, 512, (p) => {
+    busy.push(p);
+  });
+  assert.deepEqual(busy, [505, 506, 507, 508, 509, 510, 511]);
+  mm.resetRange(0, 4096);
+  assert.equal(mm.pageCount(600), 0);
+  assert.equal(mm.flags(515), 0);
+  mm.trim(0, 4096);
+  assert.equal(mm.stats().chunks, 0);
+});
+
+Deno.test("memmap: trim keeps chunks that still hold state", () => {
+  const mm = new Memmap();
+  mm.setPrivate(3, 1);
+  mm.setPageCount(700, 1);
+  mm.setPageCount(700, 0);
+  mm.trim(0, 1024);
+  assert.equal(mm.stats().chunks, 1);
+  assert.equal(mm.getPrivate(3), 1);
+});
+
+Deno.test("memmap: compound head lookup for every order 1..18", () => {
+  for (let order = 1; order <= MAX_FOLIO_ORDER; order++) {
+    const mm = new Memmap();
+    const n = 2 ** order;
+    const head = 7 * 2 ** 18 + (order < 18 ? 3 * n : 0); // aligned to the order
+    mm.prepCompoundPage(head, order);
+    assert.equal(mm.stats().chunks, 1, "tails are not written");
+    for (const off of [0, 1, n >> 1, n - 1]) {
+      assert.equal(mm.compoundHead(head + off), head, `order ${order} off ${off}`);
+    }
+    assert.equal(mm.compoundHead(head + n), head + n);
+    assert.equal(mm.compoundHead(head - 1), head - 1);
+    assert.equal(mm.compoundOrder(head), order);
+    assert.equal(mm.compoundOrder(head + n - 1), 0);
+    assert.equal(mm.folioOrder(head + n - 1), order);
+    assert.ok(mm.isHead(head) && !mm.isTail(head));
+    assert.ok(mm.isTail(head + n - 1));
+    mm.clearCompound(head);
+    assert.equal(mm.compoundHead(head + n - 1), head + n - 1);
+  }
+});
+
+Deno.test("memmap: nested candidates — a small folio next to a large one", () => {
+  const mm = new Memmap();
+  mm.prepCompoundPage(0, 2); // [0, 4)
+  mm.prepCompoundPage(8, 3); // [8, 16)
+  assert.equal(mm.compoundHead(3), 0);
+  assert.equal(mm.compoundHead(4), 4);
+  assert.equal(mm.compoundHead(7), 7);
+  assert.equal(mm.compoundHead(15), 8);
+});
+
+Deno.test("memmap: prepCompoundPage rejects bad orders and misaligned heads", () => {
+  const mm = new Memmap();
+  assert.throws(() => mm.prepCompoundPage(0, 0), RangeError);
+  assert.throws(() => mm.prepCompoundPage(0, 19), RangeError);
+  assert.throws(() => mm.prepCompoundPage(2, 2), RangeError);
+});
+
+Deno.test("memmap: splitPage gives every page refcount 1", () => {
+  const mm = new Memmap();
+  mm.setPageCount(1024, 1);
+  mm.splitPage(1024, 9);
+  for (const p of [1024, 1025, 1300, 1535]) assert.equal(mm.pageCount(p), 1);
+  assert.equal(mm.pageCount(1536), 0);
+  mm.prepCompoundPage(2048, 2);
+  mm.setPageCount(2048, 1);
+  assert.throws(() => mm.splitPage(2048, 2), /PageCompound/);
+  assert.throws(() => mm.splitPage(4096, 2), /page_count/);
+});
