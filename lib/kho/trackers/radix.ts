@@ -11,8 +11,8 @@
  * successor finds the tree from the root's physical address alone.
  *
  * The outgoing tree keeps a JavaScript shadow of its own nodes (the `phys_to_virt` side:
- * child node objects and word views of its pages) so that `add` costs a handful of array
- * loads; every change is written to the page bytes at the same time, and walks read the
+ * a 512-slot array per table holding child tables or the word views of leaf pages) so that
+ * `add` costs five array loads; every change is written to the page bytes at the same time, and walks read the
  * bytes. While the tree is live its pages must only be written through word/byte writes of
  * `PhysicalMemory` (`writeU8`, `writeU64`, …), not replaced wholesale (`fill`, `zero`,
  * `writeBytes` of a whole page, `copy`), which would detach the cached views.
@@ -53,6 +53,7 @@ import type {
   IncomingTracker,
   MetadataPageAllocator,
   OutgoingTracker,
+  WalkBatchCallback,
   WalkCallback,
 } from "./tracker.ts";
 
@@ -86,12 +87,32 @@ function splitKey(key: number, out: Int32Array): void {
   out[5] = (hi >>> 19) & 511; // bits 51..59
 }
 
-/** A node of the outgoing tree's shadow: its page and, for tables, its children. */
-interface ShadowNode {
+/** Table index at `level` (1..5) of the key whose halves are `lo`, `hi`. */
+function indexAt(level: number, lo: number, hi: number): number {
+  switch (level) {
+    case 5:
+      return (hi >>> 19) & 511;
+    case 4:
+      return (hi >>> 10) & 511;
+    case 3:
+      return (hi >>> 1) & 511;
+    case 2:
+      return ((lo >>> 24) | (hi << 8)) & 511;
+    default:
+      return (lo >>> 15) & 511;
+  }
+}
+
+/**
+ * A table node of the outgoing tree's shadow: its 512 children by index (child tables, or
+ * the word views of leaf pages at level 1; null = empty entry). One array load per level.
+ */
+type Table = (Table | Uint32Array | null)[];
+
+/** What the tree knows about a table page besides its children. */
+interface TableInfo {
   readonly phys: number;
   readonly words: Uint32Array;
-  /** Children by table index (tables), or null for a leaf. */
-  readonly kids: (ShadowNode | null)[] | null;
 }
 
 /** Options of {@link RadixTree}. */
@@ -148,10 +169,13 @@ export class RadixTree implements OutgoingTracker {
   readonly mem: PhysicalMemory;
   readonly #alloc: MetadataPageAllocator;
   readonly #log: KernelLog;
-  #root: ShadowNode | null = null;
-  readonly #pages = new Map<number, ShadowNode>();
+  #root: Table | null = null;
+  #rootPhys = 0;
+  /** Every owned page by physical address: tables and leaf word views. */
+  readonly #pages = new Map<number, Table | Uint32Array>();
+  /** Page and bytes of each table (slow paths only). */
+  readonly #tables = new Map<Table, TableInfo>();
   readonly #idx = new Int32Array(KHO_TREE_MAX_DEPTH);
-  readonly #newNodes: ShadowNode[] = [];
 
   /** Wraps a caller-allocated zeroed root page (or none: an uninitialised tree). */
   constructor(options: RadixTreeOptions) {
@@ -165,7 +189,8 @@ export class RadixTree implements OutgoingTracker {
       if (!this.mem.isZeroPage(rootPhys / PAGE_SIZE)) {
         throw new KhoError("EINVAL", `radix root page 0x${rootPhys.toString(16)} is not zeroed`);
       }
-      this.#root = this.#adopt(rootPhys, true);
+      this.#root = this.#adoptTable(rootPhys);
+      this.#rootPhys = rootPhys;
     }
   }
 
@@ -181,39 +206,44 @@ export class RadixTree implements OutgoingTracker {
       throw new KhoError("ENOMEM", "cannot allocate the KHO radix tree root");
     }
     counters.pagesAllocated++;
+    if (phys === 0) {
+      options.alloc.freePage(phys);
+      counters.pagesFreed++;
+      throw new RangeError("allocator returned page 0 for the radix root (0 means no root)");
+    }
     return new RadixTree({ ...options, counters, rootPhys: phys });
   }
 
   #checkPagePhys(phys: number, what: string): void {
     if (
-      !Number.isSafeInteger(phys) || phys % PAGE_SIZE !== 0 || !this.mem.contains(phys, PAGE_SIZE)
+      phys === 0 || !Number.isSafeInteger(phys) || phys % PAGE_SIZE !== 0 ||
+      !this.mem.contains(phys, PAGE_SIZE)
     ) {
       throw new RangeError(`radix ${what} page 0x${phys.toString(16)} is not a page of memory`);
     }
   }
 
-  #adopt(phys: number, table: boolean): ShadowNode {
-    const node: ShadowNode = {
-      phys,
-      words: this.mem.writablePage(phys / PAGE_SIZE),
-      kids: table ? new Array<ShadowNode | null>(KHO_TABLE_ENTRIES).fill(null) : null,
-    };
-    this.#pages.set(phys, node);
-    return node;
+  #adoptTable(phys: number): Table {
+    const t: Table = new Array<Table | Uint32Array | null>(KHO_TABLE_ENTRIES).fill(null);
+    this.#tables.set(t, { phys, words: this.mem.writablePage(phys / PAGE_SIZE) });
+    this.#pages.set(phys, t);
+    return t;
   }
 
-  #rootOrFail(callsite: string): ShadowNode {
-    const root = this.#root;
-    if (root === null) {
-      this.#log.warnOnOnce(callsite, "KHO radix tree root is NULL");
-      throw new KhoError("EINVAL", "KHO radix tree is not initialised");
-    }
-    return root;
+  #adoptLeaf(phys: number): Uint32Array {
+    const w = this.mem.writablePage(phys / PAGE_SIZE);
+    this.#pages.set(phys, w);
+    return w;
+  }
+
+  #uninitialised(callsite: string): never {
+    this.#log.warnOnOnce(callsite, "KHO radix tree root is NULL");
+    throw new KhoError("EINVAL", "KHO radix tree is not initialised");
   }
 
   #checkArgs(pfn: number, order: number): void {
     if (
-      !(order >= 0 && order <= KHO_MAX_KEY_ORDER && Math.floor(order) === order) ||
+      !((order >>> 0) === order && order <= KHO_MAX_KEY_ORDER) ||
       !(pfn >= 0 && pfn < PFN_LIMIT && Math.floor(pfn) === pfn)
     ) {
       throw new KhoError("EINVAL", `invalid block pfn ${pfn} order ${order}`);
@@ -236,87 +266,139 @@ export class RadixTree implements OutgoingTracker {
    * for an order outside 0..52 or a pfn that is not a page frame below 2^53 bytes.
    */
   add(pfn: number, order: number): void {
-    const root = this.#rootOrFail("kho_radix_add_page");
-    this.#checkArgs(pfn, order);
-    this.#split(pfn, order);
-    const idx = this.#idx;
-    const c = this.counters;
-    let node = root;
-    let followed = 0;
-    let anchor: ShadowNode | null = null;
-    let anchorIdx = -1;
-    for (let level = ROOT_LEVEL; level >= 1; level--) {
-      const i = idx[level];
-      let kid = node.kids![i];
-      if (kid === null) {
-        const phys = this.#alloc.allocZeroedPage("kho_radix_node");
-        if (phys === null) {
-          c.allocFailures++;
-          c.entriesVisited += ROOT_LEVEL - level + 1;
-          c.entriesFollowed += followed;
-          c.cacheLinesRead += ROOT_LEVEL - level + 1;
-          c.pagesTouched += ROOT_LEVEL - level + 1;
-          this.#rollback(anchor, anchorIdx);
-          throw new KhoError(
-            "ENOMEM",
-            `cannot allocate a KHO radix node for pfn 0x${pfn.toString(16)} order ${order}`,
-          );
-        }
-        c.pagesAllocated++;
-        if (
-          !Number.isSafeInteger(phys) || phys % PAGE_SIZE !== 0 ||
-          !this.mem.contains(phys, PAGE_SIZE)
-        ) {
-          this.#alloc.freePage(phys);
-          c.pagesFreed++;
-          this.#rollback(anchor, anchorIdx);
-          throw new RangeError(`allocator returned 0x${phys.toString(16)}, not a page of memory`);
-        }
-        kid = this.#adopt(phys, level > 1);
-        node.words[2 * i] = phys >>> 0;
-        node.words[2 * i + 1] = Math.floor(phys / TWO32);
-        node.kids![i] = kid;
-        if (anchor === null) {
-          anchor = node;
-          anchorIdx = i;
-        }
-        this.#newNodes.push(kid);
-      } else {
-        followed++;
-      }
-      node = kid;
+    const root = this.#root ?? this.#uninitialised("kho_radix_add_page");
+    if (
+      !((order >>> 0) === order && order <= KHO_MAX_KEY_ORDER) ||
+      !(pfn >= 0 && pfn < PFN_LIMIT && Math.floor(pfn) === pfn)
+    ) {
+      this.#checkArgs(pfn, order);
     }
-    if (this.#newNodes.length !== 0) this.#newNodes.length = 0;
-    const bit = idx[0];
-    node.words[bit >>> 5] |= 1 << (bit & 31);
+    // The key as two 32-bit halves, in integer arithmetic where possible.
+    let lo: number, hi: number;
+    if (order === 0) {
+      lo = pfn >>> 0;
+      hi = (1048576 + (pfn - lo) / 4294967296) | 0; // a literal divisor: a multiply
+    } else {
+      const shifted = Math.floor(pfn / POW2[order]);
+      if (order <= 20) {
+        lo = shifted >>> 0;
+        hi = (POW2[20 - order] + (shifted - lo) / 4294967296) | 0;
+      } else {
+        lo = (shifted + POW2[KHO_ORDER_0_LOG2 - order]) >>> 0;
+        hi = 0;
+      }
+    }
+    // Levels 5..1 unrolled; a missing entry hands over to the allocating slow path.
+    let t = root;
+    let k = t[(hi >>> 19) & 511];
+    if (k === null) return this.#addSlow(t, 5, lo, hi, pfn, order);
+    t = k as Table;
+    k = t[(hi >>> 10) & 511];
+    if (k === null) return this.#addSlow(t, 4, lo, hi, pfn, order);
+    t = k as Table;
+    k = t[(hi >>> 1) & 511];
+    if (k === null) return this.#addSlow(t, 3, lo, hi, pfn, order);
+    t = k as Table;
+    k = t[((lo >>> 24) | (hi << 8)) & 511];
+    if (k === null) return this.#addSlow(t, 2, lo, hi, pfn, order);
+    t = k as Table;
+    const leaf = t[(lo >>> 15) & 511] as Uint32Array | null;
+    if (leaf === null) return this.#addSlow(t, 1, lo, hi, pfn, order);
+    const bit = lo & 0x7fff;
+    leaf[bit >>> 5] |= 1 << (bit & 31);
+    const c = this.counters;
+    c.entriesVisited += ROOT_LEVEL;
+    c.entriesFollowed += ROOT_LEVEL;
+    c.cacheLinesRead += ROOT_LEVEL + 1;
+    c.pagesTouched += ROOT_LEVEL + 1;
+  }
+
+  /**
+   * The allocating part of {@link add}: the entry at `level` of table `anchor` is empty,
+   * so every node below it is new. Mirrors the kernel: allocate, link and descend level by
+   * level; on failure free the new pages and clear the anchor entry.
+   */
+  #addSlow(
+    anchor: Table,
+    level: number,
+    lo: number,
+    hi: number,
+    pfn: number,
+    order: number,
+  ): void {
+    const c = this.counters;
+    const followed = ROOT_LEVEL - level;
+    const fresh: number[] = [];
+    let t = anchor;
+    let leaf: Uint32Array | null = null;
+    for (let l = level; l >= 1; l--) {
+      const i = indexAt(l, lo, hi);
+      const phys = this.#alloc.allocZeroedPage("kho_radix_node");
+      if (phys === null) {
+        c.allocFailures++;
+        c.entriesVisited += ROOT_LEVEL - l + 1;
+        c.entriesFollowed += followed;
+        c.cacheLinesRead += ROOT_LEVEL - l + 1;
+        c.pagesTouched += ROOT_LEVEL - l + 1;
+        this.#rollback(fresh, anchor, indexAt(level, lo, hi));
+        throw new KhoError(
+          "ENOMEM",
+          `cannot allocate a KHO radix node for pfn 0x${pfn.toString(16)} order ${order}`,
+        );
+      }
+      c.pagesAllocated++;
+      if (
+        phys === 0 || !Number.isSafeInteger(phys) || phys % PAGE_SIZE !== 0 ||
+        !this.mem.contains(phys, PAGE_SIZE)
+      ) {
+        this.#alloc.freePage(phys);
+        c.pagesFreed++;
+        this.#rollback(fresh, anchor, indexAt(level, lo, hi));
+        throw new RangeError(`allocator returned 0x${phys.toString(16)}, not a page of memory`);
+      }
+      const words = this.#tables.get(t)!.words;
+      words[2 * i] = phys >>> 0;
+      words[2 * i + 1] = Math.floor(phys / TWO32);
+      fresh.push(phys);
+      if (l > 1) {
+        const child = this.#adoptTable(phys);
+        t[i] = child;
+        t = child;
+      } else {
+        leaf = this.#adoptLeaf(phys);
+        t[i] = leaf;
+      }
+    }
+    const bit = lo & 0x7fff;
+    leaf![bit >>> 5] |= 1 << (bit & 31);
     c.entriesVisited += ROOT_LEVEL;
     c.entriesFollowed += followed;
     c.cacheLinesRead += ROOT_LEVEL + 1;
     c.pagesTouched += ROOT_LEVEL + 1;
   }
 
-  #rollback(anchor: ShadowNode | null, anchorIdx: number): void {
-    for (const n of this.#newNodes) {
-      this.#pages.delete(n.phys);
-      this.#alloc.freePage(n.phys);
+  #rollback(fresh: number[], anchor: Table, anchorIdx: number): void {
+    for (const phys of fresh) {
+      const page = this.#pages.get(phys)!;
+      if (!(page instanceof Uint32Array)) this.#tables.delete(page);
+      this.#pages.delete(phys);
+      this.#alloc.freePage(phys);
       this.counters.pagesFreed++;
     }
-    this.#newNodes.length = 0;
-    if (anchor !== null) {
-      anchor.words[2 * anchorIdx] = 0;
-      anchor.words[2 * anchorIdx + 1] = 0;
-      anchor.kids![anchorIdx] = null;
-    }
+    const words = this.#tables.get(anchor)!.words;
+    words[2 * anchorIdx] = 0;
+    words[2 * anchorIdx + 1] = 0;
+    anchor[anchorIdx] = null;
   }
 
-  /** The leaf holding `(pfn, order)`'s key, or null if the path is incomplete. */
-  #leafOf(root: ShadowNode, pfn: number, order: number): ShadowNode | null {
+  /** The leaf holding `(pfn, order)`'s key (bit in `#idx[0]`), or null. */
+  #leafOf(root: Table, pfn: number, order: number): Uint32Array | null {
     this.#split(pfn, order);
-    let node: ShadowNode | null = root;
-    for (let level = ROOT_LEVEL; level >= 1 && node !== null; level--) {
-      node = node.kids![this.#idx[level]];
+    let t: Table | Uint32Array | null = root;
+    for (let level = ROOT_LEVEL; level >= 1 && t !== null; level--) {
+      t = (t as Table)[this.#idx[level]];
     }
-    return node;
+    return t as Uint32Array | null;
   }
 
   /**
@@ -335,13 +417,13 @@ export class RadixTree implements OutgoingTracker {
     this.#split(pfn, order);
     const idx = this.#idx;
     const c = this.counters;
-    let node = root;
+    let t: Table | Uint32Array = root;
     for (let level = ROOT_LEVEL; level >= 1; level--) {
-      const kid = node.kids![idx[level]];
+      const k: Table | Uint32Array | null = (t as Table)[idx[level]];
       c.entriesVisited++;
       c.cacheLinesRead++;
       c.pagesTouched++;
-      if (kid === null) {
+      if (k === null) {
         this.#log.warn(
           "kho_radix_del_page",
           `no radix path for pfn 0x${pfn.toString(16)} order ${order} (level ${level})`,
@@ -349,10 +431,10 @@ export class RadixTree implements OutgoingTracker {
         return;
       }
       c.entriesFollowed++;
-      node = kid;
+      t = k;
     }
     const bit = idx[0];
-    node.words[bit >>> 5] &= ~(1 << (bit & 31));
+    (t as Uint32Array)[bit >>> 5] &= ~(1 << (bit & 31));
     c.cacheLinesRead++;
     c.pagesTouched++;
   }
@@ -364,10 +446,24 @@ export class RadixTree implements OutgoingTracker {
    * Callbacks must not add to or delete from this tree (the kernel holds the tree lock).
    */
   walk(cb: WalkCallback): number {
-    const root = this.#rootOrFail("kho_radix_walk_tree");
+    if (this.#root === null) this.#uninitialised("kho_radix_walk_tree");
     const r = walkRadixTree({
       mem: this.mem,
-      rootPhys: root.phys,
+      rootPhys: this.#rootPhys,
+      log: this.#log,
+      counters: this.counters,
+      checkBlocks: false,
+    }, cb);
+    if (!r.ok) throw new RadixCorruptionError(r);
+    return r.stopped;
+  }
+
+  /** {@link walk} delivering a leaf's blocks at a time (see {@link walkRadixTreeBatched}). */
+  walkBatched(cb: WalkBatchCallback): number {
+    if (this.#root === null) this.#uninitialised("kho_radix_walk_tree");
+    const r = walkRadixTreeBatched({
+      mem: this.mem,
+      rootPhys: this.#rootPhys,
       log: this.#log,
       counters: this.counters,
       checkBlocks: false,
@@ -378,7 +474,7 @@ export class RadixTree implements OutgoingTracker {
 
   /** Physical address of the root page (`preserved-memory-map`), 0 when uninitialised. */
   handoverRoot(): number {
-    return this.#root?.phys ?? 0;
+    return this.#rootPhys;
   }
 
   /** Pages owned by the tree: root, tables and leaves. */
@@ -403,7 +499,7 @@ export class RadixTree implements OutgoingTracker {
     const leaf = this.#leafOf(this.#root, pfn, order);
     if (leaf === null) return false;
     const bit = this.#idx[0];
-    return (leaf.words[bit >>> 5] & (1 << (bit & 31))) !== 0;
+    return (leaf[bit >>> 5] & (1 << (bit & 31))) !== 0;
   }
 
   /**
@@ -447,7 +543,9 @@ export class RadixTree implements OutgoingTracker {
       this.counters.pagesFreed++;
     }
     this.#pages.clear();
+    this.#tables.clear();
     this.#root = null;
+    this.#rootPhys = 0;
   }
 }
 
@@ -539,6 +637,9 @@ class Walker {
   readonly log: KernelLog | undefined;
   readonly c: TrackerCounters;
   readonly cb: WalkCallback;
+  /** Batch mode: blocks of one leaf are delivered together through this callback. */
+  readonly batchCb: WalkBatchCallback | null;
+  batchBuf: Float64Array | null = null;
   readonly rejectLogLimit: number;
   readonly checkBlocks: boolean;
   readonly visited = new Set<number>();
@@ -551,13 +652,23 @@ class Walker {
   tables = 0;
   leaves = 0;
 
-  constructor(o: RadixReaderOptions, cb: WalkCallback, counters: TrackerCounters) {
+  constructor(
+    o: RadixReaderOptions,
+    cb: WalkCallback | null,
+    batchCb: WalkBatchCallback | null,
+    counters: TrackerCounters,
+  ) {
     this.mem = o.mem;
     this.memBytes = o.mem.sizeBytes;
     this.isRam = o.isRam ?? ((p, s) => o.mem.contains(p, s));
     this.log = o.log;
     this.c = counters;
-    this.cb = cb;
+    this.batchCb = batchCb;
+    this.cb = cb ?? ((phys, order) => {
+      const buf = this.batchBuf!;
+      buf[0] = phys;
+      return batchCb!(buf, 1, order);
+    });
     this.rejectLogLimit = o.rejectLogLimit ?? 8;
     this.checkBlocks = o.checkBlocks ?? true;
   }
@@ -656,38 +767,84 @@ class Walker {
       const blockBytes = POW2[PAGE_SHIFT + order];
       const base = (prefix - POW2[fls - 1]) * blockBytes;
       const allRam = !this.checkBlocks || this.ram(base, KHO_LEAF_BITS * blockBytes);
-      const cb = this.cb;
-      let calls = 0;
-      for (; u < 1024; u++) {
-        let x = w[u] | 0;
-        if (x === 0) continue;
-        const wordBase = base + u * 32 * blockBytes;
-        do {
-          const t = x & -x;
-          x ^= t;
-          const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
-          if (!allRam && !this.ram(pa, blockBytes)) {
-            this.reject(pa, order, "not entirely RAM");
-            continue;
-          }
-          calls++;
-          const r = cb(pa, order);
-          if (r) {
-            this.stopped = r;
-            go = false;
-            break;
-          }
-        } while (x !== 0);
-        if (!go) break;
+      if (this.batchCb !== null) {
+        const stopAt = this.leafBatch(w, base, blockBytes, order, allRam);
+        go = stopAt < 0;
+        u = go ? 1024 : stopAt;
+      } else {
+        const cb = this.cb;
+        let calls = 0;
+        for (; u < 1024; u++) {
+          let x = w[u] | 0;
+          if (x === 0) continue;
+          const wordBase = base + u * 32 * blockBytes;
+          do {
+            const t = x & -x;
+            x ^= t;
+            const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
+            if (!allRam && !this.ram(pa, blockBytes)) {
+              this.reject(pa, order, "not entirely RAM");
+              continue;
+            }
+            calls++;
+            const r = cb(pa, order);
+            if (r) {
+              this.stopped = r;
+              go = false;
+              break;
+            }
+          } while (x !== 0);
+          if (!go) break;
+        }
+        this.blocks += calls;
+        this.c.callbacks += calls;
       }
-      this.blocks += calls;
-      this.c.callbacks += calls;
     }
     const words64 = go ? U64_PER_PAGE : (u >>> 1) + 1;
     this.c.bitmapWordsScanned += words64;
     this.c.cacheLinesRead += go ? LINES_PER_PAGE : Math.ceil(words64 / 8);
     this.c.pagesTouched++;
     return go;
+  }
+
+  /**
+   * Batch mode of {@link leaf}: gathers the leaf's valid blocks into the batch buffer and
+   * delivers them in one call. Returns 1023 when that call stopped the walk (the whole leaf
+   * was scanned), else -1.
+   */
+  leafBatch(
+    w: Uint32Array,
+    base: number,
+    blockBytes: number,
+    order: number,
+    allRam: boolean,
+  ): number {
+    const buf = this.batchBuf!;
+    let n = 0;
+    for (let u = 0; u < 1024; u++) {
+      let x = w[u] | 0;
+      if (x === 0) continue;
+      const wordBase = base + u * 32 * blockBytes;
+      do {
+        const t = x & -x;
+        x ^= t;
+        const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
+        if (!allRam && !this.ram(pa, blockBytes)) {
+          this.reject(pa, order, "not entirely RAM");
+          continue;
+        }
+        buf[n++] = pa;
+      } while (x !== 0);
+    }
+    if (n === 0) return -1;
+    this.blocks += n;
+    this.c.callbacks += n;
+    const r = this.batchCb!(buf, n, order);
+    if (r) {
+      this.stopped = r;
+      return 1023;
+    }
+    return -1;
   }
 
   /**
@@ -747,20 +904,55 @@ function hexU64(lo: number, hi: number): string {
  * ```
  */
 export function walkRadixTree(options: RadixReaderOptions, cb: WalkCallback): RadixWalkResult {
+  return runWalk(options, cb, null);
+}
+
+/**
+ * {@link walkRadixTree} delivering blocks a leaf at a time: `cb(phys, count, order)` gets
+ * the addresses of up to 32768 valid blocks of one order in ascending order, in a buffer
+ * valid only during the call. Same validation, order, counters (one callback counted per
+ * block) and stop rule (a non-zero result stops the walk after that batch). Much faster
+ * than per-block callbacks in JavaScript when the consumer can loop itself.
+ */
+export function walkRadixTreeBatched(
+  options: RadixReaderOptions,
+  cb: WalkBatchCallback,
+): RadixWalkResult {
+  return runWalk(options, null, cb);
+}
+
+let sharedBatchBuf: Float64Array | null = new Float64Array(KHO_LEAF_BITS);
+
+function runWalk(
+  options: RadixReaderOptions,
+  cb: WalkCallback | null,
+  batchCb: WalkBatchCallback | null,
+): RadixWalkResult {
   const counters = options.counters ?? new TrackerCounters();
-  const w = new Walker(options, cb, counters);
-  const root = options.rootPhys;
-  if (root === 0) {
-    w.fail("root-null", "preserved-memory-map is 0");
-  } else if (!Number.isSafeInteger(root) || root < 0) {
-    w.fail("root-outside-ram", `root ${root}`);
-  } else if (root % PAGE_SIZE !== 0) {
-    w.fail("root-unaligned", `root 0x${root.toString(16)}`);
-  } else if (!w.ram(root, PAGE_SIZE)) {
-    w.fail("root-outside-ram", `root 0x${root.toString(16)}`);
-  } else {
-    w.visited.add(root);
-    w.table(root, ROOT_LEVEL, 0);
+  const w = new Walker(options, cb, batchCb, counters);
+  let borrowed = false;
+  if (batchCb !== null) {
+    // one shared buffer; a walk started from inside a batch callback gets its own
+    borrowed = sharedBatchBuf !== null;
+    w.batchBuf = sharedBatchBuf ?? new Float64Array(KHO_LEAF_BITS);
+    sharedBatchBuf = null;
+  }
+  try {
+    const root = options.rootPhys;
+    if (root === 0) {
+      w.fail("root-null", "preserved-memory-map is 0");
+    } else if (!Number.isSafeInteger(root) || root < 0) {
+      w.fail("root-outside-ram", `root ${root}`);
+    } else if (root % PAGE_SIZE !== 0) {
+      w.fail("root-unaligned", `root 0x${root.toString(16)}`);
+    } else if (!w.ram(root, PAGE_SIZE)) {
+      w.fail("root-outside-ram", `root 0x${root.toString(16)}`);
+    } else {
+      w.visited.add(root);
+      w.table(root, ROOT_LEVEL, 0);
+    }
+  } finally {
+    if (borrowed) sharedBatchBuf = w.batchBuf;
   }
   if (w.rejected > 0) {
     options.log?.warning("KHO", `radix: rejected ${w.rejected} preserved blocks`);
@@ -825,5 +1017,15 @@ export class IncomingRadixTree implements IncomingTracker {
   /** Walks and returns the full {@link RadixWalkResult}; never throws for corruption. */
   walkChecked(cb: WalkCallback): RadixWalkResult {
     return walkRadixTree(this.#options, cb);
+  }
+
+  /**
+   * {@link walk} with a leaf at a time delivered to `cb` (see {@link walkRadixTreeBatched}).
+   * Throws {@link RadixCorruptionError} on a structural error.
+   */
+  walkBatched(cb: WalkBatchCallback): number {
+    const r = walkRadixTreeBatched(this.#options, cb);
+    if (!r.ok) throw new RadixCorruptionError(r);
+    return r.stopped;
   }
 }

@@ -42,6 +42,14 @@ export interface MetadataPageAllocator {
  */
 export type WalkCallback = (phys: number, order: number) => number;
 
+/**
+ * A batched walk callback: `count` blocks of one `order`, their physical addresses in
+ * `phys[0 .. count)` in walk order (the buffer is reused after the call returns). A
+ * non-zero return stops the walk after this batch. Lets a JavaScript consumer loop over
+ * blocks itself instead of paying a function call per block.
+ */
+export type WalkBatchCallback = (phys: Float64Array, count: number, order: number) => number;
+
 /** The first kernel's live tracker of preserved memory. */
 export interface OutgoingTracker {
   /** Short name of the encoding, e.g. `"radix"`, `"xarray-4k"`, `"order-table"`. */
@@ -66,6 +74,8 @@ export interface OutgoingTracker {
    * non-zero callback result, or 0 when the walk completed.
    */
   walk(cb: WalkCallback): number;
+  /** Optional batched form of {@link walk}: same blocks, same order, a batch per call. */
+  walkBatched?(cb: WalkBatchCallback): number;
   /**
    * The physical address the root FDT carries to the next kernel (e.g. the radix root for
    * `preserved-memory-map`, or the first chunk of a serialized list; 0 if none yet).
@@ -94,4 +104,6 @@ export interface IncomingTracker {
    * Throws `KhoError` when the handed-over structure is unusable.
    */
   walk(cb: WalkCallback): number;
+  /** Optional batched form of {@link walk}: same blocks, same order, a batch per call. */
+  walkBatched?(cb: WalkBatchCallback): number;
 }
