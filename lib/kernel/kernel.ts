@@ -285,28 +285,24 @@ export class Kernel {
 
     // memblock_free_all: everything free goes to the buddy allocator (poisoned).
     const poison = options.poison ?? true;
+    const freed: [number, number][] = [];
     const freedPages = mb.freeAll((startPfn, endPfn, nid) => {
-      if (poison) {
-        mem.fill(startPfn * PAGE_SIZE, (endPfn - startPfn) * PAGE_SIZE, {
-          pattern: POISON_SEED + this.bootIndex,
-        });
-      }
+      freed.push([startPfn, endPfn]);
       this.buddy.freeBootRange(startPfn, endPfn, nid);
     });
+    if (poison) mem.fillPageRanges(freed, { pattern: POISON_SEED + this.bootIndex });
 
     // kho_init (cold boot): scratch areas are released to the allocator as CMA pageblocks.
     if (khoOk && !incomingPopulated) {
       for (const a of scratch) {
+        if (poison && a.size > 0) {
+          mem.fill(a.addr, a.size, { pattern: POISON_SEED + this.bootIndex });
+        }
         for (
           let pfn = a.addr / PAGE_SIZE;
           pfn < (a.addr + a.size) / PAGE_SIZE;
           pfn += PAGEBLOCK_NR_PAGES
         ) {
-          if (poison) {
-            mem.fill(pfn * PAGE_SIZE, PAGEBLOCK_NR_PAGES * PAGE_SIZE, {
-              pattern: POISON_SEED + this.bootIndex,
-            });
-          }
           this.buddy.initCmaReservedPageblock(pfn);
         }
       }

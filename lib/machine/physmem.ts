@@ -463,6 +463,70 @@ export class PhysicalMemory {
     this.#fillPartial(endFull * PAGE_SIZE, end, desc);
   }
 
+  /**
+   * Fills many whole-page ranges `[startPfn, endPfn)` (sorted, disjoint) with one spec. A
+   * section mostly covered by the ranges is rebased onto the new content, and only the pages
+   * the ranges leave out are recorded individually, so poisoning the free memory around a
+   * million scattered preserved pages costs work proportional to those pages.
+   */
+  fillPageRanges(ranges: readonly (readonly [number, number])[], spec: FillSpec): void {
+    const desc = this.#descriptorFor(spec);
+    for (const [a, b] of ranges) {
+      if (!(a >= 0 && b <= this.pages && a <= b)) {
+        throw new PhysRangeError(a * PAGE_SIZE, (b - a) * PAGE_SIZE);
+      }
+    }
+    let i = 0;
+    let carry = -1; // start of the remainder of ranges[i] when it crossed a section end
+    while (i < ranges.length) {
+      const first = carry >= 0 ? carry : ranges[i][0];
+      const sec = Math.floor(first / PAGES_PER_SECTION);
+      const secStart = sec * PAGES_PER_SECTION, secEnd = secStart + PAGES_PER_SECTION;
+      const pieces: [number, number][] = [];
+      let covered = 0;
+      carry = -1;
+      while (i < ranges.length) {
+        const a = Math.max(pieces.length === 0 ? first : ranges[i][0], secStart);
+        if (a >= secEnd) break;
+        const b = Math.min(ranges[i][1], secEnd);
+        if (a < b) {
+          pieces.push([a, b]);
+          covered += b - a;
+        }
+        if (ranges[i][1] > secEnd) {
+          carry = secEnd;
+          break;
+        }
+        i++;
+      }
+      if (covered * 2 >= PAGES_PER_SECTION) this.#rebase(sec, pieces, desc);
+      else for (const [a, b] of pieces) this.#fillPages(a, b, desc);
+    }
+  }
+
+  /** Makes `desc` the base of section `sec`, keeping the content of pages outside `pieces`. */
+  #rebase(sec: number, pieces: readonly [number, number][], desc: number): void {
+    const secStart = sec * PAGES_PER_SECTION;
+    const old = this.#sections.get(sec);
+    const oldBase = old?.base ?? 0;
+    const fresh = new Section();
+    fresh.base = desc;
+    let cursor = secStart;
+    const keep = (a: number, b: number) => {
+      for (let pfn = a; pfn < b; pfn++) {
+        const e = old?.pages.get(pfn - secStart) ?? oldBase;
+        if (e !== desc) fresh.pages.set(pfn - secStart, e);
+      }
+    };
+    for (const [a, b] of pieces) {
+      keep(cursor, a);
+      cursor = b;
+    }
+    keep(cursor, secStart + PAGES_PER_SECTION);
+    if (desc === 0 && fresh.pages.size === 0) this.#sections.delete(sec);
+    else this.#sections.set(sec, fresh);
+  }
+
   #fillPartial(start: number, end: number, desc: number): void {
     if (start >= end) return;
     const pfn = Math.floor(start / PAGE_SIZE);

@@ -208,3 +208,39 @@ Deno.test("property: physical memory behaves like a flat byte array", () => {
     { seed: 20261121, numRuns: 150, endOnFailure: true },
   );
 });
+
+Deno.test("fillPageRanges equals filling each range, on dense and sparse sections", () => {
+  const size = 3 * 32768 * PAGE_SIZE; // three sections
+  const rngRanges = (seed: number, dense: boolean) => {
+    const out: [number, number][] = [];
+    let p = seed % 7;
+    while (p < size / PAGE_SIZE) {
+      const len = dense ? 200 + ((p * 31 + seed) % 900) : 1 + ((p * 7 + seed) % 5);
+      const end = Math.min(p + len, size / PAGE_SIZE);
+      out.push([p, end]);
+      p = end + (dense ? 1 + ((p + seed) % 3) : 50 + ((p + seed) % 400));
+    }
+    return out;
+  };
+  for (const dense of [true, false]) {
+    for (const seed of [1, 2, 3]) {
+      const a = new PhysicalMemory(size), b = new PhysicalMemory(size);
+      for (const m of [a, b]) {
+        m.fill(0, size, { pattern: 5 });
+        m.writeU64(7 * PAGE_SIZE + 8, 0x1234);
+        m.fill(40000 * PAGE_SIZE, 3 * PAGE_SIZE, { byte: 9 });
+      }
+      const ranges = rngRanges(seed, dense);
+      a.fillPageRanges(ranges, { pattern: 99 });
+      for (const [s, e] of ranges) b.fill(s * PAGE_SIZE, (e - s) * PAGE_SIZE, { pattern: 99 });
+      assert.equal(a.hash64(0, size), b.hash64(0, size));
+      for (const pfn of [0, 7, 100, 32767, 32768, 40000, 40001, 70000, 98303]) {
+        assert.deepEqual(
+          a.readBytes(pfn * PAGE_SIZE, 64),
+          b.readBytes(pfn * PAGE_SIZE, 64),
+          `pfn ${pfn}`,
+        );
+      }
+    }
+  }
+});

@@ -1,0 +1,116 @@
+/**
+ * kholab command line: `deno task kholab <command> [options]`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { runDemo } from "./lib/scenario/demo.ts";
+import { checkFullVerdict } from "./lib/kho/fdt/check.ts";
+import { toDts } from "./lib/kho/fdt/dts.ts";
+import { FdtError } from "./lib/errors.ts";
+import { parseCount, parseSize } from "./lib/units.ts";
+
+const HELP: Record<string, string> = {
+  "": `kholab — a laboratory for the Linux kernel's Kexec HandOver (KHO)
+
+Usage: deno task kholab <command> [options]
+
+Commands:
+  demo                 boot a 1 TiB host, preserve guest and hypervisor memory, kexec, verify
+  fdt dump FILE        print a flattened device tree blob as dts text
+  fdt check FILE       check a blob as libfdt's fdt_check_full does
+  help [COMMAND]       this text, or a command's
+
+Every command takes --help.`,
+  demo:
+    `Usage: deno task kholab demo [--ram SIZE] [--nodes N] [--giant-folios N] [--pages N] [--pool SIZE] [--seed N]
+
+Boots a machine (default 1 TiB, 2 nodes), preserves 1 GiB guest folios and scattered
+order-0 pages of a hypervisor pool with KHO, kexecs, restores and verifies everything,
+and prints a summary.`,
+  fdt: `Usage: deno task kholab fdt dump FILE | fdt check FILE
+
+dump   prints the blob as dts text (like dtc -I dtb -O dts)
+check  prints OK or the libfdt error name (exit 1)`,
+};
+
+function usage(cmd: string, code = 0): number {
+  (code === 0 ? console.log : console.error)(HELP[cmd] ?? HELP[""]);
+  return code;
+}
+
+function table(rows: { metric: string; value: string }[]): string {
+  const w = Math.max(...rows.map((r) => r.metric.length));
+  return rows.map((r) => `${r.metric.padEnd(w)}  ${r.value}`).join("\n");
+}
+
+/** Runs the CLI with `args`; returns the exit code. */
+export function main(args: string[]): number {
+  const [cmd = "", ...rest] = args;
+  if (cmd === "" || cmd === "help" || cmd === "--help" || cmd === "-h") return usage(rest[0] ?? "");
+  try {
+    switch (cmd) {
+      case "demo": {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            ram: { type: "string" },
+            nodes: { type: "string" },
+            "giant-folios": { type: "string" },
+            pages: { type: "string" },
+            pool: { type: "string" },
+            seed: { type: "string" },
+            help: { type: "boolean", short: "h" },
+          },
+        });
+        if (values.help) return usage("demo");
+        const rows = runDemo({
+          ramBytes: values.ram ? parseSize(values.ram) : undefined,
+          nodes: values.nodes ? parseCount(values.nodes) : undefined,
+          giantFolios: values["giant-folios"] ? parseCount(values["giant-folios"]) : undefined,
+          pages: values.pages ? parseCount(values.pages) : undefined,
+          poolBytes: values.pool ? parseSize(values.pool) : undefined,
+          seed: values.seed ? parseCount(values.seed) : undefined,
+        });
+        console.log(table(rows));
+        return rows.find((r) => r.metric === "verified")?.value === "yes" ? 0 : 1;
+      }
+      case "fdt": {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: { help: { type: "boolean", short: "h" } },
+          allowPositionals: true,
+        });
+        const [sub, file] = positionals;
+        if (values.help || !sub) return usage("fdt", values.help ? 0 : 2);
+        if (!file) return usage("fdt", 2);
+        const blob = Deno.readFileSync(file);
+        if (sub === "check") {
+          const v = checkFullVerdict(blob);
+          console.log(v);
+          return v === "OK" ? 0 : 1;
+        }
+        if (sub === "dump") {
+          console.log(toDts(blob));
+          return 0;
+        }
+        return usage("fdt", 2);
+      }
+      default:
+        console.error(`kholab: unknown command "${cmd}"\n`);
+        return usage("", 2);
+    }
+  } catch (e) {
+    if (
+      e instanceof FdtError || e instanceof SyntaxError || e instanceof RangeError ||
+      e instanceof Deno.errors.NotFound
+    ) {
+      console.error(`kholab ${cmd}: ${(e as Error).message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) Deno.exit(main(Deno.args));
