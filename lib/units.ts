@@ -8,11 +8,11 @@
 /** log2 of the page size. */
 export const PAGE_SHIFT = 12;
 /** 4 KiB pages. */
-export const PAGE_SIZE = 1 << PAGE_SHIFT;
+export const PAGE_SIZE: number = 1 << PAGE_SHIFT;
 /** Largest buddy order (4 MiB blocks). */
 export const MAX_PAGE_ORDER = 10;
 /** Number of buddy orders, 0..MAX_PAGE_ORDER. */
-export const NR_PAGE_ORDERS = MAX_PAGE_ORDER + 1;
+export const NR_PAGE_ORDERS: number = MAX_PAGE_ORDER + 1;
 /** Order of a 2 MiB huge page (HUGETLB_PAGE_ORDER = PMD_ORDER on x86_64). */
 export const HUGETLB_PAGE_ORDER = 9;
 /** Order of a 1 GiB gigantic page (PUD_ORDER). */
@@ -20,24 +20,28 @@ export const PUD_ORDER = 18;
 /** pageblock_order: 2 MiB pageblocks. */
 export const PAGEBLOCK_ORDER = 9;
 /** Pages per pageblock. */
-export const PAGEBLOCK_NR_PAGES = 1 << PAGEBLOCK_ORDER;
+export const PAGEBLOCK_NR_PAGES: number = 1 << PAGEBLOCK_ORDER;
 /** CMA_MIN_ALIGNMENT_BYTES: a pageblock. */
-export const CMA_MIN_ALIGNMENT_BYTES = PAGEBLOCK_NR_PAGES * PAGE_SIZE;
+export const CMA_MIN_ALIGNMENT_BYTES: number = PAGEBLOCK_NR_PAGES * PAGE_SIZE;
 /** SECTION_SIZE_BITS: 128 MiB memory sections. */
 export const SECTION_SHIFT = 27;
 /** Pages per memory section (32768). */
-export const PAGES_PER_SECTION = 1 << (SECTION_SHIFT - PAGE_SHIFT);
+export const PAGES_PER_SECTION: number = 1 << (SECTION_SHIFT - PAGE_SHIFT);
 /** Bytes per memory section. */
-export const SECTION_SIZE = 2 ** SECTION_SHIFT;
+export const SECTION_SIZE: number = 2 ** SECTION_SHIFT;
 /** Largest machine kholab simulates: 64 TiB. */
-export const MAX_PHYS_BYTES = 2 ** 46;
+export const MAX_PHYS_BYTES: number = 2 ** 46;
 /** ARCH_LOW_ADDRESS_LIMIT + 1: lowmem ends at 4 GiB. */
-export const LOW_ADDRESS_LIMIT = 2 ** 32;
+export const LOW_ADDRESS_LIMIT: number = 2 ** 32;
 
+/** 2^10 bytes. */
 export const KiB = 1024;
-export const MiB = 1024 * KiB;
-export const GiB = 1024 * MiB;
-export const TiB = 1024 * GiB;
+/** 2^20 bytes. */
+export const MiB: number = 1024 * KiB;
+/** 2^30 bytes. */
+export const GiB: number = 1024 * MiB;
+/** 2^40 bytes. */
+export const TiB: number = 1024 * GiB;
 
 /** Physical address of a page frame number. */
 export function pfnToPhys(pfn: number): number {

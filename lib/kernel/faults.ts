@@ -41,7 +41,7 @@ export class FaultInjector {
   /** Allocation calls seen, armed or not. */
   calls = 0;
   /** Site names seen, in first-seen order, with their call counts. */
-  readonly sites = new Map<string, number>();
+  readonly sites: Map<string, number> = new Map();
 
   /** Arms the injector (replacing any earlier setting). */
   arm(options: FaultOptions): void {

@@ -21,7 +21,7 @@ import type { Handover } from "./abi/kho_data.ts";
 import type { AbiProfile } from "./abi/profiles.ts";
 import { encodeScratchArray, type ScratchArea } from "./abi/scratch.ts";
 import { KhoOut, type KhoOutHost } from "./preserve.ts";
-import { KhoIn } from "./restore.ts";
+import type { KhoIn } from "./restore.ts";
 import { KHO_FDT_SIZE } from "./root_fdt.ts";
 import { locateMemHole, type PlacedSegment } from "./scratch.ts";
 

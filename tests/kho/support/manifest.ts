@@ -32,7 +32,7 @@ export interface TestObject {
 const KINDS = ["folio", "pages", "blob"] as const;
 
 /** Bytes covered by an object. */
-export function objectBytes(k: Kernel, o: TestObject): number {
+export function objectBytes(_k: Kernel, o: TestObject): number {
   if (o.kind === "folio") return 2 ** o.arg * PAGE_SIZE;
   if (o.kind === "pages") return o.arg * PAGE_SIZE;
   return o.arg;

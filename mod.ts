@@ -1,0 +1,78 @@
+/**
+ * kholab — a laboratory for the Linux kernel's Kexec HandOver (KHO).
+ *
+ * A simulated machine whose physical memory survives kexec, the kernels that boot on it
+ * (memblock, struct pages, the buddy allocator, vmalloc, a kernel log), and the KHO engine
+ * that carries preserved memory from one kernel to the next — byte for byte in the kernel's
+ * own layouts. The successor kernel knows only bytes.
+ *
+ * @example
+ * ```ts
+ * import { Kernel, Machine } from "./mod.ts";
+ * const machine = new Machine({ ramBytes: 2 ** 33, nodes: 2 });
+ * const k1 = Kernel.coldBoot(machine, { cmdline: "kho=on" });
+ * const folio = k1.buddy.folioAlloc(9)!;             // a 2 MiB folio
+ * machine.mem.fill(folio * 4096, 2 ** 21, { pattern: 7 });
+ * const hash = machine.mem.hash64(folio * 4096, 2 ** 21);
+ * k1.kho.preserveFolio(folio);
+ * const k2 = k1.kexec();                             // only memory and 32 bytes cross
+ * console.assert(k2.kho.restoreFolio(folio * 4096) === folio);
+ * console.assert(machine.mem.hash64(folio * 4096, 2 ** 21) === hash);
+ * ```
+ *
+ * @module
+ */
+
+export * from "./lib/errors.ts";
+export * from "./lib/units.ts";
+export { hashLabel, ManualClock, Rng, timed, wallClock } from "./lib/rng.ts";
+export type { Clock } from "./lib/rng.ts";
+
+export { PhysicalMemory } from "./lib/machine/physmem.ts";
+export type { FillSpec, PhysMemStats } from "./lib/machine/physmem.ts";
+export { Topology } from "./lib/machine/topology.ts";
+export type { RamRange, TopologyOptions } from "./lib/machine/topology.ts";
+export { Machine } from "./lib/machine/machine.ts";
+
+export { Kernel, KernelPanic, POISON_SEED } from "./lib/kernel/kernel.ts";
+export type { BootHandoff, BootOptions, BootReport } from "./lib/kernel/kernel.ts";
+export { kstrtobool, parseCmdline } from "./lib/kernel/cmdline.ts";
+export type { KernelParams, ReserveMemParam } from "./lib/kernel/cmdline.ts";
+export { format as formatLogEntry, KernelLog } from "./lib/kernel/dmesg.ts";
+export type { LogEntry, LogLevel } from "./lib/kernel/dmesg.ts";
+export { FaultInjector } from "./lib/kernel/faults.ts";
+export type { FaultOptions } from "./lib/kernel/faults.ts";
+export * from "./lib/kernel/memblock.ts";
+export * from "./lib/kernel/memmap.ts";
+export * from "./lib/kernel/gfp.ts";
+export { BuddyAllocator } from "./lib/kernel/buddy.ts";
+export type {
+  AllocOptions,
+  BuddyOptions,
+  BuddyStats,
+  FreeBlockInfo,
+  PagetypeRow,
+} from "./lib/kernel/buddy.ts";
+export * from "./lib/kernel/gigantic.ts";
+export * from "./lib/kernel/vmalloc.ts";
+
+export { Kho } from "./lib/kho/kho.ts";
+export { KhoOut } from "./lib/kho/preserve.ts";
+export type { KhoOutHost, OutgoingSubtree } from "./lib/kho/preserve.ts";
+export { intShiftSize, KHO_PAGE_MAGIC, KhoIn, validateHandover } from "./lib/kho/restore.ts";
+export type { KhoInHost, PopulateResult, RetrieveStats } from "./lib/kho/restore.ts";
+export { KhoSubtreeLeakError, RootFdt } from "./lib/kho/root_fdt.ts";
+export * from "./lib/kho/scratch.ts";
+export * from "./lib/kho/page_split.ts";
+export * from "./lib/kho/abi/profiles.ts";
+export * from "./lib/kho/abi/kho_data.ts";
+export * from "./lib/kho/abi/kexec_metadata.ts";
+export * from "./lib/kho/abi/scratch.ts";
+export * from "./lib/kho/fdt/mod.ts";
+export * from "./lib/kho/trackers/tracker.ts";
+export * from "./lib/kho/trackers/counters.ts";
+export * from "./lib/kho/trackers/radix_key.ts";
+export * from "./lib/kho/trackers/radix.ts";
+
+export { runDemo } from "./lib/scenario/demo.ts";
+export type { DemoOptions, DemoRow } from "./lib/scenario/demo.ts";
