@@ -3,6 +3,7 @@ import { KhoError } from "../../lib/errors.ts";
 import { allocGigantic } from "../../lib/kernel/gigantic.ts";
 import { Kernel, KernelPanic } from "../../lib/kernel/kernel.ts";
 import { Machine } from "../../lib/machine/machine.ts";
+import { MIGRATE_CMA } from "../../lib/kernel/gfp.ts";
 import { Rng } from "../../lib/rng.ts";
 import { GiB, PAGE_SIZE } from "../../lib/units.ts";
 import { KHO_PAGE_MAGIC } from "../../lib/kho/restore.ts";
@@ -114,12 +115,12 @@ function runChain(
 }
 
 Deno.test("folios of orders 0..10 and 18, page ranges and sub-blobs survive 10 chained kexecs (100 seeds)", () => {
-  for (let seed = 1; seed <= 100; seed++) runChain(seed, seed <= 10 ? 10 : 2);
+  for (let seed = 1; seed <= 100; seed++) runChain(seed, 10);
 });
 
 Deno.test("the root FDT is byte-identical to fdt_oracle.py root-rw after every step", async () => {
   const seen: { req: OracleRequest; got: Uint8Array }[] = [];
-  for (let seed = 1; seed <= 3; seed++) runChain(seed, 4, seen);
+  for (let seed = 1; seed <= 10; seed++) runChain(seed, 10, seen);
   if (!requireTool("libfdt")) return;
   const want = await oracleBlobs(seen.map((s) => s.req));
   assert.equal(want.length, seen.length);
@@ -153,6 +154,57 @@ Deno.test("restored folios and pages have the kernel's refcount patterns; the st
   const before = k2.buddy.nrFreePages();
   k2.buddy.folioPut(folio);
   assert.equal(k2.buddy.nrFreePages(), before + 8);
+});
+
+Deno.test("the successor frees the old tracker pages and gets scratch as CMA pageblocks", () => {
+  const machine = newMachine();
+  const k1 = Kernel.coldBoot(machine);
+  for (let i = 0; i < 50; i++) k1.kho.preserveFolio(k1.buddy.folioAlloc(i % 4, { nid: i % 2 })!);
+  const trackerPages = k1.kho.out!.tracker.ownedPagesPhys();
+  assert.ok(trackerPages.length > 6);
+  for (const a of k1.boot.scratch) {
+    assert.equal(k1.buddy.getPageblockMigratetype(a.addr / PAGE_SIZE), MIGRATE_CMA);
+  }
+  const k2 = k1.kexec();
+  assert.ok(k2.kho.isKhoBoot);
+  for (const phys of trackerPages) {
+    assert.ok(
+      !k2.memblock.isRegionReserved(phys, PAGE_SIZE),
+      `tracker page ${phys} still reserved`,
+    );
+    const pfn = phys / PAGE_SIZE;
+    assert.ok(
+      k2.buddy.isFree(pfn) || k2.memmap.pageCount(pfn) > 0,
+      "tracker page given to the allocator",
+    );
+  }
+  for (const a of k2.boot.scratch) {
+    assert.equal(k2.buddy.getPageblockMigratetype(a.addr / PAGE_SIZE + 512), MIGRATE_CMA);
+  }
+  // Kernel allocations never land in scratch, so nothing preserved can be there.
+  for (let i = 0; i < 2000; i++) {
+    const pfn = k2.buddy.allocPages(0)!;
+    assert.ok(
+      k2.boot.scratch.every((a) => pfn * PAGE_SIZE < a.addr || pfn * PAGE_SIZE >= a.addr + a.size),
+    );
+  }
+});
+
+Deno.test("kho_unpreserve_free and kho_restore_free give memory back", () => {
+  const k1 = Kernel.coldBoot(newMachine());
+  const keep = k1.kho.allocPreserve(3 * PAGE_SIZE);
+  const drop = k1.kho.allocPreserve(PAGE_SIZE);
+  const free0 = k1.buddy.nrFreePages();
+  k1.kho.unpreserveFree(drop);
+  k1.kho.unpreserveFree(0);
+  assert.equal(k1.buddy.nrFreePages(), free0 + 1);
+  const k2 = k1.kexec();
+  const free1 = k2.buddy.nrFreePages();
+  k2.kho.restoreFree(keep);
+  assert.equal(k2.buddy.nrFreePages(), free1 + 4);
+  assert.equal(k2.kho.restoreFolio(drop), null);
+  k2.kho.restoreFree(keep); // already restored: WARN
+  assert.equal(k2.log.warnings("kho_restore_free").length, 1);
 });
 
 Deno.test("preserved blocks nobody restores stay reserved; unpreserved memory is poisoned", () => {
