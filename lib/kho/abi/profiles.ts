@@ -1,49 +1,75 @@
 /**
  * KHO ABI profiles: one table, in one place, of everything that distinguishes one kernel
- * generation's handover from another's — compat string, property names, tracker, FDT
- * construction style, restore rules and known bugs.
+ * generation's (or proposal's) handover from another's — compat string, property names,
+ * tracker, FDT construction style, finalize rules, the API that exists, restore rules and
+ * known bugs.
  *
  * @module
  */
 
-/** Names of the profiles kholab implements. */
-export type ProfileName = "kho-v2" | "kho-v3" | "kho-v4";
+/** Names of the profiles kholab implements, oldest first. */
+export const PROFILE_NAMES = [
+  "kho-v1-6.16",
+  "kho-v1-6.18",
+  "kho-v1-6.19",
+  "rfc-v1-order-table",
+  "kho-v2",
+  "kho-v3",
+  "kho-v4",
+  "rfc-2026-page-type",
+  "rfc-2026-page-type-fixed",
+] as const;
 
-/** The tracker a profile uses. */
-export type TrackerKind = "radix";
+/** A profile name. */
+export type ProfileName = typeof PROFILE_NAMES[number];
 
-/** One ABI generation. */
-export interface AbiProfile {
-  /** Profile name, e.g. `"kho-v4"`. */
-  readonly name: ProfileName;
-  /** Kernel release that shipped it. */
-  readonly kernel: string;
-  /** The root FDT `compatible` (checked by exact match in the successor). */
-  readonly compat: string;
-  /** Root property holding the tracker's physical address. */
-  readonly memoryMapProp: "preserved-memory-map";
-  /** Sub-node property holding a sub-blob's physical address. */
-  readonly subtreeProp: "fdt" | "preserved-data";
-  /** Whether sub-nodes carry `blob-size` (kho-v3 on). */
-  readonly blobSize: boolean;
-  /** Preserved-memory tracker. */
-  readonly tracker: TrackerKind;
-  /** Root FDT construction: set up at init and edited read-write per sub-tree. */
-  readonly fdtStyle: "rw";
-  /** Whether `page->private` carries KHO_PAGE_MAGIC. */
-  readonly pageMagic: boolean;
-  /** Whether the kernel writes and reads the `kexec-metadata` sub-blob (7.1 on). */
-  readonly kexecMetadata: boolean;
-  /** Whether `kho_preserve_pages` never lets a block span two NUMA nodes (7.1 on). */
-  readonly numaAwarePages: boolean;
-  /** Largest order `kho_restore_page` accepts (S-7.0c rejects order > MAX_PAGE_ORDER), or null. */
-  readonly maxRestoreOrder: number | null;
-  /** Known bugs of this generation that the simulation reproduces (see {@link KhoBug}). */
-  readonly bugs: readonly KhoBug[];
-}
+/** The preserved-memory tracker a profile uses. */
+export type TrackerKind =
+  | "xarray-512"
+  | "xarray-4k"
+  | "order-table"
+  | "radix"
+  | "radix-typed"
+  | "radix-typed-fixed";
 
 /**
- * Kernel bugs a profile can carry. The current profile carries none.
+ * How the outgoing root FDT is built.
+ *
+ * - `sw-finalize`: nothing until finalize, then one sequential-write pass with the memory
+ *   map placeholder and the sub-nodes the FINALIZE notifiers add (6.16, 6.18).
+ * - `sw-open`: a sequential-write FDT opened at init with the map property, sub-nodes
+ *   appended by `kho_add_subtree`, closed by `kho_commit_fdt` at kexec (RFC v1).
+ * - `rw`: written once at init, then edited read-write per sub-tree (6.19 on).
+ */
+export type FdtStyle = "sw-finalize" | "sw-open" | "rw";
+
+/**
+ * The finalize state machine: `notifier` (6.16–6.18: finalize/abort with EEXIST/ENOENT,
+ * EBUSY on preserve while finalized, abort destroys every preservation), `repeatable` (6.19:
+ * finalize re-serializes and rewrites the map in place; no abort), `none` (stateless).
+ */
+export type FinalizeStyle = "notifier" | "repeatable" | "none";
+
+/** Restore semantics of `kho_restore_folio` / `kho_restore_pages` by era. */
+export type RestoreRules = "6.16" | "6.18" | "current";
+
+/** KHO API functions, for availability per profile. */
+export type KhoApi =
+  | "preserveFolio"
+  | "preservePhys"
+  | "preservePages"
+  | "unpreserveFolio"
+  | "unpreservePages"
+  | "unpreservePhys"
+  | "preserveVmalloc"
+  | "unpreserveVmalloc"
+  | "allocPreserve"
+  | "removeSubtree"
+  | "restorePages"
+  | "splitPreservedPages";
+
+/**
+ * Kernel bugs a profile can carry and reproduce. The current profile carries none.
  *
  * - `subtree-setprop-leak`: `kho_add_subtree` returns the raw libfdt code when `fdt_setprop`
  *   fails and leaves the half-built node in the root FDT (S-7.1c; fixed later in mm).
@@ -51,24 +77,195 @@ export interface AbiProfile {
  *   is computed in `int`, so blocks of order ≥ 19 reserve the wrong size (S-7.0c, S-7.1c).
  * - `numa-unpreserve-mismatch`: `kho_preserve_pages` splits blocks at NUMA node boundaries
  *   but `kho_unpreserve_pages` and `kho_restore_pages` use the plain split (S-7.1c).
+ * - `unpreserve-hang`: `__kho_unpreserve` hits `continue` without advancing on a missing
+ *   order or bitmap, an endless loop (6.16 until b05addf6f059). kholab detects the lockup
+ *   and reports it as a `KhoHangError` instead of hanging.
+ * - `restore-folio-no-refcount`: 6.16's `kho_restore_folio` only calls `prep_compound_page`
+ *   for order > 0 (no refcounts) and never clears the stamp, so never-preserved memory and
+ *   second restores are not detected.
+ * - `vmalloc-same-head-page`, `vmalloc-chunk-overrun`, `vmalloc-unpreserve-order`: the three
+ *   vmalloc preservation bugs fixed after merge (kho-facts §6.4).
+ * - `vmalloc-unwind-unset-order`: the error path of `kho_preserve_vmalloc` unpreserves with the
+ *   descriptor's `order` not yet set (0), so blocks of a huge-vmap area stay preserved.
+ * - `order-table-no-slot`: RFC v1's order table has slots for orders 0..9 only; blocks of
+ *   higher order are written past the table and never walked by the successor.
+ * - `page-type-lost`: the 2026 page-type RFC puts the type in key bit 63, which a six-level
+ *   tree never indexes, so the successor cannot tell CONTIG from SPLIT blocks.
  */
-export type KhoBug = "subtree-setprop-leak" | "int-size-overflow" | "numa-unpreserve-mismatch";
+export type KhoBug =
+  | "subtree-setprop-leak"
+  | "int-size-overflow"
+  | "numa-unpreserve-mismatch"
+  | "unpreserve-hang"
+  | "restore-folio-no-refcount"
+  | "vmalloc-same-head-page"
+  | "vmalloc-chunk-overrun"
+  | "vmalloc-unpreserve-order"
+  | "vmalloc-unwind-unset-order"
+  | "order-table-no-slot"
+  | "page-type-lost";
 
-const RADIX_BASE = {
+/** One ABI generation or proposal. */
+export interface AbiProfile {
+  /** Profile name, e.g. `"kho-v4"`. */
+  readonly name: ProfileName;
+  /** Kernel release (or series) that has it. */
+  readonly kernel: string;
+  /** One-line description. */
+  readonly summary: string;
+  /** The root FDT `compatible` (checked by exact match in the successor). */
+  readonly compat: string;
+  /** Root property holding the tracker's physical address. */
+  readonly memoryMapProp: "preserved-memory-map" | "preserved-order-table";
+  /** Sub-node property holding a sub-blob's physical address. */
+  readonly subtreeProp: "fdt" | "preserved-data";
+  /** Whether sub-nodes carry `blob-size` (kho-v3 on). */
+  readonly blobSize: boolean;
+  /** Preserved-memory tracker. */
+  readonly tracker: TrackerKind;
+  /** Root FDT construction. */
+  readonly fdtStyle: FdtStyle;
+  /** Finalize state machine. */
+  readonly finalize: FinalizeStyle;
+  /** Whether `page->private` carries KHO_PAGE_MAGIC. */
+  readonly pageMagic: boolean;
+  /** Restore semantics. */
+  readonly restoreRules: RestoreRules;
+  /** Whether the kernel writes and reads the `kexec-metadata` sub-blob (7.1 on). */
+  readonly kexecMetadata: boolean;
+  /** Whether `kho_preserve_pages` never lets a block span two NUMA nodes (7.1 on). */
+  readonly numaAwarePages: boolean;
+  /** Largest order `kho_restore_page` accepts, or null for no limit. */
+  readonly maxRestoreOrder: number | null;
+  /** Whether the successor restores its own incoming FDT folio at boot (6.16). */
+  readonly restoresOwnFdt: boolean;
+  /** Whether 6.18/6.19's debug check rejects tracker metadata pages inside scratch. */
+  readonly metadataScratchCheck: boolean;
+  /** KHO functions this kernel has (the others give EOPNOTSUPP). */
+  readonly api: readonly KhoApi[];
+  /** Known bugs of this generation that the simulation reproduces. */
+  readonly bugs: readonly KhoBug[];
+}
+
+const API_6_16: KhoApi[] = ["preserveFolio", "preservePhys", "unpreservePhys"];
+const API_6_18: KhoApi[] = [
+  "preserveFolio",
+  "preservePages",
+  "unpreservePages",
+  "preserveVmalloc",
+  "restorePages",
+];
+const API_6_19: KhoApi[] = [
+  "preserveFolio",
+  "preservePages",
+  "unpreserveFolio",
+  "unpreservePages",
+  "preserveVmalloc",
+  "unpreserveVmalloc",
+  "allocPreserve",
+  "removeSubtree",
+  "restorePages",
+];
+const API_RFC_V1: KhoApi[] = ["preserveFolio", "preservePhys"];
+
+const XARRAY_ERA = {
+  compat: "kho-v1",
+  memoryMapProp: "preserved-memory-map",
+  subtreeProp: "fdt",
+  blobSize: false,
+  kexecMetadata: false,
+  numaAwarePages: false,
+  restoresOwnFdt: false,
+} as const;
+
+const RADIX_ERA = {
   memoryMapProp: "preserved-memory-map",
   subtreeProp: "preserved-data",
-  tracker: "radix",
   fdtStyle: "rw",
+  finalize: "none",
   pageMagic: true,
+  restoreRules: "current",
+  restoresOwnFdt: false,
+  metadataScratchCheck: false,
+  api: API_6_19,
 } as const;
 
 /** Every implemented profile, by name. */
 export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
+  "kho-v1-6.16": {
+    ...XARRAY_ERA,
+    name: "kho-v1-6.16",
+    kernel: "6.16",
+    summary: "xarray of 512-byte bitmaps, serialized at finalize; notifiers; finalize/abort",
+    tracker: "xarray-512",
+    fdtStyle: "sw-finalize",
+    finalize: "notifier",
+    pageMagic: false,
+    restoreRules: "6.16",
+    maxRestoreOrder: null,
+    restoresOwnFdt: true,
+    metadataScratchCheck: false,
+    api: API_6_16,
+    bugs: ["unpreserve-hang", "restore-folio-no-refcount"],
+  },
+  "kho-v1-6.18": {
+    ...XARRAY_ERA,
+    name: "kho-v1-6.18",
+    kernel: "6.18",
+    summary: "xarray of 4 KiB bitmaps; notifiers; KHO_PAGE_MAGIC; vmalloc with its early bugs",
+    tracker: "xarray-4k",
+    fdtStyle: "sw-finalize",
+    finalize: "notifier",
+    pageMagic: true,
+    restoreRules: "6.18",
+    maxRestoreOrder: 10,
+    metadataScratchCheck: true,
+    api: API_6_18,
+    bugs: [
+      "unpreserve-hang",
+      "vmalloc-same-head-page",
+      "vmalloc-chunk-overrun",
+      "vmalloc-unpreserve-order",
+    ],
+  },
+  "kho-v1-6.19": {
+    ...XARRAY_ERA,
+    name: "kho-v1-6.19",
+    kernel: "6.19",
+    summary: "xarray of 4 KiB bitmaps; no notifiers; repeatable finalize; read-write FDT",
+    tracker: "xarray-4k",
+    fdtStyle: "rw",
+    finalize: "repeatable",
+    pageMagic: true,
+    restoreRules: "current",
+    maxRestoreOrder: 10,
+    metadataScratchCheck: true,
+    api: API_6_19,
+    bugs: [],
+  },
+  "rfc-v1-order-table": {
+    ...XARRAY_ERA,
+    name: "rfc-v1-order-table",
+    kernel: "RFC v1 (2025-09)",
+    summary: "per-order page tables of 128 MiB bitmaps; stateless; preserved-order-table",
+    memoryMapProp: "preserved-order-table",
+    tracker: "order-table",
+    fdtStyle: "sw-open",
+    finalize: "none",
+    pageMagic: false,
+    restoreRules: "6.16",
+    maxRestoreOrder: null,
+    metadataScratchCheck: false,
+    api: API_RFC_V1,
+    bugs: ["order-table-no-slot", "restore-folio-no-refcount"],
+  },
   "kho-v2": {
-    ...RADIX_BASE,
+    ...RADIX_ERA,
     name: "kho-v2",
     kernel: "7.0",
+    summary: "unified radix tree, stateless; preserved-data",
     compat: "kho-v2",
+    tracker: "radix",
     blobSize: false,
     kexecMetadata: false,
     numaAwarePages: false,
@@ -76,10 +273,12 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     bugs: ["subtree-setprop-leak", "int-size-overflow"],
   },
   "kho-v3": {
-    ...RADIX_BASE,
+    ...RADIX_ERA,
     name: "kho-v3",
     kernel: "7.1",
+    summary: "radix tree; blob-size; kexec-metadata; NUMA-aware page split",
     compat: "kho-v3",
+    tracker: "radix",
     blobSize: true,
     kexecMetadata: true,
     numaAwarePages: true,
@@ -87,14 +286,44 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     bugs: ["subtree-setprop-leak", "int-size-overflow", "numa-unpreserve-mismatch"],
   },
   "kho-v4": {
-    ...RADIX_BASE,
+    ...RADIX_ERA,
     name: "kho-v4",
     kernel: "7.2-rc1",
+    summary: "current: radix tree; kho_block ABI bump; no known bugs",
     compat: "kho-v4",
+    tracker: "radix",
     blobSize: true,
     kexecMetadata: true,
     numaAwarePages: true,
     maxRestoreOrder: null,
+    bugs: [],
+  },
+  "rfc-2026-page-type": {
+    ...RADIX_ERA,
+    name: "rfc-2026-page-type",
+    kernel: "RFC 2026-07",
+    summary: "unsplit high-order pages: CONTIG/SPLIT type in key bit 63, as posted",
+    compat: "kho-v4",
+    tracker: "radix-typed",
+    blobSize: true,
+    kexecMetadata: true,
+    numaAwarePages: true,
+    maxRestoreOrder: null,
+    api: [...API_6_19, "splitPreservedPages"],
+    bugs: ["page-type-lost"],
+  },
+  "rfc-2026-page-type-fixed": {
+    ...RADIX_ERA,
+    name: "rfc-2026-page-type-fixed",
+    kernel: "RFC 2026-07 + fix",
+    summary: "unsplit high-order pages with the type carried in an indexed key bit",
+    compat: "kho-v4",
+    tracker: "radix-typed-fixed",
+    blobSize: true,
+    kexecMetadata: true,
+    numaAwarePages: true,
+    maxRestoreOrder: null,
+    api: [...API_6_19, "splitPreservedPages"],
     bugs: [],
   },
 };
@@ -114,9 +343,12 @@ export const CURRENT_PROFILE: ProfileName = "kho-v4";
 export function getProfile(name: string): AbiProfile {
   const p = (PROFILES as Record<string, AbiProfile>)[name];
   if (!p) {
-    throw new RangeError(
-      `unknown KHO profile "${name}" (known: ${Object.keys(PROFILES).join(", ")})`,
-    );
+    throw new RangeError(`unknown KHO profile "${name}" (known: ${PROFILE_NAMES.join(", ")})`);
   }
   return p;
+}
+
+/** Whether a profile has an API function. */
+export function hasApi(profile: AbiProfile, fn: KhoApi): boolean {
+  return profile.api.includes(fn);
 }
