@@ -1,0 +1,843 @@
+/**
+ * The serialized form of the 6.16 – 6.19 xarray tracker: a linked list of
+ * `struct khoser_mem_chunk` pages (`kho_mem_serialize` / `kho_mem_deserialize` in
+ * `kernel/kexec_handover.c`). This module is the ONE home of the chunk layout; the outgoing
+ * tracker itself is `xarray.ts`.
+ *
+ * Layout (the ABI, x86_64, little endian), one 4 KiB chunk:
+ *
+ * ```
+ * 0x000  u64 next        physical address of the next chunk, 0 = last (KHOSER_PTR)
+ * 0x008  u32 order       order of every bitmap in this chunk (chunks never mix orders)
+ * 0x00c  u32 num_elms    entries used, 0..255
+ * 0x010  255 × { u64 phys_start; u64 bitmap_phys }   (16 bytes each, to 0x1000)
+ * ```
+ *
+ * An entry's bitmap (512 bytes in 6.16, one 4 KiB page from 6.18 on) is a Linux bitmap:
+ * bit b lives in u64 word b/64 at bit b%64, words little endian. Bit b stands for the
+ * preserved block `phys_start + (b << (order + PAGE_SHIFT))` of `2^order` pages.
+ *
+ * Neither the chunks nor the bitmaps are preserved pages: the successor stays inside the
+ * scratch areas until it has walked the list (the kernel comment: "All of this memory is
+ * normal kmalloc() memory and is not marked for preservation").
+ *
+ * Incoming validation policy ({@link walkKhoserChunks}), mirroring the radix reader:
+ * - **Structural errors abort the walk** with a named {@link KhoserWalkErrorReason}: a
+ *   chunk pointer that is unaligned or not RAM, a chunk reached twice (`"cycle"`),
+ *   `num_elms` above 255, an order above {@link KHOSER_MAX_ORDER}, a bitmap pointer that
+ *   is 0, not aligned to the bitmap size, or not RAM. Callbacks already made stay made.
+ * - **Bad bits are rejected and skipped**: a set bit whose block is not entirely RAM or
+ *   not aligned to its size (a `phys_start` the kernel would never write). Each is counted
+ *   in {@link KhoserWalkResult.rejected}; the first few are logged, then one line.
+ * - Every chunk is read at most once and a chunk holds at most 255 bitmaps, so a walk
+ *   costs O(chunks × 255 × bitmap) whatever the bytes say; nothing is read outside RAM.
+ *
+ * Allocation-era notes: 6.16 kzallocs chunks (`kzalloc(PAGE_SIZE)`, freed with `kfree`)
+ * and can only fail with ENOMEM; 6.18+ take `get_zeroed_page()` and WARN + fail with
+ * EINVAL when the debug scratch check finds the page inside a scratch area. S-6.18i's
+ * `kho_mem_ser_free()` frees those page chunks with `kfree` (later `free_page`); that bug
+ * is harmless here, where every chunk goes back through `MetadataPageAllocator.freePage`.
+ *
+ * @module
+ */
+
+import { KhoError } from "../../errors.ts";
+import type { KernelLog } from "../../kernel/dmesg.ts";
+import type { PhysicalMemory } from "../../machine/physmem.ts";
+import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
+import { cacheLinesSpanned, TrackerCounters } from "./counters.ts";
+import type {
+  IncomingTracker,
+  MetadataPageAllocator,
+  WalkBatchCallback,
+  WalkCallback,
+} from "./tracker.ts";
+
+/** Size of one `struct khoser_mem_chunk`: exactly one page (static_assert in the kernel). */
+export const KHOSER_CHUNK_SIZE: number = PAGE_SIZE;
+/** Size of `struct khoser_mem_chunk_hdr`: `{u64 next; u32 order; u32 num_elms}`. */
+export const KHOSER_CHUNK_HDR = 16;
+/** Byte offset of `hdr.next` in a chunk. */
+export const KHOSER_HDR_NEXT_OFFSET = 0;
+/** Byte offset of `hdr.order` in a chunk. */
+export const KHOSER_HDR_ORDER_OFFSET = 8;
+/** Byte offset of `hdr.num_elms` in a chunk. */
+export const KHOSER_HDR_NUM_ELMS_OFFSET = 12;
+/** Size of `struct khoser_mem_bitmap_ptr`: `{u64 phys_start; u64 bitmap}`. */
+export const KHOSER_ENTRY_SIZE = 16;
+/** `KHOSER_BITMAP_SIZE = (PAGE_SIZE - 16) / 16`: entries per chunk (255). */
+export const KHOSER_BITMAP_SIZE: number = (KHOSER_CHUNK_SIZE - KHOSER_CHUNK_HDR) /
+  KHOSER_ENTRY_SIZE;
+/**
+ * Largest order the reader accepts in a chunk header: `order + PAGE_SHIFT` must stay below
+ * 64 for the kernel's `bit << (order + PAGE_SHIFT)` to be defined. Larger orders abort the
+ * walk with `"order-too-large"`; the outgoing tracker refuses them with EINVAL.
+ */
+export const KHOSER_MAX_ORDER: number = 63 - PAGE_SHIFT;
+/** Allocation site name of chunk pages (for fault injection). */
+export const KHOSER_CHUNK_SITE = "khoser_mem_chunk";
+
+/** Bitmap size of the tracker: 512 bytes (6.16, kzalloc) or one 4 KiB page (6.18+). */
+export type XarrayBitmapBytes = 512 | 4096;
+
+/** Kernel generation whose serialization rules apply. */
+export type KhoserEra = "6.16" | "6.18" | "6.19";
+
+/**
+ * The debug scratch check (`kho_scratch_overlap`, 6.18+): index of the scratch area that
+ * `[phys, phys + size)` overlaps, or -1 when it overlaps none.
+ */
+export type ScratchCheck = (phys: number, size: number) => number;
+
+/** `PRESERVE_BITS` for a bitmap size: 4096 bits (512 B) or 32768 bits (4 KiB). */
+export function preserveBitsOf(bitmapBytes: XarrayBitmapBytes): number {
+  if (bitmapBytes !== 512 && bitmapBytes !== 4096) {
+    throw new RangeError(`bitmap size ${bitmapBytes} is not 512 or 4096`);
+  }
+  return bitmapBytes * 8;
+}
+
+/** Byte offset of entry `i` (0..254) inside a chunk. */
+export function khoserEntryOffset(i: number): number {
+  return KHOSER_CHUNK_HDR + i * KHOSER_ENTRY_SIZE;
+}
+
+/** Tracker kind name of a bitmap size: `"xarray-512"` or `"xarray-4k"`. */
+export function xarrayKind(bitmapBytes: XarrayBitmapBytes): "xarray-512" | "xarray-4k" {
+  return bitmapBytes === 512 ? "xarray-512" : "xarray-4k";
+}
+
+const TWO32 = 4294967296;
+/** 2^i for i = 0..75, exact doubles. */
+const POW2 = Float64Array.from({ length: 76 }, (_, i) => 2 ** i);
+const ZERO_PAGE = new Uint32Array(PAGE_SIZE / 4);
+
+function hex(n: number): string {
+  return "0x" + n.toString(16);
+}
+
+function hexU64(lo: number, hi: number): string {
+  return "0x" +
+    (hi === 0 ? lo.toString(16) : hi.toString(16) + (lo >>> 0).toString(16).padStart(8, "0"));
+}
+
+// ------------------------------------------------------------------------------------------
+// Outgoing side: serialization.
+
+/** The bitmaps of one order, ascending by xarray index. */
+export interface KhoserOrderBitmaps {
+  /** xarray indices `(pfn >> order) / PRESERVE_BITS`, ascending. */
+  readonly indices: readonly number[];
+  /** Physical address of each bitmap, parallel to `indices`. */
+  readonly phys: readonly number[];
+}
+
+/** A serialized chunk list, as recorded for freeing it later. */
+export interface KhoserList {
+  /** Physical address of the first chunk (`preserved-memory-map`), 0 when empty. */
+  readonly firstChunkPhys: number;
+  /** Every chunk page, in list order. */
+  readonly chunkPagesPhys: readonly number[];
+  /** The era whose rules built it. */
+  readonly era: KhoserEra;
+  /** The allocator the chunks came from (and go back to). */
+  readonly alloc: MetadataPageAllocator;
+  /** Bitmaps visited (= entries written) while serializing. */
+  readonly bitmapsVisited: number;
+}
+
+/**
+ * What {@link serialize} needs from a tracker: its bitmaps by order, where they live, and a
+ * slot recording the serialized list. `XarrayTracker` implements it.
+ */
+export interface KhoserSource {
+  /** Memory holding the bitmaps (and the chunks to be written). */
+  readonly mem: PhysicalMemory;
+  /** Kernel log for the WARNs. */
+  readonly log: KernelLog;
+  /** Counters charged with the serialization work. */
+  readonly counters: TrackerCounters;
+  /** Bitmap size, which fixes `PRESERVE_BITS`. */
+  readonly bitmapBytes: XarrayBitmapBytes;
+  /** The debug scratch check, if the kernel has one (applied from 6.18 on). */
+  readonly scratchCheck?: ScratchCheck;
+  /** The current serialized list (`kho_out.ser.preserved_mem_map`), null when none. */
+  serializedList: KhoserList | null;
+  /** Orders present in the `orders` xarray, ascending (possibly with no bitmap). */
+  orders(): number[];
+  /** The bitmaps of `order`, ascending by index. */
+  bitmaps(order: number): KhoserOrderBitmaps;
+}
+
+/** Options of {@link serialize}. */
+export interface SerializeOptions {
+  /** Which kernel's rules: 6.16 (ENOMEM only), 6.18 (+ scratch check), 6.19 (+ repeat). */
+  era: KhoserEra;
+  /** Scratch check for chunk pages (default: the tracker's; ignored for 6.16). */
+  scratchCheck?: ScratchCheck;
+  /** Log for WARNs (default: the tracker's). */
+  log?: KernelLog;
+}
+
+/**
+ * `kho_mem_serialize()`: writes the tracker's bitmaps into a fresh chunk list and returns
+ * the first chunk's physical address (0 when no order is present).
+ *
+ * For each order present (ascending) a new chunk is started with `hdr.order = order`; each
+ * bitmap of that order (ascending index `idx`) appends `{phys_start = (idx * PRESERVE_BITS)
+ * << (order + PAGE_SHIFT), bitmap phys}`; a full chunk (255 entries) is followed by a new
+ * chunk of the same order. An order whose xarray holds no bitmap (left behind by a failed
+ * preserve, as in the kernel) still gets one chunk with `num_elms = 0`.
+ *
+ * Chunk pages come from `alloc` (site {@link KHOSER_CHUNK_SITE}). On a failure every
+ * chunk of the new list is freed and `KhoError` is thrown: ENOMEM, or from 6.18 on EINVAL
+ * (after a WARN) when the scratch check rejects a chunk page. The list is recorded in
+ * `tracker.serializedList`. A second serialization while a list exists throws EEXIST for
+ * 6.16/6.18 (finalize twice; abort first); 6.19's `kho_update_memory_map()` instead frees
+ * the old list after the new one is complete (on failure the old list stays).
+ *
+ * @example
+ * ```ts
+ * import { serialize } from "./khoser.ts";
+ * import { XarrayTracker } from "./xarray.ts";
+ * import { PhysicalMemory } from "../../machine/physmem.ts";
+ * import { KernelLog } from "../../kernel/dmesg.ts";
+ * const mem = new PhysicalMemory(2 ** 30);
+ * let next = 2 ** 29;
+ * const alloc = { allocZeroedPage: () => (next += 4096) - 4096, freePage: () => {} };
+ * const t = new XarrayTracker({ mem, alloc, log: new KernelLog(), bitmapBytes: 4096 });
+ * t.add(0x1234, 0);
+ * const first = serialize(t, alloc, { era: "6.18" });
+ * console.assert(mem.readU32(first + 12) === 1 && mem.readU64(first + 24) > 0);
+ * ```
+ */
+export function serialize(
+  tracker: KhoserSource,
+  alloc: MetadataPageAllocator,
+  options: SerializeOptions,
+): number {
+  const era = options.era;
+  if (era !== "6.16" && era !== "6.18" && era !== "6.19") {
+    throw new RangeError(`unknown KHO era ${era}`);
+  }
+  const log = options.log ?? tracker.log;
+  const scratchCheck = era === "6.16" ? undefined : (options.scratchCheck ?? tracker.scratchCheck);
+  const old = tracker.serializedList;
+  if (old !== null && era !== "6.19") {
+    throw new KhoError("EEXIST", `KHO memory map already serialized (${era}: abort first)`);
+  }
+  const c = tracker.counters;
+  const mem = tracker.mem;
+  const bits = preserveBitsOf(tracker.bitmapBytes);
+  const pages: number[] = [];
+  let first = 0;
+  let cur: Uint32Array | null = null;
+  let visited = 0;
+
+  const newChunk = (order: number): Uint32Array => {
+    const phys = alloc.allocZeroedPage(KHOSER_CHUNK_SITE);
+    if (phys === null) {
+      c.allocFailures++;
+      throw new KhoError("ENOMEM", `cannot allocate a KHO chunk page for order ${order}`);
+    }
+    c.pagesAllocated++;
+    if (
+      phys === 0 || !Number.isSafeInteger(phys) || phys % PAGE_SIZE !== 0 ||
+      !mem.contains(phys, PAGE_SIZE)
+    ) {
+      alloc.freePage(phys);
+      c.pagesFreed++;
+      throw new RangeError(`allocator returned ${hex(phys)}, not a page of memory`);
+    }
+    pages.push(phys);
+    if (scratchCheck !== undefined) {
+      const area = scratchCheck(phys, KHOSER_CHUNK_SIZE);
+      if (area >= 0) {
+        log.warn("new_chunk", `chunk page ${hex(phys)} overlaps scratch area ${area}`);
+        throw new KhoError("EINVAL", `KHO chunk page ${hex(phys)} is in scratch area ${area}`);
+      }
+    }
+    const w = mem.writablePage(phys / PAGE_SIZE);
+    w[2] = order;
+    if (cur === null) {
+      first = phys;
+    } else {
+      cur[0] = phys >>> 0;
+      cur[1] = Math.floor(phys / TWO32);
+    }
+    c.pagesTouched++;
+    return w;
+  };
+
+  try {
+    for (const order of tracker.orders()) {
+      cur = newChunk(order);
+      const { indices, phys } = tracker.bitmaps(order);
+      const unit = bits * POW2[order + PAGE_SHIFT];
+      for (let i = 0; i < indices.length; i++) {
+        if (cur[3] === KHOSER_BITMAP_SIZE) cur = newChunk(order);
+        const n = cur[3];
+        const o = 4 + 4 * n;
+        const start = indices[i] * unit;
+        const bm = phys[i];
+        cur[o] = start >>> 0;
+        cur[o + 1] = Math.floor(start / TWO32);
+        cur[o + 2] = bm >>> 0;
+        cur[o + 3] = Math.floor(bm / TWO32);
+        cur[3] = n + 1;
+        visited++;
+      }
+    }
+  } catch (e) {
+    // kho_mem_ser_free(first_chunk) (+ the __free(kfree) of a chunk failing the check)
+    for (const p of pages) {
+      alloc.freePage(p);
+      c.pagesFreed++;
+    }
+    throw e;
+  }
+  c.entriesVisited += visited;
+  c.entriesFollowed += visited;
+  const list: KhoserList = {
+    firstChunkPhys: first,
+    chunkPagesPhys: pages,
+    era,
+    alloc,
+    bitmapsVisited: visited,
+  };
+  if (old !== null) freeChunkList(old, c); // 6.19 kho_update_memory_map()
+  tracker.serializedList = list;
+  return first;
+}
+
+function freeChunkList(list: KhoserList, counters: TrackerCounters): void {
+  for (const p of list.chunkPagesPhys) {
+    list.alloc.freePage(p);
+    counters.pagesFreed++;
+  }
+}
+
+/**
+ * `kho_mem_ser_free()`: frees the tracker's serialized chunk list (abort in 6.16 – 6.18, or
+ * by hand) and clears `tracker.serializedList`. No-op when there is none.
+ */
+export function freeSerialized(tracker: KhoserSource): void {
+  const list = tracker.serializedList;
+  if (list === null) return;
+  freeChunkList(list, tracker.counters);
+  tracker.serializedList = null;
+}
+
+// ------------------------------------------------------------------------------------------
+// Incoming side: walking chunk bytes with validation.
+
+/** Why a walk of handed-over chunk bytes was aborted. */
+export type KhoserWalkErrorReason =
+  /** A chunk pointer (first or `hdr.next`) is not page aligned. */
+  | "chunk-unaligned"
+  /** A chunk pointer points to memory that is not RAM. */
+  | "chunk-outside-ram"
+  /** A chunk pointer leads back to a chunk already read (the list is not a list). */
+  | "cycle"
+  /** `hdr.num_elms` exceeds {@link KHOSER_BITMAP_SIZE}. */
+  | "num-elms-too-large"
+  /** `hdr.order` exceeds {@link KHOSER_MAX_ORDER}. */
+  | "order-too-large"
+  /** An entry's bitmap pointer is 0 (the kernel would dereference NULL). */
+  | "bitmap-null"
+  /** An entry's bitmap pointer is not aligned to the bitmap size. */
+  | "bitmap-unaligned"
+  /** An entry's bitmap is not entirely RAM. */
+  | "bitmap-outside-ram";
+
+/** The outcome of {@link walkKhoserChunks}. */
+export interface KhoserWalkResult {
+  /** False when a structural error aborted the walk. */
+  readonly ok: boolean;
+  /** The structural error, when `ok` is false. */
+  readonly error?: KhoserWalkErrorReason;
+  /** Human-readable detail of the error. */
+  readonly detail?: string;
+  /** The non-zero callback result that stopped the walk, or 0. */
+  readonly stopped: number;
+  /** Callbacks made (blocks delivered). */
+  readonly blocks: number;
+  /** Set bits rejected and skipped (block not entirely RAM or misaligned). */
+  readonly rejected: number;
+  /** Chunk pages read. */
+  readonly chunksVisited: number;
+  /** Bitmaps scanned. */
+  readonly bitmapsVisited: number;
+}
+
+/** Options of {@link walkKhoserChunks} and {@link IncomingXarrayTracker}. */
+export interface KhoserReaderOptions {
+  /** Physical memory as the successor sees it. */
+  mem: PhysicalMemory;
+  /** First chunk from `preserved-memory-map`; 0 means nothing was preserved. */
+  firstChunkPhys: number;
+  /** Bitmap size the successor was built with (its `PRESERVE_BITS`). */
+  bitmapBytes: XarrayBitmapBytes;
+  /** Whether `[phys, phys + size)` is entirely RAM (default: inside `mem`). */
+  isRam?: (phys: number, size: number) => boolean;
+  /** Log for rejected bits and errors (default: none). */
+  log?: KernelLog;
+  /** Counters to charge (default: a fresh set). */
+  counters?: TrackerCounters;
+  /** Rejected bits logged individually before a "not logged" line (default 8). */
+  rejectLogLimit?: number;
+}
+
+/**
+ * A chunk walk aborted by corrupted handover bytes: a `KhoError` EINVAL carrying the named
+ * {@link KhoserWalkErrorReason} and the partial {@link KhoserWalkResult}.
+ */
+export class KhoserCorruptionError extends KhoError {
+  /** The named reason. */
+  readonly reason: KhoserWalkErrorReason;
+  /** The walk's outcome up to the error. */
+  readonly result: KhoserWalkResult;
+  /** Builds the error from a failed walk result. */
+  constructor(result: KhoserWalkResult) {
+    super("EINVAL", `corrupted KHO memory map: ${result.error}: ${result.detail ?? ""}`);
+    this.name = "KhoserCorruptionError";
+    this.reason = result.error ?? "chunk-outside-ram";
+    this.result = result;
+  }
+}
+
+class ChunkWalker {
+  readonly mem: PhysicalMemory;
+  readonly memBytes: number;
+  readonly isRam: (phys: number, size: number) => boolean;
+  readonly log: KernelLog | undefined;
+  readonly c: TrackerCounters;
+  readonly cb: WalkCallback;
+  readonly batchCb: WalkBatchCallback | null;
+  batchBuf: Float64Array | null = null;
+  readonly rejectLogLimit: number;
+  readonly bitmapBytes: number;
+  readonly bits: number;
+  readonly visited = new Set<number>();
+  readonly bitmapPages = new Set<number>();
+  error: KhoserWalkErrorReason | undefined;
+  detail = "";
+  stopped = 0;
+  blocks = 0;
+  rejected = 0;
+  chunks = 0;
+  bitmaps = 0;
+
+  constructor(
+    o: KhoserReaderOptions,
+    cb: WalkCallback | null,
+    batchCb: WalkBatchCallback | null,
+    counters: TrackerCounters,
+  ) {
+    this.mem = o.mem;
+    this.memBytes = o.mem.sizeBytes;
+    this.isRam = o.isRam ?? ((p, s) => o.mem.contains(p, s));
+    this.log = o.log;
+    this.c = counters;
+    this.batchCb = batchCb;
+    this.cb = cb ?? ((phys, order) => {
+      const buf = this.batchBuf!;
+      buf[0] = phys;
+      return batchCb!(buf, 1, order);
+    });
+    this.rejectLogLimit = o.rejectLogLimit ?? 8;
+    this.bitmapBytes = o.bitmapBytes;
+    this.bits = preserveBitsOf(o.bitmapBytes);
+  }
+
+  ram(phys: number, size: number): boolean {
+    return phys >= 0 && phys + size <= this.memBytes && Number.isSafeInteger(phys + size) &&
+      this.isRam(phys, size);
+  }
+
+  fail(reason: KhoserWalkErrorReason, detail: string): false {
+    this.error = reason;
+    this.detail = detail;
+    this.log?.error("KHO", `memory map walk aborted: ${reason}: ${detail}`);
+    return false;
+  }
+
+  /** Word view of a page, stable across later reads (descriptor pages are copied). */
+  words(pfn: number): Uint32Array {
+    const m = this.mem.materializedPage(pfn);
+    if (m !== null) return m;
+    return this.mem.isZeroPage(pfn) ? ZERO_PAGE : this.mem.pageView(pfn).slice();
+  }
+
+  reject(phys: number, order: number, why: string): void {
+    this.rejected++;
+    if (this.log === undefined) return;
+    if (this.rejected <= this.rejectLogLimit) {
+      this.log.error("KHO", `rejecting preserved block ${hex(phys)} order ${order}: ${why}`);
+    } else if (this.rejected === this.rejectLogLimit + 1) {
+      this.log.error("KHO", "further rejected blocks not logged");
+    }
+  }
+
+  /** Follows the list from `first`. */
+  run(first: number): void {
+    let lo = first >>> 0;
+    let hi = Math.floor(first / TWO32);
+    let from = "preserved-memory-map";
+    while ((lo | hi) !== 0) {
+      const at = `${from} = ${hexU64(lo, hi)}`;
+      if ((lo & (PAGE_SIZE - 1)) !== 0) {
+        this.fail("chunk-unaligned", at);
+        return;
+      }
+      const phys = hi * TWO32 + lo;
+      if (hi >= 2 ** 21 || !this.ram(phys, KHOSER_CHUNK_SIZE)) {
+        this.fail("chunk-outside-ram", at);
+        return;
+      }
+      if (this.visited.has(phys)) {
+        this.fail("cycle", at);
+        return;
+      }
+      this.visited.add(phys);
+      const w = this.words(phys / PAGE_SIZE);
+      if (!this.chunk(phys, w)) return;
+      lo = w[0];
+      hi = w[1];
+      from = `next of chunk ${hex(phys)}`;
+    }
+  }
+
+  /** Reads one chunk; false when the walk must end. */
+  chunk(phys: number, w: Uint32Array): boolean {
+    this.chunks++;
+    const c = this.c;
+    c.pagesTouched++;
+    const order = w[2];
+    const num = w[3];
+    if (num > KHOSER_BITMAP_SIZE) {
+      c.cacheLinesRead++;
+      return this.fail("num-elms-too-large", `chunk ${hex(phys)} num_elms ${num}`);
+    }
+    if (order > KHOSER_MAX_ORDER) {
+      c.cacheLinesRead++;
+      return this.fail("order-too-large", `chunk ${hex(phys)} order ${order}`);
+    }
+    const bytes = this.bitmapBytes;
+    let e = 0;
+    let followed = 0;
+    let go = true;
+    for (; e < num; e++) {
+      const o = 4 + 4 * e;
+      const bmLo = w[o + 2], bmHi = w[o + 3];
+      const where = `entry ${e} of chunk ${hex(phys)}`;
+      if ((bmLo | bmHi) === 0) {
+        go = this.fail("bitmap-null", `${where} has a NULL bitmap`);
+        break;
+      }
+      if ((bmLo & (bytes - 1)) !== 0) {
+        go = this.fail("bitmap-unaligned", `${where}: bitmap ${hexU64(bmLo, bmHi)}`);
+        break;
+      }
+      const bm = bmHi * TWO32 + bmLo;
+      if (bmHi >= 2 ** 21 || !this.ram(bm, bytes)) {
+        go = this.fail("bitmap-outside-ram", `${where}: bitmap ${hexU64(bmLo, bmHi)}`);
+        break;
+      }
+      const start = w[o + 1] * TWO32 + w[o];
+      followed++;
+      go = this.bitmap(bm, start, order);
+      if (!go) break;
+    }
+    const read = e < num ? e + 1 : num;
+    c.entriesVisited += read;
+    c.entriesFollowed += followed;
+    c.cacheLinesRead += cacheLinesSpanned(0, KHOSER_CHUNK_HDR + read * KHOSER_ENTRY_SIZE);
+    return go;
+  }
+
+  /** Scans one bitmap; false when a callback stopped the walk. */
+  bitmap(bm: number, start: number, order: number): boolean {
+    this.bitmaps++;
+    const pfn = Math.floor(bm / PAGE_SIZE);
+    if (!this.bitmapPages.has(pfn)) {
+      this.bitmapPages.add(pfn);
+      this.c.pagesTouched++;
+    }
+    const w = this.words(pfn);
+    const base = (bm % PAGE_SIZE) >>> 2;
+    const n32 = this.bitmapBytes >>> 2;
+    const blockBytes = POW2[order + PAGE_SHIFT];
+    const allOk = Number.isSafeInteger(start) && start % blockBytes === 0 &&
+      this.ram(start, this.bits * blockBytes);
+    let u = 0;
+    let go = true;
+    if (this.batchCb !== null) {
+      go = this.bitmapBatch(w, base, n32, start, blockBytes, order, allOk);
+      u = n32;
+    } else {
+      const cb = this.cb;
+      let calls = 0;
+      if (allOk) {
+        const stopAt = scanAll(w, base, n32, start, blockBytes, order, cb);
+        calls = scanCalls;
+        if (stopAt >= 0) {
+          this.stopped = scanStopped;
+          go = false;
+          u = stopAt;
+        } else {
+          u = n32;
+        }
+      } else {
+        for (; u < n32; u++) {
+          let x = w[base + u] | 0;
+          if (x === 0) continue;
+          const wordBase = start + u * 32 * blockBytes;
+          do {
+            const t = x & -x;
+            x ^= t;
+            const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
+            if (!this.blockOk(pa, blockBytes, order)) continue;
+            calls++;
+            const r = cb(pa, order);
+            if (r) {
+              this.stopped = r;
+              go = false;
+              break;
+            }
+          } while (x !== 0);
+          if (!go) break;
+        }
+      }
+      this.blocks += calls;
+      this.c.callbacks += calls;
+    }
+    const words64 = go ? n32 >>> 1 : (u >>> 1) + 1;
+    this.c.bitmapWordsScanned += words64;
+    this.c.cacheLinesRead += Math.ceil(words64 / 8);
+    return go;
+  }
+
+  blockOk(pa: number, blockBytes: number, order: number): boolean {
+    if (!Number.isSafeInteger(pa) || pa % blockBytes !== 0) {
+      this.reject(pa, order, "not aligned to its size");
+      return false;
+    }
+    if (!this.ram(pa, blockBytes)) {
+      this.reject(pa, order, "not entirely RAM");
+      return false;
+    }
+    return true;
+  }
+
+  /** Batch mode: one callback per bitmap with its valid blocks; false when stopped. */
+  bitmapBatch(
+    w: Uint32Array,
+    base: number,
+    n32: number,
+    start: number,
+    blockBytes: number,
+    order: number,
+    allOk: boolean,
+  ): boolean {
+    const buf = this.batchBuf!;
+    let n = 0;
+    for (let u = 0; u < n32; u++) {
+      let x = w[base + u] | 0;
+      if (x === 0) continue;
+      const wordBase = start + u * 32 * blockBytes;
+      do {
+        const t = x & -x;
+        x ^= t;
+        const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
+        if (!allOk && !this.blockOk(pa, blockBytes, order)) continue;
+        buf[n++] = pa;
+      } while (x !== 0);
+    }
+    if (n === 0) return true;
+    this.blocks += n;
+    this.c.callbacks += n;
+    const r = this.batchCb!(buf, n, order);
+    if (r) {
+      this.stopped = r;
+      return false;
+    }
+    return true;
+  }
+}
+
+/** Callbacks made by the last {@link scanAll}, and the result that stopped it. */
+let scanCalls = 0;
+let scanStopped = 0;
+
+/**
+ * The hot loop of a bitmap whose blocks are all valid: `cb` for every set bit of
+ * `w[base .. base + n32)`. Returns the u32 word index where a callback stopped the scan, or
+ * -1 when it completed (counts in `scanCalls`, the stopping result in `scanStopped`).
+ */
+function scanAll(
+  w: Uint32Array,
+  base: number,
+  n32: number,
+  start: number,
+  blockBytes: number,
+  order: number,
+  cb: WalkCallback,
+): number {
+  let calls = 0;
+  for (let u = 0; u < n32; u++) {
+    let x = w[base + u] | 0;
+    if (x === 0) continue;
+    const wordBase = start + u * 32 * blockBytes;
+    do {
+      const t = x & -x;
+      x ^= t;
+      calls++;
+      const r = cb(wordBase + (31 - Math.clz32(t)) * blockBytes, order);
+      if (r) {
+        scanCalls = calls;
+        scanStopped = r;
+        return u;
+      }
+    } while (x !== 0);
+  }
+  scanCalls = calls;
+  return -1;
+}
+
+let sharedBatchBuf: Float64Array | null = new Float64Array(32768);
+
+function runWalk(
+  options: KhoserReaderOptions,
+  cb: WalkCallback | null,
+  batchCb: WalkBatchCallback | null,
+): KhoserWalkResult {
+  const counters = options.counters ?? new TrackerCounters();
+  const w = new ChunkWalker(options, cb, batchCb, counters);
+  let borrowed = false;
+  if (batchCb !== null) {
+    borrowed = sharedBatchBuf !== null;
+    w.batchBuf = sharedBatchBuf ?? new Float64Array(32768);
+    sharedBatchBuf = null;
+  }
+  try {
+    const first = options.firstChunkPhys;
+    if (!Number.isSafeInteger(first) || first < 0) {
+      w.fail("chunk-outside-ram", `preserved-memory-map = ${first}`);
+    } else {
+      w.run(first);
+    }
+  } finally {
+    if (borrowed) sharedBatchBuf = w.batchBuf;
+  }
+  if (w.rejected > 0) {
+    options.log?.warning("KHO", `memory map: rejected ${w.rejected} preserved blocks`);
+  }
+  const base = {
+    stopped: w.stopped,
+    blocks: w.blocks,
+    rejected: w.rejected,
+    chunksVisited: w.chunks,
+    bitmapsVisited: w.bitmaps,
+  };
+  return w.error === undefined
+    ? { ok: true, ...base }
+    : { ok: false, error: w.error, detail: w.detail, ...base };
+}
+
+/**
+ * `kho_mem_deserialize()` with validation: follows the chunk list from
+ * `options.firstChunkPhys` and calls `cb(phys, order)` for every set bit of every bitmap,
+ * `phys = phys_start + (b << (order + PAGE_SHIFT))`, in list order (chunk, entry, bit). A
+ * non-zero callback result stops the walk. Never throws for corrupted bytes (see the module
+ * policy); exceptions thrown by `cb` propagate.
+ *
+ * Counters: per chunk one page touched, `num_elms` entries visited and followed, the cache
+ * lines of the header and entries read; per bitmap its u64 words scanned and its lines (8
+ * for 512 bytes, 64 for 4 KiB), and each distinct bitmap page touched once per walk.
+ *
+ * @example
+ * ```ts
+ * import { walkKhoserChunks } from "./khoser.ts";
+ * import { PhysicalMemory } from "../../machine/physmem.ts";
+ * const mem = new PhysicalMemory(2 ** 24);
+ * mem.writeU64(0x1000, 0x1000); // a chunk whose next is itself
+ * const r = walkKhoserChunks({ mem, firstChunkPhys: 0x1000, bitmapBytes: 4096 }, () => 0);
+ * console.assert(!r.ok && r.error === "cycle");
+ * ```
+ */
+export function walkKhoserChunks(options: KhoserReaderOptions, cb: WalkCallback): KhoserWalkResult {
+  return runWalk(options, cb, null);
+}
+
+/**
+ * {@link walkKhoserChunks} delivering a bitmap's valid blocks at a time: `cb(phys, count,
+ * order)` with up to `PRESERVE_BITS` addresses in a buffer valid only during the call. Same
+ * validation, order, counters (one callback counted per block) and stop rule (a non-zero
+ * result stops the walk after that batch).
+ */
+export function walkKhoserChunksBatched(
+  options: KhoserReaderOptions,
+  cb: WalkBatchCallback,
+): KhoserWalkResult {
+  return runWalk(options, null, cb);
+}
+
+/**
+ * The successor kernel's view of a handed-over 6.16 – 6.19 memory map: the first chunk's
+ * physical address and the memory's bytes, nothing else.
+ *
+ * @example
+ * ```ts
+ * import { IncomingXarrayTracker } from "./khoser.ts";
+ * import { PhysicalMemory } from "../../machine/physmem.ts";
+ * const mem = new PhysicalMemory(2 ** 24);
+ * const t = new IncomingXarrayTracker({ mem, firstChunkPhys: 0, bitmapBytes: 512 });
+ * console.assert(t.kind === "xarray-512" && t.walk(() => 1) === 0); // nothing preserved
+ * ```
+ */
+export class IncomingXarrayTracker implements IncomingTracker {
+  /** Encoding name (`"xarray-512"` or `"xarray-4k"`). */
+  readonly kind: "xarray-512" | "xarray-4k";
+  /** Cost counters, charged by every walk. */
+  readonly counters: TrackerCounters;
+  readonly #options: KhoserReaderOptions;
+
+  /** A reader for the list at `options.firstChunkPhys`. */
+  constructor(options: KhoserReaderOptions) {
+    preserveBitsOf(options.bitmapBytes);
+    this.kind = xarrayKind(options.bitmapBytes);
+    this.counters = options.counters ?? new TrackerCounters();
+    this.#options = { ...options, counters: this.counters };
+  }
+
+  /** Physical address of the first chunk being read. */
+  get firstChunkPhys(): number {
+    return this.#options.firstChunkPhys;
+  }
+
+  /**
+   * Walks the valid blocks; returns the stopping callback result or 0. Throws
+   * {@link KhoserCorruptionError} (a `KhoError` EINVAL) on a structural error.
+   */
+  walk(cb: WalkCallback): number {
+    const r = this.walkChecked(cb);
+    if (!r.ok) throw new KhoserCorruptionError(r);
+    return r.stopped;
+  }
+
+  /** Walks and returns the full {@link KhoserWalkResult}; never throws for corruption. */
+  walkChecked(cb: WalkCallback): KhoserWalkResult {
+    return walkKhoserChunks(this.#options, cb);
+  }
+
+  /**
+   * {@link walk} with a bitmap's blocks at a time (see {@link walkKhoserChunksBatched}).
+   * Throws {@link KhoserCorruptionError} on a structural error.
+   */
+  walkBatched(cb: WalkBatchCallback): number {
+    const r = walkKhoserChunksBatched(this.#options, cb);
+    if (!r.ok) throw new KhoserCorruptionError(r);
+    return r.stopped;
+  }
+}

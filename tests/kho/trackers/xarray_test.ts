@@ -1,0 +1,487 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { KhoError } from "../../../lib/errors.ts";
+import { KernelLog } from "../../../lib/kernel/dmesg.ts";
+import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
+import { walkKhoserChunks, type XarrayBitmapBytes } from "../../../lib/kho/trackers/khoser.ts";
+import { KhoHangError, XarrayTracker } from "../../../lib/kho/trackers/xarray.ts";
+import { FaultyAllocator, PagePool } from "./page_pool.ts";
+
+const KiB = 1024;
+const GiB = 2 ** 30;
+const TiB = 2 ** 40;
+
+function setup(
+  bitmapBytes: XarrayBitmapBytes,
+  o: { memBytes?: number; poolBase?: number; poolPages?: number; faulty?: boolean } = {},
+) {
+  const mem = new PhysicalMemory(o.memBytes ?? 2 * TiB);
+  const pool = new PagePool({
+    mem,
+    basePhys: o.poolBase ?? TiB + GiB,
+    pages: o.poolPages ?? 1 << 16,
+  });
+  const faulty = new FaultyAllocator(pool);
+  const log = new KernelLog();
+  const tracker = new XarrayTracker({
+    mem,
+    alloc: o.faulty ? faulty : pool,
+    log,
+    bitmapBytes,
+  });
+  return { mem, pool, faulty, log, tracker };
+}
+
+function collect(walk: (cb: (p: number, o: number) => number) => number): [number, number][] {
+  const out: [number, number][] = [];
+  walk((p, o) => {
+    out.push([p, o]);
+    return 0;
+  });
+  return out;
+}
+
+/** Reads bit `b` of the Linux bitmap at `phys` byte by byte (independent of lib/). */
+function bitAt(mem: PhysicalMemory, phys: number, b: number): boolean {
+  return ((mem.readU8(phys + Math.floor(b / 8)) >> (b % 8)) & 1) === 1;
+}
+
+/** Chunk pages of a serialized list, followed through the `next` fields. */
+function chunkCount(mem: PhysicalMemory, first: number): number {
+  let n = 0;
+  for (let c = first; c !== 0; c = mem.readU64(c)) n++;
+  return n;
+}
+
+// ---------------------------------------------------------------- seed figures
+
+Deno.test("seed: 16 GiB dense order-0 at 4 GiB = 1024 × 512 B (512 KiB) + 5 chunk pages", () => {
+  const { mem, pool, tracker } = setup(512);
+  const first = 4 * GiB / 4096;
+  const pages = 16 * GiB / 4096;
+  for (let pfn = first; pfn < first + pages; pfn++) tracker.add(pfn, 0);
+  assert.equal(tracker.bitmapCount(), 1024);
+  assert.equal(tracker.metadataBytes(), 512 * KiB);
+  assert.equal(tracker.metadataPages(), 128); // 8 bitmaps per slab page
+  assert.equal(pool.inUse.size, 128);
+  const root = tracker.serialize({ era: "6.16" });
+  assert.equal(root, tracker.handoverRoot());
+  assert.equal(chunkCount(mem, root), 5);
+  assert.equal(tracker.chunkPagesPhys().length, 5);
+  assert.equal(pool.inUse.size, 128 + 5);
+  let r0 = 0;
+  const r = walkKhoserChunks({ mem, firstChunkPhys: root, bitmapBytes: 512 }, (p, o) => {
+    if (o !== 0 || p !== 4 * GiB + (r0++) * 4096) throw new Error(`bad block ${p} ${o}`);
+    return 0;
+  });
+  assert.ok(r.ok);
+  assert.equal(r.blocks, pages);
+  assert.equal(r.chunksVisited, 5);
+  assert.equal(r.bitmapsVisited, 1024);
+});
+
+Deno.test("seed: 16 GiB dense order-0 with 4 KiB bitmaps = 128 bitmaps + 1 chunk page", () => {
+  const { mem, pool, tracker } = setup(4096);
+  const first = 4 * GiB / 4096;
+  for (let pfn = first; pfn < first + 16 * GiB / 4096; pfn++) tracker.add(pfn, 0);
+  assert.equal(tracker.bitmapCount(), 128);
+  assert.equal(tracker.metadataBytes(), 512 * KiB);
+  assert.equal(tracker.metadataPages(), 128);
+  const root = tracker.serialize({ era: "6.18" });
+  assert.equal(chunkCount(mem, root), 1);
+  assert.equal(mem.readU32(root + 12), 128);
+  assert.equal(pool.inUse.size, 129); // 128 + 1 pages = 516 KiB
+});
+
+Deno.test("seed: every 1 GiB folio of a 1 TiB machine fits in ONE 512-byte bitmap", () => {
+  const { mem, tracker } = setup(512);
+  for (let k = 0; k < 1024; k++) tracker.add(k * 2 ** 18, 18);
+  assert.equal(tracker.bitmapCount(), 1);
+  assert.equal(tracker.metadataBytes(), 512);
+  const root = tracker.serialize({ era: "6.16" });
+  assert.equal(chunkCount(mem, root), 1);
+  const blocks = collect((cb) =>
+    walkKhoserChunks({ mem, firstChunkPhys: root, bitmapBytes: 512 }, cb).stopped
+  );
+  assert.equal(blocks.length, 1024);
+  assert.deepEqual(blocks[1023], [1023 * GiB, 18]);
+});
+
+Deno.test("seed: one 4 KiB bitmap holds every 1 GiB folio of 8 TiB, and of 12 TiB (1 + 1 pages)", () => {
+  const { mem, pool, tracker } = setup(4096, { memBytes: 16 * TiB, poolBase: 13 * TiB });
+  for (let k = 0; k < 8192; k++) tracker.add(k * 2 ** 18, 18);
+  assert.equal(tracker.bitmapCount(), 1); // the kernel comment's "8TB system"
+  for (let k = 8192; k < 12288; k++) tracker.add(k * 2 ** 18, 18);
+  assert.equal(tracker.bitmapCount(), 1); // 32768 bits × 1 GiB = 32 TiB per bitmap
+  tracker.add(32768 * 2 ** 18, 18); // the first folio above 32 TiB needs a second one
+  assert.equal(tracker.bitmapCount(), 2);
+  tracker.destroyAll();
+  for (let k = 0; k < 12288; k++) tracker.add(k * 2 ** 18, 18);
+  const root = tracker.serialize({ era: "6.19" });
+  assert.equal(chunkCount(mem, root), 1);
+  assert.equal(pool.inUse.size, 2); // §18.5: 12 TiB of 1 GiB folios = 1 + 1 pages
+});
+
+Deno.test("seed: 1 TiB as 2 MiB folios = 128 bitmaps (512 B) / 16 bitmaps (4 KiB)", () => {
+  for (const [bytes, want] of [[512, 128], [4096, 16]] as const) {
+    const { mem, tracker } = setup(bytes);
+    for (let k = 0; k < TiB / (2 * 2 ** 20); k++) tracker.add(k * 512, 9);
+    assert.equal(tracker.bitmapCount(), want, `${bytes}-byte bitmaps`);
+    assert.equal(tracker.metadataBytes(), want * bytes);
+    const root = tracker.serialize({ era: bytes === 512 ? "6.16" : "6.18" });
+    assert.equal(chunkCount(mem, root), 1);
+    assert.equal(mem.readU32(root + 8), 9);
+  }
+});
+
+Deno.test("seed: 12 TiB host, one order-0 page per 128 MiB = 98,304 bitmaps + 386 chunk pages", () => {
+  const { mem, pool, tracker } = setup(4096, {
+    memBytes: 13 * TiB,
+    poolBase: 12 * TiB,
+    poolPages: 100_000,
+  });
+  const stride = 128 * 2 ** 20 / 4096;
+  for (let k = 0; k < 98_304; k++) tracker.add(k * stride + (k % 7), 0);
+  assert.equal(tracker.bitmapCount(), 98_304);
+  assert.equal(tracker.metadataPages(), 98_304);
+  const root = tracker.serialize({ era: "6.18" });
+  assert.equal(chunkCount(mem, root), 386);
+  assert.equal(pool.inUse.size, 98_304 + 386); // ≈ 386 MiB
+  let seen = 0;
+  const r = walkKhoserChunks({ mem, firstChunkPhys: root, bitmapBytes: 4096 }, (p, o) => {
+    const k = seen++;
+    return p === (k * stride + (k % 7)) * 4096 && o === 0 ? 0 : 1;
+  });
+  assert.ok(r.ok);
+  assert.equal(r.stopped, 0);
+  assert.equal(r.blocks, 98_304);
+  tracker.destroyAll();
+  assert.equal(pool.inUse.size, 0);
+});
+
+// ---------------------------------------------------------------- layout of the bits
+
+Deno.test("add sets bit (pfn >> order) % PRESERVE_BITS of bitmap (pfn >> order) / PRESERVE_BITS", () => {
+  for (const bytes of [512, 4096] as const) {
+    const { mem, tracker } = setup(bytes);
+    const bits = bytes * 8;
+    const cases: [number, number][] = [
+      [0, 0],
+      [bits - 1, 0],
+      [bits, 0],
+      [3 * bits + 77, 0],
+      [2 ** 34 - 1, 0], // 64 TiB - 4 KiB: pfn beyond 2^31
+      [0x40000, 18],
+      [0x12345 * 512 + 3, 9], // low order bits dropped
+    ];
+    for (const [pfn, order] of cases) tracker.add(pfn, order);
+    for (const [pfn, order] of cases) {
+      const high = Math.floor(pfn / 2 ** order);
+      const idx = Math.floor(high / bits);
+      const list = tracker.bitmaps(order);
+      const i = list.indices.indexOf(idx);
+      assert.ok(i >= 0, `bitmap ${idx} of order ${order}`);
+      const bm = list.phys[i];
+      assert.equal(bm % bytes, 0, "bitmaps are naturally aligned");
+      assert.ok(bitAt(mem, bm, high % bits), `bit of pfn ${pfn} order ${order}`);
+      assert.ok(tracker.isPreserved(pfn, order));
+    }
+    assert.deepEqual(tracker.orders(), [0, 9, 18]);
+    // the byte image of the first order-0 bitmap: bits 0 and bits-1 only
+    const bm0 = tracker.bitmaps(0).phys[0];
+    const bytesOf = mem.readBytes(bm0, bytes);
+    assert.equal(bytesOf[0], 1);
+    assert.equal(bytesOf[bytes - 1], 0x80);
+    assert.equal(bytesOf.reduce((a, b) => a + (b !== 0 ? 1 : 0), 0), 2);
+  }
+});
+
+Deno.test("512-byte bitmaps are slab objects, 8 per zeroed page, 512 bytes each", () => {
+  const { pool, tracker } = setup(512);
+  for (let k = 0; k < 9; k++) tracker.add(k * 4096, 0);
+  assert.equal(tracker.bitmapCount(), 9);
+  assert.equal(tracker.metadataBytes(), 9 * 512);
+  assert.equal(tracker.metadataPages(), 2);
+  assert.equal(pool.inUse.size, 2);
+  const phys = tracker.bitmaps(0).phys;
+  const page0 = tracker.ownedPagesPhys()[0];
+  assert.deepEqual(phys.slice(0, 8), [0, 1, 2, 3, 4, 5, 6, 7].map((s) => page0 + 512 * s));
+  assert.equal(pool.sites.get("kho_mem_phys_bits"), 2);
+});
+
+Deno.test("walk: ascending order, then bitmap index, then bit; batched walk agrees", () => {
+  const { tracker } = setup(512);
+  const blocks: [number, number][] = [[0x80000, 18], [5, 0], [4096 * 3, 0], [1, 0], [0x200, 9]];
+  for (const [pfn, order] of blocks) tracker.add(pfn, order);
+  const want: [number, number][] = [
+    [1 * 4096, 0],
+    [5 * 4096, 0],
+    [4096 * 3 * 4096, 0],
+    [0x200 * 4096, 9],
+    [0x80000 * 4096, 18],
+  ];
+  assert.deepEqual(collect((cb) => tracker.walk(cb)), want);
+  const batched: [number, number][] = [];
+  tracker.walkBatched((p, n, o) => {
+    for (let i = 0; i < n; i++) batched.push([p[i], o]);
+    return 0;
+  });
+  assert.deepEqual(batched, want);
+  let calls = 0;
+  assert.equal(tracker.walk(() => ++calls === 2 ? 42 : 0), 42);
+  assert.equal(calls, 2);
+});
+
+Deno.test("del clears the bit and frees nothing; missing blocks WARN once", () => {
+  const { pool, log, tracker } = setup(4096);
+  tracker.add(100, 0);
+  tracker.add(101, 0);
+  tracker.del(100, 0);
+  assert.ok(!tracker.isPreserved(100, 0));
+  assert.ok(tracker.isPreserved(101, 0));
+  tracker.del(101, 0);
+  assert.equal(tracker.bitmapCount(), 1);
+  assert.equal(pool.inUse.size, 1);
+  assert.deepEqual(collect((cb) => tracker.walk(cb)), []);
+  tracker.del(5, 3); // order never used
+  tracker.del(2 ** 30, 0); // bitmap never allocated
+  assert.equal(log.warnings("__kho_unpreserve").length, 1);
+});
+
+Deno.test("invalid arguments throw EINVAL and change nothing", () => {
+  const { pool, tracker } = setup(512);
+  for (const [pfn, order] of [[-1, 0], [1.5, 0], [2 ** 41, 0], [0, 52], [0, -1], [0, 2.5]]) {
+    assert.throws(
+      () => tracker.add(pfn, order),
+      (e) => e instanceof KhoError && e.code === "EINVAL",
+    );
+    assert.throws(() => tracker.del(pfn, order), KhoError);
+  }
+  assert.equal(pool.inUse.size, 0);
+  tracker.add(2 ** 41 - 1, 0);
+  tracker.add(0, 51);
+  assert.ok(tracker.isPreserved(2 ** 41 - 1, 0) && tracker.isPreserved(0, 51));
+});
+
+// ---------------------------------------------------------------- allocation failures
+
+for (const bytes of [512, 4096] as const) {
+  Deno.test(`ENOMEM at every allocation point of add leaves bitmaps unchanged (${bytes} B)`, () => {
+    // blocks that need fresh bitmaps in several orders, interleaved with hits
+    const blocks: [number, number][] = [];
+    for (let k = 0; k < 40; k++) {
+      blocks.push([k * bytes * 8 * 3, 0], [k * bytes * 8 * 3 + 1, 0], [k * 2 ** 18, 18]);
+      blocks.push([(k * 7 + 1) * bytes * 8 * 512, 9]);
+    }
+    const ref = setup(bytes);
+    for (const [p, o] of blocks) ref.tracker.add(p, o);
+    const points = ref.pool.sites.get("kho_mem_phys_bits")!;
+    assert.ok(points >= 10);
+    for (let nth = 1; nth <= points; nth++) {
+      const { mem, pool, faulty, tracker } = setup(bytes, { faulty: true });
+      faulty.faults.arm({ nth, sites: ["kho_mem_phys_bits"] });
+      let failedAt = -1;
+      for (let i = 0; i < blocks.length; i++) {
+        const pagesBefore = tracker.ownedPagesPhys();
+        const inUse = pool.inUseSorted();
+        const hashes = pagesBefore.map((p) => mem.hash64(p, 4096));
+        const count = tracker.bitmapCount();
+        try {
+          tracker.add(...blocks[i]);
+        } catch (e) {
+          assert.ok(e instanceof KhoError && e.code === "ENOMEM", String(e));
+          failedAt = i;
+          assert.deepEqual(tracker.ownedPagesPhys(), pagesBefore);
+          assert.deepEqual(pool.inUseSorted(), inUse);
+          assert.deepEqual(pagesBefore.map((p) => mem.hash64(p, 4096)), hashes);
+          assert.equal(tracker.bitmapCount(), count);
+          assert.ok(!tracker.isPreserved(...blocks[i]));
+          continue;
+        }
+      }
+      assert.ok(failedAt >= 0, `fault ${nth} was hit`);
+      assert.equal(tracker.counters.allocFailures, 1);
+      // everything but the failed block is preserved
+      const want = new Set(
+        blocks.filter((_, i) => i !== failedAt)
+          .map(([p, o]) => `${Math.floor(p / 2 ** o) * 2 ** o * 4096}/${o}`),
+      );
+      const got = new Set(collect((cb) => tracker.walk(cb)).map(([p, o]) => `${p}/${o}`));
+      assert.deepEqual(got, want);
+    }
+  });
+}
+
+Deno.test("scratch check (6.18+): a bitmap in scratch WARNs, fails EINVAL, is freed", () => {
+  const mem = new PhysicalMemory(2 * TiB);
+  const pool = new PagePool({ mem, basePhys: TiB, pages: 64 });
+  const log = new KernelLog();
+  const scratch = [TiB + 2 * 4096, TiB + 3 * 4096]; // the pool's third page is scratch
+  const tracker = new XarrayTracker({
+    mem,
+    alloc: pool,
+    log,
+    bitmapBytes: 4096,
+    scratchCheck: (p, s) => p < scratch[1] && p + s > scratch[0] ? 1 : -1,
+  });
+  tracker.add(0, 0);
+  tracker.add(32768, 0);
+  assert.throws(
+    () => tracker.add(2 * 32768, 0),
+    (e) => e instanceof KhoError && e.code === "EINVAL" && /scratch area 1/.test(e.message),
+  );
+  assert.equal(log.warnings("xa_load_or_alloc").length, 1);
+  assert.equal(tracker.bitmapCount(), 2);
+  assert.equal(pool.inUse.size, 2);
+  assert.deepEqual(tracker.ownedPagesPhys(), [TiB, TiB + 4096]);
+
+  // 512-byte objects: the check sees the object, not the page
+  const t512 = new XarrayTracker({
+    mem,
+    alloc: pool,
+    log,
+    bitmapBytes: 512,
+    scratchCheck: (p) => p % 4096 === 3 * 512 ? 0 : -1,
+  });
+  for (let k = 0; k < 3; k++) t512.add(k * 4096, 0);
+  assert.throws(() => t512.add(3 * 4096, 0), KhoError);
+  assert.equal(t512.bitmapCount(), 3);
+  assert.equal(t512.metadataPages(), 1);
+});
+
+// ---------------------------------------------------------------- the 6.16 unpreserve hang
+
+Deno.test("6.16 __kho_unpreserve: a missing order loops forever → KhoHangError", () => {
+  const { log, tracker } = setup(512);
+  tracker.preserveRange(0x1000, 0x1010); // one order-4 block
+  assert.ok(tracker.isPreserved(0x1000, 4));
+  // [0x1000, 0x1020) is computed as one order-5 block, which was never preserved
+  let err: unknown;
+  try {
+    tracker.unpreserveRange(0x1000, 0x1020, { bug6_16: true, maxIterations: 100 });
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof KhoHangError, String(err));
+  assert.ok(!(err instanceof KhoError), "a hang has no errno");
+  assert.equal(err.pfn, 0x1000);
+  assert.equal(err.order, 5);
+  assert.equal(err.iterations, 100);
+  assert.match(err.message, /soft lockup: __kho_unpreserve loops at pfn 0x1000 .*6\.16 bug/);
+  assert.equal(log.grep(/soft lockup/).length, 1);
+  assert.ok(tracker.isPreserved(0x1000, 4), "nothing was cleared");
+});
+
+Deno.test("6.16 __kho_unpreserve: bits before the missing block are cleared, then it hangs", () => {
+  const { tracker } = setup(4096);
+  tracker.preserveRange(0x2000, 0x2008); // order 3
+  tracker.add(0x200c, 2);
+  // [0x2000, 0x200c): order 3 at 0x2000 (cleared), then order 2 at 0x2008, whose bitmap
+  // exists (bit 0x802 simply is not set): no hang
+  tracker.unpreserveRange(0x2000, 0x200c, { bug6_16: true });
+  assert.ok(!tracker.isPreserved(0x2000, 3));
+  assert.ok(tracker.isPreserved(0x200c, 2));
+  // a range needing order 1, which does not exist: hangs at 0x2010 after clearing 0x200c
+  assert.throws(
+    () => tracker.unpreserveRange(0x200c, 0x2010 + 2, { bug6_16: true, maxIterations: 7 }),
+    (e) => e instanceof KhoHangError && e.pfn === 0x2010 && e.order === 1 && e.iterations === 7,
+  );
+  assert.ok(!tracker.isPreserved(0x200c, 2));
+});
+
+Deno.test("fixed __kho_unpreserve (6.17+): WARN once and return, no hang", () => {
+  const { log, tracker } = setup(512);
+  tracker.preserveRange(0x1000, 0x1010);
+  tracker.unpreserveRange(0x1000, 0x1020, { bug6_16: false });
+  tracker.unpreserveRange(0x1000, 0x1020, { bug6_16: false });
+  assert.equal(log.warnings("__kho_unpreserve").length, 1);
+  assert.ok(tracker.isPreserved(0x1000, 4));
+  tracker.unpreserveRange(0x1000, 0x1010, { bug6_16: true }); // exact match: no hang
+  assert.ok(!tracker.isPreserved(0x1000, 4));
+  assert.throws(() => tracker.unpreserveRange(0, 1, { bug6_16: true, maxIterations: 0 }));
+});
+
+Deno.test("preserveRange splits like kho_preserve_phys and rolls back on ENOMEM", () => {
+  const { pool, faulty, tracker } = setup(4096, { faulty: true });
+  tracker.preserveRange(3, 3 + 8 + 16 + 1);
+  const got = collect((cb) => tracker.walk(cb)).map(([p, o]) => [p / 4096, o]);
+  // blocks: 3/0, 4/2, 8/3, 16/3, 24/2 (listed by ascending order, then address)
+  assert.deepEqual(got, [[3, 0], [4, 2], [24, 2], [8, 3], [16, 3]]);
+  tracker.destroyAll();
+  assert.equal(pool.inUse.size, 0);
+  faulty.faults.arm({ nth: 3, sites: ["kho_mem_phys_bits"] }); // the order-3 bitmap
+  assert.throws(() => tracker.preserveRange(3, 28), (e) => e instanceof KhoError);
+  assert.deepEqual(collect((cb) => tracker.walk(cb)), []);
+});
+
+Deno.test("destroyAll (6.16 abort) frees every bitmap and the chunk list", () => {
+  const { pool, tracker } = setup(512);
+  for (let k = 0; k < 300; k++) tracker.add(k * 4096 + k, k % 3 === 0 ? 0 : 9);
+  tracker.serialize({ era: "6.16" });
+  assert.ok(pool.inUse.size > 0);
+  tracker.destroyAll();
+  assert.equal(pool.inUse.size, 0);
+  assert.equal(tracker.bitmapCount(), 0);
+  assert.equal(tracker.metadataPages(), 0);
+  assert.equal(tracker.handoverRoot(), 0);
+  assert.deepEqual(tracker.orders(), []);
+  tracker.add(7, 0);
+  assert.deepEqual(collect((cb) => tracker.walk(cb)), [[7 * 4096, 0]]);
+});
+
+// ---------------------------------------------------------------- round trip
+
+const blockArb = fc.tuple(
+  fc.oneof(fc.integer({ min: 0, max: 1 << 16 }), fc.integer({ min: 0, max: 2 ** 34 - 1 })),
+  fc.integer({ min: 0, max: 18 }),
+);
+
+for (const bytes of [512, 4096] as const) {
+  Deno.test(`round trip: random preserve/unpreserve → serialize → bytes-only walk (${bytes} B)`, () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), blockArb, fc.boolean()), { maxLength: 60 }),
+        fc.constantFrom("6.16", "6.18", "6.19") as fc.Arbitrary<"6.16" | "6.18" | "6.19">,
+        (ops, era) => {
+          const { mem, pool, tracker } = setup(bytes, {
+            memBytes: 2 ** 47,
+            poolBase: 2 ** 46,
+            poolPages: 4096,
+          });
+          const model = new Map<string, [number, number]>();
+          const history: [number, number][] = [];
+          for (const [isAdd, [pfn, order], reuse] of ops) {
+            // unpreserve mostly things that were preserved
+            const [p, o] = !isAdd && reuse && history.length > 0
+              ? history[pfn % history.length]
+              : [pfn, order];
+            const start = Math.floor(p / 2 ** o) * 2 ** o;
+            const key = `${o}/${start}`;
+            if (isAdd) {
+              tracker.add(p, o);
+              model.set(key, [start * 4096, o]);
+              history.push([p, o]);
+            } else {
+              tracker.del(p, o);
+              model.delete(key);
+            }
+          }
+          const want = [...model.values()].sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+          assert.deepEqual(collect((cb) => tracker.walk(cb)), want);
+          const root = tracker.serialize({ era });
+          const got: [number, number][] = [];
+          const r = walkKhoserChunks(
+            { mem, firstChunkPhys: root, bitmapBytes: bytes },
+            (phys, order) => (got.push([phys, order]), 0),
+          );
+          assert.ok(r.ok, r.detail);
+          assert.equal(r.rejected, 0);
+          assert.deepEqual(got, want);
+          tracker.destroyAll();
+          assert.equal(pool.inUse.size, 0);
+        },
+      ),
+      { seed: 0x5eed_7a11, numRuns: 60 },
+    );
+  });
+}
