@@ -1,0 +1,343 @@
+/**
+ * The kernel's KHO test module (`lib/test_kho.c`, `CONFIG_TEST_KEXEC_HANDOVER`), kho-facts
+ * §11.1: on a first boot it allocates folios of random orders up to `max_mem`, fills them
+ * with seeded content, preserves them, their `phys | order` index in vmalloc memory
+ * (`kho_preserve_vmalloc`) and a `kho_test` sub-FDT; after kexec it finds everything again
+ * from the sub-FDT bytes alone, restores it and compares checksums, printing
+ * "KHO restore succeeded" or "KHO restore failed".
+ *
+ * Deviation, documented: when preservation fails the real module returns the error from
+ * its init and leaks the folios it generated; kholab puts them back so a failed load leaves
+ * the allocator as it was.
+ *
+ * @module
+ */
+
+import { type ErrnoName, FdtError, KhoError } from "../errors.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import type { KhoBug } from "../kho/abi/profiles.ts";
+import {
+  buildTestKhoFdt,
+  KHO_TEST_COMPAT,
+  KHO_TEST_FDT,
+  KHO_TEST_MAGIC,
+} from "../kho/abi/test_kho.ts";
+import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "../kho/abi/vmalloc.ts";
+import { FdtReader, readBe32, readLe32 } from "../kho/fdt/mod.ts";
+import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
+import { Rng } from "../rng.ts";
+import { getOrder, hex, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SIZE } from "../units.ts";
+
+/** `max_mem` default: (PAGE_SIZE << MAX_PAGE_ORDER) * 2 = 8 MiB. */
+export const TEST_KHO_MAX_MEM_BYTES: number = (PAGE_SIZE * 2 ** MAX_PAGE_ORDER) * 2;
+/** Fault-injection site of the `folios` pointer array (`kvmalloc_array`). */
+export const TEST_KHO_FOLIOS_SITE = "kho_test_folios";
+/** Fault-injection site of the generated folios (`folio_alloc`). */
+export const TEST_KHO_FOLIO_SITE = "kho_test_folio";
+/** Fault-injection site of the `folios_info` array (`vmalloc_array`). */
+export const TEST_KHO_INFO_SITE = "kho_test_folios_info";
+/** Fault-injection site of the sub-FDT folio. */
+export const TEST_KHO_FDT_SITE = "kho_test_fdt";
+
+/** Options of the test module. */
+export interface TestKhoOptions {
+  /** `max_mem` module parameter in bytes (page-aligned up). Default 8 MiB. */
+  maxMemBytes?: number;
+  /**
+   * Randomness for folio orders and content (`get_random_u32`, `get_random_bytes`).
+   * Default: `new Rng(seed).fork("test_kho#<boot index>")`.
+   */
+  rng?: Rng;
+  /** Seed of the default generator. Default 0. */
+  seed?: number;
+  /** vmalloc preservation bugs to reproduce (default: the kernel profile's). */
+  bugs?: readonly KhoBug[];
+}
+
+/** One generated folio. */
+export interface TestKhoFolio {
+  /** Head page frame. */
+  pfn: number;
+  /** Folio order (0..10). */
+  order: number;
+}
+
+/** What the module keeps between init and exit in the outgoing kernel. */
+export interface TestKhoState {
+  /** The folios, in allocation order. */
+  folios: TestKhoFolio[];
+  /** Running csum_partial over all folios. */
+  csum: number;
+  /** vmalloc address of the `phys | order` array. */
+  foliosInfoAddr: number;
+  /** Its preservation descriptor. */
+  foliosInfo: KhoVmalloc;
+  /** Head pfn of the sub-FDT folio. */
+  fdtPfn: number;
+  /** The sub-FDT bytes (`fdt_totalsize`). */
+  fdt: Uint8Array;
+}
+
+/** What the successor's verification found. */
+export interface TestKhoResult {
+  /** True when every folio came back with its order and the checksum matched. */
+  ok: boolean;
+  /** The errno the module returns when `ok` is false. */
+  errno?: ErrnoName;
+  /** Why, in words. */
+  reason?: string;
+  /** `nr_folios` from the sub-FDT (0 when not reached). */
+  nrFolios: number;
+  /** Folios restored and checked before the loop stopped. */
+  restoredFolios: number;
+  /** Checksum recomputed over the restored folios. */
+  csum: number;
+  /** Checksum stored by the previous kernel. */
+  expectedCsum: number;
+}
+
+function defaultRng(kernel: Kernel, opts: TestKhoOptions): Rng {
+  return opts.rng ?? new Rng(opts.seed ?? 0).fork(`test_kho#${kernel.bootIndex}`);
+}
+
+function putFolios(kernel: Kernel, folios: readonly TestKhoFolio[]): void {
+  for (const f of folios) kernel.buddy.folioPut(f.pfn);
+}
+
+/**
+ * `kho_test_generate_data`: random orders `get_random_u32() % NR_PAGE_ORDERS` until
+ * `maxMemBytes`, shrinking the last ones so the total never overshoots; each folio filled
+ * with a seeded pattern and folded into a running `csum_partial`. Throws ENOMEM (after
+ * putting the folios back) when a folio cannot be allocated.
+ */
+export function testKhoGenerate(
+  kernel: Kernel,
+  rng: Rng,
+  maxMemBytes: number = TEST_KHO_MAX_MEM_BYTES,
+): { folios: TestKhoFolio[]; csum: number } {
+  const mem = kernel.machine.mem;
+  const folios: TestKhoFolio[] = [];
+  let alloc = 0;
+  let csum = 0;
+  while (alloc < maxMemBytes) {
+    let order = rng.u32() % NR_PAGE_ORDERS;
+    if (alloc + PAGE_SIZE * 2 ** order > maxMemBytes) {
+      order = getOrder(maxMemBytes - alloc);
+      if (order) order--;
+    }
+    const size = PAGE_SIZE * 2 ** order;
+    // GFP_KERNEL | __GFP_NORETRY: may fail quietly.
+    const pfn = kernel.buddy.folioAlloc(order, { site: TEST_KHO_FOLIO_SITE });
+    if (pfn === null) {
+      putFolios(kernel, folios);
+      throw new KhoError("ENOMEM", `kho_test: no order-${order} folio`);
+    }
+    folios.push({ pfn, order });
+    mem.fill(pfn * PAGE_SIZE, size, { pattern: rng.u32() }); // get_random_bytes
+    csum = mem.csumPartial(pfn * PAGE_SIZE, size, csum);
+    alloc += size;
+  }
+  return { folios, csum };
+}
+
+/**
+ * `kho_test_preserve`: the sub-FDT folio (preserved), the `folios_info` array in vmalloc
+ * memory (preserved with `kho_preserve_vmalloc`), every folio, the sub-FDT and
+ * `kho_add_subtree("kho_test", fdt, totalsize)`. On failure everything it did is undone and
+ * the error rethrown.
+ */
+export function testKhoPreserve(
+  kernel: Kernel,
+  data: { folios: TestKhoFolio[]; csum: number },
+  opts: TestKhoOptions = {},
+): TestKhoState {
+  const { folios, csum } = data;
+  const kho = kernel.kho;
+  const nr = folios.length;
+  const fdtSize = nr * 8 + PAGE_SIZE;
+  const fdtPfn = kernel.buddy.folioAlloc(getOrder(fdtSize), { site: TEST_KHO_FDT_SITE });
+  if (fdtPfn === null) throw new KhoError("ENOMEM", "kho_test: no FDT folio");
+  const undo: (() => void)[] = [() => kernel.buddy.folioPut(fdtPfn)];
+  const rollback = (e: unknown): never => {
+    while (undo.length > 0) undo.pop()!();
+    throw e;
+  };
+  try {
+    kho.preserveFolio(fdtPfn);
+    undo.push(() => kho.unpreserveFolio(fdtPfn));
+    // kho_test_preserve_data
+    const info = kernel.vmalloc.vmalloc(Math.max(1, nr * 8), { site: TEST_KHO_INFO_SITE });
+    if (info === null) throw new KhoError("ENOMEM", "kho_test: vmalloc_array failed");
+    undo.push(() => kernel.vmalloc.vfree(info));
+    const desc = preserveVmalloc(kernel, info, { bugs: opts.bugs });
+    undo.push(() => unpreserveVmalloc(kernel, desc, { bugs: opts.bugs }));
+    folios.forEach((f, i) => {
+      kernel.vmalloc.writeU64(info + 8 * i, f.pfn * PAGE_SIZE + f.order);
+      kho.preserveFolio(f.pfn);
+      undo.push(() => kho.unpreserveFolio(f.pfn));
+    });
+    // kho_test_prepare_fdt + kho_add_subtree
+    const fdt = buildTestKhoFdt({ nrFolios: nr, foliosInfo: desc, csum }, fdtSize);
+    kernel.machine.mem.writeBytes(fdtPfn * PAGE_SIZE, fdt);
+    kho.addSubtree(KHO_TEST_FDT, fdtPfn * PAGE_SIZE, fdt.length);
+    return { folios, csum, foliosInfoAddr: info, foliosInfo: desc, fdtPfn, fdt };
+  } catch (e) {
+    return rollback(e);
+  }
+}
+
+/**
+ * `kho_test_save` (first boot): the `folios` array, generation, preservation. Throws the
+ * kernel's errno; on failure the generated folios are put back (see the module note).
+ */
+export function testKhoSave(kernel: Kernel, opts: TestKhoOptions = {}): TestKhoState {
+  const maxMem = Math.ceil((opts.maxMemBytes ?? TEST_KHO_MAX_MEM_BYTES) / PAGE_SIZE) * PAGE_SIZE;
+  if (kernel.faults.shouldFail(TEST_KHO_FOLIOS_SITE)) {
+    throw new KhoError("ENOMEM", "kho_test: kvmalloc_array(folios) failed");
+  }
+  const data = testKhoGenerate(kernel, defaultRng(kernel, opts), maxMem);
+  try {
+    return testKhoPreserve(kernel, data, opts);
+  } catch (e) {
+    putFolios(kernel, data.folios);
+    throw e;
+  }
+}
+
+function fail(
+  kernel: Kernel,
+  r: Omit<TestKhoResult, "ok">,
+  print = true,
+): TestKhoResult {
+  if (print) kernel.log.error("test_kho", "KHO restore failed");
+  return { ok: false, ...r };
+}
+
+/**
+ * `kho_test_restore` in the successor, from bytes only: `kho_retrieve_subtree("kho_test")`,
+ * the compatible and magic checks, the `/data` properties with their exact lengths,
+ * `kho_restore_vmalloc(folios_info)`, then per entry `kho_restore_folio` + order check +
+ * `csum_partial` + `folio_put`, `vfree`, and the checksum comparison. Logs "KHO restore
+ * succeeded" (pr_info) or "KHO restore failed" (pr_err).
+ */
+export function testKhoVerify(kernel: Kernel, opts: TestKhoOptions = {}): TestKhoResult {
+  const base = { nrFolios: 0, restoredFolios: 0, csum: 0, expectedCsum: 0 };
+  let phys: number;
+  try {
+    phys = kernel.kho.retrieveSubtree(KHO_TEST_FDT).phys;
+  } catch (e) {
+    const errno = e instanceof KhoError ? e.code : "EINVAL";
+    kernel.log.error("test_kho", `failed to retrieve ${KHO_TEST_FDT} FDT: -${errno}`);
+    return fail(kernel, { ...base, errno, reason: (e as Error).message }, false);
+  }
+  const mem = kernel.machine.mem;
+  let rd: FdtReader;
+  try {
+    const total = readBe32(mem.readBytes(phys, 8), 4);
+    rd = new FdtReader(mem.readBytes(phys, Math.min(total, 4 * 1024 * 1024)));
+  } catch (e) {
+    return fail(kernel, { ...base, errno: "EINVAL", reason: `sub-FDT: ${(e as Error).message}` });
+  }
+  const einval = (reason: string) => fail(kernel, { ...base, errno: "EINVAL", reason });
+  let nrFolios: number, expectedCsum: number, desc: KhoVmalloc;
+  try {
+    if (rd.nodeCheckCompatible(0, KHO_TEST_COMPAT) !== 0) return einval("not kho-test-v1");
+    const magic = rd.getprop(0, "magic");
+    if (magic === null || magic.length !== 4) return einval("magic missing");
+    if (readLe32(magic) !== KHO_TEST_MAGIC) return einval(`magic ${hex(readLe32(magic))}`);
+    const node = rd.pathOffset("/data");
+    const nr = rd.getprop(node, "nr_folios");
+    if (nr === null || nr.length !== 4) return einval("nr_folios missing");
+    const cs = rd.getprop(node, "csum");
+    if (cs === null || cs.length !== 4) return einval("csum missing");
+    const fi = rd.getprop(node, "folios_info");
+    if (fi === null || fi.length !== KHO_VMALLOC_LAYOUT.size) return einval("folios_info missing");
+    nrFolios = readLe32(nr);
+    expectedCsum = readLe32(cs);
+    desc = KhoVmalloc.decode(fi);
+  } catch (e) {
+    if (e instanceof FdtError) return einval(`sub-FDT: ${e.code}`);
+    throw e;
+  }
+  const info = restoreVmalloc(kernel, desc, { bugs: opts.bugs });
+  if (info === null) {
+    return fail(kernel, { ...base, nrFolios, expectedCsum, errno: "EINVAL", reason: "vmalloc" });
+  }
+  const infoBytes = kernel.vmalloc.findVmArea(info)!.size;
+  let csum = 0;
+  let restored = 0;
+  let reason: string | undefined;
+  for (let i = 0; i < nrFolios; i++) {
+    if (8 * i + 8 > infoBytes) {
+      reason = `folios_info has no entry ${i}`; // the kernel would read past the area
+      break;
+    }
+    const [lo, hi] = [
+      kernel.vmalloc.readU32(info + 8 * i),
+      kernel.vmalloc.readU32(info + 8 * i + 4),
+    ];
+    const order = lo & (PAGE_SIZE - 1);
+    const folioPhys = hi * 2 ** 32 + (lo - order);
+    const pfn = kernel.kho.restoreFolio(folioPhys);
+    if (pfn === null) {
+      reason = `folio ${i} at ${hex(folioPhys)} did not restore`;
+      break;
+    }
+    if (kernel.memmap.folioOrder(pfn) !== order) {
+      reason = `folio ${i}: order ${kernel.memmap.folioOrder(pfn)} != ${order}`;
+      break;
+    }
+    csum = mem.csumPartial(folioPhys, PAGE_SIZE * 2 ** order, csum);
+    kernel.buddy.folioPut(pfn);
+    restored++;
+  }
+  kernel.vmalloc.vfree(info);
+  const r = { nrFolios, restoredFolios: restored, csum, expectedCsum };
+  if (csum !== expectedCsum) {
+    return fail(kernel, {
+      ...r,
+      errno: "EINVAL",
+      reason: reason ?? `csum ${hex(csum)} != ${hex(expectedCsum)}`,
+    });
+  }
+  kernel.log.info("test_kho", "KHO restore succeeded");
+  return { ok: true, ...r };
+}
+
+/**
+ * `kho_test_init`: verifies the previous kernel's data when there is a `kho_test` sub-tree,
+ * otherwise (ENOENT) generates and preserves a new set. Returns what it did; a failure of
+ * the save path is thrown as the module's errno.
+ */
+export function testKhoInit(
+  kernel: Kernel,
+  opts: TestKhoOptions = {},
+): { mode: "restore"; result: TestKhoResult } | { mode: "save"; state: TestKhoState } | {
+  mode: "disabled";
+} {
+  if (!kernel.kho.enabled) return { mode: "disabled" };
+  if (kernel.kho.isKhoBoot) {
+    try {
+      kernel.kho.retrieveSubtree(KHO_TEST_FDT);
+      return { mode: "restore", result: testKhoVerify(kernel, opts) };
+    } catch (e) {
+      if (!(e instanceof KhoError && e.code === "ENOENT")) throw e;
+    }
+  }
+  return { mode: "save", state: testKhoSave(kernel, opts) };
+}
+
+/**
+ * `kho_test_exit` / `kho_test_cleanup`: removes the sub-tree, unpreserves every folio and
+ * the vmalloc array, frees them, and unpreserves and frees the sub-FDT folio.
+ */
+export function testKhoExit(kernel: Kernel, state: TestKhoState, opts: TestKhoOptions = {}): void {
+  const kho = kernel.kho;
+  kho.removeSubtree(state.fdtPfn * PAGE_SIZE);
+  for (const f of state.folios) kho.unpreserveFolio(f.pfn);
+  unpreserveVmalloc(kernel, state.foliosInfo, { bugs: opts.bugs });
+  kernel.vmalloc.vfree(state.foliosInfoAddr);
+  putFolios(kernel, state.folios);
+  kho.unpreserveFolio(state.fdtPfn);
+  kernel.buddy.folioPut(state.fdtPfn);
+}
