@@ -71,6 +71,12 @@ export interface BootOptions {
   imageBytes?: number;
   /** Fault injection armed from the start of the boot. */
   faults?: FaultOptions;
+  /**
+   * At kexec, run `kho_finalize` first if this generation needs it and it has not run (as the
+   * selftest's init or LUO's reboot hook do). Default true; false hands over an unfinalized
+   * state, which the successor cannot revive.
+   */
+  finalizeAtKexec?: boolean;
 }
 
 /** What the previous kernel passed on (absent on a cold boot). */
@@ -377,6 +383,12 @@ export class Kernel {
     const imageBytes = options.imageBytes ?? DEFAULT_IMAGE_BYTES;
     let handover: Handover | null = null;
     let imagePhys = COLD_IMAGE_PHYS;
+    if (this.kho.enabled && this.profile.finalize !== "none" && (options.finalizeAtKexec ?? true)) {
+      if (!this.kho.out!.finalized || this.profile.finalize === "repeatable") {
+        this.log.info("KHO", "finalizing before kexec");
+        this.kho.finalize();
+      }
+    }
     if (this.kho.enabled) {
       const filled = this.kho.fillKimage({ imageBytes, mem: this.machine.mem });
       handover = filled.handover;

@@ -18,9 +18,9 @@ import {
   readKexecMetadata,
 } from "./abi/kexec_metadata.ts";
 import type { Handover } from "./abi/kho_data.ts";
-import type { AbiProfile } from "./abi/profiles.ts";
+import { type AbiProfile, hasApi, type KhoApi } from "./abi/profiles.ts";
 import { encodeScratchArray, type ScratchArea } from "./abi/scratch.ts";
-import { KhoOut, type KhoOutHost } from "./preserve.ts";
+import { type KhoNotifier, KhoOut, type KhoOutHost } from "./preserve.ts";
 import type { KhoIn } from "./restore.ts";
 import { KHO_FDT_SIZE } from "./root_fdt.ts";
 import { locateMemHole, type PlacedSegment } from "./scratch.ts";
@@ -129,6 +129,15 @@ export class Kho {
     return this.out;
   }
 
+  #api(fn: KhoApi, callsite: string): void {
+    if (!hasApi(this.profile, fn)) {
+      throw new KhoError(
+        "EOPNOTSUPP",
+        `${callsite} does not exist in ${this.profile.name} (${this.profile.kernel})`,
+      );
+    }
+  }
+
   #inOrThrow(): KhoIn {
     if (this.incoming === null || !this.incoming.isKhoBoot) {
       throw new KhoError("ENOENT", "not a KHO boot");
@@ -141,43 +150,110 @@ export class Kho {
     this.#outOrThrow("kho_preserve_folio").preserveFolio(pfn);
   }
 
-  /** `kho_unpreserve_folio`. */
+  /** `kho_unpreserve_folio` (6.19 on). */
   unpreserveFolio(pfn: number): void {
+    this.#api("unpreserveFolio", "kho_unpreserve_folio");
     this.#outOrThrow("kho_unpreserve_folio").unpreserveFolio(pfn);
   }
 
-  /** `kho_preserve_pages`. */
+  /** `kho_preserve_pages` (6.18 on). */
   preservePages(pfn: number, nrPages: number): void {
+    this.#api("preservePages", "kho_preserve_pages");
     this.#outOrThrow("kho_preserve_pages").preservePages(pfn, nrPages);
   }
 
   /** `kho_unpreserve_pages`. */
   unpreservePages(pfn: number, nrPages: number): void {
+    this.#api("unpreservePages", "kho_unpreserve_pages");
     this.#outOrThrow("kho_unpreserve_pages").unpreservePages(pfn, nrPages);
   }
 
-  /** `kho_alloc_preserve(size)`: physical address of a zeroed, preserved folio. */
+  /** `kho_preserve_phys(phys, size)` (6.16, RFC v1). */
+  preservePhys(phys: number, size: number): void {
+    this.#api("preservePhys", "kho_preserve_phys");
+    this.#outOrThrow("kho_preserve_phys").preservePhys(phys, size);
+  }
+
+  /** 6.16's internal `__kho_unpreserve` on a physical range (shows its lockup bug). */
+  unpreservePhys(phys: number, size: number): void {
+    this.#api("unpreservePhys", "__kho_unpreserve");
+    this.#outOrThrow("__kho_unpreserve").unpreservePhys(phys, size);
+  }
+
+  /**
+   * Preserves `[pfn, pfn + nrPages)` with whatever this generation offers:
+   * `kho_preserve_pages` (6.18 on) or `kho_preserve_phys` (6.16, RFC v1).
+   */
+  preserveRange(pfn: number, nrPages: number): void {
+    if (hasApi(this.profile, "preservePages")) this.preservePages(pfn, nrPages);
+    else this.preservePhys(pfn * PAGE_SIZE, nrPages * PAGE_SIZE);
+  }
+
+  /** `kho_alloc_preserve(size)` (6.19 on): physical address of a zeroed, preserved folio. */
   allocPreserve(size: number): number {
     if (this.out === null) {
       throw new KhoError("EOPNOTSUPP", "kho_alloc_preserve: KHO is not enabled");
     }
+    this.#api("allocPreserve", "kho_alloc_preserve");
     return this.out.allocPreserve(size);
   }
 
   /** `kho_unpreserve_free` (0 is accepted). */
   unpreserveFree(phys: number): void {
     if (phys === 0) return;
+    this.#api("allocPreserve", "kho_unpreserve_free");
     this.#outOrThrow("kho_unpreserve_free").unpreserveFree(phys);
   }
 
-  /** `kho_add_subtree(name, blob, size)`. */
+  /**
+   * `kho_add_subtree(name, blob, size)`. In the notifier era (6.16, 6.18) sub-trees can only
+   * be added inside a FINALIZE notifier: use {@link Kho.registerSubtree}.
+   */
   addSubtree(name: string, blobPhys: number, size: number): void {
     if (this.out === null) throw new KhoError("EOPNOTSUPP", "kho_add_subtree: KHO is not enabled");
     this.out.addSubtree(name, blobPhys, size);
   }
 
-  /** `kho_remove_subtree(blob)`. */
+  /**
+   * Publishes a sub-tree the way this generation's clients do: directly with
+   * `kho_add_subtree`, or in the notifier era from a FINALIZE notifier registered now.
+   */
+  registerSubtree(name: string, blobPhys: number, size: number): void {
+    const out = this.#outOrThrow("kho_add_subtree");
+    if (this.profile.finalize === "notifier") {
+      out.registerNotifier((event, ser) => {
+        if (event === "finalize") ser!.addSubtree(name, blobPhys);
+        return 0;
+      });
+    } else out.addSubtree(name, blobPhys, size);
+  }
+
+  /** `register_kho_notifier` (6.16–6.18). */
+  registerNotifier(fn: KhoNotifier): void {
+    if (this.profile.finalize !== "notifier") {
+      throw new KhoError(
+        "EOPNOTSUPP",
+        `register_kho_notifier does not exist in ${this.profile.name}`,
+      );
+    }
+    this.#outOrThrow("register_kho_notifier").registerNotifier(fn);
+  }
+
+  /** `kho_finalize` (6.16–6.19): see {@link KhoOut.finalize}. */
+  finalize(): void {
+    if (this.out === null) throw new KhoError("EOPNOTSUPP", "kho_finalize: KHO is not enabled");
+    this.out.finalize();
+  }
+
+  /** `kho_abort` (6.16, 6.18): see {@link KhoOut.abort}. */
+  abort(): void {
+    if (this.out === null) throw new KhoError("EOPNOTSUPP", "kho_abort: KHO is not enabled");
+    this.out.abort();
+  }
+
+  /** `kho_remove_subtree(blob)` (6.19 on). */
   removeSubtree(blobPhys: number): void {
+    this.#api("removeSubtree", "kho_remove_subtree");
     this.out?.removeSubtree(blobPhys);
   }
 
@@ -193,8 +269,9 @@ export class Kho {
     return this.incoming.restoreFolio(phys);
   }
 
-  /** `kho_restore_pages(phys, nr)`: first pfn or null. */
+  /** `kho_restore_pages(phys, nr)` (6.18 on): first pfn or null. */
   restorePages(phys: number, nrPages: number): number | null {
+    this.#api("restorePages", "kho_restore_pages");
     if (this.incoming === null || !this.incoming.isKhoBoot) return null;
     return this.incoming.restorePages(phys, nrPages);
   }
@@ -202,6 +279,7 @@ export class Kho {
   /** `kho_restore_free(mem)`: restores the folio and gives it to the allocator (0 accepted). */
   restoreFree(phys: number): void {
     if (phys === 0) return;
+    this.#api("allocPreserve", "kho_restore_free");
     const pfn = this.incoming?.isKhoBoot ? this.#inOrThrow().restoreFolio(phys) : null;
     if (pfn === null) {
       this.#log.warn("kho_restore_free", `cannot restore ${hex(phys)}`);
@@ -219,6 +297,7 @@ export class Kho {
     options: { imageBytes: number; mem: PhysicalMemory },
   ): { handover: Handover; imagePhys: number } {
     const out = this.#outOrThrow("kho_fill_kimage");
+    const fdtPhys = out.prepareKexec();
     const areas = out.scratch;
     const array = encodeScratchArray(areas);
     const placed: PlacedSegment[] = [];

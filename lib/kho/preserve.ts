@@ -1,11 +1,12 @@
 /**
- * The outgoing side of KHO (`kho_out`): the preserved-memory tracker, the root FDT, and the
- * preserve / unpreserve / sub-tree API that kernel code calls before a kexec.
+ * The outgoing side of KHO (`kho_out`): the preserved-memory tracker, the root FDT, the
+ * preserve / unpreserve / sub-tree API that kernel code calls before a kexec, and — for the
+ * generations that had one — the finalize/abort state machine with its notifier chain.
  *
  * @module
  */
 
-import { KhoError } from "../errors.ts";
+import { FdtError, KhoError } from "../errors.ts";
 import type { BuddyAllocator } from "../kernel/buddy.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
 import { GFP_KERNEL } from "../kernel/gfp.ts";
@@ -15,11 +16,14 @@ import type { Topology } from "../machine/topology.ts";
 import { getOrder, hex, MAX_PAGE_ORDER, PAGE_SIZE } from "../units.ts";
 import type { AbiProfile } from "./abi/profiles.ts";
 import type { ScratchArea } from "./abi/scratch.ts";
+import { FdtReader } from "./fdt/reader.ts";
 import { splitPages } from "./page_split.ts";
-import { RootFdt } from "./root_fdt.ts";
+import { KHO_FDT_SIZE, RootFdt } from "./root_fdt.ts";
+import { FinalizeRootBuilder, type KhoSerialization, OpenRootFdt } from "./root_fdt_sw.ts";
 import { scratchOverlap } from "./scratch.ts";
+import { createTracker } from "./trackers/registry.ts";
 import type { MetadataPageAllocator, OutgoingTracker } from "./trackers/tracker.ts";
-import { RadixTree } from "./trackers/radix.ts";
+import { XarrayTracker } from "./trackers/xarray.ts";
 
 /** What the outgoing KHO needs from its kernel. */
 export interface KhoOutHost {
@@ -45,11 +49,43 @@ export interface OutgoingSubtree {
   readonly size: number;
 }
 
+/** `enum kho_event`. */
+export type KhoEvent = "finalize" | "abort";
+
+/**
+ * A KHO notifier (6.16–6.18): called with FINALIZE (the serialization is open for
+ * sub-trees) or ABORT. Returns 0 (NOTIFY_DONE) or a negative errno (NOTIFY_BAD).
+ */
+export type KhoNotifier = (event: KhoEvent, ser: KhoSerialization | null) => number;
+
+/** A view of the root FDT whatever its construction style. */
+export interface OutgoingRootView {
+  /** Physical address of the FDT page. */
+  readonly phys: number;
+  /** The current blob (empty until a sequential-write root is finished). */
+  bytes(): Uint8Array;
+}
+
+/** The page of a finalize-built root: empty until finalize writes it. */
+class FinalizedRootView implements OutgoingRootView {
+  constructor(
+    readonly phys: number,
+    readonly mem: PhysicalMemory,
+    readonly isWritten: () => boolean,
+  ) {}
+  bytes(): Uint8Array {
+    if (!this.isWritten()) return new Uint8Array(0);
+    const page = this.mem.readBytes(this.phys, KHO_FDT_SIZE);
+    return page.slice(0, new FdtReader(page).header("totalsize"));
+  }
+}
+
 /**
  * The outgoing KHO state of one kernel (`kho_out`).
  *
  * Preserve calls throw {@link KhoError} with the kernel's errno; the tracker, root FDT and
- * page allocator are left exactly as before a failed call.
+ * page allocator are left as before a failed call (except empty table pages the radix tree
+ * keeps, as the kernel does).
  */
 export class KhoOut {
   /** The ABI profile this kernel writes. */
@@ -57,49 +93,78 @@ export class KhoOut {
   /** The preserved-memory tracker. */
   readonly tracker: OutgoingTracker;
   /** The root FDT page. */
-  readonly root: RootFdt;
+  readonly root: OutgoingRootView;
   /** Scratch areas handed to the next kernel. */
   readonly scratch: readonly ScratchArea[];
   readonly #host: KhoOutHost;
+  readonly #alloc: MetadataPageAllocator;
   readonly #subtrees: OutgoingSubtree[] = [];
+  readonly #notifiers: KhoNotifier[] = [];
+  #rw: RootFdt | null = null;
+  #open: OpenRootFdt | null = null;
+  #finalized = false;
+  #rootWritten = false;
+  #serializedFirst = 0;
 
   private constructor(
     host: KhoOutHost,
     profile: AbiProfile,
     tracker: OutgoingTracker,
-    root: RootFdt,
     scratch: readonly ScratchArea[],
   ) {
     this.#host = host;
+    this.#alloc = metadataAllocator(host);
     this.profile = profile;
     this.tracker = tracker;
-    this.root = root;
     this.scratch = scratch;
+    this.root = { phys: 0, bytes: () => new Uint8Array(0) };
   }
 
   /**
-   * `kho_init` (outgoing part): allocates the tracker root, then the root FDT with
-   * `kho_alloc_preserve(PAGE_SIZE)` (the FDT page preserves itself) and writes it.
-   * Throws ENOMEM when an allocation fails (nothing is left allocated).
+   * `kho_init` (outgoing part): the tracker, then the root FDT in the profile's style. Throws
+   * ENOMEM when an allocation fails (nothing is left allocated).
    */
   static init(host: KhoOutHost, profile: AbiProfile, scratch: readonly ScratchArea[]): KhoOut {
     const alloc = metadataAllocator(host);
-    const tree = RadixTree.create({ mem: host.mem, alloc, log: host.log });
-    const self = new KhoOut(host, profile, tree, null as unknown as RootFdt, scratch);
-    let fdtPhys: number;
+    const scratchCheck = profile.metadataScratchCheck
+      ? (phys: number, size: number) => scratchOverlap(scratch, phys, size)
+      : undefined;
+    const tracker = createTracker(profile.tracker, {
+      mem: host.mem,
+      alloc,
+      log: host.log,
+      scratchCheck,
+    });
+    const self = new KhoOut(host, profile, tracker, scratch);
     try {
-      fdtPhys = self.allocPreserve(PAGE_SIZE, "kho_out_fdt");
+      if (profile.fdtStyle === "rw") {
+        const phys = self.allocPreserve(PAGE_SIZE, "kho_out_fdt");
+        self.#rw = RootFdt.setup({ mem: host.mem, phys, profile, mapPhys: tracker.handoverRoot() });
+        (self as { root: OutgoingRootView }).root = self.#rw;
+      } else {
+        const pfn = host.buddy.allocPages(0, { gfp: GFP_KERNEL, site: "kho_out_fdt" });
+        if (pfn === null) throw new KhoError("ENOMEM", "no page for the root FDT");
+        const phys = pfn * PAGE_SIZE;
+        if (profile.fdtStyle === "sw-open") {
+          self.#open = new OpenRootFdt({
+            mem: host.mem,
+            phys,
+            profile,
+            mapPhys: tracker.handoverRoot(),
+          });
+          (self as { root: OutgoingRootView }).root = self.#open;
+        } else {
+          (self as { root: OutgoingRootView }).root = new FinalizedRootView(
+            phys,
+            host.mem,
+            () => self.#rootWritten,
+          );
+        }
+      }
     } catch (e) {
-      tree.destroy();
+      destroyTracker(tracker);
       throw e;
     }
-    const root = RootFdt.setup({
-      mem: host.mem,
-      phys: fdtPhys,
-      profile,
-      mapPhys: tree.handoverRoot(),
-    });
-    (self as { root: RootFdt }).root = root;
     return self;
   }
 
@@ -108,11 +173,22 @@ export class KhoOut {
     return this.#subtrees;
   }
 
+  /** Whether the notifier-era or 6.19 finalize has run (and not been aborted). */
+  get finalized(): boolean {
+    return this.#finalized;
+  }
+
   #checkScratch(callsite: string, what: string, phys: number, size: number): void {
     const i = scratchOverlap(this.scratch, phys, size);
     if (i >= 0) {
       this.#host.log.warn(callsite, `${what} at ${hex(phys)} overlaps scratch area ${i}`);
       throw new KhoError("EINVAL", `${what} at ${hex(phys)} overlaps scratch area ${i}`);
+    }
+  }
+
+  #checkBusy(callsite: string): void {
+    if (this.profile.finalize === "notifier" && this.#finalized) {
+      throw new KhoError("EBUSY", `${callsite}: KHO is finalized`);
     }
   }
 
@@ -126,6 +202,7 @@ export class KhoOut {
 
   /** `kho_preserve_folio`: preserves the folio whose head is at `pfn`. */
   preserveFolio(pfn: number): void {
+    this.#checkBusy("kho_preserve_folio");
     const order = this.#folioOrder(pfn, "kho_preserve_folio");
     this.#checkScratch("kho_preserve_folio", "folio", pfn * PAGE_SIZE, 2 ** order * PAGE_SIZE);
     this.tracker.add(pfn, order);
@@ -144,23 +221,50 @@ export class KhoOut {
    * removed again (`__kho_unpreserve(start, failed_pfn)`).
    */
   preservePages(pfn: number, nrPages: number): void {
+    this.#checkBusy("kho_preserve_pages");
     if (!Number.isSafeInteger(nrPages) || nrPages <= 0) {
       throw new KhoError("EINVAL", `nr_pages ${nrPages}`);
     }
     this.#checkScratch("kho_preserve_pages", "pages", pfn * PAGE_SIZE, nrPages * PAGE_SIZE);
     const blocks = splitPages(pfn, nrPages, this.profile.numaAwarePages ? this.#nidOf : undefined);
-    for (let i = 0; i < blocks.length; i++) {
+    for (const b of blocks) {
       try {
-        this.tracker.add(blocks[i].pfn, blocks[i].order);
+        this.tracker.add(b.pfn, b.order);
       } catch (e) {
-        this.#unpreserveRange(pfn, blocks[i].pfn);
+        this.#unpreserveRange(pfn, b.pfn);
         throw e;
       }
     }
   }
 
-  /** `__kho_unpreserve(start, end)`: deletes the split of the range (plain or NUMA-aware). */
+  /**
+   * 6.16's `kho_preserve_phys(phys, size)`: EBUSY once finalized, EINVAL unless both are
+   * page-aligned; same split and rollback as `kho_preserve_pages`.
+   */
+  preservePhys(phys: number, size: number): void {
+    this.#checkBusy("kho_preserve_phys");
+    if (phys % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size <= 0) {
+      throw new KhoError(
+        "EINVAL",
+        `kho_preserve_phys(${hex(phys)}, ${hex(size)}): not page aligned`,
+      );
+    }
+    this.preservePages(phys / PAGE_SIZE, size / PAGE_SIZE);
+  }
+
+  /**
+   * `__kho_unpreserve(start, end)`: deletes the split of the range. On the xarray tracker
+   * with the `unpreserve-hang` bug, a missing order or bitmap loops forever in the kernel;
+   * here the lockup is detected and thrown as a `KhoHangError`.
+   */
   #unpreserveRange(start: number, end: number): void {
+    if (end <= start) return;
+    if (this.tracker instanceof XarrayTracker) {
+      this.tracker.unpreserveRange(start, end, {
+        bug6_16: this.profile.bugs.includes("unpreserve-hang"),
+      });
+      return;
+    }
     for (const b of splitPages(start, end - start, this.#unpreserveNid())) {
       this.tracker.del(b.pfn, b.order);
     }
@@ -176,6 +280,11 @@ export class KhoOut {
   /** `kho_unpreserve_pages`: must be called with the same range as the preserve. */
   unpreservePages(pfn: number, nrPages: number): void {
     this.#unpreserveRange(pfn, pfn + nrPages);
+  }
+
+  /** `__kho_unpreserve` on a physical range (the 6.16 internal, exposed to show its bug). */
+  unpreservePhys(phys: number, size: number): void {
+    this.#unpreserveRange(phys / PAGE_SIZE, (phys + size) / PAGE_SIZE);
   }
 
   /**
@@ -216,20 +325,38 @@ export class KhoOut {
   }
 
   /**
-   * `kho_add_subtree(name, blob, size)`: EEXIST for a duplicate name, ENOMEM when the root
-   * FDT is full.
+   * `kho_add_subtree`: in the read-write style (6.19 on) EEXIST for a duplicate name and
+   * ENOMEM when the root FDT is full; in RFC v1's open tree the node is appended; in the
+   * notifier era it is only allowed inside a FINALIZE notifier (EINVAL otherwise — use
+   * {@link KhoOut.registerNotifier}).
    */
   addSubtree(name: string, blobPhys: number, size: number): void {
-    this.root.addSubtree(name, blobPhys, size);
+    if (this.#rw) this.#rw.addSubtree(name, blobPhys, size);
+    else if (this.#open) this.#open.addSubtree(name, blobPhys);
+    else {throw new KhoError(
+        "EINVAL",
+        `kho_add_subtree("${name}"): only inside a KHO FINALIZE notifier`,
+      );}
     this.#subtrees.push({ name, phys: blobPhys, size });
   }
 
   /** `kho_remove_subtree(blob)`: silently ignores an unknown blob. */
   removeSubtree(blobPhys: number): void {
-    if (this.root.removeSubtree(blobPhys)) {
+    if (this.#rw?.removeSubtree(blobPhys)) {
       const i = this.#subtrees.findIndex((s) => s.phys === blobPhys);
       if (i >= 0) this.#subtrees.splice(i, 1);
     }
+  }
+
+  /** `register_kho_notifier` (6.16–6.18). */
+  registerNotifier(fn: KhoNotifier): void {
+    this.#notifiers.push(fn);
+  }
+
+  /** `unregister_kho_notifier`. */
+  unregisterNotifier(fn: KhoNotifier): void {
+    const i = this.#notifiers.indexOf(fn);
+    if (i >= 0) this.#notifiers.splice(i, 1);
   }
 
   /** Whether the block `(pfn, order)` is recorded in the tracker. */
@@ -244,6 +371,110 @@ export class KhoOut {
     });
     return found;
   }
+
+  /**
+   * `kho_finalize`. Notifier era (6.16, 6.18): EEXIST when already finalized; builds the
+   * root FDT in one pass (preserving its own page, running the FINALIZE notifiers,
+   * serializing the tracker); any failure aborts and is returned. 6.19: serializes again,
+   * frees the previous list and rewrites the map in place. Stateless profiles: EOPNOTSUPP.
+   */
+  finalize(): void {
+    const style = this.profile.finalize;
+    if (style === "none") throw new KhoError("EOPNOTSUPP", `${this.profile.name} has no finalize`);
+    if (style === "repeatable") {
+      const tracker = this.tracker as XarrayTracker;
+      const first = tracker.serialize({ era: "6.19", alloc: this.#alloc });
+      this.#rw!.setMemoryMap(first);
+      this.#serializedFirst = first;
+      this.#finalized = true;
+      return;
+    }
+    if (this.#finalized) throw new KhoError("EEXIST", "KHO is already finalized");
+    try {
+      this.#finalizeOnce();
+      this.#finalized = true;
+    } catch (e) {
+      this.#abortInternal();
+      throw e;
+    }
+  }
+
+  #finalizeOnce(): void {
+    const h = this.#host;
+    const builder = new FinalizeRootBuilder(this.profile);
+    const fdtPfn = this.root.phys / PAGE_SIZE;
+    this.tracker.add(fdtPfn, 0); // kho_preserve_folio(fdt page)
+    for (const fn of this.#notifiers) {
+      let rc: number;
+      try {
+        rc = fn("finalize", builder);
+      } catch (e) {
+        if (e instanceof FdtError) rc = -12;
+        else throw e;
+      }
+      if (rc !== 0) throw new KhoError("ENOMEM", `a FINALIZE notifier failed (${rc})`);
+    }
+    const era = this.profile.kernel === "6.16" ? "6.16" : "6.18";
+    const first = (this.tracker as XarrayTracker).serialize({ era, alloc: this.#alloc });
+    this.#serializedFirst = first;
+    builder.finish(h.mem, this.root.phys, first);
+    this.#subtrees.length = 0;
+    for (const s of builder.subtrees) this.#subtrees.push({ ...s, size: 0 });
+    this.#rootWritten = true;
+  }
+
+  /**
+   * `kho_abort` (notifier era): ENOENT when not finalized; otherwise destroys every
+   * preservation and the serialized list, then runs the ABORT notifiers. 6.19: EINVAL (the
+   * debugfs write of 0); stateless profiles: EOPNOTSUPP.
+   */
+  abort(): void {
+    if (this.profile.finalize === "none") {
+      throw new KhoError("EOPNOTSUPP", `${this.profile.name} has no abort`);
+    }
+    if (this.profile.finalize === "repeatable") {
+      throw new KhoError("EINVAL", "abort no longer exists in 6.19");
+    }
+    if (!this.#finalized) throw new KhoError("ENOENT", "KHO is not finalized");
+    this.#abortInternal();
+  }
+
+  #abortInternal(): void {
+    const t = this.tracker as XarrayTracker;
+    t.freeSerialized();
+    t.destroyAll();
+    this.#serializedFirst = 0;
+    this.#rootWritten = false;
+    this.#finalized = false;
+    this.#subtrees.length = 0;
+    for (const fn of this.#notifiers) fn("abort", null);
+  }
+
+  /** Physical address of the serialized chunk list (0 if none). */
+  get serializedRoot(): number {
+    return this.#serializedFirst;
+  }
+
+  /**
+   * What kexec needs: RFC v1 commits its open FDT (`kho_commit_fdt`) and preserves the FDT
+   * page (`kho_preserve_phys` in `kho_fill_kimage`). Returns the root FDT address.
+   */
+  prepareKexec(): number {
+    if (this.#open) {
+      this.#open.commit();
+      if (!this.isPreserved(this.#open.phys / PAGE_SIZE, 0)) {
+        this.preservePages(this.#open.phys / PAGE_SIZE, 1);
+      }
+    }
+    return this.root.phys;
+  }
+}
+
+/** Frees a tracker's pages after a failed init. */
+function destroyTracker(t: OutgoingTracker): void {
+  const d = t as { destroy?: () => void; destroyAll?: () => void };
+  if (d.destroy) d.destroy();
+  else d.destroyAll?.();
 }
 
 /** The kernel's `get_zeroed_page(GFP_KERNEL)` / `free_page` as a tracker page source. */

@@ -24,7 +24,7 @@ import { FdtReader } from "./fdt/reader.ts";
 import { splitPages } from "./page_split.ts";
 import { BLOB_SIZE_PROP, KHO_FDT_SIZE } from "./root_fdt.ts";
 import { TrackerCounters } from "./trackers/counters.ts";
-import { walkRadixTree } from "./trackers/radix.ts";
+import { walkIncoming } from "./trackers/registry.ts";
 
 /** `KHO_PAGE_MAGIC` ("KHOP"), stored in the high half of `page->private`. */
 export const KHO_PAGE_MAGIC = 0x4b484f50;
@@ -203,7 +203,7 @@ export class KhoIn {
     const counters = new TrackerCounters();
     const intBug = this.profile.bugs.includes("int-size-overflow");
     let bytes = 0;
-    const r = walkRadixTree({
+    const r = walkIncoming(this.profile.tracker, {
       mem: h.mem,
       rootPhys: this.mapPhys,
       isRam: (p, s) => h.topology.isRam(p, s),
@@ -226,6 +226,8 @@ export class KhoIn {
         `failed to walk preserved memory: ${r.error} (${r.detail ?? ""}); disabling KHO revival`,
       );
       this.fdtPhys = 0;
+    } else if (this.profile.restoresOwnFdt) {
+      this.restoreFolio(this.fdtPhys);
     }
     return { ok: r.ok, error: r.error, blocks: r.blocks, bytes, rejected: r.rejected, counters };
   }
@@ -286,6 +288,17 @@ export class KhoIn {
     const pfn = Math.floor(phys / PAGE_SIZE);
     if (!h.topology.isRam(pfn * PAGE_SIZE, PAGE_SIZE)) return -1;
     const [lo, hi] = h.memmap.getPrivateParts(pfn);
+    if (this.profile.restoreRules === "6.16") {
+      // 6.16: page->private is the order, nothing checks that the page was preserved or not
+      // already restored, and order > 0 gets only prep_compound_page (no refcounts).
+      const order = lo;
+      if (order > 0) h.memmap.prepCompoundPage(pfn, order);
+      else {
+        h.memmap.setPageCount(pfn, 1);
+        this.managedPages += 1;
+      }
+      return order;
+    }
     if (this.profile.pageMagic && hi !== KHO_PAGE_MAGIC) {
       h.log.warnOnOnce(
         "kho_restore_page",
@@ -310,6 +323,8 @@ export class KhoIn {
         h.memmap.prepCompoundPage(pfn, order);
       }
     } else {
+      // 6.18 restored each block as a compound page and then split_page()d it; 6.19 on
+      // initialise every page with refcount 1 directly. The result is the same.
       h.memmap.setPageCountRange(pfn, n, 1);
     }
     this.managedPages += n;

@@ -1,0 +1,822 @@
+/**
+ * The RFC v1 "Make KHO Stateless" tracker (Jason Miu, 2025-09-16, never merged): per-order
+ * page tables rooted in a `struct kho_order_table`, modelled byte for byte as posted.
+ *
+ * Layout (4 KiB pages, all little-endian u64):
+ * - `struct kho_order_table { unsigned long orders[HUGETLB_PAGE_ORDER + 1]; }` — 10 slots
+ *   (orders 0..9) at the start of a `kzalloc(PAGE_SIZE)` page, each the physical address of
+ *   that order's top `kho_page_table` (0 = none). Its address is the FDT property
+ *   {@link KHO_ORDER_TABLE_PROP} (`preserved-order-table`); the compatible stayed `"kho-v1"`.
+ * - `struct kho_page_table { unsigned long tables[512]; }` — descriptors (physical addresses
+ *   of the next table, low 12 bits zero). Level 2 entries point to bitmap tables.
+ * - `struct kho_bitmap_table` — 32768 bits covering `2^(27 + order)` bytes
+ *   (`BITMAP_TABLE_SHIFT(o) = PAGE_SHIFT + PAGE_SHIFT + 3 + o`).
+ * - Depth per order: {@link khoTableLevel} `= ceil((64 - (27 + o)) / 9) + 1` (6 for order 0,
+ *   5 for orders 1..9, 4 for orders 10..18). Index at level L ≥ 2:
+ *   `(pa >> (27 + o + 9 * (L - 2))) & 511`; in the bitmap, with `pa` masked to the table's
+ *   range: word `pa >> (18 + o)`, bit `(pa >> (12 + o)) & 63`, i.e. Linux bitmap bit
+ *   `(pa >> (12 + o)) & 32767`.
+ *
+ * Behaviours reproduced from the posted code (`__kho_preserve_page_table`,
+ * `kho_mem_deserialize`), all of them documented findings:
+ * - **Orders without a slot.** `__kho_preserve_page_table` indexes `orders[order]` with no
+ *   bound. An order-10 block (MAX_PAGE_ORDER, e.g. from `kho_preserve_phys` of an aligned
+ *   4 MiB range) or an order-18 1 GiB folio writes its top-table address into the order
+ *   table page *beyond slot 9* (byte `8 * order`: 80 for order 10, 144 for order 18); the
+ *   page is a whole kzalloc'd page, so nothing else is overwritten, the add succeeds and
+ *   its tables are built, but the successor's loop reads slots 0..9 only: **the block is
+ *   silently lost across kexec.** {@link OrderTableWalkResult.ignoredSlots} counts such
+ *   slots (a diagnostic the posted kernel does not have).
+ * - **No ENOMEM rollback.** Each new table is linked as soon as it is allocated; a failed
+ *   allocation returns -ENOMEM leaving the tables allocated earlier in the same call linked
+ *   and empty (no leak, no dangling entry, but the tracker is not as before the call — a
+ *   deviation from the {@link OutgoingTracker.add} contract). `kho_preserve_phys` in the
+ *   same series also dropped the old unpreserve-on-failure loop, so blocks preserved before
+ *   the failing one stay preserved (engine level, not modelled here).
+ * - **Empty slots walk physical page 0.** The successor calls
+ *   `kho_walk_page_tables(kho_page_table(orders[i]), ...)` where `kho_page_table(0)` is
+ *   `phys_to_virt(0)`, which is not NULL on x86_64, so the `if (top)` test never skips an
+ *   empty slot: page 0 is read as that order's top table. Harmless when page 0 is zero;
+ *   with the BIOS IVT there it descends into garbage. [DERIVED from the posted code.]
+ *   {@link OrderTableReaderOptions.emptySlot} selects `"walk-page-0"` (posted, default of
+ *   the reader) or `"skip"`.
+ * - **Stop rule.** In the posted walk a positive callback result ends only the current
+ *   bitmap, a negative one the current order, and `kho_mem_deserialize` ignores both; its
+ *   only callback (`kho_memblock_reserve`) always returns 0. This module uses the tracker
+ *   convention (any non-zero result stops the walk and is returned).
+ * - RFC v1 has no unpreserve; {@link OrderTableTracker.del} is an extension for the
+ *   tracker interface (clears the bit, frees nothing).
+ *
+ * Incoming validation ({@link walkOrderTable}) follows `radix.ts`: structural errors abort
+ * with a named {@link OrderTableWalkErrorReason}, leaf bits whose block is not RAM are
+ * rejected and skipped, every page is visited at most once (page 0 in `"walk-page-0"` mode
+ * may be the top table of several orders), so the work is bounded by the reachable pages.
+ *
+ * @module
+ */
+
+import { KhoError } from "../../errors.ts";
+import type { KernelLog } from "../../kernel/dmesg.ts";
+import type { PhysicalMemory } from "../../machine/physmem.ts";
+import { HUGETLB_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
+import { TrackerCounters } from "./counters.ts";
+import type {
+  IncomingTracker,
+  MetadataPageAllocator,
+  OutgoingTracker,
+  WalkCallback,
+} from "./tracker.ts";
+
+/** FDT property of the root node holding the order table's physical address (u64). */
+export const KHO_ORDER_TABLE_PROP = "preserved-order-table";
+/** Root FDT compatible string of RFC v1 (unchanged from the xarray era). */
+export const KHO_ORDER_TABLE_COMPAT = "kho-v1";
+/** Slots of `struct kho_order_table`: `HUGETLB_PAGE_ORDER + 1` = 10 (orders 0..9). */
+export const KHO_ORDER_TABLE_SLOTS: number = HUGETLB_PAGE_ORDER + 1;
+/** Bytes of `struct kho_order_table` (the rest of its kzalloc'd page is unused). */
+export const KHO_ORDER_TABLE_BYTES: number = KHO_ORDER_TABLE_SLOTS * 8;
+/** `PAGE_TABLE_SHIFT_PER_LEVEL`: 512 descriptors per table. */
+export const KHO_PAGE_TABLE_SHIFT_PER_LEVEL = 9;
+/** Bits in one bitmap table (32768). */
+export const KHO_BITMAP_TABLE_BITS: number = PAGE_SIZE * 8;
+/** Largest order the model accepts (a pfn shifted by more has no bits left). */
+export const KHO_ORDER_TABLE_MAX_ORDER = 52;
+/** Allocation site of the order table page (`kzalloc(PAGE_SIZE)` in `kho_init`). */
+export const SITE_ORDER_TABLE = "kho_order_table";
+/** Allocation site of page and bitmap tables (`kho_alloc_page_table`). */
+export const SITE_PAGE_TABLE = "kho_page_table";
+
+/** `BITMAP_TABLE_SHIFT(order)`: log2 of the bytes one bitmap table covers (27 + order). */
+export function bitmapTableShift(order: number): number {
+  return PAGE_SHIFT + PAGE_SHIFT + 3 + order;
+}
+
+/**
+ * `kho_table_level(order)`: levels of an order's tree including the bitmap level,
+ * `ceil((64 - (27 + o)) / 9) + 1`, or 1 when one bitmap covers 2^64 bytes.
+ *
+ * @example
+ * ```ts
+ * import { khoTableLevel } from "./order_table.ts";
+ * console.assert(khoTableLevel(0) === 6 && khoTableLevel(9) === 5 && khoTableLevel(18) === 4);
+ * ```
+ */
+export function khoTableLevel(order: number): number {
+  const shift = bitmapTableShift(order);
+  if (shift >= 64) return 1;
+  return Math.ceil((64 - shift) / KHO_PAGE_TABLE_SHIFT_PER_LEVEL) + 1;
+}
+
+/** `kho_page_table_level_shift(level, order)`: 0 for level 1, else `27 + o + 9 (L - 2)`. */
+export function khoPageTableLevelShift(level: number, order: number): number {
+  return level <= 1 ? 0 : bitmapTableShift(order) + KHO_PAGE_TABLE_SHIFT_PER_LEVEL * (level - 2);
+}
+
+/** Table index of physical address `phys` at `level` ≥ 2 of an `order` tree. */
+export function khoPageTableIndex(phys: number, order: number, level: number): number {
+  const s = khoPageTableLevelShift(level, order);
+  return s >= 64 ? 0 : Math.floor(phys / 2 ** s) % 512;
+}
+
+/** Linux-bitmap bit of `phys` in its order-`order` bitmap table: `(pa >> (12 + o)) & 32767`. */
+export function khoBitmapBit(phys: number, order: number): number {
+  return Math.floor(phys / 2 ** (PAGE_SHIFT + order)) % KHO_BITMAP_TABLE_BITS;
+}
+
+const TWO32 = 4294967296;
+const POW2 = Float64Array.from({ length: 128 }, (_, i) => 2 ** i);
+/** 2^-i, exact. */
+const INV2 = Float64Array.from({ length: 128 }, (_, i) => 2 ** -i);
+const PFN_LIMIT = 2 ** 41;
+const ADDR_LIMIT = 2 ** 53;
+const ZERO_PAGE = new Uint32Array(PAGE_SIZE / 4);
+const LEVELS = Int32Array.from(
+  { length: KHO_ORDER_TABLE_MAX_ORDER + 1 },
+  (_, o) => khoTableLevel(o),
+);
+
+/** Shadow of a page table: children by index (tables, or bitmap word views at level 2). */
+type PTable = (PTable | Uint32Array | null)[];
+
+/** Options of {@link OrderTableTracker}. */
+export interface OrderTableOptions {
+  /** The physical memory holding the tables. */
+  mem: PhysicalMemory;
+  /** Source of table pages (`get_zeroed_page` / `free_page`). */
+  alloc: MetadataPageAllocator;
+  /** Kernel log for WARNs. */
+  log: KernelLog;
+  /** Physical address of a zeroed order-table page allocated by the caller. */
+  rootPhys: number;
+  /** Counters to use (default: a fresh set). */
+  counters?: TrackerCounters;
+}
+
+/**
+ * The outgoing kernel's RFC v1 tracker: an order table page plus one radix of page tables
+ * per order, written to simulated physical memory as the posted code lays it out.
+ *
+ * @example
+ * ```ts
+ * import { OrderTableTracker } from "./order_table.ts";
+ * import { PhysicalMemory } from "../../machine/physmem.ts";
+ * import { KernelLog } from "../../kernel/dmesg.ts";
+ * const mem = new PhysicalMemory(2 ** 30);
+ * let next = 2 ** 29;
+ * const alloc = { allocZeroedPage: () => (next += 4096) - 4096, freePage: () => {} };
+ * const t = OrderTableTracker.create({ mem, alloc, log: new KernelLog() });
+ * t.add(0x200, 9); // a 2 MiB block: order table + 4 tables + 1 bitmap
+ * console.assert(t.metadataPages() === 6 && t.isPreserved(0x200, 9));
+ * t.add(0x400, 10); // no slot for order 10: written past slot 9, never walked
+ * const seen: number[] = [];
+ * t.walk((phys, order) => (seen.push(phys, order), 0));
+ * console.assert(seen.length === 2 && seen[0] === 0x200000 && seen[1] === 9);
+ * ```
+ */
+export class OrderTableTracker implements OutgoingTracker {
+  /** Encoding name. */
+  readonly kind = "order-table";
+  /** Cost counters. */
+  readonly counters: TrackerCounters;
+  /** The memory holding the tables. */
+  readonly mem: PhysicalMemory;
+  readonly #alloc: MetadataPageAllocator;
+  readonly #log: KernelLog;
+  readonly #rootPhys: number;
+  readonly #rootWords: Uint32Array;
+  /** Top table of each order (index = order, up to 52: beyond slot 9 as posted). */
+  readonly #slots: (PTable | null)[] = new Array(KHO_ORDER_TABLE_MAX_ORDER + 1).fill(null);
+  readonly #pages = new Map<number, PTable | Uint32Array>();
+  readonly #words = new Map<PTable, Uint32Array>();
+  #destroyed = false;
+
+  /** Wraps a caller-allocated zeroed order-table page (as `kho_init` kzallocs it). */
+  constructor(options: OrderTableOptions) {
+    this.mem = options.mem;
+    this.#alloc = options.alloc;
+    this.#log = options.log;
+    this.counters = options.counters ?? new TrackerCounters();
+    const phys = options.rootPhys;
+    if (!isPagePhys(phys, this.mem)) {
+      throw new RangeError(`order table page 0x${phys.toString(16)} is not a page of memory`);
+    }
+    if (!this.mem.isZeroPage(phys / PAGE_SIZE)) {
+      throw new KhoError("EINVAL", `order table page 0x${phys.toString(16)} is not zeroed`);
+    }
+    this.#rootPhys = phys;
+    this.#rootWords = this.mem.writablePage(phys / PAGE_SIZE);
+    this.#pages.set(phys, this.#rootWords);
+  }
+
+  /**
+   * Allocates the zeroed order table from `alloc` (site {@link SITE_ORDER_TABLE}) and returns
+   * a tracker around it; throws `KhoError` ENOMEM when that fails (`kho_init` fails).
+   */
+  static create(options: Omit<OrderTableOptions, "rootPhys">): OrderTableTracker {
+    const counters = options.counters ?? new TrackerCounters();
+    const phys = options.alloc.allocZeroedPage(SITE_ORDER_TABLE);
+    if (phys === null) {
+      counters.allocFailures++;
+      throw new KhoError("ENOMEM", "cannot allocate the KHO order table");
+    }
+    counters.pagesAllocated++;
+    return new OrderTableTracker({ ...options, counters, rootPhys: phys });
+  }
+
+  #checkArgs(pfn: number, order: number): void {
+    if (
+      !((order >>> 0) === order && order <= KHO_ORDER_TABLE_MAX_ORDER) ||
+      !(pfn >= 0 && pfn < PFN_LIMIT && Math.floor(pfn) === pfn)
+    ) {
+      throw new KhoError("EINVAL", `invalid block pfn ${pfn} order ${order}`);
+    }
+    if (this.#destroyed) throw new KhoError("EINVAL", "KHO order table was destroyed");
+  }
+
+  #allocTable(pfn: number, order: number): number {
+    const phys = this.#alloc.allocZeroedPage(SITE_PAGE_TABLE);
+    if (phys === null) {
+      this.counters.allocFailures++;
+      throw new KhoError(
+        "ENOMEM",
+        `cannot allocate a KHO page table for pfn 0x${pfn.toString(16)} order ${order}`,
+      );
+    }
+    this.counters.pagesAllocated++;
+    if (!isPagePhys(phys, this.mem)) {
+      this.#alloc.freePage(phys);
+      this.counters.pagesFreed++;
+      throw new RangeError(`allocator returned 0x${phys.toString(16)}, not a page of memory`);
+    }
+    return phys;
+  }
+
+  #adoptTable(phys: number): PTable {
+    const t: PTable = new Array<PTable | Uint32Array | null>(512).fill(null);
+    this.#words.set(t, this.mem.writablePage(phys / PAGE_SIZE));
+    this.#pages.set(phys, t);
+    return t;
+  }
+
+  /**
+   * `__kho_preserve_page_table(PFN_PHYS(pfn), order)` as posted: allocates the order's top
+   * table if `orders[order]` is 0 (for orders ≥ 10 that slot lies past the struct, in the
+   * same page), then each missing table on the path (site {@link SITE_PAGE_TABLE}), linking
+   * each as soon as it exists, and sets the block's bitmap bit. Low `order` bits of `pfn` are
+   * dropped. On an allocation failure throws `KhoError` ENOMEM **without rollback**: tables
+   * allocated earlier in the call stay linked. EINVAL for an order outside 0..52 or a pfn
+   * that is not a page frame below 2^53 bytes.
+   */
+  add(pfn: number, order: number): void {
+    this.#checkArgs(pfn, order);
+    const c = this.counters;
+    const levels = LEVELS[order];
+    let top = this.#slots[order];
+    c.entriesVisited++;
+    c.cacheLinesRead++;
+    if (top === null) {
+      const phys = this.#allocTable(pfn, order);
+      const w = this.#rootWords;
+      w[2 * order] = phys >>> 0;
+      w[2 * order + 1] = Math.floor(phys / TWO32);
+      top = this.#adoptTable(phys);
+      this.#slots[order] = top;
+    } else {
+      c.entriesFollowed++;
+    }
+    let t = top;
+    let touched = 2;
+    for (let level = levels; level > 1; level--) {
+      const s = khoPageTableLevelShift(level, order) - PAGE_SHIFT;
+      const idx = s >= 64 ? 0 : Math.floor(pfn * INV2[s]) & 511;
+      const k = t[idx];
+      c.entriesVisited++;
+      c.cacheLinesRead++;
+      touched++;
+      if (k !== null) {
+        c.entriesFollowed++;
+        if (level === 2) return this.#setBit(k as Uint32Array, pfn, order, touched);
+        t = k as PTable;
+        continue;
+      }
+      const phys = this.#allocTable(pfn, order);
+      const w = this.#words.get(t)!;
+      w[2 * idx] = phys >>> 0;
+      w[2 * idx + 1] = Math.floor(phys / TWO32);
+      if (level === 2) {
+        const bm = this.mem.writablePage(phys / PAGE_SIZE);
+        this.#pages.set(phys, bm);
+        t[idx] = bm;
+        return this.#setBit(bm, pfn, order, touched);
+      }
+      const child = this.#adoptTable(phys);
+      t[idx] = child;
+      t = child;
+    }
+    // kho_table_level() is 1 only for orders ≥ 37: the top "table" is the bitmap itself.
+    const bm = this.#words.get(top)!;
+    this.#setBit(bm, pfn, order, touched);
+  }
+
+  #setBit(bm: Uint32Array, pfn: number, order: number, touched: number): void {
+    const bit = Math.floor(pfn * INV2[order]) & (KHO_BITMAP_TABLE_BITS - 1);
+    bm[bit >>> 5] |= 1 << (bit & 31);
+    this.counters.cacheLinesRead++;
+    this.counters.pagesTouched += touched;
+  }
+
+  /** The bitmap page view and bit of `(pfn, order)`, or null when the path is missing. */
+  #locate(pfn: number, order: number, warnSite: string | null): [Uint32Array, number] | null {
+    const c = this.counters;
+    const top = this.#slots[order];
+    c.entriesVisited++;
+    c.cacheLinesRead++;
+    c.pagesTouched++;
+    let k: PTable | Uint32Array | null = top;
+    const levels = LEVELS[order];
+    let level = levels;
+    for (; level > 1 && k !== null; level--) {
+      c.entriesFollowed++;
+      const s = khoPageTableLevelShift(level, order) - PAGE_SHIFT;
+      const idx = s >= 64 ? 0 : Math.floor(pfn * INV2[s]) & 511;
+      k = (k as PTable)[idx];
+      c.entriesVisited++;
+      c.cacheLinesRead++;
+      c.pagesTouched++;
+    }
+    if (k === null) {
+      if (warnSite !== null) {
+        this.#log.warn(
+          warnSite,
+          `no order table path for pfn 0x${pfn.toString(16)} order ${order} (level ${level})`,
+        );
+      }
+      return null;
+    }
+    c.entriesFollowed++;
+    const bm = levels === 1 ? this.#words.get(k as PTable)! : k as Uint32Array;
+    return [bm, Math.floor(pfn * INV2[order]) & (KHO_BITMAP_TABLE_BITS - 1)];
+  }
+
+  /**
+   * Extension (RFC v1 has no unpreserve): clears the block's bitmap bit; a missing path
+   * WARNs (callsite `"kho_order_table_del"`) and returns. No table is ever freed.
+   */
+  del(pfn: number, order: number): void {
+    this.#checkArgs(pfn, order);
+    const at = this.#locate(pfn, order, "kho_order_table_del");
+    if (at === null) return;
+    const [bm, bit] = at;
+    bm[bit >>> 5] &= ~(1 << (bit & 31));
+    this.counters.cacheLinesRead++;
+  }
+
+  /** Whether the block's bit is set (whatever its order, even one the successor ignores). */
+  isPreserved(pfn: number, order: number): boolean {
+    this.#checkArgs(pfn, order);
+    const at = this.#locate(pfn, order, null);
+    if (at === null) return false;
+    const [bm, bit] = at;
+    return (bm[bit >>> 5] & (1 << (bit & 31))) !== 0;
+  }
+
+  /** The u64 at slot `order` of the order table page (for orders ≥ 10: past the struct). */
+  slotPhys(order: number): number {
+    return this.mem.readU64(this.#rootPhys + 8 * order);
+  }
+
+  /**
+   * Visits the blocks the successor would find, reading the bytes: orders 0..9 in
+   * ascending order, ascending addresses within an order. Blocks of orders ≥ 10 are not
+   * visited (they have no slot). Empty slots are skipped (the outgoing side never walked
+   * its tables in RFC v1; use {@link walkOrderTable} for the posted page-0 behaviour).
+   */
+  walk(cb: WalkCallback): number {
+    const r = walkOrderTable({
+      mem: this.mem,
+      rootPhys: this.#rootPhys,
+      log: this.#log,
+      counters: this.counters,
+      checkBlocks: false,
+      emptySlot: "skip",
+    }, cb);
+    if (!r.ok) throw new OrderTableCorruptionError(r);
+    return r.stopped;
+  }
+
+  /** Physical address of the order table (`preserved-order-table`). */
+  handoverRoot(): number {
+    return this.#destroyed ? 0 : this.#rootPhys;
+  }
+
+  /** Pages owned: the order table, page tables and bitmap tables. */
+  metadataPages(): number {
+    return this.#pages.size;
+  }
+
+  /** Bytes owned. */
+  metadataBytes(): number {
+    return this.#pages.size * PAGE_SIZE;
+  }
+
+  /** Physical addresses of owned pages, ascending. */
+  ownedPagesPhys(): number[] {
+    return [...this.#pages.keys()].sort((a, b) => a - b);
+  }
+
+  /** Frees every page, the order table included; the tracker is unusable afterwards. */
+  destroy(): void {
+    for (const phys of this.#pages.keys()) {
+      this.#alloc.freePage(phys);
+      this.counters.pagesFreed++;
+    }
+    this.#pages.clear();
+    this.#words.clear();
+    this.#slots.fill(null);
+    this.#destroyed = true;
+  }
+}
+
+function isPagePhys(phys: number, mem: PhysicalMemory): boolean {
+  return phys !== 0 && Number.isSafeInteger(phys) && phys % PAGE_SIZE === 0 &&
+    mem.contains(phys, PAGE_SIZE);
+}
+
+// ------------------------------------------------------------------------------------------
+// Incoming side.
+
+/** Why a walk of handed-over order-table bytes was aborted. */
+export type OrderTableWalkErrorReason =
+  /** `preserved-order-table` is 0 (the posted kernel silently returns). */
+  | "root-null"
+  /** The order table address is not page aligned. */
+  | "root-unaligned"
+  /** The order table page is not RAM. */
+  | "root-outside-ram"
+  /** A slot or table entry is not page aligned. */
+  | "entry-unaligned"
+  /** A slot or table entry points to a page that is not RAM. */
+  | "entry-outside-ram"
+  /** An entry points to a page on the current path. */
+  | "cycle"
+  /** An entry points to a page already visited in this walk (also across orders). */
+  | "shared-node"
+  /** A non-zero entry whose address range starts at or beyond 2^53 (e.g. level-6 index 1). */
+  | "address-out-of-range";
+
+/** Outcome of {@link walkOrderTable}. */
+export interface OrderTableWalkResult {
+  /** False when a structural error aborted the walk. */
+  readonly ok: boolean;
+  /** The structural error, when `ok` is false. */
+  readonly error?: OrderTableWalkErrorReason;
+  /** Human-readable detail of the error. */
+  readonly detail?: string;
+  /** The non-zero callback result that stopped the walk, or 0. */
+  readonly stopped: number;
+  /** Callbacks made. */
+  readonly blocks: number;
+  /** Bitmap bits rejected and skipped (block not entirely RAM). */
+  readonly rejected: number;
+  /** Page tables scanned (the order table not included). */
+  readonly tablesVisited: number;
+  /** Bitmap tables scanned. */
+  readonly bitmapsVisited: number;
+  /**
+   * Non-zero u64 words past slot 9 of the order table page (slots of orders ≥ 10 written by
+   * the unbounded `orders[order]`): blocks the successor silently loses. Diagnostic only.
+   */
+  readonly ignoredSlots: number;
+}
+
+/** Options of {@link walkOrderTable} and {@link IncomingOrderTable}. */
+export interface OrderTableReaderOptions {
+  /** Physical memory as the successor sees it. */
+  mem: PhysicalMemory;
+  /** Order table address from `preserved-order-table`. */
+  rootPhys: number;
+  /** Whether `[phys, phys + size)` is entirely RAM (default: inside `mem`). */
+  isRam?: (phys: number, size: number) => boolean;
+  /** Log for rejected entries and errors (default: none). */
+  log?: KernelLog;
+  /** Counters to charge (default: a fresh set). */
+  counters?: TrackerCounters;
+  /** Rejected entries logged individually before a summary line (default 8). */
+  rejectLogLimit?: number;
+  /** Check every bit's block against RAM (default true; the outgoing walk passes false). */
+  checkBlocks?: boolean;
+  /**
+   * What an empty slot means: `"walk-page-0"` (default, as posted: `phys_to_virt(0)` is not
+   * NULL, so physical page 0 is walked as that order's top table, without a RAM check,
+   * as the kernel reads it through the direct map) or `"skip"`.
+   */
+  emptySlot?: "walk-page-0" | "skip";
+}
+
+/**
+ * An order-table walk aborted by corrupted bytes: `KhoError` EINVAL with the named reason
+ * and the partial result.
+ */
+export class OrderTableCorruptionError extends KhoError {
+  /** The named reason. */
+  readonly reason: OrderTableWalkErrorReason;
+  /** The walk's outcome up to the error. */
+  readonly result: OrderTableWalkResult;
+  /** Builds the error from a failed walk result. */
+  constructor(result: OrderTableWalkResult) {
+    super("EINVAL", `corrupted KHO order table: ${result.error}: ${result.detail ?? ""}`);
+    this.name = "OrderTableCorruptionError";
+    this.reason = result.error ?? "root-null";
+    this.result = result;
+  }
+}
+
+class OtWalker {
+  readonly memBytes: number;
+  readonly isRam: (phys: number, size: number) => boolean;
+  readonly c: TrackerCounters;
+  readonly rejectLogLimit: number;
+  readonly checkBlocks: boolean;
+  readonly visited = new Set<number>();
+  readonly path: number[] = [];
+  error: OrderTableWalkErrorReason | undefined;
+  detail = "";
+  stopped = 0;
+  blocks = 0;
+  rejected = 0;
+  tables = 0;
+  bitmaps = 0;
+
+  constructor(
+    readonly o: OrderTableReaderOptions,
+    readonly cb: WalkCallback,
+    counters: TrackerCounters,
+  ) {
+    this.memBytes = o.mem.sizeBytes;
+    this.isRam = o.isRam ?? ((p, s) => o.mem.contains(p, s));
+    this.c = counters;
+    this.rejectLogLimit = o.rejectLogLimit ?? 8;
+    this.checkBlocks = o.checkBlocks ?? true;
+  }
+
+  ram(phys: number, size: number): boolean {
+    return phys >= 0 && phys + size <= this.memBytes && Number.isSafeInteger(phys + size) &&
+      this.isRam(phys, size);
+  }
+
+  fail(reason: OrderTableWalkErrorReason, detail: string): false {
+    this.error = reason;
+    this.detail = detail;
+    this.o.log?.error("KHO", `order table walk aborted: ${reason}: ${detail}`);
+    return false;
+  }
+
+  words(phys: number): Uint32Array {
+    const pfn = phys / PAGE_SIZE;
+    const m = this.o.mem.materializedPage(pfn);
+    if (m !== null) return m;
+    return this.o.mem.isZeroPage(pfn) ? ZERO_PAGE : this.o.mem.pageView(pfn).slice();
+  }
+
+  reject(phys: number, order: number): void {
+    this.rejected++;
+    const log = this.o.log;
+    if (log === undefined) return;
+    if (this.rejected <= this.rejectLogLimit) {
+      log.error(
+        "KHO",
+        `order table: rejecting preserved block 0x${phys.toString(16)} order ${order}: ` +
+          "not entirely RAM",
+      );
+    } else if (this.rejected === this.rejectLogLimit + 1) {
+      log.error("KHO", "order table: further rejected blocks not logged");
+    }
+  }
+
+  /** Validates entry `(lo, hi)` as a child page; returns its address or -1 (walk failed). */
+  child(lo: number, hi: number, at: string): number {
+    if ((lo & (PAGE_SIZE - 1)) !== 0) return this.fail("entry-unaligned", at), -1;
+    const phys = hi * TWO32 + lo;
+    if (hi >= 2 ** 21 || !this.ram(phys, PAGE_SIZE)) {
+      return this.fail("entry-outside-ram", at), -1;
+    }
+    if (this.visited.has(phys)) {
+      const cyc = this.path.includes(phys);
+      return this.fail(cyc ? "cycle" : "shared-node", at), -1;
+    }
+    this.visited.add(phys);
+    return phys;
+  }
+
+  /** Scans the table at `phys`, level `level` ≥ 2 of an `order` tree; false to end. */
+  table(phys: number, level: number, order: number, prefix: number): boolean {
+    const w = this.words(phys);
+    this.tables++;
+    this.path.push(phys);
+    const shift = khoPageTableLevelShift(level, order);
+    const unit = POW2[shift];
+    let i = 0, followed = 0, go = true;
+    for (; i < 512; i++) {
+      const lo = w[2 * i], hi = w[2 * i + 1];
+      if ((lo | hi) === 0) continue;
+      const at = `entry ${i} of order-${order} level-${level} table 0x${phys.toString(16)}`;
+      const start = prefix + i * unit;
+      if (start >= ADDR_LIMIT) {
+        go = this.fail("address-out-of-range", `${at} covers 2^${shift} × ${i}`);
+        break;
+      }
+      const child = this.child(lo, hi, `${at} = 0x${hexU64(lo, hi)}`);
+      if (child < 0) {
+        go = false;
+        break;
+      }
+      followed++;
+      go = level === 2
+        ? this.bitmap(child, order, start)
+        : this.table(child, level - 1, order, start);
+      if (!go) break;
+    }
+    const seen = i < 512 ? i + 1 : 512;
+    this.c.entriesVisited += seen;
+    this.c.entriesFollowed += followed;
+    this.c.cacheLinesRead += Math.ceil(seen / 8);
+    this.c.pagesTouched++;
+    this.path.pop();
+    return go;
+  }
+
+  /** Scans the bitmap at `phys` whose bit 0 is address `base`; false to end. */
+  bitmap(phys: number, order: number, base: number): boolean {
+    const w = this.words(phys);
+    this.bitmaps++;
+    const blockBytes = POW2[PAGE_SHIFT + order];
+    const allRam = !this.checkBlocks || this.ram(base, KHO_BITMAP_TABLE_BITS * blockBytes);
+    const cb = this.cb;
+    let u = 0, calls = 0, go = true;
+    for (; u < 1024; u++) {
+      let x = w[u] | 0;
+      if (x === 0) continue;
+      const wordBase = base + u * 32 * blockBytes;
+      do {
+        const t = x & -x;
+        x ^= t;
+        const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
+        if (!allRam && !this.ram(pa, blockBytes)) {
+          this.reject(pa, order);
+          continue;
+        }
+        calls++;
+        const r = cb(pa, order);
+        if (r) {
+          this.stopped = r;
+          go = false;
+          break;
+        }
+      } while (x !== 0);
+      if (!go) break;
+    }
+    this.blocks += calls;
+    this.c.callbacks += calls;
+    const words64 = go ? 512 : (u >>> 1) + 1;
+    this.c.bitmapWordsScanned += words64;
+    this.c.cacheLinesRead += go ? 64 : Math.ceil(words64 / 8);
+    this.c.pagesTouched++;
+    return go;
+  }
+
+  /** Walks the order table at `root` (already validated). */
+  run(root: number, emptySlot: "walk-page-0" | "skip"): void {
+    const w = this.words(root);
+    this.c.pagesTouched++;
+    this.path.push(root);
+    for (let order = 0; order < KHO_ORDER_TABLE_SLOTS; order++) {
+      const lo = w[2 * order], hi = w[2 * order + 1];
+      this.c.entriesVisited++;
+      this.c.cacheLinesRead += (order & 7) === 0 ? 1 : 0;
+      let top: number;
+      if ((lo | hi) === 0) {
+        if (emptySlot === "skip") continue;
+        // phys_to_virt(0) is not NULL: page 0 is walked as this order's top table (it may
+        // be the top table of several orders; pages below it are still visited once)
+        top = 0;
+      } else {
+        top = this.child(lo, hi, `slot ${order} of order table 0x${root.toString(16)}`);
+        if (top < 0) return;
+        this.c.entriesFollowed++;
+      }
+      const levels = LEVELS[order];
+      const go = levels === 1 ? this.bitmap(top, order, 0) : this.table(top, levels, order, 0);
+      if (!go) return;
+    }
+  }
+}
+
+function hexU64(lo: number, hi: number): string {
+  return hi === 0 ? lo.toString(16) : hi.toString(16) + (lo >>> 0).toString(16).padStart(8, "0");
+}
+
+/**
+ * Walks handed-over order-table bytes as `kho_mem_deserialize` does: slots 0..9 in
+ * ascending order, each order's tree recursively, calling `cb(phys, order)` for every valid
+ * preserved block (ascending addresses within an order), with the validation policy of this
+ * module. Never throws for corrupted bytes; exceptions thrown by `cb` propagate.
+ *
+ * @example
+ * ```ts
+ * import { walkOrderTable } from "./order_table.ts";
+ * import { PhysicalMemory } from "../../machine/physmem.ts";
+ * const mem = new PhysicalMemory(2 ** 24);
+ * mem.writeU64(0x1000 + 8 * 3, 0x1000); // slot 3 points to the order table itself
+ * const r = walkOrderTable({ mem, rootPhys: 0x1000 }, () => 0);
+ * console.assert(!r.ok && r.error === "cycle");
+ * ```
+ */
+export function walkOrderTable(
+  options: OrderTableReaderOptions,
+  cb: WalkCallback,
+): OrderTableWalkResult {
+  const counters = options.counters ?? new TrackerCounters();
+  const w = new OtWalker(options, cb, counters);
+  const root = options.rootPhys;
+  let ignoredSlots = 0;
+  if (root === 0) {
+    w.fail("root-null", `${KHO_ORDER_TABLE_PROP} is 0`);
+  } else if (!Number.isSafeInteger(root) || root < 0) {
+    w.fail("root-outside-ram", `order table ${root}`);
+  } else if (root % PAGE_SIZE !== 0) {
+    w.fail("root-unaligned", `order table 0x${root.toString(16)}`);
+  } else if (!w.ram(root, PAGE_SIZE)) {
+    w.fail("root-outside-ram", `order table 0x${root.toString(16)}`);
+  } else {
+    w.visited.add(root);
+    const words = w.words(root);
+    for (let i = KHO_ORDER_TABLE_SLOTS; i < 512; i++) {
+      if ((words[2 * i] | words[2 * i + 1]) !== 0) ignoredSlots++;
+    }
+    w.run(root, options.emptySlot ?? "walk-page-0");
+  }
+  if (w.rejected > 0) {
+    options.log?.warning("KHO", `order table: rejected ${w.rejected} preserved blocks`);
+  }
+  const base = {
+    stopped: w.stopped,
+    blocks: w.blocks,
+    rejected: w.rejected,
+    tablesVisited: w.tables,
+    bitmapsVisited: w.bitmaps,
+    ignoredSlots,
+  };
+  return w.error === undefined
+    ? { ok: true, ...base }
+    : { ok: false, error: w.error, detail: w.detail, ...base };
+}
+
+/**
+ * The successor's view of a handed-over RFC v1 order table: its physical address and the
+ * memory's bytes.
+ *
+ * @example
+ * ```ts
+ * import { IncomingOrderTable, OrderTableCorruptionError } from "./order_table.ts";
+ * import { PhysicalMemory } from "../../machine/physmem.ts";
+ * const mem = new PhysicalMemory(2 ** 24);
+ * try {
+ *   new IncomingOrderTable({ mem, rootPhys: 0x1234 }).walk(() => 0);
+ * } catch (e) {
+ *   console.assert(e instanceof OrderTableCorruptionError && e.reason === "root-unaligned");
+ * }
+ * ```
+ */
+export class IncomingOrderTable implements IncomingTracker {
+  /** Encoding name. */
+  readonly kind = "order-table";
+  /** Cost counters, charged by every walk. */
+  readonly counters: TrackerCounters;
+  readonly #options: OrderTableReaderOptions;
+
+  /** A reader for the order table at `options.rootPhys`. */
+  constructor(options: OrderTableReaderOptions) {
+    this.counters = options.counters ?? new TrackerCounters();
+    this.#options = { ...options, counters: this.counters };
+  }
+
+  /** Physical address of the order table being read. */
+  get rootPhys(): number {
+    return this.#options.rootPhys;
+  }
+
+  /**
+   * Walks the valid blocks; returns the stopping callback result or 0. Throws
+   * {@link OrderTableCorruptionError} on a structural error.
+   */
+  walk(cb: WalkCallback): number {
+    const r = this.walkChecked(cb);
+    if (!r.ok) throw new OrderTableCorruptionError(r);
+    return r.stopped;
+  }
+
+  /** Walks and returns the full {@link OrderTableWalkResult}; never throws for corruption. */
+  walkChecked(cb: WalkCallback): OrderTableWalkResult {
+    return walkOrderTable(this.#options, cb);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Which tracker implements which {@link TrackerKind}: the outgoing tracker a kernel builds
+ * and the walker its successor uses to read the handed-over bytes.
+ *
+ * @module
+ */
+
+import type { KernelLog } from "../../kernel/dmesg.ts";
+import type { PhysicalMemory } from "../../machine/physmem.ts";
+import type { TrackerKind } from "../abi/profiles.ts";
+import { TrackerCounters } from "./counters.ts";
+import { type ScratchCheck, walkKhoserChunks } from "./khoser.ts";
+import { RadixTree, walkRadixTree } from "./radix.ts";
+import type { MetadataPageAllocator, OutgoingTracker, WalkCallback } from "./tracker.ts";
+import { XarrayTracker } from "./xarray.ts";
+
+/** What an outgoing tracker is built from. */
+export interface TrackerHost {
+  /** Physical memory. */
+  mem: PhysicalMemory;
+  /** Metadata page source. */
+  alloc: MetadataPageAllocator;
+  /** Kernel log. */
+  log: KernelLog;
+  /** 6.18/6.19's debug check of metadata pages against scratch (index of the area, or -1). */
+  scratchCheck?: ScratchCheck;
+}
+
+/**
+ * Builds the outgoing tracker of `kind`. Throws KhoError ENOMEM when its root cannot be
+ * allocated.
+ */
+export function createTracker(kind: TrackerKind, host: TrackerHost): OutgoingTracker {
+  switch (kind) {
+    case "radix":
+      return RadixTree.create({ mem: host.mem, alloc: host.alloc, log: host.log });
+    case "xarray-512":
+    case "xarray-4k":
+      return new XarrayTracker({
+        mem: host.mem,
+        alloc: host.alloc,
+        log: host.log,
+        bitmapBytes: kind === "xarray-512" ? 512 : 4096,
+        scratchCheck: host.scratchCheck,
+      });
+    default:
+      throw new RangeError(`tracker "${kind}" is not available yet`);
+  }
+}
+
+/** What the successor's walk found. */
+export interface IncomingWalkResult {
+  /** False when a structural error aborted the walk. */
+  ok: boolean;
+  /** Named reason of the structural error. */
+  error?: string;
+  /** Detail of the error. */
+  detail?: string;
+  /** Blocks reported to the callback. */
+  blocks: number;
+  /** Entries rejected and skipped (memory outside RAM, …). */
+  rejected: number;
+}
+
+/** Options of {@link walkIncoming}. */
+export interface IncomingWalkOptions {
+  /** Physical memory as the successor sees it. */
+  mem: PhysicalMemory;
+  /** The memory-map property's value. */
+  rootPhys: number;
+  /** RAM check. */
+  isRam: (phys: number, size: number) => boolean;
+  /** Log. */
+  log: KernelLog;
+  /** Counters to charge. */
+  counters: TrackerCounters;
+}
+
+/**
+ * Walks handed-over tracker bytes of `kind` from `rootPhys`; never throws for corrupted
+ * bytes. A successor built for one kind reads the bytes as that kind, whatever wrote them.
+ */
+export function walkIncoming(
+  kind: TrackerKind,
+  options: IncomingWalkOptions,
+  cb: WalkCallback,
+): IncomingWalkResult {
+  switch (kind) {
+    case "radix": {
+      const r = walkRadixTree({ ...options }, cb);
+      return { ok: r.ok, error: r.error, detail: r.detail, blocks: r.blocks, rejected: r.rejected };
+    }
+    case "xarray-512":
+    case "xarray-4k": {
+      const r = walkKhoserChunks({
+        mem: options.mem,
+        firstChunkPhys: options.rootPhys,
+        bitmapBytes: kind === "xarray-512" ? 512 : 4096,
+        isRam: options.isRam,
+        log: options.log,
+        counters: options.counters,
+      }, cb);
+      return { ok: r.ok, error: r.error, detail: r.detail, blocks: r.blocks, rejected: r.rejected };
+    }
+    default:
+      return {
+        ok: false,
+        error: "unsupported-tracker",
+        detail: `no reader for "${kind}"`,
+        blocks: 0,
+        rejected: 0,
+      };
+  }
+}
+
+export { TrackerCounters };
