@@ -10,6 +10,13 @@ import { checkFullVerdict } from "./lib/kho/fdt/check.ts";
 import { toDts } from "./lib/kho/fdt/dts.ts";
 import { FdtError } from "./lib/errors.ts";
 import { parseCount, parseSize } from "./lib/units.ts";
+import {
+  abiMatrix,
+  abiMatrixText,
+  availableProfiles,
+  profileLine,
+} from "./lib/scenario/abi_matrix.ts";
+import { getProfile, PROFILE_NAMES } from "./lib/kho/abi/profiles.ts";
 
 const HELP: Record<string, string> = {
   "": `kholab — a laboratory for the Linux kernel's Kexec HandOver (KHO)
@@ -18,6 +25,8 @@ Usage: deno task kholab <command> [options]
 
 Commands:
   demo                 boot a 1 TiB host, preserve guest and hypervisor memory, kexec, verify
+  matrix               kexec between every pair of ABI profiles and print the compatibility matrix
+  profiles             list the KHO generations and proposals kholab implements
   fdt dump FILE        print a flattened device tree blob as dts text
   fdt check FILE       check a blob as libfdt's fdt_check_full does
   help [COMMAND]       this text, or a command's
@@ -29,6 +38,14 @@ Every command takes --help.`,
 Boots a machine (default 1 TiB, 2 nodes), preserves 1 GiB guest folios and scattered
 order-0 pages of a hypervisor pool with KHO, kexecs, restores and verifies everything,
 and prints a summary.`,
+  matrix: `Usage: deno task kholab matrix [--json]
+
+Boots a kernel of each profile, preserves folios of orders 0..9, kexecs into a kernel of
+each profile and reports whether the successor revives them: ok, refused (with the reason),
+or CORRUPT (accepted, but the preserved memory did not come back intact).`,
+  profiles: `Usage: deno task kholab profiles
+
+Lists every ABI profile: kernel, compat string, tracker and a summary.`,
   fdt: `Usage: deno task kholab fdt dump FILE | fdt check FILE
 
 dump   prints the blob as dts text (like dtc -I dtb -O dts)
@@ -75,6 +92,30 @@ export function main(args: string[]): number {
         });
         console.log(table(rows));
         return rows.find((r) => r.metric === "verified")?.value === "yes" ? 0 : 1;
+      }
+      case "matrix": {
+        const { values } = parseArgs({
+          args: rest,
+          options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+        });
+        if (values.help) return usage("matrix");
+        const cells = abiMatrix();
+        console.log(values.json ? JSON.stringify(cells, null, 2) : abiMatrixText(cells));
+        return 0;
+      }
+      case "profiles": {
+        const { values } = parseArgs({
+          args: rest,
+          options: { help: { type: "boolean", short: "h" } },
+        });
+        if (values.help) return usage("profiles");
+        for (const name of PROFILE_NAMES) {
+          const available = availableProfiles().includes(name)
+            ? ""
+            : "  (tracker not yet implemented)";
+          console.log(profileLine(getProfile(name)) + available);
+        }
+        return 0;
       }
       case "fdt": {
         const { values, positionals } = parseArgs({

@@ -58,7 +58,13 @@ export * from "./lib/kernel/vmalloc.ts";
 
 export { Kho } from "./lib/kho/kho.ts";
 export { KhoOut } from "./lib/kho/preserve.ts";
-export type { KhoOutHost, OutgoingSubtree } from "./lib/kho/preserve.ts";
+export type {
+  KhoEvent,
+  KhoNotifier,
+  KhoOutHost,
+  OutgoingRootView,
+  OutgoingSubtree,
+} from "./lib/kho/preserve.ts";
 export { intShiftSize, KHO_PAGE_MAGIC, KhoIn, validateHandover } from "./lib/kho/restore.ts";
 export type { KhoInHost, PopulateResult, RetrieveStats } from "./lib/kho/restore.ts";
 export { KhoSubtreeLeakError, RootFdt } from "./lib/kho/root_fdt.ts";
@@ -74,5 +80,10 @@ export * from "./lib/kho/trackers/counters.ts";
 export * from "./lib/kho/trackers/radix_key.ts";
 export * from "./lib/kho/trackers/radix.ts";
 
+export * from "./lib/kho/trackers/xarray.ts";
+export * from "./lib/kho/trackers/khoser.ts";
+export * from "./lib/kho/trackers/registry.ts";
+export { FinalizeRootBuilder, type KhoSerialization, OpenRootFdt } from "./lib/kho/root_fdt_sw.ts";
+export * from "./lib/scenario/abi_matrix.ts";
 export { runDemo } from "./lib/scenario/demo.ts";
 export type { DemoOptions, DemoRow } from "./lib/scenario/demo.ts";

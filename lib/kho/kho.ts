@@ -311,7 +311,7 @@ export class Kho {
     options.mem.writeBytes(scratchPhys, array);
     return {
       handover: {
-        fdtPhys: out.root.phys,
+        fdtPhys,
         fdtLen: KHO_FDT_SIZE,
         scratchPhys,
         scratchLen: array.length,

@@ -18,6 +18,15 @@ export type OracleRequest =
       blob_sizes?: Record<string, number>;
     };
   }
+  | {
+    root_sw: {
+      compat: string;
+      map: number;
+      subtrees: [string, number][];
+      prop_name: string;
+      blob_sizes?: Record<string, number>;
+    };
+  }
   | { memblock_sub: { regions: [string, number, number][] } }
   | {
     test_kho_sub: {

@@ -48,6 +48,11 @@ export function createTracker(kind: TrackerKind, host: TrackerHost): OutgoingTra
   }
 }
 
+/** Whether kholab implements tracker `kind` (both directions). */
+export function trackerAvailable(kind: TrackerKind): boolean {
+  return kind === "radix" || kind === "xarray-512" || kind === "xarray-4k";
+}
+
 /** What the successor's walk found. */
 export interface IncomingWalkResult {
   /** False when a structural error aborted the walk. */

@@ -1,0 +1,134 @@
+/**
+ * The ABI compatibility matrix: kexec from a kernel of profile X into a kernel of profile Y,
+ * for every pair, and what the successor makes of the handover — accepted and restored,
+ * accepted but wrong (same compat, different tracker format), or refused with its reason.
+ *
+ * @module
+ */
+
+import { Kernel } from "../kernel/kernel.ts";
+import { Machine } from "../machine/machine.ts";
+import {
+  type AbiProfile,
+  getProfile,
+  PROFILE_NAMES,
+  type ProfileName,
+} from "../kho/abi/profiles.ts";
+import { trackerAvailable } from "../kho/trackers/registry.ts";
+import { Rng } from "../rng.ts";
+import { GiB, PAGE_SIZE } from "../units.ts";
+
+/** One cell of the matrix. */
+export interface AbiMatrixCell {
+  /** Profile of the kernel that kexecs. */
+  from: ProfileName;
+  /** Profile of the successor. */
+  to: ProfileName;
+  /** Whether the successor accepted the handover (`is_kho_boot()`). */
+  accepted: boolean;
+  /** Why it refused, or why the walk failed. */
+  reason?: string;
+  /** Folios preserved by the first kernel. */
+  preserved: number;
+  /** Folios the successor restored with intact content. */
+  restored: number;
+  /** `"ok"`, `"refused"`, or `"corrupt"` (accepted, but content or restores wrong). */
+  verdict: "ok" | "refused" | "corrupt";
+}
+
+/** Profiles whose trackers are implemented, oldest first. */
+export function availableProfiles(): ProfileName[] {
+  return PROFILE_NAMES.filter((n) => trackerAvailable(getProfile(n).tracker));
+}
+
+/** Preserves folios of orders 0..9 the way profile `p`'s clients can. */
+function preserveSample(k: Kernel, rng: Rng): { pfn: number; order: number; hash: bigint }[] {
+  const out: { pfn: number; order: number; hash: bigint }[] = [];
+  for (let order = 0; order <= 9; order++) {
+    const pfn = k.buddy.folioAlloc(order, { nid: order % 2 })!;
+    k.machine.mem.fill(pfn * PAGE_SIZE, 2 ** order * PAGE_SIZE, { pattern: rng.u32() });
+    k.kho.preserveFolio(pfn);
+    out.push({ pfn, order, hash: k.machine.mem.hash64(pfn * PAGE_SIZE, 2 ** order * PAGE_SIZE) });
+  }
+  return out;
+}
+
+/**
+ * Kexecs X → Y once and classifies the outcome.
+ *
+ * @example
+ * ```ts
+ * import { abiMatrixCell } from "./abi_matrix.ts";
+ * const c = abiMatrixCell("kho-v3", "kho-v4");
+ * console.assert(!c.accepted && c.reason === 'compat "kho-v3" does not match "kho-v4"');
+ * ```
+ */
+export function abiMatrixCell(from: ProfileName, to: ProfileName, seed = 1): AbiMatrixCell {
+  const machine = new Machine({ ramBytes: 4 * GiB, nodes: 2 });
+  const k1 = Kernel.coldBoot(machine, { profile: from });
+  const sample = preserveSample(k1, new Rng(seed));
+  const k2 = k1.kexec({ profile: to });
+  const cell: AbiMatrixCell = {
+    from,
+    to,
+    accepted: k2.kho.isKhoBoot,
+    preserved: sample.length,
+    restored: 0,
+    verdict: "refused",
+  };
+  if (!k2.kho.isKhoBoot) {
+    cell.reason = k2.boot.revivalRefused ??
+      (k2.boot.retrieve && !k2.boot.retrieve.ok
+        ? `tracker walk failed: ${k2.boot.retrieve.error}`
+        : "not revived");
+    return cell;
+  }
+  for (const s of sample) {
+    const pfn = k2.kho.restoreFolio(s.pfn * PAGE_SIZE);
+    if (
+      pfn === s.pfn && k2.memmap.folioOrder(pfn) === s.order &&
+      machine.mem.hash64(s.pfn * PAGE_SIZE, 2 ** s.order * PAGE_SIZE) === s.hash
+    ) cell.restored++;
+  }
+  const rejected = k2.boot.retrieve?.rejected ?? 0;
+  cell.verdict = cell.restored === cell.preserved && rejected === 0 ? "ok" : "corrupt";
+  if (cell.verdict === "corrupt") {
+    cell.reason = `accepted, ${cell.restored}/${cell.preserved} folios intact` +
+      (rejected ? `, ${rejected} tracker entries rejected` : "");
+  }
+  return cell;
+}
+
+/** The whole matrix over `profiles` (default: every available profile). */
+export function abiMatrix(profiles: readonly ProfileName[] = availableProfiles()): AbiMatrixCell[] {
+  const out: AbiMatrixCell[] = [];
+  for (const from of profiles) for (const to of profiles) out.push(abiMatrixCell(from, to));
+  return out;
+}
+
+/** The matrix as a text table: rows = from, columns = to. */
+export function abiMatrixText(cells: readonly AbiMatrixCell[]): string {
+  const names = [...new Set(cells.map((c) => c.from))];
+  const mark = (c: AbiMatrixCell) =>
+    c.verdict === "ok" ? "ok" : c.verdict === "refused" ? "refused" : "CORRUPT";
+  const w = Math.max(...names.map((n) => n.length)) + 2;
+  const lines = [" ".repeat(w) + names.map((n) => n.padEnd(w)).join("")];
+  for (const from of names) {
+    const row = names.map((to) =>
+      mark(cells.find((c) => c.from === from && c.to === to)!).padEnd(w)
+    );
+    lines.push(from.padEnd(w) + row.join(""));
+  }
+  const notes = cells.filter((c) =>
+    c.verdict !== "ok" && c.from !== c.to || c.verdict === "corrupt"
+  )
+    .map((c) => `  ${c.from} → ${c.to}: ${c.reason}`);
+  return [...lines, "", ...notes].join("\n");
+}
+
+/** A short description of a profile for tables. */
+export function profileLine(p: AbiProfile): string {
+  return `${p.name.padEnd(26)} ${p.kernel.padEnd(18)} ${p.compat.padEnd(8)} ${
+    p.tracker.padEnd(18)
+  } ${p.summary}`;
+}
