@@ -35,6 +35,8 @@ export const PG_NOINIT = 1 << 3;
 export const MAX_FOLIO_ORDER: number = PUD_ORDER;
 
 const CHUNK_PAGES = 512;
+/** Compound orders that span whole sections (2^15 pages = 128 MiB). */
+const BIG_ORDER = 15;
 const CHUNKS_PER_SECTION = PAGES_PER_SECTION / CHUNK_PAGES;
 const CHUNK_BYTES = CHUNK_PAGES * (4 + 4 + 4 + 2 + 1);
 /** Approximate fixed JS heap cost of one chunk object and its five views. */
@@ -102,6 +104,14 @@ export interface MemmapStats {
 export class Memmap {
   readonly #sections = new Map<number, SectionState>();
   #chunks = 0;
+  /**
+   * Heads of compound pages spanning whole sections (order ≥ 15), by section index, so that
+   * compound_head() of a page inside a 1 GiB folio is one lookup. Entries may be stale after
+   * the head is cleared; lookups re-check the head.
+   */
+  readonly #bigHeads = new Map<number, number>();
+  /** The largest order < 15 ever given to prepCompoundPage (bounds compound_head probing). */
+  #maxSmallOrder = 0;
 
   // ------------------------------------------------------------------ storage
 
@@ -312,6 +322,10 @@ export class Memmap {
     const i = head % CHUNK_PAGES;
     c.flags[i] |= PG_HEAD;
     c.order[i] = order;
+    if (order >= BIG_ORDER) {
+      const first = head / PAGES_PER_SECTION;
+      for (let s = 0; s < 2 ** (order - BIG_ORDER); s++) this.#bigHeads.set(first + s, head);
+    } else if (order > this.#maxSmallOrder) this.#maxSmallOrder = order;
   }
 
   /** PageHead(). */
@@ -333,8 +347,15 @@ export class Memmap {
    */
   compoundHead(pfn: number): number {
     if (this.isHead(pfn)) return pfn;
+    if (this.#bigHeads.size > 0) {
+      const big = this.#bigHeads.get(Math.floor(pfn / PAGES_PER_SECTION));
+      if (big !== undefined) {
+        const order = this.compoundOrder(big);
+        if (order >= BIG_ORDER && big <= pfn && big + 2 ** order > pfn) return big;
+      }
+    }
     let last = pfn;
-    for (let o = 1; o <= MAX_FOLIO_ORDER; o++) {
+    for (let o = 1; o <= this.#maxSmallOrder; o++) {
       const size = 2 ** o;
       const cand = Math.floor(pfn / size) * size;
       if (cand === last) continue;

@@ -37,8 +37,8 @@ interface Descriptor {
   readonly value: number;
   /** Pattern only: page content at pfn is generated for position pfn - shiftPages. */
   readonly shiftPages: number;
-  /** 64-bit content identity used by {@link PhysicalMemory.hash64}. */
-  readonly identity: bigint;
+  /** 64-bit content identity used by {@link PhysicalMemory.hash64} (-1 until computed). */
+  identity: bigint;
 }
 
 /** A materialized page: its bytes and a word view of the same buffer. */
@@ -125,6 +125,8 @@ export class PhysicalMemory {
   readonly #sections = new Map<number, Section>();
   readonly #descriptors: Descriptor[] = [];
   readonly #descriptorIndex = new Map<string, number>();
+  readonly #byteIds = new Map<number, number>();
+  readonly #patternIds = new Map<number, number>();
   readonly #scratch = new PageFrame();
   #uniformIdentity = new Map<number, bigint>();
 
@@ -145,22 +147,25 @@ export class PhysicalMemory {
   // ---------------------------------------------------------------- descriptors
 
   #intern(kind: "byte" | "pattern", value: number, shiftPages: number): number {
+    // Fast paths: bytes and unshifted patterns are keyed by number; shifted patterns (made
+    // by page copies) by string. Identities are computed when first hashed.
+    const index = kind === "byte" ? this.#byteIds : shiftPages === 0 ? this.#patternIds : null;
     const key = `${kind}:${value}:${shiftPages}`;
-    const found = this.#descriptorIndex.get(key);
+    const found = index ? index.get(value) : this.#descriptorIndex.get(key);
     if (found !== undefined) return found;
     const id = this.#descriptors.length;
-    let identity: bigint;
-    if (kind === "byte") {
-      identity = this.#uniformPageIdentity(value);
-    } else {
-      identity =
-        (BigInt(mix32(value ^ 0xa5a5a5a5)) << 32n | BigInt(mix32(value + shiftPages * 0x9e37))) ^
-        (BigInt(Math.floor(shiftPages / 2 ** 32)) << 17n);
-      identity = (identity | 1n) & MASK64;
-    }
-    this.#descriptors.push({ id, kind, value, shiftPages, identity });
-    this.#descriptorIndex.set(key, id);
+    this.#descriptors.push({ id, kind, value, shiftPages, identity: -1n });
+    if (index) index.set(value, id);
+    else this.#descriptorIndex.set(key, id);
     return id;
+  }
+
+  #computeIdentity(d: Descriptor): bigint {
+    if (d.kind === "byte") return this.#uniformPageIdentity(d.value);
+    const identity = (BigInt(mix32(d.value ^ 0xa5a5a5a5)) << 32n |
+      BigInt(mix32(d.value + d.shiftPages * 0x9e37))) ^
+      (BigInt(Math.floor(d.shiftPages / 2 ** 32)) << 17n);
+    return (identity | 1n) & MASK64;
   }
 
   #uniformPageIdentity(byte: number): bigint {
@@ -677,7 +682,9 @@ export class PhysicalMemory {
   }
 
   #descriptorIdentityAt(desc: number): bigint {
-    return this.#descriptors[desc].identity;
+    const d = this.#descriptors[desc];
+    if (d.identity < 0n) d.identity = this.#computeIdentity(d);
+    return d.identity;
   }
 
   // ---------------------------------------------------------------- inspection
