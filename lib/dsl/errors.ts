@@ -1,0 +1,207 @@
+/**
+ * Errors of the kholab command language. Every diagnostic names its place as
+ * `file.kho:LINE:COL: message`, followed by the source line and a caret under the offending
+ * token:
+ *
+ * ```text
+ * demo.kho:3:15: unknown option "cout" for pages (did you mean "count"?)
+ *    3 | iommu = pages cout=1Mi
+ *      |               ^^^^
+ * ```
+ *
+ * - {@link ScriptSyntaxError} (a `SyntaxError`): one syntax or validation error.
+ * - {@link ScriptSyntaxErrors} (an `AggregateError`): every syntax error of a script at once.
+ * - {@link ScriptRuntimeError} (an `Error`): a command failed while running; names the
+ *   command and, when the kernel refused, its errno.
+ *
+ * @module
+ */
+
+/** A place in a script: 1-based line and column, and the length of the token. */
+export interface Span {
+  /** 1-based line. */
+  line: number;
+  /** 1-based column (in UTF-16 code units). */
+  col: number;
+  /** Length of the offending token (at least 1 for the caret). */
+  len: number;
+}
+
+/** Formats `file:line:col: message` followed by the source line and a caret line. */
+export function formatDiagnostic(
+  d: { file: string; span: Span; message: string; source?: string },
+): string {
+  const { file, span, message } = d;
+  const head = `${file}:${span.line}:${span.col}: ${message}`;
+  const snippet = snippetFor(d.source, span);
+  return snippet ? `${head}\n${snippet}` : head;
+}
+
+/** The source line of `span` with a caret line under the token, or "" without source. */
+export function snippetFor(source: string | undefined, span: Span): string {
+  if (source === undefined) return "";
+  const lines = source.split("\n");
+  const text = (lines[span.line - 1] ?? "").replace(/\r$/, "").replaceAll("\t", " ");
+  const num = String(span.line);
+  const gutter = " ".repeat(Math.max(4, num.length + 1));
+  const pad = gutter.slice(num.length) + num;
+  const caretLen = Math.max(1, Math.min(span.len, Math.max(1, text.length - span.col + 1)));
+  return `${pad} | ${text}\n${gutter} | ${" ".repeat(Math.max(0, span.col - 1))}${
+    "^".repeat(caretLen)
+  }`;
+}
+
+/**
+ * One syntax or validation error of a script, found before anything runs.
+ *
+ * @example
+ * ```ts
+ * import { ScriptSyntaxError } from "./errors.ts";
+ * const e = new ScriptSyntaxError("unknown command \"kexc\"", {
+ *   file: "a.kho", span: { line: 1, col: 1, len: 4 }, source: "kexc",
+ * });
+ * console.assert(e.message.startsWith("a.kho:1:1: unknown command"));
+ * ```
+ */
+export class ScriptSyntaxError extends SyntaxError {
+  /** The script's name as given (`<stdin>`, `<repl>` or a path). */
+  readonly file: string;
+  /** 1-based line. */
+  readonly line: number;
+  /** 1-based column. */
+  readonly column: number;
+  /** Length of the offending token. */
+  readonly length: number;
+  /** The message without the place (`unknown command "kexc"`). */
+  readonly reason: string;
+  /** The source line and the caret line. */
+  readonly snippet: string;
+
+  /** Creates the error; its message is the full diagnostic. */
+  constructor(reason: string, at: { file: string; span: Span; source?: string }) {
+    super(formatDiagnostic({ ...at, message: reason }));
+    this.name = "ScriptSyntaxError";
+    this.file = at.file;
+    this.line = at.span.line;
+    this.column = at.span.col;
+    this.length = at.span.len;
+    this.reason = reason;
+    this.snippet = snippetFor(at.source, at.span);
+  }
+}
+
+/**
+ * Every syntax error of a script (a script is checked as a whole before it runs).
+ */
+export class ScriptSyntaxErrors extends AggregateError {
+  /** The errors, in source order. */
+  override readonly errors: ScriptSyntaxError[];
+  /** Wraps the list; the message lists every diagnostic and a count. */
+  constructor(errors: ScriptSyntaxError[]) {
+    const n = errors.length;
+    super(
+      errors,
+      `${errors.map((e) => e.message).join("\n\n")}\n\n${n} syntax error${n === 1 ? "" : "s"}`,
+    );
+    this.name = "ScriptSyntaxErrors";
+    this.errors = errors;
+  }
+}
+
+/**
+ * A command failed while running: `file.kho:7:1: preserve: EINVAL: folio at 0x… overlaps
+ * scratch area 1`. The interpreter state is as before the command.
+ */
+export class ScriptRuntimeError extends Error {
+  /** The script's name. */
+  readonly file: string;
+  /** 1-based line of the failing statement. */
+  readonly line: number;
+  /** 1-based column. */
+  readonly column: number;
+  /** The command (`preserve`, `kexec`, `=` forms give the object kind). */
+  readonly command: string;
+  /** The kernel's errno name, when the kernel refused (`EINVAL`, `ENOMEM`, …). */
+  readonly code: string | null;
+  /** The message without the place. */
+  readonly reason: string;
+  /** The source line and the caret line. */
+  readonly snippet: string;
+
+  /** Creates the error; its message is the full diagnostic. */
+  constructor(
+    reason: string,
+    at: {
+      file: string;
+      span: Span;
+      command: string;
+      code?: string | null;
+      source?: string;
+      cause?: unknown;
+    },
+  ) {
+    super(formatDiagnostic({ ...at, message: `${at.command}: ${reason}` }), { cause: at.cause });
+    this.name = "ScriptRuntimeError";
+    this.file = at.file;
+    this.line = at.span.line;
+    this.column = at.span.col;
+    this.command = at.command;
+    this.code = at.code ?? null;
+    this.reason = reason;
+    this.snippet = snippetFor(at.source, at.span);
+  }
+}
+
+/**
+ * A failure inside a command handler before the place is known; the interpreter turns it
+ * into a {@link ScriptRuntimeError} at the statement. `code` is an errno name.
+ */
+export class CommandError extends Error {
+  /** errno name (`EINVAL`, `ENOENT`, …) or null for a plain language error. */
+  readonly code: string | null;
+  /** Creates the error with message `CODE: detail` (or just detail without a code). */
+  constructor(code: string | null, detail: string) {
+    super(code ? `${code}: ${detail}` : detail);
+    this.name = "CommandError";
+    this.code = code;
+  }
+}
+
+/** Whether `e` is one of the language's own errors. */
+export function isScriptError(
+  e: unknown,
+): e is ScriptSyntaxError | ScriptSyntaxErrors | ScriptRuntimeError {
+  return e instanceof ScriptSyntaxError || e instanceof ScriptSyntaxErrors ||
+    e instanceof ScriptRuntimeError;
+}
+
+/** Edit distance (Levenshtein), for did-you-mean suggestions. */
+export function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0];
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j];
+      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length];
+}
+
+/** ` (did you mean "x"?)` for the closest candidate within a small distance, else "". */
+export function didYouMean(word: string, candidates: Iterable<string>): string {
+  let best: string | null = null;
+  let bestD = Infinity;
+  const w = word.toLowerCase();
+  for (const c of candidates) {
+    const d = c.startsWith(w) && w.length >= 2 ? 0.5 : editDistance(w, c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  const limit = Math.max(1, Math.min(3, Math.floor(word.length / 3) + 1));
+  return best !== null && bestD <= limit ? ` (did you mean "${best}"?)` : "";
+}

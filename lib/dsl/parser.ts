@@ -1,0 +1,669 @@
+/**
+ * Parser of the kholab command language. A script is line-oriented: one statement per line
+ * (or separated by `;`), `#` comments, blocks in braces for `repeat` and `sweep`. Statements
+ * are checked against the command table ({@link COMMANDS}, {@link OBJECT_KINDS}) — unknown
+ * commands and options, missing or surplus arguments, literal values of the wrong kind —
+ * and every error of the script is collected before {@link ScriptSyntaxErrors} is thrown.
+ *
+ * @module
+ */
+
+import type { BinaryOp, Expr, OptionNode, Program, Stmt, Value } from "./ast.ts";
+import { PRECEDENCE } from "./ast.ts";
+import {
+  COMMANDS,
+  type CommandSpec,
+  OBJECT_KINDS,
+  type ObjectKindSpec,
+  type OptionSpec,
+  usage,
+} from "./commands.ts";
+import { didYouMean, ScriptSyntaxError, ScriptSyntaxErrors, type Span } from "./errors.ts";
+import { convertValue, kindName, ValueError } from "./values.ts";
+import { parseCount, parseSize } from "../units.ts";
+
+/** Options of {@link parse}. */
+export interface ParseOptions {
+  /** Name used in diagnostics. Default `<script>`. */
+  file?: string;
+}
+
+class Bail extends Error {}
+
+const IDENT = /[A-Za-z_][A-Za-z0-9_]*/y;
+const CMD_IDENT = /[A-Za-z_][A-Za-z0-9_-]*/y;
+const NUMBER =
+  /(0x[0-9a-fA-F]+|\d+(?:\.\d+)?)([KMGTP]iB|[KMGTP]B|Ki|Mi|Gi|Ti|k|[KMGTP])?(?![A-Za-z0-9_])/y;
+const DOTTED = /[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*/y;
+const WORD_STOP = " \t\r\n#;{}()\"'=";
+const OPS = ["||", "&&", "==", "!=", "<=", ">=", "<", ">", "+", "-", "*", "/", "%"] as const;
+
+/** Reads a numeric literal's value (size rules, except Ki/Mi/Gi/Ti/k counts). */
+export function numberLiteralValue(raw: string): number {
+  if (/(Ki|Mi|Gi|Ti|k)$/.test(raw)) return parseCount(raw);
+  return parseSize(raw);
+}
+
+class Parser {
+  readonly src: string;
+  readonly file: string;
+  pos = 0;
+  readonly errors: ScriptSyntaxError[] = [];
+  readonly #lineStarts: number[] = [0];
+
+  constructor(src: string, file: string) {
+    this.src = src;
+    this.file = file;
+    for (let i = 0; i < src.length; i++) if (src[i] === "\n") this.#lineStarts.push(i + 1);
+  }
+
+  span(start: number, end = start + 1): Span {
+    let lo = 0, hi = this.#lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.#lineStarts[mid] <= start) lo = mid;
+      else hi = mid - 1;
+    }
+    const lineEnd = this.src.indexOf("\n", start);
+    const stop = lineEnd < 0 ? this.src.length : lineEnd;
+    return {
+      line: lo + 1,
+      col: start - this.#lineStarts[lo] + 1,
+      len: Math.max(1, Math.min(end, stop) - start),
+    };
+  }
+
+  report(message: string, start: number, end = start + 1): void {
+    this.errors.push(
+      new ScriptSyntaxError(message, {
+        file: this.file,
+        span: this.span(start, end),
+        source: this.src,
+      }),
+    );
+  }
+
+  fail(message: string, start: number, end = start + 1): never {
+    this.report(message, start, end);
+    throw new Bail();
+  }
+
+  peek(): string {
+    return this.src[this.pos] ?? "";
+  }
+
+  /** Skips blanks and a comment, not newlines (a `\` before a newline continues the line). */
+  skipBlanks(): void {
+    for (;;) {
+      const c = this.peek();
+      if (c === " " || c === "\t" || c === "\r") this.pos++;
+      else if (
+        c === "\\" && (this.src[this.pos + 1] === "\n" || this.src.startsWith("\r\n", this.pos + 1))
+      ) {
+        this.pos += this.src[this.pos + 1] === "\n" ? 2 : 3;
+      } else if (c === "#") {
+        while (this.pos < this.src.length && this.peek() !== "\n") this.pos++;
+      } else return;
+    }
+  }
+
+  /** Skips blanks, comments, newlines and `;`. */
+  skipSeparators(): void {
+    for (;;) {
+      this.skipBlanks();
+      if (this.peek() === "\n" || this.peek() === ";") this.pos++;
+      else return;
+    }
+  }
+
+  atEnd(): boolean {
+    const c = this.peek();
+    return c === "" || c === "\n" || c === ";" || c === "}";
+  }
+
+  match(re: RegExp): string | null {
+    re.lastIndex = this.pos;
+    const m = re.exec(this.src);
+    return m ? m[0] : null;
+  }
+
+  describeHere(): string {
+    const c = this.peek();
+    if (c === "") return "end of script";
+    if (c === "\n") return "end of line";
+    const w = /^[^\s]{1,12}/.exec(this.src.slice(this.pos))?.[0] ?? c;
+    return `"${w}"`;
+  }
+
+  /** After an error: skip to the end of the statement, over any block it opened. */
+  recover(): void {
+    let depth = 0;
+    while (this.pos < this.src.length) {
+      const c = this.peek();
+      if (c === '"' || c === "'") {
+        const end = this.src.indexOf(c, this.pos + 1);
+        const nl = this.src.indexOf("\n", this.pos + 1);
+        this.pos = end >= 0 && (nl < 0 || end < nl) ? end + 1 : (nl < 0 ? this.src.length : nl);
+        continue;
+      }
+      if (c === "#") {
+        this.skipBlanks();
+        continue;
+      }
+      if (c === "{") depth++;
+      else if (c === "}") {
+        if (depth === 0) return;
+        depth--;
+        if (depth === 0) {
+          this.pos++;
+          return;
+        }
+      } else if ((c === "\n" || c === ";") && depth === 0) return;
+      this.pos++;
+    }
+  }
+
+  // ---------------------------------------------------------------- program and blocks
+
+  block(depth: number, open: number): Stmt[] {
+    const body: Stmt[] = [];
+    for (;;) {
+      this.skipSeparators();
+      if (this.pos >= this.src.length) {
+        if (depth > 0) this.report("unclosed block: '{' has no matching '}'", open);
+        return body;
+      }
+      if (this.peek() === "}") {
+        if (depth > 0) {
+          this.pos++;
+          return body;
+        }
+        this.report("unexpected '}' (no block is open)", this.pos);
+        this.pos++;
+        continue;
+      }
+      const start = this.pos;
+      try {
+        body.push(this.statement(depth));
+        this.skipBlanks();
+        if (!this.atEnd()) this.fail(`unexpected ${this.describeHere()}`, this.pos);
+      } catch (e) {
+        if (!(e instanceof Bail)) throw e;
+        if (this.pos === start) this.pos++;
+        this.recover();
+      }
+    }
+  }
+
+  statement(depth: number): Stmt {
+    const start = this.pos;
+    const word = this.match(CMD_IDENT);
+    if (word === null) this.fail(`expected a command, found ${this.describeHere()}`, this.pos);
+    this.pos += word.length;
+    const nameSpan = this.span(start, this.pos);
+    this.stmtSpan = nameSpan;
+    this.skipBlanks();
+    if (this.peek() === "=" && this.src[this.pos + 1] !== "=") return this.assignment(word, start);
+    switch (word) {
+      case "let":
+        return this.letStmt(nameSpan);
+      case "expect": {
+        const e0 = this.pos;
+        if (this.atEnd()) this.fail("expect needs an expression", start, this.pos);
+        const expr = this.expr(false);
+        return {
+          kind: "expect",
+          expr,
+          source: this.src.slice(e0, this.pos).trim(),
+          span: nameSpan,
+        };
+      }
+      case "repeat": {
+        if (this.atEnd()) this.fail("repeat needs a count: repeat N { … }", start, this.pos);
+        const count = this.expr(false);
+        this.skipBlanks();
+        return { kind: "repeat", count, body: this.braceBlock(depth, "repeat"), span: nameSpan };
+      }
+      case "sweep":
+        return this.sweepStmt(depth, nameSpan);
+      case "include": {
+        if (this.atEnd()) this.fail("include needs a file name", start, this.pos);
+        const path = this.value(WORD_STOP);
+        return { kind: "include", path, span: nameSpan };
+      }
+    }
+    const spec = COMMANDS.get(word);
+    if (spec === undefined || spec.special) {
+      const known = [...COMMANDS.keys()];
+      let hint = didYouMean(word, known);
+      if (!hint && OBJECT_KINDS.has(word)) hint = ` (objects are created with NAME = ${word} …)`;
+      this.fail(`unknown command "${word}"${hint}`, start, start + word.length);
+    }
+    const { args, options } = this.items(spec, word);
+    return { kind: "command", name: word, args, options, span: nameSpan };
+  }
+
+  assignment(target: string, start: number): Stmt {
+    const span = this.span(start, start + target.length);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(target)) {
+      this.report(
+        `"${target}" is not an object name (letters, digits, _)`,
+        start,
+        start + target.length,
+      );
+    } else if (COMMANDS.has(target) || OBJECT_KINDS.has(target)) {
+      this.report(
+        `"${target}" is a command name; choose another object name`,
+        start,
+        start + target.length,
+      );
+    }
+    this.pos++; // =
+    this.skipBlanks();
+    const k0 = this.pos;
+    const kind = this.match(CMD_IDENT);
+    if (kind === null) {
+      this.fail(
+        `expected an object kind (${
+          [...OBJECT_KINDS.keys()].join(", ")
+        }), found ${this.describeHere()}`,
+        this.pos,
+      );
+    }
+    this.pos += kind.length;
+    const kindSpan = this.span(k0, this.pos);
+    this.stmtSpan = kindSpan;
+    const spec = OBJECT_KINDS.get(kind);
+    if (spec === undefined) {
+      this.fail(
+        `unknown object kind "${kind}"${didYouMean(kind, OBJECT_KINDS.keys())} (known: ${
+          [...OBJECT_KINDS.keys()].join(", ")
+        })`,
+        k0,
+        this.pos,
+      );
+    }
+    const { args, options } = this.items(spec, kind);
+    return { kind: "assign", target, objectKind: kind, args, options, span, kindSpan };
+  }
+
+  letStmt(nameSpan: Span): Stmt {
+    const n0 = this.pos;
+    const name = this.match(IDENT);
+    if (name === null) this.fail(`let needs a name, found ${this.describeHere()}`, this.pos);
+    this.pos += name.length;
+    this.skipBlanks();
+    if (this.peek() !== "=" || this.src[this.pos + 1] === "=") {
+      this.fail(`expected "=" after let ${name}, found ${this.describeHere()}`, this.pos);
+    }
+    this.pos++;
+    this.skipBlanks();
+    if (this.atEnd()) this.fail(`let ${name} needs a value`, n0, this.pos);
+    return { kind: "let", name, expr: this.expr(false), span: nameSpan };
+  }
+
+  sweepStmt(depth: number, nameSpan: Span): Stmt {
+    const variable = this.match(IDENT);
+    if (variable === null) {
+      this.fail(`sweep needs a variable: sweep VAR in [ … ] { … }`, this.pos);
+    }
+    this.pos += variable.length;
+    this.skipBlanks();
+    if (this.match(/in(?![A-Za-z0-9_])/y) === null) {
+      this.fail(`expected "in" after sweep ${variable}, found ${this.describeHere()}`, this.pos);
+    }
+    this.pos += 2;
+    this.skipBlanks();
+    if (this.peek() !== "[") {
+      this.fail(`expected "[" to start the sweep values, found ${this.describeHere()}`, this.pos);
+    }
+    const open = this.pos++;
+    const values: Value[] = [];
+    for (;;) {
+      while (" \t\r\n,".includes(this.peek()) && this.peek() !== "") this.pos++;
+      this.skipBlanks();
+      if (this.peek() === "]") {
+        this.pos++;
+        break;
+      }
+      if (this.peek() === "" || this.peek() === "{" || this.peek() === "}" || this.peek() === ";") {
+        this.fail("unclosed '[': expected ']'", open);
+      }
+      if (this.peek() === "\n") continue;
+      values.push(this.value(WORD_STOP + ",[]"));
+    }
+    this.skipBlanks();
+    return {
+      kind: "sweep",
+      variable,
+      values,
+      body: this.braceBlock(depth, "sweep"),
+      span: nameSpan,
+    };
+  }
+
+  braceBlock(depth: number, what: string): Stmt[] {
+    if (this.peek() !== "{") {
+      this.fail(`expected "{" to open the ${what} block, found ${this.describeHere()}`, this.pos);
+    }
+    const open = this.pos++;
+    const body = this.block(depth + 1, open);
+    return body;
+  }
+
+  // ---------------------------------------------------------------- items and values
+
+  /** Positionals and options up to the end of the statement, checked against the spec. */
+  items(
+    spec: CommandSpec | ObjectKindSpec,
+    what: string,
+  ): { args: Value[]; options: OptionNode[] } {
+    const args: Value[] = [];
+    const options: OptionNode[] = [];
+    const optSpecs = new Map(spec.options.map((o) => [o.name, o]));
+    for (;;) {
+      this.skipBlanks();
+      if (this.atEnd()) break;
+      const i0 = this.pos;
+      const c = this.peek();
+      if (c === '"' || c === "'" || c === "$" || c === "(") {
+        args.push(this.value(WORD_STOP));
+        continue;
+      }
+      const word = this.readWord(WORD_STOP);
+      if (word === "") this.fail(`unexpected ${this.describeHere()}`, this.pos);
+      if (this.peek() === "=") {
+        this.pos++;
+        if (this.atEnd() || this.peek() === " " || this.peek() === "\t" || this.peek() === "#") {
+          this.fail(`missing value after ${word}=`, i0, this.pos);
+        }
+        const value = this.value(" \t\r\n#;{}()");
+        options.push({ name: word, value, span: this.span(i0, i0 + word.length) });
+      } else if (optSpecs.get(word)?.flag) {
+        options.push({ name: word, value: null, span: this.span(i0, this.pos) });
+      } else {
+        args.push({ kind: "word", text: word, span: this.span(i0, this.pos) });
+      }
+    }
+    this.check(spec, what, args, options);
+    return { args, options };
+  }
+
+  readWord(stops: string): string {
+    const s = this.pos;
+    while (this.pos < this.src.length && !stops.includes(this.peek())) this.pos++;
+    return this.src.slice(s, this.pos);
+  }
+
+  value(stops: string): Value {
+    const s = this.pos;
+    const c = this.peek();
+    if (c === '"' || c === "'") {
+      const text = this.stringLiteral();
+      return { kind: "string", text, span: this.span(s, this.pos) };
+    }
+    if (c === "$") {
+      this.pos++;
+      const name = this.match(DOTTED);
+      if (name === null) this.fail("expected a variable name after $", s, s + 1);
+      this.pos += name.length;
+      const span = this.span(s, this.pos);
+      return { kind: "expr", dollar: true, expr: { kind: "name", name, span }, span };
+    }
+    if (c === "(") {
+      const expr = this.expr(true);
+      return { kind: "expr", dollar: false, expr, span: this.span(s, this.pos) };
+    }
+    const text = this.readWord(stops);
+    if (text === "") this.fail(`expected a value, found ${this.describeHere()}`, this.pos);
+    return { kind: "word", text, span: this.span(s, this.pos) };
+  }
+
+  stringLiteral(): string {
+    const s = this.pos;
+    const q = this.peek();
+    let i = this.pos + 1;
+    while (i < this.src.length && this.src[i] !== q && this.src[i] !== "\n") {
+      i += q === '"' && this.src[i] === "\\" ? 2 : 1;
+    }
+    if (i >= this.src.length || this.src[i] !== q) {
+      this.pos = Math.min(i, this.src.length);
+      this.fail("unterminated string", s, s + 1);
+    }
+    const inner = this.src.slice(s + 1, i);
+    this.pos = i + 1;
+    if (q === "'") return inner;
+    try {
+      return JSON.parse(`"${inner}"`) as string;
+    } catch {
+      this.fail("bad escape in string", s, this.pos);
+    }
+  }
+
+  check(
+    spec: CommandSpec | ObjectKindSpec,
+    what: string,
+    args: Value[],
+    options: OptionNode[],
+  ): void {
+    const known = new Map(spec.options.map((o) => [o.name, o]));
+    const seen = new Set<string>();
+    for (const o of options) {
+      const os = known.get(o.name);
+      const start = this.offsetOf(o.span);
+      if (os === undefined) {
+        const names = [...known.keys()];
+        this.report(
+          `unknown option "${o.name}" for ${what}${didYouMean(o.name, names)}${
+            names.length ? ` (options: ${names.join(", ")})` : " (it takes no options)"
+          }`,
+          start,
+          start + o.name.length,
+        );
+        continue;
+      }
+      if (seen.has(o.name) && !os.repeatable) {
+        this.report(`option "${o.name}" given twice`, start, start + o.name.length);
+      }
+      seen.add(o.name);
+      if (o.value === null) continue;
+      this.checkValue(os, o.value, `${o.name}=`);
+    }
+    for (const os of spec.options) {
+      if (os.required && !seen.has(os.name)) {
+        const at = this.offsetOf(this.stmtSpan);
+        this.report(
+          `${what}: missing option ${os.name}=${kindName(os.kind)} (usage: ${usage(spec)})`,
+          at,
+          at + this.stmtSpan.len,
+        );
+      }
+    }
+    const pos = "positionals" in spec ? spec.positionals : [];
+    let k = 0;
+    for (let i = 0; i < args.length; i++) {
+      const ps = pos[Math.min(k, pos.length - 1)];
+      if (ps === undefined || (k >= pos.length && !pos[pos.length - 1].variadic)) {
+        const a = this.offsetOf(args[i].span);
+        const flags = spec.options.filter((o) => o.flag).map((o) => o.name);
+        const hint = args[i].kind === "word"
+          ? didYouMean((args[i] as { text: string }).text, [
+            ...flags,
+            ...spec.options.map((o) => o.name + "="),
+          ])
+          : "";
+        this.report(
+          `unexpected argument ${JSON.stringify(valueText(args[i]))} for ${what}${hint} (usage: ${
+            usage(spec)
+          })`,
+          a,
+          a + args[i].span.len,
+        );
+        continue;
+      }
+      this.checkValue({ name: ps.name, kind: ps.kind, doc: ps.doc }, args[i], "");
+      if (!ps.variadic) k++;
+    }
+    const need = pos.filter((p) => !p.optional);
+    const given = pos.some((p) => p.variadic) ? Math.min(args.length, need.length) : args.length;
+    if (given < need.length) {
+      const miss = need[given] ?? need[need.length - 1];
+      const at = this.offsetOf(this.stmtSpan);
+      this.report(
+        `${what}: missing ${miss.name} (usage: ${usage(spec)})`,
+        at,
+        at + this.stmtSpan.len,
+      );
+    }
+  }
+
+  stmtSpan: Span = { line: 1, col: 1, len: 1 };
+
+  offsetOf(span: Span): number {
+    return this.#lineStarts[span.line - 1] + span.col - 1;
+  }
+
+  checkValue(os: OptionSpec, v: Value, prefix: string): void {
+    if (v.kind === "expr") return; // checked when it runs
+    try {
+      convertValue(os.kind, v.text);
+    } catch (e) {
+      if (!(e instanceof ValueError)) throw e;
+      const at = this.offsetOf(v.span);
+      this.report(`${prefix}${e.message}`, at, at + v.span.len);
+    }
+  }
+
+  // ---------------------------------------------------------------- expressions
+
+  /** An expression; inside parentheses newlines are blanks. */
+  expr(parenthesized: boolean): Expr {
+    if (parenthesized) {
+      const open = this.pos++;
+      const e = this.binary(1, true);
+      this.skipAll(true);
+      if (this.peek() !== ")") {
+        this.fail(`expected ")" to close "(", found ${this.describeHere()}`, this.pos, open);
+      }
+      this.pos++;
+      return e;
+    }
+    return this.binary(1, false);
+  }
+
+  skipAll(nl: boolean): void {
+    for (;;) {
+      this.skipBlanks();
+      if (nl && this.peek() === "\n") this.pos++;
+      else return;
+    }
+  }
+
+  peekOp(): BinaryOp | null {
+    for (const op of OPS) if (this.src.startsWith(op, this.pos)) return op;
+    return null;
+  }
+
+  binary(minPrec: number, nl: boolean): Expr {
+    let left = this.unary(nl);
+    for (;;) {
+      this.skipAll(nl);
+      const op = this.peekOp();
+      if (op === null && this.peek() === "=") {
+        this.fail(`"=" is not an operator: use == to compare`, this.pos);
+      }
+      if (op === null || PRECEDENCE[op] < minPrec) return left;
+      this.pos += op.length;
+      const right = this.binary(PRECEDENCE[op] + 1, nl);
+      left = { kind: "binary", op, left, right, span: left.span };
+    }
+  }
+
+  unary(nl: boolean): Expr {
+    this.skipAll(nl);
+    const s = this.pos;
+    if (this.peek() === "!" && this.src[this.pos + 1] !== "=") {
+      this.pos++;
+      return { kind: "unary", op: "!", arg: this.unary(nl), span: this.span(s) };
+    }
+    if (this.peek() === "-") {
+      this.pos++;
+      return { kind: "unary", op: "-", arg: this.unary(nl), span: this.span(s) };
+    }
+    return this.primary(nl);
+  }
+
+  primary(_nl: boolean): Expr {
+    const s = this.pos;
+    const c = this.peek();
+    if (c === "(") return this.expr(true);
+    if (c === '"' || c === "'") {
+      const value = this.stringLiteral();
+      return { kind: "str", value, span: this.span(s, this.pos) };
+    }
+    if (c >= "0" && c <= "9") {
+      const raw = this.match(NUMBER);
+      if (raw === null) {
+        const bad = /^[0-9A-Za-z_.]+/.exec(this.src.slice(s))![0];
+        this.fail(
+          `bad number "${bad}" (sizes: 4K 16G 1T; counts: 64Ki 1Mi 1k; hex: 0x1000)`,
+          s,
+          s + bad.length,
+        );
+      }
+      this.pos += raw.length;
+      let value: number;
+      try {
+        value = numberLiteralValue(raw);
+      } catch (e) {
+        this.fail(`bad number "${raw}": ${(e as Error).message}`, s, this.pos);
+      }
+      return { kind: "num", value, raw, span: this.span(s, this.pos) };
+    }
+    const name = this.match(DOTTED);
+    if (name !== null) {
+      this.pos += name.length;
+      if (name === "true" || name === "false") {
+        return { kind: "bool", value: name === "true", span: this.span(s, this.pos) };
+      }
+      return { kind: "name", name, span: this.span(s, this.pos) };
+    }
+    this.fail(`expected a value in the expression, found ${this.describeHere()}`, s);
+  }
+}
+
+function valueText(v: Value): string {
+  return v.kind === "expr" ? "(…)" : v.text;
+}
+
+/**
+ * Parses and checks a script. Throws {@link ScriptSyntaxErrors} listing every error.
+ *
+ * @example
+ * ```ts
+ * import { parse } from "./parser.ts";
+ * const p = parse("machine ram=4G\nbufs = folios order=2 count=3\npreserve bufs\nkexec");
+ * console.assert(p.body.length === 4 && p.body[1].kind === "assign");
+ * ```
+ */
+export function parse(text: string, options: ParseOptions = {}): Program {
+  const p = new Parser(text, options.file ?? "<script>");
+  const body = p.block(0, 0);
+  if (p.errors.length) throw new ScriptSyntaxErrors(p.errors);
+  return { file: p.file, source: text, body };
+}
+
+/** Parses a single expression (for tools); throws {@link ScriptSyntaxErrors}. */
+export function parseExpr(text: string, options: ParseOptions = {}): Expr {
+  const p = new Parser(text, options.file ?? "<expr>");
+  let e: Expr | null = null;
+  try {
+    e = p.expr(false);
+    p.skipBlanks();
+    if (p.pos < text.length) p.fail(`unexpected ${p.describeHere()}`, p.pos);
+  } catch (err) {
+    if (!(err instanceof Bail)) throw err;
+  }
+  if (p.errors.length || e === null) throw new ScriptSyntaxErrors(p.errors);
+  return e;
+}
