@@ -1,0 +1,151 @@
+/**
+ * Running and checking whole scripts: {@link runScript} (what `kholab run FILE` does) and
+ * {@link checkScript} (what `kholab check FILE` does).
+ *
+ * @module
+ */
+
+import {
+  isScriptError,
+  ScriptRuntimeError,
+  type ScriptSyntaxError,
+  ScriptSyntaxErrors,
+} from "./errors.ts";
+import { type ExpectResult, Interpreter, type MeasureRow } from "./interpreter.ts";
+import { parse } from "./parser.ts";
+
+/** Options of {@link runScript}. */
+export interface RunOptions {
+  /** Script name for diagnostics. Default `<script>`. */
+  file?: string;
+  /** Initial seed. Default 42. */
+  seed?: number;
+  /** Output one JSON document instead of text. */
+  json?: boolean;
+  /** Called with each line of text output as it is produced (not in JSON mode). */
+  onOutput?: (line: string) => void;
+  /** Reads included files. */
+  readFile?: (path: string) => string;
+  /** Largest machine the script may power on. Default 64 TiB. */
+  maxRamBytes?: number;
+}
+
+/** What a script run produced. */
+export interface RunResult {
+  /** 0: ok, 1: an `expect` failed, 2: script error (syntax or runtime). */
+  exitCode: 0 | 1 | 2;
+  /** Everything printed (text, or JSON with `json`). */
+  output: string;
+  /** Structured results. */
+  results: {
+    /** `measure` rows. */
+    measurements: MeasureRow[];
+    /** Every evaluated `expect`. */
+    expects: ExpectResult[];
+    /** Metrics at the end. */
+    metrics: Record<string, number | string>;
+    /** The error, when the script failed. */
+    error: { kind: "syntax" | "runtime"; message: string; code?: string | null } | null;
+  };
+}
+
+/**
+ * Parses, checks and runs a script. Syntax errors (all of them) and runtime errors end in
+ * exit code 2 with the diagnostics in `output`; a failed `expect` gives exit code 1. Errors
+ * that are not the language's own (bugs) propagate.
+ *
+ * @example
+ * ```ts
+ * import { runScript } from "./run.ts";
+ * const r = runScript("machine ram=1G\nb = pages count=4\npreserve b\nkexec\nrestore b\nexpect restore.failed == 0");
+ * console.assert(r.exitCode === 0);
+ * ```
+ */
+export function runScript(text: string, options: RunOptions = {}): RunResult {
+  const file = options.file ?? "<script>";
+  const rt = new Interpreter({
+    file,
+    seed: options.seed,
+    onOutput: options.json ? undefined : options.onOutput,
+    readFile: options.readFile,
+    maxRamBytes: options.maxRamBytes,
+  });
+  let error: RunResult["results"]["error"] = null;
+  try {
+    rt.run(parse(text, { file }));
+  } catch (e) {
+    if (!isScriptError(e)) throw e;
+    const kind = e instanceof ScriptRuntimeError ? "runtime" : "syntax";
+    error = {
+      kind,
+      message: e.message,
+      code: e instanceof ScriptRuntimeError ? e.code : undefined,
+    };
+    if (!options.json) rt.print(e.message);
+  }
+  const exitCode = error ? 2 : rt.stats.expectFailed > 0 ? 1 : 0;
+  const results = {
+    measurements: rt.rows,
+    expects: rt.expects,
+    metrics: rt.metrics(),
+    error,
+  };
+  const output = options.json
+    ? JSON.stringify({ exitCode, ...results, output: rt.output }, null, 2)
+    : rt.output.join("\n");
+  return { exitCode, output, results };
+}
+
+/** Result of {@link checkScript}. */
+export interface CheckResult {
+  /** Whether the script has no syntax error. */
+  ok: boolean;
+  /** Every syntax error. */
+  errors: ScriptSyntaxError[];
+  /** The diagnostics as text ("" when ok). */
+  message: string;
+}
+
+/**
+ * Parses and checks a script without running it (includes are checked when `readFile` is
+ * given and their names are literal).
+ */
+export function checkScript(
+  text: string,
+  options: { file?: string; readFile?: (path: string) => string } = {},
+): CheckResult {
+  const file = options.file ?? "<script>";
+  const errors: ScriptSyntaxError[] = [];
+  const visit = (src: string, name: string, depth: number) => {
+    try {
+      const p = parse(src, { file: name });
+      if (!options.readFile || depth > 8) return;
+      const walk = (body: typeof p.body) => {
+        for (const s of body) {
+          if (s.kind === "include" && s.path.kind !== "expr") {
+            const path = s.path.text.startsWith("/") || !name.includes("/")
+              ? s.path.text
+              : name.slice(0, name.lastIndexOf("/") + 1) + s.path.text;
+            let inc: string;
+            try {
+              inc = options.readFile!(path);
+            } catch {
+              continue; // reported when it runs
+            }
+            visit(inc, path, depth + 1);
+          } else if (s.kind === "repeat" || s.kind === "sweep") walk(s.body);
+        }
+      };
+      walk(p.body);
+    } catch (e) {
+      if (e instanceof ScriptSyntaxErrors) errors.push(...e.errors);
+      else throw e;
+    }
+  };
+  visit(text, file, 0);
+  return {
+    ok: errors.length === 0,
+    errors,
+    message: errors.length ? new ScriptSyntaxErrors(errors).message : "",
+  };
+}
