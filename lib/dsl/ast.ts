@@ -86,6 +86,7 @@ export type Stmt =
   | { kind: "let"; name: string; expr: Expr; span: Span }
   | { kind: "expect"; expr: Expr; source: string; span: Span }
   | { kind: "repeat"; count: Expr; body: Stmt[]; span: Span }
+  | { kind: "try"; body: Stmt[]; span: Span }
   | { kind: "sweep"; variable: string; values: Value[]; body: Stmt[]; span: Span }
   | { kind: "include"; path: Value; span: Span };
 
@@ -167,6 +168,8 @@ export function formatStmt(s: Stmt, indent = ""): string {
       return `${indent}expect ${formatExpr(s.expr)}`;
     case "repeat":
       return `${indent}repeat ${formatExpr(s.count)} ${formatBlock(s.body, indent)}`;
+    case "try":
+      return `${indent}try ${formatBlock(s.body, indent)}`;
     case "sweep":
       return `${indent}sweep ${s.variable} in [${s.values.map(formatValue).join(", ")}] ${
         formatBlock(s.body, indent)

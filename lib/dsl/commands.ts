@@ -351,6 +351,13 @@ const SPECIAL: [string, string, string, string?][] = [
   ],
   ["repeat", "repeat N { … }", "run a block N times (the variable `i` counts from 0)"],
   ["sweep", "sweep VAR in [v1, v2, …] { … }", "run a block once per value"],
+  [
+    "try",
+    "try { … }",
+    "run a block; a runtime error in it is printed and recorded, and the script goes on",
+    'After it: error.code is the errno name of the last error ("" if none), try.failed\n' +
+    "counts failed try blocks. The failed command itself left no trace (rolled back).",
+  ],
   ["include", "include FILE", "run another script (path relative to this one)"],
 ];
 for (const [name, syntax, summary, details] of SPECIAL) {

@@ -159,11 +159,14 @@ export class ScriptRuntimeError extends Error {
 export class CommandError extends Error {
   /** errno name (`EINVAL`, `ENOENT`, …) or null for a plain language error. */
   readonly code: string | null;
+  /** The argument at fault (an object name), to put the caret under it. */
+  readonly token: string | null;
   /** Creates the error with message `CODE: detail` (or just detail without a code). */
-  constructor(code: string | null, detail: string) {
+  constructor(code: string | null, detail: string, token: string | null = null) {
     super(code ? `${code}: ${detail}` : detail);
     this.name = "CommandError";
     this.code = code;
+    this.token = token;
   }
 }
 

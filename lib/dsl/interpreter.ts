@@ -81,6 +81,8 @@ export interface ScriptStats {
   expectPassed: number;
   /** Expectations that failed. */
   expectFailed: number;
+  /** `try` blocks that caught an error. */
+  tryFailed: number;
 }
 
 /** One `measure` row. */
@@ -165,7 +167,10 @@ export class Interpreter {
     verifyFailed: 0,
     expectPassed: 0,
     expectFailed: 0,
+    tryFailed: 0,
   };
+  /** errno name of the last error caught by `try` ("" if none). */
+  lastErrorCode = "";
   /** Measured rows. */
   readonly rows: MeasureRow[] = [];
   /** Evaluated expectations. */
@@ -299,6 +304,17 @@ export class Interpreter {
         }
         return;
       }
+      case "try": {
+        try {
+          this.#block(s.body);
+        } catch (e) {
+          if (!(e instanceof ScriptRuntimeError)) throw e;
+          this.stats.tryFailed++;
+          this.lastErrorCode = e.code ?? "ERROR";
+          this.print(`try: ${e.message.split("\n")[0]}`);
+        }
+        return;
+      }
       case "include": {
         const program = this.#guard(s, "include", () => {
           if (this.#fileStack.length > INCLUDE_DEPTH) {
@@ -359,6 +375,10 @@ export class Interpreter {
     } else if (e instanceof CommandError || e instanceof KhoError || e instanceof FdtError) {
       code = e.code;
       reason = e.message;
+      if (e instanceof CommandError && e.token !== null && "args" in s) {
+        const arg = s.args.find((a) => a.kind !== "expr" && a.text === e.token);
+        if (arg) span = arg.span;
+      }
     } else if (e instanceof KernelPanic) {
       reason = e.message;
     } else if (e instanceof ValueError) {
@@ -725,7 +745,7 @@ export class Interpreter {
     const where = this.stats.kexecs > 0
       ? " (objects that were not preserved do not survive kexec)"
       : "";
-    throw new CommandError("ENOENT", `no object "${name}"${hint}${where}`);
+    throw new CommandError("ENOENT", `no object "${name}"${hint}${where}`, name);
   }
 
   /** `NAME = KIND …`. */
@@ -750,7 +770,7 @@ export class Interpreter {
   #distinct(names: string[]): DslObject[] {
     const seen = new Set<string>();
     return names.map((n) => {
-      if (seen.has(n)) throw new CommandError("EINVAL", `"${n}" named twice`);
+      if (seen.has(n)) throw new CommandError("EINVAL", `"${n}" named twice`, n);
       seen.add(n);
       return this.object(n);
     });
@@ -762,10 +782,10 @@ export class Interpreter {
     const objs = this.#distinct(names);
     for (const o of objs) {
       if (o.state === "preserved") {
-        throw new CommandError("EEXIST", `${o.name} is already preserved`);
+        throw new CommandError("EEXIST", `${o.name} is already preserved`, o.name);
       }
       if (o.state === "incoming") {
-        throw new CommandError("EINVAL", `${o.name} is incoming: restore it first`);
+        throw new CommandError("EINVAL", `${o.name} is incoming: restore it first`, o.name);
       }
     }
     for (const o of objs) {
@@ -783,9 +803,15 @@ export class Interpreter {
     const kernel = this.ensureKernel();
     const objs = this.#distinct(names);
     for (const o of objs) {
-      if (o.state !== "preserved") throw new CommandError("EINVAL", `${o.name} is not preserved`);
+      if (o.state !== "preserved") {
+        throw new CommandError("EINVAL", `${o.name} is not preserved`, o.name);
+      }
       if (o.kind === "subtree") {
-        throw new CommandError("EINVAL", `${o.name} is a sub-tree: use "subtree ${o.name} remove"`);
+        throw new CommandError(
+          "EINVAL",
+          `${o.name} is a sub-tree: use "subtree ${o.name} remove"`,
+          o.name,
+        );
       }
     }
     for (const o of objs) {
@@ -800,10 +826,18 @@ export class Interpreter {
     const objs = this.#distinct(names);
     for (const o of objs) {
       if (o.unit !== "pages" || o.kind !== "pages") {
-        throw new CommandError("EINVAL", `${o.name} is ${o.kind}: only pages objects are split`);
+        throw new CommandError(
+          "EINVAL",
+          `${o.name} is ${o.kind}: only pages objects are split`,
+          o.name,
+        );
       }
-      if (o.state !== "allocated") throw new CommandError("EBUSY", `${o.name} is ${o.state}`);
-      if (o.pool.length) throw new CommandError("EINVAL", `${o.name} is order-0 pages already`);
+      if (o.state !== "allocated") {
+        throw new CommandError("EBUSY", `${o.name} is ${o.state}`, o.name);
+      }
+      if (o.pool.length) {
+        throw new CommandError("EINVAL", `${o.name} is order-0 pages already`, o.name);
+      }
     }
     for (const o of objs) splitObject(kernel, o);
   }
@@ -814,10 +848,10 @@ export class Interpreter {
     const objs = this.#distinct(names);
     for (const o of objs) {
       if (o.state === "preserved") {
-        throw new CommandError("EBUSY", `${o.name} is preserved: unpreserve it first`);
+        throw new CommandError("EBUSY", `${o.name} is preserved: unpreserve it first`, o.name);
       }
       if (o.state === "incoming") {
-        throw new CommandError("EINVAL", `${o.name} is incoming: restore it first`);
+        throw new CommandError("EINVAL", `${o.name} is incoming: restore it first`, o.name);
       }
     }
     for (const o of objs) {
@@ -855,10 +889,21 @@ export class Interpreter {
   /** `finalize` / `abort`: only profiles with a finalize step have them. */
   finalizeOrAbort(what: "finalize" | "abort"): void {
     const kernel = this.ensureKernel();
-    throw new KhoError(
-      "EOPNOTSUPP",
-      `kho ${what}: not in this profile (${kernel.profile.name} has no finalize step: its ${kernel.profile.tracker} tracker is live and the root FDT is edited in place)`,
-    );
+    try {
+      if (what === "finalize") kernel.kho.finalize();
+      else kernel.kho.abort();
+    } catch (e) {
+      if (e instanceof KhoError && e.code === "EOPNOTSUPP") {
+        throw new KhoError(
+          "EOPNOTSUPP",
+          `kho_${what}: not in this profile (${kernel.profile.name}: ${
+            e.message.replace(/^EOPNOTSUPP: /, "")
+          })`,
+        );
+      }
+      throw e;
+    }
+    this.print(`kho_${what}: ok`);
   }
 
   /** `kexec [profile=…] [cmdline=…]`. */
@@ -870,7 +915,14 @@ export class Interpreter {
     let table = null;
     const preserved = [...this.objects.values()].filter((x) => x.state === "preserved");
     if (kernel.kho.enabled) {
-      table = writeObjectTable(kernel, preserved.map((x) => x.record()));
+      try {
+        table = writeObjectTable(kernel, preserved.map((x) => x.record()));
+      } catch (e) {
+        if (!(e instanceof KhoError && e.code === "EOPNOTSUPP")) throw e;
+        // Generations without kho_alloc_preserve / rw sub-trees: the memory is preserved,
+        // but the object table cannot be handed over, so no name can be re-found.
+        this.print(`kexec: no object table in ${kernel.profile.name} (${e.message})`);
+      }
     } else if (preserved.length) {
       this.print(`kexec: KHO is off; ${preserved.length} preserved object(s) are lost`);
     }
@@ -917,7 +969,7 @@ export class Interpreter {
     const objs = this.#targets(names, (o) => o.state === "incoming");
     for (const o of objs) {
       if (o.state !== "incoming") {
-        throw new CommandError("EINVAL", `${o.name} is ${o.state}, not incoming`);
+        throw new CommandError("EINVAL", `${o.name} is ${o.state}, not incoming`, o.name);
       }
     }
     for (const o of objs) {

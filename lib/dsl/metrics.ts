@@ -147,3 +147,9 @@ m(
   (rt) => rt.kernel?.faults.injected ?? 0,
 );
 m("expect.failed", "expectations that failed so far", (rt) => rt.stats.expectFailed);
+m("try.failed", "try blocks that caught an error", (rt) => rt.stats.tryFailed);
+m(
+  "error.code",
+  'errno name of the last error caught by try ("" if none)',
+  (rt) => rt.lastErrorCode,
+);

@@ -36,7 +36,7 @@ import { KhoError } from "../errors.ts";
 import { MAX_PAGE_ORDER, PAGE_SIZE } from "../units.ts";
 
 /** Name of the sub-tree holding the table. */
-export const OBJECT_TABLE_SUBTREE = "kholab-objects";
+export const OBJECT_TABLE_SUBTREE = "kholab-dsl-objects";
 /** "KDSO" little endian. */
 export const OBJECT_TABLE_MAGIC = 0x4f53444b;
 /** Table format version. */

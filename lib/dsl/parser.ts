@@ -40,6 +40,7 @@ const OPS = ["||", "&&", "==", "!=", "<=", ">=", "<", ">", "+", "-", "*", "/", "
 
 /** Reads a numeric literal's value (size rules, except Ki/Mi/Gi/Ti/k counts). */
 export function numberLiteralValue(raw: string): number {
+  if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw);
   if (/(Ki|Mi|Gi|Ti|k)$/.test(raw)) return parseCount(raw);
   return parseSize(raw);
 }
@@ -226,6 +227,8 @@ class Parser {
       }
       case "sweep":
         return this.sweepStmt(depth, nameSpan);
+      case "try":
+        return { kind: "try", body: this.braceBlock(depth, "try"), span: nameSpan };
       case "include": {
         if (this.atEnd()) this.fail("include needs a file name", start, this.pos);
         const path = this.value(WORD_STOP);
@@ -467,7 +470,7 @@ class Parser {
       }
       seen.add(o.name);
       if (o.value === null) continue;
-      this.checkValue(os, o.value, `${o.name}=`);
+      this.checkValue(os, o.value, `${o.name}: `);
     }
     for (const os of spec.options) {
       if (os.required && !seen.has(os.name)) {
@@ -647,10 +650,22 @@ function valueText(v: Value): string {
  * ```
  */
 export function parse(text: string, options: ParseOptions = {}): Program {
+  const r = parseWithErrors(text, options);
+  if (r.errors.length) throw new ScriptSyntaxErrors(r.errors);
+  return r.program;
+}
+
+/**
+ * Parses a script and returns the statements that parsed together with every error (for
+ * tools that go on after errors, e.g. checking the includes of a broken script).
+ */
+export function parseWithErrors(
+  text: string,
+  options: ParseOptions = {},
+): { program: Program; errors: ScriptSyntaxError[] } {
   const p = new Parser(text, options.file ?? "<script>");
   const body = p.block(0, 0);
-  if (p.errors.length) throw new ScriptSyntaxErrors(p.errors);
-  return { file: p.file, source: text, body };
+  return { program: { file: p.file, source: text, body }, errors: p.errors };
 }
 
 /** Parses a single expression (for tools); throws {@link ScriptSyntaxErrors}. */

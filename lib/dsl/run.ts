@@ -12,7 +12,7 @@ import {
   ScriptSyntaxErrors,
 } from "./errors.ts";
 import { type ExpectResult, Interpreter, type MeasureRow } from "./interpreter.ts";
-import { parse } from "./parser.ts";
+import { parse, parseWithErrors } from "./parser.ts";
 
 /** Options of {@link runScript}. */
 export interface RunOptions {
@@ -117,30 +117,26 @@ export function checkScript(
   const file = options.file ?? "<script>";
   const errors: ScriptSyntaxError[] = [];
   const visit = (src: string, name: string, depth: number) => {
-    try {
-      const p = parse(src, { file: name });
-      if (!options.readFile || depth > 8) return;
-      const walk = (body: typeof p.body) => {
-        for (const s of body) {
-          if (s.kind === "include" && s.path.kind !== "expr") {
-            const path = s.path.text.startsWith("/") || !name.includes("/")
-              ? s.path.text
-              : name.slice(0, name.lastIndexOf("/") + 1) + s.path.text;
-            let inc: string;
-            try {
-              inc = options.readFile!(path);
-            } catch {
-              continue; // reported when it runs
-            }
-            visit(inc, path, depth + 1);
-          } else if (s.kind === "repeat" || s.kind === "sweep") walk(s.body);
-        }
-      };
-      walk(p.body);
-    } catch (e) {
-      if (e instanceof ScriptSyntaxErrors) errors.push(...e.errors);
-      else throw e;
-    }
+    const { program: p, errors: found } = parseWithErrors(src, { file: name });
+    errors.push(...found);
+    if (!options.readFile || depth > 8) return;
+    const walk = (body: typeof p.body) => {
+      for (const s of body) {
+        if (s.kind === "include" && s.path.kind !== "expr") {
+          const path = s.path.text.startsWith("/") || !name.includes("/")
+            ? s.path.text
+            : name.slice(0, name.lastIndexOf("/") + 1) + s.path.text;
+          let inc: string;
+          try {
+            inc = options.readFile!(path);
+          } catch {
+            continue; // reported when it runs
+          }
+          visit(inc, path, depth + 1);
+        } else if (s.kind === "repeat" || s.kind === "sweep" || s.kind === "try") walk(s.body);
+      }
+    };
+    walk(p.body);
   };
   visit(text, file, 0);
   return {
