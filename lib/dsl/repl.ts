@@ -1,0 +1,156 @@
+/**
+ * The interactive kholab session: a prompt with help, Tab completion (commands, options,
+ * object names, profiles), persistent history (`$KHOLAB_HISTORY`, else
+ * `$HOME/.kholab_history`), multi-line blocks (`repeat` / `sweep` continue until their
+ * braces close), and errors that never end the session. When stdin is not a terminal the
+ * input is run as a script (exit code as {@link runScript}).
+ *
+ *   deno run -A lib/dsl/repl.ts
+ *
+ * @module
+ */
+
+import { complete } from "./complete.ts";
+import { isScriptError } from "./errors.ts";
+import { Interpreter } from "./interpreter.ts";
+import { LineEditor, type RawInput } from "./lineedit.ts";
+import { runScript } from "./run.ts";
+
+/** Options of {@link repl}. */
+export interface ReplOptions {
+  /** History file; default `$KHOLAB_HISTORY`, else `$HOME/.kholab_history`. */
+  historyFile?: string | null;
+  /** Initial seed. */
+  seed?: number;
+  /** Terminal input (default Deno.stdin). */
+  input?: RawInput & { isTerminal(): boolean; readable?: ReadableStream<Uint8Array> };
+  /** Output (default Deno.stdout). */
+  write?: (text: string) => void;
+}
+
+const HISTORY_MAX = 1000;
+
+/** Open `{` / `[` not yet closed in text (strings and comments skipped). */
+export function openBrackets(text: string): number {
+  let depth = 0;
+  let quote: string | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote) {
+      if (c === "\\" && quote === '"') i++;
+      else if (c === quote || c === "\n") quote = null;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === "#") {
+      while (i < text.length && text[i] !== "\n") i++;
+    } else if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+  }
+  return depth;
+}
+
+function defaultHistoryFile(): string | null {
+  try {
+    const env = Deno.env.get("KHOLAB_HISTORY");
+    if (env) return env;
+    const home = Deno.env.get("HOME");
+    return home ? `${home}/.kholab_history` : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs the session; resolves to an exit code (0, or the script's code for piped input).
+ *
+ * @example
+ * ```ts ignore
+ * import { repl } from "./repl.ts";
+ * Deno.exit(await repl());
+ * ```
+ */
+export async function repl(options: ReplOptions = {}): Promise<number> {
+  const input = options.input ?? Deno.stdin;
+  const enc = new TextEncoder();
+  const write = options.write ?? ((s: string) => void Deno.stdout.writeSync(enc.encode(s)));
+  if (!input.isTerminal()) {
+    const chunks: Uint8Array[] = [];
+    const buf = new Uint8Array(65536);
+    for (;;) {
+      const n = await input.read(buf);
+      if (n === null) break;
+      chunks.push(buf.slice(0, n));
+    }
+    const all = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0));
+    let off = 0;
+    for (const c of chunks) {
+      all.set(c, off);
+      off += c.length;
+    }
+    const r = runScript(new TextDecoder().decode(all), {
+      file: "<stdin>",
+      seed: options.seed,
+      onOutput: (l) => write(l + "\n"),
+    });
+    return r.exitCode;
+  }
+
+  const historyFile = options.historyFile === undefined
+    ? defaultHistoryFile()
+    : options.historyFile;
+  const history: string[] = [];
+  if (historyFile) {
+    try {
+      history.push(
+        ...Deno.readTextFileSync(historyFile).split("\n").filter(Boolean).slice(-HISTORY_MAX),
+      );
+    } catch {
+      // no history yet
+    }
+  }
+  const rt = new Interpreter({
+    file: "<repl>",
+    seed: options.seed,
+    onOutput: (l) => write(l + "\n"),
+  });
+  const editor = new LineEditor({
+    input,
+    write,
+    history,
+    complete: (before) =>
+      complete(before, { objects: [...rt.objects.keys()], variables: [...rt.vars.keys()] }),
+  });
+  write("kholab — the KHO laboratory. `help` lists commands, Tab completes, Ctrl-D quits.\n");
+  let chunk = "";
+  let n = 0;
+  for (;;) {
+    const line = await editor.readLine(chunk ? "...     " : "kholab> ");
+    if (line === null) break;
+    if (line.trim() !== "") {
+      if (history[history.length - 1] !== line) {
+        history.push(line);
+        if (historyFile) {
+          try {
+            Deno.writeTextFileSync(historyFile, line + "\n", { append: true });
+          } catch {
+            // history is best effort
+          }
+        }
+      }
+    }
+    chunk = chunk ? `${chunk}\n${line}` : line;
+    if (openBrackets(chunk) > 0) continue;
+    const text = chunk;
+    chunk = "";
+    if (text.trim() === "") continue;
+    n++;
+    try {
+      rt.runText(text, `<repl:${n}>`);
+    } catch (e) {
+      if (isScriptError(e)) write((e as Error).message + "\n");
+      else write(`internal error: ${(e as Error)?.stack ?? e}\n`);
+    }
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await repl());
