@@ -1,0 +1,210 @@
+/**
+ * Collecting a {@link MetricsRow}: from the first kernel at kexec time (what is preserved,
+ * what the tracker owns, what the successor will have to read), from cost-counter
+ * differences around the preserve and finalize regions, and from the successor after its
+ * boot (its walk, memblock, scratch and free memory).
+ *
+ * @module
+ */
+
+import type { Kernel } from "../kernel/kernel.ts";
+import { KernelLog } from "../kernel/dmesg.ts";
+import type { Topology } from "../machine/topology.ts";
+import { type Clock, wallClock } from "../rng.ts";
+import { PAGE_SIZE } from "../units.ts";
+import type { TrackerCounters, TrackerCounterValues } from "../kho/trackers/counters.ts";
+import { TrackerCounters as Counters } from "../kho/trackers/counters.ts";
+import { walkIncoming } from "../kho/trackers/registry.ts";
+import type { OutgoingTracker } from "../kho/trackers/tracker.ts";
+import { formableBlocks, freeBlocksByOrder, freeBytesOf } from "./buddy_stats.ts";
+import { preservationFloor } from "./floor.ts";
+import { formatByOrder, type MetricsRow } from "./metrics.ts";
+
+/**
+ * Runs `fn` without charging `counters`: the values are restored afterwards (for
+ * measurement-only walks of an outgoing tracker).
+ */
+export function uncharged<T>(counters: TrackerCounters, fn: () => T): T {
+  const before = counters.snapshot();
+  try {
+    return fn();
+  } finally {
+    Object.assign(counters, before);
+  }
+}
+
+/** Counter differences as row metrics `<prefix>PagesTouched`, `…CacheLines`, …. */
+export function costMetrics(
+  prefix: "preserve" | "serialize" | "walk",
+  v: TrackerCounterValues,
+): MetricsRow {
+  return {
+    [`${prefix}PagesTouched`]: v.pagesTouched,
+    [`${prefix}CacheLines`]: v.cacheLinesRead,
+    [`${prefix}EntriesVisited`]: v.entriesVisited,
+    [`${prefix}BitmapWords`]: v.bitmapWordsScanned,
+  };
+}
+
+/** The preserved blocks of an outgoing tracker by order (walked without charging it). */
+export function preservedByOrder(tracker: OutgoingTracker): Map<number, number> {
+  const out = new Map<number, number>();
+  uncharged(tracker.counters, () =>
+    tracker.walk((_phys, order) => {
+      out.set(order, (out.get(order) ?? 0) + 1);
+      return 0;
+    }));
+  return out;
+}
+
+/** Serialized chunk pages of a tracker that has a serialized form (xarray era), else 0. */
+function serializedPages(tracker: OutgoingTracker): number {
+  const t = tracker as { chunkPagesPhys?: () => number[] };
+  return typeof t.chunkPagesPhys === "function" ? t.chunkPagesPhys().length : 0;
+}
+
+/** What the first kernel hands over, measured at kexec time. */
+export interface OutgoingSnapshot {
+  /** Metrics of the preserved set and the tracker. */
+  row: MetricsRow;
+  /** Blocks per order. */
+  byOrder: Map<number, number>;
+  /** Physical address the successor starts its walk from (0 when none). */
+  mapPhys: number;
+}
+
+/**
+ * Measures the first kernel's outgoing KHO state (call after preserve and finalize, before
+ * kexec): preserved blocks and bytes by order, live and serialized tracker size, handover
+ * bytes, metadata allocations and the information-theoretic floor.
+ */
+export function collectOutgoing(kernel: Kernel): OutgoingSnapshot {
+  const out = kernel.kho.out;
+  if (out === null) return { row: {}, byOrder: new Map(), mapPhys: 0 };
+  const tracker = out.tracker;
+  const byOrder = preservedByOrder(tracker);
+  let blocks = 0, bytes = 0;
+  const bytesByOrder = new Map<number, number>();
+  for (const [o, n] of byOrder) {
+    blocks += n;
+    bytes += n * 2 ** o * PAGE_SIZE;
+    bytesByOrder.set(o, n * 2 ** o * PAGE_SIZE);
+  }
+  const livePages = tracker.metadataPages();
+  const liveBytes = tracker.metadataBytes();
+  const serPages = serializedPages(tracker);
+  const handoverBytes = liveBytes + serPages * PAGE_SIZE;
+  const stateless = kernel.profile.finalize === "none";
+  return {
+    row: {
+      preservedBlocks: blocks,
+      preservedBytes: bytes,
+      preservedBlocksByOrder: formatByOrder(byOrder),
+      preservedBytesByOrder: formatByOrder(bytesByOrder),
+      trackerLivePages: livePages,
+      trackerLiveBytes: liveBytes,
+      trackerSerializedPages: serPages,
+      trackerSerializedBytes: serPages * PAGE_SIZE,
+      handoverBytes,
+      metadataAllocs: tracker.counters.pagesAllocated,
+      metadataFrees: tracker.counters.pagesFreed,
+      ...floorMetrics(kernel.machine.topology, byOrder, handoverBytes),
+    },
+    byOrder,
+    mapPhys: stateless ? tracker.handoverRoot() : out.serializedRoot,
+  };
+}
+
+/** `floorBits`, `floorBytes`, `floorBitsByOrder` and `handoverFloorRatio`. */
+export function floorMetrics(
+  topology: Topology,
+  byOrder: ReadonlyMap<number, number>,
+  handoverBytes: number,
+): MetricsRow {
+  const f = preservationFloor(topology.ranges, byOrder);
+  const floorBytes = Math.ceil(f.bits / 8);
+  const rounded = new Map([...f.bitsByOrder].map(([o, b]) => [o, Math.round(b * 100) / 100]));
+  return {
+    floorBits: Math.round(f.bits * 100) / 100,
+    floorBytes,
+    floorBitsByOrder: formatByOrder(rounded),
+    handoverFloorRatio: floorBytes === 0 ? 0 : Math.round(handoverBytes / floorBytes * 1000) / 1000,
+  };
+}
+
+/** Result of {@link replayWalk}. */
+export interface WalkReplay {
+  /** Wall-clock milliseconds of the walk. */
+  ms: number;
+  /** Whether it completed. */
+  ok: boolean;
+  /** Blocks reported. */
+  blocks: number;
+  /** Its cost counters (equal to the successor's walk counters). */
+  counters: TrackerCounterValues;
+}
+
+/**
+ * Replays the successor's tracker walk on the handed-over bytes, before kexec, with a
+ * callback that only counts, timed with `clock`: the walk reads nothing but memory from
+ * `mapPhys`, so this is the successor's walk without its memblock work.
+ */
+export function replayWalk(kernel: Kernel, mapPhys: number, clock: Clock = wallClock): WalkReplay {
+  const counters = new Counters();
+  const topology = kernel.machine.topology;
+  let blocks = 0;
+  const t0 = clock.nowMs();
+  const r = walkIncoming(kernel.profile.tracker, {
+    mem: kernel.machine.mem,
+    rootPhys: mapPhys,
+    isRam: (p, s) => topology.isRam(p, s),
+    log: new KernelLog(),
+    counters,
+  }, () => {
+    blocks++;
+    return 0;
+  });
+  const ms = clock.nowMs() - t0;
+  return { ms, ok: r.ok, blocks, counters: counters.snapshot() };
+}
+
+/**
+ * Measures the successor after its boot (before any restore): its tracker walk, memblock
+ * reservations, scratch use and free memory.
+ */
+export function collectSuccessor(k2: Kernel): MetricsRow {
+  const r = k2.boot.retrieve;
+  const c = r?.counters;
+  const scratch = k2.boot.scratch.filter((a) => a.size > 0);
+  let scratchUsed = 0;
+  if (scratch.length > 0) {
+    for (const reg of k2.memblock.reservedRegions()) {
+      for (const a of scratch) {
+        const lo = Math.max(reg.base, a.addr);
+        const hi = Math.min(reg.base + reg.size, a.addr + a.size);
+        if (hi > lo) scratchUsed += hi - lo;
+      }
+    }
+  }
+  const free = freeBlocksByOrder(k2.buddy);
+  return {
+    walkOk: r?.ok ? 1 : 0,
+    walkBlocks: r?.blocks ?? 0,
+    walkBytes: r?.bytes ?? 0,
+    walkRejected: r?.rejected ?? 0,
+    walkPagesTouched: c?.pagesTouched ?? 0,
+    walkCacheLines: c?.cacheLinesRead ?? 0,
+    walkBitmapWords: c?.bitmapWordsScanned ?? 0,
+    walkEntriesVisited: c?.entriesVisited ?? 0,
+    walkEntriesFollowed: c?.entriesFollowed ?? 0,
+    memblockReserveCalls: k2.memblock.reserveCalls,
+    walkStructPagesWritten: r?.blocks ?? 0,
+    scratchAreas: scratch.length,
+    scratchBytes: scratch.reduce((s, a) => s + a.size, 0),
+    scratchUsedBytes: scratchUsed,
+    freeBytes: freeBytesOf(free),
+    freeBlocksByOrder: formatByOrder(free),
+    free2MiBBlocks: formableBlocks(k2.buddy, 9),
+    free1GiBBlocks: formableBlocks(k2.buddy, 18),
+  };
+}

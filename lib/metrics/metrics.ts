@@ -1,0 +1,426 @@
+/**
+ * The metric catalogue: the one place where the names of kholab's scenario metrics are
+ * defined, with their unit, what they mean and whether they are deterministic (identical for
+ * a seed on any machine) or wall-clock (measured with a {@link Clock}, never compared).
+ * `docs/metrics.md` is rendered from this table ({@link renderMetricsDoc}); a test keeps the
+ * two in agreement.
+ *
+ * Names are camelCase with the unit last (`trackerLiveBytes`, `walkCacheLines`, `bootMs`).
+ * Per-order metrics (`…ByOrder`) are strings `"order:value order:value …"` in ascending order,
+ * so a row stays flat for CSV (see {@link formatByOrder}, {@link parseByOrder}).
+ *
+ * @module
+ */
+
+import type { Clock } from "../rng.ts";
+
+/** How a metric is obtained. */
+export type MetricKind =
+  /** A label of the run (scenario, profile, parameters, status); deterministic. */
+  | "label"
+  /** A count or size derived from the simulation only: identical for a seed everywhere. */
+  | "deterministic"
+  /** Milliseconds measured with a {@link Clock} around one region; varies between runs. */
+  | "wallclock";
+
+/** The value type of a metric in a {@link MetricsRow}. */
+export type MetricType = "number" | "string" | "byOrder";
+
+/** One metric of the catalogue. */
+export interface MetricDef {
+  /** camelCase name, unit last. */
+  readonly name: string;
+  /** Unit (`bytes`, `pages`, `blocks`, `ms`, `bits`, `count`, `lines`, `words`, …). */
+  readonly unit: string;
+  /** Label, deterministic counter or wall-clock time. */
+  readonly kind: MetricKind;
+  /** Value type. */
+  readonly type: MetricType;
+  /** Section of the documentation. */
+  readonly group: string;
+  /** One sentence: what exactly is counted or timed. */
+  readonly description: string;
+}
+
+/** A metric value: a number, or a string for labels and per-order values. */
+export type MetricValue = number | string;
+
+/** One result row: metric name → value (names from {@link METRICS}). */
+export type MetricsRow = Record<string, MetricValue>;
+
+const L = "label", D = "deterministic", W = "wallclock";
+const N = "number", S = "string", O = "byOrder";
+
+function def(
+  group: string,
+  name: string,
+  unit: string,
+  kind: MetricKind,
+  type: MetricType,
+  description: string,
+): MetricDef {
+  return Object.freeze({ name, unit, kind, type, group, description });
+}
+
+/** Every metric, in the stable column order of tables, JSON and CSV. */
+export const METRICS: readonly MetricDef[] = Object.freeze([
+  def("run", "scenario", "name", L, S, "Scenario builder name (`hypervisor`, `dense`, …)."),
+  def("run", "profile", "name", L, S, "KHO ABI profile of both kernels."),
+  def("run", "tracker", "name", L, S, "Preserved-memory tracker kind of the profile."),
+  def("run", "pointIndex", "index", L, N, "Index of the sweep point (parameter value)."),
+  def("run", "seed", "seed", L, N, "Seed the scenario was built from (derived per point)."),
+  def("run", "sweepParam", "name", L, S, "Swept parameter name (empty when none)."),
+  def("run", "sweepValue", "text", L, S, "Value of the swept parameter at this point."),
+  def("run", "params", "json", L, S, "All scenario parameters of the point, as JSON."),
+  def(
+    "run",
+    "status",
+    "text",
+    L,
+    S,
+    "`ok`; `lost` when objects did not come back intact; `refused` when the successor " +
+      "refused the handover; `error` when the run stopped (see `errors`).",
+  ),
+  def(
+    "run",
+    "errors",
+    "text",
+    L,
+    S,
+    "Errors met, `step:ERRNO` separated by `; ` (e.g. `memfd:EOPNOTSUPP` when the profile " +
+      "lacks an API and the scenario fell back to plain folio preservation).",
+  ),
+  // ---- what was preserved
+  def(
+    "preserve",
+    "preserveCalls",
+    "calls",
+    D,
+    N,
+    "Preserve calls the scenario made, one per object (a folio, a range, a memfd file, a " +
+      "vmalloc buffer, the test module).",
+  ),
+  def("preserve", "preserveFailures", "calls", D, N, "Preserve calls that returned an errno."),
+  def(
+    "preserve",
+    "preservedBlocks",
+    "blocks",
+    D,
+    N,
+    "Blocks recorded in the outgoing tracker at kexec time (every client, KHO's own pages).",
+  ),
+  def("preserve", "preservedBytes", "bytes", D, N, "Bytes covered by `preservedBlocks`."),
+  def("preserve", "preservedBlocksByOrder", "blocks", D, O, "`preservedBlocks` per order."),
+  def("preserve", "preservedBytesByOrder", "bytes", D, O, "`preservedBytes` per order."),
+  // ---- the tracker at kexec time
+  def(
+    "tracker",
+    "trackerLivePages",
+    "pages",
+    D,
+    N,
+    "Pages of the live outgoing tracker at kexec (radix tables and leaves; bitmap or slab " +
+      "pages of the xarray; order tables).",
+  ),
+  def(
+    "tracker",
+    "trackerLiveBytes",
+    "bytes",
+    D,
+    N,
+    "Bytes of the live tracker as the tracker reports them (a 512-byte bitmap counts 512).",
+  ),
+  def(
+    "tracker",
+    "trackerSerializedPages",
+    "pages",
+    D,
+    N,
+    "Pages of the serialized form written at finalize (khoser chunk pages); 0 when stateless.",
+  ),
+  def("tracker", "trackerSerializedBytes", "bytes", D, N, "`trackerSerializedPages` × 4096."),
+  def(
+    "tracker",
+    "handoverBytes",
+    "bytes",
+    D,
+    N,
+    "Tracker bytes the successor must read: live structure it walks (radix, order tables, " +
+      "bitmaps) plus the serialized chunk pages.",
+  ),
+  def(
+    "tracker",
+    "metadataAllocs",
+    "pages",
+    D,
+    N,
+    "Metadata pages the tracker allocated since KHO init (including serialization).",
+  ),
+  def("tracker", "metadataFrees", "pages", D, N, "Metadata pages the tracker freed."),
+  def(
+    "tracker",
+    "floorBits",
+    "bits",
+    D,
+    N,
+    "Information-theoretic floor: Σ over orders of log2 C(M, N), N preserved blocks of an " +
+      "order among the M naturally aligned places of that order in RAM.",
+  ),
+  def("tracker", "floorBytes", "bytes", D, N, "`floorBits` / 8, rounded up."),
+  def("tracker", "floorBitsByOrder", "bits", D, O, "`floorBits` per order (rounded to 0.01)."),
+  def(
+    "tracker",
+    "handoverFloorRatio",
+    "ratio",
+    D,
+    N,
+    "`handoverBytes` / `floorBytes` (0 when the floor is 0).",
+  ),
+  // ---- deterministic costs of preserve and finalize
+  def("cost", "preservePagesTouched", "pages", D, N, "Metadata pages touched by the preserves."),
+  def("cost", "preserveCacheLines", "lines", D, N, "64-byte lines read by the preserves."),
+  def("cost", "preserveEntriesVisited", "entries", D, N, "Table entries read by the preserves."),
+  def("cost", "preserveBitmapWords", "words", D, N, "u64 bitmap words scanned by preserves."),
+  def(
+    "cost",
+    "preserveCacheLinesPerBlock",
+    "lines",
+    D,
+    N,
+    "`preserveCacheLines` / `preservedBlocks` (rounded to 0.001).",
+  ),
+  def(
+    "cost",
+    "serializeCacheLines",
+    "lines",
+    D,
+    N,
+    "64-byte lines read by finalize (serialization); 0 when stateless.",
+  ),
+  def("cost", "serializeBitmapWords", "words", D, N, "u64 bitmap words scanned by finalize."),
+  def("cost", "serializeEntriesVisited", "entries", D, N, "Table entries read by finalize."),
+  def("cost", "serializePagesTouched", "pages", D, N, "Metadata pages touched by finalize."),
+  // ---- the successor's walk
+  def("walk", "walkOk", "flag", D, N, "1 when the successor's tracker walk completed."),
+  def("walk", "walkBlocks", "blocks", D, N, "Blocks the successor's walk reserved."),
+  def("walk", "walkBytes", "bytes", D, N, "Bytes the successor's walk reserved."),
+  def("walk", "walkRejected", "entries", D, N, "Entries the walk rejected and skipped."),
+  def("walk", "walkPagesTouched", "pages", D, N, "Metadata pages the walk read."),
+  def("walk", "walkCacheLines", "lines", D, N, "Distinct 64-byte lines the walk read."),
+  def("walk", "walkBitmapWords", "words", D, N, "u64 bitmap words the walk scanned."),
+  def("walk", "walkEntriesVisited", "entries", D, N, "Table entries the walk read."),
+  def("walk", "walkEntriesFollowed", "entries", D, N, "Non-zero entries the walk followed."),
+  def(
+    "walk",
+    "memblockReserveCalls",
+    "calls",
+    D,
+    N,
+    "memblock_reserve calls of the successor's whole boot (one per walked block plus the " +
+      "boot's own reservations).",
+  ),
+  def(
+    "walk",
+    "walkStructPagesWritten",
+    "pages",
+    D,
+    N,
+    "struct pages the walk wrote (the page->private stamp on each block's head page).",
+  ),
+  def(
+    "restore",
+    "restoredBlocks",
+    "blocks",
+    D,
+    N,
+    "Blocks the scenario's restore calls brought back in the successor.",
+  ),
+  def(
+    "restore",
+    "restoreFailures",
+    "calls",
+    D,
+    N,
+    "Restore calls that failed (NULL from kho_restore_*, an errno from a client).",
+  ),
+  def(
+    "restore",
+    "lostObjects",
+    "objects",
+    D,
+    N,
+    "Preserved objects (folios, pages, buffers, files) that did not come back with the same " +
+      "content.",
+  ),
+  def(
+    "restore",
+    "restoreStructPagesWritten",
+    "pages",
+    D,
+    N,
+    "struct pages initialised by successful restores (2^order per restored block).",
+  ),
+  // ---- memory after the successor's boot
+  def("memory", "scratchAreas", "areas", D, N, "Scratch areas handed to the successor."),
+  def("memory", "scratchBytes", "bytes", D, N, "Total size of the scratch areas."),
+  def(
+    "memory",
+    "scratchUsedBytes",
+    "bytes",
+    D,
+    N,
+    "Bytes of scratch the successor's memblock reserved during boot (image, scratch array, " +
+      "early allocations).",
+  ),
+  def("memory", "freeBytes", "bytes", D, N, "Free memory in the successor after boot."),
+  def(
+    "memory",
+    "freeBlocksByOrder",
+    "blocks",
+    D,
+    O,
+    "Free buddy blocks per order 0..10 after the successor's boot (all nodes, /proc/buddyinfo).",
+  ),
+  def(
+    "memory",
+    "free2MiBBlocks",
+    "blocks",
+    D,
+    N,
+    "Naturally aligned free 2 MiB blocks that can still be formed after the successor's boot.",
+  ),
+  def(
+    "memory",
+    "free1GiBBlocks",
+    "blocks",
+    D,
+    N,
+    "Naturally aligned, entirely free 1 GiB ranges after the successor's boot (any migrate " +
+      "type, CMA included).",
+  ),
+  // ---- wall clock
+  def("time", "buildMs", "ms", W, N, "Building the scenario: machine, cold boot, allocations."),
+  def("time", "preserveMs", "ms", W, N, "All preserve calls of the scenario."),
+  def(
+    "time",
+    "finalizeMs",
+    "ms",
+    W,
+    N,
+    "kho_finalize, i.e. serialization of the tracker (`serializeMs` in the issue); 0 where " +
+      "the profile is stateless.",
+  ),
+  def(
+    "time",
+    "walkMs",
+    "ms",
+    W,
+    N,
+    "The successor's tracker walk over the handed-over bytes, replayed on exactly those bytes " +
+      "just before kexec with a callback that only counts (the walk inside the successor's " +
+      "boot is not separately timed; its counters are).",
+  ),
+  def(
+    "time",
+    "bootMs",
+    "ms",
+    W,
+    N,
+    "kexec: placing the segments and the whole successor boot up to a usable kernel.",
+  ),
+  def("time", "restoreMs", "ms", W, N, "Restores and content verification in the successor."),
+]);
+
+const BY_NAME: ReadonlyMap<string, MetricDef> = new Map(METRICS.map((m) => [m.name, m]));
+
+/** Metric names in catalogue order. */
+export const METRIC_NAMES: readonly string[] = METRICS.map((m) => m.name);
+
+/** The definition of a metric, or undefined for a name outside the catalogue. */
+export function metricDef(name: string): MetricDef | undefined {
+  return BY_NAME.get(name);
+}
+
+/** Whether a metric is measured with a clock (excluded from equality checks). */
+export function isWallClock(name: string): boolean {
+  return BY_NAME.get(name)?.kind === "wallclock";
+}
+
+/** A copy of the row without its wall-clock metrics (for comparisons across runs). */
+export function deterministicPart(row: MetricsRow): MetricsRow {
+  const out: MetricsRow = {};
+  for (const [k, v] of Object.entries(row)) if (!isWallClock(k)) out[k] = v;
+  return out;
+}
+
+/**
+ * Formats per-order values as `"order:value …"` (ascending, zeros omitted).
+ *
+ * @example
+ * ```ts
+ * import { formatByOrder, parseByOrder } from "./metrics.ts";
+ * const s = formatByOrder(new Map([[18, 1008], [0, 5]]));
+ * console.assert(s === "0:5 18:1008" && parseByOrder(s).get(18) === 1008);
+ * ```
+ */
+export function formatByOrder(values: ReadonlyMap<number, number> | readonly number[]): string {
+  const entries: [number, number][] = Array.isArray(values)
+    ? (values as readonly number[]).map((v, i) => [i, v])
+    : [...(values as ReadonlyMap<number, number>)];
+  return entries.filter(([, v]) => v !== 0).sort((a, b) => a[0] - b[0])
+    .map(([o, v]) => `${o}:${v}`).join(" ");
+}
+
+/** Parses {@link formatByOrder} output. Throws SyntaxError on malformed text. */
+export function parseByOrder(text: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const part of text.split(" ")) {
+    if (part === "") continue;
+    const m = /^(\d+):(-?[0-9.e+-]+)$/.exec(part);
+    if (!m) throw new SyntaxError(`bad per-order value "${part}"`);
+    out.set(Number(m[1]), Number(m[2]));
+  }
+  return out;
+}
+
+/** Runs `fn` and returns its result with the milliseconds it took on `clock`. */
+export function timeRegion<T>(clock: Clock, fn: () => T): [T, number] {
+  const t0 = clock.nowMs();
+  const v = fn();
+  return [v, clock.nowMs() - t0];
+}
+
+/**
+ * Renders the catalogue as Markdown: the contents of `docs/metrics.md`.
+ */
+export function renderMetricsDoc(): string {
+  const lines: string[] = [
+    "# Metrics",
+    "",
+    "<!-- Generated from lib/metrics/metrics.ts by renderMetricsDoc(); do not edit by hand. -->",
+    "",
+    "Every metric of a scenario row (`lib/scenario/run.ts`, sweeps, `compare`). Names are",
+    "camelCase with the unit last. *deterministic* metrics depend only on the scenario, its",
+    "parameters and seed, so they compare across machines and worker counts; *wallclock*",
+    "metrics are milliseconds measured around one region with an injected clock and are",
+    "excluded from equality checks. `byOrder` values are strings `order:value` separated by",
+    "spaces (ascending, zeros omitted).",
+    "",
+    "Counter conventions (from `lib/kho/trackers/counters.ts`): a *table entry visited* is one",
+    "u64 slot read; a *bitmap word scanned* is one u64 word read while searching for set bits;",
+    "*cache lines* are distinct 64-byte lines read per operation (a whole 4 KiB page is 64);",
+    "*pages touched* are distinct metadata pages read or written per operation.",
+  ];
+  let group = "";
+  for (const m of METRICS) {
+    if (m.group !== group) {
+      group = m.group;
+      lines.push("", `## ${group}`, "", "| name | unit | kind | type | description |");
+      lines.push("| --- | --- | --- | --- | --- |");
+    }
+    lines.push(
+      `| \`${m.name}\` | ${m.unit} | ${m.kind} | ${m.type} | ${m.description.replaceAll("|", "\\|")} |`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
