@@ -1,0 +1,61 @@
+/**
+ * The host ladder (512 GiB … 32 TiB) for one profile, one rung at a time in this process:
+ * prints one JSON line per rung with the deterministic figures, the phase times, and the
+ * peak heap and RSS sampled at every phase boundary (the run's clock samples them).
+ *
+ *   deno run -A bench/ladder.ts [--profile kho-v4] [--hosts 512G,1T,…,32T] [name=value …]
+ */
+import { parseArgs } from "node:util";
+import { runScenario } from "../lib/scenario/run.ts";
+import type { Clock } from "../lib/rng.ts";
+import { LADDER_HOST_BYTES } from "../lib/scenario/scenarios.ts";
+import { formatSize } from "../lib/units.ts";
+
+const { values, positionals } = parseArgs({
+  options: { profile: { type: "string", default: "kho-v4" }, hosts: { type: "string" } },
+  allowPositionals: true,
+});
+const extra = Object.fromEntries(positionals.map((a) => a.split("=", 2) as [string, string]));
+const hosts = values.hosts?.split(",") ??
+  LADDER_HOST_BYTES.map((b) => formatSize(b).replace(" ", ""));
+let peakHeap = 0, peakRss = 0;
+const sampling: Clock = {
+  nowMs() {
+    const m = Deno.memoryUsage();
+    peakHeap = Math.max(peakHeap, m.heapUsed);
+    peakRss = Math.max(peakRss, m.rss);
+    return performance.now();
+  },
+};
+for (const host of hosts) {
+  peakHeap = peakRss = 0;
+  const t0 = performance.now();
+  const { row } = runScenario({
+    scenario: "ladder",
+    profile: values.profile as "kho-v4",
+    params: { hostBytes: host, ...extra },
+    clock: sampling,
+  });
+  sampling.nowMs();
+  console.log(JSON.stringify({
+    host,
+    profile: row.profile,
+    status: row.status,
+    errors: row.errors,
+    preservedBlocks: row.preservedBlocks,
+    trackerLivePages: row.trackerLivePages,
+    handoverBytes: row.handoverBytes,
+    floorBytes: row.floorBytes,
+    walkCacheLines: row.walkCacheLines,
+    lostObjects: row.lostObjects,
+    free1GiBBlocks: row.free1GiBBlocks,
+    buildMs: Math.round(row.buildMs as number),
+    preserveMs: Math.round(row.preserveMs as number),
+    walkMs: Math.round(row.walkMs as number),
+    bootMs: Math.round(row.bootMs as number),
+    restoreMs: Math.round(row.restoreMs as number),
+    totalMs: Math.round(performance.now() - t0),
+    peakHeapMiB: Math.round(peakHeap / 2 ** 20),
+    peakRssMiB: Math.round(peakRss / 2 ** 20),
+  }));
+}

@@ -1,0 +1,111 @@
+/**
+ * Seeded placement of preserved pages: distinct random offsets (uniform), dense clusters at
+ * random places (clustered), and picking and allocating individual free pages anywhere in RAM.
+ *
+ * @module
+ */
+
+import { allocContigRange } from "../kernel/gigantic.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import type { Rng } from "../rng.ts";
+import { PAGE_SIZE } from "../units.ts";
+
+/**
+ * `k` distinct offsets in `[0, n)`, ascending, drawn uniformly (a bitmap for n ≤ 2^27,
+ * otherwise a set; the complement is drawn when k > n / 2).
+ *
+ * @example
+ * ```ts
+ * import { Rng } from "../rng.ts";
+ * import { sampleDistinct } from "./placement.ts";
+ * const s = sampleDistinct(new Rng(1), 100, 10);
+ * console.assert(s.length === 10 && s.every((x, i) => i === 0 || x > s[i - 1]));
+ * ```
+ */
+export function sampleDistinct(rng: Rng, n: number, k: number): Float64Array {
+  k = Math.max(0, Math.min(Math.floor(k), n));
+  if (k === n) return Float64Array.from({ length: n }, (_, i) => i);
+  const complement = k > n / 2;
+  const draw = complement ? n - k : k;
+  if (n <= 2 ** 27) {
+    const bits = new Uint8Array(n);
+    let got = 0;
+    while (got < draw) {
+      const x = rng.int(n);
+      if (!bits[x]) {
+        bits[x] = 1;
+        got++;
+      }
+    }
+    const out = new Float64Array(k);
+    let j = 0;
+    const want = complement ? 0 : 1;
+    for (let i = 0; i < n && j < k; i++) if (bits[i] === want) out[j++] = i;
+    return out;
+  }
+  if (complement) throw new RangeError(`sampleDistinct: ${k} of ${n} is too dense`);
+  const set = new Set<number>();
+  while (set.size < k) set.add(rng.int(n));
+  return Float64Array.from(set).sort();
+}
+
+/**
+ * `k` offsets in `[0, n)` packed into fully used clusters of `clusterPages` consecutive
+ * offsets at distinct random cluster positions, ascending.
+ */
+export function sampleClustered(
+  rng: Rng,
+  n: number,
+  k: number,
+  clusterPages: number,
+): Float64Array {
+  k = Math.max(0, Math.min(Math.floor(k), n));
+  const c = Math.max(1, Math.floor(clusterPages));
+  const slots = Math.floor(n / c);
+  const need = Math.ceil(k / c);
+  if (need > slots) return sampleDistinct(rng, n, k);
+  const picks = sampleDistinct(rng, slots, need);
+  const out = new Float64Array(k);
+  let j = 0;
+  for (let s = 0; s < picks.length && j < k; s++) {
+    for (let i = 0; i < c && j < k; i++) out[j++] = picks[s] * c + i;
+  }
+  return out;
+}
+
+/** Whether `[phys, phys + size)` overlaps one of the kernel's scratch areas. */
+export function inScratch(kernel: Kernel, phys: number, size: number): boolean {
+  return kernel.boot.scratch.some((a) =>
+    a.size > 0 && phys < a.addr + a.size && a.addr < phys + size
+  );
+}
+
+/**
+ * Allocates up to `k` single free pages chosen at random in `[startPfn, endPfn)` (outside
+ * scratch), each with `alloc_contig_range` of one page; candidates that are not free are
+ * skipped and others drawn, up to `8k + 1024` distinct candidates. Returns the pfns,
+ * ascending (fewer than `k` when free memory is short).
+ */
+export function allocRandomPages(
+  kernel: Kernel,
+  rng: Rng,
+  range: { startPfn: number; endPfn: number },
+  k: number,
+): Float64Array {
+  const n = range.endPfn - range.startPfn;
+  const topo = kernel.machine.topology;
+  const out: number[] = [];
+  const tried = new Set<number>();
+  const maxTries = Math.min(n, 8 * k + 1024);
+  while (out.length < k && tried.size < maxTries) {
+    const off = rng.int(n);
+    if (tried.has(off)) continue;
+    tried.add(off);
+    const pfn = range.startPfn + off;
+    const phys = pfn * PAGE_SIZE;
+    if (!topo.isRam(phys, PAGE_SIZE) || inScratch(kernel, phys, PAGE_SIZE)) continue;
+    if (!kernel.buddy.isFree(pfn)) continue;
+    if (allocContigRange(kernel.buddy, pfn, pfn + 1)) out.push(pfn);
+  }
+  return Float64Array.from(out).sort();
+}

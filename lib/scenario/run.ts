@@ -1,0 +1,207 @@
+/**
+ * Runs one scenario for one profile and returns its {@link MetricsRow}: build, preserve
+ * (counters and clock around the region), finalize where the generation has one, measure
+ * the outgoing state, replay the successor's walk on the handed-over bytes (for `walkMs`),
+ * kexec, measure the successor, restore and verify everything.
+ *
+ * A run never throws for what the kernel does: errno values, refused handovers and kernel
+ * panics end up in `status` and `errors`.
+ *
+ * @module
+ */
+
+import { KernelPanic } from "../kernel/kernel.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import { getProfile, PROFILE_NAMES, type ProfileName } from "../kho/abi/profiles.ts";
+import { trackerAvailable } from "../kho/trackers/registry.ts";
+import { collectOutgoing, collectSuccessor, costMetrics, replayWalk } from "../metrics/collect.ts";
+import type { MetricsRow } from "../metrics/metrics.ts";
+import { type Clock, wallClock } from "../rng.ts";
+import { buildScenario, type ParamValue, type ScenarioInstance } from "./scenarios.ts";
+
+/** What to run. */
+export interface RunOptions {
+  /** Scenario name. */
+  scenario: string;
+  /** Profile of both kernels. */
+  profile: ProfileName;
+  /** Parameters (values or text), over the scenario's defaults. */
+  params?: Readonly<Record<string, ParamValue>>;
+  /** Seed. Default 1. */
+  seed?: number;
+  /** Clock for the wall-clock metrics. Default: the wall clock. */
+  clock?: Clock;
+}
+
+/** A run's row and, for inspection, the kernels it used. */
+export interface RunResult {
+  /** The metrics. */
+  row: MetricsRow;
+  /** The built scenario (its first kernel is dead after kexec). */
+  instance: ScenarioInstance;
+  /** The successor, when kexec booted one. */
+  successor: Kernel | null;
+}
+
+/** Profiles whose tracker kholab implements in both directions, in profile-table order. */
+export function availableProfiles(): ProfileName[] {
+  return PROFILE_NAMES.filter((p) => trackerAvailable(getProfile(p).tracker));
+}
+
+/**
+ * Runs a scenario for a profile and returns the row (see `docs/metrics.md`).
+ *
+ * @example
+ * ```ts
+ * import { runScenario } from "./run.ts";
+ * const { row } = runScenario({ scenario: "uniform", profile: "kho-v4", params: { ramBytes: "2G", pages: 100 } });
+ * console.assert(row.status === "ok" && row.lostObjects === 0);
+ * ```
+ */
+export function runScenario(options: RunOptions): RunResult {
+  const clock = options.clock ?? wallClock;
+  const seed = options.seed ?? 1;
+  const profile = getProfile(options.profile);
+  const t0 = clock.nowMs();
+  const inst = buildScenario(options.scenario, {
+    profile: profile.name,
+    params: options.params,
+    seed,
+  });
+  const buildMs = clock.nowMs() - t0;
+  const { kernel: k1, tally } = inst;
+  const row: MetricsRow = {
+    scenario: inst.scenario,
+    profile: profile.name,
+    tracker: profile.tracker,
+    seed,
+    params: JSON.stringify(inst.params),
+  };
+  const out = k1.kho.out;
+  if (out === null) {
+    tally.error("kho", new Error("KHO disabled in the first kernel"));
+    return {
+      row: finish(row, { status: "error", tally, buildMs }),
+      instance: inst,
+      successor: null,
+    };
+  }
+
+  // Preserve.
+  const c = out.tracker.counters;
+  const before = c.snapshot();
+  const tp = clock.nowMs();
+  for (const w of inst.workloads) w.preserve(k1, tally);
+  const preserveMs = clock.nowMs() - tp;
+  const preserveCost = c.since(before);
+
+  // Finalize (generations that have one).
+  let finalizeMs = 0;
+  const beforeSer = c.snapshot();
+  let finalized = profile.finalize === "none";
+  if (!finalized) {
+    const tf = clock.nowMs();
+    try {
+      k1.kho.finalize();
+      finalized = true;
+    } catch (e) {
+      tally.error("finalize", e);
+    }
+    finalizeMs = clock.nowMs() - tf;
+  }
+  const serCost = c.since(beforeSer);
+
+  // At kexec time.
+  const outgoing = collectOutgoing(k1);
+  const replay = outgoing.mapPhys !== 0 ? replayWalk(k1, outgoing.mapPhys, clock) : null;
+  Object.assign(row, {
+    preserveCalls: tally.preserveCalls,
+    preserveFailures: tally.preserveFailures,
+    ...outgoing.row,
+    ...costMetrics("preserve", preserveCost),
+    preserveCacheLinesPerBlock: outgoing.row.preservedBlocks
+      ? Math.round(preserveCost.cacheLinesRead / (outgoing.row.preservedBlocks as number) * 1000) /
+        1000
+      : 0,
+    ...costMetrics("serialize", serCost),
+  });
+
+  // kexec and the successor's boot.
+  let k2: Kernel;
+  const tb = clock.nowMs();
+  try {
+    k2 = k1.kexec({ ...inst.bootOptions, finalizeAtKexec: !finalized });
+  } catch (e) {
+    if (!(e instanceof KernelPanic)) tally.error("kexec", e);
+    else tally.error("kexec", new Error("KernelPanic"));
+    return {
+      row: finish(row, { status: "error", tally, buildMs, preserveMs, finalizeMs }),
+      instance: inst,
+      successor: null,
+    };
+  }
+  const bootMs = clock.nowMs() - tb;
+  Object.assign(row, collectSuccessor(k2));
+
+  // Restore and verify.
+  let restoreMs = 0;
+  if (k2.kho.isKhoBoot) {
+    const tr = clock.nowMs();
+    for (const w of inst.workloads) w.restore(k2, tally);
+    restoreMs = clock.nowMs() - tr;
+  } else {
+    tally.error("boot", new Error(k2.boot.revivalRefused ?? "no KHO boot"));
+    for (const w of inst.workloads) w.restore(k2, tally);
+  }
+  const status = !k2.kho.isKhoBoot
+    ? "refused"
+    : tally.lostObjects > 0 || tally.preserveFailures > 0
+    ? "lost"
+    : "ok";
+  return {
+    row: finish(row, {
+      status,
+      tally,
+      buildMs,
+      preserveMs,
+      finalizeMs,
+      walkMs: replay?.ms ?? 0,
+      bootMs,
+      restoreMs,
+    }),
+    instance: inst,
+    successor: k2,
+  };
+}
+
+function finish(
+  row: MetricsRow,
+  f: {
+    status: string;
+    tally: ScenarioInstance["tally"];
+    buildMs: number;
+    preserveMs?: number;
+    finalizeMs?: number;
+    walkMs?: number;
+    bootMs?: number;
+    restoreMs?: number;
+  },
+): MetricsRow {
+  const t = f.tally;
+  const r3 = (x: number | undefined) => Math.round((x ?? 0) * 1000) / 1000;
+  return {
+    ...row,
+    status: f.status,
+    errors: t.errorText(),
+    restoredBlocks: t.restoredBlocks,
+    restoreFailures: t.restoreFailures,
+    lostObjects: t.lostObjects,
+    restoreStructPagesWritten: t.restoreStructPagesWritten,
+    buildMs: r3(f.buildMs),
+    preserveMs: r3(f.preserveMs),
+    finalizeMs: r3(f.finalizeMs),
+    walkMs: r3(f.walkMs),
+    bootMs: r3(f.bootMs),
+    restoreMs: r3(f.restoreMs),
+  };
+}

@@ -1,0 +1,563 @@
+/**
+ * The registry of seeded scenario builders: `hypervisor`, `test_kho`, `dense`, `uniform`,
+ * `clustered` and the host `ladder`. Each has typed parameters with defaults (settable from
+ * TypeScript or as text from a command line) and builds a machine and a cold-booted first
+ * kernel for a profile, allocates and fills the memory to preserve, and returns the objects
+ * it created as {@link Workload}s that `run.ts` preserves, carries across kexec and verifies.
+ *
+ * Machine sizing of `hypervisor` (and `ladder`): the machine has `ramBytes` of RAM for guests
+ * and the hypervisor pool **plus `headroomBytes`** (default 8 GiB) for the kernel image, the
+ * scratch areas and allocations; struct pages are not charged to memblock
+ * (`memmapBytesPerPage` 0) and scratch is explicit (`kho_scratch=64M,512M,256M`), because a
+ * real 1 TiB host cannot give 1008 GiB to guests and also hold 16 GiB of struct pages and a
+ * 200 % scratch (see `bench/hyper_scale.ts`).
+ *
+ * @module
+ */
+
+import { memfdCreate, type MemfdFile } from "../clients/memfd.ts";
+import { KhoError } from "../errors.ts";
+import { allocContigRange, allocGigantic } from "../kernel/gigantic.ts";
+import { type BootOptions, Kernel } from "../kernel/kernel.ts";
+import { Machine } from "../machine/machine.ts";
+import type { ProfileName } from "../kho/abi/profiles.ts";
+import { hashLabel, Rng } from "../rng.ts";
+import { GiB, PAGE_SIZE, parseCount, parseSize, TiB } from "../units.ts";
+import { allocRandomPages, sampleClustered, sampleDistinct } from "./placement.ts";
+import {
+  FolioSet,
+  MemfdSet,
+  RangeSet,
+  Tally,
+  TestKhoWorkload,
+  VmallocSet,
+  type Workload,
+} from "./workloads.ts";
+
+/** A parameter value: a number (sizes in bytes, counts) or a string (enums, text). */
+export type ParamValue = number | string;
+
+/** Resolved parameters of a scenario: every parameter with a value. */
+export type ScenarioParams = Record<string, ParamValue>;
+
+/** How a parameter is written as text: `size` (`16G`), `count` (`1Mi`), `int`, `enum`, `string`. */
+export type ParamType = "size" | "count" | "int" | "enum" | "string";
+
+/** One typed scenario parameter. */
+export interface ParamSpec {
+  /** Name (camelCase, unit last). */
+  readonly name: string;
+  /** Text syntax. */
+  readonly type: ParamType;
+  /** Default value. */
+  readonly default: ParamValue;
+  /** One line of documentation. */
+  readonly doc: string;
+  /** Allowed values of an `enum`. */
+  readonly choices?: readonly string[];
+}
+
+/** Names of the scenario builders. */
+export const SCENARIO_NAMES = [
+  "hypervisor",
+  "test_kho",
+  "dense",
+  "uniform",
+  "clustered",
+  "ladder",
+] as const;
+
+/** A scenario name. */
+export type ScenarioName = typeof SCENARIO_NAMES[number];
+
+/** A built scenario: the machine, the first kernel and what it will preserve. */
+export interface ScenarioInstance {
+  /** Scenario name. */
+  readonly scenario: ScenarioName;
+  /** Profile of the kernels. */
+  readonly profile: ProfileName;
+  /** Resolved parameters. */
+  readonly params: ScenarioParams;
+  /** Seed it was built from. */
+  readonly seed: number;
+  /** The machine. */
+  readonly machine: Machine;
+  /** The cold-booted first kernel. */
+  readonly kernel: Kernel;
+  /** Boot options of the successor (passed to `kexec`). */
+  readonly bootOptions: BootOptions;
+  /** The groups of objects to preserve. */
+  readonly workloads: readonly Workload[];
+  /** Errors met while building (e.g. memory too short for every guest folio). */
+  readonly tally: Tally;
+}
+
+/** A scenario builder with its parameters. */
+export interface ScenarioSpec {
+  /** Name. */
+  readonly name: ScenarioName;
+  /** One line of documentation. */
+  readonly summary: string;
+  /** Parameters, with defaults. */
+  readonly params: readonly ParamSpec[];
+  /** Builds the scenario for a profile from resolved parameters and a seed. */
+  build(profile: ProfileName, params: ScenarioParams, seed: number): ScenarioInstance;
+}
+
+const p = (
+  name: string,
+  type: ParamType,
+  dflt: ParamValue,
+  doc: string,
+  choices?: readonly string[],
+): ParamSpec => Object.freeze({ name, type, default: dflt, doc, choices });
+
+/** Host sizes of the ladder (kho-facts §18.1): 512 GiB, 1, 2, 6, 12, 24, 32 TiB. */
+export const LADDER_HOST_BYTES: readonly number[] = [
+  512 * GiB,
+  TiB,
+  2 * TiB,
+  6 * TiB,
+  12 * TiB,
+  24 * TiB,
+  32 * TiB,
+];
+
+const HYPERVISOR_PARAMS: readonly ParamSpec[] = [
+  p("ramBytes", "size", TiB, "RAM for guests and the pool (the machine adds headroomBytes)"),
+  p("headroomBytes", "size", 8 * GiB, "extra RAM for the kernel, scratch and allocations"),
+  p("nodes", "int", 2, "NUMA nodes"),
+  p("guestFolios", "count", 1008, "1 GiB guest folios in total"),
+  p("vms", "int", 8, "guest memory files (the folios are shared out evenly)"),
+  p("guestClient", "enum", "memfd", "how guest memory is preserved", ["memfd", "folio"]),
+  p("poolBytes", "size", 16 * GiB, "hypervisor pool holding the IOMMU page-table pages"),
+  p("iommuPages", "count", 1048576, "preserved order-0 pages in the pool"),
+  p("iommuEveryBytes", "size", 0, "density instead of a count: one page per this many bytes"),
+  p("iommuPlacement", "enum", "uniform", "placement in the pool", ["uniform", "clustered"]),
+  p("iommuClusterPages", "int", 64, "pages per cluster when clustered"),
+  p("vmallocBuffers", "int", 8, "vmalloc buffers preserved with kho_preserve_vmalloc"),
+  p("vmallocBytes", "size", 1024 * 1024, "bytes per vmalloc buffer"),
+  p("dmaBlocks", "int", 16, "DMA-style high-order blocks (kho_preserve_pages)"),
+  p("dmaOrder", "int", 9, "order of each DMA block"),
+  p("scratch", "string", "64M,512M,256M", "kho_scratch= (lowmem,global,pernode or N%)"),
+  p("memmapBytesPerPage", "int", 0, "struct page bytes charged to memblock"),
+  p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),
+];
+
+const SMALL_COMMON: readonly ParamSpec[] = [
+  p("memmapBytesPerPage", "int", 64, "struct page bytes charged to memblock"),
+  p("scratch", "string", "", "kho_scratch= (empty: the kernel default)"),
+  p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),
+];
+
+/** Every scenario builder, by name. */
+export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
+  hypervisor: {
+    name: "hypervisor",
+    summary: "a virtualisation host: 1 GiB guest folios via memfd, IOMMU pages in a pool, " +
+      "vmalloc buffers, DMA blocks",
+    params: HYPERVISOR_PARAMS,
+    build: buildHypervisor,
+  },
+  test_kho: {
+    name: "test_kho",
+    summary: "lib/test_kho.c: random-order folios and their vmalloc'd list",
+    params: [
+      p("ramBytes", "size", 4 * GiB, "RAM"),
+      p("nodes", "int", 1, "NUMA nodes"),
+      p("maxMemBytes", "size", 8 * 1024 * 1024, "the module's max_mem"),
+      ...SMALL_COMMON,
+    ],
+    build: buildTestKho,
+  },
+  dense: {
+    name: "dense",
+    summary: "a band of RAM fully preserved in blocks of one order (default: order-0 pages)",
+    params: [
+      p("ramBytes", "size", 32 * GiB, "RAM"),
+      p("nodes", "int", 1, "NUMA nodes"),
+      p("bandStartBytes", "size", 4 * GiB, "first byte of the band"),
+      p("bandBytes", "size", 16 * GiB, "size of the band"),
+      p("bandOrder", "int", 0, "order of each preserved block"),
+      ...SMALL_COMMON,
+    ],
+    build: buildDense,
+  },
+  uniform: {
+    name: "uniform",
+    summary: "order-0 pages at uniformly random free places over all RAM",
+    params: [
+      p("ramBytes", "size", 16 * GiB, "RAM"),
+      p("nodes", "int", 2, "NUMA nodes"),
+      p("pages", "count", 65536, "preserved pages"),
+      ...SMALL_COMMON,
+    ],
+    build: buildUniform,
+  },
+  clustered: {
+    name: "clustered",
+    summary: "order-0 pages at random inside one window per NUMA node",
+    params: [
+      p("ramBytes", "size", 16 * GiB, "RAM"),
+      p("nodes", "int", 2, "NUMA nodes"),
+      p("pages", "count", 65536, "preserved pages (shared out over the nodes)"),
+      p("windowBytes", "size", GiB, "size of each node's window"),
+      ...SMALL_COMMON,
+    ],
+    build: buildClustered,
+  },
+  ladder: {
+    name: "ladder",
+    summary: "the hypervisor scenario scaled to a host size (512 GiB … 32 TiB)",
+    params: [
+      p("hostBytes", "size", TiB, "host RAM (guests + pool; headroom is added)"),
+      p("nodes", "int", 0, "NUMA nodes (0: 2 up to 2 TiB, 4 up to 12 TiB, else 8)"),
+      p("poolBytesPerTiB", "size", 16 * GiB, "hypervisor pool per TiB of host"),
+      p("iommuPagesPerTiB", "count", 262144, "preserved order-0 pages per TiB of host"),
+      p("iommuPlacement", "enum", "uniform", "placement in the pool", ["uniform", "clustered"]),
+      p("guestClient", "enum", "memfd", "how guest memory is preserved", ["memfd", "folio"]),
+      p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),
+    ],
+    build: buildLadder,
+  },
+};
+
+/** The builder of a scenario. Throws RangeError for an unknown name. */
+export function getScenario(name: string): ScenarioSpec {
+  const s = (SCENARIOS as Record<string, ScenarioSpec>)[name];
+  if (!s) throw new RangeError(`unknown scenario "${name}" (known: ${SCENARIO_NAMES.join(", ")})`);
+  return s;
+}
+
+/** Parses a parameter value written as text (`16G`, `1Mi`, `uniform`). */
+export function parseParam(spec: ParamSpec, text: string): ParamValue {
+  switch (spec.type) {
+    case "size":
+      return parseSize(text);
+    case "count":
+      return parseCount(text);
+    case "int": {
+      const n = Number(text);
+      if (!Number.isSafeInteger(n)) throw new SyntaxError(`${spec.name}: not an integer: ${text}`);
+      return n;
+    }
+    case "enum":
+      if (!spec.choices!.includes(text)) {
+        throw new RangeError(`${spec.name}: "${text}" is not one of ${spec.choices!.join(", ")}`);
+      }
+      return text;
+    case "string":
+      return text;
+  }
+}
+
+/**
+ * Every parameter of `scenario` with a value: the defaults overridden by `given` (values, or
+ * text that is parsed). Throws RangeError for an unknown parameter.
+ *
+ * @example
+ * ```ts
+ * import { resolveParams } from "./scenarios.ts";
+ * const p = resolveParams("hypervisor", { ramBytes: "64G", guestFolios: 40 });
+ * console.assert(p.ramBytes === 64 * 2 ** 30 && p.nodes === 2);
+ * ```
+ */
+export function resolveParams(
+  scenario: string,
+  given: Readonly<Record<string, ParamValue>> = {},
+): ScenarioParams {
+  const spec = getScenario(scenario);
+  const out: ScenarioParams = {};
+  for (const ps of spec.params) out[ps.name] = ps.default;
+  for (const [k, v] of Object.entries(given)) {
+    const ps = spec.params.find((x) => x.name === k);
+    if (!ps) {
+      throw new RangeError(
+        `scenario ${scenario} has no parameter "${k}" (has: ${
+          spec.params.map((x) => x.name).join(", ")
+        })`,
+      );
+    }
+    out[k] = typeof v === "string" && ps.type !== "string" && ps.type !== "enum"
+      ? parseParam(ps, v)
+      : v;
+    if (ps.type === "enum") parseParam(ps, String(v));
+  }
+  return out;
+}
+
+/** Builds a scenario for a profile (parameters as for {@link resolveParams}). */
+export function buildScenario(
+  scenario: string,
+  options: { profile: ProfileName; params?: Readonly<Record<string, ParamValue>>; seed?: number },
+): ScenarioInstance {
+  const spec = getScenario(scenario);
+  return spec.build(options.profile, resolveParams(scenario, options.params), options.seed ?? 1);
+}
+
+// ------------------------------------------------------------------ helpers
+
+const num = (ps: ScenarioParams, k: string) => ps[k] as number;
+const str = (ps: ScenarioParams, k: string) => ps[k] as string;
+
+function boot(
+  profile: ProfileName,
+  ps: ScenarioParams,
+  machineBytes: number,
+): { machine: Machine; kernel: Kernel; bootOptions: BootOptions } {
+  const machine = new Machine({ ramBytes: machineBytes, nodes: num(ps, "nodes") });
+  const scratch = str(ps, "scratch");
+  const bootOptions: BootOptions = {
+    cmdline: scratch ? `kho=on kho_scratch=${scratch}` : "kho=on",
+    profile,
+    memmapBytesPerPage: num(ps, "memmapBytesPerPage"),
+    poison: num(ps, "poison") !== 0,
+  };
+  return { machine, kernel: Kernel.coldBoot(machine, bootOptions), bootOptions };
+}
+
+/** Fills each page with content seeded by its pfn and the scenario seed. */
+function fillPages(kernel: Kernel, pfns: Float64Array, seed: number): void {
+  const mem = kernel.machine.mem;
+  for (const pfn of pfns) {
+    mem.fill(pfn * PAGE_SIZE, PAGE_SIZE, {
+      pattern: (Math.imul(pfn | 0, 0x9e3779b1) ^ seed) >>> 0,
+    });
+  }
+}
+
+function instance(
+  scenario: ScenarioName,
+  profile: ProfileName,
+  params: ScenarioParams,
+  seed: number,
+  booted: { machine: Machine; kernel: Kernel; bootOptions: BootOptions },
+  workloads: Workload[],
+  tally: Tally,
+): ScenarioInstance {
+  return { scenario, profile, params, seed, ...booted, workloads, tally };
+}
+
+// ------------------------------------------------------------------ hypervisor
+
+function buildHypervisor(
+  profile: ProfileName,
+  ps: ScenarioParams,
+  seed: number,
+  scenario: ScenarioName = "hypervisor",
+): ScenarioInstance {
+  const tally = new Tally();
+  const rng = new Rng(seed);
+  const booted = boot(profile, ps, num(ps, "ramBytes") + num(ps, "headroomBytes"));
+  const k1 = booted.kernel;
+  const mem = booted.machine.mem;
+  const workloads: Workload[] = [];
+
+  // The pool first: one naturally aligned contiguous allocation.
+  const poolPages = Math.floor(num(ps, "poolBytes") / PAGE_SIZE);
+  if (poolPages > 0) {
+    const order = Math.ceil(Math.log2(poolPages));
+    let pool: number | null = null;
+    for (let nid = 0; nid < booted.machine.topology.nodes && pool === null; nid++) {
+      pool = k1.buddy.findFreeRange(nid, order);
+    }
+    if (pool === null || !allocContigRange(k1.buddy, pool, pool + poolPages)) {
+      tally.error("pool", new KhoError("ENOMEM", "no pool"));
+    } else {
+      const every = num(ps, "iommuEveryBytes");
+      const count = Math.min(
+        poolPages,
+        every > 0 ? Math.floor(num(ps, "poolBytes") / every) : num(ps, "iommuPages"),
+      );
+      const r = rng.fork("iommu");
+      const offsets = str(ps, "iommuPlacement") === "clustered"
+        ? sampleClustered(r, poolPages, count, num(ps, "iommuClusterPages"))
+        : sampleDistinct(r, poolPages, count);
+      const pfns = offsets.map((o) => o + pool!);
+      fillPages(k1, pfns, seed);
+      workloads.push(new FolioSet("iommu", k1, pfns, 0));
+    }
+  }
+
+  // Guest memory: 1 GiB folios, in memfd files (or plain folios).
+  const total = num(ps, "guestFolios");
+  const vms = Math.max(1, num(ps, "vms"));
+  const nodes = booted.machine.topology.nodes;
+  const gr = rng.fork("guests");
+  if (str(ps, "guestClient") === "memfd") {
+    const files: MemfdFile[] = [];
+    for (let v = 0; v < vms; v++) {
+      const n = Math.floor(total / vms) + (v < total % vms ? 1 : 0);
+      if (n === 0) continue;
+      try {
+        const f = memfdCreate(k1, `vm${v}`, n * GiB, { folioOrder: 18, nid: v % nodes });
+        for (const fo of f.folios) mem.fill(fo.pfn * PAGE_SIZE, GiB, { pattern: gr.u32() });
+        files.push(f);
+      } catch (e) {
+        tally.error("guests", e);
+        break;
+      }
+    }
+    if (files.length > 0) workloads.push(new MemfdSet("guests", k1, files));
+  } else {
+    const pfns: number[] = [];
+    for (let i = 0; i < total; i++) {
+      const pfn = allocGigantic(k1.buddy, 18, i % nodes);
+      if (pfn === null) {
+        tally.error("guests", new KhoError("ENOMEM", "no 1 GiB folio"));
+        break;
+      }
+      mem.fill(pfn * PAGE_SIZE, GiB, { pattern: gr.u32() });
+      pfns.push(pfn);
+    }
+    workloads.push(new FolioSet("guests", k1, Float64Array.from(pfns), 18));
+  }
+
+  // vmalloc buffers.
+  const vr = rng.fork("vmalloc");
+  const vbytes = num(ps, "vmallocBytes");
+  const addrs: number[] = [];
+  for (let i = 0; i < num(ps, "vmallocBuffers"); i++) {
+    const a = k1.vmalloc.vmalloc(vbytes);
+    if (a === null) {
+      tally.error("vmalloc", new KhoError("ENOMEM", "vmalloc"));
+      break;
+    }
+    k1.vmalloc.fill(a, vbytes, { pattern: vr.u32() });
+    addrs.push(a);
+  }
+  if (addrs.length > 0) workloads.push(new VmallocSet("vmalloc", k1, addrs, vbytes));
+
+  // DMA-style high-order blocks.
+  const dorder = num(ps, "dmaOrder");
+  const dr = rng.fork("dma");
+  const starts: number[] = [];
+  for (let i = 0; i < num(ps, "dmaBlocks"); i++) {
+    const pfn = k1.buddy.allocPages(dorder);
+    if (pfn === null) {
+      tally.error("dma", new KhoError("ENOMEM", "dma block"));
+      break;
+    }
+    mem.fill(pfn * PAGE_SIZE, 2 ** dorder * PAGE_SIZE, { pattern: dr.u32() });
+    starts.push(pfn);
+  }
+  starts.sort((a, b) => a - b);
+  if (starts.length > 0) {
+    workloads.push(new RangeSet("dma", k1, Float64Array.from(starts), 2 ** dorder));
+  }
+  return instance(scenario, profile, ps, seed, booted, workloads, tally);
+}
+
+/** Nodes of a ladder host: 2 up to 2 TiB, 4 up to 12 TiB, 8 above. */
+export function ladderNodes(hostBytes: number): number {
+  return hostBytes <= 2 * TiB ? 2 : hostBytes <= 12 * TiB ? 4 : 8;
+}
+
+/** The hypervisor parameters of a ladder rung. */
+export function ladderHypervisorParams(ps: ScenarioParams): ScenarioParams {
+  const host = num(ps, "hostBytes");
+  const tib = host / TiB;
+  const nodes = num(ps, "nodes") || ladderNodes(host);
+  const poolBytes = Math.max(
+    4 * 1024 * 1024,
+    Math.round(num(ps, "poolBytesPerTiB") * tib / (4 * 1024 * 1024)) * 4 * 1024 * 1024,
+  );
+  return resolveParams("hypervisor", {
+    ramBytes: host,
+    headroomBytes: 8 * GiB + nodes * GiB,
+    nodes,
+    guestFolios: Math.floor((host - poolBytes) / GiB),
+    vms: Math.max(8, Math.ceil(tib) * 4),
+    guestClient: str(ps, "guestClient"),
+    poolBytes,
+    iommuPages: Math.round(num(ps, "iommuPagesPerTiB") * tib),
+    iommuPlacement: str(ps, "iommuPlacement"),
+    poison: num(ps, "poison"),
+  });
+}
+
+function buildLadder(profile: ProfileName, ps: ScenarioParams, seed: number): ScenarioInstance {
+  const inst = buildHypervisor(profile, ladderHypervisorParams(ps), seed, "ladder");
+  return { ...inst, params: ps };
+}
+
+// ------------------------------------------------------------------ small scenarios
+
+function buildTestKho(profile: ProfileName, ps: ScenarioParams, seed: number): ScenarioInstance {
+  const booted = boot(profile, ps, num(ps, "ramBytes"));
+  return instance(
+    "test_kho",
+    profile,
+    ps,
+    seed,
+    booted,
+    [new TestKhoWorkload(num(ps, "maxMemBytes"), seed)],
+    new Tally(),
+  );
+}
+
+function buildDense(profile: ProfileName, ps: ScenarioParams, seed: number): ScenarioInstance {
+  const tally = new Tally();
+  const booted = boot(profile, ps, num(ps, "ramBytes"));
+  const k1 = booted.kernel;
+  const start = Math.floor(num(ps, "bandStartBytes") / PAGE_SIZE);
+  const order = num(ps, "bandOrder");
+  const per = 2 ** order;
+  const nr = Math.floor(num(ps, "bandBytes") / PAGE_SIZE / per) * per;
+  const workloads: Workload[] = [];
+  if (start % per !== 0 || nr === 0 || !allocContigRange(k1.buddy, start, start + nr)) {
+    tally.error("band", new KhoError("EBUSY", "band not free or misaligned"));
+  } else {
+    booted.machine.mem.fill(start * PAGE_SIZE, nr * PAGE_SIZE, { pattern: seed >>> 0 });
+    const starts = new Float64Array(nr / per);
+    for (let i = 0; i < starts.length; i++) starts[i] = start + i * per;
+    workloads.push(
+      order === 0 ? new FolioSet("band", k1, starts, 0) : new RangeSet("band", k1, starts, per),
+    );
+  }
+  return instance("dense", profile, ps, seed, booted, workloads, tally);
+}
+
+function buildUniform(profile: ProfileName, ps: ScenarioParams, seed: number): ScenarioInstance {
+  const booted = boot(profile, ps, num(ps, "ramBytes"));
+  const k1 = booted.kernel;
+  const end = booted.machine.topology.endBytes / PAGE_SIZE;
+  const pfns = allocRandomPages(k1, new Rng(seed).fork("uniform"), {
+    startPfn: 0,
+    endPfn: end,
+  }, num(ps, "pages"));
+  fillPages(k1, pfns, seed);
+  return instance("uniform", profile, ps, seed, booted, [
+    new FolioSet("uniform", k1, pfns, 0),
+  ], new Tally());
+}
+
+function buildClustered(profile: ProfileName, ps: ScenarioParams, seed: number): ScenarioInstance {
+  const booted = boot(profile, ps, num(ps, "ramBytes"));
+  const k1 = booted.kernel;
+  const topo = booted.machine.topology;
+  const rng = new Rng(seed).fork("clustered");
+  const windowPages = Math.floor(num(ps, "windowBytes") / PAGE_SIZE);
+  const nodes = topo.nodesWithMemory();
+  const all: number[] = [];
+  nodes.forEach((nid, i) => {
+    const share = Math.floor(num(ps, "pages") / nodes.length) +
+      (i < num(ps, "pages") % nodes.length ? 1 : 0);
+    const ranges = topo.ranges.filter((r) => r.nid === nid);
+    const lo = ranges[0].start / PAGE_SIZE;
+    const hi = ranges[ranges.length - 1].end / PAGE_SIZE;
+    const w = Math.min(windowPages, hi - lo);
+    const startPfn = lo + rng.int(Math.max(1, hi - lo - w + 1));
+    all.push(...allocRandomPages(k1, rng, { startPfn, endPfn: startPfn + w }, share));
+  });
+  const pfns = Float64Array.from(all).sort();
+  fillPages(k1, pfns, seed);
+  return instance("clustered", profile, ps, seed, booted, [
+    new FolioSet("clustered", k1, pfns, 0),
+  ], new Tally());
+}
+
+/** A per-point seed from a sweep seed and a point index (stable, worker-independent). */
+export function pointSeed(seed: number, pointIndex: number): number {
+  return (Math.imul(seed | 0, 0x9e3779b1) ^ hashLabel(`point#${pointIndex}`)) >>> 0;
+}

@@ -1,0 +1,175 @@
+/**
+ * Sweeps: one scenario parameter over a list of values, crossed with profiles, one
+ * {@link MetricsRow} per (value, profile). Points run in parallel on Deno workers
+ * (`sweep_worker.ts`); the point order is fixed (values outer, profiles inner) and every
+ * point's seed is derived from the sweep seed and the value's index, so the rows are the
+ * same for any worker count (apart from the wall-clock metrics) and every profile of a point
+ * sees exactly the same placements.
+ *
+ * @module
+ */
+
+import { getProfile, type ProfileName } from "../kho/abi/profiles.ts";
+import type { MetricsRow } from "../metrics/metrics.ts";
+import { availableProfiles, runScenario } from "./run.ts";
+import { getScenario, type ParamValue, pointSeed } from "./scenarios.ts";
+
+/** What to sweep. */
+export interface SweepOptions {
+  /** Scenario name. */
+  scenario: string;
+  /** Parameters common to every point (values or text). */
+  params?: Readonly<Record<string, ParamValue>>;
+  /** The swept parameter; absent: a single point with `params`. */
+  param?: string;
+  /** Its values (values or text), in order. */
+  values?: readonly ParamValue[];
+  /** Profiles, in order. Default: every profile whose tracker is available. */
+  profiles?: readonly ProfileName[];
+  /** Sweep seed. Default 1. */
+  seed?: number;
+  /**
+   * Deno workers. Default `navigator.hardwareConcurrency`; 0 runs every point in this thread
+   * (no workers).
+   */
+  workers?: number;
+  /** Called as each row arrives (in completion order). */
+  onRow?: (row: MetricsRow, done: number, total: number) => void;
+}
+
+/** One point of a sweep: a parameter value and a profile. */
+export interface SweepPoint {
+  /** Row index (the result order). */
+  index: number;
+  /** Index of the parameter value (the seed is derived from it). */
+  pointIndex: number;
+  /** Scenario. */
+  scenario: string;
+  /** Profile. */
+  profile: ProfileName;
+  /** Parameters of the point. */
+  params: Record<string, ParamValue>;
+  /** Seed of the point. */
+  seed: number;
+  /** Swept parameter name, or "". */
+  sweepParam: string;
+  /** The value at this point as text, or "". */
+  sweepValue: string;
+}
+
+/** The points of a sweep, in result order: values outer, profiles inner. */
+export function sweepPoints(options: SweepOptions): SweepPoint[] {
+  getScenario(options.scenario);
+  const profiles = (options.profiles ?? availableProfiles()).map((p) => getProfile(p).name);
+  const values: (ParamValue | undefined)[] = options.param === undefined
+    ? [undefined]
+    : [...(options.values ?? [])];
+  const seed = options.seed ?? 1;
+  const out: SweepPoint[] = [];
+  values.forEach((v, pointIndex) => {
+    for (const profile of profiles) {
+      const params: Record<string, ParamValue> = { ...options.params };
+      if (options.param !== undefined && v !== undefined) params[options.param] = v;
+      out.push({
+        index: out.length,
+        pointIndex,
+        scenario: options.scenario,
+        profile,
+        params,
+        seed: pointSeed(seed, pointIndex),
+        sweepParam: options.param ?? "",
+        sweepValue: v === undefined ? "" : String(v),
+      });
+    }
+  });
+  return out;
+}
+
+/** Runs one point; never throws (an exception becomes a row with status `error`). */
+export function runPoint(point: SweepPoint): MetricsRow {
+  const head: MetricsRow = {
+    pointIndex: point.pointIndex,
+    sweepParam: point.sweepParam,
+    sweepValue: point.sweepValue,
+  };
+  try {
+    const { row } = runScenario({
+      scenario: point.scenario,
+      profile: point.profile,
+      params: point.params,
+      seed: point.seed,
+    });
+    return { ...head, ...row };
+  } catch (e) {
+    return {
+      scenario: point.scenario,
+      profile: point.profile,
+      tracker: getProfile(point.profile).tracker,
+      seed: point.seed,
+      ...head,
+      params: JSON.stringify(point.params),
+      status: "error",
+      errors: `run:${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+    };
+  }
+}
+
+/** Default worker count: the machine's cores. */
+export function defaultWorkers(): number {
+  return Math.max(1, navigator.hardwareConcurrency || 1);
+}
+
+/**
+ * Runs a sweep and returns its rows in point order.
+ *
+ * @example
+ * ```ts
+ * import { runSweep } from "./sweep.ts";
+ * const rows = await runSweep({
+ *   scenario: "uniform", params: { ramBytes: "2G" }, param: "pages", values: [10, 100],
+ *   profiles: ["kho-v4"], workers: 0,
+ * });
+ * console.assert(rows.length === 2 && rows[1].sweepValue === "100");
+ * ```
+ */
+export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
+  const points = sweepPoints(options);
+  const rows: MetricsRow[] = new Array(points.length);
+  const workers = Math.min(options.workers ?? defaultWorkers(), points.length);
+  let done = 0;
+  const deliver = (i: number, row: MetricsRow) => {
+    rows[i] = row;
+    done++;
+    options.onRow?.(row, done, points.length);
+  };
+  if (workers <= 0) {
+    for (const pt of points) deliver(pt.index, runPoint(pt));
+    return rows;
+  }
+  let next = 0;
+  const url = new URL("./sweep_worker.ts", import.meta.url).href;
+  const lanes = Array.from({ length: workers }, () =>
+    new Promise<void>((resolve, reject) => {
+      const w = new Worker(url, { type: "module" });
+      const feed = () => {
+        if (next >= points.length) {
+          w.terminate();
+          resolve();
+          return;
+        }
+        w.postMessage(points[next++]);
+      };
+      w.onmessage = (e: MessageEvent<{ index: number; row: MetricsRow }>) => {
+        deliver(e.data.index, e.data.row);
+        feed();
+      };
+      w.onerror = (e) => {
+        e.preventDefault();
+        w.terminate();
+        reject(new Error(`sweep worker failed: ${e.message}`));
+      };
+      feed();
+    }));
+  await Promise.all(lanes);
+  return rows;
+}

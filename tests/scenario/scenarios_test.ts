@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { Rng } from "../../lib/rng.ts";
+import { sampleClustered, sampleDistinct } from "../../lib/scenario/placement.ts";
+import {
+  buildScenario,
+  getScenario,
+  LADDER_HOST_BYTES,
+  ladderHypervisorParams,
+  resolveParams,
+  SCENARIO_NAMES,
+} from "../../lib/scenario/scenarios.ts";
+import { GiB, TiB } from "../../lib/units.ts";
+
+Deno.test("every scenario resolves its defaults; the hypervisor default is the issue's", () => {
+  for (const name of SCENARIO_NAMES) {
+    const spec = getScenario(name);
+    const p = resolveParams(name);
+    for (const ps of spec.params) assert.equal(p[ps.name], ps.default, `${name}.${ps.name}`);
+  }
+  const h = resolveParams("hypervisor");
+  assert.equal(h.ramBytes, TiB);
+  assert.equal(h.nodes, 2);
+  assert.equal(h.guestFolios, 1008);
+  assert.equal(h.poolBytes, 16 * GiB);
+  assert.equal(h.iommuPages, 2 ** 20);
+  // 1008 GiB of guests + 16 GiB pool fill the RAM; kernel and scratch live in the headroom.
+  assert.equal((h.guestFolios as number) * GiB + (h.poolBytes as number), h.ramBytes);
+  assert.ok((h.headroomBytes as number) > 64 * 2 ** 20 + (64 + 512 + 2 * 256) * 2 ** 20);
+});
+
+Deno.test("parameters parse from text and reject unknown names and values", () => {
+  const p = resolveParams("hypervisor", { ramBytes: "64G", iommuPages: "4Ki", vms: "3" });
+  assert.equal(p.ramBytes, 64 * GiB);
+  assert.equal(p.iommuPages, 4096);
+  assert.equal(p.vms, 3);
+  assert.throws(() => resolveParams("hypervisor", { nope: 1 }), /no parameter "nope"/);
+  assert.throws(() => resolveParams("hypervisor", { iommuPlacement: "diagonal" }), RangeError);
+  assert.throws(() => resolveParams("hypervisor", { ramBytes: "lots" }), SyntaxError);
+  assert.throws(() => getScenario("nope"), RangeError);
+});
+
+Deno.test("the ladder covers 512 GiB … 32 TiB and scales the hypervisor", () => {
+  assert.deepEqual(LADDER_HOST_BYTES.map((b) => b / GiB), [
+    512,
+    1024,
+    2048,
+    6144,
+    12288,
+    24576,
+    32768,
+  ]);
+  const p = ladderHypervisorParams(resolveParams("ladder", { hostBytes: "32T" }));
+  assert.equal(p.nodes, 8);
+  assert.equal(p.poolBytes, 512 * GiB);
+  assert.equal(p.guestFolios, 32768 - 512);
+  assert.equal(p.iommuPages, 32 * 262144);
+  const small = ladderHypervisorParams(resolveParams("ladder", { hostBytes: "512G" }));
+  assert.equal(small.nodes, 2);
+  assert.equal(small.poolBytes, 8 * GiB);
+});
+
+Deno.test("placement samplers: distinct, sorted, seeded; clusters are full", () => {
+  const a = sampleDistinct(new Rng(9), 1000, 700); // complement path
+  const b = sampleDistinct(new Rng(9), 1000, 700);
+  assert.deepEqual(a, b);
+  assert.equal(new Set(a).size, 700);
+  assert.ok(a.every((x, i) => x >= 0 && x < 1000 && (i === 0 || x > a[i - 1])));
+  assert.equal(sampleDistinct(new Rng(1), 10, 20).length, 10);
+  const c = sampleClustered(new Rng(2), 1024, 130, 64);
+  assert.equal(c.length, 130);
+  const clusters = new Set([...c].map((x) => Math.floor(x / 64)));
+  assert.equal(clusters.size, 3);
+  assert.ok(c.every((x, i) => i === 0 || x > c[i - 1]));
+});
+
+Deno.test("builders are deterministic for a seed and create what they say", () => {
+  const build = (seed: number) =>
+    buildScenario("uniform", { profile: "kho-v4", params: { ramBytes: "2G", pages: 300 }, seed });
+  const x = build(4), y = build(4), z = build(5);
+  const pfns = (s: typeof x) => [...(s.workloads[0] as unknown as { pfns: Float64Array }).pfns];
+  assert.equal(pfns(x).length, 300);
+  assert.deepEqual(pfns(x), pfns(y));
+  assert.notDeepEqual(pfns(x), pfns(z));
+  const h = buildScenario("hypervisor", {
+    profile: "kho-v4",
+    params: {
+      ramBytes: "4G",
+      headroomBytes: "4G",
+      nodes: 1,
+      guestFolios: 2,
+      poolBytes: "256M",
+      iommuPages: 1000,
+      iommuPlacement: "clustered",
+    },
+  });
+  assert.deepEqual(h.workloads.map((w) => w.name), ["iommu", "guests", "vmalloc", "dma"]);
+  assert.equal(h.tally.errorText(), "");
+  assert.equal(h.machine.topology.ramBytes, 8 * GiB);
+});
