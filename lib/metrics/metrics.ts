@@ -87,7 +87,7 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "text",
     L,
     S,
-    "Errors met, `step:ERRNO` separated by `; ` (e.g. `memfd:EOPNOTSUPP` when the profile " +
+    "Errors met, `step:ERRNO` separated by semicolons (e.g. `memfd:EOPNOTSUPP` when the profile " +
       "lacks an API and the scenario fell back to plain folio preservation).",
   ),
   // ---- what was preserved
@@ -164,7 +164,8 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     D,
     N,
     "Information-theoretic floor: Σ over orders of log2 C(M, N), N preserved blocks of an " +
-      "order among the M naturally aligned places of that order in RAM.",
+      "order among the M naturally aligned places of that order in RAM (the bits any encoding " +
+      "needs for a set placed uniformly over RAM; a clustered set can be encoded below it).",
   ),
   def("tracker", "floorBytes", "bytes", D, N, "`floorBits` / 8, rounded up."),
   def("tracker", "floorBitsByOrder", "bits", D, O, "`floorBits` per order (rounded to 0.01)."),
@@ -400,16 +401,16 @@ export function renderMetricsDoc(): string {
     "<!-- Generated from lib/metrics/metrics.ts by renderMetricsDoc(); do not edit by hand. -->",
     "",
     "Every metric of a scenario row (`lib/scenario/run.ts`, sweeps, `compare`). Names are",
-    "camelCase with the unit last. *deterministic* metrics depend only on the scenario, its",
-    "parameters and seed, so they compare across machines and worker counts; *wallclock*",
+    "camelCase with the unit last. _deterministic_ metrics depend only on the scenario, its",
+    "parameters and seed, so they compare across machines and worker counts; _wallclock_",
     "metrics are milliseconds measured around one region with an injected clock and are",
     "excluded from equality checks. `byOrder` values are strings `order:value` separated by",
     "spaces (ascending, zeros omitted).",
     "",
-    "Counter conventions (from `lib/kho/trackers/counters.ts`): a *table entry visited* is one",
-    "u64 slot read; a *bitmap word scanned* is one u64 word read while searching for set bits;",
-    "*cache lines* are distinct 64-byte lines read per operation (a whole 4 KiB page is 64);",
-    "*pages touched* are distinct metadata pages read or written per operation.",
+    "Counter conventions (from `lib/kho/trackers/counters.ts`): a _table entry visited_ is one",
+    "u64 slot read; a _bitmap word scanned_ is one u64 word read while searching for set bits;",
+    "_cache lines_ are distinct 64-byte lines read per operation (a whole 4 KiB page is 64);",
+    "_pages touched_ are distinct metadata pages read or written per operation.",
   ];
   let group = "";
   for (const m of METRICS) {
@@ -419,7 +420,9 @@ export function renderMetricsDoc(): string {
       lines.push("| --- | --- | --- | --- | --- |");
     }
     lines.push(
-      `| \`${m.name}\` | ${m.unit} | ${m.kind} | ${m.type} | ${m.description.replaceAll("|", "\\|")} |`,
+      `| \`${m.name}\` | ${m.unit} | ${m.kind} | ${m.type} | ${
+        m.description.replaceAll("|", "\\|")
+      } |`,
     );
   }
   return lines.join("\n") + "\n";

@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { BuddyAllocator } from "../../lib/kernel/buddy.ts";
 import { Topology } from "../../lib/machine/topology.ts";
-import {
-  formableBlocks,
-  freeBlocksByOrder,
-  freeBytesOf,
-} from "../../lib/metrics/buddy_stats.ts";
+import { formableBlocks, freeBlocksByOrder, freeBytesOf } from "../../lib/metrics/buddy_stats.ts";
 
 function buddy(gib: number, nodes = 1): BuddyAllocator {
   const topology = new Topology({ ramBytes: gib * 2 ** 30, nodes });

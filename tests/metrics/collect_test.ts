@@ -74,10 +74,12 @@ Deno.test("uncharged walks leave the counters as they were", () => {
   const byOrder = preservedByOrder(t);
   assert.deepEqual([...byOrder].sort(), [[0, 1], [18, 1]]);
   assert.deepEqual(t.counters.snapshot(), before);
-  assert.throws(() => uncharged(t.counters, () => {
-    t.counters.cacheLinesRead += 5;
-    throw new Error("x");
-  }));
+  assert.throws(() =>
+    uncharged(t.counters, () => {
+      t.counters.cacheLinesRead += 5;
+      throw new Error("x");
+    })
+  );
   assert.deepEqual(t.counters.snapshot(), before);
 });
 
