@@ -239,6 +239,12 @@ export class Kho {
     this.#outOrThrow("register_kho_notifier").registerNotifier(fn);
   }
 
+  /** `kho_split_preserved_pages(pfn, order)` (page-type RFC profiles). */
+  splitPreservedPages(pfn: number, order: number): void {
+    this.#api("splitPreservedPages", "kho_split_preserved_pages");
+    this.#outOrThrow("kho_split_preserved_pages").splitPreservedPages(pfn, order);
+  }
+
   /** `kho_finalize` (6.16–6.19): see {@link KhoOut.finalize}. */
   finalize(): void {
     if (this.out === null) throw new KhoError("EOPNOTSUPP", "kho_finalize: KHO is not enabled");

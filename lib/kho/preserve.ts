@@ -24,6 +24,11 @@ import { scratchOverlap } from "./scratch.ts";
 import { createTracker } from "./trackers/registry.ts";
 import type { MetadataPageAllocator, OutgoingTracker } from "./trackers/tracker.ts";
 import { XarrayTracker } from "./trackers/xarray.ts";
+import {
+  khoPageType,
+  khoSplitPreservedPages,
+  RadixVariantTree,
+} from "./trackers/radix_variants.ts";
 
 /** What the outgoing KHO needs from its kernel. */
 export interface KhoOutHost {
@@ -229,12 +234,34 @@ export class KhoOut {
     const blocks = splitPages(pfn, nrPages, this.profile.numaAwarePages ? this.#nidOf : undefined);
     for (const b of blocks) {
       try {
-        this.tracker.add(b.pfn, b.order);
+        this.#addBlock(b.pfn, b.order);
       } catch (e) {
         this.#unpreserveRange(pfn, b.pfn);
         throw e;
       }
     }
+  }
+
+  /** Adds one block; the page-type RFC records CONTIG/SPLIT from the second page's refcount. */
+  #addBlock(pfn: number, order: number): void {
+    if (this.tracker instanceof RadixVariantTree && this.tracker.codec.typed) {
+      const mm = this.#host.memmap;
+      this.tracker.addTyped(pfn, order, khoPageType(order, order > 0 ? mm.pageCount(pfn + 1) : 0));
+    } else this.tracker.add(pfn, order);
+  }
+
+  /**
+   * `kho_split_preserved_pages(pfn, order)` (page-type RFC): re-records a preserved CONTIG
+   * block as SPLIT, after its owner split it.
+   */
+  splitPreservedPages(pfn: number, order: number): void {
+    if (!(this.tracker instanceof RadixVariantTree) || !this.tracker.codec.typed) {
+      throw new KhoError(
+        "EOPNOTSUPP",
+        `kho_split_preserved_pages does not exist in ${this.profile.name}`,
+      );
+    }
+    khoSplitPreservedPages(this.tracker, pfn, order);
   }
 
   /**

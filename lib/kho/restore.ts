@@ -209,14 +209,16 @@ export class KhoIn {
       isRam: (p, s) => h.topology.isRam(p, s),
       log: h.log,
       counters,
-    }, (phys, order) => {
+    }, (phys: number, order: number, type = 0) => {
       const sz = intBug ? intShiftSize(order) : 2 ** (order + 12);
       const size = Math.min(sz, h.topology.endBytes - phys);
       h.memblock.reserve(phys, size);
       h.memblock.reservedMarkNoinit(phys, size);
       const pfn = phys / PAGE_SIZE;
-      if (this.profile.pageMagic) h.memmap.setPrivate(pfn, order, KHO_PAGE_MAGIC);
-      else h.memmap.setPrivate(pfn, order, 0);
+      // union kho_page_info: {order:31, type:1 (page-type RFC)} | magic << 32.
+      if (this.profile.pageMagic) {
+        h.memmap.setPrivate(pfn, (order | (type << 31)) >>> 0, KHO_PAGE_MAGIC);
+      } else h.memmap.setPrivate(pfn, order, 0);
       bytes += size;
       return 0;
     });
@@ -306,7 +308,12 @@ export class KhoIn {
       );
       return -1;
     }
-    const order = lo;
+    const order = lo & 0x7fffffff;
+    const split = lo >>> 31 === 1;
+    if (isFolio && split) {
+      h.log.warnOnOnce("kho_restore_page", `pfn ${hex(pfn)}: a SPLIT block restored as a folio`);
+      return -1;
+    }
     if (this.profile.maxRestoreOrder !== null && order > this.profile.maxRestoreOrder) {
       h.log.warnOnOnce(
         "kho_restore_page",
@@ -322,6 +329,12 @@ export class KhoIn {
         h.memmap.setPageCountRange(pfn + 1, n - 1, 0);
         h.memmap.prepCompoundPage(pfn, order);
       }
+    } else if (
+      this.profile.tracker === "radix-typed" || this.profile.tracker === "radix-typed-fixed"
+    ) {
+      // kho_restore_refcounts(): head 1; tails 1 for SPLIT blocks, 0 for CONTIG (unsplit).
+      h.memmap.setPageCount(pfn, 1);
+      if (n > 1) h.memmap.setPageCountRange(pfn + 1, n - 1, split ? 1 : 0);
     } else {
       // 6.18 restored each block as a compound page and then split_page()d it; 6.19 on
       // initialise every page with refcount 1 directly. The result is the same.

@@ -316,8 +316,9 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     ...RADIX_ERA,
     name: "rfc-2026-page-type-fixed",
     kernel: "RFC 2026-07 + fix",
-    summary: "unsplit high-order pages with the type carried in an indexed key bit",
-    compat: "kho-v4",
+    summary:
+      "unsplit high-order pages, type in key bit 53 (indexed); new compat: old kernels cannot decode SPLIT keys",
+    compat: "kho-v4-page-type",
     tracker: "radix-typed-fixed",
     blobSize: true,
     kexecMetadata: true,

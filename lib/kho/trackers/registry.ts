@@ -13,6 +13,13 @@ import { type ScratchCheck, walkKhoserChunks } from "./khoser.ts";
 import { RadixTree, walkRadixTree } from "./radix.ts";
 import type { MetadataPageAllocator, OutgoingTracker, WalkCallback } from "./tracker.ts";
 import { XarrayTracker } from "./xarray.ts";
+import { OrderTableTracker, walkOrderTable } from "./order_table.ts";
+import {
+  RadixVariantTree,
+  TYPED_CODEC,
+  TYPED_FIXED_CODEC,
+  walkRadixVariant,
+} from "./radix_variants.ts";
 
 /** What an outgoing tracker is built from. */
 export interface TrackerHost {
@@ -43,14 +50,23 @@ export function createTracker(kind: TrackerKind, host: TrackerHost): OutgoingTra
         bitmapBytes: kind === "xarray-512" ? 512 : 4096,
         scratchCheck: host.scratchCheck,
       });
-    default:
-      throw new RangeError(`tracker "${kind}" is not available yet`);
+    case "order-table":
+      return OrderTableTracker.create({ mem: host.mem, alloc: host.alloc, log: host.log });
+    case "radix-typed":
+    case "radix-typed-fixed":
+      return RadixVariantTree.create({
+        codec: kind === "radix-typed" ? TYPED_CODEC : TYPED_FIXED_CODEC,
+        mem: host.mem,
+        alloc: host.alloc,
+        log: host.log,
+      });
   }
 }
 
 /** Whether kholab implements tracker `kind` (both directions). */
 export function trackerAvailable(kind: TrackerKind): boolean {
-  return kind === "radix" || kind === "xarray-512" || kind === "xarray-4k";
+  return ["radix", "xarray-512", "xarray-4k", "order-table", "radix-typed", "radix-typed-fixed"]
+    .includes(kind);
 }
 
 /** What the successor's walk found. */
@@ -107,14 +123,16 @@ export function walkIncoming(
       }, cb);
       return { ok: r.ok, error: r.error, detail: r.detail, blocks: r.blocks, rejected: r.rejected };
     }
-    default:
-      return {
-        ok: false,
-        error: "unsupported-tracker",
-        detail: `no reader for "${kind}"`,
-        blocks: 0,
-        rejected: 0,
-      };
+    case "order-table": {
+      const r = walkOrderTable({ ...options }, cb);
+      return { ok: r.ok, error: r.error, detail: r.detail, blocks: r.blocks, rejected: r.rejected };
+    }
+    case "radix-typed":
+    case "radix-typed-fixed": {
+      const codec = kind === "radix-typed" ? TYPED_CODEC : TYPED_FIXED_CODEC;
+      const r = walkRadixVariant({ ...options, codec }, cb);
+      return { ok: r.ok, error: r.error, detail: r.detail, blocks: r.blocks, rejected: r.rejected };
+    }
   }
 }
 
