@@ -17,6 +17,8 @@ import {
   profileLine,
 } from "./lib/scenario/abi_matrix.ts";
 import { getProfile, PROFILE_NAMES } from "./lib/kho/abi/profiles.ts";
+import { checkScript, runScript } from "./lib/dsl/run.ts";
+import { repl } from "./lib/dsl/repl.ts";
 
 const HELP: Record<string, string> = {
   "": `kholab — a laboratory for the Linux kernel's Kexec HandOver (KHO)
@@ -24,6 +26,9 @@ const HELP: Record<string, string> = {
 Usage: deno task kholab <command> [options]
 
 Commands:
+  run FILE [--json] [--seed N]   run a .kho script (exit 1 when an expect fails, 2 on a script error)
+  check FILE           check a .kho script without running it
+  repl                 the interactive command language (also: deno task repl)
   demo                 boot a 1 TiB host, preserve guest and hypervisor memory, kexec, verify
   matrix               kexec between every pair of ABI profiles and print the compatibility matrix
   profiles             list the KHO generations and proposals kholab implements
@@ -38,6 +43,20 @@ Every command takes --help.`,
 Boots a machine (default 1 TiB, 2 nodes), preserves 1 GiB guest folios and scattered
 order-0 pages of a hypervisor pool with KHO, kexecs, restores and verifies everything,
 and prints a summary.`,
+  run: `Usage: deno task kholab run FILE [--json] [--seed N]
+
+Runs a kholab script. The whole script is checked first; every syntax error is reported as
+FILE:LINE:COL with the source line and a caret. Exit code 0 when it ran and every expect
+held, 1 when an expect failed, 2 on a syntax or runtime error. --json prints one JSON
+document with the measurements, expects and metrics. In a script, 'help' lists commands.`,
+  check: `Usage: deno task kholab check FILE
+
+Parses and checks a script (and its includes) without running it; prints every error.`,
+  repl: `Usage: deno task kholab repl   (or: deno task repl)
+
+The kholab command language, interactive: Tab completes commands, options, object and
+profile names; Up/Down browse the history (~/.kholab_history); blocks continue until their
+braces close; 'help' and 'help COMMAND' explain. Piped input runs like a script.`,
   matrix: `Usage: deno task kholab matrix [--json]
 
 Boots a kernel of each profile, preserves folios of orders 0..9, kexecs into a kernel of
@@ -63,8 +82,12 @@ function table(rows: { metric: string; value: string }[]): string {
 }
 
 /** Runs the CLI with `args`; returns the exit code. */
-export function main(args: string[]): number {
+export async function main(args: string[]): Promise<number> {
   const [cmd = "", ...rest] = args;
+  if (cmd === "repl") {
+    if (rest.includes("--help") || rest.includes("-h")) return usage("repl");
+    return await repl();
+  }
   if (cmd === "" || cmd === "help" || cmd === "--help" || cmd === "-h") return usage(rest[0] ?? "");
   try {
     switch (cmd) {
@@ -92,6 +115,38 @@ export function main(args: string[]): number {
         });
         console.log(table(rows));
         return rows.find((r) => r.metric === "verified")?.value === "yes" ? 0 : 1;
+      }
+      case "run":
+      case "check": {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: {
+            json: { type: "boolean" },
+            seed: { type: "string" },
+            help: { type: "boolean", short: "h" },
+          },
+          allowPositionals: true,
+        });
+        if (values.help) return usage(cmd);
+        const file = positionals[0];
+        if (!file || positionals.length > 1) return usage(cmd, 2);
+        const text = Deno.readTextFileSync(file);
+        const readFile = (path: string) => Deno.readTextFileSync(path);
+        if (cmd === "check") {
+          const r = checkScript(text, { file, readFile });
+          console.log(r.ok ? `${file}: OK` : r.message);
+          return r.ok ? 0 : 2;
+        }
+        const r = runScript(text, {
+          file,
+          readFile,
+          json: values.json,
+          seed: values.seed !== undefined ? parseCount(values.seed) : undefined,
+          onOutput: (line) => console.log(line),
+        });
+        if (values.json) console.log(r.output);
+        else if (r.results.error) console.error(r.results.error.message);
+        return r.exitCode;
       }
       case "matrix": {
         const { values } = parseArgs({
@@ -154,4 +209,4 @@ export function main(args: string[]): number {
   }
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -87,3 +87,15 @@ export { FinalizeRootBuilder, type KhoSerialization, OpenRootFdt } from "./lib/k
 export * from "./lib/scenario/abi_matrix.ts";
 export { runDemo } from "./lib/scenario/demo.ts";
 export type { DemoOptions, DemoRow } from "./lib/scenario/demo.ts";
+export { checkScript, runScript } from "./lib/dsl/run.ts";
+export type { CheckResult, RunOptions, RunResult } from "./lib/dsl/run.ts";
+export { repl } from "./lib/dsl/repl.ts";
+export type { ReplOptions } from "./lib/dsl/repl.ts";
+export type { ExpectResult, MeasureRow } from "./lib/dsl/interpreter.ts";
+export { parse as parseScript } from "./lib/dsl/parser.ts";
+export { format as formatScript } from "./lib/dsl/ast.ts";
+export * from "./lib/dsl/errors.ts";
+export type { RawInput } from "./lib/dsl/lineedit.ts";
+export type { ScalarValue } from "./lib/dsl/values.ts";
+export type { ParseOptions } from "./lib/dsl/parser.ts";
+export type * from "./lib/dsl/ast.ts";

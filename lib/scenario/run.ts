@@ -132,10 +132,16 @@ export function runScenario(options: RunOptions): RunResult {
   try {
     k2 = k1.kexec({ ...inst.bootOptions, finalizeAtKexec: !finalized });
   } catch (e) {
-    if (!(e instanceof KernelPanic)) tally.error("kexec", e);
-    else tally.error("kexec", new Error("KernelPanic"));
+    tally.error("kexec", e instanceof KernelPanic ? new Error("KernelPanic") : e);
     return {
-      row: finish(row, { status: "error", tally, buildMs, preserveMs, finalizeMs }),
+      row: finish(row, {
+        status: "error",
+        tally,
+        buildMs,
+        preserveMs,
+        finalizeMs,
+        walkMs: replay?.ms,
+      }),
       instance: inst,
       successor: null,
     };

@@ -213,7 +213,14 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
       p("hostBytes", "size", TiB, "host RAM (guests + pool; headroom is added)"),
       p("nodes", "int", 0, "NUMA nodes (0: 2 up to 2 TiB, 4 up to 12 TiB, else 8)"),
       p("poolBytesPerTiB", "size", 16 * GiB, "hypervisor pool per TiB of host"),
-      p("iommuPagesPerTiB", "count", 262144, "preserved order-0 pages per TiB of host"),
+      p(
+        "iommuPagesPerTiB",
+        "count",
+        65536,
+        "preserved order-0 pages per TiB of host (between 2 MiB IOPTEs, ~1 Ki/TiB, and 4 KiB " +
+          "IOPTEs, ~512 Ki/TiB; denser uniform placement at 32 TiB exceeds the simulated " +
+          "buddy allocator's 2^24 free blocks)",
+      ),
       p("iommuPlacement", "enum", "uniform", "placement in the pool", ["uniform", "clustered"]),
       p("guestClient", "enum", "memfd", "how guest memory is preserved", ["memfd", "folio"]),
       p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),

@@ -41,7 +41,11 @@ export class Tally {
 
   /** Records an error of `step` (a KhoError's errno, or the error's name). */
   error(step: string, e: unknown): void {
-    const code = e instanceof KhoError ? e.code : e instanceof Error ? e.name : String(e);
+    const code = e instanceof KhoError
+      ? e.code
+      : e instanceof Error
+      ? `${e.name}(${e.message.slice(0, 80)})`
+      : String(e);
     const key = `${step}:${code}`;
     this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
   }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/rng.ts";
 import { availableProfiles, runScenario } from "../../lib/scenario/run.ts";
 import { METRICS } from "../../lib/metrics/metrics.ts";
+import { getProfile } from "../../lib/kho/abi/profiles.ts";
 
 const SMALL = {
   ramBytes: "4G",
@@ -26,7 +27,13 @@ Deno.test("small hypervisor run for every available profile: rows complete, real
     }
     assert.ok(successor?.kho.isKhoBoot, profile);
     assert.equal(row.walkOk, 1);
-    assert.equal(row.walkBlocks, row.preservedBlocks, profile);
+    if (getProfile(profile).fdtStyle === "sw-open") {
+      // RFC v1 preserves its root FDT page in kho_fill_kimage, after the measurement; its
+      // order table has no slot for order 18, so the 2 guest folios are silently lost (not
+      // even its own walk sees them) and the 2 vmalloc buffers have no API.
+      assert.equal(row.walkBlocks, (row.preservedBlocks as number) + 1, profile);
+      assert.equal(row.lostObjects, 4);
+    } else assert.equal(row.walkBlocks, row.preservedBlocks, profile);
     assert.ok((row.walkCacheLines as number) > 0);
     if (profile === "kho-v4" || profile === "kho-v3") {
       assert.equal(row.status, "ok", `${profile}: ${row.errors}`);

@@ -53,7 +53,7 @@ Deno.test("the ladder covers 512 GiB … 32 TiB and scales the hypervisor", () =
   assert.equal(p.nodes, 8);
   assert.equal(p.poolBytes, 512 * GiB);
   assert.equal(p.guestFolios, 32768 - 512);
-  assert.equal(p.iommuPages, 32 * 262144);
+  assert.equal(p.iommuPages, 32 * 65536);
   const small = ladderHypervisorParams(resolveParams("ladder", { hostBytes: "512G" }));
   assert.equal(small.nodes, 2);
   assert.equal(small.poolBytes, 8 * GiB);

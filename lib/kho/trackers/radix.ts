@@ -60,7 +60,7 @@ import type {
 const ROOT_LEVEL = KHO_TREE_MAX_DEPTH - 1;
 const TWO32 = 4294967296;
 /** 2^i for i = 0..63, exact doubles. */
-const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
+const POW2 = Float64Array.from({ length: 66 }, (_, i) => 2 ** i);
 /** Key value of index 1 at level L (L = 1..5): 2^((L-1)*9+15). */
 const LEVEL_UNIT = Float64Array.from(
   { length: KHO_TREE_MAX_DEPTH },
