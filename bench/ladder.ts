@@ -3,7 +3,12 @@
  * prints one JSON line per rung with the deterministic figures, the phase times, and the
  * peak heap and RSS sampled at every phase boundary (the run's clock samples them).
  *
- *   deno run -A bench/ladder.ts [--profile kho-v4] [--hosts 512G,1T,…,32T] [name=value …]
+ *   deno run -A --v8-flags=--max-old-space-size=16384 bench/ladder.ts \
+ *     [--profile kho-v4] [--hosts 512G,1T,…,32T] [name=value …]
+ *
+ * Measured on a 2-core machine (kho-v4): 512 GiB 1.3 s / 156 MiB heap; 1 TiB 1.8 s / 271 MiB
+ * (256 Ki pages/TiB); 32 TiB with the default 64 Ki pages/TiB (2.1 M preserved blocks): 78 s
+ * total (successor boot 62 s, walk 72 ms), peak heap 3.2 GiB, max RSS 7.9 GiB.
  */
 import { parseArgs } from "node:util";
 import { runScenario } from "../lib/scenario/run.ts";
