@@ -19,6 +19,7 @@ import {
 import { getProfile, PROFILE_NAMES } from "./lib/kho/abi/profiles.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
 import { repl } from "./lib/dsl/repl.ts";
+import { runWorkload } from "./bench/workload.ts";
 
 const HELP: Record<string, string> = {
   "": `kholab — a laboratory for the Linux kernel's Kexec HandOver (KHO)
@@ -30,6 +31,7 @@ Commands:
   check FILE           check a .kho script without running it
   repl                 the interactive command language (also: deno task repl)
   demo                 boot a 1 TiB host, preserve guest and hypervisor memory, kexec, verify
+  bench --workload W   the bench-ref tracker workloads through the engine (JSON, as kho_ref)
   matrix               kexec between every pair of ABI profiles and print the compatibility matrix
   profiles             list the KHO generations and proposals kholab implements
   fdt dump FILE        print a flattened device tree blob as dts text
@@ -57,6 +59,14 @@ Parses and checks a script (and its includes) without running it; prints every e
 The kholab command language, interactive: Tab completes commands, options, object and
 profile names; Up/Down browse the history (~/.kholab_history); blocks continue until their
 braces close; 'help' and 'help COMMAND' explain. Piped input runs like a script.`,
+  bench: `Usage: deno task kholab bench --workload radix|xarray|hyper --pages N --span-pages S
+                               [--giant-folios G] [--bitmap-bytes 512|4096] [--json]
+
+Performs ../shared/bench-ref's workload through the engine: pfn_i = (i * 0x9E3779B1) mod S
+preserved with kho_preserve_pages (6.16: kho_preserve_phys), hyper adds G order-18 blocks
+after the span; the handed-over tracker is walked with the successor's reader and the
+checksum callback, then the successor boots. Prints kho_ref's JSON keys plus
+successor_boot_ms. Compare with tools/bench_ratios.ts.`,
   matrix: `Usage: deno task kholab matrix [--json]
 
 Boots a kernel of each profile, preserves folios of orders 0..9, kexecs into a kernel of
@@ -147,6 +157,34 @@ export async function main(args: string[]): Promise<number> {
         if (values.json) console.log(r.output);
         else if (r.results.error) console.error(r.results.error.message);
         return r.exitCode;
+      }
+      case "bench": {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            workload: { type: "string" },
+            pages: { type: "string", default: "1048576" },
+            "span-pages": { type: "string", default: "4194304" },
+            "giant-folios": { type: "string", default: "0" },
+            "bitmap-bytes": { type: "string", default: "4096" },
+            json: { type: "boolean" },
+            help: { type: "boolean", short: "h" },
+          },
+        });
+        if (values.help) return usage("bench");
+        const w = values.workload;
+        if (w !== "radix" && w !== "xarray" && w !== "hyper") return usage("bench", 2);
+        const bitmapBytes = Number(values["bitmap-bytes"]);
+        if (bitmapBytes !== 512 && bitmapBytes !== 4096) return usage("bench", 2);
+        const r = runWorkload({
+          workload: w,
+          pages: parseCount(values.pages!),
+          spanPages: parseCount(values["span-pages"]!),
+          giantFolios: parseCount(values["giant-folios"]!),
+          bitmapBytes,
+        });
+        console.log(JSON.stringify(r));
+        return 0;
       }
       case "matrix": {
         const { values } = parseArgs({

@@ -1,0 +1,167 @@
+/**
+ * The tracker workloads of ../shared/bench-ref (kho_ref.c), performed through kholab's
+ * engine: preserve through the kernel API on a machine large enough, hand over, then walk
+ * the handed-over tracker bytes with the successor's reader and the checksum callback
+ * (Σ phys XOR order mod 2^64), and finally boot the successor for real (reserve + stamp).
+ *
+ *   deno task kholab bench --workload radix|xarray|hyper --pages N --span-pages S
+ *        [--giant-folios G] [--bitmap-bytes 512|4096] [--json]
+ *
+ * pfn_i = (i * 0x9E3779B1) mod S; hyper adds G order-18 blocks at S + k * 2^18. The walk
+ * skips the blocks KHO preserves for itself (the root FDT page, kexec-metadata), which the
+ * successor identifies from the handover, so the checksum equals kho_ref's.
+ *
+ * @module
+ */
+
+import { Kernel } from "../lib/kernel/kernel.ts";
+import { Machine } from "../lib/machine/machine.ts";
+import { GiB, PAGE_SIZE } from "../lib/units.ts";
+import { walkIncoming } from "../lib/kho/trackers/registry.ts";
+import { TrackerCounters } from "../lib/kho/trackers/counters.ts";
+import { FdtReader } from "../lib/kho/fdt/reader.ts";
+import { readLe64 } from "../lib/kho/fdt/format.ts";
+import type { ProfileName } from "../lib/kho/abi/profiles.ts";
+
+/** Workload parameters, as kho_ref takes them. */
+export interface WorkloadOptions {
+  /** radix, xarray or hyper. */
+  workload: "radix" | "xarray" | "hyper";
+  /** Order-0 pages preserved. */
+  pages: number;
+  /** Span of the pfns (a power of two). */
+  spanPages: number;
+  /** hyper: order-18 blocks after the span. */
+  giantFolios?: number;
+  /** xarray: 512 (6.16) or 4096 (6.19). */
+  bitmapBytes?: 512 | 4096;
+}
+
+/** What a run prints (kho_ref's keys plus engine extras). */
+export interface WorkloadResult {
+  engine: "kholab";
+  workload: string;
+  profile: ProfileName;
+  pages: number;
+  span_pages: number;
+  giant_folios?: number;
+  bitmap_bytes?: number;
+  preserve_ns_per_item: number;
+  serialize_ns_total?: number;
+  walk_ns_per_item: number;
+  tracker_pages?: number;
+  bitmaps?: number;
+  walked: number;
+  checksum: string;
+  successor_boot_ms: number;
+}
+
+/** Runs one workload through the engine. */
+export function runWorkload(o: WorkloadOptions): WorkloadResult {
+  const S = o.spanPages;
+  if (!(S > 0) || (S & (S - 1)) !== 0 && Math.log2(S) % 1 !== 0) {
+    throw new RangeError("span must be a power of two");
+  }
+  if (o.pages > S) throw new RangeError("pages > span");
+  const giant = o.workload === "hyper" ? o.giantFolios ?? 0 : 0;
+  const profile: ProfileName = o.workload === "xarray"
+    ? ((o.bitmapBytes ?? 4096) === 512 ? "kho-v1-6.16" : "kho-v1-6.19")
+    : "kho-v4";
+  // Room for the span, the giant blocks and the kernel (scratch lies above all of them).
+  const spanBytes = S * PAGE_SIZE + giant * GiB;
+  const ramBytes = Math.ceil((spanBytes + 8 * GiB) / GiB) * GiB;
+  const machine = new Machine({ ramBytes, nodes: 1 });
+  const k = Kernel.coldBoot(machine, {
+    profile,
+    poison: false,
+    memmapBytesPerPage: 0,
+    cmdline: "kho_scratch=0,1G,256M",
+  });
+  const pfns = new Float64Array(o.pages);
+  for (let i = 0; i < o.pages; i++) pfns[i] = Number((BigInt(i) * 0x9E3779B1n) & BigInt(S - 1));
+  const kho = k.kho;
+  const usePhys = profile === "kho-v1-6.16";
+  const t0 = performance.now();
+  if (usePhys) {
+    for (let i = 0; i < o.pages; i++) {
+      kho.preservePhys(pfns[i] * PAGE_SIZE, PAGE_SIZE);
+    }
+  } else for (let i = 0; i < o.pages; i++) kho.preservePages(pfns[i], 1);
+  for (let g = 0; g < giant; g++) kho.preservePages(S + g * 2 ** 18, 2 ** 18);
+  const t1 = performance.now();
+  let serializeNs: number | undefined;
+  if (k.profile.finalize !== "none") {
+    const ts = performance.now();
+    kho.finalize();
+    serializeNs = (performance.now() - ts) * 1e6;
+  }
+  const tracker = kho.out!.tracker;
+  const trackerPages = tracker.metadataPages();
+  const bitmaps = (tracker as { bitmapCount?: () => number }).bitmapCount?.();
+  const filled = kho.fillKimage({ imageBytes: 64 << 20, mem: machine.mem });
+
+  // The successor's reader on the handed-over bytes: root from the FDT, KHO's own blocks
+  // (root FDT page, kexec-metadata) identified from the FDT and left out of the checksum.
+  const fdt = new FdtReader(machine.mem.readBytes(filled.handover.fdtPhys, PAGE_SIZE));
+  const root = readLe64(fdt.getprop(0, k.profile.memoryMapProp)!);
+  const own = new Set<number>([filled.handover.fdtPhys]);
+  for (const off of fdt.subnodes(0)) {
+    const v = fdt.getprop(off, k.profile.subtreeProp);
+    if (v) own.add(readLe64(v));
+  }
+  // A page KHO uses for itself may also be a workload pfn (preserving it twice is a no-op).
+  const inSpan = new Uint8Array(S);
+  for (let i = 0; i < o.pages; i++) inSpan[pfns[i]] = 1;
+  for (const p of [...own]) if (p / PAGE_SIZE < S && inSpan[p / PAGE_SIZE]) own.delete(p);
+  let lo = 0, hi = 0, walked = 0;
+  const t2 = performance.now();
+  const r = walkIncoming(k.profile.tracker, {
+    mem: machine.mem,
+    rootPhys: root,
+    isRam: (p, s) => machine.topology.isRam(p, s),
+    log: k.log,
+    counters: new TrackerCounters(),
+  }, (phys, order) => {
+    if (own.has(phys)) return 0;
+    // phys XOR order added mod 2^64, as two 32-bit halves.
+    const plo = (phys % 2 ** 32) ^ order;
+    const s = lo + (plo >>> 0);
+    lo = s % 2 ** 32;
+    hi = (hi + Math.floor(phys / 2 ** 32) + Math.floor(s / 2 ** 32)) % 2 ** 32;
+    walked++;
+    return 0;
+  });
+  const t3 = performance.now();
+  if (!r.ok) throw new Error(`walk failed: ${r.error}`);
+  const items = o.pages + giant;
+  const t4 = performance.now();
+  const k2 = Kernel.bootFrom(machine, {
+    handover: filled.handover,
+    imagePhys: filled.imagePhys,
+    bootIndex: 1,
+  }, {
+    profile,
+    poison: false,
+    memmapBytesPerPage: 0,
+  });
+  const bootMs = performance.now() - t4;
+  if (!k2.kho.isKhoBoot) throw new Error(`successor refused: ${k2.boot.revivalRefused}`);
+  const checksum = "0x" + hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
+  return {
+    engine: "kholab",
+    workload: o.workload,
+    profile,
+    pages: o.pages,
+    span_pages: S,
+    ...(o.workload === "hyper" ? { giant_folios: giant } : {}),
+    ...(o.workload === "xarray"
+      ? { bitmap_bytes: o.bitmapBytes ?? 4096, bitmaps }
+      : { tracker_pages: trackerPages }),
+    preserve_ns_per_item: +((t1 - t0) * 1e6 / items).toFixed(2),
+    ...(serializeNs !== undefined ? { serialize_ns_total: Math.round(serializeNs) } : {}),
+    walk_ns_per_item: +((t3 - t2) * 1e6 / items).toFixed(2),
+    walked,
+    checksum,
+    successor_boot_ms: Math.round(bootMs),
+  };
+}
