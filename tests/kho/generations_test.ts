@@ -14,6 +14,7 @@ import {
 } from "../../lib/scenario/abi_matrix.ts";
 import { oracleBlobs, type OracleRequest } from "../support/fdt_oracle.ts";
 import { requireTool } from "../support/system_tools.ts";
+import { type Op, runLibfdt, toHex } from "./fdt/replay_support.ts";
 
 const machine = () => new Machine({ ramBytes: 8 * GiB, nodes: 2 });
 
@@ -340,4 +341,74 @@ Deno.test("page-type RFC: what the successor receives for CONTIG and SPLIT block
   );
   fixed.k2.buddy.freePages(fixed.contig, 4);
   assert.equal(fixed.k2.buddy.badPages, 0);
+});
+
+Deno.test("radix-era root FDTs (v2, v3, v4, page-type RFCs) are byte-identical to fdt_oracle.py root-rw", async () => {
+  const got: Uint8Array[] = [];
+  const reqs: OracleRequest[] = [];
+  for (
+    const profile of [
+      "kho-v2",
+      "kho-v3",
+      "kho-v4",
+      "rfc-2026-page-type",
+      "rfc-2026-page-type-fixed",
+    ] as const
+  ) {
+    for (const n of [0, 2]) {
+      const k = Kernel.coldBoot(machine(), { profile });
+      for (let i = 0; i < 10; i++) k.kho.preserveFolio(k.buddy.folioAlloc(i % 4)!);
+      for (let i = 0; i < n; i++) {
+        const b = k.kho.allocPreserve(100 + i);
+        k.kho.addSubtree(`sub-${i}`, b, 100 + i);
+      }
+      const out = k.kho.out!;
+      got.push(out.root.bytes());
+      reqs.push({
+        root_rw: {
+          compat: k.profile.compat,
+          map: out.tracker.handoverRoot(),
+          subtrees: out.subtrees().map((s) => [s.name, s.phys] as [string, number]),
+          prop_name: k.profile.subtreeProp,
+          blob_sizes: k.profile.blobSize
+            ? Object.fromEntries(out.subtrees().map((s) => [s.name, s.size]))
+            : {},
+        },
+      });
+    }
+  }
+  if (!requireTool("libfdt")) return;
+  const want = await oracleBlobs(reqs);
+  got.forEach((g, i) => assert.deepEqual(g, want[i], `case ${i}`));
+});
+
+Deno.test("RFC v1's open root FDT equals libfdt replaying kho_out_fdt_init + kho_add_subtree + kho_commit_fdt", async () => {
+  const m = machine();
+  const k = Kernel.coldBoot(m, { profile: "rfc-v1-order-table" });
+  const blobs = [0, 1, 2].map(() => k.buddy.folioAlloc(0)! * PAGE_SIZE);
+  blobs.forEach((b, i) => k.kho.addSubtree(`sub-${i}`, b, 0));
+  const filled = k.kho.fillKimage({ imageBytes: 64 << 20, mem: m.mem });
+  const got = m.mem.readBytes(filled.handover.fdtPhys, PAGE_SIZE);
+  const le = (v: number) => toHex(new Uint8Array(new BigUint64Array([BigInt(v)]).buffer));
+  const ops: Op[] = [
+    ["create", PAGE_SIZE, false],
+    ["finish_reservemap"],
+    ["begin_node", ""],
+    ["property", "compatible", toHex(new TextEncoder().encode("kho-v1\0"))],
+    ["placeholder", "preserved-order-table", 8],
+    ["fill", 0, le(k.kho.out!.tracker.handoverRoot())],
+    ...blobs.flatMap((b, i) =>
+      [["begin_node", `sub-${i}`], ["property", "fdt", le(b)], ["end_node"]] as Op[]
+    ),
+    ["end_node"],
+    ["finish"],
+  ];
+  assert.equal(
+    k.kho.out!.isPreserved(filled.handover.fdtPhys / PAGE_SIZE, 0),
+    true,
+    "kho_fill_kimage preserves it",
+  );
+  if (!requireTool("libfdt")) return;
+  const [want] = await runLibfdt([{ ops }]) as { buf: string }[];
+  assert.equal(toHex(got), want.buf);
 });
