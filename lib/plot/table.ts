@@ -1,0 +1,82 @@
+/**
+ * Result tables that display themselves: in a notebook as an HTML table (`text/html`, with
+ * the aligned text table as `text/plain`), elsewhere as text or an HTML fragment.
+ *
+ * @module
+ */
+
+import { formatTable, type TableColumn } from "../scenario/compare.ts";
+import type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
+import { escapeHtml, JUPYTER_DISPLAY, type MimeBundle } from "./chart.ts";
+export type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
+export type { TableColumn } from "../scenario/compare.ts";
+
+/** A column: a metric name, or a {@link TableColumn} with header and formatter. */
+export type ColumnSpec = string | TableColumn;
+
+const toColumn = (c: ColumnSpec): TableColumn =>
+  typeof c === "string" ? { header: c, metric: c } : c;
+
+/**
+ * A table of rows with chosen columns.
+ *
+ * @example
+ * ```ts
+ * import { ResultTable } from "./table.ts";
+ * const t = new ResultTable([{ profile: "kho-v4", walkCacheLines: 64 }], ["profile", "walkCacheLines"]);
+ * console.assert(t.toHtml().includes("<td>64</td>") && t.toText().startsWith("profile"));
+ * ```
+ */
+export class ResultTable {
+  /** The rows. */
+  readonly rows: readonly MetricsRow[];
+  /** The columns. */
+  readonly columns: readonly TableColumn[];
+  /** Caption (HTML-escaped when rendered). */
+  readonly caption: string;
+
+  /** Rows with columns (default: every key of the first row). */
+  constructor(rows: readonly MetricsRow[], columns?: readonly ColumnSpec[], caption = "") {
+    this.rows = rows;
+    this.columns = (columns ?? Object.keys(rows[0] ?? {})).map(toColumn);
+    this.caption = caption;
+  }
+
+  #cell(c: TableColumn, v: MetricValue | undefined): string {
+    return v === undefined ? "-" : c.format ? c.format(v) : String(v);
+  }
+
+  /** The aligned text table (`formatTable` of the comparison). */
+  toText(): string {
+    return formatTable(this.rows, this.columns);
+  }
+
+  /** An HTML `<table class="kholab-table">` (numbers right-aligned). */
+  toHtml(): string {
+    const head = this.columns.map((c) => `<th>${escapeHtml(c.header)}</th>`).join("");
+    const body = this.rows.map((r) =>
+      "<tr>" + this.columns.map((c) => {
+        const v = r[c.metric];
+        const align = typeof v === "number" ? ' style="text-align:right"' : "";
+        return `<td${align}>${escapeHtml(this.#cell(c, v))}</td>`;
+      }).join("") + "</tr>"
+    ).join("\n");
+    const cap = this.caption ? `<caption>${escapeHtml(this.caption)}</caption>` : "";
+    return `<table class="kholab-table">${cap}<thead><tr>${head}</tr></thead>` +
+      `<tbody>\n${body}\n</tbody></table>`;
+  }
+
+  /** The MIME bundle a notebook displays. */
+  [JUPYTER_DISPLAY](): MimeBundle {
+    return { "text/html": this.toHtml(), "text/plain": this.toText() };
+  }
+}
+
+/** A displayable {@link ResultTable} (shorthand). */
+export function table(
+  rows: readonly MetricsRow[],
+  columns?: readonly ColumnSpec[],
+  caption?: string,
+): ResultTable {
+  return new ResultTable(rows, columns, caption);
+}

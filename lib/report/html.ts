@@ -1,0 +1,75 @@
+/**
+ * The self-contained HTML page of a report: inline CSS, inline SVG charts, HTML tables and a
+ * reproduction block. No scripts, no external resources.
+ *
+ * @module
+ */
+
+import { type Chart, escapeHtml } from "../plot/chart.ts";
+import type { ResultTable } from "../plot/table.ts";
+
+/** One section of a report page. */
+export interface ReportSection {
+  /** Heading. */
+  title: string;
+  /** A paragraph of explanation (plain text). */
+  text?: string;
+  /** Charts, in order. */
+  charts?: readonly Chart[];
+  /** Tables, in order. */
+  tables?: readonly ResultTable[];
+}
+
+/** The page: title, reproduction facts and sections. */
+export interface ReportPage {
+  /** Page title. */
+  title: string;
+  /** Lead paragraph. */
+  summary: string;
+  /** Facts to reproduce the run (label → value), shown in a definition list. */
+  reproduce: Readonly<Record<string, string>>;
+  /** Sections. */
+  sections: readonly ReportSection[];
+}
+
+const CSS = `
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2.2rem;border-bottom:1px solid #ddd}
+table.kholab-table{border-collapse:collapse;font-size:.8rem;margin:.8rem 0;display:block;overflow-x:auto}
+table.kholab-table th,table.kholab-table td{border:1px solid #ddd;padding:.2rem .45rem;white-space:nowrap}
+table.kholab-table th{background:#f4f4f4}
+.kholab-chart{margin:1rem 0}
+dl.repro{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;font-size:.85rem}
+dl.repro dt{font-weight:600}dl.repro dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}
+`;
+
+/** Renders a report page as one HTML document. */
+export function renderReportHtml(page: ReportPage): string {
+  const repro = Object.entries(page.reproduce).map(([k, v]) =>
+    `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`
+  ).join("\n");
+  const sections = page.sections.map((s) =>
+    [
+      `<section><h2>${escapeHtml(s.title)}</h2>`,
+      s.text ? `<p>${escapeHtml(s.text)}</p>` : "",
+      ...(s.tables ?? []).map((t) => t.toHtml()),
+      ...(s.charts ?? []).map((c) => c.toHtml()),
+      "</section>",
+    ].join("\n")
+  ).join("\n");
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(page.title)}</title>
+<style>${CSS}</style></head>
+<body>
+<h1>${escapeHtml(page.title)}</h1>
+<p>${escapeHtml(page.summary)}</p>
+<h2>Reproduce</h2>
+<dl class="repro">
+${repro}
+</dl>
+${sections}
+</body></html>
+`;
+}

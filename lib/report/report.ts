@@ -1,0 +1,415 @@
+/**
+ * Reproducible reports: {@link writeReport} runs a scenario for every profile (or a sweep),
+ * draws the standard figures and writes into a directory
+ *
+ * - `index.html` — one self-contained page: inline SVG charts, tables, and the exact command,
+ *   seed, parameters, versions and code revision that reproduce it;
+ * - `data.json` — the same facts and every row;
+ * - `rows.csv`, `matrix.csv`, `buddyinfo.csv`, `radix_levels.csv`.
+ *
+ * Entry points for the command line: {@link reportCommand} (`kholab report …`) and
+ * {@link demoReport} (`deno task demo`: the 1 TiB hypervisor report and its summary table).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { ProfileName } from "../kho/abi/profiles.ts";
+import { getProfile } from "../kho/abi/profiles.ts";
+import type { MetricsRow } from "../metrics/metrics.ts";
+import { Chart } from "../plot/chart.ts";
+import {
+  buddyinfoFigure,
+  compatMatrixFigure,
+  metadataByOrderFigure,
+  metadataFigure,
+  radixOccupancyFigure,
+  sweepFigure,
+  walkCostFigure,
+  walkTimeFigure,
+} from "../plot/figures.ts";
+import { Progress } from "../plot/progress.ts";
+import { radixBytesByOrder } from "../plot/radix_occupancy.ts";
+import { ResultTable } from "../plot/table.ts";
+import { abiMatrix, type AbiMatrixCell } from "../scenario/abi_matrix.ts";
+import { COMPARE_COLUMNS, formatTable } from "../scenario/compare.ts";
+import { rowsToCsv } from "../scenario/export.ts";
+import { availableProfiles } from "../scenario/run.ts";
+import { type ParamValue, resolveParams } from "../scenario/scenarios.ts";
+import { runSweep } from "../scenario/sweep.ts";
+import { renderReportHtml, type ReportSection } from "./html.ts";
+import { inspectKexec, type KexecInspection } from "./inspect.ts";
+import { codeRevision, type Versions, versions } from "./provenance.ts";
+export { PROFILE_NAMES, type ProfileName } from "../kho/abi/profiles.ts";
+export type { ParamValue } from "../scenario/scenarios.ts";
+export type { AbiMatrixCell } from "../scenario/abi_matrix.ts";
+export type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
+
+/** What to report on. */
+export interface ReportOptions {
+  /** Scenario. Default `hypervisor`. */
+  scenario?: string;
+  /** Parameters over the scenario's defaults (values or text). */
+  params?: Readonly<Record<string, ParamValue>>;
+  /** Optional sweep: parameter name … */
+  param?: string;
+  /** … and its values. */
+  values?: readonly ParamValue[];
+  /** Profiles. Default: every available one. */
+  profiles?: readonly ProfileName[];
+  /** Seed. Default 1. */
+  seed?: number;
+  /** Deno workers for the runs (default: all cores; 0 = this thread). */
+  workers?: number;
+  /** Output directory (created). */
+  outDir: string;
+  /** The command that reproduces the report, shown on the page. */
+  command?: string;
+  /** Page title. */
+  title?: string;
+  /** Profile whose kexec is inspected (buddyinfo, radix levels). Default: the last radix one. */
+  inspectProfile?: ProfileName;
+  /** Include the ABI compatibility matrix (default true). */
+  matrix?: boolean;
+  /** Show progress (notebook display or TTY line). Default true. */
+  progress?: boolean;
+}
+
+/** The facts that reproduce a report (`data.json`'s `meta`). */
+export interface ReportMeta {
+  /** Command line. */
+  command: string;
+  /** Scenario. */
+  scenario: string;
+  /** Seed. */
+  seed: number;
+  /** Resolved parameters. */
+  params: Record<string, ParamValue>;
+  /** Swept parameter and values, when a sweep. */
+  sweep: { param: string; values: string[] } | null;
+  /** Profiles. */
+  profiles: string[];
+  /** Code revision. */
+  revision: string;
+  /** Versions. */
+  versions: Versions;
+}
+
+/** What {@link writeReport} produced. */
+export interface ReportResult {
+  /** The metrics rows. */
+  rows: MetricsRow[];
+  /** The compatibility matrix (empty when left out). */
+  matrix: AbiMatrixCell[];
+  /** The inspected kexec, or null. */
+  inspection: KexecInspection | null;
+  /** Reproduction facts. */
+  meta: ReportMeta;
+  /** The summary as an aligned text table. */
+  summary: string;
+  /** Files written (absolute or as given, in writing order). */
+  files: string[];
+  /** The charts on the page (name → chart). */
+  charts: Map<string, Chart>;
+}
+
+function csv(rows: readonly object[]): string {
+  return rowsToCsv(rows as unknown as MetricsRow[]);
+}
+
+/**
+ * Runs and writes a report (see the module doc).
+ *
+ * @example
+ * ```ts ignore
+ * import { writeReport } from "./report.ts";
+ * const r = await writeReport({ scenario: "uniform", params: { ramBytes: "2G", pages: 100 },
+ *   outDir: "/tmp/report", workers: 0 });
+ * console.log(r.summary);
+ * ```
+ */
+export async function writeReport(options: ReportOptions): Promise<ReportResult> {
+  const scenario = options.scenario ?? "hypervisor";
+  const seed = options.seed ?? 1;
+  const profiles = [...(options.profiles ?? availableProfiles())].map((p) => getProfile(p).name);
+  const params = resolveParams(scenario, options.params);
+  const sweep = options.param !== undefined
+    ? { param: options.param, values: (options.values ?? []).map(String) }
+    : null;
+  const total = profiles.length * (sweep ? sweep.values.length : 1);
+  const progress = options.progress === false
+    ? null
+    : new Progress(`report ${scenario}`, total + 2);
+  const rows = await runSweep({
+    scenario,
+    params: options.params,
+    param: options.param,
+    values: options.values,
+    profiles,
+    seed,
+    workers: options.workers,
+    onRow: progress?.onRow(),
+  });
+  const matrix = options.matrix === false ? [] : abiMatrix(profiles);
+  progress?.update(total + 1, "compatibility matrix");
+  const radixProfiles = profiles.filter((p) => getProfile(p).tracker.startsWith("radix"));
+  const inspectProfile = options.inspectProfile ?? radixProfiles[radixProfiles.length - 1] ??
+    profiles[profiles.length - 1];
+  const inspection = inspectProfile === undefined ? null : inspectKexec({
+    scenario,
+    profile: inspectProfile,
+    params: sweep
+      ? { ...options.params, [sweep.param]: sweep.values[sweep.values.length - 1] }
+      : options.params,
+    seed,
+  });
+  await progress?.done("writing");
+
+  const meta: ReportMeta = {
+    command: options.command ?? `deno task kholab report --scenario ${scenario} --seed ${seed}`,
+    scenario,
+    seed,
+    params,
+    sweep,
+    profiles,
+    revision: codeRevision(),
+    versions: versions(),
+  };
+
+  const charts = new Map<string, Chart>();
+  const add = (name: string, c: Chart) => (charts.set(name, c), c);
+  const lastPoint = sweep ? rows.filter((r) => r.sweepValue === sweep.values.at(-1)) : rows;
+  const sections: ReportSection[] = [];
+  sections.push({
+    title: sweep ? `Summary at ${sweep.param} = ${sweep.values.at(-1)}` : "Summary",
+    text: "Metadata the successor must read (handover), the information-theoretic floor, " +
+      "walk cost counters (deterministic) and wall-clock times (this machine) per profile.",
+    tables: [new ResultTable(lastPoint, COMPARE_COLUMNS)],
+  });
+  sections.push({
+    title: "Metadata and walk",
+    charts: [
+      add("metadata", new Chart(metadataFigure(rows, { series: "profile" }), "metadata")),
+      add("walk_time", new Chart(walkTimeFigure(lastPoint), "walk_time")),
+      add("walk_cost", new Chart(walkCostFigure(lastPoint), "walk_cost")),
+    ],
+  });
+  if (sweep) {
+    sections.push({
+      title: `Sweep over ${sweep.param}`,
+      charts: [
+        add(
+          "sweep_handover",
+          new Chart(sweepFigure(rows, { series: "profile" }), "sweep_handover"),
+        ),
+        add(
+          "sweep_walk",
+          new Chart(sweepFigure(rows, { y: "walkCacheLines", series: "profile" }), "sweep_walk"),
+        ),
+      ],
+    });
+  }
+  if (inspection) {
+    const charts: Chart[] = [
+      add("buddyinfo", new Chart(buddyinfoFigure(inspection.buddyinfo), "buddyinfo")),
+    ];
+    if (inspection.radix) {
+      charts.push(
+        add(
+          "radix_levels",
+          new Chart(radixOccupancyFigure(inspection.radix.levels), "radix_levels"),
+        ),
+        add(
+          "metadata_by_order",
+          new Chart(
+            metadataByOrderFigure(radixBytesByOrder(inspection.radix, inspection.profile)),
+            "metadata_by_order",
+          ),
+        ),
+      );
+    }
+    sections.push({
+      title: `Inside one kexec (${inspection.profile})`,
+      text: "Free blocks per order before kexec (first kernel, after preserving) and after " +
+        "the successor's boot; occupancy of the handed-over radix tree by level and its " +
+        "pages by the block order their keys encode.",
+      charts,
+    });
+  }
+  if (matrix.length > 0) {
+    sections.push({
+      title: "ABI compatibility matrix",
+      text: "Every profile kexecs into every profile with folios of orders 0..9 preserved.",
+      charts: [add("compat_matrix", new Chart(compatMatrixFigure(matrix), "compat_matrix"))],
+    });
+  }
+  const reproduce: Record<string, string> = {
+    command: meta.command,
+    seed: String(seed),
+    scenario,
+    parameters: JSON.stringify(params),
+    ...(sweep ? { sweep: `${sweep.param} = ${sweep.values.join(", ")}` } : {}),
+    profiles: profiles.join(", "),
+    "code revision": meta.revision,
+    versions: Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(", "),
+  };
+  const html = renderReportHtml({
+    title: options.title ?? `kholab report: ${scenario}`,
+    summary: `${scenario} scenario, ${profiles.length} profiles, seed ${seed}. ` +
+      "Deterministic metrics are identical for this seed and revision on any machine; " +
+      "times (ms) are measured on the machine that wrote the report.",
+    reproduce,
+    sections,
+  });
+
+  await Deno.mkdir(options.outDir, { recursive: true });
+  const files: string[] = [];
+  const write = async (name: string, text: string) => {
+    const path = join(options.outDir, name);
+    await Deno.writeTextFile(path, text);
+    files.push(path);
+  };
+  await write("index.html", html);
+  await write(
+    "data.json",
+    JSON.stringify({ meta, rows, matrix, inspection }, null, 2) + "\n",
+  );
+  await write("rows.csv", rowsToCsv(rows));
+  if (matrix.length > 0) {
+    await write(
+      "matrix.csv",
+      csv(matrix.map((c) => ({
+        from: c.from,
+        to: c.to,
+        verdict: c.verdict,
+        accepted: c.accepted ? 1 : 0,
+        preserved: c.preserved,
+        restored: c.restored,
+        reason: c.reason ?? "",
+      }))),
+    );
+  }
+  if (inspection) {
+    await write(
+      "buddyinfo.csv",
+      csv(inspection.buddyinfo.map((b) => ({ profile: inspection.profile, ...b }))),
+    );
+    if (inspection.radix) await write("radix_levels.csv", csv(inspection.radix.levels));
+  }
+  return {
+    rows,
+    matrix,
+    inspection,
+    meta,
+    summary: formatTable(lastPoint),
+    files,
+    charts,
+  };
+}
+
+/** Usage of {@link reportCommand}. */
+export const REPORT_USAGE: string = "report [--scenario NAME] --out DIR [--seed N] " +
+  "[--profiles all|a,b] [--workers N] [--param NAME --values v1,v2,…] [--no-matrix] " +
+  "[name=value …]";
+
+/**
+ * `kholab report …`: parses the arguments, writes the report and returns the text to print
+ * (the summary table and the files written). Throws SyntaxError on bad arguments.
+ */
+export async function reportCommand(args: readonly string[]): Promise<string> {
+  const opts = new Map<string, string>();
+  const sets: Record<string, string> = {};
+  let matrix = true;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--no-matrix") {
+      matrix = false;
+    } else if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      const key = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+      const value = eq >= 0 ? a.slice(eq + 1) : args[++i];
+      if (value === undefined) throw new SyntaxError(`--${key} needs a value`);
+      if (key === "set") {
+        const j = value.indexOf("=");
+        if (j <= 0) throw new SyntaxError(`--set ${value}: expected name=value`);
+        sets[value.slice(0, j)] = value.slice(j + 1);
+      } else if (
+        ["scenario", "out", "seed", "profiles", "workers", "param", "values"].includes(key)
+      ) {
+        opts.set(key, value);
+      } else throw new SyntaxError(`unknown option --${key} (usage: ${REPORT_USAGE})`);
+    } else if (/^[A-Za-z]\w*=/.test(a)) {
+      const j = a.indexOf("=");
+      sets[a.slice(0, j)] = a.slice(j + 1);
+    } else throw new SyntaxError(`unexpected argument "${a}" (usage: ${REPORT_USAGE})`);
+  }
+  const outDir = opts.get("out");
+  if (outDir === undefined) throw new SyntaxError(`--out DIR is required (usage: ${REPORT_USAGE})`);
+  const seed = opts.has("seed") ? Number(opts.get("seed")) : 1;
+  if (!Number.isSafeInteger(seed)) throw new SyntaxError(`--seed ${opts.get("seed")}`);
+  const profiles = opts.get("profiles");
+  const param = opts.get("param");
+  const values = opts.get("values")?.split(",").map((v) => v.trim());
+  if (param !== undefined && !values?.length) throw new SyntaxError(`--param needs --values`);
+  const scenario = opts.get("scenario") ?? "hypervisor";
+  const command = ["deno task kholab report", `--scenario ${scenario}`, `--seed ${seed}`]
+    .concat(profiles ? [`--profiles ${profiles}`] : [])
+    .concat(param ? [`--param ${param} --values ${values!.join(",")}`] : [])
+    .concat(matrix ? [] : ["--no-matrix"])
+    .concat(Object.entries(sets).map(([k, v]) => `${k}=${v}`))
+    .concat([`--out ${outDir}`]).join(" ");
+  const r = await writeReport({
+    scenario,
+    params: sets,
+    param,
+    values,
+    profiles: profiles === undefined || profiles === "all"
+      ? undefined
+      : profiles.split(",").map((p) => getProfile(p.trim()).name),
+    seed,
+    workers: opts.has("workers") ? Number(opts.get("workers")) : undefined,
+    outDir,
+    command,
+    matrix,
+  });
+  return r.summary + "\nwrote " + r.files.join(", ") + "\n";
+}
+
+/** Options of {@link demoReport}. */
+export interface DemoReportOptions {
+  /** Output directory. Default `report/demo`. */
+  outDir?: string;
+  /** Parameters over the 1 TiB hypervisor defaults (tests use a smaller host). */
+  params?: Readonly<Record<string, ParamValue>>;
+  /** Profiles (default: all available). */
+  profiles?: readonly ProfileName[];
+  /** Seed. Default 1. */
+  seed?: number;
+  /** Workers. */
+  workers?: number;
+  /** Show progress. Default true. */
+  progress?: boolean;
+}
+
+/**
+ * `deno task demo`: the 1 TiB hypervisor report (1 GiB guest folios, 16 GiB hypervisor pool,
+ * every profile) written to `report/demo/`; returns the result (print `summary`).
+ */
+export function demoReport(options: DemoReportOptions = {}): Promise<ReportResult> {
+  const outDir = options.outDir ?? "report/demo";
+  return writeReport({
+    scenario: "hypervisor",
+    params: options.params,
+    profiles: options.profiles,
+    seed: options.seed ?? 1,
+    workers: options.workers,
+    outDir,
+    progress: options.progress,
+    title: "kholab demo: a 1 TiB hypervisor host across kexec",
+    command: options.params
+      ? `deno task kholab report --scenario hypervisor --seed ${options.seed ?? 1} ` +
+        Object.entries(options.params).map(([k, v]) => `${k}=${v}`).join(" ") +
+        ` --out ${outDir}`
+      : "deno task demo",
+  });
+}

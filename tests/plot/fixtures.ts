@@ -1,0 +1,93 @@
+/**
+ * Fixed rows for the figure golden tests: shaped like real runs (values from a 1 TiB
+ * hypervisor comparison and small sweeps), never computed, so goldens do not move when the
+ * simulation changes.
+ *
+ * @module
+ */
+
+import type { MetricsRow } from "../../lib/metrics/metrics.ts";
+import type { MatrixCell } from "../../lib/plot/figures.ts";
+
+const trackers: [string, string][] = [
+  ["kho-v1-6.16", "xarray-512"],
+  ["kho-v1-6.19", "xarray-4k"],
+  ["rfc-v1-order-table", "order-table"],
+  ["kho-v4", "radix"],
+];
+
+/** One row per profile, as from the default hypervisor comparison. */
+export const PROFILE_ROWS: MetricsRow[] = trackers.map(([profile, tracker], i) => ({
+  scenario: "hypervisor",
+  profile,
+  tracker,
+  status: i === 3 ? "ok" : "lost",
+  preservedBlocks: 1051683 - i,
+  handoverBytes: [555008, 548864, 585728, 585728][i],
+  floorBytes: 1240913,
+  walkMs: [7.5, 12.6, 32.0, 53.5][i],
+  walkPagesTouched: [136, 134, 148, 143][i],
+  walkCacheLines: [8476, 8419, 9410, 9152][i],
+  walkEntriesVisited: [1027, 131, 8714, 6144][i],
+  walkBitmapWords: [65728, 67072, 66560, 67072][i],
+  preservedBytesByOrder: "0:4303499264 9:33554432 18:1082331758592",
+  freeBlocksByOrder: "0:787060 1:515606 2:226691 3:47125 4:2710 5:17 6:4 7:2 8:4 9:8 10:2016",
+}));
+
+/** A density sweep: pages preserved in a 16 GiB pool, two encodings. */
+export const DENSITY_ROWS: MetricsRow[] = [1024, 16384, 262144, 1048576].flatMap((pages, i) =>
+  [["kho-v1-6.19", "xarray-4k", 8], ["kho-v4", "radix", 9]].map(([profile, tracker, k]) => ({
+    profile: profile as string,
+    tracker: tracker as string,
+    status: "ok",
+    sweepParam: "iommuPages",
+    sweepValue: String(pages),
+    preservedBlocks: pages,
+    handoverBytes: 4096 * (4 + (k as number) * 2 ** i * 3),
+    floorBytes: Math.ceil(pages * (22 - 2 * i) / 8),
+  }))
+);
+
+/** A host ladder: 512 GiB … 32 TiB (sweep values in bytes). */
+export const LADDER_ROWS: MetricsRow[] = [0.5, 1, 2, 6, 12, 24, 32].flatMap((tib, i) =>
+  [["kho-v1-6.19", "xarray-4k"], ["kho-v4", "radix"]].map(([profile, tracker], j) => ({
+    profile,
+    tracker,
+    status: "ok",
+    sweepParam: "hostBytes",
+    sweepValue: String(tib * 2 ** 40),
+    handoverBytes: 4096 * (10 + 20 * i + 7 * j),
+    walkCacheLines: 500 + 400 * i + 90 * j,
+  }))
+);
+
+/** A 3×3 compatibility matrix. */
+export const MATRIX_CELLS: MatrixCell[] = [
+  ["kho-v1-6.19", "kho-v1-6.19", "ok"],
+  ["kho-v1-6.19", "kho-v2", "refused"],
+  ["kho-v1-6.19", "kho-v4", "refused"],
+  ["kho-v2", "kho-v1-6.19", "refused"],
+  ["kho-v2", "kho-v2", "ok"],
+  ["kho-v2", "kho-v4", "corrupt"],
+  ["kho-v4", "kho-v1-6.19", "refused"],
+  ["kho-v4", "kho-v2", "refused"],
+  ["kho-v4", "kho-v4", "ok"],
+].map(([from, to, verdict]) => ({ from, to, verdict }));
+
+/** Buddyinfo of one node before kexec and the sum of two nodes after. */
+export const BUDDY_BEFORE: number[] = [12, 8, 5, 3, 2, 1, 0, 1, 3, 7, 2016];
+/** Per node, after kexec. */
+export const BUDDY_AFTER: number[][] = [
+  [400000, 250000, 110000, 20000, 1300, 9, 2, 1, 2, 4, 1000],
+  [387060, 265606, 116691, 27125, 1410, 8, 2, 1, 2, 4, 1016],
+];
+
+/** Radix levels of a tree with one leaf per order in use. */
+export const LEVEL_ROWS = [
+  { level: "L5", nodes: 1, used: 1, slots: 512 },
+  { level: "L4", nodes: 1, used: 2, slots: 512 },
+  { level: "L3", nodes: 2, used: 3, slots: 1024 },
+  { level: "L2", nodes: 3, used: 3, slots: 1536 },
+  { level: "L1", nodes: 3, used: 131, slots: 1536 },
+  { level: "leaf", nodes: 131, used: 1051683, slots: 131 * 32768 },
+];
