@@ -20,6 +20,12 @@ import { getProfile, PROFILE_NAMES } from "./lib/kho/abi/profiles.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
 import { repl } from "./lib/dsl/repl.ts";
 import { runWorkload } from "./bench/workload.ts";
+import {
+  COMPARE_USAGE,
+  compareCommand,
+  SWEEP_USAGE,
+  sweepCommand,
+} from "./lib/scenario/compare.ts";
 
 const HELP: Record<string, string> = {
   "": `kholab — a laboratory for the Linux kernel's Kexec HandOver (KHO)
@@ -32,6 +38,8 @@ Commands:
   repl                 the interactive command language (also: deno task repl)
   demo                 boot a 1 TiB host, preserve guest and hypervisor memory, kexec, verify
   bench --workload W   the bench-ref tracker workloads through the engine (JSON, as kho_ref)
+  compare [SCENARIO] [OPTIONS]   a scenario (default: the 1 TiB hypervisor) for every profile
+  sweep SCENARIO [OPTIONS]       sweep a scenario parameter across profiles on workers
   matrix               kexec between every pair of ABI profiles and print the compatibility matrix
   profiles             list the KHO generations and proposals kholab implements
   fdt dump FILE        print a flattened device tree blob as dts text
@@ -184,6 +192,16 @@ export async function main(args: string[]): Promise<number> {
           bitmapBytes,
         });
         console.log(JSON.stringify(r));
+        return 0;
+      }
+      case "compare":
+      case "sweep": {
+        if (rest.includes("--help") || rest.includes("-h")) {
+          console.log(cmd === "compare" ? COMPARE_USAGE : SWEEP_USAGE);
+          return 0;
+        }
+        const text = await (cmd === "compare" ? compareCommand(rest) : sweepCommand(rest));
+        console.log(text);
         return 0;
       }
       case "matrix": {

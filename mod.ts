@@ -99,3 +99,18 @@ export type { RawInput } from "./lib/dsl/lineedit.ts";
 export type { ScalarValue } from "./lib/dsl/values.ts";
 export type { ParseOptions } from "./lib/dsl/parser.ts";
 export type * from "./lib/dsl/ast.ts";
+export * from "./lib/metrics/metrics.ts";
+export * from "./lib/metrics/floor.ts";
+export * from "./lib/metrics/buddy_stats.ts";
+export * from "./lib/metrics/collect.ts";
+export * from "./lib/scenario/scenarios.ts";
+export { runScenario } from "./lib/scenario/run.ts";
+export type {
+  RunOptions as ScenarioRunOptions,
+  RunResult as ScenarioRunResult,
+} from "./lib/scenario/run.ts";
+export { Tally } from "./lib/scenario/workloads.ts";
+export type { Workload } from "./lib/scenario/workloads.ts";
+export * from "./lib/scenario/sweep.ts";
+export * from "./lib/scenario/export.ts";
+export * from "./lib/scenario/compare.ts";
