@@ -28,6 +28,7 @@ import {
 } from "./errors.ts";
 import { helpText } from "./help.ts";
 import { METRICS } from "./metrics.ts";
+import "./scenario_command.ts";
 import { discardObjectTable, readObjectTable, writeObjectTable } from "./object_table.ts";
 import {
   createObject,

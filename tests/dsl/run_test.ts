@@ -7,7 +7,14 @@ const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
 
 // hypervisor.kho (1 TiB, ~10 s) is the brief's scenario at full scale; it is run by hand,
 // hypervisor-small.kho is the same script scaled down.
-const RUN = ["quickstart.kho", "hypervisor-small.kho", "chain.kho", "faults.kho", "profiles.kho"];
+const RUN = [
+  "quickstart.kho",
+  "hypervisor-small.kho",
+  "chain.kho",
+  "faults.kho",
+  "profiles.kho",
+  "scenarios.kho",
+];
 
 for (const name of RUN) {
   Deno.test(`examples/${name} runs with every expect passing`, () => {
