@@ -5,7 +5,6 @@
  */
 
 import { parseArgs } from "node:util";
-import { runDemo } from "./lib/scenario/demo.ts";
 import { checkFullVerdict } from "./lib/kho/fdt/check.ts";
 import { toDts } from "./lib/kho/fdt/dts.ts";
 import { FdtError } from "./lib/errors.ts";
@@ -20,6 +19,7 @@ import { getProfile, PROFILE_NAMES } from "./lib/kho/abi/profiles.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
 import { repl } from "./lib/dsl/repl.ts";
 import { runWorkload } from "./bench/workload.ts";
+import { demoReport, REPORT_USAGE, reportCommand } from "./lib/report/report.ts";
 import {
   COMPARE_USAGE,
   compareCommand,
@@ -36,7 +36,8 @@ Commands:
   run FILE [--json] [--seed N]   run a .kho script (exit 1 when an expect fails, 2 on a script error)
   check FILE           check a .kho script without running it
   repl                 the interactive command language (also: deno task repl)
-  demo                 boot a 1 TiB host, preserve guest and hypervisor memory, kexec, verify
+  demo                 the 1 TiB hypervisor scenario for every profile; writes report/demo/
+  report --out DIR     a reproducible HTML report of a scenario (charts, tables, data)
   bench --workload W   the bench-ref tracker workloads through the engine (JSON, as kho_ref)
   compare [SCENARIO] [OPTIONS]   a scenario (default: the 1 TiB hypervisor) for every profile
   sweep SCENARIO [OPTIONS]       sweep a scenario parameter across profiles on workers
@@ -94,11 +95,6 @@ function usage(cmd: string, code = 0): number {
   return code;
 }
 
-function table(rows: { metric: string; value: string }[]): string {
-  const w = Math.max(...rows.map((r) => r.metric.length));
-  return rows.map((r) => `${r.metric.padEnd(w)}  ${r.value}`).join("\n");
-}
-
 /** Runs the CLI with `args`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const [cmd = "", ...rest] = args;
@@ -113,26 +109,24 @@ export async function main(args: string[]): Promise<number> {
         const { values } = parseArgs({
           args: rest,
           options: {
-            ram: { type: "string" },
-            nodes: { type: "string" },
-            "giant-folios": { type: "string" },
-            pages: { type: "string" },
-            pool: { type: "string" },
-            seed: { type: "string" },
+            out: { type: "string", default: "report/demo" },
+            workers: { type: "string" },
             help: { type: "boolean", short: "h" },
           },
         });
         if (values.help) return usage("demo");
-        const rows = runDemo({
-          ramBytes: values.ram ? parseSize(values.ram) : undefined,
-          nodes: values.nodes ? parseCount(values.nodes) : undefined,
-          giantFolios: values["giant-folios"] ? parseCount(values["giant-folios"]) : undefined,
-          pages: values.pages ? parseCount(values.pages) : undefined,
-          poolBytes: values.pool ? parseSize(values.pool) : undefined,
-          seed: values.seed ? parseCount(values.seed) : undefined,
+        const r = await demoReport({
+          outDir: values.out,
+          workers: values.workers !== undefined ? parseCount(values.workers) : undefined,
         });
-        console.log(table(rows));
-        return rows.find((r) => r.metric === "verified")?.value === "yes" ? 0 : 1;
+        console.log(r.summary);
+        console.log(`\nreport: ${values.out}/index.html (files: ${r.files.join(", ")})`);
+        return 0;
+      }
+      case "report": {
+        if (rest.includes("--help") || rest.includes("-h")) return usage("report");
+        console.log(await reportCommand(rest));
+        return 0;
       }
       case "run":
       case "check": {
