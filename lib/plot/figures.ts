@@ -77,6 +77,31 @@ export function metadataFigure(
   };
 }
 
+/**
+ * Metadata memory per profile: bars of what the successor must read (`handoverBytes`,
+ * coloured by encoding) with the information floor (`floorBytes`) as a black tick.
+ */
+export function metadataBarsFigure(rows: readonly MetricsRow[], title?: string): FigureOptions {
+  const data = rows.filter(usable).map((r) => ({
+    profile: String(r.profile),
+    tracker: String(r.tracker),
+    kib: num(r.handoverBytes) / 1024,
+    floorKib: num(r.floorBytes) / 1024,
+  }));
+  return {
+    title,
+    marginLeft: 170,
+    x: { label: "metadata handed over (KiB) →", grid: true },
+    y: { label: null, domain: data.map((d) => d.profile) },
+    color: { legend: true, type: "ordinal" },
+    marks: [
+      Plot.barX(data, { x: "kib", y: "profile", fill: "tracker" }),
+      Plot.tickX(data, { x: "floorKib", y: "profile", stroke: "black", strokeWidth: 2 }),
+      Plot.ruleX([0]),
+    ],
+  };
+}
+
 /** Walk time per profile (`walkMs`), bars coloured by encoding. */
 export function walkTimeFigure(rows: readonly MetricsRow[], title?: string): FigureOptions {
   const data = rows.filter(usable).map((r) => ({

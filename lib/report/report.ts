@@ -21,6 +21,7 @@ import { Chart } from "../plot/chart.ts";
 import {
   buddyinfoFigure,
   compatMatrixFigure,
+  metadataBarsFigure,
   metadataByOrderFigure,
   metadataFigure,
   radixOccupancyFigure,
@@ -189,6 +190,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   sections.push({
     title: "Metadata and walk",
     charts: [
+      add("metadata_bars", new Chart(metadataBarsFigure(lastPoint), "metadata_bars")),
       add("metadata", new Chart(metadataFigure(rows, { series: "profile" }), "metadata")),
       add("walk_time", new Chart(walkTimeFigure(lastPoint), "walk_time")),
       add("walk_cost", new Chart(walkCostFigure(lastPoint), "walk_cost")),

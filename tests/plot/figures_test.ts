@@ -7,6 +7,7 @@ import {
   compatMatrixFigure,
   densitySweepFigure,
   hostLadderFigure,
+  metadataBarsFigure,
   metadataByOrderFigure,
   metadataFigure,
   radixOccupancyFigure,
@@ -27,6 +28,7 @@ import {
 
 const FIGURES: [string, () => Chart][] = [
   ["metadata", () => new Chart(metadataFigure(DENSITY_ROWS), "metadata")],
+  ["metadata_bars", () => new Chart(metadataBarsFigure(PROFILE_ROWS), "metadata_bars")],
   ["walk_time", () => new Chart(walkTimeFigure(PROFILE_ROWS), "walk_time")],
   ["walk_cost", () => new Chart(walkCostFigure(PROFILE_ROWS), "walk_cost")],
   [
