@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { checkFullVerdict } from "./lib/kho/fdt/check.ts";
 import { toDts } from "./lib/kho/fdt/dts.ts";
 import { FdtError } from "./lib/errors.ts";
-import { parseCount, parseSize } from "./lib/units.ts";
+import { parseCount } from "./lib/units.ts";
 import {
   abiMatrix,
   abiMatrixText,
@@ -48,12 +48,16 @@ Commands:
   help [COMMAND]       this text, or a command's
 
 Every command takes --help.`,
-  demo:
-    `Usage: deno task kholab demo [--ram SIZE] [--nodes N] [--giant-folios N] [--pages N] [--pool SIZE] [--seed N]
+  demo: `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N])
 
-Boots a machine (default 1 TiB, 2 nodes), preserves 1 GiB guest folios and scattered
-order-0 pages of a hypervisor pool with KHO, kexecs, restores and verifies everything,
-and prints a summary.`,
+Runs the default 1 TiB hypervisor scenario (1008 × 1 GiB guest folios through the memfd
+client, 1 Mi preserved order-0 IOMMU pages in a 16 GiB pool, vmalloc and DMA buffers) for
+every ABI profile, kexecs, restores and verifies, writes the HTML report with data.json and
+CSVs to report/demo/, and prints the summary table.`,
+  report: `Usage: deno task kholab ${REPORT_USAGE}
+
+Writes one self-contained HTML page (inline SVG charts, tables, the exact command, seed,
+versions and code revision) plus data.json and CSVs to --out DIR.`,
   run: `Usage: deno task kholab run FILE [--json] [--seed N]
 
 Runs a kholab script. The whole script is checked first; every syntax error is reported as
