@@ -85,8 +85,6 @@ export * from "./lib/kho/trackers/khoser.ts";
 export * from "./lib/kho/trackers/registry.ts";
 export { FinalizeRootBuilder, type KhoSerialization, OpenRootFdt } from "./lib/kho/root_fdt_sw.ts";
 export * from "./lib/scenario/abi_matrix.ts";
-export { runDemo } from "./lib/scenario/demo.ts";
-export type { DemoOptions, DemoRow } from "./lib/scenario/demo.ts";
 export { checkScript, runScript } from "./lib/dsl/run.ts";
 export type { CheckResult, RunOptions, RunResult } from "./lib/dsl/run.ts";
 export { repl } from "./lib/dsl/repl.ts";

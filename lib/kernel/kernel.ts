@@ -7,7 +7,7 @@
  */
 
 import type { Machine } from "../machine/machine.ts";
-import { hex, MiB, PAGE_SIZE, PAGEBLOCK_NR_PAGES } from "../units.ts";
+import { hex, PAGE_SIZE, PAGEBLOCK_NR_PAGES } from "../units.ts";
 import type { Handover } from "../kho/abi/kho_data.ts";
 import {
   type AbiProfile,
@@ -29,7 +29,7 @@ import { type KernelParams, parseCmdline } from "./cmdline.ts";
 import { KernelLog } from "./dmesg.ts";
 import { FaultInjector, type FaultOptions } from "./faults.ts";
 import { MIGRATE_CMA } from "./gfp.ts";
-import { Memblock, MemblockFlags, NUMA_NO_NODE } from "./memblock.ts";
+import { Memblock, MemblockFlags } from "./memblock.ts";
 import { Memmap } from "./memmap.ts";
 import { Vmalloc } from "./vmalloc.ts";
 
@@ -415,8 +415,3 @@ export class Kernel {
     return out;
   }
 }
-
-/** 1 MiB, for callers sizing images. */
-export const IMAGE_ALIGN = 2 * MiB;
-/** Re-exported so callers need one import for node-less allocations. */
-export { NUMA_NO_NODE };
