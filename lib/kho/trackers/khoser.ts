@@ -46,6 +46,7 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { cacheLinesSpanned, TrackerCounters } from "./counters.ts";
+import { hexU64, WalkGuard } from "./walk_guard.ts";
 import type {
   IncomingTracker,
   MetadataPageAllocator,
@@ -110,15 +111,9 @@ export function xarrayKind(bitmapBytes: XarrayBitmapBytes): "xarray-512" | "xarr
 const TWO32 = 4294967296;
 /** 2^i for i = 0..75, exact doubles. */
 const POW2 = Float64Array.from({ length: 76 }, (_, i) => 2 ** i);
-const ZERO_PAGE = new Uint32Array(PAGE_SIZE / 4);
 
 function hex(n: number): string {
   return "0x" + n.toString(16);
-}
-
-function hexU64(lo: number, hi: number): string {
-  return "0x" +
-    (hi === 0 ? lo.toString(16) : hi.toString(16) + (lo >>> 0).toString(16).padStart(8, "0"));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -406,25 +401,13 @@ export class KhoserCorruptionError extends KhoError {
   }
 }
 
-class ChunkWalker {
-  readonly mem: PhysicalMemory;
-  readonly memBytes: number;
-  readonly isRam: (phys: number, size: number) => boolean;
-  readonly log: KernelLog | undefined;
-  readonly c: TrackerCounters;
+class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {
   readonly cb: WalkCallback;
   readonly batchCb: WalkBatchCallback | null;
   batchBuf: Float64Array | null = null;
-  readonly rejectLogLimit: number;
   readonly bitmapBytes: number;
   readonly bits: number;
-  readonly visited = new Set<number>();
   readonly bitmapPages = new Set<number>();
-  error: KhoserWalkErrorReason | undefined;
-  detail = "";
-  stopped = 0;
-  blocks = 0;
-  rejected = 0;
   chunks = 0;
   bitmaps = 0;
 
@@ -434,49 +417,15 @@ class ChunkWalker {
     batchCb: WalkBatchCallback | null,
     counters: TrackerCounters,
   ) {
-    this.mem = o.mem;
-    this.memBytes = o.mem.sizeBytes;
-    this.isRam = o.isRam ?? ((p, s) => o.mem.contains(p, s));
-    this.log = o.log;
-    this.c = counters;
+    super(o, counters, "memory map", "");
     this.batchCb = batchCb;
     this.cb = cb ?? ((phys, order) => {
       const buf = this.batchBuf!;
       buf[0] = phys;
       return batchCb!(buf, 1, order);
     });
-    this.rejectLogLimit = o.rejectLogLimit ?? 8;
     this.bitmapBytes = o.bitmapBytes;
     this.bits = preserveBitsOf(o.bitmapBytes);
-  }
-
-  ram(phys: number, size: number): boolean {
-    return phys >= 0 && phys + size <= this.memBytes && Number.isSafeInteger(phys + size) &&
-      this.isRam(phys, size);
-  }
-
-  fail(reason: KhoserWalkErrorReason, detail: string): false {
-    this.error = reason;
-    this.detail = detail;
-    this.log?.error("KHO", `memory map walk aborted: ${reason}: ${detail}`);
-    return false;
-  }
-
-  /** Word view of a page, stable across later reads (descriptor pages are copied). */
-  words(pfn: number): Uint32Array {
-    const m = this.mem.materializedPage(pfn);
-    if (m !== null) return m;
-    return this.mem.isZeroPage(pfn) ? ZERO_PAGE : this.mem.pageView(pfn).slice();
-  }
-
-  reject(phys: number, order: number, why: string): void {
-    this.rejected++;
-    if (this.log === undefined) return;
-    if (this.rejected <= this.rejectLogLimit) {
-      this.log.error("KHO", `rejecting preserved block ${hex(phys)} order ${order}: ${why}`);
-    } else if (this.rejected === this.rejectLogLimit + 1) {
-      this.log.error("KHO", "further rejected blocks not logged");
-    }
   }
 
   /** Follows the list from `first`. */
@@ -485,7 +434,7 @@ class ChunkWalker {
     let hi = Math.floor(first / TWO32);
     let from = "preserved-memory-map";
     while ((lo | hi) !== 0) {
-      const at = `${from} = ${hexU64(lo, hi)}`;
+      const at = `${from} = 0x${hexU64(lo, hi)}`;
       if ((lo & (PAGE_SIZE - 1)) !== 0) {
         this.fail("chunk-unaligned", at);
         return;
@@ -536,12 +485,12 @@ class ChunkWalker {
         break;
       }
       if ((bmLo & (bytes - 1)) !== 0) {
-        go = this.fail("bitmap-unaligned", `${where}: bitmap ${hexU64(bmLo, bmHi)}`);
+        go = this.fail("bitmap-unaligned", `${where}: bitmap 0x${hexU64(bmLo, bmHi)}`);
         break;
       }
       const bm = bmHi * TWO32 + bmLo;
       if (bmHi >= 2 ** 21 || !this.ram(bm, bytes)) {
-        go = this.fail("bitmap-outside-ram", `${where}: bitmap ${hexU64(bmLo, bmHi)}`);
+        go = this.fail("bitmap-outside-ram", `${where}: bitmap 0x${hexU64(bmLo, bmHi)}`);
         break;
       }
       const start = w[o + 1] * TWO32 + w[o];

@@ -60,6 +60,7 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { HUGETLB_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
+import { type ChildReasons, WalkGuard } from "./walk_guard.ts";
 import type {
   IncomingTracker,
   MetadataPageAllocator,
@@ -129,7 +130,6 @@ const POW2 = Float64Array.from({ length: 128 }, (_, i) => 2 ** i);
 const INV2 = Float64Array.from({ length: 128 }, (_, i) => 2 ** -i);
 const PFN_LIMIT = 2 ** 41;
 const ADDR_LIMIT = 2 ** 53;
-const ZERO_PAGE = new Uint32Array(PAGE_SIZE / 4);
 const LEVELS = Int32Array.from(
   { length: KHO_ORDER_TABLE_MAX_ORDER + 1 },
   (_, o) => khoTableLevel(o),
@@ -531,19 +531,15 @@ export class OrderTableCorruptionError extends KhoError {
   }
 }
 
-class OtWalker {
-  readonly memBytes: number;
-  readonly isRam: (phys: number, size: number) => boolean;
-  readonly c: TrackerCounters;
-  readonly rejectLogLimit: number;
+const CHILD_REASONS: ChildReasons<OrderTableWalkErrorReason> = {
+  unaligned: "entry-unaligned",
+  outside: "entry-outside-ram",
+  cycle: "cycle",
+  shared: "shared-node",
+};
+
+class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
   readonly checkBlocks: boolean;
-  readonly visited = new Set<number>();
-  readonly path: number[] = [];
-  error: OrderTableWalkErrorReason | undefined;
-  detail = "";
-  stopped = 0;
-  blocks = 0;
-  rejected = 0;
   tables = 0;
   bitmaps = 0;
 
@@ -552,65 +548,13 @@ class OtWalker {
     readonly cb: WalkCallback,
     counters: TrackerCounters,
   ) {
-    this.memBytes = o.mem.sizeBytes;
-    this.isRam = o.isRam ?? ((p, s) => o.mem.contains(p, s));
-    this.c = counters;
-    this.rejectLogLimit = o.rejectLogLimit ?? 8;
+    super(o, counters, "order table", "order table: ");
     this.checkBlocks = o.checkBlocks ?? true;
-  }
-
-  ram(phys: number, size: number): boolean {
-    return phys >= 0 && phys + size <= this.memBytes && Number.isSafeInteger(phys + size) &&
-      this.isRam(phys, size);
-  }
-
-  fail(reason: OrderTableWalkErrorReason, detail: string): false {
-    this.error = reason;
-    this.detail = detail;
-    this.o.log?.error("KHO", `order table walk aborted: ${reason}: ${detail}`);
-    return false;
-  }
-
-  words(phys: number): Uint32Array {
-    const pfn = phys / PAGE_SIZE;
-    const m = this.o.mem.materializedPage(pfn);
-    if (m !== null) return m;
-    return this.o.mem.isZeroPage(pfn) ? ZERO_PAGE : this.o.mem.pageView(pfn).slice();
-  }
-
-  reject(phys: number, order: number): void {
-    this.rejected++;
-    const log = this.o.log;
-    if (log === undefined) return;
-    if (this.rejected <= this.rejectLogLimit) {
-      log.error(
-        "KHO",
-        `order table: rejecting preserved block 0x${phys.toString(16)} order ${order}: ` +
-          "not entirely RAM",
-      );
-    } else if (this.rejected === this.rejectLogLimit + 1) {
-      log.error("KHO", "order table: further rejected blocks not logged");
-    }
-  }
-
-  /** Validates entry `(lo, hi)` as a child page; returns its address or -1 (walk failed). */
-  child(lo: number, hi: number, at: string): number {
-    if ((lo & (PAGE_SIZE - 1)) !== 0) return this.fail("entry-unaligned", at), -1;
-    const phys = hi * TWO32 + lo;
-    if (hi >= 2 ** 21 || !this.ram(phys, PAGE_SIZE)) {
-      return this.fail("entry-outside-ram", at), -1;
-    }
-    if (this.visited.has(phys)) {
-      const cyc = this.path.includes(phys);
-      return this.fail(cyc ? "cycle" : "shared-node", at), -1;
-    }
-    this.visited.add(phys);
-    return phys;
   }
 
   /** Scans the table at `phys`, level `level` ≥ 2 of an `order` tree; false to end. */
   table(phys: number, level: number, order: number, prefix: number): boolean {
-    const w = this.words(phys);
+    const w = this.words(phys / PAGE_SIZE);
     this.tables++;
     this.path.push(phys);
     const shift = khoPageTableLevelShift(level, order);
@@ -619,13 +563,13 @@ class OtWalker {
     for (; i < 512; i++) {
       const lo = w[2 * i], hi = w[2 * i + 1];
       if ((lo | hi) === 0) continue;
-      const at = `entry ${i} of order-${order} level-${level} table 0x${phys.toString(16)}`;
+      const at = () => `entry ${i} of order-${order} level-${level} table 0x${phys.toString(16)}`;
       const start = prefix + i * unit;
       if (start >= ADDR_LIMIT) {
-        go = this.fail("address-out-of-range", `${at} covers 2^${shift} × ${i}`);
+        go = this.fail("address-out-of-range", `${at()} covers 2^${shift} × ${i}`);
         break;
       }
-      const child = this.child(lo, hi, `${at} = 0x${hexU64(lo, hi)}`);
+      const child = this.child(lo, hi, at, CHILD_REASONS);
       if (child < 0) {
         go = false;
         break;
@@ -647,7 +591,7 @@ class OtWalker {
 
   /** Scans the bitmap at `phys` whose bit 0 is address `base`; false to end. */
   bitmap(phys: number, order: number, base: number): boolean {
-    const w = this.words(phys);
+    const w = this.words(phys / PAGE_SIZE);
     this.bitmaps++;
     const blockBytes = POW2[PAGE_SHIFT + order];
     const allRam = !this.checkBlocks || this.ram(base, KHO_BITMAP_TABLE_BITS * blockBytes);
@@ -662,7 +606,7 @@ class OtWalker {
         x ^= t;
         const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
         if (!allRam && !this.ram(pa, blockBytes)) {
-          this.reject(pa, order);
+          this.reject(pa, order, "not entirely RAM");
           continue;
         }
         calls++;
@@ -686,7 +630,7 @@ class OtWalker {
 
   /** Walks the order table at `root` (already validated). */
   run(root: number, emptySlot: "walk-page-0" | "skip"): void {
-    const w = this.words(root);
+    const w = this.words(root / PAGE_SIZE);
     this.c.pagesTouched++;
     this.path.push(root);
     for (let order = 0; order < KHO_ORDER_TABLE_SLOTS; order++) {
@@ -700,7 +644,12 @@ class OtWalker {
         // be the top table of several orders; pages below it are still visited once)
         top = 0;
       } else {
-        top = this.child(lo, hi, `slot ${order} of order table 0x${root.toString(16)}`);
+        top = this.child(
+          lo,
+          hi,
+          () => `slot ${order} of order table 0x${root.toString(16)}`,
+          CHILD_REASONS,
+        );
         if (top < 0) return;
         this.c.entriesFollowed++;
       }
@@ -709,10 +658,6 @@ class OtWalker {
       if (!go) return;
     }
   }
-}
-
-function hexU64(lo: number, hi: number): string {
-  return hi === 0 ? lo.toString(16) : hi.toString(16) + (lo >>> 0).toString(16).padStart(8, "0");
 }
 
 /**
@@ -749,7 +694,7 @@ export function walkOrderTable(
     w.fail("root-outside-ram", `order table 0x${root.toString(16)}`);
   } else {
     w.visited.add(root);
-    const words = w.words(root);
+    const words = w.words(root / PAGE_SIZE);
     for (let i = KHO_ORDER_TABLE_SLOTS; i < 512; i++) {
       if ((words[2 * i] | words[2 * i + 1]) !== 0) ignoredSlots++;
     }

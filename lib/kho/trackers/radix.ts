@@ -39,6 +39,7 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
+import { type ChildReasons, WalkGuard } from "./walk_guard.ts";
 import {
   fls64,
   KHO_BITMAP_SIZE_LOG2,
@@ -73,7 +74,6 @@ const ROOT_INDEX_LIMIT = 2 ** (KHO_ORDER_0_LOG2 + 1 - ((ROOT_LEVEL - 1) * 9 + 15
 /** u64 words in a page, u32 words in a page, lines in a page. */
 const U64_PER_PAGE = PAGE_SIZE / 8;
 const LINES_PER_PAGE = PAGE_SIZE / 64;
-const ZERO_PAGE = new Uint32Array(PAGE_SIZE / 4);
 
 /** Splits a key (< 2^53) into its six indices, root first: out[5..1] tables, out[0] bit. */
 function splitKey(key: number, out: Int32Array): void {
@@ -630,25 +630,19 @@ export class RadixCorruptionError extends KhoError {
   }
 }
 
-class Walker {
-  readonly mem: PhysicalMemory;
-  readonly memBytes: number;
-  readonly isRam: (phys: number, size: number) => boolean;
-  readonly log: KernelLog | undefined;
-  readonly c: TrackerCounters;
+const CHILD_REASONS: ChildReasons<RadixWalkErrorReason> = {
+  unaligned: "entry-unaligned",
+  outside: "entry-outside-ram",
+  cycle: "cycle",
+  shared: "shared-node",
+};
+
+class Walker extends WalkGuard<RadixWalkErrorReason> {
   readonly cb: WalkCallback;
   /** Batch mode: blocks of one leaf are delivered together through this callback. */
   readonly batchCb: WalkBatchCallback | null;
   batchBuf: Float64Array | null = null;
-  readonly rejectLogLimit: number;
   readonly checkBlocks: boolean;
-  readonly visited = new Set<number>();
-  readonly path: number[] = [];
-  error: RadixWalkErrorReason | undefined;
-  detail = "";
-  stopped = 0;
-  blocks = 0;
-  rejected = 0;
   tables = 0;
   leaves = 0;
 
@@ -658,56 +652,19 @@ class Walker {
     batchCb: WalkBatchCallback | null,
     counters: TrackerCounters,
   ) {
-    this.mem = o.mem;
-    this.memBytes = o.mem.sizeBytes;
-    this.isRam = o.isRam ?? ((p, s) => o.mem.contains(p, s));
-    this.log = o.log;
-    this.c = counters;
+    super(o, counters, "radix tree", "radix: ");
     this.batchCb = batchCb;
     this.cb = cb ?? ((phys, order) => {
       const buf = this.batchBuf!;
       buf[0] = phys;
       return batchCb!(buf, 1, order);
     });
-    this.rejectLogLimit = o.rejectLogLimit ?? 8;
     this.checkBlocks = o.checkBlocks ?? true;
-  }
-
-  ram(phys: number, size: number): boolean {
-    return phys >= 0 && phys + size <= this.memBytes && Number.isSafeInteger(phys + size) &&
-      this.isRam(phys, size);
-  }
-
-  fail(reason: RadixWalkErrorReason, detail: string): false {
-    this.error = reason;
-    this.detail = detail;
-    this.log?.error("KHO", `radix tree walk aborted: ${reason}: ${detail}`);
-    return false;
-  }
-
-  words(phys: number): Uint32Array {
-    const pfn = phys / PAGE_SIZE;
-    const m = this.mem.materializedPage(pfn);
-    if (m !== null) return m;
-    return this.mem.isZeroPage(pfn) ? ZERO_PAGE : this.mem.pageView(pfn).slice();
-  }
-
-  reject(phys: number, order: number, why: string): void {
-    this.rejected++;
-    if (this.log === undefined) return;
-    if (this.rejected <= this.rejectLogLimit) {
-      this.log.error(
-        "KHO",
-        `radix: rejecting preserved block 0x${phys.toString(16)} order ${order}: ${why}`,
-      );
-    } else if (this.rejected === this.rejectLogLimit + 1) {
-      this.log.error("KHO", "radix: further rejected blocks not logged");
-    }
   }
 
   /** Scans table page `phys` at `level`; false when the walk must end. */
   table(phys: number, level: number, prefix: number): boolean {
-    const w = this.words(phys);
+    const w = this.words(phys / PAGE_SIZE);
     this.tables++;
     this.path.push(phys);
     const unit = LEVEL_UNIT[level];
@@ -721,22 +678,16 @@ class Walker {
         go = this.fail("key-out-of-range", `root entry ${i} is set`);
         break;
       }
-      const at = `entry ${i} of level-${level} table 0x${phys.toString(16)}`;
-      if ((lo & (PAGE_SIZE - 1)) !== 0) {
-        go = this.fail("entry-unaligned", `${at} = 0x${hexU64(lo, hi)}`);
+      const child = this.child(
+        lo,
+        hi,
+        () => `entry ${i} of level-${level} table 0x${phys.toString(16)}`,
+        CHILD_REASONS,
+      );
+      if (child < 0) {
+        go = false;
         break;
       }
-      const child = hi * TWO32 + lo;
-      if (hi >= 2 ** 21 || !this.ram(child, PAGE_SIZE)) {
-        go = this.fail("entry-outside-ram", `${at} = 0x${hexU64(lo, hi)}`);
-        break;
-      }
-      if (this.visited.has(child)) {
-        const cyc = this.path.includes(child);
-        go = this.fail(cyc ? "cycle" : "shared-node", `${at} = 0x${child.toString(16)}`);
-        break;
-      }
-      this.visited.add(child);
       followed++;
       const p = prefix + i * unit;
       go = level === 1 ? this.leaf(child, p) : this.table(child, level - 1, p);
@@ -753,7 +704,7 @@ class Walker {
 
   /** Scans leaf page `phys` whose bit 0 has key `prefix`; false when the walk must end. */
   leaf(phys: number, prefix: number): boolean {
-    const w = this.words(phys);
+    const w = this.words(phys / PAGE_SIZE);
     this.leaves++;
     let u = 0; // u32 word index
     let go = true;
@@ -881,10 +832,6 @@ class Walker {
     }
     return -1;
   }
-}
-
-function hexU64(lo: number, hi: number): string {
-  return hi === 0 ? lo.toString(16) : hi.toString(16) + (lo >>> 0).toString(16).padStart(8, "0");
 }
 
 /**

@@ -39,6 +39,7 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
+import { type ChildReasons, hexU64, WalkGuard } from "./walk_guard.ts";
 import { RadixCorruptionError, type RadixWalkErrorReason, type RadixWalkResult } from "./radix.ts";
 import type { IncomingTracker, MetadataPageAllocator, OutgoingTracker } from "./tracker.ts";
 
@@ -597,23 +598,17 @@ export interface RadixVariantReaderOptions {
   checkBlocks?: boolean;
 }
 
-const ZERO_PAGE = new Uint32Array(PAGE_SIZE / 4);
+const CHILD_REASONS: ChildReasons<RadixWalkErrorReason> = {
+  unaligned: "entry-unaligned",
+  outside: "entry-outside-ram",
+  cycle: "cycle",
+  shared: "shared-node",
+};
 
-class VWalker {
+class VWalker extends WalkGuard<RadixWalkErrorReason> {
   readonly codec: RadixKeyCodec;
-  readonly memBytes: number;
-  readonly isRam: (phys: number, size: number) => boolean;
-  readonly c: TrackerCounters;
-  readonly rejectLogLimit: number;
   readonly checkBlocks: boolean;
-  readonly visited = new Set<number>();
-  readonly path: number[] = [];
   readonly d: DecodedTypedKey = { phys: 0, order: 0, type: 0 };
-  error: RadixWalkErrorReason | undefined;
-  detail = "";
-  stopped = 0;
-  blocks = 0;
-  rejected = 0;
   tables = 0;
   leaves = 0;
 
@@ -622,52 +617,14 @@ class VWalker {
     readonly cb: TypedWalkCallback,
     counters: TrackerCounters,
   ) {
+    super(o, counters, o.codec.kind, `${o.codec.kind}: `);
     this.codec = o.codec;
-    this.memBytes = o.mem.sizeBytes;
-    this.isRam = o.isRam ?? ((p, s) => o.mem.contains(p, s));
-    this.c = counters;
-    this.rejectLogLimit = o.rejectLogLimit ?? 8;
     this.checkBlocks = o.checkBlocks ?? true;
-  }
-
-  ram(phys: number, size: number): boolean {
-    return phys >= 0 && phys + size <= this.memBytes && Number.isSafeInteger(phys + size) &&
-      this.isRam(phys, size);
-  }
-
-  fail(reason: RadixWalkErrorReason, detail: string): false {
-    this.error = reason;
-    this.detail = detail;
-    this.o.log?.error("KHO", `${this.codec.kind} walk aborted: ${reason}: ${detail}`);
-    return false;
-  }
-
-  words(phys: number): Uint32Array {
-    const pfn = phys / PAGE_SIZE;
-    const m = this.o.mem.materializedPage(pfn);
-    if (m !== null) return m;
-    return this.o.mem.isZeroPage(pfn) ? ZERO_PAGE : this.o.mem.pageView(pfn).slice();
-  }
-
-  reject(phys: number, order: number, why: string): void {
-    this.rejected++;
-    const log = this.o.log;
-    if (log === undefined) return;
-    if (this.rejected <= this.rejectLogLimit) {
-      log.error(
-        "KHO",
-        `${this.codec.kind}: rejecting preserved block 0x${
-          phys.toString(16)
-        } order ${order}: ${why}`,
-      );
-    } else if (this.rejected === this.rejectLogLimit + 1) {
-      log.error("KHO", `${this.codec.kind}: further rejected blocks not logged`);
-    }
   }
 
   /** Scans the table at `phys`, `level` 5..1, whose key prefix is `(lo, hi)`. */
   table(phys: number, level: number, lo: number, hi: number): boolean {
-    const w = this.words(phys);
+    const w = this.words(phys / PAGE_SIZE);
     this.tables++;
     this.path.push(phys);
     let i = 0, followed = 0, go = true;
@@ -678,22 +635,16 @@ class VWalker {
         go = this.fail("key-out-of-range", `root entry ${i} is set`);
         break;
       }
-      const at = `entry ${i} of level-${level} table 0x${phys.toString(16)}`;
-      if ((elo & (PAGE_SIZE - 1)) !== 0) {
-        go = this.fail("entry-unaligned", `${at} = 0x${hexU64(elo, ehi)}`);
+      const child = this.child(
+        elo,
+        ehi,
+        () => `entry ${i} of level-${level} table 0x${phys.toString(16)}`,
+        CHILD_REASONS,
+      );
+      if (child < 0) {
+        go = false;
         break;
       }
-      const child = ehi * TWO32 + elo;
-      if (ehi >= 2 ** 21 || !this.ram(child, PAGE_SIZE)) {
-        go = this.fail("entry-outside-ram", `${at} = 0x${hexU64(elo, ehi)}`);
-        break;
-      }
-      if (this.visited.has(child)) {
-        const cyc = this.path.includes(child);
-        go = this.fail(cyc ? "cycle" : "shared-node", `${at} = 0x${child.toString(16)}`);
-        break;
-      }
-      this.visited.add(child);
       followed++;
       let clo = lo, chi = hi;
       switch (level) {
@@ -727,7 +678,7 @@ class VWalker {
 
   /** Scans the leaf at `phys` whose bit 0 has key `(lo, hi)`. */
   leaf(phys: number, lo: number, hi: number): boolean {
-    const w = this.words(phys);
+    const w = this.words(phys / PAGE_SIZE);
     this.leaves++;
     const codec = this.codec, d = this.d, cb = this.cb;
     const uniform = codec.uniformLeaf(lo, hi) && codec.decode(lo, hi, d);
@@ -782,10 +733,6 @@ class VWalker {
     this.c.pagesTouched++;
     return go;
   }
-}
-
-function hexU64(lo: number, hi: number): string {
-  return hi === 0 ? lo.toString(16) : hi.toString(16) + (lo >>> 0).toString(16).padStart(8, "0");
 }
 
 /**

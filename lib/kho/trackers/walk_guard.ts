@@ -1,0 +1,153 @@
+/**
+ * The validation every successor-side tracker walk shares: the policy that turns corrupted
+ * handover bytes into a named reason instead of an exception or a hang. A walk reads page
+ * words through {@link WalkGuard.words}, follows child pointers only through
+ * {@link WalkGuard.child} (page-aligned, RAM, never a page already visited — so every page is
+ * read at most once and a cycle ends the walk), aborts with {@link WalkGuard.fail} and skips
+ * bad blocks with {@link WalkGuard.reject} (logged up to a limit).
+ *
+ * @module
+ */
+
+import type { KernelLog } from "../../kernel/dmesg.ts";
+import type { PhysicalMemory } from "../../machine/physmem.ts";
+import { PAGE_SIZE } from "../../units.ts";
+import type { TrackerCounters } from "./counters.ts";
+
+const TWO32 = 2 ** 32;
+const ZERO_PAGE = new Uint32Array(PAGE_SIZE / 4);
+
+/** `hi:lo` as hex without `0x` (for messages about raw u64 values). */
+export function hexU64(lo: number, hi: number): string {
+  return hi === 0 ? lo.toString(16) : hi.toString(16) + (lo >>> 0).toString(16).padStart(8, "0");
+}
+
+/** What a guard needs from a reader's options. */
+export interface WalkGuardOptions {
+  /** Physical memory as the successor sees it. */
+  mem: PhysicalMemory;
+  /** Whether `[phys, phys + size)` is entirely RAM (default: inside `mem`). */
+  isRam?: (phys: number, size: number) => boolean;
+  /** Log for errors and rejected blocks. */
+  log?: KernelLog;
+  /** Rejected blocks logged individually before one "not logged" line (default 8). */
+  rejectLogLimit?: number;
+}
+
+/** The reasons {@link WalkGuard.child} reports, in the reader's own vocabulary. */
+export interface ChildReasons<R extends string> {
+  /** The entry is not page aligned. */
+  unaligned: R;
+  /** The entry points outside RAM. */
+  outside: R;
+  /** The entry points to a page on the current path. */
+  cycle: R;
+  /** The entry points to a page visited elsewhere in this walk. */
+  shared: R;
+}
+
+/** Shared state and checks of a bytes-only tracker walk; `R` names its abort reasons. */
+export class WalkGuard<R extends string> {
+  /** The memory being read. */
+  readonly mem: PhysicalMemory;
+  /** Size of physical memory. */
+  readonly memBytes: number;
+  /** RAM check. */
+  readonly isRam: (phys: number, size: number) => boolean;
+  /** Log, if any. */
+  readonly log: KernelLog | undefined;
+  /** Counters charged by the walk. */
+  readonly c: TrackerCounters;
+  /** Rejected blocks logged individually. */
+  readonly rejectLogLimit: number;
+  /** Pages already read (each page is read at most once). */
+  readonly visited: Set<number> = new Set();
+  /** Table pages on the current path (to tell a cycle from a shared node). */
+  readonly path: number[] = [];
+  /** The abort reason, once the walk failed. */
+  error: R | undefined;
+  /** Detail of the abort reason. */
+  detail = "";
+  /** The non-zero callback result that stopped the walk. */
+  stopped = 0;
+  /** Blocks reported to the callback. */
+  blocks = 0;
+  /** Blocks rejected and skipped. */
+  rejected = 0;
+  readonly #what: string;
+  readonly #rejectPrefix: string;
+
+  /**
+   * `what` names the structure in abort messages (`"radix tree"` → "radix tree walk aborted:
+   * …"); `rejectPrefix` starts rejected-block lines (`"radix: "`).
+   */
+  constructor(o: WalkGuardOptions, counters: TrackerCounters, what: string, rejectPrefix: string) {
+    this.mem = o.mem;
+    this.memBytes = o.mem.sizeBytes;
+    this.isRam = o.isRam ?? ((p, s) => o.mem.contains(p, s));
+    this.log = o.log;
+    this.c = counters;
+    this.rejectLogLimit = o.rejectLogLimit ?? 8;
+    this.#what = what;
+    this.#rejectPrefix = rejectPrefix;
+  }
+
+  /** Whether `[phys, phys + size)` is inside memory and RAM. */
+  ram(phys: number, size: number): boolean {
+    return phys >= 0 && phys + size <= this.memBytes && Number.isSafeInteger(phys + size) &&
+      this.isRam(phys, size);
+  }
+
+  /** Aborts the walk with a named reason (logged); returns false for `go = this.fail(…)`. */
+  fail(reason: R, detail: string): false {
+    this.error = reason;
+    this.detail = detail;
+    this.log?.error("KHO", `${this.#what} walk aborted: ${reason}: ${detail}`);
+    return false;
+  }
+
+  /** Word view of page `pfn`, stable across later reads (descriptor pages are copied). */
+  words(pfn: number): Uint32Array {
+    const m = this.mem.materializedPage(pfn);
+    if (m !== null) return m;
+    return this.mem.isZeroPage(pfn) ? ZERO_PAGE : this.mem.pageView(pfn).slice();
+  }
+
+  /** Skips a preserved block that cannot be honoured, logging the first few. */
+  reject(phys: number, order: number, why: string): void {
+    this.rejected++;
+    if (this.log === undefined) return;
+    if (this.rejected <= this.rejectLogLimit) {
+      this.log.error(
+        "KHO",
+        `${this.#rejectPrefix}rejecting preserved block 0x${
+          phys.toString(16)
+        } order ${order}: ${why}`,
+      );
+    } else if (this.rejected === this.rejectLogLimit + 1) {
+      this.log.error("KHO", `${this.#rejectPrefix}further rejected blocks not logged`);
+    }
+  }
+
+  /**
+   * Validates the table entry `(lo, hi)` as a pointer to a child page and marks it visited.
+   * Returns the child's address, or -1 after {@link WalkGuard.fail} (`where` describes the
+   * entry; it is only called to build the message).
+   */
+  child(lo: number, hi: number, where: () => string, reasons: ChildReasons<R>): number {
+    if ((lo & (PAGE_SIZE - 1)) !== 0) {
+      return this.fail(reasons.unaligned, `${where()} = 0x${hexU64(lo, hi)}`), -1;
+    }
+    const phys = hi * TWO32 + lo;
+    if (hi >= 2 ** 21 || !this.ram(phys, PAGE_SIZE)) {
+      return this.fail(reasons.outside, `${where()} = 0x${hexU64(lo, hi)}`), -1;
+    }
+    if (this.visited.has(phys)) {
+      const cyc = this.path.includes(phys);
+      return this.fail(cyc ? reasons.cycle : reasons.shared, `${where()} = 0x${phys.toString(16)}`),
+        -1;
+    }
+    this.visited.add(phys);
+    return phys;
+  }
+}
