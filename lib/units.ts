@@ -72,14 +72,10 @@ export function ilog2(n: number): number {
 
 /** Count of trailing zero bits; 64 for 0 (as `__ffs`-style code sees it on 64-bit). */
 export function ctz(n: number): number {
-  if (n === 0) return 64;
-  let c = 0;
-  while (n % 2 ** 16 === 0) {
-    n /= 2 ** 16;
-    c += 16;
-  }
-  const low = n % 2 ** 16;
-  return c + (31 - Math.clz32(low & -low));
+  const lo = n >>> 0; // n mod 2^32 for an integer below 2^53
+  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
+  const hi = Math.floor(n / 4294967296) >>> 0;
+  return hi === 0 ? 64 : 63 - Math.clz32(hi & -hi);
 }
 
 /** get_order(size): the smallest order whose block holds `size` bytes (size ≥ 1). */

@@ -23,6 +23,11 @@ Deno.test("bit arithmetic beyond 32 bits", () => {
   assert.equal(ctz(0), 64);
   assert.equal(ctz(2 ** 33), 33);
   assert.equal(ctz(3 * 2 ** 20), 20);
+  for (let b = 0; b < 53; b++) {
+    assert.equal(ctz(2 ** b), b);
+    assert.equal(ctz(3 * 2 ** b > 2 ** 53 ? 2 ** b : 3 * 2 ** b), b);
+  }
+  assert.equal(ctz(2 ** 52 + 2 ** 40), 40);
   assert.equal(getOrder(1), 0);
   assert.equal(getOrder(4096), 0);
   assert.equal(getOrder(4097), 1);

@@ -18,7 +18,7 @@ import {
   readKexecMetadata,
 } from "./abi/kexec_metadata.ts";
 import type { Handover } from "./abi/kho_data.ts";
-import { type AbiProfile, hasApi, type KhoApi } from "./abi/profiles.ts";
+import type { AbiProfile, KhoApi } from "./abi/profiles.ts";
 import { encodeScratchArray, type ScratchArea } from "./abi/scratch.ts";
 import { type KhoNotifier, KhoOut, type KhoOutHost } from "./preserve.ts";
 import type { KhoIn } from "./restore.ts";
@@ -41,6 +41,10 @@ export class Kho {
   readonly previousRelease: string | null;
   readonly #host: KhoOutHost;
   readonly #log: KernelLog;
+  readonly #apis: ReadonlySet<KhoApi>;
+  /** The hot preserve calls' availability, looked up once. */
+  readonly #hasPreservePages: boolean;
+  readonly #hasPreservePhys: boolean;
 
   /** Assembles the facade (see `kho_init`, {@link Kho.init}). */
   private constructor(
@@ -56,6 +60,9 @@ export class Kho {
     this.#host = init.host;
     this.#log = init.host.log;
     this.profile = init.profile;
+    this.#apis = new Set(init.profile.api);
+    this.#hasPreservePages = this.#apis.has("preservePages");
+    this.#hasPreservePhys = this.#apis.has("preservePhys");
     this.out = init.out;
     this.enabled = init.out !== null;
     this.incoming = init.incoming;
@@ -130,7 +137,7 @@ export class Kho {
   }
 
   #api(fn: KhoApi, callsite: string): void {
-    if (!hasApi(this.profile, fn)) {
+    if (!this.#apis.has(fn)) {
       throw new KhoError(
         "EOPNOTSUPP",
         `${callsite} does not exist in ${this.profile.name} (${this.profile.kernel})`,
@@ -147,7 +154,7 @@ export class Kho {
 
   /** `kho_preserve_folio` (the folio's head pfn). */
   preserveFolio(pfn: number): void {
-    this.#outOrThrow("kho_preserve_folio").preserveFolio(pfn);
+    (this.out ?? this.#outOrThrow("kho_preserve_folio")).preserveFolio(pfn);
   }
 
   /** `kho_unpreserve_folio` (6.19 on). */
@@ -158,8 +165,8 @@ export class Kho {
 
   /** `kho_preserve_pages` (6.18 on). */
   preservePages(pfn: number, nrPages: number): void {
-    this.#api("preservePages", "kho_preserve_pages");
-    this.#outOrThrow("kho_preserve_pages").preservePages(pfn, nrPages);
+    if (!this.#hasPreservePages) this.#api("preservePages", "kho_preserve_pages");
+    (this.out ?? this.#outOrThrow("kho_preserve_pages")).preservePages(pfn, nrPages);
   }
 
   /** `kho_unpreserve_pages`. */
@@ -170,8 +177,8 @@ export class Kho {
 
   /** `kho_preserve_phys(phys, size)` (6.16, RFC v1). */
   preservePhys(phys: number, size: number): void {
-    this.#api("preservePhys", "kho_preserve_phys");
-    this.#outOrThrow("kho_preserve_phys").preservePhys(phys, size);
+    if (!this.#hasPreservePhys) this.#api("preservePhys", "kho_preserve_phys");
+    (this.out ?? this.#outOrThrow("kho_preserve_phys")).preservePhys(phys, size);
   }
 
   /** 6.16's internal `__kho_unpreserve` on a physical range (shows its lockup bug). */
@@ -185,7 +192,7 @@ export class Kho {
    * `kho_preserve_pages` (6.18 on) or `kho_preserve_phys` (6.16, RFC v1).
    */
   preserveRange(pfn: number, nrPages: number): void {
-    if (hasApi(this.profile, "preservePages")) this.preservePages(pfn, nrPages);
+    if (this.#hasPreservePages) this.preservePages(pfn, nrPages);
     else this.preservePhys(pfn * PAGE_SIZE, nrPages * PAGE_SIZE);
   }
 

@@ -17,6 +17,19 @@ export interface PageBlock {
 }
 
 /**
+ * Order of the block a split of `[…, end)` puts at `pfn`: `min(ctz(pfn), ilog2(end - pfn))`,
+ * shrunk while its first and last pages are on different nodes when `nidOf` is given. Lets
+ * hot paths walk a split without building it: `for (p = start; p < end; p += 2 ** order)`.
+ */
+export function splitOrderAt(pfn: number, end: number, nidOf?: (pfn: number) => number): number {
+  let order = Math.min(ctz(pfn), ilog2(end - pfn));
+  if (nidOf) {
+    while (order > 0 && nidOf(pfn) !== nidOf(pfn + 2 ** order - 1)) order--;
+  }
+  return order;
+}
+
+/**
  * Splits `[pfn, pfn + nrPages)` into blocks. With `nidOf`, a block is shrunk while its first
  * and last pages are on different nodes (the 7.1 NUMA rule).
  *
@@ -35,10 +48,7 @@ export function splitPages(
   const out: PageBlock[] = [];
   const end = pfn + nrPages;
   while (pfn < end) {
-    let order = Math.min(ctz(pfn), ilog2(end - pfn));
-    if (nidOf) {
-      while (order > 0 && nidOf(pfn) !== nidOf(pfn + 2 ** order - 1)) order--;
-    }
+    const order = splitOrderAt(pfn, end, nidOf);
     out.push({ pfn, order });
     pfn += 2 ** order;
   }

@@ -17,7 +17,7 @@ import { getOrder, hex, MAX_PAGE_ORDER, PAGE_SIZE } from "../units.ts";
 import type { AbiProfile } from "./abi/profiles.ts";
 import type { ScratchArea } from "./abi/scratch.ts";
 import { FdtReader } from "./fdt/reader.ts";
-import { splitPages } from "./page_split.ts";
+import { splitOrderAt, splitPages } from "./page_split.ts";
 import { KHO_FDT_SIZE, RootFdt } from "./root_fdt.ts";
 import { FinalizeRootBuilder, type KhoSerialization, OpenRootFdt } from "./root_fdt_sw.ts";
 import { scratchOverlap } from "./scratch.ts";
@@ -109,6 +109,11 @@ export class KhoOut {
   #open: OpenRootFdt | null = null;
   #finalized = false;
   #rootWritten = false;
+  /** Precomputed for the preserve fast path. */
+  readonly #notifierEra: boolean;
+  readonly #typed: RadixVariantTree | null;
+  readonly #scratchStart: Float64Array;
+  readonly #scratchEnd: Float64Array;
   #serializedFirst = 0;
 
   private constructor(
@@ -123,6 +128,10 @@ export class KhoOut {
     this.tracker = tracker;
     this.scratch = scratch;
     this.root = { phys: 0, bytes: () => new Uint8Array(0) };
+    this.#notifierEra = profile.finalize === "notifier";
+    this.#typed = tracker instanceof RadixVariantTree && tracker.codec.typed ? tracker : null;
+    this.#scratchStart = Float64Array.from(scratch, (a) => a.addr);
+    this.#scratchEnd = Float64Array.from(scratch, (a) => a.addr + a.size);
   }
 
   /**
@@ -184,6 +193,7 @@ export class KhoOut {
   }
 
   #checkScratch(callsite: string, what: string, phys: number, size: number): void {
+    if (!this.#inScratch(phys, size)) return;
     const i = scratchOverlap(this.scratch, phys, size);
     if (i >= 0) {
       this.#host.log.warn(callsite, `${what} at ${hex(phys)} overlaps scratch area ${i}`);
@@ -192,7 +202,7 @@ export class KhoOut {
   }
 
   #checkBusy(callsite: string): void {
-    if (this.profile.finalize === "notifier" && this.#finalized) {
+    if (this.#notifierEra && this.#finalized) {
       throw new KhoError("EBUSY", `${callsite}: KHO is finalized`);
     }
   }
@@ -226,27 +236,51 @@ export class KhoOut {
    * removed again (`__kho_unpreserve(start, failed_pfn)`).
    */
   preservePages(pfn: number, nrPages: number): void {
+    // One page outside scratch on an open KHO (the common call): one block of order 0.
+    if (nrPages === 1 && !this.#finalized && !this.#inScratch(pfn * PAGE_SIZE, PAGE_SIZE)) {
+      this.#addBlock(pfn, 0);
+      return;
+    }
+    this.#preservePagesChecked(pfn, nrPages);
+  }
+
+  /** Whether `[phys, phys + size)` overlaps a scratch area. */
+  #inScratch(phys: number, size: number): boolean {
+    const starts = this.#scratchStart, ends = this.#scratchEnd;
+    const last = phys + size;
+    for (let j = 0; j < starts.length; j++) {
+      if (phys < ends[j] && last > starts[j]) return true;
+    }
+    return false;
+  }
+
+  #preservePagesChecked(pfn: number, nrPages: number): void {
     this.#checkBusy("kho_preserve_pages");
     if (!Number.isSafeInteger(nrPages) || nrPages <= 0) {
       throw new KhoError("EINVAL", `nr_pages ${nrPages}`);
     }
     this.#checkScratch("kho_preserve_pages", "pages", pfn * PAGE_SIZE, nrPages * PAGE_SIZE);
-    const blocks = splitPages(pfn, nrPages, this.profile.numaAwarePages ? this.#nidOf : undefined);
-    for (const b of blocks) {
-      try {
-        this.#addBlock(b.pfn, b.order);
-      } catch (e) {
-        this.#unpreserveRange(pfn, b.pfn);
-        throw e;
+    const nidOf = this.profile.numaAwarePages ? this.#nidOf : undefined;
+    const end = pfn + nrPages;
+    let p = pfn;
+    try {
+      while (p < end) {
+        const order = splitOrderAt(p, end, nidOf);
+        this.#addBlock(p, order);
+        p += 2 ** order;
       }
+    } catch (e) {
+      this.#unpreserveRange(pfn, p);
+      throw e;
     }
   }
 
   /** Adds one block; the page-type RFC records CONTIG/SPLIT from the second page's refcount. */
   #addBlock(pfn: number, order: number): void {
-    if (this.tracker instanceof RadixVariantTree && this.tracker.codec.typed) {
+    const typed = this.#typed;
+    if (typed !== null) {
       const mm = this.#host.memmap;
-      this.tracker.addTyped(pfn, order, khoPageType(order, order > 0 ? mm.pageCount(pfn + 1) : 0));
+      typed.addTyped(pfn, order, khoPageType(order, order > 0 ? mm.pageCount(pfn + 1) : 0));
     } else this.tracker.add(pfn, order);
   }
 
@@ -270,13 +304,14 @@ export class KhoOut {
    */
   preservePhys(phys: number, size: number): void {
     this.#checkBusy("kho_preserve_phys");
-    if (phys % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size <= 0) {
+    const pfn = phys / PAGE_SIZE, nrPages = size / PAGE_SIZE; // exact: PAGE_SIZE is 2^12
+    if (Math.floor(pfn) !== pfn || Math.floor(nrPages) !== nrPages || size <= 0) {
       throw new KhoError(
         "EINVAL",
         `kho_preserve_phys(${hex(phys)}, ${hex(size)}): not page aligned`,
       );
     }
-    this.preservePages(phys / PAGE_SIZE, size / PAGE_SIZE);
+    this.preservePages(pfn, nrPages);
   }
 
   /**

@@ -60,6 +60,9 @@ import type {
 
 const ROOT_LEVEL = KHO_TREE_MAX_DEPTH - 1;
 const TWO32 = 4294967296;
+/** Leaves of one order reachable by a `shifted >> 15` below 2^17 (shifted below 2^32). */
+const LEAF_CACHE_ENTRIES = 2 ** 17;
+
 /** 2^i for i = 0..63, exact doubles. */
 const POW2 = Float64Array.from({ length: 66 }, (_, i) => 2 ** i);
 /** Key value of index 1 at level L (L = 1..5): 2^((L-1)*9+15). */
@@ -176,6 +179,13 @@ export class RadixTree implements OutgoingTracker {
   /** Page and bytes of each table (slow paths only). */
   readonly #tables = new Map<Table, TableInfo>();
   readonly #idx = new Int32Array(KHO_TREE_MAX_DEPTH);
+  /**
+   * Leaves already linked, per order, by `shifted >> 15` for `shifted = pfn >> order` below
+   * 2^32: a software TLB for {@link add}. Nodes are never freed while the tree lives (only
+   * by {@link destroy}, which drops the cache), so an entry never goes stale. The cost
+   * counters still charge the full six-level descent the kernel performs.
+   */
+  #leafCache: ((Uint32Array | null)[] | undefined)[] = new Array(21).fill(undefined);
 
   /** Wraps a caller-allocated zeroed root page (or none: an uninitialised tree). */
   constructor(options: RadixTreeOptions) {
@@ -288,6 +298,21 @@ export class RadixTree implements OutgoingTracker {
         hi = 0;
       }
     }
+    const cacheable = order <= 20 && hi === POW2[20 - order];
+    if (cacheable) {
+      const cache = this.#leafCache[order];
+      const cached = cache === undefined ? null : cache[lo >>> 15];
+      if (cached !== null) {
+        const bit = lo & 0x7fff;
+        cached[bit >>> 5] |= 1 << (bit & 31);
+        const c = this.counters;
+        c.entriesVisited += ROOT_LEVEL;
+        c.entriesFollowed += ROOT_LEVEL;
+        c.cacheLinesRead += ROOT_LEVEL + 1;
+        c.pagesTouched += ROOT_LEVEL + 1;
+        return;
+      }
+    }
     // Levels 5..1 unrolled; a missing entry hands over to the allocating slow path.
     let t = root;
     let k = t[(hi >>> 19) & 511];
@@ -306,6 +331,7 @@ export class RadixTree implements OutgoingTracker {
     if (leaf === null) return this.#addSlow(t, 1, lo, hi, pfn, order);
     const bit = lo & 0x7fff;
     leaf[bit >>> 5] |= 1 << (bit & 31);
+    if (cacheable) this.#cacheLeaf(order, lo >>> 15, leaf);
     const c = this.counters;
     c.entriesVisited += ROOT_LEVEL;
     c.entriesFollowed += ROOT_LEVEL;
@@ -371,10 +397,20 @@ export class RadixTree implements OutgoingTracker {
     }
     const bit = lo & 0x7fff;
     leaf![bit >>> 5] |= 1 << (bit & 31);
+    if (order <= 20 && hi === POW2[20 - order]) this.#cacheLeaf(order, lo >>> 15, leaf!);
     c.entriesVisited += ROOT_LEVEL;
     c.entriesFollowed += followed;
     c.cacheLinesRead += ROOT_LEVEL + 1;
     c.pagesTouched += ROOT_LEVEL + 1;
+  }
+
+  #cacheLeaf(order: number, index: number, leaf: Uint32Array): void {
+    let cache = this.#leafCache[order];
+    if (cache === undefined) {
+      cache = new Array(LEAF_CACHE_ENTRIES).fill(null);
+      this.#leafCache[order] = cache;
+    }
+    cache[index] = leaf;
   }
 
   #rollback(fresh: number[], anchor: Table, anchorIdx: number): void {
@@ -544,6 +580,7 @@ export class RadixTree implements OutgoingTracker {
     }
     this.#pages.clear();
     this.#tables.clear();
+    this.#leafCache = new Array(21).fill(undefined);
     this.#root = null;
     this.#rootPhys = 0;
   }

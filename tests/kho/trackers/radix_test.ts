@@ -341,6 +341,27 @@ Deno.test("counters: an order-18 add into an empty tree allocates 5 pages", () =
   assert.equal(tree.metadataPages(), 6);
 });
 
+Deno.test("leaf cache: repeated and neighbouring adds charge the full descent, high pfns too", () => {
+  const { tree } = setup(2 ** 50, 2 ** 40, 1 << 12);
+  // shifted = pfn >> order below and above 2^32 (the cache covers only the former)
+  const blocks: [number, number][] = [[5, 0], [6, 0], [2 ** 33 + 7, 0], [2 ** 33 + 8, 0], [
+    2 ** 20,
+    3,
+  ], [2 ** 20 + 8, 3]];
+  for (const [pfn, order] of [...blocks, ...blocks]) {
+    const s = tree.counters.snapshot();
+    tree.add(pfn, order);
+    const d = tree.counters.since(s);
+    assert.equal(d.entriesVisited, 5);
+    assert.equal(d.cacheLinesRead, 6);
+    assert.equal(d.pagesTouched, 6);
+    assert.ok(tree.isPreserved(pfn, order));
+  }
+  const seen: string[] = [];
+  tree.walk((phys, order) => (seen.push(`${phys / 4096}/${order}`), 0));
+  assert.deepEqual(seen.sort(), blocks.map(([p, o]) => `${p}/${o}`).sort());
+});
+
 Deno.test("counters: walking one full leaf reads 64 cache lines and 512 bitmap words", () => {
   const { tree, mem } = setup();
   const start = 2 ** 20; // 4 GiB, leaf aligned
