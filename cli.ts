@@ -73,13 +73,14 @@ The kholab command language, interactive: Tab completes commands, options, objec
 profile names; Up/Down browse the history (~/.kholab_history); blocks continue until their
 braces close; 'help' and 'help COMMAND' explain. Piped input runs like a script.`,
   bench: `Usage: deno task kholab bench --workload radix|xarray|hyper --pages N --span-pages S
-                               [--giant-folios G] [--bitmap-bytes 512|4096] [--json]
+                               [--giant-folios G] [--bitmap-bytes 512|4096] [--warmup N]
 
 Performs ../shared/bench-ref's workload through the engine: pfn_i = (i * 0x9E3779B1) mod S
 preserved with kho_preserve_pages (6.16: kho_preserve_phys), hyper adds G order-18 blocks
 after the span; the handed-over tracker is walked with the successor's reader and the
-checksum callback, then the successor boots. Prints kho_ref's JSON keys plus
-successor_boot_ms. Compare with tools/bench_ratios.ts.`,
+checksum callback, then the successor boots. The whole workload first runs N times untimed
+(JIT warm-up, default 2). Prints one JSON line: kho_ref's keys plus successor_boot_ms.
+tools/bench_ratios.ts runs both sides and prints the ratios.`,
   matrix: `Usage: deno task kholab matrix [--json]
 
 Boots a kernel of each profile, preserves folios of orders 0..9, kexecs into a kernel of
@@ -173,6 +174,7 @@ export async function main(args: string[]): Promise<number> {
             "span-pages": { type: "string", default: "4194304" },
             "giant-folios": { type: "string", default: "0" },
             "bitmap-bytes": { type: "string", default: "4096" },
+            warmup: { type: "string", default: "2" },
             json: { type: "boolean" },
             help: { type: "boolean", short: "h" },
           },
@@ -188,6 +190,7 @@ export async function main(args: string[]): Promise<number> {
           spanPages: parseCount(values["span-pages"]!),
           giantFolios: parseCount(values["giant-folios"]!),
           bitmapBytes,
+          warmup: parseCount(values.warmup!),
         });
         console.log(JSON.stringify(r));
         return 0;

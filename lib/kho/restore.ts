@@ -24,7 +24,11 @@ import { FdtReader } from "./fdt/reader.ts";
 import { splitPages } from "./page_split.ts";
 import { BLOB_SIZE_PROP, KHO_FDT_SIZE } from "./root_fdt.ts";
 import { TrackerCounters } from "./trackers/counters.ts";
-import { walkIncoming } from "./trackers/registry.ts";
+import {
+  batchedWalkAvailable,
+  walkIncoming,
+  walkIncomingBatched,
+} from "./trackers/registry.ts";
 
 /** `KHO_PAGE_MAGIC` ("KHOP"), stored in the high half of `page->private`. */
 export const KHO_PAGE_MAGIC = 0x4b484f50;
@@ -203,13 +207,7 @@ export class KhoIn {
     const counters = new TrackerCounters();
     const intBug = this.profile.bugs.includes("int-size-overflow");
     let bytes = 0;
-    const r = walkIncoming(this.profile.tracker, {
-      mem: h.mem,
-      rootPhys: this.mapPhys,
-      isRam: (p, s) => h.topology.isRam(p, s),
-      log: h.log,
-      counters,
-    }, (phys: number, order: number, type = 0) => {
+    const take = (phys: number, order: number, type: number): void => {
       const sz = intBug ? intShiftSize(order) : 2 ** (order + 12);
       const size = Math.min(sz, h.topology.endBytes - phys);
       h.memblock.reserve(phys, size);
@@ -220,8 +218,24 @@ export class KhoIn {
         h.memmap.setPrivate(pfn, (order | (type << 31)) >>> 0, KHO_PAGE_MAGIC);
       } else h.memmap.setPrivate(pfn, order, 0);
       bytes += size;
-      return 0;
-    });
+    };
+    const walkOptions = {
+      mem: h.mem,
+      rootPhys: this.mapPhys,
+      isRam: (p: number, s: number) => h.topology.isRam(p, s),
+      log: h.log,
+      counters,
+    };
+    // Blocks a leaf (bitmap) at a time where the encoding has no per-block page type.
+    const r = batchedWalkAvailable(this.profile.tracker)
+      ? walkIncomingBatched(this.profile.tracker, walkOptions, (phys, n, order) => {
+        for (let i = 0; i < n; i++) take(phys[i], order, 0);
+        return 0;
+      })
+      : walkIncoming(this.profile.tracker, walkOptions, (phys, order, type = 0) => {
+        take(phys, order, type);
+        return 0;
+      });
     if (!r.ok) {
       h.log.error(
         "KHO",

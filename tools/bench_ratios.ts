@@ -1,0 +1,205 @@
+/**
+ * Engine / C yardstick ratios for the tracker workloads of ../shared/bench-ref: builds
+ * kho_ref.c with `cc -O2`, then for each of `--runs` rounds runs every workload once on each
+ * side (kho_ref, then `cli.ts bench` in a fresh Deno process), checks that the checksums
+ * agree, and prints the median of the paired ratios next to the targets of issue #9.
+ *
+ *   deno run -A tools/bench_ratios.ts [--runs 5] [--workloads radix,xarray512,xarray4k,hyper]
+ *        [--ref PATH] [--json] [--markdown]
+ *
+ * Ratios: preserve and walk are ns per item (engine / C); for xarray the target is on
+ * serialize + walk together (serialize_ns_total + walk_ns_per_item × items). The engine's
+ * successor boot (memblock reserve + struct page stamp + freeing the rest) has no C
+ * counterpart and is reported on its own.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+interface Spec {
+  name: string;
+  ref: string[];
+  engine: string[];
+  items: number;
+  xarray: boolean;
+}
+
+const SPECS: Record<string, Spec> = {
+  radix: {
+    name: "radix 1 Mi pages in 16 GiB",
+    ref: ["radix", "1048576", "4194304"],
+    engine: ["--workload", "radix", "--pages", "1048576", "--span-pages", "4194304"],
+    items: 1048576,
+    xarray: false,
+  },
+  xarray512: {
+    name: "xarray 16 GiB dense, 512 B bitmaps (6.16)",
+    ref: ["xarray", "4194304", "4194304", "512"],
+    engine: [
+      "--workload",
+      "xarray",
+      "--pages",
+      "4194304",
+      "--span-pages",
+      "4194304",
+      "--bitmap-bytes",
+      "512",
+    ],
+    items: 4194304,
+    xarray: true,
+  },
+  xarray4k: {
+    name: "xarray 16 GiB dense, 4 KiB bitmaps (6.19)",
+    ref: ["xarray", "4194304", "4194304", "4096"],
+    engine: [
+      "--workload",
+      "xarray",
+      "--pages",
+      "4194304",
+      "--span-pages",
+      "4194304",
+      "--bitmap-bytes",
+      "4096",
+    ],
+    items: 4194304,
+    xarray: true,
+  },
+  hyper: {
+    name: "hyper: radix 1 Mi pages + 1008 × 1 GiB",
+    ref: ["hyper", "1048576", "4194304", "1008"],
+    engine: [
+      "--workload",
+      "hyper",
+      "--pages",
+      "1048576",
+      "--span-pages",
+      "4194304",
+      "--giant-folios",
+      "1008",
+    ],
+    items: 1048576 + 1008,
+    xarray: false,
+  },
+};
+
+/** Targets of issue #9 (engine / C, medians). */
+const TARGET = 3;
+
+type Json = Record<string, number | string>;
+
+const root = new URL("..", import.meta.url).pathname;
+
+async function run(cmd: string, args: string[]): Promise<Json> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", cwd: root })
+    .output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return JSON.parse(text.split("\n").at(-1)!);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function buildRef(path: string | undefined): Promise<string> {
+  if (path) return path;
+  const src = new URL("../../shared/bench-ref/kho_ref.c", import.meta.url).pathname;
+  await Deno.mkdir(`${root}.out`, { recursive: true });
+  const bin = `${root}.out/kho_ref`;
+  const cc = await new Deno.Command("cc", { args: ["-O2", "-o", bin, src] }).output();
+  if (!cc.success) throw new Error(`cc: ${new TextDecoder().decode(cc.stderr)}`);
+  return bin;
+}
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "5" },
+    workloads: { type: "string", default: "radix,xarray512,xarray4k,hyper" },
+    ref: { type: "string" },
+    json: { type: "boolean" },
+    markdown: { type: "boolean" },
+  },
+});
+const runs = Number(values.runs);
+const names = values.workloads!.split(",");
+for (const n of names) if (!SPECS[n]) throw new Error(`unknown workload ${n}`);
+const ref = await buildRef(values.ref);
+const deno = Deno.execPath();
+
+interface Pair {
+  preserve: number;
+  walk: number;
+  serializeWalk?: number;
+  bootMs: number;
+}
+const pairs: Record<string, Pair[]> = Object.fromEntries(names.map((n) => [n, []]));
+const last: Record<string, { ref: Json; eng: Json }> = {};
+for (let r = 0; r < runs; r++) {
+  for (const n of names) {
+    const s = SPECS[n];
+    const c = await run(ref, s.ref);
+    const e = await run(deno, ["run", "-A", "cli.ts", "bench", ...s.engine]);
+    if (c.checksum !== e.checksum || c.walked !== e.walked) {
+      throw new Error(`${n}: checksum ${e.checksum} vs kho_ref ${c.checksum}`);
+    }
+    const p: Pair = {
+      preserve: +e.preserve_ns_per_item / +c.preserve_ns_per_item,
+      walk: +e.walk_ns_per_item / +c.walk_ns_per_item,
+      bootMs: +e.successor_boot_ms,
+    };
+    if (s.xarray) {
+      const total = (j: Json) => +j.serialize_ns_total + +j.walk_ns_per_item * s.items;
+      p.serializeWalk = total(e) / total(c);
+    }
+    pairs[n].push(p);
+    last[n] = { ref: c, eng: e };
+    if (!values.json) {
+      console.error(
+        `run ${r + 1}/${runs} ${n}: preserve ${p.preserve.toFixed(2)}× walk ${p.walk.toFixed(2)}×` +
+          (p.serializeWalk ? ` serialize+walk ${p.serializeWalk.toFixed(2)}×` : ""),
+      );
+    }
+  }
+}
+
+const rows = names.map((n) => {
+  const ps = pairs[n];
+  const s = SPECS[n];
+  return {
+    workload: n,
+    description: s.name,
+    runs: ps.length,
+    preserveRatio: +median(ps.map((p) => p.preserve)).toFixed(2),
+    walkRatio: +median(ps.map((p) => p.walk)).toFixed(2),
+    ...(s.xarray
+      ? { serializeWalkRatio: +median(ps.map((p) => p.serializeWalk!)).toFixed(2) }
+      : {}),
+    successorBootMs: Math.round(median(ps.map((p) => p.bootMs))),
+    checksum: last[n].ref.checksum,
+  };
+});
+
+if (values.json) console.log(JSON.stringify(rows, null, 2));
+else {
+  const ok = (x: number) => (x <= TARGET ? "✓" : "✗");
+  const lines = [
+    "| workload | preserve (target ≤ 3×) | walk | serialize + walk (xarray: target ≤ 3×) | successor boot |",
+    "|---|---|---|---|---|",
+    ...rows.map((r) => {
+      const xa = "serializeWalkRatio" in r;
+      const walk = `${r.walkRatio}×` + (xa ? "" : ` ${ok(r.walkRatio)}`);
+      const sw = xa ? `${r.serializeWalkRatio}× ${ok(r.serializeWalkRatio!)}` : "—";
+      const pre = `${r.preserveRatio}×` + (r.workload === "hyper" ? "" : ` ${ok(r.preserveRatio)}`);
+      return `| ${r.description} | ${pre} | ${walk} | ${sw} | ${r.successorBootMs} ms |`;
+    }),
+  ];
+  console.log(lines.join("\n"));
+  if (!values.markdown) {
+    console.log(`\nmedians of ${runs} paired runs; checksums equal kho_ref's in every run`);
+  }
+}
