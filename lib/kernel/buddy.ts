@@ -31,6 +31,7 @@ import {
   PAGEBLOCK_ORDER,
   PAGES_PER_SECTION,
 } from "../units.ts";
+import { FreeBlockIndex } from "./buddy_free_index.ts";
 import { RunList } from "./buddy_runs.ts";
 import { KernelLog } from "./dmesg.ts";
 import { FaultInjector } from "./faults.ts";
@@ -207,7 +208,7 @@ export class BuddyAllocator {
 
   readonly #nodes: number;
   readonly #defaultNid: number;
-  readonly #free = new Map<number, FreeBlock>();
+  readonly #free = new FreeBlockIndex<FreeBlock>();
   readonly #heads: (FreeBlock | null)[];
   readonly #counts: Float64Array;
   readonly #runs: RunList[];
@@ -369,12 +370,10 @@ export class BuddyAllocator {
     if ((this.#pbFree.get(pb) ?? 0) === 0) return out;
     const end = (pb + 1) * PAGEBLOCK_NR_PAGES;
     let p = pb * PAGEBLOCK_NR_PAGES;
-    while (p < end) {
-      const b = this.#free.get(p);
-      if (b !== undefined) {
-        out.push(b);
-        p += 1 << b.order;
-      } else p++;
+    for (let h = this.#free.firstHeadIn(p, end); h !== null; h = this.#free.firstHeadIn(p, end)) {
+      const b = this.#free.get(h)!;
+      out.push(b);
+      p = h + (1 << b.order);
     }
     return out;
   }
@@ -523,19 +522,9 @@ export class BuddyAllocator {
       end - start <= MAX_BLOCK_PAGES &&
       alignDown(start, MAX_BLOCK_PAGES) === alignDown(end - 1, MAX_BLOCK_PAGES)
     ) {
-      // Inside one max-order block: a run would have contained `start`; scan partial
-      // pageblocks only.
-      for (let p = start + 1; p < end; p++) {
-        if (p % PAGEBLOCK_NR_PAGES === 0 || p === start + 1) {
-          const pb = Math.floor(p / PAGEBLOCK_NR_PAGES);
-          if ((this.#pbFree.get(pb) ?? 0) === 0) {
-            p = (pb + 1) * PAGEBLOCK_NR_PAGES - 1;
-            continue;
-          }
-        }
-        if (this.#free.has(p)) return p;
-      }
-      return null;
+      // Inside one max-order block: a run would have contained `start`, and any other free
+      // block overlapping the range has its head inside it.
+      return this.#free.firstHeadIn(start + 1, end);
     }
     let best = Infinity;
     for (const rl of this.#runs) {
@@ -556,12 +545,8 @@ export class BuddyAllocator {
       const lo = Math.max(start, pb * PAGEBLOCK_NR_PAGES);
       if (lo >= best) break;
       const hi = Math.min(end, (pb + 1) * PAGEBLOCK_NR_PAGES, best);
-      for (let p = lo; p < hi; p++) {
-        if (this.#free.has(p)) {
-          best = p;
-          break;
-        }
-      }
+      const head = this.#free.firstHeadIn(lo, hi);
+      if (head !== null) best = head;
     }
     return best === Infinity ? null : best;
   }
