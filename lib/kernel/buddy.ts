@@ -208,10 +208,10 @@ export class BuddyAllocator {
 
   readonly #nodes: number;
   readonly #defaultNid: number;
-  readonly #free = new FreeBlockIndex<FreeBlock>();
+  #free = new FreeBlockIndex<FreeBlock>();
   readonly #heads: (FreeBlock | null)[];
   readonly #counts: Float64Array;
-  readonly #runs: RunList[];
+  #runs: RunList[];
   readonly #freePages: Float64Array;
   readonly #managed: Float64Array;
   readonly #pbFree = new Map<number, number>();
@@ -237,6 +237,23 @@ export class BuddyAllocator {
     );
     this.#freePages = new Float64Array(this.#nodes * MIGRATE_TYPES);
     this.#managed = new Float64Array(this.#nodes);
+  }
+
+  /**
+   * Drops every free list, run and pageblock record: the kernel was replaced by kexec and
+   * its allocator state is gone (the successor rebuilds its own from memblock). Frees the
+   * JavaScript memory of a dead kernel that is still referenced.
+   */
+  discard(): void {
+    this.#free = new FreeBlockIndex<FreeBlock>();
+    this.#heads.fill(null);
+    this.#counts.fill(0);
+    this.#runs = this.#runs.map(() => new RunList(MAX_BLOCK_PAGES));
+    this.#freePages.fill(0);
+    this.#managed.fill(0);
+    this.#pbFree.clear();
+    this.#pbMt.clear();
+    this.#pbMtSorted = null;
   }
 
   // ================================================================== free lists

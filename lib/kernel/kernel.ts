@@ -401,6 +401,9 @@ export class Kernel {
       `kexec: ${handover ? `KHO handover FDT ${hex(handover.fdtPhys)}` : "no KHO"}`,
     );
     this.#dead = true;
+    // The old kernel's struct pages and free lists do not survive the reboot.
+    this.buddy.discard();
+    this.memmap.discard();
     return new Kernel(this.machine, options, {
       handover,
       imagePhys,

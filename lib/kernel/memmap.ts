@@ -113,6 +113,18 @@ export class Memmap {
   /** The largest order < 15 ever given to prepCompoundPage (bounds compound_head probing). */
   #maxSmallOrder = 0;
 
+  /**
+   * Drops every struct page record: the kernel was replaced by kexec and its memmap is
+   * gone (the successor builds its own). Frees the JavaScript memory of a dead kernel that
+   * is still referenced.
+   */
+  discard(): void {
+    this.#sections.clear();
+    this.#bigHeads.clear();
+    this.#chunks = 0;
+    this.#maxSmallOrder = 0;
+  }
+
   // ------------------------------------------------------------------ storage
 
   #chunk(pfn: number): PageBlockState | undefined {
