@@ -1,0 +1,207 @@
+/**
+ * The scenario manifest on a kernel: {@link writeScenarioManifest} puts the workloads'
+ * sections into preserved memory in the first kernel and publishes them as the KHO sub-tree
+ * `"kholab-scenario"`; {@link readScenarioManifest} finds them in the successor from bytes
+ * alone, restores the chunk folios, reads them and frees them. The layouts are in
+ * `../kho/abi/scenario_manifest.ts`.
+ *
+ * Works in every profile: only `kho_preserve_folio` and `kho_restore_folio` are used, chunks
+ * are buddy folios of order ≤ 9, the root blob is a small FDT published with
+ * `Kho.registerSubtree` (directly, or from a FINALIZE notifier in the 6.16/6.18 era). The
+ * manifest's own blocks are preserved memory like any other: rows report them as
+ * `manifestBlocks` and `manifestBytes` so readers can subtract them.
+ *
+ * @module
+ */
+
+import { type ErrnoName, KhoError } from "../errors.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import { hasApi } from "../kho/abi/profiles.ts";
+import {
+  chunkCapacity,
+  chunkOrderFor,
+  decodeManifest,
+  decodeManifestRoot,
+  encodeChunkHeader,
+  encodeManifest,
+  encodeManifestRoot,
+  type ManifestSection,
+  readChunkChain,
+  SCENARIO_CHUNK_HEADER_SIZE,
+  SCENARIO_MANIFEST_NAME,
+  SCENARIO_MAX_CHUNKS,
+  SCENARIO_ROOT_FDT_BYTES,
+} from "../kho/abi/scenario_manifest.ts";
+import { PAGE_SIZE } from "../units.ts";
+
+/** Fault-injection site of the manifest's folios. */
+export const SCENARIO_MANIFEST_SITE = "kholab_scenario_manifest";
+
+/** What {@link writeScenarioManifest} preserved. */
+export interface ManifestWriteResult {
+  /** Physical address of the root FDT (the sub-tree blob). */
+  rootPhys: number;
+  /** Physical address of chunk 0. */
+  firstChunkPhys: number;
+  /** Chunks in the chain. */
+  chunks: number;
+  /** Bytes of the stream. */
+  payloadBytes: number;
+  /** Blocks the manifest preserved (the chunks and the root FDT page). */
+  blocks: number;
+  /** Bytes of those blocks. */
+  bytes: number;
+}
+
+/** What {@link readScenarioManifest} found: the sections, or an errno and a reason. */
+export type ManifestReadResult =
+  | { ok: true; sections: ManifestSection[]; chunks: number; payloadBytes: number }
+  | { ok: false; errno: ErrnoName; reason: string };
+
+/** Preserves a folio just allocated (freed again if that fails); queues its undo. */
+function preserveNew(kernel: Kernel, pfn: number, undo: (() => void)[]): number {
+  try {
+    kernel.kho.preserveFolio(pfn);
+  } catch (e) {
+    kernel.buddy.folioPut(pfn);
+    throw e;
+  }
+  undo.push(() => {
+    // Generations without kho_unpreserve_folio (6.16, 6.18, RFC v1) cannot take it back.
+    if (hasApi(kernel.profile, "unpreserveFolio")) {
+      kernel.kho.unpreserveFolio(pfn);
+      kernel.buddy.folioPut(pfn);
+    }
+  });
+  return pfn;
+}
+
+/**
+ * A preserved chunk folio of `order`, or of the largest smaller order the allocator can give
+ * (high orders are tried with `__GFP_NOWARN`, as kvmalloc does). Throws ENOMEM.
+ */
+function allocChunk(
+  kernel: Kernel,
+  order: number,
+  undo: (() => void)[],
+): { pfn: number; order: number } {
+  for (let o = order; o >= 0; o--) {
+    const pfn = kernel.buddy.folioAlloc(o, {
+      gfp: o > 0 ? { noWarn: true } : undefined,
+      site: SCENARIO_MANIFEST_SITE,
+    });
+    if (pfn !== null) return { pfn: preserveNew(kernel, pfn, undo), order: o };
+  }
+  throw new KhoError("ENOMEM", "scenario manifest: no free page");
+}
+
+/**
+ * Writes the manifest of `sections` into preserved folios of `kernel` (one bulk write per
+ * chunk) and publishes its root FDT as the sub-tree `"kholab-scenario"`. Call after the
+ * workloads preserved their objects and before finalize. Throws the kernel's errno
+ * (ENOMEM, a preserve error, a sub-tree error); whatever can be undone in the generation is.
+ */
+export function writeScenarioManifest(
+  kernel: Kernel,
+  sections: readonly ManifestSection[],
+): ManifestWriteResult {
+  const stream = encodeManifest(sections);
+  const mem = kernel.machine.mem;
+  const undo: (() => void)[] = [];
+  try {
+    const chunks: { pfn: number; order: number; used: number }[] = [];
+    for (let off = 0; off < stream.length;) {
+      if (chunks.length >= SCENARIO_MAX_CHUNKS) {
+        throw new KhoError("E2BIG", `scenario manifest: more than ${SCENARIO_MAX_CHUNKS} chunks`);
+      }
+      const c = allocChunk(kernel, chunkOrderFor(stream.length - off), undo);
+      const used = Math.min(stream.length - off, chunkCapacity(c.order));
+      chunks.push({ ...c, used });
+      off += used;
+    }
+    let off = 0;
+    chunks.forEach((c, seq) => {
+      const phys = c.pfn * PAGE_SIZE;
+      const next = seq + 1 < chunks.length ? chunks[seq + 1].pfn * PAGE_SIZE : 0;
+      mem.writeBytes(phys, encodeChunkHeader({ next, seq, order: c.order, used: c.used }));
+      mem.writeBytes(phys + SCENARIO_CHUNK_HEADER_SIZE, stream.subarray(off, off + c.used));
+      off += c.used;
+    });
+    const rootPfn = kernel.buddy.folioAlloc(0, { site: SCENARIO_MANIFEST_SITE });
+    if (rootPfn === null) throw new KhoError("ENOMEM", "scenario manifest: no root page");
+    const rootPhys = preserveNew(kernel, rootPfn, undo) * PAGE_SIZE;
+    const first = chunks[0].pfn * PAGE_SIZE;
+    const fdt = encodeManifestRoot({ first, nrChunks: chunks.length, payloadBytes: stream.length });
+    mem.writeBytes(rootPhys, fdt);
+    kernel.kho.registerSubtree(SCENARIO_MANIFEST_NAME, rootPhys, fdt.length);
+    const chunkBytes = chunks.reduce((s, c) => s + 2 ** c.order * PAGE_SIZE, 0);
+    return {
+      rootPhys,
+      firstChunkPhys: first,
+      chunks: chunks.length,
+      payloadBytes: stream.length,
+      blocks: chunks.length + 1,
+      bytes: chunkBytes + PAGE_SIZE,
+    };
+  } catch (e) {
+    while (undo.length > 0) undo.pop()!();
+    throw e;
+  }
+}
+
+/** `folio_put` where the generation gave the folio a reference (6.16 does not for order > 0). */
+function putRestored(kernel: Kernel, pfn: number): void {
+  if (kernel.memmap.pageCount(pfn) > 0) kernel.buddy.folioPut(pfn);
+}
+
+/** `kho_restore_folio` and the whole folio's bytes; null when it does not restore. */
+function restoreChunk(kernel: Kernel, phys: number, restored: number[]): Uint8Array | null {
+  let pfn: number | null;
+  try {
+    pfn = kernel.kho.restoreFolio(phys);
+  } catch {
+    pfn = null;
+  }
+  if (pfn === null) return null;
+  restored.push(pfn);
+  return kernel.machine.mem.readBytes(phys, PAGE_SIZE * 2 ** kernel.memmap.folioOrder(pfn));
+}
+
+/**
+ * Finds the manifest in the successor from bytes only: `kho_retrieve_subtree`, the root
+ * FDT, the chain of chunks (`kho_restore_folio`, one bulk read each), the sections. Every
+ * folio it restored is given back to the allocator. Never throws: a missing manifest is
+ * ENOENT (or the sub-tree errno), anything corrupt EINVAL with the reason.
+ */
+export function readScenarioManifest(kernel: Kernel): ManifestReadResult {
+  const einval = (reason: string): ManifestReadResult => ({ ok: false, errno: "EINVAL", reason });
+  if (!kernel.kho.isKhoBoot) return { ok: false, errno: "ENOENT", reason: "not a KHO boot" };
+  let rootPhys: number;
+  try {
+    rootPhys = kernel.kho.retrieveSubtree(SCENARIO_MANIFEST_NAME).phys;
+  } catch (e) {
+    const errno = e instanceof KhoError ? e.code : "EINVAL";
+    return { ok: false, errno, reason: `${SCENARIO_MANIFEST_NAME}: ${(e as Error).message}` };
+  }
+  const restored: number[] = [];
+  try {
+    const rootBytes = restoreChunk(kernel, rootPhys, restored);
+    if (rootBytes === null) return einval(`root FDT at 0x${rootPhys.toString(16)} did not restore`);
+    const root = decodeManifestRoot(rootBytes.subarray(0, SCENARIO_ROOT_FDT_BYTES));
+    if (!root.ok) return einval(root.reason);
+    const stream = readChunkChain(root.value, (phys) => restoreChunk(kernel, phys, restored));
+    if (!stream.ok) return einval(stream.reason);
+    const sections = decodeManifest(stream.value);
+    if (!sections.ok) return einval(sections.reason);
+    return {
+      ok: true,
+      sections: sections.value,
+      chunks: root.value.nrChunks,
+      payloadBytes: root.value.payloadBytes,
+    };
+  } catch (e) {
+    return einval(`manifest: ${(e as Error).message}`);
+  } finally {
+    for (const pfn of restored) putRestored(kernel, pfn);
+  }
+}

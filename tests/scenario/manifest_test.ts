@@ -1,0 +1,179 @@
+import assert from "node:assert/strict";
+import { Kernel } from "../../lib/kernel/kernel.ts";
+import { Machine } from "../../lib/machine/machine.ts";
+import { getProfile, type ProfileName } from "../../lib/kho/abi/profiles.ts";
+import {
+  encodeManifestRoot,
+  type ManifestSection,
+  planChunkOrders,
+  SCENARIO_CHUNK_HEADER_SIZE,
+} from "../../lib/kho/abi/scenario_manifest.ts";
+import { KhoVmalloc } from "../../lib/kho/abi/vmalloc.ts";
+import {
+  readScenarioManifest,
+  SCENARIO_MANIFEST_SITE,
+  writeScenarioManifest,
+} from "../../lib/scenario/manifest.ts";
+import { KhoError } from "../../lib/errors.ts";
+import { availableProfiles } from "../../lib/scenario/run.ts";
+import { PAGE_SIZE } from "../../lib/units.ts";
+
+function boot(profile: ProfileName = "kho-v4") {
+  const machine = new Machine({ ramBytes: 4 * 2 ** 30, nodes: 1 });
+  return Kernel.coldBoot(machine, { cmdline: "kho=on", profile });
+}
+
+/** kexec with finalize where the generation has one. */
+function kexec(k1: Kernel): Kernel {
+  const fin = getProfile(k1.profile.name).finalize;
+  if (fin !== "none") k1.kho.finalize();
+  return k1.kexec({ cmdline: "kho=on", profile: k1.profile.name });
+}
+
+function sections(n: number): ManifestSection[] {
+  return [
+    {
+      kind: "folio",
+      name: "many",
+      attempted: n + 1,
+      order: 0,
+      pfns: Float64Array.from({ length: n }, (_, i) => 0x10_0000 + i),
+      hashes: BigUint64Array.from({ length: n }, (_, i) => BigInt(i) * 0x9e37_79b9_7f4a_7c15n),
+    },
+    {
+      kind: "vmalloc",
+      name: "vm",
+      attempted: 1,
+      bytes: 8192,
+      descs: [new KhoVmalloc({ first: 0x1234_5000, totalPages: 2, flags: 1, order: 0 })],
+      hashes: BigUint64Array.of(5n),
+    },
+    {
+      kind: "memfd",
+      name: "guests",
+      attempted: 1,
+      files: [{ name: "vm0", nrFolios: 3, hash: 9n }],
+    },
+  ];
+}
+
+Deno.test("the manifest crosses kexec in every available profile and its folios are freed", () => {
+  for (const profile of availableProfiles()) {
+    const k1 = boot(profile);
+    const want = sections(100);
+    const w = writeScenarioManifest(k1, want);
+    assert.equal(w.chunks, 1, profile);
+    assert.equal(w.blocks, 2, profile);
+    const k2 = kexec(k1);
+    assert.ok(k2.kho.isKhoBoot, profile);
+    const r = readScenarioManifest(k2);
+    assert.ok(r.ok, `${profile}: ${r.ok ? "" : r.reason}`);
+    assert.deepEqual(r.sections, want, profile);
+    // The chunk and the root page went back to the allocator (6.16 gives a restored order-0
+    // folio a reference, so both are order 0 here and freed in every generation).
+    assert.ok(k2.buddy.isFree(w.firstChunkPhys / PAGE_SIZE), `${profile}: chunk freed`);
+    assert.ok(k2.buddy.isFree(w.rootPhys / PAGE_SIZE), `${profile}: root freed`);
+    assert.deepEqual(k2.log.warnings(), [], profile);
+    // A second read finds the folios already restored: an error, not an exception (6.16's
+    // kho_restore_folio checks nothing and restores them again).
+    const again = readScenarioManifest(k2);
+    assert.equal(again.ok, getProfile(profile).restoreRules === "6.16", profile);
+  }
+});
+
+Deno.test("a multi-chunk manifest: order-9 chunks, bulk reads, the stream intact", () => {
+  for (const profile of ["kho-v4", "rfc-v1-order-table", "kho-v1-6.16"] as const) {
+    const k1 = boot(profile);
+    const want = sections(300_000); // 4.8 MB: three chunks
+    const w = writeScenarioManifest(k1, want);
+    assert.equal(w.chunks, 3, profile);
+    // Two order-9 chunks, an order-8 tail (606,056 bytes left) and the root page.
+    assert.equal(w.payloadBytes, 24 + 56 + 300_000 * 16 + 56 + 24 + 56 + 80);
+    assert.equal(w.bytes, 5 * 2 ** 20 + PAGE_SIZE);
+    assert.equal(w.blocks, 4);
+    const r = readScenarioManifest(kexec(k1));
+    assert.ok(r.ok, `${profile}: ${r.ok ? "" : r.reason}`);
+    assert.equal(r.chunks, 3);
+    assert.deepEqual(r.sections, want, profile);
+  }
+});
+
+Deno.test("a corrupt or missing manifest is an errno and a reason, never an exception", () => {
+  // Missing: no manifest written.
+  const none = readScenarioManifest(kexec(boot()));
+  assert.ok(!none.ok && none.errno === "ENOENT", JSON.stringify(none));
+
+  // A corrupt stream magic in chunk 0.
+  let k1 = boot();
+  let w = writeScenarioManifest(k1, sections(10));
+  k1.machine.mem.fill(w.firstChunkPhys + SCENARIO_CHUNK_HEADER_SIZE, 8, { byte: 0xff });
+  let r = readScenarioManifest(kexec(k1));
+  assert.ok(!r.ok && r.errno === "EINVAL");
+  assert.match(r.reason, /bad manifest magic/);
+
+  // A chunk that points at itself, with a root that allows many chunks: a cycle, no hang.
+  k1 = boot();
+  w = writeScenarioManifest(k1, sections(10));
+  k1.machine.mem.writeU64(w.firstChunkPhys + 8, w.firstChunkPhys);
+  k1.machine.mem.writeBytes(
+    w.rootPhys,
+    encodeManifestRoot({ first: w.firstChunkPhys, nrChunks: 1000, payloadBytes: w.payloadBytes }),
+  );
+  r = readScenarioManifest(kexec(k1));
+  assert.ok(!r.ok && r.errno === "EINVAL");
+  assert.match(r.reason, /cycle/);
+
+  // A root FDT overwritten with garbage.
+  k1 = boot();
+  w = writeScenarioManifest(k1, sections(10));
+  k1.machine.mem.fill(w.rootPhys, 64, { byte: 0x5a });
+  r = readScenarioManifest(kexec(k1));
+  assert.ok(!r.ok && r.errno === "EINVAL");
+  assert.match(r.reason, /root FDT/);
+
+  // A next pointer to memory that was never preserved.
+  k1 = boot();
+  w = writeScenarioManifest(k1, sections(10));
+  k1.machine.mem.writeU64(w.firstChunkPhys + 8, 0x8000_0000);
+  k1.machine.mem.writeBytes(
+    w.rootPhys,
+    encodeManifestRoot({ first: w.firstChunkPhys, nrChunks: 2, payloadBytes: w.payloadBytes }),
+  );
+  r = readScenarioManifest(kexec(k1));
+  assert.ok(!r.ok && r.errno === "EINVAL");
+  assert.match(r.reason, /chunk 1 at 0x80000000 did not restore/);
+});
+
+Deno.test("on fragmented memory the writer falls back to smaller chunks; ENOMEM undoes all", () => {
+  const k1 = boot();
+  // The first chunk's order-9, 8 and 7 allocations fail: it becomes an order-6 chunk.
+  k1.faults.arm({ probability: 1, times: 3, sites: [SCENARIO_MANIFEST_SITE] });
+  const want = sections(300_000);
+  const w = writeScenarioManifest(k1, want);
+  assert.equal(k1.faults.injected, 3);
+  assert.deepEqual(planChunkOrders(w.payloadBytes), [9, 9, 8]);
+  assert.equal(w.chunks, 4, "an order-6 chunk, then 9, 9 and a smaller tail");
+  assert.deepEqual(k1.log.warnings(), [], "high orders are tried with __GFP_NOWARN");
+  const r = readScenarioManifest(kexec(k1));
+  assert.ok(r.ok, r.ok ? "" : r.reason);
+  assert.deepEqual(r.sections, want);
+
+  // No memory at all for the manifest: ENOMEM, and (kho-v4 can unpreserve) nothing is left.
+  const k = boot();
+  const free = k.buddy.nrFreePages();
+  k.faults.arm({ probability: 1, sites: [SCENARIO_MANIFEST_SITE] });
+  assert.throws(
+    () => writeScenarioManifest(k, want),
+    (e) => e instanceof KhoError && e.code === "ENOMEM",
+  );
+  assert.equal(k.buddy.nrFreePages(), free);
+  k.faults.arm({ nth: 2, sites: [SCENARIO_MANIFEST_SITE] }); // one order-0 chunk, then the root
+  assert.throws(
+    () => writeScenarioManifest(k, sections(10)),
+    (e) => e instanceof KhoError && e.code === "ENOMEM",
+  );
+  assert.equal(k.buddy.nrFreePages(), free, "the chunk was unpreserved and freed");
+  k.faults.disarm();
+  const r2 = readScenarioManifest(kexec(k));
+  assert.ok(!r2.ok && r2.errno === "ENOENT");
+});
