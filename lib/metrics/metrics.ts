@@ -6,6 +6,10 @@
  * two in agreement.
  *
  * Names are camelCase with the unit last (`trackerLiveBytes`, `walkCacheLines`, `bootMs`).
+ *
+ * The outgoing figures include the scenario manifest (`lib/scenario/manifest.ts`), the
+ * harness's own handover that tells the successor what to restore: `manifestBlocks` and
+ * `manifestBytes` report its share so readers can subtract it.
  * Per-order metrics (`…ByOrder`) are strings `"order:value order:value …"` in ascending order,
  * so a row stays flat for CSV (see {@link formatByOrder}, {@link parseByOrder}).
  *
@@ -107,11 +111,30 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "blocks",
     D,
     N,
-    "Blocks recorded in the outgoing tracker at kexec time (every client, KHO's own pages).",
+    "Blocks recorded in the outgoing tracker at kexec time (every client, KHO's own pages, " +
+      "the scenario manifest).",
   ),
   def("preserve", "preservedBytes", "bytes", D, N, "Bytes covered by `preservedBlocks`."),
   def("preserve", "preservedBlocksByOrder", "blocks", D, O, "`preservedBlocks` per order."),
   def("preserve", "preservedBytesByOrder", "bytes", D, O, "`preservedBytes` per order."),
+  def(
+    "preserve",
+    "manifestBlocks",
+    "blocks",
+    D,
+    N,
+    "Blocks of `preservedBlocks` that are the harness's own handover, the scenario manifest " +
+      "(its chunk folios of order ≤ 9 and its root FDT page); subtract them for the workloads " +
+      "alone (the tracker metadata they add is not separated).",
+  ),
+  def(
+    "preserve",
+    "manifestBytes",
+    "bytes",
+    D,
+    N,
+    "Bytes of `preservedBytes` covered by `manifestBlocks`.",
+  ),
   // ---- the tracker at kexec time
   def(
     "tracker",

@@ -1,8 +1,17 @@
 /**
  * Runs one scenario for one profile and returns its {@link MetricsRow}: build, preserve
- * (counters and clock around the region), finalize where the generation has one, measure
- * the outgoing state, replay the successor's walk on the handed-over bytes (for `walkMs`),
- * kexec, measure the successor, restore and verify everything.
+ * (counters and clock around the region), write the scenario manifest (the harness's own
+ * handover, `./manifest.ts`), finalize where the generation has one, measure the outgoing
+ * state, replay the successor's walk on the handed-over bytes (for `walkMs`), kexec, measure
+ * the successor, read the manifest from the successor's memory and restore and verify every
+ * section of it.
+ *
+ * The successor knows only bytes: after kexec nothing of the first kernel's workload objects
+ * is consulted; what to restore and the content hashes to compare come from the manifest.
+ * The only figure the harness carries is the count of attempted objects, for its own
+ * accounting when the successor cannot read the manifest (every attempted object is then
+ * lost). The manifest's blocks are preserved memory and appear in the outgoing metrics;
+ * `manifestBlocks` and `manifestBytes` report them.
  *
  * A run never throws for what the kernel does: errno values, refused handovers and kernel
  * panics end up in `status` and `errors`.
@@ -10,6 +19,7 @@
  * @module
  */
 
+import { KhoError } from "../errors.ts";
 import { KernelPanic } from "../kernel/kernel.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { getProfile, PROFILE_NAMES, type ProfileName } from "../kho/abi/profiles.ts";
@@ -17,7 +27,13 @@ import { trackerAvailable } from "../kho/trackers/registry.ts";
 import { collectOutgoing, collectSuccessor, costMetrics, replayWalk } from "../metrics/collect.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
 import { type Clock, wallClock } from "../rng.ts";
+import {
+  type ManifestWriteResult,
+  readScenarioManifest,
+  writeScenarioManifest,
+} from "./manifest.ts";
 import { buildScenario, type ParamValue, type ScenarioInstance } from "./scenarios.ts";
+import { restoreSection, type Tally } from "./workloads.ts";
 
 /** What to run. */
 export interface RunOptions {
@@ -31,6 +47,22 @@ export interface RunOptions {
   seed?: number;
   /** Clock for the wall-clock metrics. Default: the wall clock. */
   clock?: Clock;
+  /**
+   * Called just before kexec, after the outgoing state was measured: the place to corrupt
+   * memory (e.g. a manifest chunk) or to check that the successor needs nothing of the
+   * first kernel's objects. Not timed.
+   */
+  beforeKexec?: (context: BeforeKexecContext) => void;
+}
+
+/** What {@link RunOptions.beforeKexec} sees. */
+export interface BeforeKexecContext {
+  /** The first kernel, about to kexec. */
+  kernel: Kernel;
+  /** The built scenario. */
+  instance: ScenarioInstance;
+  /** Where the manifest was written, or null when writing it failed. */
+  manifest: ManifestWriteResult | null;
 }
 
 /** A run's row and, for inspection, the kernels it used. */
@@ -91,9 +123,18 @@ export function runScenario(options: RunOptions): RunResult {
   const c = out.tracker.counters;
   const before = c.snapshot();
   const tp = clock.nowMs();
-  for (const w of inst.workloads) w.preserve(k1, tally);
+  const sections = inst.workloads.map((w) => w.preserve(k1, tally));
   const preserveMs = clock.nowMs() - tp;
   const preserveCost = c.since(before);
+
+  // The harness's handover (outside the timed region and the preserve counters).
+  let manifest: ManifestWriteResult | null = null;
+  try {
+    manifest = writeScenarioManifest(k1, sections);
+  } catch (e) {
+    tally.error("manifest", e);
+  }
+  const attempted = sections.reduce((n, s) => n + s.attempted, 0);
 
   // Finalize (generations that have one).
   let finalizeMs = 0;
@@ -118,6 +159,8 @@ export function runScenario(options: RunOptions): RunResult {
     preserveCalls: tally.preserveCalls,
     preserveFailures: tally.preserveFailures,
     ...outgoing.row,
+    manifestBlocks: manifest?.blocks ?? 0,
+    manifestBytes: manifest?.bytes ?? 0,
     ...costMetrics("preserve", preserveCost),
     preserveCacheLinesPerBlock: outgoing.row.preservedBlocks
       ? Math.round(preserveCost.cacheLinesRead / (outgoing.row.preservedBlocks as number) * 1000) /
@@ -125,6 +168,8 @@ export function runScenario(options: RunOptions): RunResult {
       : 0,
     ...costMetrics("serialize", serCost),
   });
+
+  options.beforeKexec?.({ kernel: k1, instance: inst, manifest });
 
   // kexec and the successor's boot.
   let k2: Kernel;
@@ -149,15 +194,12 @@ export function runScenario(options: RunOptions): RunResult {
   const bootMs = clock.nowMs() - tb;
   Object.assign(row, collectSuccessor(k2));
 
-  // Restore and verify.
+  // Restore and verify, from the manifest's bytes only.
   let restoreMs = 0;
-  if (k2.kho.isKhoBoot) {
-    const tr = clock.nowMs();
-    for (const w of inst.workloads) w.restore(k2, tally);
-    restoreMs = clock.nowMs() - tr;
-  } else {
+  if (k2.kho.isKhoBoot) restoreMs = restoreScenario(k2, tally, { attempted, clock });
+  else {
     tally.error("boot", new Error(k2.boot.revivalRefused ?? "no KHO boot"));
-    for (const w of inst.workloads) w.restore(k2, tally);
+    tally.lostObjects += attempted;
   }
   const status = !k2.kho.isKhoBoot
     ? "refused"
@@ -178,6 +220,29 @@ export function runScenario(options: RunOptions): RunResult {
     instance: inst,
     successor: k2,
   };
+}
+
+/**
+ * The successor's side of a run: reads the scenario manifest from `kernel`'s memory and
+ * restores and verifies every section ({@link restoreSection}); returns the milliseconds of
+ * the restores (the manifest read is not timed). When the manifest cannot be read, the
+ * error is tallied as `manifest:ERRNO` and the `attempted` objects count as lost.
+ */
+export function restoreScenario(
+  kernel: Kernel,
+  tally: Tally,
+  options: { attempted: number; clock?: Clock },
+): number {
+  const clock = options.clock ?? wallClock;
+  const m = readScenarioManifest(kernel);
+  if (!m.ok) {
+    tally.error("manifest", new KhoError(m.errno, m.reason));
+    tally.lostObjects += options.attempted;
+    return 0;
+  }
+  const tr = clock.nowMs();
+  for (const s of m.sections) restoreSection(kernel, s, tally);
+  return clock.nowMs() - tr;
 }
 
 function finish(

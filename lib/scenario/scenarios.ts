@@ -34,6 +34,21 @@ import {
   type Workload,
 } from "./workloads.ts";
 
+// Types of the run and manifest API, public through this module (mod.ts re-exports it whole).
+export type {
+  FolioSection,
+  ManifestSection,
+  MemfdRecord,
+  MemfdSection,
+  RangeSection,
+  SectionBase,
+  TestKhoSection,
+  VmallocSection,
+} from "../kho/abi/scenario_manifest.ts";
+export type { KhoVmalloc, KhoVmallocFields } from "../kho/abi/vmalloc.ts";
+export type { ManifestReadResult, ManifestWriteResult } from "./manifest.ts";
+export type { BeforeKexecContext } from "./run.ts";
+
 /** A parameter value: a number (sizes in bytes, counts) or a string (enums, text). */
 export type ParamValue = number | string;
 

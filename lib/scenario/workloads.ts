@@ -1,13 +1,16 @@
 /**
- * What a scenario preserves, as groups of objects that know how to preserve themselves in
- * the first kernel and how to restore and verify themselves in the successor: folios (1 GiB
- * guest folios, IOMMU page-table pages), page ranges (DMA blocks, dense bands), memfd files,
- * vmalloc buffers and the test_kho module. Failures never throw: they are tallied with the
- * kernel's errno, because a profile that cannot represent a scenario must report it.
+ * What a scenario preserves, as groups of objects that preserve themselves in the first
+ * kernel: folios (1 GiB guest folios, IOMMU page-table pages), page ranges (DMA blocks, dense
+ * bands), memfd files, vmalloc buffers and the test_kho module. Failures never throw: they
+ * are tallied with the kernel's errno, because a profile that cannot represent a scenario
+ * must report it.
  *
- * Content is checked by hash: every object is filled with seeded content when the scenario
- * is built and compared after restore. The vmalloc descriptors and the test_kho state are
- * kept by the scenario (a real client would keep them in its own preserved data).
+ * **No JavaScript object crosses the kexec.** Each workload's `preserve` returns its
+ * {@link ManifestSection} — what the successor needs: pfns, orders, vmalloc descriptors,
+ * memfd names and the content hashes taken when the scenario was built — which `run.ts`
+ * writes into preserved memory as the scenario manifest (`./manifest.ts`). In the successor,
+ * {@link restoreSection} restores and verifies a section decoded from those bytes, with only
+ * the successor kernel; the workload objects of the first kernel are never consulted again.
  *
  * @module
  */
@@ -16,6 +19,16 @@ import { KhoError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { type MemfdFile, preserveMemfd, restoreMemfd } from "../clients/memfd.ts";
 import { testKhoSave, testKhoVerify } from "../clients/test_kho.ts";
+import {
+  type FolioSection,
+  type ManifestSection,
+  type MemfdRecord,
+  type MemfdSection,
+  type RangeSection,
+  sectionRecordCount,
+  type TestKhoSection,
+  type VmallocSection,
+} from "../kho/abi/scenario_manifest.ts";
 import type { KhoVmalloc } from "../kho/abi/vmalloc.ts";
 import { hasApi } from "../kho/abi/profiles.ts";
 import { splitPages } from "../kho/page_split.ts";
@@ -58,17 +71,68 @@ export class Tally {
 
 /** One group of preserved objects of a scenario. */
 export interface Workload {
-  /** Short name, used as the error step (`guests`, `iommu`, `dma`, …). */
+  /** Short name, used as the error step and the manifest section name (`guests`, `iommu`, …). */
   readonly name: string;
-  /** Preserves every object in the first kernel. */
-  preserve(kernel: Kernel, tally: Tally): void;
-  /** Restores and verifies every object in the successor. */
-  restore(kernel: Kernel, tally: Tally): void;
+  /**
+   * Preserves every object in the first kernel and returns the manifest section the
+   * successor restores them from (see {@link restoreSection}).
+   */
+  preserve(kernel: Kernel, tally: Tally): ManifestSection;
 }
 
 /** Content hash of a physical range. */
 function hashOf(kernel: Kernel, phys: number, bytes: number): bigint {
   return kernel.machine.mem.hash64(phys, bytes);
+}
+
+/**
+ * The records of the objects whose preserve succeeded: `pfns` and `hashes` themselves when
+ * none failed (no copy on the hot path), otherwise copies without the `failed` indices.
+ */
+function keep(
+  pfns: Float64Array,
+  hashes: BigUint64Array,
+  failed: readonly number[],
+): { pfns: Float64Array; hashes: BigUint64Array } {
+  if (failed.length === 0) return { pfns, hashes };
+  const n = pfns.length - failed.length;
+  const out = { pfns: new Float64Array(n), hashes: new BigUint64Array(n) };
+  for (let i = 0, j = 0, f = 0; i < pfns.length; i++) {
+    if (f < failed.length && failed[f] === i) {
+      f++;
+      continue;
+    }
+    out.pfns[j] = pfns[i];
+    out.hashes[j++] = hashes[i];
+  }
+  return out;
+}
+
+/** `kho_preserve_folio` of each folio; the section lists those preserved. */
+function preserveFolios(
+  kernel: Kernel,
+  tally: Tally,
+  set: { name: string; pfns: Float64Array; order: number; hashes: BigUint64Array },
+): FolioSection {
+  const kho = kernel.kho;
+  const failed: number[] = [];
+  for (let i = 0; i < set.pfns.length; i++) {
+    tally.preserveCalls++;
+    try {
+      kho.preserveFolio(set.pfns[i]);
+    } catch (e) {
+      tally.preserveFailures++;
+      tally.error(set.name, e);
+      failed.push(i);
+    }
+  }
+  return {
+    kind: "folio",
+    name: set.name,
+    attempted: set.pfns.length,
+    order: set.order,
+    ...keep(set.pfns, set.hashes, failed),
+  };
 }
 
 /**
@@ -80,55 +144,23 @@ export class FolioSet implements Workload {
   readonly pfns: Float64Array;
   /** Order of every folio. */
   readonly order: number;
-  readonly #hashes: BigUint64Array;
-  readonly #preserved: Uint8Array;
+  /** Content hash of each folio when the scenario was built (written into the manifest). */
+  readonly hashes: BigUint64Array;
 
   /** Records the folios and hashes their current content. */
   constructor(readonly name: string, kernel: Kernel, pfns: Float64Array, order: number) {
     this.pfns = pfns;
     this.order = order;
-    this.#preserved = new Uint8Array(pfns.length);
-    this.#hashes = new BigUint64Array(pfns.length);
+    this.hashes = new BigUint64Array(pfns.length);
     const bytes = 2 ** order * PAGE_SIZE;
     for (let i = 0; i < pfns.length; i++) {
-      this.#hashes[i] = hashOf(kernel, pfns[i] * PAGE_SIZE, bytes);
+      this.hashes[i] = hashOf(kernel, pfns[i] * PAGE_SIZE, bytes);
     }
   }
 
   /** `kho_preserve_folio` of each folio. */
-  preserve(kernel: Kernel, tally: Tally): void {
-    const kho = kernel.kho;
-    for (let i = 0; i < this.pfns.length; i++) {
-      tally.preserveCalls++;
-      try {
-        kho.preserveFolio(this.pfns[i]);
-        this.#preserved[i] = 1;
-      } catch (e) {
-        tally.preserveFailures++;
-        tally.error(this.name, e);
-      }
-    }
-  }
-
-  /** `kho_restore_folio` and a content check of each folio. */
-  restore(kernel: Kernel, tally: Tally): void {
-    const bytes = 2 ** this.order * PAGE_SIZE;
-    for (let i = 0; i < this.pfns.length; i++) {
-      if (!this.#preserved[i]) {
-        tally.lostObjects++;
-        continue;
-      }
-      const phys = this.pfns[i] * PAGE_SIZE;
-      const pfn = kernel.kho.restoreFolio(phys);
-      if (pfn === null) {
-        tally.restoreFailures++;
-        tally.lostObjects++;
-        continue;
-      }
-      tally.restoredBlocks++;
-      tally.restoreStructPagesWritten += 2 ** this.order;
-      if (hashOf(kernel, phys, bytes) !== this.#hashes[i]) tally.lostObjects++;
-    }
+  preserve(kernel: Kernel, tally: Tally): FolioSection {
+    return preserveFolios(kernel, tally, this);
   }
 }
 
@@ -142,67 +174,39 @@ export class RangeSet implements Workload {
   readonly starts: Float64Array;
   /** Pages per range. */
   readonly nrPages: number;
-  readonly #hashes: BigUint64Array;
-  readonly #preserved: Uint8Array;
+  /** Content hash of each range when the scenario was built (written into the manifest). */
+  readonly hashes: BigUint64Array;
 
   /** Records the ranges and hashes their current content. */
   constructor(readonly name: string, kernel: Kernel, starts: Float64Array, nrPages: number) {
     this.starts = starts;
     this.nrPages = nrPages;
-    this.#preserved = new Uint8Array(starts.length);
-    this.#hashes = new BigUint64Array(starts.length);
+    this.hashes = new BigUint64Array(starts.length);
     for (let i = 0; i < starts.length; i++) {
-      this.#hashes[i] = hashOf(kernel, starts[i] * PAGE_SIZE, nrPages * PAGE_SIZE);
+      this.hashes[i] = hashOf(kernel, starts[i] * PAGE_SIZE, nrPages * PAGE_SIZE);
     }
   }
 
   /** `kho_preserve_pages` / `kho_preserve_phys` of each range. */
-  preserve(kernel: Kernel, tally: Tally): void {
+  preserve(kernel: Kernel, tally: Tally): RangeSection {
+    const failed: number[] = [];
     for (let i = 0; i < this.starts.length; i++) {
       tally.preserveCalls++;
       try {
         kernel.kho.preserveRange(this.starts[i], this.nrPages);
-        this.#preserved[i] = 1;
       } catch (e) {
         tally.preserveFailures++;
         tally.error(this.name, e);
+        failed.push(i);
       }
     }
-  }
-
-  /** Restores each range and checks its content. */
-  restore(kernel: Kernel, tally: Tally): void {
-    const pagesApi = hasApi(kernel.profile, "restorePages");
-    for (let i = 0; i < this.starts.length; i++) {
-      if (!this.#preserved[i]) {
-        tally.lostObjects++;
-        continue;
-      }
-      const pfn = this.starts[i];
-      let ok = true;
-      let blocks = 1;
-      try {
-        if (pagesApi) ok = kernel.kho.restorePages(pfn * PAGE_SIZE, this.nrPages) !== null;
-        else {
-          const split = splitPages(pfn, this.nrPages);
-          blocks = split.length;
-          for (const b of split) ok = kernel.kho.restoreFolio(b.pfn * PAGE_SIZE) !== null && ok;
-        }
-      } catch (e) {
-        tally.error(`${this.name}-restore`, e);
-        ok = false;
-      }
-      if (!ok) {
-        tally.restoreFailures++;
-        tally.lostObjects++;
-        continue;
-      }
-      tally.restoredBlocks += blocks;
-      tally.restoreStructPagesWritten += this.nrPages;
-      if (hashOf(kernel, pfn * PAGE_SIZE, this.nrPages * PAGE_SIZE) !== this.#hashes[i]) {
-        tally.lostObjects++;
-      }
-    }
+    return {
+      kind: "range",
+      name: this.name,
+      attempted: this.starts.length,
+      nrPages: this.nrPages,
+      ...keep(this.starts, this.hashes, failed),
+    };
   }
 }
 
@@ -210,77 +214,51 @@ export class RangeSet implements Workload {
  * Guest memory files through the memfd-style client. When the profile lacks an API the
  * client needs (`kho_alloc_preserve`, `kho_preserve_vmalloc`: 6.16, 6.18, RFC v1), the
  * errno is recorded as `guests-memfd:ERRNO` and the files' folios are preserved directly
- * with `kho_preserve_folio`, as a client of that generation would.
+ * with `kho_preserve_folio`, as a client of that generation would: the section is then a
+ * folio section.
  */
 export class MemfdSet implements Workload {
   /** Step name of errors. */
   readonly name: string;
   /** The files. */
   readonly files: readonly MemfdFile[];
-  readonly #hashes: bigint[];
-  readonly #preserved: boolean[];
-  #fallback: FolioSet | null = null;
-  readonly #kernel: Kernel;
+  /** `MemfdFile.hash64` of each file when the scenario was built (written into the manifest). */
+  readonly hashes: readonly bigint[];
 
   /** Records the files and hashes their content. */
-  constructor(name: string, kernel: Kernel, files: readonly MemfdFile[]) {
+  constructor(name: string, _kernel: Kernel, files: readonly MemfdFile[]) {
     this.name = name;
     this.files = files;
-    this.#kernel = kernel;
-    this.#hashes = files.map((f) => f.hash64());
-    this.#preserved = files.map(() => false);
+    this.hashes = files.map((f) => f.hash64());
   }
 
   /** `memfd_luo_preserve` of each file, or the folio fallback. */
-  preserve(kernel: Kernel, tally: Tally): void {
+  preserve(kernel: Kernel, tally: Tally): MemfdSection | FolioSection {
+    const preserved: MemfdRecord[] = [];
     for (let i = 0; i < this.files.length; i++) {
+      const f = this.files[i];
       tally.preserveCalls++;
       try {
-        preserveMemfd(kernel, this.files[i]);
-        this.#preserved[i] = true;
+        preserveMemfd(kernel, f);
+        preserved.push({ name: f.name, nrFolios: f.folios.length, hash: this.hashes[i] });
       } catch (e) {
         tally.preserveFailures++;
         tally.error(`${this.name}-memfd`, e);
         if (i === 0 && e instanceof KhoError && e.code === "EOPNOTSUPP") {
-          this.#fallback = this.#folioFallback();
-          this.#fallback.preserve(kernel, tally);
-          return;
+          return this.#folioFallback(kernel, tally);
         }
       }
     }
+    return { kind: "memfd", name: this.name, attempted: this.files.length, files: preserved };
   }
 
-  #folioFallback(): FolioSet {
+  /** The files' folios with `kho_preserve_folio` (content unchanged since the build). */
+  #folioFallback(kernel: Kernel, tally: Tally): FolioSection {
     const order = this.files[0].folioOrder;
     const pfns = Float64Array.from(this.files.flatMap((f) => f.folios.map((x) => x.pfn)));
-    return new FolioSet(this.name, this.#kernel, pfns, order);
-  }
-
-  /** `memfd_luo_retrieve` of each file and a content check. */
-  restore(kernel: Kernel, tally: Tally): void {
-    if (this.#fallback) {
-      this.#fallback.restore(kernel, tally);
-      return;
-    }
-    for (let i = 0; i < this.files.length; i++) {
-      if (!this.#preserved[i]) {
-        tally.lostObjects++;
-        continue;
-      }
-      const f = this.files[i];
-      try {
-        const back = restoreMemfd(kernel, f.name);
-        tally.restoredBlocks += back.folios.length;
-        tally.restoreStructPagesWritten += back.folios.length * 2 ** back.folioOrder;
-        if (back.folios.length !== f.folios.length || back.hash64() !== this.#hashes[i]) {
-          tally.lostObjects++;
-        }
-      } catch (e) {
-        tally.restoreFailures++;
-        tally.lostObjects++;
-        tally.error(`${this.name}-restore`, e);
-      }
-    }
+    const bytes = 2 ** order * PAGE_SIZE;
+    const hashes = BigUint64Array.from(pfns, (pfn) => hashOf(kernel, pfn * PAGE_SIZE, bytes));
+    return preserveFolios(kernel, tally, { name: this.name, pfns, order, hashes });
   }
 }
 
@@ -290,19 +268,20 @@ export class VmallocSet implements Workload {
   readonly addrs: readonly number[];
   /** Bytes per buffer. */
   readonly bytes: number;
-  readonly #hashes: bigint[];
-  readonly #descs: (KhoVmalloc | null)[];
+  /** Content hash of each buffer when the scenario was built (written into the manifest). */
+  readonly hashes: readonly bigint[];
 
   /** Records the buffers and hashes their content. */
   constructor(readonly name: string, kernel: Kernel, addrs: readonly number[], bytes: number) {
     this.addrs = addrs;
     this.bytes = bytes;
-    this.#hashes = addrs.map((a) => kernel.vmalloc.hash64(a, bytes));
-    this.#descs = addrs.map(() => null);
+    this.hashes = addrs.map((a) => kernel.vmalloc.hash64(a, bytes));
   }
 
-  /** `kho_preserve_vmalloc` of each buffer. */
-  preserve(kernel: Kernel, tally: Tally): void {
+  /** `kho_preserve_vmalloc` of each buffer; the section carries the descriptors. */
+  preserve(kernel: Kernel, tally: Tally): VmallocSection {
+    const descs: KhoVmalloc[] = [];
+    const hashes: bigint[] = [];
     this.addrs.forEach((a, i) => {
       tally.preserveCalls++;
       try {
@@ -312,79 +291,173 @@ export class VmallocSet implements Workload {
             `kho_preserve_vmalloc does not exist in ${kernel.profile.name}`,
           );
         }
-        this.#descs[i] = preserveVmalloc(kernel, a);
+        descs.push(preserveVmalloc(kernel, a));
+        hashes.push(this.hashes[i]);
       } catch (e) {
         tally.preserveFailures++;
         tally.error(this.name, e);
       }
     });
-  }
-
-  /** `kho_restore_vmalloc` of each buffer and a content check. */
-  restore(kernel: Kernel, tally: Tally): void {
-    for (let i = 0; i < this.#descs.length; i++) {
-      const d = this.#descs[i];
-      if (d === null) {
-        tally.lostObjects++;
-        continue;
-      }
-      let addr: number | null = null;
-      try {
-        addr = restoreVmalloc(kernel, d);
-      } catch (e) {
-        tally.error(`${this.name}-restore`, e);
-      }
-      if (addr === null) {
-        tally.restoreFailures++;
-        tally.lostObjects++;
-        continue;
-      }
-      tally.restoredBlocks += Math.ceil(d.totalPages / 2 ** d.order);
-      tally.restoreStructPagesWritten += d.totalPages;
-      if (kernel.vmalloc.hash64(addr, this.bytes) !== this.#hashes[i]) tally.lostObjects++;
-    }
+    return {
+      kind: "vmalloc",
+      name: this.name,
+      attempted: this.addrs.length,
+      bytes: this.bytes,
+      descs,
+      hashes: BigUint64Array.from(hashes),
+    };
   }
 }
 
-/** lib/test_kho.c: generate and preserve in the first kernel, verify in the successor. */
+/**
+ * lib/test_kho.c: generate and preserve in the first kernel, verify in the successor (the
+ * module finds its data through its own `kho_test` sub-FDT; the manifest only records
+ * whether it saved).
+ */
 export class TestKhoWorkload implements Workload {
   /** Step name of errors. */
   readonly name = "test_kho";
-  #saved = false;
 
   /** A module run with `max_mem` bytes and content from `seed`. */
   constructor(readonly maxMemBytes: number, readonly seed: number) {}
 
   /** `kho_test_init` in the first kernel (save path). */
-  preserve(kernel: Kernel, tally: Tally): void {
+  preserve(kernel: Kernel, tally: Tally): TestKhoSection {
     tally.preserveCalls++;
+    let saved = false;
     try {
       testKhoSave(kernel, { maxMemBytes: this.maxMemBytes, seed: this.seed });
-      this.#saved = true;
+      saved = true;
     } catch (e) {
       tally.preserveFailures++;
       tally.error(this.name, e);
     }
+    return { kind: "test_kho", name: this.name, attempted: 1, saved };
   }
+}
 
-  /** `kho_test_init` in the successor (restore path). */
-  restore(kernel: Kernel, tally: Tally): void {
-    if (!this.#saved) {
-      tally.lostObjects++;
-      return;
-    }
+// ------------------------------------------------------------------ the successor
+
+function restoreFolios(kernel: Kernel, s: FolioSection, tally: Tally): void {
+  const bytes = 2 ** s.order * PAGE_SIZE;
+  for (let i = 0; i < s.pfns.length; i++) {
+    const phys = s.pfns[i] * PAGE_SIZE;
+    let pfn: number | null = null;
     try {
-      const r = testKhoVerify(kernel, { maxMemBytes: this.maxMemBytes, seed: this.seed });
-      tally.restoredBlocks += r.restoredFolios;
-      if (!r.ok) {
-        tally.restoreFailures++;
-        tally.lostObjects++;
-        tally.error(`${this.name}-verify`, new KhoError(r.errno ?? "EINVAL", r.reason ?? ""));
+      pfn = kernel.kho.restoreFolio(phys);
+    } catch (e) {
+      tally.error(`${s.name}-restore`, e);
+    }
+    if (pfn === null) {
+      tally.restoreFailures++;
+      tally.lostObjects++;
+      continue;
+    }
+    tally.restoredBlocks++;
+    tally.restoreStructPagesWritten += 2 ** s.order;
+    if (hashOf(kernel, phys, bytes) !== s.hashes[i]) tally.lostObjects++;
+  }
+}
+
+function restoreRanges(kernel: Kernel, s: RangeSection, tally: Tally): void {
+  const pagesApi = hasApi(kernel.profile, "restorePages");
+  for (let i = 0; i < s.pfns.length; i++) {
+    const pfn = s.pfns[i];
+    let ok = true;
+    let blocks = 1;
+    try {
+      if (pagesApi) ok = kernel.kho.restorePages(pfn * PAGE_SIZE, s.nrPages) !== null;
+      else {
+        const split = splitPages(pfn, s.nrPages);
+        blocks = split.length;
+        for (const b of split) ok = kernel.kho.restoreFolio(b.pfn * PAGE_SIZE) !== null && ok;
       }
+    } catch (e) {
+      tally.error(`${s.name}-restore`, e);
+      ok = false;
+    }
+    if (!ok) {
+      tally.restoreFailures++;
+      tally.lostObjects++;
+      continue;
+    }
+    tally.restoredBlocks += blocks;
+    tally.restoreStructPagesWritten += s.nrPages;
+    if (hashOf(kernel, pfn * PAGE_SIZE, s.nrPages * PAGE_SIZE) !== s.hashes[i]) {
+      tally.lostObjects++;
+    }
+  }
+}
+
+function restoreMemfds(kernel: Kernel, s: MemfdSection, tally: Tally): void {
+  for (const f of s.files) {
+    try {
+      const back = restoreMemfd(kernel, f.name);
+      tally.restoredBlocks += back.folios.length;
+      tally.restoreStructPagesWritten += back.folios.length * 2 ** back.folioOrder;
+      if (back.folios.length !== f.nrFolios || back.hash64() !== f.hash) tally.lostObjects++;
     } catch (e) {
       tally.restoreFailures++;
       tally.lostObjects++;
-      tally.error(`${this.name}-verify`, e);
+      tally.error(`${s.name}-restore`, e);
     }
+  }
+}
+
+function restoreVmallocs(kernel: Kernel, s: VmallocSection, tally: Tally): void {
+  s.descs.forEach((d, i) => {
+    let addr: number | null = null;
+    try {
+      addr = restoreVmalloc(kernel, d);
+    } catch (e) {
+      tally.error(`${s.name}-restore`, e);
+    }
+    if (addr === null) {
+      tally.restoreFailures++;
+      tally.lostObjects++;
+      return;
+    }
+    tally.restoredBlocks += Math.ceil(d.totalPages / 2 ** d.order);
+    tally.restoreStructPagesWritten += d.totalPages;
+    if (kernel.vmalloc.hash64(addr, s.bytes) !== s.hashes[i]) tally.lostObjects++;
+  });
+}
+
+function restoreTestKho(kernel: Kernel, s: TestKhoSection, tally: Tally): void {
+  if (!s.saved) return;
+  try {
+    const r = testKhoVerify(kernel);
+    tally.restoredBlocks += r.restoredFolios;
+    if (!r.ok) {
+      tally.restoreFailures++;
+      tally.lostObjects++;
+      tally.error(`${s.name}-verify`, new KhoError(r.errno ?? "EINVAL", r.reason ?? ""));
+    }
+  } catch (e) {
+    tally.restoreFailures++;
+    tally.lostObjects++;
+    tally.error(`${s.name}-verify`, e);
+  }
+}
+
+/**
+ * Restores and verifies, in the successor, the objects of one section decoded from the
+ * manifest: objects the first kernel failed to preserve count as lost; each preserved one
+ * is restored with its generation's API and its content compared with the hash in the
+ * section. Uses only `kernel` and `section`.
+ */
+export function restoreSection(kernel: Kernel, section: ManifestSection, tally: Tally): void {
+  tally.lostObjects += section.attempted - sectionRecordCount(section);
+  switch (section.kind) {
+    case "folio":
+      return restoreFolios(kernel, section, tally);
+    case "range":
+      return restoreRanges(kernel, section, tally);
+    case "memfd":
+      return restoreMemfds(kernel, section, tally);
+    case "vmalloc":
+      return restoreVmallocs(kernel, section, tally);
+    case "test_kho":
+      return restoreTestKho(kernel, section, tally);
   }
 }
