@@ -1,0 +1,58 @@
+/**
+ * The end-to-end targets of issue #9: one scenario run (boot, build, preserve, kexec, the
+ * successor's walk and boot, restore of everything, content verification), timed, with the
+ * peak RSS sampled at every phase boundary of the run's clock.
+ *
+ *   deno run -A --v8-flags=--max-old-space-size=16384 bench/end_to_end.ts [--case 1T|32T]
+ *
+ * `1T`: the default `hypervisor` scenario (1 TiB, 1008 × 1 GiB guest folios through memfd,
+ * 1 Mi IOMMU pages in a 16 GiB pool, vmalloc buffers, DMA blocks); target ≤ 10 s and
+ * ≤ 1.5 GiB. `32T`: the `ladder` rung of 32 TiB with 4 Mi IOMMU pages (32,256 × 1 GiB guest
+ * folios, 512 GiB pool); target ≤ 60 s and ≤ 6 GiB.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { Clock } from "../lib/rng.ts";
+import { runScenario } from "../lib/scenario/run.ts";
+
+const CASES = {
+  "1T": { scenario: "hypervisor", params: {}, targetMs: 10_000, targetRssMiB: 1536 },
+  "32T": {
+    scenario: "ladder",
+    params: { hostBytes: "32T", iommuPagesPerTiB: 131072 },
+    targetMs: 60_000,
+    targetRssMiB: 6144,
+  },
+} as const;
+
+const { values } = parseArgs({ options: { case: { type: "string", default: "1T" } } });
+const c = CASES[values.case as keyof typeof CASES];
+if (!c) throw new Error(`--case 1T|32T`);
+let peakRss = 0;
+const clock: Clock = {
+  nowMs() {
+    peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+    return performance.now();
+  },
+};
+const t0 = clock.nowMs();
+const { row } = runScenario({ scenario: c.scenario, profile: "kho-v4", params: c.params, clock });
+const totalMs = clock.nowMs() - t0;
+const peakRssMiB = Math.round(peakRss / 2 ** 20);
+console.log(JSON.stringify({
+  case: values.case,
+  status: row.status,
+  preservedBlocks: row.preservedBlocks,
+  restoredBlocks: row.restoredBlocks,
+  lostObjects: row.lostObjects,
+  buildMs: Math.round(row.buildMs as number),
+  preserveMs: Math.round(row.preserveMs as number),
+  bootMs: Math.round(row.bootMs as number),
+  restoreMs: Math.round(row.restoreMs as number),
+  totalMs: Math.round(totalMs),
+  peakRssMiB,
+  timeOk: totalMs <= c.targetMs,
+  rssOk: peakRssMiB <= c.targetRssMiB,
+}));
