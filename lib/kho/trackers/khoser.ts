@@ -595,6 +595,11 @@ class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {
       let x = w[base + u] | 0;
       if (x === 0) continue;
       const wordBase = start + u * 32 * blockBytes;
+      if (x === -1 && allOk) {
+        // a full word (dense preservation): 32 consecutive blocks
+        for (let b = 0; b < 32; b++) buf[n++] = wordBase + b * blockBytes;
+        continue;
+      }
       do {
         const t = x & -x;
         x ^= t;

@@ -813,6 +813,11 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
       let x = w[u] | 0;
       if (x === 0) continue;
       const wordBase = base + u * 32 * blockBytes;
+      if (x === -1 && allRam) {
+        // a full word (dense preservation): 32 consecutive blocks
+        for (let b = 0; b < 32; b++) buf[n++] = wordBase + b * blockBytes;
+        continue;
+      }
       do {
         const t = x & -x;
         x ^= t;
