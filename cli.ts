@@ -79,7 +79,7 @@ Performs ../shared/bench-ref's workload through the engine: pfn_i = (i * 0x9E377
 preserved with kho_preserve_pages (6.16: kho_preserve_phys), hyper adds G order-18 blocks
 after the span; the handed-over tracker is walked with the successor's reader and the
 checksum callback, then the successor boots. The whole workload first runs N times untimed
-(JIT warm-up, default 2). Prints one JSON line: kho_ref's keys plus successor_boot_ms.
+(JIT warm-up, default 3). Prints one JSON line: kho_ref's keys plus successor_boot_ms.
 tools/bench_ratios.ts runs both sides and prints the ratios.`,
   matrix: `Usage: deno task kholab matrix [--json]
 
@@ -174,7 +174,7 @@ export async function main(args: string[]): Promise<number> {
             "span-pages": { type: "string", default: "4194304" },
             "giant-folios": { type: "string", default: "0" },
             "bitmap-bytes": { type: "string", default: "4096" },
-            warmup: { type: "string", default: "2" },
+            warmup: { type: "string", default: "3" },
             json: { type: "boolean" },
             help: { type: "boolean", short: "h" },
           },

@@ -14,7 +14,7 @@
  * bitmap per call.
  *
  * JIT warm-up: like any JavaScript benchmark harness (`deno bench` included), the runner
- * first performs the whole workload `warmup` times (default 2) on fresh machines, untimed,
+ * first performs the whole workload `warmup` times (default 3) on fresh machines, untimed,
  * and then times one more run; `--warmup 0` measures a cold process.
  *
  * @module
@@ -41,7 +41,7 @@ export interface WorkloadOptions {
   giantFolios?: number;
   /** xarray: 512 (6.16) or 4096 (6.19). */
   bitmapBytes?: 512 | 4096;
-  /** Untimed runs before the timed one (JIT warm-up). Default 2. */
+  /** Untimed runs before the timed one (JIT warm-up). Default 3. */
   warmup?: number;
 }
 
@@ -72,7 +72,7 @@ export function runWorkload(o: WorkloadOptions): WorkloadResult {
     throw new RangeError("span must be a power of two");
   }
   if (o.pages > S) throw new RangeError("pages > span");
-  const warmup = o.warmup ?? 2;
+  const warmup = o.warmup ?? 3;
   if (!(Number.isInteger(warmup) && warmup >= 0)) throw new RangeError("warmup: 0, 1, 2, …");
   const pfns = new Float64Array(o.pages);
   for (let i = 0; i < o.pages; i++) pfns[i] = Number((BigInt(i) * 0x9E3779B1n) & BigInt(S - 1));
