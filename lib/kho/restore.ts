@@ -24,11 +24,7 @@ import { FdtReader } from "./fdt/reader.ts";
 import { splitPages } from "./page_split.ts";
 import { BLOB_SIZE_PROP, KHO_FDT_SIZE } from "./root_fdt.ts";
 import { TrackerCounters } from "./trackers/counters.ts";
-import {
-  batchedWalkAvailable,
-  walkIncoming,
-  walkIncomingBatched,
-} from "./trackers/registry.ts";
+import { batchedWalkAvailable, walkIncoming, walkIncomingBatched } from "./trackers/registry.ts";
 
 /** `KHO_PAGE_MAGIC` ("KHOP"), stored in the high half of `page->private`. */
 export const KHO_PAGE_MAGIC = 0x4b484f50;
