@@ -83,6 +83,7 @@ export * from "./lib/kho/trackers/radix.ts";
 export * from "./lib/kho/trackers/xarray.ts";
 export * from "./lib/kho/trackers/khoser.ts";
 export * from "./lib/kho/trackers/registry.ts";
+export type { WalkOutcome } from "./lib/kho/trackers/walk_guard.ts";
 export { FinalizeRootBuilder, type KhoSerialization, OpenRootFdt } from "./lib/kho/root_fdt_sw.ts";
 export * from "./lib/scenario/abi_matrix.ts";
 export { checkScript, runScript } from "./lib/dsl/run.ts";

@@ -46,7 +46,7 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { cacheLinesSpanned, TrackerCounters } from "./counters.ts";
-import { hexU64, WalkGuard } from "./walk_guard.ts";
+import { hexU64, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
 import type {
   IncomingTracker,
   MetadataPageAllocator,
@@ -346,19 +346,7 @@ export type KhoserWalkErrorReason =
   | "bitmap-outside-ram";
 
 /** The outcome of {@link walkKhoserChunks}. */
-export interface KhoserWalkResult {
-  /** False when a structural error aborted the walk. */
-  readonly ok: boolean;
-  /** The structural error, when `ok` is false. */
-  readonly error?: KhoserWalkErrorReason;
-  /** Human-readable detail of the error. */
-  readonly detail?: string;
-  /** The non-zero callback result that stopped the walk, or 0. */
-  readonly stopped: number;
-  /** Callbacks made (blocks delivered). */
-  readonly blocks: number;
-  /** Set bits rejected and skipped (block not entirely RAM or misaligned). */
-  readonly rejected: number;
+export interface KhoserWalkResult extends Readonly<WalkOutcome<KhoserWalkErrorReason>> {
   /** Chunk pages read. */
   readonly chunksVisited: number;
   /** Bitmaps scanned. */
@@ -684,19 +672,7 @@ function runWalk(
   } finally {
     if (borrowed) sharedBatchBuf = w.batchBuf;
   }
-  if (w.rejected > 0) {
-    options.log?.warning("KHO", `memory map: rejected ${w.rejected} preserved blocks`);
-  }
-  const base = {
-    stopped: w.stopped,
-    blocks: w.blocks,
-    rejected: w.rejected,
-    chunksVisited: w.chunks,
-    bitmapsVisited: w.bitmaps,
-  };
-  return w.error === undefined
-    ? { ok: true, ...base }
-    : { ok: false, error: w.error, detail: w.detail, ...base };
+  return w.outcome(`memory map`, { chunksVisited: w.chunks, bitmapsVisited: w.bitmaps });
 }
 
 /**

@@ -60,7 +60,7 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { HUGETLB_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
-import { type ChildReasons, WalkGuard } from "./walk_guard.ts";
+import { type ChildReasons, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
 import type {
   IncomingTracker,
   MetadataPageAllocator,
@@ -465,19 +465,7 @@ export type OrderTableWalkErrorReason =
   | "address-out-of-range";
 
 /** Outcome of {@link walkOrderTable}. */
-export interface OrderTableWalkResult {
-  /** False when a structural error aborted the walk. */
-  readonly ok: boolean;
-  /** The structural error, when `ok` is false. */
-  readonly error?: OrderTableWalkErrorReason;
-  /** Human-readable detail of the error. */
-  readonly detail?: string;
-  /** The non-zero callback result that stopped the walk, or 0. */
-  readonly stopped: number;
-  /** Callbacks made. */
-  readonly blocks: number;
-  /** Bitmap bits rejected and skipped (block not entirely RAM). */
-  readonly rejected: number;
+export interface OrderTableWalkResult extends Readonly<WalkOutcome<OrderTableWalkErrorReason>> {
   /** Page tables scanned (the order table not included). */
   readonly tablesVisited: number;
   /** Bitmap tables scanned. */
@@ -700,20 +688,11 @@ export function walkOrderTable(
     }
     w.run(root, options.emptySlot ?? "walk-page-0");
   }
-  if (w.rejected > 0) {
-    options.log?.warning("KHO", `order table: rejected ${w.rejected} preserved blocks`);
-  }
-  const base = {
-    stopped: w.stopped,
-    blocks: w.blocks,
-    rejected: w.rejected,
+  return w.outcome(`order table`, {
     tablesVisited: w.tables,
     bitmapsVisited: w.bitmaps,
     ignoredSlots,
-  };
-  return w.error === undefined
-    ? { ok: true, ...base }
-    : { ok: false, error: w.error, detail: w.detail, ...base };
+  });
 }
 
 /**

@@ -39,7 +39,7 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
-import { type ChildReasons, WalkGuard } from "./walk_guard.ts";
+import { type ChildReasons, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
 import {
   fls64,
   KHO_BITMAP_SIZE_LOG2,
@@ -609,19 +609,7 @@ export type RadixWalkErrorReason =
   | "key-out-of-range";
 
 /** The outcome of {@link walkRadixTree}. */
-export interface RadixWalkResult {
-  /** False when a structural error aborted the walk. */
-  readonly ok: boolean;
-  /** The structural error, when `ok` is false. */
-  readonly error?: RadixWalkErrorReason;
-  /** Human-readable detail of the error. */
-  readonly detail?: string;
-  /** The non-zero callback result that stopped the walk, or 0. */
-  readonly stopped: number;
-  /** Callbacks made. */
-  readonly blocks: number;
-  /** Leaf bits rejected and skipped (key 0, or block not entirely RAM). */
-  readonly rejected: number;
+export interface RadixWalkResult extends Readonly<WalkOutcome<RadixWalkErrorReason>> {
   /** Table pages scanned (root included). */
   readonly tablesVisited: number;
   /** Leaf pages scanned. */
@@ -943,19 +931,7 @@ function runWalk(
   } finally {
     if (borrowed) sharedBatchBuf = w.batchBuf;
   }
-  if (w.rejected > 0) {
-    options.log?.warning("KHO", `radix: rejected ${w.rejected} preserved blocks`);
-  }
-  const base = {
-    stopped: w.stopped,
-    blocks: w.blocks,
-    rejected: w.rejected,
-    tablesVisited: w.tables,
-    leavesVisited: w.leaves,
-  };
-  return w.error === undefined
-    ? { ok: true, ...base }
-    : { ok: false, error: w.error, detail: w.detail, ...base };
+  return w.outcome(`radix`, { tablesVisited: w.tables, leavesVisited: w.leaves });
 }
 
 /**

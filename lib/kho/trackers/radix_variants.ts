@@ -770,19 +770,7 @@ export function walkRadixVariant(
     w.visited.add(root);
     w.table(root, 5, 0, 0);
   }
-  if (w.rejected > 0) {
-    options.log?.warning("KHO", `${options.codec.kind}: rejected ${w.rejected} preserved blocks`);
-  }
-  const base = {
-    stopped: w.stopped,
-    blocks: w.blocks,
-    rejected: w.rejected,
-    tablesVisited: w.tables,
-    leavesVisited: w.leaves,
-  };
-  return w.error === undefined
-    ? { ok: true, ...base }
-    : { ok: false, error: w.error, detail: w.detail, ...base };
+  return w.outcome(`${options.codec.kind}`, { tablesVisited: w.tables, leavesVisited: w.leaves });
 }
 
 /**

@@ -46,6 +46,22 @@ export interface ChildReasons<R extends string> {
   shared: R;
 }
 
+/** What every bytes-only walk reports (each reader adds its own visit counts). */
+export interface WalkOutcome<R extends string> {
+  /** False when a structural error aborted the walk. */
+  ok: boolean;
+  /** The structural error, when `ok` is false. */
+  error?: R;
+  /** Human-readable detail of the error. */
+  detail?: string;
+  /** The non-zero callback result that stopped the walk, or 0. */
+  stopped: number;
+  /** Callbacks made (blocks delivered). */
+  blocks: number;
+  /** Blocks rejected and skipped. */
+  rejected: number;
+}
+
 /** Shared state and checks of a bytes-only tracker walk; `R` names its abort reasons. */
 export class WalkGuard<R extends string> {
   /** The memory being read. */
@@ -90,6 +106,20 @@ export class WalkGuard<R extends string> {
     this.rejectLogLimit = o.rejectLogLimit ?? 8;
     this.#what = what;
     this.#rejectPrefix = rejectPrefix;
+  }
+
+  /**
+   * The walk's outcome with the reader's own figures `extra`; logs the number of rejected
+   * blocks first (`"<label>: rejected N preserved blocks"`).
+   */
+  outcome<X extends object>(label: string, extra: X): WalkOutcome<R> & X {
+    if (this.rejected > 0) {
+      this.log?.warning("KHO", `${label}: rejected ${this.rejected} preserved blocks`);
+    }
+    const base = { stopped: this.stopped, blocks: this.blocks, rejected: this.rejected, ...extra };
+    return this.error === undefined
+      ? { ok: true, ...base }
+      : { ok: false, error: this.error, detail: this.detail, ...base };
   }
 
   /** Whether `[phys, phys + size)` is inside memory and RAM. */
