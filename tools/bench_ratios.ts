@@ -17,71 +17,58 @@
 
 import { parseArgs } from "node:util";
 
+/** One workload as kho_ref takes it: `kho_ref WORKLOAD PAGES SPAN [EXTRA]`. */
 interface Spec {
   name: string;
-  ref: string[];
-  engine: string[];
-  items: number;
-  xarray: boolean;
+  workload: "radix" | "xarray" | "hyper";
+  pages: number;
+  span: number;
+  /** xarray: bitmap bytes; hyper: giant folios. */
+  extra?: number;
 }
 
 const SPECS: Record<string, Spec> = {
-  radix: {
-    name: "radix 1 Mi pages in 16 GiB",
-    ref: ["radix", "1048576", "4194304"],
-    engine: ["--workload", "radix", "--pages", "1048576", "--span-pages", "4194304"],
-    items: 1048576,
-    xarray: false,
-  },
+  radix: { name: "radix 1 Mi pages in 16 GiB", workload: "radix", pages: 2 ** 20, span: 2 ** 22 },
   xarray512: {
     name: "xarray 16 GiB dense, 512 B bitmaps (6.16)",
-    ref: ["xarray", "4194304", "4194304", "512"],
-    engine: [
-      "--workload",
-      "xarray",
-      "--pages",
-      "4194304",
-      "--span-pages",
-      "4194304",
-      "--bitmap-bytes",
-      "512",
-    ],
-    items: 4194304,
-    xarray: true,
+    workload: "xarray",
+    pages: 2 ** 22,
+    span: 2 ** 22,
+    extra: 512,
   },
   xarray4k: {
     name: "xarray 16 GiB dense, 4 KiB bitmaps (6.19)",
-    ref: ["xarray", "4194304", "4194304", "4096"],
-    engine: [
-      "--workload",
-      "xarray",
-      "--pages",
-      "4194304",
-      "--span-pages",
-      "4194304",
-      "--bitmap-bytes",
-      "4096",
-    ],
-    items: 4194304,
-    xarray: true,
+    workload: "xarray",
+    pages: 2 ** 22,
+    span: 2 ** 22,
+    extra: 4096,
   },
   hyper: {
     name: "hyper: radix 1 Mi pages + 1008 × 1 GiB",
-    ref: ["hyper", "1048576", "4194304", "1008"],
-    engine: [
-      "--workload",
-      "hyper",
-      "--pages",
-      "1048576",
-      "--span-pages",
-      "4194304",
-      "--giant-folios",
-      "1008",
-    ],
-    items: 1048576 + 1008,
-    xarray: false,
+    workload: "hyper",
+    pages: 2 ** 20,
+    span: 2 ** 22,
+    extra: 1008,
   },
 };
+
+function refArgs(s: Spec): string[] {
+  return [s.workload, String(s.pages), String(s.span), ...(s.extra ? [String(s.extra)] : [])];
+}
+
+function engineArgs(s: Spec): string[] {
+  const extra = s.workload === "xarray"
+    ? ["--bitmap-bytes", String(s.extra)]
+    : s.workload === "hyper"
+    ? ["--giant-folios", String(s.extra)]
+    : [];
+  return ["--workload", s.workload, "--pages", String(s.pages), "--span-pages", String(s.span)]
+    .concat(extra);
+}
+
+function items(s: Spec): number {
+  return s.pages + (s.workload === "hyper" ? s.extra! : 0);
+}
 
 /** Targets of issue #9 (engine / C, medians). */
 const TARGET = 3;
@@ -142,8 +129,8 @@ const last: Record<string, { ref: Json; eng: Json }> = {};
 for (let r = 0; r < runs; r++) {
   for (const n of names) {
     const s = SPECS[n];
-    const c = await run(ref, s.ref);
-    const e = await run(deno, ["run", "-A", "cli.ts", "bench", ...s.engine]);
+    const c = await run(ref, refArgs(s));
+    const e = await run(deno, ["run", "-A", "cli.ts", "bench", ...engineArgs(s)]);
     if (c.checksum !== e.checksum || c.walked !== e.walked) {
       throw new Error(`${n}: checksum ${e.checksum} vs kho_ref ${c.checksum}`);
     }
@@ -152,8 +139,8 @@ for (let r = 0; r < runs; r++) {
       walk: +e.walk_ns_per_item / +c.walk_ns_per_item,
       bootMs: +e.successor_boot_ms,
     };
-    if (s.xarray) {
-      const total = (j: Json) => +j.serialize_ns_total + +j.walk_ns_per_item * s.items;
+    if (s.workload === "xarray") {
+      const total = (j: Json) => +j.serialize_ns_total + +j.walk_ns_per_item * items(s);
       p.serializeWalk = total(e) / total(c);
     }
     pairs[n].push(p);
@@ -176,7 +163,7 @@ const rows = names.map((n) => {
     runs: ps.length,
     preserveRatio: +median(ps.map((p) => p.preserve)).toFixed(2),
     walkRatio: +median(ps.map((p) => p.walk)).toFixed(2),
-    ...(s.xarray
+    ...(s.workload === "xarray"
       ? { serializeWalkRatio: +median(ps.map((p) => p.serializeWalk!)).toFixed(2) }
       : {}),
     successorBootMs: Math.round(median(ps.map((p) => p.bootMs))),
@@ -192,7 +179,7 @@ else {
     "|---|---|---|---|---|",
     ...rows.map((r) => {
       const xa = "serializeWalkRatio" in r;
-      const walk = `${r.walkRatio}×` + (xa ? "" : ` ${ok(r.walkRatio)}`);
+      const walk = `${r.walkRatio}×` + (r.workload === "radix" ? ` ${ok(r.walkRatio)}` : "");
       const sw = xa ? `${r.serializeWalkRatio}× ${ok(r.serializeWalkRatio!)}` : "—";
       const pre = `${r.preserveRatio}×` + (r.workload === "hyper" ? "" : ` ${ok(r.preserveRatio)}`);
       return `| ${r.description} | ${pre} | ${walk} | ${sw} | ${r.successorBootMs} ms |`;
