@@ -34,8 +34,9 @@ export { Topology } from "./lib/machine/topology.ts";
 export type { RamRange, TopologyOptions } from "./lib/machine/topology.ts";
 export { Machine } from "./lib/machine/machine.ts";
 
-export { Kernel, KernelPanic, POISON_SEED } from "./lib/kernel/kernel.ts";
-export type { BootHandoff, BootOptions, BootReport } from "./lib/kernel/kernel.ts";
+export { Kernel, POISON_SEED } from "./lib/boot/kernel.ts";
+export { KernelPanic } from "./lib/kernel/panic.ts";
+export type { BootHandoff, BootOptions, BootReport } from "./lib/boot/kernel.ts";
 export { kstrtobool, parseCmdline } from "./lib/kernel/cmdline.ts";
 export type { KernelParams, ReserveMemParam } from "./lib/kernel/cmdline.ts";
 export { format as formatLogEntry, KernelLog } from "./lib/kernel/dmesg.ts";

@@ -3,7 +3,7 @@
  * machines. Run: `deno task bench bench/boot_bench.ts`. For heap figures run
  * `deno run --v8-flags=--expose-gc bench/boot_heap.ts`.
  */
-import { Kernel } from "../lib/kernel/kernel.ts";
+import { Kernel } from "../lib/boot/kernel.ts";
 import { Machine } from "../lib/machine/machine.ts";
 import { TiB } from "../lib/units.ts";
 

@@ -3,7 +3,7 @@
  * Prints one JSON line per machine size: boot milliseconds and the JavaScript heap the
  * booted machine + kernel retain (heapUsed after a GC, minus the baseline).
  */
-import { Kernel } from "../lib/kernel/kernel.ts";
+import { Kernel } from "../lib/boot/kernel.ts";
 import { Machine } from "../lib/machine/machine.ts";
 import { TiB } from "../lib/units.ts";
 

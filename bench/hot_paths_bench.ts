@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Kernel } from "../lib/kernel/kernel.ts";
+import { Kernel } from "../lib/boot/kernel.ts";
 import { FreeBlockIndex } from "../lib/kernel/buddy_free_index.ts";
 import { Machine } from "../lib/machine/machine.ts";
 import { PhysicalMemory } from "../lib/machine/physmem.ts";

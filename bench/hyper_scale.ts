@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { allocContigRange, allocGigantic } from "../lib/kernel/gigantic.ts";
-import { Kernel } from "../lib/kernel/kernel.ts";
+import { Kernel } from "../lib/boot/kernel.ts";
 import { Machine } from "../lib/machine/machine.ts";
 import { Rng } from "../lib/rng.ts";
 import { GiB, PAGE_SIZE } from "../lib/units.ts";

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { Kernel } from "../lib/kernel/kernel.ts";
+import { Kernel } from "../lib/boot/kernel.ts";
 import { Machine } from "../lib/machine/machine.ts";
 import { GiB, PAGE_SIZE } from "../lib/units.ts";
 import { walkIncomingBatched } from "../lib/kho/trackers/registry.ts";

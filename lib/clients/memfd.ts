@@ -17,7 +17,7 @@
 
 import { KhoError } from "../errors.ts";
 import { allocGigantic, freeGigantic } from "../kernel/gigantic.ts";
-import type { Kernel } from "../kernel/kernel.ts";
+import type { Kernel } from "../boot/kernel.ts";
 import type { FillSpec } from "../machine/physmem.ts";
 import {
   decodeFolioSer,
@@ -70,7 +70,7 @@ export interface MemfdCreateOptions {
  * @example
  * ```ts
  * import { Machine } from "../machine/machine.ts";
- * import { Kernel } from "../kernel/kernel.ts";
+ * import { Kernel } from "../boot/kernel.ts";
  * import { memfdCreate, preserveMemfd, restoreMemfd } from "./memfd.ts";
  * const k1 = Kernel.coldBoot(new Machine({ ramBytes: 2 ** 32, nodes: 1 }));
  * const f = memfdCreate(k1, "guest0", 64 * 4096);

@@ -10,7 +10,7 @@
  */
 
 import { KhoError } from "../errors.ts";
-import type { Kernel } from "../kernel/kernel.ts";
+import type { Kernel } from "../boot/kernel.ts";
 import {
   decodeObjectsTable,
   encodeObjectsTable,
@@ -158,7 +158,7 @@ function publish(kernel: Kernel, records: readonly ObjectRecord[]): void {
  * @example
  * ```ts
  * import { Machine } from "../machine/machine.ts";
- * import { Kernel } from "../kernel/kernel.ts";
+ * import { Kernel } from "../boot/kernel.ts";
  * import { preserveObjects, restoreObject } from "./objects.ts";
  * const k1 = Kernel.coldBoot(new Machine({ ramBytes: 2 ** 32, nodes: 1 }));
  * const pfn = k1.buddy.folioAlloc(3)!;

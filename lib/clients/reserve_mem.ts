@@ -19,7 +19,7 @@
 
 import { type ErrnoName, FdtError, KhoError } from "../errors.ts";
 import { allocContigRange } from "../kernel/gigantic.ts";
-import type { Kernel } from "../kernel/kernel.ts";
+import type { Kernel } from "../boot/kernel.ts";
 import {
   buildMemblockFdt,
   MEMBLOCK_KHO_FDT,
@@ -210,7 +210,7 @@ export interface ReserveMemInitResult {
  * @example
  * ```ts
  * import { Machine } from "../machine/machine.ts";
- * import { Kernel } from "../kernel/kernel.ts";
+ * import { Kernel } from "../boot/kernel.ts";
  * import { reserveMemInit } from "./reserve_mem.ts";
  * const m = new Machine({ ramBytes: 2 ** 32, nodes: 1 });
  * const k1 = Kernel.coldBoot(m, { cmdline: "reserve_mem=8M:2M:trace" });

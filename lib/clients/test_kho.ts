@@ -14,7 +14,7 @@
  */
 
 import { type ErrnoName, FdtError, KhoError } from "../errors.ts";
-import type { Kernel } from "../kernel/kernel.ts";
+import type { Kernel } from "../boot/kernel.ts";
 import type { KhoBug } from "../kho/abi/profiles.ts";
 import {
   buildTestKhoFdt,

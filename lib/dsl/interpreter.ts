@@ -12,7 +12,7 @@
 
 import { FdtError, KhoError, PhysRangeError } from "../errors.ts";
 import type { FaultOptions } from "../kernel/faults.ts";
-import { Kernel, KernelPanic } from "../kernel/kernel.ts";
+import { Kernel, KernelPanic } from "../boot/kernel.ts";
 import { CURRENT_PROFILE, type ProfileName } from "../kho/abi/profiles.ts";
 import { Machine } from "../machine/machine.ts";
 import { hashLabel, Rng } from "../rng.ts";

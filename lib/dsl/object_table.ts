@@ -31,7 +31,7 @@
  * @module
  */
 
-import type { Kernel } from "../kernel/kernel.ts";
+import type { Kernel } from "../boot/kernel.ts";
 import { KhoError } from "../errors.ts";
 import { MAX_PAGE_ORDER, PAGE_SIZE } from "../units.ts";
 

@@ -14,7 +14,7 @@
 
 import { KhoError } from "../errors.ts";
 import { allocContigRange, allocGigantic, freeContigRange } from "../kernel/gigantic.ts";
-import type { Kernel } from "../kernel/kernel.ts";
+import type { Kernel } from "../boot/kernel.ts";
 import { MAX_FOLIO_ORDER } from "../kernel/memmap.ts";
 import { VM_ALLOW_HUGE_VMAP } from "../kernel/vmalloc.ts";
 import type { Rng } from "../rng.ts";
@@ -36,7 +36,7 @@ export type ObjectState = "allocated" | "preserved" | "incoming" | "restored";
  *
  * @example
  * ```ts
- * import { Kernel } from "../kernel/kernel.ts";
+ * import { Kernel } from "../boot/kernel.ts";
  * import { Machine } from "../machine/machine.ts";
  * import { Rng } from "../rng.ts";
  * import { createObject } from "./objects.ts";

@@ -13,11 +13,15 @@
  */
 
 import { KhoError } from "../errors.ts";
+import type { BuddyAllocator } from "../kernel/buddy.ts";
+import type { KernelLog } from "../kernel/dmesg.ts";
+import type { FaultInjector } from "../kernel/faults.ts";
 import { GFP_KERNEL } from "../kernel/gfp.ts";
-import type { Kernel } from "../kernel/kernel.ts";
-import { VM_ALLOC, VM_ALLOW_HUGE_VMAP } from "../kernel/vmalloc.ts";
+import { VM_ALLOC, VM_ALLOW_HUGE_VMAP, type Vmalloc } from "../kernel/vmalloc.ts";
+import type { Machine } from "../machine/machine.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
-import type { KhoBug } from "./abi/profiles.ts";
+import type { AbiProfile, KhoBug } from "./abi/profiles.ts";
+import type { Kho } from "./kho.ts";
 import {
   chunkPhysOffset,
   KHO_VMALLOC_ALLOC,
@@ -43,6 +47,28 @@ export const VMALLOC_PAGES_ARRAY_SITE = "kho_restore_vmalloc_pages";
  */
 export const OVERRUN_SCAN_LIMIT_BYTES: number = 64 * 1024;
 
+/**
+ * What vmalloc preservation needs of the running kernel: the machine's memory and RAM
+ * layout, the page and vmalloc allocators, KHO, the log, fault injection and the profile's
+ * bugs. A booted `Kernel` (lib/boot) is one.
+ */
+export interface KhoVmallocHost {
+  /** Physical memory and RAM layout. */
+  readonly machine: Pick<Machine, "mem" | "topology">;
+  /** The page allocator (chunk pages). */
+  readonly buddy: BuddyAllocator;
+  /** vmalloc (the areas preserved and restored). */
+  readonly vmalloc: Vmalloc;
+  /** KHO (preserve and restore of the pages). */
+  readonly kho: Kho;
+  /** The kernel log. */
+  readonly log: KernelLog;
+  /** Fault injection (the restore's page array). */
+  readonly faults: FaultInjector;
+  /** The generation's bugs reproduced by default. */
+  readonly profile: Pick<AbiProfile, "bugs">;
+}
+
 /** Options of the vmalloc preservation calls. */
 export interface VmallocPreserveOptions {
   /** Bugs to reproduce instead of the kernel profile's (`[]` = none). */
@@ -65,12 +91,12 @@ export function khoFlagsToVmalloc(khoFlags: number): number {
   return f;
 }
 
-function bugsOf(kernel: Kernel, opts: VmallocPreserveOptions): ReadonlySet<KhoBug> {
+function bugsOf(kernel: KhoVmallocHost, opts: VmallocPreserveOptions): ReadonlySet<KhoBug> {
   return new Set(opts.bugs ?? kernel.profile.bugs);
 }
 
 /** `new_vmalloc_chunk(cur)`: a zeroed, preserved page linked from `cur`; 0 on failure. */
-function newVmallocChunk(kernel: Kernel, cur: number): number {
+function newVmallocChunk(kernel: KhoVmallocHost, cur: number): number {
   const pfn = kernel.buddy.allocPages(0, {
     gfp: { ...GFP_KERNEL, zero: true },
     site: VMALLOC_CHUNK_SITE,
@@ -91,7 +117,7 @@ function newVmallocChunk(kernel: Kernel, cur: number): number {
  * Reads `chunk->phys[i]`; returns null where the kernel would fault (past RAM) or where the
  * simulator stops an overrunning loop.
  */
-function readChunkEntry(kernel: Kernel, chunk: number, i: number): number | null {
+function readChunkEntry(kernel: KhoVmallocHost, chunk: number, i: number): number | null {
   const at = chunk + chunkPhysOffset(i);
   if (at + 8 - (chunk + PAGE_SIZE) > OVERRUN_SCAN_LIMIT_BYTES) return null;
   if (!kernel.machine.topology.isRam(at, 8)) {
@@ -104,7 +130,7 @@ function readChunkEntry(kernel: Kernel, chunk: number, i: number): number | null
 
 /** `kho_vmalloc_unpreserve_chunk(chunk, order)`. */
 function unpreserveChunk(
-  kernel: Kernel,
+  kernel: KhoVmallocHost,
   chunk: number,
   order: number,
   bugs: ReadonlySet<KhoBug>,
@@ -126,7 +152,7 @@ function unpreserveChunk(
 
 /** `kho_unpreserve_vmalloc` over the chunk chain starting at `first` with `order`. */
 function unpreserveChain(
-  kernel: Kernel,
+  kernel: KhoVmallocHost,
   first: number,
   order: number,
   bugs: ReadonlySet<KhoBug>,
@@ -152,7 +178,7 @@ function unpreserveChain(
  * @example
  * ```ts
  * import { Machine } from "../machine/machine.ts";
- * import { Kernel } from "../kernel/kernel.ts";
+ * import { Kernel } from "../boot/kernel.ts";
  * import { preserveVmalloc, restoreVmalloc } from "./vmalloc.ts";
  * const k1 = Kernel.coldBoot(new Machine({ ramBytes: 2 ** 32, nodes: 1 }));
  * const addr = k1.vmalloc.vmalloc(3 * 4096)!;
@@ -164,7 +190,7 @@ function unpreserveChain(
  * ```
  */
 export function preserveVmalloc(
-  kernel: Kernel,
+  kernel: KhoVmallocHost,
   addr: number,
   opts: VmallocPreserveOptions = {},
 ): KhoVmalloc {
@@ -212,7 +238,7 @@ export function preserveVmalloc(
  * and frees the chunk pages. The vmalloc area itself stays allocated.
  */
 export function unpreserveVmalloc(
-  kernel: Kernel,
+  kernel: KhoVmallocHost,
   desc: KhoVmalloc,
   opts: VmallocPreserveOptions = {},
 ): void {
@@ -227,7 +253,7 @@ export function unpreserveVmalloc(
  * null on any failure (pages already restored are not given back, as in the kernel).
  */
 export function restoreVmalloc(
-  kernel: Kernel,
+  kernel: KhoVmallocHost,
   desc: KhoVmalloc,
   opts: VmallocPreserveOptions = {},
 ): number | null {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Kernel } from "../kernel/kernel.ts";
+import type { Kernel } from "../boot/kernel.ts";
 import { KernelLog } from "../kernel/dmesg.ts";
 import type { Topology } from "../machine/topology.ts";
 import { type Clock, wallClock } from "../rng.ts";

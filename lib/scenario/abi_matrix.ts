@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Kernel } from "../kernel/kernel.ts";
+import { Kernel } from "../boot/kernel.ts";
 import { Machine } from "../machine/machine.ts";
 import {
   type AbiProfile,

@@ -15,7 +15,7 @@
  */
 
 import { type ErrnoName, KhoError } from "../errors.ts";
-import type { Kernel } from "../kernel/kernel.ts";
+import type { Kernel } from "../boot/kernel.ts";
 import { hasApi } from "../kho/abi/profiles.ts";
 import {
   chunkCapacity,

@@ -6,7 +6,7 @@
  */
 
 import { allocContigRange } from "../kernel/gigantic.ts";
-import type { Kernel } from "../kernel/kernel.ts";
+import type { Kernel } from "../boot/kernel.ts";
 import type { Rng } from "../rng.ts";
 import { PAGE_SIZE } from "../units.ts";
 

@@ -20,8 +20,8 @@
  */
 
 import { KhoError } from "../errors.ts";
-import { KernelPanic } from "../kernel/kernel.ts";
-import type { Kernel } from "../kernel/kernel.ts";
+import { KernelPanic } from "../kernel/panic.ts";
+import type { Kernel } from "../boot/kernel.ts";
 import { getProfile, PROFILE_NAMES, type ProfileName } from "../kho/abi/profiles.ts";
 import { trackerAvailable } from "../kho/trackers/registry.ts";
 import { collectOutgoing, collectSuccessor, costMetrics, replayWalk } from "../metrics/collect.ts";

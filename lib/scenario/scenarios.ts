@@ -18,7 +18,7 @@
 import { memfdCreate, type MemfdFile } from "../clients/memfd.ts";
 import { KhoError } from "../errors.ts";
 import { allocContigRange, allocGigantic } from "../kernel/gigantic.ts";
-import { type BootOptions, Kernel } from "../kernel/kernel.ts";
+import { type BootOptions, Kernel } from "../boot/kernel.ts";
 import { Machine } from "../machine/machine.ts";
 import type { ProfileName } from "../kho/abi/profiles.ts";
 import { hashLabel, Rng } from "../rng.ts";

@@ -16,7 +16,7 @@
  */
 
 import { KhoError } from "../errors.ts";
-import type { Kernel } from "../kernel/kernel.ts";
+import type { Kernel } from "../boot/kernel.ts";
 import { type MemfdFile, preserveMemfd, restoreMemfd } from "../clients/memfd.ts";
 import { testKhoSave, testKhoVerify } from "../clients/test_kho.ts";
 import {

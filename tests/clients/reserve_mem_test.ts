@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { KhoError } from "../../lib/errors.ts";
-import { Kernel } from "../../lib/kernel/kernel.ts";
+import { Kernel } from "../../lib/boot/kernel.ts";
 import { buildMemblockFdt, MEMBLOCK_KHO_FDT } from "../../lib/kho/abi/memblock.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { GiB, MiB, PAGE_SIZE } from "../../lib/units.ts";

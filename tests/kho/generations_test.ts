@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { KhoError } from "../../lib/errors.ts";
-import { Kernel } from "../../lib/kernel/kernel.ts";
+import { Kernel } from "../../lib/boot/kernel.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { Rng } from "../../lib/rng.ts";
 import { GiB, PAGE_SIZE } from "../../lib/units.ts";

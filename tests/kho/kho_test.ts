@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { KhoError } from "../../lib/errors.ts";
 import { allocGigantic } from "../../lib/kernel/gigantic.ts";
-import { Kernel, KernelPanic } from "../../lib/kernel/kernel.ts";
+import { Kernel, KernelPanic } from "../../lib/boot/kernel.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { MIGRATE_CMA } from "../../lib/kernel/gfp.ts";
 import { Rng } from "../../lib/rng.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { KhoError } from "../../lib/errors.ts";
-import { Kernel } from "../../lib/kernel/kernel.ts";
+import { Kernel } from "../../lib/boot/kernel.ts";
 import { VM_ALLOC, VM_ALLOW_HUGE_VMAP, VM_USERMAP } from "../../lib/kernel/vmalloc.ts";
 import {
   KHO_VMALLOC_ALLOC,

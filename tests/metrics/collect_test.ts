@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KernelLog } from "../../lib/kernel/dmesg.ts";
-import { Kernel } from "../../lib/kernel/kernel.ts";
+import { Kernel } from "../../lib/boot/kernel.ts";
 import { createTracker, TrackerCounters, walkIncoming } from "../../lib/kho/trackers/registry.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import {

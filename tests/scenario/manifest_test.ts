@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Kernel } from "../../lib/kernel/kernel.ts";
+import { Kernel } from "../../lib/boot/kernel.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { getProfile, type ProfileName } from "../../lib/kho/abi/profiles.ts";
 import {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { BootOptions } from "../../lib/kernel/kernel.ts";
+import type { BootOptions } from "../../lib/boot/kernel.ts";
 import { getProfile, type ProfileName } from "../../lib/kho/abi/profiles.ts";
 import { SCENARIO_CHUNK_HEADER_SIZE } from "../../lib/kho/abi/scenario_manifest.ts";
 import { writeScenarioManifest } from "../../lib/scenario/manifest.ts";

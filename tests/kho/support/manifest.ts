@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Kernel } from "../../../lib/kernel/kernel.ts";
+import type { Kernel } from "../../../lib/boot/kernel.ts";
 import { PAGE_SIZE } from "../../../lib/units.ts";
 
 /** Sub-tree name of the manifest. */

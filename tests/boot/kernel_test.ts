@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Kernel } from "../../lib/kernel/kernel.ts";
+import { Kernel } from "../../lib/boot/kernel.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { GiB } from "../../lib/units.ts";
 

@@ -1,0 +1,148 @@
+/**
+ * The state of one boot while its phases run (`./start_kernel.ts`): what every phase reads
+ * (machine, options, handoff, log, command line, profile) and what the phases build, in
+ * order (memblock and the memmap first; the buddy allocator at `free_area_init`; vmalloc at
+ * `vmalloc_init`; KHO at `kho_init`). A subsystem read before the phase that builds it is a
+ * bug in the phase table and throws.
+ *
+ * @module
+ */
+
+import type { Machine } from "../machine/machine.ts";
+import type { BuddyAllocator } from "../kernel/buddy.ts";
+import { type KernelParams, parseCmdline } from "../kernel/cmdline.ts";
+import { KernelLog } from "../kernel/dmesg.ts";
+import { FaultInjector } from "../kernel/faults.ts";
+import { Memblock } from "../kernel/memblock.ts";
+import { Memmap } from "../kernel/memmap.ts";
+import type { Vmalloc } from "../kernel/vmalloc.ts";
+import { type AbiProfile, CURRENT_PROFILE, getProfile } from "../kho/abi/profiles.ts";
+import type { ScratchArea } from "../kho/abi/scratch.ts";
+import { DEFAULT_IMAGE_BYTES, type Kho } from "../kho/kho.ts";
+import type { KhoIn, RetrieveStats } from "../kho/restore.ts";
+import type { BootHandoff, BootOptions } from "./options.ts";
+
+/** A handover that `kho_populate` accepted. */
+export interface PopulatedHandover {
+  /** The incoming root FDT's bytes. */
+  readonly fdt: Uint8Array;
+  /** The inherited scratch areas. */
+  readonly scratch: ScratchArea[];
+  /** Root of the incoming tracker. */
+  readonly mapPhys: number;
+}
+
+/** One boot in progress. */
+export class BootContext {
+  /** The machine (survives kexec). */
+  readonly machine: Machine;
+  /** How this kernel boots. */
+  readonly options: BootOptions;
+  /** What the previous kernel passed on. */
+  readonly handoff: BootHandoff;
+  /** This boot's log. */
+  readonly log: KernelLog = new KernelLog();
+  /** This boot's fault injection. */
+  readonly faults: FaultInjector = new FaultInjector();
+  /** Parsed command line. */
+  readonly params: KernelParams;
+  /** ABI profile. */
+  readonly profile: AbiProfile;
+  /** `uname -r`. */
+  readonly release: string;
+  /** Size of the kernel image segment. */
+  readonly imageBytes: number;
+  /** Whether memory handed to the allocator is poisoned. */
+  readonly poison: boolean;
+  /** Boot-time allocator. */
+  readonly memblock: Memblock;
+  /** struct pages. */
+  readonly memmap: Memmap = new Memmap();
+
+  /** `kho_populate`'s verdict: the accepted handover, or null (cold boot or refused). */
+  populated: PopulatedHandover | null = null;
+  /** Why a handover was refused (`kho_populate`). */
+  revivalRefused: string | undefined = undefined;
+  /** Whether KHO is still enabled (`kho=`; cleared when scratch cannot be reserved). */
+  khoEnabled: boolean;
+  /** Scratch areas: inherited (`kho_populate`) or reserved (`kho_reserve_scratch`). */
+  scratch: ScratchArea[] = [];
+  /** The incoming KHO state (`kho_memory_init`, KHO boot only). */
+  incoming: KhoIn | null = null;
+  /** The tracker walk (`kho_memory_init`, KHO boot only). */
+  retrieve: RetrieveStats | undefined = undefined;
+  /** Pages `memblock_free_all` handed to the buddy allocator. */
+  freedPages = 0;
+
+  #buddy: BuddyAllocator | null = null;
+  #vmalloc: Vmalloc | null = null;
+  #kho: Kho | null = null;
+
+  /** Starts a boot: the banner, the command line, fault injection and an empty memblock. */
+  constructor(machine: Machine, options: BootOptions, handoff: BootHandoff) {
+    this.machine = machine;
+    this.options = options;
+    this.handoff = handoff;
+    this.params = parseCmdline(options.cmdline ?? "");
+    this.profile = typeof options.profile === "object"
+      ? options.profile
+      : getProfile(options.profile ?? CURRENT_PROFILE);
+    this.release = options.release ?? `${this.profile.kernel}.0-kholab`;
+    this.imageBytes = options.imageBytes ?? DEFAULT_IMAGE_BYTES;
+    this.poison = options.poison ?? true;
+    this.khoEnabled = this.params.kho ?? true;
+    const log = this.log;
+    log.info(
+      "",
+      `Linux version ${this.release} (kholab, profile ${this.profile.name}) boot #${handoff.bootIndex}`,
+    );
+    log.info("", `Command line: ${this.params.raw}`);
+    for (const e of this.params.errors) log.warning("", `bad parameter: ${e}`);
+    if (options.faults) this.faults.arm(options.faults);
+    this.memblock = new Memblock({ topology: machine.topology, log, faults: this.faults });
+  }
+
+  /** Boots on this machine so far (0 = power-on). */
+  get bootIndex(): number {
+    return this.handoff.bootIndex;
+  }
+
+  /** Where this kernel's image lies. */
+  get imagePhys(): number {
+    return this.handoff.imagePhys;
+  }
+
+  /** The page allocator (from `free_area_init` on). */
+  get buddy(): BuddyAllocator {
+    return this.#built(this.#buddy, "buddy", "free_area_init");
+  }
+  set buddy(b: BuddyAllocator) {
+    this.#buddy = this.#once(this.#buddy, b, "buddy");
+  }
+
+  /** vmalloc (from `vmalloc_init` on). */
+  get vmalloc(): Vmalloc {
+    return this.#built(this.#vmalloc, "vmalloc", "vmalloc_init");
+  }
+  set vmalloc(v: Vmalloc) {
+    this.#vmalloc = this.#once(this.#vmalloc, v, "vmalloc");
+  }
+
+  /** KHO (from `kho_init` on). */
+  get kho(): Kho {
+    return this.#built(this.#kho, "kho", "kho_init");
+  }
+  set kho(k: Kho) {
+    this.#kho = this.#once(this.#kho, k, "kho");
+  }
+
+  #built<T>(value: T | null, what: string, phase: string): T {
+    if (value === null) throw new Error(`boot phase order: ${what} used before ${phase}`);
+    return value;
+  }
+
+  #once<T>(old: T | null, value: T, what: string): T {
+    if (old !== null) throw new Error(`boot phase order: ${what} built twice`);
+    return value;
+  }
+}

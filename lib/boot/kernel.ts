@@ -1,0 +1,164 @@
+/**
+ * One kernel boot on a {@link Machine}: memblock → (KHO revival) → buddy allocator, struct
+ * pages, vmalloc, the kernel log, and KHO, built by the boot phases of `./phases.ts`.
+ * `kexec()` ends this kernel and boots the next one (`./kexec.ts`), which receives nothing
+ * but physical memory and the 32-byte handover record.
+ *
+ * @module
+ */
+
+import type { Machine } from "../machine/machine.ts";
+import type { BuddyAllocator } from "../kernel/buddy.ts";
+import type { KernelParams } from "../kernel/cmdline.ts";
+import type { KernelLog } from "../kernel/dmesg.ts";
+import type { FaultInjector } from "../kernel/faults.ts";
+import type { Memblock } from "../kernel/memblock.ts";
+import type { Memmap } from "../kernel/memmap.ts";
+import type { Vmalloc } from "../kernel/vmalloc.ts";
+import type { AbiProfile } from "../kho/abi/profiles.ts";
+import { COLD_IMAGE_PHYS, type Kho } from "../kho/kho.ts";
+import { BootContext } from "./context.ts";
+import { kernelKexec } from "./kexec.ts";
+import type { BootHandoff, BootOptions, BootReport } from "./options.ts";
+import { startKernel } from "./phases.ts";
+
+export { KernelPanic } from "../kernel/panic.ts";
+export { POISON_SEED } from "./options.ts";
+export type { BootHandoff, BootOptions, BootReport } from "./options.ts";
+
+/**
+ * A booted kernel.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Machine } from "../machine/machine.ts";
+ * import { Kernel } from "./kernel.ts";
+ * const machine = new Machine({ ramBytes: 2 ** 32, nodes: 1 });
+ * const k1 = Kernel.coldBoot(machine, { cmdline: "kho=on" });
+ * const pfn = k1.buddy.folioAlloc(2)!;
+ * machine.mem.fill(pfn * 4096, 4 * 4096, { pattern: 1 });
+ * k1.kho.preserveFolio(pfn);
+ * const k2 = k1.kexec();
+ * assert.ok(k2.kho.isKhoBoot && k2.kho.restoreFolio(pfn * 4096) === pfn);
+ * ```
+ */
+export class Kernel {
+  /** The machine (survives kexec). */
+  readonly machine: Machine;
+  /** This boot's log. */
+  readonly log: KernelLog;
+  /** This boot's fault injection. */
+  readonly faults: FaultInjector;
+  /** Parsed command line. */
+  readonly params: KernelParams;
+  /** ABI profile. */
+  readonly profile: AbiProfile;
+  /** `uname -r`. */
+  readonly release: string;
+  /** Boot-time allocator. */
+  readonly memblock: Memblock;
+  /** struct pages. */
+  readonly memmap: Memmap;
+  /** The page allocator. */
+  readonly buddy: BuddyAllocator;
+  /** vmalloc. */
+  readonly vmalloc: Vmalloc;
+  /** KHO of this kernel. */
+  readonly kho: Kho;
+  /** Boots on this machine so far (0 = power-on). */
+  readonly bootIndex: number;
+  /** Where this kernel's image lies. */
+  readonly imagePhys: number;
+  /** What happened at boot. */
+  readonly boot: BootReport;
+  readonly #options: BootOptions;
+  #dead = false;
+
+  private constructor(machine: Machine, options: BootOptions, handoff: BootHandoff) {
+    const ctx = startKernel(new BootContext(machine, options, handoff));
+    this.machine = machine;
+    this.#options = options;
+    this.bootIndex = ctx.bootIndex;
+    this.imagePhys = ctx.imagePhys;
+    this.log = ctx.log;
+    this.faults = ctx.faults;
+    this.params = ctx.params;
+    this.profile = ctx.profile;
+    this.release = ctx.release;
+    this.memblock = ctx.memblock;
+    this.memmap = ctx.memmap;
+    this.buddy = ctx.buddy;
+    this.vmalloc = ctx.vmalloc;
+    this.kho = ctx.kho;
+    this.boot = {
+      khoBoot: ctx.kho.isKhoBoot,
+      revivalRefused: ctx.revivalRefused,
+      retrieve: ctx.retrieve,
+      freedPages: ctx.freedPages,
+      scratch: [...ctx.scratch],
+    };
+  }
+
+  /** Powers on and boots the first kernel. */
+  static coldBoot(machine: Machine, options: BootOptions = {}): Kernel {
+    return new Kernel(machine, options, {
+      handover: null,
+      imagePhys: COLD_IMAGE_PHYS,
+      bootIndex: 0,
+    });
+  }
+
+  /**
+   * Boots a kernel on a machine from raw handoff data (what real hardware would pass); used
+   * by {@link Kernel.kexec} and by tests that forge corrupted handovers.
+   */
+  static bootFrom(machine: Machine, handoff: BootHandoff, options: BootOptions = {}): Kernel {
+    return new Kernel(machine, options, handoff);
+  }
+
+  /** Whether this kernel has been replaced by kexec. */
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  /** Throws if this kernel was replaced by kexec (its objects are gone). */
+  assertAlive(): void {
+    if (this.#dead) {
+      throw new Error(`kernel boot #${this.bootIndex} is gone: it was replaced by kexec`);
+    }
+  }
+
+  /**
+   * kexec into the next kernel: with KHO, `kho_fill_kimage` places the image and scratch array
+   * in scratch and passes the handover; without, the next kernel boots cold. This kernel is
+   * discarded; only the machine's memory and the handover reach the successor.
+   */
+  kexec(next: BootOptions = {}): Kernel {
+    this.assertAlive();
+    const options: BootOptions = { ...this.#options, faults: undefined, ...next };
+    const { handover, imagePhys } = kernelKexec({
+      machine: this.machine,
+      log: this.log,
+      profile: this.profile,
+      kho: this.kho,
+      options,
+    });
+    this.#dead = true;
+    // The old kernel's struct pages and free lists do not survive the reboot.
+    this.buddy.discard();
+    this.memmap.discard();
+    return new Kernel(this.machine, options, {
+      handover,
+      imagePhys,
+      bootIndex: this.bootIndex + 1,
+    });
+  }
+
+  /** Free memory by order, all nodes summed (like the columns of /proc/buddyinfo). */
+  freeByOrder(): number[] {
+    const out = new Array(11).fill(0);
+    for (const node of this.buddy.buddyinfo()) node.forEach((c, i) => (out[i] += c));
+    return out;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The kexec reboot path of a running kernel, as named steps in the kernel's order
+ * (`kernel_kexec`): finalize KHO where the generation needs it (what the selftest's init or
+ * LUO's reboot hook do), `kho_fill_kimage` (image and scratch array placed in scratch, the
+ * handover record filled), then `machine_kexec` (the image copied into place). What the
+ * steps produce is the {@link BootHandoff} of the next boot; nothing else crosses.
+ *
+ * To extend the path, insert a step into {@link KEXEC_STEPS}: LUO's `liveupdate_reboot`
+ * runs before the KHO finalize step.
+ *
+ * @module
+ */
+
+import { hex } from "../units.ts";
+import type { Machine } from "../machine/machine.ts";
+import type { KernelLog } from "../kernel/dmesg.ts";
+import type { Handover } from "../kho/abi/kho_data.ts";
+import type { AbiProfile } from "../kho/abi/profiles.ts";
+import { COLD_IMAGE_PHYS, DEFAULT_IMAGE_BYTES, type Kho } from "../kho/kho.ts";
+import type { BootOptions } from "./options.ts";
+
+/** Pattern of the image segment copied into place at reboot. */
+export const KEXEC_IMAGE_PATTERN = 0x1a2b3c4d;
+
+/** The dying kernel as the kexec steps see it, and what they hand on. */
+export interface KexecContext {
+  /** The machine. */
+  readonly machine: Machine;
+  /** The dying kernel's log. */
+  readonly log: KernelLog;
+  /** The dying kernel's ABI profile. */
+  readonly profile: AbiProfile;
+  /** The dying kernel's KHO. */
+  readonly kho: Kho;
+  /** Options of the next boot. */
+  readonly options: BootOptions;
+  /** Size of the next kernel's image segment. */
+  readonly imageBytes: number;
+  /** The handover record (set by `kho_fill_kimage`; null without KHO). */
+  handover: Handover | null;
+  /** Where the next kernel's image goes. */
+  imagePhys: number;
+}
+
+/** One step of the kexec path. */
+export interface KexecStep {
+  /** The kernel function it models. */
+  readonly name: string;
+  /** Runs the step. */
+  readonly run: (ctx: KexecContext) => void;
+}
+
+/**
+ * `kho_finalize` before kexec, if this generation needs it (`finalize` not "none"), it has not
+ * run yet (or may run again) and `finalizeAtKexec` is not false.
+ */
+export function khoFinalizeAtKexec(ctx: KexecContext): void {
+  const { kho, profile } = ctx;
+  if (kho.enabled && profile.finalize !== "none" && (ctx.options.finalizeAtKexec ?? true)) {
+    if (!kho.out!.finalized || profile.finalize === "repeatable") {
+      ctx.log.info("KHO", "finalizing before kexec");
+      kho.finalize();
+    }
+  }
+}
+
+/** `kho_fill_kimage`: the image and the scratch array placed in scratch, the handover filled. */
+export function khoFillKimage(ctx: KexecContext): void {
+  if (!ctx.kho.enabled) return;
+  const filled = ctx.kho.fillKimage({ imageBytes: ctx.imageBytes, mem: ctx.machine.mem });
+  ctx.handover = filled.handover;
+  ctx.imagePhys = filled.imagePhys;
+}
+
+/** `machine_kexec`: the image segment is copied into place at reboot. */
+export function machineKexec(ctx: KexecContext): void {
+  ctx.machine.mem.fill(ctx.imagePhys, ctx.imageBytes, { pattern: KEXEC_IMAGE_PATTERN });
+  ctx.log.info(
+    "",
+    `kexec: ${ctx.handover ? `KHO handover FDT ${hex(ctx.handover.fdtPhys)}` : "no KHO"}`,
+  );
+}
+
+/** The kexec path, in the kernel's order. */
+export const KEXEC_STEPS: readonly KexecStep[] = [
+  { name: "kho_finalize", run: khoFinalizeAtKexec },
+  { name: "kho_fill_kimage", run: khoFillKimage },
+  { name: "machine_kexec", run: machineKexec },
+];
+
+/** Runs the kexec steps for the dying kernel; returns the context with the handoff filled. */
+export function kernelKexec(
+  dying: Omit<KexecContext, "handover" | "imagePhys" | "imageBytes">,
+  steps: readonly KexecStep[] = KEXEC_STEPS,
+): KexecContext {
+  const ctx: KexecContext = {
+    ...dying,
+    imageBytes: dying.options.imageBytes ?? DEFAULT_IMAGE_BYTES,
+    handover: null,
+    imagePhys: COLD_IMAGE_PHYS,
+  };
+  for (const step of steps) step.run(ctx);
+  return ctx;
+}

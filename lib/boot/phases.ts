@@ -1,0 +1,289 @@
+/**
+ * The boot sequence as named phases in the kernel's init order, each a function named after
+ * the kernel function it models and run on the boot's {@link BootContext}:
+ *
+ * | phase                   | what it does here                                                      |
+ * | ----------------------- | ---------------------------------------------------------------------- |
+ * | `e820__memblock_setup`  | RAM of every node into memblock; the low pages reserved                |
+ * | `kho_populate`          | validate the handover; scratch memblock add + mark; scratch-only mode  |
+ * | `memblock_reserve_kern` | reserve the kernel image                                               |
+ * | `sparse_init`           | the memmap (struct pages) from memblock, per node                      |
+ * | `kho_reserve_scratch`   | cold boot: reserve the scratch areas for the next kernel               |
+ * | `free_area_init`        | the buddy allocator (empty free lists)                                 |
+ * | `kho_memory_init`       | KHO boot: scratch pageblocks → CMA, the tracker walk; end scratch-only |
+ * | `memblock_free_all`     | everything free to the buddy allocator (poisoned)                      |
+ * | `vmalloc_init`          | the vmalloc address space                                              |
+ * | `kho_init`              | cold boot: scratch → CMA pageblocks; KHO's outgoing state              |
+ *
+ * To extend the boot, insert a phase into {@link BOOT_PHASES} at its place in the kernel's
+ * order: a `reserve_mem=` phase after `memblock_reserve_kern` (an early_param reserving from
+ * memblock), LUO's `luo_early_startup` after `kho_init` (an early_initcall that runs on a KHO
+ * boot), config-dependent phases (CONFIG_DEFERRED_STRUCT_PAGE_INIT, a kdump kernel skipping
+ * `kho_reserve_scratch`) as phases that read their switch from `ctx.options`. The kexec path
+ * has its own steps in `./kexec.ts`.
+ *
+ * @module
+ */
+
+import { hex, PAGE_SIZE, PAGEBLOCK_NR_PAGES } from "../units.ts";
+import { BuddyAllocator } from "../kernel/buddy.ts";
+import { MIGRATE_CMA } from "../kernel/gfp.ts";
+import { MemblockFlags } from "../kernel/memblock.ts";
+import { KernelPanic } from "../kernel/panic.ts";
+import { Vmalloc } from "../kernel/vmalloc.ts";
+import { Kho, LOW_RESERVED_BYTES } from "../kho/kho.ts";
+import { KhoIn, validateHandover } from "../kho/restore.ts";
+import {
+  DEFAULT_SCRATCH_SCALE,
+  parseKhoScratch,
+  reserveScratch,
+  type ScratchSizing,
+} from "../kho/scratch.ts";
+import type { BootContext } from "./context.ts";
+import { POISON_SEED } from "./options.ts";
+
+/** One step of the boot sequence. */
+export interface BootPhase {
+  /** The kernel function it models (`"kho_populate"`). */
+  readonly name: string;
+  /** Runs the phase. */
+  readonly run: (ctx: BootContext) => void;
+}
+
+/** `e820__memblock_setup` and the low-memory reservation of `setup_arch`. */
+export function e820MemblockSetup(ctx: BootContext): void {
+  ctx.memblock.addTopologyRam();
+  ctx.memblock.reserve(0, LOW_RESERVED_BYTES);
+}
+
+/**
+ * `kho_populate`: validate the handover before anything else is allocated. On success the
+ * scratch areas are added to memblock and marked, the scratch array reserved, and memblock
+ * allocates only from scratch; on failure "disabling KHO revival" and an ordinary boot.
+ */
+export function khoPopulate(ctx: BootContext): void {
+  const { handover } = ctx.handoff;
+  if (!handover) return;
+  const { machine: { mem, topology }, log, memblock: mb } = ctx;
+  const r = validateHandover({
+    mem,
+    topology,
+    profile: ctx.profile,
+    handover,
+    forbidden: [{ addr: 0, size: LOW_RESERVED_BYTES }],
+  });
+  if (!r.ok) {
+    ctx.revivalRefused = r.reason;
+    log.warning("KHO", `disabling KHO revival: ${r.reason}`);
+  } else if (
+    !r.scratch.some((a) =>
+      ctx.imagePhys >= a.addr && ctx.imagePhys + ctx.imageBytes <= a.addr + a.size
+    )
+  ) {
+    ctx.revivalRefused = `kernel image at ${hex(ctx.imagePhys)} is outside scratch`;
+    log.warning("KHO", `disabling KHO revival: ${ctx.revivalRefused}`);
+  } else {
+    ctx.populated = r;
+    ctx.scratch = r.scratch;
+    for (const a of r.scratch) {
+      if (a.size === 0) continue;
+      mb.add(a.addr, a.size);
+      mb.markKhoScratch(a.addr, a.size);
+    }
+    mb.reserve(handover.scratchPhys, handover.scratchLen);
+    mb.setKhoScratchOnly();
+    log.info("KHO", `found kexec handover data (FDT ${hex(handover.fdtPhys)})`);
+  }
+}
+
+/** `memblock_reserve_kern` of the kernel image. */
+export function memblockReserveKern(ctx: BootContext): void {
+  ctx.memblock.reserve(ctx.imagePhys, ctx.imageBytes, {
+    nid: ctx.machine.topology.nidOfPhys(ctx.imagePhys),
+    flags: MemblockFlags.RSRV_KERN,
+  });
+}
+
+/** `sparse_init`: struct pages come from memblock, per node; panics when they cannot. */
+export function sparseInit(ctx: BootContext): void {
+  const memmapPerPage = ctx.options.memmapBytesPerPage ?? 64;
+  if (memmapPerPage <= 0) return;
+  const topology = ctx.machine.topology;
+  for (const nid of topology.nodesWithMemory()) {
+    const size = Math.ceil(topology.nodeBytes(nid) / PAGE_SIZE * memmapPerPage / PAGE_SIZE) *
+      PAGE_SIZE;
+    const phys = ctx.memblock.allocRange({ size, align: PAGE_SIZE, nid });
+    if (phys === 0) {
+      throw new KernelPanic(
+        `cannot allocate the memmap of node ${nid} (${hex(size)} bytes)`,
+        ctx.log,
+      );
+    }
+  }
+}
+
+/**
+ * `kho_reserve_scratch` (cold boot only): sized by `kho_scratch=` (a bad value warns and
+ * falls back to the defaults); a failure disables KHO. On a KHO boot `kho_scratch=` is
+ * ignored: the inherited areas are reused.
+ */
+export function khoReserveScratch(ctx: BootContext): void {
+  const { log, params } = ctx;
+  if (ctx.khoEnabled && !ctx.populated) {
+    let sizing: ScratchSizing = { scale: DEFAULT_SCRATCH_SCALE };
+    if (params.khoScratch !== undefined) {
+      try {
+        sizing = parseKhoScratch(params.khoScratch);
+      } catch (e) {
+        log.warning(
+          "KHO",
+          `kho_scratch=${params.khoScratch}: ${(e as Error).message}; using defaults`,
+        );
+      }
+    }
+    const r = reserveScratch({
+      memblock: ctx.memblock,
+      topology: ctx.machine.topology,
+      log,
+      sizing,
+    });
+    if (r === null) ctx.khoEnabled = false;
+    else ctx.scratch = r.areas;
+  } else if (ctx.populated && params.khoScratch !== undefined) {
+    log.info("KHO", "kho_scratch= ignored on a KHO boot");
+  }
+}
+
+/** `free_area_init`: the page allocator, with empty free lists. */
+export function freeAreaInit(ctx: BootContext): void {
+  ctx.buddy = new BuddyAllocator({
+    topology: ctx.machine.topology,
+    memmap: ctx.memmap,
+    log: ctx.log,
+    faults: ctx.faults,
+    mem: ctx.machine.mem,
+  });
+}
+
+/**
+ * `kho_memory_init`: on a KHO boot the scratch pageblocks become CMA, then the tracker walk
+ * (`kho_mem_retrieve`) reserves every preserved block. Scratch-only mode ends here.
+ */
+export function khoMemoryInit(ctx: BootContext): void {
+  const { handover } = ctx.handoff;
+  if (ctx.populated && handover) {
+    for (const a of ctx.scratch) {
+      if (a.size > 0) {
+        ctx.buddy.setPageblockMigratetypeRange(
+          a.addr / PAGE_SIZE,
+          (a.addr + a.size) / PAGE_SIZE,
+          MIGRATE_CMA,
+        );
+      }
+    }
+    ctx.incoming = new KhoIn(
+      {
+        mem: ctx.machine.mem,
+        topology: ctx.machine.topology,
+        memblock: ctx.memblock,
+        memmap: ctx.memmap,
+        log: ctx.log,
+      },
+      ctx.profile,
+      handover.fdtPhys,
+      ctx.populated,
+    );
+    ctx.retrieve = ctx.incoming.memRetrieve();
+  }
+  ctx.memblock.clearKhoScratchOnly();
+}
+
+/** `memblock_free_all`: everything free goes to the buddy allocator (poisoned). */
+export function memblockFreeAll(ctx: BootContext): void {
+  const freed: [number, number][] = [];
+  ctx.freedPages = ctx.memblock.freeAll((startPfn, endPfn, nid) => {
+    freed.push([startPfn, endPfn]);
+    ctx.buddy.freeBootRange(startPfn, endPfn, nid);
+  });
+  if (ctx.poison) ctx.machine.mem.fillPageRanges(freed, { pattern: POISON_SEED + ctx.bootIndex });
+}
+
+/** `vmalloc_init`: the vmalloc address space over the page allocator. */
+export function vmallocInit(ctx: BootContext): void {
+  ctx.vmalloc = new Vmalloc({
+    buddy: ctx.buddy,
+    memmap: ctx.memmap,
+    mem: ctx.machine.mem,
+    log: ctx.log,
+    faults: ctx.faults,
+  });
+}
+
+/**
+ * `kho_init`: on a cold boot with KHO enabled the scratch areas are released to the
+ * allocator as CMA pageblocks (poisoned); then KHO's outgoing state (root FDT, tracker,
+ * kexec-metadata) is built.
+ */
+export function khoInit(ctx: BootContext): void {
+  const mem = ctx.machine.mem;
+  if (ctx.khoEnabled && !ctx.populated) {
+    for (const a of ctx.scratch) {
+      if (ctx.poison && a.size > 0) {
+        mem.fill(a.addr, a.size, { pattern: POISON_SEED + ctx.bootIndex });
+      }
+      for (
+        let pfn = a.addr / PAGE_SIZE;
+        pfn < (a.addr + a.size) / PAGE_SIZE;
+        pfn += PAGEBLOCK_NR_PAGES
+      ) {
+        ctx.buddy.initCmaReservedPageblock(pfn);
+      }
+    }
+  }
+  ctx.kho = Kho.init({
+    host: {
+      mem,
+      topology: ctx.machine.topology,
+      memmap: ctx.memmap,
+      buddy: ctx.buddy,
+      log: ctx.log,
+    },
+    profile: ctx.profile,
+    enabled: ctx.khoEnabled,
+    scratch: ctx.scratch,
+    incoming: ctx.incoming,
+    release: ctx.release,
+  });
+}
+
+/** The boot sequence, in the kernel's init order. */
+export const BOOT_PHASES: readonly BootPhase[] = [
+  { name: "e820__memblock_setup", run: e820MemblockSetup },
+  { name: "kho_populate", run: khoPopulate },
+  { name: "memblock_reserve_kern", run: memblockReserveKern },
+  { name: "sparse_init", run: sparseInit },
+  { name: "kho_reserve_scratch", run: khoReserveScratch },
+  { name: "free_area_init", run: freeAreaInit },
+  { name: "kho_memory_init", run: khoMemoryInit },
+  { name: "memblock_free_all", run: memblockFreeAll },
+  { name: "vmalloc_init", run: vmallocInit },
+  { name: "kho_init", run: khoInit },
+];
+
+/**
+ * `start_kernel`: runs the phases in order on a fresh context and logs the end of boot.
+ * A phase may throw {@link KernelPanic}.
+ */
+export function startKernel(
+  ctx: BootContext,
+  phases: readonly BootPhase[] = BOOT_PHASES,
+): BootContext {
+  for (const phase of phases) phase.run(ctx);
+  ctx.log.info(
+    "",
+    `boot #${ctx.bootIndex} done: ${ctx.freedPages} pages freed, KHO ${
+      ctx.kho.enabled ? "on" : "off"
+    }`,
+  );
+  return ctx;
+}
