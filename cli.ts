@@ -9,6 +9,7 @@ import { checkFullVerdict } from "./lib/kho/fdt/check.ts";
 import { toDts } from "./lib/kho/fdt/dts.ts";
 import { FdtError } from "./lib/errors.ts";
 import { parseCount } from "./lib/units.ts";
+import { wallClock } from "./lib/rng.ts";
 import {
   abiMatrix,
   abiMatrixText,
@@ -18,7 +19,7 @@ import {
 import { getProfile, PROFILE_NAMES } from "./lib/kho/abi/profiles.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
 import { repl } from "./lib/dsl/repl.ts";
-import { runWorkload } from "./bench/workload.ts";
+import { runWorkload } from "./lib/metrics/kho_ref_workload.ts";
 import { demoReport, REPORT_USAGE, reportCommand } from "./lib/report/report.ts";
 import {
   COMPARE_USAGE,
@@ -191,6 +192,7 @@ export async function main(args: string[]): Promise<number> {
           giantFolios: parseCount(values["giant-folios"]!),
           bitmapBytes,
           warmup: parseCount(values.warmup!),
+          clock: wallClock,
         });
         console.log(JSON.stringify(r));
         return 0;

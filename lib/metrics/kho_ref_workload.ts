@@ -15,19 +15,22 @@
  *
  * JIT warm-up: like any JavaScript benchmark harness (`deno bench` included), the runner
  * first performs the whole workload `warmup` times (default 3) on fresh machines, untimed,
- * and then times one more run; `--warmup 0` measures a cold process.
+ * and then times one more run; `--warmup 0` measures a cold process. The wall clock is handed
+ * in by the caller (`cli.ts` passes `wallClock`); with a `ManualClock` every timing is 0 and
+ * the run is deterministic.
  *
  * @module
  */
 
-import { Kernel } from "../lib/boot/kernel.ts";
-import { Machine } from "../lib/machine/machine.ts";
-import { GiB, PAGE_SIZE } from "../lib/units.ts";
-import { walkIncomingBatched } from "../lib/kho/trackers/registry.ts";
-import { TrackerCounters } from "../lib/kho/trackers/counters.ts";
-import { FdtReader } from "../lib/kho/fdt/reader.ts";
-import { readLe64 } from "../lib/kho/fdt/format.ts";
-import type { ProfileName } from "../lib/kho/abi/profiles.ts";
+import { Kernel } from "../boot/kernel.ts";
+import { Machine } from "../machine/machine.ts";
+import type { Clock } from "../rng.ts";
+import { GiB, PAGE_SIZE } from "../units.ts";
+import { walkIncomingBatched } from "../kho/trackers/registry.ts";
+import { TrackerCounters } from "../kho/trackers/counters.ts";
+import { FdtReader } from "../kho/fdt/reader.ts";
+import { readLe64 } from "../kho/fdt/format.ts";
+import type { ProfileName } from "../kho/abi/profiles.ts";
 
 /** Workload parameters, as kho_ref takes them. */
 export interface WorkloadOptions {
@@ -43,6 +46,8 @@ export interface WorkloadOptions {
   bitmapBytes?: 512 | 4096;
   /** Untimed runs before the timed one (JIT warm-up). Default 3. */
   warmup?: number;
+  /** The clock the timings read. */
+  clock: Clock;
 }
 
 /** What a run prints (kho_ref's keys plus engine extras). */
@@ -105,6 +110,7 @@ function runOnce(
   bootSuccessor: boolean,
 ): Omit<WorkloadResult, "warmup_runs"> {
   const S = o.spanPages;
+  const clock = o.clock;
   const giant = o.workload === "hyper" ? o.giantFolios ?? 0 : 0;
   const profile: ProfileName = o.workload === "xarray"
     ? ((o.bitmapBytes ?? 4096) === 512 ? "kho-v1-6.16" : "kho-v1-6.19")
@@ -121,16 +127,16 @@ function runOnce(
   });
   const kho = k.kho;
   const n = o.pages;
-  const t0 = performance.now();
+  const t0 = clock.nowMs();
   if (profile === "kho-v1-6.16") preservePhysEach(kho, pfns);
   else preservePagesEach(kho, pfns);
   for (let g = 0; g < giant; g++) kho.preservePages(S + g * 2 ** 18, 2 ** 18);
-  const t1 = performance.now();
+  const t1 = clock.nowMs();
   let serializeNs: number | undefined;
   if (k.profile.finalize !== "none") {
-    const ts = performance.now();
+    const ts = clock.nowMs();
     kho.finalize();
-    serializeNs = (performance.now() - ts) * 1e6;
+    serializeNs = (clock.nowMs() - ts) * 1e6;
   }
   const tracker = kho.out!.tracker;
   const trackerPages = tracker.metadataPages();
@@ -156,7 +162,7 @@ function runOnce(
   ACC[0] = -0; // -0: keeps V8's feedback on doubles (the sums leave the int32 range)
   ACC[1] = -0;
   let skipped = 0;
-  const t2 = performance.now();
+  const t2 = clock.nowMs();
   // The successor's walk (as kho_mem_retrieve does it): a leaf or bitmap per call.
   const r = walkIncomingBatched(k.profile.tracker, {
     mem: machine.mem,
@@ -184,14 +190,14 @@ function runOnce(
     if (lo >= 2 ** 52) carry();
     return 0;
   });
-  const t3 = performance.now();
+  const t3 = clock.nowMs();
   if (!r.ok) throw new Error(`walk failed: ${r.error}`);
   carry();
   const lo = ACC[0], hi = ACC[1] % 4294967296;
   const items = n + giant;
   let bootMs = 0;
   if (bootSuccessor) {
-    const t4 = performance.now();
+    const t4 = clock.nowMs();
     const k2 = Kernel.bootFrom(machine, {
       handover: filled.handover,
       imagePhys: filled.imagePhys,
@@ -201,7 +207,7 @@ function runOnce(
       poison: false,
       memmapBytesPerPage: 0,
     });
-    bootMs = performance.now() - t4;
+    bootMs = clock.nowMs() - t4;
     if (!k2.kho.isKhoBoot) throw new Error(`successor refused: ${k2.boot.revivalRefused}`);
   }
   const checksum = "0x" + hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
