@@ -106,6 +106,7 @@ export * from "./lib/metrics/collect.ts";
 export * from "./lib/scenario/scenarios.ts";
 export { runScenario } from "./lib/scenario/run.ts";
 export type {
+  BeforeKexecContext,
   RunOptions as ScenarioRunOptions,
   RunResult as ScenarioRunResult,
 } from "./lib/scenario/run.ts";

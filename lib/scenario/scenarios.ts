@@ -34,7 +34,8 @@ import {
   type Workload,
 } from "./workloads.ts";
 
-// Types of the run and manifest API, public through this module (mod.ts re-exports it whole).
+// Types of the manifest API, public through this module (mod.ts re-exports it whole). The run's
+// types (`BeforeKexecContext`, …) are exported from `./run.ts`, which imports this module.
 export type {
   FolioSection,
   ManifestSection,
@@ -47,7 +48,6 @@ export type {
 } from "../kho/abi/scenario_manifest.ts";
 export type { KhoVmalloc, KhoVmallocFields } from "../kho/abi/vmalloc.ts";
 export type { ManifestReadResult, ManifestWriteResult } from "./manifest.ts";
-export type { BeforeKexecContext } from "./run.ts";
 
 /** A parameter value: a number (sizes in bytes, counts) or a string (enums, text). */
 export type ParamValue = number | string;
