@@ -9,7 +9,8 @@
 import { KhoError } from "../errors.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../machine/physmem.ts";
-import { hex, PAGE_SIZE } from "../units.ts";
+import { GFP_KERNEL } from "../kernel/gfp.ts";
+import { getOrder, hex, MAX_PAGE_ORDER, PAGE_SIZE } from "../units.ts";
 import {
   encodeKexecMetadata,
   KEXEC_METADATA_LAYOUT,
@@ -196,13 +197,35 @@ export class Kho {
     else this.preservePhys(pfn * PAGE_SIZE, nrPages * PAGE_SIZE);
   }
 
-  /** `kho_alloc_preserve(size)` (6.19 on): physical address of a zeroed, preserved folio. */
+  /**
+   * `kho_alloc_preserve(size)` (6.19 on): physical address of a zeroed, preserved folio. With
+   * KHO off the folio is allocated, `kho_preserve_folio` finds no tree (WARN_ON_ONCE, EINVAL)
+   * and the folio is freed again: EINVAL, as in the kernel (EOPNOTSUPP is only the
+   * `!CONFIG_KEXEC_HANDOVER` stub).
+   */
   allocPreserve(size: number): number {
-    if (this.out === null) {
-      throw new KhoError("EOPNOTSUPP", "kho_alloc_preserve: KHO is not enabled");
-    }
     this.#api("allocPreserve", "kho_alloc_preserve");
+    if (this.out === null) return this.#allocPreserveOff(size);
     return this.out.allocPreserve(size);
+  }
+
+  #allocPreserveOff(size: number): never {
+    if (!Number.isSafeInteger(size) || size <= 0) {
+      throw new KhoError("EINVAL", `kho_alloc_preserve(${size})`);
+    }
+    const order = getOrder(size);
+    if (order > MAX_PAGE_ORDER) {
+      throw new KhoError("E2BIG", `kho_alloc_preserve(${size}): order ${order}`);
+    }
+    const pfn = this.#host.buddy.folioAlloc(order, {
+      gfp: { ...GFP_KERNEL, zero: true },
+      site: "kho_alloc_preserve",
+    });
+    if (pfn === null) {
+      throw new KhoError("ENOMEM", `kho_alloc_preserve(${size}): no order-${order} folio`);
+    }
+    this.#host.buddy.folioPut(pfn);
+    return this.#outOrThrow("kho_preserve_folio") as never;
   }
 
   /** `kho_unpreserve_free` (0 is accepted). */

@@ -278,7 +278,12 @@ Deno.test("kho=off: no preservation API, and kexec boots the successor cold", ()
     () => k.kho.preserveFolio(k.buddy.folioAlloc(0)!),
     (e: KhoError) => e.code === "EINVAL",
   );
-  assert.throws(() => k.kho.allocPreserve(10), (e: KhoError) => e.code === "EOPNOTSUPP");
+  // kho_alloc_preserve allocates the folio, kho_preserve_folio finds no radix tree
+  // (WARN_ON_ONCE, -EINVAL) and the folio is freed: EINVAL, nothing kept (kho-facts §1.2).
+  const free = k.buddy.nrFreePages();
+  assert.throws(() => k.kho.allocPreserve(10), (e: KhoError) => e.code === "EINVAL");
+  assert.equal(k.buddy.nrFreePages(), free);
+  assert.equal(k.log.warnings("kho_preserve_folio").length, 1);
   const k2 = k.kexec({ cmdline: "kho=on" });
   assert.equal(k2.kho.isKhoBoot, false);
   assert.throws(() => k2.kho.retrieveSubtree("x"), (e: KhoError) => e.code === "ENOENT");

@@ -61,8 +61,15 @@ export function hasTool(name: keyof typeof TOOLS): boolean {
   return TOOLS[name]() === null;
 }
 
-/** Absolute path of the shared folder (../shared beside the repository). */
-export const SHARED_DIR = new URL("../../../shared/", import.meta.url).pathname;
+/**
+ * Absolute path of the shared folder: `../shared` beside the repository, or
+ * `$KHOLAB_SHARED_DIR` (for a git worktree that does not sit beside it).
+ */
+export const SHARED_DIR = (() => {
+  const env = Deno.env.get("KHOLAB_SHARED_DIR");
+  if (env) return env.endsWith("/") ? env : env + "/";
+  return new URL("../../../shared/", import.meta.url).pathname;
+})();
 
 /** Path of the byte-exact FDT oracle. */
 export const FDT_ORACLE = SHARED_DIR + "oracles/fdt_oracle.py";
