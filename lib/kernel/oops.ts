@@ -1,0 +1,41 @@
+/**
+ * A kernel oops that kills the machine: code dereferenced a physical address that is not RAM
+ * (a corrupt pointer read from handed-over bytes). The kernel prints the oops and dies with
+ * "Fatal exception"; kholab stops the boot the same way, with a {@link KernelOops} (a
+ * {@link KernelPanic}) that names the address and the function, never a JavaScript
+ * `RangeError` from simulated memory.
+ *
+ * @module
+ */
+
+import { hex } from "../units.ts";
+import type { KernelLog } from "./dmesg.ts";
+import { KernelPanic } from "./kernel.ts";
+
+/**
+ * `BUG: unable to handle page fault for address` followed by the panic.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KernelLog } from "./dmesg.ts";
+ * import { KernelOops } from "./oops.ts";
+ * const e = new KernelOops({ address: 2 ** 45, fn: "kho_block_set_is_cyclic" }, new KernelLog());
+ * assert.equal(e.address, 2 ** 45);
+ * assert.match(e.message, /kho_block_set_is_cyclic.*0x200000000000/);
+ * ```
+ */
+export class KernelOops extends KernelPanic {
+  /** The faulting physical address. */
+  readonly address: number;
+  /** The function that faulted. */
+  readonly fn: string;
+  /** Logs the oops lines, then panics. */
+  constructor(at: { address: number; fn: string }, log: KernelLog) {
+    log.error("", `BUG: unable to handle page fault for address: ${hex(at.address)}`);
+    log.error("", `RIP: ${at.fn}`);
+    super(`Fatal exception in ${at.fn} (page fault at ${hex(at.address)})`, log);
+    this.address = at.address;
+    this.fn = at.fn;
+  }
+}
