@@ -123,13 +123,14 @@ export function showTopic(rt: Interpreter, topic: string, o: Record<string, unkn
     }
     case "profiles":
       return textTable(
-        ["profile", "kernel", "compat", "blob-size", "kexec-metadata", "bugs"],
+        ["profile", "kernel", "compat", "blob-size", "kexec-metadata", "luo", "bugs"],
         Object.values(PROFILES).map((p) => [
           p.name,
           p.kernel,
           p.compat,
           p.blobSize ? "yes" : "no",
           p.kexecMetadata ? "yes" : "no",
+          p.luo ? `${p.luo.compat}${p.luo.store === "kho-block" ? "+kho_block" : ""}` : "-",
           p.bugs.join(",") || "-",
         ]),
       );

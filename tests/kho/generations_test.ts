@@ -26,7 +26,32 @@ Deno.test("the profile table is complete and self-consistent", () => {
     if (p.finalize === "notifier") assert.equal(p.fdtStyle, "sw-finalize");
     if (p.blobSize) assert.equal(p.subtreeProp, "preserved-data");
   }
-  assert.deepEqual(PROFILES["kho-v4"].bugs, [], "the current profile carries no bug");
+  // A profile is the kernel as released: 7.2 carries its LUO defect (luo-hugetlb-facts §6.5).
+  assert.deepEqual(PROFILES["kho-v4"].bugs, ["luo-dup-session-empty-block"]);
+  // LUO per release (luo-hugetlb-facts §2.9): none before 6.19, the luo-v1 FDT to 7.1, luo-v5.
+  const luo = (n: keyof typeof PROFILES) => PROFILES[n].luo;
+  assert.equal(luo("kho-v1-6.16"), null);
+  assert.equal(luo("kho-v1-6.18"), null);
+  assert.equal(luo("rfc-v1-order-table"), null);
+  assert.deepEqual(
+    [luo("kho-v1-6.19")!.compat, luo("kho-v1-6.19")!.sessionCompat, luo("kho-v1-6.19")!.flb],
+    ["luo-v1", "luo-session-v2", false],
+  );
+  for (const n of ["kho-v2", "kho-v3"] as const) {
+    assert.equal(luo(n)!.flbCompat, "luo-flb-v1");
+    assert.equal(luo(n)!.store, "contiguous");
+  }
+  assert.deepEqual([luo("kho-v4")!.blob, luo("kho-v4")!.compat, luo("kho-v4")!.store], [
+    "luo-ser",
+    "luo-v5",
+    "kho-block",
+  ]);
+  for (const name of PROFILE_NAMES) {
+    const l = getProfile(name).luo;
+    if (getProfile(name).bugs.includes("luo-dup-session-empty-block")) {
+      assert.equal(l?.store, "kho-block", name);
+    }
+  }
   assert.throws(() => getProfile("kho-v9"), /unknown KHO profile/);
 });
 

@@ -69,7 +69,7 @@ export type KhoApi =
   | "splitPreservedPages";
 
 /**
- * Kernel bugs a profile can carry and reproduce. The current profile carries none.
+ * Kernel bugs a profile can carry and reproduce: a profile is the kernel as released.
  *
  * - `subtree-setprop-leak`: `kho_add_subtree` returns the raw libfdt code when `fdt_setprop`
  *   fails and leaves the half-built node in the root FDT (S-7.1c; fixed later in mm).
@@ -91,6 +91,11 @@ export type KhoApi =
  *   higher order are written past the table and never walked by the successor.
  * - `page-type-lost`: the 2026 page-type RFC puts the type in key bit 63, which a six-level
  *   tree never indexes, so the successor cannot tell CONTIG from SPLIT blocks.
+ * - `luo-dup-session-empty-block`: 7.2's `luo_session_insert` grows the outgoing session
+ *   block set before its duplicate-name scan and returns EEXIST without shrinking, so a
+ *   duplicate name while the last block is full leaves an empty block linked at the tail;
+ *   serialized as is, the successor's `kho_block_set_restore` rejects its count 0 and
+ *   `luo_early_startup` panics (luo-hugetlb-facts §6.5; found by reading the code, not reported).
  */
 export type KhoBug =
   | "subtree-setprop-leak"
@@ -103,7 +108,67 @@ export type KhoBug =
   | "vmalloc-unpreserve-order"
   | "vmalloc-unwind-unset-order"
   | "order-table-no-slot"
-  | "page-type-lost";
+  | "page-type-lost"
+  | "luo-dup-session-empty-block";
+
+/**
+ * The Live Update Orchestrator of a kernel generation (luo-hugetlb-facts §2.4, §2.9): the form
+ * of its `"LUO"` KHO sub-blob and where sessions and files are kept.
+ */
+export interface LuoGeneration {
+  /**
+   * The `"LUO"` blob: `fdt` — the luo-v1 FDT of 6.19–7.1 (`liveupdate-number`, a
+   * `luo-session` node, from 7.0 a `luo-flb` node); `luo-ser` — 7.2's raw 32-byte
+   * `struct luo_ser` ("luo-v5").
+   */
+  readonly blob: "fdt" | "luo-ser";
+  /** The blob's compatible: `"luo-v1"` or `"luo-v5"`. */
+  readonly compat: string;
+  /** FDT era: compatible of the `luo-session` node (`"luo-session-v2"`); null for luo-v5. */
+  readonly sessionCompat: string | null;
+  /** FDT era: compatible of the `luo-flb` node (`"luo-flb-v1"`); null without one. */
+  readonly flbCompat: string | null;
+  /** Whether file-lifecycle-bound objects exist (one page of `luo_flb_ser`, 7.0 on). */
+  readonly flb: boolean;
+  /**
+   * Session and file storage: `contiguous` — one 16-page session array and a 2-page file
+   * array per session (819 sessions, 128 files; 6.19–7.1); `kho-block` — kho_block chains
+   * (7.2).
+   */
+  readonly store: "contiguous" | "kho-block";
+  /** Whether `liveupdate_reboot` ends with `kho_finalize` (6.19; an error becomes EAGAIN). */
+  readonly finalizeAtReboot: boolean;
+  /** Whether preserving a file already preserved (any session) gives EBUSY (`xa_insert`). */
+  readonly doublePreserveCheck: boolean;
+}
+
+const LUO_6_19: LuoGeneration = {
+  blob: "fdt",
+  compat: "luo-v1",
+  sessionCompat: "luo-session-v2",
+  flbCompat: null,
+  flb: false,
+  store: "contiguous",
+  finalizeAtReboot: true,
+  doublePreserveCheck: false,
+};
+const LUO_7_0: LuoGeneration = {
+  ...LUO_6_19,
+  flbCompat: "luo-flb-v1",
+  flb: true,
+  finalizeAtReboot: false,
+  doublePreserveCheck: true,
+};
+const LUO_7_2: LuoGeneration = {
+  blob: "luo-ser",
+  compat: "luo-v5",
+  sessionCompat: null,
+  flbCompat: null,
+  flb: true,
+  store: "kho-block",
+  finalizeAtReboot: false,
+  doublePreserveCheck: true,
+};
 
 /** One ABI generation or proposal. */
 export interface AbiProfile {
@@ -143,6 +208,8 @@ export interface AbiProfile {
   readonly metadataScratchCheck: boolean;
   /** KHO functions this kernel has (the others give EOPNOTSUPP). */
   readonly api: readonly KhoApi[];
+  /** The Live Update Orchestrator this kernel has, or null (before 6.19, RFC v1). */
+  readonly luo: LuoGeneration | null;
   /** Known bugs of this generation that the simulation reproduces. */
   readonly bugs: readonly KhoBug[];
 }
@@ -206,6 +273,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     restoresOwnFdt: true,
     metadataScratchCheck: false,
     api: API_6_16,
+    luo: null,
     bugs: ["unpreserve-hang", "restore-folio-no-refcount"],
   },
   "kho-v1-6.18": {
@@ -221,6 +289,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     maxRestoreOrder: 10,
     metadataScratchCheck: true,
     api: API_6_18,
+    luo: null,
     bugs: [
       "unpreserve-hang",
       "vmalloc-same-head-page",
@@ -241,6 +310,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     maxRestoreOrder: 10,
     metadataScratchCheck: true,
     api: API_6_19,
+    luo: LUO_6_19,
     bugs: [],
   },
   "rfc-v1-order-table": {
@@ -257,6 +327,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     maxRestoreOrder: null,
     metadataScratchCheck: false,
     api: API_RFC_V1,
+    luo: null,
     bugs: ["order-table-no-slot", "restore-folio-no-refcount"],
   },
   "kho-v2": {
@@ -270,6 +341,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     kexecMetadata: false,
     numaAwarePages: false,
     maxRestoreOrder: 10,
+    luo: LUO_7_0,
     bugs: ["subtree-setprop-leak", "int-size-overflow"],
   },
   "kho-v3": {
@@ -283,20 +355,22 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     kexecMetadata: true,
     numaAwarePages: true,
     maxRestoreOrder: null,
+    luo: LUO_7_0,
     bugs: ["subtree-setprop-leak", "int-size-overflow", "numa-unpreserve-mismatch"],
   },
   "kho-v4": {
     ...RADIX_ERA,
     name: "kho-v4",
     kernel: "7.2-rc1",
-    summary: "current: radix tree; kho_block ABI bump; no known bugs",
+    summary: "current: radix tree; kho_block chains for LUO sessions and files (luo-v5)",
     compat: "kho-v4",
     tracker: "radix",
     blobSize: true,
     kexecMetadata: true,
     numaAwarePages: true,
     maxRestoreOrder: null,
-    bugs: [],
+    luo: LUO_7_2,
+    bugs: ["luo-dup-session-empty-block"],
   },
   "rfc-2026-page-type": {
     ...RADIX_ERA,
@@ -310,7 +384,8 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     numaAwarePages: true,
     maxRestoreOrder: null,
     api: [...API_6_19, "splitPreservedPages"],
-    bugs: ["page-type-lost"],
+    luo: LUO_7_2,
+    bugs: ["page-type-lost", "luo-dup-session-empty-block"],
   },
   "rfc-2026-page-type-fixed": {
     ...RADIX_ERA,
@@ -325,7 +400,8 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     numaAwarePages: true,
     maxRestoreOrder: null,
     api: [...API_6_19, "splitPreservedPages"],
-    bugs: [],
+    luo: LUO_7_2,
+    bugs: ["luo-dup-session-empty-block"],
   },
 };
 
