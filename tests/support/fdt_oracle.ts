@@ -37,6 +37,15 @@ export type OracleRequest =
       order: number;
       csum: number;
     };
+  }
+  | {
+    luo_fdt: {
+      num: number;
+      session_compat: string;
+      session_header: number;
+      flb_compat: string | null;
+      flb_header: number;
+    };
   };
 
 const BATCH = new URL("../../tools/fdt_oracle_batch.py", import.meta.url).pathname;

@@ -1,0 +1,255 @@
+import assert from "node:assert/strict";
+import {
+  buildLuoFdt,
+  encodeLuoSer,
+  fdtTotalsize,
+  LUO_FILE_MAX,
+  LUO_FLB_MAX,
+  LUO_SESSION_MAX,
+  parseLuoFdt,
+  readFileSer,
+  readLuoSer,
+  readSessionSer,
+  strscpy,
+  writeFileSer,
+  writeFileSetSer,
+  writeSessionSerName,
+} from "../../../lib/kho/abi/luo.ts";
+import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
+import { oracleBlobs } from "../../support/fdt_oracle.ts";
+import { requireTool } from "../../support/system_tools.ts";
+
+// ---- An independent model of the luo-v1 FDT, from the devicetree format (fdt-facts) and the
+// luo_fdt_setup call order (luo-hugetlb-facts §2.4): header, empty reservation map, structure
+// tokens, and libfdt's sequential-write string table (strings stored last-added first).
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const pad4 = (n: number) => (n + 3) & ~3;
+
+function modelLuoFdt(
+  num: bigint,
+  sessionCompat: string,
+  sessionHeader: bigint,
+  flb: { compat: string; header: bigint } | null,
+): Uint8Array {
+  const names = ["compatible", "liveupdate-number", "luo-session-header"];
+  if (flb) names.push("luo-flb-header");
+  // Sequential write adds each new name below the previous ones: the table is the reverse.
+  const table = [...names].reverse();
+  const strings = enc(table.map((n) => n + "\0").join(""));
+  const nameoff = (n: string) =>
+    table.slice(0, table.indexOf(n)).reduce((a, x) => a + x.length + 1, 0);
+  const struct: number[] = [];
+  const u32 = (v: number) =>
+    struct.push((v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
+  const bytes = (b: Uint8Array) => {
+    struct.push(...b);
+    while (struct.length % 4) struct.push(0);
+  };
+  const begin = (name: string) => (u32(1), bytes(enc(name + "\0")));
+  const prop = (
+    name: string,
+    value: Uint8Array,
+  ) => (u32(3), u32(value.length), u32(nameoff(name)), bytes(value));
+  const le64 = (v: bigint) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, v, true);
+    return b;
+  };
+  begin("");
+  prop("compatible", enc("luo-v1\0"));
+  prop("liveupdate-number", le64(num));
+  begin("luo-session");
+  prop("compatible", enc(sessionCompat + "\0"));
+  prop("luo-session-header", le64(sessionHeader));
+  u32(2);
+  if (flb) {
+    begin("luo-flb");
+    prop("compatible", enc(flb.compat + "\0"));
+    prop("luo-flb-header", le64(flb.header));
+    u32(2);
+  }
+  u32(2);
+  u32(9);
+  // fdt_create places the reservation map at ALIGN(40, 16) = 48, so the structure starts at 64.
+  const offRsv = 48;
+  const offStruct = offRsv + 16;
+  const total = offStruct + struct.length + strings.length;
+  const out = new Uint8Array(total);
+  const dv = new DataView(out.buffer);
+  [
+    0xd00dfeed,
+    total,
+    offStruct,
+    offStruct + struct.length,
+    offRsv,
+    17,
+    16,
+    0,
+    strings.length,
+    struct.length,
+  ]
+    .forEach((v, i) => dv.setUint32(i * 4, v, false));
+  out.set(struct, offStruct);
+  out.set(strings, offStruct + struct.length);
+  return out;
+}
+
+Deno.test("luo-v1 FDT: 236 bytes in 6.19, 311 with luo-flb (7.0/7.1), equal to the model; the page keeps the stale strings", () => {
+  const cases = [
+    { num: 1n, sc: "luo-session-v2", sh: 0x1_0000_0000n, flb: null, size: 236 },
+    {
+      num: 7n,
+      sc: "luo-session-v2",
+      sh: 0x8_1234_5000n,
+      flb: { compat: "luo-flb-v1", header: 0x3000n },
+      size: 311,
+    },
+  ];
+  for (const c of cases) {
+    const page = buildLuoFdt({
+      liveupdateNum: Number(c.num),
+      sessionCompat: c.sc,
+      sessionHeaderPa: Number(c.sh),
+      flb: c.flb ? { compat: c.flb.compat, headerPa: Number(c.flb.header) } : null,
+    });
+    const model = modelLuoFdt(c.num, c.sc, c.sh, c.flb);
+    assert.equal(fdtTotalsize(page), c.size);
+    assert.equal(model.length, c.size);
+    assert.deepEqual(page.subarray(0, c.size), model);
+    // fdt_finish moves the strings down without clearing their first copy at the page's end.
+    const strSize = new DataView(model.buffer).getUint32(32, false);
+    assert.deepEqual(page.subarray(4096 - strSize), model.subarray(c.size - strSize));
+    assert.ok(page.subarray(c.size, 4096 - strSize).every((b) => b === 0));
+  }
+});
+
+Deno.test("luo-v1 FDT equals libfdt's sequential writer (fdt_oracle)", async () => {
+  if (!requireTool("libfdt")) return;
+  const cases = [
+    {
+      num: 1,
+      session_compat: "luo-session-v2",
+      session_header: 0x10000000,
+      flb_compat: null,
+      flb_header: 0,
+    },
+    {
+      num: 3,
+      session_compat: "luo-session-v2",
+      session_header: 0x1234000,
+      flb_compat: "luo-flb-v1",
+      flb_header: 0x7f000,
+    },
+  ];
+  const blobs = await oracleBlobs(cases.map((c) => ({ luo_fdt: c })));
+  cases.forEach((c, i) => {
+    const page = buildLuoFdt({
+      liveupdateNum: c.num,
+      sessionCompat: c.session_compat,
+      sessionHeaderPa: c.session_header,
+      flb: c.flb_compat ? { compat: c.flb_compat, headerPa: c.flb_header } : null,
+    });
+    assert.deepEqual(page.subarray(0, fdtTotalsize(page)), blobs[i]);
+  });
+});
+
+Deno.test("luo-v1 FDT: the successor's checks in order, with the kernel's errno and message", () => {
+  const good = { sessionCompat: "luo-session-v2", flbCompat: "luo-flb-v1" };
+  const fdt = (o: Partial<{ root: string; sc: string; flb: boolean; fc: string }>) => {
+    // Hand-made variants through the model (the writer under test is not used to corrupt).
+    const m = modelLuoFdt(
+      2n,
+      o.sc ?? "luo-session-v2",
+      0x5000n,
+      o.flb === false ? null : { compat: o.fc ?? "luo-flb-v1", header: 0x6000n },
+    );
+    if (o.root) m.set(enc(o.root), m.indexOf(enc("luo-v1")[0], 56 + 20)); // same length
+    return m;
+  };
+  const ok = parseLuoFdt(fdt({}), good);
+  assert.deepEqual(ok, {
+    ok: true,
+    value: {
+      liveupdateNum: 2,
+      sessionCompat: "luo-session-v2",
+      sessionHeaderPa: 0x5000,
+      flb: { compat: "luo-flb-v1", headerPa: 0x6000 },
+    },
+  });
+  const r1 = parseLuoFdt(fdt({ root: "luo-v9" }), good);
+  assert.deepEqual(r1, {
+    ok: false,
+    code: "EINVAL",
+    message: "FDT 'LUO' is incompatible with 'luo-v1' [1]",
+  });
+  const r2 = parseLuoFdt(fdt({ sc: "luo-session-v1" }), good);
+  assert.deepEqual(r2, {
+    ok: false,
+    code: "EINVAL",
+    message: "Session node incompatible [luo-session-v2]",
+  });
+  const r3 = parseLuoFdt(fdt({ flb: false }), good);
+  assert.deepEqual(r3, { ok: false, code: "ENOENT", message: "Unable to get FLB node [luo-flb]" });
+  // 6.19 reads no FLB node, so a 7.0 blob passes there.
+  assert.ok(parseLuoFdt(fdt({}), { sessionCompat: "luo-session-v2", flbCompat: null }).ok);
+  const r4 = parseLuoFdt(fdt({ fc: "luo-flb-v2" }), good);
+  assert.equal(r4.ok ? "" : r4.code, "EINVAL");
+  const junk = new Uint8Array(300);
+  const r5 = parseLuoFdt(junk, good);
+  assert.deepEqual(r5, {
+    ok: false,
+    code: "EINVAL",
+    message: "FDT 'LUO' is incompatible with 'luo-v1' [-9]",
+  });
+});
+
+Deno.test("luo-v5 luo_ser: 32 bytes, compatible[8] then three little-endian u64; strncmp over 8 bytes", () => {
+  const b = encodeLuoSer({ liveupdateNum: 5, sessionsPa: 0x1_2345_6000, flbsPa: 0x7000 });
+  const model = new Uint8Array(32);
+  model.set(enc("luo-v5"));
+  const dv = new DataView(model.buffer);
+  dv.setBigUint64(8, 5n, true);
+  dv.setBigUint64(16, 0x1_2345_6000n, true);
+  dv.setBigUint64(24, 0x7000n, true);
+  assert.deepEqual(b, model);
+  assert.deepEqual(readLuoSer(model), {
+    ok: true,
+    value: { liveupdateNum: 5, sessionsPa: 0x1_2345_6000, flbsPa: 0x7000 },
+  });
+  const short = readLuoSer(model.subarray(0, 31));
+  assert.equal(short.ok, false);
+  const v4 = model.slice();
+  v4[5] = "4".charCodeAt(0);
+  assert.equal(readLuoSer(v4).ok, false);
+  const longer = model.slice();
+  longer[6] = "x".charCodeAt(0); // "luo-v5x": differs before the NUL
+  assert.equal(readLuoSer(longer).ok, false);
+  const after = model.slice();
+  after[7] = 1; // strncmp stops at the NUL at byte 6: byte 7 is not compared
+  assert.equal(readLuoSer(after).ok, true);
+});
+
+Deno.test("session and file entries: 80 and 64 bytes, strscpy names, u64 fields", () => {
+  const mem = new PhysicalMemory(1 << 20);
+  mem.fill(0x1000, 4096, { byte: 0xee });
+  writeSessionSerName(mem, 0x1000, enc("vm-1"));
+  writeFileSetSer(mem, 0x1000, { files: 0xabc000, count: 3 });
+  const e = mem.readBytes(0x1000, 80);
+  assert.deepEqual([...e.subarray(0, 6)], [...enc("vm-1"), 0, 0xee]); // strscpy: one NUL only
+  assert.equal(new DataView(e.buffer).getBigUint64(64, true), 0xabc000n);
+  assert.equal(new DataView(e.buffer).getBigUint64(72, true), 3n);
+  assert.deepEqual(readSessionSer(mem, 0x1000).count, 3);
+  writeFileSer(mem, 0x2000, {
+    compatible: enc("x".repeat(60)),
+    data: 0x42000,
+    token: (1n << 64n) - 1n,
+  });
+  const f = readFileSer(mem, 0x2000);
+  assert.equal(f.compatible.indexOf(0), 47); // cut to 47 bytes + NUL
+  assert.equal(f.data, 0x42000);
+  assert.equal(f.token, (1n << 64n) - 1n);
+  strscpy(mem, 0x3000, enc("abc\0def"), 8);
+  assert.deepEqual([...mem.readBytes(0x3000, 5)], [97, 98, 99, 0, 0]);
+  assert.deepEqual([LUO_SESSION_MAX, LUO_FILE_MAX, LUO_FLB_MAX], [819, 128, 63]);
+});

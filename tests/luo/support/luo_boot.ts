@@ -1,0 +1,168 @@
+/**
+ * Test support for LUO until the boot layer calls it: boots a kernel, runs LUO's early and late
+ * initcalls around the registration of a small file handler (like a module init), and kexecs
+ * through `liveupdate_reboot`. Also the handler: a "page file" whose content is one preserved
+ * page, standing in for memfd until the memfd handler exists.
+ *
+ * @module
+ */
+
+import { KhoError } from "../../../lib/errors.ts";
+import { Kernel } from "../../../lib/kernel/kernel.ts";
+import type { ProfileName } from "../../../lib/kho/abi/profiles.ts";
+import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "../../../lib/luo/luo_file.ts";
+import { LiveUpdate } from "../../../lib/luo/luo_core.ts";
+import type { LuoHost } from "../../../lib/luo/luo_internal.ts";
+import { Machine } from "../../../lib/machine/machine.ts";
+import { GiB, PAGE_SIZE } from "../../../lib/units.ts";
+
+/** The LUO host of a kernel. */
+export function luoHost(k: Kernel): LuoHost {
+  const { mem, topology } = k.machine;
+  return {
+    mem,
+    isRam: (p: number, n: number) => topology.isRam(p, n),
+    kho: k.kho,
+    log: k.log,
+    faults: k.faults,
+    profile: k.profile,
+  };
+}
+
+/** A file of the first kernel whose content is one page. */
+export class PageFile {
+  constructor(readonly kernel: Kernel, readonly pfn: number) {}
+
+  /** A new page file holding `text` (NUL-padded page). */
+  static create(kernel: Kernel, text: string): PageFile {
+    const pfn = kernel.buddy.folioAlloc(0)!;
+    const page = new Uint8Array(PAGE_SIZE);
+    page.set(new TextEncoder().encode(text));
+    kernel.machine.mem.writeBytes(pfn * PAGE_SIZE, page);
+    return new PageFile(kernel, pfn);
+  }
+
+  /** The content up to the first NUL. */
+  text(): string {
+    const b = this.kernel.machine.mem.readBytes(this.pfn * PAGE_SIZE, PAGE_SIZE);
+    const nul = b.indexOf(0);
+    return new TextDecoder().decode(b.subarray(0, nul < 0 ? PAGE_SIZE : nul));
+  }
+}
+
+/** Counts of handler calls, for tests. */
+export interface HandlerCalls {
+  preserve: number;
+  unpreserve: number;
+  freeze: number;
+  unfreeze: number;
+  retrieve: number;
+  finish: number;
+}
+
+/**
+ * The page-file handler: preserve = `kho_preserve_folio` of the page, serialized data = its
+ * physical address; retrieve = `kho_restore_folio`; finish without retrieve puts the folio.
+ * `failFreeze`/`failRetrieve` make those callbacks fail for chosen files.
+ */
+export class PageFileHandler implements LiveUpdateFileHandler {
+  readonly calls: HandlerCalls = {
+    preserve: 0,
+    unpreserve: 0,
+    freeze: 0,
+    unfreeze: 0,
+    retrieve: 0,
+    finish: 0,
+  };
+  failFreeze: (f: PageFile) => boolean = () => false;
+  failRetrieve: (data: number) => boolean = () => false;
+  busy = false;
+
+  constructor(readonly kernel: Kernel, readonly compatible = "kholab-page-v1") {}
+
+  canPreserve(file: LuoFile): boolean {
+    return file instanceof PageFile && file.kernel === this.kernel;
+  }
+  preserve(args: FileOpArgs): void {
+    const f = args.file as PageFile;
+    this.kernel.kho.preserveFolio(f.pfn);
+    args.serializedData = f.pfn * PAGE_SIZE;
+    this.calls.preserve++;
+  }
+  unpreserve(args: FileOpArgs): void {
+    this.kernel.kho.unpreserveFolio((args.file as PageFile).pfn);
+    this.calls.unpreserve++;
+  }
+  freeze(args: FileOpArgs): void {
+    this.calls.freeze++;
+    if (this.failFreeze(args.file as PageFile)) throw new KhoError("EAGAIN", "freeze refused");
+  }
+  unfreeze(_args: FileOpArgs): void {
+    this.calls.unfreeze++;
+  }
+  retrieve(args: FileOpArgs): void {
+    this.calls.retrieve++;
+    if (this.failRetrieve(args.serializedData)) throw new KhoError("EIO", "retrieve refused");
+    const pfn = this.kernel.kho.restoreFolio(args.serializedData);
+    if (pfn === null) throw new KhoError("EINVAL", "page not preserved");
+    args.file = new PageFile(this.kernel, pfn);
+  }
+  canFinish(_args: FileOpArgs): boolean {
+    return !this.busy;
+  }
+  finish(args: FileOpArgs): void {
+    this.calls.finish++;
+    if (args.retrieveStatus === 1) return;
+    const pfn = this.kernel.kho.restoreFolio(args.serializedData);
+    if (pfn !== null) this.kernel.buddy.folioPut(pfn);
+  }
+}
+
+/** A booted kernel with its orchestrator and page-file handler. */
+export interface LuoBoot {
+  k: Kernel;
+  lu: LiveUpdate;
+  fh: PageFileHandler;
+}
+
+/** Options of {@link luoColdBoot} and {@link luoKexec}. */
+export interface LuoBootOptions {
+  profile?: ProfileName;
+  /** Kernel command line; default "liveupdate=on". */
+  cmdline?: string;
+  /** Register the page-file handler (default true). */
+  handler?: boolean;
+}
+
+function initLuo(k: Kernel, o: LuoBootOptions): LuoBoot {
+  const param = /(?:^|\s)liveupdate=(\S*)/.exec(k.params.raw)?.[1];
+  const lu = LiveUpdate.earlyInit(luoHost(k), { liveupdate: param });
+  const fh = new PageFileHandler(k);
+  if ((o.handler ?? true) && lu.enabled) lu.registerFileHandler(fh);
+  lu.lateInit();
+  return { k, lu, fh };
+}
+
+/** Cold boot on `machine` with LUO. */
+export function luoColdBoot(machine: Machine, o: LuoBootOptions = {}): LuoBoot {
+  const k = Kernel.coldBoot(machine, {
+    profile: o.profile ?? "kho-v4",
+    cmdline: o.cmdline ?? "liveupdate=on",
+  });
+  return initLuo(k, o);
+}
+
+/** `reboot(LINUX_REBOOT_CMD_KEXEC)`: liveupdate_reboot, then kexec and the successor's LUO. */
+export function luoKexec(b: LuoBoot, o: LuoBootOptions = {}): LuoBoot {
+  b.lu.reboot();
+  const k = b.k.kexec({
+    ...(o.profile ? { profile: o.profile } : {}),
+    ...(o.cmdline !== undefined ? { cmdline: o.cmdline } : {}),
+  });
+  return initLuo(k, o);
+}
+
+/** A 4 GiB, one-node machine. */
+export function luoMachine(gib = 4): Machine {
+  return new Machine({ ramBytes: gib * GiB, nodes: 1 });
+}
