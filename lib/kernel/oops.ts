@@ -10,7 +10,7 @@
 
 import { hex } from "../units.ts";
 import type { KernelLog } from "./dmesg.ts";
-import { KernelPanic } from "./kernel.ts";
+import { KernelPanic } from "./panic.ts";
 
 /**
  * `BUG: unable to handle page fault for address` followed by the panic.

@@ -65,7 +65,7 @@ export interface KhoBlockHost {
  * ```ts
  * import assert from "node:assert/strict";
  * import { Machine } from "../machine/machine.ts";
- * import { Kernel } from "../kernel/kernel.ts";
+ * import { Kernel } from "../boot/kernel.ts";
  * import { KhoBlockSet } from "./block.ts";
  * const machine = new Machine({ ramBytes: 2 ** 32, nodes: 1 });
  * const k1 = Kernel.coldBoot(machine);

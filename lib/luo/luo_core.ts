@@ -14,7 +14,7 @@
  */
 
 import { type ErrnoName, KhoError } from "../errors.ts";
-import { KernelPanic } from "../kernel/kernel.ts";
+import { KernelPanic } from "../kernel/panic.ts";
 import {
   buildLuoFdt,
   encodeLuoSer,
@@ -49,7 +49,7 @@ export function luoRestoreFailMessage(code: ErrnoName): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { Machine } from "../machine/machine.ts";
- * import { Kernel } from "../kernel/kernel.ts";
+ * import { Kernel } from "../boot/kernel.ts";
  * import { LiveUpdate } from "./luo_core.ts";
  * const machine = new Machine({ ramBytes: 2 ** 32, nodes: 1 });
  * const host = (k: Kernel) => ({

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KhoError } from "../../lib/errors.ts";
-import { Kernel } from "../../lib/kernel/kernel.ts";
+import { Kernel } from "../../lib/boot/kernel.ts";
 import { KernelOops } from "../../lib/kernel/oops.ts";
 import { KHO_BLOCK_NODE_SITE, KhoBlockSet } from "../../lib/kho/block.ts";
 import { Machine } from "../../lib/machine/machine.ts";
