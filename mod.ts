@@ -86,6 +86,17 @@ export * from "./lib/kho/trackers/khoser.ts";
 export * from "./lib/kho/trackers/registry.ts";
 export type { WalkOutcome } from "./lib/kho/trackers/walk_guard.ts";
 export { FinalizeRootBuilder, type KhoSerialization, OpenRootFdt } from "./lib/kho/root_fdt_sw.ts";
+export * from "./lib/kho/abi/block.ts";
+export * from "./lib/kho/block.ts";
+export * from "./lib/kho/abi/luo.ts";
+export { KernelOops } from "./lib/kernel/oops.ts";
+
+export * from "./lib/luo/luo_core.ts";
+export * from "./lib/luo/luo_session.ts";
+export * from "./lib/luo/luo_file.ts";
+export * from "./lib/luo/luo_flb.ts";
+export * from "./lib/luo/device.ts";
+export * from "./lib/luo/luo_internal.ts";
 export * from "./lib/scenario/abi_matrix.ts";
 export { checkScript, runScript } from "./lib/dsl/run.ts";
 export type { CheckResult, RunOptions, RunResult } from "./lib/dsl/run.ts";

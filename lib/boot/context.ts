@@ -20,6 +20,7 @@ import { type AbiProfile, CURRENT_PROFILE, getProfile } from "../kho/abi/profile
 import type { ScratchArea } from "../kho/abi/scratch.ts";
 import { DEFAULT_IMAGE_BYTES, type Kho } from "../kho/kho.ts";
 import type { KhoIn, RetrieveStats } from "../kho/restore.ts";
+import type { LiveUpdate } from "../luo/luo_core.ts";
 import type { BootHandoff, BootOptions } from "./options.ts";
 
 /** A handover that `kho_populate` accepted. */
@@ -77,6 +78,7 @@ export class BootContext {
   #buddy: BuddyAllocator | null = null;
   #vmalloc: Vmalloc | null = null;
   #kho: Kho | null = null;
+  #liveupdate: LiveUpdate | null = null;
 
   /** Starts a boot: the banner, the command line, fault injection and an empty memblock. */
   constructor(machine: Machine, options: BootOptions, handoff: BootHandoff) {
@@ -134,6 +136,14 @@ export class BootContext {
   }
   set kho(k: Kho) {
     this.#kho = this.#once(this.#kho, k, "kho");
+  }
+
+  /** The Live Update Orchestrator (from `liveupdate_early_init` on). */
+  get liveupdate(): LiveUpdate {
+    return this.#built(this.#liveupdate, "liveupdate", "liveupdate_early_init");
+  }
+  set liveupdate(l: LiveUpdate) {
+    this.#liveupdate = this.#once(this.#liveupdate, l, "liveupdate");
   }
 
   #built<T>(value: T | null, what: string, phase: string): T {

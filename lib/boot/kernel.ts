@@ -17,6 +17,7 @@ import type { Memmap } from "../kernel/memmap.ts";
 import type { Vmalloc } from "../kernel/vmalloc.ts";
 import type { AbiProfile } from "../kho/abi/profiles.ts";
 import { COLD_IMAGE_PHYS, type Kho } from "../kho/kho.ts";
+import type { LiveUpdate } from "../luo/luo_core.ts";
 import { BootContext } from "./context.ts";
 import { kernelKexec } from "./kexec.ts";
 import type { BootHandoff, BootOptions, BootReport } from "./options.ts";
@@ -66,6 +67,12 @@ export class Kernel {
   readonly vmalloc: Vmalloc;
   /** KHO of this kernel. */
   readonly kho: Kho;
+  /**
+   * The Live Update Orchestrator (6.19 on; `liveupdate=on` enables it): `/dev/liveupdate`
+   * through {@link LiveUpdate.open}, file handlers through
+   * {@link LiveUpdate.registerFileHandler}.
+   */
+  readonly liveupdate: LiveUpdate;
   /** Boots on this machine so far (0 = power-on). */
   readonly bootIndex: number;
   /** Where this kernel's image lies. */
@@ -91,6 +98,7 @@ export class Kernel {
     this.buddy = ctx.buddy;
     this.vmalloc = ctx.vmalloc;
     this.kho = ctx.kho;
+    this.liveupdate = ctx.liveupdate;
     this.boot = {
       khoBoot: ctx.kho.isKhoBoot,
       revivalRefused: ctx.revivalRefused,
@@ -142,6 +150,7 @@ export class Kernel {
       log: this.log,
       profile: this.profile,
       kho: this.kho,
+      liveupdate: this.liveupdate,
       options,
     });
     this.#dead = true;

@@ -5,8 +5,9 @@
  * handover record filled), then `machine_kexec` (the image copied into place). What the
  * steps produce is the {@link BootHandoff} of the next boot; nothing else crosses.
  *
- * To extend the path, insert a step into {@link KEXEC_STEPS}: LUO's `liveupdate_reboot`
- * runs before the KHO finalize step.
+ * LUO's `liveupdate_reboot` runs first: it serializes the sessions, files and FLBs, and an
+ * error there (a handler's freeze failing, 6.19's finalize) aborts the kexec — the kernel keeps
+ * running.
  *
  * @module
  */
@@ -17,6 +18,7 @@ import type { KernelLog } from "../kernel/dmesg.ts";
 import type { Handover } from "../kho/abi/kho_data.ts";
 import type { AbiProfile } from "../kho/abi/profiles.ts";
 import { COLD_IMAGE_PHYS, DEFAULT_IMAGE_BYTES, type Kho } from "../kho/kho.ts";
+import type { LiveUpdate } from "../luo/luo_core.ts";
 import type { BootOptions } from "./options.ts";
 
 /** Pattern of the image segment copied into place at reboot. */
@@ -32,6 +34,8 @@ export interface KexecContext {
   readonly profile: AbiProfile;
   /** The dying kernel's KHO. */
   readonly kho: Kho;
+  /** The dying kernel's Live Update Orchestrator. */
+  readonly liveupdate: LiveUpdate;
   /** Options of the next boot. */
   readonly options: BootOptions;
   /** Size of the next kernel's image segment. */
@@ -48,6 +52,11 @@ export interface KexecStep {
   readonly name: string;
   /** Runs the step. */
   readonly run: (ctx: KexecContext) => void;
+}
+
+/** `liveupdate_reboot`: LUO's final serialization; its error aborts the kexec. */
+export function liveupdateReboot(ctx: KexecContext): void {
+  ctx.liveupdate.reboot();
 }
 
 /**
@@ -83,6 +92,7 @@ export function machineKexec(ctx: KexecContext): void {
 
 /** The kexec path, in the kernel's order. */
 export const KEXEC_STEPS: readonly KexecStep[] = [
+  { name: "liveupdate_reboot", run: liveupdateReboot },
   { name: "kho_finalize", run: khoFinalizeAtKexec },
   { name: "kho_fill_kimage", run: khoFillKimage },
   { name: "machine_kexec", run: machineKexec },

@@ -14,11 +14,14 @@
  * | `memblock_free_all`     | everything free to the buddy allocator (poisoned)                      |
  * | `vmalloc_init`          | the vmalloc address space                                              |
  * | `kho_init`              | cold boot: scratch → CMA pageblocks; KHO's outgoing state              |
+ * | `liveupdate_early_init` | LUO (6.19 on): `liveupdate=`, incoming LUO state checked (panics)      |
+ * | `luo_late_startup`      | LUO's outgoing state (`liveupdate_num + 1`), `/dev/liveupdate`         |
  *
  * To extend the boot, insert a phase into {@link BOOT_PHASES} at its place in the kernel's
  * order: a `reserve_mem=` phase after `memblock_reserve_kern` (an early_param reserving from
- * memblock), LUO's `luo_early_startup` after `kho_init` (an early_initcall that runs on a KHO
- * boot), config-dependent phases (CONFIG_DEFERRED_STRUCT_PAGE_INIT, a kdump kernel skipping
+ * memblock), a file handler's module init (e.g. `memfd_luo_init`, a device_initcall calling
+ * `ctx.liveupdate.registerFileHandler`) between `liveupdate_early_init` and
+ * `luo_late_startup`, config-dependent phases (CONFIG_DEFERRED_STRUCT_PAGE_INIT, a kdump kernel skipping
  * `kho_reserve_scratch`) as phases that read their switch from `ctx.options`. The kexec path
  * has its own steps in `./kexec.ts`.
  *
@@ -33,6 +36,7 @@ import { KernelPanic } from "../kernel/panic.ts";
 import { Vmalloc } from "../kernel/vmalloc.ts";
 import { Kho, LOW_RESERVED_BYTES } from "../kho/kho.ts";
 import { KhoIn, validateHandover } from "../kho/restore.ts";
+import { LiveUpdate } from "../luo/luo_core.ts";
 import {
   DEFAULT_SCRATCH_SCALE,
   parseKhoScratch,
@@ -256,6 +260,32 @@ export function khoInit(ctx: BootContext): void {
   });
 }
 
+/**
+ * `early_param("liveupdate")` and the early_initcall `liveupdate_early_init`: LUO's incoming
+ * state is checked and its session chain restored (on any boot with KHO on; a failure panics,
+ * {@link KernelPanic}). A generation without LUO gets an orchestrator that says so.
+ */
+export function liveupdateEarlyInit(ctx: BootContext): void {
+  const { mem, topology } = ctx.machine;
+  ctx.liveupdate = LiveUpdate.earlyInit({
+    mem,
+    isRam: (phys, size) => topology.isRam(phys, size),
+    kho: ctx.kho,
+    log: ctx.log,
+    faults: ctx.faults,
+    profile: ctx.profile,
+  }, { liveupdate: ctx.params.other.get("liveupdate") });
+}
+
+/**
+ * The late_initcalls `luo_late_startup` (6.19–7.1) / `luo_state_setup` (7.2) and
+ * `liveupdate_ioctl_init`: the outgoing `"LUO"` blob for the next update and the device.
+ * File handlers registered after boot behave like loadable modules.
+ */
+export function luoLateStartup(ctx: BootContext): void {
+  ctx.liveupdate.lateInit();
+}
+
 /** The boot sequence, in the kernel's init order. */
 export const BOOT_PHASES: readonly BootPhase[] = [
   { name: "e820__memblock_setup", run: e820MemblockSetup },
@@ -268,6 +298,8 @@ export const BOOT_PHASES: readonly BootPhase[] = [
   { name: "memblock_free_all", run: memblockFreeAll },
   { name: "vmalloc_init", run: vmallocInit },
   { name: "kho_init", run: khoInit },
+  { name: "liveupdate_early_init", run: liveupdateEarlyInit },
+  { name: "luo_late_startup", run: luoLateStartup },
 ];
 
 /**

@@ -4,11 +4,12 @@
  * outgoing state for the next update, `liveupdate_reboot` at kexec, and `/dev/liveupdate`
  * (luo-hugetlb-facts §2.1–§2.6).
  *
- * Boot order as in the kernel: {@link LiveUpdate.earlyInit} is the `early_initcall`
- * (`liveupdate_early_init`: incoming LUO state checked and the session chain restored — any
- * failure panics, `luo_restore_fail`), {@link LiveUpdate.lateInit} the `late_initcall`s
- * (outgoing state with `liveupdate_num + 1`, then the misc device), {@link LiveUpdate.reboot}
- * the kexec reboot path. File handlers and FLBs register between the two, like modules.
+ * Boot order as in the kernel (the boot phases of `lib/boot/phases.ts` call these):
+ * {@link LiveUpdate.earlyInit} is the `early_initcall` (`liveupdate_early_init`: incoming LUO
+ * state checked and the session chain restored — any failure panics, `luo_restore_fail`),
+ * {@link LiveUpdate.lateInit} the `late_initcall`s (outgoing state with `liveupdate_num + 1`,
+ * then the misc device), {@link LiveUpdate.reboot} the first step of the kexec path. File
+ * handlers and FLBs register after the early initcall (module init, or a module loaded later).
  *
  * @module
  */
@@ -50,23 +51,13 @@ export function luoRestoreFailMessage(code: ErrnoName): string {
  * import assert from "node:assert/strict";
  * import { Machine } from "../machine/machine.ts";
  * import { Kernel } from "../boot/kernel.ts";
- * import { LiveUpdate } from "./luo_core.ts";
  * const machine = new Machine({ ramBytes: 2 ** 32, nodes: 1 });
- * const host = (k: Kernel) => ({
- *   mem: machine.mem, isRam: (p: number, n: number) => machine.topology.isRam(p, n),
- *   kho: k.kho, log: k.log, faults: k.faults, profile: k.profile,
- * });
  * const k1 = Kernel.coldBoot(machine, { cmdline: "liveupdate=on" });
- * const lu1 = LiveUpdate.earlyInit(host(k1), { liveupdate: "on" });
- * lu1.lateInit();
- * const dev = lu1.open();
+ * const dev = k1.liveupdate.open(); // /dev/liveupdate
  * dev.createSession("vm-1");
- * lu1.reboot();
- * const k2 = k1.kexec();
- * const lu2 = LiveUpdate.earlyInit(host(k2), { liveupdate: "on" });
- * lu2.lateInit();
- * assert.equal(lu2.liveupdateNum, 1);
- * assert.equal(lu2.open().retrieveSession("vm-1").state, "retrieved");
+ * const k2 = k1.kexec(); // liveupdate_reboot serializes the session
+ * assert.equal(k2.liveupdate.liveupdateNum, 1);
+ * assert.equal(k2.liveupdate.open().retrieveSession("vm-1").state, "retrieved");
  * ```
  */
 export class LiveUpdate {

@@ -147,7 +147,7 @@ export class LuoFileGlobal {
   readonly flb: LuoFlbGlobal | null;
   readonly #handlers: LiveUpdateFileHandler[] = [];
   /** `luo_preserved_files`: files preserved (or retrieved) anywhere, by identity. */
-  readonly preserved = new Set<LuoFile>();
+  readonly preserved: Set<LuoFile> = new Set();
   /** Whether no session exists (`luo_session_quiesce`); set by the session layer. */
   quiesce: () => boolean = () => true;
 

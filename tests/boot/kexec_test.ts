@@ -5,8 +5,9 @@ import { COLD_IMAGE_PHYS } from "../../lib/kho/kho.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { GiB } from "../../lib/units.ts";
 
-Deno.test("kexec steps: finalize, kho_fill_kimage, machine_kexec, in the kernel's order", () => {
+Deno.test("kexec steps: liveupdate_reboot, finalize, kho_fill_kimage, machine_kexec, in the kernel's order", () => {
   assert.deepEqual(KEXEC_STEPS.map((s) => s.name), [
+    "liveupdate_reboot",
     "kho_finalize",
     "kho_fill_kimage",
     "machine_kexec",
@@ -24,10 +25,22 @@ Deno.test("kexec steps: with KHO the handover points into scratch; without, a co
     },
   });
   const ctx = kernelKexec(
-    { machine: k.machine, log: k.log, profile: k.profile, kho: k.kho, options: {} },
+    {
+      machine: k.machine,
+      log: k.log,
+      profile: k.profile,
+      kho: k.kho,
+      liveupdate: k.liveupdate,
+      options: {},
+    },
     KEXEC_STEPS.map(trace),
   );
-  assert.deepEqual(order, ["kho_finalize", "kho_fill_kimage", "machine_kexec"]);
+  assert.deepEqual(order, [
+    "liveupdate_reboot",
+    "kho_finalize",
+    "kho_fill_kimage",
+    "machine_kexec",
+  ]);
   assert.ok(ctx.handover !== null);
   assert.ok(k.boot.scratch.some((a) => ctx.imagePhys >= a.addr && ctx.imagePhys < a.addr + a.size));
   assert.match(k.log.entries().at(-1)!.text, /^kexec: KHO handover FDT 0x/);
@@ -41,6 +54,7 @@ Deno.test("kexec steps: with KHO the handover points into scratch; without, a co
     log: off.log,
     profile: off.profile,
     kho: off.kho,
+    liveupdate: off.liveupdate,
     options: {},
   });
   assert.equal(c2.handover, null);

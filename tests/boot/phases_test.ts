@@ -19,6 +19,8 @@ Deno.test("boot phases: the kernel's init order, each named after its kernel fun
     "memblock_free_all",
     "vmalloc_init",
     "kho_init",
+    "liveupdate_early_init",
+    "luo_late_startup",
   ]);
 });
 

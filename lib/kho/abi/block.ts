@@ -15,7 +15,7 @@ import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SIZE } from "../../units.ts";
 
 /** `KHO_BLOCK_SIZE` = `PAGE_SIZE`: one block is one order-0 page. */
-export const KHO_BLOCK_SIZE = PAGE_SIZE;
+export const KHO_BLOCK_SIZE: number = PAGE_SIZE;
 
 /** `KHO_MAX_BLOCKS` (kho_block.c): at most 10000 blocks per set ("about 40MB"). */
 export const KHO_MAX_BLOCKS = 10000;

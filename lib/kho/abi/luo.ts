@@ -40,7 +40,7 @@ export const LIVEUPDATE_FLB_COMPAT_LENGTH = 48;
 // ---------------------------------------------------------------- luo-v1 FDT (6.19–7.1)
 
 /** `LUO_FDT_SIZE`: the FDT is built in one page. */
-export const LUO_FDT_SIZE = PAGE_SIZE;
+export const LUO_FDT_SIZE: number = PAGE_SIZE;
 /** `LUO_FDT_COMPATIBLE`. */
 export const LUO_FDT_COMPATIBLE = "luo-v1";
 /** `LUO_FDT_LIVEUPDATE_NUM`. */
@@ -59,7 +59,7 @@ export const LUO_SESSION_HEADER_SER_LAYOUT = { count: 0, size: 8 } as const;
 /** `LUO_SESSION_PGCNT`: the FDT era's session block is 16 pages. */
 export const LUO_SESSION_PGCNT = 16;
 /** `LUO_SESSION_MAX` = (16 · 4096 − 8) / 80 = 819 (the kernel's comment says 744). */
-export const LUO_SESSION_MAX = Math.floor(
+export const LUO_SESSION_MAX: number = Math.floor(
   (LUO_SESSION_PGCNT * PAGE_SIZE - LUO_SESSION_HEADER_SER_LAYOUT.size) / 80,
 );
 /** `LUO_FILE_PGCNT`: the FDT era's per-session file block is 2 pages. */
@@ -407,7 +407,7 @@ export const LUO_FLB_HEADER_SER_LAYOUT = { pgcnt: 0, count: 8, size: 16 } as con
 /** Byte offsets and size of `struct luo_flb_ser`. */
 export const LUO_FLB_SER_LAYOUT = { name: 0, data: 48, count: 56, size: 64 } as const;
 /** `LUO_FLB_MAX` = (4096 − 16) / 64 = 63. */
-export const LUO_FLB_MAX = Math.floor(
+export const LUO_FLB_MAX: number = Math.floor(
   (LUO_FLB_PGCNT * PAGE_SIZE - LUO_FLB_HEADER_SER_LAYOUT.size) / LUO_FLB_SER_LAYOUT.size,
 );
 

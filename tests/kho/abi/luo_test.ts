@@ -24,7 +24,6 @@ import { requireTool } from "../../support/system_tools.ts";
 // tokens, and libfdt's sequential-write string table (strings stored last-added first).
 
 const enc = (s: string) => new TextEncoder().encode(s);
-const pad4 = (n: number) => (n + 3) & ~3;
 
 function modelLuoFdt(
   num: bigint,

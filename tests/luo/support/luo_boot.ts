@@ -1,8 +1,7 @@
 /**
- * Test support for LUO until the boot layer calls it: boots a kernel, runs LUO's early and late
- * initcalls around the registration of a small file handler (like a module init), and kexecs
- * through `liveupdate_reboot`. Also the handler: a "page file" whose content is one preserved
- * page, standing in for memfd until the memfd handler exists.
+ * Test support for LUO: boots a kernel with `liveupdate=on` and registers a small file handler
+ * after boot (like a module load); kexec runs `liveupdate_reboot`. The handler's "page file"
+ * holds one preserved page, standing in for memfd until the memfd handler exists.
  *
  * @module
  */
@@ -11,7 +10,7 @@ import { KhoError } from "../../../lib/errors.ts";
 import { Kernel } from "../../../lib/boot/kernel.ts";
 import type { ProfileName } from "../../../lib/kho/abi/profiles.ts";
 import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "../../../lib/luo/luo_file.ts";
-import { LiveUpdate } from "../../../lib/luo/luo_core.ts";
+import type { LiveUpdate } from "../../../lib/luo/luo_core.ts";
 import type { LuoHost } from "../../../lib/luo/luo_internal.ts";
 import { Machine } from "../../../lib/machine/machine.ts";
 import { GiB, PAGE_SIZE } from "../../../lib/units.ts";
@@ -130,36 +129,32 @@ export interface LuoBootOptions {
   profile?: ProfileName;
   /** Kernel command line; default "liveupdate=on". */
   cmdline?: string;
-  /** Register the page-file handler (default true). */
+  /** Register the page-file handler after boot, like a module load (default true). */
   handler?: boolean;
 }
 
-function initLuo(k: Kernel, o: LuoBootOptions): LuoBoot {
-  const param = /(?:^|\s)liveupdate=(\S*)/.exec(k.params.raw)?.[1];
-  const lu = LiveUpdate.earlyInit(luoHost(k), { liveupdate: param });
+function withHandler(k: Kernel, o: LuoBootOptions): LuoBoot {
   const fh = new PageFileHandler(k);
-  if ((o.handler ?? true) && lu.enabled) lu.registerFileHandler(fh);
-  lu.lateInit();
-  return { k, lu, fh };
+  if ((o.handler ?? true) && k.liveupdate.enabled) k.liveupdate.registerFileHandler(fh);
+  return { k, lu: k.liveupdate, fh };
 }
 
-/** Cold boot on `machine` with LUO. */
+/** Cold boot on `machine` with LUO (the boot runs LUO's initcalls). */
 export function luoColdBoot(machine: Machine, o: LuoBootOptions = {}): LuoBoot {
   const k = Kernel.coldBoot(machine, {
     profile: o.profile ?? "kho-v4",
     cmdline: o.cmdline ?? "liveupdate=on",
   });
-  return initLuo(k, o);
+  return withHandler(k, o);
 }
 
-/** `reboot(LINUX_REBOOT_CMD_KEXEC)`: liveupdate_reboot, then kexec and the successor's LUO. */
+/** `reboot(LINUX_REBOOT_CMD_KEXEC)` (liveupdate_reboot first), then the successor. */
 export function luoKexec(b: LuoBoot, o: LuoBootOptions = {}): LuoBoot {
-  b.lu.reboot();
   const k = b.k.kexec({
     ...(o.profile ? { profile: o.profile } : {}),
     ...(o.cmdline !== undefined ? { cmdline: o.cmdline } : {}),
   });
-  return initLuo(k, o);
+  return withHandler(k, o);
 }
 
 /** A 4 GiB, one-node machine. */
