@@ -94,6 +94,7 @@ export { KernelOops } from "./lib/kernel/oops.ts";
 export * from "./lib/luo/luo_core.ts";
 export * from "./lib/luo/luo_session.ts";
 export * from "./lib/luo/luo_file.ts";
+export type * from "./lib/luo/file_handler.ts";
 export * from "./lib/luo/luo_flb.ts";
 export * from "./lib/luo/device.ts";
 export * from "./lib/luo/luo_internal.ts";

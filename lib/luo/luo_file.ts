@@ -31,60 +31,11 @@ import {
 import type { LuoGeneration } from "../kho/abi/profiles.ts";
 import { KhoBlockSet } from "../kho/block.ts";
 import { PAGE_SIZE } from "../units.ts";
+import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "./file_handler.ts";
 import type { LuoFlbGlobal } from "./luo_flb.ts";
 import { errnoOf, type LuoHost, pe, requireRam } from "./luo_internal.ts";
 
-/** A file of the running kernel (`struct file *`): any object, compared by identity. */
-export type LuoFile = object;
-
-/** Arguments of the file handler callbacks (`struct liveupdate_file_op_args`). */
-export interface FileOpArgs {
-  /** The handler. */
-  readonly handler: LiveUpdateFileHandler;
-  /** The file: given to preserve/unpreserve/freeze/unfreeze/can_finish/finish; set by retrieve. */
-  file: LuoFile | null;
-  /**
-   * The u64 handle of the handler's serialized state (e.g. the physical address of a
-   * `memfd_luo_ser`): set by preserve, may be changed by freeze, handed to the successor's
-   * retrieve and finish. A number (exact below 2^53; physical addresses always are).
-   */
-  serializedData: number;
-  /** Runtime state from preserve (never handed over), for unpreserve/freeze/unfreeze. */
-  privateData: unknown;
-  /**
-   * Successor only: 0 when retrieve was not attempted, 1 after a successful retrieve, the
-   * negative errno number of a failed one (`retrieve_status`).
-   */
-  retrieveStatus: number;
-}
-
-/**
- * `struct liveupdate_file_handler`: a compatible string (stored in each `luo_file_ser`, at most
- * 47 bytes) and the callbacks. Errors are thrown as {@link KhoError}s with the kernel's errno.
- *
- * A memfd handler (memfd-v1/v2) plugs in here: `canPreserve` accepts shmem memfds, `preserve`
- * pins and preserves the folios and writes its `memfd_luo_ser`, `retrieve` builds a new file.
- */
-export interface LiveUpdateFileHandler {
-  /** The compatible matched by `strcmp` in the successor (e.g. `"memfd-v2"`). */
-  readonly compatible: string;
-  /** Whether this handler takes `file` (the first handler that says yes wins). */
-  canPreserve(file: LuoFile): boolean;
-  /** Saves the file's state; sets `serializedData` (and `privateData`). */
-  preserve(args: FileOpArgs): void;
-  /** Undoes preserve (the session was closed before the update). */
-  unpreserve(args: FileOpArgs): void;
-  /** Optional: last chance at reboot; may update `serializedData`. Throwing aborts the reboot. */
-  freeze?(args: FileOpArgs): void;
-  /** Optional: undoes freeze when the reboot is aborted. */
-  unfreeze?(args: FileOpArgs): void;
-  /** Successor: rebuilds the file from `serializedData`; sets `file`. */
-  retrieve(args: FileOpArgs): void;
-  /** Optional: successor, may veto finish (EBUSY). */
-  canFinish?(args: FileOpArgs): boolean;
-  /** Successor: releases what LUO still holds; discards the state of a file never retrieved. */
-  finish(args: FileOpArgs): void;
-}
+export type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "./file_handler.ts";
 
 /** Where a preserved file is in its lifecycle. */
 export type LuoFileState = "preserved" | "frozen" | "deserialized" | "retrieved" | "failed";

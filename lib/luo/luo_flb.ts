@@ -19,7 +19,7 @@ import {
   writeFlbSer,
 } from "../kho/abi/luo.ts";
 import { PAGE_SIZE } from "../units.ts";
-import type { LiveUpdateFileHandler } from "./luo_file.ts";
+import type { LiveUpdateFileHandler } from "./file_handler.ts";
 import { type LuoHost, requireRam } from "./luo_internal.ts";
 
 /** Arguments of the FLB callbacks (`struct liveupdate_flb_op_args`). */
