@@ -18,81 +18,11 @@ import {
 import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
 import { oracleBlobs } from "../../support/fdt_oracle.ts";
 import { requireTool } from "../../support/system_tools.ts";
+import { luoFdt as modelLuoFdt } from "../../luo/support/model.ts";
 
-// ---- An independent model of the luo-v1 FDT, from the devicetree format (fdt-facts) and the
-// luo_fdt_setup call order (luo-hugetlb-facts §2.4): header, empty reservation map, structure
-// tokens, and libfdt's sequential-write string table (strings stored last-added first).
-
+// The luo-v1 FDT model is independent of lib/: tests/luo/support/model.ts builds it from the
+// devicetree format and luo_fdt_setup's call order (luo-hugetlb-facts §2.4).
 const enc = (s: string) => new TextEncoder().encode(s);
-
-function modelLuoFdt(
-  num: bigint,
-  sessionCompat: string,
-  sessionHeader: bigint,
-  flb: { compat: string; header: bigint } | null,
-): Uint8Array {
-  const names = ["compatible", "liveupdate-number", "luo-session-header"];
-  if (flb) names.push("luo-flb-header");
-  // Sequential write adds each new name below the previous ones: the table is the reverse.
-  const table = [...names].reverse();
-  const strings = enc(table.map((n) => n + "\0").join(""));
-  const nameoff = (n: string) =>
-    table.slice(0, table.indexOf(n)).reduce((a, x) => a + x.length + 1, 0);
-  const struct: number[] = [];
-  const u32 = (v: number) =>
-    struct.push((v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
-  const bytes = (b: Uint8Array) => {
-    struct.push(...b);
-    while (struct.length % 4) struct.push(0);
-  };
-  const begin = (name: string) => (u32(1), bytes(enc(name + "\0")));
-  const prop = (
-    name: string,
-    value: Uint8Array,
-  ) => (u32(3), u32(value.length), u32(nameoff(name)), bytes(value));
-  const le64 = (v: bigint) => {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, v, true);
-    return b;
-  };
-  begin("");
-  prop("compatible", enc("luo-v1\0"));
-  prop("liveupdate-number", le64(num));
-  begin("luo-session");
-  prop("compatible", enc(sessionCompat + "\0"));
-  prop("luo-session-header", le64(sessionHeader));
-  u32(2);
-  if (flb) {
-    begin("luo-flb");
-    prop("compatible", enc(flb.compat + "\0"));
-    prop("luo-flb-header", le64(flb.header));
-    u32(2);
-  }
-  u32(2);
-  u32(9);
-  // fdt_create places the reservation map at ALIGN(40, 16) = 48, so the structure starts at 64.
-  const offRsv = 48;
-  const offStruct = offRsv + 16;
-  const total = offStruct + struct.length + strings.length;
-  const out = new Uint8Array(total);
-  const dv = new DataView(out.buffer);
-  [
-    0xd00dfeed,
-    total,
-    offStruct,
-    offStruct + struct.length,
-    offRsv,
-    17,
-    16,
-    0,
-    strings.length,
-    struct.length,
-  ]
-    .forEach((v, i) => dv.setUint32(i * 4, v, false));
-  out.set(struct, offStruct);
-  out.set(strings, offStruct + struct.length);
-  return out;
-}
 
 Deno.test("luo-v1 FDT: 236 bytes in 6.19, 311 with luo-flb (7.0/7.1), equal to the model; the page keeps the stale strings", () => {
   const cases = [

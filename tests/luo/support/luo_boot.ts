@@ -161,3 +161,24 @@ export function luoKexec(b: LuoBoot, o: LuoBootOptions = {}): LuoBoot {
 export function luoMachine(gib = 4): Machine {
   return new Machine({ ramBytes: gib * GiB, nodes: 1 });
 }
+
+/**
+ * The kexec path by hand, to corrupt the handover between `liveupdate_reboot` and the
+ * successor's boot: reboot, `corrupt()`, `kho_fill_kimage`, then the successor boots from the
+ * handover (it may panic).
+ */
+export function luoKexecCorrupted(
+  b: LuoBoot,
+  corrupt: () => void,
+  o: LuoBootOptions = {},
+): LuoBoot {
+  b.lu.reboot();
+  corrupt();
+  const filled = b.k.kho.fillKimage({ imageBytes: 64 << 20, mem: b.k.machine.mem });
+  const k = Kernel.bootFrom(
+    b.k.machine,
+    { handover: filled.handover, imagePhys: filled.imagePhys, bootIndex: b.k.bootIndex + 1 },
+    { profile: o.profile ?? b.k.profile.name, cmdline: o.cmdline ?? b.k.params.raw },
+  );
+  return withHandler(k, o);
+}
