@@ -1,12 +1,15 @@
 /**
  * The ABI compatibility matrix: kexec from a kernel of profile X into a kernel of profile Y,
  * for every pair, and what the successor makes of the handover — accepted and restored,
- * accepted but wrong (same compat, different tracker format), or refused with its reason.
+ * accepted but wrong (same compat, different tracker format), or refused with its reason —
+ * and, for kernels with a Live Update Orchestrator, whether a LUO session crosses (a separate
+ * live update per cell, so the KHO figures are those of a plain handover).
  *
  * @module
  */
 
 import { Kernel } from "../boot/kernel.ts";
+import { KernelPanic } from "../kernel/panic.ts";
 import { Machine } from "../machine/machine.ts";
 import {
   type AbiProfile,
@@ -34,7 +37,18 @@ export interface AbiMatrixCell {
   restored: number;
   /** `"ok"`, `"refused"`, or `"corrupt"` (accepted, but content or restores wrong). */
   verdict: "ok" | "refused" | "corrupt";
+  /**
+   * A LUO session across the same pair: `restored` (retrieved by name in the successor),
+   * `lost` (the kernel dropped it, see `luoReason`), `panic` (the successor panicked on the
+   * incoming LUO state), or `unsupported` (X has no LUO).
+   */
+  luo: LuoMatrixOutcome;
+  /** Why the session was lost, the panic, or why LUO is unsupported. */
+  luoReason?: string;
 }
+
+/** What became of a LUO session across a kexec pair. */
+export type LuoMatrixOutcome = "restored" | "lost" | "panic" | "unsupported";
 
 /** Profiles whose trackers are implemented, oldest first. */
 export function availableProfiles(): ProfileName[] {
@@ -75,6 +89,7 @@ export function abiMatrixCell(from: ProfileName, to: ProfileName, seed = 1): Abi
     preserved: sample.length,
     restored: 0,
     verdict: "refused",
+    ...luoProbe(from, to),
   };
   if (!k2.kho.isKhoBoot) {
     cell.reason = k2.boot.revivalRefused ??
@@ -99,6 +114,45 @@ export function abiMatrixCell(from: ProfileName, to: ProfileName, seed = 1): Abi
   return cell;
 }
 
+/**
+ * A live update X → Y with one LUO session (`liveupdate=on` on both kernels): was the session
+ * retrieved by name, and if not, the kernel's reason.
+ */
+export function luoProbe(
+  from: ProfileName,
+  to: ProfileName,
+): { luo: LuoMatrixOutcome; luoReason?: string } {
+  const pf = getProfile(from);
+  if (pf.luo === null) {
+    return { luo: "unsupported", luoReason: `${from} (${pf.kernel}) has no LUO` };
+  }
+  const machine = new Machine({ ramBytes: 2 * GiB, nodes: 1 });
+  const k1 = Kernel.coldBoot(machine, { profile: from, cmdline: "liveupdate=on" });
+  k1.liveupdate.open().createSession("abi-matrix");
+  let k2: Kernel;
+  try {
+    k2 = k1.kexec({ profile: to });
+  } catch (e) {
+    if (e instanceof KernelPanic) return { luo: "panic", luoReason: e.message };
+    throw e;
+  }
+  if (!k2.kho.isKhoBoot) {
+    return {
+      luo: "lost",
+      luoReason: `disabling KHO revival: ${k2.boot.revivalRefused ?? "not revived"}`,
+    };
+  }
+  if (k2.profile.luo === null) {
+    return { luo: "lost", luoReason: `${to} has no LUO: the "LUO" sub-tree is never read` };
+  }
+  try {
+    k2.liveupdate.open().retrieveSession("abi-matrix");
+    return { luo: "restored" };
+  } catch (e) {
+    return { luo: "lost", luoReason: (e as Error).message };
+  }
+}
+
 /** The whole matrix over `profiles` (default: every available profile). */
 export function abiMatrix(profiles: readonly ProfileName[] = availableProfiles()): AbiMatrixCell[] {
   const out: AbiMatrixCell[] = [];
@@ -119,10 +173,17 @@ export function abiMatrixText(cells: readonly AbiMatrixCell[]): string {
     );
     lines.push(from.padEnd(w) + row.join(""));
   }
+  const luoNote = (c: AbiMatrixCell) =>
+    c.luo === "lost" || c.luo === "panic" ? `; LUO session ${c.luo}` : "";
   const notes = cells.filter((c) =>
-    c.verdict !== "ok" && c.from !== c.to || c.verdict === "corrupt"
+    c.verdict !== "ok" && c.from !== c.to || c.verdict === "corrupt" ||
+    c.luo === "lost" || c.luo === "panic"
   )
-    .map((c) => `  ${c.from} → ${c.to}: ${c.reason}`);
+    .map((c) =>
+      c.verdict === "ok"
+        ? `  ${c.from} → ${c.to}: accepted; LUO session ${c.luo} (${c.luoReason})`
+        : `  ${c.from} → ${c.to}: ${c.reason}${luoNote(c)}`
+    );
   return [...lines, "", ...notes].join("\n");
 }
 

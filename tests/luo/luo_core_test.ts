@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KhoError } from "../../lib/errors.ts";
+import type { KhoError } from "../../lib/errors.ts";
 import { Kernel } from "../../lib/boot/kernel.ts";
 import { KernelPanic } from "../../lib/kernel/panic.ts";
 import { KernelOops } from "../../lib/kernel/oops.ts";
