@@ -102,6 +102,8 @@ Deno.test("7.2: the incoming luo_ser page goes back to the allocator after early
   const b1 = luoColdBoot(luoMachine());
   const pa = b1.k.kho.out!.subtrees().find((s) => s.name === "LUO")!.phys;
   const b2 = luoKexec(b1);
+  // kho_restore_free took it: a second restore finds no KHO stamp (WARN, null).
+  assert.equal(b2.k.kho.restoreFolio(pa), null);
   assert.ok(b2.k.buddy.isFree(pa / 4096) || b2.lu.outgoingPa === pa);
 });
 
