@@ -1,8 +1,34 @@
 /**
- * Error classes of kholab, one per kind of failure, each a subclass of a built-in error.
+ * Error classes of kholab and the policy that picks one. Each failure says whose it is — the
+ * simulated kernel's verdict, the caller's misuse of the simulator, a broken kernel invariant,
+ * a panic, a lockup — so code catches exactly the kind it handles and nothing else.
  *
- * - {@link KhoError} carries a kernel errno name (`EINVAL`, `ENOMEM`, …) and its number.
- * - {@link FdtError} carries a libfdt error name (`FDT_ERR_BADMAGIC`, …) and its number.
+ * - {@link KhoError}: what the kernel returns — an errno (`-EINVAL`, `-ENOMEM`, …) of a kernel
+ *   call, with its name and number.
+ * - `RangeError` (and {@link PhysRangeError} for addresses): misuse of the simulator's API — an
+ *   argument outside its domain, a call in a state the API does not allow (a kernel object used
+ *   after kexec replaced it).
+ * - {@link KernelBug}: a `BUG_ON`/`VM_BUG_ON`-style invariant of the simulated kernel does not
+ *   hold — the caller, playing kernel code, broke a rule the kernel asserts instead of checking.
+ * - `KernelPanic` (`lib/kernel/panic.ts`): `panic()`; the simulated kernel stops, with its log.
+ * - `KhoHangError` (`lib/kho/trackers/xarray.ts`): a detected lockup — a kernel loop that
+ *   would never end; no errno, since the call never returns.
+ * - {@link FdtError}: a libfdt error (`-FDT_ERR_*`).
+ * - `TrackerCorruptionError` (`lib/kho/trackers/corruption.ts`): a successor's tracker walk
+ *   (radix tree, xarray memory map, order table) aborted by corrupted handover bytes; a
+ *   `KhoError` EINVAL carrying the named reason and the partial walk.
+ * - `SyntaxError` (and the script errors of `lib/dsl/errors.ts`): text that does not parse —
+ *   sizes, counts, CSV, command-line arguments, scripts.
+ *
+ * Rules:
+ * - The kernel's verdict on bad input is never a JavaScript exception: corrupted handover bytes
+ *   end in a named reason and a cold boot, a `KernelPanic` or a `KhoHangError`, never a
+ *   `RangeError` from simulated memory.
+ * - A WARN is a line in the kernel's log, not an error; a kernel call that WARNs and goes on
+ *   returns normally.
+ * - A plain `Error` is left only for the host (a big-endian host, a worker that died, a chart
+ *   library that drew nothing) and for kholab's own consistency checks, whose messages start
+ *   with `internal:` — reaching one is a bug in kholab, not in the simulated kernel.
  *
  * @module
  */
@@ -113,5 +139,29 @@ export class PhysRangeError extends RangeError {
   constructor(phys: number, size: number, detail = "outside physical memory") {
     super(`access [0x${phys.toString(16)}, +0x${size.toString(16)}) ${detail}`);
     this.name = "PhysRangeError";
+  }
+}
+
+/**
+ * A `BUG_ON`/`VM_BUG_ON`-style invariant of the simulated kernel does not hold: the kernel
+ * would stop with "kernel BUG at …". The caller (playing kernel code through the API) broke
+ * a rule the kernel asserts rather than checks — for example splitting a compound page, or
+ * using a subsystem before the boot phase that builds it. Not a {@link KhoError}: there is no
+ * errno, the call never returns in the kernel.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KernelBug } from "./errors.ts";
+ * const e = new KernelBug("VM_BUG_ON_PAGE(PageCompound(page)) at pfn 512");
+ * assert.equal(e.name, "KernelBug");
+ * assert.ok(!(e instanceof RangeError));
+ * ```
+ */
+export class KernelBug extends Error {
+  /** Creates the error; `message` names the kernel's assertion. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "KernelBug";
   }
 }

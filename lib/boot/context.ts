@@ -2,12 +2,14 @@
  * The state of one boot while its phases run (`./start_kernel.ts`): what every phase reads
  * (machine, options, handoff, log, command line, profile) and what the phases build, in
  * order (memblock and the memmap first; the buddy allocator at `free_area_init`; vmalloc at
- * `vmalloc_init`; KHO at `kho_init`). A subsystem read before the phase that builds it is a
- * bug in the phase table and throws.
+ * `vmalloc_init`; KHO at `kho_init`). A subsystem read before the phase that builds it, or
+ * built twice, is a bug in the phase table: a `KernelBug`, as the kernel's init order is an
+ * invariant it assumes rather than checks.
  *
  * @module
  */
 
+import { KernelBug } from "../errors.ts";
 import type { Machine } from "../machine/machine.ts";
 import type { BuddyAllocator } from "../kernel/buddy.ts";
 import { type KernelParams, parseCmdline } from "../kernel/cmdline.ts";
@@ -147,12 +149,12 @@ export class BootContext {
   }
 
   #built<T>(value: T | null, what: string, phase: string): T {
-    if (value === null) throw new Error(`boot phase order: ${what} used before ${phase}`);
+    if (value === null) throw new KernelBug(`boot phase order: ${what} used before ${phase}`);
     return value;
   }
 
   #once<T>(old: T | null, value: T, what: string): T {
-    if (old !== null) throw new Error(`boot phase order: ${what} built twice`);
+    if (old !== null) throw new KernelBug(`boot phase order: ${what} built twice`);
     return value;
   }
 }

@@ -130,10 +130,10 @@ export class Kernel {
     return this.#dead;
   }
 
-  /** Throws if this kernel was replaced by kexec (its objects are gone). */
+  /** Throws a RangeError (misuse of the API) if this kernel was replaced by kexec. */
   assertAlive(): void {
     if (this.#dead) {
-      throw new Error(`kernel boot #${this.bootIndex} is gone: it was replaced by kexec`);
+      throw new RangeError(`kernel boot #${this.bootIndex} is gone: it was replaced by kexec`);
     }
   }
 

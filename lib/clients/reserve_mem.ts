@@ -223,7 +223,7 @@ export interface ReserveMemInitResult {
 export function reserveMemInit(kernel: Kernel): ReserveMemInitResult {
   const t = tableOf(kernel);
   if (t.regions.length > 0 || t.fdtPfn !== null) {
-    throw new Error("reserveMemInit: already initialised in this kernel");
+    throw new RangeError("reserveMemInit: already initialised in this kernel");
   }
   const failed: string[] = [];
   for (const p of kernel.params.reserveMem) {

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { KernelBug } from "../errors.ts";
 import { PAGES_PER_SECTION, PUD_ORDER } from "../units.ts";
 
 /** PG_reserved: the page is not managed by the buddy allocator (memblock-reserved). */
@@ -399,13 +400,13 @@ export class Memmap {
 
   /**
    * split_page(): a non-compound high-order page becomes 2^order independent order-0 pages,
-   * each with refcount 1 (the head keeps its count). Throws like VM_BUG_ON_PAGE on a
-   * compound page or a head with refcount 0.
+   * each with refcount 1 (the head keeps its count). Throws {@link KernelBug} (the kernel's
+   * VM_BUG_ON_PAGE) on a compound page or a head with refcount 0.
    */
   splitPage(pfn: number, order: number): void {
-    if (this.isHead(pfn)) throw new Error(`VM_BUG_ON_PAGE(PageCompound(page)) at pfn ${pfn}`);
+    if (this.isHead(pfn)) throw new KernelBug(`VM_BUG_ON_PAGE(PageCompound(page)) at pfn ${pfn}`);
     if (this.pageCount(pfn) === 0) {
-      throw new Error(`VM_BUG_ON_PAGE(!page_count(page)) at pfn ${pfn}`);
+      throw new KernelBug(`VM_BUG_ON_PAGE(!page_count(page)) at pfn ${pfn}`);
     }
     if (order > 0) this.setPageCountRange(pfn + 1, 2 ** order - 1, 1);
   }

@@ -353,7 +353,7 @@ export class Vmalloc {
   // ------------------------------------------------------------------ byte access
 
   #memory(): PhysicalMemory {
-    if (this.mem === null) throw new Error("vmalloc byte access needs physical memory");
+    if (this.mem === null) throw new RangeError("vmalloc byte access needs physical memory");
     return this.mem;
   }
 

@@ -156,7 +156,7 @@ function runOnce(
   const inSpan = new Uint8Array(S);
   for (let i = 0; i < n; i++) inSpan[pfns[i]] = 1;
   for (const p of [...own]) if (p / PAGE_SIZE < S && inSpan[p / PAGE_SIZE]) own.delete(p);
-  if (own.size > 3) throw new Error(`unexpected KHO-owned blocks: ${own.size}`);
+  if (own.size > 3) throw new Error(`internal: unexpected KHO-owned blocks: ${own.size}`);
   const [own0, own1, own2] = [...own, -1, -1, -1];
   const counters = new TrackerCounters();
   ACC[0] = -0; // -0: keeps V8's feedback on doubles (the sums leave the int32 range)
@@ -191,7 +191,7 @@ function runOnce(
     return 0;
   });
   const t3 = clock.nowMs();
-  if (!r.ok) throw new Error(`walk failed: ${r.error}`);
+  if (!r.ok) throw new Error(`internal: walk failed: ${r.error}`);
   carry();
   const lo = ACC[0], hi = ACC[1] % 4294967296;
   const items = n + giant;
@@ -208,7 +208,9 @@ function runOnce(
       memmapBytesPerPage: 0,
     });
     bootMs = clock.nowMs() - t4;
-    if (!k2.kho.isKhoBoot) throw new Error(`successor refused: ${k2.boot.revivalRefused}`);
+    if (!k2.kho.isKhoBoot) {
+      throw new Error(`internal: successor refused: ${k2.boot.revivalRefused}`);
+    }
   }
   const checksum = "0x" + hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
   return {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { BootContext } from "../../lib/boot/context.ts";
+import { KernelBug } from "../../lib/errors.ts";
 import { BOOT_PHASES, type BootPhase, startKernel } from "../../lib/boot/phases.ts";
 import { COLD_IMAGE_PHYS } from "../../lib/kho/kho.ts";
 import { Machine } from "../../lib/machine/machine.ts";
@@ -52,14 +53,15 @@ Deno.test("boot phases: a phase inserted into the table runs at its place and se
   assert.ok(ctx.kho.enabled);
 });
 
-Deno.test("boot context: a subsystem used before the phase that builds it, or built twice, throws", () => {
+Deno.test("boot context: a subsystem used before the phase that builds it, or built twice, is a KernelBug", () => {
   const ctx = new BootContext(new Machine({ ramBytes: 4 * GiB, nodes: 1 }), {}, cold);
-  assert.throws(() => ctx.buddy, /buddy used before free_area_init/);
-  assert.throws(() => ctx.vmalloc, /vmalloc used before vmalloc_init/);
+  const bug = (re: RegExp) => (e: unknown) => e instanceof KernelBug && re.test(e.message);
+  assert.throws(() => ctx.buddy, bug(/^boot phase order: buddy used before free_area_init$/));
+  assert.throws(() => ctx.vmalloc, bug(/vmalloc used before vmalloc_init/));
   const freeAreaInit = BOOT_PHASES.find((p) => p.name === "free_area_init")!;
   freeAreaInit.run(ctx);
   assert.ok(ctx.buddy);
-  assert.throws(() => freeAreaInit.run(ctx), /buddy built twice/);
+  assert.throws(() => freeAreaInit.run(ctx), bug(/buddy built twice/));
 });
 
 Deno.test("boot phases: kho=off skips scratch and KHO; the log ends with the boot summary", () => {

@@ -42,6 +42,7 @@
  */
 
 import { KhoError } from "../../errors.ts";
+import { TrackerCorruptionError } from "./corruption.ts";
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
@@ -369,24 +370,6 @@ export interface KhoserReaderOptions {
   counters?: TrackerCounters;
   /** Rejected bits logged individually before a "not logged" line (default 8). */
   rejectLogLimit?: number;
-}
-
-/**
- * A chunk walk aborted by corrupted handover bytes: a `KhoError` EINVAL carrying the named
- * {@link KhoserWalkErrorReason} and the partial {@link KhoserWalkResult}.
- */
-export class KhoserCorruptionError extends KhoError {
-  /** The named reason. */
-  readonly reason: KhoserWalkErrorReason;
-  /** The walk's outcome up to the error. */
-  readonly result: KhoserWalkResult;
-  /** Builds the error from a failed walk result. */
-  constructor(result: KhoserWalkResult) {
-    super("EINVAL", `corrupted KHO memory map: ${result.error}: ${result.detail ?? ""}`);
-    this.name = "KhoserCorruptionError";
-    this.reason = result.error ?? "chunk-outside-ram";
-    this.result = result;
-  }
 }
 
 class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {
@@ -748,11 +731,11 @@ export class IncomingXarrayTracker implements IncomingTracker {
 
   /**
    * Walks the valid blocks; returns the stopping callback result or 0. Throws
-   * {@link KhoserCorruptionError} (a `KhoError` EINVAL) on a structural error.
+   * {@link TrackerCorruptionError} (a `KhoError` EINVAL) on a structural error.
    */
   walk(cb: WalkCallback): number {
     const r = this.walkChecked(cb);
-    if (!r.ok) throw new KhoserCorruptionError(r);
+    if (!r.ok) throw new TrackerCorruptionError("memory map", r);
     return r.stopped;
   }
 
@@ -763,11 +746,11 @@ export class IncomingXarrayTracker implements IncomingTracker {
 
   /**
    * {@link walk} with a bitmap's blocks at a time (see {@link walkKhoserChunksBatched}).
-   * Throws {@link KhoserCorruptionError} on a structural error.
+   * Throws {@link TrackerCorruptionError} on a structural error.
    */
   walkBatched(cb: WalkBatchCallback): number {
     const r = walkKhoserChunksBatched(this.#options, cb);
-    if (!r.ok) throw new KhoserCorruptionError(r);
+    if (!r.ok) throw new TrackerCorruptionError("memory map", r);
     return r.stopped;
   }
 }

@@ -56,6 +56,7 @@
  */
 
 import { KhoError } from "../../errors.ts";
+import { TrackerCorruptionError } from "./corruption.ts";
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { HUGETLB_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
@@ -400,7 +401,7 @@ export class OrderTableTracker implements OutgoingTracker {
       checkBlocks: false,
       emptySlot: "skip",
     }, cb);
-    if (!r.ok) throw new OrderTableCorruptionError(r);
+    if (!r.ok) throw new TrackerCorruptionError("order table", r);
     return r.stopped;
   }
 
@@ -499,24 +500,6 @@ export interface OrderTableReaderOptions {
    * as the kernel reads it through the direct map) or `"skip"`.
    */
   emptySlot?: "walk-page-0" | "skip";
-}
-
-/**
- * An order-table walk aborted by corrupted bytes: `KhoError` EINVAL with the named reason
- * and the partial result.
- */
-export class OrderTableCorruptionError extends KhoError {
-  /** The named reason. */
-  readonly reason: OrderTableWalkErrorReason;
-  /** The walk's outcome up to the error. */
-  readonly result: OrderTableWalkResult;
-  /** Builds the error from a failed walk result. */
-  constructor(result: OrderTableWalkResult) {
-    super("EINVAL", `corrupted KHO order table: ${result.error}: ${result.detail ?? ""}`);
-    this.name = "OrderTableCorruptionError";
-    this.reason = result.error ?? "root-null";
-    this.result = result;
-  }
 }
 
 const CHILD_REASONS: ChildReasons<OrderTableWalkErrorReason> = {
@@ -701,14 +684,15 @@ export function walkOrderTable(
  *
  * @example
  * ```ts
- * import { IncomingOrderTable, OrderTableCorruptionError } from "./order_table.ts";
+ * import assert from "node:assert/strict";
+ * import { IncomingOrderTable } from "./order_table.ts";
+ * import { TrackerCorruptionError } from "./corruption.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * const mem = new PhysicalMemory(2 ** 24);
- * try {
- *   new IncomingOrderTable({ mem, rootPhys: 0x1234 }).walk(() => 0);
- * } catch (e) {
- *   console.assert(e instanceof OrderTableCorruptionError && e.reason === "root-unaligned");
- * }
+ * assert.throws(
+ *   () => new IncomingOrderTable({ mem, rootPhys: 0x1234 }).walk(() => 0),
+ *   (e) => e instanceof TrackerCorruptionError && e.reason === "root-unaligned",
+ * );
  * ```
  */
 export class IncomingOrderTable implements IncomingTracker {
@@ -731,11 +715,11 @@ export class IncomingOrderTable implements IncomingTracker {
 
   /**
    * Walks the valid blocks; returns the stopping callback result or 0. Throws
-   * {@link OrderTableCorruptionError} on a structural error.
+   * {@link TrackerCorruptionError} on a structural error.
    */
   walk(cb: WalkCallback): number {
     const r = this.walkChecked(cb);
-    if (!r.ok) throw new OrderTableCorruptionError(r);
+    if (!r.ok) throw new TrackerCorruptionError("order table", r);
     return r.stopped;
   }
 

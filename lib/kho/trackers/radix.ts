@@ -35,6 +35,7 @@
  */
 
 import { KhoError } from "../../errors.ts";
+import { TrackerCorruptionError } from "./corruption.ts";
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
@@ -490,7 +491,7 @@ export class RadixTree implements OutgoingTracker {
       counters: this.counters,
       checkBlocks: false,
     }, cb);
-    if (!r.ok) throw new RadixCorruptionError(r);
+    if (!r.ok) throw new TrackerCorruptionError("radix tree", r);
     return r.stopped;
   }
 
@@ -504,7 +505,7 @@ export class RadixTree implements OutgoingTracker {
       counters: this.counters,
       checkBlocks: false,
     }, cb);
-    if (!r.ok) throw new RadixCorruptionError(r);
+    if (!r.ok) throw new TrackerCorruptionError("radix tree", r);
     return r.stopped;
   }
 
@@ -635,24 +636,6 @@ export interface RadixReaderOptions {
    * outgoing kernel's own walk passes false: it reports every set bit, as the kernel does.
    */
   checkBlocks?: boolean;
-}
-
-/**
- * A radix walk aborted by corrupted handover bytes: a `KhoError` EINVAL carrying the named
- * {@link RadixWalkErrorReason} and the partial {@link RadixWalkResult}.
- */
-export class RadixCorruptionError extends KhoError {
-  /** The named reason. */
-  readonly reason: RadixWalkErrorReason;
-  /** The walk's outcome up to the error. */
-  readonly result: RadixWalkResult;
-  /** Builds the error from a failed walk result. */
-  constructor(result: RadixWalkResult) {
-    super("EINVAL", `corrupted KHO radix tree: ${result.error}: ${result.detail ?? ""}`);
-    this.name = "RadixCorruptionError";
-    this.reason = result.error ?? "root-null";
-    this.result = result;
-  }
 }
 
 const CHILD_REASONS: ChildReasons<RadixWalkErrorReason> = {
@@ -940,15 +923,16 @@ function runWalk(
  *
  * @example
  * ```ts
- * import { IncomingRadixTree, RadixCorruptionError } from "./radix.ts";
+ * import assert from "node:assert/strict";
+ * import { IncomingRadixTree } from "./radix.ts";
+ * import { TrackerCorruptionError } from "./corruption.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * const mem = new PhysicalMemory(2 ** 24);
  * const tree = new IncomingRadixTree({ mem, rootPhys: 0 });
- * try {
- *   tree.walk(() => 0);
- * } catch (e) {
- *   console.assert(e instanceof RadixCorruptionError && e.reason === "root-null");
- * }
+ * assert.throws(
+ *   () => tree.walk(() => 0),
+ *   (e) => e instanceof TrackerCorruptionError && e.reason === "root-null",
+ * );
  * ```
  */
 export class IncomingRadixTree implements IncomingTracker {
@@ -971,11 +955,11 @@ export class IncomingRadixTree implements IncomingTracker {
 
   /**
    * Walks the valid blocks; returns the stopping callback result or 0. Throws
-   * {@link RadixCorruptionError} (a `KhoError` EINVAL) on a structural error.
+   * {@link TrackerCorruptionError} (a `KhoError` EINVAL) on a structural error.
    */
   walk(cb: WalkCallback): number {
     const r = this.walkChecked(cb);
-    if (!r.ok) throw new RadixCorruptionError(r);
+    if (!r.ok) throw new TrackerCorruptionError("radix tree", r);
     return r.stopped;
   }
 
@@ -986,11 +970,11 @@ export class IncomingRadixTree implements IncomingTracker {
 
   /**
    * {@link walk} with a leaf at a time delivered to `cb` (see {@link walkRadixTreeBatched}).
-   * Throws {@link RadixCorruptionError} on a structural error.
+   * Throws {@link TrackerCorruptionError} on a structural error.
    */
   walkBatched(cb: WalkBatchCallback): number {
     const r = walkRadixTreeBatched(this.#options, cb);
-    if (!r.ok) throw new RadixCorruptionError(r);
+    if (!r.ok) throw new TrackerCorruptionError("radix tree", r);
     return r.stopped;
   }
 }

@@ -35,12 +35,13 @@
  */
 
 import { KhoError } from "../../errors.ts";
+import { TrackerCorruptionError } from "./corruption.ts";
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
 import { type ChildReasons, hexU64, WalkGuard } from "./walk_guard.ts";
-import { RadixCorruptionError, type RadixWalkErrorReason, type RadixWalkResult } from "./radix.ts";
+import type { RadixWalkErrorReason, RadixWalkResult } from "./radix.ts";
 import type { IncomingTracker, MetadataPageAllocator, OutgoingTracker } from "./tracker.ts";
 
 /** `KHO_PAGE_CONTIG`: an unsplit block (head refcount 1, tails 0); folios are always CONTIG. */
@@ -519,7 +520,7 @@ export class RadixVariantTree implements OutgoingTracker {
       counters: this.counters,
       checkBlocks: false,
     }, cb);
-    if (!r.ok) throw new RadixCorruptionError(r);
+    if (!r.ok) throw new TrackerCorruptionError("radix tree", r);
     return r.stopped;
   }
 
@@ -778,16 +779,16 @@ export function walkRadixVariant(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IncomingRadixVariant, TYPED_FIXED_CODEC } from "./radix_variants.ts";
- * import { RadixCorruptionError } from "./radix.ts";
+ * import { TrackerCorruptionError } from "./corruption.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * const mem = new PhysicalMemory(2 ** 24);
  * const r = new IncomingRadixVariant({ codec: TYPED_FIXED_CODEC, mem, rootPhys: 0 });
- * try {
- *   r.walk(() => 0);
- * } catch (e) {
- *   console.assert(e instanceof RadixCorruptionError && e.reason === "root-null");
- * }
+ * assert.throws(
+ *   () => r.walk(() => 0),
+ *   (e) => e instanceof TrackerCorruptionError && e.reason === "root-null",
+ * );
  * ```
  */
 export class IncomingRadixVariant implements IncomingTracker {
@@ -806,11 +807,11 @@ export class IncomingRadixVariant implements IncomingTracker {
 
   /**
    * Walks the valid blocks with their types; returns the stopping result or 0. Throws
-   * `RadixCorruptionError` (from `radix.ts`) on a structural error.
+   * `TrackerCorruptionError` (from `corruption.ts`) on a structural error.
    */
   walk(cb: TypedWalkCallback): number {
     const r = this.walkChecked(cb);
-    if (!r.ok) throw new RadixCorruptionError(r);
+    if (!r.ok) throw new TrackerCorruptionError("radix tree", r);
     return r.stopped;
   }
 

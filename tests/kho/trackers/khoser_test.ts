@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { TrackerCorruptionError } from "../../../lib/kho/trackers/corruption.ts";
 import fc from "fast-check";
 import { KhoError } from "../../../lib/errors.ts";
 import { KernelLog } from "../../../lib/kernel/dmesg.ts";
@@ -9,7 +10,6 @@ import {
   KHOSER_BITMAP_SIZE,
   KHOSER_CHUNK_HDR,
   KHOSER_CHUNK_SITE,
-  KhoserCorruptionError,
   type KhoserEra,
   type KhoserWalkErrorReason,
   serialize,
@@ -325,7 +325,9 @@ function expectError(
   assert.equal(r.error, reason, r.detail);
   assert.throws(
     () => new IncomingXarrayTracker(o).walk(() => 0),
-    (e) => e instanceof KhoserCorruptionError && e.reason === reason && e.code === "EINVAL",
+    (e) =>
+      e instanceof TrackerCorruptionError && e.structure === "memory map" && e.reason === reason &&
+      e.code === "EINVAL",
   );
 }
 

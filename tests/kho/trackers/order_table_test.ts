@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { TrackerCorruptionError } from "../../../lib/kho/trackers/corruption.ts";
 import fc from "fast-check";
 import { KhoError } from "../../../lib/errors.ts";
 import { KernelLog } from "../../../lib/kernel/dmesg.ts";
@@ -14,7 +15,6 @@ import {
   khoPageTableIndex,
   khoPageTableLevelShift,
   khoTableLevel,
-  OrderTableCorruptionError,
   OrderTableTracker,
   type OrderTableWalkErrorReason,
   walkOrderTable,
@@ -625,7 +625,8 @@ function expectError(
   assert.throws(
     () => new IncomingOrderTable({ mem, rootPhys, isRam, emptySlot: "skip" }).walk(() => 0),
     (e) =>
-      e instanceof OrderTableCorruptionError && e instanceof KhoError && e.code === "EINVAL" &&
+      e instanceof TrackerCorruptionError && e.structure === "order table" &&
+      e instanceof KhoError && e.code === "EINVAL" &&
       e.reason === reason,
   );
   return r;
@@ -763,7 +764,7 @@ Deno.test("property: random byte mutations end in a valid walk or a named error"
             () => 0,
           );
         } catch (e) {
-          assert.ok(e instanceof OrderTableCorruptionError, String(e));
+          assert.ok(e instanceof TrackerCorruptionError, String(e));
         }
       },
     ),

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
+import { TrackerCorruptionError } from "../../../lib/kho/trackers/corruption.ts";
 import fc from "fast-check";
 import { KhoError } from "../../../lib/errors.ts";
 import { KernelLog } from "../../../lib/kernel/dmesg.ts";
 import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
 import {
   IncomingRadixTree,
-  RadixCorruptionError,
   RadixTree,
   type RadixWalkErrorReason,
   walkRadixTree,
@@ -569,7 +569,8 @@ function expectError(
   assert.throws(
     () => tree.walk(() => 0),
     (e) =>
-      e instanceof RadixCorruptionError && e instanceof KhoError && e.code === "EINVAL" &&
+      e instanceof TrackerCorruptionError && e.structure === "radix tree" &&
+      e instanceof KhoError && e.code === "EINVAL" &&
       e.reason === reason,
   );
   return r;
@@ -734,7 +735,7 @@ Deno.test("property: random byte mutations end in a valid walk or a named error"
         try {
           new IncomingRadixTree({ mem, rootPhys: tree.handoverRoot(), isRam }).walk(() => 0);
         } catch (e) {
-          assert.ok(e instanceof RadixCorruptionError, String(e));
+          assert.ok(e instanceof TrackerCorruptionError, String(e));
         }
         const batched = walkRadixTreeBatched(
           { mem, rootPhys: tree.handoverRoot(), isRam },

@@ -1,13 +1,10 @@
 import assert from "node:assert/strict";
+import { TrackerCorruptionError } from "../../../lib/kho/trackers/corruption.ts";
 import fc from "fast-check";
 import { KhoError } from "../../../lib/errors.ts";
 import { KernelLog } from "../../../lib/kernel/dmesg.ts";
 import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
-import {
-  RadixCorruptionError,
-  RadixTree,
-  type RadixWalkErrorReason,
-} from "../../../lib/kho/trackers/radix.ts";
+import { RadixTree, type RadixWalkErrorReason } from "../../../lib/kho/trackers/radix.ts";
 import {
   type DecodedTypedKey,
   IncomingRadixVariant,
@@ -640,7 +637,9 @@ function expectError(
   assert.equal(log.grep(reason).length, 1);
   assert.throws(
     () => new IncomingRadixVariant({ codec, mem, rootPhys }).walk(() => 0),
-    (e) => e instanceof RadixCorruptionError && e.code === "EINVAL" && e.reason === reason,
+    (e) =>
+      e instanceof TrackerCorruptionError && e.structure === "radix tree" && e.code === "EINVAL" &&
+      e.reason === reason,
   );
   return r;
 }
