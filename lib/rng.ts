@@ -29,6 +29,34 @@ export function hashLabel(label: string): number {
 }
 
 /**
+ * The one seed derivation of kholab: an independent child seed from a parent seed and a label,
+ * stable across runs, platforms and worker counts. Every derived generator goes through it —
+ * {@link Rng.fork}, a sweep point's seed (`point#<index>`), a script's draw streams
+ * (`stream<n>`) — so a seed means the same thing everywhere. The formula is
+ * `(imul(parent, 0x9e3779b1) ^ fnv1a(label)) >>> 0` on the parent's low 32 bits; a parent
+ * beyond 32 bits folds its high word in first, so large seeds do not collide with small ones.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { deriveSeed, hashLabel, Rng } from "./rng.ts";
+ * assert.equal(deriveSeed(7, "x"), (Math.imul(7, 0x9e3779b1) ^ hashLabel("x")) >>> 0);
+ * assert.equal(new Rng(7).fork("x").seed, deriveSeed(7, "x"));
+ * assert.notEqual(deriveSeed(1, "x"), deriveSeed(2 ** 32 + 1, "x"));
+ * ```
+ */
+export function deriveSeed(parent: number, label: string): number {
+  if (!Number.isSafeInteger(parent)) {
+    throw new RangeError(`deriveSeed: seed ${parent} is not a safe integer`);
+  }
+  let x = parent | 0;
+  if (parent >= 2 ** 32 || parent < -(2 ** 31)) {
+    x ^= Math.imul(Math.floor(parent / 2 ** 32) | 0, 0x85ebca6b);
+  }
+  return (Math.imul(x, 0x9e3779b1) ^ hashLabel(label)) >>> 0;
+}
+
+/**
  * A seeded pseudo-random generator (xoshiro128**), reproducible across platforms.
  *
  * @example
@@ -143,9 +171,12 @@ export class Rng {
     return out;
   }
 
-  /** An independent generator derived from this one's seed and a label (stable across runs). */
+  /**
+   * An independent generator derived from this one's seed and a label (stable across runs):
+   * `new Rng(deriveSeed(this.seed, label))`.
+   */
   fork(label: string): Rng {
-    return new Rng((Math.imul(this.seed | 0, 0x9e3779b1) ^ hashLabel(label)) >>> 0);
+    return new Rng(deriveSeed(this.seed, label));
   }
 }
 

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { ManualClock, Rng, timed } from "../lib/rng.ts";
+import { deriveSeed, hashLabel, ManualClock, Rng, timed } from "../lib/rng.ts";
+import { pointSeed } from "../lib/scenario/scenarios.ts";
+import { Interpreter } from "../lib/dsl/interpreter.ts";
 
 Deno.test("the generator is reproducible and seed-sensitive", () => {
   const a = new Rng(42), b = new Rng(42), c = new Rng(43);
@@ -8,6 +10,29 @@ Deno.test("the generator is reproducible and seed-sensitive", () => {
   assert.notDeepEqual(Array.from({ length: 8 }, () => c.u32()), sa);
   assert.equal(new Rng(1).fork("x").u32(), new Rng(1).fork("x").u32());
   assert.notEqual(new Rng(1).fork("x").u32(), new Rng(1).fork("y").u32());
+});
+
+Deno.test("one seed derivation: Rng.fork, sweep points and script streams all use deriveSeed", () => {
+  // The canonical formula (Rng.fork's since the start): scenario figures keep their values.
+  for (
+    const [seed, label] of [[1, "uniform"], [42, "iommu"], [0, "x"], [2 ** 31 + 5, "dma"]] as const
+  ) {
+    const want = (Math.imul(seed | 0, 0x9e3779b1) ^ hashLabel(label)) >>> 0;
+    assert.equal(deriveSeed(seed, label), want, `seed=${seed} label=${label}`);
+    assert.equal(new Rng(seed).fork(label).seed, want, `seed=${seed} label=${label}`);
+  }
+  // A sweep point's seed: label point#<value index> (the formula it always had).
+  assert.equal(pointSeed(5, 1), deriveSeed(5, "point#1"));
+  assert.equal(pointSeed(5, 1), (Math.imul(5, 0x9e3779b1) ^ hashLabel("point#1")) >>> 0);
+  // A script's n-th draw stream: label stream<n>.
+  const rt = new Interpreter({ seed: 9 });
+  assert.equal(rt.rng().seed, deriveSeed(9, "stream0"));
+  assert.equal(rt.rng().seed, deriveSeed(9, "stream1"));
+  // Seeds beyond 32 bits keep their high word; non-integers are misuse.
+  assert.notEqual(deriveSeed(2 ** 32 + 1, "x"), deriveSeed(1, "x"));
+  assert.notEqual(deriveSeed(2 ** 40, "x"), deriveSeed(0, "x"));
+  assert.throws(() => deriveSeed(1.5, "x"), RangeError);
+  assert.throws(() => deriveSeed(2 ** 53, "x"), RangeError);
 });
 
 Deno.test("int() is unbiased and in range, including beyond 2^32", () => {

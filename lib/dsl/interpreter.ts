@@ -15,7 +15,7 @@ import type { FaultOptions } from "../kernel/faults.ts";
 import { Kernel, KernelPanic } from "../boot/kernel.ts";
 import { CURRENT_PROFILE, type ProfileName } from "../kho/abi/profiles.ts";
 import { Machine } from "../machine/machine.ts";
-import { hashLabel, Rng } from "../rng.ts";
+import { deriveSeed, Rng } from "../rng.ts";
 import { formatSize, GiB, MiB, SECTION_SIZE } from "../units.ts";
 import type { Expr, Program, Stmt, Value } from "./ast.ts";
 import { COMMANDS, type Invocation, OBJECT_KINDS, type OptionSpec } from "./commands.ts";
@@ -238,7 +238,7 @@ export class Interpreter {
   rng(): Rng {
     const n = this.#streams++;
     this.onUndo(() => this.#streams = n);
-    return new Rng((this.seed * 0x9e3779b1 + hashLabel(`stream${n}`)) % 2 ** 53);
+    return new Rng(deriveSeed(this.seed, `stream${n}`));
   }
 
   // ---------------------------------------------------------------- running

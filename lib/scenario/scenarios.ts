@@ -21,7 +21,7 @@ import { allocContigRange, allocGigantic } from "../kernel/gigantic.ts";
 import { type BootOptions, Kernel } from "../boot/kernel.ts";
 import { Machine } from "../machine/machine.ts";
 import type { ProfileName } from "../kho/abi/profiles.ts";
-import { hashLabel, Rng } from "../rng.ts";
+import { deriveSeed, Rng } from "../rng.ts";
 import { GiB, PAGE_SIZE, parseCount, parseSize, TiB } from "../units.ts";
 import { allocRandomPages, sampleClustered, sampleDistinct } from "./placement.ts";
 import {
@@ -581,5 +581,5 @@ function buildClustered(profile: ProfileName, ps: ScenarioParams, seed: number):
 
 /** A per-point seed from a sweep seed and a point index (stable, worker-independent). */
 export function pointSeed(seed: number, pointIndex: number): number {
-  return (Math.imul(seed | 0, 0x9e3779b1) ^ hashLabel(`point#${pointIndex}`)) >>> 0;
+  return deriveSeed(seed, `point#${pointIndex}`);
 }

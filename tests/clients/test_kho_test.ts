@@ -15,6 +15,7 @@ import {
 } from "../../lib/clients/test_kho.ts";
 import { oracleBlobs, type OracleRequest } from "../support/fdt_oracle.ts";
 import { requireTool } from "../support/system_tools.ts";
+import { forEachSeed, seedRange } from "../support/seeds.ts";
 
 function boot(seedNodes = 1): Kernel {
   return Kernel.coldBoot(new Machine({ ramBytes: 4 * GiB, nodes: seedNodes }));
@@ -54,19 +55,19 @@ Deno.test("test_kho: generation follows the module's rules (orders 0..10, exactl
 });
 
 Deno.test("test_kho: KHO restore succeeds across kexec for 100 seeds", () => {
-  for (let seed = 1; seed <= 100; seed++) {
+  forEachSeed(seedRange(1, 100), (seed) => {
     const k1 = boot();
     const init = testKhoInit(k1, { seed });
     assert.equal(init.mode, "save");
     const k2 = k1.kexec();
     const r = testKhoInit(k2, { seed });
     assert.equal(r.mode, "restore");
-    if (r.mode !== "restore") continue;
-    assert.ok(r.result.ok, `seed ${seed}: ${r.result.reason}`);
+    if (r.mode !== "restore") return;
+    assert.ok(r.result.ok, r.result.reason);
     assert.equal(r.result.restoredFolios, r.result.nrFolios);
     assert.equal(k2.log.grep("KHO restore succeeded").length, 1);
     assert.equal(k2.log.warnings().length, 0, k2.log.text());
-  }
+  });
 });
 
 Deno.test("test_kho: 10 chained kexecs, regenerating after each successful verify", () => {
@@ -154,7 +155,7 @@ Deno.test("test_kho: the sub-FDT is byte-identical to fdt_oracle.py test-kho", a
       },
     },
   ]);
-  states.forEach((s, i) => assert.deepEqual(s.fdt, want[i], `seed ${i + 1}`));
+  states.forEach((s, i) => assert.deepEqual(s.fdt, want[i], `seed=${i + 1}`));
   assert.deepEqual(golden, want[states.length]);
 });
 

@@ -10,6 +10,7 @@ import { KHO_PAGE_MAGIC } from "../../lib/kho/restore.ts";
 import { FdtReader } from "../../lib/kho/fdt/reader.ts";
 import { readLe64 } from "../../lib/kho/fdt/format.ts";
 import { requireTool } from "../support/system_tools.ts";
+import { forEachSeed, seedRange } from "../support/seeds.ts";
 import { oracleBlobs, type OracleRequest } from "../support/fdt_oracle.ts";
 import {
   MANIFEST,
@@ -83,7 +84,7 @@ function oracleRequest(k: Kernel): OracleRequest {
 function runChain(
   seed: number,
   kexecs: number,
-  collect?: { req: OracleRequest; got: Uint8Array }[],
+  collect?: { seed: number; step: number; req: OracleRequest; got: Uint8Array }[],
 ) {
   const rng = new Rng(seed);
   const machine = newMachine();
@@ -91,7 +92,7 @@ function runChain(
   let objs = createObjects(k, rng);
   for (let step = 1; step <= kexecs; step++) {
     writeManifest(k, objs);
-    collect?.push({ req: oracleRequest(k), got: k.kho.out!.root.bytes() });
+    collect?.push({ seed, step, req: oracleRequest(k), got: k.kho.out!.root.bytes() });
     const prev = k;
     k = k.kexec();
     assert.ok(prev.dead);
@@ -115,16 +116,16 @@ function runChain(
 }
 
 Deno.test("folios of orders 0..10 and 18, page ranges and sub-blobs survive 10 chained kexecs (100 seeds)", () => {
-  for (let seed = 1; seed <= 100; seed++) runChain(seed, 10);
+  forEachSeed(seedRange(1, 100), (seed) => runChain(seed, 10));
 });
 
 Deno.test("the root FDT is byte-identical to fdt_oracle.py root-rw after every step", async () => {
-  const seen: { req: OracleRequest; got: Uint8Array }[] = [];
-  for (let seed = 1; seed <= 10; seed++) runChain(seed, 10, seen);
+  const seen: { seed: number; step: number; req: OracleRequest; got: Uint8Array }[] = [];
+  forEachSeed(seedRange(1, 10), (seed) => runChain(seed, 10, seen));
   if (!requireTool("libfdt")) return;
   const want = await oracleBlobs(seen.map((s) => s.req));
   assert.equal(want.length, seen.length);
-  seen.forEach((s, i) => assert.deepEqual(s.got, want[i], `step ${i}`));
+  seen.forEach((s, i) => assert.deepEqual(s.got, want[i], `seed=${s.seed} step ${s.step}`));
 });
 
 Deno.test("restored folios and pages have the kernel's refcount patterns; the stamp goes away", () => {
