@@ -106,7 +106,7 @@ export async function main(args: string[]): Promise<number> {
   const [cmd = "", ...rest] = args;
   if (cmd === "repl") {
     if (rest.includes("--help") || rest.includes("-h")) return usage("repl");
-    return await repl();
+    return await repl({ clock: wallClock });
   }
   if (cmd === "" || cmd === "help" || cmd === "--help" || cmd === "-h") return usage(rest[0] ?? "");
   try {
@@ -124,6 +124,7 @@ export async function main(args: string[]): Promise<number> {
         const r = await demoReport({
           outDir: values.out,
           workers: values.workers !== undefined ? parseCount(values.workers) : undefined,
+          clock: wallClock,
         });
         console.log(r.summary);
         console.log(`\nreport: ${values.out}/index.html (files: ${r.files.join(", ")})`);
@@ -131,7 +132,7 @@ export async function main(args: string[]): Promise<number> {
       }
       case "report": {
         if (rest.includes("--help") || rest.includes("-h")) return usage("report");
-        console.log(await reportCommand(rest));
+        console.log(await reportCommand(rest, wallClock));
         return 0;
       }
       case "run":
@@ -161,6 +162,7 @@ export async function main(args: string[]): Promise<number> {
           json: values.json,
           seed: values.seed !== undefined ? parseCount(values.seed) : undefined,
           onOutput: (line) => console.log(line),
+          clock: wallClock,
         });
         if (values.json) console.log(r.output);
         else if (r.results.error) console.error(r.results.error.message);
@@ -203,7 +205,9 @@ export async function main(args: string[]): Promise<number> {
           console.log(cmd === "compare" ? COMPARE_USAGE : SWEEP_USAGE);
           return 0;
         }
-        const text = await (cmd === "compare" ? compareCommand(rest) : sweepCommand(rest));
+        const text = await (cmd === "compare"
+          ? compareCommand(rest, wallClock)
+          : sweepCommand(rest, wallClock));
         console.log(text);
         return 0;
       }
@@ -212,7 +216,9 @@ export async function main(args: string[]): Promise<number> {
           args: rest,
           options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
         });
-        if (values.help) return usage("matrix");
+        if (values.help) {
+          return usage("matrix");
+        }
         const cells = abiMatrix();
         console.log(values.json ? JSON.stringify(cells, null, 2) : abiMatrixText(cells));
         return 0;
@@ -222,7 +228,9 @@ export async function main(args: string[]): Promise<number> {
           args: rest,
           options: { help: { type: "boolean", short: "h" } },
         });
-        if (values.help) return usage("profiles");
+        if (values.help) {
+          return usage("profiles");
+        }
         for (const name of PROFILE_NAMES) {
           const available = availableProfiles().includes(name)
             ? ""
@@ -238,8 +246,12 @@ export async function main(args: string[]): Promise<number> {
           allowPositionals: true,
         });
         const [sub, file] = positionals;
-        if (values.help || !sub) return usage("fdt", values.help ? 0 : 2);
-        if (!file) return usage("fdt", 2);
+        if (values.help || !sub) {
+          return usage("fdt", values.help ? 0 : 2);
+        }
+        if (!file) {
+          return usage("fdt", 2);
+        }
         const blob = Deno.readFileSync(file);
         if (sub === "check") {
           const v = checkFullVerdict(blob);

@@ -7,6 +7,16 @@
  * the code version reproduce any run, and wall-clock figures are kept apart from the
  * deterministic cost counters.
  *
+ * One seed: a child seed is always {@link deriveSeed}`(parent, label)` — `Rng.fork`, a sweep
+ * point (`point#<i>`), a script's draw streams (`stream<n>`) — never a formula of its own.
+ *
+ * One clock, handed in from the outermost API: a `lib/` function that times something takes a
+ * required `clock` (an argument or a required options field) and never defaults it. The entry
+ * points choose: `cli.ts`, `bench/`, notebooks and a user's TypeScript pass {@link wallClock};
+ * tests pass a {@link ManualClock} (every wall-clock metric reads 0, the run is deterministic).
+ * The one place of `lib/` that names `wallClock` itself is a sweep worker, the entry point of
+ * its own thread (a clock object cannot cross to a worker).
+ *
  * @module
  */
 

@@ -25,7 +25,7 @@ Deno.test("one seed derivation: Rng.fork, sweep points and script streams all us
   assert.equal(pointSeed(5, 1), deriveSeed(5, "point#1"));
   assert.equal(pointSeed(5, 1), (Math.imul(5, 0x9e3779b1) ^ hashLabel("point#1")) >>> 0);
   // A script's n-th draw stream: label stream<n>.
-  const rt = new Interpreter({ seed: 9 });
+  const rt = new Interpreter({ seed: 9, clock: new ManualClock() });
   assert.equal(rt.rng().seed, deriveSeed(9, "stream0"));
   assert.equal(rt.rng().seed, deriveSeed(9, "stream1"));
   // Seeds beyond 32 bits keep their high word; non-integers are misuse.
@@ -55,4 +55,24 @@ Deno.test("a manual clock makes timings reproducible", () => {
   });
   assert.equal(value, 3);
   assert.equal(ms, 12.5);
+});
+
+Deno.test("one clock: lib/ never defaults a clock to wallClock", () => {
+  // Only the clock's home, the sweep (which checks that its caller passed wallClock before it
+  // uses workers) and the sweep worker (the entry point of its thread) name it.
+  const allowed = new Set(["rng.ts", "scenario/sweep.ts", "scenario/sweep_worker.ts"]);
+  const found: string[] = [];
+  const walk = (dir: URL, rel: string) => {
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.isDirectory) walk(new URL(e.name + "/", dir), rel + e.name + "/");
+      else if (e.name.endsWith(".ts")) {
+        const code = Deno.readTextFileSync(new URL(e.name, dir))
+          .replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, "");
+        if (/\bwallClock\b/.test(code) && !allowed.has(rel + e.name)) found.push(rel + e.name);
+        assert.doesNotMatch(code, /((?<![!=<>])=|\?\?)\s*wallClock\b/, rel + e.name);
+      }
+    }
+  };
+  walk(new URL("../lib/", import.meta.url), "");
+  assert.deepEqual(found, []);
 });

@@ -15,7 +15,7 @@ import type { FaultOptions } from "../kernel/faults.ts";
 import { Kernel, KernelPanic } from "../boot/kernel.ts";
 import { CURRENT_PROFILE, type ProfileName } from "../kho/abi/profiles.ts";
 import { Machine } from "../machine/machine.ts";
-import { deriveSeed, Rng } from "../rng.ts";
+import { type Clock, deriveSeed, Rng } from "../rng.ts";
 import { formatSize, GiB, MiB, SECTION_SIZE } from "../units.ts";
 import type { Expr, Program, Stmt, Value } from "./ast.ts";
 import { COMMANDS, type Invocation, OBJECT_KINDS, type OptionSpec } from "./commands.ts";
@@ -64,6 +64,8 @@ export interface InterpreterOptions {
   readFile?: (path: string) => string;
   /** Largest machine a script may power on (bytes). Default 64 TiB. */
   maxRamBytes?: number;
+  /** Clock for wall-clock metrics (the `scenario` command's `*Ms`); the caller hands it in. */
+  clock: Clock;
 }
 
 /** Counters the language keeps across kexecs. */
@@ -149,7 +151,8 @@ export function defaultHeadroom(ramBytes: number): number {
  * ```ts
  * import { Interpreter } from "./interpreter.ts";
  * import { parse } from "./parser.ts";
- * const rt = new Interpreter();
+ * import { ManualClock } from "../rng.ts";
+ * const rt = new Interpreter({ clock: new ManualClock() });
  * rt.run(parse("machine ram=2G\nb = folios order=3 count=2\npreserve b\nkexec\nrestore b\nverify b"));
  * console.assert(rt.stats.verifyOk === 1);
  * ```
@@ -209,14 +212,17 @@ export class Interpreter {
   readonly #onOutput?: (line: string) => void;
   readonly #readFile: (path: string) => string;
   readonly #maxRam: number;
+  /** The clock wall-clock metrics read. */
+  readonly clock: Clock;
 
   /** Creates an interpreter with no machine yet. */
-  constructor(options: InterpreterOptions = {}) {
+  constructor(options: InterpreterOptions) {
     this.file = options.file ?? "<script>";
     this.seed = options.seed ?? 42;
     this.#onOutput = options.onOutput;
     this.#readFile = options.readFile ?? ((p) => Deno.readTextFileSync(p));
     this.#maxRam = options.maxRamBytes ?? 2 ** 46;
+    this.clock = options.clock;
     this.#source = "";
     this.#fileStack = [this.file];
   }

@@ -15,6 +15,7 @@ import { isScriptError } from "./errors.ts";
 import { Interpreter } from "./interpreter.ts";
 import { LineEditor, type RawInput } from "./lineedit.ts";
 import { runScript } from "./run.ts";
+import type { Clock } from "../rng.ts";
 
 /** Options of {@link repl}. */
 export interface ReplOptions {
@@ -26,6 +27,8 @@ export interface ReplOptions {
   input?: RawInput & { isTerminal(): boolean; readable?: ReadableStream<Uint8Array> };
   /** Output (default Deno.stdout). */
   write?: (text: string) => void;
+  /** Clock for wall-clock metrics (`cli.ts` passes `wallClock`). */
+  clock: Clock;
 }
 
 const HISTORY_MAX = 1000;
@@ -65,10 +68,11 @@ function defaultHistoryFile(): string | null {
  * @example
  * ```ts ignore
  * import { repl } from "./repl.ts";
- * Deno.exit(await repl());
+ * import { wallClock } from "../rng.ts";
+ * Deno.exit(await repl({ clock: wallClock }));
  * ```
  */
-export async function repl(options: ReplOptions = {}): Promise<number> {
+export async function repl(options: ReplOptions): Promise<number> {
   const input = options.input ?? Deno.stdin;
   const enc = new TextEncoder();
   const write = options.write ?? ((s: string) => void Deno.stdout.writeSync(enc.encode(s)));
@@ -90,6 +94,7 @@ export async function repl(options: ReplOptions = {}): Promise<number> {
       file: "<stdin>",
       seed: options.seed,
       onOutput: (l) => write(l + "\n"),
+      clock: options.clock,
     });
     return r.exitCode;
   }
@@ -111,6 +116,7 @@ export async function repl(options: ReplOptions = {}): Promise<number> {
     file: "<repl>",
     seed: options.seed,
     onOutput: (l) => write(l + "\n"),
+    clock: options.clock,
   });
   const editor = new LineEditor({
     input,
@@ -152,5 +158,3 @@ export async function repl(options: ReplOptions = {}): Promise<number> {
   }
   return 0;
 }
-
-if (import.meta.main) Deno.exit(await repl());

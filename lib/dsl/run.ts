@@ -13,6 +13,7 @@ import {
 } from "./errors.ts";
 import { type ExpectResult, Interpreter, type MeasureRow } from "./interpreter.ts";
 import { parse, parseWithErrors } from "./parser.ts";
+import type { Clock } from "../rng.ts";
 
 /** Options of {@link runScript}. */
 export interface RunOptions {
@@ -28,6 +29,8 @@ export interface RunOptions {
   readFile?: (path: string) => string;
   /** Largest machine the script may power on. Default 64 TiB. */
   maxRamBytes?: number;
+  /** Clock for wall-clock metrics (`wallClock` from the command line, a `ManualClock` in tests). */
+  clock: Clock;
 }
 
 /** What a script run produced. */
@@ -56,12 +59,17 @@ export interface RunResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runScript } from "./run.ts";
- * const r = runScript("machine ram=1G\nb = pages count=4\npreserve b\nkexec\nrestore b\nexpect restore.failed == 0");
- * console.assert(r.exitCode === 0);
+ * import { wallClock } from "../rng.ts";
+ * const r = runScript(
+ *   "machine ram=1G\nb = pages count=4\npreserve b\nkexec\nrestore b\nexpect restore.failed == 0",
+ *   { clock: wallClock },
+ * );
+ * assert.equal(r.exitCode, 0);
  * ```
  */
-export function runScript(text: string, options: RunOptions = {}): RunResult {
+export function runScript(text: string, options: RunOptions): RunResult {
   const file = options.file ?? "<script>";
   const rt = new Interpreter({
     file,
@@ -69,6 +77,7 @@ export function runScript(text: string, options: RunOptions = {}): RunResult {
     onOutput: options.json ? undefined : options.onOutput,
     readFile: options.readFile,
     maxRamBytes: options.maxRamBytes,
+    clock: options.clock,
   });
   let error: RunResult["results"]["error"] = null;
   try {

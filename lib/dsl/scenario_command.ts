@@ -59,6 +59,7 @@ catalogue (docs/metrics.md). The script's own machine and objects are not touche
       profile: (profile as ProfileName | undefined) ?? CURRENT_PROFILE,
       params: params as Record<string, string>,
       seed: (seed as number | undefined) ?? rt.seed,
+      clock: rt.clock,
     });
     const previous = lastRow.get(rt);
     lastRow.set(rt, res.row);

@@ -10,7 +10,7 @@
 import type { Kernel } from "../boot/kernel.ts";
 import { KernelLog } from "../kernel/dmesg.ts";
 import type { Topology } from "../machine/topology.ts";
-import { type Clock, wallClock } from "../rng.ts";
+import type { Clock } from "../rng.ts";
 import { PAGE_SIZE } from "../units.ts";
 import type { TrackerCounters, TrackerCounterValues } from "../kho/trackers/counters.ts";
 import { TrackerCounters as Counters } from "../kho/trackers/counters.ts";
@@ -149,7 +149,7 @@ export interface WalkReplay {
  * callback that only counts, timed with `clock`: the walk reads nothing but memory from
  * `mapPhys`, so this is the successor's walk without its memblock work.
  */
-export function replayWalk(kernel: Kernel, mapPhys: number, clock: Clock = wallClock): WalkReplay {
+export function replayWalk(kernel: Kernel, mapPhys: number, clock: Clock): WalkReplay {
   const counters = new Counters();
   const topology = kernel.machine.topology;
   let blocks = 0;

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import type { ProfileName } from "../kho/abi/profiles.ts";
 import { getProfile } from "../kho/abi/profiles.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
+import type { Clock } from "../rng.ts";
 import { Chart } from "../plot/chart.ts";
 import {
   buddyinfoFigure,
@@ -74,6 +75,8 @@ export interface ReportOptions {
   matrix?: boolean;
   /** Show progress (notebook display or TTY line). Default true. */
   progress?: boolean;
+  /** Clock for the wall-clock metrics (`wallClock` with workers; see `SweepOptions.clock`). */
+  clock: Clock;
 }
 
 /** The facts that reproduce a report (`data.json`'s `meta`). */
@@ -124,8 +127,9 @@ function csv(rows: readonly object[]): string {
  * @example
  * ```ts ignore
  * import { writeReport } from "./report.ts";
+ * import { wallClock } from "../rng.ts";
  * const r = await writeReport({ scenario: "uniform", params: { ramBytes: "2G", pages: 100 },
- *   outDir: "/tmp/report", workers: 0 });
+ *   outDir: "/tmp/report", workers: 0, clock: wallClock });
  * console.log(r.summary);
  * ```
  */
@@ -150,6 +154,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     seed,
     workers: options.workers,
     onRow: progress?.onRow(),
+    clock: options.clock,
   });
   const matrix = options.matrix === false ? [] : abiMatrix(profiles);
   progress?.update(total + 1, "compatibility matrix");
@@ -318,7 +323,7 @@ export const REPORT_USAGE: string = "report [--scenario NAME] --out DIR [--seed 
  * `kholab report …`: parses the arguments, writes the report and returns the text to print
  * (the summary table and the files written). Throws SyntaxError on bad arguments.
  */
-export async function reportCommand(args: readonly string[]): Promise<string> {
+export async function reportCommand(args: readonly string[], clock: Clock): Promise<string> {
   const opts = new Map<string, string>();
   const sets: Record<string, string> = {};
   let matrix = true;
@@ -373,6 +378,7 @@ export async function reportCommand(args: readonly string[]): Promise<string> {
     outDir,
     command,
     matrix,
+    clock,
   });
   return r.summary + "\nwrote " + r.files.join(", ") + "\n";
 }
@@ -391,13 +397,15 @@ export interface DemoReportOptions {
   workers?: number;
   /** Show progress. Default true. */
   progress?: boolean;
+  /** Clock for the wall-clock metrics (`wallClock` from the command line). */
+  clock: Clock;
 }
 
 /**
  * `deno task demo`: the 1 TiB hypervisor report (1 GiB guest folios, 16 GiB hypervisor pool,
  * every profile) written to `report/demo/`; returns the result (print `summary`).
  */
-export function demoReport(options: DemoReportOptions = {}): Promise<ReportResult> {
+export function demoReport(options: DemoReportOptions): Promise<ReportResult> {
   const outDir = options.outDir ?? "report/demo";
   return writeReport({
     scenario: "hypervisor",
@@ -407,6 +415,7 @@ export function demoReport(options: DemoReportOptions = {}): Promise<ReportResul
     workers: options.workers,
     outDir,
     progress: options.progress,
+    clock: options.clock,
     title: "kholab demo: a 1 TiB hypervisor host across kexec",
     command: options.params
       ? `deno task kholab report --scenario hypervisor --seed ${options.seed ?? 1} ` +

@@ -8,6 +8,7 @@
  */
 
 import { getProfile, type ProfileName } from "../kho/abi/profiles.ts";
+import type { Clock } from "../rng.ts";
 import type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
 import { rowsToCsv, rowsToJson } from "./export.ts";
 import { LADDER_HOST_BYTES, type ParamValue } from "./scenarios.ts";
@@ -27,13 +28,15 @@ export interface CompareOptions {
   workers?: number;
   /** Progress callback. */
   onRow?: SweepOptions["onRow"];
+  /** Clock for the wall-clock metrics (see {@link SweepOptions.clock}). */
+  clock: Clock;
 }
 
 /**
  * Runs the scenario (default: the default hypervisor) once per profile; one row each, in
  * profile order.
  */
-export function compareProfiles(options: CompareOptions = {}): Promise<MetricsRow[]> {
+export function compareProfiles(options: CompareOptions): Promise<MetricsRow[]> {
   return runSweep({
     scenario: options.scenario ?? "hypervisor",
     params: options.params,
@@ -41,6 +44,7 @@ export function compareProfiles(options: CompareOptions = {}): Promise<MetricsRo
     seed: options.seed,
     workers: options.workers,
     onRow: options.onRow,
+    clock: options.clock,
   });
 }
 
@@ -194,17 +198,19 @@ export const SWEEP_USAGE: string =
  * @example
  * ```ts
  * import { compareCommand } from "./compare.ts";
+ * import { ManualClock } from "../rng.ts";
  * const text = await compareCommand(["--scenario", "uniform", "ramBytes=2G", "pages=50",
- *   "--profiles", "kho-v4", "--workers", "0"]);
+ *   "--profiles", "kho-v4", "--workers", "0"], new ManualClock());
  * console.assert(text.startsWith("profile"));
  * ```
  */
-export async function compareCommand(args: readonly string[]): Promise<string> {
+export async function compareCommand(args: readonly string[], clock: Clock): Promise<string> {
   const p = parseArgs(args);
   const rows = await compareProfiles({
     scenario: p.opts.get("scenario") ?? p.positional[0] ?? "hypervisor",
     params: p.sets,
     ...common(p),
+    clock,
   });
   return render(rows, p.opts.get("format"));
 }
@@ -213,7 +219,7 @@ export async function compareCommand(args: readonly string[]): Promise<string> {
  * `kholab sweep SCENARIO --param NAME --values …`: one row per (value, profile); returns
  * CSV by default.
  */
-export async function sweepCommand(args: readonly string[]): Promise<string> {
+export async function sweepCommand(args: readonly string[], clock: Clock): Promise<string> {
   const p = parseArgs(args);
   const scenario = p.opts.get("scenario") ?? p.positional[0];
   if (scenario === undefined) throw new SyntaxError(`usage: ${SWEEP_USAGE}`);
@@ -226,6 +232,6 @@ export async function sweepCommand(args: readonly string[]): Promise<string> {
   if (param !== undefined && (values === undefined || values.length === 0)) {
     throw new SyntaxError(`--param ${param} needs --values`);
   }
-  const rows = await runSweep({ scenario, params: p.sets, param, values, ...common(p) });
+  const rows = await runSweep({ scenario, params: p.sets, param, values, ...common(p), clock });
   return render(rows, p.opts.get("format") ?? "csv");
 }

@@ -26,7 +26,7 @@ import { getProfile, PROFILE_NAMES, type ProfileName } from "../kho/abi/profiles
 import { trackerAvailable } from "../kho/trackers/registry.ts";
 import { collectOutgoing, collectSuccessor, costMetrics, replayWalk } from "../metrics/collect.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
-import { type Clock, wallClock } from "../rng.ts";
+import type { Clock } from "../rng.ts";
 import {
   type ManifestWriteResult,
   readScenarioManifest,
@@ -45,8 +45,11 @@ export interface RunOptions {
   params?: Readonly<Record<string, ParamValue>>;
   /** Seed. Default 1. */
   seed?: number;
-  /** Clock for the wall-clock metrics. Default: the wall clock. */
-  clock?: Clock;
+  /**
+   * Clock for the wall-clock metrics (required: the outermost caller hands in `wallClock`, a
+   * test a `ManualClock`).
+   */
+  clock: Clock;
   /**
    * Called just before kexec, after the outgoing state was measured: the place to corrupt
    * memory (e.g. a manifest chunk) or to check that the successor needs nothing of the
@@ -85,13 +88,18 @@ export function availableProfiles(): ProfileName[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runScenario } from "./run.ts";
- * const { row } = runScenario({ scenario: "uniform", profile: "kho-v4", params: { ramBytes: "2G", pages: 100 } });
- * console.assert(row.status === "ok" && row.lostObjects === 0);
+ * import { ManualClock } from "../rng.ts";
+ * const { row } = runScenario({
+ *   scenario: "uniform", profile: "kho-v4", params: { ramBytes: "2G", pages: 100 },
+ *   clock: new ManualClock(), // wall-clock metrics read 0: the row is deterministic
+ * });
+ * assert.ok(row.status === "ok" && row.lostObjects === 0 && row.walkMs === 0);
  * ```
  */
 export function runScenario(options: RunOptions): RunResult {
-  const clock = options.clock ?? wallClock;
+  const clock = options.clock;
   const seed = options.seed ?? 1;
   const profile = getProfile(options.profile);
   const t0 = clock.nowMs();
@@ -231,9 +239,9 @@ export function runScenario(options: RunOptions): RunResult {
 export function restoreScenario(
   kernel: Kernel,
   tally: Tally,
-  options: { attempted: number; clock?: Clock },
+  options: { attempted: number; clock: Clock },
 ): number {
-  const clock = options.clock ?? wallClock;
+  const clock = options.clock;
   const m = readScenarioManifest(kernel);
   if (!m.ok) {
     tally.error("manifest", new KhoError(m.errno, m.reason));

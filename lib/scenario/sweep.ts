@@ -11,6 +11,7 @@
 
 import { getProfile, type ProfileName } from "../kho/abi/profiles.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
+import { type Clock, wallClock } from "../rng.ts";
 import { availableProfiles, runScenario } from "./run.ts";
 import { getScenario, type ParamValue, pointSeed } from "./scenarios.ts";
 
@@ -35,6 +36,12 @@ export interface SweepOptions {
   workers?: number;
   /** Called as each row arrives (in completion order). */
   onRow?: (row: MetricsRow, done: number, total: number) => void;
+  /**
+   * Clock for the wall-clock metrics. A point on a worker reads that worker's `wallClock`
+   * (a clock object cannot cross to a worker), so with workers the clock must be `wallClock`;
+   * any other clock (a `ManualClock`) needs `workers: 0`.
+   */
+  clock: Clock;
 }
 
 /** One point of a sweep: a parameter value and a profile. */
@@ -58,7 +65,7 @@ export interface SweepPoint {
 }
 
 /** The points of a sweep, in result order: values outer, profiles inner. */
-export function sweepPoints(options: SweepOptions): SweepPoint[] {
+export function sweepPoints(options: Omit<SweepOptions, "clock">): SweepPoint[] {
   getScenario(options.scenario);
   const profiles = (options.profiles ?? availableProfiles()).map((p) => getProfile(p).name);
   const values: (ParamValue | undefined)[] = options.param === undefined
@@ -85,8 +92,10 @@ export function sweepPoints(options: SweepOptions): SweepPoint[] {
   return out;
 }
 
-/** Runs one point; never throws (an exception becomes a row with status `error`). */
-export function runPoint(point: SweepPoint): MetricsRow {
+/**
+ * Runs one point with `clock`; never throws (an exception becomes a row with status `error`).
+ */
+export function runPoint(point: SweepPoint, clock: Clock): MetricsRow {
   const head: MetricsRow = {
     pointIndex: point.pointIndex,
     sweepParam: point.sweepParam,
@@ -98,6 +107,7 @@ export function runPoint(point: SweepPoint): MetricsRow {
       profile: point.profile,
       params: point.params,
       seed: point.seed,
+      clock,
     });
     return { ...head, ...row };
   } catch (e) {
@@ -125,9 +135,10 @@ export function defaultWorkers(): number {
  * @example
  * ```ts
  * import { runSweep } from "./sweep.ts";
+ * import { ManualClock } from "../rng.ts";
  * const rows = await runSweep({
  *   scenario: "uniform", params: { ramBytes: "2G" }, param: "pages", values: [10, 100],
- *   profiles: ["kho-v4"], workers: 0,
+ *   profiles: ["kho-v4"], workers: 0, clock: new ManualClock(),
  * });
  * console.assert(rows.length === 2 && rows[1].sweepValue === "100");
  * ```
@@ -136,6 +147,9 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
   const points = sweepPoints(options);
   const rows: MetricsRow[] = new Array(points.length);
   const workers = Math.min(options.workers ?? defaultWorkers(), points.length);
+  if (workers > 0 && options.clock !== wallClock) {
+    throw new RangeError("runSweep: points on workers read the wall clock; use workers: 0");
+  }
   let done = 0;
   const deliver = (i: number, row: MetricsRow) => {
     rows[i] = row;
@@ -143,7 +157,7 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
     options.onRow?.(row, done, points.length);
   };
   if (workers <= 0) {
-    for (const pt of points) deliver(pt.index, runPoint(pt));
+    for (const pt of points) deliver(pt.index, runPoint(pt, options.clock));
     return rows;
   }
   let next = 0;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/rng.ts";
 import {
   didYouMean,
   editDistance,
@@ -96,7 +97,7 @@ const RUNTIME_CASES: Record<string, string> = {
 Deno.test("every runtime error class names line, command and errno", async (t) => {
   const out: Record<string, string> = {};
   for (const [name, text] of Object.entries(RUNTIME_CASES)) {
-    const r = runScript(text, { file: "run.kho" });
+    const r = runScript(text, { file: "run.kho", clock: new ManualClock() });
     assert.equal(r.exitCode, 2, name);
     assert.equal(r.results.error?.kind, "runtime", name);
     assert.match(r.results.error!.message, /^run\.kho:\d+:\d+: [a-z_]+: /, name);

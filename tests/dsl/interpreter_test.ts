@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/rng.ts";
+
+const clock = new ManualClock();
 import { ScriptRuntimeError } from "../../lib/dsl/errors.ts";
 import { Interpreter } from "../../lib/dsl/interpreter.ts";
 import { OBJECT_TABLE_SUBTREE } from "../../lib/dsl/object_table.ts";
@@ -20,7 +23,7 @@ function fails(rt: Interpreter, text: string, code: string | null): ScriptRuntim
 }
 
 Deno.test("kexec re-finds objects from memory, not from JavaScript objects", () => {
-  const rt = new Interpreter();
+  const rt = new Interpreter({ clock });
   run(
     rt,
     "machine ram=1G\na = folios order=3 count=2\nb = pages count=5\npreserve a b\nc = folios order=1",
@@ -40,7 +43,7 @@ Deno.test("kexec re-finds objects from memory, not from JavaScript objects", () 
 });
 
 Deno.test("a corrupted object region fails verify, a refused handover finds nothing", () => {
-  const rt = new Interpreter();
+  const rt = new Interpreter({ clock });
   run(rt, "machine ram=1G\na = folios order=2 count=2\npreserve a\nkexec\nrestore a");
   const phys = rt.objects.get("a")!.phys[1];
   rt.machine!.mem.fill(phys, 4096, { byte: 0xee });
@@ -52,7 +55,7 @@ Deno.test("a corrupted object region fails verify, a refused handover finds noth
 });
 
 Deno.test("a failed preserve is rolled back completely", () => {
-  const rt = new Interpreter();
+  const rt = new Interpreter({ clock });
   run(rt, "machine ram=1G\na = folios order=0 count=3\nb = pages count=64 within=512M");
   const pages = rt.lookup("tracker.pages");
   run(rt, "kernel fail=nth:2,sites:radix");
@@ -67,7 +70,7 @@ Deno.test("a failed preserve is rolled back completely", () => {
 });
 
 Deno.test("a failed object creation frees what it allocated", () => {
-  const rt = new Interpreter();
+  const rt = new Interpreter({ clock });
   run(rt, "machine ram=1G\nx = pages count=1");
   const free = rt.lookup("mem.free");
   run(rt, "kernel fail=nth:5");
@@ -79,7 +82,7 @@ Deno.test("a failed object creation frees what it allocated", () => {
 });
 
 Deno.test("failed let, measure and seed leave no trace", () => {
-  const rt = new Interpreter();
+  const rt = new Interpreter({ clock });
   run(rt, "let a = 2\nseed 5");
   fails(rt, "let a = 1 / 0", null);
   assert.equal(rt.vars.get("a"), 2);
@@ -88,7 +91,7 @@ Deno.test("failed let, measure and seed leave no trace", () => {
 
 Deno.test("seeded content is reproducible and the seed matters", () => {
   const hash = (seed: number) => {
-    const rt = new Interpreter({ seed });
+    const rt = new Interpreter({ seed, clock });
     run(rt, "machine ram=1G\na = pages count=8 within=64M");
     return [rt.objects.get("a")!.hash, rt.objects.get("a")!.phys.join()];
   };
@@ -97,7 +100,7 @@ Deno.test("seeded content is reproducible and the seed matters", () => {
 });
 
 Deno.test("expressions: arithmetic, comparisons, names, labels", () => {
-  const rt = new Interpreter();
+  const rt = new Interpreter({ clock });
   run(rt, "machine ram=1G\nlet n = 3\nb = folios order=2 count=(n + 1)\nmeasure label=m-1");
   assert.equal(rt.lookup("b.folios"), 4);
   assert.equal(rt.lookup("m_1.objects.count"), 1);
@@ -111,7 +114,7 @@ Deno.test("expressions: arithmetic, comparisons, names, labels", () => {
 });
 
 Deno.test("repeat and sweep bind variables; try records the errno", () => {
-  const rt = new Interpreter();
+  const rt = new Interpreter({ clock });
   run(
     rt,
     "machine ram=1G\nlet s = 0\nrepeat 4 {\n  let s = s + i\n}\nsweep o in [1, 2] {\n  x = folios order=$o\n  free x\n}",
@@ -123,7 +126,7 @@ Deno.test("repeat and sweep bind variables; try records the errno", () => {
 });
 
 Deno.test("vmalloc, memfd, reserve_mem and sub-trees survive kexec", () => {
-  const rt = new Interpreter();
+  const rt = new Interpreter({ clock });
   run(
     rt,
     "machine ram=2G nodes=2\nv = vmalloc size=4M huge\nm = memfd size=10M folio=2M\nr = reserve_mem size=1M align=1M\nd = pages order=3 count=2 split\nsubtree meta size=8K\npreserve v m r d\nkexec\nrestore\nverify",

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { openBrackets } from "../../lib/dsl/repl.ts";
 import { requireTool } from "../support/system_tools.ts";
 
-const ENTRY = new URL("../../lib/dsl/repl.ts", import.meta.url).pathname;
+/** The REPL as users start it: `deno task repl` runs `cli.ts repl`. */
+const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
 Deno.test("open brackets ignore strings and comments", () => {
   assert.equal(openBrackets("sweep x in [1, 2] {"), 1);
@@ -14,7 +15,7 @@ Deno.test("open brackets ignore strings and comments", () => {
 Deno.test("piped stdin runs like a script with its exit code", async () => {
   const run = async (text: string) => {
     const p = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", ENTRY],
+      args: ["run", "-A", CLI, "repl"],
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -66,7 +67,7 @@ Deno.test("REPL in a pseudo-terminal: completion, history, errors, multi-line sw
     "120",
     "-y",
     "40",
-    `KHOLAB_HISTORY=${history} ${Deno.execPath()} run -A ${ENTRY}`,
+    `KHOLAB_HISTORY=${history} ${Deno.execPath()} run -A ${CLI} repl`,
   );
   try {
     await waitFor(session, /kholab>\s*$/m);

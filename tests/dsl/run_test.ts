@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/rng.ts";
+
+/** Scripts here read a manual clock: every wall-clock metric is 0. */
+const clock = new ManualClock();
 import fc from "fast-check";
 import { checkScript, runScript } from "../../lib/dsl/run.ts";
 
@@ -18,7 +22,7 @@ const RUN = [
 
 for (const name of RUN) {
   Deno.test(`examples/${name} runs with every expect passing`, () => {
-    const r = runScript(read(name), { file: `examples/${name}` });
+    const r = runScript(read(name), { file: `examples/${name}`, clock });
     assert.equal(r.exitCode, 0, r.output);
     assert.ok(r.results.expects.length > 0);
     assert.ok(r.results.expects.every((e) => e.ok));
@@ -31,17 +35,20 @@ Deno.test("examples/hypervisor.kho checks clean", () => {
 });
 
 Deno.test("exit codes: 0 ok, 1 expect failed, 2 syntax or runtime error", () => {
-  assert.equal(runScript("expect 1 == 1").exitCode, 0);
-  const failed = runScript("expect 1 == 2\nexpect 2 == 2", { file: "e.kho" });
+  assert.equal(runScript("expect 1 == 1", { clock }).exitCode, 0);
+  const failed = runScript("expect 1 == 2\nexpect 2 == 2", { file: "e.kho", clock });
   assert.equal(failed.exitCode, 1);
   assert.match(failed.output, /^e\.kho:1:1: expect failed: 1 == 2$/m);
   assert.equal(failed.results.expects.length, 2);
-  assert.equal(runScript("kexc").exitCode, 2);
-  assert.equal(runScript("machine ram=1G\npreserve x").exitCode, 2);
+  assert.equal(runScript("kexc", { clock }).exitCode, 2);
+  assert.equal(runScript("machine ram=1G\npreserve x", { clock }).exitCode, 2);
 });
 
 Deno.test("json output carries results", () => {
-  const r = runScript("machine ram=1G\nmeasure label=a\nexpect kexec.count == 0", { json: true });
+  const r = runScript("machine ram=1G\nmeasure label=a\nexpect kexec.count == 0", {
+    json: true,
+    clock,
+  });
   const j = JSON.parse(r.output);
   assert.equal(j.exitCode, 0);
   assert.equal(j.measurements[0].label, "a");
@@ -60,6 +67,7 @@ Deno.test("checkScript reports every error, includes too", () => {
   assert.equal(c.ok, false);
   assert.deepEqual(c.errors.map((e) => `${e.file}:${e.line}`), ["dir/main.kho:2", "dir/inc.kho:1"]);
   const r = runScript("include inc.kho\nexpect kexec.count == 1", {
+    clock,
     file: "dir/main.kho",
     readFile: () => "machine ram=1G\nkexec",
   });
@@ -86,7 +94,7 @@ Deno.test("property: mutated scripts run to the language's own errors only", () 
   });
   fc.assert(
     fc.property(mutated, (text) => {
-      const r = runScript(text, { file: "m.kho", maxRamBytes: 2 ** 33 });
+      const r = runScript(text, { file: "m.kho", maxRamBytes: 2 ** 33, clock });
       assert.ok([0, 1, 2].includes(r.exitCode));
       if (r.exitCode === 2) assert.match(r.results.error!.message, /^m\.kho:\d+:\d+: /);
     }),

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/rng.ts";
 import { KernelLog } from "../../lib/kernel/dmesg.ts";
 import { Kernel } from "../../lib/boot/kernel.ts";
 import { createTracker, TrackerCounters, walkIncoming } from "../../lib/kho/trackers/registry.ts";
@@ -106,7 +107,7 @@ Deno.test("outgoing and successor metrics of a small kexec; the replay equals th
     if (profile === "kho-v4") assert.equal(out.row.trackerSerializedPages, 0);
     else assert.equal(out.row.trackerSerializedPages, 2); // one khoser chunk per order (0, 9)
     assert.ok((out.row.floorBits as number) > 0);
-    const replay = replayWalk(k1, out.mapPhys);
+    const replay = replayWalk(k1, out.mapPhys, new ManualClock());
     const k2 = k1.kexec({ finalizeAtKexec: false });
     const s = collectSuccessor(k2);
     assert.equal(s.walkOk, 1);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ManualClock, wallClock } from "../../lib/rng.ts";
 import { demoReport, reportCommand, writeReport } from "../../lib/report/report.ts";
 import { rowsFromCsv } from "../../lib/scenario/export.ts";
 import { codeRevision, versions } from "../../lib/report/provenance.ts";
@@ -22,6 +23,7 @@ const SMALL_DEMO = {
 Deno.test("writeReport: self-contained page, data.json and CSVs that agree", async () => {
   const outDir = await Deno.makeTempDir();
   const r = await writeReport({
+    clock: new ManualClock(),
     scenario: "uniform",
     params: { ramBytes: "2G", pages: 300 },
     profiles: ["kho-v1-6.19", "kho-v4"],
@@ -55,6 +57,7 @@ Deno.test("writeReport: deterministic metrics do not depend on the run", async (
   const run = async () => {
     const outDir = await Deno.makeTempDir();
     const r = await writeReport({
+      clock: new ManualClock(),
       scenario: "uniform",
       params: { ramBytes: "1G", pages: 100 },
       profiles: ["kho-v4"],
@@ -70,8 +73,14 @@ Deno.test("writeReport: deterministic metrics do not depend on the run", async (
 });
 
 Deno.test("reportCommand: arguments, errors and the reproducing command", async () => {
-  await assert.rejects(reportCommand(["--scenario", "uniform"]), /--out DIR is required/);
-  await assert.rejects(reportCommand(["--bogus", "1", "--out", "x"]), /unknown option --bogus/);
+  await assert.rejects(
+    reportCommand(["--scenario", "uniform"], new ManualClock()),
+    /--out DIR is required/,
+  );
+  await assert.rejects(
+    reportCommand(["--bogus", "1", "--out", "x"], new ManualClock()),
+    /unknown option --bogus/,
+  );
   const outDir = await Deno.makeTempDir();
   const text = await reportCommand([
     "--scenario",
@@ -89,7 +98,7 @@ Deno.test("reportCommand: arguments, errors and the reproducing command", async 
     "--no-matrix",
     "--out",
     outDir,
-  ]);
+  ], new ManualClock());
   assert.match(text, /wrote .*index\.html/);
   const data = JSON.parse(await Deno.readTextFile(`${outDir}/data.json`));
   assert.equal(
@@ -114,7 +123,7 @@ Deno.test("provenance: revision and versions", () => {
 Deno.test("demo report in headless Chromium: no console errors, every chart drawn", async () => {
   if (!requireTool("chromium")) return;
   const outDir = `${OUT_DIR}demo`;
-  const r = await demoReport({ outDir, params: SMALL_DEMO, progress: false });
+  const r = await demoReport({ outDir, params: SMALL_DEMO, progress: false, clock: wallClock });
   assert.ok(r.charts.size >= 6);
   const browser = await HeadlessChromium.launch();
   try {

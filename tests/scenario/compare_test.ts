@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/rng.ts";
 import {
   COMPARE_COLUMNS,
   compareCommand,
@@ -23,6 +24,7 @@ Deno.test("compare from TypeScript returns one row per profile", async () => {
     params: { ramBytes: "4G", headroomBytes: "4G", nodes: 1, guestFolios: 2, poolBytes: "128M" },
     profiles: ["kho-v4", "kho-v1-6.18"],
     workers: 0,
+    clock: new ManualClock(),
   });
   assert.deepEqual(rows.map((r) => r.profile), ["kho-v4", "kho-v1-6.18"]);
   assert.ok(rows.every((r) => r.scenario === "hypervisor"));
@@ -34,10 +36,16 @@ Deno.test("compare from TypeScript returns one row per profile", async () => {
 });
 
 Deno.test("compare and sweep commands print tables, JSON and CSV", async () => {
-  const table = await compareCommand([...SMALL, "--profiles", "kho-v4", "--workers", "0"]);
+  const table = await compareCommand(
+    [...SMALL, "--profiles", "kho-v4", "--workers", "0"],
+    new ManualClock(),
+  );
   assert.equal(table.split("\n")[0].split(/\s{2,}/).length, COMPARE_COLUMNS.length);
   const json = JSON.parse(
-    await compareCommand([...SMALL, "--profiles=kho-v4", "--workers=0", "--format", "json"]),
+    await compareCommand(
+      [...SMALL, "--profiles=kho-v4", "--workers=0", "--format", "json"],
+      new ManualClock(),
+    ),
   );
   assert.equal(json.length, 1);
   const csv = await sweepCommand([
@@ -52,7 +60,7 @@ Deno.test("compare and sweep commands print tables, JSON and CSV", async () => {
     "0",
     "--set",
     "ramBytes=2G",
-  ]);
+  ], new ManualClock());
   const rows = rowsFromCsv(csv);
   assert.deepEqual(rows.map((r) => `${r.sweepValue}/${r.profile}`), [
     "10/kho-v4",
@@ -61,9 +69,16 @@ Deno.test("compare and sweep commands print tables, JSON and CSV", async () => {
     "20/kho-v1-6.19",
   ]);
   assert.ok(rows.every((r) => r.status === "ok"));
-  await assert.rejects(() => sweepCommand(["uniform", "--param", "pages"]), SyntaxError);
   await assert.rejects(
-    () => compareCommand(["--format", "xml", ...SMALL, "--profiles", "kho-v4", "--workers", "0"]),
+    () => sweepCommand(["uniform", "--param", "pages"], new ManualClock()),
+    SyntaxError,
+  );
+  await assert.rejects(
+    () =>
+      compareCommand(
+        ["--format", "xml", ...SMALL, "--profiles", "kho-v4", "--workers", "0"],
+        new ManualClock(),
+      ),
     RangeError,
   );
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/rng.ts";
 import fc from "fast-check";
 import {
   parseCsv,
@@ -11,9 +12,13 @@ import {
 import { runScenario } from "../../lib/scenario/run.ts";
 import type { MetricsRow } from "../../lib/metrics/metrics.ts";
 
+/** Runs here read a manual clock: every wall-clock metric is 0. */
+const CLOCK = new ManualClock();
+
 Deno.test("real rows round-trip through JSON and CSV", () => {
   const rows = ["kho-v4", "kho-v1-6.19"].map((profile) =>
     runScenario({
+      clock: CLOCK,
       scenario: "uniform",
       profile: profile as "kho-v4",
       params: { ramBytes: "2G", pages: 40 },

@@ -4,6 +4,9 @@ import { availableProfiles, runScenario } from "../../lib/scenario/run.ts";
 import { METRICS } from "../../lib/metrics/metrics.ts";
 import { getProfile } from "../../lib/kho/abi/profiles.ts";
 
+/** Runs here read a manual clock: every wall-clock metric is 0. */
+const CLOCK = new ManualClock();
+
 const SMALL = {
   ramBytes: "4G",
   headroomBytes: "4G",
@@ -20,7 +23,12 @@ Deno.test("small hypervisor run for every available profile: rows complete, real
   const profiles = availableProfiles();
   assert.ok(profiles.includes("kho-v4") && profiles.includes("kho-v1-6.16"));
   for (const profile of profiles) {
-    const { row, successor } = runScenario({ scenario: "hypervisor", profile, params: SMALL });
+    const { row, successor } = runScenario({
+      clock: CLOCK,
+      scenario: "hypervisor",
+      profile,
+      params: SMALL,
+    });
     for (const m of METRICS) {
       if (m.name === "pointIndex" || m.name === "sweepParam" || m.name === "sweepValue") continue;
       assert.ok(m.name in row, `${profile}: ${m.name} missing`);
@@ -57,15 +65,25 @@ Deno.test("small hypervisor run for every available profile: rows complete, real
 });
 
 Deno.test("the wall-clock metrics come from the injected clock", () => {
-  const clock = new ManualClock();
   const { row } = runScenario({
     scenario: "uniform",
     profile: "kho-v4",
     params: { ramBytes: "2G", pages: 50 },
-    clock,
+    clock: new ManualClock(),
   });
   for (const k of ["buildMs", "preserveMs", "finalizeMs", "walkMs", "bootMs", "restoreMs"]) {
     assert.equal(row[k], 0, k);
+  }
+  // A clock that advances 1 ms per reading: every region reads it exactly twice.
+  let t = 0;
+  const stepping = runScenario({
+    scenario: "uniform",
+    profile: "kho-v4",
+    params: { ramBytes: "2G", pages: 50 },
+    clock: { nowMs: () => t++ },
+  }).row;
+  for (const k of ["buildMs", "preserveMs", "walkMs", "bootMs", "restoreMs"]) {
+    assert.equal(stepping[k], 1, k);
   }
   assert.equal(row.status, "ok");
   assert.equal(row.restoredBlocks, 50);
@@ -73,11 +91,12 @@ Deno.test("the wall-clock metrics come from the injected clock", () => {
 });
 
 Deno.test("test_kho, dense and clustered scenarios run and verify", () => {
-  const t = runScenario({ scenario: "test_kho", profile: "kho-v4" }).row;
+  const t = runScenario({ clock: CLOCK, scenario: "test_kho", profile: "kho-v4" }).row;
   assert.equal(t.status, "ok", String(t.errors));
   assert.ok((t.restoredBlocks as number) > 0);
   // 128 MiB of order-0 pages at 1 GiB: one full radix leaf of preserved pages.
   const d = runScenario({
+    clock: CLOCK,
     scenario: "dense",
     profile: "kho-v4",
     params: { ramBytes: "4G", bandStartBytes: "1G", bandBytes: "128M" },
@@ -86,6 +105,7 @@ Deno.test("test_kho, dense and clustered scenarios run and verify", () => {
   assert.equal(d.restoredBlocks, 32768);
   assert.ok((d.walkBitmapWords as number) >= 512);
   const c = runScenario({
+    clock: CLOCK,
     scenario: "clustered",
     profile: "kho-v1-6.18",
     params: { ramBytes: "2G", pages: 400, windowBytes: "64M" },

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ManualClock, wallClock } from "../../lib/rng.ts";
 import { deterministicPart } from "../../lib/metrics/metrics.ts";
 import { availableProfiles } from "../../lib/scenario/run.ts";
 import { pointSeed } from "../../lib/scenario/scenarios.ts";
@@ -34,6 +35,11 @@ Deno.test("sweep points: values outer, profiles inner, seeds from the value inde
   assert.notEqual(pts[0].seed, pts[2].seed);
   assert.equal(pts[3].params.pages, "1Ki");
   assert.throws(() => sweepPoints({ scenario: "nope" }), RangeError);
+  // Workers read their own wall clock: any other clock needs workers: 0.
+  assert.rejects(
+    () => runSweep({ scenario: "uniform", workers: 1, clock: new ManualClock() }),
+    RangeError,
+  );
   assert.throws(() => sweepPoints({ scenario: "uniform", profiles: ["kho-v9" as "kho-v4"] }));
 });
 
@@ -44,6 +50,7 @@ Deno.test("a density sweep × all profiles gives the same rows with 1 worker and
     param: "iommuEveryBytes",
     values: ["4K", "64K", "2M", "1G"],
     seed: 3,
+    clock: wallClock,
   };
   const one = await runSweep({ ...options, workers: 1 });
   const two = await runSweep({ ...options, workers: 2 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ManualClock } from "../../lib/rng.ts";
 import type { BootOptions } from "../../lib/boot/kernel.ts";
 import { getProfile, type ProfileName } from "../../lib/kho/abi/profiles.ts";
 import { SCENARIO_CHUNK_HEADER_SIZE } from "../../lib/kho/abi/scenario_manifest.ts";
@@ -6,6 +7,9 @@ import { writeScenarioManifest } from "../../lib/scenario/manifest.ts";
 import { availableProfiles, restoreScenario, runScenario } from "../../lib/scenario/run.ts";
 import { buildScenario } from "../../lib/scenario/scenarios.ts";
 import { Tally, type Workload } from "../../lib/scenario/workloads.ts";
+
+/** Runs here read a manual clock: every wall-clock metric is 0. */
+const CLOCK = new ManualClock();
 
 const SMALL = {
   ramBytes: "4G",
@@ -54,7 +58,12 @@ const BEFORE: Record<ProfileName, [string, number, number, number, number, numbe
 
 Deno.test("every profile restores from the manifest with the outcome of before", () => {
   for (const profile of availableProfiles()) {
-    const { row, successor } = runScenario({ scenario: "hypervisor", profile, params: SMALL });
+    const { row, successor } = runScenario({
+      clock: CLOCK,
+      scenario: "hypervisor",
+      profile,
+      params: SMALL,
+    });
     const [status, lost, restored, failures, pages, blocks, errors] = BEFORE[profile];
     assert.equal(row.status, status, profile);
     assert.equal(row.errors, errors, profile);
@@ -92,9 +101,10 @@ Deno.test("no JavaScript state crosses: poisoned workload objects change nothing
   for (const scenario of ["hypervisor", "test_kho"] as const) {
     for (const profile of ["kho-v4", "kho-v1-6.18", "rfc-v1-order-table"] as const) {
       const params = scenario === "hypervisor" ? SMALL : {};
-      const clean = runScenario({ scenario, profile, params }).row;
+      const clean = runScenario({ clock: CLOCK, scenario, profile, params }).row;
       let poisoned = false;
       const { row } = runScenario({
+        clock: CLOCK,
         scenario,
         profile,
         params,
@@ -124,7 +134,7 @@ Deno.test("the successor's restore needs only the successor kernel", () => {
     const k2 = k1.kexec({ ...inst.bootOptions, finalizeAtKexec: false });
     // From here on: k2 and a fresh tally, nothing else.
     const t2 = new Tally();
-    restoreScenario(k2, t2, { attempted: 0 });
+    restoreScenario(k2, t2, { attempted: 0, clock: CLOCK });
     const [, lost, restored] = BEFORE[profile];
     assert.equal(t2.lostObjects, lost, profile);
     assert.equal(t2.restoredBlocks, restored, profile);
@@ -134,8 +144,9 @@ Deno.test("the successor's restore needs only the successor kernel", () => {
 
 Deno.test("a corrupt manifest chunk loses every attempted object with a manifest error", () => {
   for (const profile of ["kho-v4", "kho-v1-6.16"] as const) {
-    const clean = runScenario({ scenario: "hypervisor", profile, params: SMALL }).row;
+    const clean = runScenario({ clock: CLOCK, scenario: "hypervisor", profile, params: SMALL }).row;
     const { row } = runScenario({
+      clock: CLOCK,
       scenario: "hypervisor",
       profile,
       params: SMALL,
@@ -159,6 +170,7 @@ Deno.test("a corrupt manifest chunk loses every attempted object with a manifest
 
 Deno.test("a refused handover loses every attempted object", () => {
   const { row } = runScenario({
+    clock: CLOCK,
     scenario: "hypervisor",
     profile: "kho-v4",
     params: SMALL,
