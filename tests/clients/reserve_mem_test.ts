@@ -115,7 +115,7 @@ Deno.test("reserve_mem: the sub-FDT is byte-identical to fdt_oracle.py memblock"
     { name: "n2", start: 0x467c00000, size: 0x4000000 },
   ];
   assert.equal(buildMemblockFdt(golden).length, 286);
-  if (!requireTool("libfdt")) return;
+  if (!requireTool("libfdt", "oracle")) return;
   const want = await oracleBlobs([
     ...regionSets.map((rs) => ({
       memblock_sub: {

@@ -141,7 +141,7 @@ Deno.test("test_kho: the sub-FDT is byte-identical to fdt_oracle.py test-kho", a
   const { phys, size } = { phys: s.fdtPfn * PAGE_SIZE, size: s.fdt.length };
   assert.deepEqual(k.machine.mem.readBytes(phys, size), s.fdt);
   assert.ok(k.kho.out!.subtrees().some((t) => t.name === KHO_TEST_FDT && t.size === size));
-  if (!requireTool("libfdt")) return;
+  if (!requireTool("libfdt", "oracle")) return;
   const want = await oracleBlobs([
     ...states.map(oracleRequest),
     {

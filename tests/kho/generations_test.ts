@@ -252,7 +252,7 @@ Deno.test("xarray-era root FDTs are byte-identical to fdt_oracle.py root-sw (6.1
       reqs.push(oracleFor(k));
     }
   }
-  if (!requireTool("libfdt")) return;
+  if (!requireTool("libfdt", "oracle")) return;
   const want = await oracleBlobs(reqs);
   got.forEach((g, i) => assert.deepEqual(g, want[i], `case ${i}`));
 });
@@ -402,7 +402,7 @@ Deno.test("radix-era root FDTs (v2, v3, v4, page-type RFCs) are byte-identical t
       });
     }
   }
-  if (!requireTool("libfdt")) return;
+  if (!requireTool("libfdt", "oracle")) return;
   const want = await oracleBlobs(reqs);
   got.forEach((g, i) => assert.deepEqual(g, want[i], `case ${i}`));
 });

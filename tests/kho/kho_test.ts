@@ -122,7 +122,7 @@ Deno.test("folios of orders 0..10 and 18, page ranges and sub-blobs survive 10 c
 Deno.test("the root FDT is byte-identical to fdt_oracle.py root-rw after every step", async () => {
   const seen: { seed: number; step: number; req: OracleRequest; got: Uint8Array }[] = [];
   forEachSeed(seedRange(1, 10), (seed) => runChain(seed, 10, seen));
-  if (!requireTool("libfdt")) return;
+  if (!requireTool("libfdt", "oracle")) return;
   const want = await oracleBlobs(seen.map((s) => s.req));
   assert.equal(want.length, seen.length);
   seen.forEach((s, i) => assert.deepEqual(s.got, want[i], `seed=${s.seed} step ${s.step}`));

@@ -1,11 +1,16 @@
 /**
  * Batch access to the byte-exact FDT oracle (`../shared/oracles/fdt_oracle.py`) through
- * `tools/fdt_oracle_batch.py`: one Python process for many blobs.
+ * `tools/fdt_oracle_batch.py`: one Python process for many blobs. A test calls
+ * `requireTool("libfdt", "oracle")` first: without the oracle (or pylibfdt) it is skipped with the
+ * reason printed, and fails only under `KHOLAB_REQUIRE_TOOLS=1`.
  *
  * @module
  */
 
-import { FDT_ORACLE } from "./system_tools.ts";
+import { FDT_ORACLE, hasTool } from "./system_tools.ts";
+
+/** What the oracle needs: the oracle file and Python's libfdt. */
+const ORACLE_TOOLS = ["libfdt", "oracle"] as const;
 
 /** One oracle request. */
 export type OracleRequest =
@@ -52,6 +57,9 @@ const BATCH = new URL("../../tools/fdt_oracle_batch.py", import.meta.url).pathna
 
 /** Runs the requests through the oracle and returns the blobs, in order. */
 export async function oracleBlobs(requests: OracleRequest[]): Promise<Uint8Array[]> {
+  for (const t of ORACLE_TOOLS) {
+    if (!hasTool(t)) throw new Error(`oracleBlobs: ${t} missing; call requireTool first`);
+  }
   const child = new Deno.Command("/usr/bin/python3", {
     args: [BATCH, FDT_ORACLE],
     stdin: "piped",

@@ -1,12 +1,42 @@
 /**
  * Tests that need a system tool (dtc, /usr/bin/python3 with libfdt, chromium, jupyter, tmux,
- * cc) call {@link requireTool}: when the tool is missing the test is skipped with a printed
- * reason, unless `KHOLAB_REQUIRE_TOOLS=1`, in which case it fails.
+ * cc) or the byte-exact FDT oracle (`oracles/fdt_oracle.py` in the shared folder) call
+ * {@link requireTool}: when the tool is missing the test is skipped with a printed reason,
+ * unless `KHOLAB_REQUIRE_TOOLS=1`, in which case it fails.
+ *
+ * The shared folder is `../shared` beside the repository; `KHOLAB_SHARED_DIR` overrides it
+ * (for a git worktree that does not sit beside it).
  *
  * @module
  */
 
 const cache = new Map<string, string | null>();
+
+/**
+ * Absolute path of the shared folder: `../shared` beside the repository, or
+ * `$KHOLAB_SHARED_DIR` (for a git worktree that does not sit beside it).
+ */
+export const SHARED_DIR = (() => {
+  const env = Deno.env.get("KHOLAB_SHARED_DIR");
+  if (env) return env.endsWith("/") ? env : env + "/";
+  return new URL("../../../shared/", import.meta.url).pathname;
+})();
+
+/** Path of the byte-exact FDT oracle. */
+export const FDT_ORACLE = SHARED_DIR + "oracles/fdt_oracle.py";
+
+/** Probes a file the tests read; returns null if it is there, else the reason. */
+function probeFile(name: string, path: string): string | null {
+  if (cache.has(name)) return cache.get(name)!;
+  let reason: string | null = null;
+  try {
+    if (!Deno.statSync(path).isFile) reason = `${name}: ${path} is not a file`;
+  } catch (e) {
+    reason = `${name}: ${path} not found (${(e as Error).name}; set KHOLAB_SHARED_DIR)`;
+  }
+  cache.set(name, reason);
+  return reason;
+}
 
 /** Probes a tool by running a command; returns null if it works, else the reason. */
 function probe(name: string, cmd: string, args: string[]): string | null {
@@ -35,6 +65,7 @@ export const TOOLS = {
   tmux: () => probe("tmux", "tmux", ["-V"]),
   chromium: () => probe("chromium", "/usr/bin/chromium", ["--version"]),
   jupyter: () => probe("jupyter", "/usr/bin/python3", ["-c", "import nbclient, nbformat"]),
+  oracle: () => probeFile("fdt oracle", FDT_ORACLE),
 } as const;
 
 /** Whether missing tools must fail tests instead of skipping them. */
@@ -60,16 +91,3 @@ export function requireTool(...names: (keyof typeof TOOLS)[]): boolean {
 export function hasTool(name: keyof typeof TOOLS): boolean {
   return TOOLS[name]() === null;
 }
-
-/**
- * Absolute path of the shared folder: `../shared` beside the repository, or
- * `$KHOLAB_SHARED_DIR` (for a git worktree that does not sit beside it).
- */
-export const SHARED_DIR = (() => {
-  const env = Deno.env.get("KHOLAB_SHARED_DIR");
-  if (env) return env.endsWith("/") ? env : env + "/";
-  return new URL("../../../shared/", import.meta.url).pathname;
-})();
-
-/** Path of the byte-exact FDT oracle. */
-export const FDT_ORACLE = SHARED_DIR + "oracles/fdt_oracle.py";

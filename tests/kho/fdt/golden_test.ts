@@ -172,7 +172,7 @@ Deno.test("golden kho-v4 b: blob-size precedes preserved-data (newest property f
 });
 
 Deno.test("golden vectors: byte-identical to fdt_oracle.py", async () => {
-  if (!requireTool("libfdt")) return;
+  if (!requireTool("libfdt", "oracle")) return;
   const dir = await Deno.makeTempDir({ prefix: "kholab-golden-" });
   try {
     const run = async (args: string[]) => {
