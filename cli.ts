@@ -1,6 +1,11 @@
 /**
  * kholab command line: `deno task kholab <command> [options]`.
  *
+ * Every command's arguments are parsed here, with `node:util`'s `parseArgs` in strict mode
+ * (unknown options are errors), and every usage text lives here; `lib/` takes typed options.
+ * Bad input — an unknown option, a malformed value, a missing file — prints one line naming
+ * the command and exits 2, without a stack trace. The wall clock is handed to `lib/` here.
+ *
  * @module
  */
 
@@ -16,18 +21,31 @@ import {
   availableProfiles,
   profileLine,
 } from "./lib/scenario/abi_matrix.ts";
-import { getProfile, PROFILE_NAMES } from "./lib/kho/abi/profiles.ts";
+import { getProfile, PROFILE_NAMES, type ProfileName } from "./lib/kho/abi/profiles.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
 import { repl } from "./lib/dsl/repl.ts";
 import { runWorkload } from "./lib/metrics/kho_ref_workload.ts";
-import { demoReport, REPORT_USAGE, reportCommand } from "./lib/report/report.ts";
-import {
-  COMPARE_USAGE,
-  compareCommand,
-  SWEEP_USAGE,
-  sweepCommand,
-} from "./lib/scenario/compare.ts";
+import type { MetricsRow } from "./lib/metrics/metrics.ts";
+import { demoReport, writeReport } from "./lib/report/report.ts";
+import { compareProfiles, formatTable } from "./lib/scenario/compare.ts";
+import { rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
+import { LADDER_HOST_BYTES, type ParamValue } from "./lib/scenario/scenarios.ts";
+import { runSweep } from "./lib/scenario/sweep.ts";
 
+/** `512G,1T,…`: the ladder's host sizes as the command line writes them. */
+const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
+  b % 2 ** 40 === 0 ? `${b / 2 ** 40}T` : `${b / 2 ** 30}G`
+)
+  .join(",");
+
+const REPORT_USAGE = "report [--scenario NAME] --out DIR [--seed N] [--profiles all|a,b] " +
+  "[--workers N] [--param NAME --values v1,v2,…] [--no-matrix] [name=value …]";
+const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N] [--seed N] " +
+  "[--format table|json|csv] [name=value …]";
+const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
+  "[--workers N] [--seed N] [--format csv|json|table] [name=value …]";
+
+/** Help texts: the overview ("") and one per command. */
 const HELP: Record<string, string> = {
   "": `kholab — a laboratory for the Linux kernel's Kexec HandOver (KHO)
 
@@ -58,7 +76,8 @@ CSVs to report/demo/, and prints the summary table.`,
   report: `Usage: deno task kholab ${REPORT_USAGE}
 
 Writes one self-contained HTML page (inline SVG charts, tables, the exact command, seed,
-versions and code revision) plus data.json and CSVs to --out DIR.`,
+versions and code revision) plus data.json and CSVs to --out DIR. Parameters over the
+scenario's defaults are name=value (or --set name=value); the seed defaults to 1.`,
   run: `Usage: deno task kholab run FILE [--json] [--seed N]
 
 Runs a kholab script. The whole script is checked first; every syntax error is reported as
@@ -82,6 +101,17 @@ after the span; the handed-over tracker is walked with the successor's reader an
 checksum callback, then the successor boots. The whole workload first runs N times untimed
 (JIT warm-up, default 3). Prints one JSON line: kho_ref's keys plus successor_boot_ms.
 tools/bench_ratios.ts runs both sides and prints the ratios.`,
+  compare: `Usage: deno task kholab ${COMPARE_USAGE}
+
+Runs a scenario (default: the 1 TiB hypervisor; also --scenario NAME) once per profile
+(default: every available one), each a build, preserve, kexec, restore and verify, and
+prints one row per profile: an aligned table by default. Parameters over the scenario's
+defaults are name=value (or --set name=value). --workers 0 runs in this thread.`,
+  sweep: `Usage: deno task kholab ${SWEEP_USAGE}
+
+Sweeps one scenario parameter (--param) over --values, crossed with the profiles, on Deno
+workers; one row per (value, profile), CSV by default. 'ladder' without --param sweeps
+hostBytes over ${LADDER_TEXT}.`,
   matrix: `Usage: deno task kholab matrix [--json]
 
 Boots a kernel of each profile, preserves folios of orders 0..9, kexecs into a kernel of
@@ -96,54 +126,262 @@ dump   prints the blob as dts text (like dtc -I dtb -O dts)
 check  prints OK or the libfdt error name (exit 1)`,
 };
 
-function usage(cmd: string, code = 0): number {
-  (code === 0 ? console.log : console.error)(HELP[cmd] ?? HELP[""]);
-  return code;
+/** Where the command line writes: the console, or a test's capture. */
+export interface CliOutput {
+  /** Standard output: one call per line or block. */
+  log(text: string): void;
+  /** Standard error. */
+  error(text: string): void;
 }
 
-/** Runs the CLI with `args`; returns the exit code. */
-export async function main(args: string[]): Promise<number> {
-  const [cmd = "", ...rest] = args;
-  if (cmd === "repl") {
-    if (rest.includes("--help") || rest.includes("-h")) return usage("repl");
-    return await repl({ clock: wallClock });
+const CONSOLE: CliOutput = { log: (t) => console.log(t), error: (t) => console.error(t) };
+
+const HELP_OPTION = { help: { type: "boolean", short: "h" } } as const;
+
+/** A count option (`--workers 4`, `--seed 0x10`); absent stays undefined. */
+function countOption(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseCount(text);
+  } catch (e) {
+    throw new SyntaxError(`--${name}: ${(e as Error).message}`);
   }
-  if (cmd === "" || cmd === "help" || cmd === "--help" || cmd === "-h") return usage(rest[0] ?? "");
+}
+
+/** `--profiles all|a,b`: undefined for all, else the named profiles (RangeError if unknown). */
+function profilesOption(text: string | undefined): ProfileName[] | undefined {
+  if (text === undefined || text === "all") return undefined;
+  return text.split(",").map((p) => getProfile(p.trim()).name);
+}
+
+/** `--values v1,v2,…`. */
+function valuesOption(text: string | undefined): string[] | undefined {
+  return text?.split(",").map((v) => v.trim());
+}
+
+/**
+ * Scenario parameters from `--set name=value` options and `name=value` arguments (in the
+ * order given); returns them with the other positional arguments.
+ */
+function paramArgs(
+  set: readonly string[] | undefined,
+  positionals: readonly string[],
+): { params: Record<string, string>; rest: string[] } {
+  const params: Record<string, string> = {};
+  for (const s of set ?? []) {
+    const j = s.indexOf("=");
+    if (j <= 0) throw new SyntaxError(`--set ${s}: expected name=value`);
+    params[s.slice(0, j)] = s.slice(j + 1);
+  }
+  const rest: string[] = [];
+  for (const a of positionals) {
+    if (/^[A-Za-z]\w*=/.test(a)) {
+      const j = a.indexOf("=");
+      params[a.slice(0, j)] = a.slice(j + 1);
+    } else rest.push(a);
+  }
+  return { params, rest };
+}
+
+/** At most `n` plain positional arguments. */
+function atMost(rest: readonly string[], n: number, usage: string): void {
+  if (rest.length > n) throw new SyntaxError(`unexpected argument "${rest[n]}" (usage: ${usage})`);
+}
+
+/** Rows in the chosen format. */
+function render(rows: MetricsRow[], format: string): string {
+  switch (format) {
+    case "json":
+      return rowsToJson(rows);
+    case "csv":
+      return rowsToCsv(rows);
+    case "table":
+      return formatTable(rows);
+    default:
+      throw new RangeError(`--format ${format}: table, json or csv`);
+  }
+}
+
+/** Options of `compare` and `sweep`. */
+const SCENARIO_OPTIONS = {
+  scenario: { type: "string" },
+  profiles: { type: "string" },
+  workers: { type: "string" },
+  seed: { type: "string" },
+  format: { type: "string" },
+  set: { type: "string", multiple: true },
+  ...HELP_OPTION,
+} as const;
+
+/** `kholab compare …`: the text to print. */
+async function compareCommand(args: string[]): Promise<string> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: SCENARIO_OPTIONS,
+    allowPositionals: true,
+  });
+  const { params, rest } = paramArgs(values.set, positionals);
+  atMost(rest, 1, COMPARE_USAGE);
+  const rows = await compareProfiles({
+    scenario: values.scenario ?? rest[0] ?? "hypervisor",
+    params,
+    profiles: profilesOption(values.profiles),
+    seed: countOption("seed", values.seed),
+    workers: countOption("workers", values.workers),
+    clock: wallClock,
+  });
+  return render(rows, values.format ?? "table");
+}
+
+/** `kholab sweep …`: the text to print. */
+async function sweepCommand(args: string[]): Promise<string> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { ...SCENARIO_OPTIONS, param: { type: "string" }, values: { type: "string" } },
+    allowPositionals: true,
+  });
+  const { params, rest } = paramArgs(values.set, positionals);
+  atMost(rest, 1, SWEEP_USAGE);
+  const scenario = values.scenario ?? rest[0];
+  if (scenario === undefined) throw new SyntaxError(`usage: ${SWEEP_USAGE}`);
+  let param = values.param;
+  let list: ParamValue[] | undefined = valuesOption(values.values);
+  if (param === undefined && scenario === "ladder") {
+    param = "hostBytes";
+    list = [...LADDER_HOST_BYTES];
+  }
+  if (param !== undefined && (list === undefined || list.length === 0)) {
+    throw new SyntaxError(`--param ${param} needs --values`);
+  }
+  const rows = await runSweep({
+    scenario,
+    params,
+    param,
+    values: list,
+    profiles: profilesOption(values.profiles),
+    seed: countOption("seed", values.seed),
+    workers: countOption("workers", values.workers),
+    clock: wallClock,
+  });
+  return render(rows, values.format ?? "csv");
+}
+
+/** `kholab report …`: writes the report; returns the summary and the files written. */
+async function reportCommand(args: string[]): Promise<string> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      scenario: { type: "string" },
+      out: { type: "string" },
+      seed: { type: "string" },
+      profiles: { type: "string" },
+      workers: { type: "string" },
+      param: { type: "string" },
+      values: { type: "string" },
+      set: { type: "string", multiple: true },
+      "no-matrix": { type: "boolean" },
+      ...HELP_OPTION,
+    },
+    allowPositionals: true,
+  });
+  const { params, rest } = paramArgs(values.set, positionals);
+  atMost(rest, 0, REPORT_USAGE);
+  const outDir = values.out;
+  if (outDir === undefined) throw new SyntaxError(`--out DIR is required (usage: ${REPORT_USAGE})`);
+  const seed = countOption("seed", values.seed) ?? 1;
+  const { profiles, param } = values;
+  const list = valuesOption(values.values);
+  if (param !== undefined && !list?.length) throw new SyntaxError(`--param needs --values`);
+  const matrix = !values["no-matrix"];
+  const scenario = values.scenario ?? "hypervisor";
+  const command = ["deno task kholab report", `--scenario ${scenario}`, `--seed ${seed}`]
+    .concat(profiles ? [`--profiles ${profiles}`] : [])
+    .concat(param ? [`--param ${param} --values ${list!.join(",")}`] : [])
+    .concat(matrix ? [] : ["--no-matrix"])
+    .concat(Object.entries(params).map(([k, v]) => `${k}=${v}`))
+    .concat([`--out ${outDir}`]).join(" ");
+  const r = await writeReport({
+    scenario,
+    params,
+    param,
+    values: list,
+    profiles: profilesOption(profiles),
+    seed,
+    workers: countOption("workers", values.workers),
+    outDir,
+    command,
+    matrix,
+    clock: wallClock,
+  });
+  return r.summary + "\nwrote " + r.files.join(", ") + "\n";
+}
+
+/** Whether `e` is `parseArgs`'s complaint about the arguments (an unknown option, …). */
+function isArgumentError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return e instanceof TypeError && typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
+}
+
+/**
+ * Runs the CLI with `args`, writing to `out` (default: the console); returns the exit code:
+ * 0 done, 1 a failed check (`run`: an expect; `fdt check`: a bad blob), 2 bad input.
+ */
+export async function main(args: string[], out: CliOutput = CONSOLE): Promise<number> {
+  const [cmd = "", ...rest] = args;
+  const usage = (name: string, code = 0): number => {
+    (code === 0 ? out.log : out.error)(HELP[name] ?? HELP[""]);
+    return code;
+  };
+  if (cmd === "" || cmd === "help" || cmd === "--help" || cmd === "-h") {
+    return usage(rest[0] ?? "");
+  }
+  if (!(cmd in HELP)) {
+    out.error(`kholab: unknown command "${cmd}"\n`);
+    return usage("", 2);
+  }
   try {
     switch (cmd) {
+      case "repl": {
+        const { values } = parseArgs({ args: rest, options: HELP_OPTION });
+        if (values.help) return usage("repl");
+        return await repl({ clock: wallClock });
+      }
       case "demo": {
         const { values } = parseArgs({
           args: rest,
           options: {
             out: { type: "string", default: "report/demo" },
             workers: { type: "string" },
-            help: { type: "boolean", short: "h" },
+            ...HELP_OPTION,
           },
         });
         if (values.help) return usage("demo");
         const r = await demoReport({
           outDir: values.out,
-          workers: values.workers !== undefined ? parseCount(values.workers) : undefined,
+          workers: countOption("workers", values.workers),
           clock: wallClock,
         });
-        console.log(r.summary);
-        console.log(`\nreport: ${values.out}/index.html (files: ${r.files.join(", ")})`);
+        out.log(r.summary);
+        out.log(`\nreport: ${values.out}/index.html (files: ${r.files.join(", ")})`);
         return 0;
       }
-      case "report": {
-        if (rest.includes("--help") || rest.includes("-h")) return usage("report");
-        console.log(await reportCommand(rest, wallClock));
+      case "report":
+      case "compare":
+      case "sweep": {
+        if (rest.includes("--help") || rest.includes("-h")) return usage(cmd);
+        const run = cmd === "report"
+          ? reportCommand
+          : cmd === "compare"
+          ? compareCommand
+          : sweepCommand;
+        out.log(await run(rest));
         return 0;
       }
       case "run":
       case "check": {
         const { values, positionals } = parseArgs({
           args: rest,
-          options: {
-            json: { type: "boolean" },
-            seed: { type: "string" },
-            help: { type: "boolean", short: "h" },
-          },
+          options: { json: { type: "boolean" }, seed: { type: "string" }, ...HELP_OPTION },
           allowPositionals: true,
         });
         if (values.help) return usage(cmd);
@@ -153,19 +391,19 @@ export async function main(args: string[]): Promise<number> {
         const readFile = (path: string) => Deno.readTextFileSync(path);
         if (cmd === "check") {
           const r = checkScript(text, { file, readFile });
-          console.log(r.ok ? `${file}: OK` : r.message);
+          out.log(r.ok ? `${file}: OK` : r.message);
           return r.ok ? 0 : 2;
         }
         const r = runScript(text, {
           file,
           readFile,
           json: values.json,
-          seed: values.seed !== undefined ? parseCount(values.seed) : undefined,
-          onOutput: (line) => console.log(line),
+          seed: countOption("seed", values.seed),
+          onOutput: (line) => out.log(line),
           clock: wallClock,
         });
-        if (values.json) console.log(r.output);
-        else if (r.results.error) console.error(r.results.error.message);
+        if (values.json) out.log(r.output);
+        else if (r.results.error) out.error(r.results.error.message);
         return r.exitCode;
       }
       case "bench": {
@@ -179,7 +417,7 @@ export async function main(args: string[]): Promise<number> {
             "bitmap-bytes": { type: "string", default: "4096" },
             warmup: { type: "string", default: "3" },
             json: { type: "boolean" },
-            help: { type: "boolean", short: "h" },
+            ...HELP_OPTION,
           },
         });
         if (values.help) return usage("bench");
@@ -189,91 +427,69 @@ export async function main(args: string[]): Promise<number> {
         if (bitmapBytes !== 512 && bitmapBytes !== 4096) return usage("bench", 2);
         const r = runWorkload({
           workload: w,
-          pages: parseCount(values.pages!),
-          spanPages: parseCount(values["span-pages"]!),
-          giantFolios: parseCount(values["giant-folios"]!),
+          pages: countOption("pages", values.pages)!,
+          spanPages: countOption("span-pages", values["span-pages"])!,
+          giantFolios: countOption("giant-folios", values["giant-folios"])!,
           bitmapBytes,
-          warmup: parseCount(values.warmup!),
+          warmup: countOption("warmup", values.warmup)!,
           clock: wallClock,
         });
-        console.log(JSON.stringify(r));
-        return 0;
-      }
-      case "compare":
-      case "sweep": {
-        if (rest.includes("--help") || rest.includes("-h")) {
-          console.log(cmd === "compare" ? COMPARE_USAGE : SWEEP_USAGE);
-          return 0;
-        }
-        const text = await (cmd === "compare"
-          ? compareCommand(rest, wallClock)
-          : sweepCommand(rest, wallClock));
-        console.log(text);
+        out.log(JSON.stringify(r));
         return 0;
       }
       case "matrix": {
         const { values } = parseArgs({
           args: rest,
-          options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+          options: { json: { type: "boolean" }, ...HELP_OPTION },
         });
-        if (values.help) {
-          return usage("matrix");
-        }
+        if (values.help) return usage("matrix");
         const cells = abiMatrix();
-        console.log(values.json ? JSON.stringify(cells, null, 2) : abiMatrixText(cells));
+        out.log(values.json ? JSON.stringify(cells, null, 2) : abiMatrixText(cells));
         return 0;
       }
       case "profiles": {
-        const { values } = parseArgs({
-          args: rest,
-          options: { help: { type: "boolean", short: "h" } },
-        });
-        if (values.help) {
-          return usage("profiles");
-        }
+        const { values } = parseArgs({ args: rest, options: HELP_OPTION });
+        if (values.help) return usage("profiles");
         for (const name of PROFILE_NAMES) {
           const available = availableProfiles().includes(name)
             ? ""
             : "  (tracker not yet implemented)";
-          console.log(profileLine(getProfile(name)) + available);
+          out.log(profileLine(getProfile(name)) + available);
         }
         return 0;
       }
       case "fdt": {
         const { values, positionals } = parseArgs({
           args: rest,
-          options: { help: { type: "boolean", short: "h" } },
+          options: HELP_OPTION,
           allowPositionals: true,
         });
         const [sub, file] = positionals;
-        if (values.help || !sub) {
-          return usage("fdt", values.help ? 0 : 2);
-        }
-        if (!file) {
-          return usage("fdt", 2);
-        }
-        const blob = Deno.readFileSync(file);
+        if (values.help || !sub) return usage("fdt", values.help ? 0 : 2);
+        if (!file || positionals.length > 2) return usage("fdt", 2);
         if (sub === "check") {
-          const v = checkFullVerdict(blob);
-          console.log(v);
+          const v = checkFullVerdict(Deno.readFileSync(file));
+          out.log(v);
           return v === "OK" ? 0 : 1;
         }
         if (sub === "dump") {
-          console.log(toDts(blob));
+          out.log(toDts(Deno.readFileSync(file)));
           return 0;
         }
         return usage("fdt", 2);
       }
-      default:
-        console.error(`kholab: unknown command "${cmd}"\n`);
-        return usage("", 2);
     }
+    return usage("", 2);
   } catch (e) {
+    if (isArgumentError(e)) {
+      out.error(`kholab ${cmd}: ${(e as Error).message} (deno task kholab ${cmd} --help)`);
+      return 2;
+    }
     if (
       e instanceof FdtError || e instanceof SyntaxError || e instanceof RangeError ||
       e instanceof Deno.errors.NotFound
     ) {
-      console.error(`kholab ${cmd}: ${(e as Error).message}`);
+      out.error(`kholab ${cmd}: ${(e as Error).message}`);
       return 2;
     }
     throw e;

@@ -3,9 +3,7 @@
  * engine: preserve through the kernel API on a machine large enough, hand over, then walk
  * the handed-over tracker bytes with the successor's reader and the checksum callback
  * (Σ phys XOR order mod 2^64), and finally boot the successor for real (reserve + stamp).
- *
- *   deno task kholab bench --workload radix|xarray|hyper --pages N --span-pages S
- *        [--giant-folios G] [--bitmap-bytes 512|4096] [--json]
+ * The command line runs it as `kholab bench` (see `deno task kholab bench --help`).
  *
  * pfn_i = (i * 0x9E3779B1) mod S; hyper adds G order-18 blocks at S + k * 2^18. The walk
  * skips the blocks KHO preserves for itself (the root FDT page, kexec-metadata), which the

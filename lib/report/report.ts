@@ -7,8 +7,8 @@
  * - `data.json` — the same facts and every row;
  * - `rows.csv`, `matrix.csv`, `buddyinfo.csv`, `radix_levels.csv`.
  *
- * Entry points for the command line: {@link reportCommand} (`kholab report …`) and
- * {@link demoReport} (`deno task demo`: the 1 TiB hypervisor report and its summary table).
+ * {@link demoReport} is `deno task demo`: the 1 TiB hypervisor report and its summary table.
+ * The command line (`kholab report …`, `cli.ts`) parses its arguments into {@link ReportOptions}.
  *
  * @module
  */
@@ -312,75 +312,6 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     files,
     charts,
   };
-}
-
-/** Usage of {@link reportCommand}. */
-export const REPORT_USAGE: string = "report [--scenario NAME] --out DIR [--seed N] " +
-  "[--profiles all|a,b] [--workers N] [--param NAME --values v1,v2,…] [--no-matrix] " +
-  "[name=value …]";
-
-/**
- * `kholab report …`: parses the arguments, writes the report and returns the text to print
- * (the summary table and the files written). Throws SyntaxError on bad arguments.
- */
-export async function reportCommand(args: readonly string[], clock: Clock): Promise<string> {
-  const opts = new Map<string, string>();
-  const sets: Record<string, string> = {};
-  let matrix = true;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--no-matrix") {
-      matrix = false;
-    } else if (a.startsWith("--")) {
-      const eq = a.indexOf("=");
-      const key = eq >= 0 ? a.slice(2, eq) : a.slice(2);
-      const value = eq >= 0 ? a.slice(eq + 1) : args[++i];
-      if (value === undefined) throw new SyntaxError(`--${key} needs a value`);
-      if (key === "set") {
-        const j = value.indexOf("=");
-        if (j <= 0) throw new SyntaxError(`--set ${value}: expected name=value`);
-        sets[value.slice(0, j)] = value.slice(j + 1);
-      } else if (
-        ["scenario", "out", "seed", "profiles", "workers", "param", "values"].includes(key)
-      ) {
-        opts.set(key, value);
-      } else throw new SyntaxError(`unknown option --${key} (usage: ${REPORT_USAGE})`);
-    } else if (/^[A-Za-z]\w*=/.test(a)) {
-      const j = a.indexOf("=");
-      sets[a.slice(0, j)] = a.slice(j + 1);
-    } else throw new SyntaxError(`unexpected argument "${a}" (usage: ${REPORT_USAGE})`);
-  }
-  const outDir = opts.get("out");
-  if (outDir === undefined) throw new SyntaxError(`--out DIR is required (usage: ${REPORT_USAGE})`);
-  const seed = opts.has("seed") ? Number(opts.get("seed")) : 1;
-  if (!Number.isSafeInteger(seed)) throw new SyntaxError(`--seed ${opts.get("seed")}`);
-  const profiles = opts.get("profiles");
-  const param = opts.get("param");
-  const values = opts.get("values")?.split(",").map((v) => v.trim());
-  if (param !== undefined && !values?.length) throw new SyntaxError(`--param needs --values`);
-  const scenario = opts.get("scenario") ?? "hypervisor";
-  const command = ["deno task kholab report", `--scenario ${scenario}`, `--seed ${seed}`]
-    .concat(profiles ? [`--profiles ${profiles}`] : [])
-    .concat(param ? [`--param ${param} --values ${values!.join(",")}`] : [])
-    .concat(matrix ? [] : ["--no-matrix"])
-    .concat(Object.entries(sets).map(([k, v]) => `${k}=${v}`))
-    .concat([`--out ${outDir}`]).join(" ");
-  const r = await writeReport({
-    scenario,
-    params: sets,
-    param,
-    values,
-    profiles: profiles === undefined || profiles === "all"
-      ? undefined
-      : profiles.split(",").map((p) => getProfile(p.trim()).name),
-    seed,
-    workers: opts.has("workers") ? Number(opts.get("workers")) : undefined,
-    outDir,
-    command,
-    matrix,
-    clock,
-  });
-  return r.summary + "\nwrote " + r.files.join(", ") + "\n";
 }
 
 /** Options of {@link demoReport}. */

@@ -1,17 +1,16 @@
 /**
  * The profile comparison: the default `hypervisor` scenario (1 TiB, 2 nodes, 1008 × 1 GiB
  * guest folios through memfd, 1 Mi preserved order-0 pages in a 16 GiB pool, vmalloc
- * buffers, DMA blocks) for every available profile, as rows and as a text table; and the
- * command-line entry points `compare` and `sweep` (wired into `cli.ts` by its owner).
+ * buffers, DMA blocks) for every available profile, as rows and as a text table. The command
+ * line's `compare` and `sweep` (`cli.ts`) parse their arguments into these options.
  *
  * @module
  */
 
-import { getProfile, type ProfileName } from "../kho/abi/profiles.ts";
+import type { ProfileName } from "../kho/abi/profiles.ts";
 import type { Clock } from "../rng.ts";
 import type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
-import { rowsToCsv, rowsToJson } from "./export.ts";
-import { LADDER_HOST_BYTES, type ParamValue } from "./scenarios.ts";
+import type { ParamValue } from "./scenarios.ts";
 import { runSweep, type SweepOptions } from "./sweep.ts";
 
 /** Options of {@link compareProfiles}. */
@@ -124,114 +123,4 @@ export function formatTable(
     }
   }
   return out.join("\n") + "\n";
-}
-
-/** Parsed command-line options: `--key value`, `--key=value`, repeated `--set k=v`, positionals. */
-interface ParsedArgs {
-  opts: Map<string, string>;
-  sets: Record<string, string>;
-  positional: string[];
-}
-
-function parseArgs(args: readonly string[]): ParsedArgs {
-  const opts = new Map<string, string>();
-  const sets: Record<string, string> = {};
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a.startsWith("--")) {
-      const eq = a.indexOf("=");
-      const key = eq >= 0 ? a.slice(2, eq) : a.slice(2);
-      const value = eq >= 0 ? a.slice(eq + 1) : args[++i];
-      if (value === undefined) throw new SyntaxError(`--${key} needs a value`);
-      if (key === "set") {
-        const j = value.indexOf("=");
-        if (j <= 0) throw new SyntaxError(`--set ${value}: expected name=value`);
-        sets[value.slice(0, j)] = value.slice(j + 1);
-      } else opts.set(key, value);
-    } else if (/^[A-Za-z]\w*=/.test(a)) {
-      const j = a.indexOf("=");
-      sets[a.slice(0, j)] = a.slice(j + 1);
-    } else positional.push(a);
-  }
-  return { opts, sets, positional };
-}
-
-function common(p: ParsedArgs): { profiles?: ProfileName[]; seed?: number; workers?: number } {
-  const profiles = p.opts.get("profiles");
-  const list = profiles === undefined || profiles === "all"
-    ? undefined
-    : profiles.split(",").map((x) => getProfile(x.trim()).name);
-  const seed = p.opts.has("seed") ? Number(p.opts.get("seed")) : undefined;
-  const workers = p.opts.has("workers") ? Number(p.opts.get("workers")) : undefined;
-  return { profiles: list, seed, workers };
-}
-
-function render(rows: MetricsRow[], format: string | undefined): string {
-  switch (format ?? "table") {
-    case "json":
-      return rowsToJson(rows);
-    case "csv":
-      return rowsToCsv(rows);
-    case "table":
-      return formatTable(rows);
-    default:
-      throw new RangeError(`--format ${format}: table, json or csv`);
-  }
-}
-
-/** Usage of {@link compareCommand}. */
-export const COMPARE_USAGE: string =
-  "compare [--scenario NAME] [--profiles all|a,b] [--workers N] " +
-  "[--seed N] [--format table|json|csv] [name=value …]";
-
-/** Usage of {@link sweepCommand}. */
-export const SWEEP_USAGE: string =
-  "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
-  "[--workers N] [--seed N] [--format csv|json|table] [name=value …]  " +
-  "(ladder without --param sweeps hostBytes over 512G,1T,2T,6T,12T,24T,32T)";
-
-/**
- * `kholab compare …`: the default hypervisor scenario (or `--scenario`) for every profile;
- * returns the text to print (a table by default).
- *
- * @example
- * ```ts
- * import { compareCommand } from "./compare.ts";
- * import { ManualClock } from "../rng.ts";
- * const text = await compareCommand(["--scenario", "uniform", "ramBytes=2G", "pages=50",
- *   "--profiles", "kho-v4", "--workers", "0"], new ManualClock());
- * console.assert(text.startsWith("profile"));
- * ```
- */
-export async function compareCommand(args: readonly string[], clock: Clock): Promise<string> {
-  const p = parseArgs(args);
-  const rows = await compareProfiles({
-    scenario: p.opts.get("scenario") ?? p.positional[0] ?? "hypervisor",
-    params: p.sets,
-    ...common(p),
-    clock,
-  });
-  return render(rows, p.opts.get("format"));
-}
-
-/**
- * `kholab sweep SCENARIO --param NAME --values …`: one row per (value, profile); returns
- * CSV by default.
- */
-export async function sweepCommand(args: readonly string[], clock: Clock): Promise<string> {
-  const p = parseArgs(args);
-  const scenario = p.opts.get("scenario") ?? p.positional[0];
-  if (scenario === undefined) throw new SyntaxError(`usage: ${SWEEP_USAGE}`);
-  let param = p.opts.get("param");
-  let values: ParamValue[] | undefined = p.opts.get("values")?.split(",").map((v) => v.trim());
-  if (param === undefined && scenario === "ladder") {
-    param = "hostBytes";
-    values = [...LADDER_HOST_BYTES];
-  }
-  if (param !== undefined && (values === undefined || values.length === 0)) {
-    throw new SyntaxError(`--param ${param} needs --values`);
-  }
-  const rows = await runSweep({ scenario, params: p.sets, param, values, ...common(p), clock });
-  return render(rows, p.opts.get("format") ?? "csv");
 }

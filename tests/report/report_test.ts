@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ManualClock, wallClock } from "../../lib/rng.ts";
-import { demoReport, reportCommand, writeReport } from "../../lib/report/report.ts";
+import { demoReport, writeReport } from "../../lib/report/report.ts";
 import { rowsFromCsv } from "../../lib/scenario/export.ts";
 import { codeRevision, versions } from "../../lib/report/provenance.ts";
 import { requireTool } from "../support/system_tools.ts";
@@ -70,47 +70,6 @@ Deno.test("writeReport: deterministic metrics do not depend on the run", async (
     return { walk: r.rows[0].walkCacheLines, levels: r.inspection!.radix!.levels };
   };
   assert.deepEqual(await run(), await run());
-});
-
-Deno.test("reportCommand: arguments, errors and the reproducing command", async () => {
-  await assert.rejects(
-    reportCommand(["--scenario", "uniform"], new ManualClock()),
-    /--out DIR is required/,
-  );
-  await assert.rejects(
-    reportCommand(["--bogus", "1", "--out", "x"], new ManualClock()),
-    /unknown option --bogus/,
-  );
-  const outDir = await Deno.makeTempDir();
-  const text = await reportCommand([
-    "--scenario",
-    "uniform",
-    "ramBytes=1G",
-    "pages=64",
-    "--profiles",
-    "kho-v4",
-    "--param",
-    "pages",
-    "--values",
-    "16,64",
-    "--workers",
-    "0",
-    "--no-matrix",
-    "--out",
-    outDir,
-  ], new ManualClock());
-  assert.match(text, /wrote .*index\.html/);
-  const data = JSON.parse(await Deno.readTextFile(`${outDir}/data.json`));
-  assert.equal(
-    data.meta.command,
-    `deno task kholab report --scenario uniform --seed 1 --profiles kho-v4 ` +
-      `--param pages --values 16,64 --no-matrix ramBytes=1G pages=64 --out ${outDir}`,
-  );
-  assert.deepEqual(data.meta.sweep, { param: "pages", values: ["16", "64"] });
-  assert.equal(data.rows.length, 2);
-  const html = await Deno.readTextFile(`${outDir}/index.html`);
-  assert.match(html, /data-chart="sweep_handover"/);
-  await Deno.remove(outDir, { recursive: true });
 });
 
 Deno.test("provenance: revision and versions", () => {

@@ -1,23 +1,6 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/rng.ts";
-import {
-  COMPARE_COLUMNS,
-  compareCommand,
-  compareProfiles,
-  formatBytes,
-  formatTable,
-  sweepCommand,
-} from "../../lib/scenario/compare.ts";
-import { rowsFromCsv } from "../../lib/scenario/export.ts";
-
-const SMALL = [
-  "ramBytes=4G",
-  "headroomBytes=4G",
-  "nodes=1",
-  "guestFolios=2",
-  "poolBytes=128M",
-  "iommuPages=500",
-];
+import { compareProfiles, formatBytes, formatTable } from "../../lib/scenario/compare.ts";
 
 Deno.test("compare from TypeScript returns one row per profile", async () => {
   const rows = await compareProfiles({
@@ -33,54 +16,6 @@ Deno.test("compare from TypeScript returns one row per profile", async () => {
   assert.ok(lines[0].startsWith("profile") && lines[0].includes("handover"));
   assert.ok(lines[2].startsWith("kho-v4"));
   assert.match(text, /kho-v1-6\.18: .*guests-memfd:EOPNOTSUPP/);
-});
-
-Deno.test("compare and sweep commands print tables, JSON and CSV", async () => {
-  const table = await compareCommand(
-    [...SMALL, "--profiles", "kho-v4", "--workers", "0"],
-    new ManualClock(),
-  );
-  assert.equal(table.split("\n")[0].split(/\s{2,}/).length, COMPARE_COLUMNS.length);
-  const json = JSON.parse(
-    await compareCommand(
-      [...SMALL, "--profiles=kho-v4", "--workers=0", "--format", "json"],
-      new ManualClock(),
-    ),
-  );
-  assert.equal(json.length, 1);
-  const csv = await sweepCommand([
-    "uniform",
-    "--param",
-    "pages",
-    "--values",
-    "10,20",
-    "--profiles",
-    "kho-v4,kho-v1-6.19",
-    "--workers",
-    "0",
-    "--set",
-    "ramBytes=2G",
-  ], new ManualClock());
-  const rows = rowsFromCsv(csv);
-  assert.deepEqual(rows.map((r) => `${r.sweepValue}/${r.profile}`), [
-    "10/kho-v4",
-    "10/kho-v1-6.19",
-    "20/kho-v4",
-    "20/kho-v1-6.19",
-  ]);
-  assert.ok(rows.every((r) => r.status === "ok"));
-  await assert.rejects(
-    () => sweepCommand(["uniform", "--param", "pages"], new ManualClock()),
-    SyntaxError,
-  );
-  await assert.rejects(
-    () =>
-      compareCommand(
-        ["--format", "xml", ...SMALL, "--profiles", "kho-v4", "--workers", "0"],
-        new ManualClock(),
-      ),
-    RangeError,
-  );
 });
 
 Deno.test("formatBytes", () => {

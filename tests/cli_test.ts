@@ -1,0 +1,211 @@
+import assert from "node:assert/strict";
+import { type CliOutput, main } from "../cli.ts";
+import { COMPARE_COLUMNS } from "../lib/scenario/compare.ts";
+import { rowsFromCsv } from "../lib/scenario/export.ts";
+
+/** Runs the CLI in this process; returns the exit code and what it printed. */
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [], err: string[] = [];
+  const io: CliOutput = { log: (t) => out.push(t), error: (t) => err.push(t) };
+  const code = await main(args, io);
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+const SMALL = [
+  "ramBytes=4G",
+  "headroomBytes=4G",
+  "nodes=1",
+  "guestFolios=2",
+  "poolBytes=128M",
+  "iommuPages=500",
+];
+
+Deno.test("cli: help for every command; unknown commands and options exit 2 with one line", async () => {
+  const help = await cli("help");
+  assert.equal(help.code, 0);
+  const commands = [...help.out.matchAll(/^ {2}([a-z]+)/gm)].map((m) => m[1]);
+  assert.deepEqual(commands, [
+    "run",
+    "check",
+    "repl",
+    "demo",
+    "report",
+    "bench",
+    "compare",
+    "sweep",
+    "matrix",
+    "profiles",
+    "fdt",
+    "fdt",
+    "help",
+  ]);
+  for (const c of new Set(commands.filter((c) => c !== "help"))) {
+    const r = await cli(c, "--help");
+    assert.equal(r.code, 0, c);
+    assert.match(r.out, /^Usage: deno task /, c);
+    assert.equal((await cli("help", c)).out, r.out, c);
+  }
+  const unknown = await cli("frobnicate");
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.err, /unknown command "frobnicate"/);
+  for (const c of ["matrix", "profiles", "repl", "demo", "compare", "sweep", "report", "bench"]) {
+    const r = await cli(c, "--bogus");
+    assert.equal(r.code, 2, c);
+    assert.match(r.err, new RegExp(`^kholab ${c}: Unknown option '--bogus'`), c);
+    assert.ok(r.err.endsWith(` (deno task kholab ${c} --help)`) && !r.err.includes("\n"), c);
+  }
+});
+
+Deno.test("cli compare and sweep: tables, JSON and CSV; bad arguments exit 2", async () => {
+  const table = await cli("compare", ...SMALL, "--profiles", "kho-v4", "--workers", "0");
+  assert.equal(table.code, 0, table.err);
+  assert.equal(table.out.split("\n")[0].split(/\s{2,}/).length, COMPARE_COLUMNS.length);
+  const json = await cli(
+    "compare",
+    ...SMALL,
+    "--profiles=kho-v4",
+    "--workers=0",
+    "--format",
+    "json",
+  );
+  assert.equal(JSON.parse(json.out).length, 1);
+  const csv = await cli(
+    "sweep",
+    "uniform",
+    "--param",
+    "pages",
+    "--values",
+    "10,20",
+    "--profiles",
+    "kho-v4,kho-v1-6.19",
+    "--workers",
+    "0",
+    "--set",
+    "ramBytes=2G",
+  );
+  assert.equal(csv.code, 0, csv.err);
+  const rows = rowsFromCsv(csv.out);
+  assert.deepEqual(rows.map((r) => `${r.sweepValue}/${r.profile}`), [
+    "10/kho-v4",
+    "10/kho-v1-6.19",
+    "20/kho-v4",
+    "20/kho-v1-6.19",
+  ]);
+  assert.ok(rows.every((r) => r.status === "ok"));
+  // --set and the swept value both reach the scenario: 2 GiB of RAM, 10 or 20 pages.
+  assert.deepEqual(
+    rows.map((r) => JSON.parse(r.params as string)).map((p) => [p.ramBytes, p.pages]),
+    [[2 ** 31, 10], [2 ** 31, 10], [2 ** 31, 20], [2 ** 31, 20]],
+  );
+  const bad: [string[], RegExp][] = [
+    [["sweep", "uniform", "--param", "pages"], /^kholab sweep: --param pages needs --values$/],
+    [["sweep"], /^kholab sweep: usage: sweep SCENARIO/],
+    [["compare", "--format", "xml", ...SMALL, "--profiles", "kho-v4", "--workers", "0"], /xml/],
+    [["compare", "--profiles", "kho-v9"], /kho-v9/],
+    [["compare", "--seed", "x1"], /^kholab compare: --seed: not a count: "x1"$/],
+    [["compare", "uniform", "dense"], /unexpected argument "dense"/],
+    [["compare", "--set", "pages"], /--set pages: expected name=value/],
+  ];
+  for (const [args, re] of bad) {
+    const r = await cli(...args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.err, re, args.join(" "));
+  }
+});
+
+Deno.test("cli report: arguments, errors and the reproducing command", async () => {
+  for (
+    const [args, re] of [
+      [["--scenario", "uniform"], /--out DIR is required/],
+      [["--bogus", "1", "--out", "x"], /Unknown option '--bogus'/],
+      [["--out", "x", "stray"], /unexpected argument "stray"/],
+      [["--out", "x", "--param", "pages"], /--param needs --values/],
+    ] as const
+  ) {
+    const r = await cli("report", ...args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.err, re);
+  }
+  const outDir = await Deno.makeTempDir();
+  const r = await cli(
+    "report",
+    "--scenario",
+    "uniform",
+    "ramBytes=1G",
+    "pages=64",
+    "--profiles",
+    "kho-v4",
+    "--param",
+    "pages",
+    "--values",
+    "16,64",
+    "--workers",
+    "0",
+    "--no-matrix",
+    "--out",
+    outDir,
+  );
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /wrote .*index\.html/);
+  const data = JSON.parse(await Deno.readTextFile(`${outDir}/data.json`));
+  assert.equal(
+    data.meta.command,
+    `deno task kholab report --scenario uniform --seed 1 --profiles kho-v4 ` +
+      `--param pages --values 16,64 --no-matrix ramBytes=1G pages=64 --out ${outDir}`,
+  );
+  assert.deepEqual(data.meta.sweep, { param: "pages", values: ["16", "64"] });
+  assert.equal(data.rows.length, 2);
+  const html = await Deno.readTextFile(`${outDir}/index.html`);
+  assert.match(html, /data-chart="sweep_handover"/);
+  await Deno.remove(outDir, { recursive: true });
+});
+
+Deno.test("cli run and check: exit codes 0, 1, 2; a missing file exits 2", async () => {
+  const dir = await Deno.makeTempDir();
+  const ok = `${dir}/ok.kho`, failing = `${dir}/failing.kho`, bad = `${dir}/bad.kho`;
+  await Deno.writeTextFile(ok, "machine ram=1G\nb = pages count=4\npreserve b\nkexec\nrestore b\n");
+  await Deno.writeTextFile(failing, "expect 1 == 2\n");
+  await Deno.writeTextFile(bad, "machine ram=1G\nkexc\n");
+  assert.equal((await cli("run", ok)).code, 0);
+  assert.equal((await cli("run", failing)).code, 1);
+  const syntax = await cli("run", bad);
+  assert.equal(syntax.code, 2);
+  assert.match(syntax.err, /bad\.kho:2:1: unknown command "kexc"/);
+  assert.equal((await cli("check", ok)).out, `${ok}: OK`);
+  assert.equal((await cli("check", bad)).code, 2);
+  const json = await cli("run", ok, "--json", "--seed", "7");
+  assert.equal(json.code, 0);
+  assert.ok(JSON.parse(json.out));
+  const missing = await cli("run", `${dir}/none.kho`);
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /^kholab run: /);
+  assert.equal((await cli("run")).code, 2);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("cli: bad input in a fresh process exits 2 without a stack trace", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../cli.ts", import.meta.url).pathname, "matrix", "--bogus"],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const err = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2);
+  assert.match(err, /^kholab matrix: Unknown option '--bogus'/);
+  assert.doesNotMatch(err, /\bat .*\.(ts|js):\d+/);
+});
+
+Deno.test("cli profiles and fdt", async () => {
+  const p = await cli("profiles");
+  assert.equal(p.code, 0);
+  assert.match(p.out, /kho-v4/);
+  assert.equal((await cli("fdt")).code, 2);
+  assert.equal((await cli("fdt", "dump")).code, 2);
+  const dir = await Deno.makeTempDir();
+  await Deno.writeFile(`${dir}/junk.dtb`, new Uint8Array(64));
+  const check = await cli("fdt", "check", `${dir}/junk.dtb`);
+  assert.equal(check.code, 1);
+  assert.match(check.out, /^FDT_ERR_/);
+  await Deno.remove(dir, { recursive: true });
+});
