@@ -6,8 +6,12 @@
  * that carries preserved memory from one kernel to the next — byte for byte in the kernel's
  * own layouts. The successor kernel knows only bytes.
  *
+ * This module is the public API, listed name by name and grouped by layer (lowest first);
+ * everything else under `lib/` is internal and may change. `tests/mod_test.ts` pins the list.
+ *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Kernel, Machine } from "./mod.ts";
  * const machine = new Machine({ ramBytes: 2 ** 33, nodes: 2 });
  * const k1 = Kernel.coldBoot(machine, { cmdline: "kho=on" });
@@ -16,123 +20,310 @@
  * const hash = machine.mem.hash64(folio * 4096, 2 ** 21);
  * k1.kho.preserveFolio(folio);
  * const k2 = k1.kexec();                             // only memory and 32 bytes cross
- * console.assert(k2.kho.restoreFolio(folio * 4096) === folio);
- * console.assert(machine.mem.hash64(folio * 4096, 2 ** 21) === hash);
+ * assert.equal(k2.kho.restoreFolio(folio * 4096), folio);
+ * assert.equal(machine.mem.hash64(folio * 4096, 2 ** 21), hash);
  * ```
  *
  * @module
  */
 
-export * from "./lib/errors.ts";
-export * from "./lib/units.ts";
-export { hashLabel, ManualClock, Rng, timed, wallClock } from "./lib/rng.ts";
-export type { Clock } from "./lib/rng.ts";
+// ---- base: the error policy, units, the one seed derivation and the one clock
+export {
+  ERRNO,
+  type ErrnoName,
+  FDT_ERR,
+  type FdtErrName,
+  FdtError,
+  KernelBug,
+  KhoError,
+  PhysRangeError,
+} from "./lib/errors.ts";
+export {
+  formatSize,
+  GiB,
+  hex,
+  KiB,
+  MAX_PAGE_ORDER,
+  MiB,
+  orderBytes,
+  orderPages,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  parseCount,
+  parseSize,
+  pfnToPhys,
+  physToPfn,
+  TiB,
+} from "./lib/units.ts";
+export { type Clock, deriveSeed, ManualClock, Rng, timed, wallClock } from "./lib/rng.ts";
 
-export { PhysicalMemory } from "./lib/machine/physmem.ts";
-export type { FillSpec, PhysMemStats } from "./lib/machine/physmem.ts";
-export { Topology } from "./lib/machine/topology.ts";
-export type { RamRange, TopologyOptions } from "./lib/machine/topology.ts";
+// ---- machine: what survives kexec (physical memory and its topology)
 export { Machine } from "./lib/machine/machine.ts";
+export { type FillSpec, PhysicalMemory, type PhysMemStats } from "./lib/machine/physmem.ts";
+export type { RamRange, Topology, TopologyOptions } from "./lib/machine/topology.ts";
 
-export { Kernel, POISON_SEED } from "./lib/boot/kernel.ts";
+// ---- kernel (mm): one boot's memory management, reached through a Kernel
+export type { KernelLog, LogEntry, LogLevel } from "./lib/kernel/dmesg.ts";
 export { KernelPanic } from "./lib/kernel/panic.ts";
-export type { BootHandoff, BootOptions, BootReport } from "./lib/boot/kernel.ts";
-export { kstrtobool, parseCmdline } from "./lib/kernel/cmdline.ts";
+export { KernelOops } from "./lib/kernel/oops.ts";
+export type { FaultInjector, FaultOptions } from "./lib/kernel/faults.ts";
 export type { KernelParams, ReserveMemParam } from "./lib/kernel/cmdline.ts";
-export { format as formatLogEntry, KernelLog } from "./lib/kernel/dmesg.ts";
-export type { LogEntry, LogLevel } from "./lib/kernel/dmesg.ts";
-export { FaultInjector } from "./lib/kernel/faults.ts";
-export type { FaultOptions } from "./lib/kernel/faults.ts";
-export * from "./lib/kernel/memblock.ts";
-export * from "./lib/kernel/memmap.ts";
-export * from "./lib/kernel/gfp.ts";
-export { BuddyAllocator } from "./lib/kernel/buddy.ts";
+export type {
+  AllocNidOptions,
+  AllocRangeOptions,
+  FreeRangeFn,
+  Memblock,
+  MemblockRegion,
+  ReservedRangeFn,
+  ReserveOptions,
+} from "./lib/kernel/memblock.ts";
+export type { Memmap, MemmapStats } from "./lib/kernel/memmap.ts";
 export type {
   AllocOptions,
-  BuddyOptions,
+  BuddyAllocator,
   BuddyStats,
   FreeBlockInfo,
   PagetypeRow,
 } from "./lib/kernel/buddy.ts";
-export * from "./lib/kernel/gigantic.ts";
-export * from "./lib/kernel/vmalloc.ts";
+export { type Gfp, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_ZERO } from "./lib/kernel/gfp.ts";
+export { allocGigantic, freeGigantic, type GiganticOptions } from "./lib/kernel/gigantic.ts";
+export type { Vmalloc, VmallocCallOptions, VmArea } from "./lib/kernel/vmalloc.ts";
 
-export { Kho } from "./lib/kho/kho.ts";
-export { KhoOut } from "./lib/kho/preserve.ts";
+// ---- KHO: the engine's facade (`kernel.kho`), the handover, the generations
+export type { Kho } from "./lib/kho/kho.ts";
 export type {
   KhoEvent,
   KhoNotifier,
-  KhoOutHost,
+  KhoOut,
   OutgoingRootView,
   OutgoingSubtree,
 } from "./lib/kho/preserve.ts";
-export { intShiftSize, KHO_PAGE_MAGIC, KhoIn, validateHandover } from "./lib/kho/restore.ts";
-export type { KhoInHost, PopulateResult, RetrieveStats } from "./lib/kho/restore.ts";
-export { KhoSubtreeLeakError, RootFdt } from "./lib/kho/root_fdt.ts";
-export * from "./lib/kho/scratch.ts";
-export * from "./lib/kho/page_split.ts";
-export * from "./lib/kho/abi/profiles.ts";
-export * from "./lib/kho/abi/kho_data.ts";
-export * from "./lib/kho/abi/kexec_metadata.ts";
-export * from "./lib/kho/abi/scratch.ts";
-export * from "./lib/kho/fdt/mod.ts";
-export * from "./lib/kho/trackers/tracker.ts";
-export * from "./lib/kho/trackers/counters.ts";
-export * from "./lib/kho/trackers/radix_key.ts";
-export * from "./lib/kho/trackers/radix.ts";
+export type { KhoIn, PopulateResult, RetrieveStats } from "./lib/kho/restore.ts";
+export type { KhoSerialization } from "./lib/kho/root_fdt_sw.ts";
+export type { Handover } from "./lib/kho/abi/kho_data.ts";
+export type { ScratchArea } from "./lib/kho/abi/scratch.ts";
+// The kho_vmalloc descriptor test_kho hands over (TestKhoState.foliosInfo).
+export type { KhoVmalloc, KhoVmallocFields } from "./lib/kho/abi/vmalloc.ts";
+export {
+  type AbiProfile,
+  CURRENT_PROFILE,
+  type FdtStyle,
+  type FinalizeStyle,
+  getProfile,
+  hasApi,
+  type KhoApi,
+  type KhoBug,
+  type LuoGeneration,
+  PROFILE_NAMES,
+  type ProfileName,
+  PROFILES,
+  type RestoreRules,
+  type TrackerKind,
+} from "./lib/kho/abi/profiles.ts";
+// Reading and checking flattened device trees (the root FDT, sub-FDTs; KhoIn's incoming FDT).
+export {
+  checkFullVerdict,
+  type FdtProperty,
+  FdtReader,
+  type FdtReserveEntry,
+  HDR,
+  type HeaderField,
+  toDts,
+} from "./lib/kho/fdt/mod.ts";
 
-export * from "./lib/kho/trackers/xarray.ts";
-export * from "./lib/kho/trackers/khoser.ts";
-export * from "./lib/kho/trackers/registry.ts";
-export type { WalkOutcome } from "./lib/kho/trackers/walk_guard.ts";
-export { FinalizeRootBuilder, type KhoSerialization, OpenRootFdt } from "./lib/kho/root_fdt_sw.ts";
-export * from "./lib/kho/abi/block.ts";
-export * from "./lib/kho/block.ts";
-export * from "./lib/kho/abi/luo.ts";
-export { KernelOops } from "./lib/kernel/oops.ts";
+// kho_block (7.2): chains of preserved blocks of fixed-size entries, as KHO's clients use them.
+export { type KhoBlockHost, KhoBlockSet, type KhoBlockSetIt } from "./lib/kho/block.ts";
 
-export * from "./lib/luo/luo_core.ts";
-export * from "./lib/luo/luo_session.ts";
-export * from "./lib/luo/luo_file.ts";
-export type * from "./lib/luo/file_handler.ts";
-export * from "./lib/luo/luo_flb.ts";
-export * from "./lib/luo/device.ts";
-export * from "./lib/luo/luo_internal.ts";
-export * from "./lib/scenario/abi_matrix.ts";
-export { checkScript, runScript } from "./lib/dsl/run.ts";
-export type { CheckResult, RunOptions, RunResult } from "./lib/dsl/run.ts";
-export { repl } from "./lib/dsl/repl.ts";
-export type { ReplOptions } from "./lib/dsl/repl.ts";
-export type { ExpectResult, MeasureRow } from "./lib/dsl/interpreter.ts";
-export { parse as parseScript } from "./lib/dsl/parser.ts";
-export { format as formatScript } from "./lib/dsl/ast.ts";
-export * from "./lib/dsl/errors.ts";
-export type { RawInput } from "./lib/dsl/lineedit.ts";
-export type { ScalarValue } from "./lib/dsl/values.ts";
-export type { ParseOptions } from "./lib/dsl/parser.ts";
-export type * from "./lib/dsl/ast.ts";
-export * from "./lib/metrics/metrics.ts";
-export * from "./lib/metrics/floor.ts";
-export * from "./lib/metrics/buddy_stats.ts";
-export * from "./lib/metrics/collect.ts";
-export * from "./lib/scenario/scenarios.ts";
-export { runScenario } from "./lib/scenario/run.ts";
+// ---- KHO trackers: walking handed-over bytes, their costs and their failures
+export {
+  type IncomingWalkOptions,
+  type IncomingWalkResult,
+  trackerAvailable,
+  walkIncoming,
+} from "./lib/kho/trackers/registry.ts";
 export type {
-  BeforeKexecContext,
-  RunOptions as ScenarioRunOptions,
-  RunResult as ScenarioRunResult,
+  IncomingTracker,
+  OutgoingTracker,
+  WalkBatchCallback,
+  WalkCallback,
+} from "./lib/kho/trackers/tracker.ts";
+export {
+  TRACKER_COUNTER_NAMES,
+  type TrackerCounters,
+  type TrackerCounterValues,
+} from "./lib/kho/trackers/counters.ts";
+export type { WalkOutcome } from "./lib/kho/trackers/walk_guard.ts";
+export { TrackerCorruptionError, type TrackerStructure } from "./lib/kho/trackers/corruption.ts";
+export { KhoHangError } from "./lib/kho/trackers/xarray.ts";
+
+// ---- LUO: the Live Update Orchestrator (`kernel.liveupdate`, 6.19 on): /dev/liveupdate,
+// sessions, files through registered handlers, file-lifecycle-bound (FLB) objects
+export type { LiveUpdate, LuoStats } from "./lib/luo/luo_core.ts";
+export type {
+  LiveUpdateDevice,
+  LiveUpdateFd,
+  LuoFileInfo,
+  LuoSessionFd,
+} from "./lib/luo/device.ts";
+export type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "./lib/luo/file_handler.ts";
+export type { FlbOpArgs, LiveUpdateFlb, LuoFlbGlobal } from "./lib/luo/luo_flb.ts";
+export type { LuoSession, LuoSessionGlobal, LuoSessionState } from "./lib/luo/luo_session.ts";
+export type { LuoFileEntry, LuoFileGlobal, LuoFileSet, LuoFileState } from "./lib/luo/luo_file.ts";
+export { LuoBlockedError, type LuoHost } from "./lib/luo/luo_internal.ts";
+export type { LuoFileSetSer } from "./lib/kho/abi/luo.ts";
+
+// ---- boot: the kernel's boot sequence and kexec
+export { Kernel } from "./lib/boot/kernel.ts";
+export type { BootHandoff, BootOptions, BootReport } from "./lib/boot/options.ts";
+
+// ---- clients: the kernel's KHO users (lib/test_kho.c, reserve_mem, memfd)
+export {
+  testKhoExit,
+  type TestKhoFolio,
+  testKhoInit,
+  type TestKhoOptions,
+  type TestKhoResult,
+  testKhoSave,
+  type TestKhoState,
+  testKhoVerify,
+} from "./lib/clients/test_kho.ts";
+export {
+  type ReservedMem,
+  reservedMem,
+  reserveMemInit,
+  type ReserveMemInitResult,
+} from "./lib/clients/reserve_mem.ts";
+export {
+  incomingMemfds,
+  memfdClose,
+  memfdCreate,
+  type MemfdCreateOptions,
+  type MemfdFile,
+  memfdFinish,
+  type MemfdFolio,
+  preservedMemfds,
+  preserveMemfd,
+  restoreMemfd,
+  unpreserveMemfd,
+} from "./lib/clients/memfd.ts";
+
+// ---- metrics: the catalogue of what a run measures (docs/metrics.md)
+export {
+  deterministicPart,
+  isWallClock,
+  METRIC_NAMES,
+  type MetricDef,
+  metricDef,
+  type MetricKind,
+  METRICS,
+  type MetricsRow,
+  type MetricType,
+  type MetricValue,
+} from "./lib/metrics/metrics.ts";
+export { type FloorResult, preservationFloor } from "./lib/metrics/floor.ts";
+
+// ---- scenarios: seeded scenarios, sweeps on workers, the profile comparison, exports
+export {
+  buildScenario,
+  getScenario,
+  LADDER_HOST_BYTES,
+  type ParamSpec,
+  type ParamType,
+  type ParamValue,
+  resolveParams,
+  SCENARIO_NAMES,
+  type ScenarioInstance,
+  type ScenarioName,
+  type ScenarioParams,
+  SCENARIOS,
+  type ScenarioSpec,
+} from "./lib/scenario/scenarios.ts";
+// What a scenario instance holds and what `beforeKexec` sees of the harness's own handover.
+export type { Tally, Workload } from "./lib/scenario/workloads.ts";
+export type { ManifestWriteResult } from "./lib/scenario/manifest.ts";
+export type {
+  FolioSection,
+  ManifestSection,
+  MemfdRecord,
+  MemfdSection,
+  RangeSection,
+  SectionBase,
+  TestKhoSection,
+  VmallocSection,
+} from "./lib/kho/abi/scenario_manifest.ts";
+export {
+  type BeforeKexecContext,
+  type RunOptions as ScenarioRunOptions,
+  type RunResult as ScenarioRunResult,
+  runScenario,
 } from "./lib/scenario/run.ts";
-export { Tally } from "./lib/scenario/workloads.ts";
-export type { Workload } from "./lib/scenario/workloads.ts";
-export * from "./lib/scenario/sweep.ts";
-export * from "./lib/scenario/export.ts";
-export * from "./lib/scenario/compare.ts";
-export * from "./lib/plot/chart.ts";
-export * from "./lib/plot/figures.ts";
-export * from "./lib/plot/table.ts";
-export * from "./lib/plot/progress.ts";
-export * from "./lib/plot/radix_occupancy.ts";
-export * from "./lib/report/report.ts";
+export { runSweep, type SweepOptions, type SweepPoint, sweepPoints } from "./lib/scenario/sweep.ts";
+export {
+  COMPARE_COLUMNS,
+  type CompareOptions,
+  compareProfiles,
+  formatBytes,
+  formatTable,
+  type TableColumn,
+} from "./lib/scenario/compare.ts";
+export { rowsFromCsv, rowsFromJson, rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
+export {
+  abiMatrix,
+  type AbiMatrixCell,
+  abiMatrixText,
+  availableProfiles,
+  type LuoMatrixOutcome,
+} from "./lib/scenario/abi_matrix.ts";
+
+// ---- DSL: the kholab command language
+// TODO(issue 13 §3): export the DSL's Session (and its tagged template) here when it lands.
+export {
+  type CheckResult,
+  checkScript,
+  type RunOptions,
+  type RunResult,
+  runScript,
+} from "./lib/dsl/run.ts";
+export type { ExpectResult, MeasureRow } from "./lib/dsl/interpreter.ts";
+export type { ScalarValue } from "./lib/dsl/values.ts";
+export type { RawInput } from "./lib/dsl/lineedit.ts";
+export { repl, type ReplOptions } from "./lib/dsl/repl.ts";
+export { ScriptRuntimeError, ScriptSyntaxError, ScriptSyntaxErrors } from "./lib/dsl/errors.ts";
+
+// ---- plot: charts and tables from rows (notebooks and reports)
+export { Chart, type FigureOptions, type MimeBundle } from "./lib/plot/chart.ts";
+export {
+  buddyinfoFigure,
+  type BuddyinfoRow,
+  byOrderFigure,
+  type ByOrderRow,
+  compatMatrixFigure,
+  densitySweepFigure,
+  hostLadderFigure,
+  type LevelRow,
+  type MatrixCell,
+  metadataBarsFigure,
+  metadataByOrderFigure,
+  metadataFigure,
+  type MetadataFigureOptions,
+  radixOccupancyFigure,
+  sweepFigure,
+  type SweepFigureOptions,
+  walkCostFigure,
+  walkTimeFigure,
+} from "./lib/plot/figures.ts";
+export { type ColumnSpec, ResultTable, table } from "./lib/plot/table.ts";
+export { Progress, type ProgressSink } from "./lib/plot/progress.ts";
+export type { RadixOccupancy } from "./lib/plot/radix_occupancy.ts";
+
+// ---- report: reproducible HTML reports and a kexec's inside view
+export {
+  demoReport,
+  type DemoReportOptions,
+  type ReportMeta,
+  type ReportOptions,
+  type ReportResult,
+  writeReport,
+} from "./lib/report/report.ts";
+export { inspectKexec, type KexecInspection } from "./lib/report/inspect.ts";
 export type { Versions } from "./lib/report/provenance.ts";
-export { inspectKexec } from "./lib/report/inspect.ts";
-export type { KexecInspection } from "./lib/report/inspect.ts";
