@@ -4,7 +4,8 @@
  * a panic, a lockup — so code catches exactly the kind it handles and nothing else.
  *
  * - {@link KhoError}: what the kernel returns — an errno (`-EINVAL`, `-ENOMEM`, …) of a kernel
- *   call, with its name and number.
+ *   call, with its name and number (subclasses add detail: `TrackerCorruptionError` below,
+ *   `KhoSubtreeLeakError` for the raw libfdt code 6.16's `kho_add_subtree` passed through).
  * - `RangeError` (and {@link PhysRangeError} for addresses): misuse of the simulator's API — an
  *   argument outside its domain, a call in a state the API does not allow (a kernel object used
  *   after kexec replaced it).
