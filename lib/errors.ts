@@ -12,8 +12,12 @@
  * - {@link KernelBug}: a `BUG_ON`/`VM_BUG_ON`-style invariant of the simulated kernel does not
  *   hold — the caller, playing kernel code, broke a rule the kernel asserts instead of checking.
  * - `KernelPanic` (`lib/kernel/panic.ts`): `panic()`; the simulated kernel stops, with its log.
+ *   `KernelOops` (`lib/kernel/oops.ts`) is the panic after an oops: a page fault on an address
+ *   that is not RAM (a wild pointer read from handed-over bytes).
  * - `KhoHangError` (`lib/kho/trackers/xarray.ts`): a detected lockup — a kernel loop that
- *   would never end; no errno, since the call never returns.
+ *   would never end; no errno, since the call never returns. `LuoBlockedError`
+ *   (`lib/luo/luo_internal.ts`) is its user-task counterpart: a task that would block forever
+ *   on a lock the kernel never releases.
  * - {@link FdtError}: a libfdt error (`-FDT_ERR_*`).
  * - `TrackerCorruptionError` (`lib/kho/trackers/corruption.ts`): a successor's tracker walk
  *   (radix tree, xarray memory map, order table) aborted by corrupted handover bytes; a

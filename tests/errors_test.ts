@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { ERRNO, FDT_ERR, FdtError, KernelBug, KhoError, PhysRangeError } from "../lib/errors.ts";
 import { KernelLog } from "../lib/kernel/dmesg.ts";
 import { KernelPanic } from "../lib/kernel/panic.ts";
+import { KernelOops } from "../lib/kernel/oops.ts";
+import { LuoBlockedError } from "../lib/luo/luo_internal.ts";
 import { TrackerCorruptionError } from "../lib/kho/trackers/corruption.ts";
 import { KhoHangError } from "../lib/kho/trackers/xarray.ts";
 import { Kernel } from "../lib/boot/kernel.ts";
@@ -35,6 +37,8 @@ Deno.test("error policy: one class per kind, none mistaken for another", () => {
     [new KernelBug("VM_BUG_ON_PAGE(PageCompound(page)) at pfn 1"), "KernelBug"],
     [new KernelPanic("out of scratch", log), "KernelPanic"],
     [new KhoHangError(0x2010, 1, 7), "KhoHangError"],
+    [new KernelOops({ address: 2 ** 45, fn: "kho_block_set_is_cyclic" }, log), "KernelPanic"],
+    [new LuoBlockedError("luo_session_create"), "LuoBlockedError"],
     [new FdtError("FDT_ERR_BADMAGIC"), "FdtError"],
     [
       new TrackerCorruptionError("memory map", {
@@ -48,15 +52,24 @@ Deno.test("error policy: one class per kind, none mistaken for another", () => {
     ],
   ];
   for (const [e, name] of kinds) assert.equal(e.name, name);
-  const [kho, phys, bug, panic, hang, fdt, corrupt] = kinds.map(([e]) => e);
+  const [kho, phys, bug, panic, hang, oops, blocked, fdt, corrupt] = kinds.map(([e]) => e);
   // What the kernel returns: only KhoError and the tracker corruption (EINVAL) carry an errno.
   assert.ok(corrupt instanceof KhoError && (corrupt as KhoError).code === "EINVAL");
-  for (const e of [phys, bug, panic, hang, fdt]) assert.ok(!(e instanceof KhoError), e.name);
+  for (const e of [phys, bug, panic, hang, oops, blocked, fdt]) {
+    assert.ok(!(e instanceof KhoError), e.name);
+  }
   // Misuse of the simulator: RangeError; nothing else is one.
   assert.ok(phys instanceof RangeError);
-  for (const e of [kho, bug, panic, hang, fdt, corrupt]) assert.ok(!(e instanceof RangeError));
-  // The dead kernel's log ends with the panic.
-  assert.equal(log.entries().at(-1)!.text, "Kernel panic - not syncing: out of scratch");
+  for (const e of [kho, bug, panic, hang, oops, blocked, fdt, corrupt]) {
+    assert.ok(!(e instanceof RangeError), e.name);
+  }
+  // An oops is a panic; the dead kernel's log ends with it.
+  assert.ok(oops instanceof KernelPanic && oops instanceof KernelOops);
+  assert.ok(!(panic instanceof KernelOops));
+  assert.match(
+    log.entries().at(-1)!.text,
+    /^Kernel panic - not syncing: Fatal exception in kho_block/,
+  );
 });
 
 Deno.test("error policy: misuse of the simulator's API is a RangeError", () => {

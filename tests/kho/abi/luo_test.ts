@@ -54,7 +54,7 @@ Deno.test("luo-v1 FDT: 236 bytes in 6.19, 311 with luo-flb (7.0/7.1), equal to t
 });
 
 Deno.test("luo-v1 FDT equals libfdt's sequential writer (fdt_oracle)", async () => {
-  if (!requireTool("libfdt")) return;
+  if (!requireTool("libfdt", "oracle")) return;
   const cases = [
     {
       num: 1,
