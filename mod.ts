@@ -111,6 +111,7 @@ export {
   type FinalizeStyle,
   getProfile,
   hasApi,
+  kernelRelease,
   type KhoApi,
   type KhoBug,
   type LuoGeneration,
@@ -120,9 +121,16 @@ export {
   type RestoreRules,
   type TrackerKind,
 } from "./lib/kho/abi/profiles.ts";
+// KHO's native-endian integer properties (`show fdt` decodes them after dtc's cells).
+export {
+  NATIVE_PROPERTIES,
+  type NativeProperty,
+  nativePropertyNote,
+} from "./lib/kho/abi/native_props.ts";
 // Reading and checking flattened device trees (the root FDT, sub-FDTs; KhoIn's incoming FDT).
 export {
   checkFullVerdict,
+  type DtsOptions,
   type FdtProperty,
   FdtReader,
   type FdtReserveEntry,

@@ -18,7 +18,12 @@ import { FaultInjector } from "../kernel/faults.ts";
 import { Memblock } from "../kernel/memblock.ts";
 import { Memmap } from "../kernel/memmap.ts";
 import type { Vmalloc } from "../kernel/vmalloc.ts";
-import { type AbiProfile, CURRENT_PROFILE, getProfile } from "../kho/abi/profiles.ts";
+import {
+  type AbiProfile,
+  CURRENT_PROFILE,
+  getProfile,
+  kernelRelease,
+} from "../kho/abi/profiles.ts";
 import type { ScratchArea } from "../kho/abi/scratch.ts";
 import { DEFAULT_IMAGE_BYTES, type Kho } from "../kho/kho.ts";
 import type { KhoIn, RetrieveStats } from "../kho/restore.ts";
@@ -91,7 +96,7 @@ export class BootContext {
     this.profile = typeof options.profile === "object"
       ? options.profile
       : getProfile(options.profile ?? CURRENT_PROFILE);
-    this.release = options.release ?? `${this.profile.kernel}.0-kholab`;
+    this.release = options.release ?? kernelRelease(this.profile);
     this.imageBytes = options.imageBytes ?? DEFAULT_IMAGE_BYTES;
     this.poison = options.poison ?? true;
     this.khoEnabled = this.params.kho ?? true;

@@ -324,6 +324,7 @@ registerCommand({
   options: [
     { name: "columns", kind: "word", doc: "table: comma-separated metric names" },
     { name: "grep", kind: "string", doc: "log: only lines containing this text" },
+    { name: "subtrees", kind: "bool", flag: true, doc: "fdt: also every sub-tree that is an FDT" },
   ],
   run: (rt, inv) => rt.show(inv.args[0] as string, inv.opts),
 });

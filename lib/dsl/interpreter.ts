@@ -1092,8 +1092,10 @@ export function objectProperty(obj: DslObject, prop: string, span?: Span): Scala
 
 /** One-line description of an object. */
 export function describe(o: DslObject): string {
-  const blocks = o.unit === "folio"
-    ? `${o.blocks()} folio(s) of ${formatSize(o.pages[0] * 4096)}`
-    : `${o.blocks()} block(s), ${o.totalPages()} page(s)`;
+  const blocks = o.unit !== "folio"
+    ? `${o.blocks()} block(s), ${o.totalPages()} page(s)`
+    : o.blocks() === 0
+    ? "0 folios"
+    : `${o.blocks()} folio(s) of ${formatSize(o.pages[0] * 4096)}`;
   return `${o.kind}, ${blocks}, ${formatSize(o.bytes)}, ${o.state}`;
 }

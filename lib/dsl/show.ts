@@ -7,7 +7,9 @@
  */
 
 import { PROFILES } from "../kho/abi/profiles.ts";
+import { nativePropertyNote } from "../kho/abi/native_props.ts";
 import { toDts } from "../kho/fdt/dts.ts";
+import { FDT_MAGIC } from "../kho/fdt/format.ts";
 import { KHO_FDT_SIZE } from "../kho/root_fdt.ts";
 import { formatSize, hex } from "../units.ts";
 import { describe, type Interpreter } from "./interpreter.ts";
@@ -38,6 +40,24 @@ function fmt(v: number | string | undefined): string {
   return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v);
 }
 
+/**
+ * The line under `show metrics` naming the metrics without a value yet (they read as 0 in
+ * `expect` and `measure`): a family of more than three as `prefix.* (N)`, with what sets it.
+ */
+export function unsetNote(names: readonly string[]): string {
+  const byPrefix = new Map<string, string[]>();
+  for (const n of names) {
+    const prefix = n.split(".")[0];
+    byPrefix.set(prefix, [...(byPrefix.get(prefix) ?? []), n]);
+  }
+  const parts = [...byPrefix].flatMap(([prefix, ns]) =>
+    ns.length > 3
+      ? [`${prefix}.* (${ns.length}${prefix === "scenario" ? ", set by `scenario NAME`" : ""})`]
+      : ns
+  );
+  return `not set yet (0 in expect and measure): ${parts.join(", ")}`;
+}
+
 /** The text of `show TOPIC`. */
 export function showTopic(rt: Interpreter, topic: string, o: Record<string, unknown>): string {
   switch (topic) {
@@ -52,11 +72,19 @@ export function showTopic(rt: Interpreter, topic: string, o: Record<string, unkn
       );
     }
     case "metrics": {
-      const m = rt.metrics();
-      return textTable(
-        ["metric", "value", "meaning"],
-        Object.entries(m).map(([k, v]) => [k, fmt(v), METRICS.get(k)?.doc ?? ""]),
-      ).split("\n").map((l) => l.replace(/^(\S+\s+\S+)\s{2,}/, "$1  ")).join("\n");
+      const set: string[][] = [];
+      const unset: string[] = [];
+      for (const [name, spec] of METRICS) {
+        const v = spec.get(rt);
+        if (v === undefined) unset.push(name);
+        else {
+          const text = fmt(v);
+          set.push([name, text.length > 32 ? `${text.slice(0, 31)}…` : text, spec.doc]);
+        }
+      }
+      const table = textTable(["metric", "value", "meaning"], set).split("\n")
+        .map((l) => l.replace(/^(\S+\s+\S+)\s{2,}/, "$1  ")).join("\n");
+      return unset.length === 0 ? table : `${table}\n${unsetNote(unset)}`;
     }
     case "objects": {
       if (rt.objects.size === 0) return "(no objects)";
@@ -69,7 +97,7 @@ export function showTopic(rt: Interpreter, topic: string, o: Record<string, unkn
           String(x.blocks()),
           String(x.totalPages()),
           formatSize(x.bytes),
-          hex(x.phys[0] ?? 0),
+          x.phys.length > 0 ? hex(x.phys[0]) : "-",
         ]),
       );
     }
@@ -83,16 +111,52 @@ export function showTopic(rt: Interpreter, topic: string, o: Record<string, unkn
       return rt.ensureKernel().buddy.buddyinfoText();
     case "fdt": {
       const k = rt.ensureKernel();
+      const mem = k.machine.mem;
       const parts: string[] = [];
+      const dump = (what: string, phys: number, size: number) => {
+        const blob = mem.contains(phys, size) ? mem.readBytes(phys, size) : null;
+        if (
+          blob === null || blob.length < 4 || new DataView(blob.buffer).getUint32(0) !== FDT_MAGIC
+        ) {
+          parts.push(`// ${what} at ${hex(phys)}: ${size} bytes, not an FDT`);
+          return;
+        }
+        parts.push(`// ${what} at ${hex(phys)}`);
+        try {
+          parts.push(toDts(blob, { annotate: nativePropertyNote }));
+        } catch (e) {
+          parts.push(`// unreadable: ${(e as Error).message}`);
+        }
+      };
+      const subtrees = o.subtrees === true;
       if (k.kho.out) {
-        parts.push(`// outgoing root FDT at ${hex(k.kho.out.root.phys)}`);
-        parts.push(toDts(k.machine.mem.readBytes(k.kho.out.root.phys, KHO_FDT_SIZE)));
+        dump("outgoing root FDT", k.kho.out.root.phys, KHO_FDT_SIZE);
+        if (subtrees) {
+          for (const t of k.kho.out.subtrees()) {
+            dump(`outgoing sub-tree "${t.name}"`, t.phys, t.size);
+          }
+        }
       }
-      if (k.kho.incoming?.isKhoBoot) {
-        parts.push(`// incoming root FDT at ${hex(k.kho.incoming.fdtPhys)}`);
-        parts.push(toDts(k.machine.mem.readBytes(k.kho.incoming.fdtPhys, KHO_FDT_SIZE)));
+      const inc = k.kho.incoming;
+      if (inc?.isKhoBoot) {
+        dump("incoming root FDT", inc.fdtPhys, KHO_FDT_SIZE);
+        if (subtrees) {
+          for (const name of inc.subtreeNames()) {
+            try {
+              const t = inc.retrieveSubtree(name);
+              dump(`incoming sub-tree "${name}"`, t.phys, t.size ?? KHO_FDT_SIZE);
+            } catch (e) {
+              parts.push(`// incoming sub-tree "${name}": ${(e as Error).message}`);
+            }
+          }
+        }
       }
-      return parts.length ? parts.join("\n") : "(KHO is off)";
+      if (parts.length === 0) return "(KHO is off)";
+      parts.push(
+        "// KHO writes integer properties in native (little-endian) order and dtc prints " +
+          "big-endian cells: the values are decoded after //",
+      );
+      return parts.join("\n");
     }
     case "tracker": {
       const k = rt.ensureKernel();

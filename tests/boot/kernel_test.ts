@@ -20,3 +20,14 @@ Deno.test("kexec: the old kernel is gone — its struct pages and free lists are
   assert.equal(k2.kho.restoreFolio(pfn * 4096), pfn);
   assert.equal(k2.memmap.folioOrder(pfn), 3);
 });
+
+Deno.test("uname -r as the kernel's Makefile builds it, recorded for the successor", () => {
+  const m = new Machine({ ramBytes: 4 * GiB, nodes: 1 });
+  const k1 = Kernel.coldBoot(m, { cmdline: "kho=on", profile: "kho-v4", poison: false });
+  assert.equal(k1.release, "7.2.0-rc1-kholab");
+  assert.match(k1.log.text(), /Linux version 7\.2\.0-rc1-kholab \(kholab, profile kho-v4\)/);
+  const k2 = k1.kexec({ cmdline: "kho=on", profile: "kho-v4", release: "7.2.0-rc2-kholab" });
+  assert.equal(k2.kho.previousRelease, "7.2.0-rc1-kholab"); // read from kexec-metadata
+  const v3 = Kernel.coldBoot(new Machine({ ramBytes: GiB }), { profile: "kho-v3", poison: false });
+  assert.equal(v3.release, "7.1.0-kholab");
+});

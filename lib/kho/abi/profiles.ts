@@ -425,6 +425,27 @@ export function getProfile(name: string): AbiProfile {
   return p;
 }
 
+/**
+ * `uname -r` of a kernel of this profile, as the kernel's Makefile builds `KERNELRELEASE`
+ * (`VERSION.PATCHLEVEL.SUBLEVEL` then `EXTRAVERSION`, e.g. `7.2.0-rc1`) with the local
+ * version `-kholab`. A proposal's series has no release of its own: its release is the
+ * profile name with `-kholab` (no base kernel is invented for it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getProfile, kernelRelease } from "./profiles.ts";
+ * assert.equal(kernelRelease(getProfile("kho-v4")), "7.2.0-rc1-kholab");
+ * assert.equal(kernelRelease(getProfile("kho-v1-6.16")), "6.16.0-kholab");
+ * assert.equal(kernelRelease(getProfile("rfc-v1-order-table")), "rfc-v1-order-table-kholab");
+ * ```
+ */
+export function kernelRelease(profile: AbiProfile): string {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?(-rc\d+)?$/.exec(profile.kernel);
+  if (m === null) return `${profile.name}-kholab`;
+  return `${m[1]}.${m[2]}.${m[3] ?? "0"}${m[4] ?? ""}-kholab`;
+}
+
 /** Whether a profile has an API function. */
 export function hasApi(profile: AbiProfile, fn: KhoApi): boolean {
   return profile.api.includes(fn);

@@ -74,9 +74,19 @@ export function formatPropertyValue(v: Uint8Array): string {
   return ` = [${Array.from(v, (b) => hex(b, 2)).join(" ")}];`;
 }
 
+/** Options of {@link toDts}. */
+export interface DtsOptions {
+  /**
+   * A comment for a property (name and raw value), printed as `\t// text` after dtc's own
+   * line, or null for none. Without it the output is exactly dtc's.
+   */
+  annotate?: (name: string, value: Uint8Array) => string | null;
+}
+
 /**
  * The dts text of a blob, as `dtc -I dtb -O dts` prints it (tabs for indentation, a blank line
- * before each child node). Throws FdtError for a malformed blob.
+ * before each child node), optionally with a comment per property (`options.annotate`).
+ * Throws FdtError for a malformed blob.
  *
  * @example
  * ```ts
@@ -90,8 +100,9 @@ export function formatPropertyValue(v: Uint8Array): string {
  * console.assert(toDts(w.finish()) === '/dts-v1/;\n\n/ {\n\tcompatible = "kho-v1";\n};\n');
  * ```
  */
-export function toDts(blob: Uint8Array): string {
+export function toDts(blob: Uint8Array, options: DtsOptions = {}): string {
   const r = new FdtReader(blob);
+  const annotate = options.annotate;
   let out = "/dts-v1/;\n\n";
   for (const e of r.reservations()) {
     out += `/memreserve/\t0x${hex(e.address, 16)} 0x${hex(e.size, 16)};\n`;
@@ -101,7 +112,8 @@ export function toDts(blob: Uint8Array): string {
     const name = r.getName(offset);
     out += `${tabs}${name ? name : "/"} {\n`;
     for (const p of r.properties(offset)) {
-      out += `${tabs}\t${p.name}${formatPropertyValue(p.value)}\n`;
+      const note = annotate?.(p.name, p.value) ?? null;
+      out += `${tabs}\t${p.name}${formatPropertyValue(p.value)}${note ? `\t// ${note}` : ""}\n`;
     }
     for (const child of r.subnodes(offset)) {
       out += "\n";

@@ -12,4 +12,10 @@ export { FdtWriter, type FdtWriterOptions, type PlaceholderHandle } from "./writ
 export { FdtEditor } from "./editor.ts";
 export { type FdtProperty, FdtReader, type FdtReserveEntry } from "./reader.ts";
 export { checkFull, checkFullErrno, checkFullVerdict } from "./check.ts";
-export { formatPropertyValue, guessValueKind, toDts, type ValueKind } from "./dts.ts";
+export {
+  type DtsOptions,
+  formatPropertyValue,
+  guessValueKind,
+  toDts,
+  type ValueKind,
+} from "./dts.ts";

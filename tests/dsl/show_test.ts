@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import { Interpreter } from "../../lib/dsl/interpreter.ts";
+import { parse } from "../../lib/dsl/parser.ts";
+import { unsetNote } from "../../lib/dsl/show.ts";
+import { ManualClock } from "../../lib/rng.ts";
+
+const clock = new ManualClock();
+
+function run(rt: Interpreter, text: string): string {
+  const from = rt.output.length;
+  rt.run(parse(text, { file: "t.kho" }));
+  return rt.output.slice(from).join("\n");
+}
+
+Deno.test("an empty folio object prints no NaN", () => {
+  const rt = new Interpreter({ clock });
+  const out = run(rt, "machine ram=1G\na = folios order=3 count=0\nshow objects");
+  assert.match(out, /^a: folios, 0 folios, 0 B, allocated$/m);
+  assert.doesNotMatch(out, /NaN/);
+  assert.match(out, /^a +folios +allocated +0 +0 +0 B +-$/m, "no first address");
+});
+
+Deno.test("show metrics lists set metrics and names the unset ones once", () => {
+  const rt = new Interpreter({ clock });
+  const before = run(rt, "machine ram=1G\nshow metrics");
+  assert.doesNotMatch(before, /^scenario\./m);
+  assert.match(before, /^not set yet \(0 in expect and measure\): .*scenario\.\* \(\d+, set by/m);
+  const after = run(
+    rt,
+    "scenario uniform ramBytes=1G pages=16 memmapBytesPerPage=0\nshow metrics",
+  );
+  assert.match(after, /^scenario\.preservedBlocks +\d+ /m);
+  assert.doesNotMatch(after, /scenario\.\*/);
+  assert.match(after, /^scenario\.params +\{.{30}… /m, "long values are cut");
+  assert.equal(
+    unsetNote(["a.x", "b.1", "b.2", "b.3", "b.4"]),
+    "not set yet (0 in expect " +
+      "and measure): a.x, b.* (4)",
+  );
+});
+
+Deno.test("show fdt decodes KHO's native-endian u64 properties, sub-trees included", () => {
+  const rt = new Interpreter({ clock });
+  const out = run(
+    rt,
+    "machine ram=2G\na = folios order=0 count=2\npreserve a\nkexec\nshow fdt subtrees",
+  );
+  const mapPhys = rt.kernel!.kho.incoming!.fdt().getU64Le(0, "preserved-memory-map")!;
+  // dtc's big-endian cells stay as they are, the value follows as a comment.
+  assert.match(
+    out,
+    new RegExp(
+      `preserved-memory-map = <0x[0-9a-f]+ 0x00>;\\t// u64 LE 0x${mapPhys.toString(16)}\\n`,
+    ),
+  );
+  assert.match(out, /\t\tblob-size = <0x49000000 0x00>;\t\/\/ u64 LE 73 B\n/);
+  assert.match(out, /\t\tpreserved-data = <[^>]+>;\t\/\/ u64 LE 0x[0-9a-f]+\n/);
+  assert.match(out, /\/\/ incoming sub-tree "kexec-metadata" at 0x[0-9a-f]+: 73 bytes, not an FDT/);
+  assert.match(out, /^\/\/ outgoing root FDT at 0x[0-9a-f]+$/m);
+});
