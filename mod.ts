@@ -228,7 +228,17 @@ export {
   type MetricType,
   type MetricValue,
 } from "./lib/metrics/metrics.ts";
-export { type FloorResult, preservationFloor } from "./lib/metrics/floor.ts";
+export {
+  type DomainFloor,
+  type DomainObservation,
+  type FloorResult,
+  type PlacementDomain,
+  placementFloor,
+  type PlacementFloorResult,
+  preservationFloor,
+} from "./lib/metrics/floor.ts";
+// What each block order costs alone in an encoding (the *ByOrder metrics, the per-order charts).
+export { blocksByOrder, costByOrder, type OrderCost } from "./lib/metrics/by_order.ts";
 
 // ---- scenarios: seeded scenarios, sweeps on workers, the profile comparison, exports
 export {

@@ -17,7 +17,13 @@ import { TrackerCounters as Counters } from "../kho/trackers/counters.ts";
 import { walkIncoming } from "../kho/trackers/registry.ts";
 import type { OutgoingTracker } from "../kho/trackers/tracker.ts";
 import { formableBlocks, freeBlocksByOrder, freeBytesOf } from "./buddy_stats.ts";
-import { preservationFloor } from "./floor.ts";
+import {
+  describeDomainFloor,
+  type DomainObservation,
+  type PlacementDomain,
+  placementFloor,
+  preservationFloor,
+} from "./floor.ts";
 import { formatByOrder, type MetricsRow } from "./metrics.ts";
 
 /**
@@ -48,13 +54,39 @@ export function costMetrics(
 
 /** The preserved blocks of an outgoing tracker by order (walked without charging it). */
 export function preservedByOrder(tracker: OutgoingTracker): Map<number, number> {
-  const out = new Map<number, number>();
+  return preservedCensus(tracker, []).byOrder;
+}
+
+/** A physical range of blocks of one order. */
+export interface OrderRange {
+  /** Block order. */
+  readonly order: number;
+  /** First byte. */
+  readonly startBytes: number;
+  /** End (exclusive). */
+  readonly endBytes: number;
+}
+
+/**
+ * One uncharged walk of an outgoing tracker: its blocks by order and, for each of `ranges`,
+ * the blocks of the range's order starting inside it.
+ */
+export function preservedCensus(
+  tracker: OutgoingTracker,
+  ranges: readonly OrderRange[],
+): { byOrder: Map<number, number>; inRanges: number[] } {
+  const byOrder = new Map<number, number>();
+  const inRanges = ranges.map(() => 0);
   uncharged(tracker.counters, () =>
-    tracker.walk((_phys, order) => {
-      out.set(order, (out.get(order) ?? 0) + 1);
+    tracker.walk((phys, order) => {
+      byOrder.set(order, (byOrder.get(order) ?? 0) + 1);
+      for (let i = 0; i < ranges.length; i++) {
+        const r = ranges[i];
+        if (order === r.order && phys >= r.startBytes && phys < r.endBytes) inRanges[i]++;
+      }
       return 0;
     }));
-  return out;
+  return { byOrder, inRanges };
 }
 
 /** Serialized chunk pages of a tracker that has a serialized form (xarray era), else 0. */
@@ -73,16 +105,33 @@ export interface OutgoingSnapshot {
   mapPhys: number;
 }
 
+/** A scenario's placement domain and how many of its drawn blocks were preserved. */
+export interface DrawnDomain {
+  /** The domain the scenario states. */
+  readonly domain: PlacementDomain;
+  /** Its drawn blocks whose preserve succeeded. */
+  readonly preserved: number;
+}
+
 /**
  * Measures the first kernel's outgoing KHO state (call after preserve and finalize, before
  * kexec): preserved blocks and bytes by order, live and serialized tracker size, handover
- * bytes, metadata allocations and the information-theoretic floor.
+ * bytes, metadata allocations and the information floors (of the scenario's placement
+ * `domains`, and uniform over RAM).
  */
-export function collectOutgoing(kernel: Kernel): OutgoingSnapshot {
+export function collectOutgoing(
+  kernel: Kernel,
+  domains: readonly DrawnDomain[] = [],
+): OutgoingSnapshot {
   const out = kernel.kho.out;
   if (out === null) return { row: {}, byOrder: new Map(), mapPhys: 0 };
   const tracker = out.tracker;
-  const byOrder = preservedByOrder(tracker);
+  const { byOrder, inRanges } = preservedCensus(tracker, domains.map((d) => d.domain));
+  const observations: DomainObservation[] = domains.map((d, i) => ({
+    domain: d.domain,
+    preserved: d.preserved,
+    others: Math.max(0, inRanges[i] - d.preserved),
+  }));
   let blocks = 0, bytes = 0;
   const bytesByOrder = new Map<number, number>();
   for (const [o, n] of byOrder) {
@@ -108,27 +157,45 @@ export function collectOutgoing(kernel: Kernel): OutgoingSnapshot {
       handoverBytes,
       metadataAllocs: tracker.counters.pagesAllocated,
       metadataFrees: tracker.counters.pagesFreed,
-      ...floorMetrics(kernel.machine.topology, byOrder, handoverBytes),
+      ...floorMetrics({
+        topology: kernel.machine.topology,
+        byOrder,
+        observations,
+        handoverBytes,
+      }),
     },
     byOrder,
     mapPhys: stateless ? tracker.handoverRoot() : out.serializedRoot,
   };
 }
 
-/** `floorBits`, `floorBytes`, `floorBitsByOrder` and `handoverFloorRatio`. */
-export function floorMetrics(
-  topology: Topology,
-  byOrder: ReadonlyMap<number, number>,
-  handoverBytes: number,
-): MetricsRow {
-  const f = preservationFloor(topology.ranges, byOrder);
+/**
+ * The floor metrics: `floorBits`, `floorBytes`, `floorBitsByOrder`, `floorBlocks` and
+ * `floorDomains` of the placement domains ({@link placementFloor}), `handoverFloorRatio`,
+ * and `floorUniformRamBytes` (the uniform-over-RAM bound of every preserved block).
+ */
+export function floorMetrics(input: {
+  topology: Topology;
+  byOrder: ReadonlyMap<number, number>;
+  observations: readonly DomainObservation[];
+  handoverBytes: number;
+}): MetricsRow {
+  const f = placementFloor(input.observations);
   const floorBytes = Math.ceil(f.bits / 8);
   const rounded = new Map([...f.bitsByOrder].map(([o, b]) => [o, Math.round(b * 100) / 100]));
+  const uniform = preservationFloor(input.topology.ranges, input.byOrder);
   return {
     floorBits: Math.round(f.bits * 100) / 100,
     floorBytes,
     floorBitsByOrder: formatByOrder(rounded),
-    handoverFloorRatio: floorBytes === 0 ? 0 : Math.round(handoverBytes / floorBytes * 1000) / 1000,
+    floorBlocks: f.blocks,
+    floorDomains: f.domains.length === 0
+      ? "none: the scenario draws no placement at random"
+      : f.domains.map(describeDomainFloor).join("; "),
+    handoverFloorRatio: floorBytes === 0
+      ? 0
+      : Math.round(input.handoverBytes / floorBytes * 1000) / 1000,
+    floorUniformRamBytes: Math.ceil(uniform.bits / 8),
   };
 }
 

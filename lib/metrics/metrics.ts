@@ -173,6 +173,15 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
   ),
   def(
     "tracker",
+    "handoverBytesByOrder",
+    "bytes",
+    D,
+    O,
+    "`handoverBytes` of each order's blocks alone, as `walkCacheLinesByOrder`: what the " +
+      "encoding spends on 1 GiB folios (order 18) against 4 KiB pages (order 0).",
+  ),
+  def(
+    "tracker",
     "metadataAllocs",
     "pages",
     D,
@@ -186,12 +195,33 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "bits",
     D,
     N,
-    "Information-theoretic floor: Σ over orders of log2 C(M, N), N preserved blocks of an " +
-      "order among the M naturally aligned places of that order in RAM (the bits any encoding " +
-      "needs for a set placed uniformly over RAM; a clustered set can be encoded below it).",
+    "Information floor of the scenario's random placement: Σ over the placement domains it " +
+      "states (`floorDomains`) of log2 C(M, N) − log2 C(N + X, X), N blocks drawn among M " +
+      "equally likely places, X other preserved blocks of that order in the domain. A lower " +
+      "bound for any encoding, conditioned on the domain, N and the machine before the draw; " +
+      "blocks the scenario did not draw (placed by the allocator or fixed by a parameter) add " +
+      "0. See `lib/metrics/floor.ts`.",
   ),
   def("tracker", "floorBytes", "bytes", D, N, "`floorBits` / 8, rounded up."),
   def("tracker", "floorBitsByOrder", "bits", D, O, "`floorBits` per order (rounded to 0.01)."),
+  def(
+    "tracker",
+    "floorBlocks",
+    "blocks",
+    D,
+    N,
+    "Drawn blocks the floor counts (of `preservedBlocks`; the rest add 0 to it).",
+  ),
+  def(
+    "tracker",
+    "floorDomains",
+    "text",
+    L,
+    S,
+    "The assumption of the floor: each placement domain (workload, N of M places, the " +
+      "physical range, node, X) and its bits, or why it is not counted; `none` when the " +
+      "scenario draws nothing at random.",
+  ),
   def(
     "tracker",
     "handoverFloorRatio",
@@ -199,6 +229,16 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     D,
     N,
     "`handoverBytes` / `floorBytes` (0 when the floor is 0).",
+  ),
+  def(
+    "tracker",
+    "floorUniformRamBytes",
+    "bytes",
+    D,
+    N,
+    "Σ over orders of log2 C(M, N) / 8 with M every naturally aligned place of the order in " +
+      "RAM: the floor only for blocks drawn uniformly over all RAM. Not a floor for these " +
+      "scenarios — pool, clustered and allocator-placed sets are encoded below it.",
   ),
   // ---- deterministic costs of preserve and finalize
   def("cost", "preservePagesTouched", "pages", D, N, "Metadata pages touched by the preserves."),
@@ -234,6 +274,16 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
   def("walk", "walkBitmapWords", "words", D, N, "u64 bitmap words the walk scanned."),
   def("walk", "walkEntriesVisited", "entries", D, N, "Table entries the walk read."),
   def("walk", "walkEntriesFollowed", "entries", D, N, "Non-zero entries the walk followed."),
+  def(
+    "walk",
+    "walkCacheLinesByOrder",
+    "lines",
+    D,
+    O,
+    "`walkCacheLines` of each order's blocks alone: the walk of a tracker of the profile's " +
+      "kind holding only that order's blocks (`lib/metrics/by_order.ts`; levels a real " +
+      "tracker shares between orders count once per order).",
+  ),
   def(
     "walk",
     "memblockReserveCalls",

@@ -1,6 +1,7 @@
 /**
  * Seeded placement of preserved pages: distinct random offsets (uniform), dense clusters at
- * random places (clustered), and picking and allocating individual free pages anywhere in RAM.
+ * random places (clustered), and picking and allocating individual free pages anywhere in RAM;
+ * with, for each, the size of the domain it draws from (for the information floor).
  *
  * @module
  */
@@ -50,8 +51,36 @@ export function sampleDistinct(rng: Rng, n: number, k: number): Float64Array {
 }
 
 /**
+ * What {@link sampleClustered} draws: `chosen` of `places` units of `unitPages` offsets,
+ * every choice equally likely (single offsets when the clusters cannot hold `k`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { clusteredDraw } from "./placement.ts";
+ * assert.deepEqual(clusteredDraw(4096, 1000, 64), { unitPages: 64, places: 64, chosen: 16 });
+ * assert.deepEqual(clusteredDraw(100, 99, 64), { unitPages: 1, places: 100, chosen: 99 });
+ * ```
+ */
+export function clusteredDraw(
+  n: number,
+  k: number,
+  clusterPages: number,
+): { unitPages: number; places: number; chosen: number } {
+  k = Math.max(0, Math.min(Math.floor(k), n));
+  const c = Math.max(1, Math.floor(clusterPages));
+  const slots = Math.floor(n / c);
+  const need = Math.ceil(k / c);
+  return need > slots
+    ? { unitPages: 1, places: n, chosen: k }
+    : { unitPages: c, places: slots, chosen: need };
+}
+
+/**
  * `k` offsets in `[0, n)` packed into fully used clusters of `clusterPages` consecutive
- * offsets at distinct random cluster positions, ascending.
+ * offsets at distinct random cluster positions, ascending (the last cluster holds the rest
+ * of `k` from its start); single offsets ({@link sampleDistinct}) when the clusters cannot
+ * hold `k` ({@link clusteredDraw} says which).
  */
 export function sampleClustered(
   rng: Rng,
@@ -60,11 +89,10 @@ export function sampleClustered(
   clusterPages: number,
 ): Float64Array {
   k = Math.max(0, Math.min(Math.floor(k), n));
-  const c = Math.max(1, Math.floor(clusterPages));
-  const slots = Math.floor(n / c);
-  const need = Math.ceil(k / c);
-  if (need > slots) return sampleDistinct(rng, n, k);
-  const picks = sampleDistinct(rng, slots, need);
+  const draw = clusteredDraw(n, k, clusterPages);
+  if (draw.unitPages === 1) return sampleDistinct(rng, n, k);
+  const c = draw.unitPages;
+  const picks = sampleDistinct(rng, draw.places, draw.chosen);
   const out = new Float64Array(k);
   let j = 0;
   for (let s = 0; s < picks.length && j < k; s++) {
@@ -78,6 +106,30 @@ export function inScratch(kernel: Kernel, phys: number, size: number): boolean {
   return kernel.boot.scratch.some((a) =>
     a.size > 0 && phys < a.addr + a.size && a.addr < phys + size
   );
+}
+
+/**
+ * The pages {@link allocRandomPages} can pick in `[startPfn, endPfn)`: free in the buddy
+ * allocator and outside scratch. Its draw is a uniformly random subset of these (every
+ * candidate is tried in a random order), so their number is the domain of the draw.
+ */
+export function randomPageCandidates(
+  kernel: Kernel,
+  range: { startPfn: number; endPfn: number },
+): number {
+  const scratch = kernel.boot.scratch.filter((a) => a.size > 0).map((a) => ({
+    start: Math.floor(a.addr / PAGE_SIZE),
+    end: Math.ceil((a.addr + a.size) / PAGE_SIZE),
+  }));
+  let n = 0;
+  for (const b of kernel.buddy.freeBlocks()) {
+    const lo = Math.max(b.pfn, range.startPfn);
+    const hi = Math.min(b.pfn + 2 ** b.order, range.endPfn);
+    if (hi <= lo) continue;
+    n += hi - lo;
+    for (const s of scratch) n -= Math.max(0, Math.min(hi, s.end) - Math.max(lo, s.start));
+  }
+  return n;
 }
 
 /**

@@ -24,8 +24,17 @@ import { KernelPanic } from "../kernel/panic.ts";
 import type { Kernel } from "../boot/kernel.ts";
 import { getProfile, PROFILE_NAMES, type ProfileName } from "../kho/abi/profiles.ts";
 import { trackerAvailable } from "../kho/trackers/registry.ts";
-import { collectOutgoing, collectSuccessor, costMetrics, replayWalk } from "../metrics/collect.ts";
-import type { MetricsRow } from "../metrics/metrics.ts";
+import {
+  collectOutgoing,
+  collectSuccessor,
+  costMetrics,
+  type DrawnDomain,
+  replayWalk,
+} from "../metrics/collect.ts";
+import { blocksByOrder, costByOrder } from "../metrics/by_order.ts";
+import type { ManifestSection } from "../kho/abi/scenario_manifest.ts";
+import { PAGE_SIZE } from "../units.ts";
+import { formatByOrder, type MetricsRow } from "../metrics/metrics.ts";
 import type { Clock } from "../rng.ts";
 import {
   type ManifestWriteResult,
@@ -161,8 +170,9 @@ export function runScenario(options: RunOptions): RunResult {
   const serCost = c.since(beforeSer);
 
   // At kexec time.
-  const outgoing = collectOutgoing(k1);
+  const outgoing = collectOutgoing(k1, drawnDomains(inst, sections));
   const replay = outgoing.mapPhys !== 0 ? replayWalk(k1, outgoing.mapPhys, clock) : null;
+  const byOrder = costByOrder(k1.profile.tracker, blocksByOrder(out.tracker));
   Object.assign(row, {
     preserveCalls: tally.preserveCalls,
     preserveFailures: tally.preserveFailures,
@@ -175,6 +185,12 @@ export function runScenario(options: RunOptions): RunResult {
         1000
       : 0,
     ...costMetrics("serialize", serCost),
+    handoverBytesByOrder: formatByOrder(
+      new Map([...byOrder].map(([o, c]) => [o, c.handoverBytes])),
+    ),
+    walkCacheLinesByOrder: formatByOrder(
+      new Map([...byOrder].map(([o, c]) => [o, c.walkCacheLines])),
+    ),
   });
 
   options.beforeKexec?.({ kernel: k1, instance: inst, manifest });
@@ -228,6 +244,27 @@ export function runScenario(options: RunOptions): RunResult {
     instance: inst,
     successor: k2,
   };
+}
+
+/**
+ * The scenario's placement domains with how many of each domain's drawn blocks were
+ * preserved: the pfns of the workload's folio section inside the domain's range.
+ */
+export function drawnDomains(
+  inst: ScenarioInstance,
+  sections: readonly ManifestSection[],
+): DrawnDomain[] {
+  return inst.domains.map((domain) => {
+    const s = sections.find((x) => x.name === domain.workload);
+    let preserved = 0;
+    if (s !== undefined && s.kind === "folio") {
+      for (const pfn of s.pfns) {
+        const phys = pfn * PAGE_SIZE;
+        if (phys >= domain.startBytes && phys < domain.endBytes) preserved++;
+      }
+    }
+    return { domain, preserved };
+  });
 }
 
 /**

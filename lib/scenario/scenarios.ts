@@ -22,8 +22,15 @@ import { type BootOptions, Kernel } from "../boot/kernel.ts";
 import { Machine } from "../machine/machine.ts";
 import type { ProfileName } from "../kho/abi/profiles.ts";
 import { deriveSeed, Rng } from "../rng.ts";
-import { GiB, PAGE_SIZE, parseCount, parseSize, TiB } from "../units.ts";
-import { allocRandomPages, sampleClustered, sampleDistinct } from "./placement.ts";
+import { formatSize, GiB, PAGE_SIZE, parseCount, parseSize, TiB } from "../units.ts";
+import type { PlacementDomain } from "../metrics/floor.ts";
+import {
+  allocRandomPages,
+  clusteredDraw,
+  randomPageCandidates,
+  sampleClustered,
+  sampleDistinct,
+} from "./placement.ts";
 import {
   FolioSet,
   MemfdSet,
@@ -105,6 +112,12 @@ export interface ScenarioInstance {
   readonly workloads: readonly Workload[];
   /** Errors met while building (e.g. memory too short for every guest folio). */
   readonly tally: Tally;
+  /**
+   * Where the scenario drew preserved blocks at random, as data: the domains the
+   * information floor counts (`lib/metrics/floor.ts`). Blocks placed by the allocator or
+   * fixed by a parameter have none.
+   */
+  readonly domains: readonly PlacementDomain[];
 }
 
 /** A scenario builder with its parameters. */
@@ -356,8 +369,9 @@ function instance(
   booted: { machine: Machine; kernel: Kernel; bootOptions: BootOptions },
   workloads: Workload[],
   tally: Tally,
+  domains: PlacementDomain[] = [],
 ): ScenarioInstance {
-  return { scenario, profile, params, seed, ...booted, workloads, tally };
+  return { scenario, profile, params, seed, ...booted, workloads, tally, domains };
 }
 
 // ------------------------------------------------------------------ hypervisor
@@ -374,14 +388,17 @@ function buildHypervisor(
   const k1 = booted.kernel;
   const mem = booted.machine.mem;
   const workloads: Workload[] = [];
+  const domains: PlacementDomain[] = [];
 
   // The pool first: one naturally aligned contiguous allocation.
   const poolPages = Math.floor(num(ps, "poolBytes") / PAGE_SIZE);
   if (poolPages > 0) {
     const order = Math.ceil(Math.log2(poolPages));
     let pool: number | null = null;
+    let poolNid = -1;
     for (let nid = 0; nid < booted.machine.topology.nodes && pool === null; nid++) {
       pool = k1.buddy.findFreeRange(nid, order);
+      poolNid = nid;
     }
     if (pool === null || !allocContigRange(k1.buddy, pool, pool + poolPages)) {
       tally.error("pool", new KhoError("ENOMEM", "no pool"));
@@ -392,12 +409,26 @@ function buildHypervisor(
         every > 0 ? Math.floor(num(ps, "poolBytes") / every) : num(ps, "iommuPages"),
       );
       const r = rng.fork("iommu");
-      const offsets = str(ps, "iommuPlacement") === "clustered"
+      const clustered = str(ps, "iommuPlacement") === "clustered";
+      const offsets = clustered
         ? sampleClustered(r, poolPages, count, num(ps, "iommuClusterPages"))
         : sampleDistinct(r, poolPages, count);
       const pfns = offsets.map((o) => o + pool!);
       fillPages(k1, pfns, seed);
       workloads.push(new FolioSet("iommu", k1, pfns, 0));
+      const draw = clustered
+        ? clusteredDraw(poolPages, count, num(ps, "iommuClusterPages"))
+        : { unitPages: 1, places: poolPages, chosen: pfns.length };
+      domains.push({
+        workload: "iommu",
+        order: 0,
+        nid: poolNid,
+        startBytes: pool * PAGE_SIZE,
+        endBytes: (pool + poolPages) * PAGE_SIZE,
+        ...draw,
+        blocks: pfns.length,
+        what: `the ${formatSize(poolPages * PAGE_SIZE)} hypervisor pool`,
+      });
     }
   }
 
@@ -467,7 +498,7 @@ function buildHypervisor(
   if (starts.length > 0) {
     workloads.push(new RangeSet("dma", k1, Float64Array.from(starts), 2 ** dorder));
   }
-  return instance(scenario, profile, ps, seed, booted, workloads, tally);
+  return instance(scenario, profile, ps, seed, booted, workloads, tally, domains);
 }
 
 /** Nodes of a ladder host: 2 up to 2 TiB, 4 up to 12 TiB, 8 above. */
@@ -544,14 +575,34 @@ function buildUniform(profile: ProfileName, ps: ScenarioParams, seed: number): S
   const booted = boot(profile, ps, num(ps, "ramBytes"));
   const k1 = booted.kernel;
   const end = booted.machine.topology.endBytes / PAGE_SIZE;
-  const pfns = allocRandomPages(k1, new Rng(seed).fork("uniform"), {
-    startPfn: 0,
-    endPfn: end,
-  }, num(ps, "pages"));
+  const range = { startPfn: 0, endPfn: end };
+  const places = randomPageCandidates(k1, range);
+  const pfns = allocRandomPages(k1, new Rng(seed).fork("uniform"), range, num(ps, "pages"));
   fillPages(k1, pfns, seed);
-  return instance("uniform", profile, ps, seed, booted, [
-    new FolioSet("uniform", k1, pfns, 0),
-  ], new Tally());
+  const domain: PlacementDomain = {
+    workload: "uniform",
+    order: 0,
+    nid: -1,
+    startBytes: 0,
+    endBytes: end * PAGE_SIZE,
+    unitPages: 1,
+    places,
+    chosen: pfns.length,
+    blocks: pfns.length,
+    what: "the free pages of RAM outside scratch",
+  };
+  return instance(
+    "uniform",
+    profile,
+    ps,
+    seed,
+    booted,
+    [
+      new FolioSet("uniform", k1, pfns, 0),
+    ],
+    new Tally(),
+    [domain],
+  );
 }
 
 function buildClustered(profile: ProfileName, ps: ScenarioParams, seed: number): ScenarioInstance {
@@ -562,6 +613,7 @@ function buildClustered(profile: ProfileName, ps: ScenarioParams, seed: number):
   const windowPages = Math.floor(num(ps, "windowBytes") / PAGE_SIZE);
   const nodes = topo.nodesWithMemory();
   const all: number[] = [];
+  const domains: PlacementDomain[] = [];
   nodes.forEach((nid, i) => {
     const share = Math.floor(num(ps, "pages") / nodes.length) +
       (i < num(ps, "pages") % nodes.length ? 1 : 0);
@@ -570,13 +622,37 @@ function buildClustered(profile: ProfileName, ps: ScenarioParams, seed: number):
     const hi = ranges[ranges.length - 1].end / PAGE_SIZE;
     const w = Math.min(windowPages, hi - lo);
     const startPfn = lo + rng.int(Math.max(1, hi - lo - w + 1));
-    all.push(...allocRandomPages(k1, rng, { startPfn, endPfn: startPfn + w }, share));
+    const window = { startPfn, endPfn: startPfn + w };
+    const places = randomPageCandidates(k1, window);
+    const drawn = allocRandomPages(k1, rng, window, share);
+    all.push(...drawn);
+    domains.push({
+      workload: "clustered",
+      order: 0,
+      nid,
+      startBytes: startPfn * PAGE_SIZE,
+      endBytes: (startPfn + w) * PAGE_SIZE,
+      unitPages: 1,
+      places,
+      chosen: drawn.length,
+      blocks: drawn.length,
+      what: `a ${formatSize(w * PAGE_SIZE)} window (its free pages outside scratch)`,
+    });
   });
   const pfns = Float64Array.from(all).sort();
   fillPages(k1, pfns, seed);
-  return instance("clustered", profile, ps, seed, booted, [
-    new FolioSet("clustered", k1, pfns, 0),
-  ], new Tally());
+  return instance(
+    "clustered",
+    profile,
+    ps,
+    seed,
+    booted,
+    [
+      new FolioSet("clustered", k1, pfns, 0),
+    ],
+    new Tally(),
+    domains,
+  );
 }
 
 /** A per-point seed from a sweep seed and a point index (stable, worker-independent). */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/rng.ts";
+import { log2Binomial } from "../../lib/metrics/floor.ts";
 import { KernelLog } from "../../lib/kernel/dmesg.ts";
 import { Kernel } from "../../lib/boot/kernel.ts";
 import { createTracker, TrackerCounters, walkIncoming } from "../../lib/kho/trackers/registry.ts";
@@ -106,7 +107,10 @@ Deno.test("outgoing and successor metrics of a small kexec; the replay equals th
     );
     if (profile === "kho-v4") assert.equal(out.row.trackerSerializedPages, 0);
     else assert.equal(out.row.trackerSerializedPages, 2); // one khoser chunk per order (0, 9)
-    assert.ok((out.row.floorBits as number) > 0);
+    // No placement domain: nothing drawn at random, no floor; the uniform-RAM bound remains.
+    assert.equal(out.row.floorBits, 0);
+    assert.match(out.row.floorDomains as string, /^none/);
+    assert.ok((out.row.floorUniformRamBytes as number) > 0);
     const replay = replayWalk(k1, out.mapPhys, new ManualClock());
     const k2 = k1.kexec({ finalizeAtKexec: false });
     const s = collectSuccessor(k2);
@@ -121,4 +125,40 @@ Deno.test("outgoing and successor metrics of a small kexec; the replay equals th
     assert.equal(s.free1GiBBlocks, (s.free1GiBBlocks as number) | 0);
     assert.ok((s.free2MiBBlocks as number) >= (s.free1GiBBlocks as number) * 512);
   }
+});
+
+Deno.test("the floor counts a stated domain and the other blocks of its order inside it", () => {
+  const machine = new Machine({ ramBytes: 2 ** 32, nodes: 1 });
+  const k1 = Kernel.coldBoot(machine, { cmdline: "kho=on", profile: "kho-v4", poison: false });
+  const pool = k1.buddy.allocPages(10)!; // a 4 MiB "pool" of 1024 pages
+  const drawn = [3, 100, 517, 1000].map((o) => pool + o);
+  for (const pfn of drawn) k1.kho.preserveFolio(pfn);
+  const domain = {
+    workload: "iommu",
+    order: 0,
+    nid: 0,
+    startBytes: pool * 4096,
+    endBytes: (pool + 1024) * 4096,
+    unitPages: 1,
+    places: 1024,
+    chosen: 4,
+    blocks: 4,
+    what: "a 4 MiB pool",
+  };
+  const clean = collectOutgoing(k1, [{ domain, preserved: 4 }]).row;
+  assert.equal(clean.floorBits, Math.round(log2Binomial(1024, 4) * 100) / 100);
+  assert.equal(clean.floorBytes, Math.ceil(log2Binomial(1024, 4) / 8));
+  assert.equal(clean.floorBlocks, 4);
+  assert.equal(clean.floorBitsByOrder, `0:${clean.floorBits}`);
+  assert.match(clean.floorDomains as string, /^iommu: 4 of 1024 order-0 places, a 4 MiB pool/);
+  k1.kho.preserveFolio(pool + 7); // another order-0 block inside the domain's range
+  const mixed = collectOutgoing(k1, [{ domain, preserved: 4 }]).row;
+  assert.match(mixed.floorDomains as string, /1 other block there/);
+  assert.equal(
+    mixed.floorBits,
+    Math.round((log2Binomial(1024, 4) - log2Binomial(5, 1)) * 100) / 100,
+  );
+  const failed = collectOutgoing(k1, [{ domain, preserved: 3 }]).row;
+  assert.equal(failed.floorBits, 0);
+  assert.match(failed.floorDomains as string, /not counted \(1 of its 4 drawn blocks/);
 });

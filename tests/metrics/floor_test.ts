@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   alignedPlaces,
+  describeDomainFloor,
   lnGamma,
   log2Binomial,
+  placementFloor,
   preservationFloor,
 } from "../../lib/metrics/floor.ts";
 import { GiB } from "../../lib/units.ts";
@@ -56,4 +58,87 @@ Deno.test("aligned places and the floor of a preserved set", () => {
   assert.deepEqual([...f.bitsByOrder.keys()], [18]);
   // Everything preserved, or nothing: no information.
   assert.equal(preservationFloor(ranges, new Map([[18, 4]])).bits, 0);
+});
+
+/** Every k-subset of [0, m), as arrays. */
+function* subsets(m: number, k: number, from = 0, acc: number[] = []): Generator<number[]> {
+  if (acc.length === k) {
+    yield [...acc];
+    return;
+  }
+  for (let i = from; i <= m - (k - acc.length); i++) {
+    acc.push(i);
+    yield* subsets(m, k, i + 1, acc);
+    acc.pop();
+  }
+}
+
+const domain = (places: number, chosen: number) => ({
+  workload: "w",
+  order: 0,
+  nid: 0,
+  startBytes: 0,
+  endBytes: places * 4096,
+  unitPages: 1,
+  places,
+  chosen,
+  blocks: chosen,
+  what: "a test domain",
+});
+
+Deno.test("placementFloor is at most log2 of the preserved sets an encoding must tell apart", () => {
+  // Draw N of M places; then an "allocator" puts X more preserved blocks into the domain as a
+  // function of the draw (lowest free places, highest free places, or every other free one).
+  // The successor sees only P = drawn ∪ others: any encoding needs log2 #{distinct P} bits
+  // in the worst case, and the floor must not claim more.
+  const allocators: [string, (free: number[], x: number) => number[]][] = [
+    ["lowest", (free, x) => free.slice(0, x)],
+    ["highest", (free, x) => free.slice(free.length - x)],
+    ["every other", (free, x) => free.filter((_, i) => i % 2 === 0).slice(0, x)],
+  ];
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 2, max: 12 }),
+      fc.integer({ min: 1, max: 6 }),
+      fc.integer({ min: 0, max: 3 }),
+      fc.integer({ min: 0, max: 2 }),
+      (m, n0, x0, a) => {
+        const n = Math.min(n0, m - 1);
+        const x = Math.min(x0, Math.floor((m - n) / 2));
+        const seen = new Set<string>();
+        for (const s of subsets(m, n)) {
+          const taken = new Set(s);
+          const free = [...Array(m).keys()].filter((i) => !taken.has(i));
+          const others = allocators[a][1](free, x);
+          seen.add([...s, ...others].sort((p, q) => p - q).join(","));
+        }
+        const f = placementFloor([{ domain: domain(m, n), preserved: n, others: x }]);
+        assert.ok(
+          f.bits <= Math.log2(seen.size) + 1e-9,
+          `${allocators[a][0]} M=${m} N=${n} X=${x}: floor ${f.bits} > log2 ${seen.size}`,
+        );
+        if (x === 0) close(f.bits, Math.log2(seen.size), 1e-9); // tight without others
+      },
+    ),
+    { seed: 17, numRuns: 300 },
+  );
+});
+
+Deno.test("placementFloor: domains add, per order; a domain with a lost block counts 0", () => {
+  const a = { domain: { ...domain(4096, 64), order: 0 }, preserved: 64, others: 0 };
+  const b = { domain: { ...domain(512, 8), order: 9, unitPages: 512 }, preserved: 8, others: 1 };
+  const f = placementFloor([a, b]);
+  close(f.bits, log2Binomial(4096, 64) + log2Binomial(512, 8) - log2Binomial(9, 1), 1e-9);
+  close(f.bitsByOrder.get(0)!, log2Binomial(4096, 64), 1e-9);
+  assert.equal(f.blocks, 72);
+  const lost = placementFloor([{ ...a, preserved: 63 }, b]);
+  assert.equal(lost.domains[0].bits, 0);
+  assert.match(lost.domains[0].excluded!, /1 of its 64 drawn blocks were not preserved/);
+  assert.equal(lost.blocks, 8);
+  assert.match(
+    describeDomainFloor(f.domains[1]),
+    /^w: 8 of 512 clusters of 512 order-9 pages, a test domain \[0x0, 0x200000\) on node 0, 1 other block there: [\d.]+ bits$/,
+  );
+  // Everything drawn, or nothing: no information.
+  assert.equal(placementFloor([{ ...a, domain: domain(64, 64) }]).bits, 0);
 });

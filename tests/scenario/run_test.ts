@@ -3,6 +3,7 @@ import { ManualClock } from "../../lib/rng.ts";
 import { availableProfiles, runScenario } from "../../lib/scenario/run.ts";
 import { METRICS } from "../../lib/metrics/metrics.ts";
 import { getProfile } from "../../lib/kho/abi/profiles.ts";
+import { SCENARIO_NAMES, type ScenarioName } from "../../lib/scenario/scenarios.ts";
 
 /** Runs here read a manual clock: every wall-clock metric is 0. */
 const CLOCK = new ManualClock();
@@ -112,4 +113,36 @@ Deno.test("test_kho, dense and clustered scenarios run and verify", () => {
   }).row;
   assert.equal(c.status, "ok", String(c.errors));
   assert.equal(c.restoredBlocks, 400);
+});
+
+/**
+ * Every standard scenario, scaled down (the same builders and draws as at full size; the
+ * 1 TiB hypervisor is checked for every profile in notebooks/hypervisor-1tib.ipynb and the
+ * demo report's data.json in tests/report).
+ */
+const FLOOR_CASES: [ScenarioName, Record<string, string | number>][] = [
+  ["hypervisor", { ...SMALL, poison: 0 }],
+  ["hypervisor", { ...SMALL, iommuPlacement: "clustered", poison: 0 }],
+  ["hypervisor", { ...SMALL, iommuPages: 50000, poison: 0 }], // 3/4 of the pool
+  ["ladder", { hostBytes: "64G", poison: 0 }],
+  ["uniform", { ramBytes: "2G", pages: 3000, poison: 0 }],
+  ["uniform", { ramBytes: "1G", pages: 80000, poison: 0 }], // half the free pages
+  ["clustered", { ramBytes: "4G", pages: 8192, windowBytes: "256M", poison: 0 }],
+  ["dense", { ramBytes: "4G", bandStartBytes: "1G", bandBytes: "1G", poison: 0 }],
+  ["test_kho", { poison: 0 }],
+];
+
+Deno.test("the floor is a floor: floorBytes ≤ handoverBytes, every profile, every scenario", () => {
+  assert.deepEqual([...new Set(FLOOR_CASES.map(([s]) => s))].sort(), [...SCENARIO_NAMES].sort());
+  for (const [scenario, params] of FLOOR_CASES) {
+    for (const profile of availableProfiles()) {
+      const { row } = runScenario({ clock: CLOCK, scenario, profile, params });
+      const where = `${scenario} ${JSON.stringify(params)} ${profile}: ${row.floorDomains}`;
+      assert.notEqual(row.status, "error", where);
+      assert.ok((row.floorBytes as number) <= (row.handoverBytes as number), where);
+      assert.ok((row.floorBlocks as number) <= (row.preservedBlocks as number), where);
+      const drawn = ["hypervisor", "ladder", "uniform", "clustered"].includes(scenario);
+      assert.equal((row.floorBytes as number) > 0, drawn, `${where}: a floor iff a draw`);
+    }
+  }
 });

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { Rng } from "../../lib/rng.ts";
-import { sampleClustered, sampleDistinct } from "../../lib/scenario/placement.ts";
+import {
+  clusteredDraw,
+  inScratch,
+  randomPageCandidates,
+  sampleClustered,
+  sampleDistinct,
+} from "../../lib/scenario/placement.ts";
 import {
   buildScenario,
   getScenario,
@@ -96,4 +102,74 @@ Deno.test("builders are deterministic for a seed and create what they say", () =
   assert.deepEqual(h.workloads.map((w) => w.name), ["iommu", "guests", "vmalloc", "dma"]);
   assert.equal(h.tally.errorText(), "");
   assert.equal(h.machine.topology.ramBytes, 8 * GiB);
+});
+
+Deno.test("scenarios state where they drew at random; the domain is what the draw could pick", () => {
+  const h = buildScenario("hypervisor", {
+    profile: "kho-v4",
+    params: { ramBytes: "4G", headroomBytes: "4G", nodes: 1, guestFolios: 2, poolBytes: "256M" },
+  });
+  assert.equal(h.domains.length, 1, "the pool only: guests, vmalloc and DMA are the allocator's");
+  const [pool] = h.domains;
+  assert.deepEqual(
+    { ...pool, startBytes: 0, endBytes: pool.endBytes - pool.startBytes },
+    {
+      workload: "iommu",
+      order: 0,
+      nid: 0,
+      startBytes: 0,
+      endBytes: 256 * 2 ** 20,
+      unitPages: 1,
+      places: 65536,
+      chosen: 65536, // iommuPages (1 Mi) clamped to the pool
+      blocks: 65536,
+      what: "the 256 MiB hypervisor pool",
+    },
+  );
+  const hc = buildScenario("hypervisor", {
+    profile: "kho-v4",
+    params: {
+      ramBytes: "4G",
+      headroomBytes: "4G",
+      nodes: 1,
+      guestFolios: 2,
+      poolBytes: "256M",
+      iommuPages: 1000,
+      iommuPlacement: "clustered",
+    },
+  });
+  assert.deepEqual(
+    [hc.domains[0].unitPages, hc.domains[0].places, hc.domains[0].chosen, hc.domains[0].blocks],
+    [64, 1024, 16, 1000],
+  );
+  assert.deepEqual(clusteredDraw(65536, 1000, 64), { unitPages: 64, places: 1024, chosen: 16 });
+  for (const name of ["dense", "test_kho"]) {
+    assert.deepEqual(buildScenario(name, { profile: "kho-v4" }).domains, [], name);
+  }
+  const c = buildScenario("clustered", {
+    profile: "kho-v4",
+    params: { ramBytes: "4G", pages: 1000, windowBytes: "64M" },
+  });
+  assert.deepEqual(c.domains.map((d) => [d.nid, d.chosen, d.endBytes - d.startBytes]), [
+    [0, 500, 64 * 2 ** 20],
+    [1, 500, 64 * 2 ** 20],
+  ]);
+});
+
+Deno.test("randomPageCandidates counts exactly the pages allocRandomPages may pick", () => {
+  const u = buildScenario("uniform", {
+    profile: "kho-v4",
+    params: { ramBytes: "512M", pages: 0 },
+  });
+  const k = u.kernel;
+  for (const range of [{ startPfn: 0, endPfn: 131072 }, { startPfn: 1000, endPfn: 70001 }]) {
+    let brute = 0;
+    for (let pfn = range.startPfn; pfn < range.endPfn; pfn++) {
+      const phys = pfn * 4096;
+      if (k.buddy.isFree(pfn) && !inScratch(k, phys, 4096)) brute++;
+    }
+    assert.equal(randomPageCandidates(k, range), brute, JSON.stringify(range));
+    assert.ok(brute > 0 && brute < range.endPfn - range.startPfn);
+  }
+  assert.equal(u.domains[0].places, randomPageCandidates(k, { startPfn: 0, endPfn: 131072 }));
 });
