@@ -324,12 +324,17 @@ export {
   metadataByOrderFigure,
   metadataFigure,
   type MetadataFigureOptions,
+  orderShareFigure,
+  type OrderShareRow,
+  orderShareRows,
   radixOccupancyFigure,
   sweepFigure,
   type SweepFigureOptions,
   walkCostFigure,
   walkTimeFigure,
 } from "./lib/plot/figures.ts";
+// One colour per profile in every chart.
+export { PROFILE_COLORS, profileColor, profileColorScale } from "./lib/plot/palette.ts";
 export { type ColumnSpec, ResultTable, table } from "./lib/plot/table.ts";
 export { Progress, type ProgressSink } from "./lib/plot/progress.ts";
 export type { RadixOccupancy } from "./lib/plot/radix_occupancy.ts";

@@ -157,6 +157,7 @@ Deno.test("cli report: arguments, errors and the reproducing command", async () 
   assert.equal(data.rows.length, 2);
   const html = await Deno.readTextFile(`${outDir}/index.html`);
   assert.match(html, /data-chart="sweep_handover"/);
+  assert.match(html, /data-chart="metadata"/, "a line per profile along the sweep");
   await Deno.remove(outDir, { recursive: true });
 });
 

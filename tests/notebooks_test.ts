@@ -2,7 +2,8 @@
  * Executes every notebook in `notebooks/` with a real Jupyter client (Debian's nbclient via
  * `tools/run_notebooks.py`, which keeps late outputs) against the Deno kernel through a
  * project-local kernelspec, then checks the executed notebook: every code cell ran without an
- * error output, every cell tagged `chart` shows an HTML chart with an `<svg>`, every cell
+ * error output, every cell tagged `chart` shows an HTML chart (a `<figure>` whose caption
+ * names its units) with an `<svg>`, every cell
  * tagged `table` an HTML table. Executed notebooks are left in `.out/notebooks/`.
  */
 import assert from "node:assert/strict";
@@ -79,7 +80,11 @@ for (const [name, charts] of NOTEBOOKS) {
       const tags = c.metadata.tags ?? [];
       if (tags.includes("chart")) {
         const html = outs.map((o) => text(o.data?.["text/html"])).join("");
-        assert.match(html, /<div class="kholab-chart"[^>]*>[\s\S]*<svg/, `${where}: no chart`);
+        assert.match(
+          html,
+          /<figure class="kholab-chart"[^>]*><figcaption>[^<]+\)<\/figcaption>[\s\S]*<svg/,
+          `${where}: no chart with a caption that ends in its units`,
+        );
         shown++;
       }
       if (tags.includes("table")) {

@@ -2,7 +2,8 @@
  * Charts that render themselves: a {@link Chart} wraps Observable Plot options, renders them
  * with a linkedom document (no browser needed), and displays itself in a Deno Jupyter
  * notebook through `Symbol.for("Jupyter.display")` as a `text/html` bundle (nbconvert strips
- * bare `image/svg+xml` outputs). Outside a notebook it is a standalone SVG or HTML string.
+ * bare `image/svg+xml` outputs): a `<figure>` with the caption as `<figcaption>`. Outside a
+ * notebook it is a standalone SVG or HTML string.
  *
  * @module
  */
@@ -35,16 +36,23 @@ export function escapeHtml(text: string): string {
     .replaceAll('"', "&quot;");
 }
 
+/** The caption of Plot options: `caption`, else `title` (strings only). */
+function captionOf(options: FigureOptions): string {
+  const c = options.caption ?? options.title;
+  return typeof c === "string" ? c : "";
+}
+
 /**
  * A chart: Plot options that render to an SVG or HTML string and display themselves in a
- * notebook.
+ * notebook. In HTML it is a `<figure class="kholab-chart">` whose `<figcaption>` is the
+ * options' `caption` (or `title`): the figure helpers write what is drawn and its unit there.
  *
  * @example
  * ```ts
  * import * as Plot from "@observablehq/plot";
  * import { Chart } from "./chart.ts";
- * const c = new Chart({ marks: [Plot.dot([{ x: 1, y: 2 }], { x: "x", y: "y" })] }, "demo");
- * console.assert(c.toSvg().startsWith("<svg") && c.toHtml().includes("<svg"));
+ * const c = new Chart({ marks: [Plot.dot([{ x: 1, y: 2 }], { x: "x", y: "y" })], caption: "a dot (mm)" }, "demo");
+ * console.assert(c.toSvg().startsWith("<svg") && c.toHtml().includes("<figcaption>a dot (mm)</figcaption>"));
  * ```
  */
 export class Chart {
@@ -52,23 +60,30 @@ export class Chart {
   readonly options: FigureOptions;
   /** Short name (used for files, alt text, `text/plain`). */
   readonly name: string;
+  /** The figure caption: what is drawn and in which unit ("" when the options have none). */
+  readonly caption: string;
   #html: string | null = null;
 
   /** Wraps Plot options; `name` labels the chart in text output and in reports. */
-  constructor(options: FigureOptions, name = "chart") {
+  constructor(options: FigureOptions, name = "chart", caption?: string) {
     this.options = options;
     this.name = name;
-  }
-
-  /** Renders into a fresh linkedom document: an `<svg>` or, with a legend or title, a `<figure>`. */
-  render(): Element {
-    const document = plotDocument();
-    return Plot.plot({ ...this.options, document }) as unknown as Element;
+    this.caption = caption ?? captionOf(options);
   }
 
   /**
-   * The chart as an HTML fragment (the `<figure>` or `<svg>`), wrapped in a
-   * `<div class="kholab-chart" data-chart=NAME>`; every `<svg>` carries its namespace.
+   * Renders into a fresh linkedom document (without the caption and title, which the figure
+   * carries): an `<svg>`, or with a legend Plot's `<figure>` of swatches and `<svg>`.
+   */
+  render(): Element {
+    const document = plotDocument();
+    const { caption: _c, title: _t, subtitle: _s, ...options } = this.options;
+    return Plot.plot({ ...options, document }) as unknown as Element;
+  }
+
+  /**
+   * The chart as an HTML fragment: `<figure class="kholab-chart" data-chart=NAME>` with the
+   * `<figcaption>` first, then the legend (if any) and the `<svg>` (with its namespace).
    */
   toHtml(): string {
     if (this.#html === null) {
@@ -76,15 +91,17 @@ export class Chart {
       for (const svg of el.tagName.toLowerCase() === "svg" ? [el] : el.querySelectorAll("svg")) {
         svg.setAttribute("xmlns", SVG_NS);
       }
-      this.#html = `<div class="kholab-chart" data-chart="${escapeHtml(this.name)}">` +
-        el.outerHTML + "</div>";
+      const body = el.tagName.toLowerCase() === "figure" ? el.innerHTML : el.outerHTML;
+      const cap = this.caption ? `<figcaption>${escapeHtml(this.caption)}</figcaption>` : "";
+      this.#html = `<figure class="kholab-chart" data-chart="${escapeHtml(this.name)}">` +
+        cap + body + "</figure>";
     }
     return this.#html;
   }
 
   /**
    * The chart as a standalone SVG document (with `xmlns`): the plot's main `<svg>` (a
-   * figure's legend swatches and title are HTML and are left out).
+   * figure's legend swatches and caption are HTML and are left out).
    */
   toSvg(): string {
     const el = this.render();
@@ -99,7 +116,10 @@ export class Chart {
 
   /** The MIME bundle a notebook displays: `text/html` and a `text/plain` fallback. */
   [JUPYTER_DISPLAY](): MimeBundle {
-    return { "text/html": this.toHtml(), "text/plain": `[chart ${this.name}]` };
+    return {
+      "text/html": this.toHtml(),
+      "text/plain": `[chart ${this.name}${this.caption ? `: ${this.caption}` : ""}]`,
+    };
   }
 }
 

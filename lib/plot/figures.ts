@@ -5,6 +5,11 @@
  * `abiMatrix` cells, or the small long-form rows built by the `…Rows` helpers — so a figure
  * can be drawn from fixed data (golden tests) as well as from a run.
  *
+ * Conventions every helper keeps: a `caption` that names the quantity and its unit (the
+ * {@link Chart} puts it in the `<figcaption>`); bytes with binary prefixes and counts
+ * written out (`./axes.ts`); a profile has the same colour in every figure
+ * (`./palette.ts`); one value per profile is a bar, never a lone dot.
+ *
  * @module
  */
 
@@ -12,11 +17,25 @@ import * as Plot from "@observablehq/plot";
 import type { MetricsRow } from "../metrics/metrics.ts";
 import { parseByOrder } from "../metrics/metrics.ts";
 import { parseCount, parseSize } from "../units.ts";
+import {
+  byteUnit,
+  formatBinaryBytes,
+  formatCount,
+  formatPercent,
+  labelMargin,
+  log10CountAxis,
+  log2BytesAxis,
+  pow10Ticks,
+  tickMargins,
+} from "./axes.ts";
 import type { FigureOptions } from "./chart.ts";
+import { profileColorScale } from "./palette.ts";
 export type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
 
 const num = (v: unknown): number => (typeof v === "number" ? v : Number(v));
 const usable = (r: MetricsRow) => r.status !== "error";
+const caption = (title: string | undefined, fallback: string, units: string) =>
+  `${title ?? fallback} (${units})`;
 
 /** Colours of the compatibility verdicts (ordinal). */
 export const VERDICT_COLORS: Readonly<Record<string, string>> = {
@@ -25,21 +44,29 @@ export const VERDICT_COLORS: Readonly<Record<string, string>> = {
   corrupt: "#d62728",
 };
 
+/** The colour scale of a series field: the profile palette for `profile`, else ordinal. */
+function seriesColor(series: string, values: Iterable<string>) {
+  return series === "profile"
+    ? profileColorScale(values)
+    : { type: "ordinal" as const, legend: true, label: series };
+}
+
 /** Options of {@link metadataFigure}. */
 export interface MetadataFigureOptions {
   /** Metric on the x axis (default `preservedBlocks`). */
   x?: string;
   /** Metric on the y axis (default `handoverBytes`: what the successor must read). */
   y?: string;
-  /** Series (colour) field: `tracker` (default, one line per encoding) or `profile`. */
+  /** Series (colour) field: `profile` (default, the profile palette) or `tracker`. */
   series?: string;
-  /** Title. */
+  /** Title (the caption adds the units). */
   title?: string;
 }
 
 /**
- * Metadata bytes against preserved blocks, log-log, one line per encoding, with the
- * information-theoretic floor (`floorBytes`) as a dashed black line.
+ * Metadata bytes against preserved blocks, log-log, one line per series, with the
+ * information floor (`floorBytes`) as a dashed black line labelled at its end. For sweeps:
+ * with one point per profile use {@link metadataBarsFigure}.
  */
 export function metadataFigure(
   rows: readonly MetricsRow[],
@@ -47,7 +74,7 @@ export function metadataFigure(
 ): FigureOptions {
   const x = options.x ?? "preservedBlocks";
   const y = options.y ?? "handoverBytes";
-  const series = options.series ?? "tracker";
+  const series = options.series ?? "profile";
   const data = rows.filter((r) => usable(r) && num(r[x]) > 0 && num(r[y]) > 0)
     .map((r) => ({ x: num(r[x]), y: num(r[y]), series: String(r[series]) }))
     .sort((a, b) => a.series.localeCompare(b.series) || a.x - b.x);
@@ -58,11 +85,19 @@ export function metadataFigure(
     }
   }
   const floor = [...floorByX].sort((a, b) => a[0] - b[0]).map(([fx, fy]) => ({ x: fx, y: fy }));
+  const ys = [...data.map((d) => d.y), ...floor.map((f) => f.y)];
+  const xs = data.map((d) => d.x);
+  const xAxis = log10CountAxis(xs), yAxis = log2BytesAxis(ys);
   return {
-    title: options.title,
-    x: { type: "log", label: `${x} →`, grid: true },
-    y: { type: "log", label: `↑ ${y}`, grid: true },
-    color: { legend: true, type: "ordinal" },
+    caption: caption(
+      options.title,
+      `${y} against ${x}`,
+      "bytes, log-log; dashed: information floor of the drawn placement",
+    ),
+    ...tickMargins(yAxis, xAxis),
+    x: { type: "log", label: `${x} →`, grid: true, ...xAxis },
+    y: { type: "log", label: `↑ ${y}`, grid: true, ...yAxis },
+    color: seriesColor(series, data.map((d) => d.series)),
     marks: [
       Plot.line(floor, { x: "x", y: "y", stroke: "black", strokeDasharray: "4,3" }),
       Plot.text(floor.slice(-1), {
@@ -72,51 +107,110 @@ export function metadataFigure(
         textAnchor: "end",
         dy: 10,
       }),
-      Plot.line(data, { x: "x", y: "y", z: "series", stroke: "series", marker: "circle" }),
+      Plot.line(data, {
+        x: "x",
+        y: "y",
+        z: "series",
+        stroke: "series",
+        marker: "circle",
+        title: "series",
+      }),
     ],
   };
 }
 
 /**
- * Metadata memory per profile: bars of what the successor must read (`handoverBytes`,
- * coloured by encoding) with the information floor (`floorBytes`) as a black tick.
+ * Metadata memory per profile: a bar per profile of what the successor must read
+ * (`handoverBytes`, in the profile's colour), with the information floor (`floorBytes`) as a
+ * dashed rule labelled with its value (one rule when every row has the same floor, else a
+ * tick per bar).
  */
 export function metadataBarsFigure(rows: readonly MetricsRow[], title?: string): FigureOptions {
   const data = rows.filter(usable).map((r) => ({
     profile: String(r.profile),
-    tracker: String(r.tracker),
-    kib: num(r.handoverBytes) / 1024,
-    floorKib: num(r.floorBytes) / 1024,
+    bytes: num(r.handoverBytes),
+    floor: num(r.floorBytes) || 0,
   }));
+  const max = Math.max(1, ...data.map((d) => Math.max(d.bytes, d.floor)));
+  const { unit, bytes: per } = byteUnit(max);
+  const floors = [...new Set(data.map((d) => d.floor))];
+  const shared = floors.length === 1 ? floors[0] : null;
+  const floorMarks = shared === null
+    ? [
+      Plot.tickX(data.filter((d) => d.floor > 0), {
+        x: (d: { floor: number }) => d.floor / per,
+        y: "profile",
+        stroke: "black",
+        strokeWidth: 2,
+        strokeDasharray: "3,2",
+      }),
+    ]
+    : shared > 0
+    ? [
+      Plot.ruleX([shared / per], { stroke: "black", strokeDasharray: "4,3" }),
+      Plot.text([shared / per], {
+        x: (d: number) => d,
+        frameAnchor: "top",
+        lineAnchor: "bottom",
+        dy: -4,
+        textAnchor: shared / max > 0.6 ? "end" : "start",
+        text: () => `information floor ${formatBinaryBytes(shared)}`,
+      }),
+    ]
+    : [];
   return {
-    title,
-    marginLeft: 170,
-    x: { label: "metadata handed over (KiB) →", grid: true },
+    caption: caption(
+      title,
+      "Metadata the successor must read",
+      `${unit} per profile; dashed: information floor of the drawn placement` +
+        (shared === 0 ? ", 0 here: the scenario draws nothing at random" : ""),
+    ),
+    marginLeft: labelMargin(data.map((d) => d.profile)),
+    marginTop: 24,
+    marginRight: 24,
+    height: 40 + 22 * data.length,
+    x: { label: `metadata handed over (${unit}) →`, grid: true, tickFormat: formatCount },
     y: { label: null, domain: data.map((d) => d.profile) },
-    color: { legend: true, type: "ordinal" },
+    color: { ...profileColorScale(data.map((d) => d.profile)), legend: false },
     marks: [
-      Plot.barX(data, { x: "kib", y: "profile", fill: "tracker" }),
-      Plot.tickX(data, { x: "floorKib", y: "profile", stroke: "black", strokeWidth: 2 }),
+      Plot.barX(data, {
+        x: (d: { bytes: number }) => d.bytes / per,
+        y: "profile",
+        fill: "profile",
+        title: (d: { profile: string; bytes: number }) =>
+          `${d.profile}: ${formatBinaryBytes(d.bytes)}`,
+      }),
+      ...floorMarks,
       Plot.ruleX([0]),
     ],
   };
 }
 
-/** Walk time per profile (`walkMs`), bars coloured by encoding. */
+/** Walk time per profile (`walkMs`), a bar per profile in its colour. */
 export function walkTimeFigure(rows: readonly MetricsRow[], title?: string): FigureOptions {
   const data = rows.filter(usable).map((r) => ({
     profile: String(r.profile),
-    tracker: String(r.tracker),
     ms: num(r.walkMs),
   }));
   return {
-    title,
-    marginLeft: 170,
-    x: { label: "walk ms →", grid: true },
+    caption: caption(
+      title,
+      "Successor's tracker walk, wall clock",
+      "ms on the machine that ran it, one sample per profile",
+    ),
+    marginLeft: labelMargin(data.map((d) => d.profile)),
+    marginRight: 24,
+    height: 40 + 22 * data.length,
+    x: { label: "walk (ms) →", grid: true, tickFormat: formatCount },
     y: { label: null, domain: data.map((d) => d.profile) },
-    color: { legend: true, type: "ordinal" },
+    color: { ...profileColorScale(data.map((d) => d.profile)), legend: false },
     marks: [
-      Plot.barX(data, { x: "ms", y: "profile", fill: "tracker" }),
+      Plot.barX(data, {
+        x: "ms",
+        y: "profile",
+        fill: "profile",
+        title: (d: { profile: string; ms: number }) => `${d.profile}: ${d.ms} ms`,
+      }),
       Plot.ruleX([0]),
     ],
   };
@@ -130,9 +224,18 @@ export const WALK_COUNTERS: readonly string[] = [
   "walkBitmapWords",
 ];
 
+/** Readable names of the walk counters (facet labels). */
+const COUNTER_LABELS: Readonly<Record<string, string>> = {
+  walkPagesTouched: "pages touched",
+  walkCacheLines: "cache lines read",
+  walkEntriesVisited: "entries visited",
+  walkBitmapWords: "bitmap words",
+  walkEntriesFollowed: "entries followed",
+};
+
 /**
- * The successor's walk cost counters per profile on a log axis, one symbol per counter
- * (deterministic: the same for a seed on any machine).
+ * The successor's walk cost counters: a panel per counter, a bar per profile in its colour,
+ * on a log axis from 1 (deterministic: the same for a seed on any machine).
  */
 export function walkCostFigure(
   rows: readonly MetricsRow[],
@@ -142,19 +245,45 @@ export function walkCostFigure(
   const data = rows.filter(usable).flatMap((r) =>
     counters.filter((c) => num(r[c]) > 0).map((c) => ({
       profile: String(r.profile),
-      counter: c,
+      counter: COUNTER_LABELS[c] ?? c,
       value: num(r[c]),
     }))
   );
+  const profiles = [...new Set(data.map((d) => d.profile))];
+  const panels = counters.map((c) => COUNTER_LABELS[c] ?? c)
+    .filter((c) => data.some((d) => d.counter === c));
+  const max = Math.max(10, ...data.map((d) => d.value));
   return {
-    title,
-    marginLeft: 170,
-    x: { type: "log", label: "count →", grid: true },
-    y: { label: null, domain: [...new Set(data.map((d) => d.profile))] },
-    color: { legend: true, type: "ordinal", domain: [...counters] },
-    symbol: { domain: [...counters] },
+    caption: caption(
+      title,
+      "Successor's walk cost counters",
+      "counts per walk, log scale; deterministic",
+    ),
+    marginLeft: labelMargin(profiles),
+    marginRight: labelMargin(panels),
+    height: 30 + panels.length * (14 * profiles.length + 18),
+    x: {
+      type: "log",
+      domain: [1, 10 ** Math.ceil(Math.log10(max))],
+      label: "count →",
+      grid: true,
+      ticks: pow10Ticks(1, max),
+      tickFormat: formatCount,
+    },
+    y: { label: null, domain: profiles },
+    fy: { label: null, domain: panels },
+    color: { ...profileColorScale(profiles), legend: false },
     marks: [
-      Plot.dot(data, { x: "value", y: "profile", stroke: "counter", symbol: "counter", r: 4 }),
+      Plot.barX(data, {
+        x1: 1,
+        x2: "value",
+        y: "profile",
+        fy: "counter",
+        fill: "profile",
+        title: (d: { profile: string; counter: string; value: number }) =>
+          `${d.profile}: ${formatCount(d.value)} ${d.counter}`,
+      }),
+      Plot.frame({ stroke: "#ddd" }),
     ],
   };
 }
@@ -180,30 +309,141 @@ export function byOrderRows(rows: readonly MetricsRow[], metric: string): ByOrde
   );
 }
 
+/** `order 0 (4 KiB)`, `order 18 (1 GiB)`, or the label itself (`shared`). */
+export function orderLabel(order: number | string): string {
+  return typeof order === "number"
+    ? `order ${order} (${formatBinaryBytes(4096 * 2 ** order)})`
+    : order;
+}
+
+const orderKey = (o: number | string) => (typeof o === "number" ? o : Infinity);
+
 /** Stacked bars of a per-order quantity per profile (e.g. metadata bytes by order). */
 export function byOrderFigure(
   data: readonly ByOrderRow[],
-  options: { label?: string; title?: string } = {},
+  options: { label?: string; title?: string; bytes?: boolean } = {},
 ): FigureOptions {
-  const orders = [...new Set(data.map((d) => String(d.order)))].sort((a, b) =>
-    (Number(a) - Number(b)) || a.localeCompare(b)
-  );
+  const orders = [...new Set(data.map((d) => d.order))].sort((a, b) =>
+    (orderKey(a) - orderKey(b)) || String(a).localeCompare(String(b))
+  ).map(orderLabel);
+  const profiles = [...new Set(data.map((d) => d.profile))];
+  const totals = new Map<string, number>();
+  for (const d of data) totals.set(d.profile, (totals.get(d.profile) ?? 0) + d.value);
+  const bytes = options.bytes ?? true;
+  const { unit, bytes: per } = bytes ? byteUnit(Math.max(1, ...totals.values())) : {
+    unit: "",
+    bytes: 1,
+  };
+  const label = options.label ?? (bytes ? "bytes" : "value");
   return {
-    title: options.title,
-    marginBottom: 60,
-    x: { label: null, tickRotate: -20, domain: [...new Set(data.map((d) => d.profile))] },
-    y: { label: `↑ ${options.label ?? "value"}`, grid: true },
-    color: { legend: true, type: "ordinal", domain: orders, label: "order" },
+    caption: caption(
+      options.title,
+      `${label} by block order`,
+      bytes ? `${unit}, stacked by order` : "stacked by order",
+    ),
+    marginLeft: labelMargin(profiles),
+    marginRight: 24,
+    height: 60 + 26 * profiles.length,
+    x: { label: `${label}${bytes ? ` (${unit})` : ""} →`, grid: true, tickFormat: formatCount },
+    y: { label: null, domain: profiles },
+    color: { legend: true, type: "ordinal", domain: orders, label: "order", scheme: "viridis" },
     marks: [
-      Plot.barY(data, { x: "profile", y: "value", fill: (d: ByOrderRow) => String(d.order) }),
-      Plot.ruleY([0]),
+      Plot.barX(data, {
+        x: (d: ByOrderRow) => d.value / per,
+        y: "profile",
+        fill: (d: ByOrderRow) => orderLabel(d.order),
+        title: (d: ByOrderRow) =>
+          `${d.profile}, ${orderLabel(d.order)}: ${bytes ? formatBinaryBytes(d.value) : d.value}`,
+      }),
+      Plot.ruleX([0]),
     ],
   };
 }
 
-/** Metadata by order, stacked (see {@link byOrderFigure}); `label` defaults to bytes. */
+/** Metadata by order, stacked (see {@link byOrderFigure}); values in bytes. */
 export function metadataByOrderFigure(data: readonly ByOrderRow[], title?: string): FigureOptions {
-  return byOrderFigure(data, { label: "metadata bytes", title });
+  return byOrderFigure(data, { label: "metadata", title: title ?? "Metadata by block order" });
+}
+
+/** One share of {@link orderShareFigure}: a profile's percentage of a measure in an order. */
+export interface OrderShareRow {
+  /** Profile. */
+  profile: string;
+  /** What is shared out (`metadata bytes`, `walk cache lines`). */
+  measure: string;
+  /** Block order. */
+  order: number;
+  /** Percent of the measure's per-order sum for the profile. */
+  percent: number;
+  /** The value itself. */
+  value: number;
+}
+
+/**
+ * The shares of each profile's `handoverBytesByOrder` and `walkCacheLinesByOrder` (each
+ * order's blocks alone, `lib/metrics/by_order.ts`), in percent of their per-order sum.
+ */
+export function orderShareRows(rows: readonly MetricsRow[]): OrderShareRow[] {
+  const measures: [string, string][] = [
+    ["handoverBytesByOrder", "metadata bytes"],
+    ["walkCacheLinesByOrder", "walk cache lines"],
+  ];
+  return rows.filter(usable).flatMap((r) =>
+    measures.flatMap(([metric, measure]) => {
+      const m = parseByOrder(String(r[metric] ?? ""));
+      const sum = [...m.values()].reduce((a, b) => a + b, 0);
+      return sum === 0 ? [] : [...m].map(([order, value]) => ({
+        profile: String(r.profile),
+        measure,
+        order,
+        percent: (100 * value) / sum,
+        value,
+      }));
+    })
+  );
+}
+
+/**
+ * What share of each encoding's metadata and walk goes to each block order — 1 GiB folios
+ * (order 18) against 4 KiB pages (order 0) — as 100 % stacked bars, a panel per measure.
+ */
+export function orderShareFigure(data: readonly OrderShareRow[], title?: string): FigureOptions {
+  const profiles = [...new Set(data.map((d) => d.profile))];
+  const orders = [...new Set(data.map((d) => d.order))].sort((a, b) => a - b).map(orderLabel);
+  const measures = [...new Set(data.map((d) => d.measure))];
+  return {
+    caption: caption(
+      title,
+      "Share of each encoding's metadata and walk per block order",
+      "% of the per-order sum; each order's blocks alone in a tracker of the profile's kind",
+    ),
+    marginLeft: labelMargin(profiles),
+    marginRight: labelMargin(measures),
+    height: 60 + measures.length * (16 * profiles.length + 16),
+    x: {
+      label: "share (%) →",
+      domain: [0, 100],
+      ticks: [0, 25, 50, 75, 100],
+      tickFormat: formatPercent,
+    },
+    y: { label: null, domain: profiles },
+    fy: { label: null, domain: measures },
+    color: { legend: true, type: "ordinal", domain: orders, label: "order", scheme: "viridis" },
+    marks: [
+      Plot.barX(data, {
+        x: "percent",
+        y: "profile",
+        fy: "measure",
+        fill: (d: OrderShareRow) => orderLabel(d.order),
+        order: (d: OrderShareRow) => d.order,
+        title: (d: OrderShareRow) =>
+          `${d.profile}, ${orderLabel(d.order)}: ${formatPercent(d.percent)} of ${d.measure} (${
+            d.measure.endsWith("bytes") ? formatBinaryBytes(d.value) : formatCount(d.value)
+          })`,
+      }),
+      Plot.ruleX([0]),
+    ],
+  };
 }
 
 /** A sweep value as a number: plain numbers, sizes (`16G`) or counts (`1Mi`). */
@@ -231,9 +471,9 @@ export interface SweepFigureOptions {
   logX?: boolean;
   /** Log y (default true). */
   logY?: boolean;
-  /** Series field (default `tracker`). */
+  /** Series field (default `profile`, in the profile palette). */
   series?: string;
-  /** Title. */
+  /** Title (the caption adds the units). */
   title?: string;
 }
 
@@ -243,20 +483,52 @@ export function sweepFigure(
   options: SweepFigureOptions = {},
 ): FigureOptions {
   const y = options.y ?? "handoverBytes";
-  const series = options.series ?? "tracker";
+  const series = options.series ?? "profile";
   const scale = options.xScale ?? 1;
   const logY = options.logY ?? true;
+  const logX = options.logX ?? true;
   const data = rows.filter((r) => usable(r) && r.sweepValue !== undefined && r.sweepValue !== "")
     .map((r) => ({ x: sweepNumber(r.sweepValue) / scale, y: num(r[y]), series: String(r[series]) }))
     .filter((d) => !logY || d.y > 0)
     .sort((a, b) => a.series.localeCompare(b.series) || a.x - b.x);
   const param = String(rows.find((r) => r.sweepParam)?.sweepParam ?? "value");
+  const isBytes = y.endsWith("Bytes");
+  const ys = data.map((d) => d.y), xs = data.map((d) => d.x);
+  const yAxis = logY
+    ? (isBytes ? log2BytesAxis(ys) : log10CountAxis(ys))
+    : { tickFormat: isBytes ? formatBinaryBytes : formatCount };
+  const xTicks = logX && xs.length > 0 && Math.max(...xs) / Math.min(...xs) >= 100
+    ? log10CountAxis(xs)
+    : null;
+  const margins = tickMargins(
+    "ticks" in yAxis ? yAxis : { ticks: [Math.max(0, ...ys)], tickFormat: yAxis.tickFormat },
+    xTicks ?? { ticks: [Math.max(0, ...xs)], tickFormat: formatCount },
+  );
   return {
-    title: options.title,
-    x: { type: options.logX ?? true ? "log" : "linear", label: `${options.xLabel ?? param} →` },
-    y: { type: logY ? "log" : "linear", label: `↑ ${y}`, grid: true },
-    color: { legend: true, type: "ordinal" },
-    marks: [Plot.line(data, { x: "x", y: "y", z: "series", stroke: "series", marker: "circle" })],
+    caption: caption(
+      options.title,
+      `${y} along ${options.xLabel ?? param}`,
+      `${isBytes ? "bytes" : "count"}${logY ? ", log scale" : ""}`,
+    ),
+    ...margins,
+    x: {
+      type: logX ? "log" : "linear",
+      label: `${options.xLabel ?? param} →`,
+      tickFormat: formatCount,
+      ...xTicks,
+    },
+    y: { type: logY ? "log" : "linear", label: `↑ ${y}`, grid: true, ...yAxis },
+    color: seriesColor(series, data.map((d) => d.series)),
+    marks: [
+      Plot.line(data, {
+        x: "x",
+        y: "y",
+        z: "series",
+        stroke: "series",
+        marker: "circle",
+        title: "series",
+      }),
+    ],
   };
 }
 
@@ -295,12 +567,18 @@ export interface MatrixCell {
 export function compatMatrixFigure(cells: readonly MatrixCell[], title?: string): FigureOptions {
   const profiles = [...new Set(cells.flatMap((c) => [c.from, c.to]))];
   const verdicts = Object.keys(VERDICT_COLORS);
+  const margin = labelMargin(profiles);
   return {
-    title,
-    marginLeft: 170,
-    marginBottom: 110,
+    caption: caption(
+      title,
+      "ABI compatibility: first kernel (rows) kexecs into successor (columns)",
+      "verdict per pair",
+    ),
+    marginLeft: margin,
+    marginBottom: margin + 10,
+    marginRight: 24,
     padding: 0.05,
-    x: { domain: profiles, tickRotate: -45, label: "successor →" },
+    x: { domain: profiles, tickRotate: -90, label: "successor →" },
     y: { domain: profiles, label: "↑ first kernel" },
     color: {
       type: "ordinal",
@@ -309,7 +587,7 @@ export function compatMatrixFigure(cells: readonly MatrixCell[], title?: string)
       legend: true,
     },
     marks: [
-      Plot.cell(cells, { x: "to", y: "from", fill: "verdict" }),
+      Plot.cell(cells, { x: "to", y: "from", fill: "verdict", title: "verdict" }),
       Plot.text(cells, { x: "to", y: "from", text: "verdict", fill: "white", fontSize: 9 }),
     ],
   };
@@ -351,14 +629,33 @@ export function buddyinfoRows(
 /** /proc/buddyinfo before and after kexec: free blocks per order, grouped bars (symlog y). */
 export function buddyinfoFigure(rows: readonly BuddyinfoRow[], title?: string): FigureOptions {
   const phases = [...new Set(rows.map((r) => r.phase))];
+  const top = 10 ** Math.max(1, Math.ceil(Math.log10(Math.max(1, ...rows.map((r) => r.blocks)))));
   return {
-    title,
-    fx: { label: "order" },
+    caption: caption(
+      title,
+      "Free blocks per buddy order around kexec (/proc/buddyinfo, all nodes)",
+      "blocks, symmetric log scale",
+    ),
+    marginLeft: 70,
+    fx: { label: "order →" },
     x: { axis: null, domain: phases },
-    y: { type: "symlog", label: "↑ free blocks", grid: true },
-    color: { legend: true, type: "ordinal", domain: phases },
+    y: {
+      type: "symlog",
+      label: "↑ free blocks",
+      grid: true,
+      domain: [0, top],
+      ticks: [0, ...pow10Ticks(1, top)],
+      tickFormat: formatCount,
+    },
+    color: { legend: true, type: "ordinal", domain: phases, label: "phase" },
     marks: [
-      Plot.barY(rows, { fx: "order", x: "phase", y: "blocks", fill: "phase" }),
+      Plot.barY(rows, {
+        fx: "order",
+        x: "phase",
+        y: "blocks",
+        fill: "phase",
+        title: (d: BuddyinfoRow) => `${d.phase}, order ${d.order}: ${formatCount(d.blocks)}`,
+      }),
       Plot.ruleY([0]),
     ],
   };
@@ -386,9 +683,22 @@ export function radixOccupancyFigure(levels: readonly LevelRow[], title?: string
     percent: l.slots > 0 ? Math.max(0.001, (100 * l.used) / l.slots) : 0.001,
   }));
   return {
-    title,
+    caption: caption(
+      title,
+      "Radix tree occupancy by level, read from the handed-over bytes",
+      "% of slots used, log scale; label: pages at the level",
+    ),
+    marginLeft: 60,
+    marginTop: 24,
     x: { domain: data.map((d) => d.level), label: "level" },
-    y: { type: "log", label: "↑ slots used (%)", domain: [0.001, 100], grid: true },
+    y: {
+      type: "log",
+      label: "↑ slots used (%)",
+      domain: [0.001, 100],
+      grid: true,
+      ticks: [0.001, 0.01, 0.1, 1, 10, 100],
+      tickFormat: formatPercent,
+    },
     marks: [
       Plot.ruleX(data, {
         x: "level",
@@ -400,7 +710,7 @@ export function radixOccupancyFigure(levels: readonly LevelRow[], title?: string
       Plot.text(data, {
         x: "level",
         y: "percent",
-        text: (d: LevelRow) => `${d.nodes} pg`,
+        text: (d: LevelRow) => `${formatCount(d.nodes)} pg`,
         dy: -10,
       }),
     ],

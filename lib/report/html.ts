@@ -18,6 +18,18 @@ export interface ReportSection {
   charts?: readonly Chart[];
   /** Tables, in order. */
   tables?: readonly ResultTable[];
+  /** Collapsible parts after the charts (`<details>`), e.g. one per profile. */
+  groups?: readonly ReportGroup[];
+}
+
+/** A collapsible part of a section. */
+export interface ReportGroup {
+  /** Its `<summary>`. */
+  title: string;
+  /** Open when the page loads. */
+  open?: boolean;
+  /** Charts, in order. */
+  charts: readonly Chart[];
 }
 
 /** The page: title, reproduction facts and sections. */
@@ -35,10 +47,15 @@ export interface ReportPage {
 const CSS = `
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2.2rem;border-bottom:1px solid #ddd}
-table.kholab-table{border-collapse:collapse;font-size:.8rem;margin:.8rem 0;display:block;overflow-x:auto}
-table.kholab-table th,table.kholab-table td{border:1px solid #ddd;padding:.2rem .45rem;white-space:nowrap}
-table.kholab-table th{background:#f4f4f4}
-.kholab-chart{margin:1rem 0}
+table.kholab-table{border-collapse:collapse;font-size:.8rem;margin:.8rem 0;max-width:100%}
+table.kholab-table caption{text-align:left;font-weight:600;padding:.2rem 0}
+table.kholab-table th,table.kholab-table td{border:1px solid #ddd;padding:.2rem .45rem}
+table.kholab-table td{white-space:nowrap}
+table.kholab-table th{background:#f4f4f4;white-space:normal}
+figure.kholab-chart{margin:1.2rem 0;max-width:100%}
+figure.kholab-chart figcaption{font-size:.9rem;font-weight:600;margin:0 0 .4rem}
+details{margin:.6rem 0;border:1px solid #eee;padding:.3rem .6rem}
+details summary{cursor:pointer;font-weight:600}
 dl.repro{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;font-size:.85rem}
 dl.repro dt{font-weight:600}dl.repro dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}
 `;
@@ -54,6 +71,10 @@ export function renderReportHtml(page: ReportPage): string {
       s.text ? `<p>${escapeHtml(s.text)}</p>` : "",
       ...(s.tables ?? []).map((t) => t.toHtml()),
       ...(s.charts ?? []).map((c) => c.toHtml()),
+      ...(s.groups ?? []).map((g) =>
+        `<details${g.open ? " open" : ""}><summary>${escapeHtml(g.title)}</summary>\n` +
+        g.charts.map((c) => c.toHtml()).join("\n") + "\n</details>"
+      ),
       "</section>",
     ].join("\n")
   ).join("\n");

@@ -23,15 +23,15 @@ import {
   buddyinfoFigure,
   compatMatrixFigure,
   metadataBarsFigure,
-  metadataByOrderFigure,
   metadataFigure,
+  orderShareFigure,
+  orderShareRows,
   radixOccupancyFigure,
   sweepFigure,
   walkCostFigure,
   walkTimeFigure,
 } from "../plot/figures.ts";
 import { Progress } from "../plot/progress.ts";
-import { radixBytesByOrder } from "../plot/radix_occupancy.ts";
 import { ResultTable } from "../plot/table.ts";
 import { abiMatrix, type AbiMatrixCell } from "../scenario/abi_matrix.ts";
 import { COMPARE_COLUMNS, formatTable } from "../scenario/compare.ts";
@@ -69,8 +69,11 @@ export interface ReportOptions {
   command?: string;
   /** Page title. */
   title?: string;
-  /** Profile whose kexec is inspected (buddyinfo, radix levels). Default: the last radix one. */
-  inspectProfile?: ProfileName;
+  /**
+   * Profiles whose kexec is inspected (buddyinfo, radix levels), one collapsible part each.
+   * Default: every profile of the report.
+   */
+  inspectProfiles?: readonly ProfileName[];
   /** Include the ABI compatibility matrix (default true). */
   matrix?: boolean;
   /** Show progress (notebook display or TTY line). Default true. */
@@ -105,8 +108,10 @@ export interface ReportResult {
   rows: MetricsRow[];
   /** The compatibility matrix (empty when left out). */
   matrix: AbiMatrixCell[];
-  /** The inspected kexec, or null. */
+  /** The first inspected kexec, or null. */
   inspection: KexecInspection | null;
+  /** Every inspected kexec, in profile order. */
+  inspections: KexecInspection[];
   /** Reproduction facts. */
   meta: ReportMeta;
   /** The summary as an aligned text table. */
@@ -142,9 +147,10 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     ? { param: options.param, values: (options.values ?? []).map(String) }
     : null;
   const total = profiles.length * (sweep ? sweep.values.length : 1);
+  const inspectProfiles = [...(options.inspectProfiles ?? profiles)].map((p) => getProfile(p).name);
   const progress = options.progress === false
     ? null
-    : new Progress(`report ${scenario}`, total + 2);
+    : new Progress(`report ${scenario}`, total + 1 + inspectProfiles.length);
   const rows = await runSweep({
     scenario,
     params: options.params,
@@ -158,17 +164,18 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   });
   const matrix = options.matrix === false ? [] : abiMatrix(profiles);
   progress?.update(total + 1, "compatibility matrix");
-  const radixProfiles = profiles.filter((p) => getProfile(p).tracker.startsWith("radix"));
-  const inspectProfile = options.inspectProfile ?? radixProfiles[radixProfiles.length - 1] ??
-    profiles[profiles.length - 1];
-  const inspection = inspectProfile === undefined ? null : inspectKexec({
-    scenario,
-    profile: inspectProfile,
-    params: sweep
-      ? { ...options.params, [sweep.param]: sweep.values[sweep.values.length - 1] }
-      : options.params,
-    seed,
-  });
+  const inspections = inspectProfiles.map((profile, i) => (
+    progress?.update(total + 2 + i, `inside one kexec: ${profile}`),
+      inspectKexec({
+        scenario,
+        profile,
+        params: sweep
+          ? { ...options.params, [sweep.param]: sweep.values[sweep.values.length - 1] }
+          : options.params,
+        seed,
+      })
+  ));
+  const inspection = inspections[0] ?? null;
   await progress?.done("writing");
 
   const meta: ReportMeta = {
@@ -186,61 +193,77 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   const add = (name: string, c: Chart) => (charts.set(name, c), c);
   const lastPoint = sweep ? rows.filter((r) => r.sweepValue === sweep.values.at(-1)) : rows;
   const sections: ReportSection[] = [];
+  const floorText = String(lastPoint.find((r) => r.floorDomains)?.floorDomains ?? "");
   sections.push({
     title: sweep ? `Summary at ${sweep.param} = ${sweep.values.at(-1)}` : "Summary",
-    text: "Metadata the successor must read (handover), the information-theoretic floor, " +
-      "walk cost counters (deterministic) and wall-clock times (this machine) per profile.",
-    tables: [new ResultTable(lastPoint, COMPARE_COLUMNS)],
+    text: "Metadata the successor must read (handover) against the information floor, the " +
+      "bits any encoding needs for what the scenario drew at random (lib/metrics/floor.ts; " +
+      `here: ${floorText || "none"}); then the walk's deterministic cost counters and the ` +
+      "wall-clock times of this machine (ms, one sample each).",
+    tables: SUMMARY_TABLES.map(([caption, headers]) =>
+      new ResultTable(
+        lastPoint,
+        headers.map((h) => COMPARE_COLUMNS.find((c) => c.header === h)!),
+        caption,
+      )
+    ),
   });
+  const metadataCharts = [
+    add("metadata_bars", new Chart(metadataBarsFigure(lastPoint), "metadata_bars")),
+    add("walk_time", new Chart(walkTimeFigure(lastPoint), "walk_time")),
+    add("walk_cost", new Chart(walkCostFigure(lastPoint), "walk_cost")),
+  ];
+  const shares = orderShareRows(lastPoint);
+  if (shares.length > 0) {
+    metadataCharts.push(
+      add("order_share", new Chart(orderShareFigure(shares), "order_share")),
+    );
+  }
   sections.push({
     title: "Metadata and walk",
-    charts: [
-      add("metadata_bars", new Chart(metadataBarsFigure(lastPoint), "metadata_bars")),
-      add("metadata", new Chart(metadataFigure(rows, { series: "profile" }), "metadata")),
-      add("walk_time", new Chart(walkTimeFigure(lastPoint), "walk_time")),
-      add("walk_cost", new Chart(walkCostFigure(lastPoint), "walk_cost")),
-    ],
+    text: "Each profile in the same colour in every chart. The per-order shares build each " +
+      "order's blocks alone in a tracker of the profile's kind (lib/metrics/by_order.ts).",
+    charts: metadataCharts,
   });
   if (sweep) {
     sections.push({
       title: `Sweep over ${sweep.param}`,
       charts: [
-        add(
-          "sweep_handover",
-          new Chart(sweepFigure(rows, { series: "profile" }), "sweep_handover"),
-        ),
-        add(
-          "sweep_walk",
-          new Chart(sweepFigure(rows, { y: "walkCacheLines", series: "profile" }), "sweep_walk"),
-        ),
+        add("metadata", new Chart(metadataFigure(rows), "metadata")),
+        add("sweep_handover", new Chart(sweepFigure(rows), "sweep_handover")),
+        add("sweep_walk", new Chart(sweepFigure(rows, { y: "walkCacheLines" }), "sweep_walk")),
       ],
     });
   }
-  if (inspection) {
-    const charts: Chart[] = [
-      add("buddyinfo", new Chart(buddyinfoFigure(inspection.buddyinfo), "buddyinfo")),
-    ];
-    if (inspection.radix) {
-      charts.push(
-        add(
-          "radix_levels",
-          new Chart(radixOccupancyFigure(inspection.radix.levels), "radix_levels"),
-        ),
-        add(
-          "metadata_by_order",
-          new Chart(
-            metadataByOrderFigure(radixBytesByOrder(inspection.radix, inspection.profile)),
-            "metadata_by_order",
-          ),
-        ),
-      );
-    }
+  if (inspections.length > 0) {
     sections.push({
-      title: `Inside one kexec (${inspection.profile})`,
-      text: "Free blocks per order before kexec (first kernel, after preserving) and after " +
-        "the successor's boot; occupancy of the handed-over radix tree by level and its " +
-        "pages by the block order their keys encode.",
-      charts,
+      title: "Inside one kexec",
+      text: "For each profile (open its part): free blocks per order before kexec (first " +
+        "kernel, after preserving) and after the successor's boot; for radix-tree profiles, " +
+        "the occupancy of the handed-over tree by level." +
+        (sweep ? ` At ${sweep.param} = ${sweep.values.at(-1)}.` : ""),
+      groups: inspections.map((v, i) => ({
+        title: `${v.profile}${v.khoBoot ? "" : " (handover refused: cold boot)"}`,
+        open: i === 0,
+        charts: [
+          add(
+            `buddyinfo-${v.profile}`,
+            new Chart(
+              buddyinfoFigure(v.buddyinfo, `Free blocks per order around kexec, ${v.profile}`),
+              `buddyinfo-${v.profile}`,
+            ),
+          ),
+          ...(v.radix
+            ? [add(
+              `radix_levels-${v.profile}`,
+              new Chart(
+                radixOccupancyFigure(v.radix.levels, `Radix tree occupancy, ${v.profile}`),
+                `radix_levels-${v.profile}`,
+              ),
+            )]
+            : []),
+        ],
+      })),
     });
   }
   if (matrix.length > 0) {
@@ -279,7 +302,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   await write("index.html", html);
   await write(
     "data.json",
-    JSON.stringify({ meta, rows, matrix, inspection }, null, 2) + "\n",
+    JSON.stringify({ meta, rows, matrix, inspections }, null, 2) + "\n",
   );
   await write("rows.csv", rowsToCsv(rows));
   if (matrix.length > 0) {
@@ -296,23 +319,60 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
       }))),
     );
   }
-  if (inspection) {
+  if (inspections.length > 0) {
     await write(
       "buddyinfo.csv",
-      csv(inspection.buddyinfo.map((b) => ({ profile: inspection.profile, ...b }))),
+      csv(inspections.flatMap((v) => v.buddyinfo.map((b) => ({ profile: v.profile, ...b })))),
     );
-    if (inspection.radix) await write("radix_levels.csv", csv(inspection.radix.levels));
+    const levels = inspections.flatMap((v) =>
+      v.radix ? v.radix.levels.map((l) => ({ profile: v.profile, ...l })) : []
+    );
+    if (levels.length > 0) await write("radix_levels.csv", csv(levels));
   }
   return {
     rows,
     matrix,
     inspection,
+    inspections,
     meta,
     summary: formatTable(lastPoint),
     files,
     charts,
   };
 }
+
+/** The summary, split in two tables that fit the page: captions and column headers. */
+const SUMMARY_TABLES: readonly [string, readonly string[]][] = [
+  [
+    "Metadata (deterministic; bytes with binary prefixes)",
+    [
+      "profile",
+      "tracker",
+      "status",
+      "blocks",
+      "live",
+      "serialized",
+      "handover",
+      "floor",
+      "allocs",
+      "lost",
+    ],
+  ],
+  [
+    "Successor's walk (deterministic counters) and wall clock (ms, this machine)",
+    [
+      "profile",
+      "walk lines",
+      "walk words",
+      "walk entries",
+      "walk pages",
+      "preserve ms",
+      "finalize ms",
+      "walk ms",
+      "boot ms",
+    ],
+  ],
+];
 
 /** Options of {@link demoReport}. */
 export interface DemoReportOptions {

@@ -1,62 +1,22 @@
 import assert from "node:assert/strict";
 import { Chart } from "../../lib/plot/chart.ts";
 import {
-  buddyinfoFigure,
   buddyinfoRows,
   byOrderRows,
   compatMatrixFigure,
   densitySweepFigure,
-  hostLadderFigure,
   metadataBarsFigure,
-  metadataByOrderFigure,
   metadataFigure,
+  orderShareRows,
   radixOccupancyFigure,
   sweepNumber,
   walkCostFigure,
   walkTimeFigure,
 } from "../../lib/plot/figures.ts";
 import { assertGolden, normalizeSvg } from "./golden.ts";
-import {
-  BUDDY_AFTER,
-  BUDDY_BEFORE,
-  DENSITY_ROWS,
-  LADDER_ROWS,
-  LEVEL_ROWS,
-  MATRIX_CELLS,
-  PROFILE_ROWS,
-} from "./fixtures.ts";
-
-const FIGURES: [string, () => Chart][] = [
-  ["metadata", () => new Chart(metadataFigure(DENSITY_ROWS), "metadata")],
-  ["metadata_bars", () => new Chart(metadataBarsFigure(PROFILE_ROWS), "metadata_bars")],
-  ["walk_time", () => new Chart(walkTimeFigure(PROFILE_ROWS), "walk_time")],
-  ["walk_cost", () => new Chart(walkCostFigure(PROFILE_ROWS), "walk_cost")],
-  [
-    "metadata_by_order",
-    () =>
-      new Chart(
-        metadataByOrderFigure(byOrderRows(PROFILE_ROWS, "preservedBytesByOrder")),
-        "metadata_by_order",
-      ),
-  ],
-  ["density_sweep", () => new Chart(densitySweepFigure(DENSITY_ROWS), "density_sweep")],
-  [
-    "host_ladder",
-    () => new Chart(hostLadderFigure(LADDER_ROWS, { y: "walkCacheLines" }), "host_ladder"),
-  ],
-  ["compat_matrix", () => new Chart(compatMatrixFigure(MATRIX_CELLS), "compat_matrix")],
-  [
-    "buddyinfo",
-    () =>
-      new Chart(
-        buddyinfoFigure(
-          buddyinfoRows({ "before kexec": BUDDY_BEFORE, "after kexec": BUDDY_AFTER }),
-        ),
-        "buddyinfo",
-      ),
-  ],
-  ["radix_levels", () => new Chart(radixOccupancyFigure(LEVEL_ROWS), "radix_levels")],
-];
+import { FIGURES } from "./standard_figures.ts";
+import { PROFILE_COLORS, profileColor } from "../../lib/plot/palette.ts";
+import { BUDDY_AFTER, DENSITY_ROWS, LEVEL_ROWS, MATRIX_CELLS, PROFILE_ROWS } from "./fixtures.ts";
 
 for (const [name, make] of FIGURES) {
   Deno.test(`figure ${name} matches its golden SVG`, async () => {
@@ -71,6 +31,81 @@ Deno.test("rendering twice gives the same normalised SVG (ids renumbered)", () =
   const a = normalizeSvg(new Chart(metadataFigure(DENSITY_ROWS)).toSvg());
   const b = normalizeSvg(new Chart(metadataFigure(DENSITY_ROWS)).toSvg());
   assert.equal(a, b);
+});
+
+/** The texts of the tick labels of an SVG (of one axis: `x`, `y`, `fx`, `fy`). */
+function tickLabels(svg: string, axis = "[a-z]+"): string[] {
+  return [
+    ...svg.matchAll(new RegExp(`aria-label="${axis}-axis tick label"[^>]*>([\\s\\S]*?)</g>`, "g")),
+  ]
+    .flatMap((m) =>
+      [...m[1].matchAll(/<text[^>]*?(?:\/>|>([^<]*)<\/text>)/g)].map((t) => t[1] ?? "")
+    );
+}
+
+Deno.test("every figure: a caption with its unit, binary prefixes, no SI k/m, % for percent", () => {
+  for (const [name, make] of FIGURES) {
+    const c = make();
+    assert.match(c.caption, /\(.+\)$/, `${name}: caption ends with its units in brackets`);
+    assert.match(c.toHtml(), /^<figure class="kholab-chart" data-chart="[^"]+"><figcaption>/);
+    const labels = tickLabels(c.toSvg());
+    assert.ok(labels.length > 0, name);
+    for (const l of labels) {
+      if (!name.startsWith("host_ladder")) assert.notEqual(l, "", `${name}: a blank tick label`);
+      assert.doesNotMatch(l, /^[\d.,−-]+\s?[kmMGTµ]$/, `${name}: SI-prefixed tick "${l}"`);
+      assert.doesNotMatch(l, /\d\s?(kB|MB|GB|KB)$/, `${name}: decimal byte unit "${l}"`);
+    }
+  }
+  const bytes = tickLabels(new Chart(metadataFigure(DENSITY_ROWS)).toSvg(), "y");
+  assert.ok(bytes.every((l) => /^\d+ (B|KiB|MiB|GiB)$/.test(l)), bytes.join(", "));
+  const pct = tickLabels(new Chart(radixOccupancyFigure(LEVEL_ROWS)).toSvg(), "y");
+  assert.ok(pct.filter((l) => l.endsWith(" %")).length === 6, pct.join(", "));
+});
+
+Deno.test("a profile has the palette's colour in every figure, unknown names too", () => {
+  const rows = [...PROFILE_ROWS, { ...PROFILE_ROWS[3], profile: "my-design" }];
+  const figures = [
+    metadataBarsFigure(rows),
+    walkTimeFigure(rows),
+    walkCostFigure(rows),
+    metadataFigure(DENSITY_ROWS),
+    densitySweepFigure(DENSITY_ROWS),
+  ];
+  const seen = new Map<string, Set<string>>();
+  for (const f of figures) {
+    const svg = new Chart(f).toSvg();
+    for (
+      const m of svg.matchAll(/<(rect|path)[^>]*?(fill|stroke)="([^"]+)"[^>]*><title>([^<:]+)/g)
+    ) {
+      const [, , , color, who] = m;
+      if (!seen.has(who)) seen.set(who, new Set());
+      seen.get(who)!.add(color);
+    }
+  }
+  for (const p of [...PROFILE_ROWS.map((r) => String(r.profile)), "my-design"]) {
+    assert.deepEqual([...seen.get(p) ?? []], [profileColor(p)], p);
+  }
+  assert.equal(profileColor("kho-v4"), PROFILE_COLORS["kho-v4"]);
+  assert.notEqual(profileColor("my-design"), profileColor("my-design2"));
+});
+
+Deno.test("one value per profile is a bar, and the floor a labelled rule", () => {
+  const svg = new Chart(metadataBarsFigure(PROFILE_ROWS)).toSvg();
+  assert.equal((svg.match(/<rect /g) ?? []).length, PROFILE_ROWS.length);
+  assert.doesNotMatch(svg, /<circle/);
+  assert.match(svg, /<g stroke-dasharray="4,3" stroke="black" aria-label="rule">/);
+  assert.match(svg, />information floor 415 KiB</);
+  const none = new Chart(metadataBarsFigure(PROFILE_ROWS.map((r) => ({ ...r, floorBytes: 0 }))));
+  assert.match(none.caption, /0 here: the scenario draws nothing at random/);
+  assert.doesNotMatch(none.toSvg(), /information floor/);
+});
+
+Deno.test("per-order shares: percent of the per-order sum, per measure", () => {
+  const shares = orderShareRows(PROFILE_ROWS.slice(3));
+  const bytes = shares.filter((s) => s.measure === "metadata bytes");
+  assert.deepEqual(bytes.map((s) => s.order), [0, 9, 18]);
+  assert.ok(Math.abs(bytes.reduce((a, s) => a + s.percent, 0) - 100) < 1e-9);
+  assert.equal(bytes[0].value, 548864);
 });
 
 Deno.test("metadata figure: one line per encoding plus the floor, log-log", () => {
@@ -118,7 +153,7 @@ Deno.test("a chart displays itself as a text/html bundle", () => {
   const bundle = (c as unknown as Record<symbol, () => Record<string, string>>)[
     Symbol.for("Jupyter.display")
   ]();
-  assert.match(bundle["text/html"], /^<div class="kholab-chart" data-chart="walk">/);
+  assert.match(bundle["text/html"], /^<figure class="kholab-chart" data-chart="walk"><figcaption>/);
   assert.match(bundle["text/html"], /<svg/);
-  assert.equal(bundle["text/plain"], "[chart walk]");
+  assert.match(bundle["text/plain"], /^\[chart walk: Successor's tracker walk, wall clock \(ms/);
 });

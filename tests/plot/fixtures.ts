@@ -6,6 +6,7 @@
  * @module
  */
 
+import { log2Binomial } from "../../lib/metrics/floor.ts";
 import type { MetricsRow } from "../../lib/metrics/metrics.ts";
 import type { MatrixCell } from "../../lib/plot/figures.ts";
 
@@ -33,6 +34,19 @@ export const PROFILE_ROWS: MetricsRow[] = trackers.map(([profile, tracker], i) =
   walkEntriesVisited: [1027, 131, 8714, 6144][i],
   walkBitmapWords: [65728, 67072, 66560, 67072][i],
   preservedBytesByOrder: "0:4303499264 9:33554432 18:1082331758592",
+  // each order's blocks alone (lib/metrics/by_order.ts), from the 1 TiB comparison
+  handoverBytesByOrder: [
+    "0:545280 3:4608 9:4608 18:4608",
+    "0:532480 9:8192 18:8192",
+    "0:552960 3:24576 9:24576",
+    "0:548864 9:24576 18:24576",
+  ][i],
+  walkCacheLinesByOrder: [
+    "0:8458 3:9 9:9 18:9",
+    "0:8289 9:65 18:65",
+    "0:9154 3:898 9:898",
+    "0:8576 9:384 18:384",
+  ][i],
   freeBlocksByOrder: "0:787060 1:515606 2:226691 3:47125 4:2710 5:17 6:4 7:2 8:4 9:8 10:2016",
 }));
 
@@ -46,7 +60,8 @@ export const DENSITY_ROWS: MetricsRow[] = [1024, 16384, 262144, 1048576].flatMap
     sweepValue: String(pages),
     preservedBlocks: pages,
     handoverBytes: 4096 * (4 + (k as number) * 2 ** i * 3),
-    floorBytes: Math.ceil(pages * (22 - 2 * i) / 8),
+    // the floor of drawing `pages` among the 4 Mi pages of 16 GiB (lib/metrics/floor.ts)
+    floorBytes: Math.ceil(log2Binomial(4194304, pages) / 8),
   }))
 );
 

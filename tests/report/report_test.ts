@@ -5,6 +5,13 @@ import { rowsFromCsv } from "../../lib/scenario/export.ts";
 import { codeRevision, versions } from "../../lib/report/provenance.ts";
 import { requireTool } from "../support/system_tools.ts";
 import { HeadlessChromium } from "./cdp.ts";
+import { layoutCheck, type LayoutReport } from "./layout_check.ts";
+import * as Plot from "@observablehq/plot";
+import { Chart } from "../../lib/plot/chart.ts";
+import { profileColor } from "../../lib/plot/palette.ts";
+import { renderReportHtml } from "../../lib/report/html.ts";
+import { FIGURES } from "../plot/standard_figures.ts";
+import { PROFILE_ROWS } from "../plot/fixtures.ts";
 
 /** Where tests leave their artefacts (git-ignored). */
 const OUT_DIR = new URL("../../.out/tests/report/", import.meta.url).pathname;
@@ -34,9 +41,27 @@ Deno.test("writeReport: self-contained page, data.json and CSVs that agree", asy
   });
   const html = await Deno.readTextFile(`${outDir}/index.html`);
   assert.doesNotMatch(html, /<script|<link |src="http/, "no scripts or external resources");
-  for (const name of ["metadata", "walk_time", "walk_cost", "buddyinfo", "radix_levels"]) {
-    assert.match(html, new RegExp(`data-chart="${name}"><(svg|figure)`), name);
+  for (
+    const name of [
+      "metadata_bars",
+      "walk_time",
+      "walk_cost",
+      "order_share",
+      "buddyinfo-kho-v1-6.19",
+      "buddyinfo-kho-v4",
+      "radix_levels-kho-v4",
+    ]
+  ) {
+    assert.match(
+      html,
+      new RegExp(`<figure class="kholab-chart" data-chart="${name}"><figcaption>[^<]+\\)`),
+      name,
+    );
   }
+  assert.doesNotMatch(html, /data-chart="radix_levels-kho-v1-6.19"/, "no radix tree in 6.19");
+  assert.match(html, /<details open><summary>kho-v1-6\.19<\/summary>/);
+  assert.match(html, /<details><summary>kho-v4<\/summary>/);
+  assert.doesNotMatch(html, /data-chart="metadata"/, "no scatter of one point per profile");
   assert.match(html, /data-chart="compat_matrix"/);
   assert.ok(html.includes(r.meta.command) && html.includes(r.meta.revision));
   assert.ok(html.includes(`Deno ${Deno.version.deno}`.replace("Deno", "deno")));
@@ -48,7 +73,11 @@ Deno.test("writeReport: self-contained page, data.json and CSVs that agree", asy
   const rows = rowsFromCsv(await Deno.readTextFile(`${outDir}/rows.csv`));
   assert.deepEqual(rows.map((x) => x.handoverBytes), r.rows.map((x) => x.handoverBytes));
   assert.equal(rows[1].profile, "kho-v4");
-  assert.ok((await Deno.readTextFile(`${outDir}/radix_levels.csv`)).startsWith("level,"));
+  assert.ok((await Deno.readTextFile(`${outDir}/radix_levels.csv`)).startsWith("profile,level,"));
+  assert.deepEqual(data.inspections.map((v: { profile: string }) => v.profile), [
+    "kho-v1-6.19",
+    "kho-v4",
+  ]);
   assert.match(r.summary, /^profile/);
   await Deno.remove(outDir, { recursive: true });
 });
@@ -79,42 +108,50 @@ Deno.test("provenance: revision and versions", () => {
   assert.equal(v.plot, "0.6.17");
 });
 
-Deno.test("demo report in headless Chromium: no console errors, every chart drawn", async () => {
+/** Loads `file` in `browser` and returns the console errors seen. */
+async function load(browser: HeadlessChromium, file: string): Promise<string[]> {
+  await browser.send("Page.enable");
+  await browser.send("Runtime.enable");
+  await browser.send("Log.enable");
+  const loaded = browser.waitFor("Page.loadEventFired");
+  await browser.send("Page.navigate", { url: `file://${file}` });
+  await loaded;
+  const errors: string[] = [];
+  for (const e of browser.events) {
+    if (e.method === "Runtime.exceptionThrown") errors.push(JSON.stringify(e.params));
+    if (
+      e.method === "Runtime.consoleAPICalled" &&
+      ["error", "assert"].includes(String(e.params.type))
+    ) errors.push(JSON.stringify(e.params));
+    if (
+      e.method === "Log.entryAdded" &&
+      (e.params.entry as { level: string }).level === "error"
+    ) errors.push(JSON.stringify(e.params));
+  }
+  return errors;
+}
+
+Deno.test("demo report in headless Chromium: every chart drawn, captioned, legible, coloured", async () => {
   if (!requireTool("chromium")) return;
   const outDir = `${OUT_DIR}demo`;
   const r = await demoReport({ outDir, params: SMALL_DEMO, progress: false, clock: wallClock });
   assert.ok(r.charts.size >= 6);
   const browser = await HeadlessChromium.launch();
   try {
-    const errors: string[] = [];
-    const collect = () => {
-      for (const e of browser.events) {
-        if (e.method === "Runtime.exceptionThrown") errors.push(JSON.stringify(e.params));
-        if (
-          e.method === "Runtime.consoleAPICalled" &&
-          ["error", "assert"].includes(String(e.params.type))
-        ) errors.push(JSON.stringify(e.params));
-        if (
-          e.method === "Log.entryAdded" &&
-          (e.params.entry as { level: string }).level === "error"
-        ) errors.push(JSON.stringify(e.params));
-      }
-    };
-    await browser.send("Page.enable");
-    await browser.send("Runtime.enable");
-    await browser.send("Log.enable");
-    const loaded = browser.waitFor("Page.loadEventFired");
-    await browser.send("Page.navigate", { url: `file://${outDir}/index.html` });
-    await loaded;
+    const errors = await load(browser, `${outDir}/index.html`);
+    const layout = await browser.evaluate<LayoutReport>(layoutCheck(r.meta.profiles));
+    assert.deepEqual(layout.charts.sort(), [...r.charts.keys()].sort());
+    assert.deepEqual(layout.problems, [], "layout problems");
+    // One colour per profile, the palette's, in every chart that colours by profile.
+    assert.deepEqual(Object.keys(layout.colors).sort(), [...r.meta.profiles].sort());
+    for (const [p, cs] of Object.entries(layout.colors)) assert.deepEqual(cs, [profileColor(p)], p);
     const sizes = await browser.evaluate<{ name: string; w: number; h: number }[]>(`
       [...document.querySelectorAll(".kholab-chart")].map((d) => {
         const svgs = [...d.querySelectorAll("svg")];
         const main = svgs[svgs.length - 1];
         const b = main ? main.getBoundingClientRect() : { width: 0, height: 0 };
-        return { name: d.dataset.chart, w: b.width, h: b.height,
-                 marks: main ? main.querySelectorAll("path,rect,circle,line,text").length : 0 };
+        return { name: d.dataset.chart, w: b.width, h: b.height };
       })`);
-    assert.deepEqual(sizes.map((s) => s.name).sort(), [...r.charts.keys()].sort());
     for (const s of sizes) assert.ok(s.w > 0 && s.h > 0, `chart ${s.name} has size ${s.w}x${s.h}`);
     const { contentSize } = await browser.send("Page.getLayoutMetrics") as {
       contentSize: { width: number; height: number };
@@ -127,8 +164,97 @@ Deno.test("demo report in headless Chromium: no console errors, every chart draw
     const png = Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0));
     assert.deepEqual([...png.slice(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
     await Deno.writeFile(`${OUT_DIR}demo.png`, png);
-    collect();
+    // The demo's data.json: the floor is a floor.
+    const data = JSON.parse(await Deno.readTextFile(`${outDir}/data.json`));
+    for (const row of data.rows) {
+      assert.ok(row.floorBytes <= row.handoverBytes, `${row.profile}: ${row.floorDomains}`);
+    }
     assert.deepEqual(errors, [], "console errors");
+  } finally {
+    await browser.close();
+  }
+});
+
+Deno.test("the layout check fails on overlapping and clipped labels and a missing caption", async () => {
+  if (!requireTool("chromium")) return;
+  const long = ["a-very-long-profile-name-one", "a-very-long-profile-name-two", "kho-v4"];
+  const rows = long.map((profile, i) => ({ profile, handoverBytes: 1000 * (i + 1), walkMs: i }));
+  const bad = [
+    // x tick labels far too long for their room: they overlap
+    new Chart({
+      caption: "overlapping ticks (units)",
+      width: 200,
+      x: { domain: long, tickRotate: 0 },
+      marks: [Plot.barY(rows, { x: "profile", y: "walkMs" })],
+    }, "overlap"),
+    // no left margin: the y tick labels are cut off by the SVG viewport
+    new Chart({
+      caption: "clipped ticks (units)",
+      marginLeft: 0,
+      y: { domain: long },
+      marks: [Plot.barX(rows, { y: "profile", x: "walkMs" })],
+    }, "clipped"),
+    // a chart without a caption
+    new Chart({ marks: [Plot.barX(rows, { y: "profile", x: "walkMs" })] }, "uncaptioned"),
+    // a profile drawn in a colour that is not its own
+    new Chart({
+      caption: "wrong colour (units)",
+      marginLeft: 160,
+      marks: [Plot.barX(rows, { y: "profile", x: "walkMs", fill: "red", title: "profile" })],
+    }, "colour"),
+  ];
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/index.html`,
+    renderReportHtml({
+      title: "bad",
+      summary: "",
+      reproduce: {},
+      sections: [{ title: "x", charts: bad }],
+    }),
+  );
+  const browser = await HeadlessChromium.launch();
+  try {
+    await load(browser, `${dir}/index.html`);
+    const layout = await browser.evaluate<LayoutReport>(layoutCheck(["kho-v4"]));
+    const text = layout.problems.join("\n");
+    assert.match(text, /^overlap: x-axis tick labels overlap: /m);
+    assert.match(text, /^clipped: text clipped: "a-very-long-profile-name-one"/m);
+    assert.match(text, /^uncaptioned: no caption$/m);
+    assert.deepEqual(layout.colors["kho-v4"], ["red"]);
+    assert.notEqual(profileColor("kho-v4"), "red");
+  } finally {
+    await browser.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("every standard figure, drawn from the plot fixtures, passes the layout check", async () => {
+  if (!requireTool("chromium")) return;
+  const charts = FIGURES.map(([name, make]) => {
+    const c = make();
+    return new Chart(c.options, name);
+  });
+  const dir = `${OUT_DIR}figures`;
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(
+    `${dir}/index.html`,
+    renderReportHtml({
+      title: "figures",
+      summary: "",
+      reproduce: {},
+      sections: [{ title: "all figures", charts }],
+    }),
+  );
+  const browser = await HeadlessChromium.launch();
+  try {
+    const errors = await load(browser, `${dir}/index.html`);
+    const profiles = [...new Set(PROFILE_ROWS.map((r) => String(r.profile)))];
+    const layout = await browser.evaluate<LayoutReport>(layoutCheck(profiles));
+    assert.deepEqual(layout.charts, FIGURES.map(([n]) => n));
+    assert.deepEqual(layout.problems, [], "layout problems");
+    for (const [p, cs] of Object.entries(layout.colors)) assert.deepEqual(cs, [profileColor(p)], p);
+    assert.deepEqual(errors, []);
   } finally {
     await browser.close();
   }
