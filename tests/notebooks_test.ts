@@ -3,8 +3,9 @@
  * `tools/run_notebooks.py`, which keeps late outputs) against the Deno kernel through a
  * project-local kernelspec, then checks the executed notebook: every code cell ran without an
  * error output, every cell tagged `chart` shows an HTML chart (a `<figure>` whose caption
- * names its units) with an `<svg>`, every cell
- * tagged `table` an HTML table. Executed notebooks are left in `.out/notebooks/`.
+ * names its units) with an `<svg>`, every cell tagged `table` an HTML table. Executed
+ * notebooks are left in `.out/notebooks/`. The executed pages in `docs/notebooks/` (written by
+ * `deno task notebooks:html`) are checked the same way.
  */
 import assert from "node:assert/strict";
 import { writeKernelspec } from "../tools/kernelspec.ts";
@@ -95,3 +96,29 @@ for (const [name, charts] of NOTEBOOKS) {
     assert.equal(shown, charts, `${name}: charts shown`);
   });
 }
+
+Deno.test("docs/notebooks holds an executed page of every notebook, charts and all", async () => {
+  const pages = [...Deno.readDirSync(`${ROOT}docs/notebooks`)].map((e) => e.name).sort();
+  assert.deepEqual(
+    pages,
+    NOTEBOOKS.map(([n]) => `${n}.html`).sort(),
+    "run deno task notebooks:html",
+  );
+  for (const [name, charts] of NOTEBOOKS) {
+    const html = await Deno.readTextFile(`${ROOT}docs/notebooks/${name}.html`);
+    const figures = html.match(
+      /<figure class="kholab-chart"[^>]*><figcaption>[^<]+\)<\/figcaption>/g,
+    );
+    assert.equal(figures?.length ?? 0, charts, `${name}: charts with captions`);
+    assert.doesNotMatch(
+      html,
+      /data-mime-type="application\/vnd\.jupyter\.stderr"|AssertionError|Uncaught /,
+      name,
+    );
+    assert.doesNotMatch(html, /<script[^>]*src="file:/, `${name}: no local script paths`);
+    const nb = JSON.parse(await Deno.readTextFile(`${ROOT}notebooks/${name}.ipynb`));
+    const code = (nb.cells as Cell[]).filter((c) => c.cell_type === "code").length;
+    const prompts = html.match(/jp-InputPrompt[^>]*>In&nbsp;\[\d+\]:/g)?.length ?? 0;
+    assert.equal(prompts, code, `${name}: every code cell executed`);
+  }
+});

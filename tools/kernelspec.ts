@@ -4,7 +4,8 @@
  * under the home directory. The kernel runs the Deno binary given (default: the one running
  * this code, `Deno.execPath()`, which also works when Deno came from npx).
  *
- * Usage: `deno run --allow-write --allow-read tools/kernelspec.ts DIR` (prints the name).
+ * Usage: `deno run --allow-write --allow-read tools/kernelspec.ts [--name NAME] DIR` (prints
+ * the name; `--name deno` for opening the notebooks in Jupyter, see the README).
  *
  * @module
  */
@@ -22,22 +23,34 @@ export function kernelJson(denoPath: string = Deno.execPath()): Record<string, u
   };
 }
 
+/** The kernel name the notebooks record in their metadata (Deno's own: `deno`). */
+export const NOTEBOOK_KERNEL_NAME = "deno";
+
 /**
- * Writes `DIR/kernels/kholab-deno/kernel.json` and returns DIR (use it as `JUPYTER_PATH`).
+ * Writes `DIR/kernels/NAME/kernel.json` (default name `kholab-deno`) and returns DIR (use it
+ * as `JUPYTER_PATH`). Named `deno`, Jupyter opens the notebooks on it without asking.
  */
-export async function writeKernelspec(dir: string, denoPath?: string): Promise<string> {
-  const kdir = `${dir}/kernels/${KERNEL_NAME}`;
+export async function writeKernelspec(
+  dir: string,
+  denoPath?: string,
+  name: string = KERNEL_NAME,
+): Promise<string> {
+  const kdir = `${dir}/kernels/${name}`;
   await Deno.mkdir(kdir, { recursive: true });
   await Deno.writeTextFile(`${kdir}/kernel.json`, JSON.stringify(kernelJson(denoPath), null, 2));
   return dir;
 }
 
 if (import.meta.main) {
-  const dir = Deno.args[0];
-  if (!dir) {
-    console.error("usage: deno run -A tools/kernelspec.ts DIR");
+  const args = [...Deno.args];
+  let name = KERNEL_NAME;
+  const i = args.indexOf("--name");
+  if (i >= 0) [, name] = args.splice(i, 2);
+  const dir = args[0];
+  if (!dir || args.length !== 1 || !/^[a-z0-9._-]+$/.test(name ?? "")) {
+    console.error("usage: deno run -A tools/kernelspec.ts [--name NAME] DIR");
     Deno.exit(2);
   }
-  await writeKernelspec(dir);
-  console.log(KERNEL_NAME);
+  await writeKernelspec(dir, undefined, name);
+  console.log(name);
 }
