@@ -266,9 +266,11 @@ export type {
   MemfdSection,
   RangeSection,
   SectionBase,
+  SubtreeBlob,
+  SubtreeSection,
   TestKhoSection,
   VmallocSection,
-} from "./lib/kho/abi/scenario_manifest.ts";
+} from "./lib/scenario/manifest_abi.ts";
 export {
   type BeforeKexecContext,
   type RunOptions as ScenarioRunOptions,

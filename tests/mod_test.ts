@@ -214,6 +214,8 @@ const API = [
   "ScriptSyntaxError",
   "ScriptSyntaxErrors",
   "SectionBase",
+  "SubtreeBlob",
+  "SubtreeSection",
   "SweepFigureOptions",
   "SweepOptions",
   "SweepPoint",

@@ -1,13 +1,14 @@
 /**
- * The scenario manifest on a kernel: {@link writeScenarioManifest} puts the workloads'
- * sections into preserved memory in the first kernel and publishes them as the KHO sub-tree
- * `"kholab-scenario"`; {@link readScenarioManifest} finds them in the successor from bytes
- * alone, restores the chunk folios, reads them and frees them. The layouts are in
- * `../kho/abi/scenario_manifest.ts`.
+ * The manifest on a kernel: {@link writeScenarioManifest} puts the sections (a scenario's
+ * workloads, a script's named objects) into preserved memory in the first kernel and
+ * publishes them as the KHO sub-tree `"kholab-scenario"`; {@link readScenarioManifest} finds
+ * them in the successor from bytes alone, restores the chunk folios, reads them and frees
+ * them; {@link discardScenarioManifest} takes a written manifest back (a kexec that failed).
+ * The layouts are in `./manifest_abi.ts`.
  *
  * Works in every profile: only `kho_preserve_folio` and `kho_restore_folio` are used, chunks
  * are buddy folios of order ≤ 9, the root blob is a small FDT published with
- * `Kho.registerSubtree` (directly, or from a FINALIZE notifier in the 6.16/6.18 era). The
+ * `kho_add_subtree` (directly, or from a FINALIZE notifier in the 6.16/6.18 era). The
  * manifest's own blocks are preserved memory like any other: rows report them as
  * `manifestBlocks` and `manifestBytes` so readers can subtract them.
  *
@@ -17,6 +18,7 @@
 import { type ErrnoName, KhoError } from "../errors.ts";
 import type { Kernel } from "../boot/kernel.ts";
 import { hasApi } from "../kho/abi/profiles.ts";
+import type { KhoNotifier } from "../kho/preserve.ts";
 import {
   chunkCapacity,
   chunkOrderFor,
@@ -31,7 +33,7 @@ import {
   SCENARIO_MANIFEST_NAME,
   SCENARIO_MAX_CHUNKS,
   SCENARIO_ROOT_FDT_BYTES,
-} from "../kho/abi/scenario_manifest.ts";
+} from "./manifest_abi.ts";
 import { PAGE_SIZE } from "../units.ts";
 
 /** Fault-injection site of the manifest's folios. */
@@ -51,12 +53,38 @@ export interface ManifestWriteResult {
   blocks: number;
   /** Bytes of those blocks. */
   bytes: number;
+  /** Head pfns of those blocks (the chunks, then the root page). */
+  pfns: readonly number[];
+  /** Takes the sub-tree back, where the generation can (see {@link discardScenarioManifest}). */
+  unpublish: (() => void) | null;
 }
 
 /** What {@link readScenarioManifest} found: the sections, or an errno and a reason. */
 export type ManifestReadResult =
   | { ok: true; sections: ManifestSection[]; chunks: number; payloadBytes: number }
   | { ok: false; errno: ErrnoName; reason: string };
+
+/**
+ * Publishes the root FDT the way this generation's clients do: `kho_add_subtree` (6.19 on, RFC
+ * v1), or from a FINALIZE notifier registered now (6.16, 6.18). Returns what takes it back:
+ * `unregister_kho_notifier`, `kho_remove_subtree`, or null where the generation has neither
+ * (RFC v1).
+ */
+function publish(kernel: Kernel, rootPhys: number, size: number): (() => void) | null {
+  const kho = kernel.kho;
+  const out = kho.out;
+  if (out === null) throw new KhoError("EOPNOTSUPP", "kho_add_subtree: KHO is not enabled");
+  if (kernel.profile.finalize === "notifier") {
+    const fn: KhoNotifier = (event, ser) => {
+      if (event === "finalize") ser!.addSubtree(SCENARIO_MANIFEST_NAME, rootPhys);
+      return 0;
+    };
+    kho.registerNotifier(fn);
+    return () => out.unregisterNotifier(fn);
+  }
+  kho.addSubtree(SCENARIO_MANIFEST_NAME, rootPhys, size);
+  return hasApi(kernel.profile, "removeSubtree") ? () => kho.removeSubtree(rootPhys) : null;
+}
 
 /** Preserves a folio just allocated (freed again if that fails); queues its undo. */
 function preserveNew(kernel: Kernel, pfn: number, undo: (() => void)[]): number {
@@ -133,7 +161,7 @@ export function writeScenarioManifest(
     const first = chunks[0].pfn * PAGE_SIZE;
     const fdt = encodeManifestRoot({ first, nrChunks: chunks.length, payloadBytes: stream.length });
     mem.writeBytes(rootPhys, fdt);
-    kernel.kho.registerSubtree(SCENARIO_MANIFEST_NAME, rootPhys, fdt.length);
+    const unpublish = publish(kernel, rootPhys, fdt.length);
     const chunkBytes = chunks.reduce((s, c) => s + 2 ** c.order * PAGE_SIZE, 0);
     return {
       rootPhys,
@@ -142,11 +170,36 @@ export function writeScenarioManifest(
       payloadBytes: stream.length,
       blocks: chunks.length + 1,
       bytes: chunkBytes + PAGE_SIZE,
+      pfns: [...chunks.map((c) => c.pfn), rootPfn],
+      unpublish,
     };
   } catch (e) {
     while (undo.length > 0) undo.pop()!();
     throw e;
   }
+}
+
+/**
+ * Takes a manifest written by {@link writeScenarioManifest} back, as far as the generation
+ * can: the sub-tree (or its FINALIZE notifier) is removed, and the folios are unpreserved and
+ * freed where `kho_unpreserve_folio` exists. Returns what stays behind: `""` when nothing, else
+ * the reason (the generation and the API it lacks); the caller reports it.
+ */
+export function discardScenarioManifest(kernel: Kernel, written: ManifestWriteResult): string {
+  const left: string[] = [];
+  if (written.unpublish !== null) written.unpublish();
+  else left.push(`the sub-tree stays (no kho_remove_subtree in ${kernel.profile.name})`);
+  if (hasApi(kernel.profile, "unpreserveFolio")) {
+    for (const pfn of written.pfns) {
+      kernel.kho.unpreserveFolio(pfn);
+      kernel.buddy.folioPut(pfn);
+    }
+  } else {
+    left.push(
+      `${written.blocks} block(s) stay preserved (no kho_unpreserve_folio in ${kernel.profile.name})`,
+    );
+  }
+  return left.join("; ");
 }
 
 /** `folio_put` where the generation gave the folio a reference (6.16 does not for order > 0). */

@@ -32,7 +32,7 @@ import {
   replayWalk,
 } from "../metrics/collect.ts";
 import { blocksByOrder, costByOrder } from "../metrics/by_order.ts";
-import type { ManifestSection } from "../kho/abi/scenario_manifest.ts";
+import type { ManifestSection } from "./manifest_abi.ts";
 import { PAGE_SIZE } from "../units.ts";
 import { formatByOrder, type MetricsRow } from "../metrics/metrics.ts";
 import type { Clock } from "../rng.ts";

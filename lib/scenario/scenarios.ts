@@ -52,7 +52,7 @@ export type {
   SectionBase,
   TestKhoSection,
   VmallocSection,
-} from "../kho/abi/scenario_manifest.ts";
+} from "./manifest_abi.ts";
 export type { KhoVmalloc, KhoVmallocFields } from "../kho/abi/vmalloc.ts";
 export type { ManifestReadResult, ManifestWriteResult } from "./manifest.ts";
 

@@ -26,9 +26,10 @@ import {
   type MemfdSection,
   type RangeSection,
   sectionRecordCount,
+  type SubtreeSection,
   type TestKhoSection,
   type VmallocSection,
-} from "../kho/abi/scenario_manifest.ts";
+} from "./manifest_abi.ts";
 import type { KhoVmalloc } from "../kho/abi/vmalloc.ts";
 import { hasApi } from "../kho/abi/profiles.ts";
 import { splitPages } from "../kho/page_split.ts";
@@ -359,19 +360,33 @@ function restoreFolios(kernel: Kernel, s: FolioSection, tally: Tally): void {
   }
 }
 
+/**
+ * Restores the range `[pfn, pfn + nrPages)` with this generation's API: `kho_restore_pages`
+ * (6.18 on), or (6.16, RFC v1) `kho_restore_folio` of each block of the split, every block
+ * tried. `ok` is false when a block did not restore (blocks restored stay restored, as in the
+ * kernel); `blocks` counts the blocks of the call (1 for `kho_restore_pages`).
+ */
+export function restoreRange(
+  kernel: Kernel,
+  pfn: number,
+  nrPages: number,
+): { ok: boolean; blocks: number } {
+  if (hasApi(kernel.profile, "restorePages")) {
+    return { ok: kernel.kho.restorePages(pfn * PAGE_SIZE, nrPages) !== null, blocks: 1 };
+  }
+  const split = splitPages(pfn, nrPages);
+  let ok = true;
+  for (const b of split) ok = kernel.kho.restoreFolio(b.pfn * PAGE_SIZE) !== null && ok;
+  return { ok, blocks: split.length };
+}
+
 function restoreRanges(kernel: Kernel, s: RangeSection, tally: Tally): void {
-  const pagesApi = hasApi(kernel.profile, "restorePages");
   for (let i = 0; i < s.pfns.length; i++) {
     const pfn = s.pfns[i];
     let ok = true;
     let blocks = 1;
     try {
-      if (pagesApi) ok = kernel.kho.restorePages(pfn * PAGE_SIZE, s.nrPages) !== null;
-      else {
-        const split = splitPages(pfn, s.nrPages);
-        blocks = split.length;
-        for (const b of split) ok = kernel.kho.restoreFolio(b.pfn * PAGE_SIZE) !== null && ok;
-      }
+      ({ ok, blocks } = restoreRange(kernel, pfn, s.nrPages));
     } catch (e) {
       tally.error(`${s.name}-restore`, e);
       ok = false;
@@ -441,6 +456,32 @@ function restoreTestKho(kernel: Kernel, s: TestKhoSection, tally: Tally): void {
 }
 
 /**
+ * A sub-tree blob: `kho_retrieve_subtree` by the section's name must give the recorded
+ * address, then `kho_restore_folio` of the blob and its hash.
+ */
+function restoreSubtree(kernel: Kernel, s: SubtreeSection, tally: Tally): void {
+  if (s.blob === null) return;
+  let pfn: number | null = null;
+  try {
+    const found = kernel.kho.retrieveSubtree(s.name).phys;
+    if (found !== s.blob.phys) {
+      throw new KhoError("EINVAL", `sub-tree ${s.name} at 0x${found.toString(16)}, not the blob`);
+    }
+    pfn = kernel.kho.restoreFolio(s.blob.phys);
+  } catch (e) {
+    tally.error(`${s.name}-restore`, e);
+  }
+  if (pfn === null) {
+    tally.restoreFailures++;
+    tally.lostObjects++;
+    return;
+  }
+  tally.restoredBlocks++;
+  tally.restoreStructPagesWritten += 2 ** kernel.memmap.folioOrder(pfn);
+  if (hashOf(kernel, s.blob.phys, s.blob.size) !== s.blob.hash) tally.lostObjects++;
+}
+
+/**
  * Restores and verifies, in the successor, the objects of one section decoded from the
  * manifest: objects the first kernel failed to preserve count as lost; each preserved one
  * is restored with its generation's API and its content compared with the hash in the
@@ -459,5 +500,7 @@ export function restoreSection(kernel: Kernel, section: ManifestSection, tally: 
       return restoreVmallocs(kernel, section, tally);
     case "test_kho":
       return restoreTestKho(kernel, section, tally);
+    case "subtree":
+      return restoreSubtree(kernel, section, tally);
   }
 }

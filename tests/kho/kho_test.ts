@@ -12,15 +12,74 @@ import { readLe64 } from "../../lib/kho/fdt/format.ts";
 import { requireTool } from "../support/system_tools.ts";
 import { forEachSeed, seedRange } from "../support/seeds.ts";
 import { oracleBlobs, type OracleRequest } from "../support/fdt_oracle.ts";
-import {
-  MANIFEST,
-  objectBytes,
-  preserveObject,
-  readManifest,
-  restoreObject,
-  type TestObject,
-  writeManifest,
-} from "./support/manifest.ts";
+import type { ManifestSection } from "../../lib/scenario/manifest_abi.ts";
+import { SCENARIO_MANIFEST_NAME } from "../../lib/scenario/manifest_abi.ts";
+import { readScenarioManifest, writeScenarioManifest } from "../../lib/scenario/manifest.ts";
+import { restoreSection, Tally } from "../../lib/scenario/workloads.ts";
+
+/**
+ * One object the chain test preserves: a folio (arg = order), a page range (arg = pages) or
+ * a data blob published as the sub-tree `blob-<index>` (arg = bytes). The successor finds
+ * them through the scenario manifest only (one section per object).
+ */
+interface TestObject {
+  phys: number;
+  kind: "folio" | "pages" | "blob";
+  arg: number;
+  hash: bigint;
+}
+
+function objectBytes(o: TestObject): number {
+  if (o.kind === "folio") return 2 ** o.arg * PAGE_SIZE;
+  if (o.kind === "pages") return o.arg * PAGE_SIZE;
+  return o.arg;
+}
+
+function preserveObject(k: Kernel, o: TestObject, index: number): void {
+  const pfn = o.phys / PAGE_SIZE;
+  if (o.kind === "folio") k.kho.preserveFolio(pfn);
+  else if (o.kind === "pages") k.kho.preservePages(pfn, o.arg);
+  else {
+    k.kho.preserveFolio(pfn);
+    k.kho.addSubtree(`blob-${index}`, o.phys, o.arg);
+  }
+}
+
+/** The manifest section of each object (names `obj-<i>`, blobs named like their sub-tree). */
+function sectionsOf(objs: readonly TestObject[]): ManifestSection[] {
+  return objs.map((o, i): ManifestSection => {
+    const one = { attempted: 1, pfns: Float64Array.of(o.phys / PAGE_SIZE) };
+    const hashes = BigUint64Array.of(o.hash);
+    if (o.kind === "folio") {
+      return { ...one, kind: "folio", name: `obj-${i}`, order: o.arg, hashes };
+    }
+    if (o.kind === "pages") {
+      return { ...one, kind: "range", name: `obj-${i}`, nrPages: o.arg, hashes };
+    }
+    return {
+      kind: "subtree",
+      name: `blob-${i}`,
+      attempted: 1,
+      blob: { phys: o.phys, size: o.arg, hash: o.hash },
+    };
+  });
+}
+
+/** The objects a successor rebuilds from the manifest's sections (bytes only). */
+function objectsOf(sections: readonly ManifestSection[]): TestObject[] {
+  return sections.map((s): TestObject => {
+    switch (s.kind) {
+      case "folio":
+        return { phys: s.pfns[0] * PAGE_SIZE, kind: "folio", arg: s.order, hash: s.hashes[0] };
+      case "range":
+        return { phys: s.pfns[0] * PAGE_SIZE, kind: "pages", arg: s.nrPages, hash: s.hashes[0] };
+      case "subtree":
+        return { phys: s.blob!.phys, kind: "blob", arg: s.blob!.size, hash: s.blob!.hash };
+      default:
+        throw new Error(`unexpected section ${s.kind}`);
+    }
+  });
+}
 
 function newMachine(): Machine {
   return new Machine({ ramBytes: 8 * GiB, nodes: 2 });
@@ -55,7 +114,7 @@ function createObjects(k: Kernel, rng: Rng): TestObject[] {
     mem.writeBytes(phys, rng.fillBytes(new Uint8Array(size)));
     objs.push({ phys, kind: "blob", arg: size, hash: 0n });
   }
-  for (const o of objs) o.hash = mem.hash64(o.phys, objectBytes(k, o));
+  for (const o of objs) o.hash = mem.hash64(o.phys, objectBytes(o));
   objs.forEach((o, i) => {
     if (o.kind === "blob") k.kho.addSubtree(`blob-${i}`, o.phys, o.arg);
     else preserveObject(k, o, i);
@@ -91,7 +150,7 @@ function runChain(
   let k = Kernel.coldBoot(machine, { cmdline: "kho=on" });
   let objs = createObjects(k, rng);
   for (let step = 1; step <= kexecs; step++) {
-    writeManifest(k, objs);
+    writeScenarioManifest(k, sectionsOf(objs));
     collect?.push({ seed, step, req: oracleRequest(k), got: k.kho.out!.root.bytes() });
     const prev = k;
     k = k.kexec();
@@ -102,12 +161,16 @@ function runChain(
       `seed ${seed} step ${step}: ${k.boot.revivalRefused ?? k.log.text()}`,
     );
     assert.equal(k.kho.kexecCount, step);
-    const { phys: manifestPhys, objects } = readManifest(k);
+    const found = readScenarioManifest(k);
+    assert.ok(found.ok, `seed ${seed} step ${step}: ${found.ok || found.reason}`);
+    const tally = new Tally();
+    for (const section of found.sections) restoreSection(k, section, tally);
+    assert.equal(tally.errorText(), "", `seed ${seed} step ${step}`);
+    assert.equal(tally.lostObjects, 0, `seed ${seed} step ${step}`);
+    const objects = objectsOf(found.sections);
     for (const o of objects) {
-      const err = restoreObject(k, o);
-      assert.equal(err, null, `seed ${seed} step ${step}: ${err}`);
+      if (o.kind === "folio") assert.equal(k.memmap.folioOrder(o.phys / PAGE_SIZE), o.arg);
     }
-    k.kho.restoreFree(manifestPhys);
     assert.equal(k.log.warnings().length, 0, k.log.text());
     objs = objects;
     objs.forEach((o, i) => preserveObject(k, o, i));
@@ -532,8 +595,9 @@ Deno.test("property: random byte mutations of tracker pages and the FDT never cr
 
 Deno.test("the manifest is found only through its sub-tree", () => {
   const k = Kernel.coldBoot(newMachine());
-  writeManifest(k, []);
+  writeScenarioManifest(k, []);
   const k2 = k.kexec();
-  assert.deepEqual(readManifest(k2).objects, []);
-  assert.ok(k2.kho.incoming!.subtreeNames().includes(MANIFEST));
+  const found = readScenarioManifest(k2);
+  assert.ok(found.ok && found.sections.length === 0);
+  assert.ok(k2.kho.incoming!.subtreeNames().includes(SCENARIO_MANIFEST_NAME));
 });

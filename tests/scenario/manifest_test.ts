@@ -7,15 +7,17 @@ import {
   type ManifestSection,
   planChunkOrders,
   SCENARIO_CHUNK_HEADER_SIZE,
-} from "../../lib/kho/abi/scenario_manifest.ts";
+} from "../../lib/scenario/manifest_abi.ts";
 import { KhoVmalloc } from "../../lib/kho/abi/vmalloc.ts";
 import {
+  discardScenarioManifest,
   readScenarioManifest,
   SCENARIO_MANIFEST_SITE,
   writeScenarioManifest,
 } from "../../lib/scenario/manifest.ts";
 import { KhoError } from "../../lib/errors.ts";
 import { availableProfiles } from "../../lib/scenario/run.ts";
+import { restoreSection, Tally } from "../../lib/scenario/workloads.ts";
 import { PAGE_SIZE } from "../../lib/units.ts";
 
 function boot(profile: ProfileName = "kho-v4") {
@@ -176,4 +178,78 @@ Deno.test("on fragmented memory the writer falls back to smaller chunks; ENOMEM 
   k.faults.disarm();
   const r2 = readScenarioManifest(kexec(k));
   assert.ok(!r2.ok && r2.errno === "ENOENT");
+});
+
+Deno.test("fault injection at every allocation point of the writer: ENOMEM and nothing left", () => {
+  const k = boot();
+  const free = k.buddy.nrFreePages();
+  const fdt = k.kho.out!.root.bytes();
+  const preserved = () => {
+    const out: string[] = [];
+    k.kho.out!.tracker.walk((phys, order) => (out.push(`${phys}/${order}`), 0));
+    return out.sort();
+  };
+  const set = preserved();
+  const want = sections(300_000);
+  let failures = 0;
+  let points = 0;
+  for (let nth = 1;; nth++) {
+    k.faults.arm({ nth });
+    let failed: unknown = null;
+    let written = null;
+    try {
+      written = writeScenarioManifest(k, want);
+    } catch (e) {
+      failed = e;
+    }
+    const injected = k.faults.injected;
+    k.faults.disarm();
+    if (injected === 0) {
+      // Past the last allocation point: the write succeeded; take it back for the next run.
+      assert.ok(written !== null);
+      assert.equal(discardScenarioManifest(k, written), "");
+      break;
+    }
+    points++;
+    if (written !== null) {
+      // A high-order chunk fell back to a smaller order (kvmalloc-style); still complete.
+      assert.equal(discardScenarioManifest(k, written), "");
+    } else {
+      failures++;
+      assert.ok(failed instanceof KhoError && failed.code === "ENOMEM", `nth=${nth}: ${failed}`);
+    }
+    assert.deepEqual(preserved(), set, `nth=${nth}`);
+    assert.deepEqual(k.kho.out!.root.bytes(), fdt, `nth=${nth}`);
+    // Tracker pages the tracker keeps may stay; nothing else is leaked.
+    assert.ok(free - k.buddy.nrFreePages() <= k.kho.out!.tracker.metadataPages(), `nth=${nth}`);
+  }
+  // Chunk allocations fall back to smaller orders down to 0; the root page has no fallback.
+  assert.ok(points >= 4 && failures >= 1, `${points} points, ${failures} failing`);
+  writeScenarioManifest(k, want);
+  const r = readScenarioManifest(kexec(k));
+  assert.ok(r.ok && r.sections.length === want.length);
+});
+
+Deno.test("sub-tree sections: the blob is found by name, restored and its content checked", () => {
+  for (const profile of ["kho-v4", "kho-v1-6.19", "kho-v2"] as const) {
+    const k1 = boot(profile);
+    const phys = k1.kho.allocPreserve(10_000);
+    k1.machine.mem.fill(phys, 10_000, { pattern: 3 });
+    k1.kho.addSubtree("notes", phys, 10_000);
+    const hash = k1.machine.mem.hash64(phys, 10_000);
+    const want: ManifestSection[] = [
+      { kind: "subtree", name: "notes", attempted: 1, blob: { phys, size: 10_000, hash } },
+      { kind: "subtree", name: "gone", attempted: 1, blob: null },
+    ];
+    writeScenarioManifest(k1, want);
+    const k2 = kexec(k1);
+    const r = readScenarioManifest(k2);
+    assert.ok(r.ok, profile);
+    assert.deepEqual(r.sections, want, profile);
+    const tally = new Tally();
+    for (const s of r.sections) restoreSection(k2, s, tally);
+    assert.equal(tally.restoredBlocks, 1, profile);
+    assert.equal(tally.lostObjects, 1, `${profile}: the blob that was never added`);
+    assert.equal(tally.errorText(), "", profile);
+  }
 });

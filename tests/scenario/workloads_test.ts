@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/rng.ts";
 import type { BootOptions } from "../../lib/boot/kernel.ts";
 import { getProfile, type ProfileName } from "../../lib/kho/abi/profiles.ts";
-import { SCENARIO_CHUNK_HEADER_SIZE } from "../../lib/kho/abi/scenario_manifest.ts";
+import { SCENARIO_CHUNK_HEADER_SIZE } from "../../lib/scenario/manifest_abi.ts";
 import { writeScenarioManifest } from "../../lib/scenario/manifest.ts";
 import { availableProfiles, restoreScenario, runScenario } from "../../lib/scenario/run.ts";
 import { buildScenario } from "../../lib/scenario/scenarios.ts";
@@ -181,4 +181,20 @@ Deno.test("a refused handover loses every attempted object", () => {
   assert.equal(row.status, "refused");
   assert.match(row.errors as string, /^boot:Error\(.*compat/);
   assert.equal(row.lostObjects, 2006);
+});
+
+Deno.test("content changed after the manifest was written is reported lost, not hidden", () => {
+  const inst = buildScenario("hypervisor", { profile: "kho-v4", params: SMALL });
+  const k1 = inst.kernel;
+  const t1 = new Tally();
+  const sections = inst.workloads.map((w) => w.preserve(k1, t1));
+  writeScenarioManifest(k1, sections);
+  const folio = sections.find((s) => s.kind === "folio" && s.pfns.length > 0);
+  assert.ok(folio && folio.kind === "folio");
+  k1.machine.mem.writeU8(folio.pfns[0] * 4096 + 77, 0x42);
+  const k2 = k1.kexec(inst.bootOptions);
+  const t2 = new Tally();
+  restoreScenario(k2, t2, { attempted: 0, clock: CLOCK });
+  assert.equal(t2.lostObjects, 1);
+  assert.equal(t2.restoreFailures, 0);
 });

@@ -17,9 +17,9 @@ import {
   SCENARIO_SECTION_HEADER_SIZE,
   SCENARIO_STREAM_HEADER_SIZE,
   SECTION_KINDS,
-} from "../../../lib/kho/abi/scenario_manifest.ts";
-import { KhoVmalloc } from "../../../lib/kho/abi/vmalloc.ts";
-import { FdtWriter, le64 } from "../../../lib/kho/fdt/mod.ts";
+} from "../../lib/scenario/manifest_abi.ts";
+import { KhoVmalloc } from "../../lib/kho/abi/vmalloc.ts";
+import { FdtWriter, le64 } from "../../lib/kho/fdt/mod.ts";
 
 const SECTIONS: ManifestSection[] = [
   {
@@ -57,6 +57,13 @@ const SECTIONS: ManifestSection[] = [
   },
   { kind: "test_kho", name: "test_kho", attempted: 1, saved: true },
   { kind: "test_kho", name: "t".repeat(31), attempted: 1, saved: false },
+  {
+    kind: "subtree",
+    name: "notes",
+    attempted: 1,
+    blob: { phys: 0x7_0000_1000, size: 20000, hash: 9n },
+  },
+  { kind: "subtree", name: "lost-blob", attempted: 1, blob: null },
 ];
 
 function mustDecode(bytes: Uint8Array): ManifestSection[] {
@@ -76,8 +83,8 @@ Deno.test("the stream round-trips every section kind, little-endian, at the docu
   assert.equal(bytes.length, manifestStreamBytes(SECTIONS));
   assert.equal(
     bytes.length,
-    24 + 6 * 56 + 3 * 16 + 16 + 24 + 2 * 80,
-    "header, six section headers, records",
+    24 + 8 * 56 + 3 * 16 + 16 + 24 + 2 * 80 + 24,
+    "header, eight section headers, records",
   );
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 8)), "KHSCMAN1");
   const dv = new DataView(bytes.buffer);
@@ -121,6 +128,17 @@ Deno.test("property: random sections round-trip", () => {
       attempted: r.names.length + r.extra,
       files: r.names.map((name, i) => ({ name, nrFolios: i * 3, hash: BigInt(i) << 60n })),
     })),
+    fc.record({
+      pfn: fc.integer({ min: 0, max: 2 ** 41 - 1 }),
+      size: fc.integer({ min: 1, max: 2 ** 30 }),
+      hash: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+      added: fc.boolean(),
+    }).map((r): ManifestSection => ({
+      kind: "subtree",
+      name: "blob",
+      attempted: 1,
+      blob: r.added ? { phys: r.pfn * 4096, size: r.size, hash: r.hash } : null,
+    })),
   );
   fc.assert(
     fc.property(fc.array(section, { maxLength: 6 }), (sections) => {
@@ -140,6 +158,14 @@ Deno.test("the encoder refuses what the layout cannot hold", () => {
     RangeError,
   );
   assert.throws(() => encodeManifest([{ ...f, hashes: new BigUint64Array(0) }]), RangeError);
+  const blob = { phys: 0x1000, size: 1, hash: 0n };
+  const sub = { kind: "subtree" as const, name: "s", attempted: 1 };
+  assert.throws(() => encodeManifest([{ ...sub, blob: { ...blob, phys: 0x1001 } }]), RangeError);
+  assert.throws(() => encodeManifest([{ ...sub, blob: { ...blob, size: 0 } }]), RangeError);
+  assert.throws(
+    () => encodeManifest([{ ...sub, blob: { ...blob, size: 2 ** 30 + 1 } }]),
+    RangeError,
+  );
 });
 
 /** The stream of SECTIONS with `patch` applied to a copy. */
@@ -172,6 +198,11 @@ Deno.test("the decoder rejects corrupt streams with a reason and never throws", 
   rejects(patched((_, b) => b.fill(0x41, s0, s0 + 32)), /bad name/);
   rejects(patched((dv) => dv.setUint32(s0 + 56 + 4, 0x200, true)), /pfn/);
   rejects(encodeManifest(SECTIONS).subarray(0, 20), /too short/);
+  // The sub-tree record: the last but one section.
+  const sub = encodeManifest(SECTIONS.slice(0, -2)).length + SCENARIO_SECTION_HEADER_SIZE;
+  rejects(patched((dv) => dv.setUint32(sub, 0x1234, true)), /blob at/);
+  rejects(patched((dv) => dv.setUint32(sub + 8, 0, true)), /blob of 0 bytes/);
+  rejects(patched((dv) => dv.setUint32(sub - 8, 1, true)), /subtree param 1/);
   rejects(patched(() => {}).subarray(0, 100), /payload_bytes/);
   // Every single-byte corruption of the headers is either rejected or decodes to sections;
   // nothing throws.

@@ -1,10 +1,13 @@
 /**
- * The scenario manifest: the harness's own handover. After a scenario's workloads preserved
- * their objects in the first kernel, `lib/scenario/manifest.ts` writes what the successor
- * needs to find and verify them (pfns, orders, vmalloc descriptors, memfd names, content
- * hashes taken when the scenario was built) into preserved memory; the successor finds it
- * through the KHO sub-tree `"kholab-scenario"` and restores every object from these bytes
- * alone. Every layout of the manifest is here, shared by writer and reader (little-endian).
+ * The manifest: kholab's one way to find its objects after kexec, used by the scenario
+ * harness, the command language (one section per named object) and the tests. After the
+ * objects were preserved in the first kernel, `./manifest.ts` writes what the successor needs
+ * to find and verify them (pfns, orders, vmalloc descriptors, memfd names, sub-tree blobs,
+ * content hashes taken when the objects were built) into preserved memory; the successor
+ * finds it through the KHO sub-tree `"kholab-scenario"` and restores every object from these
+ * bytes alone. Every layout of the manifest is here, shared by writer and reader
+ * (little-endian). It is kholab's own format, so it lives next to its owner (`lib/scenario/`),
+ * not with the kernel's ABI in `lib/kho/abi/`.
  *
  * The sub-tree blob is a small FDT (sub-trees of the kho-v1 era are FDTs, property `fdt`),
  * one preserved order-0 folio:
@@ -34,10 +37,11 @@
  *   u32 version;                     //  8: 1
  *   u32 nr_sections;                 // 12
  *   u64 payload_bytes;               // 16: bytes of the whole stream, this header included
- *   struct kholab_scenario_section { // one per workload, in preserve order
+ *   struct kholab_scenario_section { // one per workload (or named object), in preserve order
  *     char name[32];                 //  0: NUL-padded, 1..31 bytes of UTF-8
- *     u32 kind;                      // 32: 1 folio, 2 range, 3 vmalloc, 4 memfd, 5 test_kho
- *     u32 record_size;               // 36: 16, 16, 24, 80, 0 by kind
+ *     u32 kind;                      // 32: 1 folio, 2 range, 3 vmalloc, 4 memfd, 5 test_kho,
+ *                                    //     6 subtree
+ *     u32 record_size;               // 36: 16, 16, 24, 80, 0, 24 by kind
  *     u32 attempted;                 // 40: objects the workload tried to preserve
  *     u32 count;                     // 44: records (objects preserved successfully)
  *     u64 param;                     // 48: folio order, range nr_pages, vmalloc bytes, else 0
@@ -48,16 +52,19 @@
  * vmalloc record (24):       struct kho_vmalloc desc;  u64 hash;
  * memfd record (80):         char name[64] (NUL-padded);  u64 nr_folios;  u64 hash;
  * test_kho:                  no record; count 1 when the module saved its data
+ * subtree record (24):       u64 phys;  u64 size;  u64 hash;   (count ≤ 1: the KHO sub-tree
+ *                            named like the section, a blob of `size` bytes at `phys`)
  * ```
  * Hashes are `PhysicalMemory.hash64` of the object's bytes (`MemfdFile.hash64` for a file,
- * `Vmalloc.hash64` for a buffer) when the scenario was built.
+ * `Vmalloc.hash64` for a buffer, the blob's `size` bytes for a sub-tree) when the objects were
+ * built.
  *
  * @module
  */
 
-import { cstring, FdtReader, FdtWriter, le32, le64 } from "../fdt/mod.ts";
-import { PAGE_SIZE } from "../../units.ts";
-import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "./vmalloc.ts";
+import { cstring, FdtReader, FdtWriter, le32, le64 } from "../kho/fdt/mod.ts";
+import { PAGE_SIZE } from "../units.ts";
+import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "../kho/abi/vmalloc.ts";
 
 /** Sub-tree name of the manifest. */
 export const SCENARIO_MANIFEST_NAME = "kholab-scenario";
@@ -94,7 +101,14 @@ export const SCENARIO_CHUNK_MAX_ORDER = 9;
 export const SCENARIO_MAX_CHUNKS = 65536;
 
 /** Section kinds and their codes. */
-export const SECTION_KINDS = { folio: 1, range: 2, vmalloc: 3, memfd: 4, test_kho: 5 } as const;
+export const SECTION_KINDS = {
+  folio: 1,
+  range: 2,
+  vmalloc: 3,
+  memfd: 4,
+  test_kho: 5,
+  subtree: 6,
+} as const;
 /** A section kind. */
 export type SectionKind = keyof typeof SECTION_KINDS;
 /** Record size of each kind. */
@@ -104,7 +118,11 @@ export const SECTION_RECORD_SIZES: Readonly<Record<SectionKind, number>> = {
   vmalloc: KHO_VMALLOC_LAYOUT.size + 8,
   memfd: SCENARIO_MEMFD_NAME_MAX + 1 + 16,
   test_kho: 0,
+  subtree: 24,
 };
+
+/** Largest sub-tree blob a record may declare (1 GiB: one folio of order 18). */
+export const SCENARIO_SUBTREE_MAX_BYTES = 2 ** 30;
 
 /** Largest pfn a record may hold (physical addresses stay below 2^53). */
 const MAX_PFN = 2 ** 41;
@@ -181,13 +199,32 @@ export interface TestKhoSection extends SectionBase {
   readonly saved: boolean;
 }
 
-/** One workload's part of the manifest. */
+/** A sub-tree blob: `size` bytes at `phys`, named in the root FDT like its section. */
+export interface SubtreeBlob {
+  /** Physical address of the blob (page-aligned). */
+  readonly phys: number;
+  /** Bytes of the blob (1..{@link SCENARIO_SUBTREE_MAX_BYTES}). */
+  readonly size: number;
+  /** `PhysicalMemory.hash64` of the blob's `size` bytes at build time. */
+  readonly hash: bigint;
+}
+
+/** A KHO sub-tree (`kho_add_subtree`) named like the section. */
+export interface SubtreeSection extends SectionBase {
+  /** Kind. */
+  readonly kind: "subtree";
+  /** The blob, or null when adding the sub-tree failed. */
+  readonly blob: SubtreeBlob | null;
+}
+
+/** One workload's (or named object's) part of the manifest. */
 export type ManifestSection =
   | FolioSection
   | RangeSection
   | VmallocSection
   | MemfdSection
-  | TestKhoSection;
+  | TestKhoSection
+  | SubtreeSection;
 
 /** A decoded value, or why the bytes were rejected. */
 export type ManifestResult<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -215,6 +252,8 @@ export function sectionRecordCount(s: ManifestSection): number {
       return s.files.length;
     case "test_kho":
       return s.saved ? 1 : 0;
+    case "subtree":
+      return s.blob === null ? 0 : 1;
   }
 }
 
@@ -338,7 +377,7 @@ function getName(bytes: Uint8Array, at: number, max: number): string | null {
  *
  * @example
  * ```ts
- * import { decodeManifest, encodeManifest } from "./scenario_manifest.ts";
+ * import { decodeManifest, encodeManifest } from "./manifest_abi.ts";
  * const bytes = encodeManifest([{
  *   kind: "folio", name: "iommu", attempted: 2, order: 0,
  *   pfns: Float64Array.of(0x1000), hashes: BigUint64Array.of(7n),
@@ -393,6 +432,21 @@ export function encodeManifest(sections: readonly ManifestSection[]): Uint8Array
         }
         break;
       case "test_kho":
+        break;
+      case "subtree":
+        if (s.blob !== null) {
+          const { phys, size } = s.blob;
+          if (!(phys % PAGE_SIZE === 0 && phys >= 0 && phys / PAGE_SIZE < MAX_PFN)) {
+            throw new RangeError(`section ${s.name}: blob at ${phys}`);
+          }
+          if (!(Number.isInteger(size) && size >= 1 && size <= SCENARIO_SUBTREE_MAX_BYTES)) {
+            throw new RangeError(`section ${s.name}: blob of ${size} bytes`);
+          }
+          setU64(dv, at, phys);
+          setU64(dv, at + 8, size);
+          dv.setBigUint64(at + 16, s.blob.hash, true);
+          at += SECTION_RECORD_SIZES.subtree;
+        }
         break;
     }
   }
@@ -499,6 +553,25 @@ export function decodeManifest(bytes: Uint8Array): ManifestResult<ManifestSectio
         if (count > 1) return fail(`section ${name}: test_kho count ${count}`);
         sections.push({ ...base, kind, saved: count === 1 });
         break;
+      case "subtree": {
+        if (count > 1) return fail(`section ${name}: subtree count ${count}`);
+        if (param !== 0) return fail(`section ${name}: subtree param ${param}`);
+        let blob: SubtreeBlob | null = null;
+        if (count === 1) {
+          const phys = getU64(dv, at);
+          const size = getU64(dv, at + 8);
+          if (phys % PAGE_SIZE !== 0 || phys / PAGE_SIZE >= MAX_PFN) {
+            return fail(`section ${name}: blob at ${phys}`);
+          }
+          if (size < 1 || size > SCENARIO_SUBTREE_MAX_BYTES) {
+            return fail(`section ${name}: blob of ${size} bytes`);
+          }
+          blob = { phys, size, hash: dv.getBigUint64(at + 16, true) };
+          at += SECTION_RECORD_SIZES.subtree;
+        }
+        sections.push({ ...base, kind, blob });
+        break;
+      }
     }
   }
   if (at !== total) return fail(`manifest has ${total - at} trailing bytes`);
