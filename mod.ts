@@ -183,8 +183,16 @@ export type { LuoFileSetSer } from "./lib/kho/abi/luo.ts";
 // ---- boot: the kernel's boot sequence and kexec
 export { Kernel } from "./lib/boot/kernel.ts";
 export type { BootHandoff, BootOptions, BootReport } from "./lib/boot/options.ts";
+// reserve_mem=: reserved (or revived) at boot, preserved by the late initcall.
+export {
+  type ReservedMem,
+  type ReserveMemHost,
+  reserveMemPrepareKho,
+  type ReserveMemState,
+  reserveMemUnprepareKho,
+} from "./lib/boot/reserve_mem.ts";
 
-// ---- clients: the kernel's KHO users (lib/test_kho.c, reserve_mem, memfd)
+// ---- clients: the kernel's KHO users (lib/test_kho.c, memfd)
 export {
   testKhoExit,
   type TestKhoFolio,
@@ -195,12 +203,6 @@ export {
   type TestKhoState,
   testKhoVerify,
 } from "./lib/clients/test_kho.ts";
-export {
-  type ReservedMem,
-  reservedMem,
-  reserveMemInit,
-  type ReserveMemInitResult,
-} from "./lib/clients/reserve_mem.ts";
 export {
   incomingMemfds,
   memfdClose,

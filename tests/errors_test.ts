@@ -8,7 +8,7 @@ import { TrackerCorruptionError } from "../lib/kho/trackers/corruption.ts";
 import { KhoHangError } from "../lib/kho/trackers/xarray.ts";
 import { Kernel } from "../lib/boot/kernel.ts";
 import { Machine } from "../lib/machine/machine.ts";
-import { reserveMemInit } from "../lib/clients/reserve_mem.ts";
+import { reserveMemPrepareKho } from "../lib/boot/reserve_mem.ts";
 
 Deno.test("error policy: KhoError carries every errno's name and number", () => {
   for (const [code, errno] of Object.entries(ERRNO)) {
@@ -82,9 +82,9 @@ Deno.test("error policy: misuse of the simulator's API is a RangeError", () => {
   );
   assert.throws(() => machine.mem.readBytes(2 ** 33, 8), PhysRangeError);
   const k = Kernel.coldBoot(machine, { cmdline: "reserve_mem=8M:2M:trace", poison: false });
-  reserveMemInit(k);
+  // The boot prepared the regions' hand-over (reserve_mem_init); preparing again is misuse.
   assert.throws(
-    () => reserveMemInit(k),
+    () => reserveMemPrepareKho(k),
     (e) => e instanceof RangeError && /already/.test(e.message),
   );
 });

@@ -29,6 +29,7 @@ import { DEFAULT_IMAGE_BYTES, type Kho } from "../kho/kho.ts";
 import type { KhoIn, RetrieveStats } from "../kho/restore.ts";
 import type { LiveUpdate } from "../luo/luo_core.ts";
 import type { BootHandoff, BootOptions } from "./options.ts";
+import { newReserveMemState, type ReserveMemState } from "./reserve_mem.ts";
 
 /** A handover that `kho_populate` accepted. */
 export interface PopulatedHandover {
@@ -75,8 +76,10 @@ export class BootContext {
   khoEnabled: boolean;
   /** Scratch areas: inherited (`kho_populate`) or reserved (`kho_reserve_scratch`). */
   scratch: ScratchArea[] = [];
-  /** The incoming KHO state (`kho_memory_init`, KHO boot only). */
+  /** The incoming KHO state (`kho_populate`, KHO boot only). */
   incoming: KhoIn | null = null;
+  /** `reserve_mem=` regions (`reserve_mem`, `reserve_mem_init`). */
+  readonly reserveMem: ReserveMemState = newReserveMemState();
   /** The tracker walk (`kho_memory_init`, KHO boot only). */
   retrieve: RetrieveStats | undefined = undefined;
   /** Pages `memblock_free_all` handed to the buddy allocator. */

@@ -22,6 +22,7 @@ import { BootContext } from "./context.ts";
 import { kernelKexec } from "./kexec.ts";
 import type { BootHandoff, BootOptions, BootReport } from "./options.ts";
 import { startKernel } from "./phases.ts";
+import type { ReserveMemState } from "./reserve_mem.ts";
 
 export { KernelPanic } from "../kernel/panic.ts";
 export { POISON_SEED } from "./options.ts";
@@ -79,6 +80,8 @@ export class Kernel {
   readonly imagePhys: number;
   /** What happened at boot. */
   readonly boot: BootReport;
+  /** `reserve_mem=` regions of this kernel (revived or new) and their KHO hand-over. */
+  readonly reserveMem: ReserveMemState;
   readonly #options: BootOptions;
   #dead = false;
 
@@ -99,6 +102,7 @@ export class Kernel {
     this.vmalloc = ctx.vmalloc;
     this.kho = ctx.kho;
     this.liveupdate = ctx.liveupdate;
+    this.reserveMem = ctx.reserveMem;
     this.boot = {
       khoBoot: ctx.kho.isKhoBoot,
       revivalRefused: ctx.revivalRefused,

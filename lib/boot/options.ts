@@ -4,8 +4,8 @@
  *
  * Where later switches go: the kernel command line (`cmdline`) carries boot parameters, each
  * parsed by `lib/kernel/cmdline.ts` and consumed by the boot phase that models its
- * `early_param`/`__setup` handler (a `reserve_mem=` phase joins the phase table of
- * `./start_kernel.ts`). Build-time configuration (CONFIG_KEXEC_HANDOVER_DEBUG,
+ * `early_param`/`__setup` handler (`reserve_mem=`: the `reserve_mem` phase of `./phases.ts`,
+ * in `./reserve_mem.ts`). Build-time configuration (CONFIG_KEXEC_HANDOVER_DEBUG,
  * CONFIG_DEFERRED_STRUCT_PAGE_INIT, a kdump kernel) joins BootOptions as one `config` group
  * that the phases read from the boot context (`./context.ts`); none of those switches exists yet.
  *

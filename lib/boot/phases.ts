@@ -7,6 +7,7 @@
  * | `e820__memblock_setup`  | RAM of every node into memblock; the low pages reserved                |
  * | `kho_populate`          | validate the handover; scratch memblock add + mark; scratch-only mode  |
  * | `memblock_reserve_kern` | reserve the kernel image                                               |
+ * | `reserve_mem`           | `reserve_mem=` regions: revived from the `memblock` sub-FDT, or new    |
  * | `sparse_init`           | the memmap (struct pages) from memblock, per node                      |
  * | `kho_reserve_scratch`   | cold boot: reserve the scratch areas for the next kernel               |
  * | `free_area_init`        | the buddy allocator (empty free lists)                                 |
@@ -16,10 +17,10 @@
  * | `kho_init`              | cold boot: scratch → CMA pageblocks; KHO's outgoing state              |
  * | `liveupdate_early_init` | LUO (6.19 on): `liveupdate=`, incoming LUO state checked (panics)      |
  * | `luo_late_startup`      | LUO's outgoing state (`liveupdate_num + 1`), `/dev/liveupdate`         |
+ * | `reserve_mem_init`      | late initcall: the regions and their `memblock` sub-FDT preserved      |
  *
  * To extend the boot, insert a phase into {@link BOOT_PHASES} at its place in the kernel's
- * order: a `reserve_mem=` phase after `memblock_reserve_kern` (an early_param reserving from
- * memblock), a file handler's module init (e.g. `memfd_luo_init`, a device_initcall calling
+ * order: a file handler's module init (e.g. `memfd_luo_init`, a device_initcall calling
  * `ctx.liveupdate.registerFileHandler`) between `liveupdate_early_init` and
  * `luo_late_startup`, config-dependent phases (CONFIG_DEFERRED_STRUCT_PAGE_INIT, a kdump kernel skipping
  * `kho_reserve_scratch`) as phases that read their switch from `ctx.options`. The kexec path
@@ -45,6 +46,7 @@ import {
 } from "../kho/scratch.ts";
 import type { BootContext } from "./context.ts";
 import { POISON_SEED } from "./options.ts";
+import { reserveMemInit, reserveMemSetup } from "./reserve_mem.ts";
 
 /** One step of the boot sequence. */
 export interface BootPhase {
@@ -62,8 +64,10 @@ export function e820MemblockSetup(ctx: BootContext): void {
 
 /**
  * `kho_populate`: validate the handover before anything else is allocated. On success the
- * scratch areas are added to memblock and marked, the scratch array reserved, and memblock
- * allocates only from scratch; on failure "disabling KHO revival" and an ordinary boot.
+ * scratch areas are added to memblock and marked, the scratch array reserved, memblock
+ * allocates only from scratch, and the incoming state (`kho_in`: the FDT, so that
+ * `kho_retrieve_subtree` works from here on) is set up; on failure "disabling KHO revival"
+ * and an ordinary boot.
  */
 export function khoPopulate(ctx: BootContext): void {
   const { handover } = ctx.handoff;
@@ -96,6 +100,12 @@ export function khoPopulate(ctx: BootContext): void {
     }
     mb.reserve(handover.scratchPhys, handover.scratchLen);
     mb.setKhoScratchOnly();
+    ctx.incoming = new KhoIn(
+      { mem, topology, memblock: mb, memmap: ctx.memmap, log },
+      ctx.profile,
+      handover.fdtPhys,
+      r,
+    );
     log.info("KHO", `found kexec handover data (FDT ${hex(handover.fdtPhys)})`);
   }
 }
@@ -174,8 +184,7 @@ export function freeAreaInit(ctx: BootContext): void {
  * (`kho_mem_retrieve`) reserves every preserved block. Scratch-only mode ends here.
  */
 export function khoMemoryInit(ctx: BootContext): void {
-  const { handover } = ctx.handoff;
-  if (ctx.populated && handover) {
+  if (ctx.populated && ctx.incoming) {
     for (const a of ctx.scratch) {
       if (a.size > 0) {
         ctx.buddy.setPageblockMigratetypeRange(
@@ -185,18 +194,6 @@ export function khoMemoryInit(ctx: BootContext): void {
         );
       }
     }
-    ctx.incoming = new KhoIn(
-      {
-        mem: ctx.machine.mem,
-        topology: ctx.machine.topology,
-        memblock: ctx.memblock,
-        memmap: ctx.memmap,
-        log: ctx.log,
-      },
-      ctx.profile,
-      handover.fdtPhys,
-      ctx.populated,
-    );
     ctx.retrieve = ctx.incoming.memRetrieve();
   }
   ctx.memblock.clearKhoScratchOnly();
@@ -291,6 +288,7 @@ export const BOOT_PHASES: readonly BootPhase[] = [
   { name: "e820__memblock_setup", run: e820MemblockSetup },
   { name: "kho_populate", run: khoPopulate },
   { name: "memblock_reserve_kern", run: memblockReserveKern },
+  { name: "reserve_mem", run: reserveMemSetup },
   { name: "sparse_init", run: sparseInit },
   { name: "kho_reserve_scratch", run: khoReserveScratch },
   { name: "free_area_init", run: freeAreaInit },
@@ -300,6 +298,8 @@ export const BOOT_PHASES: readonly BootPhase[] = [
   { name: "kho_init", run: khoInit },
   { name: "liveupdate_early_init", run: liveupdateEarlyInit },
   { name: "luo_late_startup", run: luoLateStartup },
+  // Late initcalls run in link order: kernel/ (LUO) before mm/ (memblock's reserve_mem_init).
+  { name: "reserve_mem_init", run: reserveMemInit },
 ];
 
 /**

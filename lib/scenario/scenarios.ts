@@ -50,6 +50,8 @@ export type {
   MemfdSection,
   RangeSection,
   SectionBase,
+  SubtreeBlob,
+  SubtreeSection,
   TestKhoSection,
   VmallocSection,
 } from "./manifest_abi.ts";

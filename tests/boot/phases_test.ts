@@ -13,6 +13,7 @@ Deno.test("boot phases: the kernel's init order, each named after its kernel fun
     "e820__memblock_setup",
     "kho_populate",
     "memblock_reserve_kern",
+    "reserve_mem",
     "sparse_init",
     "kho_reserve_scratch",
     "free_area_init",
@@ -22,6 +23,7 @@ Deno.test("boot phases: the kernel's init order, each named after its kernel fun
     "kho_init",
     "liveupdate_early_init",
     "luo_late_startup",
+    "reserve_mem_init",
   ]);
 });
 

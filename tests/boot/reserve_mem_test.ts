@@ -1,23 +1,28 @@
 import assert from "node:assert/strict";
-import type { KhoError } from "../../lib/errors.ts";
 import { Kernel } from "../../lib/boot/kernel.ts";
 import { buildMemblockFdt, MEMBLOCK_KHO_FDT } from "../../lib/kho/abi/memblock.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { GiB, MiB, PAGE_SIZE } from "../../lib/units.ts";
+import { getProfile, PROFILE_NAMES } from "../../lib/kho/abi/profiles.ts";
 import {
   RESERVE_MEM_FDT_SITE,
-  reservedMem,
-  reserveMemInit,
   reserveMemPrepareKho,
+  type ReserveMemState,
   reserveMemUnprepareKho,
-} from "../../lib/clients/reserve_mem.ts";
+} from "../../lib/boot/reserve_mem.ts";
+import type { FaultOptions } from "../../lib/kernel/faults.ts";
+
+/** The regions the boot reserved (the `reserve_mem` phase and the late initcall ran). */
+function reserveMemInit(k: Kernel): ReserveMemState {
+  return k.reserveMem;
+}
 import { oracleBlobs } from "../support/fdt_oracle.ts";
 import { requireTool } from "../support/system_tools.ts";
 
 const CMDLINE = "kho=on reserve_mem=64M:4K:trace reserve_mem=3M:2M:oops reserve_mem=100K:4K:tiny";
 
-function boot(cmdline = CMDLINE): Kernel {
-  return Kernel.coldBoot(new Machine({ ramBytes: 8 * GiB, nodes: 2 }), { cmdline });
+function boot(cmdline = CMDLINE, faults?: FaultOptions): Kernel {
+  return Kernel.coldBoot(new Machine({ ramBytes: 8 * GiB, nodes: 2 }), { cmdline, faults });
 }
 
 function preservedSet(k: Kernel): string[] {
@@ -52,7 +57,9 @@ Deno.test("reserve_mem: fresh regions are aligned, disjoint, allocated, and publ
   // Each region is preserved as size >> PAGE_SHIFT pages (100K → 25 pages).
   const set = preservedSet(k);
   assert.ok(set.includes(`${r.regions[0].start}/14`), "64 MiB aligned to 4 MiB+ is one block");
-  assert.deepEqual(reservedMem(k), r.regions);
+  assert.equal(k.log.grep(/reserve_mem: failed|failed to prepare/).length, 0);
+  // Reserved from memblock at boot (RSRV_KERN), never given to the page allocator.
+  for (const x of r.regions) assert.ok(k.memblock.isRegionReserved(x.start, x.size));
 });
 
 Deno.test("reserve_mem: regions are revived with their content across 3 chained kexecs", () => {
@@ -75,7 +82,7 @@ Deno.test("reserve_mem: regions are revived with their content across 3 chained 
   }
 });
 
-Deno.test("reserve_mem: a different size, a stricter alignment or a new name allocates afresh", () => {
+Deno.test("reserve_mem: a different size, a stricter alignment or a new name is not revived", () => {
   const k1 = boot();
   const [trace, oops] = reserveMemInit(k1).regions;
   k1.machine.mem.fill(trace.start, trace.size, { byte: 0x77 });
@@ -84,10 +91,21 @@ Deno.test("reserve_mem: a different size, a stricter alignment or a new name all
     cmdline:
       `kho=on reserve_mem=32M:4K:trace reserve_mem=3M:${alignOops}:oops reserve_mem=1M:4K:new`,
   });
-  const now = reserveMemInit(k2).regions;
-  assert.deepEqual(now.map((r) => r.revived), [false, false, false]);
+  const st = reserveMemInit(k2);
+  const now = st.regions;
   assert.equal(k2.log.grep("has wrong size").length, 1);
   assert.equal(k2.log.grep("has wrong alignment").length, 1);
+  // The `reserve_mem=` handler runs while memblock allocates only from scratch (between
+  // kho_populate and kho_memory_init): fresh regions come from scratch, a 1 GiB-aligned one
+  // finds no room there, and preserving regions inside scratch fails (EINVAL), as in the kernel.
+  assert.deepEqual(now.map((r) => [r.name, r.revived]), [["trace", false], ["new", false]]);
+  assert.deepEqual(st.failed, ["oops"]);
+  for (const r of now) {
+    assert.ok(
+      k2.boot.scratch.some((a) => r.start >= a.addr && r.start + r.size <= a.addr + a.size),
+    );
+  }
+  assert.equal(st.khoError, "EINVAL");
   assert.notEqual(now[0].start, trace.start);
   // The old range was still preserved, so it stays reserved (nobody restores it).
   assert.ok(k2.memblock.isRegionReserved(trace.start, trace.size));
@@ -107,7 +125,9 @@ Deno.test("reserve_mem: the sub-FDT is byte-identical to fdt_oracle.py memblock"
   const kernels = [
     boot(),
     boot("reserve_mem=4K:4K:a"),
-    boot("reserve_mem=1G:1G:huge reserve_mem=12K:4K:b reserve_mem=5M:1M:c-with-a-longer-name"),
+    // 256M, not 1G: regions reserved before kho_reserve_scratch count in its sizing, and 200%
+    // of a 1 GiB region does not fit this 8 GiB machine's scratch (KHO would be disabled).
+    boot("reserve_mem=256M:256M:huge reserve_mem=12K:4K:b reserve_mem=5M:1M:c-with-a-longer-name"),
   ];
   const regionSets = kernels.map((k) => reserveMemInit(k).regions);
   const golden = [
@@ -134,45 +154,76 @@ Deno.test("reserve_mem: the sub-FDT is byte-identical to fdt_oracle.py memblock"
 
 Deno.test("reserve_mem: fault injection at every allocation point of prepare_kho_fdt", () => {
   let points = 0;
-  const sites = new Set<string>();
+  let khoOff = 0;
+  const clean = boot();
+  const cleanSet = preservedSet(clean);
   for (let nth = 1;; nth++) {
-    const k = boot();
-    const set = preservedSet(k);
-    const fdt = k.kho.out!.root.bytes();
-    const owned = k.kho.out!.tracker.ownedPagesPhys();
-    const free = k.buddy.nrFreePages();
-    const calls = new Map(k.faults.sites);
-    k.faults.arm({ nth, sites: [RESERVE_MEM_FDT_SITE, "kho_radix_node"] });
+    // Armed from the start of the boot: kho_init's own radix nodes count too (a failure there
+    // disables KHO, and reserve_mem_init then publishes nothing).
+    const k = boot(CMDLINE, { nth, sites: [RESERVE_MEM_FDT_SITE, "kho_radix_node"] });
     const r = reserveMemInit(k);
+    const injected = k.faults.injected;
     k.faults.disarm();
-    const regionPages = r.regions.reduce((a, x) => a + Math.ceil(x.size / PAGE_SIZE), 0);
     assert.equal(r.regions.length, 3);
-    if (r.khoError === undefined) {
+    if (injected === 0) {
       assert.ok(reserveMemInit(k.kexec()).regions.every((x) => x.revived));
       break;
     }
+    if (!k.kho.enabled) {
+      khoOff++;
+      assert.equal(r.khoError, undefined);
+      continue;
+    }
     points++;
-    for (const [site, c] of k.faults.sites) if (c !== calls.get(site)) sites.add(site);
     assert.equal(r.khoError, "ENOMEM", `nth=${nth}`);
     assert.equal(k.log.grep("failed to prepare memblock FDT for KHO").length, 1);
-    assert.deepEqual(preservedSet(k), set, `nth=${nth}`);
-    assert.deepEqual(k.kho.out!.root.bytes(), fdt, `nth=${nth}`);
-    const kept = k.kho.out!.tracker.ownedPagesPhys().filter((p) => !owned.includes(p));
-    assert.equal(free - k.buddy.nrFreePages(), regionPages + kept.length, `nth=${nth}: leak`);
+    // Nothing of the regions or the sub-FDT stays preserved or published.
+    assert.ok(!k.kho.out!.subtrees().some((s) => s.name === MEMBLOCK_KHO_FDT), `nth=${nth}`);
+    const set = preservedSet(k);
+    for (const x of r.regions) {
+      assert.ok(!set.some((b) => b.startsWith(`${x.start}/`)), `nth=${nth}: region preserved`);
+    }
+    assert.ok(set.length <= cleanSet.length, `nth=${nth}`);
     // Without a published sub-tree the successor allocates afresh.
     assert.ok(reserveMemInit(k.kexec()).regions.every((x) => !x.revived));
   }
-  assert.ok(sites.has(RESERVE_MEM_FDT_SITE) && sites.has("kho_radix_node"), [...sites].join());
-  assert.ok(points >= 3, `${points} points`);
+  assert.ok(points >= 3 && khoOff >= 1, `${points} points, ${khoOff} in kho_init`);
+  // The sub-FDT page itself.
+  const k = boot(CMDLINE, { nth: 1, sites: [RESERVE_MEM_FDT_SITE] });
+  assert.equal(k.reserveMem.khoError, "ENOMEM");
 });
 
-Deno.test("reserve_mem: prepare and unprepare are inverse; preparing twice is EBUSY", () => {
+Deno.test("reserve_mem: prepare and unprepare are inverse; preparing twice is a misuse", () => {
+  // The boot prepared the hand-over (reserve_mem_init); the same boot without regions is the
+  // state without it.
   const k = boot();
-  const set = preservedSet(k);
-  reserveMemInit(k);
-  assert.throws(() => reserveMemPrepareKho(k), (e: KhoError) => e.code === "EBUSY");
+  const set = preservedSet(boot("kho=on"));
+  assert.throws(() => reserveMemPrepareKho(k), RangeError);
   reserveMemUnprepareKho(k);
   assert.deepEqual(preservedSet(k), set);
   reserveMemPrepareKho(k);
   assert.ok(reserveMemInit(k.kexec()).regions.every((x) => x.revived));
+});
+
+Deno.test("reserve_mem: every generation hands its regions over (6.16/6.18 from a FINALIZE notifier)", () => {
+  for (const profile of PROFILE_NAMES) {
+    const m = new Machine({ ramBytes: 4 * GiB, nodes: 1 });
+    const k1 = Kernel.coldBoot(m, { cmdline: "kho=on reserve_mem=8M:4K:trace", profile });
+    const [r1] = k1.reserveMem.regions;
+    assert.equal(k1.reserveMem.khoError, undefined, profile);
+    m.mem.fill(r1.start, r1.size, { pattern: 5 });
+    const hash = m.mem.hash64(r1.start, r1.size);
+    const k2 = k1.kexec();
+    assert.ok(k2.kho.isKhoBoot, profile);
+    const [r2] = k2.reserveMem.regions;
+    assert.deepEqual([r2.revived, r2.start], [true, r1.start], profile);
+    if (getProfile(profile).bugs.includes("order-table-no-slot")) {
+      // RFC v1 has no slot for the region's order-11 block: the successor never walks it, so
+      // the memory went to the allocator (poisoned) although the name was revived.
+      assert.notEqual(m.mem.hash64(r2.start, r2.size), hash, profile);
+      continue;
+    }
+    assert.equal(m.mem.hash64(r2.start, r2.size), hash, profile);
+    assert.ok(k2.memblock.isRegionReserved(r2.start, r2.size), profile);
+  }
 });
