@@ -262,13 +262,14 @@ export {
 export type { Tally, Workload } from "./lib/scenario/workloads.ts";
 export type { ManifestWriteResult } from "./lib/scenario/manifest.ts";
 export type {
+  BlobRecord,
   FolioSection,
   ManifestSection,
   MemfdRecord,
   MemfdSection,
   RangeSection,
+  ReserveMemSection,
   SectionBase,
-  SubtreeBlob,
   SubtreeSection,
   TestKhoSection,
   VmallocSection,
@@ -298,7 +299,43 @@ export {
 } from "./lib/scenario/abi_matrix.ts";
 
 // ---- DSL: the kholab command language
-// TODO(issue 13 §3): export the DSL's Session (and its tagged template) here when it lands.
+// A session (a script's world) that keeps its state across calls, and its tagged template.
+export {
+  type CellPart,
+  CellResult,
+  type KhoTag,
+  session,
+  type SessionTagOptions,
+} from "./lib/dsl/tag.ts";
+export {
+  type ExpectResult,
+  type KernelConfig,
+  type MachineConfig,
+  type MeasureRow,
+  type OutputListener,
+  type ScriptStats,
+  Session,
+  type SessionOptions,
+  type Shown,
+} from "./lib/dsl/session.ts";
+export {
+  DslObject,
+  type ObjectInit,
+  type ObjectKind,
+  type ObjectState,
+} from "./lib/dsl/objects.ts";
+// The explicit command table, and the types to build one.
+export {
+  type CommandSpec,
+  type CommandTable,
+  commandTable,
+  type Invocation,
+  type MetricSpec,
+  type ObjectKindSpec,
+  type OptionSpec,
+  type PositionalSpec,
+} from "./lib/dsl/spec.ts";
+export { TABLE as COMMAND_TABLE } from "./lib/dsl/table.ts";
 export {
   type CheckResult,
   checkScript,
@@ -306,8 +343,7 @@ export {
   type RunResult,
   runScript,
 } from "./lib/dsl/run.ts";
-export type { ExpectResult, MeasureRow } from "./lib/dsl/interpreter.ts";
-export type { ScalarValue } from "./lib/dsl/values.ts";
+export type { ScalarValue, ValueKind as ScriptValueKind } from "./lib/dsl/values.ts";
 export type { RawInput } from "./lib/dsl/lineedit.ts";
 export { repl, type ReplOptions } from "./lib/dsl/repl.ts";
 export { ScriptRuntimeError, ScriptSyntaxError, ScriptSyntaxErrors } from "./lib/dsl/errors.ts";

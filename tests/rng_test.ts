@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { deriveSeed, hashLabel, ManualClock, Rng, timed } from "../lib/rng.ts";
 import { pointSeed } from "../lib/scenario/scenarios.ts";
-import { Interpreter } from "../lib/dsl/interpreter.ts";
+import { Session } from "../lib/dsl/session.ts";
 
 Deno.test("the generator is reproducible and seed-sensitive", () => {
   const a = new Rng(42), b = new Rng(42), c = new Rng(43);
@@ -25,7 +25,7 @@ Deno.test("one seed derivation: Rng.fork, sweep points and script streams all us
   assert.equal(pointSeed(5, 1), deriveSeed(5, "point#1"));
   assert.equal(pointSeed(5, 1), (Math.imul(5, 0x9e3779b1) ^ hashLabel("point#1")) >>> 0);
   // A script's n-th draw stream: label stream<n>.
-  const rt = new Interpreter({ seed: 9, clock: new ManualClock() });
+  const rt = new Session({ seed: 9, clock: new ManualClock() });
   assert.equal(rt.rng().seed, deriveSeed(9, "stream0"));
   assert.equal(rt.rng().seed, deriveSeed(9, "stream1"));
   // Seeds beyond 32 bits keep their high word; non-integers are misuse.

@@ -62,22 +62,7 @@ export interface KnownCycle {
  * exactly: a set that grows is a new cycle, and one that shrinks or disappears fails too, so
  * that the entry is updated or removed with the work that changes it.
  */
-export const KNOWN_CYCLES: readonly KnownCycle[] = [
-  {
-    // removed by the DSL session work (issue 13 part 3: an explicit command table)
-    modules: [
-      "lib/dsl/commands.ts",
-      "lib/dsl/help.ts",
-      "lib/dsl/interpreter.ts",
-      "lib/dsl/metrics.ts",
-      "lib/dsl/parser.ts",
-      "lib/dsl/scenario_command.ts",
-      "lib/dsl/show.ts",
-    ],
-    reason: "the DSL command table is filled by module side effects; " +
-      "removed by the DSL session work",
-  },
-];
+export const KNOWN_CYCLES: readonly KnownCycle[] = [];
 
 /** One import edge. */
 export interface ImportEdge {

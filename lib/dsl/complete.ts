@@ -7,8 +7,9 @@
  * @module
  */
 
-import { COMMANDS, OBJECT_KINDS, type OptionSpec, type PositionalSpec } from "./commands.ts";
-import { METRICS } from "./metrics.ts";
+import { OBJECT_PROPERTIES } from "./objects.ts";
+import type { CommandTable, OptionSpec, PositionalSpec } from "./spec.ts";
+import { TABLE } from "./table.ts";
 import { kindWords, type ValueKind } from "./values.ts";
 
 /** What completion knows about the session. */
@@ -17,6 +18,8 @@ export interface CompletionContext {
   objects: readonly string[];
   /** Variable names. */
   variables?: readonly string[];
+  /** The table to complete from. Default the language's. */
+  table?: CommandTable;
 }
 
 /** Completion result: replace `line.slice(start, cursor)` with one of `candidates`. */
@@ -43,6 +46,10 @@ function wordsFor(kind: ValueKind, ctx: CompletionContext): string[] {
  * ```
  */
 export function complete(line: string, ctx: CompletionContext): Completion {
+  const table = ctx.table ?? TABLE;
+  const COMMANDS = table.commands;
+  const OBJECT_KINDS = table.objectKinds;
+  const METRICS = table.metrics;
   // The current statement starts after the last ; { or }.
   const stmtStart = Math.max(line.lastIndexOf(";"), line.lastIndexOf("{"), line.lastIndexOf("}")) +
     1;
@@ -66,11 +73,7 @@ export function complete(line: string, ctx: CompletionContext): Completion {
   } else {
     const cmd = before[0];
     if (cmd === "expect" || cmd === "let" || cmd === "repeat") {
-      const props = ctx.objects.flatMap((o) =>
-        ["blocks", "folios", "pages", "bytes", "preserved", "restored", "failed", "verified"].map((
-          p,
-        ) => `${o}.${p}`)
-      );
+      const props = ctx.objects.flatMap((o) => OBJECT_PROPERTIES.map((p) => `${o}.${p}`));
       return pick([...METRICS.keys(), ...props, ...(ctx.variables ?? [])]);
     }
     if (cmd === "help") return pick([...COMMANDS.keys(), ...OBJECT_KINDS.keys(), "metrics"]);

@@ -110,7 +110,9 @@ export class ScriptSyntaxErrors extends AggregateError {
 
 /**
  * A command failed while running: `file.kho:7:1: preserve: EINVAL: folio at 0x… overlaps
- * scratch area 1`. The interpreter state is as before the command.
+ * scratch area 1`. The session's state is as before the command. `code` is the kernel's
+ * errno only when the kernel refused (a `KhoError`); a failure of kholab itself (a
+ * simulator `RangeError`, a `TypeError`, a stack overflow) is `internal`, with no errno.
  */
 export class ScriptRuntimeError extends Error {
   /** The script's name. */
@@ -127,6 +129,8 @@ export class ScriptRuntimeError extends Error {
   readonly reason: string;
   /** The source line and the caret line. */
   readonly snippet: string;
+  /** A failure of kholab itself, not of the script or the kernel. */
+  readonly internal: boolean;
 
   /** Creates the error; its message is the full diagnostic. */
   constructor(
@@ -138,6 +142,7 @@ export class ScriptRuntimeError extends Error {
       code?: string | null;
       source?: string;
       cause?: unknown;
+      internal?: boolean;
     },
   ) {
     super(formatDiagnostic({ ...at, message: `${at.command}: ${reason}` }), { cause: at.cause });
@@ -149,11 +154,12 @@ export class ScriptRuntimeError extends Error {
     this.code = at.code ?? null;
     this.reason = reason;
     this.snippet = snippetFor(at.source, at.span);
+    this.internal = at.internal ?? false;
   }
 }
 
 /**
- * A failure inside a command handler before the place is known; the interpreter turns it
+ * A failure inside a command handler before the place is known; the evaluator turns it
  * into a {@link ScriptRuntimeError} at the statement. `code` is an errno name.
  */
 export class CommandError extends Error {
@@ -167,6 +173,24 @@ export class CommandError extends Error {
     this.name = "CommandError";
     this.code = code;
     this.token = token;
+  }
+}
+
+/**
+ * An error that carries its own place (a value or a name in an expression); the evaluator
+ * puts the caret there instead of under the statement.
+ */
+export class SpannedError extends Error {
+  /** errno name or null. */
+  readonly code: string | null;
+  /** Where in the script. */
+  readonly span: Span;
+  /** Creates the error. */
+  constructor(code: string | null, message: string, span: Span) {
+    super(message);
+    this.name = "SpannedError";
+    this.code = code;
+    this.span = span;
   }
 }
 

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { COMMANDS, OBJECT_KINDS, type OptionSpec, usage } from "./commands.ts";
 import { didYouMean } from "./errors.ts";
-import { METRICS } from "./metrics.ts";
+import { OBJECT_PROPERTIES } from "./objects.ts";
+import { type CommandTable, type OptionSpec, usage } from "./spec.ts";
 import { kindName } from "./values.ts";
 
 const INTRO = `kholab command language — one statement per line (or ';'), # comments.
@@ -27,15 +27,20 @@ function optionLines(options: readonly OptionSpec[]): string[] {
 }
 
 /**
- * Help text: the command list, or one command / object kind / `metrics`.
+ * Help text of a table: the command list, or one command / object kind / `metrics`.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { helpText } from "./help.ts";
- * console.assert(helpText("kexec").startsWith("kexec"));
+ * import { TABLE } from "./table.ts";
+ * assert.ok(helpText(TABLE, "kexec").startsWith("kexec"));
  * ```
  */
-export function helpText(word?: string): string {
+export function helpText(table: CommandTable, word?: string): string {
+  const COMMANDS = table.commands;
+  const OBJECT_KINDS = table.objectKinds;
+  const METRICS = table.metrics;
   if (word === undefined) {
     const cmds = [...COMMANDS.values()].map((c) => `  ${c.name.padEnd(11)} ${c.summary}`);
     const kinds = [...OBJECT_KINDS.values()].map((k) => `  ${k.name.padEnd(11)} ${k.summary}`);
@@ -55,7 +60,7 @@ export function helpText(word?: string): string {
     return [
       "Metrics (expect, measure, show metrics):",
       ...[...METRICS.values()].map((m) => `  ${m.name.padEnd(18)} ${m.doc}`),
-      "Object properties: NAME.blocks folios pages bytes order preserved incoming restored failed verified phys",
+      `Object properties: NAME.${OBJECT_PROPERTIES.join(" ")}`,
     ].join("\n");
   }
   const c = COMMANDS.get(word);

@@ -1,7 +1,7 @@
 /**
  * Parser of the kholab command language. A script is line-oriented: one statement per line
  * (or separated by `;`), `#` comments, blocks in braces for `repeat` and `sweep`. Statements
- * are checked against the command table ({@link COMMANDS}, {@link OBJECT_KINDS}) — unknown
+ * are checked against a command table (the language's {@link TABLE} unless one is given) — unknown
  * commands and options, missing or surplus arguments, literal values of the wrong kind —
  * and every error of the script is collected before {@link ScriptSyntaxErrors} is thrown.
  *
@@ -10,15 +10,15 @@
 
 import type { BinaryOp, Expr, OptionNode, Program, Stmt, Value } from "./ast.ts";
 import { PRECEDENCE } from "./ast.ts";
+import { didYouMean, ScriptSyntaxError, ScriptSyntaxErrors, type Span } from "./errors.ts";
 import {
-  COMMANDS,
   type CommandSpec,
-  OBJECT_KINDS,
+  type CommandTable,
   type ObjectKindSpec,
   type OptionSpec,
   usage,
-} from "./commands.ts";
-import { didYouMean, ScriptSyntaxError, ScriptSyntaxErrors, type Span } from "./errors.ts";
+} from "./spec.ts";
+import { TABLE } from "./table.ts";
 import { convertValue, kindName, ValueError } from "./values.ts";
 import { parseCount, parseSize } from "../units.ts";
 
@@ -26,6 +26,8 @@ import { parseCount, parseSize } from "../units.ts";
 export interface ParseOptions {
   /** Name used in diagnostics. Default `<script>`. */
   file?: string;
+  /** The commands, object kinds and metrics to check against. Default the language's. */
+  table?: CommandTable;
 }
 
 class Bail extends Error {}
@@ -51,10 +53,14 @@ class Parser {
   pos = 0;
   readonly errors: ScriptSyntaxError[] = [];
   readonly #lineStarts: number[] = [0];
+  readonly commands: ReadonlyMap<string, CommandSpec>;
+  readonly objectKinds: ReadonlyMap<string, ObjectKindSpec>;
 
-  constructor(src: string, file: string) {
+  constructor(src: string, file: string, table: CommandTable = TABLE) {
     this.src = src;
     this.file = file;
+    this.commands = table.commands;
+    this.objectKinds = table.objectKinds;
     for (let i = 0; i < src.length; i++) if (src[i] === "\n") this.#lineStarts.push(i + 1);
   }
 
@@ -235,11 +241,13 @@ class Parser {
         return { kind: "include", path, span: nameSpan };
       }
     }
-    const spec = COMMANDS.get(word);
+    const spec = this.commands.get(word);
     if (spec === undefined || spec.special) {
-      const known = [...COMMANDS.keys()];
+      const known = [...this.commands.keys()];
       let hint = didYouMean(word, known);
-      if (!hint && OBJECT_KINDS.has(word)) hint = ` (objects are created with NAME = ${word} …)`;
+      if (!hint && this.objectKinds.has(word)) {
+        hint = ` (objects are created with NAME = ${word} …)`;
+      }
       this.fail(`unknown command "${word}"${hint}`, start, start + word.length);
     }
     const { args, options } = this.items(spec, word);
@@ -254,7 +262,7 @@ class Parser {
         start,
         start + target.length,
       );
-    } else if (COMMANDS.has(target) || OBJECT_KINDS.has(target)) {
+    } else if (this.commands.has(target) || this.objectKinds.has(target)) {
       this.report(
         `"${target}" is a command name; choose another object name`,
         start,
@@ -268,7 +276,7 @@ class Parser {
     if (kind === null) {
       this.fail(
         `expected an object kind (${
-          [...OBJECT_KINDS.keys()].join(", ")
+          [...this.objectKinds.keys()].join(", ")
         }), found ${this.describeHere()}`,
         this.pos,
       );
@@ -276,11 +284,11 @@ class Parser {
     this.pos += kind.length;
     const kindSpan = this.span(k0, this.pos);
     this.stmtSpan = kindSpan;
-    const spec = OBJECT_KINDS.get(kind);
+    const spec = this.objectKinds.get(kind);
     if (spec === undefined) {
       this.fail(
-        `unknown object kind "${kind}"${didYouMean(kind, OBJECT_KINDS.keys())} (known: ${
-          [...OBJECT_KINDS.keys()].join(", ")
+        `unknown object kind "${kind}"${didYouMean(kind, this.objectKinds.keys())} (known: ${
+          [...this.objectKinds.keys()].join(", ")
         })`,
         k0,
         this.pos,
@@ -663,7 +671,7 @@ export function parseWithErrors(
   text: string,
   options: ParseOptions = {},
 ): { program: Program; errors: ScriptSyntaxError[] } {
-  const p = new Parser(text, options.file ?? "<script>");
+  const p = new Parser(text, options.file ?? "<script>", options.table);
   const body = p.block(0, 0);
   return { program: { file: p.file, source: text, body }, errors: p.errors };
 }

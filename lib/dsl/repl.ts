@@ -1,5 +1,6 @@
 /**
- * The interactive kholab session: a prompt with help, Tab completion (commands, options,
+ * The interactive kholab session (one {@link Session}, as a script or a notebook uses): a
+ * prompt with help, Tab completion (commands, options,
  * object names, profiles), persistent history (`$KHOLAB_HISTORY`, else
  * `$HOME/.kholab_history`), multi-line blocks (`repeat` / `sweep` continue until their
  * braces close), and errors that never end the session. When stdin is not a terminal the
@@ -12,10 +13,11 @@
 
 import { complete } from "./complete.ts";
 import { isScriptError } from "./errors.ts";
-import { Interpreter } from "./interpreter.ts";
+import { Evaluator } from "./evaluator.ts";
 import { LineEditor, type RawInput } from "./lineedit.ts";
 import { runScript } from "./run.ts";
 import type { Clock } from "../rng.ts";
+import { Session } from "./session.ts";
 
 /** Options of {@link repl}. */
 export interface ReplOptions {
@@ -112,18 +114,23 @@ export async function repl(options: ReplOptions): Promise<number> {
       // no history yet
     }
   }
-  const rt = new Interpreter({
+  const session = new Session({
     file: "<repl>",
     seed: options.seed,
     onOutput: (l) => write(l + "\n"),
     clock: options.clock,
   });
+  const ev = new Evaluator(session);
   const editor = new LineEditor({
     input,
     write,
     history,
     complete: (before) =>
-      complete(before, { objects: [...rt.objects.keys()], variables: [...rt.vars.keys()] }),
+      complete(before, {
+        objects: [...session.objects.keys()],
+        variables: [...session.vars.keys()],
+        table: ev.table,
+      }),
   });
   write("kholab — the KHO laboratory. `help` lists commands, Tab completes, Ctrl-D quits.\n");
   let chunk = "";
@@ -150,7 +157,7 @@ export async function repl(options: ReplOptions): Promise<number> {
     if (text.trim() === "") continue;
     n++;
     try {
-      rt.runText(text, `<repl:${n}>`);
+      ev.runText(text, `<repl:${n}>`);
     } catch (e) {
       if (isScriptError(e)) write((e as Error).message + "\n");
       else write(`internal error: ${(e as Error)?.stack ?? e}\n`);

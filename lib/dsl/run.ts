@@ -11,8 +11,9 @@ import {
   type ScriptSyntaxError,
   ScriptSyntaxErrors,
 } from "./errors.ts";
-import { type ExpectResult, Interpreter, type MeasureRow } from "./interpreter.ts";
-import { parse, parseWithErrors } from "./parser.ts";
+import { Evaluator } from "./evaluator.ts";
+import { parseWithErrors } from "./parser.ts";
+import { type ExpectResult, type MeasureRow, Session } from "./session.ts";
 import type { Clock } from "../rng.ts";
 
 /** Options of {@link runScript}. */
@@ -47,15 +48,20 @@ export interface RunResult {
     expects: ExpectResult[];
     /** Metrics at the end. */
     metrics: Record<string, number | string>;
-    /** The error, when the script failed. */
-    error: { kind: "syntax" | "runtime"; message: string; code?: string | null } | null;
+    /**
+     * The error, when the script failed: a syntax error, a runtime error (the kernel's errno
+     * in `code` when it refused), or an internal error (a failure of kholab itself).
+     */
+    error:
+      | { kind: "syntax" | "runtime" | "internal"; message: string; code?: string | null }
+      | null;
   };
 }
 
 /**
- * Parses, checks and runs a script. Syntax errors (all of them) and runtime errors end in
- * exit code 2 with the diagnostics in `output`; a failed `expect` gives exit code 1. Errors
- * that are not the language's own (bugs) propagate.
+ * Parses, checks and runs a script. Syntax errors (all of them), runtime errors and internal
+ * errors (kholab's own failures, reported at the statement that hit them) end in exit code 2
+ * with the diagnostics in `output`; a failed `expect` gives exit code 1.
  *
  * @example
  * ```ts
@@ -71,38 +77,41 @@ export interface RunResult {
  */
 export function runScript(text: string, options: RunOptions): RunResult {
   const file = options.file ?? "<script>";
-  const rt = new Interpreter({
+  const s = new Session({
     file,
     seed: options.seed,
     onOutput: options.json ? undefined : options.onOutput,
-    readFile: options.readFile,
     maxRamBytes: options.maxRamBytes,
     clock: options.clock,
   });
+  const ev = new Evaluator(s, { readFile: options.readFile });
   let error: RunResult["results"]["error"] = null;
   try {
-    rt.run(parse(text, { file }));
+    ev.runText(text, file);
   } catch (e) {
     if (!isScriptError(e)) throw e;
-    const kind = e instanceof ScriptRuntimeError ? "runtime" : "syntax";
-    error = {
-      kind,
-      message: e.message,
-      code: e instanceof ScriptRuntimeError ? e.code : undefined,
-    };
-    if (!options.json) rt.print(e.message);
+    error = scriptErrorSummary(e);
+    if (!options.json) s.print(e.message);
   }
-  const exitCode = error ? 2 : rt.stats.expectFailed > 0 ? 1 : 0;
+  const exitCode = error ? 2 : s.stats.expectFailed > 0 ? 1 : 0;
   const results = {
-    measurements: rt.rows,
-    expects: rt.expects,
-    metrics: rt.metrics(),
+    measurements: s.rows,
+    expects: s.expects,
+    metrics: ev.metrics(),
     error,
   };
   const output = options.json
-    ? JSON.stringify({ exitCode, ...results, output: rt.output }, null, 2)
-    : rt.output.join("\n");
+    ? JSON.stringify({ exitCode, ...results, output: s.output }, null, 2)
+    : s.output.join("\n");
   return { exitCode, output, results };
+}
+
+/** The `error` of a result for a script error. */
+export function scriptErrorSummary(
+  e: ScriptSyntaxError | ScriptSyntaxErrors | ScriptRuntimeError,
+): NonNullable<RunResult["results"]["error"]> {
+  if (!(e instanceof ScriptRuntimeError)) return { kind: "syntax", message: e.message };
+  return { kind: e.internal ? "internal" : "runtime", message: e.message, code: e.code };
 }
 
 /** Result of {@link checkScript}. */

@@ -1,19 +1,41 @@
 /**
- * `show TOPIC`: text views of the interpreter's state — the measured table, metrics,
- * objects, the kernel log, /proc/buddyinfo, the root FDT as DTS, the tracker, scratch
- * areas, profiles and the configuration.
+ * `show TOPIC`: views of a session — the measured table and a chart of it, metrics, objects,
+ * `reserve_mem=` regions, the kernel log, /proc/buddyinfo, the root FDT as DTS, the tracker,
+ * scratch areas, profiles and the configuration. Each view is text (what a terminal prints);
+ * tables and the chart also carry HTML for notebooks.
  *
  * @module
  */
 
+import * as Plot from "@observablehq/plot";
 import { PROFILES } from "../kho/abi/profiles.ts";
 import { nativePropertyNote } from "../kho/abi/native_props.ts";
 import { toDts } from "../kho/fdt/dts.ts";
 import { FDT_MAGIC } from "../kho/fdt/format.ts";
 import { KHO_FDT_SIZE } from "../kho/root_fdt.ts";
+import type { MetricsRow } from "../metrics/metrics.ts";
+import { Chart, escapeHtml } from "../plot/chart.ts";
+import { ResultTable } from "../plot/table.ts";
 import { formatSize, hex } from "../units.ts";
-import { describe, type Interpreter } from "./interpreter.ts";
-import { METRICS } from "./metrics.ts";
+import { describe } from "./objects.ts";
+import type { Session, Shown } from "./session.ts";
+import type { CommandTable } from "./spec.ts";
+
+/** Topics of `show`. */
+export const SHOW_TOPICS = [
+  "table",
+  "chart",
+  "metrics",
+  "objects",
+  "reserve_mem",
+  "log",
+  "buddyinfo",
+  "fdt",
+  "tracker",
+  "scratch",
+  "profiles",
+  "config",
+] as const;
 
 const DEFAULT_COLUMNS = [
   "kernel.boot",
@@ -27,17 +49,14 @@ const DEFAULT_COLUMNS = [
   "verify.failed",
 ];
 
+const DEFAULT_CHART_COLUMNS = ["tracker.pages", "walk.blocks"];
+
 /** Renders rows as an aligned text table. */
 export function textTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join("  ").trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
-}
-
-function fmt(v: number | string | undefined): string {
-  if (v === undefined) return "-";
-  return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v);
 }
 
 /**
@@ -58,39 +77,98 @@ export function unsetNote(names: readonly string[]): string {
   return `not set yet (0 in expect and measure): ${parts.join(", ")}`;
 }
 
-/** The text of `show TOPIC`. */
-export function showTopic(rt: Interpreter, topic: string, o: Record<string, unknown>): string {
+/** A text table that shows as an HTML table in notebooks. */
+function tableShown(header: string[], rows: string[][], text?: string): Shown {
+  const data: MetricsRow[] = rows.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]])));
+  return {
+    text: text ?? textTable(header, rows),
+    html: new ResultTable(data, header).toHtml(),
+  };
+}
+
+function fmt(v: number | string | undefined): string {
+  if (v === undefined) return "-";
+  return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v);
+}
+
+function columnsOf(o: Record<string, unknown>, fallback: string[]): string[] {
+  return typeof o.columns === "string" ? o.columns.split(",").filter(Boolean) : fallback;
+}
+
+/** The measured rows as a bar chart: one group of bars per row, one bar per column. */
+function chartShown(s: Session, cols: string[]): Shown {
+  const data = s.rows.flatMap((r) =>
+    cols.flatMap((c) => {
+      const v = r.metrics[c];
+      return typeof v === "number" ? [{ label: r.label, metric: c, value: v }] : [];
+    })
+  );
+  const text = textTable(
+    ["label", ...cols],
+    s.rows.map((r) => [r.label, ...cols.map((c) => fmt(r.metrics[c]))]),
+  );
+  const chart = new Chart({
+    marks: [
+      Plot.barY(data, { fx: "label", x: "metric", y: "value", fill: "metric" }),
+      Plot.ruleY([0]),
+    ],
+    x: { axis: null },
+    color: { legend: true },
+    title: `measured rows: ${cols.join(", ")}`,
+  }, "dsl_measure");
+  return { text, html: chart.toHtml() };
+}
+
+/** What `show TOPIC` shows. */
+export function showTopic(
+  s: Session,
+  table: CommandTable,
+  topic: string,
+  o: Record<string, unknown>,
+): Shown {
+  const text = (t: string): Shown => ({ text: t });
   switch (topic) {
     case "table": {
-      const cols = typeof o.columns === "string"
-        ? o.columns.split(",").filter(Boolean)
-        : DEFAULT_COLUMNS;
-      if (rt.rows.length === 0) return "(no measurements: use `measure label=…`)";
-      return textTable(
+      const cols = columnsOf(o, DEFAULT_COLUMNS);
+      if (s.rows.length === 0) return text("(no measurements: use `measure label=…`)");
+      return tableShown(
         ["label", ...cols],
-        rt.rows.map((r) => [r.label, ...cols.map((c) => fmt(r.metrics[c]))]),
+        s.rows.map((r) => [r.label, ...cols.map((c) => fmt(r.metrics[c]))]),
       );
+    }
+    case "chart": {
+      if (s.rows.length === 0) return text("(no measurements: use `measure label=…`)");
+      return chartShown(s, columnsOf(o, DEFAULT_CHART_COLUMNS));
     }
     case "metrics": {
       const set: string[][] = [];
       const unset: string[] = [];
-      for (const [name, spec] of METRICS) {
-        const v = spec.get(rt);
+      for (const [name, spec] of table.metrics) {
+        const v = spec.get(s);
         if (v === undefined) unset.push(name);
         else {
-          const text = fmt(v);
-          set.push([name, text.length > 32 ? `${text.slice(0, 31)}…` : text, spec.doc]);
+          const t = fmt(v);
+          set.push([name, t.length > 32 ? `${t.slice(0, 31)}…` : t, spec.doc]);
         }
       }
-      const table = textTable(["metric", "value", "meaning"], set).split("\n")
+      const header = ["metric", "value", "meaning"];
+      const lines = textTable(header, set).split("\n")
         .map((l) => l.replace(/^(\S+\s+\S+)\s{2,}/, "$1  ")).join("\n");
-      return unset.length === 0 ? table : `${table}\n${unsetNote(unset)}`;
+      const shown = tableShown(
+        header,
+        set,
+        unset.length === 0 ? lines : `${lines}\n${unsetNote(unset)}`,
+      );
+      return unset.length === 0 ? shown : {
+        text: shown.text,
+        html: `${shown.html}\n<p class="kholab-note">${escapeHtml(unsetNote(unset))}</p>`,
+      };
     }
     case "objects": {
-      if (rt.objects.size === 0) return "(no objects)";
-      return textTable(
+      if (s.objects.size === 0) return text("(no objects)");
+      return tableShown(
         ["name", "kind", "state", "blocks", "pages", "size", "first"],
-        [...rt.objects.values()].map((x) => [
+        [...s.objects.values()].map((x) => [
           x.name,
           x.kind,
           x.state,
@@ -101,16 +179,43 @@ export function showTopic(rt: Interpreter, topic: string, o: Record<string, unkn
         ]),
       );
     }
+    case "reserve_mem": {
+      const k = s.ensureKernel();
+      const st = k.reserveMem;
+      if (st.regions.length === 0 && st.failed.length === 0) {
+        return text("(no reserve_mem= regions: use `kernel reserve_mem=SIZE:ALIGN:NAME`)");
+      }
+      const handed = st.fdtPfn !== null ? "yes" : st.khoError ? `no (-${st.khoError})` : "no";
+      return tableShown(
+        ["name", "start", "size", "revived", "handed over", "verified"],
+        [
+          ...st.regions.map((r) => {
+            const v = s.objects.get(r.name)?.verified;
+            return [
+              r.name,
+              hex(r.start),
+              formatSize(r.size),
+              r.revived ? "yes" : "no",
+              handed,
+              v === true ? "yes" : v === false ? "no" : "-",
+            ];
+          }),
+          ...st.failed.map((n) => [n, "-", "-", "-", "not reserved", "-"]),
+        ],
+      );
+    }
     case "log": {
-      const k = rt.ensureKernel();
-      const text = k.log.text();
+      const k = s.ensureKernel();
+      const all = k.log.text();
       const g = o.grep as string | undefined;
-      return g === undefined ? text : text.split("\n").filter((l) => l.includes(g)).join("\n");
+      return text(
+        g === undefined ? all : all.split("\n").filter((l) => l.includes(g)).join("\n"),
+      );
     }
     case "buddyinfo":
-      return rt.ensureKernel().buddy.buddyinfoText();
+      return text(s.ensureKernel().buddy.buddyinfoText());
     case "fdt": {
-      const k = rt.ensureKernel();
+      const k = s.ensureKernel();
       const mem = k.machine.mem;
       const parts: string[] = [];
       const dump = (what: string, phys: number, size: number) => {
@@ -151,31 +256,33 @@ export function showTopic(rt: Interpreter, topic: string, o: Record<string, unkn
           }
         }
       }
-      if (parts.length === 0) return "(KHO is off)";
+      if (parts.length === 0) return text("(KHO is off)");
       parts.push(
         "// KHO writes integer properties in native (little-endian) order and dtc prints " +
           "big-endian cells: the values are decoded after //",
       );
-      return parts.join("\n");
+      return text(parts.join("\n"));
     }
     case "tracker": {
-      const k = rt.ensureKernel();
+      const k = s.ensureKernel();
       const t = k.kho.out?.tracker;
-      if (!t) return "(KHO is off)";
+      if (!t) return text("(KHO is off)");
       const c = t.counters as unknown as Record<string, unknown>;
       const counters = Object.entries(c).filter(([, v]) => typeof v === "number").map(([n, v]) =>
         `  ${n}: ${v}`
       );
-      return [
-        `tracker: ${t.kind}`,
-        `metadata: ${t.metadataPages()} pages (${formatSize(t.metadataBytes())})`,
-        `handover root: ${hex(t.handoverRoot())}`,
-        ...(counters.length ? ["counters:", ...counters] : []),
-      ].join("\n");
+      return text(
+        [
+          `tracker: ${t.kind}`,
+          `metadata: ${t.metadataPages()} pages (${formatSize(t.metadataBytes())})`,
+          `handover root: ${hex(t.handoverRoot())}`,
+          ...(counters.length ? ["counters:", ...counters] : []),
+        ].join("\n"),
+      );
     }
     case "scratch": {
-      const k = rt.ensureKernel();
-      return textTable(
+      const k = s.ensureKernel();
+      return tableShown(
         ["area", "start", "end", "size"],
         k.boot.scratch.map((a, i) => [
           String(i),
@@ -186,8 +293,8 @@ export function showTopic(rt: Interpreter, topic: string, o: Record<string, unkn
       );
     }
     case "profiles":
-      return textTable(
-        ["profile", "kernel", "compat", "blob-size", "kexec-metadata", "luo", "bugs"],
+      return tableShown(
+        ["profile", "kernel", "compat", "blob-size", "kexec-metadata", "bugs"],
         Object.values(PROFILES).map((p) => [
           p.name,
           p.kernel,
@@ -199,22 +306,24 @@ export function showTopic(rt: Interpreter, topic: string, o: Record<string, unkn
         ]),
       );
     case "config": {
-      const c = rt.machineConfig;
-      return [
-        `seed ${rt.seed}`,
-        `machine ram=${
-          formatSize(c.ramBytes)
-        } nodes=${c.nodes} memmap=${c.memmapBytesPerPage} poison=${c.poison ? "on" : "off"}${
-          c.headroomBytes !== null ? ` headroom=${formatSize(c.headroomBytes)}` : ""
-        }`,
-        `profile ${rt.kernel?.profile.name ?? rt.bootProfile}${
-          rt.nextProfile ? ` (next kexec: ${rt.nextProfile})` : ""
-        }`,
-        `kernel ${rt.cmdline()}`,
-        `booted: ${rt.kernel ? `boot #${rt.kernel.bootIndex}` : "no"}`,
-        ...[...rt.objects.values()].map((x) => `object ${x.name}: ${describe(x)}`),
-      ].join("\n");
+      const c = s.machineConfig;
+      return text(
+        [
+          `seed ${s.seed}`,
+          `machine ram=${
+            formatSize(c.ramBytes)
+          } nodes=${c.nodes} memmap=${c.memmapBytesPerPage} poison=${c.poison ? "on" : "off"}${
+            c.headroomBytes !== null ? ` headroom=${formatSize(c.headroomBytes)}` : ""
+          }`,
+          `profile ${s.kernel?.profile.name ?? s.bootProfile}${
+            s.nextProfile ? ` (next kexec: ${s.nextProfile})` : ""
+          }`,
+          `kernel ${s.cmdline()}`,
+          `booted: ${s.kernel ? `boot #${s.kernel.bootIndex}` : "no"}`,
+          ...[...s.objects.values()].map((x) => `object ${x.name}: ${describe(x)}`),
+        ].join("\n"),
+      );
     }
   }
-  return `unknown topic ${topic}`;
+  return text(`unknown topic ${escapeHtml(topic)}`);
 }

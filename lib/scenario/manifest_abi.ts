@@ -40,8 +40,8 @@
  *   struct kholab_scenario_section { // one per workload (or named object), in preserve order
  *     char name[32];                 //  0: NUL-padded, 1..31 bytes of UTF-8
  *     u32 kind;                      // 32: 1 folio, 2 range, 3 vmalloc, 4 memfd, 5 test_kho,
- *                                    //     6 subtree
- *     u32 record_size;               // 36: 16, 16, 24, 80, 0, 24 by kind
+ *                                    //     6 subtree, 7 reserve_mem
+ *     u32 record_size;               // 36: 16, 16, 24, 80, 0, 24, 24 by kind
  *     u32 attempted;                 // 40: objects the workload tried to preserve
  *     u32 count;                     // 44: records (objects preserved successfully)
  *     u64 param;                     // 48: folio order, range nr_pages, vmalloc bytes, else 0
@@ -52,12 +52,13 @@
  * vmalloc record (24):       struct kho_vmalloc desc;  u64 hash;
  * memfd record (80):         char name[64] (NUL-padded);  u64 nr_folios;  u64 hash;
  * test_kho:                  no record; count 1 when the module saved its data
- * subtree record (24):       u64 phys;  u64 size;  u64 hash;   (count ≤ 1: the KHO sub-tree
- *                            named like the section, a blob of `size` bytes at `phys`)
+ * subtree, reserve_mem (24): u64 phys;  u64 size;  u64 hash;   (count ≤ 1: the KHO sub-tree,
+ *                            or the kernel's `reserve_mem=` region, named like the section:
+ *                            `size` bytes at `phys`; the kernel revives a region itself)
  * ```
  * Hashes are `PhysicalMemory.hash64` of the object's bytes (`MemfdFile.hash64` for a file,
- * `Vmalloc.hash64` for a buffer, the blob's `size` bytes for a sub-tree) when the objects were
- * built.
+ * `Vmalloc.hash64` for a buffer, the `size` bytes of a sub-tree blob or a region) when the
+ * objects were built.
  *
  * @module
  */
@@ -108,6 +109,7 @@ export const SECTION_KINDS = {
   memfd: 4,
   test_kho: 5,
   subtree: 6,
+  reserve_mem: 7,
 } as const;
 /** A section kind. */
 export type SectionKind = keyof typeof SECTION_KINDS;
@@ -119,10 +121,13 @@ export const SECTION_RECORD_SIZES: Readonly<Record<SectionKind, number>> = {
   memfd: SCENARIO_MEMFD_NAME_MAX + 1 + 16,
   test_kho: 0,
   subtree: 24,
+  reserve_mem: 24,
 };
 
 /** Largest sub-tree blob a record may declare (1 GiB: one folio of order 18). */
 export const SCENARIO_SUBTREE_MAX_BYTES = 2 ** 30;
+/** Largest `reserve_mem=` region a record may declare (16 TiB). */
+export const SCENARIO_REGION_MAX_BYTES = 2 ** 44;
 
 /** Largest pfn a record may hold (physical addresses stay below 2^53). */
 const MAX_PFN = 2 ** 41;
@@ -199,13 +204,13 @@ export interface TestKhoSection extends SectionBase {
   readonly saved: boolean;
 }
 
-/** A sub-tree blob: `size` bytes at `phys`, named in the root FDT like its section. */
-export interface SubtreeBlob {
-  /** Physical address of the blob (page-aligned). */
+/** `size` bytes at `phys` (a sub-tree blob, a `reserve_mem=` region) and their hash. */
+export interface BlobRecord {
+  /** Physical address (page-aligned for a sub-tree blob). */
   readonly phys: number;
-  /** Bytes of the blob (1..{@link SCENARIO_SUBTREE_MAX_BYTES}). */
+  /** Bytes (1..{@link SCENARIO_SUBTREE_MAX_BYTES} for a blob, ..{@link SCENARIO_REGION_MAX_BYTES} for a region). */
   readonly size: number;
-  /** `PhysicalMemory.hash64` of the blob's `size` bytes at build time. */
+  /** `PhysicalMemory.hash64` of the `size` bytes at build time. */
   readonly hash: bigint;
 }
 
@@ -214,7 +219,18 @@ export interface SubtreeSection extends SectionBase {
   /** Kind. */
   readonly kind: "subtree";
   /** The blob, or null when adding the sub-tree failed. */
-  readonly blob: SubtreeBlob | null;
+  readonly blob: BlobRecord | null;
+}
+
+/**
+ * A `reserve_mem=` region named like the section: the kernel revives it by name itself (no
+ * restore); the record says where it was and its hash.
+ */
+export interface ReserveMemSection extends SectionBase {
+  /** Kind. */
+  readonly kind: "reserve_mem";
+  /** The region, or null when the first kernel had none of that name. */
+  readonly blob: BlobRecord | null;
 }
 
 /** One workload's (or named object's) part of the manifest. */
@@ -224,7 +240,8 @@ export type ManifestSection =
   | VmallocSection
   | MemfdSection
   | TestKhoSection
-  | SubtreeSection;
+  | SubtreeSection
+  | ReserveMemSection;
 
 /** A decoded value, or why the bytes were rejected. */
 export type ManifestResult<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -240,6 +257,19 @@ function getU64(dv: DataView, at: number): number {
   return dv.getUint32(at + 4, true) * 2 ** 32 + dv.getUint32(at, true);
 }
 
+/** Why a blob or region record cannot be (null when it can). */
+function blobProblem(kind: "subtree" | "reserve_mem", phys: number, size: number): string | null {
+  const aligned = kind === "reserve_mem" || phys % PAGE_SIZE === 0;
+  if (!(Number.isSafeInteger(phys) && phys >= 0 && phys / PAGE_SIZE < MAX_PFN && aligned)) {
+    return `${kind === "subtree" ? "blob" : "region"} at ${phys}`;
+  }
+  const max = kind === "subtree" ? SCENARIO_SUBTREE_MAX_BYTES : SCENARIO_REGION_MAX_BYTES;
+  if (!(Number.isInteger(size) && size >= 1 && size <= max)) {
+    return `${kind === "subtree" ? "blob" : "region"} of ${size} bytes`;
+  }
+  return null;
+}
+
 /** Records of a section: the objects the first kernel preserved. */
 export function sectionRecordCount(s: ManifestSection): number {
   switch (s.kind) {
@@ -253,6 +283,7 @@ export function sectionRecordCount(s: ManifestSection): number {
     case "test_kho":
       return s.saved ? 1 : 0;
     case "subtree":
+    case "reserve_mem":
       return s.blob === null ? 0 : 1;
   }
 }
@@ -434,18 +465,14 @@ export function encodeManifest(sections: readonly ManifestSection[]): Uint8Array
       case "test_kho":
         break;
       case "subtree":
+      case "reserve_mem":
         if (s.blob !== null) {
-          const { phys, size } = s.blob;
-          if (!(phys % PAGE_SIZE === 0 && phys >= 0 && phys / PAGE_SIZE < MAX_PFN)) {
-            throw new RangeError(`section ${s.name}: blob at ${phys}`);
-          }
-          if (!(Number.isInteger(size) && size >= 1 && size <= SCENARIO_SUBTREE_MAX_BYTES)) {
-            throw new RangeError(`section ${s.name}: blob of ${size} bytes`);
-          }
-          setU64(dv, at, phys);
-          setU64(dv, at + 8, size);
+          const why = blobProblem(s.kind, s.blob.phys, s.blob.size);
+          if (why !== null) throw new RangeError(`section ${s.name}: ${why}`);
+          setU64(dv, at, s.blob.phys);
+          setU64(dv, at + 8, s.blob.size);
           dv.setBigUint64(at + 16, s.blob.hash, true);
-          at += SECTION_RECORD_SIZES.subtree;
+          at += SECTION_RECORD_SIZES[s.kind];
         }
         break;
     }
@@ -553,21 +580,18 @@ export function decodeManifest(bytes: Uint8Array): ManifestResult<ManifestSectio
         if (count > 1) return fail(`section ${name}: test_kho count ${count}`);
         sections.push({ ...base, kind, saved: count === 1 });
         break;
-      case "subtree": {
-        if (count > 1) return fail(`section ${name}: subtree count ${count}`);
-        if (param !== 0) return fail(`section ${name}: subtree param ${param}`);
-        let blob: SubtreeBlob | null = null;
+      case "subtree":
+      case "reserve_mem": {
+        if (count > 1) return fail(`section ${name}: ${kind} count ${count}`);
+        if (param !== 0) return fail(`section ${name}: ${kind} param ${param}`);
+        let blob: BlobRecord | null = null;
         if (count === 1) {
           const phys = getU64(dv, at);
           const size = getU64(dv, at + 8);
-          if (phys % PAGE_SIZE !== 0 || phys / PAGE_SIZE >= MAX_PFN) {
-            return fail(`section ${name}: blob at ${phys}`);
-          }
-          if (size < 1 || size > SCENARIO_SUBTREE_MAX_BYTES) {
-            return fail(`section ${name}: blob of ${size} bytes`);
-          }
+          const why = blobProblem(kind, phys, size);
+          if (why !== null) return fail(`section ${name}: ${why}`);
           blob = { phys, size, hash: dv.getBigUint64(at + 16, true) };
-          at += SECTION_RECORD_SIZES.subtree;
+          at += SECTION_RECORD_SIZES[kind];
         }
         sections.push({ ...base, kind, blob });
         break;

@@ -44,13 +44,14 @@ import {
 // Types of the manifest API, public through this module (mod.ts re-exports it whole). The run's
 // types (`BeforeKexecContext`, …) are exported from `./run.ts`, which imports this module.
 export type {
+  BlobRecord,
   FolioSection,
   ManifestSection,
   MemfdRecord,
   MemfdSection,
   RangeSection,
+  ReserveMemSection,
   SectionBase,
-  SubtreeBlob,
   SubtreeSection,
   TestKhoSection,
   VmallocSection,

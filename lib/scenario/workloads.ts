@@ -25,6 +25,7 @@ import {
   type MemfdRecord,
   type MemfdSection,
   type RangeSection,
+  type ReserveMemSection,
   sectionRecordCount,
   type SubtreeSection,
   type TestKhoSection,
@@ -482,6 +483,23 @@ function restoreSubtree(kernel: Kernel, s: SubtreeSection, tally: Tally): void {
 }
 
 /**
+ * A `reserve_mem=` region: the successor's kernel revived it by name at boot (no restore);
+ * it must sit where it was and hold the recorded bytes.
+ */
+function restoreRegion(kernel: Kernel, s: ReserveMemSection, tally: Tally): void {
+  if (s.blob === null) return;
+  const r = kernel.reserveMem.regions.find((x) => x.name === s.name);
+  if (r === undefined || !r.revived || r.start !== s.blob.phys) {
+    tally.restoreFailures++;
+    tally.lostObjects++;
+    tally.error(`${s.name}-revive`, new KhoError("ENOENT", `reserve_mem ${s.name} not revived`));
+    return;
+  }
+  tally.restoredBlocks++;
+  if (hashOf(kernel, r.start, s.blob.size) !== s.blob.hash) tally.lostObjects++;
+}
+
+/**
  * Restores and verifies, in the successor, the objects of one section decoded from the
  * manifest: objects the first kernel failed to preserve count as lost; each preserved one
  * is restored with its generation's API and its content compared with the hash in the
@@ -502,5 +520,7 @@ export function restoreSection(kernel: Kernel, section: ManifestSection, tally: 
       return restoreTestKho(kernel, section, tally);
     case "subtree":
       return restoreSubtree(kernel, section, tally);
+    case "reserve_mem":
+      return restoreRegion(kernel, section, tally);
   }
 }

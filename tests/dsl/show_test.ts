@@ -1,19 +1,24 @@
 import assert from "node:assert/strict";
-import { Interpreter } from "../../lib/dsl/interpreter.ts";
-import { parse } from "../../lib/dsl/parser.ts";
+import { Evaluator } from "../../lib/dsl/evaluator.ts";
+import { Session } from "../../lib/dsl/session.ts";
 import { unsetNote } from "../../lib/dsl/show.ts";
 import { ManualClock } from "../../lib/rng.ts";
 
 const clock = new ManualClock();
 
-function run(rt: Interpreter, text: string): string {
+/** A session and its evaluator. */
+class Rt extends Session {
+  readonly ev: Evaluator = new Evaluator(this);
+}
+
+function run(rt: Rt, text: string): string {
   const from = rt.output.length;
-  rt.run(parse(text, { file: "t.kho" }));
+  rt.ev.runText(text, "t.kho");
   return rt.output.slice(from).join("\n");
 }
 
 Deno.test("an empty folio object prints no NaN", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt({ clock });
   const out = run(rt, "machine ram=1G\na = folios order=3 count=0\nshow objects");
   assert.match(out, /^a: folios, 0 folios, 0 B, allocated$/m);
   assert.doesNotMatch(out, /NaN/);
@@ -21,7 +26,7 @@ Deno.test("an empty folio object prints no NaN", () => {
 });
 
 Deno.test("show metrics lists set metrics and names the unset ones once", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt({ clock });
   const before = run(rt, "machine ram=1G\nshow metrics");
   assert.doesNotMatch(before, /^scenario\./m);
   assert.match(before, /^not set yet \(0 in expect and measure\): .*scenario\.\* \(\d+, set by/m);
@@ -40,7 +45,7 @@ Deno.test("show metrics lists set metrics and names the unset ones once", () => 
 });
 
 Deno.test("show fdt decodes KHO's native-endian u64 properties, sub-trees included", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt({ clock });
   const out = run(
     rt,
     "machine ram=2G\na = folios order=0 count=2\npreserve a\nkexec\nshow fdt subtrees",

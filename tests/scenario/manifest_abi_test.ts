@@ -64,6 +64,12 @@ const SECTIONS: ManifestSection[] = [
     blob: { phys: 0x7_0000_1000, size: 20000, hash: 9n },
   },
   { kind: "subtree", name: "lost-blob", attempted: 1, blob: null },
+  {
+    kind: "reserve_mem",
+    name: "trace",
+    attempted: 1,
+    blob: { phys: 0x1040, size: 8 << 20, hash: 1n },
+  },
 ];
 
 function mustDecode(bytes: Uint8Array): ManifestSection[] {
@@ -83,8 +89,8 @@ Deno.test("the stream round-trips every section kind, little-endian, at the docu
   assert.equal(bytes.length, manifestStreamBytes(SECTIONS));
   assert.equal(
     bytes.length,
-    24 + 8 * 56 + 3 * 16 + 16 + 24 + 2 * 80 + 24,
-    "header, eight section headers, records",
+    24 + 9 * 56 + 3 * 16 + 16 + 24 + 2 * 80 + 24 + 24,
+    "header, nine section headers, records",
   );
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 8)), "KHSCMAN1");
   const dv = new DataView(bytes.buffer);
@@ -133,8 +139,9 @@ Deno.test("property: random sections round-trip", () => {
       size: fc.integer({ min: 1, max: 2 ** 30 }),
       hash: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
       added: fc.boolean(),
+      region: fc.boolean(),
     }).map((r): ManifestSection => ({
-      kind: "subtree",
+      kind: r.region ? "reserve_mem" : "subtree",
       name: "blob",
       attempted: 1,
       blob: r.added ? { phys: r.pfn * 4096, size: r.size, hash: r.hash } : null,
@@ -199,10 +206,14 @@ Deno.test("the decoder rejects corrupt streams with a reason and never throws", 
   rejects(patched((dv) => dv.setUint32(s0 + 56 + 4, 0x200, true)), /pfn/);
   rejects(encodeManifest(SECTIONS).subarray(0, 20), /too short/);
   // The sub-tree record: the last but one section.
-  const sub = encodeManifest(SECTIONS.slice(0, -2)).length + SCENARIO_SECTION_HEADER_SIZE;
+  const sub = encodeManifest(SECTIONS.slice(0, -3)).length + SCENARIO_SECTION_HEADER_SIZE;
   rejects(patched((dv) => dv.setUint32(sub, 0x1234, true)), /blob at/);
   rejects(patched((dv) => dv.setUint32(sub + 8, 0, true)), /blob of 0 bytes/);
   rejects(patched((dv) => dv.setUint32(sub - 8, 1, true)), /subtree param 1/);
+  // A region need not be page-aligned, but it must be a size.
+  const reg = encodeManifest(SECTIONS.slice(0, -1)).length + SCENARIO_SECTION_HEADER_SIZE;
+  rejects(patched((dv) => dv.setUint32(reg + 8, 0, true)), /region of 0 bytes/);
+  rejects(patched((dv) => dv.setUint32(reg + 4, 0x200_0000, true)), /region at/);
   rejects(patched(() => {}).subarray(0, 100), /payload_bytes/);
   // Every single-byte corruption of the headers is either rejected or decodes to sections;
   // nothing throws.

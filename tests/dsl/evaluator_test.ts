@@ -3,15 +3,46 @@ import { ManualClock } from "../../lib/rng.ts";
 
 const clock = new ManualClock();
 import { ScriptRuntimeError } from "../../lib/dsl/errors.ts";
-import { Interpreter } from "../../lib/dsl/interpreter.ts";
-import { OBJECT_TABLE_SUBTREE } from "../../lib/dsl/object_table.ts";
-import { parse } from "../../lib/dsl/parser.ts";
+import { Evaluator } from "../../lib/dsl/evaluator.ts";
+import { Session, type SessionOptions } from "../../lib/dsl/session.ts";
+import { SCENARIO_MANIFEST_NAME } from "../../lib/scenario/manifest_abi.ts";
 
-function run(rt: Interpreter, text: string): void {
-  rt.run(parse(text, { file: "t.kho" }));
+/** A session and its evaluator, as `rt` (state on `rt.s`, expressions on `rt.ev`). */
+class Rt {
+  readonly s: Session;
+  readonly ev: Evaluator;
+  constructor(opts: Partial<SessionOptions> = {}) {
+    this.s = new Session({ clock, ...opts });
+    this.ev = new Evaluator(this.s);
+  }
+  get objects() {
+    return this.s.objects;
+  }
+  get kernel() {
+    return this.s.kernel;
+  }
+  get machine() {
+    return this.s.machine;
+  }
+  get stats() {
+    return this.s.stats;
+  }
+  get vars() {
+    return this.s.vars;
+  }
+  get seed() {
+    return this.s.seed;
+  }
+  lookup(name: string) {
+    return this.ev.lookup(name);
+  }
 }
 
-function fails(rt: Interpreter, text: string, code: string | null): ScriptRuntimeError {
+function run(rt: Rt, text: string): void {
+  rt.ev.runText(text, "t.kho");
+}
+
+function fails(rt: Rt, text: string, code: string | null): ScriptRuntimeError {
   try {
     run(rt, text);
   } catch (e) {
@@ -23,7 +54,7 @@ function fails(rt: Interpreter, text: string, code: string | null): ScriptRuntim
 }
 
 Deno.test("kexec re-finds objects from memory, not from JavaScript objects", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt();
   run(
     rt,
     "machine ram=1G\na = folios order=3 count=2\nb = pages count=5\npreserve a b\nc = folios order=1",
@@ -36,14 +67,14 @@ Deno.test("kexec re-finds objects from memory, not from JavaScript objects", () 
   assert.deepEqual(after.phys, before.phys);
   assert.equal(after.hash, before.hash);
   assert.deepEqual([...rt.objects.keys()].sort(), ["a", "b"]); // c was not preserved
-  assert.ok(rt.kernel!.kho.incoming!.subtreeNames().includes(OBJECT_TABLE_SUBTREE));
+  assert.ok(rt.kernel!.kho.incoming!.subtreeNames().includes(SCENARIO_MANIFEST_NAME));
   run(rt, "restore\nverify");
   assert.equal(rt.stats.verifyOk, 2);
   assert.equal(rt.lookup("a.restored"), 1);
 });
 
 Deno.test("a corrupted object region fails verify, a refused handover finds nothing", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt();
   run(rt, "machine ram=1G\na = folios order=2 count=2\npreserve a\nkexec\nrestore a");
   const phys = rt.objects.get("a")!.phys[1];
   rt.machine!.mem.fill(phys, 4096, { byte: 0xee });
@@ -55,7 +86,7 @@ Deno.test("a corrupted object region fails verify, a refused handover finds noth
 });
 
 Deno.test("a failed preserve is rolled back completely", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt();
   run(rt, "machine ram=1G\na = folios order=0 count=3\nb = pages count=64 within=512M");
   const pages = rt.lookup("tracker.pages");
   run(rt, "kernel fail=nth:2,sites:radix");
@@ -70,7 +101,7 @@ Deno.test("a failed preserve is rolled back completely", () => {
 });
 
 Deno.test("a failed object creation frees what it allocated", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt();
   run(rt, "machine ram=1G\nx = pages count=1");
   const free = rt.lookup("mem.free");
   run(rt, "kernel fail=nth:5");
@@ -82,7 +113,7 @@ Deno.test("a failed object creation frees what it allocated", () => {
 });
 
 Deno.test("failed let, measure and seed leave no trace", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt();
   run(rt, "let a = 2\nseed 5");
   fails(rt, "let a = 1 / 0", null);
   assert.equal(rt.vars.get("a"), 2);
@@ -91,7 +122,7 @@ Deno.test("failed let, measure and seed leave no trace", () => {
 
 Deno.test("seeded content is reproducible and the seed matters", () => {
   const hash = (seed: number) => {
-    const rt = new Interpreter({ seed, clock });
+    const rt = new Rt({ seed });
     run(rt, "machine ram=1G\na = pages count=8 within=64M");
     return [rt.objects.get("a")!.hash, rt.objects.get("a")!.phys.join()];
   };
@@ -100,7 +131,7 @@ Deno.test("seeded content is reproducible and the seed matters", () => {
 });
 
 Deno.test("expressions: arithmetic, comparisons, names, labels", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt();
   run(rt, "machine ram=1G\nlet n = 3\nb = folios order=2 count=(n + 1)\nmeasure label=m-1");
   assert.equal(rt.lookup("b.folios"), 4);
   assert.equal(rt.lookup("m_1.objects.count"), 1);
@@ -114,7 +145,7 @@ Deno.test("expressions: arithmetic, comparisons, names, labels", () => {
 });
 
 Deno.test("repeat and sweep bind variables; try records the errno", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt();
   run(
     rt,
     "machine ram=1G\nlet s = 0\nrepeat 4 {\n  let s = s + i\n}\nsweep o in [1, 2] {\n  x = folios order=$o\n  free x\n}",
@@ -126,7 +157,7 @@ Deno.test("repeat and sweep bind variables; try records the errno", () => {
 });
 
 Deno.test("vmalloc, memfd, reserve_mem and sub-trees survive kexec", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt();
   run(
     rt,
     "machine ram=2G nodes=2\nv = vmalloc size=4M huge\nm = memfd size=10M folio=2M\nr = reserve_mem size=1M align=1M\nd = pages order=3 count=2 split\nsubtree meta size=8K\npreserve v m r d\nkexec\nrestore\nverify",

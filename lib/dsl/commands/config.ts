@@ -1,0 +1,141 @@
+/**
+ * Configuration commands: `seed`, `machine`, `profile`, `kernel` — what the next boot (or
+ * kexec) looks like. Each body takes the {@link Session} and registers its undo.
+ *
+ * @module
+ */
+
+import type { ProfileName } from "../../kho/abi/profiles.ts";
+import { MiB, SECTION_SIZE } from "../../units.ts";
+import { CommandError } from "../errors.ts";
+import type { MachineConfig, Session } from "../session.ts";
+import type { CommandSpec } from "../spec.ts";
+import type { FaultSpec } from "../values.ts";
+
+/** `machine …`: configures (and power-cycles) the machine. */
+export function machineCommand(s: Session, o: Record<string, unknown>): void {
+  const c: MachineConfig = { ...s.machineConfig };
+  if (o.ram !== undefined) c.ramBytes = o.ram as number;
+  if (o.nodes !== undefined) c.nodes = o.nodes as number;
+  if (o.headroom !== undefined) c.headroomBytes = o.headroom as number;
+  if (o.memmap !== undefined) c.memmapBytesPerPage = o.memmap as number;
+  if (o.poison !== undefined) c.poison = o.poison as boolean;
+  if (!(c.nodes >= 1 && c.nodes <= 64)) {
+    throw new CommandError("EINVAL", `nodes=${c.nodes}: 1..64`);
+  }
+  if (c.ramBytes < 256 * MiB) {
+    throw new CommandError("EINVAL", `ram=${c.ramBytes}: at least 256M`);
+  }
+  if (c.memmapBytesPerPage < 0 || c.memmapBytesPerPage > 256) {
+    throw new CommandError("EINVAL", `memmap=${c.memmapBytesPerPage}: 0..256 bytes per page`);
+  }
+  const total = s.checkMachineSize(c);
+  if (total / c.nodes < SECTION_SIZE) {
+    throw new CommandError("EINVAL", `${c.nodes} nodes need at least 128 MiB each`);
+  }
+  const prev = [s.machineConfig, s.machine, s.kernel, s.objects] as const;
+  s.onUndo(() => [s.machineConfig, s.machine, s.kernel, s.objects] = prev);
+  s.machineConfig = c;
+  s.machine = null;
+  s.kernel = null;
+  s.objects = new Map();
+}
+
+/** `profile NAME`: the first kernel's before boot, the next kexec's after. */
+export function profileCommand(s: Session, name: ProfileName): void {
+  if (s.kernel === null) {
+    const prev = s.bootProfile;
+    s.onUndo(() => s.bootProfile = prev);
+    s.bootProfile = name;
+  } else {
+    const prev = s.nextProfile;
+    s.onUndo(() => s.nextProfile = prev);
+    s.nextProfile = name;
+    s.print(`profile ${name} takes effect at the next kexec`);
+  }
+}
+
+/** `kernel …`: command-line words for the next boot; `fail=` arms fault injection. */
+export function kernelCommand(s: Session, o: Record<string, unknown>): void {
+  const prev = { ...s.kernelConfig, reserveMem: [...s.kernelConfig.reserveMem] };
+  const prevFaults = s.pendingFaults;
+  s.onUndo(() => {
+    s.kernelConfig = prev;
+    s.pendingFaults = prevFaults;
+  });
+  const k = { ...prev, reserveMem: [...prev.reserveMem] };
+  if (o.kho !== undefined) k.kho = o.kho as boolean;
+  if (o.kho_scratch !== undefined) k.khoScratch = o.kho_scratch as string;
+  if (o.reserve_mem !== undefined) k.reserveMem.push(...(o.reserve_mem as string[]));
+  if (o.cmdline !== undefined) k.extra = o.cmdline as string;
+  s.kernelConfig = k;
+  if (o.fail !== undefined) {
+    const f = o.fail as FaultSpec;
+    if (s.kernel) {
+      if (f === null) s.kernel.faults.disarm();
+      else s.kernel.faults.arm(f);
+    } else s.pendingFaults = f;
+  }
+}
+
+/** The configuration commands. */
+export const CONFIG_COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "seed",
+    summary: "seed the random generator (fills, page choices)",
+    positionals: [{ name: "N", kind: "int", doc: "seed" }],
+    options: [],
+    run: (s, inv) => s.setSeed(inv.args[0] as number),
+  },
+  {
+    name: "machine",
+    summary: "power on a new machine (drops the current one)",
+    details: "ram= is the memory for workloads; the session adds headroom= for the kernel\n" +
+      "(default ram/128, at least 256M: 1T gets 8G, as bench/hyper_scale.ts) and does not\n" +
+      "charge struct pages to memblock unless memmap=64 (bytes per page) is given, so a\n" +
+      "1 TiB machine can give 1008 GiB to guests and keep 16 GiB for the hypervisor.",
+    positionals: [],
+    options: [
+      { name: "ram", kind: "size", doc: "RAM for workloads", default: "4G" },
+      { name: "nodes", kind: "int", doc: "NUMA nodes", default: "1" },
+      { name: "headroom", kind: "size", doc: "extra RAM for the kernel", default: "ram/128" },
+      { name: "memmap", kind: "int", doc: "struct page bytes charged per page", default: "0" },
+      {
+        name: "poison",
+        kind: "bool",
+        doc: "poison memory handed to the allocator",
+        default: "on",
+      },
+    ],
+    run: (s, inv) => machineCommand(s, inv.opts),
+  },
+  {
+    name: "profile",
+    summary: "KHO ABI profile (before boot: the first kernel; after: the next kexec)",
+    positionals: [{ name: "PROFILE", kind: "profile", doc: "profile name" }],
+    options: [],
+    run: (s, inv) => profileCommand(s, inv.args[0] as ProfileName),
+  },
+  {
+    name: "kernel",
+    summary: "kernel boot parameters (before boot: first kernel; after: next kexec)",
+    details: "fail= arms allocation fault injection in the running kernel (or right after the\n" +
+      "first boot); a kexec'd kernel starts with fault injection off. reserve_mem= regions\n" +
+      "are reserved at boot (revived from the previous kernel when it handed them over),\n" +
+      "listed as objects of kind reserve_mem (verify NAME, NAME.revived, show reserve_mem).",
+    positionals: [],
+    options: [
+      { name: "kho", kind: "bool", doc: "kho=on|off", default: "on" },
+      { name: "kho_scratch", kind: "scratch", doc: "scratch sizing", default: "200%" },
+      {
+        name: "reserve_mem",
+        kind: "reservemem",
+        doc: "reserve_mem=SIZE:ALIGN:NAME",
+        repeatable: true,
+      },
+      { name: "fail", kind: "fault", doc: "fault injection, e.g. nth:3 or prob:0.01,seed:5" },
+      { name: "cmdline", kind: "string", doc: "extra command-line words" },
+    ],
+    run: (s, inv) => kernelCommand(s, inv.opts),
+  },
+];

@@ -1,0 +1,203 @@
+/**
+ * The handover commands: `finalize`, `abort`, `kexec`, `restore`, `verify`. `kexec` writes
+ * the manifest (one section per preserved object and per `reserve_mem=` region, see
+ * `../handover.ts`) and kexecs; the successor finds its objects in the manifest from bytes
+ * alone and lists them as incoming until `restore`.
+ *
+ * @module
+ */
+
+import type { Kernel } from "../../boot/kernel.ts";
+import { KernelPanic } from "../../boot/kernel.ts";
+import { KhoError } from "../../errors.ts";
+import type { ProfileName } from "../../kho/abi/profiles.ts";
+import type { ManifestSection } from "../../scenario/manifest_abi.ts";
+import {
+  discardScenarioManifest,
+  type ManifestWriteResult,
+  readScenarioManifest,
+  writeScenarioManifest,
+} from "../../scenario/manifest.ts";
+import { CommandError } from "../errors.ts";
+import { objectOfSection, sectionOf } from "../handover.ts";
+import { restoreObject, verifyObject } from "../object_kho.ts";
+import type { DslObject } from "../objects.ts";
+import type { Session } from "../session.ts";
+import type { CommandSpec, Invocation, PositionalSpec } from "../spec.ts";
+
+/** `finalize` / `abort`: only profiles with a finalize step have them. */
+export function finalizeOrAbort(s: Session, what: "finalize" | "abort"): void {
+  const kernel = s.ensureKernel();
+  try {
+    if (what === "finalize") kernel.kho.finalize();
+    else kernel.kho.abort();
+  } catch (e) {
+    if (e instanceof KhoError && e.code === "EOPNOTSUPP") {
+      throw new KhoError(
+        "EOPNOTSUPP",
+        `kho_${what}: not in this profile (${kernel.profile.name}: ${
+          e.message.replace(/^EOPNOTSUPP: /, "")
+        })`,
+      );
+    }
+    throw e;
+  }
+  s.print(`kho_${what}: ok`);
+}
+
+/** Writes the manifest of the preserved objects and regions (null without KHO). */
+function handOver(s: Session, kernel: Kernel): ManifestWriteResult | null {
+  const objs = [...s.objects.values()];
+  const preserved = objs.filter((x) => x.state === "preserved");
+  if (!kernel.kho.enabled) {
+    if (preserved.length) {
+      s.print(`kexec: KHO is off; ${preserved.length} preserved object(s) are lost`);
+    }
+    return null;
+  }
+  const regions = objs.filter((x) => x.state === "reserved");
+  return writeScenarioManifest(kernel, [...preserved, ...regions].map(sectionOf));
+}
+
+/** `kexec [profile=…] [cmdline=…]`. */
+export function kexecCommand(s: Session, o: Record<string, unknown>): void {
+  const kernel = s.ensureKernel();
+  const profile = (o.profile as ProfileName | undefined) ?? s.nextProfile ?? kernel.profile.name;
+  const cmdline = [s.cmdline(), (o.cmdline as string | undefined) ?? ""].join(" ").trim();
+  const written = handOver(s, kernel);
+  let next: Kernel;
+  try {
+    next = kernel.kexec({ profile, cmdline });
+  } catch (e) {
+    if (e instanceof KernelPanic) {
+      s.machine = null;
+      s.kernel = null;
+      s.objects = new Map();
+      throw new CommandError(null, `${e.message} (the machine is powered off)`);
+    }
+    if (written !== null) {
+      const left = discardScenarioManifest(kernel, written);
+      if (left && e instanceof KhoError) {
+        throw new KhoError(e.code, `${e.message.replace(/^[A-Z0-9]+: /, "")}; manifest: ${left}`);
+      }
+    }
+    throw e;
+  }
+  s.kernel = next;
+  s.nextProfile = null;
+  s.stats.kexecs++;
+  s.objects = new Map();
+  const found = readScenarioManifest(next);
+  const sections: ManifestSection[] = found.ok ? found.sections : [];
+  if (!found.ok && found.errno !== "ENOENT") {
+    s.print(`kexec: manifest unreadable: ${found.reason}`);
+  }
+  let incoming = 0;
+  for (const section of sections) {
+    const obj = objectOfSection(section);
+    if (obj === null) continue;
+    s.objects.set(obj.name, obj);
+    incoming++;
+  }
+  const b = next.boot;
+  s.print(
+    `kexec: boot #${next.bootIndex} (${next.profile.name}), ${
+      b.khoBoot ? "KHO boot" : `cold boot${b.revivalRefused ? ` (${b.revivalRefused})` : ""}`
+    }, ${incoming} incoming object(s), walk ${b.retrieve?.blocks ?? 0} blocks`,
+  );
+  s.adoptRegions(next, new Map(sections.map((x) => [x.name, x])));
+}
+
+function targets(s: Session, names: string[], accept: (o: DslObject) => boolean): DslObject[] {
+  if (names.length) return s.distinct(names);
+  return [...s.objects.values()].filter(accept);
+}
+
+/** `restore [NAME…]`: failures are counted, not raised. */
+export function restoreCommand(s: Session, names: string[]): void {
+  const kernel = s.ensureKernel();
+  const objs = targets(s, names, (o) => o.state === "incoming");
+  for (const o of objs) {
+    if (o.state !== "incoming") {
+      throw new CommandError("EINVAL", `${o.name} is ${o.state}, not incoming`, o.name);
+    }
+  }
+  for (const o of objs) {
+    const r = restoreObject(kernel, o);
+    s.stats.restoreOk += r.ok;
+    s.stats.restoreFailed += r.failed;
+    if (r.failed) {
+      s.print(`restore ${o.name}: ${r.failed} of ${o.blocks() + o.missing} blocks failed`);
+    }
+  }
+}
+
+/** `verify [NAME…]`: mismatches are counted, not raised. */
+export function verifyCommand(s: Session, names: string[]): void {
+  const kernel = s.ensureKernel();
+  const objs = targets(s, names, () => true);
+  for (const o of objs) {
+    if (verifyObject(kernel, o)) s.stats.verifyOk++;
+    else {
+      s.stats.verifyFailed++;
+      s.print(`verify ${o.name}: content differs`);
+    }
+  }
+}
+
+const OBJECTS_OR_ALL: PositionalSpec = {
+  name: "OBJECT",
+  kind: "object",
+  doc: "objects (all)",
+  variadic: true,
+  optional: true,
+};
+
+const names = (inv: Invocation) => inv.args as string[];
+
+/** The handover commands. */
+export const KEXEC_COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "finalize",
+    summary: "kho finalize (only profiles with a finalize step; radix profiles: EOPNOTSUPP)",
+    positionals: [],
+    options: [],
+    run: (s) => finalizeOrAbort(s, "finalize"),
+  },
+  {
+    name: "abort",
+    summary: "kho abort (only profiles with a finalize step; radix profiles: EOPNOTSUPP)",
+    positionals: [],
+    options: [],
+    run: (s) => finalizeOrAbort(s, "abort"),
+  },
+  {
+    name: "kexec",
+    summary: "kexec into the next kernel; objects are re-found from memory",
+    details: "Writes the manifest (sub-tree kholab-scenario, one section per preserved object\n" +
+      "and reserve_mem= region), then kexecs. JavaScript state does not cross: the\n" +
+      "successor reads the manifest from physical memory and lists the objects as\n" +
+      "incoming until `restore`. Works in every profile.",
+    positionals: [],
+    options: [
+      { name: "profile", kind: "profile", doc: "profile of the next kernel" },
+      { name: "cmdline", kind: "string", doc: "extra command-line words" },
+    ],
+    run: (s, inv) => kexecCommand(s, inv.opts),
+  },
+  {
+    name: "restore",
+    summary:
+      "restore incoming objects (kho_restore_folio / _pages / _vmalloc); failures are counted",
+    positionals: [OBJECTS_OR_ALL],
+    options: [],
+    run: (s, inv) => restoreCommand(s, names(inv)),
+  },
+  {
+    name: "verify",
+    summary: "compare objects' contents with their creation hash; mismatches are counted",
+    positionals: [OBJECTS_OR_ALL],
+    options: [],
+    run: (s, inv) => verifyCommand(s, names(inv)),
+  },
+];

@@ -1,0 +1,169 @@
+/**
+ * How the language's objects cross kexec: each preserved object (and each `reserve_mem=`
+ * region) becomes one section of the manifest (`lib/scenario/manifest_abi.ts`), named like the
+ * object — folios a folio section, page blocks a range section, a vmalloc area a vmalloc
+ * section, a memfd file a memfd section, a sub-tree blob a sub-tree section, a region a
+ * reserve_mem section. The successor rebuilds "incoming" objects from the sections it reads
+ * back: names, blocks and content hashes come from bytes alone.
+ *
+ * @module
+ */
+
+import type { ReservedMem } from "../boot/reserve_mem.ts";
+import type { ManifestSection } from "../scenario/manifest_abi.ts";
+import { getOrder, PAGE_SIZE } from "../units.ts";
+import { DslObject } from "./objects.ts";
+
+/** The manifest section of a preserved object or a region (blocks not preserved left out). */
+export function sectionOf(o: DslObject): ManifestSection {
+  const name = o.name;
+  const kept = o.phys.map((_, i) => i).filter((i) => !o.failed.has(i));
+  switch (o.kind) {
+    case "folios":
+      return {
+        kind: "folio",
+        name,
+        attempted: o.phys.length,
+        order: Math.log2(o.pages[0] ?? 1),
+        pfns: Float64Array.from(kept, (i) => o.phys[i] / PAGE_SIZE),
+        hashes: BigUint64Array.from(kept, (i) => o.hashes[i]),
+      };
+    case "vmalloc":
+      return {
+        kind: "vmalloc",
+        name,
+        attempted: 1,
+        bytes: o.bytes,
+        descs: o.vm ? [o.vm] : [],
+        hashes: BigUint64Array.from(o.vm ? o.hashes : []),
+      };
+    case "memfd":
+      return {
+        kind: "memfd",
+        name,
+        attempted: 1,
+        files: [{ name, nrFolios: o.file?.folios.length ?? o.nrFolios, hash: o.hashes[0] }],
+      };
+    case "subtree":
+      return {
+        kind: "subtree",
+        name,
+        attempted: 1,
+        blob: { phys: o.phys[0], size: o.bytes, hash: o.hashes[0] },
+      };
+    default:
+      if (o.state === "reserved") {
+        return {
+          kind: "reserve_mem",
+          name,
+          attempted: 1,
+          blob: { phys: o.phys[0], size: o.bytes, hash: o.hashes[0] },
+        };
+      }
+      return {
+        kind: "range",
+        name,
+        attempted: o.phys.length,
+        nrPages: o.pages[0] ?? 1,
+        pfns: Float64Array.from(kept, (i) => o.phys[i] / PAGE_SIZE),
+        hashes: BigUint64Array.from(kept, (i) => o.hashes[i]),
+      };
+  }
+}
+
+/**
+ * The incoming object a section describes (null for a section that is not an object's:
+ * test_kho, a region — regions are rebuilt from the kernel's own list, see
+ * {@link regionObject}).
+ */
+export function objectOfSection(s: ManifestSection): DslObject | null {
+  const base = { name: s.name, state: "incoming" as const };
+  switch (s.kind) {
+    case "folio":
+      return new DslObject({
+        ...base,
+        kind: "folios",
+        phys: Array.from(s.pfns, (p) => p * PAGE_SIZE),
+        pages: Array.from(s.pfns, () => 2 ** s.order),
+        hashes: [...s.hashes],
+        bytes: s.pfns.length * 2 ** s.order * PAGE_SIZE,
+        order: s.order,
+        missing: s.attempted - s.pfns.length,
+      });
+    case "range":
+      return new DslObject({
+        ...base,
+        kind: "pages",
+        phys: Array.from(s.pfns, (p) => p * PAGE_SIZE),
+        pages: Array.from(s.pfns, () => s.nrPages),
+        hashes: [...s.hashes],
+        bytes: s.pfns.length * s.nrPages * PAGE_SIZE,
+        order: Number.isInteger(Math.log2(s.nrPages)) ? Math.log2(s.nrPages) : 0,
+        missing: s.attempted - s.pfns.length,
+      });
+    case "vmalloc": {
+      const o = new DslObject({
+        ...base,
+        kind: "vmalloc",
+        hashes: [...s.hashes],
+        bytes: s.bytes,
+        order: s.descs[0]?.order ?? 0,
+        missing: s.attempted - s.descs.length,
+      });
+      o.vm = s.descs[0] ?? null;
+      return o;
+    }
+    case "memfd": {
+      const f = s.files[0];
+      const o = new DslObject({
+        ...base,
+        kind: "memfd",
+        hashes: f ? [f.hash] : [],
+        bytes: 0,
+        missing: s.attempted - s.files.length,
+      });
+      o.nrFolios = f?.nrFolios ?? 0;
+      return o;
+    }
+    case "subtree":
+      if (s.blob === null) return null;
+      return new DslObject({
+        ...base,
+        kind: "subtree",
+        phys: [s.blob.phys],
+        pages: [2 ** getOrder(s.blob.size)],
+        hashes: [s.blob.hash],
+        bytes: s.blob.size,
+      });
+    default:
+      return null;
+  }
+}
+
+/**
+ * The object of a `reserve_mem=` region of this kernel (state "reserved"). Its hash is the one
+ * the previous kernel handed over when the kernel revived the region where it was recorded;
+ * a new region gets fresh content (`fill`, which returns its hash); a region revived without
+ * a record (or moved) keeps its content as found (`hashNow`), and one revived elsewhere than
+ * recorded counts as failed.
+ */
+export function regionObject(
+  r: ReservedMem,
+  handed: ManifestSection | undefined,
+  io: { fill: () => bigint; hashNow: () => bigint },
+): DslObject {
+  const blob = handed?.kind === "reserve_mem" ? handed.blob : null;
+  const same = r.revived && blob !== null && blob.phys === r.start && blob.size === r.size;
+  const o = new DslObject({
+    name: r.name,
+    kind: "reserve_mem",
+    state: "reserved",
+    phys: [r.start],
+    pages: [Math.ceil(r.size / PAGE_SIZE)],
+    hashes: [same ? blob.hash : r.revived ? io.hashNow() : io.fill()],
+    bytes: r.size,
+    missing: blob !== null && !same ? 1 : 0,
+  });
+  o.revived = r.revived;
+  return o;
+}

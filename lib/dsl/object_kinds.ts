@@ -1,0 +1,74 @@
+/**
+ * The object kinds of the language (`NAME = KIND options…`): folios, pages, vmalloc, memfd,
+ * reserve_mem. (Sub-trees are made with the `subtree` command; `reserve_mem=` regions of the
+ * kernel command line appear as objects of kind reserve_mem by themselves.)
+ *
+ * @module
+ */
+
+import { createCommand, FILL_OPTION } from "./commands/objects.ts";
+import type { ObjectKindSpec, OptionSpec } from "./spec.ts";
+
+const NODE: OptionSpec = { name: "node", kind: "int", doc: "preferred NUMA node" };
+
+/** Every object kind. */
+export const OBJECT_KINDS: readonly ObjectKindSpec[] = [
+  {
+    name: "folios",
+    summary: "COUNT folios of one order (order > 10: gigantic, e.g. 18 = 1 GiB)",
+    options: [
+      { name: "order", kind: "int", doc: "folio order (0..18)", required: true },
+      { name: "count", kind: "count", doc: "how many", default: "1" },
+      FILL_OPTION,
+      NODE,
+    ],
+    create: (s, name, inv) => createCommand(s, "folios", name, inv.opts),
+  },
+  {
+    name: "pages",
+    summary: "COUNT blocks of 2^order pages (kho_preserve_pages), optionally scattered",
+    details: "within=SIZE draws order-0 pages at random from a pool of that size (the pool\n" +
+      "stays allocated; only the chosen pages are preserved). split makes every page of a\n" +
+      "block its own page (split_page) at creation.",
+    options: [
+      { name: "count", kind: "count", doc: "how many blocks", default: "1" },
+      { name: "order", kind: "int", doc: "block order (0..10)", default: "0" },
+      { name: "within", kind: "size", doc: "scatter order-0 pages over a pool of this size" },
+      { name: "split", kind: "bool", flag: true, doc: "split each block into order-0 pages" },
+      FILL_OPTION,
+      NODE,
+    ],
+    create: (s, name, inv) => createCommand(s, "pages", name, inv.opts),
+  },
+  {
+    name: "vmalloc",
+    summary: "a vmalloc area (huge: VM_ALLOW_HUGE_VMAP), preserved with kho_preserve_vmalloc",
+    options: [
+      { name: "size", kind: "size", doc: "area size", required: true },
+      { name: "huge", kind: "bool", flag: true, doc: "vmalloc_huge (2 MiB blocks, split)" },
+      FILL_OPTION,
+      NODE,
+    ],
+    create: (s, name, inv) => createCommand(s, "vmalloc", name, inv.opts),
+  },
+  {
+    name: "memfd",
+    summary: "a memfd file of SIZE bytes in folios of folio=SIZE (4K, 2M, 1G, …), LUO-style",
+    options: [
+      { name: "size", kind: "size", doc: "file size", required: true },
+      { name: "folio", kind: "size", doc: "folio size (power of two ≥ 4K)", default: "4K" },
+      FILL_OPTION,
+    ],
+    create: (s, name, inv) => createCommand(s, "memfd", name, inv.opts),
+  },
+  {
+    name: "reserve_mem",
+    summary: "a physically contiguous reserved range (like reserve_mem=SIZE:ALIGN:NAME)",
+    options: [
+      { name: "size", kind: "size", doc: "bytes", required: true },
+      { name: "align", kind: "size", doc: "alignment (power of two)", default: "4K" },
+      FILL_OPTION,
+    ],
+    create: (s, name, inv) => createCommand(s, "reserve_mem", name, inv.opts),
+  },
+];

@@ -1,0 +1,43 @@
+/**
+ * The command table of the kholab language, built explicitly from the command definitions:
+ * configuration (`./commands/config.ts`), objects (`./commands/objects.ts`,
+ * `./object_kinds.ts`), the handover (`./commands/kexec.ts`), observation
+ * (`./commands/observe.ts`), `scenario` (`./commands/scenario.ts`), the special forms and the
+ * metrics. Importing this module is all it takes to parse, check, run and complete scripts.
+ *
+ * @module
+ */
+
+import { CONFIG_COMMANDS } from "./commands/config.ts";
+import { KEXEC_COMMANDS } from "./commands/kexec.ts";
+import { OBJECT_COMMANDS } from "./commands/objects.ts";
+import { OBSERVE_COMMANDS } from "./commands/observe.ts";
+import { SCENARIO_COMMAND, SCENARIO_METRICS } from "./commands/scenario.ts";
+import { SPECIAL_FORMS } from "./commands/special.ts";
+import { SESSION_METRICS } from "./metrics.ts";
+import { OBJECT_KINDS } from "./object_kinds.ts";
+import { type CommandTable, commandTable } from "./spec.ts";
+
+/**
+ * The language's table.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TABLE } from "./table.ts";
+ * assert.ok(TABLE.commands.has("scenario") && TABLE.objectKinds.has("folios"));
+ * assert.ok(TABLE.metrics.has("restore.failed") && TABLE.metrics.has("scenario.lostObjects"));
+ * ```
+ */
+export const TABLE: CommandTable = commandTable({
+  commands: [
+    ...CONFIG_COMMANDS,
+    ...OBJECT_COMMANDS,
+    ...KEXEC_COMMANDS,
+    ...OBSERVE_COMMANDS,
+    ...SPECIAL_FORMS,
+    SCENARIO_COMMAND,
+  ],
+  objectKinds: OBJECT_KINDS,
+  metrics: [...SESSION_METRICS, ...SCENARIO_METRICS],
+});
