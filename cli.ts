@@ -22,6 +22,7 @@ import {
   profileLine,
 } from "./lib/scenario/abi_matrix.ts";
 import { getProfile, PROFILE_NAMES, type ProfileName } from "./lib/kho/abi/profiles.ts";
+import { numberLiteralValue } from "./lib/dsl/parser.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
 import { repl } from "./lib/dsl/repl.ts";
 import { runWorkload } from "./lib/metrics/kho_ref_workload.ts";
@@ -52,7 +53,8 @@ const HELP: Record<string, string> = {
 Usage: deno task kholab <command> [options]
 
 Commands:
-  run FILE [--json] [--seed N]   run a .kho script (exit 1 when an expect fails, 2 on a script error)
+  run FILE [--json] [--seed N] [--set NAME=VALUE]…
+                       run a .kho script (exit 1 when an expect fails, 2 on a script error)
   check FILE           check a .kho script without running it
   repl                 the interactive command language (also: deno task repl)
   demo                 the 1 TiB hypervisor scenario for every profile; writes report/demo/
@@ -78,12 +80,15 @@ CSVs to report/demo/, and prints the summary table.`,
 Writes one self-contained HTML page (inline SVG charts, tables, the exact command, seed,
 versions and code revision) plus data.json and CSVs to --out DIR. Parameters over the
 scenario's defaults are name=value (or --set name=value); the seed defaults to 1.`,
-  run: `Usage: deno task kholab run FILE [--json] [--seed N]
+  run: `Usage: deno task kholab run FILE [--json] [--seed N] [--set NAME=VALUE]…
 
 Runs a kholab script. The whole script is checked first; every syntax error is reported as
 FILE:LINE:COL with the source line and a caret. Exit code 0 when it ran and every expect
 held, 1 when an expect failed, 2 on a syntax or runtime error. --json prints one JSON
-document with the measurements, expects and metrics. In a script, 'help' lists commands.`,
+document with the measurements, expects and metrics. --set binds a variable before the
+script runs (a number if it reads as one, else a string), e.g.
+  deno task kholab run examples/named-objects.kho --set p=kho-v1-6.16
+In a script, 'help' lists commands.`,
   check: `Usage: deno task kholab check FILE
 
 Parses and checks a script (and its includes) without running it; prints every error.`,
@@ -163,6 +168,26 @@ function valuesOption(text: string | undefined): string[] | undefined {
  * Scenario parameters from `--set name=value` options and `name=value` arguments (in the
  * order given); returns them with the other positional arguments.
  */
+/**
+ * Script variables from `kholab run --set NAME=VALUE` (NAME a script name; VALUE a number
+ * where it reads as one — `4K`, `0x10` — else the text).
+ */
+function scriptVars(set: readonly string[] | undefined): Record<string, string | number> {
+  const vars: Record<string, string | number> = {};
+  for (const kv of set ?? []) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(kv);
+    if (!m) throw new SyntaxError(`--set ${kv}: expected NAME=VALUE (NAME: letters, digits, _)`);
+    let v: string | number = m[2];
+    try {
+      v = numberLiteralValue(m[2]);
+    } catch {
+      // not a number: the text
+    }
+    vars[m[1]] = v;
+  }
+  return vars;
+}
+
 function paramArgs(
   set: readonly string[] | undefined,
   positionals: readonly string[],
@@ -381,10 +406,16 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
       case "check": {
         const { values, positionals } = parseArgs({
           args: rest,
-          options: { json: { type: "boolean" }, seed: { type: "string" }, ...HELP_OPTION },
+          options: {
+            json: { type: "boolean" },
+            seed: { type: "string" },
+            set: { type: "string", multiple: true },
+            ...HELP_OPTION,
+          },
           allowPositionals: true,
         });
         if (values.help) return usage(cmd);
+        const vars = scriptVars(values.set);
         const file = positionals[0];
         if (!file || positionals.length > 1) return usage(cmd, 2);
         const text = Deno.readTextFileSync(file);
@@ -399,6 +430,7 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
           readFile,
           json: values.json,
           seed: countOption("seed", values.seed),
+          vars,
           onOutput: (line) => out.log(line),
           clock: wallClock,
         });

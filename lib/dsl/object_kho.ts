@@ -20,32 +20,13 @@ import { hasApi, type KhoApi } from "../kho/abi/profiles.ts";
 import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
 import { restoreRange } from "../scenario/workloads.ts";
 import { PAGE_SIZE } from "../units.ts";
+import { missingApi } from "./kho_api.ts";
 import { blockHashes } from "./object_memory.ts";
 import type { DslObject } from "./objects.ts";
 
-/** The kernel name of each API, for messages. */
-const API_NAMES: Readonly<Partial<Record<KhoApi, string>>> = {
-  preserveFolio: "kho_preserve_folio",
-  unpreserveFolio: "kho_unpreserve_folio",
-  unpreservePages: "kho_unpreserve_pages",
-  preserveVmalloc: "kho_preserve_vmalloc",
-  unpreserveVmalloc: "kho_unpreserve_vmalloc",
-  allocPreserve: "kho_alloc_preserve",
-  removeSubtree: "kho_remove_subtree",
-};
-
 /** EOPNOTSUPP naming the API and the generation, or null when the kernel has every one. */
-function missingApi(kernel: Kernel, o: DslObject, apis: readonly KhoApi[]): KhoError | null {
-  const p = kernel.profile;
-  for (const api of apis) {
-    if (!hasApi(p, api)) {
-      return new KhoError(
-        "EOPNOTSUPP",
-        `${o.kind} ${o.name}: ${API_NAMES[api] ?? api} does not exist in ${p.name} (${p.kernel})`,
-      );
-    }
-  }
-  return null;
+function missingApiFor(kernel: Kernel, o: DslObject, apis: readonly KhoApi[]): KhoError | null {
+  return missingApi(kernel.profile, `${o.kind} ${o.name}`, apis);
 }
 
 /** The APIs preserving `o` needs beyond the ones every generation has. */
@@ -78,13 +59,13 @@ function unpreserveApis(o: DslObject): KhoApi[] {
 
 /** Throws the EOPNOTSUPP of the first API preserving `o` needs and this kernel lacks. */
 export function checkPreserve(kernel: Kernel, o: DslObject): void {
-  const e = missingApi(kernel, o, preserveApis(o));
+  const e = missingApiFor(kernel, o, preserveApis(o));
   if (e) throw e;
 }
 
 /** Throws the EOPNOTSUPP of the first API unpreserving `o` needs and this kernel lacks. */
 export function checkUnpreserve(kernel: Kernel, o: DslObject): void {
-  const e = missingApi(kernel, o, unpreserveApis(o));
+  const e = missingApiFor(kernel, o, unpreserveApis(o));
   if (e) throw e;
 }
 
@@ -118,7 +99,7 @@ export function preserveObject(kernel: Kernel, o: DslObject): void {
         preserveBlock(kernel, o, i);
       } catch (e) {
         if (!(e instanceof KhoError)) throw e;
-        if (missingApi(kernel, o, unpreserveApis(o)) === null) {
+        if (missingApiFor(kernel, o, unpreserveApis(o)) === null) {
           for (let k = i - 1; k >= 0; k--) if (!o.failed.has(k)) unpreserveBlock(kernel, o, k);
           throw e;
         }

@@ -15,6 +15,8 @@ import { Evaluator } from "./evaluator.ts";
 import { parseWithErrors } from "./parser.ts";
 import { type ExpectResult, type MeasureRow, Session } from "./session.ts";
 import type { Clock } from "../rng.ts";
+import type { CommandTable } from "./spec.ts";
+import type { ScalarValue } from "./values.ts";
 
 /** Options of {@link runScript}. */
 export interface RunOptions {
@@ -32,6 +34,10 @@ export interface RunOptions {
   maxRamBytes?: number;
   /** Clock for wall-clock metrics (`wallClock` from the command line, a `ManualClock` in tests). */
   clock: Clock;
+  /** Variables bound before the script runs (`kholab run --set NAME=VALUE`). */
+  vars?: Readonly<Record<string, ScalarValue>>;
+  /** The commands, object kinds and metrics. Default the language's. */
+  table?: CommandTable;
 }
 
 /** What a script run produced. */
@@ -84,7 +90,8 @@ export function runScript(text: string, options: RunOptions): RunResult {
     maxRamBytes: options.maxRamBytes,
     clock: options.clock,
   });
-  const ev = new Evaluator(s, { readFile: options.readFile });
+  for (const [k, v] of Object.entries(options.vars ?? {})) s.vars.set(k, v);
+  const ev = new Evaluator(s, { readFile: options.readFile, table: options.table });
   let error: RunResult["results"]["error"] = null;
   try {
     ev.runText(text, file);

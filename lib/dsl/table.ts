@@ -14,6 +14,7 @@ import { OBJECT_COMMANDS } from "./commands/objects.ts";
 import { OBSERVE_COMMANDS } from "./commands/observe.ts";
 import { SCENARIO_COMMAND, SCENARIO_METRICS } from "./commands/scenario.ts";
 import { SPECIAL_FORMS } from "./commands/special.ts";
+import { API_METRICS } from "./kho_api.ts";
 import { SESSION_METRICS } from "./metrics.ts";
 import { OBJECT_KINDS } from "./object_kinds.ts";
 import { type CommandTable, commandTable } from "./spec.ts";
@@ -39,5 +40,5 @@ export const TABLE: CommandTable = commandTable({
     SCENARIO_COMMAND,
   ],
   objectKinds: OBJECT_KINDS,
-  metrics: [...SESSION_METRICS, ...SCENARIO_METRICS],
+  metrics: [...SESSION_METRICS, ...API_METRICS, ...SCENARIO_METRICS],
 });
