@@ -114,7 +114,7 @@ function chartShown(s: Session, cols: string[]): Shown {
     ],
     x: { axis: null },
     color: { legend: true },
-    title: `measured rows: ${cols.join(", ")}`,
+    caption: `Measured rows (measure label=…): ${cols.join(", ")} (metric value per row)`,
   }, "dsl_measure");
   return { text, html: chart.toHtml() };
 }

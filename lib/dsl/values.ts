@@ -4,7 +4,7 @@
  * names, fills (`random`, `zero`, `none`, `byte:N`, `pattern:N`), fault specs
  * (`nth:3`, `prob:0.01,seed:5,sites:radix|vmalloc,times:2`, `off`), `kho_scratch=` values and
  * `reserve_mem=` values. The parser converts literal values while checking a script; the
- * interpreter converts `$var` and `(expr)` values when the command runs, with the same code.
+ * evaluator converts `$var` and `(expr)` values when the command runs, with the same code.
  *
  * @module
  */
@@ -46,7 +46,7 @@ export type FillSpecDsl =
 /** A `fail=` value: fault options, or null for `off`. */
 export type FaultSpec = FaultOptions | null;
 
-/** A value as the interpreter holds it. */
+/** A value as the evaluator holds it. */
 export type ScalarValue = number | string | boolean;
 
 /** A value did not fit its kind (the message says why). */

@@ -64,7 +64,10 @@ measure label=after`;
   assert.match(bundle["text/html"], /<td>after<\/td><td>\d+<\/td><td>16<\/td>/);
   assert.match(bundle["text/plain"], /^label +walk\.blocks +restore\.ok$/m);
   const c = kho`show chart columns=walk.blocks,restore.ok`;
-  assert.match(display(c)["text/html"], /<div class="kholab-chart"[^>]*>[\s\S]*<svg/);
+  assert.match(
+    display(c)["text/html"],
+    /<figure class="kholab-chart"[^>]*><figcaption>[^<]+\)<\/figcaption>[\s\S]*<svg/,
+  );
   const mixed = kho`show config
 show objects
 expect a.restored`;
