@@ -5,8 +5,9 @@
  * - The kernel refused (`KhoError`): its errno. A libfdt error the generation returned raw
  *   (`FdtError`): its name. The language's own errors (`CommandError`, a bad value): as
  *   written, with the errno they name.
- * - The simulated kernel panicked or locked up (`KernelPanic`, a detected `KhoHangError`): the
- *   kernel's message, no errno.
+ * - The simulated kernel panicked, oopsed, hit a `BUG_ON` or locked up (`KernelPanic`,
+ *   `KernelOops`, `KernelBug`, a detected `KhoHangError`, a task blocked forever
+ *   `LuoBlockedError`): the kernel's message, no errno.
  * - Anything else is a failure of kholab itself — a simulator `RangeError` (misuse of the
  *   simulator API), a `TypeError`, a stack overflow: an **internal error**, never an errno, so
  *   that a bug is never mistaken for the kernel's verdict. The command was rolled back.
@@ -18,8 +19,9 @@
  */
 
 import { KernelPanic } from "../boot/kernel.ts";
-import { FdtError, KhoError } from "../errors.ts";
+import { FdtError, KernelBug, KhoError } from "../errors.ts";
 import { KhoHangError } from "../kho/trackers/xarray.ts";
+import { LuoBlockedError } from "../luo/luo_internal.ts";
 import type { Stmt } from "./ast.ts";
 import {
   CommandError,
@@ -66,7 +68,12 @@ export function toRuntimeError(
       const arg = s.args.find((a) => a.kind !== "expr" && a.text === e.token);
       if (arg) span = arg.span;
     }
-  } else if (e instanceof KernelPanic || e instanceof KhoHangError || e instanceof ValueError) {
+  } else if (e instanceof KernelBug) {
+    reason = `kernel BUG: ${e.message}`;
+  } else if (
+    e instanceof KernelPanic || e instanceof KhoHangError || e instanceof LuoBlockedError ||
+    e instanceof ValueError
+  ) {
     reason = e.message;
   } else {
     internal = true;
