@@ -4,6 +4,9 @@
  * calls as the REPL does — one cell builds the machine, the next preserves, the next kexecs.
  *
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { wallClock } from "../rng.ts";
+ * import { session } from "./tag.ts";
  * const kho = session({ seed: 1, clock: wallClock });
  * kho`machine ram=4G
  *     guest = folios order=9 count=8`;
@@ -11,7 +14,7 @@
  * kho`kexec
  *     restore guest
  *     verify guest`;
- * kho.session.stats.verifyOk; // 1
+ * assert.equal(kho.session.stats.verifyOk, 1);
  * ```
  *
  * Each call returns a {@link CellResult}: what the cell printed, the tables and charts it
