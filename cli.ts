@@ -21,7 +21,7 @@ import {
   availableProfiles,
   profileLine,
 } from "./lib/scenario/abi_matrix.ts";
-import { getProfile, PROFILE_NAMES, type ProfileName } from "./lib/kho/abi/profiles.ts";
+import { getProfile, PROFILE_NAMES, type ProfileName } from "./lib/kho/profiles.ts";
 import { numberLiteralValue } from "./lib/dsl/parser.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
 import { repl } from "./lib/dsl/repl.ts";

@@ -120,7 +120,7 @@ export {
   PROFILES,
   type RestoreRules,
   type TrackerKind,
-} from "./lib/kho/abi/profiles.ts";
+} from "./lib/kho/profiles.ts";
 // KHO's native-endian integer properties (`show fdt` decodes them after dtc's cells).
 export {
   NATIVE_PROPERTIES,

@@ -18,12 +18,7 @@ import { FaultInjector } from "../kernel/faults.ts";
 import { Memblock } from "../kernel/memblock.ts";
 import { Memmap } from "../kernel/memmap.ts";
 import type { Vmalloc } from "../kernel/vmalloc.ts";
-import {
-  type AbiProfile,
-  CURRENT_PROFILE,
-  getProfile,
-  kernelRelease,
-} from "../kho/abi/profiles.ts";
+import { type AbiProfile, CURRENT_PROFILE, getProfile, kernelRelease } from "../kho/profiles.ts";
 import type { ScratchArea } from "../kho/abi/scratch.ts";
 import { DEFAULT_IMAGE_BYTES, type Kho } from "../kho/kho.ts";
 import type { KhoIn, RetrieveStats } from "../kho/restore.ts";

@@ -15,7 +15,7 @@ import type { FaultInjector } from "../kernel/faults.ts";
 import type { Memblock } from "../kernel/memblock.ts";
 import type { Memmap } from "../kernel/memmap.ts";
 import type { Vmalloc } from "../kernel/vmalloc.ts";
-import type { AbiProfile } from "../kho/abi/profiles.ts";
+import type { AbiProfile } from "../kho/profiles.ts";
 import { COLD_IMAGE_PHYS, type Kho } from "../kho/kho.ts";
 import type { LiveUpdate } from "../luo/luo_core.ts";
 import { BootContext } from "./context.ts";

@@ -16,7 +16,7 @@ import { hex } from "../units.ts";
 import type { Machine } from "../machine/machine.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
 import type { Handover } from "../kho/abi/kho_data.ts";
-import type { AbiProfile } from "../kho/abi/profiles.ts";
+import type { AbiProfile } from "../kho/profiles.ts";
 import { COLD_IMAGE_PHYS, DEFAULT_IMAGE_BYTES, type Kho } from "../kho/kho.ts";
 import type { LiveUpdate } from "../luo/luo_core.ts";
 import type { BootOptions } from "./options.ts";

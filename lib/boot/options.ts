@@ -14,7 +14,7 @@
 
 import type { FaultOptions } from "../kernel/faults.ts";
 import type { Handover } from "../kho/abi/kho_data.ts";
-import type { AbiProfile, ProfileName } from "../kho/abi/profiles.ts";
+import type { AbiProfile, ProfileName } from "../kho/profiles.ts";
 import type { ScratchArea } from "../kho/abi/scratch.ts";
 import type { RetrieveStats } from "../kho/restore.ts";
 

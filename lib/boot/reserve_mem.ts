@@ -29,7 +29,7 @@ import {
   MEMBLOCK_KHO_NODE_COMPATIBLE,
   RESERVE_MEM_KHO_NODE_COMPATIBLE,
 } from "../kho/abi/memblock.ts";
-import { hasApi } from "../kho/abi/profiles.ts";
+import { hasApi } from "../kho/profiles.ts";
 import { FdtReader, readBe32, readLe64 } from "../kho/fdt/mod.ts";
 import type { KernelParams } from "../kernel/cmdline.ts";
 import type { Memblock } from "../kernel/memblock.ts";

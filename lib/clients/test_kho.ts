@@ -15,7 +15,7 @@
 
 import { type ErrnoName, FdtError, KhoError } from "../errors.ts";
 import type { Kernel } from "../boot/kernel.ts";
-import type { KhoBug } from "../kho/abi/profiles.ts";
+import type { KhoBug } from "../kho/profiles.ts";
 import {
   buildTestKhoFdt,
   KHO_TEST_COMPAT,

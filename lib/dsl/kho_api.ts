@@ -8,7 +8,7 @@
  */
 
 import { KhoError } from "../errors.ts";
-import { type AbiProfile, getProfile, hasApi, type KhoApi } from "../kho/abi/profiles.ts";
+import { type AbiProfile, getProfile, hasApi, type KhoApi } from "../kho/profiles.ts";
 import type { Session } from "./session.ts";
 import type { MetricSpec } from "./spec.ts";
 

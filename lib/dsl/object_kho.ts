@@ -16,7 +16,7 @@ import type { Kernel } from "../boot/kernel.ts";
 import { preserveMemfd, restoreMemfd, unpreserveMemfd } from "../clients/memfd.ts";
 import { KhoError } from "../errors.ts";
 import { VM_ALLOW_HUGE_VMAP } from "../kernel/vmalloc.ts";
-import { hasApi, type KhoApi } from "../kho/abi/profiles.ts";
+import { hasApi, type KhoApi } from "../kho/profiles.ts";
 import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
 import { restoreRange } from "../scenario/workloads.ts";
 import { PAGE_SIZE } from "../units.ts";

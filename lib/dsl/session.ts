@@ -11,7 +11,7 @@
 
 import { Kernel, KernelPanic } from "../boot/kernel.ts";
 import type { FaultOptions } from "../kernel/faults.ts";
-import { CURRENT_PROFILE, type ProfileName } from "../kho/abi/profiles.ts";
+import { CURRENT_PROFILE, type ProfileName } from "../kho/profiles.ts";
 import { Machine } from "../machine/machine.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
 import { type Clock, deriveSeed, Rng } from "../rng.ts";

@@ -8,7 +8,7 @@
  */
 
 import * as Plot from "@observablehq/plot";
-import { PROFILES } from "../kho/abi/profiles.ts";
+import { PROFILES } from "../kho/profiles.ts";
 import { nativePropertyNote } from "../kho/abi/native_props.ts";
 import { toDts } from "../kho/fdt/dts.ts";
 import { FDT_MAGIC } from "../kho/fdt/format.ts";

@@ -11,7 +11,7 @@
 
 import type { FaultOptions } from "../kernel/faults.ts";
 import { kstrtobool } from "../kernel/cmdline.ts";
-import { PROFILES } from "../kho/abi/profiles.ts";
+import { PROFILES } from "../kho/profiles.ts";
 import { parseKhoScratch } from "../kho/scratch.ts";
 import { parseCount, parseSize } from "../units.ts";
 import { didYouMean } from "./errors.ts";

@@ -19,7 +19,7 @@ import {
   readKexecMetadata,
 } from "./abi/kexec_metadata.ts";
 import type { Handover } from "./abi/kho_data.ts";
-import type { AbiProfile, KhoApi } from "./abi/profiles.ts";
+import type { AbiProfile, KhoApi } from "./profiles.ts";
 import { encodeScratchArray, type ScratchArea } from "./abi/scratch.ts";
 import { type KhoNotifier, KhoOut, type KhoOutHost } from "./preserve.ts";
 import type { KhoIn } from "./restore.ts";

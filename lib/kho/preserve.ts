@@ -14,7 +14,7 @@ import type { Memmap } from "../kernel/memmap.ts";
 import type { PhysicalMemory } from "../machine/physmem.ts";
 import type { Topology } from "../machine/topology.ts";
 import { getOrder, hex, MAX_PAGE_ORDER, PAGE_SIZE } from "../units.ts";
-import type { AbiProfile } from "./abi/profiles.ts";
+import type { AbiProfile } from "./profiles.ts";
 import type { ScratchArea } from "./abi/scratch.ts";
 import { FdtReader } from "./fdt/reader.ts";
 import { splitOrderAt, splitPages } from "./page_split.ts";

@@ -17,7 +17,7 @@ import type { PhysicalMemory } from "../machine/physmem.ts";
 import type { Topology } from "../machine/topology.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
 import type { Handover } from "./abi/kho_data.ts";
-import type { AbiProfile } from "./abi/profiles.ts";
+import type { AbiProfile } from "./profiles.ts";
 import { decodeScratchArray, KHO_SCRATCH_ENTRY_SIZE, type ScratchArea } from "./abi/scratch.ts";
 import { readLe64 } from "./fdt/format.ts";
 import { FdtReader } from "./fdt/reader.ts";

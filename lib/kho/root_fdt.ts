@@ -10,7 +10,7 @@
 import { FdtError, KhoError } from "../errors.ts";
 import type { PhysicalMemory } from "../machine/physmem.ts";
 import { PAGE_SIZE } from "../units.ts";
-import type { AbiProfile } from "./abi/profiles.ts";
+import type { AbiProfile } from "./profiles.ts";
 import { FdtEditor } from "./fdt/editor.ts";
 import { le64, readLe64 } from "./fdt/format.ts";
 import { FdtReader } from "./fdt/reader.ts";
@@ -28,7 +28,7 @@ export const BLOB_SIZE_PROP = "blob-size";
  * ```ts
  * import { RootFdt } from "./root_fdt.ts";
  * import { PhysicalMemory } from "../machine/physmem.ts";
- * import { getProfile } from "./abi/profiles.ts";
+ * import { getProfile } from "./profiles.ts";
  * const mem = new PhysicalMemory(2 ** 30);
  * const root = RootFdt.setup({ mem, phys: 0x10000, profile: getProfile("kho-v4"), mapPhys: 0x123456000 });
  * root.addSubtree("kexec-metadata", 0x1000, 73);

@@ -13,7 +13,7 @@
 
 import { FdtError, KhoError } from "../errors.ts";
 import type { PhysicalMemory } from "../machine/physmem.ts";
-import type { AbiProfile } from "./abi/profiles.ts";
+import type { AbiProfile } from "./profiles.ts";
 import { le64 } from "./fdt/format.ts";
 import { FdtReader } from "./fdt/reader.ts";
 import { FdtWriter, type PlaceholderHandle } from "./fdt/writer.ts";

@@ -20,7 +20,7 @@ import { GFP_KERNEL } from "../kernel/gfp.ts";
 import { VM_ALLOC, VM_ALLOW_HUGE_VMAP, type Vmalloc } from "../kernel/vmalloc.ts";
 import type { Machine } from "../machine/machine.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
-import type { AbiProfile, KhoBug } from "./abi/profiles.ts";
+import type { AbiProfile, KhoBug } from "./profiles.ts";
 import type { Kho } from "./kho.ts";
 import {
   chunkPhysOffset,

@@ -26,7 +26,7 @@ import {
   parseLuoFdt,
   readLuoSer,
 } from "../kho/abi/luo.ts";
-import type { LuoGeneration } from "../kho/abi/profiles.ts";
+import type { LuoGeneration } from "../kho/profiles.ts";
 import { kstrtobool } from "../kernel/cmdline.ts";
 import { LiveUpdateDevice, type LiveUpdateFd } from "./device.ts";
 import { type LiveUpdateFileHandler, LuoFileGlobal } from "./luo_file.ts";

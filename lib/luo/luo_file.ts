@@ -28,7 +28,7 @@ import {
   writeFileSer,
   writeFileSetSer,
 } from "../kho/abi/luo.ts";
-import type { LuoGeneration } from "../kho/abi/profiles.ts";
+import type { LuoGeneration } from "../kho/profiles.ts";
 import { KhoBlockSet } from "../kho/block.ts";
 import { PAGE_SIZE } from "../units.ts";
 import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "./file_handler.ts";

@@ -8,7 +8,7 @@
 
 import { type ErrnoName, KhoError } from "../errors.ts";
 import { KernelOops } from "../kernel/oops.ts";
-import type { AbiProfile, LuoGeneration } from "../kho/abi/profiles.ts";
+import type { AbiProfile, LuoGeneration } from "../kho/profiles.ts";
 import type { KhoBlockHost } from "../kho/block.ts";
 import type { Kho } from "../kho/kho.ts";
 

@@ -25,7 +25,7 @@ import {
   readSessionSer,
   writeSessionSerName,
 } from "../kho/abi/luo.ts";
-import type { LuoGeneration } from "../kho/abi/profiles.ts";
+import type { LuoGeneration } from "../kho/profiles.ts";
 import { KhoBlockSet } from "../kho/block.ts";
 import { PAGE_SIZE } from "../units.ts";
 import { type LuoFileGlobal, LuoFileSet } from "./luo_file.ts";

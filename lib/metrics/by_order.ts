@@ -14,7 +14,7 @@
 import { KernelLog } from "../kernel/dmesg.ts";
 import { PhysicalMemory } from "../machine/physmem.ts";
 import { PAGE_SIZE } from "../units.ts";
-import type { TrackerKind } from "../kho/abi/profiles.ts";
+import type { TrackerKind } from "../kho/profiles.ts";
 import { TrackerCounters } from "../kho/trackers/counters.ts";
 import { createTracker, walkIncoming } from "../kho/trackers/registry.ts";
 import type { MetadataPageAllocator, OutgoingTracker } from "../kho/trackers/tracker.ts";

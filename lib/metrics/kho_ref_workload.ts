@@ -28,7 +28,7 @@ import { walkIncomingBatched } from "../kho/trackers/registry.ts";
 import { TrackerCounters } from "../kho/trackers/counters.ts";
 import { FdtReader } from "../kho/fdt/reader.ts";
 import { readLe64 } from "../kho/fdt/format.ts";
-import type { ProfileName } from "../kho/abi/profiles.ts";
+import type { ProfileName } from "../kho/profiles.ts";
 
 /** Workload parameters, as kho_ref takes them. */
 export interface WorkloadOptions {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { PROFILE_NAMES } from "../kho/abi/profiles.ts";
+import { PROFILE_NAMES } from "../kho/profiles.ts";
 
 /** Colours of the profiles kholab ships (colour-blind-safe hues, xarray era warm, radix cool). */
 export const PROFILE_COLORS: Readonly<Record<string, string>> = {

@@ -7,11 +7,11 @@
  * @module
  */
 
-import { getProfile, type ProfileName } from "../kho/abi/profiles.ts";
+import { getProfile, type ProfileName } from "../kho/profiles.ts";
 import { type BuddyinfoRow, buddyinfoRows } from "../plot/figures.ts";
 import { type RadixOccupancy, radixOccupancy } from "../plot/radix_occupancy.ts";
 import { buildScenario, type ParamValue } from "../scenario/scenarios.ts";
-export { PROFILE_NAMES, type ProfileName } from "../kho/abi/profiles.ts";
+export { PROFILE_NAMES, type ProfileName } from "../kho/profiles.ts";
 export type { ParamValue } from "../scenario/scenarios.ts";
 
 /** What {@link inspectKexec} saw. */

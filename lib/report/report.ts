@@ -14,8 +14,8 @@
  */
 
 import { join } from "node:path";
-import type { ProfileName } from "../kho/abi/profiles.ts";
-import { getProfile } from "../kho/abi/profiles.ts";
+import type { ProfileName } from "../kho/profiles.ts";
+import { getProfile } from "../kho/profiles.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
 import type { Clock } from "../rng.ts";
 import { Chart } from "../plot/chart.ts";
@@ -42,7 +42,7 @@ import { runSweep } from "../scenario/sweep.ts";
 import { renderReportHtml, type ReportSection } from "./html.ts";
 import { inspectKexec, type KexecInspection } from "./inspect.ts";
 import { codeRevision, type Versions, versions } from "./provenance.ts";
-export { PROFILE_NAMES, type ProfileName } from "../kho/abi/profiles.ts";
+export { PROFILE_NAMES, type ProfileName } from "../kho/profiles.ts";
 export type { ParamValue } from "../scenario/scenarios.ts";
 export type { AbiMatrixCell } from "../scenario/abi_matrix.ts";
 export type { MetricsRow, MetricValue } from "../metrics/metrics.ts";

@@ -11,12 +11,7 @@
 import { Kernel } from "../boot/kernel.ts";
 import { KernelPanic } from "../kernel/panic.ts";
 import { Machine } from "../machine/machine.ts";
-import {
-  type AbiProfile,
-  getProfile,
-  PROFILE_NAMES,
-  type ProfileName,
-} from "../kho/abi/profiles.ts";
+import { type AbiProfile, getProfile, PROFILE_NAMES, type ProfileName } from "../kho/profiles.ts";
 import { trackerAvailable } from "../kho/trackers/registry.ts";
 import { Rng } from "../rng.ts";
 import { GiB, PAGE_SIZE } from "../units.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ProfileName } from "../kho/abi/profiles.ts";
+import type { ProfileName } from "../kho/profiles.ts";
 import type { Clock } from "../rng.ts";
 import type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
 import type { ParamValue } from "./scenarios.ts";

@@ -17,7 +17,7 @@
 
 import { type ErrnoName, KhoError } from "../errors.ts";
 import type { Kernel } from "../boot/kernel.ts";
-import { hasApi } from "../kho/abi/profiles.ts";
+import { hasApi } from "../kho/profiles.ts";
 import type { KhoNotifier } from "../kho/preserve.ts";
 import {
   chunkCapacity,

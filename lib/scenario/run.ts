@@ -22,7 +22,7 @@
 import { KhoError } from "../errors.ts";
 import { KernelPanic } from "../kernel/panic.ts";
 import type { Kernel } from "../boot/kernel.ts";
-import { getProfile, PROFILE_NAMES, type ProfileName } from "../kho/abi/profiles.ts";
+import { getProfile, PROFILE_NAMES, type ProfileName } from "../kho/profiles.ts";
 import { trackerAvailable } from "../kho/trackers/registry.ts";
 import {
   collectOutgoing,

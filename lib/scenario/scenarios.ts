@@ -20,7 +20,7 @@ import { KhoError } from "../errors.ts";
 import { allocContigRange, allocGigantic } from "../kernel/gigantic.ts";
 import { type BootOptions, Kernel } from "../boot/kernel.ts";
 import { Machine } from "../machine/machine.ts";
-import type { ProfileName } from "../kho/abi/profiles.ts";
+import type { ProfileName } from "../kho/profiles.ts";
 import { deriveSeed, Rng } from "../rng.ts";
 import { formatSize, GiB, PAGE_SIZE, parseCount, parseSize, TiB } from "../units.ts";
 import type { PlacementDomain } from "../metrics/floor.ts";

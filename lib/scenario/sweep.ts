@@ -9,7 +9,7 @@
  * @module
  */
 
-import { getProfile, type ProfileName } from "../kho/abi/profiles.ts";
+import { getProfile, type ProfileName } from "../kho/profiles.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
 import { type Clock, wallClock } from "../rng.ts";
 import { availableProfiles, runScenario } from "./run.ts";

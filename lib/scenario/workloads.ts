@@ -32,7 +32,7 @@ import {
   type VmallocSection,
 } from "./manifest_abi.ts";
 import type { KhoVmalloc } from "../kho/abi/vmalloc.ts";
-import { hasApi } from "../kho/abi/profiles.ts";
+import { hasApi } from "../kho/profiles.ts";
 import { splitPages } from "../kho/page_split.ts";
 import { preserveVmalloc, restoreVmalloc } from "../kho/vmalloc.ts";
 import { PAGE_SIZE } from "../units.ts";

@@ -3,7 +3,7 @@ import { Kernel } from "../../lib/boot/kernel.ts";
 import { buildMemblockFdt, MEMBLOCK_KHO_FDT } from "../../lib/kho/abi/memblock.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { GiB, MiB, PAGE_SIZE } from "../../lib/units.ts";
-import { getProfile, PROFILE_NAMES } from "../../lib/kho/abi/profiles.ts";
+import { getProfile, PROFILE_NAMES } from "../../lib/kho/profiles.ts";
 import {
   RESERVE_MEM_FDT_SITE,
   reserveMemPrepareKho,

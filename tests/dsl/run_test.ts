@@ -5,7 +5,7 @@ import { ManualClock } from "../../lib/rng.ts";
 const clock = new ManualClock();
 import fc from "fast-check";
 import { checkScript, runScript } from "../../lib/dsl/run.ts";
-import { PROFILE_NAMES } from "../../lib/kho/abi/profiles.ts";
+import { PROFILE_NAMES } from "../../lib/kho/profiles.ts";
 
 const dir = new URL("../../examples/", import.meta.url);
 const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));

@@ -4,7 +4,7 @@ import { Kernel } from "../../lib/boot/kernel.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { Rng } from "../../lib/rng.ts";
 import { GiB, PAGE_SIZE } from "../../lib/units.ts";
-import { getProfile, PROFILE_NAMES, PROFILES } from "../../lib/kho/abi/profiles.ts";
+import { getProfile, PROFILE_NAMES, PROFILES } from "../../lib/kho/profiles.ts";
 import { KhoHangError, type XarrayTracker } from "../../lib/kho/trackers/xarray.ts";
 import {
   abiMatrix,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KhoError } from "../../lib/errors.ts";
-import type { ProfileName } from "../../lib/kho/abi/profiles.ts";
+import type { ProfileName } from "../../lib/kho/profiles.ts";
 import { LuoBlockedError } from "../../lib/luo/luo_internal.ts";
 import { luoColdBoot, luoKexec, luoMachine, PageFile } from "./support/luo_boot.ts";
 

@@ -3,7 +3,7 @@ import type { KhoError } from "../../lib/errors.ts";
 import { Kernel } from "../../lib/boot/kernel.ts";
 import { KernelPanic } from "../../lib/kernel/panic.ts";
 import { KernelOops } from "../../lib/kernel/oops.ts";
-import type { ProfileName } from "../../lib/kho/abi/profiles.ts";
+import type { ProfileName } from "../../lib/kho/profiles.ts";
 import {
   luoColdBoot,
   luoKexec,

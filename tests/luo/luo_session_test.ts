@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { KhoError } from "../../lib/errors.ts";
 import { KernelPanic } from "../../lib/kernel/panic.ts";
-import { getProfile } from "../../lib/kho/abi/profiles.ts";
+import { getProfile } from "../../lib/kho/profiles.ts";
 import { Kernel } from "../../lib/boot/kernel.ts";
 import { PAGE_SIZE } from "../../lib/units.ts";
 import {

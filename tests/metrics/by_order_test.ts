@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { KernelLog } from "../../lib/kernel/dmesg.ts";
 import { Kernel } from "../../lib/boot/kernel.ts";
-import { PROFILES, type TrackerKind } from "../../lib/kho/abi/profiles.ts";
+import { PROFILES, type TrackerKind } from "../../lib/kho/profiles.ts";
 import {
   createTracker,
   trackerAvailable,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Kernel } from "../../lib/boot/kernel.ts";
 import { Machine } from "../../lib/machine/machine.ts";
-import { getProfile, type ProfileName } from "../../lib/kho/abi/profiles.ts";
+import { getProfile, type ProfileName } from "../../lib/kho/profiles.ts";
 import {
   encodeManifestRoot,
   type ManifestSection,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/rng.ts";
 import { availableProfiles, runScenario } from "../../lib/scenario/run.ts";
 import { METRICS } from "../../lib/metrics/metrics.ts";
-import { getProfile } from "../../lib/kho/abi/profiles.ts";
+import { getProfile } from "../../lib/kho/profiles.ts";
 import { SCENARIO_NAMES, type ScenarioName } from "../../lib/scenario/scenarios.ts";
 
 /** Runs here read a manual clock: every wall-clock metric is 0. */

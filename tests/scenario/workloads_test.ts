@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/rng.ts";
 import type { BootOptions } from "../../lib/boot/kernel.ts";
-import { getProfile, type ProfileName } from "../../lib/kho/abi/profiles.ts";
+import { getProfile, type ProfileName } from "../../lib/kho/profiles.ts";
 import { SCENARIO_CHUNK_HEADER_SIZE } from "../../lib/scenario/manifest_abi.ts";
 import { writeScenarioManifest } from "../../lib/scenario/manifest.ts";
 import { availableProfiles, restoreScenario, runScenario } from "../../lib/scenario/run.ts";

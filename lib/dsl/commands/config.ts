@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ProfileName } from "../../kho/abi/profiles.ts";
+import type { ProfileName } from "../../kho/profiles.ts";
 import { MiB, SECTION_SIZE } from "../../units.ts";
 import { CommandError } from "../errors.ts";
 import type { MachineConfig, Session } from "../session.ts";

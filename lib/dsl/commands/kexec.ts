@@ -10,7 +10,7 @@
 import type { Kernel } from "../../boot/kernel.ts";
 import { KernelPanic } from "../../boot/kernel.ts";
 import { KhoError } from "../../errors.ts";
-import type { ProfileName } from "../../kho/abi/profiles.ts";
+import type { ProfileName } from "../../kho/profiles.ts";
 import type { ManifestSection } from "../../scenario/manifest_abi.ts";
 import {
   discardScenarioManifest,

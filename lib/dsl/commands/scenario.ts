@@ -11,7 +11,7 @@
  * @module
  */
 
-import { CURRENT_PROFILE, PROFILE_NAMES, type ProfileName } from "../../kho/abi/profiles.ts";
+import { CURRENT_PROFILE, PROFILE_NAMES, type ProfileName } from "../../kho/profiles.ts";
 import { METRICS as ANALYSIS_METRICS } from "../../metrics/metrics.ts";
 import { runScenario } from "../../scenario/run.ts";
 import { SCENARIO_NAMES, SCENARIOS } from "../../scenario/scenarios.ts";

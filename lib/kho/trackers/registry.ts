@@ -7,7 +7,7 @@
 
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
-import type { TrackerKind } from "../abi/profiles.ts";
+import type { TrackerKind } from "../profiles.ts";
 import { TrackerCounters } from "./counters.ts";
 import { type ScratchCheck, walkKhoserChunks, walkKhoserChunksBatched } from "./khoser.ts";
 import { RadixTree, walkRadixTree, walkRadixTreeBatched } from "./radix.ts";

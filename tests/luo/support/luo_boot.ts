@@ -8,7 +8,7 @@
 
 import { KhoError } from "../../../lib/errors.ts";
 import { Kernel } from "../../../lib/boot/kernel.ts";
-import type { ProfileName } from "../../../lib/kho/abi/profiles.ts";
+import type { ProfileName } from "../../../lib/kho/profiles.ts";
 import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "../../../lib/luo/luo_file.ts";
 import type { LiveUpdate } from "../../../lib/luo/luo_core.ts";
 import type { LuoHost } from "../../../lib/luo/luo_internal.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { getProfile, kernelRelease, PROFILE_NAMES } from "../../../lib/kho/abi/profiles.ts";
+import { getProfile, kernelRelease, PROFILE_NAMES } from "../../lib/kho/profiles.ts";
 
 Deno.test("kernelRelease: VERSION.PATCHLEVEL.SUBLEVEL then EXTRAVERSION, as the Makefile", () => {
   const releases = Object.fromEntries(
