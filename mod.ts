@@ -103,7 +103,7 @@ export type { KhoSerialization } from "./lib/kho/root_fdt_sw.ts";
 export type { Handover } from "./lib/kho/abi/kho_data.ts";
 export type { ScratchArea } from "./lib/kho/abi/scratch.ts";
 // The kho_vmalloc descriptor test_kho hands over (TestKhoState.foliosInfo).
-export type { KhoVmalloc, KhoVmallocFields } from "./lib/kho/abi/vmalloc.ts";
+export type { KhoVmalloc, KhoVmallocFields } from "./lib/kho/abi/kexec_handover.ts";
 export {
   type AbiProfile,
   CURRENT_PROFILE,

@@ -35,7 +35,7 @@ import {
   readMemfdTable,
   writeMemfdLuoSer,
 } from "../kho/abi/memfd.ts";
-import { KhoVmalloc } from "../kho/abi/vmalloc.ts";
+import { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
 import { hex, MAX_PAGE_ORDER, PAGE_SIZE } from "../units.ts";
 

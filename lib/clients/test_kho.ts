@@ -22,7 +22,7 @@ import {
   KHO_TEST_FDT,
   KHO_TEST_MAGIC,
 } from "../kho/abi/test_kho.ts";
-import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "../kho/abi/vmalloc.ts";
+import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 import { FdtReader, readBe32, readLe32 } from "../kho/fdt/mod.ts";
 import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
 import { Rng } from "../rng.ts";

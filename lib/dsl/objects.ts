@@ -13,7 +13,7 @@
  */
 
 import type { MemfdFile } from "../clients/memfd.ts";
-import type { KhoVmalloc } from "../kho/abi/vmalloc.ts";
+import type { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 import { SCENARIO_SECTION_NAME_MAX } from "../scenario/manifest_abi.ts";
 import { formatSize, PAGE_SIZE } from "../units.ts";
 import { CommandError, didYouMean, type Span, SpannedError } from "./errors.ts";

@@ -12,7 +12,7 @@ import { PROFILES } from "../kho/profiles.ts";
 import { nativePropertyNote } from "../kho/abi/native_props.ts";
 import { toDts } from "../kho/fdt/dts.ts";
 import { FDT_MAGIC } from "../kho/fdt/format.ts";
-import { KHO_FDT_SIZE } from "../kho/root_fdt.ts";
+import { KHO_FDT_SIZE } from "../kho/abi/kexec_handover.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
 import { Chart, escapeHtml } from "../plot/chart.ts";
 import { ResultTable } from "../plot/table.ts";

@@ -23,7 +23,7 @@ import type { AbiProfile, KhoApi } from "./profiles.ts";
 import { encodeScratchArray, type ScratchArea } from "./abi/scratch.ts";
 import { type KhoNotifier, KhoOut, type KhoOutHost } from "./preserve.ts";
 import type { KhoIn } from "./restore.ts";
-import { KHO_FDT_SIZE } from "./root_fdt.ts";
+import { KHO_FDT_SIZE } from "./abi/kexec_handover.ts";
 import { locateMemHole, type PlacedSegment } from "./scratch.ts";
 
 /** The KHO facade of a kernel. */

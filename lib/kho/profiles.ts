@@ -4,8 +4,21 @@
  * tracker, FDT construction style, finalize rules, the API that exists, restore rules and
  * known bugs.
  *
+ * The ABI names a profile carries (compat, property names) come from `abi/kexec_handover.ts`.
+ *
  * @module
  */
+
+import {
+  KHO_FDT_COMPATIBLE_V1,
+  KHO_FDT_COMPATIBLE_V2,
+  KHO_FDT_COMPATIBLE_V3,
+  KHO_FDT_COMPATIBLE_V4,
+  KHO_FDT_MEMORY_MAP_PROP_NAME,
+  KHO_FDT_ORDER_TABLE_PROP_NAME,
+  KHO_FDT_SUB_TREE_PROP_NAME_V1,
+  KHO_SUB_TREE_PROP_NAME,
+} from "./abi/kexec_handover.ts";
 
 /** Names of the profiles kholab implements, oldest first. */
 export const PROFILE_NAMES = [
@@ -236,9 +249,9 @@ const API_6_19: KhoApi[] = [
 const API_RFC_V1: KhoApi[] = ["preserveFolio", "preservePhys"];
 
 const XARRAY_ERA = {
-  compat: "kho-v1",
-  memoryMapProp: "preserved-memory-map",
-  subtreeProp: "fdt",
+  compat: KHO_FDT_COMPATIBLE_V1,
+  memoryMapProp: KHO_FDT_MEMORY_MAP_PROP_NAME,
+  subtreeProp: KHO_FDT_SUB_TREE_PROP_NAME_V1,
   blobSize: false,
   kexecMetadata: false,
   numaAwarePages: false,
@@ -246,8 +259,8 @@ const XARRAY_ERA = {
 } as const;
 
 const RADIX_ERA = {
-  memoryMapProp: "preserved-memory-map",
-  subtreeProp: "preserved-data",
+  memoryMapProp: KHO_FDT_MEMORY_MAP_PROP_NAME,
+  subtreeProp: KHO_SUB_TREE_PROP_NAME,
   fdtStyle: "rw",
   finalize: "none",
   pageMagic: true,
@@ -318,7 +331,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     name: "rfc-v1-order-table",
     kernel: "RFC v1 (2025-09)",
     summary: "per-order page tables of 128 MiB bitmaps; stateless; preserved-order-table",
-    memoryMapProp: "preserved-order-table",
+    memoryMapProp: KHO_FDT_ORDER_TABLE_PROP_NAME,
     tracker: "order-table",
     fdtStyle: "sw-open",
     finalize: "none",
@@ -335,7 +348,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     name: "kho-v2",
     kernel: "7.0",
     summary: "unified radix tree, stateless; preserved-data",
-    compat: "kho-v2",
+    compat: KHO_FDT_COMPATIBLE_V2,
     tracker: "radix",
     blobSize: false,
     kexecMetadata: false,
@@ -349,7 +362,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     name: "kho-v3",
     kernel: "7.1",
     summary: "radix tree; blob-size; kexec-metadata; NUMA-aware page split",
-    compat: "kho-v3",
+    compat: KHO_FDT_COMPATIBLE_V3,
     tracker: "radix",
     blobSize: true,
     kexecMetadata: true,
@@ -363,7 +376,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     name: "kho-v4",
     kernel: "7.2-rc1",
     summary: "current: radix tree; kho_block chains for LUO sessions and files (luo-v5)",
-    compat: "kho-v4",
+    compat: KHO_FDT_COMPATIBLE_V4,
     tracker: "radix",
     blobSize: true,
     kexecMetadata: true,
@@ -377,7 +390,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     name: "rfc-2026-page-type",
     kernel: "RFC 2026-07",
     summary: "unsplit high-order pages: CONTIG/SPLIT type in key bit 63, as posted",
-    compat: "kho-v4",
+    compat: KHO_FDT_COMPATIBLE_V4,
     tracker: "radix-typed",
     blobSize: true,
     kexecMetadata: true,

@@ -19,10 +19,13 @@ import { hex, PAGE_SIZE } from "../units.ts";
 import type { Handover } from "./abi/kho_data.ts";
 import type { AbiProfile } from "./profiles.ts";
 import { decodeScratchArray, KHO_SCRATCH_ENTRY_SIZE, type ScratchArea } from "./abi/scratch.ts";
-import { readLe64 } from "./fdt/format.ts";
+import {
+  decodeKhoFdtU64,
+  KHO_FDT_SIZE,
+  KHO_SUB_TREE_SIZE_PROP_NAME,
+} from "./abi/kexec_handover.ts";
 import { FdtReader } from "./fdt/reader.ts";
 import { splitPages } from "./page_split.ts";
-import { BLOB_SIZE_PROP, KHO_FDT_SIZE } from "./root_fdt.ts";
 import { TrackerCounters } from "./trackers/counters.ts";
 import { batchedWalkAvailable, walkIncoming, walkIncomingBatched } from "./trackers/registry.ts";
 
@@ -94,11 +97,11 @@ export function validateHandover(
   }
   let mapPhys: number;
   try {
-    const map = rd.getprop(0, profile.memoryMapProp);
-    if (map === null || map.length !== 8) {
+    const map = decodeKhoFdtU64(rd.getprop(0, profile.memoryMapProp));
+    if (map === null) {
       return { ok: false, reason: `${profile.memoryMapProp} missing or not 8 bytes` };
     }
-    mapPhys = readLe64(map);
+    mapPhys = map;
   } catch (e) {
     return { ok: false, reason: `invalid FDT: ${e instanceof FdtError ? e.code : String(e)}` };
   }
@@ -267,21 +270,20 @@ export class KhoIn {
       }
       throw new KhoError("EINVAL", `incoming FDT: ${(e as Error).message}`);
     }
-    const p = rd.getprop(off, this.profile.subtreeProp);
-    if (p === null || p.length !== 8) {
+    const phys = decodeKhoFdtU64(rd.getprop(off, this.profile.subtreeProp));
+    if (phys === null) {
       throw new KhoError(
         "EINVAL",
         `sub-tree "${name}": ${this.profile.subtreeProp} missing or not 8 bytes`,
       );
     }
-    const phys = readLe64(p);
     if (!this.profile.blobSize) return { phys };
-    const s = rd.getprop(off, BLOB_SIZE_PROP);
-    if (s === null || s.length !== 8) {
+    const size = decodeKhoFdtU64(rd.getprop(off, KHO_SUB_TREE_SIZE_PROP_NAME));
+    if (size === null) {
       this.#host.log.warning("KHO", `sub-tree "${name}": blob-size missing or not 8 bytes`);
       throw new KhoError("EINVAL", `sub-tree "${name}": blob-size missing or not 8 bytes`);
     }
-    return { phys, size: readLe64(s) };
+    return { phys, size };
   }
 
   /** Names of the incoming sub-trees. */

@@ -9,17 +9,16 @@
 
 import { FdtError, KhoError } from "../errors.ts";
 import type { PhysicalMemory } from "../machine/physmem.ts";
-import { PAGE_SIZE } from "../units.ts";
 import type { AbiProfile } from "./profiles.ts";
+import {
+  decodeKhoFdtU64,
+  encodeKhoFdtU64,
+  KHO_FDT_SIZE,
+  KHO_SUB_TREE_SIZE_PROP_NAME,
+} from "./abi/kexec_handover.ts";
 import { FdtEditor } from "./fdt/editor.ts";
-import { le64, readLe64 } from "./fdt/format.ts";
 import { FdtReader } from "./fdt/reader.ts";
 import { FdtWriter } from "./fdt/writer.ts";
-
-/** Size of the root FDT buffer: one page. */
-export const KHO_FDT_SIZE = PAGE_SIZE;
-/** The `blob-size` property (kho-v3 on). */
-export const BLOB_SIZE_PROP = "blob-size";
 
 /**
  * The root FDT page of the outgoing kernel, in simulated memory at `phys`.
@@ -59,7 +58,7 @@ export class RootFdt {
     w.finishReservemap();
     w.beginNode("");
     w.propertyString("compatible", profile.compat);
-    w.property(profile.memoryMapProp, le64(mapPhys));
+    w.property(profile.memoryMapProp, encodeKhoFdtU64(mapPhys));
     w.endNode();
     w.finish();
     mem.writeBytes(phys, w.finishBuffer());
@@ -107,8 +106,10 @@ export class RootFdt {
       });
     }
     try {
-      ed.setprop(off, this.#profile.subtreeProp, le64(blobPhys));
-      if (this.#profile.blobSize) ed.setprop(off, BLOB_SIZE_PROP, le64(size));
+      ed.setprop(off, this.#profile.subtreeProp, encodeKhoFdtU64(blobPhys));
+      if (this.#profile.blobSize) {
+        ed.setprop(off, KHO_SUB_TREE_SIZE_PROP_NAME, encodeKhoFdtU64(size));
+      }
     } catch (e) {
       if (this.#profile.bugs.includes("subtree-setprop-leak")) {
         ed.pack();
@@ -138,7 +139,7 @@ export class RootFdt {
     const rd = ed.reader();
     for (const off of rd.subnodes(0)) {
       const v = rd.getprop(off, this.#profile.subtreeProp);
-      if (v !== null && v.length === 8 && readLe64(v) === blobPhys) {
+      if (decodeKhoFdtU64(v) === blobPhys) {
         ed.delNode(off);
         ed.pack();
         this.#mem.writeBytes(this.phys, ed.buffer());
@@ -157,7 +158,7 @@ export class RootFdt {
   /** Rewrites `preserved-memory-map` in place (same length, as `put_unaligned`). */
   setMemoryMap(mapPhys: number): void {
     const ed = FdtEditor.wrap(this.#page());
-    ed.setpropInplace(0, this.#profile.memoryMapProp, le64(mapPhys));
+    ed.setpropInplace(0, this.#profile.memoryMapProp, encodeKhoFdtU64(mapPhys));
     this.#mem.writeBytes(this.phys, ed.buffer());
   }
 }

@@ -14,10 +14,9 @@
 import { FdtError, KhoError } from "../errors.ts";
 import type { PhysicalMemory } from "../machine/physmem.ts";
 import type { AbiProfile } from "./profiles.ts";
-import { le64 } from "./fdt/format.ts";
+import { encodeKhoFdtU64, KHO_FDT_SIZE, KHO_FDT_U64_SIZE } from "./abi/kexec_handover.ts";
 import { FdtReader } from "./fdt/reader.ts";
 import { FdtWriter, type PlaceholderHandle } from "./fdt/writer.ts";
-import { KHO_FDT_SIZE } from "./root_fdt.ts";
 
 /** The sub-tree side of a `struct kho_serialization`, as FINALIZE notifiers see it. */
 export interface KhoSerialization {
@@ -43,7 +42,7 @@ export class FinalizeRootBuilder implements KhoSerialization {
       this.#w.finishReservemap();
       this.#w.beginNode("");
       this.#w.propertyString("compatible", profile.compat);
-      this.#map = this.#w.propertyPlaceholder(profile.memoryMapProp, 8);
+      this.#map = this.#w.propertyPlaceholder(profile.memoryMapProp, KHO_FDT_U64_SIZE);
     } catch (e) {
       throw new KhoError("ENOMEM", `root FDT: ${(e as Error).message}`, { cause: e });
     }
@@ -52,7 +51,7 @@ export class FinalizeRootBuilder implements KhoSerialization {
   /** Adds a sub-node; a libfdt failure is thrown as FdtError (the notifier returns NOTIFY_BAD). */
   addSubtree(name: string, blobPhys: number): void {
     this.#w.beginNode(name);
-    this.#w.property(this.#profile.subtreeProp, le64(blobPhys));
+    this.#w.property(this.#profile.subtreeProp, encodeKhoFdtU64(blobPhys));
     this.#w.endNode();
     this.subtrees.push({ name, phys: blobPhys });
   }
@@ -60,7 +59,7 @@ export class FinalizeRootBuilder implements KhoSerialization {
   /** Fills the map, closes the root and writes the page (stale bytes past totalsize included). */
   finish(mem: PhysicalMemory, phys: number, mapPhys: number): void {
     try {
-      this.#w.fillPlaceholder(this.#map, le64(mapPhys));
+      this.#w.fillPlaceholder(this.#map, encodeKhoFdtU64(mapPhys));
       this.#w.endNode();
       this.#w.finish();
     } catch (e) {
@@ -94,8 +93,8 @@ export class OpenRootFdt {
     this.#w.finishReservemap();
     this.#w.beginNode("");
     this.#w.propertyString("compatible", options.profile.compat);
-    const h = this.#w.propertyPlaceholder(options.profile.memoryMapProp, 8);
-    this.#w.fillPlaceholder(h, le64(options.mapPhys));
+    const h = this.#w.propertyPlaceholder(options.profile.memoryMapProp, KHO_FDT_U64_SIZE);
+    this.#w.fillPlaceholder(h, encodeKhoFdtU64(options.mapPhys));
   }
 
   /** Whether `kho_commit_fdt` has closed the tree. */
@@ -112,7 +111,7 @@ export class OpenRootFdt {
     if (this.#committed) throw new KhoError("EINVAL", "kho_add_subtree after kho_commit_fdt");
     try {
       this.#w.beginNode(name);
-      this.#w.property(this.#profile.subtreeProp, le64(blobPhys));
+      this.#w.property(this.#profile.subtreeProp, encodeKhoFdtU64(blobPhys));
       this.#w.endNode();
     } catch (e) {
       if (e instanceof FdtError) {

@@ -2,8 +2,8 @@
  * KHO vmalloc preservation (`kho_preserve_vmalloc`, `kho_unpreserve_vmalloc`,
  * `kho_restore_vmalloc`, S-7.1c): the pages behind a vmalloc area are preserved block by
  * block (`1 << order` pages each), and their physical addresses are recorded in a chain of
- * preserved one-page chunks (layout in `./abi/vmalloc.ts`). The successor rebuilds the area
- * from the 16-byte {@link KhoVmalloc} descriptor and the chunk bytes alone.
+ * preserved one-page chunks (layout in `./abi/kexec_handover.ts`). The successor rebuilds the
+ * area from the 16-byte {@link KhoVmalloc} descriptor and the chunk bytes alone.
  *
  * The historical bugs of kho-facts §6.4 can be switched on by name (`bugs` option, or the
  * kernel profile's `bugs`): `vmalloc-same-head-page`, `vmalloc-chunk-overrun`,
@@ -25,10 +25,12 @@ import type { Kho } from "./kho.ts";
 import {
   chunkPhysOffset,
   KHO_VMALLOC_ALLOC,
+  KHO_VMALLOC_CHUNK_SIZE,
+  KHO_VMALLOC_HDR_NEXT_OFFSET,
   KHO_VMALLOC_HUGE_VMAP,
   KHO_VMALLOC_SIZE,
   KhoVmalloc,
-} from "./abi/vmalloc.ts";
+} from "./abi/kexec_handover.ts";
 
 export { KhoVmalloc };
 
@@ -109,7 +111,7 @@ function newVmallocChunk(kernel: KhoVmallocHost, cur: number): number {
     kernel.buddy.freePage(pfn);
     return 0;
   }
-  if (cur !== 0) kernel.machine.mem.writeU64(cur, pfn * PAGE_SIZE);
+  if (cur !== 0) kernel.machine.mem.writeU64(cur + KHO_VMALLOC_HDR_NEXT_OFFSET, pfn * PAGE_SIZE);
   return pfn * PAGE_SIZE;
 }
 
@@ -119,7 +121,7 @@ function newVmallocChunk(kernel: KhoVmallocHost, cur: number): number {
  */
 function readChunkEntry(kernel: KhoVmallocHost, chunk: number, i: number): number | null {
   const at = chunk + chunkPhysOffset(i);
-  if (at + 8 - (chunk + PAGE_SIZE) > OVERRUN_SCAN_LIMIT_BYTES) return null;
+  if (at + 8 - (chunk + KHO_VMALLOC_CHUNK_SIZE) > OVERRUN_SCAN_LIMIT_BYTES) return null;
   if (!kernel.machine.topology.isRam(at, 8)) {
     kernel.log.error("", `BUG: unable to handle page fault for address: ${hex(at)}`);
     return null;
@@ -160,7 +162,7 @@ function unpreserveChain(
   let chunk = first;
   while (chunk !== 0) {
     unpreserveChunk(kernel, chunk, order, bugs);
-    const next = kernel.machine.mem.readU64(chunk);
+    const next = kernel.machine.mem.readU64(chunk + KHO_VMALLOC_HDR_NEXT_OFFSET);
     kernel.buddy.freePage(chunk / PAGE_SIZE);
     chunk = next;
   }
@@ -276,7 +278,7 @@ export function restoreVmalloc(
   let chunk = desc.first;
   let idx = 0;
   while (chunk !== 0) {
-    if (chunk % PAGE_SIZE !== 0 || !kernel.machine.topology.isRam(chunk, PAGE_SIZE)) {
+    if (chunk % PAGE_SIZE !== 0 || !kernel.machine.topology.isRam(chunk, KHO_VMALLOC_CHUNK_SIZE)) {
       kernel.log.error("", `BUG: unable to handle page fault for address: ${hex(chunk)}`);
       return null;
     }
@@ -291,7 +293,7 @@ export function restoreVmalloc(
     }
     const chunkPfn = kernel.kho.restorePages(chunk, 1);
     if (chunkPfn === null) return null;
-    const next = kernel.machine.mem.readU64(chunk);
+    const next = kernel.machine.mem.readU64(chunk + KHO_VMALLOC_HDR_NEXT_OFFSET);
     kernel.buddy.freePage(chunkPfn);
     chunk = next;
   }

@@ -65,7 +65,7 @@
 
 import { cstring, FdtReader, FdtWriter, le32, le64 } from "../kho/fdt/mod.ts";
 import { PAGE_SIZE } from "../units.ts";
-import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "../kho/abi/vmalloc.ts";
+import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 
 /** Sub-tree name of the manifest. */
 export const SCENARIO_MANIFEST_NAME = "kholab-scenario";

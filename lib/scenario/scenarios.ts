@@ -56,7 +56,7 @@ export type {
   TestKhoSection,
   VmallocSection,
 } from "./manifest_abi.ts";
-export type { KhoVmalloc, KhoVmallocFields } from "../kho/abi/vmalloc.ts";
+export type { KhoVmalloc, KhoVmallocFields } from "../kho/abi/kexec_handover.ts";
 export type { ManifestReadResult, ManifestWriteResult } from "./manifest.ts";
 
 /** A parameter value: a number (sizes in bytes, counts) or a string (enums, text). */

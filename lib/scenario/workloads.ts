@@ -31,7 +31,7 @@ import {
   type TestKhoSection,
   type VmallocSection,
 } from "./manifest_abi.ts";
-import type { KhoVmalloc } from "../kho/abi/vmalloc.ts";
+import type { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 import { hasApi } from "../kho/profiles.ts";
 import { splitPages } from "../kho/page_split.ts";
 import { preserveVmalloc, restoreVmalloc } from "../kho/vmalloc.ts";

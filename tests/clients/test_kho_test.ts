@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { KhoError } from "../../lib/errors.ts";
 import { Kernel } from "../../lib/boot/kernel.ts";
 import { buildTestKhoFdt, KHO_TEST_FDT } from "../../lib/kho/abi/test_kho.ts";
-import { KhoVmalloc } from "../../lib/kho/abi/vmalloc.ts";
+import { KhoVmalloc } from "../../lib/kho/abi/kexec_handover.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { GiB, PAGE_SIZE } from "../../lib/units.ts";
 import {

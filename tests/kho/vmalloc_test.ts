@@ -8,7 +8,7 @@ import {
   KHO_VMALLOC_HUGE_VMAP,
   KHO_VMALLOC_SIZE,
   KhoVmalloc,
-} from "../../lib/kho/abi/vmalloc.ts";
+} from "../../lib/kho/abi/kexec_handover.ts";
 import {
   preserveVmalloc,
   restoreVmalloc,

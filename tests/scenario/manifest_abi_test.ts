@@ -18,7 +18,7 @@ import {
   SCENARIO_STREAM_HEADER_SIZE,
   SECTION_KINDS,
 } from "../../lib/scenario/manifest_abi.ts";
-import { KhoVmalloc } from "../../lib/kho/abi/vmalloc.ts";
+import { KhoVmalloc } from "../../lib/kho/abi/kexec_handover.ts";
 import { FdtWriter, le64 } from "../../lib/kho/fdt/mod.ts";
 
 const SECTIONS: ManifestSection[] = [

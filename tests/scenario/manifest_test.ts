@@ -8,7 +8,7 @@ import {
   planChunkOrders,
   SCENARIO_CHUNK_HEADER_SIZE,
 } from "../../lib/scenario/manifest_abi.ts";
-import { KhoVmalloc } from "../../lib/kho/abi/vmalloc.ts";
+import { KhoVmalloc } from "../../lib/kho/abi/kexec_handover.ts";
 import {
   discardScenarioManifest,
   readScenarioManifest,

@@ -36,7 +36,7 @@
  */
 
 import type { PhysicalMemory } from "../../machine/physmem.ts";
-import { KhoVmalloc } from "./vmalloc.ts";
+import { KhoVmalloc } from "./kexec_handover.ts";
 
 /** `MEMFD_LUO_FOLIO_DIRTY`. */
 export const MEMFD_LUO_FOLIO_DIRTY = 1;

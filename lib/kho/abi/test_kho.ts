@@ -9,7 +9,7 @@
  */
 
 import { cstring, FdtWriter, le32 } from "../fdt/mod.ts";
-import type { KhoVmalloc } from "./vmalloc.ts";
+import type { KhoVmalloc } from "./kexec_handover.ts";
 
 /** `KHO_TEST_MAGIC` ("KHO!"). */
 export const KHO_TEST_MAGIC = 0x4b484f21;
@@ -35,7 +35,7 @@ export interface TestKhoFdtFields {
  *
  * @example
  * ```ts
- * import { KhoVmalloc } from "./vmalloc.ts";
+ * import { KhoVmalloc } from "./kexec_handover.ts";
  * import { buildTestKhoFdt } from "./test_kho.ts";
  * const blob = buildTestKhoFdt({
  *   nrFolios: 37,
