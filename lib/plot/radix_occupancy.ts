@@ -10,13 +10,13 @@
  */
 
 import { PAGE_SIZE } from "../units.ts";
+import { decodeKey } from "../kho/trackers/radix_key.ts";
 import {
-  decodeKey,
   KHO_BITMAP_SIZE_LOG2,
   KHO_TABLE_ENTRIES,
   KHO_TABLE_SIZE_LOG2,
   KHO_TREE_MAX_DEPTH,
-} from "../kho/trackers/radix_key.ts";
+} from "../kho/abi/kexec_handover.ts";
 import type { ByOrderRow, LevelRow } from "./figures.ts";
 
 /** The memory reads {@link radixOccupancy} needs (a `PhysicalMemory` has them). */

@@ -3,12 +3,13 @@
  * the outgoing kernel's {@link RadixTree} and the successor's {@link IncomingRadixTree},
  * both working on the tree's real bytes in simulated physical memory.
  *
- * Layout (the ABI, byte-compatible with the kernel): every node is a zeroed 4 KiB page of
- * 512 little-endian u64 physical addresses of children (0 = empty); levels 5 (root) .. 1 are
- * such tables, entries of level 1 point to leaves; a leaf is a 4 KiB page holding a 32768-bit
- * Linux bitmap (bit i in u64 word i/64 at bit i%64, so bit i is bit i%8 of byte i/8). A
- * preserved block `(pfn, order)` is the set bit of its key (see `radix_key.ts`). The
- * successor finds the tree from the root's physical address alone.
+ * Layout (the ABI, byte-compatible with the kernel; constants and node layout in
+ * `../abi/kexec_handover.ts`): every node is a zeroed 4 KiB page of 512 little-endian u64
+ * physical addresses of children (0 = empty); levels 5 (root) .. 1 are such tables, entries
+ * of level 1 point to leaves; a leaf is a 4 KiB page holding a 32768-bit Linux bitmap (bit i
+ * in u64 word i/64 at bit i%64, so bit i is bit i%8 of byte i/8). A preserved block
+ * `(pfn, order)` is the set bit of its key (see `radix_key.ts`). The successor finds the tree
+ * from the root's physical address alone.
  *
  * The outgoing tree keeps a JavaScript shadow of its own nodes (the `phys_to_virt` side:
  * a 512-slot array per table holding child tables or the word views of leaf pages) so that
@@ -41,16 +42,21 @@ import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
 import { type ChildReasons, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
+import { fls64 } from "./radix_key.ts";
 import {
-  fls64,
-  KHO_BITMAP_SIZE_LOG2,
+  KHO_LEAF_BIT_MASK,
   KHO_LEAF_BITS,
   KHO_MAX_KEY_ORDER,
   KHO_ORDER_0_LOG2,
+  KHO_RADIX_ENTRY_SIZE,
+  KHO_RADIX_LEVEL_SHIFTS,
+  KHO_RADIX_NODE_SIZE,
+  KHO_RADIX_ROOT_LEVEL,
   KHO_TABLE_ENTRIES,
-  KHO_TABLE_SIZE_LOG2,
-  KHO_TREE_MAX_DEPTH,
-} from "./radix_key.ts";
+  KHO_TABLE_INDEX_MASK,
+  khoRadixSplitKey,
+  khoRadixTableIndex,
+} from "../abi/kexec_handover.ts";
 import type {
   IncomingTracker,
   MetadataPageAllocator,
@@ -59,53 +65,44 @@ import type {
   WalkCallback,
 } from "./tracker.ts";
 
-const ROOT_LEVEL = KHO_TREE_MAX_DEPTH - 1;
+// The ABI's layout as module-local constants: V8 folds these into the hot paths below
+// (imported bindings it loads on every use). The unrolled paths index levels 5..3 in the key's
+// high u32 half, level 2 across both halves and level 1 in the low half
+// (`khoRadixTableIndex`); tests/kho/abi/kexec_handover_test.ts pins the shifts.
+const ROOT_LEVEL = KHO_RADIX_ROOT_LEVEL;
+const MAX_KEY_ORDER = KHO_MAX_KEY_ORDER;
+const ORDER_0_LOG2 = KHO_ORDER_0_LOG2;
+const TABLE_ENTRIES = KHO_TABLE_ENTRIES;
+const LEAF_BITS = KHO_LEAF_BITS;
+const IDX = KHO_TABLE_INDEX_MASK;
+const BIT = KHO_LEAF_BIT_MASK;
+const L5_HI = KHO_RADIX_LEVEL_SHIFTS[5] - 32;
+const L4_HI = KHO_RADIX_LEVEL_SHIFTS[4] - 32;
+const L3_HI = KHO_RADIX_LEVEL_SHIFTS[3] - 32;
+const L2_LO = KHO_RADIX_LEVEL_SHIFTS[2];
+const L2_HI = 32 - L2_LO;
+const L1_LO = KHO_RADIX_LEVEL_SHIFTS[1];
+/** The order bit of order 0 in the key's high half (bit 20 of `hi`), and its value. */
+const ORDER_0_HI = ORDER_0_LOG2 - 32;
+const ORDER_0_HI_VALUE = 2 ** ORDER_0_HI;
+/** u32 words of a table entry and of a leaf. */
+const ENTRY_U32 = KHO_RADIX_ENTRY_SIZE / 4;
+const LEAF_U32 = LEAF_BITS / 32;
 const TWO32 = 4294967296;
 /** Leaves of one order reachable by a `shifted >> 15` below 2^17 (shifted below 2^32). */
-const LEAF_CACHE_ENTRIES = 2 ** 17;
+const LEAF_CACHE_ENTRIES = 2 ** (32 - L1_LO);
 
 /** 2^i for i = 0..63, exact doubles. */
 const POW2 = Float64Array.from({ length: 66 }, (_, i) => 2 ** i);
 /** Key value of index 1 at level L (L = 1..5): 2^((L-1)*9+15). */
-const LEVEL_UNIT = Float64Array.from(
-  { length: KHO_TREE_MAX_DEPTH },
-  (_, l) => l === 0 ? 1 : 2 ** ((l - 1) * KHO_TABLE_SIZE_LOG2 + KHO_BITMAP_SIZE_LOG2),
-);
+const LEVEL_UNIT = Float64Array.from(KHO_RADIX_LEVEL_SHIFTS, (s, l) => l === 0 ? 1 : 2 ** s);
 /** Largest pfn whose key stays below 2^53 (phys < 2^53). */
-const PFN_LIMIT = 2 ** (KHO_ORDER_0_LOG2 - 11);
+const PFN_LIMIT = 2 ** (ORDER_0_LOG2 - 11);
 /** Root entries at this index or above would give keys ≥ 2^53 (bits 53..59). */
-const ROOT_INDEX_LIMIT = 2 ** (KHO_ORDER_0_LOG2 + 1 - ((ROOT_LEVEL - 1) * 9 + 15));
-/** u64 words in a page, u32 words in a page, lines in a page. */
-const U64_PER_PAGE = PAGE_SIZE / 8;
-const LINES_PER_PAGE = PAGE_SIZE / 64;
-
-/** Splits a key (< 2^53) into its six indices, root first: out[5..1] tables, out[0] bit. */
-function splitKey(key: number, out: Int32Array): void {
-  const lo = key >>> 0;
-  const hi = (key - lo) / TWO32;
-  out[0] = lo & 0x7fff; // bits 0..14
-  out[1] = (lo >>> 15) & 511; // bits 15..23
-  out[2] = ((lo >>> 24) | (hi << 8)) & 511; // bits 24..32
-  out[3] = (hi >>> 1) & 511; // bits 33..41
-  out[4] = (hi >>> 10) & 511; // bits 42..50
-  out[5] = (hi >>> 19) & 511; // bits 51..59
-}
-
-/** Table index at `level` (1..5) of the key whose halves are `lo`, `hi`. */
-function indexAt(level: number, lo: number, hi: number): number {
-  switch (level) {
-    case 5:
-      return (hi >>> 19) & 511;
-    case 4:
-      return (hi >>> 10) & 511;
-    case 3:
-      return (hi >>> 1) & 511;
-    case 2:
-      return ((lo >>> 24) | (hi << 8)) & 511;
-    default:
-      return (lo >>> 15) & 511;
-  }
-}
+const ROOT_INDEX_LIMIT = 2 ** (ORDER_0_LOG2 + 1 - KHO_RADIX_LEVEL_SHIFTS[ROOT_LEVEL]);
+/** u64 words in a leaf page, lines in a leaf page. */
+const U64_PER_PAGE = KHO_RADIX_NODE_SIZE / 8;
+const LINES_PER_PAGE = KHO_RADIX_NODE_SIZE / 64;
 
 /**
  * A table node of the outgoing tree's shadow: its 512 children by index (child tables, or
@@ -179,14 +176,14 @@ export class RadixTree implements OutgoingTracker {
   readonly #pages = new Map<number, Table | Uint32Array>();
   /** Page and bytes of each table (slow paths only). */
   readonly #tables = new Map<Table, TableInfo>();
-  readonly #idx = new Int32Array(KHO_TREE_MAX_DEPTH);
+  readonly #idx = new Int32Array(ROOT_LEVEL + 1);
   /**
    * Leaves already linked, per order, by `shifted >> 15` for `shifted = pfn >> order` below
    * 2^32: a software TLB for {@link add}. Nodes are never freed while the tree lives (only
    * by {@link destroy}, which drops the cache), so an entry never goes stale. The cost
    * counters still charge the full six-level descent the kernel performs.
    */
-  #leafCache: ((Uint32Array | null)[] | undefined)[] = new Array(21).fill(undefined);
+  #leafCache: ((Uint32Array | null)[] | undefined)[] = new Array(ORDER_0_HI + 1).fill(undefined);
 
   /** Wraps a caller-allocated zeroed root page (or none: an uninitialised tree). */
   constructor(options: RadixTreeOptions) {
@@ -235,7 +232,7 @@ export class RadixTree implements OutgoingTracker {
   }
 
   #adoptTable(phys: number): Table {
-    const t: Table = new Array<Table | Uint32Array | null>(KHO_TABLE_ENTRIES).fill(null);
+    const t: Table = new Array<Table | Uint32Array | null>(TABLE_ENTRIES).fill(null);
     this.#tables.set(t, { phys, words: this.mem.writablePage(phys / PAGE_SIZE) });
     this.#pages.set(phys, t);
     return t;
@@ -254,7 +251,7 @@ export class RadixTree implements OutgoingTracker {
 
   #checkArgs(pfn: number, order: number): void {
     if (
-      !((order >>> 0) === order && order <= KHO_MAX_KEY_ORDER) ||
+      !((order >>> 0) === order && order <= MAX_KEY_ORDER) ||
       !(pfn >= 0 && pfn < PFN_LIMIT && Math.floor(pfn) === pfn)
     ) {
       throw new KhoError("EINVAL", `invalid block pfn ${pfn} order ${order}`);
@@ -264,7 +261,7 @@ export class RadixTree implements OutgoingTracker {
   /** Key of `(pfn, order)`, split into `#idx`. */
   #split(pfn: number, order: number): void {
     const shifted = order === 0 ? pfn : Math.floor(pfn / POW2[order]);
-    splitKey(POW2[KHO_ORDER_0_LOG2 - order] + shifted, this.#idx);
+    khoRadixSplitKey(POW2[ORDER_0_LOG2 - order] + shifted, this.#idx);
   }
 
   /**
@@ -279,7 +276,7 @@ export class RadixTree implements OutgoingTracker {
   add(pfn: number, order: number): void {
     const root = this.#root ?? this.#uninitialised("kho_radix_add_page");
     if (
-      !((order >>> 0) === order && order <= KHO_MAX_KEY_ORDER) ||
+      !((order >>> 0) === order && order <= MAX_KEY_ORDER) ||
       !(pfn >= 0 && pfn < PFN_LIMIT && Math.floor(pfn) === pfn)
     ) {
       this.#checkArgs(pfn, order);
@@ -288,23 +285,23 @@ export class RadixTree implements OutgoingTracker {
     let lo: number, hi: number;
     if (order === 0) {
       lo = pfn >>> 0;
-      hi = (1048576 + (pfn - lo) / 4294967296) | 0; // a literal divisor: a multiply
+      hi = (ORDER_0_HI_VALUE + (pfn - lo) / 4294967296) | 0; // a literal divisor: a multiply
     } else {
       const shifted = Math.floor(pfn / POW2[order]);
-      if (order <= 20) {
+      if (order <= ORDER_0_HI) {
         lo = shifted >>> 0;
-        hi = (POW2[20 - order] + (shifted - lo) / 4294967296) | 0;
+        hi = (POW2[ORDER_0_HI - order] + (shifted - lo) / 4294967296) | 0;
       } else {
-        lo = (shifted + POW2[KHO_ORDER_0_LOG2 - order]) >>> 0;
+        lo = (shifted + POW2[ORDER_0_LOG2 - order]) >>> 0;
         hi = 0;
       }
     }
-    const cacheable = order <= 20 && hi === POW2[20 - order];
+    const cacheable = order <= ORDER_0_HI && hi === POW2[ORDER_0_HI - order];
     if (cacheable) {
       const cache = this.#leafCache[order];
-      const cached = cache === undefined ? null : cache[lo >>> 15];
+      const cached = cache === undefined ? null : cache[lo >>> L1_LO];
       if (cached !== null) {
-        const bit = lo & 0x7fff;
+        const bit = lo & BIT;
         cached[bit >>> 5] |= 1 << (bit & 31);
         const c = this.counters;
         c.entriesVisited += ROOT_LEVEL;
@@ -316,23 +313,23 @@ export class RadixTree implements OutgoingTracker {
     }
     // Levels 5..1 unrolled; a missing entry hands over to the allocating slow path.
     let t = root;
-    let k = t[(hi >>> 19) & 511];
+    let k = t[(hi >>> L5_HI) & IDX];
     if (k === null) return this.#addSlow(t, 5, lo, hi, pfn, order);
     t = k as Table;
-    k = t[(hi >>> 10) & 511];
+    k = t[(hi >>> L4_HI) & IDX];
     if (k === null) return this.#addSlow(t, 4, lo, hi, pfn, order);
     t = k as Table;
-    k = t[(hi >>> 1) & 511];
+    k = t[(hi >>> L3_HI) & IDX];
     if (k === null) return this.#addSlow(t, 3, lo, hi, pfn, order);
     t = k as Table;
-    k = t[((lo >>> 24) | (hi << 8)) & 511];
+    k = t[((lo >>> L2_LO) | (hi << L2_HI)) & IDX];
     if (k === null) return this.#addSlow(t, 2, lo, hi, pfn, order);
     t = k as Table;
-    const leaf = t[(lo >>> 15) & 511] as Uint32Array | null;
+    const leaf = t[(lo >>> L1_LO) & IDX] as Uint32Array | null;
     if (leaf === null) return this.#addSlow(t, 1, lo, hi, pfn, order);
-    const bit = lo & 0x7fff;
+    const bit = lo & BIT;
     leaf[bit >>> 5] |= 1 << (bit & 31);
-    if (cacheable) this.#cacheLeaf(order, lo >>> 15, leaf);
+    if (cacheable) this.#cacheLeaf(order, lo >>> L1_LO, leaf);
     const c = this.counters;
     c.entriesVisited += ROOT_LEVEL;
     c.entriesFollowed += ROOT_LEVEL;
@@ -359,7 +356,7 @@ export class RadixTree implements OutgoingTracker {
     let t = anchor;
     let leaf: Uint32Array | null = null;
     for (let l = level; l >= 1; l--) {
-      const i = indexAt(l, lo, hi);
+      const i = khoRadixTableIndex(l, lo, hi);
       const phys = this.#alloc.allocZeroedPage("kho_radix_node");
       if (phys === null) {
         c.allocFailures++;
@@ -367,7 +364,7 @@ export class RadixTree implements OutgoingTracker {
         c.entriesFollowed += followed;
         c.cacheLinesRead += ROOT_LEVEL - l + 1;
         c.pagesTouched += ROOT_LEVEL - l + 1;
-        this.#rollback(fresh, anchor, indexAt(level, lo, hi));
+        this.#rollback(fresh, anchor, khoRadixTableIndex(level, lo, hi));
         throw new KhoError(
           "ENOMEM",
           `cannot allocate a KHO radix node for pfn 0x${pfn.toString(16)} order ${order}`,
@@ -380,12 +377,12 @@ export class RadixTree implements OutgoingTracker {
       ) {
         this.#alloc.freePage(phys);
         c.pagesFreed++;
-        this.#rollback(fresh, anchor, indexAt(level, lo, hi));
+        this.#rollback(fresh, anchor, khoRadixTableIndex(level, lo, hi));
         throw new RangeError(`allocator returned 0x${phys.toString(16)}, not a page of memory`);
       }
       const words = this.#tables.get(t)!.words;
-      words[2 * i] = phys >>> 0;
-      words[2 * i + 1] = Math.floor(phys / TWO32);
+      words[ENTRY_U32 * i] = phys >>> 0;
+      words[ENTRY_U32 * i + 1] = Math.floor(phys / TWO32);
       fresh.push(phys);
       if (l > 1) {
         const child = this.#adoptTable(phys);
@@ -396,9 +393,11 @@ export class RadixTree implements OutgoingTracker {
         t[i] = leaf;
       }
     }
-    const bit = lo & 0x7fff;
+    const bit = lo & BIT;
     leaf![bit >>> 5] |= 1 << (bit & 31);
-    if (order <= 20 && hi === POW2[20 - order]) this.#cacheLeaf(order, lo >>> 15, leaf!);
+    if (order <= ORDER_0_HI && hi === POW2[ORDER_0_HI - order]) {
+      this.#cacheLeaf(order, lo >>> L1_LO, leaf!);
+    }
     c.entriesVisited += ROOT_LEVEL;
     c.entriesFollowed += followed;
     c.cacheLinesRead += ROOT_LEVEL + 1;
@@ -423,8 +422,8 @@ export class RadixTree implements OutgoingTracker {
       this.counters.pagesFreed++;
     }
     const words = this.#tables.get(anchor)!.words;
-    words[2 * anchorIdx] = 0;
-    words[2 * anchorIdx + 1] = 0;
+    words[ENTRY_U32 * anchorIdx] = 0;
+    words[ENTRY_U32 * anchorIdx + 1] = 0;
     anchor[anchorIdx] = null;
   }
 
@@ -545,7 +544,7 @@ export class RadixTree implements OutgoingTracker {
    */
   findBlock(pfn: number): PreservedBlock | null {
     if (this.#root === null) return null;
-    for (let order = KHO_MAX_KEY_ORDER; order >= 0; order--) {
+    for (let order = MAX_KEY_ORDER; order >= 0; order--) {
       const start = Math.floor(pfn / POW2[order]) * POW2[order];
       if (this.isPreserved(start, order)) return { pfn: start, order };
     }
@@ -581,7 +580,7 @@ export class RadixTree implements OutgoingTracker {
     }
     this.#pages.clear();
     this.#tables.clear();
-    this.#leafCache = new Array(21).fill(undefined);
+    this.#leafCache = new Array(ORDER_0_HI + 1).fill(undefined);
     this.#root = null;
     this.#rootPhys = 0;
   }
@@ -679,8 +678,8 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
     let i = 0;
     let followed = 0;
     let go = true;
-    for (; i < KHO_TABLE_ENTRIES; i++) {
-      const lo = w[2 * i], hi = w[2 * i + 1];
+    for (; i < TABLE_ENTRIES; i++) {
+      const lo = w[ENTRY_U32 * i], hi = w[ENTRY_U32 * i + 1];
       if ((lo | hi) === 0) continue;
       if (level === ROOT_LEVEL && i >= ROOT_INDEX_LIMIT) {
         go = this.fail("key-out-of-range", `root entry ${i} is set`);
@@ -701,7 +700,7 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
       go = level === 1 ? this.leaf(child, p) : this.table(child, level - 1, p);
       if (!go) break;
     }
-    const seen = i < KHO_TABLE_ENTRIES ? i + 1 : KHO_TABLE_ENTRIES;
+    const seen = i < TABLE_ENTRIES ? i + 1 : TABLE_ENTRIES;
     this.c.entriesVisited += seen;
     this.c.entriesFollowed += followed;
     this.c.cacheLinesRead += Math.ceil(seen / 8);
@@ -719,21 +718,21 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
     if (prefix === 0) {
       const stopAt = this.leafSlow(w);
       go = stopAt < 0;
-      u = go ? 1024 : stopAt;
+      u = go ? LEAF_U32 : stopAt;
     } else {
       const fls = fls64(prefix);
-      const order = KHO_ORDER_0_LOG2 + 1 - fls;
+      const order = ORDER_0_LOG2 + 1 - fls;
       const blockBytes = POW2[PAGE_SHIFT + order];
       const base = (prefix - POW2[fls - 1]) * blockBytes;
-      const allRam = !this.checkBlocks || this.ram(base, KHO_LEAF_BITS * blockBytes);
+      const allRam = !this.checkBlocks || this.ram(base, LEAF_BITS * blockBytes);
       if (this.batchCb !== null) {
         const stopAt = this.leafBatch(w, base, blockBytes, order, allRam);
         go = stopAt < 0;
-        u = go ? 1024 : stopAt;
+        u = go ? LEAF_U32 : stopAt;
       } else {
         const cb = this.cb;
         let calls = 0;
-        for (; u < 1024; u++) {
+        for (; u < LEAF_U32; u++) {
           let x = w[u] | 0;
           if (x === 0) continue;
           const wordBase = base + u * 32 * blockBytes;
@@ -768,7 +767,7 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
 
   /**
    * Batch mode of {@link leaf}: gathers the leaf's valid blocks into the batch buffer and
-   * delivers them in one call. Returns 1023 when that call stopped the walk (the whole leaf
+   * delivers them in one call. Returns the last word index when that call stopped the walk (the whole leaf
    * was scanned), else -1.
    */
   leafBatch(
@@ -780,7 +779,7 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
   ): number {
     const buf = this.batchBuf!;
     let n = 0;
-    for (let u = 0; u < 1024; u++) {
+    for (let u = 0; u < LEAF_U32; u++) {
       let x = w[u] | 0;
       if (x === 0) continue;
       const wordBase = base + u * 32 * blockBytes;
@@ -806,7 +805,7 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
     const r = this.batchCb!(buf, n, order);
     if (r) {
       this.stopped = r;
-      return 1023;
+      return LEAF_U32 - 1;
     }
     return -1;
   }
@@ -816,18 +815,18 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
    * u32 word index where a callback stopped the walk, or -1 when the leaf was completed.
    */
   leafSlow(w: Uint32Array): number {
-    for (let u = 0; u < 1024; u++) {
+    for (let u = 0; u < LEAF_U32; u++) {
       const x = w[u];
       if (x === 0) continue;
       for (let b = 0; b < 32; b++) {
         if ((x & (1 << b)) === 0) continue;
         const key = u * 32 + b;
         if (key === 0) {
-          this.reject(0, KHO_ORDER_0_LOG2 + 1, "key 0 has no order");
+          this.reject(0, ORDER_0_LOG2 + 1, "key 0 has no order");
           continue;
         }
         const fls = 32 - Math.clz32(key);
-        const order = KHO_ORDER_0_LOG2 + 1 - fls;
+        const order = ORDER_0_LOG2 + 1 - fls;
         const blockBytes = POW2[PAGE_SHIFT + order];
         const pa = (key - POW2[fls - 1]) * blockBytes;
         if (this.checkBlocks && !this.ram(pa, blockBytes)) {
@@ -881,7 +880,7 @@ export function walkRadixTreeBatched(
   return runWalk(options, null, cb);
 }
 
-let sharedBatchBuf: Float64Array | null = new Float64Array(KHO_LEAF_BITS);
+let sharedBatchBuf: Float64Array | null = new Float64Array(LEAF_BITS);
 
 function runWalk(
   options: RadixReaderOptions,
@@ -894,7 +893,7 @@ function runWalk(
   if (batchCb !== null) {
     // one shared buffer; a walk started from inside a batch callback gets its own
     borrowed = sharedBatchBuf !== null;
-    w.batchBuf = sharedBatchBuf ?? new Float64Array(KHO_LEAF_BITS);
+    w.batchBuf = sharedBatchBuf ?? new Float64Array(LEAF_BITS);
     sharedBatchBuf = null;
   }
   try {

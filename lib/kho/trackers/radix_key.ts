@@ -15,28 +15,28 @@
  *
  * The tree indexes key bits 0..59: bits 0..14 select a bit of the 32768-bit leaf, and
  * level L ∈ 1..5 uses bits `(L-1)*9+15 .. (L-1)*9+23` as its 512-entry table index
- * (L5 is the root).
+ * (L5 is the root). The constants and the node layout are the ABI's, in
+ * `../abi/kexec_handover.ts`; this module computes keys from them.
  *
  * @module
  */
 
-/** `64 - PAGE_SHIFT`: bit position of the order bit of an order-0 key. */
-export const KHO_ORDER_0_LOG2 = 52;
-/** log2 of the entries per table node: 512 u64 entries = one 4 KiB page. */
-export const KHO_TABLE_SIZE_LOG2 = 9;
-/** log2 of the bits per leaf: 32768 bits = one 4 KiB page. */
-export const KHO_BITMAP_SIZE_LOG2 = 15;
-/** Levels of the tree: the root is level 5, levels 5..1 are tables, level 0 is the leaf. */
-export const KHO_TREE_MAX_DEPTH = 6;
-/** Key bits the tree indexes: `(DEPTH - 1) * 9 + 15` = 60 (bits 60..63 are never examined). */
-export const KHO_RADIX_KEY_WIDTH: number = (KHO_TREE_MAX_DEPTH - 1) * KHO_TABLE_SIZE_LOG2 +
-  KHO_BITMAP_SIZE_LOG2;
-/** Entries in one table node (512). */
-export const KHO_TABLE_ENTRIES = 1 << KHO_TABLE_SIZE_LOG2;
-/** Bits in one leaf (32768). */
-export const KHO_LEAF_BITS = 1 << KHO_BITMAP_SIZE_LOG2;
-/** Largest order a key can encode (the order bit reaches bit 0). */
-export const KHO_MAX_KEY_ORDER: number = KHO_ORDER_0_LOG2;
+import {
+  KHO_LEAF_BITS,
+  KHO_MAX_KEY_ORDER,
+  KHO_ORDER_0_LOG2,
+  KHO_RADIX_LEVEL_SHIFTS,
+  KHO_TABLE_ENTRIES,
+  KHO_TREE_MAX_DEPTH,
+} from "../abi/kexec_handover.ts";
+
+// Module-local copies of the ABI constants (V8 folds these; imported bindings it loads).
+const ORDER_0_LOG2 = KHO_ORDER_0_LOG2;
+const MAX_KEY_ORDER = KHO_MAX_KEY_ORDER;
+const DEPTH = KHO_TREE_MAX_DEPTH;
+const TABLE_ENTRIES = KHO_TABLE_ENTRIES;
+const LEAF_BITS = KHO_LEAF_BITS;
+const LEVEL_SHIFTS = KHO_RADIX_LEVEL_SHIFTS;
 
 /**
  * Which `KHO_TREE_MAX_DEPTH` formula:
@@ -56,7 +56,7 @@ export interface RadixGeometry {
   readonly tableSizeLog2: number;
   /** `PAGE_SHIFT + 3`. */
   readonly bitmapSizeLog2: number;
-  /** `KHO_TREE_MAX_DEPTH` by the chosen formula. */
+  /** `DEPTH` by the chosen formula. */
   readonly treeMaxDepth: number;
   /** Key bits indexed: `(depth - 1) * tableSizeLog2 + bitmapSizeLog2`. */
   readonly keyWidth: number;
@@ -103,8 +103,8 @@ export function radixGeometry(
 }
 
 function checkOrder(order: number): void {
-  if (!Number.isInteger(order) || order < 0 || order > KHO_MAX_KEY_ORDER) {
-    throw new RangeError(`order ${order} is not 0..${KHO_MAX_KEY_ORDER}`);
+  if (!Number.isInteger(order) || order < 0 || order > MAX_KEY_ORDER) {
+    throw new RangeError(`order ${order} is not 0..${MAX_KEY_ORDER}`);
   }
 }
 
@@ -114,10 +114,10 @@ function checkOrder(order: number): void {
  */
 export function pfnKey(pfn: number, order: number): number {
   checkOrder(order);
-  if (!Number.isSafeInteger(pfn) || pfn < 0 || pfn >= 2 ** (KHO_ORDER_0_LOG2 - 11)) {
+  if (!Number.isSafeInteger(pfn) || pfn < 0 || pfn >= 2 ** (ORDER_0_LOG2 - 11)) {
     throw new RangeError(`pfn ${pfn} is not a page frame below 2^53 bytes`);
   }
-  return 2 ** (KHO_ORDER_0_LOG2 - order) + Math.floor(pfn / 2 ** order);
+  return 2 ** (ORDER_0_LOG2 - order) + Math.floor(pfn / 2 ** order);
 }
 
 /**
@@ -134,7 +134,7 @@ export function encodeKey(phys: number, order: number): number {
     throw new RangeError(`physical address ${phys} is not a non-negative safe integer`);
   }
   checkOrder(order);
-  return 2 ** (KHO_ORDER_0_LOG2 - order) + Math.floor(phys / 2 ** (12 + order));
+  return 2 ** (ORDER_0_LOG2 - order) + Math.floor(phys / 2 ** (12 + order));
 }
 
 /** `fls64(key)` for an integer key below 2^53: 1-based index of the highest set bit, 0 for 0. */
@@ -168,29 +168,28 @@ export function decodeKey(key: number): DecodedKey {
   if (!Number.isSafeInteger(key) || key < 1) {
     throw new RangeError(`radix key ${key} is not an integer in [1, 2^53)`);
   }
-  const order = KHO_ORDER_0_LOG2 + 1 - fls64(key);
-  const phys = (key - 2 ** (KHO_ORDER_0_LOG2 - order)) * 2 ** (12 + order);
+  const order = ORDER_0_LOG2 + 1 - fls64(key);
+  const phys = (key - 2 ** (ORDER_0_LOG2 - order)) * 2 ** (12 + order);
   return { phys, order };
 }
 
 /** Table index of `key` at level 1..5: key bits `(level-1)*9+15` .. `+8`. */
 export function tableIndex(key: number, level: number): number {
-  if (!Number.isInteger(level) || level < 1 || level >= KHO_TREE_MAX_DEPTH) {
-    throw new RangeError(`radix level ${level} is not 1..${KHO_TREE_MAX_DEPTH - 1}`);
+  if (!Number.isInteger(level) || level < 1 || level >= DEPTH) {
+    throw new RangeError(`radix level ${level} is not 1..${DEPTH - 1}`);
   }
-  const shift = (level - 1) * KHO_TABLE_SIZE_LOG2 + KHO_BITMAP_SIZE_LOG2;
-  return Math.floor(key / 2 ** shift) % KHO_TABLE_ENTRIES;
+  return Math.floor(key / 2 ** LEVEL_SHIFTS[level]) % TABLE_ENTRIES;
 }
 
 /** Bit of `key` in its leaf: key bits 0..14. */
 export function leafBit(key: number): number {
-  return key % KHO_LEAF_BITS;
+  return key % LEAF_BITS;
 }
 
 /** The path of a key from the root: `[L5, L4, L3, L2, L1, leaf bit]`. */
 export function keyPath(key: number): number[] {
   const out: number[] = [];
-  for (let level = KHO_TREE_MAX_DEPTH - 1; level >= 1; level--) out.push(tableIndex(key, level));
+  for (let level = DEPTH - 1; level >= 1; level--) out.push(tableIndex(key, level));
   out.push(leafBit(key));
   return out;
 }

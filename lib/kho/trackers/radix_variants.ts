@@ -43,13 +43,43 @@ import { TrackerCounters } from "./counters.ts";
 import { type ChildReasons, hexU64, WalkGuard } from "./walk_guard.ts";
 import type { RadixWalkErrorReason, RadixWalkResult } from "./radix.ts";
 import type { IncomingTracker, MetadataPageAllocator, OutgoingTracker } from "./tracker.ts";
+import {
+  KHO_LEAF_BIT_MASK,
+  KHO_LEAF_BITS,
+  KHO_MAX_KEY_ORDER,
+  KHO_ORDER_0_LOG2,
+  KHO_RADIX_ENTRY_SIZE,
+  KHO_RADIX_LEVEL_SHIFTS,
+  KHO_RADIX_ROOT_LEVEL,
+  KHO_TABLE_ENTRIES,
+  khoRadixTableIndex,
+} from "../abi/kexec_handover.ts";
+import {
+  KHO_KEY_TYPE_SHIFT,
+  KHO_KEY_TYPE_SHIFT_FIXED,
+  KHO_PAGE_CONTIG,
+  KHO_PAGE_SPLIT,
+  khoKeyTypeMaskHi,
+  type KhoPageType,
+} from "../abi/rfc_page_type.ts";
 
-/** `KHO_PAGE_CONTIG`: an unsplit block (head refcount 1, tails 0); folios are always CONTIG. */
-export const KHO_PAGE_CONTIG = 0;
-/** `KHO_PAGE_SPLIT`: a split block (every page refcount 1). */
-export const KHO_PAGE_SPLIT = 1;
-/** `enum kho_page_type`. */
-export type KhoPageType = 0 | 1;
+// The ABI's layout as module-local constants (V8 folds these; imported bindings it loads).
+const ROOT_LEVEL = KHO_RADIX_ROOT_LEVEL;
+const ORDER_0_LOG2 = KHO_ORDER_0_LOG2;
+const MAX_KEY_ORDER = KHO_MAX_KEY_ORDER;
+const TABLE_ENTRIES = KHO_TABLE_ENTRIES;
+const LEAF_BITS = KHO_LEAF_BITS;
+const BIT = KHO_LEAF_BIT_MASK;
+const ENTRY_U32 = KHO_RADIX_ENTRY_SIZE / 4;
+const LEAF_U32 = LEAF_BITS / 32;
+const L5_HI = KHO_RADIX_LEVEL_SHIFTS[5] - 32;
+const L4_HI = KHO_RADIX_LEVEL_SHIFTS[4] - 32;
+const L3_HI = KHO_RADIX_LEVEL_SHIFTS[3] - 32;
+const L2_LO = KHO_RADIX_LEVEL_SHIFTS[2];
+const L2_HI = 32 - L2_LO;
+const L1_LO = KHO_RADIX_LEVEL_SHIFTS[1];
+/** One-hot keys: the order-0 order bit in the high half; keys below 2^53 have `hi` below this. */
+const ONE_HOT_HI_LIMIT = 2 ** (ORDER_0_LOG2 + 1 - 32);
 
 /**
  * A walk callback that also receives the block's page type (0 for untyped encodings). A
@@ -103,9 +133,9 @@ function fls(lo: number, hi: number): number {
 /** One-hot decode of `(lo, hi)` with hi < 2^21; false for key 0. */
 function oneHotDecode(lo: number, hi: number, out: DecodedTypedKey): boolean {
   hi >>>= 0;
-  if (hi >= 2 ** 21 || (lo | hi) === 0) return false;
+  if (hi >= ONE_HOT_HI_LIMIT || (lo | hi) === 0) return false;
   const f = fls(lo, hi);
-  const order = 53 - f;
+  const order = ORDER_0_LOG2 + 1 - f;
   const key = hi * TWO32 + (lo >>> 0);
   out.order = order;
   out.phys = (key - POW2[f - 1]) * POW2[PAGE_SHIFT + order];
@@ -114,7 +144,7 @@ function oneHotDecode(lo: number, hi: number, out: DecodedTypedKey): boolean {
 
 /** One-hot key halves of `(pfn, order)`. */
 function oneHotEncode(pfn: number, order: number, out: Uint32Array): void {
-  const key = POW2[52 - order] + Math.floor(pfn / POW2[order]);
+  const key = POW2[ORDER_0_LOG2 - order] + Math.floor(pfn / POW2[order]);
   const lo = key >>> 0;
   out[0] = lo;
   out[1] = (key - lo) / TWO32;
@@ -123,7 +153,7 @@ function oneHotEncode(pfn: number, order: number, out: Uint32Array): void {
 /** Mainline one-hot keys (`kho_radix_encode_key`), for cross-checking with `radix.ts`. */
 export const ONE_HOT_CODEC: RadixKeyCodec = {
   kind: "radix-onehot",
-  maxOrder: 52,
+  maxOrder: MAX_KEY_ORDER,
   typed: false,
   encode(pfn, order, _type, out) {
     oneHotEncode(pfn, order, out);
@@ -159,40 +189,40 @@ export const JGG_CODEC: RadixKeyCodec = {
   uniformLeaf: () => true,
 };
 
-/** Bit 63 of the key, in the high half. */
-const TYPE_BIT_63 = 0x80000000;
+/** Bit 63 of the key (the posted type bit), in the high half. */
+const TYPE_BIT_63 = khoKeyTypeMaskHi(KHO_KEY_TYPE_SHIFT);
 
 /** The 2026 page-type RFC as posted: one-hot key, type in bit 63 (never indexed). */
 export const TYPED_CODEC: RadixKeyCodec = {
   kind: "radix-typed",
-  maxOrder: 52,
+  maxOrder: MAX_KEY_ORDER,
   typed: true,
   encode(pfn, order, type, out) {
     oneHotEncode(pfn, order, out);
     if (type === KHO_PAGE_SPLIT) out[1] = (out[1] | TYPE_BIT_63) >>> 0;
   },
   decode(lo, hi, out) {
-    out.type = (hi >>> 31) as KhoPageType;
-    return oneHotDecode(lo, hi & 0x7fffffff, out);
+    out.type = ((hi & TYPE_BIT_63) !== 0 ? 1 : 0) as KhoPageType;
+    return oneHotDecode(lo, hi & ~TYPE_BIT_63, out);
   },
   rootIndexValid: (i) => i < 4,
-  uniformLeaf: (lo, hi) => (lo | (hi & 0x7fffffff)) !== 0,
+  uniformLeaf: (lo, hi) => (lo | (hi & ~TYPE_BIT_63)) !== 0,
 };
 
-/** Bit 53 of the key, in the high half. */
-const TYPE_BIT_53 = 1 << 21;
+/** Bit 53 of the key (the corrected type bit), in the high half. */
+const TYPE_BIT_53 = khoKeyTypeMaskHi(KHO_KEY_TYPE_SHIFT_FIXED);
 
 /** The corrected typed key: one-hot key, type in bit 53 (indexed by the root). */
 export const TYPED_FIXED_CODEC: RadixKeyCodec = {
   kind: "radix-typed-fixed",
-  maxOrder: 52,
+  maxOrder: MAX_KEY_ORDER,
   typed: true,
   encode(pfn, order, type, out) {
     oneHotEncode(pfn, order, out);
     if (type === KHO_PAGE_SPLIT) out[1] = out[1] | TYPE_BIT_53;
   },
   decode(lo, hi, out) {
-    out.type = ((hi >>> 21) & 1) as KhoPageType;
+    out.type = ((hi & TYPE_BIT_53) !== 0 ? 1 : 0) as KhoPageType;
     return oneHotDecode(lo, (hi & ~TYPE_BIT_53) >>> 0, out);
   },
   rootIndexValid: (i) => i < 8,
@@ -216,22 +246,6 @@ export function restoreRefcounts(order: number, type: KhoPageType): Uint8Array {
   const out = new Uint8Array(2 ** order).fill(type === KHO_PAGE_SPLIT ? 1 : 0);
   out[0] = 1;
   return out;
-}
-
-/** Key bits of the table index at level 1..5 of the key `(lo, hi)`. */
-function indexAt(level: number, lo: number, hi: number): number {
-  switch (level) {
-    case 5:
-      return (hi >>> 19) & 511;
-    case 4:
-      return (hi >>> 10) & 511;
-    case 3:
-      return (hi >>> 1) & 511;
-    case 2:
-      return ((lo >>> 24) | (hi << 8)) & 511;
-    default:
-      return (lo >>> 15) & 511;
-  }
 }
 
 /** Shadow of a table page: children by index (tables, or leaf word views at level 1). */
@@ -324,7 +338,7 @@ export class RadixVariantTree implements OutgoingTracker {
   }
 
   #adoptTable(phys: number): VTable {
-    const t: VTable = new Array<VTable | Uint32Array | null>(512).fill(null);
+    const t: VTable = new Array<VTable | Uint32Array | null>(TABLE_ENTRIES).fill(null);
     this.#words.set(t, this.mem.writablePage(phys / PAGE_SIZE));
     this.#pages.set(phys, t);
     return t;
@@ -365,30 +379,30 @@ export class RadixVariantTree implements OutgoingTracker {
     const lo = this.#key[0], hi = this.#key[1];
     const c = this.counters;
     let t = root;
-    for (let level = 5; level >= 1; level--) {
-      const i = indexAt(level, lo, hi);
+    for (let level = ROOT_LEVEL; level >= 1; level--) {
+      const i = khoRadixTableIndex(level, lo, hi);
       const k = t[i];
       if (k === null) return this.#addSlow(t, level, lo, hi, pfn, order);
       if (level === 1) {
-        const bit = lo & 0x7fff;
+        const bit = lo & BIT;
         const leaf = k as Uint32Array;
         leaf[bit >>> 5] |= 1 << (bit & 31);
       } else t = k as VTable;
     }
-    c.entriesVisited += 5;
-    c.entriesFollowed += 5;
-    c.cacheLinesRead += 6;
-    c.pagesTouched += 6;
+    c.entriesVisited += ROOT_LEVEL;
+    c.entriesFollowed += ROOT_LEVEL;
+    c.cacheLinesRead += ROOT_LEVEL + 1;
+    c.pagesTouched += ROOT_LEVEL + 1;
   }
 
   #addSlow(anchor: VTable, level: number, lo: number, hi: number, pfn: number, order: number) {
     const c = this.counters;
-    const followed = 5 - level;
+    const followed = ROOT_LEVEL - level;
     const fresh: number[] = [];
     let t = anchor;
     let leaf: Uint32Array | null = null;
     for (let l = level; l >= 1; l--) {
-      const i = indexAt(l, lo, hi);
+      const i = khoRadixTableIndex(l, lo, hi);
       const phys = this.#alloc.allocZeroedPage("kho_radix_node");
       if (phys === null || !isPagePhys(phys, this.mem)) {
         if (phys === null) c.allocFailures++;
@@ -397,11 +411,11 @@ export class RadixVariantTree implements OutgoingTracker {
           c.pagesAllocated++;
           c.pagesFreed++;
         }
-        c.entriesVisited += 5 - l + 1;
+        c.entriesVisited += ROOT_LEVEL - l + 1;
         c.entriesFollowed += followed;
-        c.cacheLinesRead += 5 - l + 1;
-        c.pagesTouched += 5 - l + 1;
-        this.#rollback(fresh, anchor, indexAt(level, lo, hi));
+        c.cacheLinesRead += ROOT_LEVEL - l + 1;
+        c.pagesTouched += ROOT_LEVEL - l + 1;
+        this.#rollback(fresh, anchor, khoRadixTableIndex(level, lo, hi));
         if (phys !== null) {
           throw new RangeError(`allocator returned 0x${phys.toString(16)}, not a page of memory`);
         }
@@ -412,8 +426,8 @@ export class RadixVariantTree implements OutgoingTracker {
       }
       c.pagesAllocated++;
       const words = this.#words.get(t)!;
-      words[2 * i] = phys >>> 0;
-      words[2 * i + 1] = Math.floor(phys / TWO32);
+      words[ENTRY_U32 * i] = phys >>> 0;
+      words[ENTRY_U32 * i + 1] = Math.floor(phys / TWO32);
       fresh.push(phys);
       if (l > 1) {
         const child = this.#adoptTable(phys);
@@ -425,12 +439,12 @@ export class RadixVariantTree implements OutgoingTracker {
         t[i] = leaf;
       }
     }
-    const bit = lo & 0x7fff;
+    const bit = lo & BIT;
     leaf![bit >>> 5] |= 1 << (bit & 31);
-    c.entriesVisited += 5;
+    c.entriesVisited += ROOT_LEVEL;
     c.entriesFollowed += followed;
-    c.cacheLinesRead += 6;
-    c.pagesTouched += 6;
+    c.cacheLinesRead += ROOT_LEVEL + 1;
+    c.pagesTouched += ROOT_LEVEL + 1;
   }
 
   #rollback(fresh: number[], anchor: VTable, anchorIdx: number): void {
@@ -452,8 +466,8 @@ export class RadixVariantTree implements OutgoingTracker {
     const lo = this.#key[0], hi = this.#key[1];
     const c = this.counters;
     let t: VTable | Uint32Array = root;
-    for (let level = 5; level >= 1; level--) {
-      const k: VTable | Uint32Array | null = (t as VTable)[indexAt(level, lo, hi)];
+    for (let level = ROOT_LEVEL; level >= 1; level--) {
+      const k: VTable | Uint32Array | null = (t as VTable)[khoRadixTableIndex(level, lo, hi)];
       if (counted) {
         c.entriesVisited++;
         c.cacheLinesRead++;
@@ -490,7 +504,7 @@ export class RadixVariantTree implements OutgoingTracker {
       );
       return;
     }
-    const bit = this.#key[0] & 0x7fff;
+    const bit = this.#key[0] & BIT;
     leaf[bit >>> 5] &= ~(1 << (bit & 31));
     this.counters.cacheLinesRead++;
     this.counters.pagesTouched++;
@@ -502,7 +516,7 @@ export class RadixVariantTree implements OutgoingTracker {
     this.#encode(pfn, order, type);
     const leaf = this.#leaf(this.#root, false);
     if (typeof leaf === "number") return false;
-    const bit = this.#key[0] & 0x7fff;
+    const bit = this.#key[0] & BIT;
     return (leaf[bit >>> 5] & (1 << (bit & 31))) !== 0;
   }
 
@@ -629,10 +643,10 @@ class VWalker extends WalkGuard<RadixWalkErrorReason> {
     this.tables++;
     this.path.push(phys);
     let i = 0, followed = 0, go = true;
-    for (; i < 512; i++) {
-      const elo = w[2 * i], ehi = w[2 * i + 1];
+    for (; i < TABLE_ENTRIES; i++) {
+      const elo = w[ENTRY_U32 * i], ehi = w[ENTRY_U32 * i + 1];
       if ((elo | ehi) === 0) continue;
-      if (level === 5 && !this.codec.rootIndexValid(i)) {
+      if (level === ROOT_LEVEL && !this.codec.rootIndexValid(i)) {
         go = this.fail("key-out-of-range", `root entry ${i} is set`);
         break;
       }
@@ -650,25 +664,25 @@ class VWalker extends WalkGuard<RadixWalkErrorReason> {
       let clo = lo, chi = hi;
       switch (level) {
         case 5:
-          chi = hi | (i << 19);
+          chi = hi | (i << L5_HI);
           break;
         case 4:
-          chi = hi | (i << 10);
+          chi = hi | (i << L4_HI);
           break;
         case 3:
-          chi = hi | (i << 1);
+          chi = hi | (i << L3_HI);
           break;
         case 2:
-          clo = (lo | ((i & 0xff) << 24)) >>> 0;
-          chi = hi | (i >>> 8);
+          clo = (lo | ((i & ((1 << L2_HI) - 1)) << L2_LO)) >>> 0;
+          chi = hi | (i >>> L2_HI);
           break;
         default:
-          clo = (lo | (i << 15)) >>> 0;
+          clo = (lo | (i << L1_LO)) >>> 0;
       }
       go = level === 1 ? this.leaf(child, clo, chi) : this.table(child, level - 1, clo, chi);
       if (!go) break;
     }
-    const seen = i < 512 ? i + 1 : 512;
+    const seen = i < TABLE_ENTRIES ? i + 1 : TABLE_ENTRIES;
     this.c.entriesVisited += seen;
     this.c.entriesFollowed += followed;
     this.c.cacheLinesRead += Math.ceil(seen / 8);
@@ -686,9 +700,9 @@ class VWalker extends WalkGuard<RadixWalkErrorReason> {
     const order = d.order, type = d.type, base = d.phys;
     const blockBytes = uniform ? POW2[PAGE_SHIFT + order] : 0;
     const allRam = uniform &&
-      (!this.checkBlocks || this.ram(base, 32768 * blockBytes));
+      (!this.checkBlocks || this.ram(base, LEAF_BITS * blockBytes));
     let u = 0, calls = 0, go = true;
-    for (; u < 1024 && go; u++) {
+    for (; u < LEAF_U32 && go; u++) {
       let x = w[u] | 0;
       if (x === 0) continue;
       do {
@@ -728,7 +742,7 @@ class VWalker extends WalkGuard<RadixWalkErrorReason> {
     }
     this.blocks += calls;
     this.c.callbacks += calls;
-    const words64 = go ? 512 : ((u - 1) >>> 1) + 1;
+    const words64 = go ? LEAF_U32 / 2 : ((u - 1) >>> 1) + 1;
     this.c.bitmapWordsScanned += words64;
     this.c.cacheLinesRead += go ? 64 : Math.ceil(words64 / 8);
     this.c.pagesTouched++;
@@ -769,7 +783,7 @@ export function walkRadixVariant(
     w.fail("root-outside-ram", `root 0x${root.toString(16)}`);
   } else {
     w.visited.add(root);
-    w.table(root, 5, 0, 0);
+    w.table(root, ROOT_LEVEL, 0, 0);
   }
   return w.outcome(`${options.codec.kind}`, { tablesVisited: w.tables, leavesVisited: w.leaves });
 }

@@ -4,16 +4,18 @@ import {
   encodeKey,
   fls64,
   keyPath,
-  KHO_BITMAP_SIZE_LOG2,
-  KHO_ORDER_0_LOG2,
-  KHO_RADIX_KEY_WIDTH,
-  KHO_TABLE_SIZE_LOG2,
-  KHO_TREE_MAX_DEPTH,
   leafBit,
   pfnKey,
   radixGeometry,
   tableIndex,
 } from "../../../lib/kho/trackers/radix_key.ts";
+import {
+  KHO_BITMAP_SIZE_LOG2,
+  KHO_ORDER_0_LOG2,
+  KHO_RADIX_KEY_WIDTH,
+  KHO_TABLE_SIZE_LOG2,
+  KHO_TREE_MAX_DEPTH,
+} from "../../../lib/kho/abi/kexec_handover.ts";
 
 /** kho-facts.md §2.2 test vectors: phys, order, key, indices L5..L1, bit. */
 const VECTORS: [bigint, number, bigint, number[]][] = [

@@ -9,9 +9,6 @@ import {
   type DecodedTypedKey,
   IncomingRadixVariant,
   JGG_CODEC,
-  KHO_PAGE_CONTIG,
-  KHO_PAGE_SPLIT,
-  type KhoPageType,
   khoPageType,
   khoSplitPreservedPages,
   ONE_HOT_CODEC,
@@ -22,6 +19,11 @@ import {
   TYPED_FIXED_CODEC,
   walkRadixVariant,
 } from "../../../lib/kho/trackers/radix_variants.ts";
+import {
+  KHO_PAGE_CONTIG,
+  KHO_PAGE_SPLIT,
+  type KhoPageType,
+} from "../../../lib/kho/abi/rfc_page_type.ts";
 import { FaultyAllocator, PagePool } from "./page_pool.ts";
 
 const GiB = 2 ** 30;
