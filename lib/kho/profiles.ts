@@ -19,6 +19,7 @@ import {
   KHO_FDT_SUB_TREE_PROP_NAME_V1,
   KHO_SUB_TREE_PROP_NAME,
 } from "./abi/kexec_handover.ts";
+import { KHO_FDT_COMPATIBLE_PAGE_TYPE_FIXED } from "./abi/rfc_page_type.ts";
 
 /** Names of the profiles kholab implements, oldest first. */
 export const PROFILE_NAMES = [
@@ -406,7 +407,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     kernel: "RFC 2026-07 + fix",
     summary:
       "unsplit high-order pages, type in key bit 53 (indexed); new compat: old kernels cannot decode SPLIT keys",
-    compat: "kho-v4-page-type",
+    compat: KHO_FDT_COMPATIBLE_PAGE_TYPE_FIXED,
     tracker: "radix-typed-fixed",
     blobSize: true,
     kexecMetadata: true,

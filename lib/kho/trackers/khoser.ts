@@ -1,8 +1,9 @@
 /**
  * The serialized form of the 6.16 – 6.19 xarray tracker: a linked list of
  * `struct khoser_mem_chunk` pages (`kho_mem_serialize` / `kho_mem_deserialize` in
- * `kernel/kexec_handover.c`). This module is the ONE home of the chunk layout; the outgoing
- * tracker itself is `xarray.ts`.
+ * `kernel/kexec_handover.c`): the writer (`serialize`) and the successor's reader
+ * (`walkKhoserChunks`). The chunk layout is the ABI's, in `../abi/kexec_handover.ts`; both
+ * sides take its offsets from there. The outgoing tracker itself is `xarray.ts`.
  *
  * Layout (the ABI, x86_64, little endian), one 4 KiB chunk:
  *
@@ -54,22 +55,31 @@ import type {
   WalkBatchCallback,
   WalkCallback,
 } from "./tracker.ts";
+import {
+  KHOSER_BITMAP_SIZE,
+  KHOSER_CHUNK_HDR,
+  KHOSER_CHUNK_SIZE,
+  KHOSER_ENTRIES_U32,
+  KHOSER_ENTRY_BITMAP_U32,
+  KHOSER_ENTRY_PHYS_START_U32,
+  KHOSER_ENTRY_SIZE,
+  KHOSER_ENTRY_U32,
+  KHOSER_HDR_NEXT_U32,
+  KHOSER_HDR_NUM_ELMS_U32,
+  KHOSER_HDR_ORDER_U32,
+} from "../abi/kexec_handover.ts";
 
-/** Size of one `struct khoser_mem_chunk`: exactly one page (static_assert in the kernel). */
-export const KHOSER_CHUNK_SIZE: number = PAGE_SIZE;
-/** Size of `struct khoser_mem_chunk_hdr`: `{u64 next; u32 order; u32 num_elms}`. */
-export const KHOSER_CHUNK_HDR = 16;
-/** Byte offset of `hdr.next` in a chunk. */
-export const KHOSER_HDR_NEXT_OFFSET = 0;
-/** Byte offset of `hdr.order` in a chunk. */
-export const KHOSER_HDR_ORDER_OFFSET = 8;
-/** Byte offset of `hdr.num_elms` in a chunk. */
-export const KHOSER_HDR_NUM_ELMS_OFFSET = 12;
-/** Size of `struct khoser_mem_bitmap_ptr`: `{u64 phys_start; u64 bitmap}`. */
-export const KHOSER_ENTRY_SIZE = 16;
-/** `KHOSER_BITMAP_SIZE = (PAGE_SIZE - 16) / 16`: entries per chunk (255). */
-export const KHOSER_BITMAP_SIZE: number = (KHOSER_CHUNK_SIZE - KHOSER_CHUNK_HDR) /
-  KHOSER_ENTRY_SIZE;
+// The chunk layout as module-local constants (V8 folds these; imported bindings it loads):
+// u32 word indices into a chunk page.
+const NEXT = KHOSER_HDR_NEXT_U32;
+const ORDER = KHOSER_HDR_ORDER_U32;
+const NUM_ELMS = KHOSER_HDR_NUM_ELMS_U32;
+const ENTRIES = KHOSER_ENTRIES_U32;
+const ENTRY = KHOSER_ENTRY_U32;
+const PHYS_START = KHOSER_ENTRY_PHYS_START_U32;
+const BITMAP = KHOSER_ENTRY_BITMAP_U32;
+const BITMAP_SIZE = KHOSER_BITMAP_SIZE;
+
 /**
  * Largest order the reader accepts in a chunk header: `order + PAGE_SHIFT` must stay below
  * 64 for the kernel's `bit << (order + PAGE_SHIFT)` to be defined. Larger orders abort the
@@ -97,11 +107,6 @@ export function preserveBitsOf(bitmapBytes: XarrayBitmapBytes): number {
     throw new RangeError(`bitmap size ${bitmapBytes} is not 512 or 4096`);
   }
   return bitmapBytes * 8;
-}
-
-/** Byte offset of entry `i` (0..254) inside a chunk. */
-export function khoserEntryOffset(i: number): number {
-  return KHOSER_CHUNK_HDR + i * KHOSER_ENTRY_SIZE;
 }
 
 /** Tracker kind name of a bitmap size: `"xarray-512"` or `"xarray-4k"`. */
@@ -254,12 +259,12 @@ export function serialize(
       }
     }
     const w = mem.writablePage(phys / PAGE_SIZE);
-    w[2] = order;
+    w[ORDER] = order;
     if (cur === null) {
       first = phys;
     } else {
-      cur[0] = phys >>> 0;
-      cur[1] = Math.floor(phys / TWO32);
+      cur[NEXT] = phys >>> 0;
+      cur[NEXT + 1] = Math.floor(phys / TWO32);
     }
     c.pagesTouched++;
     return w;
@@ -271,16 +276,16 @@ export function serialize(
       const { indices, phys } = tracker.bitmaps(order);
       const unit = bits * POW2[order + PAGE_SHIFT];
       for (let i = 0; i < indices.length; i++) {
-        if (cur[3] === KHOSER_BITMAP_SIZE) cur = newChunk(order);
-        const n = cur[3];
-        const o = 4 + 4 * n;
+        if (cur[NUM_ELMS] === BITMAP_SIZE) cur = newChunk(order);
+        const n = cur[NUM_ELMS];
+        const o = ENTRIES + ENTRY * n;
         const start = indices[i] * unit;
         const bm = phys[i];
-        cur[o] = start >>> 0;
-        cur[o + 1] = Math.floor(start / TWO32);
-        cur[o + 2] = bm >>> 0;
-        cur[o + 3] = Math.floor(bm / TWO32);
-        cur[3] = n + 1;
+        cur[o + PHYS_START] = start >>> 0;
+        cur[o + PHYS_START + 1] = Math.floor(start / TWO32);
+        cur[o + BITMAP] = bm >>> 0;
+        cur[o + BITMAP + 1] = Math.floor(bm / TWO32);
+        cur[NUM_ELMS] = n + 1;
         visited++;
       }
     }
@@ -422,8 +427,8 @@ class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {
       this.visited.add(phys);
       const w = this.words(phys / PAGE_SIZE);
       if (!this.chunk(phys, w)) return;
-      lo = w[0];
-      hi = w[1];
+      lo = w[NEXT];
+      hi = w[NEXT + 1];
       from = `next of chunk ${hex(phys)}`;
     }
   }
@@ -433,9 +438,9 @@ class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {
     this.chunks++;
     const c = this.c;
     c.pagesTouched++;
-    const order = w[2];
-    const num = w[3];
-    if (num > KHOSER_BITMAP_SIZE) {
+    const order = w[ORDER];
+    const num = w[NUM_ELMS];
+    if (num > BITMAP_SIZE) {
       c.cacheLinesRead++;
       return this.fail("num-elms-too-large", `chunk ${hex(phys)} num_elms ${num}`);
     }
@@ -448,8 +453,8 @@ class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {
     let followed = 0;
     let go = true;
     for (; e < num; e++) {
-      const o = 4 + 4 * e;
-      const bmLo = w[o + 2], bmHi = w[o + 3];
+      const o = ENTRIES + ENTRY * e;
+      const bmLo = w[o + BITMAP], bmHi = w[o + BITMAP + 1];
       const where = `entry ${e} of chunk ${hex(phys)}`;
       if ((bmLo | bmHi) === 0) {
         go = this.fail("bitmap-null", `${where} has a NULL bitmap`);
@@ -464,7 +469,7 @@ class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {
         go = this.fail("bitmap-outside-ram", `${where}: bitmap 0x${hexU64(bmLo, bmHi)}`);
         break;
       }
-      const start = w[o + 1] * TWO32 + w[o];
+      const start = w[o + PHYS_START + 1] * TWO32 + w[o + PHYS_START];
       followed++;
       go = this.bitmap(bm, start, order);
       if (!go) break;

@@ -2,7 +2,7 @@
  * The RFC v1 "Make KHO Stateless" tracker (Jason Miu, 2025-09-16, never merged): per-order
  * page tables rooted in a `struct kho_order_table`, modelled byte for byte as posted.
  *
- * Layout (4 KiB pages, all little-endian u64):
+ * Layout (4 KiB pages, all little-endian u64; defined once in `../abi/rfc_order_table.ts`):
  * - `struct kho_order_table { unsigned long orders[HUGETLB_PAGE_ORDER + 1]; }` — 10 slots
  *   (orders 0..9) at the start of a `kzalloc(PAGE_SIZE)` page, each the physical address of
  *   that order's top `kho_page_table` (0 = none). Its address is the FDT property
@@ -59,7 +59,7 @@ import { KhoError } from "../../errors.ts";
 import { TrackerCorruptionError } from "./corruption.ts";
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
-import { HUGETLB_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
+import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
 import { type ChildReasons, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
 import type {
@@ -68,19 +68,17 @@ import type {
   OutgoingTracker,
   WalkCallback,
 } from "./tracker.ts";
+import {
+  KHO_BITMAP_TABLE_BITS,
+  KHO_ORDER_TABLE_PROP,
+  KHO_ORDER_TABLE_SLOT_SIZE,
+  KHO_ORDER_TABLE_SLOTS,
+  KHO_PAGE_TABLE_ENTRIES,
+  KHO_PAGE_TABLE_ENTRY_SIZE,
+  khoPageTableLevelShift,
+  khoTableLevel,
+} from "../abi/rfc_order_table.ts";
 
-/** FDT property of the root node holding the order table's physical address (u64). */
-export const KHO_ORDER_TABLE_PROP = "preserved-order-table";
-/** Root FDT compatible string of RFC v1 (unchanged from the xarray era). */
-export const KHO_ORDER_TABLE_COMPAT = "kho-v1";
-/** Slots of `struct kho_order_table`: `HUGETLB_PAGE_ORDER + 1` = 10 (orders 0..9). */
-export const KHO_ORDER_TABLE_SLOTS: number = HUGETLB_PAGE_ORDER + 1;
-/** Bytes of `struct kho_order_table` (the rest of its kzalloc'd page is unused). */
-export const KHO_ORDER_TABLE_BYTES: number = KHO_ORDER_TABLE_SLOTS * 8;
-/** `PAGE_TABLE_SHIFT_PER_LEVEL`: 512 descriptors per table. */
-export const KHO_PAGE_TABLE_SHIFT_PER_LEVEL = 9;
-/** Bits in one bitmap table (32768). */
-export const KHO_BITMAP_TABLE_BITS: number = PAGE_SIZE * 8;
 /** Largest order the model accepts (a pfn shifted by more has no bits left). */
 export const KHO_ORDER_TABLE_MAX_ORDER = 52;
 /** Allocation site of the order table page (`kzalloc(PAGE_SIZE)` in `kho_init`). */
@@ -88,42 +86,16 @@ export const SITE_ORDER_TABLE = "kho_order_table";
 /** Allocation site of page and bitmap tables (`kho_alloc_page_table`). */
 export const SITE_PAGE_TABLE = "kho_page_table";
 
-/** `BITMAP_TABLE_SHIFT(order)`: log2 of the bytes one bitmap table covers (27 + order). */
-export function bitmapTableShift(order: number): number {
-  return PAGE_SHIFT + PAGE_SHIFT + 3 + order;
-}
-
-/**
- * `kho_table_level(order)`: levels of an order's tree including the bitmap level,
- * `ceil((64 - (27 + o)) / 9) + 1`, or 1 when one bitmap covers 2^64 bytes.
- *
- * @example
- * ```ts
- * import { khoTableLevel } from "./order_table.ts";
- * console.assert(khoTableLevel(0) === 6 && khoTableLevel(9) === 5 && khoTableLevel(18) === 4);
- * ```
- */
-export function khoTableLevel(order: number): number {
-  const shift = bitmapTableShift(order);
-  if (shift >= 64) return 1;
-  return Math.ceil((64 - shift) / KHO_PAGE_TABLE_SHIFT_PER_LEVEL) + 1;
-}
-
-/** `kho_page_table_level_shift(level, order)`: 0 for level 1, else `27 + o + 9 (L - 2)`. */
-export function khoPageTableLevelShift(level: number, order: number): number {
-  return level <= 1 ? 0 : bitmapTableShift(order) + KHO_PAGE_TABLE_SHIFT_PER_LEVEL * (level - 2);
-}
-
-/** Table index of physical address `phys` at `level` ≥ 2 of an `order` tree. */
-export function khoPageTableIndex(phys: number, order: number, level: number): number {
-  const s = khoPageTableLevelShift(level, order);
-  return s >= 64 ? 0 : Math.floor(phys / 2 ** s) % 512;
-}
-
-/** Linux-bitmap bit of `phys` in its order-`order` bitmap table: `(pa >> (12 + o)) & 32767`. */
-export function khoBitmapBit(phys: number, order: number): number {
-  return Math.floor(phys / 2 ** (PAGE_SHIFT + order)) % KHO_BITMAP_TABLE_BITS;
-}
+// The RFC's layout as module-local constants (V8 folds these; imported bindings it loads).
+const SLOTS = KHO_ORDER_TABLE_SLOTS;
+const SLOT_U32 = KHO_ORDER_TABLE_SLOT_SIZE / 4;
+const ENTRIES = KHO_PAGE_TABLE_ENTRIES;
+const IDX = KHO_PAGE_TABLE_ENTRIES - 1;
+const ENTRY_U32 = KHO_PAGE_TABLE_ENTRY_SIZE / 4;
+const BITMAP_BITS = KHO_BITMAP_TABLE_BITS;
+const BITMAP_U32 = KHO_BITMAP_TABLE_BITS / 32;
+/** Slot-sized words in the whole order-table page (slots past the struct included). */
+const PAGE_SLOTS = PAGE_SIZE / KHO_ORDER_TABLE_SLOT_SIZE;
 
 const TWO32 = 4294967296;
 const POW2 = Float64Array.from({ length: 128 }, (_, i) => 2 ** i);
@@ -253,7 +225,7 @@ export class OrderTableTracker implements OutgoingTracker {
   }
 
   #adoptTable(phys: number): PTable {
-    const t: PTable = new Array<PTable | Uint32Array | null>(512).fill(null);
+    const t: PTable = new Array<PTable | Uint32Array | null>(ENTRIES).fill(null);
     this.#words.set(t, this.mem.writablePage(phys / PAGE_SIZE));
     this.#pages.set(phys, t);
     return t;
@@ -278,8 +250,8 @@ export class OrderTableTracker implements OutgoingTracker {
     if (top === null) {
       const phys = this.#allocTable(pfn, order);
       const w = this.#rootWords;
-      w[2 * order] = phys >>> 0;
-      w[2 * order + 1] = Math.floor(phys / TWO32);
+      w[SLOT_U32 * order] = phys >>> 0;
+      w[SLOT_U32 * order + 1] = Math.floor(phys / TWO32);
       top = this.#adoptTable(phys);
       this.#slots[order] = top;
     } else {
@@ -289,7 +261,7 @@ export class OrderTableTracker implements OutgoingTracker {
     let touched = 2;
     for (let level = levels; level > 1; level--) {
       const s = khoPageTableLevelShift(level, order) - PAGE_SHIFT;
-      const idx = s >= 64 ? 0 : Math.floor(pfn * INV2[s]) & 511;
+      const idx = s >= 64 ? 0 : Math.floor(pfn * INV2[s]) & IDX;
       const k = t[idx];
       c.entriesVisited++;
       c.cacheLinesRead++;
@@ -302,8 +274,8 @@ export class OrderTableTracker implements OutgoingTracker {
       }
       const phys = this.#allocTable(pfn, order);
       const w = this.#words.get(t)!;
-      w[2 * idx] = phys >>> 0;
-      w[2 * idx + 1] = Math.floor(phys / TWO32);
+      w[ENTRY_U32 * idx] = phys >>> 0;
+      w[ENTRY_U32 * idx + 1] = Math.floor(phys / TWO32);
       if (level === 2) {
         const bm = this.mem.writablePage(phys / PAGE_SIZE);
         this.#pages.set(phys, bm);
@@ -320,7 +292,7 @@ export class OrderTableTracker implements OutgoingTracker {
   }
 
   #setBit(bm: Uint32Array, pfn: number, order: number, touched: number): void {
-    const bit = Math.floor(pfn * INV2[order]) & (KHO_BITMAP_TABLE_BITS - 1);
+    const bit = Math.floor(pfn * INV2[order]) & (BITMAP_BITS - 1);
     bm[bit >>> 5] |= 1 << (bit & 31);
     this.counters.cacheLinesRead++;
     this.counters.pagesTouched += touched;
@@ -339,7 +311,7 @@ export class OrderTableTracker implements OutgoingTracker {
     for (; level > 1 && k !== null; level--) {
       c.entriesFollowed++;
       const s = khoPageTableLevelShift(level, order) - PAGE_SHIFT;
-      const idx = s >= 64 ? 0 : Math.floor(pfn * INV2[s]) & 511;
+      const idx = s >= 64 ? 0 : Math.floor(pfn * INV2[s]) & IDX;
       k = (k as PTable)[idx];
       c.entriesVisited++;
       c.cacheLinesRead++;
@@ -356,7 +328,7 @@ export class OrderTableTracker implements OutgoingTracker {
     }
     c.entriesFollowed++;
     const bm = levels === 1 ? this.#words.get(k as PTable)! : k as Uint32Array;
-    return [bm, Math.floor(pfn * INV2[order]) & (KHO_BITMAP_TABLE_BITS - 1)];
+    return [bm, Math.floor(pfn * INV2[order]) & (BITMAP_BITS - 1)];
   }
 
   /**
@@ -531,8 +503,8 @@ class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
     const shift = khoPageTableLevelShift(level, order);
     const unit = POW2[shift];
     let i = 0, followed = 0, go = true;
-    for (; i < 512; i++) {
-      const lo = w[2 * i], hi = w[2 * i + 1];
+    for (; i < ENTRIES; i++) {
+      const lo = w[ENTRY_U32 * i], hi = w[ENTRY_U32 * i + 1];
       if ((lo | hi) === 0) continue;
       const at = () => `entry ${i} of order-${order} level-${level} table 0x${phys.toString(16)}`;
       const start = prefix + i * unit;
@@ -551,7 +523,7 @@ class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
         : this.table(child, level - 1, order, start);
       if (!go) break;
     }
-    const seen = i < 512 ? i + 1 : 512;
+    const seen = i < ENTRIES ? i + 1 : ENTRIES;
     this.c.entriesVisited += seen;
     this.c.entriesFollowed += followed;
     this.c.cacheLinesRead += Math.ceil(seen / 8);
@@ -565,10 +537,10 @@ class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
     const w = this.words(phys / PAGE_SIZE);
     this.bitmaps++;
     const blockBytes = POW2[PAGE_SHIFT + order];
-    const allRam = !this.checkBlocks || this.ram(base, KHO_BITMAP_TABLE_BITS * blockBytes);
+    const allRam = !this.checkBlocks || this.ram(base, BITMAP_BITS * blockBytes);
     const cb = this.cb;
     let u = 0, calls = 0, go = true;
-    for (; u < 1024; u++) {
+    for (; u < BITMAP_U32; u++) {
       let x = w[u] | 0;
       if (x === 0) continue;
       const wordBase = base + u * 32 * blockBytes;
@@ -592,7 +564,7 @@ class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
     }
     this.blocks += calls;
     this.c.callbacks += calls;
-    const words64 = go ? 512 : (u >>> 1) + 1;
+    const words64 = go ? BITMAP_U32 / 2 : (u >>> 1) + 1;
     this.c.bitmapWordsScanned += words64;
     this.c.cacheLinesRead += go ? 64 : Math.ceil(words64 / 8);
     this.c.pagesTouched++;
@@ -604,8 +576,8 @@ class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
     const w = this.words(root / PAGE_SIZE);
     this.c.pagesTouched++;
     this.path.push(root);
-    for (let order = 0; order < KHO_ORDER_TABLE_SLOTS; order++) {
-      const lo = w[2 * order], hi = w[2 * order + 1];
+    for (let order = 0; order < SLOTS; order++) {
+      const lo = w[SLOT_U32 * order], hi = w[SLOT_U32 * order + 1];
       this.c.entriesVisited++;
       this.c.cacheLinesRead += (order & 7) === 0 ? 1 : 0;
       let top: number;
@@ -666,8 +638,8 @@ export function walkOrderTable(
   } else {
     w.visited.add(root);
     const words = w.words(root / PAGE_SIZE);
-    for (let i = KHO_ORDER_TABLE_SLOTS; i < 512; i++) {
-      if ((words[2 * i] | words[2 * i + 1]) !== 0) ignoredSlots++;
+    for (let i = SLOTS; i < PAGE_SLOTS; i++) {
+      if ((words[SLOT_U32 * i] | words[SLOT_U32 * i + 1]) !== 0) ignoredSlots++;
     }
     w.run(root, options.emptySlot ?? "walk-page-0");
   }

@@ -7,8 +7,6 @@ import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
 import {
   freeSerialized,
   IncomingXarrayTracker,
-  KHOSER_BITMAP_SIZE,
-  KHOSER_CHUNK_HDR,
   KHOSER_CHUNK_SITE,
   type KhoserEra,
   type KhoserWalkErrorReason,
@@ -17,6 +15,7 @@ import {
   walkKhoserChunksBatched,
   type XarrayBitmapBytes,
 } from "../../../lib/kho/trackers/khoser.ts";
+import { KHOSER_BITMAP_SIZE, KHOSER_CHUNK_HDR } from "../../../lib/kho/abi/kexec_handover.ts";
 import { XarrayTracker } from "../../../lib/kho/trackers/xarray.ts";
 import { FaultyAllocator, PagePool } from "./page_pool.ts";
 

@@ -5,8 +5,13 @@ import { KhoError } from "../../../lib/errors.ts";
 import { KernelLog } from "../../../lib/kernel/dmesg.ts";
 import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
 import {
-  bitmapTableShift,
   IncomingOrderTable,
+  OrderTableTracker,
+  type OrderTableWalkErrorReason,
+  walkOrderTable,
+} from "../../../lib/kho/trackers/order_table.ts";
+import {
+  bitmapTableShift,
   KHO_ORDER_TABLE_BYTES,
   KHO_ORDER_TABLE_COMPAT,
   KHO_ORDER_TABLE_PROP,
@@ -15,10 +20,7 @@ import {
   khoPageTableIndex,
   khoPageTableLevelShift,
   khoTableLevel,
-  OrderTableTracker,
-  type OrderTableWalkErrorReason,
-  walkOrderTable,
-} from "../../../lib/kho/trackers/order_table.ts";
+} from "../../../lib/kho/abi/rfc_order_table.ts";
 import { FaultyAllocator, PagePool } from "./page_pool.ts";
 
 const GiB = 2 ** 30;
