@@ -23,14 +23,9 @@
 import { type ErrnoName, FdtError, KhoError } from "../errors.ts";
 import type { BuddyAllocator } from "../kernel/buddy.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
-import {
-  buildMemblockFdt,
-  MEMBLOCK_KHO_FDT,
-  MEMBLOCK_KHO_NODE_COMPATIBLE,
-  RESERVE_MEM_KHO_NODE_COMPATIBLE,
-} from "../kho/abi/memblock.ts";
+import { buildMemblockFdt, MEMBLOCK_KHO_FDT, readMemblockRegion } from "../kho/abi/memblock.ts";
 import { hasApi } from "../kho/profiles.ts";
-import { FdtReader, readBe32, readLe64 } from "../kho/fdt/mod.ts";
+import { FdtReader, readBe32 } from "../kho/fdt/mod.ts";
 import type { KernelParams } from "../kernel/cmdline.ts";
 import type { Memblock } from "../kernel/memblock.ts";
 import type { Kho } from "../kho/kho.ts";
@@ -127,16 +122,9 @@ export function reserveMemRevive(
   try {
     if (!ctx.machine.topology.isRam(phys, 8)) return null;
     const total = Math.min(readBe32(mem.readBytes(phys, 8), 4), PAGE_SIZE);
-    const rd = new FdtReader(mem.readBytes(phys, total));
-    if (rd.nodeCheckCompatible(0, MEMBLOCK_KHO_NODE_COMPATIBLE) !== 0) return null;
-    const off = rd.subnodeOffset(0, name);
-    if (rd.nodeCheckCompatible(off, RESERVE_MEM_KHO_NODE_COMPATIBLE) !== 0) return null;
-    const pStart = rd.getprop(off, "start");
-    const pSize = rd.getprop(off, "size");
-    if (pStart === null || pSize === null || pStart.length !== 8 || pSize.length !== 8) {
-      return null;
-    }
-    const start = readLe64(pStart);
+    const region = readMemblockRegion(new FdtReader(mem.readBytes(phys, total)), name);
+    if (region === null) return null;
+    const start = region.start;
     if (start % align !== 0) {
       log.warning(
         "memblock",
@@ -144,10 +132,10 @@ export function reserveMemRevive(
       );
       return null;
     }
-    if (readLe64(pSize) !== size) {
+    if (region.size !== size) {
       log.warning(
         "memblock",
-        `KHO reserve-mem '${name}' has wrong size (${hex(readLe64(pSize))} != ${hex(size)})`,
+        `KHO reserve-mem '${name}' has wrong size (${hex(region.size)} != ${hex(size)})`,
       );
       return null;
     }

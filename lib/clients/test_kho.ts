@@ -18,12 +18,14 @@ import type { Kernel } from "../boot/kernel.ts";
 import type { KhoBug } from "../kho/profiles.ts";
 import {
   buildTestKhoFdt,
-  KHO_TEST_COMPAT,
+  decodeTestKhoFolioInfo,
+  encodeTestKhoFolioInfo,
   KHO_TEST_FDT,
-  KHO_TEST_MAGIC,
+  KHO_TEST_FOLIO_INFO_SIZE,
+  parseTestKhoFdt,
 } from "../kho/abi/test_kho.ts";
-import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "../kho/abi/kexec_handover.ts";
-import { FdtReader, readBe32, readLe32 } from "../kho/fdt/mod.ts";
+import type { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
+import { FdtReader, readBe32 } from "../kho/fdt/mod.ts";
 import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
 import { Rng } from "../rng.ts";
 import { getOrder, hex, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SIZE } from "../units.ts";
@@ -166,13 +168,18 @@ export function testKhoPreserve(
     kho.preserveFolio(fdtPfn);
     undo.push(() => kho.unpreserveFolio(fdtPfn));
     // kho_test_preserve_data
-    const info = kernel.vmalloc.vmalloc(Math.max(1, nr * 8), { site: TEST_KHO_INFO_SITE });
+    const info = kernel.vmalloc.vmalloc(Math.max(1, nr * KHO_TEST_FOLIO_INFO_SIZE), {
+      site: TEST_KHO_INFO_SITE,
+    });
     if (info === null) throw new KhoError("ENOMEM", "kho_test: vmalloc_array failed");
     undo.push(() => kernel.vmalloc.vfree(info));
     const desc = preserveVmalloc(kernel, info, { bugs: opts.bugs });
     undo.push(() => unpreserveVmalloc(kernel, desc, { bugs: opts.bugs }));
     folios.forEach((f, i) => {
-      kernel.vmalloc.writeU64(info + 8 * i, f.pfn * PAGE_SIZE + f.order);
+      kernel.vmalloc.writeU64(
+        info + KHO_TEST_FOLIO_INFO_SIZE * i,
+        encodeTestKhoFolioInfo(f.pfn * PAGE_SIZE, f.order),
+      );
       kho.preserveFolio(f.pfn);
       undo.push(() => kho.unpreserveFolio(f.pfn));
     });
@@ -241,20 +248,11 @@ export function testKhoVerify(kernel: Kernel, opts: TestKhoOptions = {}): TestKh
   const einval = (reason: string) => fail(kernel, { ...base, errno: "EINVAL", reason });
   let nrFolios: number, expectedCsum: number, desc: KhoVmalloc;
   try {
-    if (rd.nodeCheckCompatible(0, KHO_TEST_COMPAT) !== 0) return einval("not kho-test-v1");
-    const magic = rd.getprop(0, "magic");
-    if (magic === null || magic.length !== 4) return einval("magic missing");
-    if (readLe32(magic) !== KHO_TEST_MAGIC) return einval(`magic ${hex(readLe32(magic))}`);
-    const node = rd.pathOffset("/data");
-    const nr = rd.getprop(node, "nr_folios");
-    if (nr === null || nr.length !== 4) return einval("nr_folios missing");
-    const cs = rd.getprop(node, "csum");
-    if (cs === null || cs.length !== 4) return einval("csum missing");
-    const fi = rd.getprop(node, "folios_info");
-    if (fi === null || fi.length !== KHO_VMALLOC_LAYOUT.size) return einval("folios_info missing");
-    nrFolios = readLe32(nr);
-    expectedCsum = readLe32(cs);
-    desc = KhoVmalloc.decode(fi);
+    const parsed = parseTestKhoFdt(rd);
+    if (!parsed.ok) return einval(parsed.reason);
+    nrFolios = parsed.fields.nrFolios;
+    expectedCsum = parsed.fields.csum;
+    desc = parsed.fields.foliosInfo;
   } catch (e) {
     if (e instanceof FdtError) return einval(`sub-FDT: ${e.code}`);
     throw e;
@@ -268,16 +266,13 @@ export function testKhoVerify(kernel: Kernel, opts: TestKhoOptions = {}): TestKh
   let restored = 0;
   let reason: string | undefined;
   for (let i = 0; i < nrFolios; i++) {
-    if (8 * i + 8 > infoBytes) {
+    const at = KHO_TEST_FOLIO_INFO_SIZE * i;
+    if (at + KHO_TEST_FOLIO_INFO_SIZE > infoBytes) {
       reason = `folios_info has no entry ${i}`; // the kernel would read past the area
       break;
     }
-    const [lo, hi] = [
-      kernel.vmalloc.readU32(info + 8 * i),
-      kernel.vmalloc.readU32(info + 8 * i + 4),
-    ];
-    const order = lo & (PAGE_SIZE - 1);
-    const folioPhys = hi * 2 ** 32 + (lo - order);
+    const [lo, hi] = kernel.vmalloc.readU64Parts(info + at);
+    const { phys: folioPhys, order } = decodeTestKhoFolioInfo(lo, hi);
     const pfn = kernel.kho.restoreFolio(folioPhys);
     if (pfn === null) {
       reason = `folio ${i} at ${hex(folioPhys)} did not restore`;
