@@ -4,7 +4,8 @@
  * folios for guest RAM); preserving it preserves every folio, writes a
  * `memfd_luo_folio_ser` array in vmalloc memory (preserved with `kho_preserve_vmalloc`) and
  * a 40-byte `memfd_luo_ser` from `kho_alloc_preserve`, and lists the file by name in
- * kholab's session table (sub-tree `"kholab-memfd"`, layout in `../kho/abi/memfd.ts`).
+ * kholab's session table (sub-tree `"kholab-memfd"`, layout in `./memfd_table.ts`; the
+ * kernel's `memfd_luo_ser` and folio records in `../kho/abi/memfd.ts`).
  * The successor finds a file by name and restores it folio by folio.
  *
  * Modelling choices: the file's folios are allocated when the file is created (as if
@@ -22,19 +23,21 @@ import type { FillSpec } from "../machine/physmem.ts";
 import {
   decodeFolioSer,
   encodeFolioSer,
-  encodeMemfdTable,
   MEMFD_LUO_FOLIO_DIRTY,
   MEMFD_LUO_FOLIO_SER_SIZE,
   MEMFD_LUO_FOLIO_UPTODATE,
   MEMFD_LUO_SER_SIZE,
+  readMemfdLuoSer,
+  writeMemfdLuoSer,
+} from "../kho/abi/memfd.ts";
+import {
+  encodeMemfdTable,
   MEMFD_NAME_MAX,
   MEMFD_TABLE_NAME,
   memfdTableBytes,
   type MemfdTableEntry,
-  readMemfdLuoSer,
   readMemfdTable,
-  writeMemfdLuoSer,
-} from "../kho/abi/memfd.ts";
+} from "./memfd_table.ts";
 import { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
 import { hex, MAX_PAGE_ORDER, PAGE_SIZE } from "../units.ts";

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { KhoError } from "../../lib/errors.ts";
 import { Kernel } from "../../lib/boot/kernel.ts";
+import { decodeFolioSer, encodeFolioSer } from "../../lib/kho/abi/memfd.ts";
 import {
-  decodeFolioSer,
-  encodeFolioSer,
   encodeMemfdTable,
   MEMFD_TABLE_NAME,
   readMemfdTable,
-} from "../../lib/kho/abi/memfd.ts";
+} from "../../lib/clients/memfd_table.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { GiB, MiB, PAGE_SIZE } from "../../lib/units.ts";
 import {

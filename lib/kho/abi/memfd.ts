@@ -1,7 +1,7 @@
 /**
- * Binary layouts of the memfd-style guest-memory client (`lib/clients/memfd.ts`).
- *
- * From the kernel (`mm/memfd_luo.c`, `include/linux/kho/abi/memfd.h`, 6.19 ABI; kho-facts §10):
+ * The memfd LUO file handler's hand-over ABI (`include/linux/kho/abi/memfd.h`,
+ * `mm/memfd_luo.c`, 6.19; kho-facts §10), used by the guest-memory client
+ * `lib/clients/memfd.ts` on both sides of a kexec:
  * ```
  * struct memfd_luo_folio_ser {   // 16 bytes, __packed
  *   u64 pfn:52;                  // bits 0..51 of word 0 (little-endian bitfield)
@@ -16,21 +16,8 @@
  * };
  * ```
  *
- * kholab's own session table (LUO's session/file tables are not modelled): KHO sub-tree
- * `"kholab-memfd"`, one `kho_alloc_preserve` block, rewritten whenever a file is preserved
- * or unpreserved:
- * ```
- * struct kholab_memfd_table {    // 16-byte header
- *   u64 magic;                   // "KHLMEMFD" (0x44464d454d4c484b little-endian)
- *   u32 version;                 // 1
- *   u32 count;
- *   struct {                     // count × 80 bytes
- *     char name[64];             // NUL-padded, at most 63 bytes of UTF-8
- *     u64 ser;                   // phys of the file's memfd_luo_ser
- *     char compat[8];            // "memfd-v1" (no NUL)
- *   } files[];
- * };
- * ```
+ * kholab's own table of preserved files (it stands in for LUO's session and file tables)
+ * lives with its owner, in `lib/clients/memfd_table.ts`.
  *
  * @module
  */
@@ -44,23 +31,32 @@ export const MEMFD_LUO_FOLIO_DIRTY = 1;
 export const MEMFD_LUO_FOLIO_UPTODATE = 2;
 /** Size of `struct memfd_luo_folio_ser`. */
 export const MEMFD_LUO_FOLIO_SER_SIZE = 16;
+/** Byte offsets of `struct memfd_luo_folio_ser` (`__packed`). */
+export const MEMFD_LUO_FOLIO_SER_LAYOUT = {
+  /** The u64 holding `pfn:52` (bits 0..51) and `flags:12` (bits 52..63). */
+  pfnFlags: 0,
+  /** `u64 index`. */
+  index: 8,
+} as const;
+/** Width of the `pfn` bitfield; `flags` takes the 12 bits above it. */
+export const MEMFD_LUO_FOLIO_PFN_BITS = 52;
 /** Size of `struct memfd_luo_ser`. */
 export const MEMFD_LUO_SER_SIZE = 40;
+/** Byte offsets of `struct memfd_luo_ser` (`__packed`). */
+export const MEMFD_LUO_SER_LAYOUT = {
+  /** `u64 pos`. */
+  pos: 0,
+  /** `u64 size`. */
+  size: 8,
+  /** `u64 nr_folios`. */
+  nrFolios: 16,
+  /** `struct kho_vmalloc folios`. */
+  folios: 24,
+} as const;
 /** `MEMFD_LUO_FH_COMPATIBLE` (6.19). */
 export const MEMFD_LUO_FH_COMPATIBLE = "memfd-v1";
 
-/** Sub-tree name of kholab's memfd session table. */
-export const MEMFD_TABLE_NAME = "kholab-memfd";
-/** Table magic, "KHLMEMFD" read as a little-endian u64. */
-export const MEMFD_TABLE_MAGIC = 0x44464d454d4c484bn;
-/** Table version. */
-export const MEMFD_TABLE_VERSION = 1;
-/** Table header size. */
-export const MEMFD_TABLE_HEADER_SIZE = 16;
-/** Table entry size. */
-export const MEMFD_TABLE_ENTRY_SIZE = 80;
-/** Longest file name (bytes, without the NUL). */
-export const MEMFD_NAME_MAX = 63;
+const PFN_HI_BITS = MEMFD_LUO_FOLIO_PFN_BITS - 32;
 
 /** One `struct memfd_luo_folio_ser`. */
 export interface MemfdFolioSer {
@@ -72,28 +68,47 @@ export interface MemfdFolioSer {
   index: number;
 }
 
-/** Encodes a folio record (16 bytes). */
+/**
+ * Encodes a folio record (16 bytes).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeFolioSer, encodeFolioSer } from "./memfd.ts";
+ * const r = { pfn: 0x123456789, flags: 3, index: 512 };
+ * assert.deepEqual(decodeFolioSer(encodeFolioSer(r)), r);
+ * ```
+ */
 export function encodeFolioSer(r: MemfdFolioSer): Uint8Array {
-  if (!(r.pfn >= 0 && r.pfn < 2 ** 52) || !(r.flags >= 0 && r.flags < 4096)) {
+  if (
+    !(r.pfn >= 0 && r.pfn < 2 ** MEMFD_LUO_FOLIO_PFN_BITS) ||
+    !(r.flags >= 0 && r.flags < 2 ** (64 - MEMFD_LUO_FOLIO_PFN_BITS))
+  ) {
     throw new RangeError(`memfd_luo_folio_ser pfn ${r.pfn} flags ${r.flags}`);
   }
+  const L = MEMFD_LUO_FOLIO_SER_LAYOUT;
   const out = new Uint8Array(MEMFD_LUO_FOLIO_SER_SIZE);
   const dv = new DataView(out.buffer);
-  dv.setUint32(0, r.pfn % 2 ** 32, true);
-  dv.setUint32(4, (Math.floor(r.pfn / 2 ** 32) | (r.flags << 20)) >>> 0, true);
-  dv.setUint32(8, r.index % 2 ** 32, true);
-  dv.setUint32(12, Math.floor(r.index / 2 ** 32), true);
+  dv.setUint32(L.pfnFlags, r.pfn % 2 ** 32, true);
+  dv.setUint32(
+    L.pfnFlags + 4,
+    (Math.floor(r.pfn / 2 ** 32) | (r.flags << PFN_HI_BITS)) >>> 0,
+    true,
+  );
+  dv.setUint32(L.index, r.index % 2 ** 32, true);
+  dv.setUint32(L.index + 4, Math.floor(r.index / 2 ** 32), true);
   return out;
 }
 
 /** Reads a folio record from 16 bytes. */
 export function decodeFolioSer(b: Uint8Array, off = 0): MemfdFolioSer {
+  const L = MEMFD_LUO_FOLIO_SER_LAYOUT;
   const dv = new DataView(b.buffer, b.byteOffset + off, MEMFD_LUO_FOLIO_SER_SIZE);
-  const hi = dv.getUint32(4, true);
+  const hi = dv.getUint32(L.pfnFlags + 4, true);
   return {
-    pfn: (hi & 0xfffff) * 2 ** 32 + dv.getUint32(0, true),
-    flags: hi >>> 20,
-    index: dv.getUint32(12, true) * 2 ** 32 + dv.getUint32(8, true),
+    pfn: (hi & (2 ** PFN_HI_BITS - 1)) * 2 ** 32 + dv.getUint32(L.pfnFlags, true),
+    flags: hi >>> PFN_HI_BITS,
+    index: dv.getUint32(L.index + 4, true) * 2 ** 32 + dv.getUint32(L.index, true),
   };
 }
 
@@ -111,87 +126,20 @@ export interface MemfdLuoSer {
 
 /** Writes a `memfd_luo_ser` at `phys`. */
 export function writeMemfdLuoSer(mem: PhysicalMemory, phys: number, s: MemfdLuoSer): void {
-  mem.writeU64(phys, s.pos);
-  mem.writeU64(phys + 8, s.size);
-  mem.writeU64(phys + 16, s.nrFolios);
-  s.folios.writeTo(mem, phys + 24);
+  const L = MEMFD_LUO_SER_LAYOUT;
+  mem.writeU64(phys + L.pos, s.pos);
+  mem.writeU64(phys + L.size, s.size);
+  mem.writeU64(phys + L.nrFolios, s.nrFolios);
+  s.folios.writeTo(mem, phys + L.folios);
 }
 
 /** Reads a `memfd_luo_ser` at `phys`. */
 export function readMemfdLuoSer(mem: PhysicalMemory, phys: number): MemfdLuoSer {
+  const L = MEMFD_LUO_SER_LAYOUT;
   return {
-    pos: mem.readU64(phys),
-    size: mem.readU64(phys + 8),
-    nrFolios: mem.readU64(phys + 16),
-    folios: KhoVmalloc.readFrom(mem, phys + 24),
+    pos: mem.readU64(phys + L.pos),
+    size: mem.readU64(phys + L.size),
+    nrFolios: mem.readU64(phys + L.nrFolios),
+    folios: KhoVmalloc.readFrom(mem, phys + L.folios),
   };
-}
-
-/** One session-table entry. */
-export interface MemfdTableEntry {
-  /** File name. */
-  name: string;
-  /** Physical address of its `memfd_luo_ser`. */
-  ser: number;
-}
-
-const COMPAT = new TextEncoder().encode(MEMFD_LUO_FH_COMPATIBLE);
-
-/** Bytes of a table with `n` entries. */
-export function memfdTableBytes(n: number): number {
-  return MEMFD_TABLE_HEADER_SIZE + MEMFD_TABLE_ENTRY_SIZE * n;
-}
-
-/** Encodes the session table. Throws RangeError for a name longer than 63 bytes. */
-export function encodeMemfdTable(entries: readonly MemfdTableEntry[]): Uint8Array {
-  const out = new Uint8Array(memfdTableBytes(entries.length));
-  const dv = new DataView(out.buffer);
-  dv.setBigUint64(0, MEMFD_TABLE_MAGIC, true);
-  dv.setUint32(8, MEMFD_TABLE_VERSION, true);
-  dv.setUint32(12, entries.length, true);
-  entries.forEach((e, i) => {
-    const at = MEMFD_TABLE_HEADER_SIZE + i * MEMFD_TABLE_ENTRY_SIZE;
-    const name = new TextEncoder().encode(e.name);
-    if (name.length > MEMFD_NAME_MAX || name.length === 0) {
-      throw new RangeError(`memfd name "${e.name}": 1..${MEMFD_NAME_MAX} bytes`);
-    }
-    out.set(name, at);
-    dv.setUint32(at + 64, e.ser % 2 ** 32, true);
-    dv.setUint32(at + 68, Math.floor(e.ser / 2 ** 32), true);
-    out.set(COMPAT, at + 72);
-  });
-  return out;
-}
-
-/**
- * Decodes a session table from memory at `phys` (`size` bytes available); null when the
- * magic, version, count or an entry's compatible is wrong.
- */
-export function readMemfdTable(
-  mem: PhysicalMemory,
-  phys: number,
-  size: number,
-): MemfdTableEntry[] | null {
-  if (size < MEMFD_TABLE_HEADER_SIZE) return null;
-  const head = mem.readBytes(phys, MEMFD_TABLE_HEADER_SIZE);
-  const dv = new DataView(head.buffer, head.byteOffset);
-  if (dv.getBigUint64(0, true) !== MEMFD_TABLE_MAGIC) return null;
-  if (dv.getUint32(8, true) !== MEMFD_TABLE_VERSION) return null;
-  const count = dv.getUint32(12, true);
-  if (memfdTableBytes(count) > size) return null;
-  const body = mem.readBytes(phys, memfdTableBytes(count));
-  const bv = new DataView(body.buffer, body.byteOffset);
-  const out: MemfdTableEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const at = MEMFD_TABLE_HEADER_SIZE + i * MEMFD_TABLE_ENTRY_SIZE;
-    const raw = body.subarray(at, at + 64);
-    const end = raw.indexOf(0);
-    if (end <= 0) return null;
-    if (!COMPAT.every((c, j) => body[at + 72 + j] === c)) return null;
-    out.push({
-      name: new TextDecoder().decode(raw.subarray(0, end)),
-      ser: bv.getUint32(at + 68, true) * 2 ** 32 + bv.getUint32(at + 64, true),
-    });
-  }
-  return out;
 }
