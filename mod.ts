@@ -101,7 +101,7 @@ export type {
 export type { KhoIn, PopulateResult, RetrieveStats } from "./lib/kho/restore.ts";
 export type { KhoSerialization } from "./lib/kho/root_fdt_sw.ts";
 export type { Handover } from "./lib/kho/abi/kho_data.ts";
-export type { ScratchArea } from "./lib/kho/abi/scratch.ts";
+export type { ScratchArea } from "./lib/kho/abi/asm_generic_kexec_handover.ts";
 // The kho_vmalloc descriptor test_kho hands over (TestKhoState.foliosInfo).
 export type { KhoVmalloc, KhoVmallocFields } from "./lib/kho/abi/kexec_handover.ts";
 export {

@@ -19,7 +19,7 @@ import { Memblock } from "../kernel/memblock.ts";
 import { Memmap } from "../kernel/memmap.ts";
 import type { Vmalloc } from "../kernel/vmalloc.ts";
 import { type AbiProfile, CURRENT_PROFILE, getProfile, kernelRelease } from "../kho/profiles.ts";
-import type { ScratchArea } from "../kho/abi/scratch.ts";
+import type { ScratchArea } from "../kho/abi/asm_generic_kexec_handover.ts";
 import { DEFAULT_IMAGE_BYTES, type Kho } from "../kho/kho.ts";
 import type { KhoIn, RetrieveStats } from "../kho/restore.ts";
 import type { LiveUpdate } from "../luo/luo_core.ts";

@@ -15,7 +15,7 @@
 import type { FaultOptions } from "../kernel/faults.ts";
 import type { Handover } from "../kho/abi/kho_data.ts";
 import type { AbiProfile, ProfileName } from "../kho/profiles.ts";
-import type { ScratchArea } from "../kho/abi/scratch.ts";
+import type { ScratchArea } from "../kho/abi/asm_generic_kexec_handover.ts";
 import type { RetrieveStats } from "../kho/restore.ts";
 
 /** Seed of the poison pattern written over memory handed to the allocator. */

@@ -20,7 +20,7 @@ import {
 } from "./abi/kexec_metadata.ts";
 import type { Handover } from "./abi/kho_data.ts";
 import type { AbiProfile, KhoApi } from "./profiles.ts";
-import { encodeScratchArray, type ScratchArea } from "./abi/scratch.ts";
+import { encodeScratchArray, type ScratchArea } from "./abi/asm_generic_kexec_handover.ts";
 import { type KhoNotifier, KhoOut, type KhoOutHost } from "./preserve.ts";
 import type { KhoIn } from "./restore.ts";
 import { KHO_FDT_SIZE } from "./abi/kexec_handover.ts";

@@ -15,7 +15,7 @@ import type { PhysicalMemory } from "../machine/physmem.ts";
 import type { Topology } from "../machine/topology.ts";
 import { getOrder, hex, MAX_PAGE_ORDER, PAGE_SIZE } from "../units.ts";
 import type { AbiProfile } from "./profiles.ts";
-import type { ScratchArea } from "./abi/scratch.ts";
+import type { ScratchArea } from "./abi/asm_generic_kexec_handover.ts";
 import { FdtReader } from "./fdt/reader.ts";
 import { splitOrderAt, splitPages } from "./page_split.ts";
 import { KHO_FDT_SIZE } from "./abi/kexec_handover.ts";

@@ -18,7 +18,11 @@ import type { Topology } from "../machine/topology.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
 import type { Handover } from "./abi/kho_data.ts";
 import type { AbiProfile } from "./profiles.ts";
-import { decodeScratchArray, KHO_SCRATCH_ENTRY_SIZE, type ScratchArea } from "./abi/scratch.ts";
+import {
+  decodeScratchArray,
+  KHO_SCRATCH_ENTRY_SIZE,
+  type ScratchArea,
+} from "./abi/asm_generic_kexec_handover.ts";
 import {
   decodeKhoFdtU64,
   KHO_FDT_SIZE,

@@ -11,7 +11,7 @@ import type { KernelLog } from "../kernel/dmesg.ts";
 import { type Memblock, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE } from "../kernel/memblock.ts";
 import type { Topology } from "../machine/topology.ts";
 import { CMA_MIN_ALIGNMENT_BYTES, hex, PAGE_SIZE, parseSize, roundUp } from "../units.ts";
-import type { ScratchArea } from "./abi/scratch.ts";
+import type { ScratchArea } from "./abi/asm_generic_kexec_handover.ts";
 
 /** `ARCH_LOW_ADDRESS_LIMIT` (generic default 0xffffffff, passed as an inclusive-ish end). */
 export const ARCH_LOW_ADDRESS_LIMIT = 0xffffffff;

@@ -1,7 +1,9 @@
 /**
- * The x86 `setup_data` of type `SETUP_KEXEC_KHO` (10): `struct kho_data { __u64 fdt_addr,
+ * The x86 `setup_data` of type `SETUP_KEXEC_KHO` (10) (`arch/x86/include/uapi/asm/setup_data.h`,
+ * `SETUP_KEXEC_KHO` in `asm/bootparam.h`; kho-facts §9.4): `struct kho_data { __u64 fdt_addr,
  * fdt_size, scratch_addr, scratch_size; } __packed` — 32 bytes. This is everything a kexec
- * passes to the next kernel besides physical memory.
+ * passes to the next kernel besides physical memory. Device-tree architectures pass the same
+ * four values in `/chosen` (`linux,kho-fdt`, `linux,kho-scratch`); kholab models x86.
  *
  * @module
  */
@@ -10,6 +12,17 @@
 export const SETUP_KEXEC_KHO = 10;
 /** Size of `struct kho_data`. */
 export const KHO_DATA_SIZE = 32;
+/** Byte offsets of `struct kho_data` (`__packed`, little-endian u64s). */
+export const KHO_DATA_LAYOUT = {
+  /** `__u64 fdt_addr`. */
+  fdtAddr: 0,
+  /** `__u64 fdt_size`. */
+  fdtSize: 8,
+  /** `__u64 scratch_addr`. */
+  scratchAddr: 16,
+  /** `__u64 scratch_size`. */
+  scratchSize: 24,
+} as const;
 
 /** The handover record of one kexec. */
 export interface Handover {
@@ -34,12 +47,19 @@ export interface Handover {
  * ```
  */
 export function encodeKhoData(h: Handover): Uint8Array {
+  const L = KHO_DATA_LAYOUT;
   const out = new Uint8Array(KHO_DATA_SIZE);
   const dv = new DataView(out.buffer);
-  [h.fdtPhys, h.fdtLen, h.scratchPhys, h.scratchLen].forEach((v, i) => {
+  const fields = [
+    [L.fdtAddr, h.fdtPhys],
+    [L.fdtSize, h.fdtLen],
+    [L.scratchAddr, h.scratchPhys],
+    [L.scratchSize, h.scratchLen],
+  ] as const;
+  fields.forEach(([at, v], i) => {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`kho_data field ${i}: ${v}`);
-    dv.setUint32(i * 8, v >>> 0, true);
-    dv.setUint32(i * 8 + 4, Math.floor(v / 2 ** 32), true);
+    dv.setUint32(at, v >>> 0, true);
+    dv.setUint32(at + 4, Math.floor(v / 2 ** 32), true);
   });
   return out;
 }
@@ -50,6 +70,12 @@ export function decodeKhoData(bytes: Uint8Array): Handover {
     throw new RangeError(`kho_data is ${bytes.length} bytes, not 32`);
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, KHO_DATA_SIZE);
-  const u64 = (i: number) => dv.getUint32(i * 8 + 4, true) * 2 ** 32 + dv.getUint32(i * 8, true);
-  return { fdtPhys: u64(0), fdtLen: u64(1), scratchPhys: u64(2), scratchLen: u64(3) };
+  const L = KHO_DATA_LAYOUT;
+  const u64 = (at: number) => dv.getUint32(at + 4, true) * 2 ** 32 + dv.getUint32(at, true);
+  return {
+    fdtPhys: u64(L.fdtAddr),
+    fdtLen: u64(L.fdtSize),
+    scratchPhys: u64(L.scratchAddr),
+    scratchLen: u64(L.scratchSize),
+  };
 }
