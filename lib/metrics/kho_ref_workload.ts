@@ -27,7 +27,7 @@ import { GiB, PAGE_SIZE } from "../units.ts";
 import { walkIncomingBatched } from "../kho/trackers/registry.ts";
 import { TrackerCounters } from "../kho/trackers/counters.ts";
 import { FdtReader } from "../kho/fdt/reader.ts";
-import { readLe64 } from "../kho/fdt/format.ts";
+import { decodeKhoFdtU64, KHO_FDT_SIZE } from "../kho/abi/kexec_handover.ts";
 import type { ProfileName } from "../kho/profiles.ts";
 
 /** Workload parameters, as kho_ref takes them. */
@@ -143,12 +143,13 @@ function runOnce(
 
   // The successor's reader on the handed-over bytes: root from the FDT, KHO's own blocks
   // (root FDT page, kexec-metadata) identified from the FDT and left out of the checksum.
-  const fdt = new FdtReader(machine.mem.readBytes(filled.handover.fdtPhys, PAGE_SIZE));
-  const root = readLe64(fdt.getprop(0, k.profile.memoryMapProp)!);
+  const fdt = new FdtReader(machine.mem.readBytes(filled.handover.fdtPhys, KHO_FDT_SIZE));
+  const root = decodeKhoFdtU64(fdt.getprop(0, k.profile.memoryMapProp));
+  if (root === null) throw new Error(`${k.profile.memoryMapProp} missing in the root FDT`);
   const own = new Set<number>([filled.handover.fdtPhys]);
   for (const off of fdt.subnodes(0)) {
-    const v = fdt.getprop(off, k.profile.subtreeProp);
-    if (v) own.add(readLe64(v));
+    const v = decodeKhoFdtU64(fdt.getprop(off, k.profile.subtreeProp));
+    if (v !== null) own.add(v);
   }
   // A page KHO uses for itself may also be a workload pfn (preserving it twice is a no-op).
   const inSpan = new Uint8Array(S);

@@ -56,6 +56,7 @@ import type {
   WalkCallback,
 } from "./tracker.ts";
 import {
+  KHO_FDT_MEMORY_MAP_PROP_NAME,
   KHOSER_BITMAP_SIZE,
   KHOSER_CHUNK_HDR,
   KHOSER_CHUNK_SIZE,
@@ -408,7 +409,7 @@ class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {
   run(first: number): void {
     let lo = first >>> 0;
     let hi = Math.floor(first / TWO32);
-    let from = "preserved-memory-map";
+    let from = KHO_FDT_MEMORY_MAP_PROP_NAME;
     while ((lo | hi) !== 0) {
       const at = `${from} = 0x${hexU64(lo, hi)}`;
       if ((lo & (PAGE_SIZE - 1)) !== 0) {

@@ -355,7 +355,7 @@ export class OrderTableTracker implements OutgoingTracker {
 
   /** The u64 at slot `order` of the order table page (for orders ≥ 10: past the struct). */
   slotPhys(order: number): number {
-    return this.mem.readU64(this.#rootPhys + 8 * order);
+    return this.mem.readU64(this.#rootPhys + KHO_ORDER_TABLE_SLOT_SIZE * order);
   }
 
   /**
