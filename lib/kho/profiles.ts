@@ -20,6 +20,12 @@ import {
   KHO_SUB_TREE_PROP_NAME,
 } from "./abi/kexec_handover.ts";
 import { KHO_FDT_COMPATIBLE_PAGE_TYPE_FIXED } from "./abi/rfc_page_type.ts";
+import {
+  LUO_ABI_COMPATIBLE,
+  LUO_FDT_COMPATIBLE,
+  LUO_FDT_FLB_COMPATIBLE,
+  LUO_FDT_SESSION_COMPATIBLE,
+} from "./abi/luo.ts";
 
 /** Names of the profiles kholab implements, oldest first. */
 export const PROFILE_NAMES = [
@@ -158,8 +164,8 @@ export interface LuoGeneration {
 
 const LUO_6_19: LuoGeneration = {
   blob: "fdt",
-  compat: "luo-v1",
-  sessionCompat: "luo-session-v2",
+  compat: LUO_FDT_COMPATIBLE,
+  sessionCompat: LUO_FDT_SESSION_COMPATIBLE,
   flbCompat: null,
   flb: false,
   store: "contiguous",
@@ -168,14 +174,14 @@ const LUO_6_19: LuoGeneration = {
 };
 const LUO_7_0: LuoGeneration = {
   ...LUO_6_19,
-  flbCompat: "luo-flb-v1",
+  flbCompat: LUO_FDT_FLB_COMPATIBLE,
   flb: true,
   finalizeAtReboot: false,
   doublePreserveCheck: true,
 };
 const LUO_7_2: LuoGeneration = {
   blob: "luo-ser",
-  compat: "luo-v5",
+  compat: LUO_ABI_COMPATIBLE,
   sessionCompat: null,
   flbCompat: null,
   flb: true,

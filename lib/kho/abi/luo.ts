@@ -47,10 +47,14 @@ export const LUO_FDT_COMPATIBLE = "luo-v1";
 export const LUO_FDT_LIVEUPDATE_NUM = "liveupdate-number";
 /** `LUO_FDT_SESSION_NODE_NAME`. */
 export const LUO_FDT_SESSION_NODE_NAME = "luo-session";
+/** `LUO_FDT_SESSION_COMPATIBLE` as released in 6.19 (an earlier header had `-v1`). */
+export const LUO_FDT_SESSION_COMPATIBLE = "luo-session-v2";
 /** `LUO_FDT_SESSION_HEADER`. */
 export const LUO_FDT_SESSION_HEADER = "luo-session-header";
 /** `LUO_FDT_FLB_NODE_NAME` (7.0 on). */
 export const LUO_FDT_FLB_NODE_NAME = "luo-flb";
+/** `LUO_FDT_FLB_COMPATIBLE` (7.0 on). */
+export const LUO_FDT_FLB_COMPATIBLE = "luo-flb-v1";
 /** `LUO_FDT_FLB_HEADER`. */
 export const LUO_FDT_FLB_HEADER = "luo-flb-header";
 

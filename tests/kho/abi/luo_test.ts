@@ -3,6 +3,10 @@ import {
   buildLuoFdt,
   encodeLuoSer,
   fdtTotalsize,
+  LUO_ABI_COMPATIBLE,
+  LUO_FDT_COMPATIBLE,
+  LUO_FDT_FLB_COMPATIBLE,
+  LUO_FDT_SESSION_COMPATIBLE,
   LUO_FILE_MAX,
   LUO_FLB_MAX,
   LUO_SESSION_MAX,
@@ -15,6 +19,7 @@ import {
   writeFileSetSer,
   writeSessionSerName,
 } from "../../../lib/kho/abi/luo.ts";
+import { getProfile } from "../../../lib/kho/profiles.ts";
 import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
 import { oracleBlobs } from "../../support/fdt_oracle.ts";
 import { requireTool } from "../../support/system_tools.ts";
@@ -181,4 +186,18 @@ Deno.test("session and file entries: 80 and 64 bytes, strscpy names, u64 fields"
   strscpy(mem, 0x3000, enc("abc\0def"), 8);
   assert.deepEqual([...mem.readBytes(0x3000, 5)], [97, 98, 99, 0, 0]);
   assert.deepEqual([LUO_SESSION_MAX, LUO_FILE_MAX, LUO_FLB_MAX], [819, 128, 63]);
+});
+
+Deno.test("LUO compatible strings (include/linux/kho/abi/luo.h) and the generations using them", () => {
+  assert.deepEqual(
+    [LUO_FDT_COMPATIBLE, LUO_FDT_SESSION_COMPATIBLE, LUO_FDT_FLB_COMPATIBLE, LUO_ABI_COMPATIBLE],
+    ["luo-v1", "luo-session-v2", "luo-flb-v1", "luo-v5"],
+  );
+  const luo = (name: string) => {
+    const g = getProfile(name).luo!;
+    return [g.compat, g.sessionCompat, g.flbCompat];
+  };
+  assert.deepEqual(luo("kho-v1-6.19"), ["luo-v1", "luo-session-v2", null]);
+  assert.deepEqual(luo("kho-v3"), ["luo-v1", "luo-session-v2", "luo-flb-v1"]);
+  assert.deepEqual(luo("kho-v4"), ["luo-v5", null, null]);
 });
