@@ -22,11 +22,12 @@
  */
 
 import {
+  KHO_BITMAP_SIZE_LOG2,
   KHO_LEAF_BITS,
   KHO_MAX_KEY_ORDER,
   KHO_ORDER_0_LOG2,
-  KHO_RADIX_LEVEL_SHIFTS,
   KHO_TABLE_ENTRIES,
+  KHO_TABLE_SIZE_LOG2,
   KHO_TREE_MAX_DEPTH,
 } from "../abi/kexec_handover.ts";
 
@@ -36,7 +37,8 @@ const MAX_KEY_ORDER = KHO_MAX_KEY_ORDER;
 const DEPTH = KHO_TREE_MAX_DEPTH;
 const TABLE_ENTRIES = KHO_TABLE_ENTRIES;
 const LEAF_BITS = KHO_LEAF_BITS;
-const LEVEL_SHIFTS = KHO_RADIX_LEVEL_SHIFTS;
+const TABLE_SIZE_LOG2 = KHO_TABLE_SIZE_LOG2;
+const BITMAP_SIZE_LOG2 = KHO_BITMAP_SIZE_LOG2;
 
 /**
  * Which `KHO_TREE_MAX_DEPTH` formula:
@@ -178,7 +180,8 @@ export function tableIndex(key: number, level: number): number {
   if (!Number.isInteger(level) || level < 1 || level >= DEPTH) {
     throw new RangeError(`radix level ${level} is not 1..${DEPTH - 1}`);
   }
-  return Math.floor(key / 2 ** LEVEL_SHIFTS[level]) % TABLE_ENTRIES;
+  const shift = (level - 1) * TABLE_SIZE_LOG2 + BITMAP_SIZE_LOG2; // KHO_RADIX_LEVEL_SHIFTS[level]
+  return Math.floor(key / 2 ** shift) % TABLE_ENTRIES;
 }
 
 /** Bit of `key` in its leaf: key bits 0..14. */
