@@ -9,6 +9,16 @@
  */
 
 import { formatSize } from "../../units.ts";
+import {
+  KHO_FDT_MEMORY_MAP_PROP_NAME,
+  KHO_FDT_ORDER_TABLE_PROP_NAME,
+  KHO_FDT_SUB_TREE_PROP_NAME_V1,
+  KHO_SUB_TREE_PROP_NAME,
+  KHO_SUB_TREE_SIZE_PROP_NAME,
+} from "./kexec_handover.ts";
+import { LUO_FDT_LIVEUPDATE_NUM, LUO_FDT_SESSION_HEADER } from "./luo.ts";
+import { RESERVE_MEM_KHO_SIZE_PROP, RESERVE_MEM_KHO_START_PROP } from "./memblock.ts";
+import { KHO_TEST_CSUM_PROP, KHO_TEST_MAGIC_PROP, KHO_TEST_NR_FOLIOS_PROP } from "./test_kho.ts";
 
 /** How a native-endian property is decoded: its width and whether it is an address. */
 export interface NativeProperty {
@@ -20,22 +30,22 @@ export interface NativeProperty {
 
 /** Every native-endian property of KHO's root FDT and of the sub-FDTs kholab writes. */
 export const NATIVE_PROPERTIES: Readonly<Record<string, NativeProperty>> = {
-  // root FDT (kexec_handover.c)
-  "preserved-memory-map": { bytes: 8, kind: "address" },
-  "preserved-order-table": { bytes: 8, kind: "address" },
-  "preserved-data": { bytes: 8, kind: "address" },
-  "fdt": { bytes: 8, kind: "address" },
-  "blob-size": { bytes: 8, kind: "size" },
+  // root FDT (kexec_handover.h; RFC v1's order table)
+  [KHO_FDT_MEMORY_MAP_PROP_NAME]: { bytes: 8, kind: "address" },
+  [KHO_FDT_ORDER_TABLE_PROP_NAME]: { bytes: 8, kind: "address" },
+  [KHO_SUB_TREE_PROP_NAME]: { bytes: 8, kind: "address" },
+  [KHO_FDT_SUB_TREE_PROP_NAME_V1]: { bytes: 8, kind: "address" },
+  [KHO_SUB_TREE_SIZE_PROP_NAME]: { bytes: 8, kind: "size" },
   // memblock sub-FDT (reserve_mem)
-  "start": { bytes: 8, kind: "address" },
-  "size": { bytes: 8, kind: "size" },
+  [RESERVE_MEM_KHO_START_PROP]: { bytes: 8, kind: "address" },
+  [RESERVE_MEM_KHO_SIZE_PROP]: { bytes: 8, kind: "size" },
   // test_kho sub-FDT
-  "magic": { bytes: 4, kind: "value" },
-  "nr_folios": { bytes: 4, kind: "count" },
-  "csum": { bytes: 4, kind: "value" },
-  // LUO sub-FDT (6.19 ABI)
-  "liveupdate-number": { bytes: 8, kind: "count" },
-  "luo-session-header": { bytes: 8, kind: "address" },
+  [KHO_TEST_MAGIC_PROP]: { bytes: 4, kind: "value" },
+  [KHO_TEST_NR_FOLIOS_PROP]: { bytes: 4, kind: "count" },
+  [KHO_TEST_CSUM_PROP]: { bytes: 4, kind: "value" },
+  // LUO sub-FDT (6.19 – 7.1 ABI)
+  [LUO_FDT_LIVEUPDATE_NUM]: { bytes: 8, kind: "count" },
+  [LUO_FDT_SESSION_HEADER]: { bytes: 8, kind: "address" },
   // kholab's own scenario manifest
   "first-chunk": { bytes: 8, kind: "address" },
   "payload-bytes": { bytes: 8, kind: "size" },
