@@ -145,7 +145,9 @@ function runOnce(
   // (root FDT page, kexec-metadata) identified from the FDT and left out of the checksum.
   const fdt = new FdtReader(machine.mem.readBytes(filled.handover.fdtPhys, KHO_FDT_SIZE));
   const root = decodeKhoFdtU64(fdt.getprop(0, k.profile.memoryMapProp));
-  if (root === null) throw new Error(`${k.profile.memoryMapProp} missing in the root FDT`);
+  if (root === null) {
+    throw new Error(`internal: ${k.profile.memoryMapProp} missing in the root FDT`);
+  }
   const own = new Set<number>([filled.handover.fdtPhys]);
   for (const off of fdt.subnodes(0)) {
     const v = decodeKhoFdtU64(fdt.getprop(off, k.profile.subtreeProp));
