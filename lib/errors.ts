@@ -69,9 +69,11 @@ export type ErrnoName = keyof typeof ERRNO;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { KhoError } from "./errors.ts";
  * const e = new KhoError("EINVAL", "folio at 0x1000 overlaps scratch area 1");
- * console.assert(e.errno === 22 && e.message.startsWith("EINVAL: "));
+ * assert.equal(e.errno, 22);
+ * assert.equal(e.message, "EINVAL: folio at 0x1000 overlaps scratch area 1");
  * ```
  */
 export class KhoError extends Error {
@@ -119,9 +121,10 @@ export type FdtErrName = keyof typeof FDT_ERR;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FdtError } from "./errors.ts";
  * const e = new FdtError("FDT_ERR_BADMAGIC", "magic 0xd00dfeee");
- * console.assert(e.fdtErrno === -9);
+ * assert.equal(e.fdtErrno, -9);
  * ```
  */
 export class FdtError extends Error {

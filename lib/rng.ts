@@ -71,10 +71,11 @@ export function deriveSeed(parent: number, label: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "./rng.ts";
  * const a = new Rng(42), b = new Rng(42);
- * console.assert(a.u32() === b.u32());
- * console.assert(a.int(10) < 10);
+ * assert.equal(a.u32(), b.u32());
+ * assert.ok(a.int(10) < 10);
  * ```
  */
 export class Rng {

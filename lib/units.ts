@@ -125,8 +125,9 @@ const COUNT_SUFFIX: Record<string, number> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSize } from "./units.ts";
- * console.assert(parseSize("16G") === 16 * 2 ** 30);
+ * assert.equal(parseSize("16G"), 16 * 2 ** 30);
  * ```
  */
 export function parseSize(text: string): number {
@@ -146,8 +147,9 @@ export function parseSize(text: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCount } from "./units.ts";
- * console.assert(parseCount("1Mi") === 1048576);
+ * assert.equal(parseCount("1Mi"), 1048576);
  * ```
  */
 export function parseCount(text: string): number {

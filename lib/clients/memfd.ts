@@ -72,6 +72,7 @@ export interface MemfdCreateOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Machine } from "../machine/machine.ts";
  * import { Kernel } from "../boot/kernel.ts";
  * import { memfdCreate, preserveMemfd, restoreMemfd } from "./memfd.ts";
@@ -81,7 +82,7 @@ export interface MemfdCreateOptions {
  * const hash = f.hash64();
  * preserveMemfd(k1, f);
  * const k2 = k1.kexec();
- * console.assert(restoreMemfd(k2, "guest0").hash64() === hash);
+ * assert.equal(restoreMemfd(k2, "guest0").hash64(), hash);
  * ```
  */
 export class MemfdFile {

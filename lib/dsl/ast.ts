@@ -184,10 +184,11 @@ export function formatStmt(s: Stmt, indent = ""): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { format } from "./ast.ts";
  * import { parse } from "./parser.ts";
  * const p = parse("repeat 2 { kexec }\nexpect kexec.count==2");
- * console.assert(format(p) === "repeat 2 {\n  kexec\n}\nexpect kexec.count == 2\n");
+ * assert.equal(format(p), "repeat 2 {\n  kexec\n}\nexpect kexec.count == 2\n");
  * ```
  */
 export function format(p: { body: Stmt[] }): string {

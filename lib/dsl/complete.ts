@@ -40,9 +40,10 @@ function wordsFor(kind: ValueKind, ctx: CompletionContext): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { complete } from "./complete.ts";
- * console.assert(complete("kex", { objects: [] }).candidates[0] === "kexec");
- * console.assert(complete("preserve gu", { objects: ["guest"] }).candidates[0] === "guest");
+ * assert.equal(complete("kex", { objects: [] }).candidates[0], "kexec");
+ * assert.deepEqual(complete("preserve gu", { objects: ["guest"] }).candidates, ["guest"]);
  * ```
  */
 export function complete(line: string, ctx: CompletionContext): Completion {

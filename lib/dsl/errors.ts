@@ -56,11 +56,12 @@ export function snippetFor(source: string | undefined, span: Span): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ScriptSyntaxError } from "./errors.ts";
  * const e = new ScriptSyntaxError("unknown command \"kexc\"", {
  *   file: "a.kho", span: { line: 1, col: 1, len: 4 }, source: "kexc",
  * });
- * console.assert(e.message.startsWith("a.kho:1:1: unknown command"));
+ * assert.match(e.message, /^a\.kho:1:1: unknown command "kexc"/);
  * ```
  */
 export class ScriptSyntaxError extends SyntaxError {

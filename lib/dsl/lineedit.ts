@@ -36,10 +36,25 @@ export interface LineEditorOptions {
  * Reads lines from a raw terminal.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { LineEditor } from "./lineedit.ts";
- * const ed = new LineEditor({ input: Deno.stdin, write: (s) => Deno.stdout.writeSync(new TextEncoder().encode(s)), history: [] });
- * const line = await ed.readLine("> ");
+ * // Keys as a terminal sends them: ↑ and Enter, a typo fixed with Backspace, then end of input.
+ * const keys = new TextEncoder().encode("\x1b[A\rkexx\x7fec\r");
+ * let sent = false;
+ * const input = { // Deno.stdin in the REPL
+ *   read: (buf: Uint8Array) => {
+ *     if (sent) return Promise.resolve(null);
+ *     sent = true;
+ *     buf.set(keys);
+ *     return Promise.resolve(keys.length);
+ *   },
+ *   setRaw: () => {},
+ * };
+ * const ed = new LineEditor({ input, write: () => {}, history: ["machine ram=4G"] });
+ * assert.equal(await ed.readLine("> "), "machine ram=4G"); // recalled from history
+ * assert.equal(await ed.readLine("> "), "kexec");
+ * assert.equal(await ed.readLine("> "), null);
  * ```
  */
 export class LineEditor {

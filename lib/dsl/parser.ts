@@ -652,9 +652,11 @@ function valueText(v: Value): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parse } from "./parser.ts";
  * const p = parse("machine ram=4G\nbufs = folios order=2 count=3\npreserve bufs\nkexec");
- * console.assert(p.body.length === 4 && p.body[1].kind === "assign");
+ * assert.equal(p.body.length, 4);
+ * assert.equal(p.body[1].kind, "assign");
  * ```
  */
 export function parse(text: string, options: ParseOptions = {}): Program {

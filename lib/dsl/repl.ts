@@ -68,10 +68,25 @@ function defaultHistoryFile(): string | null {
  * Runs the session; resolves to an exit code (0, or the script's code for piped input).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { repl } from "./repl.ts";
- * import { wallClock } from "../rng.ts";
- * Deno.exit(await repl({ clock: wallClock }));
+ * import { ManualClock } from "../rng.ts";
+ * // Piped input (not a terminal) runs as a script; a terminal gets the prompt.
+ * const script = new TextEncoder().encode("machine ram=1G\nb = pages count=4\npreserve b\n" +
+ *   "kexec\nrestore b\nexpect restore.failed == 0\n");
+ * let sent = false;
+ * const input = { // default: Deno.stdin
+ *   isTerminal: () => false,
+ *   setRaw: () => {},
+ *   read: (buf: Uint8Array) => {
+ *     if (sent) return Promise.resolve(null);
+ *     sent = true;
+ *     buf.set(script);
+ *     return Promise.resolve(script.length);
+ *   },
+ * };
+ * assert.equal(await repl({ input, write: () => {}, clock: new ManualClock() }), 0);
  * ```
  */
 export async function repl(options: ReplOptions): Promise<number> {

@@ -169,15 +169,17 @@ function blockOrder(pfn: number, end: number, cap: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Topology } from "../machine/topology.ts";
  * import { BuddyAllocator } from "./buddy.ts";
  * const topology = new Topology({ ramBytes: 2 ** 30, nodes: 1 });
  * const buddy = new BuddyAllocator({ topology });
  * buddy.freeBootRange(0, 2 ** 18, 0); // memblock_free_all
  * const pfn = buddy.allocPages(0)!; // the lowest page: expand() keeps the low half
- * console.assert(pfn === 0 && buddy.memmap.pageCount(pfn) === 1);
+ * assert.equal(pfn, 0);
+ * assert.equal(buddy.memmap.pageCount(pfn), 1);
  * buddy.freePages(pfn, 0);
- * console.assert(buddy.buddyinfo()[0][10] === 256);
+ * assert.equal(buddy.buddyinfo()[0][10], 256); // merged back: 256 order-10 blocks
  * ```
  */
 export class BuddyAllocator {

@@ -27,11 +27,14 @@ function shardOf(pfn: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FreeBlockIndex } from "./buddy_free_index.ts";
  * const idx = new FreeBlockIndex<string>();
  * idx.set(1000, "order-3 block");
- * console.assert(idx.get(1000) === "order-3 block" && idx.size === 1);
- * console.assert(idx.firstHeadIn(990, 1010) === 1000 && idx.firstHeadIn(1001, 2000) === null);
+ * assert.equal(idx.get(1000), "order-3 block");
+ * assert.equal(idx.size, 1);
+ * assert.equal(idx.firstHeadIn(990, 1010), 1000);
+ * assert.equal(idx.firstHeadIn(1001, 2000), null);
  * ```
  */
 export class FreeBlockIndex<T> {

@@ -12,11 +12,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RunList } from "./buddy_runs.ts";
  * const runs = new RunList(1024);
  * runs.add(0, 4096);
  * runs.add(4096, 8192); // coalesces
- * console.assert(runs.runCount === 1 && runs.blocks === 8 && runs.popFirstBlock() === 0);
+ * assert.equal(runs.runCount, 1);
+ * assert.equal(runs.blocks, 8);
+ * assert.equal(runs.popFirstBlock(), 0);
  * ```
  */
 export class RunList {

@@ -45,9 +45,11 @@ export function kstrtobool(s: string): boolean | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCmdline } from "./cmdline.ts";
  * const p = parseCmdline("kho=on kho_scratch=16M,512M,256M reserve_mem=64M:4K:trace");
- * console.assert(p.kho === true && p.reserveMem[0].name === "trace");
+ * assert.equal(p.kho, true);
+ * assert.equal(p.reserveMem[0].name, "trace");
  * ```
  */
 export function parseCmdline(text: string): KernelParams {

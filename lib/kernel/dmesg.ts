@@ -27,12 +27,13 @@ export interface LogEntry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { KernelLog } from "./dmesg.ts";
  * const log = new KernelLog();
  * log.info("KHO", "disabling KHO revival: wrong compat");
  * log.warnOnOnce("kho_restore_page", "bad magic");
  * log.warnOnOnce("kho_restore_page", "bad magic");
- * console.assert(log.warnings().length === 1);
+ * assert.equal(log.warnings().length, 1); // WARN_ON_ONCE fires once
  * ```
  */
 export class KernelLog {

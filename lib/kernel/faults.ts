@@ -27,10 +27,12 @@ export interface FaultOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FaultInjector } from "./faults.ts";
  * const f = new FaultInjector();
  * f.arm({ nth: 2 });
- * console.assert(!f.shouldFail("get_zeroed_page") && f.shouldFail("get_zeroed_page"));
+ * assert.equal(f.shouldFail("get_zeroed_page"), false);
+ * assert.equal(f.shouldFail("get_zeroed_page"), true);
  * ```
  */
 export class FaultInjector {

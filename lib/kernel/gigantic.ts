@@ -46,13 +46,15 @@ function checkGiganticOrder(order: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Topology } from "../machine/topology.ts";
  * import { BuddyAllocator } from "./buddy.ts";
  * import { allocContigRange } from "./gigantic.ts";
  * const buddy = new BuddyAllocator({ topology: new Topology({ ramBytes: 2 ** 30 }) });
  * buddy.freeBootRange(0, 2 ** 18, 0);
- * console.assert(allocContigRange(buddy, 0x1000, 0x1100));
- * console.assert(buddy.memmap.pageCount(0x10ff) === 1 && !buddy.isFree(0x1000));
+ * assert.equal(allocContigRange(buddy, 0x1000, 0x1100), true);
+ * assert.equal(buddy.memmap.pageCount(0x10ff), 1);
+ * assert.equal(buddy.isFree(0x1000), false);
  * ```
  */
 export function allocContigRange(
@@ -111,14 +113,16 @@ export function freeContigRange(buddy: BuddyAllocator, startPfn: number, endPfn:
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Topology } from "../machine/topology.ts";
  * import { BuddyAllocator } from "./buddy.ts";
  * import { allocGigantic, freeGigantic } from "./gigantic.ts";
  * const buddy = new BuddyAllocator({ topology: new Topology({ ramBytes: 4 * 2 ** 30 }) });
  * buddy.freeBootRange(0, 2 ** 20, 0);
  * const head = allocGigantic(buddy, 18, 0)!;
- * console.assert(buddy.memmap.compoundHead(head + 5) === head);
- * console.assert(freeGigantic(buddy, head, 18) && buddy.nrFreePages() === 2 ** 20);
+ * assert.equal(buddy.memmap.compoundHead(head + 5), head);
+ * assert.equal(freeGigantic(buddy, head, 18), true);
+ * assert.equal(buddy.nrFreePages(), 2 ** 20);
  * ```
  */
 export function allocGigantic(

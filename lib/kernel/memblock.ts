@@ -121,6 +121,7 @@ function checkRange(what: string, base: number, size: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Topology } from "../machine/topology.ts";
  * import { KernelLog } from "./dmesg.ts";
  * import { FaultInjector } from "./faults.ts";
@@ -129,8 +130,8 @@ function checkRange(what: string, base: number, size: number): void {
  * const mb = new Memblock({ topology, log: new KernelLog(), faults: new FaultInjector() });
  * mb.addTopologyRam();
  * const phys = mb.physAlloc(4096, 4096); // top-down: the last page of RAM
- * console.assert(phys === 2 ** 30 - 4096);
- * console.assert(mb.reservedRegions()[0].flags === MemblockFlags.RSRV_KERN);
+ * assert.equal(phys, 2 ** 30 - 4096);
+ * assert.equal(mb.reservedRegions()[0].flags, MemblockFlags.RSRV_KERN);
  * ```
  */
 export class Memblock {

@@ -154,11 +154,13 @@ export class Cursor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemblockType } from "./memblock_type.ts";
  * const t = new MemblockType("reserved");
  * t.addRange(0x1000, 0x1000, 0, 0);
  * t.addRange(0x2000, 0x1000, 0, 0); // adjacent, same flags and node: merged
- * console.assert(t.count === 1 && t.totalSize === 0x2000);
+ * assert.equal(t.count, 1);
+ * assert.equal(t.totalSize, 0x2000);
  * ```
  */
 export class MemblockType {

@@ -93,13 +93,14 @@ export interface MemmapStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Memmap } from "./memmap.ts";
  * const mm = new Memmap();
  * mm.prepCompoundPage(0x40000, 18); // a 1 GiB folio: only its head is stored
- * console.assert(mm.compoundHead(0x40000 + 12345) === 0x40000);
+ * assert.equal(mm.compoundHead(0x40000 + 12345), 0x40000);
  * mm.setPrivate(0x1000, 0x0000000a, 0x4b484f50);
- * console.assert(mm.getPrivateBig(0x1000) === 0x4b484f500000000an);
- * console.assert(mm.stats().chunks === 2);
+ * assert.equal(mm.getPrivateBig(0x1000), 0x4b484f500000000an);
+ * assert.equal(mm.stats().chunks, 2);
  * ```
  */
 export class Memmap {

@@ -109,6 +109,7 @@ export interface VmallocCallOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PhysicalMemory } from "../machine/physmem.ts";
  * import { Topology } from "../machine/topology.ts";
  * import { BuddyAllocator } from "./buddy.ts";
@@ -119,9 +120,10 @@ export interface VmallocCallOptions {
  * const vm = new Vmalloc({ buddy });
  * const addr = vm.vmalloc(4 * 2 ** 20, { hugeVmap: true })!;
  * const area = vm.findVmArea(addr + 100)!;
- * console.assert(area.pageOrder === 9 && (area.flags & VM_ALLOW_HUGE_VMAP) !== 0);
+ * assert.equal(area.pageOrder, 9);
+ * assert.notEqual(area.flags & VM_ALLOW_HUGE_VMAP, 0);
  * vm.writeU64(addr + 8, 42);
- * console.assert(vm.readU64(addr + 8) === 42);
+ * assert.equal(vm.readU64(addr + 8), 42);
  * vm.vfree(addr);
  * ```
  */

@@ -35,9 +35,10 @@ export function splitOrderAt(pfn: number, end: number, nidOf?: (pfn: number) => 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { splitPages } from "./page_split.ts";
  * const b = splitPages(3, 13);
- * console.assert(JSON.stringify(b) === '[{"pfn":3,"order":0},{"pfn":4,"order":2},{"pfn":8,"order":3}]');
+ * assert.deepEqual(b, [{ pfn: 3, order: 0 }, { pfn: 4, order: 2 }, { pfn: 8, order: 3 }]);
  * ```
  */
 export function splitPages(

@@ -433,8 +433,10 @@ export const CURRENT_PROFILE: ProfileName = "kho-v4";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getProfile } from "./profiles.ts";
- * console.assert(getProfile("kho-v3").blobSize);
+ * assert.equal(getProfile("kho-v3").blobSize, true);
+ * assert.equal(getProfile("kho-v1-6.16").blobSize, false);
  * ```
  */
 export function getProfile(name: string): AbiProfile {

@@ -25,13 +25,14 @@ import { FdtWriter } from "./fdt/writer.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RootFdt } from "./root_fdt.ts";
  * import { PhysicalMemory } from "../machine/physmem.ts";
  * import { getProfile } from "./profiles.ts";
  * const mem = new PhysicalMemory(2 ** 30);
  * const root = RootFdt.setup({ mem, phys: 0x10000, profile: getProfile("kho-v4"), mapPhys: 0x123456000 });
  * root.addSubtree("kexec-metadata", 0x1000, 73);
- * console.assert(root.bytes().length === 233);
+ * assert.equal(root.bytes().length, 233);
  * ```
  */
 export class RootFdt {

@@ -36,8 +36,9 @@ export type ScratchSizing =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseKhoScratch } from "./scratch.ts";
- * console.assert(parseKhoScratch("150%").scale === 150);
+ * assert.equal(parseKhoScratch("150%").scale, 150);
  * ```
  */
 export function parseKhoScratch(value: string): ScratchSizing {

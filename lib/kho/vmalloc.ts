@@ -179,16 +179,19 @@ function unpreserveChain(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Machine } from "../machine/machine.ts";
  * import { Kernel } from "../boot/kernel.ts";
  * import { preserveVmalloc, restoreVmalloc } from "./vmalloc.ts";
  * const k1 = Kernel.coldBoot(new Machine({ ramBytes: 2 ** 32, nodes: 1 }));
  * const addr = k1.vmalloc.vmalloc(3 * 4096)!;
  * k1.vmalloc.fill(addr, 3 * 4096, { pattern: 7 });
+ * const hash = k1.vmalloc.hash64(addr, 3 * 4096);
  * const desc = preserveVmalloc(k1, addr);
  * const k2 = k1.kexec();
  * const back = restoreVmalloc(k2, desc)!;
- * console.assert(k2.vmalloc.findVmArea(back)!.nrPages === 3);
+ * assert.equal(k2.vmalloc.findVmArea(back)!.nrPages, 3);
+ * assert.equal(k2.vmalloc.hash64(back, 3 * 4096), hash);
  * ```
  */
 export function preserveVmalloc(

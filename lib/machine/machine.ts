@@ -13,9 +13,10 @@ import { Topology, type TopologyOptions } from "./topology.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Machine } from "./machine.ts";
  * const m = new Machine({ ramBytes: 2 ** 35, nodes: 2 });
- * console.assert(m.topology.nodesWithMemory().length === 2);
+ * assert.equal(m.topology.nodesWithMemory().length, 2);
  * ```
  */
 export class Machine {

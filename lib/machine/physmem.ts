@@ -111,12 +111,13 @@ function positionWeightSum(a: number, b: number): bigint {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PhysicalMemory } from "./physmem.ts";
  * const mem = new PhysicalMemory(2 ** 40); // 1 TiB, costs nothing until written
  * mem.writeU64(0x1000, 0x123456789);
- * console.assert(mem.readU64(0x1000) === 0x123456789);
+ * assert.equal(mem.readU64(0x1000), 0x123456789);
  * mem.fill(0, 2 ** 30, { pattern: 7 }); // 1 GiB of seeded random content
- * console.assert(mem.stats().materializedPages === 0);
+ * assert.equal(mem.stats().materializedPages, 0);
  * ```
  */
 export class PhysicalMemory {

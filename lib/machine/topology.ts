@@ -36,9 +36,11 @@ export interface TopologyOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Topology } from "./topology.ts";
  * const t = new Topology({ ramBytes: 2 ** 40, nodes: 2 });
- * console.assert(t.nidOfPfn(0) === 0 && t.nidOfPfn(2 ** 28 - 1) === 1);
+ * assert.equal(t.nidOfPfn(0), 0);
+ * assert.equal(t.nidOfPfn(2 ** 28 - 1), 1);
  * ```
  */
 export class Topology {

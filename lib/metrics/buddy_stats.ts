@@ -30,12 +30,14 @@ export function freeBytesOf(byOrder: readonly number[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Topology } from "../machine/topology.ts";
  * import { BuddyAllocator } from "../kernel/buddy.ts";
  * import { formableBlocks } from "./buddy_stats.ts";
  * const buddy = new BuddyAllocator({ topology: new Topology({ ramBytes: 2 ** 31 }) });
  * buddy.freeBootRange(0, 2 ** 19, 0);                 // 2 GiB free
- * console.assert(formableBlocks(buddy, 18) === 2 && formableBlocks(buddy, 9) === 1024);
+ * assert.equal(formableBlocks(buddy, 18), 2);
+ * assert.equal(formableBlocks(buddy, 9), 1024);
  * ```
  */
 export function formableBlocks(buddy: BuddyAllocator, order: number): number {

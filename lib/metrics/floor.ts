@@ -59,9 +59,11 @@ export function lnGamma(x: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { log2Binomial } from "./floor.ts";
- * console.assert(Math.abs(log2Binomial(4, 2) - Math.log2(6)) < 1e-12);
- * console.assert(log2Binomial(10, 0) === 0 && log2Binomial(10, 10) === 0);
+ * assert.ok(Math.abs(log2Binomial(4, 2) - Math.log2(6)) < 1e-12);
+ * assert.equal(log2Binomial(10, 0), 0);
+ * assert.equal(log2Binomial(10, 10), 0);
  * ```
  */
 export function log2Binomial(m: number, n: number): number {

@@ -432,9 +432,11 @@ export function deterministicPart(row: MetricsRow): MetricsRow {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatByOrder, parseByOrder } from "./metrics.ts";
  * const s = formatByOrder(new Map([[18, 1008], [0, 5]]));
- * console.assert(s === "0:5 18:1008" && parseByOrder(s).get(18) === 1008);
+ * assert.equal(s, "0:5 18:1008");
+ * assert.deepEqual(parseByOrder(s), new Map([[0, 5], [18, 1008]]));
  * ```
  */
 export function formatByOrder(values: ReadonlyMap<number, number> | readonly number[]): string {

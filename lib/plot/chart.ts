@@ -49,10 +49,12 @@ function captionOf(options: FigureOptions): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as Plot from "@observablehq/plot";
  * import { Chart } from "./chart.ts";
  * const c = new Chart({ marks: [Plot.dot([{ x: 1, y: 2 }], { x: "x", y: "y" })], caption: "a dot (mm)" }, "demo");
- * console.assert(c.toSvg().startsWith("<svg") && c.toHtml().includes("<figcaption>a dot (mm)</figcaption>"));
+ * assert.match(c.toSvg(), /^<svg/);
+ * assert.ok(c.toHtml().includes("<figcaption>a dot (mm)</figcaption>"));
  * ```
  */
 export class Chart {

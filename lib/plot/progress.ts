@@ -43,10 +43,11 @@ let displayCounter = 0;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Progress } from "./progress.ts";
  * const p = new Progress("sweep", 3, { sink: "none" });
  * p.update(1); p.update(3); await p.done();
- * console.assert(p.text() === "sweep: 3/3 (100%)");
+ * assert.equal(p.text(), "sweep: 3/3 (100%)");
  * ```
  */
 export class Progress {

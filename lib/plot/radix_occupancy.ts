@@ -50,11 +50,13 @@ function popcount32(x: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { radixOccupancy } from "./radix_occupancy.ts";
  * import { PhysicalMemory } from "../machine/physmem.ts";
  * const mem = new PhysicalMemory(2 ** 30);
  * const occ = radixOccupancy(mem, 0x1000); // an empty root page
- * console.assert(occ.pages === 1 && occ.levels[0].used === 0);
+ * assert.equal(occ.pages, 1);
+ * assert.equal(occ.levels[0].used, 0);
  * ```
  */
 export function radixOccupancy(mem: WordReader, rootPhys: number): RadixOccupancy {

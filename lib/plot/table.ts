@@ -22,9 +22,12 @@ const toColumn = (c: ColumnSpec): TableColumn =>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ResultTable } from "./table.ts";
  * const t = new ResultTable([{ profile: "kho-v4", walkCacheLines: 64 }], ["profile", "walkCacheLines"]);
- * console.assert(t.toHtml().includes("<td>64</td>") && t.toText().startsWith("profile"));
+ * // Numbers are right-aligned:
+ * assert.ok(t.toHtml().includes('<td>kho-v4</td><td style="text-align:right">64</td>'));
+ * assert.equal(t.toText().split("\n")[0], "profile  walkCacheLines");
  * ```
  */
 export class ResultTable {

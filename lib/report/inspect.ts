@@ -32,9 +32,12 @@ export interface KexecInspection {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { inspectKexec } from "./inspect.ts";
  * const v = inspectKexec({ scenario: "uniform", profile: "kho-v4", params: { ramBytes: "2G", pages: 64 } });
- * console.assert(v.khoBoot && v.radix !== null && v.buddyinfo.length === 22);
+ * assert.equal(v.khoBoot, true);
+ * assert.notEqual(v.radix, null);
+ * assert.equal(v.buddyinfo.length, 22);
  * ```
  */
 export function inspectKexec(options: {

@@ -130,12 +130,19 @@ function csv(rows: readonly object[]): string {
  * Runs and writes a report (see the module doc).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { writeReport } from "./report.ts";
- * import { wallClock } from "../rng.ts";
- * const r = await writeReport({ scenario: "uniform", params: { ramBytes: "2G", pages: 100 },
- *   outDir: "/tmp/report", workers: 0, clock: wallClock });
- * console.log(r.summary);
+ * import { ManualClock } from "../rng.ts";
+ * const outDir = await Deno.makeTempDir();
+ * const r = await writeReport({
+ *   scenario: "uniform", params: { ramBytes: "2G", pages: 100 }, profiles: ["kho-v4"],
+ *   outDir, workers: 0, progress: false, clock: new ManualClock(),
+ * });
+ * assert.equal(r.rows.length, 1);
+ * assert.equal(r.rows[0].lostObjects, 0);
+ * assert.ok(r.files.includes(`${outDir}/index.html`) && r.files.includes(`${outDir}/rows.csv`));
+ * await Deno.remove(outDir, { recursive: true });
  * ```
  */
 export async function writeReport(options: ReportOptions): Promise<ReportResult> {

@@ -67,9 +67,11 @@ function preserveSample(k: Kernel, rng: Rng): { pfn: number; order: number; hash
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { abiMatrixCell } from "./abi_matrix.ts";
  * const c = abiMatrixCell("kho-v3", "kho-v4");
- * console.assert(!c.accepted && c.reason === 'compat "kho-v3" does not match "kho-v4"');
+ * assert.equal(c.accepted, false);
+ * assert.equal(c.reason, 'compat "kho-v3" does not match "kho-v4"');
  * ```
  */
 export function abiMatrixCell(from: ProfileName, to: ProfileName, seed = 1): AbiMatrixCell {

@@ -55,9 +55,14 @@ function csvCell(v: MetricValue | undefined): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rowsFromCsv, rowsToCsv } from "./export.ts";
  * const rows = [{ profile: "kho-v4", walkCacheLines: 64, errors: "a, b" }];
- * console.assert(JSON.stringify(rowsFromCsv(rowsToCsv(rows))) === JSON.stringify(rows));
+ * const csv = rowsToCsv(rows); // columns in the catalogue's order: errors before walkCacheLines
+ * assert.equal(csv, 'profile,errors,walkCacheLines\nkho-v4,"a, b",64\n');
+ * const back = rowsFromCsv(csv);
+ * assert.deepEqual(Object.keys(back[0]), ["profile", "errors", "walkCacheLines"]);
+ * assert.deepEqual(back, rows);
  * ```
  */
 export function rowsToCsv(rows: readonly MetricsRow[]): string {

@@ -408,13 +408,18 @@ function getName(bytes: Uint8Array, at: number, max: number): string | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeManifest, encodeManifest } from "./manifest_abi.ts";
  * const bytes = encodeManifest([{
  *   kind: "folio", name: "iommu", attempted: 2, order: 0,
  *   pfns: Float64Array.of(0x1000), hashes: BigUint64Array.of(7n),
  * }]);
  * const r = decodeManifest(bytes);
- * console.assert(r.ok && r.value[0].kind === "folio" && r.value[0].pfns[0] === 0x1000);
+ * assert.ok(r.ok);
+ * const [e] = r.value;
+ * assert.ok(e.kind === "folio");
+ * assert.equal(e.pfns[0], 0x1000);
+ * assert.equal(e.hashes[0], 7n);
  * ```
  */
 export function encodeManifest(sections: readonly ManifestSection[]): Uint8Array {

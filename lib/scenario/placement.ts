@@ -17,10 +17,12 @@ import { PAGE_SIZE } from "../units.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "../rng.ts";
  * import { sampleDistinct } from "./placement.ts";
  * const s = sampleDistinct(new Rng(1), 100, 10);
- * console.assert(s.length === 10 && s.every((x, i) => i === 0 || x > s[i - 1]));
+ * assert.equal(s.length, 10);
+ * assert.ok(s.every((x, i) => x < 100 && (i === 0 || x > s[i - 1]))); // distinct, sorted
  * ```
  */
 export function sampleDistinct(rng: Rng, n: number, k: number): Float64Array {

@@ -295,9 +295,11 @@ export function parseParam(spec: ParamSpec, text: string): ParamValue {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveParams } from "./scenarios.ts";
  * const p = resolveParams("hypervisor", { ramBytes: "64G", guestFolios: 40 });
- * console.assert(p.ramBytes === 64 * 2 ** 30 && p.nodes === 2);
+ * assert.equal(p.ramBytes, 64 * 2 ** 30);
+ * assert.equal(p.nodes, 2);
  * ```
  */
 export function resolveParams(

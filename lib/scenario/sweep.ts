@@ -134,13 +134,15 @@ export function defaultWorkers(): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runSweep } from "./sweep.ts";
  * import { ManualClock } from "../rng.ts";
  * const rows = await runSweep({
  *   scenario: "uniform", params: { ramBytes: "2G" }, param: "pages", values: [10, 100],
  *   profiles: ["kho-v4"], workers: 0, clock: new ManualClock(),
  * });
- * console.assert(rows.length === 2 && rows[1].sweepValue === "100");
+ * assert.equal(rows.length, 2);
+ * assert.equal(rows[1].sweepValue, "100");
  * ```
  */
 export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {

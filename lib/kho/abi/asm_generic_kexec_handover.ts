@@ -33,9 +33,11 @@ export interface ScratchArea {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeScratchArray, encodeScratchArray } from "./asm_generic_kexec_handover.ts";
  * const b = encodeScratchArray([{ addr: 0x1000000, size: 0x200000 }]);
- * console.assert(decodeScratchArray(b)[0].size === 0x200000);
+ * assert.equal(b.length, 16);
+ * assert.deepEqual(decodeScratchArray(b), [{ addr: 0x1000000, size: 0x200000 }]);
  * ```
  */
 export function encodeScratchArray(areas: readonly ScratchArea[]): Uint8Array {

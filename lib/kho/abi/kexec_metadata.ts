@@ -36,9 +36,13 @@ export interface KexecMetadata {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeKexecMetadata, encodeKexecMetadata } from "./kexec_metadata.ts";
  * const b = encodeKexecMetadata({ version: 1, previousRelease: "7.2.0-kholab", kexecCount: 3 });
- * console.assert(b.length === 73 && decodeKexecMetadata(b).kexecCount === 3);
+ * assert.equal(b.length, 73);
+ * assert.deepEqual(decodeKexecMetadata(b), {
+ *   version: 1, previousRelease: "7.2.0-kholab", kexecCount: 3,
+ * });
  * ```
  */
 export function encodeKexecMetadata(m: KexecMetadata): Uint8Array {

@@ -41,9 +41,11 @@ export interface Handover {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeKhoData, encodeKhoData } from "./kho_data.ts";
  * const h = { fdtPhys: 0x1000, fdtLen: 4096, scratchPhys: 0x2000, scratchLen: 64 };
- * console.assert(decodeKhoData(encodeKhoData(h)).scratchLen === 64);
+ * assert.equal(encodeKhoData(h).length, 32);
+ * assert.deepEqual(decodeKhoData(encodeKhoData(h)), h);
  * ```
  */
 export function encodeKhoData(h: Handover): Uint8Array {

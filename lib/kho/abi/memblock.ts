@@ -41,12 +41,13 @@ export interface MemblockFdtRegion {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildMemblockFdt } from "./memblock.ts";
  * const blob = buildMemblockFdt([
  *   { name: "n1", start: 0x46bc00000, size: 0x4000000 },
  *   { name: "n2", start: 0x467c00000, size: 0x4000000 },
  * ]);
- * console.assert(blob.length === 286); // the golden vector of fdt-facts §7.4
+ * assert.equal(blob.length, 286); // the golden vector of fdt-facts §7.4
  * ```
  */
 export function buildMemblockFdt(regions: readonly MemblockFdtRegion[]): Uint8Array {

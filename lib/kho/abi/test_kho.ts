@@ -50,6 +50,7 @@ export interface TestKhoFdtFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { KhoVmalloc } from "./kexec_handover.ts";
  * import { buildTestKhoFdt } from "./test_kho.ts";
  * const blob = buildTestKhoFdt({
@@ -57,7 +58,7 @@ export interface TestKhoFdtFields {
  *   foliosInfo: new KhoVmalloc({ first: 0x10203000, totalPages: 2, flags: 1, order: 0 }),
  *   csum: 0xdeadbeef,
  * }, 4096);
- * console.assert(blob.length === 240); // the golden vector of fdt-facts §7.5
+ * assert.equal(blob.length, 240); // the golden vector of fdt-facts §7.5
  * ```
  */
 export function buildTestKhoFdt(fields: TestKhoFdtFields, bufsize: number): Uint8Array {

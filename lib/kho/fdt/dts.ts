@@ -90,6 +90,7 @@ export interface DtsOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FdtWriter } from "./writer.ts";
  * import { toDts } from "./dts.ts";
  * const w = FdtWriter.create(4096);
@@ -97,7 +98,7 @@ export interface DtsOptions {
  * w.beginNode("");
  * w.propertyString("compatible", "kho-v1");
  * w.endNode();
- * console.assert(toDts(w.finish()) === '/dts-v1/;\n\n/ {\n\tcompatible = "kho-v1";\n};\n');
+ * assert.equal(toDts(w.finish()), '/dts-v1/;\n\n/ {\n\tcompatible = "kho-v1";\n};\n');
  * ```
  */
 export function toDts(blob: Uint8Array, options: DtsOptions = {}): string {

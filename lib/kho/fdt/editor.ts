@@ -101,6 +101,7 @@ function packBlocks(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FdtWriter } from "./writer.ts";
  * import { FdtEditor } from "./editor.ts";
  * import { le64 } from "./format.ts";
@@ -115,7 +116,7 @@ function packBlocks(
  * const off = ed.addSubnode(0, "memblock");
  * ed.setprop(off, "fdt", le64(0x117150000));
  * ed.pack();
- * console.assert(ed.blob().length === ed.totalsize);
+ * assert.equal(ed.blob().length, ed.totalsize);
  * ```
  */
 export class FdtEditor {

@@ -139,8 +139,9 @@ export function setHeader(buf: Uint8Array, field: HeaderField, value: number): v
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { le64 } from "./format.ts";
- * console.assert(le64(0x116be4000)[1] === 0x40);
+ * assert.deepEqual([...le64(0x116be4000)], [0x00, 0x40, 0xbe, 0x16, 0x01, 0, 0, 0]);
  * ```
  */
 export function le64(value: number): Uint8Array {

@@ -52,6 +52,7 @@ const decoder = new TextDecoder("utf-8", { fatal: false });
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FdtWriter } from "./writer.ts";
  * import { FdtReader } from "./reader.ts";
  * import { le64 } from "./format.ts";
@@ -64,8 +65,8 @@ const decoder = new TextDecoder("utf-8", { fatal: false });
  * w.endNode();
  * w.endNode();
  * const r = new FdtReader(w.finish());
- * console.assert(r.nodeCheckCompatible(0, "kho-v1") === 0);
- * console.assert(r.getU64Le(r.pathOffset("/memblock"), "fdt") === 0x117150000);
+ * assert.equal(r.nodeCheckCompatible(0, "kho-v1"), 0);
+ * assert.equal(r.getU64Le(r.pathOffset("/memblock"), "fdt"), 0x117150000);
  * ```
  */
 export class FdtReader {

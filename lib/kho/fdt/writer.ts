@@ -57,6 +57,7 @@ export interface PlaceholderHandle {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FdtWriter } from "./writer.ts";
  * import { le64 } from "./format.ts";
  * const w = FdtWriter.create(4096);
@@ -66,7 +67,7 @@ export interface PlaceholderHandle {
  * w.property("preserved-memory-map", le64(0));
  * w.endNode();
  * const blob = w.finish(); // exactly totalsize bytes
- * console.assert(blob.length === 120);
+ * assert.equal(blob.length, 152); // 48 header + 16 rsvmap + 56 struct + 32 strings
  * ```
  */
 export class FdtWriter {

@@ -58,12 +58,14 @@ export const TRACKER_COUNTER_NAMES: readonly (keyof TrackerCounterValues)[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TrackerCounters } from "./counters.ts";
  * const c = new TrackerCounters();
  * const before = c.snapshot();
  * c.cacheLinesRead += 64;
  * c.bitmapWordsScanned += 512;
- * console.assert(c.since(before).cacheLinesRead === 64);
+ * assert.equal(c.since(before).cacheLinesRead, 64);
+ * assert.equal(c.since(before).bitmapWordsScanned, 512);
  * ```
  */
 export class TrackerCounters implements TrackerCounterValues {

@@ -200,6 +200,7 @@ export interface SerializeOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serialize } from "./khoser.ts";
  * import { XarrayTracker } from "./xarray.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
@@ -210,7 +211,8 @@ export interface SerializeOptions {
  * const t = new XarrayTracker({ mem, alloc, log: new KernelLog(), bitmapBytes: 4096 });
  * t.add(0x1234, 0);
  * const first = serialize(t, alloc, { era: "6.18" });
- * console.assert(mem.readU32(first + 12) === 1 && mem.readU64(first + 24) > 0);
+ * assert.equal(mem.readU32(first + 12), 1);
+ * assert.ok(mem.readU64(first + 24) > 0);
  * ```
  */
 export function serialize(
@@ -677,12 +679,14 @@ function runWalk(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { walkKhoserChunks } from "./khoser.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * const mem = new PhysicalMemory(2 ** 24);
  * mem.writeU64(0x1000, 0x1000); // a chunk whose next is itself
  * const r = walkKhoserChunks({ mem, firstChunkPhys: 0x1000, bitmapBytes: 4096 }, () => 0);
- * console.assert(!r.ok && r.error === "cycle");
+ * assert.ok(!r.ok);
+ * assert.equal(r.error, "cycle");
  * ```
  */
 export function walkKhoserChunks(options: KhoserReaderOptions, cb: WalkCallback): KhoserWalkResult {
@@ -708,11 +712,13 @@ export function walkKhoserChunksBatched(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IncomingXarrayTracker } from "./khoser.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * const mem = new PhysicalMemory(2 ** 24);
  * const t = new IncomingXarrayTracker({ mem, firstChunkPhys: 0, bitmapBytes: 512 });
- * console.assert(t.kind === "xarray-512" && t.walk(() => 1) === 0); // nothing preserved
+ * assert.equal(t.kind, "xarray-512");
+ * assert.equal(t.walk(() => 1), 0); // nothing preserved
  * ```
  */
 export class IncomingXarrayTracker implements IncomingTracker {

@@ -131,6 +131,7 @@ export interface OrderTableOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OrderTableTracker } from "./order_table.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * import { KernelLog } from "../../kernel/dmesg.ts";
@@ -139,11 +140,12 @@ export interface OrderTableOptions {
  * const alloc = { allocZeroedPage: () => (next += 4096) - 4096, freePage: () => {} };
  * const t = OrderTableTracker.create({ mem, alloc, log: new KernelLog() });
  * t.add(0x200, 9); // a 2 MiB block: order table + 4 tables + 1 bitmap
- * console.assert(t.metadataPages() === 6 && t.isPreserved(0x200, 9));
+ * assert.equal(t.metadataPages(), 6);
+ * assert.equal(t.isPreserved(0x200, 9), true);
  * t.add(0x400, 10); // no slot for order 10: written past slot 9, never walked
  * const seen: number[] = [];
  * t.walk((phys, order) => (seen.push(phys, order), 0));
- * console.assert(seen.length === 2 && seen[0] === 0x200000 && seen[1] === 9);
+ * assert.deepEqual(seen, [0x200000, 9]);
  * ```
  */
 export class OrderTableTracker implements OutgoingTracker {
@@ -611,12 +613,14 @@ class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { walkOrderTable } from "./order_table.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * const mem = new PhysicalMemory(2 ** 24);
  * mem.writeU64(0x1000 + 8 * 3, 0x1000); // slot 3 points to the order table itself
  * const r = walkOrderTable({ mem, rootPhys: 0x1000 }, () => 0);
- * console.assert(!r.ok && r.error === "cycle");
+ * assert.ok(!r.ok);
+ * assert.equal(r.error, "cycle");
  * ```
  */
 export function walkOrderTable(

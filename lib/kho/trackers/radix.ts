@@ -147,6 +147,7 @@ export interface PreservedBlock {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RadixTree } from "./radix.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * import { KernelLog } from "../../kernel/dmesg.ts";
@@ -155,10 +156,11 @@ export interface PreservedBlock {
  * const alloc = { allocZeroedPage: () => (next += 4096) - 4096, freePage: () => {} };
  * const tree = RadixTree.create({ mem, alloc, log: new KernelLog() });
  * tree.add(0x40000, 9); // a 2 MiB folio at 1 GiB
- * console.assert(tree.metadataPages() === 6 && tree.isPreserved(0x40000, 9));
+ * assert.equal(tree.metadataPages(), 6);
+ * assert.equal(tree.isPreserved(0x40000, 9), true);
  * const seen: number[] = [];
  * tree.walk((phys, order) => (seen.push(phys, order), 0));
- * console.assert(seen[0] === 2 ** 30 && seen[1] === 9);
+ * assert.deepEqual(seen, [2 ** 30, 9]);
  * ```
  */
 export class RadixTree implements OutgoingTracker {
@@ -854,12 +856,14 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { walkRadixTree } from "./radix.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * const mem = new PhysicalMemory(2 ** 24);
  * mem.writeU64(0x1000, 0x1000); // a root whose entry 0 points to itself
  * const r = walkRadixTree({ mem, rootPhys: 0x1000 }, () => 0);
- * console.assert(!r.ok && r.error === "cycle");
+ * assert.ok(!r.ok);
+ * assert.equal(r.error, "cycle");
  * ```
  */
 export function walkRadixTree(options: RadixReaderOptions, cb: WalkCallback): RadixWalkResult {

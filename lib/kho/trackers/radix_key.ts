@@ -74,10 +74,11 @@ export interface RadixGeometry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { radixGeometry } from "./radix_key.ts";
- * console.assert(radixGeometry(12).treeMaxDepth === 6);
- * console.assert(radixGeometry(14, "mainline").coversOrder0Bit === false);
- * console.assert(radixGeometry(14, "kho-v3").treeMaxDepth === 5);
+ * assert.equal(radixGeometry(12).treeMaxDepth, 6);
+ * assert.equal(radixGeometry(14, "mainline").coversOrder0Bit, false);
+ * assert.equal(radixGeometry(14, "kho-v3").treeMaxDepth, 5);
  * ```
  */
 export function radixGeometry(
@@ -127,8 +128,9 @@ export function pfnKey(pfn: number, order: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeKey } from "./radix_key.ts";
- * console.assert(encodeKey(0x40000000, 18) === 0x0000000400000001);
+ * assert.equal(encodeKey(0x40000000, 18), 0x0000000400000001);
  * ```
  */
 export function encodeKey(phys: number, order: number): number {
@@ -161,9 +163,11 @@ export interface DecodedKey {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeKey } from "./radix_key.ts";
  * const { phys, order } = decodeKey(0x0000080000000001);
- * console.assert(phys === 0x200000 && order === 9);
+ * assert.equal(phys, 0x200000);
+ * assert.equal(order, 9);
  * ```
  */
 export function decodeKey(key: number): DecodedKey {

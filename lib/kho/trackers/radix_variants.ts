@@ -275,6 +275,7 @@ export interface RadixVariantOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { JGG_CODEC, RadixVariantTree } from "./radix_variants.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * import { KernelLog } from "../../kernel/dmesg.ts";
@@ -286,7 +287,7 @@ export interface RadixVariantOptions {
  * t.add(0x1000, 0);
  * const seen: number[] = [];
  * t.walk((phys, order) => (seen.push(order), 0));
- * console.assert(seen[0] === 0 && seen[1] === 18); // ascending order
+ * assert.deepEqual(seen, [0, 18]); // ascending order
  * ```
  */
 export class RadixVariantTree implements OutgoingTracker {
@@ -759,12 +760,14 @@ class VWalker extends WalkGuard<RadixWalkErrorReason> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { JGG_CODEC, walkRadixVariant } from "./radix_variants.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * const mem = new PhysicalMemory(2 ** 24);
  * mem.writeU64(0x1000 + 8 * 60, 0x2000); // root entry 60: order 60 > 52
  * const r = walkRadixVariant({ codec: JGG_CODEC, mem, rootPhys: 0x1000 }, () => 0);
- * console.assert(!r.ok && r.error === "key-out-of-range");
+ * assert.ok(!r.ok);
+ * assert.equal(r.error, "key-out-of-range");
  * ```
  */
 export function walkRadixVariant(

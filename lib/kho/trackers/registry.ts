@@ -156,6 +156,7 @@ export function batchedWalkAvailable(kind: TrackerKind): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { walkIncomingBatched, TrackerCounters } from "./registry.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * import { KernelLog } from "../../kernel/dmesg.ts";
@@ -163,7 +164,8 @@ export function batchedWalkAvailable(kind: TrackerKind): boolean {
  * const r = walkIncomingBatched("radix", {
  *   mem, rootPhys: 0, isRam: () => true, log: new KernelLog(), counters: new TrackerCounters(),
  * }, () => 0);
- * console.assert(!r.ok && r.error === "root-null");
+ * assert.ok(!r.ok);
+ * assert.equal(r.error, "root-null");
  * ```
  */
 export function walkIncomingBatched(

@@ -149,6 +149,7 @@ interface OrderXa {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { XarrayTracker } from "./xarray.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * import { KernelLog } from "../../kernel/dmesg.ts";
@@ -158,10 +159,12 @@ interface OrderXa {
  * const t = new XarrayTracker({ mem, alloc, log: new KernelLog(), bitmapBytes: 512 });
  * t.add(0x40000, 18); // a 1 GiB folio at 1 GiB
  * t.add(0x1000, 0);
- * console.assert(t.bitmapCount() === 2 && t.metadataBytes() === 1024 && t.metadataPages() === 1);
+ * assert.equal(t.bitmapCount(), 2);
+ * assert.equal(t.metadataBytes(), 1024);
+ * assert.equal(t.metadataPages(), 1);
  * const seen: number[] = [];
  * t.walk((phys, order) => (seen.push(phys, order), 0));
- * console.assert(seen.join() === [0x1000000, 0, 2 ** 30, 18].join());
+ * assert.deepEqual(seen, [0x1000000, 0, 2 ** 30, 18]);
  * ```
  */
 export class XarrayTracker implements OutgoingTracker, KhoserSource {
