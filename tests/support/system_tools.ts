@@ -25,6 +25,9 @@ export const SHARED_DIR = (() => {
 /** Path of the byte-exact FDT oracle. */
 export const FDT_ORACLE = SHARED_DIR + "oracles/fdt_oracle.py";
 
+/** Folder of the team's facts sheets (kho-facts.md, …; see docs/sources.md). */
+export const FACTS_DIR = SHARED_DIR + "reference/";
+
 /** Probes a file the tests read; returns null if it is there, else the reason. */
 function probeFile(name: string, path: string): string | null {
   if (cache.has(name)) return cache.get(name)!;
@@ -66,6 +69,7 @@ export const TOOLS = {
   chromium: () => probe("chromium", "/usr/bin/chromium", ["--version"]),
   jupyter: () => probe("jupyter", "/usr/bin/python3", ["-c", "import nbclient, nbformat"]),
   oracle: () => probeFile("fdt oracle", FDT_ORACLE),
+  facts: () => probeFile("facts sheets", FACTS_DIR + "kho-facts.md"),
 } as const;
 
 /** Whether missing tools must fail tests instead of skipping them. */

@@ -73,7 +73,7 @@ function setBe32(b: Uint8Array, off: number, v: number): Uint8Array {
   return c;
 }
 
-Deno.test("§9 mutation table: checkFull names (libfdt 1.6.1 verdicts)", () => {
+Deno.test("fdt-facts §9 mutation table: checkFull names (libfdt 1.6.1 verdicts)", () => {
   const g = rootRw();
   const table: [string, Uint8Array, string][] = [
     ["golden", g, "OK"],
@@ -104,7 +104,7 @@ Deno.test("§9 mutation table: checkFull names (libfdt 1.6.1 verdicts)", () => {
   }
 });
 
-Deno.test("§9 mutation table: reader behaviour (pylibfdt column)", () => {
+Deno.test("fdt-facts §9 mutation table: reader behaviour (pylibfdt column)", () => {
   const g = rootRw();
   const code = (f: () => unknown) => {
     try {

@@ -148,7 +148,7 @@ for (const [name, g] of Object.entries(GOLDEN)) {
   });
 }
 
-Deno.test("golden root_rw: layout details of §7.2", () => {
+Deno.test("golden root_rw: layout details of fdt-facts §7.2", () => {
   const blob = GOLDEN.root_rw.build();
   const r = new FdtReader(blob);
   assert.equal(r.header("offMemRsvmap"), 0x28);

@@ -488,7 +488,7 @@ Deno.test("counters: walking one full bitmap reads 64 lines and 512 words", () =
   assert.equal(c.pagesTouched, 7);
 });
 
-// ---------------------------------------------------------------- figures (§4 / §18.5)
+// ------------------------------------------------------ figures (kho-facts §4 / §18.5)
 
 /** Table pages the posted structure needs for `blocks`, from the model (root included). */
 function modelPages(blocks: Iterable<[number, number]>): number {

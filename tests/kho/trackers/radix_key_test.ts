@@ -39,7 +39,7 @@ Deno.test("constants are the kernel's for 4 KiB pages", () => {
   assert.equal(KHO_RADIX_KEY_WIDTH, 60);
 });
 
-Deno.test("§2.2 vectors: key, decode and indices root to leaf", () => {
+Deno.test("kho-facts §2.2 vectors: key, decode and indices root to leaf", () => {
   for (const [phys, order, key, path] of VECTORS) {
     const k = encodeKey(Number(phys), order);
     assert.equal(BigInt(k), key, `key of 0x${phys.toString(16)}/${order}`);

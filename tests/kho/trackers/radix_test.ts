@@ -389,7 +389,7 @@ Deno.test("counters: walking one full leaf reads 64 cache lines and 512 bitmap w
 
 // ---------------------------------------------------------------- published figures
 
-Deno.test("§18.5: 16 GiB of dense order-0 pages from 4 GiB → 133 pages", () => {
+Deno.test("kho-facts §18.5: 16 GiB of dense order-0 pages from 4 GiB → 133 pages", () => {
   const { tree, mem } = setup();
   const start = 2 ** 20, n = 2 ** 22;
   for (let i = 0; i < n; i++) tree.add(start + i, 0);
@@ -398,7 +398,7 @@ Deno.test("§18.5: 16 GiB of dense order-0 pages from 4 GiB → 133 pages", () =
   assert.deepEqual([r.ok, r.blocks, r.leavesVisited, r.tablesVisited], [true, n, 128, 5]);
 });
 
-Deno.test("§2.8: 1 TiB as 1 GiB folios → 6 pages; as 2 MiB folios → 21 pages", () => {
+Deno.test("kho-facts §2.8: 1 TiB as 1 GiB folios → 6 pages; as 2 MiB folios → 21 pages", () => {
   const giga = setup().tree;
   for (let pfn = 0; pfn < 2 ** 28; pfn += 2 ** 18) giga.add(pfn, 18);
   assert.equal(giga.metadataPages(), 6);

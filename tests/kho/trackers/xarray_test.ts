@@ -119,7 +119,7 @@ Deno.test("seed: one 4 KiB bitmap holds every 1 GiB folio of 8 TiB, and of 12 Ti
   for (let k = 0; k < 12288; k++) tracker.add(k * 2 ** 18, 18);
   const root = tracker.serialize({ era: "6.19" });
   assert.equal(chunkCount(mem, root), 1);
-  assert.equal(pool.inUse.size, 2); // §18.5: 12 TiB of 1 GiB folios = 1 + 1 pages
+  assert.equal(pool.inUse.size, 2); // kho-facts §18.5: 12 TiB of 1 GiB folios = 1 + 1 pages
 });
 
 Deno.test("seed: 1 TiB as 2 MiB folios = 128 bitmaps (512 B) / 16 bitmaps (4 KiB)", () => {
