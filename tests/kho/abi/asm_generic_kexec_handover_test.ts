@@ -7,7 +7,7 @@ import {
   KHO_SCRATCH_LAYOUT,
 } from "../../../lib/kho/abi/asm_generic_kexec_handover.ts";
 
-Deno.test("struct kho_scratch: { phys_addr_t addr; phys_addr_t size; } = 16 bytes (§9.1)", () => {
+Deno.test("struct kho_scratch: { phys_addr_t addr; phys_addr_t size; } = 16 bytes (kho-facts §9.1)", () => {
   assert.equal(KHO_SCRATCH_ENTRY_SIZE, 16);
   assert.deepEqual({ ...KHO_SCRATCH_LAYOUT }, { addr: 0, size: 8 });
   const b = encodeScratchArray([

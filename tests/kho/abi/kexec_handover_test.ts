@@ -130,7 +130,7 @@ Deno.test("root FDT: every profile of a released generation carries that generat
 });
 
 Deno.test("root FDT: u64 properties are 8 native-endian bytes (kho-facts §8.1, §8.2)", () => {
-  // the value bytes of preserved-memory-map = 0x123456000 in the 152-byte golden of §8.2
+  // the value bytes of preserved-memory-map = 0x123456000 in the 152-byte golden of kho-facts §8.2
   assert.deepEqual([...encodeKhoFdtU64(0x123456000)], [0x00, 0x60, 0x45, 0x23, 0x01, 0, 0, 0]);
   assert.equal(decodeKhoFdtU64(null), null);
   assert.equal(decodeKhoFdtU64(new Uint8Array(4)), null);
@@ -182,7 +182,7 @@ Deno.test("vmalloc: kho_vmalloc_chunk is one page of 8-byte header + 511 address
   assert.equal(KHO_VMALLOC_CHUNK_SIZE, 4096); // static_assert(sizeof(...) == PAGE_SIZE)
   assert.equal(chunkPhysOffset(0), 8);
   assert.equal(chunkPhysOffset(510), 4088);
-  assert.equal(chunkPhysOffset(511), 4096); // where the unbounded loop of §6.4 read on
+  assert.equal(chunkPhysOffset(511), 4096); // where the unbounded loop of kho-facts §6.4 read on
   const full = Array.from({ length: 511 }, (_, i) => (i + 1) * 4096);
   const bytes = encodeKhoVmallocChunk({ next: 0x9000, phys: full });
   assert.deepEqual(decodeKhoVmallocChunk(bytes), { next: 0x9000, phys: full });
@@ -232,7 +232,7 @@ Deno.test("radix: enum kho_radix_consts and node sizes (kho-facts §2.1)", () =>
   assert.equal(KHO_RADIX_LEAF_SIZE, 4096); // struct kho_radix_leaf: one page
 });
 
-Deno.test("radix: key bits of each level: 14:0, 23:15, 32:24, 41:33, 50:42, 59:51 (§18.5)", () => {
+Deno.test("radix: key bits of each level: 14:0, 23:15, 32:24, 41:33, 50:42, 59:51 (kho-facts §18.5)", () => {
   assert.deepEqual([...KHO_RADIX_LEVEL_SHIFTS], [0, 15, 24, 33, 42, 51]);
   const ranges = KHO_RADIX_LEVEL_SHIFTS.map((s, l) => {
     const width = l === 0 ? KHO_BITMAP_SIZE_LOG2 : KHO_TABLE_SIZE_LOG2;

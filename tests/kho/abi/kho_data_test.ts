@@ -17,7 +17,7 @@ Deno.test("kho_data round-trips 64-bit addresses little-endian", () => {
   assert.throws(() => encodeKhoData({ ...h, fdtLen: -1 }), RangeError);
 });
 
-Deno.test("struct kho_data: four packed u64 at 0, 8, 16, 24; SETUP_KEXEC_KHO = 10 (§9.4)", () => {
+Deno.test("struct kho_data: four packed u64 at 0, 8, 16, 24; SETUP_KEXEC_KHO = 10 (kho-facts §9.4)", () => {
   assert.equal(KHO_DATA_SIZE, 32);
   assert.equal(SETUP_KEXEC_KHO, 10);
   assert.deepEqual({ ...KHO_DATA_LAYOUT }, {

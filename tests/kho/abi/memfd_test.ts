@@ -17,7 +17,7 @@ import {
 } from "../../../lib/kho/abi/memfd.ts";
 import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
 
-Deno.test("memfd_luo_folio_ser: 16 packed bytes, pfn:52 | flags:12, then index (§10)", () => {
+Deno.test("memfd_luo_folio_ser: 16 packed bytes, pfn:52 | flags:12, then index (kho-facts §10)", () => {
   assert.equal(MEMFD_LUO_FOLIO_SER_SIZE, 16);
   assert.deepEqual({ ...MEMFD_LUO_FOLIO_SER_LAYOUT }, { pfnFlags: 0, index: 8 });
   assert.equal(MEMFD_LUO_FOLIO_PFN_BITS, 52);
