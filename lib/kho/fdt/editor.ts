@@ -6,7 +6,20 @@
  *
  * Offsets are structure-block offsets, as libfdt's `nodeoffset`. Bytes the C code leaves
  * behind (past `totalsize`, value padding after a resize) are left behind here too, so
- * {@link FdtEditor.buffer} matches libfdt's whole buffer.
+ * {@link FdtEditor.buffer} matches libfdt's whole buffer. Lengths and sizes follow the C
+ * types: a property length read back is an `int` (0xfffffffc is -4: `fdt_delprop` then
+ * removes 8 bytes, `fdt_nop_property` covers 8), sums of header fields are `unsigned int`s
+ * that wrap.
+ *
+ * Differences from libfdt 1.6.1, only where it hangs or crashes (tests/kho/fdt/
+ * length_wrap_test.ts pins them):
+ * - a walk that reaches a property whose length wraps onto its own tag (0xfffffff4) loops
+ *   forever in libfdt (`fdt_add_subnode`, `fdt_del_node`, `fdt_nop_node`, a property lookup
+ *   that does not match that property's name, `fdt_open_into` of a v16 blob); here
+ *   FDT_ERR_BADSTRUCTURE, the verdict libfdt ≥ 1.7.0 gives such a length;
+ * - `fdt_open_into` / `fdt_pack` of a blob whose reservation map is not terminated memmove
+ *   (size_t)-112 bytes in libfdt (memory corruption); here FDT_ERR_TRUNCATED, as for every
+ *   copy or write that would go past the buffer (C has no bound there).
  *
  * @module
  */
@@ -31,6 +44,7 @@ import {
   RW_RSVMAP_OFFSET,
   setHeader,
   tagAlign,
+  tagAlignInt,
   writeBe32,
 } from "./format.ts";
 import {
@@ -39,12 +53,14 @@ import {
   ERR,
   fdtError,
   getProperty,
+  HANG_VERDICT,
   type NextOffset,
   nextTag,
   nodeEndOffset,
   numMemRsv,
   pathOffset,
   roProbe,
+  stuckAt,
   subnodeOffset,
 } from "./ro.ts";
 import { FdtReader } from "./reader.ts";
@@ -216,6 +232,7 @@ export class FdtEditor {
     do {
       offset = o.next;
       tag = nextTag(b, offset, o);
+      if (tag === FDT_PROP && stuckAt(offset, o)) throw fdtError(HANG_VERDICT, "property loop");
     } while (tag === FDT_PROP || tag === FDT_NOP);
     const nh = getHeader(b, "offDtStruct") + offset;
     const namelen = tagAlign(n.length + 1);
@@ -272,12 +289,16 @@ export class FdtEditor {
     this.#buf.set(value, prop.data);
   }
 
-  /** `fdt_delprop(node, name)`: the record is spliced out; FDT_ERR_NOTFOUND if absent. */
+  /**
+   * `fdt_delprop(node, name)`: the record is spliced out; FDT_ERR_NOTFOUND if absent. The
+   * record's size is `12 + FDT_TAGALIGN(len)` in C `int`s: a length of 0xfffffff4…0xffffffff
+   * removes 0…12 bytes, as libfdt does.
+   */
   delprop(nodeOffset: number, name: string): void {
     this.#rwProbe();
     const prop = getProperty(this.#buf, nodeOffset, encodeName(name));
     if (typeof prop === "number") throw fdtError(prop, name);
-    check(this.#spliceStruct(prop.abs, 12 + tagAlign(prop.len), 0));
+    check(this.#spliceStruct(prop.abs, (12 + tagAlignInt(prop.len)) | 0, 0));
   }
 
   /** `fdt_del_node(node)`: the node and its sub-tree are spliced out. */
@@ -288,11 +309,14 @@ export class FdtEditor {
     check(this.#spliceStruct(abs, end - nodeOffset, 0));
   }
 
-  /** `fdt_nop_property(node, name)`: the record is overwritten with FDT_NOP tags. */
+  /**
+   * `fdt_nop_property(node, name)`: the record is overwritten with FDT_NOP tags: `len + 12`
+   * bytes, truncated to a C `int` (a length of 0xfffffff4…0xffffffff covers 0…11 bytes).
+   */
   nopProperty(nodeOffset: number, name: string): void {
     const prop = getProperty(this.#buf, nodeOffset, encodeName(name));
     if (typeof prop === "number") throw fdtError(prop, name);
-    this.#nopRegion(prop.abs, prop.len + 12);
+    this.#nopRegion(prop.abs, (prop.len + 12) | 0);
   }
 
   /** `fdt_nop_node(node)`: the node and its sub-tree are overwritten with FDT_NOP tags. */
@@ -324,16 +348,22 @@ export class FdtEditor {
   #openInto(src: Uint8Array, bufsize: number, inPlace: boolean): void {
     const dst = this.#buf;
     check(roProbe(src));
-    const nrsv = check(numMemRsv(src));
-    const memRsvSize = (nrsv + 1) * FDT_RSV_ENTRY_SIZE;
+    // libfdt 1.6.1 does not check fdt_num_mem_rsv here: an unterminated map counts
+    // (-FDT_ERR_TRUNCATED + 1) * 16 = -112 bytes. A map at offset 112 or more then still looks
+    // in order and the blob is moved as is; otherwise libfdt repacks with a memmove of
+    // (size_t)-112 bytes and corrupts memory, where packBlocks reports FDT_ERR_TRUNCATED.
+    const memRsvSize = ((numMemRsv(src) + 1) * FDT_RSV_ENTRY_SIZE) | 0;
     const version = getHeader(src, "version");
     let structSize: number;
     if (version >= 17) {
-      structSize = getHeader(src, "sizeDtStruct");
+      structSize = getHeader(src, "sizeDtStruct") | 0; /* C int */
     } else if (version === 16) {
       const o: NextOffset = { next: 0 };
       structSize = 0;
-      while (nextTag(src, structSize, o) !== FDT_END) structSize = o.next;
+      while (nextTag(src, structSize, o) !== FDT_END) {
+        if (stuckAt(structSize, o)) throw fdtError(HANG_VERDICT, "property loop");
+        structSize = o.next;
+      }
       structSize = o.next;
       check(structSize);
     } else {
@@ -353,8 +383,8 @@ export class FdtEditor {
       return;
     }
     // Need to reorder.
-    const stringsSize = getHeader(src, "sizeDtStrings");
-    const newsize = RW_RSVMAP_OFFSET + memRsvSize + structSize + stringsSize;
+    const stringsSize = getHeader(src, "sizeDtStrings") | 0;
+    const newsize = (RW_RSVMAP_OFFSET + memRsvSize + structSize + stringsSize) | 0;
     if (bufsize < newsize) throw new FdtError("FDT_ERR_NOSPACE", `${newsize} > ${bufsize}`);
     let tmp = 0;
     if (inPlace) {
@@ -388,17 +418,22 @@ export class FdtEditor {
     }
   }
 
+  /** `fdt_data_size_`: end of the strings block, an `unsigned int` sum (wraps). */
   #dataSize(): number {
-    return getHeader(this.#buf, "offDtStrings") + getHeader(this.#buf, "sizeDtStrings");
+    return (getHeader(this.#buf, "offDtStrings") + getHeader(this.#buf, "sizeDtStrings")) >>> 0;
   }
 
-  /** `fdt_splice_`: memmove the data tail so `oldlen` bytes at `p` become `newlen`. */
+  /**
+   * `fdt_splice_`: memmove the data tail so `oldlen` bytes at `p` become `newlen` (C `int`s;
+   * the data size and the room check are `unsigned int` sums that wrap).
+   */
   #splice(p: number, oldlen: number, newlen: number): number {
     const dsize = this.#dataSize();
     if (oldlen < 0 || p + oldlen > dsize) return ERR.BADOFFSET;
-    if (p < 0 || dsize + newlen < oldlen) return ERR.BADOFFSET;
-    if (dsize - oldlen + newlen > this.totalsize) return ERR.NOSPACE;
+    if (p < 0 || ((dsize + newlen) >>> 0) < oldlen) return ERR.BADOFFSET;
+    if (((dsize - oldlen + newlen) >>> 0) > this.totalsize) return ERR.NOSPACE;
     const b = this.#buf;
+    requireRange(b, p + newlen, dsize - p - oldlen); // what C would write past its buffer
     b.copyWithin(p + newlen, p + oldlen, dsize);
     return 0;
   }
@@ -418,7 +453,9 @@ export class FdtEditor {
     const b = this.#buf;
     const strtab = getHeader(b, "offDtStrings");
     const size = getHeader(b, "sizeDtStrings");
-    const p = findString(b, strtab, size, s);
+    // fdt_find_string_ takes the size as an int (≥ 2^31: nothing to search); the search stops
+    // at the end of the buffer, where C would read past it.
+    const p = findString(b, strtab, Math.min(size | 0, b.length - strtab), s);
     if (p >= 0) return { off: p - strtab, allocated: false };
     const at = strtab + size;
     const err = this.#splice(at, 0, s.length + 1);
@@ -438,7 +475,7 @@ export class FdtEditor {
     // fdt_resize_property_
     const prop = getProperty(b, nodeOffset, name);
     if (typeof prop !== "number") {
-      check(this.#spliceStruct(prop.data, tagAlign(prop.len), tagAlign(len)));
+      check(this.#spliceStruct(prop.data, tagAlignInt(prop.len), tagAlign(len)));
       writeBe32(b, prop.abs + 4, len);
       return prop.data;
     }
@@ -464,9 +501,8 @@ export class FdtEditor {
   /** `fdt_nop_region_`: whole 32-bit words from `start` while below `start + len`. */
   #nopRegion(start: number, len: number): void {
     const b = this.#buf;
-    for (let p = start; p < start + len; p += 4) {
-      requireRange(b, p, 4);
-      writeBe32(b, p, FDT_NOP);
-    }
+    if (len <= 0) return;
+    requireRange(b, start, Math.ceil(len / 4) * 4); // all or nothing (C would write past it)
+    for (let p = start; p < start + len; p += 4) writeBe32(b, p, FDT_NOP);
   }
 }

@@ -77,6 +77,23 @@ export function tagAlign(x: number): number {
   return fdtAlign(x, FDT_TAGSIZE);
 }
 
+/**
+ * `FDT_TAGALIGN(x)` on a C `int`: the property length libfdt reads through `int *lenp` is the
+ * u32 field reinterpreted as signed, so 0xfffffff4 aligns to -12 and 0xffffffff to 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tagAlignInt } from "./format.ts";
+ * assert.equal(tagAlignInt(0xfffffff4), -12);
+ * assert.equal(tagAlignInt(0xffffffff), 0);
+ * assert.equal(tagAlignInt(5), 8);
+ * ```
+ */
+export function tagAlignInt(x: number): number {
+  return ((x | 0) + 3) & ~3;
+}
+
 /** Where sequential-write puts the reservation map: `ALIGN(40, 16)` = 48. */
 export const SW_RSVMAP_OFFSET: number = fdtAlign(FDT_V17_SIZE, FDT_RSV_ENTRY_SIZE);
 /** Where fdt_pack / fdt_open_into put the reservation map: `ALIGN(40, 8)` = 40. */

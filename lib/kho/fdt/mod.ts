@@ -11,7 +11,14 @@ export * from "./format.ts";
 export { FdtWriter, type FdtWriterOptions, type PlaceholderHandle } from "./writer.ts";
 export { FdtEditor } from "./editor.ts";
 export { type FdtProperty, FdtReader, type FdtReserveEntry } from "./reader.ts";
-export { checkFull, checkFullErrno, checkFullVerdict } from "./check.ts";
+export {
+  checkFull,
+  checkFullErrno,
+  type CheckFullOutcome,
+  checkFullOutcome,
+  checkFullVerdict,
+  type LibfdtFault,
+} from "./check.ts";
 export {
   type DtsOptions,
   formatPropertyValue,

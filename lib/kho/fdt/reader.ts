@@ -171,7 +171,11 @@ export class FdtReader {
     return readLe64(v);
   }
 
-  /** The properties of a node, in blob order. */
+  /**
+   * The properties of a node, in blob order. (A property whose length wraps onto its own tag,
+   * where a libfdt loop over `fdt_next_property_offset` would spin, has a length of 2^31 or
+   * more: reading its value fails first.)
+   */
   properties(offset: number): FdtProperty[] {
     const out: FdtProperty[] = [];
     let off = firstPropertyOffset(this.blob, offset);
@@ -200,6 +204,10 @@ export class FdtReader {
     return stringlistContains(this.blob, p.data, p.len, encodeName(compat)) ? 0 : 1;
   }
 
+  /**
+   * The value bytes. A length of 2^31 or more is negative in libfdt's `int *lenp` and lies
+   * past any blob: FDT_ERR_TRUNCATED, like every value that does not fit the bytes.
+   */
   #value(data: number, len: number, name: string): Uint8Array {
     if (data + len > this.blob.length) {
       throw new FdtError("FDT_ERR_TRUNCATED", `${name}: value past the end of the blob`);

@@ -156,8 +156,10 @@ export function offsetPtr(b: Uint8Array, offset: number, len: number): number {
  * `fdt_next_tag`: the tag at structure offset `startoffset`; `out.next` receives the next
  * tag's offset, or `-FDT_ERR_TRUNCATED` / `-FDT_ERR_BADSTRUCTURE` with tag `FDT_END`.
  *
- * libfdt 1.6.1 loops forever on a property whose length wraps the offset back onto itself;
- * here that case ends with `-FDT_ERR_BADSTRUCTURE` instead (as newer libfdt does).
+ * Exactly libfdt 1.6.1's arithmetic: the property length is added to the C `int` offset and
+ * wraps modulo 2^32, so a length of 0xfffffff4…0xffffffff moves the walk 0…11 bytes on from
+ * the tag (into the record's own length, name offset or value); 0xfffffff4 (and, before v16,
+ * 0xfffffff0 at an offset ≡ 4 mod 8) gives `out.next === startoffset`: see {@link stuckAt}.
  */
 export function nextTag(b: Uint8Array, startoffset: number, out: NextOffset): number {
   let offset = startoffset;
@@ -186,7 +188,6 @@ export function nextTag(b: Uint8Array, startoffset: number, out: NextOffset): nu
       if (version(b) < 0x10 && len >= 8 && ((offset - len) >>> 0) % 8 !== 0) {
         offset = (offset + 4) | 0;
       }
-      if (((offset + 3) & ~3) === startoffset) return FDT_END; /* libfdt 1.6.1 would hang */
       break;
     }
     case FDT_END:
@@ -200,6 +201,20 @@ export function nextTag(b: Uint8Array, startoffset: number, out: NextOffset): nu
   out.next = (offset + 3) & ~3;
   return tag;
 }
+
+/**
+ * True when {@link nextTag} returned a tag whose successor is the tag itself: a property whose
+ * length wraps the offset back onto its own tag (0xfffffff4). Every libfdt 1.6.1 loop that
+ * walks tags then repeats forever; kholab's loops check this and give
+ * {@link HANG_VERDICT} instead, the verdict libfdt ≥ 1.7.0 gives such a length (dtc commit
+ * 73590342 "prevent integer overflow in fdt_next_tag").
+ */
+export function stuckAt(offset: number, out: NextOffset): boolean {
+  return out.next === offset;
+}
+
+/** What kholab returns where libfdt 1.6.1 would loop forever: FDT_ERR_BADSTRUCTURE. */
+export const HANG_VERDICT: number = -FDT_ERR.FDT_ERR_BADSTRUCTURE;
 
 /** `fdt_check_node_offset_`: offset past the BEGIN_NODE tag and name, or BADOFFSET. */
 export function checkNodeOffset(b: Uint8Array, offset: number): number {
@@ -236,6 +251,8 @@ export function nextNode(b: Uint8Array, offset: number, depth: Depth | null): nu
     tag = nextTag(b, offset, o);
     switch (tag) {
       case FDT_PROP:
+        if (stuckAt(offset, o)) return HANG_VERDICT; /* libfdt 1.6.1 loops forever */
+        break;
       case FDT_NOP:
         break;
       case FDT_BEGIN_NODE:
@@ -356,15 +373,20 @@ function nodenameEq(b: Uint8Array, offset: number, s: Uint8Array): boolean {
   return !s.includes(0x40) && b[r.pos + len] === 0x40; /* "name" matches "name@unit" */
 }
 
-/** `fdt_mem_rsv`: absolute offset of reservation entry n, or -1. */
+/**
+ * `fdt_mem_rsv`: absolute offset of reservation entry n, or -1. The limit
+ * `totalsize - sizeof(struct fdt_reserve_entry)` is a 64-bit `size_t` in C, so a totalsize
+ * below 16 sets no limit at all (only `fdt_open_into` gets that far with one); entries past
+ * the bytes we have read as unmapped (-1) where the C code would read past its buffer.
+ */
 function memRsv(b: Uint8Array, n: number): number {
   const rsv = getHeader(b, "offMemRsvmap");
-  const absoffset = (rsv + n * FDT_RSV_ENTRY_SIZE) | 0;
-  if (absoffset >>> 0 < rsv) return -1;
-  const limit = (totalsize(b) - FDT_RSV_ENTRY_SIZE) >>> 0;
-  if (absoffset >>> 0 > limit) return -1;
-  if ((absoffset >>> 0) + FDT_RSV_ENTRY_SIZE > b.length) return -1;
-  return absoffset >>> 0;
+  const absoffset = (rsv + n * FDT_RSV_ENTRY_SIZE) >>> 0;
+  if (absoffset < rsv) return -1;
+  const ts = totalsize(b);
+  if (ts >= FDT_RSV_ENTRY_SIZE && absoffset > ts - FDT_RSV_ENTRY_SIZE) return -1;
+  if (absoffset + FDT_RSV_ENTRY_SIZE > b.length) return -1;
+  return absoffset;
 }
 
 /** `fdt_num_mem_rsv`: number of reservation entries before the terminator, or TRUNCATED. */
@@ -443,14 +465,14 @@ export function propertyByOffset(b: Uint8Array, offset: number): PropRef | numbe
   };
 }
 
-/** `fdt_get_property_namelen_` + getprop realignment; a PropRef or a negative error. */
+/**
+ * `fdt_get_property_namelen_` + getprop realignment; a PropRef or a negative error. A property
+ * whose length wraps onto its own tag is found if it has the name asked for (as in libfdt);
+ * otherwise libfdt 1.6.1 would step onto it forever: {@link HANG_VERDICT}.
+ */
 export function getProperty(b: Uint8Array, nodeoffset: number, name: Uint8Array): PropRef | number {
-  let offset: number;
-  for (
-    offset = firstPropertyOffset(b, nodeoffset);
-    offset >= 0;
-    offset = nextPropertyOffset(b, offset)
-  ) {
+  let offset = firstPropertyOffset(b, nodeoffset);
+  while (offset >= 0) {
     const prop = propertyByOffset(b, offset);
     if (typeof prop === "number") {
       offset = ERR.INTERNAL;
@@ -460,6 +482,9 @@ export function getProperty(b: Uint8Array, nodeoffset: number, name: Uint8Array)
       if (version(b) < 0x10 && (offset + 12) % 8 && prop.len >= 8) prop.data += 4;
       return prop;
     }
+    const next = nextPropertyOffset(b, offset);
+    if (next === offset) return HANG_VERDICT; /* libfdt 1.6.1 loops forever */
+    offset = next;
   }
   return offset;
 }
