@@ -3,6 +3,19 @@
  * the incoming state (restore API, sub-tree retrieval), plus the kexec step that turns the
  * outgoing state into the 32-byte handover record.
  *
+ * Arguments: the kernel's pfns, page counts, physical addresses and sizes are `unsigned long`
+ * / `phys_addr_t` / `size_t`. A value no C caller can pass — NaN, ±Infinity, a fraction, a
+ * negative number — is refused by the preserve and unpreserve calls with `KhoError` EINVAL
+ * (issue 18 §6 chose EINVAL over a RangeError for this misuse; the void `kho_unpreserve_*`
+ * calls throw it too), before anything is touched. Simulator bounds, also EINVAL: a pfn or a
+ * page count above {@link PFN_BOUND} (2^52: pages of a 64-bit physical address space; a
+ * larger `nr_pages` is a valid `unsigned long` in the kernel, which would try to preserve
+ * beyond any RAM, and JavaScript numbers are exact only below 2^53), and a physical address
+ * or size above `Number.MAX_SAFE_INTEGER` (2^53 - 1). The trackers' own bound (blocks below
+ * 2^53 bytes) applies after these, with rollback. The restore calls refuse the same
+ * non-integers but accept any integer ≥ 0: a successor reads addresses from bytes, and for
+ * one beyond everything the kernel's answer is NULL, which they give.
+ *
  * @module
  */
 
@@ -25,6 +38,53 @@ import { type KhoNotifier, KhoOut, type KhoOutHost } from "./preserve.ts";
 import type { KhoIn } from "./restore.ts";
 import { KHO_FDT_SIZE } from "./abi/kexec_handover.ts";
 import { locateMemHole, type PlacedSegment } from "./scratch.ts";
+
+/** Largest pfn or page count the KHO calls accept: 2^52 (4 KiB pages of a 64-bit space). */
+export const PFN_BOUND = 2 ** 52;
+
+/**
+ * EINVAL unless `value` is an integer in `[0, max]`: an `unsigned long` the simulator can
+ * represent exactly (the default bound), or any integer ≥ 0 with `max` = Infinity.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KhoError } from "../errors.ts";
+ * import { checkUnsignedLong, PFN_BOUND } from "./kho.ts";
+ * checkUnsignedLong("kho_preserve_pages", "nr_pages", 512, PFN_BOUND);
+ * for (const bad of [NaN, Infinity, -1, 1.5, PFN_BOUND + 1]) {
+ *   assert.throws(
+ *     () => checkUnsignedLong("kho_preserve_pages", "nr_pages", bad, PFN_BOUND),
+ *     (e) => e instanceof KhoError && e.code === "EINVAL",
+ *   );
+ * }
+ * ```
+ */
+export function checkUnsignedLong(
+  callsite: string,
+  name: string,
+  value: number,
+  max: number = Number.MAX_SAFE_INTEGER,
+): void {
+  if (Number.isInteger(value) && value >= 0 && value <= max) return;
+  const why = Number.isFinite(value) && Number.isInteger(value) && value >= 0
+    ? `above the simulator's bound ${max}`
+    : "not an unsigned integer";
+  throw new KhoError("EINVAL", `${callsite}: ${name} ${value} is ${why}`);
+}
+
+const pfnArg = (callsite: string, pfn: number) =>
+  checkUnsignedLong(callsite, "pfn", pfn, PFN_BOUND);
+
+function rangeArgs(callsite: string, pfn: number, nrPages: number): void {
+  checkUnsignedLong(callsite, "pfn", pfn, PFN_BOUND);
+  checkUnsignedLong(callsite, "nr_pages", nrPages, PFN_BOUND);
+}
+
+function physArgs(callsite: string, phys: number, size: number): void {
+  checkUnsignedLong(callsite, "phys", phys);
+  checkUnsignedLong(callsite, "size", size);
+}
 
 /** The KHO facade of a kernel. */
 export class Kho {
@@ -155,36 +215,42 @@ export class Kho {
 
   /** `kho_preserve_folio` (the folio's head pfn). */
   preserveFolio(pfn: number): void {
+    pfnArg("kho_preserve_folio", pfn);
     (this.out ?? this.#outOrThrow("kho_preserve_folio")).preserveFolio(pfn);
   }
 
   /** `kho_unpreserve_folio` (6.19 on). */
   unpreserveFolio(pfn: number): void {
     this.#api("unpreserveFolio", "kho_unpreserve_folio");
+    pfnArg("kho_unpreserve_folio", pfn);
     this.#outOrThrow("kho_unpreserve_folio").unpreserveFolio(pfn);
   }
 
   /** `kho_preserve_pages` (6.18 on). */
   preservePages(pfn: number, nrPages: number): void {
     if (!this.#hasPreservePages) this.#api("preservePages", "kho_preserve_pages");
+    rangeArgs("kho_preserve_pages", pfn, nrPages);
     (this.out ?? this.#outOrThrow("kho_preserve_pages")).preservePages(pfn, nrPages);
   }
 
   /** `kho_unpreserve_pages`. */
   unpreservePages(pfn: number, nrPages: number): void {
     this.#api("unpreservePages", "kho_unpreserve_pages");
+    rangeArgs("kho_unpreserve_pages", pfn, nrPages);
     this.#outOrThrow("kho_unpreserve_pages").unpreservePages(pfn, nrPages);
   }
 
   /** `kho_preserve_phys(phys, size)` (6.16, RFC v1). */
   preservePhys(phys: number, size: number): void {
     if (!this.#hasPreservePhys) this.#api("preservePhys", "kho_preserve_phys");
+    physArgs("kho_preserve_phys", phys, size);
     (this.out ?? this.#outOrThrow("kho_preserve_phys")).preservePhys(phys, size);
   }
 
   /** 6.16's internal `__kho_unpreserve` on a physical range (shows its lockup bug). */
   unpreservePhys(phys: number, size: number): void {
     this.#api("unpreservePhys", "__kho_unpreserve");
+    physArgs("__kho_unpreserve", phys, size);
     this.#outOrThrow("__kho_unpreserve").unpreservePhys(phys, size);
   }
 
@@ -193,6 +259,7 @@ export class Kho {
    * `kho_preserve_pages` (6.18 on) or `kho_preserve_phys` (6.16, RFC v1).
    */
   preserveRange(pfn: number, nrPages: number): void {
+    rangeArgs(this.#hasPreservePages ? "kho_preserve_pages" : "kho_preserve_phys", pfn, nrPages);
     if (this.#hasPreservePages) this.preservePages(pfn, nrPages);
     else this.preservePhys(pfn * PAGE_SIZE, nrPages * PAGE_SIZE);
   }
@@ -232,6 +299,7 @@ export class Kho {
   unpreserveFree(phys: number): void {
     if (phys === 0) return;
     this.#api("allocPreserve", "kho_unpreserve_free");
+    checkUnsignedLong("kho_unpreserve_free", "mem", phys);
     this.#outOrThrow("kho_unpreserve_free").unpreserveFree(phys);
   }
 
@@ -272,6 +340,8 @@ export class Kho {
   /** `kho_split_preserved_pages(pfn, order)` (page-type RFC profiles). */
   splitPreservedPages(pfn: number, order: number): void {
     this.#api("splitPreservedPages", "kho_split_preserved_pages");
+    pfnArg("kho_split_preserved_pages", pfn);
+    checkUnsignedLong("kho_split_preserved_pages", "order", order, 63);
     this.#outOrThrow("kho_split_preserved_pages").splitPreservedPages(pfn, order);
   }
 
@@ -301,6 +371,7 @@ export class Kho {
 
   /** `kho_restore_folio(phys)`: head pfn or null. */
   restoreFolio(phys: number): number | null {
+    checkUnsignedLong("kho_restore_folio", "phys", phys, Infinity);
     if (this.incoming === null || !this.incoming.isKhoBoot) return null;
     return this.incoming.restoreFolio(phys);
   }
@@ -308,6 +379,8 @@ export class Kho {
   /** `kho_restore_pages(phys, nr)` (6.18 on): first pfn or null. */
   restorePages(phys: number, nrPages: number): number | null {
     this.#api("restorePages", "kho_restore_pages");
+    checkUnsignedLong("kho_restore_pages", "phys", phys, Infinity);
+    checkUnsignedLong("kho_restore_pages", "nr_pages", nrPages, Infinity);
     if (this.incoming === null || !this.incoming.isKhoBoot) return null;
     return this.incoming.restorePages(phys, nrPages);
   }
@@ -316,6 +389,7 @@ export class Kho {
   restoreFree(phys: number): void {
     if (phys === 0) return;
     this.#api("allocPreserve", "kho_restore_free");
+    checkUnsignedLong("kho_restore_free", "mem", phys, Infinity);
     const pfn = this.incoming?.isKhoBoot ? this.#inOrThrow().restoreFolio(phys) : null;
     if (pfn === null) {
       this.#log.warn("kho_restore_free", `cannot restore ${hex(phys)}`);

@@ -7,6 +7,7 @@ import { MIGRATE_CMA } from "../../lib/kernel/gfp.ts";
 import { Rng } from "../../lib/rng.ts";
 import { GiB, PAGE_SIZE } from "../../lib/units.ts";
 import { KHO_PAGE_MAGIC } from "../../lib/kho/restore.ts";
+import { PROFILE_NAMES } from "../../lib/kho/profiles.ts";
 import { FdtReader } from "../../lib/kho/fdt/reader.ts";
 import { readLe64 } from "../../lib/kho/fdt/format.ts";
 import { requireTool } from "../support/system_tools.ts";
@@ -365,6 +366,56 @@ Deno.test("API errors: E2BIG, EINVAL, EEXIST, ENOENT, and the sub-tree round tri
   assert.deepEqual(k2.kho.retrieveSubtree("a"), { phys: blob, size: 100 });
   assert.throws(() => k2.kho.retrieveSubtree("b"), (e: KhoError) => e.code === "ENOENT");
   assert.deepEqual(k2.kho.incoming!.subtreeNames(), ["a", "kexec-metadata"]);
+});
+
+Deno.test("arguments no C caller can pass are EINVAL before anything is touched (issue 18 §6)", () => {
+  const isEinval = (e: unknown) => e instanceof KhoError && e.code === "EINVAL";
+  const blocks = (k: Kernel) => {
+    const out: string[] = [];
+    k.kho.out!.tracker.walk((phys, order) => (out.push(`${phys}/${order}`), 0));
+    return out.sort().join(",");
+  };
+  const bad = [NaN, Infinity, -Infinity, -1, 1.5];
+  for (const profile of PROFILE_NAMES) {
+    const k = Kernel.coldBoot(newMachine(), { cmdline: "kho=on", profile });
+    const pfn = k.buddy.allocPages(4)!;
+    const before = blocks(k);
+    const calls: [string, () => void][] = [];
+    for (const v of bad) {
+      calls.push([`preserveFolio(${v})`, () => k.kho.preserveFolio(v)]);
+      calls.push([`preserveRange(${v}, 4)`, () => k.kho.preserveRange(v, 4)]);
+      calls.push([`preserveRange(pfn, ${v})`, () => k.kho.preserveRange(pfn, v)]);
+      if (k.profile.api.includes("preservePages")) {
+        calls.push([`preservePages(${v}, 16)`, () => k.kho.preservePages(v, 16)]);
+        calls.push([`preservePages(pfn, ${v})`, () => k.kho.preservePages(pfn, v)]);
+        calls.push([`unpreservePages(${v}, 16)`, () => k.kho.unpreservePages(v, 16)]);
+      } else {
+        calls.push([`preservePhys(${v}, 4096)`, () => k.kho.preservePhys(v, 4096)]);
+        calls.push([`preservePhys(phys, ${v})`, () => k.kho.preservePhys(pfn * 4096, v)]);
+      }
+    }
+    // Simulator bound: 2^52 pages (the pfns of a 64-bit physical address space).
+    if (k.profile.api.includes("preservePages")) {
+      calls.push(["nr_pages 2^52 + 1", () => k.kho.preservePages(pfn, 2 ** 52 + 1)]);
+      calls.push(["pfn 2^52 + 1", () => k.kho.preservePages(2 ** 52 + 1, 1)]);
+      calls.push(["nr_pages 2^53", () => k.kho.unpreservePages(pfn, 2 ** 53)]);
+    }
+    for (const [what, call] of calls) assert.throws(call, isEinval, `${profile}: ${what}`);
+    assert.equal(blocks(k), before, `${profile}: nothing preserved`);
+    // A valid call still works afterwards, and the successor restores it.
+    k.kho.preserveRange(pfn, 16);
+    if (!k.profile.api.includes("restorePages")) continue;
+    const k2 = k.kexec();
+    for (const v of bad) {
+      assert.throws(() => k2.kho.restoreFolio(v), isEinval, `${profile}: restoreFolio(${v})`);
+      assert.throws(() => k2.kho.restorePages(v, 16), isEinval, `${profile}: restorePages(${v})`);
+      assert.throws(() => k2.kho.restorePages(pfn * 4096, v), isEinval, `${profile}: nr ${v}`);
+    }
+    assert.equal(k2.kho.restorePages(pfn * PAGE_SIZE, 16), pfn);
+    // An address read from corrupted bytes may be any u64: the kernel's NULL, no exception.
+    assert.equal(k2.kho.restoreFolio(2 ** 60), null);
+    assert.equal(k2.kho.restorePages(pfn * PAGE_SIZE, 2 ** 53), null);
+  }
 });
 
 Deno.test("the root FDT fills up: ENOMEM, and the FDT is unchanged", () => {
