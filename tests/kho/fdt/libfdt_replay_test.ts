@@ -5,46 +5,19 @@
 
 import assert from "node:assert/strict";
 import { toDts } from "../../../lib/kho/fdt/dts.ts";
-import { Rng } from "../../../lib/rng.ts";
 import { requireTool } from "../../support/system_tools.ts";
 import {
   fromHex,
-  generateCase,
-  generateEdits,
-  misorder,
-  type Op,
+  makeReplayCases,
   type OpsResult,
+  REPLAY_CASES,
   runLibfdt,
   runOurs,
-  toHex,
 } from "./replay_support.ts";
-
-const CASES = 240;
-
-function makeCases(): Op[][] {
-  const rng = new Rng(0x5eed_fd7);
-  const out: Op[][] = [];
-  for (let i = 0; i < CASES; i++) {
-    const r = rng.fork(`case${i}`);
-    const sw = generateCase(r);
-    if (i % 8 === 7) {
-      // Out-of-order blocks: fdt_open_into has to repack (in place or into a new buffer).
-      const built = runOurs(sw);
-      if (built.check === "OK") {
-        const blob = misorder(fromHex(built.buf).slice(0, built.totalsize), r);
-        const size = r.pick([blob.length, blob.length + 64, 4096]);
-        out.push(generateEdits(r, [["load", toHex(blob), size], ["snapshot"]]));
-        continue;
-      }
-    }
-    out.push(generateEdits(r, sw));
-  }
-  return out;
-}
 
 Deno.test("generated cases: identical bytes, errors and check verdicts as libfdt", async () => {
   if (!requireTool("libfdt")) return;
-  const cases = makeCases();
+  const cases = makeReplayCases();
   const theirs = (await runLibfdt(cases.map((ops) => ({ ops })))) as OpsResult[];
   let finished = 0;
   let edited = 0;
@@ -66,13 +39,13 @@ Deno.test("generated cases: identical bytes, errors and check verdicts as libfdt
       (o[0] === "add_subnode" || o[0] === "setprop" || o[0] === "del_node") && t.results[j] === 0
     ).length;
   }
-  assert.ok(finished > CASES / 2, `only ${finished} cases produced valid blobs`);
-  assert.ok(edited > CASES, `only ${edited} successful edits`);
+  assert.ok(finished > REPLAY_CASES / 2, `only ${finished} cases produced valid blobs`);
+  assert.ok(edited > REPLAY_CASES, `only ${edited} successful edits`);
 });
 
 Deno.test("generated blobs: dtc decodes a sample and prints our dts text", async () => {
   if (!requireTool("libfdt", "dtc")) return;
-  const cases = makeCases();
+  const cases = makeReplayCases();
   const dir = await Deno.makeTempDir({ prefix: "kholab-fdt-" });
   try {
     let n = 0;

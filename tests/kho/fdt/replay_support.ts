@@ -10,7 +10,7 @@ import { FdtEditor } from "../../../lib/kho/fdt/editor.ts";
 import { checkFullVerdict } from "../../../lib/kho/fdt/check.ts";
 import { FdtReader } from "../../../lib/kho/fdt/reader.ts";
 import { FdtWriter, type PlaceholderHandle } from "../../../lib/kho/fdt/writer.ts";
-import type { Rng } from "../../../lib/rng.ts";
+import { Rng } from "../../../lib/rng.ts";
 
 /** One replayable operation (see tools/libfdt_replay.py for the meaning). */
 export type Op =
@@ -401,4 +401,32 @@ export function generateEdits(rng: Rng, ops: Op[]): Op[] {
 /** Reads a blob's dts through our reader (throws on malformed input). */
 export function readerOk(blob: Uint8Array): FdtReader {
   return new FdtReader(blob);
+}
+
+/** How many cases {@link makeReplayCases} generates. */
+export const REPLAY_CASES = 240;
+
+/**
+ * The generated cases of libfdt_replay_test.ts (seed 0x5eed_fd7): SW builds followed by RW
+ * edits, every eighth one a misordered blob loaded and edited.
+ */
+export function makeReplayCases(): Op[][] {
+  const rng = new Rng(0x5eed_fd7);
+  const out: Op[][] = [];
+  for (let i = 0; i < REPLAY_CASES; i++) {
+    const r = rng.fork(`case${i}`);
+    const sw = generateCase(r);
+    if (i % 8 === 7) {
+      // Out-of-order blocks: fdt_open_into has to repack (in place or into a new buffer).
+      const built = runOurs(sw);
+      if (built.check === "OK") {
+        const blob = misorder(fromHex(built.buf).slice(0, built.totalsize), r);
+        const size = r.pick([blob.length, blob.length + 64, 4096]);
+        out.push(generateEdits(r, [["load", toHex(blob), size], ["snapshot"]]));
+        continue;
+      }
+    }
+    out.push(generateEdits(r, sw));
+  }
+  return out;
 }
