@@ -17,9 +17,10 @@
  *   forever in libfdt (`fdt_add_subnode`, `fdt_del_node`, `fdt_nop_node`, a property lookup
  *   that does not match that property's name, `fdt_open_into` of a v16 blob); here
  *   FDT_ERR_BADSTRUCTURE, the verdict libfdt ≥ 1.7.0 gives such a length;
- * - `fdt_open_into` / `fdt_pack` of a blob whose reservation map is not terminated memmove
- *   (size_t)-112 bytes in libfdt (memory corruption); here FDT_ERR_TRUNCATED, as for every
- *   copy or write that would go past the buffer (C has no bound there).
+ * - `fdt_open_into` / `fdt_pack` of a blob whose reservation map is not terminated count it as
+ *   -112 bytes in libfdt, which then copies blocks to negative offsets or copies (size_t)-112
+ *   bytes (memory corruption); here FDT_ERR_TRUNCATED, as for every copy or write that would
+ *   go past the buffer (C has no bound there). `libfdtFaults` (ro.ts) counts these paths.
  *
  * @module
  */
@@ -58,6 +59,7 @@ import {
   nextTag,
   nodeEndOffset,
   numMemRsv,
+  overrun,
   pathOffset,
   roProbe,
   stuckAt,
@@ -80,6 +82,7 @@ function blocksMisordered(b: Uint8Array, memRsvSize: number, structSize: number)
 /** Throws TRUNCATED unless `[off, off+len)` lies inside `b` (guards what C would overrun). */
 function requireRange(b: Uint8Array, off: number, len: number): void {
   if (off < 0 || len < 0 || off + len > b.length) {
+    overrun(0);
     throw new FdtError("FDT_ERR_TRUNCATED", `bytes [${off}, +${len}) past a ${b.length}-byte blob`);
   }
 }
@@ -87,6 +90,8 @@ function requireRange(b: Uint8Array, off: number, len: number): void {
 /**
  * `fdt_packblocks_(old, new, …)`: rsvmap at 40, structure and strings right behind. `oldB` and
  * `newB` are views whose index 0 is the blob start; they may share memory (memmove semantics).
+ * All three copies are bounds-checked before the first one (FDT_ERR_TRUNCATED, nothing
+ * changed) where C would read or write past its buffer.
  */
 function packBlocks(
   oldB: Uint8Array,
@@ -98,16 +103,24 @@ function packBlocks(
   const memRsvOff = RW_RSVMAP_OFFSET;
   const structOff = memRsvOff + memRsvSize;
   const stringsOff = structOff + structSize;
-  const move = (to: number, from: number, n: number) => {
+  const moves: [number, number, number][] = [
+    [memRsvOff, getHeader(oldB, "offMemRsvmap"), memRsvSize],
+    [structOff, getHeader(oldB, "offDtStruct"), structSize],
+    [stringsOff, getHeader(oldB, "offDtStrings"), stringsSize],
+  ];
+  for (const [to, from, n] of moves) {
     requireRange(oldB, from, n);
+    requireRange(newB, to, n);
+  }
+  const move = ([to, from, n]: [number, number, number]) => {
     newB.set(oldB.subarray(from, from + n), to); // set() on one buffer behaves as memmove
   };
-  move(memRsvOff, getHeader(oldB, "offMemRsvmap"), memRsvSize);
+  move(moves[0]);
   setHeader(newB, "offMemRsvmap", memRsvOff);
-  move(structOff, getHeader(oldB, "offDtStruct"), structSize);
+  move(moves[1]);
   setHeader(newB, "offDtStruct", structOff);
   setHeader(newB, "sizeDtStruct", structSize);
-  move(stringsOff, getHeader(oldB, "offDtStrings"), stringsSize);
+  move(moves[2]);
   setHeader(newB, "offDtStrings", stringsOff);
   setHeader(newB, "sizeDtStrings", getHeader(oldB, "sizeDtStrings"));
 }
@@ -332,7 +345,12 @@ export class FdtEditor {
   pack(): void {
     this.#rwProbe();
     const b = this.#buf;
-    const n = check(numMemRsv(b));
+    const n = numMemRsv(b);
+    if (n < 0) {
+      // libfdt 1.6.1 does not check: it packs (-FDT_ERR_TRUNCATED + 1) * 16 = -112 bytes of
+      // map, i.e. moves the structure block to offset -72, before its buffer.
+      throw overrun(fdtError(n, "unterminated reservation map"));
+    }
     packBlocks(
       b,
       b,
@@ -404,14 +422,17 @@ export class FdtEditor {
   /** `fdt_rw_probe_`. */
   #rwProbe(): void {
     const b = this.#buf;
-    if (b.length < FDT_V17_SIZE) throw new FdtError("FDT_ERR_TRUNCATED", "buffer too small");
+    if (b.length < FDT_V17_SIZE) {
+      throw overrun(new FdtError("FDT_ERR_TRUNCATED", "buffer too small"));
+    }
     check(roProbe(b));
     if (getHeader(b, "version") < 17) throw new FdtError("FDT_ERR_BADVERSION");
     if (blocksMisordered(b, FDT_RSV_ENTRY_SIZE, getHeader(b, "sizeDtStruct"))) {
       throw new FdtError("FDT_ERR_BADLAYOUT");
     }
     if (getHeader(b, "totalsize") > b.length) {
-      throw new FdtError("FDT_ERR_TRUNCATED", `totalsize ${this.totalsize} > buffer ${b.length}`);
+      const detail = `totalsize ${this.totalsize} > buffer ${b.length}`;
+      throw overrun(new FdtError("FDT_ERR_TRUNCATED", detail));
     }
     if (getHeader(b, "version") > FDT_LAST_SUPPORTED_VERSION) {
       setHeader(b, "version", FDT_LAST_SUPPORTED_VERSION);
@@ -433,7 +454,8 @@ export class FdtEditor {
     if (p < 0 || ((dsize + newlen) >>> 0) < oldlen) return ERR.BADOFFSET;
     if (((dsize - oldlen + newlen) >>> 0) > this.totalsize) return ERR.NOSPACE;
     const b = this.#buf;
-    requireRange(b, p + newlen, dsize - p - oldlen); // what C would write past its buffer
+    requireRange(b, p + oldlen, dsize - p - oldlen); // what C would read past its buffer
+    requireRange(b, p + newlen, dsize - p - oldlen); // …or write past it
     b.copyWithin(p + newlen, p + oldlen, dsize);
     return 0;
   }
@@ -455,6 +477,7 @@ export class FdtEditor {
     const size = getHeader(b, "sizeDtStrings");
     // fdt_find_string_ takes the size as an int (≥ 2^31: nothing to search); the search stops
     // at the end of the buffer, where C would read past it.
+    if ((size | 0) > b.length - strtab) overrun(0);
     const p = findString(b, strtab, Math.min(size | 0, b.length - strtab), s);
     if (p >= 0) return { off: p - strtab, allocated: false };
     const at = strtab + size;

@@ -49,6 +49,21 @@ export const ERR = {
 
 const INT_MAX = 0x7fffffff;
 
+/**
+ * How often kholab took a path where libfdt 1.6.1 itself does not behave: it loops forever
+ * (`hang`, see {@link stuckAt}) or reads or writes past the end of its buffer (`overrun`:
+ * undefined behaviour in C; kholab treats the missing bytes as unmapped or reports
+ * FDT_ERR_TRUNCATED and changes nothing). Diagnostics for the fuzzer and the tests, which
+ * compare with libfdt only where neither happened; no result depends on them.
+ */
+export const libfdtFaults: { hang: number; overrun: number } = { hang: 0, overrun: 0 };
+
+/** Counts an overrun (see {@link libfdtFaults}) and returns `value`. */
+export function overrun<T>(value: T): T {
+  libfdtFaults.overrun++;
+  return value;
+}
+
 const NAME_BY_ERRNO = new Map<number, FdtErrName>(
   (Object.entries(FDT_ERR) as [FdtErrName, number][]).map(([k, v]) => [-v, k]),
 );
@@ -148,7 +163,7 @@ export function offsetPtr(b: Uint8Array, offset: number, len: number): number {
   if (version(b) >= 0x11) {
     if (uoffset + ulen >= 2 ** 32 || uoffset + ulen > getHeader(b, "sizeDtStruct")) return -1;
   }
-  if (absEnd > b.length) return -1; /* beyond the bytes we actually have */
+  if (absEnd > b.length) return overrun(-1); /* beyond the bytes we actually have */
   return absoffset;
 }
 
@@ -210,7 +225,9 @@ export function nextTag(b: Uint8Array, startoffset: number, out: NextOffset): nu
  * 73590342 "prevent integer overflow in fdt_next_tag").
  */
 export function stuckAt(offset: number, out: NextOffset): boolean {
-  return out.next === offset;
+  if (out.next !== offset) return false;
+  libfdtFaults.hang++;
+  return true;
 }
 
 /** What kholab returns where libfdt 1.6.1 would loop forever: FDT_ERR_BADSTRUCTURE. */
@@ -351,6 +368,7 @@ export function getString(b: Uint8Array, stroffset: number): StringRef {
   for (let i = absoffset; i < lim; i++) {
     if (b[i] === 0) return { pos: absoffset, len: i - absoffset, err: 0 };
   }
+  if (lim < absoffset + len) overrun(0); /* memchr would go on past our bytes */
   return fail(ERR.TRUNCATED); /* missing terminating NUL */
 }
 
@@ -385,7 +403,7 @@ function memRsv(b: Uint8Array, n: number): number {
   if (absoffset < rsv) return -1;
   const ts = totalsize(b);
   if (ts >= FDT_RSV_ENTRY_SIZE && absoffset > ts - FDT_RSV_ENTRY_SIZE) return -1;
-  if (absoffset + FDT_RSV_ENTRY_SIZE > b.length) return -1;
+  if (absoffset + FDT_RSV_ENTRY_SIZE > b.length) return overrun(-1);
   return absoffset;
 }
 

@@ -6,6 +6,7 @@ import { checkFullVerdict } from "../../../lib/kho/fdt/check.ts";
 import { FdtEditor } from "../../../lib/kho/fdt/editor.ts";
 import { FDT_NOP, getHeader, le64, readBe32, setHeader } from "../../../lib/kho/fdt/format.ts";
 import { FdtReader } from "../../../lib/kho/fdt/reader.ts";
+import { libfdtFaults } from "../../../lib/kho/fdt/ro.ts";
 import { FdtWriter } from "../../../lib/kho/fdt/writer.ts";
 
 const isFdt = (code: string) => (e: unknown) => e instanceof FdtError && e.code === code;
@@ -146,4 +147,46 @@ Deno.test("editor: libfdt probe errors (BADLAYOUT, BADVERSION, BADMAGIC)", () =>
   setHeader(bad, "magic", 0x12345678);
   assert.throws(() => FdtEditor.openInto(bad, 4096), isFdt("FDT_ERR_BADMAGIC"));
   assert.throws(() => FdtEditor.openInto(blob.slice(0, 60), 4096), isFdt("FDT_ERR_TRUNCATED"));
+});
+
+function hexBytes(h: string, size: number): Uint8Array {
+  const clean = h.replace(/\s+/g, "");
+  const out = new Uint8Array(size);
+  for (let i = 0; i < clean.length / 2; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+Deno.test("editor: pack that would copy past the buffer is TRUNCATED and changes nothing", () => {
+  // Fuzz finding (deno task fuzz --target fdt, seed 1, minimized): the strings block ends past
+  // the 133-byte buffer once the 2-entry map is packed; the destination was not bounds-checked
+  // and Uint8Array.set threw RangeError. libfdt writes 8 bytes past its buffer there.
+  const buf = hexBytes(
+    `d00dfeed 00000085 00000040 00000074 00000030 00000011 00000000 00000000
+     00000011 00000034 00000000 00000000 00000000 00000000 00000000 0000006d
+     00000000 00`,
+    133,
+  );
+  const before = buf.slice();
+  const faults = libfdtFaults.overrun;
+  assert.throws(() => FdtEditor.wrap(buf).pack(), isFdt("FDT_ERR_TRUNCATED"));
+  assert.deepEqual(buf, before);
+  assert.ok(libfdtFaults.overrun > faults, "counted as a libfdt overrun");
+});
+
+Deno.test("editor: pack of an unterminated reservation map (libfdt writes before its buffer)", () => {
+  // Fuzz finding (seed 2): libfdt 1.6.1's fdt_pack does not check fdt_num_mem_rsv; its error
+  // -8 makes (-8 + 1) * 16 = -112 bytes of map, and the structure block is copied to offset
+  // -72. The Python oracle's worker died later of the corrupted heap.
+  const w = FdtWriter.create(4096);
+  w.addReservemapEntry(0x1000, 0x2000);
+  w.finishReservemap();
+  w.beginNode("");
+  w.endNode();
+  const blob = w.finish();
+  const rsv = getHeader(blob, "offMemRsvmap");
+  blob[rsv + 31] = 1; // the terminator's size is no longer 0: the map runs on to totalsize
+  const ed = FdtEditor.wrap(blob.slice());
+  const faults = libfdtFaults.overrun;
+  assert.throws(() => ed.pack(), isFdt("FDT_ERR_TRUNCATED"));
+  assert.ok(libfdtFaults.overrun > faults, "counted as a libfdt overrun");
 });
