@@ -5,9 +5,12 @@ FDT fuzz target and tests.
 Run with /usr/bin/python3. Requests arrive on stdin, answers leave on stdout, both binary
 (all integers big-endian):
 
-  request  = kind:u8 count:u32 { len:u32 bytes[len] } * count     kind 'C', 'E' or 'Q' (quit)
+  request  = kind:u8 count:u32 { len:u32 bytes[len] } * count     kind 'C', 'E', 'F', 'Q'
   'C' answer = code:u8 * count          fdt_check_full(blob, len(blob))
-  'E' answer = { len:u32 record[len] } * count                     the edit scripts below
+  'E' answer = { len:u32 record[len] } * count    the edit scripts below, buffers as digests
+  'F' answer = the same with whole buffers (to show where a digest differs)
+  'I' answer = as 'E', each blob in a worker of its own
+  'Q' ends the process
 
 A code is 0 (OK), -err for a libfdt error (1..19), HANG (0xfe) or CRASH (0xff). libfdt 1.6.1
 loops forever on some property lengths and dereferences NULL on some pre-v16 blobs, so each
@@ -17,6 +20,10 @@ and gets HANG (a valid check of a 64 KiB blob takes well under a millisecond, so
 is wide, and CPU time does not run while a busy machine keeps the worker waiting); a worker
 that dies of anything else gets CRASH. A new worker then carries on with the next item. One
 fork per batch keeps a batch of thousands of blobs at pylibfdt speed.
+
+Editing a blob can make libfdt write outside its buffer (memory corruption that may only
+show in a later item of the same worker): the caller sends the blobs where it expects that
+(kholab marks them) as 'I', one worker per blob.
 
 Edit scripts (compared on blobs fdt_check_full accepts; tools/fuzz/fdt_edits.ts is the same
 on kholab's side): for each script letter in SCRIPTS, on a fresh copy of the blob followed by
@@ -30,8 +37,9 @@ operation, so offsets follow the edits.
   A  fdt_add_subnode(node, "kho")             for nodes 0..NODES-1
   X  fdt_del_node(node)                       for nodes NODES-1 down to 0
   Y  fdt_nop_node(node)                       for nodes NODES-1 down to 0
-A record is, per script: count:u16, one code per operation, buflen:u32, the whole buffer;
-or the single byte HANG / CRASH when the worker hung or died on this blob.
+A record is, per script: count:u16, one code per operation, buflen:u32, then crc32:u32 of the
+whole buffer ('E', zlib's crc32) or the whole buffer ('F'); or the single byte HANG / CRASH
+when the worker hung or died on this blob.
 """
 import os
 import select
@@ -39,6 +47,7 @@ import signal
 import struct
 import sys
 import traceback
+import zlib
 
 import libfdt
 
@@ -73,7 +82,7 @@ def node_at(buf, n):
     return off
 
 
-def run_script(blob, letter):
+def run_script(blob, letter, full):
     buf = bytearray(blob) + bytearray(EXTRA)
     res = [code(libfdt.fdt_open_into(buf, buf, len(buf)))]
     if letter in "DNPI":
@@ -98,12 +107,17 @@ def run_script(blob, letter):
             fn = libfdt.fdt_del_node if letter == "X" else libfdt.fdt_nop_node
             res.append(code(fn(buf, node)))
     res.append(code(libfdt.fdt_pack(buf)))
-    return struct.pack(">H", len(res)) + bytes(res) + struct.pack(">I", len(buf)) + bytes(buf)
+    tail = bytes(buf) if full else struct.pack(">I", zlib.crc32(buf))
+    return struct.pack(">H", len(res)) + bytes(res) + struct.pack(">I", len(buf)) + tail
 
 
-def edit(blob):
-    rec = b"".join(run_script(blob, s) for s in SCRIPTS)
+def edit(blob, full=False):
+    rec = b"".join(run_script(blob, s, full) for s in SCRIPTS)
     return struct.pack(">I", len(rec)) + rec
+
+
+def edit_full(blob):
+    return edit(blob, True)
 
 
 def read_exact(f, n):
@@ -113,9 +127,9 @@ def read_exact(f, n):
     return data
 
 
-def worker(items, start, fn, wfd, cpu_s):
+def worker(items, start, fn, wfd, cpu_s, single):
     signal.signal(signal.SIGPROF, signal.SIG_DFL)  # default action: terminate
-    for i in range(start, len(items)):
+    for i in range(start, start + 1 if single else len(items)):
         signal.setitimer(signal.ITIMER_PROF, cpu_s)
         out = fn(items[i])
         signal.setitimer(signal.ITIMER_PROF, 0)
@@ -123,7 +137,7 @@ def worker(items, start, fn, wfd, cpu_s):
             out = out[os.write(wfd, out):]
 
 
-def run_batch(items, fn, framed, cpu_s):
+def run_batch(items, fn, framed, cpu_s, single=False):
     """Runs fn over items in forked workers; returns the answers, HANG/CRASH filled in."""
     answers = []
     while len(answers) < len(items):
@@ -133,14 +147,14 @@ def run_batch(items, fn, framed, cpu_s):
         if pid == 0:
             os.close(rfd)
             try:
-                worker(items, start, fn, wfd, cpu_s)
+                worker(items, start, fn, wfd, cpu_s, single)
             except BaseException:  # a bug here, not libfdt's verdict: say so and stop
                 traceback.print_exc()
                 os._exit(3)
             os._exit(0)
         os.close(wfd)
         pending = b""
-        while len(answers) < len(items):
+        while len(answers) < len(items) and not (single and len(answers) > start):
             ready, _, _ = select.select([rfd], [], [], STALL_S)
             if not ready:
                 os.kill(pid, signal.SIGKILL)
@@ -188,8 +202,10 @@ def main():
             items.append(read_exact(inp, n))
         if kind == b"C":
             out.write(b"".join(run_batch(items, check, False, HANG_CPU_S)))
-        elif kind == b"E":
-            out.write(b"".join(run_batch(items, edit, True, 10 * HANG_CPU_S)))
+        elif kind in (b"E", b"F", b"I"):
+            fn = edit_full if kind == b"F" else edit
+            single = kind == b"I"
+            out.write(b"".join(run_batch(items, fn, True, 10 * HANG_CPU_S, single)))
         else:
             raise SystemExit("unknown request %r" % kind)
         out.flush()

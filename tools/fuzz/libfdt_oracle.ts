@@ -74,7 +74,7 @@ class ExactReader {
   }
 }
 
-function request(kind: "C" | "E", items: readonly Uint8Array[]): Uint8Array {
+function request(kind: "C" | "E" | "F" | "I", items: readonly Uint8Array[]): Uint8Array {
   let size = 5;
   for (const it of items) size += 4 + it.length;
   const out = new Uint8Array(size);
@@ -123,10 +123,15 @@ export class LibfdtOracle {
 
   /**
    * The edit-script records of libfdt_oracle.py (tools/fuzz/fdt_edits.ts builds the same on
-   * kholab's side), one per blob; a one-byte record is HANG or CRASH.
+   * kholab's side), one per blob, buffers as crc32 digests; a one-byte record is HANG or
+   * CRASH. `"full"`: whole buffers instead of digests; `"isolated"`: digests, each blob in a
+   * worker of its own (for blobs on which libfdt may corrupt its memory).
    */
-  async edit(blobs: readonly Uint8Array[]): Promise<Uint8Array[]> {
-    await this.#send(request("E", blobs));
+  async edit(
+    blobs: readonly Uint8Array[],
+    mode: "digest" | "full" | "isolated" = "digest",
+  ): Promise<Uint8Array[]> {
+    await this.#send(request(mode === "full" ? "F" : mode === "isolated" ? "I" : "E", blobs));
     const out: Uint8Array[] = [];
     for (let i = 0; i < blobs.length; i++) {
       const n = new DataView((await this.#reader.read(4)).buffer).getUint32(0);

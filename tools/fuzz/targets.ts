@@ -1,0 +1,24 @@
+/**
+ * The fuzz targets: name → module. Adding a target is one file exporting `target` (a
+ * {@link FuzzTarget}) and one line here.
+ *
+ * @module
+ */
+
+import type { FuzzTarget } from "./target.ts";
+
+/** Implemented targets and the module that exports each one's `target`. */
+export const TARGETS: Readonly<Record<string, URL>> = {
+  fdt: new URL("./fdt.ts", import.meta.url),
+};
+
+/** Targets issue 18 §8 names that are not implemented yet. */
+export const PLANNED_TARGETS: readonly string[] = ["handover", "dsl", "cli"];
+
+/** Loads a target from its module (a name of {@link TARGETS}, or a module URL for tests). */
+export async function loadTarget(nameOrUrl: string): Promise<FuzzTarget> {
+  const url = TARGETS[nameOrUrl] ?? new URL(nameOrUrl);
+  const mod = await import(url.href);
+  if (!mod.target) throw new Error(`${url.href} does not export a fuzz target`);
+  return mod.target as FuzzTarget;
+}
