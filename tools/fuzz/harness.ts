@@ -39,6 +39,8 @@ export interface FuzzOptions {
   outDir: string | null;
   /** Predicate calls per minimization. */
   minimizeTests: number;
+  /** Predicate calls per minimization of a hang or memory finding (each may cost `inputMs`). */
+  minimizeSlowTests: number;
   /** Distinct findings minimized and written at most. */
   maxReproducers: number;
   /** Fail (throw) instead of skipping the comparison when the oracle is unavailable. */
@@ -58,6 +60,7 @@ export const DEFAULT_OPTIONS: Omit<FuzzOptions, "target"> = {
   batch: 512,
   outDir: ".out/fuzz",
   minimizeTests: 400,
+  minimizeSlowTests: 20,
   maxReproducers: 20,
   requireOracle: false,
   log: (line) => console.error(line),
@@ -281,9 +284,7 @@ async function minimizeGroup(
     return signatureOf(r.kind, r.detail) === g.signature;
   };
   // A hang costs the time bound per test: fewer tests.
-  const budget = g.kind === "hang" || g.kind === "memory"
-    ? Math.min(30, o.minimizeTests)
-    : o.minimizeTests;
+  const budget = g.kind === "hang" || g.kind === "memory" ? o.minimizeSlowTests : o.minimizeTests;
   if (!(await still(g.input))) return; // not reproducible alone (flaky or state-dependent)
   g.minimized = (await minimize(g.input, still, { maxTests: budget })).input;
 }
