@@ -8,7 +8,10 @@
  *   `KhoSubtreeLeakError` for the raw libfdt code 6.16's `kho_add_subtree` passed through).
  * - `RangeError` (and {@link PhysRangeError} for addresses): misuse of the simulator's API — an
  *   argument outside its domain, a call in a state the API does not allow (a kernel object used
- *   after kexec replaced it).
+ *   after kexec replaced it). One exception, asked for by issue 18 §6: the KHO facade's
+ *   preserve, unpreserve and restore calls answer a pfn, page count, address or size no C
+ *   caller can pass (NaN, ±Infinity, a fraction, a negative number, past 2^52 pages) with
+ *   `KhoError` EINVAL (`lib/kho/kho.ts`).
  * - {@link KernelBug}: a `BUG_ON`/`VM_BUG_ON`-style invariant of the simulated kernel does not
  *   hold — the caller, playing kernel code, broke a rule the kernel asserts instead of checking.
  * - `KernelPanic` (`lib/kernel/panic.ts`): `panic()`; the simulated kernel stops, with its log.
