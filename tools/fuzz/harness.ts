@@ -144,6 +144,7 @@ export async function runFuzz(
   const runner = new ChildRunner(o.target, {
     inputMs: o.inputMs,
     maxHeapBytes: o.maxHeapMb * 2 ** 20,
+    flags: target.childFlags,
   });
   let oracle: FuzzOracle<unknown> | null = null;
   let oracleInfo: FuzzReport["oracle"] = null;

@@ -21,6 +21,8 @@ export interface RunnerLimits {
   inputMs: number;
   /** The child's V8 heap bound (bytes). */
   maxHeapBytes: number;
+  /** Deno permission flags of the child (default `--allow-read --allow-env`). */
+  flags?: readonly string[];
 }
 
 const CHILD = new URL("./child.ts", import.meta.url);
@@ -81,8 +83,7 @@ export class ChildRunner {
         "run",
         "--quiet",
         `--config=${CONFIG.pathname}`,
-        "--allow-read",
-        "--allow-env",
+        ...(this.#limits.flags ?? ["--allow-read", "--allow-env"]),
         `--v8-flags=--max-old-space-size=${heapMb}`,
         CHILD.pathname,
         this.#target,

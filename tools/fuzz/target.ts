@@ -41,6 +41,11 @@ export interface FuzzTarget<O = unknown> {
   readonly description: string;
   /** Inputs above this size (bytes) are refused before they run (counted, not executed). */
   readonly maxInputBytes: number;
+  /**
+   * Deno permission flags of the child process that runs {@link FuzzTarget.execute} (default
+   * `--allow-read --allow-env`; a CLI target that spawns processes adds `--allow-run`).
+   */
+  readonly childFlags?: readonly string[];
   /** Seed inputs from the tests' corpus; deterministic. */
   corpus(): Uint8Array[];
   /** A new input derived from the corpus (main thread; use only `rng` for randomness). */
