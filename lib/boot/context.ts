@@ -23,7 +23,12 @@ import type { ScratchArea } from "../kho/abi/asm_generic_kexec_handover.ts";
 import { DEFAULT_IMAGE_BYTES, type Kho } from "../kho/kho.ts";
 import type { KhoIn, RetrieveStats } from "../kho/restore.ts";
 import type { LiveUpdate } from "../luo/luo_core.ts";
-import type { BootHandoff, BootOptions } from "./options.ts";
+import {
+  type BootHandoff,
+  type BootOptions,
+  resolveBootConfig,
+  type ResolvedBootConfig,
+} from "./options.ts";
 import { newReserveMemState, type ReserveMemState } from "./reserve_mem.ts";
 
 /** A handover that `kho_populate` accepted. */
@@ -58,6 +63,8 @@ export class BootContext {
   readonly imageBytes: number;
   /** Whether memory handed to the allocator is poisoned. */
   readonly poison: boolean;
+  /** Build configuration and kind of kernel. */
+  readonly config: ResolvedBootConfig;
   /** Boot-time allocator. */
   readonly memblock: Memblock;
   /** struct pages. */
@@ -67,6 +74,8 @@ export class BootContext {
   populated: PopulatedHandover | null = null;
   /** Why a handover was refused (`kho_populate`). */
   revivalRefused: string | undefined = undefined;
+  /** In strict mode, the extra check that refused the handover or aborted the walk. */
+  strictCheck: string | undefined = undefined;
   /** Whether KHO is still enabled (`kho=`; cleared when scratch cannot be reserved). */
   khoEnabled: boolean;
   /** Scratch areas: inherited (`kho_populate`) or reserved (`kho_reserve_scratch`). */
@@ -97,6 +106,16 @@ export class BootContext {
     this.release = options.release ?? kernelRelease(this.profile);
     this.imageBytes = options.imageBytes ?? DEFAULT_IMAGE_BYTES;
     this.poison = options.poison ?? true;
+    this.config = resolveBootConfig(options.config);
+    if (this.config.deferredStructPageInit && !this.profile.deferredStructPageInit) {
+      throw new RangeError(
+        `CONFIG_DEFERRED_STRUCT_PAGE_INIT is unsupported by ${this.profile.name} ` +
+          `(${this.profile.kernel}), because KHO stamps struct pages that deferred init has not ` +
+          `initialised yet: 6.17 forbade the combination (8b66ed2c3f42) and only the fix ` +
+          `"kho-deferred-struct-page-init" (kho_get_preserved_page, linux-mm) lifts it — ` +
+          `use kho-v4+fixes`,
+      );
+    }
     this.khoEnabled = this.params.kho ?? true;
     const log = this.log;
     log.info(
@@ -104,6 +123,8 @@ export class BootContext {
       `Linux version ${this.release} (kholab, profile ${this.profile.name}) boot #${handoff.bootIndex}`,
     );
     log.info("", `Command line: ${this.params.raw}`);
+    const on = Object.entries(this.config).filter(([, v]) => v).map(([k]) => k);
+    if (on.length > 0) log.info("", `kholab config: ${on.join(", ")}`);
     for (const e of this.params.errors) log.warning("", `bad parameter: ${e}`);
     if (options.faults) this.faults.arm(options.faults);
     this.memblock = new Memblock({ topology: machine.topology, log, faults: this.faults });

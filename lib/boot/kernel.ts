@@ -26,7 +26,13 @@ import type { ReserveMemState } from "./reserve_mem.ts";
 
 export { KernelPanic } from "../kernel/panic.ts";
 export { POISON_SEED } from "./options.ts";
-export type { BootHandoff, BootOptions, BootReport } from "./options.ts";
+export type {
+  BootConfig,
+  BootHandoff,
+  BootOptions,
+  BootReport,
+  ResolvedBootConfig,
+} from "./options.ts";
 
 /**
  * A booted kernel.
@@ -104,8 +110,11 @@ export class Kernel {
     this.liveupdate = ctx.liveupdate;
     this.reserveMem = ctx.reserveMem;
     this.boot = {
+      config: ctx.config,
+      verdict: ctx.config.strict ? "strict" : "kernel",
       khoBoot: ctx.kho.isKhoBoot,
       revivalRefused: ctx.revivalRefused,
+      strictCheck: ctx.strictCheck,
       retrieve: ctx.retrieve,
       freedPages: ctx.freedPages,
       scratch: [...ctx.scratch],

@@ -2,17 +2,19 @@
  * How a kernel boots ({@link BootOptions}), what the previous kernel handed it
  * ({@link BootHandoff}) and what happened during boot ({@link BootReport}).
  *
- * Where later switches go: the kernel command line (`cmdline`) carries boot parameters, each
+ * Where switches go: the kernel command line (`cmdline`) carries boot parameters, each
  * parsed by `lib/kernel/cmdline.ts` and consumed by the boot phase that models its
  * `early_param`/`__setup` handler (`reserve_mem=`: the `reserve_mem` phase of `./phases.ts`,
- * in `./reserve_mem.ts`). Build-time configuration (CONFIG_KEXEC_HANDOVER_DEBUG,
- * CONFIG_DEFERRED_STRUCT_PAGE_INIT, a kdump kernel) joins BootOptions as one `config` group
- * that the phases read from the boot context (`./context.ts`); none of those switches exists yet.
+ * in `./reserve_mem.ts`). Build-time configuration and the kind of kernel are one `config` group
+ * ({@link BootConfig}: CONFIG_KEXEC_HANDOVER_DEBUG, CONFIG_DEFERRED_STRUCT_PAGE_INIT, a kdump
+ * kernel, kholab's strict checks) that the phases read from the boot context (`./context.ts`)
+ * and that the boot report repeats.
  *
  * @module
  */
 
 import type { FaultOptions } from "../kernel/faults.ts";
+import type { Clock } from "../rng.ts";
 import type { Handover } from "../kho/abi/kho_data.ts";
 import type { AbiProfile, ProfileName } from "../kho/profiles.ts";
 import type { ScratchArea } from "../kho/abi/asm_generic_kexec_handover.ts";
@@ -20,6 +22,52 @@ import type { RetrieveStats } from "../kho/restore.ts";
 
 /** Seed of the poison pattern written over memory handed to the allocator. */
 export const POISON_SEED = 0x6b6b6b6b;
+
+/**
+ * The kernel's build configuration and kind, per boot. Every switch defaults to off.
+ *
+ * - `khoDebug` — CONFIG_KEXEC_HANDOVER_DEBUG: `kho_scratch_overlap()` does real work only with
+ *   it (kho-facts §1.1, §5.5), so preserving memory inside scratch is refused (WARN, EINVAL)
+ *   only then. A debug option without a Kconfig default (`kernel/liveupdate/Kconfig`), so off,
+ *   as in distribution kernels.
+ * - `deferredStructPageInit` — CONFIG_DEFERRED_STRUCT_PAGE_INIT: the successor initialises
+ *   every page of each preserved block before stamping it (`kho_get_preserved_page` →
+ *   `init_deferred_page`, kho-facts §5.2); counted in {@link RetrieveStats}. Released kernels
+ *   forbid the combination (8b66ed2c3f42): only a profile with the fix boots with it.
+ * - `crashKernel` — this kernel is a kdump kernel (`is_kdump_kernel()`); on `kexec`, the
+ *   image is a crash image (KEXEC_TYPE_CRASH): no `liveupdate_reboot`, no finalize, and
+ *   `kho_locate_mem_hole` does not place it in scratch (luo-hugetlb-facts §5.5).
+ * - `strict` — kholab's hardened successor: the checks a hardened kernel could add on top of
+ *   `kho_populate`'s (scratch array and areas inside RAM, page-aligned, not overlapping each
+ *   other, the FDT or the kernel; the kernel image inside scratch; every tracker pointer inside
+ *   RAM, no cycle, no shared node, every block inside RAM). A failed check refuses the
+ *   handover ("disabling KHO revival") and the boot report names it. Off: the kernel's own
+ *   verdict — what `kho_populate` checks, then whatever the bytes make the kernel do
+ *   (a named oops or a detected hang where it would fault or loop).
+ */
+export interface BootConfig {
+  /** CONFIG_KEXEC_HANDOVER_DEBUG. Default false. */
+  khoDebug?: boolean;
+  /** CONFIG_DEFERRED_STRUCT_PAGE_INIT. Default false. */
+  deferredStructPageInit?: boolean;
+  /** A kdump kernel (and, on kexec, a crash image). Default false. */
+  crashKernel?: boolean;
+  /** kholab's strict (hardened) handover checks. Default false: the kernel's own verdict. */
+  strict?: boolean;
+}
+
+/** A {@link BootConfig} with every switch resolved. */
+export type ResolvedBootConfig = Readonly<Required<BootConfig>>;
+
+/** Resolves the defaults of a {@link BootConfig} (every switch off). */
+export function resolveBootConfig(config: BootConfig | undefined): ResolvedBootConfig {
+  return {
+    khoDebug: config?.khoDebug ?? false,
+    deferredStructPageInit: config?.deferredStructPageInit ?? false,
+    crashKernel: config?.crashKernel ?? false,
+    strict: config?.strict ?? false,
+  };
+}
 
 /** How to boot a kernel. */
 export interface BootOptions {
@@ -46,6 +94,13 @@ export interface BootOptions {
    * state, which the successor cannot revive.
    */
   finalizeAtKexec?: boolean;
+  /** Build configuration and kind of kernel ({@link BootConfig}; every switch off by default). */
+  config?: BootConfig;
+  /**
+   * Clock for the boot's timed regions (the reservation walk, `reserveMs`); without one
+   * nothing is timed. The wall clock is handed in by the outermost caller.
+   */
+  clock?: Clock;
 }
 
 /** What the previous kernel passed on (absent on a cold boot). */
@@ -60,10 +115,23 @@ export interface BootHandoff {
 
 /** What happened during boot, for metrics and tests. */
 export interface BootReport {
+  /** The configuration this kernel booted with. */
+  config: ResolvedBootConfig;
+  /**
+   * Whose verdict on the incoming handover: `"kernel"` (what the kernel checks) or
+   * `"strict"` (kholab's hardened checks on top).
+   */
+  verdict: "kernel" | "strict";
   /** True when the handover was accepted. */
   khoBoot: boolean;
   /** Why KHO revival was disabled, when a handover was offered and refused. */
   revivalRefused?: string;
+  /**
+   * In strict mode, the extra check (one the kernel does not make) that refused the handover
+   * or aborted the tracker walk, e.g. `"scratch area inside RAM"`; absent when the kernel's
+   * own checks decided.
+   */
+  strictCheck?: string;
   /** The successor's tracker walk, on a KHO boot. */
   retrieve?: RetrieveStats;
   /** Pages handed to the buddy allocator by memblock_free_all. */

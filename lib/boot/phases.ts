@@ -33,6 +33,7 @@ import { hex, PAGE_SIZE, PAGEBLOCK_NR_PAGES } from "../units.ts";
 import { BuddyAllocator } from "../kernel/buddy.ts";
 import { MIGRATE_CMA } from "../kernel/gfp.ts";
 import { MemblockFlags } from "../kernel/memblock.ts";
+import { KernelOops } from "../kernel/oops.ts";
 import { KernelPanic } from "../kernel/panic.ts";
 import { Vmalloc } from "../kernel/vmalloc.ts";
 import { Kho, LOW_RESERVED_BYTES } from "../kho/kho.ts";
@@ -63,8 +64,10 @@ export function e820MemblockSetup(ctx: BootContext): void {
 }
 
 /**
- * `kho_populate`: validate the handover before anything else is allocated. On success the
- * scratch areas are added to memblock and marked, the scratch array reserved, memblock
+ * `kho_populate`: validate the handover before anything else is allocated — what the kernel
+ * checks, plus kholab's extra checks in strict mode (`config.strict`, which also requires the
+ * kernel image inside scratch). On success the scratch areas are added to memblock and marked
+ * (whatever they say: the kernel checks none of them), the scratch array reserved, memblock
  * allocates only from scratch, and the incoming state (`kho_in`: the FDT, so that
  * `kho_retrieve_subtree` works from here on) is set up; on failure "disabling KHO revival"
  * and an ordinary boot.
@@ -73,28 +76,42 @@ export function khoPopulate(ctx: BootContext): void {
   const { handover } = ctx.handoff;
   if (!handover) return;
   const { machine: { mem, topology }, log, memblock: mb } = ctx;
+  const strict = ctx.config.strict;
   const r = validateHandover({
     mem,
     topology,
     profile: ctx.profile,
     handover,
     forbidden: [{ addr: 0, size: LOW_RESERVED_BYTES }],
+    strict,
   });
+  const refuse = (reason: string, strictCheck?: string) => {
+    ctx.revivalRefused = reason;
+    ctx.strictCheck = strictCheck;
+    log.warning(
+      "KHO",
+      `disabling KHO revival: ${reason}${strictCheck ? ` (strict check: ${strictCheck})` : ""}`,
+    );
+  };
   if (!r.ok) {
-    ctx.revivalRefused = r.reason;
-    log.warning("KHO", `disabling KHO revival: ${r.reason}`);
+    refuse(r.reason, r.strictCheck);
   } else if (
+    strict &&
     !r.scratch.some((a) =>
       ctx.imagePhys >= a.addr && ctx.imagePhys + ctx.imageBytes <= a.addr + a.size
     )
   ) {
-    ctx.revivalRefused = `kernel image at ${hex(ctx.imagePhys)} is outside scratch`;
-    log.warning("KHO", `disabling KHO revival: ${ctx.revivalRefused}`);
+    refuse(
+      `kernel image at ${hex(ctx.imagePhys)} is outside scratch`,
+      "kernel image inside scratch",
+    );
   } else {
     ctx.populated = r;
     ctx.scratch = r.scratch;
     for (const a of r.scratch) {
-      if (a.size === 0) continue;
+      // memblock_add + memblock_mark_kho_scratch; an area memblock cannot even represent is
+      // left to kho_memory_init, where its missing struct pages end the boot.
+      if (a.size === 0 || !Number.isSafeInteger(a.addr + a.size)) continue;
       mb.add(a.addr, a.size);
       mb.markKhoScratch(a.addr, a.size);
     }
@@ -133,16 +150,32 @@ export function sparseInit(ctx: BootContext): void {
         ctx.log,
       );
     }
+    if (!topology.isRam(phys, size)) {
+      // A handed-over scratch area that is not RAM: scratch-only memblock allocated the
+      // memmap there, and initialising it writes memory that does not exist.
+      ctx.log.error("", `sparse_init: memmap of node ${nid} at ${hex(phys)} is not RAM`);
+      throw new KernelOops({ address: phys, fn: "sparse_init" }, ctx.log);
+    }
   }
 }
 
 /**
  * `kho_reserve_scratch` (cold boot only): sized by `kho_scratch=` (a bad value warns and
  * falls back to the defaults); a failure disables KHO. On a KHO boot `kho_scratch=` is
- * ignored: the inherited areas are reused.
+ * ignored: the inherited areas are reused. A kdump kernel without a handover disables KHO
+ * instead ("disabled in the kdump kernel"), unless its generation has `kdump-kho-active`.
  */
 export function khoReserveScratch(ctx: BootContext): void {
   const { log, params } = ctx;
+  if (ctx.khoEnabled && !ctx.populated && ctx.config.crashKernel) {
+    // kho_memory_init (linux-mm @ 65660710): no KHO in the kdump kernel. Generations with
+    // kdump-kho-active reserve scratch like any kernel.
+    if (!ctx.profile.bugs.includes("kdump-kho-active")) {
+      ctx.khoEnabled = false;
+      log.info("KHO", "disabled in the kdump kernel");
+      return;
+    }
+  }
   if (ctx.khoEnabled && !ctx.populated) {
     let sizing: ScratchSizing = { scale: DEFAULT_SCRATCH_SCALE };
     if (params.khoScratch !== undefined) {
@@ -185,16 +218,33 @@ export function freeAreaInit(ctx: BootContext): void {
  */
 export function khoMemoryInit(ctx: BootContext): void {
   if (ctx.populated && ctx.incoming) {
-    for (const a of ctx.scratch) {
-      if (a.size > 0) {
-        ctx.buddy.setPageblockMigratetypeRange(
-          a.addr / PAGE_SIZE,
-          (a.addr + a.size) / PAGE_SIZE,
-          MIGRATE_CMA,
+    const topology = ctx.machine.topology;
+    for (const [i, a] of ctx.scratch.entries()) {
+      if (a.size === 0) continue;
+      if (!topology.isRam(a.addr, a.size)) {
+        // kho_release_scratch initialises the struct pages of every scratch pageblock; memory
+        // that is not RAM has none (the kernel checked nothing in kho_populate).
+        let at = a.addr;
+        while (at < a.addr + a.size && topology.isRam(at, PAGE_SIZE)) at += PAGE_SIZE;
+        ctx.log.error(
+          "KHO",
+          `kho_release_scratch: scratch area ${i} ${hex(a.addr)}+${hex(a.size)} is not RAM`,
         );
+        throw new KernelOops({ address: at, fn: "kho_release_scratch" }, ctx.log);
       }
+      // pageblock_start_pfn(PFN_DOWN(start)) .. pageblock_align(PFN_UP(end)): MIGRATE_CMA
+      ctx.buddy.setPageblockMigratetypeRange(
+        Math.floor(a.addr / PAGE_SIZE),
+        Math.ceil((a.addr + a.size) / PAGE_SIZE),
+        MIGRATE_CMA,
+      );
     }
-    ctx.retrieve = ctx.incoming.memRetrieve();
+    ctx.retrieve = ctx.incoming.memRetrieve({
+      strict: ctx.config.strict,
+      deferredStructPageInit: ctx.config.deferredStructPageInit,
+      clock: ctx.options.clock,
+    });
+    ctx.strictCheck ??= ctx.retrieve.strictCheck;
   }
   ctx.memblock.clearKhoScratchOnly();
 }
@@ -254,6 +304,8 @@ export function khoInit(ctx: BootContext): void {
     scratch: ctx.scratch,
     incoming: ctx.incoming,
     release: ctx.release,
+    debug: ctx.config.khoDebug,
+    strict: ctx.config.strict,
   });
 }
 

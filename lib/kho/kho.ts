@@ -20,6 +20,7 @@
  */
 
 import { KhoError } from "../errors.ts";
+import { KernelOops } from "../kernel/oops.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../machine/physmem.ts";
 import { GFP_KERNEL } from "../kernel/gfp.ts";
@@ -144,6 +145,13 @@ export class Kho {
       scratch: readonly ScratchArea[];
       incoming: KhoIn | null;
       release: string;
+      /** CONFIG_KEXEC_HANDOVER_DEBUG (the scratch-overlap checks). Default false. */
+      debug?: boolean;
+      /**
+       * kholab's strict checks: a sub-blob outside RAM is ignored with a warning instead of
+       * the kernel's oops. Default false.
+       */
+      strict?: boolean;
     },
   ): Kho {
     const { host, profile, incoming } = options;
@@ -153,19 +161,26 @@ export class Kho {
       try {
         const { phys, size } = incoming.retrieveSubtree(KHO_KEXEC_METADATA_NAME);
         const len = Math.min(size ?? KEXEC_METADATA_LAYOUT.size, KEXEC_METADATA_LAYOUT.size);
+        // kho_in_kexec_metadata reads the blob through phys_to_virt once blob-size ≥ 4.
+        if (len >= 4 && !host.topology.isRam(phys, len)) {
+          if (options.strict) throw new KhoError("EFAULT", `blob ${hex(phys)} is not RAM`);
+          host.log.error("KHO", `kexec-metadata blob at ${hex(phys)} is not RAM`);
+          throw new KernelOops({ address: phys, fn: "kho_in_kexec_metadata" }, host.log);
+        }
         const r = readKexecMetadata(host.mem.readBytes(phys, len));
         if (r.ok) {
           kexecCount = r.value.kexecCount;
           previousRelease = r.value.previousRelease;
         } else host.log.warning("KHO", `ignoring kexec-metadata: ${r.reason}`);
       } catch (e) {
+        if (e instanceof KernelOops) throw e;
         host.log.warning("KHO", `no kexec-metadata: ${(e as Error).message}`);
       }
     }
     let out: KhoOut | null = null;
     if (options.enabled) {
       try {
-        out = KhoOut.init(host, profile, options.scratch);
+        out = KhoOut.init(host, profile, options.scratch, { debug: options.debug });
         if (profile.kexecMetadata) {
           const blob = encodeKexecMetadata({
             version: KHO_KEXEC_METADATA_VERSION,
@@ -404,20 +419,29 @@ export class Kho {
    * record. Throws EADDRNOTAVAIL when the segments do not fit in scratch.
    */
   fillKimage(
-    options: { imageBytes: number; mem: PhysicalMemory },
+    options: { imageBytes: number; mem: PhysicalMemory; crash?: boolean },
   ): { handover: Handover; imagePhys: number } {
     const out = this.#outOrThrow("kho_fill_kimage");
     const fdtPhys = out.prepareKexec();
     const areas = out.scratch;
     const array = encodeScratchArray(areas);
     const placed: PlacedSegment[] = [];
-    const imagePhys = locateMemHole(
-      areas,
-      { size: options.imageBytes, align: 2 * 1024 * 1024 },
-      placed,
-    );
-    placed.push({ mem: imagePhys, memsz: options.imageBytes });
-    const scratchPhys = locateMemHole(areas, { size: array.length, align: 64 * 1024 }, placed);
+    let imagePhys: number;
+    let scratchPhys: number;
+    if (options.crash) {
+      // kho_locate_mem_hole returns 1 for a crash image: kexec's generic search places the
+      // segments (kholab has no crashkernel= region: the cold load address, then the array).
+      imagePhys = COLD_IMAGE_PHYS;
+      scratchPhys = Math.ceil((imagePhys + options.imageBytes) / (64 * 1024)) * 64 * 1024;
+    } else {
+      imagePhys = locateMemHole(
+        areas,
+        { size: options.imageBytes, align: 2 * 1024 * 1024 },
+        placed,
+      );
+      placed.push({ mem: imagePhys, memsz: options.imageBytes });
+      scratchPhys = locateMemHole(areas, { size: array.length, align: 64 * 1024 }, placed);
+    }
     options.mem.writeBytes(scratchPhys, array);
     return {
       handover: {

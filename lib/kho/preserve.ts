@@ -110,6 +110,8 @@ export class KhoOut {
   #open: OpenRootFdt | null = null;
   #finalized = false;
   #rootWritten = false;
+  /** CONFIG_KEXEC_HANDOVER_DEBUG and a generation that calls `kho_scratch_overlap()`. */
+  readonly #debug: boolean;
   /** Precomputed for the preserve fast path. */
   readonly #notifierEra: boolean;
   readonly #typed: RadixVariantTree | null;
@@ -122,8 +124,10 @@ export class KhoOut {
     profile: AbiProfile,
     tracker: OutgoingTracker,
     scratch: readonly ScratchArea[],
+    debug: boolean,
   ) {
     this.#host = host;
+    this.#debug = debug && profile.debugScratchCheck;
     this.#alloc = metadataAllocator(host);
     this.profile = profile;
     this.tracker = tracker;
@@ -137,11 +141,20 @@ export class KhoOut {
 
   /**
    * `kho_init` (outgoing part): the tracker, then the root FDT in the profile's style. Throws
-   * ENOMEM when an allocation fails (nothing is left allocated).
+   * ENOMEM when an allocation fails (nothing is left allocated). With `debug`
+   * (CONFIG_KEXEC_HANDOVER_DEBUG) `kho_scratch_overlap()` does real work: preserving memory
+   * inside scratch WARNs and fails with EINVAL, and 6.18/6.19 also refuse tracker pages there;
+   * without it the check always answers false.
    */
-  static init(host: KhoOutHost, profile: AbiProfile, scratch: readonly ScratchArea[]): KhoOut {
+  static init(
+    host: KhoOutHost,
+    profile: AbiProfile,
+    scratch: readonly ScratchArea[],
+    options: { debug?: boolean } = {},
+  ): KhoOut {
     const alloc = metadataAllocator(host);
-    const scratchCheck = profile.metadataScratchCheck
+    const debug = options.debug ?? false;
+    const scratchCheck = debug && profile.metadataScratchCheck
       ? (phys: number, size: number) => scratchOverlap(scratch, phys, size)
       : undefined;
     const tracker = createTracker(profile.tracker, {
@@ -150,7 +163,7 @@ export class KhoOut {
       log: host.log,
       scratchCheck,
     });
-    const self = new KhoOut(host, profile, tracker, scratch);
+    const self = new KhoOut(host, profile, tracker, scratch, debug);
     try {
       if (profile.fdtStyle === "rw") {
         const phys = self.allocPreserve(PAGE_SIZE, "kho_out_fdt");
@@ -193,8 +206,9 @@ export class KhoOut {
     return this.#finalized;
   }
 
+  /** `WARN_ON(kho_scratch_overlap(phys, size))` → EINVAL; false without the debug option. */
   #checkScratch(callsite: string, what: string, phys: number, size: number): void {
-    if (!this.#inScratch(phys, size)) return;
+    if (!this.#debug || !this.#inScratch(phys, size)) return;
     const i = scratchOverlap(this.scratch, phys, size);
     if (i >= 0) {
       this.#host.log.warn(callsite, `${what} at ${hex(phys)} overlaps scratch area ${i}`);
@@ -257,9 +271,11 @@ export class KhoOut {
 
   #preservePagesChecked(pfn: number, nrPages: number): void {
     this.#checkBusy("kho_preserve_pages");
-    if (!Number.isSafeInteger(nrPages) || nrPages <= 0) {
+    if (!Number.isSafeInteger(nrPages) || nrPages < 0) {
       throw new KhoError("EINVAL", `nr_pages ${nrPages}`);
     }
+    // kho_preserve_pages(page, 0): the split loop never runs; 0 (6.16's kho_preserve_phys too).
+    if (nrPages === 0) return;
     this.#checkScratch("kho_preserve_pages", "pages", pfn * PAGE_SIZE, nrPages * PAGE_SIZE);
     const nidOf = this.profile.numaAwarePages ? this.#nidOf : undefined;
     const end = pfn + nrPages;
@@ -301,12 +317,13 @@ export class KhoOut {
 
   /**
    * 6.16's `kho_preserve_phys(phys, size)`: EBUSY once finalized, EINVAL unless both are
-   * page-aligned; same split and rollback as `kho_preserve_pages`.
+   * page-aligned; same split and rollback as `kho_preserve_pages`. Size 0 preserves nothing
+   * and returns 0 (S-6.16c: the loop never runs).
    */
   preservePhys(phys: number, size: number): void {
     this.#checkBusy("kho_preserve_phys");
     const pfn = phys / PAGE_SIZE, nrPages = size / PAGE_SIZE; // exact: PAGE_SIZE is 2^12
-    if (Math.floor(pfn) !== pfn || Math.floor(nrPages) !== nrPages || size <= 0) {
+    if (Math.floor(pfn) !== pfn || Math.floor(nrPages) !== nrPages || size < 0) {
       throw new KhoError(
         "EINVAL",
         `kho_preserve_phys(${hex(phys)}, ${hex(size)}): not page aligned`,

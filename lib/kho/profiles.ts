@@ -5,6 +5,11 @@
  * known bugs.
  *
  * The ABI names a profile carries (compat, property names) come from `abi/kexec_handover.ts`.
+ * A profile is the kernel as released, its bugs included and named ({@link KhoBug}). The
+ * fixes that are posted, in the mm tree, or kholab's own where none is posted are data
+ * ({@link KhoFix}, {@link KHO_FIXES}); a `+fixes` variant ({@link withFixes}) is its base with
+ * a list of fixes applied: the same compat string and ABI (a fix does not change what crosses
+ * kexec), the bugs they remove gone, and the fixes listed with their sources.
  *
  * @module
  */
@@ -27,7 +32,7 @@ import {
   LUO_FDT_SESSION_COMPATIBLE,
 } from "./abi/luo.ts";
 
-/** Names of the profiles kholab implements, oldest first. */
+/** Names of the profiles kholab implements, oldest first; a `+fixes` variant after its base. */
 export const PROFILE_NAMES = [
   "kho-v1-6.16",
   "kho-v1-6.18",
@@ -36,6 +41,7 @@ export const PROFILE_NAMES = [
   "kho-v2",
   "kho-v3",
   "kho-v4",
+  "kho-v4+fixes",
   "rfc-2026-page-type",
   "rfc-2026-page-type-fixed",
 ] as const;
@@ -91,12 +97,39 @@ export type KhoApi =
 /**
  * Kernel bugs a profile can carry and reproduce: a profile is the kernel as released.
  *
+ * Live in the newest code (luo-hugetlb-facts §6, read at linux-mm @ 65660710 and S-7.1c):
+ * - `int-size-overflow`: the successor's reservation computes `1 << (order + PAGE_SHIFT)` in
+ *   `int` (`int sz` in `deserialize_bitmap` since 6.16 and in RFC v1's `kho_memblock_reserve`;
+ *   `u64 sz = 1 << …` in `kho_preserved_memory_reserve` from 7.0), so a block of order 19
+ *   reserves from its start to the end of memory (INT_MIN sign-extended, capped by
+ *   `memblock_reserve`) and orders ≥ 20 shift modulo 32 (order 20 → 1 byte) (§6.2).
+ * - `numa-restore-mismatch`: `kho_restore_pages` splits the range without the NUMA rule that
+ *   `kho_preserve_pages` applies (7.1 on), so a range that preserve cut at a node boundary is
+ *   walked with a larger computed order: each block initialises the pages of its stamped
+ *   order, the loop advances by the computed one, the blocks skipped stay stamped and
+ *   unrestored, and the call returns success (§6.1).
+ * - `vmalloc-unwind-unset-order`: `kho_preserve_vmalloc`'s error path calls
+ *   `kho_unpreserve_vmalloc(preservation)` before `preservation->order` is set, so the blocks of
+ *   a huge (order-9) area are deleted as order-0 keys and stay preserved (§6.3; 6.19 on, where
+ *   unpreserve uses the descriptor's order).
+ * - `numa-unpreserve-mismatch`: `__kho_unpreserve` (unpreserve and the rollback of a failed
+ *   `kho_preserve_pages`) uses the plain split, so blocks that preserve cut at a node boundary
+ *   are not the ones deleted (kho-facts §5.1; fixed by the 2026-05-19 patch, see
+ *   {@link KHO_FIXES}).
  * - `subtree-setprop-leak`: `kho_add_subtree` returns the raw libfdt code when `fdt_setprop`
- *   fails and leaves the half-built node in the root FDT (S-7.1c; fixed later in mm).
- * - `int-size-overflow`: the successor's `memblock_reserve` size `1 << (order + PAGE_SHIFT)`
- *   is computed in `int`, so blocks of order ≥ 19 reserve the wrong size (S-7.0c, S-7.1c).
- * - `numa-unpreserve-mismatch`: `kho_preserve_pages` splits blocks at NUMA node boundaries
- *   but `kho_unpreserve_pages` and `kho_restore_pages` use the plain split (S-7.1c).
+ *   fails and leaves the half-built node in the root FDT (6.19 … S-7.1c; cleaned up in the mm
+ *   tree).
+ * - `kdump-kho-active`: nothing stops KHO in a kdump kernel — a cold kdump boot reserves scratch
+ *   like any kernel, and `kho_fill_kimage` hands the crashed kernel's FDT and scratch array to a
+ *   crash image (only `kho_locate_mem_hole` skips crash images). The mm tree disables KHO in the
+ *   kdump kernel and skips crash images in `kho_fill_kimage` (luo-hugetlb-facts §5.5).
+ * - `luo-dup-session-empty-block`: 7.2's `luo_session_insert` grows the outgoing session
+ *   block set before its duplicate-name scan and returns EEXIST without shrinking, so a
+ *   duplicate name while the last block is full leaves an empty block linked at the tail;
+ *   serialized as is, the successor's `kho_block_set_restore` rejects its count 0 and
+ *   `luo_early_startup` panics (luo-hugetlb-facts §6.5; found by reading the code, not reported).
+ *
+ * Fixed in later releases:
  * - `unpreserve-hang`: `__kho_unpreserve` hits `continue` without advancing on a missing
  *   order or bitmap, an endless loop (6.16 until b05addf6f059). kholab detects the lockup
  *   and reports it as a `KhoHangError` instead of hanging.
@@ -105,22 +138,19 @@ export type KhoApi =
  *   second restores are not detected.
  * - `vmalloc-same-head-page`, `vmalloc-chunk-overrun`, `vmalloc-unpreserve-order`: the three
  *   vmalloc preservation bugs fixed after merge (kho-facts §6.4).
- * - `vmalloc-unwind-unset-order`: the error path of `kho_preserve_vmalloc` unpreserves with the
- *   descriptor's `order` not yet set (0), so blocks of a huge-vmap area stay preserved.
+ *
+ * Of proposals:
  * - `order-table-no-slot`: RFC v1's order table has slots for orders 0..9 only; blocks of
  *   higher order are written past the table and never walked by the successor.
  * - `page-type-lost`: the 2026 page-type RFC puts the type in key bit 63, which a six-level
  *   tree never indexes, so the successor cannot tell CONTIG from SPLIT blocks.
- * - `luo-dup-session-empty-block`: 7.2's `luo_session_insert` grows the outgoing session
- *   block set before its duplicate-name scan and returns EEXIST without shrinking, so a
- *   duplicate name while the last block is full leaves an empty block linked at the tail;
- *   serialized as is, the successor's `kho_block_set_restore` rejects its count 0 and
- *   `luo_early_startup` panics (luo-hugetlb-facts §6.5; found by reading the code, not reported).
  */
 export type KhoBug =
   | "subtree-setprop-leak"
   | "int-size-overflow"
   | "numa-unpreserve-mismatch"
+  | "numa-restore-mismatch"
+  | "kdump-kho-active"
   | "unpreserve-hang"
   | "restore-folio-no-refcount"
   | "vmalloc-same-head-page"
@@ -130,6 +160,118 @@ export type KhoBug =
   | "order-table-no-slot"
   | "page-type-lost"
   | "luo-dup-session-empty-block";
+
+/**
+ * How far a fix has got: `mainline` (in a release), `mm-tree` (in linux-mm, ahead of
+ * mainline), `posted` (on the list, not merged as far as the facts go), `kholab` (no fix is
+ * posted; kholab's own, described in `summary`).
+ */
+export type FixStatus = "mainline" | "mm-tree" | "posted" | "kholab";
+
+/** One fix: the bugs it removes (or the restriction it lifts), where it comes from, its status. */
+export interface KhoFix {
+  /** Short name, e.g. `"kho-unpreserve-numa-order"`. */
+  readonly name: string;
+  /** Bugs of the base profile the fix removes. */
+  readonly removes: readonly KhoBug[];
+  /**
+   * Whether the fix lets KHO run with CONFIG_DEFERRED_STRUCT_PAGE_INIT (it adds
+   * `kho_get_preserved_page`, which initialises each preserved page before the stamp).
+   */
+  readonly deferredStructPageInit?: boolean;
+  /** Where it comes from: a Message-ID, a commit, or `"kholab's fix"`. */
+  readonly source: string;
+  /** How far it has got. */
+  readonly status: FixStatus;
+  /** What it changes, in one or two sentences. */
+  readonly summary: string;
+}
+
+/**
+ * The fixes kholab knows, by name (luo-hugetlb-facts §5.2, §5.5, §5.6, §6; kho-facts §5.1, §5.2).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KHO_FIXES } from "./profiles.ts";
+ * assert.equal(KHO_FIXES["kho-unpreserve-numa-order"].status, "mm-tree");
+ * assert.match(KHO_FIXES["kho-restore-numa-order"].source, /kholab/);
+ * ```
+ */
+export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
+  "kho-unpreserve-numa-order": {
+    name: "kho-unpreserve-numa-order",
+    removes: ["numa-unpreserve-mismatch"],
+    source: '"kho: fix order calculation for kho_unpreserve_pages()", ' +
+      "<20260519133332.2498092-1-pratyush@kernel.org> (Cc stable); in linux-mm @ 65660710",
+    status: "mm-tree",
+    summary: "__kho_unpreserve splits with __kho_preserve_pages_order(), the NUMA rule of " +
+      "kho_preserve_pages, so unpreserve deletes the blocks preserve added.",
+  },
+  "kho-restore-numa-order": {
+    name: "kho-restore-numa-order",
+    removes: ["numa-restore-mismatch"],
+    source: "kholab's fix (no fix posted; luo-hugetlb-facts §6.1)",
+    status: "kholab",
+    summary: "kho_restore_pages splits with __kho_preserve_pages_order() too, so every block " +
+      "preserve cut at a node boundary is restored.",
+  },
+  "kho-reserve-size-ul": {
+    name: "kho-reserve-size-ul",
+    removes: ["int-size-overflow"],
+    source: "kholab's fix (no standalone patch; a derived copy of the generalized radix " +
+      "series computes 1UL << …, luo-hugetlb-facts §5.3, unverified)",
+    status: "kholab",
+    summary: "kho_preserved_memory_reserve computes sz = 1UL << (order + PAGE_SHIFT), so a " +
+      "block of any order reserves exactly its size.",
+  },
+  "kho-vmalloc-unwind-order": {
+    name: "kho-vmalloc-unwind-order",
+    removes: ["vmalloc-unwind-unset-order"],
+    source: "kholab's fix (no fix posted; luo-hugetlb-facts §6.3)",
+    status: "kholab",
+    summary: "kho_preserve_vmalloc sets preservation->order (and flags) before preserving " +
+      "the blocks, so its error path unpreserves blocks of the area's order.",
+  },
+  "kho-add-subtree-cleanup": {
+    name: "kho-add-subtree-cleanup",
+    removes: ["subtree-setprop-leak"],
+    source: "linux-mm @ 65660710 (kho_add_subtree; the patch and its release are unverified, " +
+      "luo-hugetlb-facts §5.6)",
+    status: "mm-tree",
+    summary: "a failing fdt_setprop deletes the half-built node (fdt_del_node) and returns " +
+      "-ENOMEM instead of the raw libfdt code.",
+  },
+  "kho-kdump-disable": {
+    name: "kho-kdump-disable",
+    removes: ["kdump-kho-active"],
+    source: "linux-mm @ 65660710 (kho_memory_init, kho_fill_kimage; patch id and release " +
+      "unverified, luo-hugetlb-facts §5.5)",
+    status: "mm-tree",
+    summary: 'the kdump kernel disables KHO ("disabled in the kdump kernel") and ' +
+      "kho_fill_kimage returns early for crash images.",
+  },
+  "kho-deferred-struct-page-init": {
+    name: "kho-deferred-struct-page-init",
+    removes: [],
+    deferredStructPageInit: true,
+    source: '"kho: add support for deferred struct page init" v2 (Michal Clapinski, ' +
+      "2026-02-10; v1 <20251216084913.86342-1-epetron@amazon.de>), Fixes: 8b66ed2c3f42; " +
+      "in linux-mm @ 65660710",
+    status: "mm-tree",
+    summary: "kho_get_preserved_page() calls init_deferred_page() for every page of a " +
+      "preserved block before the stamp, so KHO works with CONFIG_DEFERRED_STRUCT_PAGE_INIT " +
+      "(8b66ed2c3f42 had forbidden the combination).",
+  },
+  "luo-session-dup-check-first": {
+    name: "luo-session-dup-check-first",
+    removes: ["luo-dup-session-empty-block"],
+    source: "kholab's fix (not reported; luo-hugetlb-facts §6.5)",
+    status: "kholab",
+    summary: "luo_session_insert scans for a duplicate name before kho_block_set_grow, as " +
+      "luo_preserve_file checks its token before growing.",
+  },
+};
 
 /**
  * The Live Update Orchestrator of a kernel generation (luo-hugetlb-facts §2.4, §2.9): the form
@@ -226,12 +368,44 @@ export interface AbiProfile {
   readonly restoresOwnFdt: boolean;
   /** Whether 6.18/6.19's debug check rejects tracker metadata pages inside scratch. */
   readonly metadataScratchCheck: boolean;
+  /**
+   * Whether `kho_preserve_folio` / `kho_preserve_pages` call `kho_scratch_overlap()` (real work
+   * only with CONFIG_KEXEC_HANDOVER_DEBUG, kho-facts §5.5); 6.16 has no such check (S-6.16c).
+   */
+  readonly debugScratchCheck: boolean;
   /** KHO functions this kernel has (the others give EOPNOTSUPP). */
   readonly api: readonly KhoApi[];
   /** The Live Update Orchestrator this kernel has, or null (before 6.19, RFC v1). */
   readonly luo: LuoGeneration | null;
+  /**
+   * Whether `kho_populate` requires a non-zero memory map (6.19 on, S-6.19c/S-7.1c). 6.16
+   * reads the map only in `kho_mem_deserialize`: a missing or zero map is a KHO boot with
+   * nothing reserved (S-6.16c).
+   */
+  readonly populateChecksMap: boolean;
+  /**
+   * How the cold boot sizes the per-node scratch areas: `online` — one per online node,
+   * `num_online_nodes() + 2` (6.16–6.19: a memoryless node cannot hold its area, the
+   * reservation fails and KHO is disabled); `memory` — one per node with memory,
+   * `nodes_weight(N_MEMORY) + 2` (7.0 on, S-7.0c).
+   */
+  readonly scratchNodes: "online" | "memory";
+  /**
+   * Whether `kho_scratch=lowmem,global,pernode` requires every size to be non-zero (6.16,
+   * S-6.16c); later kernels require only a non-zero sum.
+   */
+  readonly scratchSizesNonZero: boolean;
   /** Known bugs of this generation that the simulation reproduces. */
   readonly bugs: readonly KhoBug[];
+  /** The released profile a `+fixes` variant derives from; null for a released profile. */
+  readonly base: ProfileName | null;
+  /** Fixes applied over the base (empty for a released profile). */
+  readonly fixes: readonly KhoFix[];
+  /**
+   * Whether KHO runs with CONFIG_DEFERRED_STRUCT_PAGE_INIT (`kho_get_preserved_page`): only
+   * with the fix of that name; released kernels forbid the combination (8b66ed2c3f42).
+   */
+  readonly deferredStructPageInit: boolean;
 }
 
 const API_6_16: KhoApi[] = ["preserveFolio", "preservePhys", "unpreservePhys"];
@@ -255,7 +429,11 @@ const API_6_19: KhoApi[] = [
 ];
 const API_RFC_V1: KhoApi[] = ["preserveFolio", "preservePhys"];
 
+/** What every released profile has: no base, no fixes, no deferred struct page init. */
+const RELEASED = { base: null, fixes: [], deferredStructPageInit: false } as const;
+
 const XARRAY_ERA = {
+  ...RELEASED,
   compat: KHO_FDT_COMPATIBLE_V1,
   memoryMapProp: KHO_FDT_MEMORY_MAP_PROP_NAME,
   subtreeProp: KHO_FDT_SUB_TREE_PROP_NAME_V1,
@@ -263,9 +441,14 @@ const XARRAY_ERA = {
   kexecMetadata: false,
   numaAwarePages: false,
   restoresOwnFdt: false,
+  populateChecksMap: true,
+  scratchNodes: "online",
+  scratchSizesNonZero: false,
+  debugScratchCheck: true,
 } as const;
 
 const RADIX_ERA = {
+  ...RELEASED,
   memoryMapProp: KHO_FDT_MEMORY_MAP_PROP_NAME,
   subtreeProp: KHO_SUB_TREE_PROP_NAME,
   fdtStyle: "rw",
@@ -275,10 +458,40 @@ const RADIX_ERA = {
   restoresOwnFdt: false,
   metadataScratchCheck: false,
   api: API_6_19,
+  populateChecksMap: true,
+  scratchNodes: "memory",
+  scratchSizesNonZero: false,
+  debugScratchCheck: true,
 } as const;
 
-/** Every implemented profile, by name. */
-export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
+/**
+ * The bugs of kho-v4 (7.2-rc1 = S-7.1c's KHO core + kho_block): every live bug of
+ * luo-hugetlb-facts §6, the unpreserve split and sub-tree cleanup the mm tree fixed since, the
+ * kdump handling the mm tree added, and 7.2's LUO defect.
+ */
+const KHO_V4_BUGS: readonly KhoBug[] = [
+  "subtree-setprop-leak",
+  "int-size-overflow",
+  "numa-unpreserve-mismatch",
+  "numa-restore-mismatch",
+  "vmalloc-unwind-unset-order",
+  "kdump-kho-active",
+  "luo-dup-session-empty-block",
+];
+
+/**
+ * The bugs still present in the newest KHO core read (linux-mm @ 65660710, luo-hugetlb-facts
+ * §6) and 7.2's LUO defect: what a 2026 proposal on top of the current code inherits.
+ */
+const NEWEST_CODE_BUGS: readonly KhoBug[] = [
+  "int-size-overflow",
+  "numa-restore-mismatch",
+  "vmalloc-unwind-unset-order",
+  "luo-dup-session-empty-block",
+];
+
+/** The released profiles (and proposals), by name. */
+const BASE_PROFILES = {
   "kho-v1-6.16": {
     ...XARRAY_ERA,
     name: "kho-v1-6.16",
@@ -289,12 +502,16 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     finalize: "notifier",
     pageMagic: false,
     restoreRules: "6.16",
-    maxRestoreOrder: null,
+    // kho_restore_folio: an order above MAX_PAGE_ORDER gives NULL (S-6.16c).
+    maxRestoreOrder: 10,
     restoresOwnFdt: true,
     metadataScratchCheck: false,
     api: API_6_16,
     luo: null,
-    bugs: ["unpreserve-hang", "restore-folio-no-refcount"],
+    populateChecksMap: false,
+    scratchSizesNonZero: true,
+    debugScratchCheck: false,
+    bugs: ["unpreserve-hang", "restore-folio-no-refcount", "int-size-overflow", "kdump-kho-active"],
   },
   "kho-v1-6.18": {
     ...XARRAY_ERA,
@@ -315,6 +532,8 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
       "vmalloc-same-head-page",
       "vmalloc-chunk-overrun",
       "vmalloc-unpreserve-order",
+      "int-size-overflow",
+      "kdump-kho-active",
     ],
   },
   "kho-v1-6.19": {
@@ -331,7 +550,13 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     metadataScratchCheck: true,
     api: API_6_19,
     luo: LUO_6_19,
-    bugs: [],
+    // S-6.19c: int sz in deserialize_bitmap, the vmalloc unwind, kho_add_subtree's raw code.
+    bugs: [
+      "subtree-setprop-leak",
+      "int-size-overflow",
+      "vmalloc-unwind-unset-order",
+      "kdump-kho-active",
+    ],
   },
   "rfc-v1-order-table": {
     ...XARRAY_ERA,
@@ -348,7 +573,13 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     metadataScratchCheck: false,
     api: API_RFC_V1,
     luo: null,
-    bugs: ["order-table-no-slot", "restore-folio-no-refcount"],
+    // kho_memblock_reserve keeps the int sz of deserialize_bitmap.
+    bugs: [
+      "order-table-no-slot",
+      "restore-folio-no-refcount",
+      "int-size-overflow",
+      "kdump-kho-active",
+    ],
   },
   "kho-v2": {
     ...RADIX_ERA,
@@ -362,7 +593,12 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     numaAwarePages: false,
     maxRestoreOrder: 10,
     luo: LUO_7_0,
-    bugs: ["subtree-setprop-leak", "int-size-overflow"],
+    bugs: [
+      "subtree-setprop-leak",
+      "int-size-overflow",
+      "vmalloc-unwind-unset-order",
+      "kdump-kho-active",
+    ],
   },
   "kho-v3": {
     ...RADIX_ERA,
@@ -376,7 +612,8 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     numaAwarePages: true,
     maxRestoreOrder: null,
     luo: LUO_7_0,
-    bugs: ["subtree-setprop-leak", "int-size-overflow", "numa-unpreserve-mismatch"],
+    // S-7.1c: the same KHO core as kho-v4.
+    bugs: KHO_V4_BUGS.filter((b) => b !== "luo-dup-session-empty-block"),
   },
   "kho-v4": {
     ...RADIX_ERA,
@@ -390,7 +627,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     numaAwarePages: true,
     maxRestoreOrder: null,
     luo: LUO_7_2,
-    bugs: ["luo-dup-session-empty-block"],
+    bugs: KHO_V4_BUGS,
   },
   "rfc-2026-page-type": {
     ...RADIX_ERA,
@@ -405,7 +642,7 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     maxRestoreOrder: null,
     api: [...API_6_19, "splitPreservedPages"],
     luo: LUO_7_2,
-    bugs: ["page-type-lost", "luo-dup-session-empty-block"],
+    bugs: ["page-type-lost", ...NEWEST_CODE_BUGS],
   },
   "rfc-2026-page-type-fixed": {
     ...RADIX_ERA,
@@ -421,9 +658,59 @@ export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = {
     maxRestoreOrder: null,
     api: [...API_6_19, "splitPreservedPages"],
     luo: LUO_7_2,
-    bugs: ["luo-dup-session-empty-block"],
+    bugs: NEWEST_CODE_BUGS,
   },
+} as const satisfies Readonly<Record<string, AbiProfile>>;
+
+/**
+ * A `+fixes` variant: `base` with `fixes` applied — the same ABI (compat string, properties,
+ * tracker, LUO generation), the bugs the fixes remove gone, the fixes listed. Throws RangeError
+ * when a fix removes a bug the base does not carry (the variant would claim a fix of nothing).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getProfile, KHO_FIXES, withFixes } from "./profiles.ts";
+ * const v = withFixes(getProfile("kho-v3"), "kho-v3+fixes", [KHO_FIXES["kho-reserve-size-ul"]]);
+ * assert.equal(v.compat, "kho-v3");
+ * assert.ok(!v.bugs.includes("int-size-overflow") && v.bugs.includes("numa-restore-mismatch"));
+ * ```
+ */
+export function withFixes(base: AbiProfile, name: string, fixes: readonly KhoFix[]): AbiProfile {
+  const removed = new Set<KhoBug>();
+  for (const f of fixes) {
+    for (const b of f.removes) {
+      if (!base.bugs.includes(b)) {
+        throw new RangeError(`fix ${f.name} removes ${b}, which ${base.name} does not carry`);
+      }
+      removed.add(b);
+    }
+  }
+  return {
+    ...base,
+    name: name as ProfileName,
+    kernel: `${base.kernel} + fixes`,
+    summary: `${base.name} with ${fixes.length} fixes: ${fixes.map((f) => f.name).join(", ")}`,
+    bugs: base.bugs.filter((b) => !removed.has(b)),
+    base: base.name,
+    fixes,
+    deferredStructPageInit: base.deferredStructPageInit ||
+      fixes.some((f) => f.deferredStructPageInit === true),
+  };
+}
+
+/** The `+fixes` variants, by name. */
+const FIXED_PROFILES: Readonly<Record<string, AbiProfile>> = {
+  // kho-v4 with every fix kholab knows: those posted or in the mm tree, and kholab's own.
+  "kho-v4+fixes": withFixes(BASE_PROFILES["kho-v4"], "kho-v4+fixes", Object.values(KHO_FIXES)),
 };
+
+/** Every implemented profile, by name, in {@link PROFILE_NAMES} order. */
+export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = Object.fromEntries(
+  PROFILE_NAMES.map((
+    n,
+  ) => [n, (BASE_PROFILES as Record<string, AbiProfile>)[n] ?? FIXED_PROFILES[n]]),
+) as Record<ProfileName, AbiProfile>;
 
 /** The current profile (mainline as of v7.2-rc1). */
 export const CURRENT_PROFILE: ProfileName = "kho-v4";

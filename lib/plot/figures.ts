@@ -42,6 +42,8 @@ export const VERDICT_COLORS: Readonly<Record<string, string>> = {
   ok: "#2ca02c",
   refused: "#9e9e9e",
   corrupt: "#d62728",
+  panic: "#7b1fa2",
+  hang: "#ff7f0e",
 };
 
 /** The colour scale of a series field: the profile palette for `profile`, else ordinal. */

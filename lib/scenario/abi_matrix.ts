@@ -10,6 +10,7 @@
 
 import { Kernel } from "../boot/kernel.ts";
 import { KernelPanic } from "../kernel/panic.ts";
+import { KhoHangError } from "../kho/trackers/xarray.ts";
 import { Machine } from "../machine/machine.ts";
 import { type AbiProfile, getProfile, PROFILE_NAMES, type ProfileName } from "../kho/profiles.ts";
 import { trackerAvailable } from "../kho/trackers/registry.ts";
@@ -30,8 +31,12 @@ export interface AbiMatrixCell {
   preserved: number;
   /** Folios the successor restored with intact content. */
   restored: number;
-  /** `"ok"`, `"refused"`, or `"corrupt"` (accepted, but content or restores wrong). */
-  verdict: "ok" | "refused" | "corrupt";
+  /**
+   * `"ok"`, `"refused"`, `"corrupt"` (accepted, but content or restores wrong), `"panic"` (the
+   * successor died: an oops on a wild pointer or block, or a panic) or `"hang"` (its walk would
+   * never end) — the kernel's own verdict on the bytes, not kholab's strict one.
+   */
+  verdict: "ok" | "refused" | "corrupt" | "panic" | "hang";
   /**
    * A LUO session across the same pair: `restored` (retrieved by name in the successor),
    * `lost` (the kernel dropped it, see `luoReason`), `panic` (the successor panicked on the
@@ -78,7 +83,23 @@ export function abiMatrixCell(from: ProfileName, to: ProfileName, seed = 1): Abi
   const machine = new Machine({ ramBytes: 4 * GiB, nodes: 2 });
   const k1 = Kernel.coldBoot(machine, { profile: from });
   const sample = preserveSample(k1, new Rng(seed));
-  const k2 = k1.kexec({ profile: to });
+  let k2: Kernel;
+  try {
+    k2 = k1.kexec({ profile: to });
+  } catch (e) {
+    const hang = e instanceof KhoHangError;
+    if (!hang && !(e instanceof KernelPanic)) throw e;
+    return {
+      from,
+      to,
+      accepted: true,
+      preserved: sample.length,
+      restored: 0,
+      verdict: hang ? "hang" : "panic",
+      reason: (e as Error).message,
+      ...luoProbe(from, to),
+    };
+  }
   const cell: AbiMatrixCell = {
     from,
     to,
@@ -161,7 +182,7 @@ export function abiMatrix(profiles: readonly ProfileName[] = availableProfiles()
 export function abiMatrixText(cells: readonly AbiMatrixCell[]): string {
   const names = [...new Set(cells.map((c) => c.from))];
   const mark = (c: AbiMatrixCell) =>
-    c.verdict === "ok" ? "ok" : c.verdict === "refused" ? "refused" : "CORRUPT";
+    c.verdict === "ok" || c.verdict === "refused" ? c.verdict : c.verdict.toUpperCase();
   const w = Math.max(...names.map((n) => n.length)) + 2;
   const lines = [" ".repeat(w) + names.map((n) => n.padEnd(w)).join("")];
   for (const from of names) {
@@ -173,7 +194,7 @@ export function abiMatrixText(cells: readonly AbiMatrixCell[]): string {
   const luoNote = (c: AbiMatrixCell) =>
     c.luo === "lost" || c.luo === "panic" ? `; LUO session ${c.luo}` : "";
   const notes = cells.filter((c) =>
-    c.verdict !== "ok" && c.from !== c.to || c.verdict === "corrupt" ||
+    c.verdict !== "ok" && c.from !== c.to || c.verdict !== "ok" && c.verdict !== "refused" ||
     c.luo === "lost" || c.luo === "panic"
   )
     .map((c) =>

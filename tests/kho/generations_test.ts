@@ -26,8 +26,22 @@ Deno.test("the profile table is complete and self-consistent", () => {
     if (p.finalize === "notifier") assert.equal(p.fdtStyle, "sw-finalize");
     if (p.blobSize) assert.equal(p.subtreeProp, "preserved-data");
   }
-  // A profile is the kernel as released: 7.2 carries its LUO defect (luo-hugetlb-facts §6.5).
-  assert.deepEqual(PROFILES["kho-v4"].bugs, ["luo-dup-session-empty-block"]);
+  // A profile is the kernel as released: 7.2 carries the live KHO bugs of S-7.1c's core
+  // (luo-hugetlb-facts §6) and its LUO defect (§6.5); every generation computes the successor's
+  // reservation size in int (deserialize_bitmap's int sz from 6.16, u64 sz = 1 << … from 7.0).
+  assert.ok(PROFILES["kho-v4"].bugs.includes("luo-dup-session-empty-block"));
+  for (const name of PROFILE_NAMES) {
+    const p = getProfile(name);
+    assert.equal(p.bugs.includes("int-size-overflow"), p.fixes.length === 0, name);
+    // the vmalloc error path reads the unset order from 6.19 on (S-6.19c … linux-mm)
+    const unwind = ["kho-v1-6.19", "kho-v2", "kho-v3", "kho-v4"].includes(name) ||
+      name.startsWith("rfc-2026");
+    assert.equal(p.bugs.includes("vmalloc-unwind-unset-order"), unwind, name);
+    if (p.base !== null) {
+      assert.equal(p.compat, getProfile(p.base).compat, `${name}: a fix keeps the ABI`);
+      for (const f of p.fixes) for (const b of f.removes) assert.ok(!p.bugs.includes(b));
+    }
+  }
   // LUO per release (luo-hugetlb-facts §2.9): none before 6.19, the luo-v1 FDT to 7.1, luo-v5.
   const luo = (n: keyof typeof PROFILES) => PROFILES[n].luo;
   assert.equal(luo("kho-v1-6.16"), null);

@@ -2,12 +2,15 @@ import assert from "node:assert/strict";
 import { KhoError } from "../../lib/errors.ts";
 import { allocGigantic } from "../../lib/kernel/gigantic.ts";
 import { Kernel, KernelPanic } from "../../lib/boot/kernel.ts";
+import { KernelOops } from "../../lib/kernel/oops.ts";
+import { KhoHangError } from "../../lib/kho/trackers/xarray.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { MIGRATE_CMA } from "../../lib/kernel/gfp.ts";
 import { Rng } from "../../lib/rng.ts";
-import { GiB, PAGE_SIZE } from "../../lib/units.ts";
+import { GiB, hex, PAGE_SIZE } from "../../lib/units.ts";
 import { KHO_PAGE_MAGIC } from "../../lib/kho/restore.ts";
 import { PROFILE_NAMES } from "../../lib/kho/profiles.ts";
+import { KhoSubtreeLeakError, RootFdt } from "../../lib/kho/root_fdt.ts";
 import { FdtReader } from "../../lib/kho/fdt/reader.ts";
 import { readLe64 } from "../../lib/kho/fdt/format.ts";
 import { requireTool } from "../support/system_tools.ts";
@@ -292,8 +295,10 @@ Deno.test("preserved blocks nobody restores stay reserved; unpreserved memory is
   assert.notEqual(machine.mem.readU8(keep * PAGE_SIZE), 0x11);
 });
 
-Deno.test("preserving memory that overlaps scratch fails with EINVAL and a WARN", () => {
-  const k = Kernel.coldBoot(newMachine());
+Deno.test("kho_scratch_overlap: with CONFIG_KEXEC_HANDOVER_DEBUG, preserving scratch fails with EINVAL and a WARN; without, it is accepted", () => {
+  // kho_preserve_pages: WARN_ON(kho_scratch_overlap(...)) → -EINVAL; the check does real work
+  // only with CONFIG_KEXEC_HANDOVER_DEBUG (kho-facts §1.1, §5.5).
+  const k = Kernel.coldBoot(newMachine(), { config: { khoDebug: true } });
   const area = k.boot.scratch[2];
   assert.ok(area.size > 0);
   const pfn = area.addr / PAGE_SIZE + 5;
@@ -302,6 +307,19 @@ Deno.test("preserving memory that overlaps scratch fails with EINVAL and a WARN"
     (e: KhoError) => e.code === "EINVAL" && /overlaps scratch area 2/.test(e.message),
   );
   assert.equal(k.log.warnings("kho_preserve_pages").length, 1);
+  const folio = k.buddy.folioAlloc(0, { nid: 1 })!;
+  assert.throws(
+    () => k.kho.preserveFolio(area.addr / PAGE_SIZE),
+    (e: KhoError) => e.code === "EINVAL",
+  );
+  k.kho.preserveFolio(folio); // outside scratch: fine
+  // The default build (the option has no Kconfig default): the same calls succeed, silently.
+  const nodebug = Kernel.coldBoot(newMachine());
+  assert.equal(nodebug.boot.config.khoDebug, false);
+  const a2 = nodebug.boot.scratch[2];
+  nodebug.kho.preservePages(a2.addr / PAGE_SIZE + 5, 1);
+  assert.equal(nodebug.log.warnings().length, 0);
+  assert.ok(nodebug.kho.out!.isPreserved(a2.addr / PAGE_SIZE + 5, 0));
 });
 
 Deno.test("scratch sizing: default 200%, N%, explicit sizes, and ignored on a KHO boot", () => {
@@ -418,23 +436,41 @@ Deno.test("arguments no C caller can pass are EINVAL before anything is touched 
   }
 });
 
-Deno.test("the root FDT fills up: ENOMEM, and the FDT is unchanged", () => {
-  const k = Kernel.coldBoot(newMachine());
-  const blob = k.kho.allocPreserve(64);
-  let n = 0;
-  let err: unknown;
-  for (;;) {
-    const before = k.kho.out!.root.bytes();
-    try {
-      k.kho.addSubtree(`sub-tree-with-a-long-name-${n++}`, blob, 64);
-    } catch (e) {
-      err = e;
-      assert.deepEqual(k.kho.out!.root.bytes(), before);
-      break;
+Deno.test("the root FDT fills up: kho-v4 leaves a half-built node (subtree-setprop-leak), kho-v4+fixes ENOMEM and an unchanged FDT", () => {
+  // kho_add_subtree (S-7.1c): a failing fdt_setprop returns the raw libfdt code with the
+  // node left in place; linux-mm @ 65660710 deletes it and returns -ENOMEM (luo-hugetlb-facts
+  // §5.6). Which call fails first depends on the space left: the node, or one of its properties.
+  for (const profile of ["kho-v4", "kho-v4+fixes"] as const) {
+    const k = Kernel.coldBoot(newMachine(), { profile });
+    const blob = k.kho.allocPreserve(64);
+    let n = 0;
+    let err: unknown;
+    let before = k.kho.out!.root.bytes();
+    for (;;) {
+      before = k.kho.out!.root.bytes();
+      try {
+        k.kho.addSubtree(`sub-tree-with-a-long-name-${n++}`, blob, 64);
+      } catch (e) {
+        err = e;
+        break;
+      }
+    }
+    assert.ok(err instanceof KhoError && err.code === "ENOMEM", String(err));
+    assert.ok(n > 20 && k.kho.out!.root.bytes().length <= PAGE_SIZE);
+    const after = k.kho.out!.root.bytes();
+    if (profile === "kho-v4") {
+      // fdt_add_subnode fitted, fdt_setprop did not: the node stays (with no properties)
+      assert.equal((err as KhoSubtreeLeakError).libfdtCode, -3, String(err));
+      assert.notDeepEqual(after, before);
+      assert.ok(k.kho.out!.root instanceof RootFdt);
+      assert.ok(
+        (k.kho.out!.root as RootFdt).subtreeNames().includes(`sub-tree-with-a-long-name-${n - 1}`),
+      );
+    } else {
+      assert.ok(!(err instanceof KhoSubtreeLeakError));
+      assert.deepEqual(after, before);
     }
   }
-  assert.ok(err instanceof KhoError && err.code === "ENOMEM", String(err));
-  assert.ok(n > 20 && k.kho.out!.root.bytes().length <= PAGE_SIZE);
 });
 
 /** The state a failed call must leave untouched. */
@@ -522,47 +558,152 @@ function prepared(seed = 1) {
   machine.mem.fill(pfn * PAGE_SIZE, 16 * PAGE_SIZE, { pattern: seed });
   k.kho.preserveFolio(pfn);
   const filled = k.kho.fillKimage({ imageBytes: 64 << 20, mem: machine.mem });
-  const boot = (handover = filled.handover, profile?: "kho-v3") =>
-    Kernel.bootFrom(machine, { handover, imagePhys: filled.imagePhys, bootIndex: 1 }, { profile });
+  const boot = (
+    o: {
+      handover?: typeof filled.handover;
+      profile?: "kho-v3";
+      strict?: boolean;
+      imagePhys?: number;
+    } = {},
+  ) =>
+    Kernel.bootFrom(
+      machine,
+      {
+        handover: o.handover ?? filled.handover,
+        imagePhys: o.imagePhys ?? filled.imagePhys,
+        bootIndex: 1,
+      },
+      { profile: o.profile, config: { strict: o.strict } },
+    );
   return { machine, k, pfn, filled, boot };
 }
 
-Deno.test("corrupted handovers end in a named reason and a cold boot, never an exception", () => {
-  const cases: [string, (p: ReturnType<typeof prepared>) => Kernel, RegExp][] = [
+/**
+ * What became of a successor boot: a KHO boot (the preserved folio restored), a refusal with
+ * its reason and (strict) the extra check, or the oops / lockup the kernel would die of.
+ */
+function verdictOf(run: () => Kernel, pfn: number): string {
+  let k2: Kernel;
+  try {
+    k2 = run();
+  } catch (e) {
+    if (e instanceof KernelOops) return `oops in ${e.fn} at ${hex(e.address)}`;
+    if (e instanceof KhoHangError) return `hang: ${e.message}`;
+    throw e; // never a raw JavaScript exception
+  }
+  if (k2.kho.isKhoBoot) {
+    assert.equal(k2.boot.revivalRefused, undefined);
+    return k2.kho.restoreFolio(pfn * PAGE_SIZE) === pfn ? "KHO boot" : "KHO boot, folio lost";
+  }
+  assert.ok(k2.log.grep("disabling KHO revival").length === 1);
+  assert.ok(k2.kho.enabled, "the successor still offers KHO");
+  return `refused: ${k2.boot.revivalRefused}` +
+    (k2.boot.strictCheck ? ` [strict check: ${k2.boot.strictCheck}]` : "");
+}
+
+Deno.test("corrupted handovers: the kernel's verdict (kho_populate) and the strict verdict, per case", () => {
+  // kho_populate (S-7.1c) checks: early_memremap of the FDT (1 byte … 64 pages), fdt_check_header,
+  // the exact compat, a non-zero 8-byte map, early_memremap of the scratch array; then
+  // scratch_len / 16 areas, truncated, accepted whatever they say. Strict adds kholab's checks.
+  type P = ReturnType<typeof prepared>;
+  const area = (p: P, i: number, addr: number, size?: number) => {
+    p.machine.mem.writeU64(p.filled.handover.scratchPhys + 16 * i, addr);
+    if (size !== undefined) {
+      p.machine.mem.writeU64(p.filled.handover.scratchPhys + 16 * i + 8, size);
+    }
+  };
+  const cases: [string, (p: P) => void, Partial<Parameters<P["boot"]>[0]>, string, string][] = [
     [
       "bad FDT magic",
-      (p) => (p.machine.mem.writeU32(p.filled.handover.fdtPhys, 0), p.boot()),
-      /FDT_ERR_BADMAGIC/,
+      (p) => p.machine.mem.writeU32(p.filled.handover.fdtPhys, 0),
+      {},
+      "refused: invalid FDT: FDT_ERR_BADMAGIC",
+      "refused: invalid FDT: FDT_ERR_BADMAGIC",
     ],
     [
-      "truncated FDT",
-      (p) => p.boot({ ...p.filled.handover, fdtLen: 64 }),
-      /invalid FDT: FDT_ERR_TRUNCATED/,
+      // early_memremap maps the whole page: the 4 KiB root FDT is all there.
+      "fdt_len 64, shorter than the FDT",
+      () => {},
+      { handover: undefined },
+      "KHO boot",
+      "refused: invalid FDT: FDT_ERR_TRUNCATED [strict check: FDT within fdt_len]",
     ],
-    ["wrong compat", (p) => p.boot(undefined, "kho-v3"), /compat "kho-v4" does not match "kho-v3"/],
-    ["FDT outside RAM", (p) => p.boot({ ...p.filled.handover, fdtPhys: 2 ** 40 }), /not in RAM/],
-    ["map = 0", (p) => (setMap(p, 0), p.boot()), /preserved-memory-map is 0/],
     [
-      "scratch length",
-      (p) => p.boot({ ...p.filled.handover, scratchLen: 20 }),
-      /scratch array length 20/,
+      "wrong compat",
+      () => {},
+      { profile: "kho-v3" },
+      'refused: compat "kho-v4" does not match "kho-v3"',
+      'refused: compat "kho-v4" does not match "kho-v3"',
     ],
-    ["scratch overlaps the kernel", (p) => {
-      p.machine.mem.writeU64(p.filled.handover.scratchPhys, 0);
-      p.machine.mem.writeU64(p.filled.handover.scratchPhys + 8, 1 << 20);
-      return p.boot();
-    }, /scratch area 0 overlaps kernel memory/],
-    ["scratch outside RAM", (p) => {
-      p.machine.mem.writeU64(p.filled.handover.scratchPhys + 16, 2 ** 44);
-      return p.boot();
-    }, /not page-aligned RAM/],
+    [
+      // early_memremap maps what is not RAM; nothing answers there (all-ones): bad magic.
+      "FDT outside RAM",
+      () => {},
+      {},
+      "refused: invalid FDT: FDT_ERR_BADMAGIC",
+      "refused: FDT at 0x10000000000+0x1000 is not in RAM [strict check: FDT inside RAM]",
+    ],
+    [
+      "map = 0",
+      (p) => setMap(p, 0),
+      {},
+      "refused: preserved-memory-map is 0",
+      "refused: preserved-memory-map is 0",
+    ],
+    [
+      // scratch_cnt = 20 / 16 = 1: only the lowmem area is inherited, and enough to boot.
+      "scratch length 20",
+      () => {},
+      {},
+      "KHO boot",
+      "refused: scratch array length 20 is not 16 × areas [strict check: scratch array of 1..64 whole areas]",
+    ],
+    [
+      // early_memremap(scratch_phys, 0): WARN and NULL.
+      "scratch length 0",
+      () => {},
+      {},
+      "refused: failed to memremap scratch (phys=0xf7ff0000, len=0)",
+      "refused: scratch array length 0 is not 16 × areas [strict check: scratch array of 1..64 whole areas]",
+    ],
+    [
+      // area 0 = [0, 1 MiB): memblock_add of memory already added; the low 1 MiB stays reserved.
+      "scratch overlaps the kernel",
+      (p) => area(p, 0, 0, 1 << 20),
+      {},
+      "KHO boot",
+      "refused: scratch area 0 overlaps kernel memory at 0x0 [strict check: scratch clear of the FDT and kernel memory]",
+    ],
+    [
+      // memblock_add of memory that does not exist; kho_release_scratch touches its struct pages.
+      "scratch outside RAM",
+      (p) => area(p, 1, 2 ** 44),
+      {},
+      "oops in kho_release_scratch at 0x100000000000",
+      "refused: scratch area 1 0x100000000000+0x8000000 is not page-aligned RAM [strict check: scratch areas of page-aligned RAM]",
+    ],
+    [
+      "kernel image outside scratch",
+      () => {},
+      { imagePhys: 2 ** 31 },
+      "KHO boot",
+      "refused: kernel image at 0x80000000 is outside scratch [strict check: kernel image inside scratch]",
+    ],
   ];
-  for (const [name, run, reason] of cases) {
-    const k2 = run(prepared());
-    assert.equal(k2.kho.isKhoBoot, false, name);
-    assert.match(k2.boot.revivalRefused ?? "", reason, name);
-    assert.ok(k2.log.grep("disabling KHO revival").length === 1, name);
-    assert.ok(k2.kho.enabled, `${name}: the successor still offers KHO`);
+  const handovers: Record<string, (p: P) => P["filled"]["handover"]> = {
+    "fdt_len 64, shorter than the FDT": (p) => ({ ...p.filled.handover, fdtLen: 64 }),
+    "FDT outside RAM": (p) => ({ ...p.filled.handover, fdtPhys: 2 ** 40 }),
+    "scratch length 20": (p) => ({ ...p.filled.handover, scratchLen: 20 }),
+    "scratch length 0": (p) => ({ ...p.filled.handover, scratchLen: 0 }),
+  };
+  for (const [name, corrupt, opts, kernel, strict] of cases) {
+    for (const [isStrict, want] of [[false, kernel], [true, strict]] as const) {
+      const p = prepared();
+      corrupt(p);
+      const handover = handovers[name]?.(p);
+      const got = verdictOf(() => p.boot({ ...opts, handover, strict: isStrict }), p.pfn);
+      assert.equal(got, want, `${name} (${isStrict ? "strict" : "kernel"})`);
+    }
   }
 });
 
@@ -576,52 +717,122 @@ function setMap(p: ReturnType<typeof prepared>, value: number) {
   p.machine.mem.writeU64(fdtPhys + off, value);
 }
 
-Deno.test("corrupted trackers: outside RAM, cycles and leaf bits beyond RAM are named and contained", () => {
-  {
-    const p = prepared();
-    setMap(p, 2 ** 44);
-    const k2 = p.boot();
-    assert.equal(k2.kho.isKhoBoot, false);
-    assert.equal(k2.boot.retrieve?.error, "root-outside-ram");
+Deno.test("corrupted trackers: the kernel oopses on pointers and blocks outside RAM; strict names and contains them", () => {
+  type P = ReturnType<typeof prepared>;
+  const root = (p: P) => p.k.kho.out!.tracker.handoverRoot();
+  const cases: [string, (p: P) => void, string, string][] = [
+    [
+      // __kho_radix_walk_tree: phys_to_virt(root) read
+      "root outside RAM",
+      (p) => setMap(p, 2 ** 44),
+      "oops in __kho_radix_walk_tree at 0x100000000000",
+      "refused: root-outside-ram",
+    ],
+    [
+      "an entry outside RAM",
+      (p) => p.machine.mem.writeU64(root(p) + 8 * 1, 2 ** 43),
+      "oops in __kho_radix_walk_tree at 0x80000000000",
+      "refused: entry-outside-ram",
+    ],
+    [
+      // The depth-bounded walk re-walks the root's subtree one level lower: its keys gain the
+      // bits of index 3 at level 5 and decode to a block with no struct page.
+      "an entry pointing back at the root",
+      (p) => p.machine.mem.writeU64(root(p) + 8 * 3, root(p)),
+      "oops in kho_preserved_memory_reserve at 0x800800000000e000",
+      "refused: cycle",
+    ],
+  ];
+  for (const [name, corrupt, kernel, strict] of cases) {
+    for (const [isStrict, want] of [[false, kernel], [true, strict]] as const) {
+      const p = prepared();
+      corrupt(p);
+      let got: string;
+      try {
+        const k2 = p.boot({ strict: isStrict });
+        assert.equal(k2.kho.isKhoBoot, false, name);
+        assert.equal(k2.boot.strictCheck, `tracker walk: ${k2.boot.retrieve?.error}`);
+        got = `refused: ${k2.boot.retrieve?.error}`;
+      } catch (e) {
+        if (!(e instanceof KernelOops)) throw e;
+        got = `oops in ${e.fn} at ${hex(e.address)}`;
+        assert.match(e.log.text(), /BUG: unable to handle page fault/);
+      }
+      assert.equal(got, want, `${name} (${isStrict ? "strict" : "kernel"})`);
+    }
   }
   {
-    const p = prepared();
-    const root = p.k.kho.out!.tracker.handoverRoot();
-    p.machine.mem.writeU64(root + 8 * 3, root); // an entry pointing back at the root
-    const k2 = p.boot();
-    assert.equal(k2.boot.retrieve?.error, "cycle");
-    assert.equal(k2.kho.isKhoBoot, false);
-  }
-  {
-    const p = prepared();
-    const root = p.k.kho.out!.tracker.handoverRoot();
-    p.machine.mem.writeU64(root + 8 * 1, 2 ** 43);
-    assert.equal(p.boot().boot.retrieve?.error, "entry-outside-ram");
-  }
-  {
-    // Preserve a 1 GiB-order key, then set a bit in the same leaf for a block far beyond RAM.
-    const machine = newMachine();
-    const k = Kernel.coldBoot(machine);
-    const giant = allocGigantic(k.buddy, 18, 0)!;
-    k.kho.preserveFolio(giant);
-    const tree = k.kho.out!.tracker;
-    const leaf = tree.ownedPagesPhys().find((phys) => {
-      const w = machine.mem.readBytes(phys, PAGE_SIZE);
-      return w.some((b) => b !== 0) && phys !== tree.handoverRoot() &&
-        (w[Math.floor(giant / 2 ** 18 / 8)] & (1 << ((giant / 2 ** 18) % 8))) !== 0;
-    })!;
-    assert.ok(leaf !== undefined);
-    machine.mem.writeU8(leaf + 5, 1 << 0); // bit 40 → 40 GiB, beyond a 4 GiB machine
-    const k2 = k.kexec();
-    assert.ok(k2.kho.isKhoBoot);
-    assert.equal(k2.boot.retrieve?.rejected, 1);
-    assert.equal(k2.kho.restoreFolio(giant * PAGE_SIZE), giant);
+    // Preserve a 1 GiB-order key, then set a bit in the same leaf for a block far beyond RAM:
+    // kho_preserved_memory_reserve writes page->private of a page that has no struct page.
+    for (const strict of [false, true]) {
+      const machine = newMachine();
+      const k = Kernel.coldBoot(machine, { config: { strict } });
+      const giant = allocGigantic(k.buddy, 18, 0)!;
+      k.kho.preserveFolio(giant);
+      const tree = k.kho.out!.tracker;
+      const leaf = tree.ownedPagesPhys().find((phys) => {
+        const w = machine.mem.readBytes(phys, PAGE_SIZE);
+        return w.some((b) => b !== 0) && phys !== tree.handoverRoot() &&
+          (w[Math.floor(giant / 2 ** 18 / 8)] & (1 << ((giant / 2 ** 18) % 8))) !== 0;
+      })!;
+      assert.ok(leaf !== undefined);
+      machine.mem.writeU8(leaf + 5, 1 << 0); // bit 40 → 40 GiB, beyond an 8 GiB machine
+      if (!strict) {
+        assert.throws(
+          () => k.kexec(),
+          (e: Error) =>
+            e instanceof KernelOops && e.fn === "kho_preserved_memory_reserve" &&
+            e.address === 40 * GiB,
+        );
+        continue;
+      }
+      const k2 = k.kexec();
+      assert.ok(k2.kho.isKhoBoot);
+      assert.equal(k2.boot.retrieve?.rejected, 1);
+      assert.equal(k2.boot.strictCheck, "preserved blocks inside RAM");
+      assert.equal(k2.kho.restoreFolio(giant * PAGE_SIZE), giant);
+    }
   }
 });
 
-Deno.test("property: random byte mutations of tracker pages and the FDT never crash the successor", () => {
+Deno.test("corrupted xarray memory maps (6.19): a chunk list that loops is a detected hang, a wild chunk an oops", () => {
+  // kho_mem_deserialize: while (chunk) { …; chunk = KHOSER_LOAD_PTR(chunk->hdr.next); }
+  const run = (corrupt: (first: number, mem: Machine["mem"]) => void, strict: boolean) => {
+    const machine = newMachine();
+    const k = Kernel.coldBoot(machine, { profile: "kho-v1-6.19", config: { strict } });
+    const pfn = k.buddy.folioAlloc(4)!;
+    k.kho.preserveFolio(pfn);
+    k.kho.finalize();
+    corrupt(k.kho.out!.serializedRoot, machine.mem);
+    // (no second finalize at kexec: it would serialize the list afresh)
+    return () => k.kexec({ finalizeAtKexec: false });
+  };
+  const loop = (first: number, mem: Machine["mem"]) => mem.writeU64(first, first);
+  const wild = (first: number, mem: Machine["mem"]) => mem.writeU64(first, 2 ** 44);
+  assert.throws(
+    run(loop, false),
+    (e: Error) =>
+      e instanceof KhoHangError && /kho_mem_deserialize loops over the khoser_mem_chunk list/
+        .test(e.message),
+  );
+  assert.throws(
+    run(wild, false),
+    (e: Error) =>
+      e instanceof KernelOops && e.fn === "kho_mem_deserialize" && e.address === 2 ** 44,
+  );
+  for (const [corrupt, reason] of [[loop, "cycle"], [wild, "chunk-outside-ram"]] as const) {
+    const k2 = run(corrupt, true)();
+    assert.equal(k2.kho.isKhoBoot, false);
+    assert.equal(k2.boot.retrieve?.error, reason);
+    assert.equal(k2.boot.strictCheck, `tracker walk: ${reason}`);
+  }
+});
+
+Deno.test("property: random byte mutations of tracker pages and the FDT end in a KHO boot, a refusal, an oops or a hang — never a JavaScript exception", () => {
   const rng = new Rng(77);
+  const seen = new Set<string>();
   for (let run = 0; run < 40; run++) {
+    const strict = run % 2 === 1;
     const p = prepared(run);
     const targets = [...p.k.kho.out!.tracker.ownedPagesPhys(), p.filled.handover.fdtPhys];
     for (let m = 0; m < 1 + rng.int(6); m++) {
@@ -631,17 +842,24 @@ Deno.test("property: random byte mutations of tracker pages and the FDT never cr
     }
     let k2: Kernel;
     try {
-      k2 = p.boot();
+      k2 = p.boot({ strict });
     } catch (e) {
-      throw new Error(`run ${run}: the successor threw ${e}`);
+      // The kernel's verdict on wild bytes; strict mode never gets there.
+      assert.ok(!strict, `run ${run}: strict successor threw ${e}`);
+      assert.ok(e instanceof KernelPanic || e instanceof KhoHangError, `run ${run}: ${e}`);
+      seen.add(e instanceof KhoHangError ? "hang" : "panic");
+      continue;
     }
     if (k2.kho.isKhoBoot) {
       // Whatever it restores must be intact or refused, never an exception.
       k2.kho.restoreFolio(p.pfn * PAGE_SIZE);
+      seen.add("KHO boot");
     } else {
       assert.ok(k2.boot.revivalRefused !== undefined || k2.boot.retrieve?.ok === false);
+      seen.add("refused");
     }
   }
+  assert.ok(seen.has("KHO boot") && seen.has("refused"), [...seen].join());
 });
 
 Deno.test("the manifest is found only through its sub-tree", () => {

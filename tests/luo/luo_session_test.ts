@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { KhoError } from "../../lib/errors.ts";
 import { KernelPanic } from "../../lib/kernel/panic.ts";
-import { getProfile } from "../../lib/kho/profiles.ts";
 import { Kernel } from "../../lib/boot/kernel.ts";
 import { PAGE_SIZE } from "../../lib/units.ts";
 import {
@@ -158,8 +157,7 @@ Deno.test("7.2 bug luo-dup-session-empty-block: a duplicate name as the last blo
 });
 
 Deno.test("without the bug (kholab's fix: the duplicate check first) the same sequence hands over", () => {
-  const fixed = { ...getProfile("kho-v4"), bugs: [] };
-  const k = Kernel.coldBoot(luoMachine(), { profile: fixed, cmdline: "liveupdate=on" });
+  const k = Kernel.coldBoot(luoMachine(), { profile: "kho-v4+fixes", cmdline: "liveupdate=on" });
   const dev = k.liveupdate.open();
   for (let i = 0; i < 51; i++) dev.createSession(`s${i}`);
   assert.throws(() => dev.createSession("s7"), code("EEXIST"));
