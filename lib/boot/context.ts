@@ -26,6 +26,7 @@ import type { LiveUpdate } from "../luo/luo_core.ts";
 import {
   type BootHandoff,
   type BootOptions,
+  describeBootConfig,
   resolveBootConfig,
   type ResolvedBootConfig,
 } from "./options.ts";
@@ -123,8 +124,8 @@ export class BootContext {
       `Linux version ${this.release} (kholab, profile ${this.profile.name}) boot #${handoff.bootIndex}`,
     );
     log.info("", `Command line: ${this.params.raw}`);
-    const on = Object.entries(this.config).filter(([, v]) => v).map(([k]) => k);
-    if (on.length > 0) log.info("", `kholab config: ${on.join(", ")}`);
+    const on = describeBootConfig(this.config);
+    if (on) log.info("", `kholab config: ${on}`);
     for (const e of this.params.errors) log.warning("", `bad parameter: ${e}`);
     if (options.faults) this.faults.arm(options.faults);
     this.memblock = new Memblock({ topology: machine.topology, log, faults: this.faults });

@@ -69,6 +69,27 @@ export function resolveBootConfig(config: BootConfig | undefined): ResolvedBootC
   };
 }
 
+/**
+ * The switches that are on, as the kernel names them: `CONFIG_KEXEC_HANDOVER_DEBUG=y`,
+ * `CONFIG_DEFERRED_STRUCT_PAGE_INIT=y`, `kdump`, `strict`; "" when none is.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeBootConfig, resolveBootConfig } from "./options.ts";
+ * assert.equal(describeBootConfig(resolveBootConfig({ crashKernel: true })), "kdump");
+ * assert.equal(describeBootConfig(resolveBootConfig({})), "");
+ * ```
+ */
+export function describeBootConfig(config: ResolvedBootConfig): string {
+  const on: string[] = [];
+  if (config.khoDebug) on.push("CONFIG_KEXEC_HANDOVER_DEBUG=y");
+  if (config.deferredStructPageInit) on.push("CONFIG_DEFERRED_STRUCT_PAGE_INIT=y");
+  if (config.crashKernel) on.push("kdump");
+  if (config.strict) on.push("strict");
+  return on.join(" ");
+}
+
 /** How to boot a kernel. */
 export interface BootOptions {
   /** Kernel command line (`kho=on kho_scratch=200% reserve_mem=…`). Default "". */
