@@ -19,6 +19,7 @@ import {
   abiMatrix,
   abiMatrixText,
   availableProfiles,
+  profileDetails,
   profileLine,
 } from "./lib/scenario/abi_matrix.ts";
 import { getProfile, PROFILE_NAMES, type ProfileName } from "./lib/kho/profiles.ts";
@@ -487,6 +488,7 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
             ? ""
             : "  (tracker not yet implemented)";
           out.log(profileLine(getProfile(name)) + available);
+          for (const line of profileDetails(getProfile(name))) out.log(line);
         }
         return 0;
       }

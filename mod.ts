@@ -98,7 +98,12 @@ export type {
   OutgoingRootView,
   OutgoingSubtree,
 } from "./lib/kho/preserve.ts";
-export type { KhoIn, PopulateResult, RetrieveStats } from "./lib/kho/restore.ts";
+export type {
+  KhoIn,
+  MemRetrieveOptions,
+  PopulateResult,
+  RetrieveStats,
+} from "./lib/kho/restore.ts";
 export type { KhoSerialization } from "./lib/kho/root_fdt_sw.ts";
 export type { Handover } from "./lib/kho/abi/kho_data.ts";
 export type { ScratchArea } from "./lib/kho/abi/asm_generic_kexec_handover.ts";
@@ -109,17 +114,21 @@ export {
   CURRENT_PROFILE,
   type FdtStyle,
   type FinalizeStyle,
+  type FixStatus,
   getProfile,
   hasApi,
   kernelRelease,
+  KHO_FIXES,
   type KhoApi,
   type KhoBug,
+  type KhoFix,
   type LuoGeneration,
   PROFILE_NAMES,
   type ProfileName,
   PROFILES,
   type RestoreRules,
   type TrackerKind,
+  withFixes,
 } from "./lib/kho/profiles.ts";
 // KHO's native-endian integer properties (`show fdt` decodes them after dtc's cells).
 export {
@@ -163,6 +172,8 @@ export {
 export type { WalkOutcome } from "./lib/kho/trackers/walk_guard.ts";
 export { TrackerCorruptionError, type TrackerStructure } from "./lib/kho/trackers/corruption.ts";
 export { KhoHangError } from "./lib/kho/trackers/xarray.ts";
+// The kernel's own walk of handed-over bytes (the verdict when the validating reader objects).
+export { KhoWalkHangError } from "./lib/kho/trackers/kernel_walk.ts";
 
 // ---- LUO: the Live Update Orchestrator (`kernel.liveupdate`, 6.19 on): /dev/liveupdate,
 // sessions, files through registered handlers, file-lifecycle-bound (FLB) objects
@@ -182,7 +193,15 @@ export type { LuoFileSetSer } from "./lib/kho/abi/luo.ts";
 
 // ---- boot: the kernel's boot sequence and kexec
 export { Kernel } from "./lib/boot/kernel.ts";
-export type { BootHandoff, BootOptions, BootReport } from "./lib/boot/options.ts";
+export {
+  type BootConfig,
+  type BootHandoff,
+  type BootOptions,
+  type BootReport,
+  describeBootConfig,
+  resolveBootConfig,
+  type ResolvedBootConfig,
+} from "./lib/boot/options.ts";
 // reserve_mem=: reserved (or revived) at boot, preserved by the late initcall.
 export {
   type ReservedMem,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Kernel, KernelPanic } from "../boot/kernel.ts";
+import { type BootConfig, Kernel, KernelPanic } from "../boot/kernel.ts";
 import type { FaultOptions } from "../kernel/faults.ts";
 import { CURRENT_PROFILE, type ProfileName } from "../kho/profiles.ts";
 import { Machine } from "../machine/machine.ts";
@@ -102,6 +102,8 @@ export interface KernelConfig {
   reserveMem: string[];
   /** Extra words. */
   extra: string;
+  /** Build configuration (`debug`, `deferred_init`, `crash`, `strict`). */
+  config?: BootConfig;
 }
 
 /**
@@ -319,9 +321,12 @@ export class Session {
         profile: this.bootProfile,
         poison: c.poison,
         memmapBytesPerPage: c.memmapBytesPerPage,
+        config: this.kernelConfig.config,
       });
     } catch (e) {
       if (e instanceof KernelPanic) throw new CommandError(null, `cold boot: ${e.message}`);
+      // a configuration the profile cannot build (deferred_init on kho-v4)
+      if (e instanceof RangeError) throw new CommandError("EINVAL", `cold boot: ${e.message}`);
       throw e;
     }
     if (this.pendingFaults) kernel.faults.arm(this.pendingFaults);

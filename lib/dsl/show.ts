@@ -8,6 +8,7 @@
  */
 
 import * as Plot from "@observablehq/plot";
+import { describeBootConfig, resolveBootConfig } from "../boot/options.ts";
 import { PROFILES } from "../kho/profiles.ts";
 import { nativePropertyNote } from "../kho/abi/native_props.ts";
 import { toDts } from "../kho/fdt/dts.ts";
@@ -294,7 +295,7 @@ export function showTopic(
     }
     case "profiles":
       return tableShown(
-        ["profile", "kernel", "compat", "blob-size", "kexec-metadata", "bugs"],
+        ["profile", "kernel", "compat", "blob-size", "kexec-metadata", "luo", "bugs", "fixes"],
         Object.values(PROFILES).map((p) => [
           p.name,
           p.kernel,
@@ -303,6 +304,7 @@ export function showTopic(
           p.kexecMetadata ? "yes" : "no",
           p.luo ? `${p.luo.compat}${p.luo.store === "kho-block" ? "+kho_block" : ""}` : "-",
           p.bugs.join(",") || "-",
+          p.fixes.map((f) => `${f.name} (${f.status})`).join(",") || "-",
         ]),
       );
     case "config": {
@@ -318,7 +320,11 @@ export function showTopic(
           `profile ${s.kernel?.profile.name ?? s.bootProfile}${
             s.nextProfile ? ` (next kexec: ${s.nextProfile})` : ""
           }`,
-          `kernel ${s.cmdline()}`,
+          `kernel ${s.cmdline()}${
+            s.kernelConfig.config
+              ? ` ${describeBootConfig(resolveBootConfig(s.kernelConfig.config))}`.trimEnd()
+              : ""
+          }`,
           `booted: ${s.kernel ? `boot #${s.kernel.bootIndex}` : "no"}`,
           ...[...s.objects.values()].map((x) => `object ${x.name}: ${describe(x)}`),
         ].join("\n"),

@@ -662,6 +662,14 @@ const BASE_PROFILES = {
   },
 } as const satisfies Readonly<Record<string, AbiProfile>>;
 
+/** "4 mm-tree, 4 kholab's": how many fixes of each status. */
+function fixCounts(fixes: readonly KhoFix[]): string {
+  const order: FixStatus[] = ["mainline", "mm-tree", "posted", "kholab"];
+  return order.map((st) => [st, fixes.filter((f) => f.status === st).length] as const)
+    .filter(([, n]) => n > 0).map(([st, n]) => `${n} ${st === "kholab" ? "kholab's" : st}`)
+    .join(", ");
+}
+
 /**
  * A `+fixes` variant: `base` with `fixes` applied — the same ABI (compat string, properties,
  * tracker, LUO generation), the bugs the fixes remove gone, the fixes listed. Throws RangeError
@@ -690,7 +698,7 @@ export function withFixes(base: AbiProfile, name: string, fixes: readonly KhoFix
     ...base,
     name: name as ProfileName,
     kernel: `${base.kernel} + fixes`,
-    summary: `${base.name} with ${fixes.length} fixes: ${fixes.map((f) => f.name).join(", ")}`,
+    summary: `${base.name} + ${fixes.length} fixes (${fixCounts(fixes)})`,
     bugs: base.bugs.filter((b) => !removed.has(b)),
     base: base.name,
     fixes,

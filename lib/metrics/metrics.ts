@@ -286,6 +286,25 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
   ),
   def(
     "walk",
+    "walkDeferredInitPages",
+    "pages",
+    D,
+    N,
+    "init_deferred_page calls of the successor's walk (kho_get_preserved_page, " +
+      "CONFIG_DEFERRED_STRUCT_PAGE_INIT): one 64-byte struct page per page of every preserved " +
+      "block; 0 without the option.",
+  ),
+  def(
+    "walk",
+    "walkKernelReplay",
+    "flag",
+    D,
+    N,
+    "1 when the validating reader met corrupt bytes and the kernel's own walk was replayed " +
+      "(the kernel's verdict; 0 in strict mode).",
+  ),
+  def(
+    "walk",
     "memblockReserveCalls",
     "calls",
     D,
@@ -392,7 +411,7 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     N,
     "The successor's tracker walk over the handed-over bytes, replayed on exactly those bytes " +
       "just before kexec with a callback that only counts (the walk inside the successor's " +
-      "boot is not separately timed; its counters are).",
+      "boot, with its reservations, is reserveMs).",
   ),
   def(
     "time",
@@ -401,6 +420,16 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     W,
     N,
     "kexec: placing the segments and the whole successor boot up to a usable kernel.",
+  ),
+  def(
+    "time",
+    "reserveMs",
+    "ms",
+    W,
+    N,
+    "The successor's reservation walk (kho_mem_retrieve: walk, reserve, stamp and, with " +
+      "deferred struct page init, its init_deferred_page loop, which kholab counts but does " +
+      "not perform — see walkDeferredInitPages), part of bootMs.",
   ),
   def("time", "restoreMs", "ms", W, N, "Restores and content verification in the successor."),
 ]);

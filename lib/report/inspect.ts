@@ -7,6 +7,7 @@
  * @module
  */
 
+import { describeBootConfig } from "../boot/options.ts";
 import { getProfile, type ProfileName } from "../kho/profiles.ts";
 import { type BuddyinfoRow, buddyinfoRows } from "../plot/figures.ts";
 import { type RadixOccupancy, radixOccupancy } from "../plot/radix_occupancy.ts";
@@ -24,6 +25,12 @@ export interface KexecInspection {
   radix: RadixOccupancy | null;
   /** Whether the successor revived KHO. */
   khoBoot: boolean;
+  /**
+   * The successor's boot report in brief: its configuration (kernel names of the switches on,
+   * "" for none), whose verdict it applied (`kernel` or `strict`), why it refused the handover
+   * and which strict check fired, if any.
+   */
+  boot: { config: string; verdict: "kernel" | "strict"; refused?: string; strictCheck?: string };
 }
 
 /**
@@ -65,5 +72,11 @@ export function inspectKexec(options: {
     buddyinfo: buddyinfoRows({ "before kexec": before, "after kexec": k2.buddy.buddyinfo() }),
     radix,
     khoBoot: k2.kho.isKhoBoot,
+    boot: {
+      config: describeBootConfig(k2.boot.config),
+      verdict: k2.boot.verdict,
+      refused: k2.boot.revivalRefused,
+      strictCheck: k2.boot.strictCheck,
+    },
   };
 }

@@ -247,10 +247,19 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
       title: "Inside one kexec",
       text: "For each profile (open its part): free blocks per order before kexec (first " +
         "kernel, after preserving) and after the successor's boot; for radix-tree profiles, " +
-        "the occupancy of the handed-over tree by level." +
+        "the occupancy of the handed-over tree by level. Each part names the successor's " +
+        "configuration and whose verdict on the handover it applied (the kernel's or kholab's " +
+        "strict checks)." +
         (sweep ? ` At ${sweep.param} = ${sweep.values.at(-1)}.` : ""),
       groups: inspections.map((v, i) => ({
-        title: `${v.profile}${v.khoBoot ? "" : " (handover refused: cold boot)"}`,
+        title: `${v.profile}: ${v.boot.config || "default configuration"}, ${v.boot.verdict} ` +
+          `verdict${
+            v.khoBoot
+              ? ""
+              : `, handover refused: ${v.boot.refused ?? "no KHO"}${
+                v.boot.strictCheck ? ` (strict check: ${v.boot.strictCheck})` : ""
+              }; cold boot`
+          }`,
         open: i === 0,
         charts: [
           add(

@@ -205,6 +205,30 @@ export function abiMatrixText(cells: readonly AbiMatrixCell[]): string {
   return [...lines, "", ...notes].join("\n");
 }
 
+/**
+ * The bugs a profile carries and the fixes a `+fixes` variant applies, one line each, indented
+ * (for `kholab profiles`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getProfile } from "../kho/abi/profiles.ts";
+ * import { profileDetails } from "./abi_matrix.ts";
+ * const lines = profileDetails(getProfile("kho-v4+fixes"));
+ * assert.ok(lines.some((l) => l.includes("kho-unpreserve-numa-order [mm-tree]")));
+ * ```
+ */
+export function profileDetails(p: AbiProfile): string[] {
+  const out: string[] = [];
+  if (p.bugs.length) out.push(`    bugs: ${p.bugs.join(", ")}`);
+  for (const f of p.fixes) {
+    out.push(`    fix ${f.name} [${f.status}] removes ${f.removes.join(", ") || "a restriction"}:`);
+    out.push(`      ${f.summary}`);
+    out.push(`      source: ${f.source}`);
+  }
+  return out;
+}
+
 /** A short description of a profile for tables. */
 export function profileLine(p: AbiProfile): string {
   return `${p.name.padEnd(26)} ${p.kernel.padEnd(18)} ${p.compat.padEnd(8)} ${

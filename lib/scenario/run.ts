@@ -199,7 +199,7 @@ export function runScenario(options: RunOptions): RunResult {
   let k2: Kernel;
   const tb = clock.nowMs();
   try {
-    k2 = k1.kexec({ ...inst.bootOptions, finalizeAtKexec: !finalized });
+    k2 = k1.kexec({ ...inst.bootOptions, finalizeAtKexec: !finalized, clock });
   } catch (e) {
     tally.error("kexec", e instanceof KernelPanic ? new Error("KernelPanic") : e);
     return {

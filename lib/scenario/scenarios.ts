@@ -18,7 +18,7 @@
 import { memfdCreate, type MemfdFile } from "../clients/memfd.ts";
 import { KhoError } from "../errors.ts";
 import { allocContigRange, allocGigantic } from "../kernel/gigantic.ts";
-import { type BootOptions, Kernel } from "../boot/kernel.ts";
+import { type BootConfig, type BootOptions, Kernel } from "../boot/kernel.ts";
 import { Machine } from "../machine/machine.ts";
 import type { ProfileName } from "../kho/profiles.ts";
 import { deriveSeed, Rng } from "../rng.ts";
@@ -154,6 +154,22 @@ export const LADDER_HOST_BYTES: readonly number[] = [
   32 * TiB,
 ];
 
+/**
+ * The kernel configuration of both kernels (`BootOptions.config`), 0 or 1 each: every scenario
+ * has them. A kdump kernel is not a scenario parameter (a crash kexec hands nothing over once
+ * KHO is fixed).
+ */
+const CONFIG_PARAMS: readonly ParamSpec[] = [
+  p("khoDebug", "int", 0, "CONFIG_KEXEC_HANDOVER_DEBUG: kho_scratch_overlap checks (0/1)"),
+  p(
+    "deferredStructPageInit",
+    "int",
+    0,
+    "CONFIG_DEFERRED_STRUCT_PAGE_INIT (0/1; needs a profile with kho_get_preserved_page)",
+  ),
+  p("strict", "int", 0, "kholab's strict handover checks instead of the kernel's verdict (0/1)"),
+];
+
 const HYPERVISOR_PARAMS: readonly ParamSpec[] = [
   p("ramBytes", "size", TiB, "RAM for guests and the pool (the machine adds headroomBytes)"),
   p("headroomBytes", "size", 8 * GiB, "extra RAM for the kernel, scratch and allocations"),
@@ -173,12 +189,14 @@ const HYPERVISOR_PARAMS: readonly ParamSpec[] = [
   p("scratch", "string", "64M,512M,256M", "kho_scratch= (lowmem,global,pernode or N%)"),
   p("memmapBytesPerPage", "int", 0, "struct page bytes charged to memblock"),
   p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),
+  ...CONFIG_PARAMS,
 ];
 
 const SMALL_COMMON: readonly ParamSpec[] = [
   p("memmapBytesPerPage", "int", 64, "struct page bytes charged to memblock"),
   p("scratch", "string", "", "kho_scratch= (empty: the kernel default)"),
   p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),
+  ...CONFIG_PARAMS,
 ];
 
 /** Every scenario builder, by name. */
@@ -255,6 +273,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
       p("iommuPlacement", "enum", "uniform", "placement in the pool", ["uniform", "clustered"]),
       p("guestClient", "enum", "memfd", "how guest memory is preserved", ["memfd", "folio"]),
       p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),
+      ...CONFIG_PARAMS,
     ],
     build: buildLadder,
   },
@@ -338,6 +357,15 @@ export function buildScenario(
 // ------------------------------------------------------------------ helpers
 
 const num = (ps: ScenarioParams, k: string) => ps[k] as number;
+
+/** The kernel configuration of a scenario's kernels from its 0/1 parameters. */
+export function bootConfigOf(ps: ScenarioParams): BootConfig {
+  return {
+    khoDebug: num(ps, "khoDebug") !== 0,
+    deferredStructPageInit: num(ps, "deferredStructPageInit") !== 0,
+    strict: num(ps, "strict") !== 0,
+  };
+}
 const str = (ps: ScenarioParams, k: string) => ps[k] as string;
 
 function boot(
@@ -352,6 +380,7 @@ function boot(
     profile,
     memmapBytesPerPage: num(ps, "memmapBytesPerPage"),
     poison: num(ps, "poison") !== 0,
+    config: bootConfigOf(ps),
   };
   return { machine, kernel: Kernel.coldBoot(machine, bootOptions), bootOptions };
 }
@@ -531,6 +560,9 @@ export function ladderHypervisorParams(ps: ScenarioParams): ScenarioParams {
     iommuPages: Math.round(num(ps, "iommuPagesPerTiB") * tib),
     iommuPlacement: str(ps, "iommuPlacement"),
     poison: num(ps, "poison"),
+    khoDebug: num(ps, "khoDebug"),
+    deferredStructPageInit: num(ps, "deferredStructPageInit"),
+    strict: num(ps, "strict"),
   });
 }
 

@@ -169,3 +169,30 @@ Deno.test("vmalloc, memfd, reserve_mem and sub-trees survive kexec", () => {
   run(rt, "free v m r d meta");
   assert.ok((rt.lookup("mem.free") as number) > free + 15 * 2 ** 20);
 });
+
+Deno.test("kernel debug/deferred_init/crash/strict: the boot's configuration, kept across kexec", () => {
+  const rt = new Interpreter();
+  run(rt, "machine ram=1G\nkernel debug strict\nprofile kho-v4+fixes");
+  assert.deepEqual(rt.ensureKernel().boot.config, {
+    khoDebug: true,
+    deferredStructPageInit: false,
+    crashKernel: false,
+    strict: true,
+  });
+  run(rt, "kernel deferred_init strict=off\na = folios order=2 count=1\npreserve a\nkexec");
+  const k2 = rt.kernel!;
+  assert.equal(k2.boot.verdict, "kernel");
+  assert.equal(k2.boot.config.deferredStructPageInit, true);
+  assert.ok(k2.boot.retrieve!.deferredInitPages >= 4);
+  // A kdump kernel on kho-v4+fixes: kho_fill_kimage skips the crash image, KHO is off.
+  run(rt, "kernel crash\nkexec");
+  assert.equal(rt.kernel!.kho.enabled, false);
+  assert.equal(rt.kernel!.log.grep("disabled in the kdump kernel").length, 1);
+  // kho-v4 cannot boot with deferred struct page init: a clear EINVAL, no exception.
+  const e = fails(
+    new Interpreter(),
+    "machine ram=1G\nkernel deferred_init\nx = folios order=0",
+    "EINVAL",
+  );
+  assert.match(e.message, /unsupported by kho-v4/);
+});

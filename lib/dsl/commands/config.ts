@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { BootConfig } from "../../boot/options.ts";
 import type { ProfileName } from "../../kho/profiles.ts";
 import { MiB, SECTION_SIZE } from "../../units.ts";
 import { CommandError } from "../errors.ts";
@@ -68,6 +69,15 @@ export function kernelCommand(s: Session, o: Record<string, unknown>): void {
   if (o.kho_scratch !== undefined) k.khoScratch = o.kho_scratch as string;
   if (o.reserve_mem !== undefined) k.reserveMem.push(...(o.reserve_mem as string[]));
   if (o.cmdline !== undefined) k.extra = o.cmdline as string;
+  const cfg: Record<string, keyof BootConfig> = {
+    debug: "khoDebug",
+    deferred_init: "deferredStructPageInit",
+    crash: "crashKernel",
+    strict: "strict",
+  };
+  for (const [opt, key] of Object.entries(cfg)) {
+    if (o[opt] !== undefined) k.config = { ...k.config, [key]: o[opt] as boolean };
+  }
   s.kernelConfig = k;
   if (o.fail !== undefined) {
     const f = o.fail as FaultSpec;
@@ -122,7 +132,9 @@ export const CONFIG_COMMANDS: readonly CommandSpec[] = [
     details: "fail= arms allocation fault injection in the running kernel (or right after the\n" +
       "first boot); a kexec'd kernel starts with fault injection off. reserve_mem= regions\n" +
       "are reserved at boot (revived from the previous kernel when it handed them over),\n" +
-      "listed as objects of kind reserve_mem (verify NAME, NAME.revived, show reserve_mem).",
+      "listed as objects of kind reserve_mem (verify NAME, NAME.revived, show reserve_mem).\n" +
+      "debug, deferred_init, crash and strict are the kernel's configuration (flags;\n" +
+      "name=off turns one off).",
     positionals: [],
     options: [
       { name: "kho", kind: "bool", doc: "kho=on|off", default: "on" },
@@ -135,6 +147,25 @@ export const CONFIG_COMMANDS: readonly CommandSpec[] = [
       },
       { name: "fail", kind: "fault", doc: "fault injection, e.g. nth:3 or prob:0.01,seed:5" },
       { name: "cmdline", kind: "string", doc: "extra command-line words" },
+      {
+        name: "debug",
+        kind: "bool",
+        flag: true,
+        doc: "CONFIG_KEXEC_HANDOVER_DEBUG (debug=off)",
+      },
+      {
+        name: "deferred_init",
+        kind: "bool",
+        flag: true,
+        doc: "CONFIG_DEFERRED_STRUCT_PAGE_INIT (kho_get_preserved_page profiles)",
+      },
+      {
+        name: "crash",
+        kind: "bool",
+        flag: true,
+        doc: "a kdump kernel; kexec loads a crash image",
+      },
+      { name: "strict", kind: "bool", flag: true, doc: "kholab's strict handover checks" },
     ],
     run: (s, inv) => kernelCommand(s, inv.opts),
   },

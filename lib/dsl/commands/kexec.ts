@@ -10,6 +10,7 @@
 import type { Kernel } from "../../boot/kernel.ts";
 import { KernelPanic } from "../../boot/kernel.ts";
 import { KhoError } from "../../errors.ts";
+import { KhoHangError } from "../../kho/trackers/xarray.ts";
 import type { ProfileName } from "../../kho/profiles.ts";
 import type { ManifestSection } from "../../scenario/manifest_abi.ts";
 import {
@@ -67,9 +68,9 @@ export function kexecCommand(s: Session, o: Record<string, unknown>): void {
   const written = handOver(s, kernel);
   let next: Kernel;
   try {
-    next = kernel.kexec({ profile, cmdline });
+    next = kernel.kexec({ profile, cmdline, config: s.kernelConfig.config });
   } catch (e) {
-    if (e instanceof KernelPanic) {
+    if (e instanceof KernelPanic || e instanceof KhoHangError) {
       s.machine = null;
       s.kernel = null;
       s.objects = new Map();
@@ -81,6 +82,8 @@ export function kexecCommand(s: Session, o: Record<string, unknown>): void {
         throw new KhoError(e.code, `${e.message.replace(/^[A-Z0-9]+: /, "")}; manifest: ${left}`);
       }
     }
+    // a configuration the next kernel's profile cannot build (deferred_init on kho-v4)
+    if (e instanceof RangeError) throw new CommandError("EINVAL", `kexec: ${e.message}`);
     throw e;
   }
   s.kernel = next;
