@@ -12,7 +12,7 @@ Deno.test("completes commands, object kinds, options, values and object names", 
   assert.ok(c("x = vmalloc ").includes("huge"));
   assert.ok(["kho-v2", "kho-v3", "kho-v4"].every((p) => c("profile kho-v").includes(p)));
   assert.deepEqual(c("profile kho-v3"), ["kho-v3"]);
-  assert.deepEqual(c("kexec profile=kho-v4"), ["profile=kho-v4"]);
+  assert.deepEqual(c("kexec profile=kho-v4"), ["profile=kho-v4", "profile=kho-v4+fixes"]);
   assert.deepEqual(c("preserve g"), ["gpu", "guest"]);
   assert.deepEqual(c("preserve guest g"), ["gpu"]);
   assert.deepEqual(c("show ta"), ["table"]);
