@@ -180,7 +180,9 @@ export function khoReserveScratch(ctx: BootContext): void {
     let sizing: ScratchSizing = { scale: DEFAULT_SCRATCH_SCALE };
     if (params.khoScratch !== undefined) {
       try {
-        sizing = parseKhoScratch(params.khoScratch);
+        sizing = parseKhoScratch(params.khoScratch, {
+          sizesNonZero: ctx.profile.scratchSizesNonZero,
+        });
       } catch (e) {
         log.warning(
           "KHO",
@@ -193,6 +195,7 @@ export function khoReserveScratch(ctx: BootContext): void {
       topology: ctx.machine.topology,
       log,
       sizing,
+      nodes: ctx.profile.scratchNodes,
     });
     if (r === null) ctx.khoEnabled = false;
     else ctx.scratch = r.areas;

@@ -41,6 +41,62 @@ export function kstrtobool(s: string): boolean | null {
 }
 
 /**
+ * `memparse(ptr, &retptr)` (lib/cmdline.c): `simple_strtoull(ptr, &end, 0)` — `0x` hex, a
+ * leading `0` octal, else decimal — then one optional suffix K/M/G/T/P/E (either case), each a
+ * further × 1024. Returns the value and the index just past what was parsed (`start` itself
+ * when no digit was found).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { memparse } from "./cmdline.ts";
+ * assert.deepEqual(memparse("64M,1G", 0), { value: 64 * 2 ** 20, end: 3 });
+ * assert.deepEqual(memparse("0x10k", 0), { value: 16384, end: 5 });
+ * assert.deepEqual(memparse("x", 0), { value: 0, end: 0 });
+ * ```
+ */
+export function memparse(text: string, start: number): { value: number; end: number } {
+  let p = start;
+  let base = 10;
+  if (text[p] === "0" && /[xX]/.test(text[p + 1] ?? "") && /[0-9a-fA-F]/.test(text[p + 2] ?? "")) {
+    base = 16;
+    p += 2;
+  } else if (text[p] === "0") base = 8;
+  const digits = base === 16 ? /[0-9a-fA-F]/ : base === 8 ? /[0-7]/ : /[0-9]/;
+  const from = p;
+  let value = 0;
+  while (p < text.length && digits.test(text[p])) value = value * base + parseInt(text[p++], base);
+  if (p === from) return { value: 0, end: start };
+  const shift: Record<string, number> = { k: 10, m: 20, g: 30, t: 40, p: 50, e: 60 };
+  const sh = shift[(text[p] ?? "").toLowerCase()];
+  if (sh !== undefined) {
+    value *= 2 ** sh;
+    p++;
+  }
+  return { value, end: p };
+}
+
+/**
+ * `kstrtouint(s, 10, &res)`: an optional `+`, decimal digits, an optional trailing newline;
+ * `"EINVAL"` for anything else, `"ERANGE"` above 2^32 − 1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kstrtouint } from "./cmdline.ts";
+ * assert.equal(kstrtouint("+50"), 50);
+ * assert.equal(kstrtouint("-1"), "EINVAL");
+ * assert.equal(kstrtouint("4294967296"), "ERANGE");
+ * ```
+ */
+export function kstrtouint(s: string): number | "EINVAL" | "ERANGE" {
+  const m = /^\+?([0-9]+)\n?$/.exec(s);
+  if (!m) return "EINVAL";
+  const v = Number(m[1]);
+  return v > 0xffffffff ? "ERANGE" : v;
+}
+
+/**
  * Parses a kernel command line.
  *
  * @example

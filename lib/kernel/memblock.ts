@@ -318,7 +318,9 @@ export class Memblock {
   /**
    * memblock_alloc_range_nid: finds `size` bytes aligned to `align` in `[start, end)`, on
    * `nid` if given (falling back to any node unless `exactNid`), reserves them with
-   * RSRV_KERN and returns the address, or 0 when nothing fits or a fault is injected.
+   * RSRV_KERN and returns the address, or 0 when nothing fits or a fault is injected. Size 0
+   * is no error: the address is found (the top of a free range, top-down) and nothing is
+   * reserved.
    */
   allocRange(opts: AllocRangeOptions): number {
     if (!this.#allocBegin()) return 0;
@@ -393,7 +395,7 @@ export class Memblock {
     nid: number,
     exact: boolean,
   ): number {
-    if (!Number.isSafeInteger(size) || size <= 0) return 0;
+    if (!Number.isSafeInteger(size) || size < 0) return 0;
     if (!Number.isSafeInteger(align) || align < 0) {
       throw new RangeError(`memblock_alloc: bad align ${align}`);
     }
@@ -401,15 +403,16 @@ export class Memblock {
       this.log.warning("memblock", `memblock_alloc_range_nid: zero alignment, using 64`);
       align = SMP_CACHE_BYTES;
     }
+    // Size 0 finds an address like any other request; memblock_reserve(found, 0) adds nothing.
     let found = this.#findInRange(size, align, start, end, nid);
     if (found !== 0) {
-      this.#reserve(found, size, nid, F.RSRV_KERN);
+      if (size > 0) this.#reserve(found, size, nid, F.RSRV_KERN);
       return found;
     }
     if (nid >= 0 && !exact) {
       found = this.#findInRange(size, align, start, end, NUMA_NO_NODE);
       if (found !== 0) {
-        this.#reserve(found, size, NUMA_NO_NODE, F.RSRV_KERN);
+        if (size > 0) this.#reserve(found, size, NUMA_NO_NODE, F.RSRV_KERN);
         return found;
       }
     }

@@ -131,23 +131,27 @@ export class RootFdt {
   }
 
   /**
-   * `kho_remove_subtree(blob)`: deletes the first sub-node whose blob address equals
-   * `blobPhys`; silently does nothing if there is none. Returns whether a node was removed.
+   * `kho_remove_subtree(blob)`: `fdt_open_into` the root, delete the first sub-node whose blob
+   * address equals `blobPhys` (silently nothing if there is none), then `fdt_pack` — always,
+   * so even a call that removes nothing re-lays a root still in its sequential-write layout
+   * (6.19, 7.0: no sub-tree added yet; S-6.19c, S-7.1c). Returns whether a node was removed.
    */
   removeSubtree(blobPhys: number): boolean {
     const ed = FdtEditor.wrap(this.#page());
     ed.openInto(KHO_FDT_SIZE);
     const rd = ed.reader();
+    let removed = false;
     for (const off of rd.subnodes(0)) {
       const v = rd.getprop(off, this.#profile.subtreeProp);
       if (decodeKhoFdtU64(v) === blobPhys) {
         ed.delNode(off);
-        ed.pack();
-        this.#mem.writeBytes(this.phys, ed.buffer());
-        return true;
+        removed = true;
+        break;
       }
     }
-    return false;
+    ed.pack();
+    this.#mem.writeBytes(this.phys, ed.buffer());
+    return removed;
   }
 
   /** Sub-tree names in blob order (most recently added first). */

@@ -10,7 +10,8 @@ import { KhoError } from "../errors.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
 import { type Memblock, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE } from "../kernel/memblock.ts";
 import type { Topology } from "../machine/topology.ts";
-import { CMA_MIN_ALIGNMENT_BYTES, hex, PAGE_SIZE, parseSize, roundUp } from "../units.ts";
+import { kstrtouint, memparse } from "../kernel/cmdline.ts";
+import { CMA_MIN_ALIGNMENT_BYTES, hex, PAGE_SIZE, roundUp } from "../units.ts";
 import type { ScratchArea } from "./abi/asm_generic_kexec_handover.ts";
 
 /** `ARCH_LOW_ADDRESS_LIMIT` (generic default 0xffffffff, passed as an inclusive-ish end). */
@@ -29,37 +30,67 @@ export type ScratchSizing =
     readonly pernode: number;
   };
 
+/** How a generation parses `kho_scratch=` sizes. */
+export interface ScratchParseRules {
+  /**
+   * 6.16 (S-6.16c): every size must be non-zero and trailing text is ignored; later kernels
+   * require a non-zero sum and the whole string consumed.
+   */
+  sizesNonZero?: boolean;
+}
+
 /**
- * Parses `kho_scratch=N%` or `kho_scratch=lowmem,global,pernode` (memparse suffixes) with the
- * kernel's rules: at most 10 digits before `%`; with sizes, the whole string must be consumed
- * and the sum must be non-zero. Throws KhoError EINVAL otherwise.
+ * Parses `kho_scratch=N%` or `kho_scratch=lowmem,global,pernode` as `kho_parse_scratch_size`
+ * does: `N%` of at most 10 characters before the `%`, parsed with `kstrtouint` (so `+50%` is
+ * accepted; above 2^32 − 1 is ERANGE); sizes with `memparse` (K/M/G… suffixes), each followed
+ * by a comma, with the generation's rules ({@link ScratchParseRules}). Throws KhoError EINVAL
+ * (or ERANGE) otherwise.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseKhoScratch } from "./scratch.ts";
  * assert.equal(parseKhoScratch("150%").scale, 150);
+ * assert.equal(parseKhoScratch("+50%").scale, 50);
+ * assert.deepEqual(parseKhoScratch("0,512M,256M"), {
+ *   scale: 0, lowmem: 0, global: 512 * 2 ** 20, pernode: 256 * 2 ** 20,
+ * });
+ * assert.throws(() => parseKhoScratch("0,512M,256M", { sizesNonZero: true }), /EINVAL/);
  * ```
  */
-export function parseKhoScratch(value: string): ScratchSizing {
-  const pct = /^(\d{1,10})%$/.exec(value);
-  if (pct) {
-    const scale = Number(pct[1]);
-    if (scale > 0xffffffff) throw new KhoError("EINVAL", `kho_scratch=${value}: scale too large`);
+export function parseKhoScratch(value: string, rules: ScratchParseRules = {}): ScratchSizing {
+  if (value.length === 0) throw new KhoError("EINVAL", "kho_scratch= is empty");
+  if (value.endsWith("%")) {
+    if (value.length > 11) throw new KhoError("EINVAL", `kho_scratch=${value}: scale too long`);
+    const scale = kstrtouint(value.slice(0, -1));
+    if (typeof scale !== "number") {
+      throw new KhoError(scale, `kho_scratch=${value}: kstrtouint gives ${scale}`);
+    }
     return { scale };
   }
-  const parts = value.split(",");
-  if (parts.length !== 3) {
-    throw new KhoError("EINVAL", `kho_scratch=${value}: expected N% or lowmem,global,pernode`);
+  const sizes: number[] = [];
+  let p = 0;
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) {
+      if (value[p] !== ",") {
+        throw new KhoError("EINVAL", `kho_scratch=${value}: expected N% or lowmem,global,pernode`);
+      }
+      p++;
+    }
+    const { value: v, end } = memparse(value, p);
+    if (end === p || (rules.sizesNonZero && v === 0)) {
+      throw new KhoError("EINVAL", `kho_scratch=${value}: bad size at "${value.slice(p)}"`);
+    }
+    sizes.push(v);
+    p = end;
   }
-  let sizes: number[];
-  try {
-    sizes = parts.map((p) => parseSize(p));
-  } catch (e) {
-    throw new KhoError("EINVAL", `kho_scratch=${value}: ${(e as Error).message}`);
-  }
-  if (sizes[0] + sizes[1] + sizes[2] === 0) {
-    throw new KhoError("EINVAL", `kho_scratch=${value}: all sizes are 0`);
+  if (!rules.sizesNonZero) {
+    if (sizes[0] + sizes[1] + sizes[2] === 0) {
+      throw new KhoError("EINVAL", `kho_scratch=${value}: all sizes are 0`);
+    }
+    if (p !== value.length) {
+      throw new KhoError("EINVAL", `kho_scratch=${value}: trailing "${value.slice(p)}"`);
+    }
   }
   return { scale: 0, lowmem: sizes[0], global: sizes[1], pernode: sizes[2] };
 }
@@ -75,20 +106,25 @@ export interface ScratchPlan {
 }
 
 /**
- * `scratch_size_update` + `scratch_size_node`: sizes from the reserved kernel memory.
+ * `scratch_size_update` + `scratch_size_node`: sizes from the reserved kernel memory, one
+ * per-node area for each node with memory (7.0 on) or each online node (6.16–6.19,
+ * `num_online_nodes() + 2`: a memoryless node gets a size too, 0 when scaled).
  */
 export function planScratch(
   sizing: ScratchSizing,
   memblock: Memblock,
   topology: Topology,
+  nodes: "online" | "memory" = "memory",
 ): ScratchPlan {
   const align = CMA_MIN_ALIGNMENT_BYTES;
-  const nodes = topology.nodesWithMemory();
+  const nids = nodes === "online"
+    ? Array.from({ length: topology.nodes }, (_, i) => i)
+    : topology.nodesWithMemory();
   if (sizing.scale === 0 && "lowmem" in sizing) {
     return {
       lowmem: sizing.lowmem,
       global: sizing.global,
-      pernode: nodes.map((nid) => ({ nid, size: roundUp(sizing.pernode, align) })),
+      pernode: nids.map((nid) => ({ nid, size: roundUp(sizing.pernode, align) })),
     };
   }
   const scale = sizing.scale;
@@ -103,7 +139,7 @@ export function planScratch(
   return {
     lowmem,
     global,
-    pernode: nodes.map((nid) => ({
+    pernode: nids.map((nid) => ({
       nid,
       size: roundUp(
         Math.floor(memblock.reservedKernSize(Number.MAX_SAFE_INTEGER, nid) * scale / 100),
@@ -116,13 +152,22 @@ export function planScratch(
 /**
  * `kho_reserve_scratch`: allocates the array and the areas with memblock and marks them
  * KHO_SCRATCH. Returns the areas, or null after logging "Failed to reserve scratch area,
- * disabling kexec handover" (everything allocated so far is freed again).
+ * disabling kexec handover" (everything allocated so far is freed again). An area of size 0
+ * is still allocated — at the address memblock finds — and recorded there; on a node without
+ * memory (6.16–6.19's online nodes) nothing is found and the reservation fails.
  */
 export function reserveScratch(
-  options: { memblock: Memblock; topology: Topology; log: KernelLog; sizing: ScratchSizing },
+  options: {
+    memblock: Memblock;
+    topology: Topology;
+    log: KernelLog;
+    sizing: ScratchSizing;
+    /** Per-node areas for `"memory"` nodes (default) or every `"online"` node (6.16–6.19). */
+    nodes?: "online" | "memory";
+  },
 ): { areas: ScratchArea[]; arrayPhys: number } | null {
   const { memblock, topology, log } = options;
-  const plan = planScratch(options.sizing, memblock, topology);
+  const plan = planScratch(options.sizing, memblock, topology, options.nodes);
   const align = CMA_MIN_ALIGNMENT_BYTES;
   const count = plan.pernode.length + 2;
   const done: ScratchArea[] = [];
@@ -136,14 +181,14 @@ export function reserveScratch(
   done.push({ addr: arrayPhys, size: count * 16 });
   const areas: ScratchArea[] = [];
   const take = (what: string, size: number, alloc: () => number): boolean => {
-    if (size === 0) {
-      areas.push({ addr: 0, size: 0 });
-      return true;
-    }
+    // A size of 0 is allocated like any other: memblock finds an address and reserves
+    // nothing, and that address is recorded (kho_reserve_scratch has no special case).
     const addr = alloc();
     if (addr === 0) return false;
-    done.push({ addr, size });
-    memblock.markKhoScratch(addr, size);
+    if (size > 0) {
+      done.push({ addr, size });
+      memblock.markKhoScratch(addr, size);
+    }
     areas.push({ addr, size });
     log.info("KHO", `scratch ${what}: ${hex(addr)}+${hex(size)}`);
     return true;
