@@ -746,7 +746,8 @@ export function getProfile(name: string): AbiProfile {
  * `uname -r` of a kernel of this profile, as the kernel's Makefile builds `KERNELRELEASE`
  * (`VERSION.PATCHLEVEL.SUBLEVEL` then `EXTRAVERSION`, e.g. `7.2.0-rc1`) with the local
  * version `-kholab`. A proposal's series has no release of its own: its release is the
- * profile name with `-kholab` (no base kernel is invented for it).
+ * profile name with `-kholab` (no base kernel is invented for it). A `+fixes` variant is its
+ * base's release with `-fixes` before `-kholab`.
  *
  * @example
  * ```ts
@@ -755,9 +756,14 @@ export function getProfile(name: string): AbiProfile {
  * assert.equal(kernelRelease(getProfile("kho-v4")), "7.2.0-rc1-kholab");
  * assert.equal(kernelRelease(getProfile("kho-v1-6.16")), "6.16.0-kholab");
  * assert.equal(kernelRelease(getProfile("rfc-v1-order-table")), "rfc-v1-order-table-kholab");
+ * assert.equal(kernelRelease(getProfile("kho-v4+fixes")), "7.2.0-rc1-fixes-kholab");
  * ```
  */
 export function kernelRelease(profile: AbiProfile): string {
+  // A `+fixes` variant: its base's release with a local version naming the patches.
+  if (profile.base !== null) {
+    return kernelRelease(getProfile(profile.base)).replace(/-kholab$/, "-fixes-kholab");
+  }
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?(-rc\d+)?$/.exec(profile.kernel);
   if (m === null) return `${profile.name}-kholab`;
   return `${m[1]}.${m[2]}.${m[3] ?? "0"}${m[4] ?? ""}-kholab`;
