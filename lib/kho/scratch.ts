@@ -78,6 +78,9 @@ export function parseKhoScratch(value: string, rules: ScratchParseRules = {}): S
       p++;
     }
     const { value: v, end } = memparse(value, p);
+    if (end === 0) {
+      throw new KhoError("EINVAL", `kho_scratch=${value}: expected N% or lowmem,global,pernode`);
+    }
     if (end === p || (rules.sizesNonZero && v === 0)) {
       throw new KhoError("EINVAL", `kho_scratch=${value}: bad size at "${value.slice(p)}"`);
     }

@@ -13,6 +13,7 @@ Deno.test("kernelRelease: VERSION.PATCHLEVEL.SUBLEVEL then EXTRAVERSION, as the 
     "kho-v2": "7.0.0-kholab",
     "kho-v3": "7.1.0-kholab",
     "kho-v4": "7.2.0-rc1-kholab",
+    "kho-v4+fixes": "7.2.0-rc1-fixes-kholab",
     "rfc-2026-page-type": "rfc-2026-page-type-kholab",
     "rfc-2026-page-type-fixed": "rfc-2026-page-type-fixed-kholab",
   });
