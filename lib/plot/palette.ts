@@ -18,6 +18,7 @@ export const PROFILE_COLORS: Readonly<Record<string, string>> = {
   "kho-v2": "#2166ac",
   "kho-v3": "#4393c3",
   "kho-v4": "#053061",
+  "kho-v4+fixes": "#542788",
   "rfc-2026-page-type": "#1b7837",
   "rfc-2026-page-type-fixed": "#5aae61",
 };

@@ -28,6 +28,8 @@ export interface ReportGroup {
   title: string;
   /** Open when the page loads. */
   open?: boolean;
+  /** A paragraph before the charts (plain text). */
+  text?: string;
   /** Charts, in order. */
   charts: readonly Chart[];
 }
@@ -73,6 +75,7 @@ export function renderReportHtml(page: ReportPage): string {
       ...(s.charts ?? []).map((c) => c.toHtml()),
       ...(s.groups ?? []).map((g) =>
         `<details${g.open ? " open" : ""}><summary>${escapeHtml(g.title)}</summary>\n` +
+        (g.text ? `<p>${escapeHtml(g.text)}</p>\n` : "") +
         g.charts.map((c) => c.toHtml()).join("\n") + "\n</details>"
       ),
       "</section>",

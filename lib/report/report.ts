@@ -248,18 +248,19 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
       text: "For each profile (open its part): free blocks per order before kexec (first " +
         "kernel, after preserving) and after the successor's boot; for radix-tree profiles, " +
         "the occupancy of the handed-over tree by level. Each part names the successor's " +
-        "configuration and whose verdict on the handover it applied (the kernel's or kholab's " +
-        "strict checks)." +
+        "configuration and whose verdict on the handover it applied." +
         (sweep ? ` At ${sweep.param} = ${sweep.values.at(-1)}.` : ""),
       groups: inspections.map((v, i) => ({
-        title: `${v.profile}: ${v.boot.config || "default configuration"}, ${v.boot.verdict} ` +
-          `verdict${
-            v.khoBoot
-              ? ""
-              : `, handover refused: ${v.boot.refused ?? "no KHO"}${
-                v.boot.strictCheck ? ` (strict check: ${v.boot.strictCheck})` : ""
-              }; cold boot`
-          }`,
+        title: `${v.profile}${v.khoBoot ? "" : " (handover refused: cold boot)"}`,
+        text: `The successor booted with ${v.boot.config || "the default configuration"} and ` +
+          `applied ${
+            v.boot.verdict === "strict" ? "kholab's strict checks" : "the kernel's verdict"
+          }` +
+          (v.khoBoot
+            ? "."
+            : `: ${v.boot.refused ?? "no KHO"}${
+              v.boot.strictCheck ? ` (strict check: ${v.boot.strictCheck})` : ""
+            }.`),
         open: i === 0,
         charts: [
           add(

@@ -60,7 +60,7 @@ export function layoutCheck(profiles: readonly string[]): string {
       }
     }
     for (const el of svg.querySelectorAll("title")) {
-      const m = /^([A-Za-z0-9._-]+)(:|$)/.exec(el.textContent);
+      const m = /^([A-Za-z0-9._+-]+)(:|$)/.exec(el.textContent);
       if (!m || !profiles.includes(m[1])) continue;
       const mark = el.parentElement;
       const color = mark.getAttribute("fill") ?? mark.getAttribute("stroke") ??

@@ -73,7 +73,9 @@ Deno.test("the wall-clock metrics come from the injected clock", () => {
     params: { ramBytes: "2G", pages: 50 },
     clock: new ManualClock(),
   });
-  for (const k of ["buildMs", "preserveMs", "finalizeMs", "walkMs", "bootMs", "restoreMs"]) {
+  for (
+    const k of ["buildMs", "preserveMs", "finalizeMs", "walkMs", "bootMs", "reserveMs", "restoreMs"]
+  ) {
     assert.equal(row[k], 0, k);
   }
   // A clock that advances 1 ms per reading: every region reads it exactly twice.
@@ -84,9 +86,11 @@ Deno.test("the wall-clock metrics come from the injected clock", () => {
     params: { ramBytes: "2G", pages: 50 },
     clock: { nowMs: () => t++ },
   }).row;
-  for (const k of ["buildMs", "preserveMs", "walkMs", "bootMs", "restoreMs"]) {
+  for (const k of ["buildMs", "preserveMs", "walkMs", "reserveMs", "restoreMs"]) {
     assert.equal(stepping[k], 1, k);
   }
+  // bootMs holds the successor's reservation walk (reserveMs): 4 readings, 3 ms.
+  assert.equal(stepping.bootMs, 3);
   assert.equal(row.status, "ok");
   assert.equal(row.restoredBlocks, 50);
   assert.equal(row.restoreStructPagesWritten, 50);
