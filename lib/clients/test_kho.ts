@@ -15,6 +15,7 @@
 
 import { type ErrnoName, FdtError, KhoError } from "../errors.ts";
 import type { Kernel } from "../boot/kernel.ts";
+import { KernelOops } from "../kernel/oops.ts";
 import type { KhoBug } from "../kho/profiles.ts";
 import {
   buildTestKhoFdt,
@@ -238,6 +239,13 @@ export function testKhoVerify(kernel: Kernel, opts: TestKhoOptions = {}): TestKh
     return fail(kernel, { ...base, errno, reason: (e as Error).message }, false);
   }
   const mem = kernel.machine.mem;
+  if (!kernel.machine.topology.isRam(phys, 8)) {
+    // kho_test_restore: fdt_node_check_compatible(phys_to_virt(fdt_phys), …) faults.
+    if (!kernel.kho.strict) {
+      throw new KernelOops({ address: phys, fn: "kho_test_restore" }, kernel.log);
+    }
+    return fail(kernel, { ...base, errno: "EINVAL", reason: `sub-FDT ${hex(phys)} is not RAM` });
+  }
   let rd: FdtReader;
   try {
     const total = readBe32(mem.readBytes(phys, 8), 4);

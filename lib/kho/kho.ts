@@ -93,6 +93,11 @@ export class Kho {
   readonly enabled: boolean;
   /** The profile this kernel speaks. */
   readonly profile: AbiProfile;
+  /**
+   * kholab's strict checks (`BootConfig.strict`): incoming pointers outside RAM fail the call
+   * instead of the kernel's oops.
+   */
+  readonly strict: boolean;
   /** Outgoing state, when enabled. */
   readonly out: KhoOut | null;
   /** Incoming state, when this is a KHO boot. */
@@ -117,8 +122,10 @@ export class Kho {
       incoming: KhoIn | null;
       kexecCount: number;
       previousRelease: string | null;
+      strict: boolean;
     },
   ) {
+    this.strict = init.strict;
     this.#host = init.host;
     this.#log = init.host.log;
     this.profile = init.profile;
@@ -196,7 +203,15 @@ export class Kho {
         out = null;
       }
     }
-    return new Kho({ host, profile, out, incoming, kexecCount, previousRelease });
+    return new Kho({
+      host,
+      profile,
+      out,
+      incoming,
+      kexecCount,
+      previousRelease,
+      strict: options.strict ?? false,
+    });
   }
 
   /** `is_kho_boot()`. */

@@ -13,6 +13,7 @@
  */
 
 import { KhoError } from "../errors.ts";
+import { KernelOops } from "../kernel/oops.ts";
 import type { BuddyAllocator } from "../kernel/buddy.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
 import type { FaultInjector } from "../kernel/faults.ts";
@@ -122,12 +123,21 @@ function newVmallocChunk(kernel: KhoVmallocHost, cur: number): number {
 function readChunkEntry(kernel: KhoVmallocHost, chunk: number, i: number): number | null {
   const at = chunk + chunkPhysOffset(i);
   if (at + 8 - (chunk + KHO_VMALLOC_CHUNK_SIZE) > OVERRUN_SCAN_LIMIT_BYTES) return null;
-  if (!kernel.machine.topology.isRam(at, 8)) {
-    kernel.log.error("", `BUG: unable to handle page fault for address: ${hex(at)}`);
-    return null;
-  }
+  if (!kernel.machine.topology.isRam(at, 8)) return chunkFault(kernel, at);
   const [lo, hi] = kernel.machine.mem.readU64Parts(at);
   return hi * 2 ** 32 + lo;
+}
+
+/**
+ * A chunk read outside RAM: the kernel's oops ({@link KernelOops} in `kho_restore_vmalloc`,
+ * or wherever the chunk is walked); a strict successor logs it and fails the call instead.
+ */
+function chunkFault(kernel: KhoVmallocHost, at: number): null {
+  if (!kernel.kho.strict) {
+    throw new KernelOops({ address: at, fn: "kho_restore_vmalloc" }, kernel.log);
+  }
+  kernel.log.error("KHO", `kho_restore_vmalloc: chunk at ${hex(at)} is not RAM (strict check)`);
+  return null;
 }
 
 /** `kho_vmalloc_unpreserve_chunk(chunk, order)`. */
@@ -281,10 +291,9 @@ export function restoreVmalloc(
   let chunk = desc.first;
   let idx = 0;
   while (chunk !== 0) {
-    if (chunk % PAGE_SIZE !== 0 || !kernel.machine.topology.isRam(chunk, KHO_VMALLOC_CHUNK_SIZE)) {
-      kernel.log.error("", `BUG: unable to handle page fault for address: ${hex(chunk)}`);
-      return null;
-    }
+    // The kernel reads a chunk wherever KHOSER_LOAD_PTR points; strict also wants it aligned.
+    if (!kernel.machine.topology.isRam(chunk, 8)) return chunkFault(kernel, chunk);
+    if (kernel.kho.strict && chunk % PAGE_SIZE !== 0) return chunkFault(kernel, chunk);
     for (let i = 0; !bounded || i < KHO_VMALLOC_SIZE; i++) {
       const phys = readChunkEntry(kernel, chunk, i);
       if (phys === null) return null;

@@ -4,6 +4,8 @@ import { Kernel } from "../../lib/boot/kernel.ts";
 import { buildTestKhoFdt, KHO_TEST_FDT } from "../../lib/kho/abi/test_kho.ts";
 import { KhoVmalloc } from "../../lib/kho/abi/kexec_handover.ts";
 import { Machine } from "../../lib/machine/machine.ts";
+import { KernelOops } from "../../lib/kernel/oops.ts";
+import { FdtReader } from "../../lib/kho/fdt/reader.ts";
 import { GiB, PAGE_SIZE } from "../../lib/units.ts";
 import {
   TEST_KHO_MAX_MEM_BYTES,
@@ -219,4 +221,30 @@ Deno.test("test_kho: fault injection at every allocation point of the save path"
   ) assert.ok(sites.has(site), `site ${site} not reached: ${[...sites].join(", ")}`);
   assert.ok(points >= 10, `only ${points} points`);
   assert.deepEqual(preservedSet(k), set);
+});
+
+Deno.test("kho_test_restore: a sub-FDT address outside RAM is the kernel's oops; strict fails with EINVAL", () => {
+  for (const strict of [false, true]) {
+    const k1 = Kernel.coldBoot(new Machine({ ramBytes: 4 * GiB, nodes: 1 }), {
+      config: { strict },
+    });
+    assert.equal(testKhoInit(k1, { seed: 3 }).mode, "save");
+    const k2 = k1.kexec();
+    // Point the incoming "kho_test" node's preserved-data at memory that does not exist.
+    const fdtPhys = k2.kho.incoming!.fdtPhys;
+    const bytes = k2.machine.mem.readBytes(fdtPhys, PAGE_SIZE);
+    const rd = new FdtReader(bytes);
+    const prop = rd.getprop(rd.subnodeOffset(0, KHO_TEST_FDT), "preserved-data")!;
+    k2.machine.mem.writeU64(fdtPhys + prop.byteOffset - bytes.byteOffset, 2 ** 40);
+    if (strict) {
+      const r = testKhoVerify(k2);
+      assert.equal(r.ok, false);
+      assert.equal(r.errno, "EINVAL");
+    } else {
+      assert.throws(
+        () => testKhoVerify(k2),
+        (e: Error) => e instanceof KernelOops && e.fn === "kho_test_restore",
+      );
+    }
+  }
 });

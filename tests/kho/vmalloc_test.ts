@@ -16,6 +16,7 @@ import {
   VMALLOC_CHUNK_SITE,
 } from "../../lib/kho/vmalloc.ts";
 import { Machine } from "../../lib/machine/machine.ts";
+import { KernelOops } from "../../lib/kernel/oops.ts";
 import { GiB, MiB, PAGE_SIZE } from "../../lib/units.ts";
 
 function boot(nodes = 1): Kernel {
@@ -361,5 +362,27 @@ Deno.test("quirk vmalloc-unwind-unset-order: the kernel's error path leaks huge 
     k.faults.disarm();
     const leaked = preservedSet(k).filter((s) => !set.includes(s));
     assert.equal(leaked.length, bugged ? 511 : 0);
+  }
+});
+
+Deno.test("restore: a chunk outside RAM is the kernel's oops in kho_restore_vmalloc; a strict successor fails the restore", () => {
+  for (const strict of [false, true]) {
+    const k1 = Kernel.coldBoot(new Machine({ ramBytes: 8 * GiB, nodes: 1 }), {
+      config: { strict },
+    });
+    const addr = k1.vmalloc.vmalloc(3 * PAGE_SIZE)!;
+    const desc = preserveVmalloc(k1, addr);
+    const k2 = k1.kexec();
+    const wild = new KhoVmalloc({ ...desc, first: 2 ** 40 });
+    if (strict) {
+      assert.equal(restoreVmalloc(k2, wild), null);
+      assert.equal(k2.log.grep("is not RAM (strict check)").length, 1);
+    } else {
+      assert.throws(
+        () => restoreVmalloc(k2, wild),
+        (e: Error) =>
+          e instanceof KernelOops && e.fn === "kho_restore_vmalloc" && e.address === 2 ** 40,
+      );
+    }
   }
 });
