@@ -22,9 +22,11 @@
  * To extend the boot, insert a phase into {@link BOOT_PHASES} at its place in the kernel's
  * order: a file handler's module init (e.g. `memfd_luo_init`, a device_initcall calling
  * `ctx.liveupdate.registerFileHandler`) between `liveupdate_early_init` and
- * `luo_late_startup`, config-dependent phases (CONFIG_DEFERRED_STRUCT_PAGE_INIT, a kdump kernel skipping
- * `kho_reserve_scratch`) as phases that read their switch from `ctx.options`. The kexec path
- * has its own steps in `./kexec.ts`.
+ * `luo_late_startup`. The kernel's configuration (`ctx.config`: CONFIG_KEXEC_HANDOVER_DEBUG,
+ * CONFIG_DEFERRED_STRUCT_PAGE_INIT, a kdump kernel, kholab's strict checks) is read by the
+ * phases it changes: `kho_populate` (strict checks), `kho_reserve_scratch` (a kdump kernel
+ * disables KHO), `kho_memory_init` (deferred struct page init, the kernel's walk or the strict
+ * one), `kho_init` (the debug scratch checks). The kexec path has its own steps in `./kexec.ts`.
  *
  * @module
  */
