@@ -171,9 +171,9 @@ Deno.test("vmalloc, memfd, reserve_mem and sub-trees survive kexec", () => {
 });
 
 Deno.test("kernel debug/deferred_init/crash/strict: the boot's configuration, kept across kexec", () => {
-  const rt = new Interpreter({ clock });
+  const rt = new Rt();
   run(rt, "machine ram=1G\nkernel debug strict\nprofile kho-v4+fixes");
-  assert.deepEqual(rt.ensureKernel().boot.config, {
+  assert.deepEqual(rt.s.ensureKernel().boot.config, {
     khoDebug: true,
     deferredStructPageInit: false,
     crashKernel: false,
@@ -190,7 +190,7 @@ Deno.test("kernel debug/deferred_init/crash/strict: the boot's configuration, ke
   assert.equal(rt.kernel!.log.grep("disabled in the kdump kernel").length, 1);
   // kho-v4 cannot boot with deferred struct page init: a clear EINVAL, no exception.
   const e = fails(
-    new Interpreter({ clock }),
+    new Rt(),
     "machine ram=1G\nkernel deferred_init\nx = folios order=0",
     "EINVAL",
   );
