@@ -23,6 +23,7 @@
 import { type ErrnoName, FdtError, KhoError } from "../errors.ts";
 import type { BuddyAllocator } from "../kernel/buddy.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
+import { KernelOops } from "../kernel/oops.ts";
 import { buildMemblockFdt, MEMBLOCK_KHO_FDT, readMemblockRegion } from "../kho/abi/memblock.ts";
 import { hasApi } from "../kho/profiles.ts";
 import { FdtReader, readBe32 } from "../kho/fdt/mod.ts";
@@ -33,6 +34,7 @@ import type { KhoNotifier } from "../kho/preserve.ts";
 import type { KhoIn } from "../kho/restore.ts";
 import type { Machine } from "../machine/machine.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
+import type { ResolvedBootConfig } from "./options.ts";
 
 /** Fault-injection site of the sub-FDT page (`alloc_page` in `prepare_kho_fdt`). */
 export const RESERVE_MEM_FDT_SITE = "reserve_mem_kho_fdt";
@@ -75,6 +77,8 @@ export interface ReserveMemHost {
   readonly log: KernelLog;
   /** The regions. */
   readonly reserveMem: ReserveMemState;
+  /** The boot's configuration (strict: a sub-FDT outside RAM fails the revival, no oops). */
+  readonly config?: Pick<ResolvedBootConfig, "strict">;
 }
 
 /** What the `reserve_mem` phase reads of the boot in progress (a `BootContext`). */
@@ -91,6 +95,8 @@ export interface ReserveMemBoot {
   readonly log: KernelLog;
   /** The regions. */
   readonly reserveMem: ReserveMemState;
+  /** The boot's configuration (strict: a sub-FDT outside RAM fails the revival, no oops). */
+  readonly config?: Pick<ResolvedBootConfig, "strict">;
 }
 
 /** An empty state (before the `reserve_mem` phase). */
@@ -120,7 +126,12 @@ export function reserveMemRevive(
   const mem = ctx.machine.mem;
   const log = ctx.log;
   try {
-    if (!ctx.machine.topology.isRam(phys, 8)) return null;
+    if (!ctx.machine.topology.isRam(phys, 8)) {
+      // reserve_mem_kho_revive: fdt_node_check_compatible(phys_to_virt(fdt_phys), …) faults.
+      if (ctx.config?.strict) return null;
+      log.error("memblock", `reserve_mem: sub-FDT at ${hex(phys)} is not RAM`);
+      throw new KernelOops({ address: phys, fn: "reserve_mem_kho_revive" }, log);
+    }
     const total = Math.min(readBe32(mem.readBytes(phys, 8), 4), PAGE_SIZE);
     const region = readMemblockRegion(new FdtReader(mem.readBytes(phys, total)), name);
     if (region === null) return null;

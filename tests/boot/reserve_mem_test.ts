@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { Kernel } from "../../lib/boot/kernel.ts";
 import { buildMemblockFdt, MEMBLOCK_KHO_FDT } from "../../lib/kho/abi/memblock.ts";
 import { Machine } from "../../lib/machine/machine.ts";
+import { KernelOops } from "../../lib/kernel/oops.ts";
+import { FdtReader } from "../../lib/kho/fdt/reader.ts";
 import { GiB, MiB, PAGE_SIZE } from "../../lib/units.ts";
 import { getProfile, PROFILE_NAMES } from "../../lib/kho/profiles.ts";
 import {
@@ -87,17 +89,19 @@ Deno.test("reserve_mem: a different size, a stricter alignment or a new name is 
   const [trace, oops] = reserveMemInit(k1).regions;
   k1.machine.mem.fill(trace.start, trace.size, { byte: 0x77 });
   const alignOops = oops.start % (1 << 30) === 0 ? "2G" : "1G";
-  const k2 = k1.kexec({
-    cmdline:
-      `kho=on reserve_mem=32M:4K:trace reserve_mem=3M:${alignOops}:oops reserve_mem=1M:4K:new`,
-  });
+  const cmdline =
+    `kho=on reserve_mem=32M:4K:trace reserve_mem=3M:${alignOops}:oops reserve_mem=1M:4K:new`;
+  // CONFIG_KEXEC_HANDOVER_DEBUG, so that kho_scratch_overlap checks the preserve below.
+  const k2 = k1.kexec({ cmdline, config: { khoDebug: true } });
   const st = reserveMemInit(k2);
   const now = st.regions;
   assert.equal(k2.log.grep("has wrong size").length, 1);
   assert.equal(k2.log.grep("has wrong alignment").length, 1);
   // The `reserve_mem=` handler runs while memblock allocates only from scratch (between
   // kho_populate and kho_memory_init): fresh regions come from scratch, a 1 GiB-aligned one
-  // finds no room there, and preserving regions inside scratch fails (EINVAL), as in the kernel.
+  // finds no room there, and — with CONFIG_KEXEC_HANDOVER_DEBUG — preserving regions inside
+  // scratch fails (EINVAL), as in the kernel. Without it nothing checks: they are preserved
+  // inside scratch (the kernel's own TODO), below.
   assert.deepEqual(now.map((r) => [r.name, r.revived]), [["trace", false], ["new", false]]);
   assert.deepEqual(st.failed, ["oops"]);
   for (const r of now) {
@@ -109,6 +113,16 @@ Deno.test("reserve_mem: a different size, a stricter alignment or a new name is 
   assert.notEqual(now[0].start, trace.start);
   // The old range was still preserved, so it stays reserved (nobody restores it).
   assert.ok(k2.memblock.isRegionReserved(trace.start, trace.size));
+  // The default build (no debug option): the same regions are preserved, inside scratch.
+  const k1b = boot();
+  reserveMemInit(k1b);
+  const k2b = k1b.kexec({ cmdline });
+  const stb = reserveMemInit(k2b);
+  assert.equal(stb.khoError, undefined);
+  assert.ok(k2b.kho.out!.subtrees().some((x) => x.name === MEMBLOCK_KHO_FDT));
+  for (const r of stb.regions) {
+    assert.ok(k2b.boot.scratch.some((a) => r.start >= a.addr && r.start < a.addr + a.size));
+  }
 });
 
 Deno.test("reserve_mem: kho=off allocates but publishes nothing; no regions, no sub-tree", () => {
@@ -225,5 +239,37 @@ Deno.test("reserve_mem: every generation hands its regions over (6.16/6.18 from 
     }
     assert.equal(m.mem.hash64(r2.start, r2.size), hash, profile);
     assert.ok(k2.memblock.isRegionReserved(r2.start, r2.size), profile);
+  }
+});
+
+Deno.test("reserve_mem_kho_revive: a memblock sub-FDT outside RAM is the kernel's oops; strict allocates the region afresh", () => {
+  for (const strict of [false, true]) {
+    const k1 = Kernel.coldBoot(new Machine({ ramBytes: 8 * GiB, nodes: 1 }), {
+      cmdline: "kho=on reserve_mem=8M:4K:trace",
+      config: { strict },
+    });
+    reserveMemInit(k1);
+    const filled = k1.kho.fillKimage({ imageBytes: 64 << 20, mem: k1.machine.mem });
+    // Point the "memblock" node's preserved-data at memory that does not exist.
+    const fdtPhys = filled.handover.fdtPhys;
+    const bytes = k1.machine.mem.readBytes(fdtPhys, PAGE_SIZE);
+    const rd = new FdtReader(bytes);
+    const prop = rd.getprop(rd.subnodeOffset(0, MEMBLOCK_KHO_FDT), "preserved-data")!;
+    k1.machine.mem.writeU64(fdtPhys + prop.byteOffset - bytes.byteOffset, 2 ** 40);
+    const boot = () =>
+      Kernel.bootFrom(
+        k1.machine,
+        { handover: filled.handover, imagePhys: filled.imagePhys, bootIndex: 1 },
+        { cmdline: "kho=on reserve_mem=8M:4K:trace", config: { strict } },
+      );
+    if (strict) {
+      const k2 = boot();
+      assert.equal(k2.reserveMem.regions[0].revived, false);
+    } else {
+      assert.throws(
+        boot,
+        (e: Error) => e instanceof KernelOops && e.fn === "reserve_mem_kho_revive",
+      );
+    }
   }
 });
