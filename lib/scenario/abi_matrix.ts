@@ -212,7 +212,7 @@ export function abiMatrixText(cells: readonly AbiMatrixCell[]): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { getProfile } from "../kho/abi/profiles.ts";
+ * import { getProfile } from "../kho/profiles.ts";
  * import { profileDetails } from "./abi_matrix.ts";
  * const lines = profileDetails(getProfile("kho-v4+fixes"));
  * assert.ok(lines.some((l) => l.includes("kho-unpreserve-numa-order [mm-tree]")));
