@@ -102,15 +102,15 @@ export type KhoApi =
  *   `int` (`int sz` in `deserialize_bitmap` since 6.16 and in RFC v1's `kho_memblock_reserve`;
  *   `u64 sz = 1 << …` in `kho_preserved_memory_reserve` from 7.0), so a block of order 19
  *   reserves from its start to the end of memory (INT_MIN sign-extended, capped by
- *   `memblock_reserve`) and orders ≥ 20 shift modulo 32 (order 20 → 1 byte) (§6.2).
+ *   `memblock_reserve`) and orders ≥ 20 shift modulo 32 (order 20 → 1 byte) (luo-hugetlb-facts §6.2).
  * - `numa-restore-mismatch`: `kho_restore_pages` splits the range without the NUMA rule that
  *   `kho_preserve_pages` applies (7.1 on), so a range that preserve cut at a node boundary is
  *   walked with a larger computed order: each block initialises the pages of its stamped
  *   order, the loop advances by the computed one, the blocks skipped stay stamped and
- *   unrestored, and the call returns success (§6.1).
+ *   unrestored, and the call returns success (luo-hugetlb-facts §6.1).
  * - `vmalloc-unwind-unset-order`: `kho_preserve_vmalloc`'s error path calls
  *   `kho_unpreserve_vmalloc(preservation)` before `preservation->order` is set, so the blocks of
- *   a huge (order-9) area are deleted as order-0 keys and stay preserved (§6.3; 6.19 on, where
+ *   a huge (order-9) area are deleted as order-0 keys and stay preserved (luo-hugetlb-facts §6.3; 6.19 on, where
  *   unpreserve uses the descriptor's order).
  * - `numa-unpreserve-mismatch`: `__kho_unpreserve` (unpreserve and the rollback of a failed
  *   `kho_preserve_pages`) uses the plain split, so blocks that preserve cut at a node boundary

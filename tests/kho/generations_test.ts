@@ -27,7 +27,7 @@ Deno.test("the profile table is complete and self-consistent", () => {
     if (p.blobSize) assert.equal(p.subtreeProp, "preserved-data");
   }
   // A profile is the kernel as released: 7.2 carries the live KHO bugs of S-7.1c's core
-  // (luo-hugetlb-facts §6) and its LUO defect (§6.5); every generation computes the successor's
+  // (luo-hugetlb-facts §6) and its LUO defect (luo-hugetlb-facts §6.5); every generation computes the successor's
   // reservation size in int (deserialize_bitmap's int sz from 6.16, u64 sz = 1 << … from 7.0).
   assert.ok(PROFILES["kho-v4"].bugs.includes("luo-dup-session-empty-block"));
   for (const name of PROFILE_NAMES) {

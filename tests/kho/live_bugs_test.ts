@@ -71,7 +71,7 @@ function numaMachine(): Machine {
   });
 }
 
-Deno.test("live bug numa-restore-mismatch (kho_restore_pages, facts §6.1): kho-v4 restores the first block and returns success; kho-v4+fixes restores both", () => {
+Deno.test("live bug numa-restore-mismatch (kho_restore_pages, luo-hugetlb-facts §6.1): kho-v4 restores the first block and returns success; kho-v4+fixes restores both", () => {
   // [0x40000, 0x80000) with a node boundary at 0x60000: kho_preserve_pages cuts it into two
   // order-17 blocks; kho_restore_pages computes order 18 at 0x40000, kho_restore_page
   // initialises the 2^17 pages its stamp says, and the loop advances by 2^18.
@@ -113,7 +113,7 @@ Deno.test("live bug numa-unpreserve-mismatch (__kho_unpreserve, kho-facts §5.1)
   }
 });
 
-Deno.test("live bug int-size-overflow (kho_preserved_memory_reserve, facts §6.2): order 19 reserves to the end of memory, order 20 one byte; 1UL << … reserves the block", () => {
+Deno.test("live bug int-size-overflow (kho_preserved_memory_reserve, luo-hugetlb-facts §6.2): order 19 reserves to the end of memory, order 20 one byte; 1UL << … reserves the block", () => {
   for (const profile of VARIANTS) {
     for (const [order, startPfn] of [[19, 0x180000], [20, 0x100000]] as const) {
       // 16 GiB, one node: [6, 8) GiB is an order-19 block, [4, 8) GiB an order-20 one.
@@ -151,7 +151,7 @@ Deno.test("live bug int-size-overflow (kho_preserved_memory_reserve, facts §6.2
   }
 });
 
-Deno.test("live bug vmalloc-unwind-unset-order (kho_preserve_vmalloc, facts §6.3): kho-v4 leaves the order-9 blocks preserved after a failure; kho-v4+fixes unwinds them", () => {
+Deno.test("live bug vmalloc-unwind-unset-order (kho_preserve_vmalloc, luo-hugetlb-facts §6.3): kho-v4 leaves the order-9 blocks preserved after a failure; kho-v4+fixes unwinds them", () => {
   for (const profile of VARIANTS) {
     const k = Kernel.coldBoot(new Machine({ ramBytes: 8 * GiB, nodes: 1 }), { profile });
     const addr = k.vmalloc.vmalloc(600 * 2 * MiB, { hugeVmap: true })!;
