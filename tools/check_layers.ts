@@ -30,7 +30,11 @@ export interface Layer {
  * import from each other.
  */
 export const LAYERS: readonly Layer[] = [
-  { name: "base", rank: 0, paths: ["lib/units.ts", "lib/errors.ts", "lib/rng.ts"] },
+  {
+    name: "base",
+    rank: 0,
+    paths: ["lib/units.ts", "lib/errors.ts", "lib/rng.ts", "lib/diagnostics.ts"],
+  },
   { name: "machine", rank: 1, paths: ["lib/machine/"] },
   { name: "kernel", rank: 2, paths: ["lib/kernel/"] },
   { name: "kho", rank: 3, paths: ["lib/kho/"] },

@@ -17,39 +17,10 @@
  * @module
  */
 
-/** A place in a script: 1-based line and column, and the length of the token. */
-export interface Span {
-  /** 1-based line. */
-  line: number;
-  /** 1-based column (in UTF-16 code units). */
-  col: number;
-  /** Length of the offending token (at least 1 for the caret). */
-  len: number;
-}
+import { formatDiagnostic, snippetFor, type Span } from "../diagnostics.ts";
 
-/** Formats `file:line:col: message` followed by the source line and a caret line. */
-export function formatDiagnostic(
-  d: { file: string; span: Span; message: string; source?: string },
-): string {
-  const { file, span, message } = d;
-  const head = `${file}:${span.line}:${span.col}: ${message}`;
-  const snippet = snippetFor(d.source, span);
-  return snippet ? `${head}\n${snippet}` : head;
-}
-
-/** The source line of `span` with a caret line under the token, or "" without source. */
-export function snippetFor(source: string | undefined, span: Span): string {
-  if (source === undefined) return "";
-  const lines = source.split("\n");
-  const text = (lines[span.line - 1] ?? "").replace(/\r$/, "").replaceAll("\t", " ");
-  const num = String(span.line);
-  const gutter = " ".repeat(Math.max(4, num.length + 1));
-  const pad = gutter.slice(num.length) + num;
-  const caretLen = Math.max(1, Math.min(span.len, Math.max(1, text.length - span.col + 1)));
-  return `${pad} | ${text}\n${gutter} | ${" ".repeat(Math.max(0, span.col - 1))}${
-    "^".repeat(caretLen)
-  }`;
-}
+// The place and caret format is shared with every text input kholab reads (`lib/diagnostics.ts`).
+export { formatDiagnostic, snippetFor, type Span };
 
 /**
  * One syntax or validation error of a script, found before anything runs.
