@@ -157,7 +157,12 @@ export class Kernel {
    */
   kexec(next: BootOptions = {}): Kernel {
     this.assertAlive();
-    const options: BootOptions = { ...this.#options, faults: undefined, ...next };
+    const options: BootOptions = {
+      ...this.#options,
+      faults: undefined,
+      heldRanges: undefined,
+      ...next,
+    };
     const { handover, imagePhys } = kernelKexec({
       machine: this.machine,
       log: this.log,

@@ -110,6 +110,16 @@ export interface BootOptions {
   /** Fault injection armed from the start of the boot. */
   faults?: FaultOptions;
   /**
+   * Physical ranges `[start, start + size)` kept out of every boot-time allocation and out of
+   * the free lists: `e820__memblock_setup` reserves them in memblock, as `setup_arch` reserves
+   * what the boot loader handed over, and `memblock_free_all` leaves them alone. Whoever asked
+   * for them takes them right after boot (an import of a real host's preserved blocks,
+   * `lib/scenario/pfn_import.ts`, frees them to the page allocator and allocates exactly them),
+   * so that this kernel's memmap, scratch areas and KHO metadata land elsewhere, as they did
+   * on the host. Cold boot only: kexec does not pass them on.
+   */
+  heldRanges?: readonly { readonly start: number; readonly size: number }[];
+  /**
    * At kexec, run `kho_finalize` first if this generation needs it and it has not run (as the
    * selftest's init or LUO's reboot hook do). Default true; false hands over an unfinalized
    * state, which the successor cannot revive.

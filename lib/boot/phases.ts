@@ -59,10 +59,14 @@ export interface BootPhase {
   readonly run: (ctx: BootContext) => void;
 }
 
-/** `e820__memblock_setup` and the low-memory reservation of `setup_arch`. */
+/**
+ * `e820__memblock_setup` and the early reservations of `setup_arch`: the low memory, and the
+ * ranges the caller holds for itself (`BootOptions.heldRanges`).
+ */
 export function e820MemblockSetup(ctx: BootContext): void {
   ctx.memblock.addTopologyRam();
   ctx.memblock.reserve(0, LOW_RESERVED_BYTES);
+  for (const r of ctx.options.heldRanges ?? []) ctx.memblock.reserve(r.start, r.size);
 }
 
 /**

@@ -31,3 +31,31 @@ Deno.test("uname -r as the kernel's Makefile builds it, recorded for the success
   const v3 = Kernel.coldBoot(new Machine({ ramBytes: GiB }), { profile: "kho-v3", poison: false });
   assert.equal(v3.release, "7.1.0-kholab");
 });
+
+Deno.test("held ranges: reserved before any boot-time allocation, never freed, not passed on", () => {
+  // The 4 MiB right where the first kernel's KHO metadata would go, and the top 256 MiB where
+  // scratch would go: both held.
+  const held = [
+    { start: 4 * 2 ** 20, size: 4 * 2 ** 20 },
+    { start: 4 * GiB - 2 ** 28, size: 2 ** 28 },
+  ];
+  const k1 = Kernel.coldBoot(new Machine({ ramBytes: 4 * GiB, nodes: 1 }), { heldRanges: held });
+  const inHeld = (phys: number) => held.some((r) => phys >= r.start && phys < r.start + r.size);
+  for (const r of held) {
+    for (let p = r.start; p < r.start + r.size; p += 2 ** 20) assert.ok(!k1.buddy.isFree(p / 4096));
+  }
+  assert.ok(
+    k1.boot.scratch.every((a) => a.size === 0 || (!inHeld(a.addr) && !inHeld(a.addr + a.size - 1))),
+  );
+  const out = k1.kho.out!;
+  assert.ok(!inHeld(out.root.phys));
+  assert.ok(out.tracker.ownedPagesPhys().every((p) => !inHeld(p)));
+  assert.ok(k1.memblock.reservedRegions().some((r) => r.base === held[0].start));
+  // kexec does not hold them again: the successor frees them like any other memory.
+  const k2 = k1.kexec();
+  assert.ok(k2.kho.isKhoBoot);
+  const same = (r: { base: number; size: number }) =>
+    held.some((h) => r.base === h.start && r.size === h.size);
+  assert.ok(k1.memblock.reservedRegions().some(same));
+  assert.ok(!k2.memblock.reservedRegions().some(same));
+});
