@@ -12,8 +12,8 @@
 import { parseArgs } from "node:util";
 import { checkFullVerdict } from "./lib/kho/fdt/check.ts";
 import { toDts } from "./lib/kho/fdt/dts.ts";
-import { FdtError } from "./lib/errors.ts";
-import { parseCount } from "./lib/units.ts";
+import { FdtError, KhoError } from "./lib/errors.ts";
+import { parseCount, parseSize } from "./lib/units.ts";
 import { wallClock } from "./lib/rng.ts";
 import {
   abiMatrix,
@@ -25,6 +25,9 @@ import {
 import { getProfile, PROFILE_NAMES, type ProfileName } from "./lib/kho/profiles.ts";
 import { numberLiteralValue } from "./lib/dsl/parser.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
+import { CommandError } from "./lib/dsl/errors.ts";
+import { importPfnList, importText } from "./lib/dsl/import.ts";
+import { InputFileError } from "./lib/scenario/input_file.ts";
 import { repl } from "./lib/dsl/repl.ts";
 import { runWorkload } from "./lib/metrics/kho_ref_workload.ts";
 import type { MetricsRow } from "./lib/metrics/metrics.ts";
@@ -44,6 +47,7 @@ const REPORT_USAGE = "report [--scenario NAME] --out DIR [--seed N] [--profiles 
   "[--workers N] [--param NAME --values v1,v2,…] [--no-matrix] [name=value …]";
 const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N] [--seed N] " +
   "[--format table|json|csv] [name=value …]";
+const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json]";
 const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
   "[--workers N] [--seed N] [--format csv|json|table] [name=value …]";
 
@@ -67,6 +71,7 @@ Commands:
   profiles             list the KHO generations and proposals kholab implements
   fdt dump FILE        print a flattened device tree blob as dts text
   fdt check FILE       check a blob as libfdt's fdt_check_full does
+  import FILE          a real host's pfn list through preserve, kexec and the successor's walk
   help [COMMAND]       this text, or a command's
 
 Every command takes --help.`,
@@ -126,6 +131,19 @@ or CORRUPT (accepted, but the preserved memory did not come back intact).`,
   profiles: `Usage: deno task kholab profiles
 
 Lists every ABI profile: kernel, compat string, tracker and a summary.`,
+  import: `Usage: deno task kholab ${IMPORT_USAGE}
+
+Imports a list of preserved blocks taken from a real host — one "pfn order [node]" per line,
+text or CSV (commas or blanks), # comments, an optional "pfn,order,node" header, decimal or
+0x hex; gzip accepted (recognised by its magic bytes) — into a simulated machine: a kernel of
+the profile (default kho-v4) boots holding the listed blocks, preserves each one as given
+(kho_preserve_pages, or kho_preserve_phys in 6.16 and RFC v1), kexecs, and the successor walks
+the handed-over tracker from memory alone. Prints what the successor found against the list
+(every block found exactly, or what is missing and the generation's named reason), and the
+metrics. Bad lines are reported as FILE:LINE:COL with a caret and nothing is imported.
+--ram and --nodes override the machine sized to the list (RAM split evenly between nodes).
+docs/import-export.md says how to take such a list on a real machine.
+Exit code 0 when every block was found as given, 1 when not, 2 on bad input.`,
   fdt: `Usage: deno task kholab fdt dump FILE | fdt check FILE
 
 dump   prints the blob as dts text (like dtc -I dtb -O dts)
@@ -212,6 +230,47 @@ function paramArgs(
 /** At most `n` plain positional arguments. */
 function atMost(rest: readonly string[], n: number, usage: string): void {
   if (rest.length > n) throw new SyntaxError(`unexpected argument "${rest[n]}" (usage: ${usage})`);
+}
+
+/** A size option (`--ram 64G`); absent stays undefined. */
+function sizeOption(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseSize(text);
+  } catch (e) {
+    throw new SyntaxError(`--${name}: ${(e as Error).message}`);
+  }
+}
+
+/** `kholab import FILE …`: the text (or JSON) to print and the exit code. */
+function importCommand(args: string[]): { text: string; code: number } {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      profile: { type: "string" },
+      ram: { type: "string" },
+      nodes: { type: "string" },
+      seed: { type: "string" },
+      json: { type: "boolean" },
+      ...HELP_OPTION,
+    },
+    allowPositionals: true,
+  });
+  const [file] = positionals;
+  if (file === undefined) throw new SyntaxError(`a FILE is required (usage: ${IMPORT_USAGE})`);
+  atMost(positionals, 1, IMPORT_USAGE);
+  const r = importPfnList({
+    file,
+    profile: values.profile === undefined ? undefined : getProfile(values.profile).name,
+    ramBytes: sizeOption("ram", values.ram),
+    nodes: countOption("nodes", values.nodes),
+    seed: countOption("seed", values.seed),
+    clock: wallClock,
+  });
+  return {
+    text: values.json ? JSON.stringify(r, null, 2) : importText(r),
+    code: r.outcome === "exact" ? 0 : 1,
+  };
 }
 
 /** Rows in the chosen format. */
@@ -492,6 +551,12 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
         }
         return 0;
       }
+      case "import": {
+        if (rest.includes("--help") || rest.includes("-h")) return usage(cmd);
+        const r = importCommand(rest);
+        out.log(r.text);
+        return r.code;
+      }
       case "fdt": {
         const { values, positionals } = parseArgs({
           args: rest,
@@ -521,10 +586,16 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
     }
     if (
       e instanceof FdtError || e instanceof SyntaxError || e instanceof RangeError ||
-      e instanceof Deno.errors.NotFound
+      e instanceof Deno.errors.NotFound || e instanceof CommandError ||
+      e instanceof InputFileError
     ) {
       out.error(`kholab ${cmd}: ${(e as Error).message}`);
       return 2;
+    }
+    if (e instanceof KhoError) {
+      // The simulated kernel refused (a preserve): its verdict, not bad input.
+      out.error(`kholab ${cmd}: ${e.message}`);
+      return 1;
     }
     throw e;
   }

@@ -249,7 +249,7 @@ export class Evaluator {
       if (os.repeatable) ((opts[o.name] ??= []) as unknown[]).push(value);
       else opts[o.name] = value;
     }
-    return { args, opts, table: this.table };
+    return { args, opts, table: this.table, file: this.#file };
   }
 
   #raw(v: Value): ScalarValue {

@@ -3,7 +3,7 @@
  * region) becomes one section of the manifest (`lib/scenario/manifest_abi.ts`), named like the
  * object — folios a folio section, page blocks a range section, a vmalloc area a vmalloc
  * section, a memfd file a memfd section, a sub-tree blob a sub-tree section, a region a
- * reserve_mem section. The successor rebuilds "incoming" objects from the sections it reads
+ * reserve_mem section, a host's pfn list a blocks section (one order per block). The successor rebuilds "incoming" objects from the sections it reads
  * back: names, blocks and content hashes come from bytes alone.
  *
  * @module
@@ -50,6 +50,15 @@ export function sectionOf(o: DslObject): ManifestSection {
         name,
         attempted: 1,
         blob: { phys: o.phys[0], size: o.bytes, hash: o.hashes[0] },
+      };
+    case "pfns":
+      return {
+        kind: "blocks",
+        name,
+        attempted: o.phys.length,
+        pfns: Float64Array.from(kept, (i) => o.phys[i] / PAGE_SIZE),
+        orders: Uint8Array.from(kept, (i) => Math.log2(o.pages[i])),
+        hashes: BigUint64Array.from(kept, (i) => o.hashes[i]),
       };
     default:
       if (o.state === "reserved") {
@@ -125,6 +134,17 @@ export function objectOfSection(s: ManifestSection): DslObject | null {
       o.nrFolios = f?.nrFolios ?? 0;
       return o;
     }
+    case "blocks":
+      return new DslObject({
+        ...base,
+        kind: "pfns",
+        phys: Array.from(s.pfns, (p) => p * PAGE_SIZE),
+        pages: Array.from(s.orders, (o) => 2 ** o),
+        hashes: [...s.hashes],
+        bytes: s.orders.reduce((sum, o) => sum + 2 ** o * PAGE_SIZE, 0),
+        order: s.orders.reduce((m, o) => Math.max(m, o), 0),
+        missing: s.attempted - s.pfns.length,
+      });
     case "subtree":
       if (s.blob === null) return null;
       return new DslObject({

@@ -1,13 +1,15 @@
 /**
  * The object kinds of the language (`NAME = KIND options…`): folios, pages, vmalloc, memfd,
- * reserve_mem. (Sub-trees are made with the `subtree` command; `reserve_mem=` regions of the
+ * pfns (a real host's list), reserve_mem. (Sub-trees are made with the `subtree` command; `reserve_mem=` regions of the
  * kernel command line appear as objects of kind reserve_mem by themselves.)
  *
  * @module
  */
 
 import { createCommand, FILL_OPTION } from "./commands/objects.ts";
+import { createPfnsObject } from "./object_pfns.ts";
 import type { ObjectKindSpec, OptionSpec } from "./spec.ts";
+import type { FillSpecDsl } from "./values.ts";
 
 const NODE: OptionSpec = { name: "node", kind: "int", doc: "preferred NUMA node" };
 
@@ -60,6 +62,25 @@ export const OBJECT_KINDS: readonly ObjectKindSpec[] = [
       FILL_OPTION,
     ],
     create: (s, name, inv) => createCommand(s, "memfd", name, inv.opts),
+  },
+  {
+    name: "pfns",
+    summary: "the blocks of a real host's pfn list: `pfn order [node]` lines (text/CSV, gzip)",
+    details: "Every block is 2^order pages at exactly its pfn; preserve hands each over as\n" +
+      "given (kho_preserve_pages, or kho_preserve_phys in 6.16 and RFC v1). Bad lines are\n" +
+      "reported as FILE:LINE:COL with a caret and nothing is taken. Before the first boot the\n" +
+      "kernel keeps its own memory off the listed blocks; in a running kernel a block it uses\n" +
+      "is an error at its line. A relative FILE is found beside the script.",
+    options: [
+      { name: "file", kind: "path", doc: "the list (gzip accepted)", required: true },
+      FILL_OPTION,
+    ],
+    create: (s, name, inv) =>
+      void createPfnsObject(s, name, {
+        file: inv.opts.file as string,
+        fill: inv.opts.fill as FillSpecDsl | undefined,
+        script: inv.file,
+      }),
   },
   {
     name: "reserve_mem",

@@ -371,6 +371,12 @@ export function freeObject(kernel: Kernel, obj: DslObject): void {
   } else if (obj.kind === "reserve_mem" && !restored) {
     const s = obj.phys[0] / PAGE_SIZE;
     freeContigRange(b, s, s + obj.pages[0]);
+  } else if (obj.kind === "pfns" && !restored) {
+    // Each block was taken with alloc_contig_range: give it back the same way.
+    for (let i = 0; i < obj.phys.length; i++) {
+      const s = obj.phys[i] / PAGE_SIZE;
+      if (!obj.failed.has(i)) freeContigRange(b, s, s + obj.pages[i]);
+    }
   } else {
     for (let i = 0; i < obj.phys.length; i++) {
       if (obj.failed.has(i)) continue;

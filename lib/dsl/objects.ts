@@ -1,8 +1,8 @@
 /**
  * Named objects of the kholab language: folios (gigantic ones through
  * `alloc_gigantic_folio`), page blocks (optionally scattered over a pool, or split), vmalloc
- * areas, memfd files, reserve_mem-like ranges, KHO sub-tree blobs and the kernel's own
- * `reserve_mem=` regions. An object lives in one kernel: at kexec its name, blocks and
+ * areas, memfd files, reserve_mem-like ranges, KHO sub-tree blobs, the blocks of a real host's
+ * pfn list (`./object_pfns.ts`) and the kernel's own `reserve_mem=` regions. An object lives in one kernel: at kexec its name, blocks and
  * content hashes go into the manifest (`./handover.ts`) and the successor rebuilds it from
  * there as "incoming" — no JavaScript object crosses.
  *
@@ -28,7 +28,8 @@ export type ObjectKind =
   | "vmalloc"
   | "memfd"
   | "reserve_mem"
-  | "subtree";
+  | "subtree"
+  | "pfns";
 
 /** Longest object name in bytes (a manifest section name). */
 export const OBJECT_NAME_MAX: number = SCENARIO_SECTION_NAME_MAX;

@@ -9,10 +9,11 @@
  * @module
  */
 
-import { type BootConfig, Kernel, KernelPanic } from "../boot/kernel.ts";
+import { type BootConfig, type BootOptions, Kernel, KernelPanic } from "../boot/kernel.ts";
 import type { FaultOptions } from "../kernel/faults.ts";
 import { CURRENT_PROFILE, type ProfileName } from "../kho/profiles.ts";
 import { Machine } from "../machine/machine.ts";
+import { Topology, type TopologyOptions } from "../machine/topology.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
 import { type Clock, deriveSeed, Rng } from "../rng.ts";
 import type { ManifestSection } from "../scenario/manifest_abi.ts";
@@ -305,15 +306,26 @@ export class Session {
     return total;
   }
 
-  /** Boots the first kernel if none runs yet, and returns the running kernel. */
-  ensureKernel(): Kernel {
-    if (this.kernel) return this.kernel;
+  /** The RAM layout of the machine: the running one's, or the one the next power-on builds. */
+  machineTopology(): Topology {
+    return this.machine?.topology ?? new Topology(this.#topologyOptions());
+  }
+
+  #topologyOptions(): TopologyOptions {
     const c = this.machineConfig;
     const total = this.checkMachineSize(c);
-    const machine = new Machine({
-      ramBytes: Math.ceil(total / SECTION_SIZE) * SECTION_SIZE,
-      nodes: c.nodes,
-    });
+    return { ramBytes: Math.ceil(total / SECTION_SIZE) * SECTION_SIZE, nodes: c.nodes };
+  }
+
+  /**
+   * Boots the first kernel if none runs yet, and returns the running kernel. `boot.heldRanges`
+   * (a first boot only) keeps ranges out of the first kernel's own allocations (see
+   * `BootOptions.heldRanges`).
+   */
+  ensureKernel(boot: Pick<BootOptions, "heldRanges"> = {}): Kernel {
+    if (this.kernel) return this.kernel;
+    const c = this.machineConfig;
+    const machine = new Machine(this.#topologyOptions());
     let kernel: Kernel;
     try {
       kernel = Kernel.coldBoot(machine, {
@@ -322,6 +334,7 @@ export class Session {
         poison: c.poison,
         memmapBytesPerPage: c.memmapBytesPerPage,
         config: this.kernelConfig.config,
+        heldRanges: boot.heldRanges,
       });
     } catch (e) {
       if (e instanceof KernelPanic) throw new CommandError(null, `cold boot: ${e.message}`);

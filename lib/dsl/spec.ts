@@ -52,6 +52,11 @@ export interface Invocation {
   readonly opts: Record<string, unknown>;
   /** The table the statement runs with (for `help`, `show metrics`, `measure`). */
   readonly table: CommandTable;
+  /**
+   * The script (file, `<cell N>`, `<repl>`) the statement is in; a relative file name an
+   * option gives is resolved against its folder, as `include` does.
+   */
+  readonly file?: string;
 }
 
 /** A command. */

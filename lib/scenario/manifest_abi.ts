@@ -40,8 +40,8 @@
  *   struct kholab_scenario_section { // one per workload (or named object), in preserve order
  *     char name[32];                 //  0: NUL-padded, 1..31 bytes of UTF-8
  *     u32 kind;                      // 32: 1 folio, 2 range, 3 vmalloc, 4 memfd, 5 test_kho,
- *                                    //     6 subtree, 7 reserve_mem
- *     u32 record_size;               // 36: 16, 16, 24, 80, 0, 24, 24 by kind
+ *                                    //     6 subtree, 7 reserve_mem, 8 blocks
+ *     u32 record_size;               // 36: 16, 16, 24, 80, 0, 24, 24, 24 by kind
  *     u32 attempted;                 // 40: objects the workload tried to preserve
  *     u32 count;                     // 44: records (objects preserved successfully)
  *     u64 param;                     // 48: folio order, range nr_pages, vmalloc bytes, else 0
@@ -55,6 +55,8 @@
  * subtree, reserve_mem (24): u64 phys;  u64 size;  u64 hash;   (count ≤ 1: the KHO sub-tree,
  *                            or the kernel's `reserve_mem=` region, named like the section:
  *                            `size` bytes at `phys`; the kernel revives a region itself)
+ * blocks record (24):        u64 pfn;  u64 order;  u64 hash;   (blocks of any order each, as a
+ *                            host's pfn list gives them: `2^order` pages at `pfn`)
  * ```
  * Hashes are `PhysicalMemory.hash64` of the object's bytes (`MemfdFile.hash64` for a file,
  * `Vmalloc.hash64` for a buffer, the `size` bytes of a sub-tree blob or a region) when the
@@ -110,6 +112,7 @@ export const SECTION_KINDS = {
   test_kho: 5,
   subtree: 6,
   reserve_mem: 7,
+  blocks: 8,
 } as const;
 /** A section kind. */
 export type SectionKind = keyof typeof SECTION_KINDS;
@@ -122,6 +125,7 @@ export const SECTION_RECORD_SIZES: Readonly<Record<SectionKind, number>> = {
   test_kho: 0,
   subtree: 24,
   reserve_mem: 24,
+  blocks: 24,
 };
 
 /** Largest sub-tree blob a record may declare (1 GiB: one folio of order 18). */
@@ -133,6 +137,8 @@ export const SCENARIO_REGION_MAX_BYTES = 2 ** 44;
 const MAX_PFN = 2 ** 41;
 /** Largest folio order a folio section may declare. */
 const MAX_FOLIO_ORDER = 30;
+/** Largest block order a blocks section may declare (2^34 pages: 64 TiB). */
+const MAX_BLOCK_ORDER = 34;
 
 /** What every section carries. */
 export interface SectionBase {
@@ -233,6 +239,18 @@ export interface ReserveMemSection extends SectionBase {
   readonly blob: BlobRecord | null;
 }
 
+/** Blocks of any order each (`kho_preserve_pages` / `kho_preserve_phys`): a host's pfn list. */
+export interface BlocksSection extends SectionBase {
+  /** Kind. */
+  readonly kind: "blocks";
+  /** First pfn of each preserved block. */
+  readonly pfns: Float64Array;
+  /** Order of each block. */
+  readonly orders: Uint8Array;
+  /** Content hash of each, at build time. */
+  readonly hashes: BigUint64Array;
+}
+
 /** One workload's (or named object's) part of the manifest. */
 export type ManifestSection =
   | FolioSection
@@ -241,7 +259,8 @@ export type ManifestSection =
   | MemfdSection
   | TestKhoSection
   | SubtreeSection
-  | ReserveMemSection;
+  | ReserveMemSection
+  | BlocksSection;
 
 /** A decoded value, or why the bytes were rejected. */
 export type ManifestResult<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -275,6 +294,7 @@ export function sectionRecordCount(s: ManifestSection): number {
   switch (s.kind) {
     case "folio":
     case "range":
+    case "blocks":
       return s.pfns.length;
     case "vmalloc":
       return s.descs.length;
@@ -469,6 +489,20 @@ export function encodeManifest(sections: readonly ManifestSection[]): Uint8Array
         break;
       case "test_kho":
         break;
+      case "blocks":
+        if (s.hashes.length !== count || s.orders.length !== count) {
+          throw new RangeError(`section ${s.name}: order or hash count`);
+        }
+        for (let i = 0; i < count; i++, at += size) {
+          const pfn = s.pfns[i], order = s.orders[i];
+          if (!(pfn >= 0 && pfn < MAX_PFN && Math.floor(pfn) === pfn) || order > MAX_BLOCK_ORDER) {
+            throw new RangeError(`section ${s.name}: block ${pfn} of order ${order}`);
+          }
+          setU64(dv, at, pfn);
+          setU64(dv, at + 8, order);
+          dv.setBigUint64(at + 16, s.hashes[i], true);
+        }
+        break;
       case "subtree":
       case "reserve_mem":
         if (s.blob !== null) {
@@ -585,6 +619,23 @@ export function decodeManifest(bytes: Uint8Array): ManifestResult<ManifestSectio
         if (count > 1) return fail(`section ${name}: test_kho count ${count}`);
         sections.push({ ...base, kind, saved: count === 1 });
         break;
+      case "blocks": {
+        if (param !== 0) return fail(`section ${name}: blocks param ${param}`);
+        const pfns = new Float64Array(count);
+        const orders = new Uint8Array(count);
+        const hashes = new BigUint64Array(count);
+        for (let i = 0; i < count; i++, at += size) {
+          const pfn = getU64(dv, at), order = getU64(dv, at + 8);
+          if (pfn >= MAX_PFN || order > MAX_BLOCK_ORDER) {
+            return fail(`section ${name}: record ${i}: block ${pfn} of order ${order}`);
+          }
+          pfns[i] = pfn;
+          orders[i] = order;
+          hashes[i] = dv.getBigUint64(at + 16, true);
+        }
+        sections.push({ ...base, kind, pfns, orders, hashes });
+        break;
+      }
       case "subtree":
       case "reserve_mem": {
         if (count > 1) return fail(`section ${name}: ${kind} count ${count}`);

@@ -247,7 +247,7 @@ function fieldSpans(list: PfnList, want: readonly { line: number; field: number 
  * order.
  */
 export function checkPfnList(list: PfnList, topology: Topology): Diagnostic[] {
-  const bad: { i: number; field: number; message: string }[] = [];
+  const bad: BlockProblem[] = [];
   const n = list.pfns.length;
   const inRam = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
@@ -303,7 +303,25 @@ export function checkPfnList(list: PfnList, topology: Topology): Diagnostic[] {
       owner = i;
     }
   }
-  bad.sort((a, b) => list.lines[a.i] - list.lines[b.i] || a.field - b.field);
+  return pfnListDiagnosticsAt(list, bad);
+}
+
+/** Where a diagnostic about block `i` points: field 0 (pfn), 1 (order) or 2 (node). */
+export interface BlockProblem {
+  /** Index of the block in the list. */
+  readonly i: number;
+  /** The field the caret goes under. */
+  readonly field: 0 | 1 | 2;
+  /** What is wrong. */
+  readonly message: string;
+}
+
+/** Diagnostics for problems of blocks, in line order, with their spans found in one pass. */
+export function pfnListDiagnosticsAt(
+  list: PfnList,
+  problems: readonly BlockProblem[],
+): Diagnostic[] {
+  const bad = [...problems].sort((a, b) => list.lines[a.i] - list.lines[b.i] || a.field - b.field);
   const spans = fieldSpans(list, bad.map((b) => ({ line: list.lines[b.i], field: b.field })));
   return bad.map((b, j) => ({ span: spans[j], message: b.message }));
 }

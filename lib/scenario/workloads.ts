@@ -20,6 +20,7 @@ import type { Kernel } from "../boot/kernel.ts";
 import { type MemfdFile, preserveMemfd, restoreMemfd } from "../clients/memfd.ts";
 import { testKhoSave, testKhoVerify } from "../clients/test_kho.ts";
 import {
+  type BlocksSection,
   type FolioSection,
   type ManifestSection,
   type MemfdRecord,
@@ -381,13 +382,15 @@ export function restoreRange(
   return { ok, blocks: split.length };
 }
 
-function restoreRanges(kernel: Kernel, s: RangeSection, tally: Tally): void {
+/** Ranges of a range section (`nrPages` each) or a blocks section (`2^order` each). */
+function restoreRanges(kernel: Kernel, s: RangeSection | BlocksSection, tally: Tally): void {
   for (let i = 0; i < s.pfns.length; i++) {
     const pfn = s.pfns[i];
+    const nrPages = s.kind === "range" ? s.nrPages : 2 ** s.orders[i];
     let ok = true;
     let blocks = 1;
     try {
-      ({ ok, blocks } = restoreRange(kernel, pfn, s.nrPages));
+      ({ ok, blocks } = restoreRange(kernel, pfn, nrPages));
     } catch (e) {
       tally.error(`${s.name}-restore`, e);
       ok = false;
@@ -398,8 +401,8 @@ function restoreRanges(kernel: Kernel, s: RangeSection, tally: Tally): void {
       continue;
     }
     tally.restoredBlocks += blocks;
-    tally.restoreStructPagesWritten += s.nrPages;
-    if (hashOf(kernel, pfn * PAGE_SIZE, s.nrPages * PAGE_SIZE) !== s.hashes[i]) {
+    tally.restoreStructPagesWritten += nrPages;
+    if (hashOf(kernel, pfn * PAGE_SIZE, nrPages * PAGE_SIZE) !== s.hashes[i]) {
       tally.lostObjects++;
     }
   }
@@ -511,6 +514,7 @@ export function restoreSection(kernel: Kernel, section: ManifestSection, tally: 
     case "folio":
       return restoreFolios(kernel, section, tally);
     case "range":
+    case "blocks":
       return restoreRanges(kernel, section, tally);
     case "memfd":
       return restoreMemfds(kernel, section, tally);

@@ -39,6 +39,14 @@ const SECTIONS: ManifestSection[] = [
     hashes: BigUint64Array.of(42n),
   },
   {
+    kind: "blocks",
+    name: "host",
+    attempted: 4,
+    pfns: Float64Array.of(0x40000, 0x1, 2 ** 41 - 2 ** 34),
+    orders: Uint8Array.of(18, 0, 34),
+    hashes: BigUint64Array.of(1n, 2n, 3n),
+  },
+  {
     kind: "vmalloc",
     name: "vmalloc",
     attempted: 3,
@@ -89,8 +97,8 @@ Deno.test("the stream round-trips every section kind, little-endian, at the docu
   assert.equal(bytes.length, manifestStreamBytes(SECTIONS));
   assert.equal(
     bytes.length,
-    24 + 9 * 56 + 3 * 16 + 16 + 24 + 2 * 80 + 24 + 24,
-    "header, nine section headers, records",
+    24 + 10 * 56 + 3 * 16 + 16 + 24 + 2 * 80 + 24 + 24 + 3 * 24,
+    "header, ten section headers, records",
   );
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 8)), "KHSCMAN1");
   const dv = new DataView(bytes.buffer);
@@ -349,4 +357,22 @@ Deno.test("readChunkChain reassembles the stream and stops at cycles and bad cha
   assert.match(reason(root, m4), /bad chunk magic/);
   assert.match(reason({ ...root, payloadBytes: stream.length - 1 }, mem), /more than payload/);
   assert.match(reason({ ...root, payloadBytes: stream.length + 1 }, mem), /holds/);
+});
+
+Deno.test("blocks sections: one order per record, checked both ways", () => {
+  const b = SECTIONS.find((x) => x.kind === "blocks")!;
+  const bytes = encodeManifest([b]);
+  const at = SCENARIO_STREAM_HEADER_SIZE + SCENARIO_SECTION_HEADER_SIZE;
+  const dv = new DataView(bytes.buffer);
+  assert.deepEqual([0, 8, 24, 32].map((o) => Number(dv.getBigUint64(at + o, true))), [
+    0x40000,
+    18,
+    0x1,
+    0,
+  ]);
+  assert.equal(dv.getUint32(SCENARIO_STREAM_HEADER_SIZE + 32, true), SECTION_KINDS.blocks);
+  dv.setBigUint64(at + 8, 35n, true);
+  rejects(bytes, /record 0: block 262144 of order 35/);
+  const bad = { ...b, orders: Uint8Array.of(18, 35, 0) } as ManifestSection;
+  assert.throws(() => encodeManifest([bad]), /block 1 of order 35/);
 });
