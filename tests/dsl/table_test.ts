@@ -19,6 +19,7 @@ Deno.test("the table is built explicitly: every command, object kind and metric 
     "pages",
     "vmalloc",
     "memfd",
+    "pfns",
     "reserve_mem",
   ]);
   assert.ok(TABLE.metrics.has("api.kho_preserve_vmalloc"));
