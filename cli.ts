@@ -22,7 +22,18 @@ import {
   profileDetails,
   profileLine,
 } from "./lib/scenario/abi_matrix.ts";
-import { getProfile, PROFILE_NAMES, type ProfileName } from "./lib/kho/profiles.ts";
+import {
+  CURRENT_PROFILE,
+  getProfile,
+  PROFILE_NAMES,
+  type ProfileName,
+} from "./lib/kho/profiles.ts";
+import { exportScenarioHandover, writeHandoverExport } from "./lib/scenario/handover_export.ts";
+import {
+  inspectHandover,
+  inspectionText,
+  readHandoverFolder,
+} from "./lib/scenario/handover_inspect.ts";
 import { numberLiteralValue } from "./lib/dsl/parser.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
 import { CommandError } from "./lib/dsl/errors.ts";
@@ -48,6 +59,9 @@ const REPORT_USAGE = "report [--scenario NAME] --out DIR [--seed N] [--profiles 
 const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N] [--seed N] " +
   "[--format table|json|csv] [name=value …]";
 const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json]";
+const EXPORT_USAGE = "export --handover DIR [SCENARIO] [--profile NAME] [--seed N] " +
+  "[--set name=value]… [name=value …]";
+const INSPECT_USAGE = "inspect DIR [--profile NAME] [--json]";
 const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
   "[--workers N] [--seed N] [--format csv|json|table] [name=value …]";
 
@@ -72,6 +86,9 @@ Commands:
   fdt dump FILE        print a flattened device tree blob as dts text
   fdt check FILE       check a blob as libfdt's fdt_check_full does
   import FILE          a real host's pfn list through preserve, kexec and the successor's walk
+  export --handover DIR [SCENARIO]
+                       a scenario's outgoing handover laid out like the kernel's debugfs
+  inspect DIR          what a successor would find in an exported handover
   help [COMMAND]       this text, or a command's
 
 Every command takes --help.`,
@@ -144,6 +161,28 @@ metrics. Bad lines are reported as FILE:LINE:COL with a caret and nothing is imp
 --ram and --nodes override the machine sized to the list (RAM split evenly between nodes).
 docs/import-export.md says how to take such a list on a real machine.
 Exit code 0 when every block was found as given, 1 when not, 2 on bad input.`,
+  export: `Usage: deno task kholab ${EXPORT_USAGE}
+
+Builds a scenario (default: the 1 TiB hypervisor; parameters as in compare) for one profile
+(default kho-v4), preserves its workloads and runs the kexec path up to kho_fill_kimage, then
+writes what would cross to DIR, laid out like /sys/kernel/debug/kho/out of a real machine:
+  kho/out/fdt, kho/out/sub_fdts/NAME, kho/out/scratch_phys, kho/out/scratch_len
+  (and kho/out/finalize for 6.16 - 6.19)
+so that dtc -I dtb -O dts and diff compare the two, plus what debugfs does not show:
+  kholab/tracker.bin, kholab/tracker.index.json  the pages the successor's walk reads
+  kholab/scratch.bin, kholab/kho_data.bin       the scratch array and the handover record
+  kholab/handover.json                           profile, RAM, sub-trees, notes
+'kholab inspect DIR' reads it back. In a script: export DIR (before kexec).`,
+  inspect: `Usage: deno task kholab ${INSPECT_USAGE}
+
+Puts an exported handover's bytes back at their physical addresses and runs the successor's
+code on them: kho_populate's checks, kho_mem_retrieve (the profile's tracker walk),
+kho_retrieve_subtree for every sub-tree and the decoders kholab has for sub-blobs (FDTs as
+dts, kexec-metadata, LUO). Prints what the successor would find, or the kernel's verdict on
+bad bytes. A plain copy of a real machine's kho/out works too (no walk: debugfs does not show
+the tracker; the profile is guessed from the compat unless --profile says).
+Exit code 0 when the handover is accepted and walked, 1 when the kernel refuses it, 2 on bad
+input.`,
   fdt: `Usage: deno task kholab fdt dump FILE | fdt check FILE
 
 dump   prints the blob as dts text (like dtc -I dtb -O dts)
@@ -270,6 +309,61 @@ function importCommand(args: string[]): { text: string; code: number } {
   return {
     text: values.json ? JSON.stringify(r, null, 2) : importText(r),
     code: r.outcome === "exact" ? 0 : 1,
+  };
+}
+
+/** `kholab export --handover DIR …`: writes the export; returns the summary. */
+function exportCommandLine(args: string[]): string {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      handover: { type: "string" },
+      profile: { type: "string" },
+      seed: { type: "string" },
+      set: { type: "string", multiple: true },
+      ...HELP_OPTION,
+    },
+    allowPositionals: true,
+  });
+  const { params, rest } = paramArgs(values.set, positionals);
+  atMost(rest, 1, EXPORT_USAGE);
+  const dir = values.handover;
+  if (dir === undefined) {
+    throw new SyntaxError(`--handover DIR is required (usage: ${EXPORT_USAGE})`);
+  }
+  const exp = exportScenarioHandover({
+    scenario: rest[0] ?? "hypervisor",
+    profile: getProfile(values.profile ?? CURRENT_PROFILE).name,
+    params,
+    seed: countOption("seed", values.seed),
+  });
+  const files = writeHandoverExport(dir, exp);
+  const t = exp.meta.tracker;
+  return [
+    `export ${dir}: ${exp.meta.profile}, ${exp.meta.subtrees.length} sub-tree(s), tracker ` +
+    `${t.kind} at ${t.root}: ${t.pages} page(s) holding ${t.walk.blocks} block(s)`,
+    ...files.map((f) => `  ${f}`),
+    ...exp.meta.notes.map((n) => `note: ${n}`),
+  ].join("\n");
+}
+
+/** `kholab inspect DIR …`: the text (or JSON) and the exit code. */
+function inspectCommand(args: string[]): { text: string; code: number } {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { profile: { type: "string" }, json: { type: "boolean" }, ...HELP_OPTION },
+    allowPositionals: true,
+  });
+  const [dir] = positionals;
+  if (dir === undefined) throw new SyntaxError(`a DIR is required (usage: ${INSPECT_USAGE})`);
+  atMost(positionals, 1, INSPECT_USAGE);
+  const i = inspectHandover(readHandoverFolder(dir), {
+    profile: values.profile === undefined ? undefined : getProfile(values.profile).name,
+  });
+  const accepted = i.populate.ok && (i.retrieve === null || i.retrieve.ok);
+  return {
+    text: values.json ? JSON.stringify(i, null, 2) : inspectionText(i, dir),
+    code: accepted ? 0 : 1,
   };
 }
 
@@ -550,6 +644,17 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
           for (const line of profileDetails(getProfile(name))) out.log(line);
         }
         return 0;
+      }
+      case "export": {
+        if (rest.includes("--help") || rest.includes("-h")) return usage(cmd);
+        out.log(exportCommandLine(rest));
+        return 0;
+      }
+      case "inspect": {
+        if (rest.includes("--help") || rest.includes("-h")) return usage(cmd);
+        const r = inspectCommand(rest);
+        out.log(r.text);
+        return r.code;
       }
       case "import": {
         if (rest.includes("--help") || rest.includes("-h")) return usage(cmd);

@@ -56,6 +56,13 @@ export {
   TiB,
 } from "./lib/units.ts";
 export { type Clock, deriveSeed, ManualClock, Rng, timed, wallClock } from "./lib/rng.ts";
+// FILE:LINE:COL diagnostics with the source line and a caret, for every text input.
+export {
+  type Diagnostic,
+  formatDiagnostic,
+  formatDiagnostics,
+  type Span,
+} from "./lib/diagnostics.ts";
 
 // ---- machine: what survives kexec (physical memory and its topology)
 export { Machine } from "./lib/machine/machine.ts";
@@ -109,6 +116,8 @@ export type { Handover } from "./lib/kho/abi/kho_data.ts";
 export type { ScratchArea } from "./lib/kho/abi/asm_generic_kexec_handover.ts";
 // The kho_vmalloc descriptor test_kho hands over (TestKhoState.foliosInfo).
 export type { KhoVmalloc, KhoVmallocFields } from "./lib/kho/abi/kexec_handover.ts";
+// What /sys/kernel/debug/kho/out/ shows of a kernel's outgoing handover.
+export { type DebugfsFile, type KhoOutDebugfs, khoOutDebugfs } from "./lib/kho/debugfs.ts";
 export {
   type AbiProfile,
   CURRENT_PROFILE,
@@ -171,6 +180,7 @@ export {
 } from "./lib/kho/trackers/counters.ts";
 export type { WalkOutcome } from "./lib/kho/trackers/walk_guard.ts";
 export { TrackerCorruptionError, type TrackerStructure } from "./lib/kho/trackers/corruption.ts";
+export { type TrackerPages, trackerPagesRead } from "./lib/kho/trackers/pages_read.ts";
 export { KhoHangError } from "./lib/kho/trackers/xarray.ts";
 // The kernel's own walk of handed-over bytes (the verdict when the validating reader objects).
 export { KhoWalkHangError } from "./lib/kho/trackers/kernel_walk.ts";
@@ -282,6 +292,7 @@ export type { Tally, Workload } from "./lib/scenario/workloads.ts";
 export type { ManifestWriteResult } from "./lib/scenario/manifest.ts";
 export type {
   BlobRecord,
+  BlocksSection,
   FolioSection,
   ManifestSection,
   MemfdRecord,
@@ -309,6 +320,39 @@ export {
   type TableColumn,
 } from "./lib/scenario/compare.ts";
 export { rowsFromCsv, rowsFromJson, rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
+// Real data in: a host's pfn list, read bounded, checked line by line.
+export {
+  checkPfnList,
+  machineForPfnList,
+  type ParsedPfnList,
+  parsePfnList,
+  type PfnList,
+  PfnListError,
+  type PfnListMachine,
+} from "./lib/scenario/pfn_list.ts";
+export {
+  type InputFile,
+  InputFileError,
+  type InputLimits,
+  readInputFile,
+} from "./lib/scenario/input_file.ts";
+// Real data out: a handover laid out like the kernel's debugfs, and read back as a successor.
+export {
+  collectHandoverExport,
+  type ExportedSubtree,
+  exportScenarioHandover,
+  type HandoverExport,
+  type HandoverExportMeta,
+  writeHandoverExport,
+} from "./lib/scenario/handover_export.ts";
+export {
+  type HandoverFolder,
+  type HandoverInspection,
+  type InspectedSubtree,
+  inspectHandover,
+  inspectionText,
+  readHandoverFolder,
+} from "./lib/scenario/handover_inspect.ts";
 export {
   abiMatrix,
   type AbiMatrixCell,
@@ -365,6 +409,14 @@ export {
 export type { ScalarValue, ValueKind as ScriptValueKind } from "./lib/dsl/values.ts";
 export type { RawInput } from "./lib/dsl/lineedit.ts";
 export { repl, type ReplOptions } from "./lib/dsl/repl.ts";
+// `kholab import FILE`: a host's pfn list through preserve, kexec and the successor's walk.
+export {
+  type ImportMiss,
+  type ImportOptions,
+  importPfnList,
+  type ImportResult,
+  importText,
+} from "./lib/dsl/import.ts";
 export { ScriptRuntimeError, ScriptSyntaxError, ScriptSyntaxErrors } from "./lib/dsl/errors.ts";
 
 // ---- plot: charts and tables from rows (notebooks and reports)

@@ -37,6 +37,9 @@ Deno.test("cli: help for every command; unknown commands and options exit 2 with
     "profiles",
     "fdt",
     "fdt",
+    "import",
+    "export",
+    "inspect",
     "help",
   ]);
   for (const c of new Set(commands.filter((c) => c !== "help"))) {
@@ -48,7 +51,21 @@ Deno.test("cli: help for every command; unknown commands and options exit 2 with
   const unknown = await cli("frobnicate");
   assert.equal(unknown.code, 2);
   assert.match(unknown.err, /unknown command "frobnicate"/);
-  for (const c of ["matrix", "profiles", "repl", "demo", "compare", "sweep", "report", "bench"]) {
+  for (
+    const c of [
+      "matrix",
+      "profiles",
+      "repl",
+      "demo",
+      "compare",
+      "sweep",
+      "report",
+      "bench",
+      "import",
+      "export",
+      "inspect",
+    ]
+  ) {
     const r = await cli(c, "--bogus");
     assert.equal(r.code, 2, c);
     assert.match(r.err, new RegExp(`^kholab ${c}: Unknown option '--bogus'`), c);
@@ -209,4 +226,72 @@ Deno.test("cli profiles and fdt", async () => {
   assert.equal(check.code, 1);
   assert.match(check.out, /^FDT_ERR_/);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("cli import: the successor's findings, JSON, exit codes 0 / 1 / 2", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/host.txt`, "# host\n0x40000 18 0\n0x80000 9 0\n0x80400 10 0\n");
+    const ok = await cli("import", `${dir}/host.txt`);
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /found: 3 of 3 imported blocks exactly/);
+    assert.match(ok.out, /outcome: exact/);
+    const rfc = await cli("import", `${dir}/host.txt`, "--profile", "rfc-v1-order-table", "--json");
+    assert.equal(rfc.code, 1);
+    const r = JSON.parse(rfc.out);
+    assert.equal(r.outcome, "incomplete");
+    assert.match(r.missing.first[0].reason, /order-table-no-slot/);
+    assert.equal(r.metrics["kernel.profile"], "rfc-v1-order-table");
+    Deno.writeTextFileSync(`${dir}/bad.txt`, "0x40000 18\n0x40001 1\nzz 0\n");
+    const bad = await cli("import", `${dir}/bad.txt`);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /bad\.txt:2:1: pfn 0x40001 is not aligned/);
+    assert.match(bad.err, /bad\.txt:3:1: bad number "zz"/);
+    assert.match(bad.err, /2 errors; nothing was imported/);
+    assert.ok(!bad.err.includes("    at "), "no stack trace");
+    assert.equal((await cli("import", `${dir}/none.txt`)).code, 2);
+    assert.equal((await cli("import", dir)).code, 2);
+    assert.equal((await cli("import", `${dir}/host.txt`, "--ram", "lots")).code, 2);
+    assert.equal((await cli("import", `${dir}/host.txt`, "--profile", "kho-v9")).code, 2);
+    assert.equal((await cli("import")).code, 2);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli export and inspect: a scenario's handover round trip; a corrupted one's verdict", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const exp = await cli(
+      "export",
+      "--handover",
+      `${dir}/h`,
+      "hypervisor",
+      ...SMALL,
+      "--profile",
+      "kho-v1-6.19",
+    );
+    assert.equal(exp.code, 0, exp.err);
+    assert.match(exp.out, /export .*: kho-v1-6.19, \d+ sub-tree\(s\), tracker xarray-4k/);
+    assert.ok(Deno.statSync(`${dir}/h/kho/out/fdt`).isFile);
+    assert.ok(Deno.statSync(`${dir}/h/kholab/tracker.index.json`).isFile);
+    const ins = await cli("inspect", `${dir}/h`);
+    assert.equal(ins.code, 0, ins.err);
+    assert.match(ins.out, /kho_populate: accepted/);
+    assert.match(ins.out, /kho_mem_retrieve: \d+ blocks/);
+    const json = JSON.parse((await cli("inspect", `${dir}/h`, "--json")).out);
+    assert.equal(json.profile, "kho-v1-6.19");
+    // A corrupted root FDT: the kernel refuses; exit 1, no stack trace.
+    const fdt = Deno.readFileSync(`${dir}/h/kho/out/fdt`);
+    fdt[0] = 0;
+    Deno.writeFileSync(`${dir}/h/kho/out/fdt`, fdt);
+    const bad = await cli("inspect", `${dir}/h`);
+    assert.equal(bad.code, 1);
+    assert.match(bad.out, /kho_populate: refused: invalid FDT: FDT_ERR_BADMAGIC/);
+    assert.equal((await cli("inspect", `${dir}/none`)).code, 2);
+    assert.equal((await cli("export", "uniform")).code, 2, "--handover is required");
+    assert.equal((await cli("export", "--handover", `${dir}/x`, "nosuch")).code, 2);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

@@ -1,7 +1,7 @@
 /**
  * The command table of the kholab language, built explicitly from the command definitions:
  * configuration (`./commands/config.ts`), objects (`./commands/objects.ts`,
- * `./object_kinds.ts`), the handover (`./commands/kexec.ts`), observation
+ * `./object_kinds.ts`), the handover (`./commands/kexec.ts`, `./commands/export.ts`), observation
  * (`./commands/observe.ts`), `scenario` (`./commands/scenario.ts`), the special forms and the
  * metrics. Importing this module is all it takes to parse, check, run and complete scripts.
  *
@@ -9,6 +9,7 @@
  */
 
 import { CONFIG_COMMANDS } from "./commands/config.ts";
+import { EXPORT_COMMANDS } from "./commands/export.ts";
 import { KEXEC_COMMANDS } from "./commands/kexec.ts";
 import { OBJECT_COMMANDS } from "./commands/objects.ts";
 import { OBSERVE_COMMANDS } from "./commands/observe.ts";
@@ -35,6 +36,7 @@ export const TABLE: CommandTable = commandTable({
     ...CONFIG_COMMANDS,
     ...OBJECT_COMMANDS,
     ...KEXEC_COMMANDS,
+    ...EXPORT_COMMANDS,
     ...OBSERVE_COMMANDS,
     ...SPECIAL_FORMS,
     SCENARIO_COMMAND,

@@ -34,7 +34,11 @@ import {
 } from "./abi/kexec_metadata.ts";
 import type { Handover } from "./abi/kho_data.ts";
 import type { AbiProfile, KhoApi } from "./profiles.ts";
-import { encodeScratchArray, type ScratchArea } from "./abi/asm_generic_kexec_handover.ts";
+import {
+  encodeScratchArray,
+  KHO_SCRATCH_ENTRY_SIZE,
+  type ScratchArea,
+} from "./abi/asm_generic_kexec_handover.ts";
 import { type KhoNotifier, KhoOut, type KhoOutHost } from "./preserve.ts";
 import type { KhoIn } from "./restore.ts";
 import { KHO_FDT_SIZE } from "./abi/kexec_handover.ts";
@@ -438,8 +442,24 @@ export class Kho {
   ): { handover: Handover; imagePhys: number } {
     const out = this.#outOrThrow("kho_fill_kimage");
     const fdtPhys = out.prepareKexec();
+    const plan = this.planKimage(options);
+    options.mem.writeBytes(plan.handover.scratchPhys, encodeScratchArray(out.scratch));
+    return { handover: { ...plan.handover, fdtPhys }, imagePhys: plan.imagePhys };
+  }
+
+  /**
+   * Where {@link Kho.fillKimage} would put the next kernel's image (2 MiB aligned) and the
+   * scratch array (64 KiB aligned, `kho_fill_kimage`'s `buf_align`), top-down in scratch —
+   * or, for a crash image, where kexec's generic search puts them — and the handover record it
+   * would pass, computed without writing anything. Throws EADDRNOTAVAIL when the segments do
+   * not fit in scratch.
+   */
+  planKimage(
+    options: { imageBytes: number; crash?: boolean },
+  ): { handover: Handover; imagePhys: number } {
+    const out = this.#outOrThrow("kho_fill_kimage");
     const areas = out.scratch;
-    const array = encodeScratchArray(areas);
+    const scratchLen = areas.length * KHO_SCRATCH_ENTRY_SIZE;
     const placed: PlacedSegment[] = [];
     let imagePhys: number;
     let scratchPhys: number;
@@ -455,16 +475,10 @@ export class Kho {
         placed,
       );
       placed.push({ mem: imagePhys, memsz: options.imageBytes });
-      scratchPhys = locateMemHole(areas, { size: array.length, align: 64 * 1024 }, placed);
+      scratchPhys = locateMemHole(areas, { size: scratchLen, align: 64 * 1024 }, placed);
     }
-    options.mem.writeBytes(scratchPhys, array);
     return {
-      handover: {
-        fdtPhys,
-        fdtLen: KHO_FDT_SIZE,
-        scratchPhys,
-        scratchLen: array.length,
-      },
+      handover: { fdtPhys: out.root.phys, fdtLen: KHO_FDT_SIZE, scratchPhys, scratchLen },
       imagePhys,
     };
   }

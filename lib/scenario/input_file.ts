@@ -55,7 +55,8 @@ export function isGzip(bytes: Uint8Array): boolean {
 
 /**
  * Reads a regular file, at most `limits.maxBytes` of it, gunzipping a gzip stream to at most
- * `limits.maxTextBytes`. Throws {@link InputFileError}.
+ * `limits.maxTextBytes` (unless `gunzip` is false: binary files are taken as they are).
+ * Throws {@link InputFileError}.
  *
  * @example
  * ```ts
@@ -71,7 +72,11 @@ export function isGzip(bytes: Uint8Array): boolean {
  * Deno.removeSync(path);
  * ```
  */
-export function readInputFile(path: string, limits: InputLimits): InputFile {
+export function readInputFile(
+  path: string,
+  limits: InputLimits,
+  options: { gunzip?: boolean } = {},
+): InputFile {
   let stat: Deno.FileInfo;
   try {
     stat = Deno.statSync(path);
@@ -87,7 +92,7 @@ export function readInputFile(path: string, limits: InputLimits): InputFile {
     new InputFileError("EFBIG", path, `larger than ${formatSize(limits.maxBytes)}`);
   if (stat.size > limits.maxBytes) throw tooBig();
   const raw = readAtMost(path, limits.maxBytes, tooBig);
-  if (!isGzip(raw)) return { bytes: raw, gzip: false };
+  if (options.gunzip === false || !isGzip(raw)) return { bytes: raw, gzip: false };
   try {
     const out = gunzipSync(raw, { maxOutputLength: limits.maxTextBytes });
     return { bytes: new Uint8Array(out.buffer, out.byteOffset, out.byteLength), gzip: true };
