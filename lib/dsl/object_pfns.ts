@@ -94,7 +94,7 @@ export function createPfnsObject(
   const list = parsed.list;
   const fresh = s.kernel === null;
   const diags = pfnListDiagnostics(parsed, s.machineTopology());
-  if (fresh) diags.push(...fixedConflicts(list));
+  if (fresh) { for (const d of fixedConflicts(list)) diags.push(d); }
   diags.sort((a, b) => a.span.line - b.span.line || a.span.col - b.span.col);
   if (diags.length > 0) throw listError(new PfnListError(path, diags, text));
   if (list.pfns.length === 0) throw new CommandError("EINVAL", `${path}: no blocks in the list`);
@@ -113,7 +113,7 @@ export function createPfnsObject(
     freeObject(kernel, obj);
   });
   fillBlocks(kernel, s.rng(), opts.fill ?? { kind: "random" }, obj.phys, obj.pages);
-  obj.hashes.push(...blockHashes(kernel, obj.phys, obj.pages));
+  for (const h of blockHashes(kernel, obj.phys, obj.pages)) obj.hashes.push(h); // millions: no spread
   s.print(
     `${name}: ${describe(obj)} from ${path}${gzip ? " (gzip)" : ""}, ${list.pfns.length} line(s)`,
   );

@@ -1,6 +1,6 @@
 /**
- * Tests that need a system tool (dtc, /usr/bin/python3 with libfdt, chromium, jupyter, tmux,
- * cc) or the byte-exact FDT oracle (`oracles/fdt_oracle.py` in the shared folder) call
+ * Tests that need a system tool (dtc, /usr/bin/python3 with or without libfdt, chromium,
+ * jupyter, tmux, cc) or the byte-exact FDT oracle (`oracles/fdt_oracle.py` in the shared folder) call
  * {@link requireTool}: when the tool is missing the test is skipped with a printed reason,
  * unless `KHOLAB_REQUIRE_TOOLS=1`, in which case it fails.
  *
@@ -64,6 +64,7 @@ function probe(name: string, cmd: string, args: string[]): string | null {
 export const TOOLS = {
   dtc: () => probe("dtc", "dtc", ["--version"]),
   libfdt: () => probe("python3-libfdt", "/usr/bin/python3", ["-c", "import libfdt"]),
+  python3: () => probe("python3", "/usr/bin/python3", ["--version"]),
   cc: () => probe("cc", "cc", ["--version"]),
   tmux: () => probe("tmux", "tmux", ["-V"]),
   chromium: () => probe("chromium", "/usr/bin/chromium", ["--version"]),
