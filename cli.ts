@@ -61,7 +61,7 @@ const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N] [--
 const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json]";
 const EXPORT_USAGE = "export --handover DIR [SCENARIO] [--profile NAME] [--seed N] " +
   "[--set name=value]… [name=value …]";
-const INSPECT_USAGE = "inspect DIR [--profile NAME] [--json]";
+const INSPECT_USAGE = "inspect DIR [--profile NAME] [--strict] [--json]";
 const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
   "[--workers N] [--seed N] [--format csv|json|table] [name=value …]";
 
@@ -179,10 +179,12 @@ Puts an exported handover's bytes back at their physical addresses and runs the 
 code on them: kho_populate's checks, kho_mem_retrieve (the profile's tracker walk),
 kho_retrieve_subtree for every sub-tree and the decoders kholab has for sub-blobs (FDTs as
 dts, kexec-metadata, LUO). Prints what the successor would find, or the kernel's verdict on
-bad bytes. A plain copy of a real machine's kho/out works too (no walk: debugfs does not show
-the tracker; the profile is guessed from the compat unless --profile says).
-Exit code 0 when the handover is accepted and walked, 1 when the kernel refuses it, 2 on bad
-input.`,
+bad bytes (a refused handover, an aborted walk, the oops of a walk that follows a wild
+pointer). --strict adds kholab's stricter checks (the strict successor). A plain copy of a
+real machine's kho/out works too (no walk: debugfs does not show the tracker; the profile is
+guessed from the compat unless --profile says).
+Exit code 0 when the handover is accepted and walked, 1 when the kernel refuses it or panics,
+2 on bad input.`,
   fdt: `Usage: deno task kholab fdt dump FILE | fdt check FILE
 
 dump   prints the blob as dts text (like dtc -I dtb -O dts)
@@ -351,7 +353,12 @@ function exportCommandLine(args: string[]): string {
 function inspectCommand(args: string[]): { text: string; code: number } {
   const { values, positionals } = parseArgs({
     args,
-    options: { profile: { type: "string" }, json: { type: "boolean" }, ...HELP_OPTION },
+    options: {
+      profile: { type: "string" },
+      strict: { type: "boolean" },
+      json: { type: "boolean" },
+      ...HELP_OPTION,
+    },
     allowPositionals: true,
   });
   const [dir] = positionals;
@@ -359,8 +366,9 @@ function inspectCommand(args: string[]): { text: string; code: number } {
   atMost(positionals, 1, INSPECT_USAGE);
   const i = inspectHandover(readHandoverFolder(dir), {
     profile: values.profile === undefined ? undefined : getProfile(values.profile).name,
+    strict: values.strict,
   });
-  const accepted = i.populate.ok && (i.retrieve === null || i.retrieve.ok);
+  const accepted = i.populate.ok && i.panic === null && (i.retrieve === null || i.retrieve.ok);
   return {
     text: values.json ? JSON.stringify(i, null, 2) : inspectionText(i, dir),
     code: accepted ? 0 : 1,

@@ -5,10 +5,11 @@
  * every tracker page, every sub-tree blob — and the successor's own code runs on them:
  * `kho_populate`'s checks (`validateHandover`: FDT header, exact compat, memory map, scratch
  * array), `kho_mem_retrieve` (`KhoIn.memRetrieve`: the profile's incoming walker, reserving and
- * stamping every block), `kho_retrieve_subtree` for every sub-tree, and the decoders of the
- * sub-blobs kholab knows (FDTs as DTS, `kexec-metadata`, LUO's `luo_ser`). Corrupted bytes get
- * the kernel's verdict — a refused handover, an aborted walk with its named reason — never an
- * exception.
+ * stamping every block, the kernel's own walk replayed where the bytes are anomalous),
+ * `kho_retrieve_subtree` for every sub-tree, and the decoders of the sub-blobs kholab knows
+ * (FDTs as DTS, `kexec-metadata`, LUO's `luo_ser`). Corrupted bytes get the kernel's verdict — a
+ * refused handover, an aborted walk with its named reason, the oops or lockup of a walk that
+ * follows a wild pointer — never an exception; `strict` adds kholab's stricter checks.
  *
  * A folder with only a real machine's `kho/out/` (no `kholab/`) is read too: its FDT is
  * checked and its sub-trees decoded, but debugfs does not show the tracker's pages or the RAM
@@ -18,6 +19,8 @@
  */
 
 import { FaultInjector } from "../kernel/faults.ts";
+import { KernelPanic } from "../kernel/panic.ts";
+import { KhoHangError } from "../kho/trackers/xarray.ts";
 import { KernelLog } from "../kernel/dmesg.ts";
 import { Memblock } from "../kernel/memblock.ts";
 import { Memmap } from "../kernel/memmap.ts";
@@ -217,8 +220,13 @@ export interface HandoverInspection {
   handover: Handover;
   /** The root FDT as read: size, `fdt_check_full`'s verdict, its compatible, its DTS. */
   fdt: { bytes: number; check: string; compat: string | null; dts: string | null };
-  /** `kho_populate`: accepted (memory map, scratch areas), or the reason it refused. */
-  populate: { ok: true; mapPhys: number; scratch: ScratchArea[] } | { ok: false; reason: string };
+  /**
+   * `kho_populate`: accepted (memory map, scratch areas), or the reason it refused (and, with
+   * `strict`, the strict check that refused it).
+   */
+  populate:
+    | { ok: true; mapPhys: number; scratch: ScratchArea[] }
+    | { ok: false; reason: string; strictCheck: string | null };
   /** `kho_mem_retrieve`, or null when it did not run (`walkSkipped` says why). */
   retrieve: {
     ok: boolean;
@@ -227,7 +235,11 @@ export interface HandoverInspection {
     bytes: number;
     rejected: number;
     byOrder: Record<string, number>;
+    /** Whether the kernel's own walk was replayed (the validating reader met an anomaly). */
+    kernelReplay: boolean;
   } | null;
+  /** The panic the kernel's walk ended in (an oops on a wild pointer, a lockup), or null. */
+  panic: string | null;
   /** Why there was no walk. */
   walkSkipped: string | null;
   /** The sub-trees (empty when the handover was refused). */
@@ -343,7 +355,11 @@ function assumedRam(addresses: number[]): RamRange[] {
  */
 export function inspectHandover(
   folder: HandoverFolder,
-  options: { profile?: ProfileName } = {},
+  options: {
+    profile?: ProfileName;
+    /** kholab's strict successor (its extra checks on top of the kernel's). Default false. */
+    strict?: boolean;
+  } = {},
 ): HandoverInspection {
   const { meta, files } = folder;
   const notes = [...(meta?.notes ?? [])];
@@ -494,6 +510,7 @@ export function inspectHandover(
     profile,
     handover,
     forbidden: [{ addr: 0, size: LOW_RESERVED_BYTES }],
+    strict: options.strict,
   });
   const result: HandoverInspection = {
     source: meta ? "export" : "debugfs",
@@ -503,8 +520,9 @@ export function inspectHandover(
     fdt: { bytes: fdt.length, check: fdtCheck, compat, dts },
     populate: r.ok
       ? { ok: true, mapPhys: r.mapPhys, scratch: r.scratch }
-      : { ok: false, reason: r.reason },
+      : { ok: false, reason: r.reason, strictCheck: r.strictCheck ?? null },
     retrieve: null,
+    panic: null,
     walkSkipped: null,
     subtrees: [],
     log: [],
@@ -533,7 +551,7 @@ export function inspectHandover(
     result.walkSkipped = "the kernel's debugfs does not show the tracker's pages: no walk";
   } else {
     const byOrder: Record<string, number> = {};
-    walkIncoming(profile.tracker, {
+    const reader = walkIncoming(profile.tracker, {
       mem,
       rootPhys: r.mapPhys,
       isRam: (p, n) => topology.isRam(p, n),
@@ -543,17 +561,25 @@ export function inspectHandover(
       byOrder[order] = (byOrder[order] ?? 0) + 1;
       return 0;
     });
-    const st = kin.memRetrieve();
-    result.retrieve = {
-      ok: st.ok,
-      error: st.error ?? null,
-      blocks: st.blocks,
-      bytes: st.bytes,
-      rejected: st.rejected,
-      byOrder,
-    };
+    try {
+      const st = kin.memRetrieve({ strict: options.strict });
+      result.retrieve = {
+        ok: st.ok,
+        error: st.error ?? null,
+        blocks: st.blocks,
+        bytes: st.bytes,
+        rejected: st.rejected,
+        // Per order from the validating reader, when it walked the whole tree.
+        byOrder: reader.ok ? byOrder : {},
+        kernelReplay: st.kernelReplay,
+      };
+    } catch (e) {
+      // The kernel's walk faulted or locked up on the bytes: its verdict is the panic.
+      if (!(e instanceof KernelPanic || e instanceof KhoHangError)) throw e;
+      result.panic = e.message;
+    }
   }
-  if (kin.isKhoBoot || !trackerPlaced) {
+  if (result.panic === null && (kin.isKhoBoot || !trackerPlaced)) {
     let names: string[] = [];
     try {
       names = kin.subtreeNames();
@@ -641,7 +667,8 @@ export function inspectionText(i: HandoverInspection, dir: string): string {
         : `kho_mem_retrieve: walk aborted: ${i.retrieve.error} after ${i.retrieve.blocks} blocks ` +
           "(disabling KHO revival)",
     );
-  } else if (i.walkSkipped) lines.push(`kho_mem_retrieve: not run: ${i.walkSkipped}`);
+  } else if (i.panic) lines.push(`kho_mem_retrieve: ${i.panic}`);
+  else if (i.walkSkipped) lines.push(`kho_mem_retrieve: not run: ${i.walkSkipped}`);
   if (i.subtrees.length) lines.push(`sub-trees (${i.subtrees.length}):`);
   for (const t of i.subtrees) {
     if (t.error) {

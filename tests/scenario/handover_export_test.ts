@@ -170,12 +170,18 @@ Deno.test("inspect: corrupted exports get the kernel's verdict, never an excepti
   compat[at + 5] = "9".charCodeAt(0);
   const r3 = inspectHandover(withFile(exp, "kho/out/fdt", compat));
   assert.ok(!r3.populate.ok && /does not match "kho-v4"/.test(r3.populate.reason));
-  // The record's FDT address outside RAM: nothing placed there, kho_populate says so.
+  // The record's FDT address outside RAM: nothing placed there; the kernel maps it and reads
+  // all-ones (no magic); the strict successor names the check.
   const rec = decodeKhoData(exp.files.get(EXPORT_FILES.khoData)!);
-  const far = encodeKhoData({ ...rec, fdtPhys: 2 ** 45 });
-  const r4 = inspectHandover(withFile(exp, EXPORT_FILES.khoData, far));
-  assert.ok(!r4.populate.ok && /not in RAM/.test(r4.populate.reason));
-  const r5 = inspectHandover(withFile(exp, EXPORT_FILES.scratch, new Uint8Array(48)));
+  const far = withFile(exp, EXPORT_FILES.khoData, encodeKhoData({ ...rec, fdtPhys: 2 ** 45 }));
+  const r4 = inspectHandover(far);
+  assert.ok(!r4.populate.ok && /invalid FDT: FDT_ERR_BADMAGIC/.test(r4.populate.reason));
+  const r4s = inspectHandover(far, { strict: true });
+  assert.ok(!r4s.populate.ok && r4s.populate.strictCheck === "FDT inside RAM");
+  // Empty scratch areas: the kernel checks none of them; the strict successor refuses.
+  const empty = withFile(exp, EXPORT_FILES.scratch, new Uint8Array(48));
+  assert.ok(inspectHandover(empty).populate.ok);
+  const r5 = inspectHandover(empty, { strict: true });
   assert.ok(!r5.populate.ok && /no scratch area/.test(r5.populate.reason));
   // A tracker page pointing outside RAM: the walk aborts with its named reason.
   for (const profile of PROFILE_NAMES) {
@@ -185,10 +191,17 @@ Deno.test("inspect: corrupted exports get the kernel's verdict, never an excepti
     const root = index.pages.find((x: { phys: string }) => x.phys === e.meta.tracker.root);
     const words = new BigUint64Array(bin.buffer, root.offset, 512);
     for (let i = 0; i < 512; i++) if (words[i] !== 0n) words[i] = 0x1fff_ffff_f000n;
-    const r = inspectHandover(withFile(e, EXPORT_FILES.tracker, bin));
+    const bad = withFile(e, EXPORT_FILES.tracker, bin);
+    const r = inspectHandover(bad);
     assert.ok(r.populate.ok, profile);
-    assert.ok(r.retrieve !== null && (!r.retrieve.ok || r.retrieve.rejected > 0), profile);
-    if (!r.retrieve.ok) assert.match(r.log.join("\n"), /disabling KHO revival/, profile);
+    // The kernel's verdict: its walk follows the pointers and faults, or an aborted walk.
+    if (r.panic !== null) assert.match(r.panic, /Kernel panic|lockup|hang/i, profile);
+    else assert.ok(r.retrieve !== null && !r.retrieve.ok, profile);
+    assert.match(r.log.join("\n"), /KHO/, profile);
+    // The strict successor aborts its walk with the reader's named reason instead.
+    const st = inspectHandover(bad, { strict: true });
+    assert.ok(st.panic === null && st.retrieve !== null && !st.retrieve.ok, profile);
+    assert.ok(st.retrieve.error !== null, profile);
   }
 });
 
