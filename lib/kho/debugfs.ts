@@ -93,7 +93,8 @@ function isFdt(bytes: Uint8Array): boolean {
 
 /**
  * The files of `/sys/kernel/debug/kho/out/` for a kernel's outgoing KHO state, now. Reads the
- * root FDT and the sub-tree blobs from `mem`.
+ * root FDT and the sub-tree blobs from `mem`; `khoBoot` says the kernel was booted by KHO
+ * (noted where that changes what a real debugfs shows).
  *
  * @example
  * ```ts
@@ -108,7 +109,11 @@ function isFdt(bytes: Uint8Array): boolean {
  * ]);
  * ```
  */
-export function khoOutDebugfs(out: KhoOut, mem: PhysicalMemory): KhoOutDebugfs {
+export function khoOutDebugfs(
+  out: KhoOut,
+  mem: PhysicalMemory,
+  options: { khoBoot?: boolean } = {},
+): KhoOutDebugfs {
   const profile = out.profile;
   const files: DebugfsFile[] = [];
   const notes: string[] = [];
@@ -132,7 +137,14 @@ export function khoOutDebugfs(out: KhoOut, mem: PhysicalMemory): KhoOutDebugfs {
     return { files, notes };
   }
   files.push({ path: `${KHO_DEBUGFS_OUT}/fdt`, bytes: root });
-  if (profile.finalize === "none" && profile.fdtStyle === "rw" && out.subtrees().length > 0) {
+  if (profile.finalize === "none" && profile.fdtStyle === "rw" && options.khoBoot) {
+    notes.push(
+      `a real ${profile.name} kernel booted by KHO has no kho/out/fdt: kho_init returns before ` +
+        "creating it (S-7.0c); the tree written here is what it would hand over",
+    );
+  } else if (
+    profile.finalize === "none" && profile.fdtStyle === "rw" && out.subtrees().length > 0
+  ) {
     notes.push(
       `a real ${profile.name} kernel gives kho/out/fdt the size the tree had when kho_init ` +
         "created the file and never updates it: sub-trees added later leave the real file " +

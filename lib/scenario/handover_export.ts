@@ -145,7 +145,7 @@ export function collectHandoverExport(
   const profile = kernel.profile;
   const mem = kernel.machine.mem;
   const topology = kernel.machine.topology;
-  const dbg = khoOutDebugfs(out, mem);
+  const dbg = khoOutDebugfs(out, mem, { khoBoot: kernel.kho.isKhoBoot });
   const files = new Map<string, Uint8Array>(dbg.files.map((f) => [f.path, f.bytes]));
   const notes = [...dbg.notes];
   const fdt = files.get(`${KHO_DEBUGFS_OUT}/fdt`);

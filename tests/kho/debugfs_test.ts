@@ -57,3 +57,11 @@ Deno.test("debugfs: which files exist follows the generation", () => {
   const f = khoOutDebugfs(k.kho.out!, k.machine.mem).files;
   assert.equal(f.find((x) => x.path === "kho/out/sub_fdts/t")!.bytes.length, 64);
 });
+
+Deno.test("debugfs: a kernel booted by KHO shows no kho/out/fdt from 7.0 on (noted)", () => {
+  const k1 = boot("kho-v4");
+  const k2 = k1.kexec();
+  const d = khoOutDebugfs(k2.kho.out!, k2.machine.mem, { khoBoot: k2.kho.isKhoBoot });
+  assert.ok(d.notes.some((n) => /booted by KHO has no kho\/out\/fdt/.test(n)));
+  assert.ok(d.files.some((f) => f.path === "kho/out/fdt"), "the tree is still written");
+});
