@@ -128,6 +128,15 @@ export type KhoApi =
  *   duplicate name while the last block is full leaves an empty block linked at the tail;
  *   serialized as is, the successor's `kho_block_set_restore` rejects its count 0 and
  *   `luo_early_startup` panics (luo-hugetlb-facts §6.5; found by reading the code, not reported).
+ * - `memfd-retrieve-lost-errno`: `memfd_luo_retrieve_folios` starts with `err = -EIO`, which
+ *   every successful folio overwrites with 0, so a later `kho_restore_folio` failure returns 0:
+ *   the retrieve succeeds with a hole from that folio on (luo-hugetlb-facts §6.4, the first
+ *   defect). Fixed only in linux-mm @ fb2257f1 (`err = -EIO` before `goto put_folios`; the
+ *   patch and its mainline status are **[UNVERIFIED]**), so every release with LUO keeps it.
+ * - `memfd-acct-one-block`: the retrieve charges `shmem_inode_acct_blocks(inode, 1)` per folio
+ *   whatever its size, so a file of 2 MiB folios comes back with 1/512 of its blocks
+ *   accounted (luo-hugetlb-facts §3.4). Fixed by "mm/memfd: use folio_nr_pages() for shmem
+ *   inode accounting", in linux-mm @ fb2257f1 (mainline status **[UNVERIFIED]**).
  *
  * Fixed in later releases:
  * - `unpreserve-hang`: `__kho_unpreserve` hits `continue` without advancing on a missing
@@ -138,6 +147,18 @@ export type KhoApi =
  *   second restores are not detected.
  * - `vmalloc-same-head-page`, `vmalloc-chunk-overrun`, `vmalloc-unpreserve-order`: the three
  *   vmalloc preservation bugs fixed after merge (kho-facts §6.4).
+ * - `memfd-flags-sampled`: 6.19's `memfd_luo_preserve_folios` records DIRTY/UPTODATE as the
+ *   folios have them at preserve, so a fallocated folio written after preserve comes back not
+ *   uptodate and reads as zeros (a lost write). Fixed by "mm: memfd_luo: always make all
+ *   folios uptodate" (Pratyush Yadav, 2026-02-23, mm-hotfixes-stable: every folio zeroed if
+ *   needed, marked uptodate and dirty, recorded as 0x3); in 7.0 **[UNVERIFIED]**
+ *   (luo-hugetlb-facts §3.3, step 5e).
+ * - `memfd-put-folios-pfn-as-phys`: the retrieve's error cleanup calls
+ *   `kho_restore_folio(pfolio->pfn)` — a PFN where a physical address belongs, without the
+ *   `!pfn` skip — so the folios after the failed one are never restored and stay reserved
+ *   (luo-hugetlb-facts §6.4, the second defect). Fixed by 3538f90ab89a "mm/memfd_luo: fix
+ *   physical address conversion in put_folios cleanup" (Chenghao Duan; Cc stable, queued for
+ *   7.0.4), hence in 7.1.
  *
  * Of proposals:
  * - `order-table-no-slot`: RFC v1's order table has slots for orders 0..9 only; blocks of
@@ -159,7 +180,11 @@ export type KhoBug =
   | "vmalloc-unwind-unset-order"
   | "order-table-no-slot"
   | "page-type-lost"
-  | "luo-dup-session-empty-block";
+  | "luo-dup-session-empty-block"
+  | "memfd-flags-sampled"
+  | "memfd-retrieve-lost-errno"
+  | "memfd-put-folios-pfn-as-phys"
+  | "memfd-acct-one-block";
 
 /**
  * How far a fix has got: `mainline` (in a release), `mm-tree` (in linux-mm, ahead of
@@ -263,6 +288,24 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
       "preserved block before the stamp, so KHO works with CONFIG_DEFERRED_STRUCT_PAGE_INIT " +
       "(8b66ed2c3f42 had forbidden the combination).",
   },
+  "memfd-retrieve-eio": {
+    name: "memfd-retrieve-eio",
+    removes: ["memfd-retrieve-lost-errno"],
+    source: "linux-mm @ fb2257f1 (memfd_luo_retrieve_folios sets err = -EIO before goto " +
+      "put_folios; the patch, probably of Chenghao Duan's 2026-03 memfd_luo fixes, and its " +
+      "mainline status are unverified, luo-hugetlb-facts §6.4)",
+    status: "mm-tree",
+    summary: "a folio that does not restore fails the retrieve with -EIO instead of a success " +
+      "with a hole.",
+  },
+  "memfd-acct-folio-nr-pages": {
+    name: "memfd-acct-folio-nr-pages",
+    removes: ["memfd-acct-one-block"],
+    source: '"mm/memfd: use folio_nr_pages() for shmem inode accounting", in linux-mm @ ' +
+      "fb2257f1 (mainline status unverified, luo-hugetlb-facts §3.4)",
+    status: "mm-tree",
+    summary: "the retrieve charges each folio's pages to the inode, not one block per folio.",
+  },
   "luo-session-dup-check-first": {
     name: "luo-session-dup-check-first",
     removes: ["luo-dup-session-empty-block"],
@@ -302,6 +345,20 @@ export interface LuoGeneration {
   readonly finalizeAtReboot: boolean;
   /** Whether preserving a file already preserved (any session) gives EBUSY (`xa_insert`). */
   readonly doublePreserveCheck: boolean;
+  /**
+   * Whether a failed retrieve is remembered (`retrieve_status`, linux-mm only): later
+   * RETRIEVE_FD calls return the cached error and `finish` sees a negative status. Without
+   * it (6.19–7.2, luo-hugetlb-facts §2.2) `retrieved` stays false after a failure: a retry
+   * calls the handler's retrieve again, and `finish` treats the file as never retrieved.
+   */
+  readonly retrieveStatus: boolean;
+  /**
+   * The memfd file handler's compatible (`mm/memfd_luo.c`, luo-hugetlb-facts §3.1):
+   * `"memfd-v1"` (40-byte `memfd_luo_ser`; 6.19, and 7.0 **[UNVERIFIED]**) or `"memfd-v2"`
+   * (48 bytes with the seals; "mm: memfd_luo: preserve file seals", posted 2026-02-16, taken
+   * here as 7.1 on — 7.0 vs 7.1 **[UNVERIFIED]**).
+   */
+  readonly memfd: "memfd-v1" | "memfd-v2";
 }
 
 const LUO_6_19: LuoGeneration = {
@@ -313,6 +370,8 @@ const LUO_6_19: LuoGeneration = {
   store: "contiguous",
   finalizeAtReboot: true,
   doublePreserveCheck: false,
+  retrieveStatus: false,
+  memfd: "memfd-v1",
 };
 const LUO_7_0: LuoGeneration = {
   ...LUO_6_19,
@@ -321,6 +380,7 @@ const LUO_7_0: LuoGeneration = {
   finalizeAtReboot: false,
   doublePreserveCheck: true,
 };
+const LUO_7_1: LuoGeneration = { ...LUO_7_0, memfd: "memfd-v2" };
 const LUO_7_2: LuoGeneration = {
   blob: "luo-ser",
   compat: LUO_ABI_COMPATIBLE,
@@ -330,7 +390,15 @@ const LUO_7_2: LuoGeneration = {
   store: "kho-block",
   finalizeAtReboot: false,
   doublePreserveCheck: true,
+  retrieveStatus: false,
+  memfd: "memfd-v2",
 };
+
+/** The memfd handler's bugs in every mainline release with LUO (see {@link KhoBug}). */
+const MEMFD_BUGS_MAINLINE: readonly KhoBug[] = [
+  "memfd-retrieve-lost-errno",
+  "memfd-acct-one-block",
+];
 
 /** One ABI generation or proposal. */
 export interface AbiProfile {
@@ -467,7 +535,8 @@ const RADIX_ERA = {
 /**
  * The bugs of kho-v4 (7.2-rc1 = S-7.1c's KHO core + kho_block): every live bug of
  * luo-hugetlb-facts §6, the unpreserve split and sub-tree cleanup the mm tree fixed since, the
- * kdump handling the mm tree added, and 7.2's LUO defect.
+ * kdump handling the mm tree added, 7.2's LUO defect, and memfd_luo's retrieve defects that
+ * only linux-mm has fixed.
  */
 const KHO_V4_BUGS: readonly KhoBug[] = [
   "subtree-setprop-leak",
@@ -477,11 +546,13 @@ const KHO_V4_BUGS: readonly KhoBug[] = [
   "vmalloc-unwind-unset-order",
   "kdump-kho-active",
   "luo-dup-session-empty-block",
+  ...MEMFD_BUGS_MAINLINE,
 ];
 
 /**
  * The bugs still present in the newest KHO core read (linux-mm @ 65660710, luo-hugetlb-facts
- * §6) and 7.2's LUO defect: what a 2026 proposal on top of the current code inherits.
+ * §6) and 7.2's LUO defect: what a 2026 proposal on top of the current code inherits (with the
+ * memfd ones of the release under it, {@link MEMFD_BUGS_MAINLINE}).
  */
 const NEWEST_CODE_BUGS: readonly KhoBug[] = [
   "int-size-overflow",
@@ -550,12 +621,16 @@ const BASE_PROFILES = {
     metadataScratchCheck: true,
     api: API_6_19,
     luo: LUO_6_19,
-    // S-6.19c: int sz in deserialize_bitmap, the vmalloc unwind, kho_add_subtree's raw code.
+    // S-6.19c: int sz in deserialize_bitmap, the vmalloc unwind, kho_add_subtree's raw code;
+    // T-memfd: memfd_luo as first merged.
     bugs: [
       "subtree-setprop-leak",
       "int-size-overflow",
       "vmalloc-unwind-unset-order",
       "kdump-kho-active",
+      "memfd-flags-sampled",
+      "memfd-put-folios-pfn-as-phys",
+      ...MEMFD_BUGS_MAINLINE,
     ],
   },
   "rfc-v1-order-table": {
@@ -598,6 +673,8 @@ const BASE_PROFILES = {
       "int-size-overflow",
       "vmalloc-unwind-unset-order",
       "kdump-kho-active",
+      "memfd-put-folios-pfn-as-phys",
+      ...MEMFD_BUGS_MAINLINE,
     ],
   },
   "kho-v3": {
@@ -611,7 +688,7 @@ const BASE_PROFILES = {
     kexecMetadata: true,
     numaAwarePages: true,
     maxRestoreOrder: null,
-    luo: LUO_7_0,
+    luo: LUO_7_1,
     // S-7.1c: the same KHO core as kho-v4.
     bugs: KHO_V4_BUGS.filter((b) => b !== "luo-dup-session-empty-block"),
   },
@@ -642,7 +719,7 @@ const BASE_PROFILES = {
     maxRestoreOrder: null,
     api: [...API_6_19, "splitPreservedPages"],
     luo: LUO_7_2,
-    bugs: ["page-type-lost", ...NEWEST_CODE_BUGS],
+    bugs: ["page-type-lost", ...NEWEST_CODE_BUGS, ...MEMFD_BUGS_MAINLINE],
   },
   "rfc-2026-page-type-fixed": {
     ...RADIX_ERA,
@@ -658,7 +735,7 @@ const BASE_PROFILES = {
     maxRestoreOrder: null,
     api: [...API_6_19, "splitPreservedPages"],
     luo: LUO_7_2,
-    bugs: NEWEST_CODE_BUGS,
+    bugs: [...NEWEST_CODE_BUGS, ...MEMFD_BUGS_MAINLINE],
   },
 } as const satisfies Readonly<Record<string, AbiProfile>>;
 

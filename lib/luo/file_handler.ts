@@ -1,8 +1,8 @@
 /**
  * The file handler interface (`struct liveupdate_file_handler` and
  * `struct liveupdate_file_op_args` of `include/linux/liveupdate.h`): what a kernel subsystem
- * implements to let LUO preserve its files — memfd (memfd-v1/v2) next, HugeTLB memfds and
- * guest_memfd later.
+ * implements to let LUO preserve its files — memfd (memfd-v1/v2, `lib/clients/memfd_luo.ts`),
+ * HugeTLB memfds and guest_memfd later.
  *
  * @module
  */
@@ -25,8 +25,9 @@ export interface FileOpArgs {
   /** Runtime state from preserve (never handed over), for unpreserve/freeze/unfreeze. */
   privateData: unknown;
   /**
-   * Successor only: 0 when retrieve was not attempted, 1 after a successful retrieve, the
-   * negative errno number of a failed one (`retrieve_status`).
+   * Successor only: 1 after a successful retrieve, else 0 — or, in generations with
+   * `retrieve_status` (linux-mm), the negative errno of a failed retrieve. 6.19–7.2 pass only
+   * `retrieved`: a failed retrieve leaves 0 here.
    */
   retrieveStatus: number;
 }
@@ -35,8 +36,10 @@ export interface FileOpArgs {
  * `struct liveupdate_file_handler`: a compatible string (stored in each `luo_file_ser`, at most
  * 47 bytes) and the callbacks. Errors are thrown as {@link KhoError}s with the kernel's errno.
  *
- * A memfd handler (memfd-v1/v2) plugs in here: `canPreserve` accepts shmem memfds, `preserve`
- * pins and preserves the folios and writes its `memfd_luo_ser`, `retrieve` builds a new file.
+ * The memfd handler (memfd-v1/v2, `lib/clients/memfd_luo.ts`) is one: `canPreserve` accepts
+ * shmem memfds, `preserve` pins and preserves the folios and writes its `memfd_luo_ser`,
+ * `retrieve` builds a new file. Handlers above the boot layer register after boot, as a module
+ * would (the boot's `modules` option; before the first open of `/dev/liveupdate`).
  */
 export interface LiveUpdateFileHandler {
   /** The compatible matched by `strcmp` in the successor (e.g. `"memfd-v2"`). */

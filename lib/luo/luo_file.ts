@@ -52,7 +52,10 @@ export class LuoFileEntry {
   serializedData: number;
   /** `private_data`. */
   privateData: unknown = null;
-  /** `retrieve_status`: 0, 1, or the errno of the failed retrieve. */
+  /**
+   * `retrieve_status`: 0, 1, or the errno of the failed retrieve (generations with
+   * `retrieve_status` only; before it a failure leaves 0, the `retrieved == false` of 6.19–7.2).
+   */
   retrieveStatus: 0 | 1 | ErrnoName = 0;
   /** Lifecycle state. */
   state: LuoFileState;
@@ -327,8 +330,10 @@ export class LuoFileSet {
 
   /**
    * `luo_retrieve_file(file_set, token)`: ENOENT for an unknown token; the same file again if
-   * already retrieved; the cached error of a failed retrieve; otherwise the handler's
-   * `retrieve` (its error is kept and thrown).
+   * already retrieved; otherwise the handler's `retrieve`, whose error is thrown. With
+   * `retrieve_status` (linux-mm) the error is kept and returned by every later call; without it
+   * (6.19–7.2) `retrieved` stays false, so a retry calls the handler again and `finish` sees a
+   * file never retrieved (status 0).
    */
   retrieve(token: bigint): LuoFile {
     const f = this.#files.find((x) => x.token === token);
@@ -341,7 +346,8 @@ export class LuoFileSet {
     try {
       f.fh.retrieve(args);
     } catch (e) {
-      f.retrieveStatus = errnoOf(e);
+      const code = errnoOf(e);
+      if (this.#g.gen.retrieveStatus) f.retrieveStatus = code;
       f.state = "failed";
       throw e;
     }

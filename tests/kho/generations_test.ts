@@ -42,6 +42,37 @@ Deno.test("the profile table is complete and self-consistent", () => {
       for (const f of p.fixes) for (const b of f.removes) assert.ok(!p.bugs.includes(b));
     }
   }
+  // memfd_luo's retrieve defects no mainline fix is known for (luo-hugetlb-facts §6.4, the lost
+  // errno; the v1 accounting) are in every release with LUO, removed in kho-v4+fixes.
+  for (const b of ["memfd-retrieve-lost-errno", "memfd-acct-one-block"] as const) {
+    assert.ok(PROFILES["kho-v4"].bugs.includes(b), b);
+    assert.ok(!PROFILES["kho-v4+fixes"].bugs.includes(b), b);
+  }
+  // memfd per release (luo-hugetlb-facts §3.1, §2.9): memfd-v1 in 6.19 and 7.0, memfd-v2 from 7.1.
+  assert.deepEqual(
+    PROFILE_NAMES.filter((n) => getProfile(n).luo).map((n) => [n, getProfile(n).luo!.memfd]),
+    [
+      ["kho-v1-6.19", "memfd-v1"],
+      ["kho-v2", "memfd-v1"],
+      ["kho-v3", "memfd-v2"],
+      ["kho-v4", "memfd-v2"],
+      ["kho-v4+fixes", "memfd-v2"],
+      ["rfc-2026-page-type", "memfd-v2"],
+      ["rfc-2026-page-type-fixed", "memfd-v2"],
+    ],
+  );
+  // The put_folios PFN bug until its fix reached 7.1 (3538f90ab89a); sampled flags in 6.19 only.
+  const withBug = (b: string) =>
+    PROFILE_NAMES.filter((n) => (getProfile(n).bugs as readonly string[]).includes(b));
+  assert.deepEqual(withBug("memfd-put-folios-pfn-as-phys"), ["kho-v1-6.19", "kho-v2"]);
+  assert.deepEqual(withBug("memfd-flags-sampled"), ["kho-v1-6.19"]);
+  for (const name of PROFILE_NAMES) {
+    assert.equal(
+      getProfile(name).luo?.retrieveStatus ?? false,
+      false,
+      `${name}: no retrieve_status`,
+    );
+  }
   // LUO per release (luo-hugetlb-facts §2.9): none before 6.19, the luo-v1 FDT to 7.1, luo-v5.
   const luo = (n: keyof typeof PROFILES) => PROFILES[n].luo;
   assert.equal(luo("kho-v1-6.16"), null);

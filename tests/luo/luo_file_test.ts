@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { KhoError } from "../../lib/errors.ts";
+import { type AbiProfile, getProfile } from "../../lib/kho/profiles.ts";
 import { PAGE_SIZE } from "../../lib/units.ts";
 import {
   luoColdBoot,
@@ -11,7 +12,7 @@ import {
 
 const code = (c: string) => (e: KhoError) => e instanceof KhoError && e.code === c;
 
-function handedOver(profile: "kho-v3" | "kho-v4" = "kho-v4") {
+function handedOver(profile: "kho-v3" | "kho-v4" | AbiProfile = "kho-v4") {
   const b = luoColdBoot(luoMachine(), { profile });
   const s = b.lu.open().createSession("s");
   const files = [PageFile.create(b.k, "one"), PageFile.create(b.k, "two")];
@@ -21,17 +22,30 @@ function handedOver(profile: "kho-v3" | "kho-v4" = "kho-v4") {
   return { b, b2, r, files };
 }
 
-Deno.test("RETRIEVE_FD: the same file twice; a failed retrieve's error is kept (retrieve_status)", () => {
+Deno.test("RETRIEVE_FD: the same file twice; a failed retrieve leaves retrieved false and a retry calls the handler again (6.19–7.2)", () => {
   const { b2, r } = handedOver();
   const f1 = r.retrieveFd(1);
   assert.equal(r.retrieveFd(1), f1);
   assert.equal(b2.fh.calls.retrieve, 1);
   b2.fh.failRetrieve = () => true;
   assert.throws(() => r.retrieveFd(2), code("EIO"));
+  assert.deepEqual(r.files().map((f) => f.state), ["retrieved", "failed"]);
+  b2.fh.failRetrieve = () => false;
+  const f2 = r.retrieveFd(2) as PageFile;
+  assert.equal(f2.text(), "two");
+  assert.equal(b2.fh.calls.retrieve, 3, "no retrieve_status: the retry reached the handler");
+  assert.deepEqual(r.files().map((f) => f.state), ["retrieved", "retrieved"]);
+});
+
+Deno.test("RETRIEVE_FD with retrieve_status (linux-mm): a failed retrieve's error is kept", () => {
+  const v4 = getProfile("kho-v4");
+  const { b2, r } = handedOver({ ...v4, luo: { ...v4.luo!, retrieveStatus: true } });
+  b2.fh.failRetrieve = () => true;
+  assert.throws(() => r.retrieveFd(2), code("EIO"));
   b2.fh.failRetrieve = () => false;
   assert.throws(() => r.retrieveFd(2), code("EIO"), "the cached error, no second attempt");
-  assert.equal(b2.fh.calls.retrieve, 2);
-  assert.deepEqual(r.files().map((f) => f.state), ["retrieved", "failed"]);
+  assert.equal(b2.fh.calls.retrieve, 1);
+  assert.deepEqual(r.files().map((f) => f.state), ["deserialized", "failed"]);
 });
 
 Deno.test("FINISH: can_finish vetoes with EBUSY and nothing changes; finish without retrieve discards the state", () => {

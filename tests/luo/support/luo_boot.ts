@@ -8,7 +8,7 @@
 
 import { KhoError } from "../../../lib/errors.ts";
 import { Kernel } from "../../../lib/boot/kernel.ts";
-import type { ProfileName } from "../../../lib/kho/profiles.ts";
+import type { AbiProfile, ProfileName } from "../../../lib/kho/profiles.ts";
 import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "../../../lib/luo/luo_file.ts";
 import type { LiveUpdate } from "../../../lib/luo/luo_core.ts";
 import type { LuoHost } from "../../../lib/luo/luo_internal.ts";
@@ -126,7 +126,7 @@ export interface LuoBoot {
 
 /** Options of {@link luoColdBoot} and {@link luoKexec}. */
 export interface LuoBootOptions {
-  profile?: ProfileName;
+  profile?: ProfileName | AbiProfile;
   /** Kernel command line; default "liveupdate=on". */
   cmdline?: string;
   /** Register the page-file handler after boot, like a module load (default true). */
