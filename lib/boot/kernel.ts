@@ -7,6 +7,7 @@
  * @module
  */
 
+import { KhoError } from "../errors.ts";
 import type { Machine } from "../machine/machine.ts";
 import type { BuddyAllocator } from "../kernel/buddy.ts";
 import type { KernelParams } from "../kernel/cmdline.ts";
@@ -33,6 +34,30 @@ export type {
   BootReport,
   ResolvedBootConfig,
 } from "./options.ts";
+
+/**
+ * Kernel code above the boot layer that a booted kernel runs, as `do_initcalls` runs a
+ * built-in's initcall or `insmod` a module's init: e.g. `memfd_luo_init`, which registers the
+ * memfd LUO file handler (`lib/clients/memfd_luo.ts`). It runs once the boot is complete —
+ * before anything can open `/dev/liveupdate`, whose first open deserializes the incoming
+ * files and needs their handlers. A module keeps its state per kernel: `init` is called
+ * again, with the new kernel, after every kexec.
+ */
+export interface KernelModule {
+  /** The module (or initcall) name, as in the log. */
+  readonly name: string;
+  /** Its init function; a {@link KhoError} is its `-errno` return. */
+  init(kernel: Kernel): void;
+}
+
+/** {@link BootOptions} and the modules the kernel runs once booted. */
+export interface KernelOptions extends BootOptions {
+  /**
+   * Modules (or built-in initcalls above the boot layer) run after boot, in order; a kexec
+   * passes them on with the other options unless the next boot's options replace them.
+   */
+  modules?: readonly KernelModule[];
+}
 
 /**
  * A booted kernel.
@@ -88,10 +113,11 @@ export class Kernel {
   readonly boot: BootReport;
   /** `reserve_mem=` regions of this kernel (revived or new) and their KHO hand-over. */
   readonly reserveMem: ReserveMemState;
-  readonly #options: BootOptions;
+  readonly #options: KernelOptions;
+  readonly #modules: string[] = [];
   #dead = false;
 
-  private constructor(machine: Machine, options: BootOptions, handoff: BootHandoff) {
+  private constructor(machine: Machine, options: KernelOptions, handoff: BootHandoff) {
     const ctx = startKernel(new BootContext(machine, options, handoff));
     this.machine = machine;
     this.#options = options;
@@ -119,10 +145,33 @@ export class Kernel {
       freedPages: ctx.freedPages,
       scratch: [...ctx.scratch],
     };
+    for (const m of options.modules ?? []) {
+      try {
+        this.loadModule(m);
+      } catch (e) {
+        if (!(e instanceof KhoError)) throw e;
+      }
+    }
+  }
+
+  /**
+   * Runs a module's init on this kernel (`insmod`). Its error is thrown and the module is not
+   * loaded; the boot runs {@link KernelOptions.modules} this way and goes on after an error,
+   * as `do_initcalls` does (the module logs its own message).
+   */
+  loadModule(module: KernelModule): void {
+    this.assertAlive();
+    module.init(this);
+    this.#modules.push(module.name);
+  }
+
+  /** Names of the modules loaded, in order. */
+  get modules(): readonly string[] {
+    return this.#modules;
   }
 
   /** Powers on and boots the first kernel. */
-  static coldBoot(machine: Machine, options: BootOptions = {}): Kernel {
+  static coldBoot(machine: Machine, options: KernelOptions = {}): Kernel {
     return new Kernel(machine, options, {
       handover: null,
       imagePhys: COLD_IMAGE_PHYS,
@@ -134,7 +183,7 @@ export class Kernel {
    * Boots a kernel on a machine from raw handoff data (what real hardware would pass); used
    * by {@link Kernel.kexec} and by tests that forge corrupted handovers.
    */
-  static bootFrom(machine: Machine, handoff: BootHandoff, options: BootOptions = {}): Kernel {
+  static bootFrom(machine: Machine, handoff: BootHandoff, options: KernelOptions = {}): Kernel {
     return new Kernel(machine, options, handoff);
   }
 
@@ -155,9 +204,9 @@ export class Kernel {
    * in scratch and passes the handover; without, the next kernel boots cold. This kernel is
    * discarded; only the machine's memory and the handover reach the successor.
    */
-  kexec(next: BootOptions = {}): Kernel {
+  kexec(next: KernelOptions = {}): Kernel {
     this.assertAlive();
-    const options: BootOptions = {
+    const options: KernelOptions = {
       ...this.#options,
       faults: undefined,
       heldRanges: undefined,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Kernel } from "../../lib/boot/kernel.ts";
+import { Kernel, type KernelModule } from "../../lib/boot/kernel.ts";
+import { KhoError } from "../../lib/errors.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { GiB } from "../../lib/units.ts";
 
@@ -58,4 +59,30 @@ Deno.test("held ranges: reserved before any boot-time allocation, never freed, n
     held.some((h) => r.base === h.start && r.size === h.size);
   assert.ok(k1.memblock.reservedRegions().some(same));
   assert.ok(!k2.memblock.reservedRegions().some(same));
+});
+
+Deno.test("modules run once the boot is complete, again with each successor; an init error is thrown by loadModule and skipped at boot", () => {
+  const seen: string[] = [];
+  const mod: KernelModule = {
+    name: "probe_init",
+    init: (k) => void seen.push(`${k.bootIndex}:${k.liveupdate.enabled}`),
+  };
+  const failing: KernelModule = {
+    name: "fail_init",
+    init: () => {
+      throw new KhoError("ENODEV", "no device");
+    },
+  };
+  const k1 = Kernel.coldBoot(new Machine({ ramBytes: 2 ** 31, nodes: 1 }), {
+    cmdline: "liveupdate=on",
+    modules: [failing, mod],
+  });
+  assert.deepEqual(k1.modules, ["probe_init"]);
+  const k2 = k1.kexec();
+  assert.deepEqual(seen, ["0:true", "1:true"]);
+  assert.deepEqual(k2.modules, ["probe_init"]);
+  assert.throws(() => k2.loadModule(failing), (e) => e instanceof KhoError && e.code === "ENODEV");
+  k2.kexec({ modules: [] });
+  assert.equal(seen.length, 2, "the next boot's options replace the modules");
+  assert.throws(() => k1.loadModule(mod), RangeError, "a dead kernel runs nothing");
 });
