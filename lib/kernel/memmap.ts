@@ -4,8 +4,9 @@
  * A real kernel has one 64-byte `struct page` per 4 KiB frame (1.56 % of RAM). kholab
  * keeps only the fields KHO and the buddy allocator look at — refcount, `page->private`,
  * a few flags and the compound order — and stores them lazily: a record per memory section
- * (128 MiB) that has any state, and inside it a chunk of typed arrays per pageblock (512
- * pages) that has a page with non-default state. An untouched page reads as refcount 0,
+ * (128 MiB) that has any state, and inside it a chunk per pageblock (512 pages) that has a
+ * page with non-default state — a few pages recorded one by one, or typed arrays once more
+ * than eight pages of the pageblock have state. An untouched page reads as refcount 0,
  * private 0, no flags, not compound. A compound page (folio) is represented by its head
  * alone (`PG_head` + order); tails are found by probing ({@link Memmap.compoundHead}), so a
  * 1 GiB folio costs one chunk, not 262144 page records.
@@ -44,24 +45,81 @@ const CHUNK_BYTES = CHUNK_PAGES * (4 + 4 + 4 + 2 + 1);
 const CHUNK_OVERHEAD_BYTES = 5 * 96 + 64;
 const SECTION_OVERHEAD_BYTES = CHUNKS_PER_SECTION * 8 + 96;
 
-/** The struct page fields of one pageblock (512 pages), in one buffer. */
+/** Pages a sparse chunk records one by one before it becomes dense typed arrays. */
+const SPARSE_MAX = 8;
+/** Approximate JS heap cost of a sparse chunk, and of each page it records. */
+const SPARSE_BYTES = 160;
+const SPARSE_ENTRY_BYTES = 80;
+
+/** One page's fields while its chunk is sparse. */
+interface PageRec {
+  rc: number;
+  lo: number;
+  hi: number;
+  fl: number;
+  ord: number;
+}
+
+/**
+ * The struct page fields of one pageblock (512 pages). A chunk starts *sparse*: up to
+ * {@link SPARSE_MAX} pages recorded one by one (a 2 MiB folio's head alone costs ~250 bytes,
+ * not 8 KiB); the first write that needs more turns it into one buffer of typed arrays.
+ */
 class PageBlockState {
-  readonly refcount: Int32Array;
-  readonly privLo: Uint32Array;
-  readonly privHi: Uint32Array;
-  readonly flags: Uint16Array;
-  readonly order: Uint8Array;
-  constructor() {
+  refcount!: Int32Array;
+  privLo!: Uint32Array;
+  privHi!: Uint32Array;
+  flags!: Uint16Array;
+  order!: Uint8Array;
+  /** The recorded pages while sparse, null once dense. */
+  sparse: Map<number, PageRec> | null = new Map();
+
+  /** Turns the chunk into typed arrays (the recorded pages copied in). */
+  densify(): void {
     const buf = new ArrayBuffer(CHUNK_BYTES);
     this.refcount = new Int32Array(buf, 0, CHUNK_PAGES);
     this.privLo = new Uint32Array(buf, CHUNK_PAGES * 4, CHUNK_PAGES);
     this.privHi = new Uint32Array(buf, CHUNK_PAGES * 8, CHUNK_PAGES);
     this.flags = new Uint16Array(buf, CHUNK_PAGES * 12, CHUNK_PAGES);
     this.order = new Uint8Array(buf, CHUNK_PAGES * 14, CHUNK_PAGES);
+    for (const [i, r] of this.sparse!) {
+      this.refcount[i] = r.rc;
+      this.privLo[i] = r.lo;
+      this.privHi[i] = r.hi;
+      this.flags[i] = r.fl;
+      this.order[i] = r.ord;
+    }
+    this.sparse = null;
+  }
+
+  /** The record of page `i` of a sparse chunk, created if needed (may densify: null). */
+  rec(i: number): PageRec | null {
+    const sp = this.sparse!;
+    let r = sp.get(i);
+    if (r === undefined) {
+      if (sp.size >= SPARSE_MAX) {
+        this.densify();
+        return null;
+      }
+      r = { rc: 0, lo: 0, hi: 0, fl: 0, ord: 0 };
+      sp.set(i, r);
+    }
+    return r;
+  }
+
+  /** Makes the chunk dense when a write is about to touch `n` pages (beyond sparse room). */
+  reserve(n: number): void {
+    if (this.sparse !== null && this.sparse.size + n > SPARSE_MAX) this.densify();
   }
 
   /** Whether every page of the chunk is in the default state. */
   isDefault(): boolean {
+    if (this.sparse !== null) {
+      for (const r of this.sparse.values()) {
+        if (r.rc !== 0 || r.lo !== 0 || r.hi !== 0 || r.fl !== 0 || r.ord !== 0) return false;
+      }
+      return true;
+    }
     for (let i = 0; i < CHUNK_PAGES; i++) {
       if (
         this.refcount[i] !== 0 || this.privLo[i] !== 0 || this.privHi[i] !== 0 ||
@@ -69,6 +127,13 @@ class PageBlockState {
       ) return false;
     }
     return true;
+  }
+
+  /** Approximate JS heap bytes. */
+  approxBytes(): number {
+    return this.sparse !== null
+      ? SPARSE_BYTES + this.sparse.size * SPARSE_ENTRY_BYTES
+      : CHUNK_BYTES + CHUNK_OVERHEAD_BYTES;
   }
 }
 
@@ -217,36 +282,58 @@ export class Memmap {
   /** page_count(): the page's reference count (0 for an untouched page). */
   pageCount(pfn: number): number {
     const c = this.#chunk(pfn);
-    return c === undefined ? 0 : c.refcount[pfn % CHUNK_PAGES];
+    if (c === undefined) return 0;
+    const i = pfn % CHUNK_PAGES;
+    return c.sparse === null ? c.refcount[i] : c.sparse.get(i)?.rc ?? 0;
   }
 
   /** set_page_count(). */
   setPageCount(pfn: number, n: number): void {
     const c = n === 0 ? this.#chunk(pfn) : this.#chunkForWrite(pfn);
-    if (c !== undefined) c.refcount[pfn % CHUNK_PAGES] = n;
+    if (c === undefined) return;
+    const i = pfn % CHUNK_PAGES;
+    if (c.sparse !== null) {
+      const r = n === 0 ? c.sparse.get(i) ?? null : c.rec(i);
+      if (r !== null) return void (r.rc = n);
+      if (c.sparse !== null) return; // setting 0 on a page never recorded
+    }
+    c.refcount[i] = n;
   }
 
   /** Sets the refcount of `nrPages` pages from `pfn`; setting 0 creates no chunks. */
   setPageCountRange(pfn: number, nrPages: number, n: number): void {
     if (n === 0) {
       this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
-        c.refcount.fill(0, lo, hi);
+        if (c.sparse === null) c.refcount.fill(0, lo, hi);
+        else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.rc = 0;
       });
       return;
     }
-    this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => c.refcount.fill(n, lo, hi));
+    this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => {
+      c.reserve(hi - lo);
+      if (c.sparse === null) c.refcount.fill(n, lo, hi);
+      else for (let i = lo; i < hi; i++) c.rec(i)!.rc = n;
+    });
   }
 
   /** page_ref_inc(); returns the new count. */
   pageRefInc(pfn: number): number {
-    const c = this.#chunkForWrite(pfn);
-    return ++c.refcount[pfn % CHUNK_PAGES];
+    return this.#addRef(pfn, 1);
   }
 
   /** page_ref_dec(); returns the new count (may go negative: callers check). */
   pageRefDec(pfn: number): number {
+    return this.#addRef(pfn, -1);
+  }
+
+  #addRef(pfn: number, d: number): number {
     const c = this.#chunkForWrite(pfn);
-    return --c.refcount[pfn % CHUNK_PAGES];
+    const i = pfn % CHUNK_PAGES;
+    if (c.sparse !== null) {
+      const r = c.rec(i);
+      if (r !== null) return (r.rc += d);
+    }
+    return (c.refcount[i] += d);
   }
 
   // ------------------------------------------------------------------ private
@@ -256,6 +343,10 @@ export class Memmap {
     const c = this.#chunk(pfn);
     if (c === undefined) return [0, 0];
     const i = pfn % CHUNK_PAGES;
+    if (c.sparse !== null) {
+      const r = c.sparse.get(i);
+      return r === undefined ? [0, 0] : [r.lo, r.hi];
+    }
     return [c.privLo[i], c.privHi[i]];
   }
 
@@ -273,9 +364,19 @@ export class Memmap {
 
   /** set_page_private() from two 32-bit halves. */
   setPrivate(pfn: number, lo: number, hi = 0): void {
-    const c = lo === 0 && hi === 0 ? this.#chunk(pfn) : this.#chunkForWrite(pfn);
+    const zero = lo === 0 && hi === 0;
+    const c = zero ? this.#chunk(pfn) : this.#chunkForWrite(pfn);
     if (c === undefined) return;
     const i = pfn % CHUNK_PAGES;
+    if (c.sparse !== null) {
+      const r = zero ? c.sparse.get(i) ?? null : c.rec(i);
+      if (r !== null) {
+        r.lo = lo >>> 0;
+        r.hi = hi >>> 0;
+        return;
+      }
+      if (c.sparse !== null) return;
+    }
     c.privLo[i] = lo >>> 0;
     c.privHi[i] = hi >>> 0;
   }
@@ -284,38 +385,53 @@ export class Memmap {
 
   /** Whether `flag` (a PG_* bit) is set. */
   testFlag(pfn: number, flag: number): boolean {
-    const c = this.#chunk(pfn);
-    return c !== undefined && (c.flags[pfn % CHUNK_PAGES] & flag) !== 0;
+    return (this.flags(pfn) & flag) !== 0;
   }
 
   /** All PG_* bits of a page. */
   flags(pfn: number): number {
     const c = this.#chunk(pfn);
-    return c === undefined ? 0 : c.flags[pfn % CHUNK_PAGES];
+    if (c === undefined) return 0;
+    const i = pfn % CHUNK_PAGES;
+    return c.sparse === null ? c.flags[i] : c.sparse.get(i)?.fl ?? 0;
   }
 
   /** Sets a PG_* bit. */
   setFlag(pfn: number, flag: number): void {
-    this.#chunkForWrite(pfn).flags[pfn % CHUNK_PAGES] |= flag;
+    const c = this.#chunkForWrite(pfn);
+    const i = pfn % CHUNK_PAGES;
+    if (c.sparse !== null) {
+      const r = c.rec(i);
+      if (r !== null) return void (r.fl |= flag);
+    }
+    c.flags[i] |= flag;
   }
 
   /** Clears a PG_* bit. */
   clearFlag(pfn: number, flag: number): void {
     const c = this.#chunk(pfn);
-    if (c !== undefined) c.flags[pfn % CHUNK_PAGES] &= ~flag;
+    if (c === undefined) return;
+    const i = pfn % CHUNK_PAGES;
+    if (c.sparse !== null) {
+      const r = c.sparse.get(i);
+      if (r !== undefined) r.fl &= ~flag;
+    } else c.flags[i] &= ~flag;
   }
 
   /** Sets a PG_* bit on `nrPages` pages from `pfn`. */
   setFlagRange(pfn: number, nrPages: number, flag: number): void {
     this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => {
-      for (let i = lo; i < hi; i++) c.flags[i] |= flag;
+      c.reserve(hi - lo);
+      if (c.sparse === null) { for (let i = lo; i < hi; i++) c.flags[i] |= flag; }
+      else for (let i = lo; i < hi; i++) c.rec(i)!.fl |= flag;
     });
   }
 
   /** Clears a PG_* bit on `nrPages` pages from `pfn` (creates no chunks). */
   clearFlagRange(pfn: number, nrPages: number, flag: number): void {
     this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
-      for (let i = lo; i < hi; i++) c.flags[i] &= ~flag;
+      if (c.sparse === null) { for (let i = lo; i < hi; i++) c.flags[i] &= ~flag; }
+      else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.fl &= ~flag;
     });
   }
 
@@ -334,8 +450,14 @@ export class Memmap {
     }
     const c = this.#chunkForWrite(head);
     const i = head % CHUNK_PAGES;
-    c.flags[i] |= PG_HEAD;
-    c.order[i] = order;
+    const r = c.sparse !== null ? c.rec(i) : null;
+    if (r !== null) {
+      r.fl |= PG_HEAD;
+      r.ord = order;
+    } else {
+      c.flags[i] |= PG_HEAD;
+      c.order[i] = order;
+    }
     if (order >= BIG_ORDER) {
       const first = head / PAGES_PER_SECTION;
       for (let s = 0; s < 2 ** (order - BIG_ORDER); s++) this.#bigHeads.set(first + s, head);
@@ -352,6 +474,10 @@ export class Memmap {
     const c = this.#chunk(pfn);
     if (c === undefined) return 0;
     const i = pfn % CHUNK_PAGES;
+    if (c.sparse !== null) {
+      const r = c.sparse.get(i);
+      return r !== undefined && (r.fl & PG_HEAD) !== 0 ? r.ord : 0;
+    }
     return (c.flags[i] & PG_HEAD) !== 0 ? c.order[i] : 0;
   }
 
@@ -395,6 +521,14 @@ export class Memmap {
     const c = this.#chunk(head);
     if (c === undefined) return;
     const i = head % CHUNK_PAGES;
+    if (c.sparse !== null) {
+      const r = c.sparse.get(i);
+      if (r !== undefined) {
+        r.fl &= ~PG_HEAD;
+        r.ord = 0;
+      }
+      return;
+    }
     c.flags[i] &= ~PG_HEAD;
     c.order[i] = 0;
   }
@@ -422,6 +556,15 @@ export class Memmap {
   resetRange(pfn: number, nrPages: number): void {
     const mask = ~(PG_RESERVED | PG_HEAD | PG_NOINIT | PG_BUDDY);
     this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
+      if (c.sparse !== null) {
+        for (const [i, r] of c.sparse) {
+          if (i < lo || i >= hi) continue;
+          r.rc = 0;
+          r.ord = 0;
+          r.fl &= mask;
+        }
+        return;
+      }
       c.refcount.fill(0, lo, hi);
       c.order.fill(0, lo, hi);
       for (let i = lo; i < hi; i++) c.flags[i] &= mask;
@@ -438,6 +581,14 @@ export class Memmap {
     visit: (pfn: number, refcount: number, flags: number) => boolean | void,
   ): void {
     this.#forEachChunk(startPfn, endPfn, (c, base, lo, hi) => {
+      if (c.sparse !== null) {
+        const idx = [...c.sparse.keys()].filter((i) => i >= lo && i < hi).sort((a, b) => a - b);
+        for (const i of idx) {
+          const r = c.sparse.get(i)!;
+          if ((r.rc !== 0 || r.fl !== 0) && visit(base + i, r.rc, r.fl) === false) return false;
+        }
+        return;
+      }
       for (let i = lo; i < hi; i++) {
         if (c.refcount[i] !== 0 || c.flags[i] !== 0) {
           if (visit(base + i, c.refcount[i], c.flags[i]) === false) return false;
@@ -465,11 +616,10 @@ export class Memmap {
 
   /** Memory-use figures. */
   stats(): MemmapStats {
-    return {
-      sections: this.#sections.size,
-      chunks: this.#chunks,
-      approxBytes: this.#sections.size * SECTION_OVERHEAD_BYTES +
-        this.#chunks * (CHUNK_BYTES + CHUNK_OVERHEAD_BYTES),
-    };
+    let bytes = this.#sections.size * SECTION_OVERHEAD_BYTES;
+    for (const sec of this.#sections.values()) {
+      for (const c of sec.chunks) if (c !== undefined) bytes += c.approxBytes();
+    }
+    return { sections: this.#sections.size, chunks: this.#chunks, approxBytes: bytes };
   }
 }

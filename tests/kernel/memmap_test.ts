@@ -46,7 +46,43 @@ Deno.test("memmap: refcount, private and flags round-trip; storage is per pagebl
   const st = mm.stats();
   assert.equal(st.sections, 2);
   assert.equal(st.chunks, 3);
-  assert.ok(st.approxBytes > 3 * 7680 && st.approxBytes < 3 * 16384, `${st.approxBytes}`);
+  // Each pageblock has one or two pages with state: three sparse chunks of a few hundred bytes.
+  assert.ok(st.approxBytes > 3 * 160 && st.approxBytes < 2 * 2100 + 3 * 500, `${st.approxBytes}`);
+});
+
+Deno.test("memmap: a pageblock records up to eight pages one by one, then becomes dense", () => {
+  const mm = new Memmap();
+  mm.prepCompoundPage(512, 9); // a 2 MiB folio: its head is all the state
+  mm.setPageCount(512, 1);
+  mm.setPrivate(512, 9, 0x4b484f50);
+  const sparse = mm.stats().approxBytes;
+  assert.ok(sparse < 1000, `${sparse}`);
+  for (let i = 1; i < 8; i++) mm.setFlag(512 + i, PG_RESERVED);
+  assert.ok(mm.stats().approxBytes < 2000, "eight pages: still sparse");
+  mm.setFlag(512 + 8, PG_RESERVED); // the ninth page
+  assert.ok(mm.stats().approxBytes > 7680, "dense typed arrays");
+  // Every field kept its value across the conversion.
+  assert.deepEqual(
+    [mm.compoundOrder(512), mm.pageCount(512), mm.getPrivateParts(512), mm.compoundHead(700)],
+    [9, 1, [9, 0x4b484f50], 512],
+  );
+  assert.ok([1, 2, 8].every((i) => mm.testFlag(512 + i, PG_RESERVED)));
+  // Range writes wider than the room left make the chunk dense first.
+  const m2 = new Memmap();
+  m2.setPageCount(1024, 2);
+  m2.setPageCountRange(1025, 100, 1);
+  assert.deepEqual([m2.pageCount(1024), m2.pageCount(1124), m2.pageCount(1125)], [2, 1, 0]);
+  m2.setPageCountRange(1024, 512, 0);
+  m2.trim(1024, 1536);
+  assert.equal(m2.stats().chunks, 0);
+  const m3 = new Memmap();
+  m3.setFlag(3, PG_RESERVED);
+  m3.setPageCount(5, 1);
+  const seen: number[] = [];
+  m3.forEachBusyPage(0, 512, (pfn) => void seen.push(pfn));
+  assert.deepEqual(seen, [3, 5]);
+  m3.resetRange(0, 512);
+  assert.deepEqual([m3.flags(3), m3.pageCount(5)], [0, 0]);
 });
 
 Deno.test("memmap: range setters fill across chunk boundaries", () => {
