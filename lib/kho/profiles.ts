@@ -31,6 +31,11 @@ import {
   LUO_FDT_FLB_COMPATIBLE,
   LUO_FDT_SESSION_COMPATIBLE,
 } from "./abi/luo.ts";
+import {
+  MEMFD_LUO_FH_COMPATIBLE_V1,
+  MEMFD_LUO_FH_COMPATIBLE_V2,
+  type MemfdLuoCompat,
+} from "./abi/memfd.ts";
 
 /** Names of the profiles kholab implements, oldest first; a `+fixes` variant after its base. */
 export const PROFILE_NAMES = [
@@ -358,7 +363,7 @@ export interface LuoGeneration {
    * (48 bytes with the seals; "mm: memfd_luo: preserve file seals", posted 2026-02-16, taken
    * here as 7.1 on — 7.0 vs 7.1 **[UNVERIFIED]**).
    */
-  readonly memfd: "memfd-v1" | "memfd-v2";
+  readonly memfd: MemfdLuoCompat;
 }
 
 const LUO_6_19: LuoGeneration = {
@@ -371,7 +376,7 @@ const LUO_6_19: LuoGeneration = {
   finalizeAtReboot: true,
   doublePreserveCheck: false,
   retrieveStatus: false,
-  memfd: "memfd-v1",
+  memfd: MEMFD_LUO_FH_COMPATIBLE_V1,
 };
 const LUO_7_0: LuoGeneration = {
   ...LUO_6_19,
@@ -380,7 +385,7 @@ const LUO_7_0: LuoGeneration = {
   finalizeAtReboot: false,
   doublePreserveCheck: true,
 };
-const LUO_7_1: LuoGeneration = { ...LUO_7_0, memfd: "memfd-v2" };
+const LUO_7_1: LuoGeneration = { ...LUO_7_0, memfd: MEMFD_LUO_FH_COMPATIBLE_V2 };
 const LUO_7_2: LuoGeneration = {
   blob: "luo-ser",
   compat: LUO_ABI_COMPATIBLE,
@@ -391,7 +396,7 @@ const LUO_7_2: LuoGeneration = {
   finalizeAtReboot: false,
   doublePreserveCheck: true,
   retrieveStatus: false,
-  memfd: "memfd-v2",
+  memfd: MEMFD_LUO_FH_COMPATIBLE_V2,
 };
 
 /** The memfd handler's bugs in every mainline release with LUO (see {@link KhoBug}). */

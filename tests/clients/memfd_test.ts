@@ -1,191 +1,193 @@
+/**
+ * The memfd file model (lib/clients/memfd.ts): shmem page-cache semantics, seals, the freeze,
+ * hugetlb files, and `memfd_pin_folios` (holes allocated, folios migrated out of CMA).
+ */
+
 import assert from "node:assert/strict";
 import { KhoError } from "../../lib/errors.ts";
 import { Kernel } from "../../lib/boot/kernel.ts";
-import { decodeFolioSer, encodeFolioSer } from "../../lib/kho/abi/memfd.ts";
+import { MIGRATE_CMA } from "../../lib/kernel/gfp.ts";
 import {
-  encodeMemfdTable,
-  MEMFD_TABLE_NAME,
-  readMemfdTable,
-} from "../../lib/clients/memfd_table.ts";
+  F_SEAL_FUTURE_WRITE,
+  F_SEAL_GROW,
+  F_SEAL_SEAL,
+  F_SEAL_SHRINK,
+  F_SEAL_WRITE,
+} from "../../lib/kho/abi/memfd.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { GiB, MiB, PAGE_SIZE } from "../../lib/units.ts";
 import {
-  incomingMemfds,
-  MEMFD_SER_ARRAY_SITE,
-  memfdClose,
+  HUGETLB_FOLIO_SITE,
   memfdCreate,
-  memfdFinish,
-  preservedMemfds,
-  preserveMemfd,
-  restoreMemfd,
-  unpreserveMemfd,
+  PIN_MIGRATE_SITE,
+  SHMEM_FOLIO_SITE,
 } from "../../lib/clients/memfd.ts";
 
-function boot(): Kernel {
-  return Kernel.coldBoot(new Machine({ ramBytes: 8 * GiB, nodes: 2 }));
+const code = (c: string) => (e: unknown) => e instanceof KhoError && e.code === c;
+const text = (s: string) => new TextEncoder().encode(s);
+
+function boot(gib = 4): Kernel {
+  return Kernel.coldBoot(new Machine({ ramBytes: gib * GiB, nodes: 1 }));
 }
 
-function preservedSet(k: Kernel): string[] {
-  const out: string[] = [];
-  k.kho.out!.tracker.walk((phys, order) => (out.push(`${phys}/${order}`), 0));
-  return out.sort();
-}
-
-Deno.test("memfd ABI: packed folio records and the session table", () => {
-  const r = { pfn: 2 ** 52 - 1, flags: 3, index: 2 ** 40 + 5 };
-  const b = encodeFolioSer(r);
-  assert.equal(b[6], 0x3f, "flags 3 in bits 52..53: byte 6 = 0x30 | pfn bits 48..51");
-  assert.equal(b[7], 0);
-  assert.deepEqual(decodeFolioSer(b), r);
-  assert.deepEqual(
-    [...encodeFolioSer({ pfn: 0x12345, flags: 2, index: 7 })],
-    [0x45, 0x23, 0x01, 0, 0, 0, 0x20, 0, 7, 0, 0, 0, 0, 0, 0, 0],
-  );
-  const t = encodeMemfdTable([{ name: "vm-a", ser: 0x1234000 }, { name: "vm-b", ser: 0x5000 }]);
-  assert.equal(t.length, 16 + 2 * 80);
-  assert.equal(new TextDecoder().decode(t.subarray(0, 8)), "KHLMEMFD");
-  assert.throws(() => encodeMemfdTable([{ name: "x".repeat(64), ser: 1 }]), RangeError);
-});
-
-Deno.test("memfd: 4 KiB files survive two kexecs by name with content, index and flags", () => {
-  let k = boot();
-  const a = memfdCreate(k, "vm-a", 300 * PAGE_SIZE + 17);
-  const b = memfdCreate(k, "vm-b", 2 * MiB);
-  a.fill(0, a.size, { pattern: 11 });
-  b.writeBytes(5, new TextEncoder().encode("hello"));
-  a.pos = 1234;
-  const ha = a.hash64(), hb = b.hash64();
-  const flagsB = b.folios.map((f) => f.flags);
-  preserveMemfd(k, a);
-  preserveMemfd(k, b);
-  assert.deepEqual(preservedMemfds(k), ["vm-a", "vm-b"]);
-  for (let step = 1; step <= 2; step++) {
-    k = k.kexec();
-    assert.deepEqual(incomingMemfds(k).sort(), ["vm-a", "vm-b"]);
-    const a2 = restoreMemfd(k, "vm-a");
-    const b2 = restoreMemfd(k, "vm-b");
-    assert.equal(a2.hash64(), ha);
-    assert.equal(b2.hash64(), hb);
-    assert.equal(a2.size, 300 * PAGE_SIZE + 17);
-    assert.equal(a2.pos, 1234);
-    assert.equal(new TextDecoder().decode(b2.readBytes(5, 5)), "hello");
-    assert.deepEqual(b2.folios.map((f) => f.flags), flagsB);
-    assert.deepEqual(a2.folios.map((f) => f.index), a2.folios.map((_, i) => i));
-    assert.throws(() => restoreMemfd(k, "vm-a"), (e: KhoError) => e.code === "ENOENT");
-    assert.deepEqual(memfdFinish(k), []);
-    assert.equal(k.log.warnings().length, 0, k.log.text());
-    preserveMemfd(k, a2);
-    preserveMemfd(k, b2);
-  }
-});
-
-Deno.test("memfd: EBUSY for a second preserve, EEXIST for a second file of the same name", () => {
+Deno.test("write allocates uptodate dirty folios; holes and fallocated folios read as zeros", () => {
   const k = boot();
-  const a = memfdCreate(k, "dup", 4 * PAGE_SIZE);
-  preserveMemfd(k, a);
-  const set = preservedSet(k);
-  assert.throws(() => preserveMemfd(k, a), (e: KhoError) => e.code === "EBUSY");
-  const other = memfdCreate(k, "dup", PAGE_SIZE);
-  assert.throws(() => preserveMemfd(k, other), (e: KhoError) => e.code === "EEXIST");
-  assert.deepEqual(preservedSet(k), set);
-  assert.throws(() => memfdClose(a), (e: KhoError) => e.code === "EBUSY");
+  const free0 = k.buddy.nrFreePages();
+  const f = memfdCreate(k, "a");
+  assert.equal(f.size, 0);
+  assert.equal(f.seals, F_SEAL_SEAL, "no MFD_ALLOW_SEALING: F_SEAL_SEAL from the start");
+  f.write(2 * PAGE_SIZE + 10, text("hello"));
+  assert.equal(f.size, 2 * PAGE_SIZE + 15);
+  assert.deepEqual(f.folios().map((x) => [x.index, x.order, x.uptodate, x.dirty]), [
+    [2, 0, true, true],
+  ]);
+  // The rest of a newly written folio is zeroed (shmem_write_end), holes read as zeros.
+  const all = f.read(0, f.size);
+  assert.equal(new TextDecoder().decode(all.subarray(2 * PAGE_SIZE + 10)), "hello");
+  assert.ok(all.subarray(0, 2 * PAGE_SIZE + 10).every((b) => b === 0));
+  f.fallocate(0, PAGE_SIZE);
+  const fa = f.folioAt(0)!;
+  assert.deepEqual([fa.uptodate, fa.dirty], [false, false]);
+  k.machine.mem.fill(fa.pfn * PAGE_SIZE, PAGE_SIZE, { byte: 0xaa });
+  assert.ok(f.read(0, PAGE_SIZE).every((b) => b === 0), "not uptodate: zeros, whatever the bytes");
+  assert.equal(f.read(f.size - 2, 100).length, 2, "a short read at i_size");
+  assert.equal(f.allocedPages, 2);
+  f.close();
+  assert.ok(f.released);
+  assert.equal(k.buddy.nrFreePages(), free0, "the last reference frees every folio");
+  assert.throws(() => f.read(0, 1), code("EBADF"));
 });
 
-Deno.test("memfd: unpreserve restores the preserved set; finish drops files nobody retrieved", () => {
+Deno.test("THP order: 2 MiB folios where they fit, order 0 beside existing ones; order ≤ 9", () => {
   const k = boot();
-  const set = preservedSet(k);
-  const fdt = k.kho.out!.root.bytes();
-  const a = memfdCreate(k, "a", 40 * PAGE_SIZE);
-  const b = memfdCreate(k, "b", 8 * PAGE_SIZE);
-  preserveMemfd(k, a);
-  preserveMemfd(k, b);
-  unpreserveMemfd(k, a);
-  unpreserveMemfd(k, b);
-  assert.deepEqual(preservedSet(k), set);
-  assert.deepEqual(k.kho.out!.root.bytes(), fdt);
-  preserveMemfd(k, b);
-  const k2 = k.kexec();
-  assert.deepEqual(incomingMemfds(k2), ["b"]);
-  const free = k2.buddy.nrFreePages();
-  assert.deepEqual(memfdFinish(k2), ["b"]);
-  assert.ok(k2.buddy.nrFreePages() >= free + 8 + 1, "folios, ser and table went back");
-  assert.deepEqual(incomingMemfds(k2), []);
-  assert.ok(!k2.kho.incoming!.subtreeNames().includes("x"));
-  assert.ok(k2.kho.incoming!.subtreeNames().includes(MEMFD_TABLE_NAME));
+  const f = memfdCreate(k, "thp", { folioOrder: 9 });
+  f.write(PAGE_SIZE, text("x"));
+  f.fill(2 * MiB, 2 * MiB, { pattern: 3 });
+  assert.deepEqual(f.folios().map((x) => [x.index, x.order]), [[0, 9], [512, 9]]);
+  const g = memfdCreate(k, "mixed", { folioOrder: 9 });
+  g.write(3 * PAGE_SIZE, text("y")); // order 9 folio at 0
+  g.ftruncate(PAGE_SIZE * 2); // shrinks into the folio: it stays, its tail zeroed
+  assert.deepEqual(g.folios().map((x) => [x.index, x.order]), [[0, 9]]);
+  assert.ok(g.read(0, 2 * PAGE_SIZE).every((b) => b === 0));
+  assert.throws(() => memfdCreate(k, "pud", { folioOrder: 18 }), code("EINVAL"));
+  assert.throws(() => memfdCreate(k, "n".repeat(250)), code("EINVAL"));
 });
 
-Deno.test("memfd: fault injection at every allocation point of preserve undoes everything", () => {
+Deno.test("seals: F_ADD_SEALS rules and the operations each seal refuses", () => {
   const k = boot();
-  const first = memfdCreate(k, "first", 3 * PAGE_SIZE);
-  preserveMemfd(k, first); // so the table swap path runs too
-  // 700 folios: a 11 KiB record array, hence 3 pages + one chunk, many radix nodes.
-  const f = memfdCreate(k, "guest", 700 * PAGE_SIZE, { nid: 1 });
-  const set = preservedSet(k);
-  const fdt = k.kho.out!.root.bytes();
-  let points = 0;
-  const sites = new Set<string>();
-  for (let nth = 1;; nth++) {
-    const owned = k.kho.out!.tracker.ownedPagesPhys();
-    const free = k.buddy.nrFreePages();
-    const calls = new Map(k.faults.sites);
-    k.faults.arm({ nth });
-    let failed: unknown = null;
-    try {
-      preserveMemfd(k, f);
-    } catch (e) {
-      failed = e;
+  const f = memfdCreate(k, "s", { allowSealing: true });
+  f.write(0, text("data"));
+  f.addSeals(F_SEAL_SHRINK);
+  assert.throws(() => f.ftruncate(1), code("EPERM"));
+  f.ftruncate(PAGE_SIZE); // growing is still allowed
+  f.addSeals(F_SEAL_GROW);
+  assert.throws(() => f.write(PAGE_SIZE, text("!")), code("EPERM"));
+  assert.throws(() => f.fallocate(0, 2 * PAGE_SIZE), code("EPERM"));
+  f.fallocate(0, PAGE_SIZE, { keepSize: true });
+  f.write(1, text("A")); // inside the size
+  f.addSeals(F_SEAL_FUTURE_WRITE);
+  assert.throws(() => f.write(1, text("B")), code("EPERM"));
+  assert.throws(() => f.addSeals(0x40), code("EINVAL"));
+  f.addSeals(F_SEAL_SEAL | F_SEAL_WRITE);
+  assert.throws(() => f.addSeals(F_SEAL_GROW), code("EPERM"));
+  assert.equal(f.seals, 0x1f);
+  assert.equal(new TextDecoder().decode(f.read(0, 4)), "dAta");
+  const sealed = memfdCreate(k, "no-sealing");
+  assert.throws(() => sealed.addSeals(F_SEAL_WRITE), code("EPERM"));
+});
+
+Deno.test("shmem_freeze: the size cannot change while LUO holds the file", () => {
+  const k = boot();
+  const f = memfdCreate(k, "frozen");
+  f.fill(0, 3 * PAGE_SIZE, { pattern: 1 });
+  f.freeze(true);
+  assert.throws(() => f.ftruncate(PAGE_SIZE), code("EPERM"));
+  assert.throws(() => f.write(3 * PAGE_SIZE, text("grow")), code("EPERM"));
+  assert.throws(() => f.fallocate(0, 4 * PAGE_SIZE), code("EPERM"));
+  f.write(0, text("inside")); // writes within the size go on
+  f.freeze(false);
+  f.ftruncate(PAGE_SIZE);
+  assert.equal(f.size, PAGE_SIZE);
+});
+
+Deno.test("ENOMEM undoes the whole call: fallocate and write allocate all or nothing", () => {
+  const k = boot();
+  const f = memfdCreate(k, "enomem");
+  f.write(0, text("keep"));
+  const free0 = k.buddy.nrFreePages();
+  k.faults.arm({ nth: 3, sites: [SHMEM_FOLIO_SITE] });
+  assert.throws(() => f.fallocate(0, 8 * PAGE_SIZE), code("ENOMEM"));
+  assert.equal(f.size, 4);
+  assert.equal(f.folios().length, 1);
+  assert.equal(k.buddy.nrFreePages(), free0);
+  k.faults.arm({ nth: 2, sites: [SHMEM_FOLIO_SITE] });
+  assert.throws(() => f.fill(0, 5 * PAGE_SIZE, { byte: 9 }), code("ENOMEM"));
+  assert.equal(new TextDecoder().decode(f.read(0, 4)), "keep");
+  assert.equal(k.buddy.nrFreePages(), free0);
+});
+
+Deno.test("hugetlb memfds: huge folios of 2 MiB or 1 GiB, huge-aligned sizes", () => {
+  const k = boot(8);
+  const h = memfdCreate(k, "huge", { hugetlb: GiB });
+  assert.ok(h.hugetlb);
+  assert.throws(() => h.ftruncate(MiB), code("EINVAL"));
+  h.fallocate(0, GiB);
+  assert.deepEqual(h.folios().map((x) => [x.index, x.order]), [[0, 18]]);
+  h.fill(0, GiB, { pattern: 5 });
+  const h2 = memfdCreate(k, "huge2", { hugetlb: 2 * MiB });
+  h2.write(0, text("z"));
+  assert.deepEqual(h2.folios().map((x) => x.order), [9]);
+  assert.throws(() => memfdCreate(k, "bad", { hugetlb: 4 * MiB }), code("EINVAL"));
+  k.faults.arm({ nth: 1, sites: [HUGETLB_FOLIO_SITE] });
+  assert.throws(() => h2.fallocate(2 * MiB, 2 * MiB), code("ENOMEM"));
+  const free0 = k.buddy.nrFreePages();
+  h.close();
+  assert.equal(k.buddy.nrFreePages(), free0 + 2 ** 18);
+});
+
+Deno.test("memfd_pin_folios: holes allocated zeroed and uptodate, every folio pinned", () => {
+  const k = boot();
+  const f = memfdCreate(k, "pin");
+  f.write(0, text("first"));
+  f.ftruncate(3 * PAGE_SIZE);
+  const pinned = f.pinFolios();
+  assert.deepEqual(pinned.map((x) => [x.index, x.pins, x.uptodate, x.dirty]), [
+    [0, 1, true, true],
+    [1, 1, true, false],
+    [2, 1, true, false],
+  ]);
+  assert.equal(new TextDecoder().decode(f.read(0, 5)), "first");
+  assert.ok(f.read(PAGE_SIZE, 2 * PAGE_SIZE).every((b) => b === 0));
+  pinned.forEach((x) => f.unpinFolio(x));
+  assert.ok(f.folios().every((x) => x.pins === 0));
+});
+
+Deno.test("memfd_pin_folios on a KHO kernel: shmem folios in scratch are migrated out", () => {
+  // Fill ordinary memory so that shmem's movable allocations fall back to CMA (scratch).
+  const k = Kernel.coldBoot(new Machine({ ramBytes: 2 * GiB, nodes: 1 }), {
+    cmdline: "kho=on kho_scratch=256M",
+    memmapBytesPerPage: 0,
+  });
+  const hog: [number, number][] = [];
+  for (let order = 10; order >= 0; order--) {
+    for (;;) {
+      const p = k.buddy.allocPages(order, { gfp: { noWarn: true } });
+      if (p === null) break;
+      hog.push([p, order]);
     }
-    k.faults.disarm();
-    if (failed === null) break;
-    points++;
-    for (const [s, c] of k.faults.sites) if (c !== calls.get(s)) sites.add(s);
-    assert.ok(failed instanceof KhoError && failed.code === "ENOMEM", `nth=${nth}: ${failed}`);
-    assert.deepEqual(preservedSet(k), set, `nth=${nth}`);
-    assert.deepEqual(k.kho.out!.root.bytes(), fdt, `nth=${nth}`);
-    const kept = k.kho.out!.tracker.ownedPagesPhys().filter((p) => !owned.includes(p));
-    assert.equal(free - k.buddy.nrFreePages(), kept.length, `nth=${nth}: pages leaked`);
-    assert.deepEqual(preservedMemfds(k), ["first"]);
   }
-  for (
-    const s of ["kho_alloc_preserve", MEMFD_SER_ARRAY_SITE, "kho_vmalloc_chunk", "kho_radix_node"]
-  ) {
-    assert.ok(sites.has(s), `${s} not reached: ${[...sites].join(", ")}`);
-  }
-  assert.ok(points >= 6, `${points} points`);
-  const k2 = k.kexec();
-  assert.equal(restoreMemfd(k2, "guest").folios.length, 700);
-  const table = k2.kho.retrieveSubtree(MEMFD_TABLE_NAME);
-  assert.deepEqual(
-    readMemfdTable(k2.machine.mem, table.phys, table.size!)!.map((e) => e.name),
-    ["first", "guest"],
-  );
-});
-
-Deno.test("memfd: a 1 TiB guest in 1008 × 1 GiB folios survives kexec with its checksum", () => {
-  // 1088 GiB of RAM in 2 nodes: the guest's 1008 GiB plus the kernel's struct pages (64 B
-  // per 4 KiB page = 17 GiB, 8.5 GiB per node) and scratch. A real 1 TiB host cannot give
-  // 1008 GiB to one guest AND hold 16 GiB of struct pages + 200 % scratch (the default would
-  // take 68 GiB here and leave room for only 1000 gigantic folios). So the machine gets the
-  // extra RAM and the command line sizes scratch explicitly: 256 MiB low, 1 GiB global and
-  // 10 GiB per node, enough for the successor's 8.5 GiB memmap per node.
-  const machine = new Machine({ ramBytes: 1088 * GiB, nodes: 2 });
-  const k1 = Kernel.coldBoot(machine, { cmdline: "kho_scratch=256M,1G,10G" });
-  const half = 504 * GiB;
-  const guest = memfdCreate(k1, "guest-1t", 1008 * GiB, { folioOrder: 18 });
-  assert.equal(guest.folios.length, 1008);
-  const nodes = new Set(guest.folios.map((f) => machine.topology.nidOfPfn(f.pfn)));
-  assert.equal(nodes.size, 2);
-  guest.fill(0, half, { pattern: 0x600d });
-  guest.fill(half, half, { pattern: 0xbeef });
-  guest.writeBytes(1008 * GiB - 8, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]));
-  const hash = guest.hash64();
-  preserveMemfd(k1, guest);
-  const k2 = k1.kexec();
-  assert.ok(k2.kho.isKhoBoot);
-  const back = restoreMemfd(k2, "guest-1t");
-  assert.equal(back.folios.length, 1008);
-  assert.equal(back.folioOrder, 18);
-  assert.equal(back.hash64(), hash);
-  assert.deepEqual([...back.readBytes(1008 * GiB - 8, 8)], [1, 2, 3, 4, 5, 6, 7, 8]);
-  assert.equal(k2.log.warnings().length, 0, k2.log.text());
+  const f = memfdCreate(k, "scratch", { folioOrder: 9 });
+  f.fill(0, 8 * MiB, { pattern: 9 });
+  const before = f.folios().map((x) => k.buddy.getPageblockMigratetype(x.pfn));
+  assert.ok(before.every((mt) => mt === MIGRATE_CMA), "movable folios landed in scratch");
+  const content = f.read(0, 8 * MiB);
+  // No room outside CMA: the pin fails with ENOMEM, its pins dropped.
+  assert.throws(() => f.pinFolios(), code("ENOMEM"));
+  assert.ok(f.folios().every((x) => x.pins === 0));
+  for (const [p, order] of hog.splice(0, 8)) k.buddy.freePages(p, order);
+  k.faults.arm({ nth: 2, sites: [PIN_MIGRATE_SITE] });
+  assert.throws(() => f.pinFolios(), code("ENOMEM"));
+  const pinned = f.pinFolios();
+  assert.ok(pinned.every((x) => k.buddy.getPageblockMigratetype(x.pfn) !== MIGRATE_CMA));
+  assert.deepEqual(f.read(0, 8 * MiB), content, "the bytes moved with the folios");
 });

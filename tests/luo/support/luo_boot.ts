@@ -1,7 +1,8 @@
 /**
  * Test support for LUO: boots a kernel with `liveupdate=on` and registers a small file handler
  * after boot (like a module load); kexec runs `liveupdate_reboot`. The handler's "page file"
- * holds one preserved page, standing in for memfd until the memfd handler exists.
+ * holds one preserved page: LUO tested on its own (the memfd handler, `lib/clients/memfd_luo.ts`,
+ * has its tests under `tests/clients/`).
  *
  * @module
  */
