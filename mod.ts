@@ -202,7 +202,7 @@ export { LuoBlockedError, type LuoHost } from "./lib/luo/luo_internal.ts";
 export type { LuoFileSetSer } from "./lib/kho/abi/luo.ts";
 
 // ---- boot: the kernel's boot sequence and kexec
-export { Kernel } from "./lib/boot/kernel.ts";
+export { Kernel, type KernelModule, type KernelOptions } from "./lib/boot/kernel.ts";
 export {
   type BootConfig,
   type BootHandoff,
@@ -221,7 +221,8 @@ export {
   reserveMemUnprepareKho,
 } from "./lib/boot/reserve_mem.ts";
 
-// ---- clients: the kernel's KHO users (lib/test_kho.c, memfd)
+// ---- clients: the kernel's KHO and LUO users (lib/test_kho.c, memfd and its LUO file
+// handler, registered through the boot's `modules`)
 export {
   testKhoExit,
   type TestKhoFolio,
@@ -233,18 +234,12 @@ export {
   testKhoVerify,
 } from "./lib/clients/test_kho.ts";
 export {
-  incomingMemfds,
-  memfdClose,
   memfdCreate,
   type MemfdCreateOptions,
-  type MemfdFile,
-  memfdFinish,
-  type MemfdFolio,
-  preservedMemfds,
-  preserveMemfd,
-  restoreMemfd,
-  unpreserveMemfd,
+  MemfdFile,
+  type ShmemFolio,
 } from "./lib/clients/memfd.ts";
+export { MEMFD_LUO_MODULE, MemfdLuoHandler, memfdLuoHandler } from "./lib/clients/memfd_luo.ts";
 
 // ---- metrics: the catalogue of what a run measures (docs/metrics.md)
 export {
@@ -302,6 +297,7 @@ export type {
   SectionBase,
   SubtreeSection,
   TestKhoSection,
+  UnsupportedObjects,
   VmallocSection,
 } from "./lib/scenario/manifest_abi.ts";
 export {

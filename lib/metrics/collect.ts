@@ -144,8 +144,12 @@ export function collectOutgoing(
   const serPages = serializedPages(tracker);
   const handoverBytes = liveBytes + serPages * PAGE_SIZE;
   const stateless = kernel.profile.finalize === "none";
+  const luo = kernel.liveupdate.stats();
   return {
     row: {
+      luoSessions: luo.sessions,
+      luoFiles: luo.files,
+      luoMetadataPages: luo.metadataPages,
       preservedBlocks: blocks,
       preservedBytes: bytes,
       preservedBlocksByOrder: formatByOrder(byOrder),

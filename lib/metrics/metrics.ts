@@ -82,8 +82,9 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "text",
     L,
     S,
-    "`ok`; `lost` when objects did not come back intact; `refused` when the successor " +
-      "refused the handover; `error` when the run stopped (see `errors`).",
+    "`ok`; `lost` when objects did not come back intact; `unsupported` when nothing was lost " +
+      "but the generation cannot preserve some objects at all (see `unsupported`); `refused` " +
+      "when the successor refused the handover; `error` when the run stopped (see `errors`).",
   ),
   def(
     "run",
@@ -91,8 +92,18 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "text",
     L,
     S,
-    "Errors met, `step:ERRNO` separated by semicolons (e.g. `memfd:EOPNOTSUPP` when the profile " +
-      "lacks an API and the scenario fell back to plain folio preservation).",
+    "Errors met, `step:ERRNO` separated by semicolons (e.g. `guests-restore:EIO` when the " +
+      "successor's first open of /dev/liveupdate failed).",
+  ),
+  def(
+    "run",
+    "unsupported",
+    "text",
+    L,
+    S,
+    "Objects the generation cannot preserve at all, `workload: reason ×n` separated by " +
+      "semicolons (e.g. guest memfds on a profile without LUO, vmalloc buffers without " +
+      "kho_preserve_vmalloc); never counted as lost.",
   ),
   // ---- what was preserved
   def(
@@ -101,10 +112,45 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "calls",
     D,
     N,
-    "Preserve calls the scenario made, one per object (a folio, a range, a memfd file, a " +
-      "vmalloc buffer, the test module).",
+    "Preserve calls the scenario made, one per object (a folio, a range, a memfd file's " +
+      "LIVEUPDATE_SESSION_PRESERVE_FD, a vmalloc buffer, the test module).",
   ),
-  def("preserve", "preserveFailures", "calls", D, N, "Preserve calls that returned an errno."),
+  def(
+    "preserve",
+    "preserveFailures",
+    "calls",
+    D,
+    N,
+    "Preserve calls that returned an errno (not those refused as unsupported).",
+  ),
+  def(
+    "preserve",
+    "unsupportedObjects",
+    "objects",
+    D,
+    N,
+    "Objects the generation cannot preserve (see `unsupported`): not handed over, not lost.",
+  ),
+  def(
+    "preserve",
+    "luoSessions",
+    "sessions",
+    D,
+    N,
+    "Outgoing LUO sessions at kexec time (0 without LUO or with `liveupdate` off).",
+  ),
+  def("preserve", "luoFiles", "files", D, N, "Files preserved in those sessions."),
+  def(
+    "preserve",
+    "luoMetadataPages",
+    "pages",
+    D,
+    N,
+    "Preserved pages of LUO's own state: the LUO blob page, the FLB page, the session and " +
+      "file blocks (6.19–7.1: a 16-page session array and 2 pages per session with files; " +
+      "7.2: kho_block chains). Handler data (a memfd's memfd_luo_ser and folio records) is " +
+      "not included.",
+  ),
   def(
     "preserve",
     "preservedBlocks",

@@ -1,7 +1,8 @@
 /**
- * The profile comparison: the default `hypervisor` scenario (1 TiB, 2 nodes, 1008 × 1 GiB
- * guest folios through memfd, 1 Mi preserved order-0 pages in a 16 GiB pool, vmalloc
- * buffers, DMA blocks) for every available profile, as rows and as a text table. The command
+ * The profile comparison: the default `hypervisor` scenario (1 TiB, 2 nodes, 1008 GiB of
+ * guest memory in 8 memfds of 2 MiB folios preserved through LUO, 1 Mi preserved order-0
+ * pages in a 16 GiB pool, vmalloc buffers, DMA blocks) for every available profile, as rows
+ * and as a text table. The command
  * line's `compare` and `sweep` (`cli.ts`) parse their arguments into these options.
  *
  * @module
@@ -91,13 +92,17 @@ export const COMPARE_COLUMNS: readonly TableColumn[] = [
   { header: "walk entries", metric: "walkEntriesVisited" },
   { header: "walk pages", metric: "walkPagesTouched" },
   { header: "lost", metric: "lostObjects" },
+  { header: "unsupported", metric: "unsupportedObjects" },
   { header: "preserve ms", metric: "preserveMs", format: ms },
   { header: "finalize ms", metric: "finalizeMs", format: ms },
   { header: "walk ms", metric: "walkMs", format: ms },
   { header: "boot ms", metric: "bootMs", format: ms },
 ];
 
-/** Rows as an aligned text table (missing values print as `-`), errors listed below. */
+/**
+ * Rows as an aligned text table (missing values print as `-`); below it, per row, its errors
+ * and what its generation cannot preserve (`unsupported: …`).
+ */
 export function formatTable(
   rows: readonly MetricsRow[],
   columns: readonly TableColumn[] = COMPARE_COLUMNS,
@@ -115,12 +120,13 @@ export function formatTable(
     xs.map((x, i) => (i < 3 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join("  ").trimEnd();
   const out = [line(columns.map((c) => c.header)), line(widths.map((w) => "-".repeat(w)))];
   for (const row of cells) out.push(line(row));
-  const errs = rows.filter((r) => r.errors);
-  if (errs.length > 0) {
-    out.push("");
-    for (const r of errs) {
-      out.push(`${r.profile}${r.sweepValue ? ` @${r.sweepValue}` : ""}: ${r.errors}`);
-    }
-  }
+  const notes = rows.flatMap((r) => {
+    const at = `${r.profile}${r.sweepValue ? ` @${r.sweepValue}` : ""}`;
+    return [
+      ...(r.errors ? [`${at}: ${r.errors}`] : []),
+      ...(r.unsupported ? [`${at}: unsupported: ${r.unsupported}`] : []),
+    ];
+  });
+  if (notes.length > 0) out.push("", ...notes);
   return out.join("\n") + "\n";
 }

@@ -2,12 +2,13 @@
  * The manifest: kholab's one way to find its objects after kexec, used by the scenario
  * harness, the command language (one section per named object) and the tests. After the
  * objects were preserved in the first kernel, `./manifest.ts` writes what the successor needs
- * to find and verify them (pfns, orders, vmalloc descriptors, memfd names, sub-tree blobs,
- * content hashes taken when the objects were built) into preserved memory; the successor
- * finds it through the KHO sub-tree `"kholab-scenario"` and restores every object from these
- * bytes alone. Every layout of the manifest is here, shared by writer and reader
- * (little-endian). It is kholab's own format, so it lives next to its owner (`lib/scenario/`),
- * not with the kernel's ABI in `lib/kho/abi/`.
+ * to find and verify them (pfns, orders, vmalloc descriptors, the LUO session names and
+ * tokens of memfd files, sub-tree blobs, content hashes taken when the objects were built, and
+ * how many objects the generation could not preserve at all, with the reason) into preserved
+ * memory; the successor finds it through the KHO sub-tree `"kholab-scenario"` and restores
+ * every object from these bytes alone. Every layout of the manifest is here, shared by writer
+ * and reader (little-endian). It is kholab's own format, so it lives next to its owner
+ * (`lib/scenario/`), not with the kernel's ABI in `lib/kho/abi/`.
  *
  * The sub-tree blob is a small FDT (sub-trees of the kho-v1 era are FDTs, property `fdt`),
  * one preserved order-0 folio:
@@ -34,23 +35,27 @@
  * };
  * struct kholab_scenario_manifest {  // the stream: 24-byte header, then the sections
  *   u64 magic;                       //  0: "KHSCMAN1" read as a little-endian u64
- *   u32 version;                     //  8: 1
+ *   u32 version;                     //  8: 2
  *   u32 nr_sections;                 // 12
  *   u64 payload_bytes;               // 16: bytes of the whole stream, this header included
  *   struct kholab_scenario_section { // one per workload (or named object), in preserve order
  *     char name[32];                 //  0: NUL-padded, 1..31 bytes of UTF-8
  *     u32 kind;                      // 32: 1 folio, 2 range, 3 vmalloc, 4 memfd, 5 test_kho,
  *                                    //     6 subtree, 7 reserve_mem, 8 blocks
- *     u32 record_size;               // 36: 16, 16, 24, 80, 0, 24, 24, 24 by kind
+ *     u32 record_size;               // 36: 16, 16, 24, 88, 0, 24, 24, 24 by kind
  *     u32 attempted;                 // 40: objects the workload tried to preserve
  *     u32 count;                     // 44: records (objects preserved successfully)
  *     u64 param;                     // 48: folio order, range nr_pages, vmalloc bytes, else 0
+ *     u32 unsupported;               // 56: objects this generation cannot preserve (not lost)
+ *     u32 reason_bytes;              // 60: UTF-8 bytes of why (0 iff unsupported is 0)
+ *     u8  reason[ALIGN(reason_bytes, 8)];  // 64: NUL-padded to 8 bytes
  *     u8  records[count * record_size];
  *   } sections[nr_sections];
  * };
  * folio, range record (16):  u64 pfn;  u64 hash;
  * vmalloc record (24):       struct kho_vmalloc desc;  u64 hash;
- * memfd record (80):         char name[64] (NUL-padded);  u64 nr_folios;  u64 hash;
+ * memfd record (88):         char session[64] (the LUO session name, NUL-padded);
+ *                            u64 token;  u64 nr_folios;  u64 hash;
  * test_kho:                  no record; count 1 when the module saved its data
  * subtree, reserve_mem (24): u64 phys;  u64 size;  u64 hash;   (count ≤ 1: the KHO sub-tree,
  *                            or the kernel's `reserve_mem=` region, named like the section:
@@ -58,9 +63,11 @@
  * blocks record (24):        u64 pfn;  u64 order;  u64 hash;   (blocks of any order each, as a
  *                            host's pfn list gives them: `2^order` pages at `pfn`)
  * ```
- * Hashes are `PhysicalMemory.hash64` of the object's bytes (`MemfdFile.hash64` for a file,
- * `Vmalloc.hash64` for a buffer, the `size` bytes of a sub-tree blob or a region) when the
- * objects were built.
+ * A memfd file is found the kernel's own way: `/dev/liveupdate` → `RETRIEVE_SESSION(session)` →
+ * `RETRIEVE_FD(token)`. Hashes are `PhysicalMemory.hash64` of the object's bytes
+ * (`MemfdFile.hash64` for a file, taken once it was preserved — pinning may move folios out of
+ * scratch —, `Vmalloc.hash64` for a buffer, the `size` bytes of a sub-tree blob or a region)
+ * when the objects were built.
  *
  * @module
  */
@@ -73,8 +80,8 @@ import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 export const SCENARIO_MANIFEST_NAME = "kholab-scenario";
 /** `compatible` of the manifest's root FDT. */
 export const SCENARIO_MANIFEST_COMPAT = "kholab-scenario-v1";
-/** Stream version. */
-export const SCENARIO_MANIFEST_VERSION = 1;
+/** Stream version (2: unsupported objects and their reason; memfd records name LUO sessions). */
+export const SCENARIO_MANIFEST_VERSION = 2;
 /** Size of the root FDT buffer (one page). */
 export const SCENARIO_ROOT_FDT_BYTES: number = PAGE_SIZE;
 
@@ -92,11 +99,13 @@ export const SCENARIO_STREAM_MAGIC: bigint = asciiMagic("KHSCMAN1");
 export const SCENARIO_CHUNK_HEADER_SIZE = 32;
 /** Size of the stream header. */
 export const SCENARIO_STREAM_HEADER_SIZE = 24;
-/** Size of a section header. */
-export const SCENARIO_SECTION_HEADER_SIZE = 56;
+/** Size of a section header (the reason bytes follow it). */
+export const SCENARIO_SECTION_HEADER_SIZE = 64;
+/** Longest reason of unsupported objects, in bytes. */
+export const SCENARIO_REASON_MAX = 1024;
 /** Longest section name in bytes. */
 export const SCENARIO_SECTION_NAME_MAX = 31;
-/** Longest memfd name in a record (`MEMFD_NAME_MAX`). */
+/** Longest LUO session name in a memfd record (`LIVEUPDATE_SESSION_NAME_LENGTH` − 1). */
 export const SCENARIO_MEMFD_NAME_MAX = 63;
 /** Largest chunk order (RFC v1's order table has slots for 0..9 only). */
 export const SCENARIO_CHUNK_MAX_ORDER = 9;
@@ -121,7 +130,7 @@ export const SECTION_RECORD_SIZES: Readonly<Record<SectionKind, number>> = {
   folio: 16,
   range: 16,
   vmalloc: KHO_VMALLOC_LAYOUT.size + 8,
-  memfd: SCENARIO_MEMFD_NAME_MAX + 1 + 16,
+  memfd: SCENARIO_MEMFD_NAME_MAX + 1 + 24,
   test_kho: 0,
   subtree: 24,
   reserve_mem: 24,
@@ -140,12 +149,25 @@ const MAX_FOLIO_ORDER = 30;
 /** Largest block order a blocks section may declare (2^34 pages: 64 TiB). */
 const MAX_BLOCK_ORDER = 34;
 
+/** Objects a generation cannot preserve at all: *unsupported by this generation, because…*. */
+export interface UnsupportedObjects {
+  /** How many of the workload's objects. */
+  readonly count: number;
+  /** Why, e.g. "kho-v1-6.16 (6.16) has no Live Update Orchestrator (6.19 on): …". */
+  readonly reason: string;
+}
+
 /** What every section carries. */
 export interface SectionBase {
   /** Workload name (the error step). */
   readonly name: string;
-  /** Objects the workload tried to preserve (the successor counts the others as lost). */
+  /**
+   * Objects the workload tried to preserve: the records, the unsupported ones, and the rest
+   * (whose preserve failed), which the successor counts as lost.
+   */
   readonly attempted: number;
+  /** Objects this generation cannot preserve (never counted as lost); absent when none. */
+  readonly unsupported?: UnsupportedObjects;
 }
 
 /** Folios of one order (`kho_preserve_folio`). */
@@ -184,17 +206,19 @@ export interface VmallocSection extends SectionBase {
   readonly hashes: BigUint64Array;
 }
 
-/** One preserved memfd file. */
+/** One memfd file preserved through LUO: where the successor finds it. */
 export interface MemfdRecord {
-  /** File name (the key of the memfd session table). */
-  readonly name: string;
+  /** The LUO session it was preserved in (`RETRIEVE_SESSION`). */
+  readonly session: string;
+  /** Its token in that session (`RETRIEVE_FD`), a u64. */
+  readonly token: bigint;
   /** Folios of the file. */
   readonly nrFolios: number;
-  /** `MemfdFile.hash64` at build time. */
+  /** `MemfdFile.hash64` once preserved. */
   readonly hash: bigint;
 }
 
-/** memfd files (`memfd_luo_preserve`). */
+/** memfd files preserved through LUO (`LIVEUPDATE_SESSION_PRESERVE_FD`, `memfd_luo_preserve`). */
 export interface MemfdSection extends SectionBase {
   /** Kind. */
   readonly kind: "memfd";
@@ -397,9 +421,19 @@ function decodePfnHashRecords(
 export function manifestStreamBytes(sections: readonly ManifestSection[]): number {
   let n = SCENARIO_STREAM_HEADER_SIZE;
   for (const s of sections) {
-    n += SCENARIO_SECTION_HEADER_SIZE + sectionRecordCount(s) * SECTION_RECORD_SIZES[s.kind];
+    n += SCENARIO_SECTION_HEADER_SIZE + align8(reasonBytes(s).length) +
+      sectionRecordCount(s) * SECTION_RECORD_SIZES[s.kind];
   }
   return n;
+}
+
+const align8 = (n: number) => Math.ceil(n / 8) * 8;
+
+/** The UTF-8 bytes of a section's unsupported reason (empty when nothing is unsupported). */
+function reasonBytes(s: ManifestSection): Uint8Array {
+  return s.unsupported && s.unsupported.count > 0
+    ? new TextEncoder().encode(s.unsupported.reason)
+    : new Uint8Array(0);
 }
 
 function putName(out: Uint8Array, at: number, name: string, max: number, what: string): void {
@@ -452,8 +486,18 @@ export function encodeManifest(sections: readonly ManifestSection[]): Uint8Array
   let at = SCENARIO_STREAM_HEADER_SIZE;
   for (const s of sections) {
     const count = sectionRecordCount(s);
-    if (!(count <= s.attempted && s.attempted <= 0xffffffff)) {
-      throw new RangeError(`section ${s.name}: ${count} records of ${s.attempted} attempted`);
+    const unsupported = s.unsupported?.count ?? 0;
+    const reason = reasonBytes(s);
+    if (
+      !(Number.isInteger(unsupported) && unsupported >= 0 &&
+        count + unsupported <= s.attempted && s.attempted <= 0xffffffff)
+    ) {
+      throw new RangeError(
+        `section ${s.name}: ${count} records and ${unsupported} unsupported of ${s.attempted}`,
+      );
+    }
+    if ((unsupported > 0) !== (reason.length > 0) || reason.length > SCENARIO_REASON_MAX) {
+      throw new RangeError(`section ${s.name}: unsupported objects need a reason of 1..1024 bytes`);
     }
     putName(out, at, s.name, SCENARIO_SECTION_NAME_MAX, "section name");
     const size = SECTION_RECORD_SIZES[s.kind];
@@ -462,7 +506,11 @@ export function encodeManifest(sections: readonly ManifestSection[]): Uint8Array
     dv.setUint32(at + 40, s.attempted, true);
     dv.setUint32(at + 44, count, true);
     setU64(dv, at + 48, sectionParam(s));
+    dv.setUint32(at + 56, unsupported, true);
+    dv.setUint32(at + 60, reason.length, true);
     at += SCENARIO_SECTION_HEADER_SIZE;
+    out.set(reason, at);
+    at += align8(reason.length);
     switch (s.kind) {
       case "folio":
       case "range": {
@@ -481,9 +529,13 @@ export function encodeManifest(sections: readonly ManifestSection[]): Uint8Array
         break;
       case "memfd":
         for (const f of s.files) {
-          putName(out, at, f.name, SCENARIO_MEMFD_NAME_MAX, "memfd name");
-          setU64(dv, at + 64, f.nrFolios);
-          dv.setBigUint64(at + 72, f.hash, true);
+          putName(out, at, f.session, SCENARIO_MEMFD_NAME_MAX, "LUO session name");
+          if (f.token < 0n || f.token >= 1n << 64n) {
+            throw new RangeError(`section ${s.name}: token ${f.token} is not a u64`);
+          }
+          dv.setBigUint64(at + 64, f.token, true);
+          setU64(dv, at + 72, f.nrFolios);
+          dv.setBigUint64(at + 80, f.hash, true);
           at += size;
         }
         break;
@@ -561,12 +613,34 @@ export function decodeManifest(bytes: Uint8Array): ManifestResult<ManifestSectio
     const attempted = dv.getUint32(at + 40, true);
     const count = dv.getUint32(at + 44, true);
     const param = getU64(dv, at + 48);
-    if (count > attempted) return fail(`section ${name}: count ${count} > attempted ${attempted}`);
+    const unsupported = dv.getUint32(at + 56, true);
+    const reasonLen = dv.getUint32(at + 60, true);
+    if (count + unsupported > attempted) {
+      return fail(
+        `section ${name}: count ${count} + unsupported ${unsupported} > attempted ${attempted}`,
+      );
+    }
+    if ((unsupported > 0) !== (reasonLen > 0) || reasonLen > SCENARIO_REASON_MAX) {
+      return fail(`section ${name}: reason of ${reasonLen} bytes for ${unsupported} unsupported`);
+    }
     at += SCENARIO_SECTION_HEADER_SIZE;
+    if (at + align8(reasonLen) > total) return fail(`section ${name}: reason truncated`);
+    let reason = "";
+    try {
+      reason = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(at, at + reasonLen));
+    } catch {
+      return fail(`section ${name}: reason is not UTF-8`);
+    }
+    for (let i = at + reasonLen; i < at + align8(reasonLen); i++) {
+      if (bytes[i] !== 0) return fail(`section ${name}: reason padding not zero`);
+    }
+    at += align8(reasonLen);
     if (at + count * size > total) {
       return fail(`section ${name}: ${count} records of ${size} bytes overflow the manifest`);
     }
-    const base = { name, attempted };
+    const base = unsupported > 0
+      ? { name, attempted, unsupported: { count: unsupported, reason } }
+      : { name, attempted };
     switch (kind) {
       case "folio":
       case "range": {
@@ -604,13 +678,18 @@ export function decodeManifest(bytes: Uint8Array): ManifestResult<ManifestSectio
       case "memfd": {
         const files: MemfdRecord[] = [];
         for (let i = 0; i < count; i++, at += size) {
-          const fname = getName(bytes, at, SCENARIO_MEMFD_NAME_MAX);
-          if (fname === null) return fail(`section ${name}: record ${i}: bad memfd name`);
-          const nrFolios = getU64(dv, at + 64);
+          const session = getName(bytes, at, SCENARIO_MEMFD_NAME_MAX);
+          if (session === null) return fail(`section ${name}: record ${i}: bad session name`);
+          const nrFolios = getU64(dv, at + 72);
           if (nrFolios > 0xffffffff) {
-            return fail(`section ${name}: ${fname}: nr_folios ${nrFolios}`);
+            return fail(`section ${name}: ${session}: nr_folios ${nrFolios}`);
           }
-          files.push({ name: fname, nrFolios, hash: dv.getBigUint64(at + 72, true) });
+          files.push({
+            session,
+            token: dv.getBigUint64(at + 64, true),
+            nrFolios,
+            hash: dv.getBigUint64(at + 80, true),
+          });
         }
         sections.push({ ...base, kind, files });
         break;

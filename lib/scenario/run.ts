@@ -7,10 +7,11 @@
  * section of it.
  *
  * The successor knows only bytes: after kexec nothing of the first kernel's workload objects
- * is consulted; what to restore and the content hashes to compare come from the manifest.
- * The only figure the harness carries is the count of attempted objects, for its own
- * accounting when the successor cannot read the manifest (every attempted object is then
- * lost). The manifest's blocks are preserved memory and appear in the outgoing metrics;
+ * is consulted; what to restore and the content hashes to compare come from the manifest (and
+ * memfd files from LUO, by session name and token). The only figure the harness carries is
+ * the count of objects the generation could preserve, for its own accounting when the
+ * successor cannot read the manifest (every one is then lost). Objects a generation cannot
+ * preserve at all are `unsupported` (with the reason), never lost. The manifest's blocks are preserved memory and appear in the outgoing metrics;
  * `manifestBlocks` and `manifestBytes` report them.
  *
  * A run never throws for what the kernel does: errno values, refused handovers and kernel
@@ -151,7 +152,11 @@ export function runScenario(options: RunOptions): RunResult {
   } catch (e) {
     tally.error("manifest", e);
   }
-  const attempted = sections.reduce((n, s) => n + s.attempted, 0);
+  // What the successor could lose: every object but those the generation cannot preserve.
+  const attempted = sections.reduce(
+    (n, s) => n + s.attempted - (s.unsupported?.count ?? 0),
+    0,
+  );
 
   // Finalize (generations that have one).
   let finalizeMs = 0;
@@ -229,6 +234,8 @@ export function runScenario(options: RunOptions): RunResult {
     ? "refused"
     : tally.lostObjects > 0 || tally.preserveFailures > 0
     ? "lost"
+    : tally.unsupportedObjects > 0
+    ? "unsupported"
     : "ok";
   return {
     row: finish(row, {
@@ -309,6 +316,8 @@ function finish(
     ...row,
     status: f.status,
     errors: t.errorText(),
+    unsupported: t.unsupportedText(),
+    unsupportedObjects: t.unsupportedObjects,
     restoredBlocks: t.restoredBlocks,
     restoreFailures: t.restoreFailures,
     lostObjects: t.lostObjects,

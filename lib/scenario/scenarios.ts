@@ -12,17 +12,36 @@
  * real 1 TiB host cannot give 1008 GiB to guests and also hold 16 GiB of struct pages and a
  * 200 % scratch (see `bench/hyper_scale.ts`).
  *
+ * Guest memory (`guestClient`): `memfd` — one memfd per VM preserved through LUO, as a VMM
+ * does (the kernels boot with `liveupdate=on` and the memfd handler module); folios of
+ * `guestFolio` ≤ 2 MiB make a shmem memfd (2 MiB: THP folios of order 9, the largest shmem
+ * has), 1 GiB a hugetlb memfd, which no LUO handler takes (unsupported: 1 GiB guest memory
+ * needs the HugeTLB proposals); on a profile without LUO every guest file is unsupported.
+ * `folio` — the guest folios preserved directly with `kho_preserve_folio`, as an in-kernel
+ * client could (any order up to 1 GiB, every generation): the tracker-scaling view.
+ *
  * @module
  */
 
 import { memfdCreate, type MemfdFile } from "../clients/memfd.ts";
+import { MEMFD_LUO_MODULE } from "../clients/memfd_luo.ts";
 import { KhoError } from "../errors.ts";
 import { allocContigRange, allocGigantic } from "../kernel/gigantic.ts";
-import { type BootConfig, type BootOptions, Kernel } from "../boot/kernel.ts";
+import { type BootConfig, Kernel, type KernelOptions } from "../boot/kernel.ts";
 import { Machine } from "../machine/machine.ts";
 import type { ProfileName } from "../kho/profiles.ts";
 import { deriveSeed, Rng } from "../rng.ts";
-import { formatSize, GiB, PAGE_SIZE, parseCount, parseSize, TiB } from "../units.ts";
+import {
+  formatSize,
+  GiB,
+  ilog2,
+  MAX_PAGE_ORDER,
+  MiB,
+  PAGE_SIZE,
+  parseCount,
+  parseSize,
+  TiB,
+} from "../units.ts";
 import type { PlacementDomain } from "../metrics/floor.ts";
 import {
   allocRandomPages,
@@ -110,7 +129,7 @@ export interface ScenarioInstance {
   /** The cold-booted first kernel. */
   readonly kernel: Kernel;
   /** Boot options of the successor (passed to `kexec`). */
-  readonly bootOptions: BootOptions;
+  readonly bootOptions: KernelOptions;
   /** The groups of objects to preserve. */
   readonly workloads: readonly Workload[];
   /** Errors met while building (e.g. memory too short for every guest folio). */
@@ -174,9 +193,16 @@ const HYPERVISOR_PARAMS: readonly ParamSpec[] = [
   p("ramBytes", "size", TiB, "RAM for guests and the pool (the machine adds headroomBytes)"),
   p("headroomBytes", "size", 8 * GiB, "extra RAM for the kernel, scratch and allocations"),
   p("nodes", "int", 2, "NUMA nodes"),
-  p("guestFolios", "count", 1008, "1 GiB guest folios in total"),
-  p("vms", "int", 8, "guest memory files (the folios are shared out evenly)"),
-  p("guestClient", "enum", "memfd", "how guest memory is preserved", ["memfd", "folio"]),
+  p("guestBytes", "size", 1008 * GiB, "guest memory in total"),
+  p("guestFolio", "size", 2 * MiB, "guest folio size: 4K..2M (shmem memfd), or 1G (hugetlb)"),
+  p("vms", "int", 8, "guests, one memory file each (the memory is shared out in folios)"),
+  p(
+    "guestClient",
+    "enum",
+    "memfd",
+    "memfd: one memfd per guest through LUO; folio: kho_preserve_folio of each guest folio",
+    ["memfd", "folio"],
+  ),
   p("poolBytes", "size", 16 * GiB, "hypervisor pool holding the IOMMU page-table pages"),
   p("iommuPages", "count", 1048576, "preserved order-0 pages in the pool"),
   p("iommuEveryBytes", "size", 0, "density instead of a count: one page per this many bytes"),
@@ -203,8 +229,8 @@ const SMALL_COMMON: readonly ParamSpec[] = [
 export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
   hypervisor: {
     name: "hypervisor",
-    summary: "a virtualisation host: 1 GiB guest folios via memfd, IOMMU pages in a pool, " +
-      "vmalloc buffers, DMA blocks",
+    summary: "a virtualisation host: guest memfds through LUO (2 MiB folios), IOMMU pages in " +
+      "a pool, vmalloc buffers, DMA blocks",
     params: HYPERVISOR_PARAMS,
     build: buildHypervisor,
   },
@@ -257,7 +283,8 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
   },
   ladder: {
     name: "ladder",
-    summary: "the hypervisor scenario scaled to a host size (512 GiB … 32 TiB)",
+    summary: "the hypervisor scenario scaled to a host size (512 GiB … 32 TiB); 1 GiB guest " +
+      "folios preserved directly",
     params: [
       p("hostBytes", "size", TiB, "host RAM (guests + pool; headroom is added)"),
       p("nodes", "int", 0, "NUMA nodes (0: 2 up to 2 TiB, 4 up to 12 TiB, else 8)"),
@@ -271,7 +298,14 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
           "buddy allocator's 2^24 free blocks)",
       ),
       p("iommuPlacement", "enum", "uniform", "placement in the pool", ["uniform", "clustered"]),
-      p("guestClient", "enum", "memfd", "how guest memory is preserved", ["memfd", "folio"]),
+      p("guestFolio", "size", GiB, "guest folio size (as the hypervisor's guestFolio)"),
+      p(
+        "guestClient",
+        "enum",
+        "folio",
+        "folio: kho_preserve_folio of each guest folio; memfd: through LUO (as hypervisor)",
+        ["memfd", "folio"],
+      ),
       p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),
       ...CONFIG_PARAMS,
     ],
@@ -316,8 +350,9 @@ export function parseParam(spec: ParamSpec, text: string): ParamValue {
  * ```ts
  * import assert from "node:assert/strict";
  * import { resolveParams } from "./scenarios.ts";
- * const p = resolveParams("hypervisor", { ramBytes: "64G", guestFolios: 40 });
+ * const p = resolveParams("hypervisor", { ramBytes: "64G", guestBytes: "40G" });
  * assert.equal(p.ramBytes, 64 * 2 ** 30);
+ * assert.equal(p.guestFolio, 2 ** 21);
  * assert.equal(p.nodes, 2);
  * ```
  */
@@ -372,15 +407,22 @@ function boot(
   profile: ProfileName,
   ps: ScenarioParams,
   machineBytes: number,
-): { machine: Machine; kernel: Kernel; bootOptions: BootOptions } {
+  opts: { liveupdate?: boolean } = {},
+): { machine: Machine; kernel: Kernel; bootOptions: KernelOptions } {
   const machine = new Machine({ ramBytes: machineBytes, nodes: num(ps, "nodes") });
   const scratch = str(ps, "scratch");
-  const bootOptions: BootOptions = {
-    cmdline: scratch ? `kho=on kho_scratch=${scratch}` : "kho=on",
+  const cmdline = [
+    "kho=on",
+    ...(scratch ? [`kho_scratch=${scratch}`] : []),
+    ...(opts.liveupdate ? ["liveupdate=on"] : []),
+  ].join(" ");
+  const bootOptions: KernelOptions = {
+    cmdline,
     profile,
     memmapBytesPerPage: num(ps, "memmapBytesPerPage"),
     poison: num(ps, "poison") !== 0,
     config: bootConfigOf(ps),
+    ...(opts.liveupdate ? { modules: [MEMFD_LUO_MODULE] } : {}),
   };
   return { machine, kernel: Kernel.coldBoot(machine, bootOptions), bootOptions };
 }
@@ -400,7 +442,7 @@ function instance(
   profile: ProfileName,
   params: ScenarioParams,
   seed: number,
-  booted: { machine: Machine; kernel: Kernel; bootOptions: BootOptions },
+  booted: { machine: Machine; kernel: Kernel; bootOptions: KernelOptions },
   workloads: Workload[],
   tally: Tally,
   domains: PlacementDomain[] = [],
@@ -418,7 +460,12 @@ function buildHypervisor(
 ): ScenarioInstance {
   const tally = new Tally();
   const rng = new Rng(seed);
-  const booted = boot(profile, ps, num(ps, "ramBytes") + num(ps, "headroomBytes"));
+  const memfd = str(ps, "guestClient") === "memfd";
+  const folioBytes = num(ps, "guestFolio");
+  const folioOrder = guestFolioOrder(folioBytes, memfd);
+  const booted = boot(profile, ps, num(ps, "ramBytes") + num(ps, "headroomBytes"), {
+    liveupdate: memfd,
+  });
   const k1 = booted.kernel;
   const mem = booted.machine.mem;
   const workloads: Workload[] = [];
@@ -466,38 +513,49 @@ function buildHypervisor(
     }
   }
 
-  // Guest memory: 1 GiB folios, in memfd files (or plain folios).
-  const total = num(ps, "guestFolios");
+  // Guest memory: one memfd per guest (preserved through LUO), or plain folios.
+  const total = Math.floor(num(ps, "guestBytes") / folioBytes);
   const vms = Math.max(1, num(ps, "vms"));
   const nodes = booted.machine.topology.nodes;
   const gr = rng.fork("guests");
-  if (str(ps, "guestClient") === "memfd") {
+  if (memfd) {
     const files: MemfdFile[] = [];
     for (let v = 0; v < vms; v++) {
       const n = Math.floor(total / vms) + (v < total % vms ? 1 : 0);
       if (n === 0) continue;
+      const f = memfdCreate(
+        k1,
+        `vm${v}`,
+        folioOrder > MAX_PAGE_ORDER
+          ? { hugetlb: folioBytes, nid: v % nodes }
+          : { folioOrder, nid: v % nodes },
+      );
       try {
-        const f = memfdCreate(k1, `vm${v}`, n * GiB, { folioOrder: 18, nid: v % nodes });
-        for (const fo of f.folios) mem.fill(fo.pfn * PAGE_SIZE, GiB, { pattern: gr.u32() });
+        f.fill(0, n * folioBytes, { pattern: gr.u32() });
         files.push(f);
       } catch (e) {
+        f.close();
         tally.error("guests", e);
         break;
       }
     }
-    if (files.length > 0) workloads.push(new MemfdSet("guests", k1, files));
+    if (files.length > 0) workloads.push(new MemfdSet("guests", files));
   } else {
     const pfns: number[] = [];
     for (let i = 0; i < total; i++) {
-      const pfn = allocGigantic(k1.buddy, 18, i % nodes);
+      const pfn = folioOrder > MAX_PAGE_ORDER
+        ? allocGigantic(k1.buddy, folioOrder, i % nodes)
+        : k1.buddy.folioAlloc(folioOrder, { nid: i % nodes });
       if (pfn === null) {
-        tally.error("guests", new KhoError("ENOMEM", "no 1 GiB folio"));
+        tally.error("guests", new KhoError("ENOMEM", `no ${folioBytes}-byte guest folio`));
         break;
       }
-      mem.fill(pfn * PAGE_SIZE, GiB, { pattern: gr.u32() });
+      mem.fill(pfn * PAGE_SIZE, folioBytes, { pattern: gr.u32() });
       pfns.push(pfn);
     }
-    workloads.push(new FolioSet("guests", k1, Float64Array.from(pfns), 18));
+    if (pfns.length > 0) {
+      workloads.push(new FolioSet("guests", k1, Float64Array.from(pfns), folioOrder));
+    }
   }
 
   // vmalloc buffers.
@@ -535,6 +593,21 @@ function buildHypervisor(
   return instance(scenario, profile, ps, seed, booted, workloads, tally, domains);
 }
 
+/**
+ * The order of a guest folio size: a power of two from 4 KiB to 2 MiB (shmem memfd folios are
+ * at most PMD order, 9), or 1 GiB (a hugetlb memfd, or a gigantic folio). RangeError else.
+ */
+export function guestFolioOrder(bytes: number, memfd: boolean): number {
+  const order = bytes >= PAGE_SIZE && 2 ** ilog2(bytes) === bytes ? ilog2(bytes / PAGE_SIZE) : -1;
+  if (order >= 0 && (order <= 9 || order === 18 || (!memfd && order <= MAX_PAGE_ORDER))) {
+    return order;
+  }
+  throw new RangeError(
+    `guestFolio ${bytes}: 4K..2M (a shmem memfd's folios are at most order 9) or 1G` +
+      (memfd ? "" : " (or up to 4M for plain folios)"),
+  );
+}
+
 /** Nodes of a ladder host: 2 up to 2 TiB, 4 up to 12 TiB, 8 above. */
 export function ladderNodes(hostBytes: number): number {
   return hostBytes <= 2 * TiB ? 2 : hostBytes <= 12 * TiB ? 4 : 8;
@@ -553,7 +626,8 @@ export function ladderHypervisorParams(ps: ScenarioParams): ScenarioParams {
     ramBytes: host,
     headroomBytes: 8 * GiB + nodes * GiB,
     nodes,
-    guestFolios: Math.floor((host - poolBytes) / GiB),
+    guestBytes: Math.floor((host - poolBytes) / GiB) * GiB,
+    guestFolio: num(ps, "guestFolio"),
     vms: Math.max(8, Math.ceil(tib) * 4),
     guestClient: str(ps, "guestClient"),
     poolBytes,

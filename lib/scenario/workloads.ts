@@ -1,13 +1,16 @@
 /**
  * What a scenario preserves, as groups of objects that preserve themselves in the first
- * kernel: folios (1 GiB guest folios, IOMMU page-table pages), page ranges (DMA blocks, dense
- * bands), memfd files, vmalloc buffers and the test_kho module. Failures never throw: they
- * are tallied with the kernel's errno, because a profile that cannot represent a scenario
- * must report it.
+ * kernel: folios (guest folios, IOMMU page-table pages), page ranges (DMA blocks, dense
+ * bands), memfd files through LUO sessions, vmalloc buffers and the test_kho module. Failures
+ * never throw: they are tallied with the kernel's errno, because a profile that cannot
+ * represent a scenario must report it. What a generation cannot do at all (no LUO before
+ * 6.19, no `kho_preserve_vmalloc` in 6.16, a hugetlb memfd no handler takes) is tallied as
+ * *unsupported by <profile>: <reason>* — never as lost.
  *
  * **No JavaScript object crosses the kexec.** Each workload's `preserve` returns its
- * {@link ManifestSection} — what the successor needs: pfns, orders, vmalloc descriptors,
- * memfd names and the content hashes taken when the scenario was built — which `run.ts`
+ * {@link ManifestSection} — what the successor needs: pfns, orders, vmalloc descriptors, LUO
+ * session names and tokens of memfd files, the content hashes, and the unsupported count with
+ * its reason — which `run.ts`
  * writes into preserved memory as the scenario manifest (`./manifest.ts`). In the successor,
  * {@link restoreSection} restores and verifies a section decoded from those bytes, with only
  * the successor kernel; the workload objects of the first kernel are never consulted again.
@@ -17,7 +20,7 @@
 
 import { KhoError } from "../errors.ts";
 import type { Kernel } from "../boot/kernel.ts";
-import { type MemfdFile, preserveMemfd, restoreMemfd } from "../clients/memfd.ts";
+import type { MemfdFile } from "../clients/memfd.ts";
 import { testKhoSave, testKhoVerify } from "../clients/test_kho.ts";
 import {
   type BlocksSection,
@@ -30,6 +33,7 @@ import {
   sectionRecordCount,
   type SubtreeSection,
   type TestKhoSection,
+  type UnsupportedObjects,
   type VmallocSection,
 } from "./manifest_abi.ts";
 import type { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
@@ -50,6 +54,10 @@ export class Tally {
   restoreFailures = 0;
   /** Objects that did not come back intact. */
   lostObjects = 0;
+  /** Objects the generation cannot preserve at all (not lost: never handed over). */
+  unsupportedObjects = 0;
+  /** Workload → its unsupported objects and the reason, in first-seen order. */
+  readonly unsupported: Map<string, UnsupportedObjects> = new Map();
   /** struct pages initialised by restores. */
   restoreStructPagesWritten = 0;
   /** `step:ERRNO` → occurrences, in first-seen order. */
@@ -69,6 +77,22 @@ export class Tally {
   /** The errors as `step:ERRNO×n; …`. */
   errorText(): string {
     return [...this.errors].map(([k, n]) => (n > 1 ? `${k}×${n}` : k)).join("; ");
+  }
+
+  /** Records `count` objects of workload `step` that this generation cannot preserve. */
+  unsupportedBy(step: string, count: number, reason: string): void {
+    if (count <= 0) return;
+    const had = this.unsupported.get(step);
+    if (had !== undefined && had.reason !== reason) {
+      throw new RangeError(`${step}: two reasons for unsupported objects`);
+    }
+    this.unsupported.set(step, { count: (had?.count ?? 0) + count, reason });
+    this.unsupportedObjects += count;
+  }
+
+  /** The unsupported objects as `step: reason ×n; …`. */
+  unsupportedText(): string {
+    return [...this.unsupported].map(([k, u]) => `${k}: ${u.reason} ×${u.count}`).join("; ");
   }
 }
 
@@ -214,56 +238,93 @@ export class RangeSet implements Workload {
 }
 
 /**
- * Guest memory files through the memfd-style client. When the profile lacks an API the
- * client needs (`kho_alloc_preserve`, `kho_preserve_vmalloc`: 6.16, 6.18, RFC v1), the
- * errno is recorded as `guests-memfd:ERRNO` and the files' folios are preserved directly
- * with `kho_preserve_folio`, as a client of that generation would: the section is then a
- * folio section.
+ * Guest memory files preserved through LUO the way a VMM does it: one session per file (named
+ * after the file), the file under token 1 (`/dev/liveupdate` → `CREATE_SESSION` →
+ * `PRESERVE_FD`). The session fds stay open until the kexec (closing one would unpreserve its
+ * file); the device fd is closed again. Unsupported, not lost: every file on a profile without
+ * LUO (before 6.19, RFC v1), and a hugetlb memfd, which no LUO file handler takes
+ * (`PRESERVE_FD` → ENOENT; shmem folios are at most order 9, so 1 GiB guest memory needs the
+ * HugeTLB RFC). The record's hash is taken once the file is preserved (pinning may migrate
+ * folios out of scratch).
  */
 export class MemfdSet implements Workload {
   /** Step name of errors. */
   readonly name: string;
   /** The files. */
   readonly files: readonly MemfdFile[];
-  /** `MemfdFile.hash64` of each file when the scenario was built (written into the manifest). */
-  readonly hashes: readonly bigint[];
 
-  /** Records the files and hashes their content. */
-  constructor(name: string, _kernel: Kernel, files: readonly MemfdFile[]) {
+  /** Records the files. */
+  constructor(name: string, files: readonly MemfdFile[]) {
     this.name = name;
     this.files = files;
-    this.hashes = files.map((f) => f.hash64());
   }
 
-  /** `memfd_luo_preserve` of each file, or the folio fallback. */
-  preserve(kernel: Kernel, tally: Tally): MemfdSection | FolioSection {
-    const preserved: MemfdRecord[] = [];
-    for (let i = 0; i < this.files.length; i++) {
-      const f = this.files[i];
+  /** `LIVEUPDATE_SESSION_PRESERVE_FD` of each file, in a session of its own. */
+  preserve(kernel: Kernel, tally: Tally): MemfdSection {
+    const files: MemfdRecord[] = [];
+    const base = { kind: "memfd" as const, name: this.name, attempted: this.files.length };
+    const none = (reason: string): MemfdSection => {
+      tally.unsupportedBy(this.name, this.files.length, reason);
+      return { ...base, files, unsupported: { count: this.files.length, reason } };
+    };
+    if (this.files.length === 0) return { ...base, files };
+    const luo = kernel.profile.luo;
+    if (luo === null) {
+      return none(
+        `${kernel.profile.name} (${kernel.profile.kernel}) has no Live Update Orchestrator ` +
+          `(6.19 on): no memfd preservation`,
+      );
+    }
+    let dev;
+    try {
+      dev = kernel.liveupdate.open();
+    } catch (e) {
+      for (const _ of this.files) {
+        tally.preserveCalls++;
+        tally.preserveFailures++;
+        tally.error(`${this.name}-luo`, e);
+      }
+      return { ...base, files };
+    }
+    let hugetlb = 0;
+    let reason = "";
+    for (const f of this.files) {
       tally.preserveCalls++;
       try {
-        preserveMemfd(kernel, f);
-        preserved.push({ name: f.name, nrFolios: f.folios.length, hash: this.hashes[i] });
-      } catch (e) {
-        tally.preserveFailures++;
-        tally.error(`${this.name}-memfd`, e);
-        if (i === 0 && e instanceof KhoError && e.code === "EOPNOTSUPP") {
-          return this.#folioFallback(kernel, tally);
+        const s = dev.createSession(f.name);
+        try {
+          s.preserveFd(f, MEMFD_TOKEN);
+        } catch (e) {
+          s.close();
+          throw e;
         }
+        files.push({
+          session: f.name,
+          token: MEMFD_TOKEN,
+          nrFolios: f.folios().length,
+          hash: f.hash64(),
+        });
+      } catch (e) {
+        if (f.hugetlb && e instanceof KhoError && e.code === "ENOENT") {
+          hugetlb++;
+          reason = `hugetlb memfd (${f.folioOrder === 18 ? "1 GiB" : "2 MiB"} pages): no LUO ` +
+            `file handler takes it (memfd_luo preserves shmem files, whose folios are at most ` +
+            `order 9); guest memory in hugetlb needs the HugeTLB RFC`;
+          continue;
+        }
+        tally.preserveFailures++;
+        tally.error(this.name, e);
       }
     }
-    return { kind: "memfd", name: this.name, attempted: this.files.length, files: preserved };
-  }
-
-  /** The files' folios with `kho_preserve_folio` (content unchanged since the build). */
-  #folioFallback(kernel: Kernel, tally: Tally): FolioSection {
-    const order = this.files[0].folioOrder;
-    const pfns = Float64Array.from(this.files.flatMap((f) => f.folios.map((x) => x.pfn)));
-    const bytes = 2 ** order * PAGE_SIZE;
-    const hashes = BigUint64Array.from(pfns, (pfn) => hashOf(kernel, pfn * PAGE_SIZE, bytes));
-    return preserveFolios(kernel, tally, { name: this.name, pfns, order, hashes });
+    dev.close();
+    if (hugetlb === 0) return { ...base, files };
+    tally.unsupportedBy(this.name, hugetlb, reason);
+    return { ...base, files, unsupported: { count: hugetlb, reason } };
   }
 }
+
+/** The token of a guest memory file in its session. */
+export const MEMFD_TOKEN = 1n;
 
 /** vmalloc buffers preserved with `kho_preserve_vmalloc`. */
 export class VmallocSet implements Workload {
@@ -281,19 +342,33 @@ export class VmallocSet implements Workload {
     this.hashes = addrs.map((a) => kernel.vmalloc.hash64(a, bytes));
   }
 
-  /** `kho_preserve_vmalloc` of each buffer; the section carries the descriptors. */
+  /**
+   * `kho_preserve_vmalloc` of each buffer; the section carries the descriptors. A generation
+   * without it (6.16, RFC v1) makes every buffer unsupported.
+   */
   preserve(kernel: Kernel, tally: Tally): VmallocSection {
     const descs: KhoVmalloc[] = [];
     const hashes: bigint[] = [];
+    const base = {
+      kind: "vmalloc" as const,
+      name: this.name,
+      attempted: this.addrs.length,
+      bytes: this.bytes,
+    };
+    if (!hasApi(kernel.profile, "preserveVmalloc") && this.addrs.length > 0) {
+      const reason = `${kernel.profile.name} (${kernel.profile.kernel}) has no ` +
+        `kho_preserve_vmalloc (6.18 on)`;
+      tally.unsupportedBy(this.name, this.addrs.length, reason);
+      return {
+        ...base,
+        descs,
+        hashes: new BigUint64Array(0),
+        unsupported: { count: this.addrs.length, reason },
+      };
+    }
     this.addrs.forEach((a, i) => {
       tally.preserveCalls++;
       try {
-        if (!hasApi(kernel.profile, "preserveVmalloc")) {
-          throw new KhoError(
-            "EOPNOTSUPP",
-            `kho_preserve_vmalloc does not exist in ${kernel.profile.name}`,
-          );
-        }
         descs.push(preserveVmalloc(kernel, a));
         hashes.push(this.hashes[i]);
       } catch (e) {
@@ -301,14 +376,7 @@ export class VmallocSet implements Workload {
         tally.error(this.name, e);
       }
     });
-    return {
-      kind: "vmalloc",
-      name: this.name,
-      attempted: this.addrs.length,
-      bytes: this.bytes,
-      descs,
-      hashes: BigUint64Array.from(hashes),
-    };
+    return { ...base, descs, hashes: BigUint64Array.from(hashes) };
   }
 }
 
@@ -408,19 +476,38 @@ function restoreRanges(kernel: Kernel, s: RangeSection | BlocksSection, tally: T
   }
 }
 
+/**
+ * The successor's side of a VMM: opens `/dev/liveupdate` (its first open deserializes the
+ * incoming sessions; EIO loses them all), retrieves each file by session name and token,
+ * compares folios and content, and finishes the session.
+ */
 function restoreMemfds(kernel: Kernel, s: MemfdSection, tally: Tally): void {
-  for (const f of s.files) {
+  if (s.files.length === 0) return;
+  const lose = (e: unknown, n = 1) => {
+    tally.restoreFailures += n;
+    tally.lostObjects += n;
+    tally.error(`${s.name}-restore`, e);
+  };
+  let dev;
+  try {
+    dev = kernel.liveupdate.open();
+  } catch (e) {
+    return lose(e, s.files.length);
+  }
+  for (const rec of s.files) {
     try {
-      const back = restoreMemfd(kernel, f.name);
-      tally.restoredBlocks += back.folios.length;
-      tally.restoreStructPagesWritten += back.folios.length * 2 ** back.folioOrder;
-      if (back.folios.length !== f.nrFolios || back.hash64() !== f.hash) tally.lostObjects++;
+      const session = dev.retrieveSession(rec.session);
+      const back = session.retrieveFd(rec.token) as MemfdFile;
+      const folios = back.folios();
+      tally.restoredBlocks += folios.length;
+      for (const f of folios) tally.restoreStructPagesWritten += 2 ** f.order;
+      if (folios.length !== rec.nrFolios || back.hash64() !== rec.hash) tally.lostObjects++;
+      session.finish();
     } catch (e) {
-      tally.restoreFailures++;
-      tally.lostObjects++;
-      tally.error(`${s.name}-restore`, e);
+      lose(e);
     }
   }
+  dev.close();
 }
 
 function restoreVmallocs(kernel: Kernel, s: VmallocSection, tally: Tally): void {
@@ -504,12 +591,14 @@ function restoreRegion(kernel: Kernel, s: ReserveMemSection, tally: Tally): void
 
 /**
  * Restores and verifies, in the successor, the objects of one section decoded from the
- * manifest: objects the first kernel failed to preserve count as lost; each preserved one
+ * manifest: objects the first kernel failed to preserve count as lost (the unsupported ones
+ * do not: the generation never could preserve them); each preserved one
  * is restored with its generation's API and its content compared with the hash in the
  * section. Uses only `kernel` and `section`.
  */
 export function restoreSection(kernel: Kernel, section: ManifestSection, tally: Tally): void {
-  tally.lostObjects += section.attempted - sectionRecordCount(section);
+  tally.lostObjects += section.attempted - sectionRecordCount(section) -
+    (section.unsupported?.count ?? 0);
   switch (section.kind) {
     case "folio":
       return restoreFolios(kernel, section, tally);

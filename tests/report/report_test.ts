@@ -19,7 +19,7 @@ const OUT_DIR = new URL("../../.out/tests/report/", import.meta.url).pathname;
 /** A small host so the demo report is quick in tests (same code path as `deno task demo`). */
 const SMALL_DEMO = {
   ramBytes: "48G",
-  guestFolios: 32,
+  guestBytes: "32G",
   poolBytes: "1G",
   iommuPages: 4096,
   vmallocBuffers: 2,

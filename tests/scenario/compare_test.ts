@@ -4,7 +4,7 @@ import { compareProfiles, formatBytes, formatTable } from "../../lib/scenario/co
 
 Deno.test("compare from TypeScript returns one row per profile", async () => {
   const rows = await compareProfiles({
-    params: { ramBytes: "4G", headroomBytes: "4G", nodes: 1, guestFolios: 2, poolBytes: "128M" },
+    params: { ramBytes: "4G", headroomBytes: "4G", nodes: 1, guestBytes: "4M", poolBytes: "128M" },
     profiles: ["kho-v4", "kho-v1-6.18"],
     workers: 0,
     clock: new ManualClock(),
@@ -15,7 +15,11 @@ Deno.test("compare from TypeScript returns one row per profile", async () => {
   const lines = text.split("\n");
   assert.ok(lines[0].startsWith("profile") && lines[0].includes("handover"));
   assert.ok(lines[2].startsWith("kho-v4"));
-  assert.match(text, /kho-v1-6\.18: .*guests-memfd:EOPNOTSUPP/);
+  assert.match(
+    text,
+    /kho-v1-6\.18: unsupported: guests: kho-v1-6\.18 \(6\.18\) has no Live Update Orchestrator .*×2/,
+  );
+  assert.doesNotMatch(text, /kho-v4: unsupported/);
 });
 
 Deno.test("formatBytes", () => {

@@ -50,6 +50,7 @@ const SECTIONS: ManifestSection[] = [
     kind: "vmalloc",
     name: "vmalloc",
     attempted: 3,
+    unsupported: { count: 1, reason: "no kho_preserve_vmalloc here" },
     bytes: 1 << 20,
     descs: [new KhoVmalloc({ first: 0x1_0000_2000, totalPages: 256, flags: 1, order: 0 })],
     hashes: BigUint64Array.of(7n),
@@ -57,10 +58,11 @@ const SECTIONS: ManifestSection[] = [
   {
     kind: "memfd",
     name: "guests",
-    attempted: 2,
+    attempted: 5,
+    unsupported: { count: 3, reason: "hugetlb memfd (1 GiB pages): no LUO file handler — é" },
     files: [
-      { name: "vm0", nrFolios: 504, hash: 0xdead_beef_0000_0001n },
-      { name: "x".repeat(63), nrFolios: 0, hash: 0n },
+      { session: "vm0", token: 1n, nrFolios: 504, hash: 0xdead_beef_0000_0001n },
+      { session: "x".repeat(63), token: 2n ** 64n - 1n, nrFolios: 0, hash: 0n },
     ],
   },
   { kind: "test_kho", name: "test_kho", attempted: 1, saved: true },
@@ -95,11 +97,16 @@ function rejects(bytes: Uint8Array, pattern: RegExp): void {
 Deno.test("the stream round-trips every section kind, little-endian, at the documented offsets", () => {
   const bytes = encodeManifest(SECTIONS);
   assert.equal(bytes.length, manifestStreamBytes(SECTIONS));
+  const reasons = [
+    new TextEncoder().encode("no kho_preserve_vmalloc here").length, // 28 → 32
+    new TextEncoder().encode("hugetlb memfd (1 GiB pages): no LUO file handler — é").length,
+  ].map((n) => Math.ceil(n / 8) * 8);
   assert.equal(
     bytes.length,
-    24 + 10 * 56 + 3 * 16 + 16 + 24 + 2 * 80 + 24 + 24 + 3 * 24,
-    "header, ten section headers, records",
+    24 + 10 * 64 + reasons[0] + reasons[1] + 3 * 16 + 16 + 24 + 2 * 88 + 24 + 24 + 3 * 24,
+    "header, ten section headers, two reasons, records",
   );
+  assert.equal(dv0(bytes).getUint32(8, true), 2, "version 2");
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 8)), "KHSCMAN1");
   const dv = new DataView(bytes.buffer);
   assert.equal(dv.getUint32(12, true), SECTIONS.length);
@@ -112,9 +119,27 @@ Deno.test("the stream round-trips every section kind, little-endian, at the docu
     [32, 36, 40, 44].map((o) => dv.getUint32(s0 + o, true)),
     [SECTION_KINDS.folio, 16, 4, 3],
   );
+  assert.deepEqual([56, 60].map((o) => dv.getUint32(s0 + o, true)), [0, 0], "nothing unsupported");
   assert.equal(dv.getUint32(s0 + SCENARIO_SECTION_HEADER_SIZE, true), 0x100);
   assert.deepEqual(mustDecode(bytes), SECTIONS);
+  // The memfd section: unsupported 3 and its reason, then { session[64], token, nr, hash }.
+  let at = s0;
+  for (let i = 0; i < 3; i++) {
+    at += SCENARIO_SECTION_HEADER_SIZE + Math.ceil(dv.getUint32(at + 60, true) / 8) * 8 +
+      dv.getUint32(at + 36, true) * dv.getUint32(at + 44, true);
+  }
+  assert.deepEqual([32, 36, 40, 44, 56].map((o) => dv.getUint32(at + o, true)), [4, 88, 5, 2, 3]);
+  const rec = at + SCENARIO_SECTION_HEADER_SIZE + reasons[1];
+  assert.equal(new TextDecoder().decode(bytes.subarray(rec, rec + 3)), "vm0");
+  assert.deepEqual(
+    [dv.getBigUint64(rec + 64, true), dv.getBigUint64(rec + 72, true)],
+    [1n, 504n],
+  );
 });
+
+function dv0(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.length);
+}
 
 Deno.test("property: random sections round-trip", () => {
   const pfns = fc.array(fc.integer({ min: 0, max: 2 ** 41 - 1 }), { maxLength: 20 });
@@ -136,11 +161,20 @@ Deno.test("property: random sections round-trip", () => {
     fc.record({
       names: fc.uniqueArray(fc.stringMatching(/^[a-z0-9]{1,63}$/), { maxLength: 5 }),
       extra: fc.nat(3),
+      unsupported: fc.nat(3),
+      reason: fc.string({ minLength: 1, maxLength: 40 }),
+      token: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
     }).map((r): ManifestSection => ({
       kind: "memfd",
       name: "guests",
-      attempted: r.names.length + r.extra,
-      files: r.names.map((name, i) => ({ name, nrFolios: i * 3, hash: BigInt(i) << 60n })),
+      attempted: r.names.length + r.extra + r.unsupported,
+      ...(r.unsupported > 0 ? { unsupported: { count: r.unsupported, reason: r.reason } } : {}),
+      files: r.names.map((session, i) => ({
+        session,
+        token: r.token ^ BigInt(i),
+        nrFolios: i * 3,
+        hash: BigInt(i) << 60n,
+      })),
     })),
     fc.record({
       pfn: fc.integer({ min: 0, max: 2 ** 41 - 1 }),
@@ -181,6 +215,16 @@ Deno.test("the encoder refuses what the layout cannot hold", () => {
     () => encodeManifest([{ ...sub, blob: { ...blob, size: 2 ** 30 + 1 } }]),
     RangeError,
   );
+  assert.throws(
+    () => encodeManifest([{ ...f, attempted: 4, unsupported: { count: 2, reason: "r" } }]),
+    RangeError,
+    "records + unsupported > attempted",
+  );
+  assert.throws(
+    () => encodeManifest([{ ...f, attempted: 5, unsupported: { count: 1, reason: "" } }]),
+    RangeError,
+    "unsupported objects need a reason",
+  );
 });
 
 /** The stream of SECTIONS with `patch` applied to a copy. */
@@ -193,7 +237,7 @@ function patched(patch: (dv: DataView, bytes: Uint8Array) => void): Uint8Array {
 Deno.test("the decoder rejects corrupt streams with a reason and never throws", () => {
   const s0 = SCENARIO_STREAM_HEADER_SIZE;
   rejects(patched((_, b) => (b[0] ^= 1)), /bad manifest magic/);
-  rejects(patched((dv) => dv.setUint32(8, 2, true)), /version 2/);
+  rejects(patched((dv) => dv.setUint32(8, 1, true)), /version 1/);
   rejects(patched((dv) => dv.setUint32(16, 99, true)), /payload_bytes 99/);
   rejects(patched((dv) => dv.setUint32(12, 0xffff_ffff, true)), /nr_sections/);
   rejects(patched((dv) => dv.setUint32(12, 5, true)), /trailing bytes/);
@@ -205,13 +249,25 @@ Deno.test("the decoder rejects corrupt streams with a reason and never throws", 
     }),
     /overflow the manifest/,
   );
-  rejects(patched((dv) => dv.setUint32(s0 + 44, 5, true)), /count 5 > attempted 4/);
+  rejects(
+    patched((dv) => dv.setUint32(s0 + 44, 5, true)),
+    /count 5 \+ unsupported 0 > attempted 4/,
+  );
   rejects(patched((dv) => dv.setUint32(s0 + 32, 9, true)), /unknown kind/);
   rejects(patched((dv) => dv.setUint32(s0 + 36, 24, true)), /record size 24/);
   rejects(patched((dv) => dv.setUint32(s0 + 48, 31, true)), /folio order 31/);
   rejects(patched((_, b) => (b[s0] = 0)), /bad name/);
   rejects(patched((_, b) => b.fill(0x41, s0, s0 + 32)), /bad name/);
-  rejects(patched((dv) => dv.setUint32(s0 + 56 + 4, 0x200, true)), /pfn/);
+  rejects(patched((dv) => dv.setUint32(s0 + 64 + 4, 0x200, true)), /pfn/);
+  rejects(
+    patched((dv) => dv.setUint32(s0 + 56, 2, true)),
+    /count 3 \+ unsupported 2 > attempted 4/,
+  );
+  rejects(
+    patched((dv) => (dv.setUint32(s0 + 40, 9, true), dv.setUint32(s0 + 56, 1, true))),
+    /reason of 0 bytes for 1 unsupported/,
+  );
+  rejects(patched((dv) => dv.setUint32(s0 + 60, 8, true)), /reason of 8 bytes for 0/);
   rejects(encodeManifest(SECTIONS).subarray(0, 20), /too short/);
   // The sub-tree record: the last but one section.
   const sub = encodeManifest(SECTIONS.slice(0, -3)).length + SCENARIO_SECTION_HEADER_SIZE;

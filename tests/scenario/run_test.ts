@@ -12,7 +12,7 @@ const SMALL = {
   ramBytes: "4G",
   headroomBytes: "4G",
   nodes: 1,
-  guestFolios: 2,
+  guestBytes: "8M",
   vms: 2,
   poolBytes: "256M",
   iommuPages: 2000,
@@ -37,33 +37,81 @@ Deno.test("small hypervisor run for every available profile: rows complete, real
     assert.ok(successor?.kho.isKhoBoot, profile);
     assert.equal(row.walkOk, 1);
     if (getProfile(profile).fdtStyle === "sw-open") {
-      // RFC v1 preserves its root FDT page in kho_fill_kimage, after the measurement; its
-      // order table has no slot for order 18, so the 2 guest folios are silently lost (not
-      // even its own walk sees them) and the 2 vmalloc buffers have no API.
+      // RFC v1 preserves its root FDT page in kho_fill_kimage, after the measurement.
       assert.equal(row.walkBlocks, (row.preservedBlocks as number) + 1, profile);
-      assert.equal(row.lostObjects, 4);
     } else assert.equal(row.walkBlocks, row.preservedBlocks, profile);
     assert.ok((row.walkCacheLines as number) > 0);
-    if (profile === "kho-v4" || profile === "kho-v4+fixes" || profile === "kho-v3") {
+    assert.equal(row.lostObjects, 0, profile);
+    assert.equal(row.errors, "", profile);
+    if (getProfile(profile).luo !== null) {
+      // The guests: 2 memfds of 2 × 2 MiB folios, each in a LUO session, restored by token.
       assert.equal(row.status, "ok", `${profile}: ${row.errors}`);
-      assert.equal(row.lostObjects, 0);
+      assert.deepEqual([row.luoSessions, row.luoFiles], [2, 2], profile);
+      assert.match(row.preservedBlocksByOrder as string, /(^| )9:6( |$)/, "4 guest + 2 DMA");
+    } else {
+      // No LUO, hence no memfd preservation: unsupported, never lost.
+      assert.equal(row.status, "unsupported", profile);
+      assert.equal(row.luoSessions, 0);
+      assert.match(row.unsupported as string, /^guests: .* has no Live Update Orchestrator/);
+    }
+    if (profile === "kho-v4" || profile === "kho-v4+fixes" || profile === "kho-v3") {
       assert.equal(row.finalizeMs, 0);
       assert.equal(row.trackerSerializedBytes, 0);
     }
     if (profile === "kho-v1-6.16") {
-      // No kho_alloc_preserve (memfd falls back to folios), no vmalloc preservation, and
-      // kho_restore_folio refuses the order-18 guest folios (> MAX_PAGE_ORDER, S-6.16c).
-      assert.match(row.errors as string, /guests-memfd:EOPNOTSUPP/);
-      assert.match(row.errors as string, /vmalloc:EOPNOTSUPP×2/);
-      assert.equal(row.lostObjects, 4);
+      assert.match(row.unsupported as string, /vmalloc: .* no kho_preserve_vmalloc.* ×2$/);
+      assert.equal(row.unsupportedObjects, 4);
       assert.ok((row.trackerSerializedPages as number) > 0);
     }
-    if (profile === "kho-v2" || profile === "kho-v1-6.19") {
-      // kho_restore_folio refuses order 18 (> MAX_PAGE_ORDER) in these generations.
-      assert.match(row.errors as string, /guests-restore:EINVAL×2/);
-      assert.equal(row.lostObjects, 2);
+  }
+});
+
+Deno.test("1 GiB guests: hugetlb memfds no LUO handler takes (unsupported everywhere); as plain folios they cross wherever KHO restores order 18", () => {
+  const params = { ...SMALL, guestBytes: "2G", guestFolio: "1G" };
+  for (const profile of ["kho-v1-6.18", "kho-v4"] as const) {
+    const { row } = runScenario({ clock: CLOCK, scenario: "hypervisor", profile, params });
+    assert.equal(row.status, "unsupported", profile);
+    assert.equal(row.unsupportedObjects, 2, profile);
+    assert.equal(row.lostObjects, 0, profile);
+    assert.match(
+      row.unsupported as string,
+      profile === "kho-v4"
+        ? /^guests: hugetlb memfd \(1 GiB pages\): no LUO file handler takes it .* ×2$/
+        : /^guests: kho-v1-6.18 \(6.18\) has no Live Update Orchestrator/,
+    );
+    // PRESERVE_FD was tried on kho-v4 (ENOENT): 2 calls, no failures, no files in sessions.
+    if (profile === "kho-v4") {
+      assert.deepEqual([row.luoSessions, row.luoFiles, row.preserveFailures], [0, 0, 0]);
     }
   }
+  const folio = { ...params, guestClient: "folio" };
+  const v4 = runScenario({
+    clock: CLOCK,
+    scenario: "hypervisor",
+    profile: "kho-v4",
+    params: folio,
+  });
+  assert.equal(v4.row.status, "ok");
+  assert.match(v4.row.preservedBlocksByOrder as string, /(^| )18:2$/);
+  // 7.0 restores no folio above MAX_PAGE_ORDER (kho_restore_page: order > 10).
+  const v2 = runScenario({
+    clock: CLOCK,
+    scenario: "hypervisor",
+    profile: "kho-v2",
+    params: folio,
+  });
+  assert.equal(v2.row.status, "lost");
+  assert.equal(v2.row.lostObjects, 2);
+  assert.throws(
+    () =>
+      runScenario({
+        clock: CLOCK,
+        scenario: "hypervisor",
+        profile: "kho-v4",
+        params: { ...params, guestFolio: "4M" },
+      }),
+    /guestFolio 4194304: 4K..2M/,
+  );
 });
 
 Deno.test("the wall-clock metrics come from the injected clock", () => {

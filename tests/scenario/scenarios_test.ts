@@ -16,6 +16,7 @@ import {
   SCENARIO_NAMES,
 } from "../../lib/scenario/scenarios.ts";
 import { GiB, TiB } from "../../lib/units.ts";
+import type { MemfdFile } from "../../lib/clients/memfd.ts";
 
 Deno.test("every scenario resolves its defaults; the hypervisor default is the issue's", () => {
   for (const name of SCENARIO_NAMES) {
@@ -26,11 +27,13 @@ Deno.test("every scenario resolves its defaults; the hypervisor default is the i
   const h = resolveParams("hypervisor");
   assert.equal(h.ramBytes, TiB);
   assert.equal(h.nodes, 2);
-  assert.equal(h.guestFolios, 1008);
+  assert.equal(h.guestBytes, 1008 * GiB);
+  assert.equal(h.guestFolio, 2 * 2 ** 20, "2 MiB: the largest shmem folio (PMD order)");
+  assert.equal(h.guestClient, "memfd");
   assert.equal(h.poolBytes, 16 * GiB);
   assert.equal(h.iommuPages, 2 ** 20);
   // 1008 GiB of guests + 16 GiB pool fill the RAM; kernel and scratch live in the headroom.
-  assert.equal((h.guestFolios as number) * GiB + (h.poolBytes as number), h.ramBytes);
+  assert.equal((h.guestBytes as number) + (h.poolBytes as number), h.ramBytes);
   assert.ok((h.headroomBytes as number) > 64 * 2 ** 20 + (64 + 512 + 2 * 256) * 2 ** 20);
 });
 
@@ -58,7 +61,12 @@ Deno.test("the ladder covers 512 GiB … 32 TiB and scales the hypervisor", () =
   const p = ladderHypervisorParams(resolveParams("ladder", { hostBytes: "32T" }));
   assert.equal(p.nodes, 8);
   assert.equal(p.poolBytes, 512 * GiB);
-  assert.equal(p.guestFolios, 32768 - 512);
+  assert.equal(p.guestBytes, (32768 - 512) * GiB);
+  assert.deepEqual(
+    [p.guestFolio, p.guestClient],
+    [GiB, "folio"],
+    "1 GiB folios, preserved directly",
+  );
   assert.equal(p.iommuPages, 32 * 65536);
   const small = ladderHypervisorParams(resolveParams("ladder", { hostBytes: "512G" }));
   assert.equal(small.nodes, 2);
@@ -93,13 +101,21 @@ Deno.test("builders are deterministic for a seed and create what they say", () =
       ramBytes: "4G",
       headroomBytes: "4G",
       nodes: 1,
-      guestFolios: 2,
+      guestBytes: "4M",
       poolBytes: "256M",
       iommuPages: 1000,
       iommuPlacement: "clustered",
     },
   });
   assert.deepEqual(h.workloads.map((w) => w.name), ["iommu", "guests", "vmalloc", "dma"]);
+  // Guests: one shmem memfd per VM (2 here, of one 2 MiB folio each), booted for LUO.
+  const guests = h.workloads[1] as unknown as { files: MemfdFile[] };
+  assert.deepEqual(guests.files.map((f) => [f.name, f.size, f.folios()[0].order]), [
+    ["vm0", 2 * 2 ** 20, 9],
+    ["vm1", 2 * 2 ** 20, 9],
+  ]);
+  assert.match(String(h.bootOptions.cmdline), /liveupdate=on/);
+  assert.deepEqual(h.kernel.modules, ["memfd_luo_init"]);
   assert.equal(h.tally.errorText(), "");
   assert.equal(h.machine.topology.ramBytes, 8 * GiB);
 });

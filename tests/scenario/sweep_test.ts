@@ -9,7 +9,7 @@ const SMALL_HYPERVISOR = {
   ramBytes: "4G",
   headroomBytes: "4G",
   nodes: 1,
-  guestFolios: 2,
+  guestBytes: "4M",
   vms: 2,
   poolBytes: "256M",
   vmallocBuffers: 2,

@@ -15,7 +15,7 @@ const SMALL = {
   ramBytes: "4G",
   headroomBytes: "4G",
   nodes: 1,
-  guestFolios: 2,
+  guestBytes: "8M",
   vms: 2,
   poolBytes: "256M",
   iommuPages: 2000,
@@ -24,43 +24,34 @@ const SMALL = {
 };
 
 /**
- * The small hypervisor's outcome per profile as the workloads reported it before the
- * manifest existed (JavaScript state carried across kexec): status, lostObjects,
- * restoredBlocks, restoreFailures, restoreStructPagesWritten, preservedBlocks, errors.
+ * The small hypervisor's outcome per profile: status, lostObjects, restoredBlocks,
+ * restoreFailures, restoreStructPagesWritten, preservedBlocks (without the manifest), errors,
+ * unsupportedObjects. Guests are 2 memfds of 2 × 2 MiB folios through LUO: 6.19 on restore
+ * them (4 folios, 2048 struct pages); before 6.19 (and RFC v1) there is no LUO, so they are
+ * unsupported, as are vmalloc buffers without `kho_preserve_vmalloc` (6.16, RFC v1). 2000
+ * IOMMU pages, 2 DMA blocks of 512 pages and (6.18 on) 2 vmalloc buffers of 256 pages restore
+ * everywhere. preservedBlocks also counts each generation's LUO state (6.19: the luo-v1 FDT
+ * page, a 16-page session array, a 2-page file array per session; 7.0–7.1: and the FLB page;
+ * 7.2: luo_ser, the FLB page, one session block and one file block per session) and per file
+ * a memfd_luo_ser, its record page and vmalloc chunk.
  */
-const BEFORE: Record<ProfileName, [string, number, number, number, number, number, string]> = {
-  // 6.16's kho_restore_folio returns NULL above MAX_PAGE_ORDER (S-6.16c), like 6.18–7.0: the
-  // two 1 GiB guest folios (memfd falls back to folios) are now lost — 2 more lost objects and
-  // restore failures, 2 fewer restored blocks, 2 × 262144 fewer struct pages written.
-  "kho-v1-6.16": [
-    "lost",
-    4,
-    2002,
-    2,
-    3024,
-    2005,
-    "guests-memfd:EOPNOTSUPP; vmalloc:EOPNOTSUPP×2",
-  ],
-  "kho-v1-6.18": ["lost", 2, 2514, 2, 3536, 2519, "guests-memfd:EOPNOTSUPP"],
-  "kho-v1-6.19": ["lost", 2, 2514, 2, 3536, 2526, "guests-restore:EINVAL×2"],
-  "rfc-v1-order-table": [
-    "lost",
-    4,
-    2004,
-    0,
-    527312,
-    2002,
-    "guests-memfd:EOPNOTSUPP; vmalloc:EOPNOTSUPP×2",
-  ],
-  "kho-v2": ["lost", 2, 2514, 2, 3536, 2526, "guests-restore:EINVAL×2"],
-  "kho-v3": ["ok", 0, 2516, 0, 527824, 2527, ""],
-  "kho-v4": ["ok", 0, 2516, 0, 527824, 2527, ""],
-  "kho-v4+fixes": ["ok", 0, 2516, 0, 527824, 2527, ""],
-  "rfc-2026-page-type": ["ok", 0, 2516, 0, 527824, 2527, ""],
-  "rfc-2026-page-type-fixed": ["ok", 0, 2516, 0, 527824, 2527, ""],
+const OUTCOME: Record<
+  ProfileName,
+  [string, number, number, number, number, number, string, number]
+> = {
+  "kho-v1-6.16": ["unsupported", 0, 2002, 0, 3024, 2003, "", 4],
+  "kho-v1-6.18": ["unsupported", 0, 2514, 0, 3536, 2517, "", 2],
+  "kho-v1-6.19": ["ok", 0, 2518, 0, 5584, 2531, "", 0],
+  "rfc-v1-order-table": ["unsupported", 0, 2002, 0, 3024, 2002, "", 4],
+  "kho-v2": ["ok", 0, 2518, 0, 5584, 2532, "", 0],
+  "kho-v3": ["ok", 0, 2518, 0, 5584, 2533, "", 0],
+  "kho-v4": ["ok", 0, 2518, 0, 5584, 2533, "", 0],
+  "kho-v4+fixes": ["ok", 0, 2518, 0, 5584, 2533, "", 0],
+  "rfc-2026-page-type": ["ok", 0, 2518, 0, 5584, 2533, "", 0],
+  "rfc-2026-page-type-fixed": ["ok", 0, 2518, 0, 5584, 2533, "", 0],
 };
 
-Deno.test("every profile restores from the manifest with the outcome of before", () => {
+Deno.test("every profile restores from the manifest: guests through LUO from 6.19, unsupported before", () => {
   for (const profile of availableProfiles()) {
     const { row, successor } = runScenario({
       clock: CLOCK,
@@ -68,9 +59,13 @@ Deno.test("every profile restores from the manifest with the outcome of before",
       profile,
       params: SMALL,
     });
-    const [status, lost, restored, failures, pages, blocks, errors] = BEFORE[profile];
+    const [status, lost, restored, failures, pages, blocks, errors, unsupported] = OUTCOME[profile];
     assert.equal(row.status, status, profile);
     assert.equal(row.errors, errors, profile);
+    assert.equal(row.unsupportedObjects, unsupported, profile);
+    if (getProfile(profile).luo === null) {
+      assert.match(row.unsupported as string, /^guests: .* has no Live Update Orchestrator/);
+    }
     assert.equal(row.lostObjects, lost, profile);
     assert.equal(row.restoredBlocks, restored, profile);
     assert.equal(row.restoreFailures, failures, profile);
@@ -139,7 +134,7 @@ Deno.test("the successor's restore needs only the successor kernel", () => {
     // From here on: k2 and a fresh tally, nothing else.
     const t2 = new Tally();
     restoreScenario(k2, t2, { attempted: 0, clock: CLOCK });
-    const [, lost, restored] = BEFORE[profile];
+    const [, lost, restored] = OUTCOME[profile];
     assert.equal(t2.lostObjects, lost, profile);
     assert.equal(t2.restoredBlocks, restored, profile);
     assert.ok(![...t2.errors.keys()].some((k) => k.startsWith("manifest")), profile);
@@ -163,9 +158,10 @@ Deno.test("a corrupt manifest chunk loses every attempted object with a manifest
     });
     assert.equal(row.status, "lost", profile);
     assert.match(row.errors as string, /manifest:EINVAL/, profile);
-    // Every attempted object is lost: 2000 IOMMU pages, 2 files (or, in 6.16, their 2
-    // folios), 2 vmalloc buffers, 2 DMA blocks.
-    assert.equal(row.lostObjects, 2006, profile);
+    // Every object the generation could preserve is lost: 2000 IOMMU pages, 2 DMA blocks,
+    // and on kho-v4 the 2 files and 2 vmalloc buffers (unsupported in 6.16, not lost).
+    assert.equal(row.lostObjects, profile === "kho-v4" ? 2006 : 2002, profile);
+    assert.equal(row.unsupportedObjects, profile === "kho-v4" ? 0 : 4, profile);
     assert.equal(row.restoredBlocks, 0, profile);
     assert.equal(row.preserveFailures, clean.preserveFailures);
     assert.equal(row.preservedBlocks, clean.preservedBlocks, "the corruption is after measuring");
