@@ -123,7 +123,7 @@ Deno.test("builders are deterministic for a seed and create what they say", () =
 Deno.test("scenarios state where they drew at random; the domain is what the draw could pick", () => {
   const h = buildScenario("hypervisor", {
     profile: "kho-v4",
-    params: { ramBytes: "4G", headroomBytes: "4G", nodes: 1, guestFolios: 2, poolBytes: "256M" },
+    params: { ramBytes: "4G", headroomBytes: "4G", nodes: 1, guestBytes: "4M", poolBytes: "256M" },
   });
   assert.equal(h.domains.length, 1, "the pool only: guests, vmalloc and DMA are the allocator's");
   const [pool] = h.domains;
@@ -148,7 +148,7 @@ Deno.test("scenarios state where they drew at random; the domain is what the dra
       ramBytes: "4G",
       headroomBytes: "4G",
       nodes: 1,
-      guestFolios: 2,
+      guestBytes: "4M",
       poolBytes: "256M",
       iommuPages: 1000,
       iommuPlacement: "clustered",
