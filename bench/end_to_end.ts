@@ -5,9 +5,9 @@
  *
  *   deno run -A --v8-flags=--max-old-space-size=16384 bench/end_to_end.ts [--case 1T|32T]
  *
- * `1T`: the default `hypervisor` scenario (1 TiB, 1008 × 1 GiB guest folios through memfd,
- * 1 Mi IOMMU pages in a 16 GiB pool, vmalloc buffers, DMA blocks); target ≤ 10 s and
- * ≤ 1.5 GiB. `32T`: the `ladder` rung of 32 TiB with 4 Mi IOMMU pages (32,256 × 1 GiB guest
+ * `1T`: the default `hypervisor` scenario (1 TiB: 1008 GiB of guests in 8 memfds of 2 MiB
+ * folios — 516,096 folios — preserved through LUO, 1 Mi IOMMU pages in a 16 GiB pool,
+ * vmalloc buffers, DMA blocks); target ≤ 10 s and ≤ 1.5 GiB. `32T`: the `ladder` rung of 32 TiB with 4 Mi IOMMU pages (32,256 × 1 GiB guest
  * folios, 512 GiB pool); target ≤ 60 s and ≤ 6 GiB.
  *
  * @module

@@ -410,8 +410,9 @@ export interface DemoReportOptions {
 }
 
 /**
- * `deno task demo`: the 1 TiB hypervisor report (1 GiB guest folios, 16 GiB hypervisor pool,
- * every profile) written to `report/demo/`; returns the result (print `summary`).
+ * `deno task demo`: the 1 TiB hypervisor report (guest memfds of 2 MiB folios through LUO,
+ * 16 GiB hypervisor pool, every profile) written to `report/demo/`; returns the result (print
+ * `summary`).
  */
 export function demoReport(options: DemoReportOptions): Promise<ReportResult> {
   const outDir = options.outDir ?? "report/demo";
