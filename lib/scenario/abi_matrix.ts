@@ -2,13 +2,15 @@
  * The ABI compatibility matrix: kexec from a kernel of profile X into a kernel of profile Y,
  * for every pair, and what the successor makes of the handover — accepted and restored,
  * accepted but wrong (same compat, different tracker format), or refused with its reason —
- * and, for kernels with a Live Update Orchestrator, whether a LUO session crosses (a separate
- * live update per cell, so the KHO figures are those of a plain handover).
+ * and, for kernels with a Live Update Orchestrator, whether a LUO session with a memfd in it
+ * crosses (a separate live update per cell, so the KHO figures are those of a plain handover).
  *
  * @module
  */
 
 import { Kernel } from "../boot/kernel.ts";
+import { memfdCreate, type MemfdFile } from "../clients/memfd.ts";
+import { MEMFD_LUO_MODULE } from "../clients/memfd_luo.ts";
 import { KernelPanic } from "../kernel/panic.ts";
 import { KhoHangError } from "../kho/trackers/xarray.ts";
 import { Machine } from "../machine/machine.ts";
@@ -38,7 +40,8 @@ export interface AbiMatrixCell {
    */
   verdict: "ok" | "refused" | "corrupt" | "panic" | "hang";
   /**
-   * A LUO session across the same pair: `restored` (retrieved by name in the successor),
+   * A LUO session holding a one-page memfd across the same pair: `restored` (the session
+   * retrieved by name and the memfd by token, its content intact),
    * `lost` (the kernel dropped it, see `luoReason`), `panic` (the successor panicked on the
    * incoming LUO state), or `unsupported` (X has no LUO).
    */
@@ -132,9 +135,13 @@ export function abiMatrixCell(from: ProfileName, to: ProfileName, seed = 1): Abi
   return cell;
 }
 
+/** The content of the probe's memfd. */
+const PROBE_TEXT = "kholab abi-matrix memfd";
+
 /**
- * A live update X → Y with one LUO session (`liveupdate=on` on both kernels): was the session
- * retrieved by name, and if not, the kernel's reason.
+ * A live update X → Y with one LUO session holding a one-page memfd (`liveupdate=on` and the
+ * memfd module on both kernels): were the session and the file retrieved, the content intact,
+ * and if not, the kernel's reason.
  */
 export function luoProbe(
   from: ProfileName,
@@ -145,8 +152,14 @@ export function luoProbe(
     return { luo: "unsupported", luoReason: `${from} (${pf.kernel}) has no LUO` };
   }
   const machine = new Machine({ ramBytes: 2 * GiB, nodes: 1 });
-  const k1 = Kernel.coldBoot(machine, { profile: from, cmdline: "liveupdate=on" });
-  k1.liveupdate.open().createSession("abi-matrix");
+  const k1 = Kernel.coldBoot(machine, {
+    profile: from,
+    cmdline: "liveupdate=on",
+    modules: [MEMFD_LUO_MODULE],
+  });
+  const f = memfdCreate(k1, "abi-matrix");
+  f.write(0, new TextEncoder().encode(PROBE_TEXT));
+  k1.liveupdate.open().createSession("abi-matrix").preserveFd(f, 1);
   let k2: Kernel;
   try {
     k2 = k1.kexec({ profile: to });
@@ -164,7 +177,9 @@ export function luoProbe(
     return { luo: "lost", luoReason: `${to} has no LUO: the "LUO" sub-tree is never read` };
   }
   try {
-    k2.liveupdate.open().retrieveSession("abi-matrix");
+    const back = k2.liveupdate.open().retrieveSession("abi-matrix").retrieveFd(1) as MemfdFile;
+    const text = new TextDecoder().decode(back.read(0, PROBE_TEXT.length));
+    if (text !== PROBE_TEXT) return { luo: "lost", luoReason: `memfd content: "${text}"` };
     return { luo: "restored" };
   } catch (e) {
     return { luo: "lost", luoReason: (e as Error).message };
