@@ -206,7 +206,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     text: "Metadata the successor must read (handover) against the information floor, the " +
       "bits any encoding needs for what the scenario drew at random (lib/metrics/floor.ts; " +
       `here: ${floorText || "none"}); then the walk's deterministic cost counters and the ` +
-      "wall-clock times of this machine (ms, one sample each).",
+      "wall-clock times of this machine (ms, one sample each)." + unsupportedText(lastPoint),
     tables: SUMMARY_TABLES.map(([caption, headers]) =>
       new ResultTable(
         lastPoint,
@@ -359,6 +359,14 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
 }
 
 /** The summary, split in two tables that fit the page: captions and column headers. */
+/** What each row's generation cannot preserve, as sentences (empty when nothing). */
+function unsupportedText(rows: readonly MetricsRow[]): string {
+  const notes = rows.filter((r) => r.unsupported).map((r) => `${r.profile}: ${r.unsupported}`);
+  return notes.length === 0
+    ? ""
+    : " Unsupported by the generation (not preserved, not lost): " + notes.join("; ") + ".";
+}
+
 const SUMMARY_TABLES: readonly [string, readonly string[]][] = [
   [
     "Metadata (deterministic; bytes with binary prefixes)",
@@ -373,6 +381,7 @@ const SUMMARY_TABLES: readonly [string, readonly string[]][] = [
       "floor",
       "allocs",
       "lost",
+      "unsupported",
     ],
   ],
   [
