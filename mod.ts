@@ -240,6 +240,7 @@ export {
   type ShmemFolio,
 } from "./lib/clients/memfd.ts";
 export { MEMFD_LUO_MODULE, MemfdLuoHandler, memfdLuoHandler } from "./lib/clients/memfd_luo.ts";
+export type { MemfdLuoCompat } from "./lib/kho/abi/memfd.ts";
 
 // ---- metrics: the catalogue of what a run measures (docs/metrics.md)
 export {

@@ -179,6 +179,7 @@ const API = [
   "MemblockRegion",
   "MemfdCreateOptions",
   "MemfdFile",
+  "MemfdLuoCompat",
   "MemfdLuoHandler",
   "MemfdRecord",
   "MemfdSection",

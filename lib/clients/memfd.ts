@@ -38,7 +38,15 @@ import {
   F_SEAL_WRITE,
   MEMFD_LUO_ALL_SEALS,
 } from "../kho/abi/memfd.ts";
-import { GiB, HUGETLB_PAGE_ORDER, MAX_PAGE_ORDER, MiB, PAGE_SIZE, PUD_ORDER } from "../units.ts";
+import {
+  formatSize,
+  GiB,
+  HUGETLB_PAGE_ORDER,
+  MAX_PAGE_ORDER,
+  MiB,
+  PAGE_SIZE,
+  PUD_ORDER,
+} from "../units.ts";
 
 /** Fault-injection site of a shmem folio allocation. */
 export const SHMEM_FOLIO_SITE = "shmem_alloc_folio";
@@ -497,7 +505,10 @@ export class MemfdFile {
         ? allocGigantic(k.buddy, order, this.nid ?? 0, { site: HUGETLB_FOLIO_SITE })
         : k.buddy.folioAlloc(order, { gfp: GFP_KERNEL, nid: this.nid, site: HUGETLB_FOLIO_SITE });
       if (pfn === null) {
-        throw new KhoError("ENOMEM", `hugetlb: no ${this.#folioBytes(order)}-byte page`);
+        throw new KhoError(
+          "ENOMEM",
+          `hugetlb: no free ${formatSize(this.#folioBytes(order))} page`,
+        );
       }
       this.#alloced += 2 ** order;
       return { pfn, index: head, order, uptodate: false, dirty: false, pins: 0 };

@@ -43,6 +43,7 @@ import {
   MEMFD_LUO_FOLIO_DIRTY,
   MEMFD_LUO_FOLIO_SER_SIZE,
   MEMFD_LUO_FOLIO_UPTODATE,
+  type MemfdLuoCompat,
   memfdLuoSerLayout,
   putFolioSer,
   readMemfdLuoSer,
@@ -99,7 +100,7 @@ const EMPTY_VMALLOC = new KhoVmalloc({ first: 0, totalPages: 0, flags: 0, order:
  */
 export class MemfdLuoHandler implements LiveUpdateFileHandler {
   /** `MEMFD_LUO_FH_COMPATIBLE` of this kernel's generation. */
-  readonly compatible: "memfd-v1" | "memfd-v2";
+  readonly compatible: MemfdLuoCompat;
   /** The kernel whose files this handler takes. */
   readonly kernel: Kernel;
   readonly #bugs: ReadonlySet<KhoBug>;

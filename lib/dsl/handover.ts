@@ -2,8 +2,9 @@
  * How the language's objects cross kexec: each preserved object (and each `reserve_mem=`
  * region) becomes one section of the manifest (`lib/scenario/manifest_abi.ts`), named like the
  * object — folios a folio section, page blocks a range section, a vmalloc area a vmalloc
- * section, a memfd file a memfd section, a sub-tree blob a sub-tree section, a region a
- * reserve_mem section, a host's pfn list a blocks section (one order per block). The successor rebuilds "incoming" objects from the sections it reads
+ * section, a memfd file a memfd section (the LUO session and token it crosses in), a sub-tree
+ * blob a sub-tree section, a region a reserve_mem section, a host's pfn list a blocks section
+ * (one order per block). The successor rebuilds "incoming" objects from the sections it reads
  * back: names, blocks and content hashes come from bytes alone.
  *
  * @module
@@ -12,7 +13,7 @@
 import type { ReservedMem } from "../boot/reserve_mem.ts";
 import type { ManifestSection } from "../scenario/manifest_abi.ts";
 import { getOrder, PAGE_SIZE } from "../units.ts";
-import { DslObject } from "./objects.ts";
+import { DslObject, MEMFD_OBJECT_TOKEN } from "./objects.ts";
 
 /** The manifest section of a preserved object or a region (blocks not preserved left out). */
 export function sectionOf(o: DslObject): ManifestSection {
@@ -38,11 +39,17 @@ export function sectionOf(o: DslObject): ManifestSection {
         hashes: BigUint64Array.from(o.vm ? o.hashes : []),
       };
     case "memfd":
+      // Found again the kernel's way: the LUO session named like the object, token 1.
       return {
         kind: "memfd",
         name,
         attempted: 1,
-        files: [{ name, nrFolios: o.file?.folios.length ?? o.nrFolios, hash: o.hashes[0] }],
+        files: o.luoSession === null ? [] : [{
+          session: o.luoSession.name,
+          token: MEMFD_OBJECT_TOKEN,
+          nrFolios: o.file?.folios().length ?? o.nrFolios,
+          hash: o.hashes[0],
+        }],
       };
     case "subtree":
       return {
@@ -132,6 +139,7 @@ export function objectOfSection(s: ManifestSection): DslObject | null {
         missing: s.attempted - s.files.length,
       });
       o.nrFolios = f?.nrFolios ?? 0;
+      o.luoRef = f ? { session: f.session, token: f.token } : null;
       return o;
     }
     case "blocks":

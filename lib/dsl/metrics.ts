@@ -31,6 +31,16 @@ m(
   (s) => s.kernel?.kho.enabled ? 1 : 0,
 );
 m(
+  "luo.enabled",
+  "1 when the running kernel's Live Update Orchestrator is enabled (6.19 on, liveupdate=on)",
+  (s) => s.kernel?.liveupdate.enabled ? 1 : 0,
+);
+m(
+  "luo.sessions",
+  "outgoing LUO sessions of the running kernel (one per preserved memfd object)",
+  (s) => s.kernel?.liveupdate.stats().sessions ?? 0,
+);
+m(
   "kho.kexec_count",
   "kexec count read from kexec-metadata",
   (s) => s.kernel?.kho.kexecCount ?? 0,

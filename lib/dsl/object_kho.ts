@@ -1,9 +1,12 @@
 /**
  * KHO on the language's objects, with each generation's API: preserving (folios with
  * `kho_preserve_folio`, page blocks with `kho_preserve_pages` or 6.16's `kho_preserve_phys`,
- * vmalloc areas with `kho_preserve_vmalloc`, memfd files through the memfd client),
- * unpreserving, restoring in the successor and verifying content. Where a generation lacks
- * an API the error names the API and the generation, before anything is done.
+ * vmalloc areas with `kho_preserve_vmalloc`, memfd files through LUO — a session named like
+ * the object, the file under token 1, as a VMM does), unpreserving (a memfd: closing its
+ * session), restoring in the successor (a memfd: `RETRIEVE_SESSION`, `RETRIEVE_FD`, `FINISH`)
+ * and verifying content. Where a generation lacks an API the error names the API and the
+ * generation — or that it has no Live Update Orchestrator, or that no LUO file handler takes
+ * a hugetlb memfd — before anything is done.
  *
  * A preserve that fails part-way undoes what it did where the generation can unpreserve;
  * where it cannot (6.16, 6.18, RFC v1 have no `kho_unpreserve_folio`), the blocks done stay
@@ -13,7 +16,8 @@
  */
 
 import type { Kernel } from "../boot/kernel.ts";
-import { preserveMemfd, restoreMemfd, unpreserveMemfd } from "../clients/memfd.ts";
+import type { MemfdFile } from "../clients/memfd.ts";
+import { memfdLuoHandler } from "../clients/memfd_luo.ts";
 import { KhoError } from "../errors.ts";
 import { VM_ALLOW_HUGE_VMAP } from "../kernel/vmalloc.ts";
 import { hasApi, type KhoApi } from "../kho/profiles.ts";
@@ -22,7 +26,7 @@ import { restoreRange } from "../scenario/workloads.ts";
 import { PAGE_SIZE } from "../units.ts";
 import { missingApi } from "./kho_api.ts";
 import { blockHashes } from "./object_memory.ts";
-import type { DslObject } from "./objects.ts";
+import { type DslObject, MEMFD_OBJECT_TOKEN } from "./objects.ts";
 
 /** EOPNOTSUPP naming the API and the generation, or null when the kernel has every one. */
 function missingApiFor(kernel: Kernel, o: DslObject, apis: readonly KhoApi[]): KhoError | null {
@@ -34,10 +38,6 @@ function preserveApis(o: DslObject): KhoApi[] {
   switch (o.kind) {
     case "vmalloc":
       return ["preserveVmalloc"];
-    case "memfd":
-      // memfd_luo_preserve: kho_alloc_preserve of the memfd_luo_ser, kho_preserve_vmalloc of
-      // the folio array.
-      return ["allocPreserve", "preserveVmalloc"];
     default:
       return [];
   }
@@ -51,16 +51,76 @@ function unpreserveApis(o: DslObject): KhoApi[] {
     case "vmalloc":
       return ["unpreserveVmalloc"];
     case "memfd":
-      return ["unpreserveFolio", "unpreserveVmalloc", "allocPreserve"];
+      return []; // closing the LUO session unpreserves the file
     default:
       return ["unpreservePages"];
   }
 }
 
-/** Throws the EOPNOTSUPP of the first API preserving `o` needs and this kernel lacks. */
+/**
+ * Throws the EOPNOTSUPP of the first API preserving `o` needs and this kernel lacks; for a
+ * memfd, that the generation has no Live Update Orchestrator, ENOENT when LUO is off or no
+ * handler takes the file (a hugetlb memfd: PRESERVE_FD's ENOENT, said before it is tried).
+ */
 export function checkPreserve(kernel: Kernel, o: DslObject): void {
   const e = missingApiFor(kernel, o, preserveApis(o));
   if (e) throw e;
+  if (o.kind !== "memfd") return;
+  const p = kernel.profile;
+  if (p.luo === null) {
+    throw new KhoError(
+      "EOPNOTSUPP",
+      `memfd ${o.name}: ${p.name} (${p.kernel}) has no Live Update Orchestrator (6.19 on), ` +
+        `hence no memfd preservation`,
+    );
+  }
+  const fh = memfdLuoHandler(kernel);
+  if (!kernel.liveupdate.enabled || fh === null) {
+    throw new KhoError(
+      "ENOENT",
+      `memfd ${o.name}: ${
+        kernel.liveupdate.enabled ? "no memfd LUO handler registered" : "liveupdate is off"
+      }`,
+    );
+  }
+  if (!fh.canPreserve(o.file!)) {
+    throw new KhoError(
+      "ENOENT",
+      `memfd ${o.name}: no LUO file handler takes a hugetlb memfd (memfd_luo preserves shmem ` +
+        `files, whose folios are at most 2 MiB; 1 GiB guest memory needs the HugeTLB RFC)`,
+    );
+  }
+}
+
+/**
+ * A memfd into a LUO session of its own, named like the object, under token 1; the
+ * session fd stays open until kexec (closing it unpreserves). The object's blocks and hash
+ * follow the file (pinning allocates holes and moves folios out of scratch).
+ */
+function preserveMemfdObject(kernel: Kernel, o: DslObject): void {
+  const dev = kernel.liveupdate.open();
+  try {
+    const session = dev.createSession(o.name);
+    try {
+      session.preserveFd(o.file!, MEMFD_OBJECT_TOKEN);
+    } catch (e) {
+      session.close();
+      throw e;
+    }
+    o.luoSession = session;
+  } finally {
+    dev.close();
+  }
+  memfdBlocks(o, o.file!);
+  o.hashes[0] = o.file!.hash64();
+}
+
+/** The object's blocks: the file's folios. */
+function memfdBlocks(o: DslObject, file: MemfdFile): void {
+  const folios = file.folios();
+  o.phys = folios.map((f) => f.pfn * PAGE_SIZE);
+  o.pages = folios.map((f) => 2 ** f.order);
+  o.order = folios.reduce((m, f) => Math.max(m, f.order), 0);
 }
 
 /** Throws the EOPNOTSUPP of the first API unpreserving `o` needs and this kernel lacks. */
@@ -91,7 +151,7 @@ export function preserveObject(kernel: Kernel, o: DslObject): void {
   if (o.kind === "vmalloc") {
     o.vm = preserveVmalloc(kernel, o.vaddr!);
   } else if (o.kind === "memfd") {
-    preserveMemfd(kernel, o.file!);
+    preserveMemfdObject(kernel, o);
   } else {
     for (let i = 0; i < o.phys.length; i++) {
       if (o.failed.has(i)) continue;
@@ -125,7 +185,8 @@ export function unpreserveObject(kernel: Kernel, o: DslObject, state: DslObject[
     unpreserveVmalloc(kernel, o.vm!);
     o.vm = null;
   } else if (o.kind === "memfd") {
-    unpreserveMemfd(kernel, o.file!);
+    o.luoSession!.close(); // luo_session_release: the file is unpreserved
+    o.luoSession = null;
   } else {
     for (let i = o.phys.length - 1; i >= 0; i--) {
       if (!o.failed.has(i)) unpreserveBlock(kernel, o, i);
@@ -167,17 +228,14 @@ export function restoreObject(kernel: Kernel, o: DslObject): { ok: number; faile
       break;
     }
     case "memfd": {
-      try {
-        const file = restoreMemfd(kernel, o.name);
+      const file = retrieveMemfd(kernel, o);
+      if (file === null) o.failed.add(0);
+      else {
         o.file = file;
-        o.phys = file.folios.map((f) => f.pfn * PAGE_SIZE);
-        o.pages = file.folios.map(() => 2 ** file.folioOrder);
-        o.order = file.folioOrder;
+        memfdBlocks(o, file);
         o.bytes = file.size;
         ok = o.phys.length;
-      } catch (e) {
-        if (!(e instanceof KhoError)) throw e;
-        o.failed.add(0);
+        if (ok !== o.nrFolios) o.failed.add(0);
       }
       break;
     }
@@ -211,6 +269,33 @@ export function restoreObject(kernel: Kernel, o: DslObject): { ok: number; faile
   o.state = "restored";
   o.restoredHere = true;
   return { ok, failed: o.failedBlocks() };
+}
+
+/**
+ * The successor's side of a memfd object: the first open of `/dev/liveupdate` deserializes the
+ * incoming sessions, then `RETRIEVE_SESSION`, `RETRIEVE_FD` and `FINISH`; null when any of them
+ * fails (the object's restore counts as failed).
+ */
+function retrieveMemfd(kernel: Kernel, o: DslObject): MemfdFile | null {
+  if (o.luoRef === null || !kernel.liveupdate.enabled) return null;
+  let dev;
+  try {
+    dev = kernel.liveupdate.open();
+  } catch (e) {
+    if (!(e instanceof KhoError)) throw e;
+    return null;
+  }
+  try {
+    const session = dev.retrieveSession(o.luoRef.session);
+    const file = session.retrieveFd(o.luoRef.token) as MemfdFile;
+    session.finish();
+    return file;
+  } catch (e) {
+    if (!(e instanceof KhoError)) throw e;
+    return null;
+  } finally {
+    dev.close();
+  }
 }
 
 /** Whether the object's content equals its hashes (what was handed over, all of it). */

@@ -55,11 +55,18 @@ export const OBJECT_KINDS: readonly ObjectKindSpec[] = [
   },
   {
     name: "memfd",
-    summary: "a memfd file of SIZE bytes in folios of folio=SIZE (4K, 2M, 1G, …), LUO-style",
+    summary: "a memfd of SIZE bytes (shmem, folio=4K…2M; folio=1G: hugetlb), preserved in a " +
+      "LUO session named like the object",
     options: [
       { name: "size", kind: "size", doc: "file size", required: true },
-      { name: "folio", kind: "size", doc: "folio size (power of two ≥ 4K)", default: "4K" },
+      {
+        name: "folio",
+        kind: "size",
+        doc: "folio size: 4K..2M (shmem THP, PMD order at most) or 1G (a hugetlb memfd)",
+        default: "4K",
+      },
       FILL_OPTION,
+      NODE,
     ],
     create: (s, name, inv) => createCommand(s, "memfd", name, inv.opts),
   },

@@ -10,15 +10,14 @@
  */
 
 import type { Kernel } from "../boot/kernel.ts";
-import { memfdClose, memfdCreate } from "../clients/memfd.ts";
+import { memfdCreate, type MemfdFile, SHMEM_MAX_FOLIO_ORDER } from "../clients/memfd.ts";
 import { KhoError } from "../errors.ts";
 import { allocContigRange, allocGigantic, freeContigRange } from "../kernel/gigantic.ts";
 import { MAX_FOLIO_ORDER } from "../kernel/memmap.ts";
 import { VM_ALLOW_HUGE_VMAP } from "../kernel/vmalloc.ts";
-import { MEMFD_LUO_FOLIO_DIRTY } from "../kho/abi/memfd.ts";
 import { splitPages } from "../kho/page_split.ts";
 import type { Rng } from "../rng.ts";
-import { getOrder, ilog2, MAX_PAGE_ORDER, PAGE_SIZE } from "../units.ts";
+import { formatSize, getOrder, ilog2, MAX_PAGE_ORDER, PAGE_SIZE, PUD_ORDER } from "../units.ts";
 import { DslObject, OBJECT_NAME_MAX, type ObjectKind } from "./objects.ts";
 import type { FillSpecDsl } from "./values.ts";
 
@@ -40,6 +39,31 @@ export function blockHashes(
 ): bigint[] {
   const mem = kernel.machine.mem;
   return phys.map((p, i) => mem.hash64(p, pages[i] * PAGE_SIZE));
+}
+
+/**
+ * Writes a memfd's content through the file (one seeded pattern per folio for `random`), so
+ * its folios are uptodate and dirty; `none` leaves them fallocated (they read as zeros).
+ */
+export function fillFile(file: MemfdFile, rng: Rng, fill: FillSpecDsl): void {
+  if (fill.kind === "none") return;
+  if (fill.kind !== "random") {
+    file.fill(
+      0,
+      file.size,
+      fill.kind === "zero"
+        ? { byte: 0 }
+        : fill.kind === "byte"
+        ? { byte: fill.value }
+        : { pattern: fill.value },
+    );
+    return;
+  }
+  for (const f of file.folios()) {
+    const at = f.index * PAGE_SIZE;
+    const len = Math.min(PAGE_SIZE * 2 ** f.order, file.size - at);
+    if (len > 0) file.fill(at, len, { pattern: rng.u32() });
+  }
 }
 
 /** Fills each block as `fill` says (one seeded pattern per block for `random`). */
@@ -136,6 +160,8 @@ export function createObject(kernel: Kernel, rng: Rng, req: CreateRequest): DslO
         break;
       }
       case "memfd": {
+        // memfd_create + fallocate: a shmem file (THP folios up to PMD order), or with
+        // folio=1G a hugetlbfs file (MFD_HUGETLB | MFD_HUGE_1GB), which LUO cannot preserve.
         const size = opts.size as number;
         const folio = int(opts.folio, PAGE_SIZE);
         if (folio < PAGE_SIZE || 2 ** ilog2(folio) !== folio) {
@@ -143,15 +169,28 @@ export function createObject(kernel: Kernel, rng: Rng, req: CreateRequest): DslO
         }
         if (size === 0) throw new KhoError("EINVAL", "size=0");
         order = ilog2(folio / PAGE_SIZE);
-        if (order > MAX_FOLIO_ORDER) {
-          throw new KhoError("EINVAL", `folio=${folio}: order ${order} > ${MAX_FOLIO_ORDER}`);
+        const hugetlb = order === PUD_ORDER;
+        if (!hugetlb && order > SHMEM_MAX_FOLIO_ORDER) {
+          throw new KhoError(
+            "EINVAL",
+            `folio=${formatSize(folio)}: a shmem memfd's folios are at most 2M (PMD order); ` +
+              `folio=1G makes a hugetlb memfd`,
+          );
         }
         need(Math.ceil(size / folio) * 2 ** order);
-        const f = memfdCreate(kernel, name, size, { folioOrder: order, nid });
-        cleanup.push(() => memfdClose(f));
-        for (const x of f.folios) {
+        const f = memfdCreate(
+          kernel,
+          name,
+          hugetlb ? { hugetlb: folio, nid } : {
+            folioOrder: order,
+            nid,
+          },
+        );
+        cleanup.push(() => f.close());
+        f.fallocate(0, hugetlb ? Math.ceil(size / folio) * folio : size);
+        for (const x of f.folios()) {
           phys.push(x.pfn * PAGE_SIZE);
-          pages.push(2 ** order);
+          pages.push(2 ** x.order);
         }
         file = f;
         break;
@@ -254,10 +293,10 @@ export function createObject(kernel: Kernel, rng: Rng, req: CreateRequest): DslO
     for (let i = cleanup.length - 1; i >= 0; i--) cleanup[i]();
     throw e;
   }
-  fillBlocks(kernel, rng, fill, phys, pages);
+  if (file !== null) fillFile(file, rng, fill);
+  else fillBlocks(kernel, rng, fill, phys, pages);
   let hashes: bigint[];
   if (file !== null) {
-    if (fill.kind !== "none") { for (const f of file.folios) f.flags |= MEMFD_LUO_FOLIO_DIRTY; }
     hashes = [file.hash64()];
   } else if (vaddr !== null) {
     hashes = [kernel.vmalloc.hash64(vaddr, pages.reduce((s, p) => s + p, 0) * PAGE_SIZE)];
@@ -366,7 +405,7 @@ export function freeObject(kernel: Kernel, obj: DslObject): void {
     kernel.vmalloc.vfree(obj.vaddr);
     obj.vaddr = null;
   } else if (obj.file !== null) {
-    memfdClose(obj.file);
+    obj.file.close();
     obj.file = null;
   } else if (obj.kind === "reserve_mem" && !restored) {
     const s = obj.phys[0] / PAGE_SIZE;

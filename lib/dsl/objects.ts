@@ -13,6 +13,7 @@
  */
 
 import type { MemfdFile } from "../clients/memfd.ts";
+import type { LuoSessionFd } from "../luo/device.ts";
 import type { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 import { SCENARIO_SECTION_NAME_MAX } from "../scenario/manifest_abi.ts";
 import { formatSize, PAGE_SIZE } from "../units.ts";
@@ -30,6 +31,9 @@ export type ObjectKind =
   | "reserve_mem"
   | "subtree"
   | "pfns";
+
+/** The token of a memfd object in its LUO session (the session is named like the object). */
+export const MEMFD_OBJECT_TOKEN = 1n;
 
 /** Longest object name in bytes (a manifest section name). */
 export const OBJECT_NAME_MAX: number = SCENARIO_SECTION_NAME_MAX;
@@ -113,6 +117,10 @@ export class DslObject {
   vm: KhoVmalloc | null = null;
   /** memfd: folios the first kernel recorded (before the file is restored). */
   nrFolios = 0;
+  /** memfd: the LUO session holding the file in this kernel (open while preserved). */
+  luoSession: LuoSessionFd | null = null;
+  /** memfd, incoming: the LUO session name and token the previous kernel preserved it under. */
+  luoRef: { session: string; token: bigint } | null = null;
   /** The memory came back from the previous kernel (`restore`), not from an allocation here. */
   restoredHere = false;
   /** How restored page blocks were given back (6.16, RFC v1: folios of the split). */

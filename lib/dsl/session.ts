@@ -9,6 +9,7 @@
  * @module
  */
 
+import { MEMFD_LUO_MODULE } from "../clients/memfd_luo.ts";
 import { type BootConfig, type BootOptions, Kernel, KernelPanic } from "../boot/kernel.ts";
 import type { FaultOptions } from "../kernel/faults.ts";
 import { CURRENT_PROFILE, type ProfileName } from "../kho/profiles.ts";
@@ -99,6 +100,8 @@ export interface KernelConfig {
   kho?: boolean;
   /** kho_scratch= */
   khoScratch?: string;
+  /** liveupdate= (default on: the language's kernels are hosts that live-update). */
+  liveupdate?: boolean;
   /** reserve_mem= values. */
   reserveMem: string[];
   /** Extra words. */
@@ -330,6 +333,7 @@ export class Session {
     try {
       kernel = Kernel.coldBoot(machine, {
         cmdline: this.cmdline(),
+        modules: [MEMFD_LUO_MODULE],
         profile: this.bootProfile,
         poison: c.poison,
         memmapBytesPerPage: c.memmapBytesPerPage,
@@ -385,6 +389,7 @@ export class Session {
     if (k.kho !== undefined) words.push(`kho=${k.kho ? "on" : "off"}`);
     else words.push("kho=on");
     if (k.khoScratch !== undefined) words.push(`kho_scratch=${k.khoScratch}`);
+    words.push(`liveupdate=${k.liveupdate === false ? "off" : "on"}`);
     for (const r of k.reserveMem) words.push(`reserve_mem=${r}`);
     if (k.extra) words.push(k.extra);
     return words.join(" ");

@@ -196,3 +196,41 @@ Deno.test("kernel debug/deferred_init/crash/strict: the boot's configuration, ke
   );
   assert.match(e.message, /unsupported by kho-v4/);
 });
+
+Deno.test("a memfd object crosses in a LUO session named like it; hugetlb, no LUO and liveupdate=off are refused before anything is preserved", () => {
+  const lines: string[] = [];
+  const rt = new Rt({ onOutput: (l) => void lines.push(l) });
+  run(
+    rt,
+    "machine ram=4G\nm = memfd size=6M folio=2M\nh = memfd size=1G folio=1G fill=none\n" +
+      'try {\n  preserve h\n}\nexpect error.code == "ENOENT" && luo.sessions == 0\n' +
+      "preserve m\nexpect luo.sessions == 1 && m.folios == 3\nunpreserve m\n" +
+      "expect luo.sessions == 0\npreserve m\nkexec\nexpect objects.incoming == 1\n" +
+      "restore m\nverify m\nexpect m.restored && m.folios == 3 && verify.failed == 0",
+  );
+  assert.equal(rt.stats.expectFailed, 0, lines.join("\n"));
+  const m = rt.objects.get("m")!;
+  assert.equal(m.file?.size, 6 * 2 ** 20);
+  assert.deepEqual(m.luoRef, { session: "m", token: 1n });
+  assert.match(lines.join("\n"), /no LUO file handler takes a hugetlb memfd/);
+  for (
+    const [setup, code, why] of [
+      [
+        "profile kho-v1-6.18",
+        "EOPNOTSUPP",
+        /kho-v1-6\.18 \(6\.18\) has no Live Update Orchestrator/,
+      ],
+      ["kernel liveupdate=off", "ENOENT", /memfd m: liveupdate is off/],
+    ] as const
+  ) {
+    const out: string[] = [];
+    const r2 = new Rt({ onOutput: (l) => void out.push(l) });
+    run(
+      r2,
+      `machine ram=1G\n${setup}\nm = memfd size=2M folio=2M\ntry {\n  preserve m\n}\n` +
+        `expect error.code == "${code}" && luo.sessions == 0 && !m.preserved`,
+    );
+    assert.equal(r2.stats.expectFailed, 0, `${setup}: ${out.join("\n")}`);
+    assert.match(out.join("\n"), why);
+  }
+});

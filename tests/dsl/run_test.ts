@@ -5,7 +5,7 @@ import { ManualClock } from "../../lib/rng.ts";
 const clock = new ManualClock();
 import fc from "fast-check";
 import { checkScript, runScript } from "../../lib/dsl/run.ts";
-import { PROFILE_NAMES } from "../../lib/kho/profiles.ts";
+import { getProfile, PROFILE_NAMES } from "../../lib/kho/profiles.ts";
 
 const dir = new URL("../../examples/", import.meta.url);
 const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
@@ -43,13 +43,17 @@ for (const p of PROFILE_NAMES) {
     });
     assert.equal(r.exitCode, 0, r.output);
     assert.equal(r.results.expects.length, 6);
-    // Folios and page blocks everywhere; vmalloc and memfd where the generation has the API,
-    // and otherwise an error that names the API and the generation.
+    // Folios and page blocks everywhere; vmalloc where the generation has the API, a memfd
+    // through LUO where it has LUO (6.19 on), and otherwise an error that says why.
     const lacks = (api: string) => r.output.includes(`${api} does not exist in ${p} (`);
     const vm = r.results.metrics["api.kho_preserve_vmalloc"] === 1;
-    const memfd = r.results.metrics["api.kho_alloc_preserve"] === 1;
+    const memfd = getProfile(p).luo !== null;
     assert.equal(lacks("kho_preserve_vmalloc"), !vm, r.output);
-    assert.equal(lacks("kho_alloc_preserve"), !memfd, r.output);
+    assert.equal(
+      r.output.includes(`memfd m: ${p} (${getProfile(p).kernel}) has no Live Update Orchestrator`),
+      !memfd,
+      r.output,
+    );
     assert.equal(r.results.metrics["verify.ok"], 5 + Number(vm) + Number(memfd));
   });
 }

@@ -67,6 +67,7 @@ export function kernelCommand(s: Session, o: Record<string, unknown>): void {
   const k = { ...prev, reserveMem: [...prev.reserveMem] };
   if (o.kho !== undefined) k.kho = o.kho as boolean;
   if (o.kho_scratch !== undefined) k.khoScratch = o.kho_scratch as string;
+  if (o.liveupdate !== undefined) k.liveupdate = o.liveupdate as boolean;
   if (o.reserve_mem !== undefined) k.reserveMem.push(...(o.reserve_mem as string[]));
   if (o.cmdline !== undefined) k.extra = o.cmdline as string;
   const cfg: Record<string, keyof BootConfig> = {
@@ -134,11 +135,19 @@ export const CONFIG_COMMANDS: readonly CommandSpec[] = [
       "are reserved at boot (revived from the previous kernel when it handed them over),\n" +
       "listed as objects of kind reserve_mem (verify NAME, NAME.revived, show reserve_mem).\n" +
       "debug, deferred_init, crash and strict are the kernel's configuration (flags;\n" +
-      "name=off turns one off).",
+      "name=off turns one off). Kernels boot with liveupdate=on and the memfd LUO handler\n" +
+      "(memfd_luo_init), as a host that live-updates does; liveupdate=off leaves LUO out\n" +
+      "(memfd objects cannot cross).",
     positionals: [],
     options: [
       { name: "kho", kind: "bool", doc: "kho=on|off", default: "on" },
       { name: "kho_scratch", kind: "scratch", doc: "scratch sizing", default: "200%" },
+      {
+        name: "liveupdate",
+        kind: "bool",
+        doc: "liveupdate=on|off (LUO, 6.19 on: memfd objects cross in its sessions)",
+        default: "on",
+      },
       {
         name: "reserve_mem",
         kind: "reservemem",

@@ -206,8 +206,9 @@ export const OBJECT_COMMANDS: readonly CommandSpec[] = [
     details: "All or nothing: when one block fails, everything this command preserved is\n" +
       "unpreserved again (where the generation has kho_unpreserve_*; the error says what\n" +
       "stays preserved where it has not). A generation without an API an object needs\n" +
-      "(kho_preserve_vmalloc before 6.18, memfd's kho_alloc_preserve before 6.19) refuses\n" +
-      "before anything is preserved.",
+      "(kho_preserve_vmalloc before 6.18; a memfd needs LUO, 6.19 on, and a shmem file)\n" +
+      "refuses before anything is preserved. A memfd goes into a LUO session named like\n" +
+      "the object (token 1); unpreserve closes the session.",
     positionals: [OBJECTS],
     options: [],
     run: (s, inv) => preserveCommand(s, names(inv)),

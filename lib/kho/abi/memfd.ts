@@ -62,11 +62,11 @@ export const MEMFD_LUO_ALL_SEALS: number = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_
   F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC;
 
 /** `MEMFD_LUO_FH_COMPATIBLE` of memfd-v1 (6.19). */
-export const MEMFD_LUO_FH_COMPATIBLE_V1 = "memfd-v1";
+export const MEMFD_LUO_FH_COMPATIBLE_V1: MemfdLuoCompat = "memfd-v1";
 /** `MEMFD_LUO_FH_COMPATIBLE` of memfd-v2 ("mm: memfd_luo: preserve file seals"). */
-export const MEMFD_LUO_FH_COMPATIBLE_V2 = "memfd-v2";
+export const MEMFD_LUO_FH_COMPATIBLE_V2: MemfdLuoCompat = "memfd-v2";
 /** The handler's compatible strings (`MEMFD_LUO_FH_COMPATIBLE`) by ABI version. */
-export type MemfdLuoCompat = typeof MEMFD_LUO_FH_COMPATIBLE_V1 | typeof MEMFD_LUO_FH_COMPATIBLE_V2;
+export type MemfdLuoCompat = "memfd-v1" | "memfd-v2";
 
 /** A `memfd_luo_ser` layout: byte offsets (`__packed`) and size; `seals`/`flags` v2 only. */
 export interface MemfdLuoSerLayout {

@@ -18,6 +18,8 @@ import {
   F_SEAL_SHRINK,
   F_SEAL_WRITE,
   MEMFD_LUO_ALL_SEALS,
+  MEMFD_LUO_FH_COMPATIBLE_V1,
+  MEMFD_LUO_FH_COMPATIBLE_V2,
   MEMFD_LUO_FOLIO_DIRTY,
   MEMFD_LUO_FOLIO_SER_SIZE,
   MEMFD_LUO_FOLIO_UPTODATE,
@@ -56,6 +58,10 @@ Deno.test("memfd ABI constants: flags, seals, sizes and offsets (§3.1)", () => 
     [0x1, 0x2, 0x4, 0x8, 0x10, 0x20],
   );
   assert.equal(MEMFD_LUO_ALL_SEALS, 0x3f);
+  assert.deepEqual([MEMFD_LUO_FH_COMPATIBLE_V1, MEMFD_LUO_FH_COMPATIBLE_V2], [
+    "memfd-v1",
+    "memfd-v2",
+  ]);
   assert.deepEqual(
     [
       MEMFD_LUO_SER_V1_LAYOUT.size,
