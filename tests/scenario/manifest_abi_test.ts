@@ -273,7 +273,7 @@ Deno.test("the decoder rejects corrupt streams with a reason and never throws", 
   const sub = encodeManifest(SECTIONS.slice(0, -3)).length + SCENARIO_SECTION_HEADER_SIZE;
   rejects(patched((dv) => dv.setUint32(sub, 0x1234, true)), /blob at/);
   rejects(patched((dv) => dv.setUint32(sub + 8, 0, true)), /blob of 0 bytes/);
-  rejects(patched((dv) => dv.setUint32(sub - 8, 1, true)), /subtree param 1/);
+  rejects(patched((dv) => dv.setUint32(sub - 16, 1, true)), /subtree param 1/); // param at 48
   // A region need not be page-aligned, but it must be a size.
   const reg = encodeManifest(SECTIONS.slice(0, -1)).length + SCENARIO_SECTION_HEADER_SIZE;
   rejects(patched((dv) => dv.setUint32(reg + 8, 0, true)), /region of 0 bytes/);
