@@ -48,16 +48,55 @@ const SECTION_OVERHEAD_BYTES = CHUNKS_PER_SECTION * 8 + 96;
 /** Pages a sparse chunk records one by one before it becomes dense typed arrays. */
 const SPARSE_MAX = 8;
 /** Approximate JS heap cost of a sparse chunk, and of each page it records. */
-const SPARSE_BYTES = 160;
-const SPARSE_ENTRY_BYTES = 80;
+const SPARSE_BYTES = 96;
+const SPARSE_ENTRY_BYTES = 64;
 
 /** One page's fields while its chunk is sparse. */
 interface PageRec {
+  /** Index of the page in the pageblock. */
+  readonly i: number;
   rc: number;
   lo: number;
   hi: number;
   fl: number;
   ord: number;
+}
+
+/**
+ * The pages a sparse chunk records: a short list (at most {@link SPARSE_MAX}) searched
+ * linearly, with the part of the `Map` interface the memmap uses — far smaller than a `Map`
+ * for the one or two pages a folio head needs.
+ */
+class SparsePages {
+  readonly #list: PageRec[] = [];
+
+  get size(): number {
+    return this.#list.length;
+  }
+
+  get(i: number): PageRec | undefined {
+    const l = this.#list;
+    for (let k = 0; k < l.length; k++) if (l[k].i === i) return l[k];
+    return undefined;
+  }
+
+  add(i: number): PageRec {
+    const r: PageRec = { i, rc: 0, lo: 0, hi: 0, fl: 0, ord: 0 };
+    this.#list.push(r);
+    return r;
+  }
+
+  values(): readonly PageRec[] {
+    return this.#list;
+  }
+
+  *[Symbol.iterator](): IterableIterator<[number, PageRec]> {
+    for (const r of this.#list) yield [r.i, r];
+  }
+
+  keys(): number[] {
+    return this.#list.map((r) => r.i);
+  }
 }
 
 /**
@@ -72,7 +111,7 @@ class PageBlockState {
   flags!: Uint16Array;
   order!: Uint8Array;
   /** The recorded pages while sparse, null once dense. */
-  sparse: Map<number, PageRec> | null = new Map();
+  sparse: SparsePages | null = new SparsePages();
 
   /** Turns the chunk into typed arrays (the recorded pages copied in). */
   densify(): void {
@@ -95,16 +134,13 @@ class PageBlockState {
   /** The record of page `i` of a sparse chunk, created if needed (may densify: null). */
   rec(i: number): PageRec | null {
     const sp = this.sparse!;
-    let r = sp.get(i);
-    if (r === undefined) {
-      if (sp.size >= SPARSE_MAX) {
-        this.densify();
-        return null;
-      }
-      r = { rc: 0, lo: 0, hi: 0, fl: 0, ord: 0 };
-      sp.set(i, r);
+    const r = sp.get(i);
+    if (r !== undefined) return r;
+    if (sp.size >= SPARSE_MAX) {
+      this.densify();
+      return null;
     }
-    return r;
+    return sp.add(i);
   }
 
   /** Makes the chunk dense when a write is about to touch `n` pages (beyond sparse room). */
