@@ -468,31 +468,60 @@ export class MemfdFile {
    * ENOMEM every folio allocated by this call is freed.
    */
   #populate(a: number, b: number, uptodate: boolean): void {
+    const start = Math.floor(a / PAGE_SIZE);
+    const end = Math.ceil(b / PAGE_SIZE);
+    const gaps = this.#holes(start, end);
+    if (gaps.length === 0) return;
     const added: ShmemFolio[] = [];
     try {
-      let index = Math.floor(a / PAGE_SIZE);
-      const end = Math.ceil(b / PAGE_SIZE);
-      while (index < end) {
-        const have = this.folioAt(index);
-        if (have !== null) {
-          index = have.index + 2 ** have.order;
-          continue;
-        }
-        const f = this.#allocFolio(index);
-        if (uptodate) {
-          this.kernel.machine.mem.zero(f.pfn * PAGE_SIZE, this.#folioBytes(f.order));
-          f.uptodate = true;
-        }
-        this.#insert(f);
-        added.push(f);
-        index = f.index + 2 ** f.order;
-      }
+      for (const [g0, g1] of gaps) this.#populateGap(g0, g1, uptodate, added);
     } catch (e) {
       for (const f of added) {
         this.#remove(f);
         this.#freeFolio(f);
       }
       throw e;
+    }
+  }
+
+  /** The page ranges of `[start, end)` no folio covers (a binary search in the sorted folios). */
+  #holes(start: number, end: number): [number, number][] {
+    const folios = this.folios();
+    let lo = 0, hi = folios.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const f = folios[mid];
+      if (f.index + 2 ** f.order <= start) lo = mid + 1;
+      else hi = mid;
+    }
+    const gaps: [number, number][] = [];
+    let cursor = start;
+    for (let k = lo; k < folios.length && cursor < end; k++) {
+      const f = folios[k];
+      if (f.index >= end) break;
+      if (f.index > cursor) gaps.push([cursor, f.index]);
+      cursor = Math.max(cursor, f.index + 2 ** f.order);
+    }
+    if (cursor < end) gaps.push([cursor, end]);
+    return gaps;
+  }
+
+  #populateGap(from: number, end: number, uptodate: boolean, added: ShmemFolio[]): void {
+    let index = from;
+    while (index < end) {
+      const have = this.folioAt(index);
+      if (have !== null) {
+        index = have.index + 2 ** have.order;
+        continue;
+      }
+      const f = this.#allocFolio(index);
+      if (uptodate) {
+        this.kernel.machine.mem.zero(f.pfn * PAGE_SIZE, this.#folioBytes(f.order));
+        f.uptodate = true;
+      }
+      this.#insert(f);
+      added.push(f);
+      index = f.index + 2 ** f.order;
     }
   }
 
