@@ -48,7 +48,7 @@ const SECTION_OVERHEAD_BYTES = CHUNKS_PER_SECTION * 8 + 96;
 /** Pages a sparse chunk records one by one before it becomes dense typed arrays. */
 const SPARSE_MAX = 8;
 /** Approximate JS heap cost of a sparse chunk, and of each page it records. */
-const SPARSE_BYTES = 96;
+const SPARSE_BYTES = 120;
 const SPARSE_ENTRY_BYTES = 64;
 
 /** One page's fields while its chunk is sparse. */
@@ -63,55 +63,74 @@ interface PageRec {
 }
 
 /**
- * The pages a sparse chunk records: a short list (at most {@link SPARSE_MAX}) searched
- * linearly, with the part of the `Map` interface the memmap uses — far smaller than a `Map`
- * for the one or two pages a folio head needs.
- */
-class SparsePages {
-  readonly #list: PageRec[] = [];
-
-  get size(): number {
-    return this.#list.length;
-  }
-
-  get(i: number): PageRec | undefined {
-    const l = this.#list;
-    for (let k = 0; k < l.length; k++) if (l[k].i === i) return l[k];
-    return undefined;
-  }
-
-  add(i: number): PageRec {
-    const r: PageRec = { i, rc: 0, lo: 0, hi: 0, fl: 0, ord: 0 };
-    this.#list.push(r);
-    return r;
-  }
-
-  values(): readonly PageRec[] {
-    return this.#list;
-  }
-
-  *[Symbol.iterator](): IterableIterator<[number, PageRec]> {
-    for (const r of this.#list) yield [r.i, r];
-  }
-
-  keys(): number[] {
-    return this.#list.map((r) => r.i);
-  }
-}
-
-/**
  * The struct page fields of one pageblock (512 pages). A chunk starts *sparse*: up to
- * {@link SPARSE_MAX} pages recorded one by one (a 2 MiB folio's head alone costs ~250 bytes,
- * not 8 KiB); the first write that needs more turns it into one buffer of typed arrays.
+ * {@link SPARSE_MAX} pages recorded one by one — the chunk object is itself the record of
+ * its first page, so a 2 MiB folio's head costs one small object, not 8 KiB of typed arrays
+ * (nor a `Map`); the first write that needs more pages turns it into one buffer of typed
+ * arrays. While sparse it offers the part of a `Map<number, PageRec>` the memmap uses, as
+ * {@link PageBlockState.sparse}.
  */
-class PageBlockState {
+class PageBlockState implements PageRec {
+  /** First recorded page (−1: none yet) and its fields. */
+  i = -1;
+  rc = 0;
+  lo = 0;
+  hi = 0;
+  fl = 0;
+  ord = 0;
+  #more: PageRec[] | null = null;
+  #dense = false;
   refcount!: Int32Array;
   privLo!: Uint32Array;
   privHi!: Uint32Array;
   flags!: Uint16Array;
   order!: Uint8Array;
-  /** The recorded pages while sparse, null once dense. */
-  sparse: SparsePages | null = new SparsePages();
+
+  /** This chunk's sparse records, or null once dense. */
+  get sparse(): PageBlockState | null {
+    return this.#dense ? null : this;
+  }
+
+  /** Pages recorded (sparse). */
+  get size(): number {
+    return this.i < 0 ? 0 : 1 + (this.#more?.length ?? 0);
+  }
+
+  /** The record of page `i` (sparse), or undefined. */
+  get(i: number): PageRec | undefined {
+    if (this.i === i) return this;
+    const m = this.#more;
+    if (m !== null) { for (let k = 0; k < m.length; k++) if (m[k].i === i) return m[k]; }
+    return undefined;
+  }
+
+  /** A new record for page `i` (sparse; the caller checked it is not there). */
+  add(i: number): PageRec {
+    if (this.i < 0) {
+      this.i = i;
+      return this;
+    }
+    const r: PageRec = { i, rc: 0, lo: 0, hi: 0, fl: 0, ord: 0 };
+    (this.#more ??= []).push(r);
+    return r;
+  }
+
+  /** The recorded pages (sparse). */
+  values(): PageRec[] {
+    const out: PageRec[] = this.i < 0 ? [] : [this];
+    if (this.#more !== null) out.push(...this.#more);
+    return out;
+  }
+
+  /** `[page, record]` of each recorded page (sparse). */
+  *[Symbol.iterator](): IterableIterator<[number, PageRec]> {
+    for (const r of this.values()) yield [r.i, r];
+  }
+
+  /** The recorded pages' indices (sparse). */
+  keys(): number[] {
+    return this.values().map((r) => r.i);
+  }
 
   /** Turns the chunk into typed arrays (the recorded pages copied in). */
   densify(): void {
@@ -121,37 +140,38 @@ class PageBlockState {
     this.privHi = new Uint32Array(buf, CHUNK_PAGES * 8, CHUNK_PAGES);
     this.flags = new Uint16Array(buf, CHUNK_PAGES * 12, CHUNK_PAGES);
     this.order = new Uint8Array(buf, CHUNK_PAGES * 14, CHUNK_PAGES);
-    for (const [i, r] of this.sparse!) {
-      this.refcount[i] = r.rc;
-      this.privLo[i] = r.lo;
-      this.privHi[i] = r.hi;
-      this.flags[i] = r.fl;
-      this.order[i] = r.ord;
+    for (const r of this.values()) {
+      this.refcount[r.i] = r.rc;
+      this.privLo[r.i] = r.lo;
+      this.privHi[r.i] = r.hi;
+      this.flags[r.i] = r.fl;
+      this.order[r.i] = r.ord;
     }
-    this.sparse = null;
+    this.#dense = true;
+    this.#more = null;
+    this.i = -1;
   }
 
   /** The record of page `i` of a sparse chunk, created if needed (may densify: null). */
   rec(i: number): PageRec | null {
-    const sp = this.sparse!;
-    const r = sp.get(i);
+    const r = this.get(i);
     if (r !== undefined) return r;
-    if (sp.size >= SPARSE_MAX) {
+    if (this.size >= SPARSE_MAX) {
       this.densify();
       return null;
     }
-    return sp.add(i);
+    return this.add(i);
   }
 
   /** Makes the chunk dense when a write is about to touch `n` pages (beyond sparse room). */
   reserve(n: number): void {
-    if (this.sparse !== null && this.sparse.size + n > SPARSE_MAX) this.densify();
+    if (!this.#dense && this.size + n > SPARSE_MAX) this.densify();
   }
 
   /** Whether every page of the chunk is in the default state. */
   isDefault(): boolean {
-    if (this.sparse !== null) {
-      for (const r of this.sparse.values()) {
+    if (!this.#dense) {
+      for (const r of this.values()) {
         if (r.rc !== 0 || r.lo !== 0 || r.hi !== 0 || r.fl !== 0 || r.ord !== 0) return false;
       }
       return true;
@@ -167,8 +187,8 @@ class PageBlockState {
 
   /** Approximate JS heap bytes. */
   approxBytes(): number {
-    return this.sparse !== null
-      ? SPARSE_BYTES + this.sparse.size * SPARSE_ENTRY_BYTES
+    return !this.#dense
+      ? SPARSE_BYTES + Math.max(0, this.size - 1) * SPARSE_ENTRY_BYTES
       : CHUNK_BYTES + CHUNK_OVERHEAD_BYTES;
   }
 }
