@@ -23,6 +23,10 @@
  * `serialized_data` in its `luo_file_ser`. The seal bits (`F_SEAL_*`, the uAPI's
  * `include/uapi/linux/fcntl.h` values) are stored as is in memfd-v2.
  *
+ * In flight, not in any profile (luo-hugetlb-facts §3.1, §5.4): the per-component compatible
+ * `"memfd-v2;vmalloc-v1"` (`KHO_SUB_COMPAT`) and a 176-byte `memfd_luo_ser` led by a
+ * 128-byte feature header, with the handler named `"memfd"` instead of a versioned string.
+ *
  * @module
  */
 
