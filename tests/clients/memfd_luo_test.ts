@@ -1,7 +1,8 @@
 /**
  * memfd through LUO (lib/clients/memfd_luo.ts, `mm/memfd_luo.c`): content across kexec on
  * every generation with LUO, the bytes handed over against models written from
- * luo-hugetlb-facts §3.1, hugetlb refused, each generation's named bugs (§3.3, §3.4, §6.4),
+ * luo-hugetlb-facts §3.1, hugetlb refused, each generation's named bugs (luo-hugetlb-facts
+ * §3.3, §3.4, §6.4),
  * rollback of PRESERVE_FD on every injected allocation failure, and the LUO selftest's scale
  * (kho-facts §16.4).
  */
@@ -162,7 +163,7 @@ Deno.test("the bytes handed over: memfd_luo_ser v1/v2 and the folio records agai
     s.preserveFd(f, 5);
     const { serPa, ser, recordsPa } = handedOver(k, s, 5);
     const v1 = profile === "kho-v1-6.19" || profile === "kho-v2";
-    // Model (§3.1): pos, size[, seals, flags], nr_folios, kho_vmalloc.
+    // Model (luo-hugetlb-facts §3.1): pos, size[, seals, flags], nr_folios, kho_vmalloc.
     const u64 = (v: number) =>
       Array.from({ length: 8 }, (_, i) => Number((BigInt(v) >> BigInt(8 * i)) & 0xffn));
     const u32 = (v: number) => Array.from({ length: 4 }, (_, i) => (v >>> (8 * i)) & 0xff);

@@ -49,7 +49,7 @@ function modelVmalloc(first: bigint, total: number, flags: number, order: number
   return [...le64(first), ...le32(total), ...le16(flags), ...le16(order)];
 }
 
-Deno.test("memfd ABI constants: flags, seals, sizes and offsets (§3.1)", () => {
+Deno.test("memfd ABI constants: flags, seals, sizes and offsets (luo-hugetlb-facts §3.1)", () => {
   assert.equal(MEMFD_LUO_FOLIO_DIRTY, 1);
   assert.equal(MEMFD_LUO_FOLIO_UPTODATE, 2);
   assert.equal(MEMFD_LUO_FOLIO_SER_SIZE, 16);
