@@ -73,6 +73,7 @@ Deno.test("memfd restores content, size, position and folio order for 4 KiB and 
     "kho-v2",
     "kho-v3",
     "kho-v4",
+    "kho-v4+fixes",
     "rfc-2026-page-type",
     "rfc-2026-page-type-fixed",
   ]);
@@ -286,8 +287,8 @@ Deno.test("memfd-retrieve-lost-errno: a later folio that does not restore leaves
   // Failing at the first folio: err is still -EIO.
   const first = badRecord("kho-v4", 0);
   assert.throws(() => first.r.retrieveFd(1), code("EIO"));
-  // With linux-mm @ fb2257f1 (err = -EIO before goto put_folios).
-  const fixed = badRecord(without("kho-v4", "memfd-retrieve-lost-errno"), 1);
+  // With linux-mm @ fb2257f1 (err = -EIO before goto put_folios): kho-v4+fixes.
+  const fixed = badRecord("kho-v4+fixes", 1);
   assert.throws(() => fixed.r.retrieveFd(1), code("EIO"));
   assert.ok(fixed.k2.buddy.isFree(fixed.pfns[0]), "fput of the new file drops folio 0");
   assert.ok(fixed.k2.buddy.isFree(fixed.pfns[2]));
@@ -353,7 +354,7 @@ Deno.test("after a failed retrieve (6.19–7.2: retrieved stays false) a retry a
 });
 
 Deno.test("memfd-acct-one-block: the retrieve charges one page per folio; linux-mm charges folio_nr_pages", () => {
-  for (const p of [getProfile("kho-v4"), without("kho-v4", "memfd-acct-one-block")]) {
+  for (const p of [getProfile("kho-v4"), getProfile("kho-v4+fixes")]) {
     const k1 = boot(p);
     const f = memfdCreate(k1, "acct", { folioOrder: 9 });
     f.fill(0, 6 * MiB, { byte: 3 });
