@@ -22,16 +22,17 @@ Deno.test("export DIR in a script: the outgoing handover beside the script, insp
     ].join("\n");
     const r = runScript(script, { file: `${dir}/x.kho`, clock });
     assert.equal(r.exitCode, 0, r.output);
-    assert.match(r.output, /export .*\/out: 10 files; root FDT \d+ bytes, 2 sub-tree\(s\)/);
+    // The language's kernels run LUO (liveupdate=on): its "LUO" sub-tree is the third.
+    assert.match(r.output, /export .*\/out: 11 files; root FDT \d+ bytes, 3 sub-tree\(s\)/);
     assert.match(r.output, /export: note: a real kho-v4 kernel gives kho\/out\/fdt/);
     const folder = readHandoverFolder(`${dir}/out`);
     assert.equal(folder.files.get("kho/out/sub_fdts/notes")!.length, 8192);
     const ins = inspectHandover(folder);
     assert.ok(ins.populate.ok && ins.retrieve?.ok);
-    // Three folios, the root FDT, kexec-metadata and the sub-tree's blob; the manifest comes
-    // only at kexec.
-    assert.equal(ins.retrieve!.blocks, 6);
-    assert.deepEqual(ins.subtrees.map((t) => t.name).sort(), ["kexec-metadata", "notes"]);
+    // Three folios, the root FDT, kexec-metadata, the sub-tree's blob, LUO's luo_ser and FLB
+    // pages; the manifest comes only at kexec.
+    assert.equal(ins.retrieve!.blocks, 8);
+    assert.deepEqual(ins.subtrees.map((t) => t.name).sort(), ["LUO", "kexec-metadata", "notes"]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -32,6 +32,8 @@ Deno.test("kho-v4+fixes: the base's compat and ABI, every fix named with its sou
       "int-size-overflow",
       "kdump-kho-active",
       "luo-dup-session-empty-block",
+      "memfd-acct-one-block",
+      "memfd-retrieve-lost-errno",
       "numa-restore-mismatch",
       "numa-unpreserve-mismatch",
       "subtree-setprop-leak",

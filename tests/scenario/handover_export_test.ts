@@ -25,7 +25,7 @@ const SMALL = {
   ramBytes: "4G",
   headroomBytes: "4G",
   nodes: 1,
-  guestFolios: 2,
+  guestBytes: "4M",
   poolBytes: "128M",
   iommuPages: 500,
 };
