@@ -120,6 +120,8 @@ export type { KhoVmalloc, KhoVmallocFields } from "./lib/kho/abi/kexec_handover.
 export { type DebugfsFile, type KhoOutDebugfs, khoOutDebugfs } from "./lib/kho/debugfs.ts";
 export {
   type AbiProfile,
+  type BuiltinProfileName,
+  type BuiltinTrackerKind,
   CURRENT_PROFILE,
   type FdtStyle,
   type FinalizeStyle,

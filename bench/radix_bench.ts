@@ -18,7 +18,7 @@
 import { KernelLog } from "../lib/kernel/dmesg.ts";
 import { PhysicalMemory } from "../lib/machine/physmem.ts";
 import { IncomingRadixTree, RadixTree } from "../lib/kho/trackers/radix.ts";
-import { PagePool } from "../tests/kho/trackers/page_pool.ts";
+import { PagePool } from "../lib/design/page_pool.ts";
 
 const PAGES = 1 << 20;
 const SPAN_PAGES = 1 << 22;

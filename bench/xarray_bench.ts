@@ -24,7 +24,7 @@ import {
   type XarrayBitmapBytes,
 } from "../lib/kho/trackers/khoser.ts";
 import { XarrayTracker } from "../lib/kho/trackers/xarray.ts";
-import { PagePool } from "../tests/kho/trackers/page_pool.ts";
+import { PagePool } from "../lib/design/page_pool.ts";
 
 const PAGES = 1 << 22;
 const SPAN_PAGES = 1 << 22;
@@ -125,7 +125,7 @@ function summary(bitmapBytes: XarrayBitmapBytes, reps = 7, warmup = 3) {
     walkBatch.push((t5 - t4) * 1e6 / PAGES);
     checksum = sum;
     bitmaps = tracker.bitmapCount();
-    chunkPages = tracker.chunkPagesPhys().length;
+    chunkPages = tracker.serializedPagesPhys().length;
   }
   return {
     workload: "xarray",

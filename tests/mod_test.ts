@@ -39,6 +39,8 @@ const API = [
   "BuddyAllocator",
   "BuddyStats",
   "BuddyinfoRow",
+  "BuiltinProfileName",
+  "BuiltinTrackerKind",
   "ByOrderRow",
   "COMMAND_TABLE",
   "COMPARE_COLUMNS",

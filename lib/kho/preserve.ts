@@ -22,13 +22,13 @@ import { KHO_FDT_SIZE } from "./abi/kexec_handover.ts";
 import { RootFdt } from "./root_fdt.ts";
 import { FinalizeRootBuilder, type KhoSerialization, OpenRootFdt } from "./root_fdt_sw.ts";
 import { scratchOverlap } from "./scratch.ts";
-import { createTracker } from "./trackers/registry.ts";
+import { trackerFormat } from "./trackers/registry.ts";
 import type { MetadataPageAllocator, OutgoingTracker } from "./trackers/tracker.ts";
 import { XarrayTracker } from "./trackers/xarray.ts";
 import {
   khoPageType,
   khoSplitPreservedPages,
-  RadixVariantTree,
+  type TypedTracker,
 } from "./trackers/radix_variants.ts";
 
 /** What the outgoing KHO needs from its kernel. */
@@ -114,7 +114,8 @@ export class KhoOut {
   readonly #debug: boolean;
   /** Precomputed for the preserve fast path. */
   readonly #notifierEra: boolean;
-  readonly #typed: RadixVariantTree | null;
+  /** The tracker when its keys carry a page type (the page-type RFC), else null. */
+  readonly #typed: TypedTracker | null;
   readonly #scratchStart: Float64Array;
   readonly #scratchEnd: Float64Array;
   #serializedFirst = 0;
@@ -134,7 +135,9 @@ export class KhoOut {
     this.scratch = scratch;
     this.root = { phys: 0, bytes: () => new Uint8Array(0) };
     this.#notifierEra = profile.finalize === "notifier";
-    this.#typed = tracker instanceof RadixVariantTree && tracker.codec.typed ? tracker : null;
+    this.#typed = trackerFormat(profile.tracker).capabilities.pageType
+      ? tracker as TypedTracker
+      : null;
     this.#scratchStart = Float64Array.from(scratch, (a) => a.addr);
     this.#scratchEnd = Float64Array.from(scratch, (a) => a.addr + a.size);
   }
@@ -157,7 +160,7 @@ export class KhoOut {
     const scratchCheck = debug && profile.metadataScratchCheck
       ? (phys: number, size: number) => scratchOverlap(scratch, phys, size)
       : undefined;
-    const tracker = createTracker(profile.tracker, {
+    const tracker = trackerFormat(profile.tracker).create({
       mem: host.mem,
       alloc,
       log: host.log,
@@ -306,13 +309,13 @@ export class KhoOut {
    * block as SPLIT, after its owner split it.
    */
   splitPreservedPages(pfn: number, order: number): void {
-    if (!(this.tracker instanceof RadixVariantTree) || !this.tracker.codec.typed) {
+    if (this.#typed === null) {
       throw new KhoError(
         "EOPNOTSUPP",
         `kho_split_preserved_pages does not exist in ${this.profile.name}`,
       );
     }
-    khoSplitPreservedPages(this.tracker, pfn, order);
+    khoSplitPreservedPages(this.#typed, pfn, order);
   }
 
   /**
@@ -522,7 +525,7 @@ export class KhoOut {
   #abortInternal(): void {
     const t = this.tracker as XarrayTracker;
     t.freeSerialized();
-    t.destroyAll();
+    t.destroy();
     this.#serializedFirst = 0;
     this.#rootWritten = false;
     this.#finalized = false;
@@ -552,9 +555,7 @@ export class KhoOut {
 
 /** Frees a tracker's pages after a failed init. */
 function destroyTracker(t: OutgoingTracker): void {
-  const d = t as { destroy?: () => void; destroyAll?: () => void };
-  if (d.destroy) d.destroy();
-  else d.destroyAll?.();
+  t.destroy?.();
 }
 
 /** The kernel's `get_zeroed_page(GFP_KERNEL)` / `free_page` as a tracker page source. */

@@ -51,17 +51,30 @@ export const PROFILE_NAMES = [
   "rfc-2026-page-type-fixed",
 ] as const;
 
-/** A profile name. */
-export type ProfileName = typeof PROFILE_NAMES[number];
+/** The name of a built-in profile. */
+export type BuiltinProfileName = typeof PROFILE_NAMES[number];
 
-/** The preserved-memory tracker a profile uses. */
-export type TrackerKind =
+/**
+ * A profile name: a built-in one, or one registered by a design (`defineProfile` in
+ * `lib/design/`; {@link registerProfile}).
+ */
+export type ProfileName = BuiltinProfileName | (string & Record<never, never>);
+
+/** The tracker kinds of the built-in profiles and formats (`trackers/registry.ts`). */
+export type BuiltinTrackerKind =
   | "xarray-512"
   | "xarray-4k"
   | "order-table"
   | "radix"
   | "radix-typed"
-  | "radix-typed-fixed";
+  | "radix-typed-fixed"
+  | "radix-jgg";
+
+/**
+ * The preserved-memory tracker a profile uses: a kind in the table of tracker formats, built
+ * in or registered by a design (`defineTracker`).
+ */
+export type TrackerKind = BuiltinTrackerKind | (string & Record<never, never>);
 
 /**
  * How the outgoing root FDT is built.
@@ -796,11 +809,11 @@ const FIXED_PROFILES: Readonly<Record<string, AbiProfile>> = {
 };
 
 /** Every implemented profile, by name, in {@link PROFILE_NAMES} order. */
-export const PROFILES: Readonly<Record<ProfileName, AbiProfile>> = Object.fromEntries(
+export const PROFILES: Readonly<Record<BuiltinProfileName, AbiProfile>> = Object.fromEntries(
   PROFILE_NAMES.map((
     n,
   ) => [n, (BASE_PROFILES as Record<string, AbiProfile>)[n] ?? FIXED_PROFILES[n]]),
-) as Record<ProfileName, AbiProfile>;
+) as Record<BuiltinProfileName, AbiProfile>;
 
 /** The current profile (mainline as of v7.2-rc1). */
 export const CURRENT_PROFILE: ProfileName = "kho-v4";

@@ -34,7 +34,12 @@ import { FdtReader } from "./fdt/reader.ts";
 import { splitPages } from "./page_split.ts";
 import { TrackerCounters } from "./trackers/counters.ts";
 import { hexU64, kernelWalk } from "./trackers/kernel_walk.ts";
-import { batchedWalkAvailable, walkIncoming, walkIncomingBatched } from "./trackers/registry.ts";
+import {
+  batchedWalkAvailable,
+  trackerFormat,
+  walkIncoming,
+  walkIncomingBatched,
+} from "./trackers/registry.ts";
 
 /** Largest physical address a JavaScript number holds exactly, as a u64. */
 const MAX_SAFE_PHYS = BigInt(Number.MAX_SAFE_INTEGER);
@@ -626,9 +631,7 @@ export class KhoIn {
         h.memmap.setPageCountRange(pfn + 1, n - 1, 0);
         h.memmap.prepCompoundPage(pfn, order);
       }
-    } else if (
-      this.profile.tracker === "radix-typed" || this.profile.tracker === "radix-typed-fixed"
-    ) {
+    } else if (trackerFormat(this.profile.tracker).capabilities.pageType) {
       // kho_restore_refcounts(): head 1; tails 1 for SPLIT blocks, 0 for CONTIG (unsplit).
       h.memmap.setPageCount(pfn, 1);
       if (n > 1) h.memmap.setPageCountRange(pfn + 1, n - 1, split ? 1 : 0);

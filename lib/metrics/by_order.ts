@@ -16,7 +16,7 @@ import { PhysicalMemory } from "../machine/physmem.ts";
 import { PAGE_SIZE } from "../units.ts";
 import type { TrackerKind } from "../kho/profiles.ts";
 import { TrackerCounters } from "../kho/trackers/counters.ts";
-import { createTracker, walkIncoming } from "../kho/trackers/registry.ts";
+import { trackerFormat, walkIncoming } from "../kho/trackers/registry.ts";
 import type { MetadataPageAllocator, OutgoingTracker } from "../kho/trackers/tracker.ts";
 import { uncharged } from "./collect.ts";
 
@@ -46,15 +46,6 @@ class BumpPages implements MetadataPageAllocator {
   freePage(): void {}
 }
 
-/** Serialized chunk pages of a tracker with a serialized form (the xarray era). */
-interface Serializable {
-  serialize(options: { era: "6.19" }): number;
-  chunkPagesPhys(): number[];
-}
-
-const serializable = (t: OutgoingTracker): t is OutgoingTracker & Serializable =>
-  typeof (t as Partial<Serializable>).serialize === "function";
-
 /**
  * The cost of each order's blocks alone in encoding `kind` (see the module doc). `blocks`
  * maps an order to the physical addresses of its blocks.
@@ -78,14 +69,11 @@ export function costByOrder(
     if (list.length === 0) continue;
     const mem = new PhysicalMemory(META_BASE + META_BYTES);
     const log = new KernelLog();
-    const tracker = createTracker(kind, { mem, alloc: new BumpPages(mem), log });
+    const format = trackerFormat(kind);
+    const tracker = format.create({ mem, alloc: new BumpPages(mem), log });
     for (let i = 0; i < list.length; i++) tracker.add(list[i] / PAGE_SIZE, order);
-    let root = tracker.handoverRoot();
-    let serializedPages = 0;
-    if (serializable(tracker)) {
-      root = tracker.serialize({ era: "6.19" });
-      serializedPages = tracker.chunkPagesPhys().length;
-    }
+    const root = format.serialize?.(tracker) ?? tracker.handoverRoot();
+    const serializedPages = tracker.serializedPagesPhys?.().length ?? 0;
     const counters = new TrackerCounters();
     walkIncoming(kind, { mem, rootPhys: root, isRam: () => true, log, counters }, () => 0);
     out.set(order, {

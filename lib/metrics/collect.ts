@@ -91,8 +91,7 @@ export function preservedCensus(
 
 /** Serialized chunk pages of a tracker that has a serialized form (xarray era), else 0. */
 function serializedPages(tracker: OutgoingTracker): number {
-  const t = tracker as { chunkPagesPhys?: () => number[] };
-  return typeof t.chunkPagesPhys === "function" ? t.chunkPagesPhys().length : 0;
+  return tracker.serializedPagesPhys?.().length ?? 0;
 }
 
 /** What the first kernel hands over, measured at kexec time. */

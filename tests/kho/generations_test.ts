@@ -206,13 +206,13 @@ Deno.test("6.19 finalize is repeatable: old list freed, map rewritten in place; 
   assert.equal(fdt1.length, fdt0.length, "the property is rewritten in place");
   assert.notDeepEqual(fdt1, fdt0);
   const t = k.kho.out!.tracker as XarrayTracker;
-  const chunks1 = t.chunkPagesPhys();
+  const chunks1 = t.serializedPagesPhys();
   const b = k.buddy.folioAlloc(3)!;
   k.kho.preserveFolio(b); // allowed after finalize in 6.19, not included until the next one
   k.kho.finalize();
   assert.notEqual(k.kho.out!.serializedRoot, first1);
   for (const c of chunks1) {
-    assert.ok(!t.chunkPagesPhys().includes(c) || c === k.kho.out!.serializedRoot);
+    assert.ok(!t.serializedPagesPhys().includes(c) || c === k.kho.out!.serializedRoot);
   }
   assert.throws(() => k.kho.abort(), (e: KhoError) => e.code === "EINVAL");
   const k2 = k.kexec({ finalizeAtKexec: false });

@@ -11,7 +11,7 @@ import {
 import { Machine } from "../../lib/machine/machine.ts";
 import { blocksByOrder, costByOrder } from "../../lib/metrics/by_order.ts";
 import { PhysicalMemory } from "../../lib/machine/physmem.ts";
-import { PagePool } from "../kho/trackers/page_pool.ts";
+import { PagePool } from "../../lib/design/page_pool.ts";
 
 const KINDS = [...new Set(Object.values(PROFILES).map((p) => p.tracker))]
   .filter(trackerAvailable) as TrackerKind[];
@@ -24,10 +24,10 @@ function whole(kind: TrackerKind, blocks: Map<number, number[]>) {
   const t = createTracker(kind, { mem, alloc: pool, log });
   for (const [o, list] of blocks) for (const p of list) t.add(p / 4096, o);
   let root = t.handoverRoot(), ser = 0;
-  const x = t as unknown as { serialize?: (o: object) => number; chunkPagesPhys(): number[] };
+  const x = t as unknown as { serialize?: (o: object) => number; serializedPagesPhys(): number[] };
   if (x.serialize) {
     root = x.serialize({ era: "6.19" });
-    ser = x.chunkPagesPhys().length;
+    ser = x.serializedPagesPhys().length;
   }
   const c = new TrackerCounters();
   walkIncoming(kind, { mem, rootPhys: root, isRam: () => true, log, counters: c }, () => 0);

@@ -14,7 +14,7 @@ import {
   uncharged,
 } from "../../lib/metrics/collect.ts";
 import { parseByOrder } from "../../lib/metrics/metrics.ts";
-import { PagePool } from "../kho/trackers/page_pool.ts";
+import { PagePool } from "../../lib/design/page_pool.ts";
 
 function radix() {
   const m = new Machine({ ramBytes: 2 ** 30 });

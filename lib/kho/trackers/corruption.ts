@@ -11,8 +11,15 @@
 import { KhoError } from "../../errors.ts";
 import type { WalkOutcome } from "./walk_guard.ts";
 
-/** The handed-over structure a reader walks, as the error message names it. */
-export type TrackerStructure = "radix tree" | "memory map" | "order table";
+/**
+ * The handed-over structure a reader walks, as the error message names it: the built-in
+ * readers' three, or a user design's own name (e.g. `"extent list"`).
+ */
+export type TrackerStructure =
+  | "radix tree"
+  | "memory map"
+  | "order table"
+  | (string & Record<never, never>);
 
 /**
  * A tracker walk aborted by corrupted handover bytes: a `KhoError` EINVAL with the named

@@ -572,6 +572,11 @@ export class RadixVariantTree implements OutgoingTracker {
   }
 }
 
+/** A tracker whose keys carry a page type: `addTyped` and `delTyped` are there. */
+export type TypedTracker =
+  & OutgoingTracker
+  & Required<Pick<OutgoingTracker, "addTyped" | "delTyped">>;
+
 /**
  * `kho_split_preserved_pages(page, order)` as posted, on the tracker: unpreserve the block
  * (its type is read before the split: CONTIG), `split_page()`, re-preserve it (now SPLIT).
@@ -581,7 +586,7 @@ export class RadixVariantTree implements OutgoingTracker {
  * invisible to the successor. With {@link TYPED_FIXED_CODEC} the bit moves to the SPLIT
  * subtree, which may need new pages.
  */
-export function khoSplitPreservedPages(tree: RadixVariantTree, pfn: number, order: number): void {
+export function khoSplitPreservedPages(tree: TypedTracker, pfn: number, order: number): void {
   tree.delTyped(pfn, order, khoPageType(order, 0));
   tree.addTyped(pfn, order, khoPageType(order, 1));
 }

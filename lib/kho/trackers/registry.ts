@@ -1,6 +1,10 @@
 /**
- * Which tracker implements which {@link TrackerKind}: the outgoing tracker a kernel builds
- * and the walker its successor uses to read the handed-over bytes.
+ * The table of tracker formats: every encoding kholab knows, by kind — how the first kernel's
+ * tracker is created, how the successor reads the bytes (per block and, where the encoding
+ * has one, batched), what it can do (`TrackerCapabilities`). The built-in kinds are
+ * {@link BUILTIN_TRACKER_FORMATS}; a user's design joins the table through
+ * {@link registerTrackerFormat} (`defineTracker` in `lib/design/`). Creating a tracker,
+ * walking handed-over bytes and asking whether a kind exists are lookups in this table.
  *
  * @module
  */
@@ -9,33 +13,218 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import type { TrackerKind } from "../profiles.ts";
 import { TrackerCounters } from "./counters.ts";
-import { type ScratchCheck, walkKhoserChunks, walkKhoserChunksBatched } from "./khoser.ts";
-import { RadixTree, walkRadixTree, walkRadixTreeBatched } from "./radix.ts";
-import type {
-  MetadataPageAllocator,
-  OutgoingTracker,
-  WalkBatchCallback,
-  WalkCallback,
-} from "./tracker.ts";
-import { XarrayTracker } from "./xarray.ts";
+import { checkedWalk, checkedWalkBatched, incomingTracker } from "./incoming.ts";
+import { KHOSER_MAX_ORDER, walkKhoserChunks, walkKhoserChunksBatched } from "./khoser.ts";
 import { OrderTableTracker, walkOrderTable } from "./order_table.ts";
+import { RadixTree, walkRadixTree, walkRadixTreeBatched } from "./radix.ts";
 import {
+  JGG_CODEC,
+  type RadixKeyCodec,
   RadixVariantTree,
   TYPED_CODEC,
   TYPED_FIXED_CODEC,
   walkRadixVariant,
 } from "./radix_variants.ts";
+import type {
+  IncomingTrackerOptions,
+  OutgoingTracker,
+  TrackerFormat,
+  TrackerHost,
+  WalkBatchCallback,
+  WalkCallback,
+} from "./tracker.ts";
+import { XarrayTracker } from "./xarray.ts";
+import type { XarrayBitmapBytes } from "./khoser.ts";
 
-/** What an outgoing tracker is built from. */
-export interface TrackerHost {
-  /** Physical memory. */
-  mem: PhysicalMemory;
-  /** Metadata page source. */
-  alloc: MetadataPageAllocator;
-  /** Kernel log. */
-  log: KernelLog;
-  /** 6.18/6.19's debug check of metadata pages against scratch (index of the area, or -1). */
-  scratchCheck?: ScratchCheck;
+export type { TrackerHost } from "./tracker.ts";
+
+/** The reader options every built-in reader takes, from the format's arguments. */
+function readerOptions(mem: PhysicalMemory, rootPhys: number, o: IncomingTrackerOptions) {
+  return { mem, rootPhys, isRam: o.isRam, log: o.log, counters: o.counters };
+}
+
+const RADIX: TrackerFormat = {
+  kind: "radix",
+  summary: "the unified radix tree (kho-v2 on): one-hot order keys, 6 levels, 32768-bit leaves",
+  capabilities: {
+    maxOrder: 52,
+    pageType: false,
+    rollback: "exact",
+    walkOrder: "order-desc",
+    batchedWalk: true,
+  },
+  create: (h) => RadixTree.create({ mem: h.mem, alloc: h.alloc, log: h.log }),
+  incoming(mem, rootPhys, o = {}) {
+    const counters = o.counters ?? new TrackerCounters();
+    const options = { ...readerOptions(mem, rootPhys, o), counters };
+    return incomingTracker({
+      kind: "radix",
+      structure: "radix tree",
+      counters,
+      walk: (cb) => walkRadixTree(options, cb),
+      walkBatched: (cb) => walkRadixTreeBatched(options, cb),
+    });
+  },
+};
+
+function xarrayFormat(bitmapBytes: XarrayBitmapBytes): TrackerFormat {
+  const kind = bitmapBytes === 512 ? "xarray-512" : "xarray-4k";
+  return {
+    kind,
+    summary: bitmapBytes === 512
+      ? "6.16's xarray of 512-byte bitmaps per order, serialized into khoser_mem_chunk lists"
+      : "6.18/6.19's xarray of 4 KiB bitmaps per order, serialized into khoser_mem_chunk lists",
+    capabilities: {
+      maxOrder: KHOSER_MAX_ORDER,
+      pageType: false,
+      rollback: "exact",
+      walkOrder: "order-asc",
+      batchedWalk: true,
+    },
+    create: (h) =>
+      new XarrayTracker({
+        mem: h.mem,
+        alloc: h.alloc,
+        log: h.log,
+        bitmapBytes,
+        scratchCheck: h.scratchCheck,
+      }),
+    incoming(mem, rootPhys, o = {}) {
+      const counters = o.counters ?? new TrackerCounters();
+      const options = {
+        mem,
+        firstChunkPhys: rootPhys,
+        bitmapBytes,
+        isRam: o.isRam,
+        log: o.log,
+        counters,
+      };
+      return incomingTracker({
+        kind,
+        structure: "memory map",
+        counters,
+        walk: (cb) => walkKhoserChunks(options, cb),
+        walkBatched: (cb) => walkKhoserChunksBatched(options, cb),
+      });
+    },
+    serialize: (t) => (t as XarrayTracker).serialize({ era: "6.19" }),
+  };
+}
+
+const ORDER_TABLE: TrackerFormat = {
+  kind: "order-table",
+  summary: "RFC v1 (2025-09): per-order page tables of 32768-bit bitmaps, slots for orders 0..9",
+  capabilities: {
+    maxOrder: 9,
+    pageType: false,
+    rollback: "none",
+    walkOrder: "order-asc",
+    batchedWalk: false,
+  },
+  create: (h) => OrderTableTracker.create({ mem: h.mem, alloc: h.alloc, log: h.log }),
+  incoming(mem, rootPhys, o = {}) {
+    const counters = o.counters ?? new TrackerCounters();
+    const options = { ...readerOptions(mem, rootPhys, o), counters };
+    return incomingTracker({
+      kind: "order-table",
+      structure: "order table",
+      counters,
+      walk: (cb) => walkOrderTable(options, cb),
+    });
+  },
+};
+
+function radixVariantFormat(codec: RadixKeyCodec, summary: string): TrackerFormat {
+  return {
+    kind: codec.kind,
+    summary,
+    capabilities: {
+      maxOrder: codec.maxOrder,
+      pageType: codec.typed,
+      rollback: "exact",
+      walkOrder: codec === JGG_CODEC ? "order-asc" : "order-desc",
+      batchedWalk: false,
+    },
+    create: (h) => RadixVariantTree.create({ codec, mem: h.mem, alloc: h.alloc, log: h.log }),
+    incoming(mem, rootPhys, o = {}) {
+      const counters = o.counters ?? new TrackerCounters();
+      const options = { ...readerOptions(mem, rootPhys, o), counters, codec };
+      return incomingTracker({
+        kind: codec.kind,
+        structure: "radix tree",
+        counters,
+        walk: (cb) => walkRadixVariant(options, cb),
+      });
+    },
+  };
+}
+
+/** The built-in formats, in table order. */
+export const BUILTIN_TRACKER_FORMATS: readonly TrackerFormat[] = [
+  xarrayFormat(512),
+  xarrayFormat(4096),
+  ORDER_TABLE,
+  RADIX,
+  radixVariantFormat(
+    TYPED_CODEC,
+    "page-type RFC (2026-07) as posted: one-hot keys with CONTIG/SPLIT in key bit 63",
+  ),
+  radixVariantFormat(
+    TYPED_FIXED_CODEC,
+    "page-type RFC with the type in key bit 53, inside the 60 indexed bits",
+  ),
+  radixVariantFormat(
+    JGG_CODEC,
+    "radix keys (order << 51) | (phys >> (12 + order)) (review of RFC v1, 2025-09)",
+  ),
+];
+
+const FORMATS = new Map<string, TrackerFormat>(BUILTIN_TRACKER_FORMATS.map((f) => [f.kind, f]));
+const BUILTIN = new Set(FORMATS.keys());
+
+/**
+ * Adds a format to the table (or replaces a user format of the same kind). A built-in kind
+ * cannot be replaced: RangeError. `defineTracker` (lib/design) validates the format first.
+ */
+export function registerTrackerFormat(format: TrackerFormat): void {
+  if (BUILTIN.has(format.kind)) {
+    throw new RangeError(`tracker kind "${format.kind}" is built in and cannot be redefined`);
+  }
+  FORMATS.set(format.kind, format);
+}
+
+/** Whether `kind` is one of kholab's own formats. */
+export function isBuiltinTrackerKind(kind: string): boolean {
+  return BUILTIN.has(kind);
+}
+
+/**
+ * The format of `kind`; RangeError for an unknown kind.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { trackerFormat } from "./registry.ts";
+ * assert.equal(trackerFormat("order-table").capabilities.maxOrder, 9);
+ * assert.equal(trackerFormat("radix").capabilities.rollback, "exact");
+ * ```
+ */
+export function trackerFormat(kind: TrackerKind): TrackerFormat {
+  const f = FORMATS.get(kind);
+  if (f === undefined) {
+    throw new RangeError(`unknown tracker kind "${kind}" (known: ${trackerKinds().join(", ")})`);
+  }
+  return f;
+}
+
+/** Every kind in the table: the built-in ones first, then registered ones in order. */
+export function trackerKinds(): string[] {
+  return [...FORMATS.keys()];
+}
+
+/** Whether kholab implements tracker `kind` (both directions): it is in the table. */
+export function trackerAvailable(kind: TrackerKind): boolean {
+  return FORMATS.has(kind);
 }
 
 /**
@@ -43,35 +232,7 @@ export interface TrackerHost {
  * allocated.
  */
 export function createTracker(kind: TrackerKind, host: TrackerHost): OutgoingTracker {
-  switch (kind) {
-    case "radix":
-      return RadixTree.create({ mem: host.mem, alloc: host.alloc, log: host.log });
-    case "xarray-512":
-    case "xarray-4k":
-      return new XarrayTracker({
-        mem: host.mem,
-        alloc: host.alloc,
-        log: host.log,
-        bitmapBytes: kind === "xarray-512" ? 512 : 4096,
-        scratchCheck: host.scratchCheck,
-      });
-    case "order-table":
-      return OrderTableTracker.create({ mem: host.mem, alloc: host.alloc, log: host.log });
-    case "radix-typed":
-    case "radix-typed-fixed":
-      return RadixVariantTree.create({
-        codec: kind === "radix-typed" ? TYPED_CODEC : TYPED_FIXED_CODEC,
-        mem: host.mem,
-        alloc: host.alloc,
-        log: host.log,
-      });
-  }
-}
-
-/** Whether kholab implements tracker `kind` (both directions). */
-export function trackerAvailable(kind: TrackerKind): boolean {
-  return ["radix", "xarray-512", "xarray-4k", "order-table", "radix-typed", "radix-typed-fixed"]
-    .includes(kind);
+  return trackerFormat(kind).create(host);
 }
 
 /** What the successor's walk found. */
@@ -102,48 +263,34 @@ export interface IncomingWalkOptions {
   counters: TrackerCounters;
 }
 
+function reader(kind: TrackerKind, o: IncomingWalkOptions) {
+  return trackerFormat(kind).incoming(o.mem, o.rootPhys, {
+    isRam: o.isRam,
+    log: o.log,
+    counters: o.counters,
+  });
+}
+
+function result(r: ReturnType<typeof checkedWalk>): IncomingWalkResult {
+  return { ok: r.ok, error: r.error, detail: r.detail, blocks: r.blocks, rejected: r.rejected };
+}
+
 /**
  * Walks handed-over tracker bytes of `kind` from `rootPhys`; never throws for corrupted
  * bytes. A successor built for one kind reads the bytes as that kind, whatever wrote them.
+ * Readers whose keys carry a page type pass it as the callback's third argument.
  */
 export function walkIncoming(
   kind: TrackerKind,
   options: IncomingWalkOptions,
   cb: WalkCallback,
 ): IncomingWalkResult {
-  switch (kind) {
-    case "radix": {
-      const r = walkRadixTree({ ...options }, cb);
-      return { ok: r.ok, error: r.error, detail: r.detail, blocks: r.blocks, rejected: r.rejected };
-    }
-    case "xarray-512":
-    case "xarray-4k": {
-      const r = walkKhoserChunks({
-        mem: options.mem,
-        firstChunkPhys: options.rootPhys,
-        bitmapBytes: kind === "xarray-512" ? 512 : 4096,
-        isRam: options.isRam,
-        log: options.log,
-        counters: options.counters,
-      }, cb);
-      return { ok: r.ok, error: r.error, detail: r.detail, blocks: r.blocks, rejected: r.rejected };
-    }
-    case "order-table": {
-      const r = walkOrderTable({ ...options }, cb);
-      return { ok: r.ok, error: r.error, detail: r.detail, blocks: r.blocks, rejected: r.rejected };
-    }
-    case "radix-typed":
-    case "radix-typed-fixed": {
-      const codec = kind === "radix-typed" ? TYPED_CODEC : TYPED_FIXED_CODEC;
-      const r = walkRadixVariant({ ...options, codec }, cb);
-      return { ok: r.ok, error: r.error, detail: r.detail, blocks: r.blocks, rejected: r.rejected };
-    }
-  }
+  return result(checkedWalk(reader(kind, options), cb));
 }
 
 /** Whether {@link walkIncomingBatched} reads `kind` natively (blocks carry no page type). */
 export function batchedWalkAvailable(kind: TrackerKind): boolean {
-  return kind === "radix" || kind === "xarray-512" || kind === "xarray-4k";
+  return trackerFormat(kind).capabilities.batchedWalk;
 }
 
 /**
@@ -173,31 +320,7 @@ export function walkIncomingBatched(
   options: IncomingWalkOptions,
   cb: WalkBatchCallback,
 ): IncomingWalkResult {
-  let r;
-  switch (kind) {
-    case "radix":
-      r = walkRadixTreeBatched({ ...options }, cb);
-      break;
-    case "xarray-512":
-    case "xarray-4k":
-      r = walkKhoserChunksBatched({
-        mem: options.mem,
-        firstChunkPhys: options.rootPhys,
-        bitmapBytes: kind === "xarray-512" ? 512 : 4096,
-        isRam: options.isRam,
-        log: options.log,
-        counters: options.counters,
-      }, cb);
-      break;
-    default: {
-      const one = new Float64Array(1);
-      return walkIncoming(kind, options, (phys, order) => {
-        one[0] = phys;
-        return cb(one, 1, order);
-      });
-    }
-  }
-  return { ok: r.ok, error: r.error, detail: r.detail, blocks: r.blocks, rejected: r.rejected };
+  return result(checkedWalkBatched(reader(kind, options), cb));
 }
 
 export { TrackerCounters };

@@ -12,12 +12,18 @@
  *   and the memory bytes alone (no JavaScript object survives kexec) and walks the
  *   preserved blocks, validating everything it reads.
  *
- * Both report deterministic costs through {@link TrackerCounters}.
+ * Both report deterministic costs through {@link TrackerCounters}. A {@link TrackerFormat}
+ * names an encoding and builds both faces: kholab's table of formats (`registry.ts`) holds the
+ * built-in ones and any a user registers (`defineTracker` in `lib/design/`); the conformance
+ * suite (`lib/design/conformance.ts`) checks a format against this contract.
  *
  * @module
  */
 
+import type { KernelLog } from "../../kernel/dmesg.ts";
+import type { PhysicalMemory } from "../../machine/physmem.ts";
 import type { TrackerCounters } from "./counters.ts";
+import type { WalkOutcome } from "./walk_guard.ts";
 
 /**
  * Where tracker metadata pages come from: `get_zeroed_page()` / `free_page()` in the
@@ -38,7 +44,9 @@ export interface MetadataPageAllocator {
 /**
  * Called once per preserved block during a walk, with the block's physical address and
  * order. A non-zero return value stops the walk and becomes the walk's result (the
- * kernel's `kho_radix_walk_tree` convention).
+ * kernel's `kho_radix_walk_tree` convention). Trackers whose keys carry a page type
+ * ({@link TrackerCapabilities.pageType}) pass it as a third argument (0 CONTIG, 1 SPLIT);
+ * a two-parameter callback ignores it.
  */
 export type WalkCallback = (phys: number, order: number) => number;
 
@@ -87,6 +95,24 @@ export interface OutgoingTracker {
   metadataBytes(): number;
   /** Physical addresses of the metadata pages currently owned, in ascending order. */
   ownedPagesPhys(): number[];
+  /**
+   * Optional, for trackers whose keys carry a page type ({@link TrackerCapabilities.pageType}):
+   * {@link add} with the type (0 CONTIG, 1 SPLIT); `add` records CONTIG.
+   */
+  addTyped?(pfn: number, order: number, type: number): void;
+  /** Optional: {@link del} with a page type (see {@link addTyped}). */
+  delTyped?(pfn: number, order: number, type: number): void;
+  /**
+   * Optional: frees every page the tracker owns (and its serialized form, if any) through
+   * the allocator. The engine calls it when `kho_init` fails after the tracker was built.
+   */
+  destroy?(): void;
+  /**
+   * Optional, for trackers that hand over a serialized copy rather than their live pages
+   * (the xarray era's chunk list, {@link TrackerFormat.serialize}): the pages of that copy,
+   * in list order. They come from the same allocator and are not in {@link ownedPagesPhys}.
+   */
+  serializedPagesPhys?(): number[];
 }
 
 /**
@@ -106,4 +132,91 @@ export interface IncomingTracker {
   walk(cb: WalkCallback): number;
   /** Optional batched form of {@link walk}: same blocks, same order, a batch per call. */
   walkBatched?(cb: WalkBatchCallback): number;
+  /**
+   * Optional: {@link walk} returning the whole outcome instead of throwing on corruption
+   * (`ok`, the named `error`, blocks delivered and rejected). Where it is missing, the engine
+   * derives the outcome from {@link walk} and its `TrackerCorruptionError`.
+   */
+  walkChecked?(cb: WalkCallback): WalkOutcome<string>;
+  /** Optional: {@link walkBatched} returning the outcome (see {@link walkChecked}). */
+  walkBatchedChecked?(cb: WalkBatchCallback): WalkOutcome<string>;
+}
+
+/** What an outgoing tracker is built from. */
+export interface TrackerHost {
+  /** Physical memory. */
+  mem: PhysicalMemory;
+  /** Metadata page source. */
+  alloc: MetadataPageAllocator;
+  /** Kernel log. */
+  log: KernelLog;
+  /**
+   * 6.18/6.19's debug check of metadata pages against scratch: the index of the scratch area
+   * `[phys, phys + size)` overlaps, or -1 (absent: no check).
+   */
+  scratchCheck?: (phys: number, size: number) => number;
+}
+
+/** What the successor's reader gets besides the memory and the root address. */
+export interface IncomingTrackerOptions {
+  /** Whether `[phys, phys + size)` is entirely RAM (default: inside the memory). */
+  isRam?: (phys: number, size: number) => boolean;
+  /** Log for rejected blocks and structural errors (default: none). */
+  log?: KernelLog;
+  /** Counters to charge (default: a fresh set). */
+  counters?: TrackerCounters;
+}
+
+/**
+ * Walk orders a format can promise ({@link TrackerCapabilities.walkOrder}): `order-desc` —
+ * largest orders first, ascending addresses within an order (the one-hot radix key);
+ * `order-asc` — smallest orders first, ascending addresses within an order; `address` —
+ * ascending addresses whatever the order; `unspecified` — any order, each block once.
+ */
+export type WalkOrder = "order-desc" | "order-asc" | "address" | "unspecified";
+
+/** What a tracker format can do, as the engine and the conformance suite read it. */
+export interface TrackerCapabilities {
+  /** Largest order whose blocks reach the successor (larger ones are refused or lost). */
+  readonly maxOrder: number;
+  /** Whether keys carry a page type: the tracker has `addTyped` / `delTyped`. */
+  readonly pageType: boolean;
+  /**
+   * What an `add` failing with ENOMEM leaves: `exact` — pages, bytes and blocks exactly as
+   * before the call (the kernel's `err_free_nodes`); `none` — no rollback (pages allocated
+   * by the call stay linked and owned, no block is lost or gained, nothing leaks).
+   */
+  readonly rollback: "exact" | "none";
+  /** The order of the walk (both faces). */
+  readonly walkOrder: WalkOrder;
+  /** Whether the successor's reader has a native batched walk. */
+  readonly batchedWalk: boolean;
+}
+
+/**
+ * A tracker format: one encoding of preserved memory, both faces. `create` builds the first
+ * kernel's tracker over pages from `host.alloc`; `incoming` builds the successor's reader
+ * from the memory and the root address alone (nothing else crosses kexec).
+ */
+export interface TrackerFormat {
+  /** Short name, unique in the table, e.g. `"radix"`. */
+  readonly kind: string;
+  /** One line: what the encoding is and where it comes from. */
+  readonly summary: string;
+  /** What it can do. */
+  readonly capabilities: TrackerCapabilities;
+  /** Builds the outgoing tracker; throws `KhoError` ENOMEM when its first pages cannot be had. */
+  create(host: TrackerHost): OutgoingTracker;
+  /** Builds the successor's reader of the bytes at `rootPhys`. */
+  incoming(
+    mem: PhysicalMemory,
+    rootPhys: number,
+    options?: IncomingTrackerOptions,
+  ): IncomingTracker;
+  /**
+   * Optional: writes the handed-over copy of a tracker that does not hand over its live pages
+   * (the xarray era's `kho_mem_serialize`, 6.19 rules: a repeat frees the previous copy) and
+   * returns its root. Absent: the live pages cross and the root is `handoverRoot()`.
+   */
+  serialize?(tracker: OutgoingTracker): number;
 }

@@ -589,7 +589,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
   }
 
   /** Physical addresses of the serialized chunk pages, in list order (empty if none). */
-  chunkPagesPhys(): number[] {
+  serializedPagesPhys(): number[] {
     return [...(this.serializedList?.chunkPagesPhys ?? [])];
   }
 
@@ -611,7 +611,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
    * both xarray levels, then frees the serialized chunk list if there is one. The tracker is
    * empty and usable afterwards.
    */
-  destroyAll(): void {
+  destroy(): void {
     for (const phys of this.#slabPages.keys()) {
       this.#alloc.freePage(phys);
       this.counters.pagesFreed++;

@@ -17,7 +17,7 @@ import {
 } from "../../../lib/kho/trackers/khoser.ts";
 import { KHOSER_BITMAP_SIZE, KHOSER_CHUNK_HDR } from "../../../lib/kho/abi/kexec_handover.ts";
 import { XarrayTracker } from "../../../lib/kho/trackers/xarray.ts";
-import { FaultyAllocator, PagePool } from "./page_pool.ts";
+import { FaultyAllocator, PagePool } from "../../../lib/design/page_pool.ts";
 
 const GiB = 2 ** 30;
 const TiB = 2 ** 40;
@@ -183,7 +183,7 @@ for (const era of ["6.16", "6.18", "6.19"] as const) {
     let old: number[] = [];
     if (era === "6.19") {
       serialize(tracker, faulty, { era });
-      old = tracker.chunkPagesPhys();
+      old = tracker.serializedPagesPhys();
     }
     const inUse = pool.inUseSorted();
     const chunksNeeded = 2 + 1 + 1;
@@ -194,7 +194,7 @@ for (const era of ["6.16", "6.18", "6.19"] as const) {
         (e) => e instanceof KhoError && e.code === "ENOMEM",
       );
       assert.deepEqual(pool.inUseSorted(), inUse, `fault at chunk ${nth}`);
-      assert.deepEqual(tracker.chunkPagesPhys(), old, "the previous list (6.19) stays");
+      assert.deepEqual(tracker.serializedPagesPhys(), old, "the previous list (6.19) stays");
       faulty.faults.disarm();
     }
     assert.equal(tracker.counters.allocFailures, chunksNeeded);
@@ -239,7 +239,7 @@ Deno.test("6.16/6.18 refuse a second serialization (EEXIST); 6.19 replaces the o
   const { mem, pool, tracker } = setup(4096);
   tracker.add(1, 0);
   const first1 = serialize(tracker, pool, { era: "6.19" });
-  const old = tracker.chunkPagesPhys();
+  const old = tracker.serializedPagesPhys();
   // preserving after finalize is allowed in 6.19; a new bitmap is invisible until the next
   // finalize, but a bit set in an already listed bitmap shows up at once
   tracker.add(2, 0);

@@ -21,7 +21,7 @@ import {
   khoPageTableLevelShift,
   khoTableLevel,
 } from "../../../lib/kho/abi/rfc_order_table.ts";
-import { FaultyAllocator, PagePool } from "./page_pool.ts";
+import { FaultyAllocator, PagePool } from "../../../lib/design/page_pool.ts";
 
 const GiB = 2 ** 30;
 const TiB = 2 ** 40;

@@ -11,7 +11,7 @@ import {
   walkRadixTree,
   walkRadixTreeBatched,
 } from "../../../lib/kho/trackers/radix.ts";
-import { FaultyAllocator, PagePool } from "./page_pool.ts";
+import { FaultyAllocator, PagePool } from "../../../lib/design/page_pool.ts";
 
 const GiB = 2 ** 30;
 const TiB = 2 ** 40;

@@ -24,7 +24,7 @@ import {
   KHO_PAGE_SPLIT,
   type KhoPageType,
 } from "../../../lib/kho/abi/rfc_page_type.ts";
-import { FaultyAllocator, PagePool } from "./page_pool.ts";
+import { FaultyAllocator, PagePool } from "../../../lib/design/page_pool.ts";
 
 const GiB = 2 ** 30;
 const TiB = 2 ** 40;

@@ -5,7 +5,7 @@ import { KernelLog } from "../../../lib/kernel/dmesg.ts";
 import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
 import { walkKhoserChunks, type XarrayBitmapBytes } from "../../../lib/kho/trackers/khoser.ts";
 import { KhoHangError, XarrayTracker } from "../../../lib/kho/trackers/xarray.ts";
-import { FaultyAllocator, PagePool } from "./page_pool.ts";
+import { FaultyAllocator, PagePool } from "../../../lib/design/page_pool.ts";
 
 const KiB = 1024;
 const GiB = 2 ** 30;
@@ -67,7 +67,7 @@ Deno.test("seed: 16 GiB dense order-0 at 4 GiB = 1024 × 512 B (512 KiB) + 5 chu
   const root = tracker.serialize({ era: "6.16" });
   assert.equal(root, tracker.handoverRoot());
   assert.equal(chunkCount(mem, root), 5);
-  assert.equal(tracker.chunkPagesPhys().length, 5);
+  assert.equal(tracker.serializedPagesPhys().length, 5);
   assert.equal(pool.inUse.size, 128 + 5);
   let r0 = 0;
   const r = walkKhoserChunks({ mem, firstChunkPhys: root, bitmapBytes: 512 }, (p, o) => {
@@ -115,7 +115,7 @@ Deno.test("seed: one 4 KiB bitmap holds every 1 GiB folio of 8 TiB, and of 12 Ti
   assert.equal(tracker.bitmapCount(), 1); // 32768 bits × 1 GiB = 32 TiB per bitmap
   tracker.add(32768 * 2 ** 18, 18); // the first folio above 32 TiB needs a second one
   assert.equal(tracker.bitmapCount(), 2);
-  tracker.destroyAll();
+  tracker.destroy();
   for (let k = 0; k < 12288; k++) tracker.add(k * 2 ** 18, 18);
   const root = tracker.serialize({ era: "6.19" });
   assert.equal(chunkCount(mem, root), 1);
@@ -155,7 +155,7 @@ Deno.test("seed: 12 TiB host, one order-0 page per 128 MiB = 98,304 bitmaps + 38
   assert.ok(r.ok);
   assert.equal(r.stopped, 0);
   assert.equal(r.blocks, 98_304);
-  tracker.destroyAll();
+  tracker.destroy();
   assert.equal(pool.inUse.size, 0);
 });
 
@@ -407,19 +407,19 @@ Deno.test("preserveRange splits like kho_preserve_phys and rolls back on ENOMEM"
   const got = collect((cb) => tracker.walk(cb)).map(([p, o]) => [p / 4096, o]);
   // blocks: 3/0, 4/2, 8/3, 16/3, 24/2 (listed by ascending order, then address)
   assert.deepEqual(got, [[3, 0], [4, 2], [24, 2], [8, 3], [16, 3]]);
-  tracker.destroyAll();
+  tracker.destroy();
   assert.equal(pool.inUse.size, 0);
   faulty.faults.arm({ nth: 3, sites: ["kho_mem_phys_bits"] }); // the order-3 bitmap
   assert.throws(() => tracker.preserveRange(3, 28), (e) => e instanceof KhoError);
   assert.deepEqual(collect((cb) => tracker.walk(cb)), []);
 });
 
-Deno.test("destroyAll (6.16 abort) frees every bitmap and the chunk list", () => {
+Deno.test("destroy (6.16 abort) frees every bitmap and the chunk list", () => {
   const { pool, tracker } = setup(512);
   for (let k = 0; k < 300; k++) tracker.add(k * 4096 + k, k % 3 === 0 ? 0 : 9);
   tracker.serialize({ era: "6.16" });
   assert.ok(pool.inUse.size > 0);
-  tracker.destroyAll();
+  tracker.destroy();
   assert.equal(pool.inUse.size, 0);
   assert.equal(tracker.bitmapCount(), 0);
   assert.equal(tracker.metadataPages(), 0);
@@ -477,7 +477,7 @@ for (const bytes of [512, 4096] as const) {
           assert.ok(r.ok, r.detail);
           assert.equal(r.rejected, 0);
           assert.deepEqual(got, want);
-          tracker.destroyAll();
+          tracker.destroy();
           assert.equal(pool.inUse.size, 0);
         },
       ),
