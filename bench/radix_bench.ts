@@ -17,7 +17,8 @@
 
 import { KernelLog } from "../lib/kernel/dmesg.ts";
 import { PhysicalMemory } from "../lib/machine/physmem.ts";
-import { IncomingRadixTree, RadixTree } from "../lib/kho/trackers/radix.ts";
+import { RadixTree } from "../lib/kho/trackers/radix.ts";
+import { trackerFormat } from "../lib/kho/trackers/registry.ts";
 import { PagePool } from "../lib/design/page_pool.ts";
 
 const PAGES = 1 << 20;
@@ -104,7 +105,7 @@ function summary(reps = 7, warmup = 3) {
     preserveAll(tree);
     const t1 = performance.now();
     resetChecksum();
-    const incoming = new IncomingRadixTree({ mem, rootPhys: tree.handoverRoot() });
+    const incoming = trackerFormat("radix").incoming(mem, tree.handoverRoot());
     const t2 = performance.now();
     incoming.walk(checksumCb);
     const t3 = performance.now();
@@ -112,7 +113,7 @@ function summary(reps = 7, warmup = 3) {
     const sum = checksumHex();
     resetChecksum();
     const t4 = performance.now();
-    incoming.walkBatched(checksumBatch);
+    incoming.walkBatched!(checksumBatch);
     const t5 = performance.now();
     if (checksumHex() !== sum) throw new Error("batched walk checksum differs");
     if (r < warmup) continue;
@@ -166,13 +167,13 @@ if (!import.meta.main) {
 
   Deno.bench("radix incoming walk: 1 Mi pages, checksum", { group: "radix" }, () => {
     resetChecksum();
-    new IncomingRadixTree({ mem: prepared.mem, rootPhys: root }).walk(checksumCb);
+    trackerFormat("radix").incoming(prepared.mem, root).walk(checksumCb);
     if (checksumHex() !== ours.checksum) throw new Error("checksum changed");
   });
 
   Deno.bench("radix incoming batched walk: 1 Mi pages, checksum", { group: "radix" }, () => {
     resetChecksum();
-    new IncomingRadixTree({ mem: prepared.mem, rootPhys: root }).walkBatched(checksumBatch);
+    trackerFormat("radix").incoming(prepared.mem, root).walkBatched!(checksumBatch);
     if (checksumHex() !== ours.checksum) throw new Error("checksum changed");
   });
 

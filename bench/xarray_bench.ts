@@ -18,13 +18,15 @@
 
 import { KernelLog } from "../lib/kernel/dmesg.ts";
 import { PhysicalMemory } from "../lib/machine/physmem.ts";
-import {
-  IncomingXarrayTracker,
-  serialize,
-  type XarrayBitmapBytes,
-} from "../lib/kho/trackers/khoser.ts";
+import { serialize, type XarrayBitmapBytes } from "../lib/kho/trackers/khoser.ts";
 import { XarrayTracker } from "../lib/kho/trackers/xarray.ts";
 import { PagePool } from "../lib/design/page_pool.ts";
+import { trackerFormat } from "../lib/kho/trackers/registry.ts";
+
+/** The successor's reader of a serialized list (the format table's xarray kinds). */
+function xarrayReader(bitmapBytes: 512 | 4096, mem: PhysicalMemory, first: number) {
+  return trackerFormat(bitmapBytes === 512 ? "xarray-512" : "xarray-4k").incoming(mem, first);
+}
 
 const PAGES = 1 << 22;
 const SPAN_PAGES = 1 << 22;
@@ -107,15 +109,15 @@ function summary(bitmapBytes: XarrayBitmapBytes, reps = 7, warmup = 3) {
     const first = serialize(tracker, pool, { era: bitmapBytes === 512 ? "6.16" : "6.18" });
     const t2 = performance.now();
     resetChecksum();
-    const incoming = new IncomingXarrayTracker({ mem, firstChunkPhys: first, bitmapBytes });
+    const incoming = xarrayReader(bitmapBytes, mem, first);
     incoming.walk(checksumCb);
     const t3 = performance.now();
     walked = incoming.counters.callbacks;
     const sum = checksumHex();
     resetChecksum();
     const t4 = performance.now();
-    new IncomingXarrayTracker({ mem, firstChunkPhys: first, bitmapBytes })
-      .walkBatched(checksumBatch);
+    xarrayReader(bitmapBytes, mem, first)
+      .walkBatched!(checksumBatch);
     const t5 = performance.now();
     if (checksumHex() !== sum) throw new Error("batched walk checksum differs");
     if (r < warmup) continue;
@@ -196,15 +198,15 @@ if (!import.meta.main) {
     const first = serialize(walked.tracker, walked.pool, { era: "6.18" });
     Deno.bench(`xarray incoming walk (${bytes} B bitmaps): checksum`, { group }, () => {
       resetChecksum();
-      new IncomingXarrayTracker({ mem: walked.mem, firstChunkPhys: first, bitmapBytes: bytes })
+      xarrayReader(bytes, walked.mem, first)
         .walk(checksumCb);
       if (checksumHex() !== "0x007ffffe00000000") throw new Error("checksum changed");
     });
 
     Deno.bench(`xarray incoming batched walk (${bytes} B bitmaps): checksum`, { group }, () => {
       resetChecksum();
-      new IncomingXarrayTracker({ mem: walked.mem, firstChunkPhys: first, bitmapBytes: bytes })
-        .walkBatched(checksumBatch);
+      xarrayReader(bytes, walked.mem, first)
+        .walkBatched!(checksumBatch);
       if (checksumHex() !== "0x007ffffe00000000") throw new Error("checksum changed");
     });
   }

@@ -14,6 +14,8 @@
  * - `del`: deleting a third of the blocks leaves the rest, on both faces; deleting a block
  *   never added does not throw;
  * - `duplicate-add`: adding every block again changes no page and no byte;
+ * - `random-ops`: seeded random add/del sequences over the set; after each, both walks give
+ *   exactly the blocks a plain set model holds;
  * - `walk-stop`: a non-zero callback result stops both walks at once and is returned;
  * - `invalid-args`: a negative or fractional pfn, a negative or huge order are `KhoError`
  *   EINVAL and change nothing;
@@ -64,6 +66,7 @@ export const CONFORMANCE_CHECKS = [
   "batched-walk",
   "del",
   "duplicate-add",
+  "random-ops",
   "walk-stop",
   "invalid-args",
   "enomem-rollback",
@@ -470,6 +473,34 @@ const CHECKS: Record<ConformanceCheckName, CheckFn> = {
       fail("duplicate-visit", "the walk changed after adding present blocks again");
     }
     return `${c.blocks.length} blocks added twice: pages and bytes unchanged`;
+  },
+
+  "random-ops": (c) => {
+    const rng = c.rng.fork("ops");
+    const order = c.format.capabilities.walkOrder;
+    let ops = 0;
+    for (let round = 0; round < 6; round++) {
+      const rig = newRig(c.format);
+      const model = new Map<string, Block>();
+      for (let n = 0; n < 80; n++, ops++) {
+        const [pfn, o] = c.blocks[rng.int(c.blocks.length)];
+        const b = asBlock([pfn, o]);
+        if (rng.chance(0.65)) {
+          rig.tracker.add(pfn, o);
+          model.set(blockText(b), b);
+        } else {
+          rig.tracker.del(pfn, o);
+          model.delete(blockText(b));
+        }
+      }
+      const want = [...model.values()];
+      expectSequence(`round ${round}: outgoing walk`, walkOut(rig.tracker), want, order);
+      const root = handover(rig);
+      const r = walkIn(c.format, copyBytes(rig), root);
+      expectOk(`round ${round}: incoming walk`, r);
+      expectSequence(`round ${round}: incoming walk`, r.blocks, want, order);
+    }
+    return `${ops} random adds and dels in 6 rounds: both walks match a set model`;
   },
 
   "walk-stop": (c) => {

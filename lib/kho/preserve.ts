@@ -25,11 +25,7 @@ import { scratchOverlap } from "./scratch.ts";
 import { trackerFormat } from "./trackers/registry.ts";
 import type { MetadataPageAllocator, OutgoingTracker } from "./trackers/tracker.ts";
 import { XarrayTracker } from "./trackers/xarray.ts";
-import {
-  khoPageType,
-  khoSplitPreservedPages,
-  type TypedTracker,
-} from "./trackers/radix_variants.ts";
+import { khoPageType, khoSplitPreservedPages, type TypedTracker } from "./trackers/radix_codecs.ts";
 
 /** What the outgoing KHO needs from its kernel. */
 export interface KhoOutHost {

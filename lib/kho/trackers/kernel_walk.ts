@@ -36,7 +36,7 @@ import {
   type RadixKeyCodec,
   TYPED_CODEC,
   TYPED_FIXED_CODEC,
-} from "./radix_variants.ts";
+} from "./radix_codecs.ts";
 import { KhoHangError } from "./xarray.ts";
 
 /** u64 mask. */

@@ -43,18 +43,12 @@
  */
 
 import { KhoError } from "../../errors.ts";
-import { TrackerCorruptionError } from "./corruption.ts";
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { cacheLinesSpanned, TrackerCounters } from "./counters.ts";
 import { hexU64, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
-import type {
-  IncomingTracker,
-  MetadataPageAllocator,
-  WalkBatchCallback,
-  WalkCallback,
-} from "./tracker.ts";
+import type { MetadataPageAllocator, WalkBatchCallback, WalkCallback } from "./tracker.ts";
 import {
   KHO_FDT_MEMORY_MAP_PROP_NAME,
   KHOSER_BITMAP_SIZE,
@@ -362,7 +356,7 @@ export interface KhoserWalkResult extends Readonly<WalkOutcome<KhoserWalkErrorRe
   readonly bitmapsVisited: number;
 }
 
-/** Options of {@link walkKhoserChunks} and {@link IncomingXarrayTracker}. */
+/** Options of {@link walkKhoserChunks}. */
 export interface KhoserReaderOptions {
   /** Physical memory as the successor sees it. */
   mem: PhysicalMemory;
@@ -704,65 +698,4 @@ export function walkKhoserChunksBatched(
   cb: WalkBatchCallback,
 ): KhoserWalkResult {
   return runWalk(options, null, cb);
-}
-
-/**
- * The successor kernel's view of a handed-over 6.16 – 6.19 memory map: the first chunk's
- * physical address and the memory's bytes, nothing else.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { IncomingXarrayTracker } from "./khoser.ts";
- * import { PhysicalMemory } from "../../machine/physmem.ts";
- * const mem = new PhysicalMemory(2 ** 24);
- * const t = new IncomingXarrayTracker({ mem, firstChunkPhys: 0, bitmapBytes: 512 });
- * assert.equal(t.kind, "xarray-512");
- * assert.equal(t.walk(() => 1), 0); // nothing preserved
- * ```
- */
-export class IncomingXarrayTracker implements IncomingTracker {
-  /** Encoding name (`"xarray-512"` or `"xarray-4k"`). */
-  readonly kind: "xarray-512" | "xarray-4k";
-  /** Cost counters, charged by every walk. */
-  readonly counters: TrackerCounters;
-  readonly #options: KhoserReaderOptions;
-
-  /** A reader for the list at `options.firstChunkPhys`. */
-  constructor(options: KhoserReaderOptions) {
-    preserveBitsOf(options.bitmapBytes);
-    this.kind = xarrayKind(options.bitmapBytes);
-    this.counters = options.counters ?? new TrackerCounters();
-    this.#options = { ...options, counters: this.counters };
-  }
-
-  /** Physical address of the first chunk being read. */
-  get firstChunkPhys(): number {
-    return this.#options.firstChunkPhys;
-  }
-
-  /**
-   * Walks the valid blocks; returns the stopping callback result or 0. Throws
-   * {@link TrackerCorruptionError} (a `KhoError` EINVAL) on a structural error.
-   */
-  walk(cb: WalkCallback): number {
-    const r = this.walkChecked(cb);
-    if (!r.ok) throw new TrackerCorruptionError("memory map", r);
-    return r.stopped;
-  }
-
-  /** Walks and returns the full {@link KhoserWalkResult}; never throws for corruption. */
-  walkChecked(cb: WalkCallback): KhoserWalkResult {
-    return walkKhoserChunks(this.#options, cb);
-  }
-
-  /**
-   * {@link walk} with a bitmap's blocks at a time (see {@link walkKhoserChunksBatched}).
-   * Throws {@link TrackerCorruptionError} on a structural error.
-   */
-  walkBatched(cb: WalkBatchCallback): number {
-    const r = walkKhoserChunksBatched(this.#options, cb);
-    if (!r.ok) throw new TrackerCorruptionError("memory map", r);
-    return r.stopped;
-  }
 }

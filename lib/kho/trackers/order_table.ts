@@ -62,12 +62,7 @@ import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
 import { type ChildReasons, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
-import type {
-  IncomingTracker,
-  MetadataPageAllocator,
-  OutgoingTracker,
-  WalkCallback,
-} from "./tracker.ts";
+import type { MetadataPageAllocator, OutgoingTracker, WalkCallback } from "./tracker.ts";
 import {
   KHO_BITMAP_TABLE_BITS,
   KHO_ORDER_TABLE_PROP,
@@ -452,7 +447,7 @@ export interface OrderTableWalkResult extends Readonly<WalkOutcome<OrderTableWal
   readonly ignoredSlots: number;
 }
 
-/** Options of {@link walkOrderTable} and {@link IncomingOrderTable}. */
+/** Options of {@link walkOrderTable}. */
 export interface OrderTableReaderOptions {
   /** Physical memory as the successor sees it. */
   mem: PhysicalMemory;
@@ -652,55 +647,4 @@ export function walkOrderTable(
     bitmapsVisited: w.bitmaps,
     ignoredSlots,
   });
-}
-
-/**
- * The successor's view of a handed-over RFC v1 order table: its physical address and the
- * memory's bytes.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { IncomingOrderTable } from "./order_table.ts";
- * import { TrackerCorruptionError } from "./corruption.ts";
- * import { PhysicalMemory } from "../../machine/physmem.ts";
- * const mem = new PhysicalMemory(2 ** 24);
- * assert.throws(
- *   () => new IncomingOrderTable({ mem, rootPhys: 0x1234 }).walk(() => 0),
- *   (e) => e instanceof TrackerCorruptionError && e.reason === "root-unaligned",
- * );
- * ```
- */
-export class IncomingOrderTable implements IncomingTracker {
-  /** Encoding name. */
-  readonly kind = "order-table";
-  /** Cost counters, charged by every walk. */
-  readonly counters: TrackerCounters;
-  readonly #options: OrderTableReaderOptions;
-
-  /** A reader for the order table at `options.rootPhys`. */
-  constructor(options: OrderTableReaderOptions) {
-    this.counters = options.counters ?? new TrackerCounters();
-    this.#options = { ...options, counters: this.counters };
-  }
-
-  /** Physical address of the order table being read. */
-  get rootPhys(): number {
-    return this.#options.rootPhys;
-  }
-
-  /**
-   * Walks the valid blocks; returns the stopping callback result or 0. Throws
-   * {@link TrackerCorruptionError} on a structural error.
-   */
-  walk(cb: WalkCallback): number {
-    const r = this.walkChecked(cb);
-    if (!r.ok) throw new TrackerCorruptionError("order table", r);
-    return r.stopped;
-  }
-
-  /** Walks and returns the full {@link OrderTableWalkResult}; never throws for corruption. */
-  walkChecked(cb: WalkCallback): OrderTableWalkResult {
-    return walkOrderTable(this.#options, cb);
-  }
 }

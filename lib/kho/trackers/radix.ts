@@ -1,32 +1,45 @@
 /**
- * The unified KHO radix tree (kho-v2 and later, `kernel/liveupdate/kexec_handover.c`):
- * the outgoing kernel's {@link RadixTree} and the successor's {@link IncomingRadixTree},
- * both working on the tree's real bytes in simulated physical memory.
+ * The KHO radix tree (kho-v2 and later, `kernel/liveupdate/kexec_handover.c`): one six-level
+ * core over 60-bit keys — the outgoing kernel's {@link RadixTree} and the successor's walk
+ * ({@link walkRadixTree}), both on the tree's real bytes in simulated physical memory — with
+ * the key computed by a codec (`radix_codecs.ts`): the kernel's one-hot order key, or a
+ * proposal's. The kernel's tree is this core with {@link ONE_HOT_CODEC} plus the fast paths
+ * its benchmarks need (an unrolled descent on key halves, a per-order leaf cache, a walk that
+ * hands over a leaf's blocks at a time).
  *
  * Layout (the ABI, byte-compatible with the kernel; constants and node layout in
  * `../abi/kexec_handover.ts`): every node is a zeroed 4 KiB page of 512 little-endian u64
  * physical addresses of children (0 = empty); levels 5 (root) .. 1 are such tables, entries
  * of level 1 point to leaves; a leaf is a 4 KiB page holding a 32768-bit Linux bitmap (bit i
- * in u64 word i/64 at bit i%64, so bit i is bit i%8 of byte i/8). A preserved block
- * `(pfn, order)` is the set bit of its key (see `radix_key.ts`). The successor finds the tree
- * from the root's physical address alone.
+ * in u64 word i/64 at bit i%64, so bit i is bit i%8 of byte i/8). A preserved block is the
+ * set bit of its key: leaf bit = key bits 0..14, level L's index = key bits
+ * `(L-1)*9+15 .. +23`; bits 60..63 are never indexed. The successor finds the tree from the
+ * root's physical address alone.
  *
- * The outgoing tree keeps a JavaScript shadow of its own nodes (the `phys_to_virt` side:
- * a 512-slot array per table holding child tables or the word views of leaf pages) so that
- * `add` costs five array loads; every change is written to the page bytes at the same time, and walks read the
- * bytes. While the tree is live its pages must only be written through word/byte writes of
- * `PhysicalMemory` (`writeU8`, `writeU64`, …), not replaced wholesale (`fill`, `zero`,
- * `writeBytes` of a whole page, `copy`), which would detach the cached views.
+ * Two ways in: the page API of mainline and the proposals (`add` / `addTyped`, the codec
+ * encodes; a key's bits 60..63 are dropped by the index extraction, as `kho_radix_add_page`
+ * does — how the page-type RFC as posted loses its type) and the generalized key API of the
+ * 2026 series (`addKey` / `delKey`: the caller encodes, keys wider than
+ * `KHO_RADIX_KEY_WIDTH` = 60 bits are rejected — "kho: disallow wide keys in radix tree";
+ * the errno, ERANGE here, is unverified).
+ *
+ * The outgoing tree keeps a JavaScript shadow of its own nodes (the `phys_to_virt` side: a
+ * 512-slot array per table holding child tables or the word views of leaf pages) so that an
+ * add costs five array loads; every change is written to the page bytes at the same time, and
+ * walks read the bytes. While the tree is live its pages must only be written through
+ * word/byte writes of `PhysicalMemory` (`writeU8`, `writeU64`, …), not replaced wholesale
+ * (`fill`, `zero`, `writeBytes` of a whole page, `copy`), which would detach the cached views.
  *
  * Incoming validation policy ({@link walkRadixTree}):
  * - **Structural errors abort the walk** with a named {@link RadixWalkErrorReason}: a root
  *   that is 0, unaligned or not RAM; a table entry that is not page aligned or points
  *   outside RAM; an entry pointing to a page already visited in this walk (`"cycle"` when
- *   the page is on the current path, `"shared-node"` otherwise); a non-zero root entry at
- *   index ≥ 4, whose keys would have bits 53+ set and no valid order (`"key-out-of-range"`).
- *   Callbacks already made stay made (the kernel has no way to undo reservations either).
- * - **Bad leaf bits are rejected and skipped**: key 0 (no valid order) and bits whose block
- *   `[phys, phys + 2^(order+12))` is not entirely RAM. Each is counted in
+ *   the page is on the current path, `"shared-node"` otherwise); a non-zero root entry the
+ *   codec says can hold no key (one-hot: index ≥ 4, whose keys would have bits 53+ set and
+ *   no valid order: `"key-out-of-range"`). Callbacks already made stay made (the kernel has
+ *   no way to undo reservations either).
+ * - **Bad leaf bits are rejected and skipped**: bits with no valid key (one-hot key 0) and
+ *   bits whose block `[phys, phys + 2^(order+12))` is not entirely RAM. Each is counted in
  *   {@link RadixWalkResult.rejected}; the first few are logged with `pr_err`, then one
  *   summary line.
  * - Every page is visited at most once, so a walk costs O(pages reachable × 512) whatever
@@ -41,36 +54,34 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
-import { type ChildReasons, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
-import { fls64 } from "./radix_key.ts";
+import { type ChildReasons, hexU64, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
+import {
+  type DecodedTypedKey,
+  ONE_HOT_CODEC,
+  type RadixKeyCodec,
+  type TypedWalkCallback,
+} from "./radix_codecs.ts";
 import {
   KHO_LEAF_BIT_MASK,
   KHO_LEAF_BITS,
-  KHO_MAX_KEY_ORDER,
   KHO_ORDER_0_LOG2,
   KHO_RADIX_ENTRY_SIZE,
+  KHO_RADIX_KEY_WIDTH,
   KHO_RADIX_LEVEL_SHIFTS,
   KHO_RADIX_NODE_SIZE,
   KHO_RADIX_ROOT_LEVEL,
   KHO_TABLE_ENTRIES,
   KHO_TABLE_INDEX_MASK,
-  khoRadixSplitKey,
   khoRadixTableIndex,
 } from "../abi/kexec_handover.ts";
-import type {
-  IncomingTracker,
-  MetadataPageAllocator,
-  OutgoingTracker,
-  WalkBatchCallback,
-  WalkCallback,
-} from "./tracker.ts";
+import { KHO_PAGE_CONTIG, KHO_PAGE_SPLIT, type KhoPageType } from "../abi/rfc_page_type.ts";
+import type { MetadataPageAllocator, OutgoingTracker, WalkBatchCallback } from "./tracker.ts";
 
 // The ABI's layout as module-local constants: V8 folds these into the hot paths below
 // (imported bindings it loads on every use). The unrolled paths index levels 5..3 in the key's
 // high u32 half, level 2 across both halves and level 1 in the low half
 // (`khoRadixTableIndex`); tests/kho/abi/kexec_handover_test.ts pins the shifts.
 const ROOT_LEVEL = KHO_RADIX_ROOT_LEVEL;
-const MAX_KEY_ORDER = KHO_MAX_KEY_ORDER;
 const ORDER_0_LOG2 = KHO_ORDER_0_LOG2;
 const TABLE_ENTRIES = KHO_TABLE_ENTRIES;
 const LEAF_BITS = KHO_LEAF_BITS;
@@ -85,6 +96,8 @@ const L1_LO = KHO_RADIX_LEVEL_SHIFTS[1];
 /** The order bit of order 0 in the key's high half (bit 20 of `hi`), and its value. */
 const ORDER_0_HI = ORDER_0_LOG2 - 32;
 const ORDER_0_HI_VALUE = 2 ** ORDER_0_HI;
+/** Keys of the key API: the high half stays below this (60 indexed bits). */
+const KEY_HI_LIMIT = 2 ** (KHO_RADIX_KEY_WIDTH - 32);
 /** u32 words of a table entry and of a leaf. */
 const ENTRY_U32 = KHO_RADIX_ENTRY_SIZE / 4;
 const LEAF_U32 = LEAF_BITS / 32;
@@ -94,12 +107,8 @@ const LEAF_CACHE_ENTRIES = 2 ** (32 - L1_LO);
 
 /** 2^i for i = 0..63, exact doubles. */
 const POW2 = Float64Array.from({ length: 66 }, (_, i) => 2 ** i);
-/** Key value of index 1 at level L (L = 1..5): 2^((L-1)*9+15). */
-const LEVEL_UNIT = Float64Array.from(KHO_RADIX_LEVEL_SHIFTS, (s, l) => l === 0 ? 1 : 2 ** s);
-/** Largest pfn whose key stays below 2^53 (phys < 2^53). */
+/** Largest pfn whose block starts below 2^53 bytes. */
 const PFN_LIMIT = 2 ** (ORDER_0_LOG2 - 11);
-/** Root entries at this index or above would give keys ≥ 2^53 (bits 53..59). */
-const ROOT_INDEX_LIMIT = 2 ** (ORDER_0_LOG2 + 1 - KHO_RADIX_LEVEL_SHIFTS[ROOT_LEVEL]);
 /** u64 words in a leaf page, lines in a leaf page. */
 const U64_PER_PAGE = KHO_RADIX_NODE_SIZE / 8;
 const LINES_PER_PAGE = KHO_RADIX_NODE_SIZE / 64;
@@ -110,12 +119,6 @@ const LINES_PER_PAGE = KHO_RADIX_NODE_SIZE / 64;
  */
 type Table = (Table | Uint32Array | null)[];
 
-/** What the tree knows about a table page besides its children. */
-interface TableInfo {
-  readonly phys: number;
-  readonly words: Uint32Array;
-}
-
 /** Options of {@link RadixTree}. */
 export interface RadixTreeOptions {
   /** The physical memory holding the tree's pages. */
@@ -124,6 +127,8 @@ export interface RadixTreeOptions {
   alloc: MetadataPageAllocator;
   /** Kernel log receiving the tree's WARNs. */
   log: KernelLog;
+  /** The key encoding (default {@link ONE_HOT_CODEC}, the kernel's). */
+  codec?: RadixKeyCodec;
   /**
    * Physical address of a zeroed root page allocated by the caller (as `kho_init()`
    * kzallocs it), or undefined / 0 for an uninitialised tree, on which every operation
@@ -142,17 +147,24 @@ export interface PreservedBlock {
   readonly order: number;
 }
 
+function isPagePhys(phys: number, mem: PhysicalMemory): boolean {
+  return phys !== 0 && Number.isSafeInteger(phys) && phys % PAGE_SIZE === 0 &&
+    mem.contains(phys, PAGE_SIZE);
+}
+
 /**
- * The outgoing kernel's radix tree of preserved memory (`kho_out.radix_tree`).
+ * The outgoing kernel's radix tree of preserved memory (`kho_out.radix_tree`), with the
+ * kernel's keys or a codec's.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { RadixTree } from "./radix.ts";
+ * import { JGG_CODEC } from "./radix_codecs.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * import { KernelLog } from "../../kernel/dmesg.ts";
- * const mem = new PhysicalMemory(2 ** 30);
- * let next = 2 ** 29;
+ * const mem = new PhysicalMemory(2 ** 31);
+ * let next = 2 ** 30;
  * const alloc = { allocZeroedPage: () => (next += 4096) - 4096, freePage: () => {} };
  * const tree = RadixTree.create({ mem, alloc, log: new KernelLog() });
  * tree.add(0x40000, 9); // a 2 MiB folio at 1 GiB
@@ -161,41 +173,57 @@ export interface PreservedBlock {
  * const seen: number[] = [];
  * tree.walk((phys, order) => (seen.push(phys, order), 0));
  * assert.deepEqual(seen, [2 ** 30, 9]);
+ * const jgg = RadixTree.create({ codec: JGG_CODEC, mem, alloc, log: new KernelLog() });
+ * jgg.add(0x40000, 18);
+ * jgg.add(0x1000, 0);
+ * const orders: number[] = [];
+ * jgg.walk((_, order) => (orders.push(order), 0));
+ * assert.deepEqual(orders, [0, 18]); // the root is indexed by order: ascending
  * ```
  */
 export class RadixTree implements OutgoingTracker {
-  /** Encoding name. */
-  readonly kind = "radix";
+  /** Encoding name: the codec's kind (`"radix"` for the kernel's). */
+  readonly kind: string;
+  /** The key encoding. */
+  readonly codec: RadixKeyCodec;
   /** Cost counters. */
   readonly counters: TrackerCounters;
   /** The memory holding the tree. */
   readonly mem: PhysicalMemory;
   readonly #alloc: MetadataPageAllocator;
   readonly #log: KernelLog;
+  /** Whether the codec is the kernel's: `add` takes the one-hot fast path. */
+  readonly #oneHot: boolean;
   #root: Table | null = null;
   #rootPhys = 0;
   /** Every owned page by physical address: tables and leaf word views. */
   readonly #pages = new Map<number, Table | Uint32Array>();
-  /** Page and bytes of each table (slow paths only). */
-  readonly #tables = new Map<Table, TableInfo>();
-  readonly #idx = new Int32Array(ROOT_LEVEL + 1);
+  /** Page words of each table. */
+  readonly #words = new Map<Table, Uint32Array>();
+  /** The key being added or looked up, as u32 halves. */
+  readonly #key = new Uint32Array(2);
   /**
-   * Leaves already linked, per order, by `shifted >> 15` for `shifted = pfn >> order` below
-   * 2^32: a software TLB for {@link add}. Nodes are never freed while the tree lives (only
-   * by {@link destroy}, which drops the cache), so an entry never goes stale. The cost
-   * counters still charge the full six-level descent the kernel performs.
+   * One-hot only: leaves already linked, per order, by `shifted >> 15` for
+   * `shifted = pfn >> order` below 2^32 — a software TLB for {@link add}. Nodes are never
+   * freed while the tree lives (only by {@link destroy}, which drops the cache), so an entry
+   * never goes stale. The cost counters still charge the full six-level descent.
    */
   #leafCache: ((Uint32Array | null)[] | undefined)[] = new Array(ORDER_0_HI + 1).fill(undefined);
 
   /** Wraps a caller-allocated zeroed root page (or none: an uninitialised tree). */
   constructor(options: RadixTreeOptions) {
+    this.codec = options.codec ?? ONE_HOT_CODEC;
+    this.kind = this.codec.kind;
+    this.#oneHot = this.codec === ONE_HOT_CODEC;
     this.mem = options.mem;
     this.#alloc = options.alloc;
     this.#log = options.log;
     this.counters = options.counters ?? new TrackerCounters();
     const rootPhys = options.rootPhys ?? 0;
     if (rootPhys !== 0) {
-      this.#checkPagePhys(rootPhys, "root");
+      if (!isPagePhys(rootPhys, this.mem)) {
+        throw new RangeError(`radix root page 0x${rootPhys.toString(16)} is not a page of memory`);
+      }
       if (!this.mem.isZeroPage(rootPhys / PAGE_SIZE)) {
         throw new KhoError("EINVAL", `radix root page 0x${rootPhys.toString(16)} is not zeroed`);
       }
@@ -224,26 +252,11 @@ export class RadixTree implements OutgoingTracker {
     return new RadixTree({ ...options, counters, rootPhys: phys });
   }
 
-  #checkPagePhys(phys: number, what: string): void {
-    if (
-      phys === 0 || !Number.isSafeInteger(phys) || phys % PAGE_SIZE !== 0 ||
-      !this.mem.contains(phys, PAGE_SIZE)
-    ) {
-      throw new RangeError(`radix ${what} page 0x${phys.toString(16)} is not a page of memory`);
-    }
-  }
-
   #adoptTable(phys: number): Table {
     const t: Table = new Array<Table | Uint32Array | null>(TABLE_ENTRIES).fill(null);
-    this.#tables.set(t, { phys, words: this.mem.writablePage(phys / PAGE_SIZE) });
+    this.#words.set(t, this.mem.writablePage(phys / PAGE_SIZE));
     this.#pages.set(phys, t);
     return t;
-  }
-
-  #adoptLeaf(phys: number): Uint32Array {
-    const w = this.mem.writablePage(phys / PAGE_SIZE);
-    this.#pages.set(phys, w);
-    return w;
   }
 
   #uninitialised(callsite: string): never {
@@ -251,39 +264,38 @@ export class RadixTree implements OutgoingTracker {
     throw new KhoError("EINVAL", "KHO radix tree is not initialised");
   }
 
-  #checkArgs(pfn: number, order: number): void {
+  /** The codec's key of `(pfn, order, type)` into `#key`; EINVAL on bad arguments. */
+  #encode(pfn: number, order: number, type: number): void {
     if (
-      !((order >>> 0) === order && order <= MAX_KEY_ORDER) ||
-      !(pfn >= 0 && pfn < PFN_LIMIT && Math.floor(pfn) === pfn)
+      !((order >>> 0) === order && order <= this.codec.maxOrder) ||
+      !(pfn >= 0 && pfn < PFN_LIMIT && Math.floor(pfn) === pfn) ||
+      !(type === KHO_PAGE_CONTIG || (type === KHO_PAGE_SPLIT && this.codec.typed))
     ) {
-      throw new KhoError("EINVAL", `invalid block pfn ${pfn} order ${order}`);
+      throw new KhoError("EINVAL", `invalid block pfn ${pfn} order ${order} type ${type}`);
     }
-  }
-
-  /** Key of `(pfn, order)`, split into `#idx`. */
-  #split(pfn: number, order: number): void {
-    const shifted = order === 0 ? pfn : Math.floor(pfn / POW2[order]);
-    khoRadixSplitKey(POW2[ORDER_0_LOG2 - order] + shifted, this.#idx);
+    this.codec.encode(pfn, order, type as KhoPageType, this.#key);
   }
 
   /**
    * `kho_radix_add_page(tree, pfn, order)`: sets the key's leaf bit, allocating missing
    * nodes top-down (site `"kho_radix_node"`). The low `order` bits of `pfn` are dropped, as
-   * the kernel's key shift does. On an allocation failure every page allocated by this
-   * call is freed and the anchor entry (the first one written) is reset to 0, so the tree's
-   * bytes are exactly as before; then `KhoError` ENOMEM is thrown. Adding a present block
-   * is a no-op. Throws EINVAL (after a WARN_ON_ONCE) on an uninitialised tree, and EINVAL
-   * for an order outside 0..52 or a pfn that is not a page frame below 2^53 bytes.
+   * the kernel's key shift does. On an allocation failure every page allocated by this call
+   * is freed and the anchor entry (the first one written) is reset to 0 (`err_free_nodes`),
+   * so the tree's bytes are exactly as before; then `KhoError` ENOMEM is thrown. Adding a
+   * present block is a no-op. Throws EINVAL (after a WARN_ON_ONCE) on an uninitialised tree,
+   * and EINVAL for an order beyond the codec's or a pfn that is not a page frame below 2^53
+   * bytes. A typed codec records the block as CONTIG.
    */
   add(pfn: number, order: number): void {
+    if (!this.#oneHot) return this.addTyped(pfn, order, KHO_PAGE_CONTIG);
     const root = this.#root ?? this.#uninitialised("kho_radix_add_page");
     if (
-      !((order >>> 0) === order && order <= MAX_KEY_ORDER) ||
+      !((order >>> 0) === order && order <= ORDER_0_LOG2) ||
       !(pfn >= 0 && pfn < PFN_LIMIT && Math.floor(pfn) === pfn)
     ) {
-      this.#checkArgs(pfn, order);
+      this.#encode(pfn, order, KHO_PAGE_CONTIG);
     }
-    // The key as two 32-bit halves, in integer arithmetic where possible.
+    // The one-hot key as two 32-bit halves, in integer arithmetic where possible.
     let lo: number, hi: number;
     if (order === 0) {
       lo = pfn >>> 0;
@@ -305,53 +317,96 @@ export class RadixTree implements OutgoingTracker {
       if (cached !== null) {
         const bit = lo & BIT;
         cached[bit >>> 5] |= 1 << (bit & 31);
-        const c = this.counters;
-        c.entriesVisited += ROOT_LEVEL;
-        c.entriesFollowed += ROOT_LEVEL;
-        c.cacheLinesRead += ROOT_LEVEL + 1;
-        c.pagesTouched += ROOT_LEVEL + 1;
+        this.#chargeDescent(ROOT_LEVEL);
         return;
       }
     }
-    // Levels 5..1 unrolled; a missing entry hands over to the allocating slow path.
-    let t = root;
-    let k = t[(hi >>> L5_HI) & IDX];
-    if (k === null) return this.#addSlow(t, 5, lo, hi, pfn, order);
-    t = k as Table;
-    k = t[(hi >>> L4_HI) & IDX];
-    if (k === null) return this.#addSlow(t, 4, lo, hi, pfn, order);
-    t = k as Table;
-    k = t[(hi >>> L3_HI) & IDX];
-    if (k === null) return this.#addSlow(t, 3, lo, hi, pfn, order);
-    t = k as Table;
-    k = t[((lo >>> L2_LO) | (hi << L2_HI)) & IDX];
-    if (k === null) return this.#addSlow(t, 2, lo, hi, pfn, order);
-    t = k as Table;
-    const leaf = t[(lo >>> L1_LO) & IDX] as Uint32Array | null;
-    if (leaf === null) return this.#addSlow(t, 1, lo, hi, pfn, order);
-    const bit = lo & BIT;
-    leaf[bit >>> 5] |= 1 << (bit & 31);
+    const leaf = this.#insert(root, lo, hi, pfn, order);
     if (cacheable) this.#cacheLeaf(order, lo >>> L1_LO, leaf);
+  }
+
+  /**
+   * `kho_radix_add_page(tree, pfn, order, type)` of the page-type RFC: the codec's key of the
+   * typed block, then as {@link add}. EINVAL for a SPLIT type with an untyped codec.
+   */
+  addTyped(pfn: number, order: number, type: number): void {
+    const root = this.#root ?? this.#uninitialised("kho_radix_add_page");
+    this.#encode(pfn, order, type);
+    this.#insert(root, this.#key[0], this.#key[1], pfn, order);
+  }
+
+  /**
+   * The generalized `kho_radix_add_key(tree, key)`: sets the bit of a key the caller encoded
+   * (`lo` bits 0..31, `hi` bits 32..63). A key wider than `KHO_RADIX_KEY_WIDTH` (60 bits)
+   * is rejected with `KhoError` ERANGE (the posted errno is unverified). Same allocation
+   * and rollback as {@link add}.
+   */
+  addKey(lo: number, hi: number): void {
+    const root = this.#root ?? this.#uninitialised("kho_radix_add_key");
+    this.#checkKey(lo, hi);
+    this.#insert(root, lo >>> 0, hi >>> 0, -1, -1);
+  }
+
+  #checkKey(lo: number, hi: number): void {
+    if (!((lo >>> 0) === lo && (hi >>> 0) === hi)) {
+      throw new KhoError("EINVAL", `radix key halves ${lo}, ${hi} are not u32 values`);
+    }
+    if (hi >= KEY_HI_LIMIT) {
+      throw new KhoError(
+        "ERANGE",
+        `radix key 0x${hexU64(lo, hi)} is wider than ${KHO_RADIX_KEY_WIDTH} bits`,
+      );
+    }
+  }
+
+  #chargeDescent(followed: number): void {
     const c = this.counters;
     c.entriesVisited += ROOT_LEVEL;
-    c.entriesFollowed += ROOT_LEVEL;
+    c.entriesFollowed += followed;
     c.cacheLinesRead += ROOT_LEVEL + 1;
     c.pagesTouched += ROOT_LEVEL + 1;
   }
 
   /**
-   * The allocating part of {@link add}: the entry at `level` of table `anchor` is empty,
-   * so every node below it is new. Mirrors the kernel: allocate, link and descend level by
-   * level; on failure free the new pages and clear the anchor entry.
+   * Sets the leaf bit of key `(lo, hi)` (bits 60..63 are not indexed): levels 5..1 unrolled;
+   * a missing entry hands over to the allocating {@link #insertSlow}. Returns the leaf.
+   * `pfn` and `order` only name the block in an ENOMEM message (-1: a raw key).
    */
-  #addSlow(
+  #insert(root: Table, lo: number, hi: number, pfn: number, order: number): Uint32Array {
+    let t = root;
+    let k = t[(hi >>> L5_HI) & IDX];
+    if (k === null) return this.#insertSlow(t, 5, lo, hi, pfn, order);
+    t = k as Table;
+    k = t[(hi >>> L4_HI) & IDX];
+    if (k === null) return this.#insertSlow(t, 4, lo, hi, pfn, order);
+    t = k as Table;
+    k = t[(hi >>> L3_HI) & IDX];
+    if (k === null) return this.#insertSlow(t, 3, lo, hi, pfn, order);
+    t = k as Table;
+    k = t[((lo >>> L2_LO) | (hi << L2_HI)) & IDX];
+    if (k === null) return this.#insertSlow(t, 2, lo, hi, pfn, order);
+    t = k as Table;
+    const leaf = t[(lo >>> L1_LO) & IDX] as Uint32Array | null;
+    if (leaf === null) return this.#insertSlow(t, 1, lo, hi, pfn, order);
+    const bit = lo & BIT;
+    leaf[bit >>> 5] |= 1 << (bit & 31);
+    this.#chargeDescent(ROOT_LEVEL);
+    return leaf;
+  }
+
+  /**
+   * The allocating part of {@link #insert}: the entry at `level` of table `anchor` is empty,
+   * so every node below it is new. Mirrors the kernel: allocate, link and descend level by
+   * level; on failure free the new pages and clear the anchor entry (`err_free_nodes`).
+   */
+  #insertSlow(
     anchor: Table,
     level: number,
     lo: number,
     hi: number,
     pfn: number,
     order: number,
-  ): void {
+  ): Uint32Array {
     const c = this.counters;
     const followed = ROOT_LEVEL - level;
     const fresh: number[] = [];
@@ -360,29 +415,30 @@ export class RadixTree implements OutgoingTracker {
     for (let l = level; l >= 1; l--) {
       const i = khoRadixTableIndex(l, lo, hi);
       const phys = this.#alloc.allocZeroedPage("kho_radix_node");
-      if (phys === null) {
-        c.allocFailures++;
+      if (phys === null || !isPagePhys(phys, this.mem)) {
+        if (phys === null) c.allocFailures++;
+        else {
+          this.#alloc.freePage(phys);
+          c.pagesAllocated++;
+          c.pagesFreed++;
+        }
         c.entriesVisited += ROOT_LEVEL - l + 1;
         c.entriesFollowed += followed;
         c.cacheLinesRead += ROOT_LEVEL - l + 1;
         c.pagesTouched += ROOT_LEVEL - l + 1;
         this.#rollback(fresh, anchor, khoRadixTableIndex(level, lo, hi));
+        if (phys !== null) {
+          throw new RangeError(`allocator returned 0x${phys.toString(16)}, not a page of memory`);
+        }
         throw new KhoError(
           "ENOMEM",
-          `cannot allocate a KHO radix node for pfn 0x${pfn.toString(16)} order ${order}`,
+          pfn < 0
+            ? `cannot allocate a KHO radix node for key 0x${hexU64(lo, hi)}`
+            : `cannot allocate a KHO radix node for pfn 0x${pfn.toString(16)} order ${order}`,
         );
       }
       c.pagesAllocated++;
-      if (
-        phys === 0 || !Number.isSafeInteger(phys) || phys % PAGE_SIZE !== 0 ||
-        !this.mem.contains(phys, PAGE_SIZE)
-      ) {
-        this.#alloc.freePage(phys);
-        c.pagesFreed++;
-        this.#rollback(fresh, anchor, khoRadixTableIndex(level, lo, hi));
-        throw new RangeError(`allocator returned 0x${phys.toString(16)}, not a page of memory`);
-      }
-      const words = this.#tables.get(t)!.words;
+      const words = this.#words.get(t)!;
       words[ENTRY_U32 * i] = phys >>> 0;
       words[ENTRY_U32 * i + 1] = Math.floor(phys / TWO32);
       fresh.push(phys);
@@ -391,19 +447,15 @@ export class RadixTree implements OutgoingTracker {
         t[i] = child;
         t = child;
       } else {
-        leaf = this.#adoptLeaf(phys);
+        leaf = this.mem.writablePage(phys / PAGE_SIZE);
+        this.#pages.set(phys, leaf);
         t[i] = leaf;
       }
     }
     const bit = lo & BIT;
     leaf![bit >>> 5] |= 1 << (bit & 31);
-    if (order <= ORDER_0_HI && hi === POW2[ORDER_0_HI - order]) {
-      this.#cacheLeaf(order, lo >>> L1_LO, leaf!);
-    }
-    c.entriesVisited += ROOT_LEVEL;
-    c.entriesFollowed += followed;
-    c.cacheLinesRead += ROOT_LEVEL + 1;
-    c.pagesTouched += ROOT_LEVEL + 1;
+    this.#chargeDescent(followed);
+    return leaf!;
   }
 
   #cacheLeaf(order: number, index: number, leaf: Uint32Array): void {
@@ -415,28 +467,41 @@ export class RadixTree implements OutgoingTracker {
     cache[index] = leaf;
   }
 
+  /** `err_free_nodes`: frees the pages of a failed insert and clears its anchor entry. */
   #rollback(fresh: number[], anchor: Table, anchorIdx: number): void {
     for (const phys of fresh) {
       const page = this.#pages.get(phys)!;
-      if (!(page instanceof Uint32Array)) this.#tables.delete(page);
+      if (!(page instanceof Uint32Array)) this.#words.delete(page);
       this.#pages.delete(phys);
       this.#alloc.freePage(phys);
       this.counters.pagesFreed++;
     }
-    const words = this.#tables.get(anchor)!.words;
+    const words = this.#words.get(anchor)!;
     words[ENTRY_U32 * anchorIdx] = 0;
     words[ENTRY_U32 * anchorIdx + 1] = 0;
     anchor[anchorIdx] = null;
   }
 
-  /** The leaf holding `(pfn, order)`'s key (bit in `#idx[0]`), or null. */
-  #leafOf(root: Table, pfn: number, order: number): Uint32Array | null {
-    this.#split(pfn, order);
-    let t: Table | Uint32Array | null = root;
-    for (let level = ROOT_LEVEL; level >= 1 && t !== null; level--) {
-      t = (t as Table)[this.#idx[level]];
+  /**
+   * The leaf holding key `#key`, or the level (5..1) whose entry is missing; with `counted`
+   * each level read is charged.
+   */
+  #leafOf(root: Table, counted: boolean): Uint32Array | number {
+    const lo = this.#key[0], hi = this.#key[1];
+    const c = this.counters;
+    let t: Table | Uint32Array = root;
+    for (let level = ROOT_LEVEL; level >= 1; level--) {
+      const k: Table | Uint32Array | null = (t as Table)[khoRadixTableIndex(level, lo, hi)];
+      if (counted) {
+        c.entriesVisited++;
+        c.cacheLinesRead++;
+        c.pagesTouched++;
+      }
+      if (k === null) return level;
+      if (counted) c.entriesFollowed++;
+      t = k;
     }
-    return t as Uint32Array | null;
+    return t as Uint32Array;
   }
 
   /**
@@ -446,66 +511,80 @@ export class RadixTree implements OutgoingTracker {
    * void). Invalid arguments throw EINVAL.
    */
   del(pfn: number, order: number): void {
-    const root = this.#root;
-    if (root === null) {
-      this.#log.warnOnOnce("kho_radix_del_page", "KHO radix tree root is NULL");
-      return;
-    }
-    this.#checkArgs(pfn, order);
-    this.#split(pfn, order);
-    const idx = this.#idx;
-    const c = this.counters;
-    let t: Table | Uint32Array = root;
-    for (let level = ROOT_LEVEL; level >= 1; level--) {
-      const k: Table | Uint32Array | null = (t as Table)[idx[level]];
-      c.entriesVisited++;
-      c.cacheLinesRead++;
-      c.pagesTouched++;
-      if (k === null) {
-        this.#log.warn(
-          "kho_radix_del_page",
-          `no radix path for pfn 0x${pfn.toString(16)} order ${order} (level ${level})`,
-        );
-        return;
-      }
-      c.entriesFollowed++;
-      t = k;
-    }
-    const bit = idx[0];
-    (t as Uint32Array)[bit >>> 5] &= ~(1 << (bit & 31));
-    c.cacheLinesRead++;
-    c.pagesTouched++;
+    this.delTyped(pfn, order, KHO_PAGE_CONTIG);
   }
 
   /**
-   * `kho_radix_walk_tree`: calls `cb(phys, order)` for every set bit in ascending key
-   * order (largest orders first, ascending addresses within an order), reading the tree's
-   * bytes. A non-zero callback result stops the walk and is returned; 0 when complete.
-   * Callbacks must not add to or delete from this tree (the kernel holds the tree lock).
+   * `kho_radix_del_page(tree, pfn, order, type)` of the page-type RFC: as {@link del}. With
+   * the type in bit 63 (not indexed) deleting either type clears the block's one bit.
    */
-  walk(cb: WalkCallback): number {
+  delTyped(pfn: number, order: number, type: number): void {
+    if (this.#root === null) {
+      this.#log.warnOnOnce("kho_radix_del_page", "KHO radix tree root is NULL");
+      return;
+    }
+    this.#encode(pfn, order, type);
+    this.#clear(
+      "kho_radix_del_page",
+      () => `no radix path for pfn 0x${pfn.toString(16)} order ${order}`,
+    );
+  }
+
+  /** The generalized `kho_radix_del_key(tree, key)`; the same width rule as {@link addKey}. */
+  delKey(lo: number, hi: number): void {
+    if (this.#root === null) {
+      this.#log.warnOnOnce("kho_radix_del_key", "KHO radix tree root is NULL");
+      return;
+    }
+    this.#checkKey(lo, hi);
+    this.#key[0] = lo;
+    this.#key[1] = hi;
+    this.#clear("kho_radix_del_key", () => `no radix path for key 0x${hexU64(lo, hi)}`);
+  }
+
+  #clear(callsite: string, what: () => string): void {
+    const leaf = this.#leafOf(this.#root!, true);
+    if (typeof leaf === "number") {
+      this.#log.warn(callsite, `${what()} (level ${leaf})`);
+      return;
+    }
+    const bit = this.#key[0] & BIT;
+    leaf[bit >>> 5] &= ~(1 << (bit & 31));
+    this.counters.cacheLinesRead++;
+    this.counters.pagesTouched++;
+  }
+
+  /**
+   * `kho_radix_walk_tree`: calls `cb(phys, order, type)` for every set bit in ascending key
+   * order (one-hot: largest orders first, ascending addresses within an order), reading the
+   * tree's bytes; the type is what the successor decodes (0 for untyped codecs). A non-zero
+   * callback result stops the walk and is returned; 0 when complete. Callbacks must not add
+   * to or delete from this tree (the kernel holds the tree lock).
+   */
+  walk(cb: TypedWalkCallback): number {
     if (this.#root === null) this.#uninitialised("kho_radix_walk_tree");
-    const r = walkRadixTree({
-      mem: this.mem,
-      rootPhys: this.#rootPhys,
-      log: this.#log,
-      counters: this.counters,
-      checkBlocks: false,
-    }, cb);
-    if (!r.ok) throw new TrackerCorruptionError("radix tree", r);
-    return r.stopped;
+    return this.#walk(cb, null);
   }
 
   /** {@link walk} delivering a leaf's blocks at a time (see {@link walkRadixTreeBatched}). */
   walkBatched(cb: WalkBatchCallback): number {
     if (this.#root === null) this.#uninitialised("kho_radix_walk_tree");
-    const r = walkRadixTreeBatched({
-      mem: this.mem,
-      rootPhys: this.#rootPhys,
-      log: this.#log,
-      counters: this.counters,
-      checkBlocks: false,
-    }, cb);
+    return this.#walk(null, cb);
+  }
+
+  #walk(cb: TypedWalkCallback | null, batchCb: WalkBatchCallback | null): number {
+    const r = runWalk(
+      {
+        codec: this.codec,
+        mem: this.mem,
+        rootPhys: this.#rootPhys,
+        log: this.#log,
+        counters: this.counters,
+        checkBlocks: false,
+      },
+      cb,
+      batchCb,
+    );
     if (!r.ok) throw new TrackerCorruptionError("radix tree", r);
     return r.stopped;
   }
@@ -530,23 +609,23 @@ export class RadixTree implements OutgoingTracker {
     return [...this.#pages.keys()].sort((a, b) => a - b);
   }
 
-  /** Whether the block `(pfn, order)` is recorded (its key's bit is set). */
-  isPreserved(pfn: number, order: number): boolean {
+  /** Whether the block `(pfn, order, type)` is recorded (its key's bit is set). */
+  isPreserved(pfn: number, order: number, type: KhoPageType = KHO_PAGE_CONTIG): boolean {
     if (this.#root === null) return false;
-    this.#checkArgs(pfn, order);
-    const leaf = this.#leafOf(this.#root, pfn, order);
-    if (leaf === null) return false;
-    const bit = this.#idx[0];
+    this.#encode(pfn, order, type);
+    const leaf = this.#leafOf(this.#root, false);
+    if (typeof leaf === "number") return false;
+    const bit = this.#key[0] & BIT;
     return (leaf[bit >>> 5] & (1 << (bit & 31))) !== 0;
   }
 
   /**
-   * The largest preserved block containing page frame `pfn` (orders 52 down to 0 are
-   * tried), or null when no preserved block covers it.
+   * The largest preserved block containing page frame `pfn` (orders from the codec's largest
+   * down to 0 are tried), or null when no preserved block covers it.
    */
   findBlock(pfn: number): PreservedBlock | null {
     if (this.#root === null) return null;
-    for (let order = MAX_KEY_ORDER; order >= 0; order--) {
+    for (let order = this.codec.maxOrder; order >= 0; order--) {
       const start = Math.floor(pfn / POW2[order]) * POW2[order];
       if (this.isPreserved(start, order)) return { pfn: start, order };
     }
@@ -581,7 +660,7 @@ export class RadixTree implements OutgoingTracker {
       this.counters.pagesFreed++;
     }
     this.#pages.clear();
-    this.#tables.clear();
+    this.#words.clear();
     this.#leafCache = new Array(ORDER_0_HI + 1).fill(undefined);
     this.#root = null;
     this.#rootPhys = 0;
@@ -607,7 +686,7 @@ export type RadixWalkErrorReason =
   | "cycle"
   /** A table entry points to a page already visited elsewhere in this walk. */
   | "shared-node"
-  /** A non-zero root entry at index ≥ 4 (keys with bits 53..59 set have no valid order). */
+  /** A non-zero root entry whose keys the codec cannot decode (one-hot: index ≥ 4). */
   | "key-out-of-range";
 
 /** The outcome of {@link walkRadixTree}. */
@@ -618,8 +697,10 @@ export interface RadixWalkResult extends Readonly<WalkOutcome<RadixWalkErrorReas
   readonly leavesVisited: number;
 }
 
-/** Options of {@link walkRadixTree} and {@link IncomingRadixTree}. */
+/** Options of {@link walkRadixTree}. */
 export interface RadixReaderOptions {
+  /** The key encoding the tree was written with (default {@link ONE_HOT_CODEC}). */
+  codec?: RadixKeyCodec;
   /** Physical memory as the successor sees it. */
   mem: PhysicalMemory;
   /** Root physical address from `preserved-memory-map`. */
@@ -647,21 +728,25 @@ const CHILD_REASONS: ChildReasons<RadixWalkErrorReason> = {
 };
 
 class Walker extends WalkGuard<RadixWalkErrorReason> {
-  readonly cb: WalkCallback;
+  readonly codec: RadixKeyCodec;
+  readonly cb: TypedWalkCallback;
   /** Batch mode: blocks of one leaf are delivered together through this callback. */
   readonly batchCb: WalkBatchCallback | null;
   batchBuf: Float64Array | null = null;
   readonly checkBlocks: boolean;
+  readonly d: DecodedTypedKey = { phys: 0, order: 0, type: 0 };
   tables = 0;
   leaves = 0;
 
   constructor(
     o: RadixReaderOptions,
-    cb: WalkCallback | null,
+    cb: TypedWalkCallback | null,
     batchCb: WalkBatchCallback | null,
     counters: TrackerCounters,
   ) {
-    super(o, counters, "radix tree", "radix: ");
+    const codec = o.codec ?? ONE_HOT_CODEC;
+    super(o, counters, "radix tree", `${codec.kind}: `);
+    this.codec = codec;
     this.batchCb = batchCb;
     this.cb = cb ?? ((phys, order) => {
       const buf = this.batchBuf!;
@@ -671,25 +756,24 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
     this.checkBlocks = o.checkBlocks ?? true;
   }
 
-  /** Scans table page `phys` at `level`; false when the walk must end. */
-  table(phys: number, level: number, prefix: number): boolean {
+  /** Scans table page `phys` at `level` whose key prefix is `(lo, hi)`; false to end. */
+  table(phys: number, level: number, lo: number, hi: number): boolean {
     const w = this.words(phys / PAGE_SIZE);
     this.tables++;
     this.path.push(phys);
-    const unit = LEVEL_UNIT[level];
     let i = 0;
     let followed = 0;
     let go = true;
     for (; i < TABLE_ENTRIES; i++) {
-      const lo = w[ENTRY_U32 * i], hi = w[ENTRY_U32 * i + 1];
-      if ((lo | hi) === 0) continue;
-      if (level === ROOT_LEVEL && i >= ROOT_INDEX_LIMIT) {
+      const elo = w[ENTRY_U32 * i], ehi = w[ENTRY_U32 * i + 1];
+      if ((elo | ehi) === 0) continue;
+      if (level === ROOT_LEVEL && !this.codec.rootIndexValid(i)) {
         go = this.fail("key-out-of-range", `root entry ${i} is set`);
         break;
       }
       const child = this.child(
-        lo,
-        hi,
+        elo,
+        ehi,
         () => `entry ${i} of level-${level} table 0x${phys.toString(16)}`,
         CHILD_REASONS,
       );
@@ -698,8 +782,25 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
         break;
       }
       followed++;
-      const p = prefix + i * unit;
-      go = level === 1 ? this.leaf(child, p) : this.table(child, level - 1, p);
+      let clo = lo, chi = hi;
+      switch (level) {
+        case 5:
+          chi = hi | (i << L5_HI);
+          break;
+        case 4:
+          chi = hi | (i << L4_HI);
+          break;
+        case 3:
+          chi = hi | (i << L3_HI);
+          break;
+        case 2:
+          clo = (lo | ((i & ((1 << L2_HI) - 1)) << L2_LO)) >>> 0;
+          chi = hi | (i >>> L2_HI);
+          break;
+        default:
+          clo = (lo | (i << L1_LO)) >>> 0;
+      }
+      go = level === 1 ? this.leaf(child, clo, chi) : this.table(child, level - 1, clo, chi);
       if (!go) break;
     }
     const seen = i < TABLE_ENTRIES ? i + 1 : TABLE_ENTRIES;
@@ -711,21 +812,21 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
     return go;
   }
 
-  /** Scans leaf page `phys` whose bit 0 has key `prefix`; false when the walk must end. */
-  leaf(phys: number, prefix: number): boolean {
+  /** Scans leaf page `phys` whose bit 0 has key `(lo, hi)`; false when the walk must end. */
+  leaf(phys: number, lo: number, hi: number): boolean {
     const w = this.words(phys / PAGE_SIZE);
     this.leaves++;
     let u = 0; // u32 word index
     let go = true;
-    if (prefix === 0) {
-      const stopAt = this.leafSlow(w);
+    const d = this.d;
+    if (!(this.codec.uniformLeaf(lo, hi) && this.codec.decode(lo, hi, d))) {
+      const stopAt = this.leafSlow(w, lo, hi);
       go = stopAt < 0;
       u = go ? LEAF_U32 : stopAt;
     } else {
-      const fls = fls64(prefix);
-      const order = ORDER_0_LOG2 + 1 - fls;
+      const order = d.order, type = d.type;
       const blockBytes = POW2[PAGE_SHIFT + order];
-      const base = (prefix - POW2[fls - 1]) * blockBytes;
+      const base = d.phys;
       const allRam = !this.checkBlocks || this.ram(base, LEAF_BITS * blockBytes);
       if (this.batchCb !== null) {
         const stopAt = this.leafBatch(w, base, blockBytes, order, allRam);
@@ -747,7 +848,7 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
               continue;
             }
             calls++;
-            const r = cb(pa, order);
+            const r = cb(pa, order, type);
             if (r) {
               this.stopped = r;
               go = false;
@@ -769,8 +870,8 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
 
   /**
    * Batch mode of {@link leaf}: gathers the leaf's valid blocks into the batch buffer and
-   * delivers them in one call. Returns the last word index when that call stopped the walk (the whole leaf
-   * was scanned), else -1.
+   * delivers them in one call. Returns the last word index when that call stopped the walk
+   * (the whole leaf was scanned), else -1.
    */
   leafBatch(
     w: Uint32Array,
@@ -813,31 +914,30 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
   }
 
   /**
-   * The leaf whose prefix is 0: each bit b is the key b itself (orders 52..38). Returns the
-   * u32 word index where a callback stopped the walk, or -1 when the leaf was completed.
+   * A leaf whose bits do not all decode alike (one-hot: the leaf of prefix 0, keys 1..32767,
+   * orders 52..38): each bit is decoded on its own. Returns the u32 word index where a
+   * callback stopped the walk, or -1 when the leaf was completed.
    */
-  leafSlow(w: Uint32Array): number {
+  leafSlow(w: Uint32Array, lo: number, hi: number): number {
+    const d = this.d;
     for (let u = 0; u < LEAF_U32; u++) {
       const x = w[u];
       if (x === 0) continue;
       for (let b = 0; b < 32; b++) {
         if ((x & (1 << b)) === 0) continue;
-        const key = u * 32 + b;
-        if (key === 0) {
-          this.reject(0, ORDER_0_LOG2 + 1, "key 0 has no order");
+        const klo = (lo | (u * 32 + b)) >>> 0;
+        if (!this.codec.decode(klo, hi, d)) {
+          this.reject(0, -1, `key 0x${hexU64(klo, hi)} has no order`);
           continue;
         }
-        const fls = 32 - Math.clz32(key);
-        const order = ORDER_0_LOG2 + 1 - fls;
-        const blockBytes = POW2[PAGE_SHIFT + order];
-        const pa = (key - POW2[fls - 1]) * blockBytes;
-        if (this.checkBlocks && !this.ram(pa, blockBytes)) {
+        const pa = d.phys, order = d.order;
+        if (this.checkBlocks && !this.ram(pa, POW2[PAGE_SHIFT + order])) {
           this.reject(pa, order, "not entirely RAM");
           continue;
         }
         this.blocks++;
         this.c.callbacks++;
-        const r = this.cb(pa, order);
+        const r = this.cb(pa, order, d.type);
         if (r) {
           this.stopped = r;
           return u;
@@ -849,33 +949,43 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
 }
 
 /**
- * Walks handed-over radix tree bytes from `rootPhys`, calling `cb(phys, order)` for every
- * valid preserved block in ascending key order, with the validation policy of this module
- * (structural errors abort with a named reason; bad leaf bits are rejected and skipped).
- * Never throws for corrupted bytes; exceptions thrown by `cb` propagate.
+ * Walks handed-over radix tree bytes from `rootPhys`, calling `cb(phys, order, type)` for
+ * every valid preserved block in ascending key order, with the validation policy of this
+ * module (structural errors abort with a named reason; bad leaf bits are rejected and
+ * skipped). `options.codec` says how keys decode (default the kernel's). Never throws for
+ * corrupted bytes; exceptions thrown by `cb` propagate.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { walkRadixTree } from "./radix.ts";
+ * import { JGG_CODEC } from "./radix_codecs.ts";
  * import { PhysicalMemory } from "../../machine/physmem.ts";
  * const mem = new PhysicalMemory(2 ** 24);
  * mem.writeU64(0x1000, 0x1000); // a root whose entry 0 points to itself
  * const r = walkRadixTree({ mem, rootPhys: 0x1000 }, () => 0);
  * assert.ok(!r.ok);
  * assert.equal(r.error, "cycle");
+ * mem.writeU64(0x3000 + 8 * 60, 0x2000); // root entry 60: a JGG order of 60 > 52
+ * const j = walkRadixTree({ codec: JGG_CODEC, mem, rootPhys: 0x3000 }, () => 0);
+ * assert.ok(!j.ok);
+ * assert.equal(j.error, "key-out-of-range");
  * ```
  */
-export function walkRadixTree(options: RadixReaderOptions, cb: WalkCallback): RadixWalkResult {
+export function walkRadixTree(
+  options: RadixReaderOptions,
+  cb: TypedWalkCallback,
+): RadixWalkResult {
   return runWalk(options, cb, null);
 }
 
 /**
  * {@link walkRadixTree} delivering blocks a leaf at a time: `cb(phys, count, order)` gets
  * the addresses of up to 32768 valid blocks of one order in ascending order, in a buffer
- * valid only during the call. Same validation, order, counters (one callback counted per
- * block) and stop rule (a non-zero result stops the walk after that batch). Much faster
- * than per-block callbacks in JavaScript when the consumer can loop itself.
+ * valid only during the call (a page type, if the codec has one, is not delivered). Same
+ * validation, order, counters (one callback counted per block) and stop rule (a non-zero
+ * result stops the walk after that batch). Much faster than per-block callbacks in
+ * JavaScript when the consumer can loop itself.
  */
 export function walkRadixTreeBatched(
   options: RadixReaderOptions,
@@ -888,7 +998,7 @@ let sharedBatchBuf: Float64Array | null = new Float64Array(LEAF_BITS);
 
 function runWalk(
   options: RadixReaderOptions,
-  cb: WalkCallback | null,
+  cb: TypedWalkCallback | null,
   batchCb: WalkBatchCallback | null,
 ): RadixWalkResult {
   const counters = options.counters ?? new TrackerCounters();
@@ -912,72 +1022,10 @@ function runWalk(
       w.fail("root-outside-ram", `root 0x${root.toString(16)}`);
     } else {
       w.visited.add(root);
-      w.table(root, ROOT_LEVEL, 0);
+      w.table(root, ROOT_LEVEL, 0, 0);
     }
   } finally {
     if (borrowed) sharedBatchBuf = w.batchBuf;
   }
-  return w.outcome(`radix`, { tablesVisited: w.tables, leavesVisited: w.leaves });
-}
-
-/**
- * The successor kernel's view of a handed-over radix tree: a root physical address and the
- * memory's bytes, nothing else.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { IncomingRadixTree } from "./radix.ts";
- * import { TrackerCorruptionError } from "./corruption.ts";
- * import { PhysicalMemory } from "../../machine/physmem.ts";
- * const mem = new PhysicalMemory(2 ** 24);
- * const tree = new IncomingRadixTree({ mem, rootPhys: 0 });
- * assert.throws(
- *   () => tree.walk(() => 0),
- *   (e) => e instanceof TrackerCorruptionError && e.reason === "root-null",
- * );
- * ```
- */
-export class IncomingRadixTree implements IncomingTracker {
-  /** Encoding name. */
-  readonly kind = "radix";
-  /** Cost counters, charged by every walk. */
-  readonly counters: TrackerCounters;
-  readonly #options: RadixReaderOptions;
-
-  /** A reader for the tree at `options.rootPhys`. */
-  constructor(options: RadixReaderOptions) {
-    this.counters = options.counters ?? new TrackerCounters();
-    this.#options = { ...options, counters: this.counters };
-  }
-
-  /** Physical address of the root being read. */
-  get rootPhys(): number {
-    return this.#options.rootPhys;
-  }
-
-  /**
-   * Walks the valid blocks; returns the stopping callback result or 0. Throws
-   * {@link TrackerCorruptionError} (a `KhoError` EINVAL) on a structural error.
-   */
-  walk(cb: WalkCallback): number {
-    const r = this.walkChecked(cb);
-    if (!r.ok) throw new TrackerCorruptionError("radix tree", r);
-    return r.stopped;
-  }
-
-  /** Walks and returns the full {@link RadixWalkResult}; never throws for corruption. */
-  walkChecked(cb: WalkCallback): RadixWalkResult {
-    return walkRadixTree(this.#options, cb);
-  }
-
-  /**
-   * {@link walk} with a leaf at a time delivered to `cb` (see {@link walkRadixTreeBatched}).
-   * Throws {@link TrackerCorruptionError} on a structural error.
-   */
-  walkBatched(cb: WalkBatchCallback): number {
-    const r = walkRadixTreeBatched(this.#options, cb);
-    if (!r.ok) throw new TrackerCorruptionError("radix tree", r);
-    return r.stopped;
-  }
+  return w.outcome(w.codec.kind, { tablesVisited: w.tables, leavesVisited: w.leaves });
 }

@@ -19,12 +19,11 @@ import { OrderTableTracker, walkOrderTable } from "./order_table.ts";
 import { RadixTree, walkRadixTree, walkRadixTreeBatched } from "./radix.ts";
 import {
   JGG_CODEC,
+  ONE_HOT_CODEC,
   type RadixKeyCodec,
-  RadixVariantTree,
   TYPED_CODEC,
   TYPED_FIXED_CODEC,
-  walkRadixVariant,
-} from "./radix_variants.ts";
+} from "./radix_codecs.ts";
 import type {
   IncomingTrackerOptions,
   OutgoingTracker,
@@ -42,30 +41,6 @@ export type { TrackerHost } from "./tracker.ts";
 function readerOptions(mem: PhysicalMemory, rootPhys: number, o: IncomingTrackerOptions) {
   return { mem, rootPhys, isRam: o.isRam, log: o.log, counters: o.counters };
 }
-
-const RADIX: TrackerFormat = {
-  kind: "radix",
-  summary: "the unified radix tree (kho-v2 on): one-hot order keys, 6 levels, 32768-bit leaves",
-  capabilities: {
-    maxOrder: 52,
-    pageType: false,
-    rollback: "exact",
-    walkOrder: "order-desc",
-    batchedWalk: true,
-  },
-  create: (h) => RadixTree.create({ mem: h.mem, alloc: h.alloc, log: h.log }),
-  incoming(mem, rootPhys, o = {}) {
-    const counters = o.counters ?? new TrackerCounters();
-    const options = { ...readerOptions(mem, rootPhys, o), counters };
-    return incomingTracker({
-      kind: "radix",
-      structure: "radix tree",
-      counters,
-      walk: (cb) => walkRadixTree(options, cb),
-      walkBatched: (cb) => walkRadixTreeBatched(options, cb),
-    });
-  },
-};
 
 function xarrayFormat(bitmapBytes: XarrayBitmapBytes): TrackerFormat {
   const kind = bitmapBytes === 512 ? "xarray-512" : "xarray-4k";
@@ -134,7 +109,8 @@ const ORDER_TABLE: TrackerFormat = {
   },
 };
 
-function radixVariantFormat(codec: RadixKeyCodec, summary: string): TrackerFormat {
+/** A radix tree of one key codec: the one core of `radix.ts`. */
+function radixFormat(codec: RadixKeyCodec, summary: string): TrackerFormat {
   return {
     kind: codec.kind,
     summary,
@@ -143,9 +119,10 @@ function radixVariantFormat(codec: RadixKeyCodec, summary: string): TrackerForma
       pageType: codec.typed,
       rollback: "exact",
       walkOrder: codec === JGG_CODEC ? "order-asc" : "order-desc",
-      batchedWalk: false,
+      // a batch carries no page type
+      batchedWalk: !codec.typed,
     },
-    create: (h) => RadixVariantTree.create({ codec, mem: h.mem, alloc: h.alloc, log: h.log }),
+    create: (h) => RadixTree.create({ codec, mem: h.mem, alloc: h.alloc, log: h.log }),
     incoming(mem, rootPhys, o = {}) {
       const counters = o.counters ?? new TrackerCounters();
       const options = { ...readerOptions(mem, rootPhys, o), counters, codec };
@@ -153,7 +130,8 @@ function radixVariantFormat(codec: RadixKeyCodec, summary: string): TrackerForma
         kind: codec.kind,
         structure: "radix tree",
         counters,
-        walk: (cb) => walkRadixVariant(options, cb),
+        walk: (cb) => walkRadixTree(options, cb),
+        ...(codec.typed ? {} : { walkBatched: (cb) => walkRadixTreeBatched(options, cb) }),
       });
     },
   };
@@ -164,16 +142,19 @@ export const BUILTIN_TRACKER_FORMATS: readonly TrackerFormat[] = [
   xarrayFormat(512),
   xarrayFormat(4096),
   ORDER_TABLE,
-  RADIX,
-  radixVariantFormat(
+  radixFormat(
+    ONE_HOT_CODEC,
+    "the unified radix tree (kho-v2 on): one-hot order keys, 6 levels, 32768-bit leaves",
+  ),
+  radixFormat(
     TYPED_CODEC,
     "page-type RFC (2026-07) as posted: one-hot keys with CONTIG/SPLIT in key bit 63",
   ),
-  radixVariantFormat(
+  radixFormat(
     TYPED_FIXED_CODEC,
     "page-type RFC with the type in key bit 53, inside the 60 indexed bits",
   ),
-  radixVariantFormat(
+  radixFormat(
     JGG_CODEC,
     "radix keys (order << 51) | (phys >> (12 + order)) (review of RFC v1, 2025-09)",
   ),

@@ -1,42 +1,22 @@
 import assert from "node:assert/strict";
 import { KhoError } from "../../../lib/errors.ts";
 import { TrackerCorruptionError } from "../../../lib/kho/trackers/corruption.ts";
-import { IncomingXarrayTracker } from "../../../lib/kho/trackers/khoser.ts";
-import { IncomingOrderTable } from "../../../lib/kho/trackers/order_table.ts";
-import { IncomingRadixTree } from "../../../lib/kho/trackers/radix.ts";
-import {
-  IncomingRadixVariant,
-  TYPED_FIXED_CODEC,
-} from "../../../lib/kho/trackers/radix_variants.ts";
+import { BUILTIN_TRACKER_FORMATS } from "../../../lib/kho/trackers/registry.ts";
 import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
 
 const mem = new PhysicalMemory(2 ** 24);
 
-/** Every successor-side reader, given bytes its walk must reject at once. */
-const READERS = [
-  {
-    structure: "radix tree",
-    reason: "root-null",
-    walk: () => new IncomingRadixTree({ mem, rootPhys: 0 }).walk(() => 0),
-  },
-  {
-    structure: "radix tree",
-    reason: "root-null",
-    walk: () =>
-      new IncomingRadixVariant({ codec: TYPED_FIXED_CODEC, mem, rootPhys: 0 }).walk(() => 0),
-  },
-  {
-    structure: "memory map",
-    reason: "chunk-outside-ram",
-    walk: () =>
-      new IncomingXarrayTracker({ mem, firstChunkPhys: 2 ** 30, bitmapBytes: 4096 }).walk(() => 0),
-  },
-  {
-    structure: "order table",
-    reason: "root-unaligned",
-    walk: () => new IncomingOrderTable({ mem, rootPhys: 0x1234 }).walk(() => 0),
-  },
-] as const;
+/** Every built-in format's reader, given a root outside RAM: each rejects it at once. */
+const READERS = BUILTIN_TRACKER_FORMATS.map((f) => ({
+  kind: f.kind,
+  structure: f.kind.startsWith("xarray")
+    ? "memory map"
+    : f.kind === "order-table"
+    ? "order table"
+    : "radix tree",
+  reason: f.kind.startsWith("xarray") ? "chunk-outside-ram" : "root-outside-ram",
+  walk: () => f.incoming(mem, 2 ** 30).walk(() => 0),
+}));
 
 Deno.test("tracker corruption: every reader raises the one TrackerCorruptionError (EINVAL, reason, message)", () => {
   for (const r of READERS) {
@@ -46,7 +26,7 @@ Deno.test("tracker corruption: every reader raises the one TrackerCorruptionErro
     } catch (e) {
       caught = e;
     }
-    assert.ok(caught instanceof TrackerCorruptionError, `${r.structure}: ${caught}`);
+    assert.ok(caught instanceof TrackerCorruptionError, `${r.kind}: ${caught}`);
     assert.ok(caught instanceof KhoError);
     assert.equal(caught.name, "TrackerCorruptionError");
     assert.equal(caught.code, "EINVAL");

@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
 import { TrackerCorruptionError } from "../../../lib/kho/trackers/corruption.ts";
-import fc from "fast-check";
 import { KhoError } from "../../../lib/errors.ts";
 import { KernelLog } from "../../../lib/kernel/dmesg.ts";
 import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
 import {
-  IncomingOrderTable,
   OrderTableTracker,
   type OrderTableWalkErrorReason,
   walkOrderTable,
@@ -22,6 +20,8 @@ import {
   khoTableLevel,
 } from "../../../lib/kho/abi/rfc_order_table.ts";
 import { FaultyAllocator, PagePool } from "../../../lib/design/page_pool.ts";
+import { TrackerCounters } from "../../../lib/kho/trackers/counters.ts";
+import { trackerFormat } from "../../../lib/kho/trackers/registry.ts";
 
 const GiB = 2 ** 30;
 const TiB = 2 ** 40;
@@ -221,24 +221,9 @@ Deno.test("walk: orders 0..9 ascending, addresses ascending; the successor sees 
   const want = expectedWalk(blocks);
   assert.deepEqual(want.map(([, o]) => o), [0, 0, 0, 1, 6, 9, 9]);
   assert.deepEqual(collect((cb) => t.walk(cb)), want);
-  const incoming = new IncomingOrderTable({ mem, rootPhys: t.handoverRoot() });
+  const incoming = trackerFormat("order-table").incoming(mem, t.handoverRoot());
   assert.equal(incoming.kind, "order-table");
-  assert.equal(incoming.rootPhys, t.handoverRoot());
   assert.deepEqual(collect((cb) => incoming.walk(cb)), want);
-});
-
-Deno.test("a non-zero callback result stops the walk and is returned", () => {
-  const { mem, t } = setup();
-  for (let i = 0; i < 10; i++) t.add(i * 7, 0);
-  t.add(0x200, 9);
-  let calls = 0;
-  const stop = () => (++calls === 3 ? 42 : 0);
-  assert.equal(t.walk(stop), 42);
-  assert.equal(calls, 3);
-  calls = 0;
-  const r = walkOrderTable({ mem, rootPhys: t.handoverRoot() }, stop);
-  assert.deepEqual([r.ok, r.stopped, r.blocks], [true, 42, 3]);
-  assert.equal(t.walk(() => 0), 0);
 });
 
 Deno.test("duplicate add is a no-op; del (extension) clears, frees nothing, WARNs on no path", () => {
@@ -475,10 +460,11 @@ Deno.test("counters: walking one full bitmap reads 64 lines and 512 words", () =
   const { t, mem } = setup();
   for (let i = 0; i < 32768; i++) t.add(2 ** 20 + i, 0);
   assert.equal(t.metadataPages(), 7);
-  const incoming = new IncomingOrderTable({ mem, rootPhys: t.handoverRoot(), emptySlot: "skip" });
+  const c = new TrackerCounters();
   let n = 0;
-  incoming.walk(() => (n++, 0));
-  const c = incoming.counters;
+  walkOrderTable({ mem, rootPhys: t.handoverRoot(), emptySlot: "skip", counters: c }, () => (
+    n++, 0
+  ));
   assert.equal(n, 32768);
   assert.equal(c.callbacks, 32768);
   assert.equal(c.bitmapWordsScanned, 512);
@@ -550,68 +536,7 @@ Deno.test("figures: one order-0 page per 128 MiB over 12 TiB → 98,501 pages (m
 
 // ---------------------------------------------------------------- property: round trip
 
-Deno.test("property: random add/del sequences round-trip through the successor's reader", () => {
-  const blockArb = fc.record({
-    order: fc.oneof(fc.integer({ min: 0, max: 9 }), fc.constantFrom(10, 18)),
-    base: fc.integer({ min: 0, max: 2 ** 28 - 1 }),
-  }).map(({ order, base }) => [Math.floor(base / 2 ** order) * 2 ** order, order] as const);
-  const arb = fc.array(blockArb, { minLength: 1, maxLength: 12 }).chain((pool) =>
-    fc.tuple(
-      fc.constant(pool),
-      fc.array(fc.record({ add: fc.boolean(), i: fc.nat({ max: pool.length - 1 }) }), {
-        maxLength: 40,
-      }),
-    )
-  );
-  fc.assert(
-    fc.property(arb, ([blocks, ops]) => {
-      const { t, mem } = setup();
-      const current = new Map<string, [number, number]>();
-      const ever = new Map<string, [number, number]>();
-      for (const { add, i } of ops) {
-        const [pfn, order] = blocks[i];
-        const k = `${pfn}:${order}`;
-        if (add) {
-          t.add(pfn, order);
-          current.set(k, [pfn, order]);
-          ever.set(k, [pfn, order]);
-        } else {
-          t.del(pfn, order);
-          current.delete(k);
-        }
-      }
-      assert.deepEqual(
-        checkBytes(mem, t.handoverRoot(), ever.values(), current.values()),
-        t.ownedPagesPhys(),
-      );
-      const want = expectedWalk(current.values());
-      assert.deepEqual(collect((cb) => t.walk(cb)), want);
-      const incoming = new IncomingOrderTable({
-        mem,
-        rootPhys: t.handoverRoot(),
-        isRam: (p, s) => p + s <= TiB,
-      });
-      assert.deepEqual(collect((cb) => incoming.walk(cb)), want);
-      const lost = [...ever.values()].filter(([, o]) => o >= 10);
-      const r = incoming.walkChecked(() => 0);
-      assert.equal(r.ignoredSlots, new Set(lost.map(([, o]) => o)).size);
-    }),
-    { seed: 0x0de7ab1e, numRuns: 60 },
-  );
-});
-
 // ---------------------------------------------------------------- corruption
-
-const REASONS: OrderTableWalkErrorReason[] = [
-  "root-null",
-  "root-unaligned",
-  "root-outside-ram",
-  "entry-unaligned",
-  "entry-outside-ram",
-  "cycle",
-  "shared-node",
-  "address-out-of-range",
-];
 
 function expectError(
   mem: PhysicalMemory,
@@ -625,7 +550,7 @@ function expectError(
   assert.equal(r.error, reason, r.detail);
   assert.equal(log.grep(reason).length, 1, "logged");
   assert.throws(
-    () => new IncomingOrderTable({ mem, rootPhys, isRam, emptySlot: "skip" }).walk(() => 0),
+    () => trackerFormat("order-table").incoming(mem, rootPhys, { isRam }).walk(() => 0),
     (e) =>
       e instanceof TrackerCorruptionError && e.structure === "order table" &&
       e instanceof KhoError && e.code === "EINVAL" &&
@@ -712,64 +637,4 @@ Deno.test("corruption: a table whose every entry points to itself ends at once",
   for (let i = 0; i < 512; i++) mem.writeU64(chain[3] + 8 * i, chain[3]);
   const r = expectError(mem, t.handoverRoot(), "cycle");
   assert.ok(r.tablesVisited <= 3);
-});
-
-Deno.test("property: random byte mutations end in a valid walk or a named error", () => {
-  const mutation = fc.record({
-    page: fc.nat(),
-    kind: fc.constantFrom("byte", "pointer", "self", "slot"),
-    offset: fc.nat({ max: 4095 }),
-    value: fc.nat({ max: 255 }),
-    entry: fc.nat({ max: 511 }),
-    target: fc.nat(),
-  });
-  fc.assert(
-    fc.property(
-      fc.array(
-        fc.tuple(fc.integer({ min: 0, max: 2 ** 24 - 1 }), fc.constantFrom(0, 0, 1, 9, 10)),
-        { minLength: 1, maxLength: 8 },
-      ),
-      fc.array(mutation, { minLength: 1, maxLength: 6 }),
-      fc.constantFrom<"skip" | "walk-page-0">("skip", "walk-page-0"),
-      (blocks, mutations, emptySlot) => {
-        const { t, mem } = setup(64 * GiB, 32 * GiB, 256);
-        for (const [pfn, order] of blocks) {
-          t.add(Math.floor(pfn / 2 ** order) * 2 ** order, order);
-        }
-        const pages = t.ownedPagesPhys();
-        for (const m of mutations) {
-          const page = pages[m.page % pages.length];
-          if (m.kind === "byte") mem.writeU8(page + m.offset, m.value);
-          else if (m.kind === "slot") {
-            mem.writeU64(t.handoverRoot() + 8 * (m.entry % 12), pages[m.target % pages.length]);
-          } else {
-            const target = m.kind === "self" ? page : pages[m.target % pages.length];
-            mem.writeU64(page + 8 * m.entry, target + (m.value < 8 ? m.value : 0));
-          }
-        }
-        const isRam = (p: number, s: number) => p >= 0 && p + s <= 48 * GiB;
-        let r;
-        try {
-          r = walkOrderTable({ mem, rootPhys: t.handoverRoot(), isRam, emptySlot }, (p, o) => {
-            assert.ok(isRam(p, 2 ** (o + 12)), "callback block is RAM");
-            assert.ok(o >= 0 && o < 10);
-            return 0;
-          });
-        } catch (e) {
-          throw new Error(`walk threw ${e}`);
-        }
-        if (!r.ok) assert.ok(REASONS.includes(r.error!), r.error);
-        // every page at most once (page 0 once per slot at most): bounded work
-        assert.ok(r.tablesVisited + r.bitmapsVisited <= pages.length + 10);
-        try {
-          new IncomingOrderTable({ mem, rootPhys: t.handoverRoot(), isRam, emptySlot }).walk(
-            () => 0,
-          );
-        } catch (e) {
-          assert.ok(e instanceof TrackerCorruptionError, String(e));
-        }
-      },
-    ),
-    { seed: 0xbadc0de, numRuns: 150 },
-  );
 });

@@ -1,122 +1,48 @@
 import assert from "node:assert/strict";
-import { TrackerCorruptionError } from "../../../lib/kho/trackers/corruption.ts";
-import fc from "fast-check";
 import { KhoError } from "../../../lib/errors.ts";
 import { KernelLog } from "../../../lib/kernel/dmesg.ts";
 import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
 import {
-  IncomingRadixTree,
   RadixTree,
   type RadixWalkErrorReason,
   walkRadixTree,
   walkRadixTreeBatched,
 } from "../../../lib/kho/trackers/radix.ts";
-import { FaultyAllocator, PagePool } from "../../../lib/design/page_pool.ts";
+import { ONE_HOT_CODEC } from "../../../lib/kho/trackers/radix_codecs.ts";
+import { trackerFormat } from "../../../lib/kho/trackers/registry.ts";
+import { PagePool } from "../../../lib/design/page_pool.ts";
+import {
+  bigKey as anyBigKey,
+  checkBytes,
+  collect as collectTyped,
+  expectedWalk as anyExpectedWalk,
+  expectWalkError,
+  setup as setupCodec,
+  smallTree,
+} from "./radix_model.ts";
+
+// The generic checks (walk order, stop, duplicate add, ENOMEM rollback at every allocation,
+// accounting, bytes only, corruption by pointer and at random, random add/del sequences) are
+// the conformance suite's (tests/design/conformance_test.ts); these are the kernel tree's own.
 
 const GiB = 2 ** 30;
 const TiB = 2 ** 40;
 
-function setup(memBytes = TiB, poolBase = TiB / 2, poolPages = 1 << 16) {
-  const mem = new PhysicalMemory(memBytes);
-  const pool = new PagePool({ mem, basePhys: poolBase, pages: poolPages });
-  const log = new KernelLog();
-  const tree = RadixTree.create({ mem, alloc: pool, log });
-  return { mem, pool, log, tree };
-}
-
-// ---------------------------------------------------------------- independent model
-
-/** Key by BigInt, straight from the ABI formula (independent of lib/). */
-function bigKey(pfn: number, order: number): bigint {
-  const phys = BigInt(pfn) * 4096n;
-  return (1n << BigInt(52 - order)) | (phys >> BigInt(12 + order));
-}
-
-/** Path string of the node at `level` holding `key` (indices above that level). */
-function nodePath(key: bigint, level: number): string {
-  const parts: string[] = [];
-  for (let l = 5; l > level; l--) parts.push(String((key >> BigInt((l - 1) * 9 + 15)) & 511n));
-  return parts.join("/");
-}
-
-/**
- * Reads the tree from bytes with mem.readU64 / mem.readBytes and compares every table and
- * leaf with what the keys predict: non-zero table entries are those on the path of some key
- * ever added (nodes are never freed), set leaf bits are exactly the current keys.
- * Returns the physical addresses of the pages reached.
- */
-function checkBytes(
+const setup = (memBytes = TiB, poolBase = TiB / 2, poolPages = 1 << 16) =>
+  setupCodec(ONE_HOT_CODEC, memBytes, poolBase, poolPages);
+const bigKey = (pfn: number, order: number) => anyBigKey("radix", pfn, order);
+const expectedWalk = (blocks: Iterable<readonly [number, number]>): [number, number][] =>
+  anyExpectedWalk("radix", blocks).map(([p, o]) => [p, o]);
+const collect = (walk: (cb: (p: number, o: number) => number) => number): [number, number][] =>
+  collectTyped(walk).map(([p, o]) => [p, o]);
+const expectError = (
   mem: PhysicalMemory,
   rootPhys: number,
-  everKeys: Iterable<bigint>,
-  currentKeys: Iterable<bigint>,
-): number[] {
-  const tables = new Map<string, Set<number>>();
-  const leaves = new Map<string, Set<number>>();
-  for (const k of everKeys) {
-    for (let level = 5; level >= 1; level--) {
-      const p = nodePath(k, level);
-      if (!tables.has(p)) tables.set(p, new Set());
-      tables.get(p)!.add(Number((k >> BigInt((level - 1) * 9 + 15)) & 511n));
-    }
-    const lp = nodePath(k, 0);
-    if (!leaves.has(lp)) leaves.set(lp, new Set());
-  }
-  for (const k of currentKeys) leaves.get(nodePath(k, 0))!.add(Number(k & 32767n));
-
-  const pages: number[] = [];
-  const visit = (phys: number, level: number, path: string) => {
-    pages.push(phys);
-    if (level === 0) {
-      const bytes = mem.readBytes(phys, 4096);
-      const bits = new Set<number>();
-      for (let i = 0; i < 4096; i++) {
-        for (let b = 0; b < 8; b++) if ((bytes[i] >> b) & 1) bits.add(i * 8 + b);
-      }
-      assert.deepEqual(bits, leaves.get(path) ?? new Set(), `leaf bits at ${path}`);
-      return;
-    }
-    const nonZero = new Set<number>();
-    for (let i = 0; i < 512; i++) {
-      const v = mem.readU64(phys + 8 * i);
-      if (v === 0) continue;
-      nonZero.add(i);
-      assert.equal(v % 4096, 0, "child pointer is page aligned");
-      visit(v, level - 1, path === "" ? String(i) : `${path}/${i}`);
-    }
-    assert.deepEqual(nonZero, tables.get(path) ?? new Set(), `table entries at '${path}'`);
-  };
-  visit(rootPhys, 5, "");
-  return pages.sort((a, b) => a - b);
-}
-
-/** Expected walk: blocks sorted by key (order descending, address ascending). */
-function expectedWalk(blocks: Iterable<[number, number]>): [number, number][] {
-  return [...blocks]
-    .map(([pfn, order]) => ({ k: bigKey(pfn, order), pfn, order }))
-    .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
-    .map(({ pfn, order }) => [Math.floor(pfn / 2 ** order) * 2 ** order * 4096, order]);
-}
-
-function collectBatched(
-  walk: (cb: (phys: Float64Array, n: number, order: number) => number) => number,
-): [number, number][] {
-  const out: [number, number][] = [];
-  walk((phys, n, order) => {
-    for (let i = 0; i < n; i++) out.push([phys[i], order]);
-    return 0;
-  });
-  return out;
-}
-
-function collect(walk: (cb: (p: number, o: number) => number) => number): [number, number][] {
-  const out: [number, number][] = [];
-  walk((p, o) => {
-    out.push([p, o]);
-    return 0;
-  });
-  return out;
-}
+  reason: RadixWalkErrorReason,
+  isRam?: (p: number, s: number) => boolean,
+) => expectWalkError(ONE_HOT_CODEC, mem, rootPhys, reason, isRam);
+const incoming = (mem: PhysicalMemory, rootPhys: number) =>
+  trackerFormat("radix").incoming(mem, rootPhys);
 
 // ---------------------------------------------------------------- basic behaviour
 
@@ -169,33 +95,7 @@ Deno.test("walk order: largest orders first, ascending addresses within an order
   const got = collect((cb) => tree.walk(cb));
   assert.deepEqual(got, expectedWalk(blocks));
   assert.deepEqual(got.map(([, o]) => o), [18, 18, 9, 9, 0, 0, 0]);
-  const incoming = new IncomingRadixTree({ mem, rootPhys: tree.handoverRoot() });
-  assert.deepEqual(collect((cb) => incoming.walk(cb)), got);
-});
-
-Deno.test("a non-zero callback result stops the walk and is returned", () => {
-  const { tree, mem } = setup();
-  for (let i = 0; i < 10; i++) tree.add(i * 7, 0);
-  let calls = 0;
-  const stop = (_p: number, _o: number) => (++calls === 3 ? 42 : 0);
-  assert.equal(tree.walk(stop), 42);
-  assert.equal(calls, 3);
-  calls = 0;
-  const r = walkRadixTree({ mem, rootPhys: tree.handoverRoot() }, stop);
-  assert.deepEqual([r.ok, r.stopped, r.blocks], [true, 42, 3]);
-  assert.equal(tree.walk(() => 0), 0);
-});
-
-Deno.test("duplicate add is a no-op", () => {
-  const { tree, mem, pool } = setup();
-  tree.add(0x1234, 0);
-  const image = mem.image();
-  const used = pool.inUseSorted();
-  const before = tree.counters.snapshot();
-  tree.add(0x1234, 0);
-  assert.deepEqual(mem.image(), image);
-  assert.deepEqual(pool.inUseSorted(), used);
-  assert.equal(tree.counters.since(before).pagesAllocated, 0);
+  assert.deepEqual(collect((cb) => incoming(mem, tree.handoverRoot()).walk(cb)), got);
 });
 
 Deno.test("delete clears the bit, frees nothing, WARNs on a missing path", () => {
@@ -250,28 +150,6 @@ Deno.test("invalid arguments are EINVAL; a dirty root page is refused", () => {
     () => new RadixTree({ mem, alloc: pool, log, rootPhys: dirty }),
     (e) => e instanceof KhoError && e.code === "EINVAL",
   );
-});
-
-Deno.test("create: root allocation failure is ENOMEM; destroy frees every page", () => {
-  const mem = new PhysicalMemory(GiB);
-  const pool = new PagePool({ mem, basePhys: 4096, pages: 64 });
-  const faulty = new FaultyAllocator(pool);
-  faulty.faults.arm({ nth: 1 });
-  assert.throws(
-    () => RadixTree.create({ mem, alloc: faulty, log: new KernelLog() }),
-    (e) => e instanceof KhoError && e.code === "ENOMEM",
-  );
-  assert.equal(pool.inUse.size, 0);
-  const tree = RadixTree.create({ mem, alloc: pool, log: new KernelLog() });
-  tree.add(5, 0);
-  tree.add(2 ** 25, 0);
-  assert.equal(pool.inUse.size, tree.metadataPages());
-  const c = tree.counters;
-  tree.destroy();
-  assert.equal(pool.inUse.size, 0);
-  assert.equal(c.pagesAllocated, c.pagesFreed);
-  assert.equal(tree.metadataPages(), 0);
-  assert.equal(tree.handoverRoot(), 0);
 });
 
 Deno.test("findBlock and coveringBlocks answer 'is this range preserved, at which order'", () => {
@@ -367,10 +245,10 @@ Deno.test("counters: walking one full leaf reads 64 cache lines and 512 bitmap w
   const start = 2 ** 20; // 4 GiB, leaf aligned
   for (let i = 0; i < 32768; i++) tree.add(start + i, 0);
   assert.equal(tree.metadataPages(), 6);
-  const incoming = new IncomingRadixTree({ mem, rootPhys: tree.handoverRoot() });
+  const reader = incoming(mem, tree.handoverRoot());
   let n = 0;
-  incoming.walk(() => (n++, 0));
-  const c = incoming.counters;
+  reader.walk(() => (n++, 0));
+  const c = reader.counters;
   assert.equal(n, 32768);
   assert.equal(c.callbacks, 32768);
   assert.equal(c.bitmapWordsScanned, 512);
@@ -380,7 +258,7 @@ Deno.test("counters: walking one full leaf reads 64 cache lines and 512 bitmap w
   assert.equal(c.entriesFollowed, 5);
   assert.equal(c.pagesTouched, 6);
   // a walk stopped at the first block reads only what it reached
-  const again = new IncomingRadixTree({ mem, rootPhys: tree.handoverRoot() });
+  const again = incoming(mem, tree.handoverRoot());
   assert.equal(again.walk(() => 1), 1);
   assert.equal(again.counters.bitmapWordsScanned, 1);
   // root entries 0..2, L4..L2 entry 0, L1 entries 0..32 (5 lines), the leaf's first line
@@ -407,189 +285,7 @@ Deno.test("kho-facts §2.8: 1 TiB as 1 GiB folios → 6 pages; as 2 MiB folios �
   assert.equal(huge.metadataPages(), 21);
 });
 
-// ---------------------------------------------------------------- ENOMEM rollback
-
-const SCENARIO: [number, number][] = [
-  [0, 0], // 5 new pages below the root
-  [1, 0], // none
-  [0x40000, 18], // a new branch from the root (root index 0): 5 pages
-  [2 ** 27, 0], // new L1 + leaf
-  [0x200, 9], // new L4 branch
-  [2 ** 27 + 2 ** 15, 0], // new leaf only
-  [5 * 2 ** 18, 18], // none
-  [2 ** 33, 0], // new L3 branch
-];
-
-function runScenario(failAt: number | null, initOnFree: boolean) {
-  const mem = new PhysicalMemory(2 ** 46);
-  const pool = new PagePool({ mem, basePhys: 2 ** 45, pages: 4096, initOnFree });
-  const alloc = new FaultyAllocator(pool);
-  if (failAt !== null) alloc.faults.arm({ nth: failAt });
-  let tree: RadixTree;
-  try {
-    tree = RadixTree.create({ mem, alloc, log: new KernelLog() });
-  } catch (e) {
-    assert.ok(e instanceof KhoError && e.code === "ENOMEM");
-    assert.equal(pool.inUse.size, 0);
-    return { failed: [-1], allocations: alloc.faults.calls };
-  }
-  const failed: number[] = [];
-  const ok: [number, number][] = [];
-  SCENARIO.forEach(([pfn, order], i) => {
-    const image = mem.image();
-    const used = pool.inUseSorted();
-    const owned = tree.ownedPagesPhys();
-    const ownedBytes = owned.map((p) => mem.readBytes(p, 4096));
-    const before = tree.counters.snapshot();
-    try {
-      tree.add(pfn, order);
-      ok.push([pfn, order]);
-      const d = tree.counters.since(before);
-      assert.ok(d.pagesAllocated >= 0 && d.pagesAllocated <= 5);
-    } catch (e) {
-      assert.ok(e instanceof KhoError && e.code === "ENOMEM", String(e));
-      failed.push(i);
-      if (initOnFree) assert.deepEqual(mem.image(), image, "memory image restored");
-      assert.deepEqual(pool.inUseSorted(), used, "allocator state restored");
-      assert.deepEqual(tree.ownedPagesPhys(), owned);
-      assert.deepEqual(owned.map((p) => mem.readBytes(p, 4096)), ownedBytes, "tree bytes");
-      const d = tree.counters.since(before);
-      assert.equal(d.allocFailures, 1);
-      assert.equal(d.pagesAllocated, d.pagesFreed);
-    }
-  });
-  const keys = ok.map(([p, o]) => bigKey(p, o));
-  assert.deepEqual(checkBytes(mem, tree.handoverRoot(), keys, keys), tree.ownedPagesPhys());
-  const incoming = new IncomingRadixTree({ mem, rootPhys: tree.handoverRoot() });
-  assert.deepEqual(collect((cb) => incoming.walk(cb)), expectedWalk(ok));
-  assert.equal(pool.inUse.size, tree.metadataPages());
-  return { failed, allocations: alloc.faults.calls };
-}
-
-Deno.test("ENOMEM at every allocation point rolls back exactly", () => {
-  const clean = runScenario(null, true);
-  assert.deepEqual(clean.failed, []);
-  const total = clean.allocations;
-  assert.equal(total, 1 + 5 + 5 + 2 + 4 + 1 + 3);
-  const failedOps = new Set<number>();
-  for (let k = 1; k <= total; k++) {
-    for (const initOnFree of [true, false]) {
-      const r = runScenario(k, initOnFree);
-      assert.equal(r.failed.length, 1, `k=${k}`);
-      failedOps.add(r.failed[0]);
-    }
-  }
-  // every op that allocates was hit, plus the root
-  assert.deepEqual([...failedOps].sort((a, b) => a - b), [-1, 0, 2, 3, 4, 5, 7]);
-});
-
-// ---------------------------------------------------------------- property: model walk
-
-Deno.test("property: random preserve/unpreserve sequences walk back the model", () => {
-  const blockArb = fc.record({
-    order: fc.integer({ min: 0, max: 18 }),
-    base: fc.integer({ min: 0, max: 2 ** 28 - 1 }),
-  }).map(({ order, base }) => [Math.floor(base / 2 ** order) * 2 ** order, order] as const);
-  const arb = fc.array(blockArb, { minLength: 1, maxLength: 12 }).chain((pool) =>
-    fc.tuple(
-      fc.constant(pool),
-      fc.array(
-        fc.record({ add: fc.boolean(), i: fc.nat({ max: pool.length - 1 }) }),
-        { maxLength: 40 },
-      ),
-    )
-  );
-  fc.assert(
-    fc.property(arb, ([blocks, ops]) => {
-      const { tree, mem, log } = setup();
-      const current = new Map<bigint, [number, number]>();
-      const ever = new Set<bigint>();
-      const leafPrefixes = new Set<bigint>();
-      let expectWarns = 0;
-      for (const { add, i } of ops) {
-        const [pfn, order] = blocks[i];
-        const k = bigKey(pfn, order);
-        if (add) {
-          const before = tree.counters.snapshot();
-          tree.add(pfn, order);
-          const d = tree.counters.since(before);
-          assert.ok(d.pagesAllocated >= 0 && d.pagesAllocated <= 5);
-          current.set(k, [pfn, order]);
-          ever.add(k);
-          leafPrefixes.add(k >> 15n);
-        } else {
-          tree.del(pfn, order);
-          current.delete(k);
-          if (!leafPrefixes.has(k >> 15n)) expectWarns++;
-        }
-      }
-      assert.equal(log.warnings("kho_radix_del_page").length, expectWarns);
-      const pages = checkBytes(mem, tree.handoverRoot(), ever, current.keys());
-      assert.deepEqual(pages, tree.ownedPagesPhys());
-      const want = expectedWalk(current.values());
-      assert.deepEqual(collect((cb) => tree.walk(cb)), want);
-      const incoming = new IncomingRadixTree({
-        mem,
-        rootPhys: tree.handoverRoot(),
-        isRam: (p, s) => p + s <= TiB,
-      });
-      assert.deepEqual(collect((cb) => incoming.walk(cb)), want);
-      assert.deepEqual(collectBatched((cb) => incoming.walkBatched(cb)), want);
-      assert.deepEqual(collectBatched((cb) => tree.walkBatched(cb)), want);
-    }),
-    { seed: 0x5eed, numRuns: 60 },
-  );
-});
-
 // ---------------------------------------------------------------- corruption
-
-const REASONS: RadixWalkErrorReason[] = [
-  "root-null",
-  "root-unaligned",
-  "root-outside-ram",
-  "entry-unaligned",
-  "entry-outside-ram",
-  "cycle",
-  "shared-node",
-  "key-out-of-range",
-];
-
-function expectError(
-  mem: PhysicalMemory,
-  rootPhys: number,
-  reason: RadixWalkErrorReason,
-  isRam?: (p: number, s: number) => boolean,
-) {
-  const log = new KernelLog();
-  const r = walkRadixTree({ mem, rootPhys, isRam, log }, () => 0);
-  assert.equal(r.ok, false);
-  assert.equal(r.error, reason, r.detail);
-  assert.ok(log.grep(reason).length === 1, "logged");
-  const tree = new IncomingRadixTree({ mem, rootPhys, isRam });
-  assert.throws(
-    () => tree.walk(() => 0),
-    (e) =>
-      e instanceof TrackerCorruptionError && e.structure === "radix tree" &&
-      e instanceof KhoError && e.code === "EINVAL" &&
-      e.reason === reason,
-  );
-  return r;
-}
-
-/** A tree with one order-0 block at 4 GiB; returns the pages by level (root first). */
-function smallTree() {
-  const s = setup(64 * GiB, 32 * GiB, 1024);
-  s.tree.add(2 ** 20, 0);
-  s.tree.add(2 ** 20 + 5, 0);
-  const chain: number[] = [s.tree.handoverRoot()];
-  for (let level = 5; level >= 1; level--) {
-    const page = chain[chain.length - 1];
-    let next = 0;
-    for (let i = 0; i < 512 && next === 0; i++) next = s.mem.readU64(page + 8 * i);
-    chain.push(next);
-  }
-  return { ...s, chain };
-}
 
 Deno.test("corruption: bad roots", () => {
   const { mem } = smallTree();
@@ -689,61 +385,43 @@ Deno.test("corruption: many rejected bits are logged a few times then summarised
   assert.equal(log.grep("further rejected blocks not logged").length, 1);
 });
 
-Deno.test("property: random byte mutations end in a valid walk or a named error", () => {
-  const mutation = fc.record({
-    page: fc.nat(),
-    kind: fc.constantFrom("byte", "pointer", "self"),
-    offset: fc.nat({ max: 4095 }),
-    value: fc.nat({ max: 255 }),
-    entry: fc.nat({ max: 511 }),
-    target: fc.nat(),
-  });
-  fc.assert(
-    fc.property(
-      fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 24 - 1 }), fc.constantFrom(0, 0, 9, 18)), {
-        minLength: 1,
-        maxLength: 8,
-      }),
-      fc.array(mutation, { minLength: 1, maxLength: 6 }),
-      (blocks, mutations) => {
-        const { tree, mem } = setup(64 * GiB, 32 * GiB, 256);
-        for (const [pfn, order] of blocks) {
-          tree.add(Math.floor(pfn / 2 ** order) * 2 ** order, order);
-        }
-        const pages = tree.ownedPagesPhys();
-        for (const m of mutations) {
-          const page = pages[m.page % pages.length];
-          if (m.kind === "byte") mem.writeU8(page + m.offset, m.value);
-          else {
-            const target = m.kind === "self" ? page : pages[m.target % pages.length];
-            mem.writeU64(page + 8 * m.entry, target + (m.value < 8 ? m.value : 0));
-          }
-        }
-        const isRam = (p: number, s: number) => p >= 0 && p + s <= 48 * GiB;
-        let r;
-        try {
-          r = walkRadixTree({ mem, rootPhys: tree.handoverRoot(), isRam }, (p, o) => {
-            assert.ok(isRam(p, 2 ** (o + 12)), "callback block is RAM");
-            return 0;
-          });
-        } catch (e) {
-          throw new Error(`walk threw ${e}`);
-        }
-        if (!r.ok) assert.ok(REASONS.includes(r.error!), r.error);
-        // every page at most once: bounded work
-        assert.ok(r.tablesVisited + r.leavesVisited <= pages.length + mutations.length);
-        try {
-          new IncomingRadixTree({ mem, rootPhys: tree.handoverRoot(), isRam }).walk(() => 0);
-        } catch (e) {
-          assert.ok(e instanceof TrackerCorruptionError, String(e));
-        }
-        const batched = walkRadixTreeBatched(
-          { mem, rootPhys: tree.handoverRoot(), isRam },
-          () => 0,
-        );
-        assert.deepEqual(batched, r);
-      },
-    ),
-    { seed: 0xc0ffee, numRuns: 150 },
+// ---------------------------------------------------------------- the generalized key API
+
+Deno.test("kho_radix_add_key / del_key: keys the caller encodes; wider than 60 bits is ERANGE", () => {
+  const { tree, mem, pool, log } = setup();
+  const key = bigKey(0x40000, 18);
+  tree.addKey(Number(key & 0xffffffffn), Number(key >> 32n));
+  assert.ok(tree.isPreserved(0x40000, 18), "the same bit as the page API's");
+  assert.deepEqual(collect((cb) => tree.walk(cb)), [[GiB, 18]]);
+  // bit 60 (and anything above) is beyond KHO_RADIX_KEY_WIDTH: refused, nothing changed
+  const image = mem.image();
+  const used = pool.inUseSorted();
+  for (const hi of [2 ** 28, 2 ** 31]) {
+    assert.throws(() => tree.addKey(0, hi), (e) => e instanceof KhoError && e.code === "ERANGE");
+    assert.throws(() => tree.delKey(0, hi), (e) => e instanceof KhoError && e.code === "ERANGE");
+  }
+  assert.throws(() => tree.addKey(-1, 0), (e) => e instanceof KhoError && e.code === "EINVAL");
+  assert.deepEqual(mem.image(), image);
+  assert.deepEqual(pool.inUseSorted(), used);
+  // the widest key accepted: bits 0..59 all set (a root entry a one-hot walk refuses)
+  tree.addKey(0xffffffff, 2 ** 28 - 1);
+  assert.equal(
+    walkRadixTree({ mem, rootPhys: tree.handoverRoot() }, () => 0).error,
+    "key-out-of-range",
   );
+  tree.delKey(Number(key & 0xffffffffn), Number(key >> 32n));
+  assert.ok(!tree.isPreserved(0x40000, 18));
+  tree.delKey(5, 0); // no path: WARN
+  assert.equal(log.warnings("kho_radix_del_key").length, 1);
+});
+
+Deno.test("a pool of one page: ENOMEM names the key for the key API", () => {
+  const mem = new PhysicalMemory(GiB);
+  const pool = new PagePool({ mem, basePhys: 4096, pages: 1 });
+  const tree = RadixTree.create({ mem, alloc: pool, log: new KernelLog() });
+  assert.throws(
+    () => tree.addKey(1, 0),
+    (e) => e instanceof KhoError && e.code === "ENOMEM" && /key 0x1/.test(e.message),
+  );
+  assert.equal(pool.inUse.size, 1);
 });

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
 import { KhoError } from "../../../lib/errors.ts";
 import { KernelLog } from "../../../lib/kernel/dmesg.ts";
 import { PhysicalMemory } from "../../../lib/machine/physmem.ts";
@@ -263,55 +262,6 @@ Deno.test("invalid arguments throw EINVAL and change nothing", () => {
   assert.ok(tracker.isPreserved(2 ** 41 - 1, 0) && tracker.isPreserved(0, 51));
 });
 
-// ---------------------------------------------------------------- allocation failures
-
-for (const bytes of [512, 4096] as const) {
-  Deno.test(`ENOMEM at every allocation point of add leaves bitmaps unchanged (${bytes} B)`, () => {
-    // blocks that need fresh bitmaps in several orders, interleaved with hits
-    const blocks: [number, number][] = [];
-    for (let k = 0; k < 40; k++) {
-      blocks.push([k * bytes * 8 * 3, 0], [k * bytes * 8 * 3 + 1, 0], [k * 2 ** 18, 18]);
-      blocks.push([(k * 7 + 1) * bytes * 8 * 512, 9]);
-    }
-    const ref = setup(bytes);
-    for (const [p, o] of blocks) ref.tracker.add(p, o);
-    const points = ref.pool.sites.get("kho_mem_phys_bits")!;
-    assert.ok(points >= 10);
-    for (let nth = 1; nth <= points; nth++) {
-      const { mem, pool, faulty, tracker } = setup(bytes, { faulty: true });
-      faulty.faults.arm({ nth, sites: ["kho_mem_phys_bits"] });
-      let failedAt = -1;
-      for (let i = 0; i < blocks.length; i++) {
-        const pagesBefore = tracker.ownedPagesPhys();
-        const inUse = pool.inUseSorted();
-        const hashes = pagesBefore.map((p) => mem.hash64(p, 4096));
-        const count = tracker.bitmapCount();
-        try {
-          tracker.add(...blocks[i]);
-        } catch (e) {
-          assert.ok(e instanceof KhoError && e.code === "ENOMEM", String(e));
-          failedAt = i;
-          assert.deepEqual(tracker.ownedPagesPhys(), pagesBefore);
-          assert.deepEqual(pool.inUseSorted(), inUse);
-          assert.deepEqual(pagesBefore.map((p) => mem.hash64(p, 4096)), hashes);
-          assert.equal(tracker.bitmapCount(), count);
-          assert.ok(!tracker.isPreserved(...blocks[i]));
-          continue;
-        }
-      }
-      assert.ok(failedAt >= 0, `fault ${nth} was hit`);
-      assert.equal(tracker.counters.allocFailures, 1);
-      // everything but the failed block is preserved
-      const want = new Set(
-        blocks.filter((_, i) => i !== failedAt)
-          .map(([p, o]) => `${Math.floor(p / 2 ** o) * 2 ** o * 4096}/${o}`),
-      );
-      const got = new Set(collect((cb) => tracker.walk(cb)).map(([p, o]) => `${p}/${o}`));
-      assert.deepEqual(got, want);
-    }
-  });
-}
-
 Deno.test("scratch check (6.18+): a bitmap in scratch WARNs, fails EINVAL, is freed", () => {
   const mem = new PhysicalMemory(2 * TiB);
   const pool = new PagePool({ mem, basePhys: TiB, pages: 64 });
@@ -428,60 +378,3 @@ Deno.test("destroy (6.16 abort) frees every bitmap and the chunk list", () => {
   tracker.add(7, 0);
   assert.deepEqual(collect((cb) => tracker.walk(cb)), [[7 * 4096, 0]]);
 });
-
-// ---------------------------------------------------------------- round trip
-
-const blockArb = fc.tuple(
-  fc.oneof(fc.integer({ min: 0, max: 1 << 16 }), fc.integer({ min: 0, max: 2 ** 34 - 1 })),
-  fc.integer({ min: 0, max: 18 }),
-);
-
-for (const bytes of [512, 4096] as const) {
-  Deno.test(`round trip: random preserve/unpreserve → serialize → bytes-only walk (${bytes} B)`, () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.tuple(fc.boolean(), blockArb, fc.boolean()), { maxLength: 60 }),
-        fc.constantFrom("6.16", "6.18", "6.19") as fc.Arbitrary<"6.16" | "6.18" | "6.19">,
-        (ops, era) => {
-          const { mem, pool, tracker } = setup(bytes, {
-            memBytes: 2 ** 47,
-            poolBase: 2 ** 46,
-            poolPages: 4096,
-          });
-          const model = new Map<string, [number, number]>();
-          const history: [number, number][] = [];
-          for (const [isAdd, [pfn, order], reuse] of ops) {
-            // unpreserve mostly things that were preserved
-            const [p, o] = !isAdd && reuse && history.length > 0
-              ? history[pfn % history.length]
-              : [pfn, order];
-            const start = Math.floor(p / 2 ** o) * 2 ** o;
-            const key = `${o}/${start}`;
-            if (isAdd) {
-              tracker.add(p, o);
-              model.set(key, [start * 4096, o]);
-              history.push([p, o]);
-            } else {
-              tracker.del(p, o);
-              model.delete(key);
-            }
-          }
-          const want = [...model.values()].sort((a, b) => a[1] - b[1] || a[0] - b[0]);
-          assert.deepEqual(collect((cb) => tracker.walk(cb)), want);
-          const root = tracker.serialize({ era });
-          const got: [number, number][] = [];
-          const r = walkKhoserChunks(
-            { mem, firstChunkPhys: root, bitmapBytes: bytes },
-            (phys, order) => (got.push([phys, order]), 0),
-          );
-          assert.ok(r.ok, r.detail);
-          assert.equal(r.rejected, 0);
-          assert.deepEqual(got, want);
-          tracker.destroy();
-          assert.equal(pool.inUse.size, 0);
-        },
-      ),
-      { seed: 0x5eed_7a11, numRuns: 60 },
-    );
-  });
-}
