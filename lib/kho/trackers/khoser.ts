@@ -375,34 +375,20 @@ export interface KhoserReaderOptions {
 }
 
 class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {
-  readonly cb: WalkCallback;
-  readonly batchCb: WalkBatchCallback | null;
-  batchBuf: Float64Array | null = null;
   readonly bitmapBytes: number;
   readonly bits: number;
   readonly bitmapPages = new Set<number>();
   chunks = 0;
   bitmaps = 0;
 
-  constructor(
-    o: KhoserReaderOptions,
-    cb: WalkCallback | null,
-    batchCb: WalkBatchCallback | null,
-    counters: TrackerCounters,
-  ) {
+  constructor(o: KhoserReaderOptions, counters: TrackerCounters) {
     super(o, counters, "memory map", "");
-    this.batchCb = batchCb;
-    this.cb = cb ?? ((phys, order) => {
-      const buf = this.batchBuf!;
-      buf[0] = phys;
-      return batchCb!(buf, 1, order);
-    });
     this.bitmapBytes = o.bitmapBytes;
     this.bits = preserveBitsOf(o.bitmapBytes);
   }
 
   /** Follows the list from `first`. */
-  run(first: number): void {
+  follow(first: number): void {
     let lo = first >>> 0;
     let hi = Math.floor(first / TWO32);
     let from = KHO_FDT_MEMORY_MAP_PROP_NAME;
@@ -486,176 +472,35 @@ class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {
       this.bitmapPages.add(pfn);
       this.c.pagesTouched++;
     }
-    const w = this.words(pfn);
-    const base = (bm % PAGE_SIZE) >>> 2;
-    const n32 = this.bitmapBytes >>> 2;
     const blockBytes = POW2[order + PAGE_SHIFT];
     const allOk = Number.isSafeInteger(start) && start % blockBytes === 0 &&
       this.ram(start, this.bits * blockBytes);
-    let u = 0;
-    let go = true;
-    if (this.batchCb !== null) {
-      go = this.bitmapBatch(w, base, n32, start, blockBytes, order, allOk);
-      u = n32;
-    } else {
-      const cb = this.cb;
-      let calls = 0;
-      if (allOk) {
-        const stopAt = scanAll(w, base, n32, start, blockBytes, order, cb);
-        calls = scanCalls;
-        if (stopAt >= 0) {
-          this.stopped = scanStopped;
-          go = false;
-          u = stopAt;
-        } else {
-          u = n32;
-        }
-      } else {
-        for (; u < n32; u++) {
-          let x = w[base + u] | 0;
-          if (x === 0) continue;
-          const wordBase = start + u * 32 * blockBytes;
-          do {
-            const t = x & -x;
-            x ^= t;
-            const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
-            if (!this.blockOk(pa, blockBytes, order)) continue;
-            calls++;
-            const r = cb(pa, order);
-            if (r) {
-              this.stopped = r;
-              go = false;
-              break;
-            }
-          } while (x !== 0);
-          if (!go) break;
-        }
-      }
-      this.blocks += calls;
-      this.c.callbacks += calls;
-    }
-    const words64 = go ? n32 >>> 1 : (u >>> 1) + 1;
-    this.c.bitmapWordsScanned += words64;
-    this.c.cacheLinesRead += Math.ceil(words64 / 8);
-    return go;
+    const w = this.words(pfn);
+    const off = (bm % PAGE_SIZE) >>> 2;
+    return this.scanBitmap(w, off, this.bitmapBytes >>> 2, start, blockBytes, order, 0, allOk);
   }
 
-  blockOk(pa: number, blockBytes: number, order: number): boolean {
+  /** A block of a bitmap must also be aligned to its size (a `phys_start` the kernel writes). */
+  override blockOk(pa: number, blockBytes: number, order: number): boolean {
     if (!Number.isSafeInteger(pa) || pa % blockBytes !== 0) {
       this.reject(pa, order, "not aligned to its size");
       return false;
     }
-    if (!this.ram(pa, blockBytes)) {
-      this.reject(pa, order, "not entirely RAM");
-      return false;
-    }
-    return true;
-  }
-
-  /** Batch mode: one callback per bitmap with its valid blocks; false when stopped. */
-  bitmapBatch(
-    w: Uint32Array,
-    base: number,
-    n32: number,
-    start: number,
-    blockBytes: number,
-    order: number,
-    allOk: boolean,
-  ): boolean {
-    const buf = this.batchBuf!;
-    let n = 0;
-    for (let u = 0; u < n32; u++) {
-      let x = w[base + u] | 0;
-      if (x === 0) continue;
-      const wordBase = start + u * 32 * blockBytes;
-      if (x === -1 && allOk) {
-        // a full word (dense preservation): 32 consecutive blocks
-        for (let b = 0; b < 32; b++) buf[n++] = wordBase + b * blockBytes;
-        continue;
-      }
-      do {
-        const t = x & -x;
-        x ^= t;
-        const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
-        if (!allOk && !this.blockOk(pa, blockBytes, order)) continue;
-        buf[n++] = pa;
-      } while (x !== 0);
-    }
-    if (n === 0) return true;
-    this.blocks += n;
-    this.c.callbacks += n;
-    const r = this.batchCb!(buf, n, order);
-    if (r) {
-      this.stopped = r;
-      return false;
-    }
-    return true;
+    return super.blockOk(pa, blockBytes, order);
   }
 }
-
-/** Callbacks made by the last {@link scanAll}, and the result that stopped it. */
-let scanCalls = 0;
-let scanStopped = 0;
-
-/**
- * The hot loop of a bitmap whose blocks are all valid: `cb` for every set bit of
- * `w[base .. base + n32)`. Returns the u32 word index where a callback stopped the scan, or
- * -1 when it completed (counts in `scanCalls`, the stopping result in `scanStopped`).
- */
-function scanAll(
-  w: Uint32Array,
-  base: number,
-  n32: number,
-  start: number,
-  blockBytes: number,
-  order: number,
-  cb: WalkCallback,
-): number {
-  let calls = 0;
-  for (let u = 0; u < n32; u++) {
-    let x = w[base + u] | 0;
-    if (x === 0) continue;
-    const wordBase = start + u * 32 * blockBytes;
-    do {
-      const t = x & -x;
-      x ^= t;
-      calls++;
-      const r = cb(wordBase + (31 - Math.clz32(t)) * blockBytes, order);
-      if (r) {
-        scanCalls = calls;
-        scanStopped = r;
-        return u;
-      }
-    } while (x !== 0);
-  }
-  scanCalls = calls;
-  return -1;
-}
-
-let sharedBatchBuf: Float64Array | null = new Float64Array(32768);
 
 function runWalk(
   options: KhoserReaderOptions,
   cb: WalkCallback | null,
   batchCb: WalkBatchCallback | null,
 ): KhoserWalkResult {
-  const counters = options.counters ?? new TrackerCounters();
-  const w = new ChunkWalker(options, cb, batchCb, counters);
-  let borrowed = false;
-  if (batchCb !== null) {
-    borrowed = sharedBatchBuf !== null;
-    w.batchBuf = sharedBatchBuf ?? new Float64Array(32768);
-    sharedBatchBuf = null;
-  }
-  try {
-    const first = options.firstChunkPhys;
-    if (!Number.isSafeInteger(first) || first < 0) {
-      w.fail("chunk-outside-ram", `preserved-memory-map = ${first}`);
-    } else {
-      w.run(first);
-    }
-  } finally {
-    if (borrowed) sharedBatchBuf = w.batchBuf;
+  const w = new ChunkWalker(options, options.counters ?? new TrackerCounters());
+  const first = options.firstChunkPhys;
+  if (!Number.isSafeInteger(first) || first < 0) {
+    w.fail("chunk-outside-ram", `preserved-memory-map = ${first}`);
+  } else {
+    w.run(cb, batchCb, w.bits, () => w.follow(first));
   }
   return w.outcome(`memory map`, { chunksVisited: w.chunks, bitmapsVisited: w.bitmaps });
 }

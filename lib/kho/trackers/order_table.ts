@@ -483,11 +483,7 @@ class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
   tables = 0;
   bitmaps = 0;
 
-  constructor(
-    readonly o: OrderTableReaderOptions,
-    readonly cb: WalkCallback,
-    counters: TrackerCounters,
-  ) {
+  constructor(readonly o: OrderTableReaderOptions, counters: TrackerCounters) {
     super(o, counters, "order table", "order table: ");
     this.checkBlocks = o.checkBlocks ?? true;
   }
@@ -520,12 +516,7 @@ class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
         : this.table(child, level - 1, order, start);
       if (!go) break;
     }
-    const seen = i < ENTRIES ? i + 1 : ENTRIES;
-    this.c.entriesVisited += seen;
-    this.c.entriesFollowed += followed;
-    this.c.cacheLinesRead += Math.ceil(seen / 8);
-    this.c.pagesTouched++;
-    this.path.pop();
+    this.tableDone(i < ENTRIES ? i + 1 : ENTRIES, followed);
     return go;
   }
 
@@ -533,43 +524,14 @@ class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
   bitmap(phys: number, order: number, base: number): boolean {
     const w = this.words(phys / PAGE_SIZE);
     this.bitmaps++;
+    this.c.pagesTouched++;
     const blockBytes = POW2[PAGE_SHIFT + order];
     const allRam = !this.checkBlocks || this.ram(base, BITMAP_BITS * blockBytes);
-    const cb = this.cb;
-    let u = 0, calls = 0, go = true;
-    for (; u < BITMAP_U32; u++) {
-      let x = w[u] | 0;
-      if (x === 0) continue;
-      const wordBase = base + u * 32 * blockBytes;
-      do {
-        const t = x & -x;
-        x ^= t;
-        const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
-        if (!allRam && !this.ram(pa, blockBytes)) {
-          this.reject(pa, order, "not entirely RAM");
-          continue;
-        }
-        calls++;
-        const r = cb(pa, order);
-        if (r) {
-          this.stopped = r;
-          go = false;
-          break;
-        }
-      } while (x !== 0);
-      if (!go) break;
-    }
-    this.blocks += calls;
-    this.c.callbacks += calls;
-    const words64 = go ? BITMAP_U32 / 2 : (u >>> 1) + 1;
-    this.c.bitmapWordsScanned += words64;
-    this.c.cacheLinesRead += go ? 64 : Math.ceil(words64 / 8);
-    this.c.pagesTouched++;
-    return go;
+    return this.scanBitmap(w, 0, BITMAP_U32, base, blockBytes, order, 0, allRam);
   }
 
   /** Walks the order table at `root` (already validated). */
-  run(root: number, emptySlot: "walk-page-0" | "skip"): void {
+  slots(root: number, emptySlot: "walk-page-0" | "skip"): void {
     const w = this.words(root / PAGE_SIZE);
     this.c.pagesTouched++;
     this.path.push(root);
@@ -623,7 +585,7 @@ export function walkOrderTable(
   cb: WalkCallback,
 ): OrderTableWalkResult {
   const counters = options.counters ?? new TrackerCounters();
-  const w = new OtWalker(options, cb, counters);
+  const w = new OtWalker(options, counters);
   const root = options.rootPhys;
   let ignoredSlots = 0;
   if (root === 0) {
@@ -640,7 +602,7 @@ export function walkOrderTable(
     for (let i = SLOTS; i < PAGE_SLOTS; i++) {
       if ((words[SLOT_U32 * i] | words[SLOT_U32 * i + 1]) !== 0) ignoredSlots++;
     }
-    w.run(root, options.emptySlot ?? "walk-page-0");
+    w.run(cb, null, 0, () => w.slots(root, options.emptySlot ?? "walk-page-0"));
   }
   return w.outcome(`order table`, {
     tablesVisited: w.tables,

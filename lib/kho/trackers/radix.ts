@@ -54,7 +54,13 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
-import { type ChildReasons, hexU64, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
+import {
+  type BlockCallback,
+  type ChildReasons,
+  hexU64,
+  WalkGuard,
+  type WalkOutcome,
+} from "./walk_guard.ts";
 import {
   type DecodedTypedKey,
   ONE_HOT_CODEC,
@@ -109,9 +115,8 @@ const LEAF_CACHE_ENTRIES = 2 ** (32 - L1_LO);
 const POW2 = Float64Array.from({ length: 66 }, (_, i) => 2 ** i);
 /** Largest pfn whose block starts below 2^53 bytes. */
 const PFN_LIMIT = 2 ** (ORDER_0_LOG2 - 11);
-/** u64 words in a leaf page, lines in a leaf page. */
+/** u64 words in a leaf page. */
 const U64_PER_PAGE = KHO_RADIX_NODE_SIZE / 8;
-const LINES_PER_PAGE = KHO_RADIX_NODE_SIZE / 64;
 
 /**
  * A table node of the outgoing tree's shadow: its 512 children by index (child tables, or
@@ -729,30 +734,15 @@ const CHILD_REASONS: ChildReasons<RadixWalkErrorReason> = {
 
 class Walker extends WalkGuard<RadixWalkErrorReason> {
   readonly codec: RadixKeyCodec;
-  readonly cb: TypedWalkCallback;
-  /** Batch mode: blocks of one leaf are delivered together through this callback. */
-  readonly batchCb: WalkBatchCallback | null;
-  batchBuf: Float64Array | null = null;
   readonly checkBlocks: boolean;
   readonly d: DecodedTypedKey = { phys: 0, order: 0, type: 0 };
   tables = 0;
   leaves = 0;
 
-  constructor(
-    o: RadixReaderOptions,
-    cb: TypedWalkCallback | null,
-    batchCb: WalkBatchCallback | null,
-    counters: TrackerCounters,
-  ) {
+  constructor(o: RadixReaderOptions, counters: TrackerCounters) {
     const codec = o.codec ?? ONE_HOT_CODEC;
     super(o, counters, "radix tree", `${codec.kind}: `);
     this.codec = codec;
-    this.batchCb = batchCb;
-    this.cb = cb ?? ((phys, order) => {
-      const buf = this.batchBuf!;
-      buf[0] = phys;
-      return batchCb!(buf, 1, order);
-    });
     this.checkBlocks = o.checkBlocks ?? true;
   }
 
@@ -803,12 +793,7 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
       go = level === 1 ? this.leaf(child, clo, chi) : this.table(child, level - 1, clo, chi);
       if (!go) break;
     }
-    const seen = i < TABLE_ENTRIES ? i + 1 : TABLE_ENTRIES;
-    this.c.entriesVisited += seen;
-    this.c.entriesFollowed += followed;
-    this.c.cacheLinesRead += Math.ceil(seen / 8);
-    this.c.pagesTouched++;
-    this.path.pop();
+    this.tableDone(i < TABLE_ENTRIES ? i + 1 : TABLE_ENTRIES, followed);
     return go;
   }
 
@@ -816,135 +801,51 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
   leaf(phys: number, lo: number, hi: number): boolean {
     const w = this.words(phys / PAGE_SIZE);
     this.leaves++;
-    let u = 0; // u32 word index
-    let go = true;
+    this.c.pagesTouched++;
     const d = this.d;
     if (!(this.codec.uniformLeaf(lo, hi) && this.codec.decode(lo, hi, d))) {
-      const stopAt = this.leafSlow(w, lo, hi);
-      go = stopAt < 0;
-      u = go ? LEAF_U32 : stopAt;
-    } else {
-      const order = d.order, type = d.type;
-      const blockBytes = POW2[PAGE_SHIFT + order];
-      const base = d.phys;
-      const allRam = !this.checkBlocks || this.ram(base, LEAF_BITS * blockBytes);
-      if (this.batchCb !== null) {
-        const stopAt = this.leafBatch(w, base, blockBytes, order, allRam);
-        go = stopAt < 0;
-        u = go ? LEAF_U32 : stopAt;
-      } else {
-        const cb = this.cb;
-        let calls = 0;
-        for (; u < LEAF_U32; u++) {
-          let x = w[u] | 0;
-          if (x === 0) continue;
-          const wordBase = base + u * 32 * blockBytes;
-          do {
-            const t = x & -x;
-            x ^= t;
-            const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
-            if (!allRam && !this.ram(pa, blockBytes)) {
-              this.reject(pa, order, "not entirely RAM");
-              continue;
-            }
-            calls++;
-            const r = cb(pa, order, type);
-            if (r) {
-              this.stopped = r;
-              go = false;
-              break;
-            }
-          } while (x !== 0);
-          if (!go) break;
-        }
-        this.blocks += calls;
-        this.c.callbacks += calls;
-      }
+      return this.leafSlow(w, lo, hi);
     }
-    const words64 = go ? U64_PER_PAGE : (u >>> 1) + 1;
-    this.c.bitmapWordsScanned += words64;
-    this.c.cacheLinesRead += go ? LINES_PER_PAGE : Math.ceil(words64 / 8);
-    this.c.pagesTouched++;
-    return go;
-  }
-
-  /**
-   * Batch mode of {@link leaf}: gathers the leaf's valid blocks into the batch buffer and
-   * delivers them in one call. Returns the last word index when that call stopped the walk
-   * (the whole leaf was scanned), else -1.
-   */
-  leafBatch(
-    w: Uint32Array,
-    base: number,
-    blockBytes: number,
-    order: number,
-    allRam: boolean,
-  ): number {
-    const buf = this.batchBuf!;
-    let n = 0;
-    for (let u = 0; u < LEAF_U32; u++) {
-      let x = w[u] | 0;
-      if (x === 0) continue;
-      const wordBase = base + u * 32 * blockBytes;
-      if (x === -1 && allRam) {
-        // a full word (dense preservation): 32 consecutive blocks
-        for (let b = 0; b < 32; b++) buf[n++] = wordBase + b * blockBytes;
-        continue;
-      }
-      do {
-        const t = x & -x;
-        x ^= t;
-        const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
-        if (!allRam && !this.ram(pa, blockBytes)) {
-          this.reject(pa, order, "not entirely RAM");
-          continue;
-        }
-        buf[n++] = pa;
-      } while (x !== 0);
-    }
-    if (n === 0) return -1;
-    this.blocks += n;
-    this.c.callbacks += n;
-    const r = this.batchCb!(buf, n, order);
-    if (r) {
-      this.stopped = r;
-      return LEAF_U32 - 1;
-    }
-    return -1;
+    const blockBytes = POW2[PAGE_SHIFT + d.order];
+    const allRam = !this.checkBlocks || this.ram(d.phys, LEAF_BITS * blockBytes);
+    return this.scanBitmap(w, 0, LEAF_U32, d.phys, blockBytes, d.order, d.type, allRam);
   }
 
   /**
    * A leaf whose bits do not all decode alike (one-hot: the leaf of prefix 0, keys 1..32767,
-   * orders 52..38): each bit is decoded on its own. Returns the u32 word index where a
-   * callback stopped the walk, or -1 when the leaf was completed.
+   * orders 52..38): each bit is decoded on its own and delivered alone. False when a
+   * callback stopped the walk.
    */
-  leafSlow(w: Uint32Array, lo: number, hi: number): number {
+  leafSlow(w: Uint32Array, lo: number, hi: number): boolean {
     const d = this.d;
-    for (let u = 0; u < LEAF_U32; u++) {
+    let u = 0;
+    let go = true;
+    for (; u < LEAF_U32 && go; u++) {
       const x = w[u];
       if (x === 0) continue;
-      for (let b = 0; b < 32; b++) {
+      for (let b = 0; b < 32 && go; b++) {
         if ((x & (1 << b)) === 0) continue;
         const klo = (lo | (u * 32 + b)) >>> 0;
         if (!this.codec.decode(klo, hi, d)) {
           this.reject(0, -1, `key 0x${hexU64(klo, hi)} has no order`);
           continue;
         }
-        const pa = d.phys, order = d.order;
-        if (this.checkBlocks && !this.ram(pa, POW2[PAGE_SHIFT + order])) {
-          this.reject(pa, order, "not entirely RAM");
+        if (this.checkBlocks && !this.blockOk(d.phys, POW2[PAGE_SHIFT + d.order], d.order)) {
           continue;
         }
         this.blocks++;
         this.c.callbacks++;
-        const r = this.cb(pa, order, d.type);
+        const r = this.cb(d.phys, d.order, d.type);
         if (r) {
           this.stopped = r;
-          return u;
+          go = false;
         }
       }
     }
-    return -1;
+    const words64 = go ? U64_PER_PAGE : ((u - 1) >>> 1) + 1;
+    this.c.bitmapWordsScanned += words64;
+    this.c.cacheLinesRead += Math.ceil(words64 / 8);
+    return go;
   }
 }
 
@@ -994,38 +895,24 @@ export function walkRadixTreeBatched(
   return runWalk(options, null, cb);
 }
 
-let sharedBatchBuf: Float64Array | null = new Float64Array(LEAF_BITS);
-
 function runWalk(
   options: RadixReaderOptions,
   cb: TypedWalkCallback | null,
   batchCb: WalkBatchCallback | null,
 ): RadixWalkResult {
-  const counters = options.counters ?? new TrackerCounters();
-  const w = new Walker(options, cb, batchCb, counters);
-  let borrowed = false;
-  if (batchCb !== null) {
-    // one shared buffer; a walk started from inside a batch callback gets its own
-    borrowed = sharedBatchBuf !== null;
-    w.batchBuf = sharedBatchBuf ?? new Float64Array(LEAF_BITS);
-    sharedBatchBuf = null;
-  }
-  try {
-    const root = options.rootPhys;
-    if (root === 0) {
-      w.fail("root-null", "preserved-memory-map is 0");
-    } else if (!Number.isSafeInteger(root) || root < 0) {
-      w.fail("root-outside-ram", `root ${root}`);
-    } else if (root % PAGE_SIZE !== 0) {
-      w.fail("root-unaligned", `root 0x${root.toString(16)}`);
-    } else if (!w.ram(root, PAGE_SIZE)) {
-      w.fail("root-outside-ram", `root 0x${root.toString(16)}`);
-    } else {
-      w.visited.add(root);
-      w.table(root, ROOT_LEVEL, 0, 0);
-    }
-  } finally {
-    if (borrowed) sharedBatchBuf = w.batchBuf;
+  const w = new Walker(options, options.counters ?? new TrackerCounters());
+  const root = options.rootPhys;
+  if (root === 0) {
+    w.fail("root-null", "preserved-memory-map is 0");
+  } else if (!Number.isSafeInteger(root) || root < 0) {
+    w.fail("root-outside-ram", `root ${root}`);
+  } else if (root % PAGE_SIZE !== 0) {
+    w.fail("root-unaligned", `root 0x${root.toString(16)}`);
+  } else if (!w.ram(root, PAGE_SIZE)) {
+    w.fail("root-outside-ram", `root 0x${root.toString(16)}`);
+  } else {
+    w.visited.add(root);
+    w.run(cb as BlockCallback | null, batchCb, LEAF_BITS, () => w.table(root, ROOT_LEVEL, 0, 0));
   }
   return w.outcome(w.codec.kind, { tablesVisited: w.tables, leavesVisited: w.leaves });
 }

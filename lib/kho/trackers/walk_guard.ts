@@ -4,7 +4,9 @@
  * words through {@link WalkGuard.words}, follows child pointers only through
  * {@link WalkGuard.child} (page-aligned, RAM, never a page already visited — so every page is
  * read at most once and a cycle ends the walk), aborts with {@link WalkGuard.fail} and skips
- * bad blocks with {@link WalkGuard.reject} (logged up to a limit).
+ * bad blocks with {@link WalkGuard.reject} (logged up to a limit). The bitmaps the readers end
+ * in (radix leaves, khoser bitmaps, order-table bitmap tables) are scanned by one loop,
+ * {@link WalkGuard.scanBitmap}, per block or a bitmap at a time.
  *
  * @module
  */
@@ -13,6 +15,7 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SIZE } from "../../units.ts";
 import type { TrackerCounters } from "./counters.ts";
+import type { WalkBatchCallback } from "./tracker.ts";
 
 const TWO32 = 2 ** 32;
 const ZERO_PAGE = new Uint32Array(PAGE_SIZE / 4);
@@ -62,6 +65,12 @@ export interface WalkOutcome<R extends string> {
   rejected: number;
 }
 
+/** A per-block walk callback with the block's page type (0 where the encoding has none). */
+export type BlockCallback = (phys: number, order: number, type: number) => number;
+
+/** One shared batch buffer per size; a walk started inside a batch callback gets its own. */
+const batchBuffers = new Map<number, Float64Array | null>();
+
 /** Shared state and checks of a bytes-only tracker walk; `R` names its abort reasons. */
 export class WalkGuard<R extends string> {
   /** The memory being read. */
@@ -90,6 +99,12 @@ export class WalkGuard<R extends string> {
   blocks = 0;
   /** Blocks rejected and skipped. */
   rejected = 0;
+  /** The per-block callback (in batch mode: a batch of one). */
+  cb: BlockCallback = () => 0;
+  /** Batch mode: blocks of one bitmap are delivered together through this callback. */
+  batchCb: WalkBatchCallback | null = null;
+  /** The batch buffer, while a batched walk runs. */
+  batchBuf: Float64Array | null = null;
   readonly #what: string;
   readonly #rejectPrefix: string;
 
@@ -106,6 +121,148 @@ export class WalkGuard<R extends string> {
     this.rejectLogLimit = o.rejectLogLimit ?? 8;
     this.#what = what;
     this.#rejectPrefix = rejectPrefix;
+  }
+
+  /**
+   * Runs `walk` with the callbacks of the walk: per block (`cb`) or batched (`batchCb`, with
+   * batches of up to `bits` blocks in a shared buffer; blocks the reader delivers one by one
+   * go out as batches of one).
+   */
+  run<T>(
+    cb: BlockCallback | null,
+    batchCb: WalkBatchCallback | null,
+    bits: number,
+    walk: () => T,
+  ): T {
+    this.batchCb = batchCb;
+    if (batchCb === null) {
+      this.cb = cb!;
+      return walk();
+    }
+    const shared = batchBuffers.has(bits) ? batchBuffers.get(bits)! : new Float64Array(bits);
+    const buf = shared ?? new Float64Array(bits);
+    batchBuffers.set(bits, null);
+    this.batchBuf = buf;
+    this.cb = (phys, order) => {
+      buf[0] = phys;
+      return batchCb(buf, 1, order);
+    };
+    try {
+      return walk();
+    } finally {
+      if (shared !== null) batchBuffers.set(bits, shared);
+      this.batchBuf = null;
+    }
+  }
+
+  /** Charges a table scan that read `seen` entries and followed `followed`, and leaves it. */
+  tableDone(seen: number, followed: number): void {
+    this.c.entriesVisited += seen;
+    this.c.entriesFollowed += followed;
+    this.c.cacheLinesRead += Math.ceil(seen / 8);
+    this.c.pagesTouched++;
+    this.path.pop();
+  }
+
+  /**
+   * Whether a block of a bitmap not known to be all valid may be delivered: it must be RAM
+   * (readers add their own rules). A bad block is rejected (counted, logged).
+   */
+  blockOk(phys: number, blockBytes: number, order: number): boolean {
+    if (this.ram(phys, blockBytes)) return true;
+    this.reject(phys, order, "not entirely RAM");
+    return false;
+  }
+
+  /**
+   * Scans the bitmap `w[off .. off + n32)` (u32 words of a Linux bitmap), whose bit b is the
+   * block `start + b × blockBytes` of `order` and `type`, delivering its blocks per block or,
+   * in batch mode, in one call; `allOk` says every block of the bitmap is valid (else each
+   * goes through {@link blockOk}). Charges the blocks, callbacks, u64 words scanned and their
+   * cache lines (the whole bitmap, or up to the word where a callback stopped the walk).
+   * Returns false when a callback stopped the walk.
+   */
+  scanBitmap(
+    w: Uint32Array,
+    off: number,
+    n32: number,
+    start: number,
+    blockBytes: number,
+    order: number,
+    type: number,
+    allOk: boolean,
+  ): boolean {
+    let u = n32;
+    if (this.batchCb !== null) {
+      if (!this.#gather(w, off, n32, start, blockBytes, order, allOk)) u = n32 - 1;
+    } else {
+      const cb = this.cb;
+      let calls = 0;
+      let stopped = 0;
+      for (u = 0; u < n32; u++) {
+        let x = w[off + u] | 0;
+        if (x === 0) continue;
+        const wordBase = start + u * 32 * blockBytes;
+        do {
+          const t = x & -x;
+          x ^= t;
+          const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
+          if (!allOk && !this.blockOk(pa, blockBytes, order)) continue;
+          calls++;
+          stopped = cb(pa, order, type);
+          if (stopped) break;
+        } while (x !== 0);
+        if (stopped) break;
+      }
+      this.blocks += calls;
+      this.c.callbacks += calls;
+      if (stopped) this.stopped = stopped;
+    }
+    const go = u === n32;
+    const words64 = go ? n32 >>> 1 : (u >>> 1) + 1;
+    this.c.bitmapWordsScanned += words64;
+    this.c.cacheLinesRead += Math.ceil(words64 / 8);
+    return go;
+  }
+
+  /** Batch mode of {@link scanBitmap}: one call with the bitmap's valid blocks; false to stop. */
+  #gather(
+    w: Uint32Array,
+    off: number,
+    n32: number,
+    start: number,
+    blockBytes: number,
+    order: number,
+    allOk: boolean,
+  ): boolean {
+    const buf = this.batchBuf!;
+    let n = 0;
+    for (let u = 0; u < n32; u++) {
+      let x = w[off + u] | 0;
+      if (x === 0) continue;
+      const wordBase = start + u * 32 * blockBytes;
+      if (x === -1 && allOk) {
+        // a full word (dense preservation): 32 consecutive blocks
+        for (let b = 0; b < 32; b++) buf[n++] = wordBase + b * blockBytes;
+        continue;
+      }
+      do {
+        const t = x & -x;
+        x ^= t;
+        const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
+        if (!allOk && !this.blockOk(pa, blockBytes, order)) continue;
+        buf[n++] = pa;
+      } while (x !== 0);
+    }
+    if (n === 0) return true;
+    this.blocks += n;
+    this.c.callbacks += n;
+    const r = this.batchCb!(buf, n, order);
+    if (r) {
+      this.stopped = r;
+      return false;
+    }
+    return true;
   }
 
   /**
