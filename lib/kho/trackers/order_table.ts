@@ -61,7 +61,12 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
-import { type ChildReasons, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
+import {
+  TREE_CHILD_REASONS,
+  type TreeWalkErrorReason,
+  WalkGuard,
+  type WalkOutcome,
+} from "./walk_guard.ts";
 import type { MetadataPageAllocator, OutgoingTracker, WalkCallback } from "./tracker.ts";
 import {
   KHO_BITMAP_TABLE_BITS,
@@ -415,24 +420,13 @@ function isPagePhys(phys: number, mem: PhysicalMemory): boolean {
 // ------------------------------------------------------------------------------------------
 // Incoming side.
 
-/** Why a walk of handed-over order-table bytes was aborted. */
-export type OrderTableWalkErrorReason =
-  /** `preserved-order-table` is 0 (the posted kernel silently returns). */
-  | "root-null"
-  /** The order table address is not page aligned. */
-  | "root-unaligned"
-  /** The order table page is not RAM. */
-  | "root-outside-ram"
-  /** A slot or table entry is not page aligned. */
-  | "entry-unaligned"
-  /** A slot or table entry points to a page that is not RAM. */
-  | "entry-outside-ram"
-  /** An entry points to a page on the current path. */
-  | "cycle"
-  /** An entry points to a page already visited in this walk (also across orders). */
-  | "shared-node"
-  /** A non-zero entry whose address range starts at or beyond 2^53 (e.g. level-6 index 1). */
-  | "address-out-of-range";
+/**
+ * Why a walk of handed-over order-table bytes was aborted: the tree readers' reasons
+ * ({@link TreeWalkErrorReason}; `root-null` is `preserved-order-table` = 0, where the posted
+ * kernel silently returns; a slot is checked as an entry; `shared-node` also across orders),
+ * or a non-zero entry whose address range starts at or beyond 2^53 (e.g. level-6 index 1).
+ */
+export type OrderTableWalkErrorReason = TreeWalkErrorReason | "address-out-of-range";
 
 /** Outcome of {@link walkOrderTable}. */
 export interface OrderTableWalkResult extends Readonly<WalkOutcome<OrderTableWalkErrorReason>> {
@@ -471,13 +465,6 @@ export interface OrderTableReaderOptions {
   emptySlot?: "walk-page-0" | "skip";
 }
 
-const CHILD_REASONS: ChildReasons<OrderTableWalkErrorReason> = {
-  unaligned: "entry-unaligned",
-  outside: "entry-outside-ram",
-  cycle: "cycle",
-  shared: "shared-node",
-};
-
 class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
   readonly checkBlocks: boolean;
   tables = 0;
@@ -505,7 +492,7 @@ class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
         go = this.fail("address-out-of-range", `${at()} covers 2^${shift} × ${i}`);
         break;
       }
-      const child = this.child(lo, hi, at, CHILD_REASONS);
+      const child = this.child(lo, hi, at, TREE_CHILD_REASONS);
       if (child < 0) {
         go = false;
         break;
@@ -550,7 +537,7 @@ class OtWalker extends WalkGuard<OrderTableWalkErrorReason> {
           lo,
           hi,
           () => `slot ${order} of order table 0x${root.toString(16)}`,
-          CHILD_REASONS,
+          TREE_CHILD_REASONS,
         );
         if (top < 0) return;
         this.c.entriesFollowed++;
@@ -588,16 +575,7 @@ export function walkOrderTable(
   const w = new OtWalker(options, counters);
   const root = options.rootPhys;
   let ignoredSlots = 0;
-  if (root === 0) {
-    w.fail("root-null", `${KHO_ORDER_TABLE_PROP} is 0`);
-  } else if (!Number.isSafeInteger(root) || root < 0) {
-    w.fail("root-outside-ram", `order table ${root}`);
-  } else if (root % PAGE_SIZE !== 0) {
-    w.fail("root-unaligned", `order table 0x${root.toString(16)}`);
-  } else if (!w.ram(root, PAGE_SIZE)) {
-    w.fail("root-outside-ram", `order table 0x${root.toString(16)}`);
-  } else {
-    w.visited.add(root);
+  if (w.treeRoot(root, "order table", `${KHO_ORDER_TABLE_PROP} is 0`)) {
     const words = w.words(root / PAGE_SIZE);
     for (let i = SLOTS; i < PAGE_SLOTS; i++) {
       if ((words[SLOT_U32 * i] | words[SLOT_U32 * i + 1]) !== 0) ignoredSlots++;

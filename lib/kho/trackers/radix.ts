@@ -56,8 +56,9 @@ import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
 import {
   type BlockCallback,
-  type ChildReasons,
   hexU64,
+  TREE_CHILD_REASONS,
+  type TreeWalkErrorReason,
   WalkGuard,
   type WalkOutcome,
 } from "./walk_guard.ts";
@@ -675,24 +676,12 @@ export class RadixTree implements OutgoingTracker {
 // ------------------------------------------------------------------------------------------
 // Incoming side: walking from bytes with validation.
 
-/** Why a walk of handed-over radix bytes was aborted. */
-export type RadixWalkErrorReason =
-  /** The root address is 0 (`preserved-memory-map` = 0 → -EINVAL). */
-  | "root-null"
-  /** The root address is not page aligned. */
-  | "root-unaligned"
-  /** The root page is not RAM. */
-  | "root-outside-ram"
-  /** A table entry is not page aligned. */
-  | "entry-unaligned"
-  /** A table entry points to a page that is not RAM. */
-  | "entry-outside-ram"
-  /** A table entry points to a page on the current path (itself or an ancestor). */
-  | "cycle"
-  /** A table entry points to a page already visited elsewhere in this walk. */
-  | "shared-node"
-  /** A non-zero root entry whose keys the codec cannot decode (one-hot: index ≥ 4). */
-  | "key-out-of-range";
+/**
+ * Why a walk of handed-over radix bytes was aborted: the tree readers' reasons
+ * ({@link TreeWalkErrorReason}; `root-null` is `preserved-memory-map` = 0 → -EINVAL), or a
+ * non-zero root entry whose keys the codec cannot decode (one-hot: index ≥ 4).
+ */
+export type RadixWalkErrorReason = TreeWalkErrorReason | "key-out-of-range";
 
 /** The outcome of {@link walkRadixTree}. */
 export interface RadixWalkResult extends Readonly<WalkOutcome<RadixWalkErrorReason>> {
@@ -724,13 +713,6 @@ export interface RadixReaderOptions {
    */
   checkBlocks?: boolean;
 }
-
-const CHILD_REASONS: ChildReasons<RadixWalkErrorReason> = {
-  unaligned: "entry-unaligned",
-  outside: "entry-outside-ram",
-  cycle: "cycle",
-  shared: "shared-node",
-};
 
 class Walker extends WalkGuard<RadixWalkErrorReason> {
   readonly codec: RadixKeyCodec;
@@ -765,7 +747,7 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
         elo,
         ehi,
         () => `entry ${i} of level-${level} table 0x${phys.toString(16)}`,
-        CHILD_REASONS,
+        TREE_CHILD_REASONS,
       );
       if (child < 0) {
         go = false;
@@ -902,16 +884,7 @@ function runWalk(
 ): RadixWalkResult {
   const w = new Walker(options, options.counters ?? new TrackerCounters());
   const root = options.rootPhys;
-  if (root === 0) {
-    w.fail("root-null", "preserved-memory-map is 0");
-  } else if (!Number.isSafeInteger(root) || root < 0) {
-    w.fail("root-outside-ram", `root ${root}`);
-  } else if (root % PAGE_SIZE !== 0) {
-    w.fail("root-unaligned", `root 0x${root.toString(16)}`);
-  } else if (!w.ram(root, PAGE_SIZE)) {
-    w.fail("root-outside-ram", `root 0x${root.toString(16)}`);
-  } else {
-    w.visited.add(root);
+  if (w.treeRoot(root, "root", "preserved-memory-map is 0")) {
     w.run(cb as BlockCallback | null, batchCb, LEAF_BITS, () => w.table(root, ROOT_LEVEL, 0, 0));
   }
   return w.outcome(w.codec.kind, { tablesVisited: w.tables, leavesVisited: w.leaves });

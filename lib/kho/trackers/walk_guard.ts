@@ -15,7 +15,6 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SIZE } from "../../units.ts";
 import type { TrackerCounters } from "./counters.ts";
-import type { WalkBatchCallback } from "./tracker.ts";
 
 const TWO32 = 2 ** 32;
 const ZERO_PAGE = new Uint32Array(PAGE_SIZE / 4);
@@ -49,6 +48,36 @@ export interface ChildReasons<R extends string> {
   shared: R;
 }
 
+/**
+ * The abort reasons every table-shaped reader shares (the radix tree, RFC v1's order table):
+ * a root that is 0, unaligned or not RAM, an entry that is unaligned or points outside RAM,
+ * an entry leading back to a page on the current path (`cycle`) or to one already visited
+ * elsewhere in the walk (`shared-node`).
+ */
+export type TreeWalkErrorReason =
+  /** The root address is 0. */
+  | "root-null"
+  /** The root address is not page aligned. */
+  | "root-unaligned"
+  /** The root page is not RAM. */
+  | "root-outside-ram"
+  /** A table entry is not page aligned. */
+  | "entry-unaligned"
+  /** A table entry points to a page that is not RAM. */
+  | "entry-outside-ram"
+  /** A table entry points to a page on the current path (itself or an ancestor). */
+  | "cycle"
+  /** A table entry points to a page already visited elsewhere in this walk. */
+  | "shared-node";
+
+/** {@link WalkGuard.child}'s reasons in the words of {@link TreeWalkErrorReason}. */
+export const TREE_CHILD_REASONS: ChildReasons<TreeWalkErrorReason> = {
+  unaligned: "entry-unaligned",
+  outside: "entry-outside-ram",
+  cycle: "cycle",
+  shared: "shared-node",
+};
+
 /** What every bytes-only walk reports (each reader adds its own visit counts). */
 export interface WalkOutcome<R extends string> {
   /** False when a structural error aborted the walk. */
@@ -67,6 +96,9 @@ export interface WalkOutcome<R extends string> {
 
 /** A per-block walk callback with the block's page type (0 where the encoding has none). */
 export type BlockCallback = (phys: number, order: number, type: number) => number;
+
+/** A batched walk callback (`BatchCallback` of `tracker.ts`, which imports this module). */
+type BatchCallback = (phys: Float64Array, count: number, order: number) => number;
 
 /** One shared batch buffer per size; a walk started inside a batch callback gets its own. */
 const batchBuffers = new Map<number, Float64Array | null>();
@@ -102,7 +134,7 @@ export class WalkGuard<R extends string> {
   /** The per-block callback (in batch mode: a batch of one). */
   cb: BlockCallback = () => 0;
   /** Batch mode: blocks of one bitmap are delivered together through this callback. */
-  batchCb: WalkBatchCallback | null = null;
+  batchCb: BatchCallback | null = null;
   /** The batch buffer, while a batched walk runs. */
   batchBuf: Float64Array | null = null;
   readonly #what: string;
@@ -130,7 +162,7 @@ export class WalkGuard<R extends string> {
    */
   run<T>(
     cb: BlockCallback | null,
-    batchCb: WalkBatchCallback | null,
+    batchCb: BatchCallback | null,
     bits: number,
     walk: () => T,
   ): T {
@@ -153,6 +185,24 @@ export class WalkGuard<R extends string> {
       if (shared !== null) batchBuffers.set(bits, shared);
       this.batchBuf = null;
     }
+  }
+
+  /**
+   * Validates a tree's root address (`what` names it in the message: `"root"`, `"order
+   * table"`): false after {@link fail} with `root-null`, `root-outside-ram` or
+   * `root-unaligned`; else the root is marked visited.
+   */
+  treeRoot(root: number, what: string, nullDetail: string): boolean {
+    // R includes the tree reasons wherever a tree reader calls this
+    const fail = (reason: TreeWalkErrorReason, detail: string) =>
+      this.fail(reason as unknown as R, detail);
+    if (root === 0) return fail("root-null", nullDetail);
+    if (!Number.isSafeInteger(root) || root < 0) return fail("root-outside-ram", `${what} ${root}`);
+    const at = `${what} 0x${root.toString(16)}`;
+    if (root % PAGE_SIZE !== 0) return fail("root-unaligned", at);
+    if (!this.ram(root, PAGE_SIZE)) return fail("root-outside-ram", at);
+    this.visited.add(root);
+    return true;
   }
 
   /** Charges a table scan that read `seen` entries and followed `followed`, and leaves it. */

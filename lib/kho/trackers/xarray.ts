@@ -51,6 +51,7 @@ import type {
   WalkBatchCallback,
   WalkCallback,
 } from "./tracker.ts";
+import { type BlockCallback, WalkGuard } from "./walk_guard.ts";
 
 /** Allocation site of bitmap pages (slab pages for 512-byte bitmaps). */
 export const XARRAY_BITMAP_SITE = "kho_mem_phys_bits";
@@ -518,54 +519,27 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     const c = this.counters;
     const n32 = this.#words32;
     const bits = this.preserveBits;
-    const buf = batchCb === null ? null : new Float64Array(bits);
+    const g = new WalkGuard<never>({ mem: this.mem }, c, "xarray", "");
     const pages = new Set<number>();
-    for (const order of this.orders()) {
-      const { indices, phys } = this.bitmaps(order);
-      const blockBytes = POW2[order + PAGE_SHIFT];
-      for (let i = 0; i < indices.length; i++) {
-        const w = this.#lookup(order, indices[i])!;
-        const pfn = Math.floor(phys[i] / PAGE_SIZE);
-        if (!pages.has(pfn)) {
-          pages.add(pfn);
-          c.pagesTouched++;
+    g.run(cb as BlockCallback | null, batchCb, bits, () => {
+      for (const order of this.orders()) {
+        const { indices, phys } = this.bitmaps(order);
+        const blockBytes = POW2[order + PAGE_SHIFT];
+        for (let i = 0; i < indices.length; i++) {
+          const pfn = Math.floor(phys[i] / PAGE_SIZE);
+          if (!pages.has(pfn)) {
+            pages.add(pfn);
+            c.pagesTouched++;
+          }
+          c.entriesVisited++;
+          c.entriesFollowed++;
+          const w = this.#lookup(order, indices[i])!;
+          const start = indices[i] * bits * blockBytes;
+          if (!g.scanBitmap(w, 0, n32, start, blockBytes, order, 0, true)) return;
         }
-        c.entriesVisited++;
-        c.entriesFollowed++;
-        const start = indices[i] * bits * blockBytes;
-        let n = 0;
-        let stopped = 0;
-        let u = 0;
-        for (; u < n32; u++) {
-          let x = w[u] | 0;
-          if (x === 0) continue;
-          const wordBase = start + u * 32 * blockBytes;
-          do {
-            const t = x & -x;
-            x ^= t;
-            const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
-            if (buf !== null) {
-              buf[n++] = pa;
-              continue;
-            }
-            n++;
-            const r = cb!(pa, order);
-            if (r) {
-              stopped = r;
-              break;
-            }
-          } while (x !== 0);
-          if (stopped) break;
-        }
-        if (buf !== null && n > 0) stopped = batchCb!(buf, n, order);
-        c.callbacks += n;
-        const words64 = stopped && buf === null ? (u >>> 1) + 1 : n32 >>> 1;
-        c.bitmapWordsScanned += words64;
-        c.cacheLinesRead += Math.ceil(words64 / 8);
-        if (stopped) return stopped;
       }
-    }
-    return 0;
+    });
+    return g.stopped;
   }
 
   /** First chunk of the serialized list (`preserved-memory-map`), 0 when not serialized. */
