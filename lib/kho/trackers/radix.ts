@@ -788,9 +788,32 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
     if (!(this.codec.uniformLeaf(lo, hi) && this.codec.decode(lo, hi, d))) {
       return this.leafSlow(w, lo, hi);
     }
-    const blockBytes = POW2[PAGE_SHIFT + d.order];
-    const allRam = !this.checkBlocks || this.ram(d.phys, LEAF_BITS * blockBytes);
-    return this.scanBitmap(w, 0, LEAF_U32, d.phys, blockBytes, d.order, d.type, allRam);
+    const order = d.order, type = d.type, base = d.phys;
+    const blockBytes = POW2[PAGE_SHIFT + order];
+    const allRam = !this.checkBlocks || this.ram(base, LEAF_BITS * blockBytes);
+    if (this.batchCb !== null || !allRam) {
+      return this.scanBitmap(w, 0, LEAF_U32, base, blockBytes, order, type, allRam);
+    }
+    // The per-block hot loop stays here: the walk's callback then inlines into it.
+    const cb = this.cb;
+    let u = 0, calls = 0, stopped = 0;
+    for (; u < LEAF_U32; u++) {
+      let x = w[u] | 0;
+      if (x === 0) continue;
+      const wordBase = base + u * 32 * blockBytes;
+      do {
+        const t = x & -x;
+        x ^= t;
+        calls++;
+        stopped = cb(wordBase + (31 - Math.clz32(t)) * blockBytes, order, type);
+        if (stopped) break;
+      } while (x !== 0);
+      if (stopped) break;
+    }
+    this.blocks += calls;
+    this.c.callbacks += calls;
+    if (stopped) this.stopped = stopped;
+    return this.scanned(u, LEAF_U32);
   }
 
   /**

@@ -242,41 +242,20 @@ export class WalkGuard<R extends string> {
     type: number,
     allOk: boolean,
   ): boolean {
-    let u = n32;
     if (this.batchCb !== null) {
-      if (!this.#gather(w, off, n32, start, blockBytes, order, allOk)) u = n32 - 1;
-    } else {
-      const cb = this.cb;
-      let calls = 0;
-      let stopped = 0;
-      for (u = 0; u < n32; u++) {
-        let x = w[off + u] | 0;
-        if (x === 0) continue;
-        const wordBase = start + u * 32 * blockBytes;
-        do {
-          const t = x & -x;
-          x ^= t;
-          const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
-          if (!allOk && !this.blockOk(pa, blockBytes, order)) continue;
-          calls++;
-          stopped = cb(pa, order, type);
-          if (stopped) break;
-        } while (x !== 0);
-        if (stopped) break;
-      }
-      this.blocks += calls;
-      this.c.callbacks += calls;
-      if (stopped) this.stopped = stopped;
+      return this.#deliverBitmap(w, off, n32, start, blockBytes, order, allOk);
     }
-    const go = u === n32;
-    const words64 = go ? n32 >>> 1 : (u >>> 1) + 1;
-    this.c.bitmapWordsScanned += words64;
-    this.c.cacheLinesRead += Math.ceil(words64 / 8);
-    return go;
+    const u = allOk
+      ? scanAll(w, off, n32, start, blockBytes, order, type, this.cb)
+      : this.#scanChecked(w, off, n32, start, blockBytes, order, type);
+    this.blocks += scanCalls;
+    this.c.callbacks += scanCalls;
+    if (u < n32) this.stopped = scanStopped;
+    return this.scanned(u, n32);
   }
 
-  /** Batch mode of {@link scanBitmap}: one call with the bitmap's valid blocks; false to stop. */
-  #gather(
+  /** Batch mode of {@link scanBitmap}: the bitmap's valid blocks in one call. */
+  #deliverBitmap(
     w: Uint32Array,
     off: number,
     n32: number,
@@ -286,33 +265,88 @@ export class WalkGuard<R extends string> {
     allOk: boolean,
   ): boolean {
     const buf = this.batchBuf!;
+    const n = allOk
+      ? gatherAll(w, off, n32, start, blockBytes, buf)
+      : this.#gatherChecked(w, off, n32, start, blockBytes, order, buf);
+    let u = n32;
+    if (n > 0) {
+      this.blocks += n;
+      this.c.callbacks += n;
+      const r = this.batchCb!(buf, n, order);
+      if (r) {
+        this.stopped = r;
+        u = n32 - 1; // the whole bitmap was scanned before the delivery
+      }
+    }
+    return this.scanned(u, n32);
+  }
+
+  /** Charges the u64 words read up to u32 word `u` of a bitmap (`n32`: all) and their lines. */
+  scanned(u: number, n32: number): boolean {
+    const go = u === n32;
+    const words64 = go ? n32 >>> 1 : (u >>> 1) + 1;
+    this.c.bitmapWordsScanned += words64;
+    this.c.cacheLinesRead += Math.ceil(words64 / 8);
+    return go;
+  }
+
+  /** {@link scanAll} with each block checked by {@link blockOk}. */
+  #scanChecked(
+    w: Uint32Array,
+    off: number,
+    n32: number,
+    start: number,
+    blockBytes: number,
+    order: number,
+    type: number,
+  ): number {
+    const cb = this.cb;
+    let calls = 0;
+    for (let u = 0; u < n32; u++) {
+      let x = w[off + u] | 0;
+      if (x === 0) continue;
+      const wordBase = start + u * 32 * blockBytes;
+      do {
+        const t = x & -x;
+        x ^= t;
+        const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
+        if (!this.blockOk(pa, blockBytes, order)) continue;
+        calls++;
+        const r = cb(pa, order, type);
+        if (r) {
+          scanCalls = calls;
+          scanStopped = r;
+          return u;
+        }
+      } while (x !== 0);
+    }
+    scanCalls = calls;
+    return n32;
+  }
+
+  /** {@link gatherAll} with each block checked by {@link blockOk}. */
+  #gatherChecked(
+    w: Uint32Array,
+    off: number,
+    n32: number,
+    start: number,
+    blockBytes: number,
+    order: number,
+    buf: Float64Array,
+  ): number {
     let n = 0;
     for (let u = 0; u < n32; u++) {
       let x = w[off + u] | 0;
       if (x === 0) continue;
       const wordBase = start + u * 32 * blockBytes;
-      if (x === -1 && allOk) {
-        // a full word (dense preservation): 32 consecutive blocks
-        for (let b = 0; b < 32; b++) buf[n++] = wordBase + b * blockBytes;
-        continue;
-      }
       do {
         const t = x & -x;
         x ^= t;
         const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
-        if (!allOk && !this.blockOk(pa, blockBytes, order)) continue;
-        buf[n++] = pa;
+        if (this.blockOk(pa, blockBytes, order)) buf[n++] = pa;
       } while (x !== 0);
     }
-    if (n === 0) return true;
-    this.blocks += n;
-    this.c.callbacks += n;
-    const r = this.batchCb!(buf, n, order);
-    if (r) {
-      this.stopped = r;
-      return false;
-    }
-    return true;
+    return n;
   }
 
   /**
@@ -387,4 +421,75 @@ export class WalkGuard<R extends string> {
     this.visited.add(phys);
     return phys;
   }
+}
+
+/** Callbacks made by the last scan, and the result that stopped it. */
+let scanCalls = 0;
+let scanStopped = 0;
+
+/**
+ * The hot loop of a bitmap whose blocks are all valid: `cb(phys, order, type)` for every set
+ * bit of `w[off .. off + n32)`. Returns the u32 word index where a callback stopped the scan,
+ * or `n32` when it completed (callbacks in `scanCalls`, the stopping result in
+ * `scanStopped`). A free function, so that every reader shares one monomorphic loop.
+ */
+function scanAll(
+  w: Uint32Array,
+  off: number,
+  n32: number,
+  start: number,
+  blockBytes: number,
+  order: number,
+  type: number,
+  cb: BlockCallback,
+): number {
+  let calls = 0;
+  for (let u = 0; u < n32; u++) {
+    let x = w[off + u] | 0;
+    if (x === 0) continue;
+    const wordBase = start + u * 32 * blockBytes;
+    do {
+      const t = x & -x;
+      x ^= t;
+      calls++;
+      const r = cb(wordBase + (31 - Math.clz32(t)) * blockBytes, order, type);
+      if (r) {
+        scanCalls = calls;
+        scanStopped = r;
+        return u;
+      }
+    } while (x !== 0);
+  }
+  scanCalls = calls;
+  return n32;
+}
+
+/**
+ * The batch loop of a bitmap whose blocks are all valid: the addresses of its set bits into
+ * `buf` (a full word — dense preservation — as 32 consecutive blocks). Returns their number.
+ */
+function gatherAll(
+  w: Uint32Array,
+  off: number,
+  n32: number,
+  start: number,
+  blockBytes: number,
+  buf: Float64Array,
+): number {
+  let n = 0;
+  for (let u = 0; u < n32; u++) {
+    let x = w[off + u] | 0;
+    if (x === 0) continue;
+    const wordBase = start + u * 32 * blockBytes;
+    if (x === -1) {
+      for (let b = 0; b < 32; b++) buf[n++] = wordBase + b * blockBytes;
+      continue;
+    }
+    do {
+      const t = x & -x;
+      x ^= t;
+      buf[n++] = wordBase + (31 - Math.clz32(t)) * blockBytes;
+    } while (x !== 0);
+  }
+  return n;
 }
