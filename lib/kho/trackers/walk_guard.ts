@@ -245,9 +245,8 @@ export class WalkGuard<R extends string> {
     if (this.batchCb !== null) {
       return this.#deliverBitmap(w, off, n32, start, blockBytes, order, allOk);
     }
-    const u = allOk
-      ? scanAll(w, off, n32, start, blockBytes, order, type, this.cb)
-      : this.#scanChecked(w, off, n32, start, blockBytes, order, type);
+    if (!allOk) return this.#scanChecked(w, off, n32, start, blockBytes, order, type);
+    const u = scanAll(w, off, n32, start, blockBytes, order, type, this.cb);
     this.blocks += scanCalls;
     this.c.callbacks += scanCalls;
     if (u < n32) this.stopped = scanStopped;
@@ -265,9 +264,7 @@ export class WalkGuard<R extends string> {
     allOk: boolean,
   ): boolean {
     const buf = this.batchBuf!;
-    const n = allOk
-      ? gatherAll(w, off, n32, start, blockBytes, buf)
-      : this.#gatherChecked(w, off, n32, start, blockBytes, order, buf);
+    const n = this.#gatherValid(w, off, n32, start, blockBytes, order, allOk, buf);
     let u = n32;
     if (n > 0) {
       this.blocks += n;
@@ -281,16 +278,10 @@ export class WalkGuard<R extends string> {
     return this.scanned(u, n32);
   }
 
-  /** Charges the u64 words read up to u32 word `u` of a bitmap (`n32`: all) and their lines. */
-  scanned(u: number, n32: number): boolean {
-    const go = u === n32;
-    const words64 = go ? n32 >>> 1 : (u >>> 1) + 1;
-    this.c.bitmapWordsScanned += words64;
-    this.c.cacheLinesRead += Math.ceil(words64 / 8);
-    return go;
-  }
-
-  /** {@link scanAll} with each block checked by {@link blockOk}. */
+  /**
+   * {@link scanBitmap} per block for a bitmap not known to be all valid (a cold path: holes,
+   * corrupted bytes): its valid blocks gathered first, then delivered one by one.
+   */
   #scanChecked(
     w: Uint32Array,
     off: number,
@@ -299,54 +290,47 @@ export class WalkGuard<R extends string> {
     blockBytes: number,
     order: number,
     type: number,
-  ): number {
+  ): boolean {
+    const buf = new Float64Array(n32 * 32);
+    const n = this.#gatherValid(w, off, n32, start, blockBytes, order, false, buf);
     const cb = this.cb;
-    let calls = 0;
-    for (let u = 0; u < n32; u++) {
-      let x = w[off + u] | 0;
-      if (x === 0) continue;
-      const wordBase = start + u * 32 * blockBytes;
-      do {
-        const t = x & -x;
-        x ^= t;
-        const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
-        if (!this.blockOk(pa, blockBytes, order)) continue;
-        calls++;
-        const r = cb(pa, order, type);
-        if (r) {
-          scanCalls = calls;
-          scanStopped = r;
-          return u;
-        }
-      } while (x !== 0);
-    }
-    scanCalls = calls;
-    return n32;
+    let i = 0, stopped = 0;
+    for (; i < n && !stopped; i++) stopped = cb(buf[i], order, type);
+    this.blocks += i;
+    this.c.callbacks += i;
+    if (!stopped) return this.scanned(n32, n32);
+    this.stopped = stopped;
+    return this.scanned(Math.floor((buf[i - 1] - start) / blockBytes / 32), n32);
   }
 
-  /** {@link gatherAll} with each block checked by {@link blockOk}. */
-  #gatherChecked(
+  /**
+   * The valid blocks of a bitmap into `buf`: every set bit ({@link gatherAll}), then — unless
+   * `allOk` — those {@link blockOk} refuses dropped (rejected in address order). Their number.
+   */
+  #gatherValid(
     w: Uint32Array,
     off: number,
     n32: number,
     start: number,
     blockBytes: number,
     order: number,
+    allOk: boolean,
     buf: Float64Array,
   ): number {
-    let n = 0;
-    for (let u = 0; u < n32; u++) {
-      let x = w[off + u] | 0;
-      if (x === 0) continue;
-      const wordBase = start + u * 32 * blockBytes;
-      do {
-        const t = x & -x;
-        x ^= t;
-        const pa = wordBase + (31 - Math.clz32(t)) * blockBytes;
-        if (this.blockOk(pa, blockBytes, order)) buf[n++] = pa;
-      } while (x !== 0);
-    }
-    return n;
+    const n = gatherAll(w, off, n32, start, blockBytes, buf);
+    if (allOk) return n;
+    let m = 0;
+    for (let i = 0; i < n; i++) if (this.blockOk(buf[i], blockBytes, order)) buf[m++] = buf[i];
+    return m;
+  }
+
+  /** Charges the u64 words read up to u32 word `u` of a bitmap (`n32`: all) and their lines. */
+  scanned(u: number, n32: number): boolean {
+    const go = u === n32;
+    const words64 = go ? n32 >>> 1 : (u >>> 1) + 1;
+    this.c.bitmapWordsScanned += words64;
+    this.c.cacheLinesRead += Math.ceil(words64 / 8);
+    return go;
   }
 
   /**
@@ -423,7 +407,7 @@ export class WalkGuard<R extends string> {
   }
 }
 
-/** Callbacks made by the last scan, and the result that stopped it. */
+/** Callbacks made by the last {@link scanAll}, and the result that stopped it. */
 let scanCalls = 0;
 let scanStopped = 0;
 
