@@ -22,12 +22,7 @@ import {
   profileDetails,
   profileLine,
 } from "./lib/scenario/abi_matrix.ts";
-import {
-  CURRENT_PROFILE,
-  getProfile,
-  PROFILE_NAMES,
-  type ProfileName,
-} from "./lib/kho/profiles.ts";
+import { CURRENT_PROFILE, getProfile, type ProfileName, profileNames } from "./lib/kho/profiles.ts";
 import { exportScenarioHandover, writeHandoverExport } from "./lib/scenario/handover_export.ts";
 import {
   inspectHandover,
@@ -47,6 +42,10 @@ import { compareProfiles, formatTable } from "./lib/scenario/compare.ts";
 import { rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
 import { LADDER_HOST_BYTES, type ParamValue } from "./lib/scenario/scenarios.ts";
 import { runSweep } from "./lib/scenario/sweep.ts";
+import { conformanceTable, runConformance } from "./lib/design/conformance.ts";
+import { DesignError, loadDesign } from "./lib/design/load.ts";
+import { BUILTIN_TRACKER_FORMATS, trackerFormat } from "./lib/kho/trackers/registry.ts";
+import { loadScriptDesigns } from "./lib/dsl/designs.ts";
 
 /** `512G,1T,…`: the ladder's host sizes as the command line writes them. */
 const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
@@ -55,15 +54,23 @@ const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
   .join(",");
 
 const REPORT_USAGE = "report [--scenario NAME] --out DIR [--seed N] [--profiles all|a,b] " +
-  "[--workers N] [--param NAME --values v1,v2,…] [--no-matrix] [name=value …]";
+  "[--workers N] [--param NAME --values v1,v2,…] [--no-matrix] [--design FILE.ts]… " +
+  "[name=value …]";
 const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N] [--seed N] " +
-  "[--format table|json|csv] [name=value …]";
+  "[--format table|json|csv] [--design FILE.ts]… [name=value …]";
 const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json]";
 const EXPORT_USAGE = "export --handover DIR [SCENARIO] [--profile NAME] [--seed N] " +
   "[--set name=value]… [name=value …]";
 const INSPECT_USAGE = "inspect DIR [--profile NAME] [--strict] [--json]";
 const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
-  "[--workers N] [--seed N] [--format csv|json|table] [name=value …]";
+  "[--workers N] [--seed N] [--format csv|json|table] [--design FILE.ts]… [name=value …]";
+const CONFORMANCE_USAGE = "conformance [FILE.ts …] [--kind KIND]… [--seed N] [--json]";
+
+/** What --design says in every command's help. */
+const DESIGN_HELP =
+  `--design FILE.ts (repeatable) first imports a design module: a TypeScript file that
+calls defineTracker / defineProfile from kholab's mod.ts (examples/designs/); its profiles are
+then named like the built-in ones.`;
 
 /** Help texts: the overview ("") and one per command. */
 const HELP: Record<string, string> = {
@@ -83,6 +90,7 @@ Commands:
   sweep SCENARIO [OPTIONS]       sweep a scenario parameter across profiles on workers
   matrix               kexec between every pair of ABI profiles and print the compatibility matrix
   profiles             list the KHO generations and proposals kholab implements
+  conformance [FILE.ts]  run the tracker contract against a design's trackers (or kholab's)
   fdt dump FILE        print a flattened device tree blob as dts text
   fdt check FILE       check a blob as libfdt's fdt_check_full does
   import FILE          a real host's pfn list through preserve, kexec and the successor's walk
@@ -91,7 +99,8 @@ Commands:
   inspect DIR          what a successor would find in an exported handover
   help [COMMAND]       this text, or a command's
 
-Every command takes --help.`,
+Every command takes --help; compare, sweep, report, matrix, profiles, run and check take
+--design FILE.ts (a module defining trackers and profiles, e.g. examples/designs/*.ts).`,
   demo: `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N])
 
 Runs the default 1 TiB hypervisor scenario (1008 GiB of guest memory in 8 memfds of 2 MiB
@@ -102,8 +111,9 @@ CSVs to report/demo/, and prints the summary table.`,
 
 Writes one self-contained HTML page (inline SVG charts, tables, the exact command, seed,
 versions and code revision) plus data.json and CSVs to --out DIR. Parameters over the
-scenario's defaults are name=value (or --set name=value); the seed defaults to 1.`,
-  run: `Usage: deno task kholab run FILE [--json] [--seed N] [--set NAME=VALUE]…
+scenario's defaults are name=value (or --set name=value); the seed defaults to 1.
+${DESIGN_HELP}`,
+  run: `Usage: deno task kholab run FILE [--json] [--seed N] [--set NAME=VALUE]… [--design FILE.ts]…
 
 Runs a kholab script. The whole script is checked first; every syntax error is reported as
 FILE:LINE:COL with the source line and a caret. Exit code 0 when it ran and every expect
@@ -111,10 +121,12 @@ held, 1 when an expect failed, 2 on a syntax or runtime error. --json prints one
 document with the measurements, expects and metrics. --set binds a variable before the
 script runs (a number if it reads as one, else a string), e.g.
   deno task kholab run examples/named-objects.kho --set p=kho-v1-6.16
-In a script, 'help' lists commands.`,
-  check: `Usage: deno task kholab check FILE
+In a script, 'help' lists commands; a script's 'design FILE.ts' statements are imported
+before it runs. ${DESIGN_HELP}`,
+  check: `Usage: deno task kholab check FILE [--design FILE.ts]…
 
-Parses and checks a script (and its includes) without running it; prints every error.`,
+Parses and checks a script (and its includes) without running it; prints every error. The
+script's 'design FILE.ts' statements are imported first (their profiles are then known).`,
   repl: `Usage: deno task kholab repl   (or: deno task repl)
 
 The kholab command language, interactive: Tab completes commands, options, object and
@@ -134,20 +146,21 @@ tools/bench_ratios.ts runs both sides and prints the ratios.`,
 Runs a scenario (default: the 1 TiB hypervisor; also --scenario NAME) once per profile
 (default: every available one), each a build, preserve, kexec, restore and verify, and
 prints one row per profile: an aligned table by default. Parameters over the scenario's
-defaults are name=value (or --set name=value). --workers 0 runs in this thread.`,
+defaults are name=value (or --set name=value). --workers 0 runs in this thread.
+${DESIGN_HELP} A design's profiles run on the workers too: each worker imports the file.`,
   sweep: `Usage: deno task kholab ${SWEEP_USAGE}
 
 Sweeps one scenario parameter (--param) over --values, crossed with the profiles, on Deno
 workers; one row per (value, profile), CSV by default. 'ladder' without --param sweeps
-hostBytes over ${LADDER_TEXT}.`,
-  matrix: `Usage: deno task kholab matrix [--json]
+hostBytes over ${LADDER_TEXT}. ${DESIGN_HELP}`,
+  matrix: `Usage: deno task kholab matrix [--json] [--profiles all|a,b] [--design FILE.ts]…
 
 Boots a kernel of each profile, preserves folios of orders 0..9, kexecs into a kernel of
 each profile and reports whether the successor revives them: ok, refused (with the reason),
-or CORRUPT (accepted, but the preserved memory did not come back intact).`,
-  profiles: `Usage: deno task kholab profiles
+or CORRUPT (accepted, but the preserved memory did not come back intact). ${DESIGN_HELP}`,
+  profiles: `Usage: deno task kholab profiles [--design FILE.ts]…
 
-Lists every ABI profile: kernel, compat string, tracker and a summary.`,
+Lists every ABI profile: kernel, compat string, tracker and a summary. ${DESIGN_HELP}`,
   import: `Usage: deno task kholab ${IMPORT_USAGE}
 
 Imports a list of preserved blocks taken from a real host — one "pfn order [node]" per line,
@@ -185,6 +198,13 @@ real machine's kho/out works too (no walk: debugfs does not show the tracker; th
 guessed from the compat unless --profile says).
 Exit code 0 when the handover is accepted and walked, 1 when the kernel refuses it or panics,
 2 on bad input.`,
+  conformance: `Usage: deno task kholab ${CONFORMANCE_USAGE}
+
+Runs the tracker contract (lib/design/conformance.ts) against every tracker kind the design
+modules FILE.ts register, or the kinds named with --kind (built-in or registered); with
+neither, against kholab's own kinds. Prints one row per check (pass/FAIL, the named reason,
+what was checked) and a summary per kind; --json prints the reports. Exit code 1 when a
+check fails, 2 on bad input (a missing file, an unknown kind).`,
   fdt: `Usage: deno task kholab fdt dump FILE | fdt check FILE
 
 dump   prints the blob as dts text (like dtc -I dtb -O dts)
@@ -397,8 +417,14 @@ const SCENARIO_OPTIONS = {
   seed: { type: "string" },
   format: { type: "string" },
   set: { type: "string", multiple: true },
+  design: { type: "string", multiple: true },
   ...HELP_OPTION,
 } as const;
+
+/** Imports the `--design` modules (a failing one is a DesignError: bad input). */
+async function loadDesigns(files: readonly string[] | undefined): Promise<void> {
+  for (const f of files ?? []) await loadDesign(f);
+}
 
 /** `kholab compare …`: the text to print. */
 async function compareCommand(args: string[]): Promise<string> {
@@ -409,6 +435,7 @@ async function compareCommand(args: string[]): Promise<string> {
   });
   const { params, rest } = paramArgs(values.set, positionals);
   atMost(rest, 1, COMPARE_USAGE);
+  await loadDesigns(values.design);
   const rows = await compareProfiles({
     scenario: values.scenario ?? rest[0] ?? "hypervisor",
     params,
@@ -440,6 +467,7 @@ async function sweepCommand(args: string[]): Promise<string> {
   if (param !== undefined && (list === undefined || list.length === 0)) {
     throw new SyntaxError(`--param ${param} needs --values`);
   }
+  await loadDesigns(values.design);
   const rows = await runSweep({
     scenario,
     params,
@@ -467,10 +495,12 @@ async function reportCommand(args: string[]): Promise<string> {
       values: { type: "string" },
       set: { type: "string", multiple: true },
       "no-matrix": { type: "boolean" },
+      design: { type: "string", multiple: true },
       ...HELP_OPTION,
     },
     allowPositionals: true,
   });
+  await loadDesigns(values.design);
   const { params, rest } = paramArgs(values.set, positionals);
   atMost(rest, 0, REPORT_USAGE);
   const outDir = values.out;
@@ -482,6 +512,7 @@ async function reportCommand(args: string[]): Promise<string> {
   const matrix = !values["no-matrix"];
   const scenario = values.scenario ?? "hypervisor";
   const command = ["deno task kholab report", `--scenario ${scenario}`, `--seed ${seed}`]
+    .concat((values.design ?? []).map((f) => `--design ${f}`))
     .concat(profiles ? [`--profiles ${profiles}`] : [])
     .concat(param ? [`--param ${param} --values ${list!.join(",")}`] : [])
     .concat(matrix ? [] : ["--no-matrix"])
@@ -572,6 +603,7 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
             json: { type: "boolean" },
             seed: { type: "string" },
             set: { type: "string", multiple: true },
+            design: { type: "string", multiple: true },
             ...HELP_OPTION,
           },
           allowPositionals: true,
@@ -582,6 +614,8 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
         if (!file || positionals.length > 1) return usage(cmd, 2);
         const text = Deno.readTextFileSync(file);
         const readFile = (path: string) => Deno.readTextFileSync(path);
+        await loadDesigns(values.design);
+        await loadScriptDesigns(text, { file, readFile });
         if (cmd === "check") {
           const r = checkScript(text, { file, readFile });
           out.log(r.ok ? `${file}: OK` : r.message);
@@ -634,17 +668,27 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
       case "matrix": {
         const { values } = parseArgs({
           args: rest,
-          options: { json: { type: "boolean" }, ...HELP_OPTION },
+          options: {
+            json: { type: "boolean" },
+            profiles: { type: "string" },
+            design: { type: "string", multiple: true },
+            ...HELP_OPTION,
+          },
         });
         if (values.help) return usage("matrix");
-        const cells = abiMatrix();
+        await loadDesigns(values.design);
+        const cells = abiMatrix(profilesOption(values.profiles));
         out.log(values.json ? JSON.stringify(cells, null, 2) : abiMatrixText(cells));
         return 0;
       }
       case "profiles": {
-        const { values } = parseArgs({ args: rest, options: HELP_OPTION });
+        const { values } = parseArgs({
+          args: rest,
+          options: { design: { type: "string", multiple: true }, ...HELP_OPTION },
+        });
         if (values.help) return usage("profiles");
-        for (const name of PROFILE_NAMES) {
+        await loadDesigns(values.design);
+        for (const name of profileNames()) {
           const available = availableProfiles().includes(name)
             ? ""
             : "  (tracker not yet implemented)";
@@ -669,6 +713,32 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
         const r = importCommand(rest);
         out.log(r.text);
         return r.code;
+      }
+      case "conformance": {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: {
+            kind: { type: "string", multiple: true },
+            seed: { type: "string" },
+            json: { type: "boolean" },
+            ...HELP_OPTION,
+          },
+          allowPositionals: true,
+        });
+        if (values.help) return usage("conformance");
+        const kinds: string[] = [];
+        for (const f of positionals) kinds.push(...(await loadDesign(f)).trackers);
+        for (const k of values.kind ?? []) kinds.push(trackerFormat(k).kind);
+        if (positionals.length === 0 && !values.kind) {
+          kinds.push(...BUILTIN_TRACKER_FORMATS.map((f) => f.kind));
+        }
+        if (kinds.length === 0) {
+          throw new RangeError(`${positionals.join(", ")} registered no tracker kind`);
+        }
+        const seed = countOption("seed", values.seed);
+        const reports = [...new Set(kinds)].map((k) => runConformance(k, { seed }));
+        out.log(values.json ? JSON.stringify(reports, null, 2) : conformanceTable(reports));
+        return reports.every((r) => r.ok) ? 0 : 1;
       }
       case "fdt": {
         const { values, positionals } = parseArgs({
@@ -700,7 +770,7 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
     if (
       e instanceof FdtError || e instanceof SyntaxError || e instanceof RangeError ||
       e instanceof Deno.errors.NotFound || e instanceof CommandError ||
-      e instanceof InputFileError
+      e instanceof InputFileError || e instanceof DesignError
     ) {
       out.error(`kholab ${cmd}: ${(e as Error).message}`);
       return 2;

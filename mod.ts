@@ -128,6 +128,7 @@ export {
   type FixStatus,
   getProfile,
   hasApi,
+  isBuiltinProfile,
   kernelRelease,
   KHO_FIXES,
   type KhoApi,
@@ -136,6 +137,7 @@ export {
   type LuoGeneration,
   PROFILE_NAMES,
   type ProfileName,
+  profileNames,
   PROFILES,
   type RestoreRules,
   type TrackerKind,
@@ -162,25 +164,50 @@ export {
 // kho_block (7.2): chains of preserved blocks of fixed-size entries, as KHO's clients use them.
 export { type KhoBlockHost, KhoBlockSet, type KhoBlockSetIt } from "./lib/kho/block.ts";
 
-// ---- KHO trackers: walking handed-over bytes, their costs and their failures
+// ---- KHO trackers: the table of formats, walking handed-over bytes, costs and failures
 export {
+  BUILTIN_TRACKER_FORMATS,
   type IncomingWalkOptions,
   type IncomingWalkResult,
+  isBuiltinTrackerKind,
   trackerAvailable,
+  trackerFormat,
+  trackerKinds,
   walkIncoming,
 } from "./lib/kho/trackers/registry.ts";
 export type {
   IncomingTracker,
+  IncomingTrackerOptions,
+  MetadataPageAllocator,
   OutgoingTracker,
+  TrackerCapabilities,
+  TrackerFormat,
+  TrackerHost,
   WalkBatchCallback,
   WalkCallback,
+  WalkOrder,
 } from "./lib/kho/trackers/tracker.ts";
+// What a design's reader is built from: the one incoming adapter and the walk's guard.
+export {
+  type CheckedWalk,
+  checkedWalk,
+  incomingTracker,
+  type IncomingWalks,
+} from "./lib/kho/trackers/incoming.ts";
+export {
+  type BlockCallback,
+  type ChildReasons,
+  TREE_CHILD_REASONS,
+  type TreeWalkErrorReason,
+  WalkGuard,
+  type WalkGuardOptions,
+  type WalkOutcome,
+} from "./lib/kho/trackers/walk_guard.ts";
 export {
   TRACKER_COUNTER_NAMES,
-  type TrackerCounters,
+  TrackerCounters,
   type TrackerCounterValues,
 } from "./lib/kho/trackers/counters.ts";
-export type { WalkOutcome } from "./lib/kho/trackers/walk_guard.ts";
 export { TrackerCorruptionError, type TrackerStructure } from "./lib/kho/trackers/corruption.ts";
 export { type TrackerPages, trackerPagesRead } from "./lib/kho/trackers/pages_read.ts";
 export { KhoHangError } from "./lib/kho/trackers/xarray.ts";
@@ -268,6 +295,20 @@ export {
 } from "./lib/metrics/floor.ts";
 // What each block order costs alone in an encoding (the *ByOrder metrics, the per-order charts).
 export { blocksByOrder, costByOrder, type OrderCost } from "./lib/metrics/by_order.ts";
+
+// ---- design: trackers and profiles defined outside lib/, the conformance suite, design files
+export { defineProfile, defineTracker, type ProfileDesign } from "./lib/design/define.ts";
+export {
+  CONFORMANCE_CHECKS,
+  type ConformanceCheck,
+  type ConformanceCheckName,
+  type ConformanceOptions,
+  type ConformanceReport,
+  conformanceTable,
+  runConformance,
+} from "./lib/design/conformance.ts";
+export { DesignError, designOrigin, loadDesign, type LoadedDesign } from "./lib/design/load.ts";
+export { FaultyAllocator, PagePool, type PagePoolOptions } from "./lib/design/page_pool.ts";
 
 // ---- scenarios: seeded scenarios, sweeps on workers, the profile comparison, exports
 export {

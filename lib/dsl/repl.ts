@@ -11,6 +11,8 @@
  * @module
  */
 
+import { DesignError } from "../design/load.ts";
+import { loadScriptDesigns } from "./designs.ts";
 import { complete } from "./complete.ts";
 import { isScriptError } from "./errors.ts";
 import { Evaluator } from "./evaluator.ts";
@@ -107,7 +109,14 @@ export async function repl(options: ReplOptions): Promise<number> {
       all.set(c, off);
       off += c.length;
     }
-    const r = runScript(new TextDecoder().decode(all), {
+    const script = new TextDecoder().decode(all);
+    try {
+      await loadScriptDesigns(script, { file: "<stdin>" });
+    } catch (e) {
+      write(`${(e as Error).message}\n`);
+      return 2;
+    }
+    const r = runScript(script, {
       file: "<stdin>",
       seed: options.seed,
       onOutput: (l) => write(l + "\n"),
@@ -172,9 +181,10 @@ export async function repl(options: ReplOptions): Promise<number> {
     if (text.trim() === "") continue;
     n++;
     try {
+      await loadScriptDesigns(text, { file: "<repl>", table: ev.table });
       ev.runText(text, `<repl:${n}>`);
     } catch (e) {
-      if (isScriptError(e)) write((e as Error).message + "\n");
+      if (isScriptError(e) || e instanceof DesignError) write((e as Error).message + "\n");
       else write(`internal error: ${(e as Error)?.stack ?? e}\n`);
     }
   }

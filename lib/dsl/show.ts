@@ -9,7 +9,7 @@
 
 import * as Plot from "@observablehq/plot";
 import { describeBootConfig, resolveBootConfig } from "../boot/options.ts";
-import { PROFILES } from "../kho/profiles.ts";
+import { getProfile, profileNames } from "../kho/profiles.ts";
 import { nativePropertyNote } from "../kho/abi/native_props.ts";
 import { toDts } from "../kho/fdt/dts.ts";
 import { FDT_MAGIC } from "../kho/fdt/format.ts";
@@ -296,7 +296,7 @@ export function showTopic(
     case "profiles":
       return tableShown(
         ["profile", "kernel", "compat", "blob-size", "kexec-metadata", "luo", "bugs", "fixes"],
-        Object.values(PROFILES).map((p) => [
+        profileNames().map(getProfile).map((p) => [
           p.name,
           p.kernel,
           p.compat,

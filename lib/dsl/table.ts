@@ -2,13 +2,15 @@
  * The command table of the kholab language, built explicitly from the command definitions:
  * configuration (`./commands/config.ts`), objects (`./commands/objects.ts`,
  * `./object_kinds.ts`), the handover (`./commands/kexec.ts`, `./commands/export.ts`), observation
- * (`./commands/observe.ts`), `scenario` (`./commands/scenario.ts`), the special forms and the
+ * (`./commands/observe.ts`), `scenario` (`./commands/scenario.ts`), `design`
+ * (`./commands/design.ts`), the special forms and the
  * metrics. Importing this module is all it takes to parse, check, run and complete scripts.
  *
  * @module
  */
 
 import { CONFIG_COMMANDS } from "./commands/config.ts";
+import { DESIGN_COMMAND } from "./commands/design.ts";
 import { EXPORT_COMMANDS } from "./commands/export.ts";
 import { KEXEC_COMMANDS } from "./commands/kexec.ts";
 import { OBJECT_COMMANDS } from "./commands/objects.ts";
@@ -40,6 +42,7 @@ export const TABLE: CommandTable = commandTable({
     ...OBSERVE_COMMANDS,
     ...SPECIAL_FORMS,
     SCENARIO_COMMAND,
+    DESIGN_COMMAND,
   ],
   objectKinds: OBJECT_KINDS,
   metrics: [...SESSION_METRICS, ...API_METRICS, ...SCENARIO_METRICS],

@@ -11,7 +11,7 @@
 
 import type { FaultOptions } from "../kernel/faults.ts";
 import { kstrtobool } from "../kernel/cmdline.ts";
-import { PROFILES } from "../kho/profiles.ts";
+import { profileNames } from "../kho/profiles.ts";
 import { parseKhoScratch } from "../kho/scratch.ts";
 import { parseCount, parseSize } from "../units.ts";
 import { didYouMean } from "./errors.ts";
@@ -73,7 +73,7 @@ export function kindName(kind: ValueKind): string {
     case "bool":
       return "on|off";
     case "profile":
-      return Object.keys(PROFILES).join("|");
+      return profileNames().join("|");
     case "fill":
       return "random|zero|none|byte:N|pattern:N";
     case "fault":
@@ -94,7 +94,7 @@ export function kindName(kind: ValueKind): string {
 /** Candidate words for a kind (enum values, profiles), for completion and suggestions. */
 export function kindWords(kind: ValueKind): string[] {
   if (typeof kind === "object") return [...kind.enum];
-  if (kind === "profile") return Object.keys(PROFILES);
+  if (kind === "profile") return profileNames();
   if (kind === "bool") return ["on", "off"];
   if (kind === "fill") return ["random", "zero", "none"];
   if (kind === "fault") return ["off", "nth:", "prob:"];
@@ -236,11 +236,10 @@ export function convertValue(kind: ValueKind, raw: ScalarValue): unknown {
     }
     case "profile": {
       const t = String(raw);
-      if (!(t in PROFILES)) {
+      const known = profileNames();
+      if (!known.includes(t)) {
         throw new ValueError(
-          `unknown profile "${t}"${didYouMean(t, Object.keys(PROFILES))} (known: ${
-            Object.keys(PROFILES).join(", ")
-          })`,
+          `unknown profile "${t}"${didYouMean(t, known)} (known: ${known.join(", ")})`,
         );
       }
       return t;

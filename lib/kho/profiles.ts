@@ -818,8 +818,42 @@ export const PROFILES: Readonly<Record<BuiltinProfileName, AbiProfile>> = Object
 /** The current profile (mainline as of v7.2-rc1). */
 export const CURRENT_PROFILE: ProfileName = "kho-v4";
 
+/** Profiles registered by designs (`defineProfile`), by name, in registration order. */
+const REGISTERED = new Map<string, AbiProfile>();
+
+/** Whether `name` is one of kholab's own profiles ({@link PROFILE_NAMES}). */
+export function isBuiltinProfile(name: string): boolean {
+  return Object.hasOwn(PROFILES, name);
+}
+
 /**
- * Looks a profile up by name.
+ * Adds a profile to the table of profiles (or replaces a registered one of the same name);
+ * a built-in name is a RangeError. `defineProfile` (lib/design) derives and validates it.
+ */
+export function registerProfile(profile: AbiProfile): void {
+  if (isBuiltinProfile(profile.name)) {
+    throw new RangeError(`profile "${profile.name}" is built in and cannot be redefined`);
+  }
+  REGISTERED.set(profile.name, profile);
+}
+
+/**
+ * Every profile name: the built-in ones, oldest first ({@link PROFILE_NAMES}), then those
+ * registered by designs, in registration order. Everything that lists profiles asks here.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PROFILE_NAMES, profileNames } from "./profiles.ts";
+ * assert.deepEqual(profileNames().slice(0, PROFILE_NAMES.length), [...PROFILE_NAMES]);
+ * ```
+ */
+export function profileNames(): ProfileName[] {
+  return [...PROFILE_NAMES, ...REGISTERED.keys()];
+}
+
+/**
+ * Looks a profile up by name: a built-in one or one registered by a design.
  *
  * @example
  * ```ts
@@ -830,9 +864,11 @@ export const CURRENT_PROFILE: ProfileName = "kho-v4";
  * ```
  */
 export function getProfile(name: string): AbiProfile {
-  const p = (PROFILES as Record<string, AbiProfile>)[name];
-  if (!p) {
-    throw new RangeError(`unknown KHO profile "${name}" (known: ${PROFILE_NAMES.join(", ")})`);
+  const p = isBuiltinProfile(name)
+    ? (PROFILES as Record<string, AbiProfile>)[name]
+    : REGISTERED.get(name);
+  if (p === undefined) {
+    throw new RangeError(`unknown KHO profile "${name}" (known: ${profileNames().join(", ")})`);
   }
   return p;
 }

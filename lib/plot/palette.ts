@@ -7,7 +7,7 @@
  * @module
  */
 
-import { PROFILE_NAMES } from "../kho/profiles.ts";
+import { profileNames } from "../kho/profiles.ts";
 
 /** Colours of the profiles kholab ships (colour-blind-safe hues, xarray era warm, radix cool). */
 export const PROFILE_COLORS: Readonly<Record<string, string>> = {
@@ -63,7 +63,7 @@ export function profileColorScale(names: Iterable<string>): {
   label: string;
 } {
   const seen = [...new Set(names)];
-  const known = PROFILE_NAMES.filter((p) => seen.includes(p)) as string[];
+  const known = profileNames().filter((p) => seen.includes(p)) as string[];
   const domain = [...known, ...seen.filter((n) => !known.includes(n))];
   return {
     type: "ordinal",

@@ -14,8 +14,8 @@ import { MEMFD_LUO_MODULE } from "../clients/memfd_luo.ts";
 import { KernelPanic } from "../kernel/panic.ts";
 import { KhoHangError } from "../kho/trackers/xarray.ts";
 import { Machine } from "../machine/machine.ts";
-import { type AbiProfile, getProfile, PROFILE_NAMES, type ProfileName } from "../kho/profiles.ts";
-import { trackerAvailable } from "../kho/trackers/registry.ts";
+import { type AbiProfile, getProfile, type ProfileName } from "../kho/profiles.ts";
+import { availableProfiles } from "./run.ts";
 import { Rng } from "../rng.ts";
 import { GiB, PAGE_SIZE } from "../units.ts";
 
@@ -53,10 +53,8 @@ export interface AbiMatrixCell {
 /** What became of a LUO session across a kexec pair. */
 export type LuoMatrixOutcome = "restored" | "lost" | "panic" | "unsupported";
 
-/** Profiles whose trackers are implemented, oldest first. */
-export function availableProfiles(): ProfileName[] {
-  return PROFILE_NAMES.filter((n) => trackerAvailable(getProfile(n).tracker));
-}
+/** Profiles whose trackers are implemented (`run.ts`), built-in ones oldest first. */
+export { availableProfiles };
 
 /** Preserves folios of orders 0..9 the way profile `p`'s clients can. */
 function preserveSample(k: Kernel, rng: Rng): { pfn: number; order: number; hash: bigint }[] {

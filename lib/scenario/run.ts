@@ -23,7 +23,7 @@
 import { KhoError } from "../errors.ts";
 import { KernelPanic } from "../kernel/panic.ts";
 import type { Kernel } from "../boot/kernel.ts";
-import { getProfile, PROFILE_NAMES, type ProfileName } from "../kho/profiles.ts";
+import { getProfile, type ProfileName, profileNames } from "../kho/profiles.ts";
 import { trackerAvailable } from "../kho/trackers/registry.ts";
 import {
   collectOutgoing,
@@ -90,7 +90,7 @@ export interface RunResult {
 
 /** Profiles whose tracker kholab implements in both directions, in profile-table order. */
 export function availableProfiles(): ProfileName[] {
-  return PROFILE_NAMES.filter((p) => trackerAvailable(getProfile(p).tracker));
+  return profileNames().filter((p) => trackerAvailable(getProfile(p).tracker));
 }
 
 /**

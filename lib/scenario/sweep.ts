@@ -4,7 +4,9 @@
  * (`sweep_worker.ts`); the point order is fixed (values outer, profiles inner) and every
  * point's seed is derived from the sweep seed and the value's index, so the rows are the
  * same for any worker count (apart from the wall-clock metrics) and every profile of a point
- * sees exactly the same placements.
+ * sees exactly the same placements. A worker is a thread with its own tables: the design
+ * modules that define the sweep's profiles (`lib/design/load.ts`) travel with each point as
+ * URLs and the worker imports them before running it.
  *
  * @module
  */
@@ -12,6 +14,7 @@
 import { getProfile, type ProfileName } from "../kho/profiles.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
 import { type Clock, wallClock } from "../rng.ts";
+import { designModules } from "../design/load.ts";
 import { availableProfiles, runScenario } from "./run.ts";
 import { getScenario, type ParamValue, pointSeed } from "./scenarios.ts";
 
@@ -62,6 +65,8 @@ export interface SweepPoint {
   sweepParam: string;
   /** The value at this point as text, or "". */
   sweepValue: string;
+  /** Design modules (URLs) a worker loads before running the point (none for built-ins). */
+  designs?: readonly string[];
 }
 
 /** The points of a sweep, in result order: values outer, profiles inner. */
@@ -162,6 +167,10 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
     for (const pt of points) deliver(pt.index, runPoint(pt, options.clock));
     return rows;
   }
+  // the modules defining the sweep's design profiles, for the workers to load (RangeError for a
+  // design defined in this thread without a module file: it cannot reach a worker)
+  const designs = designModules([...new Set(points.map((p) => p.profile))]);
+  for (const p of points) p.designs = designs;
   let next = 0;
   const url = new URL("./sweep_worker.ts", import.meta.url).href;
   const lanes = Array.from({ length: workers }, () =>

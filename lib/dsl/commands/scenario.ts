@@ -11,7 +11,7 @@
  * @module
  */
 
-import { CURRENT_PROFILE, PROFILE_NAMES, type ProfileName } from "../../kho/profiles.ts";
+import { CURRENT_PROFILE, type ProfileName } from "../../kho/profiles.ts";
 import { METRICS as ANALYSIS_METRICS } from "../../metrics/metrics.ts";
 import { runScenario } from "../../scenario/run.ts";
 import { SCENARIO_NAMES, SCENARIOS } from "../../scenario/scenarios.ts";
@@ -59,7 +59,7 @@ catalogue (docs/metrics.md). The script's own machine and objects are not touche
   options: [
     {
       name: "profile",
-      kind: { enum: [...PROFILE_NAMES] },
+      kind: "profile",
       doc: "ABI profile",
       default: CURRENT_PROFILE,
     },

@@ -97,9 +97,6 @@ export interface WalkOutcome<R extends string> {
 /** A per-block walk callback with the block's page type (0 where the encoding has none). */
 export type BlockCallback = (phys: number, order: number, type: number) => number;
 
-/** A batched walk callback (`BatchCallback` of `tracker.ts`, which imports this module). */
-type BatchCallback = (phys: Float64Array, count: number, order: number) => number;
-
 /** One shared batch buffer per size; a walk started inside a batch callback gets its own. */
 const batchBuffers = new Map<number, Float64Array | null>();
 
@@ -133,8 +130,11 @@ export class WalkGuard<R extends string> {
   rejected = 0;
   /** The per-block callback (in batch mode: a batch of one). */
   cb: BlockCallback = () => 0;
-  /** Batch mode: blocks of one bitmap are delivered together through this callback. */
-  batchCb: BatchCallback | null = null;
+  /**
+   * Batch mode: blocks of one bitmap are delivered together through this callback (a
+   * `WalkBatchCallback` of `tracker.ts`, spelled out: that module imports this one).
+   */
+  batchCb: ((phys: Float64Array, count: number, order: number) => number) | null = null;
   /** The batch buffer, while a batched walk runs. */
   batchBuf: Float64Array | null = null;
   readonly #what: string;
@@ -162,7 +162,7 @@ export class WalkGuard<R extends string> {
    */
   run<T>(
     cb: BlockCallback | null,
-    batchCb: BatchCallback | null,
+    batchCb: ((phys: Float64Array, count: number, order: number) => number) | null,
     bits: number,
     walk: () => T,
   ): T {
