@@ -35,6 +35,7 @@ Deno.test("cli: help for every command; unknown commands and options exit 2 with
     "sweep",
     "matrix",
     "profiles",
+    "conformance",
     "fdt",
     "fdt",
     "import",
@@ -64,6 +65,7 @@ Deno.test("cli: help for every command; unknown commands and options exit 2 with
       "import",
       "export",
       "inspect",
+      "conformance",
     ]
   ) {
     const r = await cli(c, "--bogus");

@@ -21,6 +21,7 @@ const NOTEBOOKS: [string, number][] = [
   ["review-questions", 4],
   ["test-kho-and-chains", 2],
   ["language-tour", 2],
+  ["design-your-own", 4],
 ];
 
 interface Cell {

@@ -8,6 +8,7 @@
  */
 
 import { describeBootConfig } from "../boot/options.ts";
+import { RadixTree } from "../kho/trackers/radix.ts";
 import { getProfile, type ProfileName } from "../kho/profiles.ts";
 import { type BuddyinfoRow, buddyinfoRows } from "../plot/figures.ts";
 import { type RadixOccupancy, radixOccupancy } from "../plot/radix_occupancy.ts";
@@ -62,7 +63,8 @@ export function inspectKexec(options: {
   for (const w of inst.workloads) w.preserve(k1, inst.tally);
   const before = k1.buddy.buddyinfo();
   const tracker = k1.kho.out?.tracker;
-  const radix = tracker && tracker.kind.startsWith("radix") && tracker.handoverRoot() !== 0
+  const radix = tracker instanceof RadixTree && tracker.codec.oneHotOrder &&
+      tracker.handoverRoot() !== 0
     ? radixOccupancy(inst.machine.mem, tracker.handoverRoot())
     : null;
   const finalized = getProfile(options.profile).finalize === "none";

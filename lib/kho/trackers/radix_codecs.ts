@@ -76,6 +76,11 @@ export interface RadixKeyCodec {
   /** Whether keys carry a page type. */
   readonly typed: boolean;
   /**
+   * Whether keys below bit 53 are the kernel's one-hot order keys (`kho_radix_decode_key`
+   * reads them), as tools reading a tree's bytes outside a walk assume.
+   */
+  readonly oneHotOrder: boolean;
+  /**
    * Writes the key of `(pfn, order, type)` as u32 halves: `out[0]` = bits 0..31,
    * `out[1]` = bits 32..63. The low `order` bits of `pfn` are dropped.
    */
@@ -123,6 +128,7 @@ export const ONE_HOT_CODEC: RadixKeyCodec = {
   kind: "radix",
   maxOrder: MAX_KEY_ORDER,
   typed: false,
+  oneHotOrder: true,
   encode(pfn, order, _type, out) {
     oneHotEncode(pfn, order, out);
   },
@@ -139,6 +145,7 @@ export const JGG_CODEC: RadixKeyCodec = {
   kind: "radix-jgg",
   maxOrder: 52,
   typed: false,
+  oneHotOrder: false,
   encode(pfn, order, _type, out) {
     const shifted = Math.floor(pfn / POW2[order]); // < 2^41
     const lo = shifted >>> 0;
@@ -165,6 +172,7 @@ export const TYPED_CODEC: RadixKeyCodec = {
   kind: "radix-typed",
   maxOrder: MAX_KEY_ORDER,
   typed: true,
+  oneHotOrder: true,
   encode(pfn, order, type, out) {
     oneHotEncode(pfn, order, out);
     if (type === KHO_PAGE_SPLIT) out[1] = (out[1] | TYPE_BIT_63) >>> 0;
@@ -185,6 +193,7 @@ export const TYPED_FIXED_CODEC: RadixKeyCodec = {
   kind: "radix-typed-fixed",
   maxOrder: MAX_KEY_ORDER,
   typed: true,
+  oneHotOrder: true,
   encode(pfn, order, type, out) {
     oneHotEncode(pfn, order, out);
     if (type === KHO_PAGE_SPLIT) out[1] = out[1] | TYPE_BIT_53;
