@@ -178,6 +178,7 @@ export {
 export type {
   IncomingTracker,
   IncomingTrackerOptions,
+  KernelReplay,
   MetadataPageAllocator,
   OutgoingTracker,
   TrackerCapabilities,
@@ -212,7 +213,12 @@ export { TrackerCorruptionError, type TrackerStructure } from "./lib/kho/tracker
 export { type TrackerPages, trackerPagesRead } from "./lib/kho/trackers/pages_read.ts";
 export { KhoHangError } from "./lib/kho/trackers/xarray.ts";
 // The kernel's own walk of handed-over bytes (the verdict when the validating reader objects).
-export { KhoWalkHangError } from "./lib/kho/trackers/kernel_walk.ts";
+export {
+  type KernelBlockCallback,
+  type KernelWalkHost,
+  type KernelWalkResult,
+  KhoWalkHangError,
+} from "./lib/kho/trackers/kernel_walk.ts";
 
 // ---- LUO: the Live Update Orchestrator (`kernel.liveupdate`, 6.19 on): /dev/liveupdate,
 // sessions, files through registered handlers, file-lifecycle-bound (FLB) objects

@@ -819,16 +819,36 @@ function pointers(rig: Rig): { at: number; value: number; page: number }[] {
   return out;
 }
 
+/**
+ * Up to `n` pointers spread over the pages that hold them: every page's first pointer (a
+ * list's `next`, a table's first entry), then its later ones in turn, page by page.
+ */
+function samplePointers<P extends { page: number }>(all: readonly P[], n: number): P[] {
+  const byPage = new Map<number, P[]>();
+  for (const p of all) {
+    const list = byPage.get(p.page);
+    if (list === undefined) byPage.set(p.page, [p]);
+    else list.push(p);
+  }
+  const pages = [...byPage.values()];
+  const out: P[] = [];
+  for (let k = 0; out.length < n; k++) {
+    const row = pages.filter((l) => l.length > k);
+    if (row.length === 0) break;
+    const step = Math.max(1, Math.floor(row.length / (n - out.length)));
+    for (let i = 0; i < row.length && out.length < n; i += step) out.push(row[i][k]);
+  }
+  return out;
+}
+
 /** Redirects pointers outside RAM, to their own page, or to another pointer's page. */
 function pointerCheck(c: Ctx, how: "outside" | "cycle" | "shared"): string {
   const { rig, root } = fullRig(c);
   const all = pointers(rig);
   if (all.length === 0) return "no pointers between handed-over pages: nothing to redirect";
-  const step = Math.max(1, Math.floor(all.length / 48));
   const reasons = new Map<string, number>();
   let tolerated = 0, tried = 0;
-  for (let i = 0; i < all.length; i += step) {
-    const p = all[i];
+  for (const p of samplePointers(all, 48)) {
     let value: number;
     if (how === "outside") value = MEM_BYTES + 2 ** 30;
     else if (how === "cycle") value = p.page;

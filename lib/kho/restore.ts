@@ -33,7 +33,7 @@ import {
 import { FdtReader } from "./fdt/reader.ts";
 import { splitPages } from "./page_split.ts";
 import { TrackerCounters } from "./trackers/counters.ts";
-import { hexU64, kernelWalk } from "./trackers/kernel_walk.ts";
+import { hexU64 } from "./trackers/kernel_walk.ts";
 import {
   batchedWalkAvailable,
   trackerFormat,
@@ -483,15 +483,15 @@ export class KhoIn {
     deferred: boolean,
   ): { blocks: number } | null {
     const h = this.#host;
-    const fn = this.profile.tracker.startsWith("xarray")
-      ? "deserialize_bitmap"
-      : "kho_preserved_memory_reserve";
+    const replay = trackerFormat(this.profile.tracker).kernelReplay;
+    if (replay === undefined) return null;
+    const fn = replay.fn;
     const host = {
       mem: h.mem,
       isRam: (p: number, sz: number) => h.topology.isRam(p, sz),
       log: h.log,
     };
-    const r = kernelWalk(host, this.profile.tracker, this.mapPhys, (phys, order, type) => {
+    const r = replay.walk(host, this.mapPhys, (phys, order, type) => {
       if (phys > MAX_SAFE_PHYS || !h.topology.isRam(Number(phys), PAGE_SIZE)) {
         h.log.error("KHO", `${fn}: block ${hexU64(phys)} order ${order} has no struct page`);
         throw new KernelOops({ address: Number(phys), fn }, h.log);
@@ -509,7 +509,7 @@ export class KhoIn {
       }
       take(p, order, type);
     });
-    return r === null ? null : { blocks: r.blocks };
+    return { blocks: r.blocks };
   }
 
   /** The incoming root FDT bytes (read from memory each time, as the kernel maps it). */

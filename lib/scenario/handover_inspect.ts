@@ -41,7 +41,7 @@ import { toDts } from "../kho/fdt/dts.ts";
 import { FDT_MAGIC } from "../kho/fdt/format.ts";
 import { FdtReader } from "../kho/fdt/reader.ts";
 import { LOW_RESERVED_BYTES } from "../kho/kho.ts";
-import { CURRENT_PROFILE, getProfile, type ProfileName, PROFILES } from "../kho/profiles.ts";
+import { CURRENT_PROFILE, getProfile, type ProfileName, profileNames } from "../kho/profiles.ts";
 import { KhoIn, validateHandover } from "../kho/restore.ts";
 import { TrackerCounters } from "../kho/trackers/counters.ts";
 import { walkIncoming } from "../kho/trackers/registry.ts";
@@ -157,7 +157,7 @@ function parseMeta(bytes: Uint8Array): HandoverExportMeta {
   if (m === null || typeof m !== "object" || m.format !== HANDOVER_EXPORT_FORMAT) {
     throw new SyntaxError(`${what}: not a ${HANDOVER_EXPORT_FORMAT} file`);
   }
-  if (typeof m.profile !== "string" || !Object.hasOwn(PROFILES, m.profile)) {
+  if (typeof m.profile !== "string" || !profileNames().includes(m.profile)) {
     throw new SyntaxError(`${what}: unknown profile ${JSON.stringify(m.profile)}`);
   }
   if (!Array.isArray(m.ram) || m.ram.length === 0 || m.ram.length > 1024) {
@@ -265,7 +265,7 @@ function profileFromCompat(fdt: Uint8Array, notes: string[]): ProfileName {
     notes.push("kho-v1 is shared by 6.16 – 6.19: read as kho-v1-6.19 (choose with --profile)");
     return "kho-v1-6.19";
   }
-  const match = Object.values(PROFILES).filter((p) => p.compat === compat);
+  const match = profileNames().map(getProfile).filter((p) => p.compat === compat);
   if (match.length > 1) {
     notes.push(
       `"${compat}" is shared by ${match.map((p) => p.name).join(", ")}: read as ${match[0].name}`,

@@ -83,7 +83,7 @@ Deno.test("a design in a file outside the repository: compare, matrix, report an
     .replaceAll('"kho-v4-extent-list"', '"kho-v4-outside"');
   const file = `${dir}/my_design.ts`;
   await Deno.writeTextFile(file, text);
-  const small = ["ramBytes=4G", "headroomBytes=4G", "nodes=1", "guestFolios=2", "poolBytes=128M"];
+  const small = ["ramBytes=4G", "headroomBytes=4G", "nodes=1", "guestBytes=4M", "poolBytes=128M"];
 
   const cmp = await kholab(
     "compare",

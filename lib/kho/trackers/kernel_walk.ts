@@ -22,21 +22,20 @@
  *   corrupt key decodes to what the kernel would compute.
  *
  * The replay is the slow path: the successor first runs the validating reader (fast, with the
- * cost counters) and replays the kernel's walk only when that reader met an anomaly.
+ * cost counters) and replays the kernel's walk only when that reader met an anomaly. Which
+ * replay a tracker format has is in the table of formats (`TrackerFormat.kernelReplay` in
+ * `registry.ts`); a format without one (RFC v1's order table, a user's design) keeps its
+ * reader's verdict.
  *
  * @module
  */
 
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import { KernelOops } from "../../kernel/oops.ts";
-import type { PhysicalMemory } from "../../machine/physmem.ts";
-import type { TrackerKind } from "../profiles.ts";
-import {
-  type DecodedTypedKey,
-  type RadixKeyCodec,
-  TYPED_CODEC,
-  TYPED_FIXED_CODEC,
-} from "./radix_codecs.ts";
+import type { DecodedTypedKey, RadixKeyCodec } from "./radix_codecs.ts";
+import type { KernelBlockCallback, KernelWalkHost, KernelWalkResult } from "./tracker.ts";
+
+export type { KernelBlockCallback, KernelWalkHost, KernelWalkResult };
 import { KhoHangError } from "./xarray.ts";
 
 /** u64 mask. */
@@ -90,31 +89,6 @@ export function hexU64(v: bigint): string {
   return "0x" + v.toString(16);
 }
 
-/** What the kernel's walk reads and whom it tells. */
-export interface KernelWalkHost {
-  /** Physical memory. */
-  readonly mem: PhysicalMemory;
-  /** Whether `[phys, phys + size)` is RAM (has a direct mapping and struct pages). */
-  isRam(phys: number, size: number): boolean;
-  /** The successor's log (the oops and lockup lines). */
-  readonly log: KernelLog;
-}
-
-/**
- * A block as the kernel's walk hands it to its callback: the physical address as the u64 the
- * kernel computed, the order as the `unsigned int` it passes, and the page type (0 for
- * untyped trackers).
- */
-export type KernelBlockCallback = (phys: bigint, order: number, type: number) => void;
-
-/** What a replay saw. */
-export interface KernelWalkResult {
-  /** Blocks handed to the callback. */
-  blocks: number;
-  /** Metadata pages (or chunk elements) read. */
-  reads: number;
-}
-
 /**
  * Reads `size` bytes at the u64 `phys` as `fn` would through `phys_to_virt`: a
  * {@link KernelOops} when they are not RAM.
@@ -159,13 +133,6 @@ export function kernelDecodeRadixKey(key: bigint): { phys: bigint; order: number
   return { phys: (key << BigInt(shift)) & MASK64, order };
 }
 
-/** The typed codec of a page-type RFC profile, or null for the plain radix tree. */
-function codecOf(kind: TrackerKind): RadixKeyCodec | null {
-  if (kind === "radix-typed") return TYPED_CODEC;
-  if (kind === "radix-typed-fixed") return TYPED_FIXED_CODEC;
-  return null;
-}
-
 /**
  * `kho_radix_walk_tree` from `rootPhys`, as S-7.1c does it: levels 5..1 of 512-entry tables,
  * every non-zero entry followed, leaves scanned bit by bit, keys decoded with
@@ -175,11 +142,11 @@ function codecOf(kind: TrackerKind): RadixKeyCodec | null {
  */
 export function kernelWalkRadix(
   host: KernelWalkHost,
-  kind: TrackerKind,
+  keys: RadixKeyCodec,
   rootPhys: number,
   cb: KernelBlockCallback,
 ): KernelWalkResult {
-  const codec = codecOf(kind);
+  const codec = keys.typed ? keys : null;
   const d: DecodedTypedKey = { phys: 0, order: 0, type: 0 };
   let reads = 0, blocks = 0;
   const count = (phys: bigint) => {
@@ -308,28 +275,4 @@ export function kernelWalkKhoser(
     chunk = next;
   }
   return { blocks, reads };
-}
-
-/**
- * The kernel's walk for a tracker kind, or null where kholab has no replay (RFC v1's order
- * table, a proposal: its strict reader's verdict stands).
- */
-export function kernelWalk(
-  host: KernelWalkHost,
-  kind: TrackerKind,
-  rootPhys: number,
-  cb: KernelBlockCallback,
-): KernelWalkResult | null {
-  switch (kind) {
-    case "radix":
-    case "radix-typed":
-    case "radix-typed-fixed":
-      return kernelWalkRadix(host, kind, rootPhys, cb);
-    case "xarray-512":
-      return kernelWalkKhoser(host, rootPhys, 512, cb);
-    case "xarray-4k":
-      return kernelWalkKhoser(host, rootPhys, 4096, cb);
-    default:
-      return null;
-  }
 }

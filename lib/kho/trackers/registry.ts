@@ -14,6 +14,7 @@ import type { PhysicalMemory } from "../../machine/physmem.ts";
 import type { TrackerKind } from "../profiles.ts";
 import { TrackerCounters } from "./counters.ts";
 import { checkedWalk, checkedWalkBatched, incomingTracker } from "./incoming.ts";
+import { kernelWalkKhoser, kernelWalkRadix } from "./kernel_walk.ts";
 import { KHOSER_MAX_ORDER, walkKhoserChunks, walkKhoserChunksBatched } from "./khoser.ts";
 import { OrderTableTracker, walkOrderTable } from "./order_table.ts";
 import { RadixTree, walkRadixTree, walkRadixTreeBatched } from "./radix.ts";
@@ -83,6 +84,10 @@ function xarrayFormat(bitmapBytes: XarrayBitmapBytes): TrackerFormat {
       });
     },
     serialize: (t) => (t as XarrayTracker).serialize({ era: "6.19" }),
+    kernelReplay: {
+      fn: "deserialize_bitmap",
+      walk: (host, rootPhys, cb) => kernelWalkKhoser(host, rootPhys, bitmapBytes, cb),
+    },
   };
 }
 
@@ -109,9 +114,19 @@ const ORDER_TABLE: TrackerFormat = {
   },
 };
 
-/** A radix tree of one key codec: the one core of `radix.ts`. */
+/**
+ * A radix tree of one key codec: the one core of `radix.ts`. The kernel's walk is replayed
+ * for the kernel's keys and the page-type RFC's (a kernel or a posted patch has it); not for
+ * the `order << 51` keys of a review, which no kernel walks.
+ */
 function radixFormat(codec: RadixKeyCodec, summary: string): TrackerFormat {
   return {
+    ...(codec === JGG_CODEC ? {} : {
+      kernelReplay: {
+        fn: "kho_preserved_memory_reserve",
+        walk: (host, rootPhys, cb) => kernelWalkRadix(host, codec, rootPhys, cb),
+      },
+    }),
     kind: codec.kind,
     summary,
     capabilities: {

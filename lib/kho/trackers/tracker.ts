@@ -193,6 +193,43 @@ export interface TrackerCapabilities {
   readonly batchedWalk: boolean;
 }
 
+/** What the kernel's walk reads and whom it tells. */
+export interface KernelWalkHost {
+  /** Physical memory. */
+  readonly mem: PhysicalMemory;
+  /** Whether `[phys, phys + size)` is RAM (has a direct mapping and struct pages). */
+  isRam(phys: number, size: number): boolean;
+  /** The successor's log (the oops and lockup lines). */
+  readonly log: KernelLog;
+}
+
+/**
+ * A block as the kernel's walk hands it to its callback: the physical address as the u64 the
+ * kernel computed, the order as the `unsigned int` it passes, and the page type (0 for
+ * untyped trackers).
+ */
+export type KernelBlockCallback = (phys: bigint, order: number, type: number) => void;
+
+/** What a replay saw. */
+export interface KernelWalkResult {
+  /** Blocks handed to the callback. */
+  blocks: number;
+  /** Metadata pages (or chunk elements) read. */
+  reads: number;
+}
+
+/**
+ * The kernel's own walk of a format's bytes, replayed without validation when the validating
+ * reader met an anomaly (the kernel's verdict on corrupted bytes: an oops on a wild pointer, a
+ * walk that never ends); `fn` names the kernel function that reserves each block.
+ */
+export interface KernelReplay {
+  /** The function whose store faults on a block without a struct page. */
+  readonly fn: string;
+  /** Walks the bytes at `rootPhys` as the kernel does; see `kernel_walk.ts`. */
+  walk(host: KernelWalkHost, rootPhys: number, cb: KernelBlockCallback): KernelWalkResult;
+}
+
 /**
  * A tracker format: one encoding of preserved memory, both faces. `create` builds the first
  * kernel's tracker over pages from `host.alloc`; `incoming` builds the successor's reader
@@ -219,4 +256,9 @@ export interface TrackerFormat {
    * returns its root. Absent: the live pages cross and the root is `handoverRoot()`.
    */
   serialize?(tracker: OutgoingTracker): number;
+  /**
+   * Optional: the kernel's own walk, for the kernel's verdict on corrupted bytes (formats of a
+   * released kernel or of a posted patch). Absent: the validating reader's verdict stands.
+   */
+  readonly kernelReplay?: KernelReplay;
 }
