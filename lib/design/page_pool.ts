@@ -84,10 +84,10 @@ export class PagePool implements MetadataPageAllocator {
     return phys;
   }
 
-  /** Returns a page; a page not in use is an Error naming it. */
+  /** Returns a page; a page not in use (a double or foreign free) is a RangeError naming it. */
   freePage(phys: number): void {
     if (!this.inUse.delete(phys)) {
-      throw new Error(`free of page 0x${phys.toString(16)} not allocated from the pool`);
+      throw new RangeError(`free of page 0x${phys.toString(16)} not allocated from the pool`);
     }
     if (this.initOnFree) this.mem.zero(phys, PAGE_SIZE);
     this.#free.push(phys);
