@@ -47,6 +47,7 @@ import { compareProfiles, formatTable } from "./lib/scenario/compare.ts";
 import { rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
 import { LADDER_HOST_BYTES, type ParamValue } from "./lib/scenario/scenarios.ts";
 import { runSweep } from "./lib/scenario/sweep.ts";
+import { DEFAULT_REPEAT } from "./lib/scenario/run.ts";
 
 /** `512G,1T,…`: the ladder's host sizes as the command line writes them. */
 const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
@@ -55,15 +56,21 @@ const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
   .join(",");
 
 const REPORT_USAGE = "report [--scenario NAME] --out DIR [--seed N] [--profiles all|a,b] " +
-  "[--workers N] [--param NAME --values v1,v2,…] [--no-matrix] [name=value …]";
-const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N] [--seed N] " +
-  "[--format table|json|csv] [name=value …]";
+  "[--workers N] [--repeat N] [--param NAME --values v1,v2,…] [--no-matrix] [name=value …]";
+const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N] [--repeat N] " +
+  "[--seed N] [--format table|json|csv] [name=value …]";
 const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json]";
 const EXPORT_USAGE = "export --handover DIR [SCENARIO] [--profile NAME] [--seed N] " +
   "[--set name=value]… [name=value …]";
 const INSPECT_USAGE = "inspect DIR [--profile NAME] [--strict] [--json]";
 const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
-  "[--workers N] [--seed N] [--format csv|json|table] [name=value …]";
+  "[--workers N] [--repeat N] [--seed N] [--format csv|json|table] [name=value …]";
+
+/** What `--repeat` means, for the help texts. */
+const REPEAT_HELP =
+  `--repeat N: timed samples of each wall-clock region (default ${DEFAULT_REPEAT}), taken
+after one untimed warm-up, one sweep point at a time once no point runs (docs/metrics.md);
+the rows carry NAME (the median) and NAME.n, NAME.median, NAME.min, NAME.max.`;
 
 /** Help texts: the overview ("") and one per command. */
 const HELP: Record<string, string> = {
@@ -92,17 +99,19 @@ Commands:
   help [COMMAND]       this text, or a command's
 
 Every command takes --help.`,
-  demo: `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N])
+  demo: `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N] [--repeat N])
 
 Runs the default 1 TiB hypervisor scenario (1008 GiB of guest memory in 8 memfds of 2 MiB
 folios preserved through LUO sessions, 1 Mi preserved order-0 IOMMU pages in a 16 GiB pool,
 vmalloc and DMA buffers) for every ABI profile, kexecs, restores and verifies, writes the HTML report with data.json and
-CSVs to report/demo/, and prints the summary table.`,
+CSVs to report/demo/, and prints the summary table.
+${REPEAT_HELP}`,
   report: `Usage: deno task kholab ${REPORT_USAGE}
 
 Writes one self-contained HTML page (inline SVG charts, tables, the exact command, seed,
 versions and code revision) plus data.json and CSVs to --out DIR. Parameters over the
-scenario's defaults are name=value (or --set name=value); the seed defaults to 1.`,
+scenario's defaults are name=value (or --set name=value); the seed defaults to 1.
+${REPEAT_HELP}`,
   run: `Usage: deno task kholab run FILE [--json] [--seed N] [--set NAME=VALUE]…
 
 Runs a kholab script. The whole script is checked first; every syntax error is reported as
@@ -134,12 +143,14 @@ tools/bench_ratios.ts runs both sides and prints the ratios.`,
 Runs a scenario (default: the 1 TiB hypervisor; also --scenario NAME) once per profile
 (default: every available one), each a build, preserve, kexec, restore and verify, and
 prints one row per profile: an aligned table by default. Parameters over the scenario's
-defaults are name=value (or --set name=value). --workers 0 runs in this thread.`,
+defaults are name=value (or --set name=value). --workers 0 runs in this thread.
+${REPEAT_HELP} --repeat 0 leaves them out.`,
   sweep: `Usage: deno task kholab ${SWEEP_USAGE}
 
 Sweeps one scenario parameter (--param) over --values, crossed with the profiles, on Deno
 workers; one row per (value, profile), CSV by default. 'ladder' without --param sweeps
-hostBytes over ${LADDER_TEXT}.`,
+hostBytes over ${LADDER_TEXT}.
+${REPEAT_HELP} --repeat 0 leaves them out.`,
   matrix: `Usage: deno task kholab matrix [--json]
 
 Boots a kernel of each profile, preserves folios of orders 0..9, kexecs into a kernel of
@@ -394,6 +405,7 @@ const SCENARIO_OPTIONS = {
   scenario: { type: "string" },
   profiles: { type: "string" },
   workers: { type: "string" },
+  repeat: { type: "string" },
   seed: { type: "string" },
   format: { type: "string" },
   set: { type: "string", multiple: true },
@@ -415,6 +427,7 @@ async function compareCommand(args: string[]): Promise<string> {
     profiles: profilesOption(values.profiles),
     seed: countOption("seed", values.seed),
     workers: countOption("workers", values.workers),
+    repeat: countOption("repeat", values.repeat),
     clock: wallClock,
   });
   return render(rows, values.format ?? "table");
@@ -448,6 +461,7 @@ async function sweepCommand(args: string[]): Promise<string> {
     profiles: profilesOption(values.profiles),
     seed: countOption("seed", values.seed),
     workers: countOption("workers", values.workers),
+    repeat: countOption("repeat", values.repeat),
     clock: wallClock,
   });
   return render(rows, values.format ?? "csv");
@@ -463,6 +477,7 @@ async function reportCommand(args: string[]): Promise<string> {
       seed: { type: "string" },
       profiles: { type: "string" },
       workers: { type: "string" },
+      repeat: { type: "string" },
       param: { type: "string" },
       values: { type: "string" },
       set: { type: "string", multiple: true },
@@ -483,6 +498,7 @@ async function reportCommand(args: string[]): Promise<string> {
   const scenario = values.scenario ?? "hypervisor";
   const command = ["deno task kholab report", `--scenario ${scenario}`, `--seed ${seed}`]
     .concat(profiles ? [`--profiles ${profiles}`] : [])
+    .concat(values.repeat !== undefined ? [`--repeat ${values.repeat}`] : [])
     .concat(param ? [`--param ${param} --values ${list!.join(",")}`] : [])
     .concat(matrix ? [] : ["--no-matrix"])
     .concat(Object.entries(params).map(([k, v]) => `${k}=${v}`))
@@ -495,6 +511,7 @@ async function reportCommand(args: string[]): Promise<string> {
     profiles: profilesOption(profiles),
     seed,
     workers: countOption("workers", values.workers),
+    repeat: countOption("repeat", values.repeat),
     outDir,
     command,
     matrix,
@@ -539,6 +556,7 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
           options: {
             out: { type: "string", default: "report/demo" },
             workers: { type: "string" },
+            repeat: { type: "string" },
             ...HELP_OPTION,
           },
         });
@@ -546,6 +564,7 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
         const r = await demoReport({
           outDir: values.out,
           workers: countOption("workers", values.workers),
+          repeat: countOption("repeat", values.repeat),
           clock: wallClock,
         });
         out.log(r.summary);

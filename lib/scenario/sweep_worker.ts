@@ -1,21 +1,21 @@
 /**
- * The Deno worker of {@link runSweep}: receives a {@link SweepPoint}, runs it and posts
- * `{ index, row }` back. A worker is an entry point of its own thread: it hands its points
- * the wall clock (`runSweep` only uses workers when its caller passed `wallClock`).
+ * The Deno worker of `runSweep` (`./sweep.ts`): receives a {@link SweepPoint}, runs its deterministic
+ * part (no clock is read here) and posts its row and the recording of its timed regions back,
+ * the recording's buffers transferred. The timed replays run in the sweep's own thread.
  *
  * @module
  */
 
-import { wallClock } from "../rng.ts";
-import { runPoint, type SweepPoint } from "./sweep.ts";
+import { capsuleBuffers } from "../metrics/capsule.ts";
+import { runPointUntimed, type SweepPoint } from "./sweep.ts";
 
 /** The worker's global scope (a dedicated worker). */
 const scope = self as unknown as {
-  onmessage: ((e: MessageEvent<SweepPoint>) => void) | null;
-  postMessage(message: unknown): void;
+  onmessage: ((e: MessageEvent<{ point: SweepPoint; capture: boolean }>) => void) | null;
+  postMessage(message: unknown, transfer: Transferable[]): void;
 };
 
-scope.onmessage = (e: MessageEvent<SweepPoint>) => {
-  const point = e.data;
-  scope.postMessage({ index: point.index, row: runPoint(point, wallClock) });
+scope.onmessage = (e) => {
+  const r = runPointUntimed(e.data.point, e.data.capture);
+  scope.postMessage(r, capsuleBuffers(r.capsule));
 };
