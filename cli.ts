@@ -48,6 +48,7 @@ import { rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
 import { LADDER_HOST_BYTES, type ParamValue } from "./lib/scenario/scenarios.ts";
 import { runSweep } from "./lib/scenario/sweep.ts";
 import { DEFAULT_REPEAT } from "./lib/scenario/run.ts";
+import { DEFAULT_WARMUP } from "./lib/metrics/replay.ts";
 
 /** `512G,1T,…`: the ladder's host sizes as the command line writes them. */
 const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
@@ -68,9 +69,9 @@ const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profile
 
 /** What `--repeat` means, for the help texts. */
 const REPEAT_HELP =
-  `--repeat N: timed samples of each wall-clock region (default ${DEFAULT_REPEAT}), taken
-after one untimed warm-up, one sweep point at a time once no point runs (docs/metrics.md);
-the rows carry NAME (the median) and NAME.n, NAME.median, NAME.min, NAME.max.`;
+  `--repeat N: timed samples of each wall-clock region (default ${DEFAULT_REPEAT}),
+taken after ${DEFAULT_WARMUP} untimed warm-up runs, one sweep point at a time once no point
+runs (docs/metrics.md); rows carry NAME (the median), NAME.n, .median, .min and .max.`;
 
 /** Help texts: the overview ("") and one per command. */
 const HELP: Record<string, string> = {

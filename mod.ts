@@ -281,6 +281,7 @@ export {
   timingStats,
 } from "./lib/metrics/timing.ts";
 export {
+  DEFAULT_WARMUP,
   type ReplayOptions,
   type ReplayResult,
   replayTimings,

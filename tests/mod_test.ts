@@ -55,6 +55,7 @@ const API = [
   "CompareOptions",
   "CountedWalk",
   "DEFAULT_REPEAT",
+  "DEFAULT_WARMUP",
   "DebugfsFile",
   "DemoReportOptions",
   "Diagnostic",

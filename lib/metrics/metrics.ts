@@ -580,7 +580,7 @@ export function renderMetricsDoc(): string {
     "_wallclock_ metrics are milliseconds on the machine that ran them, excluded from equality",
     "checks. The run itself reads no clock; it records what each timed region needs (the",
     "tracker operations of the preserve calls and of finalize, the handed-over bytes when the",
-    "successor starts), and the region is then replayed after warm-up (1 untimed run) `repeat`",
+    "successor starts), and the region is then replayed after warm-up (3 untimed runs) `repeat`",
     "times (`--repeat N`, default 5) in one thread, one sweep point at a time and only once no",
     "sweep point runs (`lib/metrics/replay.ts`, `lib/scenario/sweep.ts`); each replay is",
     "checked against the run (its counters, walk and verdict) or gives no timing. A row",

@@ -38,6 +38,7 @@ import { abiMatrix, type AbiMatrixCell } from "../scenario/abi_matrix.ts";
 import { COMPARE_COLUMNS, formatTable } from "../scenario/compare.ts";
 import { rowJson, rowsToCsv } from "../scenario/export.ts";
 import { availableProfiles, DEFAULT_REPEAT } from "../scenario/run.ts";
+import { DEFAULT_WARMUP } from "../metrics/replay.ts";
 import { type ParamValue, resolveParams } from "../scenario/scenarios.ts";
 import { runSweep } from "../scenario/sweep.ts";
 import { renderReportHtml, type ReportSection } from "./html.ts";
@@ -213,9 +214,10 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     profiles,
     timing: {
       repeat,
-      warmup: 1,
+      warmup: DEFAULT_WARMUP,
       method: "each point's run reads no clock; its timed regions are replayed afterwards " +
-        "(1 untimed warm-up, then `repeat` timed), one point at a time in one thread while no " +
+        `(${DEFAULT_WARMUP} untimed warm-up runs, then \`repeat\` timed), one point at a time in ` +
+        "one thread while no " +
         "point runs (lib/metrics/replay.ts, docs/metrics.md)",
     },
     revision: codeRevision(),
@@ -269,7 +271,8 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   sections.push({
     title: "Wall clock",
     text: `Milliseconds on the machine that wrote this report: bars at the median of ${repeat} ` +
-      "isolated repeats after one untimed warm-up, black rules from the fastest to the " +
+      `isolated repeats after ${DEFAULT_WARMUP} untimed warm-up runs, black rules from the ` +
+      "fastest to the " +
       "slowest sample. Each region is replayed on what the run recorded (the tracker's " +
       "operations, the handed-over bytes), one point at a time while no other point runs; " +
       "docs/metrics.md says exactly what each covers. Times vary between machines and runs: " +

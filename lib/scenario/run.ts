@@ -85,7 +85,7 @@ export interface RunOptions {
    * 0 measures nothing (the row has no wall-clock figures).
    */
   repeat?: number;
-  /** Untimed replays of each region before the timed ones. Default 1. */
+  /** Untimed replays of each region before the timed ones. Default `DEFAULT_WARMUP` (3). */
   warmup?: number;
   /**
    * Called just before kexec, after the outgoing state was measured: the place to corrupt

@@ -23,6 +23,7 @@
 import { getProfile, type ProfileName } from "../kho/profiles.ts";
 import { capsuleBytes, type TimingCapsule } from "../metrics/capsule.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
+import { DEFAULT_WARMUP } from "../metrics/replay.ts";
 import type { Clock } from "../rng.ts";
 import { availableProfiles, DEFAULT_REPEAT, runUntimed, withTimings } from "./run.ts";
 import { getScenario, type ParamValue, pointSeed } from "./scenarios.ts";
@@ -48,7 +49,7 @@ export interface SweepOptions {
   workers?: number;
   /** Timed samples per region and point (default `DEFAULT_REPEAT`; 0: no wall-clock figures). */
   repeat?: number;
-  /** Untimed replays of each region first. Default 1. */
+  /** Untimed replays of each region first. Default `DEFAULT_WARMUP` (3). */
   warmup?: number;
   /** Bytes of recordings held before the sweep stops to replay them. Default 512 MiB. */
   maxPendingBytes?: number;
@@ -204,7 +205,7 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
   const points = sweepPoints(options);
   const total = points.length;
   const repeat = count("repeat", options.repeat, DEFAULT_REPEAT, 0);
-  const warmup = count("warmup", options.warmup, 1, 0);
+  const warmup = count("warmup", options.warmup, DEFAULT_WARMUP, 0);
   const budget = count("maxPendingBytes", options.maxPendingBytes, 512 * 2 ** 20, 0);
   const workers = Math.min(count("workers", options.workers, defaultWorkers(), 0), total);
   const capture = repeat > 0;
