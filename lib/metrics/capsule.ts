@@ -248,11 +248,14 @@ function addPages(out: Set<number>, mem: PhysicalMemory, phys: number, size: num
   }
 }
 
-/** Boot options without functions and fault injection (what a replayed boot may reuse). */
+/**
+ * Boot options without functions, fault injection and the modules a kernel runs once booted
+ * (what a replay of the early boot reuses; plain data that crosses to another thread).
+ */
 function plainBootOptions(options: BootOptions): BootOptions {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(options)) {
-    if (typeof v !== "function" && k !== "clock" && k !== "faults") out[k] = v;
+    if (typeof v !== "function" && !["clock", "faults", "modules"].includes(k)) out[k] = v;
   }
   return out as BootOptions;
 }
@@ -261,16 +264,23 @@ function plainBootOptions(options: BootOptions): BootOptions {
  * Copies what the successor reads at its start, at the instant it starts (call it from
  * `Kernel.kexec`'s `onHandoff`): every page of `kernel`'s outgoing tracker (live and
  * serialized), of the root FDT, of the scratch array and of each sub-tree; and the counting
- * walk of those bytes from `mapPhys` (uncharged, untimed), to check the replays against.
+ * walk of those bytes (uncharged, untimed), to check the replays against. The walk starts
+ * where the root FDT points now: the live tracker's root, or the serialized list of the last
+ * `kho_finalize` (6.19 finalizes again in `liveupdate_reboot`, with a new list).
  */
 export function snapshotHandover(
   kernel: Kernel,
-  options: { handoff: BootHandoff; mapPhys: number; bootOptions: BootOptions },
+  options: { handoff: BootHandoff; bootOptions: BootOptions },
 ): HandoverCapsule {
   const mem = kernel.machine.mem;
   const topology = kernel.machine.topology;
   const pages = new Set<number>();
   const out = kernel.kho.out;
+  const mapPhys = out === null
+    ? 0
+    : kernel.profile.finalize === "none"
+    ? out.tracker.handoverRoot()
+    : out.serializedRoot;
   if (out !== null) {
     const t = out.tracker as OutgoingTracker & { chunkPagesPhys?: () => number[] };
     for (const p of t.ownedPagesPhys()) addPages(pages, mem, p, PAGE_SIZE);
@@ -288,8 +298,8 @@ export function snapshotHandover(
   const bytes = new Uint8Array(pfns.length * PAGE_SIZE);
   pfns.forEach((pfn, i) => bytes.set(mem.readBytes(pfn * PAGE_SIZE, PAGE_SIZE), i * PAGE_SIZE));
   let walk: CountedWalk | null = null;
-  if (options.mapPhys !== 0) {
-    const r = replayWalk(kernel, options.mapPhys, NO_CLOCK);
+  if (mapPhys !== 0) {
+    const r = replayWalk(kernel, mapPhys, NO_CLOCK);
     walk = { ok: r.ok, blocks: r.blocks, counters: r.counters };
   }
   return {
@@ -298,7 +308,7 @@ export function snapshotHandover(
     nodes: topology.nodes,
     pfns,
     bytes,
-    mapPhys: options.mapPhys,
+    mapPhys,
     handoff: structuredClone(options.handoff),
     bootOptions: plainBootOptions(options.bootOptions),
     walk,

@@ -5,7 +5,7 @@
  * `docs/metrics.md` is rendered from this table ({@link renderMetricsDoc}); a test keeps the
  * two in agreement.
  *
- * Names are camelCase with the unit last (`trackerLiveBytes`, `walkCacheLines`, `bootMs`).
+ * Names are camelCase with the unit last (`trackerLiveBytes`, `walkCacheLines`, `walkMs`).
  *
  * The outgoing figures include the scenario manifest (`lib/scenario/manifest.ts`), the
  * harness's own handover that tells the successor what to restore: `manifestBlocks` and

@@ -360,11 +360,7 @@ export function runUntimed(options: UntimedRunOptions): UntimedRunResult {
       onHandoff: capture
         ? (handoff) => {
           const th = now();
-          taken.handover = snapshotHandover(k1, {
-            handoff,
-            mapPhys: outgoing.mapPhys,
-            bootOptions: next,
-          });
+          taken.handover = snapshotHandover(k1, { handoff, bootOptions: next });
           handoffMs = now() - th;
         }
         : undefined,

@@ -1,7 +1,8 @@
 /**
- * The Deno worker of `runSweep` (`./sweep.ts`): receives a {@link SweepPoint}, runs its deterministic
- * part (no clock is read here) and posts its row and the recording of its timed regions back,
- * the recording's buffers transferred. The timed replays run in the sweep's own thread.
+ * The Deno worker of `runSweep` (`./sweep.ts`): receives a {@link SweepPoint}, runs its
+ * deterministic part (no clock is read here) and posts its row and the recording of its timed
+ * regions back, the recording's buffers transferred. The timed replays run in the sweep's own
+ * thread.
  *
  * @module
  */

@@ -67,15 +67,15 @@ Deno.test("the handover snapshot holds what the successor reads first, at its ad
   const machine = new Machine({ ramBytes: 2 ** 32 });
   const k1 = Kernel.coldBoot(machine, { cmdline: "kho=on", profile: "kho-v4" });
   for (let i = 0; i < 64; i++) k1.kho.preserveFolio(k1.buddy.folioAlloc(i % 3)!);
-  const mapPhys = k1.kho.out!.tracker.handoverRoot();
   let snap: HandoverCapsule | null = null;
   const k2 = k1.kexec({}, {
     onHandoff: (handoff) => {
       assert.ok(Object.isFrozen(handoff));
-      snap = snapshotHandover(k1, { handoff, mapPhys, bootOptions: { profile: "kho-v4" } });
+      snap = snapshotHandover(k1, { handoff, bootOptions: { profile: "kho-v4" } });
     },
   });
   const s = snap! as HandoverCapsule;
+  assert.equal(s.mapPhys, k1.kho.out!.tracker.handoverRoot());
   const h = s.handoff.handover!;
   const pfns = new Set(s.pfns);
   for (const p of k1.kho.out!.tracker.ownedPagesPhys()) assert.ok(pfns.has(p / PAGE_SIZE));

@@ -10,7 +10,7 @@ const SMALL = {
   ramBytes: "4G",
   headroomBytes: "4G",
   nodes: 1,
-  guestFolios: 2,
+  guestBytes: "8M",
   vms: 2,
   poolBytes: "256M",
   iommuPages: 2000,
