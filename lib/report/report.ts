@@ -85,7 +85,7 @@ export interface ReportOptions {
   matrix?: boolean;
   /** Show progress (notebook display or TTY line). Default true. */
   progress?: boolean;
-  /** Clock for the wall-clock metrics (`wallClock` with workers; see `SweepOptions.clock`). */
+  /** Clock of the timed replays (`wallClock` from an entry point; see `SweepOptions.clock`). */
   clock: Clock;
 }
 
