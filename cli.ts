@@ -70,8 +70,8 @@ const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profile
 /** What `--repeat` means, for the help texts. */
 const REPEAT_HELP =
   `--repeat N: timed samples of each wall-clock region (default ${DEFAULT_REPEAT}),
-taken after ${DEFAULT_WARMUP} untimed warm-up runs, one sweep point at a time once no point
-runs (docs/metrics.md); rows carry NAME (the median), NAME.n, .median, .min and .max.`;
+taken after up to ${DEFAULT_WARMUP} untimed warm-up runs, one sweep point at a time once no
+point runs (docs/metrics.md); rows carry NAME (the median), NAME.n, .median, .min and .max.`;
 
 /** Help texts: the overview ("") and one per command. */
 const HELP: Record<string, string> = {

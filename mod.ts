@@ -282,6 +282,7 @@ export {
 } from "./lib/metrics/timing.ts";
 export {
   DEFAULT_WARMUP,
+  DEFAULT_WARMUP_MS,
   type ReplayOptions,
   type ReplayResult,
   replayTimings,

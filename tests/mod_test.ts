@@ -56,6 +56,7 @@ const API = [
   "CountedWalk",
   "DEFAULT_REPEAT",
   "DEFAULT_WARMUP",
+  "DEFAULT_WARMUP_MS",
   "DebugfsFile",
   "DemoReportOptions",
   "Diagnostic",

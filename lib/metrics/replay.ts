@@ -68,6 +68,13 @@ export const TIMED_REGIONS: readonly string[] = [
  */
 export const DEFAULT_WARMUP = 3;
 
+/**
+ * The warm-up of a region stops early once its runs took this long (ms on the replay's
+ * clock): a region of a second (the 1 TiB host's `kho_mem_retrieve`) is warm after one run,
+ * and two more would add seconds per point.
+ */
+export const DEFAULT_WARMUP_MS = 250;
+
 /** Options of {@link replayTimings}. */
 export interface ReplayOptions {
   /** The clock the timed regions read (the wall clock from an entry point; a test's clock). */
@@ -76,6 +83,11 @@ export interface ReplayOptions {
   repeat: number;
   /** Untimed runs of each region first (JIT and caches warm). Default {@link DEFAULT_WARMUP}. */
   warmup?: number;
+  /**
+   * The warm-up stops early once its runs took this many ms (at least one run). Default
+   * {@link DEFAULT_WARMUP_MS}.
+   */
+  warmupMs?: number;
 }
 
 /** What {@link replayTimings} measured. */
@@ -229,8 +241,9 @@ function differs(what: string, seen: unknown, expected: unknown): string {
 }
 
 /**
- * Runs `warmup` untimed and `repeat` timed passes of each region of `capsule` (tracker,
- * walk, early boot) with `options.clock`; returns the timings and the problems.
+ * Runs `warmup` untimed (fewer once they took `warmupMs`) and `repeat` timed passes of each
+ * region of `capsule` (tracker, walk, early boot) with `options.clock`; returns the timings
+ * and the problems.
  *
  * @example
  * ```ts
@@ -252,11 +265,21 @@ export function replayTimings(capsule: TimingCapsule, options: ReplayOptions): R
   if (!Number.isInteger(warmup) || warmup < 0) {
     throw new RangeError(`warmup=${warmup}: a whole number, at least 0`);
   }
+  if (!(options.warmupMs === undefined || options.warmupMs >= 0)) {
+    throw new RangeError(`warmupMs=${options.warmupMs}: at least 0`);
+  }
+  const warmupMs = options.warmupMs ?? DEFAULT_WARMUP_MS;
   const samples: Record<string, number[]> = {};
   const problems: string[] = [];
   const add = (name: string, ms: number) => (samples[name] ??= []).push(ms);
+  // `warmup` untimed runs (fewer once they took `warmupMs`), then `repeat` timed ones.
   const passes = (fn: (timed: boolean) => boolean) => {
-    for (let i = 0; i < warmup + repeat; i++) if (!fn(i >= warmup)) return;
+    const t0 = warmup > 0 ? clock.nowMs() : 0;
+    for (let i = 0; i < warmup; i++) {
+      if (!fn(false)) return;
+      if (clock.nowMs() - t0 >= warmupMs) break;
+    }
+    for (let i = 0; i < repeat; i++) if (!fn(true)) return;
   };
 
   const t = capsule.tracker;

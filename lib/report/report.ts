@@ -38,7 +38,7 @@ import { abiMatrix, type AbiMatrixCell } from "../scenario/abi_matrix.ts";
 import { COMPARE_COLUMNS, formatTable } from "../scenario/compare.ts";
 import { rowJson, rowsToCsv } from "../scenario/export.ts";
 import { availableProfiles, DEFAULT_REPEAT } from "../scenario/run.ts";
-import { DEFAULT_WARMUP } from "../metrics/replay.ts";
+import { DEFAULT_WARMUP, DEFAULT_WARMUP_MS } from "../metrics/replay.ts";
 import { type ParamValue, resolveParams } from "../scenario/scenarios.ts";
 import { runSweep } from "../scenario/sweep.ts";
 import { renderReportHtml, type ReportSection } from "./html.ts";
@@ -104,7 +104,7 @@ export interface ReportMeta {
   /** Profiles. */
   profiles: string[];
   /** How the wall-clock figures were measured. */
-  timing: { repeat: number; warmup: number; method: string };
+  timing: { repeat: number; warmup: number; warmupMs: number; method: string };
   /** Code revision. */
   revision: string;
   /** Versions. */
@@ -215,8 +215,10 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     timing: {
       repeat,
       warmup: DEFAULT_WARMUP,
+      warmupMs: DEFAULT_WARMUP_MS,
       method: "each point's run reads no clock; its timed regions are replayed afterwards " +
-        `(${DEFAULT_WARMUP} untimed warm-up runs, then \`repeat\` timed), one point at a time in ` +
+        `(up to ${DEFAULT_WARMUP} untimed warm-up runs, fewer once they took ` +
+        `${DEFAULT_WARMUP_MS} ms, then \`repeat\` timed), one point at a time in ` +
         "one thread while no " +
         "point runs (lib/metrics/replay.ts, docs/metrics.md)",
     },
@@ -271,7 +273,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   sections.push({
     title: "Wall clock",
     text: `Milliseconds on the machine that wrote this report: bars at the median of ${repeat} ` +
-      `isolated repeats after ${DEFAULT_WARMUP} untimed warm-up runs, black rules from the ` +
+      `isolated repeats after up to ${DEFAULT_WARMUP} untimed warm-up runs, black rules from the ` +
       "fastest to the " +
       "slowest sample. Each region is replayed on what the run recorded (the tracker's " +
       "operations, the handed-over bytes), one point at a time while no other point runs; " +

@@ -67,11 +67,21 @@ Deno.test("warm-up runs are untimed, each timed sample is its region alone", () 
   for (const [name, t] of Object.entries(r.timings)) {
     assert.deepEqual(t, { n: 4, median: 1, min: 1, max: 1 }, name);
   }
-  // 6 passes of each replay: tracker (preserve, finalize), walk, early boot (populate, reserve).
-  assert.equal(reads, 6 * (4 + 2 + 4));
+  // 6 passes of each replay: tracker (preserve, finalize), walk, early boot (populate, reserve);
+  // the warm-up reads the clock before it and after each of its 2 runs.
+  assert.equal(reads, 6 * (4 + 2 + 4) + 3 * 3);
+  // A warm-up that takes its time stops after one run: here every reading is 100 ms.
+  let slow = 0;
+  replayTimings(c, { clock: { nowMs: () => (slow++) * 100 }, repeat: 2, warmup: 3, warmupMs: 250 });
+  // per region: 1 + 1 warm-up run (its readings) + 1, then 2 timed runs
+  assert.equal(slow, (1 + 4 + 1 + 2 * 4) + (1 + 2 + 1 + 2 * 2) + (1 + 4 + 1 + 2 * 4));
   assert.throws(() => replayTimings(c, { clock: new ManualClock(), repeat: 0 }), RangeError);
   assert.throws(
     () => replayTimings(c, { clock: new ManualClock(), repeat: 1, warmup: -1 }),
+    RangeError,
+  );
+  assert.throws(
+    () => replayTimings(c, { clock: new ManualClock(), repeat: 1, warmupMs: -1 }),
     RangeError,
   );
 });

@@ -153,8 +153,9 @@ Deno.test("the wall-clock metrics come from the injected clock, each region time
     restoreMs: 1,
   });
   // Every reading accounted for: the run's 12, then 3 warm-up and 3 timed passes of the
-  // tracker replay (preserve, finalize), the walk and the early boot (populate, reserve).
-  assert.equal(t, 12 + (3 + 3) * (4 + 2 + 4));
+  // tracker replay (preserve, finalize), the walk and the early boot (populate, reserve), and
+  // the warm-up's own clock (a reading before it and after each of its runs).
+  assert.equal(t, 12 + (3 + 3) * (4 + 2 + 4) + 3 * (1 + 3));
   // repeat: 0 measures nothing; the rest of the row is the same.
   const none = runScenario({
     scenario: "uniform",
