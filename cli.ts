@@ -46,6 +46,8 @@ import { conformanceTable, runConformance } from "./lib/design/conformance.ts";
 import { DesignError, loadDesign } from "./lib/design/load.ts";
 import { BUILTIN_TRACKER_FORMATS, trackerFormat } from "./lib/kho/trackers/registry.ts";
 import { loadScriptDesigns } from "./lib/dsl/designs.ts";
+import { DEFAULT_REPEAT } from "./lib/scenario/run.ts";
+import { DEFAULT_WARMUP } from "./lib/metrics/replay.ts";
 
 /** `512G,1T,…`: the ladder's host sizes as the command line writes them. */
 const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
@@ -54,16 +56,17 @@ const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
   .join(",");
 
 const REPORT_USAGE = "report [--scenario NAME] --out DIR [--seed N] [--profiles all|a,b] " +
-  "[--workers N] [--param NAME --values v1,v2,…] [--no-matrix] [--design FILE.ts]… " +
-  "[name=value …]";
-const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N] [--seed N] " +
-  "[--format table|json|csv] [--design FILE.ts]… [name=value …]";
+  "[--workers N] [--repeat N] [--param NAME --values v1,v2,…] [--no-matrix] " +
+  "[--design FILE.ts]… [name=value …]";
+const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N] [--repeat N] " +
+  "[--seed N] [--format table|json|csv] [--design FILE.ts]… [name=value …]";
 const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json]";
 const EXPORT_USAGE = "export --handover DIR [SCENARIO] [--profile NAME] [--seed N] " +
   "[--set name=value]… [name=value …]";
 const INSPECT_USAGE = "inspect DIR [--profile NAME] [--strict] [--json]";
 const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
-  "[--workers N] [--seed N] [--format csv|json|table] [--design FILE.ts]… [name=value …]";
+  "[--workers N] [--repeat N] [--seed N] [--format csv|json|table] [--design FILE.ts]… " +
+  "[name=value …]";
 const CONFORMANCE_USAGE = "conformance [FILE.ts …] [--kind KIND]… [--seed N] [--json]";
 
 /** What --design says in every command's help. */
@@ -71,6 +74,12 @@ const DESIGN_HELP =
   `--design FILE.ts (repeatable) first imports a design module: a TypeScript file that
 calls defineTracker / defineProfile from kholab's mod.ts (examples/designs/); its profiles are
 then named like the built-in ones.`;
+
+/** What `--repeat` means, for the help texts. */
+const REPEAT_HELP =
+  `--repeat N: timed samples of each wall-clock region (default ${DEFAULT_REPEAT}),
+taken after up to ${DEFAULT_WARMUP} untimed warm-up runs, one sweep point at a time once no
+point runs (docs/metrics.md); rows carry NAME (the median), NAME.n, .median, .min and .max.`;
 
 /** Help texts: the overview ("") and one per command. */
 const HELP: Record<string, string> = {
@@ -101,17 +110,19 @@ Commands:
 
 Every command takes --help; compare, sweep, report, matrix, profiles, run and check take
 --design FILE.ts (a module defining trackers and profiles, e.g. examples/designs/*.ts).`,
-  demo: `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N])
+  demo: `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N] [--repeat N])
 
 Runs the default 1 TiB hypervisor scenario (1008 GiB of guest memory in 8 memfds of 2 MiB
 folios preserved through LUO sessions, 1 Mi preserved order-0 IOMMU pages in a 16 GiB pool,
 vmalloc and DMA buffers) for every ABI profile, kexecs, restores and verifies, writes the HTML report with data.json and
-CSVs to report/demo/, and prints the summary table.`,
+CSVs to report/demo/, and prints the summary table.
+${REPEAT_HELP}`,
   report: `Usage: deno task kholab ${REPORT_USAGE}
 
 Writes one self-contained HTML page (inline SVG charts, tables, the exact command, seed,
 versions and code revision) plus data.json and CSVs to --out DIR. Parameters over the
 scenario's defaults are name=value (or --set name=value); the seed defaults to 1.
+${REPEAT_HELP}
 ${DESIGN_HELP}`,
   run: `Usage: deno task kholab run FILE [--json] [--seed N] [--set NAME=VALUE]… [--design FILE.ts]…
 
@@ -147,12 +158,15 @@ Runs a scenario (default: the 1 TiB hypervisor; also --scenario NAME) once per p
 (default: every available one), each a build, preserve, kexec, restore and verify, and
 prints one row per profile: an aligned table by default. Parameters over the scenario's
 defaults are name=value (or --set name=value). --workers 0 runs in this thread.
+${REPEAT_HELP} --repeat 0 leaves them out.
 ${DESIGN_HELP} A design's profiles run on the workers too: each worker imports the file.`,
   sweep: `Usage: deno task kholab ${SWEEP_USAGE}
 
 Sweeps one scenario parameter (--param) over --values, crossed with the profiles, on Deno
 workers; one row per (value, profile), CSV by default. 'ladder' without --param sweeps
-hostBytes over ${LADDER_TEXT}. ${DESIGN_HELP}`,
+hostBytes over ${LADDER_TEXT}.
+${REPEAT_HELP} --repeat 0 leaves them out.
+${DESIGN_HELP}`,
   matrix: `Usage: deno task kholab matrix [--json] [--profiles all|a,b] [--design FILE.ts]…
 
 Boots a kernel of each profile, preserves folios of orders 0..9, kexecs into a kernel of
@@ -414,6 +428,7 @@ const SCENARIO_OPTIONS = {
   scenario: { type: "string" },
   profiles: { type: "string" },
   workers: { type: "string" },
+  repeat: { type: "string" },
   seed: { type: "string" },
   format: { type: "string" },
   set: { type: "string", multiple: true },
@@ -442,6 +457,7 @@ async function compareCommand(args: string[]): Promise<string> {
     profiles: profilesOption(values.profiles),
     seed: countOption("seed", values.seed),
     workers: countOption("workers", values.workers),
+    repeat: countOption("repeat", values.repeat),
     clock: wallClock,
   });
   return render(rows, values.format ?? "table");
@@ -476,6 +492,7 @@ async function sweepCommand(args: string[]): Promise<string> {
     profiles: profilesOption(values.profiles),
     seed: countOption("seed", values.seed),
     workers: countOption("workers", values.workers),
+    repeat: countOption("repeat", values.repeat),
     clock: wallClock,
   });
   return render(rows, values.format ?? "csv");
@@ -491,6 +508,7 @@ async function reportCommand(args: string[]): Promise<string> {
       seed: { type: "string" },
       profiles: { type: "string" },
       workers: { type: "string" },
+      repeat: { type: "string" },
       param: { type: "string" },
       values: { type: "string" },
       set: { type: "string", multiple: true },
@@ -514,6 +532,7 @@ async function reportCommand(args: string[]): Promise<string> {
   const command = ["deno task kholab report", `--scenario ${scenario}`, `--seed ${seed}`]
     .concat((values.design ?? []).map((f) => `--design ${f}`))
     .concat(profiles ? [`--profiles ${profiles}`] : [])
+    .concat(values.repeat !== undefined ? [`--repeat ${values.repeat}`] : [])
     .concat(param ? [`--param ${param} --values ${list!.join(",")}`] : [])
     .concat(matrix ? [] : ["--no-matrix"])
     .concat(Object.entries(params).map(([k, v]) => `${k}=${v}`))
@@ -526,6 +545,7 @@ async function reportCommand(args: string[]): Promise<string> {
     profiles: profilesOption(profiles),
     seed,
     workers: countOption("workers", values.workers),
+    repeat: countOption("repeat", values.repeat),
     outDir,
     command,
     matrix,
@@ -570,6 +590,7 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
           options: {
             out: { type: "string", default: "report/demo" },
             workers: { type: "string" },
+            repeat: { type: "string" },
             ...HELP_OPTION,
           },
         });
@@ -577,6 +598,7 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
         const r = await demoReport({
           outDir: values.out,
           workers: countOption("workers", values.workers),
+          repeat: countOption("repeat", values.repeat),
           clock: wallClock,
         });
         out.log(r.summary);

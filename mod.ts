@@ -212,6 +212,7 @@ export {
 export { TrackerCorruptionError, type TrackerStructure } from "./lib/kho/trackers/corruption.ts";
 export { type TrackerPages, trackerPagesRead } from "./lib/kho/trackers/pages_read.ts";
 export { KhoHangError } from "./lib/kho/trackers/xarray.ts";
+export type { KhoserEra } from "./lib/kho/trackers/khoser.ts";
 // The kernel's own walk of handed-over bytes (the verdict when the validating reader objects).
 export {
   type KernelBlockCallback,
@@ -237,7 +238,12 @@ export { LuoBlockedError, type LuoHost } from "./lib/luo/luo_internal.ts";
 export type { LuoFileSetSer } from "./lib/kho/abi/luo.ts";
 
 // ---- boot: the kernel's boot sequence and kexec
-export { Kernel, type KernelModule, type KernelOptions } from "./lib/boot/kernel.ts";
+export {
+  Kernel,
+  type KernelModule,
+  type KernelOptions,
+  type KexecHooks,
+} from "./lib/boot/kernel.ts";
 export {
   type BootConfig,
   type BootHandoff,
@@ -301,6 +307,30 @@ export {
 } from "./lib/metrics/floor.ts";
 // What each block order costs alone in an encoding (the *ByOrder metrics, the per-order charts).
 export { blocksByOrder, costByOrder, type OrderCost } from "./lib/metrics/by_order.ts";
+// Wall-clock figures: n samples, median, min, max; replayed after the run, one point at a time.
+export {
+  formatTiming,
+  rowTimings,
+  type Timings,
+  type TimingStats,
+  timingStats,
+} from "./lib/metrics/timing.ts";
+export {
+  DEFAULT_WARMUP,
+  DEFAULT_WARMUP_MS,
+  type ReplayOptions,
+  type ReplayResult,
+  replayTimings,
+  TIMED_REGIONS,
+} from "./lib/metrics/replay.ts";
+export type {
+  BootOutcome,
+  CountedWalk,
+  HandoverCapsule,
+  TimingCapsule,
+  TrackerCapsule,
+  TrackerOps,
+} from "./lib/metrics/capsule.ts";
 
 // ---- design: trackers and profiles defined outside lib/, the conformance suite, design files
 export { defineProfile, defineTracker, type ProfileDesign } from "./lib/design/define.ts";
@@ -352,11 +382,23 @@ export type {
 } from "./lib/scenario/manifest_abi.ts";
 export {
   type BeforeKexecContext,
+  DEFAULT_REPEAT,
   type RunOptions as ScenarioRunOptions,
+  type RunPhases,
   type RunResult as ScenarioRunResult,
   runScenario,
+  runUntimed,
+  type UntimedRunOptions,
+  type UntimedRunResult,
+  withTimings,
 } from "./lib/scenario/run.ts";
-export { runSweep, type SweepOptions, type SweepPoint, sweepPoints } from "./lib/scenario/sweep.ts";
+export {
+  runSweep,
+  type SweepEvent,
+  type SweepOptions,
+  type SweepPoint,
+  sweepPoints,
+} from "./lib/scenario/sweep.ts";
 export {
   COMPARE_COLUMNS,
   type CompareOptions,
@@ -364,8 +406,16 @@ export {
   formatBytes,
   formatTable,
   type TableColumn,
+  timingColumn,
 } from "./lib/scenario/compare.ts";
-export { rowsFromCsv, rowsFromJson, rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
+export {
+  type JsonRow,
+  rowJson,
+  rowsFromCsv,
+  rowsFromJson,
+  rowsToCsv,
+  rowsToJson,
+} from "./lib/scenario/export.ts";
 // Real data in: a host's pfn list, read bounded, checked line by line.
 export {
   checkPfnList,
@@ -487,6 +537,7 @@ export {
   radixOccupancyFigure,
   sweepFigure,
   type SweepFigureOptions,
+  timingFigure,
   walkCostFigure,
   walkTimeFigure,
 } from "./lib/plot/figures.ts";

@@ -14,8 +14,8 @@
  * required `clock` (an argument or a required options field) and never defaults it. The entry
  * points choose: `cli.ts`, `bench/`, notebooks and a user's TypeScript pass {@link wallClock};
  * tests pass a {@link ManualClock} (every wall-clock metric reads 0, the run is deterministic).
- * The one place of `lib/` that names `wallClock` itself is a sweep worker, the entry point of
- * its own thread (a clock object cannot cross to a worker).
+ * No module of `lib/` names `wallClock` itself: sweep workers read no clock (their runs are
+ * deterministic) and the timed replays run in the caller's thread with the caller's clock.
  *
  * @module
  */

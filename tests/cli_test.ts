@@ -111,6 +111,27 @@ Deno.test("cli compare and sweep: tables, JSON and CSV; bad arguments exit 2", a
     "20/kho-v1-6.19",
   ]);
   assert.ok(rows.every((r) => r.status === "ok"));
+  // Wall clock: the default 5 timed samples of every region, in the CSV's own columns.
+  assert.ok(rows.every((r) => r["walkMs.n"] === 5 && r["reserveMs.n"] === 5));
+  assert.ok(
+    csv.out.split("\n")[0].includes(",walkMs,walkMs.n,walkMs.median,walkMs.min,walkMs.max,"),
+  );
+  const repeat = await cli(
+    "sweep",
+    "uniform",
+    "--profiles",
+    "kho-v4",
+    "--workers",
+    "0",
+    "--repeat",
+    "2",
+    "ramBytes=1G",
+    "pages=8",
+  );
+  assert.equal(rowsFromCsv(repeat.out)[0]["preserveMs.n"], 2);
+  const none = await cli("sweep", "uniform", "--profiles", "kho-v4", "--repeat", "0", "pages=8");
+  assert.equal(none.code, 0, none.err);
+  assert.ok(!none.out.includes("walkMs"), "--repeat 0: no wall-clock columns");
   // --set and the swept value both reach the scenario: 2 GiB of RAM, 10 or 20 pages.
   assert.deepEqual(
     rows.map((r) => JSON.parse(r.params as string)).map((p) => [p.ramBytes, p.pages]),
@@ -124,6 +145,9 @@ Deno.test("cli compare and sweep: tables, JSON and CSV; bad arguments exit 2", a
     [["compare", "--seed", "x1"], /^kholab compare: --seed: not a count: "x1"$/],
     [["compare", "uniform", "dense"], /unexpected argument "dense"/],
     [["compare", "--set", "pages"], /--set pages: expected name=value/],
+    [["compare", "--repeat", "x"], /^kholab compare: --repeat: not a count: "x"$/],
+    [["sweep", "uniform", "--repeat=-1"], /^kholab sweep: --repeat: /],
+    [["report", "--out", "x", "--repeat", "0"], /a report needs at least 1 timed sample/],
   ];
   for (const [args, re] of bad) {
     const r = await cli(...args);
@@ -160,6 +184,8 @@ Deno.test("cli report: arguments, errors and the reproducing command", async () 
     "16,64",
     "--workers",
     "0",
+    "--repeat",
+    "3",
     "--no-matrix",
     "--out",
     outDir,
@@ -169,9 +195,11 @@ Deno.test("cli report: arguments, errors and the reproducing command", async () 
   const data = JSON.parse(await Deno.readTextFile(`${outDir}/data.json`));
   assert.equal(
     data.meta.command,
-    `deno task kholab report --scenario uniform --seed 1 --profiles kho-v4 ` +
+    `deno task kholab report --scenario uniform --seed 1 --profiles kho-v4 --repeat 3 ` +
       `--param pages --values 16,64 --no-matrix ramBytes=1G pages=64 --out ${outDir}`,
   );
+  assert.equal(data.meta.timing.repeat, 3);
+  assert.equal(data.rows[1].timings.walkMs.n, 3);
   assert.deepEqual(data.meta.sweep, { param: "pages", values: ["16", "64"] });
   assert.equal(data.rows.length, 2);
   const html = await Deno.readTextFile(`${outDir}/index.html`);

@@ -35,6 +35,12 @@ export type {
   ResolvedBootConfig,
 } from "./options.ts";
 
+/** Observers of one {@link Kernel.kexec} (not inherited by the next kernel). */
+export interface KexecHooks {
+  /** Called with the handoff once the kexec path has run, before the next kernel boots. */
+  onHandoff?: (handoff: Readonly<BootHandoff>) => void;
+}
+
 /**
  * Kernel code above the boot layer that a booted kernel runs, as `do_initcalls` runs a
  * built-in's initcall or `insmod` a module's init: e.g. `memfd_luo_init`, which registers the
@@ -203,8 +209,12 @@ export class Kernel {
    * kexec into the next kernel: with KHO, `kho_fill_kimage` places the image and scratch array
    * in scratch and passes the handover; without, the next kernel boots cold. This kernel is
    * discarded; only the machine's memory and the handover reach the successor.
+   *
+   * `hooks.onHandoff` sees the machine at the instant the next kernel starts: the kexec path
+   * has run and the handoff is what the next boot receives (a measurement harness copies the
+   * handed-over bytes there, `lib/metrics/replay.ts`). It must not change anything.
    */
-  kexec(next: KernelOptions = {}): Kernel {
+  kexec(next: KernelOptions = {}, hooks: KexecHooks = {}): Kernel {
     this.assertAlive();
     const options: KernelOptions = {
       ...this.#options,
@@ -224,11 +234,9 @@ export class Kernel {
     // The old kernel's struct pages and free lists do not survive the reboot.
     this.buddy.discard();
     this.memmap.discard();
-    return new Kernel(this.machine, options, {
-      handover,
-      imagePhys,
-      bootIndex: this.bootIndex + 1,
-    });
+    const handoff: BootHandoff = { handover, imagePhys, bootIndex: this.bootIndex + 1 };
+    hooks.onHandoff?.(Object.freeze({ ...handoff }));
+    return new Kernel(this.machine, options, handoff);
   }
 
   /** Free memory by order, all nodes summed (like the columns of /proc/buddyinfo). */

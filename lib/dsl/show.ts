@@ -18,6 +18,7 @@ import type { MetricsRow } from "../metrics/metrics.ts";
 import { Chart, escapeHtml } from "../plot/chart.ts";
 import { ResultTable } from "../plot/table.ts";
 import { formatSize, hex } from "../units.ts";
+import { formatTiming, TIMING_STATS, type TimingStats } from "../metrics/timing.ts";
 import { describe } from "./objects.ts";
 import type { Session, Shown } from "./session.ts";
 import type { CommandTable } from "./spec.ts";
@@ -62,18 +63,28 @@ export function textTable(header: string[], rows: string[][]): string {
 
 /**
  * The line under `show metrics` naming the metrics without a value yet (they read as 0 in
- * `expect` and `measure`): a family of more than three as `prefix.* (N)`, with what sets it.
+ * `expect` and `measure`): a family of more than three none of whose members is `set`, as
+ * `prefix.* (N)` with what sets it; otherwise each name, a timing's statistics folded into it
+ * (`scenario.finalizeMs (.n .median .min .max)`: the last scenario had no such region).
  */
-export function unsetNote(names: readonly string[]): string {
+export function unsetNote(names: readonly string[], set: readonly string[] = []): string {
+  const setPrefixes = new Set(set.map((n) => n.split(".")[0]));
   const byPrefix = new Map<string, string[]>();
   for (const n of names) {
     const prefix = n.split(".")[0];
     byPrefix.set(prefix, [...(byPrefix.get(prefix) ?? []), n]);
   }
+  const folded = (ns: string[]) =>
+    ns.flatMap((n) => {
+      const base = n.replace(/\.(n|median|min|max)$/, "");
+      if (base !== n && ns.includes(base)) return [];
+      const stats = TIMING_STATS.filter((st) => ns.includes(`${n}.${st}`));
+      return [stats.length > 0 ? `${n} (${stats.map((st) => `.${st}`).join(" ")})` : n];
+    });
   const parts = [...byPrefix].flatMap(([prefix, ns]) =>
-    ns.length > 3
+    ns.length > 3 && !setPrefixes.has(prefix)
       ? [`${prefix}.* (${ns.length}${prefix === "scenario" ? ", set by `scenario NAME`" : ""})`]
-      : ns
+      : folded(ns)
   );
   return `not set yet (0 in expect and measure): ${parts.join(", ")}`;
 }
@@ -92,11 +103,28 @@ function fmt(v: number | string | undefined): string {
   return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v);
 }
 
+/** The timing statistics of `column` in a measured row (`scenario.walkMs.min`, …), if any. */
+function timingOf(metrics: Record<string, number | string>, column: string): TimingStats | null {
+  const [n, median, min, max] = TIMING_STATS.map((st) => metrics[`${column}.${st}`]);
+  return [n, median, min, max].every((x) => typeof x === "number")
+    ? { n: n as number, median: median as number, min: min as number, max: max as number }
+    : null;
+}
+
+/** A measured cell: a wall-clock metric with its statistics as `median (min–max, n=N)`. */
+function cell(metrics: Record<string, number | string>, column: string): string {
+  const t = timingOf(metrics, column);
+  return t ? `${formatTiming(t)}, n=${t.n}` : fmt(metrics[column]);
+}
+
 function columnsOf(o: Record<string, unknown>, fallback: string[]): string[] {
   return typeof o.columns === "string" ? o.columns.split(",").filter(Boolean) : fallback;
 }
 
-/** The measured rows as a bar chart: one group of bars per row, one bar per column. */
+/**
+ * The measured rows as a bar chart: one group of bars per row, one bar per column; a
+ * wall-clock column is a bar at its median with a rule from its min to its max.
+ */
 function chartShown(s: Session, cols: string[]): Shown {
   const data = s.rows.flatMap((r) =>
     cols.flatMap((c) => {
@@ -104,18 +132,26 @@ function chartShown(s: Session, cols: string[]): Shown {
       return typeof v === "number" ? [{ label: r.label, metric: c, value: v }] : [];
     })
   );
+  const spread = s.rows.flatMap((r) =>
+    cols.flatMap((c) => {
+      const t = timingOf(r.metrics, c);
+      return t ? [{ label: r.label, metric: c, min: t.min, max: t.max }] : [];
+    })
+  );
   const text = textTable(
     ["label", ...cols],
-    s.rows.map((r) => [r.label, ...cols.map((c) => fmt(r.metrics[c]))]),
+    s.rows.map((r) => [r.label, ...cols.map((c) => cell(r.metrics, c))]),
   );
   const chart = new Chart({
     marks: [
       Plot.barY(data, { fx: "label", x: "metric", y: "value", fill: "metric" }),
+      Plot.ruleX(spread, { fx: "label", x: "metric", y1: "min", y2: "max", stroke: "black" }),
       Plot.ruleY([0]),
     ],
     x: { axis: null },
     color: { legend: true },
-    caption: `Measured rows (measure label=…): ${cols.join(", ")} (metric value per row)`,
+    caption: `Measured rows (measure label=…): ${cols.join(", ")} (metric value per row` +
+      (spread.length > 0 ? "; wall clock: median of n timed samples, rules min–max)" : ")"),
   }, "dsl_measure");
   return { text, html: chart.toHtml() };
 }
@@ -134,7 +170,7 @@ export function showTopic(
       if (s.rows.length === 0) return text("(no measurements: use `measure label=…`)");
       return tableShown(
         ["label", ...cols],
-        s.rows.map((r) => [r.label, ...cols.map((c) => fmt(r.metrics[c]))]),
+        s.rows.map((r) => [r.label, ...cols.map((c) => cell(r.metrics, c))]),
       );
     }
     case "chart": {
@@ -158,11 +194,13 @@ export function showTopic(
       const shown = tableShown(
         header,
         set,
-        unset.length === 0 ? lines : `${lines}\n${unsetNote(unset)}`,
+        unset.length === 0 ? lines : `${lines}\n${unsetNote(unset, set.map((r) => r[0]))}`,
       );
       return unset.length === 0 ? shown : {
         text: shown.text,
-        html: `${shown.html}\n<p class="kholab-note">${escapeHtml(unsetNote(unset))}</p>`,
+        html: `${shown.html}\n<p class="kholab-note">${
+          escapeHtml(unsetNote(unset, set.map((r) => r[0])))
+        }</p>`,
       };
     }
     case "objects": {

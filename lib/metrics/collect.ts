@@ -10,6 +10,8 @@
 import type { Kernel } from "../boot/kernel.ts";
 import { KernelLog } from "../kernel/dmesg.ts";
 import type { Topology } from "../machine/topology.ts";
+import type { PhysicalMemory } from "../machine/physmem.ts";
+import type { TrackerKind } from "../kho/profiles.ts";
 import type { Clock } from "../rng.ts";
 import { PAGE_SIZE } from "../units.ts";
 import type { TrackerCounters, TrackerCounterValues } from "../kho/trackers/counters.ts";
@@ -214,12 +216,20 @@ export interface WalkReplay {
   counters: TrackerCounterValues;
 }
 
+/** What {@link replayWalk} walks: a tracker kind and a machine (a {@link Kernel} is one). */
+export interface WalkSource {
+  /** The successor's profile (its tracker kind). */
+  readonly profile: { readonly tracker: TrackerKind };
+  /** The machine holding the handed-over bytes. */
+  readonly machine: { readonly mem: PhysicalMemory; readonly topology: Topology };
+}
+
 /**
- * Replays the successor's tracker walk on the handed-over bytes, before kexec, with a
- * callback that only counts, timed with `clock`: the walk reads nothing but memory from
- * `mapPhys`, so this is the successor's walk without its memblock work.
+ * Replays the successor's tracker walk on the handed-over bytes with a callback that only
+ * counts, timed with `clock`: the walk reads nothing but memory from `mapPhys`, so this is the
+ * successor's walk without its memblock work.
  */
-export function replayWalk(kernel: Kernel, mapPhys: number, clock: Clock): WalkReplay {
+export function replayWalk(kernel: WalkSource, mapPhys: number, clock: Clock): WalkReplay {
   const counters = new Counters();
   const topology = kernel.machine.topology;
   let blocks = 0;
@@ -269,7 +279,6 @@ export function collectSuccessor(k2: Kernel): MetricsRow {
     walkEntriesFollowed: c?.entriesFollowed ?? 0,
     walkDeferredInitPages: r?.deferredInitPages ?? 0,
     walkKernelReplay: r?.kernelReplay ? 1 : 0,
-    reserveMs: Math.round((r?.reserveMs ?? 0) * 1000) / 1000,
     memblockReserveCalls: k2.memblock.reserveCalls,
     walkStructPagesWritten: r?.blocks ?? 0,
     scratchAreas: scratch.length,

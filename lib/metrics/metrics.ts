@@ -5,7 +5,7 @@
  * `docs/metrics.md` is rendered from this table ({@link renderMetricsDoc}); a test keeps the
  * two in agreement.
  *
- * Names are camelCase with the unit last (`trackerLiveBytes`, `walkCacheLines`, `bootMs`).
+ * Names are camelCase with the unit last (`trackerLiveBytes`, `walkCacheLines`, `walkMs`).
  *
  * The outgoing figures include the scenario manifest (`lib/scenario/manifest.ts`), the
  * harness's own handover that tells the successor what to restore: `manifestBlocks` and
@@ -17,6 +17,7 @@
  */
 
 import type { Clock } from "../rng.ts";
+import { parseTimingStatKey } from "./timing.ts";
 
 /** How a metric is obtained. */
 export type MetricKind =
@@ -93,7 +94,8 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     L,
     S,
     "Errors met, `step:ERRNO` separated by semicolons (e.g. `guests-restore:EIO` when the " +
-      "successor's first open of /dev/liveupdate failed).",
+      "successor's first open of /dev/liveupdate failed); `timing:REGION: …` when a timed " +
+      "replay disagreed with the run (that region then has no timing).",
   ),
   def(
     "run",
@@ -437,17 +439,30 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "Naturally aligned, entirely free 1 GiB ranges after the successor's boot (any migrate " +
       "type, CMA included).",
   ),
-  // ---- wall clock
-  def("time", "buildMs", "ms", W, N, "Building the scenario: machine, cold boot, allocations."),
-  def("time", "preserveMs", "ms", W, N, "All preserve calls of the scenario."),
+  // ---- wall clock: medians of timed replays (lib/metrics/replay.ts), with .n .median .min .max
+  def(
+    "time",
+    "preserveMs",
+    "ms",
+    W,
+    N,
+    "The outgoing tracker's share of the scenario's preserve calls (the region of the " +
+      "`preserve*` counters): the tracker operations those calls made, recorded in the run, " +
+      "replayed in call order on an empty tracker of the profile's kind that first holds the " +
+      "blocks preserved before (untimed); its metadata pages come from a page pool instead of " +
+      "the buddy allocator. The KHO API checks and the clients' own work (memfd, LUO, vmalloc " +
+      "descriptors) are not in the region.",
+  ),
   def(
     "time",
     "finalizeMs",
     "ms",
     W,
     N,
-    "kho_finalize, i.e. serialization of the tracker (`serializeMs` in the issue); 0 where " +
-      "the profile is stateless.",
+    "kho_finalize's kho_mem_serialize (`serializeMs` in the issue): the tracker's " +
+      "serialization into khoser chunk pages, on the replayed tracker after the operations up " +
+      "to finalize. The root FDT and the FINALIZE notifiers are not in the region; absent " +
+      "where the profile is stateless (no finalize).",
   ),
   def(
     "time",
@@ -455,17 +470,20 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "ms",
     W,
     N,
-    "The successor's tracker walk over the handed-over bytes, replayed on exactly those bytes " +
-      "just before kexec with a callback that only counts (the walk inside the successor's " +
-      "boot, with its reservations, is reserveMs).",
+    "The successor's tracker walk with a callback that only counts, over a machine holding " +
+      "the handed-over pages (tracker, root FDT, scratch array, sub-trees) copied at their " +
+      "physical addresses the instant the successor started; the walk inside the successor's " +
+      "boot, with its reservations, is reserveMs.",
   ),
   def(
     "time",
-    "bootMs",
+    "populateMs",
     "ms",
     W,
     N,
-    "kexec: placing the segments and the whole successor boot up to a usable kernel.",
+    "The successor's kho_populate (the handover's FDT and scratch array validated, scratch " +
+      "added to memblock), in a replay of the successor's boot phases up to kho_memory_init " +
+      "on such a machine, from the same handoff and boot options.",
   ),
   def(
     "time",
@@ -473,11 +491,11 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "ms",
     W,
     N,
-    "The successor's reservation walk (kho_mem_retrieve: walk, reserve, stamp and, with " +
-      "deferred struct page init, its init_deferred_page loop, which kholab counts but does " +
-      "not perform — see walkDeferredInitPages), part of bootMs.",
+    "The successor's kho_mem_retrieve in that replayed boot: the tracker walk, " +
+      "memblock_reserve and the page->private stamp of every block and, with deferred struct " +
+      "page init, its init_deferred_page loop, which kholab counts but does not perform (see " +
+      "walkDeferredInitPages). Only on a KHO boot.",
   ),
-  def("time", "restoreMs", "ms", W, N, "Restores and content verification in the successor."),
 ]);
 
 const BY_NAME: ReadonlyMap<string, MetricDef> = new Map(METRICS.map((m) => [m.name, m]));
@@ -490,9 +508,12 @@ export function metricDef(name: string): MetricDef | undefined {
   return BY_NAME.get(name);
 }
 
-/** Whether a metric is measured with a clock (excluded from equality checks). */
+/**
+ * Whether a metric is measured with a clock (excluded from equality checks): a wall-clock
+ * metric of the catalogue or one of its statistics (`walkMs.min`, `lib/metrics/timing.ts`).
+ */
 export function isWallClock(name: string): boolean {
-  return BY_NAME.get(name)?.kind === "wallclock";
+  return BY_NAME.get(parseTimingStatKey(name)?.name ?? name)?.kind === "wallclock";
 }
 
 /** A copy of the row without its wall-clock metrics (for comparisons across runs). */
@@ -552,10 +573,24 @@ export function renderMetricsDoc(): string {
     "",
     "Every metric of a scenario row (`lib/scenario/run.ts`, sweeps, `compare`). Names are",
     "camelCase with the unit last. _deterministic_ metrics depend only on the scenario, its",
-    "parameters and seed, so they compare across machines and worker counts; _wallclock_",
-    "metrics are milliseconds measured around one region with an injected clock and are",
-    "excluded from equality checks. `byOrder` values are strings `order:value` separated by",
-    "spaces (ascending, zeros omitted).",
+    "parameters and seed, so they compare across machines and worker counts: they are the",
+    "comparison to rely on. `byOrder` values are strings `order:value` separated by spaces",
+    "(ascending, zeros omitted).",
+    "",
+    "_wallclock_ metrics are milliseconds on the machine that ran them, excluded from equality",
+    "checks. The run itself reads no clock; it records what each timed region needs (the",
+    "tracker operations of the preserve calls and of finalize, the handed-over bytes when the",
+    "successor starts), and the region is then replayed after warm-up (up to 3 untimed runs,",
+    "fewer once they took 250 ms) `repeat`",
+    "times (`--repeat N`, default 5) in one thread, one sweep point at a time and only once no",
+    "sweep point runs (`lib/metrics/replay.ts`, `lib/scenario/sweep.ts`); each replay is",
+    "checked against the run (its counters, walk and verdict) or gives no timing. A row",
+    "carries each timing `NAME` as its median (`NAME`) and as `NAME.n`, `NAME.median`,",
+    "`NAME.min`, `NAME.max`; JSON nests these as `timings: { NAME: { n, median, min, max } }`.",
+    "The successor's whole boot, the scenario's build and its restores are not timed: on a",
+    "1 TiB host each takes seconds of kholab's own simulation (memblock_free_all of all RAM,",
+    "content hashes) that repeating would multiply; `RunResult.phaseMs` gives one run's",
+    "phases to benchmarks.",
     "",
     "Counter conventions (from `lib/kho/trackers/counters.ts`): a _table entry visited_ is one",
     "u64 slot read; a _bitmap word scanned_ is one u64 word read while searching for set bits;",

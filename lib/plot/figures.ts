@@ -16,6 +16,7 @@
 import * as Plot from "@observablehq/plot";
 import type { MetricsRow } from "../metrics/metrics.ts";
 import { parseByOrder } from "../metrics/metrics.ts";
+import { rowTimings } from "../metrics/timing.ts";
 import { parseCount, parseSize } from "../units.ts";
 import {
   byteUnit,
@@ -188,34 +189,74 @@ export function metadataBarsFigure(rows: readonly MetricsRow[], title?: string):
   };
 }
 
-/** Walk time per profile (`walkMs`), a bar per profile in its colour. */
-export function walkTimeFigure(rows: readonly MetricsRow[], title?: string): FigureOptions {
-  const data = rows.filter(usable).map((r) => ({
-    profile: String(r.profile),
-    ms: num(r.walkMs),
-  }));
+/** One profile's timing, as {@link timingFigure} draws it. */
+interface TimingBar {
+  profile: string;
+  n: number;
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** The timing `metric` of each row: its statistics, or one plain value as a single sample. */
+function timingBars(rows: readonly MetricsRow[], metric: string): TimingBar[] {
+  return rows.filter(usable).flatMap((r) => {
+    const t = rowTimings(r)[metric];
+    const v = r[metric];
+    const stats = t ??
+      (typeof v === "number" ? { n: 1, median: v, min: v, max: v } : undefined);
+    return stats ? [{ profile: String(r.profile), ...stats }] : [];
+  });
+}
+
+/**
+ * A wall-clock timing per profile (`walkMs`, `preserveMs`, … of `lib/metrics/timing.ts`): a bar
+ * per profile in its colour at the median, a black rule from the fastest to the slowest sample.
+ * Rows without that timing (a stateless profile's `finalizeMs`) are left out.
+ */
+export function timingFigure(
+  rows: readonly MetricsRow[],
+  metric: string,
+  options: { title?: string; label?: string } = {},
+): FigureOptions {
+  const data = timingBars(rows, metric);
+  const ns = [...new Set(data.map((d) => d.n))].sort((a, b) => a - b);
+  const label = options.label ?? metric.replace(/Ms$/, "");
   return {
     caption: caption(
-      title,
-      "Successor's tracker walk, wall clock",
-      "ms on the machine that ran it, one sample per profile",
+      options.title,
+      `${metric}, wall clock`,
+      `ms on the machine that ran it; median of n = ${ns.join(", ") || 0} isolated repeats ` +
+        "after warm-up, bars min–max",
     ),
     marginLeft: labelMargin(data.map((d) => d.profile)),
-    marginRight: 24,
+    marginRight: 32,
     height: 40 + 22 * data.length,
-    x: { label: "walk (ms) →", grid: true, tickFormat: formatCount },
+    x: { label: `${label} (ms) →`, grid: true, tickFormat: formatCount },
     y: { label: null, domain: data.map((d) => d.profile) },
     color: { ...profileColorScale(data.map((d) => d.profile)), legend: false },
     marks: [
       Plot.barX(data, {
-        x: "ms",
+        x: "median",
         y: "profile",
         fill: "profile",
-        title: (d: { profile: string; ms: number }) => `${d.profile}: ${d.ms} ms`,
+        title: (d: TimingBar) =>
+          `${d.profile}: median ${d.median} ms (min ${d.min}, max ${d.max}, n = ${d.n})`,
       }),
+      Plot.ruleY(data, { y: "profile", x1: "min", x2: "max", stroke: "black" }),
+      Plot.tickX(data, { x: "min", y: "profile", stroke: "black", insetTop: 5, insetBottom: 5 }),
+      Plot.tickX(data, { x: "max", y: "profile", stroke: "black", insetTop: 5, insetBottom: 5 }),
       Plot.ruleX([0]),
     ],
   };
+}
+
+/** Walk time per profile (`walkMs`): {@link timingFigure} of the successor's tracker walk. */
+export function walkTimeFigure(rows: readonly MetricsRow[], title?: string): FigureOptions {
+  return timingFigure(rows, "walkMs", {
+    title: title ?? "Successor's tracker walk, wall clock",
+    label: "walk",
+  });
 }
 
 /** The walk cost counters drawn by {@link walkCostFigure}. */

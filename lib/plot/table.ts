@@ -5,17 +5,26 @@
  * @module
  */
 
-import { formatTable, type TableColumn } from "../scenario/compare.ts";
-import type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
+import {
+  formatTable,
+  tableCell,
+  type TableColumn,
+  timingColumn,
+  timingNote,
+} from "../scenario/compare.ts";
+import { isWallClock, type MetricsRow } from "../metrics/metrics.ts";
 import { escapeHtml, JUPYTER_DISPLAY, type MimeBundle } from "./chart.ts";
 export type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
 export type { TableColumn } from "../scenario/compare.ts";
 
-/** A column: a metric name, or a {@link TableColumn} with header and formatter. */
+/**
+ * A column: a metric name (a wall-clock one shows `median (min–max)`), or a
+ * {@link TableColumn} with header and formatter.
+ */
 export type ColumnSpec = string | TableColumn;
 
 const toColumn = (c: ColumnSpec): TableColumn =>
-  typeof c === "string" ? { header: c, metric: c } : c;
+  typeof c !== "string" ? c : isWallClock(c) ? timingColumn(c, c) : { header: c, metric: c };
 
 /**
  * A table of rows with chosen columns.
@@ -45,28 +54,32 @@ export class ResultTable {
     this.caption = caption;
   }
 
-  #cell(c: TableColumn, v: MetricValue | undefined): string {
-    return v === undefined ? "-" : c.format ? c.format(v) : String(v);
-  }
-
   /** The aligned text table (`formatTable` of the comparison). */
   toText(): string {
     return formatTable(this.rows, this.columns);
   }
 
-  /** An HTML `<table class="kholab-table">` (numbers right-aligned). */
+  /**
+   * An HTML `<table class="kholab-table">` (numbers right-aligned); with wall-clock columns a
+   * footer says what they show.
+   */
   toHtml(): string {
     const head = this.columns.map((c) => `<th>${escapeHtml(c.header)}</th>`).join("");
     const body = this.rows.map((r) =>
       "<tr>" + this.columns.map((c) => {
         const v = r[c.metric];
         const align = typeof v === "number" ? ' style="text-align:right"' : "";
-        return `<td${align}>${escapeHtml(this.#cell(c, v))}</td>`;
+        return `<td${align}>${escapeHtml(tableCell(r, c))}</td>`;
       }).join("") + "</tr>"
     ).join("\n");
     const cap = this.caption ? `<caption>${escapeHtml(this.caption)}</caption>` : "";
+    const note = this.columns.some((c) => c.cell) ? timingNote(this.rows) : "";
+    const foot = note
+      ? `<tfoot><tr><td colspan="${this.columns.length}" style="white-space:normal">` +
+        `${escapeHtml(note)}</td></tr></tfoot>`
+      : "";
     return `<table class="kholab-table">${cap}<thead><tr>${head}</tr></thead>` +
-      `<tbody>\n${body}\n</tbody></table>`;
+      `<tbody>\n${body}\n</tbody>${foot}</table>`;
   }
 
   /** The MIME bundle a notebook displays. */

@@ -28,6 +28,7 @@ import {
   orderShareRows,
   radixOccupancyFigure,
   sweepFigure,
+  timingFigure,
   walkCostFigure,
   walkTimeFigure,
 } from "../plot/figures.ts";
@@ -35,8 +36,9 @@ import { Progress } from "../plot/progress.ts";
 import { ResultTable } from "../plot/table.ts";
 import { abiMatrix, type AbiMatrixCell } from "../scenario/abi_matrix.ts";
 import { COMPARE_COLUMNS, formatTable } from "../scenario/compare.ts";
-import { rowsToCsv } from "../scenario/export.ts";
-import { availableProfiles } from "../scenario/run.ts";
+import { rowJson, rowsToCsv } from "../scenario/export.ts";
+import { availableProfiles, DEFAULT_REPEAT } from "../scenario/run.ts";
+import { DEFAULT_WARMUP, DEFAULT_WARMUP_MS } from "../metrics/replay.ts";
 import { type ParamValue, resolveParams } from "../scenario/scenarios.ts";
 import { runSweep } from "../scenario/sweep.ts";
 import { renderReportHtml, type ReportSection } from "./html.ts";
@@ -63,6 +65,11 @@ export interface ReportOptions {
   seed?: number;
   /** Deno workers for the runs (default: all cores; 0 = this thread). */
   workers?: number;
+  /**
+   * Timed samples of each wall-clock region per point, after warm-up (default
+   * `DEFAULT_REPEAT`, 5; at least 1).
+   */
+  repeat?: number;
   /** Output directory (created). */
   outDir: string;
   /** The command that reproduces the report, shown on the page. */
@@ -78,7 +85,7 @@ export interface ReportOptions {
   matrix?: boolean;
   /** Show progress (notebook display or TTY line). Default true. */
   progress?: boolean;
-  /** Clock for the wall-clock metrics (`wallClock` with workers; see `SweepOptions.clock`). */
+  /** Clock of the timed replays (`wallClock` from an entry point; see `SweepOptions.clock`). */
   clock: Clock;
 }
 
@@ -96,6 +103,8 @@ export interface ReportMeta {
   sweep: { param: string; values: string[] } | null;
   /** Profiles. */
   profiles: string[];
+  /** How the wall-clock figures were measured. */
+  timing: { repeat: number; warmup: number; warmupMs: number; method: string };
   /** Code revision. */
   revision: string;
   /** Versions. */
@@ -154,10 +163,15 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     ? { param: options.param, values: (options.values ?? []).map(String) }
     : null;
   const total = profiles.length * (sweep ? sweep.values.length : 1);
+  const repeat = options.repeat ?? DEFAULT_REPEAT;
+  if (!Number.isSafeInteger(repeat) || repeat < 1) {
+    throw new RangeError(`repeat=${repeat}: a report needs at least 1 timed sample per region`);
+  }
   const inspectProfiles = [...(options.inspectProfiles ?? profiles)].map((p) => getProfile(p).name);
   const progress = options.progress === false
     ? null
-    : new Progress(`report ${scenario}`, total + 1 + inspectProfiles.length);
+    : new Progress(`report ${scenario}`, 2 * total + 1 + inspectProfiles.length);
+  let steps = 0;
   const rows = await runSweep({
     scenario,
     params: options.params,
@@ -166,13 +180,19 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     profiles,
     seed,
     workers: options.workers,
-    onRow: progress?.onRow(),
+    repeat,
+    onEvent: progress
+      ? (e) => {
+        if (e.type === "run-end") progress.update(++steps, `run ${e.index + 1}/${e.total}`);
+        if (e.type === "time-end") progress.update(++steps, `timed ${e.index + 1}/${e.total}`);
+      }
+      : undefined,
     clock: options.clock,
   });
   const matrix = options.matrix === false ? [] : abiMatrix(profiles);
-  progress?.update(total + 1, "compatibility matrix");
+  progress?.update(2 * total + 1, "compatibility matrix");
   const inspections = inspectProfiles.map((profile, i) => (
-    progress?.update(total + 2 + i, `inside one kexec: ${profile}`),
+    progress?.update(2 * total + 2 + i, `inside one kexec: ${profile}`),
       inspectKexec({
         scenario,
         profile,
@@ -192,6 +212,16 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     params,
     sweep,
     profiles,
+    timing: {
+      repeat,
+      warmup: DEFAULT_WARMUP,
+      warmupMs: DEFAULT_WARMUP_MS,
+      method: "each point's run reads no clock; its timed regions are replayed afterwards " +
+        `(up to ${DEFAULT_WARMUP} untimed warm-up runs, fewer once they took ` +
+        `${DEFAULT_WARMUP_MS} ms, then \`repeat\` timed), one point at a time in ` +
+        "one thread while no " +
+        "point runs (lib/metrics/replay.ts, docs/metrics.md)",
+    },
     revision: codeRevision(),
     versions: versions(),
   };
@@ -205,8 +235,11 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     title: sweep ? `Summary at ${sweep.param} = ${sweep.values.at(-1)}` : "Summary",
     text: "Metadata the successor must read (handover) against the information floor, the " +
       "bits any encoding needs for what the scenario drew at random (lib/metrics/floor.ts; " +
-      `here: ${floorText || "none"}); then the walk's deterministic cost counters and the ` +
-      "wall-clock times of this machine (ms, one sample each)." + unsupportedText(lastPoint),
+      `here: ${floorText || "none"}); then the walk's deterministic cost counters — the ` +
+      "comparison to rely on — and the wall-clock times of this machine: median (min–max) " +
+      `in ms of ${repeat} isolated repeats after warm-up, each region replayed on what the ` +
+      "run recorded while no other point ran (docs/metrics.md says what each covers)." +
+      unsupportedText(lastPoint),
     tables: SUMMARY_TABLES.map(([caption, headers]) =>
       new ResultTable(
         lastPoint,
@@ -217,7 +250,6 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   });
   const metadataCharts = [
     add("metadata_bars", new Chart(metadataBarsFigure(lastPoint), "metadata_bars")),
-    add("walk_time", new Chart(walkTimeFigure(lastPoint), "walk_time")),
     add("walk_cost", new Chart(walkCostFigure(lastPoint), "walk_cost")),
   ];
   const shares = orderShareRows(lastPoint);
@@ -231,6 +263,34 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     text: "Each profile in the same colour in every chart. The per-order shares build each " +
       "order's blocks alone in a tracker of the profile's kind (lib/metrics/by_order.ts).",
     charts: metadataCharts,
+  });
+  const timed: [string, string, string][] = [
+    ["preserve_time", "preserveMs", "Tracker's share of the preserve calls, wall clock"],
+    ["finalize_time", "finalizeMs", "kho_finalize's serialization, wall clock"],
+    ["walk_time", "walkMs", "Successor's tracker walk, wall clock"],
+    ["reserve_time", "reserveMs", "Successor's kho_mem_retrieve, wall clock"],
+  ];
+  sections.push({
+    title: "Wall clock",
+    text: `Milliseconds on the machine that wrote this report: bars at the median of ${repeat} ` +
+      `isolated repeats after up to ${DEFAULT_WARMUP} untimed warm-up runs, black rules from the ` +
+      "fastest to the " +
+      "slowest sample. Each region is replayed on what the run recorded (the tracker's " +
+      "operations, the handed-over bytes), one point at a time while no other point runs; " +
+      "docs/metrics.md says exactly what each covers. Times vary between machines and runs: " +
+      "the deterministic counters above are the comparison to rely on.",
+    charts: timed.filter(([, metric]) => lastPoint.some((r) => `${metric}.n` in r))
+      .map(([name, metric, title]) =>
+        add(
+          name,
+          new Chart(
+            metric === "walkMs"
+              ? walkTimeFigure(lastPoint, title)
+              : timingFigure(lastPoint, metric, { title }),
+            name,
+          ),
+        )
+      ),
   });
   if (sweep) {
     sections.push({
@@ -319,7 +379,8 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   await write("index.html", html);
   await write(
     "data.json",
-    JSON.stringify({ meta, rows, matrix, inspections }, null, 2) + "\n",
+    JSON.stringify({ meta, rows: rows.map((r) => rowJson(r)), matrix, inspections }, null, 2) +
+      "\n",
   );
   await write("rows.csv", rowsToCsv(rows));
   if (matrix.length > 0) {
@@ -358,7 +419,6 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   };
 }
 
-/** The summary, split in two tables that fit the page: captions and column headers. */
 /** What each row's generation cannot preserve, as sentences (empty when nothing). */
 function unsupportedText(rows: readonly MetricsRow[]): string {
   const notes = rows.filter((r) => r.unsupported).map((r) => `${r.profile}: ${r.unsupported}`);
@@ -367,6 +427,7 @@ function unsupportedText(rows: readonly MetricsRow[]): string {
     : " Unsupported by the generation (not preserved, not lost): " + notes.join("; ") + ".";
 }
 
+/** The summary, split in three tables that fit the page: captions and column headers. */
 const SUMMARY_TABLES: readonly [string, readonly string[]][] = [
   [
     "Metadata (deterministic; bytes with binary prefixes)",
@@ -385,18 +446,12 @@ const SUMMARY_TABLES: readonly [string, readonly string[]][] = [
     ],
   ],
   [
-    "Successor's walk (deterministic counters) and wall clock (ms, this machine)",
-    [
-      "profile",
-      "walk lines",
-      "walk words",
-      "walk entries",
-      "walk pages",
-      "preserve ms",
-      "finalize ms",
-      "walk ms",
-      "boot ms",
-    ],
+    "Successor's walk (deterministic counters)",
+    ["profile", "walk lines", "walk words", "walk entries", "walk pages"],
+  ],
+  [
+    "Wall clock (ms on this machine: median (min–max) of isolated repeats after warm-up)",
+    ["profile", "preserve ms", "finalize ms", "walk ms", "reserve ms"],
   ],
 ];
 
@@ -412,6 +467,8 @@ export interface DemoReportOptions {
   seed?: number;
   /** Workers. */
   workers?: number;
+  /** Timed samples per region (default `DEFAULT_REPEAT`, 5). */
+  repeat?: number;
   /** Show progress. Default true. */
   progress?: boolean;
   /** Clock for the wall-clock metrics (`wallClock` from the command line). */
@@ -431,14 +488,16 @@ export function demoReport(options: DemoReportOptions): Promise<ReportResult> {
     profiles: options.profiles,
     seed: options.seed ?? 1,
     workers: options.workers,
+    repeat: options.repeat,
     outDir,
     progress: options.progress,
     clock: options.clock,
     title: "kholab demo: a 1 TiB hypervisor host across kexec",
     command: options.params
       ? `deno task kholab report --scenario hypervisor --seed ${options.seed ?? 1} ` +
+        (options.repeat !== undefined ? `--repeat ${options.repeat} ` : "") +
         Object.entries(options.params).map(([k, v]) => `${k}=${v}`).join(" ") +
         ` --out ${outDir}`
-      : "deno task demo",
+      : `deno task demo${options.repeat !== undefined ? ` --repeat ${options.repeat}` : ""}`,
   });
 }

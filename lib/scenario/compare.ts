@@ -11,6 +11,7 @@
 import type { ProfileName } from "../kho/profiles.ts";
 import type { Clock } from "../rng.ts";
 import type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
+import { formatTiming, rowTimings } from "../metrics/timing.ts";
 import type { ParamValue } from "./scenarios.ts";
 import { runSweep, type SweepOptions } from "./sweep.ts";
 
@@ -24,10 +25,14 @@ export interface CompareOptions {
   profiles?: readonly ProfileName[];
   /** Seed. Default 1. */
   seed?: number;
-  /** Workers (default: all cores; 0 = this thread). */
+  /** Workers for the runs (default: all cores; 0 = this thread). */
   workers?: number;
+  /** Timed samples per region (default `DEFAULT_REPEAT`; 0: no wall-clock figures). */
+  repeat?: number;
   /** Progress callback. */
   onRow?: SweepOptions["onRow"];
+  /** Stage events (see {@link SweepOptions.onEvent}). */
+  onEvent?: SweepOptions["onEvent"];
   /** Clock for the wall-clock metrics (see {@link SweepOptions.clock}). */
   clock: Clock;
 }
@@ -43,7 +48,9 @@ export function compareProfiles(options: CompareOptions): Promise<MetricsRow[]> 
     profiles: options.profiles,
     seed: options.seed,
     workers: options.workers,
+    repeat: options.repeat,
     onRow: options.onRow,
+    onEvent: options.onEvent,
     clock: options.clock,
   });
 }
@@ -56,6 +63,8 @@ export interface TableColumn {
   readonly metric: string;
   /** Formatter (default: the value as text). */
   readonly format?: (v: MetricValue) => string;
+  /** The cell from the whole row (wins over `format`; for figures made of several fields). */
+  readonly cell?: (row: MetricsRow) => string | undefined;
 }
 
 /** Bytes with a binary unit, three significant digits. */
@@ -74,7 +83,20 @@ export function formatBytes(v: MetricValue): string {
     : `${x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)} ${units[u]}`;
 }
 
-const ms = (v: MetricValue) => Number(v).toFixed(1);
+/**
+ * A wall-clock column: `median (min–max)` in ms of the timing `metric` (`lib/metrics/timing.ts`);
+ * `-` when the row has none.
+ */
+export function timingColumn(header: string, metric: string): TableColumn {
+  return {
+    header,
+    metric,
+    cell: (row) => {
+      const t = rowTimings(row)[metric];
+      return t === undefined ? undefined : formatTiming(t);
+    },
+  };
+}
 
 /** The columns of the comparison table. */
 export const COMPARE_COLUMNS: readonly TableColumn[] = [
@@ -93,26 +115,38 @@ export const COMPARE_COLUMNS: readonly TableColumn[] = [
   { header: "walk pages", metric: "walkPagesTouched" },
   { header: "lost", metric: "lostObjects" },
   { header: "unsupported", metric: "unsupportedObjects" },
-  { header: "preserve ms", metric: "preserveMs", format: ms },
-  { header: "finalize ms", metric: "finalizeMs", format: ms },
-  { header: "walk ms", metric: "walkMs", format: ms },
-  { header: "boot ms", metric: "bootMs", format: ms },
+  timingColumn("preserve ms", "preserveMs"),
+  timingColumn("finalize ms", "finalizeMs"),
+  timingColumn("walk ms", "walkMs"),
+  timingColumn("reserve ms", "reserveMs"),
 ];
 
+/** What the wall-clock columns of {@link formatTable} show, printed under the table. */
+export function timingNote(rows: readonly MetricsRow[]): string {
+  const ns = new Set(rows.flatMap((r) => Object.values(rowTimings(r)).map((t) => t.n)));
+  if (ns.size === 0) return "";
+  return `ms: median (min–max) of n = ${[...ns].sort((a, b) => a - b).join(", ")} isolated ` +
+    "repeats after warm-up on this machine (docs/metrics.md says what each region covers); " +
+    "the deterministic counters are the comparison to rely on.";
+}
+
+/** One cell of {@link formatTable} (`-` when the row has no value). */
+export function tableCell(row: MetricsRow, c: TableColumn): string {
+  if (c.cell) return c.cell(row) ?? "-";
+  const v = row[c.metric];
+  return v === undefined ? "-" : c.format ? c.format(v) : String(v);
+}
+
 /**
- * Rows as an aligned text table (missing values print as `-`); below it, per row, its errors
- * and what its generation cannot preserve (`unsupported: …`).
+ * Rows as an aligned text table (missing values print as `-`); below it what the wall-clock
+ * columns show and, per row, its errors and what its generation cannot preserve
+ * (`unsupported: …`).
  */
 export function formatTable(
   rows: readonly MetricsRow[],
   columns: readonly TableColumn[] = COMPARE_COLUMNS,
 ): string {
-  const cells = rows.map((r) =>
-    columns.map((c) => {
-      const v = r[c.metric];
-      return v === undefined ? "-" : c.format ? c.format(v) : String(v);
-    })
-  );
+  const cells = rows.map((r) => columns.map((c) => tableCell(r, c)));
   const widths = columns.map((c, i) =>
     Math.max(c.header.length, ...cells.map((row) => row[i].length))
   );
@@ -120,6 +154,8 @@ export function formatTable(
     xs.map((x, i) => (i < 3 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join("  ").trimEnd();
   const out = [line(columns.map((c) => c.header)), line(widths.map((w) => "-".repeat(w)))];
   for (const row of cells) out.push(line(row));
+  const note = columns.some((c) => c.cell) ? timingNote(rows) : "";
+  if (note) out.push("", note);
   const notes = rows.flatMap((r) => {
     const at = `${r.profile}${r.sweepValue ? ` @${r.sweepValue}` : ""}`;
     return [

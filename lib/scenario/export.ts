@@ -1,15 +1,28 @@
 /**
- * Rows as JSON and CSV, and back. Columns follow the metric catalogue's order (then any
- * other keys, in first-seen order); CSV is RFC 4180 (quoted when a value has a comma, quote
- * or line break), numbers in JavaScript's shortest round-trip form, an empty cell for a
- * metric a row does not have.
+ * Rows as JSON and CSV, and back. Columns follow the metric catalogue's order, each wall-clock
+ * metric followed by its statistics (`walkMs`, `walkMs.n`, `walkMs.median`, `walkMs.min`,
+ * `walkMs.max`: `lib/metrics/timing.ts`), then any other keys in first-seen order. CSV is RFC
+ * 4180 (quoted when a value has a comma, quote or line break), numbers in JavaScript's shortest
+ * round-trip form, an empty cell for a metric a row does not have. JSON nests the statistics as
+ * `timings: { NAME: { n, median, min, max } }` ({@link rowJson}) and keeps `NAME` (the median).
  *
  * @module
  */
 
 import { METRIC_NAMES, metricDef, type MetricsRow, type MetricValue } from "../metrics/metrics.ts";
+import {
+  parseTimingStatKey,
+  rowTimings,
+  TIMING_STATS,
+  type Timings,
+  timingStatKey,
+  type TimingStats,
+} from "../metrics/timing.ts";
 
-/** The columns of a set of rows: catalogue order, then other keys in first-seen order. */
+/**
+ * The columns of a set of rows: catalogue order (a wall-clock metric then its statistics),
+ * then other keys in first-seen order.
+ */
 export function rowColumns(rows: readonly MetricsRow[]): string[] {
   const present = new Set<string>();
   const extra: string[] = [];
@@ -17,31 +30,69 @@ export function rowColumns(rows: readonly MetricsRow[]): string[] {
     for (const k of Object.keys(r)) {
       if (!present.has(k)) {
         present.add(k);
-        if (metricDef(k) === undefined) extra.push(k);
+        const stat = parseTimingStatKey(k);
+        if (metricDef(k) === undefined && !(stat && metricDef(stat.name))) extra.push(k);
       }
     }
   }
-  return [...METRIC_NAMES.filter((n) => present.has(n)), ...extra];
+  return [
+    ...METRIC_NAMES.flatMap((n) => [n, ...TIMING_STATS.map((s) => timingStatKey(n, s))])
+      .filter((n) => present.has(n)),
+    ...extra,
+  ];
 }
 
-/** Rows as pretty-printed JSON (an array of objects, keys in column order). */
+/** A row as JSON has it: flat metrics in column order, then `timings` (when it has any). */
+export type JsonRow = Record<string, MetricValue | Timings>;
+
+/**
+ * One row as {@link rowsToJson} writes it (and `data.json` of a report): its metrics in column
+ * order without the flat statistics, then `timings: { NAME: { n, median, min, max } }`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rowJson } from "./export.ts";
+ * const row = { profile: "kho-v4", walkMs: 2, "walkMs.n": 5, "walkMs.median": 2,
+ *   "walkMs.min": 1.5, "walkMs.max": 4 };
+ * assert.deepEqual(rowJson(row), {
+ *   profile: "kho-v4", walkMs: 2, timings: { walkMs: { n: 5, median: 2, min: 1.5, max: 4 } },
+ * });
+ * ```
+ */
+export function rowJson(row: MetricsRow, columns: readonly string[] = rowColumns([row])): JsonRow {
+  const o: JsonRow = {};
+  for (const c of columns) if (c in row && parseTimingStatKey(c) === null) o[c] = row[c];
+  const timings = rowTimings(row);
+  if (Object.keys(timings).length > 0) o.timings = timings;
+  return o;
+}
+
+/** Rows as pretty-printed JSON (an array of {@link rowJson} objects, keys in column order). */
 export function rowsToJson(rows: readonly MetricsRow[]): string {
   const cols = rowColumns(rows);
-  const ordered = rows.map((r) => {
-    const o: MetricsRow = {};
-    for (const c of cols) if (c in r) o[c] = r[c];
-    return o;
-  });
-  return JSON.stringify(ordered, null, 2) + "\n";
+  return JSON.stringify(rows.map((r) => rowJson(r, cols)), null, 2) + "\n";
 }
 
-/** Parses {@link rowsToJson} output. Throws SyntaxError on anything but an array of objects. */
+/**
+ * Parses {@link rowsToJson} output (each `timings` back into flat statistics). Throws
+ * SyntaxError on anything but an array of objects.
+ */
 export function rowsFromJson(text: string): MetricsRow[] {
   const v = JSON.parse(text);
   if (!Array.isArray(v) || v.some((r) => typeof r !== "object" || r === null)) {
     throw new SyntaxError("expected a JSON array of rows");
   }
-  return v as MetricsRow[];
+  return (v as Record<string, unknown>[]).map((r) => {
+    const { timings, ...rest } = r;
+    const row = rest as MetricsRow;
+    if (typeof timings === "object" && timings !== null) {
+      for (const [name, t] of Object.entries(timings as Record<string, TimingStats>)) {
+        for (const s of TIMING_STATS) row[timingStatKey(name, s)] = t[s];
+      }
+    }
+    return row;
+  });
 }
 
 function csvCell(v: MetricValue | undefined): string {
@@ -146,7 +197,8 @@ export function rowsFromCsv(text: string): MetricsRow[] {
     const row: MetricsRow = {};
     header.forEach((col, i) => {
       const s = rec[i];
-      const def = metricDef(col);
+      const stat = parseTimingStatKey(col);
+      const def = metricDef(col) ?? (stat ? metricDef(stat.name) : undefined);
       if (s === "") {
         if (def !== undefined && def.type !== "number") row[col] = "";
         return;

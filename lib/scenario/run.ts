@@ -1,10 +1,16 @@
 /**
- * Runs one scenario for one profile and returns its {@link MetricsRow}: build, preserve
- * (counters and clock around the region), write the scenario manifest (the harness's own
- * handover, `./manifest.ts`), finalize where the generation has one, measure the outgoing
- * state, replay the successor's walk on the handed-over bytes (for `walkMs`), kexec, measure
- * the successor, read the manifest from the successor's memory and restore and verify every
- * section of it.
+ * Runs one scenario for one profile and returns its {@link MetricsRow}: build, preserve, write
+ * the scenario manifest (the harness's own handover, `./manifest.ts`), finalize where the
+ * generation has one, measure the outgoing state, kexec, measure the successor, read the
+ * manifest from the successor's memory and restore and verify every section of it.
+ *
+ * The run itself reads no clock ({@link runUntimed}): its row is deterministic. What the
+ * wall-clock figures need — the tracker operations of the preserve calls and of finalize, the
+ * handed-over bytes at the instant the successor starts — is recorded in a
+ * {@link TimingCapsule}, and {@link runScenario} then replays each timed region after warm-up,
+ * `repeat` times (`lib/metrics/replay.ts`); a sweep does the replays one point at a time once
+ * no point runs (`./sweep.ts`). The row carries each timing as its median and `NAME.n`,
+ * `NAME.median`, `NAME.min`, `NAME.max` (`lib/metrics/timing.ts`).
  *
  * The successor knows only bytes: after kexec nothing of the first kernel's workload objects
  * is consulted; what to restore and the content hashes to compare come from the manifest (and
@@ -30,8 +36,19 @@ import {
   collectSuccessor,
   costMetrics,
   type DrawnDomain,
-  replayWalk,
 } from "../metrics/collect.ts";
+import {
+  bootOutcome,
+  type HandoverCapsule,
+  recordTrackerOps,
+  snapshotHandover,
+  type TimingCapsule,
+  type TrackerCapsule,
+} from "../metrics/capsule.ts";
+import { replayTimings } from "../metrics/replay.ts";
+import { timingColumns } from "../metrics/timing.ts";
+import type { KhoserEra } from "../kho/trackers/khoser.ts";
+import type { AbiProfile } from "../kho/profiles.ts";
 import { blocksByOrder, costByOrder } from "../metrics/by_order.ts";
 import type { ManifestSection } from "./manifest_abi.ts";
 import { PAGE_SIZE } from "../units.ts";
@@ -45,7 +62,10 @@ import {
 import { buildScenario, type ParamValue, type ScenarioInstance } from "./scenarios.ts";
 import { restoreSection, type Tally } from "./workloads.ts";
 
-/** What to run. */
+/** Timed samples per region when a caller does not say (reports, the demo, `compare`). */
+export const DEFAULT_REPEAT = 5;
+
+/** What to run (see {@link runUntimed} for the deterministic part). */
 export interface RunOptions {
   /** Scenario name. */
   scenario: string;
@@ -56,15 +76,40 @@ export interface RunOptions {
   /** Seed. Default 1. */
   seed?: number;
   /**
-   * Clock for the wall-clock metrics (required: the outermost caller hands in `wallClock`, a
-   * test a `ManualClock`).
+   * Clock of the timed replays and of {@link RunResult.phaseMs} (required: the outermost
+   * caller hands in `wallClock`, a test a `ManualClock`).
    */
   clock: Clock;
   /**
+   * Timed samples of each wall-clock region, after warm-up. Default {@link DEFAULT_REPEAT};
+   * 0 measures nothing (the row has no wall-clock figures).
+   */
+  repeat?: number;
+  /** Untimed replays of each region before the timed ones. Default `DEFAULT_WARMUP` (3). */
+  warmup?: number;
+  /**
    * Called just before kexec, after the outgoing state was measured: the place to corrupt
    * memory (e.g. a manifest chunk) or to check that the successor needs nothing of the
-   * first kernel's objects. Not timed.
+   * first kernel's objects.
    */
+  beforeKexec?: (context: BeforeKexecContext) => void;
+}
+
+/** What {@link runUntimed} takes: {@link RunOptions} without the replays. */
+export interface UntimedRunOptions {
+  /** Scenario name. */
+  scenario: string;
+  /** Profile of both kernels. */
+  profile: ProfileName;
+  /** Parameters (values or text), over the scenario's defaults. */
+  params?: Readonly<Record<string, ParamValue>>;
+  /** Seed. Default 1. */
+  seed?: number;
+  /** Record what the timed replays need (default true). */
+  capture?: boolean;
+  /** A clock for {@link RunResult.phaseMs}; without one no clock is read. */
+  phaseClock?: Clock;
+  /** See {@link RunOptions.beforeKexec}. */
   beforeKexec?: (context: BeforeKexecContext) => void;
 }
 
@@ -78,6 +123,24 @@ export interface BeforeKexecContext {
   manifest: ManifestWriteResult | null;
 }
 
+/**
+ * Wall-clock milliseconds of one run's phases, one sample each, for benchmarks that run one
+ * scenario alone (`bench/`): never in a row. `bootMs` is the kexec and the whole successor
+ * boot; the recording for the replays is inside the phases it serves.
+ */
+export interface RunPhases {
+  /** Building the scenario: machine, cold boot, allocations. */
+  buildMs: number;
+  /** Every preserve call of the scenario, clients included. */
+  preserveMs: number;
+  /** `kho_finalize` (0 where the profile has none). */
+  finalizeMs: number;
+  /** kexec and the successor's whole boot. */
+  bootMs: number;
+  /** Restores and content verification in the successor. */
+  restoreMs: number;
+}
+
 /** A run's row and, for inspection, the kernels it used. */
 export interface RunResult {
   /** The metrics. */
@@ -86,6 +149,14 @@ export interface RunResult {
   instance: ScenarioInstance;
   /** The successor, when kexec booted one. */
   successor: Kernel | null;
+  /** This run's phases on the clock (single samples; see {@link RunPhases}). */
+  phaseMs: RunPhases;
+}
+
+/** What {@link runUntimed} returns: the deterministic row and what the replays need. */
+export interface UntimedRunResult extends RunResult {
+  /** The recording for {@link replayTimings} (empty when `capture` was false). */
+  capsule: TimingCapsule;
 }
 
 /** Profiles whose tracker kholab implements in both directions, in profile-table order. */
@@ -94,7 +165,9 @@ export function availableProfiles(): ProfileName[] {
 }
 
 /**
- * Runs a scenario for a profile and returns the row (see `docs/metrics.md`).
+ * Runs a scenario for a profile and returns the row (see `docs/metrics.md`) with its
+ * timings: the deterministic run ({@link runUntimed}), then each timed region replayed
+ * `repeat` times after `warmup` ({@link withTimings}), in this thread.
  *
  * @example
  * ```ts
@@ -103,22 +176,75 @@ export function availableProfiles(): ProfileName[] {
  * import { ManualClock } from "../rng.ts";
  * const { row } = runScenario({
  *   scenario: "uniform", profile: "kho-v4", params: { ramBytes: "2G", pages: 100 },
- *   clock: new ManualClock(), // wall-clock metrics read 0: the row is deterministic
+ *   clock: new ManualClock(), // every sample reads 0: the row is deterministic
  * });
- * assert.ok(row.status === "ok" && row.lostObjects === 0 && row.walkMs === 0);
+ * assert.ok(row.status === "ok" && row.lostObjects === 0);
+ * assert.equal(row["walkMs.n"], 5); // five samples of the successor's walk, after warm-up
+ * assert.equal(row.walkMs, 0); // their median
  * ```
  */
 export function runScenario(options: RunOptions): RunResult {
-  const clock = options.clock;
+  const repeat = options.repeat ?? DEFAULT_REPEAT;
+  if (!Number.isSafeInteger(repeat) || repeat < 0) {
+    throw new RangeError(`repeat=${repeat}: a whole number of timed samples (0: none)`);
+  }
+  const run = runUntimed({
+    scenario: options.scenario,
+    profile: options.profile,
+    params: options.params,
+    seed: options.seed,
+    capture: repeat > 0,
+    phaseClock: options.clock,
+    beforeKexec: options.beforeKexec,
+  });
+  const row = repeat > 0
+    ? withTimings(run.row, run.capsule, { clock: options.clock, repeat, warmup: options.warmup })
+    : run.row;
+  return { row, instance: run.instance, successor: run.successor, phaseMs: run.phaseMs };
+}
+
+/**
+ * `row` with the timings of `capsule` ({@link replayTimings}): each region's median under its
+ * name and its `n`, `median`, `min`, `max`; a replay that disagreed with the run adds its
+ * problem to `errors` (`timing:REGION: …`) and no timing.
+ */
+export function withTimings(
+  row: MetricsRow,
+  capsule: TimingCapsule,
+  options: { clock: Clock; repeat: number; warmup?: number },
+): MetricsRow {
+  const r = replayTimings(capsule, options);
+  const errors = [row.errors, ...r.problems].filter((e) => e).join("; ");
+  return { ...row, ...(r.problems.length > 0 ? { errors } : {}), ...timingColumns(r.timings) };
+}
+
+/** The `kho_mem_serialize` era of `kho_finalize` in `profile` (as `KhoOut.finalize` runs it). */
+function serializeEra(profile: AbiProfile): KhoserEra | null {
+  if (profile.finalize === "none") return null;
+  if (profile.finalize === "repeatable") return "6.19";
+  return profile.kernel === "6.16" ? "6.16" : "6.18";
+}
+
+/**
+ * The deterministic part of a run: build, preserve, manifest, finalize, kexec, restore,
+ * verify — the row without wall-clock figures — and, with `capture`, the
+ * {@link TimingCapsule} the replays need. Reads no clock unless given `phaseClock`.
+ */
+export function runUntimed(options: UntimedRunOptions): UntimedRunResult {
+  const clock = options.phaseClock;
+  const now = () => clock?.nowMs() ?? 0;
+  const capture = options.capture ?? true;
   const seed = options.seed ?? 1;
   const profile = getProfile(options.profile);
-  const t0 = clock.nowMs();
+  const phaseMs: RunPhases = { buildMs: 0, preserveMs: 0, finalizeMs: 0, bootMs: 0, restoreMs: 0 };
+  const capsule: TimingCapsule = { tracker: null, handover: null };
+  const t0 = now();
   const inst = buildScenario(options.scenario, {
     profile: profile.name,
     params: options.params,
     seed,
   });
-  const buildMs = clock.nowMs() - t0;
+  phaseMs.buildMs = now() - t0;
   const { kernel: k1, tally } = inst;
   const row: MetricsRow = {
     scenario: inst.scenario,
@@ -127,25 +253,30 @@ export function runScenario(options: RunOptions): RunResult {
     seed,
     params: JSON.stringify(inst.params),
   };
+  const result = (status: string, successor: Kernel | null): UntimedRunResult => ({
+    row: finish(row, status, tally),
+    instance: inst,
+    successor,
+    phaseMs,
+    capsule,
+  });
   const out = k1.kho.out;
   if (out === null) {
     tally.error("kho", new Error("KHO disabled in the first kernel"));
-    return {
-      row: finish(row, { status: "error", tally, buildMs }),
-      instance: inst,
-      successor: null,
-    };
+    return result("error", null);
   }
 
-  // Preserve.
+  // Preserve (the tracker's operations recorded for the preserveMs replay).
   const c = out.tracker.counters;
+  const recording = capture ? recordTrackerOps(out.tracker) : null;
   const before = c.snapshot();
-  const tp = clock.nowMs();
+  const tp = now();
   const sections = inst.workloads.map((w) => w.preserve(k1, tally));
-  const preserveMs = clock.nowMs() - tp;
+  phaseMs.preserveMs = now() - tp;
   const preserveCost = c.since(before);
+  const preserveEnd = recording?.length ?? 0;
 
-  // The harness's handover (outside the timed region and the preserve counters).
+  // The harness's handover (outside the preserve region and its counters).
   let manifest: ManifestWriteResult | null = null;
   try {
     manifest = writeScenarioManifest(k1, sections);
@@ -159,24 +290,42 @@ export function runScenario(options: RunOptions): RunResult {
   );
 
   // Finalize (generations that have one).
-  let finalizeMs = 0;
   const beforeSer = c.snapshot();
+  const finalizeStart = recording?.length ?? 0;
   let finalized = profile.finalize === "none";
   if (!finalized) {
-    const tf = clock.nowMs();
+    const tf = now();
     try {
       k1.kho.finalize();
       finalized = true;
     } catch (e) {
       tally.error("finalize", e);
     }
-    finalizeMs = clock.nowMs() - tf;
+    phaseMs.finalizeMs = now() - tf;
   }
   const serCost = c.since(beforeSer);
+  if (recording !== null) {
+    const finalizeEnd = recording.length;
+    const log = recording.stop();
+    const era = finalized ? serializeEra(profile) : null;
+    if (log !== null) {
+      capsule.tracker = {
+        kind: profile.tracker,
+        memBytes: k1.machine.mem.sizeBytes,
+        before: log.before,
+        ops: log.ops,
+        preserveEnd,
+        finalizeStart,
+        finalizeEnd,
+        serializeEra: era,
+        preserveCounters: preserveCost,
+        finalizeCounters: era === null ? null : serCost,
+      } satisfies TrackerCapsule;
+    }
+  }
 
   // At kexec time.
   const outgoing = collectOutgoing(k1, drawnDomains(inst, sections));
-  const replay = outgoing.mapPhys !== 0 ? replayWalk(k1, outgoing.mapPhys, clock) : null;
   const byOrder = costByOrder(k1.profile.tracker, blocksByOrder(out.tracker));
   Object.assign(row, {
     preserveCalls: tally.preserveCalls,
@@ -200,36 +349,40 @@ export function runScenario(options: RunOptions): RunResult {
 
   options.beforeKexec?.({ kernel: k1, instance: inst, manifest });
 
-  // kexec and the successor's boot.
+  // kexec and the successor's boot; the handed-over bytes copied as the successor starts.
   let k2: Kernel;
-  const tb = clock.nowMs();
+  const next = { ...inst.bootOptions, finalizeAtKexec: !finalized };
+  const taken: { handover: HandoverCapsule | null } = { handover: null };
+  let handoffMs = 0;
+  const tb = now();
   try {
-    k2 = k1.kexec({ ...inst.bootOptions, finalizeAtKexec: !finalized, clock });
+    k2 = k1.kexec(next, {
+      onHandoff: capture
+        ? (handoff) => {
+          const th = now();
+          taken.handover = snapshotHandover(k1, { handoff, bootOptions: next });
+          handoffMs = now() - th;
+        }
+        : undefined,
+    });
   } catch (e) {
     tally.error("kexec", e instanceof KernelPanic ? new Error("KernelPanic") : e);
-    return {
-      row: finish(row, {
-        status: "error",
-        tally,
-        buildMs,
-        preserveMs,
-        finalizeMs,
-        walkMs: replay?.ms,
-      }),
-      instance: inst,
-      successor: null,
-    };
+    phaseMs.bootMs = now() - tb - handoffMs;
+    capsule.handover = taken.handover && { ...taken.handover, boot: bootOutcome(null) };
+    return result("error", null);
   }
-  const bootMs = clock.nowMs() - tb;
+  phaseMs.bootMs = now() - tb - handoffMs;
+  capsule.handover = taken.handover && { ...taken.handover, boot: bootOutcome(k2) };
   Object.assign(row, collectSuccessor(k2));
 
   // Restore and verify, from the manifest's bytes only.
-  let restoreMs = 0;
-  if (k2.kho.isKhoBoot) restoreMs = restoreScenario(k2, tally, { attempted, clock });
+  const tr = now();
+  if (k2.kho.isKhoBoot) restoreScenario(k2, tally, { attempted });
   else {
     tally.error("boot", new Error(k2.boot.revivalRefused ?? "no KHO boot"));
     tally.lostObjects += attempted;
   }
+  phaseMs.restoreMs = now() - tr;
   const status = !k2.kho.isKhoBoot
     ? "refused"
     : tally.lostObjects > 0 || tally.preserveFailures > 0
@@ -237,20 +390,7 @@ export function runScenario(options: RunOptions): RunResult {
     : tally.unsupportedObjects > 0
     ? "unsupported"
     : "ok";
-  return {
-    row: finish(row, {
-      status,
-      tally,
-      buildMs,
-      preserveMs,
-      finalizeMs,
-      walkMs: replay?.ms ?? 0,
-      bootMs,
-      restoreMs,
-    }),
-    instance: inst,
-    successor: k2,
-  };
+  return result(status, k2);
 }
 
 /**
@@ -276,45 +416,27 @@ export function drawnDomains(
 
 /**
  * The successor's side of a run: reads the scenario manifest from `kernel`'s memory and
- * restores and verifies every section ({@link restoreSection}); returns the milliseconds of
- * the restores (the manifest read is not timed). When the manifest cannot be read, the
- * error is tallied as `manifest:ERRNO` and the `attempted` objects count as lost.
+ * restores and verifies every section ({@link restoreSection}). When the manifest cannot be
+ * read, the error is tallied as `manifest:ERRNO` and the `attempted` objects count as lost.
  */
 export function restoreScenario(
   kernel: Kernel,
   tally: Tally,
-  options: { attempted: number; clock: Clock },
-): number {
-  const clock = options.clock;
+  options: { attempted: number },
+): void {
   const m = readScenarioManifest(kernel);
   if (!m.ok) {
     tally.error("manifest", new KhoError(m.errno, m.reason));
     tally.lostObjects += options.attempted;
-    return 0;
+    return;
   }
-  const tr = clock.nowMs();
   for (const s of m.sections) restoreSection(kernel, s, tally);
-  return clock.nowMs() - tr;
 }
 
-function finish(
-  row: MetricsRow,
-  f: {
-    status: string;
-    tally: ScenarioInstance["tally"];
-    buildMs: number;
-    preserveMs?: number;
-    finalizeMs?: number;
-    walkMs?: number;
-    bootMs?: number;
-    restoreMs?: number;
-  },
-): MetricsRow {
-  const t = f.tally;
-  const r3 = (x: number | undefined) => Math.round((x ?? 0) * 1000) / 1000;
+function finish(row: MetricsRow, status: string, t: Tally): MetricsRow {
   return {
     ...row,
-    status: f.status,
+    status,
     errors: t.errorText(),
     unsupported: t.unsupportedText(),
     unsupportedObjects: t.unsupportedObjects,
@@ -322,11 +444,5 @@ function finish(
     restoreFailures: t.restoreFailures,
     lostObjects: t.lostObjects,
     restoreStructPagesWritten: t.restoreStructPagesWritten,
-    buildMs: r3(f.buildMs),
-    preserveMs: r3(f.preserveMs),
-    finalizeMs: r3(f.finalizeMs),
-    walkMs: r3(f.walkMs),
-    bootMs: r3(f.bootMs),
-    restoreMs: r3(f.restoreMs),
   };
 }

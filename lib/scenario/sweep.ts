@@ -1,21 +1,34 @@
 /**
  * Sweeps: one scenario parameter over a list of values, crossed with profiles, one
- * {@link MetricsRow} per (value, profile). Points run in parallel on Deno workers
- * (`sweep_worker.ts`); the point order is fixed (values outer, profiles inner) and every
- * point's seed is derived from the sweep seed and the value's index, so the rows are the
- * same for any worker count (apart from the wall-clock metrics) and every profile of a point
- * sees exactly the same placements. A worker is a thread with its own tables: the design
- * modules that define the sweep's profiles (`lib/design/load.ts`) travel with each point as
- * URLs and the worker imports them before running it.
+ * {@link MetricsRow} per (value, profile). The point order is fixed (values outer, profiles
+ * inner) and every point's seed is derived from the sweep seed and the value's index, so the
+ * rows are the same for any worker count (apart from the wall-clock figures) and every profile
+ * of a point sees exactly the same placements.
+ *
+ * A sweep runs in two stages, so that no wall-clock figure is measured while other sweep
+ * points run on the same cores:
+ *
+ * 1. **Runs**, in parallel on Deno workers (`sweep_worker.ts`): each point's deterministic run
+ *    (`runUntimed`), which reads no clock, and the recording its timed replays need (a
+ *    `TimingCapsule`, transferred back with the row). A worker is a thread with its own
+ *    tables: the design modules that define the sweep's profiles (`lib/design/load.ts`)
+ *    travel with each point as URLs and the worker imports them before running it.
+ * 2. **Timed replays**, in this thread, one point at a time in point order, once no point is
+ *    running: each timed region `repeat` times after `warmup` (`lib/metrics/replay.ts`).
+ *
+ * When the recordings held exceed `maxPendingBytes`, no new point starts; once the running
+ * ones are done their replays run, then the sweep goes on.
  *
  * @module
  */
 
 import { getProfile, type ProfileName } from "../kho/profiles.ts";
+import { capsuleBytes, type TimingCapsule } from "../metrics/capsule.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
-import { type Clock, wallClock } from "../rng.ts";
 import { designModules } from "../design/load.ts";
-import { availableProfiles, runScenario } from "./run.ts";
+import { DEFAULT_WARMUP } from "../metrics/replay.ts";
+import type { Clock } from "../rng.ts";
+import { availableProfiles, DEFAULT_REPEAT, runUntimed, withTimings } from "./run.ts";
 import { getScenario, type ParamValue, pointSeed } from "./scenarios.ts";
 
 /** What to sweep. */
@@ -33,18 +46,36 @@ export interface SweepOptions {
   /** Sweep seed. Default 1. */
   seed?: number;
   /**
-   * Deno workers. Default `navigator.hardwareConcurrency`; 0 runs every point in this thread
-   * (no workers).
+   * Deno workers for the runs. Default `navigator.hardwareConcurrency`; 0 runs every point in
+   * this thread (no workers).
    */
   workers?: number;
-  /** Called as each row arrives (in completion order). */
+  /** Timed samples per region and point (default `DEFAULT_REPEAT`; 0: no wall-clock figures). */
+  repeat?: number;
+  /** Untimed replays of each region first. Default `DEFAULT_WARMUP` (3). */
+  warmup?: number;
+  /** Bytes of recordings held before the sweep stops to replay them. Default 512 MiB. */
+  maxPendingBytes?: number;
+  /** Called as each row is complete (timings included), in point order within a stage. */
   onRow?: (row: MetricsRow, done: number, total: number) => void;
-  /**
-   * Clock for the wall-clock metrics. A point on a worker reads that worker's `wallClock`
-   * (a clock object cannot cross to a worker), so with workers the clock must be `wallClock`;
-   * any other clock (a `ManualClock`) needs `workers: 0`.
-   */
+  /** Called as points start and end their run and their timed replays (progress, tests). */
+  onEvent?: (event: SweepEvent) => void;
+  /** Clock of the timed replays (this thread's; `wallClock` from an entry point). */
   clock: Clock;
+}
+
+/**
+ * A stage of one sweep point: its run started (`run-start`, handed to a worker or started in
+ * this thread) or ended (`run-end`, its row and recording received); its timed replays started
+ * or ended (`time-start`, `time-end`).
+ */
+export interface SweepEvent {
+  /** What happened. */
+  readonly type: "run-start" | "run-end" | "time-start" | "time-end";
+  /** Index of the point (its row). */
+  readonly index: number;
+  /** Points of the sweep. */
+  readonly total: number;
 }
 
 /** One point of a sweep: a parameter value and a profile. */
@@ -97,34 +128,49 @@ export function sweepPoints(options: Omit<SweepOptions, "clock">): SweepPoint[] 
   return out;
 }
 
+/** A point's deterministic row and the recording of its timed regions. */
+export interface UntimedPoint {
+  /** Row index. */
+  index: number;
+  /** The row without wall-clock figures. */
+  row: MetricsRow;
+  /** What the timed replays need. */
+  capsule: TimingCapsule;
+}
+
 /**
- * Runs one point with `clock`; never throws (an exception becomes a row with status `error`).
+ * Runs one point's deterministic part (no clock is read); never throws (an exception becomes
+ * a row with status `error`). `capture`: record what the timed replays need.
  */
-export function runPoint(point: SweepPoint, clock: Clock): MetricsRow {
+export function runPointUntimed(point: SweepPoint, capture: boolean): UntimedPoint {
   const head: MetricsRow = {
     pointIndex: point.pointIndex,
     sweepParam: point.sweepParam,
     sweepValue: point.sweepValue,
   };
   try {
-    const { row } = runScenario({
+    const { row, capsule } = runUntimed({
       scenario: point.scenario,
       profile: point.profile,
       params: point.params,
       seed: point.seed,
-      clock,
+      capture,
     });
-    return { ...head, ...row };
+    return { index: point.index, row: { ...head, ...row }, capsule };
   } catch (e) {
     return {
-      scenario: point.scenario,
-      profile: point.profile,
-      tracker: getProfile(point.profile).tracker,
-      seed: point.seed,
-      ...head,
-      params: JSON.stringify(point.params),
-      status: "error",
-      errors: `run:${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+      index: point.index,
+      row: {
+        scenario: point.scenario,
+        profile: point.profile,
+        tracker: getProfile(point.profile).tracker,
+        seed: point.seed,
+        ...head,
+        params: JSON.stringify(point.params),
+        status: "error",
+        errors: `run:${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+      },
+      capsule: { tracker: null, handover: null },
     };
   }
 }
@@ -134,8 +180,17 @@ export function defaultWorkers(): number {
   return Math.max(1, navigator.hardwareConcurrency || 1);
 }
 
+/** A whole number ≥ `min`, or a RangeError naming the option. */
+function count(name: string, v: number | undefined, fallback: number, min: number): number {
+  const n = v ?? fallback;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new RangeError(`runSweep: ${name}=${v} is not a whole number ≥ ${min}`);
+  }
+  return n;
+}
+
 /**
- * Runs a sweep and returns its rows in point order.
+ * Runs a sweep and returns its rows in point order (see the module doc for its two stages).
  *
  * @example
  * ```ts
@@ -144,57 +199,104 @@ export function defaultWorkers(): number {
  * import { ManualClock } from "../rng.ts";
  * const rows = await runSweep({
  *   scenario: "uniform", params: { ramBytes: "2G" }, param: "pages", values: [10, 100],
- *   profiles: ["kho-v4"], workers: 0, clock: new ManualClock(),
+ *   profiles: ["kho-v4"], workers: 0, clock: new ManualClock(), repeat: 3,
  * });
  * assert.equal(rows.length, 2);
  * assert.equal(rows[1].sweepValue, "100");
+ * assert.equal(rows[1]["walkMs.n"], 3);
  * ```
  */
 export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
   const points = sweepPoints(options);
-  const rows: MetricsRow[] = new Array(points.length);
-  const workers = Math.min(options.workers ?? defaultWorkers(), points.length);
-  if (workers > 0 && options.clock !== wallClock) {
-    throw new RangeError("runSweep: points on workers read the wall clock; use workers: 0");
-  }
+  const total = points.length;
+  const repeat = count("repeat", options.repeat, DEFAULT_REPEAT, 0);
+  const warmup = count("warmup", options.warmup, DEFAULT_WARMUP, 0);
+  const budget = count("maxPendingBytes", options.maxPendingBytes, 512 * 2 ** 20, 0);
+  const workers = Math.min(count("workers", options.workers, defaultWorkers(), 0), total);
+  const capture = repeat > 0;
+  const emit = (type: SweepEvent["type"], index: number) =>
+    options.onEvent?.({ type, index, total });
+  const rows: MetricsRow[] = new Array(total);
+  let pending: UntimedPoint[] = [];
+  let pendingBytes = 0;
   let done = 0;
-  const deliver = (i: number, row: MetricsRow) => {
-    rows[i] = row;
-    done++;
-    options.onRow?.(row, done, points.length);
+  const received = (p: UntimedPoint) => {
+    emit("run-end", p.index);
+    pending.push(p);
+    pendingBytes += capsuleBytes(p.capsule);
+  };
+  // Only called when no point runs: the timed regions have the cores to themselves.
+  const replayPending = () => {
+    const batch = pending.sort((a, b) => a.index - b.index);
+    pending = [];
+    pendingBytes = 0;
+    for (const p of batch) {
+      emit("time-start", p.index);
+      const row = capture
+        ? withTimings(p.row, p.capsule, { clock: options.clock, repeat, warmup })
+        : p.row;
+      emit("time-end", p.index);
+      rows[p.index] = row;
+      options.onRow?.(row, ++done, total);
+    }
   };
   if (workers <= 0) {
-    for (const pt of points) deliver(pt.index, runPoint(pt, options.clock));
+    for (const pt of points) {
+      emit("run-start", pt.index);
+      received(runPointUntimed(pt, capture));
+      if (pendingBytes > budget) replayPending();
+    }
+    replayPending();
     return rows;
   }
   // the modules defining the sweep's design profiles, for the workers to load (RangeError for a
   // design defined in this thread without a module file: it cannot reach a worker)
   const designs = designModules([...new Set(points.map((p) => p.profile))]);
   for (const p of points) p.designs = designs;
-  let next = 0;
   const url = new URL("./sweep_worker.ts", import.meta.url).href;
-  const lanes = Array.from({ length: workers }, () =>
-    new Promise<void>((resolve, reject) => {
-      const w = new Worker(url, { type: "module" });
-      const feed = () => {
-        if (next >= points.length) {
-          w.terminate();
-          resolve();
-          return;
+  const pool = Array.from({ length: workers }, () => new Worker(url, { type: "module" }));
+  const idle = [...pool];
+  let next = 0;
+  let running = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const pump = () => {
+        while (idle.length > 0 && next < total && pendingBytes <= budget) {
+          const pt = points[next++];
+          running++;
+          emit("run-start", pt.index);
+          idle.pop()!.postMessage({ point: pt, capture });
         }
-        w.postMessage(points[next++]);
+        if (running > 0) return;
+        if (next >= total) {
+          for (const w of pool) w.terminate();
+          replayPending();
+          resolve();
+        } else {
+          replayPending(); // over budget, nothing running
+          pump();
+        }
       };
-      w.onmessage = (e: MessageEvent<{ index: number; row: MetricsRow }>) => {
-        deliver(e.data.index, e.data.row);
-        feed();
-      };
-      w.onerror = (e) => {
-        e.preventDefault();
-        w.terminate();
-        reject(new Error(`sweep worker failed: ${e.message}`));
-      };
-      feed();
-    }));
-  await Promise.all(lanes);
+      for (const w of pool) {
+        w.onmessage = (e: MessageEvent<UntimedPoint>) => {
+          running--;
+          received(e.data);
+          idle.push(w);
+          try {
+            pump();
+          } catch (err) {
+            reject(err);
+          }
+        };
+        w.onerror = (e) => {
+          e.preventDefault();
+          reject(new Error(`sweep worker failed: ${e.message}`));
+        };
+      }
+      pump();
+    });
+  } finally {
+    for (const w of pool) w.terminate();
+  }
   return rows;
 }

@@ -1,25 +1,25 @@
 /**
- * The Deno worker of {@link runSweep}: receives a {@link SweepPoint}, runs it and posts
- * `{ index, row }` back. A worker is an entry point of its own thread: it hands its points
- * the wall clock (`runSweep` only uses workers when its caller passed `wallClock`), and it
- * imports the design modules a point names before running it (a design that fails to load
- * gives the point an error row).
+ * The Deno worker of `runSweep` (`./sweep.ts`): receives a {@link SweepPoint}, imports the
+ * design modules it names, runs its deterministic part (no clock is read here) and posts its
+ * row and the recording of its timed regions back, the recording's buffers transferred. The
+ * timed replays run in the sweep's own thread. A design that fails to load gives the point an
+ * error row.
  *
  * @module
  */
 
 import { loadDesign } from "../design/load.ts";
-import { wallClock } from "../rng.ts";
-import { runPoint, type SweepPoint } from "./sweep.ts";
+import { capsuleBuffers } from "../metrics/capsule.ts";
+import { runPointUntimed, type SweepPoint } from "./sweep.ts";
 
 /** The worker's global scope (a dedicated worker). */
 const scope = self as unknown as {
-  onmessage: ((e: MessageEvent<SweepPoint>) => void) | null;
-  postMessage(message: unknown): void;
+  onmessage: ((e: MessageEvent<{ point: SweepPoint; capture: boolean }>) => void) | null;
+  postMessage(message: unknown, transfer: Transferable[]): void;
 };
 
-scope.onmessage = async (e: MessageEvent<SweepPoint>) => {
-  const point = e.data;
+scope.onmessage = async (e) => {
+  const point = e.data.point;
   try {
     for (const url of point.designs ?? []) await loadDesign(url);
   } catch (err) {
@@ -36,8 +36,10 @@ scope.onmessage = async (e: MessageEvent<SweepPoint>) => {
         status: "error",
         errors: `design:${err instanceof Error ? err.message : String(err)}`,
       },
-    });
+      capsule: { tracker: null, handover: null },
+    }, []);
     return;
   }
-  scope.postMessage({ index: point.index, row: runPoint(point, wallClock) });
+  const r = runPointUntimed(point, e.data.capture);
+  scope.postMessage(r, capsuleBuffers(r.capsule));
 };

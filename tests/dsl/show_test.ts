@@ -37,11 +37,38 @@ Deno.test("show metrics lists set metrics and names the unset ones once", () => 
   assert.match(after, /^scenario\.preservedBlocks +\d+ /m);
   assert.doesNotMatch(after, /scenario\.\*/);
   assert.match(after, /^scenario\.params +\{.{30}… /m, "long values are cut");
+  // Timings: the median and its statistics; kho-v4 has no finalize, so no finalize timing.
+  assert.match(after, /^scenario\.walkMs\.n +5 +timed samples of scenario\.walkMs/m);
+  assert.match(after, /^scenario\.walkMs\.max +0 +max of the timed samples/m);
+  assert.match(after, /not set yet .*scenario\.finalizeMs \(\.n \.median \.min \.max\)/);
   assert.equal(
     unsetNote(["a.x", "b.1", "b.2", "b.3", "b.4"]),
     "not set yet (0 in expect " +
       "and measure): a.x, b.* (4)",
   );
+  assert.equal(
+    unsetNote(["b.1", "b.2", "b.tMs", "b.tMs.n", "b.tMs.median", "b.tMs.max"], ["b.0"]),
+    "not set yet (0 in expect and measure): b.1, b.2, b.tMs (.n .median .max)",
+  );
+});
+
+Deno.test("measured wall-clock metrics show their spread in show table and show chart", () => {
+  const rt = new Rt({ clock });
+  const shown: string[] = [];
+  rt.listen({ show: (s) => shown.push(s.html ?? "") });
+  const out = run(
+    rt,
+    "scenario uniform profile=kho-v1-6.19 ramBytes=1G pages=16 repeat=3\nmeasure label=a\n" +
+      "show table columns=scenario.walkMs,scenario.finalizeMs,scenario.walkCacheLines\n" +
+      "show chart columns=scenario.walkMs,scenario.walkCacheLines",
+  );
+  assert.match(out, /^a +0\.000 \(0\.000–0\.000\), n=3 +0\.000 \(0\.000–0\.000\), n=3 +\d+$/m);
+  assert.equal(rt.rows[0].metrics["scenario.walkMs.n"], 3);
+  const chart = shown.at(-1)!;
+  assert.match(chart, /wall clock: median of n timed samples, rules min–max/);
+  // repeat=0: no wall-clock figures at all (an unset metric reads 0 in a measured row).
+  const none = run(rt, "scenario uniform ramBytes=1G pages=16 repeat=0\nshow metrics");
+  assert.match(none, /not set yet .*scenario\.walkMs \(\.n \.median \.min \.max\)/);
 });
 
 Deno.test("show fdt decodes KHO's native-endian u64 properties, sub-trees included", () => {

@@ -35,10 +35,27 @@ Deno.test("metric names are unique camelCase, wall-clock ones end in Ms", () => 
   assert.equal(metricDef("nope"), undefined);
 });
 
-Deno.test("deterministicPart drops exactly the wall-clock metrics", () => {
-  const row = { profile: "kho-v4", walkCacheLines: 64, walkMs: 1.5, bootMs: 3, extra: 1 };
-  assert.deepEqual(deterministicPart(row), { profile: "kho-v4", walkCacheLines: 64, extra: 1 });
+Deno.test("deterministicPart drops exactly the wall-clock metrics and their statistics", () => {
+  const row = {
+    profile: "kho-v4",
+    walkCacheLines: 64,
+    walkMs: 1.5,
+    "walkMs.n": 5,
+    "walkMs.median": 1.5,
+    "walkMs.min": 1,
+    "walkMs.max": 9,
+    "reserveMs.max": 3,
+    "walkCacheLines.max": 2, // not a timing: a deterministic metric has no statistics
+    extra: 1,
+  };
+  assert.deepEqual(deterministicPart(row), {
+    profile: "kho-v4",
+    walkCacheLines: 64,
+    "walkCacheLines.max": 2,
+    extra: 1,
+  });
   assert.ok(isWallClock("preserveMs") && !isWallClock("preservedBlocks"));
+  assert.ok(isWallClock("walkMs.min") && !isWallClock("walkMs.mean") && !isWallClock("bootMs"));
 });
 
 Deno.test("per-order values round-trip and omit zeros", () => {

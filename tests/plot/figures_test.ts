@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { MetricsRow } from "../../lib/metrics/metrics.ts";
 import { Chart } from "../../lib/plot/chart.ts";
 import {
   buddyinfoRows,
@@ -10,6 +11,7 @@ import {
   orderShareRows,
   radixOccupancyFigure,
   sweepNumber,
+  timingFigure,
   walkCostFigure,
   walkTimeFigure,
 } from "../../lib/plot/figures.ts";
@@ -116,6 +118,30 @@ Deno.test("metadata figure: one line per encoding plus the floor, log-log", () =
   // floor + two encodings
   assert.equal((svg.match(/<path /g) ?? []).length >= 3, true);
   assert.match(svg, /information floor/);
+});
+
+Deno.test("a timing is a bar at its median with a rule from its min to its max", () => {
+  const opts = timingFigure(PROFILE_ROWS, "walkMs", { title: "Walk" });
+  assert.equal(
+    opts.caption,
+    "Walk (ms on the machine that ran it; median of n = 5 isolated repeats after warm-up, " +
+      "bars min–max)",
+  );
+  const svg = new Chart(opts).toSvg();
+  assert.equal((svg.match(/<rect /g) ?? []).length, PROFILE_ROWS.length);
+  assert.match(svg, /<title>kho-v4: median 53.5 ms \(min 49, max 60.2, n = 5\)<\/title>/);
+  // One min–max rule and two end ticks per profile, in black, untitled.
+  assert.match(svg, /<g [^>]*stroke="black" aria-label="rule">(<line [^>]*\/>){4}<\/g>/);
+  assert.equal((svg.match(/aria-label="tick"/g) ?? []).length, 2);
+  // A row without the timing is left out; a lone number is one sample.
+  const some: MetricsRow[] = [
+    { ...PROFILE_ROWS[0] },
+    { profile: "kho-v4", status: "ok", finalizeMs: 3 },
+    { profile: "kho-v2", status: "ok" },
+  ];
+  const f = timingFigure(some, "finalizeMs");
+  assert.deepEqual((f.y as { domain: string[] }).domain, ["kho-v4"]);
+  assert.match(String(f.caption), /median of n = 1 isolated/);
 });
 
 Deno.test("error rows are left out of the figures", () => {

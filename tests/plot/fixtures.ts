@@ -28,7 +28,17 @@ export const PROFILE_ROWS: MetricsRow[] = trackers.map(([profile, tracker], i) =
   // ceil(log2 C(4 Mi, 1 Mi) / 8): 1 Mi IOMMU pages drawn among the 4 Mi pages of the 16 GiB
   // pool (lib/metrics/floor.ts); the guest folios, placed by the allocator, add nothing.
   floorBytes: 425342,
+  // wall clock: medians of 5 timed replays, with their spread (lib/metrics/timing.ts)
   walkMs: [7.5, 12.6, 32.0, 53.5][i],
+  "walkMs.n": 5,
+  "walkMs.median": [7.5, 12.6, 32.0, 53.5][i],
+  "walkMs.min": [6.9, 11.8, 30.2, 49.0][i],
+  "walkMs.max": [9.8, 18.4, 41.3, 60.2][i],
+  reserveMs: [812.4, 790.1, 655.0, 701.7][i],
+  "reserveMs.n": 5,
+  "reserveMs.median": [812.4, 790.1, 655.0, 701.7][i],
+  "reserveMs.min": [760.9, 744.0, 610.3, 688.2][i],
+  "reserveMs.max": [1022.5, 901.6, 700.8, 955.0][i],
   walkPagesTouched: [136, 134, 148, 143][i],
   walkCacheLines: [8476, 8419, 9410, 9152][i],
   walkEntriesVisited: [1027, 131, 8714, 6144][i],

@@ -19,6 +19,7 @@ import {
   orderShareFigure,
   orderShareRows,
   radixOccupancyFigure,
+  timingFigure,
   walkCostFigure,
   walkTimeFigure,
 } from "../../lib/plot/figures.ts";
@@ -37,6 +38,14 @@ export const FIGURES: [string, () => Chart][] = [
   ["metadata", () => new Chart(metadataFigure(DENSITY_ROWS), "metadata")],
   ["metadata_bars", () => new Chart(metadataBarsFigure(PROFILE_ROWS), "metadata_bars")],
   ["walk_time", () => new Chart(walkTimeFigure(PROFILE_ROWS), "walk_time")],
+  [
+    "reserve_time",
+    () =>
+      new Chart(
+        timingFigure(PROFILE_ROWS, "reserveMs", { title: "Successor's kho_mem_retrieve" }),
+        "reserve_time",
+      ),
+  ],
   ["walk_cost", () => new Chart(walkCostFigure(PROFILE_ROWS), "walk_cost")],
   [
     "metadata_by_order",

@@ -44,9 +44,12 @@ Deno.test("writeReport: self-contained page, data.json and CSVs that agree", asy
   for (
     const name of [
       "metadata_bars",
-      "walk_time",
       "walk_cost",
       "order_share",
+      "preserve_time",
+      "finalize_time",
+      "walk_time",
+      "reserve_time",
       "buddyinfo-kho-v1-6.19",
       "buddyinfo-kho-v4",
       "radix_levels-kho-v4",
@@ -70,8 +73,14 @@ Deno.test("writeReport: self-contained page, data.json and CSVs that agree", asy
   assert.deepEqual(data.meta.profiles, ["kho-v1-6.19", "kho-v4"]);
   assert.equal(data.rows.length, 2);
   assert.equal(data.matrix.length, 4);
+  // Timings nested in data.json, flat in rows.csv; how they were measured in the meta.
+  assert.deepEqual(data.rows[0].timings.walkMs, { n: 5, median: 0, min: 0, max: 0 });
+  assert.equal(data.meta.timing.repeat, 5);
+  assert.match(html, /median \(min–max\) in ms of 5 isolated repeats after warm-up/);
+  assert.match(html, /the deterministic counters above are the comparison to rely on/);
   const rows = rowsFromCsv(await Deno.readTextFile(`${outDir}/rows.csv`));
   assert.deepEqual(rows.map((x) => x.handoverBytes), r.rows.map((x) => x.handoverBytes));
+  assert.deepEqual(rows.map((x) => x["walkMs.n"]), [5, 5]);
   assert.equal(rows[1].profile, "kho-v4");
   assert.ok((await Deno.readTextFile(`${outDir}/radix_levels.csv`)).startsWith("profile,level,"));
   assert.deepEqual(data.inspections.map((v: { profile: string }) => v.profile), [
@@ -164,10 +173,25 @@ Deno.test("demo report in headless Chromium: every chart drawn, captioned, legib
     const png = Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0));
     assert.deepEqual([...png.slice(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
     await Deno.writeFile(`${OUT_DIR}demo.png`, png);
-    // The demo's data.json: the floor is a floor.
+    // The demo's data.json: the floor is a floor; every timing has n ≥ 5 samples with
+    // median, min and max (the issue's acceptance), measured on the wall clock.
     const data = JSON.parse(await Deno.readTextFile(`${outDir}/data.json`));
+    assert.ok(data.meta.timing.repeat >= 5);
     for (const row of data.rows) {
       assert.ok(row.floorBytes <= row.handoverBytes, `${row.profile}: ${row.floorDomains}`);
+      const names = Object.keys(row.timings ?? {});
+      for (const n of ["preserveMs", "walkMs", "populateMs", "reserveMs"]) {
+        assert.ok(names.includes(n), `${row.profile}: no ${n}`);
+      }
+      for (const [name, t] of Object.entries(row.timings) as [string, Record<string, number>][]) {
+        assert.ok(t.n >= 5, `${row.profile} ${name}: n = ${t.n}`);
+        for (const k of ["median", "min", "max"]) {
+          assert.ok(Number.isFinite(t[k]) && t[k] >= 0, `${row.profile} ${name}.${k}`);
+        }
+        assert.ok(t.min <= t.median && t.median <= t.max, `${row.profile} ${name}`);
+        assert.equal(row[name], t.median, `${row.profile}: ${name} is the median`);
+      }
+      assert.doesNotMatch(row.errors, /timing:/, `${row.profile}: a replay disagreed`);
     }
     assert.deepEqual(errors, [], "console errors");
   } finally {

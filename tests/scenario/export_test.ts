@@ -4,6 +4,7 @@ import fc from "fast-check";
 import {
   parseCsv,
   rowColumns,
+  rowJson,
   rowsFromCsv,
   rowsFromJson,
   rowsToCsv,
@@ -30,6 +31,35 @@ Deno.test("real rows round-trip through JSON and CSV", () => {
   assert.equal(cols[0], "scenario");
   assert.ok(cols.indexOf("walkCacheLines") < cols.indexOf("walkMs"));
   assert.ok(rowsToCsv(rows).split("\n")[1].includes('"{""ramBytes"":'));
+  // CSV: each timing's median column, then its statistics, in the catalogue's place.
+  const at = cols.indexOf("walkMs");
+  assert.deepEqual(cols.slice(at, at + 5), [
+    "walkMs",
+    "walkMs.n",
+    "walkMs.median",
+    "walkMs.min",
+    "walkMs.max",
+  ]);
+  assert.equal(cols.at(-1), "reserveMs.max");
+  // JSON: the statistics nested under timings, the median kept under its name.
+  const json = JSON.parse(rowsToJson(rows));
+  assert.deepEqual(json[0].timings.walkMs, { n: 5, median: 0, min: 0, max: 0 });
+  assert.equal(json[0].walkMs, 0);
+  assert.ok(!("walkMs.n" in json[0]));
+  assert.deepEqual(Object.keys(json[0].timings), [
+    "preserveMs",
+    "walkMs",
+    "populateMs",
+    "reserveMs",
+  ]);
+  assert.deepEqual(Object.keys(json[1].timings), [
+    "preserveMs",
+    "finalizeMs",
+    "walkMs",
+    "populateMs",
+    "reserveMs",
+  ]);
+  assert.deepEqual(rowJson(rows[1]), json[1]);
 });
 
 Deno.test("CSV quoting: commas, quotes, newlines, spaces, missing values", () => {
@@ -69,6 +99,14 @@ Deno.test("property: arbitrary catalogue rows round-trip through CSV", () => {
             walkCacheLines: r.walkCacheLines === 0 ? 0 : r.walkCacheLines, // -0 prints as 0
           })),
         );
+        const timed = rows.map((r) => ({
+          ...r,
+          "walkMs.n": 5,
+          "walkMs.median": r.walkMs,
+          "walkMs.min": r.walkMs / 2,
+          "walkMs.max": r.walkMs * 2,
+        }));
+        assert.deepEqual(rowsFromJson(rowsToJson(timed)), timed);
       },
     ),
     { seed: 11, numRuns: 150 },

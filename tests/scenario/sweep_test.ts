@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ManualClock, wallClock } from "../../lib/rng.ts";
 import { deterministicPart } from "../../lib/metrics/metrics.ts";
+import { rowTimings } from "../../lib/metrics/timing.ts";
 import { availableProfiles } from "../../lib/scenario/run.ts";
 import { pointSeed } from "../../lib/scenario/scenarios.ts";
 import { runSweep, sweepPoints } from "../../lib/scenario/sweep.ts";
@@ -35,12 +36,94 @@ Deno.test("sweep points: values outer, profiles inner, seeds from the value inde
   assert.notEqual(pts[0].seed, pts[2].seed);
   assert.equal(pts[3].params.pages, "1Ki");
   assert.throws(() => sweepPoints({ scenario: "nope" }), RangeError);
-  // Workers read their own wall clock: any other clock needs workers: 0.
-  assert.rejects(
-    () => runSweep({ scenario: "uniform", workers: 1, clock: new ManualClock() }),
-    RangeError,
-  );
   assert.throws(() => sweepPoints({ scenario: "uniform", profiles: ["kho-v9" as "kho-v4"] }));
+});
+
+Deno.test("sweep options are checked before any work", async () => {
+  const base = { scenario: "uniform", profiles: ["kho-v4" as const], clock: new ManualClock() };
+  for (const bad of [{ repeat: -1 }, { repeat: 1.5 }, { warmup: -2 }, { workers: -1 }]) {
+    await assert.rejects(() => runSweep({ ...base, ...bad }), RangeError, JSON.stringify(bad));
+  }
+});
+
+Deno.test("timed regions run only while no sweep point runs, one at a time, on any clock", async () => {
+  const points = sweepPoints({
+    scenario: "uniform",
+    params: { ramBytes: "1G" },
+    param: "pages",
+    values: [50, 100, 200],
+    profiles: ["kho-v1-6.19", "kho-v4"],
+  });
+  const events: string[] = [];
+  const running = new Set<number>();
+  let timing: number | null = null;
+  const reads: { running: number; timing: number | null }[] = [];
+  let t = 0;
+  // The injected clock logs every reading: a timed region reads it at its start and end.
+  const clock = {
+    nowMs: () => (reads.push({ running: running.size, timing }), t++),
+  };
+  const rows = await runSweep({
+    scenario: "uniform",
+    params: { ramBytes: "1G" },
+    param: "pages",
+    values: [50, 100, 200],
+    profiles: ["kho-v1-6.19", "kho-v4"],
+    workers: 2,
+    repeat: 3,
+    maxPendingBytes: 0, // replay as soon as the running points are done: runs and replays interleave
+    clock,
+    onEvent: (e) => {
+      events.push(`${e.type}:${e.index}`);
+      if (e.type === "run-start") running.add(e.index);
+      if (e.type === "run-end") running.delete(e.index);
+      if (e.type === "time-start") {
+        assert.equal(timing, null, "one point's replays at a time");
+        assert.equal(running.size, 0, `replays of ${e.index} start while points run`);
+        timing = e.index;
+      }
+      if (e.type === "time-end") {
+        assert.equal(timing, e.index);
+        timing = null;
+      }
+    },
+  });
+  assert.equal(rows.length, points.length);
+  // Every clock reading happened inside one point's replays, with no point running.
+  assert.ok(reads.length > 0);
+  for (const r of reads) {
+    assert.equal(r.running, 0, "the clock was read while a point ran");
+    assert.notEqual(r.timing, null, "the clock was read outside the replays");
+  }
+  // Runs and replays did interleave (the budget of 0), and every point was run and timed once.
+  const firstTime = events.findIndex((e) => e.startsWith("time-start"));
+  const lastRun = events.findLastIndex((e) => e.startsWith("run-start"));
+  assert.ok(firstTime < lastRun, events.join(" "));
+  for (const type of ["run-start", "run-end", "time-start", "time-end"]) {
+    const seen = events.filter((e) => e.startsWith(`${type}:`)).map((e) => +e.split(":")[1]);
+    assert.deepEqual(seen.sort((a, b) => a - b), points.map((p) => p.index), type);
+  }
+  // Every row carries n = repeat samples of each of its timings, and the same deterministic
+  // part as a sweep in this thread.
+  for (const r of rows) {
+    const timings = rowTimings(r);
+    assert.ok(Object.keys(timings).length >= 4, r.profile as string);
+    for (const [k, v] of Object.entries(timings)) {
+      assert.equal(v.n, 3, k);
+      assert.ok(v.min <= v.median && v.median <= v.max, k);
+    }
+  }
+  const here = await runSweep({
+    scenario: "uniform",
+    params: { ramBytes: "1G" },
+    param: "pages",
+    values: [50, 100, 200],
+    profiles: ["kho-v1-6.19", "kho-v4"],
+    workers: 0,
+    repeat: 0,
+    clock: new ManualClock(),
+  });
+  assert.deepEqual(here, rows.map(deterministicPart));
 });
 
 Deno.test("a density sweep × all profiles gives the same rows with 1 worker and with 2", async () => {

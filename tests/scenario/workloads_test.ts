@@ -133,7 +133,7 @@ Deno.test("the successor's restore needs only the successor kernel", () => {
     const k2 = k1.kexec({ ...inst.bootOptions, finalizeAtKexec: false });
     // From here on: k2 and a fresh tally, nothing else.
     const t2 = new Tally();
-    restoreScenario(k2, t2, { attempted: 0, clock: CLOCK });
+    restoreScenario(k2, t2, { attempted: 0 });
     const [, lost, restored] = OUTCOME[profile];
     assert.equal(t2.lostObjects, lost, profile);
     assert.equal(t2.restoredBlocks, restored, profile);
@@ -194,7 +194,7 @@ Deno.test("content changed after the manifest was written is reported lost, not 
   k1.machine.mem.writeU8(folio.pfns[0] * 4096 + 77, 0x42);
   const k2 = k1.kexec(inst.bootOptions);
   const t2 = new Tally();
-  restoreScenario(k2, t2, { attempted: 0, clock: CLOCK });
+  restoreScenario(k2, t2, { attempted: 0 });
   assert.equal(t2.lostObjects, 1);
   assert.equal(t2.restoreFailures, 0);
 });
