@@ -39,18 +39,6 @@ import { batchedWalkAvailable, walkIncoming, walkIncomingBatched } from "./track
 /** Largest physical address a JavaScript number holds exactly, as a u64. */
 const MAX_SAFE_PHYS = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** End of the run of contiguous RAM that contains `phys` (RAM ranges are section-aligned). */
-function ramRunEnd(topology: Topology, phys: number): number {
-  let end = -1;
-  for (const r of topology.ranges) {
-    if (end < 0) {
-      if (phys >= r.start && phys < r.end) end = r.end;
-    } else if (r.start === end) end = r.end;
-    else break;
-  }
-  return end < 0 ? phys : end;
-}
-
 /** `KHO_PAGE_MAGIC` ("KHOP"), stored in the high half of `page->private`. */
 export const KHO_PAGE_MAGIC = 0x4b484f50;
 
@@ -385,7 +373,9 @@ export class KhoIn {
       const size = Math.min(sz, h.topology.endBytes - phys);
       h.memblock.reserve(phys, size);
       h.memblock.reservedMarkNoinit(phys, size);
-      const pfn = phys / PAGE_SIZE;
+      // phys_to_page(phys): an address inside the page (a corrupt chunk's phys_start) stamps
+      // the page that holds it.
+      const pfn = Math.floor(phys / PAGE_SIZE);
       // union kho_page_info: {order:31, type:1 (page-type RFC)} | magic << 32.
       if (this.profile.pageMagic) {
         h.memmap.setPrivate(pfn, (order | (type << 31)) >>> 0, KHO_PAGE_MAGIC);
@@ -487,14 +477,15 @@ export class KhoIn {
       log: h.log,
     };
     const r = kernelWalk(host, this.profile.tracker, this.mapPhys, (phys, order, type) => {
-      if (phys > MAX_SAFE_PHYS || !h.topology.isRam(Number(phys), PAGE_SIZE)) {
+      const page = phys > MAX_SAFE_PHYS ? -1 : Math.floor(Number(phys) / PAGE_SIZE) * PAGE_SIZE;
+      if (page < 0 || !h.topology.isRam(page, PAGE_SIZE)) {
         h.log.error("KHO", `${fn}: block ${hexU64(phys)} order ${order} has no struct page`);
-        throw new KernelOops({ address: Number(phys), fn }, h.log);
+        throw new KernelOops({ address: Number(phys), fn, structure: "struct page" }, h.log);
       }
       const p = Number(phys);
       if (deferred) {
-        const runEnd = ramRunEnd(h.topology, p);
-        if (p + 2 ** (order % 64) * PAGE_SIZE > runEnd) {
+        const runEnd = h.topology.ramRunEnd(page);
+        if (page + 2 ** (order % 64) * PAGE_SIZE > runEnd) {
           h.log.error(
             "KHO",
             `init_deferred_page: pfn ${hex(runEnd / PAGE_SIZE)} has no struct page`,
