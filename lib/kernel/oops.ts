@@ -25,7 +25,7 @@ import { KernelPanic } from "./panic.ts";
  *   new KernelLog(),
  * );
  * assert.equal(e.address, 2 ** 45);
- * assert.match(e.message, /kho_block_set_is_cyclic.*0x200000000000 reading the kho_block header/);
+ * assert.match(e.message, /kho_block_set_is_cyclic.*0x200000000000: kho_block header/);
  * ```
  */
 export class KernelOops extends KernelPanic {
@@ -33,13 +33,13 @@ export class KernelOops extends KernelPanic {
   readonly address: number;
   /** The function that faulted. */
   readonly fn: string;
-  /** What it was reading there (`"memfd_luo_ser"`, `"radix leaf"`), when named. */
+  /** What it was accessing there (`"memfd_luo_ser"`, `"struct page"`), when named. */
   readonly structure?: string;
   /** Logs the oops lines, then panics. */
   constructor(at: { address: number; fn: string; structure?: string }, log: KernelLog) {
     log.error("", `BUG: unable to handle page fault for address: ${hex(at.address)}`);
     log.error("", `RIP: ${at.fn}`);
-    const what = at.structure ? ` reading the ${at.structure}` : "";
+    const what = at.structure ? `: ${at.structure}` : "";
     super(`Fatal exception in ${at.fn} (page fault at ${hex(at.address)}${what})`, log);
     this.address = at.address;
     this.fn = at.fn;

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { FdtError, KhoError } from "../errors.ts";
+import { FdtError, KernelBug, KhoError } from "../errors.ts";
 import { KernelOops } from "../kernel/oops.ts";
 import type { Clock } from "../rng.ts";
 import { KernelLog } from "../kernel/dmesg.ts";
@@ -582,8 +582,10 @@ export class KhoIn {
       ) {
         return -1; // kho_restore_folio: order > MAX_PAGE_ORDER → NULL, no warning (S-6.16c)
       }
-      if (order > 0) h.memmap.prepCompoundPage(pfn, order);
-      else {
+      if (order > 0) {
+        this.#checkBlock(pfn, order, true);
+        h.memmap.prepCompoundPage(pfn, order);
+      } else {
         h.memmap.setPageCount(pfn, 1);
         this.managedPages += 1;
       }
@@ -609,6 +611,7 @@ export class KhoIn {
       );
       return -1;
     }
+    this.#checkBlock(pfn, order, isFolio);
     h.memmap.setPrivate(pfn, 0, 0);
     const n = 2 ** order;
     if (isFolio) {
@@ -630,6 +633,36 @@ export class KhoIn {
     }
     this.managedPages += n;
     return order;
+  }
+
+  /**
+   * What the kernel's restore does with a stamped order it trusts: it writes the struct page
+   * of every page of the block (refcounts, compound tails) — a block reaching past RAM faults
+   * on the first page without one ({@link KernelOops}); and `prep_compound_page` makes a folio
+   * at any head — one not aligned to its order (a stamp from a corrupt `phys_start`) is freed
+   * into the buddy allocator wrongly, the `VM_BUG_ON_PAGE` of `__free_one_page` with
+   * CONFIG_DEBUG_VM; kholab's memmap holds compound pages at aligned heads only, so it stops
+   * with that BUG ({@link KernelBug}) at the restore.
+   */
+  #checkBlock(pfn: number, order: number, isFolio: boolean): void {
+    const h = this.#host;
+    const n = 2 ** order;
+    if (!h.topology.isRam(pfn * PAGE_SIZE, n * PAGE_SIZE)) {
+      const end = h.topology.ramRunEnd(pfn * PAGE_SIZE);
+      const fn = isFolio && order > 0 ? "prep_compound_page" : "kho_restore_page";
+      h.log.error(
+        "KHO",
+        `${fn}: pfn ${hex(pfn)} order ${order}: pfn ${hex(end / PAGE_SIZE)} has no struct page`,
+      );
+      throw new KernelOops({ address: end, fn, structure: "struct page" }, h.log);
+    }
+    if (isFolio && order > 0 && pfn % n !== 0) {
+      throw new KernelBug(
+        `VM_BUG_ON_PAGE(pfn & ((1 << order) - 1)): kho_restore_folio made an order-${order} ` +
+          `folio at pfn ${hex(pfn)}, not aligned to its order (freeing it corrupts the buddy ` +
+          "allocator; kholab models compound pages at aligned heads only)",
+      );
+    }
   }
 
   /** `kho_restore_folio(phys)`: the folio's head pfn, or null. */
