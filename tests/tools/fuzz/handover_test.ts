@@ -17,6 +17,9 @@ Deno.test("fuzz handover: 400 mutated handovers, seed 18: no finding", async () 
     target: "handover",
     runs: 400,
     seed: 18,
+    // A generous bound: the suite runs in parallel on a loaded machine (the long runs keep
+    // the default 2 s).
+    inputMs: 30_000,
     outDir: null,
     log: () => {},
   });
