@@ -161,6 +161,14 @@ export {
   toDts,
 } from "./lib/kho/fdt/mod.ts";
 
+// A handed-over FDT blob read as kernel code reads one (phys_to_virt + libfdt: an oops past RAM).
+export {
+  type PhysFdtHost,
+  type PhysFdtSite,
+  readPhysFdt,
+  readPhysFdtBytes,
+} from "./lib/kho/phys_fdt.ts";
+
 // kho_block (7.2): chains of preserved blocks of fixed-size entries, as KHO's clients use them.
 export { type KhoBlockHost, KhoBlockSet, type KhoBlockSetIt } from "./lib/kho/block.ts";
 
@@ -253,6 +261,8 @@ export {
   resolveBootConfig,
   type ResolvedBootConfig,
 } from "./lib/boot/options.ts";
+// Which kind of kernel verdict a thrown value is (errno, oops, panic, hang, BUG, blocked).
+export { asKernelVerdict, kernelVerdict, type KernelVerdictKind } from "./lib/boot/verdict.ts";
 // reserve_mem=: reserved (or revived) at boot, preserved by the late initcall.
 export {
   type ReservedMem,

@@ -34,6 +34,11 @@
  *   `RangeError` from simulated memory.
  * - A WARN is a line in the kernel's log, not an error; a kernel call that WARNs and goes on
  *   returns normally.
+ * - Kernel code that finds handed-over bytes it cannot use and drops them leaves a line in the
+ *   kernel log: the kernel's own message where it prints one, else kholab's note
+ *   (`KernelLog.note`, marked as not the kernel's).
+ * - Code that records verdicts (the scenario harness, the fuzzers) tells them from kholab's own
+ *   exceptions with `kernelVerdict` (`lib/boot/verdict.ts`) and lets the latter through.
  * - A plain `Error` is left only for the host (a big-endian host, a worker that died, a chart
  *   library that drew nothing) and for kholab's own consistency checks, whose messages start
  *   with `internal:` — reaching one is a bug in kholab, not in the simulated kernel.

@@ -24,9 +24,17 @@ import { type ErrnoName, FdtError, KhoError } from "../errors.ts";
 import type { BuddyAllocator } from "../kernel/buddy.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
 import { KernelOops } from "../kernel/oops.ts";
-import { buildMemblockFdt, MEMBLOCK_KHO_FDT, readMemblockRegion } from "../kho/abi/memblock.ts";
-import { hasApi } from "../kho/profiles.ts";
-import { FdtReader, readBe32 } from "../kho/fdt/mod.ts";
+import {
+  buildMemblockFdt,
+  MEMBLOCK_KHO_FDT,
+  MEMBLOCK_KHO_NODE_COMPATIBLE,
+  RESERVE_MEM_KHO_NODE_COMPATIBLE,
+  RESERVE_MEM_KHO_SIZE_PROP,
+  RESERVE_MEM_KHO_START_PROP,
+} from "../kho/abi/memblock.ts";
+import { decodeKhoFdtU64 } from "../kho/abi/kexec_handover.ts";
+import { type AbiProfile, hasApi } from "../kho/profiles.ts";
+import { readPhysFdt } from "../kho/phys_fdt.ts";
 import type { KernelParams } from "../kernel/cmdline.ts";
 import type { Memblock } from "../kernel/memblock.ts";
 import type { Kho } from "../kho/kho.ts";
@@ -104,10 +112,28 @@ export function newReserveMemState(): ReserveMemState {
   return { regions: [], failed: [], fdtPfn: null };
 }
 
+/** libfdt's return as the kernel prints it: 0, 1 (no match) or `-FDT_ERR_*`. */
+function libfdtRet(f: () => number): number {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof FdtError) return e.fdtErrno;
+    throw e;
+  }
+}
+
 /**
- * `reserve_mem_kho_revive(name, size, align)`: the start of the previous kernel's region
- * `name` when the `memblock` sub-FDT has it with compatible `reserve-mem-v1`, a `start`
- * aligned to `align` and exactly `size` bytes; otherwise null (with the kernel's warnings).
+ * `reserve_mem_kho_revive(name, size, align)` (kho-facts §8.3, `mm/memblock.c`): the start of
+ * the previous kernel's region `name` when the `memblock` sub-FDT (`kho_retrieve_subtree`,
+ * read through `phys_to_virt`: a blob outside RAM is an oops, `./lib/kho/phys_fdt.ts`) is
+ * `memblock-v1`, has a child `name` that is `reserve-mem-v1` with `start` and `size` of 8
+ * bytes each, `start` aligned to `align` and `size` the requested size; otherwise null. Every
+ * refusal is logged as the kernel logs it ("failed to retrieve FDT", "is incompatible with",
+ * "has no child", "wrong alignment", "wrong size"); a `start` or `size` property of the
+ * wrong length, which the kernel refuses silently, gets a kholab note. A `start` beyond what
+ * a JavaScript number holds exactly (2^53) cannot be carried: refused with a note where the
+ * generation would hand it on (before 7.1; from 7.1 the kernel's `kho_preserve_pages` of
+ * the region faults first, see {@link reserveMemPrepareKho}).
  */
 export function reserveMemRevive(
   ctx: ReserveMemBoot,
@@ -117,45 +143,112 @@ export function reserveMemRevive(
 ): number | null {
   const incoming = ctx.incoming;
   if (incoming === null || !incoming.isKhoBoot) return null;
+  const log = ctx.log;
   let phys: number;
   try {
     phys = incoming.retrieveSubtree(MEMBLOCK_KHO_FDT).phys;
-  } catch {
+  } catch (e) {
+    if (!(e instanceof KhoError)) throw e;
+    if (e.code !== "ENOENT") {
+      log.warning(
+        "memblock",
+        `failed to retrieve FDT '${MEMBLOCK_KHO_FDT}' from KHO: ${-e.errno}`,
+      );
+    }
     return null;
   }
-  const mem = ctx.machine.mem;
-  const log = ctx.log;
+  const topology = ctx.machine.topology;
+  const host = { mem: ctx.machine.mem, isRam: (p: number, n: number) => topology.isRam(p, n), log };
+  const at = {
+    fn: "reserve_mem_kho_revive",
+    structure: "memblock sub-FDT",
+    strict: ctx.config?.strict,
+  };
+  let region: { start: number; size: number } | null;
   try {
-    if (!ctx.machine.topology.isRam(phys, 8)) {
-      // reserve_mem_kho_revive: fdt_node_check_compatible(phys_to_virt(fdt_phys), …) faults.
-      if (ctx.config?.strict) return null;
-      log.error("memblock", `reserve_mem: sub-FDT at ${hex(phys)} is not RAM`);
-      throw new KernelOops({ address: phys, fn: "reserve_mem_kho_revive" }, log);
-    }
-    const total = Math.min(readBe32(mem.readBytes(phys, 8), 4), PAGE_SIZE);
-    const region = readMemblockRegion(new FdtReader(mem.readBytes(phys, total)), name);
-    if (region === null) return null;
-    const start = region.start;
-    if (start % align !== 0) {
-      log.warning(
-        "memblock",
-        `KHO reserve-mem '${name}' has wrong alignment (${hex(start)}, ${hex(align)})`,
-      );
-      return null;
-    }
-    if (region.size !== size) {
-      log.warning(
-        "memblock",
-        `KHO reserve-mem '${name}' has wrong size (${hex(region.size)} != ${hex(size)})`,
-      );
-      return null;
-    }
-    log.info("memblock", `Revived memory reservation '${name}' from KHO`);
-    return start;
+    region = readPhysFdt(host, phys, at, (rd) => {
+      const root = libfdtRet(() => rd.nodeCheckCompatible(0, MEMBLOCK_KHO_NODE_COMPATIBLE));
+      if (root !== 0) {
+        log.warning(
+          "memblock",
+          `FDT '${MEMBLOCK_KHO_FDT}' is incompatible with '${MEMBLOCK_KHO_NODE_COMPATIBLE}': ${root}`,
+        );
+        return null;
+      }
+      const off = libfdtRet(() => rd.subnodeOffset(0, name));
+      if (off < 0) {
+        log.warning("memblock", `FDT '${MEMBLOCK_KHO_FDT}' has no child '${name}': ${off}`);
+        return null;
+      }
+      const node = libfdtRet(() => rd.nodeCheckCompatible(off, RESERVE_MEM_KHO_NODE_COMPATIBLE));
+      if (node !== 0) {
+        log.warning(
+          "memblock",
+          `Node '${name}' is incompatible with '${RESERVE_MEM_KHO_NODE_COMPATIBLE}': ${node}`,
+        );
+        return null;
+      }
+      const prop = (p: string) => {
+        try {
+          return decodeKhoFdtU64(rd.getprop(off, p));
+        } catch (e) {
+          if (e instanceof FdtError) return null; // fdt_getprop gives NULL
+          throw e;
+        }
+      };
+      const start = prop(RESERVE_MEM_KHO_START_PROP);
+      const sz = prop(RESERVE_MEM_KHO_SIZE_PROP);
+      if (start === null || sz === null) {
+        log.note("memblock", `reserve_mem_kho_revive: '${name}': start or size is not 8 bytes`);
+        return null;
+      }
+      return { start, size: sz };
+    });
   } catch (e) {
-    if (e instanceof FdtError) return null;
-    throw e;
+    if (e instanceof KhoError && e.code === "EFAULT") return null; // strict: logged
+    if (!(e instanceof FdtError)) throw e;
+    // The header check failed: fdt_node_check_compatible returns that error.
+    log.warning(
+      "memblock",
+      `FDT '${MEMBLOCK_KHO_FDT}' is incompatible with '${MEMBLOCK_KHO_NODE_COMPATIBLE}': ${e.fdtErrno}`,
+    );
+    return null;
   }
+  if (region === null) return null;
+  const { start } = region;
+  if (start % align !== 0) {
+    log.warning(
+      "memblock",
+      `KHO reserve-mem '${name}' has wrong alignment (${hex(align)}, ${hex(start)})`,
+    );
+    return null;
+  }
+  if (region.size !== size) {
+    log.warning(
+      "memblock",
+      `KHO reserve-mem '${name}' has wrong size (${hex(region.size)} != ${hex(size)})`,
+    );
+    return null;
+  }
+  if (!Number.isSafeInteger(start) && !preserveTouchesStructPages(ctx.incoming!.profile)) {
+    log.note(
+      "memblock",
+      `reserve_mem_kho_revive: '${name}' at ${hex(start)}: beyond 2^53, kholab cannot carry ` +
+        "the address; allocated afresh",
+    );
+    return null;
+  }
+  log.info("memblock", `Revived memory reservation '${name}' from KHO`);
+  return start;
+}
+
+/**
+ * Whether this generation's `kho_preserve_pages` reads the struct page of every block it
+ * preserves: 7.1's NUMA rule (`pfn_to_nid`) and the page-type RFC (the second page's
+ * refcount) do. A revived region outside RAM then faults there.
+ */
+function preserveTouchesStructPages(p: AbiProfile): boolean {
+  return p.numaAwarePages || p.tracker === "radix-typed" || p.tracker === "radix-typed-fixed";
 }
 
 /**
@@ -223,6 +316,21 @@ export function reserveMemPrepareKho(host: ReserveMemHost): void {
   const st = host.reserveMem;
   if (st.fdtPfn !== null) {
     throw new RangeError("reserveMemPrepareKho: already prepared in this kernel");
+  }
+  // A region revived from corrupt bytes may lie outside RAM: kho_preserve_pages reads its
+  // struct pages (7.1's pfn_to_nid, the page-type RFC's refcount check) and faults.
+  if (preserveTouchesStructPages(host.kho.profile)) {
+    for (const r of st.regions) {
+      if (regionPages(r) === 0 || host.machine.topology.isRam(r.start, r.size)) continue;
+      host.log.error(
+        "memblock",
+        `reserved_mem_preserve: '${r.name}' at ${hex(r.start)} is not RAM`,
+      );
+      throw new KernelOops(
+        { address: r.start, fn: "kho_preserve_pages", structure: "struct page" },
+        host.log,
+      );
+    }
   }
   const pfn = host.buddy.allocPages(0, { site: RESERVE_MEM_FDT_SITE });
   if (pfn === null) throw new KhoError("ENOMEM", "prepare_kho_fdt: no page");

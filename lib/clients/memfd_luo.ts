@@ -263,10 +263,12 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
     const ser = this.#readSer(serPa, "memfd_luo_retrieve");
     const v2 = this.compatible === "memfd-v2";
     if (v2 && (ser.seals & ~MEMFD_LUO_ALL_SEALS) !== 0) {
+      k.log.note("memfd_luo", `retrieve: seals ${hex(ser.seals)} unknown to memfd-v2: -EOPNOTSUPP`);
       kho.restoreFree(serPa);
       throw new KhoError("EOPNOTSUPP", `memfd_luo: seals ${hex(ser.seals)} unknown to memfd-v2`);
     }
     if (k.faults.shouldFail(MEMFD_ALLOC_FILE_SITE)) {
+      k.log.error("memfd_luo", "failed to setup file: -ENOMEM");
       kho.restoreFree(serPa);
       throw new KhoError("ENOMEM", "memfd_alloc_file");
     }
@@ -319,6 +321,7 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
       }
       if (k.faults.shouldFail(MEM_CGROUP_CHARGE_SITE)) {
         err = "ENOMEM";
+        k.log.error("memfd_luo", `shmem: failed to charge folio index ${i}: -12`);
         k.buddy.folioPut(pfn);
         break;
       }
@@ -340,6 +343,10 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
       } catch (e) {
         if (!(e instanceof KhoError)) throw e;
         err = e.code;
+        k.log.error(
+          "memfd_luo",
+          `shmem: failed to add to page cache folio index ${i}: ${-e.errno}`,
+        );
         k.buddy.folioPut(pfn);
         break;
       }

@@ -26,7 +26,7 @@ import {
   parseTestKhoFdt,
 } from "../kho/abi/test_kho.ts";
 import type { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
-import { FdtReader, readBe32 } from "../kho/fdt/mod.ts";
+import { readPhysFdt } from "../kho/phys_fdt.ts";
 import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
 import { Rng } from "../rng.ts";
 import { getOrder, hex, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SIZE } from "../units.ts";
@@ -222,11 +222,24 @@ function fail(
 }
 
 /**
+ * `PAGE_SIZE << order` as `kho_test_restore_data` stores it, in an `unsigned int`: the shift
+ * of an unsigned long (count masked to 6 bits by x86), truncated to 32 bits — 0 from order 20.
+ */
+export function testKhoFolioBytes(order: number): number {
+  return Number(BigInt.asUintN(32, BigInt(PAGE_SIZE) << BigInt(order % 64)));
+}
+
+/**
  * `kho_test_restore` in the successor, from bytes only: `kho_retrieve_subtree("kho_test")`,
- * the compatible and magic checks, the `/data` properties with their exact lengths,
- * `kho_restore_vmalloc(folios_info)`, then per entry `kho_restore_folio` + order check +
- * `csum_partial` + `folio_put`, `vfree`, and the checksum comparison. Logs "KHO restore
- * succeeded" (pr_info) or "KHO restore failed" (pr_err).
+ * the sub-FDT read through `phys_to_virt` (outside RAM: the kernel's oops, or EINVAL in
+ * strict mode), the compatible and magic checks, the `/data` properties with their exact
+ * lengths, `kho_restore_vmalloc(folios_info)`, then per entry `kho_restore_folio` + order
+ * check + `csum_partial` + `folio_put`, `vfree`, and the checksum comparison. Logs "KHO
+ * restore succeeded" (pr_info) or "KHO restore failed" (pr_err).
+ *
+ * Where the module trusts the bytes, so does this: an `nr_folios` beyond the restored array
+ * reads past the vmalloc area (its guard page: an oops), and a folio's checksum reads its
+ * `PAGE_SIZE << order` bytes (an oops where they are not RAM).
  */
 export function testKhoVerify(kernel: Kernel, opts: TestKhoOptions = {}): TestKhoResult {
   const base = { nrFolios: 0, restoredFolios: 0, csum: 0, expectedCsum: 0 };
@@ -234,50 +247,50 @@ export function testKhoVerify(kernel: Kernel, opts: TestKhoOptions = {}): TestKh
   try {
     phys = kernel.kho.retrieveSubtree(KHO_TEST_FDT).phys;
   } catch (e) {
-    const errno = e instanceof KhoError ? e.code : "EINVAL";
-    kernel.log.error("test_kho", `failed to retrieve ${KHO_TEST_FDT} FDT: -${errno}`);
-    return fail(kernel, { ...base, errno, reason: (e as Error).message }, false);
+    if (!(e instanceof KhoError)) throw e;
+    if (e.code !== "ENOENT") {
+      kernel.log.warning("test_kho", `failed to retrieve ${KHO_TEST_FDT} FDT: ${-e.errno}`);
+    }
+    return fail(kernel, { ...base, errno: e.code, reason: e.message }, false);
   }
   const mem = kernel.machine.mem;
-  if (!kernel.machine.topology.isRam(phys, 8)) {
-    // kho_test_restore: fdt_node_check_compatible(phys_to_virt(fdt_phys), …) faults.
-    if (!kernel.kho.strict) {
-      throw new KernelOops({ address: phys, fn: "kho_test_restore" }, kernel.log);
-    }
-    return fail(kernel, { ...base, errno: "EINVAL", reason: `sub-FDT ${hex(phys)} is not RAM` });
-  }
-  let rd: FdtReader;
-  try {
-    const total = readBe32(mem.readBytes(phys, 8), 4);
-    rd = new FdtReader(mem.readBytes(phys, Math.min(total, 4 * 1024 * 1024)));
-  } catch (e) {
-    return fail(kernel, { ...base, errno: "EINVAL", reason: `sub-FDT: ${(e as Error).message}` });
-  }
   const einval = (reason: string) => fail(kernel, { ...base, errno: "EINVAL", reason });
-  let nrFolios: number, expectedCsum: number, desc: KhoVmalloc;
+  let parsed: ReturnType<typeof parseTestKhoFdt>;
   try {
-    const parsed = parseTestKhoFdt(rd);
-    if (!parsed.ok) return einval(parsed.reason);
-    nrFolios = parsed.fields.nrFolios;
-    expectedCsum = parsed.fields.csum;
-    desc = parsed.fields.foliosInfo;
+    parsed = readPhysFdt(
+      {
+        mem,
+        isRam: (p: number, n: number) => kernel.machine.topology.isRam(p, n),
+        log: kernel.log,
+      },
+      phys,
+      { fn: "kho_test_restore", structure: "kho_test sub-FDT", strict: kernel.kho.strict },
+      (rd) => parseTestKhoFdt(rd),
+    );
   } catch (e) {
     if (e instanceof FdtError) return einval(`sub-FDT: ${e.code}`);
+    if (e instanceof KhoError && e.code === "EFAULT") return einval(e.message); // strict
     throw e;
   }
+  if (!parsed.ok) return einval(parsed.reason);
+  const { nrFolios, csum: expectedCsum, foliosInfo: desc } = parsed.fields;
   const info = restoreVmalloc(kernel, desc, { bugs: opts.bugs });
   if (info === null) {
     return fail(kernel, { ...base, nrFolios, expectedCsum, errno: "EINVAL", reason: "vmalloc" });
   }
-  const infoBytes = kernel.vmalloc.findVmArea(info)!.size;
+  const infoBytes = kernel.vmalloc.findVmArea(info)!.nrPages * PAGE_SIZE;
   let csum = 0;
   let restored = 0;
   let reason: string | undefined;
   for (let i = 0; i < nrFolios; i++) {
     const at = KHO_TEST_FOLIO_INFO_SIZE * i;
     if (at + KHO_TEST_FOLIO_INFO_SIZE > infoBytes) {
-      reason = `folios_info has no entry ${i}`; // the kernel would read past the area
-      break;
+      // folios_info[i] past the area: the guard page after it.
+      kernel.log.error("test_kho", `folios_info[${i}] lies past the ${infoBytes}-byte array`);
+      throw new KernelOops(
+        { address: info + infoBytes, fn: "kho_test_restore_data", structure: "folios_info" },
+        kernel.log,
+      );
     }
     const [lo, hi] = kernel.vmalloc.readU64Parts(info + at);
     const { phys: folioPhys, order } = decodeTestKhoFolioInfo(lo, hi);
@@ -290,7 +303,16 @@ export function testKhoVerify(kernel: Kernel, opts: TestKhoOptions = {}): TestKh
       reason = `folio ${i}: order ${kernel.memmap.folioOrder(pfn)} != ${order}`;
       break;
     }
-    csum = mem.csumPartial(folioPhys, PAGE_SIZE * 2 ** order, csum);
+    const size = testKhoFolioBytes(order);
+    if (size > 0 && !kernel.machine.topology.isRam(folioPhys, size)) {
+      const end = kernel.machine.topology.ramRunEnd(folioPhys);
+      kernel.log.error("test_kho", `folio ${i}: ${size} bytes at ${hex(folioPhys)} are not RAM`);
+      throw new KernelOops(
+        { address: end, fn: "csum_partial", structure: "test folio" },
+        kernel.log,
+      );
+    }
+    csum = mem.csumPartial(folioPhys, size, csum);
     kernel.buddy.folioPut(pfn);
     restored++;
   }

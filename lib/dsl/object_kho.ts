@@ -307,8 +307,10 @@ export function verifyObject(kernel: Kernel, o: DslObject): boolean {
     } else if (o.kind === "memfd") {
       ok = o.file !== null && o.file.hash64() === o.hashes[0];
     } else if (o.kind === "subtree" || o.state === "reserved") {
-      // A sub-tree blob, a reserve_mem= region: exactly its bytes.
-      ok = kernel.machine.mem.hash64(o.phys[0], o.bytes) === o.hashes[0];
+      // A sub-tree blob, a reserve_mem= region: exactly its bytes (a region revived from
+      // corrupt bytes may lie outside RAM: not the region handed over).
+      ok = kernel.machine.topology.isRam(o.phys[0], o.bytes) &&
+        kernel.machine.mem.hash64(o.phys[0], o.bytes) === o.hashes[0];
     } else {
       const now = blockHashes(kernel, o.phys, o.pages);
       ok = now.length === o.hashes.length && now.every((h, i) => h === o.hashes[i]);

@@ -367,7 +367,9 @@ export class Session {
           mem.fill(r.start, r.size, { pattern: this.rng().u32() });
           return mem.hash64(r.start, r.size);
         },
-        hashNow: () => mem.hash64(r.start, r.size),
+        // A region revived from corrupt bytes may lie outside RAM: nothing to hash there.
+        hashNow: () =>
+          kernel.machine.topology.isRam(r.start, r.size) ? mem.hash64(r.start, r.size) : 0n,
       });
       this.objects.set(r.name, o);
       this.print(

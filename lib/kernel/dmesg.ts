@@ -20,6 +20,12 @@ export interface LogEntry {
   readonly text: string;
   /** For WARNs: the call site (`"kho_preserve_folio"`). */
   readonly callsite?: string;
+  /**
+   * `"kholab"` for a line the real kernel does not print: kholab's note where kernel code
+   * detects bad handed-over bytes and drops what it found without a word (see
+   * {@link KernelLog.note}). Absent for the kernel's own lines.
+   */
+  readonly origin?: "kholab";
 }
 
 /**
@@ -42,6 +48,7 @@ export class KernelLog {
   /** Upper bound on stored lines; older lines are dropped (like the ring buffer). */
   readonly capacity: number;
   #dropped = 0;
+  #suppressed = 0;
 
   /** Creates an empty log holding at most `capacity` lines. */
   constructor(capacity = 100_000) {
@@ -50,8 +57,11 @@ export class KernelLog {
 
   /** Appends a line at a level. */
   printk(level: LogLevel, prefix: string, text: string, callsite?: string): void {
-    const seq = this.#entries.length + this.#dropped;
-    this.#entries.push({ seq, level, prefix, text, callsite });
+    this.#push({ seq: this.printed, level, prefix, text, callsite });
+  }
+
+  #push(e: LogEntry): void {
+    this.#entries.push(e);
     if (this.#entries.length > this.capacity) {
       this.#entries.shift();
       this.#dropped++;
@@ -84,8 +94,38 @@ export class KernelLog {
     if (!this.#warnedOnce.has(callsite)) {
       this.#warnedOnce.add(callsite);
       this.warn(callsite, text);
-    }
+    } else this.#suppressed++;
     return true;
+  }
+
+  /**
+   * kholab's note (an info line marked `origin: "kholab"`, printed as `(kholab)`): where
+   * kernel code finds handed-over bytes it cannot use and fails or drops them silently — the
+   * real kernel prints nothing there —, so that every detected corruption leaves a line.
+   * Not a kernel message: tests and tools that compare with the kernel's log skip it.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KernelLog } from "./dmesg.ts";
+   * const log = new KernelLog();
+   * log.note("kho_restore_vmalloc", "chunk entry 3 beyond total_pages 2: NULL");
+   * assert.equal(log.entries()[0].origin, "kholab");
+   * assert.match(log.text(), /\(kholab\) kho_restore_vmalloc: chunk entry 3/);
+   * ```
+   */
+  note(prefix: string, text: string): void {
+    this.#push({ seq: this.printed, level: "info", prefix, text, origin: "kholab" });
+  }
+
+  /** Lines printed in this boot so far (dropped ones included): the next line's `seq`. */
+  get printed(): number {
+    return this.#entries.length + this.#dropped;
+  }
+
+  /** WARN_ON_ONCE calls that printed nothing because their call site had warned before. */
+  get suppressedOnce(): number {
+    return this.#suppressed;
   }
 
   /** All stored lines, oldest first. */
@@ -115,5 +155,6 @@ export class KernelLog {
 
 /** Formats an entry as `[seq] prefix: text`. */
 export function format(e: LogEntry): string {
-  return `[${String(e.seq).padStart(5)}] ${e.prefix ? e.prefix + ": " : ""}${e.text}`;
+  const who = e.origin === "kholab" ? "(kholab) " : "";
+  return `[${String(e.seq).padStart(5)}] ${who}${e.prefix ? e.prefix + ": " : ""}${e.text}`;
 }

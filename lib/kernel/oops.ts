@@ -20,9 +20,12 @@ import { KernelPanic } from "./panic.ts";
  * import assert from "node:assert/strict";
  * import { KernelLog } from "./dmesg.ts";
  * import { KernelOops } from "./oops.ts";
- * const e = new KernelOops({ address: 2 ** 45, fn: "kho_block_set_is_cyclic" }, new KernelLog());
+ * const e = new KernelOops(
+ *   { address: 2 ** 45, fn: "kho_block_set_is_cyclic", structure: "kho_block header" },
+ *   new KernelLog(),
+ * );
  * assert.equal(e.address, 2 ** 45);
- * assert.match(e.message, /kho_block_set_is_cyclic.*0x200000000000/);
+ * assert.match(e.message, /kho_block_set_is_cyclic.*0x200000000000: kho_block header/);
  * ```
  */
 export class KernelOops extends KernelPanic {
@@ -30,12 +33,16 @@ export class KernelOops extends KernelPanic {
   readonly address: number;
   /** The function that faulted. */
   readonly fn: string;
+  /** What it was accessing there (`"memfd_luo_ser"`, `"struct page"`), when named. */
+  readonly structure?: string;
   /** Logs the oops lines, then panics. */
-  constructor(at: { address: number; fn: string }, log: KernelLog) {
+  constructor(at: { address: number; fn: string; structure?: string }, log: KernelLog) {
     log.error("", `BUG: unable to handle page fault for address: ${hex(at.address)}`);
     log.error("", `RIP: ${at.fn}`);
-    super(`Fatal exception in ${at.fn} (page fault at ${hex(at.address)})`, log);
+    const what = at.structure ? `: ${at.structure}` : "";
+    super(`Fatal exception in ${at.fn} (page fault at ${hex(at.address)}${what})`, log);
     this.address = at.address;
     this.fn = at.fn;
+    if (at.structure) this.structure = at.structure;
   }
 }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { FdtError, KhoError } from "../errors.ts";
+import { FdtError, KernelBug, KhoError } from "../errors.ts";
 import { KernelOops } from "../kernel/oops.ts";
 import type { Clock } from "../rng.ts";
 import { KernelLog } from "../kernel/dmesg.ts";
@@ -43,18 +43,6 @@ import {
 
 /** Largest physical address a JavaScript number holds exactly, as a u64. */
 const MAX_SAFE_PHYS = BigInt(Number.MAX_SAFE_INTEGER);
-
-/** End of the run of contiguous RAM that contains `phys` (RAM ranges are section-aligned). */
-function ramRunEnd(topology: Topology, phys: number): number {
-  let end = -1;
-  for (const r of topology.ranges) {
-    if (end < 0) {
-      if (phys >= r.start && phys < r.end) end = r.end;
-    } else if (r.start === end) end = r.end;
-    else break;
-  }
-  return end < 0 ? phys : end;
-}
 
 /** `KHO_PAGE_MAGIC` ("KHOP"), stored in the high half of `page->private`. */
 export const KHO_PAGE_MAGIC = 0x4b484f50;
@@ -390,7 +378,9 @@ export class KhoIn {
       const size = Math.min(sz, h.topology.endBytes - phys);
       h.memblock.reserve(phys, size);
       h.memblock.reservedMarkNoinit(phys, size);
-      const pfn = phys / PAGE_SIZE;
+      // phys_to_page(phys): an address inside the page (a corrupt chunk's phys_start) stamps
+      // the page that holds it.
+      const pfn = Math.floor(phys / PAGE_SIZE);
       // union kho_page_info: {order:31, type:1 (page-type RFC)} | magic << 32.
       if (this.profile.pageMagic) {
         h.memmap.setPrivate(pfn, (order | (type << 31)) >>> 0, KHO_PAGE_MAGIC);
@@ -492,14 +482,15 @@ export class KhoIn {
       log: h.log,
     };
     const r = replay.walk(host, this.mapPhys, (phys, order, type) => {
-      if (phys > MAX_SAFE_PHYS || !h.topology.isRam(Number(phys), PAGE_SIZE)) {
+      const page = phys > MAX_SAFE_PHYS ? -1 : Math.floor(Number(phys) / PAGE_SIZE) * PAGE_SIZE;
+      if (page < 0 || !h.topology.isRam(page, PAGE_SIZE)) {
         h.log.error("KHO", `${fn}: block ${hexU64(phys)} order ${order} has no struct page`);
-        throw new KernelOops({ address: Number(phys), fn }, h.log);
+        throw new KernelOops({ address: Number(phys), fn, structure: "struct page" }, h.log);
       }
       const p = Number(phys);
       if (deferred) {
-        const runEnd = ramRunEnd(h.topology, p);
-        if (p + 2 ** (order % 64) * PAGE_SIZE > runEnd) {
+        const runEnd = h.topology.ramRunEnd(page);
+        if (page + 2 ** (order % 64) * PAGE_SIZE > runEnd) {
           h.log.error(
             "KHO",
             `init_deferred_page: pfn ${hex(runEnd / PAGE_SIZE)} has no struct page`,
@@ -596,8 +587,10 @@ export class KhoIn {
       ) {
         return -1; // kho_restore_folio: order > MAX_PAGE_ORDER → NULL, no warning (S-6.16c)
       }
-      if (order > 0) h.memmap.prepCompoundPage(pfn, order);
-      else {
+      if (order > 0) {
+        this.#checkBlock(pfn, order, true);
+        h.memmap.prepCompoundPage(pfn, order);
+      } else {
         h.memmap.setPageCount(pfn, 1);
         this.managedPages += 1;
       }
@@ -623,6 +616,7 @@ export class KhoIn {
       );
       return -1;
     }
+    this.#checkBlock(pfn, order, isFolio);
     h.memmap.setPrivate(pfn, 0, 0);
     const n = 2 ** order;
     if (isFolio) {
@@ -642,6 +636,36 @@ export class KhoIn {
     }
     this.managedPages += n;
     return order;
+  }
+
+  /**
+   * What the kernel's restore does with a stamped order it trusts: it writes the struct page
+   * of every page of the block (refcounts, compound tails) — a block reaching past RAM faults
+   * on the first page without one ({@link KernelOops}); and `prep_compound_page` makes a folio
+   * at any head — one not aligned to its order (a stamp from a corrupt `phys_start`) is freed
+   * into the buddy allocator wrongly, the `VM_BUG_ON_PAGE` of `__free_one_page` with
+   * CONFIG_DEBUG_VM; kholab's memmap holds compound pages at aligned heads only, so it stops
+   * with that BUG ({@link KernelBug}) at the restore.
+   */
+  #checkBlock(pfn: number, order: number, isFolio: boolean): void {
+    const h = this.#host;
+    const n = 2 ** order;
+    if (!h.topology.isRam(pfn * PAGE_SIZE, n * PAGE_SIZE)) {
+      const end = h.topology.ramRunEnd(pfn * PAGE_SIZE);
+      const fn = isFolio && order > 0 ? "prep_compound_page" : "kho_restore_page";
+      h.log.error(
+        "KHO",
+        `${fn}: pfn ${hex(pfn)} order ${order}: pfn ${hex(end / PAGE_SIZE)} has no struct page`,
+      );
+      throw new KernelOops({ address: end, fn, structure: "struct page" }, h.log);
+    }
+    if (isFolio && order > 0 && pfn % n !== 0) {
+      throw new KernelBug(
+        `VM_BUG_ON_PAGE(pfn & ((1 << order) - 1)): kho_restore_folio made an order-${order} ` +
+          `folio at pfn ${hex(pfn)}, not aligned to its order (freeing it corrupts the buddy ` +
+          "allocator; kholab models compound pages at aligned heads only)",
+      );
+    }
   }
 
   /** `kho_restore_folio(phys)`: the folio's head pfn, or null. */

@@ -117,12 +117,13 @@ function newVmallocChunk(kernel: KhoVmallocHost, cur: number): number {
 }
 
 /**
- * Reads `chunk->phys[i]`; returns null where the kernel would fault (past RAM) or where the
- * simulator stops an overrunning loop.
+ * Reads `chunk->phys[i]`; returns null where a strict successor refuses to read (past RAM;
+ * the kernel faults there: {@link KernelOops}) and -1 where the simulator stops an
+ * overrunning loop.
  */
 function readChunkEntry(kernel: KhoVmallocHost, chunk: number, i: number): number | null {
   const at = chunk + chunkPhysOffset(i);
-  if (at + 8 - (chunk + KHO_VMALLOC_CHUNK_SIZE) > OVERRUN_SCAN_LIMIT_BYTES) return null;
+  if (at + 8 - (chunk + KHO_VMALLOC_CHUNK_SIZE) > OVERRUN_SCAN_LIMIT_BYTES) return -1;
   if (!kernel.machine.topology.isRam(at, 8)) return chunkFault(kernel, at);
   const [lo, hi] = kernel.machine.mem.readU64Parts(at);
   return hi * 2 ** 32 + lo;
@@ -153,7 +154,7 @@ function unpreserveChunk(
   const nr = bugs.has("vmalloc-unpreserve-order") ? 1 : 2 ** order;
   for (let i = 0; !bounded || i < KHO_VMALLOC_SIZE; i++) {
     const phys = readChunkEntry(kernel, chunk, i);
-    if (phys === null || phys === 0) break;
+    if (phys === null || phys <= 0) break;
     try {
       kho.unpreservePages(Math.floor(phys / PAGE_SIZE), nr);
     } catch {
@@ -266,6 +267,12 @@ export function unpreserveVmalloc(
  * no block goes past `total_pages` and that exactly `total_pages` pages were found, and maps
  * the pages as a new vmalloc area with the preserved page order. Returns its address, or
  * null on any failure (pages already restored are not given back, as in the kernel).
+ *
+ * The kernel returns NULL without a word for most of these failures (unsupported flags, a
+ * block past `total_pages`, a block or chunk that does not restore, a page count that does not
+ * match); kholab logs each with a note (`KernelLog.note`), so its callers — memfd retrieve,
+ * the test module — never drop what they found silently. The page array's allocation prints
+ * the kernel's `warn_alloc` line when it cannot succeed (more than all of RAM).
  */
 export function restoreVmalloc(
   kernel: KhoVmallocHost,
@@ -273,17 +280,29 @@ export function restoreVmalloc(
   opts: VmallocPreserveOptions = {},
 ): number | null {
   const bugs = bugsOf(kernel, opts);
+  const log = kernel.log;
+  const fail = (why: string): null => {
+    log.note("kho_restore_vmalloc", `${why}: NULL`);
+    return null;
+  };
   const vmFlags = khoFlagsToVmalloc(desc.flags);
-  if (vmFlags & ~KHO_VMALLOC_SUPPORTED_FLAGS) return null;
+  if (vmFlags & ~KHO_VMALLOC_SUPPORTED_FLAGS) {
+    return fail(`flags ${hex(desc.flags)} not supported`);
+  }
   const totalPages = desc.totalPages;
-  // kvmalloc_objs(*pages, total_pages): fails for an absurd size or an injected fault.
-  if (
-    totalPages > kernel.buddy.managedPages() || kernel.faults.shouldFail(VMALLOC_PAGES_ARRAY_SITE)
-  ) {
+  // kvmalloc_objs(*pages, total_pages): an array larger than RAM fails in vmalloc, which warns.
+  const arrayBytes = totalPages * 8;
+  if (arrayBytes / PAGE_SIZE > kernel.buddy.managedPages()) {
+    log.warning("", `vmalloc error: size ${arrayBytes}, exceeds total pages`);
+    return null;
+  }
+  if (kernel.faults.shouldFail(VMALLOC_PAGES_ARRAY_SITE)) {
+    log.warning("", `vmalloc error: size ${arrayBytes}, failed to allocate pages`);
     return null;
   }
   const order = desc.order;
-  if (order > 30) return null; // 1 << order would overflow the kernel's unsigned int shift
+  // 1 << order in the kernel's int: from order 31 the count no longer fits (kholab stops).
+  if (order > 30) return fail(`order ${order}: 1 << order does not fit the page count`);
   const contig = 2 ** order;
   const pages: number[] = [];
   const bounded = !bugs.has("vmalloc-chunk-overrun");
@@ -296,20 +315,27 @@ export function restoreVmalloc(
     if (kernel.kho.strict && chunk % PAGE_SIZE !== 0) return chunkFault(kernel, chunk);
     for (let i = 0; !bounded || i < KHO_VMALLOC_SIZE; i++) {
       const phys = readChunkEntry(kernel, chunk, i);
-      if (phys === null) return null;
+      if (phys === null) return null; // strict: logged
+      if (phys < 0) {
+        return fail(`chunk ${hex(chunk)}: no 0 entry in ${OVERRUN_SCAN_LIMIT_BYTES} bytes`);
+      }
       if (phys === 0) break;
-      if (idx + contig > totalPages) return null;
+      if (idx + contig > totalPages) {
+        return fail(`chunk ${hex(chunk)} entry ${i}: page ${idx + contig} of ${totalPages}`);
+      }
       const pfn = kernel.kho.restorePages(phys, contig);
-      if (pfn === null) return null;
+      if (pfn === null) {
+        return fail(`chunk ${hex(chunk)} entry ${i}: kho_restore_pages(${hex(phys)}) failed`);
+      }
       for (let j = 0; j < contig; j++) pages[idx++] = sameHead ? pfn : pfn + j;
     }
     const chunkPfn = kernel.kho.restorePages(chunk, 1);
-    if (chunkPfn === null) return null;
+    if (chunkPfn === null) return fail(`chunk ${hex(chunk)} did not restore`);
     const next = kernel.machine.mem.readU64(chunk + KHO_VMALLOC_HDR_NEXT_OFFSET);
     kernel.buddy.freePage(chunkPfn);
     chunk = next;
   }
-  if (idx !== totalPages) return null;
-  if (totalPages === 0) return null;
+  if (idx !== totalPages) return fail(`${idx} pages found, total_pages ${totalPages}`);
+  if (totalPages === 0) return fail("total_pages 0: no area to map");
   return kernel.vmalloc.vmapPages(pages, order, vmFlags);
 }

@@ -23,6 +23,7 @@ import {
   LUO_FDT_SIZE,
   LUO_KHO_ENTRY_NAME,
   LUO_SER_LAYOUT,
+  nextLiveupdateNum,
   parseLuoFdt,
   readLuoSer,
 } from "../kho/abi/luo.ts";
@@ -32,10 +33,8 @@ import { LiveUpdateDevice, type LiveUpdateFd } from "./device.ts";
 import { type LiveUpdateFileHandler, LuoFileGlobal } from "./luo_file.ts";
 import { type LiveUpdateFlb, LuoFlbGlobal } from "./luo_flb.ts";
 import { errnoOf, type LuoHost, pe, requireRam } from "./luo_internal.ts";
+import { readPhysFdtBytes } from "../kho/phys_fdt.ts";
 import { LuoSessionGlobal } from "./luo_session.ts";
-
-/** Largest LUO FDT kholab reads from memory (the kernel trusts `totalsize`; 1 MiB bounds it). */
-const FDT_READ_LIMIT = 1 << 20;
 
 /** The panic text of `luo_restore_fail` in `liveupdate_early_init`. */
 export function luoRestoreFailMessage(code: ErrnoName): string {
@@ -301,14 +300,17 @@ export class LiveUpdate {
       throw new KhoError(r.code, r.message);
     };
     if (this.gen!.blob === "fdt") {
-      requireRam(host, sub.phys, 40, "luo_early_startup");
-      const total = fdtTotalsize(mem.readBytes(sub.phys, 8));
-      const len = Math.min(Math.max(total, 40), FDT_READ_LIMIT);
-      requireRam(host, sub.phys, len, "luo_early_startup");
-      const r = parseLuoFdt(mem.readBytes(sub.phys, len), {
-        sessionCompat: this.gen!.sessionCompat!,
-        flbCompat: this.gen!.flbCompat,
-      });
+      // phys_to_virt(fdt_phys) and libfdt over it: an oops where it reads outside RAM.
+      const r = readPhysFdtBytes(
+        host,
+        sub.phys,
+        { fn: "luo_early_startup", structure: "LUO FDT" },
+        (bytes) =>
+          parseLuoFdt(bytes, {
+            sessionCompat: this.gen!.sessionCompat!,
+            flbCompat: this.gen!.flbCompat,
+          }),
+      );
       if (!r.ok) return fail(r);
       this.liveupdateNum = r.value.liveupdateNum;
       log.info("luo", `Retrieved live update data, liveupdate number: ${r.value.liveupdateNum}`);
@@ -347,7 +349,7 @@ export class LiveUpdate {
         flb = { compat: this.gen!.flbCompat!, headerPa: this.flb.setupOutgoing() };
       }
       const page = buildLuoFdt({
-        liveupdateNum: this.liveupdateNum + 1,
+        liveupdateNum: nextLiveupdateNum(this.liveupdateNum),
         sessionCompat: this.gen!.sessionCompat!,
         sessionHeaderPa,
         flb,
@@ -372,7 +374,11 @@ export class LiveUpdate {
       const flbsPa = this.flb!.setupOutgoing();
       mem.writeBytes(
         ser,
-        encodeLuoSer({ liveupdateNum: this.liveupdateNum + 1, sessionsPa: 0, flbsPa }),
+        encodeLuoSer({
+          liveupdateNum: nextLiveupdateNum(this.liveupdateNum),
+          sessionsPa: 0,
+          flbsPa,
+        }),
       );
       kho.addSubtree(LUO_KHO_ENTRY_NAME, ser, LUO_SER_LAYOUT.size);
       this.#outgoingPa = ser;

@@ -41,11 +41,20 @@ interface Descriptor {
   identity: bigint;
 }
 
+/**
+ * Owners of frames and sections: a {@link PhysicalMemory} writes in place only what it owns;
+ * what a clone shares with its original (owned by neither once cloned) is copied on write.
+ */
+let nextOwner = 1;
+
 /** A materialized page: its bytes and a word view of the same buffer. */
 class PageFrame {
   readonly u8: Uint8Array;
   readonly u32: Uint32Array;
-  constructor(u8?: Uint8Array) {
+  /** The memory that may write it in place. */
+  readonly owner: number;
+  constructor(owner: number, u8?: Uint8Array) {
+    this.owner = owner;
     this.u8 = u8 ?? new Uint8Array(PAGE_SIZE);
     this.u32 = new Uint32Array(this.u8.buffer, this.u8.byteOffset, WORDS_PER_PAGE);
   }
@@ -54,7 +63,13 @@ class PageFrame {
 /** One 128 MiB section: a base descriptor and the pages that differ from it. */
 class Section {
   base = 0;
-  readonly pages = new Map<number, PageFrame | number>();
+  /** The memory that may change it in place. */
+  readonly owner: number;
+  readonly pages: Map<number, PageFrame | number>;
+  constructor(owner: number, pages?: Map<number, PageFrame | number>) {
+    this.owner = owner;
+    this.pages = pages ?? new Map();
+  }
 }
 
 /** Memory-use figures of a {@link PhysicalMemory}. */
@@ -128,7 +143,9 @@ export class PhysicalMemory {
   readonly #descriptorIndex = new Map<string, number>();
   readonly #byteIds = new Map<number, number>();
   readonly #patternIds = new Map<number, number>();
-  readonly #scratch = new PageFrame();
+  readonly #scratch = new PageFrame(0);
+  /** This memory's owner id (a new one after each clone: shared parts are copied on write). */
+  #owner = nextOwner++;
   #uniformIdentity = new Map<number, bigint>();
 
   /** Creates zeroed memory of `sizeBytes` (a multiple of the page size). */
@@ -217,12 +234,21 @@ export class PhysicalMemory {
     return e === undefined ? sec.base : e;
   }
 
+  /** The section of `pfn` for writing: created, or copied when shared with a clone. */
   #section(pfn: number): Section {
-    const idx = Math.floor(pfn / PAGES_PER_SECTION);
+    return this.#writableSection(Math.floor(pfn / PAGES_PER_SECTION));
+  }
+
+  #writableSection(idx: number): Section {
     let sec = this.#sections.get(idx);
     if (sec === undefined) {
-      sec = new Section();
+      sec = new Section(this.#owner);
       this.#sections.set(idx, sec);
+    } else if (sec.owner !== this.#owner) {
+      const copy = new Section(this.#owner, new Map(sec.pages));
+      copy.base = sec.base;
+      this.#sections.set(idx, copy);
+      sec = copy;
     }
     return sec;
   }
@@ -270,8 +296,13 @@ export class PhysicalMemory {
     const sec = this.#section(pfn);
     const off = pfn % PAGES_PER_SECTION;
     const e = sec.pages.get(off) ?? sec.base;
-    if (typeof e !== "number") return e;
-    const frame = new PageFrame();
+    if (typeof e !== "number") {
+      if (e.owner === this.#owner) return e;
+      const mine = new PageFrame(this.#owner, e.u8.slice()); // shared with a clone
+      sec.pages.set(off, mine);
+      return mine;
+    }
+    const frame = new PageFrame(this.#owner);
     if (e !== 0) this.#render(e, pfn, frame);
     sec.pages.set(off, frame);
     return frame;
@@ -280,12 +311,8 @@ export class PhysicalMemory {
   #setPageDescriptor(pfn: number, desc: number): void {
     const idx = Math.floor(pfn / PAGES_PER_SECTION);
     const off = pfn % PAGES_PER_SECTION;
-    let sec = this.#sections.get(idx);
-    if (sec === undefined) {
-      if (desc === 0) return;
-      sec = new Section();
-      this.#sections.set(idx, sec);
-    }
+    if (desc === 0 && !this.#sections.has(idx)) return;
+    const sec = this.#writableSection(idx);
     if (desc === sec.base) {
       sec.pages.delete(off);
       if (desc === 0 && sec.pages.size === 0) this.#sections.delete(idx);
@@ -440,7 +467,10 @@ export class PhysicalMemory {
       const n = Math.min(PAGE_SIZE - off, bytes.length - done);
       if (off === 0 && n === PAGE_SIZE) {
         const sec = this.#section(pfn);
-        sec.pages.set(pfn % PAGES_PER_SECTION, new PageFrame(bytes.slice(done, done + n)));
+        sec.pages.set(
+          pfn % PAGES_PER_SECTION,
+          new PageFrame(this.#owner, bytes.slice(done, done + n)),
+        );
       } else {
         this.#frameForWrite(pfn).u8.set(bytes.subarray(done, done + n), off);
       }
@@ -515,7 +545,7 @@ export class PhysicalMemory {
     const secStart = sec * PAGES_PER_SECTION;
     const old = this.#sections.get(sec);
     const oldBase = old?.base ?? 0;
-    const fresh = new Section();
+    const fresh = new Section(this.#owner);
     fresh.base = desc;
     let cursor = secStart;
     const keep = (a: number, b: number) => {
@@ -536,7 +566,7 @@ export class PhysicalMemory {
   #fillPartial(start: number, end: number, desc: number): void {
     if (start >= end) return;
     const pfn = Math.floor(start / PAGE_SIZE);
-    const src = new PageFrame();
+    const src = new PageFrame(0);
     this.#render(desc, pfn, src);
     const frame = this.#frameForWrite(pfn);
     const off = start % PAGE_SIZE;
@@ -571,7 +601,10 @@ export class PhysicalMemory {
           this.#setPageDescriptor(dPfn + i, id);
         } else {
           const sec = this.#section(dPfn + i);
-          sec.pages.set((dPfn + i) % PAGES_PER_SECTION, new PageFrame(e.u8.slice()));
+          sec.pages.set(
+            (dPfn + i) % PAGES_PER_SECTION,
+            new PageFrame(this.#owner, e.u8.slice()),
+          );
         }
       }
       const rest = len - pages * PAGE_SIZE;
@@ -686,6 +719,40 @@ export class PhysicalMemory {
     const d = this.#descriptors[desc];
     if (d.identity < 0n) d.identity = this.#computeIdentity(d);
     return d.identity;
+  }
+
+  // ---------------------------------------------------------------- copies
+
+  /**
+   * An independent copy of this memory (same size, same bytes), copy-on-write: both share
+   * every section record and materialized page, and each copies a section or a page the
+   * first time it writes there, so neither sees the other's writes. Costs one entry per
+   * section; for fuzzers and tests that run many successors from one handed-over state.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { PhysicalMemory } from "./physmem.ts";
+   * const mem = new PhysicalMemory(2 ** 30);
+   * mem.writeU64(0x1000, 7);
+   * mem.fill(0x200000, 0x200000, { pattern: 3 });
+   * const copy = mem.clone();
+   * copy.writeU64(0x1000, 8);
+   * assert.equal(mem.readU64(0x1000), 7);
+   * assert.equal(copy.readU64(0x1000), 8);
+   * assert.equal(copy.hash64(0x200000, 0x200000), mem.hash64(0x200000, 0x200000));
+   * ```
+   */
+  clone(): PhysicalMemory {
+    const out = new PhysicalMemory(this.sizeBytes);
+    for (let i = out.#descriptors.length; i < this.#descriptors.length; i++) {
+      const d = this.#descriptors[i];
+      out.#intern(d.kind, d.value, d.shiftPages);
+    }
+    // Both share every section and frame from now on; each copies what it writes.
+    for (const [idx, sec] of this.#sections) out.#sections.set(idx, sec);
+    this.#owner = nextOwner++;
+    return out;
   }
 
   // ---------------------------------------------------------------- inspection

@@ -132,6 +132,31 @@ export class Topology {
     return this.nidOfPfn(Math.floor(phys / PAGE_SIZE));
   }
 
+  /**
+   * End of the run of contiguous RAM that holds `phys` (adjacent ranges join), or `phys`
+   * itself when `phys` is not RAM: how far a kernel reading on from `phys` gets before it
+   * faults.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Topology } from "./topology.ts";
+   * const t = new Topology({ ramBytes: 2 ** 31, nodes: 2 });
+   * assert.equal(t.ramRunEnd(0x1000), 2 ** 31); // the two nodes' ranges touch
+   * assert.equal(t.ramRunEnd(2 ** 32), 2 ** 32);
+   * ```
+   */
+  ramRunEnd(phys: number): number {
+    let end = -1;
+    for (const r of this.ranges) {
+      if (end < 0) {
+        if (phys >= r.start && phys < r.end) end = r.end;
+      } else if (r.start === end) end = r.end;
+      else break;
+    }
+    return end < 0 ? phys : end;
+  }
+
   /** Whether `[phys, phys + size)` is entirely RAM. */
   isRam(phys: number, size: number): boolean {
     if (!Number.isSafeInteger(phys) || phys < 0 || size < 0 || phys + size > this.endBytes) {

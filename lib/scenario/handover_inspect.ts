@@ -18,6 +18,7 @@
  * @module
  */
 
+import { FdtError, KhoError } from "../errors.ts";
 import { FaultInjector } from "../kernel/faults.ts";
 import { KernelPanic } from "../kernel/panic.ts";
 import { KhoHangError } from "../kho/trackers/xarray.ts";
@@ -250,6 +251,16 @@ export interface HandoverInspection {
   notes: string[];
 }
 
+/** The value of a libfdt read, or null when libfdt fails. */
+function libfdtOk<T>(f: () => T): T | null {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof FdtError)) throw e;
+    return null;
+  }
+}
+
 /** Guesses the profile from the root FDT's compat (6.16 – 6.19 share `kho-v1`). */
 function profileFromCompat(fdt: Uint8Array, notes: string[]): ProfileName {
   let compat = "";
@@ -257,11 +268,11 @@ function profileFromCompat(fdt: Uint8Array, notes: string[]): ProfileName {
   try {
     rd = new FdtReader(fdt);
     compat = rd.getString(0, "compatible") ?? "";
-  } catch {
-    // judged by kho_populate below
+  } catch (e) {
+    if (!(e instanceof FdtError)) throw e; // else judged by kho_populate below
   }
   if (compat === KHO_FDT_COMPATIBLE_V1) {
-    if (rd?.getprop(0, KHO_FDT_ORDER_TABLE_PROP_NAME)) return "rfc-v1-order-table";
+    if (libfdtOk(() => rd?.getprop(0, KHO_FDT_ORDER_TABLE_PROP_NAME))) return "rfc-v1-order-table";
     notes.push("kho-v1 is shared by 6.16 – 6.19: read as kho-v1-6.19 (choose with --profile)");
     return "kho-v1-6.19";
   }
@@ -302,7 +313,8 @@ function decodeBlob(name: string, blob: Uint8Array): string {
     try {
       return toDts(blob, { annotate: nativePropertyNote });
     } catch (e) {
-      return `an FDT that does not parse: ${(e as Error).message}`;
+      if (!(e instanceof FdtError)) throw e;
+      return `an FDT that does not parse: ${e.message}`;
     }
   }
   if (name === KHO_KEXEC_METADATA_NAME) {
@@ -394,7 +406,8 @@ export function inspectHandover(
       rd = new FdtReader(fdt);
       compat = rd.getString(0, "compatible");
       dts = toDts(fdt, { annotate: nativePropertyNote });
-    } catch {
+    } catch (e) {
+      if (!(e instanceof FdtError)) throw e;
       rd = null;
     }
   }
@@ -407,14 +420,15 @@ export function inspectHandover(
         const bytes = files.get(`${KHO_DEBUGFS_OUT}/sub_fdts/${name}`);
         if (phys !== null && bytes) blobs.push({ name, phys, bytes });
       }
-    } catch {
-      // a broken structure block: kho_populate judges it
+    } catch (e) {
+      if (!(e instanceof FdtError)) throw e; // a broken structure block: kho_populate judges it
     }
   }
   let mapFromFdt = 0;
   try {
     mapFromFdt = rd ? decodeKhoFdtU64(rd.getprop(0, profile.memoryMapProp)) ?? 0 : 0;
-  } catch {
+  } catch (e) {
+    if (!(e instanceof FdtError)) throw e;
     mapFromFdt = 0;
   }
 
@@ -584,7 +598,8 @@ export function inspectHandover(
     try {
       names = kin.subtreeNames();
     } catch (e) {
-      notes.push(`sub-trees: ${(e as Error).message}`);
+      if (!(e instanceof FdtError)) throw e;
+      notes.push(`sub-trees: ${e.message}`);
     }
     for (const name of names) {
       try {
@@ -608,13 +623,8 @@ export function inspectHandover(
             : decodeBlob(name, blob),
         });
       } catch (e) {
-        result.subtrees.push({
-          name,
-          phys: null,
-          size: null,
-          error: (e as Error).message,
-          decoded: "",
-        });
+        if (!(e instanceof KhoError)) throw e;
+        result.subtrees.push({ name, phys: null, size: null, error: e.message, decoded: "" });
       }
     }
   }

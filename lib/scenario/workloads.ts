@@ -19,6 +19,7 @@
  */
 
 import { KhoError } from "../errors.ts";
+import { asKernelVerdict } from "../boot/verdict.ts";
 import type { Kernel } from "../boot/kernel.ts";
 import type { MemfdFile } from "../clients/memfd.ts";
 import { testKhoSave, testKhoVerify } from "../clients/test_kho.ts";
@@ -417,7 +418,7 @@ function restoreFolios(kernel: Kernel, s: FolioSection, tally: Tally): void {
     try {
       pfn = kernel.kho.restoreFolio(phys);
     } catch (e) {
-      tally.error(`${s.name}-restore`, e);
+      tally.error(`${s.name}-restore`, asKernelVerdict(e));
     }
     if (pfn === null) {
       tally.restoreFailures++;
@@ -460,7 +461,7 @@ function restoreRanges(kernel: Kernel, s: RangeSection | BlocksSection, tally: T
     try {
       ({ ok, blocks } = restoreRange(kernel, pfn, nrPages));
     } catch (e) {
-      tally.error(`${s.name}-restore`, e);
+      tally.error(`${s.name}-restore`, asKernelVerdict(e));
       ok = false;
     }
     if (!ok) {
@@ -486,7 +487,7 @@ function restoreMemfds(kernel: Kernel, s: MemfdSection, tally: Tally): void {
   const lose = (e: unknown, n = 1) => {
     tally.restoreFailures += n;
     tally.lostObjects += n;
-    tally.error(`${s.name}-restore`, e);
+    tally.error(`${s.name}-restore`, asKernelVerdict(e));
   };
   let dev;
   try {
@@ -516,7 +517,7 @@ function restoreVmallocs(kernel: Kernel, s: VmallocSection, tally: Tally): void 
     try {
       addr = restoreVmalloc(kernel, d);
     } catch (e) {
-      tally.error(`${s.name}-restore`, e);
+      tally.error(`${s.name}-restore`, asKernelVerdict(e));
     }
     if (addr === null) {
       tally.restoreFailures++;
@@ -525,7 +526,11 @@ function restoreVmallocs(kernel: Kernel, s: VmallocSection, tally: Tally): void 
     }
     tally.restoredBlocks += Math.ceil(d.totalPages / 2 ** d.order);
     tally.restoreStructPagesWritten += d.totalPages;
-    if (kernel.vmalloc.hash64(addr, s.bytes) !== s.hashes[i]) tally.lostObjects++;
+    // A descriptor whose total_pages was changed restores a smaller area: content lost.
+    const area = kernel.vmalloc.findVmArea(addr)!;
+    const same = area.nrPages * PAGE_SIZE >= s.bytes &&
+      kernel.vmalloc.hash64(addr, s.bytes) === s.hashes[i];
+    if (!same) tally.lostObjects++;
   });
 }
 
@@ -542,7 +547,7 @@ function restoreTestKho(kernel: Kernel, s: TestKhoSection, tally: Tally): void {
   } catch (e) {
     tally.restoreFailures++;
     tally.lostObjects++;
-    tally.error(`${s.name}-verify`, e);
+    tally.error(`${s.name}-verify`, asKernelVerdict(e));
   }
 }
 
@@ -560,7 +565,7 @@ function restoreSubtree(kernel: Kernel, s: SubtreeSection, tally: Tally): void {
     }
     pfn = kernel.kho.restoreFolio(s.blob.phys);
   } catch (e) {
-    tally.error(`${s.name}-restore`, e);
+    tally.error(`${s.name}-restore`, asKernelVerdict(e));
   }
   if (pfn === null) {
     tally.restoreFailures++;

@@ -4,6 +4,8 @@ import { buildMemblockFdt, MEMBLOCK_KHO_FDT } from "../../lib/kho/abi/memblock.t
 import { Machine } from "../../lib/machine/machine.ts";
 import { KernelOops } from "../../lib/kernel/oops.ts";
 import { FdtReader } from "../../lib/kho/fdt/reader.ts";
+import { FdtWriter } from "../../lib/kho/fdt/writer.ts";
+import { le32, le64 } from "../../lib/kho/fdt/format.ts";
 import { GiB, MiB, PAGE_SIZE } from "../../lib/units.ts";
 import { getProfile, PROFILE_NAMES } from "../../lib/kho/profiles.ts";
 import {
@@ -272,4 +274,119 @@ Deno.test("reserve_mem_kho_revive: a memblock sub-FDT outside RAM is the kernel'
       );
     }
   }
+});
+
+/**
+ * A first kernel with `reserve_mem=1M:4K:trace` whose memblock sub-FDT page is overwritten with
+ * `blob` (built by `make` from the region), kexeced into a successor asking for the same
+ * region; returns the successor, or the error its boot ended in.
+ */
+function forgedMemblock(
+  make: (r: { start: number; size: number }) => Uint8Array,
+  profile: "kho-v4" | "kho-v1-6.19" = "kho-v4",
+): Kernel | Error {
+  const cmdline = "kho=on reserve_mem=1M:4K:trace";
+  const k1 = Kernel.coldBoot(new Machine({ ramBytes: GiB, nodes: 1 }), { cmdline, profile });
+  const r = k1.reserveMem.regions[0];
+  const sub = k1.kho.out!.subtrees().find((s) => s.name === MEMBLOCK_KHO_FDT)!;
+  const blob = make(r);
+  k1.machine.mem.zero(sub.phys, PAGE_SIZE);
+  k1.machine.mem.writeBytes(sub.phys, blob);
+  try {
+    return k1.kexec({ cmdline });
+  } catch (e) {
+    return e as Error;
+  }
+}
+
+/** A memblock sub-FDT of one region node with the given properties. */
+function memblockFdt(
+  opts: {
+    rootCompat?: string;
+    node?: string;
+    nodeCompat?: string;
+    start: Uint8Array;
+    size: Uint8Array;
+  },
+): Uint8Array {
+  const w = FdtWriter.create(PAGE_SIZE);
+  w.finishReservemap();
+  w.beginNode("");
+  w.propertyString("compatible", opts.rootCompat ?? "memblock-v1");
+  w.beginNode(opts.node ?? "trace");
+  w.propertyString("compatible", opts.nodeCompat ?? "reserve-mem-v1");
+  w.property("start", opts.start);
+  w.property("size", opts.size);
+  w.endNode();
+  w.endNode();
+  return w.finish();
+}
+
+Deno.test("reserve_mem_kho_revive (issue 18 §1): every refusal leaves the kernel's line, or kholab's note where the kernel says nothing", () => {
+  const good = (r: { start: number; size: number }) => ({
+    start: le64(r.start),
+    size: le64(r.size),
+  });
+  const cases: [string, (r: { start: number; size: number }) => Uint8Array, RegExp][] = [
+    [
+      "root compatible",
+      (r) => memblockFdt({ ...good(r), rootCompat: "memblock-v2" }),
+      /memblock: FDT 'memblock' is incompatible with 'memblock-v1': 1$/m,
+    ],
+    [
+      "bad FDT magic",
+      (r) => {
+        const b = memblockFdt(good(r));
+        b[0] ^= 0xff;
+        return b;
+      },
+      /memblock: FDT 'memblock' is incompatible with 'memblock-v1': -9$/m,
+    ],
+    [
+      "no such child",
+      (r) => memblockFdt({ ...good(r), node: "other" }),
+      /memblock: FDT 'memblock' has no child 'trace': -1$/m,
+    ],
+    [
+      "child compatible",
+      (r) => memblockFdt({ ...good(r), nodeCompat: "reserve-mem-v0" }),
+      /memblock: Node 'trace' is incompatible with 'reserve-mem-v1': 1$/m,
+    ],
+    [
+      // The kernel returns false without a word here: kholab's note.
+      "start of 4 bytes",
+      (r) => memblockFdt({ start: le32(r.start), size: le64(r.size) }),
+      /\(kholab\) memblock: reserve_mem_kho_revive: 'trace': start or size is not 8 bytes/,
+    ],
+  ];
+  for (const [what, make, line] of cases) {
+    const k2 = forgedMemblock(make);
+    assert.ok(k2 instanceof Kernel, what);
+    assert.equal(k2.reserveMem.regions[0].revived, false, what);
+    assert.match(k2.log.text(), line, what);
+  }
+});
+
+Deno.test("reserve_mem_kho_revive (issue 18 §1): a start outside RAM is revived as the kernel does; 7.1's kho_preserve_pages then faults on its struct page, 6.19 hands it on", () => {
+  const outside = (r: { size: number }) =>
+    memblockFdt({ start: le64(2 ** 40), size: le64(r.size) });
+  const e = forgedMemblock(outside, "kho-v4");
+  assert.ok(e instanceof KernelOops && e.fn === "kho_preserve_pages", String(e));
+  assert.equal(e.structure, "struct page");
+  assert.match(e.log.text(), /Revived memory reservation 'trace' from KHO/);
+  const k2 = forgedMemblock(outside, "kho-v1-6.19");
+  assert.ok(k2 instanceof Kernel);
+  assert.deepEqual(k2.reserveMem.regions.map((r) => [r.start, r.revived]), [[2 ** 40, true]]);
+  // Beyond 2^53 a JavaScript number cannot carry the address: refused with a note, allocated
+  // afresh (only where the generation would hand it on unfaulted).
+  const far = (r: { size: number }) => {
+    const start = new Uint8Array(8);
+    new DataView(start.buffer).setBigUint64(0, 1n << 60n, true);
+    return memblockFdt({ start, size: le64(r.size) });
+  };
+  const k3 = forgedMemblock(far, "kho-v1-6.19");
+  assert.ok(k3 instanceof Kernel);
+  assert.equal(k3.reserveMem.regions[0].revived, false);
+  assert.match(k3.log.text(), /\(kholab\) memblock: .*beyond 2\^53/);
+  assert.ok(forgedMemblock(far, "kho-v4") instanceof KernelOops);
 });

@@ -236,6 +236,25 @@ Deno.test("memfd-v2 retrieve: unknown seal bits are EOPNOTSUPP and the memfd_luo
   const r = k2.liveupdate.open().retrieveSession("s");
   assert.throws(() => r.retrieveFd(1), code("EOPNOTSUPP"));
   assert.ok(k2.buddy.isFree(serPa / PAGE_SIZE), "kho_restore_free(ser)");
+  // The kernel says nothing (issue 18 §1): kholab's note.
+  assert.match(
+    k2.log.text(),
+    /\(kholab\) memfd_luo: retrieve: seals 0x40 unknown to memfd-v2: -EOPNOTSUPP/,
+  );
+});
+
+Deno.test("memfd retrieve (issue 18 §1): two records for one page-cache index fail the insertion with the kernel's pr_err", () => {
+  const k1 = boot("kho-v4");
+  const f = memfdCreate(k1, "three");
+  for (let i = 0; i < 3; i++) f.fill(i * PAGE_SIZE, PAGE_SIZE, { byte: 0x41 + i });
+  const s = k1.liveupdate.open().createSession("s");
+  s.preserveFd(f, 1);
+  const { recordsPa } = handedOver(k1, s, 1);
+  const k2 = k1.kexec();
+  k2.machine.mem.writeU64(recordsPa + MEMFD_LUO_FOLIO_SER_SIZE + 8, 0); // record 1: index 0
+  const r = k2.liveupdate.open().retrieveSession("s");
+  assert.throws(() => r.retrieveFd(1), code("EEXIST"));
+  assert.match(k2.log.text(), /memfd_luo: shmem: failed to add to page cache folio index 1: -17/);
 });
 
 Deno.test("memfd-flags-sampled (6.19): a fallocated folio written after preserve is lost; fixed from 7.0", () => {

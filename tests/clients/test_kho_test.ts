@@ -6,11 +6,13 @@ import { KhoVmalloc } from "../../lib/kho/abi/kexec_handover.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { KernelOops } from "../../lib/kernel/oops.ts";
 import { FdtReader } from "../../lib/kho/fdt/reader.ts";
+import { FdtEditor } from "../../lib/kho/fdt/editor.ts";
 import { GiB, PAGE_SIZE } from "../../lib/units.ts";
 import {
   TEST_KHO_MAX_MEM_BYTES,
   testKhoExit,
   testKhoInit,
+  testKhoPreserve,
   testKhoSave,
   type TestKhoState,
   testKhoVerify,
@@ -247,4 +249,71 @@ Deno.test("kho_test_restore: a sub-FDT address outside RAM is the kernel's oops;
       );
     }
   }
+});
+
+/** Edits the successor's incoming root FDT in place (its page in memory). */
+function editIncomingRoot(k2: Kernel, edit: (ed: FdtEditor) => void): void {
+  const fdtPhys = k2.kho.incoming!.fdtPhys;
+  const page = k2.machine.mem.readBytes(fdtPhys, PAGE_SIZE);
+  edit(FdtEditor.wrap(page));
+  k2.machine.mem.writeBytes(fdtPhys, page);
+}
+
+Deno.test("kho_test_init (issue 18 §1): a kho_test node the kernel cannot read is warned about, as lib/test_kho.c does", () => {
+  const k1 = boot();
+  testKhoSave(k1, { seed: 5 });
+  const k2 = k1.kexec();
+  editIncomingRoot(k2, (ed) => {
+    ed.setprop(ed.subnodeOffset(0, KHO_TEST_FDT), "preserved-data", new Uint8Array(4));
+  });
+  const r = testKhoVerify(k2);
+  assert.equal(r.errno, "EINVAL");
+  assert.match(k2.log.text(), /test_kho: failed to retrieve kho_test FDT: -22/);
+});
+
+Deno.test("kho_test_restore_data (issue 18 §1): nr_folios beyond a full folios_info array reads its guard page: the kernel's oops", () => {
+  const k1 = Kernel.coldBoot(new Machine({ ramBytes: GiB, nodes: 1 }));
+  // 512 order-0 folios: their folios_info fills its one vmalloc'd page exactly.
+  const folios = Array.from({ length: 512 }, () => ({ pfn: k1.buddy.folioAlloc(0)!, order: 0 }));
+  let csum = 0;
+  for (const f of folios) {
+    k1.machine.mem.fill(f.pfn * PAGE_SIZE, PAGE_SIZE, { pattern: f.pfn });
+    csum = k1.machine.mem.csumPartial(f.pfn * PAGE_SIZE, PAGE_SIZE, csum);
+  }
+  const s = testKhoPreserve(k1, { folios, csum });
+  // nr_folios 513 in the sub-FDT (a u32 property, native order).
+  const rd = new FdtReader(s.fdt);
+  const nr = rd.getprop(rd.pathOffset("/data"), "nr_folios")!;
+  k1.machine.mem.writeU32(s.fdtPfn * PAGE_SIZE + nr.byteOffset - s.fdt.byteOffset, 513);
+  const k2 = k1.kexec();
+  assert.throws(
+    () => testKhoVerify(k2),
+    (e: Error) =>
+      e instanceof KernelOops && e.fn === "kho_test_restore_data" && e.structure === "folios_info",
+  );
+  assert.match(k2.log.text(), /folios_info\[512\] lies past the 4096-byte array/);
+});
+
+Deno.test("kho_test_restore (issue 18 §1): a sub-FDT whose strings lie past the end of RAM faults where libfdt reads them", () => {
+  const k1 = Kernel.coldBoot(new Machine({ ramBytes: GiB, nodes: 1 }));
+  const s = testKhoSave(k1, { seed: 9 });
+  const k2 = k1.kexec();
+  // The same sub-FDT, moved to the last page of RAM with its strings block 8 KiB on.
+  const blob = new Uint8Array(PAGE_SIZE);
+  blob.set(s.fdt);
+  const dv = new DataView(blob.buffer);
+  const sizeStrings = dv.getUint32(32);
+  dv.setUint32(12, 8192); // off_dt_strings
+  dv.setUint32(4, 8192 + sizeStrings); // totalsize
+  const last = GiB - PAGE_SIZE;
+  k2.machine.mem.writeBytes(last, blob);
+  editIncomingRoot(k2, (ed) => {
+    const v = new Uint8Array(8);
+    new DataView(v.buffer).setBigUint64(0, BigInt(last), true);
+    ed.setpropInplace(ed.subnodeOffset(0, KHO_TEST_FDT), "preserved-data", v);
+  });
+  assert.throws(
+    () => testKhoVerify(k2),
+    (e: Error) => e instanceof KernelOops && e.fn === "kho_test_restore" && e.address === GiB,
+  );
 });

@@ -72,3 +72,26 @@ Deno.test("kernel reserve_mem=: the region is an object, revived with its conten
   ev.runText("kexec\nverify trace");
   assert.equal(s.stats.verifyFailed, 1);
 });
+
+Deno.test("kernel reserve_mem=: a region revived outside RAM from corrupt bytes (6.19 keeps it, as the kernel does) fails verify, never an exception (issue 18 §1)", () => {
+  const s = new Session({ clock });
+  const ev = new Evaluator(s);
+  ev.runText("profile kho-v1-6.19\nmachine ram=1G\nkernel reserve_mem=1M:4K:trace\nverify trace");
+  const k1 = s.kernel!;
+  const sub = k1.kho.out!.subtrees().find((t) => t.name === "memblock")!;
+  const page = k1.machine.mem.readBytes(sub.phys, 4096);
+  const at = page.findIndex((_, i) =>
+    new TextDecoder().decode(page.subarray(i, i + 6)) === "start\0"
+  );
+  assert.ok(at > 0);
+  // The start property's value: the 8 bytes after the record that names it (found by value).
+  const start = k1.reserveMem.regions[0].start;
+  const dv = new DataView(page.buffer);
+  for (let i = 0; i + 8 <= 4096; i += 4) {
+    if (dv.getBigUint64(i, true) === BigInt(start)) dv.setBigUint64(i, 1n << 40n, true);
+  }
+  k1.machine.mem.writeBytes(sub.phys, page);
+  ev.runText("kexec\nverify trace");
+  assert.equal(s.kernel!.reserveMem.regions[0].start, 2 ** 40);
+  assert.equal(s.stats.verifyFailed, 1);
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KhoError } from "../../lib/errors.ts";
+import { KernelBug, KhoError } from "../../lib/errors.ts";
 import { allocGigantic } from "../../lib/kernel/gigantic.ts";
 import { Kernel, KernelPanic } from "../../lib/boot/kernel.ts";
 import { KernelOops } from "../../lib/kernel/oops.ts";
@@ -869,4 +869,55 @@ Deno.test("the manifest is found only through its sub-tree", () => {
   const found = readScenarioManifest(k2);
   assert.ok(found.ok && found.sections.length === 0);
   assert.ok(k2.kho.incoming!.subtreeNames().includes(SCENARIO_MANIFEST_NAME));
+});
+
+/**
+ * A kho-v1-6.19 handover of one order-2 folio whose `khoser_mem_chunk` element has its
+ * `phys_start` moved by `deltaBytes`: the kernel's walk stamps the block where the bytes say.
+ */
+function shiftedXarrayBlock(deltaBytes: number, ramBytes = GiB): { k2: Kernel; pfn: number } {
+  const k1 = Kernel.coldBoot(new Machine({ ramBytes, nodes: 1 }), { profile: "kho-v1-6.19" });
+  const pfn = k1.buddy.folioAlloc(2)!;
+  k1.kho.preserveFolio(pfn);
+  k1.kho.finalize();
+  const mem = k1.machine.mem;
+  const root = new FdtReader(mem.readBytes(k1.kho.out!.root.phys, PAGE_SIZE));
+  // Find the chunk of order 2 and its element for this folio.
+  let chunk = readLe64(root.getprop(0, "preserved-memory-map")!);
+  for (; chunk !== 0; chunk = mem.readU64(chunk)) {
+    if (mem.readU32(chunk + 8) !== 2) continue;
+    const n = mem.readU32(chunk + 12);
+    for (let i = 0; i < n; i++) {
+      const at = chunk + 16 + 16 * i;
+      const start = mem.readU64(at);
+      if (pfn * PAGE_SIZE >= start && pfn * PAGE_SIZE < start + 4096 * 8 * 4 * PAGE_SIZE) {
+        mem.writeU64(at, start + deltaBytes);
+      }
+    }
+  }
+  return { k2: k1.kexec({ finalizeAtKexec: false }), pfn };
+}
+
+Deno.test("kho_restore_folio (issue 18 §1): a stamped order the kernel trusts faults on the first struct page past RAM, and a head not aligned to it is the allocator's BUG", () => {
+  // phys_start one page on: the block is stamped at pfn + 1, order 2, not aligned.
+  const { k2, pfn } = shiftedXarrayBlock(PAGE_SIZE);
+  assert.ok(k2.kho.isKhoBoot);
+  assert.throws(
+    () => k2.kho.restoreFolio((pfn + 1) * PAGE_SIZE),
+    (e: Error) => e instanceof KernelBug && /not aligned to its order/.test(e.message),
+  );
+  // A stamp whose block reaches past the end of RAM (a forged order, as a corrupt tracker
+  // gives): every page of it gets its struct page written.
+  const k = Kernel.coldBoot(new Machine({ ramBytes: GiB, nodes: 1 })).kexec();
+  const last = GiB / PAGE_SIZE - 4;
+  k.memmap.setPrivate(last, 3, KHO_PAGE_MAGIC);
+  assert.throws(
+    () => k.kho.restoreFolio(last * PAGE_SIZE),
+    (e: Error) => e instanceof KernelOops && e.fn === "prep_compound_page" && e.address === GiB,
+  );
+  k.memmap.setPrivate(last, 3, KHO_PAGE_MAGIC);
+  assert.throws(
+    () => k.kho.restorePages(last * PAGE_SIZE, 4),
+    (e: Error) => e instanceof KernelOops && e.fn === "kho_restore_page",
+  );
 });

@@ -17,6 +17,7 @@ import {
 } from "../../lib/kho/vmalloc.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { KernelOops } from "../../lib/kernel/oops.ts";
+import { format } from "../../lib/kernel/dmesg.ts";
 import { GiB, MiB, PAGE_SIZE } from "../../lib/units.ts";
 
 function boot(nodes = 1): Kernel {
@@ -384,5 +385,30 @@ Deno.test("restore: a chunk outside RAM is the kernel's oops in kho_restore_vmal
           e instanceof KernelOops && e.fn === "kho_restore_vmalloc" && e.address === 2 ** 40,
       );
     }
+  }
+});
+
+Deno.test("restore failures leave a line (issue 18 §1): kholab's note where kho_restore_vmalloc returns NULL silently, warn_alloc for an array larger than RAM", () => {
+  const k1 = boot();
+  const addr = k1.vmalloc.vmalloc(600 * PAGE_SIZE)!;
+  const d = preserveVmalloc(k1, addr);
+  const k2 = k1.kexec();
+  const v = (o: Partial<KhoVmalloc>) => new KhoVmalloc({ ...d, ...o });
+  const cases: [KhoVmalloc, RegExp][] = [
+    [v({ totalPages: 2 ** 31 }), /\] vmalloc error: size 17179869184, exceeds total pages$/],
+    [
+      v({ totalPages: 300 }),
+      /\(kholab\) kho_restore_vmalloc: chunk 0x[0-9a-f]+ entry 300: page 301 of 300: NULL/,
+    ],
+    [v({ order: 40 }), /\(kholab\) kho_restore_vmalloc: order 40: .*: NULL/],
+    // Blocks 0..299 were restored above: their stamps are gone (and kho_restore_page WARNs).
+    [d, /\(kholab\) kho_restore_vmalloc: .*kho_restore_pages\(0x[0-9a-f]+\) failed: NULL/],
+    [v({ first: 0, totalPages: 0 }), /\(kholab\) kho_restore_vmalloc: total_pages 0: no area/],
+  ];
+  for (const [desc, line] of cases) {
+    const before = k2.log.printed;
+    assert.equal(restoreVmalloc(k2, desc), null);
+    const added = k2.log.entries().filter((e) => e.seq >= before).map(format);
+    assert.ok(added.some((t) => line.test(t)), `${line}: ${added.join(" | ")}`);
   }
 });

@@ -4,6 +4,7 @@ import { Kernel } from "../../lib/boot/kernel.ts";
 import { KernelPanic } from "../../lib/kernel/panic.ts";
 import { KernelOops } from "../../lib/kernel/oops.ts";
 import type { ProfileName } from "../../lib/kho/profiles.ts";
+import { FdtReader } from "../../lib/kho/fdt/reader.ts";
 import {
   luoColdBoot,
   luoKexec,
@@ -183,4 +184,68 @@ function findBytes(hay: Uint8Array, s: string): number {
     if (n.every((b, j) => hay[i + j] === b)) return i;
   }
   throw new Error(`${s} not found`);
+}
+
+Deno.test("liveupdate_num (issue 18 §1): a u64 of 2^64 − 1 handed over wraps to 0 in the next state, as the kernel's u64 does (was RangeError le64)", () => {
+  for (const profile of ["kho-v4", "kho-v3"] as const) {
+    const b = luoColdBoot(luoMachine(), { profile });
+    const b2 = luoKexecCorrupted(b, () => {
+      const mem = b.k.machine.mem;
+      if (profile === "kho-v4") mem.writeU64Big(b.lu.outgoingPa + 8, (1n << 64n) - 1n);
+      else {
+        // liveupdate-number: the first 8-byte property value after "luo-v1\0\0".
+        const at = findBytes(mem.readBytes(b.lu.outgoingPa, 4096), "luo-v1") + 8 + 12;
+        mem.writeU64Big(b.lu.outgoingPa + at, (1n << 64n) - 1n);
+      }
+    });
+    assert.ok(b2.k.kho.isKhoBoot, profile);
+    assert.equal(b2.lu.liveupdateNum, 2 ** 64, profile); // read as a number: approximately
+    const sub = b2.k.kho.out!.subtrees().find((s) => s.name === "LUO")!;
+    const mem = b2.k.machine.mem;
+    const num = profile === "kho-v4"
+      ? mem.readU64Big(sub.phys + 8)
+      : mem.readU64Big(sub.phys + findBytes(mem.readBytes(sub.phys, 4096), "luo-v1") + 8 + 12);
+    assert.equal(num, 0n, profile);
+  }
+});
+
+Deno.test("the LUO FDT (6.19–7.1) is read through phys_to_virt: libfdt faults where it reads past RAM, and only there", () => {
+  const b = luoColdBoot(luoMachine(), { profile: "kho-v3" });
+  const mem = b.k.machine.mem;
+  const ramEnd = b.k.machine.topology.endBytes;
+  // The same FDT on the last page of RAM: it fits, the successor reads it as before.
+  const fdt = mem.readBytes(b.lu.outgoingPa, 4096);
+  const total = new DataView(fdt.buffer).getUint32(4);
+  // The last page of RAM, preserved (else the successor poisons it as free memory).
+  b.k.kho.preservePages(ramEnd / 4096 - 1, 1);
+  const b2 = luoKexecCorrupted(b, () => {
+    mem.writeBytes(ramEnd - 4096, fdt);
+    pointLuoAt(b.k, ramEnd - 4096);
+  });
+  assert.ok(b2.k.kho.isKhoBoot);
+  assert.ok(total < 4096);
+  // Its strings block moved 8 KiB on: the compatible's name lies past RAM.
+  const c = luoColdBoot(luoMachine(), { profile: "kho-v3" });
+  const moved = c.k.machine.mem.readBytes(c.lu.outgoingPa, 4096);
+  const dv = new DataView(moved.buffer);
+  dv.setUint32(4, 8192 + dv.getUint32(32));
+  dv.setUint32(12, 8192);
+  c.k.kho.preservePages(ramEnd / 4096 - 1, 1);
+  assert.throws(
+    () =>
+      luoKexecCorrupted(c, () => {
+        c.k.machine.mem.writeBytes(ramEnd - 4096, moved);
+        pointLuoAt(c.k, ramEnd - 4096);
+      }),
+    (e: Error) => e instanceof KernelOops && e.fn === "luo_early_startup" && e.address === ramEnd,
+  );
+});
+
+/** Points the outgoing root FDT's "LUO" node at `phys` (the value bytes, in place). */
+function pointLuoAt(k: Kernel, phys: number): void {
+  const root = k.kho.out!.root.phys;
+  const page = k.machine.mem.readBytes(root, 4096);
+  const rd = new FdtReader(page);
+  const v = rd.getprop(rd.subnodeOffset(0, "LUO"), "preserved-data")!;
+  k.machine.mem.writeU64(root + v.byteOffset - page.byteOffset, phys);
 }

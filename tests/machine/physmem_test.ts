@@ -245,3 +245,28 @@ Deno.test("fillPageRanges equals filling each range, on dense and sparse section
     });
   }
 });
+
+Deno.test("clone: copy-on-write both ways — writes to either side (bytes, fills, copies, whole pages) never reach the other", () => {
+  const mem = new PhysicalMemory(2 ** 30);
+  mem.writeU64(0x1000, 7);
+  mem.fill(0x200000, 0x200000, { pattern: 3 });
+  mem.fill(0x8000_000 + 0x3000, 100, { byte: 9 });
+  const before = mem.image();
+  const copy = mem.clone();
+  assert.deepEqual(copy.image(), before);
+  copy.writeU64(0x1000, 8);
+  copy.writeBytes(0x200000, new Uint8Array(4096).fill(1));
+  copy.fill(0x201000, 0x3000, { byte: 2 });
+  copy.copy(0x400000, 0x200000, 0x2000);
+  copy.zero(0x8000_000, 0x8000_000);
+  assert.deepEqual(mem.image(), before, "the original is unchanged");
+  // And the original's own writes after the clone stay its own.
+  mem.writeU64(0x1008, 5);
+  assert.equal(copy.readU64(0x1008), 0);
+  assert.equal(copy.readU64(0x1000), 8);
+  assert.equal(mem.readU64(0x1000), 7);
+  const again = mem.clone();
+  again.writeU8(0x1000, 1);
+  assert.equal(mem.readU8(0x1000), 7);
+  assert.equal(copy.readU8(0x1000), 8);
+});

@@ -253,3 +253,19 @@ Deno.test("sub-tree sections: the blob is found by name, restored and its conten
     assert.equal(tally.errorText(), "", profile);
   }
 });
+
+Deno.test("an unreadable manifest is logged (issue 18 §1): its objects stay unrestored, never silently; a missing one is not", () => {
+  const none = kexec(boot());
+  assert.equal(readScenarioManifest(none).ok, false);
+  assert.equal(none.log.grep("kholab-scenario").length, 0, "ENOENT: nothing to say");
+  const k1 = boot();
+  const w = writeScenarioManifest(k1, sections(10));
+  k1.machine.mem.fill(w.firstChunkPhys + SCENARIO_CHUNK_HEADER_SIZE, 8, { byte: 0xff });
+  const k2 = kexec(k1);
+  const r = readScenarioManifest(k2);
+  assert.ok(!r.ok && r.errno === "EINVAL");
+  const lines = k2.log.entries().filter((e) => e.prefix === "kholab-scenario");
+  assert.deepEqual(lines.map((e) => [e.level, e.text]), [
+    ["warn", "manifest unreadable (EINVAL): bad manifest magic"],
+  ]);
+});

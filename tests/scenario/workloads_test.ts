@@ -6,7 +6,10 @@ import { SCENARIO_CHUNK_HEADER_SIZE } from "../../lib/scenario/manifest_abi.ts";
 import { writeScenarioManifest } from "../../lib/scenario/manifest.ts";
 import { availableProfiles, restoreScenario, runScenario } from "../../lib/scenario/run.ts";
 import { buildScenario } from "../../lib/scenario/scenarios.ts";
-import { Tally, type Workload } from "../../lib/scenario/workloads.ts";
+import { restoreSection, Tally, VmallocSet, type Workload } from "../../lib/scenario/workloads.ts";
+import { Kernel } from "../../lib/boot/kernel.ts";
+import { Machine } from "../../lib/machine/machine.ts";
+import { KhoVmalloc } from "../../lib/kho/abi/kexec_handover.ts";
 
 /** Runs here read a manual clock: every wall-clock metric is 0. */
 const CLOCK = new ManualClock();
@@ -197,4 +200,47 @@ Deno.test("content changed after the manifest was written is reported lost, not 
   restoreScenario(k2, t2, { attempted: 0 });
   assert.equal(t2.lostObjects, 1);
   assert.equal(t2.restoreFailures, 0);
+});
+
+Deno.test("a vmalloc record whose area comes back smaller than its bytes is lost, not a page fault of kholab's (issue 18 §1)", () => {
+  const k1 = Kernel.coldBoot(new Machine({ ramBytes: 2 ** 30, nodes: 1 }));
+  const addr = k1.vmalloc.vmalloc(3 * 4096)!;
+  k1.vmalloc.fill(addr, 3 * 4096, { pattern: 3 });
+  const set = new VmallocSet("vbuf", k1, [addr], 3 * 4096);
+  const section = set.preserve(k1, new Tally());
+  const desc = section.descs[0];
+  // The chunk ends after two entries and the record says two pages: a 2-page area restores.
+  k1.machine.mem.writeU64(desc.first + 8 + 2 * 8, 0);
+  const forged = { ...section, descs: [new KhoVmalloc({ ...desc, totalPages: 2 })] };
+  const k2 = k1.kexec();
+  const t = new Tally();
+  restoreSection(k2, forged, t);
+  assert.equal(t.restoreFailures, 0);
+  assert.equal(t.lostObjects, 1);
+});
+
+Deno.test("restores tally the kernel's verdicts and let kholab's own exceptions through", () => {
+  const k2 = Kernel.coldBoot(new Machine({ ramBytes: 2 ** 30, nodes: 1 })).kexec();
+  const t = new Tally();
+  // A pfn no C caller could pass is the KHO facade's EINVAL: tallied.
+  restoreSection(k2, {
+    kind: "folio",
+    name: "f",
+    attempted: 1,
+    order: 0,
+    pfns: Float64Array.of(NaN),
+    hashes: BigUint64Array.of(0n),
+  }, t);
+  assert.equal(t.errorText(), "f-restore:EINVAL");
+  // A kholab bug (here: a kernel object that is not one) is not the kernel's answer.
+  const broken = { ...k2, kho: null } as unknown as Kernel;
+  assert.throws(() =>
+    restoreSection(broken, {
+      kind: "folio",
+      name: "f",
+      attempted: 1,
+      order: 0,
+      pfns: Float64Array.of(1),
+      hashes: BigUint64Array.of(0n),
+    }, new Tally()), TypeError);
 });

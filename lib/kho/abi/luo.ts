@@ -108,7 +108,7 @@ export function buildLuoFdt(c: LuoFdtContents): Uint8Array {
   w.finishReservemap();
   w.beginNode("");
   w.propertyString("compatible", LUO_FDT_COMPATIBLE);
-  w.propertyLe64(LUO_FDT_LIVEUPDATE_NUM, c.liveupdateNum);
+  w.property(LUO_FDT_LIVEUPDATE_NUM, u64Le(c.liveupdateNum));
   w.beginNode(LUO_FDT_SESSION_NODE_NAME);
   w.propertyString("compatible", c.sessionCompat);
   w.propertyLe64(LUO_FDT_SESSION_HEADER, c.sessionHeaderPa);
@@ -245,6 +245,22 @@ function compatible(r: FdtReader, node: number, compat: string): boolean {
     if (e instanceof FdtError) return false;
     throw e;
   }
+}
+
+/**
+ * A u64 counter as 8 little-endian bytes. `liveupdate_num` is read from handed-over bytes, so it
+ * can be any u64 — beyond 2^53 a JavaScript number holds it approximately (and 2^64 − 1 reads
+ * as 2^64): the value is written modulo 2^64, as the kernel's u64 arithmetic wraps.
+ */
+function u64Le(v: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, BigInt(Math.trunc(v))), true);
+  return out;
+}
+
+/** `liveupdate_num + 1` as the kernel's u64 computes it (2^64 − 1 wraps to 0). */
+export function nextLiveupdateNum(v: number): number {
+  return v + 1 >= 2 ** 64 ? 0 : v + 1;
 }
 
 function le64At(b: Uint8Array): number {
@@ -481,8 +497,7 @@ export function strncmp(a: Uint8Array, b: string, n: number): boolean {
 }
 
 function setU64(dv: DataView, off: number, v: number): void {
-  dv.setUint32(off, v >>> 0, true);
-  dv.setUint32(off + 4, Math.floor(v / 2 ** 32), true);
+  dv.setBigUint64(off, BigInt.asUintN(64, BigInt(Math.trunc(v))), true);
 }
 
 function getU64(dv: DataView, off: number): number {
