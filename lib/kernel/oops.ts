@@ -30,11 +30,15 @@ export class KernelOops extends KernelPanic {
   readonly address: number;
   /** The function that faulted. */
   readonly fn: string;
-  /** Logs the oops lines, then panics. */
-  constructor(at: { address: number; fn: string }, log: KernelLog) {
-    log.error("", `BUG: unable to handle page fault for address: ${hex(at.address)}`);
+  /**
+   * Logs the oops lines, then panics. `addressText` prints an address a number cannot hold
+   * exactly (a kernel virtual address such as an `ERR_PTR`, `0xfffffffffffffff4`).
+   */
+  constructor(at: { address: number; fn: string; addressText?: string }, log: KernelLog) {
+    const where = at.addressText ?? hex(at.address);
+    log.error("", `BUG: unable to handle page fault for address: ${where}`);
     log.error("", `RIP: ${at.fn}`);
-    super(`Fatal exception in ${at.fn} (page fault at ${hex(at.address)})`, log);
+    super(`Fatal exception in ${at.fn} (page fault at ${where})`, log);
     this.address = at.address;
     this.fn = at.fn;
   }

@@ -591,9 +591,12 @@ export class KhoIn {
       ) {
         return -1; // kho_restore_folio: order > MAX_PAGE_ORDER → NULL, no warning (S-6.16c)
       }
-      if (order > 0) h.memmap.prepCompoundPage(pfn, order);
-      else {
+      if (order > 0) {
+        h.memmap.prepCompoundPage(pfn, order);
+        h.memmap.vmemmap.charge("compound", 2 ** order);
+      } else {
         h.memmap.setPageCount(pfn, 1);
+        h.memmap.vmemmap.charge("restore", 1);
         this.managedPages += 1;
       }
       return order;
@@ -620,11 +623,15 @@ export class KhoIn {
     }
     h.memmap.setPrivate(pfn, 0, 0);
     const n = 2 ** order;
+    // kho_init_folio / kho_init_pages write every struct page of the block (head and tails);
+    // prep_compound_page writes them all again. Counted in bulk (luo-hugetlb-facts §4.5).
+    h.memmap.vmemmap.charge("restore", n);
     if (isFolio) {
       h.memmap.setPageCount(pfn, 1);
       if (order > 0) {
         h.memmap.setPageCountRange(pfn + 1, n - 1, 0);
         h.memmap.prepCompoundPage(pfn, order);
+        h.memmap.vmemmap.charge("compound", n);
       }
     } else if (
       this.profile.tracker === "radix-typed" || this.profile.tracker === "radix-typed-fixed"
