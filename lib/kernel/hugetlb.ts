@@ -439,7 +439,8 @@ export class Hugetlb {
    * `hugetlb_bootmem_alloc`: the gigantic pages of every hstate from memblock, 1 GiB aligned:
    * per node as asked, or node by node in turn. `preserved(order)` is how many pages of that
    * hstate are already there (a live update's preserved folios): only `max - preserved` are
-   * allocated. Returns the pages allocated per order.
+   * allocated (taken off per-node requests in node order, an assumption). Returns the pages
+   * allocated per order.
    */
   bootmemAlloc(
     memblock: Memblock,
@@ -463,7 +464,12 @@ export class Hugetlb {
         return true;
       };
       if (h.perNode !== null) {
-        for (const [nid, n] of h.perNode) {
+        // The pages already there are taken off the nodes' requests in node order (how the
+        // RFC treats node-specific requests is not known: kholab's assumption).
+        let skip = already;
+        for (const [nid, asked] of h.perNode) {
+          const n = asked - Math.min(asked, skip);
+          skip -= asked - n;
           let i = 0;
           for (; i < n && alloc(nid, true); i++);
           if (i < n) this.#reportShort(h, n, i, nid);

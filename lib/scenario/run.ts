@@ -321,7 +321,6 @@ function finish(
     restoredBlocks: t.restoredBlocks,
     restoreFailures: t.restoreFailures,
     lostObjects: t.lostObjects,
-    restoreStructPagesWritten: t.restoreStructPagesWritten,
     buildMs: r3(f.buildMs),
     preserveMs: r3(f.preserveMs),
     finalizeMs: r3(f.finalizeMs),
