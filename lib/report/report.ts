@@ -385,6 +385,11 @@ const SUMMARY_TABLES: readonly [string, readonly string[]][] = [
     ],
   ],
   [
+    "Struct pages of the successor (deterministic): what the preserved memory's struct pages " +
+    "take at boot, what KHO made it write, what stays mapped after HVO",
+    ["profile", "preserved memmap", "struct-page writes", "memmap after HVO"],
+  ],
+  [
     "Successor's walk (deterministic counters) and wall clock (ms, this machine)",
     [
       "profile",

@@ -33,6 +33,11 @@ import {
   replayWalk,
 } from "../metrics/collect.ts";
 import { blocksByOrder, costByOrder } from "../metrics/by_order.ts";
+import {
+  measureStructPageCosts,
+  structPageMetrics,
+  structPageTimes,
+} from "../metrics/struct_pages.ts";
 import type { ManifestSection } from "./manifest_abi.ts";
 import { PAGE_SIZE } from "../units.ts";
 import { formatByOrder, type MetricsRow } from "../metrics/metrics.ts";
@@ -230,6 +235,9 @@ export function runScenario(options: RunOptions): RunResult {
     tally.error("boot", new Error(k2.boot.revivalRefused ?? "no KHO boot"));
     tally.lostObjects += attempted;
   }
+  // The struct-page cost of bringing it back: counts, then per-phase estimates.
+  Object.assign(row, structPageMetrics(k2));
+  Object.assign(row, structPageTimes(row, measureStructPageCosts(clock)));
   const status = !k2.kho.isKhoBoot
     ? "refused"
     : tally.lostObjects > 0 || tally.preserveFailures > 0
