@@ -116,7 +116,7 @@ interface HugetlbFlbObj {
  */
 export class HugetlbFlb implements LiveUpdateFlb {
   /** `HUGETLB_FLB_COMPATIBLE`. */
-  readonly compatible = HUGETLB_FLB_COMPATIBLE;
+  readonly compatible: string = HUGETLB_FLB_COMPATIBLE;
   /** The kernel. */
   readonly kernel: Kernel;
 
@@ -220,7 +220,7 @@ const EMPTY_VMALLOC = new KhoVmalloc({ first: 0, totalPages: 0, flags: 0, order:
  */
 export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
   /** `HUGE_MEMFD_COMPATIBLE`. */
-  readonly compatible = HUGE_MEMFD_COMPATIBLE;
+  readonly compatible: string = HUGE_MEMFD_COMPATIBLE;
   /** The kernel whose files this handler takes. */
   readonly kernel: Kernel;
   /** The FLB the files depend on. */

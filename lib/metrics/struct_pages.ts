@@ -71,9 +71,13 @@ export function sampleStats(samples: readonly number[]): SampleStats {
  *   on the free list, two stores (the TLB flush and the buddy's merging are not in it).
  */
 export interface StructPageCosts {
+  /** ns per struct page of `__init_single_page`. */
   readonly init: SampleStats;
+  /** ns per tail of `kho_init_folio`'s `set_page_count`. */
   readonly refcount: SampleStats;
+  /** ns per tail of `prep_compound_tail`. */
   readonly compound: SampleStats;
+  /** ns per vmemmap page HVO frees. */
   readonly hvoPage: SampleStats;
 }
 
