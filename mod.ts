@@ -145,6 +145,7 @@ export {
   getProfile,
   type GuestMemoryPath,
   hasApi,
+  hasGuestMemory,
   kernelRelease,
   KHO_FIXES,
   type KhoApi,

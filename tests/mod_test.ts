@@ -358,6 +358,7 @@ const API = [
   "getScenario",
   "guestFileUnsupported",
   "hasApi",
+  "hasGuestMemory",
   "hex",
   "hostLadderFigure",
   "hugeMemfdLuoHandler",

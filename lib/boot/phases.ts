@@ -33,6 +33,7 @@
  * @module
  */
 
+import { hasGuestMemory } from "../kho/profiles.ts";
 import { hex, PAGE_SIZE, PAGEBLOCK_NR_PAGES, SECTION_SIZE } from "../units.ts";
 import { BuddyAllocator } from "../kernel/buddy.ts";
 import { kstrtobool } from "../kernel/cmdline.ts";
@@ -254,7 +255,7 @@ export function hugetlbBootmemAlloc(ctx: BootContext): void {
     ctx.params.raw,
   );
   ctx.hugetlb = h;
-  const hugetlbLu = ctx.profile.guestMemory.includes("hugetlb");
+  const hugetlbLu = hasGuestMemory(ctx.profile, "hugetlb");
   const liveupdate = kstrtobool(ctx.params.other.get("liveupdate") ?? "off") === true;
   h.cmaReserve(
     ctx.memblock,

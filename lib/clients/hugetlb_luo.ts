@@ -40,6 +40,7 @@
  * @module
  */
 
+import { hasGuestMemory } from "../kho/profiles.ts";
 import { KhoError } from "../errors.ts";
 import type { Kernel, KernelModule } from "../boot/kernel.ts";
 import { KernelOops } from "../kernel/oops.ts";
@@ -491,7 +492,7 @@ export function hugetlbLuoModule(
   return Object.freeze({
     name: "hugetlb_luo_init",
     init(kernel: Kernel): void {
-      if (!kernel.profile.guestMemory.includes("hugetlb") || kernel.profile.luo === null) return;
+      if (!hasGuestMemory(kernel.profile, "hugetlb") || kernel.profile.luo === null) return;
       const flb = new HugetlbFlb(kernel);
       const fh = new HugeMemfdLuoHandler(kernel, flb, options.vmemmapRestore);
       try {

@@ -329,12 +329,14 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
 };
 
 /**
- * A path by which guest memory crosses a live update — a profile's capability, as data:
+ * A way guest memory can cross a live update — a profile's capability, as data
+ * (`AbiProfile.guestMemory`, read with {@link hasGuestMemory}):
  * - `memfd-shmem` — a shmem memfd through LUO's memfd handler (`mm/memfd_luo.c`, 6.19 on):
  *   folios of at most PMD order (2 MiB);
  * - `hugetlb` — a hugetlbfs memfd (2 MiB or 1 GiB pages) through the HugeTLB live update RFC's
  *   `huge-memfd-v1` handler and `hugetlb-v1` FLB (posted 2025-12-07, luo-hugetlb-facts §4);
- * - `guest_memfd` — KVM's guest_memfd through LUO (RFC 2026-06, luo-hugetlb-facts §4.4).
+ * - `guest_memfd` — the guest_memfd proposal's `guest_memfd_luo_v1` handler bound to the VM's
+ *   `kvm_vm_luo_v1` file (RFC 2026-06, luo-hugetlb-facts §4.4).
  *
  * A scenario picks the path from the profile; 1 GiB guest memory needs `hugetlb` (or
  * `guest_memfd` backed by 1 GiB pages, as assumed): a generation without it reports such
@@ -500,17 +502,20 @@ export interface AbiProfile {
    * with the fix of that name; released kernels forbid the combination (8b66ed2c3f42).
    */
   readonly deferredStructPageInit: boolean;
-  /** How guest memory can cross a live update on this kernel ({@link GuestMemoryPath}). */
-  readonly guestMemory: readonly GuestMemoryPath[];
+  /** A proposal's status (where the series stands), e.g. `"posted 2025-12-07 as RFC"`. */
+  readonly status?: string;
+  /**
+   * How guest memory can cross a live update ({@link GuestMemoryPath}; absent: none of the
+   * paths listed there). Read it with {@link hasGuestMemory}.
+   */
+  readonly guestMemory?: readonly GuestMemoryPath[];
   /**
    * "kho: disable scratch-only earlier in boot" (HugeTLB RFC patch 2): `kho_memory_init` (the
    * tracker walk) runs before the boot-time gigantic pages are allocated and scratch-only mode
    * ends right after it, so HugeTLB's memblock allocations are not confined to scratch.
    * Without it a KHO boot allocates gigantic pages from scratch only (luo-hugetlb-facts §4.2).
    */
-  readonly khoEarlyMemoryInit: boolean;
-  /** A proposal's status (`"posted 2025-12-07 as RFC"`); absent for a release. */
-  readonly status?: string;
+  readonly khoEarlyMemoryInit?: boolean;
 }
 
 const API_6_16: KhoApi[] = ["preserveFolio", "preservePhys", "unpreservePhys"];
@@ -535,15 +540,9 @@ const API_6_19: KhoApi[] = [
 const API_RFC_V1: KhoApi[] = ["preserveFolio", "preservePhys"];
 
 /** What every released profile has: no base, no fixes, no deferred struct page init. */
-const RELEASED = {
-  base: null,
-  fixes: [],
-  deferredStructPageInit: false,
-  khoEarlyMemoryInit: false,
-} as const;
+const RELEASED = { base: null, fixes: [], deferredStructPageInit: false } as const;
 
-/** Guest memory paths of a kernel without LUO, and of one with LUO's memfd handler. */
-const NO_GUEST_PATH: readonly GuestMemoryPath[] = [];
+/** The guest memory path of a kernel with LUO's memfd handler (6.19 on). */
 const SHMEM_MEMFD: readonly GuestMemoryPath[] = ["memfd-shmem"];
 
 const XARRAY_ERA = {
@@ -625,7 +624,6 @@ const BASE_PROFILES = {
     metadataScratchCheck: false,
     api: API_6_16,
     luo: null,
-    guestMemory: NO_GUEST_PATH,
     populateChecksMap: false,
     scratchSizesNonZero: true,
     debugScratchCheck: false,
@@ -645,7 +643,6 @@ const BASE_PROFILES = {
     metadataScratchCheck: true,
     api: API_6_18,
     luo: null,
-    guestMemory: NO_GUEST_PATH,
     bugs: [
       "unpreserve-hang",
       "vmalloc-same-head-page",
@@ -697,7 +694,6 @@ const BASE_PROFILES = {
     metadataScratchCheck: false,
     api: API_RFC_V1,
     luo: null,
-    guestMemory: NO_GUEST_PATH,
     // kho_memblock_reserve keeps the int sz of deserialize_bitmap.
     bugs: [
       "order-table-no-slot",
@@ -933,4 +929,24 @@ export function kernelRelease(profile: AbiProfile): string {
 /** Whether a profile has an API function. */
 export function hasApi(profile: AbiProfile, fn: KhoApi): boolean {
   return profile.api.includes(fn);
+}
+
+/**
+ * Whether guest memory can cross a live update by `path` in this profile (its `guestMemory`
+ * list). `memfd-shmem` comes with LUO itself (`mm/memfd_luo.c` is in every release with LUO),
+ * listed or not.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getProfile, hasGuestMemory } from "./profiles.ts";
+ * assert.ok(hasGuestMemory(getProfile("rfc-2025-12-hugetlb"), "hugetlb"));
+ * assert.ok(!hasGuestMemory(getProfile("kho-v4"), "hugetlb"));
+ * assert.ok(hasGuestMemory(getProfile("kho-v4"), "memfd-shmem"));
+ * assert.ok(!hasGuestMemory(getProfile("kho-v1-6.16"), "memfd-shmem"));
+ * ```
+ */
+export function hasGuestMemory(profile: AbiProfile, path: GuestMemoryPath): boolean {
+  return (profile.guestMemory?.includes(path) ?? false) ||
+    (path === "memfd-shmem" && profile.luo !== null);
 }

@@ -37,7 +37,7 @@ import {
   type VmallocSection,
 } from "./manifest_abi.ts";
 import type { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
-import { type AbiProfile, hasApi } from "../kho/profiles.ts";
+import { type AbiProfile, hasApi, hasGuestMemory } from "../kho/profiles.ts";
 import { splitPages } from "../kho/page_split.ts";
 import { preserveVmalloc, restoreVmalloc } from "../kho/vmalloc.ts";
 import { PAGE_SIZE } from "../units.ts";
@@ -256,7 +256,7 @@ export function guestFileUnsupported(
 ): string | null {
   const who = `${profile.name} (${profile.kernel})`;
   if (file.hugetlb) {
-    if (profile.guestMemory.includes("hugetlb")) return null;
+    if (hasGuestMemory(profile, "hugetlb")) return null;
     const size = file.folioOrder === 18 ? "1 GiB" : "2 MiB";
     return `${who}: no hugetlb preservation — ${size} hugetlbfs pages need the HugeTLB live ` +
       `update RFC (2025-12-07); ` +
@@ -264,7 +264,7 @@ export function guestFileUnsupported(
         ? "this generation has no Live Update Orchestrator either (6.19 on)"
         : "LUO's memfd handler takes shmem files only, whose folios are at most 2 MiB");
   }
-  if (profile.guestMemory.includes("memfd-shmem")) return null;
+  if (hasGuestMemory(profile, "memfd-shmem")) return null;
   return `${who} has no Live Update Orchestrator (6.19 on): no memfd preservation`;
 }
 
