@@ -4,7 +4,9 @@
  * are held by the pool, not by the buddy allocator.
  *
  * The boot modelled (x86_64: 2 MiB and 1 GiB hstates):
- * - the command line (`__setup` handlers, in order): `hugepagesz=SIZE` registers an hstate,
+ * - the hstates: the command line's (`__setup` handlers, in order), then the 1 GiB one (x86's
+ *   `gigantic_pages_init`: a CPU with gbpages is assumed), then the default one (2 MiB unless
+ *   `default_hugepagesz=`); `hugepagesz=SIZE` registers an hstate,
  *   `hugepages=N` (or `hugepages=NID:N,NID:N`) sizes the hstate named just before it — or the
  *   default one when no `hugepagesz=` came first — and `default_hugepagesz=SIZE` names the
  *   default (2 MiB otherwise); `hugetlb_free_vmemmap=on|off` switches HVO
@@ -137,7 +139,8 @@ function parsePages(text: string): { pages: number; perNode: Map<number, number>
  * const p = parseHugetlbParams("hugepagesz=1G hugepages=90 hugetlb_free_vmemmap=on");
  * assert.deepEqual(p.sizes.map((s) => [s.order, s.pages]), [[18, 90], [9, 0]]); // 2 MiB: default
  * assert.equal(p.hvo, true);
- * assert.deepEqual(parseHugetlbParams("hugepages=0:3,1:4").sizes[0].pages, 7); // default 2 MiB
+ * const q = parseHugetlbParams("hugepages=0:3,1:4"); // the default hstate: 2 MiB
+ * assert.deepEqual(q.sizes.map((s) => [s.order, s.pages]), [[18, 0], [9, 7]]);
  * ```
  */
 export function parseHugetlbParams(cmdline: string): HugetlbParams {
@@ -228,8 +231,11 @@ export function parseHugetlbParams(cmdline: string): HugetlbParams {
       }
     }
   }
-  if (defaultPages !== null) Object.assign(sizeFor(defaultOrder), defaultPages);
-  if (!sizes.some((s) => s.order === defaultOrder)) sizeFor(defaultOrder);
+  // x86's gigantic_pages_init (an arch_initcall) registers the 1 GiB hstate on a CPU with
+  // gbpages, then hugetlb_init the default one: after the command line's, in that order.
+  sizeFor(PUD_ORDER);
+  const dflt = sizeFor(defaultOrder);
+  if (defaultPages !== null) Object.assign(dflt, defaultPages);
   return { sizes, defaultOrder, hvo, cmaBytes, errors };
 }
 
