@@ -22,7 +22,7 @@ Deno.test("HVO sizes: what a folio's vmemmap is and what HVO frees", () => {
   assert.equal(hugetlbVmemmapOptimizableBytes(18), 16 * MiB - 4096);
   assert.equal(hugetlbVmemmapBytes(9), 32 * 1024);
   assert.equal(hugetlbVmemmapOptimizableBytes(9) / 4096, 7);
-  // 1 TiB of 1 GiB pages: 16 GiB of struct pages without HVO, 4 MiB with (facts §4.5).
+  // 1 TiB of 1 GiB pages: 16 GiB of struct pages without HVO, 4 MiB with (luo-hugetlb-facts §4.5).
   assert.equal(1024 * hugetlbVmemmapBytes(18), 16 * 2 ** 30);
   assert.equal(1024 * (hugetlbVmemmapBytes(18) - hugetlbVmemmapOptimizableBytes(18)), 4 * MiB);
   assert.equal(hugetlbVmemmapOptimizableBytes(18, 56), 0, "not a power of two");

@@ -1,5 +1,5 @@
 /**
- * The hypervisor rebuilt (issue 16, §6 and its acceptance): the 1 TiB default on the HugeTLB
+ * The hypervisor rebuilt (issue 16, its part 6 and acceptance): the 1 TiB default on the HugeTLB
  * live update RFC — 1008 × 1 GiB guest folios in hugetlbfs memfds through the huge-memfd
  * handler, kexec, retrieve, content verified; the successor's pool allocates only what is not
  * preserved; HVO re-applied; the struct-page figures equal the hand computation — and every
