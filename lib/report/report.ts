@@ -424,9 +424,9 @@ export interface DemoReportOptions {
 }
 
 /**
- * `deno task demo`: the 1 TiB hypervisor report (guest memfds of 2 MiB folios through LUO,
- * 16 GiB hypervisor pool, every profile) written to `report/demo/`; returns the result (print
- * `summary`).
+ * `deno task demo`: the 1 TiB hypervisor report (guest hugetlbfs memfds of 1 GiB pages through
+ * LUO where the profile can, 16 GiB hypervisor pool, every profile) written to `report/demo/`;
+ * returns the result (print `summary`).
  */
 export function demoReport(options: DemoReportOptions): Promise<ReportResult> {
   const outDir = options.outDir ?? "report/demo";

@@ -18,6 +18,9 @@ import {
   HUGEMFD_MEMCG_SITE,
   HUGEMFD_RSRV_SITE,
   HUGETLB_LUO_MODULE,
+  hugetlbLuoModule,
+  type HugetlbVmemmapRestore,
+  REBUILD_AND_REOPTIMIZE,
 } from "../../lib/clients/hugetlb_luo.ts";
 import { type AbiProfile, getProfile, type ProfileName } from "../../lib/kho/profiles.ts";
 import { Machine } from "../../lib/machine/machine.ts";
@@ -337,4 +340,39 @@ Deno.test("hugetlb CMA is disabled under live update on the RFC, reserved on a r
     cmdline: "kho_scratch=64M,256M,256M hugetlb_cma=1G",
   });
   assert.equal(off.hugetlb.cmaAreas.length, 1);
+});
+
+Deno.test("the struct-page restore is a hook: a module given another HugetlbVmemmapRestore uses it for retrieve and finish", () => {
+  const calls: string[] = [];
+  const design: HugetlbVmemmapRestore = {
+    name: "counting",
+    restoreFolio: (
+      k,
+      phys,
+    ) => (calls.push(`restore ${phys / GiB}G`), REBUILD_AND_REOPTIMIZE.restoreFolio(k, phys)),
+    addFolios: (
+      k,
+      pfns,
+      order,
+      inUse,
+    ) => (calls.push(`add ${pfns.length} ${inUse}`),
+      REBUILD_AND_REOPTIMIZE.addFolios(k, pfns, order, inUse)),
+  };
+  const module = hugetlbLuoModule({ vmemmapRestore: design });
+  const k1 = Kernel.coldBoot(new Machine({ ramBytes: 8 * GiB, nodes: 1 }), {
+    profile: RFC,
+    cmdline: "liveupdate=on kho_scratch=64M,256M,256M hugepagesz=1G hugepages=3",
+    modules: [module],
+  });
+  const dev = k1.liveupdate.open();
+  const a = guest(k1, "a", 1, 1), b = guest(k1, "b", 1, 2);
+  dev.createSession("a").preserveFd(a, 1);
+  dev.createSession("b").preserveFd(b, 1);
+  const where = [a, b].map((f) => `restore ${f.folios()[0].pfn * PAGE_SIZE / GiB}G`);
+  const k2 = k1.kexec();
+  assert.equal(hugeMemfdLuoHandler(k2)!.vmemmapRestore, design, "the module passed it on");
+  const d2 = k2.liveupdate.open();
+  d2.retrieveSession("a").retrieveFd(1);
+  d2.retrieveSession("b").finish();
+  assert.deepEqual(calls, [where[0], "add 1 true", where[1], "add 1 false"]);
 });
