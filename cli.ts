@@ -112,10 +112,11 @@ Every command takes --help; compare, sweep, report, matrix, profiles, run and ch
 --design FILE.ts (a module defining trackers and profiles, e.g. examples/designs/*.ts).`,
   demo: `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N] [--repeat N])
 
-Runs the default 1 TiB hypervisor scenario (1008 GiB of guest memory in 8 memfds of 2 MiB
-folios preserved through LUO sessions, 1 Mi preserved order-0 IOMMU pages in a 16 GiB pool,
-vmalloc and DMA buffers) for every ABI profile, kexecs, restores and verifies, writes the HTML report with data.json and
-CSVs to report/demo/, and prints the summary table.
+Runs the default 1 TiB hypervisor scenario (1008 GiB of guest memory in 8 hugetlbfs memfds of
+1 GiB pages, preserved through LUO where the profile can — the HugeTLB RFC — and reported
+unsupported elsewhere, 1 Mi preserved order-0 IOMMU pages in a 16 GiB pool, vmalloc and DMA
+buffers) for every ABI profile, kexecs, restores and verifies, writes the HTML report with
+data.json and CSVs to report/demo/, and prints the summary table.
 ${REPEAT_HELP}`,
   report: `Usage: deno task kholab ${REPORT_USAGE}
 

@@ -94,6 +94,24 @@ export type {
 } from "./lib/kernel/buddy.ts";
 export { type Gfp, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_ZERO } from "./lib/kernel/gfp.ts";
 export { allocGigantic, freeGigantic, type GiganticOptions } from "./lib/kernel/gigantic.ts";
+// HugeTLB pools (hugepagesz=, hugepages=, hugetlb_free_vmemmap=, hugetlb_cma=; `kernel.hugetlb`).
+export {
+  Hstate,
+  type Hugetlb,
+  type HugetlbCmaArea,
+  type HugetlbHost,
+  type HugetlbParams,
+  parseHugetlbParams,
+} from "./lib/kernel/hugetlb.ts";
+// The vmemmap: struct page bytes mapped, HVO, struct pages written per phase (`memmap.vmemmap`).
+export {
+  hugetlbVmemmapBytes,
+  hugetlbVmemmapOptimizableBytes,
+  STRUCT_PAGE_BYTES,
+  STRUCT_PAGE_PHASES,
+  type StructPagePhase,
+  type Vmemmap,
+} from "./lib/kernel/vmemmap.ts";
 export type { Vmalloc, VmallocCallOptions, VmArea } from "./lib/kernel/vmalloc.ts";
 
 // ---- KHO: the engine's facade (`kernel.kho`), the handover, the generations
@@ -127,7 +145,9 @@ export {
   type FinalizeStyle,
   type FixStatus,
   getProfile,
+  type GuestMemoryPath,
   hasApi,
+  hasGuestMemory,
   isBuiltinProfile,
   kernelRelease,
   KHO_FIXES,
@@ -239,7 +259,13 @@ export type {
   LuoSessionFd,
 } from "./lib/luo/device.ts";
 export type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "./lib/luo/file_handler.ts";
-export type { FlbOpArgs, LiveUpdateFlb, LuoFlbGlobal } from "./lib/luo/luo_flb.ts";
+export {
+  type FlbEarlyHost,
+  flbIncomingEarly,
+  type FlbOpArgs,
+  type LiveUpdateFlb,
+  type LuoFlbGlobal,
+} from "./lib/luo/luo_flb.ts";
 export type { LuoSession, LuoSessionGlobal, LuoSessionState } from "./lib/luo/luo_session.ts";
 export type { LuoFileEntry, LuoFileGlobal, LuoFileSet, LuoFileState } from "./lib/luo/luo_file.ts";
 export { LuoBlockedError, type LuoHost } from "./lib/luo/luo_internal.ts";
@@ -291,6 +317,17 @@ export {
   type ShmemFolio,
 } from "./lib/clients/memfd.ts";
 export { MEMFD_LUO_MODULE, MemfdLuoHandler, memfdLuoHandler } from "./lib/clients/memfd_luo.ts";
+// HugeTLB live update (RFC 2025-12-07, profile rfc-2025-12-hugetlb): hugetlb-v1 FLB, huge-memfd-v1.
+export {
+  HugeMemfdLuoHandler,
+  hugeMemfdLuoHandler,
+  HUGETLB_LUO_MODULE,
+  HugetlbFlb,
+  hugetlbLuoModule,
+  type HugetlbVmemmapRestore,
+  REBUILD_AND_REOPTIMIZE,
+} from "./lib/clients/hugetlb_luo.ts";
+export { HUGE_MEMFD_COMPATIBLE, HUGETLB_FLB_COMPATIBLE } from "./lib/kho/abi/hugetlb.ts";
 export type { MemfdLuoCompat } from "./lib/kho/abi/memfd.ts";
 
 // ---- metrics: the catalogue of what a run measures (docs/metrics.md)
@@ -315,6 +352,14 @@ export {
   type PlacementFloorResult,
   preservationFloor,
 } from "./lib/metrics/floor.ts";
+// The struct-page cost of bringing preserved memory back (memmap, writes by phase, estimates).
+export {
+  measureStructPageCosts,
+  type SampleStats,
+  type StructPageCosts,
+  structPageMetrics,
+  structPageTimes,
+} from "./lib/metrics/struct_pages.ts";
 // What each block order costs alone in an encoding (the *ByOrder metrics, the per-order charts).
 export { blocksByOrder, costByOrder, type OrderCost } from "./lib/metrics/by_order.ts";
 // Wall-clock figures: n samples, median, min, max; replayed after the run, one point at a time.
@@ -360,6 +405,7 @@ export { FaultyAllocator, PagePool, type PagePoolOptions } from "./lib/design/pa
 export {
   buildScenario,
   getScenario,
+  hypervisorMachine,
   LADDER_HOST_BYTES,
   type ParamSpec,
   type ParamType,
@@ -373,7 +419,7 @@ export {
   type ScenarioSpec,
 } from "./lib/scenario/scenarios.ts";
 // What a scenario instance holds and what `beforeKexec` sees of the harness's own handover.
-export type { Tally, Workload } from "./lib/scenario/workloads.ts";
+export { guestFileUnsupported, type Tally, type Workload } from "./lib/scenario/workloads.ts";
 export type { ManifestWriteResult } from "./lib/scenario/manifest.ts";
 export type {
   BlobRecord,

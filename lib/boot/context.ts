@@ -12,6 +12,7 @@
 import { KernelBug } from "../errors.ts";
 import type { Machine } from "../machine/machine.ts";
 import type { BuddyAllocator } from "../kernel/buddy.ts";
+import type { Hugetlb } from "../kernel/hugetlb.ts";
 import { type KernelParams, parseCmdline } from "../kernel/cmdline.ts";
 import { KernelLog } from "../kernel/dmesg.ts";
 import { FaultInjector } from "../kernel/faults.ts";
@@ -68,8 +69,8 @@ export class BootContext {
   readonly config: ResolvedBootConfig;
   /** Boot-time allocator. */
   readonly memblock: Memblock;
-  /** struct pages. */
-  readonly memmap: Memmap = new Memmap();
+  /** struct pages (and their vmemmap, `sizeof(struct page)` = `memmapBytesPerPage` or 64). */
+  readonly memmap: Memmap;
 
   /** `kho_populate`'s verdict: the accepted handover, or null (cold boot or refused). */
   populated: PopulatedHandover | null = null;
@@ -91,6 +92,7 @@ export class BootContext {
   freedPages = 0;
 
   #buddy: BuddyAllocator | null = null;
+  #hugetlb: Hugetlb | null = null;
   #vmalloc: Vmalloc | null = null;
   #kho: Kho | null = null;
   #liveupdate: LiveUpdate | null = null;
@@ -108,6 +110,8 @@ export class BootContext {
     this.imageBytes = options.imageBytes ?? DEFAULT_IMAGE_BYTES;
     this.poison = options.poison ?? true;
     this.config = resolveBootConfig(options.config);
+    const structPageBytes = options.memmapBytesPerPage ?? 64;
+    this.memmap = new Memmap({ structPageBytes: structPageBytes > 0 ? structPageBytes : 64 });
     if (this.config.deferredStructPageInit && !this.profile.deferredStructPageInit) {
       throw new RangeError(
         `CONFIG_DEFERRED_STRUCT_PAGE_INIT is unsupported by ${this.profile.name} ` +
@@ -147,6 +151,14 @@ export class BootContext {
   }
   set buddy(b: BuddyAllocator) {
     this.#buddy = this.#once(this.#buddy, b, "buddy");
+  }
+
+  /** The HugeTLB pools (from `hugetlb_bootmem_alloc` on; filled by `hugetlb_init`). */
+  get hugetlb(): Hugetlb {
+    return this.#built(this.#hugetlb, "hugetlb", "hugetlb_bootmem_alloc");
+  }
+  set hugetlb(h: Hugetlb) {
+    this.#hugetlb = this.#once(this.#hugetlb, h, "hugetlb");
   }
 
   /** vmalloc (from `vmalloc_init` on). */

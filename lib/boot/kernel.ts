@@ -13,6 +13,7 @@ import type { BuddyAllocator } from "../kernel/buddy.ts";
 import type { KernelParams } from "../kernel/cmdline.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
 import type { FaultInjector } from "../kernel/faults.ts";
+import type { Hugetlb } from "../kernel/hugetlb.ts";
 import type { Memblock } from "../kernel/memblock.ts";
 import type { Memmap } from "../kernel/memmap.ts";
 import type { Vmalloc } from "../kernel/vmalloc.ts";
@@ -101,6 +102,8 @@ export class Kernel {
   readonly memmap: Memmap;
   /** The page allocator. */
   readonly buddy: BuddyAllocator;
+  /** The HugeTLB pools (`hugepagesz=`, `hugepages=`, …). */
+  readonly hugetlb: Hugetlb;
   /** vmalloc. */
   readonly vmalloc: Vmalloc;
   /** KHO of this kernel. */
@@ -137,6 +140,7 @@ export class Kernel {
     this.memblock = ctx.memblock;
     this.memmap = ctx.memmap;
     this.buddy = ctx.buddy;
+    this.hugetlb = ctx.hugetlb;
     this.vmalloc = ctx.vmalloc;
     this.kho = ctx.kho;
     this.liveupdate = ctx.liveupdate;

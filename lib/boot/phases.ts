@@ -9,6 +9,7 @@
  * | `memblock_reserve_kern` | reserve the kernel image                                               |
  * | `reserve_mem`           | `reserve_mem=` regions: revived from the `memblock` sub-FDT, or new    |
  * | `sparse_init`           | the memmap (struct pages) from memblock, per node                      |
+ * | `hugetlb_bootmem_alloc` | `hugetlb_cma=` and the gigantic HugeTLB pages from memblock            |
  * | `kho_reserve_scratch`   | cold boot: reserve the scratch areas for the next kernel               |
  * | `free_area_init`        | the buddy allocator (empty free lists)                                 |
  * | `kho_memory_init`       | KHO boot: scratch pageblocks → CMA, the tracker walk; end scratch-only |
@@ -16,6 +17,7 @@
  * | `vmalloc_init`          | the vmalloc address space                                              |
  * | `kho_init`              | cold boot: scratch → CMA pageblocks; KHO's outgoing state              |
  * | `liveupdate_early_init` | LUO (6.19 on): `liveupdate=`, incoming LUO state checked (panics)      |
+ * | `hugetlb_init`          | the HugeTLB pools: boot-memory folios gathered (HVO), 2 MiB pools      |
  * | `luo_late_startup`      | LUO's outgoing state (`liveupdate_num + 1`), `/dev/liveupdate`         |
  * | `reserve_mem_init`      | late initcall: the regions and their `memblock` sub-FDT preserved      |
  *
@@ -31,8 +33,11 @@
  * @module
  */
 
-import { hex, PAGE_SIZE, PAGEBLOCK_NR_PAGES } from "../units.ts";
+import { hasGuestMemory } from "../kho/profiles.ts";
+import { hex, PAGE_SIZE, PAGEBLOCK_NR_PAGES, SECTION_SIZE } from "../units.ts";
 import { BuddyAllocator } from "../kernel/buddy.ts";
+import { kstrtobool } from "../kernel/cmdline.ts";
+import { Hugetlb, stringGetSize } from "../kernel/hugetlb.ts";
 import { MIGRATE_CMA } from "../kernel/gfp.ts";
 import { MemblockFlags } from "../kernel/memblock.ts";
 import { KernelOops } from "../kernel/oops.ts";
@@ -41,6 +46,9 @@ import { Vmalloc } from "../kernel/vmalloc.ts";
 import { Kho, LOW_RESERVED_BYTES } from "../kho/kho.ts";
 import { KhoIn, validateHandover } from "../kho/restore.ts";
 import { LiveUpdate } from "../luo/luo_core.ts";
+import { flbIncomingEarly } from "../luo/luo_flb.ts";
+import { HUGETLB_FLB_COMPATIBLE, HUGETLB_SER_LAYOUT, readHugetlbSer } from "../kho/abi/hugetlb.ts";
+import { MemblockFlags as MF } from "../kernel/memblock.ts";
 import {
   DEFAULT_SCRATCH_SCALE,
   parseKhoScratch,
@@ -141,11 +149,29 @@ export function memblockReserveKern(ctx: BootContext): void {
   });
 }
 
-/** `sparse_init`: struct pages come from memblock, per node; panics when they cannot. */
+/**
+ * `sparse_init`: struct pages come from memblock, one buffer per node holding the vmemmap of
+ * its present sections (`ctx.memmap.vmemmap`); panics when they cannot. With
+ * `memmapBytesPerPage` 0 the vmemmap is counted (64 bytes per page) but not charged.
+ */
 export function sparseInit(ctx: BootContext): void {
   const memmapPerPage = ctx.options.memmapBytesPerPage ?? 64;
-  if (memmapPerPage <= 0) return;
   const topology = ctx.machine.topology;
+  const vmemmap = ctx.memmap.vmemmap;
+  const sectionsOf = (nid: number) => {
+    const out: number[] = [];
+    for (const r of topology.ranges) {
+      if (r.nid !== nid) continue;
+      for (let a = r.start; a < r.end; a += SECTION_SIZE) out.push(a / SECTION_SIZE);
+    }
+    return out;
+  };
+  if (memmapPerPage <= 0) {
+    for (const nid of topology.nodesWithMemory()) {
+      vmemmap.populate({ nid, phys: 0, sections: sectionsOf(nid) });
+    }
+    return;
+  }
   for (const nid of topology.nodesWithMemory()) {
     const size = Math.ceil(topology.nodeBytes(nid) / PAGE_SIZE * memmapPerPage / PAGE_SIZE) *
       PAGE_SIZE;
@@ -162,6 +188,7 @@ export function sparseInit(ctx: BootContext): void {
       ctx.log.error("", `sparse_init: memmap of node ${nid} at ${hex(phys)} is not RAM`);
       throw new KernelOops({ address: phys, fn: "sparse_init" }, ctx.log);
     }
+    vmemmap.populate({ nid, phys, sections: sectionsOf(nid) });
   }
 }
 
@@ -210,6 +237,66 @@ export function khoReserveScratch(ctx: BootContext): void {
   }
 }
 
+/**
+ * `hugetlb_cma_reserve` and `hugetlb_bootmem_alloc` (`mm_core_init_early`, before the page
+ * allocator): the HugeTLB pools the command line asks for (`hugepagesz=`, `hugepages=`,
+ * `default_hugepagesz=`, `hugetlb_free_vmemmap=`, `hugetlb_cma=`), their gigantic pages from
+ * memblock. On a KHO boot scratch-only mode is still on here, so those pages can come only
+ * from scratch — unless the generation has "kho: disable scratch-only earlier in boot"
+ * (`khoEarlyMemoryInit`), which runs the tracker walk first and ends scratch-only mode. With
+ * the HugeTLB live update RFC the incoming `hugetlb-v1` FLB is read here (its early accessor)
+ * and only the pages a live update does not bring back are allocated; hugetlb CMA is disabled
+ * when live update is enabled (`liveupdate=on`).
+ */
+export function hugetlbBootmemAlloc(ctx: BootContext): void {
+  const { machine: { topology, mem }, log } = ctx;
+  const h = new Hugetlb(
+    { topology, memmap: ctx.memmap, log, faults: ctx.faults },
+    ctx.params.raw,
+  );
+  ctx.hugetlb = h;
+  const hugetlbLu = hasGuestMemory(ctx.profile, "hugetlb");
+  const liveupdate = kstrtobool(ctx.params.other.get("liveupdate") ?? "off") === true;
+  h.cmaReserve(
+    ctx.memblock,
+    hugetlbLu && liveupdate && ctx.khoEnabled
+      ? "hugetlb_cma disabled: live update is enabled (mm: hugetlb: disable CMA if liveupdate " +
+        "is enabled)"
+      : undefined,
+  );
+  if (ctx.profile.khoEarlyMemoryInit) {
+    khoMemRetrieve(ctx);
+    ctx.memblock.clearKhoScratchOnly();
+  }
+  let preserved = (_order: number) => 0;
+  const incoming = ctx.incoming;
+  if (hugetlbLu && ctx.profile.luo !== null && incoming !== null && incoming.isKhoBoot) {
+    const flb = flbIncomingEarly(
+      {
+        mem,
+        isRam: (p, s) => topology.isRam(p, s),
+        retrieveSubtree: (n) => incoming.retrieveSubtree(n),
+      },
+      ctx.profile.luo.blob,
+      HUGETLB_FLB_COMPATIBLE,
+    );
+    if (flb !== null && topology.isRam(flb.data, HUGETLB_SER_LAYOUT.size)) {
+      const ser = readHugetlbSer(mem, flb.data);
+      preserved = (order) =>
+        ser.hstates.filter((x) => x.order === order).reduce((n, x) => n + x.nrPages, 0);
+      for (const hs of ser.hstates) {
+        if (hs.nrPages === 0) continue;
+        log.info(
+          "HugeTLB",
+          `${hs.nrPages} pages of size ${stringGetSize(2 ** hs.order * PAGE_SIZE)} are ` +
+            `preserved by live update; not allocating them`,
+        );
+      }
+    }
+  }
+  h.bootmemAlloc(ctx.memblock, preserved);
+}
+
 /** `free_area_init`: the page allocator, with empty free lists. */
 export function freeAreaInit(ctx: BootContext): void {
   ctx.buddy = new BuddyAllocator({
@@ -248,17 +335,35 @@ export function khoMemoryInit(ctx: BootContext): void {
         MIGRATE_CMA,
       );
     }
-    ctx.retrieve = ctx.incoming.memRetrieve({
-      strict: ctx.config.strict,
-      deferredStructPageInit: ctx.config.deferredStructPageInit,
-      clock: ctx.options.clock,
-    });
-    ctx.strictCheck ??= ctx.retrieve.strictCheck;
+    khoMemRetrieve(ctx);
   }
   ctx.memblock.clearKhoScratchOnly();
 }
 
-/** `memblock_free_all`: everything free goes to the buddy allocator (poisoned). */
+/**
+ * `kho_mem_retrieve` of a KHO boot, once (the HugeTLB RFC's `kho_memory_init` is idempotent:
+ * it may run before the gigantic pages): the tracker walk, and the struct pages it writes — the
+ * stamp on each block's head, and with deferred struct page init every page of each block.
+ */
+function khoMemRetrieve(ctx: BootContext): void {
+  if (!ctx.populated || !ctx.incoming || ctx.retrieve !== undefined) return;
+  ctx.retrieve = ctx.incoming.memRetrieve({
+    strict: ctx.config.strict,
+    deferredStructPageInit: ctx.config.deferredStructPageInit,
+    clock: ctx.options.clock,
+  });
+  ctx.strictCheck ??= ctx.retrieve.strictCheck;
+  const v = ctx.memmap.vmemmap;
+  v.charge("stamp", ctx.retrieve.blocks);
+  v.charge("deferredInit", ctx.retrieve.deferredInitPages);
+}
+
+/**
+ * `memblock_free_all`: everything free goes to the buddy allocator (poisoned). The struct
+ * pages `memmap_init` wrote by now are counted here: every page of RAM — or, with
+ * CONFIG_DEFERRED_STRUCT_PAGE_INIT, every page but the noinit (KHO-preserved) ones, which the
+ * deferred threads skip and `kho_get_preserved_page` initialised in the walk (**[DERIVED]**).
+ */
 export function memblockFreeAll(ctx: BootContext): void {
   const freed: [number, number][] = [];
   ctx.freedPages = ctx.memblock.freeAll((startPfn, endPfn, nid) => {
@@ -266,6 +371,13 @@ export function memblockFreeAll(ctx: BootContext): void {
     ctx.buddy.freeBootRange(startPfn, endPfn, nid);
   });
   if (ctx.poison) ctx.machine.mem.fillPageRanges(freed, { pattern: POISON_SEED + ctx.bootIndex });
+  let pages = ctx.machine.topology.ramBytes / PAGE_SIZE;
+  if (ctx.config.deferredStructPageInit) {
+    for (const r of ctx.memblock.reservedRegions()) {
+      if (r.flags & MF.RSRV_NOINIT) pages -= Math.floor(r.size / PAGE_SIZE);
+    }
+  }
+  ctx.memmap.vmemmap.charge("memmapInit", Math.max(0, pages));
 }
 
 /** `vmalloc_init`: the vmalloc address space over the page allocator. */
@@ -344,6 +456,11 @@ export function luoLateStartup(ctx: BootContext): void {
   ctx.liveupdate.lateInit();
 }
 
+/** `hugetlb_init` (a subsys_initcall): the HugeTLB pools are filled and reported. */
+export function hugetlbInit(ctx: BootContext): void {
+  ctx.hugetlb.init(ctx.buddy);
+}
+
 /** The boot sequence, in the kernel's init order. */
 export const BOOT_PHASES: readonly BootPhase[] = [
   { name: "e820__memblock_setup", run: e820MemblockSetup },
@@ -351,6 +468,7 @@ export const BOOT_PHASES: readonly BootPhase[] = [
   { name: "memblock_reserve_kern", run: memblockReserveKern },
   { name: "reserve_mem", run: reserveMemSetup },
   { name: "sparse_init", run: sparseInit },
+  { name: "hugetlb_bootmem_alloc", run: hugetlbBootmemAlloc },
   { name: "kho_reserve_scratch", run: khoReserveScratch },
   { name: "free_area_init", run: freeAreaInit },
   { name: "kho_memory_init", run: khoMemoryInit },
@@ -358,6 +476,7 @@ export const BOOT_PHASES: readonly BootPhase[] = [
   { name: "vmalloc_init", run: vmallocInit },
   { name: "kho_init", run: khoInit },
   { name: "liveupdate_early_init", run: liveupdateEarlyInit },
+  { name: "hugetlb_init", run: hugetlbInit },
   { name: "luo_late_startup", run: luoLateStartup },
   // Late initcalls run in link order: kernel/ (LUO) before mm/ (memblock's reserve_mem_init).
   { name: "reserve_mem_init", run: reserveMemInit },

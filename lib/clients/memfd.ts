@@ -27,7 +27,6 @@
 
 import { KhoError } from "../errors.ts";
 import type { Kernel } from "../boot/kernel.ts";
-import { allocGigantic, freeGigantic } from "../kernel/gigantic.ts";
 import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MIGRATE_CMA } from "../kernel/gfp.ts";
 import type { FillSpec } from "../machine/physmem.ts";
 import {
@@ -38,15 +37,7 @@ import {
   F_SEAL_WRITE,
   MEMFD_LUO_ALL_SEALS,
 } from "../kho/abi/memfd.ts";
-import {
-  formatSize,
-  GiB,
-  HUGETLB_PAGE_ORDER,
-  MAX_PAGE_ORDER,
-  MiB,
-  PAGE_SIZE,
-  PUD_ORDER,
-} from "../units.ts";
+import { formatSize, GiB, HUGETLB_PAGE_ORDER, MiB, PAGE_SIZE, PUD_ORDER } from "../units.ts";
 
 /** Fault-injection site of a shmem folio allocation. */
 export const SHMEM_FOLIO_SITE = "shmem_alloc_folio";
@@ -530,13 +521,15 @@ export class MemfdFile {
     if (this.hugetlb) {
       const order = this.folioOrder;
       const head = index - (index % 2 ** order);
-      const pfn = order > MAX_PAGE_ORDER
-        ? allocGigantic(k.buddy, order, this.nid ?? 0, { site: HUGETLB_FOLIO_SITE })
-        : k.buddy.folioAlloc(order, { gfp: GFP_KERNEL, nid: this.nid, site: HUGETLB_FOLIO_SITE });
+      if (k.faults.shouldFail(HUGETLB_FOLIO_SITE)) {
+        throw new KhoError("ENOMEM", `hugetlb: ${HUGETLB_FOLIO_SITE} failed (injected)`);
+      }
+      const pfn = k.hugetlb.allocFolio(order, this.nid ?? 0);
       if (pfn === null) {
         throw new KhoError(
-          "ENOMEM",
-          `hugetlb: no free ${formatSize(this.#folioBytes(order))} page`,
+          "ENOSPC",
+          `hugetlb: no free ${formatSize(this.#folioBytes(order))} page in the pool ` +
+            `(hugepagesz=${formatSize(this.#folioBytes(order)).replace(" ", "")} hugepages=N)`,
         );
       }
       this.#alloced += 2 ** order;
@@ -586,19 +579,28 @@ export class MemfdFile {
     return true;
   }
 
-  /** A long-term pin's migration out of CMA: a new folio (not movable), the bytes copied. */
+  /**
+   * A long-term pin's migration out of CMA: a new folio (not movable; for a hugetlb file
+   * another page of the pool outside CMA), the bytes copied.
+   */
   #migrate(f: ShmemFolio): void {
     const k = this.kernel;
-    const pfn = k.buddy.folioAlloc(f.order, {
-      gfp: GFP_KERNEL,
-      nid: this.nid,
-      site: PIN_MIGRATE_SITE,
-    });
+    let pfn: number | null = null;
+    if (this.hugetlb) {
+      if (!k.faults.shouldFail(PIN_MIGRATE_SITE)) pfn = k.hugetlb.allocFolio(f.order, this.nid);
+      if (pfn !== null && k.buddy.getPageblockMigratetype(pfn) === MIGRATE_CMA) {
+        k.hugetlb.freeFolio(pfn, f.order);
+        pfn = null;
+      }
+    } else {
+      pfn = k.buddy.folioAlloc(f.order, { gfp: GFP_KERNEL, nid: this.nid, site: PIN_MIGRATE_SITE });
+    }
     if (pfn === null) {
       throw new KhoError("ENOMEM", `memfd_pin_folios: folio ${f.pfn} cannot leave CMA`);
     }
     k.machine.mem.copy(pfn * PAGE_SIZE, f.pfn * PAGE_SIZE, this.#folioBytes(f.order));
-    k.buddy.folioPut(f.pfn);
+    if (this.hugetlb) k.hugetlb.freeFolio(f.pfn, f.order);
+    else k.buddy.folioPut(f.pfn);
     f.pfn = pfn;
   }
 
@@ -618,7 +620,7 @@ export class MemfdFile {
 
   #freeFolio(f: ShmemFolio): void {
     const k = this.kernel;
-    if (f.order > MAX_PAGE_ORDER) freeGigantic(k.buddy, f.pfn, f.order);
+    if (this.hugetlb) k.hugetlb.freeFolio(f.pfn, f.order);
     else k.buddy.folioPut(f.pfn);
     this.#alloced -= Math.min(this.#alloced, 2 ** f.order);
   }

@@ -18,11 +18,12 @@
 import type { Kernel } from "../boot/kernel.ts";
 import type { MemfdFile } from "../clients/memfd.ts";
 import { memfdLuoHandler } from "../clients/memfd_luo.ts";
+import { hugeMemfdLuoHandler } from "../clients/hugetlb_luo.ts";
 import { KhoError } from "../errors.ts";
 import { VM_ALLOW_HUGE_VMAP } from "../kernel/vmalloc.ts";
 import { hasApi, type KhoApi } from "../kho/profiles.ts";
 import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
-import { restoreRange } from "../scenario/workloads.ts";
+import { guestFileUnsupported, restoreRange } from "../scenario/workloads.ts";
 import { PAGE_SIZE } from "../units.ts";
 import { missingApi } from "./kho_api.ts";
 import { blockHashes } from "./object_memory.ts";
@@ -60,7 +61,8 @@ function unpreserveApis(o: DslObject): KhoApi[] {
 /**
  * Throws the EOPNOTSUPP of the first API preserving `o` needs and this kernel lacks; for a
  * memfd, that the generation has no Live Update Orchestrator, ENOENT when LUO is off or no
- * handler takes the file (a hugetlb memfd: PRESERVE_FD's ENOENT, said before it is tried).
+ * handler takes the file (a hugetlb memfd on a generation without HugeTLB preservation:
+ * PRESERVE_FD's ENOENT, said before it is tried, with the profile's reason).
  */
 export function checkPreserve(kernel: Kernel, o: DslObject): void {
   const e = missingApiFor(kernel, o, preserveApis(o));
@@ -74,20 +76,20 @@ export function checkPreserve(kernel: Kernel, o: DslObject): void {
         `hence no memfd preservation`,
     );
   }
-  const fh = memfdLuoHandler(kernel);
+  const file = o.file!;
+  const fh = file.hugetlb ? hugeMemfdLuoHandler(kernel) : memfdLuoHandler(kernel);
+  const why = guestFileUnsupported(p, file);
+  if (kernel.liveupdate.enabled && why !== null) {
+    throw new KhoError("ENOENT", `memfd ${o.name}: ${why}`);
+  }
   if (!kernel.liveupdate.enabled || fh === null) {
     throw new KhoError(
       "ENOENT",
       `memfd ${o.name}: ${
-        kernel.liveupdate.enabled ? "no memfd LUO handler registered" : "liveupdate is off"
+        kernel.liveupdate.enabled
+          ? `no ${file.hugetlb ? "huge-memfd" : "memfd"} LUO handler registered`
+          : "liveupdate is off"
       }`,
-    );
-  }
-  if (!fh.canPreserve(o.file!)) {
-    throw new KhoError(
-      "ENOENT",
-      `memfd ${o.name}: no LUO file handler takes a hugetlb memfd (memfd_luo preserves shmem ` +
-        `files, whose folios are at most 2 MiB; 1 GiB guest memory needs the HugeTLB RFC)`,
     );
   }
 }

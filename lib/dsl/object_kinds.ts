@@ -55,14 +55,15 @@ export const OBJECT_KINDS: readonly ObjectKindSpec[] = [
   },
   {
     name: "memfd",
-    summary: "a memfd of SIZE bytes (shmem, folio=4K…2M; folio=1G: hugetlb), preserved in a " +
-      "LUO session named like the object",
+    summary: "a memfd of SIZE bytes (shmem, folio=4K…2M; folio=1G: hugetlbfs, from the 1 GiB " +
+      "pool, grown for it), preserved in a LUO session named like the object",
     options: [
       { name: "size", kind: "size", doc: "file size", required: true },
       {
         name: "folio",
         kind: "size",
-        doc: "folio size: 4K..2M (shmem THP, PMD order at most) or 1G (a hugetlb memfd)",
+        doc: "folio size: 4K..2M (shmem THP, PMD order at most) or 1G (a hugetlb memfd; " +
+          "preserved by the HugeTLB RFC's profile only)",
         default: "4K",
       },
       FILL_OPTION,

@@ -161,7 +161,8 @@ export function createObject(kernel: Kernel, rng: Rng, req: CreateRequest): DslO
       }
       case "memfd": {
         // memfd_create + fallocate: a shmem file (THP folios up to PMD order), or with
-        // folio=1G a hugetlbfs file (MFD_HUGETLB | MFD_HUGE_1GB), which LUO cannot preserve.
+        // folio=1G a hugetlbfs file (MFD_HUGETLB | MFD_HUGE_1GB) whose pages come from the
+        // 1 GiB pool, grown first as an administrator does (nr_hugepages) when it lacks them.
         const size = opts.size as number;
         const folio = int(opts.folio, PAGE_SIZE);
         if (folio < PAGE_SIZE || 2 ** ilog2(folio) !== folio) {
@@ -178,6 +179,13 @@ export function createObject(kernel: Kernel, rng: Rng, req: CreateRequest): DslO
           );
         }
         need(Math.ceil(size / folio) * 2 ** order);
+        if (hugetlb) {
+          const h = kernel.hugetlb.hstate(order)!;
+          const want = Math.ceil(size / folio) - h.freeHugePages;
+          if (want > 0 && kernel.hugetlb.growPool(order, h.nrHugePages + want) < h.nrHugePages) {
+            noMemory(`1 GiB pool: ${want} more pages`);
+          }
+        }
         const f = memfdCreate(
           kernel,
           name,

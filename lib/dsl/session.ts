@@ -10,6 +10,7 @@
  */
 
 import { MEMFD_LUO_MODULE } from "../clients/memfd_luo.ts";
+import { HUGETLB_LUO_MODULE } from "../clients/hugetlb_luo.ts";
 import { type BootConfig, type BootOptions, Kernel, KernelPanic } from "../boot/kernel.ts";
 import type { FaultOptions } from "../kernel/faults.ts";
 import { CURRENT_PROFILE, type ProfileName } from "../kho/profiles.ts";
@@ -333,7 +334,7 @@ export class Session {
     try {
       kernel = Kernel.coldBoot(machine, {
         cmdline: this.cmdline(),
-        modules: [MEMFD_LUO_MODULE],
+        modules: [MEMFD_LUO_MODULE, HUGETLB_LUO_MODULE],
         profile: this.bootProfile,
         poison: c.poison,
         memmapBytesPerPage: c.memmapBytesPerPage,

@@ -16,6 +16,7 @@
 
 import { KernelBug } from "../errors.ts";
 import { PAGES_PER_SECTION, PUD_ORDER } from "../units.ts";
+import { STRUCT_PAGE_BYTES, Vmemmap } from "./vmemmap.ts";
 
 /** PG_reserved: the page is not managed by the buddy allocator (memblock-reserved). */
 export const PG_RESERVED = 1 << 0;
@@ -225,6 +226,8 @@ export interface MemmapStats {
  * ```
  */
 export class Memmap {
+  /** Where the struct pages live, and what writing them costs (`./vmemmap.ts`). */
+  readonly vmemmap: Vmemmap;
   readonly #sections = new Map<number, SectionState>();
   #chunks = 0;
   /**
@@ -236,12 +239,18 @@ export class Memmap {
   /** The largest order < 15 ever given to prepCompoundPage (bounds compound_head probing). */
   #maxSmallOrder = 0;
 
+  /** An empty memmap; `structPageBytes` is `sizeof(struct page)` (default 64). */
+  constructor(options: { structPageBytes?: number } = {}) {
+    this.vmemmap = new Vmemmap(options.structPageBytes ?? STRUCT_PAGE_BYTES);
+  }
+
   /**
    * Drops every struct page record: the kernel was replaced by kexec and its memmap is
    * gone (the successor builds its own). Frees the JavaScript memory of a dead kernel that
    * is still referenced.
    */
   discard(): void {
+    this.vmemmap.discard();
     this.#sections.clear();
     this.#bigHeads.clear();
     this.#chunks = 0;

@@ -35,12 +35,19 @@ export class KernelOops extends KernelPanic {
   readonly fn: string;
   /** What it was accessing there (`"memfd_luo_ser"`, `"struct page"`), when named. */
   readonly structure?: string;
-  /** Logs the oops lines, then panics. */
-  constructor(at: { address: number; fn: string; structure?: string }, log: KernelLog) {
-    log.error("", `BUG: unable to handle page fault for address: ${hex(at.address)}`);
+  /**
+   * Logs the oops lines, then panics. `addressText` prints an address a number cannot hold
+   * exactly (a kernel virtual address such as an `ERR_PTR`, `0xfffffffffffffff4`).
+   */
+  constructor(
+    at: { address: number; fn: string; structure?: string; addressText?: string },
+    log: KernelLog,
+  ) {
+    const where = at.addressText ?? hex(at.address);
+    log.error("", `BUG: unable to handle page fault for address: ${where}`);
     log.error("", `RIP: ${at.fn}`);
     const what = at.structure ? `: ${at.structure}` : "";
-    super(`Fatal exception in ${at.fn} (page fault at ${hex(at.address)}${what})`, log);
+    super(`Fatal exception in ${at.fn} (page fault at ${where}${what})`, log);
     this.address = at.address;
     this.fn = at.fn;
     if (at.structure) this.structure = at.structure;

@@ -49,6 +49,7 @@ export const PROFILE_NAMES = [
   "kho-v4+fixes",
   "rfc-2026-page-type",
   "rfc-2026-page-type-fixed",
+  "rfc-2025-12-hugetlb",
 ] as const;
 
 /** The name of a built-in profile. */
@@ -183,6 +184,11 @@ export type KhoApi =
  *   higher order are written past the table and never walked by the successor.
  * - `page-type-lost`: the 2026 page-type RFC puts the type in key bit 63, which a six-level
  *   tree never indexes, so the successor cannot tell CONTIG from SPLIT blocks.
+ * - `hugetlb-alloc-preserve-err-ptr`: the HugeTLB live update RFC (2025-12-07) tests
+ *   `if (!ser)` after `kho_alloc_preserve()` in `hugetlb_flb_preserve` and `hugemfd_preserve`,
+ *   but `kho_alloc_preserve` returns an `ERR_PTR` and never NULL: on an allocation failure the
+ *   error pointer is written through — a page fault oops at 0xfffffffffffffff4
+ *   (luo-hugetlb-facts §4.3, **[DERIVED]** code quirk).
  */
 export type KhoBug =
   | "subtree-setprop-leak"
@@ -202,7 +208,8 @@ export type KhoBug =
   | "memfd-flags-sampled"
   | "memfd-retrieve-lost-errno"
   | "memfd-put-folios-pfn-as-phys"
-  | "memfd-acct-one-block";
+  | "memfd-acct-one-block"
+  | "hugetlb-alloc-preserve-err-ptr";
 
 /**
  * How far a fix has got: `mainline` (in a release), `mm-tree` (in linux-mm, ahead of
@@ -333,6 +340,22 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
       "luo_preserve_file checks its token before growing.",
   },
 };
+
+/**
+ * A way guest memory can cross a live update — a profile's capability, as data
+ * (`AbiProfile.guestMemory`, read with {@link hasGuestMemory}):
+ * - `memfd-shmem` — a shmem memfd through LUO's memfd handler (`mm/memfd_luo.c`, 6.19 on):
+ *   folios of at most PMD order (2 MiB);
+ * - `hugetlb` — a hugetlbfs memfd (2 MiB or 1 GiB pages) through the HugeTLB live update RFC's
+ *   `huge-memfd-v1` handler and `hugetlb-v1` FLB (posted 2025-12-07, luo-hugetlb-facts §4);
+ * - `guest_memfd` — the guest_memfd proposal's `guest_memfd_luo_v1` handler bound to the VM's
+ *   `kvm_vm_luo_v1` file (RFC 2026-06, luo-hugetlb-facts §4.4).
+ *
+ * A scenario picks the path from the profile; 1 GiB guest memory needs `hugetlb` (or
+ * `guest_memfd` backed by 1 GiB pages, as assumed): a generation without it reports such
+ * memory *unsupported*, with that reason.
+ */
+export type GuestMemoryPath = "memfd-shmem" | "hugetlb" | "guest_memfd";
 
 /**
  * The Live Update Orchestrator of a kernel generation (luo-hugetlb-facts §2.4, §2.9): the form
@@ -492,6 +515,20 @@ export interface AbiProfile {
    * with the fix of that name; released kernels forbid the combination (8b66ed2c3f42).
    */
   readonly deferredStructPageInit: boolean;
+  /** A proposal's status (where the series stands), e.g. `"posted 2025-12-07 as RFC"`. */
+  readonly status?: string;
+  /**
+   * How guest memory can cross a live update ({@link GuestMemoryPath}; absent: none of the
+   * paths listed there). Read it with {@link hasGuestMemory}.
+   */
+  readonly guestMemory?: readonly GuestMemoryPath[];
+  /**
+   * "kho: disable scratch-only earlier in boot" (HugeTLB RFC patch 2): `kho_memory_init` (the
+   * tracker walk) runs before the boot-time gigantic pages are allocated and scratch-only mode
+   * ends right after it, so HugeTLB's memblock allocations are not confined to scratch.
+   * Without it a KHO boot allocates gigantic pages from scratch only (luo-hugetlb-facts §4.2).
+   */
+  readonly khoEarlyMemoryInit?: boolean;
 }
 
 const API_6_16: KhoApi[] = ["preserveFolio", "preservePhys", "unpreservePhys"];
@@ -517,6 +554,9 @@ const API_RFC_V1: KhoApi[] = ["preserveFolio", "preservePhys"];
 
 /** What every released profile has: no base, no fixes, no deferred struct page init. */
 const RELEASED = { base: null, fixes: [], deferredStructPageInit: false } as const;
+
+/** The guest memory path of a kernel with LUO's memfd handler (6.19 on). */
+const SHMEM_MEMFD: readonly GuestMemoryPath[] = ["memfd-shmem"];
 
 const XARRAY_ERA = {
   ...RELEASED,
@@ -639,6 +679,7 @@ const BASE_PROFILES = {
     metadataScratchCheck: true,
     api: API_6_19,
     luo: LUO_6_19,
+    guestMemory: SHMEM_MEMFD,
     // S-6.19c: int sz in deserialize_bitmap, the vmalloc unwind, kho_add_subtree's raw code;
     // T-memfd: memfd_luo as first merged.
     bugs: [
@@ -686,6 +727,7 @@ const BASE_PROFILES = {
     numaAwarePages: false,
     maxRestoreOrder: 10,
     luo: LUO_7_0,
+    guestMemory: SHMEM_MEMFD,
     bugs: [
       "subtree-setprop-leak",
       "int-size-overflow",
@@ -707,6 +749,7 @@ const BASE_PROFILES = {
     numaAwarePages: true,
     maxRestoreOrder: null,
     luo: LUO_7_1,
+    guestMemory: SHMEM_MEMFD,
     // S-7.1c: the same KHO core as kho-v4.
     bugs: KHO_V4_BUGS.filter((b) => b !== "luo-dup-session-empty-block"),
   },
@@ -722,6 +765,7 @@ const BASE_PROFILES = {
     numaAwarePages: true,
     maxRestoreOrder: null,
     luo: LUO_7_2,
+    guestMemory: SHMEM_MEMFD,
     bugs: KHO_V4_BUGS,
   },
   "rfc-2026-page-type": {
@@ -737,6 +781,7 @@ const BASE_PROFILES = {
     maxRestoreOrder: null,
     api: [...API_6_19, "splitPreservedPages"],
     luo: LUO_7_2,
+    guestMemory: SHMEM_MEMFD,
     bugs: ["page-type-lost", ...NEWEST_CODE_BUGS, ...MEMFD_BUGS_MAINLINE],
   },
   "rfc-2026-page-type-fixed": {
@@ -753,6 +798,7 @@ const BASE_PROFILES = {
     maxRestoreOrder: null,
     api: [...API_6_19, "splitPreservedPages"],
     luo: LUO_7_2,
+    guestMemory: SHMEM_MEMFD,
     bugs: [...NEWEST_CODE_BUGS, ...MEMFD_BUGS_MAINLINE],
   },
 } as const satisfies Readonly<Record<string, AbiProfile>>;
@@ -808,11 +854,40 @@ const FIXED_PROFILES: Readonly<Record<string, AbiProfile>> = {
   "kho-v4+fixes": withFixes(BASE_PROFILES["kho-v4"], "kho-v4+fixes", Object.values(KHO_FIXES)),
 };
 
+/**
+ * Proposals on top of a release, as data: the release's profile with what the series
+ * changes.
+ */
+const PROPOSAL_PROFILES: Readonly<Record<string, AbiProfile>> = {
+  // "[RFC PATCH 00/10] liveupdate: hugetlb support" (Pratyush Yadav, 2025-12-07,
+  // <20251206230222.853493-1-pratyush@kernel.org>; luo-hugetlb-facts §4.1–§4.5) on 7.2: the
+  // hugetlb-v1 FLB and the huge-memfd-v1 handler (lib/clients/hugetlb_luo.ts); patch 1 "kho:
+  // drop restriction on maximum page order" is already in 7.1's kho_restore_page (kho-facts
+  // §5.3); patch 2 moves kho_memory_init before the gigantic pages; patches 3-4 read the FLB
+  // in early boot; 7 allocates only the pages not preserved; 8 disables hugetlb CMA under
+  // live update. No compat string of KHO or LUO changes.
+  "rfc-2025-12-hugetlb": {
+    ...BASE_PROFILES["kho-v4"],
+    name: "rfc-2025-12-hugetlb",
+    kernel: "RFC 2025-12-07",
+    summary: "HugeTLB live update on 7.2: hugetlb-v1 FLB, huge-memfd-v1 handler (1 GiB " +
+      "folios as order-18 keys), boot pool of the unpreserved remainder, HVO at retrieve",
+    status: "posted 2025-12-07 as RFC",
+    guestMemory: ["memfd-shmem", "hugetlb"],
+    khoEarlyMemoryInit: true,
+    bugs: [...KHO_V4_BUGS, "hugetlb-alloc-preserve-err-ptr"],
+  },
+};
+
 /** Every implemented profile, by name, in {@link PROFILE_NAMES} order. */
 export const PROFILES: Readonly<Record<BuiltinProfileName, AbiProfile>> = Object.fromEntries(
   PROFILE_NAMES.map((
     n,
-  ) => [n, (BASE_PROFILES as Record<string, AbiProfile>)[n] ?? FIXED_PROFILES[n]]),
+  ) => [
+    n,
+    (BASE_PROFILES as Record<string, AbiProfile>)[n] ?? FIXED_PROFILES[n] ??
+      PROPOSAL_PROFILES[n],
+  ]),
 ) as Record<BuiltinProfileName, AbiProfile>;
 
 /** The current profile (mainline as of v7.2-rc1). */
@@ -903,4 +978,24 @@ export function kernelRelease(profile: AbiProfile): string {
 /** Whether a profile has an API function. */
 export function hasApi(profile: AbiProfile, fn: KhoApi): boolean {
   return profile.api.includes(fn);
+}
+
+/**
+ * Whether guest memory can cross a live update by `path` in this profile (its `guestMemory`
+ * list). `memfd-shmem` comes with LUO itself (`mm/memfd_luo.c` is in every release with LUO),
+ * listed or not.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getProfile, hasGuestMemory } from "./profiles.ts";
+ * assert.ok(hasGuestMemory(getProfile("rfc-2025-12-hugetlb"), "hugetlb"));
+ * assert.ok(!hasGuestMemory(getProfile("kho-v4"), "hugetlb"));
+ * assert.ok(hasGuestMemory(getProfile("kho-v4"), "memfd-shmem"));
+ * assert.ok(!hasGuestMemory(getProfile("kho-v1-6.16"), "memfd-shmem"));
+ * ```
+ */
+export function hasGuestMemory(profile: AbiProfile, path: GuestMemoryPath): boolean {
+  return (profile.guestMemory?.includes(path) ?? false) ||
+    (path === "memfd-shmem" && profile.luo !== null);
 }

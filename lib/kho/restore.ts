@@ -590,8 +590,10 @@ export class KhoIn {
       if (order > 0) {
         this.#checkBlock(pfn, order, true);
         h.memmap.prepCompoundPage(pfn, order);
+        h.memmap.vmemmap.charge("compound", 2 ** order);
       } else {
         h.memmap.setPageCount(pfn, 1);
+        h.memmap.vmemmap.charge("restore", 1);
         this.managedPages += 1;
       }
       return order;
@@ -619,11 +621,15 @@ export class KhoIn {
     this.#checkBlock(pfn, order, isFolio);
     h.memmap.setPrivate(pfn, 0, 0);
     const n = 2 ** order;
+    // kho_init_folio / kho_init_pages write every struct page of the block (head and tails);
+    // prep_compound_page writes them all again. Counted in bulk (luo-hugetlb-facts §4.5).
+    h.memmap.vmemmap.charge("restore", n);
     if (isFolio) {
       h.memmap.setPageCount(pfn, 1);
       if (order > 0) {
         h.memmap.setPageCountRange(pfn + 1, n - 1, 0);
         h.memmap.prepCompoundPage(pfn, order);
+        h.memmap.vmemmap.charge("compound", n);
       }
     } else if (trackerFormat(this.profile.tracker).capabilities.pageType) {
       // kho_restore_refcounts(): head 1; tails 1 for SPLIT blocks, 0 for CONTIG (unsplit).

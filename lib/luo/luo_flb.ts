@@ -12,12 +12,20 @@ import { KhoError } from "../errors.ts";
 import {
   cstr,
   flbSerPhys,
+  LUO_FDT_FLB_COMPATIBLE,
+  LUO_FDT_SESSION_COMPATIBLE,
+  LUO_FDT_SIZE,
   LUO_FLB_HEADER_SER_LAYOUT,
   LUO_FLB_MAX,
   LUO_FLB_PGCNT,
+  LUO_KHO_ENTRY_NAME,
+  LUO_SER_LAYOUT,
+  parseLuoFdt,
   readFlbSer,
+  readLuoSer,
   writeFlbSer,
 } from "../kho/abi/luo.ts";
+import type { PhysicalMemory } from "../machine/physmem.ts";
 import { PAGE_SIZE } from "../units.ts";
 import type { LiveUpdateFileHandler } from "./file_handler.ts";
 import { type LuoHost, requireRam } from "./luo_internal.ts";
@@ -295,4 +303,76 @@ export class LuoFlbGlobal {
     }
     throw new KhoError("ENOENT", `FLB ${flb.compatible} not in the incoming data`);
   }
+}
+
+/** What {@link flbIncomingEarly} reads through: memory and the incoming KHO sub-trees. */
+export interface FlbEarlyHost {
+  /** Physical memory. */
+  readonly mem: PhysicalMemory;
+  /** Whether `[phys, phys + size)` is RAM. */
+  isRam(phys: number, size: number): boolean;
+  /** `kho_retrieve_subtree(name)` of the incoming handover (throws a KhoError). */
+  retrieveSubtree(name: string): { phys: number; size?: number };
+}
+
+/**
+ * `liveupdate_flb_incoming_early(flb, &data)` (HugeTLB RFC patch 4, "liveupdate: flb: allow
+ * getting FLB data in early boot"; luo-hugetlb-facts §4.2): the `data` and `count` of the
+ * incoming FLB named `compatible`, read from the bytes before LUO's early initcall — for the
+ * boot-time HugeTLB pool, which must know how many pages a live update already brings.
+ * Null when there is no incoming LUO state, no FLB of that name, or the bytes are not what the
+ * generation writes (LUO's own early start-up then reports them, and panics).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PhysicalMemory } from "../machine/physmem.ts";
+ * import { encodeLuoSer, writeFlbSer, LUO_FLB_HEADER_SER_LAYOUT } from "../kho/abi/luo.ts";
+ * import { flbIncomingEarly } from "./luo_flb.ts";
+ * const mem = new PhysicalMemory(2 ** 24);
+ * mem.writeBytes(0x1000, encodeLuoSer({ liveupdateNum: 1, sessionsPa: 0, flbsPa: 0x2000 }));
+ * writeFlbSer(mem, 0x2000, 0, { name: new TextEncoder().encode("hugetlb-v1"), data: 0x3000, count: 2 });
+ * mem.writeU64(0x2000 + LUO_FLB_HEADER_SER_LAYOUT.count, 1);
+ * const host = { mem, isRam: () => true, retrieveSubtree: () => ({ phys: 0x1000, size: 32 }) };
+ * assert.deepEqual(flbIncomingEarly(host, "luo-ser", "hugetlb-v1"), { data: 0x3000, count: 2 });
+ * assert.equal(flbIncomingEarly(host, "luo-ser", "pci-v2"), null);
+ * ```
+ */
+export function flbIncomingEarly(
+  host: FlbEarlyHost,
+  blob: "fdt" | "luo-ser",
+  compatible: string,
+): { data: number; count: number } | null {
+  let sub: { phys: number; size?: number };
+  try {
+    sub = host.retrieveSubtree(LUO_KHO_ENTRY_NAME);
+  } catch (e) {
+    if (e instanceof KhoError) return null;
+    throw e;
+  }
+  let headerPa: number;
+  if (blob === "luo-ser") {
+    if (!host.isRam(sub.phys, LUO_SER_LAYOUT.size)) return null;
+    const r = readLuoSer(host.mem.readBytes(sub.phys, LUO_SER_LAYOUT.size));
+    if (!r.ok) return null;
+    headerPa = r.value.flbsPa;
+  } else {
+    if (!host.isRam(sub.phys, LUO_FDT_SIZE)) return null;
+    const r = parseLuoFdt(host.mem.readBytes(sub.phys, LUO_FDT_SIZE), {
+      sessionCompat: LUO_FDT_SESSION_COMPATIBLE,
+      flbCompat: LUO_FDT_FLB_COMPATIBLE,
+    });
+    if (!r.ok || !r.value.flb) return null;
+    headerPa = r.value.flb.headerPa;
+  }
+  if (headerPa === 0 || !host.isRam(headerPa, LUO_FLB_HEADER_SER_LAYOUT.size)) return null;
+  const [n, hi] = host.mem.readU64Parts(headerPa + LUO_FLB_HEADER_SER_LAYOUT.count);
+  if (hi !== 0 || n > LUO_FLB_MAX || !host.isRam(headerPa, flbSerPhys(0, n))) {
+    return null;
+  }
+  for (let i = 0; i < n; i++) {
+    const s = readFlbSer(host.mem, headerPa, i);
+    if (cstr(s.name) === compatible) return { data: s.data, count: s.count };
+  }
+  return null;
 }

@@ -393,13 +393,101 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "Preserved objects (folios, pages, buffers, files) that did not come back with the same " +
       "content.",
   ),
+  // ---- the struct-page cost of bringing preserved memory back (lib/metrics/struct_pages.ts)
   def(
-    "restore",
+    "struct pages",
+    "memmapBootBytes",
+    "bytes",
+    D,
+    N,
+    "Struct pages the successor's sparse_init maps for all RAM: 64 bytes per 4 KiB page, 2 MiB " +
+      "per 128 MiB section (HVO state is not handed over).",
+  ),
+  def(
+    "struct pages",
+    "memmapPreservedBytes",
+    "bytes",
+    D,
+    N,
+    "Of those, the struct pages of the preserved memory (64 bytes per preserved page: 16 MiB " +
+      "per 1 GiB folio) — what a preserved folio costs the successor at boot, whatever its " +
+      "tracker costs.",
+  ),
+  def(
+    "struct pages",
+    "memmapAfterHvoBytes",
+    "bytes",
+    D,
+    N,
+    "Struct pages still mapped after the successor's restores: memmapBootBytes minus what HVO " +
+      "freed (its boot-time HugeTLB pool and the retrieved HugeTLB folios; a 1 GiB folio keeps " +
+      "4 KiB of its 16 MiB).",
+  ),
+  def(
+    "struct pages",
+    "hvoFreedBytes",
+    "bytes",
+    D,
+    N,
+    "vmemmap HVO freed in the successor (hugetlb_free_vmemmap=on: 4095 of 4096 pages per 1 GiB " +
+      "folio, 7 of 8 per 2 MiB folio); 0 with HVO off.",
+  ),
+  def(
+    "struct pages",
+    "hvoFolios",
+    "folios",
+    D,
+    N,
+    "HugeTLB folios HVO optimized in the successor.",
+  ),
+  def(
+    "struct pages",
+    "memmapInitStructPages",
+    "pages",
+    D,
+    N,
+    "Struct pages memmap_init writes in the successor: every page of RAM, or with " +
+      "CONFIG_DEFERRED_STRUCT_PAGE_INIT every page but the noinit (preserved) ones, which " +
+      "init_deferred_page writes in the walk (walkDeferredInitPages).",
+  ),
+  def(
+    "struct pages",
     "restoreStructPagesWritten",
     "pages",
     D,
     N,
-    "struct pages initialised by successful restores (2^order per restored block).",
+    "Struct pages the successor's kho_restore_folio/kho_restore_pages wrote (kho_init_folio: " +
+      "the head's refcount 1 and every tail's 0 — 2^order per folio, 262,144 per 1 GiB folio; " +
+      "kho_restore_pages: every page refcount 1), the scenario's objects and the metadata " +
+      "(LUO blocks, serialized records) alike.",
+  ),
+  def(
+    "struct pages",
+    "compoundStructPagesWritten",
+    "pages",
+    D,
+    N,
+    "Struct pages prep_compound_page wrote again in those restores (head and every tail of " +
+      "each folio of order > 0: 262,144 per 1 GiB folio, which restoreStructPagesWritten " +
+      "already counted once).",
+  ),
+  def(
+    "struct pages",
+    "structPageWrites",
+    "pages",
+    D,
+    N,
+    "Struct pages KHO made the successor write: init_deferred_page in the walk, the " +
+      "page->private stamps, the restores and prep_compound_page (memmap_init not included).",
+  ),
+  def(
+    "struct pages",
+    "structPageCacheLines",
+    "lines",
+    D,
+    N,
+    "64-byte cache lines of those struct-page writes (one per 64-byte struct page, counted " +
+      "once per phase that writes it).",
   ),
   // ---- memory after the successor's boot
   def("memory", "scratchAreas", "areas", D, N, "Scratch areas handed to the successor."),
@@ -495,6 +583,44 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "memblock_reserve and the page->private stamp of every block and, with deferred struct " +
       "page init, its init_deferred_page loop, which kholab counts but does not perform (see " +
       "walkDeferredInitPages). Only on a KHO boot.",
+  ),
+  def(
+    "time",
+    "memmapInitMs",
+    "ms",
+    W,
+    N,
+    "Estimated successor memmap_init: memmapInitStructPages × the measured cost of " +
+      "__init_single_page's stores per struct page on this machine (lib/metrics/struct_pages.ts; " +
+      "median of n samples over one folio's 16 MiB of struct pages, with .n .median .min .max).",
+  ),
+  def(
+    "time",
+    "deferredInitMs",
+    "ms",
+    W,
+    N,
+    "Estimated init_deferred_page loop of the successor's walk (kholab counts it, reserveMs " +
+      "does not perform it): walkDeferredInitPages × the same per-struct-page cost.",
+  ),
+  def(
+    "time",
+    "restoreStructPagesMs",
+    "ms",
+    W,
+    N,
+    "Estimated struct-page writes of the successor's restores: restoreStructPagesWritten × the " +
+      "cost of a refcount store plus compoundStructPagesWritten × that of prep_compound_tail's " +
+      "two stores, per struct page, measured alike.",
+  ),
+  def(
+    "time",
+    "hvoMs",
+    "ms",
+    W,
+    N,
+    "Estimated HVO in the successor: vmemmap pages freed × the measured cost of remapping one " +
+      "vmemmap PTE and putting the page on a free list (no TLB flush, no buddy merging).",
   ),
 ]);
 

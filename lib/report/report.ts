@@ -427,7 +427,7 @@ function unsupportedText(rows: readonly MetricsRow[]): string {
     : " Unsupported by the generation (not preserved, not lost): " + notes.join("; ") + ".";
 }
 
-/** The summary, split in three tables that fit the page: captions and column headers. */
+/** The summary, split in four tables that fit the page: captions and column headers. */
 const SUMMARY_TABLES: readonly [string, readonly string[]][] = [
   [
     "Metadata (deterministic; bytes with binary prefixes)",
@@ -444,6 +444,11 @@ const SUMMARY_TABLES: readonly [string, readonly string[]][] = [
       "lost",
       "unsupported",
     ],
+  ],
+  [
+    "Struct pages of the successor (deterministic): what the preserved memory's struct pages " +
+    "take at boot, what KHO made it write, what stays mapped after HVO",
+    ["profile", "preserved memmap", "struct-page writes", "memmap after HVO"],
   ],
   [
     "Successor's walk (deterministic counters)",
@@ -476,9 +481,9 @@ export interface DemoReportOptions {
 }
 
 /**
- * `deno task demo`: the 1 TiB hypervisor report (guest memfds of 2 MiB folios through LUO,
- * 16 GiB hypervisor pool, every profile) written to `report/demo/`; returns the result (print
- * `summary`).
+ * `deno task demo`: the 1 TiB hypervisor report (guest hugetlbfs memfds of 1 GiB pages through
+ * LUO where the profile can, 16 GiB hypervisor pool, every profile) written to `report/demo/`;
+ * returns the result (print `summary`).
  */
 export function demoReport(options: DemoReportOptions): Promise<ReportResult> {
   const outDir = options.outDir ?? "report/demo";

@@ -1,8 +1,8 @@
 /**
  * The profile comparison: the default `hypervisor` scenario (1 TiB, 2 nodes, 1008 GiB of
- * guest memory in 8 memfds of 2 MiB folios preserved through LUO, 1 Mi preserved order-0
- * pages in a 16 GiB pool, vmalloc buffers, DMA blocks) for every available profile, as rows
- * and as a text table. The command
+ * guest memory in 8 hugetlbfs memfds of 1 GiB pages, preserved through LUO where the profile
+ * can, 1 Mi preserved order-0 pages in a 16 GiB pool, vmalloc buffers, DMA blocks) for every
+ * available profile, as rows and as a text table. The command
  * line's `compare` and `sweep` (`cli.ts`) parse their arguments into these options.
  *
  * @module
@@ -113,6 +113,9 @@ export const COMPARE_COLUMNS: readonly TableColumn[] = [
   { header: "walk words", metric: "walkBitmapWords" },
   { header: "walk entries", metric: "walkEntriesVisited" },
   { header: "walk pages", metric: "walkPagesTouched" },
+  { header: "preserved memmap", metric: "memmapPreservedBytes", format: formatBytes },
+  { header: "struct-page writes", metric: "structPageWrites" },
+  { header: "memmap after HVO", metric: "memmapAfterHvoBytes", format: formatBytes },
   { header: "lost", metric: "lostObjects" },
   { header: "unsupported", metric: "unsupportedObjects" },
   timingColumn("preserve ms", "preserveMs"),

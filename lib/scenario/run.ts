@@ -50,6 +50,11 @@ import { timingColumns } from "../metrics/timing.ts";
 import type { KhoserEra } from "../kho/trackers/khoser.ts";
 import type { AbiProfile } from "../kho/profiles.ts";
 import { blocksByOrder, costByOrder } from "../metrics/by_order.ts";
+import {
+  measureStructPageCosts,
+  structPageMetrics,
+  structPageTimes,
+} from "../metrics/struct_pages.ts";
 import type { ManifestSection } from "./manifest_abi.ts";
 import { PAGE_SIZE } from "../units.ts";
 import { formatByOrder, type MetricsRow } from "../metrics/metrics.ts";
@@ -205,7 +210,8 @@ export function runScenario(options: RunOptions): RunResult {
 
 /**
  * `row` with the timings of `capsule` ({@link replayTimings}): each region's median under its
- * name and its `n`, `median`, `min`, `max`; a replay that disagreed with the run adds its
+ * name and its `n`, `median`, `min`, `max`, and the struct-page estimates of a row that reached
+ * the successor (`structPageTimes`, unit costs measured `repeat` times); a replay that disagreed with the run adds its
  * problem to `errors` (`timing:REGION: …`) and no timing.
  */
 export function withTimings(
@@ -215,7 +221,16 @@ export function withTimings(
 ): MetricsRow {
   const r = replayTimings(capsule, options);
   const errors = [row.errors, ...r.problems].filter((e) => e).join("; ");
-  return { ...row, ...(r.problems.length > 0 ? { errors } : {}), ...timingColumns(r.timings) };
+  // The successor's struct-page work, estimated from its counts and unit costs measured now.
+  const structPages = row.memmapInitStructPages === undefined
+    ? {}
+    : structPageTimes(row, measureStructPageCosts(options.clock, { repeat: options.repeat }));
+  return {
+    ...row,
+    ...(r.problems.length > 0 ? { errors } : {}),
+    ...timingColumns(r.timings),
+    ...structPages,
+  };
 }
 
 /** The `kho_mem_serialize` era of `kho_finalize` in `profile` (as `KhoOut.finalize` runs it). */
@@ -383,6 +398,9 @@ export function runUntimed(options: UntimedRunOptions): UntimedRunResult {
     tally.lostObjects += attempted;
   }
   phaseMs.restoreMs = now() - tr;
+  // The struct-page cost of bringing it back (counts; the per-phase estimates are timings,
+  // taken with the replays: withTimings).
+  Object.assign(row, structPageMetrics(k2));
   const status = !k2.kho.isKhoBoot
     ? "refused"
     : tally.lostObjects > 0 || tally.preserveFailures > 0
@@ -443,6 +461,5 @@ function finish(row: MetricsRow, status: string, t: Tally): MetricsRow {
     restoredBlocks: t.restoredBlocks,
     restoreFailures: t.restoreFailures,
     lostObjects: t.lostObjects,
-    restoreStructPagesWritten: t.restoreStructPagesWritten,
   };
 }

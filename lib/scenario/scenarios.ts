@@ -5,30 +5,44 @@
  * kernel for a profile, allocates and fills the memory to preserve, and returns the objects
  * it created as {@link Workload}s that `run.ts` preserves, carries across kexec and verifies.
  *
- * Machine sizing of `hypervisor` (and `ladder`): the machine has `ramBytes` of RAM for guests
- * and the hypervisor pool **plus `headroomBytes`** (default 8 GiB) for the kernel image, the
- * scratch areas and allocations; struct pages are not charged to memblock
- * (`memmapBytesPerPage` 0) and scratch is explicit (`kho_scratch=64M,512M,256M`), because a
- * real 1 TiB host cannot give 1008 GiB to guests and also hold 16 GiB of struct pages and a
- * 200 % scratch (see `bench/hyper_scale.ts`).
+ * Machine sizing of `hypervisor` (and `ladder`), {@link hypervisorMachine}: `ramBytes` of RAM
+ * for guests and the hypervisor pool **plus `headroomBytes`** (default 8 GiB) for the kernel
+ * image, the scratch areas and allocations, **plus the struct pages** (`memmapBytesPerPage`,
+ * default 64, charged to memblock per node at boot): the first kernel's memmap at the top of
+ * each node, and scratch big enough for the successor's (on a KHO boot `sparse_init` runs
+ * while memblock allocates from scratch only). `scratch=auto` (the default) is
+ * `kho_scratch=64M,512M,P` with `P` a node's memmap + 256 MiB: a 1 TiB host needs about 16 GiB
+ * of scratch for struct pages alone — a 200 % scale cannot be used, because the boot-time
+ * 1 GiB pages are RSRV_KERN memblock allocations it would double. The hypervisor pool is held
+ * from the first instant of the cold boot (`BootOptions.heldRanges`: naturally aligned in node
+ * 0) and taken right after it, so that the boot-time HugeTLB pool, the memmap and scratch land
+ * elsewhere.
  *
- * Guest memory (`guestClient`): `memfd` — one memfd per VM preserved through LUO, as a VMM
- * does (the kernels boot with `liveupdate=on` and the memfd handler module); folios of
- * `guestFolio` ≤ 2 MiB make a shmem memfd (2 MiB: THP folios of order 9, the largest shmem
- * has), 1 GiB a hugetlb memfd, which no LUO handler takes (unsupported: 1 GiB guest memory
- * needs the HugeTLB proposals); on a profile without LUO every guest file is unsupported.
+ * Guest memory (`guestClient`): `memfd` — one memory file per VM preserved through LUO, as a
+ * VMM does (the kernels boot with `liveupdate=on` and the memfd and HugeTLB handler modules).
+ * `guestFolio` 1 GiB (the default) makes hugetlbfs memfds (`MFD_HUGETLB | MFD_HUGE_1GB`) whose
+ * pages come from a boot-time pool (`hugepagesz=1G hugepages=N`, HVO with `hvo=1`:
+ * `hugetlb_free_vmemmap=on`); ≤ 2 MiB makes shmem memfds (2 MiB: THP folios of order 9, the
+ * largest shmem has). Which files a generation can preserve is the profile's capability
+ * (`guestMemory`, `lib/kho/profiles.ts`): 1 GiB guests need `hugetlb` (the HugeTLB live update
+ * RFC, profile `rfc-2025-12-hugetlb`) — every other generation reports them *unsupported: no
+ * hugetlb preservation*, never lost; shmem memfds need LUO's memfd handler (6.19 on).
  * `folio` — the guest folios preserved directly with `kho_preserve_folio`, as an in-kernel
- * client could (any order up to 1 GiB, every generation): the tracker-scaling view.
+ * client could (any order up to 1 GiB from the buddy allocator at run time, every generation):
+ * the tracker-scaling view.
  *
  * @module
  */
 
 import { memfdCreate, type MemfdFile } from "../clients/memfd.ts";
 import { MEMFD_LUO_MODULE } from "../clients/memfd_luo.ts";
+import { HUGETLB_LUO_MODULE } from "../clients/hugetlb_luo.ts";
+import { releaseHeldRanges } from "./pfn_claim.ts";
 import { KhoError } from "../errors.ts";
 import { allocContigRange, allocGigantic } from "../kernel/gigantic.ts";
 import { type BootConfig, Kernel, type KernelOptions } from "../boot/kernel.ts";
 import { Machine } from "../machine/machine.ts";
+import { Topology } from "../machine/topology.ts";
 import type { ProfileName } from "../kho/profiles.ts";
 import { deriveSeed, Rng } from "../rng.ts";
 import {
@@ -40,8 +54,11 @@ import {
   PAGE_SIZE,
   parseCount,
   parseSize,
+  PUD_ORDER,
+  SECTION_SIZE,
   TiB,
 } from "../units.ts";
+import { COLD_IMAGE_PHYS, DEFAULT_IMAGE_BYTES } from "../kho/kho.ts";
 import type { PlacementDomain } from "../metrics/floor.ts";
 import {
   allocRandomPages,
@@ -194,7 +211,19 @@ const HYPERVISOR_PARAMS: readonly ParamSpec[] = [
   p("headroomBytes", "size", 8 * GiB, "extra RAM for the kernel, scratch and allocations"),
   p("nodes", "int", 2, "NUMA nodes"),
   p("guestBytes", "size", 1008 * GiB, "guest memory in total"),
-  p("guestFolio", "size", 2 * MiB, "guest folio size: 4K..2M (shmem memfd), or 1G (hugetlb)"),
+  p(
+    "guestFolio",
+    "size",
+    GiB,
+    "guest folio size: 1G (hugetlbfs memfds from the boot-time pool), or 4K..2M (shmem memfds)",
+  ),
+  p(
+    "hvo",
+    "int",
+    1,
+    "hugetlb_free_vmemmap=on (1) / off (0): HVO of the HugeTLB pool (the kernel's Kconfig " +
+      "default is off; a host of 1 GiB guests turns it on — kholab's assumption)",
+  ),
   p("vms", "int", 8, "guests, one memory file each (the memory is shared out in folios)"),
   p(
     "guestClient",
@@ -212,8 +241,18 @@ const HYPERVISOR_PARAMS: readonly ParamSpec[] = [
   p("vmallocBytes", "size", 1024 * 1024, "bytes per vmalloc buffer"),
   p("dmaBlocks", "int", 16, "DMA-style high-order blocks (kho_preserve_pages)"),
   p("dmaOrder", "int", 9, "order of each DMA block"),
-  p("scratch", "string", "64M,512M,256M", "kho_scratch= (lowmem,global,pernode or N%)"),
-  p("memmapBytesPerPage", "int", 0, "struct page bytes charged to memblock"),
+  p(
+    "scratch",
+    "string",
+    "auto",
+    "kho_scratch= (lowmem,global,pernode or N%); auto: 64M,512M and per node its memmap + 256M",
+  ),
+  p(
+    "memmapBytesPerPage",
+    "int",
+    64,
+    "struct page bytes charged to memblock (the machine grows by them; 0: counted only)",
+  ),
   p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),
   ...CONFIG_PARAMS,
 ];
@@ -229,8 +268,8 @@ const SMALL_COMMON: readonly ParamSpec[] = [
 export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
   hypervisor: {
     name: "hypervisor",
-    summary: "a virtualisation host: guest memfds through LUO (2 MiB folios), IOMMU pages in " +
-      "a pool, vmalloc buffers, DMA blocks",
+    summary: "a virtualisation host: guest memfds through LUO (1 GiB hugetlbfs pages where the " +
+      "profile can preserve them), IOMMU pages in a pool, vmalloc buffers, DMA blocks",
     params: HYPERVISOR_PARAMS,
     build: buildHypervisor,
   },
@@ -407,14 +446,20 @@ function boot(
   profile: ProfileName,
   ps: ScenarioParams,
   machineBytes: number,
-  opts: { liveupdate?: boolean } = {},
+  opts: {
+    liveupdate?: boolean;
+    scratch?: string;
+    extraCmdline?: readonly string[];
+    heldRanges?: readonly { start: number; size: number }[];
+  } = {},
 ): { machine: Machine; kernel: Kernel; bootOptions: KernelOptions } {
   const machine = new Machine({ ramBytes: machineBytes, nodes: num(ps, "nodes") });
-  const scratch = str(ps, "scratch");
+  const scratch = opts.scratch ?? str(ps, "scratch");
   const cmdline = [
     "kho=on",
     ...(scratch ? [`kho_scratch=${scratch}`] : []),
     ...(opts.liveupdate ? ["liveupdate=on"] : []),
+    ...(opts.extraCmdline ?? []),
   ].join(" ");
   const bootOptions: KernelOptions = {
     cmdline,
@@ -422,9 +467,10 @@ function boot(
     memmapBytesPerPage: num(ps, "memmapBytesPerPage"),
     poison: num(ps, "poison") !== 0,
     config: bootConfigOf(ps),
-    ...(opts.liveupdate ? { modules: [MEMFD_LUO_MODULE] } : {}),
+    ...(opts.liveupdate ? { modules: [MEMFD_LUO_MODULE, HUGETLB_LUO_MODULE] } : {}),
   };
-  return { machine, kernel: Kernel.coldBoot(machine, bootOptions), bootOptions };
+  const kernel = Kernel.coldBoot(machine, { ...bootOptions, heldRanges: opts.heldRanges });
+  return { machine, kernel, bootOptions };
 }
 
 /** Fills each page with content seeded by its pfn and the scenario seed. */
@@ -452,6 +498,101 @@ function instance(
 
 // ------------------------------------------------------------------ hypervisor
 
+/** Bytes of struct pages (`perPage` each) of `bytes` of RAM, page-rounded as `sparse_init`. */
+function memmapBytes(bytes: number, perPage: number): number {
+  return Math.ceil(bytes / PAGE_SIZE * perPage / PAGE_SIZE) * PAGE_SIZE;
+}
+
+/**
+ * The machine of a hypervisor scenario and its `kho_scratch=`: `ramBytes + headroomBytes`,
+ * plus, when struct pages are charged (`memmapBytesPerPage` > 0), the first kernel's memmap
+ * and the scratch that holds the successor's (explicit `lowmem,global,pernode` sizes count;
+ * `N%` adds nothing). `scratch=auto` is `64M,512M,P`, `P` = a node's memmap + 256 MiB rounded
+ * up to 2 MiB. The size is a whole number of sections per node.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hypervisorMachine, resolveParams } from "./scenarios.ts";
+ * const m = hypervisorMachine(resolveParams("hypervisor"));
+ * // 1 TiB + 8 GiB, its 16.4 GiB of struct pages, and 18 GiB of scratch that can hold them again.
+ * assert.equal(m.scratch, "64M,512M,8700M");
+ * assert.ok(m.machineBytes > 1066 * 2 ** 30 && m.machineBytes < 1068 * 2 ** 30);
+ * ```
+ */
+export function hypervisorMachine(ps: ScenarioParams): { machineBytes: number; scratch: string } {
+  const nodes = num(ps, "nodes");
+  const perPage = num(ps, "memmapBytesPerPage");
+  const base = num(ps, "ramBytes") + num(ps, "headroomBytes");
+  const given = str(ps, "scratch");
+  const auto = given === "auto";
+  const unit = nodes * SECTION_SIZE;
+  const round = (b: number) => Math.ceil(b / unit) * unit;
+  const pernodeOf = (m: number) =>
+    Math.ceil((memmapBytes(m / nodes, perPage) + 256 * MiB) / (2 * MiB)) * 2 * MiB;
+  const scratchOf = (m: number): number => {
+    if (auto) return 64 * MiB + 512 * MiB + nodes * pernodeOf(m);
+    const parts = given.split(",");
+    if (parts.length !== 3) return 0;
+    const [lo, gl, pn] = parts.map((x) => parseSize(x));
+    return lo + gl + nodes * pn;
+  };
+  let m = round(base);
+  if (perPage > 0) {
+    for (let i = 0; i < 8; i++) {
+      m = round(base + nodes * memmapBytes(m / nodes, perPage) + scratchOf(m));
+    }
+  }
+  const scratch = !auto ? given : perPage > 0 ? `64M,512M,${pernodeOf(m) / MiB}M` : "64M,512M,256M";
+  return { machineBytes: m, scratch };
+}
+
+/**
+ * Where the hypervisor pool goes: `pages` naturally aligned (to the power of two above) in node
+ * 0 above the cold kernel's image, or null when node 0 cannot hold it.
+ */
+function poolRange(topology: Topology, pages: number): { start: number; size: number } | null {
+  const alignBytes = 2 ** Math.ceil(Math.log2(pages)) * PAGE_SIZE;
+  const low = COLD_IMAGE_PHYS + DEFAULT_IMAGE_BYTES;
+  const size = pages * PAGE_SIZE;
+  for (const r of topology.ranges) {
+    if (r.nid !== 0) continue;
+    const start = Math.ceil(Math.max(r.start, low) / alignBytes) * alignBytes;
+    if (start + size <= r.end) return { start, size };
+  }
+  return null;
+}
+
+/**
+ * `hugepages=NID:N,…` for `total` 1 GiB pages, as an operator sizes it: each node keeps room
+ * for its memmap, its scratch (`kho_scratch=`'s pernode, reserved after the boot-time pool,
+ * in one piece) and — node 0 — the held pool, the global scratch and the memory below 4 GiB
+ * (the kernel and the lowmem scratch split it); 1 GiB more per node for what does not align. The nodes are filled in order; null when the
+ * machine cannot hold `total`.
+ */
+function hugepagesPerNode(
+  topology: Topology,
+  ps: ScenarioParams,
+  scratch: string,
+  poolBytes: number,
+  total: number,
+): string | null {
+  const parts = scratch.split(",");
+  const [lowmem, global, pernode] = parts.length === 3 ? parts.map((x) => parseSize(x)) : [0, 0, 0];
+  const perPage = num(ps, "memmapBytesPerPage");
+  let left = total;
+  const out: string[] = [];
+  for (const nid of topology.nodesWithMemory()) {
+    const bytes = topology.nodeBytes(nid);
+    let avail = bytes - memmapBytes(bytes, perPage) - pernode - GiB;
+    if (nid === 0) avail -= poolBytes + lowmem + global + 4 * GiB;
+    const n = Math.min(left, Math.max(0, Math.floor(avail / GiB)));
+    if (n > 0) out.push(`${nid}:${n}`);
+    left -= n;
+  }
+  return left > 0 ? null : out.join(",");
+}
+
 function buildHypervisor(
   profile: ProfileName,
   ps: ScenarioParams,
@@ -463,27 +604,38 @@ function buildHypervisor(
   const memfd = str(ps, "guestClient") === "memfd";
   const folioBytes = num(ps, "guestFolio");
   const folioOrder = guestFolioOrder(folioBytes, memfd);
-  const booted = boot(profile, ps, num(ps, "ramBytes") + num(ps, "headroomBytes"), {
+  const total = Math.floor(num(ps, "guestBytes") / folioBytes);
+  const hugetlb = memfd && folioOrder === PUD_ORDER;
+  const sizing = hypervisorMachine(ps);
+  // The pool's place is fixed before the boot and held from its first instant.
+  const poolPages = Math.floor(num(ps, "poolBytes") / PAGE_SIZE);
+  const topology = new Topology({ ramBytes: sizing.machineBytes, nodes: num(ps, "nodes") });
+  const held = poolPages > 0 ? poolRange(topology, poolPages) : null;
+  const perNode = hugetlb
+    ? hugepagesPerNode(topology, ps, sizing.scratch, held?.size ?? 0, total) ?? String(total)
+    : "";
+  const booted = boot(profile, ps, sizing.machineBytes, {
     liveupdate: memfd,
+    scratch: sizing.scratch,
+    extraCmdline: [
+      ...(hugetlb ? [`hugepagesz=1G hugepages=${perNode}`] : []),
+      `hugetlb_free_vmemmap=${num(ps, "hvo") !== 0 ? "on" : "off"}`,
+    ],
+    heldRanges: held === null ? [] : [held],
   });
   const k1 = booted.kernel;
   const mem = booted.machine.mem;
   const workloads: Workload[] = [];
   const domains: PlacementDomain[] = [];
 
-  // The pool first: one naturally aligned contiguous allocation.
-  const poolPages = Math.floor(num(ps, "poolBytes") / PAGE_SIZE);
+  // The pool first: the held range, one contiguous allocation.
   if (poolPages > 0) {
-    const order = Math.ceil(Math.log2(poolPages));
-    let pool: number | null = null;
-    let poolNid = -1;
-    for (let nid = 0; nid < booted.machine.topology.nodes && pool === null; nid++) {
-      pool = k1.buddy.findFreeRange(nid, order);
-      poolNid = nid;
-    }
+    const pool = held === null ? null : held.start / PAGE_SIZE;
+    if (pool !== null) releaseHeldRanges(k1, [held!]);
     if (pool === null || !allocContigRange(k1.buddy, pool, pool + poolPages)) {
       tally.error("pool", new KhoError("ENOMEM", "no pool"));
     } else {
+      const poolNid = booted.machine.topology.nidOfPfn(pool);
       const every = num(ps, "iommuEveryBytes");
       const count = Math.min(
         poolPages,
@@ -514,7 +666,6 @@ function buildHypervisor(
   }
 
   // Guest memory: one memfd per guest (preserved through LUO), or plain folios.
-  const total = Math.floor(num(ps, "guestBytes") / folioBytes);
   const vms = Math.max(1, num(ps, "vms"));
   const nodes = booted.machine.topology.nodes;
   const gr = rng.fork("guests");

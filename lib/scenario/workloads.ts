@@ -4,8 +4,8 @@
  * bands), memfd files through LUO sessions, vmalloc buffers and the test_kho module. Failures
  * never throw: they are tallied with the kernel's errno, because a profile that cannot
  * represent a scenario must report it. What a generation cannot do at all (no LUO before
- * 6.19, no `kho_preserve_vmalloc` in 6.16, a hugetlb memfd no handler takes) is tallied as
- * *unsupported by <profile>: <reason>* — never as lost.
+ * 6.19, no `kho_preserve_vmalloc` in 6.16, no hugetlb preservation before the HugeTLB RFC) is
+ * tallied as *unsupported by <profile>: <reason>* — never as lost.
  *
  * **No JavaScript object crosses the kexec.** Each workload's `preserve` returns its
  * {@link ManifestSection} — what the successor needs: pfns, orders, vmalloc descriptors, LUO
@@ -38,7 +38,7 @@ import {
   type VmallocSection,
 } from "./manifest_abi.ts";
 import type { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
-import { hasApi } from "../kho/profiles.ts";
+import { type AbiProfile, hasApi, hasGuestMemory } from "../kho/profiles.ts";
 import { splitPages } from "../kho/page_split.ts";
 import { preserveVmalloc, restoreVmalloc } from "../kho/vmalloc.ts";
 import { PAGE_SIZE } from "../units.ts";
@@ -59,8 +59,6 @@ export class Tally {
   unsupportedObjects = 0;
   /** Workload → its unsupported objects and the reason, in first-seen order. */
   readonly unsupported: Map<string, UnsupportedObjects> = new Map();
-  /** struct pages initialised by restores. */
-  restoreStructPagesWritten = 0;
   /** `step:ERRNO` → occurrences, in first-seen order. */
   readonly errors: Map<string, number> = new Map();
 
@@ -239,14 +237,47 @@ export class RangeSet implements Workload {
 }
 
 /**
+ * Why `profile` cannot preserve `file` at all, or null when it has a path for it (the
+ * profile's `guestMemory` capability): a hugetlbfs file needs `hugetlb` (the HugeTLB live
+ * update RFC), a shmem file `memfd-shmem` (LUO's memfd handler, 6.19 on).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getProfile } from "../kho/profiles.ts";
+ * import { guestFileUnsupported } from "./workloads.ts";
+ * const huge = { hugetlb: true, folioOrder: 18 };
+ * assert.match(guestFileUnsupported(getProfile("kho-v1-6.16"), huge)!, /no hugetlb preservation/);
+ * assert.equal(guestFileUnsupported(getProfile("rfc-2025-12-hugetlb"), huge), null);
+ * ```
+ */
+export function guestFileUnsupported(
+  profile: AbiProfile,
+  file: { readonly hugetlb: boolean; readonly folioOrder: number },
+): string | null {
+  const who = `${profile.name} (${profile.kernel})`;
+  if (file.hugetlb) {
+    if (hasGuestMemory(profile, "hugetlb")) return null;
+    const size = file.folioOrder === 18 ? "1 GiB" : "2 MiB";
+    return `${who}: no hugetlb preservation — ${size} hugetlbfs pages need the HugeTLB live ` +
+      `update RFC (2025-12-07); ` +
+      (profile.luo === null
+        ? "this generation has no Live Update Orchestrator either (6.19 on)"
+        : "LUO's memfd handler takes shmem files only, whose folios are at most 2 MiB");
+  }
+  if (hasGuestMemory(profile, "memfd-shmem")) return null;
+  return `${who} has no Live Update Orchestrator (6.19 on): no memfd preservation`;
+}
+
+/**
  * Guest memory files preserved through LUO the way a VMM does it: one session per file (named
  * after the file), the file under token 1 (`/dev/liveupdate` → `CREATE_SESSION` →
  * `PRESERVE_FD`). The session fds stay open until the kexec (closing one would unpreserve its
- * file); the device fd is closed again. Unsupported, not lost: every file on a profile without
- * LUO (before 6.19, RFC v1), and a hugetlb memfd, which no LUO file handler takes
- * (`PRESERVE_FD` → ENOENT; shmem folios are at most order 9, so 1 GiB guest memory needs the
- * HugeTLB RFC). The record's hash is taken once the file is preserved (pinning may migrate
- * folios out of scratch).
+ * file); the device fd is closed again. The profile's capability chooses the path
+ * ({@link guestFileUnsupported}): shmem memfds through LUO's memfd handler, hugetlbfs memfds
+ * through the HugeTLB RFC's `huge-memfd-v1` handler; a file the generation has no path for is
+ * *unsupported* with the reason, never tried and never lost. The record's hash is taken once
+ * the file is preserved (pinning may migrate folios out of scratch).
  */
 export class MemfdSet implements Workload {
   /** Step name of errors. */
@@ -264,32 +295,32 @@ export class MemfdSet implements Workload {
   preserve(kernel: Kernel, tally: Tally): MemfdSection {
     const files: MemfdRecord[] = [];
     const base = { kind: "memfd" as const, name: this.name, attempted: this.files.length };
-    const none = (reason: string): MemfdSection => {
-      tally.unsupportedBy(this.name, this.files.length, reason);
-      return { ...base, files, unsupported: { count: this.files.length, reason } };
-    };
     if (this.files.length === 0) return { ...base, files };
-    const luo = kernel.profile.luo;
-    if (luo === null) {
-      return none(
-        `${kernel.profile.name} (${kernel.profile.kernel}) has no Live Update Orchestrator ` +
-          `(6.19 on): no memfd preservation`,
-      );
+    const reasons = this.files.map((f) => guestFileUnsupported(kernel.profile, f));
+    const reason = reasons.find((r) => r !== null) ?? null;
+    if (reasons.some((r) => r !== null && r !== reason)) {
+      throw new RangeError(`${this.name}: files of two kinds the profile cannot preserve`);
     }
+    const unsupported = reasons.filter((r) => r !== null).length;
+    const section = (): MemfdSection => {
+      if (reason === null) return { ...base, files };
+      tally.unsupportedBy(this.name, unsupported, reason);
+      return { ...base, files, unsupported: { count: unsupported, reason } };
+    };
+    const todo = this.files.filter((_, i) => reasons[i] === null);
+    if (todo.length === 0) return section();
     let dev;
     try {
       dev = kernel.liveupdate.open();
     } catch (e) {
-      for (const _ of this.files) {
+      for (const _ of todo) {
         tally.preserveCalls++;
         tally.preserveFailures++;
         tally.error(`${this.name}-luo`, e);
       }
-      return { ...base, files };
+      return section();
     }
-    let hugetlb = 0;
-    let reason = "";
-    for (const f of this.files) {
+    for (const f of todo) {
       tally.preserveCalls++;
       try {
         const s = dev.createSession(f.name);
@@ -306,21 +337,12 @@ export class MemfdSet implements Workload {
           hash: f.hash64(),
         });
       } catch (e) {
-        if (f.hugetlb && e instanceof KhoError && e.code === "ENOENT") {
-          hugetlb++;
-          reason = `hugetlb memfd (${f.folioOrder === 18 ? "1 GiB" : "2 MiB"} pages): no LUO ` +
-            `file handler takes it (memfd_luo preserves shmem files, whose folios are at most ` +
-            `order 9); guest memory in hugetlb needs the HugeTLB RFC`;
-          continue;
-        }
         tally.preserveFailures++;
         tally.error(this.name, e);
       }
     }
     dev.close();
-    if (hugetlb === 0) return { ...base, files };
-    tally.unsupportedBy(this.name, hugetlb, reason);
-    return { ...base, files, unsupported: { count: hugetlb, reason } };
+    return section();
   }
 }
 
@@ -426,7 +448,6 @@ function restoreFolios(kernel: Kernel, s: FolioSection, tally: Tally): void {
       continue;
     }
     tally.restoredBlocks++;
-    tally.restoreStructPagesWritten += 2 ** s.order;
     if (hashOf(kernel, phys, bytes) !== s.hashes[i]) tally.lostObjects++;
   }
 }
@@ -470,7 +491,6 @@ function restoreRanges(kernel: Kernel, s: RangeSection | BlocksSection, tally: T
       continue;
     }
     tally.restoredBlocks += blocks;
-    tally.restoreStructPagesWritten += nrPages;
     if (hashOf(kernel, pfn * PAGE_SIZE, nrPages * PAGE_SIZE) !== s.hashes[i]) {
       tally.lostObjects++;
     }
@@ -501,7 +521,6 @@ function restoreMemfds(kernel: Kernel, s: MemfdSection, tally: Tally): void {
       const back = session.retrieveFd(rec.token) as MemfdFile;
       const folios = back.folios();
       tally.restoredBlocks += folios.length;
-      for (const f of folios) tally.restoreStructPagesWritten += 2 ** f.order;
       if (folios.length !== rec.nrFolios || back.hash64() !== rec.hash) tally.lostObjects++;
       session.finish();
     } catch (e) {
@@ -525,7 +544,6 @@ function restoreVmallocs(kernel: Kernel, s: VmallocSection, tally: Tally): void 
       return;
     }
     tally.restoredBlocks += Math.ceil(d.totalPages / 2 ** d.order);
-    tally.restoreStructPagesWritten += d.totalPages;
     // A descriptor whose total_pages was changed restores a smaller area: content lost.
     const area = kernel.vmalloc.findVmArea(addr)!;
     const same = area.nrPages * PAGE_SIZE >= s.bytes &&
@@ -573,7 +591,6 @@ function restoreSubtree(kernel: Kernel, s: SubtreeSection, tally: Tally): void {
     return;
   }
   tally.restoredBlocks++;
-  tally.restoreStructPagesWritten += 2 ** kernel.memmap.folioOrder(pfn);
   if (hashOf(kernel, s.blob.phys, s.blob.size) !== s.blob.hash) tally.lostObjects++;
 }
 

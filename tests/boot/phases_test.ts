@@ -15,6 +15,7 @@ Deno.test("boot phases: the kernel's init order, each named after its kernel fun
     "memblock_reserve_kern",
     "reserve_mem",
     "sparse_init",
+    "hugetlb_bootmem_alloc",
     "kho_reserve_scratch",
     "free_area_init",
     "kho_memory_init",
@@ -22,6 +23,7 @@ Deno.test("boot phases: the kernel's init order, each named after its kernel fun
     "vmalloc_init",
     "kho_init",
     "liveupdate_early_init",
+    "hugetlb_init",
     "luo_late_startup",
     "reserve_mem_init",
   ]);

@@ -76,6 +76,7 @@ Deno.test("memfd restores content, size, position and folio order for 4 KiB and 
     "kho-v4+fixes",
     "rfc-2026-page-type",
     "rfc-2026-page-type-fixed",
+    "rfc-2025-12-hugetlb",
   ]);
   for (const profile of LUO_PROFILES) {
     const k1 = boot(profile);
@@ -133,8 +134,12 @@ Deno.test("profiles without LUO have no memfd handler; LUO off: the module loads
   );
 });
 
-Deno.test("a hugetlb memfd finds no handler: PRESERVE_FD fails with ENOENT and nothing is preserved", () => {
-  const k = boot();
+Deno.test("on a release a hugetlb memfd finds no handler: PRESERVE_FD fails with ENOENT and nothing is preserved", () => {
+  const k = boot("kho-v4", {
+    // Explicit scratch: the 1 GiB page is RSRV_KERN, which a 200 % scale would double.
+    cmdline: "liveupdate=on kho_scratch=16M,64M,64M hugepagesz=1G hugepages=1 hugepagesz=2M " +
+      "hugepages=1",
+  });
   const s = k.liveupdate.open().createSession("guests");
   const before = preservedSet(k);
   for (const size of [2 * MiB, GiB]) {

@@ -126,8 +126,11 @@ Deno.test("ENOMEM undoes the whole call: fallocate and write allocate all or not
   assert.equal(k.buddy.nrFreePages(), free0);
 });
 
-Deno.test("hugetlb memfds: huge folios of 2 MiB or 1 GiB, huge-aligned sizes", () => {
-  const k = boot(8);
+Deno.test("hugetlb memfds: huge folios of 2 MiB or 1 GiB from the pool, huge-aligned sizes", () => {
+  const k = Kernel.coldBoot(new Machine({ ramBytes: 8 * GiB, nodes: 1 }), {
+    cmdline: "hugepagesz=1G hugepages=1 hugepagesz=2M hugepages=2",
+  });
+  const pool = k.hugetlb.hstate(18)!;
   const h = memfdCreate(k, "huge", { hugetlb: GiB });
   assert.ok(h.hugetlb);
   assert.throws(() => h.ftruncate(MiB), code("EINVAL"));
@@ -140,9 +143,15 @@ Deno.test("hugetlb memfds: huge folios of 2 MiB or 1 GiB, huge-aligned sizes", (
   assert.throws(() => memfdCreate(k, "bad", { hugetlb: 4 * MiB }), code("EINVAL"));
   k.faults.arm({ nth: 1, sites: [HUGETLB_FOLIO_SITE] });
   assert.throws(() => h2.fallocate(2 * MiB, 2 * MiB), code("ENOMEM"));
+  // The pool is empty: hugetlbfs has no other source (no surplus pages configured).
+  const h3 = memfdCreate(k, "huge3", { hugetlb: GiB });
+  assert.throws(() => h3.fallocate(0, GiB), code("ENOSPC"));
+  assert.deepEqual([pool.nrHugePages, pool.freeHugePages], [1, 0]);
   const free0 = k.buddy.nrFreePages();
   h.close();
-  assert.equal(k.buddy.nrFreePages(), free0 + 2 ** 18);
+  // The folio goes back to the pool, not to the buddy allocator.
+  assert.deepEqual([pool.nrHugePages, pool.freeHugePages], [1, 1]);
+  assert.equal(k.buddy.nrFreePages(), free0);
 });
 
 Deno.test("memfd_pin_folios: holes allocated zeroed and uptodate, every folio pinned", () => {

@@ -212,7 +212,7 @@ Deno.test("a memfd object crosses in a LUO session named like it; hugetlb, no LU
   const m = rt.objects.get("m")!;
   assert.equal(m.file?.size, 6 * 2 ** 20);
   assert.deepEqual(m.luoRef, { session: "m", token: 1n });
-  assert.match(lines.join("\n"), /no LUO file handler takes a hugetlb memfd/);
+  assert.match(lines.join("\n"), /memfd h: kho-v4 \(7\.2-rc1\): no hugetlb preservation/);
   for (
     const [setup, code, why] of [
       [
@@ -233,4 +233,17 @@ Deno.test("a memfd object crosses in a LUO session named like it; hugetlb, no LU
     assert.equal(r2.stats.expectFailed, 0, `${setup}: ${out.join("\n")}`);
     assert.match(out.join("\n"), why);
   }
+});
+
+Deno.test("a 1 GiB hugetlb memfd object crosses on the HugeTLB RFC: the pool grows for it, it comes back by session name", () => {
+  const lines: string[] = [];
+  const rt = new Rt({ onOutput: (l) => void lines.push(l) });
+  run(
+    rt,
+    "machine ram=8G\nprofile rfc-2025-12-hugetlb\n" +
+      "h = memfd size=2G folio=1G\npreserve h\nexpect luo.sessions == 1 && h.folios == 2\n" +
+      "kexec\nrestore h\nverify h\nexpect h.restored && h.folios == 2 && verify.failed == 0",
+  );
+  assert.equal(rt.stats.expectFailed, 0, lines.join("\n"));
+  assert.equal(rt.objects.get("h")!.file?.hugetlb, true);
 });

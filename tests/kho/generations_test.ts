@@ -35,7 +35,7 @@ Deno.test("the profile table is complete and self-consistent", () => {
     assert.equal(p.bugs.includes("int-size-overflow"), p.fixes.length === 0, name);
     // the vmalloc error path reads the unset order from 6.19 on (S-6.19c … linux-mm)
     const unwind = ["kho-v1-6.19", "kho-v2", "kho-v3", "kho-v4"].includes(name) ||
-      name.startsWith("rfc-2026");
+      name.startsWith("rfc-2026") || name === "rfc-2025-12-hugetlb";
     assert.equal(p.bugs.includes("vmalloc-unwind-unset-order"), unwind, name);
     if (p.base !== null) {
       assert.equal(p.compat, getProfile(p.base).compat, `${name}: a fix keeps the ABI`);
@@ -59,6 +59,7 @@ Deno.test("the profile table is complete and self-consistent", () => {
       ["kho-v4+fixes", "memfd-v2"],
       ["rfc-2026-page-type", "memfd-v2"],
       ["rfc-2026-page-type-fixed", "memfd-v2"],
+      ["rfc-2025-12-hugetlb", "memfd-v2"],
     ],
   );
   // The put_folios PFN bug until its fix reached 7.1 (3538f90ab89a); sampled flags in 6.19 only.

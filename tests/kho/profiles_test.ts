@@ -16,6 +16,7 @@ Deno.test("kernelRelease: VERSION.PATCHLEVEL.SUBLEVEL then EXTRAVERSION, as the 
     "kho-v4+fixes": "7.2.0-rc1-fixes-kholab",
     "rfc-2026-page-type": "rfc-2026-page-type-kholab",
     "rfc-2026-page-type-fixed": "rfc-2026-page-type-fixed-kholab",
+    "rfc-2025-12-hugetlb": "rfc-2025-12-hugetlb-kholab",
   });
   for (const r of Object.values(releases)) {
     assert.match(r, /^[0-9a-z.-]+$/, "no spaces or brackets in uname -r");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KhoError } from "../../lib/errors.ts";
-import type { FlbOpArgs, LiveUpdateFlb } from "../../lib/luo/luo_flb.ts";
+import { flbIncomingEarly, type FlbOpArgs, type LiveUpdateFlb } from "../../lib/luo/luo_flb.ts";
 import {
   luoColdBoot,
   luoKexec,
@@ -121,4 +121,40 @@ Deno.test("FLB registration: EINVAL, EEXIST, ENOSPC at 64; EOPNOTSUPP in 6.19; E
   const absent = new CounterFlb("absent", 0);
   b2.lu.registerFlb(b2.fh, absent);
   assert.throws(() => b2.lu.flbGetIncoming(absent), code("ENOENT"));
+});
+
+Deno.test("liveupdate_flb_incoming_early: an FLB's data and count read from the handed-over bytes before LUO starts, in the luo-v1 FDT and the luo-v5 eras", () => {
+  for (const profile of ["kho-v3", "kho-v4"] as const) {
+    const b = luoColdBoot(luoMachine(), { profile, handler: false });
+    b.lu.registerFileHandler(b.fh);
+    b.lu.registerFlb(b.fh, new CounterFlb("kholab-early-flb-v1", 0x5a000));
+    const s = b.lu.open().createSession("s");
+    s.preserveFd(PageFile.create(b.k, "x"), 1);
+    s.preserveFd(PageFile.create(b.k, "y"), 2);
+    b.lu.reboot();
+    // The outgoing state as the successor's early boot reads it (no LUO object involved).
+    const blob = b.k.kho.out!.subtrees().find((x) => x.name === "LUO")!;
+    const host = {
+      mem: b.k.machine.mem,
+      isRam: (p: number, n: number) => b.k.machine.topology.isRam(p, n),
+      retrieveSubtree: (name: string) => {
+        if (name !== "LUO") throw new KhoError("ENOENT", name);
+        return { phys: blob.phys, size: blob.size };
+      },
+    };
+    const gen = b.k.profile.luo!.blob;
+    assert.deepEqual(flbIncomingEarly(host, gen, "kholab-early-flb-v1"), {
+      data: 0x5a000,
+      count: 2,
+    });
+    assert.equal(flbIncomingEarly(host, gen, "hugetlb-v1"), null);
+    const none = {
+      ...host,
+      retrieveSubtree: () =>
+        (() => {
+          throw new KhoError("ENOENT", "LUO");
+        })(),
+    };
+    assert.equal(flbIncomingEarly(none, gen, "kholab-early-flb-v1"), null, "not a live update");
+  }
 });

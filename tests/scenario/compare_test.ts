@@ -11,7 +11,14 @@ import {
 
 Deno.test("compare from TypeScript returns one row per profile", async () => {
   const rows = await compareProfiles({
-    params: { ramBytes: "4G", headroomBytes: "4G", nodes: 1, guestBytes: "4M", poolBytes: "128M" },
+    params: {
+      ramBytes: "4G",
+      headroomBytes: "4G",
+      nodes: 1,
+      guestBytes: "4M",
+      guestFolio: "2M",
+      poolBytes: "128M",
+    },
     profiles: ["kho-v4", "kho-v1-6.18"],
     workers: 0,
     clock: new ManualClock(),

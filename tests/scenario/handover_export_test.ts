@@ -26,6 +26,7 @@ const SMALL = {
   headroomBytes: "4G",
   nodes: 1,
   guestBytes: "4M",
+  guestFolio: "2M",
   poolBytes: "128M",
   iommuPages: 500,
 };

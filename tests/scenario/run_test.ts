@@ -14,6 +14,7 @@ const SMALL = {
   headroomBytes: "4G",
   nodes: 1,
   guestBytes: "8M",
+  guestFolio: "2M",
   vms: 2,
   poolBytes: "256M",
   iommuPages: 2000,
@@ -74,7 +75,7 @@ Deno.test("small hypervisor run for every available profile: rows complete, real
   }
 });
 
-Deno.test("1 GiB guests: hugetlb memfds no LUO handler takes (unsupported everywhere); as plain folios they cross wherever KHO restores order 18", () => {
+Deno.test("1 GiB guests: hugetlbfs memfds cross on the HugeTLB RFC and are unsupported (no hugetlb preservation) everywhere else; as plain folios they cross wherever KHO restores order 18", () => {
   const params = { ...SMALL, guestBytes: "2G", guestFolio: "1G" };
   for (const profile of ["kho-v1-6.18", "kho-v4"] as const) {
     const { row } = runScenario({ clock: CLOCK, scenario: "hypervisor", profile, params });
@@ -84,14 +85,31 @@ Deno.test("1 GiB guests: hugetlb memfds no LUO handler takes (unsupported everyw
     assert.match(
       row.unsupported as string,
       profile === "kho-v4"
-        ? /^guests: hugetlb memfd \(1 GiB pages\): no LUO file handler takes it .* ×2$/
-        : /^guests: kho-v1-6.18 \(6.18\) has no Live Update Orchestrator/,
+        ? /^guests: kho-v4 \(7\.2-rc1\): no hugetlb preservation — .*LUO's memfd handler takes shmem files only.* ×2$/
+        : /^guests: kho-v1-6\.18 \(6\.18\): no hugetlb preservation — .*no Live Update Orchestrator either.* ×2$/,
     );
-    // PRESERVE_FD was tried on kho-v4 (ENOENT): 2 calls, no failures, no files in sessions.
-    if (profile === "kho-v4") {
-      assert.deepEqual([row.luoSessions, row.luoFiles, row.preserveFailures], [0, 0, 0]);
-    }
+    // The capability decides: PRESERVE_FD is not tried, nothing is in a session.
+    assert.deepEqual([row.luoSessions, row.luoFiles, row.preserveFailures], [0, 0, 0]);
+    // No preserved folio: the successor maps no struct pages for guests, HVO has nothing to do.
+    assert.ok((row.memmapPreservedBytes as number) < 2 ** 20, profile);
+    assert.equal(row.hvoFreedBytes, 0);
   }
+  const rfc = runScenario({
+    clock: CLOCK,
+    scenario: "hypervisor",
+    profile: "rfc-2025-12-hugetlb",
+    params,
+  });
+  assert.equal(rfc.row.status, "ok", String(rfc.row.errors));
+  assert.deepEqual([rfc.row.luoSessions, rfc.row.luoFiles], [2, 2]);
+  assert.match(rfc.row.preservedBlocksByOrder as string, /(^| )18:2$/, "one order-18 key each");
+  // The two folios' struct pages: 16 MiB each at boot, written twice, then 4 KiB each kept.
+  assert.equal(rfc.row.compoundStructPagesWritten, 2 * 2 ** 18 + 8, "and the manifest chunk");
+  assert.equal(rfc.row.hvoFreedBytes, 2 * (16 * 2 ** 20 - 4096));
+  assert.equal(
+    rfc.row.memmapAfterHvoBytes,
+    (rfc.row.memmapBootBytes as number) - 2 * (16 * 2 ** 20 - 4096),
+  );
   const folio = { ...params, guestClient: "folio" };
   const v4 = runScenario({
     clock: CLOCK,
@@ -126,7 +144,10 @@ Deno.test("the wall-clock metrics come from the injected clock, each region time
   const params = { ramBytes: "2G", pages: 50 };
   const { row } = runScenario({ scenario: "uniform", profile: "kho-v4", params, clock: CLOCK });
   const names = ["preserveMs", "walkMs", "populateMs", "reserveMs"];
-  assert.deepEqual(Object.keys(rowTimings(row)), names); // kho-v4 has no finalize
+  // the struct-page estimates: counts × unit costs measured with the same clock
+  const estimates = ["memmapInitMs", "deferredInitMs", "restoreStructPagesMs", "hvoMs"];
+  // kho-v4 has no finalize
+  assert.deepEqual(Object.keys(rowTimings(row)), [...names, ...estimates]);
   for (const k of names) assert.equal(row[k], 0, k);
   // A clock that advances 1 ms per reading: every timed sample reads it exactly twice, around
   // its region and nothing else, so every sample is 1 ms.
@@ -139,9 +160,14 @@ Deno.test("the wall-clock metrics come from the injected clock, each region time
     repeat: 3,
   });
   const timings = rowTimings(stepping.row);
-  assert.deepEqual(Object.keys(timings), ["preserveMs", "finalizeMs", ...names.slice(1)]);
-  for (const [k, v] of Object.entries(timings)) {
-    assert.deepEqual(v, { n: 3, median: 1, min: 1, max: 1 }, k);
+  assert.deepEqual(Object.keys(timings), [
+    "preserveMs",
+    "finalizeMs",
+    ...names.slice(1),
+    ...estimates,
+  ]);
+  for (const k of ["preserveMs", "finalizeMs", ...names.slice(1)]) {
+    assert.deepEqual(timings[k], { n: 3, median: 1, min: 1, max: 1 }, k);
   }
   // The run's own phases (RunResult.phaseMs, for benchmarks) read the same clock once each
   // side; the kexec also around the copy of the handed-over bytes, which bootMs leaves out.
@@ -154,8 +180,9 @@ Deno.test("the wall-clock metrics come from the injected clock, each region time
   });
   // Every reading accounted for: the run's 12, then 3 warm-up and 3 timed passes of the
   // tracker replay (preserve, finalize), the walk and the early boot (populate, reserve), and
-  // the warm-up's own clock (a reading before it and after each of its runs).
-  assert.equal(t, 12 + (3 + 3) * (4 + 2 + 4) + 3 * (1 + 3));
+  // the warm-up's own clock (a reading before it and after each of its runs), then the
+  // struct-page unit costs: 4 loops, 3 samples of two readings each.
+  assert.equal(t, 12 + (3 + 3) * (4 + 2 + 4) + 3 * (1 + 3) + 4 * 3 * 2);
   // repeat: 0 measures nothing; the rest of the row is the same.
   const none = runScenario({
     scenario: "uniform",
@@ -173,7 +200,15 @@ Deno.test("the wall-clock metrics come from the injected clock, each region time
   );
   assert.equal(row.status, "ok");
   assert.equal(row.restoredBlocks, 50);
-  assert.equal(row.restoreStructPagesWritten, 50);
+  // The 50 pages and the manifest's two pages (its root and one chunk), one struct page each.
+  assert.equal(row.restoreStructPagesWritten, 52);
+  // The struct-page estimates read the injected clock too: 0 with a clock that never moves.
+  for (const k of ["memmapInitMs", "deferredInitMs", "restoreStructPagesMs", "hvoMs"]) {
+    assert.equal(row[k], 0, k);
+    assert.equal(row[`${k}.n`], 5, k);
+  }
+  // 1 ms per loop over one folio's 262,144 struct pages; memmap_init writes 2 GiB's 524,288.
+  assert.equal(stepping.row.memmapInitMs, 2);
 });
 
 Deno.test("test_kho, dense and clustered scenarios run and verify", () => {

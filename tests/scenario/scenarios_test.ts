@@ -10,12 +10,13 @@ import {
 import {
   buildScenario,
   getScenario,
+  hypervisorMachine,
   LADDER_HOST_BYTES,
   ladderHypervisorParams,
   resolveParams,
   SCENARIO_NAMES,
 } from "../../lib/scenario/scenarios.ts";
-import { GiB, TiB } from "../../lib/units.ts";
+import { GiB, parseSize, TiB } from "../../lib/units.ts";
 import type { MemfdFile } from "../../lib/clients/memfd.ts";
 
 Deno.test("every scenario resolves its defaults; the hypervisor default is the issue's", () => {
@@ -28,13 +29,28 @@ Deno.test("every scenario resolves its defaults; the hypervisor default is the i
   assert.equal(h.ramBytes, TiB);
   assert.equal(h.nodes, 2);
   assert.equal(h.guestBytes, 1008 * GiB);
-  assert.equal(h.guestFolio, 2 * 2 ** 20, "2 MiB: the largest shmem folio (PMD order)");
+  assert.equal(h.guestFolio, GiB, "1 GiB guest folios: hugetlbfs memfds");
   assert.equal(h.guestClient, "memfd");
+  assert.equal(h.hvo, 1, "hugetlb_free_vmemmap=on (the Kconfig default is off)");
   assert.equal(h.poolBytes, 16 * GiB);
   assert.equal(h.iommuPages, 2 ** 20);
-  // 1008 GiB of guests + 16 GiB pool fill the RAM; kernel and scratch live in the headroom.
+  assert.equal(h.memmapBytesPerPage, 64);
+  // 1008 GiB of guests + 16 GiB pool fill the RAM; the kernel lives in the headroom, and the
+  // machine adds its struct pages and the scratch that must hold the successor's.
   assert.equal((h.guestBytes as number) + (h.poolBytes as number), h.ramBytes);
-  assert.ok((h.headroomBytes as number) > 64 * 2 ** 20 + (64 + 512 + 2 * 256) * 2 ** 20);
+  const m = hypervisorMachine(h);
+  const memmap = m.machineBytes / 64;
+  const [lowmem, global, pernode] = m.scratch.split(",").map((x) => parseSize(x));
+  assert.deepEqual([lowmem, global], [64 * 2 ** 20, 512 * 2 ** 20]);
+  assert.ok(pernode >= memmap / 2 + 256 * 2 ** 20, "a node's scratch holds its memmap");
+  assert.ok(pernode < memmap / 2 + 258 * 2 ** 20);
+  assert.equal(m.machineBytes % (2 * 2 ** 27), 0, "whole sections per node");
+  const over = m.machineBytes - TiB - (h.headroomBytes as number);
+  assert.ok(over >= memmap + lowmem + global + 2 * pernode, "memmap and scratch on top");
+  assert.ok(over < memmap + lowmem + global + 2 * pernode + 256 * 2 ** 20);
+  // Without struct pages charged the machine is RAM + headroom, as before.
+  const bare = hypervisorMachine(resolveParams("hypervisor", { memmapBytesPerPage: 0 }));
+  assert.deepEqual(bare, { machineBytes: TiB + 8 * GiB, scratch: "64M,512M,256M" });
 });
 
 Deno.test("parameters parse from text and reject unknown names and values", () => {
@@ -102,6 +118,7 @@ Deno.test("builders are deterministic for a seed and create what they say", () =
       headroomBytes: "4G",
       nodes: 1,
       guestBytes: "4M",
+      guestFolio: "2M",
       poolBytes: "256M",
       iommuPages: 1000,
       iommuPlacement: "clustered",
@@ -115,15 +132,24 @@ Deno.test("builders are deterministic for a seed and create what they say", () =
     ["vm1", 2 * 2 ** 20, 9],
   ]);
   assert.match(String(h.bootOptions.cmdline), /liveupdate=on/);
-  assert.deepEqual(h.kernel.modules, ["memfd_luo_init"]);
+  assert.doesNotMatch(String(h.bootOptions.cmdline), /hugepages=/, "no 1 GiB guests, no pool");
+  assert.deepEqual(h.kernel.modules, ["memfd_luo_init", "hugetlb_luo_init"]);
   assert.equal(h.tally.errorText(), "");
-  assert.equal(h.machine.topology.ramBytes, 8 * GiB);
+  assert.equal(h.machine.topology.ramBytes, hypervisorMachine(h.params).machineBytes);
+  assert.ok(h.machine.topology.ramBytes > 9 * GiB, "8 GiB + 128 MiB of memmap + scratch");
 });
 
 Deno.test("scenarios state where they drew at random; the domain is what the draw could pick", () => {
   const h = buildScenario("hypervisor", {
     profile: "kho-v4",
-    params: { ramBytes: "4G", headroomBytes: "4G", nodes: 1, guestBytes: "4M", poolBytes: "256M" },
+    params: {
+      ramBytes: "4G",
+      headroomBytes: "4G",
+      nodes: 1,
+      guestBytes: "4M",
+      guestFolio: "2M",
+      poolBytes: "256M",
+    },
   });
   assert.equal(h.domains.length, 1, "the pool only: guests, vmalloc and DMA are the allocator's");
   const [pool] = h.domains;
@@ -149,6 +175,7 @@ Deno.test("scenarios state where they drew at random; the domain is what the dra
       headroomBytes: "4G",
       nodes: 1,
       guestBytes: "4M",
+      guestFolio: "2M",
       poolBytes: "256M",
       iommuPages: 1000,
       iommuPlacement: "clustered",

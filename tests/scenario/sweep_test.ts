@@ -11,6 +11,7 @@ const SMALL_HYPERVISOR = {
   headroomBytes: "4G",
   nodes: 1,
   guestBytes: "4M",
+  guestFolio: "2M",
   vms: 2,
   poolBytes: "256M",
   vmallocBuffers: 2,
