@@ -125,10 +125,14 @@ export {
   type FinalizeStyle,
   type FixStatus,
   getProfile,
+  type GuestMemoryPath,
   hasApi,
+  hasGuestMemory,
   kernelRelease,
+  KHO_ASSUMPTIONS,
   KHO_FIXES,
   type KhoApi,
+  type KhoAssumption,
   type KhoBug,
   type KhoFix,
   type LuoGeneration,
@@ -194,7 +198,12 @@ export type {
   LuoFileInfo,
   LuoSessionFd,
 } from "./lib/luo/device.ts";
-export type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "./lib/luo/file_handler.ts";
+export type {
+  FileOpArgs,
+  LiveUpdateFileHandler,
+  LuoFile,
+  LuoSessionOps,
+} from "./lib/luo/file_handler.ts";
 export type { FlbOpArgs, LiveUpdateFlb, LuoFlbGlobal } from "./lib/luo/luo_flb.ts";
 export type { LuoSession, LuoSessionGlobal, LuoSessionState } from "./lib/luo/luo_session.ts";
 export type { LuoFileEntry, LuoFileGlobal, LuoFileSet, LuoFileState } from "./lib/luo/luo_file.ts";
@@ -241,6 +250,29 @@ export {
 } from "./lib/clients/memfd.ts";
 export { MEMFD_LUO_MODULE, MemfdLuoHandler, memfdLuoHandler } from "./lib/clients/memfd_luo.ts";
 export type { MemfdLuoCompat } from "./lib/kho/abi/memfd.ts";
+// The guest_memfd proposal (luo-hugetlb-facts §4.4): VM files, guest_memfd files, their LUO
+// handlers (kvm_vm_luo_v1, guest_memfd_luo_v1) and hand-over ABI.
+export { KVM_X86_DEFAULT_VM, kvmCreateVm, KvmVm } from "./lib/clients/kvm.ts";
+export {
+  GUEST_MEMFD_FLAG_INIT_SHARED,
+  GUEST_MEMFD_FLAG_MMAP,
+  type GuestMemfdCreateOptions,
+  GuestMemfdFile,
+  kvmCreateGuestMemfd,
+} from "./lib/clients/guest_memfd.ts";
+export { KvmLuoHandler } from "./lib/clients/kvm_luo.ts";
+export {
+  GuestMemfdLuoHandler,
+  guestMemfdLuoHandler,
+  KVM_LUO_MODULE,
+} from "./lib/clients/guest_memfd_luo.ts";
+export {
+  decodeGuestMemfdLuoSer,
+  encodeGuestMemfdLuoSer,
+  GUEST_MEMFD_LUO_FH_COMPATIBLE,
+  type GuestMemfdLuoSer,
+  KVM_LUO_FH_COMPATIBLE,
+} from "./lib/kho/abi/kvm.ts";
 
 // ---- metrics: the catalogue of what a run measures (docs/metrics.md)
 export {
