@@ -637,6 +637,13 @@ export interface RadixReaderOptions {
    * outgoing kernel's own walk passes false: it reports every set bit, as the kernel does.
    */
   checkBlocks?: boolean;
+  /**
+   * The walk's table callback ("kho: add callback for table pages", 2026; kho-facts §9.6):
+   * called with the physical address of every page of the tree itself — each table, the root
+   * first, and each leaf — before its entries, in the walk's pre-order. What it throws ends
+   * the walk.
+   */
+  onTable?: (phys: number) => void;
 }
 
 const CHILD_REASONS: ChildReasons<RadixWalkErrorReason> = {
@@ -652,6 +659,7 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
   readonly batchCb: WalkBatchCallback | null;
   batchBuf: Float64Array | null = null;
   readonly checkBlocks: boolean;
+  readonly onTable: ((phys: number) => void) | null;
   tables = 0;
   leaves = 0;
 
@@ -669,10 +677,12 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
       return batchCb!(buf, 1, order);
     });
     this.checkBlocks = o.checkBlocks ?? true;
+    this.onTable = o.onTable ?? null;
   }
 
   /** Scans table page `phys` at `level`; false when the walk must end. */
   table(phys: number, level: number, prefix: number): boolean {
+    if (this.onTable !== null) this.onTable(phys);
     const w = this.words(phys / PAGE_SIZE);
     this.tables++;
     this.path.push(phys);
@@ -713,6 +723,7 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
 
   /** Scans leaf page `phys` whose bit 0 has key `prefix`; false when the walk must end. */
   leaf(phys: number, prefix: number): boolean {
+    if (this.onTable !== null) this.onTable(phys);
     const w = this.words(phys / PAGE_SIZE);
     this.leaves++;
     let u = 0; // u32 word index
