@@ -75,14 +75,16 @@ export { KernelPanic } from "./lib/kernel/panic.ts";
 export { KernelOops } from "./lib/kernel/oops.ts";
 export type { FaultInjector, FaultOptions } from "./lib/kernel/faults.ts";
 export type { KernelParams, ReserveMemParam } from "./lib/kernel/cmdline.ts";
-export type {
-  AllocNidOptions,
-  AllocRangeOptions,
-  FreeRangeFn,
-  Memblock,
-  MemblockRegion,
-  ReservedRangeFn,
-  ReserveOptions,
+export {
+  type AllocNidOptions,
+  type AllocRangeOptions,
+  type AllocUserOptions,
+  type FreeRangeFn,
+  type Memblock,
+  MemblockFlags,
+  type MemblockRegion,
+  type ReservedRangeFn,
+  type ReserveOptions,
 } from "./lib/kernel/memblock.ts";
 export type { Memmap, MemmapStats } from "./lib/kernel/memmap.ts";
 export type {
@@ -112,6 +114,15 @@ export type {
   RetrieveStats,
 } from "./lib/kho/restore.ts";
 export type { KhoSerialization } from "./lib/kho/root_fdt_sw.ts";
+// Extended scratch (the boot-time huge page series, kho-facts §9.6): the second tree by 1 GiB.
+export {
+  type ExtScratchHost,
+  type ExtScratchOptions,
+  type ExtScratchReport,
+  type ExtTreePage,
+  KHO_EXT_SHIFT,
+  khoExtendScratch,
+} from "./lib/kho/ext_scratch.ts";
 export type { Handover } from "./lib/kho/abi/kho_data.ts";
 export type { ScratchArea } from "./lib/kho/abi/asm_generic_kexec_handover.ts";
 // The kho_vmalloc descriptor test_kho hands over (TestKhoState.foliosInfo).
@@ -349,6 +360,16 @@ export {
   type TableColumn,
 } from "./lib/scenario/compare.ts";
 export { rowsFromCsv, rowsFromJson, rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
+// The published shape of extended scratch (kho-facts §12): 557 and 526,386 preservations.
+export {
+  EXT_SCRATCH_PUBLISHED,
+  EXT_SCRATCH_PUBLISHED_MACHINE,
+  extScratchOrdersFor,
+  type ExtScratchPublishedCase,
+  type ExtScratchShapeOptions,
+  type ExtScratchShapeResult,
+  runExtScratchShape,
+} from "./lib/scenario/ext_scratch_shape.ts";
 // Real data in: a host's pfn list, read bounded, checked line by line.
 export {
   checkPfnList,
@@ -475,6 +496,7 @@ export {
 } from "./lib/plot/figures.ts";
 // One colour per profile in every chart.
 export { PROFILE_COLORS, profileColor, profileColorScale } from "./lib/plot/palette.ts";
+export { type ExtScratchPoint, extScratchShapeFigure } from "./lib/plot/ext_scratch.ts";
 export { type ColumnSpec, ResultTable, table } from "./lib/plot/table.ts";
 export { Progress, type ProgressSink } from "./lib/plot/progress.ts";
 export type { RadixOccupancy } from "./lib/plot/radix_occupancy.ts";

@@ -21,6 +21,7 @@ const NOTEBOOKS: [string, number][] = [
   ["review-questions", 4],
   ["test-kho-and-chains", 2],
   ["language-tour", 2],
+  ["extended-scratch", 1],
 ];
 
 interface Cell {
