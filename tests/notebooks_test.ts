@@ -62,8 +62,8 @@ for (const [name, charts] of NOTEBOOKS) {
         "kholab-deno",
         "--timeout",
         // Per cell: hypervisor-1tib's comparison runs the 1 TiB host (516,096 guest folios in
-        // memfds through LUO) for nine profiles, ~2 min alone, more beside the whole suite.
-        "360",
+        // memfds through LUO) for 13 profiles, ~4.5 min alone, more beside the whole suite.
+        "900",
         `${ROOT}notebooks/${name}.ipynb`,
         out,
       ],
