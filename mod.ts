@@ -75,14 +75,16 @@ export { KernelPanic } from "./lib/kernel/panic.ts";
 export { KernelOops } from "./lib/kernel/oops.ts";
 export type { FaultInjector, FaultOptions } from "./lib/kernel/faults.ts";
 export type { KernelParams, ReserveMemParam } from "./lib/kernel/cmdline.ts";
-export type {
-  AllocNidOptions,
-  AllocRangeOptions,
-  FreeRangeFn,
-  Memblock,
-  MemblockRegion,
-  ReservedRangeFn,
-  ReserveOptions,
+export {
+  type AllocNidOptions,
+  type AllocRangeOptions,
+  type AllocUserOptions,
+  type FreeRangeFn,
+  type Memblock,
+  MemblockFlags,
+  type MemblockRegion,
+  type ReservedRangeFn,
+  type ReserveOptions,
 } from "./lib/kernel/memblock.ts";
 export type { Memmap, MemmapStats } from "./lib/kernel/memmap.ts";
 export type {
@@ -130,6 +132,15 @@ export type {
   RetrieveStats,
 } from "./lib/kho/restore.ts";
 export type { KhoSerialization } from "./lib/kho/root_fdt_sw.ts";
+// Extended scratch (the boot-time huge page series, kho-facts §9.6): the second tree by 1 GiB.
+export {
+  type ExtScratchHost,
+  type ExtScratchOptions,
+  type ExtScratchReport,
+  type ExtTreePage,
+  KHO_EXT_SHIFT,
+  khoExtendScratch,
+} from "./lib/kho/ext_scratch.ts";
 export type { Handover } from "./lib/kho/abi/kho_data.ts";
 export type { ScratchArea } from "./lib/kho/abi/asm_generic_kexec_handover.ts";
 // The kho_vmalloc descriptor test_kho hands over (TestKhoState.foliosInfo).
@@ -150,8 +161,10 @@ export {
   hasGuestMemory,
   isBuiltinProfile,
   kernelRelease,
+  KHO_ASSUMPTIONS,
   KHO_FIXES,
   type KhoApi,
+  type KhoAssumption,
   type KhoBug,
   type KhoFix,
   type LuoGeneration,
@@ -258,7 +271,12 @@ export type {
   LuoFileInfo,
   LuoSessionFd,
 } from "./lib/luo/device.ts";
-export type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "./lib/luo/file_handler.ts";
+export type {
+  FileOpArgs,
+  LiveUpdateFileHandler,
+  LuoFile,
+  LuoSessionOps,
+} from "./lib/luo/file_handler.ts";
 export {
   type FlbEarlyHost,
   flbIncomingEarly,
@@ -329,6 +347,29 @@ export {
 } from "./lib/clients/hugetlb_luo.ts";
 export { HUGE_MEMFD_COMPATIBLE, HUGETLB_FLB_COMPATIBLE } from "./lib/kho/abi/hugetlb.ts";
 export type { MemfdLuoCompat } from "./lib/kho/abi/memfd.ts";
+// The guest_memfd proposal (luo-hugetlb-facts §4.4): VM files, guest_memfd files, their LUO
+// handlers (kvm_vm_luo_v1, guest_memfd_luo_v1) and hand-over ABI.
+export { KVM_X86_DEFAULT_VM, kvmCreateVm, KvmVm } from "./lib/clients/kvm.ts";
+export {
+  GUEST_MEMFD_FLAG_INIT_SHARED,
+  GUEST_MEMFD_FLAG_MMAP,
+  type GuestMemfdCreateOptions,
+  GuestMemfdFile,
+  kvmCreateGuestMemfd,
+} from "./lib/clients/guest_memfd.ts";
+export { KvmLuoHandler } from "./lib/clients/kvm_luo.ts";
+export {
+  GuestMemfdLuoHandler,
+  guestMemfdLuoHandler,
+  KVM_LUO_MODULE,
+} from "./lib/clients/guest_memfd_luo.ts";
+export {
+  decodeGuestMemfdLuoSer,
+  encodeGuestMemfdLuoSer,
+  GUEST_MEMFD_LUO_FH_COMPATIBLE,
+  type GuestMemfdLuoSer,
+  KVM_LUO_FH_COMPATIBLE,
+} from "./lib/kho/abi/kvm.ts";
 
 // ---- metrics: the catalogue of what a run measures (docs/metrics.md)
 export {
@@ -472,6 +513,16 @@ export {
   rowsToCsv,
   rowsToJson,
 } from "./lib/scenario/export.ts";
+// The published shape of extended scratch (kho-facts §12): 557 and 526,386 preservations.
+export {
+  EXT_SCRATCH_PUBLISHED,
+  EXT_SCRATCH_PUBLISHED_MACHINE,
+  extScratchOrdersFor,
+  type ExtScratchPublishedCase,
+  type ExtScratchShapeOptions,
+  type ExtScratchShapeResult,
+  runExtScratchShape,
+} from "./lib/scenario/ext_scratch_shape.ts";
 // Real data in: a host's pfn list, read bounded, checked line by line.
 export {
   checkPfnList,
@@ -599,6 +650,7 @@ export {
 } from "./lib/plot/figures.ts";
 // One colour per profile in every chart.
 export { PROFILE_COLORS, profileColor, profileColorScale } from "./lib/plot/palette.ts";
+export { type ExtScratchPoint, extScratchShapeFigure } from "./lib/plot/ext_scratch.ts";
 export { type ColumnSpec, ResultTable, table } from "./lib/plot/table.ts";
 export { Progress, type ProgressSink } from "./lib/plot/progress.ts";
 export type { RadixOccupancy } from "./lib/plot/radix_occupancy.ts";

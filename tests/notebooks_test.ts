@@ -22,6 +22,7 @@ const NOTEBOOKS: [string, number][] = [
   ["test-kho-and-chains", 2],
   ["language-tour", 2],
   ["design-your-own", 4],
+  ["extended-scratch", 1],
 ];
 
 interface Cell {
@@ -62,10 +63,10 @@ for (const [name, charts] of NOTEBOOKS) {
         "kholab-deno",
         "--timeout",
         // Per cell: hypervisor-1tib's comparison runs the 1 TiB host (516,096 guest folios in
-        // memfds through LUO) for nine profiles, ~2 min alone, then replays each profile's timed
-        // regions alone (5 samples after warm-up, ~1 min: kho_mem_retrieve of 1.5 M blocks is
-        // ~1 s a sample); more beside the whole suite, which took it past 360 s once.
-        "600",
+        // memfds through LUO or hugetlbfs) for 14 profiles, ~4.5 min alone, then replays each
+        // profile's timed regions alone (5 samples after warm-up, ~1 min: kho_mem_retrieve of
+        // 1.5 M blocks is ~1 s a sample); more beside the whole suite.
+        "900",
         `${ROOT}notebooks/${name}.ipynb`,
         out,
       ],

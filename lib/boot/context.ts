@@ -23,6 +23,7 @@ import { type AbiProfile, CURRENT_PROFILE, getProfile, kernelRelease } from "../
 import type { ScratchArea } from "../kho/abi/asm_generic_kexec_handover.ts";
 import { DEFAULT_IMAGE_BYTES, type Kho } from "../kho/kho.ts";
 import type { KhoIn, RetrieveStats } from "../kho/restore.ts";
+import type { ExtScratchReport } from "../kho/ext_scratch.ts";
 import type { LiveUpdate } from "../luo/luo_core.ts";
 import {
   type BootHandoff,
@@ -88,6 +89,8 @@ export class BootContext {
   readonly reserveMem: ReserveMemState = newReserveMemState();
   /** The tracker walk (`kho_memory_init`, KHO boot only). */
   retrieve: RetrieveStats | undefined = undefined;
+  /** What `kho_extend_scratch` did (profiles with extended scratch, on a KHO boot). */
+  extScratch: ExtScratchReport | undefined = undefined;
   /** Pages `memblock_free_all` handed to the buddy allocator. */
   freedPages = 0;
 

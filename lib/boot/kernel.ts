@@ -152,6 +152,7 @@ export class Kernel {
       revivalRefused: ctx.revivalRefused,
       strictCheck: ctx.strictCheck,
       retrieve: ctx.retrieve,
+      extScratch: ctx.extScratch,
       freedPages: ctx.freedPages,
       scratch: [...ctx.scratch],
     };

@@ -19,6 +19,7 @@ import type { Handover } from "../kho/abi/kho_data.ts";
 import type { AbiProfile, ProfileName } from "../kho/profiles.ts";
 import type { ScratchArea } from "../kho/abi/asm_generic_kexec_handover.ts";
 import type { RetrieveStats } from "../kho/restore.ts";
+import type { ExtScratchReport } from "../kho/ext_scratch.ts";
 
 /** Seed of the poison pattern written over memory handed to the allocator. */
 export const POISON_SEED = 0x6b6b6b6b;
@@ -165,6 +166,12 @@ export interface BootReport {
   strictCheck?: string;
   /** The successor's tracker walk, on a KHO boot. */
   retrieve?: RetrieveStats;
+  /**
+   * What `kho_extend_scratch` did (profiles with extended scratch, on a KHO boot): the busy
+   * 1 GiB blocks, the areas marked `MEMBLOCK_KHO_SCRATCH_EXT`, its counters and the second
+   * tree's bytes.
+   */
+  extScratch?: ExtScratchReport;
   /** Pages handed to the buddy allocator by memblock_free_all. */
   freedPages: number;
   /** Scratch areas of this kernel (reserved on a cold boot, inherited on a KHO boot). */

@@ -9,6 +9,7 @@
  * | `memblock_reserve_kern` | reserve the kernel image                                               |
  * | `reserve_mem`           | `reserve_mem=` regions: revived from the `memblock` sub-FDT, or new    |
  * | `sparse_init`           | the memmap (struct pages) from memblock, per node                      |
+ * | `kho_extend_scratch`    | KHO boot, `rfc-2026-ext-scratch`: gaps between preserved GiBs → EXT    |
  * | `hugetlb_bootmem_alloc` | `hugetlb_cma=` and the gigantic HugeTLB pages from memblock            |
  * | `kho_reserve_scratch`   | cold boot: reserve the scratch areas for the next kernel               |
  * | `free_area_init`        | the buddy allocator (empty free lists)                                 |
@@ -45,6 +46,7 @@ import { KernelPanic } from "../kernel/panic.ts";
 import { Vmalloc } from "../kernel/vmalloc.ts";
 import { Kho, LOW_RESERVED_BYTES } from "../kho/kho.ts";
 import { KhoIn, validateHandover } from "../kho/restore.ts";
+import { khoExtendScratch } from "../kho/ext_scratch.ts";
 import { LiveUpdate } from "../luo/luo_core.ts";
 import { flbIncomingEarly } from "../luo/luo_flb.ts";
 import { HUGETLB_FLB_COMPATIBLE, HUGETLB_SER_LAYOUT, readHugetlbSer } from "../kho/abi/hugetlb.ts";
@@ -193,6 +195,23 @@ export function sparseInit(ctx: BootContext): void {
 }
 
 /**
+ * `kho_extend_scratch` (from `mm_core_init_early`, before the boot-time huge page allocation;
+ * profiles with `extendedScratch`, kho-facts §9.6): on a KHO boot the incoming radix tree is
+ * digested into a second tree keyed by 1 GiB block and every gap between busy blocks becomes
+ * `MEMBLOCK_KHO_SCRATCH_EXT` memory (`../kho/ext_scratch.ts`).
+ */
+export function khoExtendScratchPhase(ctx: BootContext): void {
+  if (!ctx.profile.extendedScratch || !ctx.populated || !ctx.incoming?.isKhoBoot) return;
+  ctx.extScratch = khoExtendScratch({
+    mem: ctx.machine.mem,
+    topology: ctx.machine.topology,
+    memblock: ctx.memblock,
+    log: ctx.log,
+    mapPhys: ctx.incoming.mapPhys,
+  }, { strict: ctx.config.strict, clock: ctx.options.clock });
+}
+
+/**
  * `kho_reserve_scratch` (cold boot only): sized by `kho_scratch=` (a bad value warns and
  * falls back to the defaults); a failure disables KHO. On a KHO boot `kho_scratch=` is
  * ignored: the inherited areas are reused. A kdump kernel without a handover disables KHO
@@ -229,6 +248,7 @@ export function khoReserveScratch(ctx: BootContext): void {
       log,
       sizing,
       nodes: ctx.profile.scratchNodes,
+      excludeHugetlb: ctx.profile.extendedScratch ?? false,
     });
     if (r === null) ctx.khoEnabled = false;
     else ctx.scratch = r.areas;
@@ -468,6 +488,7 @@ export const BOOT_PHASES: readonly BootPhase[] = [
   { name: "memblock_reserve_kern", run: memblockReserveKern },
   { name: "reserve_mem", run: reserveMemSetup },
   { name: "sparse_init", run: sparseInit },
+  { name: "kho_extend_scratch", run: khoExtendScratchPhase },
   { name: "hugetlb_bootmem_alloc", run: hugetlbBootmemAlloc },
   { name: "kho_reserve_scratch", run: khoReserveScratch },
   { name: "free_area_init", run: freeAreaInit },

@@ -27,7 +27,7 @@
 
 import { KhoError } from "../errors.ts";
 import type { Kernel } from "../boot/kernel.ts";
-import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MIGRATE_CMA } from "../kernel/gfp.ts";
+import { type Gfp, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MIGRATE_CMA } from "../kernel/gfp.ts";
 import type { FillSpec } from "../machine/physmem.ts";
 import {
   F_SEAL_FUTURE_WRITE,
@@ -115,6 +115,8 @@ export class MemfdFile {
   readonly folioOrder: number;
   /** Preferred node of new folios. */
   readonly nid: number | undefined;
+  /** The mapping's gfp mask for new non-hugetlb folios (shmem: `GFP_HIGHUSER_MOVABLE`). */
+  readonly gfp: Gfp;
   /** File position (`f_pos`). */
   pos = 0;
   /** `i_nlink`: 0 for a memfd (LUO's memfd handler accepts only unlinked shmem files). */
@@ -129,17 +131,27 @@ export class MemfdFile {
   readonly #orders: number[] = [];
   #sorted: ShmemFolio[] | null = [];
 
-  /** Use {@link memfdCreate}; the memfd handler's retrieve builds files this way too. */
+  /**
+   * Use {@link memfdCreate}; the memfd handler's retrieve builds files this way too, and
+   * guest_memfd (`./guest_memfd.ts`) keeps its page cache in one, with an unmovable `gfp`.
+   */
   constructor(
     kernel: Kernel,
     name: string,
-    opts: { allowSealing: boolean; hugetlbOrder: number | null; folioOrder: number; nid?: number },
+    opts: {
+      allowSealing: boolean;
+      hugetlbOrder: number | null;
+      folioOrder: number;
+      nid?: number;
+      gfp?: Gfp;
+    },
   ) {
     this.kernel = kernel;
     this.name = name;
     this.hugetlb = opts.hugetlbOrder !== null;
     this.folioOrder = opts.hugetlbOrder ?? opts.folioOrder;
     this.nid = opts.nid;
+    this.gfp = opts.gfp ?? GFP_HIGHUSER_MOVABLE;
     this.#seals = opts.allowSealing ? 0 : F_SEAL_SEAL;
   }
 
@@ -541,7 +553,7 @@ export class MemfdFile {
     let pfn: number | null = null;
     if (order > 0) {
       pfn = k.buddy.folioAlloc(order, {
-        gfp: { ...GFP_HIGHUSER_MOVABLE, noWarn: true },
+        gfp: { ...this.gfp, noWarn: true },
         nid: this.nid,
         site: SHMEM_FOLIO_SITE,
       });
@@ -549,7 +561,7 @@ export class MemfdFile {
     }
     if (pfn === null) {
       pfn = k.buddy.folioAlloc(0, {
-        gfp: GFP_HIGHUSER_MOVABLE,
+        gfp: this.gfp,
         nid: this.nid,
         site: SHMEM_FOLIO_SITE,
       });

@@ -2,7 +2,11 @@
  * memblock, the boot-time memory allocator (mm/memblock.c), as far as KHO needs it: the
  * `memory` and `reserved` region lists, flags (NOMAP, RSRV_NOINIT, RSRV_KERN, KHO_SCRATCH…),
  * top-down / bottom-up allocation per node, scratch-only mode for a KHO boot,
- * `memblock_reserved_kern_size` for scratch sizing, and `memblock_free_all`.
+ * `memblock_reserved_kern_size` for scratch sizing, and `memblock_free_all`; and what the
+ * series "kho: make boot time huge page allocation work nicely with KHO" adds
+ * (luo-hugetlb-facts §4.1, §5.1; profile `rfc-2026-ext-scratch`): `MEMBLOCK_KHO_SCRATCH_EXT`
+ * memory, allocatable in scratch-only mode as well, `memblock_alloc_nid_user` for user memory
+ * (HugeTLB boot pages: never from scratch) and `memblock_reserved_hugetlb_size`.
  *
  * The region lists are chunked ({@link MemblockType}), so the million scattered
  * `memblock_reserve` calls of a KHO walk stay near O(n log n).
@@ -36,6 +40,17 @@ export const MemblockFlags = {
   RSRV_KERN: 0x20,
   /** Memory: KHO scratch, the only memory allocatable in scratch-only mode. */
   KHO_SCRATCH: 0x40,
+  /**
+   * Memory: extended KHO scratch, found at boot in the gaps between preserved 1 GiB blocks and
+   * never passed on ("memblock: introduce MEMBLOCK_KHO_SCRATCH_EXT", 2026-04-29; kho-facts §9.6).
+   */
+  KHO_SCRATCH_EXT: 0x80,
+  /**
+   * Reserved: a HugeTLB boot-time page (the later revision's `memblock_reserved_hugetlb_size`,
+   * luo-hugetlb-facts §5.1). The flag's name and value are kholab's: the revision was only seen
+   * in revlists **[UNVERIFIED]**.
+   */
+  RSRV_HUGETLB: 0x100,
 } as const;
 
 /** No particular NUMA node. */
@@ -47,7 +62,17 @@ export const MEMBLOCK_ALLOC_ANYWHERE: number = PHYS_ADDR_MAX;
 /** Alignment used when a caller passes 0 (x86_64 L1 cache line). */
 export const SMP_CACHE_BYTES = 64;
 
-const FLAG_NAMES = ["HOTPLUG", "MIRROR", "NOMAP", "DRV_MNG", "RSV_NIT", "RSV_KERN", "KHO_SCRATCH"];
+const FLAG_NAMES = [
+  "HOTPLUG",
+  "MIRROR",
+  "NOMAP",
+  "DRV_MNG",
+  "RSV_NIT",
+  "RSV_KERN",
+  "KHO_SCRATCH",
+  "KHO_SCRATCH_EXT",
+  "RSV_HUGETLB",
+];
 const F = MemblockFlags;
 
 /** What a {@link Memblock} needs from its machine and boot. */
@@ -80,6 +105,18 @@ export interface AllocRangeOptions {
   start?: number;
   /** Upper bound, exclusive (default MEMBLOCK_ALLOC_ACCESSIBLE = current limit). */
   end?: number;
+  /** Preferred node (default NUMA_NO_NODE). */
+  nid?: number;
+  /** Fail instead of falling back to other nodes. */
+  exactNid?: boolean;
+}
+
+/** Arguments of {@link Memblock.allocNidUser} (`memblock_alloc_nid_user`). */
+export interface AllocUserOptions {
+  /** Bytes to allocate (> 0). */
+  size: number;
+  /** Alignment in bytes. */
+  align: number;
   /** Preferred node (default NUMA_NO_NODE). */
   nid?: number;
   /** Fail instead of falling back to other nodes. */
@@ -213,6 +250,15 @@ export class Memblock {
     this.#memory.setClrFlag(base, size, true, F.KHO_SCRATCH);
   }
 
+  /**
+   * memblock_mark_kho_scratch_ext: flags the memory inside the range as extended KHO scratch
+   * (holes inside the range are left alone).
+   */
+  markKhoScratchExt(base: number, size: number): void {
+    checkRange("memblock_mark_kho_scratch_ext", base, size);
+    this.#memory.setClrFlag(base, size, true, F.KHO_SCRATCH_EXT);
+  }
+
   /** memblock_clear_kho_scratch: clears the KHO scratch flag inside the range. */
   clearKhoScratch(base: number, size: number): void {
     checkRange("memblock_clear_kho_scratch", base, size);
@@ -336,6 +382,30 @@ export class Memblock {
     );
   }
 
+  /**
+   * memblock_alloc_nid_user (v1 of "kho: make boot time huge page allocation work nicely with
+   * KHO", 2026-04-29): boot memory for user space — HugeTLB boot-time pages — anywhere below
+   * the current limit, on `nid` (falling back unless `exactNid`). In scratch-only mode only
+   * `KHO_SCRATCH_EXT` memory qualifies: "user memory might be preserved and thus can not be in
+   * scratch". The reservation is flagged RSRV_KERN | RSRV_HUGETLB, so that scratch sizing can
+   * leave it out (`memblock_reserved_hugetlb_size`; v1 cleared RSRV_KERN instead, to the same
+   * effect). Returns the address, or 0 when nothing fits or a fault is injected.
+   */
+  allocNidUser(opts: AllocUserOptions): number {
+    if (!this.#allocBegin()) return 0;
+    return this.#allocEnd(
+      this.#allocRangeNid(
+        opts.size,
+        opts.align,
+        0,
+        MEMBLOCK_ALLOC_ACCESSIBLE,
+        opts.nid ?? NUMA_NO_NODE,
+        opts.exactNid ?? false,
+        true,
+      ),
+    );
+  }
+
   /** memblock_phys_alloc: anywhere below the current limit, any node; 0 on failure. */
   physAlloc(size: number, align: number): number {
     return this.allocRange({ size, align });
@@ -394,6 +464,7 @@ export class Memblock {
     end: number,
     nid: number,
     exact: boolean,
+    user = false,
   ): number {
     if (!Number.isSafeInteger(size) || size < 0) return 0;
     if (!Number.isSafeInteger(align) || align < 0) {
@@ -404,15 +475,16 @@ export class Memblock {
       align = SMP_CACHE_BYTES;
     }
     // Size 0 finds an address like any other request; memblock_reserve(found, 0) adds nothing.
-    let found = this.#findInRange(size, align, start, end, nid);
+    const rsrv = user ? F.RSRV_KERN | F.RSRV_HUGETLB : F.RSRV_KERN;
+    let found = this.#findInRange(size, align, start, end, nid, user);
     if (found !== 0) {
-      if (size > 0) this.#reserve(found, size, nid, F.RSRV_KERN);
+      if (size > 0) this.#reserve(found, size, nid, rsrv);
       return found;
     }
     if (nid >= 0 && !exact) {
-      found = this.#findInRange(size, align, start, end, NUMA_NO_NODE);
+      found = this.#findInRange(size, align, start, end, NUMA_NO_NODE, user);
       if (found !== 0) {
-        if (size > 0) this.#reserve(found, size, NUMA_NO_NODE, F.RSRV_KERN);
+        if (size > 0) this.#reserve(found, size, NUMA_NO_NODE, rsrv);
         return found;
       }
     }
@@ -420,27 +492,48 @@ export class Memblock {
   }
 
   /** memblock_find_in_range_node: a free, eligible, aligned range, or 0. */
-  #findInRange(size: number, align: number, start: number, end: number, nid: number): number {
+  #findInRange(
+    size: number,
+    align: number,
+    start: number,
+    end: number,
+    nid: number,
+    user: boolean,
+  ): number {
     if (end === MEMBLOCK_ALLOC_ACCESSIBLE) end = this.currentLimit;
     start = Math.max(start, PAGE_SIZE); // avoid allocating the first page
     end = Math.max(start, end);
+    // choose_memblock_flags(user): in scratch-only mode, KHO_SCRATCH (kernel memory only) or
+    // KHO_SCRATCH_EXT; otherwise any memory.
+    const need = !this.#scratchOnly
+      ? 0
+      : user
+      ? F.KHO_SCRATCH_EXT
+      : F.KHO_SCRATCH | F.KHO_SCRATCH_EXT;
     return this.bottomUp
-      ? this.#findBottomUp(size, align, start, end, nid)
-      : this.#findTopDown(size, align, start, end, nid);
+      ? this.#findBottomUp(size, align, start, end, nid, need)
+      : this.#findTopDown(size, align, start, end, nid, need);
   }
 
-  /** should_skip_region for memory regions, inverted. */
-  #eligible(flags: number, mnid: number, nid: number): boolean {
+  /** should_skip_region for memory regions, inverted (`need`: a region must have one of these). */
+  #eligible(flags: number, mnid: number, nid: number, need: number): boolean {
     if (nid >= 0 && mnid !== nid) return false;
     if (flags & (F.NOMAP | F.DRIVER_MANAGED)) return false;
-    if (this.#scratchOnly && !(flags & F.KHO_SCRATCH)) return false;
+    if (need !== 0 && !(flags & need)) return false;
     return true;
   }
 
-  #findTopDown(size: number, align: number, start: number, end: number, nid: number): number {
+  #findTopDown(
+    size: number,
+    align: number,
+    start: number,
+    end: number,
+    nid: number,
+    need: number,
+  ): number {
     for (const m = this.#memory.seekBaseBelow(end); m.valid; m.prev()) {
       if (m.end <= start) break;
-      if (!this.#eligible(m.flags, m.nid, nid)) continue;
+      if (!this.#eligible(m.flags, m.nid, nid, need)) continue;
       const lo = Math.max(m.base, start);
       const hi = Math.min(m.end, end);
       if (lo >= hi) continue;
@@ -463,10 +556,17 @@ export class Memblock {
     return 0;
   }
 
-  #findBottomUp(size: number, align: number, start: number, end: number, nid: number): number {
+  #findBottomUp(
+    size: number,
+    align: number,
+    start: number,
+    end: number,
+    nid: number,
+    need: number,
+  ): number {
     for (const m = this.#memory.seekEndAbove(start); m.valid; m.next()) {
       if (m.base >= end) break;
-      if (!this.#eligible(m.flags, m.nid, nid)) continue;
+      if (!this.#eligible(m.flags, m.nid, nid, need)) continue;
       const lo = Math.max(m.base, start);
       const hi = Math.min(m.end, end);
       if (lo >= hi) continue;
@@ -495,12 +595,25 @@ export class Memblock {
    * crossing `limit` counts up to it) on `nid`, or on any node for NUMA_NO_NODE.
    */
   reservedKernSize(limit: number, nid: number): number {
+    return this.#reservedFlagSize(limit, nid, F.RSRV_KERN);
+  }
+
+  /**
+   * memblock_reserved_hugetlb_size: bytes of RSRV_HUGETLB reservations below `limit`, as
+   * {@link Memblock.reservedKernSize} counts them (the later revision of the boot-time huge
+   * page series; luo-hugetlb-facts §5.1).
+   */
+  reservedHugetlbSize(limit: number, nid: number): number {
+    return this.#reservedFlagSize(limit, nid, F.RSRV_HUGETLB);
+  }
+
+  #reservedFlagSize(limit: number, nid: number, flag: number): number {
     let total = 0;
     for (const r = this.#reserved.first(); r.valid; r.next()) {
       const base = r.base;
       if (base > limit) break;
       const size = r.end > limit ? limit - base : r.end - base;
-      if ((nid < 0 || r.nid === nid) && (r.flags & F.RSRV_KERN)) total += size;
+      if ((nid < 0 || r.nid === nid) && (r.flags & flag)) total += size;
     }
     return total;
   }

@@ -34,13 +34,14 @@ class RegionBuf {
   n = 0;
   base: Float64Array;
   end: Float64Array;
-  flags: Uint8Array;
+  /** `enum memblock_flags` (u16: the in-flight flags reach bit 8). */
+  flags: Uint16Array;
   nid: Int8Array;
 
   constructor(capacity: number) {
     this.base = new Float64Array(capacity);
     this.end = new Float64Array(capacity);
-    this.flags = new Uint8Array(capacity);
+    this.flags = new Uint16Array(capacity);
     this.nid = new Int8Array(capacity);
   }
 
@@ -68,14 +69,14 @@ class RegionBuf {
   }
 
   #grow(capacity: number): void {
-    const grow = <T extends Float64Array | Uint8Array | Int8Array>(a: T, make: () => T): T => {
+    const grow = <T extends Float64Array | Uint16Array | Int8Array>(a: T, make: () => T): T => {
       const b = make();
       b.set(a);
       return b;
     };
     this.base = grow(this.base, () => new Float64Array(capacity));
     this.end = grow(this.end, () => new Float64Array(capacity));
-    this.flags = grow(this.flags, () => new Uint8Array(capacity));
+    this.flags = grow(this.flags, () => new Uint16Array(capacity));
     this.nid = grow(this.nid, () => new Int8Array(capacity));
   }
 }
@@ -477,6 +478,6 @@ export class MemblockType {
 
   /** Bytes used by the region arrays (capacity, not count). */
   get footprintBytes(): number {
-    return this.#chunks.reduce((s, c) => s + c.capacity * 18, 0);
+    return this.#chunks.reduce((s, c) => s + c.capacity * 19, 0);
   }
 }

@@ -50,6 +50,9 @@ export const PROFILE_NAMES = [
   "rfc-2026-page-type",
   "rfc-2026-page-type-fixed",
   "rfc-2025-12-hugetlb",
+  "rfc-2026-ext-scratch",
+  "rfc-2026-guest-memfd",
+  "rfc-2026-guest-memfd-hugetlb-assumed",
 ] as const;
 
 /** The name of a built-in profile. */
@@ -182,6 +185,12 @@ export type KhoApi =
  * Of proposals:
  * - `order-table-no-slot`: RFC v1's order table has slots for orders 0..9 only; blocks of
  *   higher order are written past the table and never walked by the successor.
+ * - `gmem-uptodate-sampled`: the guest_memfd series (as read, luo-hugetlb-facts §4.4) records
+ *   GUEST_MEMFD_LUO_FOLIO_UPTODATE as each folio has it at PRESERVE_FD, and the frozen file
+ *   still takes writes to folios already present until the reboot: a fallocated folio first
+ *   written after preserve comes back not uptodate and reads as zeros — the defect memfd_luo
+ *   had (`memfd-flags-sampled`) and fixed by always making folios uptodate. **[DERIVED]** from
+ *   the code; not reported anywhere found.
  * - `page-type-lost`: the 2026 page-type RFC puts the type in key bit 63, which a six-level
  *   tree never indexes, so the successor cannot tell CONTIG from SPLIT blocks.
  * - `hugetlb-alloc-preserve-err-ptr`: the HugeTLB live update RFC (2025-12-07) tests
@@ -204,6 +213,7 @@ export type KhoBug =
   | "vmalloc-unwind-unset-order"
   | "order-table-no-slot"
   | "page-type-lost"
+  | "gmem-uptodate-sampled"
   | "luo-dup-session-empty-block"
   | "memfd-flags-sampled"
   | "memfd-retrieve-lost-errno"
@@ -434,12 +444,56 @@ const LUO_7_2: LuoGeneration = {
   retrieveStatus: false,
   memfd: MEMFD_LUO_FH_COMPATIBLE_V2,
 };
+/**
+ * The guest_memfd series' LUO: 7.2's, with `retrieve_status` — its handlers' `finish` tests
+ * `args->retrieve_status`, which only linux-mm's LUO has (luo-hugetlb-facts §2.2, §2.7); the
+ * series' base tree is **[UNVERIFIED]**, so this is as assumed.
+ */
+const LUO_GUEST_MEMFD: LuoGeneration = { ...LUO_7_2, retrieveStatus: true };
 
 /** The memfd handler's bugs in every mainline release with LUO (see {@link KhoBug}). */
 const MEMFD_BUGS_MAINLINE: readonly KhoBug[] = [
   "memfd-retrieve-lost-errno",
   "memfd-acct-one-block",
 ];
+
+/**
+ * Something a profile assumes that no source confirms: carried by the profile, named in its
+ * summary and shown wherever the profile is, so that a result resting on it is never silent.
+ */
+export interface KhoAssumption {
+  /** Short name, e.g. `"guest-memfd-hugetlb"`. */
+  readonly name: string;
+  /** What is assumed, as a label (e.g. "assumes HugeTLB-backed guest_memfd (unverified)"). */
+  readonly label: string;
+  /** Why it is unverified, and what the sources do say. */
+  readonly why: string;
+}
+
+/**
+ * The assumptions kholab can put on a profile, by name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getProfile, KHO_ASSUMPTIONS } from "./profiles.ts";
+ * const a = KHO_ASSUMPTIONS["guest-memfd-hugetlb"];
+ * assert.match(a.label, /unverified/);
+ * assert.deepEqual(getProfile("rfc-2026-guest-memfd-hugetlb-assumed").assumptions, [a]);
+ * assert.equal(getProfile("rfc-2026-guest-memfd").assumptions, undefined);
+ * ```
+ */
+export const KHO_ASSUMPTIONS: Readonly<Record<string, KhoAssumption>> = {
+  "guest-memfd-hugetlb": {
+    name: "guest-memfd-hugetlb",
+    label: "assumes HugeTLB-backed guest_memfd (unverified)",
+    why: "the guest_memfd series preserves PAGE_SIZE folios only (its can_preserve refuses a " +
+      "mapping with large folio support; luo-hugetlb-facts §4.4 leaves 1 GiB-backed " +
+      "guest_memfd unverified); this variant lets the handler take HugeTLB-backed files " +
+      "(2 MiB or 1 GiB folios, each one radix key, restored with kho_restore_folio as the " +
+      "huge-memfd RFC does), with the same guest_memfd_luo_ser and folio records",
+  },
+};
 
 /** One ABI generation or proposal. */
 export interface AbiProfile {
@@ -529,6 +583,17 @@ export interface AbiProfile {
    * Without it a KHO boot allocates gigantic pages from scratch only (luo-hugetlb-facts §4.2).
    */
   readonly khoEarlyMemoryInit?: boolean;
+  /**
+   * The series "kho: make boot time huge page allocation work nicely with KHO" (Pratyush
+   * Yadav, v1 2026-04-29; kho-facts §9.6, luo-hugetlb-facts §4.1, §5.1): a KHO boot digests
+   * the incoming radix tree into a second one keyed by 1 GiB block and marks every gap
+   * `MEMBLOCK_KHO_SCRATCH_EXT` (`kho_extend_scratch`); memblock allocations for user memory
+   * (`memblock_alloc_nid_user`) come from those areas only; the cold boot's scratch sizing
+   * leaves HugeTLB memblock allocations out (`memblock_reserved_hugetlb_size`).
+   */
+  readonly extendedScratch?: boolean;
+  /** What the profile assumes that no source confirms (labelled wherever it is shown). */
+  readonly assumptions?: readonly KhoAssumption[];
 }
 
 const API_6_16: KhoApi[] = ["preserveFolio", "preservePhys", "unpreservePhys"];
@@ -801,6 +866,58 @@ const BASE_PROFILES = {
     guestMemory: SHMEM_MEMFD,
     bugs: [...NEWEST_CODE_BUGS, ...MEMFD_BUGS_MAINLINE],
   },
+  "rfc-2026-ext-scratch": {
+    ...RADIX_ERA,
+    name: "rfc-2026-ext-scratch",
+    kernel: "RFC 2026-04 (on 7.2)",
+    summary: "boot-time huge pages: extended scratch (second radix tree by 1 GiB block, " +
+      "MEMBLOCK_KHO_SCRATCH_EXT gaps), scratch sized without HugeTLB memory",
+    status: "v1 posted 2026-04-29; a later revision queued in -next [release UNVERIFIED]",
+    compat: KHO_FDT_COMPATIBLE_V4,
+    tracker: "radix",
+    blobSize: true,
+    kexecMetadata: true,
+    numaAwarePages: true,
+    maxRestoreOrder: null,
+    luo: LUO_7_2,
+    extendedScratch: true,
+    bugs: [...NEWEST_CODE_BUGS, ...MEMFD_BUGS_MAINLINE],
+  },
+  "rfc-2026-guest-memfd": {
+    ...RADIX_ERA,
+    name: "rfc-2026-guest-memfd",
+    kernel: "RFC 2026-06 (on 7.2)",
+    summary: "guest_memfd through LUO (guest_memfd_luo_v1, bound by vm_token to its VM's " +
+      "kvm_vm_luo_v1 file); order-0 folios only",
+    status: "posted, v4 2026-07-28",
+    compat: KHO_FDT_COMPATIBLE_V4,
+    tracker: "radix",
+    blobSize: true,
+    kexecMetadata: true,
+    numaAwarePages: true,
+    maxRestoreOrder: null,
+    luo: LUO_GUEST_MEMFD,
+    guestMemory: ["guest_memfd"],
+    bugs: ["gmem-uptodate-sampled", ...NEWEST_CODE_BUGS, ...MEMFD_BUGS_MAINLINE],
+  },
+  "rfc-2026-guest-memfd-hugetlb-assumed": {
+    ...RADIX_ERA,
+    name: "rfc-2026-guest-memfd-hugetlb-assumed",
+    kernel: "RFC 2026-06 (on 7.2) + assumption",
+    summary: "rfc-2026-guest-memfd that also takes HugeTLB-backed guest_memfd (1 GiB folios): " +
+      "assumes HugeTLB-backed guest_memfd (unverified)",
+    status: "posted, v4 2026-07-28; the HugeTLB backing is kholab's assumption",
+    compat: KHO_FDT_COMPATIBLE_V4,
+    tracker: "radix",
+    blobSize: true,
+    kexecMetadata: true,
+    numaAwarePages: true,
+    maxRestoreOrder: null,
+    luo: LUO_GUEST_MEMFD,
+    guestMemory: ["guest_memfd"],
+    assumptions: [KHO_ASSUMPTIONS["guest-memfd-hugetlb"]],
+    bugs: ["gmem-uptodate-sampled", ...NEWEST_CODE_BUGS, ...MEMFD_BUGS_MAINLINE],
+  },
 } as const satisfies Readonly<Record<string, AbiProfile>>;
 
 /** "4 mm-tree, 4 kholab's": how many fixes of each status. */
@@ -993,6 +1110,8 @@ export function hasApi(profile: AbiProfile, fn: KhoApi): boolean {
  * assert.ok(!hasGuestMemory(getProfile("kho-v4"), "hugetlb"));
  * assert.ok(hasGuestMemory(getProfile("kho-v4"), "memfd-shmem"));
  * assert.ok(!hasGuestMemory(getProfile("kho-v1-6.16"), "memfd-shmem"));
+ * assert.ok(hasGuestMemory(getProfile("rfc-2026-guest-memfd"), "guest_memfd"));
+ * assert.ok(!hasGuestMemory(getProfile("kho-v4"), "guest_memfd"));
  * ```
  */
 export function hasGuestMemory(profile: AbiProfile, path: GuestMemoryPath): boolean {

@@ -111,13 +111,37 @@ export interface ScratchPlan {
 /**
  * `scratch_size_update` + `scratch_size_node`: sizes from the reserved kernel memory, one
  * per-node area for each node with memory (7.0 on) or each online node (6.16–6.19,
- * `num_online_nodes() + 2`: a memoryless node gets a size too, 0 when scaled).
+ * `num_online_nodes() + 2`: a memoryless node gets a size too, 0 when scaled). With
+ * `excludeHugetlb` ("kho: exclude hugetlb memory from scratch size calculation", the later
+ * revision of the boot-time huge page series; luo-hugetlb-facts §5.1) the scaled base is
+ * `memblock_reserved_kern_size() - memblock_reserved_hugetlb_size()`: HugeTLB boot pages are
+ * never allocated from scratch, so they do not size it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Topology } from "../machine/topology.ts";
+ * import { KernelLog } from "../kernel/dmesg.ts";
+ * import { FaultInjector } from "../kernel/faults.ts";
+ * import { Memblock } from "../kernel/memblock.ts";
+ * import { planScratch } from "./scratch.ts";
+ * const topology = new Topology({ ramBytes: 2 ** 34 });
+ * const mb = new Memblock({ topology, log: new KernelLog(), faults: new FaultInjector() });
+ * mb.addTopologyRam();
+ * mb.physAlloc(64 << 20, 4096); // 64 MiB of kernel memory
+ * mb.allocNidUser({ size: 2 ** 30, align: 2 ** 30 }); // a 1 GiB HugeTLB boot page
+ * const all = planScratch({ scale: 200 }, mb, topology);
+ * const lean = planScratch({ scale: 200 }, mb, topology, "memory", { excludeHugetlb: true });
+ * assert.equal(all.lowmem + all.global, 2 * (2 ** 30 + (64 << 20)));
+ * assert.equal(lean.lowmem + lean.global, 128 << 20);
+ * ```
  */
 export function planScratch(
   sizing: ScratchSizing,
   memblock: Memblock,
   topology: Topology,
   nodes: "online" | "memory" = "memory",
+  rules: { excludeHugetlb?: boolean } = {},
 ): ScratchPlan {
   const align = CMA_MIN_ALIGNMENT_BYTES;
   const nids = nodes === "online"
@@ -131,23 +155,21 @@ export function planScratch(
     };
   }
   const scale = sizing.scale;
+  const base = (limit: number, nid: number) =>
+    memblock.reservedKernSize(limit, nid) -
+    (rules.excludeHugetlb ? memblock.reservedHugetlbSize(limit, nid) : 0);
   const lowmem = roundUp(
-    Math.floor(memblock.reservedKernSize(ARCH_LOW_ADDRESS_LIMIT, NUMA_NO_NODE) * scale / 100),
+    Math.floor(base(ARCH_LOW_ADDRESS_LIMIT, NUMA_NO_NODE) * scale / 100),
     align,
   );
-  const all = Math.floor(
-    memblock.reservedKernSize(Number.MAX_SAFE_INTEGER, NUMA_NO_NODE) * scale / 100,
-  );
+  const all = Math.floor(base(Number.MAX_SAFE_INTEGER, NUMA_NO_NODE) * scale / 100);
   const global = roundUp(Math.max(0, all - lowmem), align);
   return {
     lowmem,
     global,
     pernode: nids.map((nid) => ({
       nid,
-      size: roundUp(
-        Math.floor(memblock.reservedKernSize(Number.MAX_SAFE_INTEGER, nid) * scale / 100),
-        align,
-      ),
+      size: roundUp(Math.floor(base(Number.MAX_SAFE_INTEGER, nid) * scale / 100), align),
     })),
   };
 }
@@ -167,10 +189,14 @@ export function reserveScratch(
     sizing: ScratchSizing;
     /** Per-node areas for `"memory"` nodes (default) or every `"online"` node (6.16–6.19). */
     nodes?: "online" | "memory";
+    /** Leave HugeTLB boot pages out of the scaled sizes (see {@link planScratch}). */
+    excludeHugetlb?: boolean;
   },
 ): { areas: ScratchArea[]; arrayPhys: number } | null {
   const { memblock, topology, log } = options;
-  const plan = planScratch(options.sizing, memblock, topology, options.nodes);
+  const plan = planScratch(options.sizing, memblock, topology, options.nodes, {
+    excludeHugetlb: options.excludeHugetlb,
+  });
   const align = CMA_MIN_ALIGNMENT_BYTES;
   const count = plan.pernode.length + 2;
   const done: ScratchArea[] = [];

@@ -2,7 +2,8 @@
  * The file handler interface (`struct liveupdate_file_handler` and
  * `struct liveupdate_file_op_args` of `include/linux/liveupdate.h`): what a kernel subsystem
  * implements to let LUO preserve its files — memfd (memfd-v1/v2, `lib/clients/memfd_luo.ts`),
- * HugeTLB memfds and guest_memfd later.
+ * guest_memfd and its VM (`lib/clients/guest_memfd_luo.ts`, `lib/clients/kvm_luo.ts`), HugeTLB
+ * memfds later.
  *
  * @module
  */
@@ -10,10 +11,34 @@
 /** A file of the running kernel (`struct file *`): any object, compared by identity. */
 export type LuoFile = object;
 
+/**
+ * What a handler may ask of the session that holds its file (`struct liveupdate_session *`,
+ * `args->session`): the in-kernel API for a file that depends on another file of the same
+ * session — a guest_memfd on its VM's file (luo-hugetlb-facts §4.4). The LUO threads of
+ * 2025-11 show `liveupdate_get_token_outgoing` and `liveupdate_get_file_incoming` next to FLB;
+ * in which release each is present is **[UNVERIFIED]**: kholab offers them in every LUO
+ * generation, and only the guest_memfd proposal's handlers call them.
+ */
+export interface LuoSessionOps {
+  /**
+   * `liveupdate_get_token_outgoing(s, file, &token)`: the token under which `file` is
+   * preserved in this (outgoing) session; ENOENT when it is not.
+   */
+  getTokenOutgoing(file: LuoFile): bigint;
+  /**
+   * `liveupdate_get_file_incoming(s, token, &file)`: the file preserved under `token` in this
+   * (incoming) session, retrieved through its handler first if it was not yet; ENOENT for an
+   * unknown token, the handler's error when its retrieve fails.
+   */
+  getFileIncoming(token: bigint): LuoFile;
+}
+
 /** Arguments of the file handler callbacks (`struct liveupdate_file_op_args`). */
 export interface FileOpArgs {
   /** The handler. */
   readonly handler: LiveUpdateFileHandler;
+  /** The session holding the file (`args->session`). */
+  readonly session: LuoSessionOps;
   /** The file: given to preserve/unpreserve/freeze/unfreeze/can_finish/finish; set by retrieve. */
   file: LuoFile | null;
   /**

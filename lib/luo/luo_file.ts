@@ -31,11 +31,11 @@ import {
 import type { LuoGeneration } from "../kho/profiles.ts";
 import { KhoBlockSet } from "../kho/block.ts";
 import { PAGE_SIZE } from "../units.ts";
-import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "./file_handler.ts";
+import type { FileOpArgs, LiveUpdateFileHandler, LuoFile, LuoSessionOps } from "./file_handler.ts";
 import type { LuoFlbGlobal } from "./luo_flb.ts";
 import { errnoOf, type LuoHost, pe, requireRam } from "./luo_internal.ts";
 
-export type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "./file_handler.ts";
+export type { FileOpArgs, LiveUpdateFileHandler, LuoFile, LuoSessionOps } from "./file_handler.ts";
 
 /** Where a preserved file is in its lifecycle. */
 export type LuoFileState = "preserved" | "frozen" | "deserialized" | "retrieved" | "failed";
@@ -59,6 +59,10 @@ export class LuoFileEntry {
   retrieveStatus: 0 | 1 | ErrnoName = 0;
   /** Lifecycle state. */
   state: LuoFileState;
+  /** Whether its handler's retrieve is running (a dependency asking for it again fails). */
+  retrieving = false;
+  /** The session's operations, handed to the callbacks. */
+  readonly #session: LuoSessionOps;
 
   /** Creates the entry. */
   constructor(
@@ -67,7 +71,9 @@ export class LuoFileEntry {
     file: LuoFile | null,
     serializedData: number,
     state: LuoFileState,
+    session: LuoSessionOps,
   ) {
+    this.#session = session;
     this.fh = fh;
     this.token = token;
     this.file = file;
@@ -80,6 +86,7 @@ export class LuoFileEntry {
     const s = this.retrieveStatus;
     return {
       handler: this.fh,
+      session: this.#session,
       file: this.file,
       serializedData: this.serializedData,
       privateData: this.privateData,
@@ -171,7 +178,7 @@ export class LuoFileGlobal {
 }
 
 /** `struct luo_file_set`: the files of one session. */
-export class LuoFileSet {
+export class LuoFileSet implements LuoSessionOps {
   readonly #g: LuoFileGlobal;
   readonly #files: LuoFileEntry[] = [];
   /** `count`: files in the set (the FDT era's successor sets it from the handover). */
@@ -236,7 +243,7 @@ export class LuoFileSet {
       if (g.host.faults.shouldFail("kzalloc:luo_file")) {
         throw new KhoError("ENOMEM", "luo_preserve_file: kzalloc");
       }
-      const entry = new LuoFileEntry(fh, token, file, 0, "preserved");
+      const entry = new LuoFileEntry(fh, token, file, 0, "preserved", this);
       const args = entry.args();
       fh.preserve(args);
       entry.serializedData = args.serializedData;
@@ -342,7 +349,13 @@ export class LuoFileSet {
     if (f.retrieveStatus !== 0) {
       throw new KhoError(f.retrieveStatus, `retrieve of token ${hexToken(token)} failed before`);
     }
+    if (f.retrieving) {
+      // A handler asked for a file whose retrieve is under way (a dependency loop in corrupt
+      // serialized data): kholab fails it (as assumed; the kernel's locking is unverified).
+      throw new KhoError("EBUSY", `token ${hexToken(token)} is being retrieved`);
+    }
     const args = f.args();
+    f.retrieving = true;
     try {
       f.fh.retrieve(args);
     } catch (e) {
@@ -350,6 +363,8 @@ export class LuoFileSet {
       if (this.#g.gen.retrieveStatus) f.retrieveStatus = code;
       f.state = "failed";
       throw e;
+    } finally {
+      f.retrieving = false;
     }
     f.file = args.file;
     const g = this.#g;
@@ -360,6 +375,30 @@ export class LuoFileSet {
     f.retrieveStatus = 1;
     f.state = "retrieved";
     return f.file!;
+  }
+
+  /**
+   * `liveupdate_get_token_outgoing`: the token of `file` among this set's outgoing files;
+   * ENOENT when it is not preserved here (or the set is an incoming one).
+   */
+  getTokenOutgoing(file: LuoFile): bigint {
+    const f = this.#files.find((x) =>
+      x.file === file && (x.state === "preserved" || x.state === "frozen")
+    );
+    if (f === undefined) throw new KhoError("ENOENT", "file is not preserved in this session");
+    return f.token;
+  }
+
+  /**
+   * `liveupdate_get_file_incoming`: {@link LuoFileSet.retrieve} of `token` among this set's
+   * incoming files; ENOENT for an unknown token (or an outgoing set).
+   */
+  getFileIncoming(token: bigint): LuoFile {
+    const f = this.#files.find((x) => x.token === token);
+    if (f === undefined || f.state === "preserved" || f.state === "frozen") {
+      throw new KhoError("ENOENT", `no incoming file with token ${hexToken(token)}`);
+    }
+    return this.retrieve(token);
   }
 
   /**
@@ -454,7 +493,7 @@ export class LuoFileSet {
     if (g.host.faults.shouldFail("kzalloc:luo_file")) {
       throw new KhoError("ENOMEM", "luo_file_deserialize: kzalloc");
     }
-    this.#files.push(new LuoFileEntry(fh, ser.token, null, ser.data, "deserialized"));
+    this.#files.push(new LuoFileEntry(fh, ser.token, null, ser.data, "deserialized", this));
   }
 
   /** `__luo_file_unfreeze(file_set, failed)`: unfreeze up to `failed`, clear the entries. */

@@ -21,6 +21,9 @@ export const PROFILE_COLORS: Readonly<Record<string, string>> = {
   "kho-v4+fixes": "#542788",
   "rfc-2026-page-type": "#1b7837",
   "rfc-2026-page-type-fixed": "#5aae61",
+  "rfc-2026-ext-scratch": "#35978f",
+  "rfc-2026-guest-memfd": "#c51b7d",
+  "rfc-2026-guest-memfd-hugetlb-assumed": "#de77ae",
 };
 
 /** FNV-1a of a string (32 bits). */

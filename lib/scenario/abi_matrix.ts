@@ -219,7 +219,8 @@ export function abiMatrixText(cells: readonly AbiMatrixCell[]): string {
 }
 
 /**
- * The bugs a profile carries and the fixes a `+fixes` variant applies, one line each, indented
+ * A proposal's status and assumptions (labelled), its guest-memory paths and extended scratch,
+ * the bugs a profile carries and the fixes a `+fixes` variant applies, one line each, indented
  * (for `kholab profiles`).
  *
  * @example
@@ -229,10 +230,17 @@ export function abiMatrixText(cells: readonly AbiMatrixCell[]): string {
  * import { profileDetails } from "./abi_matrix.ts";
  * const lines = profileDetails(getProfile("kho-v4+fixes"));
  * assert.ok(lines.some((l) => l.includes("kho-unpreserve-numa-order [mm-tree]")));
+ * const assumed = profileDetails(getProfile("rfc-2026-guest-memfd-hugetlb-assumed"));
+ * assert.ok(assumed.some((l) => l.includes("assumes HugeTLB-backed guest_memfd (unverified)")));
+ * assert.ok(assumed[0].startsWith("    status: posted, v4 2026-07-28"));
  * ```
  */
 export function profileDetails(p: AbiProfile): string[] {
   const out: string[] = [];
+  if (p.status) out.push(`    status: ${p.status}`);
+  for (const a of p.assumptions ?? []) out.push(`    ${a.label}: ${a.why}`);
+  if (p.guestMemory?.length) out.push(`    guest memory: ${p.guestMemory.join(", ")}`);
+  if (p.extendedScratch) out.push("    extended scratch (MEMBLOCK_KHO_SCRATCH_EXT)");
   if (p.bugs.length) out.push(`    bugs: ${p.bugs.join(", ")}`);
   for (const f of p.fixes) {
     out.push(`    fix ${f.name} [${f.status}] removes ${f.removes.join(", ") || "a restriction"}:`);

@@ -15,6 +15,8 @@ Deno.test("boot phases: the kernel's init order, each named after its kernel fun
     "memblock_reserve_kern",
     "reserve_mem",
     "sparse_init",
+    // mm_core_init_early: extended scratch before the boot-time huge pages (kho-facts §9.6)
+    "kho_extend_scratch",
     "hugetlb_bootmem_alloc",
     "kho_reserve_scratch",
     "free_area_init",

@@ -77,6 +77,9 @@ Deno.test("memfd restores content, size, position and folio order for 4 KiB and 
     "rfc-2026-page-type",
     "rfc-2026-page-type-fixed",
     "rfc-2025-12-hugetlb",
+    "rfc-2026-ext-scratch",
+    "rfc-2026-guest-memfd",
+    "rfc-2026-guest-memfd-hugetlb-assumed",
   ]);
   for (const profile of LUO_PROFILES) {
     const k1 = boot(profile);

@@ -784,3 +784,47 @@ Deno.test("property: random operations agree with a per-page model", () => {
     );
   }
 });
+
+Deno.test("MEMBLOCK_KHO_SCRATCH_EXT: marked memory is allocatable in scratch-only mode; user allocations take only it", () => {
+  const { mb } = make({ sections: 16 }); // 2 GiB
+  mb.addTopologyRam();
+  mb.markKhoScratch(0x1000_0000, 0x1000_0000); // [256 MiB, 512 MiB) scratch
+  mb.markKhoScratchExt(0x4000_0000, 0x2000_0000); // [1 GiB, 1.5 GiB) extended scratch
+  mb.setKhoScratchOnly();
+  // Kernel memory: scratch or extended scratch (top-down: the extended area is higher).
+  const k = mb.allocRange({ size: MiB, align: MiB });
+  assert.ok(k >= 0x4000_0000 && k < 0x6000_0000, `kernel ${k.toString(16)}`);
+  // User memory (memblock_alloc_nid_user): never scratch.
+  mb.bottomUp = true;
+  const u = mb.allocNidUser({ size: 64 * MiB, align: MiB });
+  assert.ok(u >= 0x4000_0000 && u < 0x6000_0000, `user ${u.toString(16)}`);
+  const kb = mb.allocRange({ size: MiB, align: MiB });
+  assert.ok(kb >= 0x1000_0000 && kb < 0x2000_0000, "bottom-up kernel memory: scratch first");
+  assert.equal(mb.findReserved(u)!.flags, F.RSRV_KERN | F.RSRV_HUGETLB);
+  assert.equal(mb.reservedHugetlbSize(Number.MAX_SAFE_INTEGER, NUMA_NO_NODE), 64 * MiB);
+  assert.equal(mb.reservedKernSize(Number.MAX_SAFE_INTEGER, NUMA_NO_NODE), 66 * MiB);
+  assert.equal(mb.allocNidUser({ size: 512 * MiB, align: MiB }), 0, "no room in the extended area");
+  mb.clearKhoScratchOnly();
+  assert.ok(
+    mb.allocNidUser({ size: 512 * MiB, align: MiB }) !== 0,
+    "anywhere outside scratch-only",
+  );
+  assert.match(mb.dump("memory"), /KHO_SCRATCH_EXT/);
+  assert.match(mb.dump("reserved"), /RSV_KERN/);
+});
+
+Deno.test("memblock_mark_kho_scratch_ext leaves holes alone and keeps the other flags", () => {
+  const topology = new Topology({ ramBytes: SECTION_SIZE * 4 });
+  const mb = new Memblock({ topology, log: new KernelLog(), faults: new FaultInjector() });
+  mb.add(0, SECTION_SIZE, 0);
+  mb.add(2 * SECTION_SIZE, SECTION_SIZE, 0); // a hole in between
+  mb.markKhoScratch(0, MiB);
+  mb.markKhoScratchExt(0, 4 * SECTION_SIZE);
+  assert.equal(mb.physMemSize(), 2 * SECTION_SIZE);
+  const regions = mb.memoryRegions();
+  assert.deepEqual(regions.map((r) => r.flags), [
+    F.KHO_SCRATCH | F.KHO_SCRATCH_EXT,
+    F.KHO_SCRATCH_EXT,
+    F.KHO_SCRATCH_EXT,
+  ]);
+});

@@ -4,7 +4,7 @@ import { Kernel } from "../../lib/boot/kernel.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { Rng } from "../../lib/rng.ts";
 import { GiB, PAGE_SIZE } from "../../lib/units.ts";
-import { getProfile, PROFILE_NAMES, PROFILES } from "../../lib/kho/profiles.ts";
+import { getProfile, hasGuestMemory, PROFILE_NAMES, PROFILES } from "../../lib/kho/profiles.ts";
 import { KhoHangError, type XarrayTracker } from "../../lib/kho/trackers/xarray.ts";
 import {
   abiMatrix,
@@ -60,6 +60,9 @@ Deno.test("the profile table is complete and self-consistent", () => {
       ["rfc-2026-page-type", "memfd-v2"],
       ["rfc-2026-page-type-fixed", "memfd-v2"],
       ["rfc-2025-12-hugetlb", "memfd-v2"],
+      ["rfc-2026-ext-scratch", "memfd-v2"],
+      ["rfc-2026-guest-memfd", "memfd-v2"],
+      ["rfc-2026-guest-memfd-hugetlb-assumed", "memfd-v2"],
     ],
   );
   // The put_folios PFN bug until its fix reached 7.1 (3538f90ab89a); sampled flags in 6.19 only.
@@ -67,12 +70,21 @@ Deno.test("the profile table is complete and self-consistent", () => {
     PROFILE_NAMES.filter((n) => (getProfile(n).bugs as readonly string[]).includes(b));
   assert.deepEqual(withBug("memfd-put-folios-pfn-as-phys"), ["kho-v1-6.19", "kho-v2"]);
   assert.deepEqual(withBug("memfd-flags-sampled"), ["kho-v1-6.19"]);
+  // No release has retrieve_status; the guest_memfd series' handlers need it (as assumed).
   for (const name of PROFILE_NAMES) {
     assert.equal(
       getProfile(name).luo?.retrieveStatus ?? false,
-      false,
-      `${name}: no retrieve_status`,
+      hasGuestMemory(getProfile(name), "guest_memfd"),
+      `${name}: retrieve_status`,
     );
+  }
+  // Proposals state their status; an assumption is in the summary, never silent.
+  for (const name of PROFILE_NAMES) {
+    const p = getProfile(name);
+    if (name.startsWith("rfc-2026-") && !name.startsWith("rfc-2026-page-type")) {
+      assert.ok(p.status, `${name} states its status`);
+    }
+    for (const a of p.assumptions ?? []) assert.ok(p.summary.includes(a.label), name);
   }
   // LUO per release (luo-hugetlb-facts §2.9): none before 6.19, the luo-v1 FDT to 7.1, luo-v5.
   const luo = (n: keyof typeof PROFILES) => PROFILES[n].luo;

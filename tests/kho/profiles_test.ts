@@ -17,6 +17,9 @@ Deno.test("kernelRelease: VERSION.PATCHLEVEL.SUBLEVEL then EXTRAVERSION, as the 
     "rfc-2026-page-type": "rfc-2026-page-type-kholab",
     "rfc-2026-page-type-fixed": "rfc-2026-page-type-fixed-kholab",
     "rfc-2025-12-hugetlb": "rfc-2025-12-hugetlb-kholab",
+    "rfc-2026-ext-scratch": "rfc-2026-ext-scratch-kholab",
+    "rfc-2026-guest-memfd": "rfc-2026-guest-memfd-kholab",
+    "rfc-2026-guest-memfd-hugetlb-assumed": "rfc-2026-guest-memfd-hugetlb-assumed-kholab",
   });
   for (const r of Object.values(releases)) {
     assert.match(r, /^[0-9a-z.-]+$/, "no spaces or brackets in uname -r");

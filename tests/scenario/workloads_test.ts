@@ -64,6 +64,9 @@ const OUTCOME: Record<
   "rfc-2026-page-type": ["ok", 0, 2518, 0, 5605, 2533, "", 0],
   "rfc-2026-page-type-fixed": ["ok", 0, 2518, 0, 5605, 2533, "", 0],
   "rfc-2025-12-hugetlb": ["ok", 0, 2518, 0, 5605, 2533, "", 0],
+  "rfc-2026-ext-scratch": ["ok", 0, 2518, 0, 5605, 2533, "", 0],
+  "rfc-2026-guest-memfd": ["ok", 0, 2518, 0, 5605, 2533, "", 0],
+  "rfc-2026-guest-memfd-hugetlb-assumed": ["ok", 0, 2518, 0, 5605, 2533, "", 0],
 };
 
 Deno.test("every profile restores from the manifest: guests through LUO from 6.19, unsupported before", () => {

@@ -138,13 +138,15 @@ export function kernelDecodeRadixKey(key: bigint): { phys: bigint; order: number
  * every non-zero entry followed, leaves scanned bit by bit, keys decoded with
  * {@link kernelDecodeRadixKey} (the page-type RFCs: their codec where the key is valid).
  * Throws {@link KernelOops} on a read that is not RAM and {@link KhoWalkHangError} past
- * {@link KERNEL_WALK_PAGE_READS}; exceptions of `cb` propagate.
+ * {@link KERNEL_WALK_PAGE_READS}; exceptions of `cb` propagate. `onTable` is the 2026 series'
+ * table callback: each page of the tree (tables and leaves) before it is read.
  */
 export function kernelWalkRadix(
   host: KernelWalkHost,
   keys: RadixKeyCodec,
   rootPhys: number,
   cb: KernelBlockCallback,
+  onTable?: (phys: bigint) => void,
 ): KernelWalkResult {
   const codec = keys.typed ? keys : null;
   const d: DecodedTypedKey = { phys: 0, order: 0, type: 0 };
@@ -162,6 +164,7 @@ export function kernelWalkRadix(
   };
   const leaf = (phys: bigint, key: bigint) => {
     count(phys);
+    onTable?.(phys);
     const v = kernelRead(host, phys, 4096, { fn: "kho_radix_walk_leaf", structure: "radix leaf" });
     for (let w = 0; w < 1024; w++) {
       let x = v.getUint32(4 * w, true);
@@ -185,6 +188,7 @@ export function kernelWalkRadix(
   };
   const table = (phys: bigint, level: number, start: bigint): void => {
     count(phys);
+    onTable?.(phys);
     const v = kernelRead(host, phys, 4096, {
       fn: "__kho_radix_walk_tree",
       structure: `level-${level} radix table`,

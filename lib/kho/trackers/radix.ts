@@ -712,12 +712,20 @@ export interface RadixReaderOptions {
    * outgoing kernel's own walk passes false: it reports every set bit, as the kernel does.
    */
   checkBlocks?: boolean;
+  /**
+   * The walk's table callback ("kho: add callback for table pages", 2026; kho-facts §9.6):
+   * called with the physical address of every page of the tree itself — each table, the root
+   * first, and each leaf — before its entries, in the walk's pre-order. What it throws ends
+   * the walk.
+   */
+  onTable?: (phys: number) => void;
 }
 
 class Walker extends WalkGuard<RadixWalkErrorReason> {
   readonly codec: RadixKeyCodec;
   readonly checkBlocks: boolean;
   readonly d: DecodedTypedKey = { phys: 0, order: 0, type: 0 };
+  readonly onTable: ((phys: number) => void) | null;
   tables = 0;
   leaves = 0;
 
@@ -726,10 +734,12 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
     super(o, counters, "radix tree", `${codec.kind}: `);
     this.codec = codec;
     this.checkBlocks = o.checkBlocks ?? true;
+    this.onTable = o.onTable ?? null;
   }
 
   /** Scans table page `phys` at `level` whose key prefix is `(lo, hi)`; false to end. */
   table(phys: number, level: number, lo: number, hi: number): boolean {
+    if (this.onTable !== null) this.onTable(phys);
     const w = this.words(phys / PAGE_SIZE);
     this.tables++;
     this.path.push(phys);
@@ -781,6 +791,7 @@ class Walker extends WalkGuard<RadixWalkErrorReason> {
 
   /** Scans leaf page `phys` whose bit 0 has key `(lo, hi)`; false when the walk must end. */
   leaf(phys: number, lo: number, hi: number): boolean {
+    if (this.onTable !== null) this.onTable(phys);
     const w = this.words(phys / PAGE_SIZE);
     this.leaves++;
     this.c.pagesTouched++;

@@ -425,3 +425,39 @@ Deno.test("a pool of one page: ENOMEM names the key for the key API", () => {
   );
   assert.equal(pool.inUse.size, 1);
 });
+
+Deno.test("the table callback: every page of the tree, root first, in the walk's pre-order (tables before their children, each leaf before its keys)", () => {
+  const { mem, tree } = setup();
+  tree.add(0x40000, 9);
+  tree.add(0x1000, 0);
+  tree.add(0x1001, 0);
+  const events: string[] = [];
+  const r = walkRadixTreeBatched(
+    { mem, rootPhys: tree.handoverRoot(), onTable: (phys) => events.push(`t${phys}`) },
+    (phys, n) => {
+      for (let i = 0; i < n; i++) events.push(`k${phys[i]}`);
+      return 0;
+    },
+  );
+  assert.ok(r.ok);
+  const pages = events.filter((e) => e.startsWith("t")).map((e) => Number(e.slice(1)));
+  assert.equal(pages[0], tree.handoverRoot());
+  assert.deepEqual([...pages].sort((a, b) => a - b), tree.ownedPagesPhys());
+  assert.equal(pages.length, r.tablesVisited + r.leavesVisited);
+  // the order-9 block's leaf comes before its key; the order-0 leaf before both order-0 keys
+  const at = (e: string) => events.indexOf(e);
+  assert.ok(at(`k${0x40000 * 4096}`) > 0 && at(`k${0x1000 * 4096}`) > at(`k${0x40000 * 4096}`));
+  assert.ok(events[at(`k${0x1000 * 4096}`) - 1].startsWith("t"), "the leaf just before its keys");
+  // what the callback throws ends the walk
+  assert.throws(
+    () =>
+      walkRadixTree({
+        mem,
+        rootPhys: tree.handoverRoot(),
+        onTable: () => {
+          throw new KhoError("ENOMEM", "test");
+        },
+      }, () => 0),
+    KhoError,
+  );
+});
