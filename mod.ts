@@ -274,8 +274,10 @@ export { blocksByOrder, costByOrder, type OrderCost } from "./lib/metrics/by_ord
 // ---- scenarios: seeded scenarios, sweeps on workers, the profile comparison, exports
 export {
   buildScenario,
+  checkParamValue,
   getScenario,
   LADDER_HOST_BYTES,
+  type ParamBounds,
   type ParamSpec,
   type ParamType,
   type ParamValue,
@@ -371,6 +373,7 @@ export {
   type SessionTagOptions,
 } from "./lib/dsl/tag.ts";
 export {
+  DEFAULT_MAX_STEPS,
   type ExpectResult,
   type KernelConfig,
   type MachineConfig,
@@ -389,10 +392,12 @@ export {
 } from "./lib/dsl/objects.ts";
 // The explicit command table, and the types to build one.
 export {
+  type CheckProblem,
   type CommandSpec,
   type CommandTable,
   commandTable,
   type Invocation,
+  type LiteralArgs,
   type MetricSpec,
   type ObjectKindSpec,
   type OptionSpec,
@@ -417,7 +422,13 @@ export {
   type ImportResult,
   importText,
 } from "./lib/dsl/import.ts";
-export { ScriptRuntimeError, ScriptSyntaxError, ScriptSyntaxErrors } from "./lib/dsl/errors.ts";
+export {
+  ScriptRuntimeError,
+  ScriptStopError,
+  ScriptSyntaxError,
+  ScriptSyntaxErrors,
+  type StopReason,
+} from "./lib/dsl/errors.ts";
 
 // ---- plot: charts and tables from rows (notebooks and reports)
 export { Chart, type FigureOptions, type MimeBundle } from "./lib/plot/chart.ts";

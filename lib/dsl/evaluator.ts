@@ -10,7 +10,14 @@
  */
 
 import type { Expr, Program, Stmt, Value } from "./ast.ts";
-import { CommandError, didYouMean, ScriptRuntimeError, type Span, SpannedError } from "./errors.ts";
+import {
+  CommandError,
+  didYouMean,
+  ScriptRuntimeError,
+  ScriptStopError,
+  type Span,
+  SpannedError,
+} from "./errors.ts";
 import { toRuntimeError } from "./failure.ts";
 import { OBJECT_PROPERTIES, objectProperty } from "./objects.ts";
 import { numberLiteralValue, parse } from "./parser.ts";
@@ -70,9 +77,13 @@ export class Evaluator {
     this.#fileStack = [session.file];
   }
 
-  /** Runs a parsed program (stops at the first runtime error, which it throws). */
+  /**
+   * Runs a parsed program (stops at the first runtime error, which it throws). A run — this
+   * program with its includes — has the session's step budget.
+   */
   run(program: Program): void {
     const prevSource = this.#source;
+    if (this.#fileStack.length === 1) this.session.steps = 0;
     this.#source = program.source;
     this.#fileStack.push(program.file);
     try {
@@ -101,8 +112,23 @@ export class Evaluator {
     for (const s of body) this.#statement(s);
   }
 
+  /** One step of the run at statement `s` (a stop becomes a ScriptStopError there). */
+  #tick(s: Stmt): void {
+    try {
+      this.session.tick();
+    } catch (e) {
+      throw toRuntimeError(e, {
+        file: this.#file,
+        source: this.#source,
+        stmt: s,
+        command: this.#commandName(s),
+      });
+    }
+  }
+
   #statement(s: Stmt): void {
     const vars = this.session.vars;
+    this.#tick(s);
     switch (s.kind) {
       case "repeat": {
         const n = this.#guard(s, "repeat", () => {
@@ -115,6 +141,7 @@ export class Evaluator {
         const prev = vars.get("i");
         try {
           for (let i = 0; i < n; i++) {
+            if (i > 0) this.#tick(s);
             vars.set("i", i);
             this.#block(s.body);
           }
@@ -128,10 +155,11 @@ export class Evaluator {
         const values = this.#guard(s, "sweep", () => s.values.map((v) => this.#sweepValue(v)));
         const prev = vars.get(s.variable);
         try {
-          for (const v of values) {
+          values.forEach((v, k) => {
+            if (k > 0) this.#tick(s);
             vars.set(s.variable, v);
             this.#block(s.body);
-          }
+          });
         } finally {
           if (prev === undefined) vars.delete(s.variable);
           else vars.set(s.variable, prev);
@@ -142,7 +170,9 @@ export class Evaluator {
         try {
           this.#block(s.body);
         } catch (e) {
-          if (!(e instanceof ScriptRuntimeError) || e.internal) throw e;
+          if (!(e instanceof ScriptRuntimeError) || e.internal || e instanceof ScriptStopError) {
+            throw e;
+          }
           this.session.stats.tryFailed++;
           this.session.lastErrorCode = e.code ?? "ERROR";
           this.session.print(`try: ${e.message.split("\n")[0]}`);

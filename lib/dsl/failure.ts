@@ -12,6 +12,9 @@
  *   simulator API), a `TypeError`, a stack overflow: an **internal error**, never an errno, so
  *   that a bug is never mistaken for the kernel's verdict. The command was rolled back.
  *
+ * - A stop of the run (`RunStop`: the step budget ran out, Ctrl-C): a {@link ScriptStopError},
+ *   after the command in progress was rolled back.
+ *
  * When the rollback could not undo everything (a generation without the unpreserve call),
  * the diagnostic says what stays.
  *
@@ -25,7 +28,9 @@ import { LuoBlockedError } from "../luo/luo_internal.ts";
 import type { Stmt } from "./ast.ts";
 import {
   CommandError,
+  RunStop,
   ScriptRuntimeError,
+  ScriptStopError,
   ScriptSyntaxErrors,
   type Span,
   SpannedError,
@@ -54,6 +59,16 @@ export function toRuntimeError(
   if (e instanceof ScriptRuntimeError || e instanceof ScriptSyntaxErrors) return e;
   const s = at.stmt;
   let span: Span = s.kind === "assign" ? s.kindSpan : s.span;
+  if (e instanceof RunStop) {
+    const undone = at.notUndone?.length ? `; not undone: ${at.notUndone.join("; ")}` : "";
+    return new ScriptStopError(e.reason, e.message + undone, {
+      file: at.file,
+      span,
+      command: at.command,
+      source: at.source,
+      cause: e,
+    });
+  }
   let code: string | null = null;
   let reason: string;
   let internal = false;

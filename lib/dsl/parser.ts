@@ -5,12 +5,25 @@
  * commands and options, missing or surplus arguments, literal values of the wrong kind —
  * and every error of the script is collected before {@link ScriptSyntaxErrors} is thrown.
  *
+ * Bounded on any input: parsing takes time linear in the script's length (no step looks back
+ * over the source); nesting — parentheses, unary operators, operator chains, blocks — stops at
+ * {@link MAX_NESTING} levels with an error at its place (so neither the parser nor the
+ * evaluator nor the printer can overflow the JavaScript stack); the first
+ * {@link MAX_REPORTED_ERRORS} errors are reported in full and the rest counted. A UTF-8
+ * byte-order mark at the start of a script is skipped.
+ *
  * @module
  */
 
 import type { BinaryOp, Expr, OptionNode, Program, Stmt, Value } from "./ast.ts";
 import { PRECEDENCE } from "./ast.ts";
-import { didYouMean, ScriptSyntaxError, ScriptSyntaxErrors, type Span } from "./errors.ts";
+import {
+  didYouMean,
+  quoteToken,
+  ScriptSyntaxError,
+  ScriptSyntaxErrors,
+  type Span,
+} from "./errors.ts";
 import {
   type CommandSpec,
   type CommandTable,
@@ -22,15 +35,30 @@ import { TABLE } from "./table.ts";
 import { convertValue, kindName, ValueError } from "./values.ts";
 import { parseCount, parseSize } from "../units.ts";
 
+/** Deepest nesting of parentheses, unary operators, operator chains and blocks. */
+export const MAX_NESTING = 256;
+
+/** Errors of one script reported in full; later ones are counted ("… and K more"). */
+export const MAX_REPORTED_ERRORS = 100;
+
 /** Options of {@link parse}. */
 export interface ParseOptions {
   /** Name used in diagnostics. Default `<script>`. */
   file?: string;
   /** The commands, object kinds and metrics to check against. Default the language's. */
   table?: CommandTable;
+  /** Errors reported in full (default {@link MAX_REPORTED_ERRORS}); the rest are counted. */
+  maxErrors?: number;
 }
 
+/** Thrown to abandon a statement after an error (one instance: no stack trace to capture). */
 class Bail extends Error {}
+const BAIL = new Bail("bail");
+
+/** The script without a leading byte-order mark (U+FEFF). */
+export function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
 
 const IDENT = /[A-Za-z_][A-Za-z0-9_]*/y;
 const CMD_IDENT = /[A-Za-z_][A-Za-z0-9_-]*/y;
@@ -52,27 +80,46 @@ class Parser {
   readonly file: string;
   pos = 0;
   readonly errors: ScriptSyntaxError[] = [];
+  /** Errors found past {@link maxErrors}. */
+  more = 0;
+  readonly maxErrors: number;
+  /** Current recursion depth (parentheses, unary operators, blocks). */
+  #nesting = 0;
+  /** Depth of each expression node built (operator chains nest without recursion). */
+  readonly #exprDepth = new WeakMap<Expr, number>();
   readonly #lineStarts: number[] = [0];
   readonly commands: ReadonlyMap<string, CommandSpec>;
   readonly objectKinds: ReadonlyMap<string, ObjectKindSpec>;
 
-  constructor(src: string, file: string, table: CommandTable = TABLE) {
+  constructor(src: string, file: string, table: CommandTable = TABLE, maxErrors?: number) {
     this.src = src;
     this.file = file;
+    this.maxErrors = maxErrors ?? MAX_REPORTED_ERRORS;
     this.commands = table.commands;
     this.objectKinds = table.objectKinds;
     for (let i = 0; i < src.length; i++) if (src[i] === "\n") this.#lineStarts.push(i + 1);
   }
 
-  span(start: number, end = start + 1): Span {
+  /** Index of the line holding offset `pos` (0-based), by binary search. */
+  #lineIndex(pos: number): number {
     let lo = 0, hi = this.#lineStarts.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (this.#lineStarts[mid] <= start) lo = mid;
+      if (this.#lineStarts[mid] <= pos) lo = mid;
       else hi = mid - 1;
     }
-    const lineEnd = this.src.indexOf("\n", start);
-    const stop = lineEnd < 0 ? this.src.length : lineEnd;
+    return lo;
+  }
+
+  /** Offset of the line break ending the line that holds `pos` (or the script's length). */
+  lineEnd(pos: number): number {
+    const next = this.#lineIndex(pos) + 1;
+    return next < this.#lineStarts.length ? this.#lineStarts[next] - 1 : this.src.length;
+  }
+
+  span(start: number, end = start + 1): Span {
+    const lo = this.#lineIndex(start);
+    const stop = this.lineEnd(start);
     return {
       line: lo + 1,
       col: start - this.#lineStarts[lo] + 1,
@@ -80,7 +127,16 @@ class Parser {
     };
   }
 
+  /** Whether further errors are only counted (then messages need no suggestions). */
+  get quiet(): boolean {
+    return this.errors.length >= this.maxErrors;
+  }
+
   report(message: string, start: number, end = start + 1): void {
+    if (this.errors.length >= this.maxErrors) {
+      this.more++;
+      return;
+    }
     this.errors.push(
       new ScriptSyntaxError(message, {
         file: this.file,
@@ -92,7 +148,7 @@ class Parser {
 
   fail(message: string, start: number, end = start + 1): never {
     this.report(message, start, end);
-    throw new Bail();
+    throw BAIL;
   }
 
   peek(): string {
@@ -138,8 +194,8 @@ class Parser {
     const c = this.peek();
     if (c === "") return "end of script";
     if (c === "\n") return "end of line";
-    const w = /^[^\s]{1,12}/.exec(this.src.slice(this.pos))?.[0] ?? c;
-    return `"${w}"`;
+    const w = /^[^\s]{1,12}/.exec(this.src.slice(this.pos, this.pos + 12))?.[0] ?? c;
+    return quoteToken(w, 12);
   }
 
   /** After an error: skip to the end of the statement, over any block it opened. */
@@ -148,9 +204,9 @@ class Parser {
     while (this.pos < this.src.length) {
       const c = this.peek();
       if (c === '"' || c === "'") {
+        const nl = this.lineEnd(this.pos);
         const end = this.src.indexOf(c, this.pos + 1);
-        const nl = this.src.indexOf("\n", this.pos + 1);
-        this.pos = end >= 0 && (nl < 0 || end < nl) ? end + 1 : (nl < 0 ? this.src.length : nl);
+        this.pos = end >= 0 && end < nl ? end + 1 : nl;
         continue;
       }
       if (c === "#") {
@@ -168,6 +224,33 @@ class Parser {
       } else if ((c === "\n" || c === ";") && depth === 0) return;
       this.pos++;
     }
+  }
+
+  /** Runs `fn` one nesting level deeper; past {@link MAX_NESTING} fails at `at`. */
+  nested<T>(at: number, fn: () => T): T {
+    if (this.#nesting >= MAX_NESTING) this.tooDeep(at);
+    this.#nesting++;
+    try {
+      return fn();
+    } finally {
+      this.#nesting--;
+    }
+  }
+
+  tooDeep(at: number): never {
+    this.fail(
+      `nested deeper than ${MAX_NESTING} levels (parentheses, operators and blocks count)`,
+      at,
+    );
+  }
+
+  /** Records an expression node's depth (1 + its deepest child); past the limit fails. */
+  node<E extends Expr>(e: E, at: number, ...children: Expr[]): E {
+    let d = 0;
+    for (const c of children) d = Math.max(d, this.#exprDepth.get(c) ?? 0);
+    if (d + 1 > MAX_NESTING) this.tooDeep(at);
+    this.#exprDepth.set(e, d + 1);
+    return e;
   }
 
   // ---------------------------------------------------------------- program and blocks
@@ -244,13 +327,17 @@ class Parser {
     const spec = this.commands.get(word);
     if (spec === undefined || spec.special) {
       const known = [...this.commands.keys()];
-      let hint = didYouMean(word, known);
+      let hint = this.quiet ? "" : didYouMean(word, known);
       if (!hint && this.objectKinds.has(word)) {
         hint = ` (objects are created with NAME = ${word} …)`;
       }
-      this.fail(`unknown command "${word}"${hint}`, start, start + word.length);
+      this.fail(`unknown command ${quoteToken(word)}${hint}`, start, start + word.length);
     }
+    const errorsBefore = this.errors.length + this.more;
     const { args, options } = this.items(spec, word);
+    if (spec.check && this.errors.length + this.more === errorsBefore) {
+      this.commandCheck(spec, args, options);
+    }
     return { kind: "command", name: word, args, options, span: nameSpan };
   }
 
@@ -258,13 +345,13 @@ class Parser {
     const span = this.span(start, start + target.length);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(target)) {
       this.report(
-        `"${target}" is not an object name (letters, digits, _)`,
+        `${quoteToken(target)} is not an object name (letters, digits, _)`,
         start,
         start + target.length,
       );
     } else if (this.commands.has(target) || this.objectKinds.has(target)) {
       this.report(
-        `"${target}" is a command name; choose another object name`,
+        `${quoteToken(target)} is a command name; choose another object name`,
         start,
         start + target.length,
       );
@@ -287,9 +374,9 @@ class Parser {
     const spec = this.objectKinds.get(kind);
     if (spec === undefined) {
       this.fail(
-        `unknown object kind "${kind}"${didYouMean(kind, this.objectKinds.keys())} (known: ${
-          [...this.objectKinds.keys()].join(", ")
-        })`,
+        `unknown object kind ${quoteToken(kind)}${
+          didYouMean(kind, this.objectKinds.keys())
+        } (known: ${[...this.objectKinds.keys()].join(", ")})`,
         k0,
         this.pos,
       );
@@ -357,9 +444,10 @@ class Parser {
     if (this.peek() !== "{") {
       this.fail(`expected "{" to open the ${what} block, found ${this.describeHere()}`, this.pos);
     }
-    const open = this.pos++;
-    const body = this.block(depth + 1, open);
-    return body;
+    const open = this.pos;
+    if (depth + 1 > MAX_NESTING) this.tooDeep(open);
+    this.pos++;
+    return this.nested(open, () => this.block(depth + 1, open));
   }
 
   // ---------------------------------------------------------------- items and values
@@ -465,16 +553,16 @@ class Parser {
       if (os === undefined) {
         const names = [...known.keys()];
         this.report(
-          `unknown option "${o.name}" for ${what}${didYouMean(o.name, names)}${
-            names.length ? ` (options: ${names.join(", ")})` : " (it takes no options)"
-          }`,
+          `unknown option ${quoteToken(o.name)} for ${what}${
+            this.quiet ? "" : didYouMean(o.name, names)
+          }${names.length ? ` (options: ${names.join(", ")})` : " (it takes no options)"}`,
           start,
           start + o.name.length,
         );
         continue;
       }
       if (seen.has(o.name) && !os.repeatable) {
-        this.report(`option "${o.name}" given twice`, start, start + o.name.length);
+        this.report(`option ${quoteToken(o.name)} given twice`, start, start + o.name.length);
       }
       seen.add(o.name);
       if (o.value === null) continue;
@@ -497,14 +585,14 @@ class Parser {
       if (ps === undefined || (k >= pos.length && !pos[pos.length - 1].variadic)) {
         const a = this.offsetOf(args[i].span);
         const flags = spec.options.filter((o) => o.flag).map((o) => o.name);
-        const hint = args[i].kind === "word"
+        const hint = args[i].kind === "word" && !this.quiet
           ? didYouMean((args[i] as { text: string }).text, [
             ...flags,
             ...spec.options.map((o) => o.name + "="),
           ])
           : "";
         this.report(
-          `unexpected argument ${JSON.stringify(valueText(args[i]))} for ${what}${hint} (usage: ${
+          `unexpected argument ${quoteToken(valueText(args[i]))} for ${what}${hint} (usage: ${
             usage(spec)
           })`,
           a,
@@ -525,6 +613,22 @@ class Parser {
         at,
         at + this.stmtSpan.len,
       );
+    }
+  }
+
+  /** Runs a command's own check on the literal arguments; reports each problem in place. */
+  commandCheck(spec: CommandSpec, args: Value[], options: OptionNode[]): void {
+    const literal = (v: Value | null) => v === null || v.kind === "expr" ? null : v.text;
+    const problems = spec.check!({
+      args: args.map(literal),
+      options: new Map(options.map((o) => [o.name, literal(o.value)])),
+    });
+    for (const p of problems) {
+      const opt = p.option === undefined ? undefined : options.find((o) => o.name === p.option);
+      const arg = p.arg === undefined ? undefined : args[p.arg];
+      const span = opt?.span ?? arg?.span ?? this.stmtSpan;
+      const at = this.offsetOf(span);
+      this.report(p.message, at, at + span.len);
     }
   }
 
@@ -551,7 +655,7 @@ class Parser {
   expr(parenthesized: boolean): Expr {
     if (parenthesized) {
       const open = this.pos++;
-      const e = this.binary(1, true);
+      const e = this.nested(open, () => this.binary(1, true));
       this.skipAll(true);
       if (this.peek() !== ")") {
         this.fail(`expected ")" to close "(", found ${this.describeHere()}`, this.pos, open);
@@ -584,22 +688,21 @@ class Parser {
         this.fail(`"=" is not an operator: use == to compare`, this.pos);
       }
       if (op === null || PRECEDENCE[op] < minPrec) return left;
+      const at = this.pos;
       this.pos += op.length;
       const right = this.binary(PRECEDENCE[op] + 1, nl);
-      left = { kind: "binary", op, left, right, span: left.span };
+      left = this.node({ kind: "binary", op, left, right, span: left.span }, at, left, right);
     }
   }
 
   unary(nl: boolean): Expr {
     this.skipAll(nl);
     const s = this.pos;
-    if (this.peek() === "!" && this.src[this.pos + 1] !== "=") {
+    const c = this.peek();
+    if ((c === "!" && this.src[this.pos + 1] !== "=") || c === "-") {
       this.pos++;
-      return { kind: "unary", op: "!", arg: this.unary(nl), span: this.span(s) };
-    }
-    if (this.peek() === "-") {
-      this.pos++;
-      return { kind: "unary", op: "-", arg: this.unary(nl), span: this.span(s) };
+      const arg = this.nested(s, () => this.unary(nl));
+      return this.node({ kind: "unary", op: c, arg, span: this.span(s) }, s, arg);
     }
     return this.primary(nl);
   }
@@ -615,9 +718,9 @@ class Parser {
     if (c >= "0" && c <= "9") {
       const raw = this.match(NUMBER);
       if (raw === null) {
-        const bad = /^[0-9A-Za-z_.]+/.exec(this.src.slice(s))![0];
+        const bad = this.match(/[0-9A-Za-z_.]+/y)!;
         this.fail(
-          `bad number "${bad}" (sizes: 4K 16G 1T; counts: 64Ki 1Mi 1k; hex: 0x1000)`,
+          `bad number ${quoteToken(bad)} (sizes: 4K 16G 1T; counts: 64Ki 1Mi 1k; hex: 0x1000)`,
           s,
           s + bad.length,
         );
@@ -627,7 +730,7 @@ class Parser {
       try {
         value = numberLiteralValue(raw);
       } catch (e) {
-        this.fail(`bad number "${raw}": ${(e as Error).message}`, s, this.pos);
+        this.fail(`bad number ${quoteToken(raw)}: ${(e as Error).message}`, s, this.pos);
       }
       return { kind: "num", value, raw, span: this.span(s, this.pos) };
     }
@@ -661,7 +764,7 @@ function valueText(v: Value): string {
  */
 export function parse(text: string, options: ParseOptions = {}): Program {
   const r = parseWithErrors(text, options);
-  if (r.errors.length) throw new ScriptSyntaxErrors(r.errors);
+  if (r.errors.length || r.more) throw new ScriptSyntaxErrors(r.errors, r.more);
   return r.program;
 }
 
@@ -672,10 +775,11 @@ export function parse(text: string, options: ParseOptions = {}): Program {
 export function parseWithErrors(
   text: string,
   options: ParseOptions = {},
-): { program: Program; errors: ScriptSyntaxError[] } {
-  const p = new Parser(text, options.file ?? "<script>", options.table);
+): { program: Program; errors: ScriptSyntaxError[]; more: number } {
+  const src = stripBom(text);
+  const p = new Parser(src, options.file ?? "<script>", options.table, options.maxErrors);
   const body = p.block(0, 0);
-  return { program: { file: p.file, source: text, body }, errors: p.errors };
+  return { program: { file: p.file, source: src, body }, errors: p.errors, more: p.more };
 }
 
 /** Parses a single expression (for tools); throws {@link ScriptSyntaxErrors}. */
@@ -689,6 +793,6 @@ export function parseExpr(text: string, options: ParseOptions = {}): Expr {
   } catch (err) {
     if (!(err instanceof Bail)) throw err;
   }
-  if (p.errors.length || e === null) throw new ScriptSyntaxErrors(p.errors);
+  if (p.errors.length || e === null) throw new ScriptSyntaxErrors(p.errors, p.more);
   return e;
 }

@@ -18,7 +18,7 @@ import type { MetricsRow } from "../metrics/metrics.ts";
 import { type Clock, deriveSeed, Rng } from "../rng.ts";
 import type { ManifestSection } from "../scenario/manifest_abi.ts";
 import { formatSize, GiB, MiB, SECTION_SIZE } from "../units.ts";
-import { CommandError, didYouMean } from "./errors.ts";
+import { CommandError, didYouMean, RunStop } from "./errors.ts";
 import { regionObject } from "./handover.ts";
 import type { DslObject } from "./objects.ts";
 import type { ScalarValue } from "./values.ts";
@@ -35,7 +35,20 @@ export interface SessionOptions {
   maxRamBytes?: number;
   /** Clock for wall-clock metrics (the `scenario` command's `*Ms`); the caller hands it in. */
   clock: Clock;
+  /**
+   * Steps one run may take — statements executed and loop iterations, across `include`s —
+   * before it is stopped. Default {@link DEFAULT_MAX_STEPS}.
+   */
+  maxSteps?: number;
+  /**
+   * Asked between steps and inside long commands: true stops the run (the REPL's Ctrl-C).
+   * The command in progress is rolled back.
+   */
+  interrupted?: () => boolean;
 }
+
+/** Default step budget of a run: 10 million statements and loop iterations. */
+export const DEFAULT_MAX_STEPS = 10_000_000;
 
 /** Counters the language keeps across kexecs. */
 export interface ScriptStats {
@@ -199,6 +212,11 @@ export class Session {
   readonly maxRamBytes: number;
   /** The clock wall-clock metrics read. */
   readonly clock: Clock;
+  /** Steps one run may take. */
+  readonly maxSteps: number;
+  /** Steps taken by the current run. */
+  steps = 0;
+  readonly #interrupted: (() => boolean) | null;
   #streams = 0;
   #undo: (() => void)[] = [];
   readonly #listeners: OutputListener[] = [];
@@ -209,7 +227,33 @@ export class Session {
     this.seed = options.seed ?? 42;
     this.maxRamBytes = options.maxRamBytes ?? 2 ** 46;
     this.clock = options.clock;
+    this.maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
+    if (!(this.maxSteps >= 1)) throw new RangeError(`maxSteps ${this.maxSteps}: at least 1`);
+    this.#interrupted = options.interrupted ?? null;
     if (options.onOutput) this.listen({ line: options.onOutput });
+  }
+
+  // ---------------------------------------------------------------- run limits
+
+  /**
+   * Counts one step of the run (a statement, a loop iteration); throws {@link RunStop} when
+   * the step budget is used up or the run was interrupted.
+   */
+  tick(): void {
+    if (++this.steps > this.maxSteps) {
+      throw new RunStop(
+        "steps",
+        `stopped: the run took more than ${this.maxSteps.toLocaleString("en-US")} steps ` +
+          "(statements and loop iterations; kholab run --max-steps N, or the session option " +
+          "maxSteps, raises the limit)",
+      );
+    }
+    this.checkInterrupt();
+  }
+
+  /** Throws {@link RunStop} when the run was interrupted (long commands call it as they go). */
+  checkInterrupt(): void {
+    if (this.#interrupted?.()) throw new RunStop("interrupted", "interrupted (Ctrl-C)");
   }
 
   // ---------------------------------------------------------------- output

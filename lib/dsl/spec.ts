@@ -79,6 +79,31 @@ export interface CommandSpec {
   readonly special?: string;
   /** Runs the command (absent for special forms). */
   readonly run?: (s: Session, inv: Invocation) => void;
+  /**
+   * The command's own check of a statement's literal arguments, beyond each value's kind
+   * (which options go together, which values a positional allows): the parser reports each
+   * problem at the option or argument it names, so `kholab check` finds it. Values written as
+   * expressions are null here; the command checks them again when it runs.
+   */
+  readonly check?: (literal: LiteralArgs) => readonly CheckProblem[];
+}
+
+/** A statement's literal arguments as text, for {@link CommandSpec.check}. */
+export interface LiteralArgs {
+  /** Positionals (null: an expression, known when it runs). */
+  readonly args: readonly (string | null)[];
+  /** Options by name (null: an expression or a bare flag). */
+  readonly options: ReadonlyMap<string, string | null>;
+}
+
+/** A problem {@link CommandSpec.check} found: what, and where (an option or a positional). */
+export interface CheckProblem {
+  /** The message. */
+  readonly message: string;
+  /** The option at fault (the caret goes under its name). */
+  readonly option?: string;
+  /** The positional at fault, by index. */
+  readonly arg?: number;
 }
 
 /** An object kind, created with `NAME = KIND options…`. */
