@@ -3,8 +3,12 @@
  *
  * Every command's arguments are parsed here, with `node:util`'s `parseArgs` in strict mode
  * (unknown options are errors), and every usage text lives here; `lib/` takes typed options.
- * Bad input — an unknown option, a malformed value, a missing file — prints one line naming
- * the command and exits 2, without a stack trace. The wall clock is handed to `lib/` here.
+ * Bad input — an unknown option, a malformed value, a missing or unreadable file, a
+ * directory, a device — prints one line naming the command and exits 2, without a stack
+ * trace. Exit codes: 0 done, 1 a failed check (an `expect`, a bad blob, a scenario point that
+ * failed), 2 bad input, 70 an internal error (a failure of kholab itself: one line, the stack
+ * with `KHOLAB_DEBUG=1`). Everything printed has its control characters escaped (a binary
+ * file given as a script cannot drive the terminal). The wall clock is handed to `lib/` here.
  *
  * @module
  */
@@ -36,9 +40,10 @@ import {
 } from "./lib/scenario/handover_inspect.ts";
 import { numberLiteralValue } from "./lib/dsl/parser.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
-import { CommandError } from "./lib/dsl/errors.ts";
+import { CommandError, escapeControl } from "./lib/dsl/errors.ts";
 import { importPfnList, importText } from "./lib/dsl/import.ts";
-import { InputFileError } from "./lib/scenario/input_file.ts";
+import { InputFileError, readInputFile } from "./lib/scenario/input_file.ts";
+import { readScriptFile } from "./lib/dsl/source_file.ts";
 import { repl } from "./lib/dsl/repl.ts";
 import { runWorkload } from "./lib/metrics/kho_ref_workload.ts";
 import type { MetricsRow } from "./lib/metrics/metrics.ts";
@@ -46,7 +51,7 @@ import { demoReport, writeReport } from "./lib/report/report.ts";
 import { compareProfiles, formatTable } from "./lib/scenario/compare.ts";
 import { rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
 import { LADDER_HOST_BYTES, type ParamValue } from "./lib/scenario/scenarios.ts";
-import { runSweep } from "./lib/scenario/sweep.ts";
+import { defaultWorkers, runSweep } from "./lib/scenario/sweep.ts";
 
 /** `512G,1T,…`: the ladder's host sizes as the command line writes them. */
 const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
@@ -55,15 +60,22 @@ const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
   .join(",");
 
 const REPORT_USAGE = "report [--scenario NAME] --out DIR [--seed N] [--profiles all|a,b] " +
-  "[--workers N] [--param NAME --values v1,v2,…] [--no-matrix] [name=value …]";
-const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N] [--seed N] " +
-  "[--format table|json|csv] [name=value …]";
+  "[--workers N [--force-workers]] [--param NAME --values v1,v2,…] [--no-matrix] [name=value …]";
+const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N [--force-workers]] " +
+  "[--seed N] [--format table|json|csv] [name=value …]";
 const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json]";
 const EXPORT_USAGE = "export --handover DIR [SCENARIO] [--profile NAME] [--seed N] " +
   "[--set name=value]… [name=value …]";
 const INSPECT_USAGE = "inspect DIR [--profile NAME] [--strict] [--json]";
 const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
-  "[--workers N] [--seed N] [--format csv|json|table] [name=value …]";
+  "[--workers N [--force-workers]] [--seed N] [--format csv|json|table] [name=value …]";
+
+/** Largest blob `fdt dump|check` reads (kholab's FDTs are pages; libfdt's limit is 2 GiB). */
+const FDT_MAX_BYTES = 64 * 1024 * 1024;
+
+/** What --workers means, for the help texts. */
+const WORKERS_HELP =
+  `--workers N runs on N Deno workers (default: the machine's cores, here ${defaultWorkers()}; 0 runs in this thread); more than the cores needs --force-workers.`;
 
 /** Help texts: the overview ("") and one per command. */
 const HELP: Record<string, string> = {
@@ -72,7 +84,7 @@ const HELP: Record<string, string> = {
 Usage: deno task kholab <command> [options]
 
 Commands:
-  run FILE [--json] [--seed N] [--set NAME=VALUE]…
+  run FILE [--json] [--seed N] [--set NAME=VALUE]… [--max-steps N]
                        run a .kho script (exit 1 when an expect fails, 2 on a script error)
   check FILE           check a .kho script without running it
   repl                 the interactive command language (also: deno task repl)
@@ -91,26 +103,31 @@ Commands:
   inspect DIR          what a successor would find in an exported handover
   help [COMMAND]       this text, or a command's
 
-Every command takes --help.`,
-  demo: `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N])
+Every command takes --help. Exit codes: 0 done, 1 a failed check, 2 bad input (a bad option
+or value, an unreadable file), 70 an internal error of kholab (KHOLAB_DEBUG=1 prints its stack).`,
+  demo: `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N [--force-workers]])
 
 Runs the default 1 TiB hypervisor scenario (1008 × 1 GiB guest folios through the memfd
 client, 1 Mi preserved order-0 IOMMU pages in a 16 GiB pool, vmalloc and DMA buffers) for
 every ABI profile, kexecs, restores and verifies, writes the HTML report with data.json and
-CSVs to report/demo/, and prints the summary table.`,
+CSVs to report/demo/, and prints the summary table. ${WORKERS_HELP}`,
   report: `Usage: deno task kholab ${REPORT_USAGE}
 
 Writes one self-contained HTML page (inline SVG charts, tables, the exact command, seed,
 versions and code revision) plus data.json and CSVs to --out DIR. Parameters over the
-scenario's defaults are name=value (or --set name=value); the seed defaults to 1.`,
-  run: `Usage: deno task kholab run FILE [--json] [--seed N] [--set NAME=VALUE]…
+scenario's defaults are name=value (or --set name=value); the seed defaults to 1.
+${WORKERS_HELP}`,
+  run: `Usage: deno task kholab run FILE [--json] [--seed N] [--set NAME=VALUE]… [--max-steps N]
 
 Runs a kholab script. The whole script is checked first; every syntax error is reported as
-FILE:LINE:COL with the source line and a caret. Exit code 0 when it ran and every expect
-held, 1 when an expect failed, 2 on a syntax or runtime error. --json prints one JSON
-document with the measurements, expects and metrics. --set binds a variable before the
-script runs (a number if it reads as one, else a string), e.g.
+FILE:LINE:COL with the source line and a caret (the first 100; then "… and K more"). Exit
+code 0 when it ran and every expect held, 1 when an expect failed, 2 on a syntax or runtime
+error (printed once, on standard error). --json prints one JSON document with the
+measurements, expects and metrics. --set binds a variable before the script runs (a number
+if it reads as one, else a string), e.g.
   deno task kholab run examples/named-objects.kho --set p=kho-v1-6.16
+--max-steps N stops the run after N steps (statements and loop iterations; default
+10,000,000). FILE must be a regular file of at most 4 MiB (so are included files).
 In a script, 'help' lists commands.`,
   check: `Usage: deno task kholab check FILE
 
@@ -134,12 +151,16 @@ tools/bench_ratios.ts runs both sides and prints the ratios.`,
 Runs a scenario (default: the 1 TiB hypervisor; also --scenario NAME) once per profile
 (default: every available one), each a build, preserve, kexec, restore and verify, and
 prints one row per profile: an aligned table by default. Parameters over the scenario's
-defaults are name=value (or --set name=value). --workers 0 runs in this thread.`,
+defaults are name=value (or --set name=value); every parameter is checked before anything
+runs (a bad one exits 2). Exit code 1 when a profile's run failed (status error).
+${WORKERS_HELP}`,
   sweep: `Usage: deno task kholab ${SWEEP_USAGE}
 
 Sweeps one scenario parameter (--param) over --values, crossed with the profiles, on Deno
 workers; one row per (value, profile), CSV by default. 'ladder' without --param sweeps
-hostBytes over ${LADDER_TEXT}.`,
+hostBytes over ${LADDER_TEXT}. Every point's parameters are checked before anything runs (a
+bad value exits 2); exit code 1 when a point's run failed (status error).
+${WORKERS_HELP}`,
   matrix: `Usage: deno task kholab matrix [--json]
 
 Boots a kernel of each profile, preserves folios of orders 0..9, kexecs into a kernel of
@@ -188,7 +209,8 @@ Exit code 0 when the handover is accepted and walked, 1 when the kernel refuses 
   fdt: `Usage: deno task kholab fdt dump FILE | fdt check FILE
 
 dump   prints the blob as dts text (like dtc -I dtb -O dts)
-check  prints OK or the libfdt error name (exit 1)`,
+check  prints OK or the libfdt error name (exit 1)
+FILE must be a regular file of at most 64 MiB.`,
 };
 
 /** Where the command line writes: the console, or a test's capture. */
@@ -201,6 +223,11 @@ export interface CliOutput {
 
 const CONSOLE: CliOutput = { log: (t) => console.log(t), error: (t) => console.error(t) };
 
+/** `out` with control characters escaped in everything written. */
+function escaped(out: CliOutput): CliOutput {
+  return { log: (t) => out.log(escapeControl(t)), error: (t) => out.error(escapeControl(t)) };
+}
+
 const HELP_OPTION = { help: { type: "boolean", short: "h" } } as const;
 
 /** A count option (`--workers 4`, `--seed 0x10`); absent stays undefined. */
@@ -211,6 +238,22 @@ function countOption(name: string, text: string | undefined): number | undefined
   } catch (e) {
     throw new SyntaxError(`--${name}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * `--workers N`: a whole number, 0 (this thread) up to the machine's cores; more only with
+ * `--force-workers`. Absent stays undefined (the default: the cores).
+ */
+function workersOption(text: string | undefined, force: boolean | undefined): number | undefined {
+  const n = countOption("workers", text);
+  if (n === undefined) return undefined;
+  const cores = defaultWorkers();
+  if (n > cores && !force) {
+    throw new SyntaxError(
+      `--workers ${n}: more than the ${cores} cores of this machine (--force-workers to insist)`,
+    );
+  }
+  return n;
 }
 
 /** `--profiles all|a,b`: undefined for all, else the named profiles (RangeError if unknown). */
@@ -394,6 +437,7 @@ const SCENARIO_OPTIONS = {
   scenario: { type: "string" },
   profiles: { type: "string" },
   workers: { type: "string" },
+  "force-workers": { type: "boolean" },
   seed: { type: "string" },
   format: { type: "string" },
   set: { type: "string", multiple: true },
@@ -401,7 +445,7 @@ const SCENARIO_OPTIONS = {
 } as const;
 
 /** `kholab compare …`: the text to print. */
-async function compareCommand(args: string[]): Promise<string> {
+async function compareCommand(args: string[]): Promise<CommandOutput> {
   const { values, positionals } = parseArgs({
     args,
     options: SCENARIO_OPTIONS,
@@ -414,14 +458,25 @@ async function compareCommand(args: string[]): Promise<string> {
     params,
     profiles: profilesOption(values.profiles),
     seed: countOption("seed", values.seed),
-    workers: countOption("workers", values.workers),
+    workers: workersOption(values.workers, values["force-workers"]),
     clock: wallClock,
   });
-  return render(rows, values.format ?? "table");
+  return { text: render(rows, values.format ?? "table"), failed: failedRows(rows) };
+}
+
+/** Exit code 1 when a scenario run failed (a row with status error), else 0. */
+function failedRows(rows: readonly MetricsRow[]): boolean {
+  return rows.some((r) => r.status === "error");
+}
+
+/** What a command prints and whether a check failed (exit code 1). */
+interface CommandOutput {
+  text: string;
+  failed: boolean;
 }
 
 /** `kholab sweep …`: the text to print. */
-async function sweepCommand(args: string[]): Promise<string> {
+async function sweepCommand(args: string[]): Promise<CommandOutput> {
   const { values, positionals } = parseArgs({
     args,
     options: { ...SCENARIO_OPTIONS, param: { type: "string" }, values: { type: "string" } },
@@ -447,14 +502,14 @@ async function sweepCommand(args: string[]): Promise<string> {
     values: list,
     profiles: profilesOption(values.profiles),
     seed: countOption("seed", values.seed),
-    workers: countOption("workers", values.workers),
+    workers: workersOption(values.workers, values["force-workers"]),
     clock: wallClock,
   });
-  return render(rows, values.format ?? "csv");
+  return { text: render(rows, values.format ?? "csv"), failed: failedRows(rows) };
 }
 
 /** `kholab report …`: writes the report; returns the summary and the files written. */
-async function reportCommand(args: string[]): Promise<string> {
+async function reportCommand(args: string[]): Promise<CommandOutput> {
   const { values, positionals } = parseArgs({
     args,
     options: {
@@ -463,6 +518,7 @@ async function reportCommand(args: string[]): Promise<string> {
       seed: { type: "string" },
       profiles: { type: "string" },
       workers: { type: "string" },
+      "force-workers": { type: "boolean" },
       param: { type: "string" },
       values: { type: "string" },
       set: { type: "string", multiple: true },
@@ -494,13 +550,16 @@ async function reportCommand(args: string[]): Promise<string> {
     values: list,
     profiles: profilesOption(profiles),
     seed,
-    workers: countOption("workers", values.workers),
+    workers: workersOption(values.workers, values["force-workers"]),
     outDir,
     command,
     matrix,
     clock: wallClock,
   });
-  return r.summary + "\nwrote " + r.files.join(", ") + "\n";
+  return {
+    text: r.summary + "\nwrote " + r.files.join(", ") + "\n",
+    failed: failedRows(r.rows),
+  };
 }
 
 /** Whether `e` is `parseArgs`'s complaint about the arguments (an unknown option, …). */
@@ -513,7 +572,8 @@ function isArgumentError(e: unknown): boolean {
  * Runs the CLI with `args`, writing to `out` (default: the console); returns the exit code:
  * 0 done, 1 a failed check (`run`: an expect; `fdt check`: a bad blob), 2 bad input.
  */
-export async function main(args: string[], out: CliOutput = CONSOLE): Promise<number> {
+export async function main(args: string[], output: CliOutput = CONSOLE): Promise<number> {
+  const out = escaped(output);
   const [cmd = "", ...rest] = args;
   const usage = (name: string, code = 0): number => {
     (code === 0 ? out.log : out.error)(HELP[name] ?? HELP[""]);
@@ -539,13 +599,14 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
           options: {
             out: { type: "string", default: "report/demo" },
             workers: { type: "string" },
+            "force-workers": { type: "boolean" },
             ...HELP_OPTION,
           },
         });
         if (values.help) return usage("demo");
         const r = await demoReport({
           outDir: values.out,
-          workers: countOption("workers", values.workers),
+          workers: workersOption(values.workers, values["force-workers"]),
           clock: wallClock,
         });
         out.log(r.summary);
@@ -561,8 +622,9 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
           : cmd === "compare"
           ? compareCommand
           : sweepCommand;
-        out.log(await run(rest));
-        return 0;
+        const r = await run(rest);
+        out.log(r.text);
+        return r.failed ? 1 : 0;
       }
       case "run":
       case "check": {
@@ -572,16 +634,19 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
             json: { type: "boolean" },
             seed: { type: "string" },
             set: { type: "string", multiple: true },
+            "max-steps": { type: "string" },
             ...HELP_OPTION,
           },
           allowPositionals: true,
         });
         if (values.help) return usage(cmd);
         const vars = scriptVars(values.set);
+        const maxSteps = countOption("max-steps", values["max-steps"]);
+        if (maxSteps === 0) throw new SyntaxError("--max-steps 0: at least 1");
         const file = positionals[0];
         if (!file || positionals.length > 1) return usage(cmd, 2);
-        const text = Deno.readTextFileSync(file);
-        const readFile = (path: string) => Deno.readTextFileSync(path);
+        const text = readScriptFile(file);
+        const readFile = (path: string) => readScriptFile(path);
         if (cmd === "check") {
           const r = checkScript(text, { file, readFile });
           out.log(r.ok ? `${file}: OK` : r.message);
@@ -593,6 +658,7 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
           json: values.json,
           seed: countOption("seed", values.seed),
           vars,
+          maxSteps,
           onOutput: (line) => out.log(line),
           clock: wallClock,
         });
@@ -679,13 +745,17 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
         const [sub, file] = positionals;
         if (values.help || !sub) return usage("fdt", values.help ? 0 : 2);
         if (!file || positionals.length > 2) return usage("fdt", 2);
+        const blob = () =>
+          readInputFile(file, { maxBytes: FDT_MAX_BYTES, maxTextBytes: FDT_MAX_BYTES }, {
+            gunzip: false,
+          }).bytes;
         if (sub === "check") {
-          const v = checkFullVerdict(Deno.readFileSync(file));
+          const v = checkFullVerdict(blob());
           out.log(v);
           return v === "OK" ? 0 : 1;
         }
         if (sub === "dump") {
-          out.log(toDts(Deno.readFileSync(file)));
+          out.log(toDts(blob()));
           return 0;
         }
         return usage("fdt", 2);
@@ -699,7 +769,7 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
     }
     if (
       e instanceof FdtError || e instanceof SyntaxError || e instanceof RangeError ||
-      e instanceof Deno.errors.NotFound || e instanceof CommandError ||
+      e instanceof CommandError ||
       e instanceof InputFileError
     ) {
       out.error(`kholab ${cmd}: ${(e as Error).message}`);
@@ -710,7 +780,24 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
       out.error(`kholab ${cmd}: ${e.message}`);
       return 1;
     }
-    throw e;
+    const err = e instanceof Error ? e : new Error(String(e));
+    out.error(
+      `kholab ${cmd}: internal error: ${err.name}: ${err.message} (a failure of kholab, ` +
+        "not of the input; KHOLAB_DEBUG=1 prints the stack)",
+    );
+    if (debug()) out.error(err.stack ?? "");
+    return EXIT_INTERNAL;
+  }
+}
+
+/** Exit code of an internal error (sysexits' EX_SOFTWARE). */
+export const EXIT_INTERNAL = 70;
+
+function debug(): boolean {
+  try {
+    return Deno.env.get("KHOLAB_DEBUG") === "1";
+  } catch {
+    return false;
   }
 }
 

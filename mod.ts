@@ -413,6 +413,8 @@ export {
 } from "./lib/dsl/run.ts";
 export type { ScalarValue, ValueKind as ScriptValueKind } from "./lib/dsl/values.ts";
 export type { RawInput } from "./lib/dsl/lineedit.ts";
+// Reading a script a user names: a regular file, within a size limit.
+export { MAX_SCRIPT_BYTES, readScriptFile } from "./lib/dsl/source_file.ts";
 export { repl, type ReplOptions } from "./lib/dsl/repl.ts";
 // `kholab import FILE`: a host's pfn list through preserve, kexec and the successor's walk.
 export {

@@ -23,12 +23,14 @@ import { OBJECT_PROPERTIES, objectProperty } from "./objects.ts";
 import { numberLiteralValue, parse } from "./parser.ts";
 import type { ExpectResult, Session } from "./session.ts";
 import { type CommandTable, type Invocation, metricValues, type OptionSpec } from "./spec.ts";
+import { InputFileError } from "../scenario/input_file.ts";
+import { readScriptFile } from "./source_file.ts";
 import { TABLE } from "./table.ts";
 import { convertValue, type ScalarValue, ValueError } from "./values.ts";
 
 /** Options of an {@link Evaluator}. */
 export interface EvaluatorOptions {
-  /** Reads an included file (default: Deno.readTextFileSync). */
+  /** Reads an included file (default: `readScriptFile`: a regular file of at most 4 MiB). */
   readFile?: (path: string) => string;
   /** The commands, object kinds and metrics. Default the language's. */
   table?: CommandTable;
@@ -73,7 +75,7 @@ export class Evaluator {
   constructor(session: Session, options: EvaluatorOptions = {}) {
     this.session = session;
     this.table = options.table ?? TABLE;
-    this.#readFile = options.readFile ?? ((p) => Deno.readTextFileSync(p));
+    this.#readFile = options.readFile ?? ((p) => readScriptFile(p));
     this.#fileStack = [session.file];
   }
 
@@ -193,7 +195,8 @@ export class Evaluator {
           try {
             text = this.#readFile(resolved);
           } catch (e) {
-            throw new CommandError("ENOENT", `${resolved}: ${(e as Error).message}`);
+            if (e instanceof InputFileError) throw new CommandError(e.code, e.message);
+            throw new CommandError("ENOENT", `${resolved}: ${(e as Error)?.message ?? e}`);
           }
           return parse(text, { file: resolved, table: this.table });
         });

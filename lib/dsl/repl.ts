@@ -12,7 +12,7 @@
  */
 
 import { complete } from "./complete.ts";
-import { isScriptError } from "./errors.ts";
+import { escapeControl, isScriptError } from "./errors.ts";
 import { Evaluator } from "./evaluator.ts";
 import { LineEditor, type RawInput } from "./lineedit.ts";
 import { runScript } from "./run.ts";
@@ -110,9 +110,10 @@ export async function repl(options: ReplOptions): Promise<number> {
     const r = runScript(new TextDecoder().decode(all), {
       file: "<stdin>",
       seed: options.seed,
-      onOutput: (l) => write(l + "\n"),
+      onOutput: (l) => write(escapeControl(l) + "\n"),
       clock: options.clock,
     });
+    if (r.results.error) write(r.results.error.message + "\n");
     return r.exitCode;
   }
 
@@ -132,7 +133,7 @@ export async function repl(options: ReplOptions): Promise<number> {
   const session = new Session({
     file: "<repl>",
     seed: options.seed,
-    onOutput: (l) => write(l + "\n"),
+    onOutput: (l) => write(escapeControl(l) + "\n"),
     clock: options.clock,
   });
   const ev = new Evaluator(session);

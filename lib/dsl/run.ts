@@ -26,7 +26,10 @@ export interface RunOptions {
   seed?: number;
   /** Output one JSON document instead of text. */
   json?: boolean;
-  /** Called with each line of text output as it is produced (not in JSON mode). */
+  /**
+   * Called with each line of text output as it is produced (not in JSON mode); the error that
+   * ends a run is not among them (it is in `output` and `results.error`).
+   */
   onOutput?: (line: string) => void;
   /** Reads included files. */
   readFile?: (path: string) => string;
@@ -101,7 +104,8 @@ export function runScript(text: string, options: RunOptions): RunResult {
   } catch (e) {
     if (!isScriptError(e)) throw e;
     error = scriptErrorSummary(e);
-    if (!options.json) s.print(e.message);
+    // In `output`, not through onOutput: the caller prints the error once, where it wants.
+    if (!options.json) s.output.push(...e.message.split("\n"));
   }
   const exitCode = error ? 2 : s.stats.expectFailed > 0 ? 1 : 0;
   const results = {

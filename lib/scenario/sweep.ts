@@ -13,7 +13,7 @@ import { getProfile, type ProfileName } from "../kho/profiles.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
 import { type Clock, wallClock } from "../rng.ts";
 import { availableProfiles, runScenario } from "./run.ts";
-import { getScenario, type ParamValue, pointSeed } from "./scenarios.ts";
+import { getScenario, type ParamValue, pointSeed, resolveParams } from "./scenarios.ts";
 
 /** What to sweep. */
 export interface SweepOptions {
@@ -64,7 +64,11 @@ export interface SweepPoint {
   sweepValue: string;
 }
 
-/** The points of a sweep, in result order: values outer, profiles inner. */
+/**
+ * The points of a sweep, in result order: values outer, profiles inner. Every point's
+ * parameters are checked first (`resolveParams`): an unknown parameter or a bad value throws
+ * (RangeError, SyntaxError) naming the value, before anything runs.
+ */
 export function sweepPoints(options: Omit<SweepOptions, "clock">): SweepPoint[] {
   getScenario(options.scenario);
   const profiles = (options.profiles ?? availableProfiles()).map((p) => getProfile(p).name);
@@ -74,15 +78,25 @@ export function sweepPoints(options: Omit<SweepOptions, "clock">): SweepPoint[] 
   const seed = options.seed ?? 1;
   const out: SweepPoint[] = [];
   values.forEach((v, pointIndex) => {
+    const params: Record<string, ParamValue> = { ...options.params };
+    if (options.param !== undefined && v !== undefined) params[options.param] = v;
+    try {
+      resolveParams(options.scenario, params);
+    } catch (e) {
+      if (options.param === undefined || v === undefined) throw e;
+      const err = e as Error;
+      const at = `--values ${options.param}=${v}: `;
+      throw err instanceof SyntaxError ? new SyntaxError(at + err.message) : new RangeError(
+        at + err.message,
+      );
+    }
     for (const profile of profiles) {
-      const params: Record<string, ParamValue> = { ...options.params };
-      if (options.param !== undefined && v !== undefined) params[options.param] = v;
       out.push({
         index: out.length,
         pointIndex,
         scenario: options.scenario,
         profile,
-        params,
+        params: { ...params },
         seed: pointSeed(seed, pointIndex),
         sweepParam: options.param ?? "",
         sweepValue: v === undefined ? "" : String(v),
