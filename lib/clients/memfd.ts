@@ -200,15 +200,25 @@ export function memfdCreate(
   const fb = PAGE_SIZE * 2 ** order;
   const n = Math.ceil(sizeBytes / fb);
   const folios: MemfdFolio[] = [];
-  for (let i = 0; i < n; i++) {
-    const pfn = allocFolio(kernel, order, opts.nid);
-    if (pfn === null) {
-      for (const f of folios) putFolio(kernel, f.pfn, order);
-      throw new KhoError("ENOMEM", `memfd ${name}: no order-${order} folio for index ${i}`);
+  try {
+    for (let i = 0; i < n; i++) {
+      const pfn = allocFolio(kernel, order, opts.nid);
+      if (pfn === null) {
+        throw new KhoError("ENOMEM", `memfd ${name}: no order-${order} folio for index ${i}`);
+      }
+      try {
+        folios.push({ pfn, index: i * 2 ** order, flags: MEMFD_LUO_FOLIO_UPTODATE });
+      } catch (e) {
+        putFolio(kernel, pfn, order);
+        throw e;
+      }
     }
-    folios.push({ pfn, index: i * 2 ** order, flags: MEMFD_LUO_FOLIO_UPTODATE });
+    return new MemfdFile({ kernel, name, size: sizeBytes, folioOrder: order, folios });
+  } catch (e) {
+    // Any failure (ENOMEM, or an exception of the host): the folios allocated go back.
+    for (const f of folios) putFolio(kernel, f.pfn, order);
+    throw e;
   }
-  return new MemfdFile({ kernel, name, size: sizeBytes, folioOrder: order, folios });
 }
 
 /** Frees a file's folios (close of the last reference); it must not be preserved. */

@@ -292,6 +292,16 @@ export class Session {
     this.#undo.push(fn);
   }
 
+  /**
+   * Records what the current command did that cannot be undone: if the command fails, the
+   * rollback reports `reason` among what stays (the diagnostic's "not undone: …").
+   */
+  cannotUndo(reason: string): void {
+    this.onUndo(() => {
+      throw new Error(reason);
+    });
+  }
+
   /** Starts a command: an empty undo log. */
   begin(): void {
     this.#undo = [];

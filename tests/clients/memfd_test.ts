@@ -189,3 +189,18 @@ Deno.test("memfd: a 1 TiB guest in 1008 × 1 GiB folios survives kexec with its 
   assert.deepEqual([...back.readBytes(1008 * GiB - 8, 8)], [1, 2, 3, 4, 5, 6, 7, 8]);
   assert.equal(k2.log.warnings().length, 0, k2.log.text());
 });
+
+Deno.test("memfdCreate: an exception part-way frees the folios allocated so far", () => {
+  const k = Kernel.coldBoot(new Machine({ ramBytes: 2 * GiB }), { memmapBytesPerPage: 0 });
+  const free = k.buddy.nrFreePages();
+  const b = k.buddy as unknown as Record<string, unknown>;
+  const orig = (b.allocPages as (...a: unknown[]) => unknown).bind(k.buddy);
+  let calls = 0;
+  b.allocPages = (...a: unknown[]) => {
+    if (++calls === 50) throw new RangeError("Invalid array length");
+    return orig(...a);
+  };
+  assert.throws(() => memfdCreate(k, "guest", 64 * MiB), /Invalid array length/);
+  b.allocPages = orig;
+  assert.equal(k.buddy.nrFreePages(), free);
+});

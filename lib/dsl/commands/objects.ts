@@ -36,7 +36,12 @@ export function createCommand(
       `object "${name}" exists (${existing.kind}, ${existing.state}); free it first`,
     );
   }
-  const obj = createObject(kernel, s.rng(), { name, kind, opts });
+  const obj = createObject(kernel, s.rng(), {
+    name,
+    kind,
+    opts,
+    tick: () => s.checkInterrupt(),
+  });
   s.objects.set(name, obj);
   s.onUndo(() => {
     s.objects.delete(name);
