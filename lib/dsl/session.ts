@@ -139,6 +139,11 @@ export interface OutputListener {
   show?: (shown: Shown) => void;
 }
 
+/** The machine a session powers on when nothing is configured: 4 GiB, one node. */
+export function defaultMachineConfig(): MachineConfig {
+  return { ramBytes: 4 * GiB, nodes: 1, headroomBytes: null, memmapBytesPerPage: 0, poison: true };
+}
+
 /** The default machine headroom for `ram`: ram/128, at least 256 MiB, section-aligned. */
 export function defaultHeadroom(ramBytes: number): number {
   return Math.ceil(Math.max(ramBytes / 128, 256 * MiB) / SECTION_SIZE) * SECTION_SIZE;
@@ -183,13 +188,7 @@ export class Session {
   /** Variables. */
   readonly vars: Map<string, ScalarValue> = new Map();
   /** Machine configuration for the next power-on. */
-  machineConfig: MachineConfig = {
-    ramBytes: 4 * GiB,
-    nodes: 1,
-    headroomBytes: null,
-    memmapBytesPerPage: 0,
-    poison: true,
-  };
+  machineConfig: MachineConfig = defaultMachineConfig();
   /** Profile of the first kernel. */
   bootProfile: ProfileName = CURRENT_PROFILE;
   /** Profile of the next kexec (null: the running kernel's). */

@@ -224,8 +224,8 @@ Deno.test("an exception while preserving: the blocks done are unpreserved again"
 Deno.test("after a failed 6.16/6.18 finalize (kho_abort) the script's objects are not preserved", () => {
   for (const profile of ["kho-v1-6.16", "kho-v1-6.18"]) {
     const r = runScript(
-      `profile ${profile}
-machine ram=1G
+      `machine ram=1G
+profile ${profile}
 a = folios order=2 count=4
 b = pages count=8
 preserve a b
@@ -261,7 +261,7 @@ Deno.test("a failed finalize at kexec (kho_abort) unpreserves the objects and fr
   // Fault n: 1-2 fail the manifest (nothing aborted), 3-4 the finalize at kexec (aborted).
   for (let n = 1; n <= 4; n++) {
     const { s, ev, k } = booted(
-      "profile kho-v1-6.16\nmachine ram=1G\na = folios order=2 count=4\npreserve a",
+      "machine ram=1G\nprofile kho-v1-6.16\na = folios order=2 count=4\npreserve a",
     );
     // kho_abort frees the tracker's own pages as well.
     const free = k.buddy.nrFreePages() + k.kho.out!.tracker.metadataPages();
