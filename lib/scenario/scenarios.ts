@@ -246,7 +246,6 @@ const HYPERVISOR_PARAMS: readonly ParamSpec[] = [
 const SMALL_COMMON: readonly ParamSpec[] = [
   p("memmapBytesPerPage", "int", 64, "struct page bytes charged to memblock", MEMMAP),
   p("scratch", "string", "", "kho_scratch= (empty: the kernel default)"),
-  p("memmapBytesPerPage", "int", 0, "struct page bytes charged to memblock", MEMMAP),
   p("poison", "int", 1, "poison memory handed to the allocator (0/1)", ZERO_ONE),
   ...CONFIG_PARAMS,
 ];
@@ -336,9 +335,8 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
       ),
       p("iommuPlacement", "enum", "uniform", "placement in the pool", ["uniform", "clustered"]),
       p("guestClient", "enum", "memfd", "how guest memory is preserved", ["memfd", "folio"]),
-  p("memmapBytesPerPage", "int", 0, "struct page bytes charged to memblock", MEMMAP),
-  p("poison", "int", 1, "poison memory handed to the allocator (0/1)", ZERO_ONE),
-  ...CONFIG_PARAMS,
+      p("poison", "int", 1, "poison memory handed to the allocator (0/1)", ZERO_ONE),
+      ...CONFIG_PARAMS,
     ],
     build: buildLadder,
     machineBytes: (ps) => {

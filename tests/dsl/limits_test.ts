@@ -163,7 +163,7 @@ Deno.test("scenario parameters are script errors with line:col, found by check",
     '1:27: ramBytes: not a size: "4GB5"',
     '2:24: nodes: not an integer: "1.5"',
     '3:18: scenario uniform has no parameter "guestFolios" (has: ramBytes, nodes, pages, ' +
-    "memmapBytesPerPage, scratch, poison)",
+    "memmapBytesPerPage, scratch, poison, khoDebug, deferredStructPageInit, strict)",
     "4:18: nodes=65: at most 64",
     "5:18: ramBytes=104857600: at least 256 MiB",
     "6:1: scenario hypervisor: a machine of 68 TiB is larger than 64 TiB",
