@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { checkFullVerdict } from "./lib/kho/fdt/check.ts";
 import { toDts } from "./lib/kho/fdt/dts.ts";
 import { FdtError, KhoError } from "./lib/errors.ts";
-import { parseCount, parseSize } from "./lib/units.ts";
+import { formatSize, parseCount, parseSize } from "./lib/units.ts";
 import { wallClock } from "./lib/rng.ts";
 import {
   abiMatrix,
@@ -45,7 +45,8 @@ import { importPfnList, importText } from "./lib/dsl/import.ts";
 import { InputFileError, readInputFile } from "./lib/scenario/input_file.ts";
 import { readScriptFile } from "./lib/dsl/source_file.ts";
 import { repl } from "./lib/dsl/repl.ts";
-import { runWorkload } from "./lib/metrics/kho_ref_workload.ts";
+import { runWorkload, workloadMemory } from "./lib/metrics/kho_ref_workload.ts";
+import { defaultMemoryBudget, HostMemoryError, MemoryBudget } from "./lib/machine/host_memory.ts";
 import type { MetricsRow } from "./lib/metrics/metrics.ts";
 import { demoReport, writeReport } from "./lib/report/report.ts";
 import { compareProfiles, formatTable } from "./lib/scenario/compare.ts";
@@ -77,6 +78,13 @@ const FDT_MAX_BYTES = 64 * 1024 * 1024;
 const WORKERS_HELP =
   `--workers N runs on N Deno workers (default: the machine's cores, here ${defaultWorkers()}; 0 runs in this thread); more than the cores needs --force-workers.`;
 
+/** What --max-memory means, for the help texts. */
+const MEMORY_HELP =
+  `--max-memory SIZE bounds the host memory (JavaScript heap and buffers) the command may
+take: what would not fit by its estimate is refused up front, naming the estimate (default:
+half of V8's heap limit, here ${formatSize(defaultMemoryBudget())}; on workers, each point's
+isolate; with the option, the points running together).`;
+
 /** Help texts: the overview ("") and one per command. */
 const HELP: Record<string, string> = {
   "": `kholab — a laboratory for the Linux kernel's Kexec HandOver (KHO)
@@ -103,20 +111,23 @@ Commands:
   inspect DIR          what a successor would find in an exported handover
   help [COMMAND]       this text, or a command's
 
-Every command takes --help. Exit codes: 0 done, 1 a failed check, 2 bad input (a bad option
+Every command takes --help; run, repl, compare, sweep, report, demo, bench and import take
+--max-memory SIZE (the host memory they may take). Exit codes: 0 done, 1 a failed check, 2 bad input (a bad option
 or value, an unreadable file), 70 an internal error of kholab (KHOLAB_DEBUG=1 prints its stack).`,
   demo: `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N [--force-workers]])
 
 Runs the default 1 TiB hypervisor scenario (1008 × 1 GiB guest folios through the memfd
 client, 1 Mi preserved order-0 IOMMU pages in a 16 GiB pool, vmalloc and DMA buffers) for
 every ABI profile, kexecs, restores and verifies, writes the HTML report with data.json and
-CSVs to report/demo/, and prints the summary table. ${WORKERS_HELP}`,
+CSVs to report/demo/, and prints the summary table. ${WORKERS_HELP}
+${MEMORY_HELP}`,
   report: `Usage: deno task kholab ${REPORT_USAGE}
 
 Writes one self-contained HTML page (inline SVG charts, tables, the exact command, seed,
 versions and code revision) plus data.json and CSVs to --out DIR. Parameters over the
 scenario's defaults are name=value (or --set name=value); the seed defaults to 1.
-${WORKERS_HELP}`,
+${WORKERS_HELP}
+${MEMORY_HELP}`,
   run: `Usage: deno task kholab run FILE [--json] [--seed N] [--set NAME=VALUE]… [--max-steps N]
 
 Runs a kholab script. The whole script is checked first; every syntax error is reported as
@@ -128,6 +139,7 @@ if it reads as one, else a string), e.g.
   deno task kholab run examples/named-objects.kho --set p=kho-v1-6.16
 --max-steps N stops the run after N steps (statements and loop iterations; default
 10,000,000). FILE must be a regular file of at most 4 MiB (so are included files).
+${MEMORY_HELP}
 In a script, 'help' lists commands.`,
   check: `Usage: deno task kholab check FILE
 
@@ -136,7 +148,9 @@ Parses and checks a script (and its includes) without running it; prints every e
 
 The kholab command language, interactive: Tab completes commands, options, object and
 profile names; Up/Down browse the history (~/.kholab_history); blocks continue until their
-braces close; 'help' and 'help COMMAND' explain. Piped input runs like a script.`,
+braces close; 'help' and 'help COMMAND' explain. Piped input runs like a script. Ctrl-C
+stops a running command (rolled back; the session stays) or drops the line being typed;
+Ctrl-D on an empty line quits. --max-steps N and --max-memory SIZE as for run.`,
   bench: `Usage: deno task kholab bench --workload radix|xarray|hyper --pages N --span-pages S
                                [--giant-folios G] [--bitmap-bytes 512|4096] [--warmup N]
 
@@ -145,7 +159,8 @@ preserved with kho_preserve_pages (6.16: kho_preserve_phys), hyper adds G order-
 after the span; the handed-over tracker is walked with the successor's reader and the
 checksum callback, then the successor boots. The whole workload first runs N times untimed
 (JIT warm-up, default 3). Prints one JSON line: kho_ref's keys plus successor_boot_ms.
-tools/bench_ratios.ts runs both sides and prints the ratios.`,
+tools/bench_ratios.ts runs both sides and prints the ratios.
+${MEMORY_HELP}`,
   compare: `Usage: deno task kholab ${COMPARE_USAGE}
 
 Runs a scenario (default: the 1 TiB hypervisor; also --scenario NAME) once per profile
@@ -153,14 +168,16 @@ Runs a scenario (default: the 1 TiB hypervisor; also --scenario NAME) once per p
 prints one row per profile: an aligned table by default. Parameters over the scenario's
 defaults are name=value (or --set name=value); every parameter is checked before anything
 runs (a bad one exits 2). Exit code 1 when a profile's run failed (status error).
-${WORKERS_HELP}`,
+${WORKERS_HELP}
+${MEMORY_HELP}`,
   sweep: `Usage: deno task kholab ${SWEEP_USAGE}
 
 Sweeps one scenario parameter (--param) over --values, crossed with the profiles, on Deno
 workers; one row per (value, profile), CSV by default. 'ladder' without --param sweeps
 hostBytes over ${LADDER_TEXT}. Every point's parameters are checked before anything runs (a
 bad value exits 2); exit code 1 when a point's run failed (status error).
-${WORKERS_HELP}`,
+${WORKERS_HELP}
+${MEMORY_HELP}`,
   matrix: `Usage: deno task kholab matrix [--json]
 
 Boots a kernel of each profile, preserves folios of orders 0..9, kexecs into a kernel of
@@ -256,6 +273,28 @@ function workersOption(text: string | undefined, force: boolean | undefined): nu
   return n;
 }
 
+/** `--max-memory SIZE`: the host memory a command may take (see lib/machine/host_memory.ts). */
+const MEMORY_OPTION = { "max-memory": { type: "string" } } as const;
+
+/** Smallest `--max-memory`: below it Deno itself does not fit. */
+const MIN_MEMORY_BYTES = 16 * 1024 * 1024;
+
+/** `--max-memory SIZE` (`512M`, `2G`); absent: the default (half of V8's heap limit). */
+function memoryOption(text: string | undefined): number | undefined {
+  const n = sizeOption("max-memory", text);
+  if (n !== undefined && n < MIN_MEMORY_BYTES) {
+    throw new SyntaxError(`--max-memory ${text}: at least 16M`);
+  }
+  return n;
+}
+
+/** `--max-steps N` (at least 1). */
+function stepsOption(text: string | undefined): number | undefined {
+  const n = countOption("max-steps", text);
+  if (n === 0) throw new SyntaxError("--max-steps 0: at least 1");
+  return n;
+}
+
 /** `--profiles all|a,b`: undefined for all, else the named profiles (RangeError if unknown). */
 function profilesOption(text: string | undefined): ProfileName[] | undefined {
   if (text === undefined || text === "all") return undefined;
@@ -336,6 +375,7 @@ function importCommand(args: string[]): { text: string; code: number } {
       nodes: { type: "string" },
       seed: { type: "string" },
       json: { type: "boolean" },
+      ...MEMORY_OPTION,
       ...HELP_OPTION,
     },
     allowPositionals: true,
@@ -350,6 +390,7 @@ function importCommand(args: string[]): { text: string; code: number } {
     nodes: countOption("nodes", values.nodes),
     seed: countOption("seed", values.seed),
     clock: wallClock,
+    maxMemoryBytes: memoryOption(values["max-memory"]),
   });
   return {
     text: values.json ? JSON.stringify(r, null, 2) : importText(r),
@@ -434,6 +475,7 @@ function render(rows: MetricsRow[], format: string): string {
 
 /** Options of `compare` and `sweep`. */
 const SCENARIO_OPTIONS = {
+  ...MEMORY_OPTION,
   scenario: { type: "string" },
   profiles: { type: "string" },
   workers: { type: "string" },
@@ -459,6 +501,7 @@ async function compareCommand(args: string[]): Promise<CommandOutput> {
     profiles: profilesOption(values.profiles),
     seed: countOption("seed", values.seed),
     workers: workersOption(values.workers, values["force-workers"]),
+    maxMemoryBytes: memoryOption(values["max-memory"]),
     clock: wallClock,
   });
   return { text: render(rows, values.format ?? "table"), failed: failedRows(rows) };
@@ -503,6 +546,7 @@ async function sweepCommand(args: string[]): Promise<CommandOutput> {
     profiles: profilesOption(values.profiles),
     seed: countOption("seed", values.seed),
     workers: workersOption(values.workers, values["force-workers"]),
+    maxMemoryBytes: memoryOption(values["max-memory"]),
     clock: wallClock,
   });
   return { text: render(rows, values.format ?? "csv"), failed: failedRows(rows) };
@@ -519,6 +563,7 @@ async function reportCommand(args: string[]): Promise<CommandOutput> {
       profiles: { type: "string" },
       workers: { type: "string" },
       "force-workers": { type: "boolean" },
+      ...MEMORY_OPTION,
       param: { type: "string" },
       values: { type: "string" },
       set: { type: "string", multiple: true },
@@ -551,6 +596,7 @@ async function reportCommand(args: string[]): Promise<CommandOutput> {
     profiles: profilesOption(profiles),
     seed,
     workers: workersOption(values.workers, values["force-workers"]),
+    maxMemoryBytes: memoryOption(values["max-memory"]),
     outDir,
     command,
     matrix,
@@ -589,9 +635,16 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
   try {
     switch (cmd) {
       case "repl": {
-        const { values } = parseArgs({ args: rest, options: HELP_OPTION });
+        const { values } = parseArgs({
+          args: rest,
+          options: { ...MEMORY_OPTION, "max-steps": { type: "string" }, ...HELP_OPTION },
+        });
         if (values.help) return usage("repl");
-        return await repl({ clock: wallClock });
+        return await repl({
+          clock: wallClock,
+          maxMemoryBytes: memoryOption(values["max-memory"]),
+          maxSteps: stepsOption(values["max-steps"]),
+        });
       }
       case "demo": {
         const { values } = parseArgs({
@@ -600,6 +653,7 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
             out: { type: "string", default: "report/demo" },
             workers: { type: "string" },
             "force-workers": { type: "boolean" },
+            ...MEMORY_OPTION,
             ...HELP_OPTION,
           },
         });
@@ -607,6 +661,7 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
         const r = await demoReport({
           outDir: values.out,
           workers: workersOption(values.workers, values["force-workers"]),
+          maxMemoryBytes: memoryOption(values["max-memory"]),
           clock: wallClock,
         });
         out.log(r.summary);
@@ -635,14 +690,15 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
             seed: { type: "string" },
             set: { type: "string", multiple: true },
             "max-steps": { type: "string" },
+            ...MEMORY_OPTION,
             ...HELP_OPTION,
           },
           allowPositionals: true,
         });
         if (values.help) return usage(cmd);
         const vars = scriptVars(values.set);
-        const maxSteps = countOption("max-steps", values["max-steps"]);
-        if (maxSteps === 0) throw new SyntaxError("--max-steps 0: at least 1");
+        const maxSteps = stepsOption(values["max-steps"]);
+        const maxMemoryBytes = memoryOption(values["max-memory"]);
         const file = positionals[0];
         if (!file || positionals.length > 1) return usage(cmd, 2);
         const text = readScriptFile(file);
@@ -659,6 +715,7 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
           seed: countOption("seed", values.seed),
           vars,
           maxSteps,
+          maxMemoryBytes,
           onOutput: (line) => out.log(line),
           clock: wallClock,
         });
@@ -677,6 +734,7 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
             "bitmap-bytes": { type: "string", default: "4096" },
             warmup: { type: "string", default: "3" },
             json: { type: "boolean" },
+            ...MEMORY_OPTION,
             ...HELP_OPTION,
           },
         });
@@ -685,7 +743,7 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
         if (w !== "radix" && w !== "xarray" && w !== "hyper") return usage("bench", 2);
         const bitmapBytes = Number(values["bitmap-bytes"]);
         if (bitmapBytes !== 512 && bitmapBytes !== 4096) return usage("bench", 2);
-        const r = runWorkload({
+        const options = {
           workload: w,
           pages: countOption("pages", values.pages)!,
           spanPages: countOption("span-pages", values["span-pages"])!,
@@ -693,7 +751,12 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
           bitmapBytes,
           warmup: countOption("warmup", values.warmup)!,
           clock: wallClock,
-        });
+        } as const;
+        new MemoryBudget(memoryOption(values["max-memory"])).check(
+          `bench --workload ${w}`,
+          workloadMemory(options),
+        );
+        const r = runWorkload(options);
         out.log(JSON.stringify(r));
         return 0;
       }
@@ -770,7 +833,7 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
     if (
       e instanceof FdtError || e instanceof SyntaxError || e instanceof RangeError ||
       e instanceof CommandError ||
-      e instanceof InputFileError
+      e instanceof InputFileError || e instanceof HostMemoryError
     ) {
       out.error(`kholab ${cmd}: ${(e as Error).message}`);
       return 2;

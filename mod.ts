@@ -68,6 +68,15 @@ export {
 export { Machine } from "./lib/machine/machine.ts";
 export { type FillSpec, PhysicalMemory, type PhysMemStats } from "./lib/machine/physmem.ts";
 export type { RamRange, Topology, TopologyOptions } from "./lib/machine/topology.ts";
+// What the simulator costs the host process, and the budget a run may take (--max-memory).
+export {
+  defaultMemoryBudget,
+  HOST_BYTES,
+  HostMemoryError,
+  hostMemoryInUse,
+  MemoryBudget,
+  type MemoryEstimate,
+} from "./lib/machine/host_memory.ts";
 
 // ---- kernel (mm): one boot's memory management, reached through a Kernel
 export type { KernelLog, LogEntry, LogLevel } from "./lib/kernel/dmesg.ts";
@@ -313,6 +322,7 @@ export {
   runScenario,
 } from "./lib/scenario/run.ts";
 export { runSweep, type SweepOptions, type SweepPoint, sweepPoints } from "./lib/scenario/sweep.ts";
+export { scenarioMemory } from "./lib/scenario/scenario_memory.ts";
 export {
   COMPARE_COLUMNS,
   type CompareOptions,

@@ -9,7 +9,8 @@
  * @module
  */
 
-import type { Expr, Program, Stmt, Value } from "./ast.ts";
+import { type Expr, formatStmt, type Program, type Stmt, type Value } from "./ast.ts";
+import { parseEstimate } from "./memory_estimates.ts";
 import {
   CommandError,
   didYouMean,
@@ -38,6 +39,12 @@ export interface EvaluatorOptions {
 
 const INCLUDE_DEPTH = 8;
 const REPEAT_MAX = 100_000;
+
+/** A statement as a label for messages (the canonical text, cut to 80 characters). */
+function statementLabel(s: Stmt): string {
+  const t = formatStmt(s).trim();
+  return t.length > 80 ? t.slice(0, 79) + "…" : t;
+}
 
 function truthy(v: ScalarValue): boolean {
   return typeof v === "string" ? v.length > 0 : Boolean(v);
@@ -96,9 +103,29 @@ export class Evaluator {
     }
   }
 
-  /** Parses and runs text; throws ScriptSyntaxErrors or ScriptRuntimeError. */
+  /**
+   * Parses and runs text; throws ScriptSyntaxErrors or ScriptRuntimeError (a script too big
+   * for the memory budget is refused before it is parsed, a runtime error at its line 1).
+   */
   runText(text: string, file: string = this.session.file): void {
+    this.#checkParse(text, file);
     this.run(parse(text, { file, table: this.table }));
+  }
+
+  /** Refuses a script whose syntax tree would not fit the memory budget. */
+  #checkParse(text: string, file: string): void {
+    try {
+      this.session.memory.check(`parsing ${file}`, parseEstimate(text.length));
+    } catch (e) {
+      const stmt: Stmt = {
+        kind: "command",
+        name: "parse",
+        args: [],
+        options: [],
+        span: { line: 1, col: 1, len: 1 },
+      };
+      throw toRuntimeError(e, { file, source: "", stmt, command: "parse" });
+    }
   }
 
   /** Every metric's current value. */
@@ -198,6 +225,7 @@ export class Evaluator {
             if (e instanceof InputFileError) throw new CommandError(e.code, e.message);
             throw new CommandError("ENOENT", `${resolved}: ${(e as Error)?.message ?? e}`);
           }
+          this.session.memory.check(`parsing ${resolved}`, parseEstimate(text.length));
           return parse(text, { file: resolved, table: this.table });
         });
         this.run(program);
@@ -251,13 +279,21 @@ export class Evaluator {
       case "command": {
         const spec = this.table.commands.get(s.name);
         if (!spec?.run) throw new CommandError(null, `unknown command "${s.name}"`);
-        spec.run(this.session, this.#invocation(s, spec.positionals, spec.options));
+        const inv = this.#invocation(s, spec.positionals, spec.options);
+        if (spec.estimate) {
+          this.session.memory.check(statementLabel(s), spec.estimate(this.session, inv));
+        }
+        spec.run(this.session, inv);
         return;
       }
       case "assign": {
         const spec = this.table.objectKinds.get(s.objectKind);
         if (!spec) throw new CommandError(null, `unknown object kind "${s.objectKind}"`);
-        spec.create(this.session, s.target, this.#invocation(s, [], spec.options));
+        const inv = this.#invocation(s, [], spec.options);
+        if (spec.estimate) {
+          this.session.memory.check(statementLabel(s), spec.estimate(this.session, inv));
+        }
+        spec.create(this.session, s.target, inv);
         return;
       }
       default:

@@ -12,6 +12,9 @@
  *   simulator API), a `TypeError`, a stack overflow: an **internal error**, never an errno, so
  *   that a bug is never mistaken for the kernel's verdict. The command was rolled back.
  *
+ * - The host-memory budget (`HostMemoryError`: refused up front on its estimate, or stopped
+ *   as it went): its message, no errno — the machine may have the pages, the process cannot
+ *   hold the structures. Not internal: the limit is the user's (`--max-memory`).
  * - A stop of the run (`RunStop`: the step budget ran out, Ctrl-C): a {@link ScriptStopError},
  *   after the command in progress was rolled back.
  *
@@ -22,6 +25,7 @@
  */
 
 import { KernelPanic } from "../boot/kernel.ts";
+import { HostMemoryError } from "../machine/host_memory.ts";
 import { FdtError, KernelBug, KhoError } from "../errors.ts";
 import { KhoHangError } from "../kho/trackers/xarray.ts";
 import { LuoBlockedError } from "../luo/luo_internal.ts";
@@ -83,6 +87,8 @@ export function toRuntimeError(
       const arg = s.args.find((a) => a.kind !== "expr" && a.text === e.token);
       if (arg) span = arg.span;
     }
+  } else if (e instanceof HostMemoryError) {
+    reason = e.message;
   } else if (e instanceof KernelBug) {
     reason = `kernel BUG: ${e.message}`;
   } else if (

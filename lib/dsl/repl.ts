@@ -40,6 +40,10 @@ export interface ReplOptions {
    * process as usual.
    */
   interruptible?: boolean;
+  /** Steps one entry (or the piped script) may take. Default 10 million. */
+  maxSteps?: number;
+  /** Host memory the session may take (see `SessionOptions.maxMemoryBytes`). */
+  maxMemoryBytes?: number;
 }
 
 /** A SIGINT watcher: the shared word it counts in, and how to stop it. */
@@ -153,6 +157,8 @@ export async function repl(options: ReplOptions): Promise<number> {
       seed: options.seed,
       onOutput: (l) => write(escapeControl(l) + "\n"),
       clock: options.clock,
+      maxSteps: options.maxSteps,
+      maxMemoryBytes: options.maxMemoryBytes,
     });
     if (r.results.error) write(r.results.error.message + "\n");
     return r.exitCode;
@@ -178,6 +184,8 @@ export async function repl(options: ReplOptions): Promise<number> {
     onOutput: (l) => write(escapeControl(l) + "\n"),
     clock: options.clock,
     interrupted: watch ? watch.pending : undefined,
+    maxSteps: options.maxSteps,
+    maxMemoryBytes: options.maxMemoryBytes,
   });
   const ev = new Evaluator(session);
   const editor = new LineEditor({

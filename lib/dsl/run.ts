@@ -43,6 +43,8 @@ export interface RunOptions {
   table?: CommandTable;
   /** Steps the run may take (statements and loop iterations). Default 10 million. */
   maxSteps?: number;
+  /** Host memory the run may take (see `SessionOptions.maxMemoryBytes`). */
+  maxMemoryBytes?: number;
 }
 
 /** What a script run produced. */
@@ -95,6 +97,7 @@ export function runScript(text: string, options: RunOptions): RunResult {
     maxRamBytes: options.maxRamBytes,
     clock: options.clock,
     maxSteps: options.maxSteps,
+    maxMemoryBytes: options.maxMemoryBytes,
   });
   for (const [k, v] of Object.entries(options.vars ?? {})) s.vars.set(k, v);
   const ev = new Evaluator(s, { readFile: options.readFile, table: options.table });

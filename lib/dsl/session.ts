@@ -18,6 +18,7 @@ import type { MetricsRow } from "../metrics/metrics.ts";
 import { type Clock, deriveSeed, Rng } from "../rng.ts";
 import type { ManifestSection } from "../scenario/manifest_abi.ts";
 import { formatSize, GiB, MiB, SECTION_SIZE } from "../units.ts";
+import { bootBytes, MemoryBudget } from "../machine/host_memory.ts";
 import { CommandError, didYouMean, RunStop } from "./errors.ts";
 import { regionObject } from "./handover.ts";
 import type { DslObject } from "./objects.ts";
@@ -45,10 +46,19 @@ export interface SessionOptions {
    * The command in progress is rolled back.
    */
   interrupted?: () => boolean;
+  /**
+   * Host memory (JavaScript heap in use plus buffers) the session may take, in bytes: a
+   * command whose estimate does not fit is refused before it runs, a run that passes it is
+   * stopped. Default half of V8's heap limit (`../machine/host_memory.ts`).
+   */
+  maxMemoryBytes?: number;
 }
 
 /** Default step budget of a run: 10 million statements and loop iterations. */
 export const DEFAULT_MAX_STEPS = 10_000_000;
+
+/** Steps between two checks of the memory in use (a power of two). */
+const MEMORY_CHECK_STEPS = 1024;
 
 /** Counters the language keeps across kexecs. */
 export interface ScriptStats {
@@ -215,6 +225,8 @@ export class Session {
   readonly maxSteps: number;
   /** Steps taken by the current run. */
   steps = 0;
+  /** The host-memory budget. */
+  readonly memory: MemoryBudget;
   readonly #interrupted: (() => boolean) | null;
   #streams = 0;
   #undo: (() => void)[] = [];
@@ -229,6 +241,7 @@ export class Session {
     this.maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
     if (!(this.maxSteps >= 1)) throw new RangeError(`maxSteps ${this.maxSteps}: at least 1`);
     this.#interrupted = options.interrupted ?? null;
+    this.memory = new MemoryBudget(options.maxMemoryBytes);
     if (options.onOutput) this.listen({ line: options.onOutput });
   }
 
@@ -248,11 +261,21 @@ export class Session {
       );
     }
     this.checkInterrupt();
+    if ((this.steps & (MEMORY_CHECK_STEPS - 1)) === 0) this.memory.checkpoint("the run");
   }
 
   /** Throws {@link RunStop} when the run was interrupted (long commands call it as they go). */
   checkInterrupt(): void {
     if (this.#interrupted?.()) throw new RunStop("interrupted", "interrupted (Ctrl-C)");
+  }
+
+  /**
+   * What long commands call as they go: an interrupt stops them ({@link RunStop}), and so does
+   * host memory in use past the budget (`HostMemoryError`); either way they are rolled back.
+   */
+  checkpoint(what: string): void {
+    this.checkInterrupt();
+    this.memory.checkpoint(what);
   }
 
   // ---------------------------------------------------------------- output
@@ -367,6 +390,7 @@ export class Session {
   #topologyOptions(): TopologyOptions {
     const c = this.machineConfig;
     const total = this.checkMachineSize(c);
+    this.memory.check("booting the machine", bootBytes(total));
     return { ramBytes: Math.ceil(total / SECTION_SIZE) * SECTION_SIZE, nodes: c.nodes };
   }
 

@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { MemoryEstimate } from "../machine/host_memory.ts";
 import type { Session } from "./session.ts";
 import { kindName, type ValueKind } from "./values.ts";
 
@@ -86,6 +87,11 @@ export interface CommandSpec {
    * expressions are null here; the command checks them again when it runs.
    */
   readonly check?: (literal: LiteralArgs) => readonly CheckProblem[];
+  /**
+   * Host memory the command is estimated to need (`../machine/host_memory.ts`), checked
+   * against the session's budget before it runs; absent: too little to matter.
+   */
+  readonly estimate?: (s: Session, inv: Invocation) => MemoryEstimate;
 }
 
 /** A statement's literal arguments as text, for {@link CommandSpec.check}. */
@@ -118,6 +124,8 @@ export interface ObjectKindSpec {
   readonly options: readonly OptionSpec[];
   /** Allocates and fills the object's memory, registering it under `name`. */
   readonly create: (s: Session, name: string, inv: Invocation) => void;
+  /** Host memory creating it is estimated to need (see {@link CommandSpec.estimate}). */
+  readonly estimate?: (s: Session, inv: Invocation) => MemoryEstimate;
 }
 
 /** A metric: documentation and how to read it from a session. */

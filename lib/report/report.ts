@@ -63,6 +63,8 @@ export interface ReportOptions {
   seed?: number;
   /** Deno workers for the runs (default: all cores; 0 = this thread). */
   workers?: number;
+  /** Host memory the runs may take at once (see `SweepOptions.maxMemoryBytes`). */
+  maxMemoryBytes?: number;
   /** Output directory (created). */
   outDir: string;
   /** The command that reproduces the report, shown on the page. */
@@ -166,6 +168,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     profiles,
     seed,
     workers: options.workers,
+    maxMemoryBytes: options.maxMemoryBytes,
     onRow: progress?.onRow(),
     clock: options.clock,
   });
@@ -403,6 +406,8 @@ export interface DemoReportOptions {
   seed?: number;
   /** Workers. */
   workers?: number;
+  /** Host memory the runs may take at once (see `SweepOptions.maxMemoryBytes`). */
+  maxMemoryBytes?: number;
   /** Show progress. Default true. */
   progress?: boolean;
   /** Clock for the wall-clock metrics (`wallClock` from the command line). */
@@ -421,6 +426,7 @@ export function demoReport(options: DemoReportOptions): Promise<ReportResult> {
     profiles: options.profiles,
     seed: options.seed ?? 1,
     workers: options.workers,
+    maxMemoryBytes: options.maxMemoryBytes,
     outDir,
     progress: options.progress,
     clock: options.clock,

@@ -25,6 +25,8 @@ export interface CompareOptions {
   seed?: number;
   /** Workers (default: all cores; 0 = this thread). */
   workers?: number;
+  /** Host memory the runs may take at once (see {@link SweepOptions.maxMemoryBytes}). */
+  maxMemoryBytes?: number;
   /** Progress callback. */
   onRow?: SweepOptions["onRow"];
   /** Clock for the wall-clock metrics (see {@link SweepOptions.clock}). */
@@ -42,6 +44,7 @@ export function compareProfiles(options: CompareOptions): Promise<MetricsRow[]> 
     profiles: options.profiles,
     seed: options.seed,
     workers: options.workers,
+    maxMemoryBytes: options.maxMemoryBytes,
     onRow: options.onRow,
     clock: options.clock,
   });

@@ -14,6 +14,8 @@ import type { MetricsRow } from "../metrics/metrics.ts";
 import { type Clock, wallClock } from "../rng.ts";
 import { availableProfiles, runScenario } from "./run.ts";
 import { getScenario, type ParamValue, pointSeed, resolveParams } from "./scenarios.ts";
+import { defaultMemoryBudget, estimate, MemoryBudget } from "../machine/host_memory.ts";
+import { scenarioMemory } from "./scenario_memory.ts";
 
 /** What to sweep. */
 export interface SweepOptions {
@@ -36,6 +38,12 @@ export interface SweepOptions {
   workers?: number;
   /** Called as each row arrives (in completion order). */
   onRow?: (row: MetricsRow, done: number, total: number) => void;
+  /**
+   * Host memory the sweep may take at once (`--max-memory`): the points running together
+   * (one per worker) must fit it by their estimates (`./scenario_memory.ts`), checked before
+   * anything runs. Absent: each point must fit half of V8's heap limit (its isolate's).
+   */
+  maxMemoryBytes?: number;
   /**
    * Clock for the wall-clock metrics. A point on a worker reads that worker's `wallClock`
    * (a clock object cannot cross to a worker), so with workers the clock must be `wallClock`;
@@ -138,6 +146,37 @@ export function runPoint(point: SweepPoint, clock: Clock): MetricsRow {
   }
 }
 
+/**
+ * Refuses a sweep whose points do not fit the memory budget: with `budgetBytes`, the
+ * `workers` points running together (the largest estimates) plus what this thread uses; without,
+ * each point against the default budget of its isolate. Throws `HostMemoryError` naming the
+ * largest point and its estimate.
+ */
+export function checkSweepMemory(
+  points: readonly SweepPoint[],
+  workers: number,
+  budgetBytes?: number,
+): void {
+  if (points.length === 0) return;
+  const sized = points.map((p) => ({ p, e: scenarioMemory(p.scenario, p.params) }));
+  sized.sort((a, b) => b.e.bytes - a.e.bytes);
+  const top = sized[0];
+  const what = `${top.p.scenario} (${top.p.profile}${
+    top.p.sweepParam ? `, ${top.p.sweepParam}=${top.p.sweepValue}` : ""
+  })`;
+  if (budgetBytes === undefined) {
+    new MemoryBudget(defaultMemoryBudget(), () => 0).check(`scenario ${what}`, top.e);
+    return;
+  }
+  const together = Math.max(1, workers);
+  const sum = sized.slice(0, together).reduce((s, x) => s + x.e.bytes, 0);
+  const e = together === 1 ? top.e : estimate(
+    sum,
+    `${together} points at once on workers, the largest ${top.e.detail}`,
+  );
+  new MemoryBudget(budgetBytes).check(`scenario ${what}`, e);
+}
+
 /** Default worker count: the machine's cores. */
 export function defaultWorkers(): number {
   return Math.max(1, navigator.hardwareConcurrency || 1);
@@ -163,6 +202,7 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
   const points = sweepPoints(options);
   const rows: MetricsRow[] = new Array(points.length);
   const workers = Math.min(options.workers ?? defaultWorkers(), points.length);
+  checkSweepMemory(points, workers, options.maxMemoryBytes);
   if (workers > 0 && options.clock !== wallClock) {
     throw new RangeError("runSweep: points on workers read the wall clock; use workers: 0");
   }

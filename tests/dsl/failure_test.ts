@@ -169,7 +169,7 @@ function throwOnCall(obj: object, method: string, n: number, error: Error): () =
 }
 
 Deno.test("an exception inside an allocation: an internal error at its line, nothing allocated", () => {
-  // Issue 18 §3: the vmalloc of 1T reported "EINVAL" and kept 512 GiB; every object kind now
+  // From issue 18 §3: the vmalloc of 1T reported "EINVAL" and kept 512 GiB; every object kind now
   // undoes whatever the failure.
   const cases: [string, string, number][] = [
     ["x = vmalloc size=64M", "allocPages", 100],

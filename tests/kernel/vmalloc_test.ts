@@ -224,7 +224,7 @@ function throwOnCall<T extends object>(obj: T, method: keyof T, n: number, error
 }
 
 Deno.test("vmalloc: an exception part-way (an array the host cannot hold) frees every page", () => {
-  // Issue 18 §3: `vmalloc size=1T` on a 2 TiB machine threw "Invalid array length" inside the
+  // From issue 18 §3: `vmalloc size=1T` on a 2 TiB machine threw "Invalid array length" inside the
   // allocation and left 512 GiB allocated. Here the 300th page allocation throws.
   for (const huge of [false, true]) {
     const { buddy, vm } = setup(GiB);

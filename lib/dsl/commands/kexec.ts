@@ -23,6 +23,7 @@ import { CommandError } from "../errors.ts";
 import { objectOfSection, sectionOf } from "../handover.ts";
 import { restoreObject, verifyObject } from "../object_kho.ts";
 import type { DslObject } from "../objects.ts";
+import { kexecEstimate, restoreEstimate } from "../memory_estimates.ts";
 import type { Session } from "../session.ts";
 import type { CommandSpec, Invocation, PositionalSpec } from "../spec.ts";
 
@@ -266,6 +267,7 @@ export const KEXEC_COMMANDS: readonly CommandSpec[] = [
       { name: "cmdline", kind: "string", doc: "extra command-line words" },
     ],
     run: (s, inv) => kexecCommand(s, inv.opts),
+    estimate: (s) => kexecEstimate(s),
   },
   {
     name: "restore",
@@ -274,6 +276,7 @@ export const KEXEC_COMMANDS: readonly CommandSpec[] = [
     positionals: [OBJECTS_OR_ALL],
     options: [],
     run: (s, inv) => restoreCommand(s, names(inv)),
+    estimate: (s, inv) => restoreEstimate(s, names(inv)),
   },
   {
     name: "verify",

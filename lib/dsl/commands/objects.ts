@@ -17,6 +17,7 @@ import {
   splitObject,
 } from "../object_memory.ts";
 import { describe, type DslObject } from "../objects.ts";
+import { preserveEstimate, splitEstimate } from "../memory_estimates.ts";
 import type { Session } from "../session.ts";
 import type { CommandSpec, Invocation, PositionalSpec } from "../spec.ts";
 import type { FillSpecDsl } from "../values.ts";
@@ -40,7 +41,7 @@ export function createCommand(
     name,
     kind,
     opts,
-    tick: () => s.checkInterrupt(),
+    tick: () => s.checkpoint(`${name} = ${kind}`),
   });
   s.objects.set(name, obj);
   s.onUndo(() => {
@@ -216,6 +217,7 @@ export const OBJECT_COMMANDS: readonly CommandSpec[] = [
     positionals: [OBJECTS],
     options: [],
     run: (s, inv) => preserveCommand(s, names(inv)),
+    estimate: (s, inv) => preserveEstimate(s, names(inv)),
   },
   {
     name: "unpreserve",
@@ -230,6 +232,7 @@ export const OBJECT_COMMANDS: readonly CommandSpec[] = [
     positionals: [OBJECTS],
     options: [],
     run: (s, inv) => splitCommand(s, names(inv)),
+    estimate: (s, inv) => splitEstimate(s, names(inv)),
   },
   {
     name: "free",

@@ -24,6 +24,7 @@ import {
   SCENARIOS,
   type ScenarioSpec,
 } from "../../scenario/scenarios.ts";
+import { scenarioMemory } from "../../scenario/scenario_memory.ts";
 import { CommandError, didYouMean } from "../errors.ts";
 import type { Session } from "../session.ts";
 import type { CheckProblem, CommandSpec, MetricSpec, OptionSpec } from "../spec.ts";
@@ -150,6 +151,14 @@ catalogue (docs/metrics.md). The script's own machine and objects are not touche
     ...paramOptions(),
   ],
   run: (s, inv) => scenarioCommand(s, inv.args[0] as string, inv.opts),
+  estimate: (_s, inv) => {
+    const { profile: _p, seed: _seed, ...params } = inv.opts;
+    try {
+      return scenarioMemory(inv.args[0] as string, params as Record<string, ParamValue>);
+    } catch {
+      return { bytes: 0, detail: "bad parameters (refused when it runs)" };
+    }
+  },
   check: (literal) =>
     literal.args[0] === null ? [] : scenarioProblems(literal.args[0], literal.options),
 };
