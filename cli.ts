@@ -42,7 +42,7 @@ import { numberLiteralValue } from "./lib/dsl/parser.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
 import { CommandError, escapeControl } from "./lib/dsl/errors.ts";
 import { importPfnList, importText } from "./lib/dsl/import.ts";
-import { InputFileError, readInputFile } from "./lib/scenario/input_file.ts";
+import { hostFsErrno, InputFileError, readInputFile } from "./lib/scenario/input_file.ts";
 import { readScriptFile } from "./lib/dsl/source_file.ts";
 import { repl } from "./lib/dsl/repl.ts";
 import { runWorkload, workloadMemory } from "./lib/metrics/kho_ref_workload.ts";
@@ -158,7 +158,8 @@ Performs ../shared/bench-ref's workload through the engine: pfn_i = (i * 0x9E377
 preserved with kho_preserve_pages (6.16: kho_preserve_phys), hyper adds G order-18 blocks
 after the span; the handed-over tracker is walked with the successor's reader and the
 checksum callback, then the successor boots. The whole workload first runs N times untimed
-(JIT warm-up, default 3). Prints one JSON line: kho_ref's keys plus successor_boot_ms.
+(JIT warm-up, default 3, at most 20). Prints one JSON line: kho_ref's keys plus
+successor_boot_ms.
 tools/bench_ratios.ts runs both sides and prints the ratios.
 ${MEMORY_HELP}`,
   compare: `Usage: deno task kholab ${COMPARE_USAGE}
@@ -285,6 +286,16 @@ function memoryOption(text: string | undefined): number | undefined {
   if (n !== undefined && n < MIN_MEMORY_BYTES) {
     throw new SyntaxError(`--max-memory ${text}: at least 16M`);
   }
+  return n;
+}
+
+/** Most untimed runs `bench --warmup` takes (each is a whole workload: a bound on the time). */
+const MAX_WARMUP = 20;
+
+/** `bench --warmup N`: 0..20. */
+function warmupOption(text: string | undefined): number {
+  const n = countOption("warmup", text) ?? 3;
+  if (n > MAX_WARMUP) throw new SyntaxError(`--warmup ${n}: at most ${MAX_WARMUP}`);
   return n;
 }
 
@@ -749,7 +760,7 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
           spanPages: countOption("span-pages", values["span-pages"])!,
           giantFolios: countOption("giant-folios", values["giant-folios"])!,
           bitmapBytes,
-          warmup: countOption("warmup", values.warmup)!,
+          warmup: warmupOption(values.warmup),
           clock: wallClock,
         } as const;
         new MemoryBudget(memoryOption(values["max-memory"])).check(
@@ -833,7 +844,7 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
     if (
       e instanceof FdtError || e instanceof SyntaxError || e instanceof RangeError ||
       e instanceof CommandError ||
-      e instanceof InputFileError || e instanceof HostMemoryError
+      e instanceof InputFileError || e instanceof HostMemoryError || hostFsErrno(e) !== null
     ) {
       out.error(`kholab ${cmd}: ${(e as Error).message}`);
       return 2;

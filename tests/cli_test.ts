@@ -393,6 +393,22 @@ Deno.test("cli: bad flags and arguments exit 2 with one line and no stack trace"
     [["demo", "--workers", "999"], /--workers 999: more than the/],
     [["report", "--out", "x", "--workers", "999"], /--workers 999: more than the/],
     [["run", "x.kho", "--max-steps", "0"], /--max-steps 0: at least 1/],
+    // Found by the cli fuzz target: 1024 warm-up runs of a workload ran for minutes.
+    [["bench", "--workload", "radix", "--warmup", "1024"], /--warmup 1024: at most 20/],
+    // Writing where the host refuses: bad input, not an internal error.
+    [[
+      "report",
+      "--out",
+      "/proc/kholab/x",
+      "uniform",
+      "ramBytes=1G",
+      "pages=8",
+      "--profiles",
+      "kho-v4",
+      "--workers",
+      "0",
+      "--no-matrix",
+    ], /^kholab report: /],
   ];
   for (const [args, re] of cases) {
     const r = await cli(...args);

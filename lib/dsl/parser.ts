@@ -132,13 +132,14 @@ class Parser {
     return this.errors.length >= this.maxErrors;
   }
 
-  report(message: string, start: number, end = start + 1): void {
+  /** Records an error; `message` may be a function (not called past the error limit). */
+  report(message: string | (() => string), start: number, end = start + 1): void {
     if (this.errors.length >= this.maxErrors) {
       this.more++;
       return;
     }
     this.errors.push(
-      new ScriptSyntaxError(message, {
+      new ScriptSyntaxError(typeof message === "string" ? message : message(), {
         file: this.file,
         span: this.span(start, end),
         source: this.src,
@@ -146,7 +147,7 @@ class Parser {
     );
   }
 
-  fail(message: string, start: number, end = start + 1): never {
+  fail(message: string | (() => string), start: number, end = start + 1): never {
     this.report(message, start, end);
     throw BAIL;
   }
@@ -239,7 +240,7 @@ class Parser {
 
   tooDeep(at: number): never {
     this.fail(
-      `nested deeper than ${MAX_NESTING} levels (parentheses, operators and blocks count)`,
+      () => `nested deeper than ${MAX_NESTING} levels (parentheses, operators and blocks count)`,
       at,
     );
   }
@@ -276,7 +277,7 @@ class Parser {
       try {
         body.push(this.statement(depth));
         this.skipBlanks();
-        if (!this.atEnd()) this.fail(`unexpected ${this.describeHere()}`, this.pos);
+        if (!this.atEnd()) this.fail(() => `unexpected ${this.describeHere()}`, this.pos);
       } catch (e) {
         if (!(e instanceof Bail)) throw e;
         if (this.pos === start) this.pos++;
@@ -288,7 +289,9 @@ class Parser {
   statement(depth: number): Stmt {
     const start = this.pos;
     const word = this.match(CMD_IDENT);
-    if (word === null) this.fail(`expected a command, found ${this.describeHere()}`, this.pos);
+    if (word === null) {
+      this.fail(() => `expected a command, found ${this.describeHere()}`, this.pos);
+    }
     this.pos += word.length;
     const nameSpan = this.span(start, this.pos);
     this.stmtSpan = nameSpan;
@@ -331,7 +334,7 @@ class Parser {
       if (!hint && this.objectKinds.has(word)) {
         hint = ` (objects are created with NAME = ${word} …)`;
       }
-      this.fail(`unknown command ${quoteToken(word)}${hint}`, start, start + word.length);
+      this.fail(() => `unknown command ${quoteToken(word)}${hint}`, start, start + word.length);
     }
     const errorsBefore = this.errors.length + this.more;
     const { args, options } = this.items(spec, word);
@@ -345,13 +348,13 @@ class Parser {
     const span = this.span(start, start + target.length);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(target)) {
       this.report(
-        `${quoteToken(target)} is not an object name (letters, digits, _)`,
+        () => `${quoteToken(target)} is not an object name (letters, digits, _)`,
         start,
         start + target.length,
       );
     } else if (this.commands.has(target) || this.objectKinds.has(target)) {
       this.report(
-        `${quoteToken(target)} is a command name; choose another object name`,
+        () => `${quoteToken(target)} is a command name; choose another object name`,
         start,
         start + target.length,
       );
@@ -362,9 +365,10 @@ class Parser {
     const kind = this.match(CMD_IDENT);
     if (kind === null) {
       this.fail(
-        `expected an object kind (${
-          [...this.objectKinds.keys()].join(", ")
-        }), found ${this.describeHere()}`,
+        () =>
+          `expected an object kind (${
+            [...this.objectKinds.keys()].join(", ")
+          }), found ${this.describeHere()}`,
         this.pos,
       );
     }
@@ -374,9 +378,10 @@ class Parser {
     const spec = this.objectKinds.get(kind);
     if (spec === undefined) {
       this.fail(
-        `unknown object kind ${quoteToken(kind)}${
-          didYouMean(kind, this.objectKinds.keys())
-        } (known: ${[...this.objectKinds.keys()].join(", ")})`,
+        () =>
+          `unknown object kind ${quoteToken(kind)}${
+            didYouMean(kind, this.objectKinds.keys())
+          } (known: ${[...this.objectKinds.keys()].join(", ")})`,
         k0,
         this.pos,
       );
@@ -388,32 +393,38 @@ class Parser {
   letStmt(nameSpan: Span): Stmt {
     const n0 = this.pos;
     const name = this.match(IDENT);
-    if (name === null) this.fail(`let needs a name, found ${this.describeHere()}`, this.pos);
+    if (name === null) this.fail(() => `let needs a name, found ${this.describeHere()}`, this.pos);
     this.pos += name.length;
     this.skipBlanks();
     if (this.peek() !== "=" || this.src[this.pos + 1] === "=") {
-      this.fail(`expected "=" after let ${name}, found ${this.describeHere()}`, this.pos);
+      this.fail(() => `expected "=" after let ${name}, found ${this.describeHere()}`, this.pos);
     }
     this.pos++;
     this.skipBlanks();
-    if (this.atEnd()) this.fail(`let ${name} needs a value`, n0, this.pos);
+    if (this.atEnd()) this.fail(() => `let ${name} needs a value`, n0, this.pos);
     return { kind: "let", name, expr: this.expr(false), span: nameSpan };
   }
 
   sweepStmt(depth: number, nameSpan: Span): Stmt {
     const variable = this.match(IDENT);
     if (variable === null) {
-      this.fail(`sweep needs a variable: sweep VAR in [ … ] { … }`, this.pos);
+      this.fail(() => `sweep needs a variable: sweep VAR in [ … ] { … }`, this.pos);
     }
     this.pos += variable.length;
     this.skipBlanks();
     if (this.match(/in(?![A-Za-z0-9_])/y) === null) {
-      this.fail(`expected "in" after sweep ${variable}, found ${this.describeHere()}`, this.pos);
+      this.fail(
+        () => `expected "in" after sweep ${variable}, found ${this.describeHere()}`,
+        this.pos,
+      );
     }
     this.pos += 2;
     this.skipBlanks();
     if (this.peek() !== "[") {
-      this.fail(`expected "[" to start the sweep values, found ${this.describeHere()}`, this.pos);
+      this.fail(
+        () => `expected "[" to start the sweep values, found ${this.describeHere()}`,
+        this.pos,
+      );
     }
     const open = this.pos++;
     const values: Value[] = [];
@@ -442,7 +453,10 @@ class Parser {
 
   braceBlock(depth: number, what: string): Stmt[] {
     if (this.peek() !== "{") {
-      this.fail(`expected "{" to open the ${what} block, found ${this.describeHere()}`, this.pos);
+      this.fail(
+        () => `expected "{" to open the ${what} block, found ${this.describeHere()}`,
+        this.pos,
+      );
     }
     const open = this.pos;
     if (depth + 1 > MAX_NESTING) this.tooDeep(open);
@@ -470,11 +484,11 @@ class Parser {
         continue;
       }
       const word = this.readWord(WORD_STOP);
-      if (word === "") this.fail(`unexpected ${this.describeHere()}`, this.pos);
+      if (word === "") this.fail(() => `unexpected ${this.describeHere()}`, this.pos);
       if (this.peek() === "=") {
         this.pos++;
         if (this.atEnd() || this.peek() === " " || this.peek() === "\t" || this.peek() === "#") {
-          this.fail(`missing value after ${word}=`, i0, this.pos);
+          this.fail(() => `missing value after ${word}=`, i0, this.pos);
         }
         const value = this.value(" \t\r\n#;{}()");
         options.push({ name: word, value, span: this.span(i0, i0 + word.length) });
@@ -514,7 +528,7 @@ class Parser {
       return { kind: "expr", dollar: false, expr, span: this.span(s, this.pos) };
     }
     const text = this.readWord(stops);
-    if (text === "") this.fail(`expected a value, found ${this.describeHere()}`, this.pos);
+    if (text === "") this.fail(() => `expected a value, found ${this.describeHere()}`, this.pos);
     return { kind: "word", text, span: this.span(s, this.pos) };
   }
 
@@ -553,16 +567,17 @@ class Parser {
       if (os === undefined) {
         const names = [...known.keys()];
         this.report(
-          `unknown option ${quoteToken(o.name)} for ${what}${
-            this.quiet ? "" : didYouMean(o.name, names)
-          }${names.length ? ` (options: ${names.join(", ")})` : " (it takes no options)"}`,
+          () =>
+            `unknown option ${quoteToken(o.name)} for ${what}${
+              this.quiet ? "" : didYouMean(o.name, names)
+            }${names.length ? ` (options: ${names.join(", ")})` : " (it takes no options)"}`,
           start,
           start + o.name.length,
         );
         continue;
       }
       if (seen.has(o.name) && !os.repeatable) {
-        this.report(`option ${quoteToken(o.name)} given twice`, start, start + o.name.length);
+        this.report(() => `option ${quoteToken(o.name)} given twice`, start, start + o.name.length);
       }
       seen.add(o.name);
       if (o.value === null) continue;
@@ -572,7 +587,7 @@ class Parser {
       if (os.required && !seen.has(os.name)) {
         const at = this.offsetOf(this.stmtSpan);
         this.report(
-          `${what}: missing option ${os.name}=${kindName(os.kind)} (usage: ${usage(spec)})`,
+          () => `${what}: missing option ${os.name}=${kindName(os.kind)} (usage: ${usage(spec)})`,
           at,
           at + this.stmtSpan.len,
         );
@@ -592,9 +607,10 @@ class Parser {
           ])
           : "";
         this.report(
-          `unexpected argument ${quoteToken(valueText(args[i]))} for ${what}${hint} (usage: ${
-            usage(spec)
-          })`,
+          () =>
+            `unexpected argument ${quoteToken(valueText(args[i]))} for ${what}${hint} (usage: ${
+              usage(spec)
+            })`,
           a,
           a + args[i].span.len,
         );
@@ -609,7 +625,7 @@ class Parser {
       const miss = need[given] ?? need[need.length - 1];
       const at = this.offsetOf(this.stmtSpan);
       this.report(
-        `${what}: missing ${miss.name} (usage: ${usage(spec)})`,
+        () => `${what}: missing ${miss.name} (usage: ${usage(spec)})`,
         at,
         at + this.stmtSpan.len,
       );
@@ -645,7 +661,7 @@ class Parser {
     } catch (e) {
       if (!(e instanceof ValueError)) throw e;
       const at = this.offsetOf(v.span);
-      this.report(`${prefix}${e.message}`, at, at + v.span.len);
+      this.report(() => `${prefix}${e.message}`, at, at + v.span.len);
     }
   }
 
@@ -658,7 +674,7 @@ class Parser {
       const e = this.nested(open, () => this.binary(1, true));
       this.skipAll(true);
       if (this.peek() !== ")") {
-        this.fail(`expected ")" to close "(", found ${this.describeHere()}`, this.pos, open);
+        this.fail(() => `expected ")" to close "(", found ${this.describeHere()}`, this.pos, open);
       }
       this.pos++;
       return e;
@@ -685,7 +701,7 @@ class Parser {
       this.skipAll(nl);
       const op = this.peekOp();
       if (op === null && this.peek() === "=") {
-        this.fail(`"=" is not an operator: use == to compare`, this.pos);
+        this.fail(() => `"=" is not an operator: use == to compare`, this.pos);
       }
       if (op === null || PRECEDENCE[op] < minPrec) return left;
       const at = this.pos;
@@ -720,7 +736,8 @@ class Parser {
       if (raw === null) {
         const bad = this.match(/[0-9A-Za-z_.]+/y)!;
         this.fail(
-          `bad number ${quoteToken(bad)} (sizes: 4K 16G 1T; counts: 64Ki 1Mi 1k; hex: 0x1000)`,
+          () =>
+            `bad number ${quoteToken(bad)} (sizes: 4K 16G 1T; counts: 64Ki 1Mi 1k; hex: 0x1000)`,
           s,
           s + bad.length,
         );
@@ -730,7 +747,7 @@ class Parser {
       try {
         value = numberLiteralValue(raw);
       } catch (e) {
-        this.fail(`bad number ${quoteToken(raw)}: ${(e as Error).message}`, s, this.pos);
+        this.fail(() => `bad number ${quoteToken(raw)}: ${(e as Error).message}`, s, this.pos);
       }
       return { kind: "num", value, raw, span: this.span(s, this.pos) };
     }
@@ -742,7 +759,7 @@ class Parser {
       }
       return { kind: "name", name, span: this.span(s, this.pos) };
     }
-    this.fail(`expected a value in the expression, found ${this.describeHere()}`, s);
+    this.fail(() => `expected a value in the expression, found ${this.describeHere()}`, s);
   }
 }
 

@@ -111,6 +111,25 @@ export function readInputFile(
   }
 }
 
+/**
+ * The errno name of a failed file-system call of the host (Deno's error classes), or null for
+ * anything else: `ENOENT`, `EACCES` (not permitted, or not granted to this process), `EEXIST`,
+ * `EISDIR`, `ENOTDIR`, `EIO` (another I/O error).
+ */
+export function hostFsErrno(e: unknown): string | null {
+  const E = Deno.errors;
+  if (e instanceof E.NotFound) return "ENOENT";
+  if (e instanceof E.PermissionDenied || e instanceof E.NotCapable) return "EACCES";
+  if (e instanceof E.AlreadyExists) return "EEXIST";
+  if (e instanceof E.IsADirectory) return "EISDIR";
+  if (e instanceof E.NotADirectory) return "ENOTDIR";
+  if (
+    e instanceof E.BadResource || e instanceof E.Busy || e instanceof E.FilesystemLoop ||
+    e instanceof E.WriteZero || e instanceof E.UnexpectedEof || e instanceof E.InvalidData
+  ) return "EIO";
+  return null;
+}
+
 /** The error of a failed file-system call: missing, not permitted, or anything else. */
 function hostError(path: string, e: unknown): InputFileError {
   if (e instanceof Deno.errors.NotFound) return new InputFileError("ENOENT", path, "no such file");

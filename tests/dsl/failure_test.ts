@@ -276,3 +276,14 @@ Deno.test("a failed finalize at kexec (kho_abort) unpreserves the objects and fr
     assert.equal(s.stats.verifyOk, 1, `n=${n}`);
   }
 });
+
+Deno.test("export into a path the host refuses: a runtime error with its errno, not internal", async () => {
+  // Found by the dsl fuzz target: without write permission the export was an internal error.
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/file`, "");
+  const r = runScript(`machine ram=1G\nexport "${dir}/file/sub"`, { clock, file: "e.kho" });
+  assert.equal(r.results.error?.kind, "runtime", r.output);
+  assert.equal(r.results.error?.code, "ENOTDIR");
+  assert.match(r.output, /e\.kho:2:1: export: ENOTDIR: .*file\/sub/);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -25,6 +25,7 @@ import {
   type ScenarioSpec,
 } from "../../scenario/scenarios.ts";
 import { scenarioMemory } from "../../scenario/scenario_memory.ts";
+import { formatSize } from "../../units.ts";
 import { CommandError, didYouMean } from "../errors.ts";
 import type { Session } from "../session.ts";
 import type { CheckProblem, CommandSpec, MetricSpec, OptionSpec } from "../spec.ts";
@@ -118,6 +119,15 @@ export function scenarioCommand(s: Session, name: string, opts: Record<string, u
   const params = given as Record<string, ParamValue>;
   const problems = scenarioProblems(name, new Map(Object.entries(params)));
   if (problems.length) throw new CommandError(null, problems.map((p) => p.message).join("; "));
+  const machine = SCENARIOS[name as keyof typeof SCENARIOS].machineBytes(
+    resolveParams(name, params),
+  );
+  if (machine > s.maxRamBytes) {
+    throw new CommandError(
+      "E2BIG",
+      `scenario ${name}: a machine of ${formatSize(machine)} > limit ${formatSize(s.maxRamBytes)}`,
+    );
+  }
   const res = runScenario({
     scenario: name,
     profile: (profile as ProfileName | undefined) ?? CURRENT_PROFILE,
