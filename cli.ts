@@ -3,8 +3,12 @@
  *
  * Every command's arguments are parsed here, with `node:util`'s `parseArgs` in strict mode
  * (unknown options are errors), and every usage text lives here; `lib/` takes typed options.
- * Bad input — an unknown option, a malformed value, a missing file — prints one line naming
- * the command and exits 2, without a stack trace. The wall clock is handed to `lib/` here.
+ * Bad input — an unknown option, a malformed value, a missing or unreadable file, a
+ * directory, a device — prints one line naming the command and exits 2, without a stack
+ * trace. Exit codes: 0 done, 1 a failed check (an `expect`, a bad blob, a scenario point that
+ * failed), 2 bad input, 70 an internal error (a failure of kholab itself: one line, the stack
+ * with `KHOLAB_DEBUG=1`). Everything printed has its control characters escaped (a binary
+ * file given as a script cannot drive the terminal). The wall clock is handed to `lib/` here.
  *
  * @module
  */
@@ -13,7 +17,7 @@ import { parseArgs } from "node:util";
 import { checkFullVerdict } from "./lib/kho/fdt/check.ts";
 import { toDts } from "./lib/kho/fdt/dts.ts";
 import { FdtError, KhoError } from "./lib/errors.ts";
-import { parseCount, parseSize } from "./lib/units.ts";
+import { formatSize, parseCount, parseSize } from "./lib/units.ts";
 import { wallClock } from "./lib/rng.ts";
 import {
   abiMatrix,
@@ -31,17 +35,19 @@ import {
 } from "./lib/scenario/handover_inspect.ts";
 import { numberLiteralValue } from "./lib/dsl/parser.ts";
 import { checkScript, runScript } from "./lib/dsl/run.ts";
-import { CommandError } from "./lib/dsl/errors.ts";
+import { CommandError, escapeControl } from "./lib/dsl/errors.ts";
 import { importPfnList, importText } from "./lib/dsl/import.ts";
-import { InputFileError } from "./lib/scenario/input_file.ts";
+import { hostFsErrno, InputFileError, readInputFile } from "./lib/scenario/input_file.ts";
+import { readScriptFile } from "./lib/dsl/source_file.ts";
 import { repl } from "./lib/dsl/repl.ts";
-import { runWorkload } from "./lib/metrics/kho_ref_workload.ts";
+import { runWorkload, workloadMemory } from "./lib/metrics/kho_ref_workload.ts";
+import { defaultMemoryBudget, HostMemoryError, MemoryBudget } from "./lib/machine/host_memory.ts";
 import type { MetricsRow } from "./lib/metrics/metrics.ts";
 import { demoReport, writeReport } from "./lib/report/report.ts";
 import { compareProfiles, formatTable } from "./lib/scenario/compare.ts";
 import { rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
 import { LADDER_HOST_BYTES, type ParamValue } from "./lib/scenario/scenarios.ts";
-import { runSweep } from "./lib/scenario/sweep.ts";
+import { defaultWorkers, runSweep } from "./lib/scenario/sweep.ts";
 import { conformanceTable, runConformance } from "./lib/design/conformance.ts";
 import { DesignError, loadDesign } from "./lib/design/load.ts";
 import { BUILTIN_TRACKER_FORMATS, trackerFormat } from "./lib/kho/trackers/registry.ts";
@@ -56,17 +62,17 @@ const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
   .join(",");
 
 const REPORT_USAGE = "report [--scenario NAME] --out DIR [--seed N] [--profiles all|a,b] " +
-  "[--workers N] [--repeat N] [--param NAME --values v1,v2,…] [--no-matrix] " +
+  "[--workers N [--force-workers]] [--repeat N] [--param NAME --values v1,v2,…] [--no-matrix] " +
   "[--design FILE.ts]… [name=value …]";
-const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N] [--repeat N] " +
-  "[--seed N] [--format table|json|csv] [--design FILE.ts]… [name=value …]";
+const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N [--force-workers]] " +
+  "[--repeat N] [--seed N] [--format table|json|csv] [--design FILE.ts]… [name=value …]";
 const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json]";
 const EXPORT_USAGE = "export --handover DIR [SCENARIO] [--profile NAME] [--seed N] " +
   "[--set name=value]… [name=value …]";
 const INSPECT_USAGE = "inspect DIR [--profile NAME] [--strict] [--json]";
 const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
-  "[--workers N] [--repeat N] [--seed N] [--format csv|json|table] [--design FILE.ts]… " +
-  "[name=value …]";
+  "[--workers N [--force-workers]] [--repeat N] [--seed N] [--format csv|json|table] " +
+  "[--design FILE.ts]… [name=value …]";
 const CONFORMANCE_USAGE = "conformance [FILE.ts …] [--kind KIND]… [--seed N] [--json]";
 
 /** What --design says in every command's help. */
@@ -81,6 +87,20 @@ const REPEAT_HELP =
 taken after up to ${DEFAULT_WARMUP} untimed warm-up runs, one sweep point at a time once no
 point runs (docs/metrics.md); rows carry NAME (the median), NAME.n, .median, .min and .max.`;
 
+/** Largest blob `fdt dump|check` reads (kholab's FDTs are pages; libfdt's limit is 2 GiB). */
+const FDT_MAX_BYTES = 64 * 1024 * 1024;
+
+/** What --workers means, for the help texts. */
+const WORKERS_HELP =
+  `--workers N runs on N Deno workers (default: the machine's cores, here ${defaultWorkers()}; 0 runs in this thread); more than the cores needs --force-workers.`;
+
+/** What --max-memory means, for the help texts. */
+const MEMORY_HELP =
+  `--max-memory SIZE bounds the host memory (JavaScript heap and buffers) the command may
+take: what would not fit by its estimate is refused up front, naming the estimate (default:
+half of V8's heap limit, here ${formatSize(defaultMemoryBudget())}; on workers, each point's
+isolate; with the option, the points running together).`;
+
 /** Help texts: the overview ("") and one per command. */
 const HELP: Record<string, string> = {
   "": `kholab — a laboratory for the Linux kernel's Kexec HandOver (KHO)
@@ -88,7 +108,7 @@ const HELP: Record<string, string> = {
 Usage: deno task kholab <command> [options]
 
 Commands:
-  run FILE [--json] [--seed N] [--set NAME=VALUE]…
+  run FILE [--json] [--seed N] [--set NAME=VALUE]… [--max-steps N]
                        run a .kho script (exit 1 when an expect fails, 2 on a script error)
   check FILE           check a .kho script without running it
   repl                 the interactive command language (also: deno task repl)
@@ -109,30 +129,42 @@ Commands:
   help [COMMAND]       this text, or a command's
 
 Every command takes --help; compare, sweep, report, matrix, profiles, run and check take
---design FILE.ts (a module defining trackers and profiles, e.g. examples/designs/*.ts).`,
-  demo: `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N] [--repeat N])
+--design FILE.ts (a module defining trackers and profiles, e.g. examples/designs/*.ts); run, repl,
+compare, sweep, report, demo, bench and import take --max-memory SIZE (the host memory they may
+take). Exit codes: 0 done, 1 a failed check, 2 bad input (a bad option or value, an unreadable
+file), 70 an internal error of kholab (KHOLAB_DEBUG=1 prints its stack).`,
+  demo:
+    `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N [--force-workers]] [--repeat N])
 
 Runs the default 1 TiB hypervisor scenario (1008 GiB of guest memory in 8 hugetlbfs memfds of
 1 GiB pages, preserved through LUO where the profile can — the HugeTLB RFC — and reported
 unsupported elsewhere, 1 Mi preserved order-0 IOMMU pages in a 16 GiB pool, vmalloc and DMA
 buffers) for every ABI profile, kexecs, restores and verifies, writes the HTML report with
-data.json and CSVs to report/demo/, and prints the summary table.
-${REPEAT_HELP}`,
+data.json and CSVs to report/demo/, and prints the summary table. ${WORKERS_HELP}
+${REPEAT_HELP}
+${MEMORY_HELP}`,
   report: `Usage: deno task kholab ${REPORT_USAGE}
 
 Writes one self-contained HTML page (inline SVG charts, tables, the exact command, seed,
 versions and code revision) plus data.json and CSVs to --out DIR. Parameters over the
 scenario's defaults are name=value (or --set name=value); the seed defaults to 1.
 ${REPEAT_HELP}
+${WORKERS_HELP}
+${MEMORY_HELP}
 ${DESIGN_HELP}`,
-  run: `Usage: deno task kholab run FILE [--json] [--seed N] [--set NAME=VALUE]… [--design FILE.ts]…
+  run:
+    `Usage: deno task kholab run FILE [--json] [--seed N] [--set NAME=VALUE]… [--max-steps N] [--design FILE.ts]…
 
 Runs a kholab script. The whole script is checked first; every syntax error is reported as
-FILE:LINE:COL with the source line and a caret. Exit code 0 when it ran and every expect
-held, 1 when an expect failed, 2 on a syntax or runtime error. --json prints one JSON
-document with the measurements, expects and metrics. --set binds a variable before the
-script runs (a number if it reads as one, else a string), e.g.
+FILE:LINE:COL with the source line and a caret (the first 100; then "… and K more"). Exit
+code 0 when it ran and every expect held, 1 when an expect failed, 2 on a syntax or runtime
+error (printed once, on standard error). --json prints one JSON document with the
+measurements, expects and metrics. --set binds a variable before the script runs (a number
+if it reads as one, else a string), e.g.
   deno task kholab run examples/named-objects.kho --set p=kho-v1-6.16
+--max-steps N stops the run after N steps (statements and loop iterations; default
+10,000,000). FILE must be a regular file of at most 4 MiB (so are included files).
+${MEMORY_HELP}
 In a script, 'help' lists commands; a script's 'design FILE.ts' statements are imported
 before it runs. ${DESIGN_HELP}`,
   check: `Usage: deno task kholab check FILE [--design FILE.ts]…
@@ -143,7 +175,9 @@ script's 'design FILE.ts' statements are imported first (their profiles are then
 
 The kholab command language, interactive: Tab completes commands, options, object and
 profile names; Up/Down browse the history (~/.kholab_history); blocks continue until their
-braces close; 'help' and 'help COMMAND' explain. Piped input runs like a script.`,
+braces close; 'help' and 'help COMMAND' explain. Piped input runs like a script. Ctrl-C
+stops a running command (rolled back; the session stays) or drops the line being typed;
+Ctrl-D on an empty line quits. --max-steps N and --max-memory SIZE as for run.`,
   bench: `Usage: deno task kholab bench --workload radix|xarray|hyper --pages N --span-pages S
                                [--giant-folios G] [--bitmap-bytes 512|4096] [--warmup N]
 
@@ -151,22 +185,30 @@ Performs ../shared/bench-ref's workload through the engine: pfn_i = (i * 0x9E377
 preserved with kho_preserve_pages (6.16: kho_preserve_phys), hyper adds G order-18 blocks
 after the span; the handed-over tracker is walked with the successor's reader and the
 checksum callback, then the successor boots. The whole workload first runs N times untimed
-(JIT warm-up, default 3). Prints one JSON line: kho_ref's keys plus successor_boot_ms.
-tools/bench_ratios.ts runs both sides and prints the ratios.`,
+(JIT warm-up, default 3, at most 20). Prints one JSON line: kho_ref's keys plus
+successor_boot_ms.
+tools/bench_ratios.ts runs both sides and prints the ratios.
+${MEMORY_HELP}`,
   compare: `Usage: deno task kholab ${COMPARE_USAGE}
 
 Runs a scenario (default: the 1 TiB hypervisor; also --scenario NAME) once per profile
 (default: every available one), each a build, preserve, kexec, restore and verify, and
 prints one row per profile: an aligned table by default. Parameters over the scenario's
-defaults are name=value (or --set name=value). --workers 0 runs in this thread.
+defaults are name=value (or --set name=value); every parameter is checked before anything
+runs (a bad one exits 2). Exit code 1 when a profile's run failed (status error).
+${WORKERS_HELP}
 ${REPEAT_HELP} --repeat 0 leaves them out.
+${MEMORY_HELP}
 ${DESIGN_HELP} A design's profiles run on the workers too: each worker imports the file.`,
   sweep: `Usage: deno task kholab ${SWEEP_USAGE}
 
 Sweeps one scenario parameter (--param) over --values, crossed with the profiles, on Deno
 workers; one row per (value, profile), CSV by default. 'ladder' without --param sweeps
-hostBytes over ${LADDER_TEXT}.
+hostBytes over ${LADDER_TEXT}. Every point's parameters are checked before anything runs (a
+bad value exits 2); exit code 1 when a point's run failed (status error).
+${WORKERS_HELP}
 ${REPEAT_HELP} --repeat 0 leaves them out.
+${MEMORY_HELP}
 ${DESIGN_HELP}`,
   matrix: `Usage: deno task kholab matrix [--json] [--profiles all|a,b] [--design FILE.ts]…
 
@@ -223,7 +265,8 @@ check fails, 2 on bad input (a missing file, an unknown kind).`,
   fdt: `Usage: deno task kholab fdt dump FILE | fdt check FILE
 
 dump   prints the blob as dts text (like dtc -I dtb -O dts)
-check  prints OK or the libfdt error name (exit 1)`,
+check  prints OK or the libfdt error name (exit 1)
+FILE must be a regular file of at most 64 MiB.`,
 };
 
 /** Where the command line writes: the console, or a test's capture. */
@@ -236,6 +279,11 @@ export interface CliOutput {
 
 const CONSOLE: CliOutput = { log: (t) => console.log(t), error: (t) => console.error(t) };
 
+/** `out` with control characters escaped in everything written. */
+function escaped(out: CliOutput): CliOutput {
+  return { log: (t) => out.log(escapeControl(t)), error: (t) => out.error(escapeControl(t)) };
+}
+
 const HELP_OPTION = { help: { type: "boolean", short: "h" } } as const;
 
 /** A count option (`--workers 4`, `--seed 0x10`); absent stays undefined. */
@@ -246,6 +294,54 @@ function countOption(name: string, text: string | undefined): number | undefined
   } catch (e) {
     throw new SyntaxError(`--${name}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * `--workers N`: a whole number, 0 (this thread) up to the machine's cores; more only with
+ * `--force-workers`. Absent stays undefined (the default: the cores).
+ */
+function workersOption(text: string | undefined, force: boolean | undefined): number | undefined {
+  const n = countOption("workers", text);
+  if (n === undefined) return undefined;
+  const cores = defaultWorkers();
+  if (n > cores && !force) {
+    throw new SyntaxError(
+      `--workers ${n}: more than the ${cores} cores of this machine (--force-workers to insist)`,
+    );
+  }
+  return n;
+}
+
+/** `--max-memory SIZE`: the host memory a command may take (see lib/machine/host_memory.ts). */
+const MEMORY_OPTION = { "max-memory": { type: "string" } } as const;
+
+/** Smallest `--max-memory`: below it Deno itself does not fit. */
+const MIN_MEMORY_BYTES = 16 * 1024 * 1024;
+
+/** `--max-memory SIZE` (`512M`, `2G`); absent: the default (half of V8's heap limit). */
+function memoryOption(text: string | undefined): number | undefined {
+  const n = sizeOption("max-memory", text);
+  if (n !== undefined && n < MIN_MEMORY_BYTES) {
+    throw new SyntaxError(`--max-memory ${text}: at least 16M`);
+  }
+  return n;
+}
+
+/** Most untimed runs `bench --warmup` takes (each is a whole workload: a bound on the time). */
+const MAX_WARMUP = 20;
+
+/** `bench --warmup N`: 0..20. */
+function warmupOption(text: string | undefined): number {
+  const n = countOption("warmup", text) ?? 3;
+  if (n > MAX_WARMUP) throw new SyntaxError(`--warmup ${n}: at most ${MAX_WARMUP}`);
+  return n;
+}
+
+/** `--max-steps N` (at least 1). */
+function stepsOption(text: string | undefined): number | undefined {
+  const n = countOption("max-steps", text);
+  if (n === 0) throw new SyntaxError("--max-steps 0: at least 1");
+  return n;
 }
 
 /** `--profiles all|a,b`: undefined for all, else the named profiles (RangeError if unknown). */
@@ -328,6 +424,7 @@ function importCommand(args: string[]): { text: string; code: number } {
       nodes: { type: "string" },
       seed: { type: "string" },
       json: { type: "boolean" },
+      ...MEMORY_OPTION,
       ...HELP_OPTION,
     },
     allowPositionals: true,
@@ -342,6 +439,7 @@ function importCommand(args: string[]): { text: string; code: number } {
     nodes: countOption("nodes", values.nodes),
     seed: countOption("seed", values.seed),
     clock: wallClock,
+    maxMemoryBytes: memoryOption(values["max-memory"]),
   });
   return {
     text: values.json ? JSON.stringify(r, null, 2) : importText(r),
@@ -426,10 +524,12 @@ function render(rows: MetricsRow[], format: string): string {
 
 /** Options of `compare` and `sweep`. */
 const SCENARIO_OPTIONS = {
+  ...MEMORY_OPTION,
   scenario: { type: "string" },
   profiles: { type: "string" },
   workers: { type: "string" },
   repeat: { type: "string" },
+  "force-workers": { type: "boolean" },
   seed: { type: "string" },
   format: { type: "string" },
   set: { type: "string", multiple: true },
@@ -443,7 +543,7 @@ async function loadDesigns(files: readonly string[] | undefined): Promise<void> 
 }
 
 /** `kholab compare …`: the text to print. */
-async function compareCommand(args: string[]): Promise<string> {
+async function compareCommand(args: string[]): Promise<CommandOutput> {
   const { values, positionals } = parseArgs({
     args,
     options: SCENARIO_OPTIONS,
@@ -457,15 +557,27 @@ async function compareCommand(args: string[]): Promise<string> {
     params,
     profiles: profilesOption(values.profiles),
     seed: countOption("seed", values.seed),
-    workers: countOption("workers", values.workers),
+    workers: workersOption(values.workers, values["force-workers"]),
     repeat: countOption("repeat", values.repeat),
+    maxMemoryBytes: memoryOption(values["max-memory"]),
     clock: wallClock,
   });
-  return render(rows, values.format ?? "table");
+  return { text: render(rows, values.format ?? "table"), failed: failedRows(rows) };
+}
+
+/** Exit code 1 when a scenario run failed (a row with status error), else 0. */
+function failedRows(rows: readonly MetricsRow[]): boolean {
+  return rows.some((r) => r.status === "error");
+}
+
+/** What a command prints and whether a check failed (exit code 1). */
+interface CommandOutput {
+  text: string;
+  failed: boolean;
 }
 
 /** `kholab sweep …`: the text to print. */
-async function sweepCommand(args: string[]): Promise<string> {
+async function sweepCommand(args: string[]): Promise<CommandOutput> {
   const { values, positionals } = parseArgs({
     args,
     options: { ...SCENARIO_OPTIONS, param: { type: "string" }, values: { type: "string" } },
@@ -492,15 +604,16 @@ async function sweepCommand(args: string[]): Promise<string> {
     values: list,
     profiles: profilesOption(values.profiles),
     seed: countOption("seed", values.seed),
-    workers: countOption("workers", values.workers),
+    workers: workersOption(values.workers, values["force-workers"]),
     repeat: countOption("repeat", values.repeat),
+    maxMemoryBytes: memoryOption(values["max-memory"]),
     clock: wallClock,
   });
-  return render(rows, values.format ?? "csv");
+  return { text: render(rows, values.format ?? "csv"), failed: failedRows(rows) };
 }
 
 /** `kholab report …`: writes the report; returns the summary and the files written. */
-async function reportCommand(args: string[]): Promise<string> {
+async function reportCommand(args: string[]): Promise<CommandOutput> {
   const { values, positionals } = parseArgs({
     args,
     options: {
@@ -510,6 +623,8 @@ async function reportCommand(args: string[]): Promise<string> {
       profiles: { type: "string" },
       workers: { type: "string" },
       repeat: { type: "string" },
+      "force-workers": { type: "boolean" },
+      ...MEMORY_OPTION,
       param: { type: "string" },
       values: { type: "string" },
       set: { type: "string", multiple: true },
@@ -545,14 +660,18 @@ async function reportCommand(args: string[]): Promise<string> {
     values: list,
     profiles: profilesOption(profiles),
     seed,
-    workers: countOption("workers", values.workers),
+    workers: workersOption(values.workers, values["force-workers"]),
     repeat: countOption("repeat", values.repeat),
+    maxMemoryBytes: memoryOption(values["max-memory"]),
     outDir,
     command,
     matrix,
     clock: wallClock,
   });
-  return r.summary + "\nwrote " + r.files.join(", ") + "\n";
+  return {
+    text: r.summary + "\nwrote " + r.files.join(", ") + "\n",
+    failed: failedRows(r.rows),
+  };
 }
 
 /** Whether `e` is `parseArgs`'s complaint about the arguments (an unknown option, …). */
@@ -565,7 +684,8 @@ function isArgumentError(e: unknown): boolean {
  * Runs the CLI with `args`, writing to `out` (default: the console); returns the exit code:
  * 0 done, 1 a failed check (`run`: an expect; `fdt check`: a bad blob), 2 bad input.
  */
-export async function main(args: string[], out: CliOutput = CONSOLE): Promise<number> {
+export async function main(args: string[], output: CliOutput = CONSOLE): Promise<number> {
+  const out = escaped(output);
   const [cmd = "", ...rest] = args;
   const usage = (name: string, code = 0): number => {
     (code === 0 ? out.log : out.error)(HELP[name] ?? HELP[""]);
@@ -581,9 +701,16 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
   try {
     switch (cmd) {
       case "repl": {
-        const { values } = parseArgs({ args: rest, options: HELP_OPTION });
+        const { values } = parseArgs({
+          args: rest,
+          options: { ...MEMORY_OPTION, "max-steps": { type: "string" }, ...HELP_OPTION },
+        });
         if (values.help) return usage("repl");
-        return await repl({ clock: wallClock });
+        return await repl({
+          clock: wallClock,
+          maxMemoryBytes: memoryOption(values["max-memory"]),
+          maxSteps: stepsOption(values["max-steps"]),
+        });
       }
       case "demo": {
         const { values } = parseArgs({
@@ -592,14 +719,17 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
             out: { type: "string", default: "report/demo" },
             workers: { type: "string" },
             repeat: { type: "string" },
+            "force-workers": { type: "boolean" },
+            ...MEMORY_OPTION,
             ...HELP_OPTION,
           },
         });
         if (values.help) return usage("demo");
         const r = await demoReport({
           outDir: values.out,
-          workers: countOption("workers", values.workers),
+          workers: workersOption(values.workers, values["force-workers"]),
           repeat: countOption("repeat", values.repeat),
+          maxMemoryBytes: memoryOption(values["max-memory"]),
           clock: wallClock,
         });
         out.log(r.summary);
@@ -615,8 +745,9 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
           : cmd === "compare"
           ? compareCommand
           : sweepCommand;
-        out.log(await run(rest));
-        return 0;
+        const r = await run(rest);
+        out.log(r.text);
+        return r.failed ? 1 : 0;
       }
       case "run":
       case "check": {
@@ -627,16 +758,20 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
             seed: { type: "string" },
             set: { type: "string", multiple: true },
             design: { type: "string", multiple: true },
+            "max-steps": { type: "string" },
+            ...MEMORY_OPTION,
             ...HELP_OPTION,
           },
           allowPositionals: true,
         });
         if (values.help) return usage(cmd);
         const vars = scriptVars(values.set);
+        const maxSteps = stepsOption(values["max-steps"]);
+        const maxMemoryBytes = memoryOption(values["max-memory"]);
         const file = positionals[0];
         if (!file || positionals.length > 1) return usage(cmd, 2);
-        const text = Deno.readTextFileSync(file);
-        const readFile = (path: string) => Deno.readTextFileSync(path);
+        const text = readScriptFile(file);
+        const readFile = (path: string) => readScriptFile(path);
         await loadDesigns(values.design);
         await loadScriptDesigns(text, { file, readFile });
         if (cmd === "check") {
@@ -650,6 +785,8 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
           json: values.json,
           seed: countOption("seed", values.seed),
           vars,
+          maxSteps,
+          maxMemoryBytes,
           onOutput: (line) => out.log(line),
           clock: wallClock,
         });
@@ -668,6 +805,7 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
             "bitmap-bytes": { type: "string", default: "4096" },
             warmup: { type: "string", default: "3" },
             json: { type: "boolean" },
+            ...MEMORY_OPTION,
             ...HELP_OPTION,
           },
         });
@@ -676,15 +814,20 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
         if (w !== "radix" && w !== "xarray" && w !== "hyper") return usage("bench", 2);
         const bitmapBytes = Number(values["bitmap-bytes"]);
         if (bitmapBytes !== 512 && bitmapBytes !== 4096) return usage("bench", 2);
-        const r = runWorkload({
+        const options = {
           workload: w,
           pages: countOption("pages", values.pages)!,
           spanPages: countOption("span-pages", values["span-pages"])!,
           giantFolios: countOption("giant-folios", values["giant-folios"])!,
           bitmapBytes,
-          warmup: countOption("warmup", values.warmup)!,
+          warmup: warmupOption(values.warmup),
           clock: wallClock,
-        });
+        } as const;
+        new MemoryBudget(memoryOption(values["max-memory"])).check(
+          `bench --workload ${w}`,
+          workloadMemory(options),
+        );
+        const r = runWorkload(options);
         out.log(JSON.stringify(r));
         return 0;
       }
@@ -772,13 +915,17 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
         const [sub, file] = positionals;
         if (values.help || !sub) return usage("fdt", values.help ? 0 : 2);
         if (!file || positionals.length > 2) return usage("fdt", 2);
+        const blob = () =>
+          readInputFile(file, { maxBytes: FDT_MAX_BYTES, maxTextBytes: FDT_MAX_BYTES }, {
+            gunzip: false,
+          }).bytes;
         if (sub === "check") {
-          const v = checkFullVerdict(Deno.readFileSync(file));
+          const v = checkFullVerdict(blob());
           out.log(v);
           return v === "OK" ? 0 : 1;
         }
         if (sub === "dump") {
-          out.log(toDts(Deno.readFileSync(file)));
+          out.log(toDts(blob()));
           return 0;
         }
         return usage("fdt", 2);
@@ -792,8 +939,8 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
     }
     if (
       e instanceof FdtError || e instanceof SyntaxError || e instanceof RangeError ||
-      e instanceof Deno.errors.NotFound || e instanceof CommandError ||
-      e instanceof InputFileError || e instanceof DesignError
+      e instanceof CommandError || e instanceof InputFileError || e instanceof DesignError ||
+      e instanceof HostMemoryError || hostFsErrno(e) !== null
     ) {
       out.error(`kholab ${cmd}: ${(e as Error).message}`);
       return 2;
@@ -803,7 +950,24 @@ export async function main(args: string[], out: CliOutput = CONSOLE): Promise<nu
       out.error(`kholab ${cmd}: ${e.message}`);
       return 1;
     }
-    throw e;
+    const err = e instanceof Error ? e : new Error(String(e));
+    out.error(
+      `kholab ${cmd}: internal error: ${err.name}: ${err.message} (a failure of kholab, ` +
+        "not of the input; KHOLAB_DEBUG=1 prints the stack)",
+    );
+    if (debug()) out.error(err.stack ?? "");
+    return EXIT_INTERNAL;
+  }
+}
+
+/** Exit code of an internal error (sysexits' EX_SOFTWARE). */
+export const EXIT_INTERNAL = 70;
+
+function debug(): boolean {
+  try {
+    return Deno.env.get("KHOLAB_DEBUG") === "1";
+  } catch {
+    return false;
   }
 }
 

@@ -68,6 +68,15 @@ export {
 export { Machine } from "./lib/machine/machine.ts";
 export { type FillSpec, PhysicalMemory, type PhysMemStats } from "./lib/machine/physmem.ts";
 export type { RamRange, Topology, TopologyOptions } from "./lib/machine/topology.ts";
+// What the simulator costs the host process, and the budget a run may take (--max-memory).
+export {
+  defaultMemoryBudget,
+  HOST_BYTES,
+  HostMemoryError,
+  hostMemoryInUse,
+  MemoryBudget,
+  type MemoryEstimate,
+} from "./lib/machine/host_memory.ts";
 
 // ---- kernel (mm): one boot's memory management, reached through a Kernel
 export type { KernelLog, LogEntry, LogLevel } from "./lib/kernel/dmesg.ts";
@@ -445,9 +454,11 @@ export { FaultyAllocator, PagePool, type PagePoolOptions } from "./lib/design/pa
 // ---- scenarios: seeded scenarios, sweeps on workers, the profile comparison, exports
 export {
   buildScenario,
+  checkParamValue,
   getScenario,
   hypervisorMachine,
   LADDER_HOST_BYTES,
+  type ParamBounds,
   type ParamSpec,
   type ParamType,
   type ParamValue,
@@ -496,6 +507,7 @@ export {
   type SweepPoint,
   sweepPoints,
 } from "./lib/scenario/sweep.ts";
+export { scenarioMemory } from "./lib/scenario/scenario_memory.ts";
 export {
   COMPARE_COLUMNS,
   type CompareOptions,
@@ -574,6 +586,7 @@ export {
   type SessionTagOptions,
 } from "./lib/dsl/tag.ts";
 export {
+  DEFAULT_MAX_STEPS,
   type ExpectResult,
   type KernelConfig,
   type MachineConfig,
@@ -592,10 +605,12 @@ export {
 } from "./lib/dsl/objects.ts";
 // The explicit command table, and the types to build one.
 export {
+  type CheckProblem,
   type CommandSpec,
   type CommandTable,
   commandTable,
   type Invocation,
+  type LiteralArgs,
   type MetricSpec,
   type ObjectKindSpec,
   type OptionSpec,
@@ -611,6 +626,8 @@ export {
 } from "./lib/dsl/run.ts";
 export type { ScalarValue, ValueKind as ScriptValueKind } from "./lib/dsl/values.ts";
 export type { RawInput } from "./lib/dsl/lineedit.ts";
+// Reading a script a user names: a regular file, within a size limit.
+export { MAX_SCRIPT_BYTES, readScriptFile } from "./lib/dsl/source_file.ts";
 export { repl, type ReplOptions } from "./lib/dsl/repl.ts";
 // `kholab import FILE`: a host's pfn list through preserve, kexec and the successor's walk.
 export {
@@ -620,7 +637,13 @@ export {
   type ImportResult,
   importText,
 } from "./lib/dsl/import.ts";
-export { ScriptRuntimeError, ScriptSyntaxError, ScriptSyntaxErrors } from "./lib/dsl/errors.ts";
+export {
+  ScriptRuntimeError,
+  ScriptStopError,
+  ScriptSyntaxError,
+  ScriptSyntaxErrors,
+  type StopReason,
+} from "./lib/dsl/errors.ts";
 
 // ---- plot: charts and tables from rows (notebooks and reports)
 export { Chart, type FigureOptions, type MimeBundle } from "./lib/plot/chart.ts";

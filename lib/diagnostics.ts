@@ -31,8 +31,40 @@ export interface Diagnostic {
   readonly message: string;
 }
 
+/** Longest source line a snippet shows whole; longer lines show a window around the caret. */
+export const SNIPPET_MAX_COLUMNS = 160;
+
+/** Longest message a diagnostic prints (a longer one is cut with `…`). */
+const MESSAGE_MAX = 2000;
+
+// deno-lint-ignore no-control-regex -- the control characters are what it finds
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
 /**
- * Formats `file:line:col: message` followed by the source line and a caret line.
+ * Text with every control character (C0 but tab and newline, DEL, C1, line separators and
+ * bidirectional overrides) written as `\xNN` / `\uNNNN`, so that a diagnostic about a binary
+ * file never sends control bytes to a terminal.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { escapeControl } from "./diagnostics.ts";
+ * assert.equal(escapeControl("a\x1b[2Jb\tc"), "a\\x1b[2Jb\tc");
+ * ```
+ */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, escapeChar);
+}
+
+function escapeChar(c: string): string {
+  const n = c.charCodeAt(0);
+  return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16)}`;
+}
+
+/**
+ * Formats `file:line:col: message` followed by the source line and a caret line. Control
+ * characters are escaped and a very long message is cut, so any input — a binary file given
+ * as a script — gives a printable diagnostic of bounded size.
  *
  * @example
  * ```ts
@@ -47,8 +79,11 @@ export interface Diagnostic {
 export function formatDiagnostic(
   d: { file: string; span: Span; message: string; source?: string },
 ): string {
-  const { file, span, message } = d;
-  const head = `${file}:${span.line}:${span.col}: ${message}`;
+  const { file, span } = d;
+  const message = d.message.length > MESSAGE_MAX
+    ? d.message.slice(0, MESSAGE_MAX) + "…"
+    : d.message;
+  const head = escapeControl(`${file}:${span.line}:${span.col}: ${message}`);
   const snippet = snippetFor(d.source, span);
   return snippet ? `${head}\n${snippet}` : head;
 }
@@ -59,15 +94,37 @@ export function snippetFor(source: string | undefined, span: Span): string {
   return snippetOfLine(lineOf(source, span.line), span);
 }
 
-/** The caret snippet of `span` for the text of its line. */
+/**
+ * The caret snippet of `span` for the text of its line. Tabs print as blanks and control
+ * characters escaped (the caret follows what is printed); a line longer than
+ * {@link SNIPPET_MAX_COLUMNS} shows a window around the token, cut with `…`.
+ */
 export function snippetOfLine(lineText: string, span: Span): string {
-  const text = lineText.replace(/\r$/, "").replaceAll("\t", " ");
+  const line = lineText.replace(/\r$/, "");
+  const at = Math.max(0, span.col - 1);
+  const len = Math.max(1, Math.min(span.len, Math.max(1, line.length - at)));
+  let from = 0, to = line.length;
+  if (line.length > SNIPPET_MAX_COLUMNS) {
+    from = Math.max(0, Math.min(at - SNIPPET_MAX_COLUMNS / 2, line.length - SNIPPET_MAX_COLUMNS));
+    to = Math.min(line.length, from + SNIPPET_MAX_COLUMNS);
+  }
+  let text = from > 0 ? "…" : "";
+  let caretStart = -1, caretEnd = -1;
+  for (let i = from; i <= to; i++) {
+    if (i === at) caretStart = text.length;
+    if (i === at + len) caretEnd = text.length;
+    if (i === to) break;
+    const c = line[i];
+    text += c === "\t" ? " " : c.replace(CONTROL, escapeChar);
+  }
+  if (caretStart < 0) caretStart = text.length + Math.max(0, at - to);
+  if (caretEnd < 0) caretEnd = text.length;
+  if (to < line.length) text += "…";
   const num = String(span.line);
   const gutter = " ".repeat(Math.max(4, num.length + 1));
   const pad = gutter.slice(num.length) + num;
-  const caretLen = Math.max(1, Math.min(span.len, Math.max(1, text.length - span.col + 1)));
-  return `${pad} | ${text}\n${gutter} | ${" ".repeat(Math.max(0, span.col - 1))}${
-    "^".repeat(caretLen)
+  return `${pad} | ${text}\n${gutter} | ${" ".repeat(caretStart)}${
+    "^".repeat(Math.max(1, caretEnd - caretStart))
   }`;
 }
 

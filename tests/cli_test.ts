@@ -326,3 +326,161 @@ Deno.test("cli export and inspect: a scenario's handover round trip; a corrupted
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: unreadable paths exit 2 with one line — directories, devices, FIFOs, too big", async () => {
+  const dir = await Deno.makeTempDir();
+  const fifo = `${dir}/fifo`;
+  new Deno.Command("mkfifo", { args: [fifo] }).outputSync();
+  const big = `${dir}/big.kho`;
+  await Deno.writeFile(big, new Uint8Array(4 * 1024 * 1024 + 1).fill(0x0a));
+  const cases: [string[], RegExp][] = [
+    [["run", dir], /^kholab run: .*: a directory \(only regular files are read\)$/],
+    [["check", dir], /^kholab check: .*: a directory \(only regular files are read\)$/],
+    [["fdt", "check", dir], /^kholab fdt: .*: a directory \(only regular files are read\)$/],
+    [["fdt", "dump", dir], /^kholab fdt: .*: a directory \(only regular files are read\)$/],
+    [["run", "/dev/zero"], /^kholab run: \/dev\/zero: not a regular file/],
+    [["fdt", "dump", "/dev/zero"], /^kholab fdt: \/dev\/zero: not a regular file/],
+    [["run", fifo], /fifo: not a regular file \(only regular files are read\)$/],
+    [["run", big], /big\.kho: larger than 4 MiB$/],
+    [["run", `${dir}/missing.kho`], /missing\.kho: no such file$/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli(...args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.err, re, args.join(" "));
+    assert.ok(!r.err.includes("\n"), args.join(" "));
+  }
+  // include of a directory or a device: a runtime error at its line, exit 2.
+  await Deno.writeTextFile(`${dir}/inc.kho`, `include "${dir}"\n`);
+  const inc = await cli("run", `${dir}/inc.kho`);
+  assert.equal(inc.code, 2);
+  assert.match(inc.err, /inc\.kho:1:1: include: EINVAL: .*: a directory/);
+  await Deno.writeTextFile(`${dir}/zero.kho`, "include /dev/zero\n");
+  const zero = await cli("run", `${dir}/zero.kho`);
+  assert.equal(zero.code, 2);
+  assert.match(zero.err, /zero\.kho:1:1: include: EINVAL: \/dev\/zero: not a regular file/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("cli: a file without read permission exits 2 (permission denied)", async () => {
+  // Tests run as root, for whom chmod 000 still reads: deny the read with Deno's permissions.
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/secret.kho`, "kexec\n");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--allow-read=${new URL("..", import.meta.url).pathname},${Deno.env.get("HOME") ?? "/"}`,
+      "--allow-env",
+      new URL("../cli.ts", import.meta.url).pathname,
+      "run",
+      `${dir}/secret.kho`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const err = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, err);
+  assert.match(err, /^kholab run: .*secret\.kho: permission denied/);
+  assert.doesNotMatch(err, /\bat .*\.(ts|js):\d+/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("cli run: each error printed once, on stderr; a binary script echoes no control byte", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/bad.kho`, "machine ram=1G\nx = folios order=99\n");
+  const r = await cli("run", `${dir}/bad.kho`);
+  assert.equal(r.code, 2);
+  assert.equal(r.err.match(/folio order 99|order: /g)?.length ?? 0, 1, r.err);
+  assert.doesNotMatch(r.out, /bad\.kho:2/);
+  const bin = new Uint8Array(4096);
+  for (let i = 0; i < bin.length; i++) bin[i] = (i * 131 + 7) & 0xff;
+  bin.set(new TextEncoder().encode("\x1b]0;owned\x07\x1b[2J"), 100);
+  await Deno.writeFile(`${dir}/bin.kho`, bin);
+  for (const cmd of ["run", "check"]) {
+    const b = await cli(cmd, `${dir}/bin.kho`);
+    assert.equal(b.code, 2, cmd);
+    // deno-lint-ignore no-control-regex -- no control character may reach the terminal
+    assert.doesNotMatch(b.out + b.err, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/, cmd);
+    assert.match(b.out + b.err, /syntax error/, cmd);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("cli: bad flags and arguments exit 2 with one line and no stack trace", async () => {
+  const cores = navigator.hardwareConcurrency || 1;
+  const cases: [string[], RegExp][] = [
+    [["matrix", "--frob"], /^kholab matrix: Unknown option '--frob'/],
+    [["profiles", "extra"], /^kholab profiles: Unexpected argument 'extra'/],
+    [["bench", "--pages", "-1"], /^kholab bench: Option '--pages' argument is ambiguous/],
+    [["bench", "--workload", "radix", "--pages=-1"], /^kholab bench: --pages: not a count/],
+    [["compare", "--workers", "abc"], /^kholab compare: --workers: not a count: "abc"$/],
+    [["compare", "--workers=-2"], /^kholab compare: --workers: not a count: "-2"$/],
+    [["compare", "--workers", "1.5"], /--workers: count "1\.5" is not a whole number/],
+    [
+      ["sweep", "uniform", "--workers", String(cores + 1)],
+      new RegExp(`--workers ${cores + 1}: more than the ${cores} cores .*--force-workers`),
+    ],
+    [["demo", "--workers", "999"], /--workers 999: more than the/],
+    [["report", "--out", "x", "--workers", "999"], /--workers 999: more than the/],
+    [["run", "x.kho", "--max-steps", "0"], /--max-steps 0: at least 1/],
+    // Found by the cli fuzz target: 1024 warm-up runs of a workload ran for minutes.
+    [["bench", "--workload", "radix", "--warmup", "1024"], /--warmup 1024: at most 20/],
+    // Writing where the host refuses: bad input, not an internal error.
+    [[
+      "report",
+      "--out",
+      "/proc/kholab/x",
+      "uniform",
+      "ramBytes=1G",
+      "pages=8",
+      "--profiles",
+      "kho-v4",
+      "--workers",
+      "0",
+      "--no-matrix",
+    ], /^kholab report: /],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli(...args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.err, re, args.join(" "));
+    assert.doesNotMatch(r.err, /\n\s+at /, args.join(" "));
+  }
+});
+
+Deno.test("cli compare and sweep: bad parameters exit 2 before anything runs", async () => {
+  const cases: [string[], RegExp][] = [
+    [["compare", "uniform", "pages=abc"], /^kholab compare: not a count: "abc"$/],
+    [["compare", "uniform", "ramBytes=4GB5"], /not a size: "4GB5"/],
+    [["compare", "uniform", "nodes=1.5"], /nodes: not an integer: 1\.5/],
+    [["compare", "uniform", "nodes=99"], /nodes=99: at most 64/],
+    [["compare", "uniform", "guestFolios=3"], /scenario uniform has no parameter "guestFolios"/],
+    [
+      ["sweep", "uniform", "--param", "pages", "--values", "1,x"],
+      /^kholab sweep: --values pages=x: not a count: "x"$/,
+    ],
+    [["sweep", "uniform", "--param", "nodes", "--values", "1,0"], /pages=|nodes=0: at least 1/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli(...args, "--profiles", "kho-v4", "--workers", "0");
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.err, re, args.join(" "));
+    assert.equal(r.out, "", args.join(" "));
+  }
+  // --force-workers: more workers than cores when asked (one point: one worker starts).
+  const cores = navigator.hardwareConcurrency || 1;
+  const forced = await cli(
+    "compare",
+    "uniform",
+    "ramBytes=1G",
+    "nodes=1",
+    "pages=8",
+    "--profiles",
+    "kho-v4",
+    "--workers",
+    String(cores + 1),
+    "--force-workers",
+  );
+  assert.equal(forced.code, 0, forced.err);
+});

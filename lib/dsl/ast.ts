@@ -115,7 +115,7 @@ export function formatExpr(e: Expr, parentPrec = 0, right = false): string {
       return e.name;
     case "unary": {
       const inner = formatExpr(e.arg, 6);
-      return e.op === "-" && inner.startsWith("-") ? `-(${inner})` : `${e.op}${inner}`;
+      return e.op === "-" && inner.startsWith("-") ? `- ${inner}` : `${e.op}${inner}`;
     }
     case "binary": {
       const p = PRECEDENCE[e.op];

@@ -17,10 +17,19 @@
  * @module
  */
 
-import { formatDiagnostic, snippetFor, type Span } from "../diagnostics.ts";
+import { escapeControl, formatDiagnostic, snippetFor, type Span } from "../diagnostics.ts";
 
 // The place and caret format is shared with every text input kholab reads (`lib/diagnostics.ts`).
-export { formatDiagnostic, snippetFor, type Span };
+export { escapeControl, formatDiagnostic, snippetFor, type Span };
+
+/**
+ * A token of the script quoted for a message: JSON-quoted, cut to `max` characters with `…`
+ * (a 1 MB word makes a one-line message), control characters escaped.
+ */
+export function quoteToken(text: string, max = 40): string {
+  const cut = text.length > max ? text.slice(0, max) + "…" : text;
+  return escapeControl(JSON.stringify(cut));
+}
 
 /**
  * One syntax or validation error of a script, found before anything runs.
@@ -63,20 +72,25 @@ export class ScriptSyntaxError extends SyntaxError {
 }
 
 /**
- * Every syntax error of a script (a script is checked as a whole before it runs).
+ * Every syntax error of a script (a script is checked as a whole before it runs). A script
+ * with very many errors lists the first ones (`errors`) and counts the rest (`more`).
  */
 export class ScriptSyntaxErrors extends AggregateError {
-  /** The errors, in source order. */
+  /** The errors reported in full, in source order. */
   override readonly errors: ScriptSyntaxError[];
-  /** Wraps the list; the message lists every diagnostic and a count. */
-  constructor(errors: ScriptSyntaxError[]) {
-    const n = errors.length;
+  /** Further errors found but not reported (after the parser's limit). */
+  readonly more: number;
+  /** Wraps the list; the message lists every diagnostic, "… and K more", and a count. */
+  constructor(errors: ScriptSyntaxError[], more = 0) {
+    const n = errors.length + more;
     super(
       errors,
-      `${errors.map((e) => e.message).join("\n\n")}\n\n${n} syntax error${n === 1 ? "" : "s"}`,
+      `${errors.map((e) => e.message).join("\n\n")}${more ? `\n\n… and ${more} more` : ""}` +
+        `\n\n${n} syntax error${n === 1 ? "" : "s"}`,
     );
     this.name = "ScriptSyntaxErrors";
     this.errors = errors;
+    this.more = more;
   }
 }
 
@@ -127,6 +141,44 @@ export class ScriptRuntimeError extends Error {
     this.reason = reason;
     this.snippet = snippetFor(at.source, at.span);
     this.internal = at.internal ?? false;
+  }
+}
+
+/** Why a run was stopped: it used up its step budget, or it was interrupted (Ctrl-C). */
+export type StopReason = "steps" | "interrupted";
+
+/**
+ * A request to stop the run, raised by the session between steps (or by a long command
+ * between its units of work); the evaluator rolls back the command in progress and turns it
+ * into a {@link ScriptStopError} at the statement.
+ */
+export class RunStop extends Error {
+  /** Why. */
+  readonly reason: StopReason;
+  /** Creates the request; `message` says what stopped and how to raise the limit. */
+  constructor(reason: StopReason, message: string) {
+    super(message);
+    this.name = "RunStop";
+    this.reason = reason;
+  }
+}
+
+/**
+ * A run stopped before its end: its step budget ran out or it was interrupted. Not a failure
+ * of the command (that was rolled back): `try` does not catch it, the run ends.
+ */
+export class ScriptStopError extends ScriptRuntimeError {
+  /** Why the run stopped. */
+  readonly stop: StopReason;
+  /** Creates the error at a statement. */
+  constructor(
+    stop: StopReason,
+    reason: string,
+    at: { file: string; span: Span; command: string; source?: string; cause?: unknown },
+  ) {
+    super(reason, at);
+    this.name = "ScriptStopError";
+    this.stop = stop;
   }
 }
 
@@ -189,8 +241,12 @@ export function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
+/** Longest word {@link didYouMean} compares (the edit distance costs its length squared). */
+const DID_YOU_MEAN_MAX = 64;
+
 /** ` (did you mean "x"?)` for the closest candidate within a small distance, else "". */
 export function didYouMean(word: string, candidates: Iterable<string>): string {
+  if (word.length > DID_YOU_MEAN_MAX) return "";
   let best: string | null = null;
   let bestD = Infinity;
   const w = word.toLowerCase();

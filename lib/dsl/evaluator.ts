@@ -9,19 +9,29 @@
  * @module
  */
 
-import type { Expr, Program, Stmt, Value } from "./ast.ts";
-import { CommandError, didYouMean, ScriptRuntimeError, type Span, SpannedError } from "./errors.ts";
+import { type Expr, formatStmt, type Program, type Stmt, type Value } from "./ast.ts";
+import { parseEstimate } from "./memory_estimates.ts";
+import {
+  CommandError,
+  didYouMean,
+  ScriptRuntimeError,
+  ScriptStopError,
+  type Span,
+  SpannedError,
+} from "./errors.ts";
 import { toRuntimeError } from "./failure.ts";
 import { OBJECT_PROPERTIES, objectProperty } from "./objects.ts";
 import { numberLiteralValue, parse } from "./parser.ts";
 import type { ExpectResult, Session } from "./session.ts";
 import { type CommandTable, type Invocation, metricValues, type OptionSpec } from "./spec.ts";
+import { InputFileError } from "../scenario/input_file.ts";
+import { readScriptFile } from "./source_file.ts";
 import { TABLE } from "./table.ts";
 import { convertValue, type ScalarValue, ValueError } from "./values.ts";
 
 /** Options of an {@link Evaluator}. */
 export interface EvaluatorOptions {
-  /** Reads an included file (default: Deno.readTextFileSync). */
+  /** Reads an included file (default: `readScriptFile`: a regular file of at most 4 MiB). */
   readFile?: (path: string) => string;
   /** The commands, object kinds and metrics. Default the language's. */
   table?: CommandTable;
@@ -29,6 +39,12 @@ export interface EvaluatorOptions {
 
 const INCLUDE_DEPTH = 8;
 const REPEAT_MAX = 100_000;
+
+/** A statement as a label for messages (the canonical text, cut to 80 characters). */
+function statementLabel(s: Stmt): string {
+  const t = formatStmt(s).trim();
+  return t.length > 80 ? t.slice(0, 79) + "…" : t;
+}
 
 function truthy(v: ScalarValue): boolean {
   return typeof v === "string" ? v.length > 0 : Boolean(v);
@@ -66,13 +82,17 @@ export class Evaluator {
   constructor(session: Session, options: EvaluatorOptions = {}) {
     this.session = session;
     this.table = options.table ?? TABLE;
-    this.#readFile = options.readFile ?? ((p) => Deno.readTextFileSync(p));
+    this.#readFile = options.readFile ?? ((p) => readScriptFile(p));
     this.#fileStack = [session.file];
   }
 
-  /** Runs a parsed program (stops at the first runtime error, which it throws). */
+  /**
+   * Runs a parsed program (stops at the first runtime error, which it throws). A run — this
+   * program with its includes — has the session's step budget.
+   */
   run(program: Program): void {
     const prevSource = this.#source;
+    if (this.#fileStack.length === 1) this.session.steps = 0;
     this.#source = program.source;
     this.#fileStack.push(program.file);
     try {
@@ -83,9 +103,29 @@ export class Evaluator {
     }
   }
 
-  /** Parses and runs text; throws ScriptSyntaxErrors or ScriptRuntimeError. */
+  /**
+   * Parses and runs text; throws ScriptSyntaxErrors or ScriptRuntimeError (a script too big
+   * for the memory budget is refused before it is parsed, a runtime error at its line 1).
+   */
   runText(text: string, file: string = this.session.file): void {
+    this.#checkParse(text, file);
     this.run(parse(text, { file, table: this.table }));
+  }
+
+  /** Refuses a script whose syntax tree would not fit the memory budget. */
+  #checkParse(text: string, file: string): void {
+    try {
+      this.session.memory.check(`parsing ${file}`, parseEstimate(text.length));
+    } catch (e) {
+      const stmt: Stmt = {
+        kind: "command",
+        name: "parse",
+        args: [],
+        options: [],
+        span: { line: 1, col: 1, len: 1 },
+      };
+      throw toRuntimeError(e, { file, source: "", stmt, command: "parse" });
+    }
   }
 
   /** Every metric's current value. */
@@ -101,8 +141,23 @@ export class Evaluator {
     for (const s of body) this.#statement(s);
   }
 
+  /** One step of the run at statement `s` (a stop becomes a ScriptStopError there). */
+  #tick(s: Stmt): void {
+    try {
+      this.session.tick();
+    } catch (e) {
+      throw toRuntimeError(e, {
+        file: this.#file,
+        source: this.#source,
+        stmt: s,
+        command: this.#commandName(s),
+      });
+    }
+  }
+
   #statement(s: Stmt): void {
     const vars = this.session.vars;
+    this.#tick(s);
     switch (s.kind) {
       case "repeat": {
         const n = this.#guard(s, "repeat", () => {
@@ -115,6 +170,7 @@ export class Evaluator {
         const prev = vars.get("i");
         try {
           for (let i = 0; i < n; i++) {
+            if (i > 0) this.#tick(s);
             vars.set("i", i);
             this.#block(s.body);
           }
@@ -128,10 +184,11 @@ export class Evaluator {
         const values = this.#guard(s, "sweep", () => s.values.map((v) => this.#sweepValue(v)));
         const prev = vars.get(s.variable);
         try {
-          for (const v of values) {
+          values.forEach((v, k) => {
+            if (k > 0) this.#tick(s);
             vars.set(s.variable, v);
             this.#block(s.body);
-          }
+          });
         } finally {
           if (prev === undefined) vars.delete(s.variable);
           else vars.set(s.variable, prev);
@@ -142,7 +199,9 @@ export class Evaluator {
         try {
           this.#block(s.body);
         } catch (e) {
-          if (!(e instanceof ScriptRuntimeError) || e.internal) throw e;
+          if (!(e instanceof ScriptRuntimeError) || e.internal || e instanceof ScriptStopError) {
+            throw e;
+          }
           this.session.stats.tryFailed++;
           this.session.lastErrorCode = e.code ?? "ERROR";
           this.session.print(`try: ${e.message.split("\n")[0]}`);
@@ -163,8 +222,10 @@ export class Evaluator {
           try {
             text = this.#readFile(resolved);
           } catch (e) {
-            throw new CommandError("ENOENT", `${resolved}: ${(e as Error).message}`);
+            if (e instanceof InputFileError) throw new CommandError(e.code, e.message);
+            throw new CommandError("ENOENT", `${resolved}: ${(e as Error)?.message ?? e}`);
           }
+          this.session.memory.check(`parsing ${resolved}`, parseEstimate(text.length));
           return parse(text, { file: resolved, table: this.table });
         });
         this.run(program);
@@ -218,13 +279,21 @@ export class Evaluator {
       case "command": {
         const spec = this.table.commands.get(s.name);
         if (!spec?.run) throw new CommandError(null, `unknown command "${s.name}"`);
-        spec.run(this.session, this.#invocation(s, spec.positionals, spec.options));
+        const inv = this.#invocation(s, spec.positionals, spec.options);
+        if (spec.estimate) {
+          this.session.memory.check(statementLabel(s), spec.estimate(this.session, inv));
+        }
+        spec.run(this.session, inv);
         return;
       }
       case "assign": {
         const spec = this.table.objectKinds.get(s.objectKind);
         if (!spec) throw new CommandError(null, `unknown object kind "${s.objectKind}"`);
-        spec.create(this.session, s.target, this.#invocation(s, [], spec.options));
+        const inv = this.#invocation(s, [], spec.options);
+        if (spec.estimate) {
+          this.session.memory.check(statementLabel(s), spec.estimate(this.session, inv));
+        }
+        spec.create(this.session, s.target, inv);
         return;
       }
       default:

@@ -12,6 +12,12 @@
  *   simulator API), a `TypeError`, a stack overflow: an **internal error**, never an errno, so
  *   that a bug is never mistaken for the kernel's verdict. The command was rolled back.
  *
+ * - The host-memory budget (`HostMemoryError`: refused up front on its estimate, or stopped
+ *   as it went): its message, no errno — the machine may have the pages, the process cannot
+ *   hold the structures. Not internal: the limit is the user's (`--max-memory`).
+ * - A stop of the run (`RunStop`: the step budget ran out, Ctrl-C): a {@link ScriptStopError},
+ *   after the command in progress was rolled back.
+ *
  * When the rollback could not undo everything (a generation without the unpreserve call),
  * the diagnostic says what stays.
  *
@@ -19,13 +25,16 @@
  */
 
 import { KernelPanic } from "../boot/kernel.ts";
+import { HostMemoryError } from "../machine/host_memory.ts";
 import { FdtError, KernelBug, KhoError } from "../errors.ts";
 import { KhoHangError } from "../kho/trackers/xarray.ts";
 import { LuoBlockedError } from "../luo/luo_internal.ts";
 import type { Stmt } from "./ast.ts";
 import {
   CommandError,
+  RunStop,
   ScriptRuntimeError,
+  ScriptStopError,
   ScriptSyntaxErrors,
   type Span,
   SpannedError,
@@ -54,6 +63,16 @@ export function toRuntimeError(
   if (e instanceof ScriptRuntimeError || e instanceof ScriptSyntaxErrors) return e;
   const s = at.stmt;
   let span: Span = s.kind === "assign" ? s.kindSpan : s.span;
+  if (e instanceof RunStop) {
+    const undone = at.notUndone?.length ? `; not undone: ${at.notUndone.join("; ")}` : "";
+    return new ScriptStopError(e.reason, e.message + undone, {
+      file: at.file,
+      span,
+      command: at.command,
+      source: at.source,
+      cause: e,
+    });
+  }
   let code: string | null = null;
   let reason: string;
   let internal = false;
@@ -68,6 +87,8 @@ export function toRuntimeError(
       const arg = s.args.find((a) => a.kind !== "expr" && a.text === e.token);
       if (arg) span = arg.span;
     }
+  } else if (e instanceof HostMemoryError) {
+    reason = e.message;
   } else if (e instanceof KernelBug) {
     reason = `kernel BUG: ${e.message}`;
   } else if (

@@ -23,6 +23,7 @@ import { preserveCommand } from "./commands/objects.ts";
 import { kexecCommand } from "./commands/kexec.ts";
 import { createPfnsObject, readPfnList } from "./object_pfns.ts";
 import { Session } from "./session.ts";
+import { HOST_BYTES, term } from "../machine/host_memory.ts";
 import { metricValues } from "./spec.ts";
 import { TABLE } from "./table.ts";
 
@@ -42,6 +43,8 @@ export interface ImportOptions {
   seed?: number;
   /** Clock for the wall-clock metrics. */
   clock: Clock;
+  /** Host memory the import may take (see `SessionOptions.maxMemoryBytes`). */
+  maxMemoryBytes?: number;
 }
 
 /** An imported block the successor did not find as given. */
@@ -169,7 +172,22 @@ export function importPfnList(options: ImportOptions): ImportResult {
   const fit = machineForPfnList(list, { nodes: options.nodes });
   const machine = { ramBytes: options.ramBytes ?? fit.ramBytes, nodes: fit.nodes };
 
-  const s = new Session({ file: options.file, seed: options.seed ?? 1, clock: options.clock });
+  const s = new Session({
+    file: options.file,
+    seed: options.seed ?? 1,
+    clock: options.clock,
+    maxMemoryBytes: options.maxMemoryBytes,
+  });
+  // Every block is created, preserved, handed over and found again (host_memory's model).
+  s.memory.check(
+    `import ${options.file}`,
+    term(
+      list.pfns.length,
+      HOST_BYTES.block + HOST_BYTES.descriptor + HOST_BYTES.preservedBlock +
+        HOST_BYTES.restoredBlock,
+      "listed blocks",
+    ),
+  );
   s.machineConfig = {
     ramBytes: machine.ramBytes,
     nodes: machine.nodes,

@@ -1,8 +1,9 @@
 /**
  * A small line editor on a raw-mode terminal, with ANSI escapes: insert and delete,
  * cursor movement (←/→, Home/End, Ctrl-A/E), Ctrl-U/K/W, history (↑/↓), Tab completion
- * (a unique match is inserted, several are listed), Ctrl-C cancels the line and Ctrl-D on
- * an empty line ends input.
+ * (a unique match is inserted, several are listed), Ctrl-C cancels the line (`cancelled` tells
+ * the caller, who may drop more: the REPL drops the block being typed) and Ctrl-D on an empty
+ * line ends input.
  *
  * @module
  */
@@ -62,6 +63,12 @@ export class LineEditor {
   readonly #decoder = new TextDecoder();
   #pending = "";
   #eof = false;
+  #cancelled = false;
+
+  /** Whether the last {@link readLine} ended with Ctrl-C (it returned ""). */
+  get cancelled(): boolean {
+    return this.#cancelled;
+  }
 
   /** Creates an editor. */
   constructor(options: LineEditorOptions) {
@@ -108,6 +115,7 @@ export class LineEditor {
     let cur = 0;
     let hist = history.length;
     let saved = "";
+    this.#cancelled = false;
     const redraw = () => {
       write(`\r${prompt}${buf}\x1b[K`);
       if (cur < buf.length) write(`\x1b[${buf.length - cur}D`);
@@ -135,6 +143,7 @@ export class LineEditor {
             break;
           case "\x03": // Ctrl-C
             write("^C\r\n");
+            this.#cancelled = true;
             return "";
           case "\x7f":
           case "\b":

@@ -160,7 +160,8 @@ export function preserveObject(kernel: Kernel, o: DslObject): void {
       try {
         preserveBlock(kernel, o, i);
       } catch (e) {
-        if (!(e instanceof KhoError)) throw e;
+        // Any failure — the kernel's errno or an exception — undoes the blocks done, where
+        // the generation can unpreserve.
         if (missingApiFor(kernel, o, unpreserveApis(o)) === null) {
           for (let k = i - 1; k >= 0; k--) if (!o.failed.has(k)) unpreserveBlock(kernel, o, k);
           throw e;
@@ -168,6 +169,7 @@ export function preserveObject(kernel: Kernel, o: DslObject): void {
         if (i === 0) throw e;
         for (let k = i; k < o.phys.length; k++) o.failed.add(k);
         o.state = "preserved";
+        if (!(e instanceof KhoError)) throw e;
         throw new KhoError(
           e.code,
           `${e.message.replace(/^[A-Z0-9]+: /, "")}; ${o.name}: ${i} of ${o.phys.length} ` +

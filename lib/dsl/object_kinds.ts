@@ -7,6 +7,7 @@
  */
 
 import { createCommand, FILL_OPTION } from "./commands/objects.ts";
+import { freePagesOf, objectEstimate } from "./memory_estimates.ts";
 import { createPfnsObject } from "./object_pfns.ts";
 import type { ObjectKindSpec, OptionSpec } from "./spec.ts";
 import type { FillSpecDsl } from "./values.ts";
@@ -25,6 +26,7 @@ export const OBJECT_KINDS: readonly ObjectKindSpec[] = [
       NODE,
     ],
     create: (s, name, inv) => createCommand(s, "folios", name, inv.opts),
+    estimate: (s, inv) => objectEstimate("folios", inv.opts, freePagesOf(s)),
   },
   {
     name: "pages",
@@ -41,6 +43,7 @@ export const OBJECT_KINDS: readonly ObjectKindSpec[] = [
       NODE,
     ],
     create: (s, name, inv) => createCommand(s, "pages", name, inv.opts),
+    estimate: (s, inv) => objectEstimate("pages", inv.opts, freePagesOf(s)),
   },
   {
     name: "vmalloc",
@@ -52,6 +55,7 @@ export const OBJECT_KINDS: readonly ObjectKindSpec[] = [
       NODE,
     ],
     create: (s, name, inv) => createCommand(s, "vmalloc", name, inv.opts),
+    estimate: (s, inv) => objectEstimate("vmalloc", inv.opts, freePagesOf(s)),
   },
   {
     name: "memfd",
@@ -70,6 +74,7 @@ export const OBJECT_KINDS: readonly ObjectKindSpec[] = [
       NODE,
     ],
     create: (s, name, inv) => createCommand(s, "memfd", name, inv.opts),
+    estimate: (s, inv) => objectEstimate("memfd", inv.opts, freePagesOf(s)),
   },
   {
     name: "pfns",
@@ -99,5 +104,6 @@ export const OBJECT_KINDS: readonly ObjectKindSpec[] = [
       FILL_OPTION,
     ],
     create: (s, name, inv) => createCommand(s, "reserve_mem", name, inv.opts),
+    estimate: (s, inv) => objectEstimate("reserve_mem", inv.opts, freePagesOf(s)),
   },
 ];

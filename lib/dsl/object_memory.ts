@@ -4,7 +4,8 @@
  * splitting page blocks, and freeing an object in whatever state it is (allocated here, or
  * restored from the previous kernel — with the allocator calls its restore calls for).
  *
- * Every operation is all or nothing: a failed creation frees what it allocated.
+ * Every operation is all or nothing: a failed creation frees what it allocated, whatever
+ * the failure (the kernel's errno, an interrupt from `CreateRequest.tick`, an exception).
  *
  * @module
  */
@@ -29,7 +30,15 @@ export interface CreateRequest {
   kind: string;
   /** Converted options of the kind (see the command table). */
   opts: Record<string, unknown>;
+  /**
+   * Called every {@link TICK_BLOCKS} blocks while allocating (the session's interrupt
+   * check): what it throws ends the creation, everything allocated freed.
+   */
+  tick?: () => void;
 }
+
+/** Blocks allocated between two calls of {@link CreateRequest.tick}. */
+export const TICK_BLOCKS = 4096;
 
 /** `PhysicalMemory.hash64` of each block. */
 export function blockHashes(
@@ -135,6 +144,9 @@ export function createObject(kernel: Kernel, rng: Rng, req: CreateRequest): DslO
   const pool: [number, number][] = [];
   let vaddr: number | null = null;
   let file: ReturnType<typeof memfdCreate> | null = null;
+  const tick = (i: number) => {
+    if (i % TICK_BLOCKS === TICK_BLOCKS - 1) req.tick?.();
+  };
   const need = (n: number) => {
     if (n > b.nrFreePages()) noMemory(`${n} pages wanted, ${b.nrFreePages()} free`);
   };
@@ -148,6 +160,7 @@ export function createObject(kernel: Kernel, rng: Rng, req: CreateRequest): DslO
         }
         need(count * 2 ** o);
         for (let i = 0; i < count; i++) {
+          tick(i);
           const pfn = o > MAX_PAGE_ORDER
             ? allocGigantic(b, o, nid ?? i % nodes)
             : b.folioAlloc(o, { nid });
@@ -220,6 +233,7 @@ export function createObject(kernel: Kernel, rng: Rng, req: CreateRequest): DslO
           }
           need(poolPages);
           for (let i = 0; i < poolPages / 1024; i++) {
+            tick(i);
             const pfn = b.allocPages(MAX_PAGE_ORDER, { nid, site: "pages_pool" });
             if (pfn === null) noMemory(`pool block ${i + 1} of ${poolPages / 1024}`);
             cleanup.push(() => b.freePages(pfn, MAX_PAGE_ORDER));
@@ -233,6 +247,7 @@ export function createObject(kernel: Kernel, rng: Rng, req: CreateRequest): DslO
         } else {
           need(count * 2 ** order);
           for (let i = 0; i < count; i++) {
+            tick(i);
             const pfn = b.allocPages(order, { nid });
             if (pfn === null) noMemory(`block ${i + 1} of ${count} (order ${order})`);
             cleanup.push(() => b.freePages(pfn, order));
@@ -297,34 +312,36 @@ export function createObject(kernel: Kernel, rng: Rng, req: CreateRequest): DslO
       default:
         throw new KhoError("EINVAL", `unknown object kind ${kind}`);
     }
+    if (file !== null) fillFile(file, rng, fill);
+    else fillBlocks(kernel, rng, fill, phys, pages);
+    let hashes: bigint[];
+    if (file !== null) {
+      hashes = [file.hash64()];
+    } else if (vaddr !== null) {
+      hashes = [kernel.vmalloc.hash64(vaddr, pages.reduce((s, p) => s + p, 0) * PAGE_SIZE)];
+    } else hashes = blockHashes(kernel, phys, pages);
+    const obj = new DslObject({
+      name,
+      kind,
+      state: "allocated",
+      phys,
+      pages,
+      hashes,
+      bytes: file?.size ?? pages.reduce((s, p) => s + p * PAGE_SIZE, 0),
+      order,
+    });
+    obj.split = split;
+    obj.huge = huge;
+    obj.pool = pool;
+    obj.vaddr = vaddr;
+    obj.file = file;
+    return obj;
   } catch (e) {
+    // Any failure — the kernel's ENOMEM, an interrupt, an exception of the host — frees
+    // everything allocated so far, last first.
     for (let i = cleanup.length - 1; i >= 0; i--) cleanup[i]();
     throw e;
   }
-  if (file !== null) fillFile(file, rng, fill);
-  else fillBlocks(kernel, rng, fill, phys, pages);
-  let hashes: bigint[];
-  if (file !== null) {
-    hashes = [file.hash64()];
-  } else if (vaddr !== null) {
-    hashes = [kernel.vmalloc.hash64(vaddr, pages.reduce((s, p) => s + p, 0) * PAGE_SIZE)];
-  } else hashes = blockHashes(kernel, phys, pages);
-  const obj = new DslObject({
-    name,
-    kind,
-    state: "allocated",
-    phys,
-    pages,
-    hashes,
-    bytes: file?.size ?? pages.reduce((s, p) => s + p * PAGE_SIZE, 0),
-    order,
-  });
-  obj.split = split;
-  obj.huge = huge;
-  obj.pool = pool;
-  obj.vaddr = vaddr;
-  obj.file = file;
-  return obj;
 }
 
 /** `count` distinct indices out of [0, n), seeded. */

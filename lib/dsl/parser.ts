@@ -5,12 +5,25 @@
  * commands and options, missing or surplus arguments, literal values of the wrong kind —
  * and every error of the script is collected before {@link ScriptSyntaxErrors} is thrown.
  *
+ * Bounded on any input: parsing takes time linear in the script's length (no step looks back
+ * over the source); nesting — parentheses, unary operators, operator chains, blocks — stops at
+ * {@link MAX_NESTING} levels with an error at its place (so neither the parser nor the
+ * evaluator nor the printer can overflow the JavaScript stack); the first
+ * {@link MAX_REPORTED_ERRORS} errors are reported in full and the rest counted. A UTF-8
+ * byte-order mark at the start of a script is skipped.
+ *
  * @module
  */
 
 import type { BinaryOp, Expr, OptionNode, Program, Stmt, Value } from "./ast.ts";
 import { PRECEDENCE } from "./ast.ts";
-import { didYouMean, ScriptSyntaxError, ScriptSyntaxErrors, type Span } from "./errors.ts";
+import {
+  didYouMean,
+  quoteToken,
+  ScriptSyntaxError,
+  ScriptSyntaxErrors,
+  type Span,
+} from "./errors.ts";
 import {
   type CommandSpec,
   type CommandTable,
@@ -22,15 +35,30 @@ import { TABLE } from "./table.ts";
 import { convertValue, kindName, ValueError } from "./values.ts";
 import { parseCount, parseSize } from "../units.ts";
 
+/** Deepest nesting of parentheses, unary operators, operator chains and blocks. */
+export const MAX_NESTING = 256;
+
+/** Errors of one script reported in full; later ones are counted ("… and K more"). */
+export const MAX_REPORTED_ERRORS = 100;
+
 /** Options of {@link parse}. */
 export interface ParseOptions {
   /** Name used in diagnostics. Default `<script>`. */
   file?: string;
   /** The commands, object kinds and metrics to check against. Default the language's. */
   table?: CommandTable;
+  /** Errors reported in full (default {@link MAX_REPORTED_ERRORS}); the rest are counted. */
+  maxErrors?: number;
 }
 
+/** Thrown to abandon a statement after an error (one instance: no stack trace to capture). */
 class Bail extends Error {}
+const BAIL = new Bail("bail");
+
+/** The script without a leading byte-order mark (U+FEFF). */
+export function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
 
 const IDENT = /[A-Za-z_][A-Za-z0-9_]*/y;
 const CMD_IDENT = /[A-Za-z_][A-Za-z0-9_-]*/y;
@@ -52,27 +80,46 @@ class Parser {
   readonly file: string;
   pos = 0;
   readonly errors: ScriptSyntaxError[] = [];
+  /** Errors found past {@link maxErrors}. */
+  more = 0;
+  readonly maxErrors: number;
+  /** Current recursion depth (parentheses, unary operators, blocks). */
+  #nesting = 0;
+  /** Depth of each expression node built (operator chains nest without recursion). */
+  readonly #exprDepth = new WeakMap<Expr, number>();
   readonly #lineStarts: number[] = [0];
   readonly commands: ReadonlyMap<string, CommandSpec>;
   readonly objectKinds: ReadonlyMap<string, ObjectKindSpec>;
 
-  constructor(src: string, file: string, table: CommandTable = TABLE) {
+  constructor(src: string, file: string, table: CommandTable = TABLE, maxErrors?: number) {
     this.src = src;
     this.file = file;
+    this.maxErrors = maxErrors ?? MAX_REPORTED_ERRORS;
     this.commands = table.commands;
     this.objectKinds = table.objectKinds;
     for (let i = 0; i < src.length; i++) if (src[i] === "\n") this.#lineStarts.push(i + 1);
   }
 
-  span(start: number, end = start + 1): Span {
+  /** Index of the line holding offset `pos` (0-based), by binary search. */
+  #lineIndex(pos: number): number {
     let lo = 0, hi = this.#lineStarts.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (this.#lineStarts[mid] <= start) lo = mid;
+      if (this.#lineStarts[mid] <= pos) lo = mid;
       else hi = mid - 1;
     }
-    const lineEnd = this.src.indexOf("\n", start);
-    const stop = lineEnd < 0 ? this.src.length : lineEnd;
+    return lo;
+  }
+
+  /** Offset of the line break ending the line that holds `pos` (or the script's length). */
+  lineEnd(pos: number): number {
+    const next = this.#lineIndex(pos) + 1;
+    return next < this.#lineStarts.length ? this.#lineStarts[next] - 1 : this.src.length;
+  }
+
+  span(start: number, end = start + 1): Span {
+    const lo = this.#lineIndex(start);
+    const stop = this.lineEnd(start);
     return {
       line: lo + 1,
       col: start - this.#lineStarts[lo] + 1,
@@ -80,9 +127,19 @@ class Parser {
     };
   }
 
-  report(message: string, start: number, end = start + 1): void {
+  /** Whether further errors are only counted (then messages need no suggestions). */
+  get quiet(): boolean {
+    return this.errors.length >= this.maxErrors;
+  }
+
+  /** Records an error; `message` may be a function (not called past the error limit). */
+  report(message: string | (() => string), start: number, end = start + 1): void {
+    if (this.errors.length >= this.maxErrors) {
+      this.more++;
+      return;
+    }
     this.errors.push(
-      new ScriptSyntaxError(message, {
+      new ScriptSyntaxError(typeof message === "string" ? message : message(), {
         file: this.file,
         span: this.span(start, end),
         source: this.src,
@@ -90,9 +147,9 @@ class Parser {
     );
   }
 
-  fail(message: string, start: number, end = start + 1): never {
+  fail(message: string | (() => string), start: number, end = start + 1): never {
     this.report(message, start, end);
-    throw new Bail();
+    throw BAIL;
   }
 
   peek(): string {
@@ -138,8 +195,8 @@ class Parser {
     const c = this.peek();
     if (c === "") return "end of script";
     if (c === "\n") return "end of line";
-    const w = /^[^\s]{1,12}/.exec(this.src.slice(this.pos))?.[0] ?? c;
-    return `"${w}"`;
+    const w = /^[^\s]{1,12}/.exec(this.src.slice(this.pos, this.pos + 12))?.[0] ?? c;
+    return quoteToken(w, 12);
   }
 
   /** After an error: skip to the end of the statement, over any block it opened. */
@@ -148,9 +205,9 @@ class Parser {
     while (this.pos < this.src.length) {
       const c = this.peek();
       if (c === '"' || c === "'") {
+        const nl = this.lineEnd(this.pos);
         const end = this.src.indexOf(c, this.pos + 1);
-        const nl = this.src.indexOf("\n", this.pos + 1);
-        this.pos = end >= 0 && (nl < 0 || end < nl) ? end + 1 : (nl < 0 ? this.src.length : nl);
+        this.pos = end >= 0 && end < nl ? end + 1 : nl;
         continue;
       }
       if (c === "#") {
@@ -168,6 +225,33 @@ class Parser {
       } else if ((c === "\n" || c === ";") && depth === 0) return;
       this.pos++;
     }
+  }
+
+  /** Runs `fn` one nesting level deeper; past {@link MAX_NESTING} fails at `at`. */
+  nested<T>(at: number, fn: () => T): T {
+    if (this.#nesting >= MAX_NESTING) this.tooDeep(at);
+    this.#nesting++;
+    try {
+      return fn();
+    } finally {
+      this.#nesting--;
+    }
+  }
+
+  tooDeep(at: number): never {
+    this.fail(
+      () => `nested deeper than ${MAX_NESTING} levels (parentheses, operators and blocks count)`,
+      at,
+    );
+  }
+
+  /** Records an expression node's depth (1 + its deepest child); past the limit fails. */
+  node<E extends Expr>(e: E, at: number, ...children: Expr[]): E {
+    let d = 0;
+    for (const c of children) d = Math.max(d, this.#exprDepth.get(c) ?? 0);
+    if (d + 1 > MAX_NESTING) this.tooDeep(at);
+    this.#exprDepth.set(e, d + 1);
+    return e;
   }
 
   // ---------------------------------------------------------------- program and blocks
@@ -193,7 +277,7 @@ class Parser {
       try {
         body.push(this.statement(depth));
         this.skipBlanks();
-        if (!this.atEnd()) this.fail(`unexpected ${this.describeHere()}`, this.pos);
+        if (!this.atEnd()) this.fail(() => `unexpected ${this.describeHere()}`, this.pos);
       } catch (e) {
         if (!(e instanceof Bail)) throw e;
         if (this.pos === start) this.pos++;
@@ -205,7 +289,9 @@ class Parser {
   statement(depth: number): Stmt {
     const start = this.pos;
     const word = this.match(CMD_IDENT);
-    if (word === null) this.fail(`expected a command, found ${this.describeHere()}`, this.pos);
+    if (word === null) {
+      this.fail(() => `expected a command, found ${this.describeHere()}`, this.pos);
+    }
     this.pos += word.length;
     const nameSpan = this.span(start, this.pos);
     this.stmtSpan = nameSpan;
@@ -244,13 +330,17 @@ class Parser {
     const spec = this.commands.get(word);
     if (spec === undefined || spec.special) {
       const known = [...this.commands.keys()];
-      let hint = didYouMean(word, known);
+      let hint = this.quiet ? "" : didYouMean(word, known);
       if (!hint && this.objectKinds.has(word)) {
         hint = ` (objects are created with NAME = ${word} …)`;
       }
-      this.fail(`unknown command "${word}"${hint}`, start, start + word.length);
+      this.fail(() => `unknown command ${quoteToken(word)}${hint}`, start, start + word.length);
     }
+    const errorsBefore = this.errors.length + this.more;
     const { args, options } = this.items(spec, word);
+    if (spec.check && this.errors.length + this.more === errorsBefore) {
+      this.commandCheck(spec, args, options);
+    }
     return { kind: "command", name: word, args, options, span: nameSpan };
   }
 
@@ -258,13 +348,13 @@ class Parser {
     const span = this.span(start, start + target.length);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(target)) {
       this.report(
-        `"${target}" is not an object name (letters, digits, _)`,
+        () => `${quoteToken(target)} is not an object name (letters, digits, _)`,
         start,
         start + target.length,
       );
     } else if (this.commands.has(target) || this.objectKinds.has(target)) {
       this.report(
-        `"${target}" is a command name; choose another object name`,
+        () => `${quoteToken(target)} is a command name; choose another object name`,
         start,
         start + target.length,
       );
@@ -275,9 +365,10 @@ class Parser {
     const kind = this.match(CMD_IDENT);
     if (kind === null) {
       this.fail(
-        `expected an object kind (${
-          [...this.objectKinds.keys()].join(", ")
-        }), found ${this.describeHere()}`,
+        () =>
+          `expected an object kind (${
+            [...this.objectKinds.keys()].join(", ")
+          }), found ${this.describeHere()}`,
         this.pos,
       );
     }
@@ -287,9 +378,10 @@ class Parser {
     const spec = this.objectKinds.get(kind);
     if (spec === undefined) {
       this.fail(
-        `unknown object kind "${kind}"${didYouMean(kind, this.objectKinds.keys())} (known: ${
-          [...this.objectKinds.keys()].join(", ")
-        })`,
+        () =>
+          `unknown object kind ${quoteToken(kind)}${
+            didYouMean(kind, this.objectKinds.keys())
+          } (known: ${[...this.objectKinds.keys()].join(", ")})`,
         k0,
         this.pos,
       );
@@ -301,32 +393,38 @@ class Parser {
   letStmt(nameSpan: Span): Stmt {
     const n0 = this.pos;
     const name = this.match(IDENT);
-    if (name === null) this.fail(`let needs a name, found ${this.describeHere()}`, this.pos);
+    if (name === null) this.fail(() => `let needs a name, found ${this.describeHere()}`, this.pos);
     this.pos += name.length;
     this.skipBlanks();
     if (this.peek() !== "=" || this.src[this.pos + 1] === "=") {
-      this.fail(`expected "=" after let ${name}, found ${this.describeHere()}`, this.pos);
+      this.fail(() => `expected "=" after let ${name}, found ${this.describeHere()}`, this.pos);
     }
     this.pos++;
     this.skipBlanks();
-    if (this.atEnd()) this.fail(`let ${name} needs a value`, n0, this.pos);
+    if (this.atEnd()) this.fail(() => `let ${name} needs a value`, n0, this.pos);
     return { kind: "let", name, expr: this.expr(false), span: nameSpan };
   }
 
   sweepStmt(depth: number, nameSpan: Span): Stmt {
     const variable = this.match(IDENT);
     if (variable === null) {
-      this.fail(`sweep needs a variable: sweep VAR in [ … ] { … }`, this.pos);
+      this.fail(() => `sweep needs a variable: sweep VAR in [ … ] { … }`, this.pos);
     }
     this.pos += variable.length;
     this.skipBlanks();
     if (this.match(/in(?![A-Za-z0-9_])/y) === null) {
-      this.fail(`expected "in" after sweep ${variable}, found ${this.describeHere()}`, this.pos);
+      this.fail(
+        () => `expected "in" after sweep ${variable}, found ${this.describeHere()}`,
+        this.pos,
+      );
     }
     this.pos += 2;
     this.skipBlanks();
     if (this.peek() !== "[") {
-      this.fail(`expected "[" to start the sweep values, found ${this.describeHere()}`, this.pos);
+      this.fail(
+        () => `expected "[" to start the sweep values, found ${this.describeHere()}`,
+        this.pos,
+      );
     }
     const open = this.pos++;
     const values: Value[] = [];
@@ -355,11 +453,15 @@ class Parser {
 
   braceBlock(depth: number, what: string): Stmt[] {
     if (this.peek() !== "{") {
-      this.fail(`expected "{" to open the ${what} block, found ${this.describeHere()}`, this.pos);
+      this.fail(
+        () => `expected "{" to open the ${what} block, found ${this.describeHere()}`,
+        this.pos,
+      );
     }
-    const open = this.pos++;
-    const body = this.block(depth + 1, open);
-    return body;
+    const open = this.pos;
+    if (depth + 1 > MAX_NESTING) this.tooDeep(open);
+    this.pos++;
+    return this.nested(open, () => this.block(depth + 1, open));
   }
 
   // ---------------------------------------------------------------- items and values
@@ -382,11 +484,11 @@ class Parser {
         continue;
       }
       const word = this.readWord(WORD_STOP);
-      if (word === "") this.fail(`unexpected ${this.describeHere()}`, this.pos);
+      if (word === "") this.fail(() => `unexpected ${this.describeHere()}`, this.pos);
       if (this.peek() === "=") {
         this.pos++;
         if (this.atEnd() || this.peek() === " " || this.peek() === "\t" || this.peek() === "#") {
-          this.fail(`missing value after ${word}=`, i0, this.pos);
+          this.fail(() => `missing value after ${word}=`, i0, this.pos);
         }
         const value = this.value(" \t\r\n#;{}()");
         options.push({ name: word, value, span: this.span(i0, i0 + word.length) });
@@ -426,7 +528,7 @@ class Parser {
       return { kind: "expr", dollar: false, expr, span: this.span(s, this.pos) };
     }
     const text = this.readWord(stops);
-    if (text === "") this.fail(`expected a value, found ${this.describeHere()}`, this.pos);
+    if (text === "") this.fail(() => `expected a value, found ${this.describeHere()}`, this.pos);
     return { kind: "word", text, span: this.span(s, this.pos) };
   }
 
@@ -465,16 +567,17 @@ class Parser {
       if (os === undefined) {
         const names = [...known.keys()];
         this.report(
-          `unknown option "${o.name}" for ${what}${didYouMean(o.name, names)}${
-            names.length ? ` (options: ${names.join(", ")})` : " (it takes no options)"
-          }`,
+          () =>
+            `unknown option ${quoteToken(o.name)} for ${what}${
+              this.quiet ? "" : didYouMean(o.name, names)
+            }${names.length ? ` (options: ${names.join(", ")})` : " (it takes no options)"}`,
           start,
           start + o.name.length,
         );
         continue;
       }
       if (seen.has(o.name) && !os.repeatable) {
-        this.report(`option "${o.name}" given twice`, start, start + o.name.length);
+        this.report(() => `option ${quoteToken(o.name)} given twice`, start, start + o.name.length);
       }
       seen.add(o.name);
       if (o.value === null) continue;
@@ -484,7 +587,7 @@ class Parser {
       if (os.required && !seen.has(os.name)) {
         const at = this.offsetOf(this.stmtSpan);
         this.report(
-          `${what}: missing option ${os.name}=${kindName(os.kind)} (usage: ${usage(spec)})`,
+          () => `${what}: missing option ${os.name}=${kindName(os.kind)} (usage: ${usage(spec)})`,
           at,
           at + this.stmtSpan.len,
         );
@@ -497,16 +600,17 @@ class Parser {
       if (ps === undefined || (k >= pos.length && !pos[pos.length - 1].variadic)) {
         const a = this.offsetOf(args[i].span);
         const flags = spec.options.filter((o) => o.flag).map((o) => o.name);
-        const hint = args[i].kind === "word"
+        const hint = args[i].kind === "word" && !this.quiet
           ? didYouMean((args[i] as { text: string }).text, [
             ...flags,
             ...spec.options.map((o) => o.name + "="),
           ])
           : "";
         this.report(
-          `unexpected argument ${JSON.stringify(valueText(args[i]))} for ${what}${hint} (usage: ${
-            usage(spec)
-          })`,
+          () =>
+            `unexpected argument ${quoteToken(valueText(args[i]))} for ${what}${hint} (usage: ${
+              usage(spec)
+            })`,
           a,
           a + args[i].span.len,
         );
@@ -521,10 +625,26 @@ class Parser {
       const miss = need[given] ?? need[need.length - 1];
       const at = this.offsetOf(this.stmtSpan);
       this.report(
-        `${what}: missing ${miss.name} (usage: ${usage(spec)})`,
+        () => `${what}: missing ${miss.name} (usage: ${usage(spec)})`,
         at,
         at + this.stmtSpan.len,
       );
+    }
+  }
+
+  /** Runs a command's own check on the literal arguments; reports each problem in place. */
+  commandCheck(spec: CommandSpec, args: Value[], options: OptionNode[]): void {
+    const literal = (v: Value | null) => v === null || v.kind === "expr" ? null : v.text;
+    const problems = spec.check!({
+      args: args.map(literal),
+      options: new Map(options.map((o) => [o.name, literal(o.value)])),
+    });
+    for (const p of problems) {
+      const opt = p.option === undefined ? undefined : options.find((o) => o.name === p.option);
+      const arg = p.arg === undefined ? undefined : args[p.arg];
+      const span = opt?.span ?? arg?.span ?? this.stmtSpan;
+      const at = this.offsetOf(span);
+      this.report(p.message, at, at + span.len);
     }
   }
 
@@ -541,7 +661,7 @@ class Parser {
     } catch (e) {
       if (!(e instanceof ValueError)) throw e;
       const at = this.offsetOf(v.span);
-      this.report(`${prefix}${e.message}`, at, at + v.span.len);
+      this.report(() => `${prefix}${e.message}`, at, at + v.span.len);
     }
   }
 
@@ -551,10 +671,10 @@ class Parser {
   expr(parenthesized: boolean): Expr {
     if (parenthesized) {
       const open = this.pos++;
-      const e = this.binary(1, true);
+      const e = this.nested(open, () => this.binary(1, true));
       this.skipAll(true);
       if (this.peek() !== ")") {
-        this.fail(`expected ")" to close "(", found ${this.describeHere()}`, this.pos, open);
+        this.fail(() => `expected ")" to close "(", found ${this.describeHere()}`, this.pos, open);
       }
       this.pos++;
       return e;
@@ -581,25 +701,24 @@ class Parser {
       this.skipAll(nl);
       const op = this.peekOp();
       if (op === null && this.peek() === "=") {
-        this.fail(`"=" is not an operator: use == to compare`, this.pos);
+        this.fail(() => `"=" is not an operator: use == to compare`, this.pos);
       }
       if (op === null || PRECEDENCE[op] < minPrec) return left;
+      const at = this.pos;
       this.pos += op.length;
       const right = this.binary(PRECEDENCE[op] + 1, nl);
-      left = { kind: "binary", op, left, right, span: left.span };
+      left = this.node({ kind: "binary", op, left, right, span: left.span }, at, left, right);
     }
   }
 
   unary(nl: boolean): Expr {
     this.skipAll(nl);
     const s = this.pos;
-    if (this.peek() === "!" && this.src[this.pos + 1] !== "=") {
+    const c = this.peek();
+    if ((c === "!" && this.src[this.pos + 1] !== "=") || c === "-") {
       this.pos++;
-      return { kind: "unary", op: "!", arg: this.unary(nl), span: this.span(s) };
-    }
-    if (this.peek() === "-") {
-      this.pos++;
-      return { kind: "unary", op: "-", arg: this.unary(nl), span: this.span(s) };
+      const arg = this.nested(s, () => this.unary(nl));
+      return this.node({ kind: "unary", op: c, arg, span: this.span(s) }, s, arg);
     }
     return this.primary(nl);
   }
@@ -615,9 +734,10 @@ class Parser {
     if (c >= "0" && c <= "9") {
       const raw = this.match(NUMBER);
       if (raw === null) {
-        const bad = /^[0-9A-Za-z_.]+/.exec(this.src.slice(s))![0];
+        const bad = this.match(/[0-9A-Za-z_.]+/y)!;
         this.fail(
-          `bad number "${bad}" (sizes: 4K 16G 1T; counts: 64Ki 1Mi 1k; hex: 0x1000)`,
+          () =>
+            `bad number ${quoteToken(bad)} (sizes: 4K 16G 1T; counts: 64Ki 1Mi 1k; hex: 0x1000)`,
           s,
           s + bad.length,
         );
@@ -627,7 +747,7 @@ class Parser {
       try {
         value = numberLiteralValue(raw);
       } catch (e) {
-        this.fail(`bad number "${raw}": ${(e as Error).message}`, s, this.pos);
+        this.fail(() => `bad number ${quoteToken(raw)}: ${(e as Error).message}`, s, this.pos);
       }
       return { kind: "num", value, raw, span: this.span(s, this.pos) };
     }
@@ -639,7 +759,7 @@ class Parser {
       }
       return { kind: "name", name, span: this.span(s, this.pos) };
     }
-    this.fail(`expected a value in the expression, found ${this.describeHere()}`, s);
+    this.fail(() => `expected a value in the expression, found ${this.describeHere()}`, s);
   }
 }
 
@@ -661,7 +781,7 @@ function valueText(v: Value): string {
  */
 export function parse(text: string, options: ParseOptions = {}): Program {
   const r = parseWithErrors(text, options);
-  if (r.errors.length) throw new ScriptSyntaxErrors(r.errors);
+  if (r.errors.length || r.more) throw new ScriptSyntaxErrors(r.errors, r.more);
   return r.program;
 }
 
@@ -672,10 +792,11 @@ export function parse(text: string, options: ParseOptions = {}): Program {
 export function parseWithErrors(
   text: string,
   options: ParseOptions = {},
-): { program: Program; errors: ScriptSyntaxError[] } {
-  const p = new Parser(text, options.file ?? "<script>", options.table);
+): { program: Program; errors: ScriptSyntaxError[]; more: number } {
+  const src = stripBom(text);
+  const p = new Parser(src, options.file ?? "<script>", options.table, options.maxErrors);
   const body = p.block(0, 0);
-  return { program: { file: p.file, source: text, body }, errors: p.errors };
+  return { program: { file: p.file, source: src, body }, errors: p.errors, more: p.more };
 }
 
 /** Parses a single expression (for tools); throws {@link ScriptSyntaxErrors}. */
@@ -689,6 +810,6 @@ export function parseExpr(text: string, options: ParseOptions = {}): Expr {
   } catch (err) {
     if (!(err instanceof Bail)) throw err;
   }
-  if (p.errors.length || e === null) throw new ScriptSyntaxErrors(p.errors);
+  if (p.errors.length || e === null) throw new ScriptSyntaxErrors(p.errors, p.more);
   return e;
 }

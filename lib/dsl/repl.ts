@@ -3,8 +3,12 @@
  * prompt with help, Tab completion (commands, options,
  * object names, profiles), persistent history (`$KHOLAB_HISTORY`, else
  * `$HOME/.kholab_history`), multi-line blocks (`repeat` / `sweep` continue until their
- * braces close), and errors that never end the session. When stdin is not a terminal the
- * input is run as a script (exit code as {@link runScript}).
+ * braces close), and errors that never end the session. Ctrl-C as in a shell: while typing it
+ * drops the line (and the block being typed); while a command runs it stops it between two
+ * steps — the statement in progress rolled back, the session and everything before kept
+ * (`./interrupt_worker.ts` turns the SIGINT into a flag the evaluator reads). Ctrl-D on an
+ * empty line ends the session. When stdin is not a terminal the input is run as a script
+ * (exit code as {@link runScript}).
  *
  *   deno run -A lib/dsl/repl.ts
  *
@@ -14,7 +18,7 @@
 import { DesignError } from "../design/load.ts";
 import { loadScriptDesigns } from "./designs.ts";
 import { complete } from "./complete.ts";
-import { isScriptError } from "./errors.ts";
+import { escapeControl, isScriptError } from "./errors.ts";
 import { Evaluator } from "./evaluator.ts";
 import { LineEditor, type RawInput } from "./lineedit.ts";
 import { runScript } from "./run.ts";
@@ -33,6 +37,47 @@ export interface ReplOptions {
   write?: (text: string) => void;
   /** Clock for wall-clock metrics (`cli.ts` passes `wallClock`). */
   clock: Clock;
+  /**
+   * Whether Ctrl-C (SIGINT) stops a running command; default true. Off, SIGINT ends the
+   * process as usual.
+   */
+  interruptible?: boolean;
+  /** Steps one entry (or the piped script) may take. Default 10 million. */
+  maxSteps?: number;
+  /** Host memory the session may take (see `SessionOptions.maxMemoryBytes`). */
+  maxMemoryBytes?: number;
+}
+
+/** A SIGINT watcher: the shared word it counts in, and how to stop it. */
+interface InterruptWatch {
+  /** Whether a SIGINT came since the last reset. */
+  pending(): boolean;
+  /** Forgets earlier SIGINTs (before a command runs). */
+  reset(): void;
+  /** Stops the worker. */
+  stop(): void;
+}
+
+/** Starts the worker that counts SIGINTs (`./interrupt_worker.ts`). */
+async function watchInterrupts(): Promise<InterruptWatch> {
+  const sab = new SharedArrayBuffer(4);
+  const word = new Int32Array(sab);
+  const worker = new Worker(new URL("./interrupt_worker.ts", import.meta.url).href, {
+    type: "module",
+  });
+  await new Promise<void>((resolve, reject) => {
+    worker.onmessage = () => resolve();
+    worker.onerror = (e) => {
+      e.preventDefault();
+      reject(new Error(`interrupt watcher: ${e.message}`));
+    };
+    worker.postMessage(sab);
+  });
+  return {
+    pending: () => Atomics.load(word, 0) !== 0,
+    reset: () => void Atomics.store(word, 0, 0),
+    stop: () => worker.terminate(),
+  };
 }
 
 const HISTORY_MAX = 1000;
@@ -119,9 +164,12 @@ export async function repl(options: ReplOptions): Promise<number> {
     const r = runScript(script, {
       file: "<stdin>",
       seed: options.seed,
-      onOutput: (l) => write(l + "\n"),
+      onOutput: (l) => write(escapeControl(l) + "\n"),
       clock: options.clock,
+      maxSteps: options.maxSteps,
+      maxMemoryBytes: options.maxMemoryBytes,
     });
+    if (r.results.error) write(r.results.error.message + "\n");
     return r.exitCode;
   }
 
@@ -138,11 +186,15 @@ export async function repl(options: ReplOptions): Promise<number> {
       // no history yet
     }
   }
+  const watch = options.interruptible === false ? null : await watchInterrupts();
   const session = new Session({
     file: "<repl>",
     seed: options.seed,
-    onOutput: (l) => write(l + "\n"),
+    onOutput: (l) => write(escapeControl(l) + "\n"),
     clock: options.clock,
+    interrupted: watch ? watch.pending : undefined,
+    maxSteps: options.maxSteps,
+    maxMemoryBytes: options.maxMemoryBytes,
   });
   const ev = new Evaluator(session);
   const editor = new LineEditor({
@@ -156,37 +208,53 @@ export async function repl(options: ReplOptions): Promise<number> {
         table: ev.table,
       }),
   });
-  write("kholab — the KHO laboratory. `help` lists commands, Tab completes, Ctrl-D quits.\n");
-  let chunk = "";
-  let n = 0;
-  for (;;) {
-    const line = await editor.readLine(chunk ? "...     " : "kholab> ");
-    if (line === null) break;
-    if (line.trim() !== "") {
-      if (history[history.length - 1] !== line) {
-        history.push(line);
-        if (historyFile) {
-          try {
-            Deno.writeTextFileSync(historyFile, line + "\n", { append: true });
-          } catch {
-            // history is best effort
+  write(
+    "kholab — the KHO laboratory. `help` lists commands, Tab completes, Ctrl-C cancels, " +
+      "Ctrl-D quits.\n",
+  );
+  try {
+    await readEvalLoop();
+  } finally {
+    watch?.stop();
+  }
+  return 0;
+
+  async function readEvalLoop(): Promise<void> {
+    let chunk = "";
+    let n = 0;
+    for (;;) {
+      const line = await editor.readLine(chunk ? "...     " : "kholab> ");
+      if (line === null) break;
+      if (editor.cancelled) {
+        chunk = ""; // Ctrl-C drops the line and the block being typed
+        continue;
+      }
+      if (line.trim() !== "") {
+        if (history[history.length - 1] !== line) {
+          history.push(line);
+          if (historyFile) {
+            try {
+              Deno.writeTextFileSync(historyFile, line + "\n", { append: true });
+            } catch {
+              // history is best effort
+            }
           }
         }
       }
-    }
-    chunk = chunk ? `${chunk}\n${line}` : line;
-    if (openBrackets(chunk) > 0) continue;
-    const text = chunk;
-    chunk = "";
-    if (text.trim() === "") continue;
-    n++;
-    try {
-      await loadScriptDesigns(text, { file: "<repl>", table: ev.table });
-      ev.runText(text, `<repl:${n}>`);
-    } catch (e) {
-      if (isScriptError(e) || e instanceof DesignError) write((e as Error).message + "\n");
-      else write(`internal error: ${(e as Error)?.stack ?? e}\n`);
+      chunk = chunk ? `${chunk}\n${line}` : line;
+      if (openBrackets(chunk) > 0) continue;
+      const text = chunk;
+      chunk = "";
+      if (text.trim() === "") continue;
+      n++;
+      watch?.reset();
+      try {
+        await loadScriptDesigns(text, { file: "<repl>", table: ev.table });
+        ev.runText(text, `<repl:${n}>`);
+      } catch (e) {
+        if (isScriptError(e) || e instanceof DesignError) write((e as Error).message + "\n");
+        else write(escapeControl(`internal error: ${(e as Error)?.stack ?? e}`) + "\n");
+      }
     }
   }
-  return 0;
 }

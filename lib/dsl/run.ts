@@ -12,7 +12,7 @@ import {
   ScriptSyntaxErrors,
 } from "./errors.ts";
 import { Evaluator } from "./evaluator.ts";
-import { parseWithErrors } from "./parser.ts";
+import { MAX_REPORTED_ERRORS, parseWithErrors } from "./parser.ts";
 import { type ExpectResult, type MeasureRow, Session } from "./session.ts";
 import type { Clock } from "../rng.ts";
 import type { CommandTable } from "./spec.ts";
@@ -26,7 +26,10 @@ export interface RunOptions {
   seed?: number;
   /** Output one JSON document instead of text. */
   json?: boolean;
-  /** Called with each line of text output as it is produced (not in JSON mode). */
+  /**
+   * Called with each line of text output as it is produced (not in JSON mode); the error that
+   * ends a run is not among them (it is in `output` and `results.error`).
+   */
   onOutput?: (line: string) => void;
   /** Reads included files. */
   readFile?: (path: string) => string;
@@ -38,6 +41,10 @@ export interface RunOptions {
   vars?: Readonly<Record<string, ScalarValue>>;
   /** The commands, object kinds and metrics. Default the language's. */
   table?: CommandTable;
+  /** Steps the run may take (statements and loop iterations). Default 10 million. */
+  maxSteps?: number;
+  /** Host memory the run may take (see `SessionOptions.maxMemoryBytes`). */
+  maxMemoryBytes?: number;
 }
 
 /** What a script run produced. */
@@ -89,6 +96,8 @@ export function runScript(text: string, options: RunOptions): RunResult {
     onOutput: options.json ? undefined : options.onOutput,
     maxRamBytes: options.maxRamBytes,
     clock: options.clock,
+    maxSteps: options.maxSteps,
+    maxMemoryBytes: options.maxMemoryBytes,
   });
   for (const [k, v] of Object.entries(options.vars ?? {})) s.vars.set(k, v);
   const ev = new Evaluator(s, { readFile: options.readFile, table: options.table });
@@ -98,7 +107,8 @@ export function runScript(text: string, options: RunOptions): RunResult {
   } catch (e) {
     if (!isScriptError(e)) throw e;
     error = scriptErrorSummary(e);
-    if (!options.json) s.print(e.message);
+    // In `output`, not through onOutput: the caller prints the error once, where it wants.
+    if (!options.json) s.output.push(...e.message.split("\n"));
   }
   const exitCode = error ? 2 : s.stats.expectFailed > 0 ? 1 : 0;
   const results = {
@@ -125,15 +135,18 @@ export function scriptErrorSummary(
 export interface CheckResult {
   /** Whether the script has no syntax error. */
   ok: boolean;
-  /** Every syntax error. */
+  /** The syntax errors reported in full (the first {@link MAX_REPORTED_ERRORS}). */
   errors: ScriptSyntaxError[];
+  /** Further errors, counted. */
+  more: number;
   /** The diagnostics as text ("" when ok). */
   message: string;
 }
 
 /**
  * Parses and checks a script without running it (includes are checked when `readFile` is
- * given and their names are literal).
+ * given and their names are literal). Errors of the script and its includes are reported up
+ * to {@link MAX_REPORTED_ERRORS} together, the rest counted.
  */
 export function checkScript(
   text: string,
@@ -141,9 +154,14 @@ export function checkScript(
 ): CheckResult {
   const file = options.file ?? "<script>";
   const errors: ScriptSyntaxError[] = [];
+  let more = 0;
   const visit = (src: string, name: string, depth: number) => {
-    const { program: p, errors: found } = parseWithErrors(src, { file: name });
+    const { program: p, errors: found, more: extra } = parseWithErrors(src, {
+      file: name,
+      maxErrors: Math.max(0, MAX_REPORTED_ERRORS - errors.length),
+    });
     errors.push(...found);
+    more += extra;
     if (!options.readFile || depth > 8) return;
     const walk = (body: typeof p.body) => {
       for (const s of body) {
@@ -164,9 +182,11 @@ export function checkScript(
     walk(p.body);
   };
   visit(text, file, 0);
+  const bad = errors.length + more > 0;
   return {
-    ok: errors.length === 0,
+    ok: !bad,
     errors,
-    message: errors.length ? new ScriptSyntaxErrors(errors).message : "",
+    more,
+    message: bad ? new ScriptSyntaxErrors(errors, more).message : "",
   };
 }

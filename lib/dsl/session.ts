@@ -20,7 +20,8 @@ import type { MetricsRow } from "../metrics/metrics.ts";
 import { type Clock, deriveSeed, Rng } from "../rng.ts";
 import type { ManifestSection } from "../scenario/manifest_abi.ts";
 import { formatSize, GiB, MiB, SECTION_SIZE } from "../units.ts";
-import { CommandError, didYouMean } from "./errors.ts";
+import { bootBytes, MemoryBudget } from "../machine/host_memory.ts";
+import { CommandError, didYouMean, RunStop } from "./errors.ts";
 import { regionObject } from "./handover.ts";
 import type { DslObject } from "./objects.ts";
 import type { ScalarValue } from "./values.ts";
@@ -37,7 +38,29 @@ export interface SessionOptions {
   maxRamBytes?: number;
   /** Clock for wall-clock metrics (the `scenario` command's `*Ms`); the caller hands it in. */
   clock: Clock;
+  /**
+   * Steps one run may take — statements executed and loop iterations, across `include`s —
+   * before it is stopped. Default {@link DEFAULT_MAX_STEPS}.
+   */
+  maxSteps?: number;
+  /**
+   * Asked between steps and inside long commands: true stops the run (the REPL's Ctrl-C).
+   * The command in progress is rolled back.
+   */
+  interrupted?: () => boolean;
+  /**
+   * Host memory (JavaScript heap in use plus buffers) the session may take, in bytes: a
+   * command whose estimate does not fit is refused before it runs, a run that passes it is
+   * stopped. Default half of V8's heap limit (`../machine/host_memory.ts`).
+   */
+  maxMemoryBytes?: number;
 }
+
+/** Default step budget of a run: 10 million statements and loop iterations. */
+export const DEFAULT_MAX_STEPS = 10_000_000;
+
+/** Steps between two checks of the memory in use (a power of two). */
+const MEMORY_CHECK_STEPS = 1024;
 
 /** Counters the language keeps across kexecs. */
 export interface ScriptStats {
@@ -130,6 +153,11 @@ export interface OutputListener {
   show?: (shown: Shown) => void;
 }
 
+/** The machine a session powers on when nothing is configured: 4 GiB, one node. */
+export function defaultMachineConfig(): MachineConfig {
+  return { ramBytes: 4 * GiB, nodes: 1, headroomBytes: null, memmapBytesPerPage: 0, poison: true };
+}
+
 /** The default machine headroom for `ram`: ram/128, at least 256 MiB, section-aligned. */
 export function defaultHeadroom(ramBytes: number): number {
   return Math.ceil(Math.max(ramBytes / 128, 256 * MiB) / SECTION_SIZE) * SECTION_SIZE;
@@ -174,13 +202,7 @@ export class Session {
   /** Variables. */
   readonly vars: Map<string, ScalarValue> = new Map();
   /** Machine configuration for the next power-on. */
-  machineConfig: MachineConfig = {
-    ramBytes: 4 * GiB,
-    nodes: 1,
-    headroomBytes: null,
-    memmapBytesPerPage: 0,
-    poison: true,
-  };
+  machineConfig: MachineConfig = defaultMachineConfig();
   /** Profile of the first kernel. */
   bootProfile: ProfileName = CURRENT_PROFILE;
   /** Profile of the next kexec (null: the running kernel's). */
@@ -203,6 +225,13 @@ export class Session {
   readonly maxRamBytes: number;
   /** The clock wall-clock metrics read. */
   readonly clock: Clock;
+  /** Steps one run may take. */
+  readonly maxSteps: number;
+  /** Steps taken by the current run. */
+  steps = 0;
+  /** The host-memory budget. */
+  readonly memory: MemoryBudget;
+  readonly #interrupted: (() => boolean) | null;
   #streams = 0;
   #undo: (() => void)[] = [];
   readonly #listeners: OutputListener[] = [];
@@ -213,7 +242,44 @@ export class Session {
     this.seed = options.seed ?? 42;
     this.maxRamBytes = options.maxRamBytes ?? 2 ** 46;
     this.clock = options.clock;
+    this.maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
+    if (!(this.maxSteps >= 1)) throw new RangeError(`maxSteps ${this.maxSteps}: at least 1`);
+    this.#interrupted = options.interrupted ?? null;
+    this.memory = new MemoryBudget(options.maxMemoryBytes);
     if (options.onOutput) this.listen({ line: options.onOutput });
+  }
+
+  // ---------------------------------------------------------------- run limits
+
+  /**
+   * Counts one step of the run (a statement, a loop iteration); throws {@link RunStop} when
+   * the step budget is used up or the run was interrupted.
+   */
+  tick(): void {
+    if (++this.steps > this.maxSteps) {
+      throw new RunStop(
+        "steps",
+        `stopped: the run took more than ${this.maxSteps.toLocaleString("en-US")} steps ` +
+          "(statements and loop iterations; kholab run --max-steps N, or the session option " +
+          "maxSteps, raises the limit)",
+      );
+    }
+    this.checkInterrupt();
+    if ((this.steps & (MEMORY_CHECK_STEPS - 1)) === 0) this.memory.checkpoint("the run");
+  }
+
+  /** Throws {@link RunStop} when the run was interrupted (long commands call it as they go). */
+  checkInterrupt(): void {
+    if (this.#interrupted?.()) throw new RunStop("interrupted", "interrupted (Ctrl-C)");
+  }
+
+  /**
+   * What long commands call as they go: an interrupt stops them ({@link RunStop}), and so does
+   * host memory in use past the budget (`HostMemoryError`); either way they are rolled back.
+   */
+  checkpoint(what: string): void {
+    this.checkInterrupt();
+    this.memory.checkpoint(what);
   }
 
   // ---------------------------------------------------------------- output
@@ -250,6 +316,16 @@ export class Session {
   /** Registers an undo action of the current command (run if the command fails). */
   onUndo(fn: () => void): void {
     this.#undo.push(fn);
+  }
+
+  /**
+   * Records what the current command did that cannot be undone: if the command fails, the
+   * rollback reports `reason` among what stays (the diagnostic's "not undone: …").
+   */
+  cannotUndo(reason: string): void {
+    this.onUndo(() => {
+      throw new Error(reason);
+    });
   }
 
   /** Starts a command: an empty undo log. */
@@ -318,6 +394,7 @@ export class Session {
   #topologyOptions(): TopologyOptions {
     const c = this.machineConfig;
     const total = this.checkMachineSize(c);
+    this.memory.check("booting the machine", bootBytes(total));
     return { ramBytes: Math.ceil(total / SECTION_SIZE) * SECTION_SIZE, nodes: c.nodes };
   }
 

@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { MemoryEstimate } from "../machine/host_memory.ts";
 import type { Session } from "./session.ts";
 import { kindName, type ValueKind } from "./values.ts";
 
@@ -79,6 +80,36 @@ export interface CommandSpec {
   readonly special?: string;
   /** Runs the command (absent for special forms). */
   readonly run?: (s: Session, inv: Invocation) => void;
+  /**
+   * The command's own check of a statement's literal arguments, beyond each value's kind
+   * (which options go together, which values a positional allows): the parser reports each
+   * problem at the option or argument it names, so `kholab check` finds it. Values written as
+   * expressions are null here; the command checks them again when it runs.
+   */
+  readonly check?: (literal: LiteralArgs) => readonly CheckProblem[];
+  /**
+   * Host memory the command is estimated to need (`../machine/host_memory.ts`), checked
+   * against the session's budget before it runs; absent: too little to matter.
+   */
+  readonly estimate?: (s: Session, inv: Invocation) => MemoryEstimate;
+}
+
+/** A statement's literal arguments as text, for {@link CommandSpec.check}. */
+export interface LiteralArgs {
+  /** Positionals (null: an expression, known when it runs). */
+  readonly args: readonly (string | null)[];
+  /** Options by name (null: an expression or a bare flag). */
+  readonly options: ReadonlyMap<string, string | null>;
+}
+
+/** A problem {@link CommandSpec.check} found: what, and where (an option or a positional). */
+export interface CheckProblem {
+  /** The message. */
+  readonly message: string;
+  /** The option at fault (the caret goes under its name). */
+  readonly option?: string;
+  /** The positional at fault, by index. */
+  readonly arg?: number;
 }
 
 /** An object kind, created with `NAME = KIND options…`. */
@@ -93,6 +124,8 @@ export interface ObjectKindSpec {
   readonly options: readonly OptionSpec[];
   /** Allocates and fills the object's memory, registering it under `name`. */
   readonly create: (s: Session, name: string, inv: Invocation) => void;
+  /** Host memory creating it is estimated to need (see {@link CommandSpec.estimate}). */
+  readonly estimate?: (s: Session, inv: Invocation) => MemoryEstimate;
 }
 
 /** A metric: documentation and how to read it from a session. */

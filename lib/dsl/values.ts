@@ -14,7 +14,7 @@ import { kstrtobool } from "../kernel/cmdline.ts";
 import { profileNames } from "../kho/profiles.ts";
 import { parseKhoScratch } from "../kho/scratch.ts";
 import { parseCount, parseSize } from "../units.ts";
-import { didYouMean } from "./errors.ts";
+import { didYouMean, quoteToken } from "./errors.ts";
 
 /** The kind of a value, which decides how its text is read. */
 export type ValueKind =
@@ -130,7 +130,9 @@ function parseFill(text: string): FillSpecDsl {
     if (value > 0xffffffff) throw new ValueError(`fill pattern ${value} is not a u32`);
     return { kind: m[1] as "byte" | "pattern", value };
   }
-  throw new ValueError(`bad fill "${text}" (expected random, zero, none, byte:N or pattern:N)`);
+  throw new ValueError(
+    `bad fill ${quoteToken(text)} (expected random, zero, none, byte:N or pattern:N)`,
+  );
 }
 
 /** Parses a `fail=` value (`nth:3`, `prob:0.01,seed:5,sites:radix|vmalloc`, `off`). */
@@ -180,7 +182,7 @@ export function parseFault(text: string): FaultSpec {
     }
   }
   if (out.nth === undefined && out.probability === undefined) {
-    throw new ValueError(`fault "${text}" needs nth:N or prob:P`);
+    throw new ValueError(`fault ${quoteToken(text)} needs nth:N or prob:P`);
   }
   return out;
 }
@@ -194,7 +196,7 @@ export function convertValue(kind: ValueKind, raw: ScalarValue): unknown {
     const t = String(raw);
     if (!kind.enum.includes(t)) {
       throw new ValueError(
-        `"${t}" is not one of ${kind.enum.join(", ")}${didYouMean(t, kind.enum)}`,
+        `${quoteToken(t)} is not one of ${kind.enum.join(", ")}${didYouMean(t, kind.enum)}`,
       );
     }
     return t;
@@ -206,7 +208,9 @@ export function convertValue(kind: ValueKind, raw: ScalarValue): unknown {
       return wholeNonNegative(toNumber(raw, parseCount, "a count"), "a count");
     case "int": {
       const n = toNumber(raw, (t) => {
-        if (!/^-?(0x[0-9a-fA-F]+|\d+)$/.test(t)) throw new ValueError(`not an integer: "${t}"`);
+        if (!/^-?(0x[0-9a-fA-F]+|\d+)$/.test(t)) {
+          throw new ValueError(`not an integer: ${quoteToken(t)}`);
+        }
         return Number(t);
       }, "an integer");
       if (!Number.isSafeInteger(n)) throw new ValueError(`${n} is not an integer`);
@@ -215,7 +219,9 @@ export function convertValue(kind: ValueKind, raw: ScalarValue): unknown {
     case "number":
       return toNumber(raw, (t) => {
         const n = Number(t);
-        if (t.trim() === "" || !Number.isFinite(n)) throw new ValueError(`not a number: "${t}"`);
+        if (t.trim() === "" || !Number.isFinite(n)) {
+          throw new ValueError(`not a number: ${quoteToken(t)}`);
+        }
         return n;
       }, "a number");
     case "bool": {
@@ -223,14 +229,14 @@ export function convertValue(kind: ValueKind, raw: ScalarValue): unknown {
       if (raw === "true") return true;
       if (raw === "false") return false;
       const b = kstrtobool(String(raw));
-      if (b === null) throw new ValueError(`"${raw}" is not a boolean (on/off)`);
+      if (b === null) throw new ValueError(`${quoteToken(String(raw))} is not a boolean (on/off)`);
       return b;
     }
     case "name":
     case "object": {
       const t = String(raw);
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(t)) {
-        throw new ValueError(`"${t}" is not a name (letters, digits, _)`);
+        throw new ValueError(`${quoteToken(t)} is not a name (letters, digits, _)`);
       }
       return t;
     }
@@ -239,7 +245,7 @@ export function convertValue(kind: ValueKind, raw: ScalarValue): unknown {
       const known = profileNames();
       if (!known.includes(t)) {
         throw new ValueError(
-          `unknown profile "${t}"${didYouMean(t, known)} (known: ${known.join(", ")})`,
+          `unknown profile ${quoteToken(t)}${didYouMean(t, known)} (known: ${known.join(", ")})`,
         );
       }
       return t;

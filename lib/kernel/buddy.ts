@@ -931,10 +931,17 @@ export class BuddyAllocator {
           this.leakedPages += pages;
           continue;
         }
-        this.memmap.setPageCount(pfn, 1);
-        this.memmap.setPrivate(pfn, 0, 0);
-        if (gfp.comp && order > 0) this.memmap.prepCompoundPage(pfn, order);
-        if (gfp.zero && this.mem !== null) this.mem.zero(pfn * PAGE_SIZE, pages * PAGE_SIZE);
+        try {
+          this.memmap.setPageCount(pfn, 1);
+          this.memmap.setPrivate(pfn, 0, 0);
+          if (gfp.comp && order > 0) this.memmap.prepCompoundPage(pfn, order);
+          if (gfp.zero && this.mem !== null) this.mem.zero(pfn * PAGE_SIZE, pages * PAGE_SIZE);
+        } catch (e) {
+          // An exception of the host while preparing the block: it goes back to the lists.
+          this.memmap.resetRange(pfn, pages);
+          this.#freeBlock(pfn, order, node);
+          throw e;
+        }
         return pfn;
       }
     }

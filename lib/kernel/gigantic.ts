@@ -76,13 +76,27 @@ export function allocContigRange(
   }
   if (buddy.faults.shouldFail(opts.site ?? "alloc_contig_range")) return false;
   if (!buddy.isolateFreeRange(startPfn, endPfn)) return false;
-  if (opts.comp) {
-    buddy.memmap.prepCompoundPage(startPfn, order);
-    buddy.memmap.setPageCount(startPfn, 1);
-  } else {
-    buddy.memmap.setPageCountRange(startPfn, n, 1);
+  try {
+    if (opts.comp) {
+      buddy.memmap.prepCompoundPage(startPfn, order);
+      buddy.memmap.setPageCount(startPfn, 1);
+    } else {
+      buddy.memmap.setPageCountRange(startPfn, n, 1);
+    }
+  } catch (e) {
+    unisolate(buddy, startPfn, endPfn);
+    throw e;
   }
   return true;
+}
+
+/**
+ * Gives an isolated range back after an exception part-way through preparing it: its struct
+ * page state reset, the pages freed (the allocation is undone, whatever it had set).
+ */
+function unisolate(buddy: BuddyAllocator, startPfn: number, endPfn: number): void {
+  buddy.memmap.resetRange(startPfn, endPfn - startPfn);
+  buddy.freeFrozenRange(startPfn, endPfn);
 }
 
 /**
@@ -141,8 +155,13 @@ export function allocGigantic(
     const head = buddy.findFreeRange(node, order, opts.allowCma ?? false);
     if (head === null) continue;
     if (!buddy.isolateFreeRange(head, head + 2 ** order)) continue;
-    buddy.memmap.prepCompoundPage(head, order);
-    buddy.memmap.setPageCount(head, 1);
+    try {
+      buddy.memmap.prepCompoundPage(head, order);
+      buddy.memmap.setPageCount(head, 1);
+    } catch (e) {
+      unisolate(buddy, head, head + 2 ** order);
+      throw e;
+    }
     return head;
   }
   return null;

@@ -206,7 +206,8 @@ export class Vmalloc {
    * by the number of nodes for NUMA_NO_NODE, as the kernel does) is at least 2 MiB, the
    * size is rounded up to 2 MiB and memory comes as order-9 blocks, each split into
    * order-0 pages (split_page) so every page has refcount 1; if that fails the kernel falls
-   * back to order-0 pages. Any failure frees what was allocated and returns null.
+   * back to order-0 pages. Any failure frees what was allocated and returns null; an
+   * exception (a page array beyond what the host can hold) frees it too, and is rethrown.
    */
   vmalloc(size: number, opts: VmallocCallOptions = {}): number | null {
     const gfp = opts.gfp ?? GFP_KERNEL;
@@ -241,7 +242,15 @@ export class Vmalloc {
         this.#warnAlloc(gfp, `vmalloc error: size ${realSize}, vm_struct allocation failed`);
         return null;
       }
-      if (this.#allocAreaPages(area, order, gfp, opts.site ?? "vmalloc")) {
+      let ok: boolean;
+      try {
+        ok = this.#allocAreaPages(area, order, gfp, opts.site ?? "vmalloc");
+      } catch (e) {
+        // Any exception (not only a failed page allocation): nothing stays allocated.
+        this.#freeArea(area);
+        throw e;
+      }
+      if (ok) {
         area.flags &= ~VM_UNINITIALIZED;
         return area.addr;
       }
@@ -274,8 +283,17 @@ export class Vmalloc {
         site,
       });
       if (pfn === null) return false;
-      if (order > 0) this.memmap.splitPage(pfn, order);
-      for (let j = 0; j < step; j++) area.pages.push(pfn + j);
+      try {
+        if (order > 0) this.memmap.splitPage(pfn, order);
+        for (let j = 0; j < step; j++) area.pages.push(pfn + j);
+      } catch (e) {
+        // The block is not in the area yet: give it back (split or not), then unwind.
+        area.pages.length = area.nrPages;
+        if (order > 0 && this.memmap.pageCount(pfn + 1) === 1) {
+          for (let j = 0; j < step; j++) this.buddy.freePage(pfn + j);
+        } else this.buddy.freePages(pfn, order);
+        throw e;
+      }
       area.nrPages += step;
     }
     return true;
@@ -292,7 +310,8 @@ export class Vmalloc {
   /** Unmaps an area and frees its pages with __free_page. */
   #freeArea(area: VmArea): void {
     this.#unlink(area);
-    for (let i = 0; i < area.nrPages; i++) this.buddy.freePage(area.pages[i]);
+    const n = Math.min(area.nrPages, area.pages.length);
+    for (let i = 0; i < n; i++) this.buddy.freePage(area.pages[i]);
     area.pages = [];
     area.nrPages = 0;
   }
@@ -346,7 +365,12 @@ export class Vmalloc {
       this.#warnAlloc(GFP_KERNEL, `vmalloc error: size ${size}, vm_struct allocation failed`);
       return null;
     }
-    area.pages = [...pfns];
+    try {
+      area.pages = [...pfns];
+    } catch (e) {
+      this.#unlink(area);
+      throw e;
+    }
     area.nrPages = pfns.length;
     area.flags &= ~VM_UNINITIALIZED;
     return area.addr;

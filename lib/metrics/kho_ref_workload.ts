@@ -22,6 +22,15 @@
 
 import { Kernel } from "../boot/kernel.ts";
 import { Machine } from "../machine/machine.ts";
+import {
+  bootBytes,
+  estimate,
+  HOST_BYTES,
+  type MemoryEstimate,
+  sumEstimates,
+  term,
+  trackerBytes,
+} from "../machine/host_memory.ts";
 import type { Clock } from "../rng.ts";
 import { GiB, PAGE_SIZE } from "../units.ts";
 import { walkIncomingBatched } from "../kho/trackers/registry.ts";
@@ -66,6 +75,25 @@ export interface WorkloadResult {
   checksum: string;
   successor_boot_ms: number;
   warmup_runs: number;
+}
+
+/**
+ * Host memory one run of the workload is estimated to need (`../machine/host_memory.ts`):
+ * the machine booted twice (this kernel and the successor), the pfn list and the span's
+ * marks, the tracker's pages and, per preserved block, the successor's reservation.
+ */
+export function workloadMemory(
+  o: Pick<WorkloadOptions, "pages" | "spanPages" | "giantFolios" | "workload">,
+): MemoryEstimate {
+  const giant = o.workload === "hyper" ? o.giantFolios ?? 0 : 0;
+  const ramBytes = o.spanPages * PAGE_SIZE + giant * GiB + 8 * GiB;
+  const boot = bootBytes(ramBytes);
+  return sumEstimates(
+    estimate(2 * boot.bytes, `2 × ${boot.detail}`),
+    term(o.pages, 8 + HOST_BYTES.preservedBlock, "preserved pages"),
+    term(o.spanPages, 1, "span pages"),
+    trackerBytes(o.pages, o.spanPages),
+  );
 }
 
 /** Runs one workload through the engine: `warmup` untimed runs, then the timed one. */

@@ -70,6 +70,8 @@ export interface ReportOptions {
    * `DEFAULT_REPEAT`, 5; at least 1).
    */
   repeat?: number;
+  /** Host memory the runs may take at once (see `SweepOptions.maxMemoryBytes`). */
+  maxMemoryBytes?: number;
   /** Output directory (created). */
   outDir: string;
   /** The command that reproduces the report, shown on the page. */
@@ -180,6 +182,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     profiles,
     seed,
     workers: options.workers,
+    maxMemoryBytes: options.maxMemoryBytes,
     repeat,
     onEvent: progress
       ? (e) => {
@@ -474,6 +477,8 @@ export interface DemoReportOptions {
   workers?: number;
   /** Timed samples per region (default `DEFAULT_REPEAT`, 5). */
   repeat?: number;
+  /** Host memory the runs may take at once (see `SweepOptions.maxMemoryBytes`). */
+  maxMemoryBytes?: number;
   /** Show progress. Default true. */
   progress?: boolean;
   /** Clock for the wall-clock metrics (`wallClock` from the command line). */
@@ -494,6 +499,7 @@ export function demoReport(options: DemoReportOptions): Promise<ReportResult> {
     seed: options.seed ?? 1,
     workers: options.workers,
     repeat: options.repeat,
+    maxMemoryBytes: options.maxMemoryBytes,
     outDir,
     progress: options.progress,
     clock: options.clock,

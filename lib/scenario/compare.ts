@@ -29,6 +29,8 @@ export interface CompareOptions {
   workers?: number;
   /** Timed samples per region (default `DEFAULT_REPEAT`; 0: no wall-clock figures). */
   repeat?: number;
+  /** Host memory the runs may take at once (see {@link SweepOptions.maxMemoryBytes}). */
+  maxMemoryBytes?: number;
   /** Progress callback. */
   onRow?: SweepOptions["onRow"];
   /** Stage events (see {@link SweepOptions.onEvent}). */
@@ -49,6 +51,7 @@ export function compareProfiles(options: CompareOptions): Promise<MetricsRow[]> 
     seed: options.seed,
     workers: options.workers,
     repeat: options.repeat,
+    maxMemoryBytes: options.maxMemoryBytes,
     onRow: options.onRow,
     onEvent: options.onEvent,
     clock: options.clock,

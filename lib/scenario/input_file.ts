@@ -27,7 +27,10 @@ export const PFN_LIST_LIMITS: InputLimits = { maxBytes: 256 * MiB, maxTextBytes:
 
 /** An input file that cannot be read: its errno name and why. */
 export class InputFileError extends Error {
-  /** `ENOENT` (missing), `EINVAL` (not a regular file, a bad gzip stream), `EFBIG` (too big). */
+  /**
+   * `ENOENT` (missing), `EACCES` (not permitted), `EINVAL` (not a regular file, a bad gzip
+   * stream), `EFBIG` (too big).
+   */
   readonly code: ErrnoName;
   /** The path as given. */
   readonly path: string;
@@ -81,8 +84,7 @@ export function readInputFile(
   try {
     stat = Deno.statSync(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new InputFileError("ENOENT", path, "no such file");
-    throw new InputFileError("EINVAL", path, (e as Error).message);
+    throw hostError(path, e);
   }
   if (!stat.isFile) {
     const what = stat.isDirectory ? "a directory" : "not a regular file";
@@ -109,9 +111,43 @@ export function readInputFile(
   }
 }
 
+/**
+ * The errno name of a failed file-system call of the host (Deno's error classes), or null for
+ * anything else: `ENOENT`, `EACCES` (not permitted, or not granted to this process), `EEXIST`,
+ * `EISDIR`, `ENOTDIR`, `EIO` (another I/O error).
+ */
+export function hostFsErrno(e: unknown): string | null {
+  const E = Deno.errors;
+  if (e instanceof E.NotFound) return "ENOENT";
+  if (e instanceof E.PermissionDenied || e instanceof E.NotCapable) return "EACCES";
+  if (e instanceof E.AlreadyExists) return "EEXIST";
+  if (e instanceof E.IsADirectory) return "EISDIR";
+  if (e instanceof E.NotADirectory) return "ENOTDIR";
+  if (
+    e instanceof E.BadResource || e instanceof E.Busy || e instanceof E.FilesystemLoop ||
+    e instanceof E.WriteZero || e instanceof E.UnexpectedEof || e instanceof E.InvalidData
+  ) return "EIO";
+  return null;
+}
+
+/** The error of a failed file-system call: missing, not permitted, or anything else. */
+function hostError(path: string, e: unknown): InputFileError {
+  if (e instanceof Deno.errors.NotFound) return new InputFileError("ENOENT", path, "no such file");
+  if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
+    return new InputFileError("EACCES", path, `permission denied (${(e as Error).message})`);
+  }
+  return new InputFileError("EINVAL", path, (e as Error)?.message ?? String(e));
+}
+
 /** Reads at most `max` bytes; `tooBig()` is thrown when the file holds more. */
 function readAtMost(path: string, max: number, tooBig: () => Error): Uint8Array {
-  using file = Deno.openSync(path, { read: true });
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (e) {
+    throw hostError(path, e);
+  }
+  using _ = file;
   const chunks: Uint8Array[] = [];
   let total = 0;
   const buf = new Uint8Array(Math.min(max + 1, 1 * MiB));

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { allocContigRange } from "../kernel/gigantic.ts";
+import { allocContigRange, freeContigRange } from "../kernel/gigantic.ts";
 import type { Kernel } from "../boot/kernel.ts";
 import type { Rng } from "../rng.ts";
 import { PAGE_SIZE } from "../units.ts";
@@ -151,15 +151,28 @@ export function allocRandomPages(
   const out: number[] = [];
   const tried = new Set<number>();
   const maxTries = Math.min(n, 8 * k + 1024);
-  while (out.length < k && tried.size < maxTries) {
-    const off = rng.int(n);
-    if (tried.has(off)) continue;
-    tried.add(off);
-    const pfn = range.startPfn + off;
-    const phys = pfn * PAGE_SIZE;
-    if (!topo.isRam(phys, PAGE_SIZE) || inScratch(kernel, phys, PAGE_SIZE)) continue;
-    if (!kernel.buddy.isFree(pfn)) continue;
-    if (allocContigRange(kernel.buddy, pfn, pfn + 1)) out.push(pfn);
+  try {
+    while (out.length < k && tried.size < maxTries) {
+      const off = rng.int(n);
+      if (tried.has(off)) continue;
+      tried.add(off);
+      const pfn = range.startPfn + off;
+      const phys = pfn * PAGE_SIZE;
+      if (!topo.isRam(phys, PAGE_SIZE) || inScratch(kernel, phys, PAGE_SIZE)) continue;
+      if (!kernel.buddy.isFree(pfn)) continue;
+      if (allocContigRange(kernel.buddy, pfn, pfn + 1)) {
+        try {
+          out.push(pfn);
+        } catch (e) {
+          freeContigRange(kernel.buddy, pfn, pfn + 1);
+          throw e;
+        }
+      }
+    }
+    return Float64Array.from(out).sort();
+  } catch (e) {
+    // An exception of the host part-way: the pages taken so far go back.
+    for (const pfn of out) freeContigRange(kernel.buddy, pfn, pfn + 1);
+    throw e;
   }
-  return Float64Array.from(out).sort();
 }

@@ -116,6 +116,22 @@ export interface ParamSpec {
   readonly doc: string;
   /** Allowed values of an `enum`. */
   readonly choices?: readonly string[];
+  /** Smallest value of a number. */
+  readonly min?: number;
+  /** Largest value of a number. */
+  readonly max?: number;
+  /** A number must be a multiple of this (machine sizes: 128 MiB sections). */
+  readonly multipleOf?: number;
+}
+
+/** Bounds of a numeric parameter. */
+export interface ParamBounds {
+  /** Smallest value. */
+  readonly min?: number;
+  /** Largest value. */
+  readonly max?: number;
+  /** The value must be a multiple of this. */
+  readonly multipleOf?: number;
 }
 
 /** Names of the scenario builders. */
@@ -169,6 +185,8 @@ export interface ScenarioSpec {
   readonly params: readonly ParamSpec[];
   /** Builds the scenario for a profile from resolved parameters and a seed. */
   build(profile: ProfileName, params: ScenarioParams, seed: number): ScenarioInstance;
+  /** Bytes of the machine the scenario powers on for resolved parameters. */
+  machineBytes(params: ScenarioParams): number;
 }
 
 const p = (
@@ -176,9 +194,26 @@ const p = (
   type: ParamType,
   dflt: ParamValue,
   doc: string,
-  choices?: readonly string[],
-): ParamSpec => Object.freeze({ name, type, default: dflt, doc, choices });
+  choicesOrBounds?: readonly string[] | ParamBounds,
+): ParamSpec =>
+  Object.freeze({
+    name,
+    type,
+    default: dflt,
+    doc,
+    ...(Array.isArray(choicesOrBounds)
+      ? { choices: choicesOrBounds as readonly string[] }
+      : choicesOrBounds as ParamBounds | undefined),
+  });
 
+/** Largest simulated machine: 64 TiB (the physical memory's limit). */
+const MACHINE_MAX_BYTES = 64 * TiB;
+const SECTION = 128 * 1024 * 1024;
+const RAM: ParamBounds = { min: 256 * 1024 * 1024, max: MACHINE_MAX_BYTES, multipleOf: SECTION };
+const NODES: ParamBounds = { min: 1, max: 64 };
+const ORDER: ParamBounds = { min: 0, max: 18 };
+const ZERO_ONE: ParamBounds = { min: 0, max: 1 };
+const MEMMAP: ParamBounds = { min: 0, max: 256 };
 /** Host sizes of the ladder (kho-facts §18.1): 512 GiB, 1, 2, 6, 12, 24, 32 TiB. */
 export const LADDER_HOST_BYTES: readonly number[] = [
   512 * GiB,
@@ -196,26 +231,43 @@ export const LADDER_HOST_BYTES: readonly number[] = [
  * KHO is fixed).
  */
 const CONFIG_PARAMS: readonly ParamSpec[] = [
-  p("khoDebug", "int", 0, "CONFIG_KEXEC_HANDOVER_DEBUG: kho_scratch_overlap checks (0/1)"),
+  p(
+    "khoDebug",
+    "int",
+    0,
+    "CONFIG_KEXEC_HANDOVER_DEBUG: kho_scratch_overlap checks (0/1)",
+    ZERO_ONE,
+  ),
   p(
     "deferredStructPageInit",
     "int",
     0,
     "CONFIG_DEFERRED_STRUCT_PAGE_INIT (0/1; needs a profile with kho_get_preserved_page)",
+    ZERO_ONE,
   ),
-  p("strict", "int", 0, "kholab's strict handover checks instead of the kernel's verdict (0/1)"),
+  p(
+    "strict",
+    "int",
+    0,
+    "kholab's strict handover checks instead of the kernel's verdict (0/1)",
+    ZERO_ONE,
+  ),
 ];
 
 const HYPERVISOR_PARAMS: readonly ParamSpec[] = [
-  p("ramBytes", "size", TiB, "RAM for guests and the pool (the machine adds headroomBytes)"),
-  p("headroomBytes", "size", 8 * GiB, "extra RAM for the kernel, scratch and allocations"),
-  p("nodes", "int", 2, "NUMA nodes"),
-  p("guestBytes", "size", 1008 * GiB, "guest memory in total"),
+  p("ramBytes", "size", TiB, "RAM for guests and the pool (the machine adds headroomBytes)", RAM),
+  p("headroomBytes", "size", 8 * GiB, "extra RAM for the kernel, scratch and allocations", {
+    max: MACHINE_MAX_BYTES,
+    multipleOf: SECTION,
+  }),
+  p("nodes", "int", 2, "NUMA nodes", NODES),
+  p("guestBytes", "size", 1008 * GiB, "guest memory in total", { max: MACHINE_MAX_BYTES }),
   p(
     "guestFolio",
     "size",
     GiB,
     "guest folio size: 1G (hugetlbfs memfds from the boot-time pool), or 4K..2M (shmem memfds)",
+    { min: 4096, max: GiB },
   ),
   p(
     "hvo",
@@ -223,8 +275,11 @@ const HYPERVISOR_PARAMS: readonly ParamSpec[] = [
     1,
     "hugetlb_free_vmemmap=on (1) / off (0): HVO of the HugeTLB pool (the kernel's Kconfig " +
       "default is off; a host of 1 GiB guests turns it on — kholab's assumption)",
+    ZERO_ONE,
   ),
-  p("vms", "int", 8, "guests, one memory file each (the memory is shared out in folios)"),
+  p("vms", "int", 8, "guests, one memory file each (the memory is shared out in folios)", {
+    min: 1,
+  }),
   p(
     "guestClient",
     "enum",
@@ -236,11 +291,11 @@ const HYPERVISOR_PARAMS: readonly ParamSpec[] = [
   p("iommuPages", "count", 1048576, "preserved order-0 pages in the pool"),
   p("iommuEveryBytes", "size", 0, "density instead of a count: one page per this many bytes"),
   p("iommuPlacement", "enum", "uniform", "placement in the pool", ["uniform", "clustered"]),
-  p("iommuClusterPages", "int", 64, "pages per cluster when clustered"),
-  p("vmallocBuffers", "int", 8, "vmalloc buffers preserved with kho_preserve_vmalloc"),
+  p("iommuClusterPages", "int", 64, "pages per cluster when clustered", { min: 1 }),
+  p("vmallocBuffers", "int", 8, "vmalloc buffers preserved with kho_preserve_vmalloc", { min: 0 }),
   p("vmallocBytes", "size", 1024 * 1024, "bytes per vmalloc buffer"),
-  p("dmaBlocks", "int", 16, "DMA-style high-order blocks (kho_preserve_pages)"),
-  p("dmaOrder", "int", 9, "order of each DMA block"),
+  p("dmaBlocks", "int", 16, "DMA-style high-order blocks (kho_preserve_pages)", { min: 0 }),
+  p("dmaOrder", "int", 9, "order of each DMA block", { min: 0, max: 10 }),
   p(
     "scratch",
     "string",
@@ -252,15 +307,16 @@ const HYPERVISOR_PARAMS: readonly ParamSpec[] = [
     "int",
     64,
     "struct page bytes charged to memblock (the machine grows by them; 0: counted only)",
+    MEMMAP,
   ),
-  p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),
+  p("poison", "int", 1, "poison memory handed to the allocator (0/1)", ZERO_ONE),
   ...CONFIG_PARAMS,
 ];
 
 const SMALL_COMMON: readonly ParamSpec[] = [
-  p("memmapBytesPerPage", "int", 64, "struct page bytes charged to memblock"),
+  p("memmapBytesPerPage", "int", 64, "struct page bytes charged to memblock", MEMMAP),
   p("scratch", "string", "", "kho_scratch= (empty: the kernel default)"),
-  p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),
+  p("poison", "int", 1, "poison memory handed to the allocator (0/1)", ZERO_ONE),
   ...CONFIG_PARAMS,
 ];
 
@@ -272,61 +328,73 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
       "profile can preserve them), IOMMU pages in a pool, vmalloc buffers, DMA blocks",
     params: HYPERVISOR_PARAMS,
     build: buildHypervisor,
+    machineBytes: (ps) => num(ps, "ramBytes") + num(ps, "headroomBytes"),
   },
   test_kho: {
     name: "test_kho",
     summary: "lib/test_kho.c: random-order folios and their vmalloc'd list",
     params: [
-      p("ramBytes", "size", 4 * GiB, "RAM"),
-      p("nodes", "int", 1, "NUMA nodes"),
+      p("ramBytes", "size", 4 * GiB, "RAM", RAM),
+      p("nodes", "int", 1, "NUMA nodes", NODES),
       p("maxMemBytes", "size", 8 * 1024 * 1024, "the module's max_mem"),
       ...SMALL_COMMON,
     ],
     build: buildTestKho,
+    machineBytes: (ps) => num(ps, "ramBytes"),
   },
   dense: {
     name: "dense",
     summary: "a band of RAM fully preserved in blocks of one order (default: order-0 pages)",
     params: [
-      p("ramBytes", "size", 32 * GiB, "RAM"),
-      p("nodes", "int", 1, "NUMA nodes"),
+      p("ramBytes", "size", 32 * GiB, "RAM", RAM),
+      p("nodes", "int", 1, "NUMA nodes", NODES),
       p("bandStartBytes", "size", 4 * GiB, "first byte of the band"),
       p("bandBytes", "size", 16 * GiB, "size of the band"),
-      p("bandOrder", "int", 0, "order of each preserved block"),
+      p("bandOrder", "int", 0, "order of each preserved block", ORDER),
       ...SMALL_COMMON,
     ],
     build: buildDense,
+    machineBytes: (ps) => num(ps, "ramBytes"),
   },
   uniform: {
     name: "uniform",
     summary: "order-0 pages at uniformly random free places over all RAM",
     params: [
-      p("ramBytes", "size", 16 * GiB, "RAM"),
-      p("nodes", "int", 2, "NUMA nodes"),
+      p("ramBytes", "size", 16 * GiB, "RAM", RAM),
+      p("nodes", "int", 2, "NUMA nodes", NODES),
       p("pages", "count", 65536, "preserved pages"),
       ...SMALL_COMMON,
     ],
     build: buildUniform,
+    machineBytes: (ps) => num(ps, "ramBytes"),
   },
   clustered: {
     name: "clustered",
     summary: "order-0 pages at random inside one window per NUMA node",
     params: [
-      p("ramBytes", "size", 16 * GiB, "RAM"),
-      p("nodes", "int", 2, "NUMA nodes"),
+      p("ramBytes", "size", 16 * GiB, "RAM", RAM),
+      p("nodes", "int", 2, "NUMA nodes", NODES),
       p("pages", "count", 65536, "preserved pages (shared out over the nodes)"),
       p("windowBytes", "size", GiB, "size of each node's window"),
       ...SMALL_COMMON,
     ],
     build: buildClustered,
+    machineBytes: (ps) => num(ps, "ramBytes"),
   },
   ladder: {
     name: "ladder",
     summary: "the hypervisor scenario scaled to a host size (512 GiB … 32 TiB); 1 GiB guest " +
       "folios preserved directly",
     params: [
-      p("hostBytes", "size", TiB, "host RAM (guests + pool; headroom is added)"),
-      p("nodes", "int", 0, "NUMA nodes (0: 2 up to 2 TiB, 4 up to 12 TiB, else 8)"),
+      p("hostBytes", "size", TiB, "host RAM (guests + pool; headroom is added)", {
+        min: GiB,
+        max: 56 * TiB,
+        multipleOf: SECTION,
+      }),
+      p("nodes", "int", 0, "NUMA nodes (0: 2 up to 2 TiB, 4 up to 12 TiB, else 8)", {
+        min: 0,
+        max: 64,
+      }),
       p("poolBytesPerTiB", "size", 16 * GiB, "hypervisor pool per TiB of host"),
       p(
         "iommuPagesPerTiB",
@@ -337,7 +405,10 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
           "buddy allocator's 2^24 free blocks)",
       ),
       p("iommuPlacement", "enum", "uniform", "placement in the pool", ["uniform", "clustered"]),
-      p("guestFolio", "size", GiB, "guest folio size (as the hypervisor's guestFolio)"),
+      p("guestFolio", "size", GiB, "guest folio size (as the hypervisor's guestFolio)", {
+        min: 4096,
+        max: GiB,
+      }),
       p(
         "guestClient",
         "enum",
@@ -345,10 +416,14 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
         "folio: kho_preserve_folio of each guest folio; memfd: through LUO (as hypervisor)",
         ["memfd", "folio"],
       ),
-      p("poison", "int", 1, "poison memory handed to the allocator (0/1)"),
+      p("poison", "int", 1, "poison memory handed to the allocator (0/1)", ZERO_ONE),
       ...CONFIG_PARAMS,
     ],
     build: buildLadder,
+    machineBytes: (ps) => {
+      const h = ladderHypervisorParams(ps);
+      return num(h, "ramBytes") + num(h, "headroomBytes");
+    },
   },
 };
 
@@ -391,7 +466,7 @@ export function parseParam(spec: ParamSpec, text: string): ParamValue {
  * import { resolveParams } from "./scenarios.ts";
  * const p = resolveParams("hypervisor", { ramBytes: "64G", guestBytes: "40G" });
  * assert.equal(p.ramBytes, 64 * 2 ** 30);
- * assert.equal(p.guestFolio, 2 ** 21);
+ * assert.equal(p.guestFolio, 2 ** 30); // the default: 1 GiB hugetlbfs pages
  * assert.equal(p.nodes, 2);
  * ```
  */
@@ -415,8 +490,65 @@ export function resolveParams(
       ? parseParam(ps, v)
       : v;
     if (ps.type === "enum") parseParam(ps, String(v));
+    checkParamValue(ps, out[k]);
+  }
+  const machine = spec.machineBytes(out);
+  const nodes = num(out, "nodes") || 1;
+  if (machine > MACHINE_MAX_BYTES) {
+    throw new RangeError(
+      `scenario ${scenario}: a machine of ${formatSize(machine)} is larger than 64 TiB`,
+    );
+  }
+  if (machine < nodes * SECTION) {
+    throw new RangeError(
+      `scenario ${scenario}: ${nodes} nodes need at least ${nodes * 128} MiB of RAM, ` +
+        `the machine has ${formatSize(machine)}`,
+    );
   }
   return out;
+}
+
+/**
+ * Checks a parameter's value against its type and bounds; throws RangeError naming it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkParamValue, getScenario } from "./scenarios.ts";
+ * const nodes = getScenario("uniform").params.find((p) => p.name === "nodes")!;
+ * assert.throws(() => checkParamValue(nodes, 1.5), /nodes=1\.5: not an integer/);
+ * assert.throws(() => checkParamValue(nodes, 65), /nodes=65: at most 64/);
+ * ```
+ */
+export function checkParamValue(spec: ParamSpec, value: ParamValue): void {
+  if (spec.type === "enum" || spec.type === "string") {
+    if (typeof value !== "string") {
+      throw new RangeError(`${spec.name}=${value}: expected text`);
+    }
+    if (spec.type === "enum") parseParam(spec, value);
+    return;
+  }
+  if (typeof value !== "number" || !Number.isSafeInteger(value)) {
+    throw new RangeError(`${spec.name}=${value}: not an integer`);
+  }
+  if (spec.min !== undefined && value < spec.min) {
+    throw new RangeError(`${spec.name}=${value}: at least ${paramText(spec, spec.min)}`);
+  }
+  if (spec.min === undefined && value < 0) {
+    throw new RangeError(`${spec.name}=${value}: not negative`);
+  }
+  if (spec.max !== undefined && value > spec.max) {
+    throw new RangeError(`${spec.name}=${value}: at most ${paramText(spec, spec.max)}`);
+  }
+  if (spec.multipleOf !== undefined && value % spec.multipleOf !== 0) {
+    throw new RangeError(
+      `${spec.name}=${value}: a multiple of ${paramText(spec, spec.multipleOf)}`,
+    );
+  }
+}
+
+function paramText(spec: ParamSpec, v: number): string {
+  return spec.type === "size" ? formatSize(v) : String(v);
 }
 
 /** Builds a scenario for a profile (parameters as for {@link resolveParams}). */

@@ -29,7 +29,9 @@ import { designModules } from "../design/load.ts";
 import { DEFAULT_WARMUP } from "../metrics/replay.ts";
 import type { Clock } from "../rng.ts";
 import { availableProfiles, DEFAULT_REPEAT, runUntimed, withTimings } from "./run.ts";
-import { getScenario, type ParamValue, pointSeed } from "./scenarios.ts";
+import { getScenario, type ParamValue, pointSeed, resolveParams } from "./scenarios.ts";
+import { defaultMemoryBudget, estimate, MemoryBudget } from "../machine/host_memory.ts";
+import { scenarioMemory } from "./scenario_memory.ts";
 
 /** What to sweep. */
 export interface SweepOptions {
@@ -60,6 +62,12 @@ export interface SweepOptions {
   onRow?: (row: MetricsRow, done: number, total: number) => void;
   /** Called as points start and end their run and their timed replays (progress, tests). */
   onEvent?: (event: SweepEvent) => void;
+  /**
+   * Host memory the sweep may take at once (`--max-memory`): the points running together
+   * (one per worker) must fit it by their estimates (`./scenario_memory.ts`), checked before
+   * anything runs. Absent: each point must fit half of V8's heap limit (its isolate's).
+   */
+  maxMemoryBytes?: number;
   /** Clock of the timed replays (this thread's; `wallClock` from an entry point). */
   clock: Clock;
 }
@@ -100,7 +108,11 @@ export interface SweepPoint {
   designs?: readonly string[];
 }
 
-/** The points of a sweep, in result order: values outer, profiles inner. */
+/**
+ * The points of a sweep, in result order: values outer, profiles inner. Every point's
+ * parameters are checked first (`resolveParams`): an unknown parameter or a bad value throws
+ * (RangeError, SyntaxError) naming the value, before anything runs.
+ */
 export function sweepPoints(options: Omit<SweepOptions, "clock">): SweepPoint[] {
   getScenario(options.scenario);
   const profiles = (options.profiles ?? availableProfiles()).map((p) => getProfile(p).name);
@@ -110,15 +122,25 @@ export function sweepPoints(options: Omit<SweepOptions, "clock">): SweepPoint[] 
   const seed = options.seed ?? 1;
   const out: SweepPoint[] = [];
   values.forEach((v, pointIndex) => {
+    const params: Record<string, ParamValue> = { ...options.params };
+    if (options.param !== undefined && v !== undefined) params[options.param] = v;
+    try {
+      resolveParams(options.scenario, params);
+    } catch (e) {
+      if (options.param === undefined || v === undefined) throw e;
+      const err = e as Error;
+      const at = `--values ${options.param}=${v}: `;
+      throw err instanceof SyntaxError ? new SyntaxError(at + err.message) : new RangeError(
+        at + err.message,
+      );
+    }
     for (const profile of profiles) {
-      const params: Record<string, ParamValue> = { ...options.params };
-      if (options.param !== undefined && v !== undefined) params[options.param] = v;
       out.push({
         index: out.length,
         pointIndex,
         scenario: options.scenario,
         profile,
-        params,
+        params: { ...params },
         seed: pointSeed(seed, pointIndex),
         sweepParam: options.param ?? "",
         sweepValue: v === undefined ? "" : String(v),
@@ -175,6 +197,37 @@ export function runPointUntimed(point: SweepPoint, capture: boolean): UntimedPoi
   }
 }
 
+/**
+ * Refuses a sweep whose points do not fit the memory budget: with `budgetBytes`, the
+ * `workers` points running together (the largest estimates) plus what this thread uses; without,
+ * each point against the default budget of its isolate. Throws `HostMemoryError` naming the
+ * largest point and its estimate.
+ */
+export function checkSweepMemory(
+  points: readonly SweepPoint[],
+  workers: number,
+  budgetBytes?: number,
+): void {
+  if (points.length === 0) return;
+  const sized = points.map((p) => ({ p, e: scenarioMemory(p.scenario, p.params) }));
+  sized.sort((a, b) => b.e.bytes - a.e.bytes);
+  const top = sized[0];
+  const what = `${top.p.scenario} (${top.p.profile}${
+    top.p.sweepParam ? `, ${top.p.sweepParam}=${top.p.sweepValue}` : ""
+  })`;
+  if (budgetBytes === undefined) {
+    new MemoryBudget(defaultMemoryBudget(), () => 0).check(`scenario ${what}`, top.e);
+    return;
+  }
+  const together = Math.max(1, workers);
+  const sum = sized.slice(0, together).reduce((s, x) => s + x.e.bytes, 0);
+  const e = together === 1 ? top.e : estimate(
+    sum,
+    `${together} points at once on workers, the largest ${top.e.detail}`,
+  );
+  new MemoryBudget(budgetBytes).check(`scenario ${what}`, e);
+}
+
 /** Default worker count: the machine's cores. */
 export function defaultWorkers(): number {
   return Math.max(1, navigator.hardwareConcurrency || 1);
@@ -219,6 +272,7 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
   const rows: MetricsRow[] = new Array(total);
   let pending: UntimedPoint[] = [];
   let pendingBytes = 0;
+  checkSweepMemory(points, workers, options.maxMemoryBytes);
   let done = 0;
   const received = (p: UntimedPoint) => {
     emit("run-end", p.index);

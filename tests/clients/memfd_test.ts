@@ -200,3 +200,20 @@ Deno.test("memfd_pin_folios on a KHO kernel: shmem folios in scratch are migrate
   assert.ok(pinned.every((x) => k.buddy.getPageblockMigratetype(x.pfn) !== MIGRATE_CMA));
   assert.deepEqual(f.read(0, 8 * MiB), content, "the bytes moved with the folios");
 });
+
+Deno.test("fallocate: an exception part-way frees the folios allocated so far", () => {
+  const k = Kernel.coldBoot(new Machine({ ramBytes: 2 * GiB }), { memmapBytesPerPage: 0 });
+  const free = k.buddy.nrFreePages();
+  const b = k.buddy as unknown as Record<string, unknown>;
+  const orig = (b.allocPages as (...a: unknown[]) => unknown).bind(k.buddy);
+  let calls = 0;
+  b.allocPages = (...a: unknown[]) => {
+    if (++calls === 50) throw new RangeError("Invalid array length");
+    return orig(...a);
+  };
+  const f = memfdCreate(k, "guest");
+  assert.throws(() => f.fallocate(0, 64 * MiB), /Invalid array length/);
+  b.allocPages = orig;
+  assert.equal(f.folios().length, 0);
+  assert.equal(k.buddy.nrFreePages(), free);
+});

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
+import { Evaluator } from "../../lib/dsl/evaluator.ts";
 import { openBrackets } from "../../lib/dsl/repl.ts";
+import { Session } from "../../lib/dsl/session.ts";
+import { CURRENT_PROFILE } from "../../lib/kho/profiles.ts";
+import { ManualClock } from "../../lib/rng.ts";
 import { requireTool } from "../support/system_tools.ts";
 
 /** The REPL as users start it: `deno task repl` runs `cli.ts repl`. */
@@ -119,4 +123,88 @@ Deno.test("REPL in a pseudo-terminal: completion, history, errors, multi-line sw
     tmux("kill-session", "-t", session);
     await Deno.remove(history);
   }
+});
+
+Deno.test("REPL Ctrl-C: stops a running command and keeps the session; drops a line or a block; Ctrl-D quits", async () => {
+  if (!requireTool("tmux")) return;
+  const session = `kholab-repl-c-${Deno.pid}`;
+  tmux(
+    "new-session",
+    "-d",
+    "-s",
+    session,
+    "-x",
+    "120",
+    "-y",
+    "40",
+    `KHOLAB_HISTORY=/dev/null ${Deno.execPath()} run -A ${CLI} repl`,
+  );
+  try {
+    await waitFor(session, /kholab>\s*$/m);
+    tmux("send-keys", "-t", session, "machine ram=1G", "Enter");
+    tmux("send-keys", "-t", session, "keep = folios order=2 count=3", "Enter");
+    await waitFor(session, /keep: folios, 3 folio/);
+    // A command that would run for hours (10^10 iterations, far past a second).
+    tmux(
+      "send-keys",
+      "-t",
+      session,
+      "let n = 0; repeat 100000 { repeat 100000 { x = folios order=0; free x; let n = n + 1 } }",
+      "Enter",
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    tmux("send-keys", "-t", session, "C-c");
+    await waitFor(session, /<repl:3>:\d+:\d+: [a-z]+: interrupted \(Ctrl-C\)/);
+    await waitFor(session, /\^+\s*\nkholab>\s*$/m);
+    // The session is intact: the object made before is there; the interrupted run left n.
+    tmux("send-keys", "-t", session, "expect keep.folios == 3 && n > 0; show objects", "Enter");
+    const screen = await waitFor(session, /keep\s+folios\s+allocated/);
+    assert.doesNotMatch(screen, /expect failed/);
+    // Ctrl-C on a partial line drops it; on a block being typed drops the block.
+    tmux("send-keys", "-t", session, "preserve ke", "C-c");
+    await waitFor(session, /kholab> preserve ke\^C\s*\nkholab>\s*$/m);
+    tmux("send-keys", "-t", session, "repeat 2 {", "Enter");
+    await waitFor(session, /^\.\.\.\s*$/m);
+    tmux("send-keys", "-t", session, "free keep", "Enter", "C-c");
+    await waitFor(session, /\.\.\.\s+\^C\s*\nkholab>\s*$/m);
+    tmux("send-keys", "-t", session, "expect keep.folios == 3", "Enter");
+    tmux("send-keys", "-t", session, "show objects", "Enter");
+    const after = await waitFor(session, /keep\s+folios\s+allocated[\s\S]*kholab>\s*$/);
+    assert.doesNotMatch(after, /expect failed|ENOENT/);
+    // Ctrl-D on an empty line ends the REPL.
+    tmux("send-keys", "-t", session, "C-d");
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      alive = new Deno.Command("tmux", { args: ["has-session", "-t", session], stderr: "null" })
+        .outputSync().success;
+    }
+    assert.equal(alive, false, "the REPL ended on Ctrl-D");
+  } finally {
+    tmux("kill-session", "-t", session);
+  }
+});
+
+Deno.test("machine starts a new machine: no option, profile or kernel setting carries over", () => {
+  const s = new Session({ clock: new ManualClock() });
+  const ev = new Evaluator(s);
+  ev.runText("machine ram=1G nodes=2 memmap=64\nprofile kho-v2\nkexec profile=kho-v3");
+  ev.runText("profile kho-v4\nkernel kho_scratch=200% fail=nth:99999");
+  assert.equal(s.nextProfile, "kho-v4");
+  ev.runText("machine ram=2G");
+  assert.deepEqual(s.machineConfig, {
+    ramBytes: 2 * 2 ** 30,
+    nodes: 1,
+    headroomBytes: null,
+    memmapBytesPerPage: 0,
+    poison: true,
+  });
+  assert.equal(s.bootProfile, CURRENT_PROFILE);
+  assert.equal(s.nextProfile, null);
+  assert.equal(s.pendingFaults, null);
+  assert.equal(s.cmdline(), "kho=on");
+  assert.equal(s.ensureKernel().profile.name, CURRENT_PROFILE);
+  // A failed machine command changes nothing.
+  assert.throws(() => ev.runText("machine ram=1G nodes=99"));
+  assert.equal(s.machineConfig.ramBytes, 2 * 2 ** 30);
 });

@@ -458,3 +458,21 @@ Deno.test("buddy: a 32 TiB machine boots in O(runs)", () => {
   assert.equal(buddy.stats().runs, 8);
   assert.equal(buddy.stats().smallFreeBlocks, 0);
 });
+
+Deno.test("alloc_pages: an exception while preparing the block puts it back on the lists", () => {
+  const topology = new Topology({ ramBytes: 2 ** 30 });
+  const buddy = new BuddyAllocator({ topology });
+  buddy.freeBootRange(0, 2 ** 18, 0);
+  const free = buddy.nrFreePages();
+  const blocks = [...buddy.freeBlocks()].map((b) => `${b.pfn}:${b.order}`).sort();
+  const mm = buddy.memmap as unknown as Record<string, unknown>;
+  const orig = (mm.prepCompoundPage as (...a: unknown[]) => unknown).bind(buddy.memmap);
+  mm.prepCompoundPage = () => {
+    throw new RangeError("Array buffer allocation failed");
+  };
+  assert.throws(() => buddy.folioAlloc(4), /Array buffer allocation failed/);
+  mm.prepCompoundPage = orig;
+  assert.equal(buddy.nrFreePages(), free);
+  assert.deepEqual([...buddy.freeBlocks()].map((b) => `${b.pfn}:${b.order}`).sort(), blocks);
+  assert.notEqual(buddy.folioAlloc(4), null);
+});

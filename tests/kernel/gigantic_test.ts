@@ -133,3 +133,27 @@ Deno.test("gigantic: boot-time folios from memblock via prepGiganticFolio", () =
   assert.ok(!mm.testFlag(G + 599, PG_RESERVED));
   assert.ok(mm.stats().chunks <= 2);
 });
+
+Deno.test("gigantic and contig: an exception while preparing the range gives it back", () => {
+  for (const what of ["gigantic", "contig", "contig comp"]) {
+    const { buddy } = boot(4 * GiB);
+    const before = freeSet(buddy);
+    const mm = buddy.memmap as unknown as Record<string, unknown>;
+    const name = what === "contig" ? "setPageCountRange" : "prepCompoundPage";
+    const orig = (mm[name] as (...a: unknown[]) => unknown).bind(buddy.memmap);
+    mm[name] = () => {
+      throw new RangeError("Array buffer allocation failed");
+    };
+    assert.throws(
+      () =>
+        what === "gigantic"
+          ? allocGigantic(buddy, 18, 0)
+          : allocContigRange(buddy, G, 2 * G, { comp: what === "contig comp" }),
+      /Array buffer allocation failed/,
+      what,
+    );
+    mm[name] = orig;
+    assert.deepEqual(freeSet(buddy), before, what);
+    assert.equal(buddy.memmap.pageCount(G), 0, what);
+  }
+});

@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     let answer: ChildAnswer;
     try {
-      const obs = target.execute(input);
+      const obs = await target.execute(input);
       answer = { ok: true, obs, ms: performance.now() - t0 };
     } catch (err) {
       answer = { ok: false, error: describe(err), ms: performance.now() - t0 };

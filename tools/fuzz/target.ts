@@ -52,9 +52,10 @@ export interface FuzzTarget<O = unknown> {
   generate(rng: Rng, corpus: readonly Uint8Array[]): Uint8Array;
   /**
    * Runs one input (in the worker) and returns what the oracle compares (structured-
-   * cloneable). It must not throw: an exception is a finding.
+   * cloneable), or a promise of it (a target driving async code, like the command line).
+   * It must not throw: an exception is a finding.
    */
-  execute(input: Uint8Array): O;
+  execute(input: Uint8Array): O | Promise<O>;
   /** The oracle, or why it is unavailable (then the comparison is skipped, with that reason). */
   oracle?(): FuzzOracle<O> | string;
   /** Optional per-run statistics (e.g. a verdict histogram), fed every observation. */

@@ -11,10 +11,12 @@ import type { FuzzTarget } from "./target.ts";
 export const TARGETS: Readonly<Record<string, URL>> = {
   fdt: new URL("./fdt.ts", import.meta.url),
   handover: new URL("./handover.ts", import.meta.url),
+  dsl: new URL("./dsl.ts", import.meta.url),
+  cli: new URL("./cli.ts", import.meta.url),
 };
 
 /** Targets issue 18 §8 names that are not implemented yet. */
-export const PLANNED_TARGETS: readonly string[] = ["dsl", "cli"];
+export const PLANNED_TARGETS: readonly string[] = [];
 
 /** Loads a target from its module (a name of {@link TARGETS}, or a module URL for tests). */
 export async function loadTarget(nameOrUrl: string): Promise<FuzzTarget> {

@@ -6,16 +6,22 @@
  */
 
 import type { BootConfig } from "../../boot/options.ts";
-import type { ProfileName } from "../../kho/profiles.ts";
+import { CURRENT_PROFILE, type ProfileName } from "../../kho/profiles.ts";
 import { MiB, SECTION_SIZE } from "../../units.ts";
 import { CommandError } from "../errors.ts";
-import type { MachineConfig, Session } from "../session.ts";
+import { defaultMachineConfig, type MachineConfig, type Session } from "../session.ts";
 import type { CommandSpec } from "../spec.ts";
 import type { FaultSpec } from "../values.ts";
 
-/** `machine …`: configures (and power-cycles) the machine. */
+/**
+ * `machine …`: powers on a new machine. Nothing of the previous machine carries over: options
+ * not given take their defaults (not the previous machine's), the profile is the default
+ * again (a `profile` given before or pending for a kexec is dropped), the kernel settings
+ * (`kernel …`, `fail=`) are cleared. What carries over is the script's: seed, variables,
+ * measured rows, counters.
+ */
 export function machineCommand(s: Session, o: Record<string, unknown>): void {
-  const c: MachineConfig = { ...s.machineConfig };
+  const c: MachineConfig = defaultMachineConfig();
   if (o.ram !== undefined) c.ramBytes = o.ram as number;
   if (o.nodes !== undefined) c.nodes = o.nodes as number;
   if (o.headroom !== undefined) c.headroomBytes = o.headroom as number;
@@ -34,12 +40,36 @@ export function machineCommand(s: Session, o: Record<string, unknown>): void {
   if (total / c.nodes < SECTION_SIZE) {
     throw new CommandError("EINVAL", `${c.nodes} nodes need at least 128 MiB each`);
   }
-  const prev = [s.machineConfig, s.machine, s.kernel, s.objects] as const;
-  s.onUndo(() => [s.machineConfig, s.machine, s.kernel, s.objects] = prev);
+  const prev = [
+    s.machineConfig,
+    s.machine,
+    s.kernel,
+    s.objects,
+    s.bootProfile,
+    s.nextProfile,
+    s.kernelConfig,
+    s.pendingFaults,
+  ] as const;
+  s.onUndo(() =>
+    [
+      s.machineConfig,
+      s.machine,
+      s.kernel,
+      s.objects,
+      s.bootProfile,
+      s.nextProfile,
+      s.kernelConfig,
+      s.pendingFaults,
+    ] = prev
+  );
   s.machineConfig = c;
   s.machine = null;
   s.kernel = null;
   s.objects = new Map();
+  s.bootProfile = CURRENT_PROFILE;
+  s.nextProfile = null;
+  s.kernelConfig = { reserveMem: [], extra: "" };
+  s.pendingFaults = null;
 }
 
 /** `profile NAME`: the first kernel's before boot, the next kexec's after. */
@@ -100,8 +130,12 @@ export const CONFIG_COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: "machine",
-    summary: "power on a new machine (drops the current one)",
-    details: "ram= is the memory for workloads; the session adds headroom= for the kernel\n" +
+    summary: "power on a new machine (drops the current one and its settings)",
+    details: "Nothing carries over from the previous machine: options not given take their\n" +
+      "defaults, the profile is the default again and kernel settings (kernel …, fail=) are\n" +
+      "cleared; give profile and kernel after machine. Seed, variables, measured rows and\n" +
+      "counters are the script's and stay.\n" +
+      "ram= is the memory for workloads; the session adds headroom= for the kernel\n" +
       "(default ram/128, at least 256M: 1T gets 8G, as bench/hyper_scale.ts) and does not\n" +
       "charge struct pages to memblock unless memmap=64 (bytes per page) is given, so a\n" +
       "1 TiB machine can give 1008 GiB to guests and keep 16 GiB for the hypervisor.",

@@ -10,6 +10,7 @@
  */
 
 import { collectHandoverExport, writeHandoverExport } from "../../scenario/handover_export.ts";
+import { hostFsErrno } from "../../scenario/input_file.ts";
 import { formatSize } from "../../units.ts";
 import { CommandError } from "../errors.ts";
 import { resolveScriptPath } from "../object_pfns.ts";
@@ -25,9 +26,9 @@ export function exportCommand(s: Session, dir: string, script?: string): void {
   try {
     written = writeHandoverExport(path, exp);
   } catch (e) {
-    if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotFound) {
-      throw new CommandError("EACCES", `${path}: ${(e as Error).message}`);
-    }
+    // The host refused the write (no permission, a file where a folder goes, …).
+    const code = hostFsErrno(e);
+    if (code !== null) throw new CommandError(code, `${path}: ${(e as Error).message}`);
     throw e;
   }
   const t = exp.meta.tracker;

@@ -23,8 +23,44 @@ import { CommandError } from "../errors.ts";
 import { objectOfSection, sectionOf } from "../handover.ts";
 import { restoreObject, verifyObject } from "../object_kho.ts";
 import type { DslObject } from "../objects.ts";
+import { kexecEstimate, restoreEstimate } from "../memory_estimates.ts";
 import type { Session } from "../session.ts";
 import type { CommandSpec, Invocation, PositionalSpec } from "../spec.ts";
+
+/**
+ * Whether the running kernel's KHO holds no preservation any more although the script has
+ * preserved objects: what `kho_abort` leaves (6.16, 6.18 — run by `abort`, by a failed
+ * `kho_finalize`, or by a failed finalize at kexec), which destroys every preservation.
+ */
+function preservationsDestroyed(kernel: Kernel): boolean {
+  const out = kernel.kho.out;
+  return out !== null && kernel.profile.finalize === "notifier" && !out.finalized &&
+    out.tracker.metadataPages() === 0;
+}
+
+/**
+ * The script's view follows the kernel's after `kho_abort`: every preserved object is no
+ * longer preserved (allocated again, or restored if it came from the previous kernel).
+ * Returns their names. Not undone: the kernel's preservations are gone.
+ */
+export function forgetPreservations(s: Session): string[] {
+  const names: string[] = [];
+  for (const o of s.objects.values()) {
+    if (o.state !== "preserved" || o.kind === "subtree") continue;
+    o.state = o.restoredHere ? "restored" : "allocated";
+    o.vm = null;
+    o.failed.clear();
+    names.push(o.name);
+  }
+  return names;
+}
+
+/** What a kho_abort did to the script's objects, for messages. */
+function abortNote(names: readonly string[]): string {
+  return `kho_abort destroyed every preservation${
+    names.length ? ` (${names.join(", ")} no longer preserved)` : ""
+  }`;
+}
 
 /** `finalize` / `abort`: only profiles with a finalize step have them. */
 export function finalizeOrAbort(s: Session, what: "finalize" | "abort"): void {
@@ -41,9 +77,20 @@ export function finalizeOrAbort(s: Session, what: "finalize" | "abort"): void {
         })`,
       );
     }
+    if (preservationsDestroyed(kernel)) {
+      // A failed notifier-era finalize ran kho_abort: the kernel preserves nothing now.
+      const note = abortNote(forgetPreservations(s));
+      if (e instanceof KhoError) {
+        throw new KhoError(e.code, `${e.message.replace(/^[A-Z0-9]+: /, "")}; ${note}`, {
+          cause: e,
+        });
+      }
+      s.cannotUndo(note);
+    }
     throw e;
   }
-  s.print(`kho_${what}: ok`);
+  const dropped = what === "abort" ? forgetPreservations(s) : [];
+  s.print(`kho_${what}: ok${dropped.length ? `; ${abortNote(dropped)}` : ""}`);
 }
 
 /** Writes the manifest of the preserved objects and regions (null without KHO). */
@@ -76,11 +123,34 @@ export function kexecCommand(s: Session, o: Record<string, unknown>): void {
       s.objects = new Map();
       throw new CommandError(null, `${e.message} (the machine is powered off)`);
     }
-    if (written !== null) {
+    if (!isAlive(kernel)) {
+      // The old kernel was gone when the successor's boot failed: nothing runs any more.
+      s.machine = null;
+      s.kernel = null;
+      s.objects = new Map();
+      s.cannotUndo("the machine is powered off (the old kernel was gone when the next failed)");
+      throw e;
+    }
+    let note = "";
+    const destroyed = preservationsDestroyed(kernel);
+    if (written !== null && destroyed) {
+      // kho_abort unpreserved the manifest's folios too: free them.
+      written.unpublish?.();
+      for (const pfn of written.pfns) kernel.buddy.folioPut(pfn);
+    } else if (written !== null) {
       const left = discardScenarioManifest(kernel, written);
-      if (left && e instanceof KhoError) {
-        throw new KhoError(e.code, `${e.message.replace(/^[A-Z0-9]+: /, "")}; manifest: ${left}`);
-      }
+      if (left) note = `manifest: ${left}`;
+    }
+    if (destroyed) {
+      // The finalize at kexec failed and ran kho_abort.
+      const abort = abortNote(forgetPreservations(s));
+      note = note ? `${note}; ${abort}` : abort;
+      if (!(e instanceof KhoError)) s.cannotUndo(abort);
+    }
+    if (note && e instanceof KhoError) {
+      throw new KhoError(e.code, `${e.message.replace(/^[A-Z0-9]+: /, "")}; ${note}`, {
+        cause: e,
+      });
     }
     // a configuration the next kernel's profile cannot build (deferred_init on kho-v4)
     if (e instanceof RangeError) throw new CommandError("EINVAL", `kexec: ${e.message}`);
@@ -109,6 +179,16 @@ export function kexecCommand(s: Session, o: Record<string, unknown>): void {
     }, ${incoming} incoming object(s), walk ${b.retrieve?.blocks ?? 0} blocks`,
   );
   s.adoptRegions(next, new Map(sections.map((x) => [x.name, x])));
+}
+
+/** Whether a kernel still runs (kexec marks the one it replaces dead). */
+function isAlive(kernel: Kernel): boolean {
+  try {
+    kernel.assertAlive();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function targets(s: Session, names: string[], accept: (o: DslObject) => boolean): DslObject[] {
@@ -187,6 +267,7 @@ export const KEXEC_COMMANDS: readonly CommandSpec[] = [
       { name: "cmdline", kind: "string", doc: "extra command-line words" },
     ],
     run: (s, inv) => kexecCommand(s, inv.opts),
+    estimate: (s) => kexecEstimate(s),
   },
   {
     name: "restore",
@@ -195,6 +276,7 @@ export const KEXEC_COMMANDS: readonly CommandSpec[] = [
     positionals: [OBJECTS_OR_ALL],
     options: [],
     run: (s, inv) => restoreCommand(s, names(inv)),
+    estimate: (s, inv) => restoreEstimate(s, names(inv)),
   },
   {
     name: "verify",

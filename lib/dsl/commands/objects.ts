@@ -17,6 +17,7 @@ import {
   splitObject,
 } from "../object_memory.ts";
 import { describe, type DslObject } from "../objects.ts";
+import { preserveEstimate, splitEstimate } from "../memory_estimates.ts";
 import type { Session } from "../session.ts";
 import type { CommandSpec, Invocation, PositionalSpec } from "../spec.ts";
 import type { FillSpecDsl } from "../values.ts";
@@ -36,7 +37,12 @@ export function createCommand(
       `object "${name}" exists (${existing.kind}, ${existing.state}); free it first`,
     );
   }
-  const obj = createObject(kernel, s.rng(), { name, kind, opts });
+  const obj = createObject(kernel, s.rng(), {
+    name,
+    kind,
+    opts,
+    tick: () => s.checkpoint(`${name} = ${kind}`),
+  });
   s.objects.set(name, obj);
   s.onUndo(() => {
     s.objects.delete(name);
@@ -212,6 +218,7 @@ export const OBJECT_COMMANDS: readonly CommandSpec[] = [
     positionals: [OBJECTS],
     options: [],
     run: (s, inv) => preserveCommand(s, names(inv)),
+    estimate: (s, inv) => preserveEstimate(s, names(inv)),
   },
   {
     name: "unpreserve",
@@ -226,6 +233,7 @@ export const OBJECT_COMMANDS: readonly CommandSpec[] = [
     positionals: [OBJECTS],
     options: [],
     run: (s, inv) => splitCommand(s, names(inv)),
+    estimate: (s, inv) => splitEstimate(s, names(inv)),
   },
   {
     name: "free",

@@ -78,10 +78,13 @@ Deno.test("fuzz command line: exit 2 for unknown or unimplemented targets and ba
   const orig = console.error;
   console.error = (...args: unknown[]) => errors.push(args.join(" "));
   try {
-    assert.equal(await main(["--target", "dsl"]), 2);
-    assert.match(errors.at(-1)!, /target 'dsl' is not implemented yet; implemented: fdt/);
+    assert.equal(await main(["--target", "handover"]), 2);
+    assert.match(
+      errors.at(-1)!,
+      /target 'handover' is not implemented yet; implemented: fdt, dsl, cli/,
+    );
     assert.equal(await main(["--target", "frob"]), 2);
-    assert.match(errors.at(-1)!, /target 'frob' is unknown; implemented: fdt/);
+    assert.match(errors.at(-1)!, /target 'frob' is unknown; implemented: fdt, dsl, cli/);
     assert.equal(await main(["--target", "fdt", "--runs", "-1"]), 2);
     assert.equal(await main(["--target", "fdt", "--seed", "abc"]), 2);
     assert.equal(await main(["--frob"]), 2);

@@ -1,0 +1,179 @@
+/**
+ * What each statement of the language is estimated to need of host memory, from the model of
+ * `../machine/host_memory.ts`: creating an object (by kind, count, order, size and fill),
+ * preserving, kexec (the successor's boot and one record per preserved block), restoring,
+ * splitting, a `scenario` (`../scenario/scenario_memory.ts`) and parsing a script. The
+ * evaluator checks the estimate against the session's budget before the statement runs and
+ * refuses it with the estimate in the message.
+ *
+ * @module
+ */
+
+import {
+  blocksBytes,
+  bootBytes,
+  estimate,
+  HOST_BYTES,
+  type MemoryEstimate,
+  sumEstimates,
+  term,
+  trackerBytes,
+} from "../machine/host_memory.ts";
+import { PAGE_SIZE } from "../units.ts";
+import type { DslObject } from "./objects.ts";
+import { defaultHeadroom, type Session } from "./session.ts";
+import type { FillSpecDsl } from "./values.ts";
+
+/** Host bytes per character of script while it is parsed and checked (syntax tree). */
+export const PARSE_BYTES_PER_CHAR = 96;
+
+/** Parsing `chars` characters of script. */
+export function parseEstimate(chars: number): MemoryEstimate {
+  return term(chars, PARSE_BYTES_PER_CHAR, "characters of script");
+}
+
+function fillKind(fill: unknown): "random" | "uniform" | "none" {
+  const f = (fill as FillSpecDsl | undefined)?.kind ?? "random";
+  return f === "random" ? "random" : f === "none" ? "none" : "uniform";
+}
+
+function num(v: unknown, dflt: number): number {
+  return typeof v === "number" && Number.isFinite(v) ? v : dflt;
+}
+
+/**
+ * `NAME = KIND options…`: the blocks the kind allocates, their fill and the kind's own
+ * records. Values outside the kind's domain estimate as nothing (the command refuses them),
+ * and so does a request for more pages than the machine has free (`freePages`): the
+ * kernel's ENOMEM comes first, before anything is allocated.
+ */
+export function objectEstimate(
+  kind: string,
+  opts: Record<string, unknown>,
+  freePages = Infinity,
+): MemoryEstimate {
+  const e = kindEstimate(kind, opts);
+  if (requestedPages(kind, opts) > freePages) {
+    return estimate(0, "more pages than the machine has free (the kernel's ENOMEM)");
+  }
+  return e;
+}
+
+/** Pages a creation asks the allocator for (the pool for `within=`). */
+function requestedPages(kind: string, opts: Record<string, unknown>): number {
+  switch (kind) {
+    case "folios":
+      return num(opts.count, 1) * 2 ** Math.min(Math.max(num(opts.order, 0), 0), 18);
+    case "pages":
+      return opts.within !== undefined
+        ? Math.ceil(num(opts.within, 0) / PAGE_SIZE / 1024) * 1024
+        : num(opts.count, 1) * 2 ** Math.min(Math.max(num(opts.order, 0), 0), 10);
+    case "memfd":
+    case "vmalloc":
+    case "reserve_mem":
+      return Math.ceil(num(opts.size, 0) / PAGE_SIZE);
+  }
+  return 0;
+}
+
+/** The free pages of the session's machine (the configured one before it boots). */
+export function freePagesOf(s: Session): number {
+  if (s.kernel) return s.kernel.buddy.nrFreePages();
+  return configuredRam(s) / PAGE_SIZE;
+}
+
+function kindEstimate(kind: string, opts: Record<string, unknown>): MemoryEstimate {
+  const fill = fillKind(opts.fill);
+  switch (kind) {
+    case "folios": {
+      const order = num(opts.order, 0);
+      return blocksBytes(num(opts.count, 1), 2 ** Math.min(Math.max(order, 0), 18), fill, true);
+    }
+    case "pages": {
+      const count = num(opts.count, 1);
+      const order = Math.min(Math.max(num(opts.order, 0), 0), 10);
+      if (opts.within !== undefined) {
+        const pool = Math.ceil(num(opts.within, 0) / PAGE_SIZE / 1024) * 1024;
+        return sumEstimates(
+          term(pool, HOST_BYTES.page, "pool pages"),
+          blocksBytes(Math.min(count, pool), 1, fill),
+        );
+      }
+      return blocksBytes(count, 2 ** order, fill);
+    }
+    case "vmalloc": {
+      const pages = Math.ceil(num(opts.size, 0) / PAGE_SIZE);
+      const blockPages = opts.huge === true ? 512 : 1;
+      return sumEstimates(
+        blocksBytes(Math.ceil(pages / blockPages), blockPages, fill),
+        term(pages, HOST_BYTES.vmallocPage, "vmalloc pages"),
+      );
+    }
+    case "memfd": {
+      const folioBytes = Math.max(PAGE_SIZE, num(opts.folio, PAGE_SIZE));
+      const folios = Math.ceil(num(opts.size, 0) / folioBytes);
+      return sumEstimates(
+        blocksBytes(folios, folioBytes / PAGE_SIZE, fill, true),
+        term(folios, HOST_BYTES.memfdFolio, "memfd folios"),
+      );
+    }
+    case "reserve_mem":
+      return blocksBytes(1, Math.ceil(num(opts.size, 0) / PAGE_SIZE), fill);
+  }
+  return estimate(0, "nothing");
+}
+
+/** Blocks of the objects (all of them when `objects` is empty). */
+function blocksOf(objects: Iterable<DslObject>): { blocks: number; pages: number } {
+  let blocks = 0, pages = 0;
+  for (const o of objects) {
+    blocks += o.blocks();
+    pages += o.totalPages();
+  }
+  return { blocks, pages };
+}
+
+/** The objects a statement names, or every object (names that do not exist are skipped). */
+function named(s: Session, names: readonly string[]): DslObject[] {
+  if (names.length === 0) return [...s.objects.values()];
+  return names.flatMap((n) => s.objects.get(n) ?? []);
+}
+
+/** `preserve NAME…`: the tracker's pages for the blocks. */
+export function preserveEstimate(s: Session, names: readonly string[]): MemoryEstimate {
+  const { blocks } = blocksOf(named(s, names));
+  const span = (s.kernel?.machine.topology.endBytes ?? 0) / PAGE_SIZE;
+  return trackerBytes(blocks, span);
+}
+
+/** RAM of the machine the session would power on. */
+function configuredRam(s: Session): number {
+  const c = s.machineConfig;
+  return c.ramBytes + (c.headroomBytes ?? defaultHeadroom(c.ramBytes));
+}
+
+/** `kexec`: the successor's boot and, per preserved block, its record on both sides. */
+export function kexecEstimate(s: Session): MemoryEstimate {
+  const preserved = [...s.objects.values()].filter((o) => o.state === "preserved");
+  const { blocks } = blocksOf(preserved);
+  // Without a kernel yet, kexec boots the configured machine first (the first kernel's
+  // structures are garbage by the time the successor's peak comes: one boot's worth).
+  const ram = s.kernel?.machine.topology.ramBytes ?? configuredRam(s);
+  return sumEstimates(bootBytes(ram), term(blocks, HOST_BYTES.preservedBlock, "preserved blocks"));
+}
+
+/** `restore [NAME…]`: per incoming block, its restore record and struct pages. */
+export function restoreEstimate(s: Session, names: readonly string[]): MemoryEstimate {
+  const objs = named(s, names).filter((o) => o.state === "incoming");
+  const { blocks, pages } = blocksOf(objs);
+  return sumEstimates(
+    term(blocks, HOST_BYTES.restoredBlock, "restored blocks"),
+    term(pages, HOST_BYTES.page, "restored pages"),
+  );
+}
+
+/** `split NAME…`: every page gets its own struct-page state and block record. */
+export function splitEstimate(s: Session, names: readonly string[]): MemoryEstimate {
+  const { pages } = blocksOf(named(s, names));
+  return term(pages, HOST_BYTES.page + 16, "split pages");
+}
