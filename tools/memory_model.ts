@@ -48,7 +48,7 @@ const SCENARIOS: [string, Record<string, string>][] = [
   ["clustered", { pages: "256k" }],
   ["dense", {}],
   ["dense", { bandBytes: "4G" }],
-  ["hypervisor", { ramBytes: "256G", guestFolios: "240", iommuPages: "256k" }],
+  ["hypervisor", { ramBytes: "256G", guestBytes: "240G", iommuPages: "256k" }],
   ["hypervisor", {}],
 ];
 

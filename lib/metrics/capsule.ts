@@ -200,22 +200,24 @@ export function recordTrackerOps(tracker: OutgoingTracker): TrackerRecording {
   const own = ["add", "addTyped", "del"].filter((m) => Object.hasOwn(t, m));
   if (own.length > 0) throw new RangeError("recordTrackerOps: the tracker is already recorded");
   const original = { add: t.add, addTyped: t.addTyped, del: t.del };
-  if (typeof original.addTyped === "function") {
-    // add() of a typed tree is addTyped(…, CONTIG): recorded once, by addTyped.
-    t.addTyped = (pfn, order, type) => {
-      original.addTyped.call(tracker, pfn, order, type);
-      log.push(pfn, order, type ? TRACKER_OP.addTyped1 : TRACKER_OP.addTyped0);
+  // The innermost call is recorded: a tree whose add() is addTyped(…, CONTIG) (a typed codec)
+  // records the addTyped, which is what the replay of add() does again.
+  let pushed = 0;
+  const wrap = (m: "add" | "addTyped" | "del", op: (type: number) => number) => {
+    t[m] = (pfn, order, type) => {
+      const inner = pushed;
+      original[m].call(tracker, pfn, order, type);
+      if (pushed === inner) {
+        log.push(pfn, order, op(type));
+        pushed++;
+      }
     };
-  } else {
-    t.add = (pfn, order) => {
-      original.add.call(tracker, pfn, order);
-      log.push(pfn, order, TRACKER_OP.add);
-    };
-  }
-  t.del = (pfn, order) => {
-    original.del.call(tracker, pfn, order);
-    log.push(pfn, order, TRACKER_OP.del);
   };
+  wrap("add", () => TRACKER_OP.add);
+  if (typeof original.addTyped === "function") {
+    wrap("addTyped", (type) => type ? TRACKER_OP.addTyped1 : TRACKER_OP.addTyped0);
+  }
+  wrap("del", () => TRACKER_OP.del);
   let stopped = false;
   return {
     get length() {
@@ -282,9 +284,9 @@ export function snapshotHandover(
     ? out.tracker.handoverRoot()
     : out.serializedRoot;
   if (out !== null) {
-    const t = out.tracker as OutgoingTracker & { chunkPagesPhys?: () => number[] };
+    const t = out.tracker;
     for (const p of t.ownedPagesPhys()) addPages(pages, mem, p, PAGE_SIZE);
-    for (const p of t.chunkPagesPhys?.() ?? []) addPages(pages, mem, p, PAGE_SIZE);
+    for (const p of t.serializedPagesPhys?.() ?? []) addPages(pages, mem, p, PAGE_SIZE);
     for (const s of out.subtrees()) {
       addPages(pages, mem, s.phys, s.size > 0 ? s.size : fdtTotalSize(mem, s.phys) || PAGE_SIZE);
     }

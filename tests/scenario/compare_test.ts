@@ -40,7 +40,14 @@ Deno.test("compare from TypeScript returns one row per profile", async () => {
   assert.match(text, /^ms: median \(min–max\) of n = 5 isolated repeats after warm-up/m);
   assert.match(text, /deterministic counters are the comparison to rely on/);
   const none = await compareProfiles({
-    params: { ramBytes: "4G", headroomBytes: "4G", nodes: 1, guestFolios: 2, poolBytes: "128M" },
+    params: {
+      ramBytes: "4G",
+      headroomBytes: "4G",
+      nodes: 1,
+      guestBytes: "4M",
+      guestFolio: "2M",
+      poolBytes: "128M",
+    },
     profiles: ["kho-v4"],
     workers: 0,
     repeat: 0,
