@@ -647,8 +647,9 @@ function memmapBytes(bytes: number, perPage: number): number {
  * import assert from "node:assert/strict";
  * import { hypervisorMachine, resolveParams } from "./scenarios.ts";
  * const m = hypervisorMachine(resolveParams("hypervisor"));
- * // 1 TiB + 8 GiB, its 16.4 GiB of struct pages, and 18 GiB of scratch that can hold them again.
- * assert.equal(m.scratch, "64M,512M,8700M");
+ * // 1 TiB + 8 GiB, its 16.7 GiB of struct pages, and 17.7 GiB of scratch that can hold them again:
+ * // a node (533 GiB) has 8532 MiB of struct pages, + 256 MiB.
+ * assert.equal(m.scratch, "64M,512M,8788M");
  * assert.ok(m.machineBytes > 1066 * 2 ** 30 && m.machineBytes < 1068 * 2 ** 30);
  * ```
  */

@@ -372,8 +372,14 @@ Deno.test("while preserved the file is frozen: a write to a hole is EPERM; gmem-
   assert.equal(new TextDecoder().decode(back.read(5 * PAGE_SIZE, 9)), "also late");
 });
 
+/** The HugeTLB pools a HugeTLB-backed guest_memfd takes its folios from. */
+// kho_scratch sized by hand: the scaled default counts the pools' memblock reservations as
+// kernel memory (the 2026 series leaves them out: memblock_reserved_hugetlb_size).
+const POOLS = "liveupdate=on kho_scratch=64M,512M,256M hugepagesz=1G hugepages=2 hugepagesz=2M " +
+  "hugepages=1";
+
 Deno.test("folio sizes: the series takes order-0 guest_memfd only; HugeTLB-backed (2 MiB, 1 GiB) finds no handler", () => {
-  const k = boot(GMEM, {}, 8 * GiB);
+  const k = boot(GMEM, { cmdline: POOLS }, 8 * GiB);
   const vm = kvmCreateVm(k);
   const s = k.liveupdate.open().createSession("vm0");
   s.preserveFd(vm, 1);
@@ -394,7 +400,7 @@ Deno.test("the labelled assumption profile takes HugeTLB-backed guest_memfd: eac
     "assumes HugeTLB-backed guest_memfd (unverified)",
   ]);
   assert.match(p.summary, /assumes HugeTLB-backed guest_memfd \(unverified\)/);
-  const k1 = boot(ASSUMED, {}, 8 * GiB);
+  const k1 = boot(ASSUMED, { cmdline: POOLS }, 8 * GiB);
   assert.equal(guestMemfdLuoHandler(k1)!.hugetlbAssumed, true);
   const vm = kvmCreateVm(k1);
   const g = kvmCreateGuestMemfd(vm, { size: 2 * GiB, hugetlb: GiB });

@@ -86,8 +86,10 @@ Deno.test("frozen: no folio may be added (EPERM); present folios take writes; cl
   assert.equal(k.buddy.nrFreePages(), free0 + 2);
 });
 
-Deno.test("HugeTLB backing (model only): 1 GiB folios from the gigantic allocator", () => {
-  const k = Kernel.coldBoot(new Machine({ ramBytes: 8 * GiB, nodes: 1 }));
+Deno.test("HugeTLB backing (model only): 1 GiB folios from the HugeTLB pool", () => {
+  const k = Kernel.coldBoot(new Machine({ ramBytes: 8 * GiB, nodes: 1 }), {
+    cmdline: "hugepagesz=1G hugepages=1",
+  });
   const g = kvmCreateGuestMemfd(kvmCreateVm(k), { size: GiB, hugetlb: GiB });
   g.fill(0, PAGE_SIZE, { byte: 1 });
   assert.equal(g.largeFolios, true);
