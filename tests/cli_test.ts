@@ -455,7 +455,7 @@ Deno.test("cli compare and sweep: bad parameters exit 2 before anything runs", a
     [["compare", "uniform", "ramBytes=4GB5"], /not a size: "4GB5"/],
     [["compare", "uniform", "nodes=1.5"], /nodes: not an integer: 1\.5/],
     [["compare", "uniform", "nodes=99"], /nodes=99: at most 64/],
-    [["compare", "uniform", "guestFolios=3"], /scenario uniform has no parameter "guestFolios"/],
+    [["compare", "uniform", "guestBytes=3"], /scenario uniform has no parameter "guestBytes"/],
     [
       ["sweep", "uniform", "--param", "pages", "--values", "1,x"],
       /^kholab sweep: --values pages=x: not a count: "x"$/,

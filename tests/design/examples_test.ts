@@ -139,7 +139,7 @@ Deno.test("a design in a file outside the repository: compare, matrix, report an
   const script = `${dir}/use.kho`;
   await Deno.writeTextFile(
     script,
-    "design my_design.ts\nprofile outside-extents\nmachine ram=1G\n" +
+    "design my_design.ts\nmachine ram=1G\nprofile outside-extents\n" +
       "g = folios order=9 count=8\np = pages count=100\npreserve g p\nkexec\nrestore\nverify\n" +
       'expect kernel.profile == "outside-extents" && verify.failed == 0 && verify.ok == 2\n',
   );

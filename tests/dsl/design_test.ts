@@ -15,8 +15,8 @@ Deno.test("design FILE: a script names a design module, then its profile", async
   await loadDesign(EXTENT_LIST);
   const cell = kho.run(
     `design ${EXTENT_LIST.pathname}
-profile extent-list
 machine ram=1G
+profile extent-list
 g = folios order=9 count=4
 preserve g
 kexec

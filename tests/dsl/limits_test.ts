@@ -151,7 +151,7 @@ Deno.test("scenario parameters are script errors with line:col, found by check",
   const text = [
     "scenario uniform ramBytes=4GB5",
     "scenario uniform nodes=1.5",
-    "scenario uniform guestFolios=3",
+    "scenario uniform guestBytes=3",
     "scenario uniform nodes=65",
     "scenario uniform ramBytes=100M",
     "scenario hypervisor ramBytes=60T headroomBytes=8T",
@@ -162,7 +162,7 @@ Deno.test("scenario parameters are script errors with line:col, found by check",
   assert.deepEqual(places, [
     '1:27: ramBytes: not a size: "4GB5"',
     '2:24: nodes: not an integer: "1.5"',
-    '3:18: scenario uniform has no parameter "guestFolios" (has: ramBytes, nodes, pages, ' +
+    '3:18: scenario uniform has no parameter "guestBytes" (has: ramBytes, nodes, pages, ' +
     "memmapBytesPerPage, scratch, poison, khoDebug, deferredStructPageInit, strict)",
     "4:18: nodes=65: at most 64",
     "5:18: ramBytes=104857600: at least 256 MiB",

@@ -202,7 +202,7 @@ Deno.test("machine starts a new machine: no option, profile or kernel setting ca
   assert.equal(s.bootProfile, CURRENT_PROFILE);
   assert.equal(s.nextProfile, null);
   assert.equal(s.pendingFaults, null);
-  assert.equal(s.cmdline(), "kho=on");
+  assert.equal(s.cmdline(), "kho=on liveupdate=on"); // the defaults: KHO and LUO on
   assert.equal(s.ensureKernel().profile.name, CURRENT_PROFILE);
   // A failed machine command changes nothing.
   assert.throws(() => ev.runText("machine ram=1G nodes=99"));

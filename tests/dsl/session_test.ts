@@ -76,7 +76,7 @@ Deno.test("kernel reserve_mem=: the region is an object, revived with its conten
 Deno.test("kernel reserve_mem=: a region revived outside RAM from corrupt bytes (6.19 keeps it, as the kernel does) fails verify, never an exception (issue 18 §1)", () => {
   const s = new Session({ clock });
   const ev = new Evaluator(s);
-  ev.runText("profile kho-v1-6.19\nmachine ram=1G\nkernel reserve_mem=1M:4K:trace\nverify trace");
+  ev.runText("machine ram=1G\nprofile kho-v1-6.19\nkernel reserve_mem=1M:4K:trace\nverify trace");
   const k1 = s.kernel!;
   const sub = k1.kho.out!.subtrees().find((t) => t.name === "memblock")!;
   const page = k1.machine.mem.readBytes(sub.phys, 4096);

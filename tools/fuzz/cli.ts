@@ -139,7 +139,7 @@ const VALUES = [
   "pages=64Mi",
   "ramBytes=64T",
   "hostBytes=32T",
-  "guestFolios=3",
+  "guestBytes=3",
   "@FILE",
   "@DIR",
   "@OUT",

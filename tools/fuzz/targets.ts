@@ -15,9 +15,6 @@ export const TARGETS: Readonly<Record<string, URL>> = {
   cli: new URL("./cli.ts", import.meta.url),
 };
 
-/** Targets issue 18 §8 names that are not implemented yet. */
-export const PLANNED_TARGETS: readonly string[] = [];
-
 /** Loads a target from its module (a name of {@link TARGETS}, or a module URL for tests). */
 export async function loadTarget(nameOrUrl: string): Promise<FuzzTarget> {
   const url = TARGETS[nameOrUrl] ?? new URL(nameOrUrl);
