@@ -9,7 +9,16 @@ import { decodeInvocation, encodeInvocation, target } from "../../../tools/fuzz/
 import { runFuzz } from "../../../tools/fuzz/harness.ts";
 
 Deno.test("fuzz cli: 400 mutated invocations, seed 22: exit codes 0, 1, 2 only, no stack trace", async () => {
-  const r = await runFuzz({ target: "cli", runs: 400, seed: 22, outDir: null, log: () => {} });
+  // A generous bound per input: the suite runs beside other tests on a loaded machine; a real
+  // hang (the runs have a step budget) still ends there.
+  const r = await runFuzz({
+    target: "cli",
+    runs: 400,
+    seed: 22,
+    outDir: null,
+    log: () => {},
+    inputMs: 15_000,
+  });
   const report = [r.summary, ...r.groups.map((g) => `${g.count} × ${g.detail}`)].join("\n");
   assert.equal(r.findings, 0, report);
   assert.equal(r.inputs, 400, report);

@@ -10,7 +10,14 @@ import { target } from "../../../tools/fuzz/dsl.ts";
 import { Rng } from "../../../lib/rng.ts";
 
 Deno.test("fuzz dsl: 1,500 mutated scripts, seed 21: no exception, internal error or hang", async () => {
-  const r = await runFuzz({ target: "dsl", runs: 1500, seed: 21, outDir: null, log: () => {} });
+  const r = await runFuzz({
+    target: "dsl",
+    runs: 1500,
+    seed: 21,
+    outDir: null,
+    log: () => {},
+    inputMs: 15_000,
+  });
   const report = [r.summary, ...r.groups.map((g) => `${g.count} × ${g.detail}`)].join("\n");
   assert.equal(r.findings, 0, report);
   assert.equal(r.inputs + r.refused, 1500, report);
