@@ -592,11 +592,15 @@ export {
   type MachineConfig,
   type MeasureRow,
   type OutputListener,
+  type ScriptChart,
   type ScriptStats,
   Session,
   type SessionOptions,
   type Shown,
+  type SweepBinding,
 } from "./lib/dsl/session.ts";
+// `chart KIND …`: charts of a script's measured rows, kept for a report from the script.
+export { CHART_KINDS, type ChartKind, type ChartRequest, recordChart } from "./lib/dsl/charts.ts";
 export {
   DslObject,
   type ObjectInit,
@@ -661,6 +665,9 @@ export {
   metadataByOrderFigure,
   metadataFigure,
   type MetadataFigureOptions,
+  type NamedBar,
+  namedBarsFigure,
+  type NamedBarsOptions,
   orderShareFigure,
   type OrderShareRow,
   orderShareRows,
@@ -669,6 +676,7 @@ export {
   type SweepFigureOptions,
   timingFigure,
   walkCostFigure,
+  type WalkCostOptions,
   walkTimeFigure,
 } from "./lib/plot/figures.ts";
 // One colour per profile in every chart.

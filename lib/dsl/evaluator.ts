@@ -38,6 +38,9 @@ export interface EvaluatorOptions {
 }
 
 const INCLUDE_DEPTH = 8;
+
+/** A size literal (`256M`, `1GiB`, `4KB`): a number of bytes, not a count (`64Ki`, `1k`). */
+const SIZE_LITERAL = /^(0x[0-9a-fA-F]+|\d+(\.\d+)?)([KMGTP]iB|[KMGTP]B|[KMGTP])$/;
 const REPEAT_MAX = 100_000;
 
 /** A statement as a label for messages (the canonical text, cut to 80 characters). */
@@ -182,14 +185,23 @@ export class Evaluator {
       }
       case "sweep": {
         const values = this.#guard(s, "sweep", () => s.values.map((v) => this.#sweepValue(v)));
+        const sizes = this.session.sizeVariables;
+        if (s.values.every((v) => v.kind === "word" && SIZE_LITERAL.test(v.text))) {
+          sizes.add(s.variable);
+        } else sizes.delete(s.variable);
         const prev = vars.get(s.variable);
+        const sweeps = this.session.sweeps;
+        const depth = sweeps.length;
         try {
           values.forEach((v, k) => {
             if (k > 0) this.#tick(s);
             vars.set(s.variable, v);
+            sweeps.length = depth;
+            sweeps.push({ name: s.variable, value: v });
             this.#block(s.body);
           });
         } finally {
+          sweeps.length = depth;
           if (prev === undefined) vars.delete(s.variable);
           else vars.set(s.variable, prev);
         }

@@ -7,6 +7,11 @@
  * @module
  */
 
+import { blocksByOrder, costByOrder } from "../metrics/by_order.ts";
+import { freeBlocksByOrder } from "../metrics/buddy_stats.ts";
+import { formatByOrder } from "../metrics/metrics.ts";
+import { PAGE_SIZE } from "../units.ts";
+import type { Session } from "./session.ts";
 import type { MetricSpec } from "./spec.ts";
 
 const list: MetricSpec[] = [];
@@ -89,6 +94,15 @@ m(
   (s) => s.kernel?.kho.out?.tracker.metadataBytes() ?? 0,
 );
 m(
+  "handover.bytes",
+  "metadata the successor reads: the tracker's pages plus its serialized chunk pages (the " +
+    "xarray era, after finalize), as a scenario's handoverBytes",
+  (s) => {
+    const t = s.kernel?.kho.out?.tracker;
+    return t && t.metadataBytes() + (t.serializedPagesPhys?.().length ?? 0) * PAGE_SIZE;
+  },
+);
+m(
   "walk.blocks",
   "blocks the successor's tracker walk reserved",
   (s) => s.kernel?.boot.retrieve?.blocks ?? 0,
@@ -109,6 +123,21 @@ m(
   (s) => s.kernel?.boot.retrieve?.counters.cacheLinesRead ?? 0,
 );
 m(
+  "walk.pages",
+  "metadata pages the walk touched",
+  (s) => s.kernel?.boot.retrieve?.counters.pagesTouched ?? 0,
+);
+m(
+  "walk.entries",
+  "tracker entries the walk visited",
+  (s) => s.kernel?.boot.retrieve?.counters.entriesVisited ?? 0,
+);
+m(
+  "walk.bitmap_words",
+  "bitmap words the walk scanned",
+  (s) => s.kernel?.boot.retrieve?.counters.bitmapWordsScanned ?? 0,
+);
+m(
   "scratch.bytes",
   "bytes of scratch areas",
   (s) => s.kernel?.boot.scratch.reduce((s, a) => s + a.size, 0) ?? 0,
@@ -124,6 +153,11 @@ m(
   "mem.free",
   "bytes free in the buddy allocator",
   (s) => (s.kernel?.buddy.nrFreePages() ?? 0) * 4096,
+);
+m(
+  "buddy.free_by_order",
+  'free blocks per order, all nodes (/proc/buddyinfo summed) as "order:count …"',
+  (s) => s.kernel ? formatByOrder(freeBlocksByOrder(s.kernel.buddy)) : undefined,
 );
 m(
   "log.warnings",
@@ -160,3 +194,41 @@ m(
 
 /** The session metrics, in `show metrics` order. */
 export const SESSION_METRICS: readonly MetricSpec[] = list;
+
+/**
+ * The per-order costs of the running kernel's outgoing tracker, as `measure by_order` records
+ * them (`"order:value …"`, ascending): `preserved.blocks_by_order`, and for each order's blocks
+ * alone in a tracker of the profile's kind `handover.bytes_by_order` and
+ * `walk.cachelines_by_order` (lib/metrics/by_order.ts, as a scenario's `handoverBytesByOrder`
+ * and `walkCacheLinesByOrder`). Empty when KHO is off or nothing booted.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ManualClock } from "../rng.ts";
+ * import { Evaluator } from "./evaluator.ts";
+ * import { byOrderMetrics } from "./metrics.ts";
+ * import { Session } from "./session.ts";
+ * const s = new Session({ clock: new ManualClock() });
+ * new Evaluator(s).runText("machine ram=1G\nb = folios order=9 count=2\npreserve b");
+ * const m = byOrderMetrics(s);
+ * assert.equal(m["preserved.blocks_by_order"], "9:2");
+ * assert.match(m["handover.bytes_by_order"], /^9:\d+$/);
+ * ```
+ */
+export function byOrderMetrics(s: Session): Record<string, string> {
+  const k = s.kernel;
+  const tracker = k?.kho.out?.tracker;
+  if (!k || !tracker) return {};
+  const blocks = blocksByOrder(tracker);
+  const costs = costByOrder(k.profile.tracker, blocks);
+  const of = (f: (o: number) => number) =>
+    formatByOrder(new Map([...costs.keys()].map((o) => [o, f(o)])));
+  return {
+    "preserved.blocks_by_order": formatByOrder(
+      new Map([...blocks].map(([o, list]) => [o, list.length])),
+    ),
+    "handover.bytes_by_order": of((o) => costs.get(o)!.handoverBytes),
+    "walk.cachelines_by_order": of((o) => costs.get(o)!.walkCacheLines),
+  };
+}

@@ -13,7 +13,7 @@ import {
 } from "./errors.ts";
 import { Evaluator } from "./evaluator.ts";
 import { MAX_REPORTED_ERRORS, parseWithErrors } from "./parser.ts";
-import { type ExpectResult, type MeasureRow, Session } from "./session.ts";
+import { type ExpectResult, type MeasureRow, Session, type Shown } from "./session.ts";
 import type { Clock } from "../rng.ts";
 import type { CommandTable } from "./spec.ts";
 import type { ScalarValue } from "./values.ts";
@@ -33,6 +33,11 @@ export interface RunOptions {
   onOutput?: (line: string) => void;
   /** Reads included files. */
   readFile?: (path: string) => string;
+  /**
+   * Called with each item the script shows (`show table`, `chart`, …: text and HTML), in
+   * order, as it is shown; its text still goes to `onOutput` and `output`.
+   */
+  onShow?: (shown: Shown) => void;
   /** Largest machine the script may power on. Default 64 TiB. */
   maxRamBytes?: number;
   /** Clock for wall-clock metrics (`wallClock` from the command line, a `ManualClock` in tests). */
@@ -53,6 +58,11 @@ export interface RunResult {
   exitCode: 0 | 1 | 2;
   /** Everything printed (text, or JSON with `json`). */
   output: string;
+  /**
+   * The session the script ran in: its rows, charts (`chart`), objects and machine as the
+   * script left them (what a report from the script draws).
+   */
+  session: Session;
   /** Structured results. */
   results: {
     /** `measure` rows. */
@@ -99,6 +109,7 @@ export function runScript(text: string, options: RunOptions): RunResult {
     maxSteps: options.maxSteps,
     maxMemoryBytes: options.maxMemoryBytes,
   });
+  if (options.onShow) s.listen({ show: options.onShow });
   for (const [k, v] of Object.entries(options.vars ?? {})) s.vars.set(k, v);
   const ev = new Evaluator(s, { readFile: options.readFile, table: options.table });
   let error: RunResult["results"]["error"] = null;
@@ -120,7 +131,7 @@ export function runScript(text: string, options: RunOptions): RunResult {
   const output = options.json
     ? JSON.stringify({ exitCode, ...results, output: s.output }, null, 2)
     : s.output.join("\n");
-  return { exitCode, output, results };
+  return { exitCode, output, results, session: s };
 }
 
 /** The `error` of a result for a script error. */

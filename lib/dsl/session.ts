@@ -24,6 +24,7 @@ import { bootBytes, MemoryBudget } from "../machine/host_memory.ts";
 import { CommandError, didYouMean, RunStop } from "./errors.ts";
 import { regionObject } from "./handover.ts";
 import type { DslObject } from "./objects.ts";
+import type { Chart } from "../plot/chart.ts";
 import type { ScalarValue } from "./values.ts";
 
 /** Options of a {@link Session}. */
@@ -86,8 +87,35 @@ export interface ScriptStats {
 export interface MeasureRow {
   /** Row label. */
   label: string;
+  /**
+   * The value of each `sweep` variable the row was measured under, outermost first ({} outside
+   * a sweep): a sweep's table has a column per swept parameter.
+   */
+  params: Record<string, ScalarValue>;
   /** Every metric at that point. */
   metrics: Record<string, number | string>;
+}
+
+/** One `sweep` variable bound while its block runs. */
+export interface SweepBinding {
+  /** The variable. */
+  readonly name: string;
+  /** Its value in this pass. */
+  readonly value: ScalarValue;
+}
+
+/** A chart recorded by `chart KIND …` (`./charts.ts`): what a report from the script shows. */
+export interface ScriptChart {
+  /** Unique name (`chart1-metadata`, or the `name=` given). */
+  readonly name: string;
+  /** Kind: metadata, walk, by-order, buddyinfo, sweep. */
+  readonly kind: string;
+  /** The options as the statement gave them (after evaluation). */
+  readonly options: Readonly<Record<string, ScalarValue>>;
+  /** Indices into the session's rows of the rows drawn. */
+  readonly rows: readonly number[];
+  /** The chart (its caption names what is drawn and its unit). */
+  readonly chart: Chart;
 }
 
 /** One evaluated `expect`. */
@@ -143,6 +171,8 @@ export interface Shown {
   readonly text: string;
   /** An HTML fragment for notebooks. */
   readonly html?: string;
+  /** The name of the chart, when it shows one a `chart` statement recorded. */
+  readonly recorded?: string;
 }
 
 /** Receives what a session prints and shows. */
@@ -197,6 +227,15 @@ export class Session {
   lastErrorCode = "";
   /** Measured rows. */
   readonly rows: MeasureRow[] = [];
+  /** The `sweep` variables bound now, outermost first (the evaluator keeps them). */
+  readonly sweeps: SweepBinding[] = [];
+  /** Charts recorded by `chart`. */
+  readonly charts: ScriptChart[] = [];
+  /**
+   * The `sweep` variables whose values are all written as sizes (`256M`, `1G`: bytes, not
+   * counts such as `64Ki`): a chart draws them with binary prefixes.
+   */
+  readonly sizeVariables: Set<string> = new Set();
   /** Evaluated expectations. */
   readonly expects: ExpectResult[] = [];
   /** Variables. */

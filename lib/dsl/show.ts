@@ -20,7 +20,7 @@ import { ResultTable } from "../plot/table.ts";
 import { formatSize, hex } from "../units.ts";
 import { formatTiming, TIMING_STATS, type TimingStats } from "../metrics/timing.ts";
 import { describe } from "./objects.ts";
-import type { Session, Shown } from "./session.ts";
+import type { MeasureRow, Session, Shown } from "./session.ts";
 import type { CommandTable } from "./spec.ts";
 
 /** Topics of `show`. */
@@ -117,6 +117,58 @@ function cell(metrics: Record<string, number | string>, column: string): string 
   return t ? `${formatTiming(t)}, n=${t.n}` : fmt(metrics[column]);
 }
 
+/**
+ * The swept parameters of measured rows (`sweep VAR in […]` around a `measure`), in
+ * first-seen order: a column each in the table, after the label.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sweepColumns } from "./show.ts";
+ * const rows = [{ label: "a", params: { p: "kho-v4" }, metrics: {} },
+ *   { label: "b", params: { p: "kho-v3", n: 4 }, metrics: {} }];
+ * assert.deepEqual(sweepColumns(rows), ["p", "n"]);
+ * ```
+ */
+export function sweepColumns(rows: readonly MeasureRow[]): string[] {
+  const out = new Set<string>();
+  for (const r of rows) for (const k of Object.keys(r.params)) out.add(k);
+  return [...out];
+}
+
+/**
+ * A swept parameter's value as text: a size variable (`sweep pool in [128M, 1G]`, listed in
+ * `sizes`) with a binary unit, "-" where the row was not under it.
+ */
+export function paramCell(
+  row: MeasureRow,
+  name: string,
+  sizes: ReadonlySet<string> = new Set(),
+): string {
+  const v = row.params[name];
+  if (v === undefined) return "-";
+  return typeof v === "number" && sizes.has(name) && Number.isSafeInteger(v) && v >= 0
+    ? formatSize(v)
+    : String(v);
+}
+
+/** The measured rows as a table: label, a column per swept parameter, then `cols`. */
+function measuredTable(
+  rows: readonly MeasureRow[],
+  cols: readonly string[],
+  sizes: ReadonlySet<string>,
+): Shown {
+  const params = sweepColumns(rows);
+  return tableShown(
+    ["label", ...params, ...cols],
+    rows.map((r) => [
+      r.label,
+      ...params.map((p) => paramCell(r, p, sizes)),
+      ...cols.map((c) => cell(r.metrics, c)),
+    ]),
+  );
+}
+
 function columnsOf(o: Record<string, unknown>, fallback: string[]): string[] {
   return typeof o.columns === "string" ? o.columns.split(",").filter(Boolean) : fallback;
 }
@@ -126,22 +178,28 @@ function columnsOf(o: Record<string, unknown>, fallback: string[]): string[] {
  * wall-clock column is a bar at its median with a rule from its min to its max.
  */
 function chartShown(s: Session, cols: string[]): Shown {
-  const data = s.rows.flatMap((r) =>
+  // A group per row: its label, with its swept values in a sweep (`point p=kho-v4 n=4096`).
+  const seen = new Map<string, number>();
+  const keys = s.rows.map((r) => {
+    const swept = Object.keys(r.params).map((p) => `${p}=${paramCell(r, p, s.sizeVariables)}`);
+    const key = [r.label, ...swept].join(" ");
+    const n = (seen.get(key) ?? 0) + 1;
+    seen.set(key, n);
+    return n === 1 ? key : `${key} #${n}`;
+  });
+  const data = s.rows.flatMap((r, i) =>
     cols.flatMap((c) => {
       const v = r.metrics[c];
-      return typeof v === "number" ? [{ label: r.label, metric: c, value: v }] : [];
+      return typeof v === "number" ? [{ label: keys[i], metric: c, value: v }] : [];
     })
   );
-  const spread = s.rows.flatMap((r) =>
+  const spread = s.rows.flatMap((r, i) =>
     cols.flatMap((c) => {
       const t = timingOf(r.metrics, c);
-      return t ? [{ label: r.label, metric: c, min: t.min, max: t.max }] : [];
+      return t ? [{ label: keys[i], metric: c, min: t.min, max: t.max }] : [];
     })
   );
-  const text = textTable(
-    ["label", ...cols],
-    s.rows.map((r) => [r.label, ...cols.map((c) => cell(r.metrics, c))]),
-  );
+  const { text } = measuredTable(s.rows, cols, s.sizeVariables);
   const chart = new Chart({
     marks: [
       Plot.barY(data, { fx: "label", x: "metric", y: "value", fill: "metric" }),
@@ -168,10 +226,7 @@ export function showTopic(
     case "table": {
       const cols = columnsOf(o, DEFAULT_COLUMNS);
       if (s.rows.length === 0) return text("(no measurements: use `measure label=…`)");
-      return tableShown(
-        ["label", ...cols],
-        s.rows.map((r) => [r.label, ...cols.map((c) => cell(r.metrics, c))]),
-      );
+      return measuredTable(s.rows, cols, s.sizeVariables);
     }
     case "chart": {
       if (s.rows.length === 0) return text("(no measurements: use `measure label=…`)");

@@ -2,13 +2,14 @@
  * The command table of the kholab language, built explicitly from the command definitions:
  * configuration (`./commands/config.ts`), objects (`./commands/objects.ts`,
  * `./object_kinds.ts`), the handover (`./commands/kexec.ts`, `./commands/export.ts`), observation
- * (`./commands/observe.ts`), `scenario` (`./commands/scenario.ts`), `design`
+ * (`./commands/observe.ts`), `chart` (`./commands/chart.ts`), `scenario` (`./commands/scenario.ts`), `design`
  * (`./commands/design.ts`), the special forms and the
  * metrics. Importing this module is all it takes to parse, check, run and complete scripts.
  *
  * @module
  */
 
+import { CHART_COMMAND } from "./commands/chart.ts";
 import { CONFIG_COMMANDS } from "./commands/config.ts";
 import { DESIGN_COMMAND } from "./commands/design.ts";
 import { EXPORT_COMMANDS } from "./commands/export.ts";
@@ -40,6 +41,7 @@ export const TABLE: CommandTable = commandTable({
     ...KEXEC_COMMANDS,
     ...EXPORT_COMMANDS,
     ...OBSERVE_COMMANDS,
+    CHART_COMMAND,
     ...SPECIAL_FORMS,
     SCENARIO_COMMAND,
     DESIGN_COMMAND,

@@ -276,23 +276,36 @@ const COUNTER_LABELS: Readonly<Record<string, string>> = {
   walkEntriesFollowed: "entries followed",
 };
 
+/** Options of {@link walkCostFigure}. */
+export interface WalkCostOptions {
+  /**
+   * The field naming each bar (default `profile`); the bar's colour is always its row's
+   * `profile` (a script's rows are named by label and swept values, coloured by profile).
+   */
+  by?: string;
+}
+
 /**
- * The successor's walk cost counters: a panel per counter, a bar per profile in its colour,
- * on a log axis from 1 (deterministic: the same for a seed on any machine).
+ * The successor's walk cost counters: a panel per counter, a bar per row (a profile, or the
+ * `by` field) in its profile's colour, on a log axis from 1 (deterministic: the same for a
+ * seed on any machine).
  */
 export function walkCostFigure(
   rows: readonly MetricsRow[],
   counters: readonly string[] = WALK_COUNTERS,
   title?: string,
+  options: WalkCostOptions = {},
 ): FigureOptions {
+  const by = options.by ?? "profile";
   const data = rows.filter(usable).flatMap((r) =>
     counters.filter((c) => num(r[c]) > 0).map((c) => ({
+      name: String(r[by]),
       profile: String(r.profile),
       counter: COUNTER_LABELS[c] ?? c,
       value: num(r[c]),
     }))
   );
-  const profiles = [...new Set(data.map((d) => d.profile))];
+  const names = [...new Set(data.map((d) => d.name))];
   const panels = counters.map((c) => COUNTER_LABELS[c] ?? c)
     .filter((c) => data.some((d) => d.counter === c));
   const max = Math.max(10, ...data.map((d) => d.value));
@@ -302,9 +315,9 @@ export function walkCostFigure(
       "Successor's walk cost counters",
       "counts per walk, log scale; deterministic",
     ),
-    marginLeft: labelMargin(profiles),
+    marginLeft: labelMargin(names),
     marginRight: labelMargin(panels),
-    height: 30 + panels.length * (14 * profiles.length + 18),
+    height: 30 + panels.length * (14 * names.length + 18),
     x: {
       type: "log",
       domain: [1, 10 ** Math.ceil(Math.log10(max))],
@@ -313,20 +326,89 @@ export function walkCostFigure(
       ticks: pow10Ticks(1, max),
       tickFormat: formatCount,
     },
-    y: { label: null, domain: profiles },
+    y: { label: null, domain: names },
     fy: { label: null, domain: panels },
-    color: { ...profileColorScale(profiles), legend: false },
+    color: { ...profileColorScale(data.map((d) => d.profile)), legend: false },
     marks: [
       Plot.barX(data, {
         x1: 1,
         x2: "value",
-        y: "profile",
+        y: "name",
         fy: "counter",
         fill: "profile",
-        title: (d: { profile: string; counter: string; value: number }) =>
-          `${d.profile}: ${formatCount(d.value)} ${d.counter}`,
+        title: (d: { name: string; profile: string; counter: string; value: number }) =>
+          `${d.profile}: ${d.name === d.profile ? "" : `${d.name}: `}${
+            formatCount(d.value)
+          } ${d.counter}`,
       }),
       Plot.frame({ stroke: "#ddd" }),
+    ],
+  };
+}
+
+/** One bar of {@link namedBarsFigure}. */
+export interface NamedBar {
+  /** What the bar is (a measured row: its label and swept values). */
+  name: string;
+  /** The profile whose colour it takes. */
+  profile: string;
+  /** Its value. */
+  value: number;
+}
+
+/** Options of {@link namedBarsFigure}. */
+export interface NamedBarsOptions {
+  /** What is drawn (the caption adds the unit). */
+  title: string;
+  /** Axis label (the unit is added). */
+  label: string;
+  /** Values are bytes (drawn in a binary unit). Default false: counts. */
+  bytes?: boolean;
+}
+
+/**
+ * One quantity per named row: a bar each, in its profile's colour, on a linear axis from 0
+ * (bytes in the binary unit of the largest). What a script's `chart metadata` draws.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { namedBarsFigure } from "./figures.ts";
+ * const f = namedBarsFigure([{ name: "kho-v4", profile: "kho-v4", value: 3 * 4096 }],
+ *   { title: "Metadata", label: "metadata", bytes: true });
+ * assert.equal(f.caption, "Metadata (KiB per measured row; colour: its profile)");
+ * ```
+ */
+export function namedBarsFigure(
+  data: readonly NamedBar[],
+  options: NamedBarsOptions,
+): FigureOptions {
+  const max = Math.max(1, ...data.map((d) => d.value));
+  const { unit, bytes: per } = options.bytes ? byteUnit(max) : { unit: "", bytes: 1 };
+  const show = (v: number) => options.bytes ? formatBinaryBytes(v) : formatCount(v);
+  return {
+    caption: `${options.title} (${
+      options.bytes ? `${unit} ` : "count "
+    }per measured row; colour: its profile)`,
+    marginLeft: labelMargin(data.map((d) => d.name)),
+    marginRight: 24,
+    height: 40 + 22 * data.length,
+    x: {
+      label: `${options.label}${options.bytes ? ` (${unit})` : ""} →`,
+      grid: true,
+      tickFormat: formatCount,
+    },
+    y: { label: null, domain: data.map((d) => d.name) },
+    color: { ...profileColorScale(data.map((d) => d.profile)), legend: false },
+    marks: [
+      Plot.barX(data, {
+        x: (d: NamedBar) => d.value / per,
+        y: "name",
+        fill: "profile",
+        title: (d: NamedBar) =>
+          `${d.profile}: ${d.name === d.profile ? "" : `${d.name}: `}${show(d.value)}`,
+      }),
+      Plot.ruleX([0]),
     ],
   };
 }
@@ -518,9 +600,17 @@ export interface SweepFigureOptions {
   series?: string;
   /** Title (the caption adds the units). */
   title?: string;
+  /** y is bytes (default: y's name ends in `Bytes`). */
+  bytes?: boolean;
+  /** The swept values are bytes (ticks with binary prefixes). Default false. */
+  xBytes?: boolean;
 }
 
-/** A metric along a sweep (`sweepValue` on x), one line per series. */
+/**
+ * A metric along a sweep (`sweepValue` on x), one line per series. Bytes on a log axis get
+ * power-of-two ticks with binary prefixes; on a linear axis they are drawn in the binary unit
+ * of the largest value, from 0.
+ */
 export function sweepFigure(
   rows: readonly MetricsRow[],
   options: SweepFigureOptions = {},
@@ -530,37 +620,58 @@ export function sweepFigure(
   const scale = options.xScale ?? 1;
   const logY = options.logY ?? true;
   const logX = options.logX ?? true;
-  const data = rows.filter((r) => usable(r) && r.sweepValue !== undefined && r.sweepValue !== "")
+  const isBytes = options.bytes ?? y.endsWith("Bytes");
+  const xBytes = options.xBytes ?? false;
+  const points = rows.filter((r) => usable(r) && r.sweepValue !== undefined && r.sweepValue !== "")
     .map((r) => ({ x: sweepNumber(r.sweepValue) / scale, y: num(r[y]), series: String(r[series]) }))
     .filter((d) => !logY || d.y > 0)
     .sort((a, b) => a.series.localeCompare(b.series) || a.x - b.x);
   const param = String(rows.find((r) => r.sweepParam)?.sweepParam ?? "value");
-  const isBytes = y.endsWith("Bytes");
+  const xName = options.xLabel ?? param;
+  // A linear byte axis is drawn in the unit of its largest value (ticks 0, 20, 40 … KiB).
+  const yUnit = !logY && isBytes ? byteUnit(Math.max(1, ...points.map((d) => d.y))) : null;
+  const xUnit = !logX && xBytes ? byteUnit(Math.max(1, ...points.map((d) => d.x))) : null;
+  const data = points.map((d) => ({
+    ...d,
+    x: xUnit ? d.x / xUnit.bytes : d.x,
+    y: yUnit ? d.y / yUnit.bytes : d.y,
+  }));
   const ys = data.map((d) => d.y), xs = data.map((d) => d.x);
   const yAxis = logY
     ? (isBytes ? log2BytesAxis(ys) : log10CountAxis(ys))
-    : { tickFormat: isBytes ? formatBinaryBytes : formatCount };
-  const xTicks = logX && xs.length > 0 && Math.max(...xs) / Math.min(...xs) >= 100
+    : { tickFormat: formatCount };
+  const xTicks = !logX || xs.length === 0
+    ? null
+    : xBytes
+    ? log2BytesAxis(xs)
+    : Math.max(...xs) / Math.min(...xs) >= 100
     ? log10CountAxis(xs)
     : null;
+  const xFormat = logX && xBytes ? formatBinaryBytes : formatCount;
   const margins = tickMargins(
     "ticks" in yAxis ? yAxis : { ticks: [Math.max(0, ...ys)], tickFormat: yAxis.tickFormat },
-    xTicks ?? { ticks: [Math.max(0, ...xs)], tickFormat: formatCount },
+    xTicks ?? { ticks: [Math.max(0, ...xs)], tickFormat: xFormat },
   );
   return {
     caption: caption(
       options.title,
-      `${y} along ${options.xLabel ?? param}`,
-      `${isBytes ? "bytes" : "count"}${logY ? ", log scale" : ""}`,
+      `${y} along ${xName}`,
+      `${isBytes ? (yUnit ? yUnit.unit : "bytes") : "count"}${logY ? ", log scale" : ""}`,
     ),
     ...margins,
     x: {
       type: logX ? "log" : "linear",
-      label: `${options.xLabel ?? param} →`,
-      tickFormat: formatCount,
+      label: `${xName}${xUnit ? ` (${xUnit.unit})` : ""} →`,
+      tickFormat: xFormat,
       ...xTicks,
     },
-    y: { type: logY ? "log" : "linear", label: `↑ ${y}`, grid: true, ...yAxis },
+    y: {
+      type: logY ? "log" : "linear",
+      label: `↑ ${y}${yUnit ? ` (${yUnit.unit})` : ""}`,
+      grid: true,
+      ...(logY ? {} : { zero: true }),
+      ...yAxis,
+    },
     color: seriesColor(series, data.map((d) => d.series)),
     marks: [
       Plot.line(data, {

@@ -90,3 +90,53 @@ Deno.test("show fdt decodes KHO's native-endian u64 properties, sub-trees includ
   assert.match(out, /\/\/ incoming sub-tree "kexec-metadata" at 0x[0-9a-f]+: 73 bytes, not an FDT/);
   assert.match(out, /^\/\/ outgoing root FDT at 0x[0-9a-f]+$/m);
 });
+
+Deno.test("a sweep's rows record each swept variable; show table has a column per one", () => {
+  const rt = new Rt({ clock });
+  const out = run(
+    rt,
+    `machine ram=1G
+measure label=start
+sweep p in [kho-v3, kho-v4] {
+  sweep pool in [64M, 128M] {
+    measure label=point
+  }
+  measure label=after-pools
+}
+measure label=end
+show table columns=objects.count`,
+  );
+  assert.deepEqual(rt.rows.map((r) => r.params), [
+    {},
+    { p: "kho-v3", pool: 64 * 2 ** 20 },
+    { p: "kho-v3", pool: 128 * 2 ** 20 },
+    { p: "kho-v3" },
+    { p: "kho-v4", pool: 64 * 2 ** 20 },
+    { p: "kho-v4", pool: 128 * 2 ** 20 },
+    { p: "kho-v4" },
+    {},
+  ]);
+  assert.deepEqual(rt.sweeps, [], "no sweep binding outlives its block");
+  const lines = out.split("\n");
+  assert.match(lines[0], /^label +p +pool +objects\.count$/);
+  assert.match(lines[2], /^start +- +- +0$/);
+  assert.match(lines[3], /^point +kho-v3 +64 MiB +0$/, "a size variable with its unit");
+  assert.match(lines[5], /^after-pools +kho-v3 +- +0$/);
+  // show chart: a group of bars per row, named by its label and swept values.
+  let html = "";
+  rt.listen({ show: (x) => void (html = x.html ?? "") });
+  run(rt, "show chart columns=objects.count");
+  for (const p of ["kho-v3", "kho-v4"]) {
+    for (const pool of ["64 MiB", "128 MiB"]) {
+      assert.ok(html.includes(`>point p=${p} pool=${pool}<`));
+    }
+  }
+  // A variable swept over counts stays a number; a failed sweep body unbinds its variable.
+  const counts = run(rt, "sweep n in [4Ki, 16Ki] {\n  measure label=c\n}\nshow table columns=x");
+  assert.match(counts, /^c +- +- +4096 +-$/m);
+  assert.throws(
+    () => run(rt, "sweep q in [1, 2] {\n  sweep r in [3] {\n    preserve nosuch\n  }\n}"),
+    /ENOENT/,
+  );
+  assert.deepEqual(rt.sweeps, []);
+});

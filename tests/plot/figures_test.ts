@@ -8,8 +8,10 @@ import {
   densitySweepFigure,
   metadataBarsFigure,
   metadataFigure,
+  namedBarsFigure,
   orderShareRows,
   radixOccupancyFigure,
+  sweepFigure,
   sweepNumber,
   timingFigure,
   walkCostFigure,
@@ -18,7 +20,14 @@ import {
 import { assertGolden, normalizeSvg } from "./golden.ts";
 import { FIGURES } from "./standard_figures.ts";
 import { PROFILE_COLORS, profileColor } from "../../lib/plot/palette.ts";
-import { BUDDY_AFTER, DENSITY_ROWS, LEVEL_ROWS, MATRIX_CELLS, PROFILE_ROWS } from "./fixtures.ts";
+import {
+  BUDDY_AFTER,
+  DENSITY_ROWS,
+  LEVEL_ROWS,
+  MATRIX_CELLS,
+  PROFILE_ROWS,
+  SCRIPT_ROWS,
+} from "./fixtures.ts";
 
 for (const [name, make] of FIGURES) {
   Deno.test(`figure ${name} matches its golden SVG`, async () => {
@@ -182,4 +191,45 @@ Deno.test("a chart displays itself as a text/html bundle", () => {
   assert.match(bundle["text/html"], /^<figure class="kholab-chart" data-chart="walk"><figcaption>/);
   assert.match(bundle["text/html"], /<svg/);
   assert.match(bundle["text/plain"], /^\[chart walk: Successor's tracker walk, wall clock \(ms/);
+});
+
+Deno.test("a script's rows: named bars and walk panels in their profile's colour", () => {
+  const bars = SCRIPT_ROWS.map((r) => ({
+    name: String(r.name),
+    profile: String(r.profile),
+    value: Number(r.handoverBytes),
+  }));
+  const meta = namedBarsFigure(bars, { title: "Metadata", label: "handover.bytes", bytes: true });
+  assert.equal(meta.caption, "Metadata (KiB per measured row; colour: its profile)");
+  const svg = new Chart(meta).toSvg();
+  assert.equal((svg.match(/<rect /g) ?? []).length, SCRIPT_ROWS.length);
+  assert.match(svg, /<title>kho-v3: kho-v3 · pool=2 GiB: 164 KiB<\/title>/);
+  assert.deepEqual(tickLabels(svg, "y"), bars.map((b) => b.name));
+  const counts = namedBarsFigure(bars.slice(0, 1), { title: "Count", label: "blocks" });
+  assert.equal(counts.caption, "Count (count per measured row; colour: its profile)");
+  // The walk counters: a bar per named row (y), coloured by its profile.
+  const walk = walkCostFigure(SCRIPT_ROWS, undefined, "Walk", { by: "name" });
+  assert.deepEqual((walk.y as { domain: string[] }).domain, bars.map((b) => b.name));
+  const colors = new Map<string, Set<string>>();
+  for (const f of [meta, walk]) {
+    for (const m of new Chart(f).toSvg().matchAll(/fill="([^"]+)"[^>]*><title>([^<:]+):/g)) {
+      colors.set(m[2], (colors.get(m[2]) ?? new Set()).add(m[1]));
+    }
+  }
+  assert.deepEqual([...colors.keys()].sort(), ["kho-v1-6.19", "kho-v3", "kho-v4"]);
+  for (const [p, cs] of colors) assert.deepEqual([...cs], [profileColor(p)], p);
+});
+
+Deno.test("sweep figure: bytes on a linear axis in a binary unit from 0; swept sizes on log 2", () => {
+  const f = sweepFigure(SCRIPT_ROWS, { y: "handoverBytes", logY: false, xBytes: true });
+  assert.equal(f.caption, "handoverBytes along pool (KiB)");
+  assert.equal((f.y as { zero?: boolean }).zero, true);
+  const svg = new Chart(f).toSvg();
+  assert.deepEqual(tickLabels(svg, "x"), ["128 MiB", "256 MiB", "512 MiB", "1 GiB", "2 GiB"]);
+  assert.deepEqual(tickLabels(svg, "y").slice(0, 3), ["0", "20", "40"]);
+  // Counts keep the plain axis; a log y of bytes keeps its power-of-two ticks.
+  const logY = sweepFigure(SCRIPT_ROWS, { y: "handoverBytes", xBytes: true });
+  assert.ok(tickLabels(new Chart(logY).toSvg(), "y").every((l) => /^\d+ KiB$/.test(l)));
+  const lines = sweepFigure(SCRIPT_ROWS, { y: "walkCacheLines", logY: false, logX: false });
+  assert.equal(lines.caption, "walkCacheLines along pool (count)");
 });

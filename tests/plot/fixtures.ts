@@ -118,3 +118,25 @@ export const LEVEL_ROWS = [
   { level: "L1", nodes: 3, used: 131, slots: 1536 },
   { level: "leaf", nodes: 131, used: 1051683, slots: 131 * 32768 },
 ];
+
+/**
+ * A script's measured rows as `chart` draws them (`lib/dsl/charts.ts`): three generations
+ * across three IOMMU pool sizes, each named by profile and pool and coloured by profile
+ * (values from examples/hypervisor-small.kho).
+ */
+export const SCRIPT_ROWS: MetricsRow[] = (["kho-v1-6.19", "kho-v3", "kho-v4"] as const).flatMap(
+  (profile, i) =>
+    [128, 512, 2048].map((poolMiB, j) => ({
+      name: `${profile} · pool=${poolMiB >= 1024 ? `${poolMiB / 1024} GiB` : `${poolMiB} MiB`}`,
+      profile,
+      sweepParam: "pool",
+      sweepValue: poolMiB * 2 ** 20,
+      handoverBytes: [[49152, 61440, 110592], [106496, 118784, 167936], [69632, 81920, 131072]][
+        i
+      ][j],
+      walkPagesTouched: [[14, 17, 29], [30, 33, 45], [21, 24, 36]][i][j],
+      walkCacheLines: [[518, 711, 1482], [1920, 2112, 2880], [1344, 1536, 2304]][i][j],
+      walkEntriesVisited: [[8, 11, 23], [11264, 11264, 11264], [7680, 7680, 7680]][i][j],
+      walkBitmapWords: [[4096, 5632, 11776], [4096, 5632, 11776], [3072, 4608, 10752]][i][j],
+    })),
+);

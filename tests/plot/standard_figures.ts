@@ -16,9 +16,11 @@ import {
   metadataBarsFigure,
   metadataByOrderFigure,
   metadataFigure,
+  namedBarsFigure,
   orderShareFigure,
   orderShareRows,
   radixOccupancyFigure,
+  sweepFigure,
   timingFigure,
   walkCostFigure,
   walkTimeFigure,
@@ -31,6 +33,7 @@ import {
   LEVEL_ROWS,
   MATRIX_CELLS,
   PROFILE_ROWS,
+  SCRIPT_ROWS,
 } from "./fixtures.ts";
 
 /** Name and maker of each standard figure. */
@@ -73,4 +76,34 @@ export const FIGURES: [string, () => Chart][] = [
   ],
   ["radix_levels", () => new Chart(radixOccupancyFigure(LEVEL_ROWS), "radix_levels")],
   ["order_share", () => new Chart(orderShareFigure(orderShareRows(PROFILE_ROWS)), "order_share")],
+  // What a script's `chart` statements draw (lib/dsl/charts.ts): rows named by profile and
+  // swept value, coloured by profile; a size swept on a log axis; bytes on a linear one.
+  [
+    "script_metadata",
+    () =>
+      new Chart(
+        namedBarsFigure(
+          SCRIPT_ROWS.map((r) => ({
+            name: String(r.name),
+            profile: String(r.profile),
+            value: Number(r.handoverBytes),
+          })),
+          { title: "Metadata the successor reads", label: "handover.bytes", bytes: true },
+        ),
+        "script_metadata",
+      ),
+  ],
+  [
+    "script_walk",
+    () =>
+      new Chart(walkCostFigure(SCRIPT_ROWS, undefined, undefined, { by: "name" }), "script_walk"),
+  ],
+  [
+    "script_sweep",
+    () =>
+      new Chart(
+        sweepFigure(SCRIPT_ROWS, { y: "handoverBytes", logY: false, xBytes: true }),
+        "script_sweep",
+      ),
+  ],
 ];

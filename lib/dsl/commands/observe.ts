@@ -6,13 +6,28 @@
  */
 
 import { helpText } from "../help.ts";
+import { byOrderMetrics } from "../metrics.ts";
 import type { Session } from "../session.ts";
 import { SHOW_TOPICS, showTopic } from "../show.ts";
 import { type CommandSpec, type CommandTable, metricValues } from "../spec.ts";
 
-/** `measure [label=…]`: every metric of the table as a row. */
-export function measureCommand(s: Session, table: CommandTable, label?: string): void {
-  s.rows.push({ label: label ?? `m${s.rows.length + 1}`, metrics: metricValues(table, s) });
+/**
+ * `measure [label=…] [by_order]`: every metric of the table as a row, with the value of each
+ * `sweep` variable it runs under; `by_order` adds the per-order costs of the outgoing tracker
+ * ({@link byOrderMetrics}).
+ */
+export function measureCommand(
+  s: Session,
+  table: CommandTable,
+  options: { label?: string; byOrder?: boolean } = {},
+): void {
+  const metrics = metricValues(table, s);
+  if (options.byOrder) Object.assign(metrics, byOrderMetrics(s));
+  s.rows.push({
+    label: options.label ?? `m${s.rows.length + 1}`,
+    params: Object.fromEntries(s.sweeps.map((b) => [b.name, b.value])),
+    metrics,
+  });
   s.onUndo(() => s.rows.pop());
 }
 
@@ -21,9 +36,26 @@ export const OBSERVE_COMMANDS: readonly CommandSpec[] = [
   {
     name: "measure",
     summary: "record every metric as a row of the table",
+    details: "Inside a sweep the row also records each swept variable's value (a column of\n" +
+      "show table and of a report). by_order adds, for the outgoing tracker (before kexec),\n" +
+      "preserved.blocks_by_order, handover.bytes_by_order and walk.cachelines_by_order:\n" +
+      "each order's blocks alone in a tracker of the profile's kind, as \"order:value …\"\n" +
+      "(what chart by-order draws; it builds a tracker per order, so it is not the default).",
     positionals: [],
-    options: [{ name: "label", kind: "word", doc: "row label", default: "m1, m2, …" }],
-    run: (s, inv) => measureCommand(s, inv.table, inv.opts.label as string | undefined),
+    options: [
+      { name: "label", kind: "word", doc: "row label", default: "m1, m2, …" },
+      {
+        name: "by_order",
+        kind: "bool",
+        flag: true,
+        doc: "also the per-order costs of the outgoing tracker",
+      },
+    ],
+    run: (s, inv) =>
+      measureCommand(s, inv.table, {
+        label: inv.opts.label as string | undefined,
+        byOrder: inv.opts.by_order === true,
+      }),
   },
   {
     name: "show",
