@@ -695,5 +695,13 @@ export {
   type ReportResult,
   writeReport,
 } from "./lib/report/report.ts";
+// `kholab report FILE.kho`: the same report from a script's rows and charts.
+export {
+  type ScriptChartJson,
+  type ScriptReportMeta,
+  type ScriptReportOptions,
+  type ScriptReportResult,
+  writeScriptReport,
+} from "./lib/report/script_report.ts";
 export { inspectKexec, type KexecInspection } from "./lib/report/inspect.ts";
 export type { Versions } from "./lib/report/provenance.ts";

@@ -361,6 +361,10 @@ const API = [
   "ScenarioSpec",
   "ScratchArea",
   "ScriptChart",
+  "ScriptChartJson",
+  "ScriptReportMeta",
+  "ScriptReportOptions",
+  "ScriptReportResult",
   "ScriptRuntimeError",
   "ScriptStats",
   "ScriptStopError",
@@ -578,6 +582,7 @@ const API = [
   "withTimings",
   "writeHandoverExport",
   "writeReport",
+  "writeScriptReport",
 ];
 
 Deno.test("mod.ts: explicit exports only, each once", () => {

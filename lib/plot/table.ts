@@ -46,12 +46,20 @@ export class ResultTable {
   readonly columns: readonly TableColumn[];
   /** Caption (HTML-escaped when rendered). */
   readonly caption: string;
+  /** Cells wrap their text (default: one line each; for columns of sentences). */
+  readonly wrap: boolean;
 
   /** Rows with columns (default: every key of the first row). */
-  constructor(rows: readonly MetricsRow[], columns?: readonly ColumnSpec[], caption = "") {
+  constructor(
+    rows: readonly MetricsRow[],
+    columns?: readonly ColumnSpec[],
+    caption = "",
+    options: { wrap?: boolean } = {},
+  ) {
     this.rows = rows;
     this.columns = (columns ?? Object.keys(rows[0] ?? {})).map(toColumn);
     this.caption = caption;
+    this.wrap = options.wrap ?? false;
   }
 
   /** The aligned text table (`formatTable` of the comparison). */
@@ -60,8 +68,8 @@ export class ResultTable {
   }
 
   /**
-   * An HTML `<table class="kholab-table">` (numbers right-aligned); with wall-clock columns a
-   * footer says what they show.
+   * An HTML `<table class="kholab-table">` (numbers right-aligned; with `wrap` also class
+   * `kholab-wrap`); with wall-clock columns a footer says what they show.
    */
   toHtml(): string {
     const head = this.columns.map((c) => `<th>${escapeHtml(c.header)}</th>`).join("");
@@ -78,7 +86,8 @@ export class ResultTable {
       ? `<tfoot><tr><td colspan="${this.columns.length}" style="white-space:normal">` +
         `${escapeHtml(note)}</td></tr></tfoot>`
       : "";
-    return `<table class="kholab-table">${cap}<thead><tr>${head}</tr></thead>` +
+    const cls = this.wrap ? "kholab-table kholab-wrap" : "kholab-table";
+    return `<table class="${cls}">${cap}<thead><tr>${head}</tr></thead>` +
       `<tbody>\n${body}\n</tbody>${foot}</table>`;
   }
 

@@ -20,6 +20,23 @@ export interface ReportSection {
   tables?: readonly ResultTable[];
   /** Collapsible parts after the charts (`<details>`), e.g. one per profile. */
   groups?: readonly ReportGroup[];
+  /**
+   * HTML fragments after the tables and charts, as they are (tables and charts a script
+   * showed; the caller builds them from escaped text).
+   */
+  html?: readonly string[];
+  /** Preformatted text blocks (a script, its output), each with an optional heading. */
+  pre?: readonly ReportText[];
+}
+
+/** A block of preformatted text in a section. */
+export interface ReportText {
+  /** A heading above it (plain text). */
+  title?: string;
+  /** The text, shown as it is (escaped). */
+  text: string;
+  /** In a closed `<details>` whose summary is the title (long text: a script's output). */
+  collapsed?: boolean;
 }
 
 /** A collapsible part of a section. */
@@ -52,7 +69,7 @@ h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2.2rem;border-bottom:1px soli
 table.kholab-table{border-collapse:collapse;font-size:.8rem;margin:.8rem 0;max-width:100%}
 table.kholab-table caption{text-align:left;font-weight:600;padding:.2rem 0}
 table.kholab-table th,table.kholab-table td{border:1px solid #ddd;padding:.2rem .45rem}
-table.kholab-table td{white-space:nowrap}
+table.kholab-table td{white-space:nowrap}table.kholab-wrap td{white-space:normal}
 table.kholab-table th{background:#f4f4f4;white-space:normal}
 figure.kholab-chart{margin:1.2rem 0;max-width:100%}
 figure.kholab-chart figcaption{font-size:.9rem;font-weight:600;margin:0 0 .4rem}
@@ -60,6 +77,8 @@ details{margin:.6rem 0;border:1px solid #eee;padding:.3rem .6rem}
 details summary{cursor:pointer;font-weight:600}
 dl.repro{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;font-size:.85rem}
 dl.repro dt{font-weight:600}dl.repro dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}
+pre.kholab-pre{font-size:.8rem;background:#f7f7f7;border:1px solid #eee;padding:.5rem;overflow-x:auto;max-width:100%}
+h3.kholab-pre{font-size:.95rem;margin:.8rem 0 .2rem}
 `;
 
 /** Renders a report page as one HTML document. */
@@ -78,6 +97,13 @@ export function renderReportHtml(page: ReportPage): string {
         (g.text ? `<p>${escapeHtml(g.text)}</p>\n` : "") +
         g.charts.map((c) => c.toHtml()).join("\n") + "\n</details>"
       ),
+      ...(s.html ?? []),
+      ...(s.pre ?? []).map((p) => {
+        const pre = `<pre class="kholab-pre">${escapeHtml(p.text)}</pre>`;
+        return p.collapsed
+          ? `<details><summary>${escapeHtml(p.title ?? "text")}</summary>\n${pre}\n</details>`
+          : (p.title ? `<h3 class="kholab-pre">${escapeHtml(p.title)}</h3>\n` : "") + pre;
+      }),
       "</section>",
     ].join("\n")
   ).join("\n");

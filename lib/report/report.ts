@@ -296,8 +296,23 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
       ),
   });
   if (sweep) {
+    const column = (h: string) => COMPARE_COLUMNS.find((c) => c.header === h)!;
     sections.push({
       title: `Sweep over ${sweep.param}`,
+      text: `Every point of the sweep: ${sweep.param} = ${sweep.values.join(", ")}, for each ` +
+        "profile (deterministic counters; every metric in data.json and rows.csv).",
+      tables: [
+        new ResultTable(
+          rows,
+          [
+            { header: sweep.param, metric: "sweepValue" },
+            ...["profile", "status", "blocks", "handover", "floor", "walk lines", "walk pages"]
+              .map(column),
+            column("lost"),
+          ],
+          `Every point, by ${sweep.param} and profile`,
+        ),
+      ],
       charts: [
         add("metadata", new Chart(metadataFigure(rows), "metadata")),
         add("sweep_handover", new Chart(sweepFigure(rows), "sweep_handover")),

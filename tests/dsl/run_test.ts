@@ -11,7 +11,8 @@ const dir = new URL("../../examples/", import.meta.url);
 const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
 
 // hypervisor.kho (1 TiB, ~10 s) is the brief's scenario at full scale; it is run by hand,
-// hypervisor-small.kho is the same script scaled down.
+// hypervisor-small.kho is the same host scaled down to 6 GiB, swept over three generations and
+// three IOMMU pool sizes, with the charts of its report (tests/report/script_report_test.ts).
 const RUN = [
   "quickstart.kho",
   "hypervisor-small.kho",
