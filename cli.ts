@@ -44,6 +44,7 @@ import { runWorkload, workloadMemory } from "./lib/metrics/kho_ref_workload.ts";
 import { defaultMemoryBudget, HostMemoryError, MemoryBudget } from "./lib/machine/host_memory.ts";
 import type { MetricsRow } from "./lib/metrics/metrics.ts";
 import { demoReport, writeReport } from "./lib/report/report.ts";
+import { writeScriptReport } from "./lib/report/script_report.ts";
 import { compareProfiles, formatTable } from "./lib/scenario/compare.ts";
 import { rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
 import { LADDER_HOST_BYTES, type ParamValue } from "./lib/scenario/scenarios.ts";
@@ -64,6 +65,8 @@ const LADDER_TEXT = LADDER_HOST_BYTES.map((b) =>
 const REPORT_USAGE = "report [--scenario NAME] --out DIR [--seed N] [--profiles all|a,b] " +
   "[--workers N [--force-workers]] [--repeat N] [--param NAME --values v1,v2,…] [--no-matrix] " +
   "[--design FILE.ts]… [name=value …]";
+const REPORT_SCRIPT_USAGE = "report FILE.kho --out DIR [--seed N] [--set NAME=VALUE]… " +
+  "[--max-steps N] [--design FILE.ts]…";
 const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N [--force-workers]] " +
   "[--repeat N] [--seed N] [--format table|json|csv] [--design FILE.ts]… [name=value …]";
 const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json]";
@@ -114,6 +117,8 @@ Commands:
   repl                 the interactive command language (also: deno task repl)
   demo                 the 1 TiB hypervisor scenario for every profile; writes report/demo/
   report --out DIR     a reproducible HTML report of a scenario (charts, tables, data)
+  report FILE.kho --out DIR
+                       the same report from a script's measure rows and chart statements
   bench --workload W   the bench-ref tracker workloads through the engine (JSON, as kho_ref)
   compare [SCENARIO] [OPTIONS]   a scenario (default: the 1 TiB hypervisor) for every profile
   sweep SCENARIO [OPTIONS]       sweep a scenario parameter across profiles on workers
@@ -144,12 +149,25 @@ data.json and CSVs to report/demo/, and prints the summary table. ${WORKERS_HELP
 ${REPEAT_HELP}
 ${MEMORY_HELP}`,
   report: `Usage: deno task kholab ${REPORT_USAGE}
+       deno task kholab ${REPORT_SCRIPT_USAGE}
 
 Writes one self-contained HTML page (inline SVG charts, tables, the exact command, seed,
-versions and code revision) plus data.json and CSVs to --out DIR. Parameters over the
-scenario's defaults are name=value (or --set name=value); the seed defaults to 1.
+versions and code revision) plus data.json and CSVs to --out DIR.
+
+Of a scenario (the first form): the scenario for every profile (or --profiles), a sweep with
+--param and --values. Parameters over the scenario's defaults are name=value (or --set
+name=value); the seed defaults to 1.
 ${REPEAT_HELP}
 ${WORKERS_HELP}
+
+Of a script (the second form, a FILE ending in .kho): runs it as 'kholab run' does (--seed,
+default 42, --set NAME=VALUE and --max-steps as there) and reports what it measured and drew:
+its measure rows (a column per swept variable), the charts of its 'chart KIND …' statements
+(metadata, walk, by-order, buddyinfo, sweep), the tables it showed, its expectations and
+output, and the script itself (also script.kho, rows.csv, expects.csv). A script error is
+printed as FILE:LINE:COL with a caret and nothing is written (exit 2); a failed expect is
+reported on the page (exit 1). The scenario options (--scenario, --profiles, --workers,
+--repeat, --param, --values, --no-matrix) do not apply to a script.
 ${MEMORY_HELP}
 ${DESIGN_HELP}`,
   run:
@@ -574,6 +592,8 @@ function failedRows(rows: readonly MetricsRow[]): boolean {
 interface CommandOutput {
   text: string;
   failed: boolean;
+  /** The exit code when it is not 0 or 1 (a script error: 2, its message already printed). */
+  code?: number;
 }
 
 /** `kholab sweep …`: the text to print. */
@@ -612,31 +632,61 @@ async function sweepCommand(args: string[]): Promise<CommandOutput> {
   return { text: render(rows, values.format ?? "csv"), failed: failedRows(rows) };
 }
 
+/** The options of `kholab report`, both forms (a scenario's, a script's). */
+const REPORT_OPTIONS = {
+  scenario: { type: "string" },
+  out: { type: "string" },
+  seed: { type: "string" },
+  profiles: { type: "string" },
+  workers: { type: "string" },
+  repeat: { type: "string" },
+  "force-workers": { type: "boolean" },
+  ...MEMORY_OPTION,
+  param: { type: "string" },
+  values: { type: "string" },
+  set: { type: "string", multiple: true },
+  "no-matrix": { type: "boolean" },
+  design: { type: "string", multiple: true },
+  "max-steps": { type: "string" },
+  ...HELP_OPTION,
+} as const;
+
+/** Options of a scenario report that a report from a script does not take, and the reverse. */
+const SCENARIO_REPORT_ONLY = [
+  "scenario",
+  "profiles",
+  "workers",
+  "force-workers",
+  "repeat",
+  "param",
+  "values",
+  "no-matrix",
+] as const;
+const SCRIPT_REPORT_ONLY = ["max-steps"] as const;
+
+/** Whether a positional argument of `report` names a script (not a `name=value` parameter). */
+const isScriptArg = (a: string) => a.endsWith(".kho") && !/^[A-Za-z]\w*=/.test(a);
+
 /** `kholab report …`: writes the report; returns the summary and the files written. */
-async function reportCommand(args: string[]): Promise<CommandOutput> {
+async function reportCommand(args: string[], out: CliOutput): Promise<CommandOutput> {
   const { values, positionals } = parseArgs({
     args,
-    options: {
-      scenario: { type: "string" },
-      out: { type: "string" },
-      seed: { type: "string" },
-      profiles: { type: "string" },
-      workers: { type: "string" },
-      repeat: { type: "string" },
-      "force-workers": { type: "boolean" },
-      ...MEMORY_OPTION,
-      param: { type: "string" },
-      values: { type: "string" },
-      set: { type: "string", multiple: true },
-      "no-matrix": { type: "boolean" },
-      design: { type: "string", multiple: true },
-      ...HELP_OPTION,
-    },
+    options: REPORT_OPTIONS,
     allowPositionals: true,
   });
+  if (positionals.some(isScriptArg)) return await scriptReportCommand(values, positionals, out);
+  for (const o of SCRIPT_REPORT_ONLY) {
+    if (values[o] !== undefined) {
+      throw new SyntaxError(`--${o} is for a report from a script (usage: ${REPORT_SCRIPT_USAGE})`);
+    }
+  }
   await loadDesigns(values.design);
   const { params, rest } = paramArgs(values.set, positionals);
-  atMost(rest, 0, REPORT_USAGE);
+  if (rest.length > 0) {
+    throw new SyntaxError(
+      `unexpected argument "${rest[0]}" (a script ends in .kho; usage: ${REPORT_USAGE})`,
+    );
+  }
   const outDir = values.out;
   if (outDir === undefined) throw new SyntaxError(`--out DIR is required (usage: ${REPORT_USAGE})`);
   const seed = countOption("seed", values.seed) ?? 1;
@@ -671,6 +721,72 @@ async function reportCommand(args: string[]): Promise<CommandOutput> {
   return {
     text: r.summary + "\nwrote " + r.files.join(", ") + "\n",
     failed: failedRows(r.rows),
+  };
+}
+
+/** Parsed options of `kholab report`. */
+type ReportValues = ReturnType<typeof parseArgs<{ options: typeof REPORT_OPTIONS }>>["values"];
+
+/**
+ * `kholab report FILE.kho …`: runs the script and writes its report. A script error is
+ * printed as `kholab run` prints it (FILE:LINE:COL, a caret) and nothing is written (exit 2).
+ */
+async function scriptReportCommand(
+  values: ReportValues,
+  positionals: readonly string[],
+  out: CliOutput,
+): Promise<CommandOutput> {
+  for (const o of SCENARIO_REPORT_ONLY) {
+    if (values[o] !== undefined) {
+      throw new SyntaxError(
+        `--${o} is for a scenario report, not with a script (usage: ${REPORT_SCRIPT_USAGE})`,
+      );
+    }
+  }
+  const [file, ...extra] = positionals;
+  if (!isScriptArg(file) || extra.length > 0) {
+    const bad = isScriptArg(file) ? extra[0] : file;
+    throw new SyntaxError(
+      `unexpected argument "${bad}" with a script: one FILE.kho, variables as --set NAME=VALUE ` +
+        `(usage: ${REPORT_SCRIPT_USAGE})`,
+    );
+  }
+  const outDir = values.out;
+  if (outDir === undefined) {
+    throw new SyntaxError(`--out DIR is required (usage: ${REPORT_SCRIPT_USAGE})`);
+  }
+  const vars = scriptVars(values.set);
+  const seed = countOption("seed", values.seed) ?? 42;
+  const maxSteps = stepsOption(values["max-steps"]);
+  const maxMemoryBytes = memoryOption(values["max-memory"]);
+  const text = readScriptFile(file);
+  await loadDesigns(values.design);
+  const command = ["deno task kholab report", file, `--seed ${seed}`]
+    .concat((values.design ?? []).map((f) => `--design ${f}`))
+    .concat((values.set ?? []).map((kv) => `--set ${kv}`))
+    .concat(values["max-steps"] !== undefined ? [`--max-steps ${values["max-steps"]}`] : [])
+    .concat([`--out ${outDir}`]).join(" ");
+  const r = await writeScriptReport({
+    file,
+    text,
+    outDir,
+    seed,
+    vars,
+    maxSteps,
+    maxMemoryBytes,
+    command,
+    onOutput: (line) => out.log(line),
+    clock: wallClock,
+  });
+  if (r.error) {
+    out.error(r.error.message);
+    return { text: "", failed: true, code: 2 };
+  }
+  return {
+    text: `report ${file}: ${r.rows.length} measured rows, ${r.charts.length} charts, ` +
+      `${r.meta!.expects.passed} of ${r.meta!.expects.passed + r.meta!.expects.failed} ` +
+      `expectations held\nwrote ${r.files.join(", ")}\n`,
+    failed: r.exitCode !== 0,
   };
 }
 
@@ -740,14 +856,13 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
       case "compare":
       case "sweep": {
         if (rest.includes("--help") || rest.includes("-h")) return usage(cmd);
-        const run = cmd === "report"
-          ? reportCommand
+        const r = cmd === "report"
+          ? await reportCommand(rest, out)
           : cmd === "compare"
-          ? compareCommand
-          : sweepCommand;
-        const r = await run(rest);
-        out.log(r.text);
-        return r.failed ? 1 : 0;
+          ? await compareCommand(rest)
+          : await sweepCommand(rest);
+        if (r.text !== "") out.log(r.text);
+        return r.code ?? (r.failed ? 1 : 0);
       }
       case "run":
       case "check": {

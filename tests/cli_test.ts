@@ -31,6 +31,7 @@ Deno.test("cli: help for every command; unknown commands and options exit 2 with
     "repl",
     "demo",
     "report",
+    "report",
     "bench",
     "compare",
     "sweep",
@@ -206,7 +207,123 @@ Deno.test("cli report: arguments, errors and the reproducing command", async () 
   const html = await Deno.readTextFile(`${outDir}/index.html`);
   assert.match(html, /data-chart="sweep_handover"/);
   assert.match(html, /data-chart="metadata"/, "a line per profile along the sweep");
+  // Every point of the sweep in a table with a column for the swept parameter.
+  const sweepTable = html.slice(html.indexOf("<caption>Every point, by pages and profile"));
+  assert.match(sweepTable, /^<caption>[^<]*<\/caption><thead><tr><th>pages<\/th><th>profile<\/th>/);
+  for (const v of ["16", "64"]) {
+    assert.match(sweepTable, new RegExp(`<td>${v}</td><td>kho-v4</td>`));
+  }
   await Deno.remove(outDir, { recursive: true });
+});
+
+/** A small script over two generations with two charts, for `kholab report FILE.kho`. */
+const SCRIPT = `sweep p in [kho-v3, kho-v4] {
+  machine ram=1G
+  profile $p
+  b = pages count=$n within=128M
+  preserve b
+  measure label=before
+  kexec
+  restore b
+  measure label=after
+  expect restore.failed == 0
+}
+chart metadata
+chart walk
+`;
+
+Deno.test("cli report FILE.kho: a script's report, its command, exit codes 0 and 1", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/two.kho`;
+    await Deno.writeTextFile(file, SCRIPT);
+    const r = await cli("report", file, "--out", `${dir}/out`, "--seed", "3", "--set", "n=64");
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^kexec: boot #1 \(kho-v3\)/m, "the script's output as it runs");
+    assert.match(
+      r.out,
+      /^report .*two\.kho: 4 measured rows, 2 charts, 2 of 2 expectations held$/m,
+    );
+    assert.match(r.out, /^wrote .*\/out\/index\.html, .*\/out\/data\.json, /m);
+    const data = JSON.parse(await Deno.readTextFile(`${dir}/out/data.json`));
+    assert.equal(
+      data.meta.command,
+      `deno task kholab report ${file} --seed 3 --set n=64 --out ${dir}/out`,
+    );
+    assert.deepEqual([data.meta.seed, data.meta.vars, data.meta.swept], [3, { n: 64 }, ["p"]]);
+    assert.deepEqual(data.rows.map((x: { params: { p: string } }) => x.params.p), [
+      "kho-v3",
+      "kho-v3",
+      "kho-v4",
+      "kho-v4",
+    ]);
+    const html = await Deno.readTextFile(`${dir}/out/index.html`);
+    assert.equal((html.match(/<figure class="kholab-chart"/g) ?? []).length, 2);
+    // A failed expect: the report is written and says so; exit 1.
+    await Deno.writeTextFile(`${dir}/fails.kho`, SCRIPT + "expect restore.ok == 0\n");
+    const f = await cli("report", `${dir}/fails.kho`, "--out", `${dir}/out2`, "--set", "n=8");
+    assert.equal(f.code, 1, f.err);
+    assert.match(await Deno.readTextFile(`${dir}/out2/index.html`), /1 of 3 expectations failed/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli report FILE.kho: bad input exits 2 with one line (a script error as run prints it)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/s.kho`;
+    await Deno.writeTextFile(file, SCRIPT);
+    await Deno.writeTextFile(`${dir}/bad.kho`, "machine ram=1G\nkexc\n");
+    await Deno.writeTextFile(`${dir}/notes.txt`, SCRIPT);
+    await Deno.mkdir(`${dir}/sub.kho`);
+    const cases: [string[], RegExp][] = [
+      [[file], /^kholab report: --out DIR is required \(usage: report FILE\.kho --out DIR /],
+      [
+        [file, "--out", "x", "--scenario", "uniform"],
+        /--scenario is for a scenario report, not with a script/,
+      ],
+      [[file, "--out", "x", "--profiles", "kho-v4"], /--profiles is for a scenario report/],
+      [[file, "--out", "x", "--no-matrix"], /--no-matrix is for a scenario report/],
+      [
+        [file, `${dir}/b.kho`, "--out", "x"],
+        /unexpected argument ".*b\.kho" with a script: one FILE\.kho/,
+      ],
+      [
+        [file, "pages=3", "--out", "x"],
+        /unexpected argument "pages=3" with a script: .*--set NAME=VALUE/,
+      ],
+      [[file, "--out", "x", "--set", "1x=2"], /--set 1x=2: expected NAME=VALUE/],
+      [[file, "--out", "x", "--max-steps", "0"], /--max-steps 0: at least 1/],
+      [["--out", "x", "--max-steps", "5"], /--max-steps is for a report from a script/],
+      [
+        [`${dir}/notes.txt`, "--out", "x"],
+        /unexpected argument ".*notes\.txt" \(a script ends in \.kho; usage: /,
+      ],
+      [[`${dir}/none.kho`, "--out", "x"], /^kholab report: .*none\.kho/],
+      [[`${dir}/sub.kho`, "--out", "x"], /^kholab report: .*sub\.kho.*directory/],
+      [[file, "--out", "/proc/kholab/x", "--set", "n=4"], /^kholab report: /],
+    ];
+    for (const [args, re] of cases) {
+      const r = await cli("report", ...args);
+      assert.equal(r.code, 2, args.join(" "));
+      assert.match(r.err, re, args.join(" "));
+      assert.equal(r.err.split("\n").length, 1, `one line: ${r.err}`);
+    }
+    // A script error: FILE:LINE:COL with a caret, as kholab run prints it; nothing written.
+    const bad = await cli("report", `${dir}/bad.kho`, "--out", `${dir}/never`);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /bad\.kho:2:1: unknown command "kexc"/);
+    assert.match(bad.err, /\^{4}/);
+    assert.equal(bad.out, "");
+    await assert.rejects(() => Deno.stat(`${dir}/never`), Deno.errors.NotFound);
+    const runtime = await cli("report", file, "--out", `${dir}/never`, "--set", "n=0x1p");
+    assert.equal(runtime.code, 2);
+    assert.match(runtime.err, /s\.kho:4:/);
+    await assert.rejects(() => Deno.stat(`${dir}/never`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("cli run and check: exit codes 0, 1, 2; a missing file exits 2", async () => {
