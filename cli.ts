@@ -69,10 +69,11 @@ const REPORT_SCRIPT_USAGE = "report FILE.kho --out DIR [--seed N] [--set NAME=VA
   "[--max-steps N] [--design FILE.ts]…";
 const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N [--force-workers]] " +
   "[--repeat N] [--seed N] [--format table|json|csv] [--design FILE.ts]… [name=value …]";
-const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json]";
+const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json] " +
+  "[--design FILE.ts]…";
 const EXPORT_USAGE = "export --handover DIR [SCENARIO] [--profile NAME] [--seed N] " +
-  "[--set name=value]… [name=value …]";
-const INSPECT_USAGE = "inspect DIR [--profile NAME] [--strict] [--json]";
+  "[--set name=value]… [--design FILE.ts]… [name=value …]";
+const INSPECT_USAGE = "inspect DIR [--profile NAME] [--strict] [--json] [--design FILE.ts]…";
 const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
   "[--workers N [--force-workers]] [--repeat N] [--seed N] [--format csv|json|table] " +
   "[--design FILE.ts]… [name=value …]";
@@ -133,10 +134,10 @@ Commands:
   inspect DIR          what a successor would find in an exported handover
   help [COMMAND]       this text, or a command's
 
-Every command takes --help; compare, sweep, report, matrix, profiles, run and check take
---design FILE.ts (a module defining trackers and profiles, e.g. examples/designs/*.ts); run, repl,
-compare, sweep, report, demo, bench and import take --max-memory SIZE (the host memory they may
-take). Exit codes: 0 done, 1 a failed check, 2 bad input (a bad option or value, an unreadable
+Every command takes --help; compare, sweep, report, matrix, profiles, run, check, import,
+export and inspect take --design FILE.ts (a module defining trackers and profiles, e.g.
+examples/designs/*.ts); run, repl, compare, sweep, report, demo, bench and import take
+--max-memory SIZE (the host memory they may take). Exit codes: 0 done, 1 a failed check, 2 bad input (a bad option or value, an unreadable
 file), 70 an internal error of kholab (KHOLAB_DEBUG=1 prints its stack).`,
   demo:
     `Usage: deno task demo   (deno task kholab demo [--out DIR] [--workers N [--force-workers]] [--repeat N])
@@ -248,7 +249,8 @@ the handed-over tracker from memory alone. Prints what the successor found again
 metrics. Bad lines are reported as FILE:LINE:COL with a caret and nothing is imported.
 --ram and --nodes override the machine sized to the list (RAM split evenly between nodes).
 docs/import-export.md says how to take such a list on a real machine.
-Exit code 0 when every block was found as given, 1 when not, 2 on bad input.`,
+Exit code 0 when every block was found as given, 1 when not, 2 on bad input.
+${DESIGN_HELP} --profile NAME then runs the list through a design's profile.`,
   export: `Usage: deno task kholab ${EXPORT_USAGE}
 
 Builds a scenario (default: the 1 TiB hypervisor; parameters as in compare) for one profile
@@ -260,7 +262,9 @@ so that dtc -I dtb -O dts and diff compare the two, plus what debugfs does not s
   kholab/tracker.bin, kholab/tracker.index.json  the pages the successor's walk reads
   kholab/scratch.bin, kholab/kho_data.bin       the scratch array and the handover record
   kholab/handover.json                           profile, RAM, sub-trees, notes
-'kholab inspect DIR' reads it back. In a script: export DIR (before kexec).`,
+'kholab inspect DIR' reads it back. In a script: export DIR (before kexec).
+${DESIGN_HELP} --profile NAME then exports a design's handover (inspect it with the same
+--design).`,
   inspect: `Usage: deno task kholab ${INSPECT_USAGE}
 
 Puts an exported handover's bytes back at their physical addresses and runs the successor's
@@ -272,7 +276,7 @@ pointer). --strict adds kholab's stricter checks (the strict successor). A plain
 real machine's kho/out works too (no walk: debugfs does not show the tracker; the profile is
 guessed from the compat unless --profile says).
 Exit code 0 when the handover is accepted and walked, 1 when the kernel refuses it or panics,
-2 on bad input.`,
+2 on bad input. ${DESIGN_HELP} A design's export is inspected with its --design.`,
   conformance: `Usage: deno task kholab ${CONFORMANCE_USAGE}
 
 Runs the tracker contract (lib/design/conformance.ts) against every tracker kind the design
@@ -433,7 +437,7 @@ function sizeOption(name: string, text: string | undefined): number | undefined 
 }
 
 /** `kholab import FILE …`: the text (or JSON) to print and the exit code. */
-function importCommand(args: string[]): { text: string; code: number } {
+async function importCommand(args: string[]): Promise<{ text: string; code: number }> {
   const { values, positionals } = parseArgs({
     args,
     options: {
@@ -442,6 +446,7 @@ function importCommand(args: string[]): { text: string; code: number } {
       nodes: { type: "string" },
       seed: { type: "string" },
       json: { type: "boolean" },
+      design: { type: "string", multiple: true },
       ...MEMORY_OPTION,
       ...HELP_OPTION,
     },
@@ -450,6 +455,7 @@ function importCommand(args: string[]): { text: string; code: number } {
   const [file] = positionals;
   if (file === undefined) throw new SyntaxError(`a FILE is required (usage: ${IMPORT_USAGE})`);
   atMost(positionals, 1, IMPORT_USAGE);
+  await loadDesigns(values.design);
   const r = importPfnList({
     file,
     profile: values.profile === undefined ? undefined : getProfile(values.profile).name,
@@ -466,7 +472,7 @@ function importCommand(args: string[]): { text: string; code: number } {
 }
 
 /** `kholab export --handover DIR …`: writes the export; returns the summary. */
-function exportCommandLine(args: string[]): string {
+async function exportCommandLine(args: string[]): Promise<string> {
   const { values, positionals } = parseArgs({
     args,
     options: {
@@ -474,6 +480,7 @@ function exportCommandLine(args: string[]): string {
       profile: { type: "string" },
       seed: { type: "string" },
       set: { type: "string", multiple: true },
+      design: { type: "string", multiple: true },
       ...HELP_OPTION,
     },
     allowPositionals: true,
@@ -484,6 +491,7 @@ function exportCommandLine(args: string[]): string {
   if (dir === undefined) {
     throw new SyntaxError(`--handover DIR is required (usage: ${EXPORT_USAGE})`);
   }
+  await loadDesigns(values.design);
   const exp = exportScenarioHandover({
     scenario: rest[0] ?? "hypervisor",
     profile: getProfile(values.profile ?? CURRENT_PROFILE).name,
@@ -501,13 +509,14 @@ function exportCommandLine(args: string[]): string {
 }
 
 /** `kholab inspect DIR …`: the text (or JSON) and the exit code. */
-function inspectCommand(args: string[]): { text: string; code: number } {
+async function inspectCommand(args: string[]): Promise<{ text: string; code: number }> {
   const { values, positionals } = parseArgs({
     args,
     options: {
       profile: { type: "string" },
       strict: { type: "boolean" },
       json: { type: "boolean" },
+      design: { type: "string", multiple: true },
       ...HELP_OPTION,
     },
     allowPositionals: true,
@@ -515,6 +524,7 @@ function inspectCommand(args: string[]): { text: string; code: number } {
   const [dir] = positionals;
   if (dir === undefined) throw new SyntaxError(`a DIR is required (usage: ${INSPECT_USAGE})`);
   atMost(positionals, 1, INSPECT_USAGE);
+  await loadDesigns(values.design);
   const i = inspectHandover(readHandoverFolder(dir), {
     profile: values.profile === undefined ? undefined : getProfile(values.profile).name,
     strict: values.strict,
@@ -980,18 +990,18 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
       }
       case "export": {
         if (rest.includes("--help") || rest.includes("-h")) return usage(cmd);
-        out.log(exportCommandLine(rest));
+        out.log(await exportCommandLine(rest));
         return 0;
       }
       case "inspect": {
         if (rest.includes("--help") || rest.includes("-h")) return usage(cmd);
-        const r = inspectCommand(rest);
+        const r = await inspectCommand(rest);
         out.log(r.text);
         return r.code;
       }
       case "import": {
         if (rest.includes("--help") || rest.includes("-h")) return usage(cmd);
-        const r = importCommand(rest);
+        const r = await importCommand(rest);
         out.log(r.text);
         return r.code;
       }

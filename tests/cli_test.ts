@@ -444,6 +444,74 @@ Deno.test("cli export and inspect: a scenario's handover round trip; a corrupted
   }
 });
 
+Deno.test("cli import, export and inspect take --design: a design's profile end to end", async () => {
+  const design = new URL("../examples/designs/extent_list.ts", import.meta.url).pathname;
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/host.txt`, "0x40000 9\n0x40200 9\n0x50000 0\n0x50001 0\n");
+    // Without --design a fresh process does not know the profile: bad input, one line.
+    const fresh = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../cli.ts", import.meta.url).pathname,
+        "import",
+        `${dir}/host.txt`,
+        "--profile",
+        "extent-list",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    assert.equal(fresh.code, 2);
+    assert.match(new TextDecoder().decode(fresh.stderr), /^kholab import: .*extent-list/);
+    const imp = await cli(
+      "import",
+      `${dir}/host.txt`,
+      "--design",
+      design,
+      "--profile",
+      "extent-list",
+    );
+    assert.equal(imp.code, 0, imp.err);
+    assert.match(imp.out, /profile extent-list; preserved with kho_preserve_pages/);
+    assert.match(imp.out, /found: 4 of 4 imported blocks exactly/);
+    const exp = await cli(
+      "export",
+      "--handover",
+      `${dir}/h`,
+      "uniform",
+      "ramBytes=1G",
+      "pages=8",
+      "--design",
+      design,
+      "--profile",
+      "extent-list",
+    );
+    assert.equal(exp.code, 0, exp.err);
+    assert.match(exp.out, /^export .*: extent-list, \d+ sub-tree\(s\), tracker extent-list at /);
+    const ins = await cli("inspect", `${dir}/h`, "--design", design);
+    assert.equal(ins.code, 0, ins.err);
+    assert.match(ins.out, /read as extent-list \(the export's profile\)/);
+    assert.match(ins.out, /compatible "kho-v4-extent-list"/);
+    assert.match(ins.out, /kho_mem_retrieve: \d+ blocks/);
+    for (
+      const c of [["import", `${dir}/host.txt`], ["export", "--handover", `${dir}/x`], [
+        "inspect",
+        `${dir}/h`,
+      ]]
+    ) {
+      const r = await cli(...c, "--design", `${dir}/none.ts`);
+      assert.equal(r.code, 2, c[0]);
+      assert.match(r.err, new RegExp(`^kholab ${c[0]}: .*none\\.ts`), c[0]);
+      assert.match((await cli(c[0], "--help")).out, /--design FILE\.ts/, c[0]);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("cli: unreadable paths exit 2 with one line — directories, devices, FIFOs, too big", async () => {
   const dir = await Deno.makeTempDir();
   const fifo = `${dir}/fifo`;
