@@ -125,7 +125,8 @@ function cell(metrics: Record<string, number | string>, column: string): string 
  * ```ts
  * import assert from "node:assert/strict";
  * import { sweepColumns } from "./show.ts";
- * const rows = [{ label: "a", params: { p: "kho-v4" }, metrics: {} },
+ * import type { MeasureRow } from "./session.ts";
+ * const rows: MeasureRow[] = [{ label: "a", params: { p: "kho-v4" }, metrics: {} },
  *   { label: "b", params: { p: "kho-v3", n: 4 }, metrics: {} }];
  * assert.deepEqual(sweepColumns(rows), ["p", "n"]);
  * ```
