@@ -48,7 +48,15 @@ import { writeScriptReport } from "./lib/report/script_report.ts";
 import { compareProfiles, formatTable } from "./lib/scenario/compare.ts";
 import { rowsToCsv, rowsToJson } from "./lib/scenario/export.ts";
 import { LADDER_HOST_BYTES, type ParamValue } from "./lib/scenario/scenarios.ts";
-import { defaultWorkers, runSweep } from "./lib/scenario/sweep.ts";
+import { defaultWorkers, runSweep, type SweepOptions } from "./lib/scenario/sweep.ts";
+import {
+  mergeShardFiles,
+  parseShard,
+  runShard,
+  ShardError,
+  shardText,
+} from "./lib/scenario/shard.ts";
+import { codeRevision, sourceDigest } from "./lib/report/provenance.ts";
 import { conformanceTable, runConformance } from "./lib/design/conformance.ts";
 import { DesignError, loadDesign } from "./lib/design/load.ts";
 import { BUILTIN_TRACKER_FORMATS, trackerFormat } from "./lib/kho/trackers/registry.ts";
@@ -68,15 +76,18 @@ const REPORT_USAGE = "report [--scenario NAME] --out DIR [--seed N] [--profiles 
 const REPORT_SCRIPT_USAGE = "report FILE.kho --out DIR [--seed N] [--set NAME=VALUE]… " +
   "[--max-steps N] [--design FILE.ts]…";
 const COMPARE_USAGE = "compare [SCENARIO] [--profiles all|a,b] [--workers N [--force-workers]] " +
-  "[--repeat N] [--seed N] [--format table|json|csv] [--design FILE.ts]… [name=value …]";
+  "[--repeat N] [--seed N] [--format table|json|csv | --shard K/N --out FILE.jsonl] " +
+  "[--design FILE.ts]… [name=value …]";
+const COMPARE_MERGE_USAGE = "compare merge FILE.jsonl… [--format table|json|csv] [--out FILE]";
 const IMPORT_USAGE = "import FILE [--profile NAME] [--ram SIZE] [--nodes N] [--seed N] [--json] " +
   "[--design FILE.ts]…";
 const EXPORT_USAGE = "export --handover DIR [SCENARIO] [--profile NAME] [--seed N] " +
   "[--set name=value]… [--design FILE.ts]… [name=value …]";
 const INSPECT_USAGE = "inspect DIR [--profile NAME] [--strict] [--json] [--design FILE.ts]…";
 const SWEEP_USAGE = "sweep SCENARIO [--param NAME --values v1,v2,…] [--profiles all|a,b] " +
-  "[--workers N [--force-workers]] [--repeat N] [--seed N] [--format csv|json|table] " +
-  "[--design FILE.ts]… [name=value …]";
+  "[--workers N [--force-workers]] [--repeat N] [--seed N] " +
+  "[--format csv|json|table | --shard K/N --out FILE.jsonl] [--design FILE.ts]… [name=value …]";
+const SWEEP_MERGE_USAGE = "sweep merge FILE.jsonl… [--format csv|json|table] [--out FILE]";
 const CONFORMANCE_USAGE = "conformance [FILE.ts …] [--kind KIND]… [--seed N] [--json]";
 
 /** What --design says in every command's help. */
@@ -97,6 +108,22 @@ const FDT_MAX_BYTES = 64 * 1024 * 1024;
 /** What --workers means, for the help texts. */
 const WORKERS_HELP =
   `--workers N runs on N Deno workers (default: the machine's cores, here ${defaultWorkers()}; 0 runs in this thread); more than the cores needs --force-workers.`;
+
+/** What --shard and merge mean, for the help texts of sweep and compare. */
+function shardHelp(cmd: "sweep" | "compare", merge: string): string {
+  return `--shard K/N --out FILE.jsonl runs only shard K of N: the points whose row index is K-1
+modulo N, each with the index, parameters and seed it has in the whole ${cmd}; each row is
+appended to FILE.jsonl as one JSON line (the row, its index, the ${cmd}'s identity and the code
+version: a digest of kholab's sources and --design files, and the Deno version) as soon as it is
+complete, with progress on standard error. Running the shard again skips the points already in
+the file (an interrupted line is cut off); a file of another sweep or shard is refused.
+  deno task kholab ${merge}
+joins the shard files into the rows of the one-process run (same rows, same order; --format as
+the ${cmd} command, --out FILE instead of standard output), and exits 2 naming the points
+when one is missing, given twice, or foreign (another scenario, parameters, seed or code).
+docs/scale-out.md runs shards with GNU parallel over SSH, Slurm job arrays and Kubernetes
+Indexed Jobs.`;
+}
 
 /** What --max-memory means, for the help texts. */
 const MEMORY_HELP =
@@ -123,6 +150,8 @@ Commands:
   bench --workload W   the bench-ref tracker workloads through the engine (JSON, as kho_ref)
   compare [SCENARIO] [OPTIONS]   a scenario (default: the 1 TiB hypervisor) for every profile
   sweep SCENARIO [OPTIONS]       sweep a scenario parameter across profiles on workers
+                       (sweep and compare: --shard K/N --out FILE.jsonl runs one shard of it,
+                       on any machine; 'merge FILE.jsonl…' joins the shards: docs/scale-out.md)
   matrix               kexec between every pair of ABI profiles and print the compatibility matrix
   profiles             list the KHO generations and proposals kholab implements
   conformance [FILE.ts]  run the tracker contract against a design's trackers (or kholab's)
@@ -218,7 +247,8 @@ runs (a bad one exits 2). Exit code 1 when a profile's run failed (status error)
 ${WORKERS_HELP}
 ${REPEAT_HELP} --repeat 0 leaves them out.
 ${MEMORY_HELP}
-${DESIGN_HELP} A design's profiles run on the workers too: each worker imports the file.`,
+${DESIGN_HELP} A design's profiles run on the workers too: each worker imports the file.
+${shardHelp("compare", COMPARE_MERGE_USAGE)}`,
   sweep: `Usage: deno task kholab ${SWEEP_USAGE}
 
 Sweeps one scenario parameter (--param) over --values, crossed with the profiles, on Deno
@@ -228,7 +258,8 @@ bad value exits 2); exit code 1 when a point's run failed (status error).
 ${WORKERS_HELP}
 ${REPEAT_HELP} --repeat 0 leaves them out.
 ${MEMORY_HELP}
-${DESIGN_HELP}`,
+${DESIGN_HELP}
+${shardHelp("sweep", SWEEP_MERGE_USAGE)}`,
   matrix: `Usage: deno task kholab matrix [--json] [--profiles all|a,b] [--design FILE.ts]…
 
 Boots a kernel of each profile, preserves folios of orders 0..9, kexecs into a kernel of
@@ -560,6 +591,8 @@ const SCENARIO_OPTIONS = {
   "force-workers": { type: "boolean" },
   seed: { type: "string" },
   format: { type: "string" },
+  shard: { type: "string" },
+  out: { type: "string" },
   set: { type: "string", multiple: true },
   design: { type: "string", multiple: true },
   ...HELP_OPTION,
@@ -571,7 +604,7 @@ async function loadDesigns(files: readonly string[] | undefined): Promise<void> 
 }
 
 /** `kholab compare …`: the text to print. */
-async function compareCommand(args: string[]): Promise<CommandOutput> {
+async function compareCommand(args: string[], out: CliOutput): Promise<CommandOutput> {
   const { values, positionals } = parseArgs({
     args,
     options: SCENARIO_OPTIONS,
@@ -579,8 +612,9 @@ async function compareCommand(args: string[]): Promise<CommandOutput> {
   });
   const { params, rest } = paramArgs(values.set, positionals);
   atMost(rest, 1, COMPARE_USAGE);
+  const shard = shardOptions(values);
   await loadDesigns(values.design);
-  const rows = await compareProfiles({
+  const options = {
     scenario: values.scenario ?? rest[0] ?? "hypervisor",
     params,
     profiles: profilesOption(values.profiles),
@@ -589,7 +623,9 @@ async function compareCommand(args: string[]): Promise<CommandOutput> {
     repeat: countOption("repeat", values.repeat),
     maxMemoryBytes: memoryOption(values["max-memory"]),
     clock: wallClock,
-  });
+  };
+  if (shard !== null) return await shardCommand("compare", options, shard, values.design, out);
+  const rows = await compareProfiles(options);
   return { text: render(rows, values.format ?? "table"), failed: failedRows(rows) };
 }
 
@@ -606,8 +642,90 @@ interface CommandOutput {
   code?: number;
 }
 
+/** `--shard K/N --out FILE.jsonl` (both or neither; not with --format), or null. */
+function shardOptions(
+  values: { shard?: string; out?: string; format?: string },
+): { shard: ReturnType<typeof parseShard>; file: string } | null {
+  if (values.shard === undefined && values.out === undefined) return null;
+  if (values.shard === undefined) {
+    throw new SyntaxError(
+      `--out ${values.out}: the shard file of --shard K/N (--shard is missing)`,
+    );
+  }
+  const shard = parseShard(values.shard);
+  if (values.out === undefined) {
+    throw new SyntaxError(`--shard ${values.shard} needs --out FILE.jsonl (the shard's rows)`);
+  }
+  if (values.format !== undefined) {
+    throw new SyntaxError(
+      `--format ${values.format} with --shard: a shard writes JSON lines to --out; ` +
+        "'merge' formats the rows",
+    );
+  }
+  if (values.out === "") throw new SyntaxError("--out: an empty file name");
+  return { shard, file: values.out };
+}
+
+/** `kholab sweep|compare … --shard K/N --out FILE.jsonl`: runs the shard into its file. */
+async function shardCommand(
+  cmd: "sweep" | "compare",
+  options: SweepOptions,
+  at: { shard: ReturnType<typeof parseShard>; file: string },
+  designs: readonly string[] | undefined,
+  out: CliOutput,
+): Promise<CommandOutput> {
+  const name = `shard ${shardText(at.shard)}`;
+  const code = { digest: sourceDigest(designs), deno: Deno.version.deno, revision: codeRevision() };
+  const r = await runShard({
+    ...options,
+    shard: at.shard,
+    file: at.file,
+    code,
+    onPoint: (p) => out.error(`${name}: ${p.done}/${p.total} ${p.label} ${p.row.status ?? ""}`),
+  });
+  const failed = r.rows.filter((row) => row.status === "error").length;
+  const text = [
+    `${name} of ${cmd} ${options.scenario}: ${r.indices.length} of ${r.sweepTotal} point(s) in ` +
+    `${at.file} (${r.already} already there, ${r.ran} run${
+      r.droppedTail ? "; an interrupted last line was cut off and run again" : ""
+    }); ${failed} failed; code ${code.digest.slice(0, 19)} (revision ${code.revision})`,
+  ].join("\n");
+  return { text, failed: failed > 0 };
+}
+
+/** `kholab sweep|compare merge FILE…`: the merged rows. */
+function mergeCommand(
+  cmd: "sweep" | "compare",
+  args: string[],
+  out: CliOutput,
+): CommandOutput {
+  const usage = cmd === "sweep" ? SWEEP_MERGE_USAGE : COMPARE_MERGE_USAGE;
+  const { values, positionals } = parseArgs({
+    args,
+    options: { format: { type: "string" }, out: { type: "string" }, ...HELP_OPTION },
+    allowPositionals: true,
+  });
+  if (positionals.length === 0) {
+    throw new SyntaxError(`no shard files given (usage: ${usage})`);
+  }
+  const format = values.format ?? (cmd === "sweep" ? "csv" : "table");
+  render([], format); // a bad --format before any file is read
+  const m = mergeShardFiles(positionals);
+  const text = render(m.rows, format);
+  const failed = failedRows(m.rows);
+  const what = `${m.rows.length} row(s) of ${m.sweep.scenario} from ${positionals.length} ` +
+    `file(s) (shard ${m.shards.join(", ")}; code ${m.code.digest.slice(0, 19)}, Deno ` +
+    `${m.code.deno}, revision ${m.code.revision})`;
+  if (values.out === undefined) {
+    out.error(`merged ${what}`);
+    return { text, failed };
+  }
+  Deno.writeTextFileSync(values.out, text);
+  return { text: `merged ${what} into ${values.out}`, failed };
+}
+
 /** `kholab sweep …`: the text to print. */
-async function sweepCommand(args: string[]): Promise<CommandOutput> {
+async function sweepCommand(args: string[], out: CliOutput): Promise<CommandOutput> {
   const { values, positionals } = parseArgs({
     args,
     options: { ...SCENARIO_OPTIONS, param: { type: "string" }, values: { type: "string" } },
@@ -626,8 +744,9 @@ async function sweepCommand(args: string[]): Promise<CommandOutput> {
   if (param !== undefined && (list === undefined || list.length === 0)) {
     throw new SyntaxError(`--param ${param} needs --values`);
   }
+  const shard = shardOptions(values);
   await loadDesigns(values.design);
-  const rows = await runSweep({
+  const options: SweepOptions = {
     scenario,
     params,
     param,
@@ -638,7 +757,9 @@ async function sweepCommand(args: string[]): Promise<CommandOutput> {
     repeat: countOption("repeat", values.repeat),
     maxMemoryBytes: memoryOption(values["max-memory"]),
     clock: wallClock,
-  });
+  };
+  if (shard !== null) return await shardCommand("sweep", options, shard, values.design, out);
+  const rows = await runSweep(options);
   return { text: render(rows, values.format ?? "csv"), failed: failedRows(rows) };
 }
 
@@ -868,9 +989,11 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
         if (rest.includes("--help") || rest.includes("-h")) return usage(cmd);
         const r = cmd === "report"
           ? await reportCommand(rest, out)
+          : rest[0] === "merge"
+          ? mergeCommand(cmd, rest.slice(1), out)
           : cmd === "compare"
-          ? await compareCommand(rest)
-          : await sweepCommand(rest);
+          ? await compareCommand(rest, out)
+          : await sweepCommand(rest, out);
         if (r.text !== "") out.log(r.text);
         return r.code ?? (r.failed ? 1 : 0);
       }
@@ -1065,7 +1188,7 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
     if (
       e instanceof FdtError || e instanceof SyntaxError || e instanceof RangeError ||
       e instanceof CommandError || e instanceof InputFileError || e instanceof DesignError ||
-      e instanceof HostMemoryError || hostFsErrno(e) !== null
+      e instanceof HostMemoryError || e instanceof ShardError || hostFsErrno(e) !== null
     ) {
       out.error(`kholab ${cmd}: ${(e as Error).message}`);
       return 2;

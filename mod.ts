@@ -508,6 +508,25 @@ export {
   sweepPoints,
 } from "./lib/scenario/sweep.ts";
 export { scenarioMemory } from "./lib/scenario/scenario_memory.ts";
+// Sweeps split over machines: shard K of N into a JSON-lines file, resumable; the merge.
+export {
+  MAX_SHARDS,
+  type MergedShards,
+  mergeShardFiles,
+  mergeShards,
+  parseShard,
+  runShard,
+  type Shard,
+  type ShardCode,
+  ShardError,
+  shardIndices,
+  type ShardInput,
+  shardOf,
+  type ShardOptions,
+  type ShardResult,
+  type SweepIdentity,
+  sweepIdentity,
+} from "./lib/scenario/shard.ts";
 export {
   COMPARE_COLUMNS,
   type CompareOptions,
@@ -519,6 +538,7 @@ export {
 } from "./lib/scenario/compare.ts";
 export {
   type JsonRow,
+  rowFromJson,
   rowJson,
   rowsFromCsv,
   rowsFromJson,
@@ -705,3 +725,4 @@ export {
 } from "./lib/report/script_report.ts";
 export { inspectKexec, type KexecInspection } from "./lib/report/inspect.ts";
 export type { Versions } from "./lib/report/provenance.ts";
+export { codeRevision, sourceDigest } from "./lib/report/provenance.ts";

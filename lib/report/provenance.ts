@@ -1,11 +1,13 @@
 /**
  * What a reader needs to reproduce a run: the code revision (`git rev-parse HEAD`, with
  * `+dirty` when the work tree has changes; `unknown` without git) and the versions of Deno,
- * V8, TypeScript, Observable Plot, linkedom and kholab.
+ * V8, TypeScript, Observable Plot, linkedom and kholab; and the digest of the sources that
+ * identifies the code of a sweep's shards ({@link sourceDigest}).
  *
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { PLOT_VERSION } from "../plot/chart.ts";
 
 /** The linkedom version the charts are rendered with (as pinned in deno.json). */
@@ -65,4 +67,51 @@ export function codeRevision(): string {
   if (!head) return "unknown";
   const status = git(["status", "--porcelain", "--untracked-files=no"], cwd);
   return status !== null && status.trim() !== "" ? `${head}+dirty` : head;
+}
+
+/** The files whose bytes make kholab's rows: every file under lib/, and these at the top. */
+const SOURCE_TOP_FILES = ["cli.ts", "mod.ts", "deno.json", "deno.lock"];
+
+/** Relative paths of the files under `dir` (recursive), sorted. */
+function filesUnder(root: string, dir: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(root + dir)) {
+    const rel = `${dir}/${e.name}`;
+    if (e.isDirectory) out.push(...filesUnder(root, rel));
+    else if (e.isFile) out.push(rel);
+  }
+  return out.sort();
+}
+
+/**
+ * The code version of a run, for shards of a sweep run on several machines: `sha256:` and the
+ * SHA-256 of kholab's sources (every file under `lib/`, then `cli.ts`, `mod.ts`, `deno.json`,
+ * `deno.lock`, each as its path, length and bytes) and then the bytes of the `designs` files
+ * (the `--design` modules, by content: their paths differ between machines). Unlike
+ * {@link codeRevision} it needs no git and tells two different uncommitted edits apart, so two
+ * copies of the repository give the same digest exactly when their sources are the same.
+ * `unknown` when kholab is not loaded from files.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sourceDigest } from "./provenance.ts";
+ * assert.match(sourceDigest(), /^sha256:[0-9a-f]{64}$/);
+ * assert.equal(sourceDigest(), sourceDigest());
+ * ```
+ */
+export function sourceDigest(designs: readonly string[] = []): string {
+  const dir = new URL("../../", import.meta.url);
+  if (dir.protocol !== "file:") return "unknown";
+  const root = decodeURIComponent(dir.pathname);
+  const h = createHash("sha256");
+  const add = (label: string, bytes: Uint8Array) => {
+    h.update(`${label}\0${bytes.length}\0`);
+    h.update(bytes);
+  };
+  for (const rel of [...filesUnder(root, "lib"), ...SOURCE_TOP_FILES]) {
+    add(rel, Deno.readFileSync(root + rel));
+  }
+  for (const f of designs) add("design", Deno.readFileSync(f));
+  return `sha256:${h.digest("hex")}`;
 }

@@ -83,16 +83,22 @@ export function rowsFromJson(text: string): MetricsRow[] {
   if (!Array.isArray(v) || v.some((r) => typeof r !== "object" || r === null)) {
     throw new SyntaxError("expected a JSON array of rows");
   }
-  return (v as Record<string, unknown>[]).map((r) => {
-    const { timings, ...rest } = r;
-    const row = rest as MetricsRow;
-    if (typeof timings === "object" && timings !== null) {
-      for (const [name, t] of Object.entries(timings as Record<string, TimingStats>)) {
-        for (const s of TIMING_STATS) row[timingStatKey(name, s)] = t[s];
-      }
+  return (v as Record<string, unknown>[]).map(rowFromJson);
+}
+
+/**
+ * One {@link rowJson} object back into a flat row (its `timings` into flat statistics, after
+ * the other keys).
+ */
+export function rowFromJson(r: Readonly<Record<string, unknown>>): MetricsRow {
+  const { timings, ...rest } = r;
+  const row = rest as MetricsRow;
+  if (typeof timings === "object" && timings !== null) {
+    for (const [name, t] of Object.entries(timings as Record<string, TimingStats>)) {
+      for (const s of TIMING_STATS) row[timingStatKey(name, s)] = t[s];
     }
-    return row;
-  });
+  }
+  return row;
 }
 
 function csvCell(v: MetricValue | undefined): string {

@@ -16,8 +16,12 @@
  * 2. **Timed replays**, in this thread, one point at a time in point order, once no point is
  *    running: each timed region `repeat` times after `warmup` (`lib/metrics/replay.ts`).
  *
- * When the recordings held exceed `maxPendingBytes`, no new point starts; once the running
- * ones are done their replays run, then the sweep goes on.
+ * When the recordings held exceed `maxPendingBytes`, or `maxPendingPoints` points wait for
+ * their replays, no new point starts; once the running ones are done their replays run, then
+ * the sweep goes on. Without timed regions (`repeat: 0`) a row is complete as its run ends.
+ *
+ * `indices` runs part of a sweep (a shard: `./shard.ts`): the points keep their index, seed and
+ * parameters, so each row is the one the whole sweep would give.
  *
  * @module
  */
@@ -58,8 +62,22 @@ export interface SweepOptions {
   warmup?: number;
   /** Bytes of recordings held before the sweep stops to replay them. Default 512 MiB. */
   maxPendingBytes?: number;
-  /** Called as each row is complete (timings included), in point order within a stage. */
-  onRow?: (row: MetricsRow, done: number, total: number) => void;
+  /**
+   * Points whose rows may wait for their timed replays before the sweep stops to replay them
+   * (a shard keeps it small, so that an interrupted shard loses few rows). Default: no limit.
+   */
+  maxPendingPoints?: number;
+  /**
+   * The row indices to run, a subset of the points (a shard, or the points a shard has not
+   * done yet); default every point. Rows come back for these only, in index order.
+   */
+  indices?: readonly number[];
+  /**
+   * Called as each row is complete (timings included): `done` of `total` points run by this
+   * call, `index` the row's index in the sweep. With timings, in point order within a batch of
+   * replays; without (`repeat: 0`), as each run ends.
+   */
+  onRow?: (row: MetricsRow, done: number, total: number, index: number) => void;
   /** Called as points start and end their run and their timed replays (progress, tests). */
   onEvent?: (event: SweepEvent) => void;
   /**
@@ -75,14 +93,14 @@ export interface SweepOptions {
 /**
  * A stage of one sweep point: its run started (`run-start`, handed to a worker or started in
  * this thread) or ended (`run-end`, its row and recording received); its timed replays started
- * or ended (`time-start`, `time-end`).
+ * or ended (`time-start`, `time-end`; none with `repeat: 0`).
  */
 export interface SweepEvent {
   /** What happened. */
   readonly type: "run-start" | "run-end" | "time-start" | "time-end";
   /** Index of the point (its row). */
   readonly index: number;
-  /** Points of the sweep. */
+  /** Points this call runs (the sweep's, or those of `indices`). */
   readonly total: number;
 }
 
@@ -260,25 +278,36 @@ function count(name: string, v: number | undefined, fallback: number, min: numbe
  * ```
  */
 export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
-  const points = sweepPoints(options);
+  const all = sweepPoints(options);
+  const points = options.indices === undefined ? all : selectPoints(all, options.indices);
   const total = points.length;
   const repeat = count("repeat", options.repeat, DEFAULT_REPEAT, 0);
   const warmup = count("warmup", options.warmup, DEFAULT_WARMUP, 0);
   const budget = count("maxPendingBytes", options.maxPendingBytes, 512 * 2 ** 20, 0);
+  const maxPending = options.maxPendingPoints === undefined
+    ? Infinity
+    : count("maxPendingPoints", options.maxPendingPoints, 0, 1);
   const workers = Math.min(count("workers", options.workers, defaultWorkers(), 0), total);
   const capture = repeat > 0;
   const emit = (type: SweepEvent["type"], index: number) =>
     options.onEvent?.({ type, index, total });
-  const rows: MetricsRow[] = new Array(total);
+  const rows = new Map<number, MetricsRow>();
   let pending: UntimedPoint[] = [];
   let pendingBytes = 0;
   checkSweepMemory(points, workers, options.maxMemoryBytes);
   let done = 0;
+  const finish = (index: number, row: MetricsRow) => {
+    rows.set(index, row);
+    options.onRow?.(row, ++done, total, index);
+  };
+  const inOrder = () => points.map((p) => rows.get(p.index)!);
   const received = (p: UntimedPoint) => {
     emit("run-end", p.index);
+    if (!capture) return finish(p.index, p.row); // nothing to time: the row is complete
     pending.push(p);
     pendingBytes += capsuleBytes(p.capsule);
   };
+  const mustReplay = () => pendingBytes > budget || pending.length >= maxPending;
   // Only called when no point runs: the timed regions have the cores to themselves.
   const replayPending = () => {
     const batch = pending.sort((a, b) => a.index - b.index);
@@ -290,18 +319,17 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
         ? withTimings(p.row, p.capsule, { clock: options.clock, repeat, warmup })
         : p.row;
       emit("time-end", p.index);
-      rows[p.index] = row;
-      options.onRow?.(row, ++done, total);
+      finish(p.index, row);
     }
   };
   if (workers <= 0) {
     for (const pt of points) {
       emit("run-start", pt.index);
       received(runPointUntimed(pt, capture));
-      if (pendingBytes > budget) replayPending();
+      if (mustReplay()) replayPending();
     }
     replayPending();
-    return rows;
+    return inOrder();
   }
   // the modules defining the sweep's design profiles, for the workers to load (RangeError for a
   // design defined in this thread without a module file: it cannot reach a worker)
@@ -315,7 +343,10 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
   try {
     await new Promise<void>((resolve, reject) => {
       const pump = () => {
-        while (idle.length > 0 && next < total && pendingBytes <= budget) {
+        while (
+          idle.length > 0 && next < total && pendingBytes <= budget &&
+          pending.length + running < maxPending
+        ) {
           const pt = points[next++];
           running++;
           emit("run-start", pt.index);
@@ -352,5 +383,20 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
   } finally {
     for (const w of pool) w.terminate();
   }
-  return rows;
+  return inOrder();
+}
+
+/** The points at `indices` (each a row index of the sweep, once), in index order. */
+function selectPoints(points: readonly SweepPoint[], indices: readonly number[]): SweepPoint[] {
+  const seen = new Set<number>();
+  for (const i of indices) {
+    if (!Number.isSafeInteger(i) || i < 0 || i >= points.length) {
+      throw new RangeError(
+        `runSweep: index ${i} is not a point of this sweep (0..${points.length - 1})`,
+      );
+    }
+    if (seen.has(i)) throw new RangeError(`runSweep: index ${i} given twice`);
+    seen.add(i);
+  }
+  return points.filter((p) => seen.has(p.index));
 }

@@ -149,3 +149,45 @@ Deno.test("a density sweep × all profiles gives the same rows with 1 worker and
   for (const r of one) assert.notEqual(r.status, "error", `${r.profile}: ${r.errors}`);
   assert.ok(v4.every((r) => r.status === "ok" && r.lostObjects === 0));
 });
+
+Deno.test("maxPendingPoints: at most that many points run or wait for their replays", async () => {
+  const waiting = new Set<number>();
+  let most = 0;
+  let replays = 0;
+  const rows = await runSweep({
+    scenario: "uniform",
+    params: { ramBytes: "1G", nodes: 1 },
+    param: "pages",
+    values: [50, 100, 200],
+    profiles: ["kho-v1-6.19", "kho-v4"],
+    workers: 2,
+    repeat: 1,
+    warmup: 0,
+    maxPendingPoints: 2,
+    clock: new ManualClock(),
+    onEvent: (e) => {
+      if (e.type === "run-start") waiting.add(e.index);
+      if (e.type === "time-end") waiting.delete(e.index);
+      if (e.type === "time-start") replays++;
+      most = Math.max(most, waiting.size);
+    },
+  });
+  assert.equal(rows.length, 6);
+  assert.equal(replays, 6);
+  assert.equal(most, 2);
+  // Without timings a row is complete as its run ends: nothing waits.
+  const done: number[] = [];
+  await runSweep({
+    scenario: "uniform",
+    params: { ramBytes: "1G", nodes: 1 },
+    param: "pages",
+    values: [50, 100],
+    profiles: ["kho-v4"],
+    workers: 2,
+    repeat: 0,
+    clock: new ManualClock(),
+    onEvent: (e) => e.type === "time-start" && assert.fail("a replay without timings"),
+    onRow: (_r, _d, _t, index) => done.push(index),
+  });
+  assert.deepEqual(done.sort(), [0, 1]);
+});

@@ -1,6 +1,6 @@
 /**
  * Tests that need a system tool (dtc, /usr/bin/python3 with or without libfdt, chromium,
- * jupyter, tmux, cc) or the byte-exact FDT oracle (`oracles/fdt_oracle.py` in the shared folder) call
+ * jupyter, tmux, cc, sshd and ssh, GNU parallel, rsync) or the byte-exact FDT oracle (`oracles/fdt_oracle.py` in the shared folder) call
  * {@link requireTool}: when the tool is missing the test is skipped with a printed reason,
  * unless `KHOLAB_REQUIRE_TOOLS=1`, in which case it fails.
  *
@@ -69,6 +69,10 @@ export const TOOLS = {
   tmux: () => probe("tmux", "tmux", ["-V"]),
   chromium: () => probe("chromium", "/usr/bin/chromium", ["--version"]),
   jupyter: () => probe("jupyter", "/usr/bin/python3", ["-c", "import nbclient, nbformat"]),
+  sshd: () => probeFile("openssh-server", "/usr/sbin/sshd"),
+  ssh: () => probe("openssh-client", "ssh", ["-V"]),
+  parallel: () => probe("parallel", "parallel", ["--version"]),
+  rsync: () => probe("rsync", "rsync", ["--version"]),
   oracle: () => probeFile("fdt oracle", FDT_ORACLE),
   facts: () => probeFile("facts sheets", FACTS_DIR + "kho-facts.md"),
 } as const;
