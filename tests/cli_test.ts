@@ -669,3 +669,74 @@ Deno.test("cli compare and sweep: bad parameters exit 2 before anything runs", a
   );
   assert.equal(forced.code, 0, forced.err);
 });
+
+Deno.test("cli: compare --shard K/N --out, then compare merge: the one-process table and CSV", async () => {
+  const dir = await Deno.makeTempDir();
+  const args = [
+    "compare",
+    "uniform",
+    "--profiles",
+    "kho-v4,kho-v1-6.19,kho-v2",
+    "--repeat",
+    "0",
+    "--workers",
+    "0",
+    "ramBytes=1G",
+    "nodes=1",
+    "pages=300",
+  ];
+  const files = [1, 2].map((k) => `${dir}/c${k}.jsonl`);
+  for (const [i, f] of files.entries()) {
+    const r = await cli(...args, "--shard", `${i + 1}/2`, "--out", f);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^shard ${i + 1}/2 of compare uniform: ${2 - i} of 3 point`));
+    assert.match(r.err, new RegExp(`shard ${i + 1}/2: 1/${2 - i} point ${i} \\(kho-`));
+  }
+  for (const format of ["table", "csv", "json"]) {
+    const one = await cli(...args, "--format", format);
+    const merged = await cli("compare", "merge", ...files.toReversed(), "--format", format);
+    assert.equal(merged.code, 0, merged.err);
+    assert.equal(merged.out, one.out, format);
+    assert.match(merged.err, /^merged 3 row\(s\) of uniform from 2 file\(s\) \(shard 1\/2, 2\/2;/);
+  }
+  // compare merge prints the table by default, sweep merge CSV; --out writes the file.
+  assert.equal((await cli("compare", "merge", ...files)).out, (await cli(...args)).out);
+  const out = `${dir}/merged.csv`;
+  const w = await cli("sweep", "merge", ...files, "--out", out);
+  assert.equal(w.code, 0, w.err);
+  assert.match(w.out, /into .*merged\.csv$/);
+  assert.equal(await Deno.readTextFile(out), (await cli(...args, "--format", "csv")).out);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("cli: bad --shard, --out and merge input exit 2 with one line", async () => {
+  const dir = await Deno.makeTempDir();
+  const sweep = ["sweep", "uniform", "--profiles", "kho-v4", "--repeat", "0", "ramBytes=1G"];
+  const cases: [string[], RegExp][] = [
+    [[...sweep, "--shard", "3/2", "--out", `${dir}/s`], /--shard 3\/2: K must be 1 to 2/],
+    [[...sweep, "--shard", "x", "--out", `${dir}/s`], /--shard x: expected K\/N/],
+    [[...sweep, "--shard", "1/2"], /--shard 1\/2 needs --out FILE\.jsonl/],
+    [[...sweep, "--out", `${dir}/s`], /--shard is missing/],
+    [
+      [...sweep, "--shard", "1/2", "--out", `${dir}/s`, "--format", "csv"],
+      /--format csv with --shard/,
+    ],
+    [[...sweep, "--shard", "1/2", "--out", dir], /not a regular file/],
+    [[...sweep, "--shard", "1/2", "--out", `${dir}/no/such/dir/s`], /No such file|not found/i],
+    [["sweep", "merge"], /no shard files given/],
+    [["sweep", "merge", `${dir}/missing.jsonl`], /missing\.jsonl: no such file/],
+    [["sweep", "merge", dir], /a directory/],
+    [["compare", "merge", "--format", "xml", `${dir}/x`], /--format xml: table, json or csv/],
+    [["sweep", "merge", "--bogus", `${dir}/x`], /Unknown option '--bogus'/],
+  ];
+  await Deno.writeTextFile(`${dir}/junk.jsonl`, "hello\n");
+  cases.push([["sweep", "merge", `${dir}/junk.jsonl`], /junk\.jsonl:1: not JSON/]);
+  for (const [args, re] of cases) {
+    const r = await cli(...args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
+    assert.match(r.err, re, args.join(" "));
+    assert.equal(r.err.split("\n").length, 1, r.err);
+    assert.doesNotMatch(r.err, /    at /);
+  }
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,6 +1,6 @@
 /**
  * Tests that need a system tool (dtc, /usr/bin/python3 with or without libfdt, chromium,
- * jupyter, tmux, cc, sshd and ssh, GNU parallel, rsync) or the byte-exact FDT oracle (`oracles/fdt_oracle.py` in the shared folder) call
+ * jupyter, tmux, cc, sshd and ssh, GNU parallel, rsync, Slurm and munge) or the byte-exact FDT oracle (`oracles/fdt_oracle.py` in the shared folder) call
  * {@link requireTool}: when the tool is missing the test is skipped with a printed reason,
  * unless `KHOLAB_REQUIRE_TOOLS=1`, in which case it fails.
  *
@@ -73,6 +73,11 @@ export const TOOLS = {
   ssh: () => probe("openssh-client", "ssh", ["-V"]),
   parallel: () => probe("parallel", "parallel", ["--version"]),
   rsync: () => probe("rsync", "rsync", ["--version"]),
+  slurm: () =>
+    probe("slurm-wlm (slurmctld)", "/usr/sbin/slurmctld", ["-V"]) ??
+      probe("slurm-wlm (slurmd)", "/usr/sbin/slurmd", ["-V"]) ??
+      probeFile("slurm-wlm (sbatch)", "/usr/bin/sbatch"),
+  munge: () => probe("munge", "/usr/sbin/munged", ["--version"]),
   oracle: () => probeFile("fdt oracle", FDT_ORACLE),
   facts: () => probeFile("facts sheets", FACTS_DIR + "kho-facts.md"),
 } as const;

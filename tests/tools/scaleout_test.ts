@@ -353,3 +353,194 @@ Deno.test("scale-out: the Slurm and Kubernetes job scripts turn their index into
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Waits until `ready()` holds (polling), or fails after `ms` with `why()`. */
+async function waitUntil(
+  ready: () => Promise<boolean>,
+  ms: number,
+  why: () => Promise<string>,
+): Promise<void> {
+  for (let t = 0; !(await ready()); t += 100) {
+    if (t > ms) assert.fail(await why());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A single-node Slurm cluster of our own, run as this user in `dir`: munged on its own socket
+ * and key, slurmctld and slurmd on free ports, no cgroups (proctrack/linuxproc, task/none), no
+ * accounting. Returns the environment its commands need and a stop function.
+ */
+async function startSlurm(
+  dir: string,
+): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
+  const user = (await run("id", ["-un"])).out.trim();
+  const host = (await run("hostname", ["-s"])).out.trim();
+  for (const d of ["munge", "state", "spool", "log"]) {
+    await Deno.mkdir(`${dir}/${d}`, { mode: 0o700 });
+  }
+  const key = `${dir}/munge/munge.key`;
+  await Deno.writeFile(key, crypto.getRandomValues(new Uint8Array(1024)), { mode: 0o400 });
+  const socket = `${dir}/munge/munge.sock`;
+  const daemons: Deno.ChildProcess[] = [];
+  const stop = async () => {
+    for (const d of daemons.toReversed()) {
+      try {
+        d.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await d.status;
+    }
+  };
+  const daemon = (cmd: string, args: string[], env: Record<string, string> = {}) =>
+    daemons.push(
+      new Deno.Command(cmd, { args, env, stdout: "null", stderr: "null" }).spawn(),
+    );
+  const log = async () => {
+    const out: string[] = [];
+    for (const f of ["munge/munged.log", "log/slurmctld.log", "log/slurmd.log"]) {
+      out.push(`${f}: ${(await Deno.readTextFile(`${dir}/${f}`).catch(() => "")).slice(-1500)}`);
+    }
+    return out.join("\n");
+  };
+  try {
+    daemon("/usr/sbin/munged", [
+      "--foreground",
+      "--force",
+      `--socket=${socket}`,
+      `--key-file=${key}`,
+      `--pid-file=${dir}/munge/munged.pid`,
+      `--log-file=${dir}/munge/munged.log`,
+      `--seed-file=${dir}/munge/munged.seed`,
+    ]);
+    await waitUntil(
+      () => Deno.stat(socket).then(() => true, () => false),
+      10_000,
+      async () => `munged did not start: ${await log()}`,
+    );
+    const conf = `${dir}/slurm.conf`;
+    await Deno.writeTextFile(
+      conf,
+      [
+        "ClusterName=kholab",
+        `SlurmctldHost=${host}(127.0.0.1)`,
+        `SlurmUser=${user}`,
+        `SlurmdUser=${user}`,
+        `SlurmctldPort=${freePort()}`,
+        `SlurmdPort=${freePort()}`,
+        "AuthType=auth/munge",
+        `AuthInfo=socket=${socket}`,
+        "CredType=cred/munge",
+        `StateSaveLocation=${dir}/state`,
+        `SlurmdSpoolDir=${dir}/spool`,
+        `SlurmctldPidFile=${dir}/slurmctld.pid`,
+        `SlurmdPidFile=${dir}/slurmd.pid`,
+        `SlurmctldLogFile=${dir}/log/slurmctld.log`,
+        `SlurmdLogFile=${dir}/log/slurmd.log`,
+        "ProctrackType=proctrack/linuxproc", // no cgroups: nothing needs root
+        "TaskPlugin=task/none",
+        "JobAcctGatherType=jobacct_gather/none",
+        "AccountingStorageType=accounting_storage/none",
+        "JobCompType=jobcomp/none",
+        "SwitchType=switch/none",
+        "MpiDefault=none",
+        "SchedulerType=sched/builtin",
+        "SelectType=select/cons_tres",
+        "SelectTypeParameters=CR_Core",
+        "ReturnToService=2",
+        `NodeName=${host} NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 State=UNKNOWN`,
+        `PartitionName=kholab Nodes=${host} Default=YES MaxTime=INFINITE State=UP`,
+        "",
+      ].join("\n"),
+    );
+    const env = { SLURM_CONF: conf };
+    daemon("/usr/sbin/slurmctld", ["-D", "-f", conf], env);
+    daemon("/usr/sbin/slurmd", ["-D", "-f", conf], env);
+    await waitUntil(
+      async () => (await run("sinfo", ["-h", "-o", "%T"], env)).out.trim() === "idle",
+      30_000,
+      async () => `the Slurm node did not come up: ${await log()}`,
+    );
+    return { env, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+Deno.test({
+  name: "scale-out: the same sweep as a Slurm job array on a single-node cluster, merged by a " +
+    "job that waits for it = one process",
+  sanitizeResources: false,
+  fn: async () => {
+    if (!requireTool("slurm", "munge")) return;
+    const dir = await Deno.makeTempDir({ prefix: "kholab-slurm-" });
+    const { env, stop } = await startSlurm(dir);
+    try {
+      const shards = `${dir}/shards`;
+      const deno = Deno.execPath();
+      const sbatch = async (args: string[]) => {
+        const r = await run("sbatch", ["--parsable", `--chdir=${REPO}`, ...args], env);
+        assert.equal(r.code, 0, r.err);
+        return r.out.trim();
+      };
+      // The recipe of docs/scale-out.md: the array, then the merge as a job that waits for it.
+      const jobId = await sbatch([
+        "--array=1-3",
+        "--cpus-per-task=1",
+        `--output=${dir}/shard-%A_%a.log`,
+        `--export=ALL,KHOLAB_DENO=${deno},KHOLAB_SHARD_DIR=${shards}`,
+        TOOLS + "slurm_array.sh",
+        ...ARGS,
+        "--workers",
+        "1",
+      ]);
+      const files = [1, 2, 3].map((k) => `${shards}/shard-${k}-of-3.jsonl`).join(" ");
+      const mergeId = await sbatch([
+        `--dependency=afterany:${jobId}`,
+        `--output=${dir}/merge.log`,
+        "--wrap",
+        `${deno} task -q kholab sweep merge ${files} --out ${dir}/merged.csv`,
+      ]);
+      const logs = async () => {
+        const out: string[] = [];
+        for await (const e of Deno.readDir(dir)) {
+          if (e.name.endsWith(".log")) {
+            out.push(`${e.name}: ${await Deno.readTextFile(`${dir}/${e.name}`)}`);
+          }
+        }
+        return out.join("\n");
+      };
+      // (sbatch --wait would do, but it polls ever more slowly: half a minute late here.)
+      await waitUntil(
+        async () =>
+          (await run("squeue", ["-h", "-j", `${jobId},${mergeId}`], env)).out.trim() === "",
+        120_000,
+        async () => `the jobs did not finish: ${await logs()}`,
+      );
+      // Every task and the merge completed with exit code 0 (finished jobs stay in slurmctld's
+      // memory for MinJobAge, 300 s).
+      let states = "";
+      for (const id of [jobId, mergeId]) {
+        const r = await run("scontrol", ["-o", "show", "job", id], env);
+        states += r.out + r.err;
+      }
+      const tasks = [...states.matchAll(/JobState=(\S+) .*?ExitCode=(\S+)/g)].map((m) =>
+        `${m[1]} ${m[2]}`
+      );
+      assert.deepEqual(tasks, Array(4).fill("COMPLETED 0:0"), `${states}\n${await logs()}`);
+      for (const k of [1, 2, 3]) {
+        assert.match(
+          await Deno.readTextFile(`${dir}/shard-${jobId}_${k}.log`),
+          new RegExp(`shard ${k}/3 of sweep`),
+        );
+      }
+      const one = await cli(...ARGS, "--format", "csv");
+      assert.equal(await Deno.readTextFile(`${dir}/merged.csv`), one.out);
+    } finally {
+      await stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
