@@ -736,7 +736,7 @@ Deno.test("cli: bad --shard, --out and merge input exit 2 with one line", async 
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
     assert.match(r.err, re, args.join(" "));
     assert.equal(r.err.split("\n").length, 1, r.err);
-    assert.doesNotMatch(r.err, /    at /);
+    assert.doesNotMatch(r.err, /\n\s+at /);
   }
   await Deno.remove(dir, { recursive: true });
 });

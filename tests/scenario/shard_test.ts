@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { ManualClock } from "../../lib/rng.ts";
 import type { MetricsRow } from "../../lib/metrics/metrics.ts";
 import {
@@ -387,4 +388,31 @@ Deno.test("two runs of one shard on one file at once: the second waits, then run
   const indices = parseShardText(await Deno.readTextFile(f), f).lines.map((l) => l.rec.index);
   assert.deepEqual(indices.sort(), [0, 1, 2, 3, 4, 5]);
   await Deno.remove(f);
+});
+
+Deno.test("merge: edited shard files give rows or a ShardError, never another exception", () => {
+  const [s1, s2] = fakeShards(2);
+  const text = s1.text + s2.text;
+  const edit = fc.tuple(
+    fc.nat({ max: text.length - 1 }),
+    fc.nat({ max: 40 }),
+    fc.constantFrom("", "0", "-1", "null", "[]", "{}", '"', ",", "\n", "1e999", '"x"', "}"),
+  );
+  fc.assert(
+    fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
+      let t = text;
+      for (const [at, cut, put] of edits) {
+        const i = at % (t.length + 1);
+        t = t.slice(0, i) + put + t.slice(i + cut);
+      }
+      try {
+        const m = mergeShards([{ name: "e.jsonl", text: t }]);
+        assert.equal(m.rows.length, 6);
+      } catch (e) {
+        if (!(e instanceof ShardError)) throw e;
+        assert.ok(e.message.length > 0 && !e.message.includes("\n"));
+      }
+    }),
+    { seed: 20, numRuns: 2000 },
+  );
 });
