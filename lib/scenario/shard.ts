@@ -468,11 +468,12 @@ export interface MergedShards {
  * ```ts
  * import assert from "node:assert/strict";
  * import { mergeShards, shardLine, ShardError } from "./shard.ts";
+ * import { pointSeed } from "./scenarios.ts";
  * const sweep = { scenario: "uniform", params: {}, param: "", values: [], profiles: ["a", "b"],
  *   seed: 1, repeat: 0, warmup: 3 };
  * const code = { digest: "sha256:0", deno: "2", revision: "x" };
  * const row = (index: number) => ({ scenario: "uniform", profile: ["a", "b"][index],
- *   seed: 1656225826, pointIndex: 0, sweepParam: "", sweepValue: "", walkCacheLines: index });
+ *   seed: pointSeed(1, 0), pointIndex: 0, sweepParam: "", sweepValue: "", walkCacheLines: index });
  * const line = (index: number, k: number) =>
  *   shardLine({ index, shard: { k, n: 2 }, sweep, code }, row(index));
  * const merged = mergeShards([{ name: "2.jsonl", text: line(1, 2) }, { name: "1.jsonl", text: line(0, 1) }]);
