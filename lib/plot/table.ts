@@ -69,14 +69,19 @@ export class ResultTable {
 
   /**
    * An HTML `<table class="kholab-table">` (numbers right-aligned; with `wrap` also class
-   * `kholab-wrap`); with wall-clock columns a footer says what they show.
+   * `kholab-wrap`; a `wrap` column's text wrapped with its line breaks kept); with wall-clock
+   * columns a footer says what they show.
    */
   toHtml(): string {
     const head = this.columns.map((c) => `<th>${escapeHtml(c.header)}</th>`).join("");
     const body = this.rows.map((r) =>
       "<tr>" + this.columns.map((c) => {
         const v = r[c.metric];
-        const align = typeof v === "number" ? ' style="text-align:right"' : "";
+        const align = c.wrap
+          ? ' style="white-space:pre-line;min-width:24rem"'
+          : typeof v === "number"
+          ? ' style="text-align:right"'
+          : "";
         return `<td${align}>${escapeHtml(tableCell(r, c))}</td>`;
       }).join("") + "</tr>"
     ).join("\n");

@@ -12,6 +12,7 @@ import type { ProfileName } from "../kho/profiles.ts";
 import type { Clock } from "../rng.ts";
 import type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
 import { formatTiming, rowTimings } from "../metrics/timing.ts";
+import { formatOutcomeCounts, OUTCOMES, rowOutcomes, totalOutcomes } from "../metrics/outcomes.ts";
 import type { ParamValue } from "./scenarios.ts";
 import { runSweep, type SweepOptions } from "./sweep.ts";
 
@@ -68,6 +69,8 @@ export interface TableColumn {
   readonly format?: (v: MetricValue) => string;
   /** The cell from the whole row (wins over `format`; for figures made of several fields). */
   readonly cell?: (row: MetricsRow) => string | undefined;
+  /** HTML: the cell wraps, and its line breaks are kept (long text such as reasons). */
+  readonly wrap?: boolean;
 }
 
 /** Bytes with a binary unit, three significant digits. */
@@ -101,6 +104,56 @@ export function timingColumn(header: string, metric: string): TableColumn {
   };
 }
 
+/**
+ * The outcomes column: what became of the row's attempted objects, all kinds together
+ * (`4100 restored, 32 failedRestore`); `-` when the row has no outcomes.
+ */
+export const OUTCOMES_COLUMN: TableColumn = {
+  header: "outcomes",
+  metric: "attemptedObjects",
+  cell: (row) => {
+    const o = rowOutcomes(row);
+    return Object.keys(o).length === 0 ? undefined : formatOutcomeCounts(totalOutcomes(o));
+  },
+};
+
+/**
+ * The reasons of a row's outcomes, one line per reason: `KIND: NAME: N OUTCOME — TEXT`
+ * (`lib/metrics/outcomes.ts`).
+ */
+export function outcomeReasonLines(row: MetricsRow): string[] {
+  return Object.entries(rowOutcomes(row)).flatMap(([kind, k]) =>
+    k.reasons.map((r) => `${kind}: ${r}`)
+  );
+}
+
+/**
+ * One row per object kind of each row (`profile`, `sweepValue`, `kind`, `attempted`, a count per
+ * outcome, `reasons` one per line): what {@link OUTCOME_TABLE_COLUMNS} show, the reasons next
+ * to their counts.
+ */
+export function outcomeRows(rows: readonly MetricsRow[]): MetricsRow[] {
+  return rows.flatMap((r) =>
+    Object.entries(rowOutcomes(r)).map(([kind, k]) => ({
+      profile: r.profile,
+      ...(r.sweepValue !== undefined ? { sweepValue: r.sweepValue } : {}),
+      kind,
+      attempted: k.attempted,
+      ...Object.fromEntries(OUTCOMES.map((o) => [o, k[o]])),
+      reasons: k.reasons.join("\n"),
+    }))
+  );
+}
+
+/** The columns of a table of {@link outcomeRows}. */
+export const OUTCOME_TABLE_COLUMNS: readonly TableColumn[] = [
+  { header: "profile", metric: "profile" },
+  { header: "kind", metric: "kind" },
+  { header: "attempted", metric: "attempted" },
+  ...OUTCOMES.map((o) => ({ header: o, metric: o })),
+  { header: "reasons", metric: "reasons", wrap: true },
+];
+
 /** The columns of the comparison table. */
 export const COMPARE_COLUMNS: readonly TableColumn[] = [
   { header: "profile", metric: "profile" },
@@ -119,8 +172,7 @@ export const COMPARE_COLUMNS: readonly TableColumn[] = [
   { header: "preserved memmap", metric: "memmapPreservedBytes", format: formatBytes },
   { header: "struct-page writes", metric: "structPageWrites" },
   { header: "memmap after HVO", metric: "memmapAfterHvoBytes", format: formatBytes },
-  { header: "lost", metric: "lostObjects" },
-  { header: "unsupported", metric: "unsupportedObjects" },
+  OUTCOMES_COLUMN,
   timingColumn("preserve ms", "preserveMs"),
   timingColumn("finalize ms", "finalizeMs"),
   timingColumn("walk ms", "walkMs"),
@@ -145,8 +197,8 @@ export function tableCell(row: MetricsRow, c: TableColumn): string {
 
 /**
  * Rows as an aligned text table (missing values print as `-`); below it what the wall-clock
- * columns show and, per row, its errors and what its generation cannot preserve
- * (`unsupported: …`).
+ * columns show and, per row, its errors and the reason of every outcome but `restored`
+ * (`PROFILE: KIND: NAME: N OUTCOME — TEXT`, {@link outcomeReasonLines}).
  */
 export function formatTable(
   rows: readonly MetricsRow[],
@@ -166,7 +218,7 @@ export function formatTable(
     const at = `${r.profile}${r.sweepValue ? ` @${r.sweepValue}` : ""}`;
     return [
       ...(r.errors ? [`${at}: ${r.errors}`] : []),
-      ...(r.unsupported ? [`${at}: unsupported: ${r.unsupported}`] : []),
+      ...outcomeReasonLines(r).map((line) => `${at}: ${line}`),
     ];
   });
   if (notes.length > 0) out.push("", ...notes);
