@@ -603,6 +603,7 @@ export {
 export {
   DEFAULT_MAX_STEPS,
   type ExpectResult,
+  type HandoverLedger,
   type KernelConfig,
   type MachineConfig,
   type MeasureRow,
@@ -611,6 +612,7 @@ export {
   type ScriptStats,
   Session,
   type SessionOptions,
+  type SettledOutcome,
   type Shown,
   type SweepBinding,
 } from "./lib/dsl/session.ts";

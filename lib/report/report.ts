@@ -259,8 +259,8 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
       new ResultTable(
         outcomeRows(lastPoint),
         OUTCOME_TABLE_COLUMNS,
-        "Outcomes: what became of every object the scenario attempted, per profile and kind, " +
-          "with the reasons (deterministic)",
+        "Outcomes: what became of every object the scenario attempted, per profile, with the " +
+          "reasons by kind (deterministic; per kind in data.json and rows.csv)",
       ),
     ],
   });
@@ -452,7 +452,8 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
 
 /** What the outcomes table says (the summary's last sentences). */
 const OUTCOMES_TEXT = "Every object the scenario attempted ends in one outcome, counted per " +
-  "kind in the last table with the reasons next to the counts: restored (content verified), " +
+  "profile in the last table with the reasons next to the counts (per kind in data.json and " +
+  "rows.csv): restored (content verified), " +
   "unsupported (the generation lacks the API or capability: not handed over, not lost), " +
   "refused (the successor refused the handover), failedRestore (the successor kept the memory, " +
   "the restore call failed: its errno and log line), corrupted (content hash differs), lost " +

@@ -71,6 +71,11 @@ export interface TableColumn {
   readonly cell?: (row: MetricsRow) => string | undefined;
   /** HTML: the cell wraps, and its line breaks are kept (long text such as reasons). */
   readonly wrap?: boolean;
+  /**
+   * Long text shown under its row rather than in a column (HTML: a full-width row, line breaks
+   * kept; text: lines under the table), e.g. the reasons of the outcomes.
+   */
+  readonly below?: boolean;
 }
 
 /** Bytes with a binary unit, three significant digits. */
@@ -128,30 +133,32 @@ export function outcomeReasonLines(row: MetricsRow): string[] {
 }
 
 /**
- * One row per object kind of each row (`profile`, `sweepValue`, `kind`, `attempted`, a count per
- * outcome, `reasons` one per line): what {@link OUTCOME_TABLE_COLUMNS} show, the reasons next
- * to their counts.
+ * One row per row: `profile` (and `sweepValue`), `attempted`, the count of each outcome over
+ * every kind, and `reasons`, one per line as `KIND: NAME: N OUTCOME — TEXT`
+ * ({@link outcomeReasonLines}): what {@link OUTCOME_TABLE_COLUMNS} show, the reasons next to
+ * their counts (per kind in the row's `outcomes.KIND.*`).
  */
 export function outcomeRows(rows: readonly MetricsRow[]): MetricsRow[] {
-  return rows.flatMap((r) =>
-    Object.entries(rowOutcomes(r)).map(([kind, k]) => ({
+  return rows.flatMap((r) => {
+    const o = rowOutcomes(r);
+    if (Object.keys(o).length === 0) return [];
+    const t = totalOutcomes(o);
+    return [{
       profile: r.profile,
       ...(r.sweepValue !== undefined ? { sweepValue: r.sweepValue } : {}),
-      kind,
-      attempted: k.attempted,
-      ...Object.fromEntries(OUTCOMES.map((o) => [o, k[o]])),
-      reasons: k.reasons.join("\n"),
-    }))
-  );
+      attempted: t.attempted,
+      ...Object.fromEntries(OUTCOMES.map((x) => [x, t[x]])),
+      reasons: outcomeReasonLines(r).join("\n"),
+    }];
+  });
 }
 
 /** The columns of a table of {@link outcomeRows}. */
 export const OUTCOME_TABLE_COLUMNS: readonly TableColumn[] = [
   { header: "profile", metric: "profile" },
-  { header: "kind", metric: "kind" },
   { header: "attempted", metric: "attempted" },
   ...OUTCOMES.map((o) => ({ header: o, metric: o })),
-  { header: "reasons", metric: "reasons", wrap: true },
+  { header: "reasons", metric: "reasons", below: true },
 ];
 
 /** The columns of the comparison table. */
