@@ -348,8 +348,8 @@ export function restoreObject(kernel: Kernel, o: DslObject): { ok: number; faile
               ? kho.restoreFolio(o.phys[i]) !== null
               : restoreRange(kernel, pfn, o.pages[i]).ok,
           o.unit === "folio"
-            ? { pfn, arg: hex(o.phys[i]) }
-            : { arg: `${hex(o.phys[i])}, ${o.pages[i]}` },
+            ? { pfn, arg: () => hex(o.phys[i]) }
+            : { arg: () => `${hex(o.phys[i])}, ${o.pages[i]}` },
         );
         if (answer.ok) ok++;
         else o.failed.add(i);

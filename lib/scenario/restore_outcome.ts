@@ -3,12 +3,13 @@
  * from what the successor itself finds — its page allocator, its log, the bytes — and the
  * manifest:
  *
- * - **lost** when the object's memory was in the successor's page allocator before the
- *   restore: the walk did not keep it, so `memblock_free_all` handed it out at boot. Whatever
- *   the restore call then answers (6.16's rules and RFC v1 check no magic and return a page
- *   over free memory), the object is not the successor's; its content is compared only to say
- *   whether it "survived only because freed memory was not overwritten" (the successor booted
- *   with `poison` off) or was overwritten;
+ * - **lost** when the object's memory is in the successor's page allocator: the walk did not
+ *   keep it, so `memblock_free_all` handed it out at boot. Whatever the restore call answers
+ *   (6.16's rules and RFC v1 check no magic and return a page over free memory), the object is
+ *   not the successor's; its content is compared only to say whether it "survived only because
+ *   freed memory was not overwritten" (the successor booted with `poison` off) or was
+ *   overwritten. The allocator is asked wherever the answer could be wrong
+ *   ({@link RestoreJudge.judgeMemory}): a failed call, different content, or no poison;
  * - **failedRestore** when the memory was kept but the restore call failed: its errno (or
  *   NULL) and the successor's log lines it printed (a WARN_ON_ONCE that fired at an earlier
  *   object of the same section is quoted from there);
@@ -66,6 +67,9 @@ export interface RestoreAnswer {
   /** When it did not: the errno or NULL and the successor's log lines. */
   failure: string | null;
 }
+
+/** The answer of a call that brought its object back (shared: the hot path allocates none). */
+const RESTORED: RestoreAnswer = Object.freeze({ ok: true, failure: null });
 
 /** What {@link RestoreJudge.judge} weighs for one object. */
 export interface ObjectFacts {
@@ -169,11 +173,15 @@ export class RestoreJudge {
 
   /**
    * Calls a restore: `fn` returns whether the object came back (a kernel verdict it throws is
-   * a failure too). The failure names the call (`api(arg)`), its errno or NULL, and quotes the
-   * successor's log; when the call printed nothing (and nothing was quoted before), what
-   * `page->private` of `pfn` holds, where given.
+   * a failure too). The failure names the call (`api(arg())`, `arg` made only on a failure), its
+   * errno or NULL, and quotes the successor's log; when the call printed nothing (and nothing
+   * was quoted before), what `page->private` of `pfn` holds, where given.
    */
-  call(api: string, fn: () => boolean, at: { pfn?: number; arg?: string } = {}): RestoreAnswer {
+  call(
+    api: string,
+    fn: () => boolean,
+    at: { pfn?: number; arg?: () => string } = {},
+  ): RestoreAnswer {
     const pfn = at.pfn;
     const log = this.#kernel.log;
     const seq = log.printed;
@@ -186,8 +194,8 @@ export class RestoreJudge {
       error = asKernelVerdict(e);
       this.#onError(error);
     }
-    if (ok) return { ok: true, failure: null };
-    const call = at.arg === undefined ? api : `${api}(${at.arg})`;
+    if (ok) return RESTORED;
+    const call = at.arg === undefined ? api : `${api}(${at.arg()})`;
     const what = error === null ? `${call} returned NULL` : `${call}: ${failureText(error)}`;
     const key = `${api}\0${error instanceof KhoError ? error.code : error === null ? "" : "x"}`;
     const lines = logSince(this.#kernel, seq).slice(0, QUOTED_LINES);
@@ -211,6 +219,33 @@ export class RestoreJudge {
   /** Records `n` objects of `outcome` for `reason`. */
   record(outcome: Outcome, reason?: string, n = 1): void {
     this.#outcomes.add(this.#section.kind, this.#section.name, outcome, reason, n);
+  }
+
+  /**
+   * Judges an object of physical memory (`pages` pages at `pfn`) after its restore call: its
+   * content is compared (`same`, where the call brought it back), and the page allocator is
+   * asked whether the walk kept its memory only where the answer could be wrong — the call
+   * failed, the content differs, or the successor did not poison freed memory (then matching
+   * bytes prove nothing). After the call is as good as before: `kho_restore_*` takes no page
+   * off the allocator's free lists (a folio 6.16's rules give back over free memory stays on
+   * them). Records and returns the outcome.
+   */
+  judgeMemory(o: {
+    pfn: number;
+    pages: number;
+    answer: RestoreAnswer;
+    api: string;
+    same: () => boolean | null;
+  }): Outcome {
+    const same = o.answer.ok ? o.same() : null;
+    const ask = !o.answer.ok || same !== true || !this.#kernel.boot.poisoned;
+    const freedPfn = ask ? this.freedPfn(o.pfn, o.pages) : null;
+    return this.judge({
+      freedPfn,
+      answer: o.answer,
+      api: o.api,
+      sameContent: same ?? (freedPfn !== null ? o.same() : null),
+    });
   }
 
   /** Judges one object from its facts (see the module doc) and records the outcome. */

@@ -494,20 +494,18 @@ function restoreFolios(kernel: Kernel, s: FolioSection, tally: Tally): void {
   const judge = judgeOf(kernel, s, tally);
   for (let i = 0; i < s.pfns.length; i++) {
     const phys = s.pfns[i] * PAGE_SIZE;
-    const freedPfn = judge.freedPfn(s.pfns[i], pages);
     const answer = judge.call(
       "kho_restore_folio",
       () => kernel.kho.restoreFolio(phys) !== null,
-      { pfn: s.pfns[i], arg: hex(phys) },
+      { pfn: s.pfns[i], arg: () => hex(phys) },
     );
     if (answer.ok) tally.restoredBlocks++;
-    judge.judge({
-      freedPfn,
+    judge.judgeMemory({
+      pfn: s.pfns[i],
+      pages,
       answer,
       api: "kho_restore_folio",
-      sameContent: answer.ok || freedPfn !== null
-        ? sameHash(kernel, phys, bytes, s.hashes[i])
-        : null,
+      same: () => sameHash(kernel, phys, bytes, s.hashes[i]),
     });
   }
 }
@@ -552,22 +550,19 @@ function restoreRanges(kernel: Kernel, s: RangeSection | BlocksSection, tally: T
   for (let i = 0; i < s.pfns.length; i++) {
     const pfn = s.pfns[i];
     const nrPages = s.kind === "range" ? s.nrPages : 2 ** s.orders[i];
-    const freedPfn = judge.freedPfn(pfn, nrPages);
     let blocks = 0;
     const answer = judge.call(api, () => {
       const r = restoreRange(kernel, pfn, nrPages);
       blocks = r.blocks;
       return r.ok;
-    }, { arg: `${hex(pfn * PAGE_SIZE)}, ${nrPages}` });
+    }, { arg: () => `${hex(pfn * PAGE_SIZE)}, ${nrPages}` });
     if (answer.ok) tally.restoredBlocks += blocks;
-    const phys = pfn * PAGE_SIZE;
-    judge.judge({
-      freedPfn,
+    judge.judgeMemory({
+      pfn,
+      pages: nrPages,
       answer,
       api,
-      sameContent: answer.ok || freedPfn !== null
-        ? sameHash(kernel, phys, nrPages * PAGE_SIZE, s.hashes[i])
-        : null,
+      same: () => sameHash(kernel, pfn * PAGE_SIZE, nrPages * PAGE_SIZE, s.hashes[i]),
     });
   }
 }
@@ -676,8 +671,6 @@ function restoreSubtree(kernel: Kernel, s: SubtreeSection, tally: Tally): void {
   if (s.blob === null) return;
   const blob = s.blob;
   const judge = judgeOf(kernel, s, tally);
-  const pages = Math.ceil(blob.size / PAGE_SIZE);
-  const freedPfn = judge.freedPfn(blob.phys / PAGE_SIZE, pages);
   const answer = judge.call("kho_retrieve_subtree + kho_restore_folio", () => {
     const found = kernel.kho.retrieveSubtree(s.name).phys;
     if (found !== blob.phys) {
@@ -686,13 +679,12 @@ function restoreSubtree(kernel: Kernel, s: SubtreeSection, tally: Tally): void {
     return kernel.kho.restoreFolio(blob.phys) !== null;
   });
   if (answer.ok) tally.restoredBlocks++;
-  judge.judge({
-    freedPfn,
+  judge.judgeMemory({
+    pfn: blob.phys / PAGE_SIZE,
+    pages: Math.ceil(blob.size / PAGE_SIZE),
     answer,
     api: "kho_restore_folio",
-    sameContent: answer.ok || freedPfn !== null
-      ? sameHash(kernel, blob.phys, blob.size, blob.hash)
-      : null,
+    same: () => sameHash(kernel, blob.phys, blob.size, blob.hash),
   });
 }
 
