@@ -420,6 +420,18 @@ export {
   type TimingStats,
   timingStats,
 } from "./lib/metrics/timing.ts";
+// Every attempted object's outcome, per kind, with reasons (flat `outcomes.KIND.*` columns).
+export {
+  type KindOutcomes,
+  type Outcome,
+  outcomeColumns,
+  outcomeProblems,
+  OUTCOMES,
+  type Outcomes,
+  OutcomeTally,
+  rowOutcomes,
+  totalOutcomes,
+} from "./lib/metrics/outcomes.ts";
 export {
   DEFAULT_WARMUP,
   DEFAULT_WARMUP_MS,
@@ -533,6 +545,9 @@ export {
   compareProfiles,
   formatBytes,
   formatTable,
+  OUTCOME_TABLE_COLUMNS,
+  outcomeReasonLines,
+  outcomeRows,
   type TableColumn,
   timingColumn,
 } from "./lib/scenario/compare.ts";
@@ -608,6 +623,7 @@ export {
 export {
   DEFAULT_MAX_STEPS,
   type ExpectResult,
+  type HandoverLedger,
   type KernelConfig,
   type MachineConfig,
   type MeasureRow,
@@ -616,6 +632,7 @@ export {
   type ScriptStats,
   Session,
   type SessionOptions,
+  type SettledOutcome,
   type Shown,
   type SweepBinding,
 } from "./lib/dsl/session.ts";

@@ -154,6 +154,7 @@ export class Kernel {
       retrieve: ctx.retrieve,
       extScratch: ctx.extScratch,
       freedPages: ctx.freedPages,
+      poisoned: ctx.poison,
       scratch: [...ctx.scratch],
     };
     for (const m of options.modules ?? []) {

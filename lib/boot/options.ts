@@ -174,6 +174,12 @@ export interface BootReport {
   extScratch?: ExtScratchReport;
   /** Pages handed to the buddy allocator by memblock_free_all. */
   freedPages: number;
+  /**
+   * Whether memory handed to the page allocator at boot was poisoned (`BootOptions.poison`): when
+   * it was not, a preserved object the walk did not keep may still hold its bytes — content that
+   * survived only because freed memory was not overwritten.
+   */
+  poisoned: boolean;
   /** Scratch areas of this kernel (reserved on a cold boot, inherited on a KHO boot). */
   scratch: ScratchArea[];
 }

@@ -19,11 +19,14 @@ import { DslObject, MEMFD_OBJECT_TOKEN } from "./objects.ts";
 export function sectionOf(o: DslObject): ManifestSection {
   const name = o.name;
   const kept = o.phys.map((_, i) => i).filter((i) => !o.failed.has(i));
+  // Why the blocks left out failed to preserve (the successor reports them lost with it).
+  const why = kept.length < o.phys.length && o.failReason ? { failedReason: o.failReason } : {};
   switch (o.kind) {
     case "folios":
       return {
         kind: "folio",
         name,
+        ...why,
         attempted: o.phys.length,
         order: Math.log2(o.pages[0] ?? 1),
         pfns: Float64Array.from(kept, (i) => o.phys[i] / PAGE_SIZE),
@@ -62,6 +65,7 @@ export function sectionOf(o: DslObject): ManifestSection {
       return {
         kind: "blocks",
         name,
+        ...why,
         attempted: o.phys.length,
         pfns: Float64Array.from(kept, (i) => o.phys[i] / PAGE_SIZE),
         orders: Uint8Array.from(kept, (i) => Math.log2(o.pages[i])),
@@ -79,6 +83,7 @@ export function sectionOf(o: DslObject): ManifestSection {
       return {
         kind: "range",
         name,
+        ...why,
         attempted: o.phys.length,
         nrPages: o.pages[0] ?? 1,
         pfns: Float64Array.from(kept, (i) => o.phys[i] / PAGE_SIZE),
@@ -93,7 +98,12 @@ export function sectionOf(o: DslObject): ManifestSection {
  * {@link regionObject}).
  */
 export function objectOfSection(s: ManifestSection): DslObject | null {
-  const base = { name: s.name, state: "incoming" as const };
+  const base = {
+    name: s.name,
+    state: "incoming" as const,
+    handedOver: true,
+    ...(s.failedReason ? { missingReason: s.failedReason } : {}),
+  };
   switch (s.kind) {
     case "folio":
       return new DslObject({
@@ -191,6 +201,7 @@ export function regionObject(
     hashes: [same ? blob.hash : r.revived ? io.hashNow() : io.fill()],
     bytes: r.size,
     missing: blob !== null && !same ? 1 : 0,
+    handedOver: blob !== null,
   });
   o.revived = r.revived;
   return o;

@@ -13,6 +13,8 @@ import { formatByOrder } from "../metrics/metrics.ts";
 import { PAGE_SIZE } from "../units.ts";
 import type { Session } from "./session.ts";
 import type { MetricSpec } from "./spec.ts";
+import { OUTCOMES } from "../metrics/outcomes.ts";
+import { handoverCounts } from "./outcomes.ts";
 
 const list: MetricSpec[] = [];
 const m = (name: string, doc: string, get: MetricSpec["get"]) => void list.push({ name, doc, get });
@@ -54,6 +56,23 @@ m("restore.ok", "blocks restored", (s) => s.stats.restoreOk);
 m("restore.failed", "blocks whose restore failed", (s) => s.stats.restoreFailed);
 m("verify.ok", "objects whose content matched", (s) => s.stats.verifyOk);
 m("verify.failed", "objects whose content differed", (s) => s.stats.verifyFailed);
+m(
+  "outcomes.attempted",
+  "objects the last kexec handed over (show outcomes)",
+  (s) => handoverCounts(s).attempted,
+);
+for (const o of OUTCOMES) {
+  m(
+    `outcomes.${o}`,
+    `of those, objects whose outcome is ${o} (show outcomes)`,
+    (s) => handoverCounts(s)[o],
+  );
+}
+m(
+  "outcomes.pending",
+  "of those, objects not decided yet (incoming, or restored and not verified)",
+  (s) => handoverCounts(s).pending,
+);
 m("objects.count", "objects in the running kernel", (s) => s.objects.size);
 m(
   "objects.incoming",

@@ -23,8 +23,11 @@ import { KhoError } from "../errors.ts";
 import { VM_ALLOW_HUGE_VMAP } from "../kernel/vmalloc.ts";
 import { hasApi, type KhoApi } from "../kho/profiles.ts";
 import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
-import { guestFileUnsupported, restoreRange } from "../scenario/workloads.ts";
-import { PAGE_SIZE } from "../units.ts";
+import { guestFileUnsupported, restoreRange, restoreRangeApi } from "../scenario/workloads.ts";
+import { clipReason } from "../scenario/manifest_abi.ts";
+import { failureText, RestoreJudge } from "../scenario/restore_outcome.ts";
+import { type Outcome, OutcomeTally } from "../metrics/outcomes.ts";
+import { hex, PAGE_SIZE } from "../units.ts";
 import { missingApi } from "./kho_api.ts";
 import { blockHashes } from "./object_memory.ts";
 import { type DslObject, MEMFD_OBJECT_TOKEN } from "./objects.ts";
@@ -168,6 +171,8 @@ export function preserveObject(kernel: Kernel, o: DslObject): void {
         }
         if (i === 0) throw e;
         for (let k = i; k < o.phys.length; k++) o.failed.add(k);
+        const api = o.unit === "folio" ? "kho_preserve_folio" : "kho_preserve_pages";
+        o.failReason = clipReason(`${api}: ${failureText(e)}`);
         o.state = "preserved";
         if (!(e instanceof KhoError)) throw e;
         throw new KhoError(
@@ -199,25 +204,72 @@ export function unpreserveObject(kernel: Kernel, o: DslObject, state: DslObject[
   o.state = state;
 }
 
+/** One block's (or a whole object's) outcome as `restore` judged it. */
+type Verdict = { outcome: Outcome; reason?: string };
+
+/**
+ * The object's outcome from its blocks' verdicts and the blocks the first kernel could not
+ * hand over: `lost` before `failedRestore` before `corrupted` (the first block of that
+ * outcome gives the reason, with how many blocks share it); null when every block came back
+ * (`verify` then decides).
+ */
+function objectVerdict(o: DslObject, blocks: readonly Verdict[]): Verdict | null {
+  const all: Verdict[] = [
+    ...Array.from({ length: o.missing }, () => ({
+      outcome: "lost" as const,
+      reason: `the previous kernel could not hand it over (its preserve failed${
+        o.missingReason ? `: ${o.missingReason}` : ""
+      })`,
+    })),
+    ...blocks,
+  ];
+  for (const outcome of ["lost", "failedRestore", "corrupted"] as const) {
+    const of = all.filter((v) => v.outcome === outcome);
+    if (of.length === 0) continue;
+    const reason = of[0].reason ?? outcome;
+    return {
+      outcome,
+      reason: all.length > 1 ? `${of.length} of ${all.length} block(s): ${reason}` : reason,
+    };
+  }
+  return null;
+}
+
 /**
  * Restores an incoming object in the successor (`kho_restore_folio`, `kho_restore_pages` or
  * the generation's per-block folio restore, `kho_restore_vmalloc`, the memfd client, a
- * sub-tree found by name). Returns the blocks restored and failed.
+ * sub-tree found by name) and judges it (`RestoreJudge`, `lib/scenario/restore_outcome.ts`): a
+ * block whose memory the successor's walk did not keep is lost, a failed restore call is
+ * failedRestore with its errno and the successor's log line; the object's
+ * {@link DslObject.verdict} is the worst of its blocks' (null when all came back: `verify`
+ * decides). Returns the blocks restored and failed.
  */
 export function restoreObject(kernel: Kernel, o: DslObject): { ok: number; failed: number } {
   const kho = kernel.kho;
+  const judge = new RestoreJudge(
+    kernel,
+    new OutcomeTally(),
+    { kind: o.kind, name: o.name },
+    (e) => {
+      if (!(e instanceof KhoError)) throw e; // the script's kernel verdicts beyond errnos stop it
+    },
+  );
+  const verdicts: Verdict[] = [];
   let ok = 0;
   switch (o.kind) {
     case "vmalloc": {
+      if (o.vm === null) break;
+      const desc = o.vm;
+      const freedPfn = judge.vmallocFreedPfn(desc);
       let addr: number | null = null;
-      try {
-        addr = restoreVmalloc(kernel, o.vm!);
-      } catch (e) {
-        if (!(e instanceof KhoError)) throw e;
-      }
-      if (addr === null) o.failed.add(0);
+      const answer = judge.call("kho_restore_vmalloc", () => {
+        addr = restoreVmalloc(kernel, desc);
+        return addr !== null;
+      });
+      const got = addr as number | null;
+      if (got === null) o.failed.add(0);
       else {
-        const area = kernel.vmalloc.findVmArea(addr)!;
+        const area = kernel.vmalloc.findVmArea(got)!;
         const step = 2 ** area.pageOrder;
         o.phys = [];
         o.pages = [];
@@ -225,51 +277,93 @@ export function restoreObject(kernel: Kernel, o: DslObject): { ok: number; faile
           o.phys.push(area.pages[i] * PAGE_SIZE);
           o.pages.push(step);
         }
-        o.vaddr = addr;
+        o.vaddr = got;
         o.huge = (area.flags & VM_ALLOW_HUGE_VMAP) !== 0;
         ok = o.phys.length;
       }
+      verdicts.push(
+        judge.verdict({ freedPfn, answer, api: "kho_restore_vmalloc", sameContent: null }),
+      );
       break;
     }
     case "memfd": {
-      const file = retrieveMemfd(kernel, o);
-      if (file === null) o.failed.add(0);
+      if (o.luoRef === null) break;
+      let file: MemfdFile | null = null;
+      const answer = judge.call("LIVEUPDATE_SESSION_RETRIEVE_FD", () => {
+        file = retrieveMemfd(kernel, o);
+        return true;
+      });
+      const got = file as MemfdFile | null;
+      if (got === null) o.failed.add(0);
       else {
-        o.file = file;
-        memfdBlocks(o, file);
-        o.bytes = file.size;
+        o.file = got;
+        memfdBlocks(o, got);
+        o.bytes = got.size;
         ok = o.phys.length;
         if (ok !== o.nrFolios) o.failed.add(0);
       }
+      verdicts.push(
+        got !== null && ok !== o.nrFolios
+          ? {
+            outcome: "corrupted",
+            reason: `content hash differs (${ok} folios back, ${o.nrFolios} preserved)`,
+          }
+          : judge.verdict({ freedPfn: null, answer, api: "RETRIEVE_FD", sameContent: null }),
+      );
       break;
     }
     default: {
+      let found = true;
       if (o.kind === "subtree") {
-        try {
-          if (kho.retrieveSubtree(o.name).phys !== o.phys[0]) o.failed.add(0);
-        } catch (e) {
-          if (!(e instanceof KhoError)) throw e;
+        const answer = judge.call("kho_retrieve_subtree", () => {
+          const phys = kho.retrieveSubtree(o.name).phys;
+          if (phys !== o.phys[0]) {
+            throw new KhoError("EINVAL", `sub-tree ${o.name} at ${hex(phys)}, not the blob`);
+          }
+          return true;
+        });
+        if (!answer.ok) {
+          found = false;
           o.failed.add(0);
+          verdicts.push(judge.verdict({
+            freedPfn: null,
+            answer,
+            api: "kho_retrieve_subtree",
+            sameContent: null,
+          }));
         }
       }
       o.restoredAs = o.unit === "pages" && !hasApi(kernel.profile, "restorePages")
         ? "folios"
         : "pages";
-      for (let i = 0; i < o.phys.length; i++) {
+      const api = o.unit === "folio" ? "kho_restore_folio" : restoreRangeApi(kernel);
+      for (let i = 0; found && i < o.phys.length; i++) {
         if (o.failed.has(i)) continue;
-        let restored = false;
-        try {
-          restored = o.unit === "folio"
-            ? kho.restoreFolio(o.phys[i]) !== null
-            : restoreRange(kernel, o.phys[i] / PAGE_SIZE, o.pages[i]).ok;
-        } catch (e) {
-          if (!(e instanceof KhoError)) throw e;
-        }
-        if (restored) ok++;
+        const pfn = o.phys[i] / PAGE_SIZE;
+        const freedPfn = judge.freedPfn(pfn, o.pages[i]);
+        const answer = judge.call(
+          api,
+          () =>
+            o.unit === "folio"
+              ? kho.restoreFolio(o.phys[i]) !== null
+              : restoreRange(kernel, pfn, o.pages[i]).ok,
+          o.unit === "folio"
+            ? { pfn, arg: () => hex(o.phys[i]) }
+            : { arg: () => `${hex(o.phys[i])}, ${o.pages[i]}` },
+        );
+        if (answer.ok) ok++;
         else o.failed.add(i);
+        const sameContent = freedPfn === null || !kernel.machine.topology.isRam(
+            o.phys[i],
+            o.pages[i] * PAGE_SIZE,
+          )
+          ? null
+          : blockHashes(kernel, [o.phys[i]], [o.pages[i]])[0] === o.hashes[i];
+        verdicts.push(judge.verdict({ freedPfn, answer, api, sameContent }));
       }
     }
   }
+  o.verdict = objectVerdict(o, verdicts);
   o.state = "restored";
   o.restoredHere = true;
   return { ok, failed: o.failedBlocks() };
@@ -277,26 +371,19 @@ export function restoreObject(kernel: Kernel, o: DslObject): { ok: number; faile
 
 /**
  * The successor's side of a memfd object: the first open of `/dev/liveupdate` deserializes the
- * incoming sessions, then `RETRIEVE_SESSION`, `RETRIEVE_FD` and `FINISH`; null when any of them
- * fails (the object's restore counts as failed).
+ * incoming sessions, then `RETRIEVE_SESSION`, `RETRIEVE_FD` and `FINISH`. Throws the errno of
+ * the step that failed (ENOENT when LUO is off).
  */
-function retrieveMemfd(kernel: Kernel, o: DslObject): MemfdFile | null {
-  if (o.luoRef === null || !kernel.liveupdate.enabled) return null;
-  let dev;
-  try {
-    dev = kernel.liveupdate.open();
-  } catch (e) {
-    if (!(e instanceof KhoError)) throw e;
-    return null;
+function retrieveMemfd(kernel: Kernel, o: DslObject): MemfdFile {
+  if (!kernel.liveupdate.enabled) {
+    throw new KhoError("ENOENT", "the successor's Live Update Orchestrator is off");
   }
+  const dev = kernel.liveupdate.open();
   try {
-    const session = dev.retrieveSession(o.luoRef.session);
-    const file = session.retrieveFd(o.luoRef.token) as MemfdFile;
+    const session = dev.retrieveSession(o.luoRef!.session);
+    const file = session.retrieveFd(o.luoRef!.token) as MemfdFile;
     session.finish();
     return file;
-  } catch (e) {
-    if (!(e instanceof KhoError)) throw e;
-    return null;
   } finally {
     dev.close();
   }

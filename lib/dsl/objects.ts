@@ -16,6 +16,7 @@ import type { MemfdFile } from "../clients/memfd.ts";
 import type { LuoSessionFd } from "../luo/device.ts";
 import type { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 import { SCENARIO_SECTION_NAME_MAX } from "../scenario/manifest_abi.ts";
+import type { Outcome } from "../metrics/outcomes.ts";
 import { formatSize, PAGE_SIZE } from "../units.ts";
 import { CommandError, didYouMean, type Span, SpannedError } from "./errors.ts";
 
@@ -69,6 +70,10 @@ export interface ObjectInit {
   order?: number;
   /** Blocks the first kernel meant to hand over but could not (counted as failed). */
   missing?: number;
+  /** Why the first kernel could not hand those over (its preserve's errno), when it said. */
+  missingReason?: string;
+  /** Built from the manifest of the previous kernel (or a region it handed over). */
+  handedOver?: boolean;
 }
 
 /**
@@ -131,8 +136,20 @@ export class DslObject {
   failed: Set<number> = new Set();
   /** Blocks the first kernel could not hand over. */
   missing: number;
+  /** Why the first kernel could not hand them over, when it said. */
+  missingReason: string | null;
+  /** Why blocks of this object failed to preserve here (handed over as the section's reason). */
+  failReason: string | null = null;
   /** Result of the last `verify` (null: never verified). */
   verified: boolean | null = null;
+  /** The object came from the previous kernel's handover (its outcome is shown by `show outcomes`). */
+  readonly handedOver: boolean;
+  /**
+   * The outcome `restore` decided — `lost` (the walk did not keep a block, or the first kernel
+   * could not hand it over) or `failedRestore` — with its reason; null while undecided (then
+   * `verify` decides between restored and corrupted).
+   */
+  verdict: { outcome: Outcome; reason?: string } | null = null;
 
   /** Creates an object record. */
   constructor(init: ObjectInit) {
@@ -145,6 +162,8 @@ export class DslObject {
     this.bytes = init.bytes;
     this.order = init.order ?? 0;
     this.missing = init.missing ?? 0;
+    this.missingReason = init.missingReason ?? null;
+    this.handedOver = init.handedOver ?? false;
   }
 
   /** Preserved as folios (`kho_preserve_folio`) rather than page ranges. */

@@ -26,6 +26,7 @@ import { regionObject } from "./handover.ts";
 import type { DslObject } from "./objects.ts";
 import type { Chart } from "../plot/chart.ts";
 import type { ScalarValue } from "./values.ts";
+import type { Outcome } from "../metrics/outcomes.ts";
 
 /** Options of a {@link Session}. */
 export interface SessionOptions {
@@ -81,6 +82,34 @@ export interface ScriptStats {
   expectFailed: number;
   /** `try` blocks that caught an error. */
   tryFailed: number;
+}
+
+/**
+ * An outcome the successor settled at `kexec` for an object that did not come back as an
+ * incoming object: every handed-over object when the successor refused the handover, all of
+ * them when it could not read the manifest, a region it did not reserve again.
+ */
+export interface SettledOutcome {
+  /** Object name. */
+  name: string;
+  /** Object kind (`folios`, `pages`, …). */
+  kind: string;
+  /** `refused` or `lost`. */
+  outcome: Outcome;
+  /** Why (the successor's logged reason). */
+  reason: string;
+}
+
+/** What the last `kexec` handed over (`show outcomes`). */
+export interface HandoverLedger {
+  /** The successor's boot index. */
+  boot: number;
+  /** The successor's profile. */
+  profile: string;
+  /** Objects handed over. */
+  handedOver: number;
+  /** Outcomes settled at kexec (objects that are not incoming objects of the successor). */
+  settled: SettledOutcome[];
 }
 
 /** One `measure` row. */
@@ -258,6 +287,8 @@ export class Session {
   objects: Map<string, DslObject> = new Map();
   /** The row of the last `scenario` command. */
   scenarioRow: MetricsRow | null = null;
+  /** What the last `kexec` handed over, for `show outcomes` (null before any kexec). */
+  handover: HandoverLedger | null = null;
   /** Seed. */
   seed: number;
   /** Largest machine a script may power on (bytes). */
@@ -467,6 +498,7 @@ export class Session {
     this.machine = machine;
     this.kernel = kernel;
     this.objects = new Map();
+    this.handover = null;
     if (!kernel.kho.enabled) this.print(`boot: KHO is off (${kernel.params.raw || "kho=off"})`);
     this.adoptRegions(kernel, new Map());
     return kernel;

@@ -20,6 +20,9 @@ import { ResultTable } from "../plot/table.ts";
 import { formatSize, hex } from "../units.ts";
 import { formatTiming, TIMING_STATS, type TimingStats } from "../metrics/timing.ts";
 import { describe } from "./objects.ts";
+import { showOutcomes } from "./outcomes.ts";
+import { textTable } from "./text_table.ts";
+export { textTable } from "./text_table.ts";
 import type { MeasureRow, Session, Shown } from "./session.ts";
 import type { CommandTable } from "./spec.ts";
 
@@ -29,6 +32,7 @@ export const SHOW_TOPICS = [
   "chart",
   "metrics",
   "objects",
+  "outcomes",
   "reserve_mem",
   "log",
   "buddyinfo",
@@ -52,14 +56,6 @@ const DEFAULT_COLUMNS = [
 ];
 
 const DEFAULT_CHART_COLUMNS = ["tracker.pages", "walk.blocks"];
-
-/** Renders rows as an aligned text table. */
-export function textTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join("  ").trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
-}
 
 /**
  * The line under `show metrics` naming the metrics without a value yet (they read as 0 in
@@ -274,6 +270,8 @@ export function showTopic(
         ]),
       );
     }
+    case "outcomes":
+      return showOutcomes(s);
     case "reserve_mem": {
       const k = s.ensureKernel();
       const st = k.reserveMem;

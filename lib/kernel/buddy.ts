@@ -1041,6 +1041,14 @@ export class BuddyAllocator {
 
   // ================================================================== queries
 
+  /**
+   * The first pfn of `[startPfn, endPfn)` that lies in a free block, or null when no page of the
+   * range is free (what `PageBuddy` on each page would say; sparse: free runs and blocks only).
+   */
+  firstFreeIn(startPfn: number, endPfn: number): number | null {
+    return this.#firstFreeIn(startPfn, endPfn);
+  }
+
   /** Whether page `pfn` is in a free block. */
   isFree(pfn: number): boolean {
     return this.freeBlockContaining(pfn) !== null;

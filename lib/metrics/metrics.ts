@@ -18,6 +18,7 @@
 
 import type { Clock } from "../rng.ts";
 import { parseTimingStatKey } from "./timing.ts";
+import { parseOutcomeKey } from "./outcomes.ts";
 
 /** How a metric is obtained. */
 export type MetricKind =
@@ -28,8 +29,11 @@ export type MetricKind =
   /** Milliseconds measured with a {@link Clock} around one region; varies between runs. */
   | "wallclock";
 
-/** The value type of a metric in a {@link MetricsRow}. */
-export type MetricType = "number" | "string" | "byOrder";
+/**
+ * The value type of a metric in a {@link MetricsRow}; `outcomes` is the family of flat columns
+ * `outcomes.KIND.FIELD` (`./outcomes.ts`: counts, and the reasons as a JSON array).
+ */
+export type MetricType = "number" | "string" | "byOrder" | "outcomes";
 
 /** One metric of the catalogue. */
 export interface MetricDef {
@@ -83,9 +87,10 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "text",
     L,
     S,
-    "`ok`; `lost` when objects did not come back intact; `unsupported` when nothing was lost " +
-      "but the generation cannot preserve some objects at all (see `unsupported`); `refused` " +
-      "when the successor refused the handover; `error` when the run stopped (see `errors`).",
+    "`ok`; `lost` when objects did not come back intact (an outcome `lost`, `failedRestore` " +
+      "or `corrupted`, see `outcomes`); `unsupported` when nothing was lost but the generation " +
+      "cannot preserve some objects at all (see `unsupported`); `refused` when the successor " +
+      "refused the handover; `error` when the run stopped (see `errors`).",
   ),
   def(
     "run",
@@ -131,7 +136,8 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "objects",
     D,
     N,
-    "Objects the generation cannot preserve (see `unsupported`): not handed over, not lost.",
+    "Objects the generation cannot preserve (see `unsupported`): not handed over, not lost; the " +
+      "sum of the `unsupported` outcomes.",
   ),
   def(
     "preserve",
@@ -379,10 +385,11 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
   def(
     "restore",
     "restoreFailures",
-    "calls",
+    "objects",
     D,
     N,
-    "Restore calls that failed (NULL from kho_restore_*, an errno from a client).",
+    "Objects whose memory the successor kept but whose restore failed (NULL from kho_restore_*, " +
+      "an errno from a client): the sum of the `failedRestore` outcomes.",
   ),
   def(
     "restore",
@@ -390,8 +397,60 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "objects",
     D,
     N,
-    "Preserved objects (folios, pages, buffers, files) that did not come back with the same " +
-      "content.",
+    "Objects attempted and not found: the sum of the `lost` outcomes (preserve failed, the " +
+      "successor's walk did not keep them, the manifest naming them was unreadable, …).",
+  ),
+  def(
+    "outcomes",
+    "attemptedObjects",
+    "objects",
+    D,
+    N,
+    "Objects the scenario attempted (each a folio, a range, a memfd file, a vmalloc buffer, the " +
+      "test module, …): the sum of every outcome.",
+  ),
+  def(
+    "outcomes",
+    "restoredObjects",
+    "objects",
+    D,
+    N,
+    "Objects restored in the successor with their content verified (outcome `restored`).",
+  ),
+  def(
+    "outcomes",
+    "refusedObjects",
+    "objects",
+    D,
+    N,
+    "Objects handed over to a successor that refused the handover (outcome `refused`).",
+  ),
+  def(
+    "outcomes",
+    "corruptedObjects",
+    "objects",
+    D,
+    N,
+    "Objects restored whose content hash differs from the one taken when they were built " +
+      "(outcome `corrupted`).",
+  ),
+  def(
+    "outcomes",
+    "outcomes",
+    "objects",
+    D,
+    "outcomes",
+    "Per object kind (`folio`, `range`, `memfd`, `vmalloc`, `test_kho`, `subtree`, " +
+      "`reserve_mem`, `blocks`), flat columns `outcomes.KIND.attempted` and one per outcome — " +
+      "`.restored` (content verified), `.unsupported` (the generation lacks the API or " +
+      "capability), `.refused` (the successor refused the handover), `.failedRestore` (the " +
+      "memory was kept, the restore call failed), `.corrupted` (content hash differs), `.lost` " +
+      "(not found: preserve failed, the walk did not keep it — memblock_free_all gave it to the " +
+      "page allocator —, the manifest was unreadable) — adding up to `attempted`, and " +
+      "`.reasons`: a JSON array of `NAME: N OUTCOME — TEXT` lines whose counts add up to each " +
+      "outcome but `restored` (errno and the successor's log line; where poison was off, whether " +
+      "content survived only because freed memory was not overwritten). JSON nests them as " +
+      "`outcomes: { KIND: { attempted, …, reasons: [text] } }`.",
   ),
   // ---- the struct-page cost of bringing preserved memory back (lib/metrics/struct_pages.ts)
   def(
@@ -629,9 +688,12 @@ const BY_NAME: ReadonlyMap<string, MetricDef> = new Map(METRICS.map((m) => [m.na
 /** Metric names in catalogue order. */
 export const METRIC_NAMES: readonly string[] = METRICS.map((m) => m.name);
 
-/** The definition of a metric, or undefined for a name outside the catalogue. */
+/**
+ * The definition of a metric, or undefined for a name outside the catalogue; a column of the
+ * `outcomes` family (`outcomes.memfd.lost`) has the definition of `outcomes`.
+ */
 export function metricDef(name: string): MetricDef | undefined {
-  return BY_NAME.get(name);
+  return BY_NAME.get(name) ?? (parseOutcomeKey(name) ? BY_NAME.get("outcomes") : undefined);
 }
 
 /**

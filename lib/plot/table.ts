@@ -62,28 +62,57 @@ export class ResultTable {
     this.wrap = options.wrap ?? false;
   }
 
-  /** The aligned text table (`formatTable` of the comparison). */
+  /**
+   * The aligned text table (`formatTable` of the comparison); the text of `below` columns
+   * follows it, one line per line of it, after the row's first cell.
+   */
   toText(): string {
-    return formatTable(this.rows, this.columns);
+    const below = this.columns.filter((c) => c.below);
+    const table = formatTable(this.rows, this.columns.filter((c) => !c.below));
+    const notes = this.rows.flatMap((r) =>
+      below.flatMap((c) => {
+        const v = tableCell(r, c);
+        return v === "-" || v === ""
+          ? []
+          : v.split("\n").map((l) => `${r[this.columns[0].metric]}: ${l}`);
+      })
+    );
+    return notes.length === 0 ? table : `${table}\n${notes.join("\n")}\n`;
   }
 
   /**
    * An HTML `<table class="kholab-table">` (numbers right-aligned; with `wrap` also class
-   * `kholab-wrap`); with wall-clock columns a footer says what they show.
+   * `kholab-wrap`; a `wrap` column's text wrapped with its line breaks kept, a `below` column's
+   * text in a full-width row under its row); with wall-clock columns a footer says what they
+   * show.
    */
   toHtml(): string {
-    const head = this.columns.map((c) => `<th>${escapeHtml(c.header)}</th>`).join("");
+    const shown = this.columns.filter((c) => !c.below);
+    const below = this.columns.filter((c) => c.below);
+    const head = shown.map((c) => `<th>${escapeHtml(c.header)}</th>`).join("");
+    const under = (r: MetricsRow) =>
+      below.map((c) => {
+        const v = tableCell(r, c);
+        return v === "-" || v === ""
+          ? ""
+          : `\n<tr><td colspan="${shown.length}" style="white-space:pre-line;` +
+            `overflow-wrap:anywhere;padding-left:1.5rem">${escapeHtml(v)}</td></tr>`;
+      }).join("");
     const body = this.rows.map((r) =>
-      "<tr>" + this.columns.map((c) => {
+      "<tr>" + shown.map((c) => {
         const v = r[c.metric];
-        const align = typeof v === "number" ? ' style="text-align:right"' : "";
+        const align = c.wrap
+          ? ' style="white-space:pre-line;overflow-wrap:anywhere;min-width:8rem"'
+          : typeof v === "number"
+          ? ' style="text-align:right"'
+          : "";
         return `<td${align}>${escapeHtml(tableCell(r, c))}</td>`;
-      }).join("") + "</tr>"
+      }).join("") + "</tr>" + under(r)
     ).join("\n");
     const cap = this.caption ? `<caption>${escapeHtml(this.caption)}</caption>` : "";
     const note = this.columns.some((c) => c.cell) ? timingNote(this.rows) : "";
     const foot = note
-      ? `<tfoot><tr><td colspan="${this.columns.length}" style="white-space:normal">` +
+      ? `<tfoot><tr><td colspan="${shown.length}" style="white-space:normal">` +
         `${escapeHtml(note)}</td></tr></tfoot>`
       : "";
     const cls = this.wrap ? "kholab-table kholab-wrap" : "kholab-table";

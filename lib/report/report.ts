@@ -35,7 +35,12 @@ import {
 import { Progress } from "../plot/progress.ts";
 import { ResultTable } from "../plot/table.ts";
 import { abiMatrix, type AbiMatrixCell } from "../scenario/abi_matrix.ts";
-import { COMPARE_COLUMNS, formatTable } from "../scenario/compare.ts";
+import {
+  COMPARE_COLUMNS,
+  formatTable,
+  OUTCOME_TABLE_COLUMNS,
+  outcomeRows,
+} from "../scenario/compare.ts";
 import { rowJson, rowsToCsv } from "../scenario/export.ts";
 import { availableProfiles, DEFAULT_REPEAT } from "../scenario/run.ts";
 import { DEFAULT_WARMUP, DEFAULT_WARMUP_MS } from "../metrics/replay.ts";
@@ -241,15 +246,23 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
       `here: ${floorText || "none"}); then the walk's deterministic cost counters — the ` +
       "comparison to rely on — and the wall-clock times of this machine: median (min–max) " +
       `in ms of ${repeat} isolated repeats after warm-up, each region replayed on what the ` +
-      "run recorded while no other point ran (docs/metrics.md says what each covers)." +
-      unsupportedText(lastPoint),
-    tables: SUMMARY_TABLES.map(([caption, headers]) =>
+      "run recorded while no other point ran (docs/metrics.md says what each covers). " +
+      OUTCOMES_TEXT,
+    tables: [
+      ...SUMMARY_TABLES.map(([caption, headers]) =>
+        new ResultTable(
+          lastPoint,
+          headers.map((h) => COMPARE_COLUMNS.find((c) => c.header === h)!),
+          caption,
+        )
+      ),
       new ResultTable(
-        lastPoint,
-        headers.map((h) => COMPARE_COLUMNS.find((c) => c.header === h)!),
-        caption,
-      )
-    ),
+        outcomeRows(lastPoint),
+        OUTCOME_TABLE_COLUMNS,
+        "Outcomes: what became of every object the scenario attempted, per profile, with the " +
+          "reasons by kind (deterministic; per kind in data.json and rows.csv)",
+      ),
+    ],
   });
   const metadataCharts = [
     add("metadata_bars", new Chart(metadataBarsFigure(lastPoint), "metadata_bars")),
@@ -437,13 +450,16 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   };
 }
 
-/** What each row's generation cannot preserve, as sentences (empty when nothing). */
-function unsupportedText(rows: readonly MetricsRow[]): string {
-  const notes = rows.filter((r) => r.unsupported).map((r) => `${r.profile}: ${r.unsupported}`);
-  return notes.length === 0
-    ? ""
-    : " Unsupported by the generation (not preserved, not lost): " + notes.join("; ") + ".";
-}
+/** What the outcomes table says (the summary's last sentences). */
+const OUTCOMES_TEXT = "Every object the scenario attempted ends in one outcome, counted per " +
+  "profile in the last table with the reasons next to the counts (per kind in data.json and " +
+  "rows.csv): restored (content verified), " +
+  "unsupported (the generation lacks the API or capability: not handed over, not lost), " +
+  "refused (the successor refused the handover), failedRestore (the successor kept the memory, " +
+  "the restore call failed: its errno and log line), corrupted (content hash differs), lost " +
+  "(not found: where it went missing — e.g. the walk did not keep it and memblock_free_all gave " +
+  "it to the page allocator; with poison off such content may still match, and the reason says " +
+  "it survived only because freed memory was not overwritten).";
 
 /** The summary, split in four tables that fit the page: captions and column headers. */
 const SUMMARY_TABLES: readonly [string, readonly string[]][] = [
@@ -459,8 +475,6 @@ const SUMMARY_TABLES: readonly [string, readonly string[]][] = [
       "handover",
       "floor",
       "allocs",
-      "lost",
-      "unsupported",
     ],
   ],
   [

@@ -12,6 +12,7 @@ import type { ProfileName } from "../kho/profiles.ts";
 import type { Clock } from "../rng.ts";
 import type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
 import { formatTiming, rowTimings } from "../metrics/timing.ts";
+import { formatOutcomeCounts, OUTCOMES, rowOutcomes, totalOutcomes } from "../metrics/outcomes.ts";
 import type { ParamValue } from "./scenarios.ts";
 import { runSweep, type SweepOptions } from "./sweep.ts";
 
@@ -68,6 +69,13 @@ export interface TableColumn {
   readonly format?: (v: MetricValue) => string;
   /** The cell from the whole row (wins over `format`; for figures made of several fields). */
   readonly cell?: (row: MetricsRow) => string | undefined;
+  /** HTML: the cell wraps, and its line breaks are kept (long text such as reasons). */
+  readonly wrap?: boolean;
+  /**
+   * Long text shown under its row rather than in a column (HTML: a full-width row, line breaks
+   * kept; text: lines under the table), e.g. the reasons of the outcomes.
+   */
+  readonly below?: boolean;
 }
 
 /** Bytes with a binary unit, three significant digits. */
@@ -101,6 +109,58 @@ export function timingColumn(header: string, metric: string): TableColumn {
   };
 }
 
+/**
+ * The outcomes column: what became of the row's attempted objects, all kinds together
+ * (`4100 restored, 32 failedRestore`); `-` when the row has no outcomes.
+ */
+export const OUTCOMES_COLUMN: TableColumn = {
+  header: "outcomes",
+  metric: "attemptedObjects",
+  cell: (row) => {
+    const o = rowOutcomes(row);
+    return Object.keys(o).length === 0 ? undefined : formatOutcomeCounts(totalOutcomes(o));
+  },
+};
+
+/**
+ * The reasons of a row's outcomes, one line per reason: `KIND: NAME: N OUTCOME — TEXT`
+ * (`lib/metrics/outcomes.ts`).
+ */
+export function outcomeReasonLines(row: MetricsRow): string[] {
+  return Object.entries(rowOutcomes(row)).flatMap(([kind, k]) =>
+    k.reasons.map((r) => `${kind}: ${r}`)
+  );
+}
+
+/**
+ * One row per row: `profile` (and `sweepValue`), `attempted`, the count of each outcome over
+ * every kind, and `reasons`, one per line as `KIND: NAME: N OUTCOME — TEXT`
+ * ({@link outcomeReasonLines}): what {@link OUTCOME_TABLE_COLUMNS} show, the reasons next to
+ * their counts (per kind in the row's `outcomes.KIND.*`).
+ */
+export function outcomeRows(rows: readonly MetricsRow[]): MetricsRow[] {
+  return rows.flatMap((r) => {
+    const o = rowOutcomes(r);
+    if (Object.keys(o).length === 0) return [];
+    const t = totalOutcomes(o);
+    return [{
+      profile: r.profile,
+      ...(r.sweepValue !== undefined ? { sweepValue: r.sweepValue } : {}),
+      attempted: t.attempted,
+      ...Object.fromEntries(OUTCOMES.map((x) => [x, t[x]])),
+      reasons: outcomeReasonLines(r).join("\n"),
+    }];
+  });
+}
+
+/** The columns of a table of {@link outcomeRows}. */
+export const OUTCOME_TABLE_COLUMNS: readonly TableColumn[] = [
+  { header: "profile", metric: "profile" },
+  { header: "attempted", metric: "attempted" },
+  ...OUTCOMES.map((o) => ({ header: o, metric: o })),
+  { header: "reasons", metric: "reasons", below: true },
+];
+
 /** The columns of the comparison table. */
 export const COMPARE_COLUMNS: readonly TableColumn[] = [
   { header: "profile", metric: "profile" },
@@ -119,8 +179,7 @@ export const COMPARE_COLUMNS: readonly TableColumn[] = [
   { header: "preserved memmap", metric: "memmapPreservedBytes", format: formatBytes },
   { header: "struct-page writes", metric: "structPageWrites" },
   { header: "memmap after HVO", metric: "memmapAfterHvoBytes", format: formatBytes },
-  { header: "lost", metric: "lostObjects" },
-  { header: "unsupported", metric: "unsupportedObjects" },
+  OUTCOMES_COLUMN,
   timingColumn("preserve ms", "preserveMs"),
   timingColumn("finalize ms", "finalizeMs"),
   timingColumn("walk ms", "walkMs"),
@@ -145,8 +204,8 @@ export function tableCell(row: MetricsRow, c: TableColumn): string {
 
 /**
  * Rows as an aligned text table (missing values print as `-`); below it what the wall-clock
- * columns show and, per row, its errors and what its generation cannot preserve
- * (`unsupported: …`).
+ * columns show and, per row, its errors and the reason of every outcome but `restored`
+ * (`PROFILE: KIND: NAME: N OUTCOME — TEXT`, {@link outcomeReasonLines}).
  */
 export function formatTable(
   rows: readonly MetricsRow[],
@@ -166,7 +225,7 @@ export function formatTable(
     const at = `${r.profile}${r.sweepValue ? ` @${r.sweepValue}` : ""}`;
     return [
       ...(r.errors ? [`${at}: ${r.errors}`] : []),
-      ...(r.unsupported ? [`${at}: unsupported: ${r.unsupported}`] : []),
+      ...outcomeReasonLines(r).map((line) => `${at}: ${line}`),
     ];
   });
   if (notes.length > 0) out.push("", ...notes);

@@ -1,15 +1,27 @@
 /**
  * Rows as JSON and CSV, and back. Columns follow the metric catalogue's order, each wall-clock
  * metric followed by its statistics (`walkMs`, `walkMs.n`, `walkMs.median`, `walkMs.min`,
- * `walkMs.max`: `lib/metrics/timing.ts`), then any other keys in first-seen order. CSV is RFC
- * 4180 (quoted when a value has a comma, quote or line break), numbers in JavaScript's shortest
- * round-trip form, an empty cell for a metric a row does not have. JSON nests the statistics as
- * `timings: { NAME: { n, median, min, max } }` ({@link rowJson}) and keeps `NAME` (the median).
+ * `walkMs.max`: `lib/metrics/timing.ts`), the `outcomes` family where the catalogue lists it (per
+ * kind in first-seen order: `outcomes.KIND.attempted`, one column per outcome,
+ * `outcomes.KIND.reasons`: `lib/metrics/outcomes.ts`), then any other keys in first-seen order.
+ * CSV is RFC 4180 (quoted when a value has a comma, quote or line break), numbers in
+ * JavaScript's shortest round-trip form, an empty cell for a metric a row does not have. JSON
+ * nests the statistics as `timings: { NAME: { n, median, min, max } }` ({@link rowJson}) and
+ * keeps `NAME` (the median), and the outcomes as `outcomes: { KIND: { attempted, …, reasons:
+ * [text] } }`.
  *
  * @module
  */
 
 import { METRIC_NAMES, metricDef, type MetricsRow, type MetricValue } from "../metrics/metrics.ts";
+import {
+  OUTCOME_FIELDS,
+  outcomeColumns,
+  outcomeKey,
+  type Outcomes,
+  parseOutcomeKey,
+  rowOutcomes,
+} from "../metrics/outcomes.ts";
 import {
   parseTimingStatKey,
   rowTimings,
@@ -26,28 +38,40 @@ import {
 export function rowColumns(rows: readonly MetricsRow[]): string[] {
   const present = new Set<string>();
   const extra: string[] = [];
+  const kinds: string[] = [];
   for (const r of rows) {
     for (const k of Object.keys(r)) {
       if (!present.has(k)) {
         present.add(k);
+        const outcome = parseOutcomeKey(k);
+        if (outcome !== null) {
+          if (!kinds.includes(outcome.kind)) kinds.push(outcome.kind);
+          continue;
+        }
         const stat = parseTimingStatKey(k);
         if (metricDef(k) === undefined && !(stat && metricDef(stat.name))) extra.push(k);
       }
     }
   }
+  const outcomes = kinds.flatMap((kind) => OUTCOME_FIELDS.map((f) => outcomeKey(kind, f)));
   return [
-    ...METRIC_NAMES.flatMap((n) => [n, ...TIMING_STATS.map((s) => timingStatKey(n, s))])
-      .filter((n) => present.has(n)),
+    ...METRIC_NAMES.flatMap((n) =>
+      n === "outcomes" ? outcomes : [n, ...TIMING_STATS.map((s) => timingStatKey(n, s))]
+    ).filter((n) => present.has(n)),
     ...extra,
   ];
 }
 
-/** A row as JSON has it: flat metrics in column order, then `timings` (when it has any). */
-export type JsonRow = Record<string, MetricValue | Timings>;
+/**
+ * A row as JSON has it: flat metrics in column order, then `outcomes` and `timings` (when it
+ * has any).
+ */
+export type JsonRow = Record<string, MetricValue | Timings | Outcomes>;
 
 /**
  * One row as {@link rowsToJson} writes it (and `data.json` of a report): its metrics in column
- * order without the flat statistics, then `timings: { NAME: { n, median, min, max } }`.
+ * order without the flat statistics and outcome columns, then `outcomes: { KIND: { attempted,
+ * …, reasons } }` and `timings: { NAME: { n, median, min, max } }`.
  *
  * @example
  * ```ts
@@ -62,7 +86,11 @@ export type JsonRow = Record<string, MetricValue | Timings>;
  */
 export function rowJson(row: MetricsRow, columns: readonly string[] = rowColumns([row])): JsonRow {
   const o: JsonRow = {};
-  for (const c of columns) if (c in row && parseTimingStatKey(c) === null) o[c] = row[c];
+  for (const c of columns) {
+    if (c in row && parseTimingStatKey(c) === null && parseOutcomeKey(c) === null) o[c] = row[c];
+  }
+  const outcomes = rowOutcomes(row);
+  if (Object.keys(outcomes).length > 0) o.outcomes = outcomes;
   const timings = rowTimings(row);
   if (Object.keys(timings).length > 0) o.timings = timings;
   return o;
@@ -75,8 +103,8 @@ export function rowsToJson(rows: readonly MetricsRow[]): string {
 }
 
 /**
- * Parses {@link rowsToJson} output (each `timings` back into flat statistics). Throws
- * SyntaxError on anything but an array of objects.
+ * Parses {@link rowsToJson} output (each `timings` back into flat statistics, `outcomes` into
+ * flat outcome columns). Throws SyntaxError on anything but an array of objects.
  */
 export function rowsFromJson(text: string): MetricsRow[] {
   const v = JSON.parse(text);
@@ -87,12 +115,15 @@ export function rowsFromJson(text: string): MetricsRow[] {
 }
 
 /**
- * One {@link rowJson} object back into a flat row (its `timings` into flat statistics, after
- * the other keys).
+ * One {@link rowJson} object back into a flat row (its `outcomes` and `timings` into flat
+ * columns, after the other keys).
  */
 export function rowFromJson(r: Readonly<Record<string, unknown>>): MetricsRow {
-  const { timings, ...rest } = r;
+  const { timings, outcomes, ...rest } = r;
   const row = rest as MetricsRow;
+  if (typeof outcomes === "object" && outcomes !== null) {
+    Object.assign(row, outcomeColumns(outcomes as Outcomes));
+  }
   if (typeof timings === "object" && timings !== null) {
     for (const [name, t] of Object.entries(timings as Record<string, TimingStats>)) {
       for (const s of TIMING_STATS) row[timingStatKey(name, s)] = t[s];
@@ -203,6 +234,11 @@ export function rowsFromCsv(text: string): MetricsRow[] {
     const row: MetricsRow = {};
     header.forEach((col, i) => {
       const s = rec[i];
+      const outcome = parseOutcomeKey(col);
+      if (outcome !== null) {
+        if (s !== "") row[col] = outcome.field === "reasons" ? s : Number(s);
+        return;
+      }
       const stat = parseTimingStatKey(col);
       const def = metricDef(col) ?? (stat ? metricDef(stat.name) : undefined);
       if (s === "") {

@@ -3,8 +3,9 @@
  * harness, the command language (one section per named object) and the tests. After the
  * objects were preserved in the first kernel, `./manifest.ts` writes what the successor needs
  * to find and verify them (pfns, orders, vmalloc descriptors, the LUO session names and
- * tokens of memfd files, sub-tree blobs, content hashes taken when the objects were built, and
- * how many objects the generation could not preserve at all, with the reason) into preserved
+ * tokens of memfd files, sub-tree blobs, content hashes taken when the objects were built, how
+ * many objects the generation could not preserve at all, with the reason, and why the preserve
+ * of the others that are not recorded failed) into preserved
  * memory; the successor finds it through the KHO sub-tree `"kholab-scenario"` and restores
  * every object from these bytes alone. Every layout of the manifest is here, shared by writer
  * and reader (little-endian). It is kholab's own format, so it lives next to its owner
@@ -35,7 +36,7 @@
  * };
  * struct kholab_scenario_manifest {  // the stream: 24-byte header, then the sections
  *   u64 magic;                       //  0: "KHSCMAN1" read as a little-endian u64
- *   u32 version;                     //  8: 2
+ *   u32 version;                     //  8: 3
  *   u32 nr_sections;                 // 12
  *   u64 payload_bytes;               // 16: bytes of the whole stream, this header included
  *   struct kholab_scenario_section { // one per workload (or named object), in preserve order
@@ -48,7 +49,12 @@
  *     u64 param;                     // 48: folio order, range nr_pages, vmalloc bytes, else 0
  *     u32 unsupported;               // 56: objects this generation cannot preserve (not lost)
  *     u32 reason_bytes;              // 60: UTF-8 bytes of why (0 iff unsupported is 0)
- *     u8  reason[ALIGN(reason_bytes, 8)];  // 64: NUL-padded to 8 bytes
+ *     u32 failed_reason_bytes;       // 64: UTF-8 bytes of why the preserve of the
+ *                                    //     attempted − count − unsupported others failed
+ *                                    //     (0 when none failed; may be 0 when some did)
+ *     u32 reserved;                  // 68: 0
+ *     u8  reason[ALIGN(reason_bytes, 8)];  // 72: NUL-padded to 8 bytes
+ *     u8  failed_reason[ALIGN(failed_reason_bytes, 8)];  // NUL-padded to 8 bytes
  *     u8  records[count * record_size];
  *   } sections[nr_sections];
  * };
@@ -80,8 +86,11 @@ import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 export const SCENARIO_MANIFEST_NAME = "kholab-scenario";
 /** `compatible` of the manifest's root FDT. */
 export const SCENARIO_MANIFEST_COMPAT = "kholab-scenario-v1";
-/** Stream version (2: unsupported objects and their reason; memfd records name LUO sessions). */
-export const SCENARIO_MANIFEST_VERSION = 2;
+/**
+ * Stream version (2: unsupported objects and their reason, memfd records name LUO sessions; 3:
+ * why the preserve of the objects without a record failed).
+ */
+export const SCENARIO_MANIFEST_VERSION = 3;
 /** Size of the root FDT buffer (one page). */
 export const SCENARIO_ROOT_FDT_BYTES: number = PAGE_SIZE;
 
@@ -100,8 +109,8 @@ export const SCENARIO_CHUNK_HEADER_SIZE = 32;
 /** Size of the stream header. */
 export const SCENARIO_STREAM_HEADER_SIZE = 24;
 /** Size of a section header (the reason bytes follow it). */
-export const SCENARIO_SECTION_HEADER_SIZE = 64;
-/** Longest reason of unsupported objects, in bytes. */
+export const SCENARIO_SECTION_HEADER_SIZE = 72;
+/** Longest reason (of unsupported objects, of failed preserves), in bytes. */
 export const SCENARIO_REASON_MAX = 1024;
 /** Longest section name in bytes. */
 export const SCENARIO_SECTION_NAME_MAX = 31;
@@ -168,6 +177,12 @@ export interface SectionBase {
   readonly attempted: number;
   /** Objects this generation cannot preserve (never counted as lost); absent when none. */
   readonly unsupported?: UnsupportedObjects;
+  /**
+   * Why the preserve of the objects that have neither a record nor are unsupported failed
+   * (the first failure's errno and message), at most {@link SCENARIO_REASON_MAX} bytes;
+   * absent when none failed (or nobody said).
+   */
+  readonly failedReason?: string;
 }
 
 /** Folios of one order (`kho_preserve_folio`). */
@@ -422,7 +437,7 @@ export function manifestStreamBytes(sections: readonly ManifestSection[]): numbe
   let n = SCENARIO_STREAM_HEADER_SIZE;
   for (const s of sections) {
     n += SCENARIO_SECTION_HEADER_SIZE + align8(reasonBytes(s).length) +
-      sectionRecordCount(s) * SECTION_RECORD_SIZES[s.kind];
+      align8(failedReasonBytes(s).length) + sectionRecordCount(s) * SECTION_RECORD_SIZES[s.kind];
   }
   return n;
 }
@@ -434,6 +449,38 @@ function reasonBytes(s: ManifestSection): Uint8Array {
   return s.unsupported && s.unsupported.count > 0
     ? new TextEncoder().encode(s.unsupported.reason)
     : new Uint8Array(0);
+}
+
+/**
+ * `text` cut to at most {@link SCENARIO_REASON_MAX} UTF-8 bytes (on a character boundary,
+ * "…" marking the cut), as a section's reasons must be.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { clipReason, SCENARIO_REASON_MAX } from "./manifest_abi.ts";
+ * assert.equal(clipReason("ENOMEM: no page"), "ENOMEM: no page");
+ * const long = clipReason("é".repeat(1000));
+ * assert.ok(new TextEncoder().encode(long).length <= SCENARIO_REASON_MAX && long.endsWith("…"));
+ * ```
+ */
+export function clipReason(text: string): string {
+  const enc = new TextEncoder();
+  if (enc.encode(text).length <= SCENARIO_REASON_MAX) return text;
+  let lo = 0, hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (enc.encode(text.slice(0, mid) + "…").length <= SCENARIO_REASON_MAX) lo = mid;
+    else hi = mid - 1;
+  }
+  let cut = text.slice(0, lo);
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1); // no half of a surrogate pair
+  return cut + "…";
+}
+
+/** The UTF-8 bytes of a section's failed-preserve reason (empty when none is given). */
+function failedReasonBytes(s: ManifestSection): Uint8Array {
+  return s.failedReason ? new TextEncoder().encode(s.failedReason) : new Uint8Array(0);
 }
 
 function putName(out: Uint8Array, at: number, name: string, max: number, what: string): void {
@@ -499,6 +546,15 @@ export function encodeManifest(sections: readonly ManifestSection[]): Uint8Array
     if ((unsupported > 0) !== (reason.length > 0) || reason.length > SCENARIO_REASON_MAX) {
       throw new RangeError(`section ${s.name}: unsupported objects need a reason of 1..1024 bytes`);
     }
+    const failedReason = failedReasonBytes(s);
+    if (
+      failedReason.length > SCENARIO_REASON_MAX ||
+      (failedReason.length > 0 && count + unsupported === s.attempted)
+    ) {
+      throw new RangeError(
+        `section ${s.name}: a failed-preserve reason of 1..1024 bytes, only when some failed`,
+      );
+    }
     putName(out, at, s.name, SCENARIO_SECTION_NAME_MAX, "section name");
     const size = SECTION_RECORD_SIZES[s.kind];
     dv.setUint32(at + 32, SECTION_KINDS[s.kind], true);
@@ -508,9 +564,12 @@ export function encodeManifest(sections: readonly ManifestSection[]): Uint8Array
     setU64(dv, at + 48, sectionParam(s));
     dv.setUint32(at + 56, unsupported, true);
     dv.setUint32(at + 60, reason.length, true);
+    dv.setUint32(at + 64, failedReason.length, true);
     at += SCENARIO_SECTION_HEADER_SIZE;
     out.set(reason, at);
     at += align8(reason.length);
+    out.set(failedReason, at);
+    at += align8(failedReason.length);
     switch (s.kind) {
       case "folio":
       case "range": {
@@ -615,6 +674,7 @@ export function decodeManifest(bytes: Uint8Array): ManifestResult<ManifestSectio
     const param = getU64(dv, at + 48);
     const unsupported = dv.getUint32(at + 56, true);
     const reasonLen = dv.getUint32(at + 60, true);
+    const failedLen = dv.getUint32(at + 64, true);
     if (count + unsupported > attempted) {
       return fail(
         `section ${name}: count ${count} + unsupported ${unsupported} > attempted ${attempted}`,
@@ -623,24 +683,41 @@ export function decodeManifest(bytes: Uint8Array): ManifestResult<ManifestSectio
     if ((unsupported > 0) !== (reasonLen > 0) || reasonLen > SCENARIO_REASON_MAX) {
       return fail(`section ${name}: reason of ${reasonLen} bytes for ${unsupported} unsupported`);
     }
+    if (
+      failedLen > SCENARIO_REASON_MAX || (failedLen > 0 && count + unsupported === attempted)
+    ) {
+      return fail(`section ${name}: failed-preserve reason of ${failedLen} bytes`);
+    }
+    if (dv.getUint32(at + 68, true) !== 0) return fail(`section ${name}: reserved not zero`);
     at += SCENARIO_SECTION_HEADER_SIZE;
-    if (at + align8(reasonLen) > total) return fail(`section ${name}: reason truncated`);
-    let reason = "";
-    try {
-      reason = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(at, at + reasonLen));
-    } catch {
-      return fail(`section ${name}: reason is not UTF-8`);
-    }
-    for (let i = at + reasonLen; i < at + align8(reasonLen); i++) {
-      if (bytes[i] !== 0) return fail(`section ${name}: reason padding not zero`);
-    }
-    at += align8(reasonLen);
+    const text = (len: number, what: string): ManifestResult<string> => {
+      if (at + align8(len) > total) return fail(`section ${name}: ${what} truncated`);
+      let t = "";
+      try {
+        t = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(at, at + len));
+      } catch {
+        return fail(`section ${name}: ${what} is not UTF-8`);
+      }
+      for (let i = at + len; i < at + align8(len); i++) {
+        if (bytes[i] !== 0) return fail(`section ${name}: ${what} padding not zero`);
+      }
+      at += align8(len);
+      return { ok: true, value: t };
+    };
+    const reasonText = text(reasonLen, "reason");
+    if (!reasonText.ok) return reasonText;
+    const failedText = text(failedLen, "failed-preserve reason");
+    if (!failedText.ok) return failedText;
+    const reason = reasonText.value;
     if (at + count * size > total) {
       return fail(`section ${name}: ${count} records of ${size} bytes overflow the manifest`);
     }
-    const base = unsupported > 0
-      ? { name, attempted, unsupported: { count: unsupported, reason } }
-      : { name, attempted };
+    const base = {
+      name,
+      attempted,
+      ...(unsupported > 0 ? { unsupported: { count: unsupported, reason } } : {}),
+      ...(failedLen > 0 ? { failedReason: failedText.value } : {}),
+    };
     switch (kind) {
       case "folio":
       case "range": {

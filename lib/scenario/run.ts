@@ -14,11 +14,16 @@
  *
  * The successor knows only bytes: after kexec nothing of the first kernel's workload objects
  * is consulted; what to restore and the content hashes to compare come from the manifest (and
- * memfd files from LUO, by session name and token). The only figure the harness carries is
- * the count of objects the generation could preserve, for its own accounting when the
- * successor cannot read the manifest (every one is then lost). Objects a generation cannot
- * preserve at all are `unsupported` (with the reason), never lost. The manifest's blocks are preserved memory and appear in the outgoing metrics;
- * `manifestBlocks` and `manifestBytes` report them.
+ * memfd files from LUO, by session name and token). Every attempted object ends in one outcome
+ * (`lib/metrics/outcomes.ts`), tallied in the successor from what it finds
+ * (`./restore_outcome.ts`): restored, unsupported (the generation lacks the API or capability,
+ * with the reason), failedRestore, corrupted or lost — each with its reason — and the row
+ * carries them per kind (`outcomes.KIND.*`). The only thing the harness carries across is its
+ * own summary of what it attempted per section, for when no section reaches the successor: a
+ * refused handover (every preserved object `refused`, with the successor's logged reason), an
+ * unreadable manifest or a successor that did not boot (`lost`, saying so). The manifest's
+ * blocks are preserved memory and appear in the outgoing metrics; `manifestBlocks` and
+ * `manifestBytes` report them.
  *
  * A run never throws for what the kernel does: errno values, refused handovers and kernel
  * panics end up in `status` and `errors`.
@@ -66,6 +71,13 @@ import {
 } from "./manifest.ts";
 import { buildScenario, type ParamValue, type ScenarioInstance } from "./scenarios.ts";
 import { restoreSection, type Tally } from "./workloads.ts";
+import { outcomeColumns } from "../metrics/outcomes.ts";
+import {
+  type AttemptedSection,
+  attemptedSections,
+  failureText,
+  settleUnread,
+} from "./restore_outcome.ts";
 
 /** Timed samples per region when a caller does not say (reports, the demo, `compare`). */
 export const DEFAULT_REPEAT = 5;
@@ -184,6 +196,7 @@ export function availableProfiles(): ProfileName[] {
  *   clock: new ManualClock(), // every sample reads 0: the row is deterministic
  * });
  * assert.ok(row.status === "ok" && row.lostObjects === 0);
+ * assert.equal(row["outcomes.folio.restored"], 100); // every page restored and verified
  * assert.equal(row["walkMs.n"], 5); // five samples of the successor's walk, after warm-up
  * assert.equal(row.walkMs, 0); // their median
  * ```
@@ -298,11 +311,8 @@ export function runUntimed(options: UntimedRunOptions): UntimedRunResult {
   } catch (e) {
     tally.error("manifest", e);
   }
-  // What the successor could lose: every object but those the generation cannot preserve.
-  const attempted = sections.reduce(
-    (n, s) => n + s.attempted - (s.unsupported?.count ?? 0),
-    0,
-  );
+  // The harness's own summary of what it attempted, for when no section reaches the successor.
+  const attempted = attemptedSections(sections);
 
   // Finalize (generations that have one).
   const beforeSer = c.snapshot();
@@ -382,6 +392,12 @@ export function runUntimed(options: UntimedRunOptions): UntimedRunResult {
     });
   } catch (e) {
     tally.error("kexec", e instanceof KernelPanic ? new Error("KernelPanic") : e);
+    settleUnread(
+      tally.outcomes,
+      attempted,
+      "lost",
+      `the successor did not boot: ${failureText(e).slice(0, 200)}`,
+    );
     phaseMs.bootMs = now() - tb - handoffMs;
     capsule.handover = taken.handover && { ...taken.handover, boot: bootOutcome(null) };
     return result("error", null);
@@ -394,18 +410,26 @@ export function runUntimed(options: UntimedRunOptions): UntimedRunResult {
   const tr = now();
   if (k2.kho.isKhoBoot) restoreScenario(k2, tally, { attempted });
   else {
-    tally.error("boot", new Error(k2.boot.revivalRefused ?? "no KHO boot"));
-    tally.lostObjects += attempted;
+    const why = k2.boot.revivalRefused ?? "no KHO boot";
+    tally.error("boot", new Error(why));
+    settleUnread(
+      tally.outcomes,
+      attempted,
+      "refused",
+      `the successor refused the handover: ${why}`,
+    );
   }
   phaseMs.restoreMs = now() - tr;
   // The struct-page cost of bringing it back (counts; the per-phase estimates are timings,
   // taken with the replays: withTimings).
   Object.assign(row, structPageMetrics(k2));
+  const o = tally.outcomes;
   const status = !k2.kho.isKhoBoot
     ? "refused"
-    : tally.lostObjects > 0 || tally.preserveFailures > 0
+    : o.total("lost") + o.total("failedRestore") + o.total("corrupted") > 0 ||
+        tally.preserveFailures > 0
     ? "lost"
-    : tally.unsupportedObjects > 0
+    : o.total("unsupported") > 0
     ? "unsupported"
     : "ok";
   return result(status, k2);
@@ -434,24 +458,32 @@ export function drawnDomains(
 
 /**
  * The successor's side of a run: reads the scenario manifest from `kernel`'s memory and
- * restores and verifies every section ({@link restoreSection}). When the manifest cannot be
- * read, the error is tallied as `manifest:ERRNO` and the `attempted` objects count as lost.
+ * restores and verifies every section ({@link restoreSection}), each object's outcome in
+ * `tally.outcomes`. When the manifest cannot be read, the error is tallied as
+ * `manifest:ERRNO` and the harness's `attempted` sections are settled as lost, naming the
+ * reason ({@link settleUnread}).
  */
 export function restoreScenario(
   kernel: Kernel,
   tally: Tally,
-  options: { attempted: number },
+  options: { attempted: readonly AttemptedSection[] },
 ): void {
   const m = readScenarioManifest(kernel);
   if (!m.ok) {
     tally.error("manifest", new KhoError(m.errno, m.reason));
-    tally.lostObjects += options.attempted;
+    settleUnread(
+      tally.outcomes,
+      options.attempted,
+      "lost",
+      `the successor could not read the manifest naming it (${m.errno}: ${m.reason})`,
+    );
     return;
   }
   for (const s of m.sections) restoreSection(kernel, s, tally);
 }
 
 function finish(row: MetricsRow, status: string, t: Tally): MetricsRow {
+  const o = t.outcomes;
   return {
     ...row,
     status,
@@ -461,5 +493,10 @@ function finish(row: MetricsRow, status: string, t: Tally): MetricsRow {
     restoredBlocks: t.restoredBlocks,
     restoreFailures: t.restoreFailures,
     lostObjects: t.lostObjects,
+    attemptedObjects: o.total("attempted"),
+    restoredObjects: o.total("restored"),
+    refusedObjects: o.total("refused"),
+    corruptedObjects: o.total("corrupted"),
+    ...outcomeColumns(o.outcomes()),
   };
 }

@@ -19,12 +19,13 @@
  */
 
 import { KhoError } from "../errors.ts";
-import { asKernelVerdict } from "../boot/verdict.ts";
 import type { Kernel } from "../boot/kernel.ts";
+import { OutcomeTally } from "../metrics/outcomes.ts";
 import type { MemfdFile } from "../clients/memfd.ts";
 import { testKhoSave, testKhoVerify } from "../clients/test_kho.ts";
 import {
   type BlocksSection,
+  clipReason,
   type FolioSection,
   type ManifestSection,
   type MemfdRecord,
@@ -41,9 +42,14 @@ import type { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 import { type AbiProfile, hasApi, hasGuestMemory } from "../kho/profiles.ts";
 import { splitPages } from "../kho/page_split.ts";
 import { preserveVmalloc, restoreVmalloc } from "../kho/vmalloc.ts";
-import { PAGE_SIZE } from "../units.ts";
+import { hex, PAGE_SIZE } from "../units.ts";
+import { failureText, logSince, RestoreJudge, settleUnrecorded } from "./restore_outcome.ts";
 
-/** Running totals of one scenario run. */
+/**
+ * Running totals of one scenario run. What became of each object is in {@link outcomes} (by
+ * kind, with reasons: `lib/metrics/outcomes.ts`), tallied in the successor from what it finds;
+ * `lostObjects`, `restoreFailures` and `unsupportedObjects` are its sums.
+ */
 export class Tally {
   /** Preserve calls (one per object: a folio, a range, a file, a buffer, the module). */
   preserveCalls = 0;
@@ -51,16 +57,30 @@ export class Tally {
   preserveFailures = 0;
   /** Blocks restored in the successor. */
   restoredBlocks = 0;
-  /** Restore calls that failed. */
-  restoreFailures = 0;
-  /** Objects that did not come back intact. */
-  lostObjects = 0;
-  /** Objects the generation cannot preserve at all (not lost: never handed over). */
-  unsupportedObjects = 0;
-  /** Workload → its unsupported objects and the reason, in first-seen order. */
+  /** Every attempted object's outcome, by kind, with reasons. */
+  readonly outcomes: OutcomeTally = new OutcomeTally();
+  /**
+   * Workload → its unsupported objects and the reason, in first-seen order, as the first kernel
+   * found them (the row's `unsupported` text).
+   */
   readonly unsupported: Map<string, UnsupportedObjects> = new Map();
   /** `step:ERRNO` → occurrences, in first-seen order. */
   readonly errors: Map<string, number> = new Map();
+
+  /** Objects lost (the sum of the `lost` outcomes). */
+  get lostObjects(): number {
+    return this.outcomes.total("lost");
+  }
+
+  /** Objects whose restore failed (the sum of the `failedRestore` outcomes). */
+  get restoreFailures(): number {
+    return this.outcomes.total("failedRestore");
+  }
+
+  /** Objects the generation cannot preserve (the sum of the `unsupported` outcomes). */
+  get unsupportedObjects(): number {
+    return this.outcomes.total("unsupported");
+  }
 
   /** Records an error of `step` (a KhoError's errno, or the error's name). */
   error(step: string, e: unknown): void {
@@ -86,12 +106,27 @@ export class Tally {
       throw new RangeError(`${step}: two reasons for unsupported objects`);
     }
     this.unsupported.set(step, { count: (had?.count ?? 0) + count, reason });
-    this.unsupportedObjects += count;
   }
 
   /** The unsupported objects as `step: reason ×n; …`. */
   unsupportedText(): string {
     return [...this.unsupported].map(([k, u]) => `${k}: ${u.reason} ×${u.count}`).join("; ");
+  }
+}
+
+/**
+ * The first preserve failure of a workload, as its section's `failedReason`: `API: ERRNO:
+ * message`, cut to the manifest's limit.
+ */
+class FirstFailure {
+  text: string | undefined;
+  /** Keeps the first failure's text. */
+  note(api: string, e: unknown): void {
+    this.text ??= clipReason(`${api}: ${failureText(e)}`);
+  }
+  /** `{ failedReason }` when a preserve failed, else nothing. */
+  field(): { failedReason?: string } {
+    return this.text === undefined ? {} : { failedReason: this.text };
   }
 }
 
@@ -142,6 +177,7 @@ function preserveFolios(
 ): FolioSection {
   const kho = kernel.kho;
   const failed: number[] = [];
+  const first = new FirstFailure();
   for (let i = 0; i < set.pfns.length; i++) {
     tally.preserveCalls++;
     try {
@@ -149,6 +185,7 @@ function preserveFolios(
     } catch (e) {
       tally.preserveFailures++;
       tally.error(set.name, e);
+      first.note("kho_preserve_folio", e);
       failed.push(i);
     }
   }
@@ -158,6 +195,7 @@ function preserveFolios(
     attempted: set.pfns.length,
     order: set.order,
     ...keep(set.pfns, set.hashes, failed),
+    ...first.field(),
   };
 }
 
@@ -216,6 +254,10 @@ export class RangeSet implements Workload {
   /** `kho_preserve_pages` / `kho_preserve_phys` of each range. */
   preserve(kernel: Kernel, tally: Tally): RangeSection {
     const failed: number[] = [];
+    const first = new FirstFailure();
+    const api = hasApi(kernel.profile, "preservePages")
+      ? "kho_preserve_pages"
+      : "kho_preserve_phys";
     for (let i = 0; i < this.starts.length; i++) {
       tally.preserveCalls++;
       try {
@@ -223,6 +265,7 @@ export class RangeSet implements Workload {
       } catch (e) {
         tally.preserveFailures++;
         tally.error(this.name, e);
+        first.note(api, e);
         failed.push(i);
       }
     }
@@ -232,6 +275,7 @@ export class RangeSet implements Workload {
       attempted: this.starts.length,
       nrPages: this.nrPages,
       ...keep(this.starts, this.hashes, failed),
+      ...first.field(),
     };
   }
 }
@@ -302,10 +346,11 @@ export class MemfdSet implements Workload {
       throw new RangeError(`${this.name}: files of two kinds the profile cannot preserve`);
     }
     const unsupported = reasons.filter((r) => r !== null).length;
+    const first = new FirstFailure();
     const section = (): MemfdSection => {
-      if (reason === null) return { ...base, files };
+      if (reason === null) return { ...base, files, ...first.field() };
       tally.unsupportedBy(this.name, unsupported, reason);
-      return { ...base, files, unsupported: { count: unsupported, reason } };
+      return { ...base, files, unsupported: { count: unsupported, reason }, ...first.field() };
     };
     const todo = this.files.filter((_, i) => reasons[i] === null);
     if (todo.length === 0) return section();
@@ -318,6 +363,7 @@ export class MemfdSet implements Workload {
         tally.preserveFailures++;
         tally.error(`${this.name}-luo`, e);
       }
+      first.note("open(/dev/liveupdate)", e);
       return section();
     }
     for (const f of todo) {
@@ -339,6 +385,7 @@ export class MemfdSet implements Workload {
       } catch (e) {
         tally.preserveFailures++;
         tally.error(this.name, e);
+        first.note("LIVEUPDATE_SESSION_PRESERVE_FD", e);
       }
     }
     dev.close();
@@ -389,6 +436,7 @@ export class VmallocSet implements Workload {
         unsupported: { count: this.addrs.length, reason },
       };
     }
+    const first = new FirstFailure();
     this.addrs.forEach((a, i) => {
       tally.preserveCalls++;
       try {
@@ -397,9 +445,10 @@ export class VmallocSet implements Workload {
       } catch (e) {
         tally.preserveFailures++;
         tally.error(this.name, e);
+        first.note("kho_preserve_vmalloc", e);
       }
     });
-    return { ...base, descs, hashes: BigUint64Array.from(hashes) };
+    return { ...base, descs, hashes: BigUint64Array.from(hashes), ...first.field() };
   }
 }
 
@@ -419,37 +468,52 @@ export class TestKhoWorkload implements Workload {
   preserve(kernel: Kernel, tally: Tally): TestKhoSection {
     tally.preserveCalls++;
     let saved = false;
+    const first = new FirstFailure();
     try {
       testKhoSave(kernel, { maxMemBytes: this.maxMemBytes, seed: this.seed });
       saved = true;
     } catch (e) {
       tally.preserveFailures++;
       tally.error(this.name, e);
+      first.note("kho_test_init", e);
     }
-    return { kind: "test_kho", name: this.name, attempted: 1, saved };
+    return { kind: "test_kho", name: this.name, attempted: 1, saved, ...first.field() };
   }
 }
 
 // ------------------------------------------------------------------ the successor
 
+/** A judge of `s`'s objects whose kernel verdicts go to the tally's errors as `NAME-restore`. */
+function judgeOf(kernel: Kernel, s: ManifestSection, tally: Tally, step = "restore"): RestoreJudge {
+  return new RestoreJudge(kernel, tally.outcomes, s, (e) => tally.error(`${s.name}-${step}`, e));
+}
+
 function restoreFolios(kernel: Kernel, s: FolioSection, tally: Tally): void {
-  const bytes = 2 ** s.order * PAGE_SIZE;
+  const pages = 2 ** s.order;
+  const bytes = pages * PAGE_SIZE;
+  const judge = judgeOf(kernel, s, tally);
   for (let i = 0; i < s.pfns.length; i++) {
     const phys = s.pfns[i] * PAGE_SIZE;
-    let pfn: number | null = null;
-    try {
-      pfn = kernel.kho.restoreFolio(phys);
-    } catch (e) {
-      tally.error(`${s.name}-restore`, asKernelVerdict(e));
-    }
-    if (pfn === null) {
-      tally.restoreFailures++;
-      tally.lostObjects++;
-      continue;
-    }
-    tally.restoredBlocks++;
-    if (hashOf(kernel, phys, bytes) !== s.hashes[i]) tally.lostObjects++;
+    const answer = judge.call(
+      "kho_restore_folio",
+      () => kernel.kho.restoreFolio(phys) !== null,
+      { pfn: s.pfns[i], arg: () => hex(phys) },
+    );
+    if (answer.ok) tally.restoredBlocks++;
+    judge.judgeMemory({
+      pfn: s.pfns[i],
+      pages,
+      answer,
+      api: "kho_restore_folio",
+      same: () => sameHash(kernel, phys, bytes, s.hashes[i]),
+    });
   }
+}
+
+/** Whether `bytes` at `phys` (all RAM) hash to `hash`; null when they are not all RAM. */
+function sameHash(kernel: Kernel, phys: number, bytes: number, hash: bigint): boolean | null {
+  if (!kernel.machine.topology.isRam(phys, bytes)) return null;
+  return hashOf(kernel, phys, bytes) === hash;
 }
 
 /**
@@ -472,101 +536,131 @@ export function restoreRange(
   return { ok, blocks: split.length };
 }
 
+/** The API {@link restoreRange} calls in this generation. */
+export function restoreRangeApi(kernel: Kernel): string {
+  return hasApi(kernel.profile, "restorePages")
+    ? "kho_restore_pages"
+    : "kho_restore_folio (each block of the split)";
+}
+
 /** Ranges of a range section (`nrPages` each) or a blocks section (`2^order` each). */
 function restoreRanges(kernel: Kernel, s: RangeSection | BlocksSection, tally: Tally): void {
+  const judge = judgeOf(kernel, s, tally);
+  const api = restoreRangeApi(kernel);
   for (let i = 0; i < s.pfns.length; i++) {
     const pfn = s.pfns[i];
     const nrPages = s.kind === "range" ? s.nrPages : 2 ** s.orders[i];
-    let ok = true;
-    let blocks = 1;
-    try {
-      ({ ok, blocks } = restoreRange(kernel, pfn, nrPages));
-    } catch (e) {
-      tally.error(`${s.name}-restore`, asKernelVerdict(e));
-      ok = false;
-    }
-    if (!ok) {
-      tally.restoreFailures++;
-      tally.lostObjects++;
-      continue;
-    }
-    tally.restoredBlocks += blocks;
-    if (hashOf(kernel, pfn * PAGE_SIZE, nrPages * PAGE_SIZE) !== s.hashes[i]) {
-      tally.lostObjects++;
-    }
+    let blocks = 0;
+    const answer = judge.call(api, () => {
+      const r = restoreRange(kernel, pfn, nrPages);
+      blocks = r.blocks;
+      return r.ok;
+    }, { arg: () => `${hex(pfn * PAGE_SIZE)}, ${nrPages}` });
+    if (answer.ok) tally.restoredBlocks += blocks;
+    judge.judgeMemory({
+      pfn,
+      pages: nrPages,
+      answer,
+      api,
+      same: () => sameHash(kernel, pfn * PAGE_SIZE, nrPages * PAGE_SIZE, s.hashes[i]),
+    });
   }
 }
 
 /**
  * The successor's side of a VMM: opens `/dev/liveupdate` (its first open deserializes the
- * incoming sessions; EIO loses them all), retrieves each file by session name and token,
+ * incoming sessions; EIO fails them all), retrieves each file by session name and token,
  * compares folios and content, and finishes the session.
  */
 function restoreMemfds(kernel: Kernel, s: MemfdSection, tally: Tally): void {
   if (s.files.length === 0) return;
-  const lose = (e: unknown, n = 1) => {
-    tally.restoreFailures += n;
-    tally.lostObjects += n;
-    tally.error(`${s.name}-restore`, asKernelVerdict(e));
-  };
-  let dev;
-  try {
+  const judge = judgeOf(kernel, s, tally);
+  let dev: ReturnType<Kernel["liveupdate"]["open"]> | undefined;
+  const opened = judge.call("open(/dev/liveupdate)", () => {
     dev = kernel.liveupdate.open();
-  } catch (e) {
-    return lose(e, s.files.length);
+    return true;
+  });
+  if (!opened.ok || dev === undefined) {
+    judge.record("failedRestore", opened.failure!, s.files.length);
+    return;
   }
   for (const rec of s.files) {
-    try {
-      const session = dev.retrieveSession(rec.session);
-      const back = session.retrieveFd(rec.token) as MemfdFile;
-      const folios = back.folios();
-      tally.restoredBlocks += folios.length;
-      if (folios.length !== rec.nrFolios || back.hash64() !== rec.hash) tally.lostObjects++;
+    let back: MemfdFile | null = null;
+    const answer = judge.call("LIVEUPDATE_SESSION_RETRIEVE_FD", () => {
+      const session = dev!.retrieveSession(rec.session);
+      back = session.retrieveFd(rec.token) as MemfdFile;
       session.finish();
-    } catch (e) {
-      lose(e);
-    }
+      return true;
+    });
+    const file = back as MemfdFile | null;
+    const folios = file?.folios().length ?? 0;
+    if (file !== null) tally.restoredBlocks += folios;
+    const sameFolios = folios === rec.nrFolios;
+    judge.judge({
+      freedPfn: null,
+      answer,
+      api: "LIVEUPDATE_SESSION_RETRIEVE_FD",
+      sameContent: file === null ? null : sameFolios && file.hash64() === rec.hash,
+      detail: sameFolios ? undefined : `${folios} folios back, ${rec.nrFolios} preserved`,
+    });
   }
   dev.close();
 }
 
 function restoreVmallocs(kernel: Kernel, s: VmallocSection, tally: Tally): void {
+  const judge = judgeOf(kernel, s, tally);
   s.descs.forEach((d, i) => {
+    const freedPfn = judge.vmallocFreedPfn(d);
     let addr: number | null = null;
-    try {
+    const answer = judge.call("kho_restore_vmalloc", () => {
       addr = restoreVmalloc(kernel, d);
-    } catch (e) {
-      tally.error(`${s.name}-restore`, asKernelVerdict(e));
+      return addr !== null;
+    });
+    let same: boolean | null = null;
+    let detail: string | undefined;
+    if (addr !== null) {
+      tally.restoredBlocks += Math.ceil(d.totalPages / 2 ** d.order);
+      // A descriptor whose total_pages was changed restores a smaller area: content lost.
+      const area = kernel.vmalloc.findVmArea(addr)!;
+      const whole = area.nrPages * PAGE_SIZE >= s.bytes;
+      same = whole && kernel.vmalloc.hash64(addr, s.bytes) === s.hashes[i];
+      if (!whole) detail = `an area of ${area.nrPages} pages for ${s.bytes} bytes`;
     }
-    if (addr === null) {
-      tally.restoreFailures++;
-      tally.lostObjects++;
-      return;
-    }
-    tally.restoredBlocks += Math.ceil(d.totalPages / 2 ** d.order);
-    // A descriptor whose total_pages was changed restores a smaller area: content lost.
-    const area = kernel.vmalloc.findVmArea(addr)!;
-    const same = area.nrPages * PAGE_SIZE >= s.bytes &&
-      kernel.vmalloc.hash64(addr, s.bytes) === s.hashes[i];
-    if (!same) tally.lostObjects++;
+    judge.judge({ freedPfn, answer, api: "kho_restore_vmalloc", sameContent: same, detail });
   });
 }
 
 function restoreTestKho(kernel: Kernel, s: TestKhoSection, tally: Tally): void {
   if (!s.saved) return;
-  try {
-    const r = testKhoVerify(kernel);
-    tally.restoredBlocks += r.restoredFolios;
-    if (!r.ok) {
-      tally.restoreFailures++;
-      tally.lostObjects++;
-      tally.error(`${s.name}-verify`, new KhoError(r.errno ?? "EINVAL", r.reason ?? ""));
-    }
-  } catch (e) {
-    tally.restoreFailures++;
-    tally.lostObjects++;
-    tally.error(`${s.name}-verify`, asKernelVerdict(e));
+  const judge = judgeOf(kernel, s, tally, "verify");
+  let r: ReturnType<typeof testKhoVerify> | null = null;
+  const seq = kernel.log.printed;
+  const answer = judge.call("kho_test_restore", () => {
+    r = testKhoVerify(kernel);
+    return true;
+  });
+  const v = r as ReturnType<typeof testKhoVerify> | null;
+  if (v === null) {
+    judge.record("failedRestore", answer.failure!);
+    return;
   }
+  tally.restoredBlocks += v.restoredFolios;
+  if (v.ok) {
+    judge.record("restored");
+    return;
+  }
+  tally.error(`${s.name}-verify`, new KhoError(v.errno ?? "EINVAL", v.reason ?? ""));
+  // Every folio came back and only the checksum differs: the content changed.
+  if (v.restoredFolios === v.nrFolios && v.nrFolios > 0 && /^csum /.test(v.reason ?? "")) {
+    judge.record("corrupted", `kho_test_restore: ${v.reason}`);
+    return;
+  }
+  const lines = logSince(kernel, seq).slice(0, 3);
+  judge.record(
+    "failedRestore",
+    `kho_test_restore: ${v.errno ?? "EINVAL"}: ${v.reason ?? "failed"}` +
+      (lines.length > 0 ? `; successor's log: ${lines.join(" | ")}` : ""),
+  );
 }
 
 /**
@@ -575,23 +669,23 @@ function restoreTestKho(kernel: Kernel, s: TestKhoSection, tally: Tally): void {
  */
 function restoreSubtree(kernel: Kernel, s: SubtreeSection, tally: Tally): void {
   if (s.blob === null) return;
-  let pfn: number | null = null;
-  try {
+  const blob = s.blob;
+  const judge = judgeOf(kernel, s, tally);
+  const answer = judge.call("kho_retrieve_subtree + kho_restore_folio", () => {
     const found = kernel.kho.retrieveSubtree(s.name).phys;
-    if (found !== s.blob.phys) {
+    if (found !== blob.phys) {
       throw new KhoError("EINVAL", `sub-tree ${s.name} at 0x${found.toString(16)}, not the blob`);
     }
-    pfn = kernel.kho.restoreFolio(s.blob.phys);
-  } catch (e) {
-    tally.error(`${s.name}-restore`, asKernelVerdict(e));
-  }
-  if (pfn === null) {
-    tally.restoreFailures++;
-    tally.lostObjects++;
-    return;
-  }
-  tally.restoredBlocks++;
-  if (hashOf(kernel, s.blob.phys, s.blob.size) !== s.blob.hash) tally.lostObjects++;
+    return kernel.kho.restoreFolio(blob.phys) !== null;
+  });
+  if (answer.ok) tally.restoredBlocks++;
+  judge.judgeMemory({
+    pfn: blob.phys / PAGE_SIZE,
+    pages: Math.ceil(blob.size / PAGE_SIZE),
+    answer,
+    api: "kho_restore_folio",
+    same: () => sameHash(kernel, blob.phys, blob.size, blob.hash),
+  });
 }
 
 /**
@@ -600,27 +694,44 @@ function restoreSubtree(kernel: Kernel, s: SubtreeSection, tally: Tally): void {
  */
 function restoreRegion(kernel: Kernel, s: ReserveMemSection, tally: Tally): void {
   if (s.blob === null) return;
+  const judge = judgeOf(kernel, s, tally, "revive");
   const r = kernel.reserveMem.regions.find((x) => x.name === s.name);
   if (r === undefined || !r.revived || r.start !== s.blob.phys) {
-    tally.restoreFailures++;
-    tally.lostObjects++;
     tally.error(`${s.name}-revive`, new KhoError("ENOENT", `reserve_mem ${s.name} not revived`));
+    const where = r === undefined
+      ? "the successor has no reserve_mem region of that name"
+      : !r.revived
+      ? "the successor reserved it anew instead of reviving it"
+      : `the successor revived it at ${hex(r.start)}, not ${hex(s.blob.phys)}`;
+    judge.record("lost", `reserve_mem ${s.name} not revived where it was: ${where}`);
     return;
   }
   tally.restoredBlocks++;
-  if (hashOf(kernel, r.start, s.blob.size) !== s.blob.hash) tally.lostObjects++;
+  judge.judge({
+    freedPfn: null,
+    answer: { ok: true, failure: null },
+    api: "reserve_mem",
+    sameContent: sameHash(kernel, r.start, s.blob.size, s.blob.hash),
+  });
 }
 
 /**
  * Restores and verifies, in the successor, the objects of one section decoded from the
- * manifest: objects the first kernel failed to preserve count as lost (the unsupported ones
- * do not: the generation never could preserve them); each preserved one
- * is restored with its generation's API and its content compared with the hash in the
- * section. Uses only `kernel` and `section`.
+ * manifest, and records each object's outcome in `tally.outcomes`: the unsupported ones with
+ * the section's reason, those whose preserve failed in the first kernel as lost with the
+ * recorded errno; each preserved one is restored with its generation's API and judged
+ * ({@link RestoreJudge}: lost when the walk did not keep its memory, failedRestore, corrupted
+ * or restored). Uses only `kernel` and `section`.
  */
 export function restoreSection(kernel: Kernel, section: ManifestSection, tally: Tally): void {
-  tally.lostObjects += section.attempted - sectionRecordCount(section) -
-    (section.unsupported?.count ?? 0);
+  settleUnrecorded(tally.outcomes, {
+    kind: section.kind,
+    name: section.name,
+    attempted: section.attempted,
+    recorded: sectionRecordCount(section),
+    unsupported: section.unsupported,
+    failedReason: section.failedReason,
+  });
   switch (section.kind) {
     case "folio":
       return restoreFolios(kernel, section, tally);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ManualClock, wallClock } from "../../lib/rng.ts";
 import { demoReport, writeReport } from "../../lib/report/report.ts";
 import { rowsFromCsv } from "../../lib/scenario/export.ts";
+import { outcomeProblems, type Outcomes, totalOutcomes } from "../../lib/metrics/outcomes.ts";
 import { codeRevision, versions } from "../../lib/report/provenance.ts";
 import { requireTool } from "../support/system_tools.ts";
 import { HeadlessChromium } from "./cdp.ts";
@@ -192,11 +193,66 @@ Deno.test("demo report in headless Chromium: every chart drawn, captioned, legib
         assert.equal(row[name], t.median, `${row.profile}: ${name} is the median`);
       }
       assert.doesNotMatch(row.errors, /timing:/, `${row.profile}: a replay disagreed`);
+      assertOutcomesExplained(row);
     }
     assert.deepEqual(errors, [], "console errors");
   } finally {
     await browser.close();
   }
+});
+
+/**
+ * The issue's acceptance for a row of data.json: per kind, the outcomes add up to `attempted`
+ * and every count but `restored` has its reasons; the row's totals are their sums.
+ */
+function assertOutcomesExplained(row: Record<string, unknown>): void {
+  const outcomes = row.outcomes as Outcomes;
+  assert.ok(outcomes && Object.keys(outcomes).length > 0, `${row.profile}: no outcomes`);
+  for (const [kind, k] of Object.entries(outcomes)) {
+    assert.deepEqual(outcomeProblems(kind, k), [], `${row.profile} ${kind}`);
+  }
+  const total = totalOutcomes(outcomes);
+  assert.deepEqual(
+    [row.attemptedObjects, row.lostObjects, row.restoreFailures, row.unsupportedObjects],
+    [total.attempted, total.lost, total.failedRestore, total.unsupported],
+    `${row.profile}`,
+  );
+}
+
+Deno.test("demo data.json: every row's outcomes add up per kind, every non-restored count has its reason", async () => {
+  const outDir = await Deno.makeTempDir();
+  // 1 GiB guests as plain folios: restored, failedRestore (order 18 > 10), lost (the order
+  // table) and unsupported (no kho_preserve_vmalloc) in one report.
+  await demoReport({
+    outDir,
+    params: { ...SMALL_DEMO, guestClient: "folio" },
+    profiles: ["kho-v1-6.16", "kho-v1-6.18", "rfc-v1-order-table", "kho-v4"],
+    repeat: 1,
+    workers: 0,
+    progress: false,
+    clock: new ManualClock(),
+  });
+  const data = JSON.parse(await Deno.readTextFile(`${outDir}/data.json`));
+  for (const row of data.rows) assertOutcomesExplained(row);
+  const by = Object.fromEntries(
+    data.rows.map((r: { profile: string; outcomes: Outcomes }) => [r.profile, r.outcomes]),
+  );
+  assert.deepEqual(
+    ["kho-v1-6.16", "kho-v1-6.18", "rfc-v1-order-table", "kho-v4"].map((p) => [
+      by[p].folio.failedRestore,
+      by[p].folio.lost,
+      by[p].vmalloc.unsupported,
+    ]),
+    [[32, 0, 2], [32, 0, 0], [0, 32, 2], [0, 0, 0]],
+  );
+  assert.match(by["rfc-v1-order-table"].folio.reasons[0], /survived only because freed memory/);
+  // rows.csv keeps them flat; the page shows the reasons next to the counts.
+  const csv = rowsFromCsv(await Deno.readTextFile(`${outDir}/rows.csv`));
+  assert.equal(csv[1]["outcomes.folio.failedRestore"], 32);
+  const html = await Deno.readTextFile(`${outDir}/index.html`);
+  assert.match(html, /<caption>Outcomes: what became of every object/);
+  assert.match(html, /order 18 &gt; 10/);
+  await Deno.remove(outDir, { recursive: true });
 });
 
 Deno.test("the layout check fails on overlapping and clipped labels and a missing caption", async () => {

@@ -29,11 +29,15 @@ Deno.test("compare from TypeScript returns one row per profile", async () => {
   const lines = text.split("\n");
   assert.ok(lines[0].startsWith("profile") && lines[0].includes("handover"));
   assert.ok(lines[2].startsWith("kho-v4"));
+  // The outcomes column, and each reason under the table next to its profile and kind.
+  assert.match(lines[0], / outcomes /);
+  assert.match(lines[2], / 32794 restored /);
+  assert.match(lines[3], / 32792 restored, 2 unsupported /);
   assert.match(
     text,
-    /kho-v1-6\.18: unsupported: guests: kho-v1-6\.18 \(6\.18\) has no Live Update Orchestrator .*×2/,
+    /^kho-v1-6\.18: memfd: guests: 2 unsupported — kho-v1-6\.18 \(6\.18\) has no Live Update Orchestrator \(6\.19 on\): no memfd preservation$/m,
   );
-  assert.doesNotMatch(text, /kho-v4: unsupported/);
+  assert.doesNotMatch(text, /^kho-v4: /m);
   // Wall clock: median (min–max) and what it is; a profile without finalize has no figure.
   assert.match(lines[0], /preserve ms +finalize ms +walk ms +reserve ms$/);
   assert.match(lines[2], / 0\.000 \(0\.000–0\.000\) +- +0\.000 \(0\.000–0\.000\) /);

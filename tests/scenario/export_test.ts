@@ -12,6 +12,7 @@ import {
 } from "../../lib/scenario/export.ts";
 import { runScenario } from "../../lib/scenario/run.ts";
 import type { MetricsRow } from "../../lib/metrics/metrics.ts";
+import { outcomeColumns, OutcomeTally } from "../../lib/metrics/outcomes.ts";
 
 /** The struct-page time estimates every row that reached the successor carries. */
 const STRUCT_PAGE_ESTIMATES = ["memmapInitMs", "deferredInitMs", "restoreStructPagesMs", "hvoMs"];
@@ -66,6 +67,52 @@ Deno.test("real rows round-trip through JSON and CSV", () => {
     ...STRUCT_PAGE_ESTIMATES,
   ]);
   assert.deepEqual(rowJson(rows[1]), json[1]);
+  // Outcomes: flat columns per kind in the catalogue's place, nested in JSON.
+  const o = cols.indexOf("outcomes.folio.attempted");
+  assert.equal(cols[o - 1], "corruptedObjects");
+  assert.deepEqual(cols.slice(o, o + 8), [
+    "outcomes.folio.attempted",
+    "outcomes.folio.restored",
+    "outcomes.folio.unsupported",
+    "outcomes.folio.refused",
+    "outcomes.folio.failedRestore",
+    "outcomes.folio.corrupted",
+    "outcomes.folio.lost",
+    "outcomes.folio.reasons",
+  ]);
+  assert.deepEqual(json[0].outcomes, {
+    folio: {
+      attempted: 40,
+      restored: 40,
+      unsupported: 0,
+      refused: 0,
+      failedRestore: 0,
+      corrupted: 0,
+      lost: 0,
+      reasons: [],
+    },
+  });
+  assert.ok(!Object.keys(json[0]).some((k) => k.startsWith("outcomes.")));
+});
+
+Deno.test("outcome reasons round-trip through CSV and JSON, commas and quotes included", () => {
+  const t = new OutcomeTally();
+  t.add("folio", "guests", "restored", undefined, 3);
+  t.add(
+    "folio",
+    "guests",
+    "failedRestore",
+    'kho_restore_folio returned NULL; log: "order 18 > 10"',
+  );
+  t.add("memfd", "vms", "unsupported", "no LUO, no memfd, no sessions", 2);
+  const row: MetricsRow = { profile: "kho-v1-6.18", ...outcomeColumns(t.outcomes()) };
+  assert.deepEqual(rowsFromCsv(rowsToCsv([row])), [row]);
+  assert.deepEqual(rowsFromJson(rowsToJson([row])), [row]);
+  const json = JSON.parse(rowsToJson([row]))[0];
+  assert.deepEqual(json.outcomes.memfd.reasons, [
+    "vms: 2 unsupported — no LUO, no memfd, no sessions",
+  ]);
+  assert.equal(json.outcomes.folio.failedRestore, 1);
 });
 
 Deno.test("CSV quoting: commas, quotes, newlines, spaces, missing values", () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   chunkCapacity,
+  clipReason,
   decodeChunkHeader,
   decodeManifest,
   decodeManifestRoot,
@@ -66,7 +67,13 @@ const SECTIONS: ManifestSection[] = [
     ],
   },
   { kind: "test_kho", name: "test_kho", attempted: 1, saved: true },
-  { kind: "test_kho", name: "t".repeat(31), attempted: 1, saved: false },
+  {
+    kind: "test_kho",
+    name: "t".repeat(31),
+    attempted: 1,
+    saved: false,
+    failedReason: "kho_test_init: ENOMEM: no page for the folios",
+  },
   {
     kind: "subtree",
     name: "notes",
@@ -100,13 +107,15 @@ Deno.test("the stream round-trips every section kind, little-endian, at the docu
   const reasons = [
     new TextEncoder().encode("no kho_preserve_vmalloc here").length, // 28 → 32
     new TextEncoder().encode("hugetlb memfd (1 GiB pages): no LUO file handler — é").length,
+    "kho_test_init: ENOMEM: no page for the folios".length, // the failed-preserve reason
   ].map((n) => Math.ceil(n / 8) * 8);
   assert.equal(
     bytes.length,
-    24 + 10 * 64 + reasons[0] + reasons[1] + 3 * 16 + 16 + 24 + 2 * 88 + 24 + 24 + 3 * 24,
-    "header, ten section headers, two reasons, records",
+    24 + 10 * 72 + reasons[0] + reasons[1] + reasons[2] + 3 * 16 + 16 + 24 + 2 * 88 + 24 + 24 +
+      3 * 24,
+    "header, ten section headers, three reasons, records",
   );
-  assert.equal(dv0(bytes).getUint32(8, true), 2, "version 2");
+  assert.equal(dv0(bytes).getUint32(8, true), 3, "version 3");
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 8)), "KHSCMAN1");
   const dv = new DataView(bytes.buffer);
   assert.equal(dv.getUint32(12, true), SECTIONS.length);
@@ -119,7 +128,11 @@ Deno.test("the stream round-trips every section kind, little-endian, at the docu
     [32, 36, 40, 44].map((o) => dv.getUint32(s0 + o, true)),
     [SECTION_KINDS.folio, 16, 4, 3],
   );
-  assert.deepEqual([56, 60].map((o) => dv.getUint32(s0 + o, true)), [0, 0], "nothing unsupported");
+  assert.deepEqual(
+    [56, 60, 64, 68].map((o) => dv.getUint32(s0 + o, true)),
+    [0, 0, 0, 0],
+    "nothing unsupported, no failed-preserve reason, reserved",
+  );
   assert.equal(dv.getUint32(s0 + SCENARIO_SECTION_HEADER_SIZE, true), 0x100);
   assert.deepEqual(mustDecode(bytes), SECTIONS);
   // The memfd section: unsupported 3 and its reason, then { session[64], token, nr, hash }.
@@ -225,6 +238,27 @@ Deno.test("the encoder refuses what the layout cannot hold", () => {
     RangeError,
     "unsupported objects need a reason",
   );
+  assert.throws(
+    () => encodeManifest([{ ...f, attempted: 3, failedReason: "ENOMEM" }]),
+    RangeError,
+    "a failed-preserve reason only where some preserve failed",
+  );
+  assert.throws(
+    () => encodeManifest([{ ...f, failedReason: "x".repeat(1025) }]),
+    RangeError,
+    "at most 1024 bytes",
+  );
+});
+
+Deno.test("clipReason keeps a reason within the layout's 1024 bytes, whole characters", () => {
+  assert.equal(clipReason("x".repeat(1024)), "x".repeat(1024));
+  const cut = clipReason("😀".repeat(300)); // 4 bytes each
+  assert.ok(new TextEncoder().encode(cut).length <= 1024);
+  assert.ok(cut.endsWith("…") && !cut.includes("\uFFFD"));
+  assert.deepEqual(mustDecode(encodeManifest([{ ...SECTIONS[0], failedReason: cut }]))[0], {
+    ...SECTIONS[0],
+    failedReason: cut,
+  });
 });
 
 /** The stream of SECTIONS with `patch` applied to a copy. */
@@ -258,7 +292,13 @@ Deno.test("the decoder rejects corrupt streams with a reason and never throws", 
   rejects(patched((dv) => dv.setUint32(s0 + 48, 31, true)), /folio order 31/);
   rejects(patched((_, b) => (b[s0] = 0)), /bad name/);
   rejects(patched((_, b) => b.fill(0x41, s0, s0 + 32)), /bad name/);
-  rejects(patched((dv) => dv.setUint32(s0 + 64 + 4, 0x200, true)), /pfn/);
+  rejects(patched((dv) => dv.setUint32(s0 + 72 + 4, 0x200, true)), /pfn/);
+  rejects(patched((dv) => dv.setUint32(s0 + 68, 1, true)), /reserved not zero/);
+  rejects(patched((dv) => dv.setUint32(s0 + 64, 2000, true)), /failed-preserve reason of 2000/);
+  rejects( // a failed-preserve reason where every object has a record
+    patched((dv) => (dv.setUint32(s0 + 40, 3, true), dv.setUint32(s0 + 64, 8, true))),
+    /failed-preserve reason of 8 bytes/,
+  );
   rejects(
     patched((dv) => dv.setUint32(s0 + 56, 2, true)),
     /count 3 \+ unsupported 2 > attempted 4/,
@@ -273,7 +313,7 @@ Deno.test("the decoder rejects corrupt streams with a reason and never throws", 
   const sub = encodeManifest(SECTIONS.slice(0, -3)).length + SCENARIO_SECTION_HEADER_SIZE;
   rejects(patched((dv) => dv.setUint32(sub, 0x1234, true)), /blob at/);
   rejects(patched((dv) => dv.setUint32(sub + 8, 0, true)), /blob of 0 bytes/);
-  rejects(patched((dv) => dv.setUint32(sub - 16, 1, true)), /subtree param 1/); // param at 48
+  rejects(patched((dv) => dv.setUint32(sub - 24, 1, true)), /subtree param 1/); // param at 48
   // A region need not be page-aligned, but it must be a size.
   const reg = encodeManifest(SECTIONS.slice(0, -1)).length + SCENARIO_SECTION_HEADER_SIZE;
   rejects(patched((dv) => dv.setUint32(reg + 8, 0, true)), /region of 0 bytes/);

@@ -90,7 +90,7 @@ Deno.test("a multi-chunk manifest: order-9 chunks, bulk reads, the stream intact
     const w = writeScenarioManifest(k1, want);
     assert.equal(w.chunks, 3, profile);
     // Two order-9 chunks, an order-8 tail (606,056 bytes left) and the root page.
-    assert.equal(w.payloadBytes, 24 + 64 + 300_000 * 16 + 64 + 24 + 64 + 88);
+    assert.equal(w.payloadBytes, 24 + 72 + 300_000 * 16 + 72 + 24 + 72 + 88);
     assert.equal(w.bytes, 5 * 2 ** 20 + PAGE_SIZE);
     assert.equal(w.blocks, 4);
     const r = readScenarioManifest(kexec(k1));

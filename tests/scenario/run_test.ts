@@ -3,6 +3,7 @@ import { ManualClock } from "../../lib/rng.ts";
 import { availableProfiles, runScenario } from "../../lib/scenario/run.ts";
 import { deterministicPart, METRICS } from "../../lib/metrics/metrics.ts";
 import { rowTimings } from "../../lib/metrics/timing.ts";
+import { outcomeProblems, rowOutcomes } from "../../lib/metrics/outcomes.ts";
 import { getProfile } from "../../lib/kho/profiles.ts";
 import { SCENARIO_NAMES, type ScenarioName } from "../../lib/scenario/scenarios.ts";
 
@@ -36,6 +37,15 @@ Deno.test("small hypervisor run for every available profile: rows complete, real
     for (const m of METRICS) {
       if (m.name === "pointIndex" || m.name === "sweepParam" || m.name === "sweepValue") continue;
       if (m.name === "finalizeMs" && stateless) continue; // no finalize, no timing
+      if (m.type === "outcomes") {
+        // A family of columns: one set per kind attempted, adding up.
+        const o = rowOutcomes(row);
+        assert.deepEqual(Object.keys(o), ["folio", "memfd", "vmalloc", "range"], profile);
+        for (const [kind, k] of Object.entries(o)) {
+          assert.deepEqual(outcomeProblems(kind, k), [], `${profile} ${kind}`);
+        }
+        continue;
+      }
       assert.ok(m.name in row, `${profile}: ${m.name} missing`);
       // Every timing: its median and n = repeat (default 5) samples with min and max.
       if (m.kind === "wallclock") {
@@ -127,7 +137,13 @@ Deno.test("1 GiB guests: hugetlbfs memfds cross on the HugeTLB RFC and are unsup
     params: folio,
   });
   assert.equal(v2.row.status, "lost");
-  assert.equal(v2.row.lostObjects, 2);
+  // The walk kept both folios (their memory is reserved): the restore refused them, with a WARN.
+  assert.equal(v2.row.restoreFailures, 2);
+  assert.equal(v2.row.lostObjects, 0);
+  assert.deepEqual(rowOutcomes(v2.row).folio.reasons, [
+    "guests: 2 failedRestore — kho_restore_folio(0x40000000) returned NULL; successor's log: " +
+    "WARNING: at kho_restore_page: pfn 0x40000: order 18 > 10 (the first of 2)",
+  ]);
   assert.throws(
     () =>
       runScenario({

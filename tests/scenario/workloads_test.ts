@@ -10,6 +10,7 @@ import { restoreSection, Tally, VmallocSet, type Workload } from "../../lib/scen
 import { Kernel } from "../../lib/boot/kernel.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { KhoVmalloc } from "../../lib/kho/abi/kexec_handover.ts";
+import { outcomeProblems, rowOutcomes } from "../../lib/metrics/outcomes.ts";
 
 /** Runs here read a manual clock: every wall-clock metric is 0. */
 const CLOCK = new ManualClock();
@@ -156,7 +157,7 @@ Deno.test("the successor's restore needs only the successor kernel", () => {
     const k2 = k1.kexec({ ...inst.bootOptions, finalizeAtKexec: false });
     // From here on: k2 and a fresh tally, nothing else.
     const t2 = new Tally();
-    restoreScenario(k2, t2, { attempted: 0 });
+    restoreScenario(k2, t2, { attempted: [] });
     const [, lost, restored] = OUTCOME[profile];
     assert.equal(t2.lostObjects, lost, profile);
     assert.equal(t2.restoredBlocks, restored, profile);
@@ -191,7 +192,7 @@ Deno.test("a corrupt manifest chunk loses every attempted object with a manifest
   }
 });
 
-Deno.test("a refused handover loses every attempted object", () => {
+Deno.test("a refused handover settles every attempted object as refused, with the successor's reason", () => {
   const { row } = runScenario({
     clock: CLOCK,
     scenario: "hypervisor",
@@ -203,10 +204,20 @@ Deno.test("a refused handover loses every attempted object", () => {
   });
   assert.equal(row.status, "refused");
   assert.match(row.errors as string, /^boot:Error\(.*compat/);
-  assert.equal(row.lostObjects, 2006);
+  // 2000 IOMMU pages, 2 DMA blocks, 2 files, 2 vmalloc buffers: handed over, refused, not lost.
+  assert.equal(row.refusedObjects, 2006);
+  assert.equal(row.lostObjects, 0);
+  const o = rowOutcomes(row);
+  assert.deepEqual(Object.keys(o), ["folio", "memfd", "vmalloc", "range"]);
+  assert.equal(o.folio.refused, 2000);
+  assert.match(
+    o.folio.reasons[0],
+    /^iommu: 2000 refused — the successor refused the handover: .*compat/,
+  );
+  for (const [kind, k] of Object.entries(o)) assert.deepEqual(outcomeProblems(kind, k), [], kind);
 });
 
-Deno.test("content changed after the manifest was written is reported lost, not hidden", () => {
+Deno.test("content changed after the manifest was written is reported corrupted, not hidden", () => {
   const inst = buildScenario("hypervisor", { profile: "kho-v4", params: SMALL });
   const k1 = inst.kernel;
   const t1 = new Tally();
@@ -217,12 +228,17 @@ Deno.test("content changed after the manifest was written is reported lost, not 
   k1.machine.mem.writeU8(folio.pfns[0] * 4096 + 77, 0x42);
   const k2 = k1.kexec(inst.bootOptions);
   const t2 = new Tally();
-  restoreScenario(k2, t2, { attempted: 0 });
-  assert.equal(t2.lostObjects, 1);
+  restoreScenario(k2, t2, { attempted: [] });
+  assert.equal(t2.outcomes.total("corrupted"), 1);
+  assert.equal(t2.lostObjects, 0);
   assert.equal(t2.restoreFailures, 0);
+  assert.deepEqual(
+    t2.outcomes.outcomes().folio.reasons,
+    [`${folio.name}: 1 corrupted — content hash differs`],
+  );
 });
 
-Deno.test("a vmalloc record whose area comes back smaller than its bytes is lost, not a page fault of kholab's (issue 18 §1)", () => {
+Deno.test("a vmalloc record whose area comes back smaller than its bytes is corrupted, not a page fault of kholab's (issue 18 §1)", () => {
   const k1 = Kernel.coldBoot(new Machine({ ramBytes: 2 ** 30, nodes: 1 }));
   const addr = k1.vmalloc.vmalloc(3 * 4096)!;
   k1.vmalloc.fill(addr, 3 * 4096, { pattern: 3 });
@@ -236,7 +252,10 @@ Deno.test("a vmalloc record whose area comes back smaller than its bytes is lost
   const t = new Tally();
   restoreSection(k2, forged, t);
   assert.equal(t.restoreFailures, 0);
-  assert.equal(t.lostObjects, 1);
+  assert.equal(t.lostObjects, 0);
+  assert.deepEqual(t.outcomes.outcomes().vmalloc.reasons, [
+    "vbuf: 1 corrupted — content hash differs (an area of 2 pages for 12288 bytes)",
+  ]);
 });
 
 Deno.test("restores tally the kernel's verdicts and let kholab's own exceptions through", () => {

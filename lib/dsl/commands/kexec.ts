@@ -24,7 +24,8 @@ import { objectOfSection, sectionOf } from "../handover.ts";
 import { restoreObject, verifyObject } from "../object_kho.ts";
 import type { DslObject } from "../objects.ts";
 import { kexecEstimate, restoreEstimate } from "../memory_estimates.ts";
-import type { Session } from "../session.ts";
+import type { Session, SettledOutcome } from "../session.ts";
+import type { Outcome } from "../../metrics/outcomes.ts";
 import type { CommandSpec, Invocation, PositionalSpec } from "../spec.ts";
 
 /**
@@ -93,18 +94,71 @@ export function finalizeOrAbort(s: Session, what: "finalize" | "abort"): void {
   s.print(`kho_${what}: ok${dropped.length ? `; ${abortNote(dropped)}` : ""}`);
 }
 
-/** Writes the manifest of the preserved objects and regions (null without KHO). */
-function handOver(s: Session, kernel: Kernel): ManifestWriteResult | null {
+/** What {@link handOver} handed over. */
+interface HandedOver {
+  /** The manifest written (null without KHO). */
+  written: ManifestWriteResult | null;
+  /** The objects and regions it names: the script's own account of what it attempted. */
+  attempted: { name: string; kind: string }[];
+}
+
+/** Writes the manifest of the preserved objects and regions (none without KHO). */
+function handOver(s: Session, kernel: Kernel): HandedOver {
   const objs = [...s.objects.values()];
   const preserved = objs.filter((x) => x.state === "preserved");
+  const attempted = preserved.map((o) => ({ name: o.name, kind: o.kind }));
   if (!kernel.kho.enabled) {
     if (preserved.length) {
       s.print(`kexec: KHO is off; ${preserved.length} preserved object(s) are lost`);
     }
-    return null;
+    return { written: null, attempted };
   }
   const regions = objs.filter((x) => x.state === "reserved");
-  return writeScenarioManifest(kernel, [...preserved, ...regions].map(sectionOf));
+  const written = writeScenarioManifest(kernel, [...preserved, ...regions].map(sectionOf));
+  return {
+    written,
+    attempted: [...attempted, ...regions.map((o) => ({ name: o.name, kind: o.kind }))],
+  };
+}
+
+/**
+ * The outcomes the successor settles at kexec for objects that do not come back as its
+ * incoming objects: all of them when it refused the handover (`refused`, its logged reason),
+ * could not read the manifest or found none (`lost`), and each handed-over `reserve_mem=`
+ * region it has no region of that name for (`lost`).
+ */
+function settleAtKexec(
+  before: Kernel,
+  next: Kernel,
+  handed: HandedOver,
+  found: ReturnType<typeof readScenarioManifest>,
+): SettledOutcome[] {
+  const all = (outcome: Outcome, reason: string) =>
+    handed.attempted.map((a) => ({ ...a, outcome, reason }));
+  if (!before.kho.enabled) return all("lost", "KHO is off in the kernel that preserved it");
+  if (!next.kho.isKhoBoot) {
+    return all(
+      "refused",
+      `the successor refused the handover: ${next.boot.revivalRefused ?? "no KHO boot"}`,
+    );
+  }
+  if (!found.ok) {
+    return all(
+      "lost",
+      `the successor could not read the manifest naming it (${found.errno}: ${found.reason})`,
+    );
+  }
+  const regions = new Set(next.reserveMem.regions.map((r) => r.name));
+  return found.sections.flatMap((x) =>
+    x.kind === "reserve_mem" && x.blob !== null && !regions.has(x.name)
+      ? [{
+        name: x.name,
+        kind: "reserve_mem",
+        outcome: "lost" as const,
+        reason: `the successor has no reserve_mem=…:${x.name} region to revive it into`,
+      }]
+      : []
+  );
 }
 
 /** `kexec [profile=…] [cmdline=…]`. */
@@ -112,7 +166,8 @@ export function kexecCommand(s: Session, o: Record<string, unknown>): void {
   const kernel = s.ensureKernel();
   const profile = (o.profile as ProfileName | undefined) ?? s.nextProfile ?? kernel.profile.name;
   const cmdline = [s.cmdline(), (o.cmdline as string | undefined) ?? ""].join(" ").trim();
-  const written = handOver(s, kernel);
+  const handed = handOver(s, kernel);
+  const written = handed.written;
   let next: Kernel;
   try {
     next = kernel.kexec({ profile, cmdline, config: s.kernelConfig.config });
@@ -179,6 +234,12 @@ export function kexecCommand(s: Session, o: Record<string, unknown>): void {
     }, ${incoming} incoming object(s), walk ${b.retrieve?.blocks ?? 0} blocks`,
   );
   s.adoptRegions(next, new Map(sections.map((x) => [x.name, x])));
+  s.handover = {
+    boot: next.bootIndex,
+    profile: next.profile.name,
+    handedOver: handed.attempted.length,
+    settled: settleAtKexec(kernel, next, handed, found),
+  };
 }
 
 /** Whether a kernel still runs (kexec marks the one it replaces dead). */
