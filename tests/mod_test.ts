@@ -441,6 +441,7 @@ const API = [
   "buddyinfoFigure",
   "buildScenario",
   "byOrderFigure",
+  "cacheLinesSpanned",
   "checkFullVerdict",
   "checkParamValue",
   "checkPfnList",
