@@ -318,9 +318,11 @@ export function serialize(
   c.entriesFollowed += followed;
   c.cacheLinesRead += lines;
   c.pagesTouched += objects;
-  for (const phys of pages) {
-    const n = mem.readU32(phys + 4 * NUM_ELMS);
-    c.cacheLinesWritten += cacheLinesSpanned(0, KHOSER_CHUNK_HDR + n * KHOSER_ENTRY_SIZE);
+  for (const indices of indicesByOrder) {
+    // full chunks of 255 entries fill their page, the last one its header and n entries
+    const n = indices.length, full = Math.max(0, Math.ceil(n / BITMAP_SIZE) - 1);
+    c.cacheLinesWritten += full * cacheLinesSpanned(0, KHOSER_CHUNK_SIZE) +
+      cacheLinesSpanned(0, KHOSER_CHUNK_HDR + (n - full * BITMAP_SIZE) * KHOSER_ENTRY_SIZE);
   }
   const list: KhoserList = {
     firstChunkPhys: first,

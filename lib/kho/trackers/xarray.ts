@@ -161,10 +161,11 @@ interface OrderXa {
    * the bitmap's line. Kept up to date as the two XArrays grow.
    */
   lines: number;
-  /** Slots read on that path (each followed): `orders` nodes, the `phys_bits` head, nodes. */
+  /**
+   * Slots read on that path (each followed): `orders` nodes, the `phys_bits` head, nodes. The
+   * objects on it (nodes, `kho_mem_phys`, the bitmap's page) are one more.
+   */
   entries: number;
-  /** Objects on that path (nodes, `kho_mem_phys`, the bitmap's page). */
-  pages: number;
 }
 
 /**
@@ -287,10 +288,11 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     bm[bit >>> 5] |= 1 << (bit & 31);
     // the path to the bitmap, charged arithmetically (see OrderXa.lines)
     const c = this.counters;
+    const entries = xa.entries;
     c.cacheLinesRead += xa.lines + (idx < 4096 ? EXTRA_LINES[idx] : xaExtraLines(idx));
-    c.entriesVisited += xa.entries;
-    c.entriesFollowed += xa.entries;
-    c.pagesTouched += xa.pages;
+    c.entriesVisited += entries;
+    c.entriesFollowed += entries;
+    c.pagesTouched += entries + 1;
     c.cacheLinesWritten++;
   }
 
@@ -308,7 +310,6 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       bitmaps: 0,
       lines: 0,
       entries: 0,
-      pages: 0,
     };
     for (let o = this.#orders.length; o < order; o++) this.#orders.push(undefined);
     this.#orders[order] = xa;
@@ -328,13 +329,12 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     return xa;
   }
 
-  /** Recomputes `xa`'s path cost (`OrderXa.lines`, `entries`, `pages`) from both shapes. */
+  /** Recomputes `xa`'s path cost (`OrderXa.lines`, `entries`) from both shapes. */
   #pathCost(xa: OrderXa, order: number): void {
     const ho = this.#ordersShape.height;
     const hb = xa.shape.height;
     xa.entries = ho + 1 + hb;
     xa.lines = (ho === 0 ? 0 : ho + xaExtraLines(order)) + 1 + hb + 1;
-    xa.pages = ho + 1 + hb + 1;
   }
 
   /**
@@ -366,7 +366,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     c.cacheLinesRead += xa.lines + xaExtraLines(idx);
     c.entriesVisited += xa.entries;
     c.entriesFollowed += xa.entries;
-    c.pagesTouched += xa.pages;
+    c.pagesTouched += xa.entries + 1;
     c.cacheLinesWritten++;
   }
 

@@ -233,9 +233,16 @@ export class XaShape {
 /**
  * What `xa_for_each` over an XArray holding exactly `sorted` (ascending, distinct, without
  * erased entries) reads: `xa_find(0)`, then `xa_find_after` per entry found, each starting
- * again at the head (see the module comment). Every node is read from slot 0 to slot 63
- * once the walk is over, so its lines are {@link XA_NODE_SLOT_LINES}; slots are counted each
- * time they are read.
+ * again at the head (see the module comment). Counted arithmetically from the indices, in
+ * O(entries × height) without building the tree:
+ * - each find of `t` (0, or the last entry + 1) descends from the root along `t`'s digits
+ *   while the slot is used — a slot on `t`'s path is used exactly when the entry before `t`
+ *   or the next entry `e` shares its prefix —, then scans forward: the rest of each node on
+ *   the way up to the lowest level `L` whose node holds both `t` and `e`, the slots of that
+ *   node up to `e`'s, and down `e`'s path from slot 0 to `e`'s slot at each level; the last
+ *   find scans to the end of the root;
+ * - every node is entered at slot 0 and read to slot 63 by the time the walk ends, so it
+ *   costs {@link XA_NODE_SLOT_LINES} lines; slots are counted each time they are read.
  *
  * @example
  * ```ts
@@ -253,70 +260,55 @@ export function xaForEachCost(sorted: readonly number[]): XaCost {
   if (n === 0) return out;
   const h = xaHeight(sorted[n - 1]);
   if (h === 0) return out; // index 0 alone, in the head
-  // The node prefixes per level, as XaShape keeps them.
-  const levels: Set<number>[] = [new Set(sorted)];
+  const P = new Float64Array(h + 2);
+  for (let k = 0; k < P.length; k++) P[k] = pow64(k);
+  // nodes: the distinct prefixes i >> 6k at each level, each level from the one below
+  let level: readonly number[] = sorted;
   for (let k = 1; k <= h; k++) {
-    const s = new Set<number>();
-    for (const i of sorted) s.add(Math.floor(i / pow64(k)));
-    levels.push(s);
+    const up: number[] = [];
+    for (let j = 0; j < level.length; j++) {
+      const p = Math.floor(level[j] / XA_CHUNK_SIZE);
+      if (up.length === 0 || up[up.length - 1] !== p) up.push(p);
+    }
+    out.nodes += up.length;
+    level = up;
   }
-  const lineMasks = new Map<number, number>();
-  const touch = (k: number, p: number, s: number) => {
-    const key = p * 16 + k;
-    lineMasks.set(key, (lineMasks.get(key) ?? 0) | (1 << xaSlotLine(s)));
-  };
-  const used = (k: number, p: number, s: number) => levels[k - 1].has(p * XA_CHUNK_SIZE + s);
-  const limit = pow64(h);
-  // One xas_find from a fresh state at `index`: returns whether an entry was found.
-  const find = (index: number): boolean => {
-    if (index >= limit) {
-      touch(h, 0, 0); // xas_start reads the root's shift: past the tree
-      return false;
+  out.lines = XA_NODE_SLOT_LINES * out.nodes;
+  let slots = 0, followed = 0;
+  // find(t) with `prev` the entry before t (-1: none) and `e` the next entry (-1: none)
+  for (let j = -1; j < n; j++) {
+    const prev = j < 0 ? -1 : sorted[j];
+    const t = prev + 1;
+    const e = j + 1 < n ? sorted[j + 1] : -1;
+    if (t === e) { // t itself is present: the load reads one used slot per level
+      slots += h;
+      followed += h;
+      continue;
     }
-    // xas_load: descend to `index`
-    let k = h, p = 0, s = 0;
+    if (t >= P[h]) continue; // past the tree: the root's shift only (its lines are counted)
+    // the load: levels h..m while the slot on t's path is used (shared with prev or e)
+    let m = h;
     for (;;) {
-      s = Math.floor(index / pow64(k - 1)) % XA_CHUNK_SIZE;
-      touch(k, p, s);
-      out.slots++;
-      if (!used(k, p, s)) break;
-      out.followed++;
-      if (k === 1) return true;
-      p = p * XA_CHUNK_SIZE + s;
-      k--;
+      slots++;
+      const d = P[m - 1], pre = Math.floor(t / d);
+      if (
+        !((prev >= 0 && Math.floor(prev / d) === pre) || (e >= 0 && Math.floor(e / d) === pre))
+      ) break;
+      followed++;
+      m--; // m > 1 here: at level 1 a used slot would be t itself
     }
-    // xas_find: scan forward from the slot after the empty one
-    s++;
-    for (;;) {
-      if (s === XA_CHUNK_SIZE) {
-        if (k === h) return false; // past the root's last slot: the end
-        s = (p % XA_CHUNK_SIZE) + 1; // the node's offset in its parent, plus one
-        p = Math.floor(p / XA_CHUNK_SIZE);
-        k++;
-        continue;
-      }
-      touch(k, p, s);
-      out.slots++;
-      if (used(k, p, s)) {
-        out.followed++;
-        if (k === 1) return true;
-        p = p * XA_CHUNK_SIZE + s;
-        k--;
-        s = 0;
-        continue;
-      }
-      s++;
-    }
-  };
-  find(0);
-  for (const i of sorted) find(i + 1);
-  out.nodes = lineMasks.size;
-  for (const m of lineMasks.values()) {
-    let x = m;
-    while (x !== 0) {
-      x &= x - 1;
-      out.lines++;
-    }
+    // the scan: up from level m to L, the lowest level whose node holds both t and e
+    let L = m;
+    while (L <= h && (e < 0 || Math.floor(t / P[L]) !== Math.floor(e / P[L]))) L++;
+    for (let k = m; k < L; k++) slots += 63 - (Math.floor(t / P[k - 1]) % XA_CHUNK_SIZE);
+    if (L > h) continue; // no entry left: the root's last slot ends the walk
+    // across level L to e's slot, then down e's path from slot 0 at each level
+    slots += (Math.floor(e / P[L - 1]) % XA_CHUNK_SIZE) -
+      (Math.floor(t / P[L - 1]) % XA_CHUNK_SIZE);
+    for (let k = 1; k < L; k++) slots += (Math.floor(e / P[k - 1]) % XA_CHUNK_SIZE) + 1;
+    followed += L;
   }
+  out.slots = slots;
+  out.followed = followed;
   return out;
 }
