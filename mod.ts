@@ -255,6 +255,7 @@ export {
   type WalkOutcome,
 } from "./lib/kho/trackers/walk_guard.ts";
 export {
+  cacheLinesSpanned,
   TRACKER_COUNTER_NAMES,
   TrackerCounters,
   type TrackerCounterValues,

@@ -458,6 +458,7 @@ const API = [
   "buddyinfoFigure",
   "buildScenario",
   "byOrderFigure",
+  "cacheLinesSpanned",
   "checkFullVerdict",
   "checkParamValue",
   "checkPfnList",

@@ -6,7 +6,8 @@
  * module — an object that could never survive kexec. Every walk in one process "works";
  * `runConformance`'s `bytes-only` check builds two trackers at the same addresses and walks
  * the first one's bytes after the second was built, and names the failure
- * `reads-javascript-state`.
+ * `reads-javascript-state`. Reading nothing, its walk charges no counter either, which the
+ * `cost-counters` check names `walk-miscounted`.
  *
  * @module
  */

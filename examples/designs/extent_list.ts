@@ -47,6 +47,7 @@
  */
 
 import {
+  cacheLinesSpanned,
   defineProfile,
   defineTracker,
   incomingTracker,
@@ -248,6 +249,7 @@ export class ExtentList {
     return this.#pages[p].w[COUNT];
   }
   #write(p: number, i: number, pfn: number, run: number, order: number): void {
+    this.counters.cacheLinesWritten++; // a 16-byte record, inside one line
     const w = this.#pages[p].w, r = REC + 4 * i;
     w[r] = pfn >>> 0;
     w[r + 1] = Math.floor(pfn / TWO32);
@@ -300,6 +302,9 @@ export class ExtentList {
       P.w[COUNT] = half;
       P.w[NEXT] = q.phys >>> 0;
       P.w[NEXT + 1] = Math.floor(q.phys / TWO32);
+      // the new page's header and records, the old page's header and cleared records
+      this.counters.cacheLinesWritten += cacheLinesSpanned(0, 16 * (1 + moved)) + 1 +
+        cacheLinesSpanned(16 * (1 + half), 16 * moved);
       this.#pages.splice(p + 1, 0, q);
       this.#first.splice(p + 1, 0, 0);
       this.#first[p + 1] = keyOf(this.#order(p + 1, 0), this.#pfn(p + 1, 0));
@@ -308,6 +313,8 @@ export class ExtentList {
     const w = this.#pages[p].w, n = w[COUNT];
     w.copyWithin(REC + 4 * (j + 1), REC + 4 * j, REC + 4 * n);
     w[COUNT] = n + 1;
+    // the header (count) and the records shifted up by one
+    this.counters.cacheLinesWritten += 1 + cacheLinesSpanned(16 * (2 + j), 16 * (n - j));
     return [p, j];
   }
 
@@ -317,6 +324,8 @@ export class ExtentList {
     w.copyWithin(REC + 4 * i, REC + 4 * (i + 1), REC + 4 * n);
     w.fill(0, REC + 4 * (n - 1), REC + 4 * n);
     w[COUNT] = n - 1;
+    // the header (count) and the records shifted down by one
+    this.counters.cacheLinesWritten += 1 + cacheLinesSpanned(16 * (1 + i), 16 * (n - i));
     if (n - 1 > 0) {
       if (i === 0) this.#first[p] = keyOf(this.#order(p, 0), this.#pfn(p, 0));
       return;
@@ -328,6 +337,7 @@ export class ExtentList {
       }
       const next = this.#pages[1];
       w.set(next.w.subarray(0, REC + 4 * EXTENTS_PER_PAGE), 0); // header (next, count) + records
+      this.counters.cacheLinesWritten += 64;
       this.#pages.splice(1, 1);
       this.#first.splice(1, 1);
       this.#first[0] = keyOf(this.#order(0, 0), this.#pfn(0, 0));
@@ -337,6 +347,7 @@ export class ExtentList {
     const prev = this.#pages[p - 1].w;
     prev[NEXT] = w[NEXT];
     prev[NEXT + 1] = w[NEXT + 1];
+    this.counters.cacheLinesWritten++;
     const [gone] = this.#pages.splice(p, 1);
     this.#first.splice(p, 1);
     this.#free(gone);

@@ -47,6 +47,7 @@
 
 import {
   type BlockCallback,
+  cacheLinesSpanned,
   defineProfile,
   defineTracker,
   incomingTracker,
@@ -182,10 +183,13 @@ class Reader extends WalkGuard<TreeWalkErrorReason> {
         go = this.bitmap(this.words(bm / PAGE_SIZE), 0, pageBlocks, start, order);
       }
     }
+    const lines = this.c.cacheLinesRead;
     for (let order = 5; order <= 17 && go; order++) {
       go = this.bitmap(w, EMBEDDED[order] / 4, perGib(order), base, order);
     }
-    this.c.cacheLinesRead += Math.ceil(EMBEDDED[17] / 64) + 1;
+    // the GiB page's lines once (the cost model's distinct lines): its sub[] pointers and
+    // the embedded bitmaps, which share lines with each other
+    this.c.cacheLinesRead = lines + cacheLinesSpanned(0, EMBEDDED[17] + 8);
     this.path.pop();
     return go;
   }
@@ -339,6 +343,8 @@ export class TwoLevelBitmap {
     const newSub = subIndex >= 0 && (gib?.sub[subIndex] ?? null) === null ? get() : null;
     // then link: root → directory → GiB page → bitmap page
     const rootW = this.#root!.w;
+    // the cost model's writes: one line per pointer stored, and the bit's line
+    c.cacheLinesWritten += 1 + fresh.length;
     if (this.#dirs[i] === null) {
       this.#dirs[i] = dir;
       rootW[2 * i] = dir.phys >>> 0;
@@ -369,8 +375,13 @@ export class TwoLevelBitmap {
     const g = Math.floor(start / 2 ** GIB_ORDER);
     const dir = this.#dirs[g >>> 9];
     const gib = this.#gibs.get(g);
+    const c = this.counters; // the same path as an add
+    c.entriesVisited += 2;
+    c.cacheLinesRead += 3;
+    c.pagesTouched += 3;
     if (order === GIB_ORDER && dir !== null) {
       dir.w[2 * (g & 511)] &= ~1;
+      c.cacheLinesWritten++;
       return;
     }
     const [w, bit] = gib === undefined ? [null, 0] : this.#bit(gib, start, order);
@@ -382,6 +393,7 @@ export class TwoLevelBitmap {
       return;
     }
     w[bit >>> 5] &= ~(1 << (bit & 31));
+    c.cacheLinesWritten++;
   }
 
   /** Every block, read from the bytes. */

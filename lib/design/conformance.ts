@@ -26,6 +26,12 @@
  * - `accounting`: `metadataPages()` counts `ownedPagesPhys()`, every page in use at the
  *   allocator is owned (or in the serialized copy), metadata bytes fit the pages, and
  *   `destroy()` returns every page;
+ * - `cost-counters`: the tracker charges its {@link TrackerCounters} as the cost model of
+ *   `docs/metrics.md` says every encoding does: each add at least one line read, one line
+ *   written (its bit) and one page touched, never more lines than its pages hold; pages
+ *   allocated and freed as the allocator saw them, for `create` and each add; no counter goes
+ *   down; the successor's walk one callback per block delivered, and lines and pages read
+ *   when it delivers any; and the same adds on a fresh tracker charge the same counters;
  * - `bytes-only`: the reader works on a fresh copy of the bytes while every object the
  *   first kernel's tracker was given (memory, allocator, log) throws when touched, and two
  *   trackers built one after the other at the same addresses each read back their own set —
@@ -49,6 +55,12 @@ import { Rng } from "../rng.ts";
 import { PAGE_SIZE } from "../units.ts";
 import { checkedWalk, checkedWalkBatched } from "../kho/trackers/incoming.ts";
 import { trackerFormat } from "../kho/trackers/registry.ts";
+import {
+  CACHE_LINE_SIZE,
+  TRACKER_COUNTER_NAMES,
+  type TrackerCounters,
+  type TrackerCounterValues,
+} from "../kho/trackers/counters.ts";
 import type {
   IncomingTracker,
   OutgoingTracker,
@@ -71,6 +83,7 @@ export const CONFORMANCE_CHECKS = [
   "invalid-args",
   "enomem-rollback",
   "accounting",
+  "cost-counters",
   "bytes-only",
   "corrupt-root",
   "corrupt-outside-ram",
@@ -657,6 +670,24 @@ const CHECKS: Record<ConformanceCheckName, CheckFn> = {
     return `${owned.length} pages owned, ${all.size - owned.length} serialized; destroy frees all`;
   },
 
+  "cost-counters": (c) => {
+    const first = chargedRun(c), again = chargedRun(c);
+    for (const k of TRACKER_COUNTER_NAMES) {
+      if (first.outgoing[k] !== again.outgoing[k] || first.walk[k] !== again.walk[k]) {
+        fail(
+          "nondeterministic",
+          `the same adds on a fresh tracker charged ${k} ${again.outgoing[k]} ` +
+            `(walk ${again.walk[k]}), not ${first.outgoing[k]} (walk ${first.walk[k]})`,
+        );
+      }
+    }
+    const o = first.outgoing, w = first.walk;
+    return `${c.blocks.length} adds: ${o.cacheLinesRead} lines read, ${o.cacheLinesWritten} ` +
+      `written, ${o.pagesTouched} pages touched, ${o.pagesAllocated} allocated as the ` +
+      `allocator saw; walk: ${w.callbacks} callbacks, ${w.cacheLinesRead} lines, ` +
+      `${w.pagesTouched} pages; a second run charges the same`;
+  },
+
   "bytes-only": (c) => {
     const a = fullRig(c);
     a.rig.poison.poisoned = true;
@@ -733,6 +764,98 @@ const CHECKS: Record<ConformanceCheckName, CheckFn> = {
       `${[...reasons].map(([r, k]) => `${r} ×${k}`).join(", ") || "none named"}`;
   },
 };
+
+/** Fails unless every counter is a non-negative integer no lower than `before`'s. */
+function expectCounters(what: string, now: TrackerCounterValues, before?: TrackerCounterValues) {
+  for (const k of TRACKER_COUNTER_NAMES) {
+    const v = now[k];
+    if (!Number.isSafeInteger(v) || v < 0) fail("bad-counter", `${what}: ${k} is ${v}`);
+    if (before !== undefined && v < before[k]) {
+      fail("counter-decreased", `${what}: ${k} went from ${before[k]} to ${v}`);
+    }
+  }
+}
+
+/** Fails unless `counters` charged the pages the pool allocated and freed since `mark`. */
+function expectPages(
+  what: string,
+  d: TrackerCounterValues,
+  pool: { allocations: number; inUse: Set<number> },
+  mark: { allocations: number; inUse: number },
+): void {
+  const allocated = pool.allocations - mark.allocations;
+  const freed = allocated - (pool.inUse.size - mark.inUse);
+  if (d.pagesAllocated !== allocated || d.pagesFreed !== freed) {
+    fail(
+      "pages-miscounted",
+      `${what}: the allocator gave ${allocated} pages and took back ${freed}; the counters ` +
+        `say ${d.pagesAllocated} and ${d.pagesFreed}`,
+    );
+  }
+}
+
+/**
+ * The suite's adds on a fresh tracker, each checked against the cost model's floor, then the
+ * successor's walk of the handed-over bytes: the counters both charged.
+ */
+function chargedRun(c: Ctx): { outgoing: TrackerCounterValues; walk: TrackerCounterValues } {
+  const rig = newRig(c.format);
+  const t = rig.tracker, pool = rig.pool;
+  const k: TrackerCounters = t.counters;
+  expectCounters("after create()", k.snapshot());
+  expectPages("create()", k.snapshot(), pool, { allocations: 0, inUse: 0 });
+  for (const [pfn, order] of c.blocks) {
+    const what = `add(${hex(pfn)}, ${order})`;
+    const before = k.snapshot();
+    const mark = { allocations: pool.allocations, inUse: pool.inUse.size };
+    t.add(pfn, order);
+    expectCounters(what, k.snapshot(), before);
+    const d = k.since(before);
+    if (d.cacheLinesRead < 1 || d.pagesTouched < 1 || d.cacheLinesWritten < 1) {
+      fail(
+        "uncharged-add",
+        `${what} charged ${d.cacheLinesRead} lines read, ${d.cacheLinesWritten} written, ` +
+          `${d.pagesTouched} pages touched: recording a block reads and writes at least the ` +
+          `line of its bit in one page`,
+      );
+    }
+    if (d.cacheLinesRead > (PAGE_SIZE / CACHE_LINE_SIZE) * d.pagesTouched) {
+      fail(
+        "lines-beyond-pages",
+        `${what} read ${d.cacheLinesRead} lines in ${d.pagesTouched} pages`,
+      );
+    }
+    expectPages(what, d, pool, mark);
+  }
+  const root = handover(rig);
+  const total = k.snapshot();
+  if (total.pagesAllocated - total.pagesFreed !== pool.inUse.size) {
+    fail(
+      "pages-miscounted",
+      `${total.pagesAllocated} pages allocated and ${total.pagesFreed} freed by the counters, ` +
+        `${pool.inUse.size} in use at the allocator`,
+    );
+  }
+  const reader = c.format.incoming(rig.mem, root, { isRam, log: new KernelLog() });
+  let blocks = 0;
+  const r = checkedWalk(reader, () => (blocks++, 0));
+  if (!r.ok) fail("incoming-error", `the reader failed: ${r.error}: ${r.detail}`);
+  const w = reader.counters.snapshot();
+  expectCounters("the successor's walk", w);
+  if (w.callbacks !== blocks) {
+    fail("walk-miscounted", `the walk delivered ${blocks} blocks and charged ${w.callbacks}`);
+  }
+  if (blocks > 0 && (w.cacheLinesRead < 1 || w.pagesTouched < 1)) {
+    fail("uncharged-walk", `the walk delivered ${blocks} blocks reading no line or page`);
+  }
+  if (w.cacheLinesRead > (PAGE_SIZE / CACHE_LINE_SIZE) * w.pagesTouched) {
+    fail(
+      "lines-beyond-pages",
+      `the walk read ${w.cacheLinesRead} lines in ${w.pagesTouched} pages`,
+    );
+  }
+  return { outgoing: total, walk: w };
+}
 
 type Verdict =
   | { kind: "named"; reason: string }

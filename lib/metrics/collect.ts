@@ -41,17 +41,24 @@ export function uncharged<T>(counters: TrackerCounters, fn: () => T): T {
   }
 }
 
-/** Counter differences as row metrics `<prefix>PagesTouched`, `…CacheLines`, …. */
+/**
+ * Counter differences as row metrics `<prefix>PagesTouched`, `…CacheLines`,
+ * `…EntriesVisited`, `…BitmapWords`, `…CacheLinesWritten`, and for the preserves
+ * `preserveNodesAllocated` (serialization allocates chunk pages, never nodes).
+ */
 export function costMetrics(
-  prefix: "preserve" | "serialize" | "walk",
+  prefix: "preserve" | "serialize",
   v: TrackerCounterValues,
 ): MetricsRow {
-  return {
+  const row: MetricsRow = {
     [`${prefix}PagesTouched`]: v.pagesTouched,
     [`${prefix}CacheLines`]: v.cacheLinesRead,
     [`${prefix}EntriesVisited`]: v.entriesVisited,
     [`${prefix}BitmapWords`]: v.bitmapWordsScanned,
+    [`${prefix}CacheLinesWritten`]: v.cacheLinesWritten,
   };
+  if (prefix === "preserve") row.preserveNodesAllocated = v.nodesAllocated;
+  return row;
 }
 
 /** The preserved blocks of an outgoing tracker by order (walked without charging it). */

@@ -151,7 +151,7 @@ Deno.test("a design in a file outside the repository: compare, matrix, report an
 
   const conf = await kholab("conformance", file);
   assert.equal(conf.code, 0, conf.out + conf.err);
-  assert.match(conf.out, /outside-extents: 16 of 16 checks pass/);
+  assert.match(conf.out, /outside-extents: 17 of 17 checks pass/);
   const missing = await kholab("compare", "--design", `${dir}/none.ts`);
   assert.equal(missing.code, 2);
   assert.match(missing.err, /^kholab compare: design .*none\.ts: no such file$/m);

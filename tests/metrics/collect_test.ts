@@ -48,7 +48,18 @@ Deno.test("an order-18 preserve in an empty radix tree allocates 5 pages", () =>
     preserveCacheLines: d.cacheLinesRead,
     preserveEntriesVisited: 5,
     preserveBitmapWords: 0,
+    // the leaf's bit, and the link to each of the 5 new pages (one pointer stored each)
+    preserveCacheLinesWritten: 6,
+    preserveNodesAllocated: 0, // the radix tree allocates whole pages only
   });
+  // serialization rows carry no node count: finalize allocates chunk pages only
+  assert.deepEqual(Object.keys(costMetrics("serialize", d)), [
+    "serializePagesTouched",
+    "serializeCacheLines",
+    "serializeEntriesVisited",
+    "serializeBitmapWords",
+    "serializeCacheLinesWritten",
+  ]);
 });
 
 Deno.test("walking one full radix leaf reads 64 cache lines and 512 bitmap words", () => {

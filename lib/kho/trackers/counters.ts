@@ -2,14 +2,28 @@
  * Deterministic cost counters of a KHO preserved-memory tracker: what the kernel would do,
  * counted rather than timed, so figures are comparable across machines and runs.
  *
- * Conventions (shared by every tracker implementation):
- * - a *table entry visited* is one u64 slot of a metadata table that the kernel reads; a
- *   *followed* entry is a non-zero one whose child the kernel then dereferences;
+ * One cost model for every encoding (the kernel's, the proposals' and user designs'; the full
+ * text, with each encoding's levels, is the "Cost model" of `docs/metrics.md`, rendered from
+ * `lib/metrics/metrics.ts`):
+ * - a *table entry visited* is one pointer slot the kernel reads on its way (a u64 entry of a
+ *   table page, a slot of an XArray node, a chunk element); a *followed* entry is a non-zero
+ *   one whose child the kernel then dereferences;
  * - a *bitmap word scanned* is one u64 word of a bitmap read while searching for set bits
  *   (setting or clearing a single bit is not a scan);
- * - *cache lines read* counts the distinct 64-byte lines an operation reads: a table lookup
- *   reads the one line holding the entry, scanning a whole 4 KiB table or leaf reads 64;
- * - *pages touched* counts the distinct metadata pages an operation reads or writes.
+ * - *cache lines read* counts the distinct 64-byte lines of tracker metadata an operation
+ *   reads, whatever holds them (table pages, leaves and bitmaps, XArray nodes, the per-order
+ *   `kho_mem_phys`, chunk pages): a table lookup reads the one line holding the entry,
+ *   scanning a whole 4 KiB table or leaf reads 64; setting or clearing a bit reads its line.
+ *   An operation is charged the lines of its whole path, nodes it has just created included.
+ *   The tracker's anchor in the kernel's static data (the radix root pointer, `kho_out`'s
+ *   `orders` XArray head, an FDT property) is not charged;
+ * - *cache lines written* counts the lines an operation stores to: the line of each bit set
+ *   or cleared, one per pointer stored (a new node linked, an entry added), and the lines a
+ *   serialization fills; a page's zeroing by its allocator is not charged;
+ * - *pages touched* counts the distinct metadata pages an operation reads or writes; an
+ *   object smaller than a page (an XArray node, a slab bitmap) counts as the page holding it;
+ * - *nodes allocated* counts index objects smaller than a page that the tracker allocates
+ *   from slab (XArray nodes, `kho_mem_phys`); whole pages are *pages allocated*.
  *
  * @module
  */
@@ -37,6 +51,10 @@ export interface TrackerCounterValues {
   readonly pagesTouched: number;
   /** Walk callbacks made. */
   readonly callbacks: number;
+  /** Index objects smaller than a page allocated from slab (XArray nodes, `kho_mem_phys`). */
+  readonly nodesAllocated: number;
+  /** 64-byte lines stored to: bits set or cleared, pointers stored, serialized lines filled. */
+  readonly cacheLinesWritten: number;
 }
 
 /** Names of the counters, in a stable order (for tables and CSV headers). */
@@ -50,6 +68,8 @@ export const TRACKER_COUNTER_NAMES: readonly (keyof TrackerCounterValues)[] = [
   "cacheLinesRead",
   "pagesTouched",
   "callbacks",
+  "nodesAllocated",
+  "cacheLinesWritten",
 ];
 
 /**
@@ -87,6 +107,10 @@ export class TrackerCounters implements TrackerCounterValues {
   pagesTouched = 0;
   /** Walk callbacks made. */
   callbacks = 0;
+  /** Index objects smaller than a page allocated from slab (XArray nodes, `kho_mem_phys`). */
+  nodesAllocated = 0;
+  /** 64-byte lines stored to: bits set or cleared, pointers stored, serialized lines filled. */
+  cacheLinesWritten = 0;
 
   /** Sets every counter to zero. */
   reset(): void {

@@ -48,6 +48,7 @@ import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { cacheLinesSpanned, TrackerCounters } from "./counters.ts";
 import { hexU64, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
+import { xaForEachCost } from "./xarray_nodes.ts";
 import type { MetadataPageAllocator, WalkBatchCallback, WalkCallback } from "./tracker.ts";
 import {
   KHO_FDT_MEMORY_MAP_PROP_NAME,
@@ -185,6 +186,12 @@ export interface SerializeOptions {
  * chunk of the same order. An order whose xarray holds no bitmap (left behind by a failed
  * preserve, as in the kernel) still gets one chunk with `num_elms = 0`.
  *
+ * Costs (charged when the list is complete): the two `xa_for_each` loops read the `orders`
+ * XArray's nodes, each order's `kho_mem_phys` (its `phys_bits` head) and that XArray's nodes
+ * ({@link xaForEachCost}: slots as entries visited, nodes as pages touched, their lines as
+ * lines read); the bitmaps themselves are not read (only their addresses are listed); each
+ * chunk page is a page touched and its filled lines (header and entries) lines written.
+ *
  * Chunk pages come from `alloc` (site {@link KHOSER_CHUNK_SITE}). On a failure every
  * chunk of the new list is freed and `KhoError` is thrown: ENOMEM, or from 6.18 on EINVAL
  * (after a WARN) when the scratch check rejects a chunk page. The list is recorded in
@@ -231,6 +238,8 @@ export function serialize(
   let first = 0;
   let cur: Uint32Array | null = null;
   let visited = 0;
+  const orders = tracker.orders();
+  const indicesByOrder: (readonly number[])[] = [];
 
   const newChunk = (order: number): Uint32Array => {
     const phys = alloc.allocZeroedPage(KHOSER_CHUNK_SITE);
@@ -268,9 +277,10 @@ export function serialize(
   };
 
   try {
-    for (const order of tracker.orders()) {
+    for (const order of orders) {
       cur = newChunk(order);
       const { indices, phys } = tracker.bitmaps(order);
+      indicesByOrder.push(indices);
       const unit = bits * POW2[order + PAGE_SHIFT];
       for (let i = 0; i < indices.length; i++) {
         if (cur[NUM_ELMS] === BITMAP_SIZE) cur = newChunk(order);
@@ -294,8 +304,26 @@ export function serialize(
     }
     throw e;
   }
-  c.entriesVisited += visited;
-  c.entriesFollowed += visited;
+  // The reads of the two xa_for_each loops, and the chunk lines filled.
+  const walk = xaForEachCost(orders);
+  let slots = walk.slots, followed = walk.followed, lines = walk.lines, objects = walk.nodes;
+  for (const indices of indicesByOrder) {
+    const b = xaForEachCost(indices);
+    slots += 1 + b.slots; // the phys_bits head in kho_mem_phys, then its nodes
+    followed += (indices.length > 0 ? 1 : 0) + b.followed;
+    lines += 1 + b.lines;
+    objects += 1 + b.nodes;
+  }
+  c.entriesVisited += slots;
+  c.entriesFollowed += followed;
+  c.cacheLinesRead += lines;
+  c.pagesTouched += objects;
+  for (const indices of indicesByOrder) {
+    // full chunks of 255 entries fill their page, the last one its header and n entries
+    const n = indices.length, full = Math.max(0, Math.ceil(n / BITMAP_SIZE) - 1);
+    c.cacheLinesWritten += full * cacheLinesSpanned(0, KHOSER_CHUNK_SIZE) +
+      cacheLinesSpanned(0, KHOSER_CHUNK_HDR + (n - full * BITMAP_SIZE) * KHOSER_ENTRY_SIZE);
+  }
   const list: KhoserList = {
     firstChunkPhys: first,
     chunkPagesPhys: pages,

@@ -254,6 +254,7 @@ export class OrderTableTracker implements OutgoingTracker {
       const w = this.#rootWords;
       w[SLOT_U32 * order] = phys >>> 0;
       w[SLOT_U32 * order + 1] = Math.floor(phys / TWO32);
+      c.cacheLinesWritten++;
       top = this.#adoptTable(phys);
       this.#slots[order] = top;
     } else {
@@ -278,6 +279,7 @@ export class OrderTableTracker implements OutgoingTracker {
       const w = this.#words.get(t)!;
       w[ENTRY_U32 * idx] = phys >>> 0;
       w[ENTRY_U32 * idx + 1] = Math.floor(phys / TWO32);
+      c.cacheLinesWritten++;
       if (level === 2) {
         const bm = this.mem.writablePage(phys / PAGE_SIZE);
         this.#pages.set(phys, bm);
@@ -297,6 +299,7 @@ export class OrderTableTracker implements OutgoingTracker {
     const bit = Math.floor(pfn * INV2[order]) & (BITMAP_BITS - 1);
     bm[bit >>> 5] |= 1 << (bit & 31);
     this.counters.cacheLinesRead++;
+    this.counters.cacheLinesWritten++;
     this.counters.pagesTouched += touched;
   }
 
@@ -344,6 +347,7 @@ export class OrderTableTracker implements OutgoingTracker {
     const [bm, bit] = at;
     bm[bit >>> 5] &= ~(1 << (bit & 31));
     this.counters.cacheLinesRead++;
+    this.counters.cacheLinesWritten++;
   }
 
   /** Whether the block's bit is set (whatever its order, even one the successor ignores). */

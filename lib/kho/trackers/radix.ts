@@ -365,12 +365,17 @@ export class RadixTree implements OutgoingTracker {
     }
   }
 
+  /**
+   * The cost of an add, whatever it allocated: five table entries (levels 5..1) and the
+   * leaf, one line and one page each, the leaf's line written (the bit).
+   */
   #chargeDescent(followed: number): void {
     const c = this.counters;
     c.entriesVisited += ROOT_LEVEL;
     c.entriesFollowed += followed;
     c.cacheLinesRead += ROOT_LEVEL + 1;
     c.pagesTouched += ROOT_LEVEL + 1;
+    c.cacheLinesWritten++;
   }
 
   /**
@@ -447,6 +452,7 @@ export class RadixTree implements OutgoingTracker {
       const words = this.#words.get(t)!;
       words[ENTRY_U32 * i] = phys >>> 0;
       words[ENTRY_U32 * i + 1] = Math.floor(phys / TWO32);
+      c.cacheLinesWritten++; // the link to the new page
       fresh.push(phys);
       if (l > 1) {
         const child = this.#adoptTable(phys);
@@ -485,6 +491,7 @@ export class RadixTree implements OutgoingTracker {
     const words = this.#words.get(anchor)!;
     words[ENTRY_U32 * anchorIdx] = 0;
     words[ENTRY_U32 * anchorIdx + 1] = 0;
+    this.counters.cacheLinesWritten++;
     anchor[anchorIdx] = null;
   }
 
@@ -558,6 +565,7 @@ export class RadixTree implements OutgoingTracker {
     leaf[bit >>> 5] &= ~(1 << (bit & 31));
     this.counters.cacheLinesRead++;
     this.counters.pagesTouched++;
+    this.counters.cacheLinesWritten++;
   }
 
   /**

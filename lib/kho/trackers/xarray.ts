@@ -7,7 +7,13 @@
  * What is real memory and what is not:
  * - The two xarray levels are the outgoing kernel's private structures and never cross
  *   kexec: here, per order, a flat JavaScript array for bitmap indices below 2^17 and a Map
- *   above (the xarray's own nodes are **not** counted in any figure).
+ *   above. Their XArray nodes are not in simulated memory (nor in the byte figures), but
+ *   the cost counters charge them as the kernel's XArray would be built for the same indices
+ *   (`xarray_nodes.ts`, kho-facts §3.1): a preserve or lookup reads, from `kho_out`'s
+ *   `orders` head, the `orders` nodes to its order's slot, the `kho_mem_phys` object (its
+ *   `phys_bits` head), the `phys_bits` nodes to its bitmap's slot and the bitmap's line; a
+ *   new order allocates a `kho_mem_phys` and the `orders` nodes its store needs, a new
+ *   bitmap the `phys_bits` nodes ({@link TrackerCounters.nodesAllocated}).
  * - The **bitmaps are real memory** in the simulated {@link PhysicalMemory}:
  *   - 512 bytes (6.16, `kzalloc`): slab objects carved out of zeroed 4 KiB pages, 8 per
  *     page, taken from the {@link MetadataPageAllocator} (site `"kho_mem_phys_bits"`) as a
@@ -32,6 +38,7 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { ctz, ilog2, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { TrackerCounters } from "./counters.ts";
+import { XA_EXTRA_LINES_12, xaExtraLines, XaShape } from "./xarray_nodes.ts";
 import {
   freeSerialized,
   KHOSER_MAX_ORDER,
@@ -64,6 +71,8 @@ const POW2 = Float64Array.from({ length: 76 }, (_, i) => 2 ** i);
 const FLAT_MAX = 1 << 17;
 /** Default bound of the 6.16 hang detector: iterations without progress. */
 const DEFAULT_MAX_ITERATIONS = 10_000;
+/** Lines past a node's first, for indices below 4096 (module-local: V8 folds it). */
+const EXTRA_LINES = XA_EXTRA_LINES_12;
 
 function hex(n: number): string {
   return "0x" + n.toString(16);
@@ -142,7 +151,21 @@ interface OrderXa {
   readonly far: Map<number, Uint32Array>;
   /** Physical address of every bitmap, by index. */
   readonly phys: Map<number, number>;
+  /** The nodes the kernel's `phys_bits` XArray would have. */
+  readonly shape: XaShape;
   bitmaps: number;
+  /**
+   * Cost of a preserve or lookup of a present bitmap of this order, but for the lines of the
+   * `phys_bits` slots past their node's first line (`xaExtraLines` of the index): the
+   * `orders` nodes and their lines, the `kho_mem_phys` line, one line per `phys_bits` node,
+   * the bitmap's line. Kept up to date as the two XArrays grow.
+   */
+  lines: number;
+  /**
+   * Slots read on that path (each followed): `orders` nodes, the `phys_bits` head, nodes. The
+   * objects on it (nodes, `kho_mem_phys`, the bitmap's page) are one more.
+   */
+  entries: number;
 }
 
 /**
@@ -198,6 +221,8 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
   readonly #words32: number;
   readonly #bitsShift: number;
   readonly #bitsMask: number;
+  /** The nodes the kernel's `orders` XArray would have. */
+  readonly #ordersShape = new XaShape();
   #bitmaps = 0;
 
   /** An empty tracker. */
@@ -261,16 +286,88 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     let bm = idx < xa.flat.length ? xa.flat[idx] : (xa.far.get(idx) ?? null);
     if (bm === null) bm = this.#allocBitmap(xa, order, idx);
     bm[bit >>> 5] |= 1 << (bit & 31);
+    // the path to the bitmap, charged arithmetically (see OrderXa.lines)
     const c = this.counters;
-    c.cacheLinesRead++;
-    c.pagesTouched++;
+    const entries = xa.entries;
+    c.cacheLinesRead += xa.lines + (idx < 4096 ? EXTRA_LINES[idx] : xaExtraLines(idx));
+    c.entriesVisited += entries;
+    c.entriesFollowed += entries;
+    c.pagesTouched += entries + 1;
+    c.cacheLinesWritten++;
   }
 
+  /**
+   * The `kho_mem_phys` of a new order (`kzalloc` + `xa_cmpxchg` into `orders`): one node
+   * allocated for it, the `orders` nodes its store creates, one pointer stored per node and
+   * for the entry.
+   */
   #newOrder(order: number): OrderXa {
-    const xa: OrderXa = { flat: [], far: new Map(), phys: new Map(), bitmaps: 0 };
+    const xa: OrderXa = {
+      flat: [],
+      far: new Map(),
+      phys: new Map(),
+      shape: new XaShape(),
+      bitmaps: 0,
+      lines: 0,
+      entries: 0,
+    };
     for (let o = this.#orders.length; o < order; o++) this.#orders.push(undefined);
     this.#orders[order] = xa;
+    const height = this.#ordersShape.height;
+    const created = this.#ordersShape.store(order);
+    const c = this.counters;
+    c.nodesAllocated += 1 + created;
+    c.cacheLinesWritten += 1 + created;
+    if (this.#ordersShape.height !== height) {
+      for (let o = 0; o < this.#orders.length; o++) {
+        const other = this.#orders[o];
+        if (other !== undefined) this.#pathCost(other, o);
+      }
+    } else {
+      this.#pathCost(xa, order);
+    }
     return xa;
+  }
+
+  /** Recomputes `xa`'s path cost (`OrderXa.lines`, `entries`) from both shapes. */
+  #pathCost(xa: OrderXa, order: number): void {
+    const ho = this.#ordersShape.height;
+    const hb = xa.shape.height;
+    xa.entries = ho + 1 + hb;
+    xa.lines = (ho === 0 ? 0 : ho + xaExtraLines(order)) + 1 + hb + 1;
+  }
+
+  /**
+   * Charges a lookup of `(order, idx)` that finds no bitmap (`xa_load` returning NULL on
+   * either XArray): the `orders` descent, and where the order exists its `kho_mem_phys` and
+   * the `phys_bits` descent, each to its first empty slot.
+   */
+  #chargeMiss(order: number, idx: number): void {
+    const c = this.counters;
+    const o = this.#ordersShape.load(order);
+    let slots = o.slots, followed = o.followed, lines = o.lines, objects = o.nodes;
+    const xa = this.#orders[order];
+    if (xa !== undefined) {
+      const b = xa.shape.load(idx);
+      slots += 1 + b.slots; // the phys_bits head, then its nodes
+      followed += b.followed + (xa.shape.count > 0 ? 1 : 0);
+      lines += 1 + b.lines;
+      objects += 1 + b.nodes;
+    }
+    c.entriesVisited += slots;
+    c.entriesFollowed += followed;
+    c.cacheLinesRead += lines;
+    c.pagesTouched += objects;
+  }
+
+  /** Charges a lookup that found the bitmap of `(order, idx)` and cleared one of its bits. */
+  #chargeHit(xa: OrderXa, idx: number): void {
+    const c = this.counters;
+    c.cacheLinesRead += xa.lines + xaExtraLines(idx);
+    c.entriesVisited += xa.entries;
+    c.entriesFollowed += xa.entries;
+    c.pagesTouched += xa.entries + 1;
+    c.cacheLinesWritten++;
   }
 
   /** Records bitmap `idx` of `xa` (growing the flat array as needed). */
@@ -297,6 +394,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       const phys = this.#alloc.allocZeroedPage(XARRAY_BITMAP_SITE);
       if (phys === null) {
         c.allocFailures++;
+        this.#chargeMiss(order, idx);
         throw new KhoError(
           "ENOMEM",
           `cannot allocate a ${this.bitmapBytes}-byte KHO bitmap (order ${order} index ${idx})`,
@@ -332,12 +430,19 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
           `KHO bitmap ${hex(objPhys)} overlaps scratch area ${area}`,
         );
         this.#freeObject(page, slot);
+        this.#chargeMiss(order, idx);
         throw new KhoError("EINVAL", `KHO bitmap ${hex(objPhys)} is in scratch area ${area}`);
       }
     }
     this.#store(xa, idx, view, objPhys);
     xa.bitmaps++;
     this.#bitmaps++;
+    // xa_cmpxchg into phys_bits: the nodes it creates, a pointer stored per node and entry
+    const height = xa.shape.height;
+    const created = xa.shape.store(idx);
+    c.nodesAllocated += created;
+    c.cacheLinesWritten += 1 + created;
+    if (xa.shape.height !== height) this.#pathCost(xa, order);
     return view;
   }
 
@@ -367,6 +472,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     const bit = high - idx * this.preserveBits;
     const bm = this.#lookup(order, idx);
     if (bm === null) {
+      this.#chargeMiss(order, idx);
       this.log.warnOnOnce(
         "__kho_unpreserve",
         `block pfn ${hex(pfn)} order ${order} was not preserved`,
@@ -374,8 +480,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       return;
     }
     bm[bit >>> 5] &= ~(1 << (bit & 31));
-    this.counters.cacheLinesRead++;
-    this.counters.pagesTouched++;
+    this.#chargeHit(this.#orders[order]!, idx);
   }
 
   /**
@@ -400,7 +505,6 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     ) {
       throw new KhoError("EINVAL", `invalid pfn range [${startPfn}, ${endPfn})`);
     }
-    const c = this.counters;
     let pfn = startPfn;
     let stuck = 0;
     while (pfn < endPfn) {
@@ -409,6 +513,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       const idx = Math.floor(high / this.preserveBits);
       const bm = this.#lookup(order, idx);
       if (bm === null) {
+        this.#chargeMiss(order, idx);
         if (!options.bug6_16) {
           this.log.warnOnOnce(
             "__kho_unpreserve",
@@ -428,8 +533,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       }
       const bit = high - idx * this.preserveBits;
       bm[bit >>> 5] &= ~(1 << (bit & 31));
-      c.cacheLinesRead++;
-      c.pagesTouched++;
+      this.#chargeHit(this.#orders[order]!, idx);
       pfn += POW2[order];
     }
   }
@@ -552,7 +656,10 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     return this.#slabPages.size;
   }
 
-  /** Bitmaps × bitmap size (a 512-byte bitmap counts 512 bytes); xarray nodes not counted. */
+  /**
+   * Bitmaps × bitmap size (a 512-byte bitmap counts 512 bytes); the XArray nodes and
+   * `kho_mem_phys` objects are not counted (they are charged in `nodesAllocated`).
+   */
   metadataBytes(): number {
     return this.#bitmaps * this.bitmapBytes;
   }
@@ -593,6 +700,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     this.#slabPages.clear();
     this.#partial.length = 0;
     this.#orders.length = 0;
+    this.#ordersShape.clear();
     this.#bitmaps = 0;
     this.freeSerialized();
   }

@@ -257,6 +257,30 @@ Deno.test("6.16/6.18 refuse a second serialization (EEXIST); 6.19 replaces the o
   ]);
 });
 
+// ---------------------------------------------------------------- serialization costs
+
+Deno.test("serialize counters: xa_for_each over both XArrays, no bitmap read, chunks written", () => {
+  for (const bytes of [512, 4096] as const) {
+    const { pool, tracker } = setup(bytes);
+    tracker.add(0x200, 9); // order 9: bitmap 0, in its phys_bits head
+    for (let k = 0; k < 300; k++) tracker.add(k * bytes * 8, 0); // order 0: bitmaps 0..299
+    const s = tracker.counters.snapshot();
+    serialize(tracker, pool, { era: "6.19" });
+    const d = tracker.counters.since(s);
+    // `orders` {0, 9}: one node; find(0) reads slot 0, find_after(0) slots 1..9, the last
+    // find_after slots 10..63. Order 0's phys_bits 0..299: a root and 5 leaves; each of the
+    // 300 finds reads a root slot and a leaf slot, the last one the root's slot 4, the leaf's
+    // slots 44..63 and the root's 5..63. Plus each kho_mem_phys's phys_bits head.
+    assert.equal(d.entriesVisited, 64 + 2 + (2 * 300 + 1 + 20 + 59));
+    assert.equal(d.cacheLinesRead, 9 + 2 + 6 * 9); // every node's 9 slot lines, 2 kho_mem_phys
+    assert.equal(d.pagesTouched, 3 + 1 + 2 + 6); // 3 chunks, 7 nodes, 2 kho_mem_phys
+    assert.equal(d.bitmapWordsScanned, 0); // bitmaps are listed by address, never read
+    // chunks of 255 and 45 entries for order 0, 1 for order 9: 16-byte header + 16 per entry
+    assert.equal(d.cacheLinesWritten, 64 + Math.ceil((16 + 45 * 16) / 64) + 1);
+    assert.equal(d.nodesAllocated, 0);
+  }
+});
+
 // ---------------------------------------------------------------- incoming walk
 
 Deno.test("walk counters: chunk lines and entries, bitmap words and lines, pages", () => {

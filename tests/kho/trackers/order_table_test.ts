@@ -447,12 +447,14 @@ Deno.test("counters: an add into an empty tracker allocates levels(order) pages"
     assert.equal(d.pagesAllocated, pages, `order ${order}`);
     assert.equal(d.entriesVisited, pages, "the slot plus one entry per table level");
     assert.equal(d.pagesTouched, pages + 1);
+    assert.equal(d.cacheLinesWritten, pages + 1, "a link per new table, and the bit");
     const s2 = t.counters.snapshot();
     t.add(2 ** 20 + 2 ** order, order);
     const d2 = t.counters.since(s2);
     assert.equal(d2.pagesAllocated, 0);
     assert.equal(d2.entriesFollowed, pages);
     assert.equal(d2.cacheLinesRead, pages + 1);
+    assert.equal(d2.cacheLinesWritten, 1);
   }
 });
 

@@ -216,7 +216,20 @@ Deno.test("counters: an order-18 add into an empty tree allocates 5 pages", () =
   assert.equal(d.entriesVisited, 5);
   assert.equal(d.cacheLinesRead, 6);
   assert.equal(d.pagesTouched, 6);
+  assert.equal(d.cacheLinesWritten, 1); // the bit
   assert.equal(tree.metadataPages(), 6);
+  s = tree.counters.snapshot();
+  tree.del(0x80000, 18);
+  d = tree.counters.since(s);
+  assert.deepEqual([d.entriesVisited, d.cacheLinesRead, d.cacheLinesWritten], [5, 6, 1]);
+});
+
+Deno.test("counters: a new path writes one line per page it links, plus the bit", () => {
+  const { tree } = setup();
+  const s = tree.counters.snapshot();
+  tree.add(0x40000, 18);
+  const d = tree.counters.since(s);
+  assert.deepEqual([d.pagesAllocated, d.cacheLinesWritten, d.nodesAllocated], [5, 6, 0]);
 });
 
 Deno.test("leaf cache: repeated and neighbouring adds charge the full descent, high pfns too", () => {

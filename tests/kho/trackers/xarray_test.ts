@@ -378,3 +378,102 @@ Deno.test("destroy (6.16 abort) frees every bitmap and the chunk list", () => {
   tracker.add(7, 0);
   assert.deepEqual(collect((cb) => tracker.walk(cb)), [[7 * 4096, 0]]);
 });
+
+// ---------------------------------------------------------------- cost counters (the XArray)
+
+/** The counters `fn` charges on `t`. */
+function cost(t: XarrayTracker, fn: () => void) {
+  const s = t.counters.snapshot();
+  fn();
+  return t.counters.since(s);
+}
+
+Deno.test("counters: a preserve reads both XArrays' paths, the kho_mem_phys and the bitmap", () => {
+  const { tracker: t } = setup(4096);
+  // order 0, bitmap 0: both XArrays hold one entry in their head, no node yet
+  let d = cost(t, () => t.add(5, 0));
+  assert.deepEqual(
+    [d.nodesAllocated, d.pagesAllocated, d.cacheLinesWritten],
+    [1, 1, 3], // kho_mem_phys; the bitmap; its pointer, the bitmap's pointer, the bit
+  );
+  assert.deepEqual([d.entriesVisited, d.cacheLinesRead, d.pagesTouched], [1, 2, 2]);
+  // order 9: `orders` grows a node (order 0 moves to its slot 0), slot 9 is in line 1
+  d = cost(t, () => t.add(0x200, 9));
+  assert.deepEqual([d.nodesAllocated, d.cacheLinesWritten], [2, 4]);
+  assert.deepEqual([d.entriesVisited, d.cacheLinesRead, d.pagesTouched], [2, 4, 3]);
+  // order 0 at 4 GiB: bitmap 32 gives `phys_bits` its node; slot 32 is in line 4
+  d = cost(t, () => t.add(0x100000, 0));
+  assert.deepEqual([d.nodesAllocated, d.cacheLinesWritten], [1, 3]);
+  assert.deepEqual([d.entriesVisited, d.entriesFollowed, d.cacheLinesRead], [3, 3, 5]);
+  assert.equal(d.pagesTouched, 4); // orders node, kho_mem_phys, phys_bits node, bitmap
+  // the same bitmap again: the path exists, one line written (the bit), nothing allocated
+  d = cost(t, () => t.add(0x100001, 0));
+  assert.deepEqual(
+    [d.entriesVisited, d.cacheLinesRead, d.pagesTouched, d.cacheLinesWritten, d.nodesAllocated],
+    [3, 5, 4, 1, 0],
+  );
+  // bitmap 0 now sits in slot 0 of that node, on its first line
+  assert.equal(cost(t, () => t.add(6, 0)).cacheLinesRead, 4);
+  // an unpreserve reads the same path and writes the cleared bit
+  d = cost(t, () => t.del(0x100001, 0));
+  assert.deepEqual([d.entriesVisited, d.cacheLinesRead, d.cacheLinesWritten], [3, 5, 1]);
+});
+
+Deno.test("counters: a lookup that misses stops at the first empty slot", () => {
+  const { tracker: t } = setup(4096);
+  t.add(5, 0);
+  t.add(0x200, 9);
+  t.add(0x100000, 0);
+  // bitmap 40 of order 0: orders slot 0, the kho_mem_phys, phys_bits slot 40 (empty, line 5)
+  let d = cost(t, () => t.del(40 * 32768, 0));
+  assert.deepEqual(
+    [d.entriesVisited, d.entriesFollowed, d.cacheLinesRead, d.pagesTouched, d.cacheLinesWritten],
+    [3, 2, 4, 3, 0],
+  );
+  // order 3 has no kho_mem_phys: the orders node's slot 3 (line 1) is empty
+  d = cost(t, () => t.del(8, 3));
+  assert.deepEqual([d.entriesVisited, d.entriesFollowed, d.cacheLinesRead], [1, 0, 2]);
+  // unpreserveRange charges each block it looks up, hit or miss
+  d = cost(t, () => t.unpreserveRange(0x100000, 0x100001, { bug6_16: false }));
+  assert.deepEqual([d.entriesVisited, d.cacheLinesRead, d.cacheLinesWritten], [3, 5, 1]);
+  // [0x100000, 0x100002) is one order-1 block, never preserved: orders slot 1 is empty
+  d = cost(t, () => t.unpreserveRange(0x100000, 0x100002, { bug6_16: false }));
+  assert.deepEqual([d.entriesVisited, d.cacheLinesRead, d.cacheLinesWritten], [1, 1, 0]);
+});
+
+Deno.test("counters: a failed bitmap allocation is charged its lookup, not the bitmap", () => {
+  const { tracker: t, faulty } = setup(4096, { faulty: true });
+  t.add(5, 0);
+  faulty.faults.arm({ nth: 1 });
+  const d = cost(t, () => assert.throws(() => t.add(0x100000, 0), /ENOMEM/));
+  // phys_bits holds bitmap 0 in its head: the lookup of 32 reads the kho_mem_phys only
+  assert.deepEqual(
+    [d.entriesVisited, d.cacheLinesRead, d.nodesAllocated, d.cacheLinesWritten, d.allocFailures],
+    [1, 1, 0, 0, 1],
+  );
+});
+
+Deno.test("counters: a 1 GiB band among other orders — 5 lines per page at 4 KiB, ~7 at 512 B", () => {
+  for (const bytes of [4096, 512] as const) {
+    const { tracker: t } = setup(bytes);
+    t.add(0x200, 9); // blocks of other orders exist: `orders` has its node
+    t.add(5, 0);
+    const pages = 2 ** 18; // 1 GiB of order-0 pages at 4 GiB
+    const d = cost(t, () => {
+      for (let i = 0; i < pages; i++) t.add(0x100000 + i, 0);
+    });
+    if (bytes === 4096) {
+      // indices 32..39: h_o 1, the kho_mem_phys, h_b 1 (slot ≥ 3: 2 lines), the bitmap
+      assert.equal(d.cacheLinesRead, 5 * pages);
+      assert.equal(d.nodesAllocated, 1);
+    } else {
+      // 64 bitmaps of 4096 pages, indices 256..319: h_b 2 (index 0 is there too); the root
+      // slot 4 is past the first line for all, the leaf slot for all but slots 0..2
+      const extra = pages + (pages - 3 * 4096);
+      assert.equal(d.cacheLinesRead, (1 + 1 + 2 + 1) * pages + extra);
+      // index 0 leaves the head for a leaf node, a root above it, the leaf of 256..319
+      assert.equal(d.nodesAllocated, 3);
+      assert.ok(d.cacheLinesRead / pages > 6.9 && d.cacheLinesRead / pages < 7);
+    }
+  }
+});
