@@ -179,6 +179,7 @@ export function structPageMetrics(k2: Kernel): MetricsRow {
     memmapAfterHvoBytes: v.mappedBytes,
     hvoFreedBytes: v.hvoFreedBytes,
     hvoFolios: v.hvoFolios,
+    memmapFoldedFolios: v.foldedFolios,
     memmapInitStructPages: v.writes("memmapInit"),
     restoreStructPagesWritten: v.writes("restore"),
     compoundStructPagesWritten: v.writes("compound"),
