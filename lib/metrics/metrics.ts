@@ -449,7 +449,8 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     N,
     "Preserved folios whose vmemmap the successor's sparse_init mapped folded onto one handed-" +
       "over page (a folded-vmemmap design, examples/designs/folded_vmemmap.ts; 0 in every " +
-      "kernel): no memmap buffer, no memmap_init, 64 struct pages written at restore, no HVO.",
+      "kernel): no memmap buffer, no memmap_init, 64 struct pages written at restore, no HVO. " +
+      "Only in rows of a profile with such a design.",
   ),
   def(
     "struct pages",
