@@ -311,8 +311,9 @@ Exit code 0 when the handover is accepted and walked, 1 when the kernel refuses 
   conformance: `Usage: deno task kholab ${CONFORMANCE_USAGE}
 
 Runs the tracker contract (lib/design/conformance.ts) against every tracker kind the design
-modules FILE.ts register, or the kinds named with --kind (built-in or registered); with
-neither, against kholab's own kinds. Prints one row per check (pass/FAIL, the named reason,
+modules FILE.ts register (a module that registers profiles only: the kinds its profiles use),
+or the kinds named with --kind (built-in or registered); with neither, against kholab's own
+kinds. Prints one row per check (pass/FAIL, the named reason,
 what was checked) and a summary per kind; --json prints the reports. Exit code 1 when a
 check fails, 2 on bad input (a missing file, an unknown kind).`,
   fdt: `Usage: deno task kholab fdt dump FILE | fdt check FILE
@@ -1141,7 +1142,13 @@ export async function main(args: string[], output: CliOutput = CONSOLE): Promise
         });
         if (values.help) return usage("conformance");
         const kinds: string[] = [];
-        for (const f of positionals) kinds.push(...(await loadDesign(f)).trackers);
+        for (const f of positionals) {
+          const d = await loadDesign(f);
+          kinds.push(...d.trackers);
+          // A design of profiles only (another way to bring memory back over a built-in
+          // tracker): the contract of the trackers its profiles hand over.
+          if (d.trackers.length === 0) kinds.push(...d.profiles.map((p) => getProfile(p).tracker));
+        }
         for (const k of values.kind ?? []) kinds.push(trackerFormat(k).kind);
         if (positionals.length === 0 && !values.kind) {
           kinds.push(...BUILTIN_TRACKER_FORMATS.map((f) => f.kind));

@@ -122,6 +122,7 @@ export {
   STRUCT_PAGE_PHASES,
   type StructPagePhase,
   type Vmemmap,
+  type VmemmapFold,
 } from "./lib/kernel/vmemmap.ts";
 export type { Vmalloc, VmallocCallOptions, VmArea } from "./lib/kernel/vmalloc.ts";
 
@@ -317,6 +318,12 @@ export {
 } from "./lib/boot/options.ts";
 // Which kind of kernel verdict a thrown value is (errno, oops, panic, hang, BUG, blocked).
 export { asKernelVerdict, kernelVerdict, type KernelVerdictKind } from "./lib/boot/verdict.ts";
+// A design's folded vmemmap at sparse_init (what a fold source reads; none built in).
+export {
+  type VmemmapFoldSource,
+  vmemmapFoldSource,
+  type VmemmapFoldView,
+} from "./lib/boot/vmemmap_fold.ts";
 // reserve_mem=: reserved (or revived) at boot, preserved by the late initcall.
 export {
   type ReservedMem,
@@ -352,8 +359,10 @@ export {
   HUGETLB_LUO_MODULE,
   HugetlbFlb,
   hugetlbLuoModule,
+  hugetlbVmemmapDesign,
   type HugetlbVmemmapRestore,
   REBUILD_AND_REOPTIMIZE,
+  registerHugetlbVmemmap,
 } from "./lib/clients/hugetlb_luo.ts";
 export { HUGE_MEMFD_COMPATIBLE, HUGETLB_FLB_COMPATIBLE } from "./lib/kho/abi/hugetlb.ts";
 export type { MemfdLuoCompat } from "./lib/kho/abi/memfd.ts";

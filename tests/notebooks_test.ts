@@ -18,7 +18,7 @@ const OUT = `${ROOT}.out/notebooks/`;
 const NOTEBOOKS: [string, number][] = [
   ["hypervisor-1tib", 5],
   ["encodings-sweep", 4],
-  ["review-questions", 4],
+  ["review-questions", 5],
   ["test-kho-and-chains", 2],
   ["language-tour", 2],
   ["design-your-own", 4],

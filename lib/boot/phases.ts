@@ -35,17 +35,19 @@
  */
 
 import { hasGuestMemory } from "../kho/profiles.ts";
-import { hex, PAGE_SIZE, PAGEBLOCK_NR_PAGES, SECTION_SIZE } from "../units.ts";
+import { hex, PAGE_SIZE, PAGEBLOCK_NR_PAGES, PAGES_PER_SECTION, SECTION_SIZE } from "../units.ts";
+import { KernelBug, KhoError } from "../errors.ts";
 import { BuddyAllocator } from "../kernel/buddy.ts";
 import { kstrtobool } from "../kernel/cmdline.ts";
-import { Hugetlb, stringGetSize } from "../kernel/hugetlb.ts";
+import { Hugetlb, parseHugetlbParams, stringGetSize } from "../kernel/hugetlb.ts";
+import type { VmemmapFold } from "../kernel/vmemmap.ts";
 import { MIGRATE_CMA } from "../kernel/gfp.ts";
 import { MemblockFlags } from "../kernel/memblock.ts";
 import { KernelOops } from "../kernel/oops.ts";
 import { KernelPanic } from "../kernel/panic.ts";
 import { Vmalloc } from "../kernel/vmalloc.ts";
 import { Kho, LOW_RESERVED_BYTES } from "../kho/kho.ts";
-import { KhoIn, validateHandover } from "../kho/restore.ts";
+import { KHO_PAGE_MAGIC, KhoIn, validateHandover } from "../kho/restore.ts";
 import { khoExtendScratch } from "../kho/ext_scratch.ts";
 import { LiveUpdate } from "../luo/luo_core.ts";
 import { flbIncomingEarly } from "../luo/luo_flb.ts";
@@ -60,6 +62,7 @@ import {
 import type { BootContext } from "./context.ts";
 import { POISON_SEED } from "./options.ts";
 import { reserveMemInit, reserveMemSetup } from "./reserve_mem.ts";
+import { vmemmapFoldSource } from "./vmemmap_fold.ts";
 
 /** One step of the boot sequence. */
 export interface BootPhase {
@@ -154,17 +157,28 @@ export function memblockReserveKern(ctx: BootContext): void {
 /**
  * `sparse_init`: struct pages come from memblock, one buffer per node holding the vmemmap of
  * its present sections (`ctx.memmap.vmemmap`); panics when they cannot. With
- * `memmapBytesPerPage` 0 the vmemmap is counted (64 bytes per page) but not charged.
+ * `memmapBytesPerPage` 0 the vmemmap is counted (64 bytes per page) but not charged. On a KHO
+ * boot of a profile with a folded-vmemmap design (`./vmemmap_fold.ts`), the folios it names
+ * are mapped folded instead: their sections take no buffer.
  */
 export function sparseInit(ctx: BootContext): void {
   const memmapPerPage = ctx.options.memmapBytesPerPage ?? 64;
   const topology = ctx.machine.topology;
   const vmemmap = ctx.memmap.vmemmap;
+  const folds = foldsAtBoot(ctx);
+  const folded = new Set<number>();
+  for (const f of folds) {
+    for (let i = 0; i < 2 ** f.order / PAGES_PER_SECTION; i++) {
+      folded.add(f.headPfn / PAGES_PER_SECTION + i);
+    }
+  }
   const sectionsOf = (nid: number) => {
     const out: number[] = [];
     for (const r of topology.ranges) {
       if (r.nid !== nid) continue;
-      for (let a = r.start; a < r.end; a += SECTION_SIZE) out.push(a / SECTION_SIZE);
+      for (let a = r.start; a < r.end; a += SECTION_SIZE) {
+        if (!folded.has(a / SECTION_SIZE)) out.push(a / SECTION_SIZE);
+      }
     }
     return out;
   };
@@ -172,25 +186,110 @@ export function sparseInit(ctx: BootContext): void {
     for (const nid of topology.nodesWithMemory()) {
       vmemmap.populate({ nid, phys: 0, sections: sectionsOf(nid) });
     }
-    return;
+  } else {
+    for (const nid of topology.nodesWithMemory()) {
+      const foldedBytes = folds.filter((f) => topology.nidOfPfn(f.headPfn) === nid)
+        .reduce((n, f) => n + 2 ** f.order * PAGE_SIZE, 0);
+      const pages = (topology.nodeBytes(nid) - foldedBytes) / PAGE_SIZE;
+      const size = Math.ceil(pages * memmapPerPage / PAGE_SIZE) * PAGE_SIZE;
+      const phys = size === 0 ? 0 : ctx.memblock.allocRange({ size, align: PAGE_SIZE, nid });
+      if (phys === 0 && size > 0) {
+        throw new KernelPanic(
+          `cannot allocate the memmap of node ${nid} (${hex(size)} bytes)`,
+          ctx.log,
+        );
+      }
+      if (size > 0 && !topology.isRam(phys, size)) {
+        // A handed-over scratch area that is not RAM: scratch-only memblock allocated the
+        // memmap there, and initialising it writes memory that does not exist.
+        ctx.log.error("", `sparse_init: memmap of node ${nid} at ${hex(phys)} is not RAM`);
+        throw new KernelOops({ address: phys, fn: "sparse_init" }, ctx.log);
+      }
+      vmemmap.populate({ nid, phys, sections: sectionsOf(nid) });
+    }
   }
-  for (const nid of topology.nodesWithMemory()) {
-    const size = Math.ceil(topology.nodeBytes(nid) / PAGE_SIZE * memmapPerPage / PAGE_SIZE) *
-      PAGE_SIZE;
-    const phys = ctx.memblock.allocRange({ size, align: PAGE_SIZE, nid });
-    if (phys === 0) {
+  for (const f of folds) vmemmap.fold(f);
+  if (folds.length > 0) {
+    ctx.log.info(
+      "",
+      `sparse_init: vmemmap of ${folds.length} preserved folios mapped folded ` +
+        `(${vmemmapFoldSource(ctx.profile.name)!.name})`,
+    );
+  }
+}
+
+/**
+ * The folios a folded-vmemmap design maps folded on this boot (none without a design, on a
+ * cold boot, or where KHO revival was refused). The boot checks what the design cannot get
+ * wrong without a bug of its own (a {@link KernelBug}): whole sections of RAM on one node,
+ * aligned, pages outside every folded folio, no folio twice.
+ */
+function foldsAtBoot(ctx: BootContext): readonly VmemmapFold[] {
+  const source = vmemmapFoldSource(ctx.profile.name);
+  const incoming = ctx.incoming;
+  if (source === null || !ctx.populated || incoming === null || !incoming.isKhoBoot) return [];
+  const { mem, topology } = ctx.machine;
+  const folds = source.foldsAtBoot({
+    mem,
+    log: ctx.log,
+    isRam: (p, s) => topology.isRam(p, s),
+    structPageBytes: ctx.memmap.vmemmap.structPageBytes,
+    hvo: parseHugetlbParams(ctx.params.raw).hvo,
+    scratch: ctx.scratch,
+    subtree: (name) => {
+      try {
+        return incoming.retrieveSubtree(name);
+      } catch (e) {
+        if (e instanceof KhoError && e.code === "ENOENT") return null;
+        throw e;
+      }
+    },
+    bootKey: ctx.memmap,
+  });
+  const heads = new Set<number>();
+  for (const f of folds) {
+    const bytes = 2 ** f.order * PAGE_SIZE;
+    const phys = f.headPfn * PAGE_SIZE;
+    const ok = Number.isInteger(f.order) && 2 ** f.order >= PAGES_PER_SECTION &&
+      Number.isSafeInteger(phys) && phys % bytes === 0 && topology.isRam(phys, bytes) &&
+      topology.nidOfPfn(f.headPfn) === topology.nidOfPfn(f.headPfn + 2 ** f.order - 1) &&
+      f.pagePhys % PAGE_SIZE === 0 && topology.isRam(f.pagePhys, PAGE_SIZE) &&
+      !heads.has(f.headPfn) &&
+      !folds.some((g) =>
+        f.pagePhys >= g.headPfn * PAGE_SIZE &&
+        f.pagePhys < (g.headPfn + 2 ** g.order) * PAGE_SIZE
+      );
+    if (!ok) {
+      throw new KernelBug(
+        `${source.name}: fold of pfn ${hex(f.headPfn)} order ${f.order} onto ` +
+          `${hex(f.pagePhys)} is not a folio of whole sections with a page of its own`,
+      );
+    }
+    heads.add(f.headPfn);
+  }
+  return folds;
+}
+
+/**
+ * After the tracker walk: every folded folio must be a preserved block of its order and its
+ * page a preserved page (their stamps), or the allocator would reuse memory whose struct pages
+ * alias another's — a panic of the design's kernel.
+ */
+function checkFolds(ctx: BootContext, folds: readonly VmemmapFold[]): void {
+  const magic = ctx.profile.pageMagic;
+  const stamped = (pfn: number, order: number) => {
+    const [lo, hi] = ctx.memmap.getPrivateParts(pfn);
+    return (lo & 0x7fffffff) === order && (!magic || hi === KHO_PAGE_MAGIC);
+  };
+  for (const f of folds) {
+    const pagePfn = f.pagePhys / PAGE_SIZE;
+    if (!stamped(f.headPfn, f.order) || (magic && !stamped(pagePfn, 0))) {
       throw new KernelPanic(
-        `cannot allocate the memmap of node ${nid} (${hex(size)} bytes)`,
+        `folded vmemmap: folio ${hex(f.headPfn * PAGE_SIZE)} or its struct page ` +
+          `${hex(f.pagePhys)} is not preserved memory`,
         ctx.log,
       );
     }
-    if (!topology.isRam(phys, size)) {
-      // A handed-over scratch area that is not RAM: scratch-only memblock allocated the
-      // memmap there, and initialising it writes memory that does not exist.
-      ctx.log.error("", `sparse_init: memmap of node ${nid} at ${hex(phys)} is not RAM`);
-      throw new KernelOops({ address: phys, fn: "sparse_init" }, ctx.log);
-    }
-    vmemmap.populate({ nid, phys, sections: sectionsOf(nid) });
   }
 }
 
@@ -374,8 +473,11 @@ function khoMemRetrieve(ctx: BootContext): void {
   });
   ctx.strictCheck ??= ctx.retrieve.strictCheck;
   const v = ctx.memmap.vmemmap;
+  checkFolds(ctx, v.folds());
   v.charge("stamp", ctx.retrieve.blocks);
-  v.charge("deferredInit", ctx.retrieve.deferredInitPages);
+  // kho_get_preserved_page leaves a folded folio's struct pages alone (they alias its page's).
+  const foldedDeferred = ctx.config.deferredStructPageInit ? v.foldedPages : 0;
+  v.charge("deferredInit", Math.max(0, ctx.retrieve.deferredInitPages - foldedDeferred));
 }
 
 /**
@@ -396,6 +498,9 @@ export function memblockFreeAll(ctx: BootContext): void {
     for (const r of ctx.memblock.reservedRegions()) {
       if (r.flags & MF.RSRV_NOINIT) pages -= Math.floor(r.size / PAGE_SIZE);
     }
+  } else {
+    // Folded folios (a design's boot) have no struct pages of their own to initialise.
+    pages -= ctx.memmap.vmemmap.foldedPages;
   }
   ctx.memmap.vmemmap.charge("memmapInit", Math.max(0, pages));
 }

@@ -29,13 +29,16 @@
  * test `if (!ser)` after `kho_alloc_preserve()`, which returns an `ERR_PTR`; an allocation
  * failure is then written through — a page fault oops at `0xfffffffffffffff4`.
  *
- * **Restoring the struct pages** is a hook ({@link HugetlbVmemmapRestore}): the RFC rebuilds
- * every struct page (`kho_restore_folio` writes head and 262,143 tails, `prep_compound_page`
- * writes them again) and re-applies HVO ({@link REBUILD_AND_REOPTIMIZE}). A design that
- * preserves the folded vmemmap of each folio (seed 002: a folio-based KHO "could preserve and
- * restore the high order folio struct page folding (HVO)") replaces that step through
- * {@link hugetlbLuoModule}'s `vmemmapRestore` — the design API that would carry it is not in
- * kholab yet.
+ * **Bringing the struct pages back** is a hook ({@link HugetlbVmemmapRestore}): the RFC
+ * rebuilds every struct page (`kho_restore_folio` writes head and 262,143 tails,
+ * `prep_compound_page` writes them again) and re-applies HVO ({@link REBUILD_AND_REOPTIMIZE}).
+ * A design that preserves the folded vmemmap of each folio (seed 002: a folio-based KHO "could
+ * preserve and restore the high order folio struct page folding (HVO)") replaces it: its
+ * preserve side runs after the handler preserved a file's folios, its boot side folds their
+ * vmemmap at `sparse_init` (`lib/boot/vmemmap_fold.ts`), its restore side replaces the
+ * restore. `defineProfile({ hugetlbVmemmap })` registers one for a profile
+ * ({@link registerHugetlbVmemmap}; `examples/designs/folded_vmemmap.ts`), and every kernel of
+ * that profile's module uses it; {@link hugetlbLuoModule}'s `vmemmapRestore` overrides it.
  *
  * @module
  */
@@ -43,6 +46,8 @@
 import { hasGuestMemory } from "../kho/profiles.ts";
 import { KhoError } from "../errors.ts";
 import type { Kernel, KernelModule } from "../boot/kernel.ts";
+import { registerVmemmapFoldSource, type VmemmapFoldView } from "../boot/vmemmap_fold.ts";
+import type { VmemmapFold } from "../kernel/vmemmap.ts";
 import { KernelOops } from "../kernel/oops.ts";
 import {
   getHugemfdFolioSer,
@@ -92,6 +97,56 @@ export interface HugetlbVmemmapRestore {
    * `prep_and_add_allocated_folios`): vmemmap optimized, accounted, in use or free.
    */
   addFolios(kernel: Kernel, pfns: readonly number[], order: number, inUse: boolean): void;
+  /**
+   * Outgoing: after `hugemfd_preserve` preserved a file's folios (head pfns, one order) and
+   * before their records are handed over. All or nothing: an error (`KhoError`) must leave
+   * nothing of the call behind; the handler then unpreserves the folios and fails.
+   */
+  preserveFolios?(kernel: Kernel, pfns: readonly number[], order: number): void;
+  /** Outgoing: undoes {@link preserveFolios} for those folios (`hugemfd_unpreserve`). */
+  unpreserveFolios?(kernel: Kernel, pfns: readonly number[], order: number): void;
+  /**
+   * The successor's `sparse_init`: the preserved folios whose vmemmap it maps folded
+   * (`lib/boot/vmemmap_fold.ts`), from the handed-over bytes only.
+   */
+  foldsAtBoot?(view: VmemmapFoldView): readonly VmemmapFold[];
+}
+
+const VMEMMAP_DESIGNS = new Map<string, HugetlbVmemmapRestore>();
+
+/**
+ * Registers `design` as the way kernels of profile `profile` bring HugeTLB folios' struct
+ * pages back (null: the RFC's again); its `foldsAtBoot`, if any, becomes the profile's fold
+ * source at `sparse_init`. `defineProfile({ hugetlbVmemmap })` calls it.
+ */
+export function registerHugetlbVmemmap(
+  profile: string,
+  design: HugetlbVmemmapRestore | null,
+): void {
+  if (design === null) VMEMMAP_DESIGNS.delete(profile);
+  else VMEMMAP_DESIGNS.set(profile, design);
+  const fold = design?.foldsAtBoot;
+  registerVmemmapFoldSource(
+    profile,
+    design !== null && fold !== undefined
+      ? { name: design.name, foldsAtBoot: (view) => fold.call(design, view) }
+      : null,
+  );
+}
+
+/**
+ * The struct-page design registered for `profile`, or null (the RFC's
+ * {@link REBUILD_AND_REOPTIMIZE}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hugetlbVmemmapDesign } from "./hugetlb_luo.ts";
+ * assert.equal(hugetlbVmemmapDesign("rfc-2025-12-hugetlb"), null);
+ * ```
+ */
+export function hugetlbVmemmapDesign(profile: string): HugetlbVmemmapRestore | null {
+  return VMEMMAP_DESIGNS.get(profile) ?? null;
 }
 
 /**
@@ -319,9 +374,17 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
           throw e;
         }
         k.vmalloc.writeBytes(array, records);
+        const pfns = folios.map((f) => f.pfn);
+        const order = file.folioOrder;
         let desc: KhoVmalloc;
         try {
-          desc = preserveVmalloc(k, array);
+          this.vmemmapRestore.preserveFolios?.(k, pfns, order);
+          try {
+            desc = preserveVmalloc(k, array);
+          } catch (e) {
+            this.vmemmapRestore.unpreserveFolios?.(k, pfns, order);
+            throw e;
+          }
         } catch (e) {
           for (const f of folios) {
             k.kho.unpreserveFolio(f.pfn);
@@ -350,6 +413,7 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
     }
     if (p.folios.length > 0) {
       unpreserveVmalloc(k, p.desc);
+      this.vmemmapRestore.unpreserveFolios?.(k, p.folios.map((f) => f.pfn), p.file.folioOrder);
       for (const f of p.folios) {
         k.kho.unpreserveFolio(f.pfn);
         this.#addCount(p.countAt, -1);
@@ -483,8 +547,8 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
 /**
  * The HugeTLB live update module (`hugetlb_luo_init`): registers the `huge-memfd-v1` handler
  * and links the `hugetlb-v1` FLB to it, on a kernel whose profile has the `hugetlb` guest
- * memory path; nothing elsewhere. `vmemmapRestore` replaces the RFC's struct page restore
- * ({@link HugetlbVmemmapRestore}, the hook for a folded-vmemmap design).
+ * memory path; nothing elsewhere. Its struct-page restore is `vmemmapRestore`, else the one
+ * registered for the kernel's profile ({@link registerHugetlbVmemmap}), else the RFC's.
  */
 export function hugetlbLuoModule(
   options: { vmemmapRestore?: HugetlbVmemmapRestore } = {},
@@ -494,7 +558,12 @@ export function hugetlbLuoModule(
     init(kernel: Kernel): void {
       if (!hasGuestMemory(kernel.profile, "hugetlb") || kernel.profile.luo === null) return;
       const flb = new HugetlbFlb(kernel);
-      const fh = new HugeMemfdLuoHandler(kernel, flb, options.vmemmapRestore);
+      const fh = new HugeMemfdLuoHandler(
+        kernel,
+        flb,
+        options.vmemmapRestore ?? hugetlbVmemmapDesign(kernel.profile.name) ??
+          REBUILD_AND_REOPTIMIZE,
+      );
       try {
         kernel.liveupdate.registerFileHandler(fh);
         kernel.liveupdate.registerFlb(fh, flb);

@@ -8,7 +8,8 @@
  *   `incoming(mem, rootPhys, options)` returning an `IncomingTracker` that reads the bytes
  *   only (the conformance suite, `runConformance`, checks that it does).
  * - {@link defineProfile} derives a profile from an existing one — a stateless base (kho-v2
- *   on) with another tracker and its own compatible string — and registers it.
+ *   on) with another tracker and its own compatible string, or a HugeTLB live update base with
+ *   another way to bring folios' struct pages back (`hugetlbVmemmap`) — and registers it.
  *
  * @example
  * ```ts
@@ -27,7 +28,13 @@
  */
 
 import { PAGE_SIZE } from "../units.ts";
-import { getProfile, isBuiltinProfile, type KhoBug, registerProfile } from "../kho/profiles.ts";
+import {
+  getProfile,
+  hasGuestMemory,
+  isBuiltinProfile,
+  type KhoBug,
+  registerProfile,
+} from "../kho/profiles.ts";
 import type { AbiProfile, ProfileName, TrackerKind } from "../kho/profiles.ts";
 import {
   isBuiltinTrackerKind,
@@ -37,6 +44,11 @@ import {
 } from "../kho/trackers/registry.ts";
 import type { TrackerFormat, WalkOrder } from "../kho/trackers/tracker.ts";
 import { recordOrigin } from "./load.ts";
+import {
+  hugetlbVmemmapDesign,
+  type HugetlbVmemmapRestore,
+  registerHugetlbVmemmap,
+} from "../clients/hugetlb_luo.ts";
 
 /** Names of designs: lower-case letters, digits, `.`, `_`, `+`, `-`, at most 40. */
 const NAME = /^[a-z0-9][a-z0-9._+-]{0,39}$/;
@@ -123,6 +135,17 @@ export interface ProfileDesign {
   readonly kernel?: string;
   /** Known bugs it reproduces (default: the base's, less those of the base's tracker). */
   readonly bugs?: readonly KhoBug[];
+  /**
+   * Where the design stands, shown wherever a proposal's status is (default: the base's, for
+   * a design with nothing of its own beyond another tracker; e.g. "kholab's own proposal").
+   */
+  readonly status?: string;
+  /**
+   * How its kernels bring a HugeTLB folio's struct pages back across a live update (a base
+   * with the `hugetlb` guest memory path): preserve side, boot-time fold, restore
+   * ({@link HugetlbVmemmapRestore}). Default: the base's (the RFC's rebuild and HVO).
+   */
+  readonly hugetlbVmemmap?: HugetlbVmemmapRestore;
 }
 
 /** Bugs that belong to a tracker rather than to the rest of a generation. */
@@ -136,8 +159,10 @@ const TRACKER_BUGS: Readonly<Partial<Record<KhoBug, TrackerKind>>> = {
  * (kho-v2 and later: no finalize) can take another tracker — the xarray generations
  * serialize their xarray at finalize, which no other tracker has. The new profile keeps the
  * base's FDT construction, properties, LUO generation, restore rules and API (less
- * `kho_split_preserved_pages` when its tracker has no page type). Defining a name again (a
- * notebook cell run twice) replaces the earlier profile.
+ * `kho_split_preserved_pages` when its tracker has no page type). With `hugetlbVmemmap` (a
+ * base with HugeTLB live update) its kernels bring HugeTLB folios' struct pages back the
+ * design's way (`examples/designs/folded_vmemmap.ts`); otherwise the base's way. Defining a
+ * name again (a notebook cell run twice) replaces the earlier profile.
  *
  * @example
  * ```ts
@@ -204,8 +229,37 @@ export function defineProfile(design: ProfileDesign): AbiProfile {
       ? base.api
       : base.api.filter((f) => f !== "splitPreservedPages"),
     bugs: [...bugs],
+    ...(design.status !== undefined ? { status: design.status } : {}),
   };
+  const vmemmap = design.hugetlbVmemmap ?? hugetlbVmemmapDesign(base.name);
+  if (design.hugetlbVmemmap !== undefined) {
+    check(
+      hasGuestMemory(base, "hugetlb"),
+      `profile ${name}: hugetlbVmemmap needs a base with HugeTLB live update (${base.name} has none)`,
+    );
+    const d = design.hugetlbVmemmap;
+    check(
+      typeof d === "object" && d !== null && typeof d.name === "string" &&
+        typeof d.restoreFolio === "function" && typeof d.addFolios === "function",
+      `profile ${name}: hugetlbVmemmap needs a name, restoreFolio and addFolios`,
+    );
+    for (const f of ["preserveFolios", "unpreserveFolios", "foldsAtBoot"] as const) {
+      check(
+        d[f] === undefined || typeof d[f] === "function",
+        `profile ${name}: hugetlbVmemmap.${f} must be a function`,
+      );
+    }
+    check(
+      (d.preserveFolios === undefined) === (d.unpreserveFolios === undefined),
+      `profile ${name}: hugetlbVmemmap needs both preserveFolios and unpreserveFolios, or neither`,
+    );
+  }
+  check(
+    design.status === undefined || typeof design.status === "string" && design.status.length > 0,
+    `profile ${name}: status must be a non-empty string`,
+  );
   registerProfile(profile);
+  registerHugetlbVmemmap(name, vmemmap);
   recordOrigin("profile", name);
   return profile;
 }

@@ -571,11 +571,15 @@ export class Hugetlb {
   /**
    * HVO of one folio (`hugetlb_vmemmap_optimize_folio`): with `hugetlb_free_vmemmap=on`, the
    * folio keeps one vmemmap page and the rest go to the buddy allocator (when the vmemmap is
-   * charged to memblock; otherwise only counted). Returns the bytes freed.
+   * charged to memblock; otherwise only counted); a folded folio is skipped. Returns the bytes
+   * freed.
    */
   #optimize(head: number, order: number): number {
     if (!this.hvo) return 0;
     const v = this.#host.memmap.vmemmap;
+    // A folio whose vmemmap the boot mapped folded (a design's) is optimized already
+    // (HPageVmemmapOptimized): nothing is left to free.
+    if (v.foldOf(head)?.headPfn === head) return 0;
     const bytes = v.recordHvo(order);
     const r = v.hvoRange(head, order);
     if (r !== null && r.endPfn > r.startPfn && this.#buddy !== null) {

@@ -20,6 +20,14 @@
  * HVO state is not handed over: a successor maps the full vmemmap of all RAM at boot, so a
  * preserved 1 GiB folio costs it 16 MiB of struct pages until its owner re-applies HVO.
  *
+ * A **fold** ({@link VmemmapFold}) is what no kernel does and a design may: a boot that maps
+ * the vmemmap of a folio folded from the start — every vmemmap page of the folio onto one
+ * page that already holds its struct pages — instead of populating its sections
+ * (`examples/designs/folded_vmemmap.ts`, seed 002's "preserve and restore the high order folio
+ * struct page folding (HVO)"). A folded folio's sections take no memmap buffer, its struct
+ * pages are the one page's (the struct page of `head + i` lies at the page + (i mod 64) × 64),
+ * and HVO has nothing left to free.
+ *
  * @module
  */
 
@@ -54,6 +62,19 @@ export const STRUCT_PAGE_PHASES: readonly StructPagePhase[] = [
   "restore",
   "compound",
 ];
+
+/**
+ * A HugeTLB folio whose vmemmap a boot maps folded: all its vmemmap pages onto the one page at
+ * `pagePhys` (HVO's layout, `HUGETLB_VMEMMAP_RESERVE_SIZE` = one page).
+ */
+export interface VmemmapFold {
+  /** Head pfn, aligned to 2^order. */
+  readonly headPfn: number;
+  /** Folio order: whole sections (≥ 15 with 4 KiB pages and 128 MiB sections). */
+  readonly order: number;
+  /** The page holding the folio's struct pages (page aligned, outside the folio). */
+  readonly pagePhys: number;
+}
 
 /** The struct pages of one node's memmap buffer. */
 interface NodeMap {
@@ -119,6 +140,10 @@ export class Vmemmap {
   #populated = 0;
   #hvoFreed = 0;
   #hvoFolios = 0;
+  /** Folds by section index (each section of a folded folio). */
+  readonly #folds = new Map<number, VmemmapFold>();
+  #foldedFolios = 0;
+  #foldedPages = 0;
   readonly #writes: Record<StructPagePhase, number> = {
     memmapInit: 0,
     deferredInit: 0,
@@ -146,15 +171,90 @@ export class Vmemmap {
    */
   populate(o: { nid: number; phys: number; sections: readonly number[] }): void {
     if (this.#nodes.has(o.nid)) throw new RangeError(`vmemmap of node ${o.nid} populated twice`);
+    const folded = o.sections.find((s) => this.#folds.has(s));
+    if (folded !== undefined) throw new RangeError(`vmemmap section ${folded} is folded`);
     const rank = new Map<number, number>();
     o.sections.forEach((s, i) => rank.set(s, i));
     this.#nodes.set(o.nid, { phys: o.phys, rank });
     this.#populated += o.sections.length * this.sectionBytes;
   }
 
-  /** Bytes of struct pages mapped at boot (all present RAM). */
+  /**
+   * Bytes of struct pages mapped at boot: every present section's (2 MiB each), and one page
+   * per folded folio.
+   */
   get populatedBytes(): number {
     return this.#populated;
+  }
+
+  /**
+   * Maps the vmemmap of one folio folded (a design's boot, before or after `populate`; its
+   * sections must not be populated). RangeError when the folio does not cover whole sections,
+   * is unaligned, overlaps a fold or a populated section, or the page lies inside the folio.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Vmemmap } from "./vmemmap.ts";
+   * const v = new Vmemmap();
+   * v.populate({ nid: 0, phys: 0x4000_0000, sections: [0, 1, 2, 3, 4, 5, 6, 7] }); // 1 GiB
+   * v.fold({ headPfn: 2 ** 18, order: 18, pagePhys: 0x3000_0000 }); // the next GiB, folded
+   * assert.equal(v.populatedBytes, 16 * 2 ** 20 + 4096);
+   * assert.equal(v.structPagePhys(2 ** 18 + 65), 0x3000_0000 + 64); // tail 65 aliases tail 1
+   * assert.equal(v.foldOf(2 ** 18 + 12345)?.headPfn, 2 ** 18);
+   * ```
+   */
+  fold(f: VmemmapFold): void {
+    const sectionOrder = Math.log2(PAGES_PER_SECTION);
+    const { headPfn, order, pagePhys } = f;
+    if (
+      !Number.isInteger(order) || order < sectionOrder || order > 52 ||
+      !Number.isSafeInteger(headPfn) || headPfn < 0 || headPfn % 2 ** order !== 0 ||
+      !Number.isSafeInteger(pagePhys) || pagePhys < 0 || pagePhys % PAGE_SIZE !== 0
+    ) {
+      throw new RangeError(`vmemmap fold of pfn ${headPfn} order ${order} at ${pagePhys}`);
+    }
+    const pagePfn = pagePhys / PAGE_SIZE;
+    if (pagePfn >= headPfn && pagePfn < headPfn + 2 ** order) {
+      throw new RangeError(`vmemmap fold of pfn ${headPfn}: its page lies inside the folio`);
+    }
+    const first = headPfn / PAGES_PER_SECTION;
+    const n = 2 ** order / PAGES_PER_SECTION;
+    for (let s = first; s < first + n; s++) {
+      if (this.#folds.has(s) || [...this.#nodes.values()].some((m) => m.rank.has(s))) {
+        throw new RangeError(`vmemmap fold of pfn ${headPfn}: section ${s} is already mapped`);
+      }
+    }
+    const fold = Object.freeze({ headPfn, order, pagePhys });
+    for (let s = first; s < first + n; s++) this.#folds.set(s, fold);
+    this.#populated += PAGE_SIZE;
+    this.#foldedFolios++;
+    this.#foldedPages += 2 ** order;
+  }
+
+  /** The fold that maps the struct page of `pfn`, or null. */
+  foldOf(pfn: number): VmemmapFold | null {
+    return this.#folds.get(Math.floor(pfn / PAGES_PER_SECTION)) ?? null;
+  }
+
+  /** The folds of this boot, by head pfn. */
+  folds(): VmemmapFold[] {
+    return [...new Set(this.#folds.values())].sort((a, b) => a.headPfn - b.headPfn);
+  }
+
+  /** Folios whose vmemmap this boot mapped folded. */
+  get foldedFolios(): number {
+    return this.#foldedFolios;
+  }
+
+  /** Pages of RAM whose struct pages are folded (2^order per folded folio). */
+  get foldedPages(): number {
+    return this.#foldedPages;
+  }
+
+  /** Struct pages one folded page holds (PAGE_SIZE / sizeof(struct page): 64). */
+  get foldedStructPages(): number {
+    return Math.floor(PAGE_SIZE / this.structPageBytes);
   }
 
   /** Bytes of struct pages mapped now: populated minus what HVO freed. */
@@ -173,11 +273,15 @@ export class Vmemmap {
   }
 
   /**
-   * Physical address of the struct page of `pfn`, or null when its node's memmap was not
-   * charged to memblock or its section is not present.
+   * Physical address of the struct page of `pfn` (in its fold's page for a folded folio), or
+   * null when its node's memmap was not charged to memblock or its section is not present.
    */
   structPagePhys(pfn: number): number | null {
     const section = Math.floor(pfn / PAGES_PER_SECTION);
+    const f = this.#folds.get(section);
+    if (f !== undefined) {
+      return f.pagePhys + ((pfn - f.headPfn) % this.foldedStructPages) * this.structPageBytes;
+    }
     for (const n of this.#nodes.values()) {
       const r = n.rank.get(section);
       if (r === undefined) continue;
@@ -243,6 +347,9 @@ export class Vmemmap {
     this.#populated = 0;
     this.#hvoFreed = 0;
     this.#hvoFolios = 0;
+    this.#folds.clear();
+    this.#foldedFolios = 0;
+    this.#foldedPages = 0;
     for (const p of STRUCT_PAGE_PHASES) this.#writes[p] = 0;
   }
 }

@@ -621,15 +621,26 @@ export class KhoIn {
     this.#checkBlock(pfn, order, isFolio);
     h.memmap.setPrivate(pfn, 0, 0);
     const n = 2 ** order;
-    // kho_init_folio / kho_init_pages write every struct page of the block (head and tails);
-    // prep_compound_page writes them all again. Counted in bulk (luo-hugetlb-facts §4.5).
-    h.memmap.vmemmap.charge("restore", n);
+    const v = h.memmap.vmemmap;
+    const fold = isFolio ? v.foldOf(pfn) : null;
+    if (fold !== null && fold.headPfn === pfn && fold.order === order) {
+      // A folio whose vmemmap this boot mapped folded (a design's, `lib/boot/vmemmap_fold.ts`):
+      // its 2^order struct pages are the 64 of one page. The head is initialised (refcount 1)
+      // and prep_compound_page writes the 63 distinct tails; every other tail aliases them.
+      v.charge("restore", 1);
+      v.charge("compound", v.foldedStructPages - 1);
+    } else {
+      // kho_init_folio / kho_init_pages write every struct page of the block (head and
+      // tails); prep_compound_page writes them all again. Counted in bulk
+      // (luo-hugetlb-facts §4.5).
+      v.charge("restore", n);
+      if (isFolio && order > 0) v.charge("compound", n);
+    }
     if (isFolio) {
       h.memmap.setPageCount(pfn, 1);
       if (order > 0) {
         h.memmap.setPageCountRange(pfn + 1, n - 1, 0);
         h.memmap.prepCompoundPage(pfn, order);
-        h.memmap.vmemmap.charge("compound", n);
       }
     } else if (trackerFormat(this.profile.tracker).capabilities.pageType) {
       // kho_restore_refcounts(): head 1; tails 1 for SPLIT blocks, 0 for CONTIG (unsplit).

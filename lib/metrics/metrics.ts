@@ -523,7 +523,8 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     D,
     N,
     "Struct pages the successor's sparse_init maps for all RAM: 64 bytes per 4 KiB page, 2 MiB " +
-      "per 128 MiB section (HVO state is not handed over).",
+      "per 128 MiB section (HVO state is not handed over); a folded-vmemmap design maps a " +
+      "preserved 1 GiB folio's onto one page (4 KiB, memmapFoldedFolios).",
   ),
   def(
     "struct pages",
@@ -561,6 +562,17 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     D,
     N,
     "HugeTLB folios HVO optimized in the successor.",
+  ),
+  def(
+    "struct pages",
+    "memmapFoldedFolios",
+    "folios",
+    D,
+    N,
+    "Preserved folios whose vmemmap the successor's sparse_init mapped folded onto one handed-" +
+      "over page (a folded-vmemmap design, examples/designs/folded_vmemmap.ts; 0 in every " +
+      "kernel): no memmap buffer, no memmap_init, 64 struct pages written at restore, no HVO. " +
+      "Only in rows of a profile with such a design.",
   ),
   def(
     "struct pages",

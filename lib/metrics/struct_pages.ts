@@ -18,6 +18,7 @@
  */
 
 import type { Kernel } from "../boot/kernel.ts";
+import { vmemmapFoldSource } from "../boot/vmemmap_fold.ts";
 import type { Clock } from "../rng.ts";
 import { PAGE_SIZE } from "../units.ts";
 import type { MetricsRow } from "./metrics.ts";
@@ -151,7 +152,8 @@ export function measureStructPageCosts(
 /**
  * The successor's struct-page figures after its restores (deterministic): what its
  * `sparse_init` mapped, what the preserved memory's struct pages are, what HVO gave back, and
- * the struct pages each phase wrote.
+ * the struct pages each phase wrote; `memmapFoldedFolios` only for a profile with a
+ * folded-vmemmap design (`lib/boot/vmemmap_fold.ts`).
  *
  * @example
  * ```ts
@@ -179,6 +181,8 @@ export function structPageMetrics(k2: Kernel): MetricsRow {
     memmapAfterHvoBytes: v.mappedBytes,
     hvoFreedBytes: v.hvoFreedBytes,
     hvoFolios: v.hvoFolios,
+    // Only where a design may fold (a fold source for the profile): 0 by construction elsewhere.
+    ...(vmemmapFoldSource(k2.profile.name) !== null ? { memmapFoldedFolios: v.foldedFolios } : {}),
     memmapInitStructPages: v.writes("memmapInit"),
     restoreStructPagesWritten: v.writes("restore"),
     compoundStructPagesWritten: v.writes("compound"),

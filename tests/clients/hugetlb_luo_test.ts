@@ -19,8 +19,10 @@ import {
   HUGEMFD_RSRV_SITE,
   HUGETLB_LUO_MODULE,
   hugetlbLuoModule,
+  hugetlbVmemmapDesign,
   type HugetlbVmemmapRestore,
   REBUILD_AND_REOPTIMIZE,
+  registerHugetlbVmemmap,
 } from "../../lib/clients/hugetlb_luo.ts";
 import { type AbiProfile, getProfile, type ProfileName } from "../../lib/kho/profiles.ts";
 import { Machine } from "../../lib/machine/machine.ts";
@@ -375,4 +377,39 @@ Deno.test("the struct-page restore is a hook: a module given another HugetlbVmem
   d2.retrieveSession("a").retrieveFd(1);
   d2.retrieveSession("b").finish();
   assert.deepEqual(calls, [where[0], "add 1 true", where[1], "add 1 false"]);
+});
+
+Deno.test("a design registered for a profile is every kernel's of that profile: its preserve side runs after the folios are preserved, its unpreserve side when they are given up", () => {
+  const calls: string[] = [];
+  const design: HugetlbVmemmapRestore = {
+    ...REBUILD_AND_REOPTIMIZE,
+    name: "recording",
+    preserveFolios: (k, pfns, order) => {
+      calls.push(`preserve ${pfns.length}×${order} ${pfns.every((p) => holds(k, p, order))}`);
+    },
+    unpreserveFolios: (k, pfns, order) => {
+      calls.push(`unpreserve ${pfns.length}×${order} ${pfns.every((p) => holds(k, p, order))}`);
+    },
+  };
+  registerHugetlbVmemmap("hugetlb-recording", design);
+  try {
+    // The registry is by profile name: a profile of that name, derived from the RFC.
+    const profile = { ...getProfile(RFC), name: "hugetlb-recording" };
+    const k1 = boot({ profile });
+    assert.equal(hugeMemfdLuoHandler(k1)!.vmemmapRestore, design);
+    const s = k1.liveupdate.open().createSession("a");
+    s.preserveFd(guest(k1, "a", 2, 1), 1);
+    s.close();
+    assert.deepEqual(calls, ["preserve 2×18 true", "unpreserve 2×18 true"]);
+    // An explicit vmemmapRestore wins over the registry.
+    const k = Kernel.coldBoot(new Machine({ ramBytes: 8 * GiB, nodes: 1 }), {
+      profile,
+      cmdline: "liveupdate=on kho_scratch=64M,256M,256M",
+      modules: [hugetlbLuoModule({ vmemmapRestore: REBUILD_AND_REOPTIMIZE })],
+    });
+    assert.equal(hugeMemfdLuoHandler(k)!.vmemmapRestore, REBUILD_AND_REOPTIMIZE);
+  } finally {
+    registerHugetlbVmemmap("hugetlb-recording", null);
+  }
+  assert.equal(hugetlbVmemmapDesign("hugetlb-recording"), null);
 });

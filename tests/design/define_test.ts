@@ -11,6 +11,7 @@ import { trackerAvailable, trackerFormat, trackerKinds } from "../../lib/kho/tra
 import { runScenario } from "../../lib/scenario/run.ts";
 import { runSweep } from "../../lib/scenario/sweep.ts";
 import { ManualClock } from "../../lib/rng.ts";
+import { hugetlbVmemmapDesign, REBUILD_AND_REOPTIMIZE } from "../../lib/clients/hugetlb_luo.ts";
 
 const radix = trackerFormat("radix");
 
@@ -84,6 +85,42 @@ Deno.test("defineProfile: derived from a stateless base, with its own compat", (
     ] as const
   ) {
     assert.throws(() => defineProfile(design as never), re, JSON.stringify(design));
+  }
+});
+
+Deno.test("defineProfile: a status of its own, and another way to bring HugeTLB struct pages back", () => {
+  const rfc = getProfile("rfc-2025-12-hugetlb");
+  assert.equal(defineProfile({ name: "rfc-copy", base: rfc.name }).status, rfc.status);
+  const design = {
+    name: "counting",
+    restoreFolio: REBUILD_AND_REOPTIMIZE.restoreFolio,
+    addFolios: REBUILD_AND_REOPTIMIZE.addFolios,
+  };
+  const p = defineProfile({
+    name: "rfc-own",
+    base: rfc.name,
+    status: "kholab's own proposal",
+    hugetlbVmemmap: design,
+  });
+  assert.equal(p.status, "kholab's own proposal");
+  assert.equal(hugetlbVmemmapDesign("rfc-own"), design);
+  assert.equal(hugetlbVmemmapDesign("rfc-copy"), null, "the RFC's own way");
+  // A profile defined again without one goes back to the base's way.
+  defineProfile({ name: "rfc-own", base: rfc.name });
+  assert.equal(hugetlbVmemmapDesign("rfc-own"), null);
+  for (
+    const [d, re] of [
+      [{ base: "kho-v4", hugetlbVmemmap: design }, /HugeTLB live update/],
+      [{ base: rfc.name, hugetlbVmemmap: { name: "x" } }, /restoreFolio and addFolios/],
+      [
+        { base: rfc.name, hugetlbVmemmap: { ...design, preserveFolios: () => {} } },
+        /both preserveFolios and unpreserveFolios/,
+      ],
+      [{ base: rfc.name, hugetlbVmemmap: { ...design, foldsAtBoot: 1 } }, /must be a function/],
+      [{ base: rfc.name, status: "" }, /status/],
+    ] as const
+  ) {
+    assert.throws(() => defineProfile({ name: "x2", ...d } as never), re, JSON.stringify(d));
   }
 });
 

@@ -1,8 +1,9 @@
 /**
- * The example designs (examples/designs/): both real ones pass the conformance suite, both
- * broken ones fail it with their named reason, and a design kept in a file outside the
- * repository runs end to end through every entry point in a fresh process — compare (on a
- * worker), matrix, report and a script — as from a fresh clone.
+ * The example designs (examples/designs/): both real trackers pass the conformance suite, both
+ * broken ones fail it with their named reason, a design of profiles only (folded-vmemmap) is
+ * checked on the tracker its profile uses, and a design kept in a file outside the repository
+ * runs end to end through every entry point in a fresh process — compare (on a worker),
+ * matrix, report and a script — as from a fresh clone.
  */
 import assert from "node:assert/strict";
 import { conformanceTable, runConformance } from "../../lib/design/conformance.ts";
@@ -165,4 +166,15 @@ Deno.test("kholab conformance: the broken design exits 1 with its reason", async
   assert.equal(r.code, 1);
   assert.match(r.out, /broken-leaky-rollback\s+enomem-rollback\s+FAIL\s+rollback-leak/);
   assert.match(r.out, /NOT CONFORMANT/);
+});
+
+Deno.test("kholab conformance of a design of profiles only (folded-vmemmap): the contract of the tracker its profile hands over", async () => {
+  const d = await loadDesign(design("folded_vmemmap"));
+  assert.deepEqual([d.trackers, d.profiles], [[], ["folded-vmemmap"]]);
+  const r = await kholab(
+    "conformance",
+    new URL("examples/designs/folded_vmemmap.ts", ROOT).pathname,
+  );
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /^radix: 16 of 16 checks pass$/m);
 });

@@ -65,3 +65,33 @@ Deno.test("struct page writes are counted per phase, in bulk; one cache line per
   assert.deepEqual([v.cacheLines(), v.hvoFreedBytes, v.populatedBytes], [0, 0, 0]);
   assert.equal(new Vmemmap(128).cacheLines(), 0);
 });
+
+Deno.test("folds: a folio of whole sections mapped onto one page — its struct pages alias the page's 64; misuse is a RangeError", () => {
+  const v = new Vmemmap();
+  v.populate({ nid: 0, phys: 0x1000_0000, sections: [0, 1, 2, 3, 4, 5, 6, 7] });
+  const head = 2 ** 18; // the second GiB, not populated
+  v.fold({ headPfn: head, order: 18, pagePhys: 0x2000_0000 });
+  assert.equal(v.populatedBytes, 8 * 2 * MiB + 4096, "8 sections and one page");
+  assert.equal(v.mappedBytes, v.populatedBytes);
+  assert.deepEqual([v.foldedFolios, v.foldedPages, v.foldedStructPages], [1, 2 ** 18, 64]);
+  assert.equal(v.structPagePhys(head), 0x2000_0000);
+  assert.equal(v.structPagePhys(head + 63), 0x2000_0000 + 63 * 64);
+  assert.equal(v.structPagePhys(head + 64), 0x2000_0000, "tail 64 aliases the head's slot");
+  assert.equal(v.structPagePhys(5), 0x1000_0000 + 5 * 64, "populated sections as before");
+  assert.equal(v.foldOf(head + 2 ** 18 - 1)?.headPfn, head);
+  assert.equal(v.foldOf(head + 2 ** 18), null);
+  assert.equal(v.hvoRange(head, 18), null, "nothing for HVO to free");
+  assert.deepEqual(v.folds(), [{ headPfn: head, order: 18, pagePhys: 0x2000_0000 }]);
+  const bad = [
+    { headPfn: 2 ** 19, order: 9, pagePhys: 0 }, // 2 MiB: part of a section
+    { headPfn: 2 ** 19 + 2 ** 15, order: 18, pagePhys: 0 }, // unaligned
+    { headPfn: head, order: 18, pagePhys: 0 }, // folded twice
+    { headPfn: 0, order: 18, pagePhys: 0x8000_0000 }, // populated sections
+    { headPfn: 2 ** 19, order: 18, pagePhys: 2 ** 31 + 4096 }, // the page inside the folio
+    { headPfn: 2 ** 19, order: 18, pagePhys: 100 }, // the page unaligned
+  ];
+  for (const f of bad) assert.throws(() => v.fold(f), RangeError, JSON.stringify(f));
+  assert.throws(() => v.populate({ nid: 1, phys: 0, sections: [8] }), /section 8 is folded/);
+  v.discard();
+  assert.deepEqual([v.foldedFolios, v.foldedPages, v.foldOf(head)], [0, 0, null]);
+});

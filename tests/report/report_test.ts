@@ -8,7 +8,9 @@ import { requireTool } from "../support/system_tools.ts";
 import { HeadlessChromium } from "./cdp.ts";
 import { layoutCheck, type LayoutReport } from "./layout_check.ts";
 import * as Plot from "@observablehq/plot";
-import { Chart } from "../../lib/plot/chart.ts";
+import { Chart, escapeHtml } from "../../lib/plot/chart.ts";
+import { getProfile, hasGuestMemory } from "../../lib/kho/profiles.ts";
+import { availableProfiles } from "../../lib/scenario/run.ts";
 import { profileColor } from "../../lib/plot/palette.ts";
 import { renderReportHtml } from "../../lib/report/html.ts";
 import { FIGURES } from "../plot/standard_figures.ts";
@@ -140,6 +142,33 @@ async function load(browser: HeadlessChromium, file: string): Promise<string[]> 
   }
   return errors;
 }
+
+Deno.test("the demo loses nothing: every generation that cannot preserve the 1 GiB guests says so, with its reason, in the rows and on the page", async () => {
+  const outDir = `${OUT_DIR}demo-unsupported`;
+  const r = await demoReport({
+    outDir,
+    params: SMALL_DEMO,
+    progress: false,
+    clock: new ManualClock(),
+    repeat: 1,
+    workers: 0,
+  });
+  assert.deepEqual(r.rows.map((x) => x.profile), availableProfiles(), "every generation");
+  const page = await Deno.readTextFile(`${outDir}/index.html`);
+  assert.match(page, /Unsupported by the generation \(not preserved, not lost\)/);
+  for (const row of r.rows) {
+    const p = String(row.profile);
+    assert.equal(row.lostObjects, 0, `${p}: nothing lost`);
+    if (hasGuestMemory(getProfile(p), "hugetlb")) {
+      assert.equal(row.status, "ok", `${p}: ${row.errors}`);
+      continue;
+    }
+    assert.equal(row.status, "unsupported", p);
+    const reason = String(row.unsupported);
+    assert.match(reason, /^guests: .* \(.*\): no hugetlb preservation — /, p);
+    assert.ok(page.includes(escapeHtml(`${p}: ${reason}`)), `${p}: its reason on the page`);
+  }
+});
 
 Deno.test("demo report in headless Chromium: every chart drawn, captioned, legible, coloured", async () => {
   if (!requireTool("chromium")) return;
