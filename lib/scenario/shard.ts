@@ -314,6 +314,18 @@ function recordProblem(v: unknown): string | null {
           isObject(t) && ["n", "median", "min", "max"].every((s) => typeof t[s] === "number")
         );
       if (!ok) return "bad row timings";
+    } else if (k === "outcomes") {
+      // rowJson's outcomes: per kind, counts and the reasons (lib/metrics/outcomes.ts)
+      const ok = isObject(x) &&
+        Object.values(x).every((o) =>
+          isObject(o) &&
+          Object.entries(o).every(([f, c]) =>
+            f === "reasons"
+              ? Array.isArray(c) && c.every((r) => typeof r === "string")
+              : typeof c === "number"
+          )
+        );
+      if (!ok) return "bad row outcomes";
     } else if (typeof x !== "number" && typeof x !== "string" && !(x === null && k in nonFinite)) {
       return `bad row value ${k}`;
     }
