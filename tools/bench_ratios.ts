@@ -5,7 +5,7 @@
  * agree, and prints the median of the paired ratios next to the targets of issue #9.
  *
  *   deno run -A tools/bench_ratios.ts [--runs 5] [--workloads radix,xarray512,xarray4k,hyper]
- *        [--ref PATH] [--json] [--markdown]
+ *        [--ref PATH] [--max-memory 8G] [--json] [--markdown]
  *
  * Ratios: preserve and walk are ns per item (engine / C); for xarray the target is on
  * serialize + walk together (serialize_ns_total + walk_ns_per_item × items). The engine's
@@ -63,7 +63,7 @@ function engineArgs(s: Spec): string[] {
     ? ["--giant-folios", String(s.extra)]
     : [];
   return ["--workload", s.workload, "--pages", String(s.pages), "--span-pages", String(s.span)]
-    .concat(extra);
+    .concat(extra, ["--max-memory", maxMemory]);
 }
 
 function items(s: Spec): number {
@@ -108,11 +108,15 @@ const { values } = parseArgs({
     runs: { type: "string", default: "5" },
     workloads: { type: "string", default: "radix,xarray512,xarray4k,hyper" },
     ref: { type: "string" },
+    // The engine's host-memory budget (`kholab bench --max-memory`): its default, half of
+    // V8's heap limit, refuses the 16 GiB dense xarray workloads by their estimate.
+    "max-memory": { type: "string", default: "8G" },
     json: { type: "boolean" },
     markdown: { type: "boolean" },
   },
 });
 const runs = Number(values.runs);
+const maxMemory = values["max-memory"]!;
 const names = values.workloads!.split(",");
 for (const n of names) if (!SPECS[n]) throw new Error(`unknown workload ${n}`);
 const ref = await buildRef(values.ref);
