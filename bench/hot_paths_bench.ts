@@ -69,8 +69,8 @@ Deno.bench("alloc_pages + free: 64 Ki order-0 pages", { group: "alloc" }, () => 
   for (let i = 0; i < N; i++) k.buddy.freePages(got[i], 0);
 });
 
-const idx = new FreeBlockIndex<number>();
-for (let i = 0; i < N; i += 3) idx.set(PFNS[i], i);
+const idx = new FreeBlockIndex(1);
+for (let i = 0; i < N; i += 3) if (idx.find(PFNS[i]) < 0) idx.add(PFNS[i], 0, 0, 0, 0);
 Deno.bench("free-block range query: 64 Ki firstHeadIn over 32-page ranges", {
   group: "alloc",
 }, () => {

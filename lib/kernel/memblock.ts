@@ -342,6 +342,63 @@ export class Memblock {
     this.#reserved.setClrFlag(base, size, true, F.RSRV_NOINIT);
   }
 
+  /**
+   * `memblock_reserve(base[i], size[i])` + `memblock_reserved_mark_noinit(base[i], size[i])`
+   * for `i < n`, in that order — KHO's walk reserving every preserved block — with the result
+   * and the counters of the calls one by one. Sorted, disjoint ranges (the walk's, after a
+   * sort when it delivered them out of order) are merged into the reserved list in one pass
+   * when there are enough of them; overlapping ranges, bad ones (which throw where the single
+   * call throws) and a few ranges against a long list take the calls one by one.
+   */
+  reserveNoinitBatch(base: Float64Array, size: Float64Array, n: number): void {
+    const one = (i: number) => {
+      this.reserve(base[i], size[i]);
+      this.reservedMarkNoinit(base[i], size[i]);
+    };
+    let sorted = true;
+    let ok = true;
+    for (let i = 0; i < n; i++) {
+      const b = base[i], sz = size[i];
+      if (!Number.isSafeInteger(b) || b < 0 || !Number.isSafeInteger(sz) || sz < 0) {
+        ok = false;
+        break;
+      }
+      if (i > 0 && b < base[i - 1]) sorted = false;
+    }
+    if (!ok || n * 64 < this.#reserved.count) {
+      for (let i = 0; i < n; i++) one(i);
+      return;
+    }
+    // the non-empty ranges, ascending, clamped as memblock_add_range clamps them
+    let order: Uint32Array | null = null;
+    if (!sorted) {
+      order = new Uint32Array(n);
+      for (let i = 0; i < n; i++) order[i] = i;
+      order.sort((x, y) => base[x] - base[y] || x - y);
+    }
+    const bs = new Float64Array(n);
+    const es = new Float64Array(n);
+    const nids = new Int16Array(n);
+    let m = 0;
+    for (let k = 0; k < n; k++) {
+      const i = order === null ? k : order[k];
+      const b = base[i];
+      const sz = Math.min(size[i], PHYS_ADDR_MAX - b);
+      if (sz <= 0) continue;
+      if (m > 0 && b < es[m - 1]) {
+        // overlapping ranges: a byte's node is the first call's
+        for (let x = 0; x < n; x++) one(x);
+        return;
+      }
+      bs[m] = b;
+      es[m] = b + sz;
+      nids[m] = this.#nidOfRange(b, b + size[i]);
+      m++;
+    }
+    this.reserveCalls += n;
+    this.#reserved.addRangesSetFlag(bs, es, nids, m, F.RSRV_NOINIT);
+  }
+
   // ---- scratch-only mode -------------------------------------------------------------
 
   /** memblock_set_kho_scratch_only: allocate only from KHO_SCRATCH memory from now on. */

@@ -391,6 +391,103 @@ export class MemblockType {
   }
 
   /**
+   * Many `addRange(base[i], end[i] - base[i], nid[i], NONE)` + `setClrFlag(…, true, flag)`
+   * pairs at once — the reservations of a KHO walk (`memblock_reserve` +
+   * `memblock_reserved_mark_noinit` per block) — in one merge pass over the list, O(regions +
+   * n): new bytes get `flag` and their range's node, bytes already in the list keep their node
+   * and gain `flag`, neighbours with equal flags and node merge, as the calls one by one would
+   * leave it. The ranges must be sorted, disjoint and non-empty (the caller checks: for
+   * ranges that overlap, the order of the calls decides a byte's node).
+   */
+  addRangesSetFlag(
+    base: Float64Array,
+    end: Float64Array,
+    nid: Int16Array,
+    n: number,
+    flag: number,
+  ): void {
+    const out: RegionBuf[] = [];
+    const cap = this.#cap;
+    const fill = Math.max(1, (cap * 3) >> 2);
+    let cur = new RegionBuf(cap);
+    let count = 0;
+    let total = 0;
+    // pushMerging across the chunk boundary: the last region emitted, not yet stored
+    let pb = -1, pe = -1, pf = 0, pn = 0;
+    const emit = (b: number, e: number, f: number, nd: number): void => {
+      if (pe === b && pf === f && pn === nd) {
+        pe = e;
+        return;
+      }
+      if (pe >= 0) {
+        if (cur.n === fill) {
+          out.push(cur);
+          cur = new RegionBuf(cap);
+        }
+        cur.push(pb, pe, pf, pn);
+        count++;
+        total += pe - pb;
+      }
+      pb = b;
+      pe = e;
+      pf = f;
+      pn = nd;
+    };
+    const chunks = this.#chunks;
+    let ci = 0, oi = 0;
+    let c = chunks[0];
+    // the current old region (ob..oe; ob advances as parts are emitted), or oe = -1
+    let ob = -1, oe = -1, of = 0, on = 0;
+    const nextOld = (): void => {
+      while (oi >= c.n && ci + 1 < chunks.length) {
+        c = chunks[++ci];
+        oi = 0;
+      }
+      if (oi < c.n) {
+        ob = c.base[oi];
+        oe = c.end[oi];
+        of = c.flags[oi];
+        on = c.nid[oi];
+        oi++;
+      } else oe = -1;
+    };
+    nextOld();
+    let j = 0;
+    let nb = n > 0 ? base[0] : 0;
+    while (oe >= 0 || j < n) {
+      if (j >= n) {
+        emit(ob, oe, of, on);
+        nextOld();
+      } else if (oe < 0 || end[j] <= ob) {
+        emit(nb, end[j], flag, nid[j]);
+        if (++j < n) nb = base[j];
+      } else if (oe <= nb) {
+        emit(ob, oe, of, on);
+        nextOld();
+      } else {
+        // overlap: the part below it, then the common part
+        if (ob < nb) {
+          emit(ob, nb, of, on);
+          ob = nb;
+        } else if (nb < ob) {
+          emit(nb, ob, flag, nid[j]);
+          nb = ob;
+        }
+        const e = Math.min(oe, end[j]);
+        emit(ob, e, of | flag, on);
+        ob = nb = e;
+        if (e === end[j] && ++j < n) nb = base[j];
+        if (e === oe) nextOld();
+      }
+    }
+    emit(-2, -2, 0, 0); // flush the last one
+    if (cur.n > 0 || out.length === 0) out.push(cur);
+    chunks.splice(0, chunks.length, ...out);
+    this.count = count;
+    this.totalSize = total;
+  }
+
+  /**
    * Replaces the `k` regions at the seek position by the regions of `out`; `oldBytes` is the
    * size of the replaced regions (when `sizes` is true; setClrFlag keeps the total).
    */

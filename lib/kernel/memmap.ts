@@ -194,6 +194,34 @@ class PageBlockState implements PageRec {
   }
 }
 
+const RESET_MASK = ~(PG_RESERVED | PG_HEAD | PG_NOINIT | PG_BUDDY);
+
+/** {@link Memmap.resetRange} on pages `[lo, hi)` of one chunk. */
+function resetChunk(c: PageBlockState, lo: number, hi: number): void {
+  if (c.sparse !== null) {
+    for (const r of c.sparse.values()) {
+      if (r.i < lo || r.i >= hi) continue;
+      r.rc = 0;
+      r.ord = 0;
+      r.fl &= RESET_MASK;
+    }
+    return;
+  }
+  if (hi - lo > 64) {
+    c.refcount.fill(0, lo, hi);
+    c.order.fill(0, lo, hi);
+    const flags = c.flags;
+    for (let i = lo; i < hi; i++) flags[i] &= RESET_MASK;
+    return;
+  }
+  const { refcount, order, flags } = c;
+  for (let i = lo; i < hi; i++) {
+    refcount[i] = 0;
+    order[i] = 0;
+    flags[i] &= RESET_MASK;
+  }
+}
+
 /** One memory section: its pageblock chunks, created on first use. */
 class SectionState {
   readonly chunks: (PageBlockState | undefined)[] = new Array(CHUNKS_PER_SECTION);
@@ -619,21 +647,15 @@ export class Memmap {
    * `page->private` is left alone. Creates no chunks.
    */
   resetRange(pfn: number, nrPages: number): void {
-    const mask = ~(PG_RESERVED | PG_HEAD | PG_NOINIT | PG_BUDDY);
-    this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
-      if (c.sparse !== null) {
-        for (const [i, r] of c.sparse) {
-          if (i < lo || i >= hi) continue;
-          r.rc = 0;
-          r.ord = 0;
-          r.fl &= mask;
-        }
-        return;
-      }
-      c.refcount.fill(0, lo, hi);
-      c.order.fill(0, lo, hi);
-      for (let i = lo; i < hi; i++) c.flags[i] &= mask;
-    });
+    if (this.#chunks === 0 || !(nrPages > 0)) return;
+    const base = Math.floor(pfn / CHUNK_PAGES) * CHUNK_PAGES;
+    if (pfn + nrPages <= base + CHUNK_PAGES) {
+      // inside one pageblock (most ranges a boot frees between preserved pages)
+      const c = this.#chunk(pfn);
+      if (c !== undefined) resetChunk(c, pfn - base, pfn + nrPages - base);
+      return;
+    }
+    this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => resetChunk(c, lo, hi));
   }
 
   /**
@@ -664,6 +686,8 @@ export class Memmap {
 
   /** Drops the chunks lying entirely inside `[startPfn, endPfn)` whose pages are all default. */
   trim(startPfn: number, endPfn: number): void {
+    // only whole pageblocks can go
+    if (Math.ceil(startPfn / CHUNK_PAGES) >= Math.floor(endPfn / CHUNK_PAGES)) return;
     const drop: number[] = [];
     this.#forEachChunk(startPfn, endPfn, (c, base, lo, hi) => {
       if (lo === 0 && hi === CHUNK_PAGES && c.isDefault()) drop.push(base);
