@@ -23,8 +23,6 @@
 import type { PhysicalMemory } from "../machine/physmem.ts";
 import type { Topology } from "../machine/topology.ts";
 import {
-  ctz,
-  ilog2,
   MAX_PAGE_ORDER,
   NR_PAGE_ORDERS,
   PAGE_SIZE,
@@ -148,9 +146,14 @@ function hex5(n: number): string {
   return n.toString(16).padStart(5, "0");
 }
 
-/** Largest naturally aligned block order at `pfn` that fits before `end`, capped. */
+/** Largest naturally aligned block order at `pfn` that fits before `end`, capped (≤ 31). */
 function blockOrder(pfn: number, end: number, cap: number): number {
-  return Math.min(cap, ctz(pfn), ilog2(end - pfn));
+  // the alignment from pfn mod 2^32 (a multiple of 2^32 is aligned to any order ≤ 31)
+  const lo = pfn >>> 0;
+  const tz = lo === 0 ? 32 : 31 - Math.clz32(lo & -lo);
+  const len = end - pfn;
+  const lg = len >= 2 ** 31 ? 31 : 31 - Math.clz32(len);
+  return Math.min(cap, tz, lg);
 }
 
 /**
@@ -309,7 +312,7 @@ export class BuddyAllocator {
     while (p < end) {
       const o = blockOrder(p, end, MAX_PAGE_ORDER);
       this.#addBlock(p, o, mt, nid);
-      p += 2 ** o;
+      p += 1 << o; // o ≤ MAX_PAGE_ORDER
     }
   }
 
@@ -470,7 +473,7 @@ export class BuddyAllocator {
     while (p < end) {
       const o = blockOrder(p, end, MAX_PAGE_ORDER);
       this.#freeBlock(p, o, nid);
-      p += 2 ** o;
+      p += 1 << o; // o ≤ MAX_PAGE_ORDER
     }
   }
 

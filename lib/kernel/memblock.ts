@@ -351,52 +351,66 @@ export class Memblock {
    * call throws) and a few ranges against a long list take the calls one by one.
    */
   reserveNoinitBatch(base: Float64Array, size: Float64Array, n: number): void {
-    const one = (i: number) => {
-      this.reserve(base[i], size[i]);
-      this.reservedMarkNoinit(base[i], size[i]);
-    };
     let sorted = true;
-    let ok = true;
+    let prevEnd = 0;
     for (let i = 0; i < n; i++) {
       const b = base[i], sz = size[i];
-      if (!Number.isSafeInteger(b) || b < 0 || !Number.isSafeInteger(sz) || sz < 0) {
-        ok = false;
-        break;
+      if (!(b >= 0 && sz >= 0 && Number.isSafeInteger(b) && Number.isSafeInteger(sz))) {
+        // the calls one by one: this one throws where the single call throws
+        for (let x = 0; x < n; x++) this.#reserveNoinitOne(base[x], size[x]);
+        return;
       }
-      if (i > 0 && b < base[i - 1]) sorted = false;
+      if (sz > 0) {
+        if (b < prevEnd) sorted = false;
+        prevEnd = b + sz;
+      }
     }
-    if (!ok || n * 64 < this.#reserved.count) {
-      for (let i = 0; i < n; i++) one(i);
+    if (n * 64 < this.#reserved.count) {
+      for (let i = 0; i < n; i++) this.#reserveNoinitOne(base[i], size[i]);
       return;
     }
-    // the non-empty ranges, ascending, clamped as memblock_add_range clamps them
     let order: Uint32Array | null = null;
     if (!sorted) {
+      // disjoint ranges out of order give the same result sorted; overlapping ones do not
       order = new Uint32Array(n);
       for (let i = 0; i < n; i++) order[i] = i;
       order.sort((x, y) => base[x] - base[y] || x - y);
+      let end = 0;
+      for (let k = 0; k < n; k++) {
+        const i = order[k];
+        if (size[i] === 0) continue;
+        if (base[i] < end) {
+          for (let x = 0; x < n; x++) this.#reserveNoinitOne(base[x], size[x]);
+          return;
+        }
+        end = base[i] + size[i];
+      }
     }
-    const bs = new Float64Array(n);
+    // the ranges ascending, clamped as memblock_add_range clamps them, with their nodes
+    const bs = order === null ? base : new Float64Array(n);
     const es = new Float64Array(n);
     const nids = new Int16Array(n);
-    let m = 0;
+    const ranges = this.topology.ranges;
+    const single = ranges.length > 0 && ranges.every((r) => r.nid === ranges[0].nid) &&
+      ranges.every((r, i) => i === 0 || r.start === ranges[i - 1].end);
     for (let k = 0; k < n; k++) {
       const i = order === null ? k : order[k];
       const b = base[i];
-      const sz = Math.min(size[i], PHYS_ADDR_MAX - b);
-      if (sz <= 0) continue;
-      if (m > 0 && b < es[m - 1]) {
-        // overlapping ranges: a byte's node is the first call's
-        for (let x = 0; x < n; x++) one(x);
-        return;
-      }
-      bs[m] = b;
-      es[m] = b + sz;
-      nids[m] = this.#nidOfRange(b, b + size[i]);
-      m++;
+      const sz = size[i];
+      if (order !== null) bs[k] = b;
+      es[k] = b + Math.min(sz, PHYS_ADDR_MAX - b);
+      // one node over one run of RAM: inside it, that node; else the general rule
+      nids[k] = single && b >= ranges[0].start && b + sz <= ranges[ranges.length - 1].end
+        ? ranges[0].nid
+        : this.#nidOfRange(b, b + sz);
     }
     this.reserveCalls += n;
-    this.#reserved.addRangesSetFlag(bs, es, nids, m, F.RSRV_NOINIT);
+    this.#reserved.addRangesSetFlag(bs, es, nids, n, F.RSRV_NOINIT);
+  }
+
+  #reserveNoinitOne(base: number, size: number): void {
+    this.reserve(base, size);
+    this.reservedMarkNoinit(base, size);
   }
 
   // ---- scratch-only mode -------------------------------------------------------------

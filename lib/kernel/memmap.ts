@@ -41,9 +41,18 @@ const CHUNK_PAGES = 512;
 /** Compound orders that span whole sections (2^15 pages = 128 MiB). */
 const BIG_ORDER = 15;
 const CHUNKS_PER_SECTION = PAGES_PER_SECTION / CHUNK_PAGES;
-const CHUNK_BYTES = CHUNK_PAGES * (4 + 4 + 4 + 2 + 1);
-/** Approximate fixed JS heap cost of one chunk object and its five views. */
-const CHUNK_OVERHEAD_BYTES = 5 * 96 + 64;
+/** Bytes of a dense chunk's `page->private` halves (privLo, privHi). */
+const PRIV_BYTES = CHUNK_PAGES * (4 + 4);
+/** Bytes of a dense chunk's other fields (refcount, flags, order). */
+const STATE_BYTES = CHUNK_PAGES * (4 + 2 + 1);
+/** Approximate fixed JS heap cost of one chunk object and its views (per part). */
+const CHUNK_OVERHEAD_BYTES = 64;
+const PART_OVERHEAD_BYTES = 3 * 96;
+// What a dense chunk's part reads as before it is written: shared, never written.
+const ZERO_I32 = new Int32Array(CHUNK_PAGES);
+const ZERO_U32 = new Uint32Array(CHUNK_PAGES);
+const ZERO_U16 = new Uint16Array(CHUNK_PAGES);
+const ZERO_U8 = new Uint8Array(CHUNK_PAGES);
 const SECTION_OVERHEAD_BYTES = CHUNKS_PER_SECTION * 8 + 96;
 
 /** Pages a sparse chunk records one by one before it becomes dense typed arrays. */
@@ -51,6 +60,56 @@ const SPARSE_MAX = 8;
 /** Approximate JS heap cost of a sparse chunk, and of each page it records. */
 const SPARSE_BYTES = 120;
 const SPARSE_ENTRY_BYTES = 64;
+
+/** Dense chunk parts carved from one buffer (one allocation per 64 pageblocks). */
+const CHUNKS_PER_SLAB = 64;
+
+/**
+ * Buffers of one dense chunk part (`bytes` each) for one memmap: carved from slabs, and those
+ * of dropped chunks reused (zeroed) before a new slab is taken.
+ */
+class DensePool {
+  readonly #bytes: number;
+  #slab: ArrayBuffer | null = null;
+  #used = 0;
+  readonly #freeBufs: ArrayBuffer[] = [];
+  readonly #freeOffs: number[] = [];
+
+  constructor(bytes: number) {
+    this.#bytes = bytes;
+  }
+
+  /** A zeroed part buffer: `[buffer, byteOffset]`. */
+  take(): [ArrayBuffer, number] {
+    const buf = this.#freeBufs.pop();
+    if (buf !== undefined) {
+      const off = this.#freeOffs.pop()!;
+      new Uint8Array(buf, off, this.#bytes).fill(0);
+      return [buf, off];
+    }
+    if (this.#slab === null || this.#used === CHUNKS_PER_SLAB) {
+      this.#slab = new ArrayBuffer(this.#bytes * CHUNKS_PER_SLAB);
+      this.#used = 0;
+    }
+    return [this.#slab, this.#bytes * this.#used++];
+  }
+
+  /** Gives a dropped chunk's buffer back. */
+  give(buf: ArrayBuffer, off: number): void {
+    this.#freeBufs.push(buf);
+    this.#freeOffs.push(off);
+  }
+}
+
+/** The two part pools of one memmap. */
+interface MemmapPools {
+  readonly priv: DensePool;
+  readonly state: DensePool;
+}
+
+function newPools(): MemmapPools {
+  return { priv: new DensePool(PRIV_BYTES), state: new DensePool(STATE_BYTES) };
+}
 
 /** One page's fields while its chunk is sparse. */
 interface PageRec {
@@ -81,11 +140,18 @@ class PageBlockState implements PageRec {
   ord = 0;
   #more: PageRec[] | null = null;
   #dense = false;
-  refcount!: Int32Array;
-  privLo!: Uint32Array;
-  privHi!: Uint32Array;
-  flags!: Uint16Array;
-  order!: Uint8Array;
+  readonly #pools: MemmapPools;
+  // Dense: two parts, each the shared zero arrays until written (ownPriv / ownState).
+  refcount: Int32Array = ZERO_I32;
+  privLo: Uint32Array = ZERO_U32;
+  privHi: Uint32Array = ZERO_U32;
+  flags: Uint16Array = ZERO_U16;
+  order: Uint8Array = ZERO_U8;
+
+  /** An empty (sparse) chunk whose dense buffers come from `pools`. */
+  constructor(pools: MemmapPools) {
+    this.#pools = pools;
+  }
 
   /** This chunk's sparse records, or null once dense. */
   get sparse(): PageBlockState | null {
@@ -133,24 +199,54 @@ class PageBlockState implements PageRec {
     return this.values().map((r) => r.i);
   }
 
-  /** Turns the chunk into typed arrays (the recorded pages copied in). */
+  /**
+   * Turns the chunk into typed arrays (the recorded pages copied in): the `page->private`
+   * part and the other fields' part are allocated only when a page has a value there.
+   */
   densify(): void {
-    const buf = new ArrayBuffer(CHUNK_BYTES);
-    this.refcount = new Int32Array(buf, 0, CHUNK_PAGES);
-    this.privLo = new Uint32Array(buf, CHUNK_PAGES * 4, CHUNK_PAGES);
-    this.privHi = new Uint32Array(buf, CHUNK_PAGES * 8, CHUNK_PAGES);
-    this.flags = new Uint16Array(buf, CHUNK_PAGES * 12, CHUNK_PAGES);
-    this.order = new Uint8Array(buf, CHUNK_PAGES * 14, CHUNK_PAGES);
     for (const r of this.values()) {
-      this.refcount[r.i] = r.rc;
-      this.privLo[r.i] = r.lo;
-      this.privHi[r.i] = r.hi;
-      this.flags[r.i] = r.fl;
-      this.order[r.i] = r.ord;
+      if (r.lo !== 0 || r.hi !== 0) {
+        this.ownPriv();
+        this.privLo[r.i] = r.lo;
+        this.privHi[r.i] = r.hi;
+      }
+      if (r.rc !== 0 || r.fl !== 0 || r.ord !== 0) {
+        this.ownState();
+        this.refcount[r.i] = r.rc;
+        this.flags[r.i] = r.fl;
+        this.order[r.i] = r.ord;
+      }
     }
     this.#dense = true;
     this.#more = null;
-    this.i = -1;
+    this.i = -1; // the chunk is no longer the record of its first page
+  }
+
+  /** Whether the dense chunk has its own refcount / flags / order arrays. */
+  get ownsState(): boolean {
+    return this.refcount !== ZERO_I32;
+  }
+
+  /** Whether the dense chunk has its own `page->private` arrays. */
+  get ownsPriv(): boolean {
+    return this.privLo !== ZERO_U32;
+  }
+
+  /** Gives the dense chunk its own `page->private` arrays (before writing them). */
+  ownPriv(): void {
+    if (this.privLo !== ZERO_U32) return;
+    const [buf, at] = this.#pools.priv.take();
+    this.privLo = new Uint32Array(buf, at, CHUNK_PAGES);
+    this.privHi = new Uint32Array(buf, at + CHUNK_PAGES * 4, CHUNK_PAGES);
+  }
+
+  /** Gives the dense chunk its own refcount, flags and order arrays (before writing them). */
+  ownState(): void {
+    if (this.refcount !== ZERO_I32) return;
+    const [buf, at] = this.#pools.state.take();
+    this.refcount = new Int32Array(buf, at, CHUNK_PAGES);
+    this.flags = new Uint16Array(buf, at + CHUNK_PAGES * 4, CHUNK_PAGES);
+    this.order = new Uint8Array(buf, at + CHUNK_PAGES * 6, CHUNK_PAGES);
   }
 
   /** The record of page `i` of a sparse chunk, created if needed (may densify: null). */
@@ -167,6 +263,16 @@ class PageBlockState implements PageRec {
   /** Makes the chunk dense when a write is about to touch `n` pages (beyond sparse room). */
   reserve(n: number): void {
     if (!this.#dense && this.size + n > SPARSE_MAX) this.densify();
+  }
+
+  /** Hands a dense chunk's buffer back to its pool (the chunk is being dropped). */
+  release(): void {
+    if (this.privLo !== ZERO_U32) {
+      this.#pools.priv.give(this.privLo.buffer as ArrayBuffer, this.privLo.byteOffset);
+    }
+    if (this.refcount !== ZERO_I32) {
+      this.#pools.state.give(this.refcount.buffer as ArrayBuffer, this.refcount.byteOffset);
+    }
   }
 
   /** Whether every page of the chunk is in the default state. */
@@ -190,7 +296,9 @@ class PageBlockState implements PageRec {
   approxBytes(): number {
     return !this.#dense
       ? SPARSE_BYTES + Math.max(0, this.size - 1) * SPARSE_ENTRY_BYTES
-      : CHUNK_BYTES + CHUNK_OVERHEAD_BYTES;
+      : CHUNK_OVERHEAD_BYTES +
+        (this.privLo !== ZERO_U32 ? PRIV_BYTES + PART_OVERHEAD_BYTES : 0) +
+        (this.refcount !== ZERO_I32 ? STATE_BYTES + PART_OVERHEAD_BYTES : 0);
   }
 }
 
@@ -207,6 +315,7 @@ function resetChunk(c: PageBlockState, lo: number, hi: number): void {
     }
     return;
   }
+  if (!c.ownsState) return; // all zero already
   if (hi - lo > 64) {
     c.refcount.fill(0, lo, hi);
     c.order.fill(0, lo, hi);
@@ -257,6 +366,10 @@ export class Memmap {
   /** Where the struct pages live, and what writing them costs (`./vmemmap.ts`). */
   readonly vmemmap: Vmemmap;
   readonly #sections = new Map<number, SectionState>();
+  #pools = newPools();
+  /** The chunk last looked up (consecutive calls mostly stay in one pageblock), by pageblock. */
+  #lastPb = -1;
+  #lastChunk: PageBlockState | undefined = undefined;
   #chunks = 0;
   /**
    * Heads of compound pages spanning whole sections (order ≥ 15), by section index, so that
@@ -280,6 +393,9 @@ export class Memmap {
   discard(): void {
     this.vmemmap.discard();
     this.#sections.clear();
+    this.#pools = newPools();
+    this.#lastPb = -1;
+    this.#lastChunk = undefined;
     this.#bigHeads.clear();
     this.#chunks = 0;
     this.#maxSmallOrder = 0;
@@ -289,13 +405,20 @@ export class Memmap {
 
   #chunk(pfn: number): PageBlockState | undefined {
     const pb = Math.floor(pfn / CHUNK_PAGES);
+    if (pb === this.#lastPb) return this.#lastChunk;
     const sec = this.#sections.get(Math.floor(pb / CHUNKS_PER_SECTION));
-    return sec === undefined ? undefined : sec.chunks[pb % CHUNKS_PER_SECTION];
+    const c = sec === undefined ? undefined : sec.chunks[pb % CHUNKS_PER_SECTION];
+    if (c !== undefined) {
+      this.#lastPb = pb;
+      this.#lastChunk = c;
+    }
+    return c;
   }
 
   #chunkForWrite(pfn: number): PageBlockState {
     if (!(pfn >= 0) || !Number.isSafeInteger(pfn)) throw new RangeError(`bad pfn ${pfn}`);
     const pb = Math.floor(pfn / CHUNK_PAGES);
+    if (pb === this.#lastPb) return this.#lastChunk!;
     const si = Math.floor(pb / CHUNKS_PER_SECTION);
     let sec = this.#sections.get(si);
     if (sec === undefined) {
@@ -305,11 +428,13 @@ export class Memmap {
     const ci = pb % CHUNKS_PER_SECTION;
     let chunk = sec.chunks[ci];
     if (chunk === undefined) {
-      chunk = new PageBlockState();
+      chunk = new PageBlockState(this.#pools);
       sec.chunks[ci] = chunk;
       sec.count++;
       this.#chunks++;
     }
+    this.#lastPb = pb;
+    this.#lastChunk = chunk;
     return chunk;
   }
 
@@ -390,6 +515,8 @@ export class Memmap {
       if (r !== null) return void (r.rc = n);
       if (c.sparse !== null) return; // setting 0 on a page never recorded
     }
+    if (n === 0 && !c.ownsState) return;
+    c.ownState();
     c.refcount[i] = n;
   }
 
@@ -397,15 +524,18 @@ export class Memmap {
   setPageCountRange(pfn: number, nrPages: number, n: number): void {
     if (n === 0) {
       this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
-        if (c.sparse === null) c.refcount.fill(0, lo, hi);
-        else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.rc = 0;
+        if (c.sparse === null) {
+          if (c.ownsState) c.refcount.fill(0, lo, hi);
+        } else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.rc = 0;
       });
       return;
     }
     this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => {
       c.reserve(hi - lo);
-      if (c.sparse === null) c.refcount.fill(n, lo, hi);
-      else for (let i = lo; i < hi; i++) c.rec(i)!.rc = n;
+      if (c.sparse === null) {
+        c.ownState();
+        c.refcount.fill(n, lo, hi);
+      } else for (let i = lo; i < hi; i++) c.rec(i)!.rc = n;
     });
   }
 
@@ -426,6 +556,7 @@ export class Memmap {
       const r = c.rec(i);
       if (r !== null) return (r.rc += d);
     }
+    c.ownState();
     return (c.refcount[i] += d);
   }
 
@@ -470,6 +601,8 @@ export class Memmap {
       }
       if (c.sparse !== null) return;
     }
+    if (zero && !c.ownsPriv) return; // reads as 0 already
+    c.ownPriv();
     c.privLo[i] = lo >>> 0;
     c.privHi[i] = hi >>> 0;
   }
@@ -497,6 +630,7 @@ export class Memmap {
       const r = c.rec(i);
       if (r !== null) return void (r.fl |= flag);
     }
+    c.ownState();
     c.flags[i] |= flag;
   }
 
@@ -508,23 +642,26 @@ export class Memmap {
     if (c.sparse !== null) {
       const r = c.sparse.get(i);
       if (r !== undefined) r.fl &= ~flag;
-    } else c.flags[i] &= ~flag;
+    } else if (c.ownsState) c.flags[i] &= ~flag;
   }
 
   /** Sets a PG_* bit on `nrPages` pages from `pfn`. */
   setFlagRange(pfn: number, nrPages: number, flag: number): void {
     this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => {
       c.reserve(hi - lo);
-      if (c.sparse === null) { for (let i = lo; i < hi; i++) c.flags[i] |= flag; }
-      else for (let i = lo; i < hi; i++) c.rec(i)!.fl |= flag;
+      if (c.sparse === null) {
+        c.ownState();
+        for (let i = lo; i < hi; i++) c.flags[i] |= flag;
+      } else for (let i = lo; i < hi; i++) c.rec(i)!.fl |= flag;
     });
   }
 
   /** Clears a PG_* bit on `nrPages` pages from `pfn` (creates no chunks). */
   clearFlagRange(pfn: number, nrPages: number, flag: number): void {
     this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
-      if (c.sparse === null) { for (let i = lo; i < hi; i++) c.flags[i] &= ~flag; }
-      else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.fl &= ~flag;
+      if (c.sparse === null) {
+        if (c.ownsState) { for (let i = lo; i < hi; i++) c.flags[i] &= ~flag; }
+      } else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.fl &= ~flag;
     });
   }
 
@@ -548,6 +685,7 @@ export class Memmap {
       r.fl |= PG_HEAD;
       r.ord = order;
     } else {
+      c.ownState();
       c.flags[i] |= PG_HEAD;
       c.order[i] = order;
     }
@@ -622,6 +760,7 @@ export class Memmap {
       }
       return;
     }
+    if (!c.ownsState) return;
     c.flags[i] &= ~PG_HEAD;
     c.order[i] = 0;
   }
@@ -696,6 +835,11 @@ export class Memmap {
       const pb = base / CHUNK_PAGES;
       const si = Math.floor(pb / CHUNKS_PER_SECTION);
       const sec = this.#sections.get(si)!;
+      sec.chunks[pb % CHUNKS_PER_SECTION]!.release();
+      if (pb === this.#lastPb) {
+        this.#lastPb = -1;
+        this.#lastChunk = undefined;
+      }
       sec.chunks[pb % CHUNKS_PER_SECTION] = undefined;
       sec.count--;
       this.#chunks--;
