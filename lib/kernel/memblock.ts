@@ -147,6 +147,42 @@ export type ReservedRangeFn = (
   flags: number,
 ) => void;
 
+/**
+ * The indices `0..n-1` ordered by `key` (ties by index): a natural merge sort, O(n log r) for
+ * input made of r ascending runs — a tracker walk delivers one run per order.
+ */
+function sortedOrder(key: Float64Array, n: number): Uint32Array {
+  let a = new Uint32Array(n);
+  let b = new Uint32Array(n);
+  const starts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    a[i] = i;
+    if (i === 0 || key[i] < key[i - 1]) starts.push(i);
+  }
+  starts.push(n);
+  let runs = starts;
+  while (runs.length > 2) {
+    const next: number[] = [];
+    for (let r = 0; r + 1 < runs.length; r += 2) {
+      const lo = runs[r], mid = runs[r + 1], hi = r + 2 < runs.length ? runs[r + 2] : mid;
+      let i = lo, j = mid, k = lo;
+      while (i < mid && j < hi) {
+        // a[i] < a[j] as indices within runs: equal keys keep the earlier index first
+        b[k++] = key[a[j]] < key[a[i]] ? a[j++] : a[i++];
+      }
+      while (i < mid) b[k++] = a[i++];
+      while (j < hi) b[k++] = a[j++];
+      next.push(lo);
+    }
+    next.push(n);
+    runs = next;
+    const t = a;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
 function checkRange(what: string, base: number, size: number): void {
   if (!Number.isSafeInteger(base) || base < 0 || !Number.isSafeInteger(size) || size < 0) {
     throw new RangeError(`${what}: bad range base=${base} size=${size}`);
@@ -372,9 +408,7 @@ export class Memblock {
     let order: Uint32Array | null = null;
     if (!sorted) {
       // disjoint ranges out of order give the same result sorted; overlapping ones do not
-      order = new Uint32Array(n);
-      for (let i = 0; i < n; i++) order[i] = i;
-      order.sort((x, y) => base[x] - base[y] || x - y);
+      order = sortedOrder(base, n);
       let end = 0;
       for (let k = 0; k < n; k++) {
         const i = order[k];
