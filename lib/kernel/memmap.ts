@@ -38,6 +38,8 @@ export const PG_NOINIT = 1 << 3;
 export const MAX_FOLIO_ORDER: number = PUD_ORDER;
 
 const CHUNK_PAGES = 512;
+/** Bytes of a page frame (PAGE_SIZE; memmap works in pfns otherwise). */
+const PAGE_BYTES = 4096;
 /** Compound orders that span whole sections (2^15 pages = 128 MiB). */
 const BIG_ORDER = 15;
 const CHUNKS_PER_SECTION = PAGES_PER_SECTION / CHUNK_PAGES;
@@ -605,6 +607,35 @@ export class Memmap {
     c.ownPriv();
     c.privLo[i] = lo >>> 0;
     c.privHi[i] = hi >>> 0;
+  }
+
+  /**
+   * `set_page_private(phys_to_page(phys[i]), hi:lo)` for `i < n` (one value for all): the
+   * stamp KHO's walk leaves on every preserved block, a leaf's blocks at a time.
+   */
+  setPrivateOfPhys(phys: Float64Array, n: number, lo: number, hi: number): void {
+    lo >>>= 0;
+    hi >>>= 0;
+    for (let i = 0; i < n; i++) {
+      const pfn = Math.floor(phys[i] / PAGE_BYTES);
+      if (lo === 0 && hi === 0) {
+        this.setPrivate(pfn, 0, 0);
+        continue;
+      }
+      const c = this.#chunkForWrite(pfn);
+      const k = pfn % CHUNK_PAGES;
+      if (c.sparse !== null) {
+        const r = c.rec(k);
+        if (r !== null) {
+          r.lo = lo;
+          r.hi = hi;
+          continue;
+        }
+      }
+      c.ownPriv();
+      c.privLo[k] = lo;
+      c.privHi[k] = hi;
+    }
   }
 
   // ------------------------------------------------------------------ flags

@@ -427,6 +427,38 @@ export class KhoIn {
       log: strict ? h.log : new KernelLog(),
       counters,
     };
+    // A leaf's blocks (one order, no page type) at once: reserved in the batch, stamped
+    // together; any block memblock would refuse sends the leaf through `take` one by one.
+    const takeLeaf = (phys: Float64Array, n: number, order: number): void => {
+      const sz = order >= 0 && order < 64 && order % 1 === 0 ? sizes[order] : -1;
+      let ok = sz >= 0;
+      for (let i = 0; i < n && ok; i++) {
+        const p = phys[i];
+        ok = p >= 0 && p <= endBytes && Number.isSafeInteger(p);
+      }
+      if (!ok) {
+        for (let i = 0; i < n; i++) take(phys[i], order, 0);
+        return;
+      }
+      if (deferred) deferredInitPages += n * 2 ** order;
+      if (pend + n > pendBase.length) {
+        const cap = Math.max(pendBase.length * 2, pend + n);
+        const b = new Float64Array(cap);
+        b.set(pendBase);
+        pendBase = b;
+        const z = new Float64Array(cap);
+        z.set(pendSize);
+        pendSize = z;
+      }
+      for (let i = 0; i < n; i++) {
+        const p = phys[i];
+        const size = Math.min(sz, endBytes - p);
+        pendBase[pend] = p;
+        pendSize[pend++] = size;
+        bytes += size;
+      }
+      h.memmap.setPrivateOfPhys(phys, n, order, this.profile.pageMagic ? KHO_PAGE_MAGIC : 0);
+    };
     // Blocks a leaf (bitmap) at a time where the encoding has no per-block page type.
     let r;
     try {
@@ -434,7 +466,7 @@ export class KhoIn {
         ? { ok: true, blocks: 0, rejected: 0 } as const // 6.16: no map, nothing to walk
         : batchedWalkAvailable(this.profile.tracker)
         ? walkIncomingBatched(this.profile.tracker, walkOptions, (phys, n, order) => {
-          for (let i = 0; i < n; i++) take(phys[i], order, 0);
+          takeLeaf(phys, n, order);
           return 0;
         })
         : walkIncoming(this.profile.tracker, walkOptions, (phys, order, type = 0) => {

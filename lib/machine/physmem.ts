@@ -117,15 +117,126 @@ class PageFrame {
   }
 }
 
+/** Entries a section keeps in a `Map` before it takes a dense array of descriptor ids. */
+const DENSE_AT = 4096;
+/** Dense ids: no entry (the section's base), and a materialized frame (in `frames`). */
+const ABSENT = -1;
+const FRAME = -2;
+
+/**
+ * The pages of one section that differ from its base, by offset: a `Map` while they are few,
+ * then (from {@link DENSE_AT} entries) a dense array of descriptor ids beside a `Map` of the
+ * materialized frames — a section of a million scattered filled pages costs an array store
+ * per page, not a `Map` entry.
+ */
+class SectionPages {
+  #map: Map<number, PageFrame | number> | null = new Map();
+  #ids: Int32Array | null = null;
+  #frames: Map<number, PageFrame> | null = null;
+  #size = 0;
+
+  /** Entries. */
+  get size(): number {
+    return this.#map !== null ? this.#map.size : this.#size;
+  }
+
+  get(off: number): PageFrame | number | undefined {
+    if (this.#map !== null) return this.#map.get(off);
+    const id = this.#ids![off];
+    return id >= 0 ? id : id === ABSENT ? undefined : this.#frames!.get(off);
+  }
+
+  set(off: number, e: PageFrame | number): void {
+    const map = this.#map;
+    if (map !== null) {
+      map.set(off, e);
+      if (map.size >= DENSE_AT) this.#densify();
+      return;
+    }
+    const ids = this.#ids!;
+    const old = ids[off];
+    if (old === ABSENT) this.#size++;
+    else if (old === FRAME && typeof e === "number") this.#frames!.delete(off);
+    if (typeof e === "number") ids[off] = e;
+    else {
+      ids[off] = FRAME;
+      this.#frames!.set(off, e);
+    }
+  }
+
+  delete(off: number): void {
+    if (this.#map !== null) {
+      this.#map.delete(off);
+      return;
+    }
+    const ids = this.#ids!;
+    const old = ids[off];
+    if (old === ABSENT) return;
+    if (old === FRAME) this.#frames!.delete(off);
+    ids[off] = ABSENT;
+    this.#size--;
+  }
+
+  clear(): void {
+    this.#map = new Map();
+    this.#ids = null;
+    this.#frames = null;
+    this.#size = 0;
+  }
+
+  /** Calls `fn` for every entry (any order). */
+  forEach(fn: (e: PageFrame | number, off: number) => void): void {
+    if (this.#map !== null) {
+      this.#map.forEach(fn);
+      return;
+    }
+    const ids = this.#ids!;
+    for (let off = 0; off < ids.length; off++) {
+      const id = ids[off];
+      if (id >= 0) fn(id, off);
+      else if (id === FRAME) fn(this.#frames!.get(off)!, off);
+    }
+  }
+
+  /** An independent copy (the frames themselves shared). */
+  copy(): SectionPages {
+    const out = new SectionPages();
+    if (this.#map !== null) out.#map = new Map(this.#map);
+    else {
+      out.#map = null;
+      out.#ids = this.#ids!.slice();
+      out.#frames = new Map(this.#frames!);
+      out.#size = this.#size;
+    }
+    return out;
+  }
+
+  #densify(): void {
+    const ids = new Int32Array(PAGES_PER_SECTION).fill(ABSENT);
+    const frames = new Map<number, PageFrame>();
+    for (const [off, e] of this.#map!) {
+      if (typeof e === "number") ids[off] = e;
+      else {
+        ids[off] = FRAME;
+        frames.set(off, e);
+      }
+    }
+    this.#size = this.#map!.size;
+    this.#map = null;
+    this.#ids = ids;
+    this.#frames = frames;
+  }
+}
+
 /** One 128 MiB section: a base descriptor and the pages that differ from it. */
 class Section {
   base = 0;
   /** The memory that may change it in place. */
   readonly owner: number;
-  readonly pages: Map<number, PageFrame | number>;
-  constructor(owner: number, pages?: Map<number, PageFrame | number>) {
+  readonly pages: SectionPages;
+  constructor(owner: number, pages?: SectionPages) {
     this.owner = owner;
-    this.pages = pages ?? new Map();
+    this.pages = pages ?? new SectionPages();
   }
 }
 
@@ -324,7 +435,7 @@ export class PhysicalMemory {
       sec = new Section(this.#owner);
       this.#sections.set(idx, sec);
     } else if (sec.owner !== this.#owner) {
-      const copy = new Section(this.#owner, new Map(sec.pages));
+      const copy = new Section(this.#owner, sec.pages.copy());
       copy.base = sec.base;
       this.#sections.set(idx, copy);
       sec = copy;
@@ -813,10 +924,10 @@ export class PhysicalMemory {
       sum.subMul(baseLo, baseHi, 2 * pfn + 1);
     };
     if (sec.pages.size <= b - a) {
-      for (const [off, e] of sec.pages) {
+      sec.pages.forEach((e, off) => {
         const pfn = secStart + off;
         if (pfn >= a && pfn < b) visit(e, pfn);
-      }
+      });
     } else {
       for (let pfn = a; pfn < b; pfn++) {
         const e = sec.pages.get(pfn - secStart);
@@ -885,10 +996,10 @@ export class PhysicalMemory {
   stats(): PhysMemStats {
     let materialized = 0, described = 0;
     for (const sec of this.#sections.values()) {
-      for (const e of sec.pages.values()) {
+      sec.pages.forEach((e) => {
         if (typeof e === "number") described++;
         else materialized++;
-      }
+      });
     }
     return {
       sections: this.#sections.size,
@@ -908,13 +1019,13 @@ export class PhysicalMemory {
     for (const [idx, sec] of this.#sections) {
       const start = idx * PAGES_PER_SECTION;
       if (sec.base !== 0) out.set(-1 - idx, `base:${sec.base}`);
-      for (const [off, e] of sec.pages) {
+      sec.pages.forEach((e, off) => {
         if (typeof e === "number") out.set(start + off, `d:${e}`);
         else {
           bytesIdentity(e.u32);
           out.set(start + off, ((BigInt(bytesIdHi) << 32n) | BigInt(bytesIdLo)).toString(16));
         }
-      }
+      });
     }
     return out;
   }

@@ -305,3 +305,29 @@ Deno.test("hash64Lanes writes hash64's two u32 words", () => {
   assert.equal(out[1], mem.hash64(0x2ff0, 6 * 4096));
   assert.equal(out[0], 0n);
 });
+
+Deno.test("a section of thousands of described pages keeps them in a dense array, same answers", () => {
+  const mem = new PhysicalMemory(2 ** 32);
+  const ref = new PhysicalMemory(2 ** 32);
+  for (let pfn = 0; pfn < 6000; pfn++) {
+    mem.fill(pfn * 4096, 4096, { pagePattern: 5 });
+    if (pfn % 1000 === 0) ref.fill(pfn * 4096, 4096, { pagePattern: 5 }); // stays a Map
+  }
+  assert.equal(mem.stats().descriptorPages, 6000);
+  mem.writeU64(10 * 4096 + 8, 77); // a frame among the ids
+  mem.fill(20 * 4096, 4096, { byte: 0 }); // back to the base: no entry
+  assert.deepEqual([mem.stats().materializedPages, mem.stats().descriptorPages], [1, 5998]);
+  assert.equal(mem.readU64(10 * 4096 + 8), 77);
+  assert.equal(mem.readU64(20 * 4096), 0);
+  assert.equal(mem.readU64(7000 * 4096), 0);
+  for (const pfn of [0, 1000, 5000]) {
+    assert.equal(mem.hash64(pfn * 4096, 4096), ref.hash64(pfn * 4096, 4096));
+    assert.deepEqual(mem.readBytes(pfn * 4096, 64), ref.readBytes(pfn * 4096, 64));
+  }
+  const before = mem.readBytes(30 * 4096, 16);
+  const copy = mem.clone(); // copy-on-write of a dense section
+  copy.fill(30 * 4096, 4096, { byte: 1 });
+  assert.equal(copy.readU8(30 * 4096 + 5), 1);
+  assert.deepEqual(mem.readBytes(30 * 4096, 16), before);
+  assert.notEqual(copy.hash64(0, 6000 * 4096), mem.hash64(0, 6000 * 4096));
+});
