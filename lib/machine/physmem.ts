@@ -184,6 +184,33 @@ class SectionPages {
     this.#size = 0;
   }
 
+  /**
+   * Offsets `[a, b)` all hold descriptor `desc`, or (when `desc` is the section's `base`) no
+   * entry: as `set` / `delete` of each, a long range in the dense array directly.
+   */
+  fillRange(a: number, b: number, desc: number, base: number): void {
+    if (this.#map !== null && this.#map.size + (b - a) >= DENSE_AT && desc !== base) {
+      this.#densify();
+    }
+    if (this.#map !== null) {
+      for (let off = a; off < b; off++) {
+        if (desc === base) this.#map.delete(off);
+        else this.set(off, desc);
+      }
+      return;
+    }
+    const ids = this.#ids!;
+    const v = desc === base ? ABSENT : desc;
+    for (let off = a; off < b; off++) {
+      const old = ids[off];
+      if (old === FRAME) this.#frames!.delete(off);
+      if (old === ABSENT) {
+        if (v !== ABSENT) this.#size++;
+      } else if (v === ABSENT) this.#size--;
+      ids[off] = v;
+    }
+  }
+
   /** Calls `fn` for every entry (any order). */
   forEach(fn: (e: PageFrame | number, off: number) => void): void {
     if (this.#map !== null) {
@@ -526,7 +553,19 @@ export class PhysicalMemory {
         continue;
       }
       const stop = Math.min(endPfn, secEnd);
-      for (; pfn < stop; pfn++) this.#setPageDescriptor(pfn, desc);
+      if (stop - pfn < 8) {
+        for (; pfn < stop; pfn++) this.#setPageDescriptor(pfn, desc);
+        continue;
+      }
+      // as #setPageDescriptor on each page of [pfn, stop)
+      if (desc === 0 && !this.#sections.has(idx)) {
+        pfn = stop;
+        continue;
+      }
+      const sec = this.#writableSection(idx);
+      sec.pages.fillRange(pfn - secStart, stop - secStart, desc, sec.base);
+      if (desc === 0 && sec.base === 0 && sec.pages.size === 0) this.#sections.delete(idx);
+      pfn = stop;
     }
   }
 
