@@ -227,6 +227,10 @@ export class Memblock {
   readonly #memory: MemblockType;
   readonly #reserved: MemblockType;
   #scratchOnly = false;
+  // reserveNoinitBatch's sorted ranges, kept for the next batch
+  #batchBase = new Float64Array(0);
+  #batchEnd = new Float64Array(0);
+  #batchNid = new Int16Array(0);
   #freed = false;
 
   /** Creates an empty memblock (no memory until {@link Memblock.add}). */
@@ -421,21 +425,28 @@ export class Memblock {
       }
     }
     // the ranges ascending, clamped as memblock_add_range clamps them, with their nodes
-    const bs = order === null ? base : new Float64Array(n);
-    const es = new Float64Array(n);
-    const nids = new Int16Array(n);
+    if (this.#batchEnd.length < n) {
+      const cap = Math.max(n, 2 * this.#batchEnd.length);
+      this.#batchBase = new Float64Array(cap);
+      this.#batchEnd = new Float64Array(cap);
+      this.#batchNid = new Int16Array(cap);
+    }
+    const bs = order === null ? base : this.#batchBase;
+    const es = this.#batchEnd;
+    const nids = this.#batchNid;
     const ranges = this.topology.ranges;
-    const single = ranges.length > 0 && ranges.every((r) => r.nid === ranges[0].nid) &&
-      ranges.every((r, i) => i === 0 || r.start === ranges[i - 1].end);
+    // the RAM range holding the last base: ascending bases move it forward only
+    let ri = 0;
     for (let k = 0; k < n; k++) {
       const i = order === null ? k : order[k];
       const b = base[i];
       const sz = size[i];
       if (order !== null) bs[k] = b;
       es[k] = b + Math.min(sz, PHYS_ADDR_MAX - b);
-      // one node over one run of RAM: inside it, that node; else the general rule
-      nids[k] = single && b >= ranges[0].start && b + sz <= ranges[ranges.length - 1].end
-        ? ranges[0].nid
+      while (ri < ranges.length && ranges[ri].end <= b) ri++;
+      // inside one RAM range: its node; else the general rule
+      nids[k] = ri < ranges.length && ranges[ri].start <= b && b + sz <= ranges[ri].end
+        ? ranges[ri].nid
         : this.#nidOfRange(b, b + sz);
     }
     this.reserveCalls += n;

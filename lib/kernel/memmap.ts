@@ -38,6 +38,7 @@ export const PG_NOINIT = 1 << 3;
 export const MAX_FOLIO_ORDER: number = PUD_ORDER;
 
 const CHUNK_PAGES = 512;
+const CHUNK_ORDER = 9;
 /** Bytes of a page frame (PAGE_SIZE; memmap works in pfns otherwise). */
 const PAGE_BYTES = 4096;
 /** Compound orders that span whole sections (2^15 pages = 128 MiB). */
@@ -143,6 +144,8 @@ class PageBlockState implements PageRec {
   #more: PageRec[] | null = null;
   #dense = false;
   readonly #pools: MemmapPools;
+  /** Whether a page of the chunk may have PG_head (set once it could, never cleared). */
+  mayHaveHead = false;
   // Dense: two parts, each the shared zero arrays until written (ownPriv / ownState).
   refcount: Int32Array = ZERO_I32;
   privLo: Uint32Array = ZERO_U32;
@@ -656,6 +659,7 @@ export class Memmap {
   /** Sets a PG_* bit. */
   setFlag(pfn: number, flag: number): void {
     const c = this.#chunkForWrite(pfn);
+    if (flag & PG_HEAD) c.mayHaveHead = true;
     const i = pfn % CHUNK_PAGES;
     if (c.sparse !== null) {
       const r = c.rec(i);
@@ -679,6 +683,7 @@ export class Memmap {
   /** Sets a PG_* bit on `nrPages` pages from `pfn`. */
   setFlagRange(pfn: number, nrPages: number, flag: number): void {
     this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => {
+      if (flag & PG_HEAD) c.mayHaveHead = true;
       c.reserve(hi - lo);
       if (c.sparse === null) {
         c.ownState();
@@ -710,6 +715,7 @@ export class Memmap {
       throw new RangeError(`compound head ${head} is not aligned to order ${order}`);
     }
     const c = this.#chunkForWrite(head);
+    c.mayHaveHead = true;
     const i = head % CHUNK_PAGES;
     const r = c.sparse !== null ? c.rec(i) : null;
     if (r !== null) {
@@ -757,7 +763,11 @@ export class Memmap {
       }
     }
     let last = pfn;
-    for (let o = 1; o <= this.#maxSmallOrder; o++) {
+    // Candidates of orders up to 9 lie in the page's own chunk (512 pages, 512-aligned):
+    // none is a head unless that chunk ever had PG_head.
+    const c = this.#chunk(pfn);
+    const first = c !== undefined && c.mayHaveHead ? 1 : CHUNK_ORDER + 1;
+    for (let o = first; o <= this.#maxSmallOrder; o++) {
       const size = 2 ** o;
       const cand = Math.floor(pfn / size) * size;
       if (cand === last) continue;

@@ -432,9 +432,13 @@ export class KhoIn {
     const takeLeaf = (phys: Float64Array, n: number, order: number): void => {
       const sz = order >= 0 && order < 64 && order % 1 === 0 ? sizes[order] : -1;
       let ok = sz >= 0;
-      for (let i = 0; i < n && ok; i++) {
+      for (let i = 0; i < n; i++) {
         const p = phys[i];
-        ok = p >= 0 && p <= endBytes && Number.isSafeInteger(p);
+        // a page address inside RAM's span (integral: the walk's are multiples of pages)
+        if (!(p >= 0 && p <= endBytes && Math.floor(p) === p)) {
+          ok = false;
+          break;
+        }
       }
       if (!ok) {
         for (let i = 0; i < n; i++) take(phys[i], order, 0);
@@ -450,13 +454,18 @@ export class KhoIn {
         z.set(pendSize);
         pendSize = z;
       }
+      // locals in the loop (the closure's variables live in its context)
+      const pb = pendBase, ps = pendSize, at = pend;
+      let sum = 0;
       for (let i = 0; i < n; i++) {
         const p = phys[i];
-        const size = Math.min(sz, endBytes - p);
-        pendBase[pend] = p;
-        pendSize[pend++] = size;
-        bytes += size;
+        const size = endBytes - p < sz ? endBytes - p : sz;
+        pb[at + i] = p;
+        ps[at + i] = size;
+        sum += size;
       }
+      pend = at + n;
+      bytes += sum;
       h.memmap.setPrivateOfPhys(phys, n, order, this.profile.pageMagic ? KHO_PAGE_MAGIC : 0);
     };
     // Blocks a leaf (bitmap) at a time where the encoding has no per-block page type.
