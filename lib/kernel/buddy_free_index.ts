@@ -561,7 +561,9 @@ export class FreeBlockIndex {
     if (m === undefined) {
       m = this.#mapTop++;
       if (this.#mapTop * PAGEBLOCK_NR_PAGES > this.#maps.length) {
-        const maps = new Int32Array(Math.max(4, this.#mapTop * 2) * PAGEBLOCK_NR_PAGES);
+        const maps = new Int32Array(
+          Math.max(4, Math.ceil(this.#mapTop * 1.5)) * PAGEBLOCK_NR_PAGES,
+        );
         maps.set(this.#maps);
         this.#maps = maps;
       }
@@ -579,7 +581,7 @@ export class FreeBlockIndex {
     const r = this.#pbUnused.pop();
     if (r !== undefined) return r;
     if (this.#pbTop === this.#pbFree.length) {
-      const n = this.#pbFree.length * 2;
+      const n = Math.ceil(this.#pbFree.length * 1.5);
       const grow = <T extends Int32Array | Uint32Array | Uint16Array>(a: T, b: T): T => {
         b.set(a);
         return b;
@@ -597,7 +599,8 @@ export class FreeBlockIndex {
   }
 
   #growSlots(): void {
-    const n = this.pfn.length * 2;
+    // ×1.5: a boot's free blocks arrive all at once; less slack than doubling
+    const n = Math.ceil(this.pfn.length * 1.5);
     const grow = <T extends Float64Array | Uint8Array | Int16Array | Int32Array>(
       a: T,
       b: T,

@@ -10,7 +10,9 @@
  *
  * 1. **Runs**, in parallel on Deno workers (`sweep_worker.ts`): each point's deterministic run
  *    (`runUntimed`), which reads no clock, and the recording its timed replays need (a
- *    `TimingCapsule`, transferred back with the row). A worker is a thread with its own
+ *    `TimingCapsule`, transferred back with the row). Each point gets a fresh worker, so that
+ *    what a finished run left on its heap goes with its worker (a 1 TiB run leaves hundreds of
+ *    MiB for the collector). A worker is a thread with its own
  *    tables: the design modules that define the sweep's profiles (`lib/design/load.ts`)
  *    travel with each point as URLs and the worker imports them before running it.
  * 2. **Timed replays**, in this thread, one point at a time in point order, once no point is
@@ -73,8 +75,9 @@ export interface SweepOptions {
   /**
    * Untimed work to do once every point is timed, on the sweep's workers (in this thread
    * without workers): each job is handed to the `runAfterJob(job)` export of `module` (a
-   * module URL; the job and its result are structured-cloned), results in job order. A report
-   * inspects its kexecs this way, two at a time on two cores.
+   * module URL; the job and its result are structured-cloned) in a worker of its own (its heap
+   * freed with it), results in job order. A report inspects its kexecs this way, two at a time
+   * on two cores.
    */
   afterJobs?: AfterJobs;
 }
@@ -396,7 +399,14 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
         w.onmessage = (e: MessageEvent<UntimedPoint | AfterJobResult>) => {
           if ("afterIndex" in e.data) {
             const r = e.data;
-            idle.push(w);
+            // a fresh worker for the next job: a finished job's heap goes with its worker
+            w.terminate();
+            if (nextAfter < afterTotal) {
+              const fresh = new Worker(url, { type: "module" });
+              listen(fresh);
+              pool = pool.map((x) => x === w ? fresh : x);
+              idle.push(fresh);
+            }
             try {
               if (r.error !== undefined) throw new Error(r.error);
               after!.onResult(r.afterIndex, r.result);
@@ -409,7 +419,12 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
           }
           running--;
           received(e.data);
-          idle.push(w);
+          // a fresh worker for the next point: a finished run's heap goes with its worker
+          w.terminate();
+          const fresh = new Worker(url, { type: "module" });
+          listen(fresh);
+          pool = pool.map((x) => x === w ? fresh : x);
+          idle.push(fresh);
           try {
             pump();
           } catch (err) {
