@@ -211,6 +211,13 @@ export class BuddyAllocator {
   #pbMtPages: (Uint8Array | undefined)[] = [];
   #pbMtSorted: number[] | null = null;
   #badShown = 0;
+  /**
+   * Every free page lies below this pfn while only boot ranges were freed (ascending, as
+   * memblock_free_all hands them over): a boot range starting at or above it overlaps no free
+   * memory, and its double-free check can find nothing. Infinity once memory was freed any
+   * other way (allocation and splitting keep free pages inside free memory).
+   */
+  #freeBelow = 0;
 
   /** Creates an allocator with empty free lists (nothing is free before boot frees it). */
   constructor(options: BuddyOptions) {
@@ -243,6 +250,7 @@ export class BuddyAllocator {
     this.#managed.fill(0);
     this.#pbMt.clear();
     this.#pbMtPages = this.#emptyPbMtPages();
+    this.#freeBelow = 0;
     this.#pbMtSorted = null;
   }
 
@@ -633,6 +641,7 @@ export class BuddyAllocator {
       return false;
     }
     this.memmap.clearCompound(pfn);
+    this.#freeBelow = Infinity;
     this.#freeBlock(pfn, order, nid);
     return true;
   }
@@ -657,12 +666,13 @@ export class BuddyAllocator {
         }) is not RAM of node ${nid}`,
       );
     }
-    const overlap = this.#firstFreeIn(startPfn, endPfn);
+    const overlap = startPfn >= this.#freeBelow ? null : this.#firstFreeIn(startPfn, endPfn);
     if (overlap !== null) {
       this.#badPage(overlap, "page already free (double free or overlap with a free block)");
       return 0;
     }
     this.memmap.resetRange(startPfn, endPfn - startPfn);
+    if (this.#freeBelow !== Infinity) this.#freeBelow = Math.max(this.#freeBelow, endPfn);
     this.#releaseRange(startPfn, endPfn, nid);
     this.memmap.trim(startPfn, endPfn);
     this.#managed[nid] += endPfn - startPfn;
@@ -765,6 +775,7 @@ export class BuddyAllocator {
       return false;
     }
     this.memmap.resetRange(startPfn, endPfn - startPfn);
+    this.#freeBelow = Infinity;
     for (const [s, e, nid] of segs) this.#releaseRange(s, e, nid);
     this.memmap.trim(startPfn, endPfn);
     return true;
@@ -932,6 +943,7 @@ export class BuddyAllocator {
         } catch (e) {
           // An exception of the host while preparing the block: it goes back to the lists.
           this.memmap.resetRange(pfn, pages);
+          this.#freeBelow = Infinity;
           this.#freeBlock(pfn, order, node);
           throw e;
         }
