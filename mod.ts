@@ -523,6 +523,7 @@ export {
   withTimings,
 } from "./lib/scenario/run.ts";
 export {
+  type AfterJobs,
   runSweep,
   type SweepEvent,
   type SweepOptions,

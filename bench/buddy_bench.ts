@@ -43,6 +43,27 @@ Deno.bench("boot: 1 TiB freed in 4096 memblock-like ranges", { group: "boot" }, 
   }
 });
 
+Deno.bench("boot: 16 GiB freed around 1 Mi scattered preserved pages (memblock_free_all)", {
+  group: "boot",
+}, (b) => {
+  // the ranges between bench-ref's pfns, (i × 0x9E3779B1) mod 2^22, as memblock hands them over
+  const marks = new Uint8Array(2 ** 22);
+  for (let i = 0; i < 2 ** 20; i++) marks[Math.imul(i, 0x9e3779b1) & (2 ** 22 - 1)] = 1;
+  const buddy = new BuddyAllocator({ topology: oneTiB });
+  b.start();
+  let start = -1;
+  for (let p = 0; p <= marks.length; p++) {
+    const free = p < marks.length && marks[p] === 0;
+    if (free && start < 0) start = p;
+    else if (!free && start >= 0) {
+      buddy.freeBootRange(start, p, 0);
+      start = -1;
+    }
+  }
+  b.end();
+  if (buddy.nrFreePages() !== 2 ** 22 - 2 ** 20) throw new Error("lost pages");
+});
+
 Deno.bench("1 Mi order-0 allocations then frees (1 TiB)", { group: "order0" }, (b) => {
   const buddy = boot(oneTiB);
   const n = 2 ** 20;

@@ -69,13 +69,29 @@ Deno.bench("alloc_pages + free: 64 Ki order-0 pages", { group: "alloc" }, () => 
   for (let i = 0; i < N; i++) k.buddy.freePages(got[i], 0);
 });
 
-const idx = new FreeBlockIndex<number>();
-for (let i = 0; i < N; i += 3) idx.set(PFNS[i], i);
+const idx = new FreeBlockIndex(1);
+for (let i = 0; i < N; i += 3) if (idx.find(PFNS[i]) < 0) idx.add(PFNS[i], 0, 0, 0, 0);
 Deno.bench("free-block range query: 64 Ki firstHeadIn over 32-page ranges", {
   group: "alloc",
 }, () => {
   let s = 0;
   for (let i = 0; i < N; i++) s += idx.firstHeadIn(PFNS[i], PFNS[i] + 32) ?? 0;
+  sink += s;
+});
+
+// Content hashes of single pages each filled with its own seeded pattern (a scenario's IOMMU
+// pages): one descriptor, hashes in two u32 lanes.
+const content = new PhysicalMemory(32 * GiB);
+for (let i = 0; i < N; i++) content.fill(PFNS[i] * 4096, 4096, { pagePattern: 7 });
+const lanes = new Uint32Array(2);
+Deno.bench("content hash: 64 Ki single pages of per-page patterns (hash64Lanes)", {
+  group: "mem",
+}, () => {
+  let s = 0;
+  for (let i = 0; i < N; i++) {
+    content.hash64Lanes(PFNS[i] * 4096, 4096, lanes, 0);
+    s ^= lanes[0];
+  }
   sink += s;
 });
 

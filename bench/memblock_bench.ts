@@ -83,6 +83,41 @@ Deno.bench({
 });
 
 Deno.bench({
+  name: "reserveNoinitBatch 1Mi single pages, ascending (KHO walk, one merge pass)",
+  group: "reserve",
+  n: 3,
+  warmup: 1,
+  fn(b) {
+    const mb = fresh();
+    const sizes = new Float64Array(PAGES).fill(PAGE_SIZE);
+    b.start();
+    mb.reserveNoinitBatch(ASCENDING, sizes, PAGES);
+    b.end();
+    check(mb, PAGES);
+  },
+});
+
+Deno.bench({
+  name: "reserveNoinitBatch bench-ref pfns as a walk gives them: 4 ascending runs",
+  group: "reserve",
+  n: 3,
+  warmup: 1,
+  fn(b) {
+    const mb = fresh();
+    // four interleaved runs (a walk delivers one ascending run per order)
+    const runs = new Float64Array(PAGES);
+    for (let r = 0, k = 0; r < 4; r++) {
+      for (let i = r; i < PAGES; i += 4) runs[k++] = GOLDEN_SORTED[i];
+    }
+    const sizes = new Float64Array(PAGES).fill(PAGE_SIZE);
+    b.start();
+    mb.reserveNoinitBatch(runs, sizes, PAGES);
+    b.end();
+    if (mb.totalReservedBytes() !== PAGES * PAGE_SIZE) throw new Error("lost pages");
+  },
+});
+
+Deno.bench({
   name: "reserve 1Mi single pages, shuffled (target < 4 s)",
   group: "reserve",
   n: 2,

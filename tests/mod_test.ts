@@ -26,6 +26,7 @@ function exportedNames(source: string): { values: string[]; types: string[] } {
 const API = [
   "AbiMatrixCell",
   "AbiProfile",
+  "AfterJobs",
   "AllocNidOptions",
   "AllocOptions",
   "AllocRangeOptions",

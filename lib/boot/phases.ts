@@ -487,12 +487,19 @@ function khoMemRetrieve(ctx: BootContext): void {
  * deferred threads skip and `kho_get_preserved_page` initialised in the walk (**[DERIVED]**).
  */
 export function memblockFreeAll(ctx: BootContext): void {
-  const freed: [number, number][] = [];
-  ctx.freedPages = ctx.memblock.freeAll((startPfn, endPfn, nid) => {
-    freed.push([startPfn, endPfn]);
-    ctx.buddy.freeBootRange(startPfn, endPfn, nid);
-  });
-  if (ctx.poison) ctx.machine.mem.fillPageRanges(freed, { pattern: POISON_SEED + ctx.bootIndex });
+  const buddy = ctx.buddy;
+  if (ctx.poison) {
+    const freed: [number, number][] = [];
+    ctx.freedPages = ctx.memblock.freeAll((startPfn, endPfn, nid) => {
+      freed.push([startPfn, endPfn]);
+      buddy.freeBootRange(startPfn, endPfn, nid);
+    });
+    ctx.machine.mem.fillPageRanges(freed, { pattern: POISON_SEED + ctx.bootIndex });
+  } else {
+    ctx.freedPages = ctx.memblock.freeAll((startPfn, endPfn, nid) => {
+      buddy.freeBootRange(startPfn, endPfn, nid);
+    });
+  }
   let pages = ctx.machine.topology.ramBytes / PAGE_SIZE;
   if (ctx.config.deferredStructPageInit) {
     for (const r of ctx.memblock.reservedRegions()) {

@@ -5,9 +5,10 @@
  * fallback, bad-page checks on free (as with CONFIG_DEBUG_VM), compound pages and the
  * /proc/buddyinfo and /proc/pagetypeinfo views.
  *
- * Everything is sparse. Free blocks of order < MAX_PAGE_ORDER are objects on intrusive
- * LIFO lists (the kernel adds to and takes from the list head); free max-order blocks are
- * sorted runs ({@link RunList}), so freeing all of a 32 TiB machine costs O(runs).
+ * Everything is sparse. Free blocks of order < MAX_PAGE_ORDER are slots of a struct-of-arrays
+ * index on intrusive LIFO lists (the kernel adds to and takes from the list head; no object
+ * per block, {@link FreeBlockIndex}); free max-order blocks are sorted runs ({@link RunList}),
+ * so freeing all of a 32 TiB machine costs O(runs).
  * Pageblock migrate types are a map of the pageblocks that are not MIGRATE_MOVABLE. The
  * allocator never writes per-page state for free memory: a page is free when a free block
  * covers it.
@@ -22,8 +23,6 @@
 import type { PhysicalMemory } from "../machine/physmem.ts";
 import type { Topology } from "../machine/topology.ts";
 import {
-  ctz,
-  ilog2,
   MAX_PAGE_ORDER,
   NR_PAGE_ORDERS,
   PAGE_SIZE,
@@ -72,18 +71,6 @@ const FALLBACKS: readonly (readonly number[])[] = [
   [MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE], // MOVABLE
   [MIGRATE_UNMOVABLE, MIGRATE_MOVABLE], // RECLAIMABLE
 ];
-
-/** A free block of order < MAX_PAGE_ORDER, linked into its free list. */
-class FreeBlock {
-  prev: FreeBlock | null = null;
-  next: FreeBlock | null = null;
-  constructor(
-    readonly pfn: number,
-    readonly order: number,
-    public mt: number,
-    readonly nid: number,
-  ) {}
-}
 
 /** Options of a {@link BuddyAllocator}. */
 export interface BuddyOptions {
@@ -135,7 +122,7 @@ export interface PagetypeRow {
 
 /** Memory-use figures of a {@link BuddyAllocator} (without its memmap). */
 export interface BuddyStats {
-  /** Free blocks of order < MAX_PAGE_ORDER (one object each). */
+  /** Free blocks of order < MAX_PAGE_ORDER (one slot each). */
   smallFreeBlocks: number;
   /** Runs of free max-order blocks. */
   runs: number;
@@ -159,9 +146,14 @@ function hex5(n: number): string {
   return n.toString(16).padStart(5, "0");
 }
 
-/** Largest naturally aligned block order at `pfn` that fits before `end`, capped. */
+/** Largest naturally aligned block order at `pfn` that fits before `end`, capped (≤ 31). */
 function blockOrder(pfn: number, end: number, cap: number): number {
-  return Math.min(cap, ctz(pfn), ilog2(end - pfn));
+  // the alignment from pfn mod 2^32 (a multiple of 2^32 is aligned to any order ≤ 31)
+  const lo = pfn >>> 0;
+  const tz = lo === 0 ? 32 : 31 - Math.clz32(lo & -lo);
+  const len = end - pfn;
+  const lg = len >= 2 ** 31 ? 31 : 31 - Math.clz32(len);
+  return Math.min(cap, tz, lg);
 }
 
 /**
@@ -210,16 +202,22 @@ export class BuddyAllocator {
 
   readonly #nodes: number;
   readonly #defaultNid: number;
-  #free = new FreeBlockIndex<FreeBlock>();
-  readonly #heads: (FreeBlock | null)[];
-  readonly #counts: Float64Array;
+  readonly #free: FreeBlockIndex;
   #runs: RunList[];
   readonly #freePages: Float64Array;
   readonly #managed: Float64Array;
-  readonly #pbFree = new Map<number, number>();
   readonly #pbMt = new Map<number, number>();
+  /** The same types, paged: 4096 pageblocks a page, pages only where a type is not MOVABLE. */
+  #pbMtPages: (Uint8Array | undefined)[] = [];
   #pbMtSorted: number[] | null = null;
   #badShown = 0;
+  /**
+   * Every free page lies below this pfn while only boot ranges were freed (ascending, as
+   * memblock_free_all hands them over): a boot range starting at or above it overlaps no free
+   * memory, and its double-free check can find nothing. Infinity once memory was freed any
+   * other way (allocation and splitting keep free pages inside free memory).
+   */
+  #freeBelow = 0;
 
   /** Creates an allocator with empty free lists (nothing is free before boot frees it). */
   constructor(options: BuddyOptions) {
@@ -230,14 +228,13 @@ export class BuddyAllocator {
     this.mem = options.mem ?? null;
     this.#nodes = this.topology.nodes;
     this.#defaultNid = this.topology.nodesWithMemory()[0] ?? 0;
-    const lists = this.#nodes * MIGRATE_TYPES * MAX_PAGE_ORDER;
-    this.#heads = new Array(lists).fill(null);
-    this.#counts = new Float64Array(lists);
+    this.#free = new FreeBlockIndex(this.#nodes * MIGRATE_TYPES * MAX_PAGE_ORDER);
     this.#runs = Array.from(
       { length: this.#nodes * MIGRATE_TYPES },
       () => new RunList(MAX_BLOCK_PAGES),
     );
     this.#freePages = new Float64Array(this.#nodes * MIGRATE_TYPES);
+    this.#pbMtPages = this.#emptyPbMtPages();
     this.#managed = new Float64Array(this.#nodes);
   }
 
@@ -247,28 +244,26 @@ export class BuddyAllocator {
    * JavaScript memory of a dead kernel that is still referenced.
    */
   discard(): void {
-    this.#free = new FreeBlockIndex<FreeBlock>();
-    this.#heads.fill(null);
-    this.#counts.fill(0);
+    this.#free.clear();
     this.#runs = this.#runs.map(() => new RunList(MAX_BLOCK_PAGES));
     this.#freePages.fill(0);
     this.#managed.fill(0);
-    this.#pbFree.clear();
     this.#pbMt.clear();
+    this.#pbMtPages = this.#emptyPbMtPages();
+    this.#freeBelow = 0;
     this.#pbMtSorted = null;
   }
 
   // ================================================================== free lists
 
-  #li(nid: number, mt: number, order: number): number {
-    return (nid * MIGRATE_TYPES + mt) * MAX_PAGE_ORDER + order;
+  /** A page table for the machine's pageblocks, every page absent (all MOVABLE). */
+  #emptyPbMtPages(): (Uint8Array | undefined)[] {
+    const pages = Math.ceil(this.topology.endBytes / PAGE_SIZE / PAGEBLOCK_NR_PAGES / 4096);
+    return new Array<Uint8Array | undefined>(pages).fill(undefined);
   }
 
-  #addPbFree(pfn: number, pages: number): void {
-    const pb = Math.floor(pfn / PAGEBLOCK_NR_PAGES);
-    const v = (this.#pbFree.get(pb) ?? 0) + pages;
-    if (v === 0) this.#pbFree.delete(pb);
-    else this.#pbFree.set(pb, v);
+  #li(nid: number, mt: number, order: number): number {
+    return (nid * MIGRATE_TYPES + mt) * MAX_PAGE_ORDER + order;
   }
 
   /** Puts a free block on the head of its list (order MAX_PAGE_ORDER: into the runs). */
@@ -279,29 +274,14 @@ export class BuddyAllocator {
       this.#runs[nid * MIGRATE_TYPES + mt].add(pfn, pfn + pages);
       return;
     }
-    const b = new FreeBlock(pfn, order, mt, nid);
-    const li = this.#li(nid, mt, order);
-    const head = this.#heads[li];
-    b.next = head;
-    if (head !== null) head.prev = b;
-    this.#heads[li] = b;
-    this.#counts[li]++;
-    this.#free.set(pfn, b);
-    this.#addPbFree(pfn, pages);
+    this.#free.add(pfn, order, mt, nid, this.#li(nid, mt, order));
   }
 
-  /** Takes a free block (order < MAX_PAGE_ORDER) off its list. */
-  #removeBlock(b: FreeBlock): void {
-    const li = this.#li(b.nid, b.mt, b.order);
-    if (b.prev !== null) b.prev.next = b.next;
-    else this.#heads[li] = b.next;
-    if (b.next !== null) b.next.prev = b.prev;
-    b.prev = b.next = null;
-    this.#counts[li]--;
-    this.#free.delete(b.pfn);
-    const pages = 1 << b.order;
-    this.#freePages[b.nid * MIGRATE_TYPES + b.mt] -= pages;
-    this.#addPbFree(b.pfn, -pages);
+  /** Takes the free block (order < MAX_PAGE_ORDER) in slot `s` off its list. */
+  #removeBlock(s: number): void {
+    const f = this.#free;
+    this.#freePages[f.nid[s] * MIGRATE_TYPES + f.mt[s]] -= 1 << f.order[s];
+    f.remove(s);
   }
 
   #removeRunRange(nid: number, mt: number, start: number, end: number): void {
@@ -317,7 +297,7 @@ export class BuddyAllocator {
   #listEmpty(nid: number, mt: number, order: number): boolean {
     return order === MAX_PAGE_ORDER
       ? this.#runs[nid * MIGRATE_TYPES + mt].blocks === 0
-      : this.#heads[this.#li(nid, mt, order)] === null;
+      : this.#free.head(this.#li(nid, mt, order)) < 0;
   }
 
   /** get_page_from_free_area + del_page_from_free_list: the list head (lowest run block). */
@@ -327,10 +307,11 @@ export class BuddyAllocator {
       if (pfn !== null) this.#freePages[nid * MIGRATE_TYPES + mt] -= MAX_BLOCK_PAGES;
       return pfn;
     }
-    const b = this.#heads[this.#li(nid, mt, order)];
-    if (b === null) return null;
-    this.#removeBlock(b);
-    return b.pfn;
+    const s = this.#free.head(this.#li(nid, mt, order));
+    if (s < 0) return null;
+    const pfn = this.#free.pfn[s];
+    this.#removeBlock(s);
+    return pfn;
   }
 
   /** Adds `[start, end)` as maximal aligned blocks without merging. */
@@ -339,7 +320,7 @@ export class BuddyAllocator {
     while (p < end) {
       const o = blockOrder(p, end, MAX_PAGE_ORDER);
       this.#addBlock(p, o, mt, nid);
-      p += 2 ** o;
+      p += 1 << o; // o ≤ MAX_PAGE_ORDER
     }
   }
 
@@ -347,7 +328,9 @@ export class BuddyAllocator {
 
   /** get_pageblock_migratetype(). */
   getPageblockMigratetype(pfn: number): number {
-    return this.#pbMt.get(Math.floor(pfn / PAGEBLOCK_NR_PAGES)) ?? MIGRATE_MOVABLE;
+    const pb = Math.floor(pfn / PAGEBLOCK_NR_PAGES);
+    const page = this.#pbMtPages[Math.floor(pb / 4096)];
+    return page === undefined ? MIGRATE_MOVABLE : page[pb % 4096];
   }
 
   #setPbMtRaw(pb: number, mt: number): void {
@@ -355,6 +338,13 @@ export class BuddyAllocator {
     if (old === mt) return;
     if (mt === MIGRATE_MOVABLE) this.#pbMt.delete(pb);
     else this.#pbMt.set(pb, mt);
+    const pi = Math.floor(pb / 4096);
+    let page = this.#pbMtPages[pi];
+    if (page === undefined) {
+      if (!(pi < 2 ** 24)) throw new RangeError(`pageblock ${pb} beyond any machine`);
+      page = this.#pbMtPages[pi] = new Uint8Array(4096).fill(MIGRATE_MOVABLE);
+    }
+    page[pb % 4096] = mt;
     this.#pbMtSorted = null;
   }
 
@@ -383,18 +373,28 @@ export class BuddyAllocator {
     return out;
   }
 
-  /** Free blocks (order < MAX_PAGE_ORDER) lying inside pageblock `pb`, ascending. */
-  #smallBlocksInPageblock(pb: number): FreeBlock[] {
-    const out: FreeBlock[] = [];
-    if ((this.#pbFree.get(pb) ?? 0) === 0) return out;
+  /** Slots of the free blocks (order < MAX_PAGE_ORDER) lying inside pageblock `pb`, ascending. */
+  #smallBlocksInPageblock(pb: number): number[] {
+    const out: number[] = [];
+    if (!this.#free.hasPageblock(pb)) return out;
     const end = (pb + 1) * PAGEBLOCK_NR_PAGES;
     let p = pb * PAGEBLOCK_NR_PAGES;
     for (let h = this.#free.firstHeadIn(p, end); h !== null; h = this.#free.firstHeadIn(p, end)) {
-      const b = this.#free.get(h)!;
-      out.push(b);
-      p = h + (1 << b.order);
+      const s = this.#free.find(h);
+      out.push(s);
+      p = h + (1 << this.#free.order[s]);
     }
     return out;
+  }
+
+  /** Moves the free blocks of pageblock `pb` to the lists of type `mt` (move_freepages_block). */
+  #moveFreepagesBlock(pb: number, mt: number): void {
+    const f = this.#free;
+    for (const s of this.#smallBlocksInPageblock(pb)) {
+      const pfn = f.pfn[s], order = f.order[s], nid = f.nid[s];
+      this.#removeBlock(s);
+      this.#addBlock(pfn, order, mt, nid);
+    }
   }
 
   /**
@@ -423,10 +423,7 @@ export class BuddyAllocator {
       }
     }
     this.#setPbMtRaw(pb, mt);
-    for (const b of this.#smallBlocksInPageblock(pb)) {
-      this.#removeBlock(b);
-      this.#addBlock(b.pfn, b.order, mt, b.nid);
-    }
+    this.#moveFreepagesBlock(pb, mt);
     if (splitHalves !== null) {
       for (const half of [splitHalves, splitHalves + PAGEBLOCK_NR_PAGES]) {
         this.#addBlock(half, PAGEBLOCK_ORDER, this.getPageblockMigratetype(half), nid);
@@ -445,17 +442,20 @@ export class BuddyAllocator {
 
   /** __free_one_page(): merges with free buddies and puts the result on a free list. */
   #freeOneBlock(pfn: number, order: number, mt: number, nid: number): void {
+    const f = this.#free;
     while (order < MAX_PAGE_ORDER) {
       const size = 1 << order;
-      const buddyPfn = (pfn / size) % 2 === 0 ? pfn + size : pfn - size;
-      const b = this.#free.get(buddyPfn);
-      if (b === undefined || b.order !== order || b.nid !== nid) break;
-      if (order >= PAGEBLOCK_ORDER && b.mt !== mt) {
-        if (!migratetypeIsMergeable(mt) || !migratetypeIsMergeable(b.mt)) break;
+      // pfn is aligned to size (≤ 2^9), so bit `order` of pfn mod 2^32 says which half it is
+      const buddyPfn = ((pfn >>> 0) & size) === 0 ? pfn + size : pfn - size;
+      const b = f.find(buddyPfn);
+      if (b < 0 || f.order[b] !== order || f.nid[b] !== nid) break;
+      const bmt = f.mt[b];
+      if (order >= PAGEBLOCK_ORDER && bmt !== mt) {
+        if (!migratetypeIsMergeable(mt) || !migratetypeIsMergeable(bmt)) break;
       }
       this.#removeBlock(b);
       // "Match buddy type": the merged block takes the freed block's type.
-      if (b.mt !== mt && order >= PAGEBLOCK_ORDER) this.#setPbMtRange(buddyPfn, size, mt);
+      if (bmt !== mt && order >= PAGEBLOCK_ORDER) this.#setPbMtRange(buddyPfn, size, mt);
       pfn = Math.min(pfn, buddyPfn);
       order++;
     }
@@ -481,7 +481,7 @@ export class BuddyAllocator {
     while (p < end) {
       const o = blockOrder(p, end, MAX_PAGE_ORDER);
       this.#freeBlock(p, o, nid);
-      p += 2 ** o;
+      p += 1 << o; // o ≤ MAX_PAGE_ORDER
     }
   }
 
@@ -533,10 +533,18 @@ export class BuddyAllocator {
     }
   }
 
+  /** Whether page `pfn` is in a free block (isFree without the result object). */
+  #isFreeAt(pfn: number): boolean {
+    if (this.#free.blockContaining(pfn) >= 0) return true;
+    const nid = this.topology.nidOfPfn(pfn);
+    if (nid < 0) return false;
+    return this.#runs[nid * MIGRATE_TYPES + this.getPageblockMigratetype(pfn)].contains(pfn);
+  }
+
   /** The first free pfn in `[start, end)`, or null. Sparse: runs, then partial pageblocks. */
   #firstFreeIn(start: number, end: number): number | null {
     if (end <= start) return null;
-    if (this.freeBlockContaining(start) !== null) return start;
+    if (this.#isFreeAt(start)) return start;
     if (
       end - start <= MAX_BLOCK_PAGES &&
       alignDown(start, MAX_BLOCK_PAGES) === alignDown(end - 1, MAX_BLOCK_PAGES)
@@ -551,16 +559,12 @@ export class BuddyAllocator {
       const r = rl.runs(start, end)[0];
       if (r !== undefined) best = Math.min(best, Math.max(start, r[0]));
     }
-    const pbS = Math.floor(start / PAGEBLOCK_NR_PAGES);
     const pbE = Math.ceil(end / PAGEBLOCK_NR_PAGES);
-    let pbs: number[];
-    if (pbE - pbS > this.#pbFree.size) {
-      pbs = [...this.#pbFree.keys()].filter((pb) => pb >= pbS && pb < pbE).sort((x, y) => x - y);
-    } else {
-      pbs = [];
-      for (let pb = pbS; pb < pbE; pb++) if (this.#pbFree.has(pb)) pbs.push(pb);
-    }
-    for (const pb of pbs) {
+    for (
+      let pb = this.#free.nextPageblock(Math.floor(start / PAGEBLOCK_NR_PAGES));
+      pb >= 0 && pb < pbE;
+      pb = this.#free.nextPageblock(pb + 1)
+    ) {
       const lo = Math.max(start, pb * PAGEBLOCK_NR_PAGES);
       if (lo >= best) break;
       const hi = Math.min(end, (pb + 1) * PAGEBLOCK_NR_PAGES, best);
@@ -637,6 +641,7 @@ export class BuddyAllocator {
       return false;
     }
     this.memmap.clearCompound(pfn);
+    this.#freeBelow = Infinity;
     this.#freeBlock(pfn, order, nid);
     return true;
   }
@@ -661,12 +666,13 @@ export class BuddyAllocator {
         }) is not RAM of node ${nid}`,
       );
     }
-    const overlap = this.#firstFreeIn(startPfn, endPfn);
+    const overlap = startPfn >= this.#freeBelow ? null : this.#firstFreeIn(startPfn, endPfn);
     if (overlap !== null) {
       this.#badPage(overlap, "page already free (double free or overlap with a free block)");
       return 0;
     }
     this.memmap.resetRange(startPfn, endPfn - startPfn);
+    if (this.#freeBelow !== Infinity) this.#freeBelow = Math.max(this.#freeBelow, endPfn);
     this.#releaseRange(startPfn, endPfn, nid);
     this.memmap.trim(startPfn, endPfn);
     this.#managed[nid] += endPfn - startPfn;
@@ -769,6 +775,7 @@ export class BuddyAllocator {
       return false;
     }
     this.memmap.resetRange(startPfn, endPfn - startPfn);
+    this.#freeBelow = Infinity;
     for (const [s, e, nid] of segs) this.#releaseRange(s, e, nid);
     this.memmap.trim(startPfn, endPfn);
     return true;
@@ -832,14 +839,11 @@ export class BuddyAllocator {
       }
       // try_to_claim_block() for a block inside a pageblock: claim the pageblock if at
       // least half of it is free.
-      const b = this.#heads[this.#li(nid, fmt, co)]!;
-      const pb = Math.floor(b.pfn / PAGEBLOCK_NR_PAGES);
-      if ((this.#pbFree.get(pb) ?? 0) >= PAGEBLOCK_NR_PAGES / 2) {
+      const b = this.#free.head(this.#li(nid, fmt, co));
+      const pb = Math.floor(this.#free.pfn[b] / PAGEBLOCK_NR_PAGES);
+      if (this.#free.pageblockFreePages(pb) >= PAGEBLOCK_NR_PAGES / 2) {
         this.#setPbMtRaw(pb, startMt);
-        for (const fb of this.#smallBlocksInPageblock(pb)) {
-          this.#removeBlock(fb);
-          this.#addBlock(fb.pfn, fb.order, startMt, fb.nid);
-        }
+        this.#moveFreepagesBlock(pb, startMt);
         return this.#rmqueueSmallest(nid, order, startMt);
       }
     }
@@ -939,6 +943,7 @@ export class BuddyAllocator {
         } catch (e) {
           // An exception of the host while preparing the block: it goes back to the lists.
           this.memmap.resetRange(pfn, pages);
+          this.#freeBelow = Infinity;
           this.#freeBlock(pfn, order, node);
           throw e;
         }
@@ -998,7 +1003,7 @@ export class BuddyAllocator {
    * free. The pages are left frozen (refcount 0). Returns false if a page is not free.
    */
   isolateFreeRange(startPfn: number, endPfn: number): boolean {
-    type Piece = { start: number; end: number; nid: number; mt: number; block?: FreeBlock };
+    type Piece = { start: number; end: number; nid: number; mt: number; slot?: number };
     const pieces: Piece[] = [];
     let p = startPfn;
     while (p < endPfn) {
@@ -1008,10 +1013,17 @@ export class BuddyAllocator {
         const c = alignDown(p, 1 << o);
         if (c === last) continue;
         last = c;
-        const b = this.#free.get(c);
-        if (b !== undefined && c + (1 << b.order) > p) {
-          pieces.push({ start: c, end: c + (1 << b.order), nid: b.nid, mt: b.mt, block: b });
-          p = c + (1 << b.order);
+        const f = this.#free;
+        const b = f.find(c);
+        if (b >= 0 && c + (1 << f.order[b]) > p) {
+          pieces.push({
+            start: c,
+            end: c + (1 << f.order[b]),
+            nid: f.nid[b],
+            mt: f.mt[b],
+            slot: b,
+          });
+          p = c + (1 << f.order[b]);
           found = true;
         }
       }
@@ -1031,7 +1043,7 @@ export class BuddyAllocator {
       if (!found) return false;
     }
     for (const pc of pieces) {
-      if (pc.block !== undefined) this.#removeBlock(pc.block);
+      if (pc.slot !== undefined) this.#removeBlock(pc.slot);
       else this.#removeRunRange(pc.nid, pc.mt, pc.start, pc.end);
       if (pc.start < startPfn) this.#addDecomposed(pc.start, startPfn, pc.mt, pc.nid);
       if (pc.end > endPfn) this.#addDecomposed(endPfn, pc.end, pc.mt, pc.nid);
@@ -1056,23 +1068,10 @@ export class BuddyAllocator {
 
   /** The free block containing `pfn`, or null. */
   freeBlockContaining(pfn: number): FreeBlockInfo | null {
-    // Blocks of order ≤ pageblock_order lie inside one pageblock: probe the aligned
-    // candidates only when that pageblock has such a free block.
-    const pb = Math.floor(pfn / PAGEBLOCK_NR_PAGES);
-    if (this.#pbFree.has(pb)) {
-      const base = pb * PAGEBLOCK_NR_PAGES;
-      const off = pfn - base;
-      let last = -1;
-      for (let o = 0; o < MAX_PAGE_ORDER; o++) {
-        const c = off & ~((1 << o) - 1);
-        if (c === last) continue;
-        last = c;
-        const b = this.#free.get(base + c);
-        if (b !== undefined && c + (1 << b.order) > off) {
-          return { pfn: base + c, order: b.order, nid: b.nid, mt: b.mt };
-        }
-      }
-    }
+    // Blocks of order ≤ pageblock_order lie inside one pageblock: the nearest head below.
+    const f = this.#free;
+    const b = f.blockContaining(pfn);
+    if (b >= 0) return { pfn: f.pfn[b], order: f.order[b], nid: f.nid[b], mt: f.mt[b] };
     const nid = this.topology.nidOfPfn(pfn);
     if (nid < 0) return null;
     // A free max-order block sits on the run list of its pageblock's type.
@@ -1085,8 +1084,9 @@ export class BuddyAllocator {
 
   /** Every free block (max-order runs expanded block by block), in no particular order. */
   *freeBlocks(): Generator<FreeBlockInfo> {
-    for (const b of this.#free.values()) {
-      yield { pfn: b.pfn, order: b.order, nid: b.nid, mt: b.mt };
+    const f = this.#free;
+    for (const s of f.slots()) {
+      yield { pfn: f.pfn[s], order: f.order[s], nid: f.nid[s], mt: f.mt[s] };
     }
     for (let i = 0; i < this.#runs.length; i++) {
       const nid = Math.floor(i / MIGRATE_TYPES), mt = i % MIGRATE_TYPES;
@@ -1132,7 +1132,7 @@ export class BuddyAllocator {
   /** Free blocks per order of one node and type (11 counts). */
   #typeCounts(nid: number, mt: number): number[] {
     const out: number[] = [];
-    for (let o = 0; o < MAX_PAGE_ORDER; o++) out.push(this.#counts[this.#li(nid, mt, o)]);
+    for (let o = 0; o < MAX_PAGE_ORDER; o++) out.push(this.#free.count(this.#li(nid, mt, o)));
     out.push(this.#runs[nid * MIGRATE_TYPES + mt].blocks);
     return out;
   }
@@ -1201,9 +1201,8 @@ export class BuddyAllocator {
       smallFreeBlocks: small,
       runs,
       typedPageblocks: this.#pbMt.size,
-      partialPageblocks: this.#pbFree.size,
-      approxBytes: small * (56 + 40) + runs * 16 + this.#pbMt.size * 40 +
-        this.#pbFree.size * 40 + this.#heads.length * 8 + this.#counts.byteLength +
+      partialPageblocks: this.#free.pageblocks,
+      approxBytes: this.#free.byteLength + runs * 16 + this.#pbMt.size * 40 +
         this.#runs.length * 120,
     };
   }

@@ -135,6 +135,12 @@ export class RunList {
     return i >= 0 && this.#ends[i] > pfn ? [this.#starts[i], this.#ends[i]] : null;
   }
 
+  /** Whether a run contains `pfn`. */
+  contains(pfn: number): boolean {
+    const i = this.#upper(pfn) - 1;
+    return i >= 0 && this.#ends[i] > pfn;
+  }
+
   /** Whether any run intersects `[start, end)`. */
   intersects(start: number, end: number): boolean {
     const i = this.#upper(start) - 1;

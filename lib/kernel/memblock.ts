@@ -147,6 +147,42 @@ export type ReservedRangeFn = (
   flags: number,
 ) => void;
 
+/**
+ * The indices `0..n-1` ordered by `key` (ties by index): a natural merge sort, O(n log r) for
+ * input made of r ascending runs — a tracker walk delivers one run per order.
+ */
+function sortedOrder(key: Float64Array, n: number): Uint32Array {
+  let a = new Uint32Array(n);
+  let b = new Uint32Array(n);
+  const starts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    a[i] = i;
+    if (i === 0 || key[i] < key[i - 1]) starts.push(i);
+  }
+  starts.push(n);
+  let runs = starts;
+  while (runs.length > 2) {
+    const next: number[] = [];
+    for (let r = 0; r + 1 < runs.length; r += 2) {
+      const lo = runs[r], mid = runs[r + 1], hi = r + 2 < runs.length ? runs[r + 2] : mid;
+      let i = lo, j = mid, k = lo;
+      while (i < mid && j < hi) {
+        // a[i] < a[j] as indices within runs: equal keys keep the earlier index first
+        b[k++] = key[a[j]] < key[a[i]] ? a[j++] : a[i++];
+      }
+      while (i < mid) b[k++] = a[i++];
+      while (j < hi) b[k++] = a[j++];
+      next.push(lo);
+    }
+    next.push(n);
+    runs = next;
+    const t = a;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
 function checkRange(what: string, base: number, size: number): void {
   if (!Number.isSafeInteger(base) || base < 0 || !Number.isSafeInteger(size) || size < 0) {
     throw new RangeError(`${what}: bad range base=${base} size=${size}`);
@@ -191,6 +227,10 @@ export class Memblock {
   readonly #memory: MemblockType;
   readonly #reserved: MemblockType;
   #scratchOnly = false;
+  // reserveNoinitBatch's sorted ranges, kept for the next batch
+  #batchBase = new Float64Array(0);
+  #batchEnd = new Float64Array(0);
+  #batchNid = new Int16Array(0);
   #freed = false;
 
   /** Creates an empty memblock (no memory until {@link Memblock.add}). */
@@ -340,6 +380,82 @@ export class Memblock {
   reservedMarkNoinit(base: number, size: number): void {
     checkRange("memblock_reserved_mark_noinit", base, size);
     this.#reserved.setClrFlag(base, size, true, F.RSRV_NOINIT);
+  }
+
+  /**
+   * `memblock_reserve(base[i], size[i])` + `memblock_reserved_mark_noinit(base[i], size[i])`
+   * for `i < n`, in that order — KHO's walk reserving every preserved block — with the result
+   * and the counters of the calls one by one. Sorted, disjoint ranges (the walk's, after a
+   * sort when it delivered them out of order) are merged into the reserved list in one pass
+   * when there are enough of them; overlapping ranges, bad ones (which throw where the single
+   * call throws) and a few ranges against a long list take the calls one by one.
+   */
+  reserveNoinitBatch(base: Float64Array, size: Float64Array, n: number): void {
+    let sorted = true;
+    let prevEnd = 0;
+    for (let i = 0; i < n; i++) {
+      const b = base[i], sz = size[i];
+      if (!(b >= 0 && sz >= 0 && Number.isSafeInteger(b) && Number.isSafeInteger(sz))) {
+        // the calls one by one: this one throws where the single call throws
+        for (let x = 0; x < n; x++) this.#reserveNoinitOne(base[x], size[x]);
+        return;
+      }
+      if (sz > 0) {
+        if (b < prevEnd) sorted = false;
+        prevEnd = b + sz;
+      }
+    }
+    if (n * 64 < this.#reserved.count) {
+      for (let i = 0; i < n; i++) this.#reserveNoinitOne(base[i], size[i]);
+      return;
+    }
+    let order: Uint32Array | null = null;
+    if (!sorted) {
+      // disjoint ranges out of order give the same result sorted; overlapping ones do not
+      order = sortedOrder(base, n);
+      let end = 0;
+      for (let k = 0; k < n; k++) {
+        const i = order[k];
+        if (size[i] === 0) continue;
+        if (base[i] < end) {
+          for (let x = 0; x < n; x++) this.#reserveNoinitOne(base[x], size[x]);
+          return;
+        }
+        end = base[i] + size[i];
+      }
+    }
+    // the ranges ascending, clamped as memblock_add_range clamps them, with their nodes
+    if (this.#batchEnd.length < n) {
+      const cap = Math.max(n, 2 * this.#batchEnd.length);
+      this.#batchBase = new Float64Array(cap);
+      this.#batchEnd = new Float64Array(cap);
+      this.#batchNid = new Int16Array(cap);
+    }
+    const bs = order === null ? base : this.#batchBase;
+    const es = this.#batchEnd;
+    const nids = this.#batchNid;
+    const ranges = this.topology.ranges;
+    // the RAM range holding the last base: ascending bases move it forward only
+    let ri = 0;
+    for (let k = 0; k < n; k++) {
+      const i = order === null ? k : order[k];
+      const b = base[i];
+      const sz = size[i];
+      if (order !== null) bs[k] = b;
+      es[k] = b + Math.min(sz, PHYS_ADDR_MAX - b);
+      while (ri < ranges.length && ranges[ri].end <= b) ri++;
+      // inside one RAM range: its node; else the general rule
+      nids[k] = ri < ranges.length && ranges[ri].start <= b && b + sz <= ranges[ri].end
+        ? ranges[ri].nid
+        : this.#nidOfRange(b, b + sz);
+    }
+    this.reserveCalls += n;
+    this.#reserved.addRangesSetFlag(bs, es, nids, n, F.RSRV_NOINIT);
+  }
+
+  #reserveNoinitOne(base: number, size: number): void {
+    this.reserve(base, size);
+    this.reservedMarkNoinit(base, size);
   }
 
   // ---- scratch-only mode -------------------------------------------------------------

@@ -29,6 +29,14 @@ export const PHYS_ADDR_MAX: number = Number.MAX_SAFE_INTEGER;
 /** Default number of regions per chunk. */
 export const DEFAULT_REGIONS_PER_CHUNK = 512;
 
+/** Bytes of a {@link RegionBuf} of `capacity` regions, rounded up to 8. */
+function regionBufBytes(capacity: number): number {
+  return Math.ceil(capacity * 19 / 8) * 8;
+}
+
+/** Chunks a {@link ChunkBuilder} carves from one buffer. */
+const CHUNKS_PER_SLAB = 64;
+
 /** Parallel typed arrays of regions (a chunk of the list, or a scratch window). */
 class RegionBuf {
   n = 0;
@@ -38,11 +46,17 @@ class RegionBuf {
   flags: Uint16Array;
   nid: Int8Array;
 
-  constructor(capacity: number) {
-    this.base = new Float64Array(capacity);
-    this.end = new Float64Array(capacity);
-    this.flags = new Uint16Array(capacity);
-    this.nid = new Int8Array(capacity);
+  /**
+   * Regions for `capacity` entries: in a buffer of their own, or at `offset` (a multiple of 8)
+   * of `buf`, which has {@link regionBufBytes} bytes there.
+   */
+  constructor(capacity: number, buf?: ArrayBuffer, offset = 0) {
+    // one allocation for the four arrays (8 + 8 + 2 + 1 bytes a region)
+    buf ??= new ArrayBuffer(regionBufBytes(capacity));
+    this.base = new Float64Array(buf, offset, capacity);
+    this.end = new Float64Array(buf, offset + capacity * 8, capacity);
+    this.flags = new Uint16Array(buf, offset + capacity * 16, capacity);
+    this.nid = new Int8Array(buf, offset + capacity * 18, capacity);
   }
 
   get capacity(): number {
@@ -69,15 +83,87 @@ class RegionBuf {
   }
 
   #grow(capacity: number): void {
-    const grow = <T extends Float64Array | Uint16Array | Int8Array>(a: T, make: () => T): T => {
-      const b = make();
-      b.set(a);
-      return b;
-    };
-    this.base = grow(this.base, () => new Float64Array(capacity));
-    this.end = grow(this.end, () => new Float64Array(capacity));
-    this.flags = grow(this.flags, () => new Uint16Array(capacity));
-    this.nid = grow(this.nid, () => new Int8Array(capacity));
+    const b = new RegionBuf(capacity);
+    b.base.set(this.base);
+    b.end.set(this.end);
+    b.flags.set(this.flags);
+    b.nid.set(this.nid);
+    this.base = b.base;
+    this.end = b.end;
+    this.flags = b.flags;
+    this.nid = b.nid;
+  }
+}
+
+/**
+ * Builds a list of chunks from regions given in ascending order, merging each with the last
+ * when contiguous and compatible (as `pushMerging`), chunks filled to `fill` regions.
+ */
+class ChunkBuilder {
+  readonly chunks: RegionBuf[] = [];
+  count = 0;
+  total = 0;
+  #cur: RegionBuf;
+  readonly #cap: number;
+  readonly #fill: number;
+  // the last region, not yet stored (pe < 0: none)
+  #pb = -1;
+  #pe = -1;
+  #pf = 0;
+  #pn = 0;
+
+  #slab: ArrayBuffer | null = null;
+  #slabUsed = 0;
+
+  constructor(cap: number) {
+    this.#cap = cap;
+    this.#fill = Math.max(1, (cap * 3) >> 2);
+    this.#cur = this.#newChunk();
+  }
+
+  /** A chunk carved from the current slab (one allocation per 64 chunks). */
+  #newChunk(): RegionBuf {
+    if (this.#slab === null || this.#slabUsed === CHUNKS_PER_SLAB) {
+      this.#slab = new ArrayBuffer(regionBufBytes(this.#cap) * CHUNKS_PER_SLAB);
+      this.#slabUsed = 0;
+    }
+    return new RegionBuf(this.#cap, this.#slab, regionBufBytes(this.#cap) * this.#slabUsed++);
+  }
+
+  push(b: number, e: number, f: number, nd: number): void {
+    if (this.#pe === b && this.#pf === f && this.#pn === nd) {
+      this.#pe = e;
+      return;
+    }
+    this.#store();
+    this.#pb = b;
+    this.#pe = e;
+    this.#pf = f;
+    this.#pn = nd;
+  }
+
+  #store(): void {
+    if (this.#pe < 0) return;
+    let cur = this.#cur;
+    if (cur.n === this.#fill) {
+      this.chunks.push(cur);
+      cur = this.#cur = this.#newChunk();
+    }
+    const i = cur.n++;
+    cur.base[i] = this.#pb;
+    cur.end[i] = this.#pe;
+    cur.flags[i] = this.#pf;
+    cur.nid[i] = this.#pn;
+    this.count++;
+    this.total += this.#pe - this.#pb;
+  }
+
+  /** The chunks (at least one, maybe empty). */
+  finish(): RegionBuf[] {
+    this.#store();
+    this.#pe = -1;
+    if (this.#cur.n > 0 || this.chunks.length === 0) this.chunks.push(this.#cur);
+    return this.chunks;
   }
 }
 
@@ -388,6 +474,89 @@ export class MemblockType {
     }
     if (!changed) return;
     this.#replace(k, out, 0, false);
+  }
+
+  /**
+   * Many `addRange(base[i], end[i] - base[i], nid[i], NONE)` + `setClrFlag(…, true, flag)`
+   * pairs at once — the reservations of a KHO walk (`memblock_reserve` +
+   * `memblock_reserved_mark_noinit` per block) — in one merge pass over the list, O(regions +
+   * n): new bytes get `flag` and their range's node, bytes already in the list keep their node
+   * and gain `flag`, neighbours with equal flags and node merge, as the calls one by one would
+   * leave it. The ranges must be sorted and disjoint (the caller checks: for ranges that
+   * overlap, the order of the calls decides a byte's node); empty ones are skipped.
+   */
+  addRangesSetFlag(
+    base: Float64Array,
+    end: Float64Array,
+    nid: Int16Array,
+    n: number,
+    flag: number,
+  ): void {
+    const out = new ChunkBuilder(this.#cap);
+    const chunks = this.#chunks;
+    let ci = 0, oi = 0;
+    let c = chunks[0];
+    // the current old region (ob..oe; ob advances as parts are emitted), or oe = -1
+    let ob = -1, oe = -1, of = 0, on = 0;
+    if (c.n > 0) {
+      ob = c.base[0];
+      oe = c.end[0];
+      of = c.flags[0];
+      on = c.nid[0];
+      oi = 1;
+    }
+    let j = 0;
+    while (j < n && end[j] <= base[j]) j++;
+    let nb = j < n ? base[j] : 0;
+    while (oe >= 0 || j < n) {
+      let nextOld = false;
+      if (j >= n) {
+        out.push(ob, oe, of, on);
+        nextOld = true;
+      } else if (oe < 0 || end[j] <= ob) {
+        out.push(nb, end[j], flag, nid[j]);
+        while (++j < n && end[j] <= base[j]);
+        if (j < n) nb = base[j];
+      } else if (oe <= nb) {
+        out.push(ob, oe, of, on);
+        nextOld = true;
+      } else {
+        // overlap: the part below it, then the common part
+        if (ob < nb) {
+          out.push(ob, nb, of, on);
+          ob = nb;
+        } else if (nb < ob) {
+          out.push(nb, ob, flag, nid[j]);
+          nb = ob;
+        }
+        const e = Math.min(oe, end[j]);
+        out.push(ob, e, of | flag, on);
+        ob = nb = e;
+        if (e === end[j]) {
+          while (++j < n && end[j] <= base[j]);
+          if (j < n) nb = base[j];
+        }
+        nextOld = e === oe;
+      }
+      if (nextOld) {
+        while (oi >= c.n && ci + 1 < chunks.length) {
+          c = chunks[++ci];
+          oi = 0;
+        }
+        if (oi < c.n) {
+          ob = c.base[oi];
+          oe = c.end[oi];
+          of = c.flags[oi];
+          on = c.nid[oi];
+          oi++;
+        } else oe = -1;
+      }
+    }
+    const fresh = out.finish();
+    chunks.length = 0;
+    for (const f of fresh) chunks.push(f);
+    this.count = out.count;
+    this.totalSize = out.total;
   }
 
   /**

@@ -38,12 +38,24 @@ export const PG_NOINIT = 1 << 3;
 export const MAX_FOLIO_ORDER: number = PUD_ORDER;
 
 const CHUNK_PAGES = 512;
+const CHUNK_ORDER = 9;
+/** Bytes of a page frame (PAGE_SIZE; memmap works in pfns otherwise). */
+const PAGE_BYTES = 4096;
 /** Compound orders that span whole sections (2^15 pages = 128 MiB). */
 const BIG_ORDER = 15;
 const CHUNKS_PER_SECTION = PAGES_PER_SECTION / CHUNK_PAGES;
-const CHUNK_BYTES = CHUNK_PAGES * (4 + 4 + 4 + 2 + 1);
-/** Approximate fixed JS heap cost of one chunk object and its five views. */
-const CHUNK_OVERHEAD_BYTES = 5 * 96 + 64;
+/** Bytes of a dense chunk's `page->private` halves (privLo, privHi). */
+const PRIV_BYTES = CHUNK_PAGES * (4 + 4);
+/** Bytes of a dense chunk's other fields (refcount, flags, order). */
+const STATE_BYTES = CHUNK_PAGES * (4 + 2 + 1);
+/** Approximate fixed JS heap cost of one chunk object and its views (per part). */
+const CHUNK_OVERHEAD_BYTES = 64;
+const PART_OVERHEAD_BYTES = 3 * 96;
+// What a dense chunk's part reads as before it is written: shared, never written.
+const ZERO_I32 = new Int32Array(CHUNK_PAGES);
+const ZERO_U32 = new Uint32Array(CHUNK_PAGES);
+const ZERO_U16 = new Uint16Array(CHUNK_PAGES);
+const ZERO_U8 = new Uint8Array(CHUNK_PAGES);
 const SECTION_OVERHEAD_BYTES = CHUNKS_PER_SECTION * 8 + 96;
 
 /** Pages a sparse chunk records one by one before it becomes dense typed arrays. */
@@ -51,6 +63,56 @@ const SPARSE_MAX = 8;
 /** Approximate JS heap cost of a sparse chunk, and of each page it records. */
 const SPARSE_BYTES = 120;
 const SPARSE_ENTRY_BYTES = 64;
+
+/** Dense chunk parts carved from one buffer (one allocation per 64 pageblocks). */
+const CHUNKS_PER_SLAB = 64;
+
+/**
+ * Buffers of one dense chunk part (`bytes` each) for one memmap: carved from slabs, and those
+ * of dropped chunks reused (zeroed) before a new slab is taken.
+ */
+class DensePool {
+  readonly #bytes: number;
+  #slab: ArrayBuffer | null = null;
+  #used = 0;
+  readonly #freeBufs: ArrayBuffer[] = [];
+  readonly #freeOffs: number[] = [];
+
+  constructor(bytes: number) {
+    this.#bytes = bytes;
+  }
+
+  /** A zeroed part buffer: `[buffer, byteOffset]`. */
+  take(): [ArrayBuffer, number] {
+    const buf = this.#freeBufs.pop();
+    if (buf !== undefined) {
+      const off = this.#freeOffs.pop()!;
+      new Uint8Array(buf, off, this.#bytes).fill(0);
+      return [buf, off];
+    }
+    if (this.#slab === null || this.#used === CHUNKS_PER_SLAB) {
+      this.#slab = new ArrayBuffer(this.#bytes * CHUNKS_PER_SLAB);
+      this.#used = 0;
+    }
+    return [this.#slab, this.#bytes * this.#used++];
+  }
+
+  /** Gives a dropped chunk's buffer back. */
+  give(buf: ArrayBuffer, off: number): void {
+    this.#freeBufs.push(buf);
+    this.#freeOffs.push(off);
+  }
+}
+
+/** The two part pools of one memmap. */
+interface MemmapPools {
+  readonly priv: DensePool;
+  readonly state: DensePool;
+}
+
+function newPools(): MemmapPools {
+  return { priv: new DensePool(PRIV_BYTES), state: new DensePool(STATE_BYTES) };
+}
 
 /** One page's fields while its chunk is sparse. */
 interface PageRec {
@@ -81,11 +143,20 @@ class PageBlockState implements PageRec {
   ord = 0;
   #more: PageRec[] | null = null;
   #dense = false;
-  refcount!: Int32Array;
-  privLo!: Uint32Array;
-  privHi!: Uint32Array;
-  flags!: Uint16Array;
-  order!: Uint8Array;
+  readonly #pools: MemmapPools;
+  /** Whether a page of the chunk may have PG_head (set once it could, never cleared). */
+  mayHaveHead = false;
+  // Dense: two parts, each the shared zero arrays until written (ownPriv / ownState).
+  refcount: Int32Array = ZERO_I32;
+  privLo: Uint32Array = ZERO_U32;
+  privHi: Uint32Array = ZERO_U32;
+  flags: Uint16Array = ZERO_U16;
+  order: Uint8Array = ZERO_U8;
+
+  /** An empty (sparse) chunk whose dense buffers come from `pools`. */
+  constructor(pools: MemmapPools) {
+    this.#pools = pools;
+  }
 
   /** This chunk's sparse records, or null once dense. */
   get sparse(): PageBlockState | null {
@@ -133,24 +204,54 @@ class PageBlockState implements PageRec {
     return this.values().map((r) => r.i);
   }
 
-  /** Turns the chunk into typed arrays (the recorded pages copied in). */
+  /**
+   * Turns the chunk into typed arrays (the recorded pages copied in): the `page->private`
+   * part and the other fields' part are allocated only when a page has a value there.
+   */
   densify(): void {
-    const buf = new ArrayBuffer(CHUNK_BYTES);
-    this.refcount = new Int32Array(buf, 0, CHUNK_PAGES);
-    this.privLo = new Uint32Array(buf, CHUNK_PAGES * 4, CHUNK_PAGES);
-    this.privHi = new Uint32Array(buf, CHUNK_PAGES * 8, CHUNK_PAGES);
-    this.flags = new Uint16Array(buf, CHUNK_PAGES * 12, CHUNK_PAGES);
-    this.order = new Uint8Array(buf, CHUNK_PAGES * 14, CHUNK_PAGES);
     for (const r of this.values()) {
-      this.refcount[r.i] = r.rc;
-      this.privLo[r.i] = r.lo;
-      this.privHi[r.i] = r.hi;
-      this.flags[r.i] = r.fl;
-      this.order[r.i] = r.ord;
+      if (r.lo !== 0 || r.hi !== 0) {
+        this.ownPriv();
+        this.privLo[r.i] = r.lo;
+        this.privHi[r.i] = r.hi;
+      }
+      if (r.rc !== 0 || r.fl !== 0 || r.ord !== 0) {
+        this.ownState();
+        this.refcount[r.i] = r.rc;
+        this.flags[r.i] = r.fl;
+        this.order[r.i] = r.ord;
+      }
     }
     this.#dense = true;
     this.#more = null;
-    this.i = -1;
+    this.i = -1; // the chunk is no longer the record of its first page
+  }
+
+  /** Whether the dense chunk has its own refcount / flags / order arrays. */
+  get ownsState(): boolean {
+    return this.refcount !== ZERO_I32;
+  }
+
+  /** Whether the dense chunk has its own `page->private` arrays. */
+  get ownsPriv(): boolean {
+    return this.privLo !== ZERO_U32;
+  }
+
+  /** Gives the dense chunk its own `page->private` arrays (before writing them). */
+  ownPriv(): void {
+    if (this.privLo !== ZERO_U32) return;
+    const [buf, at] = this.#pools.priv.take();
+    this.privLo = new Uint32Array(buf, at, CHUNK_PAGES);
+    this.privHi = new Uint32Array(buf, at + CHUNK_PAGES * 4, CHUNK_PAGES);
+  }
+
+  /** Gives the dense chunk its own refcount, flags and order arrays (before writing them). */
+  ownState(): void {
+    if (this.refcount !== ZERO_I32) return;
+    const [buf, at] = this.#pools.state.take();
+    this.refcount = new Int32Array(buf, at, CHUNK_PAGES);
+    this.flags = new Uint16Array(buf, at + CHUNK_PAGES * 4, CHUNK_PAGES);
+    this.order = new Uint8Array(buf, at + CHUNK_PAGES * 6, CHUNK_PAGES);
   }
 
   /** The record of page `i` of a sparse chunk, created if needed (may densify: null). */
@@ -167,6 +268,16 @@ class PageBlockState implements PageRec {
   /** Makes the chunk dense when a write is about to touch `n` pages (beyond sparse room). */
   reserve(n: number): void {
     if (!this.#dense && this.size + n > SPARSE_MAX) this.densify();
+  }
+
+  /** Hands a dense chunk's buffer back to its pool (the chunk is being dropped). */
+  release(): void {
+    if (this.privLo !== ZERO_U32) {
+      this.#pools.priv.give(this.privLo.buffer as ArrayBuffer, this.privLo.byteOffset);
+    }
+    if (this.refcount !== ZERO_I32) {
+      this.#pools.state.give(this.refcount.buffer as ArrayBuffer, this.refcount.byteOffset);
+    }
   }
 
   /** Whether every page of the chunk is in the default state. */
@@ -190,7 +301,38 @@ class PageBlockState implements PageRec {
   approxBytes(): number {
     return !this.#dense
       ? SPARSE_BYTES + Math.max(0, this.size - 1) * SPARSE_ENTRY_BYTES
-      : CHUNK_BYTES + CHUNK_OVERHEAD_BYTES;
+      : CHUNK_OVERHEAD_BYTES +
+        (this.privLo !== ZERO_U32 ? PRIV_BYTES + PART_OVERHEAD_BYTES : 0) +
+        (this.refcount !== ZERO_I32 ? STATE_BYTES + PART_OVERHEAD_BYTES : 0);
+  }
+}
+
+const RESET_MASK = ~(PG_RESERVED | PG_HEAD | PG_NOINIT | PG_BUDDY);
+
+/** {@link Memmap.resetRange} on pages `[lo, hi)` of one chunk. */
+function resetChunk(c: PageBlockState, lo: number, hi: number): void {
+  if (c.sparse !== null) {
+    for (const r of c.sparse.values()) {
+      if (r.i < lo || r.i >= hi) continue;
+      r.rc = 0;
+      r.ord = 0;
+      r.fl &= RESET_MASK;
+    }
+    return;
+  }
+  if (!c.ownsState) return; // all zero already
+  if (hi - lo > 64) {
+    c.refcount.fill(0, lo, hi);
+    c.order.fill(0, lo, hi);
+    const flags = c.flags;
+    for (let i = lo; i < hi; i++) flags[i] &= RESET_MASK;
+    return;
+  }
+  const { refcount, order, flags } = c;
+  for (let i = lo; i < hi; i++) {
+    refcount[i] = 0;
+    order[i] = 0;
+    flags[i] &= RESET_MASK;
   }
 }
 
@@ -229,6 +371,10 @@ export class Memmap {
   /** Where the struct pages live, and what writing them costs (`./vmemmap.ts`). */
   readonly vmemmap: Vmemmap;
   readonly #sections = new Map<number, SectionState>();
+  #pools = newPools();
+  /** The chunk last looked up (consecutive calls mostly stay in one pageblock), by pageblock. */
+  #lastPb = -1;
+  #lastChunk: PageBlockState | undefined = undefined;
   #chunks = 0;
   /**
    * Heads of compound pages spanning whole sections (order ≥ 15), by section index, so that
@@ -252,6 +398,9 @@ export class Memmap {
   discard(): void {
     this.vmemmap.discard();
     this.#sections.clear();
+    this.#pools = newPools();
+    this.#lastPb = -1;
+    this.#lastChunk = undefined;
     this.#bigHeads.clear();
     this.#chunks = 0;
     this.#maxSmallOrder = 0;
@@ -261,13 +410,20 @@ export class Memmap {
 
   #chunk(pfn: number): PageBlockState | undefined {
     const pb = Math.floor(pfn / CHUNK_PAGES);
+    if (pb === this.#lastPb) return this.#lastChunk;
     const sec = this.#sections.get(Math.floor(pb / CHUNKS_PER_SECTION));
-    return sec === undefined ? undefined : sec.chunks[pb % CHUNKS_PER_SECTION];
+    const c = sec === undefined ? undefined : sec.chunks[pb % CHUNKS_PER_SECTION];
+    if (c !== undefined) {
+      this.#lastPb = pb;
+      this.#lastChunk = c;
+    }
+    return c;
   }
 
   #chunkForWrite(pfn: number): PageBlockState {
     if (!(pfn >= 0) || !Number.isSafeInteger(pfn)) throw new RangeError(`bad pfn ${pfn}`);
     const pb = Math.floor(pfn / CHUNK_PAGES);
+    if (pb === this.#lastPb) return this.#lastChunk!;
     const si = Math.floor(pb / CHUNKS_PER_SECTION);
     let sec = this.#sections.get(si);
     if (sec === undefined) {
@@ -277,11 +433,13 @@ export class Memmap {
     const ci = pb % CHUNKS_PER_SECTION;
     let chunk = sec.chunks[ci];
     if (chunk === undefined) {
-      chunk = new PageBlockState();
+      chunk = new PageBlockState(this.#pools);
       sec.chunks[ci] = chunk;
       sec.count++;
       this.#chunks++;
     }
+    this.#lastPb = pb;
+    this.#lastChunk = chunk;
     return chunk;
   }
 
@@ -362,6 +520,8 @@ export class Memmap {
       if (r !== null) return void (r.rc = n);
       if (c.sparse !== null) return; // setting 0 on a page never recorded
     }
+    if (n === 0 && !c.ownsState) return;
+    c.ownState();
     c.refcount[i] = n;
   }
 
@@ -369,15 +529,18 @@ export class Memmap {
   setPageCountRange(pfn: number, nrPages: number, n: number): void {
     if (n === 0) {
       this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
-        if (c.sparse === null) c.refcount.fill(0, lo, hi);
-        else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.rc = 0;
+        if (c.sparse === null) {
+          if (c.ownsState) c.refcount.fill(0, lo, hi);
+        } else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.rc = 0;
       });
       return;
     }
     this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => {
       c.reserve(hi - lo);
-      if (c.sparse === null) c.refcount.fill(n, lo, hi);
-      else for (let i = lo; i < hi; i++) c.rec(i)!.rc = n;
+      if (c.sparse === null) {
+        c.ownState();
+        c.refcount.fill(n, lo, hi);
+      } else for (let i = lo; i < hi; i++) c.rec(i)!.rc = n;
     });
   }
 
@@ -398,6 +561,7 @@ export class Memmap {
       const r = c.rec(i);
       if (r !== null) return (r.rc += d);
     }
+    c.ownState();
     return (c.refcount[i] += d);
   }
 
@@ -442,8 +606,39 @@ export class Memmap {
       }
       if (c.sparse !== null) return;
     }
+    if (zero && !c.ownsPriv) return; // reads as 0 already
+    c.ownPriv();
     c.privLo[i] = lo >>> 0;
     c.privHi[i] = hi >>> 0;
+  }
+
+  /**
+   * `set_page_private(phys_to_page(phys[i]), hi:lo)` for `i < n` (one value for all): the
+   * stamp KHO's walk leaves on every preserved block, a leaf's blocks at a time.
+   */
+  setPrivateOfPhys(phys: Float64Array, n: number, lo: number, hi: number): void {
+    lo >>>= 0;
+    hi >>>= 0;
+    for (let i = 0; i < n; i++) {
+      const pfn = Math.floor(phys[i] / PAGE_BYTES);
+      if (lo === 0 && hi === 0) {
+        this.setPrivate(pfn, 0, 0);
+        continue;
+      }
+      const c = this.#chunkForWrite(pfn);
+      const k = pfn % CHUNK_PAGES;
+      if (c.sparse !== null) {
+        const r = c.rec(k);
+        if (r !== null) {
+          r.lo = lo;
+          r.hi = hi;
+          continue;
+        }
+      }
+      c.ownPriv();
+      c.privLo[k] = lo;
+      c.privHi[k] = hi;
+    }
   }
 
   // ------------------------------------------------------------------ flags
@@ -464,11 +659,13 @@ export class Memmap {
   /** Sets a PG_* bit. */
   setFlag(pfn: number, flag: number): void {
     const c = this.#chunkForWrite(pfn);
+    if (flag & PG_HEAD) c.mayHaveHead = true;
     const i = pfn % CHUNK_PAGES;
     if (c.sparse !== null) {
       const r = c.rec(i);
       if (r !== null) return void (r.fl |= flag);
     }
+    c.ownState();
     c.flags[i] |= flag;
   }
 
@@ -480,23 +677,27 @@ export class Memmap {
     if (c.sparse !== null) {
       const r = c.sparse.get(i);
       if (r !== undefined) r.fl &= ~flag;
-    } else c.flags[i] &= ~flag;
+    } else if (c.ownsState) c.flags[i] &= ~flag;
   }
 
   /** Sets a PG_* bit on `nrPages` pages from `pfn`. */
   setFlagRange(pfn: number, nrPages: number, flag: number): void {
     this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => {
+      if (flag & PG_HEAD) c.mayHaveHead = true;
       c.reserve(hi - lo);
-      if (c.sparse === null) { for (let i = lo; i < hi; i++) c.flags[i] |= flag; }
-      else for (let i = lo; i < hi; i++) c.rec(i)!.fl |= flag;
+      if (c.sparse === null) {
+        c.ownState();
+        for (let i = lo; i < hi; i++) c.flags[i] |= flag;
+      } else for (let i = lo; i < hi; i++) c.rec(i)!.fl |= flag;
     });
   }
 
   /** Clears a PG_* bit on `nrPages` pages from `pfn` (creates no chunks). */
   clearFlagRange(pfn: number, nrPages: number, flag: number): void {
     this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
-      if (c.sparse === null) { for (let i = lo; i < hi; i++) c.flags[i] &= ~flag; }
-      else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.fl &= ~flag;
+      if (c.sparse === null) {
+        if (c.ownsState) { for (let i = lo; i < hi; i++) c.flags[i] &= ~flag; }
+      } else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.fl &= ~flag;
     });
   }
 
@@ -514,12 +715,14 @@ export class Memmap {
       throw new RangeError(`compound head ${head} is not aligned to order ${order}`);
     }
     const c = this.#chunkForWrite(head);
+    c.mayHaveHead = true;
     const i = head % CHUNK_PAGES;
     const r = c.sparse !== null ? c.rec(i) : null;
     if (r !== null) {
       r.fl |= PG_HEAD;
       r.ord = order;
     } else {
+      c.ownState();
       c.flags[i] |= PG_HEAD;
       c.order[i] = order;
     }
@@ -560,7 +763,11 @@ export class Memmap {
       }
     }
     let last = pfn;
-    for (let o = 1; o <= this.#maxSmallOrder; o++) {
+    // Candidates of orders up to 9 lie in the page's own chunk (512 pages, 512-aligned):
+    // none is a head unless that chunk ever had PG_head.
+    const c = this.#chunk(pfn);
+    const first = c !== undefined && c.mayHaveHead ? 1 : CHUNK_ORDER + 1;
+    for (let o = first; o <= this.#maxSmallOrder; o++) {
       const size = 2 ** o;
       const cand = Math.floor(pfn / size) * size;
       if (cand === last) continue;
@@ -594,6 +801,7 @@ export class Memmap {
       }
       return;
     }
+    if (!c.ownsState) return;
     c.flags[i] &= ~PG_HEAD;
     c.order[i] = 0;
   }
@@ -619,21 +827,15 @@ export class Memmap {
    * `page->private` is left alone. Creates no chunks.
    */
   resetRange(pfn: number, nrPages: number): void {
-    const mask = ~(PG_RESERVED | PG_HEAD | PG_NOINIT | PG_BUDDY);
-    this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
-      if (c.sparse !== null) {
-        for (const [i, r] of c.sparse) {
-          if (i < lo || i >= hi) continue;
-          r.rc = 0;
-          r.ord = 0;
-          r.fl &= mask;
-        }
-        return;
-      }
-      c.refcount.fill(0, lo, hi);
-      c.order.fill(0, lo, hi);
-      for (let i = lo; i < hi; i++) c.flags[i] &= mask;
-    });
+    if (this.#chunks === 0 || !(nrPages > 0)) return;
+    const base = Math.floor(pfn / CHUNK_PAGES) * CHUNK_PAGES;
+    if (pfn + nrPages <= base + CHUNK_PAGES) {
+      // inside one pageblock (most ranges a boot frees between preserved pages)
+      const c = this.#chunk(pfn);
+      if (c !== undefined) resetChunk(c, pfn - base, pfn + nrPages - base);
+      return;
+    }
+    this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => resetChunk(c, lo, hi));
   }
 
   /**
@@ -664,6 +866,8 @@ export class Memmap {
 
   /** Drops the chunks lying entirely inside `[startPfn, endPfn)` whose pages are all default. */
   trim(startPfn: number, endPfn: number): void {
+    // only whole pageblocks can go
+    if (Math.ceil(startPfn / CHUNK_PAGES) >= Math.floor(endPfn / CHUNK_PAGES)) return;
     const drop: number[] = [];
     this.#forEachChunk(startPfn, endPfn, (c, base, lo, hi) => {
       if (lo === 0 && hi === CHUNK_PAGES && c.isDefault()) drop.push(base);
@@ -672,6 +876,11 @@ export class Memmap {
       const pb = base / CHUNK_PAGES;
       const si = Math.floor(pb / CHUNKS_PER_SECTION);
       const sec = this.#sections.get(si)!;
+      sec.chunks[pb % CHUNKS_PER_SECTION]!.release();
+      if (pb === this.#lastPb) {
+        this.#lastPb = -1;
+        this.#lastChunk = undefined;
+      }
       sec.chunks[pb % CHUNKS_PER_SECTION] = undefined;
       sec.count--;
       this.#chunks--;

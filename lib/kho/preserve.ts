@@ -114,6 +114,9 @@ export class KhoOut {
   readonly #typed: TypedTracker | null;
   readonly #scratchStart: Float64Array;
   readonly #scratchEnd: Float64Array;
+  /** Lowest start and highest end of the scratch areas (no areas: an empty span). */
+  readonly #scratchMin: number;
+  readonly #scratchMax: number;
   #serializedFirst = 0;
 
   private constructor(
@@ -136,6 +139,8 @@ export class KhoOut {
       : null;
     this.#scratchStart = Float64Array.from(scratch, (a) => a.addr);
     this.#scratchEnd = Float64Array.from(scratch, (a) => a.addr + a.size);
+    this.#scratchMin = Math.min(Infinity, ...this.#scratchStart);
+    this.#scratchMax = Math.max(-Infinity, ...this.#scratchEnd);
   }
 
   /**
@@ -260,8 +265,10 @@ export class KhoOut {
 
   /** Whether `[phys, phys + size)` overlaps a scratch area. */
   #inScratch(phys: number, size: number): boolean {
-    const starts = this.#scratchStart, ends = this.#scratchEnd;
     const last = phys + size;
+    // outside the span of every area (the usual preserve): no loop
+    if (phys >= this.#scratchMax || last <= this.#scratchMin) return false;
+    const starts = this.#scratchStart, ends = this.#scratchEnd;
     for (let j = 0; j < starts.length; j++) {
       if (phys < ends[j] && last > starts[j]) return true;
     }

@@ -315,6 +315,10 @@ export function reserveSizeBytes(order: number, intBug: boolean): number {
   return 2 ** (shift % 64);
 }
 
+/** {@link reserveSizeBytes} of orders 0..63, without and with `int-size-overflow`. */
+const RESERVE_SIZE_LONG = Float64Array.from({ length: 64 }, (_, o) => reserveSizeBytes(o, false));
+const RESERVE_SIZE_INT = Float64Array.from({ length: 64 }, (_, o) => reserveSizeBytes(o, true));
+
 /**
  * The incoming KHO state of one kernel (`kho_in`).
  */
@@ -371,13 +375,41 @@ export class KhoIn {
     const intBug = this.profile.bugs.includes("int-size-overflow");
     let bytes = 0;
     let deferredInitPages = 0;
+    const endBytes = h.topology.endBytes;
+    const sizes = intBug ? RESERVE_SIZE_INT : RESERVE_SIZE_LONG;
+    // memblock_reserve + memblock_reserved_mark_noinit of each block, handed to memblock in
+    // batches (the same result, one merge pass); a range memblock refuses goes alone, where
+    // the walk reached it.
+    let pendBase = new Float64Array(1024);
+    let pendSize = new Float64Array(1024);
+    let pend = 0;
+    const flush = (): void => {
+      if (pend > 0) h.memblock.reserveNoinitBatch(pendBase, pendSize, pend);
+      pend = 0;
+    };
     const take = (phys: number, order: number, type: number): void => {
       // kho_get_preserved_page: init_deferred_page(pfn + i) for i < 1UL << order
       if (deferred) deferredInitPages += 2 ** (order % 64);
-      const sz = reserveSizeBytes(order, intBug);
-      const size = Math.min(sz, h.topology.endBytes - phys);
-      h.memblock.reserve(phys, size);
-      h.memblock.reservedMarkNoinit(phys, size);
+      const sz = order >= 0 && order < 64 && order % 1 === 0
+        ? sizes[order]
+        : reserveSizeBytes(order, intBug);
+      const size = Math.min(sz, endBytes - phys);
+      if (!(phys >= 0 && size >= 0 && Number.isSafeInteger(phys) && Number.isSafeInteger(size))) {
+        flush();
+        h.memblock.reserve(phys, size);
+        h.memblock.reservedMarkNoinit(phys, size);
+      } else {
+        if (pend === pendBase.length) {
+          const b = new Float64Array(pend * 2);
+          b.set(pendBase);
+          pendBase = b;
+          const z = new Float64Array(pend * 2);
+          z.set(pendSize);
+          pendSize = z;
+        }
+        pendBase[pend] = phys;
+        pendSize[pend++] = size;
+      }
       // phys_to_page(phys): an address inside the page (a corrupt chunk's phys_start) stamps
       // the page that holds it.
       const pfn = Math.floor(phys / PAGE_SIZE);
@@ -395,18 +427,64 @@ export class KhoIn {
       log: strict ? h.log : new KernelLog(),
       counters,
     };
-    // Blocks a leaf (bitmap) at a time where the encoding has no per-block page type.
-    const r = this.mapPhys === 0
-      ? { ok: true, blocks: 0, rejected: 0 } as const // 6.16: no map, nothing to walk
-      : batchedWalkAvailable(this.profile.tracker)
-      ? walkIncomingBatched(this.profile.tracker, walkOptions, (phys, n, order) => {
+    // A leaf's blocks (one order, no page type) at once: reserved in the batch, stamped
+    // together; any block memblock would refuse sends the leaf through `take` one by one.
+    const takeLeaf = (phys: Float64Array, n: number, order: number): void => {
+      const sz = order >= 0 && order < 64 && order % 1 === 0 ? sizes[order] : -1;
+      let ok = sz >= 0;
+      for (let i = 0; i < n; i++) {
+        const p = phys[i];
+        // a page address inside RAM's span (integral: the walk's are multiples of pages)
+        if (!(p >= 0 && p <= endBytes && Math.floor(p) === p)) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) {
         for (let i = 0; i < n; i++) take(phys[i], order, 0);
-        return 0;
-      })
-      : walkIncoming(this.profile.tracker, walkOptions, (phys, order, type = 0) => {
-        take(phys, order, type);
-        return 0;
-      });
+        return;
+      }
+      if (deferred) deferredInitPages += n * 2 ** order;
+      if (pend + n > pendBase.length) {
+        const cap = Math.max(pendBase.length * 2, pend + n);
+        const b = new Float64Array(cap);
+        b.set(pendBase);
+        pendBase = b;
+        const z = new Float64Array(cap);
+        z.set(pendSize);
+        pendSize = z;
+      }
+      // locals in the loop (the closure's variables live in its context)
+      const pb = pendBase, ps = pendSize, at = pend;
+      let sum = 0;
+      for (let i = 0; i < n; i++) {
+        const p = phys[i];
+        const size = endBytes - p < sz ? endBytes - p : sz;
+        pb[at + i] = p;
+        ps[at + i] = size;
+        sum += size;
+      }
+      pend = at + n;
+      bytes += sum;
+      h.memmap.setPrivateOfPhys(phys, n, order, this.profile.pageMagic ? KHO_PAGE_MAGIC : 0);
+    };
+    // Blocks a leaf (bitmap) at a time where the encoding has no per-block page type.
+    let r;
+    try {
+      r = this.mapPhys === 0
+        ? { ok: true, blocks: 0, rejected: 0 } as const // 6.16: no map, nothing to walk
+        : batchedWalkAvailable(this.profile.tracker)
+        ? walkIncomingBatched(this.profile.tracker, walkOptions, (phys, n, order) => {
+          takeLeaf(phys, n, order);
+          return 0;
+        })
+        : walkIncoming(this.profile.tracker, walkOptions, (phys, order, type = 0) => {
+          take(phys, order, type);
+          return 0;
+        });
+    } finally {
+      flush();
+    }
     const stats: RetrieveStats = {
       ok: r.ok,
       error: r.ok ? undefined : r.error,
@@ -432,7 +510,12 @@ export class KhoIn {
       } else {
         bytes = 0;
         deferredInitPages = 0;
-        const replayed = this.#kernelReplay(take, deferred);
+        let replayed;
+        try {
+          replayed = this.#kernelReplay(take, deferred);
+        } finally {
+          flush();
+        }
         if (replayed !== null) {
           // The kernel's walk, from the start: its figures replace the reader's.
           Object.assign(stats, {

@@ -23,22 +23,79 @@ if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
   throw new Error("kholab needs a little-endian host");
 }
 
-/** How a range of memory is filled. */
+/**
+ * How a range of memory is filled: a uniform byte, a seeded pseudo-random pattern, or
+ * (`pagePattern`) every page its own seeded pattern — page `pfn` reads as the pattern of seed
+ * {@link pageSeed}`(seed, pfn)` would there, one descriptor for any number of pages.
+ */
 export type FillSpec =
   | { readonly byte: number }
-  | { readonly pattern: number };
+  | { readonly pattern: number }
+  | { readonly pagePattern: number };
 
-/** A content descriptor: zero, a uniform byte, or a pattern of (seed, shift). */
+/**
+ * The pattern seed of page `pfn` under `{ pagePattern: seed }`:
+ * `(pfn × 0x9E3779B1 mod 2^32) XOR seed`, the low 32 bits of the pfn taken.
+ */
+export function pageSeed(seed: number, pfn: number): number {
+  return (Math.imul(pfn | 0, 0x9e3779b1) ^ seed) >>> 0;
+}
+
+/**
+ * A content descriptor: zero, a uniform byte, a pattern of (seed, shift), or a pattern whose
+ * seed is the page's own ({@link pageSeed}).
+ */
 interface Descriptor {
   readonly id: number;
-  /** "byte" for uniform pages, "pattern" for seeded pseudo-random pages. */
-  readonly kind: "byte" | "pattern";
+  /** "byte" for uniform pages, "pattern" for seeded pseudo-random pages, "page" for per-page seeds. */
+  readonly kind: "byte" | "pattern" | "page";
   /** The byte value, or the pattern seed (u32). */
   readonly value: number;
   /** Pattern only: page content at pfn is generated for position pfn - shiftPages. */
   readonly shiftPages: number;
-  /** 64-bit content identity used by {@link PhysicalMemory.hash64} (-1 until computed). */
-  identity: bigint;
+  /** Whether the identity lanes are computed (not for "page": each page has its own). */
+  idSet: boolean;
+  /** 64-bit content identity used by {@link PhysicalMemory.hash64}: low and high u32. */
+  idLo: number;
+  idHi: number;
+}
+
+/**
+ * A 64-bit sum modulo 2^64 in two u32 lanes, with `id × m` terms (`m` a non-negative
+ * integer below 2^53): {@link PhysicalMemory.hash64}'s arithmetic without BigInt.
+ */
+class Sum64 {
+  lo = 0;
+  hi = 0;
+
+  /** Adds `(idHi:idLo) × m` modulo 2^64. */
+  addMul(idLo: number, idHi: number, m: number): void {
+    const mLo = m >>> 0;
+    const mHi = (m - mLo) / 4294967296;
+    // idLo × mLo exactly, from 16-bit halves
+    const a0 = idLo & 0xffff, a1 = idLo >>> 16, b0 = mLo & 0xffff, b1 = mLo >>> 16;
+    const mid = a0 * b1 + a1 * b0; // < 2^33
+    const low = a0 * b0 + (mid % 65536) * 65536; // < 2^33
+    const pLo = low >>> 0;
+    const pHi = a1 * b1 + Math.floor(mid / 65536) + Math.floor(low / 4294967296);
+    const cross = Math.imul(idLo, mHi) + Math.imul(idHi, mLo);
+    const lo = this.lo + pLo;
+    this.lo = lo >>> 0;
+    this.hi = (this.hi + pHi + cross + (lo >= 4294967296 ? 1 : 0)) >>> 0;
+  }
+
+  /** Subtracts `(idHi:idLo) × m` modulo 2^64. */
+  subMul(idLo: number, idHi: number, m: number): void {
+    // −id = ~id + 1
+    const nLo = (~idLo + 1) >>> 0;
+    const nHi = (~idHi + (nLo === 0 ? 1 : 0)) >>> 0;
+    this.addMul(nLo, nHi, m);
+  }
+
+  /** The sum as a bigint. */
+  value(): bigint {
+    return (BigInt(this.hi) << 32n) | BigInt(this.lo);
+  }
 }
 
 /**
@@ -60,15 +117,153 @@ class PageFrame {
   }
 }
 
+/** Entries a section keeps in a `Map` before it takes a dense array of descriptor ids. */
+const DENSE_AT = 4096;
+/** Dense ids: no entry (the section's base), and a materialized frame (in `frames`). */
+const ABSENT = -1;
+const FRAME = -2;
+
+/**
+ * The pages of one section that differ from its base, by offset: a `Map` while they are few,
+ * then (from {@link DENSE_AT} entries) a dense array of descriptor ids beside a `Map` of the
+ * materialized frames — a section of a million scattered filled pages costs an array store
+ * per page, not a `Map` entry.
+ */
+class SectionPages {
+  #map: Map<number, PageFrame | number> | null = new Map();
+  #ids: Int32Array | null = null;
+  #frames: Map<number, PageFrame> | null = null;
+  #size = 0;
+
+  /** Entries. */
+  get size(): number {
+    return this.#map !== null ? this.#map.size : this.#size;
+  }
+
+  get(off: number): PageFrame | number | undefined {
+    if (this.#map !== null) return this.#map.get(off);
+    const id = this.#ids![off];
+    return id >= 0 ? id : id === ABSENT ? undefined : this.#frames!.get(off);
+  }
+
+  set(off: number, e: PageFrame | number): void {
+    const map = this.#map;
+    if (map !== null) {
+      map.set(off, e);
+      if (map.size >= DENSE_AT) this.#densify();
+      return;
+    }
+    const ids = this.#ids!;
+    const old = ids[off];
+    if (old === ABSENT) this.#size++;
+    else if (old === FRAME && typeof e === "number") this.#frames!.delete(off);
+    if (typeof e === "number") ids[off] = e;
+    else {
+      ids[off] = FRAME;
+      this.#frames!.set(off, e);
+    }
+  }
+
+  delete(off: number): void {
+    if (this.#map !== null) {
+      this.#map.delete(off);
+      return;
+    }
+    const ids = this.#ids!;
+    const old = ids[off];
+    if (old === ABSENT) return;
+    if (old === FRAME) this.#frames!.delete(off);
+    ids[off] = ABSENT;
+    this.#size--;
+  }
+
+  clear(): void {
+    this.#map = new Map();
+    this.#ids = null;
+    this.#frames = null;
+    this.#size = 0;
+  }
+
+  /**
+   * Offsets `[a, b)` all hold descriptor `desc`, or (when `desc` is the section's `base`) no
+   * entry: as `set` / `delete` of each, a long range in the dense array directly.
+   */
+  fillRange(a: number, b: number, desc: number, base: number): void {
+    if (this.#map !== null && this.#map.size + (b - a) >= DENSE_AT && desc !== base) {
+      this.#densify();
+    }
+    if (this.#map !== null) {
+      for (let off = a; off < b; off++) {
+        if (desc === base) this.#map.delete(off);
+        else this.set(off, desc);
+      }
+      return;
+    }
+    const ids = this.#ids!;
+    const v = desc === base ? ABSENT : desc;
+    for (let off = a; off < b; off++) {
+      const old = ids[off];
+      if (old === FRAME) this.#frames!.delete(off);
+      if (old === ABSENT) {
+        if (v !== ABSENT) this.#size++;
+      } else if (v === ABSENT) this.#size--;
+      ids[off] = v;
+    }
+  }
+
+  /** Calls `fn` for every entry (any order). */
+  forEach(fn: (e: PageFrame | number, off: number) => void): void {
+    if (this.#map !== null) {
+      this.#map.forEach(fn);
+      return;
+    }
+    const ids = this.#ids!;
+    for (let off = 0; off < ids.length; off++) {
+      const id = ids[off];
+      if (id >= 0) fn(id, off);
+      else if (id === FRAME) fn(this.#frames!.get(off)!, off);
+    }
+  }
+
+  /** An independent copy (the frames themselves shared). */
+  copy(): SectionPages {
+    const out = new SectionPages();
+    if (this.#map !== null) out.#map = new Map(this.#map);
+    else {
+      out.#map = null;
+      out.#ids = this.#ids!.slice();
+      out.#frames = new Map(this.#frames!);
+      out.#size = this.#size;
+    }
+    return out;
+  }
+
+  #densify(): void {
+    const ids = new Int32Array(PAGES_PER_SECTION).fill(ABSENT);
+    const frames = new Map<number, PageFrame>();
+    for (const [off, e] of this.#map!) {
+      if (typeof e === "number") ids[off] = e;
+      else {
+        ids[off] = FRAME;
+        frames.set(off, e);
+      }
+    }
+    this.#size = this.#map!.size;
+    this.#map = null;
+    this.#ids = ids;
+    this.#frames = frames;
+  }
+}
+
 /** One 128 MiB section: a base descriptor and the pages that differ from it. */
 class Section {
   base = 0;
   /** The memory that may change it in place. */
   readonly owner: number;
-  readonly pages: Map<number, PageFrame | number>;
-  constructor(owner: number, pages?: Map<number, PageFrame | number>) {
+  readonly pages: SectionPages;
+  constructor(owner: number, pages?: SectionPages) {
     this.owner = owner;
-    this.pages = pages ?? new Map();
+    this.pages = pages ?? new SectionPages();
   }
 }
 
@@ -104,21 +299,36 @@ function generatePattern(seed: number, position: number, out: Uint32Array): void
   }
 }
 
-/** A 64-bit hash of a page's bytes (two 32-bit lanes). */
-function bytesIdentity(words: Uint32Array): bigint {
+/** Lanes of the last {@link bytesIdentity}. */
+let bytesIdLo = 0;
+let bytesIdHi = 0;
+
+/** A 64-bit hash of a page's bytes, into {@link bytesIdLo} / {@link bytesIdHi}. */
+function bytesIdentity(words: Uint32Array): void {
   let a = 0x811c9dc5, b = 0x01000193;
   for (let i = 0; i < WORDS_PER_PAGE; i++) {
     const w = words[i];
     a = Math.imul(a ^ w, 0x01000193);
     b = Math.imul(b ^ (w + i), 0x5bd1e995) ^ (b >>> 13);
   }
-  return (BigInt(mix32(a) >>> 0) << 32n) | BigInt(mix32(b ^ a) >>> 0);
+  bytesIdHi = mix32(a) >>> 0;
+  bytesIdLo = mix32(b ^ a) >>> 0;
 }
 
-/** Σ_{p=a}^{b-1} (2p + 1) = b² − a², modulo 2^64. */
-function positionWeightSum(a: number, b: number): bigint {
-  const A = BigInt(a), B = BigInt(b);
-  return (B * B - A * A) & MASK64;
+/** Lanes of the last `#entryIdentity`. */
+let entryIdLo = 0;
+let entryIdHi = 0;
+
+/** Lanes of the last {@link patternIdentity}. */
+let patIdLo = 0;
+let patIdHi = 0;
+
+/** The identity of the pattern `(seed, shiftPages)`, into {@link patIdLo} / {@link patIdHi}. */
+function patternIdentity(value: number, shiftPages: number): void {
+  // (mix32(v ^ 0xa5a5a5a5) << 32 | mix32(v + shift × 0x9e37)) ^ (⌊shift / 2^32⌋ << 17), | 1
+  const t = Math.floor(shiftPages / 2 ** 32) * 131072;
+  patIdHi = (mix32(value ^ 0xa5a5a5a5) ^ Math.floor(t / 4294967296)) >>> 0;
+  patIdLo = ((mix32(value + shiftPages * 0x9e37) ^ t) | 1) >>> 0;
 }
 
 /**
@@ -143,10 +353,11 @@ export class PhysicalMemory {
   readonly #descriptorIndex = new Map<string, number>();
   readonly #byteIds = new Map<number, number>();
   readonly #patternIds = new Map<number, number>();
+  readonly #pageIds = new Map<number, number>();
   readonly #scratch = new PageFrame(0);
+  readonly #sum = new Sum64();
   /** This memory's owner id (a new one after each clone: shared parts are copied on write). */
   #owner = nextOwner++;
-  #uniformIdentity = new Map<number, bigint>();
 
   /** Creates zeroed memory of `sizeBytes` (a multiple of the page size). */
   constructor(sizeBytes: number) {
@@ -164,36 +375,40 @@ export class PhysicalMemory {
 
   // ---------------------------------------------------------------- descriptors
 
-  #intern(kind: "byte" | "pattern", value: number, shiftPages: number): number {
-    // Fast paths: bytes and unshifted patterns are keyed by number; shifted patterns (made
-    // by page copies) by string. Identities are computed when first hashed.
-    const index = kind === "byte" ? this.#byteIds : shiftPages === 0 ? this.#patternIds : null;
-    const key = `${kind}:${value}:${shiftPages}`;
-    const found = index ? index.get(value) : this.#descriptorIndex.get(key);
+  #intern(kind: "byte" | "pattern" | "page", value: number, shiftPages: number): number {
+    // Fast paths: bytes, per-page patterns and unshifted patterns are keyed by number;
+    // shifted patterns (made by page copies) by string. Identities are computed when first
+    // hashed.
+    const index = kind === "byte"
+      ? this.#byteIds
+      : kind === "page"
+      ? this.#pageIds
+      : shiftPages === 0
+      ? this.#patternIds
+      : null;
+    const key = index === null ? `${kind}:${value}:${shiftPages}` : "";
+    const found = index !== null ? index.get(value) : this.#descriptorIndex.get(key);
     if (found !== undefined) return found;
     const id = this.#descriptors.length;
-    this.#descriptors.push({ id, kind, value, shiftPages, identity: -1n });
-    if (index) index.set(value, id);
+    this.#descriptors.push({ id, kind, value, shiftPages, idSet: false, idLo: 0, idHi: 0 });
+    if (index !== null) index.set(value, id);
     else this.#descriptorIndex.set(key, id);
     return id;
   }
 
-  #computeIdentity(d: Descriptor): bigint {
-    if (d.kind === "byte") return this.#uniformPageIdentity(d.value);
-    const identity = (BigInt(mix32(d.value ^ 0xa5a5a5a5)) << 32n |
-      BigInt(mix32(d.value + d.shiftPages * 0x9e37))) ^
-      (BigInt(Math.floor(d.shiftPages / 2 ** 32)) << 17n);
-    return (identity | 1n) & MASK64;
-  }
-
-  #uniformPageIdentity(byte: number): bigint {
-    let v = this.#uniformIdentity.get(byte);
-    if (v === undefined) {
-      const u8 = new Uint8Array(PAGE_SIZE).fill(byte);
-      v = bytesIdentity(new Uint32Array(u8.buffer));
-      this.#uniformIdentity.set(byte, v);
+  /** Sets the identity lanes of descriptor `d` (not a "page" one). */
+  #computeIdentity(d: Descriptor): void {
+    if (d.kind === "byte") {
+      const u8 = new Uint8Array(PAGE_SIZE).fill(d.value);
+      bytesIdentity(new Uint32Array(u8.buffer));
+      d.idLo = bytesIdLo;
+      d.idHi = bytesIdHi;
+    } else {
+      patternIdentity(d.value, d.shiftPages);
+      d.idLo = patIdLo;
+      d.idHi = patIdHi;
     }
-    return v;
+    d.idSet = true;
   }
 
   #descriptorFor(spec: FillSpec): number {
@@ -203,12 +418,14 @@ export class PhysicalMemory {
       }
       return this.#intern("byte", spec.byte, 0);
     }
-    return this.#intern("pattern", spec.pattern >>> 0, 0);
+    if ("pattern" in spec) return this.#intern("pattern", spec.pattern >>> 0, 0);
+    return this.#intern("page", spec.pagePattern >>> 0, 0);
   }
 
   #render(descId: number, pfn: number, out: PageFrame): void {
     const d = this.#descriptors[descId];
     if (d.kind === "byte") out.u8.fill(d.value);
+    else if (d.kind === "page") generatePattern(pageSeed(d.value, pfn), pfn, out.u32);
     else generatePattern(d.value, pfn - d.shiftPages, out.u32);
   }
 
@@ -245,7 +462,7 @@ export class PhysicalMemory {
       sec = new Section(this.#owner);
       this.#sections.set(idx, sec);
     } else if (sec.owner !== this.#owner) {
-      const copy = new Section(this.#owner, new Map(sec.pages));
+      const copy = new Section(this.#owner, sec.pages.copy());
       copy.base = sec.base;
       this.#sections.set(idx, copy);
       sec = copy;
@@ -336,7 +553,19 @@ export class PhysicalMemory {
         continue;
       }
       const stop = Math.min(endPfn, secEnd);
-      for (; pfn < stop; pfn++) this.#setPageDescriptor(pfn, desc);
+      if (stop - pfn < 8) {
+        for (; pfn < stop; pfn++) this.#setPageDescriptor(pfn, desc);
+        continue;
+      }
+      // as #setPageDescriptor on each page of [pfn, stop)
+      if (desc === 0 && !this.#sections.has(idx)) {
+        pfn = stop;
+        continue;
+      }
+      const sec = this.#writableSection(idx);
+      sec.pages.fillRange(pfn - secStart, stop - secStart, desc, sec.base);
+      if (desc === 0 && sec.base === 0 && sec.pages.size === 0) this.#sections.delete(idx);
+      pfn = stop;
     }
   }
 
@@ -597,6 +826,8 @@ export class PhysicalMemory {
           const d = this.#descriptors[e];
           const id = d.kind === "byte"
             ? e
+            : d.kind === "page"
+            ? this.#intern("pattern", pageSeed(d.value, sPfn + i), dPfn - sPfn)
             : this.#intern("pattern", d.value, d.shiftPages + (dPfn - sPfn));
           this.#setPageDescriptor(dPfn + i, id);
         } else {
@@ -664,8 +895,24 @@ export class PhysicalMemory {
    * hash differently; any change made through this memory's write paths changes the hash.
    */
   hash64(phys: number, len: number): bigint {
+    return this.#hash(phys, len).value();
+  }
+
+  /**
+   * {@link hash64} of `[phys, phys + len)` as two u32 words — low at `out[at]`, high at
+   * `out[at + 1]` (a `Uint32Array` view of a `BigUint64Array` on this little-endian host): no
+   * BigInt made.
+   */
+  hash64Lanes(phys: number, len: number, out: Uint32Array, at: number): void {
+    const sum = this.#hash(phys, len);
+    out[at] = sum.lo;
+    out[at + 1] = sum.hi;
+  }
+
+  #hash(phys: number, len: number): Sum64 {
     this.#check(phys, len);
-    let sum = 0n;
+    const sum = this.#sum;
+    sum.lo = sum.hi = 0;
     const end = phys + len;
     let p = phys;
     while (p < end) {
@@ -676,49 +923,76 @@ export class PhysicalMemory {
         const bytes = this.readBytes(p, n);
         const padded = new Uint8Array(PAGE_SIZE);
         padded.set(bytes, off);
-        const id = bytesIdentity(new Uint32Array(padded.buffer)) ^ BigInt(n);
-        sum = (sum + id * BigInt(2 * pfn + 1)) & MASK64;
+        bytesIdentity(new Uint32Array(padded.buffer));
+        sum.addMul((bytesIdLo ^ n) >>> 0, bytesIdHi, 2 * pfn + 1);
         p += n;
         continue;
       }
       const endPfn = Math.floor(end / PAGE_SIZE);
       const secIdx = Math.floor(pfn / PAGES_PER_SECTION);
       const secEnd = Math.min(endPfn, (secIdx + 1) * PAGES_PER_SECTION);
-      sum = (sum + this.#hashPages(pfn, secEnd)) & MASK64;
+      this.#hashPages(pfn, secEnd, sum);
       p = secEnd * PAGE_SIZE;
     }
     return sum;
   }
 
-  /** Hash of whole pages [a, b) within one section. */
-  #hashPages(a: number, b: number): bigint {
+  /** Adds the hash of whole pages [a, b) within one section to `sum`. */
+  #hashPages(a: number, b: number, sum: Sum64): void {
     const sec = this.#sections.get(Math.floor(a / PAGES_PER_SECTION));
     const base = sec?.base ?? 0;
-    let sum = this.#descriptorIdentityAt(base) * positionWeightSum(a, b);
-    if (sec !== undefined && sec.pages.size > 0) {
-      const secStart = Math.floor(a / PAGES_PER_SECTION) * PAGES_PER_SECTION;
-      const baseId = this.#descriptorIdentityAt(base);
-      const visit = (off: number, e: PageFrame | number) => {
+    const secStart = Math.floor(a / PAGES_PER_SECTION) * PAGES_PER_SECTION;
+    const bd = this.#descriptors[base];
+    if (bd.kind === "page" || (b - a <= 16 && sec !== undefined)) {
+      // a per-page base, or a few pages: page by page
+      for (let pfn = a; pfn < b; pfn++) {
+        const e = sec!.pages.get(pfn - secStart) ?? base;
+        this.#entryIdentity(e, pfn);
+        sum.addMul(entryIdLo, entryIdHi, 2 * pfn + 1);
+      }
+      return;
+    }
+    if (!bd.idSet) this.#computeIdentity(bd);
+    const baseLo = bd.idLo, baseHi = bd.idHi;
+    // Σ_{p=a}^{b-1} (2p + 1) = b² − a² = (b − a)(b + a), exact: b − a ≤ 2^15, b + a < 2^37
+    sum.addMul(baseLo, baseHi, (b - a) * (b + a));
+    if (sec === undefined || sec.pages.size === 0) return;
+    const visit = (e: PageFrame | number, pfn: number) => {
+      this.#entryIdentity(e, pfn);
+      sum.addMul(entryIdLo, entryIdHi, 2 * pfn + 1);
+      sum.subMul(baseLo, baseHi, 2 * pfn + 1);
+    };
+    if (sec.pages.size <= b - a) {
+      sec.pages.forEach((e, off) => {
         const pfn = secStart + off;
-        if (pfn < a || pfn >= b) return;
-        const id = typeof e === "number" ? this.#descriptorIdentityAt(e) : bytesIdentity(e.u32);
-        sum += (id - baseId) * BigInt(2 * pfn + 1);
-      };
-      if (sec.pages.size <= b - a) sec.pages.forEach((e, off) => visit(off, e));
-      else {
-        for (let pfn = a; pfn < b; pfn++) {
-          const e = sec.pages.get(pfn - secStart);
-          if (e !== undefined) visit(pfn - secStart, e);
-        }
+        if (pfn >= a && pfn < b) visit(e, pfn);
+      });
+    } else {
+      for (let pfn = a; pfn < b; pfn++) {
+        const e = sec.pages.get(pfn - secStart);
+        if (e !== undefined) visit(e, pfn);
       }
     }
-    return sum & MASK64;
   }
 
-  #descriptorIdentityAt(desc: number): bigint {
-    const d = this.#descriptors[desc];
-    if (d.identity < 0n) d.identity = this.#computeIdentity(d);
-    return d.identity;
+  /** The identity of page `pfn` holding `e`, into {@link entryIdLo} / {@link entryIdHi}. */
+  #entryIdentity(e: PageFrame | number, pfn: number): void {
+    if (typeof e !== "number") {
+      bytesIdentity(e.u32);
+      entryIdLo = bytesIdLo;
+      entryIdHi = bytesIdHi;
+      return;
+    }
+    const d = this.#descriptors[e];
+    if (d.kind === "page") {
+      patternIdentity(pageSeed(d.value, pfn), 0);
+      entryIdLo = patIdLo;
+      entryIdHi = patIdHi;
+      return;
+    }
+    if (!d.idSet) this.#computeIdentity(d);
+    entryIdLo = d.idLo;
+    entryIdHi = d.idHi;
   }
 
   // ---------------------------------------------------------------- copies
@@ -761,10 +1035,10 @@ export class PhysicalMemory {
   stats(): PhysMemStats {
     let materialized = 0, described = 0;
     for (const sec of this.#sections.values()) {
-      for (const e of sec.pages.values()) {
+      sec.pages.forEach((e) => {
         if (typeof e === "number") described++;
         else materialized++;
-      }
+      });
     }
     return {
       sections: this.#sections.size,
@@ -784,9 +1058,13 @@ export class PhysicalMemory {
     for (const [idx, sec] of this.#sections) {
       const start = idx * PAGES_PER_SECTION;
       if (sec.base !== 0) out.set(-1 - idx, `base:${sec.base}`);
-      for (const [off, e] of sec.pages) {
-        out.set(start + off, typeof e === "number" ? `d:${e}` : bytesIdentity(e.u32).toString(16));
-      }
+      sec.pages.forEach((e, off) => {
+        if (typeof e === "number") out.set(start + off, `d:${e}`);
+        else {
+          bytesIdentity(e.u32);
+          out.set(start + off, ((BigInt(bytesIdHi) << 32n) | BigInt(bytesIdLo)).toString(16));
+        }
+      });
     }
     return out;
   }

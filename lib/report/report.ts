@@ -47,7 +47,8 @@ import { DEFAULT_WARMUP, DEFAULT_WARMUP_MS } from "../metrics/replay.ts";
 import { type ParamValue, resolveParams } from "../scenario/scenarios.ts";
 import { runSweep } from "../scenario/sweep.ts";
 import { renderReportHtml, type ReportSection } from "./html.ts";
-import { inspectKexec, type KexecInspection } from "./inspect.ts";
+import type { KexecInspection } from "./inspect.ts";
+import type { InspectJob } from "./inspect_job.ts";
 import { codeRevision, type Versions, versions } from "./provenance.ts";
 export { PROFILE_NAMES, type ProfileName } from "../kho/profiles.ts";
 export type { ParamValue } from "../scenario/scenarios.ts";
@@ -179,6 +180,17 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     ? null
     : new Progress(`report ${scenario}`, 2 * total + 1 + inspectProfiles.length);
   let steps = 0;
+  // The kexec inspections run on the sweep's workers once every point is timed.
+  const inspectJobs: InspectJob[] = inspectProfiles.map((profile) => ({
+    scenario,
+    profile,
+    params: sweep
+      ? { ...options.params, [sweep.param]: sweep.values[sweep.values.length - 1] }
+      : options.params,
+    seed,
+  }));
+  const inspections: KexecInspection[] = new Array(inspectJobs.length);
+  let inspected = 0;
   const rows = await runSweep({
     scenario,
     params: options.params,
@@ -196,20 +208,20 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
       }
       : undefined,
     clock: options.clock,
+    afterJobs: {
+      module: new URL("./inspect_job.ts", import.meta.url).href,
+      jobs: inspectJobs,
+      onResult: (i, result) => {
+        inspections[i] = result as KexecInspection;
+        progress?.update(
+          2 * total + 1 + ++inspected,
+          `inside one kexec: ${inspectJobs[i].profile}`,
+        );
+      },
+    },
   });
   const matrix = options.matrix === false ? [] : abiMatrix(profiles);
-  progress?.update(2 * total + 1, "compatibility matrix");
-  const inspections = inspectProfiles.map((profile, i) => (
-    progress?.update(2 * total + 2 + i, `inside one kexec: ${profile}`),
-      inspectKexec({
-        scenario,
-        profile,
-        params: sweep
-          ? { ...options.params, [sweep.param]: sweep.values[sweep.values.length - 1] }
-          : options.params,
-        seed,
-      })
-  ));
+  progress?.update(2 * total + 1 + inspectJobs.length, "compatibility matrix");
   const inspection = inspections[0] ?? null;
   await progress?.done("writing");
 

@@ -605,14 +605,14 @@ function boot(
   return { machine, kernel, bootOptions };
 }
 
-/** Fills each page with content seeded by its pfn and the scenario seed. */
+/**
+ * Fills each page with content seeded by its pfn and the scenario seed (the pattern of seed
+ * `pageSeed(seed, pfn)`): one content descriptor for all of them.
+ */
 function fillPages(kernel: Kernel, pfns: Float64Array, seed: number): void {
   const mem = kernel.machine.mem;
-  for (const pfn of pfns) {
-    mem.fill(pfn * PAGE_SIZE, PAGE_SIZE, {
-      pattern: (Math.imul(pfn | 0, 0x9e3779b1) ^ seed) >>> 0,
-    });
-  }
+  const spec = { pagePattern: seed >>> 0 };
+  for (const pfn of pfns) mem.fill(pfn * PAGE_SIZE, PAGE_SIZE, spec);
 }
 
 function instance(

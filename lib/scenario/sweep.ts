@@ -10,7 +10,9 @@
  *
  * 1. **Runs**, in parallel on Deno workers (`sweep_worker.ts`): each point's deterministic run
  *    (`runUntimed`), which reads no clock, and the recording its timed replays need (a
- *    `TimingCapsule`, transferred back with the row). A worker is a thread with its own
+ *    `TimingCapsule`, transferred back with the row). Each point gets a fresh worker, so that
+ *    what a finished run left on its heap goes with its worker (a 1 TiB run leaves hundreds of
+ *    MiB for the collector). A worker is a thread with its own
  *    tables: the design modules that define the sweep's profiles (`lib/design/load.ts`)
  *    travel with each point as URLs and the worker imports them before running it.
  * 2. **Timed replays**, in this thread, one point at a time in point order, once no point is
@@ -88,6 +90,29 @@ export interface SweepOptions {
   maxMemoryBytes?: number;
   /** Clock of the timed replays (this thread's; `wallClock` from an entry point). */
   clock: Clock;
+  /**
+   * Untimed work to do once every point is timed, on the sweep's workers (in this thread
+   * without workers): each job is handed to the `runAfterJob(job)` export of `module` (a
+   * module URL; the job and its result are structured-cloned) in a worker of its own (its heap
+   * freed with it), results in job order. A report inspects its kexecs this way, two at a time
+   * on two cores.
+   */
+  afterJobs?: AfterJobs;
+}
+
+/** Jobs run after a sweep's points ({@link SweepOptions.afterJobs}). */
+export interface AfterJobs {
+  /** URL of a module exporting `runAfterJob(job: unknown): unknown`. */
+  readonly module: string;
+  /** The jobs, in order. */
+  readonly jobs: readonly unknown[];
+  /** Receives each result as it arrives. */
+  readonly onResult: (index: number, result: unknown) => void;
+}
+
+/** A module of after-jobs: `runAfterJob`. */
+interface AfterJobModule {
+  runAfterJob(job: unknown): unknown;
 }
 
 /**
@@ -166,6 +191,16 @@ export function sweepPoints(options: Omit<SweepOptions, "clock">): SweepPoint[] 
     }
   });
   return out;
+}
+
+/** What a worker posts back for an after-job. */
+export interface AfterJobResult {
+  /** The job's index. */
+  afterIndex: number;
+  /** Its result. */
+  result?: unknown;
+  /** The message of the exception it threw, if it did. */
+  error?: string;
 }
 
 /** A point's deterministic row and the recording of its timed regions. */
@@ -322,6 +357,7 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
       finish(p.index, row);
     }
   };
+  const after = options.afterJobs;
   if (workers <= 0) {
     for (const pt of points) {
       emit("run-start", pt.index);
@@ -329,6 +365,10 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
       if (mustReplay()) replayPending();
     }
     replayPending();
+    if (after !== undefined && after.jobs.length > 0) {
+      const m = await import(after.module) as AfterJobModule;
+      after.jobs.forEach((job, i) => after.onResult(i, m.runAfterJob(job)));
+    }
     return inOrder();
   }
   // the modules defining the sweep's design profiles, for the workers to load (RangeError for a
@@ -336,13 +376,27 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
   const designs = designModules([...new Set(points.map((p) => p.profile))]);
   for (const p of points) p.designs = designs;
   const url = new URL("./sweep_worker.ts", import.meta.url).href;
-  const pool = Array.from({ length: workers }, () => new Worker(url, { type: "module" }));
-  const idle = [...pool];
+  const afterTotal = after?.jobs.length ?? 0;
+  let pool = Array.from({ length: workers }, () => new Worker(url, { type: "module" }));
+  let idle = [...pool];
   let next = 0;
   let running = 0;
+  let nextAfter = -1; // -1: the points' stage
+  let afterDone = 0;
   try {
     await new Promise<void>((resolve, reject) => {
       const pump = () => {
+        if (nextAfter >= 0) {
+          // after-jobs: every point is timed, nothing else runs
+          while (idle.length > 0 && nextAfter < afterTotal) {
+            const i = nextAfter++;
+            idle.pop()!.postMessage({
+              afterJob: { module: after!.module, job: after!.jobs[i], index: i },
+            });
+          }
+          if (afterDone === afterTotal) resolve();
+          return;
+        }
         while (
           idle.length > 0 && next < total && pendingBytes <= budget &&
           pending.length + running < maxPending
@@ -354,19 +408,54 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
         }
         if (running > 0) return;
         if (next >= total) {
+          // the timed replays with no worker alive (their heaps freed), then the after-jobs
+          // on a fresh pool
           for (const w of pool) w.terminate();
           replayPending();
-          resolve();
+          if (afterTotal === 0) return resolve();
+          pool = Array.from({ length: Math.min(workers, afterTotal) }, () => {
+            const w = new Worker(url, { type: "module" });
+            listen(w);
+            return w;
+          });
+          idle = [...pool];
+          nextAfter = 0;
+          pump();
         } else {
           replayPending(); // over budget, nothing running
           pump();
         }
       };
-      for (const w of pool) {
-        w.onmessage = (e: MessageEvent<UntimedPoint>) => {
+      const listen = (w: Worker) => {
+        w.onmessage = (e: MessageEvent<UntimedPoint | AfterJobResult>) => {
+          if ("afterIndex" in e.data) {
+            const r = e.data;
+            // a fresh worker for the next job: a finished job's heap goes with its worker
+            w.terminate();
+            if (nextAfter < afterTotal) {
+              const fresh = new Worker(url, { type: "module" });
+              listen(fresh);
+              pool = pool.map((x) => x === w ? fresh : x);
+              idle.push(fresh);
+            }
+            try {
+              if (r.error !== undefined) throw new Error(r.error);
+              after!.onResult(r.afterIndex, r.result);
+              afterDone++;
+              pump();
+            } catch (err) {
+              reject(err);
+            }
+            return;
+          }
           running--;
           received(e.data);
-          idle.push(w);
+          // a fresh worker for the next point: a finished run's heap goes with its worker
+          w.terminate();
+          const fresh = new Worker(url, { type: "module" });
+          listen(fresh);
+          pool = pool.map((x) => x === w ? fresh : x);
+          idle.push(fresh);
           try {
             pump();
           } catch (err) {
@@ -377,7 +466,8 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
           e.preventDefault();
           reject(new Error(`sweep worker failed: ${e.message}`));
         };
-      }
+      };
+      for (const w of pool) listen(w);
       pump();
     });
   } finally {

@@ -146,6 +146,32 @@ function hashOf(kernel: Kernel, phys: number, bytes: number): bigint {
   return kernel.machine.mem.hash64(phys, bytes);
 }
 
+/** Content hashes of ranges `starts[i] × PAGE_SIZE + bytes`, made without BigInts. */
+function hashesOf(kernel: Kernel, starts: Float64Array, bytes: number): BigUint64Array {
+  const out = new BigUint64Array(starts.length);
+  const lanes = new Uint32Array(out.buffer);
+  const mem = kernel.machine.mem;
+  for (let i = 0; i < starts.length; i++) {
+    mem.hash64Lanes(starts[i] * PAGE_SIZE, bytes, lanes, 2 * i);
+  }
+  return out;
+}
+
+const HASH_LANES = new Uint32Array(2);
+
+/** Whether the content hash of a physical range is `hashes[i]` (no BigInt made). */
+function hashIs(
+  kernel: Kernel,
+  phys: number,
+  bytes: number,
+  hashes: BigUint64Array,
+  i: number,
+): boolean {
+  kernel.machine.mem.hash64Lanes(phys, bytes, HASH_LANES, 0);
+  const want = new Uint32Array(hashes.buffer, hashes.byteOffset + 8 * i, 2);
+  return HASH_LANES[0] === want[0] && HASH_LANES[1] === want[1];
+}
+
 /**
  * The records of the objects whose preserve succeeded: `pfns` and `hashes` themselves when
  * none failed (no copy on the hot path), otherwise copies without the `failed` indices.
@@ -215,11 +241,7 @@ export class FolioSet implements Workload {
   constructor(readonly name: string, kernel: Kernel, pfns: Float64Array, order: number) {
     this.pfns = pfns;
     this.order = order;
-    this.hashes = new BigUint64Array(pfns.length);
-    const bytes = 2 ** order * PAGE_SIZE;
-    for (let i = 0; i < pfns.length; i++) {
-      this.hashes[i] = hashOf(kernel, pfns[i] * PAGE_SIZE, bytes);
-    }
+    this.hashes = hashesOf(kernel, pfns, 2 ** order * PAGE_SIZE);
   }
 
   /** `kho_preserve_folio` of each folio. */
@@ -245,10 +267,7 @@ export class RangeSet implements Workload {
   constructor(readonly name: string, kernel: Kernel, starts: Float64Array, nrPages: number) {
     this.starts = starts;
     this.nrPages = nrPages;
-    this.hashes = new BigUint64Array(starts.length);
-    for (let i = 0; i < starts.length; i++) {
-      this.hashes[i] = hashOf(kernel, starts[i] * PAGE_SIZE, nrPages * PAGE_SIZE);
-    }
+    this.hashes = hashesOf(kernel, starts, nrPages * PAGE_SIZE);
   }
 
   /** `kho_preserve_pages` / `kho_preserve_phys` of each range. */
@@ -505,12 +524,24 @@ function restoreFolios(kernel: Kernel, s: FolioSection, tally: Tally): void {
       pages,
       answer,
       api: "kho_restore_folio",
-      same: () => sameHash(kernel, phys, bytes, s.hashes[i]),
+      same: () => sameHashAt(kernel, phys, bytes, s.hashes, i),
     });
   }
 }
 
 /** Whether `bytes` at `phys` (all RAM) hash to `hash`; null when they are not all RAM. */
+/** {@link sameHash} against `hashes[i]` without a BigInt ({@link hashIs}). */
+function sameHashAt(
+  kernel: Kernel,
+  phys: number,
+  bytes: number,
+  hashes: BigUint64Array,
+  i: number,
+): boolean | null {
+  if (!kernel.machine.topology.isRam(phys, bytes)) return null;
+  return hashIs(kernel, phys, bytes, hashes, i);
+}
+
 function sameHash(kernel: Kernel, phys: number, bytes: number, hash: bigint): boolean | null {
   if (!kernel.machine.topology.isRam(phys, bytes)) return null;
   return hashOf(kernel, phys, bytes) === hash;
@@ -562,7 +593,7 @@ function restoreRanges(kernel: Kernel, s: RangeSection | BlocksSection, tally: T
       pages: nrPages,
       answer,
       api,
-      same: () => sameHash(kernel, pfn * PAGE_SIZE, nrPages * PAGE_SIZE, s.hashes[i]),
+      same: () => sameHashAt(kernel, pfn * PAGE_SIZE, nrPages * PAGE_SIZE, s.hashes, i),
     });
   }
 }

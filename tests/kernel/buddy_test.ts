@@ -476,3 +476,20 @@ Deno.test("alloc_pages: an exception while preparing the block puts it back on t
   assert.deepEqual([...buddy.freeBlocks()].map((b) => `${b.pfn}:${b.order}`).sort(), blocks);
   assert.notEqual(buddy.folioAlloc(4), null);
 });
+
+Deno.test("buddy: boot ranges in ascending order skip the overlap scan, and still catch overlaps", () => {
+  const topology = new Topology({ ramBytes: 128 * MiB, nodes: 1 });
+  const log = new KernelLog();
+  const buddy = new BuddyAllocator({ topology, log });
+  assert.equal(buddy.freeBootRange(0, 100, 0), 100);
+  assert.equal(buddy.freeBootRange(200, 300, 0), 100);
+  assert.equal(buddy.freeBootRange(150, 250, 0), 0, "below the freed end: scanned, overlaps");
+  assert.equal(log.grep("BUG: Bad page state").length, 1);
+  assert.equal(buddy.freeBootRange(300, 400, 0), 100);
+  // memory freed another way may lie anywhere: every later boot range is scanned
+  assert.ok(buddy.freeFrozenRange(800, 900));
+  assert.equal(buddy.freeBootRange(850, 870, 0), 0, "above the boot ranges, overlaps");
+  assert.equal(log.grep("BUG: Bad page state").length, 2);
+  assert.equal(buddy.freeBootRange(500, 600, 0), 100);
+  assert.equal(buddy.nrFreePages(), 500);
+});

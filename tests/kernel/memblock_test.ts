@@ -828,3 +828,58 @@ Deno.test("memblock_mark_kho_scratch_ext leaves holes alone and keeps the other 
     F.KHO_SCRATCH_EXT,
   ]);
 });
+
+Deno.test("property: reserveNoinitBatch leaves what reserve + mark_noinit one by one leave", () => {
+  const page = fc.integer({ min: 0, max: 2 * 32768 - 1 }); // pages of 2 sections
+  fc.assert(
+    fc.property(
+      // earlier reservations with their own flags, then the walk's blocks (any order, overlaps)
+      fc.array(fc.tuple(page, fc.integer({ min: 1, max: 64 }), fc.constantFrom(0, F.RSRV_KERN))),
+      fc.oneof(
+        fc.array(fc.tuple(page, fc.integer({ min: 0, max: 9 })), { maxLength: 300 }),
+        // disjoint blocks (the walk's usual output): one per 2 MiB at most
+        fc.uniqueArray(fc.integer({ min: 0, max: 127 }), { maxLength: 128 }).chain((pbs) =>
+          fc.tuple(
+            ...pbs.map((pb) =>
+              fc.tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 511 })).map((
+                [o, off],
+              ) => [pb * 512 + (off & ~(2 ** o - 1)), o] as [number, number])
+            ),
+          )
+        ),
+      ),
+      fc.boolean(),
+      (before, blocks, sort) => {
+        const a = make({ nodes: 2, regionsPerChunk: 4 });
+        const b = make({ nodes: 2, regionsPerChunk: 4 });
+        for (const [p, n, flags] of before) {
+          a.mb.reserve(p * PAGE_SIZE, n * PAGE_SIZE, { flags });
+          b.mb.reserve(p * PAGE_SIZE, n * PAGE_SIZE, { flags });
+        }
+        const list = sort ? [...blocks].sort((x, y) => x[0] - y[0]) : blocks;
+        const base = new Float64Array(list.map(([p]) => p * PAGE_SIZE));
+        const size = new Float64Array(list.map(([, o]) => 2 ** o * PAGE_SIZE));
+        for (let i = 0; i < list.length; i++) {
+          a.mb.reserve(base[i], size[i]);
+          a.mb.reservedMarkNoinit(base[i], size[i]);
+        }
+        b.mb.reserveNoinitBatch(base, size, list.length);
+        assert.deepEqual(b.mb.reservedRegions(), a.mb.reservedRegions());
+        assert.equal(b.mb.reservedCount, a.mb.reservedCount);
+        assert.equal(b.mb.totalReservedBytes(), a.mb.totalReservedBytes());
+        assert.equal(b.mb.reserveCalls, a.mb.reserveCalls);
+      },
+    ),
+    { seed: 19, numRuns: 300 },
+  );
+});
+
+Deno.test("reserveNoinitBatch: a bad range throws as the single call does, after the earlier ones", () => {
+  const { mb } = make();
+  const base = new Float64Array([0x10000, -4096, 0x30000]);
+  const size = new Float64Array([4096, 4096, 4096]);
+  assert.throws(() => mb.reserveNoinitBatch(base, size, 3), RangeError);
+  assert.deepEqual(mb.reservedRegions(), [
+    { base: 0x10000, size: 4096, flags: F.RSRV_NOINIT, nid: 0 },
+  ]);
+});

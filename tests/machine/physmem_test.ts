@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { forEachSeed } from "../support/seeds.ts";
 import fc from "fast-check";
-import { PhysicalMemory } from "../../lib/machine/physmem.ts";
+import { pageSeed, PhysicalMemory } from "../../lib/machine/physmem.ts";
 import { PhysRangeError } from "../../lib/errors.ts";
 import { GiB, PAGE_SIZE, TiB } from "../../lib/units.ts";
 
@@ -269,4 +269,65 @@ Deno.test("clone: copy-on-write both ways — writes to either side (bytes, fill
   again.writeU8(0x1000, 1);
   assert.equal(mem.readU8(0x1000), 7);
   assert.equal(copy.readU8(0x1000), 8);
+});
+
+Deno.test("pagePattern: one descriptor, every page the pattern of its own seed", () => {
+  const a = new PhysicalMemory(2 ** 32);
+  const b = new PhysicalMemory(2 ** 32);
+  const pfns = [5, 6, 4096, 32767, 32768, 100000];
+  for (const pfn of pfns) {
+    a.fill(pfn * 4096, 4096, { pattern: pageSeed(9, pfn) });
+    b.fill(pfn * 4096, 4096, { pagePattern: 9 });
+  }
+  assert.equal(b.stats().descriptors, 2); // zero and the one per-page pattern
+  for (const pfn of pfns) {
+    assert.deepEqual(b.readBytes(pfn * 4096, 4096), a.readBytes(pfn * 4096, 4096));
+    assert.equal(b.hash64(pfn * 4096, 4096), a.hash64(pfn * 4096, 4096));
+  }
+  // whole ranges, a copy of such pages, and partial pages hash as the per-page patterns do
+  assert.equal(b.hash64(0, 2 ** 30), a.hash64(0, 2 ** 30));
+  a.copy(2 ** 31, 4096 * 4096, 4096);
+  b.copy(2 ** 31, 4096 * 4096, 4096);
+  assert.equal(b.hash64(2 ** 31 - 100, 8192), a.hash64(2 ** 31 - 100, 8192));
+  b.fill(0, 2 ** 27, { pagePattern: 3 }); // a whole section: the base descriptor
+  a.fill(0, 2 ** 27, { byte: 0 });
+  for (let pfn = 0; pfn < 32768; pfn++) a.fill(pfn * 4096, 4096, { pattern: pageSeed(3, pfn) });
+  assert.equal(b.hash64(4096 * 7, 4096 * 1000), a.hash64(4096 * 7, 4096 * 1000));
+  assert.deepEqual(b.readBytes(4096 * 77, 16), a.readBytes(4096 * 77, 16));
+});
+
+Deno.test("hash64Lanes writes hash64's two u32 words", () => {
+  const mem = new PhysicalMemory(2 ** 32);
+  mem.fill(0x3000, 5 * 4096 + 17, { pattern: 4 });
+  mem.writeU64(0x5008, 0x1234);
+  const out = new BigUint64Array(3);
+  mem.hash64Lanes(0x2ff0, 6 * 4096, new Uint32Array(out.buffer), 2);
+  assert.equal(out[1], mem.hash64(0x2ff0, 6 * 4096));
+  assert.equal(out[0], 0n);
+});
+
+Deno.test("a section of thousands of described pages keeps them in a dense array, same answers", () => {
+  const mem = new PhysicalMemory(2 ** 32);
+  const ref = new PhysicalMemory(2 ** 32);
+  for (let pfn = 0; pfn < 6000; pfn++) {
+    mem.fill(pfn * 4096, 4096, { pagePattern: 5 });
+    if (pfn % 1000 === 0) ref.fill(pfn * 4096, 4096, { pagePattern: 5 }); // stays a Map
+  }
+  assert.equal(mem.stats().descriptorPages, 6000);
+  mem.writeU64(10 * 4096 + 8, 77); // a frame among the ids
+  mem.fill(20 * 4096, 4096, { byte: 0 }); // back to the base: no entry
+  assert.deepEqual([mem.stats().materializedPages, mem.stats().descriptorPages], [1, 5998]);
+  assert.equal(mem.readU64(10 * 4096 + 8), 77);
+  assert.equal(mem.readU64(20 * 4096), 0);
+  assert.equal(mem.readU64(7000 * 4096), 0);
+  for (const pfn of [0, 1000, 5000]) {
+    assert.equal(mem.hash64(pfn * 4096, 4096), ref.hash64(pfn * 4096, 4096));
+    assert.deepEqual(mem.readBytes(pfn * 4096, 64), ref.readBytes(pfn * 4096, 64));
+  }
+  const before = mem.readBytes(30 * 4096, 16);
+  const copy = mem.clone(); // copy-on-write of a dense section
+  copy.fill(30 * 4096, 4096, { byte: 1 });
+  assert.equal(copy.readU8(30 * 4096 + 5), 1);
+  assert.deepEqual(mem.readBytes(30 * 4096, 16), before);
+  assert.notEqual(copy.hash64(0, 6000 * 4096), mem.hash64(0, 6000 * 4096));
 });

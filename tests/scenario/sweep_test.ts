@@ -191,3 +191,46 @@ Deno.test("maxPendingPoints: at most that many points run or wait for their repl
   });
   assert.deepEqual(done.sort(), [0, 1]);
 });
+
+Deno.test("after-jobs run once every point is timed, on workers or in this thread", async () => {
+  const module = new URL("./fixtures/after_job.ts", import.meta.url).href;
+  for (const workers of [0, 2]) {
+    const events: string[] = [];
+    const results: unknown[] = [];
+    await runSweep({
+      scenario: "uniform",
+      params: { ramBytes: "2G", pages: 50 },
+      profiles: ["kho-v4", "kho-v3"],
+      workers,
+      repeat: 1,
+      clock: new ManualClock(),
+      onEvent: (e) => events.push(e.type),
+      afterJobs: {
+        module,
+        jobs: [{ n: 1 }, { n: 2 }, { n: 3 }],
+        onResult: (i, r) => {
+          events.push("after");
+          results[i] = r;
+        },
+      },
+    });
+    assert.deepEqual(
+      results,
+      [{ doubled: 2 }, { doubled: 4 }, { doubled: 6 }],
+      `workers ${workers}`,
+    );
+    assert.equal(events.lastIndexOf("time-end") < events.indexOf("after"), true);
+    await assert.rejects(
+      runSweep({
+        scenario: "uniform",
+        params: { ramBytes: "2G", pages: 50 },
+        profiles: ["kho-v4"],
+        workers,
+        repeat: 0,
+        clock: new ManualClock(),
+        afterJobs: { module, jobs: [{ n: -1 }], onResult: () => {} },
+      }),
+      /negative n -1/,
+    );
+  }
+});
