@@ -321,7 +321,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
             { header: sweep.param, metric: "sweepValue" },
             ...["profile", "status", "blocks", "handover", "floor", "walk lines", "walk pages"]
               .map(column),
-            column("lost"),
+            column("outcomes"),
           ],
           `Every point, by ${sweep.param} and profile`,
         ),
