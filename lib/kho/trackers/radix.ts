@@ -111,13 +111,15 @@ const LEAF_U32 = LEAF_BITS / 32;
 const TWO32 = 4294967296;
 /** Leaves of one order reachable by a `shifted >> 15` below 2^17 (shifted below 2^32). */
 const LEAF_CACHE_ENTRIES = 2 ** (32 - L1_LO);
-/** The leaf cache of an order in pages of 512 entries (created on first use). */
-const LEAF_CACHE_PAGE_BITS = 9;
-const LEAF_CACHE_PAGE_MASK = (1 << LEAF_CACHE_PAGE_BITS) - 1;
-type LeafCachePage = (Uint32Array | null)[];
+/**
+ * Adds of an order that go down the tree before the order gets its leaf cache (128 Ki
+ * entries): a tree holding a few blocks of each order — a small kernel's — never pays for it.
+ */
+const LEAF_CACHE_AFTER = 4;
+type LeafCache = (Uint32Array | null)[];
 
-/** An empty leaf cache: per order, a table of its pages once the order is used. */
-function newLeafCache(): ((LeafCachePage | undefined)[] | undefined)[] {
+/** No leaf cache for any order yet. */
+function newLeafCache(): (LeafCache | undefined)[] {
   return new Array(ORDER_0_HI + 1).fill(undefined);
 }
 
@@ -223,7 +225,9 @@ export class RadixTree implements OutgoingTracker {
    * freed while the tree lives (only by {@link destroy}, which drops the cache), so an entry
    * never goes stale. The cost counters still charge the full six-level descent.
    */
-  #leafCache: ((LeafCachePage | undefined)[] | undefined)[] = newLeafCache();
+  #leafCache: (LeafCache | undefined)[] = newLeafCache();
+  /** Adds per order that went down the tree while it had no cache. */
+  #leavesLinked = new Int32Array(ORDER_0_HI + 1);
 
   /** Wraps a caller-allocated zeroed root page (or none: an uninitialised tree). */
   constructor(options: RadixTreeOptions) {
@@ -327,10 +331,8 @@ export class RadixTree implements OutgoingTracker {
     }
     const cacheable = order <= ORDER_0_HI && hi === POW2[ORDER_0_HI - order];
     if (cacheable) {
-      const idx = lo >>> L1_LO;
-      const pages = this.#leafCache[order];
-      const page = pages === undefined ? undefined : pages[idx >>> LEAF_CACHE_PAGE_BITS];
-      const cached = page === undefined ? null : page[idx & LEAF_CACHE_PAGE_MASK];
+      const cache = this.#leafCache[order];
+      const cached = cache === undefined ? null : cache[lo >>> L1_LO];
       if (cached !== null) {
         const bit = lo & BIT;
         cached[bit >>> 5] |= 1 << (bit & 31);
@@ -482,17 +484,13 @@ export class RadixTree implements OutgoingTracker {
   }
 
   #cacheLeaf(order: number, index: number, leaf: Uint32Array): void {
-    let pages = this.#leafCache[order];
-    if (pages === undefined) {
-      pages = new Array(LEAF_CACHE_ENTRIES >>> LEAF_CACHE_PAGE_BITS).fill(undefined);
-      this.#leafCache[order] = pages;
+    let cache = this.#leafCache[order];
+    if (cache === undefined) {
+      if (++this.#leavesLinked[order] < LEAF_CACHE_AFTER) return;
+      cache = new Array(LEAF_CACHE_ENTRIES).fill(null);
+      this.#leafCache[order] = cache;
     }
-    let page = pages[index >>> LEAF_CACHE_PAGE_BITS];
-    if (page === undefined) {
-      page = new Array(1 << LEAF_CACHE_PAGE_BITS).fill(null);
-      pages[index >>> LEAF_CACHE_PAGE_BITS] = page;
-    }
-    page[index & LEAF_CACHE_PAGE_MASK] = leaf;
+    cache[index] = leaf;
   }
 
   /** `err_free_nodes`: frees the pages of a failed insert and clears its anchor entry. */
@@ -692,6 +690,7 @@ export class RadixTree implements OutgoingTracker {
     this.#pages.clear();
     this.#words.clear();
     this.#leafCache = newLeafCache();
+    this.#leavesLinked.fill(0);
     this.#root = null;
     this.#rootPhys = 0;
   }
