@@ -6,8 +6,12 @@
  * handed-over bytes (`Kernel.bootFrom`: memblock, `kho_mem_retrieve`'s walk, reserve and stamp,
  * `memblock_free_all` of the rest into the buddy allocator, KHO's outgoing state) `--warmup`
  * times untimed and `--runs` times timed. Every boot is checked (a KHO boot that reserved all N
- * blocks). Prints one line per size: wall ms median (min–max), ns per block, and the
- * process's CPU ns per block (user + system: less sensitive to other processes on the cores).
+ * blocks). Prints one line per size: wall ms median (min–max), ns per block, the process's
+ * CPU ns per block (user + system, V8's helper threads included: less sensitive to other
+ * processes on the cores), and memblock's reserved regions after the boot — the walk's
+ * blocks merge where they touch, and `memblock_free_all` frees one range between two regions,
+ * so the work grows with the regions: at this density the first 2 Mi pfns of a span of 8 Mi
+ * pages touch often, those of 16 Mi pages never.
  *
  *   deno run -A tools/boot_curve.ts [--from 64Ki] [--to 4Mi] [--runs 5] [--warmup 2] [--json]
  *
@@ -58,6 +62,8 @@ interface Point {
   bootMs: { median: number; min: number; max: number; n: number };
   nsPerBlock: number;
   cpuNsPerBlock: number;
+  /** memblock's reserved regions after the boot: the ranges around which the rest was freed. */
+  reservedRegions: number;
 }
 
 const points: Point[] = [];
@@ -75,6 +81,7 @@ for (let n = from; n <= to; n *= 2) {
   const handoff = { handover: filled.handover, imagePhys: filled.imagePhys, bootIndex: 1 };
   const wall: number[] = [];
   const cpu: number[] = [];
+  let regions = 0;
   for (let r = 0; r < warmup + runs; r++) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -85,6 +92,7 @@ for (let n = from; n <= to; n *= 2) {
     if (!k2.kho.isKhoBoot || blocks < n) {
       throw new Error(`successor of ${n} blocks: KHO boot ${k2.kho.isKhoBoot}, ${blocks} blocks`);
     }
+    regions = k2.memblock.reservedCount;
     if (r >= warmup) {
       wall.push(ms);
       cpu.push((c.user + c.system) / 1000);
@@ -101,6 +109,7 @@ for (let n = from; n <= to; n *= 2) {
     },
     nsPerBlock: Math.round(median(wall) * 1e6 / n),
     cpuNsPerBlock: Math.round(median(cpu) * 1e6 / n),
+    reservedRegions: regions,
   };
   points.push(p);
   if (!values.json) {
@@ -108,7 +117,8 @@ for (let n = from; n <= to; n *= 2) {
       `${
         label(n).padStart(6)
       } blocks: boot ${p.bootMs.median} ms (${p.bootMs.min}–${p.bootMs.max})` +
-        `, ${p.nsPerBlock} ns/block, cpu ${p.cpuNsPerBlock} ns/block`,
+        `, ${p.nsPerBlock} ns/block, cpu ${p.cpuNsPerBlock} ns/block; ` +
+        `${p.reservedRegions} reserved regions`,
     );
   }
 }
