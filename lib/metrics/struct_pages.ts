@@ -22,6 +22,7 @@ import { vmemmapFoldSource } from "../boot/vmemmap_fold.ts";
 import type { Clock } from "../rng.ts";
 import { PAGE_SIZE } from "../units.ts";
 import type { MetricsRow } from "./metrics.ts";
+import { type TimingStats, timingStats } from "./timing.ts";
 
 /** Struct pages in one 1 GiB folio's vmemmap (the measured buffer). */
 export const STRUCT_PAGES_PER_FOLIO = 262_144;
@@ -29,38 +30,10 @@ export const STRUCT_PAGES_PER_FOLIO = 262_144;
 const WORDS = 8;
 
 /**
- * The statistics of one measured figure: `n` samples, their median, minimum and maximum (the
- * shape of the `timing` statistics, `NAME.n` … `NAME.max` in a row).
+ * The statistics of one measured figure: `n` samples, their median, minimum and maximum — the
+ * timing statistics of `./timing.ts` (`NAME.n` … `NAME.max` in a row).
  */
-export interface SampleStats {
-  /** Samples. */
-  readonly n: number;
-  /** Median (mean of the middle two when `n` is even). */
-  readonly median: number;
-  /** Smallest sample. */
-  readonly min: number;
-  /** Largest sample. */
-  readonly max: number;
-}
-
-/**
- * The statistics of `samples` (rounded to 0.001). RangeError on none.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { sampleStats } from "./struct_pages.ts";
- * assert.deepEqual(sampleStats([3, 1, 2, 10]), { n: 4, median: 2.5, min: 1, max: 10 });
- * ```
- */
-export function sampleStats(samples: readonly number[]): SampleStats {
-  if (samples.length === 0) throw new RangeError("sampleStats: no samples");
-  const s = [...samples].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  const median = s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-  const r = (x: number) => Math.round(x * 1000) / 1000;
-  return { n: s.length, median: r(median), min: r(s[0]), max: r(s[s.length - 1]) };
-}
+export type SampleStats = TimingStats;
 
 /**
  * What one unit of each struct-page loop costs on this machine, in nanoseconds:
@@ -144,7 +117,7 @@ export function measureStructPageCosts(
       loop();
       ns.push((clock.nowMs() - t0) * 1e6 / units);
     }
-    out[name] = sampleStats(ns);
+    out[name] = timingStats(ns);
   }
   return out as StructPageCosts;
 }
