@@ -37,11 +37,12 @@
 
 import { type ErrnoName, KhoError } from "../errors.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
+import { KernelOops } from "../kernel/oops.ts";
 import type { Memblock } from "../kernel/memblock.ts";
 import type { PhysicalMemory } from "../machine/physmem.ts";
 import type { Topology } from "../machine/topology.ts";
 import type { Clock } from "../rng.ts";
-import { PAGE_SHIFT, PAGE_SIZE } from "../units.ts";
+import { hex, PAGE_SHIFT, PAGE_SIZE } from "../units.ts";
 import { TrackerCounters, type TrackerCounterValues } from "./trackers/counters.ts";
 import { kernelWalkRadix, KhoWalkHangError } from "./trackers/kernel_walk.ts";
 import { RadixTree, walkRadixTreeBatched } from "./trackers/radix.ts";
@@ -159,12 +160,22 @@ export interface ExtScratchReport {
   extendUs?: number;
 }
 
-/** memblock pages for the second tree ("kho: allow early-boot usage of the KHO radix tree"). */
-function memblockPages(mem: PhysicalMemory, memblock: Memblock): MetadataPageAllocator {
+/**
+ * memblock pages for the second tree ("kho: allow early-boot usage of the KHO radix tree").
+ * kho_populate added every handed-over scratch area to memblock unchecked, so in scratch-only
+ * mode a page may come from an area that is not RAM: memblock_alloc's memset there is the
+ * kernel's oops.
+ */
+function memblockPages(host: ExtScratchHost): MetadataPageAllocator {
+  const { mem, memblock, topology, log } = host;
   return {
     allocZeroedPage(): number | null {
       const phys = memblock.allocRange({ size: PAGE_SIZE, align: PAGE_SIZE });
       if (phys === 0) return null;
+      if (!topology.isRam(phys, PAGE_SIZE)) {
+        log.error("KHO", `kho_extend_scratch: memblock page ${hex(phys)} is not RAM`);
+        throw new KernelOops({ address: phys, fn: "memblock_alloc_try_nid" }, log);
+      }
       mem.zero(phys, PAGE_SIZE); // memblock_alloc zeroes
       return phys;
     },
@@ -201,8 +212,8 @@ export function khoExtendScratch(
   options: ExtScratchOptions = {},
 ): ExtScratchReport {
   const t0 = options.clock?.nowMs();
-  const { mem, memblock, log } = host;
-  const alloc = memblockPages(mem, memblock);
+  const { mem, log } = host;
+  const alloc = memblockPages(host);
   const walkCounters = new TrackerCounters();
   const extCounters = new TrackerCounters();
   const report: ExtScratchReport = {

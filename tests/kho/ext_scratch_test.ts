@@ -189,3 +189,30 @@ Deno.test("wall clock: extendUs comes from the boot's clock", () => {
   const k2 = testMachine().kexec({ clock });
   assert.equal(k2.boot.extScratch!.extendUs, 0);
 });
+
+Deno.test("a scratch area outside RAM: kho_populate adds it to memblock unchecked, the second tree's first page comes from it and memblock_alloc's memset is the kernel's oops", () => {
+  const k1 = testMachine();
+  let scratchPhys = 0;
+  // the last area (top-down allocation takes the highest scratch first) moved past the end of RAM
+  const hooks = {
+    onHandoff: ({ handover }: { handover: { scratchPhys: number; scratchLen: number } | null }) => {
+      scratchPhys = handover!.scratchPhys;
+      const last = handover!.scratchPhys + handover!.scratchLen - 16;
+      k1.machine.mem.writeU64(last, 64 * GiB);
+      k1.machine.mem.writeU64(last + 8, 64 * MiB);
+    },
+  };
+  let oops: unknown;
+  try {
+    k1.kexec({}, hooks);
+  } catch (e) {
+    oops = e;
+  }
+  assert.ok(scratchPhys > 0, "the hook ran");
+  assert.ok(oops instanceof KernelOops, `a KernelOops, got ${oops}`);
+  assert.match(String((oops as KernelOops).message), /memblock_alloc_try_nid/);
+  assert.match(
+    (oops as KernelOops).log.text(),
+    /kho_extend_scratch: memblock page 0x10[0-9a-f]+ is not RAM/,
+  );
+});
