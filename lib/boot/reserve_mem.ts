@@ -130,7 +130,8 @@ function libfdtRet(f: () => number): number {
  * bytes each, `start` aligned to `align` and `size` the requested size; otherwise null. Every
  * refusal is logged as the kernel logs it ("failed to retrieve FDT", "is incompatible with",
  * "has no child", "wrong alignment", "wrong size"); a `start` or `size` property of the
- * wrong length, which the kernel refuses silently, gets a kholab note. A `start` beyond what
+ * wrong length, and an FDT libfdt cannot read (`kho_retrieve_subtree`'s -ENOENT), which the
+ * kernel refuses silently, get a kholab note. A `start` beyond what
  * a JavaScript number holds exactly (2^53) cannot be carried: refused with a note where the
  * generation would hand it on (before 7.1; from 7.1 the kernel's `kho_preserve_pages` of
  * the region faults first, see {@link reserveMemPrepareKho}).
@@ -153,6 +154,13 @@ export function reserveMemRevive(
       log.warning(
         "memblock",
         `failed to retrieve FDT '${MEMBLOCK_KHO_FDT}' from KHO: ${-e.errno}`,
+      );
+    } else if (e.cause instanceof FdtError && e.cause.code !== "FDT_ERR_NOTFOUND") {
+      // kho_retrieve_subtree's -ENOENT for an FDT libfdt cannot read: the kernel says nothing
+      log.note(
+        "memblock",
+        `reserve_mem_kho_revive: '${name}': the KHO FDT is unreadable (${e.cause.code}); ` +
+          "allocated afresh",
       );
     }
     return null;

@@ -598,7 +598,8 @@ export class KhoIn {
    * `fdt_subnode_offset` gives any negative value — no such node, or an FDT that has become
    * corrupt (libfdt's probe fails); EINVAL when the address property is missing or not 8
    * bytes, or (kho-v3 on) when `blob-size` is missing or not 8 bytes (with a warning). No
-   * libfdt error escapes: the kernel folds them into these errnos.
+   * libfdt error escapes: the kernel folds them into these errnos (an ENOENT keeps libfdt's
+   * error as its `cause`, so a caller can tell a corrupt FDT from a missing node).
    */
   retrieveSubtree(name: string): { phys: number; size?: number } {
     if (!this.isKhoBoot) throw new KhoError("ENOENT", "no incoming KHO FDT");
@@ -614,6 +615,7 @@ export class KhoIn {
         e.code === "FDT_ERR_NOTFOUND"
           ? `no sub-tree "${name}"`
           : `sub-tree "${name}": fdt_subnode_offset: ${e.code}`,
+        { cause: e },
       );
     }
     const prop = (pname: string): Uint8Array | null => {

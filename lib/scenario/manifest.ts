@@ -208,14 +208,19 @@ function putRestored(kernel: Kernel, pfn: number): void {
 }
 
 /**
- * `kho_restore_folio` and the whole folio's bytes; null when it does not restore. (A stamped
- * order reaching past RAM faults in the restore itself, as in the kernel.)
+ * `kho_restore_folio` and the whole folio's bytes from `folio_address()`; null when it does
+ * not restore. `kho_restore_folio` drops the offset inside the head page, so an address
+ * into the middle of a chunk's page reads that page from its start. (A stamped order
+ * reaching past RAM faults in the restore itself, as in the kernel.)
  */
 function restoreChunk(kernel: Kernel, phys: number, restored: number[]): Uint8Array | null {
   const pfn = kernel.kho.restoreFolio(phys);
   if (pfn === null) return null;
   restored.push(pfn);
-  return kernel.machine.mem.readBytes(phys, PAGE_SIZE * 2 ** kernel.memmap.folioOrder(pfn));
+  return kernel.machine.mem.readBytes(
+    pfn * PAGE_SIZE,
+    PAGE_SIZE * 2 ** kernel.memmap.folioOrder(pfn),
+  );
 }
 
 /**

@@ -50,3 +50,42 @@ Deno.test("fuzz handover: the seeds are the unchanged bases of every profile, an
   partial[0] = 18;
   assert.deepEqual(runHandoverInput(partial), runHandoverInput(seeds[18]));
 });
+
+Deno.test("fuzz handover: the long runs' findings replay as kernel verdicts and logged refusals", () => {
+  // Reproducers of `deno task fuzz --target handover` (seed 7 and seed 20261206); each was a
+  // finding before its fix. The base name is checked first: the bytes mean what they meant
+  // only on the same base.
+  const hex = (s: string) => Uint8Array.from(s.match(/../g)!, (b) => parseInt(b, 16));
+  const cases: { input: string; base: string; boot: string; step?: string; why: string }[] = [
+    {
+      // a scratch area moved past the end of RAM: the second tree's first page came from it
+      input: "220043000000bc00000000000000",
+      base: "rfc-2026-ext-scratch/1G-2n",
+      boot: "oops",
+      why: "was PhysRangeError in kho_extend_scratch (memblock_alloc's memset)",
+    },
+    {
+      // the manifest's root pointer moved inside its page: the folio restores, its page is read
+      input: "0000e5000064f9000000b8000000",
+      base: "kho-v1-6.16/512M",
+      boot: "ok",
+      step: "manifest:EINVAL",
+      why: "was PhysRangeError reading the manifest chunk from the unaligned address",
+    },
+    {
+      // the root FDT's structure corrupted: reserve_mem's kho_retrieve_subtree gets -ENOENT
+      input: "0e00000000000000000000000000000000000000000000000000f40000ea006c28f01a0000004c0000" +
+        "d58f00b00000000000",
+      base: "kho-v2/512M-strict",
+      boot: "ok",
+      step: "reserve_mem:fresh",
+      why: "was UnloggedCorruption: the kernel refuses silently, kholab notes it",
+    },
+  ];
+  for (const c of cases) {
+    const o = runHandoverInput(hex(c.input));
+    assert.equal(o.base, c.base, c.why);
+    assert.equal(o.boot, c.boot, c.why);
+    if (c.step) assert.ok(o.steps.includes(c.step), `${c.why}: ${o.steps.join(", ")}`);
+  }
+});
