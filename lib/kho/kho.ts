@@ -82,11 +82,16 @@ const pfnArg = (callsite: string, pfn: number) =>
   checkUnsignedLong(callsite, "pfn", pfn, PFN_BOUND);
 
 function rangeArgs(callsite: string, pfn: number, nrPages: number): void {
+  // the usual call first: both small unsigned integers (no call, no string)
+  if ((pfn >>> 0) === pfn && (nrPages >>> 0) === nrPages) return;
   checkUnsignedLong(callsite, "pfn", pfn, PFN_BOUND);
   checkUnsignedLong(callsite, "nr_pages", nrPages, PFN_BOUND);
 }
 
+const MAX_ULONG = Number.MAX_SAFE_INTEGER;
+
 function physArgs(callsite: string, phys: number, size: number): void {
+  if (phys >= 0 && size >= 0 && phys <= MAX_ULONG && size <= MAX_ULONG) return;
   checkUnsignedLong(callsite, "phys", phys);
   checkUnsignedLong(callsite, "size", size);
 }
