@@ -257,6 +257,7 @@ export {
 } from "./lib/kho/trackers/walk_guard.ts";
 export {
   cacheLinesSpanned,
+  settleOnAccess,
   TRACKER_COUNTER_NAMES,
   TrackerCounters,
   type TrackerCounterValues,

@@ -591,6 +591,7 @@ const API = [
   "runUntimed",
   "scenarioMemory",
   "session",
+  "settleOnAccess",
   "shardIndices",
   "shardOf",
   "sourceDigest",

@@ -86,7 +86,10 @@ function rangeArgs(callsite: string, pfn: number, nrPages: number): void {
   checkUnsignedLong(callsite, "nr_pages", nrPages, PFN_BOUND);
 }
 
+const MAX_ULONG = Number.MAX_SAFE_INTEGER;
+
 function physArgs(callsite: string, phys: number, size: number): void {
+  if (phys >= 0 && size >= 0 && phys <= MAX_ULONG && size <= MAX_ULONG) return;
   checkUnsignedLong(callsite, "phys", phys);
   checkUnsignedLong(callsite, "size", size);
 }
@@ -262,6 +265,14 @@ export class Kho {
 
   /** `kho_preserve_pages` (6.18 on). */
   preservePages(pfn: number, nrPages: number): void {
+    const out = this.out;
+    // the common call first: one page, a pfn below 2^32 (the checks pass)
+    if (nrPages === 1 && (pfn >>> 0) === pfn && out !== null && this.#hasPreservePages) {
+      out.preservePage(pfn);
+    } else this.#preservePagesChecked(pfn, nrPages);
+  }
+
+  #preservePagesChecked(pfn: number, nrPages: number): void {
     if (!this.#hasPreservePages) this.#api("preservePages", "kho_preserve_pages");
     rangeArgs("kho_preserve_pages", pfn, nrPages);
     (this.out ?? this.#outOrThrow("kho_preserve_pages")).preservePages(pfn, nrPages);
@@ -276,6 +287,17 @@ export class Kho {
 
   /** `kho_preserve_phys(phys, size)` (6.16, RFC v1). */
   preservePhys(phys: number, size: number): void {
+    const out = this.out;
+    // the common call first: one page at an aligned address below 16 TiB (the checks pass)
+    if (
+      size === PAGE_SIZE && (phys / PAGE_SIZE) >>> 0 === phys / PAGE_SIZE && out !== null &&
+      this.#hasPreservePhys
+    ) {
+      out.preservePage(phys / PAGE_SIZE, true);
+    } else this.#preservePhysChecked(phys, size);
+  }
+
+  #preservePhysChecked(phys: number, size: number): void {
     if (!this.#hasPreservePhys) this.#api("preservePhys", "kho_preserve_phys");
     physArgs("kho_preserve_phys", phys, size);
     (this.out ?? this.#outOrThrow("kho_preserve_phys")).preservePhys(phys, size);

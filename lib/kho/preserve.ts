@@ -263,6 +263,21 @@ export class KhoOut {
     this.#preservePagesChecked(pfn, nrPages);
   }
 
+  /**
+   * `kho_preserve_pages(pfn, 1)` for a pfn the caller has checked (an unsigned integer below
+   * 2^32): on an open KHO, outside scratch, one order-0 block straight into the tracker;
+   * anything else takes {@link preservePages}, or with `phys` 6.16's
+   * {@link preservePhys}`(pfn << 12, 4096)`, the same call under its own name.
+   */
+  preservePage(pfn: number, phys = false): void {
+    if (!this.#finalized && this.#typed === null && !this.#inScratch(pfn * PAGE_SIZE, PAGE_SIZE)) {
+      this.tracker.add(pfn, 0);
+      return;
+    }
+    if (phys) this.preservePhys(pfn * PAGE_SIZE, PAGE_SIZE);
+    else this.preservePages(pfn, 1);
+  }
+
   /** Whether `[phys, phys + size)` overlaps a scratch area. */
   #inScratch(phys: number, size: number): boolean {
     const last = phys + size;

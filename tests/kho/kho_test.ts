@@ -9,7 +9,7 @@ import { MIGRATE_CMA } from "../../lib/kernel/gfp.ts";
 import { Rng } from "../../lib/rng.ts";
 import { GiB, hex, PAGE_SIZE } from "../../lib/units.ts";
 import { KHO_PAGE_MAGIC } from "../../lib/kho/restore.ts";
-import { PROFILE_NAMES } from "../../lib/kho/profiles.ts";
+import { hasApi, PROFILE_NAMES } from "../../lib/kho/profiles.ts";
 import { KhoSubtreeLeakError, RootFdt } from "../../lib/kho/root_fdt.ts";
 import { FdtReader } from "../../lib/kho/fdt/reader.ts";
 import { readLe64 } from "../../lib/kho/fdt/format.ts";
@@ -920,4 +920,44 @@ Deno.test("kho_restore_folio (issue 18 §1): a stamped order the kernel trusts f
     () => k.kho.restorePages(last * PAGE_SIZE, 4),
     (e: Error) => e instanceof KernelOops && e.fn === "kho_restore_page",
   );
+});
+
+Deno.test("one-page preserves: the facade's fast path leaves what the checked path leaves (blocks, pages, counters, verdicts), on every profile", () => {
+  const pfns = Array.from({ length: 3000 }, (_, i) => 0x40000 + ((i * 0x9E3779B1) >>> 0) % 0x20000);
+  for (const profile of PROFILE_NAMES) {
+    const run = (fast: boolean) => {
+      const k = Kernel.coldBoot(new Machine({ ramBytes: 4 * GiB, nodes: 2 }), {
+        profile,
+        cmdline: "kho=on",
+      });
+      const phys = !hasApi(k.profile, "preservePages");
+      for (const p of pfns) {
+        if (fast) {
+          if (phys) k.kho.preservePhys(p * PAGE_SIZE, PAGE_SIZE);
+          else k.kho.preservePages(p, 1);
+        } else if (phys) k.kho.out!.preservePhys(p * PAGE_SIZE, PAGE_SIZE);
+        else k.kho.out!.preservePages(p, 1);
+      }
+      const blocks: number[] = [];
+      k.kho.out!.tracker.walk((b, order) => (blocks.push(b, order), 0));
+      return {
+        blocks,
+        pages: k.kho.out!.tracker.metadataPages(),
+        c: k.kho.out!.tracker.counters.snapshot(),
+      };
+    };
+    assert.deepEqual(run(true), run(false), profile);
+  }
+  // a finalized 6.16 KHO: EBUSY under kho_preserve_phys's own name, nothing added
+  const k = Kernel.coldBoot(new Machine({ ramBytes: 4 * GiB, nodes: 2 }), {
+    profile: "kho-v1-6.16",
+    cmdline: "kho=on",
+  });
+  k.kho.finalize();
+  const before = k.kho.out!.tracker.metadataPages();
+  assert.throws(
+    () => k.kho.preservePhys(0x40000 * PAGE_SIZE, PAGE_SIZE),
+    (e) => e instanceof KhoError && e.code === "EBUSY" && /kho_preserve_phys/.test(e.message),
+  );
+  assert.equal(k.kho.out!.tracker.metadataPages(), before);
 });

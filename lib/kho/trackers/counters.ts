@@ -137,6 +137,61 @@ export class TrackerCounters implements TrackerCounterValues {
   }
 }
 
+/** The settle functions of every counters object that has them. */
+const SETTLERS = new WeakMap<TrackerCounters, (() => void)[]>();
+
+/**
+ * Lets a tracker keep charges of its hot path to itself and settle them into `counters` on
+ * the next access: from then on every read or write of a counter of `counters` first calls
+ * `settle` (and any settle function installed before it). A reader therefore always sees the
+ * counters as if every charge had been made at once, whether it reads a field, takes a
+ * snapshot, resets or restores them. `settle` must clear what it settles before it adds to
+ * the counters (the additions call it again).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { settleOnAccess, TrackerCounters } from "./counters.ts";
+ * const c = new TrackerCounters();
+ * let pendingLines = 0;
+ * settleOnAccess(c, () => {
+ *   const n = pendingLines;
+ *   pendingLines = 0;
+ *   if (n !== 0) c.cacheLinesRead += n;
+ * });
+ * const before = c.snapshot();
+ * pendingLines += 3; // a hot path's charge, not yet in c
+ * assert.equal(c.cacheLinesRead, 3);
+ * assert.equal(c.since(before).cacheLinesRead, 3);
+ * pendingLines += 2;
+ * c.reset(); // settles, then clears
+ * assert.equal(c.cacheLinesRead, 0);
+ * ```
+ */
+export function settleOnAccess(counters: TrackerCounters, settle: () => void): void {
+  let settlers = SETTLERS.get(counters);
+  if (settlers === undefined) {
+    const all: (() => void)[] = [];
+    settlers = all;
+    SETTLERS.set(counters, all);
+    for (const name of TRACKER_COUNTER_NAMES) {
+      let value = counters[name];
+      Object.defineProperty(counters, name, {
+        enumerable: true,
+        get() {
+          for (let i = 0; i < all.length; i++) all[i]();
+          return value;
+        },
+        set(v: number) {
+          for (let i = 0; i < all.length; i++) all[i]();
+          value = v;
+        },
+      });
+    }
+  }
+  settlers.push(settle);
+}
+
 /**
  * Number of distinct cache lines covered by the byte range `[offset, offset + len)` (offset
  * relative to a line-aligned base, e.g. a page). Zero for an empty range.

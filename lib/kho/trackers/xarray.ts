@@ -37,7 +37,7 @@ import { KhoError } from "../../errors.ts";
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { ctz, ilog2, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
-import { TrackerCounters } from "./counters.ts";
+import { settleOnAccess, TrackerCounters } from "./counters.ts";
 import { XA_EXTRA_LINES_12, xaExtraLines, XaShape } from "./xarray_nodes.ts";
 import {
   freeSerialized,
@@ -166,6 +166,10 @@ interface OrderXa {
    * objects on it (nodes, `kho_mem_phys`, the bitmap's page) are one more.
    */
   entries: number;
+  /** Preserves charged to this order since the counters were last settled. */
+  adds: number;
+  /** Their lines past their `phys_bits` nodes' first lines (Σ `xaExtraLines`). */
+  extraLines: number;
 }
 
 /**
@@ -235,6 +239,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     this.log = options.log;
     this.scratchCheck = options.scratchCheck;
     this.counters = options.counters ?? new TrackerCounters();
+    settleOnAccess(this.counters, this.#settle);
     this.#perPage = PAGE_SIZE / options.bitmapBytes;
     this.#fullMask = (1 << this.#perPage) - 1;
     this.#words32 = options.bitmapBytes / 4;
@@ -286,15 +291,33 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     let bm = idx < xa.flat.length ? xa.flat[idx] : (xa.far.get(idx) ?? null);
     if (bm === null) bm = this.#allocBitmap(xa, order, idx);
     bm[bit >>> 5] |= 1 << (bit & 31);
-    // the path to the bitmap, charged arithmetically (see OrderXa.lines)
-    const c = this.counters;
-    const entries = xa.entries;
-    c.cacheLinesRead += xa.lines + (idx < 4096 ? EXTRA_LINES[idx] : xaExtraLines(idx));
-    c.entriesVisited += entries;
-    c.entriesFollowed += entries;
-    c.pagesTouched += entries + 1;
-    c.cacheLinesWritten++;
+    // the path to the bitmap, charged arithmetically (see OrderXa.lines) when settled
+    xa.adds++;
+    xa.extraLines += idx < 4096 ? EXTRA_LINES[idx] : xaExtraLines(idx);
   }
+
+  /**
+   * Settles the preserves' path charges into the counters: per order, `adds` paths of
+   * `lines` lines and `entries` slots, plus their extra lines, and one bitmap line written
+   * each. Runs before any counter is read or written ({@link settleOnAccess}) and before a
+   * path cost changes.
+   */
+  #settle = (): void => {
+    const orders = this.#orders;
+    for (let o = 0; o < orders.length; o++) {
+      const xa = orders[o];
+      if (xa === undefined || xa.adds === 0) continue;
+      const adds = xa.adds, extraLines = xa.extraLines;
+      xa.adds = 0;
+      xa.extraLines = 0;
+      const c = this.counters;
+      c.cacheLinesRead += adds * xa.lines + extraLines;
+      c.entriesVisited += adds * xa.entries;
+      c.entriesFollowed += adds * xa.entries;
+      c.pagesTouched += adds * (xa.entries + 1);
+      c.cacheLinesWritten += adds;
+    }
+  };
 
   /**
    * The `kho_mem_phys` of a new order (`kzalloc` + `xa_cmpxchg` into `orders`): one node
@@ -310,6 +333,8 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       bitmaps: 0,
       lines: 0,
       entries: 0,
+      adds: 0,
+      extraLines: 0,
     };
     for (let o = this.#orders.length; o < order; o++) this.#orders.push(undefined);
     this.#orders[order] = xa;
@@ -331,6 +356,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
 
   /** Recomputes `xa`'s path cost (`OrderXa.lines`, `entries`) from both shapes. */
   #pathCost(xa: OrderXa, order: number): void {
+    this.#settle();
     const ho = this.#ordersShape.height;
     const hb = xa.shape.height;
     xa.entries = ho + 1 + hb;

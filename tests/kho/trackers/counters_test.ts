@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   cacheLinesSpanned,
+  settleOnAccess,
   TRACKER_COUNTER_NAMES,
   TrackerCounters,
 } from "../../../lib/kho/trackers/counters.ts";
@@ -33,4 +34,38 @@ Deno.test("cacheLinesSpanned counts distinct 64-byte lines", () => {
   assert.equal(cacheLinesSpanned(60, 8), 2);
   assert.equal(cacheLinesSpanned(0, 4096), 64);
   assert.equal(cacheLinesSpanned(8, 4096), 65);
+});
+
+Deno.test("settleOnAccess: every read, write, snapshot, reset and restore sees the pending charges first", () => {
+  const c = new TrackerCounters();
+  let a = 0, b = 0;
+  settleOnAccess(c, () => {
+    const n = a;
+    a = 0;
+    if (n !== 0) c.entriesVisited += n;
+  });
+  settleOnAccess(c, () => {
+    const n = b;
+    b = 0;
+    if (n !== 0) c.pagesTouched += n;
+  });
+  a = 5;
+  b = 7;
+  assert.equal(c.callbacks, 0); // any counter settles both
+  assert.equal(a + b, 0);
+  assert.deepEqual([c.entriesVisited, c.pagesTouched], [5, 7]);
+  const saved = c.snapshot();
+  a = 100; // charged inside an uncharged region, then the counters are put back
+  Object.assign(c, saved);
+  assert.equal(c.entriesVisited, 5);
+  b = 1;
+  c.cacheLinesRead = 9; // a write settles first too
+  assert.equal(b, 0);
+  assert.equal(c.pagesTouched, 8);
+  a = 2;
+  assert.deepEqual(JSON.parse(JSON.stringify(c)).entriesVisited, 7);
+  a = 3;
+  c.reset();
+  for (const k of TRACKER_COUNTER_NAMES) assert.equal(c[k], 0, k);
+  assert.equal(a, 0);
 });

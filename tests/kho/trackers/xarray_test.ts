@@ -477,3 +477,23 @@ Deno.test("counters: a 1 GiB band among other orders — 5 lines per page at 4 K
     }
   }
 });
+
+Deno.test("cost counters: the preserves' path charges read mid-way and at the end add up to one read at the end", () => {
+  const run = (peekEvery: number) => {
+    const mem = new PhysicalMemory(2 ** 34);
+    const pool = new PagePool({ mem, basePhys: 2 ** 33, pages: 512 });
+    const t = new XarrayTracker({ mem, alloc: pool, log: new KernelLog(), bitmapBytes: 512 });
+    const peeks: number[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      // orders 0–3 at spread indices: the xarrays grow a level on the way
+      t.add(((i * 0x9E3779B1) >>> 0) % 2 ** 22, i & 3);
+      if (peekEvery > 0 && i % peekEvery === 0) peeks.push(t.counters.cacheLinesRead);
+    }
+    for (let i = 1; i < peeks.length; i++) assert.ok(peeks[i] > peeks[i - 1]);
+    return t.counters.snapshot();
+  };
+  const once = run(0);
+  assert.ok(once.cacheLinesRead > 20_000 && once.entriesVisited > 20_000);
+  assert.deepEqual(run(1), once);
+  assert.deepEqual(run(997), once);
+});
