@@ -16,7 +16,6 @@
  * @module
  */
 
-import type { Clock } from "../rng.ts";
 import { parseTimingStatKey } from "./timing.ts";
 import { parseOutcomeKey } from "./outcomes.ts";
 
@@ -816,13 +815,6 @@ export function parseByOrder(text: string): Map<number, number> {
     out.set(Number(m[1]), Number(m[2]));
   }
   return out;
-}
-
-/** Runs `fn` and returns its result with the milliseconds it took on `clock`. */
-export function timeRegion<T>(clock: Clock, fn: () => T): [T, number] {
-  const t0 = clock.nowMs();
-  const v = fn();
-  return [v, clock.nowMs() - t0];
 }
 
 /**
