@@ -31,8 +31,6 @@ export const PAGES_PER_SECTION: number = 1 << (SECTION_SHIFT - PAGE_SHIFT);
 export const SECTION_SIZE: number = 2 ** SECTION_SHIFT;
 /** Largest machine kholab simulates: 64 TiB. */
 export const MAX_PHYS_BYTES: number = 2 ** 46;
-/** ARCH_LOW_ADDRESS_LIMIT + 1: lowmem ends at 4 GiB. */
-export const LOW_ADDRESS_LIMIT: number = 2 ** 32;
 
 /** 2^10 bytes. */
 export const KiB = 1024;
@@ -87,16 +85,6 @@ export function getOrder(size: number): number {
 /** Rounds `n` up to a multiple of `align`. */
 export function roundUp(n: number, align: number): number {
   return Math.ceil(n / align) * align;
-}
-
-/** Rounds `n` down to a multiple of `align`. */
-export function roundDown(n: number, align: number): number {
-  return Math.floor(n / align) * align;
-}
-
-/** Whether `n` is a multiple of `align`. */
-export function isAligned(n: number, align: number): boolean {
-  return n % align === 0;
 }
 
 const SIZE_SUFFIX: Record<string, number> = {

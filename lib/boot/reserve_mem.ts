@@ -145,16 +145,18 @@ export function reserveMemRevive(
   const incoming = ctx.incoming;
   if (incoming === null || !incoming.isKhoBoot) return null;
   const log = ctx.log;
+  /** The kernel's `pr_warn` of a refused region, and the refusal. */
+  const refuse = (message: string): null => {
+    log.warning("memblock", message);
+    return null;
+  };
   let phys: number;
   try {
     phys = incoming.retrieveSubtree(MEMBLOCK_KHO_FDT).phys;
   } catch (e) {
     if (!(e instanceof KhoError)) throw e;
     if (e.code !== "ENOENT") {
-      log.warning(
-        "memblock",
-        `failed to retrieve FDT '${MEMBLOCK_KHO_FDT}' from KHO: ${-e.errno}`,
-      );
+      refuse(`failed to retrieve FDT '${MEMBLOCK_KHO_FDT}' from KHO: ${-e.errno}`);
     } else if (e.cause instanceof FdtError && e.cause.code !== "FDT_ERR_NOTFOUND") {
       // kho_retrieve_subtree's -ENOENT for an FDT libfdt cannot read: the kernel says nothing
       log.note(
@@ -177,24 +179,17 @@ export function reserveMemRevive(
     region = readPhysFdt(host, phys, at, (rd) => {
       const root = libfdtRet(() => rd.nodeCheckCompatible(0, MEMBLOCK_KHO_NODE_COMPATIBLE));
       if (root !== 0) {
-        log.warning(
-          "memblock",
+        return refuse(
           `FDT '${MEMBLOCK_KHO_FDT}' is incompatible with '${MEMBLOCK_KHO_NODE_COMPATIBLE}': ${root}`,
         );
-        return null;
       }
       const off = libfdtRet(() => rd.subnodeOffset(0, name));
-      if (off < 0) {
-        log.warning("memblock", `FDT '${MEMBLOCK_KHO_FDT}' has no child '${name}': ${off}`);
-        return null;
-      }
+      if (off < 0) return refuse(`FDT '${MEMBLOCK_KHO_FDT}' has no child '${name}': ${off}`);
       const node = libfdtRet(() => rd.nodeCheckCompatible(off, RESERVE_MEM_KHO_NODE_COMPATIBLE));
       if (node !== 0) {
-        log.warning(
-          "memblock",
+        return refuse(
           `Node '${name}' is incompatible with '${RESERVE_MEM_KHO_NODE_COMPATIBLE}': ${node}`,
         );
-        return null;
       }
       const prop = (p: string) => {
         try {
@@ -216,27 +211,17 @@ export function reserveMemRevive(
     if (e instanceof KhoError && e.code === "EFAULT") return null; // strict: logged
     if (!(e instanceof FdtError)) throw e;
     // The header check failed: fdt_node_check_compatible returns that error.
-    log.warning(
-      "memblock",
+    return refuse(
       `FDT '${MEMBLOCK_KHO_FDT}' is incompatible with '${MEMBLOCK_KHO_NODE_COMPATIBLE}': ${e.fdtErrno}`,
     );
-    return null;
   }
   if (region === null) return null;
   const { start } = region;
   if (start % align !== 0) {
-    log.warning(
-      "memblock",
-      `KHO reserve-mem '${name}' has wrong alignment (${hex(align)}, ${hex(start)})`,
-    );
-    return null;
+    return refuse(`KHO reserve-mem '${name}' has wrong alignment (${hex(align)}, ${hex(start)})`);
   }
   if (region.size !== size) {
-    log.warning(
-      "memblock",
-      `KHO reserve-mem '${name}' has wrong size (${hex(region.size)} != ${hex(size)})`,
-    );
-    return null;
+    return refuse(`KHO reserve-mem '${name}' has wrong size (${hex(region.size)} != ${hex(size)})`);
   }
   if (!Number.isSafeInteger(start) && !preserveTouchesStructPages(ctx.incoming!.profile)) {
     log.note(

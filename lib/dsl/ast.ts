@@ -100,8 +100,6 @@ export interface Program {
   body: Stmt[];
 }
 
-const WORD_SAFE = /^[^\s#{}[\]();,"'$=]+$/;
-
 /** Prints an expression with the fewest parentheses that keep its tree. */
 export function formatExpr(e: Expr, parentPrec = 0, right = false): string {
   switch (e.kind) {
@@ -135,11 +133,6 @@ export function formatValue(v: Value): string {
     case "expr":
       return v.dollar && v.expr.kind === "name" ? `$${v.expr.name}` : `(${formatExpr(v.expr)})`;
   }
-}
-
-/** Whether a word can be printed bare (else it is quoted). */
-export function isBareWord(text: string): boolean {
-  return WORD_SAFE.test(text);
 }
 
 function formatItems(args: Value[], options: OptionNode[]): string {

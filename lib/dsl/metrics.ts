@@ -11,6 +11,8 @@ import { blocksByOrder, costByOrder } from "../metrics/by_order.ts";
 import { freeBlocksByOrder } from "../metrics/buddy_stats.ts";
 import { formatByOrder } from "../metrics/metrics.ts";
 import { PAGE_SIZE } from "../units.ts";
+import type { RetrieveStats } from "../kho/restore.ts";
+import type { DslObject } from "./objects.ts";
 import type { Session } from "./session.ts";
 import type { MetricSpec } from "./spec.ts";
 import { OUTCOMES } from "../metrics/outcomes.ts";
@@ -18,6 +20,13 @@ import { handoverCounts } from "./outcomes.ts";
 
 const list: MetricSpec[] = [];
 const m = (name: string, doc: string, get: MetricSpec["get"]) => void list.push({ name, doc, get });
+/** A figure of the successor's tracker walk (`boot.retrieve`), 0 before one. */
+const walked = (get: (r: RetrieveStats) => number) => (s: Session) => {
+  const r = s.kernel?.boot.retrieve;
+  return r === undefined ? 0 : get(r);
+};
+const objectsIn = (s: Session, state: DslObject["state"]) =>
+  [...s.objects.values()].filter((o) => o.state === state);
 
 m("kexec.count", "kexecs run by this script", (s) => s.stats.kexecs);
 m(
@@ -77,30 +86,18 @@ m("objects.count", "objects in the running kernel", (s) => s.objects.size);
 m(
   "objects.incoming",
   "objects handed over and not restored yet",
-  (s) => [...s.objects.values()].filter((o) => o.state === "incoming").length,
+  (s) => objectsIn(s, "incoming").length,
 );
-m(
-  "objects.preserved",
-  "objects preserved",
-  (s) => [...s.objects.values()].filter((o) => o.state === "preserved").length,
-);
+m("objects.preserved", "objects preserved", (s) => objectsIn(s, "preserved").length);
 m(
   "preserved.blocks",
   "blocks of preserved objects",
-  (s) =>
-    [...s.objects.values()].filter((o) => o.state === "preserved").reduce(
-      (s, o) => s + o.blocks(),
-      0,
-    ),
+  (s) => objectsIn(s, "preserved").reduce((n, o) => n + o.blocks(), 0),
 );
 m(
   "preserved.bytes",
   "bytes of preserved objects",
-  (s) =>
-    [...s.objects.values()].filter((o) => o.state === "preserved").reduce(
-      (s, o) => s + o.bytes,
-      0,
-    ),
+  (s) => objectsIn(s, "preserved").reduce((n, o) => n + o.bytes, 0),
 );
 m(
   "tracker.pages",
@@ -121,40 +118,16 @@ m(
     return t && t.metadataBytes() + (t.serializedPagesPhys?.().length ?? 0) * PAGE_SIZE;
   },
 );
-m(
-  "walk.blocks",
-  "blocks the successor's tracker walk reserved",
-  (s) => s.kernel?.boot.retrieve?.blocks ?? 0,
-);
-m(
-  "walk.bytes",
-  "bytes the successor's tracker walk reserved",
-  (s) => s.kernel?.boot.retrieve?.bytes ?? 0,
-);
-m(
-  "walk.rejected",
-  "tracker entries the walk rejected",
-  (s) => s.kernel?.boot.retrieve?.rejected ?? 0,
-);
-m(
-  "walk.cachelines",
-  "cache lines the walk read",
-  (s) => s.kernel?.boot.retrieve?.counters.cacheLinesRead ?? 0,
-);
-m(
-  "walk.pages",
-  "metadata pages the walk touched",
-  (s) => s.kernel?.boot.retrieve?.counters.pagesTouched ?? 0,
-);
-m(
-  "walk.entries",
-  "tracker entries the walk visited",
-  (s) => s.kernel?.boot.retrieve?.counters.entriesVisited ?? 0,
-);
+m("walk.blocks", "blocks the successor's tracker walk reserved", walked((r) => r.blocks));
+m("walk.bytes", "bytes the successor's tracker walk reserved", walked((r) => r.bytes));
+m("walk.rejected", "tracker entries the walk rejected", walked((r) => r.rejected));
+m("walk.cachelines", "cache lines the walk read", walked((r) => r.counters.cacheLinesRead));
+m("walk.pages", "metadata pages the walk touched", walked((r) => r.counters.pagesTouched));
+m("walk.entries", "tracker entries the walk visited", walked((r) => r.counters.entriesVisited));
 m(
   "walk.bitmap_words",
   "bitmap words the walk scanned",
-  (s) => s.kernel?.boot.retrieve?.counters.bitmapWordsScanned ?? 0,
+  walked((r) => r.counters.bitmapWordsScanned),
 );
 m(
   "scratch.bytes",

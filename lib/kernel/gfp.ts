@@ -33,10 +33,6 @@ export const GFP_ZERO: Gfp = Object.freeze({ zero: true });
 export const GFP_HIGHUSER_MOVABLE: Gfp = Object.freeze({ movable: true });
 /** kholab shorthand for {@link GFP_HIGHUSER_MOVABLE}. */
 export const GFP_MOVABLE: Gfp = GFP_HIGHUSER_MOVABLE;
-/** GFP_KERNEL | __GFP_RECLAIMABLE (reclaimable slab caches). */
-export const GFP_RECLAIMABLE: Gfp = Object.freeze({ reclaimable: true });
-/** GFP_KERNEL | __GFP_THISNODE | __GFP_NOWARN, as used by per-node allocations that may fail. */
-export const GFP_THISNODE: Gfp = Object.freeze({ exactNode: true, noWarn: true });
 
 /** MIGRATE_UNMOVABLE: kernel allocations that cannot move. */
 export const MIGRATE_UNMOVABLE = 0;

@@ -245,15 +245,11 @@ export function khoExtendScratch(
   };
 
   // kho_radix_init_tree(&radix, NULL): the root from memblock.
+  const newTree = () =>
+    RadixTree.create({ codec: KHO_EXT_CODEC, mem, alloc, log, counters: extCounters });
   let tree: RadixTree;
   try {
-    tree = RadixTree.create({
-      codec: KHO_EXT_CODEC,
-      mem,
-      alloc,
-      log,
-      counters: extCounters,
-    });
+    tree = newTree();
   } catch (e) {
     return fail(e);
   }
@@ -275,13 +271,7 @@ export function khoExtendScratch(
       }
       // The kernel's own walk, from the start, into a fresh second tree.
       tree.destroy();
-      tree = RadixTree.create({
-        codec: KHO_EXT_CODEC,
-        mem,
-        alloc,
-        log,
-        counters: extCounters,
-      });
+      tree = newTree();
       report.extKeyAdds = 0;
       report.kernelReplay = true;
       digestKernel(host, addKey, report);

@@ -8,7 +8,7 @@
 
 import { type ErrnoName, KhoError } from "../errors.ts";
 import { KernelOops } from "../kernel/oops.ts";
-import type { AbiProfile, LuoGeneration } from "../kho/profiles.ts";
+import type { AbiProfile } from "../kho/profiles.ts";
 import type { KhoBlockHost } from "../kho/block.ts";
 import type { Kho } from "../kho/kho.ts";
 
@@ -18,18 +18,6 @@ export interface LuoHost extends KhoBlockHost {
   readonly kho: Kho;
   /** The kernel's ABI profile (its `luo` generation decides the formats). */
   readonly profile: AbiProfile;
-}
-
-/** The LUO generation of a host, or throws if the profile has none. */
-export function luoGeneration(host: LuoHost): LuoGeneration {
-  const g = host.profile.luo;
-  if (g === null) {
-    throw new KhoError(
-      "EOPNOTSUPP",
-      `${host.profile.name} (${host.profile.kernel}) has no Live Update Orchestrator`,
-    );
-  }
-  return g;
 }
 
 /**

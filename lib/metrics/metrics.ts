@@ -16,7 +16,6 @@
  * @module
  */
 
-import type { Clock } from "../rng.ts";
 import { parseTimingStatKey } from "./timing.ts";
 import { parseOutcomeKey } from "./outcomes.ts";
 
@@ -71,6 +70,16 @@ function def(
   return Object.freeze({ name, unit, kind, type, group, description });
 }
 
+/** {@link def} of a deterministic number, the catalogue's common case. */
+function counter(group: string, name: string, unit: string, description: string): MetricDef {
+  return def(group, name, unit, D, N, description);
+}
+
+/** {@link def} of a wall-clock time. */
+function timed(group: string, name: string, unit: string, description: string): MetricDef {
+  return def(group, name, unit, W, N, description);
+}
+
 /** Every metric, in the stable column order of tables, JSON and CSV. */
 export const METRICS: readonly MetricDef[] = Object.freeze([
   def("run", "scenario", "name", L, S, "Scenario builder name (`hypervisor`, `dense`, …)."),
@@ -113,115 +122,91 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "kho_preserve_vmalloc); never counted as lost.",
   ),
   // ---- what was preserved
-  def(
+  counter(
     "preserve",
     "preserveCalls",
     "calls",
-    D,
-    N,
     "Preserve calls the scenario made, one per object (a folio, a range, a memfd file's " +
       "LIVEUPDATE_SESSION_PRESERVE_FD, a vmalloc buffer, the test module).",
   ),
-  def(
+  counter(
     "preserve",
     "preserveFailures",
     "calls",
-    D,
-    N,
     "Preserve calls that returned an errno (not those refused as unsupported).",
   ),
-  def(
+  counter(
     "preserve",
     "unsupportedObjects",
     "objects",
-    D,
-    N,
     "Objects the generation cannot preserve (see `unsupported`): not handed over, not lost; the " +
       "sum of the `unsupported` outcomes.",
   ),
-  def(
+  counter(
     "preserve",
     "luoSessions",
     "sessions",
-    D,
-    N,
     "Outgoing LUO sessions at kexec time (0 without LUO or with `liveupdate` off).",
   ),
-  def("preserve", "luoFiles", "files", D, N, "Files preserved in those sessions."),
-  def(
+  counter("preserve", "luoFiles", "files", "Files preserved in those sessions."),
+  counter(
     "preserve",
     "luoMetadataPages",
     "pages",
-    D,
-    N,
     "Preserved pages of LUO's own state: the LUO blob page, the FLB page, the session and " +
       "file blocks (6.19–7.1: a 16-page session array and 2 pages per session with files; " +
       "7.2: kho_block chains). Handler data (a memfd's memfd_luo_ser and folio records) is " +
       "not included.",
   ),
-  def(
+  counter(
     "preserve",
     "preservedBlocks",
     "blocks",
-    D,
-    N,
     "Blocks recorded in the outgoing tracker at kexec time (every client, KHO's own pages, " +
       "the scenario manifest).",
   ),
-  def("preserve", "preservedBytes", "bytes", D, N, "Bytes covered by `preservedBlocks`."),
+  counter("preserve", "preservedBytes", "bytes", "Bytes covered by `preservedBlocks`."),
   def("preserve", "preservedBlocksByOrder", "blocks", D, O, "`preservedBlocks` per order."),
   def("preserve", "preservedBytesByOrder", "bytes", D, O, "`preservedBytes` per order."),
-  def(
+  counter(
     "preserve",
     "manifestBlocks",
     "blocks",
-    D,
-    N,
     "Blocks of `preservedBlocks` that are the harness's own handover, the scenario manifest " +
       "(its chunk folios of order ≤ 9 and its root FDT page); subtract them for the workloads " +
       "alone (the tracker metadata they add is not separated).",
   ),
-  def(
+  counter(
     "preserve",
     "manifestBytes",
     "bytes",
-    D,
-    N,
     "Bytes of `preservedBytes` covered by `manifestBlocks`.",
   ),
   // ---- the tracker at kexec time
-  def(
+  counter(
     "tracker",
     "trackerLivePages",
     "pages",
-    D,
-    N,
     "Pages of the live outgoing tracker at kexec (radix tables and leaves; bitmap or slab " +
       "pages of the xarray; order tables).",
   ),
-  def(
+  counter(
     "tracker",
     "trackerLiveBytes",
     "bytes",
-    D,
-    N,
     "Bytes of the live tracker as the tracker reports them (a 512-byte bitmap counts 512).",
   ),
-  def(
+  counter(
     "tracker",
     "trackerSerializedPages",
     "pages",
-    D,
-    N,
     "Pages of the serialized form written at finalize (khoser chunk pages); 0 when stateless.",
   ),
-  def("tracker", "trackerSerializedBytes", "bytes", D, N, "`trackerSerializedPages` × 4096."),
-  def(
+  counter("tracker", "trackerSerializedBytes", "bytes", "`trackerSerializedPages` × 4096."),
+  counter(
     "tracker",
     "handoverBytes",
     "bytes",
-    D,
-    N,
     "Tracker bytes the successor must read: live structure it walks (radix, order tables, " +
       "bitmaps) plus the serialized chunk pages.",
   ),
@@ -234,21 +219,17 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "`handoverBytes` of each order's blocks alone, as `walkCacheLinesByOrder`: what the " +
       "encoding spends on 1 GiB folios (order 18) against 4 KiB pages (order 0).",
   ),
-  def(
+  counter(
     "tracker",
     "metadataAllocs",
     "pages",
-    D,
-    N,
     "Metadata pages the tracker allocated since KHO init (including serialization).",
   ),
-  def("tracker", "metadataFrees", "pages", D, N, "Metadata pages the tracker freed."),
-  def(
+  counter("tracker", "metadataFrees", "pages", "Metadata pages the tracker freed."),
+  counter(
     "tracker",
     "floorBits",
     "bits",
-    D,
-    N,
     "Information floor of the scenario's random placement: Σ over the placement domains it " +
       "states (`floorDomains`) of log2 C(M, N) − log2 C(N + X, X), N blocks drawn among M " +
       "equally likely places, X other preserved blocks of that order in the domain. A lower " +
@@ -256,14 +237,12 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "blocks the scenario did not draw (placed by the allocator or fixed by a parameter) add " +
       "0. See `lib/metrics/floor.ts`.",
   ),
-  def("tracker", "floorBytes", "bytes", D, N, "`floorBits` / 8, rounded up."),
+  counter("tracker", "floorBytes", "bytes", "`floorBits` / 8, rounded up."),
   def("tracker", "floorBitsByOrder", "bits", D, O, "`floorBits` per order (rounded to 0.01)."),
-  def(
+  counter(
     "tracker",
     "floorBlocks",
     "blocks",
-    D,
-    N,
     "Drawn blocks the floor counts (of `preservedBlocks`; the rest add 0 to it).",
   ),
   def(
@@ -276,121 +255,97 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "physical range, node, X) and its bits, or why it is not counted; `none` when the " +
       "scenario draws nothing at random.",
   ),
-  def(
+  counter(
     "tracker",
     "handoverFloorRatio",
     "ratio",
-    D,
-    N,
     "`handoverBytes` / `floorBytes` (0 when the floor is 0).",
   ),
-  def(
+  counter(
     "tracker",
     "floorUniformRamBytes",
     "bytes",
-    D,
-    N,
     "Σ over orders of log2 C(M, N) / 8 with M every naturally aligned place of the order in " +
       "RAM: the floor only for blocks drawn uniformly over all RAM. Not a floor for these " +
       "scenarios — pool, clustered and allocator-placed sets are encoded below it.",
   ),
   // ---- deterministic costs of preserve and finalize (the cost model: COST_MODEL)
-  def(
+  counter(
     "cost",
     "preservePagesTouched",
     "pages",
-    D,
-    N,
     "Metadata pages (or slab objects: XArray nodes, `kho_mem_phys`) touched by the preserves.",
   ),
-  def(
+  counter(
     "cost",
     "preserveCacheLines",
     "lines",
-    D,
-    N,
     "64-byte lines of tracker metadata read by the preserves, every level of the path " +
       "charged (the cost model above: XArray nodes and `kho_mem_phys` included).",
   ),
-  def(
+  counter(
     "cost",
     "preserveEntriesVisited",
     "entries",
-    D,
-    N,
     "Pointer slots read by the preserves (table entries, XArray slots and heads).",
   ),
-  def("cost", "preserveBitmapWords", "words", D, N, "u64 bitmap words scanned by preserves."),
-  def(
+  counter("cost", "preserveBitmapWords", "words", "u64 bitmap words scanned by preserves."),
+  counter(
     "cost",
     "preserveCacheLinesWritten",
     "lines",
-    D,
-    N,
     "64-byte lines the preserves stored to: one per bit set and one per pointer stored (a " +
       "new node or bitmap linked).",
   ),
-  def(
+  counter(
     "cost",
     "preserveNodesAllocated",
     "nodes",
-    D,
-    N,
     "Index objects smaller than a page the preserves allocated from slab: XArray nodes " +
       "(576 bytes) and per-order `kho_mem_phys` (xarray era); 0 for page-based trackers.",
   ),
-  def(
+  counter(
     "cost",
     "preserveCacheLinesPerBlock",
     "lines",
-    D,
-    N,
     "`preserveCacheLines` / `preservedBlocks` (rounded to 0.001).",
   ),
-  def(
+  counter(
     "cost",
     "serializeCacheLines",
     "lines",
-    D,
-    N,
     "64-byte lines read by finalize (serialization: the nodes of both XArrays' " +
       "`xa_for_each` and each `kho_mem_phys`; the bitmaps are not read); 0 when stateless.",
   ),
-  def("cost", "serializeBitmapWords", "words", D, N, "u64 bitmap words scanned by finalize."),
-  def(
+  counter("cost", "serializeBitmapWords", "words", "u64 bitmap words scanned by finalize."),
+  counter(
     "cost",
     "serializeEntriesVisited",
     "entries",
-    D,
-    N,
     "Pointer slots read by finalize (the XArray slots its `xa_for_each` loops read).",
   ),
-  def(
+  counter(
     "cost",
     "serializePagesTouched",
     "pages",
-    D,
-    N,
     "Chunk pages written and XArray nodes and `kho_mem_phys` objects read by finalize.",
   ),
-  def(
+  counter(
     "cost",
     "serializeCacheLinesWritten",
     "lines",
-    D,
-    N,
     "64-byte lines of chunk pages finalize filled (header and entries); 0 when stateless.",
   ),
   // ---- the successor's walk
-  def("walk", "walkOk", "flag", D, N, "1 when the successor's tracker walk completed."),
-  def("walk", "walkBlocks", "blocks", D, N, "Blocks the successor's walk reserved."),
-  def("walk", "walkBytes", "bytes", D, N, "Bytes the successor's walk reserved."),
-  def("walk", "walkRejected", "entries", D, N, "Entries the walk rejected and skipped."),
-  def("walk", "walkPagesTouched", "pages", D, N, "Metadata pages the walk read."),
-  def("walk", "walkCacheLines", "lines", D, N, "Distinct 64-byte lines the walk read."),
-  def("walk", "walkBitmapWords", "words", D, N, "u64 bitmap words the walk scanned."),
-  def("walk", "walkEntriesVisited", "entries", D, N, "Table entries the walk read."),
-  def("walk", "walkEntriesFollowed", "entries", D, N, "Non-zero entries the walk followed."),
+  counter("walk", "walkOk", "flag", "1 when the successor's tracker walk completed."),
+  counter("walk", "walkBlocks", "blocks", "Blocks the successor's walk reserved."),
+  counter("walk", "walkBytes", "bytes", "Bytes the successor's walk reserved."),
+  counter("walk", "walkRejected", "entries", "Entries the walk rejected and skipped."),
+  counter("walk", "walkPagesTouched", "pages", "Metadata pages the walk read."),
+  counter("walk", "walkCacheLines", "lines", "Distinct 64-byte lines the walk read."),
+  counter("walk", "walkBitmapWords", "words", "u64 bitmap words the walk scanned."),
+  counter("walk", "walkEntriesVisited", "entries", "Table entries the walk read."),
+  counter("walk", "walkEntriesFollowed", "entries", "Non-zero entries the walk followed."),
   def(
     "walk",
     "walkCacheLinesByOrder",
@@ -401,99 +356,77 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "kind holding only that order's blocks (`lib/metrics/by_order.ts`; levels a real " +
       "tracker shares between orders count once per order).",
   ),
-  def(
+  counter(
     "walk",
     "walkDeferredInitPages",
     "pages",
-    D,
-    N,
     "init_deferred_page calls of the successor's walk (kho_get_preserved_page, " +
       "CONFIG_DEFERRED_STRUCT_PAGE_INIT): one 64-byte struct page per page of every preserved " +
       "block; 0 without the option.",
   ),
-  def(
+  counter(
     "walk",
     "walkKernelReplay",
     "flag",
-    D,
-    N,
     "1 when the validating reader met corrupt bytes and the kernel's own walk was replayed " +
       "(the kernel's verdict; 0 in strict mode).",
   ),
-  def(
+  counter(
     "walk",
     "memblockReserveCalls",
     "calls",
-    D,
-    N,
     "memblock_reserve calls of the successor's whole boot (one per walked block plus the " +
       "boot's own reservations).",
   ),
-  def(
+  counter(
     "walk",
     "walkStructPagesWritten",
     "pages",
-    D,
-    N,
     "struct pages the walk wrote (the page->private stamp on each block's head page).",
   ),
-  def(
+  counter(
     "restore",
     "restoredBlocks",
     "blocks",
-    D,
-    N,
     "Blocks the scenario's restore calls brought back in the successor.",
   ),
-  def(
+  counter(
     "restore",
     "restoreFailures",
     "objects",
-    D,
-    N,
     "Objects whose memory the successor kept but whose restore failed (NULL from kho_restore_*, " +
       "an errno from a client): the sum of the `failedRestore` outcomes.",
   ),
-  def(
+  counter(
     "restore",
     "lostObjects",
     "objects",
-    D,
-    N,
     "Objects attempted and not found: the sum of the `lost` outcomes (preserve failed, the " +
       "successor's walk did not keep them, the manifest naming them was unreadable, …).",
   ),
-  def(
+  counter(
     "outcomes",
     "attemptedObjects",
     "objects",
-    D,
-    N,
     "Objects the scenario attempted (each a folio, a range, a memfd file, a vmalloc buffer, the " +
       "test module, …): the sum of every outcome.",
   ),
-  def(
+  counter(
     "outcomes",
     "restoredObjects",
     "objects",
-    D,
-    N,
     "Objects restored in the successor with their content verified (outcome `restored`).",
   ),
-  def(
+  counter(
     "outcomes",
     "refusedObjects",
     "objects",
-    D,
-    N,
     "Objects handed over to a successor that refused the handover (outcome `refused`).",
   ),
-  def(
+  counter(
     "outcomes",
     "corruptedObjects",
     "objects",
-    D,
-    N,
     "Objects restored whose content hash differs from the one taken when they were built " +
       "(outcome `corrupted`).",
   ),
@@ -516,126 +449,97 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "`outcomes: { KIND: { attempted, …, reasons: [text] } }`.",
   ),
   // ---- the struct-page cost of bringing preserved memory back (lib/metrics/struct_pages.ts)
-  def(
+  counter(
     "struct pages",
     "memmapBootBytes",
     "bytes",
-    D,
-    N,
     "Struct pages the successor's sparse_init maps for all RAM: 64 bytes per 4 KiB page, 2 MiB " +
       "per 128 MiB section (HVO state is not handed over); a folded-vmemmap design maps a " +
       "preserved 1 GiB folio's onto one page (4 KiB, memmapFoldedFolios).",
   ),
-  def(
+  counter(
     "struct pages",
     "memmapPreservedBytes",
     "bytes",
-    D,
-    N,
     "Of those, the struct pages of the preserved memory (64 bytes per preserved page: 16 MiB " +
       "per 1 GiB folio) — what a preserved folio costs the successor at boot, whatever its " +
       "tracker costs.",
   ),
-  def(
+  counter(
     "struct pages",
     "memmapAfterHvoBytes",
     "bytes",
-    D,
-    N,
     "Struct pages still mapped after the successor's restores: memmapBootBytes minus what HVO " +
       "freed (its boot-time HugeTLB pool and the retrieved HugeTLB folios; a 1 GiB folio keeps " +
       "4 KiB of its 16 MiB).",
   ),
-  def(
+  counter(
     "struct pages",
     "hvoFreedBytes",
     "bytes",
-    D,
-    N,
     "vmemmap HVO freed in the successor (hugetlb_free_vmemmap=on: 4095 of 4096 pages per 1 GiB " +
       "folio, 7 of 8 per 2 MiB folio); 0 with HVO off.",
   ),
-  def(
-    "struct pages",
-    "hvoFolios",
-    "folios",
-    D,
-    N,
-    "HugeTLB folios HVO optimized in the successor.",
-  ),
-  def(
+  counter("struct pages", "hvoFolios", "folios", "HugeTLB folios HVO optimized in the successor."),
+  counter(
     "struct pages",
     "memmapFoldedFolios",
     "folios",
-    D,
-    N,
     "Preserved folios whose vmemmap the successor's sparse_init mapped folded onto one handed-" +
       "over page (a folded-vmemmap design, examples/designs/folded_vmemmap.ts; 0 in every " +
       "kernel): no memmap buffer, no memmap_init, 64 struct pages written at restore, no HVO. " +
       "Only in rows of a profile with such a design.",
   ),
-  def(
+  counter(
     "struct pages",
     "memmapInitStructPages",
     "pages",
-    D,
-    N,
     "Struct pages memmap_init writes in the successor: every page of RAM, or with " +
       "CONFIG_DEFERRED_STRUCT_PAGE_INIT every page but the noinit (preserved) ones, which " +
       "init_deferred_page writes in the walk (walkDeferredInitPages).",
   ),
-  def(
+  counter(
     "struct pages",
     "restoreStructPagesWritten",
     "pages",
-    D,
-    N,
     "Struct pages the successor's kho_restore_folio/kho_restore_pages wrote (kho_init_folio: " +
       "the head's refcount 1 and every tail's 0 — 2^order per folio, 262,144 per 1 GiB folio; " +
       "kho_restore_pages: every page refcount 1), the scenario's objects and the metadata " +
       "(LUO blocks, serialized records) alike.",
   ),
-  def(
+  counter(
     "struct pages",
     "compoundStructPagesWritten",
     "pages",
-    D,
-    N,
     "Struct pages prep_compound_page wrote again in those restores (head and every tail of " +
       "each folio of order > 0: 262,144 per 1 GiB folio, which restoreStructPagesWritten " +
       "already counted once).",
   ),
-  def(
+  counter(
     "struct pages",
     "structPageWrites",
     "pages",
-    D,
-    N,
     "Struct pages KHO made the successor write: init_deferred_page in the walk, the " +
       "page->private stamps, the restores and prep_compound_page (memmap_init not included).",
   ),
-  def(
+  counter(
     "struct pages",
     "structPageCacheLines",
     "lines",
-    D,
-    N,
     "64-byte cache lines of those struct-page writes (one per 64-byte struct page, counted " +
       "once per phase that writes it).",
   ),
   // ---- memory after the successor's boot
-  def("memory", "scratchAreas", "areas", D, N, "Scratch areas handed to the successor."),
-  def("memory", "scratchBytes", "bytes", D, N, "Total size of the scratch areas."),
-  def(
+  counter("memory", "scratchAreas", "areas", "Scratch areas handed to the successor."),
+  counter("memory", "scratchBytes", "bytes", "Total size of the scratch areas."),
+  counter(
     "memory",
     "scratchUsedBytes",
     "bytes",
-    D,
-    N,
     "Bytes of scratch the successor's memblock reserved during boot (image, scratch array, " +
       "early allocations).",
   ),
-  def("memory", "freeBytes", "bytes", D, N, "Free memory in the successor after boot."),
+  counter("memory", "freeBytes", "bytes", "Free memory in the successor after boot."),
   def(
     "memory",
     "freeBlocksByOrder",
@@ -644,30 +548,24 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     O,
     "Free buddy blocks per order 0..10 after the successor's boot (all nodes, /proc/buddyinfo).",
   ),
-  def(
+  counter(
     "memory",
     "free2MiBBlocks",
     "blocks",
-    D,
-    N,
     "Naturally aligned free 2 MiB blocks that can still be formed after the successor's boot.",
   ),
-  def(
+  counter(
     "memory",
     "free1GiBBlocks",
     "blocks",
-    D,
-    N,
     "Naturally aligned, entirely free 1 GiB ranges after the successor's boot (any migrate " +
       "type, CMA included).",
   ),
   // ---- wall clock: medians of timed replays (lib/metrics/replay.ts), with .n .median .min .max
-  def(
+  timed(
     "time",
     "preserveMs",
     "ms",
-    W,
-    N,
     "The outgoing tracker's share of the scenario's preserve calls (the region of the " +
       "`preserve*` counters): the tracker operations those calls made, recorded in the run, " +
       "replayed in call order on an empty tracker of the profile's kind that first holds the " +
@@ -675,84 +573,68 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "the buddy allocator. The KHO API checks and the clients' own work (memfd, LUO, vmalloc " +
       "descriptors) are not in the region.",
   ),
-  def(
+  timed(
     "time",
     "finalizeMs",
     "ms",
-    W,
-    N,
     "kho_finalize's kho_mem_serialize (`serializeMs` in the issue): the tracker's " +
       "serialization into khoser chunk pages, on the replayed tracker after the operations up " +
       "to finalize. The root FDT and the FINALIZE notifiers are not in the region; absent " +
       "where the profile is stateless (no finalize).",
   ),
-  def(
+  timed(
     "time",
     "walkMs",
     "ms",
-    W,
-    N,
     "The successor's tracker walk with a callback that only counts, over a machine holding " +
       "the handed-over pages (tracker, root FDT, scratch array, sub-trees) copied at their " +
       "physical addresses the instant the successor started; the walk inside the successor's " +
       "boot, with its reservations, is reserveMs.",
   ),
-  def(
+  timed(
     "time",
     "populateMs",
     "ms",
-    W,
-    N,
     "The successor's kho_populate (the handover's FDT and scratch array validated, scratch " +
       "added to memblock), in a replay of the successor's boot phases up to kho_memory_init " +
       "on such a machine, from the same handoff and boot options.",
   ),
-  def(
+  timed(
     "time",
     "reserveMs",
     "ms",
-    W,
-    N,
     "The successor's kho_mem_retrieve in that replayed boot: the tracker walk, " +
       "memblock_reserve and the page->private stamp of every block and, with deferred struct " +
       "page init, its init_deferred_page loop, which kholab counts but does not perform (see " +
       "walkDeferredInitPages). Only on a KHO boot.",
   ),
-  def(
+  timed(
     "time",
     "memmapInitMs",
     "ms",
-    W,
-    N,
     "Estimated successor memmap_init: memmapInitStructPages × the measured cost of " +
       "__init_single_page's stores per struct page on this machine (lib/metrics/struct_pages.ts; " +
       "median of n samples over one folio's 16 MiB of struct pages, with .n .median .min .max).",
   ),
-  def(
+  timed(
     "time",
     "deferredInitMs",
     "ms",
-    W,
-    N,
     "Estimated init_deferred_page loop of the successor's walk (kholab counts it, reserveMs " +
       "does not perform it): walkDeferredInitPages × the same per-struct-page cost.",
   ),
-  def(
+  timed(
     "time",
     "restoreStructPagesMs",
     "ms",
-    W,
-    N,
     "Estimated struct-page writes of the successor's restores: restoreStructPagesWritten × the " +
       "cost of a refcount store plus compoundStructPagesWritten × that of prep_compound_tail's " +
       "two stores, per struct page, measured alike.",
   ),
-  def(
+  timed(
     "time",
     "hvoMs",
     "ms",
-    W,
-    N,
     "Estimated HVO in the successor: vmemmap pages freed × the measured cost of remapping one " +
       "vmemmap PTE and putting the page on a free list (no TLB flush, no buddy merging).",
   ),
@@ -816,13 +698,6 @@ export function parseByOrder(text: string): Map<number, number> {
     out.set(Number(m[1]), Number(m[2]));
   }
   return out;
-}
-
-/** Runs `fn` and returns its result with the milliseconds it took on `clock`. */
-export function timeRegion<T>(clock: Clock, fn: () => T): [T, number] {
-  const t0 = clock.nowMs();
-  const v = fn();
-  return [v, clock.nowMs() - t0];
 }
 
 /**

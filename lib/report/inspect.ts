@@ -12,7 +12,8 @@ import { RadixTree } from "../kho/trackers/radix.ts";
 import { getProfile, type ProfileName } from "../kho/profiles.ts";
 import { type BuddyinfoRow, buddyinfoRows } from "../plot/figures.ts";
 import { type RadixOccupancy, radixOccupancy } from "../plot/radix_occupancy.ts";
-import { buildScenario, type ParamValue } from "../scenario/scenarios.ts";
+import { buildScenario } from "../scenario/scenarios.ts";
+import type { RunOptions } from "../scenario/run.ts";
 export { PROFILE_NAMES, type ProfileName } from "../kho/profiles.ts";
 export type { ParamValue } from "../scenario/scenarios.ts";
 
@@ -48,17 +49,10 @@ export interface KexecInspection {
  * assert.equal(v.buddyinfo.length, 22);
  * ```
  */
-export function inspectKexec(options: {
-  scenario: string;
-  profile: ProfileName;
-  params?: Readonly<Record<string, ParamValue>>;
-  seed?: number;
-}): KexecInspection {
-  const inst = buildScenario(options.scenario, {
-    profile: options.profile,
-    params: options.params,
-    seed: options.seed ?? 1,
-  });
+export function inspectKexec(
+  options: Pick<RunOptions, "scenario" | "profile" | "params" | "seed">,
+): KexecInspection {
+  const inst = buildScenario(options.scenario, options);
   const k1 = inst.kernel;
   for (const w of inst.workloads) w.preserve(k1, inst.tally);
   const before = k1.buddy.buddyinfo();

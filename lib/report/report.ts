@@ -17,7 +17,6 @@ import { join } from "node:path";
 import type { ProfileName } from "../kho/profiles.ts";
 import { getProfile } from "../kho/profiles.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
-import type { Clock } from "../rng.ts";
 import { Chart } from "../plot/chart.ts";
 import {
   buddyinfoFigure,
@@ -45,7 +44,7 @@ import { rowJson, rowsToCsv } from "../scenario/export.ts";
 import { availableProfiles, DEFAULT_REPEAT } from "../scenario/run.ts";
 import { DEFAULT_WARMUP, DEFAULT_WARMUP_MS } from "../metrics/replay.ts";
 import { type ParamValue, resolveParams } from "../scenario/scenarios.ts";
-import { runSweep } from "../scenario/sweep.ts";
+import { runSweep, type SweepOptions } from "../scenario/sweep.ts";
 import { renderReportHtml, type ReportSection } from "./html.ts";
 import type { KexecInspection } from "./inspect.ts";
 import type { InspectJob } from "./inspect_job.ts";
@@ -55,29 +54,19 @@ export type { ParamValue } from "../scenario/scenarios.ts";
 export type { AbiMatrixCell } from "../scenario/abi_matrix.ts";
 export type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
 
-/** What to report on. */
-export interface ReportOptions {
+/** What to report on: the {@link SweepOptions} the report's sweep takes, and the page's own. */
+export interface ReportOptions extends
+  Pick<
+    SweepOptions,
+    "params" | "param" | "values" | "profiles" | "seed" | "workers" | "maxMemoryBytes" | "clock"
+  > {
   /** Scenario. Default `hypervisor`. */
   scenario?: string;
-  /** Parameters over the scenario's defaults (values or text). */
-  params?: Readonly<Record<string, ParamValue>>;
-  /** Optional sweep: parameter name … */
-  param?: string;
-  /** … and its values. */
-  values?: readonly ParamValue[];
-  /** Profiles. Default: every available one. */
-  profiles?: readonly ProfileName[];
-  /** Seed. Default 1. */
-  seed?: number;
-  /** Deno workers for the runs (default: all cores; 0 = this thread). */
-  workers?: number;
   /**
    * Timed samples of each wall-clock region per point, after warm-up (default
    * `DEFAULT_REPEAT`, 5; at least 1).
    */
   repeat?: number;
-  /** Host memory the runs may take at once (see `SweepOptions.maxMemoryBytes`). */
-  maxMemoryBytes?: number;
   /** Output directory (created). */
   outDir: string;
   /** The command that reproduces the report, shown on the page. */
@@ -93,8 +82,6 @@ export interface ReportOptions {
   matrix?: boolean;
   /** Show progress (notebook display or TTY line). Default true. */
   progress?: boolean;
-  /** Clock of the timed replays (`wallClock` from an entry point; see `SweepOptions.clock`). */
-  clock: Clock;
 }
 
 /** The facts that reproduce a report (`data.json`'s `meta`). */
@@ -505,25 +492,13 @@ const SUMMARY_TABLES: readonly [string, readonly string[]][] = [
 ];
 
 /** Options of {@link demoReport}. */
-export interface DemoReportOptions {
+export interface DemoReportOptions extends
+  Pick<
+    ReportOptions,
+    "params" | "profiles" | "seed" | "workers" | "repeat" | "maxMemoryBytes" | "progress" | "clock"
+  > {
   /** Output directory. Default `report/demo`. */
   outDir?: string;
-  /** Parameters over the 1 TiB hypervisor defaults (tests use a smaller host). */
-  params?: Readonly<Record<string, ParamValue>>;
-  /** Profiles (default: all available). */
-  profiles?: readonly ProfileName[];
-  /** Seed. Default 1. */
-  seed?: number;
-  /** Workers. */
-  workers?: number;
-  /** Timed samples per region (default `DEFAULT_REPEAT`, 5). */
-  repeat?: number;
-  /** Host memory the runs may take at once (see `SweepOptions.maxMemoryBytes`). */
-  maxMemoryBytes?: number;
-  /** Show progress. Default true. */
-  progress?: boolean;
-  /** Clock for the wall-clock metrics (`wallClock` from the command line). */
-  clock: Clock;
 }
 
 /**

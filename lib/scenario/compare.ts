@@ -8,36 +8,27 @@
  * @module
  */
 
-import type { ProfileName } from "../kho/profiles.ts";
-import type { Clock } from "../rng.ts";
 import type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
 import { formatTiming, rowTimings } from "../metrics/timing.ts";
 import { formatOutcomeCounts, OUTCOMES, rowOutcomes, totalOutcomes } from "../metrics/outcomes.ts";
-import type { ParamValue } from "./scenarios.ts";
 import { runSweep, type SweepOptions } from "./sweep.ts";
 
-/** Options of {@link compareProfiles}. */
-export interface CompareOptions {
+/** Options of {@link compareProfiles}: the {@link SweepOptions} it passes on, and the scenario. */
+export interface CompareOptions extends
+  Pick<
+    SweepOptions,
+    | "params"
+    | "profiles"
+    | "seed"
+    | "workers"
+    | "repeat"
+    | "maxMemoryBytes"
+    | "onRow"
+    | "onEvent"
+    | "clock"
+  > {
   /** Scenario. Default `hypervisor`. */
   scenario?: string;
-  /** Parameters over the scenario's defaults. */
-  params?: Readonly<Record<string, ParamValue>>;
-  /** Profiles. Default: every available one. */
-  profiles?: readonly ProfileName[];
-  /** Seed. Default 1. */
-  seed?: number;
-  /** Workers for the runs (default: all cores; 0 = this thread). */
-  workers?: number;
-  /** Timed samples per region (default `DEFAULT_REPEAT`; 0: no wall-clock figures). */
-  repeat?: number;
-  /** Host memory the runs may take at once (see {@link SweepOptions.maxMemoryBytes}). */
-  maxMemoryBytes?: number;
-  /** Progress callback. */
-  onRow?: SweepOptions["onRow"];
-  /** Stage events (see {@link SweepOptions.onEvent}). */
-  onEvent?: SweepOptions["onEvent"];
-  /** Clock for the wall-clock metrics (see {@link SweepOptions.clock}). */
-  clock: Clock;
 }
 
 /**

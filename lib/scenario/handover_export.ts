@@ -38,7 +38,8 @@ import { TrackerCounters } from "../kho/trackers/counters.ts";
 import { trackerPagesRead } from "../kho/trackers/pages_read.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
 import { writeScenarioManifest } from "./manifest.ts";
-import { buildScenario, type ParamValue } from "./scenarios.ts";
+import { buildScenario } from "./scenarios.ts";
+import type { RunOptions } from "./run.ts";
 
 /** `format` of `kholab/handover.json`. */
 export const HANDOVER_EXPORT_FORMAT = "kholab-handover-export-v1";
@@ -229,17 +230,10 @@ export function collectHandoverExport(
  * to `kho_fill_kimage` and exports what would cross (the first kernel is left at the point of
  * `machine_kexec`).
  */
-export function exportScenarioHandover(options: {
-  scenario: string;
-  profile: ProfileName;
-  params?: Readonly<Record<string, ParamValue>>;
-  seed?: number;
-}): HandoverExport {
-  const inst = buildScenario(options.scenario, {
-    profile: options.profile,
-    params: options.params,
-    seed: options.seed ?? 1,
-  });
+export function exportScenarioHandover(
+  options: Pick<RunOptions, "scenario" | "profile" | "params" | "seed">,
+): HandoverExport {
+  const inst = buildScenario(options.scenario, options);
   const k1 = inst.kernel;
   if (k1.kho.out === null) throw new KhoError("EOPNOTSUPP", "KHO is not enabled");
   const sections = inst.workloads.map((w) => w.preserve(k1, inst.tally));

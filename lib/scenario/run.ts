@@ -113,21 +113,12 @@ export interface RunOptions {
 }
 
 /** What {@link runUntimed} takes: {@link RunOptions} without the replays. */
-export interface UntimedRunOptions {
-  /** Scenario name. */
-  scenario: string;
-  /** Profile of both kernels. */
-  profile: ProfileName;
-  /** Parameters (values or text), over the scenario's defaults. */
-  params?: Readonly<Record<string, ParamValue>>;
-  /** Seed. Default 1. */
-  seed?: number;
+export interface UntimedRunOptions
+  extends Pick<RunOptions, "scenario" | "profile" | "params" | "seed" | "beforeKexec"> {
   /** Record what the timed replays need (default true). */
   capture?: boolean;
   /** A clock for {@link RunResult.phaseMs}; without one no clock is read. */
   phaseClock?: Clock;
-  /** See {@link RunOptions.beforeKexec}. */
-  beforeKexec?: (context: BeforeKexecContext) => void;
 }
 
 /** What {@link RunOptions.beforeKexec} sees. */

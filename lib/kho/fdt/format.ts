@@ -27,8 +27,6 @@ export const FDT_END = 0x9;
 
 /** `FDT_TAGSIZE`: tokens are 32-bit. */
 export const FDT_TAGSIZE = 4;
-/** Size of a property record header (tag, len, nameoff). */
-export const FDT_PROP_HDR_SIZE = 12;
 /** Size of a memory reservation entry (`{u64 address; u64 size}`). */
 export const FDT_RSV_ENTRY_SIZE = 16;
 

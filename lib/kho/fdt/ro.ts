@@ -286,24 +286,6 @@ export function nextNode(b: Uint8Array, offset: number, depth: Depth | null): nu
   return offset;
 }
 
-/** `fdt_first_subnode`. */
-export function firstSubnode(b: Uint8Array, offset: number): number {
-  const d = { depth: 0 };
-  const off = nextNode(b, offset, d);
-  if (off < 0 || d.depth !== 1) return ERR.NOTFOUND;
-  return off;
-}
-
-/** `fdt_next_subnode`. */
-export function nextSubnode(b: Uint8Array, offset: number): number {
-  const d = { depth: 1 };
-  do {
-    offset = nextNode(b, offset, d);
-    if (offset < 0 || d.depth < 1) return ERR.NOTFOUND;
-  } while (d.depth > 1);
-  return offset;
-}
-
 /** Result of {@link getName}: absolute position and length of a node name, or an error. */
 export interface NameRef {
   /** Absolute offset of the first name byte (valid when err is 0). */

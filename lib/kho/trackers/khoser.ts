@@ -47,7 +47,7 @@ import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { cacheLinesSpanned, TrackerCounters } from "./counters.ts";
-import { hexU64, WalkGuard, type WalkOutcome } from "./walk_guard.ts";
+import { hexU64, WalkGuard, type WalkGuardOptions, type WalkOutcome } from "./walk_guard.ts";
 import { xaForEachCost } from "./xarray_nodes.ts";
 import type { MetadataPageAllocator, WalkBatchCallback, WalkCallback } from "./tracker.ts";
 import {
@@ -385,21 +385,13 @@ export interface KhoserWalkResult extends Readonly<WalkOutcome<KhoserWalkErrorRe
 }
 
 /** Options of {@link walkKhoserChunks}. */
-export interface KhoserReaderOptions {
-  /** Physical memory as the successor sees it. */
-  mem: PhysicalMemory;
+export interface KhoserReaderOptions extends WalkGuardOptions {
   /** First chunk from `preserved-memory-map`; 0 means nothing was preserved. */
   firstChunkPhys: number;
   /** Bitmap size the successor was built with (its `PRESERVE_BITS`). */
   bitmapBytes: XarrayBitmapBytes;
-  /** Whether `[phys, phys + size)` is entirely RAM (default: inside `mem`). */
-  isRam?: (phys: number, size: number) => boolean;
-  /** Log for rejected bits and errors (default: none). */
-  log?: KernelLog;
   /** Counters to charge (default: a fresh set). */
   counters?: TrackerCounters;
-  /** Rejected bits logged individually before a "not logged" line (default 8). */
-  rejectLogLimit?: number;
 }
 
 class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {

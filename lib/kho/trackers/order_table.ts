@@ -65,6 +65,7 @@ import {
   TREE_CHILD_REASONS,
   type TreeWalkErrorReason,
   WalkGuard,
+  type WalkGuardOptions,
   type WalkOutcome,
 } from "./walk_guard.ts";
 import type { MetadataPageAllocator, OutgoingTracker, WalkCallback } from "./tracker.ts";
@@ -446,19 +447,11 @@ export interface OrderTableWalkResult extends Readonly<WalkOutcome<OrderTableWal
 }
 
 /** Options of {@link walkOrderTable}. */
-export interface OrderTableReaderOptions {
-  /** Physical memory as the successor sees it. */
-  mem: PhysicalMemory;
+export interface OrderTableReaderOptions extends WalkGuardOptions {
   /** Order table address from `preserved-order-table`. */
   rootPhys: number;
-  /** Whether `[phys, phys + size)` is entirely RAM (default: inside `mem`). */
-  isRam?: (phys: number, size: number) => boolean;
-  /** Log for rejected entries and errors (default: none). */
-  log?: KernelLog;
   /** Counters to charge (default: a fresh set). */
   counters?: TrackerCounters;
-  /** Rejected entries logged individually before a summary line (default 8). */
-  rejectLogLimit?: number;
   /** Check every bit's block against RAM (default true; the outgoing walk passes false). */
   checkBlocks?: boolean;
   /**

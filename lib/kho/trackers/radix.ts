@@ -60,6 +60,7 @@ import {
   TREE_CHILD_REASONS,
   type TreeWalkErrorReason,
   WalkGuard,
+  type WalkGuardOptions,
   type WalkOutcome,
 } from "./walk_guard.ts";
 import {
@@ -715,21 +716,13 @@ export interface RadixWalkResult extends Readonly<WalkOutcome<RadixWalkErrorReas
 }
 
 /** Options of {@link walkRadixTree}. */
-export interface RadixReaderOptions {
+export interface RadixReaderOptions extends WalkGuardOptions {
   /** The key encoding the tree was written with (default {@link ONE_HOT_CODEC}). */
   codec?: RadixKeyCodec;
-  /** Physical memory as the successor sees it. */
-  mem: PhysicalMemory;
   /** Root physical address from `preserved-memory-map`. */
   rootPhys: number;
-  /** Whether `[phys, phys + size)` is entirely RAM (default: inside `mem`). */
-  isRam?: (phys: number, size: number) => boolean;
-  /** Log for rejected entries and errors (default: none). */
-  log?: KernelLog;
   /** Counters to charge (default: a fresh set). */
   counters?: TrackerCounters;
-  /** Rejected entries logged individually before a "suppressed" line (default 8). */
-  rejectLogLimit?: number;
   /**
    * Check every leaf bit's block against RAM and reject bad ones (default true). The
    * outgoing kernel's own walk passes false: it reports every set bit, as the kernel does.
