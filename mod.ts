@@ -95,7 +95,7 @@ export {
   type ReservedRangeFn,
   type ReserveOptions,
 } from "./lib/kernel/memblock.ts";
-export type { Memmap, MemmapStats } from "./lib/kernel/memmap.ts";
+export type { Memmap, MemmapCensus, MemmapStats } from "./lib/kernel/memmap.ts";
 export type {
   AllocOptions,
   BuddyAllocator,

@@ -268,6 +268,7 @@ const API = [
   "MemfdRecord",
   "MemfdSection",
   "Memmap",
+  "MemmapCensus",
   "MemmapStats",
   "MemoryBudget",
   "MemoryEstimate",

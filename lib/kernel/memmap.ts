@@ -297,6 +297,18 @@ class PageBlockState implements PageRec {
     return true;
   }
 
+  /** Pages of a dense chunk with any non-default field. */
+  usedPages(): number {
+    let n = 0;
+    for (let i = 0; i < CHUNK_PAGES; i++) {
+      if (
+        this.refcount[i] !== 0 || this.privLo[i] !== 0 || this.privHi[i] !== 0 ||
+        this.flags[i] !== 0 || this.order[i] !== 0
+      ) n++;
+    }
+    return n;
+  }
+
   /** Approximate JS heap bytes. */
   approxBytes(): number {
     return !this.#dense
@@ -340,6 +352,28 @@ function resetChunk(c: PageBlockState, lo: number, hi: number): void {
 class SectionState {
   readonly chunks: (PageBlockState | undefined)[] = new Array(CHUNKS_PER_SECTION);
   count = 0;
+}
+
+/**
+ * How a {@link Memmap}'s pageblock chunks are stored ({@link Memmap.census}): what holds the
+ * memory of a large memmap.
+ */
+export interface MemmapCensus {
+  /** Chunks recording up to eight pages one by one. */
+  sparseChunks: number;
+  /** Pages recorded by the sparse chunks. */
+  sparsePages: number;
+  /** Chunks of typed arrays (512 pages each). */
+  denseChunks: number;
+  /** Dense chunks with their own `page->private` arrays (4 KiB each). */
+  privParts: number;
+  /** Dense chunks with their own refcount, flags and order arrays (3.5 KiB each). */
+  stateParts: number;
+  /**
+   * Dense chunks by pages with any non-default field: entry `b` counts the chunks with
+   * `2^(b-1) < pages ≤ 2^b` (entry 0: none), b = 0..9.
+   */
+  densePagesLog2: number[];
 }
 
 /** Memory-use figures of a {@link Memmap}. */
@@ -886,6 +920,34 @@ export class Memmap {
       this.#chunks--;
       if (sec.count === 0) this.#sections.delete(si);
     }
+  }
+
+  /** How the chunks are stored (a walk over every chunk: for benchmarks and tests). */
+  census(): MemmapCensus {
+    const c: MemmapCensus = {
+      sparseChunks: 0,
+      sparsePages: 0,
+      denseChunks: 0,
+      privParts: 0,
+      stateParts: 0,
+      densePagesLog2: new Array(CHUNK_ORDER + 1).fill(0),
+    };
+    for (const sec of this.#sections.values()) {
+      for (const chunk of sec.chunks) {
+        if (chunk === undefined) continue;
+        if (chunk.sparse !== null) {
+          c.sparseChunks++;
+          c.sparsePages += chunk.sparse.size;
+          continue;
+        }
+        c.denseChunks++;
+        if (chunk.ownsPriv) c.privParts++;
+        if (chunk.ownsState) c.stateParts++;
+        const used = chunk.usedPages();
+        c.densePagesLog2[used === 0 ? 0 : Math.ceil(Math.log2(used))]++;
+      }
+    }
+    return c;
   }
 
   /** Memory-use figures. */

@@ -170,3 +170,24 @@ Deno.test("memmap: splitPage gives every page refcount 1", () => {
   assert.throws(() => mm.splitPage(2048, 2), bug(/^VM_BUG_ON_PAGE\(PageCompound\(page\)\)/));
   assert.throws(() => mm.splitPage(4096, 2), bug(/^VM_BUG_ON_PAGE\(!page_count\(page\)\)/));
 });
+
+Deno.test("memmap: census counts the chunks by representation and pages in use", () => {
+  const mm = new Memmap();
+  assert.deepEqual(mm.census(), {
+    sparseChunks: 0,
+    sparsePages: 0,
+    denseChunks: 0,
+    privParts: 0,
+    stateParts: 0,
+    densePagesLog2: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+  });
+  mm.setPageCount(3, 1); // one page recorded on its own
+  mm.setPageCountRange(512, 512, 1); // a whole pageblock: typed arrays
+  mm.setPrivate(1024 + 7, 5);
+  mm.setPageCountRange(1024, 20, 2); // 20 pages, one of them with a private value too
+  const c = mm.census();
+  assert.deepEqual([c.sparseChunks, c.sparsePages], [1, 1]);
+  assert.deepEqual([c.denseChunks, c.privParts, c.stateParts], [2, 1, 2]);
+  assert.equal(c.densePagesLog2[9], 1, "512 pages in use");
+  assert.equal(c.densePagesLog2[5], 1, "20 pages in use (17..32)");
+});
