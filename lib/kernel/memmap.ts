@@ -5,8 +5,9 @@
  * keeps only the fields KHO and the buddy allocator look at — refcount, `page->private`,
  * a few flags and the compound order — and stores them lazily: a record per memory section
  * (128 MiB) that has any state, and inside it a chunk per pageblock (512 pages) that has a
- * page with non-default state — a few pages recorded one by one, or typed arrays once more
- * than eight pages of the pageblock have state. An untouched page reads as refcount 0,
+ * page with non-default state — up to 64 pages recorded one by one (16 bytes each), or typed
+ * arrays once more pages of the pageblock have state (a whole pageblock allocated at once
+ * shares one read-only refcount array). An untouched page reads as refcount 0,
  * private 0, no flags, not compound. A compound page (folio) is represented by its head
  * alone (`PG_head` + order); tails are found by probing ({@link Memmap.compoundHead}), so a
  * 1 GiB folio costs one chunk, not 262144 page records.
@@ -58,12 +59,6 @@ const ZERO_U16 = new Uint16Array(CHUNK_PAGES);
 const ZERO_U8 = new Uint8Array(CHUNK_PAGES);
 const SECTION_OVERHEAD_BYTES = CHUNKS_PER_SECTION * 8 + 96;
 
-/** Pages a sparse chunk records one by one before it becomes dense typed arrays. */
-const SPARSE_MAX = 8;
-/** Approximate JS heap cost of a sparse chunk, and of each page it records. */
-const SPARSE_BYTES = 120;
-const SPARSE_ENTRY_BYTES = 64;
-
 /** Dense chunk parts carved from one buffer (one allocation per 64 pageblocks). */
 const CHUNKS_PER_SLAB = 64;
 
@@ -114,192 +109,355 @@ function newPools(): MemmapPools {
   return { priv: new DensePool(PRIV_BYTES), state: new DensePool(STATE_BYTES) };
 }
 
-/** One page's fields while its chunk is sparse. */
-interface PageRec {
-  /** Index of the page in the pageblock. */
-  readonly i: number;
-  rc: number;
-  lo: number;
-  hi: number;
-  fl: number;
-  ord: number;
+/**
+ * Pages a chunk records one by one (packed, sorted by page) before it becomes dense typed
+ * arrays: at 64 pages the records take 1 KiB, a dense chunk 7.5 KiB.
+ */
+const PACKED_MAX = 64;
+/**
+ * u32 words of one packed record: `page | order << 9 | flags << 16` (page < 512, order
+ * < 128, flags 16 bits as a dense chunk's `Uint16Array` keeps them), refcount (an int32 as
+ * the dense `Int32Array` keeps it), `page->private` low and high halves.
+ */
+const REC_WORDS = 4;
+const PAGE_MASK = CHUNK_PAGES - 1;
+const ORDER_SHIFT = 9;
+const ORDER_MASK = 0x7f << ORDER_SHIFT;
+const FLAGS_SHIFT = 16;
+/** Capacity (records) of a chunk's first record array: 64 bytes, kept in V8's heap. */
+const FIRST_CAPACITY = 4;
+/** Approximate JS heap cost of a chunk object, and of a record array besides its bytes. */
+const CHUNK_OBJECT_BYTES = 120;
+const RECORDS_OVERHEAD_BYTES = 96;
+
+/** A refcount part in which every page has the same count, by count: shared, never written. */
+const UNIFORM_I32 = new Map<number, Int32Array>([[0, ZERO_I32]]);
+
+function uniformRefcount(n: number): Int32Array {
+  let a = UNIFORM_I32.get(n);
+  if (a === undefined) {
+    a = new Int32Array(CHUNK_PAGES).fill(n);
+    UNIFORM_I32.set(n, a);
+  }
+  return a;
 }
 
 /**
- * The struct page fields of one pageblock (512 pages). A chunk starts *sparse*: up to
- * {@link SPARSE_MAX} pages recorded one by one — the chunk object is itself the record of
- * its first page, so a 2 MiB folio's head costs one small object, not 8 KiB of typed arrays
- * (nor a `Map`); the first write that needs more pages turns it into one buffer of typed
- * arrays. While sparse it offers the part of a `Map<number, PageRec>` the memmap uses, as
- * {@link PageBlockState.sparse}.
+ * The struct page fields of one pageblock (512 pages), in one of two representations.
+ *
+ * **Packed** (a new chunk): the pages with state as records sorted by page — the first one
+ * in the object's own fields, so that a 2 MiB folio's head costs one small object; from the
+ * second on in one `Uint32Array` of {@link REC_WORDS} words per record, grown by doubling up
+ * to {@link PACKED_MAX} records. A chunk of a 512 GiB pool with 16 preserved pages among 512
+ * takes some 0.5 KiB instead of 7.5 KiB. Records are looked up by binary search (slots:
+ * {@link find}, {@link slotFor}) and read and written through the slot accessors.
+ *
+ * **Dense**: typed arrays indexed by page, in two parts — `page->private` (4 KiB) and the
+ * other fields (3.5 KiB) — each a shared read-only array until a page is written there
+ * ({@link ownPriv}, {@link ownState}); a refcount part whose pages all have one count (a
+ * whole pageblock allocated: `setPageCountRange`) is a shared uniform array too. The first
+ * write that needs more than {@link PACKED_MAX} records makes a chunk dense ({@link densify});
+ * it never goes back.
  */
-class PageBlockState implements PageRec {
-  /** First recorded page (−1: none yet) and its fields. */
-  i = -1;
-  rc = 0;
-  lo = 0;
-  hi = 0;
-  fl = 0;
-  ord = 0;
-  #more: PageRec[] | null = null;
+class PageBlockState {
   #dense = false;
+  /** Packed: records held. */
+  #n = 0;
+  /** Packed: records 0..n−1 once there were two (null: the first is in the fields below). */
+  #recs: Uint32Array | null = null;
+  #meta0 = 0;
+  #rc0 = 0;
+  #lo0 = 0;
+  #hi0 = 0;
   readonly #pools: MemmapPools;
+  #ownsPriv = false;
+  #ownsState = false;
   /** Whether a page of the chunk may have PG_head (set once it could, never cleared). */
   mayHaveHead = false;
-  // Dense: two parts, each the shared zero arrays until written (ownPriv / ownState).
+  // Dense: two parts, each a shared read-only array until owned (ownPriv / ownState).
   refcount: Int32Array = ZERO_I32;
   privLo: Uint32Array = ZERO_U32;
   privHi: Uint32Array = ZERO_U32;
   flags: Uint16Array = ZERO_U16;
   order: Uint8Array = ZERO_U8;
 
-  /** An empty (sparse) chunk whose dense buffers come from `pools`. */
+  /** An empty (packed) chunk whose dense buffers come from `pools`. */
   constructor(pools: MemmapPools) {
     this.#pools = pools;
   }
 
-  /** This chunk's sparse records, or null once dense. */
-  get sparse(): PageBlockState | null {
-    return this.#dense ? null : this;
+  /** Whether the chunk is typed arrays indexed by page (else packed records). */
+  get dense(): boolean {
+    return this.#dense;
   }
 
-  /** Pages recorded (sparse). */
-  get size(): number {
-    return this.i < 0 ? 0 : 1 + (this.#more?.length ?? 0);
+  /** Packed: records held. */
+  get count(): number {
+    return this.#n;
   }
 
-  /** The record of page `i` (sparse), or undefined. */
-  get(i: number): PageRec | undefined {
-    if (this.i === i) return this;
-    const m = this.#more;
-    if (m !== null) { for (let k = 0; k < m.length; k++) if (m[k].i === i) return m[k]; }
-    return undefined;
+  // ---------------------------------------------------------------- packed records
+
+  #meta(s: number): number {
+    const r = this.#recs;
+    return r === null ? this.#meta0 : r[s * REC_WORDS];
   }
 
-  /** A new record for page `i` (sparse; the caller checked it is not there). */
-  add(i: number): PageRec {
-    if (this.i < 0) {
-      this.i = i;
-      return this;
+  #setMeta(s: number, m: number): void {
+    const r = this.#recs;
+    if (r === null) this.#meta0 = m >>> 0;
+    else r[s * REC_WORDS] = m;
+  }
+
+  /** Packed: the page (index in the pageblock) of record `s`. */
+  pageOf(s: number): number {
+    return this.#meta(s) & PAGE_MASK;
+  }
+
+  /** Packed: refcount of record `s`. */
+  rcOf(s: number): number {
+    const r = this.#recs;
+    return r === null ? this.#rc0 : r[s * REC_WORDS + 1] | 0;
+  }
+
+  /** Packed: sets the refcount of record `s` (kept as an int32, as the dense array does). */
+  setRc(s: number, v: number): void {
+    const r = this.#recs;
+    if (r === null) this.#rc0 = v | 0;
+    else r[s * REC_WORDS + 1] = v;
+  }
+
+  /** Packed: `page->private` low half of record `s`. */
+  loOf(s: number): number {
+    const r = this.#recs;
+    return r === null ? this.#lo0 : r[s * REC_WORDS + 2];
+  }
+
+  /** Packed: `page->private` high half of record `s`. */
+  hiOf(s: number): number {
+    const r = this.#recs;
+    return r === null ? this.#hi0 : r[s * REC_WORDS + 3];
+  }
+
+  /** Packed: sets `page->private` of record `s` (u32 halves). */
+  setPriv(s: number, lo: number, hi: number): void {
+    const r = this.#recs;
+    if (r === null) {
+      this.#lo0 = lo >>> 0;
+      this.#hi0 = hi >>> 0;
+    } else {
+      r[s * REC_WORDS + 2] = lo;
+      r[s * REC_WORDS + 3] = hi;
     }
-    const r: PageRec = { i, rc: 0, lo: 0, hi: 0, fl: 0, ord: 0 };
-    (this.#more ??= []).push(r);
-    return r;
   }
 
-  /** The recorded pages (sparse). */
-  values(): PageRec[] {
-    const out: PageRec[] = this.i < 0 ? [] : [this];
-    if (this.#more !== null) out.push(...this.#more);
-    return out;
+  /** Packed: PG_* bits of record `s`. */
+  flOf(s: number): number {
+    return this.#meta(s) >>> FLAGS_SHIFT;
   }
 
-  /** `[page, record]` of each recorded page (sparse). */
-  *[Symbol.iterator](): IterableIterator<[number, PageRec]> {
-    for (const r of this.values()) yield [r.i, r];
+  /** Packed: sets the PG_* bits of record `s` (16 bits, as the dense array keeps them). */
+  setFl(s: number, v: number): void {
+    this.#setMeta(s, (this.#meta(s) & 0xffff) | ((v & 0xffff) << FLAGS_SHIFT));
   }
 
-  /** The recorded pages' indices (sparse). */
-  keys(): number[] {
-    return this.values().map((r) => r.i);
+  /** Packed: compound order of record `s`. */
+  ordOf(s: number): number {
+    return (this.#meta(s) & ORDER_MASK) >>> ORDER_SHIFT;
+  }
+
+  /** Packed: sets the compound order of record `s` (< 128). */
+  setOrd(s: number, v: number): void {
+    this.#setMeta(s, (this.#meta(s) & ~ORDER_MASK) | ((v << ORDER_SHIFT) & ORDER_MASK));
+  }
+
+  /** Packed: whether every field of record `s` is 0. */
+  #zero(s: number): boolean {
+    return (this.#meta(s) & ~PAGE_MASK) === 0 && this.rcOf(s) === 0 && this.loOf(s) === 0 &&
+      this.hiOf(s) === 0;
+  }
+
+  /** Packed: the first slot whose page is ≥ `i` (`count` if none). */
+  lowerBound(i: number): number {
+    const n = this.#n;
+    const r = this.#recs;
+    if (r === null) return n === 1 && (this.#meta0 & PAGE_MASK) < i ? 1 : 0;
+    let lo = 0, hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((r[mid * REC_WORDS] & PAGE_MASK) < i) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Packed: the slot of page `i`, or −1 when it has no record. */
+  find(i: number): number {
+    const n = this.#n;
+    if (n === 0) return -1;
+    const r = this.#recs;
+    if (r === null) return (this.#meta0 & PAGE_MASK) === i ? 0 : -1;
+    // ascending writes (the boot's stamps) find or pass the last record first
+    const last = r[(n - 1) * REC_WORDS] & PAGE_MASK;
+    if (last <= i) return last === i ? n - 1 : -1;
+    const s = this.lowerBound(i);
+    return (r[s * REC_WORDS] & PAGE_MASK) === i ? s : -1;
   }
 
   /**
-   * Turns the chunk into typed arrays (the recorded pages copied in): the `page->private`
-   * part and the other fields' part are allocated only when a page has a value there.
+   * Packed: the slot of page `i`, a zero record inserted if it had none; −1 when the chunk
+   * had no room and became dense (the caller writes the dense arrays then).
+   */
+  slotFor(i: number): number {
+    const found = this.find(i);
+    if (found >= 0) return found;
+    const n = this.#n;
+    if (n === 0) {
+      this.#meta0 = i;
+      this.#n = 1;
+      return 0;
+    }
+    if (n >= PACKED_MAX) {
+      this.densify();
+      return -1;
+    }
+    let r = this.#recs;
+    if (r === null) {
+      r = new Uint32Array(FIRST_CAPACITY * REC_WORDS);
+      r[0] = this.#meta0;
+      r[1] = this.#rc0;
+      r[2] = this.#lo0;
+      r[3] = this.#hi0;
+      this.#recs = r;
+      this.#meta0 =
+        this.#rc0 =
+        this.#lo0 =
+        this.#hi0 =
+          0;
+    } else if (n * REC_WORDS === r.length) {
+      const grown = new Uint32Array(Math.min(2 * n, PACKED_MAX) * REC_WORDS);
+      grown.set(r);
+      this.#recs = r = grown;
+    }
+    const s = this.lowerBound(i);
+    if (s < n) r.copyWithin((s + 1) * REC_WORDS, s * REC_WORDS, n * REC_WORDS);
+    const w = s * REC_WORDS;
+    r[w] = i;
+    r[w + 1] = 0;
+    r[w + 2] = 0;
+    r[w + 3] = 0;
+    this.#n = n + 1;
+    return s;
+  }
+
+  /** Makes the chunk dense when a write is about to add `n` records (beyond packed room). */
+  reserve(n: number): void {
+    if (!this.#dense && this.#n + n > PACKED_MAX) this.densify();
+  }
+
+  /**
+   * Turns the chunk into typed arrays (the records copied in): the `page->private` part and
+   * the other fields' part are owned only when a page has a value there.
    */
   densify(): void {
-    for (const r of this.values()) {
-      if (r.lo !== 0 || r.hi !== 0) {
+    if (this.#dense) return;
+    for (let s = 0; s < this.#n; s++) {
+      const i = this.pageOf(s);
+      const lo = this.loOf(s), hi = this.hiOf(s);
+      if (lo !== 0 || hi !== 0) {
         this.ownPriv();
-        this.privLo[r.i] = r.lo;
-        this.privHi[r.i] = r.hi;
+        this.privLo[i] = lo;
+        this.privHi[i] = hi;
       }
-      if (r.rc !== 0 || r.fl !== 0 || r.ord !== 0) {
+      const rc = this.rcOf(s), fl = this.flOf(s), ord = this.ordOf(s);
+      if (rc !== 0 || fl !== 0 || ord !== 0) {
         this.ownState();
-        this.refcount[r.i] = r.rc;
-        this.flags[r.i] = r.fl;
-        this.order[r.i] = r.ord;
+        this.refcount[i] = rc;
+        this.flags[i] = fl;
+        this.order[i] = ord;
       }
     }
     this.#dense = true;
-    this.#more = null;
-    this.i = -1; // the chunk is no longer the record of its first page
+    this.#recs = null;
+    this.#n = 0;
+    this.#meta0 =
+      this.#rc0 =
+      this.#lo0 =
+      this.#hi0 =
+        0;
   }
+
+  // ---------------------------------------------------------------- dense parts
 
   /** Whether the dense chunk has its own refcount / flags / order arrays. */
   get ownsState(): boolean {
-    return this.refcount !== ZERO_I32;
+    return this.#ownsState;
   }
 
   /** Whether the dense chunk has its own `page->private` arrays. */
   get ownsPriv(): boolean {
-    return this.privLo !== ZERO_U32;
+    return this.#ownsPriv;
+  }
+
+  /** Whether the dense chunk's refcount / flags / order are all 0 without a look at them. */
+  get stateZero(): boolean {
+    return !this.#ownsState && this.refcount === ZERO_I32;
   }
 
   /** Gives the dense chunk its own `page->private` arrays (before writing them). */
   ownPriv(): void {
-    if (this.privLo !== ZERO_U32) return;
+    if (this.#ownsPriv) return;
     const [buf, at] = this.#pools.priv.take();
     this.privLo = new Uint32Array(buf, at, CHUNK_PAGES);
     this.privHi = new Uint32Array(buf, at + CHUNK_PAGES * 4, CHUNK_PAGES);
+    this.#ownsPriv = true;
   }
 
-  /** Gives the dense chunk its own refcount, flags and order arrays (before writing them). */
+  /**
+   * Gives the dense chunk its own refcount, flags and order arrays (before writing them), a
+   * shared uniform refcount copied in.
+   */
   ownState(): void {
-    if (this.refcount !== ZERO_I32) return;
+    if (this.#ownsState) return;
     const [buf, at] = this.#pools.state.take();
+    const shared = this.refcount;
     this.refcount = new Int32Array(buf, at, CHUNK_PAGES);
+    if (shared !== ZERO_I32) this.refcount.set(shared);
     this.flags = new Uint16Array(buf, at + CHUNK_PAGES * 4, CHUNK_PAGES);
     this.order = new Uint8Array(buf, at + CHUNK_PAGES * 6, CHUNK_PAGES);
+    this.#ownsState = true;
   }
 
-  /** The record of page `i` of a sparse chunk, created if needed (may densify: null). */
-  rec(i: number): PageRec | null {
-    const r = this.get(i);
-    if (r !== undefined) return r;
-    if (this.size >= SPARSE_MAX) {
-      this.densify();
-      return null;
-    }
-    return this.add(i);
+  /**
+   * Dense: every page's refcount `n`, flags and order 0 — the shared uniform part, without a
+   * buffer of its own — when the chunk's state is shared (nothing but a uniform refcount).
+   * Returns false (nothing done) when the chunk owns its state.
+   */
+  setUniformRefcount(n: number): boolean {
+    if (this.#ownsState) return false;
+    this.refcount = uniformRefcount(n);
+    return true;
   }
 
-  /** Makes the chunk dense when a write is about to touch `n` pages (beyond sparse room). */
-  reserve(n: number): void {
-    if (!this.#dense && this.size + n > SPARSE_MAX) this.densify();
-  }
-
-  /** Hands a dense chunk's buffer back to its pool (the chunk is being dropped). */
+  /** Hands a dense chunk's buffers back to its pool (the chunk is being dropped). */
   release(): void {
-    if (this.privLo !== ZERO_U32) {
+    if (this.#ownsPriv) {
       this.#pools.priv.give(this.privLo.buffer as ArrayBuffer, this.privLo.byteOffset);
     }
-    if (this.refcount !== ZERO_I32) {
+    if (this.#ownsState) {
       this.#pools.state.give(this.refcount.buffer as ArrayBuffer, this.refcount.byteOffset);
     }
   }
 
-  /** Whether every page of the chunk is in the default state. */
-  isDefault(): boolean {
-    if (!this.#dense) {
-      for (const r of this.values()) {
-        if (r.rc !== 0 || r.lo !== 0 || r.hi !== 0 || r.fl !== 0 || r.ord !== 0) return false;
-      }
-      return true;
-    }
-    for (let i = 0; i < CHUNK_PAGES; i++) {
-      if (
-        this.refcount[i] !== 0 || this.privLo[i] !== 0 || this.privHi[i] !== 0 ||
-        this.flags[i] !== 0 || this.order[i] !== 0
-      ) return false;
-    }
-    return true;
-  }
+  // ---------------------------------------------------------------- whole chunk
 
-  /** Pages of a dense chunk with any non-default field. */
+  /** Pages with any non-default field. */
   usedPages(): number {
     let n = 0;
+    if (!this.#dense) {
+      for (let s = 0; s < this.#n; s++) if (!this.#zero(s)) n++;
+      return n;
+    }
     for (let i = 0; i < CHUNK_PAGES; i++) {
       if (
         this.refcount[i] !== 0 || this.privLo[i] !== 0 || this.privHi[i] !== 0 ||
@@ -309,13 +467,24 @@ class PageBlockState implements PageRec {
     return n;
   }
 
+  /** Whether every page of the chunk is in the default state. */
+  isDefault(): boolean {
+    if (!this.#dense) {
+      for (let s = 0; s < this.#n; s++) if (!this.#zero(s)) return false;
+      return true;
+    }
+    return this.usedPages() === 0;
+  }
+
   /** Approximate JS heap bytes. */
   approxBytes(): number {
-    return !this.#dense
-      ? SPARSE_BYTES + Math.max(0, this.size - 1) * SPARSE_ENTRY_BYTES
-      : CHUNK_OVERHEAD_BYTES +
-        (this.privLo !== ZERO_U32 ? PRIV_BYTES + PART_OVERHEAD_BYTES : 0) +
-        (this.refcount !== ZERO_I32 ? STATE_BYTES + PART_OVERHEAD_BYTES : 0);
+    if (!this.#dense) {
+      const r = this.#recs;
+      return CHUNK_OBJECT_BYTES + (r === null ? 0 : r.byteLength + RECORDS_OVERHEAD_BYTES);
+    }
+    return CHUNK_OVERHEAD_BYTES +
+      (this.#ownsPriv ? PRIV_BYTES + PART_OVERHEAD_BYTES : 0) +
+      (this.#ownsState ? STATE_BYTES + PART_OVERHEAD_BYTES : 0);
   }
 }
 
@@ -323,16 +492,20 @@ const RESET_MASK = ~(PG_RESERVED | PG_HEAD | PG_NOINIT | PG_BUDDY);
 
 /** {@link Memmap.resetRange} on pages `[lo, hi)` of one chunk. */
 function resetChunk(c: PageBlockState, lo: number, hi: number): void {
-  if (c.sparse !== null) {
-    for (const r of c.sparse.values()) {
-      if (r.i < lo || r.i >= hi) continue;
-      r.rc = 0;
-      r.ord = 0;
-      r.fl &= RESET_MASK;
+  if (!c.dense) {
+    for (let s = c.lowerBound(lo); s < c.count && c.pageOf(s) < hi; s++) {
+      c.setRc(s, 0);
+      c.setOrd(s, 0);
+      c.setFl(s, c.flOf(s) & RESET_MASK);
     }
     return;
   }
-  if (!c.ownsState) return; // all zero already
+  if (c.stateZero) return; // all zero already
+  if (!c.ownsState) {
+    // a shared uniform refcount, flags and order 0
+    if (lo === 0 && hi === CHUNK_PAGES) return void c.setUniformRefcount(0);
+    c.ownState();
+  }
   if (hi - lo > 64) {
     c.refcount.fill(0, lo, hi);
     c.order.fill(0, lo, hi);
@@ -359,16 +532,21 @@ class SectionState {
  * memory of a large memmap.
  */
 export interface MemmapCensus {
-  /** Chunks recording up to eight pages one by one. */
-  sparseChunks: number;
-  /** Pages recorded by the sparse chunks. */
-  sparsePages: number;
+  /** Chunks recording up to 64 pages one by one (packed records, 16 bytes each). */
+  packedChunks: number;
+  /** Pages recorded by the packed chunks. */
+  packedPages: number;
   /** Chunks of typed arrays (512 pages each). */
   denseChunks: number;
   /** Dense chunks with their own `page->private` arrays (4 KiB each). */
   privParts: number;
   /** Dense chunks with their own refcount, flags and order arrays (3.5 KiB each). */
   stateParts: number;
+  /**
+   * Dense chunks whose pages all have one refcount and no flags, without arrays of their own
+   * (a shared uniform refcount part).
+   */
+  uniformParts: number;
   /**
    * Dense chunks by pages with any non-default field: entry `b` counts the chunks with
    * `2^(b-1) < pages ≤ 2^b` (entry 0: none), b = 0..9.
@@ -541,7 +719,9 @@ export class Memmap {
     const c = this.#chunk(pfn);
     if (c === undefined) return 0;
     const i = pfn % CHUNK_PAGES;
-    return c.sparse === null ? c.refcount[i] : c.sparse.get(i)?.rc ?? 0;
+    if (c.dense) return c.refcount[i];
+    const s = c.find(i);
+    return s < 0 ? 0 : c.rcOf(s);
   }
 
   /** set_page_count(). */
@@ -549,12 +729,12 @@ export class Memmap {
     const c = n === 0 ? this.#chunk(pfn) : this.#chunkForWrite(pfn);
     if (c === undefined) return;
     const i = pfn % CHUNK_PAGES;
-    if (c.sparse !== null) {
-      const r = n === 0 ? c.sparse.get(i) ?? null : c.rec(i);
-      if (r !== null) return void (r.rc = n);
-      if (c.sparse !== null) return; // setting 0 on a page never recorded
+    if (!c.dense) {
+      const s = n === 0 ? c.find(i) : c.slotFor(i);
+      if (s >= 0) return c.setRc(s, n);
+      if (!c.dense) return; // setting 0 on a page never recorded
     }
-    if (n === 0 && !c.ownsState) return;
+    if (c.refcount[i] === n) return; // no write: a shared part stays shared
     c.ownState();
     c.refcount[i] = n;
   }
@@ -563,18 +743,26 @@ export class Memmap {
   setPageCountRange(pfn: number, nrPages: number, n: number): void {
     if (n === 0) {
       this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
-        if (c.sparse === null) {
-          if (c.ownsState) c.refcount.fill(0, lo, hi);
-        } else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.rc = 0;
+        if (!c.dense) {
+          for (let s = c.lowerBound(lo); s < c.count && c.pageOf(s) < hi; s++) c.setRc(s, 0);
+        } else if (c.refcount !== ZERO_I32) {
+          if (!c.ownsState && lo === 0 && hi === CHUNK_PAGES) c.setUniformRefcount(0);
+          else {
+            c.ownState();
+            c.refcount.fill(0, lo, hi);
+          }
+        }
       });
       return;
     }
     this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => {
       c.reserve(hi - lo);
-      if (c.sparse === null) {
+      if (c.dense) {
+        // a whole pageblock with nothing else in it: one shared array for all its counts
+        if (lo === 0 && hi === CHUNK_PAGES && c.setUniformRefcount(n)) return;
         c.ownState();
         c.refcount.fill(n, lo, hi);
-      } else for (let i = lo; i < hi; i++) c.rec(i)!.rc = n;
+      } else for (let i = lo; i < hi; i++) c.setRc(c.slotFor(i), n);
     });
   }
 
@@ -591,9 +779,12 @@ export class Memmap {
   #addRef(pfn: number, d: number): number {
     const c = this.#chunkForWrite(pfn);
     const i = pfn % CHUNK_PAGES;
-    if (c.sparse !== null) {
-      const r = c.rec(i);
-      if (r !== null) return (r.rc += d);
+    if (!c.dense) {
+      const s = c.slotFor(i);
+      if (s >= 0) {
+        c.setRc(s, c.rcOf(s) + d);
+        return c.rcOf(s);
+      }
     }
     c.ownState();
     return (c.refcount[i] += d);
@@ -606,9 +797,9 @@ export class Memmap {
     const c = this.#chunk(pfn);
     if (c === undefined) return [0, 0];
     const i = pfn % CHUNK_PAGES;
-    if (c.sparse !== null) {
-      const r = c.sparse.get(i);
-      return r === undefined ? [0, 0] : [r.lo, r.hi];
+    if (!c.dense) {
+      const s = c.find(i);
+      return s < 0 ? [0, 0] : [c.loOf(s), c.hiOf(s)];
     }
     return [c.privLo[i], c.privHi[i]];
   }
@@ -631,14 +822,10 @@ export class Memmap {
     const c = zero ? this.#chunk(pfn) : this.#chunkForWrite(pfn);
     if (c === undefined) return;
     const i = pfn % CHUNK_PAGES;
-    if (c.sparse !== null) {
-      const r = zero ? c.sparse.get(i) ?? null : c.rec(i);
-      if (r !== null) {
-        r.lo = lo >>> 0;
-        r.hi = hi >>> 0;
-        return;
-      }
-      if (c.sparse !== null) return;
+    if (!c.dense) {
+      const s = zero ? c.find(i) : c.slotFor(i);
+      if (s >= 0) return c.setPriv(s, lo >>> 0, hi >>> 0);
+      if (!c.dense) return;
     }
     if (zero && !c.ownsPriv) return; // reads as 0 already
     c.ownPriv();
@@ -648,27 +835,37 @@ export class Memmap {
 
   /**
    * `set_page_private(phys_to_page(phys[i]), hi:lo)` for `i < n` (one value for all): the
-   * stamp KHO's walk leaves on every preserved block, a leaf's blocks at a time.
+   * stamp KHO's walk leaves on every preserved block, a leaf's blocks at a time. A batch's
+   * run of pages in one pageblock that would not fit in packed records makes it dense first
+   * (a walk's batch is ascending: all its pages in a pageblock come in one run).
    */
   setPrivateOfPhys(phys: Float64Array, n: number, lo: number, hi: number): void {
     lo >>>= 0;
     hi >>>= 0;
+    if (lo === 0 && hi === 0) {
+      for (let i = 0; i < n; i++) this.setPrivate(Math.floor(phys[i] / PAGE_BYTES), 0, 0);
+      return;
+    }
+    let prev: PageBlockState | undefined = undefined;
     for (let i = 0; i < n; i++) {
       const pfn = Math.floor(phys[i] / PAGE_BYTES);
-      if (lo === 0 && hi === 0) {
-        this.setPrivate(pfn, 0, 0);
-        continue;
-      }
       const c = this.#chunkForWrite(pfn);
       const k = pfn % CHUNK_PAGES;
-      if (c.sparse !== null) {
-        const r = c.rec(k);
-        if (r !== null) {
-          r.lo = lo;
-          r.hi = hi;
+      if (!c.dense) {
+        if (c !== prev) {
+          const end = (pfn - k + CHUNK_PAGES) * PAGE_BYTES;
+          let j = i + 1;
+          while (j < n && phys[j] < end && phys[j] >= phys[j - 1]) j++;
+          c.reserve(j - i);
+        }
+        prev = c;
+        const s = c.dense ? -1 : c.slotFor(k);
+        if (s >= 0) {
+          c.setPriv(s, lo, hi);
           continue;
         }
       }
+      prev = c;
       c.ownPriv();
       c.privLo[k] = lo;
       c.privHi[k] = hi;
@@ -687,7 +884,9 @@ export class Memmap {
     const c = this.#chunk(pfn);
     if (c === undefined) return 0;
     const i = pfn % CHUNK_PAGES;
-    return c.sparse === null ? c.flags[i] : c.sparse.get(i)?.fl ?? 0;
+    if (c.dense) return c.flags[i];
+    const s = c.find(i);
+    return s < 0 ? 0 : c.flOf(s);
   }
 
   /** Sets a PG_* bit. */
@@ -695,9 +894,9 @@ export class Memmap {
     const c = this.#chunkForWrite(pfn);
     if (flag & PG_HEAD) c.mayHaveHead = true;
     const i = pfn % CHUNK_PAGES;
-    if (c.sparse !== null) {
-      const r = c.rec(i);
-      if (r !== null) return void (r.fl |= flag);
+    if (!c.dense) {
+      const s = c.slotFor(i);
+      if (s >= 0) return c.setFl(s, c.flOf(s) | flag);
     }
     c.ownState();
     c.flags[i] |= flag;
@@ -708,9 +907,9 @@ export class Memmap {
     const c = this.#chunk(pfn);
     if (c === undefined) return;
     const i = pfn % CHUNK_PAGES;
-    if (c.sparse !== null) {
-      const r = c.sparse.get(i);
-      if (r !== undefined) r.fl &= ~flag;
+    if (!c.dense) {
+      const s = c.find(i);
+      if (s >= 0) c.setFl(s, c.flOf(s) & ~flag);
     } else if (c.ownsState) c.flags[i] &= ~flag;
   }
 
@@ -719,19 +918,28 @@ export class Memmap {
     this.#forEachChunkForWrite(pfn, pfn + nrPages, (c, lo, hi) => {
       if (flag & PG_HEAD) c.mayHaveHead = true;
       c.reserve(hi - lo);
-      if (c.sparse === null) {
+      if (c.dense) {
         c.ownState();
         for (let i = lo; i < hi; i++) c.flags[i] |= flag;
-      } else for (let i = lo; i < hi; i++) c.rec(i)!.fl |= flag;
+      } else {
+        for (let i = lo; i < hi; i++) {
+          const s = c.slotFor(i);
+          c.setFl(s, c.flOf(s) | flag);
+        }
+      }
     });
   }
 
   /** Clears a PG_* bit on `nrPages` pages from `pfn` (creates no chunks). */
   clearFlagRange(pfn: number, nrPages: number, flag: number): void {
     this.#forEachChunk(pfn, pfn + nrPages, (c, _b, lo, hi) => {
-      if (c.sparse === null) {
+      if (c.dense) {
         if (c.ownsState) { for (let i = lo; i < hi; i++) c.flags[i] &= ~flag; }
-      } else for (const [i, r] of c.sparse) if (i >= lo && i < hi) r.fl &= ~flag;
+      } else {
+        for (let s = c.lowerBound(lo); s < c.count && c.pageOf(s) < hi; s++) {
+          c.setFl(s, c.flOf(s) & ~flag);
+        }
+      }
     });
   }
 
@@ -751,10 +959,10 @@ export class Memmap {
     const c = this.#chunkForWrite(head);
     c.mayHaveHead = true;
     const i = head % CHUNK_PAGES;
-    const r = c.sparse !== null ? c.rec(i) : null;
-    if (r !== null) {
-      r.fl |= PG_HEAD;
-      r.ord = order;
+    const s = c.dense ? -1 : c.slotFor(i);
+    if (s >= 0) {
+      c.setFl(s, c.flOf(s) | PG_HEAD);
+      c.setOrd(s, order);
     } else {
       c.ownState();
       c.flags[i] |= PG_HEAD;
@@ -776,9 +984,9 @@ export class Memmap {
     const c = this.#chunk(pfn);
     if (c === undefined) return 0;
     const i = pfn % CHUNK_PAGES;
-    if (c.sparse !== null) {
-      const r = c.sparse.get(i);
-      return r !== undefined && (r.fl & PG_HEAD) !== 0 ? r.ord : 0;
+    if (!c.dense) {
+      const s = c.find(i);
+      return s >= 0 && (c.flOf(s) & PG_HEAD) !== 0 ? c.ordOf(s) : 0;
     }
     return (c.flags[i] & PG_HEAD) !== 0 ? c.order[i] : 0;
   }
@@ -827,15 +1035,15 @@ export class Memmap {
     const c = this.#chunk(head);
     if (c === undefined) return;
     const i = head % CHUNK_PAGES;
-    if (c.sparse !== null) {
-      const r = c.sparse.get(i);
-      if (r !== undefined) {
-        r.fl &= ~PG_HEAD;
-        r.ord = 0;
+    if (!c.dense) {
+      const s = c.find(i);
+      if (s >= 0) {
+        c.setFl(s, c.flOf(s) & ~PG_HEAD);
+        c.setOrd(s, 0);
       }
       return;
     }
-    if (!c.ownsState) return;
+    if (!c.ownsState) return; // flags and order are 0
     c.flags[i] &= ~PG_HEAD;
     c.order[i] = 0;
   }
@@ -882,11 +1090,20 @@ export class Memmap {
     visit: (pfn: number, refcount: number, flags: number) => boolean | void,
   ): void {
     this.#forEachChunk(startPfn, endPfn, (c, base, lo, hi) => {
-      if (c.sparse !== null) {
-        const idx = [...c.sparse.keys()].filter((i) => i >= lo && i < hi).sort((a, b) => a - b);
-        for (const i of idx) {
-          const r = c.sparse.get(i)!;
-          if ((r.rc !== 0 || r.fl !== 0) && visit(base + i, r.rc, r.fl) === false) return false;
+      if (!c.dense) {
+        // the pages first: `visit` may write the chunk (records move, or it becomes dense)
+        const pages: number[] = [];
+        for (let s = c.lowerBound(lo); s < c.count && c.pageOf(s) < hi; s++) {
+          pages.push(c.pageOf(s));
+        }
+        for (const i of pages) {
+          let rc: number, fl: number;
+          if (c.dense) [rc, fl] = [c.refcount[i], c.flags[i]];
+          else {
+            const s = c.find(i);
+            [rc, fl] = s < 0 ? [0, 0] : [c.rcOf(s), c.flOf(s)];
+          }
+          if ((rc !== 0 || fl !== 0) && visit(base + i, rc, fl) === false) return false;
         }
         return;
       }
@@ -925,24 +1142,26 @@ export class Memmap {
   /** How the chunks are stored (a walk over every chunk: for benchmarks and tests). */
   census(): MemmapCensus {
     const c: MemmapCensus = {
-      sparseChunks: 0,
-      sparsePages: 0,
+      packedChunks: 0,
+      packedPages: 0,
       denseChunks: 0,
       privParts: 0,
       stateParts: 0,
+      uniformParts: 0,
       densePagesLog2: new Array(CHUNK_ORDER + 1).fill(0),
     };
     for (const sec of this.#sections.values()) {
       for (const chunk of sec.chunks) {
         if (chunk === undefined) continue;
-        if (chunk.sparse !== null) {
-          c.sparseChunks++;
-          c.sparsePages += chunk.sparse.size;
+        if (!chunk.dense) {
+          c.packedChunks++;
+          c.packedPages += chunk.count;
           continue;
         }
         c.denseChunks++;
         if (chunk.ownsPriv) c.privParts++;
         if (chunk.ownsState) c.stateParts++;
+        else if (!chunk.stateZero) c.uniformParts++;
         const used = chunk.usedPages();
         c.densePagesLog2[used === 0 ? 0 : Math.ceil(Math.log2(used))]++;
       }
