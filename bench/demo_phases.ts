@@ -4,7 +4,9 @@
  * this process's clock; `/usr/bin/time -v` around the command gives the process's CPU time
  * and peak resident set (Deno's workers are threads of that one process).
  *
- *   deno run -A bench/demo_phases.ts [--out .out/demo] [-- EXTRA DEMO ARGUMENTS]
+ *   deno run -A bench/demo_phases.ts [--out .out/demo] [--stamps] [-- EXTRA DEMO ARGUMENTS]
+ *
+ * `--stamps` prints every redraw with its ms first.
  *
  * The phases (`lib/report/report.ts`, `lib/scenario/sweep.ts`): `runs` — Deno's start and the
  * 14 profiles' runs on the sweep's workers, from the start to the last `run i/n` (the first
@@ -21,7 +23,7 @@
 import { parseArgs } from "node:util";
 
 const { values, positionals } = parseArgs({
-  options: { out: { type: "string", default: ".out/demo" } },
+  options: { out: { type: "string", default: ".out/demo" }, stamps: { type: "boolean" } },
   allowPositionals: true,
 });
 const root = new URL("..", import.meta.url).pathname;
@@ -67,6 +69,7 @@ if (tail.trim() !== "") stamps.push({ ms: performance.now() - t0, text: tail.tri
 const status = await child.status;
 const endMs = performance.now() - t0;
 
+if (values.stamps) { for (const s of stamps) console.log(`${Math.round(s.ms)}\t${s.text}`); }
 const last = (re: RegExp) => {
   for (let i = stamps.length - 1; i >= 0; i--) if (re.test(stamps[i].text)) return stamps[i].ms;
   return NaN;
