@@ -137,16 +137,16 @@ export class TrackerCounters implements TrackerCounterValues {
   }
 }
 
-/** The settle functions of every counters object that has them. */
-const SETTLERS = new WeakMap<TrackerCounters, (() => void)[]>();
+/** The raw counters and settle functions behind every counters object that has them. */
+const SETTLED = new WeakMap<TrackerCounters, { raw: TrackerCounters; settlers: (() => void)[] }>();
 
 /**
- * Lets a tracker keep charges of its hot path to itself and settle them into `counters` on
- * the next access: from then on every read or write of a counter of `counters` first calls
- * `settle` (and any settle function installed before it). A reader therefore always sees the
- * counters as if every charge had been made at once, whether it reads a field, takes a
- * snapshot, resets or restores them. `settle` must clear what it settles before it adds to
- * the counters (the additions call it again).
+ * Lets a tracker keep charges of its hot path to itself and settle them on the next access:
+ * from then on every read or write of a counter of `counters` first calls `settle` (and any
+ * settle function installed on `counters` before). A reader therefore sees the counters as if
+ * every charge had been made at once, whether it reads a field, takes a snapshot, resets or
+ * restores them. Returns the raw counters behind `counters` (the same for every call on it):
+ * `settle` and the tracker's other charges add to those directly, without the settling.
  *
  * @example
  * ```ts
@@ -154,42 +154,44 @@ const SETTLERS = new WeakMap<TrackerCounters, (() => void)[]>();
  * import { settleOnAccess, TrackerCounters } from "./counters.ts";
  * const c = new TrackerCounters();
  * let pendingLines = 0;
- * settleOnAccess(c, () => {
- *   const n = pendingLines;
+ * const raw = settleOnAccess(c, () => {
+ *   raw.cacheLinesRead += pendingLines;
  *   pendingLines = 0;
- *   if (n !== 0) c.cacheLinesRead += n;
  * });
  * const before = c.snapshot();
- * pendingLines += 3; // a hot path's charge, not yet in c
+ * pendingLines += 3; // a hot path's charge, not yet counted
+ * raw.pagesTouched++; // a charge made directly
  * assert.equal(c.cacheLinesRead, 3);
- * assert.equal(c.since(before).cacheLinesRead, 3);
+ * assert.equal(c.since(before).pagesTouched, 1);
  * pendingLines += 2;
  * c.reset(); // settles, then clears
  * assert.equal(c.cacheLinesRead, 0);
  * ```
  */
-export function settleOnAccess(counters: TrackerCounters, settle: () => void): void {
-  let settlers = SETTLERS.get(counters);
-  if (settlers === undefined) {
-    const all: (() => void)[] = [];
-    settlers = all;
-    SETTLERS.set(counters, all);
+export function settleOnAccess(counters: TrackerCounters, settle: () => void): TrackerCounters {
+  let entry = SETTLED.get(counters);
+  if (entry === undefined) {
+    const raw = new TrackerCounters();
+    const settlers: (() => void)[] = [];
     for (const name of TRACKER_COUNTER_NAMES) {
-      let value = counters[name];
+      raw[name] = counters[name];
       Object.defineProperty(counters, name, {
         enumerable: true,
         get() {
-          for (let i = 0; i < all.length; i++) all[i]();
-          return value;
+          for (let i = 0; i < settlers.length; i++) settlers[i]();
+          return raw[name];
         },
         set(v: number) {
-          for (let i = 0; i < all.length; i++) all[i]();
-          value = v;
+          for (let i = 0; i < settlers.length; i++) settlers[i]();
+          raw[name] = v;
         },
       });
     }
+    entry = { raw, settlers };
+    SETTLED.set(counters, entry);
   }
-  settlers.push(settle);
+  entry.settlers.push(settle);
+  return entry.raw;
 }
 
 /**

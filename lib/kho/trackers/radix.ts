@@ -53,7 +53,7 @@ import { TrackerCorruptionError } from "./corruption.ts";
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
-import { TrackerCounters } from "./counters.ts";
+import { settleOnAccess, TrackerCounters } from "./counters.ts";
 import {
   type BlockCallback,
   hexU64,
@@ -227,6 +227,10 @@ export class RadixTree implements OutgoingTracker {
    * never goes stale. The cost counters still charge the full six-level descent.
    */
   #leafCache: (LeafCache | undefined)[] = newLeafCache();
+  /** The raw counters behind {@link counters}: every charge goes here ({@link settleOnAccess}). */
+  readonly #c: TrackerCounters;
+  /** Adds through the leaf cache not yet charged (each a whole descent, {@link #chargeDescent}). */
+  #cachedAdds = 0;
   /** Adds per order that went down the tree while it had no cache. */
   #leavesLinked = new Int32Array(ORDER_0_HI + 1);
 
@@ -239,6 +243,7 @@ export class RadixTree implements OutgoingTracker {
     this.#alloc = options.alloc;
     this.#log = options.log;
     this.counters = options.counters ?? new TrackerCounters();
+    this.#c = settleOnAccess(this.counters, this.#settle);
     const rootPhys = options.rootPhys ?? 0;
     if (rootPhys !== 0) {
       if (!isPagePhys(rootPhys, this.mem)) {
@@ -337,7 +342,7 @@ export class RadixTree implements OutgoingTracker {
       if (cached !== null) {
         const bit = lo & BIT;
         cached[bit >>> 5] |= 1 << (bit & 31);
-        this.#chargeDescent(ROOT_LEVEL);
+        this.#cachedAdds++; // charged as #chargeDescent(ROOT_LEVEL) when settled
         return;
       }
     }
@@ -379,12 +384,25 @@ export class RadixTree implements OutgoingTracker {
     }
   }
 
+  /** Settles the leaf cache's adds: a whole descent each ({@link settleOnAccess}). */
+  #settle = (): void => {
+    const n = this.#cachedAdds;
+    if (n === 0) return;
+    this.#cachedAdds = 0;
+    const c = this.#c;
+    c.entriesVisited += n * ROOT_LEVEL;
+    c.entriesFollowed += n * ROOT_LEVEL;
+    c.cacheLinesRead += n * (ROOT_LEVEL + 1);
+    c.pagesTouched += n * (ROOT_LEVEL + 1);
+    c.cacheLinesWritten += n;
+  };
+
   /**
    * The cost of an add, whatever it allocated: five table entries (levels 5..1) and the
    * leaf, one line and one page each, the leaf's line written (the bit).
    */
   #chargeDescent(followed: number): void {
-    const c = this.counters;
+    const c = this.#c;
     c.entriesVisited += ROOT_LEVEL;
     c.entriesFollowed += followed;
     c.cacheLinesRead += ROOT_LEVEL + 1;
@@ -432,7 +450,7 @@ export class RadixTree implements OutgoingTracker {
     pfn: number,
     order: number,
   ): Uint32Array {
-    const c = this.counters;
+    const c = this.#c;
     const followed = ROOT_LEVEL - level;
     const fresh: number[] = [];
     let t = anchor;
@@ -501,12 +519,12 @@ export class RadixTree implements OutgoingTracker {
       if (!(page instanceof Uint32Array)) this.#words.delete(page);
       this.#pages.delete(phys);
       this.#alloc.freePage(phys);
-      this.counters.pagesFreed++;
+      this.#c.pagesFreed++;
     }
     const words = this.#words.get(anchor)!;
     words[ENTRY_U32 * anchorIdx] = 0;
     words[ENTRY_U32 * anchorIdx + 1] = 0;
-    this.counters.cacheLinesWritten++;
+    this.#c.cacheLinesWritten++;
     anchor[anchorIdx] = null;
   }
 
@@ -516,7 +534,7 @@ export class RadixTree implements OutgoingTracker {
    */
   #leafOf(root: Table, counted: boolean): Uint32Array | number {
     const lo = this.#key[0], hi = this.#key[1];
-    const c = this.counters;
+    const c = this.#c;
     let t: Table | Uint32Array = root;
     for (let level = ROOT_LEVEL; level >= 1; level--) {
       const k: Table | Uint32Array | null = (t as Table)[khoRadixTableIndex(level, lo, hi)];
@@ -578,9 +596,9 @@ export class RadixTree implements OutgoingTracker {
     }
     const bit = this.#key[0] & BIT;
     leaf[bit >>> 5] &= ~(1 << (bit & 31));
-    this.counters.cacheLinesRead++;
-    this.counters.pagesTouched++;
-    this.counters.cacheLinesWritten++;
+    this.#c.cacheLinesRead++;
+    this.#c.pagesTouched++;
+    this.#c.cacheLinesWritten++;
   }
 
   /**
@@ -608,7 +626,7 @@ export class RadixTree implements OutgoingTracker {
         mem: this.mem,
         rootPhys: this.#rootPhys,
         log: this.#log,
-        counters: this.counters,
+        counters: this.#c,
         checkBlocks: false,
       },
       cb,
@@ -686,7 +704,7 @@ export class RadixTree implements OutgoingTracker {
   destroy(): void {
     for (const phys of this.#pages.keys()) {
       this.#alloc.freePage(phys);
-      this.counters.pagesFreed++;
+      this.#c.pagesFreed++;
     }
     this.#pages.clear();
     this.#words.clear();

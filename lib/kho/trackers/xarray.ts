@@ -227,6 +227,8 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
   readonly #bitsMask: number;
   /** The nodes the kernel's `orders` XArray would have. */
   readonly #ordersShape = new XaShape();
+  /** The raw counters behind {@link counters}: every charge goes here ({@link settleOnAccess}). */
+  readonly #c: TrackerCounters;
   #bitmaps = 0;
 
   /** An empty tracker. */
@@ -239,7 +241,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     this.log = options.log;
     this.scratchCheck = options.scratchCheck;
     this.counters = options.counters ?? new TrackerCounters();
-    settleOnAccess(this.counters, this.#settle);
+    this.#c = settleOnAccess(this.counters, this.#settle);
     this.#perPage = PAGE_SIZE / options.bitmapBytes;
     this.#fullMask = (1 << this.#perPage) - 1;
     this.#words32 = options.bitmapBytes / 4;
@@ -310,7 +312,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       const adds = xa.adds, extraLines = xa.extraLines;
       xa.adds = 0;
       xa.extraLines = 0;
-      const c = this.counters;
+      const c = this.#c;
       c.cacheLinesRead += adds * xa.lines + extraLines;
       c.entriesVisited += adds * xa.entries;
       c.entriesFollowed += adds * xa.entries;
@@ -340,7 +342,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     this.#orders[order] = xa;
     const height = this.#ordersShape.height;
     const created = this.#ordersShape.store(order);
-    const c = this.counters;
+    const c = this.#c;
     c.nodesAllocated += 1 + created;
     c.cacheLinesWritten += 1 + created;
     if (this.#ordersShape.height !== height) {
@@ -369,7 +371,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
    * the `phys_bits` descent, each to its first empty slot.
    */
   #chargeMiss(order: number, idx: number): void {
-    const c = this.counters;
+    const c = this.#c;
     const o = this.#ordersShape.load(order);
     let slots = o.slots, followed = o.followed, lines = o.lines, objects = o.nodes;
     const xa = this.#orders[order];
@@ -388,7 +390,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
 
   /** Charges a lookup that found the bitmap of `(order, idx)` and cleared one of its bits. */
   #chargeHit(xa: OrderXa, idx: number): void {
-    const c = this.counters;
+    const c = this.#c;
     c.cacheLinesRead += xa.lines + xaExtraLines(idx);
     c.entriesVisited += xa.entries;
     c.entriesFollowed += xa.entries;
@@ -413,7 +415,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
 
   /** `xa_load_or_alloc()` for a bitmap: kzalloc(512) from the slab, or get_zeroed_page. */
   #allocBitmap(xa: OrderXa, order: number, idx: number): Uint32Array {
-    const c = this.counters;
+    const c = this.#c;
     let page = this.#partial[this.#partial.length - 1];
     let fresh = false;
     if (page === undefined) {
@@ -480,7 +482,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       if (i >= 0) this.#partial.splice(i, 1);
       this.#slabPages.delete(page.phys);
       this.#alloc.freePage(page.phys);
-      this.counters.pagesFreed++;
+      this.#c.pagesFreed++;
     } else if (wasFull) {
       this.#partial.push(page);
     }
@@ -646,7 +648,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
   }
 
   #walk(cb: WalkCallback | null, batchCb: WalkBatchCallback | null): number {
-    const c = this.counters;
+    const c = this.#c;
     const n32 = this.#words32;
     const bits = this.preserveBits;
     const g = new WalkGuard<never>({ mem: this.mem }, c, "xarray", "");
@@ -721,7 +723,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
   destroy(): void {
     for (const phys of this.#slabPages.keys()) {
       this.#alloc.freePage(phys);
-      this.counters.pagesFreed++;
+      this.#c.pagesFreed++;
     }
     this.#slabPages.clear();
     this.#partial.length = 0;

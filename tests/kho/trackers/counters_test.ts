@@ -38,17 +38,21 @@ Deno.test("cacheLinesSpanned counts distinct 64-byte lines", () => {
 
 Deno.test("settleOnAccess: every read, write, snapshot, reset and restore sees the pending charges first", () => {
   const c = new TrackerCounters();
+  c.nodesAllocated = 4; // kept: the raw counters start from the values already there
   let a = 0, b = 0;
-  settleOnAccess(c, () => {
-    const n = a;
+  const raw = settleOnAccess(c, () => {
+    raw.entriesVisited += a;
     a = 0;
-    if (n !== 0) c.entriesVisited += n;
   });
-  settleOnAccess(c, () => {
-    const n = b;
-    b = 0;
-    if (n !== 0) c.pagesTouched += n;
-  });
+  assert.equal(
+    settleOnAccess(c, () => {
+      raw.pagesTouched += b;
+      b = 0;
+    }),
+    raw,
+    "one raw object per counters object",
+  );
+  assert.equal(c.nodesAllocated, 4);
   a = 5;
   b = 7;
   assert.equal(c.callbacks, 0); // any counter settles both
@@ -62,6 +66,8 @@ Deno.test("settleOnAccess: every read, write, snapshot, reset and restore sees t
   c.cacheLinesRead = 9; // a write settles first too
   assert.equal(b, 0);
   assert.equal(c.pagesTouched, 8);
+  raw.cacheLinesWritten += 2; // a direct charge needs no settling
+  assert.equal(c.cacheLinesWritten, 2);
   a = 2;
   assert.deepEqual(JSON.parse(JSON.stringify(c)).entriesVisited, 7);
   a = 3;
