@@ -166,7 +166,12 @@ interface OrderXa {
    * objects on it (nodes, `kho_mem_phys`, the bitmap's page) are one more.
    */
   entries: number;
-  /** Preserves charged to this order since the counters were last settled. */
+  /**
+   * Preserves not yet settled into the counters, per flat bitmap index (as long as `flat`):
+   * one increment per preserve; the index gives its extra lines when settled.
+   */
+  addsAt: Float64Array;
+  /** Preserves of bitmaps in `far` not yet settled. */
   adds: number;
   /** Their lines past their `phys_bits` nodes' first lines (Σ `xaExtraLines`). */
   extraLines: number;
@@ -294,8 +299,11 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     if (bm === null) bm = this.#allocBitmap(xa, order, idx);
     bm[bit >>> 5] |= 1 << (bit & 31);
     // the path to the bitmap, charged arithmetically (see OrderXa.lines) when settled
-    xa.adds++;
-    xa.extraLines += idx < 4096 ? EXTRA_LINES[idx] : xaExtraLines(idx);
+    if (idx < FLAT_MAX) xa.addsAt[idx]++;
+    else {
+      xa.adds++;
+      xa.extraLines += xaExtraLines(idx);
+    }
   }
 
   /**
@@ -308,10 +316,20 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     const orders = this.#orders;
     for (let o = 0; o < orders.length; o++) {
       const xa = orders[o];
-      if (xa === undefined || xa.adds === 0) continue;
-      const adds = xa.adds, extraLines = xa.extraLines;
+      if (xa === undefined) continue;
+      let adds = xa.adds, extraLines = xa.extraLines;
       xa.adds = 0;
       xa.extraLines = 0;
+      const at = xa.addsAt;
+      for (const i of xa.phys.keys()) { // the bitmaps there are (adds only go to those)
+        if (i >= at.length) continue;
+        const n = at[i];
+        if (n === 0) continue;
+        at[i] = 0;
+        adds += n;
+        extraLines += n * (i < 4096 ? EXTRA_LINES[i] : xaExtraLines(i));
+      }
+      if (adds === 0) continue;
       const c = this.#c;
       c.cacheLinesRead += adds * xa.lines + extraLines;
       c.entriesVisited += adds * xa.entries;
@@ -335,6 +353,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       bitmaps: 0,
       lines: 0,
       entries: 0,
+      addsAt: new Float64Array(0),
       adds: 0,
       extraLines: 0,
     };
@@ -405,6 +424,9 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       if (idx >= flat.length) {
         const want = Math.min(FLAT_MAX, Math.max(64, 2 ** Math.ceil(Math.log2(idx + 1))));
         while (flat.length < want) flat.push(null);
+        const at = new Float64Array(want);
+        at.set(xa.addsAt);
+        xa.addsAt = at;
       }
       flat[idx] = view;
     } else {
@@ -721,6 +743,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
    * empty and usable afterwards.
    */
   destroy(): void {
+    this.#settle(); // the preserves made so far stay charged
     for (const phys of this.#slabPages.keys()) {
       this.#alloc.freePage(phys);
       this.#c.pagesFreed++;

@@ -485,14 +485,35 @@ Deno.test("cost counters: the preserves' path charges read mid-way and at the en
     const t = new XarrayTracker({ mem, alloc: pool, log: new KernelLog(), bitmapBytes: 512 });
     const peeks: number[] = [];
     for (let i = 0; i < 20_000; i++) {
-      // orders 0–3 at spread indices: the xarrays grow a level on the way
-      t.add(((i * 0x9E3779B1) >>> 0) % 2 ** 22, i & 3);
+      // orders 0–3 at spread indices: the xarrays grow a level on the way; every 97th add a
+      // bitmap index past the flat array (pfn ≥ 2^29: index ≥ 2^17)
+      const pfn = i % 97 === 0 ? 2 ** 29 + i * 4096 : ((i * 0x9E3779B1) >>> 0) % 2 ** 22;
+      t.add(pfn, i & 3);
       if (peekEvery > 0 && i % peekEvery === 0) peeks.push(t.counters.cacheLinesRead);
     }
     for (let i = 1; i < peeks.length; i++) assert.ok(peeks[i] > peeks[i - 1]);
     return t.counters.snapshot();
   };
   const once = run(0);
+  // kho_abort (destroy) keeps what the preserves before it were charged
+  const mem = new PhysicalMemory(2 ** 34);
+  const t = new XarrayTracker({
+    mem,
+    alloc: new PagePool({ mem, basePhys: 2 ** 33, pages: 64 }),
+    log: new KernelLog(),
+    bitmapBytes: 4096,
+  });
+  for (let i = 0; i < 1000; i++) t.add(i * 7, 0);
+  const read = t.counters.snapshot().cacheLinesRead;
+  const t2 = new XarrayTracker({
+    mem,
+    alloc: new PagePool({ mem, basePhys: 2 ** 33 + 2 ** 20, pages: 64 }),
+    log: new KernelLog(),
+    bitmapBytes: 4096,
+  });
+  for (let i = 0; i < 1000; i++) t2.add(i * 7, 0);
+  t2.destroy();
+  assert.equal(t2.counters.cacheLinesRead, read);
   assert.ok(once.cacheLinesRead > 20_000 && once.entriesVisited > 20_000);
   assert.deepEqual(run(1), once);
   assert.deepEqual(run(997), once);
