@@ -346,6 +346,11 @@ export class RadixTree implements OutgoingTracker {
         return;
       }
     }
+    this.#addMiss(root, lo, hi, pfn, order, cacheable);
+  }
+
+  /** {@link add} past the leaf cache: the descent, allocating, and the leaf cached. */
+  #addMiss(root: Table, lo: number, hi: number, pfn: number, order: number, cacheable: boolean) {
     const leaf = this.#insert(root, lo, hi, pfn, order);
     if (cacheable) this.#cacheLeaf(order, lo >>> L1_LO, leaf);
   }
