@@ -152,8 +152,11 @@ export interface KhoserSource {
   readonly mem: PhysicalMemory;
   /** Kernel log for the WARNs. */
   readonly log: KernelLog;
-  /** Counters charged with the serialization work. */
-  readonly counters: TrackerCounters;
+  /**
+   * Counters charged with the serialization work: the tracker's raw counters where its public
+   * ones settle on access (`settleOnAccess`), so the charges skip the settling.
+   */
+  readonly chargeCounters: TrackerCounters;
   /** Bitmap size, which fixes `PRESERVE_BITS`. */
   readonly bitmapBytes: XarrayBitmapBytes;
   /** The debug scratch check, if the kernel has one (applied from 6.18 on). */
@@ -231,7 +234,7 @@ export function serialize(
   if (old !== null && era !== "6.19") {
     throw new KhoError("EEXIST", `KHO memory map already serialized (${era}: abort first)`);
   }
-  const c = tracker.counters;
+  const c = tracker.chargeCounters;
   const mem = tracker.mem;
   const bits = preserveBitsOf(tracker.bitmapBytes);
   const pages: number[] = [];
@@ -350,7 +353,7 @@ function freeChunkList(list: KhoserList, counters: TrackerCounters): void {
 export function freeSerialized(tracker: KhoserSource): void {
   const list = tracker.serializedList;
   if (list === null) return;
-  freeChunkList(list, tracker.counters);
+  freeChunkList(list, tracker.chargeCounters);
   tracker.serializedList = null;
 }
 

@@ -236,6 +236,11 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
   readonly #c: TrackerCounters;
   #bitmaps = 0;
 
+  /** The raw counters behind {@link counters}, which serialization charges. */
+  get chargeCounters(): TrackerCounters {
+    return this.#c;
+  }
+
   /** An empty tracker. */
   constructor(options: XarrayTrackerOptions) {
     this.preserveBits = preserveBitsOf(options.bitmapBytes);
