@@ -7,7 +7,11 @@
  * preserved block).
  *
  *   deno run -A tools/bench_ratios.ts [--runs 5] [--workloads radix,xarray512,xarray4k,hyper]
- *        [--ref PATH] [--max-memory 8G] [--json] [--markdown]
+ *        [--ref PATH] [--max-memory 8G] [--warmup 3] [--json] [--markdown]
+ *
+ * `--warmup N`: the engine's untimed runs of the workload before the timed one (`kholab bench
+ * --warmup`, default 3). V8 has not settled after three: more warm-up gives lower and steadier
+ * engine figures (docs/speed-profile.md); the C side needs none.
  *
  * Ratios: preserve and walk are ns per item (engine / C); for xarray the target is on
  * serialize + walk together (serialize_ns_total + walk_ns_per_item × items). The engine's
@@ -66,7 +70,7 @@ function engineArgs(s: Spec): string[] {
     ? ["--giant-folios", String(s.extra)]
     : [];
   return ["--workload", s.workload, "--pages", String(s.pages), "--span-pages", String(s.span)]
-    .concat(extra, ["--max-memory", maxMemory]);
+    .concat(extra, ["--max-memory", maxMemory, "--warmup", String(warmup)]);
 }
 
 function items(s: Spec): number {
@@ -114,12 +118,15 @@ const { values } = parseArgs({
     // The engine's host-memory budget (`kholab bench --max-memory`): its default, half of
     // V8's heap limit, refuses the 16 GiB dense xarray workloads by their estimate.
     "max-memory": { type: "string", default: "8G" },
+    warmup: { type: "string", default: "3" },
     json: { type: "boolean" },
     markdown: { type: "boolean" },
   },
 });
 const runs = Number(values.runs);
 const maxMemory = values["max-memory"]!;
+const warmup = Number(values.warmup);
+if (!(Number.isInteger(warmup) && warmup >= 0)) throw new Error(`--warmup: 0, 1, 2, …`);
 const names = values.workloads!.split(",");
 for (const n of names) if (!SPECS[n]) throw new Error(`unknown workload ${n}`);
 const ref = await buildRef(values.ref);
