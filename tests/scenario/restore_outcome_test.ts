@@ -19,20 +19,7 @@ import { FolioSet, MemfdSet, Tally } from "../../lib/scenario/workloads.ts";
 import type { ProfileName } from "../../lib/kho/profiles.ts";
 import type { ParamValue } from "../../lib/scenario/scenarios.ts";
 import { PAGE_SIZE } from "../../lib/units.ts";
-
-/** A small hypervisor: 2 memfds of 2 × 2 MiB folios, 2000 IOMMU pages, 2 vmalloc, 2 DMA. */
-const SMALL = {
-  ramBytes: "4G",
-  headroomBytes: "4G",
-  nodes: 1,
-  guestBytes: "8M",
-  guestFolio: "2M",
-  vms: 2,
-  poolBytes: "256M",
-  iommuPages: 2000,
-  vmallocBuffers: 2,
-  dmaBlocks: 2,
-};
+import { SMALL_HYPERVISOR as SMALL } from "../support/small_hypervisor.ts";
 
 /** Two 1 GiB guest folios preserved directly (kho_preserve_folio), on the same small host. */
 const GIANT = { ...SMALL, guestBytes: "2G", guestFolio: "1G", guestClient: "folio" };

@@ -6,22 +6,10 @@ import { rowTimings } from "../../lib/metrics/timing.ts";
 import { outcomeProblems, rowOutcomes } from "../../lib/metrics/outcomes.ts";
 import { getProfile } from "../../lib/kho/profiles.ts";
 import { SCENARIO_NAMES, type ScenarioName } from "../../lib/scenario/scenarios.ts";
+import { SMALL_HYPERVISOR as SMALL } from "../support/small_hypervisor.ts";
 
 /** Runs here read a manual clock: every wall-clock metric is 0. */
 const CLOCK = new ManualClock();
-
-const SMALL = {
-  ramBytes: "4G",
-  headroomBytes: "4G",
-  nodes: 1,
-  guestBytes: "8M",
-  guestFolio: "2M",
-  vms: 2,
-  poolBytes: "256M",
-  iommuPages: 2000,
-  vmallocBuffers: 2,
-  dmaBlocks: 2,
-};
 
 Deno.test("small hypervisor run for every available profile: rows complete, real behaviour", () => {
   const profiles = availableProfiles();

@@ -11,22 +11,10 @@ import { Kernel } from "../../lib/boot/kernel.ts";
 import { Machine } from "../../lib/machine/machine.ts";
 import { KhoVmalloc } from "../../lib/kho/abi/kexec_handover.ts";
 import { outcomeProblems, rowOutcomes } from "../../lib/metrics/outcomes.ts";
+import { SMALL_HYPERVISOR as SMALL } from "../support/small_hypervisor.ts";
 
 /** Runs here read a manual clock: every wall-clock metric is 0. */
 const CLOCK = new ManualClock();
-
-const SMALL = {
-  ramBytes: "4G",
-  headroomBytes: "4G",
-  nodes: 1,
-  guestBytes: "8M",
-  guestFolio: "2M",
-  vms: 2,
-  poolBytes: "256M",
-  iommuPages: 2000,
-  vmallocBuffers: 2,
-  dmaBlocks: 2,
-};
 
 /**
  * The small hypervisor's outcome per profile: status, lostObjects, restoredBlocks,
