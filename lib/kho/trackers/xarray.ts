@@ -312,10 +312,11 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
   }
 
   /**
-   * Settles the preserves' path charges into the counters: per order, `adds` paths of
-   * `lines` lines and `entries` slots, plus their extra lines, and one bitmap line written
-   * each. Runs before any counter is read or written ({@link settleOnAccess}) and before a
-   * path cost changes.
+   * Settles the preserves' path charges into the counters: per order, the preserves counted
+   * in `addsAt` (by bitmap index, over the bitmaps there are) and in `adds` (the `far` ones),
+   * each a path of `lines` lines and `entries` slots plus its index's extra lines, and one
+   * bitmap line written. Runs before any counter is read or written ({@link settleOnAccess}),
+   * before a path cost changes and before `destroy`.
    */
   #settle = (): void => {
     const orders = this.#orders;
