@@ -76,6 +76,24 @@ export function ctz(n: number): number {
   return hi === 0 ? 64 : 63 - Math.clz32(hi & -hi);
 }
 
+/**
+ * Set bits of a 32-bit word (`hweight32`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hweight32 } from "./units.ts";
+ * assert.equal(hweight32(0), 0);
+ * assert.equal(hweight32(0xf0f0), 8);
+ * assert.equal(hweight32(-1), 32);
+ * ```
+ */
+export function hweight32(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
 /** get_order(size): the smallest order whose block holds `size` bytes (size ≥ 1). */
 export function getOrder(size: number): number {
   const pages = Math.ceil(size / PAGE_SIZE);

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { PAGE_SIZE } from "../units.ts";
+import { hweight32, PAGE_SIZE } from "../units.ts";
 import { decodeKey } from "../kho/trackers/radix_key.ts";
 import {
   KHO_BITMAP_SIZE_LOG2,
@@ -35,12 +35,6 @@ export interface RadixOccupancy {
   pagesByOrder: { order: number | "shared"; pages: number }[];
   /** All pages of the tree. */
   pages: number;
-}
-
-function popcount32(x: number): number {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }
 
 /**
@@ -79,7 +73,7 @@ export function radixOccupancy(mem: WordReader, rootPhys: number): RadixOccupanc
       const row = levels[top];
       row.nodes++;
       row.slots += PAGE_SIZE * 8;
-      for (let off = 0; off < PAGE_SIZE; off += 4) row.used += popcount32(mem.readU32(phys + off));
+      for (let off = 0; off < PAGE_SIZE; off += 4) row.used += hweight32(mem.readU32(phys + off));
       return;
     }
     const row = levels[top - level];

@@ -36,7 +36,7 @@
 import { KhoError } from "../../errors.ts";
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
-import { ctz, ilog2, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
+import { ctz, hweight32, ilog2, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { settleOnAccess, TrackerCounters } from "./counters.ts";
 import { XA_EXTRA_LINES_12, xaExtraLines, XaShape } from "./xarray_nodes.ts";
 import {
@@ -167,11 +167,14 @@ interface OrderXa {
    */
   entries: number;
   /**
-   * Preserves not yet settled into the counters, per flat bitmap index (as long as `flat`):
-   * one increment per preserve; the index gives its extra lines when settled.
+   * Set bits of each flat bitmap when last settled, less the bits cleared since (as long as
+   * `flat`). A preserve that sets a bit is not counted when made: the settle
+   * charges the bits a bitmap gained since (its index gives their extra lines).
    */
-  addsAt: Float64Array;
-  /** Preserves of bitmaps in `far` not yet settled. */
+  settledBits: Int32Array;
+  /** Whether a preserve has set a bit in a flat bitmap since the last settle. */
+  dirty: boolean;
+  /** Preserves not yet settled that `settledBits` does not see: of `far` bitmaps, of set bits. */
   adds: number;
   /** Their lines past their `phys_bits` nodes' first lines (Σ `xaExtraLines`). */
   extraLines: number;
@@ -302,38 +305,54 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     const xa = this.#orders[order] ?? this.#newOrder(order);
     let bm = idx < xa.flat.length ? xa.flat[idx] : (xa.far.get(idx) ?? null);
     if (bm === null) bm = this.#allocBitmap(xa, order, idx);
-    bm[bit >>> 5] |= 1 << (bit & 31);
-    // the path to the bitmap, charged arithmetically (see OrderXa.lines) when settled
-    if (idx < FLAT_MAX) xa.addsAt[idx]++;
-    else {
+    // the path to the bitmap is charged arithmetically (see OrderXa.lines) when settled
+    const k = bit >>> 5, m = 1 << (bit & 31), w = bm[k];
+    if ((w & m) === 0 && idx < FLAT_MAX) {
+      bm[k] = w | m; // a new bit of a flat bitmap: counted from the bits when settled
+      xa.dirty = true;
+    } else {
+      bm[k] = w | m;
       xa.adds++;
       xa.extraLines += xaExtraLines(idx);
     }
   }
 
   /**
-   * Settles the preserves' path charges into the counters: per order, the preserves counted
-   * in `addsAt` (by bitmap index, over the bitmaps there are) and in `adds` (the `far` ones),
-   * each a path of `lines` lines and `entries` slots plus its index's extra lines, and one
-   * bitmap line written. Runs before any counter is read or written ({@link settleOnAccess}),
-   * before a path cost changes and before `destroy`.
+   * Settles the preserves' path charges into the counters: per order, the bits each flat
+   * bitmap gained since the last settle (each a preserve: a preserve of a set bit, or of a
+   * `far` bitmap, is counted in `adds` when made; a `del` lowers `settledBits` as it clears)
+   * and `adds`, each a path of `lines` lines and `entries` slots plus its index's extra lines,
+   * and one bitmap line written. Exact as long as nothing but this tracker writes its bitmaps,
+   * as in the kernel. Runs before any counter is read or written ({@link settleOnAccess}),
+   * before a path cost changes and before `destroy`; a full bitmap is not re-counted (it can
+   * only gain bits after a `del`, which lowers its `settledBits`).
    */
   #settle = (): void => {
     const orders = this.#orders;
+    const n32 = this.#words32, full = this.preserveBits;
     for (let o = 0; o < orders.length; o++) {
       const xa = orders[o];
       if (xa === undefined) continue;
       let adds = xa.adds, extraLines = xa.extraLines;
       xa.adds = 0;
       xa.extraLines = 0;
-      const at = xa.addsAt;
-      for (const i of xa.phys.keys()) { // the bitmaps there are (adds only go to those)
-        if (i >= at.length) continue;
-        const n = at[i];
-        if (n === 0) continue;
-        at[i] = 0;
-        adds += n;
-        extraLines += n * (i < 4096 ? EXTRA_LINES[i] : xaExtraLines(i));
+      if (xa.dirty) {
+        xa.dirty = false;
+        const flat = xa.flat, settled = xa.settledBits;
+        for (let i = 0; i < flat.length; i++) {
+          const bm = flat[i];
+          if (bm === null || settled[i] === full) continue;
+          let bits = 0;
+          for (let k = 0; k < n32; k++) {
+            const w = bm[k];
+            if (w !== 0) bits += hweight32(w);
+          }
+          const n = bits - settled[i];
+          if (n === 0) continue;
+          settled[i] = bits;
+          adds += n;
+          extraLines += n * (i < 4096 ? EXTRA_LINES[i] : xaExtraLines(i));
+        }
       }
       if (adds === 0) continue;
       const c = this.#c;
@@ -359,7 +378,8 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       bitmaps: 0,
       lines: 0,
       entries: 0,
-      addsAt: new Float64Array(0),
+      settledBits: new Int32Array(0),
+      dirty: false,
       adds: 0,
       extraLines: 0,
     };
@@ -430,9 +450,9 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       if (idx >= flat.length) {
         const want = Math.min(FLAT_MAX, Math.max(64, 2 ** Math.ceil(Math.log2(idx + 1))));
         while (flat.length < want) flat.push(null);
-        const at = new Float64Array(want);
-        at.set(xa.addsAt);
-        xa.addsAt = at;
+        const settled = new Int32Array(want);
+        settled.set(xa.settledBits);
+        xa.settledBits = settled;
       }
       flat[idx] = view;
     } else {
@@ -535,8 +555,17 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
       );
       return;
     }
-    bm[bit >>> 5] &= ~(1 << (bit & 31));
-    this.#chargeHit(this.#orders[order]!, idx);
+    this.#clearBit(this.#orders[order]!, idx, bm, bit);
+  }
+
+  /** Clears bit `bit` of bitmap `idx` of `xa` (a found bitmap) and charges the lookup. */
+  #clearBit(xa: OrderXa, idx: number, bm: Uint32Array, bit: number): void {
+    const k = bit >>> 5, m = 1 << (bit & 31), w = bm[k];
+    bm[k] = w & ~m;
+    // one bit fewer to compare with: a preserve not yet settled that set it stays counted,
+    // and setting it again is a new bit (the count goes below zero for a moment then)
+    if ((w & m) !== 0 && idx < FLAT_MAX) xa.settledBits[idx]--;
+    this.#chargeHit(xa, idx);
   }
 
   /**
@@ -587,9 +616,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
         }
         continue;
       }
-      const bit = high - idx * this.preserveBits;
-      bm[bit >>> 5] &= ~(1 << (bit & 31));
-      this.#chargeHit(this.#orders[order]!, idx);
+      this.#clearBit(this.#orders[order]!, idx, bm, high - idx * this.preserveBits);
       pfn += POW2[order];
     }
   }
