@@ -47,8 +47,6 @@
 
 import { KernelBug, KhoError } from "../errors.ts";
 import type { Kernel, KernelModule } from "../boot/kernel.ts";
-import { KernelOops } from "../kernel/oops.ts";
-import { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 import {
   getGuestMemfdFolioSer,
   GUEST_MEMFD_LUO_FH_COMPATIBLE,
@@ -58,12 +56,12 @@ import {
   GUEST_MEMFD_LUO_FOLIO_UPTODATE,
   GUEST_MEMFD_LUO_SER_LAYOUT,
   GUEST_MEMFD_LUO_SUPPORTED_FLAGS,
+  type GuestMemfdFolioSer,
   putGuestMemfdFolioSer,
   readGuestMemfdLuoSer,
   writeGuestMemfdLuoSer,
 } from "../kho/abi/kvm.ts";
 import { hasGuestMemory } from "../kho/profiles.ts";
-import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
 import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "../luo/file_handler.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
 import {
@@ -73,25 +71,19 @@ import {
   GuestMemfdFile,
   guestMemfdSupportedFlags,
 } from "./guest_memfd.ts";
+import {
+  EMPTY_VMALLOC,
+  FolioRecordArray,
+  type PreservedFolios,
+  requireSerRam,
+} from "./folio_records.ts";
 import { KvmVm } from "./kvm.ts";
 import { KvmLuoHandler } from "./kvm_luo.ts";
-import type { ShmemFolio } from "./memfd.ts";
 
 /** Fault-injection site of the record array (`vcalloc`). */
 export const GUEST_MEMFD_LUO_FOLIOS_SITE = "guest_memfd_luo_folios";
 /** Fault-injection site of a restored folio's page-cache insertion (`filemap_add_folio`). */
 export const GMEM_FILEMAP_ADD_SITE = "filemap_add_folio";
-
-/** What preserve keeps for unpreserve (`private_data`; never handed over). */
-interface GmemLuoPrivate {
-  readonly file: GuestMemfdFile;
-  readonly folios: readonly ShmemFolio[];
-  /** vmalloc address of the record array, 0 for a file without folios. */
-  readonly array: number;
-  readonly desc: KhoVmalloc;
-}
-
-const EMPTY_VMALLOC = new KhoVmalloc({ first: 0, totalPages: 0, flags: 0, order: 0 });
 
 /**
  * `kvm_gmem_luo_handler` of one kernel: EOPNOTSUPP from the constructor in a profile without
@@ -128,6 +120,7 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
   readonly kernel: Kernel;
   /** Whether the profile assumes HugeTLB-backed guest_memfd (labelled, unverified). */
   readonly hugetlbAssumed: boolean;
+  readonly #records: FolioRecordArray<GuestMemfdFolioSer>;
 
   /** The handler of `kernel`. */
   constructor(kernel: Kernel) {
@@ -140,6 +133,13 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
     this.kernel = kernel;
     this.hugetlbAssumed =
       kernel.profile.assumptions?.some((a) => a.name === "guest-memfd-hugetlb") ?? false;
+    this.#records = new FolioRecordArray(kernel, {
+      name: "guest_memfd_luo",
+      site: GUEST_MEMFD_LUO_FOLIOS_SITE,
+      size: GUEST_MEMFD_LUO_FOLIO_SER_SIZE,
+      get: getGuestMemfdFolioSer,
+      lastFirst: true, // err_unpreserve_unlocked
+    });
   }
 
   /** `kvm_gmem_luo_can_preserve`. */
@@ -181,41 +181,18 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
   }
 
   /** The two walks: count, then preserve and record each folio; the records preserved. */
-  #preserveFolios(file: GuestMemfdFile): GmemLuoPrivate {
-    const k = this.kernel;
+  #preserveFolios(file: GuestMemfdFile): PreservedFolios<GuestMemfdFile> {
     const folios = [...file.folios()];
-    const nr = folios.length;
-    if (nr === 0) return { file, folios, array: 0, desc: EMPTY_VMALLOC };
-    const array = k.vmalloc.vzalloc(nr * GUEST_MEMFD_LUO_FOLIO_SER_SIZE, {
-      site: GUEST_MEMFD_LUO_FOLIOS_SITE,
+    if (folios.length === 0) return { file, folios, array: 0, desc: EMPTY_VMALLOC };
+    const { array, desc } = this.#records.preserve(folios, {
+      record: (dv, at, f) =>
+        putGuestMemfdFolioSer(dv, at, {
+          pfn: f.pfn,
+          flags: f.uptodate ? GUEST_MEMFD_LUO_FOLIO_UPTODATE : 0,
+          index: f.index,
+        }),
     });
-    if (array === null) throw new KhoError("ENOMEM", "guest_memfd_luo: vcalloc of the records");
-    try {
-      const records = new Uint8Array(nr * GUEST_MEMFD_LUO_FOLIO_SER_SIZE);
-      const dv = new DataView(records.buffer);
-      let i = 0;
-      try {
-        for (; i < nr; i++) {
-          const f = folios[i];
-          k.kho.preserveFolio(f.pfn);
-          putGuestMemfdFolioSer(dv, i * GUEST_MEMFD_LUO_FOLIO_SER_SIZE, {
-            pfn: f.pfn,
-            flags: f.uptodate ? GUEST_MEMFD_LUO_FOLIO_UPTODATE : 0,
-            index: f.index,
-          });
-        }
-        k.vmalloc.writeBytes(array, records);
-        const desc = preserveVmalloc(k, array);
-        return { file, folios, array, desc };
-      } catch (e) {
-        // err_unpreserve_unlocked: the folios preserved so far, last first
-        for (let j = i - 1; j >= 0; j--) k.kho.unpreserveFolio(folios[j].pfn);
-        throw e;
-      }
-    } catch (e) {
-      k.vmalloc.vfree(array);
-      throw e;
-    }
+    return { file, folios, array, desc };
   }
 
   /**
@@ -251,16 +228,12 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
   /** `kvm_gmem_luo_unpreserve`: everything preserve did. */
   unpreserve(args: FileOpArgs): void {
     const k = this.kernel;
-    const p = args.privateData as GmemLuoPrivate | null;
+    const p = args.privateData as PreservedFolios<GuestMemfdFile> | null;
     if (args.serializedData === 0 || p === null) {
       k.log.warn("kvm_gmem_luo_unpreserve", "no serialized data");
       return;
     }
-    if (p.folios.length > 0) {
-      unpreserveVmalloc(k, p.desc);
-      for (let i = p.folios.length - 1; i >= 0; i--) k.kho.unpreserveFolio(p.folios[i].pfn);
-      k.vmalloc.vfree(p.array);
-    }
+    this.#records.unpreserve(p);
     k.kho.unpreserveFree(args.serializedData);
     p.file.freeze(false);
     p.file.put();
@@ -272,8 +245,7 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
     const serPa = args.serializedData;
     if (serPa === 0) throw new KhoError("EINVAL", "kvm_gmem_luo_retrieve: no data");
     const ser = this.#readSer(serPa, "kvm_gmem_luo_retrieve");
-    let records: Uint8Array | null = null;
-    let array = 0;
+    let restored: { array: number; records: GuestMemfdFolioSer[] } | null = null;
     let from = 0; // err_free_ser discards the folios from here
     let file: GuestMemfdFile | null = null;
     try {
@@ -303,13 +275,10 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
       }
       file = createGuestMemfdFile(vmFile, { size: ser.size, flags: gmemFlags, hugetlbOrder: null });
       if (ser.nrFolios > 0) {
-        array = restoreVmalloc(k, ser.folios) ?? 0;
-        if (array === 0) throw new KhoError("EINVAL", "guest_memfd_luo: kho_restore_vmalloc");
-        records = this.#readRecords(array, ser.nrFolios, ser.folios, "kvm_gmem_luo_retrieve");
-        const dv = new DataView(records.buffer, records.byteOffset, records.length);
-        for (let i = 0; i < ser.nrFolios; i++) {
+        restored = this.#records.restore(ser.folios, ser.nrFolios, "kvm_gmem_luo_retrieve");
+        if (restored === null) throw new KhoError("EINVAL", "guest_memfd_luo: kho_restore_vmalloc");
+        for (const [i, r] of restored.records.entries()) {
           from = i + 1; // err_put_remaining_folios: i++
-          const r = getGuestMemfdFolioSer(dv, i * GUEST_MEMFD_LUO_FOLIO_SER_SIZE);
           if (r.pfn === 0) continue;
           const pfn = k.kho.restoreFolio(r.pfn * PAGE_SIZE);
           if (pfn === null) {
@@ -318,18 +287,17 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
           }
           this.#addFolio(file, pfn, r.index, (r.flags & GUEST_MEMFD_LUO_FOLIO_UPTODATE) !== 0);
         }
-        k.vmalloc.vfree(array);
-        array = 0;
+        k.vmalloc.vfree(restored.array);
+        restored = null;
       }
     } catch (e) {
       if (!(e instanceof KhoError)) throw e;
       file?.put(); // err_destroy_file: the folios added go with it
       if (ser.nrFolios > 0) {
-        if (array === 0) array = restoreVmalloc(k, ser.folios) ?? 0;
-        if (array !== 0) {
-          records ??= this.#readRecords(array, ser.nrFolios, ser.folios, "kvm_gmem_luo_retrieve");
-          this.#discardFolios(records, ser.nrFolios, from);
-          k.vmalloc.vfree(array);
+        restored ??= this.#records.restore(ser.folios, ser.nrFolios, "kvm_gmem_luo_retrieve");
+        if (restored !== null) {
+          this.#records.discard(restored.records, { from });
+          k.vmalloc.vfree(restored.array);
         }
       }
       k.kho.restoreFree(serPa);
@@ -374,45 +342,19 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
     const serPa = args.serializedData;
     const ser = this.#readSer(serPa, "kvm_gmem_luo_finish");
     if (ser.nrFolios > 0) {
-      const array = restoreVmalloc(k, ser.folios);
-      if (array !== null) {
-        const records = this.#readRecords(array, ser.nrFolios, ser.folios, "kvm_gmem_luo_finish");
-        this.#discardFolios(records, ser.nrFolios, 0);
-        k.vmalloc.vfree(array);
+      const r = this.#records.restore(ser.folios, ser.nrFolios, "kvm_gmem_luo_finish");
+      if (r !== null) {
+        this.#records.discard(r.records); // kvm_gmem_luo_discard_folios
+        k.vmalloc.vfree(r.array);
       }
     }
     k.kho.restoreFree(serPa);
   }
 
-  /** `kvm_gmem_luo_discard_folios(records, nr, from)`: restore and put; misses skipped. */
-  #discardFolios(records: Uint8Array, nr: number, from: number): void {
-    const k = this.kernel;
-    const dv = new DataView(records.buffer, records.byteOffset, records.length);
-    for (let i = from; i < nr; i++) {
-      const r = getGuestMemfdFolioSer(dv, i * GUEST_MEMFD_LUO_FOLIO_SER_SIZE);
-      if (r.pfn === 0) continue;
-      const pfn = k.kho.restoreFolio(r.pfn * PAGE_SIZE);
-      if (pfn !== null) k.buddy.folioPut(pfn);
-    }
-  }
-
   /** `phys_to_virt(serialized_data)` and the read: a page fault oops when it is not RAM. */
   #readSer(serPa: number, fn: string) {
-    const { machine, log } = this.kernel;
-    const size = GUEST_MEMFD_LUO_SER_LAYOUT.size;
-    if (!Number.isSafeInteger(serPa) || !machine.topology.isRam(serPa, size)) {
-      throw new KernelOops({ address: serPa, fn }, log);
-    }
-    return readGuestMemfdLuoSer(machine.mem, serPa);
-  }
-
-  /** The `nr` records of the restored array; reading past the area is a page fault oops. */
-  #readRecords(array: number, nr: number, desc: KhoVmalloc, fn: string): Uint8Array {
-    const bytes = nr * GUEST_MEMFD_LUO_FOLIO_SER_SIZE;
-    if (bytes > desc.totalPages * PAGE_SIZE) {
-      throw new KernelOops({ address: array + desc.totalPages * PAGE_SIZE, fn }, this.kernel.log);
-    }
-    return this.kernel.vmalloc.readBytes(array, bytes);
+    requireSerRam(this.kernel, serPa, GUEST_MEMFD_LUO_SER_LAYOUT.size, fn);
+    return readGuestMemfdLuoSer(this.kernel.machine.mem, serPa);
   }
 }
 

@@ -54,6 +54,7 @@ import {
   HUGE_MEMFD_COMPATIBLE,
   HUGEMFD_FOLIO_SER_SIZE,
   HUGEMFD_SER_LAYOUT,
+  type HugemfdFolioSer,
   HUGETLB_FLB_COMPATIBLE,
   HUGETLB_SER_LAYOUT,
   HUGETLB_SER_MAX_HSTATES,
@@ -64,12 +65,16 @@ import {
   writeHugemfdSer,
   writeHugetlbSer,
 } from "../kho/abi/hugetlb.ts";
-import { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
-import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
 import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "../luo/file_handler.ts";
 import type { FlbOpArgs, LiveUpdateFlb } from "../luo/luo_flb.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
-import { MemfdFile, type ShmemFolio } from "./memfd.ts";
+import {
+  EMPTY_VMALLOC,
+  FolioRecordArray,
+  type PreservedFolios,
+  requireSerRam,
+} from "./folio_records.ts";
+import { MemfdFile } from "./memfd.ts";
 
 /** Fault-injection site of the record array (`vcalloc`). */
 export const HUGEMFD_FOLIOS_SITE = "hugemfd_folios";
@@ -236,17 +241,10 @@ function allocPreserveQuirk(k: Kernel, size: number, fn: string): number {
 }
 
 /** What preserve keeps for unpreserve (`private_data`; never handed over). */
-interface HugemfdPrivate {
-  readonly file: MemfdFile;
-  readonly folios: readonly ShmemFolio[];
-  /** vmalloc address of the record array, 0 for an empty file. */
-  readonly array: number;
-  readonly desc: KhoVmalloc;
+interface HugemfdPrivate extends PreservedFolios<MemfdFile> {
   /** Byte offset of the file's hstate count in the FLB's `hugetlb_ser`. */
   readonly countAt: number;
 }
-
-const EMPTY_VMALLOC = new KhoVmalloc({ first: 0, totalPages: 0, flags: 0, order: 0 });
 
 /**
  * The `huge-memfd-v1` file handler of one kernel.
@@ -283,12 +281,19 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
   readonly flb: HugetlbFlb;
   /** How retrieved folios get their struct pages back. */
   readonly vmemmapRestore: HugetlbVmemmapRestore;
+  readonly #records: FolioRecordArray<HugemfdFolioSer>;
 
   /** The handler of `kernel`, with its FLB. */
   constructor(kernel: Kernel, flb: HugetlbFlb, vmemmapRestore = REBUILD_AND_REOPTIMIZE) {
     this.kernel = kernel;
     this.flb = flb;
     this.vmemmapRestore = vmemmapRestore;
+    this.#records = new FolioRecordArray(kernel, {
+      name: "hugemfd",
+      site: HUGEMFD_FOLIOS_SITE,
+      size: HUGEMFD_FOLIO_SER_SIZE,
+      get: getHugemfdFolioSer,
+    });
   }
 
   /** `hugemfd_can_preserve`: `is_file_hugepages(file) && !i_nlink`, of this kernel. */
@@ -352,51 +357,17 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
     if (file.size === 0) return { file, folios: [], array: 0, desc: EMPTY_VMALLOC, countAt };
     const folios = file.pinFolios();
     try {
-      const nr = folios.length;
-      const array = k.vmalloc.vzalloc(nr * HUGEMFD_FOLIO_SER_SIZE, { site: HUGEMFD_FOLIOS_SITE });
-      if (array === null) throw new KhoError("ENOMEM", "hugemfd: vcalloc of the records");
-      try {
-        const records = new Uint8Array(nr * HUGEMFD_FOLIO_SER_SIZE);
-        const dv = new DataView(records.buffer);
-        let i = 0;
-        try {
-          for (; i < nr; i++) {
-            const f = folios[i];
-            k.kho.preserveFolio(f.pfn);
-            this.#addCount(countAt, 1);
-            putHugemfdFolioSer(dv, i * HUGEMFD_FOLIO_SER_SIZE, { pfn: f.pfn, index: f.index });
-          }
-        } catch (e) {
-          for (let j = 0; j < i; j++) {
-            k.kho.unpreserveFolio(folios[j].pfn);
-            this.#addCount(countAt, -1);
-          }
-          throw e;
-        }
-        k.vmalloc.writeBytes(array, records);
-        const pfns = folios.map((f) => f.pfn);
-        const order = file.folioOrder;
-        let desc: KhoVmalloc;
-        try {
-          this.vmemmapRestore.preserveFolios?.(k, pfns, order);
-          try {
-            desc = preserveVmalloc(k, array);
-          } catch (e) {
-            this.vmemmapRestore.unpreserveFolios?.(k, pfns, order);
-            throw e;
-          }
-        } catch (e) {
-          for (const f of folios) {
-            k.kho.unpreserveFolio(f.pfn);
-            this.#addCount(countAt, -1);
-          }
-          throw e;
-        }
-        return { file, folios, array, desc, countAt };
-      } catch (e) {
-        k.vmalloc.vfree(array);
-        throw e;
-      }
+      const vmemmapArgs = () => [k, folios.map((f) => f.pfn), file.folioOrder] as const;
+      const { array, desc } = this.#records.preserve(folios, {
+        record: (dv, at, f) => {
+          this.#addCount(countAt, 1);
+          putHugemfdFolioSer(dv, at, { pfn: f.pfn, index: f.index });
+        },
+        unrecord: () => this.#addCount(countAt, -1),
+        preserveMore: () => this.vmemmapRestore.preserveFolios?.(...vmemmapArgs()),
+        unpreserveMore: () => this.vmemmapRestore.unpreserveFolios?.(...vmemmapArgs()),
+      });
+      return { file, folios, array, desc, countAt };
     } catch (e) {
       for (const f of folios) file.unpinFolio(f);
       throw e;
@@ -411,16 +382,14 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
       k.log.warn("hugemfd_unpreserve", "no serialized data");
       return;
     }
-    if (p.folios.length > 0) {
-      unpreserveVmalloc(k, p.desc);
-      this.vmemmapRestore.unpreserveFolios?.(k, p.folios.map((f) => f.pfn), p.file.folioOrder);
-      for (const f of p.folios) {
-        k.kho.unpreserveFolio(f.pfn);
+    this.#records.unpreserve(p, {
+      unpreserveMore: () =>
+        this.vmemmapRestore.unpreserveFolios?.(k, p.folios.map((f) => f.pfn), p.file.folioOrder),
+      each: (f) => {
         this.#addCount(p.countAt, -1);
         p.file.unpinFolio(f);
-      }
-      k.vmalloc.vfree(p.array);
-    }
+      },
+    });
     k.kho.unpreserveFree(args.serializedData);
     p.file.freeze(false);
     p.file.put();
@@ -448,13 +417,13 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
       throw new KhoError("ENOMEM", "hugemfd_setup_rsrv: hugetlb cgroup charge");
     }
     if (ser.nrFolios > 0) {
-      const array = restoreVmalloc(k, ser.folios);
-      if (array === null) {
+      const r = this.#records.restore(ser.folios, ser.nrFolios, "hugemfd_retrieve");
+      if (r === null) {
         file.put();
         throw new KhoError("EINVAL", "hugemfd: kho_restore_vmalloc failed");
       }
-      const recs = this.#records(array, ser.nrFolios, ser.folios, "hugemfd_retrieve");
-      k.vmalloc.vfree(array);
+      const recs = r.records;
+      k.vmalloc.vfree(r.array);
       // Restore each folio; a failure leaks those already restored (they may be in DMA use).
       const pfns: number[] = [];
       for (const r of recs) {
@@ -496,12 +465,13 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
     const k = this.kernel;
     const serPa = args.serializedData;
     const ser = this.#readSer(serPa, "hugemfd_finish");
-    const array = ser.nrFolios > 0 ? restoreVmalloc(k, ser.folios) : null;
-    if (array !== null) {
-      const recs = this.#records(array, ser.nrFolios, ser.folios, "hugemfd_finish");
-      k.vmalloc.vfree(array);
+    const restored = ser.nrFolios > 0
+      ? this.#records.restore(ser.folios, ser.nrFolios, "hugemfd_finish")
+      : null;
+    if (restored !== null) {
+      k.vmalloc.vfree(restored.array);
       const pfns: number[] = [];
-      for (const r of recs) {
+      for (const r of restored.records) {
         const pfn = this.vmemmapRestore.restoreFolio(k, r.pfn * PAGE_SIZE);
         if (pfn === null) {
           k.log.warning("hugemfd", `Could not restore folio at ${hex(r.pfn * PAGE_SIZE)}`);
@@ -518,29 +488,8 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
 
   /** `phys_to_virt(serialized_data)` and the read: a page fault oops when it is not RAM. */
   #readSer(serPa: number, fn: string) {
-    const { machine, log } = this.kernel;
-    if (!Number.isSafeInteger(serPa) || !machine.topology.isRam(serPa, HUGEMFD_SER_LAYOUT.bytes)) {
-      throw new KernelOops({ address: serPa, fn }, log);
-    }
-    return readHugemfdSer(machine.mem, serPa);
-  }
-
-  /** The `nr` records of the restored array; reading past the area is a page fault oops. */
-  #records(
-    array: number,
-    nr: number,
-    desc: KhoVmalloc,
-    fn: string,
-  ): { pfn: number; index: number }[] {
-    const bytes = nr * HUGEMFD_FOLIO_SER_SIZE;
-    if (bytes > desc.totalPages * PAGE_SIZE) {
-      throw new KernelOops({ address: array + desc.totalPages * PAGE_SIZE, fn }, this.kernel.log);
-    }
-    const b = this.kernel.vmalloc.readBytes(array, bytes);
-    const dv = new DataView(b.buffer, b.byteOffset, b.length);
-    const out: { pfn: number; index: number }[] = [];
-    for (let i = 0; i < nr; i++) out.push(getHugemfdFolioSer(dv, i * HUGEMFD_FOLIO_SER_SIZE));
-    return out;
+    requireSerRam(this.kernel, serPa, HUGEMFD_SER_LAYOUT.bytes, fn);
+    return readHugemfdSer(this.kernel.machine.mem, serPa);
   }
 }
 

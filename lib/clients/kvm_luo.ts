@@ -21,7 +21,6 @@
 
 import { KhoError } from "../errors.ts";
 import type { Kernel } from "../boot/kernel.ts";
-import { KernelOops } from "../kernel/oops.ts";
 import {
   decodeKvmLuoSer,
   encodeKvmLuoSer,
@@ -30,6 +29,7 @@ import {
 } from "../kho/abi/kvm.ts";
 import { hasGuestMemory } from "../kho/profiles.ts";
 import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "../luo/file_handler.ts";
+import { requireSerRam } from "./folio_records.ts";
 import { KVM_CREATE_VM_SITE, KvmVm } from "./kvm.ts";
 
 /**
@@ -113,10 +113,7 @@ export class KvmLuoHandler implements LiveUpdateFileHandler {
   }
 
   #readSer(serPa: number, fn: string) {
-    const { machine, log } = this.kernel;
-    if (!Number.isSafeInteger(serPa) || !machine.topology.isRam(serPa, KVM_LUO_SER_LAYOUT.size)) {
-      throw new KernelOops({ address: serPa, fn }, log);
-    }
-    return decodeKvmLuoSer(machine.mem.readBytes(serPa, KVM_LUO_SER_LAYOUT.size));
+    requireSerRam(this.kernel, serPa, KVM_LUO_SER_LAYOUT.size, fn);
+    return decodeKvmLuoSer(this.kernel.machine.mem.readBytes(serPa, KVM_LUO_SER_LAYOUT.size));
   }
 }

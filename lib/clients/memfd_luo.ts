@@ -36,13 +36,13 @@
 
 import { type ErrnoName, KernelBug, KhoError } from "../errors.ts";
 import type { Kernel, KernelModule } from "../boot/kernel.ts";
-import { KernelOops } from "../kernel/oops.ts";
 import {
   getFolioSer,
   MEMFD_LUO_ALL_SEALS,
   MEMFD_LUO_FOLIO_DIRTY,
   MEMFD_LUO_FOLIO_SER_SIZE,
   MEMFD_LUO_FOLIO_UPTODATE,
+  type MemfdFolioSer,
   type MemfdLuoCompat,
   memfdLuoSerLayout,
   putFolioSer,
@@ -50,10 +50,14 @@ import {
   writeMemfdLuoSer,
 } from "../kho/abi/memfd.ts";
 import type { KhoBug } from "../kho/profiles.ts";
-import { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
-import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
 import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "../luo/file_handler.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
+import {
+  EMPTY_VMALLOC,
+  FolioRecordArray,
+  type PreservedFolios,
+  requireSerRam,
+} from "./folio_records.ts";
 import { MemfdFile, type ShmemFolio } from "./memfd.ts";
 
 /** Fault-injection site of the pinned-folio pointer array (`kvmalloc_array`). */
@@ -64,17 +68,6 @@ export const MEMFD_LUO_FOLIOS_SITE = "memfd_luo_folios";
 export const MEMFD_ALLOC_FILE_SITE = "memfd_alloc_file";
 /** Fault-injection site of a retrieved folio's memcg charge (`mem_cgroup_charge`). */
 export const MEM_CGROUP_CHARGE_SITE = "mem_cgroup_charge";
-
-/** What preserve keeps for unpreserve (`private_data`; never handed over). */
-interface MemfdLuoPrivate {
-  readonly file: MemfdFile;
-  readonly folios: readonly ShmemFolio[];
-  /** vmalloc address of the record array, 0 for an empty file. */
-  readonly array: number;
-  readonly desc: KhoVmalloc;
-}
-
-const EMPTY_VMALLOC = new KhoVmalloc({ first: 0, totalPages: 0, flags: 0, order: 0 });
 
 /**
  * `memfd_luo_handler` of one kernel.
@@ -104,6 +97,7 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
   /** The kernel whose files this handler takes. */
   readonly kernel: Kernel;
   readonly #bugs: ReadonlySet<KhoBug>;
+  readonly #records: FolioRecordArray<MemfdFolioSer>;
 
   /** The handler of `kernel` (its generation's memfd ABI and bugs; EOPNOTSUPP without LUO). */
   constructor(kernel: Kernel) {
@@ -114,6 +108,12 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
     this.kernel = kernel;
     this.compatible = luo.memfd;
     this.#bugs = new Set(kernel.profile.bugs);
+    this.#records = new FolioRecordArray(kernel, {
+      name: "memfd_luo",
+      site: MEMFD_LUO_FOLIOS_SITE,
+      size: MEMFD_LUO_FOLIO_SER_SIZE,
+      get: getFolioSer,
+    });
   }
 
   /** `memfd_luo_can_preserve`: a shmem file (not hugetlbfs) with no link, of this kernel. */
@@ -159,7 +159,7 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
   }
 
   /** `memfd_luo_preserve_folios`: pin, preserve each folio, record it, preserve the records. */
-  #preserveFolios(file: MemfdFile): MemfdLuoPrivate {
+  #preserveFolios(file: MemfdFile): PreservedFolios<MemfdFile> {
     const k = this.kernel;
     if (file.size === 0) return { file, folios: [], array: 0, desc: EMPTY_VMALLOC };
     if (k.faults.shouldFail(MEMFD_LUO_PIN_ARRAY_SITE)) {
@@ -167,43 +167,16 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
     }
     const folios = file.pinFolios();
     try {
-      const nr = folios.length;
-      const array = k.vmalloc.vzalloc(nr * MEMFD_LUO_FOLIO_SER_SIZE, {
-        site: MEMFD_LUO_FOLIOS_SITE,
+      const sampled = this.#bugs.has("memfd-flags-sampled");
+      const { array, desc } = this.#records.preserve(folios, {
+        record: (dv, at, f) =>
+          putFolioSer(dv, at, {
+            pfn: f.pfn,
+            flags: sampled ? sampledFlags(f) : this.#makeUptodate(f),
+            index: f.index,
+          }),
       });
-      if (array === null) throw new KhoError("ENOMEM", "memfd_luo: vcalloc of the records");
-      try {
-        const records = new Uint8Array(nr * MEMFD_LUO_FOLIO_SER_SIZE);
-        const dv = new DataView(records.buffer);
-        const sampled = this.#bugs.has("memfd-flags-sampled");
-        let i = 0;
-        try {
-          for (; i < nr; i++) {
-            const f = folios[i];
-            k.kho.preserveFolio(f.pfn);
-            putFolioSer(dv, i * MEMFD_LUO_FOLIO_SER_SIZE, {
-              pfn: f.pfn,
-              flags: sampled ? sampledFlags(f) : this.#makeUptodate(f),
-              index: f.index,
-            });
-          }
-        } catch (e) {
-          for (let j = 0; j < i; j++) k.kho.unpreserveFolio(folios[j].pfn);
-          throw e;
-        }
-        k.vmalloc.writeBytes(array, records);
-        let desc: KhoVmalloc;
-        try {
-          desc = preserveVmalloc(k, array);
-        } catch (e) {
-          for (const f of folios) k.kho.unpreserveFolio(f.pfn);
-          throw e;
-        }
-        return { file, folios, array, desc };
-      } catch (e) {
-        k.vmalloc.vfree(array);
-        throw e;
-      }
+      return { file, folios, array, desc };
     } catch (e) {
       for (const f of folios) file.unpinFolio(f);
       throw e;
@@ -237,20 +210,13 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
   /** `memfd_luo_unpreserve`: unfreeze, unpreserve and unpin every folio, free the records. */
   unpreserve(args: FileOpArgs): void {
     const k = this.kernel;
-    const p = args.privateData as MemfdLuoPrivate | null;
+    const p = args.privateData as PreservedFolios<MemfdFile> | null;
     if (args.serializedData === 0 || p === null) {
       k.log.warn("memfd_luo_unpreserve", "no serialized data");
       return;
     }
     p.file.freeze(false);
-    if (p.folios.length > 0) {
-      unpreserveVmalloc(k, p.desc);
-      for (const f of p.folios) {
-        k.kho.unpreserveFolio(f.pfn);
-        p.file.unpinFolio(f);
-      }
-      k.vmalloc.vfree(p.array);
-    }
+    this.#records.unpreserve(p, { each: (f) => p.file.unpinFolio(f) });
     k.kho.unpreserveFree(args.serializedData);
     p.file.put();
   }
@@ -278,11 +244,10 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
       file.pos = ser.pos;
       file.setSize(ser.size);
       if (ser.nrFolios > 0) {
-        const array = restoreVmalloc(k, ser.folios);
-        if (array === null) throw new KhoError("EINVAL", "memfd_luo: kho_restore_vmalloc failed");
-        const records = this.#readRecords(array, ser.nrFolios, ser.folios, "memfd_luo_retrieve");
-        const err = this.#retrieveFolios(file, records, ser.nrFolios);
-        k.vmalloc.vfree(array);
+        const r = this.#records.restore(ser.folios, ser.nrFolios, "memfd_luo_retrieve");
+        if (r === null) throw new KhoError("EINVAL", "memfd_luo: kho_restore_vmalloc failed");
+        const err = this.#retrieveFolios(file, r.records);
+        k.vmalloc.vfree(r.array);
         if (err !== null) throw new KhoError(err, `memfd_luo: retrieving the folios failed`);
       }
     } catch (e) {
@@ -301,14 +266,14 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
    * which, with `memfd-retrieve-lost-errno`, is 0 once a folio succeeded: the file then
    * misses that folio and the rest. Returns the errno, or null for success.
    */
-  #retrieveFolios(file: MemfdFile, records: Uint8Array, nr: number): ErrnoName | null {
+  #retrieveFolios(file: MemfdFile, records: readonly MemfdFolioSer[]): ErrnoName | null {
     const k = this.kernel;
     const lostErrno = this.#bugs.has("memfd-retrieve-lost-errno");
-    const dv = new DataView(records.buffer, records.byteOffset, records.length);
+    const nr = records.length;
     let err: ErrnoName | null = "EIO";
     let i = 0;
     for (; i < nr; i++) {
-      const r = getFolioSer(dv, i * MEMFD_LUO_FOLIO_SER_SIZE);
+      const r = records[i];
       if (r.pfn === 0) continue;
       const pfn = k.kho.restoreFolio(r.pfn * PAGE_SIZE);
       if (pfn === null) {
@@ -356,12 +321,7 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
     if (i === nr) return null;
     // put_folios: restore and put every folio after the failed one.
     const pfnAsPhys = this.#bugs.has("memfd-put-folios-pfn-as-phys");
-    for (let j = i + 1; j < nr; j++) {
-      const r = getFolioSer(dv, j * MEMFD_LUO_FOLIO_SER_SIZE);
-      if (!pfnAsPhys && r.pfn === 0) continue;
-      const pfn = k.kho.restoreFolio(pfnAsPhys ? r.pfn : r.pfn * PAGE_SIZE);
-      if (pfn !== null) k.buddy.folioPut(pfn);
-    }
+    this.#records.discard(records, { from: i + 1, pfnAsPhys });
     return err;
   }
 
@@ -376,42 +336,18 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
     const k = this.kernel;
     const serPa = args.serializedData;
     const ser = this.#readSer(serPa, "memfd_luo_finish");
-    const array = restoreVmalloc(k, ser.folios);
-    if (array !== null) {
-      const records = this.#readRecords(array, ser.nrFolios, ser.folios, "memfd_luo_finish");
-      const dv = new DataView(records.buffer, records.byteOffset, records.length);
-      for (let i = 0; i < ser.nrFolios; i++) {
-        const r = getFolioSer(dv, i * MEMFD_LUO_FOLIO_SER_SIZE);
-        if (r.pfn === 0) continue;
-        const pfn = k.kho.restoreFolio(r.pfn * PAGE_SIZE);
-        if (pfn === null) {
-          k.log.warning("memfd_luo", `Could not restore folio at ${hex(r.pfn * PAGE_SIZE)}`);
-          continue;
-        }
-        k.buddy.folioPut(pfn);
-      }
-      k.vmalloc.vfree(array);
+    const r = this.#records.restore(ser.folios, ser.nrFolios, "memfd_luo_finish");
+    if (r !== null) {
+      this.#records.discard(r.records, { warn: "memfd_luo" });
+      k.vmalloc.vfree(r.array);
     }
     k.kho.restoreFree(serPa);
   }
 
   /** `phys_to_virt(serialized_data)` and the read: a page fault oops when it is not RAM. */
   #readSer(serPa: number, fn: string) {
-    const { machine, log } = this.kernel;
-    const size = memfdLuoSerLayout(this.compatible).size;
-    if (!Number.isSafeInteger(serPa) || !machine.topology.isRam(serPa, size)) {
-      throw new KernelOops({ address: serPa, fn }, log);
-    }
-    return readMemfdLuoSer(machine.mem, serPa, this.compatible);
-  }
-
-  /** The `nr` records of the restored array; reading past the area is a page fault oops. */
-  #readRecords(array: number, nr: number, desc: KhoVmalloc, fn: string): Uint8Array {
-    const bytes = nr * MEMFD_LUO_FOLIO_SER_SIZE;
-    if (bytes > desc.totalPages * PAGE_SIZE) {
-      throw new KernelOops({ address: array + desc.totalPages * PAGE_SIZE, fn }, this.kernel.log);
-    }
-    return this.kernel.vmalloc.readBytes(array, bytes);
+    requireSerRam(this.kernel, serPa, memfdLuoSerLayout(this.compatible).size, fn);
+    return readMemfdLuoSer(this.kernel.machine.mem, serPa, this.compatible);
   }
 }
 
