@@ -1,11 +1,9 @@
 /**
- * The folio record array of the LUO file handlers of folio-backed files — memfd
- * (`./memfd_luo.ts`), HugeTLB memfd (`./hugetlb_luo.ts`) and guest_memfd
- * (`./guest_memfd_luo.ts`): each hands a file's folios over as a `vcalloc`'d array of 16-byte
- * records (`memfd_luo_folio_ser` and its copies), one per folio, preserved with
- * `kho_preserve_vmalloc` and described in the handler's serialized struct; the successor
- * restores the array (`kho_restore_vmalloc`), then each folio. The steps the three handlers
- * write alike are here; each keeps its own names, errors, log lines and order of undoing.
+ * The folio record array of the LUO handlers of folio-backed files (memfd, HugeTLB memfd,
+ * guest_memfd): one 16-byte record per folio (`memfd_luo_folio_ser` and its copies) in a
+ * `vcalloc`'d array preserved with `kho_preserve_vmalloc`, restored by the successor before
+ * each folio. The steps the handlers write alike are here; each keeps its own names, errors,
+ * log lines and order of undoing.
  *
  * @module
  */
@@ -15,8 +13,9 @@ import type { Kernel } from "../boot/kernel.ts";
 import { KernelOops } from "../kernel/oops.ts";
 import { KhoVmalloc } from "../kho/abi/kexec_handover.ts";
 import { preserveVmalloc, restoreVmalloc, unpreserveVmalloc } from "../kho/vmalloc.ts";
+import type { FileOpArgs } from "../luo/file_handler.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
-import type { ShmemFolio } from "./memfd.ts";
+import type { MemfdFile, ShmemFolio } from "./memfd.ts";
 
 /** What preserve keeps for unpreserve (`private_data`; never handed over). */
 export interface PreservedFolios<F> {
@@ -30,24 +29,21 @@ export interface PreservedFolios<F> {
 /** The `kho_vmalloc` of a file without folios (no array). */
 export const EMPTY_VMALLOC = new KhoVmalloc({ first: 0, totalPages: 0, flags: 0, order: 0 });
 
-/** What a handler does to each folio beside `kho_preserve_folio`, and in which order it undoes. */
+/** What a handler does beside `kho_preserve_folio` and `kho_preserve_vmalloc`. */
 export interface FolioRecordOps {
-  /** Writes folio `f`'s record at byte `at` of `dv`, once `f` is preserved. */
+  /** Writes the record of folio `f` (preserved) at byte `at` of `dv`. */
   record(dv: DataView, at: number, f: ShmemFolio): void;
   /** Undoes what `record` did beyond the bytes, after `kho_unpreserve_folio(f)`. */
   unrecord?(f: ShmemFolio): void;
-  /**
-   * What the handler preserves with the folios beyond the records (a HugeTLB design's
-   * vmemmap): after the folios, before `kho_preserve_vmalloc`; all or nothing.
-   */
-  preserveMore?(): void;
-  /** Undoes `preserveMore` (a failed `kho_preserve_vmalloc`, or unpreserve). */
-  unpreserveMore?(): void;
+  /** More to preserve with the folios (a HugeTLB design's vmemmap), all or nothing. */
+  preserveMore?(folios: readonly ShmemFolio[]): void;
+  /** Undoes `preserveMore`. */
+  unpreserveMore?(folios: readonly ShmemFolio[]): void;
 }
 
 /** How a handler lays out and names its record array. */
 export interface FolioRecordSpec<R> {
-  /** The handler's name in the ENOMEM of the `vcalloc` (`"memfd_luo"`, `"hugemfd"`, …). */
+  /** The handler's name in the ENOMEM of the `vcalloc` (`"memfd_luo"`, …). */
   readonly name: string;
   /** Fault-injection site of the `vcalloc`. */
   readonly site: string;
@@ -55,23 +51,19 @@ export interface FolioRecordSpec<R> {
   readonly size: number;
   /** Reads the record at byte `at` of `dv`. */
   get(dv: DataView, at: number): R;
-  /**
-   * Whether folios are undone last first (guest_memfd's `err_unpreserve_unlocked` and
-   * unpreserve) rather than first first (memfd, HugeTLB).
-   */
+  /** Whether folios are undone last first (guest_memfd) rather than first first. */
   readonly lastFirst?: boolean;
 }
 
-/** One handler's record array, preserved and restored in `kernel`. */
+/** One handler's record array in `kernel`. */
 export class FolioRecordArray<R extends { pfn: number; index: number }> {
   /** The array of a handler of `kernel`. */
   constructor(readonly kernel: Kernel, readonly spec: FolioRecordSpec<R>) {}
 
   /**
-   * Per folio in index order `kho_preserve_folio` and its record; the records written to a
-   * `vcalloc`'d array (ENOMEM at the fault site), {@link FolioRecordOps.preserveMore}, and
-   * the array preserved. Every error undoes what the call did: the folios preserved so far
-   * (with `unrecord`), `unpreserveMore`, the array.
+   * Per folio `kho_preserve_folio` and its record, the records in a `vcalloc`'d array
+   * (ENOMEM), `preserveMore`, `kho_preserve_vmalloc` of the array. Every error undoes what the
+   * call did.
    */
   preserve(
     folios: readonly ShmemFolio[],
@@ -97,11 +89,11 @@ export class FolioRecordArray<R extends { pfn: number; index: number }> {
       }
       k.vmalloc.writeBytes(array, records);
       try {
-        ops.preserveMore?.();
+        ops.preserveMore?.(folios);
         try {
           return { array, desc: preserveVmalloc(k, array) };
         } catch (e) {
-          ops.unpreserveMore?.();
+          ops.unpreserveMore?.(folios);
           throw e;
         }
       } catch (e) {
@@ -115,48 +107,60 @@ export class FolioRecordArray<R extends { pfn: number; index: number }> {
   }
 
   /**
-   * Unpreserve's part: `kho_unpreserve_vmalloc`, `unpreserveMore`, every folio unpreserved
-   * (then `each(f)`), the array freed; nothing for a file without folios.
+   * `memfd_pin_folios` over the whole file, then {@link FolioRecordArray.preserve}; an error
+   * drops the pins. Nothing for a file of size 0.
+   */
+  preservePinned(file: MemfdFile, ops: FolioRecordOps): PreservedFolios<MemfdFile> {
+    if (file.size === 0) return { file, folios: [], array: 0, desc: EMPTY_VMALLOC };
+    const folios = file.pinFolios();
+    try {
+      return { file, folios, ...this.preserve(folios, ops) };
+    } catch (e) {
+      for (const f of folios) file.unpinFolio(f);
+      throw e;
+    }
+  }
+
+  /**
+   * `kho_unpreserve_vmalloc`, `unpreserveMore`, every folio unpreserved (then `each`), the
+   * array freed; nothing for a file without folios.
    */
   unpreserve(
     p: PreservedFolios<unknown>,
-    ops: { unpreserveMore?(): void; each?(f: ShmemFolio): void } = {},
+    ops: Pick<FolioRecordOps, "unpreserveMore"> & { each?(f: ShmemFolio): void } = {},
   ): void {
     if (p.folios.length === 0) return;
     unpreserveVmalloc(this.kernel, p.desc);
-    ops.unpreserveMore?.();
+    ops.unpreserveMore?.(p.folios);
     this.#unpreserveFolios(p.folios, ops.each);
     this.kernel.vmalloc.vfree(p.array);
   }
 
   /**
-   * `kho_restore_vmalloc(desc)` and the `nr` records in it (see {@link FolioRecordArray.read}),
-   * or null when the array does not restore.
+   * `kho_restore_vmalloc` of the array of `ser` and its `nrFolios` records (reading past the
+   * area is a page fault oops in `fn`), or null when the array does not restore.
    */
-  restore(desc: KhoVmalloc, nr: number, fn: string): { array: number; records: R[] } | null {
-    const array = restoreVmalloc(this.kernel, desc);
-    return array === null ? null : { array, records: this.read(array, nr, desc, fn) };
-  }
-
-  /** The `nr` records of the restored array; reading past the area is a page fault oops. */
-  read(array: number, nr: number, desc: KhoVmalloc, fn: string): R[] {
-    const { size } = this.spec;
-    const bytes = nr * size;
-    if (bytes > desc.totalPages * PAGE_SIZE) {
-      throw new KernelOops({ address: array + desc.totalPages * PAGE_SIZE, fn }, this.kernel.log);
+  restore(
+    ser: { folios: KhoVmalloc; nrFolios: number },
+    fn: string,
+  ): { array: number; records: R[] } | null {
+    const { kernel: k, spec } = this;
+    const array = restoreVmalloc(k, ser.folios);
+    if (array === null) return null;
+    const bytes = ser.nrFolios * spec.size;
+    if (bytes > ser.folios.totalPages * PAGE_SIZE) {
+      throw new KernelOops({ address: array + ser.folios.totalPages * PAGE_SIZE, fn }, k.log);
     }
-    const b = this.kernel.vmalloc.readBytes(array, bytes);
+    const b = k.vmalloc.readBytes(array, bytes);
     const dv = new DataView(b.buffer, b.byteOffset, b.length);
-    const out: R[] = [];
-    for (let i = 0; i < nr; i++) out.push(this.spec.get(dv, i * size));
-    return out;
+    const records: R[] = [];
+    for (let i = 0; i < ser.nrFolios; i++) records.push(spec.get(dv, i * spec.size));
+    return { array, records };
   }
 
   /**
-   * Restores and puts the folios of `records` from `from` on (pfn 0 skipped); one that does
-   * not restore is skipped, with a warning under `warn` if given. `pfnAsPhys` (memfd's
-   * `memfd-put-folios-pfn-as-phys`) passes the pfn where the physical address belongs, pfn 0
-   * included.
+   * Restores and puts the recorded folios from `from` on (pfn 0 skipped); one that does not
+   * restore is skipped (warned under `warn`). `pfnAsPhys`: memfd's bug of that name.
    */
   discard(
     records: readonly R[],
@@ -169,9 +173,7 @@ export class FolioRecordArray<R extends { pfn: number; index: number }> {
       const phys = o.pfnAsPhys ? r.pfn : r.pfn * PAGE_SIZE;
       const pfn = k.kho.restoreFolio(phys);
       if (pfn !== null) k.buddy.folioPut(pfn);
-      else if (o.warn !== undefined) {
-        k.log.warning(o.warn, `Could not restore folio at ${hex(phys)}`);
-      }
+      else if (o.warn) k.log.warning(o.warn, `Could not restore folio at ${hex(phys)}`);
     }
   }
 
@@ -186,9 +188,38 @@ export class FolioRecordArray<R extends { pfn: number; index: number }> {
 }
 
 /**
- * `phys_to_virt(serialized_data)` for a handler's struct of `size` bytes: a page fault oops
- * when it is not RAM.
+ * A handler's `preserve`: the file frozen, its struct from `alloc` (`kho_alloc_preserve`),
+ * `fill(ser)` (folios preserved, struct written; returns the `private_data`), LUO's reference
+ * to the file (`fget`). Every error frees the struct and unfreezes (not after an oops).
  */
+export function preserveFile(
+  kernel: Kernel,
+  args: FileOpArgs,
+  alloc: () => number,
+  fill: (ser: number) => unknown,
+): void {
+  const file = args.file as { freeze(on: boolean): void; get(): void };
+  file.freeze(true);
+  let ser: number;
+  try {
+    ser = alloc();
+  } catch (e) {
+    if (!(e instanceof KernelOops)) file.freeze(false);
+    throw e;
+  }
+  try {
+    const p = fill(ser);
+    file.get();
+    args.privateData = p;
+    args.serializedData = ser;
+  } catch (e) {
+    kernel.kho.unpreserveFree(ser);
+    file.freeze(false);
+    throw e;
+  }
+}
+
+/** `phys_to_virt(serialized_data)` of a `size`-byte struct: a page fault oops if not RAM. */
 export function requireSerRam(kernel: Kernel, serPa: number, size: number, fn: string): void {
   if (!Number.isSafeInteger(serPa) || !kernel.machine.topology.isRam(serPa, size)) {
     throw new KernelOops({ address: serPa, fn }, kernel.log);

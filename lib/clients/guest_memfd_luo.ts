@@ -75,6 +75,7 @@ import {
   EMPTY_VMALLOC,
   FolioRecordArray,
   type PreservedFolios,
+  preserveFile,
   requireSerRam,
 } from "./folio_records.ts";
 import { KvmVm } from "./kvm.ts";
@@ -154,30 +155,21 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
   preserve(args: FileOpArgs): void {
     const file = args.file as GuestMemfdFile;
     const { kho, machine } = this.kernel;
-    file.freeze(true);
-    try {
+    const alloc = () => {
       if (file.size === 0) throw new KhoError("EINVAL", "kvm_gmem_luo_preserve: size 0");
-      const ser = kho.allocPreserve(GUEST_MEMFD_LUO_SER_LAYOUT.size);
-      try {
-        const p = this.#preserveFolios(file);
-        writeGuestMemfdLuoSer(machine.mem, ser, {
-          size: file.size,
-          flags: abiFlags(file.flags),
-          nrFolios: p.folios.length,
-          vmToken: 0n, // set by freeze
-          folios: p.desc,
-        });
-        file.get(); // LUO's reference (fget in luo_preserve_file)
-        args.privateData = p;
-        args.serializedData = ser;
-      } catch (e) {
-        kho.unpreserveFree(ser);
-        throw e;
-      }
-    } catch (e) {
-      file.freeze(false);
-      throw e;
-    }
+      return kho.allocPreserve(GUEST_MEMFD_LUO_SER_LAYOUT.size);
+    };
+    preserveFile(this.kernel, args, alloc, (ser) => {
+      const p = this.#preserveFolios(file);
+      writeGuestMemfdLuoSer(machine.mem, ser, {
+        size: file.size,
+        flags: abiFlags(file.flags),
+        nrFolios: p.folios.length,
+        vmToken: 0n, // set by freeze
+        folios: p.desc,
+      });
+      return p;
+    });
   }
 
   /** The two walks: count, then preserve and record each folio; the records preserved. */
@@ -275,7 +267,7 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
       }
       file = createGuestMemfdFile(vmFile, { size: ser.size, flags: gmemFlags, hugetlbOrder: null });
       if (ser.nrFolios > 0) {
-        restored = this.#records.restore(ser.folios, ser.nrFolios, "kvm_gmem_luo_retrieve");
+        restored = this.#records.restore(ser, "kvm_gmem_luo_retrieve");
         if (restored === null) throw new KhoError("EINVAL", "guest_memfd_luo: kho_restore_vmalloc");
         for (const [i, r] of restored.records.entries()) {
           from = i + 1; // err_put_remaining_folios: i++
@@ -294,7 +286,7 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
       if (!(e instanceof KhoError)) throw e;
       file?.put(); // err_destroy_file: the folios added go with it
       if (ser.nrFolios > 0) {
-        restored ??= this.#records.restore(ser.folios, ser.nrFolios, "kvm_gmem_luo_retrieve");
+        restored ??= this.#records.restore(ser, "kvm_gmem_luo_retrieve");
         if (restored !== null) {
           this.#records.discard(restored.records, { from });
           k.vmalloc.vfree(restored.array);
@@ -342,7 +334,7 @@ export class GuestMemfdLuoHandler implements LiveUpdateFileHandler {
     const serPa = args.serializedData;
     const ser = this.#readSer(serPa, "kvm_gmem_luo_finish");
     if (ser.nrFolios > 0) {
-      const r = this.#records.restore(ser.folios, ser.nrFolios, "kvm_gmem_luo_finish");
+      const r = this.#records.restore(ser, "kvm_gmem_luo_finish");
       if (r !== null) {
         this.#records.discard(r.records); // kvm_gmem_luo_discard_folios
         k.vmalloc.vfree(r.array);

@@ -69,12 +69,12 @@ import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "../luo/file_han
 import type { FlbOpArgs, LiveUpdateFlb } from "../luo/luo_flb.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
 import {
-  EMPTY_VMALLOC,
   FolioRecordArray,
   type PreservedFolios,
+  preserveFile,
   requireSerRam,
 } from "./folio_records.ts";
-import { MemfdFile } from "./memfd.ts";
+import { MemfdFile, type ShmemFolio } from "./memfd.ts";
 
 /** Fault-injection site of the record array (`vcalloc`). */
 export const HUGEMFD_FOLIOS_SITE = "hugemfd_folios";
@@ -306,33 +306,19 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
   preserve(args: FileOpArgs): void {
     const file = args.file as MemfdFile;
     const k = this.kernel;
-    const { kho, machine } = k;
-    file.freeze(true); // hugetlb_i_freeze(inode, true)
-    let ser: number;
-    try {
-      ser = allocPreserveQuirk(k, HUGEMFD_SER_LAYOUT.bytes, "hugemfd_preserve");
-    } catch (e) {
-      if (!(e instanceof KernelOops)) file.freeze(false);
-      throw e;
-    }
-    try {
-      const countAt = this.#countOffset(file.folioOrder);
-      const p = this.#preserveFolios(file, countAt);
-      writeHugemfdSer(machine.mem, ser, {
+    const alloc = () => allocPreserveQuirk(k, HUGEMFD_SER_LAYOUT.bytes, "hugemfd_preserve");
+    // the file frozen first: hugetlb_i_freeze(inode, true)
+    preserveFile(k, args, alloc, (ser) => {
+      const p = this.#preserveFolios(file, this.#countOffset(file.folioOrder));
+      writeHugemfdSer(k.machine.mem, ser, {
         size: file.size,
         pos: file.pos,
         nrFolios: p.folios.length,
         folios: p.desc,
         order: file.folioOrder,
       });
-      file.get(); // LUO's reference to the preserved file
-      args.privateData = p;
-      args.serializedData = ser;
-    } catch (e) {
-      kho.unpreserveFree(ser);
-      file.freeze(false);
-      throw e;
-    }
+      return p;
+    });
   }
 
   /** Byte offset of the count of the hstate of `order` in the outgoing `hugetlb_ser` (ENOENT). */
@@ -354,24 +340,19 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
   /** Pin, preserve and count each folio, record it, preserve the records. */
   #preserveFolios(file: MemfdFile, countAt: number): HugemfdPrivate {
     const k = this.kernel;
-    if (file.size === 0) return { file, folios: [], array: 0, desc: EMPTY_VMALLOC, countAt };
-    const folios = file.pinFolios();
-    try {
-      const vmemmapArgs = () => [k, folios.map((f) => f.pfn), file.folioOrder] as const;
-      const { array, desc } = this.#records.preserve(folios, {
-        record: (dv, at, f) => {
-          this.#addCount(countAt, 1);
-          putHugemfdFolioSer(dv, at, { pfn: f.pfn, index: f.index });
-        },
-        unrecord: () => this.#addCount(countAt, -1),
-        preserveMore: () => this.vmemmapRestore.preserveFolios?.(...vmemmapArgs()),
-        unpreserveMore: () => this.vmemmapRestore.unpreserveFolios?.(...vmemmapArgs()),
-      });
-      return { file, folios, array, desc, countAt };
-    } catch (e) {
-      for (const f of folios) file.unpinFolio(f);
-      throw e;
-    }
+    const pfns = (folios: readonly ShmemFolio[]) => folios.map((f) => f.pfn);
+    const p = this.#records.preservePinned(file, {
+      record: (dv, at, f) => {
+        this.#addCount(countAt, 1);
+        putHugemfdFolioSer(dv, at, { pfn: f.pfn, index: f.index });
+      },
+      unrecord: () => this.#addCount(countAt, -1),
+      preserveMore: (folios) =>
+        this.vmemmapRestore.preserveFolios?.(k, pfns(folios), file.folioOrder),
+      unpreserveMore: (folios) =>
+        this.vmemmapRestore.unpreserveFolios?.(k, pfns(folios), file.folioOrder),
+    });
+    return { ...p, countAt };
   }
 
   /** `hugemfd_unpreserve`: everything preserve did, undone. */
@@ -383,8 +364,8 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
       return;
     }
     this.#records.unpreserve(p, {
-      unpreserveMore: () =>
-        this.vmemmapRestore.unpreserveFolios?.(k, p.folios.map((f) => f.pfn), p.file.folioOrder),
+      unpreserveMore: (folios) =>
+        this.vmemmapRestore.unpreserveFolios?.(k, folios.map((f) => f.pfn), p.file.folioOrder),
       each: (f) => {
         this.#addCount(p.countAt, -1);
         p.file.unpinFolio(f);
@@ -417,7 +398,7 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
       throw new KhoError("ENOMEM", "hugemfd_setup_rsrv: hugetlb cgroup charge");
     }
     if (ser.nrFolios > 0) {
-      const r = this.#records.restore(ser.folios, ser.nrFolios, "hugemfd_retrieve");
+      const r = this.#records.restore(ser, "hugemfd_retrieve");
       if (r === null) {
         file.put();
         throw new KhoError("EINVAL", "hugemfd: kho_restore_vmalloc failed");
@@ -465,9 +446,7 @@ export class HugeMemfdLuoHandler implements LiveUpdateFileHandler {
     const k = this.kernel;
     const serPa = args.serializedData;
     const ser = this.#readSer(serPa, "hugemfd_finish");
-    const restored = ser.nrFolios > 0
-      ? this.#records.restore(ser.folios, ser.nrFolios, "hugemfd_finish")
-      : null;
+    const restored = ser.nrFolios > 0 ? this.#records.restore(ser, "hugemfd_finish") : null;
     if (restored !== null) {
       k.vmalloc.vfree(restored.array);
       const pfns: number[] = [];

@@ -53,9 +53,9 @@ import type { KhoBug } from "../kho/profiles.ts";
 import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "../luo/file_handler.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
 import {
-  EMPTY_VMALLOC,
   FolioRecordArray,
   type PreservedFolios,
+  preserveFile,
   requireSerRam,
 } from "./folio_records.ts";
 import { MemfdFile, type ShmemFolio } from "./memfd.ts";
@@ -127,15 +127,7 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
     const file = args.file as MemfdFile;
     const { kho, machine } = this.kernel;
     const L = memfdLuoSerLayout(this.compatible);
-    file.freeze(true);
-    let ser: number;
-    try {
-      ser = kho.allocPreserve(L.size);
-    } catch (e) {
-      file.freeze(false);
-      throw e;
-    }
-    try {
+    preserveFile(this.kernel, args, () => kho.allocPreserve(L.size), (ser) => {
       if (L.seals !== null && (file.seals & ~MEMFD_LUO_ALL_SEALS) !== 0) {
         throw new KhoError("EOPNOTSUPP", `memfd seals ${hex(file.seals)} unknown to memfd-v2`);
       }
@@ -148,39 +140,24 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
         nrFolios: p.folios.length,
         folios: p.desc,
       });
-      file.get(); // LUO's reference to the preserved file (fget in luo_preserve_file)
-      args.privateData = p;
-      args.serializedData = ser;
-    } catch (e) {
-      kho.unpreserveFree(ser);
-      file.freeze(false);
-      throw e;
-    }
+      return p;
+    });
   }
 
   /** `memfd_luo_preserve_folios`: pin, preserve each folio, record it, preserve the records. */
   #preserveFolios(file: MemfdFile): PreservedFolios<MemfdFile> {
-    const k = this.kernel;
-    if (file.size === 0) return { file, folios: [], array: 0, desc: EMPTY_VMALLOC };
-    if (k.faults.shouldFail(MEMFD_LUO_PIN_ARRAY_SITE)) {
+    if (file.size !== 0 && this.kernel.faults.shouldFail(MEMFD_LUO_PIN_ARRAY_SITE)) {
       throw new KhoError("ENOMEM", "memfd_luo: kvmalloc_array of the folio pointers");
     }
-    const folios = file.pinFolios();
-    try {
-      const sampled = this.#bugs.has("memfd-flags-sampled");
-      const { array, desc } = this.#records.preserve(folios, {
-        record: (dv, at, f) =>
-          putFolioSer(dv, at, {
-            pfn: f.pfn,
-            flags: sampled ? sampledFlags(f) : this.#makeUptodate(f),
-            index: f.index,
-          }),
-      });
-      return { file, folios, array, desc };
-    } catch (e) {
-      for (const f of folios) file.unpinFolio(f);
-      throw e;
-    }
+    const sampled = this.#bugs.has("memfd-flags-sampled");
+    return this.#records.preservePinned(file, {
+      record: (dv, at, f) =>
+        putFolioSer(dv, at, {
+          pfn: f.pfn,
+          flags: sampled ? sampledFlags(f) : this.#makeUptodate(f),
+          index: f.index,
+        }),
+    });
   }
 
   /**
@@ -244,7 +221,7 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
       file.pos = ser.pos;
       file.setSize(ser.size);
       if (ser.nrFolios > 0) {
-        const r = this.#records.restore(ser.folios, ser.nrFolios, "memfd_luo_retrieve");
+        const r = this.#records.restore(ser, "memfd_luo_retrieve");
         if (r === null) throw new KhoError("EINVAL", "memfd_luo: kho_restore_vmalloc failed");
         const err = this.#retrieveFolios(file, r.records);
         k.vmalloc.vfree(r.array);
@@ -336,7 +313,7 @@ export class MemfdLuoHandler implements LiveUpdateFileHandler {
     const k = this.kernel;
     const serPa = args.serializedData;
     const ser = this.#readSer(serPa, "memfd_luo_finish");
-    const r = this.#records.restore(ser.folios, ser.nrFolios, "memfd_luo_finish");
+    const r = this.#records.restore(ser, "memfd_luo_finish");
     if (r !== null) {
       this.#records.discard(r.records, { warn: "memfd_luo" });
       k.vmalloc.vfree(r.array);
