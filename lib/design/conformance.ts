@@ -52,7 +52,7 @@ import { KhoError } from "../errors.ts";
 import { KernelLog } from "../kernel/dmesg.ts";
 import { PhysicalMemory } from "../machine/physmem.ts";
 import { Rng } from "../rng.ts";
-import { PAGE_SIZE } from "../units.ts";
+import { hex, PAGE_SIZE } from "../units.ts";
 import { checkedWalk, checkedWalkBatched } from "../kho/trackers/incoming.ts";
 import { trackerFormat } from "../kho/trackers/registry.ts";
 import {
@@ -152,7 +152,16 @@ function fail(reason: string, detail: string): never {
   throw new Failure(reason, detail);
 }
 
-const hex = (n: number) => "0x" + n.toString(16);
+/** What `f` throws, or null. */
+function caught(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  return null;
+}
+
 const blockText = ([phys, order]: Block) => `${hex(phys)}/${order}`;
 
 // ------------------------------------------------------------------------------------------
@@ -313,11 +322,7 @@ const STOP = 0x5709;
 /** The walk ran out of its budget: the reader does not terminate on these bytes. */
 class BudgetExceeded extends Error {}
 /** The reader reported a block twice (after a redirect) or one outside RAM. */
-class BadBlock extends Error {
-  constructor(readonly reason: string, detail: string) {
-    super(detail);
-  }
-}
+class BadBlock extends Failure {}
 
 /** `mem` behind a counter of method calls that throws {@link BudgetExceeded} past `budget`. */
 function budgeted(mem: PhysicalMemory, budget: number): PhysicalMemory {
@@ -549,12 +554,7 @@ const CHECKS: Record<ConformanceCheckName, CheckFn> = {
     const before = snapshotPages(rig);
     const bad: [number, number][] = [[-1, 0], [0.5, 0], [0, -1], [0, 64], [0, 1.5]];
     for (const [pfn, order] of bad) {
-      let err: unknown = null;
-      try {
-        rig.tracker.add(pfn, order);
-      } catch (e) {
-        err = e;
-      }
+      const err = caught(() => rig.tracker.add(pfn, order));
       if (err === null) fail("accepted-invalid", `add(${pfn}, ${order}) was accepted`);
       if (!(err instanceof KhoError) || err.code !== "EINVAL") {
         fail("wrong-error", `add(${pfn}, ${order}) threw ${err}, not KhoError EINVAL`);
@@ -599,12 +599,7 @@ const CHECKS: Record<ConformanceCheckName, CheckFn> = {
       const pages = snapshotPages(rig);
       const inUse = rig.pool.inUseSorted();
       const walked = walkOut(rig.tracker).map(blockText).join();
-      let err: unknown = null;
-      try {
-        rig.tracker.add(pfn, order);
-      } catch (e) {
-        err = e;
-      }
+      const err = caught(() => rig.tracker.add(pfn, order));
       if (err === null) fail("no-enomem", `${what} succeeded`);
       if (!(err instanceof KhoError) || err.code !== "ENOMEM") {
         fail("wrong-error", `${what}: ${err}`);

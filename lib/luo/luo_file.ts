@@ -262,16 +262,10 @@ export class LuoFileSet implements LuoSessionOps {
    * first, then the file block(s) go.
    */
   unpreserveAll(): void {
-    const g = this.#g;
-    while (this.#files.length > 0) {
-      const f = this.#files.at(-1)!;
+    this.#dropAll((f) => {
       f.fh.unpreserve(f.args());
-      g.flb?.fileUnpreserve(f.fh);
-      if (f.file !== null) g.preserved.delete(f.file);
-      this.#files.pop();
-      this.count--;
-      this.blockSet?.shrink(this.count);
-    }
+      this.#g.flb?.fileUnpreserve(f.fh);
+    });
     if (this.blockSet) this.blockSet.destroy();
     else this.#freeFilesMem();
   }
@@ -412,19 +406,13 @@ export class LuoFileSet implements LuoSessionOps {
         throw new KhoError("EBUSY", `token ${hexToken(f.token)} cannot finish yet`);
       }
     }
-    const g = this.#g;
-    while (this.#files.length > 0) {
-      const f = this.#files.at(-1)!;
+    this.#dropAll((f) => {
       f.fh.finish(f.args());
-      g.flb?.fileFinish(f.fh);
-      if (f.file !== null) g.preserved.delete(f.file);
-      this.#files.pop();
-      this.count--;
-      this.blockSet?.shrink(this.count);
-    }
+      this.#g.flb?.fileFinish(f.fh);
+    });
     if (this.blockSet) this.blockSet.destroy();
     else if (this.filesPa !== 0) {
-      g.host.kho.restoreFree(this.filesPa);
+      this.#g.host.kho.restoreFree(this.filesPa);
       this.filesPa = 0;
     }
   }
@@ -505,6 +493,18 @@ export class LuoFileSet implements LuoSessionOps {
     }
     if (this.blockSet) this.blockSet.clear();
     else this.#g.host.mem.zero(this.filesPa, LUO_FILE_PGCNT * PAGE_SIZE);
+  }
+
+  /** Per file, last first: `op`, then the file leaves `luo_preserved_files` and the set. */
+  #dropAll(op: (f: LuoFileEntry) => void): void {
+    while (this.#files.length > 0) {
+      const f = this.#files.at(-1)!;
+      op(f);
+      if (f.file !== null) this.#g.preserved.delete(f.file);
+      this.#files.pop();
+      this.count--;
+      this.blockSet?.shrink(this.count);
+    }
   }
 
   /** `luo_free_files_mem`: the FDT era's file block goes once the set is empty. */
