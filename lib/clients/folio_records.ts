@@ -219,6 +219,20 @@ export function preserveFile(
   }
 }
 
+/**
+ * A module's registration with LUO (`fn`): LUO disabled (EOPNOTSUPP) is not an error; another
+ * error is logged (`<what>: -E` under `tag`) and thrown.
+ */
+export function luoRegister(kernel: Kernel, tag: string, what: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof KhoError && e.code === "EOPNOTSUPP") return;
+    if (e instanceof KhoError) kernel.log.error(tag, `${what}: -${e.code}`);
+    throw e;
+  }
+}
+
 /** `phys_to_virt(serialized_data)` of a `size`-byte struct: a page fault oops if not RAM. */
 export function requireSerRam(kernel: Kernel, serPa: number, size: number, fn: string): void {
   if (!Number.isSafeInteger(serPa) || !kernel.machine.topology.isRam(serPa, size)) {

@@ -74,6 +74,7 @@ import {
 import {
   EMPTY_VMALLOC,
   FolioRecordArray,
+  luoRegister,
   type PreservedFolios,
   preserveFile,
   requireSerRam,
@@ -374,17 +375,9 @@ export const KVM_LUO_MODULE: KernelModule = Object.freeze({
       if (e instanceof KhoError) kernel.log.info("kvm", e.message.replace(/^EOPNOTSUPP: /, ""));
       throw e;
     }
-    for (const h of [vmHandler, gmemHandler]) {
-      try {
-        kernel.liveupdate.registerFileHandler(h);
-      } catch (e) {
-        if (e instanceof KhoError && e.code === "EOPNOTSUPP") return;
-        if (e instanceof KhoError) {
-          kernel.log.error("gmem", `Could not register luo filesystem handler: -${e.code}`);
-        }
-        throw e;
-      }
-    }
+    luoRegister(kernel, "gmem", "Could not register luo filesystem handler", () => {
+      for (const h of [vmHandler, gmemHandler]) kernel.liveupdate.registerFileHandler(h);
+    });
   },
 });
 

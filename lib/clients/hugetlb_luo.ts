@@ -70,6 +70,7 @@ import type { FlbOpArgs, LiveUpdateFlb } from "../luo/luo_flb.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
 import {
   FolioRecordArray,
+  luoRegister,
   type PreservedFolios,
   preserveFile,
   requireSerRam,
@@ -492,16 +493,10 @@ export function hugetlbLuoModule(
         options.vmemmapRestore ?? hugetlbVmemmapDesign(kernel.profile.name) ??
           REBUILD_AND_REOPTIMIZE,
       );
-      try {
+      luoRegister(kernel, "hugetlb_luo", "Could not register hugetlb live update", () => {
         kernel.liveupdate.registerFileHandler(fh);
         kernel.liveupdate.registerFlb(fh, flb);
-      } catch (e) {
-        if (e instanceof KhoError && e.code === "EOPNOTSUPP") return;
-        if (e instanceof KhoError) {
-          kernel.log.error("hugetlb_luo", `Could not register hugetlb live update: -${e.code}`);
-        }
-        throw e;
-      }
+      });
     },
   });
 }

@@ -54,6 +54,7 @@ import type { FileOpArgs, LiveUpdateFileHandler, LuoFile } from "../luo/file_han
 import { hex, PAGE_SIZE } from "../units.ts";
 import {
   FolioRecordArray,
+  luoRegister,
   type PreservedFolios,
   preserveFile,
   requireSerRam,
@@ -343,15 +344,9 @@ export const MEMFD_LUO_MODULE: KernelModule = Object.freeze({
   name: "memfd_luo_init",
   init(kernel: Kernel): void {
     if (kernel.profile.luo === null) return; // no CONFIG_LIVEUPDATE before 6.19
-    try {
+    luoRegister(kernel, "memfd_luo", "Could not register luo filesystem handler", () => {
       kernel.liveupdate.registerFileHandler(new MemfdLuoHandler(kernel));
-    } catch (e) {
-      if (e instanceof KhoError && e.code === "EOPNOTSUPP") return;
-      if (e instanceof KhoError) {
-        kernel.log.error("memfd_luo", `Could not register luo filesystem handler: -${e.code}`);
-      }
-      throw e;
-    }
+    });
   },
 });
 
