@@ -31,9 +31,9 @@ import { KhoError } from "../errors.ts";
 import type { Kernel } from "../boot/kernel.ts";
 import { GFP_KERNEL } from "../kernel/gfp.ts";
 import type { FillSpec } from "../machine/physmem.ts";
-import { GiB, HUGETLB_PAGE_ORDER, MiB, PAGE_SIZE, PUD_ORDER } from "../units.ts";
+import { PAGE_SIZE } from "../units.ts";
 import type { KvmVm } from "./kvm.ts";
-import { MemfdFile, type ShmemFolio } from "./memfd.ts";
+import { hugePageOrder, MemfdFile, type ShmemFolio } from "./memfd.ts";
 
 /** uAPI `GUEST_MEMFD_FLAG_MMAP`: the file may be mmapped by the host. */
 export const GUEST_MEMFD_FLAG_MMAP = 1;
@@ -234,12 +234,7 @@ export function kvmCreateGuestMemfd(vm: KvmVm, opts: GuestMemfdCreateOptions): G
   if (!Number.isInteger(flags) || flags < 0 || (flags & ~guestMemfdSupportedFlags(vm)) !== 0) {
     throw new KhoError("EINVAL", `KVM_CREATE_GUEST_MEMFD flags ${flags}`);
   }
-  let hugetlbOrder: number | null = null;
-  if (opts.hugetlb !== undefined) {
-    if (opts.hugetlb === 2 * MiB) hugetlbOrder = HUGETLB_PAGE_ORDER;
-    else if (opts.hugetlb === GiB) hugetlbOrder = PUD_ORDER;
-    else throw new KhoError("EINVAL", `guest_memfd huge page size ${opts.hugetlb}`);
-  }
+  const hugetlbOrder = hugePageOrder(opts.hugetlb, "guest_memfd huge page size");
   const unit = PAGE_SIZE * 2 ** (hugetlbOrder ?? 0);
   if (!Number.isSafeInteger(opts.size) || opts.size <= 0 || opts.size % unit !== 0) {
     throw new KhoError("EINVAL", `KVM_CREATE_GUEST_MEMFD size ${opts.size}`);

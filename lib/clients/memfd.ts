@@ -652,6 +652,14 @@ export class MemfdFile {
   }
 }
 
+/** The order of a 2 MiB or 1 GiB huge page, null for none; EINVAL (`<what> <bytes>`) else. */
+export function hugePageOrder(bytes: number | undefined, what: string): number | null {
+  if (bytes === undefined) return null;
+  if (bytes === 2 * MiB) return HUGETLB_PAGE_ORDER;
+  if (bytes === GiB) return PUD_ORDER;
+  throw new KhoError("EINVAL", `${what} ${bytes}`);
+}
+
 /**
  * `memfd_create(name, flags)`: an empty file (size 0). EINVAL for a name longer than 249
  * bytes, a huge page size other than 2 MiB or 1 GiB, or a folio order outside 0..9 (a shmem
@@ -666,12 +674,7 @@ export function memfdCreate(
   if (new TextEncoder().encode(name).length > MFD_NAME_MAX_LEN) {
     throw new KhoError("EINVAL", `memfd name: at most ${MFD_NAME_MAX_LEN} bytes`);
   }
-  let hugetlbOrder: number | null = null;
-  if (opts.hugetlb !== undefined) {
-    if (opts.hugetlb === 2 * MiB) hugetlbOrder = HUGETLB_PAGE_ORDER;
-    else if (opts.hugetlb === GiB) hugetlbOrder = PUD_ORDER;
-    else throw new KhoError("EINVAL", `MFD_HUGETLB: huge page size ${opts.hugetlb}`);
-  }
+  const hugetlbOrder = hugePageOrder(opts.hugetlb, "MFD_HUGETLB: huge page size");
   const folioOrder = opts.folioOrder ?? 0;
   if (!Number.isInteger(folioOrder) || folioOrder < 0 || folioOrder > SHMEM_MAX_FOLIO_ORDER) {
     throw new KhoError(
