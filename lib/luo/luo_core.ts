@@ -299,6 +299,12 @@ export class LiveUpdate {
       log.error("luo", r.message);
       throw new KhoError(r.code, r.message);
     };
+    const start = (liveupdateNum: number, sessionsPa: number, flbsPa: number) => {
+      this.liveupdateNum = liveupdateNum;
+      log.info("luo", `Retrieved live update data, liveupdate number: ${liveupdateNum}`);
+      this.sessions!.setupIncoming(sessionsPa);
+      this.flb?.setupIncoming(flbsPa);
+    };
     if (this.gen!.blob === "fdt") {
       // phys_to_virt(fdt_phys) and libfdt over it: an oops where it reads outside RAM.
       const r = readPhysFdtBytes(
@@ -312,11 +318,7 @@ export class LiveUpdate {
           }),
       );
       if (!r.ok) return fail(r);
-      this.liveupdateNum = r.value.liveupdateNum;
-      log.info("luo", `Retrieved live update data, liveupdate number: ${r.value.liveupdateNum}`);
-      this.sessions!.setupIncoming(r.value.sessionHeaderPa);
-      if (r.value.flb) this.flb!.setupIncoming(r.value.flb.headerPa);
-      return;
+      return start(r.value.liveupdateNum, r.value.sessionHeaderPa, r.value.flb?.headerPa ?? 0);
     }
     const size = sub.size ?? LUO_SER_LAYOUT.size;
     if (size < LUO_SER_LAYOUT.size) {
@@ -325,10 +327,7 @@ export class LiveUpdate {
     requireRam(host, sub.phys, LUO_SER_LAYOUT.size, "luo_early_startup");
     const r = readLuoSer(mem.readBytes(sub.phys, LUO_SER_LAYOUT.size));
     if (!r.ok) return fail(r);
-    this.liveupdateNum = r.value.liveupdateNum;
-    log.info("luo", `Retrieved live update data, liveupdate number: ${r.value.liveupdateNum}`);
-    this.sessions!.setupIncoming(r.value.sessionsPa);
-    this.flb!.setupIncoming(r.value.flbsPa);
+    start(r.value.liveupdateNum, r.value.sessionsPa, r.value.flbsPa);
     kho.restoreFree(sub.phys);
   }
 
