@@ -771,6 +771,13 @@ function expectCounters(what: string, now: TrackerCounterValues, before?: Tracke
   }
 }
 
+/** Fails when `v` read more cache lines than its pages touched hold. */
+function expectLinesInPages(what: string, v: TrackerCounterValues): void {
+  if (v.cacheLinesRead > (PAGE_SIZE / CACHE_LINE_SIZE) * v.pagesTouched) {
+    fail("lines-beyond-pages", `${what} read ${v.cacheLinesRead} lines in ${v.pagesTouched} pages`);
+  }
+}
+
 /** Fails unless `counters` charged the pages the pool allocated and freed since `mark`. */
 function expectPages(
   what: string,
@@ -814,12 +821,7 @@ function chargedRun(c: Ctx): { outgoing: TrackerCounterValues; walk: TrackerCoun
           `line of its bit in one page`,
       );
     }
-    if (d.cacheLinesRead > (PAGE_SIZE / CACHE_LINE_SIZE) * d.pagesTouched) {
-      fail(
-        "lines-beyond-pages",
-        `${what} read ${d.cacheLinesRead} lines in ${d.pagesTouched} pages`,
-      );
-    }
+    expectLinesInPages(what, d);
     expectPages(what, d, pool, mark);
   }
   const root = handover(rig);
@@ -843,12 +845,7 @@ function chargedRun(c: Ctx): { outgoing: TrackerCounterValues; walk: TrackerCoun
   if (blocks > 0 && (w.cacheLinesRead < 1 || w.pagesTouched < 1)) {
     fail("uncharged-walk", `the walk delivered ${blocks} blocks reading no line or page`);
   }
-  if (w.cacheLinesRead > (PAGE_SIZE / CACHE_LINE_SIZE) * w.pagesTouched) {
-    fail(
-      "lines-beyond-pages",
-      `the walk read ${w.cacheLinesRead} lines in ${w.pagesTouched} pages`,
-    );
-  }
+  expectLinesInPages("the walk", w);
   return { outgoing: total, walk: w };
 }
 
