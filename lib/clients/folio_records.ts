@@ -209,7 +209,7 @@ export function preserveFile(
   }
   try {
     const p = fill(ser);
-    file.get();
+    file.get(); // LUO's reference to the preserved file (fget in luo_preserve_file)
     args.privateData = p;
     args.serializedData = ser;
   } catch (e) {
