@@ -2,8 +2,9 @@
  * The folio record array of the LUO handlers of folio-backed files (memfd, HugeTLB memfd,
  * guest_memfd): one 16-byte record per folio (`memfd_luo_folio_ser` and its copies) in a
  * `vcalloc`'d array preserved with `kho_preserve_vmalloc`, restored by the successor before
- * each folio. The steps the handlers write alike are here; each keeps its own names, errors,
- * log lines and order of undoing.
+ * each folio. What the handlers wrote alike is here — the array, the preserve around it
+ * ({@link preserveFile}), the struct's address check, module registration; each keeps its own
+ * names, errors, log lines and order of undoing.
  *
  * @module
  */
