@@ -10,6 +10,8 @@
  * @module
  */
 
+import { getLe64, setLe64 } from "../fdt/format.ts";
+
 /** Size of one `struct kho_scratch`. */
 export const KHO_SCRATCH_ENTRY_SIZE = 16;
 /** Byte offsets of `struct kho_scratch` (x86_64: `phys_addr_t` is a u64). */
@@ -47,8 +49,7 @@ export function encodeScratchArray(areas: readonly ScratchArea[]): Uint8Array {
   areas.forEach((a, i) => {
     for (const [k, v] of [[L.addr, a.addr], [L.size, a.size]] as const) {
       const at = i * KHO_SCRATCH_ENTRY_SIZE + k;
-      dv.setUint32(at, v >>> 0, true);
-      dv.setUint32(at + 4, Math.floor(v / 2 ** 32), true);
+      setLe64(dv, at, v);
     }
   });
   return out;
@@ -60,7 +61,7 @@ export function decodeScratchArray(bytes: Uint8Array): ScratchArea[] {
     throw new RangeError(`scratch array of ${bytes.length} bytes is not a multiple of 16`);
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  const u64 = (o: number) => dv.getUint32(o + 4, true) * 2 ** 32 + dv.getUint32(o, true);
+  const u64 = (o: number) => getLe64(dv, o);
   const L = KHO_SCRATCH_LAYOUT;
   const out: ScratchArea[] = [];
   for (let o = 0; o < bytes.length; o += KHO_SCRATCH_ENTRY_SIZE) {

@@ -29,6 +29,7 @@
  */
 
 import type { PhysicalMemory } from "../../machine/physmem.ts";
+import { getLe64, setLe64 } from "../fdt/format.ts";
 import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "./kexec_handover.ts";
 import { getFolioSer, putFolioSer } from "./memfd.ts";
 
@@ -83,15 +84,6 @@ export interface HugetlbSer {
   hstates: HugetlbHstateSer[];
 }
 
-function setU64(dv: DataView, at: number, v: number): void {
-  dv.setUint32(at, v % 2 ** 32, true);
-  dv.setUint32(at + 4, Math.floor(v / 2 ** 32), true);
-}
-
-function getU64(dv: DataView, at: number): number {
-  return dv.getUint32(at + 4, true) * 2 ** 32 + dv.getUint32(at, true);
-}
-
 /**
  * The 37 bytes of a `hugetlb_ser`. RangeError for more than 4 hstates, a count that is not a
  * u64 below 2^53, or an order that is not a u8.
@@ -120,7 +112,7 @@ export function encodeHugetlbSer(s: HugetlbSer): Uint8Array {
       throw new RangeError(`hugetlb_hstate_ser.order ${h.order}`);
     }
     const at = HUGETLB_SER_LAYOUT.hstates + i * HUGETLB_HSTATE_SER_SIZE;
-    setU64(dv, at, h.nrPages);
+    setLe64(dv, at, h.nrPages);
     dv.setUint8(at + 8, h.order);
   });
   dv.setUint8(HUGETLB_SER_LAYOUT.nrHstates, s.hstates.length);
@@ -141,7 +133,7 @@ export function decodeHugetlbSer(bytes: Uint8Array): HugetlbSer {
   const hstates: HugetlbHstateSer[] = [];
   for (let i = 0; i < n; i++) {
     const at = HUGETLB_SER_LAYOUT.hstates + i * HUGETLB_HSTATE_SER_SIZE;
-    hstates.push({ nrPages: getU64(dv, at), order: dv.getUint8(at + 8) });
+    hstates.push({ nrPages: getLe64(dv, at), order: dv.getUint8(at + 8) });
   }
   return { hstates };
 }
@@ -225,9 +217,9 @@ export function encodeHugemfdSer(s: HugemfdSer): Uint8Array {
   }
   const out = new Uint8Array(L.bytes);
   const dv = new DataView(out.buffer);
-  setU64(dv, L.size, s.size);
-  setU64(dv, L.pos, s.pos);
-  setU64(dv, L.nrFolios, s.nrFolios);
+  setLe64(dv, L.size, s.size);
+  setLe64(dv, L.pos, s.pos);
+  setLe64(dv, L.nrFolios, s.nrFolios);
   out.set(s.folios.encode(), L.folios);
   dv.setUint8(L.order, s.order);
   return out;
@@ -241,9 +233,9 @@ export function decodeHugemfdSer(bytes: Uint8Array): HugemfdSer {
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, L.bytes);
   return {
-    size: getU64(dv, L.size),
-    pos: getU64(dv, L.pos),
-    nrFolios: getU64(dv, L.nrFolios),
+    size: getLe64(dv, L.size),
+    pos: getLe64(dv, L.pos),
+    nrFolios: getLe64(dv, L.nrFolios),
     folios: KhoVmalloc.decode(bytes, L.folios),
     order: dv.getUint8(L.order),
   };

@@ -23,7 +23,7 @@
 
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
-import { le64, readLe64 } from "../fdt/format.ts";
+import { getLe64, le64, readLe64, setLe64 } from "../fdt/format.ts";
 
 // ------------------------------------------------------------------------------------------
 // 1. The root FDT (kho-facts §8.1, §8.2).
@@ -249,8 +249,7 @@ export class KhoVmalloc implements KhoVmallocFields {
     if (!Number.isSafeInteger(this.first) || this.first < 0) {
       throw new RangeError(`kho_vmalloc.first ${this.first}`);
     }
-    dv.setUint32(L.first, this.first % 2 ** 32, true);
-    dv.setUint32(L.first + 4, Math.floor(this.first / 2 ** 32), true);
+    setLe64(dv, L.first, this.first);
     dv.setUint32(L.totalPages, this.totalPages >>> 0, true);
     dv.setUint16(L.flags, this.flags & 0xffff, true);
     dv.setUint16(L.order, this.order & 0xffff, true);
@@ -265,7 +264,7 @@ export class KhoVmalloc implements KhoVmallocFields {
     }
     const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, L.size);
     return new KhoVmalloc({
-      first: dv.getUint32(L.first + 4, true) * 2 ** 32 + dv.getUint32(L.first, true),
+      first: getLe64(dv, L.first),
       totalPages: dv.getUint32(L.totalPages, true),
       flags: dv.getUint16(L.flags, true),
       order: dv.getUint16(L.order, true),

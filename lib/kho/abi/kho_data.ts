@@ -8,6 +8,8 @@
  * @module
  */
 
+import { getLe64, setLe64 } from "../fdt/format.ts";
+
 /** `SETUP_KEXEC_KHO`. */
 export const SETUP_KEXEC_KHO = 10;
 /** Size of `struct kho_data`. */
@@ -60,8 +62,7 @@ export function encodeKhoData(h: Handover): Uint8Array {
   ] as const;
   fields.forEach(([at, v], i) => {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`kho_data field ${i}: ${v}`);
-    dv.setUint32(at, v >>> 0, true);
-    dv.setUint32(at + 4, Math.floor(v / 2 ** 32), true);
+    setLe64(dv, at, v);
   });
   return out;
 }
@@ -73,7 +74,7 @@ export function decodeKhoData(bytes: Uint8Array): Handover {
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, KHO_DATA_SIZE);
   const L = KHO_DATA_LAYOUT;
-  const u64 = (at: number) => dv.getUint32(at + 4, true) * 2 ** 32 + dv.getUint32(at, true);
+  const u64 = (at: number) => getLe64(dv, at);
   return {
     fdtPhys: u64(L.fdtAddr),
     fdtLen: u64(L.fdtSize),

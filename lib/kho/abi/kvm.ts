@@ -32,6 +32,7 @@
  */
 
 import type { PhysicalMemory } from "../../machine/physmem.ts";
+import { getLe64, setLe64 } from "../fdt/format.ts";
 import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "./kexec_handover.ts";
 import {
   decodeFolioSer,
@@ -114,15 +115,6 @@ export interface GuestMemfdLuoSer {
 
 const MASK64 = (1n << 64n) - 1n;
 
-function setU64(dv: DataView, at: number, v: number): void {
-  dv.setUint32(at, v % 2 ** 32, true);
-  dv.setUint32(at + 4, Math.floor(v / 2 ** 32), true);
-}
-
-function getU64(dv: DataView, at: number): number {
-  return dv.getUint32(at + 4, true) * 2 ** 32 + dv.getUint32(at, true);
-}
-
 /**
  * The 48 bytes of a `guest_memfd_luo_ser`. RangeError for a size, flags or count that is not
  * a u64 below 2^53, or a token outside 0..2^64 − 1.
@@ -155,9 +147,9 @@ export function encodeGuestMemfdLuoSer(s: GuestMemfdLuoSer): Uint8Array {
   const L = GUEST_MEMFD_LUO_SER_LAYOUT;
   const out = new Uint8Array(L.size);
   const dv = new DataView(out.buffer);
-  setU64(dv, L.fileSize, s.size);
-  setU64(dv, L.flags, s.flags);
-  setU64(dv, L.nrFolios, s.nrFolios);
+  setLe64(dv, L.fileSize, s.size);
+  setLe64(dv, L.flags, s.flags);
+  setLe64(dv, L.nrFolios, s.nrFolios);
   dv.setBigUint64(L.vmToken, s.vmToken, true);
   out.set(s.folios.encode(), L.folios);
   return out;
@@ -174,9 +166,9 @@ export function decodeGuestMemfdLuoSer(bytes: Uint8Array): GuestMemfdLuoSer {
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, L.size);
   return {
-    size: getU64(dv, L.fileSize),
-    flags: getU64(dv, L.flags),
-    nrFolios: getU64(dv, L.nrFolios),
+    size: getLe64(dv, L.fileSize),
+    flags: getLe64(dv, L.flags),
+    nrFolios: getLe64(dv, L.nrFolios),
     vmToken: dv.getBigUint64(L.vmToken, true),
     folios: KhoVmalloc.decode(bytes, L.folios),
   };

@@ -25,6 +25,7 @@
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SIZE } from "../../units.ts";
 import { FdtError } from "../../errors.ts";
+import { getLe64, readLe64 } from "../fdt/format.ts";
 import { FdtReader } from "../fdt/reader.ts";
 import { FdtWriter } from "../fdt/writer.ts";
 
@@ -182,7 +183,7 @@ export function parseLuoFdt(
         `Unable to get live update number '${LUO_FDT_LIVEUPDATE_NUM}' [${num?.length ?? 0}]`,
       );
     }
-    const liveupdateNum = le64At(num);
+    const liveupdateNum = readLe64(num);
     const sess = subnode(r, LUO_FDT_SESSION_NODE_NAME);
     if (sess < 0) {
       return fail("EINVAL", `Unable to get session node: [${LUO_FDT_SESSION_NODE_NAME}]`);
@@ -211,14 +212,14 @@ export function parseLuoFdt(
           `Unable to get FLB header property '${LUO_FDT_FLB_HEADER}' [${fh?.length ?? 0}]`,
         );
       }
-      flb = { compat: expect.flbCompat, headerPa: le64At(fh) };
+      flb = { compat: expect.flbCompat, headerPa: readLe64(fh) };
     }
     return {
       ok: true,
       value: {
         liveupdateNum,
         sessionCompat: expect.sessionCompat,
-        sessionHeaderPa: le64At(hdr),
+        sessionHeaderPa: readLe64(hdr),
         flb,
       },
     };
@@ -261,11 +262,6 @@ function u64Le(v: number): Uint8Array {
 /** `liveupdate_num + 1` as the kernel's u64 computes it (2^64 − 1 wraps to 0). */
 export function nextLiveupdateNum(v: number): number {
   return v + 1 >= 2 ** 64 ? 0 : v + 1;
-}
-
-function le64At(b: Uint8Array): number {
-  const dv = new DataView(b.buffer, b.byteOffset, 8);
-  return dv.getUint32(4, true) * 2 ** 32 + dv.getUint32(0, true);
 }
 
 // ---------------------------------------------------------------- luo-v5 (7.2)
@@ -336,9 +332,9 @@ export function readLuoSer(bytes: Uint8Array): LuoAbiResult<LuoSer> {
   return {
     ok: true,
     value: {
-      liveupdateNum: getU64(dv, L.liveupdateNum),
-      sessionsPa: getU64(dv, L.sessionsPa),
-      flbsPa: getU64(dv, L.flbsPa),
+      liveupdateNum: getLe64(dv, L.liveupdateNum),
+      sessionsPa: getLe64(dv, L.sessionsPa),
+      flbsPa: getLe64(dv, L.flbsPa),
     },
   };
 }
@@ -498,8 +494,4 @@ export function strncmp(a: Uint8Array, b: string, n: number): boolean {
 
 function setU64(dv: DataView, off: number, v: number): void {
   dv.setBigUint64(off, BigInt.asUintN(64, BigInt(Math.trunc(v))), true);
-}
-
-function getU64(dv: DataView, off: number): number {
-  return dv.getUint32(off + 4, true) * 2 ** 32 + dv.getUint32(off, true);
 }

@@ -31,6 +31,7 @@
  */
 
 import type { PhysicalMemory } from "../../machine/physmem.ts";
+import { getLe64, setLe64 } from "../fdt/format.ts";
 import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "./kexec_handover.ts";
 
 /** `MEMFD_LUO_FOLIO_DIRTY`. */
@@ -148,8 +149,7 @@ export function putFolioSer(dv: DataView, at: number, r: MemfdFolioSer): void {
     (Math.floor(r.pfn / 2 ** 32) | (r.flags << PFN_HI_BITS)) >>> 0,
     true,
   );
-  dv.setUint32(at + L.index, r.index % 2 ** 32, true);
-  dv.setUint32(at + L.index + 4, Math.floor(r.index / 2 ** 32), true);
+  setLe64(dv, at + L.index, r.index);
 }
 
 /** Reads the folio record at byte `at` of `dv`. */
@@ -159,7 +159,7 @@ export function getFolioSer(dv: DataView, at: number): MemfdFolioSer {
   return {
     pfn: (hi & (2 ** PFN_HI_BITS - 1)) * 2 ** 32 + dv.getUint32(at + L.pfnFlags, true),
     flags: hi >>> PFN_HI_BITS,
-    index: dv.getUint32(at + L.index + 4, true) * 2 ** 32 + dv.getUint32(at + L.index, true),
+    index: getLe64(dv, at + L.index),
   };
 }
 
@@ -202,15 +202,6 @@ export interface MemfdLuoSer {
   folios: KhoVmalloc;
 }
 
-function setU64(dv: DataView, at: number, v: number): void {
-  dv.setUint32(at, v % 2 ** 32, true);
-  dv.setUint32(at + 4, Math.floor(v / 2 ** 32), true);
-}
-
-function getU64(dv: DataView, at: number): number {
-  return dv.getUint32(at + 4, true) * 2 ** 32 + dv.getUint32(at, true);
-}
-
 /**
  * The bytes of a `memfd_luo_ser` in the layout of `compat` (memfd-v1 has no seals: they must
  * be 0 there). RangeError for values that do not fit their fields.
@@ -241,11 +232,11 @@ export function encodeMemfdLuoSer(compat: MemfdLuoCompat, s: MemfdLuoSer): Uint8
   }
   const out = new Uint8Array(L.size);
   const dv = new DataView(out.buffer);
-  setU64(dv, L.pos, s.pos);
-  setU64(dv, L.fileSize, s.size);
+  setLe64(dv, L.pos, s.pos);
+  setLe64(dv, L.fileSize, s.size);
   if (L.seals !== null) dv.setUint32(L.seals, s.seals, true);
   if (L.flags !== null) dv.setUint32(L.flags, s.flags, true);
-  setU64(dv, L.nrFolios, s.nrFolios);
+  setLe64(dv, L.nrFolios, s.nrFolios);
   out.set(s.folios.encode(), L.folios);
   return out;
 }
@@ -258,11 +249,11 @@ export function decodeMemfdLuoSer(compat: MemfdLuoCompat, bytes: Uint8Array): Me
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, L.size);
   return {
-    pos: getU64(dv, L.pos),
-    size: getU64(dv, L.fileSize),
+    pos: getLe64(dv, L.pos),
+    size: getLe64(dv, L.fileSize),
     seals: L.seals === null ? 0 : dv.getUint32(L.seals, true),
     flags: L.flags === null ? 0 : dv.getUint32(L.flags, true),
-    nrFolios: getU64(dv, L.nrFolios),
+    nrFolios: getLe64(dv, L.nrFolios),
     folios: KhoVmalloc.decode(bytes, L.folios),
   };
 }

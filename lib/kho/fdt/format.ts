@@ -187,6 +187,17 @@ export function readLe64(bytes: Uint8Array, off = 0): number {
   return readLe32(bytes, off + 4) * 2 ** 32 + readLe32(bytes, off);
 }
 
+/** Writes a little-endian u64 at `at` of `dv` from a non-negative safe integer. */
+export function setLe64(dv: DataView, at: number, value: number): void {
+  dv.setUint32(at, value % 2 ** 32, true);
+  dv.setUint32(at + 4, Math.floor(value / 2 ** 32), true);
+}
+
+/** Reads a little-endian u64 at `at` of `dv` as a number (exact below 2^53). */
+export function getLe64(dv: DataView, at: number): number {
+  return dv.getUint32(at + 4, true) * 2 ** 32 + dv.getUint32(at, true);
+}
+
 /** UTF-8 bytes of a name (libfdt names are byte strings; callers use ASCII). */
 export function encodeName(name: string): Uint8Array {
   return new TextEncoder().encode(name);
