@@ -304,7 +304,19 @@ export interface MemRetrieveOptions {
 /**
  * Bytes `memblock_reserve` gets for a block of `order` (an `unsigned int`): `1 << (order +
  * PAGE_SHIFT)` computed in `int` with `intBug` (x86 masks the shift count to 5 bits; bit 31
- * is INT_MIN, sign-extended), else `1UL << …` (6-bit mask).
+ * is INT_MIN, sign-extended), else `1UL << …` (6-bit mask). In `int`, as every generation's
+ * successor computes it (`int-size-overflow`): exact up to order 18; order 19 gives
+ * 0xffffffff80000000 (reserving to the end of memory); larger orders shift modulo 32 (x86
+ * `shl`), so order 20 reserves 1 byte.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reserveSizeBytes } from "./restore.ts";
+ * assert.equal(reserveSizeBytes(18, true), 2 ** 30);
+ * assert.equal(reserveSizeBytes(19, true), 2 ** 64 - 2 ** 31);
+ * assert.equal(reserveSizeBytes(20, true), 1);
+ * ```
  */
 export function reserveSizeBytes(order: number, intBug: boolean): number {
   const shift = (order + 12) >>> 0;
@@ -797,23 +809,4 @@ export class KhoIn {
     }
     return pfn;
   }
-}
-
-/**
- * The size `1 << (order + PAGE_SHIFT)` computed in a 32-bit `int` and widened to u64, as
- * every generation's successor does (`int-size-overflow`): exact up to order 18; order 19
- * gives 0xffffffff80000000 (reserving to the end of memory); larger orders shift modulo 32
- * (x86 `shl`), so order 20 reserves 1 byte.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { intShiftSize } from "./restore.ts";
- * assert.equal(intShiftSize(18), 2 ** 30);
- * assert.equal(intShiftSize(19), 2 ** 64 - 2 ** 31);
- * assert.equal(intShiftSize(20), 1);
- * ```
- */
-export function intShiftSize(order: number): number {
-  return reserveSizeBytes(order, true);
 }

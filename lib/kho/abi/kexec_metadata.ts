@@ -37,11 +37,11 @@ export interface KexecMetadata {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { decodeKexecMetadata, encodeKexecMetadata } from "./kexec_metadata.ts";
+ * import { encodeKexecMetadata, readKexecMetadata } from "./kexec_metadata.ts";
  * const b = encodeKexecMetadata({ version: 1, previousRelease: "7.2.0-kholab", kexecCount: 3 });
  * assert.equal(b.length, 73);
- * assert.deepEqual(decodeKexecMetadata(b), {
- *   version: 1, previousRelease: "7.2.0-kholab", kexecCount: 3,
+ * assert.deepEqual(readKexecMetadata(b), {
+ *   ok: true, value: { version: 1, previousRelease: "7.2.0-kholab", kexecCount: 3 },
  * });
  * ```
  */
@@ -90,11 +90,4 @@ export function readKexecMetadata(bytes: Uint8Array): KexecMetadataResult {
     ok: true,
     value: { version, previousRelease, kexecCount: dv.getUint32(L.kexecCount, true) },
   };
-}
-
-/** Decodes without the acceptance checks (throws RangeError if shorter than 73 bytes). */
-export function decodeKexecMetadata(bytes: Uint8Array): KexecMetadata {
-  const r = readKexecMetadata(bytes);
-  if (!r.ok) throw new RangeError(r.reason);
-  return r.value;
 }
