@@ -23,8 +23,7 @@ import { KhoError } from "../errors.ts";
 import { KernelOops } from "../kernel/oops.ts";
 import type { KernelLog } from "../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../machine/physmem.ts";
-import { GFP_KERNEL } from "../kernel/gfp.ts";
-import { getOrder, hex, MAX_PAGE_ORDER, PAGE_SIZE } from "../units.ts";
+import { hex, PAGE_SIZE } from "../units.ts";
 import {
   encodeKexecMetadata,
   KEXEC_METADATA_LAYOUT,
@@ -39,7 +38,7 @@ import {
   KHO_SCRATCH_ENTRY_SIZE,
   type ScratchArea,
 } from "./abi/asm_generic_kexec_handover.ts";
-import { type KhoNotifier, KhoOut, type KhoOutHost } from "./preserve.ts";
+import { allocPreserveFolio, type KhoNotifier, KhoOut, type KhoOutHost } from "./preserve.ts";
 import type { KhoIn } from "./restore.ts";
 import { KHO_FDT_SIZE } from "./abi/kexec_handover.ts";
 import { locateMemHole, type PlacedSegment } from "./scratch.ts";
@@ -333,20 +332,7 @@ export class Kho {
   }
 
   #allocPreserveOff(size: number): never {
-    if (!Number.isSafeInteger(size) || size <= 0) {
-      throw new KhoError("EINVAL", `kho_alloc_preserve(${size})`);
-    }
-    const order = getOrder(size);
-    if (order > MAX_PAGE_ORDER) {
-      throw new KhoError("E2BIG", `kho_alloc_preserve(${size}): order ${order}`);
-    }
-    const pfn = this.#host.buddy.folioAlloc(order, {
-      gfp: { ...GFP_KERNEL, zero: true },
-      site: "kho_alloc_preserve",
-    });
-    if (pfn === null) {
-      throw new KhoError("ENOMEM", `kho_alloc_preserve(${size}): no order-${order} folio`);
-    }
+    const [pfn] = allocPreserveFolio(this.#host.buddy, size, "kho_alloc_preserve");
     this.#host.buddy.folioPut(pfn);
     return this.#outOrThrow("kho_preserve_folio") as never;
   }

@@ -27,6 +27,30 @@ import type { MetadataPageAllocator, OutgoingTracker } from "./trackers/tracker.
 import { XarrayTracker } from "./trackers/xarray.ts";
 import { khoPageType, khoSplitPreservedPages, type TypedTracker } from "./trackers/radix_codecs.ts";
 
+/**
+ * `kho_alloc_preserve(size)`'s checks and allocation: EINVAL for size 0, E2BIG above
+ * MAX_PAGE_ORDER, ENOMEM when no folio of `get_order(size)` can be allocated. The folio's pfn
+ * and order.
+ */
+export function allocPreserveFolio(
+  buddy: BuddyAllocator,
+  size: number,
+  site: string,
+): [pfn: number, order: number] {
+  if (!Number.isSafeInteger(size) || size <= 0) {
+    throw new KhoError("EINVAL", `kho_alloc_preserve(${size})`);
+  }
+  const order = getOrder(size);
+  if (order > MAX_PAGE_ORDER) {
+    throw new KhoError("E2BIG", `kho_alloc_preserve(${size}): order ${order}`);
+  }
+  const pfn = buddy.folioAlloc(order, { gfp: { ...GFP_KERNEL, zero: true }, site });
+  if (pfn === null) {
+    throw new KhoError("ENOMEM", `kho_alloc_preserve(${size}): no order-${order} folio`);
+  }
+  return [pfn, order];
+}
+
 /** What the outgoing KHO needs from its kernel. */
 export interface KhoOutHost {
   /** Physical memory. */
@@ -394,18 +418,8 @@ export class KhoOut {
    * cannot be allocated, or the preserve error (the folio is freed first).
    */
   allocPreserve(size: number, site = "kho_alloc_preserve"): number {
-    if (!Number.isSafeInteger(size) || size <= 0) {
-      throw new KhoError("EINVAL", `kho_alloc_preserve(${size})`);
-    }
-    const order = getOrder(size);
-    if (order > MAX_PAGE_ORDER) {
-      throw new KhoError("E2BIG", `kho_alloc_preserve(${size}): order ${order}`);
-    }
     const h = this.#host;
-    const pfn = h.buddy.folioAlloc(order, { gfp: { ...GFP_KERNEL, zero: true }, site });
-    if (pfn === null) {
-      throw new KhoError("ENOMEM", `kho_alloc_preserve(${size}): no order-${order} folio`);
-    }
+    const [pfn, order] = allocPreserveFolio(h.buddy, size, site);
     h.mem.zero(pfn * PAGE_SIZE, 2 ** order * PAGE_SIZE);
     try {
       this.preserveFolio(pfn);
