@@ -394,19 +394,8 @@ export function reserveMemUnprepareKho(host: ReserveMemHost): void {
   const st = host.reserveMem;
   if (st.fdtPfn === null) return;
   const kho = host.kho;
-  for (
-    const [api, name] of [["unpreservePages", "kho_unpreserve_pages"], [
-      "removeSubtree",
-      "kho_remove_subtree",
-    ]] as const
-  ) {
-    if (!hasApi(kho.profile, api)) {
-      throw new KhoError(
-        "EOPNOTSUPP",
-        `${name} does not exist in ${kho.profile.name} (${kho.profile.kernel})`,
-      );
-    }
-  }
+  kho.requireApi("unpreservePages", "kho_unpreserve_pages");
+  kho.requireApi("removeSubtree", "kho_remove_subtree");
   for (const r of st.regions) {
     if (regionPages(r) > 0) kho.unpreservePages(r.start / PAGE_SIZE, regionPages(r));
   }

@@ -233,7 +233,8 @@ export class Kho {
     return this.out;
   }
 
-  #api(fn: KhoApi, callsite: string): void {
+  /** EOPNOTSUPP naming `callsite` unless this generation has `fn`. */
+  requireApi(fn: KhoApi, callsite: string): void {
     if (!this.#apis.has(fn)) {
       throw new KhoError(
         "EOPNOTSUPP",
@@ -257,7 +258,7 @@ export class Kho {
 
   /** `kho_unpreserve_folio` (6.19 on). */
   unpreserveFolio(pfn: number): void {
-    this.#api("unpreserveFolio", "kho_unpreserve_folio");
+    this.requireApi("unpreserveFolio", "kho_unpreserve_folio");
     pfnArg("kho_unpreserve_folio", pfn);
     this.#outOrThrow("kho_unpreserve_folio").unpreserveFolio(pfn);
   }
@@ -272,14 +273,14 @@ export class Kho {
   }
 
   #preservePagesChecked(pfn: number, nrPages: number): void {
-    if (!this.#hasPreservePages) this.#api("preservePages", "kho_preserve_pages");
+    if (!this.#hasPreservePages) this.requireApi("preservePages", "kho_preserve_pages");
     rangeArgs("kho_preserve_pages", pfn, nrPages);
     (this.out ?? this.#outOrThrow("kho_preserve_pages")).preservePages(pfn, nrPages);
   }
 
   /** `kho_unpreserve_pages`. */
   unpreservePages(pfn: number, nrPages: number): void {
-    this.#api("unpreservePages", "kho_unpreserve_pages");
+    this.requireApi("unpreservePages", "kho_unpreserve_pages");
     rangeArgs("kho_unpreserve_pages", pfn, nrPages);
     this.#outOrThrow("kho_unpreserve_pages").unpreservePages(pfn, nrPages);
   }
@@ -297,14 +298,14 @@ export class Kho {
   }
 
   #preservePhysChecked(phys: number, size: number): void {
-    if (!this.#hasPreservePhys) this.#api("preservePhys", "kho_preserve_phys");
+    if (!this.#hasPreservePhys) this.requireApi("preservePhys", "kho_preserve_phys");
     physArgs("kho_preserve_phys", phys, size);
     (this.out ?? this.#outOrThrow("kho_preserve_phys")).preservePhys(phys, size);
   }
 
   /** 6.16's internal `__kho_unpreserve` on a physical range (shows its lockup bug). */
   unpreservePhys(phys: number, size: number): void {
-    this.#api("unpreservePhys", "__kho_unpreserve");
+    this.requireApi("unpreservePhys", "__kho_unpreserve");
     physArgs("__kho_unpreserve", phys, size);
     this.#outOrThrow("__kho_unpreserve").unpreservePhys(phys, size);
   }
@@ -326,7 +327,7 @@ export class Kho {
    * `!CONFIG_KEXEC_HANDOVER` stub).
    */
   allocPreserve(size: number): number {
-    this.#api("allocPreserve", "kho_alloc_preserve");
+    this.requireApi("allocPreserve", "kho_alloc_preserve");
     if (this.out === null) return this.#allocPreserveOff(size);
     return this.out.allocPreserve(size);
   }
@@ -340,7 +341,7 @@ export class Kho {
   /** `kho_unpreserve_free` (0 is accepted). */
   unpreserveFree(phys: number): void {
     if (phys === 0) return;
-    this.#api("allocPreserve", "kho_unpreserve_free");
+    this.requireApi("allocPreserve", "kho_unpreserve_free");
     checkUnsignedLong("kho_unpreserve_free", "mem", phys);
     this.#outOrThrow("kho_unpreserve_free").unpreserveFree(phys);
   }
@@ -381,7 +382,7 @@ export class Kho {
 
   /** `kho_split_preserved_pages(pfn, order)` (page-type RFC profiles). */
   splitPreservedPages(pfn: number, order: number): void {
-    this.#api("splitPreservedPages", "kho_split_preserved_pages");
+    this.requireApi("splitPreservedPages", "kho_split_preserved_pages");
     pfnArg("kho_split_preserved_pages", pfn);
     checkUnsignedLong("kho_split_preserved_pages", "order", order, 63);
     this.#outOrThrow("kho_split_preserved_pages").splitPreservedPages(pfn, order);
@@ -401,7 +402,7 @@ export class Kho {
 
   /** `kho_remove_subtree(blob)` (6.19 on). */
   removeSubtree(blobPhys: number): void {
-    this.#api("removeSubtree", "kho_remove_subtree");
+    this.requireApi("removeSubtree", "kho_remove_subtree");
     this.out?.removeSubtree(blobPhys);
   }
 
@@ -420,7 +421,7 @@ export class Kho {
 
   /** `kho_restore_pages(phys, nr)` (6.18 on): first pfn or null. */
   restorePages(phys: number, nrPages: number): number | null {
-    this.#api("restorePages", "kho_restore_pages");
+    this.requireApi("restorePages", "kho_restore_pages");
     checkUnsignedLong("kho_restore_pages", "phys", phys, Infinity);
     checkUnsignedLong("kho_restore_pages", "nr_pages", nrPages, Infinity);
     if (this.incoming === null || !this.incoming.isKhoBoot) return null;
@@ -430,7 +431,7 @@ export class Kho {
   /** `kho_restore_free(mem)`: restores the folio and gives it to the allocator (0 accepted). */
   restoreFree(phys: number): void {
     if (phys === 0) return;
-    this.#api("allocPreserve", "kho_restore_free");
+    this.requireApi("allocPreserve", "kho_restore_free");
     checkUnsignedLong("kho_restore_free", "mem", phys, Infinity);
     const pfn = this.incoming?.isKhoBoot ? this.#inOrThrow().restoreFolio(phys) : null;
     if (pfn === null) {
