@@ -96,6 +96,14 @@ export function kstrtouint(s: string): number | "EINVAL" | "ERANGE" {
   return v > 0xffffffff ? "ERANGE" : v;
 }
 
+/** The words of a command line as `[key, value]` (`""` for a word without `=`), in order. */
+export function cmdlineWords(text: string): [key: string, value: string][] {
+  return text.trim().split(/\s+/).filter(Boolean).map((word) => {
+    const eq = word.indexOf("=");
+    return eq < 0 ? [word, ""] : [word.slice(0, eq), word.slice(eq + 1)];
+  });
+}
+
 /**
  * Parses a kernel command line.
  *
@@ -110,10 +118,7 @@ export function kstrtouint(s: string): number | "EINVAL" | "ERANGE" {
  */
 export function parseCmdline(text: string): KernelParams {
   const params: KernelParams = { raw: text, reserveMem: [], other: new Map(), errors: [] };
-  for (const word of text.trim().split(/\s+/).filter(Boolean)) {
-    const eq = word.indexOf("=");
-    const key = eq < 0 ? word : word.slice(0, eq);
-    const value = eq < 0 ? "" : word.slice(eq + 1);
+  for (const [key, value] of cmdlineWords(text)) {
     switch (key) {
       case "kho": {
         const b = kstrtobool(value);

@@ -38,7 +38,7 @@ import { KhoError } from "../errors.ts";
 import type { Topology } from "../machine/topology.ts";
 import { GiB, MAX_PAGE_ORDER, MiB, PAGE_SIZE, PAGEBLOCK_NR_PAGES, PUD_ORDER } from "../units.ts";
 import type { BuddyAllocator } from "./buddy.ts";
-import { kstrtobool, memparse } from "./cmdline.ts";
+import { cmdlineWords, kstrtobool, memparse } from "./cmdline.ts";
 import type { KernelLog } from "./dmesg.ts";
 import type { FaultInjector } from "./faults.ts";
 import { allocContigRange, allocGigantic, prepGiganticFolio } from "./gigantic.ts";
@@ -160,11 +160,8 @@ export function parseHugetlbParams(cmdline: string): HugetlbParams {
     }
     return s;
   };
-  const words = cmdline.trim().split(/\s+/).filter(Boolean);
-  for (const w of words) {
-    const eq = w.indexOf("=");
-    const key = eq < 0 ? w : w.slice(0, eq);
-    const value = eq < 0 ? "" : w.slice(eq + 1);
+  const words = cmdlineWords(cmdline);
+  for (const [key, value] of words) {
     if (key === "default_hugepagesz") {
       const o = sizeOrder(value);
       if (o === null) errors.push(`HugeTLB: unsupported default_hugepagesz=${value}`);
@@ -172,10 +169,7 @@ export function parseHugetlbParams(cmdline: string): HugetlbParams {
     }
   }
   const pagesSet = new Set<number | "default">();
-  for (const w of words) {
-    const eq = w.indexOf("=");
-    const key = eq < 0 ? w : w.slice(0, eq);
-    const value = eq < 0 ? "" : w.slice(eq + 1);
+  for (const [key, value] of words) {
     switch (key) {
       case "hugepagesz": {
         const o = sizeOrder(value);
