@@ -247,6 +247,11 @@ export interface KhoFix {
   readonly summary: string;
 }
 
+/** A table by name whose entries take their `name` from their key. */
+function named<T>(table: Record<string, T>): Readonly<Record<string, T & { name: string }>> {
+  return Object.fromEntries(Object.entries(table).map(([name, v]) => [name, { name, ...v }]));
+}
+
 /**
  * The fixes kholab knows, by name (luo-hugetlb-facts §5.2, §5.5, §5.6, §6; kho-facts §5.1, §5.2).
  *
@@ -258,9 +263,8 @@ export interface KhoFix {
  * assert.match(KHO_FIXES["kho-restore-numa-order"].source, /kholab/);
  * ```
  */
-export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
+export const KHO_FIXES: Readonly<Record<string, KhoFix>> = named<Omit<KhoFix, "name">>({
   "kho-unpreserve-numa-order": {
-    name: "kho-unpreserve-numa-order",
     removes: ["numa-unpreserve-mismatch"],
     source: '"kho: fix order calculation for kho_unpreserve_pages()", ' +
       "<20260519133332.2498092-1-pratyush@kernel.org> (Cc stable); in linux-mm @ 65660710",
@@ -269,7 +273,6 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
       "kho_preserve_pages, so unpreserve deletes the blocks preserve added.",
   },
   "kho-restore-numa-order": {
-    name: "kho-restore-numa-order",
     removes: ["numa-restore-mismatch"],
     source: "kholab's fix (no fix posted; luo-hugetlb-facts §6.1)",
     status: "kholab",
@@ -277,7 +280,6 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
       "preserve cut at a node boundary is restored.",
   },
   "kho-reserve-size-ul": {
-    name: "kho-reserve-size-ul",
     removes: ["int-size-overflow"],
     source: "kholab's fix (no standalone patch; a derived copy of the generalized radix " +
       "series computes 1UL << …, luo-hugetlb-facts §5.3, unverified)",
@@ -286,7 +288,6 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
       "block of any order reserves exactly its size.",
   },
   "kho-vmalloc-unwind-order": {
-    name: "kho-vmalloc-unwind-order",
     removes: ["vmalloc-unwind-unset-order"],
     source: "kholab's fix (no fix posted; luo-hugetlb-facts §6.3)",
     status: "kholab",
@@ -294,7 +295,6 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
       "the blocks, so its error path unpreserves blocks of the area's order.",
   },
   "kho-add-subtree-cleanup": {
-    name: "kho-add-subtree-cleanup",
     removes: ["subtree-setprop-leak"],
     source: "linux-mm @ 65660710 (kho_add_subtree; the patch and its release are unverified, " +
       "luo-hugetlb-facts §5.6)",
@@ -303,7 +303,6 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
       "-ENOMEM instead of the raw libfdt code.",
   },
   "kho-kdump-disable": {
-    name: "kho-kdump-disable",
     removes: ["kdump-kho-active"],
     source: "linux-mm @ 65660710 (kho_memory_init, kho_fill_kimage; patch id and release " +
       "unverified, luo-hugetlb-facts §5.5)",
@@ -312,7 +311,6 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
       "kho_fill_kimage returns early for crash images.",
   },
   "kho-deferred-struct-page-init": {
-    name: "kho-deferred-struct-page-init",
     removes: [],
     deferredStructPageInit: true,
     source: '"kho: add support for deferred struct page init" v2 (Michal Clapinski, ' +
@@ -324,7 +322,6 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
       "(8b66ed2c3f42 had forbidden the combination).",
   },
   "memfd-retrieve-eio": {
-    name: "memfd-retrieve-eio",
     removes: ["memfd-retrieve-lost-errno"],
     source: "linux-mm @ fb2257f1 (memfd_luo_retrieve_folios sets err = -EIO before goto " +
       "put_folios; the patch, probably of Chenghao Duan's 2026-03 memfd_luo fixes, and its " +
@@ -334,7 +331,6 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
       "with a hole.",
   },
   "memfd-acct-folio-nr-pages": {
-    name: "memfd-acct-folio-nr-pages",
     removes: ["memfd-acct-one-block"],
     source: '"mm/memfd: use folio_nr_pages() for shmem inode accounting", in linux-mm @ ' +
       "fb2257f1 (mainline status unverified, luo-hugetlb-facts §3.4)",
@@ -342,14 +338,13 @@ export const KHO_FIXES: Readonly<Record<string, KhoFix>> = {
     summary: "the retrieve charges each folio's pages to the inode, not one block per folio.",
   },
   "luo-session-dup-check-first": {
-    name: "luo-session-dup-check-first",
     removes: ["luo-dup-session-empty-block"],
     source: "kholab's fix (not reported; luo-hugetlb-facts §6.5)",
     status: "kholab",
     summary: "luo_session_insert scans for a duplicate name before kho_block_set_grow, as " +
       "luo_preserve_file checks its token before growing.",
   },
-};
+});
 
 /**
  * A way guest memory can cross a live update — a profile's capability, as data
@@ -698,10 +693,9 @@ const NEWEST_CODE_BUGS: readonly KhoBug[] = [
 ];
 
 /** The released profiles (and proposals), by name. */
-const BASE_PROFILES = {
+const BASE_PROFILES = named<Omit<AbiProfile, "name">>({
   "kho-v1-6.16": {
     ...XARRAY_ERA,
-    name: "kho-v1-6.16",
     kernel: "6.16",
     summary: "xarray of 512-byte bitmaps, serialized at finalize; notifiers; finalize/abort",
     tracker: "xarray-512",
@@ -722,7 +716,6 @@ const BASE_PROFILES = {
   },
   "kho-v1-6.18": {
     ...XARRAY_ERA,
-    name: "kho-v1-6.18",
     kernel: "6.18",
     summary: "xarray of 4 KiB bitmaps; notifiers; KHO_PAGE_MAGIC; vmalloc with its early bugs",
     tracker: "xarray-4k",
@@ -745,7 +738,6 @@ const BASE_PROFILES = {
   },
   "kho-v1-6.19": {
     ...XARRAY_ERA,
-    name: "kho-v1-6.19",
     kernel: "6.19",
     summary: "xarray of 4 KiB bitmaps; no notifiers; repeatable finalize; read-write FDT",
     tracker: "xarray-4k",
@@ -772,7 +764,6 @@ const BASE_PROFILES = {
   },
   "rfc-v1-order-table": {
     ...XARRAY_ERA,
-    name: "rfc-v1-order-table",
     kernel: "RFC v1 (2025-09)",
     summary: "per-order page tables of 128 MiB bitmaps; stateless; preserved-order-table",
     memoryMapProp: KHO_FDT_ORDER_TABLE_PROP_NAME,
@@ -795,7 +786,6 @@ const BASE_PROFILES = {
   },
   "kho-v2": {
     ...RADIX_ERA,
-    name: "kho-v2",
     kernel: "7.0",
     summary: "unified radix tree, stateless; preserved-data",
     compat: KHO_FDT_COMPATIBLE_V2,
@@ -817,7 +807,6 @@ const BASE_PROFILES = {
   },
   "kho-v3": {
     ...KHO_V3_ERA,
-    name: "kho-v3",
     kernel: "7.1",
     summary: "radix tree; blob-size; kexec-metadata; NUMA-aware page split",
     compat: KHO_FDT_COMPATIBLE_V3,
@@ -828,7 +817,6 @@ const BASE_PROFILES = {
   },
   "kho-v4": {
     ...KHO_V4_ERA,
-    name: "kho-v4",
     kernel: "7.2-rc1",
     summary: "current: radix tree; kho_block chains for LUO sessions and files (luo-v5)",
     guestMemory: SHMEM_MEMFD,
@@ -836,7 +824,6 @@ const BASE_PROFILES = {
   },
   "rfc-2026-page-type": {
     ...KHO_V4_ERA,
-    name: "rfc-2026-page-type",
     kernel: "RFC 2026-07",
     summary: "unsplit high-order pages: CONTIG/SPLIT type in key bit 63, as posted",
     tracker: "radix-typed",
@@ -846,7 +833,6 @@ const BASE_PROFILES = {
   },
   "rfc-2026-page-type-fixed": {
     ...KHO_V4_ERA,
-    name: "rfc-2026-page-type-fixed",
     kernel: "RFC 2026-07 + fix",
     summary:
       "unsplit high-order pages, type in key bit 53 (indexed); new compat: old kernels cannot decode SPLIT keys",
@@ -858,7 +844,6 @@ const BASE_PROFILES = {
   },
   "rfc-2026-ext-scratch": {
     ...KHO_V4_ERA,
-    name: "rfc-2026-ext-scratch",
     kernel: "RFC 2026-04 (on 7.2)",
     summary: "boot-time huge pages: extended scratch (second radix tree by 1 GiB block, " +
       "MEMBLOCK_KHO_SCRATCH_EXT gaps), scratch sized without HugeTLB memory",
@@ -868,7 +853,6 @@ const BASE_PROFILES = {
   },
   "rfc-2026-guest-memfd": {
     ...KHO_V4_ERA,
-    name: "rfc-2026-guest-memfd",
     kernel: "RFC 2026-06 (on 7.2)",
     summary: "guest_memfd through LUO (guest_memfd_luo_v1, bound by vm_token to its VM's " +
       "kvm_vm_luo_v1 file); order-0 folios only",
@@ -879,7 +863,6 @@ const BASE_PROFILES = {
   },
   "rfc-2026-guest-memfd-hugetlb-assumed": {
     ...KHO_V4_ERA,
-    name: "rfc-2026-guest-memfd-hugetlb-assumed",
     kernel: "RFC 2026-06 (on 7.2) + assumption",
     summary: "rfc-2026-guest-memfd that also takes HugeTLB-backed guest_memfd (1 GiB folios): " +
       "assumes HugeTLB-backed guest_memfd (unverified)",
@@ -889,7 +872,7 @@ const BASE_PROFILES = {
     assumptions: [KHO_ASSUMPTIONS["guest-memfd-hugetlb"]],
     bugs: ["gmem-uptodate-sampled", ...NEWEST_CODE_BUGS, ...MEMFD_BUGS_MAINLINE],
   },
-} as const satisfies Readonly<Record<string, AbiProfile>>;
+});
 
 /** "4 mm-tree, 4 kholab's": how many fixes of each status. */
 function fixCounts(fixes: readonly KhoFix[]): string {
@@ -973,7 +956,7 @@ export const PROFILES: Readonly<Record<BuiltinProfileName, AbiProfile>> = Object
     n,
   ) => [
     n,
-    (BASE_PROFILES as Record<string, AbiProfile>)[n] ?? FIXED_PROFILES[n] ??
+    BASE_PROFILES[n] ?? FIXED_PROFILES[n] ??
       PROPOSAL_PROFILES[n],
   ]),
 ) as Record<BuiltinProfileName, AbiProfile>;
