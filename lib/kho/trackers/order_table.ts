@@ -68,7 +68,12 @@ import {
   type WalkGuardOptions,
   type WalkOutcome,
 } from "./walk_guard.ts";
-import type { MetadataPageAllocator, OutgoingTracker, WalkCallback } from "./tracker.ts";
+import type {
+  MetadataPageAllocator,
+  OutgoingTracker,
+  TrackerHost,
+  WalkCallback,
+} from "./tracker.ts";
 import {
   KHO_BITMAP_TABLE_BITS,
   KHO_ORDER_TABLE_PROP,
@@ -113,13 +118,7 @@ const LEVELS = Int32Array.from(
 type PTable = (PTable | Uint32Array | null)[];
 
 /** Options of {@link OrderTableTracker}. */
-export interface OrderTableOptions {
-  /** The physical memory holding the tables. */
-  mem: PhysicalMemory;
-  /** Source of table pages (`get_zeroed_page` / `free_page`). */
-  alloc: MetadataPageAllocator;
-  /** Kernel log for WARNs. */
-  log: KernelLog;
+export interface OrderTableOptions extends Omit<TrackerHost, "scratchCheck"> {
   /** Physical address of a zeroed order-table page allocated by the caller. */
   rootPhys: number;
   /** Counters to use (default: a fresh set). */

@@ -83,7 +83,12 @@ import {
   khoRadixTableIndex,
 } from "../abi/kexec_handover.ts";
 import { KHO_PAGE_CONTIG, KHO_PAGE_SPLIT, type KhoPageType } from "../abi/rfc_page_type.ts";
-import type { MetadataPageAllocator, OutgoingTracker, WalkBatchCallback } from "./tracker.ts";
+import type {
+  MetadataPageAllocator,
+  OutgoingTracker,
+  TrackerHost,
+  WalkBatchCallback,
+} from "./tracker.ts";
 
 // The ABI's layout as module-local constants: V8 folds these into the hot paths below
 // (imported bindings it loads on every use). The unrolled paths index levels 5..3 in the key's
@@ -138,13 +143,7 @@ const U64_PER_PAGE = KHO_RADIX_NODE_SIZE / 8;
 type Table = (Table | Uint32Array | null)[];
 
 /** Options of {@link RadixTree}. */
-export interface RadixTreeOptions {
-  /** The physical memory holding the tree's pages. */
-  mem: PhysicalMemory;
-  /** Source of node and leaf pages (`get_zeroed_page` / `free_page`). */
-  alloc: MetadataPageAllocator;
-  /** Kernel log receiving the tree's WARNs. */
-  log: KernelLog;
+export interface RadixTreeOptions extends Omit<TrackerHost, "scratchCheck"> {
   /** The key encoding (default {@link ONE_HOT_CODEC}, the kernel's). */
   codec?: RadixKeyCodec;
   /**

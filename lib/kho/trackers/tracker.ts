@@ -144,15 +144,19 @@ export interface IncomingTracker {
 
 /** What an outgoing tracker is built from. */
 export interface TrackerHost {
-  /** Physical memory. */
+  /** The physical memory holding the tracker's pages. */
   mem: PhysicalMemory;
-  /** Metadata page source. */
+  /**
+   * Source of metadata pages (`get_zeroed_page` / `free_page`; the xarray era's bitmaps
+   * also `kzalloc` slab pages).
+   */
   alloc: MetadataPageAllocator;
-  /** Kernel log. */
+  /** Kernel log receiving the tracker's WARNs. */
   log: KernelLog;
   /**
-   * 6.18/6.19's debug check of metadata pages against scratch: the index of the scratch area
-   * `[phys, phys + size)` overlaps, or -1 (absent: no check).
+   * 6.18/6.19's debug check of metadata pages against scratch (`kho_scratch_overlap`): the
+   * index of the scratch area `[phys, phys + size)` overlaps, or -1. When it fires for a new
+   * bitmap the kernel WARNs and fails with EINVAL. Absent: no check (6.16 has none).
    */
   scratchCheck?: (phys: number, size: number) => number;
 }

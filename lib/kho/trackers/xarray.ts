@@ -55,6 +55,7 @@ import {
 import type {
   MetadataPageAllocator,
   OutgoingTracker,
+  TrackerHost,
   WalkBatchCallback,
   WalkCallback,
 } from "./tracker.ts";
@@ -105,21 +106,9 @@ export class KhoHangError extends Error {
 }
 
 /** Options of {@link XarrayTracker}. */
-export interface XarrayTrackerOptions {
-  /** Physical memory holding the bitmaps. */
-  mem: PhysicalMemory;
-  /** Source of bitmap pages (`kzalloc` slab pages or `get_zeroed_page`). */
-  alloc: MetadataPageAllocator;
-  /** Kernel log receiving WARNs. */
-  log: KernelLog;
+export interface XarrayTrackerOptions extends TrackerHost {
   /** 512 (6.16) or 4096 (6.18+). */
   bitmapBytes: XarrayBitmapBytes;
-  /**
-   * The 6.18/6.19 debug scratch check (`kho_scratch_overlap`): index of the scratch area
-   * overlapped by `[phys, phys + size)` or -1. When it fires for a new bitmap the kernel
-   * WARNs and fails with EINVAL. Leave undefined to model 6.16, which has no such check.
-   */
-  scratchCheck?: ScratchCheck;
   /** Counters to use (default: a fresh set). */
   counters?: TrackerCounters;
 }
