@@ -19,7 +19,6 @@
  */
 
 import { KhoError } from "../errors.ts";
-import type { KernelLog } from "../kernel/dmesg.ts";
 import type { FaultInjector } from "../kernel/faults.ts";
 import { KernelOops } from "../kernel/oops.ts";
 import type { PhysicalMemory } from "../machine/physmem.ts";
@@ -39,20 +38,15 @@ import {
   writeBlockNext,
 } from "./abi/block.ts";
 import type { Kho } from "./kho.ts";
+import type { KernelWalkHost } from "./trackers/tracker.ts";
 
 /** Allocation site of a `struct kho_block` list node (`kzalloc_obj`). */
 export const KHO_BLOCK_NODE_SITE = "kzalloc:kho_block";
 
 /** What a block set needs from its kernel. */
-export interface KhoBlockHost {
-  /** Physical memory. */
-  readonly mem: PhysicalMemory;
-  /** Whether `[phys, phys + size)` is RAM; a read elsewhere is a fatal page fault. */
-  isRam(phys: number, size: number): boolean;
+export interface KhoBlockHost extends KernelWalkHost {
   /** `kho_alloc_preserve`, `kho_unpreserve_free`, `kho_restore_free`. */
   readonly kho: Pick<Kho, "allocPreserve" | "unpreserveFree" | "restoreFree">;
-  /** The kernel log. */
-  readonly log: KernelLog;
   /** Slab allocation failures (the list nodes). */
   readonly faults: FaultInjector;
 }

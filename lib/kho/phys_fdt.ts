@@ -17,13 +17,12 @@
  */
 
 import { KhoError } from "../errors.ts";
-import type { KernelLog } from "../kernel/dmesg.ts";
 import { KernelOops } from "../kernel/oops.ts";
-import type { PhysicalMemory } from "../machine/physmem.ts";
 import { hex } from "../units.ts";
 import { readBe32 } from "./fdt/format.ts";
 import { FdtReader } from "./fdt/reader.ts";
 import { libfdtFaults } from "./fdt/ro.ts";
+import type { KernelWalkHost } from "./trackers/tracker.ts";
 
 /** Most bytes of a blob kholab reads (the kernel is bounded only by `totalsize` < 2^31). */
 export const PHYS_FDT_WINDOW_BYTES: number = 1 << 20;
@@ -31,15 +30,8 @@ export const PHYS_FDT_WINDOW_BYTES: number = 1 << 20;
 /** Bytes of an FDT header (version 17). */
 const FDT_HEADER_BYTES = 40;
 
-/** What reading a blob needs of its kernel. */
-export interface PhysFdtHost {
-  /** Physical memory. */
-  readonly mem: PhysicalMemory;
-  /** Whether `[phys, phys + size)` is entirely RAM. */
-  isRam(phys: number, size: number): boolean;
-  /** The kernel log (the oops lines). */
-  readonly log: KernelLog;
-}
+/** What reading a blob needs of its kernel: what the kernel's tracker walk needs. */
+export type PhysFdtHost = KernelWalkHost;
 
 /** The longest `n ≤ want` with `[phys, phys + n)` all RAM (`phys` itself is RAM). */
 function ramBytesFrom(host: PhysFdtHost, phys: number, want: number): number {

@@ -197,7 +197,11 @@ export interface TrackerCapabilities {
   readonly batchedWalk: boolean;
 }
 
-/** What the kernel's walk reads and whom it tells. */
+/**
+ * What kernel code reading handed-over memory through the direct map needs (the kernel's
+ * tracker walk, a blob read with `phys_to_virt`, a kho_block chain): the memory, where RAM is
+ * (a read elsewhere is a fatal page fault) and the log for the oops and lockup lines.
+ */
 export interface KernelWalkHost {
   /** Physical memory. */
   readonly mem: PhysicalMemory;
