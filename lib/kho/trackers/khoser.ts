@@ -45,11 +45,16 @@
 import { KhoError } from "../../errors.ts";
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
-import { PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
+import { hex, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { cacheLinesSpanned, TrackerCounters } from "./counters.ts";
 import { hexU64, WalkGuard, type WalkGuardOptions, type WalkOutcome } from "./walk_guard.ts";
 import { xaForEachCost } from "./xarray_nodes.ts";
-import type { MetadataPageAllocator, WalkBatchCallback, WalkCallback } from "./tracker.ts";
+import {
+  checkAllocatedPage,
+  type MetadataPageAllocator,
+  type WalkBatchCallback,
+  type WalkCallback,
+} from "./tracker.ts";
 import {
   KHO_FDT_MEMORY_MAP_PROP_NAME,
   KHOSER_BITMAP_SIZE,
@@ -113,10 +118,6 @@ export function xarrayKind(bitmapBytes: XarrayBitmapBytes): "xarray-512" | "xarr
 const TWO32 = 4294967296;
 /** 2^i for i = 0..75, exact doubles. */
 const POW2 = Float64Array.from({ length: 76 }, (_, i) => 2 ** i);
-
-function hex(n: number): string {
-  return "0x" + n.toString(16);
-}
 
 // ------------------------------------------------------------------------------------------
 // Outgoing side: serialization.
@@ -251,14 +252,7 @@ export function serialize(
       throw new KhoError("ENOMEM", `cannot allocate a KHO chunk page for order ${order}`);
     }
     c.pagesAllocated++;
-    if (
-      phys === 0 || !Number.isSafeInteger(phys) || phys % PAGE_SIZE !== 0 ||
-      !mem.contains(phys, PAGE_SIZE)
-    ) {
-      alloc.freePage(phys);
-      c.pagesFreed++;
-      throw new RangeError(`allocator returned ${hex(phys)}, not a page of memory`);
-    }
+    checkAllocatedPage(phys, mem, alloc, c);
     pages.push(phys);
     if (scratchCheck !== undefined) {
       const area = scratchCheck(phys, KHOSER_CHUNK_SIZE);

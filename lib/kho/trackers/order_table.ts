@@ -68,11 +68,13 @@ import {
   type WalkGuardOptions,
   type WalkOutcome,
 } from "./walk_guard.ts";
-import type {
-  MetadataPageAllocator,
-  OutgoingTracker,
-  TrackerHost,
-  WalkCallback,
+import {
+  checkAllocatedPage,
+  isPagePhys,
+  type MetadataPageAllocator,
+  type OutgoingTracker,
+  type TrackerHost,
+  type WalkCallback,
 } from "./tracker.ts";
 import {
   KHO_BITMAP_TABLE_BITS,
@@ -218,11 +220,7 @@ export class OrderTableTracker implements OutgoingTracker {
       );
     }
     this.counters.pagesAllocated++;
-    if (!isPagePhys(phys, this.mem)) {
-      this.#alloc.freePage(phys);
-      this.counters.pagesFreed++;
-      throw new RangeError(`allocator returned 0x${phys.toString(16)}, not a page of memory`);
-    }
+    checkAllocatedPage(phys, this.mem, this.#alloc, this.counters);
     return phys;
   }
 
@@ -414,11 +412,6 @@ export class OrderTableTracker implements OutgoingTracker {
     this.#slots.fill(null);
     this.#destroyed = true;
   }
-}
-
-function isPagePhys(phys: number, mem: PhysicalMemory): boolean {
-  return phys !== 0 && Number.isSafeInteger(phys) && phys % PAGE_SIZE === 0 &&
-    mem.contains(phys, PAGE_SIZE);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -83,11 +83,12 @@ import {
   khoRadixTableIndex,
 } from "../abi/kexec_handover.ts";
 import { KHO_PAGE_CONTIG, KHO_PAGE_SPLIT, type KhoPageType } from "../abi/rfc_page_type.ts";
-import type {
-  MetadataPageAllocator,
-  OutgoingTracker,
-  TrackerHost,
-  WalkBatchCallback,
+import {
+  isPagePhys,
+  type MetadataPageAllocator,
+  type OutgoingTracker,
+  type TrackerHost,
+  type WalkBatchCallback,
 } from "./tracker.ts";
 
 // The ABI's layout as module-local constants: V8 folds these into the hot paths below
@@ -162,11 +163,6 @@ export interface PreservedBlock {
   readonly pfn: number;
   /** Order of the block. */
   readonly order: number;
-}
-
-function isPagePhys(phys: number, mem: PhysicalMemory): boolean {
-  return phys !== 0 && Number.isSafeInteger(phys) && phys % PAGE_SIZE === 0 &&
-    mem.contains(phys, PAGE_SIZE);
 }
 
 /**

@@ -22,6 +22,7 @@
 
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
+import { hex, PAGE_SIZE } from "../../units.ts";
 import type { TrackerCounters } from "./counters.ts";
 import type { WalkOutcome } from "./walk_guard.ts";
 
@@ -140,6 +141,29 @@ export interface IncomingTracker {
   walkChecked?(cb: WalkCallback): WalkOutcome<string>;
   /** Optional: {@link walkBatched} returning the outcome (see {@link walkChecked}). */
   walkBatchedChecked?(cb: WalkBatchCallback): WalkOutcome<string>;
+}
+
+/** Whether `phys` is the address of a whole page of `mem` (0 is not). */
+export function isPagePhys(phys: number, mem: PhysicalMemory): boolean {
+  return phys !== 0 && Number.isSafeInteger(phys) && phys % PAGE_SIZE === 0 &&
+    mem.contains(phys, PAGE_SIZE);
+}
+
+/**
+ * Checks a page a metadata allocator returned: one that is not a page of `mem` is the
+ * allocator's bug — it goes back (counted in `pagesFreed`) and a RangeError is thrown.
+ */
+export function checkAllocatedPage(
+  phys: number,
+  mem: PhysicalMemory,
+  alloc: MetadataPageAllocator,
+  counters: { pagesFreed: number },
+): void {
+  if (!isPagePhys(phys, mem)) {
+    alloc.freePage(phys);
+    counters.pagesFreed++;
+    throw new RangeError(`allocator returned ${hex(phys)}, not a page of memory`);
+  }
 }
 
 /** What an outgoing tracker is built from. */

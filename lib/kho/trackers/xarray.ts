@@ -36,7 +36,7 @@
 import { KhoError } from "../../errors.ts";
 import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
-import { ctz, hweight32, ilog2, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
+import { ctz, hex, hweight32, ilog2, PAGE_SHIFT, PAGE_SIZE } from "../../units.ts";
 import { settleOnAccess, TrackerCounters } from "./counters.ts";
 import { XA_EXTRA_LINES_12, xaExtraLines, XaShape } from "./xarray_nodes.ts";
 import {
@@ -52,12 +52,13 @@ import {
   type XarrayBitmapBytes,
   xarrayKind,
 } from "./khoser.ts";
-import type {
-  MetadataPageAllocator,
-  OutgoingTracker,
-  TrackerHost,
-  WalkBatchCallback,
-  WalkCallback,
+import {
+  checkAllocatedPage,
+  type MetadataPageAllocator,
+  type OutgoingTracker,
+  type TrackerHost,
+  type WalkBatchCallback,
+  type WalkCallback,
 } from "./tracker.ts";
 import { type BlockCallback, WalkGuard } from "./walk_guard.ts";
 
@@ -74,10 +75,6 @@ const FLAT_MAX = 1 << 17;
 const DEFAULT_MAX_ITERATIONS = 10_000;
 /** Lines past a node's first, for indices below 4096 (module-local: V8 folds it). */
 const EXTRA_LINES = XA_EXTRA_LINES_12;
-
-function hex(n: number): string {
-  return "0x" + n.toString(16);
-}
 
 /**
  * A kernel loop that can never terminate, detected instead of run forever: what the
@@ -466,14 +463,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
         );
       }
       c.pagesAllocated++;
-      if (
-        phys === 0 || !Number.isSafeInteger(phys) || phys % PAGE_SIZE !== 0 ||
-        !this.mem.contains(phys, PAGE_SIZE)
-      ) {
-        this.#alloc.freePage(phys);
-        c.pagesFreed++;
-        throw new RangeError(`allocator returned ${hex(phys)}, not a page of memory`);
-      }
+      checkAllocatedPage(phys, this.mem, this.#alloc, c);
       page = { phys, words: this.mem.writablePage(phys / PAGE_SIZE), used: 0 };
       this.#slabPages.set(phys, page);
       this.#partial.push(page);
