@@ -14,12 +14,12 @@ import { KernelOops } from "../kernel/oops.ts";
 import type { Clock } from "../rng.ts";
 import { KernelLog } from "../kernel/dmesg.ts";
 import type { Memblock } from "../kernel/memblock.ts";
-import type { Memmap } from "../kernel/memmap.ts";
 import type { PhysicalMemory } from "../machine/physmem.ts";
 import type { Topology } from "../machine/topology.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
 import type { Handover } from "./abi/kho_data.ts";
 import type { AbiProfile } from "./profiles.ts";
+import type { KhoOutHost } from "./preserve.ts";
 import {
   decodeScratchArray,
   KHO_SCRATCH_ENTRY_SIZE,
@@ -48,17 +48,9 @@ const MAX_SAFE_PHYS = BigInt(Number.MAX_SAFE_INTEGER);
 export const KHO_PAGE_MAGIC = 0x4b484f50;
 
 /** What the incoming KHO needs from its kernel. */
-export interface KhoInHost {
-  /** Physical memory. */
-  readonly mem: PhysicalMemory;
-  /** RAM layout and nodes. */
-  readonly topology: Topology;
+export interface KhoInHost extends Omit<KhoOutHost, "buddy"> {
   /** memblock of this boot. */
   readonly memblock: Memblock;
-  /** struct pages of this boot. */
-  readonly memmap: Memmap;
-  /** The kernel log. */
-  readonly log: KernelLog;
 }
 
 /** Outcome of `kho_populate`. */
