@@ -111,30 +111,15 @@ export interface AllocRangeOptions {
   exactNid?: boolean;
 }
 
-/** Arguments of {@link Memblock.allocNidUser} (`memblock_alloc_nid_user`). */
-export interface AllocUserOptions {
-  /** Bytes to allocate (> 0). */
-  size: number;
-  /** Alignment in bytes. */
-  align: number;
-  /** Preferred node (default NUMA_NO_NODE). */
-  nid?: number;
-  /** Fail instead of falling back to other nodes. */
-  exactNid?: boolean;
-}
+/** Arguments of {@link Memblock.allocNidUser} (`memblock_alloc_nid_user`): no range. */
+export type AllocUserOptions = Omit<AllocRangeOptions, "start" | "end">;
 
 /** Arguments of {@link Memblock.allocTryNid} / {@link Memblock.allocExactNid}. */
-export interface AllocNidOptions {
-  /** Bytes to allocate (> 0). */
-  size: number;
-  /** Alignment in bytes. */
-  align: number;
+export interface AllocNidOptions extends Pick<AllocRangeOptions, "size" | "align" | "nid"> {
   /** Lower bound, retried as 0 when nothing fits above it (default 0). */
   minAddr?: number;
   /** Upper bound (default MEMBLOCK_ALLOC_ACCESSIBLE). */
   maxAddr?: number;
-  /** Preferred node (default NUMA_NO_NODE). */
-  nid?: number;
 }
 
 /** Receives one free pfn range `[startPfn, endPfn)` from {@link Memblock.freeAll}. */
