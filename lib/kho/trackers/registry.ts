@@ -57,14 +57,7 @@ function xarrayFormat(bitmapBytes: XarrayBitmapBytes): TrackerFormat {
       walkOrder: "order-asc",
       batchedWalk: true,
     },
-    create: (h) =>
-      new XarrayTracker({
-        mem: h.mem,
-        alloc: h.alloc,
-        log: h.log,
-        bitmapBytes,
-        scratchCheck: h.scratchCheck,
-      }),
+    create: (h) => new XarrayTracker({ ...h, bitmapBytes }),
     incoming(mem, rootPhys, o = {}) {
       const counters = o.counters ?? new TrackerCounters();
       const options = {
