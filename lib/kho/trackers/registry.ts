@@ -9,7 +9,6 @@
  * @module
  */
 
-import type { KernelLog } from "../../kernel/dmesg.ts";
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import type { TrackerKind } from "../profiles.ts";
 import { TrackerCounters } from "./counters.ts";
@@ -238,18 +237,12 @@ export interface IncomingWalkResult {
   rejected: number;
 }
 
-/** Options of {@link walkIncoming}. */
-export interface IncomingWalkOptions {
+/** Options of {@link walkIncoming}: a reader's options, none left to its default. */
+export interface IncomingWalkOptions extends Required<IncomingTrackerOptions> {
   /** Physical memory as the successor sees it. */
   mem: PhysicalMemory;
   /** The memory-map property's value. */
   rootPhys: number;
-  /** RAM check. */
-  isRam: (phys: number, size: number) => boolean;
-  /** Log. */
-  log: KernelLog;
-  /** Counters to charge. */
-  counters: TrackerCounters;
 }
 
 function reader(kind: TrackerKind, o: IncomingWalkOptions) {
