@@ -90,21 +90,13 @@ export interface ReserveMemHost {
 }
 
 /** What the `reserve_mem` phase reads of the boot in progress (a `BootContext`). */
-export interface ReserveMemBoot {
-  /** The machine. */
-  readonly machine: Machine;
+export interface ReserveMemBoot extends Omit<ReserveMemHost, "buddy" | "kho"> {
   /** The parsed command line. */
   readonly params: KernelParams;
   /** The boot-time allocator. */
   readonly memblock: Memblock;
   /** The incoming KHO state (`kho_populate`), or null. */
   readonly incoming: KhoIn | null;
-  /** The kernel log. */
-  readonly log: KernelLog;
-  /** The regions. */
-  readonly reserveMem: ReserveMemState;
-  /** The boot's configuration (strict: a sub-FDT outside RAM fails the revival, no oops). */
-  readonly config?: Pick<ResolvedBootConfig, "strict">;
 }
 
 /** An empty state (before the `reserve_mem` phase). */

@@ -34,6 +34,7 @@ import type {
 } from "./tracker.ts";
 import { XarrayTracker } from "./xarray.ts";
 import type { XarrayBitmapBytes } from "./khoser.ts";
+import type { WalkOutcome } from "./walk_guard.ts";
 
 export type { TrackerHost } from "./tracker.ts";
 
@@ -223,19 +224,8 @@ export function createTracker(kind: TrackerKind, host: TrackerHost): OutgoingTra
   return trackerFormat(kind).create(host);
 }
 
-/** What the successor's walk found. */
-export interface IncomingWalkResult {
-  /** False when a structural error aborted the walk. */
-  ok: boolean;
-  /** Named reason of the structural error. */
-  error?: string;
-  /** Detail of the error. */
-  detail?: string;
-  /** Blocks reported to the callback. */
-  blocks: number;
-  /** Entries rejected and skipped (memory outside RAM, …). */
-  rejected: number;
-}
+/** What the successor's walk found: its reader's outcome without the stop result. */
+export type IncomingWalkResult = Omit<WalkOutcome<string>, "stopped">;
 
 /** Options of {@link walkIncoming}: a reader's options, none left to its default. */
 export interface IncomingWalkOptions extends Required<IncomingTrackerOptions> {
