@@ -31,7 +31,7 @@
 import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { getLe64, setLe64 } from "../fdt/format.ts";
 import { KHO_VMALLOC_LAYOUT, KhoVmalloc } from "./kexec_handover.ts";
-import { getFolioSer, putFolioSer } from "./memfd.ts";
+import { getFolioSer, type MemfdLuoSer, putFolioSer } from "./memfd.ts";
 
 /** `HUGETLB_SER_MAX_HSTATES`: entries of `hugetlb_ser.hstates` (arm64 has 4 hstates). */
 export const HUGETLB_SER_MAX_HSTATES = 4;
@@ -177,15 +177,7 @@ export function getHugemfdFolioSer(dv: DataView, at: number): HugemfdFolioSer {
 }
 
 /** The values of a `struct hugemfd_ser`. */
-export interface HugemfdSer {
-  /** File size in bytes (`i_size`). */
-  size: number;
-  /** File position (`f_pos`). */
-  pos: number;
-  /** Folios in the array. */
-  nrFolios: number;
-  /** The folio array's vmalloc preservation. */
-  folios: KhoVmalloc;
+export interface HugemfdSer extends Pick<MemfdLuoSer, "size" | "pos" | "nrFolios" | "folios"> {
   /** The hstate's order (18 for 1 GiB pages). */
   order: number;
 }
