@@ -387,8 +387,6 @@ export interface KhoserReaderOptions extends WalkGuardOptions {
   firstChunkPhys: number;
   /** Bitmap size the successor was built with (its `PRESERVE_BITS`). */
   bitmapBytes: XarrayBitmapBytes;
-  /** Counters to charge (default: a fresh set). */
-  counters?: TrackerCounters;
 }
 
 class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {

@@ -442,8 +442,6 @@ export interface OrderTableWalkResult extends Readonly<WalkOutcome<OrderTableWal
 export interface OrderTableReaderOptions extends WalkGuardOptions {
   /** Order table address from `preserved-order-table`. */
   rootPhys: number;
-  /** Counters to charge (default: a fresh set). */
-  counters?: TrackerCounters;
   /** Check every bit's block against RAM (default true; the outgoing walk passes false). */
   checkBlocks?: boolean;
   /**

@@ -739,8 +739,6 @@ export interface RadixReaderOptions extends WalkGuardOptions {
   codec?: RadixKeyCodec;
   /** Root physical address from `preserved-memory-map`. */
   rootPhys: number;
-  /** Counters to charge (default: a fresh set). */
-  counters?: TrackerCounters;
   /**
    * Check every leaf bit's block against RAM and reject bad ones (default true). The
    * outgoing kernel's own walk passes false: it reports every set bit, as the kernel does.

@@ -24,7 +24,7 @@ export function hexU64(lo: number, hi: number): string {
   return hi === 0 ? lo.toString(16) : hi.toString(16) + (lo >>> 0).toString(16).padStart(8, "0");
 }
 
-/** What a guard needs from a reader's options. */
+/** What a guard needs from a reader's options, and the counters the reader charges. */
 export interface WalkGuardOptions {
   /** Physical memory as the successor sees it. */
   mem: PhysicalMemory;
@@ -34,6 +34,8 @@ export interface WalkGuardOptions {
   log?: KernelLog;
   /** Rejected blocks logged individually before one "not logged" line (default 8). */
   rejectLogLimit?: number;
+  /** Counters to charge (default: a fresh set). */
+  counters?: TrackerCounters;
 }
 
 /** The reasons {@link WalkGuard.child} reports, in the reader's own vocabulary. */
