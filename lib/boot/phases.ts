@@ -52,7 +52,6 @@ import { khoExtendScratch } from "../kho/ext_scratch.ts";
 import { LiveUpdate } from "../luo/luo_core.ts";
 import { flbIncomingEarly } from "../luo/luo_flb.ts";
 import { HUGETLB_FLB_COMPATIBLE, HUGETLB_SER_LAYOUT, readHugetlbSer } from "../kho/abi/hugetlb.ts";
-import { MemblockFlags as MF } from "../kernel/memblock.ts";
 import {
   DEFAULT_SCRATCH_SCALE,
   parseKhoScratch,
@@ -503,7 +502,7 @@ export function memblockFreeAll(ctx: BootContext): void {
   let pages = ctx.machine.topology.ramBytes / PAGE_SIZE;
   if (ctx.config.deferredStructPageInit) {
     for (const r of ctx.memblock.reservedRegions()) {
-      if (r.flags & MF.RSRV_NOINIT) pages -= Math.floor(r.size / PAGE_SIZE);
+      if (r.flags & MemblockFlags.RSRV_NOINIT) pages -= Math.floor(r.size / PAGE_SIZE);
     }
   } else {
     // Folded folios (a design's boot) have no struct pages of their own to initialise.
