@@ -76,6 +76,16 @@ const DEFAULT_MAX_ITERATIONS = 10_000;
 /** Lines past a node's first, for indices below 4096 (module-local: V8 folds it). */
 const EXTRA_LINES = XA_EXTRA_LINES_12;
 
+/** EINVAL unless `[startPfn, endPfn)` is a range of pfns the tracker can hold. */
+function checkPfnRange(startPfn: number, endPfn: number): void {
+  if (
+    !(Number.isSafeInteger(startPfn) && Number.isSafeInteger(endPfn) && startPfn >= 0 &&
+      endPfn <= PFN_LIMIT)
+  ) {
+    throw new KhoError("EINVAL", `invalid pfn range [${startPfn}, ${endPfn})`);
+  }
+}
+
 /**
  * A kernel loop that can never terminate, detected instead of run forever: what the
  * watchdog reports as a soft lockup. Deliberately **not** a `KhoError`: the kernel function
@@ -563,12 +573,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
     if (!Number.isSafeInteger(maxIterations) || maxIterations < 1) {
       throw new RangeError(`maxIterations ${maxIterations} is not a positive integer`);
     }
-    if (
-      !(Number.isSafeInteger(startPfn) && Number.isSafeInteger(endPfn) && startPfn >= 0 &&
-        endPfn <= PFN_LIMIT)
-    ) {
-      throw new KhoError("EINVAL", `invalid pfn range [${startPfn}, ${endPfn})`);
-    }
+    checkPfnRange(startPfn, endPfn);
     let pfn = startPfn;
     let stuck = 0;
     while (pfn < endPfn) {
@@ -607,12 +612,7 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
    * rethrows it.
    */
   preserveRange(startPfn: number, endPfn: number): void {
-    if (
-      !(Number.isSafeInteger(startPfn) && Number.isSafeInteger(endPfn) && startPfn >= 0 &&
-        endPfn <= PFN_LIMIT)
-    ) {
-      throw new KhoError("EINVAL", `invalid pfn range [${startPfn}, ${endPfn})`);
-    }
+    checkPfnRange(startPfn, endPfn);
     let pfn = startPfn;
     while (pfn < endPfn) {
       const order = Math.min(ctz(pfn), ilog2(endPfn - pfn), KHOSER_MAX_ORDER);
