@@ -222,20 +222,14 @@ export function reserveScratch(
     log.info("KHO", `scratch ${what}: ${hex(addr)}+${hex(size)}`);
     return true;
   };
-  if (
-    !take(
+  const wanted: [what: string, size: number, alloc: () => number][] = [
+    [
       "lowmem",
       plan.lowmem,
       () => memblock.physAllocRange(plan.lowmem, align, 0, ARCH_LOW_ADDRESS_LIMIT),
-    )
-  ) {
-    return fail("lowmem");
-  }
-  if (!take("global", plan.global, () => memblock.physAlloc(plan.global, align))) {
-    return fail("global");
-  }
-  for (const { nid, size } of plan.pernode) {
-    const ok = take(
+    ],
+    ["global", plan.global, () => memblock.physAlloc(plan.global, align)],
+    ...plan.pernode.map(({ nid, size }): [string, number, () => number] => [
       `node ${nid}`,
       size,
       () =>
@@ -247,9 +241,9 @@ export function reserveScratch(
           nid,
           exactNid: true,
         }),
-    );
-    if (!ok) return fail(`node ${nid}`);
-  }
+    ]),
+  ];
+  for (const [what, size, alloc] of wanted) if (!take(what, size, alloc)) return fail(what);
   return { areas, arrayPhys };
 }
 
