@@ -34,6 +34,7 @@ import {
 } from "../kho/abi/memblock.ts";
 import { decodeKhoFdtU64 } from "../kho/abi/kexec_handover.ts";
 import { type AbiProfile, hasApi } from "../kho/profiles.ts";
+import { libfdtRet } from "../kho/fdt/reader.ts";
 import { readPhysFdt } from "../kho/phys_fdt.ts";
 import type { KernelParams } from "../kernel/cmdline.ts";
 import type { Memblock } from "../kernel/memblock.ts";
@@ -102,16 +103,6 @@ export interface ReserveMemBoot extends Omit<ReserveMemHost, "buddy" | "kho"> {
 /** An empty state (before the `reserve_mem` phase). */
 export function newReserveMemState(): ReserveMemState {
   return { regions: [], failed: [], fdtPfn: null };
-}
-
-/** libfdt's return as the kernel prints it: 0, 1 (no match) or `-FDT_ERR_*`. */
-function libfdtRet(f: () => number): number {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof FdtError) return e.fdtErrno;
-    throw e;
-  }
 }
 
 /**

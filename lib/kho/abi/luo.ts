@@ -26,7 +26,7 @@ import type { PhysicalMemory } from "../../machine/physmem.ts";
 import { PAGE_SIZE } from "../../units.ts";
 import { FdtError } from "../../errors.ts";
 import { getLe64, readLe64 } from "../fdt/format.ts";
-import { FdtReader } from "../fdt/reader.ts";
+import { FdtReader, libfdtRet } from "../fdt/reader.ts";
 import { FdtWriter } from "../fdt/writer.ts";
 
 /** Name of LUO's node in the KHO root FDT (`LUO_FDT_KHO_ENTRY_NAME`). */
@@ -231,21 +231,11 @@ export function parseLuoFdt(
 }
 
 function subnode(r: FdtReader, name: string): number {
-  try {
-    return r.subnodeOffset(0, name);
-  } catch (e) {
-    if (e instanceof FdtError) return e.fdtErrno;
-    throw e;
-  }
+  return libfdtRet(() => r.subnodeOffset(0, name));
 }
 
 function compatible(r: FdtReader, node: number, compat: string): boolean {
-  try {
-    return r.nodeCheckCompatible(node, compat) === 0;
-  } catch (e) {
-    if (e instanceof FdtError) return false;
-    throw e;
-  }
+  return libfdtRet(() => r.nodeCheckCompatible(node, compat)) === 0;
 }
 
 /**

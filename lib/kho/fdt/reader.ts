@@ -48,6 +48,19 @@ export interface FdtReserveEntry {
 const decoder = new TextDecoder("utf-8", { fatal: false });
 
 /**
+ * libfdt's return of a reader call as the C function gives it, e.g. to print: its value (0,
+ * 1 for no match, an offset), or `-FDT_ERR_*` where the reader throws an {@link FdtError}.
+ */
+export function libfdtRet(f: () => number): number {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof FdtError) return e.fdtErrno;
+    throw e;
+  }
+}
+
+/**
  * Reads a device tree blob. The constructor runs `fdt_check_header`.
  *
  * @example
