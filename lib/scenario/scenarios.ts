@@ -330,57 +330,41 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
     build: buildHypervisor,
     machineBytes: (ps) => num(ps, "ramBytes") + num(ps, "headroomBytes"),
   },
-  test_kho: {
-    name: "test_kho",
-    summary: "lib/test_kho.c: random-order folios and their vmalloc'd list",
-    params: [
-      p("ramBytes", "size", 4 * GiB, "RAM", RAM),
-      p("nodes", "int", 1, "NUMA nodes", NODES),
-      p("maxMemBytes", "size", 8 * 1024 * 1024, "the module's max_mem"),
-      ...SMALL_COMMON,
-    ],
-    build: buildTestKho,
-    machineBytes: (ps) => num(ps, "ramBytes"),
-  },
-  dense: {
-    name: "dense",
-    summary: "a band of RAM fully preserved in blocks of one order (default: order-0 pages)",
-    params: [
-      p("ramBytes", "size", 32 * GiB, "RAM", RAM),
-      p("nodes", "int", 1, "NUMA nodes", NODES),
+  test_kho: smallScenario(
+    "test_kho",
+    "lib/test_kho.c: random-order folios and their vmalloc'd list",
+    { ramBytes: 4 * GiB, nodes: 1 },
+    [p("maxMemBytes", "size", 8 * 1024 * 1024, "the module's max_mem")],
+    buildTestKho,
+  ),
+  dense: smallScenario(
+    "dense",
+    "a band of RAM fully preserved in blocks of one order (default: order-0 pages)",
+    { ramBytes: 32 * GiB, nodes: 1 },
+    [
       p("bandStartBytes", "size", 4 * GiB, "first byte of the band"),
       p("bandBytes", "size", 16 * GiB, "size of the band"),
       p("bandOrder", "int", 0, "order of each preserved block", ORDER),
-      ...SMALL_COMMON,
     ],
-    build: buildDense,
-    machineBytes: (ps) => num(ps, "ramBytes"),
-  },
-  uniform: {
-    name: "uniform",
-    summary: "order-0 pages at uniformly random free places over all RAM",
-    params: [
-      p("ramBytes", "size", 16 * GiB, "RAM", RAM),
-      p("nodes", "int", 2, "NUMA nodes", NODES),
-      p("pages", "count", 65536, "preserved pages"),
-      ...SMALL_COMMON,
-    ],
-    build: buildUniform,
-    machineBytes: (ps) => num(ps, "ramBytes"),
-  },
-  clustered: {
-    name: "clustered",
-    summary: "order-0 pages at random inside one window per NUMA node",
-    params: [
-      p("ramBytes", "size", 16 * GiB, "RAM", RAM),
-      p("nodes", "int", 2, "NUMA nodes", NODES),
+    buildDense,
+  ),
+  uniform: smallScenario(
+    "uniform",
+    "order-0 pages at uniformly random free places over all RAM",
+    { ramBytes: 16 * GiB, nodes: 2 },
+    [p("pages", "count", 65536, "preserved pages")],
+    buildUniform,
+  ),
+  clustered: smallScenario(
+    "clustered",
+    "order-0 pages at random inside one window per NUMA node",
+    { ramBytes: 16 * GiB, nodes: 2 },
+    [
       p("pages", "count", 65536, "preserved pages (shared out over the nodes)"),
       p("windowBytes", "size", GiB, "size of each node's window"),
-      ...SMALL_COMMON,
     ],
-    build: buildClustered,
-    machineBytes: (ps) => num(ps, "ramBytes"),
-  },
+    buildClustered,
+  ),
   ladder: {
     name: "ladder",
     summary: "the hypervisor scenario scaled to a host size (512 GiB … 32 TiB); 1 GiB guest " +
@@ -584,7 +568,7 @@ function boot(
     extraCmdline?: readonly string[];
     heldRanges?: readonly { start: number; size: number }[];
   } = {},
-): { machine: Machine; kernel: Kernel; bootOptions: KernelOptions } {
+): Booted {
   const machine = new Machine({ ramBytes: machineBytes, nodes: num(ps, "nodes") });
   const scratch = opts.scratch ?? str(ps, "scratch");
   const cmdline = [
@@ -615,17 +599,44 @@ function fillPages(kernel: Kernel, pfns: Float64Array, seed: number): void {
   for (const pfn of pfns) mem.fill(pfn * PAGE_SIZE, PAGE_SIZE, spec);
 }
 
-function instance(
-  scenario: ScenarioName,
-  profile: ProfileName,
-  params: ScenarioParams,
-  seed: number,
-  booted: { machine: Machine; kernel: Kernel; bootOptions: KernelOptions },
-  workloads: Workload[],
-  tally: Tally,
-  domains: PlacementDomain[] = [],
-): ScenarioInstance {
-  return { scenario, profile, params, seed, ...booted, workloads, tally, domains };
+/** A scenario's machine, its cold-booted first kernel and the successor's boot options. */
+type Booted = { machine: Machine; kernel: Kernel; bootOptions: KernelOptions };
+
+/** What a small scenario's builder adds to its booted machine. */
+interface SmallBuild {
+  workloads: Workload[];
+  tally?: Tally;
+  domains?: PlacementDomain[];
+}
+
+/**
+ * A small scenario: a machine of `ramBytes` on `nodes` NUMA nodes (the defaults of its first
+ * two parameters), then its own parameters and the common ones; `make` fills the booted
+ * machine with what it preserves.
+ */
+function smallScenario(
+  name: ScenarioName,
+  summary: string,
+  machine: { ramBytes: number; nodes: number },
+  own: readonly ParamSpec[],
+  make: (booted: Booted, ps: ScenarioParams, seed: number) => SmallBuild,
+): ScenarioSpec {
+  return {
+    name,
+    summary,
+    params: [
+      p("ramBytes", "size", machine.ramBytes, "RAM", RAM),
+      p("nodes", "int", machine.nodes, "NUMA nodes", NODES),
+      ...own,
+      ...SMALL_COMMON,
+    ],
+    build: (profile, ps, seed) => {
+      const booted = boot(profile, ps, num(ps, "ramBytes"));
+      const { workloads, tally = new Tally(), domains = [] } = make(booted, ps, seed);
+      return { scenario: name, profile, params: ps, seed, ...booted, workloads, tally, domains };
+    },
+    machineBytes: (ps) => num(ps, "ramBytes"),
+  };
 }
 
 // ------------------------------------------------------------------ hypervisor
@@ -874,7 +885,7 @@ function buildHypervisor(
   if (starts.length > 0) {
     workloads.push(new RangeSet("dma", k1, Float64Array.from(starts), 2 ** dorder));
   }
-  return instance(scenario, profile, ps, seed, booted, workloads, tally, domains);
+  return { scenario, profile, params: ps, seed, ...booted, workloads, tally, domains };
 }
 
 /**
@@ -931,22 +942,12 @@ function buildLadder(profile: ProfileName, ps: ScenarioParams, seed: number): Sc
 
 // ------------------------------------------------------------------ small scenarios
 
-function buildTestKho(profile: ProfileName, ps: ScenarioParams, seed: number): ScenarioInstance {
-  const booted = boot(profile, ps, num(ps, "ramBytes"));
-  return instance(
-    "test_kho",
-    profile,
-    ps,
-    seed,
-    booted,
-    [new TestKhoWorkload(num(ps, "maxMemBytes"), seed)],
-    new Tally(),
-  );
+function buildTestKho(_: Booted, ps: ScenarioParams, seed: number): SmallBuild {
+  return { workloads: [new TestKhoWorkload(num(ps, "maxMemBytes"), seed)] };
 }
 
-function buildDense(profile: ProfileName, ps: ScenarioParams, seed: number): ScenarioInstance {
+function buildDense(booted: Booted, ps: ScenarioParams, seed: number): SmallBuild {
   const tally = new Tally();
-  const booted = boot(profile, ps, num(ps, "ramBytes"));
   const k1 = booted.kernel;
   const start = Math.floor(num(ps, "bandStartBytes") / PAGE_SIZE);
   const order = num(ps, "bandOrder");
@@ -963,11 +964,10 @@ function buildDense(profile: ProfileName, ps: ScenarioParams, seed: number): Sce
       order === 0 ? new FolioSet("band", k1, starts, 0) : new RangeSet("band", k1, starts, per),
     );
   }
-  return instance("dense", profile, ps, seed, booted, workloads, tally);
+  return { workloads, tally };
 }
 
-function buildUniform(profile: ProfileName, ps: ScenarioParams, seed: number): ScenarioInstance {
-  const booted = boot(profile, ps, num(ps, "ramBytes"));
+function buildUniform(booted: Booted, ps: ScenarioParams, seed: number): SmallBuild {
   const k1 = booted.kernel;
   const end = booted.machine.topology.endBytes / PAGE_SIZE;
   const range = { startPfn: 0, endPfn: end };
@@ -986,22 +986,10 @@ function buildUniform(profile: ProfileName, ps: ScenarioParams, seed: number): S
     blocks: pfns.length,
     what: "the free pages of RAM outside scratch",
   };
-  return instance(
-    "uniform",
-    profile,
-    ps,
-    seed,
-    booted,
-    [
-      new FolioSet("uniform", k1, pfns, 0),
-    ],
-    new Tally(),
-    [domain],
-  );
+  return { workloads: [new FolioSet("uniform", k1, pfns, 0)], domains: [domain] };
 }
 
-function buildClustered(profile: ProfileName, ps: ScenarioParams, seed: number): ScenarioInstance {
-  const booted = boot(profile, ps, num(ps, "ramBytes"));
+function buildClustered(booted: Booted, ps: ScenarioParams, seed: number): SmallBuild {
   const k1 = booted.kernel;
   const topo = booted.machine.topology;
   const rng = new Rng(seed).fork("clustered");
@@ -1036,18 +1024,7 @@ function buildClustered(profile: ProfileName, ps: ScenarioParams, seed: number):
   });
   const pfns = Float64Array.from(all).sort();
   fillPages(k1, pfns, seed);
-  return instance(
-    "clustered",
-    profile,
-    ps,
-    seed,
-    booted,
-    [
-      new FolioSet("clustered", k1, pfns, 0),
-    ],
-    new Tally(),
-    domains,
-  );
+  return { workloads: [new FolioSet("clustered", k1, pfns, 0)], domains };
 }
 
 /** A per-point seed from a sweep seed and a point index (stable, worker-independent). */
