@@ -115,14 +115,35 @@ export class Tally {
 }
 
 /**
- * The first preserve failure of a workload, as its section's `failedReason`: `API: ERRNO:
- * message`, cut to the manifest's limit.
+ * The preserve calls of workload `step`, tallied; the first failure is its section's
+ * `failedReason`: `API: ERRNO: message`, cut to the manifest's limit.
  */
 class FirstFailure {
   text: string | undefined;
+  constructor(readonly tally: Tally, readonly step: string) {}
   /** Keeps the first failure's text. */
   note(api: string, e: unknown): void {
     this.text ??= clipReason(`${api}: ${failureText(e)}`);
+  }
+  /** A failed preserve call through `api`: tallied with its errno, noted. */
+  fail(api: string, e: unknown): void {
+    this.tally.preserveFailures++;
+    this.tally.error(this.step, e);
+    this.note(api, e);
+  }
+  /** `preserve(i)` of each of `n` objects, a preserve call each; the indices that failed. */
+  each(api: string, n: number, preserve: (i: number) => void): number[] {
+    const failed: number[] = [];
+    for (let i = 0; i < n; i++) {
+      this.tally.preserveCalls++;
+      try {
+        preserve(i);
+      } catch (e) {
+        this.fail(api, e);
+        failed.push(i);
+      }
+    }
+    return failed;
   }
   /** `{ failedReason }` when a preserve failed, else nothing. */
   field(): { failedReason?: string } {
@@ -202,19 +223,10 @@ function preserveFolios(
   set: { name: string; pfns: Float64Array; order: number; hashes: BigUint64Array },
 ): FolioSection {
   const kho = kernel.kho;
-  const failed: number[] = [];
-  const first = new FirstFailure();
-  for (let i = 0; i < set.pfns.length; i++) {
-    tally.preserveCalls++;
-    try {
-      kho.preserveFolio(set.pfns[i]);
-    } catch (e) {
-      tally.preserveFailures++;
-      tally.error(set.name, e);
-      first.note("kho_preserve_folio", e);
-      failed.push(i);
-    }
-  }
+  const first = new FirstFailure(tally, set.name);
+  const failed = first.each("kho_preserve_folio", set.pfns.length, (i) => {
+    kho.preserveFolio(set.pfns[i]);
+  });
   return {
     kind: "folio",
     name: set.name,
@@ -272,22 +284,13 @@ export class RangeSet implements Workload {
 
   /** `kho_preserve_pages` / `kho_preserve_phys` of each range. */
   preserve(kernel: Kernel, tally: Tally): RangeSection {
-    const failed: number[] = [];
-    const first = new FirstFailure();
+    const first = new FirstFailure(tally, this.name);
     const api = hasApi(kernel.profile, "preservePages")
       ? "kho_preserve_pages"
       : "kho_preserve_phys";
-    for (let i = 0; i < this.starts.length; i++) {
-      tally.preserveCalls++;
-      try {
-        kernel.kho.preserveRange(this.starts[i], this.nrPages);
-      } catch (e) {
-        tally.preserveFailures++;
-        tally.error(this.name, e);
-        first.note(api, e);
-        failed.push(i);
-      }
-    }
+    const failed = first.each(api, this.starts.length, (i) => {
+      kernel.kho.preserveRange(this.starts[i], this.nrPages);
+    });
     return {
       kind: "range",
       name: this.name,
@@ -365,7 +368,7 @@ export class MemfdSet implements Workload {
       throw new RangeError(`${this.name}: files of two kinds the profile cannot preserve`);
     }
     const unsupported = reasons.filter((r) => r !== null).length;
-    const first = new FirstFailure();
+    const first = new FirstFailure(tally, this.name);
     const section = (): MemfdSection => {
       if (reason === null) return { ...base, files, ...first.field() };
       tally.unsupportedBy(this.name, unsupported, reason);
@@ -385,28 +388,22 @@ export class MemfdSet implements Workload {
       first.note("open(/dev/liveupdate)", e);
       return section();
     }
-    for (const f of todo) {
-      tally.preserveCalls++;
+    first.each("LIVEUPDATE_SESSION_PRESERVE_FD", todo.length, (i) => {
+      const f = todo[i];
+      const s = dev.createSession(f.name);
       try {
-        const s = dev.createSession(f.name);
-        try {
-          s.preserveFd(f, MEMFD_TOKEN);
-        } catch (e) {
-          s.close();
-          throw e;
-        }
-        files.push({
-          session: f.name,
-          token: MEMFD_TOKEN,
-          nrFolios: f.folios().length,
-          hash: f.hash64(),
-        });
+        s.preserveFd(f, MEMFD_TOKEN);
       } catch (e) {
-        tally.preserveFailures++;
-        tally.error(this.name, e);
-        first.note("LIVEUPDATE_SESSION_PRESERVE_FD", e);
+        s.close();
+        throw e;
       }
-    }
+      files.push({
+        session: f.name,
+        token: MEMFD_TOKEN,
+        nrFolios: f.folios().length,
+        hash: f.hash64(),
+      });
+    });
     dev.close();
     return section();
   }
@@ -455,17 +452,10 @@ export class VmallocSet implements Workload {
         unsupported: { count: this.addrs.length, reason },
       };
     }
-    const first = new FirstFailure();
-    this.addrs.forEach((a, i) => {
-      tally.preserveCalls++;
-      try {
-        descs.push(preserveVmalloc(kernel, a));
-        hashes.push(this.hashes[i]);
-      } catch (e) {
-        tally.preserveFailures++;
-        tally.error(this.name, e);
-        first.note("kho_preserve_vmalloc", e);
-      }
+    const first = new FirstFailure(tally, this.name);
+    first.each("kho_preserve_vmalloc", this.addrs.length, (i) => {
+      descs.push(preserveVmalloc(kernel, this.addrs[i]));
+      hashes.push(this.hashes[i]);
     });
     return { ...base, descs, hashes: BigUint64Array.from(hashes), ...first.field() };
   }
@@ -485,17 +475,12 @@ export class TestKhoWorkload implements Workload {
 
   /** `kho_test_init` in the first kernel (save path). */
   preserve(kernel: Kernel, tally: Tally): TestKhoSection {
-    tally.preserveCalls++;
     let saved = false;
-    const first = new FirstFailure();
-    try {
+    const first = new FirstFailure(tally, this.name);
+    first.each("kho_test_init", 1, () => {
       testKhoSave(kernel, { maxMemBytes: this.maxMemBytes, seed: this.seed });
       saved = true;
-    } catch (e) {
-      tally.preserveFailures++;
-      tally.error(this.name, e);
-      first.note("kho_test_init", e);
-    }
+    });
     return { kind: "test_kho", name: this.name, attempted: 1, saved, ...first.field() };
   }
 }
