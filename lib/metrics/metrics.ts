@@ -59,39 +59,55 @@ export type MetricsRow = Record<string, MetricValue>;
 const L = "label", D = "deterministic", W = "wallclock";
 const N = "number", S = "string", O = "byOrder";
 
+/** A metric of the catalogue before its group is known. */
+type Ungrouped = Omit<MetricDef, "group">;
+
 function def(
-  group: string,
   name: string,
   unit: string,
   kind: MetricKind,
   type: MetricType,
   description: string,
-): MetricDef {
-  return Object.freeze({ name, unit, kind, type, group, description });
+): Ungrouped {
+  return { name, unit, kind, type, description };
 }
 
 /** {@link def} of a deterministic number, the catalogue's common case. */
-function counter(group: string, name: string, unit: string, description: string): MetricDef {
-  return def(group, name, unit, D, N, description);
+function counter(name: string, unit: string, description: string): Ungrouped {
+  return def(name, unit, D, N, description);
 }
 
 /** {@link def} of a wall-clock time. */
-function timed(group: string, name: string, unit: string, description: string): MetricDef {
-  return def(group, name, unit, W, N, description);
+function timed(name: string, unit: string, description: string): Ungrouped {
+  return def(name, unit, W, N, description);
 }
 
-/** Every metric, in the stable column order of tables, JSON and CSV. */
-export const METRICS: readonly MetricDef[] = Object.freeze([
-  def("run", "scenario", "name", L, S, "Scenario builder name (`hypervisor`, `dense`, …)."),
-  def("run", "profile", "name", L, S, "KHO ABI profile of both kernels."),
-  def("run", "tracker", "name", L, S, "Preserved-memory tracker kind of the profile."),
-  def("run", "pointIndex", "index", L, N, "Index of the sweep point (parameter value)."),
-  def("run", "seed", "seed", L, N, "Seed the scenario was built from (derived per point)."),
-  def("run", "sweepParam", "name", L, S, "Swept parameter name (empty when none)."),
-  def("run", "sweepValue", "text", L, S, "Value of the swept parameter at this point."),
-  def("run", "params", "json", L, S, "All scenario parameters of the point, as JSON."),
+/** The metrics of `items`, each in the group whose name came last before it. */
+function catalogue(items: readonly (string | Ungrouped)[]): readonly MetricDef[] {
+  let group = "";
+  const out: MetricDef[] = [];
+  for (const m of items) {
+    if (typeof m === "string") group = m;
+    else {
+      const { name, unit, kind, type, description } = m;
+      out.push(Object.freeze({ name, unit, kind, type, group, description }));
+    }
+  }
+  return Object.freeze(out);
+}
+
+/** Every metric, in the stable column order of tables, JSON and CSV; its group's name first. */
+export const METRICS: readonly MetricDef[] = catalogue([
+  "run",
+  def("scenario", "name", L, S, "Scenario builder name (`hypervisor`, `dense`, …)."),
+  def("profile", "name", L, S, "KHO ABI profile of both kernels."),
+  def("tracker", "name", L, S, "Preserved-memory tracker kind of the profile."),
+  def("pointIndex", "index", L, N, "Index of the sweep point (parameter value)."),
+  def("seed", "seed", L, N, "Seed the scenario was built from (derived per point)."),
+  def("sweepParam", "name", L, S, "Swept parameter name (empty when none)."),
+  def("sweepValue", "text", L, S, "Value of the swept parameter at this point."),
+  def("params", "json", L, S, "All scenario parameters of the point, as JSON."),
   def(
-    "run",
     "status",
     "text",
     L,
@@ -102,7 +118,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "refused the handover; `error` when the run stopped (see `errors`).",
   ),
   def(
-    "run",
     "errors",
     "text",
     L,
@@ -112,7 +127,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "replay disagreed with the run (that region then has no timing).",
   ),
   def(
-    "run",
     "unsupported",
     "text",
     L,
@@ -122,35 +136,31 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "kho_preserve_vmalloc); never counted as lost.",
   ),
   // ---- what was preserved
+  "preserve",
   counter(
-    "preserve",
     "preserveCalls",
     "calls",
     "Preserve calls the scenario made, one per object (a folio, a range, a memfd file's " +
       "LIVEUPDATE_SESSION_PRESERVE_FD, a vmalloc buffer, the test module).",
   ),
   counter(
-    "preserve",
     "preserveFailures",
     "calls",
     "Preserve calls that returned an errno (not those refused as unsupported).",
   ),
   counter(
-    "preserve",
     "unsupportedObjects",
     "objects",
     "Objects the generation cannot preserve (see `unsupported`): not handed over, not lost; the " +
       "sum of the `unsupported` outcomes.",
   ),
   counter(
-    "preserve",
     "luoSessions",
     "sessions",
     "Outgoing LUO sessions at kexec time (0 without LUO or with `liveupdate` off).",
   ),
-  counter("preserve", "luoFiles", "files", "Files preserved in those sessions."),
+  counter("luoFiles", "files", "Files preserved in those sessions."),
   counter(
-    "preserve",
     "luoMetadataPages",
     "pages",
     "Preserved pages of LUO's own state: the LUO blob page, the FLB page, the session and " +
@@ -159,17 +169,15 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "not included.",
   ),
   counter(
-    "preserve",
     "preservedBlocks",
     "blocks",
     "Blocks recorded in the outgoing tracker at kexec time (every client, KHO's own pages, " +
       "the scenario manifest).",
   ),
-  counter("preserve", "preservedBytes", "bytes", "Bytes covered by `preservedBlocks`."),
-  def("preserve", "preservedBlocksByOrder", "blocks", D, O, "`preservedBlocks` per order."),
-  def("preserve", "preservedBytesByOrder", "bytes", D, O, "`preservedBytes` per order."),
+  counter("preservedBytes", "bytes", "Bytes covered by `preservedBlocks`."),
+  def("preservedBlocksByOrder", "blocks", D, O, "`preservedBlocks` per order."),
+  def("preservedBytesByOrder", "bytes", D, O, "`preservedBytes` per order."),
   counter(
-    "preserve",
     "manifestBlocks",
     "blocks",
     "Blocks of `preservedBlocks` that are the harness's own handover, the scenario manifest " +
@@ -177,41 +185,36 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "alone (the tracker metadata they add is not separated).",
   ),
   counter(
-    "preserve",
     "manifestBytes",
     "bytes",
     "Bytes of `preservedBytes` covered by `manifestBlocks`.",
   ),
   // ---- the tracker at kexec time
+  "tracker",
   counter(
-    "tracker",
     "trackerLivePages",
     "pages",
     "Pages of the live outgoing tracker at kexec (radix tables and leaves; bitmap or slab " +
       "pages of the xarray; order tables).",
   ),
   counter(
-    "tracker",
     "trackerLiveBytes",
     "bytes",
     "Bytes of the live tracker as the tracker reports them (a 512-byte bitmap counts 512).",
   ),
   counter(
-    "tracker",
     "trackerSerializedPages",
     "pages",
     "Pages of the serialized form written at finalize (khoser chunk pages); 0 when stateless.",
   ),
-  counter("tracker", "trackerSerializedBytes", "bytes", "`trackerSerializedPages` × 4096."),
+  counter("trackerSerializedBytes", "bytes", "`trackerSerializedPages` × 4096."),
   counter(
-    "tracker",
     "handoverBytes",
     "bytes",
     "Tracker bytes the successor must read: live structure it walks (radix, order tables, " +
       "bitmaps) plus the serialized chunk pages.",
   ),
   def(
-    "tracker",
     "handoverBytesByOrder",
     "bytes",
     D,
@@ -220,14 +223,12 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "encoding spends on 1 GiB folios (order 18) against 4 KiB pages (order 0).",
   ),
   counter(
-    "tracker",
     "metadataAllocs",
     "pages",
     "Metadata pages the tracker allocated since KHO init (including serialization).",
   ),
-  counter("tracker", "metadataFrees", "pages", "Metadata pages the tracker freed."),
+  counter("metadataFrees", "pages", "Metadata pages the tracker freed."),
   counter(
-    "tracker",
     "floorBits",
     "bits",
     "Information floor of the scenario's random placement: Σ over the placement domains it " +
@@ -237,16 +238,14 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "blocks the scenario did not draw (placed by the allocator or fixed by a parameter) add " +
       "0. See `lib/metrics/floor.ts`.",
   ),
-  counter("tracker", "floorBytes", "bytes", "`floorBits` / 8, rounded up."),
-  def("tracker", "floorBitsByOrder", "bits", D, O, "`floorBits` per order (rounded to 0.01)."),
+  counter("floorBytes", "bytes", "`floorBits` / 8, rounded up."),
+  def("floorBitsByOrder", "bits", D, O, "`floorBits` per order (rounded to 0.01)."),
   counter(
-    "tracker",
     "floorBlocks",
     "blocks",
     "Drawn blocks the floor counts (of `preservedBlocks`; the rest add 0 to it).",
   ),
   def(
-    "tracker",
     "floorDomains",
     "text",
     L,
@@ -256,13 +255,11 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "scenario draws nothing at random.",
   ),
   counter(
-    "tracker",
     "handoverFloorRatio",
     "ratio",
     "`handoverBytes` / `floorBytes` (0 when the floor is 0).",
   ),
   counter(
-    "tracker",
     "floorUniformRamBytes",
     "bytes",
     "Σ over orders of log2 C(M, N) / 8 with M every naturally aligned place of the order in " +
@@ -270,84 +267,75 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "scenarios — pool, clustered and allocator-placed sets are encoded below it.",
   ),
   // ---- deterministic costs of preserve and finalize (the cost model: COST_MODEL)
+  "cost",
   counter(
-    "cost",
     "preservePagesTouched",
     "pages",
     "Metadata pages (or slab objects: XArray nodes, `kho_mem_phys`) touched by the preserves.",
   ),
   counter(
-    "cost",
     "preserveCacheLines",
     "lines",
     "64-byte lines of tracker metadata read by the preserves, every level of the path " +
       "charged (the cost model above: XArray nodes and `kho_mem_phys` included).",
   ),
   counter(
-    "cost",
     "preserveEntriesVisited",
     "entries",
     "Pointer slots read by the preserves (table entries, XArray slots and heads).",
   ),
-  counter("cost", "preserveBitmapWords", "words", "u64 bitmap words scanned by preserves."),
+  counter("preserveBitmapWords", "words", "u64 bitmap words scanned by preserves."),
   counter(
-    "cost",
     "preserveCacheLinesWritten",
     "lines",
     "64-byte lines the preserves stored to: one per bit set and one per pointer stored (a " +
       "new node or bitmap linked).",
   ),
   counter(
-    "cost",
     "preserveNodesAllocated",
     "nodes",
     "Index objects smaller than a page the preserves allocated from slab: XArray nodes " +
       "(576 bytes) and per-order `kho_mem_phys` (xarray era); 0 for page-based trackers.",
   ),
   counter(
-    "cost",
     "preserveCacheLinesPerBlock",
     "lines",
     "`preserveCacheLines` / `preservedBlocks` (rounded to 0.001).",
   ),
   counter(
-    "cost",
     "serializeCacheLines",
     "lines",
     "64-byte lines read by finalize (serialization: the nodes of both XArrays' " +
       "`xa_for_each` and each `kho_mem_phys`; the bitmaps are not read); 0 when stateless.",
   ),
-  counter("cost", "serializeBitmapWords", "words", "u64 bitmap words scanned by finalize."),
+  counter("serializeBitmapWords", "words", "u64 bitmap words scanned by finalize."),
   counter(
-    "cost",
     "serializeEntriesVisited",
     "entries",
     "Pointer slots read by finalize (the XArray slots its `xa_for_each` loops read).",
   ),
   counter(
-    "cost",
     "serializePagesTouched",
     "pages",
     "Chunk pages written and XArray nodes and `kho_mem_phys` objects read by finalize.",
   ),
   counter(
-    "cost",
     "serializeCacheLinesWritten",
     "lines",
     "64-byte lines of chunk pages finalize filled (header and entries); 0 when stateless.",
   ),
   // ---- the successor's walk
-  counter("walk", "walkOk", "flag", "1 when the successor's tracker walk completed."),
-  counter("walk", "walkBlocks", "blocks", "Blocks the successor's walk reserved."),
-  counter("walk", "walkBytes", "bytes", "Bytes the successor's walk reserved."),
-  counter("walk", "walkRejected", "entries", "Entries the walk rejected and skipped."),
-  counter("walk", "walkPagesTouched", "pages", "Metadata pages the walk read."),
-  counter("walk", "walkCacheLines", "lines", "Distinct 64-byte lines the walk read."),
-  counter("walk", "walkBitmapWords", "words", "u64 bitmap words the walk scanned."),
-  counter("walk", "walkEntriesVisited", "entries", "Table entries the walk read."),
-  counter("walk", "walkEntriesFollowed", "entries", "Non-zero entries the walk followed."),
+  "walk",
+  counter("walkOk", "flag", "1 when the successor's tracker walk completed."),
+  counter("walkBlocks", "blocks", "Blocks the successor's walk reserved."),
+  counter("walkBytes", "bytes", "Bytes the successor's walk reserved."),
+  counter("walkRejected", "entries", "Entries the walk rejected and skipped."),
+  counter("walkPagesTouched", "pages", "Metadata pages the walk read."),
+  counter("walkCacheLines", "lines", "Distinct 64-byte lines the walk read."),
+  counter("walkBitmapWords", "words", "u64 bitmap words the walk scanned."),
+  counter("walkEntriesVisited", "entries", "Table entries the walk read."),
+  counter("walkEntriesFollowed", "entries", "Non-zero entries the walk followed."),
   def(
-    "walk",
     "walkCacheLinesByOrder",
     "lines",
     D,
@@ -357,7 +345,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "tracker shares between orders count once per order).",
   ),
   counter(
-    "walk",
     "walkDeferredInitPages",
     "pages",
     "init_deferred_page calls of the successor's walk (kho_get_preserved_page, " +
@@ -365,73 +352,64 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "block; 0 without the option.",
   ),
   counter(
-    "walk",
     "walkKernelReplay",
     "flag",
     "1 when the validating reader met corrupt bytes and the kernel's own walk was replayed " +
       "(the kernel's verdict; 0 in strict mode).",
   ),
   counter(
-    "walk",
     "memblockReserveCalls",
     "calls",
     "memblock_reserve calls of the successor's whole boot (one per walked block plus the " +
       "boot's own reservations).",
   ),
   counter(
-    "walk",
     "walkStructPagesWritten",
     "pages",
     "struct pages the walk wrote (the page->private stamp on each block's head page).",
   ),
+  "restore",
   counter(
-    "restore",
     "restoredBlocks",
     "blocks",
     "Blocks the scenario's restore calls brought back in the successor.",
   ),
   counter(
-    "restore",
     "restoreFailures",
     "objects",
     "Objects whose memory the successor kept but whose restore failed (NULL from kho_restore_*, " +
       "an errno from a client): the sum of the `failedRestore` outcomes.",
   ),
   counter(
-    "restore",
     "lostObjects",
     "objects",
     "Objects attempted and not found: the sum of the `lost` outcomes (preserve failed, the " +
       "successor's walk did not keep them, the manifest naming them was unreadable, …).",
   ),
+  "outcomes",
   counter(
-    "outcomes",
     "attemptedObjects",
     "objects",
     "Objects the scenario attempted (each a folio, a range, a memfd file, a vmalloc buffer, the " +
       "test module, …): the sum of every outcome.",
   ),
   counter(
-    "outcomes",
     "restoredObjects",
     "objects",
     "Objects restored in the successor with their content verified (outcome `restored`).",
   ),
   counter(
-    "outcomes",
     "refusedObjects",
     "objects",
     "Objects handed over to a successor that refused the handover (outcome `refused`).",
   ),
   counter(
-    "outcomes",
     "corruptedObjects",
     "objects",
     "Objects restored whose content hash differs from the one taken when they were built " +
       "(outcome `corrupted`).",
   ),
   def(
-    "outcomes",
     "outcomes",
     "objects",
     D,
@@ -449,8 +427,8 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "`outcomes: { KIND: { attempted, …, reasons: [text] } }`.",
   ),
   // ---- the struct-page cost of bringing preserved memory back (lib/metrics/struct_pages.ts)
+  "struct pages",
   counter(
-    "struct pages",
     "memmapBootBytes",
     "bytes",
     "Struct pages the successor's sparse_init maps for all RAM: 64 bytes per 4 KiB page, 2 MiB " +
@@ -458,7 +436,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "preserved 1 GiB folio's onto one page (4 KiB, memmapFoldedFolios).",
   ),
   counter(
-    "struct pages",
     "memmapPreservedBytes",
     "bytes",
     "Of those, the struct pages of the preserved memory (64 bytes per preserved page: 16 MiB " +
@@ -466,7 +443,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "tracker costs.",
   ),
   counter(
-    "struct pages",
     "memmapAfterHvoBytes",
     "bytes",
     "Struct pages still mapped after the successor's restores: memmapBootBytes minus what HVO " +
@@ -474,15 +450,13 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "4 KiB of its 16 MiB).",
   ),
   counter(
-    "struct pages",
     "hvoFreedBytes",
     "bytes",
     "vmemmap HVO freed in the successor (hugetlb_free_vmemmap=on: 4095 of 4096 pages per 1 GiB " +
       "folio, 7 of 8 per 2 MiB folio); 0 with HVO off.",
   ),
-  counter("struct pages", "hvoFolios", "folios", "HugeTLB folios HVO optimized in the successor."),
+  counter("hvoFolios", "folios", "HugeTLB folios HVO optimized in the successor."),
   counter(
-    "struct pages",
     "memmapFoldedFolios",
     "folios",
     "Preserved folios whose vmemmap the successor's sparse_init mapped folded onto one handed-" +
@@ -491,7 +465,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "Only in rows of a profile with such a design.",
   ),
   counter(
-    "struct pages",
     "memmapInitStructPages",
     "pages",
     "Struct pages memmap_init writes in the successor: every page of RAM, or with " +
@@ -499,7 +472,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "init_deferred_page writes in the walk (walkDeferredInitPages).",
   ),
   counter(
-    "struct pages",
     "restoreStructPagesWritten",
     "pages",
     "Struct pages the successor's kho_restore_folio/kho_restore_pages wrote (kho_init_folio: " +
@@ -508,7 +480,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "(LUO blocks, serialized records) alike.",
   ),
   counter(
-    "struct pages",
     "compoundStructPagesWritten",
     "pages",
     "Struct pages prep_compound_page wrote again in those restores (head and every tail of " +
@@ -516,32 +487,29 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "already counted once).",
   ),
   counter(
-    "struct pages",
     "structPageWrites",
     "pages",
     "Struct pages KHO made the successor write: init_deferred_page in the walk, the " +
       "page->private stamps, the restores and prep_compound_page (memmap_init not included).",
   ),
   counter(
-    "struct pages",
     "structPageCacheLines",
     "lines",
     "64-byte cache lines of those struct-page writes (one per 64-byte struct page, counted " +
       "once per phase that writes it).",
   ),
   // ---- memory after the successor's boot
-  counter("memory", "scratchAreas", "areas", "Scratch areas handed to the successor."),
-  counter("memory", "scratchBytes", "bytes", "Total size of the scratch areas."),
+  "memory",
+  counter("scratchAreas", "areas", "Scratch areas handed to the successor."),
+  counter("scratchBytes", "bytes", "Total size of the scratch areas."),
   counter(
-    "memory",
     "scratchUsedBytes",
     "bytes",
     "Bytes of scratch the successor's memblock reserved during boot (image, scratch array, " +
       "early allocations).",
   ),
-  counter("memory", "freeBytes", "bytes", "Free memory in the successor after boot."),
+  counter("freeBytes", "bytes", "Free memory in the successor after boot."),
   def(
-    "memory",
     "freeBlocksByOrder",
     "blocks",
     D,
@@ -549,21 +517,19 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
     "Free buddy blocks per order 0..10 after the successor's boot (all nodes, /proc/buddyinfo).",
   ),
   counter(
-    "memory",
     "free2MiBBlocks",
     "blocks",
     "Naturally aligned free 2 MiB blocks that can still be formed after the successor's boot.",
   ),
   counter(
-    "memory",
     "free1GiBBlocks",
     "blocks",
     "Naturally aligned, entirely free 1 GiB ranges after the successor's boot (any migrate " +
       "type, CMA included).",
   ),
   // ---- wall clock: medians of timed replays (lib/metrics/replay.ts), with .n .median .min .max
+  "time",
   timed(
-    "time",
     "preserveMs",
     "ms",
     "The outgoing tracker's share of the scenario's preserve calls (the region of the " +
@@ -574,7 +540,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "descriptors) are not in the region.",
   ),
   timed(
-    "time",
     "finalizeMs",
     "ms",
     "kho_finalize's kho_mem_serialize (`serializeMs` in the issue): the tracker's " +
@@ -583,7 +548,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "where the profile is stateless (no finalize).",
   ),
   timed(
-    "time",
     "walkMs",
     "ms",
     "The successor's tracker walk with a callback that only counts, over a machine holding " +
@@ -592,7 +556,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "boot, with its reservations, is reserveMs.",
   ),
   timed(
-    "time",
     "populateMs",
     "ms",
     "The successor's kho_populate (the handover's FDT and scratch array validated, scratch " +
@@ -600,7 +563,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "on such a machine, from the same handoff and boot options.",
   ),
   timed(
-    "time",
     "reserveMs",
     "ms",
     "The successor's kho_mem_retrieve in that replayed boot: the tracker walk, " +
@@ -609,7 +571,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "walkDeferredInitPages). Only on a KHO boot.",
   ),
   timed(
-    "time",
     "memmapInitMs",
     "ms",
     "Estimated successor memmap_init: memmapInitStructPages × the measured cost of " +
@@ -617,14 +578,12 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "median of n samples over one folio's 16 MiB of struct pages, with .n .median .min .max).",
   ),
   timed(
-    "time",
     "deferredInitMs",
     "ms",
     "Estimated init_deferred_page loop of the successor's walk (kholab counts it, reserveMs " +
       "does not perform it): walkDeferredInitPages × the same per-struct-page cost.",
   ),
   timed(
-    "time",
     "restoreStructPagesMs",
     "ms",
     "Estimated struct-page writes of the successor's restores: restoreStructPagesWritten × the " +
@@ -632,7 +591,6 @@ export const METRICS: readonly MetricDef[] = Object.freeze([
       "two stores, per struct page, measured alike.",
   ),
   timed(
-    "time",
     "hvoMs",
     "ms",
     "Estimated HVO in the successor: vmemmap pages freed × the measured cost of remapping one " +
