@@ -63,25 +63,16 @@ export function helpText(table: CommandTable, word?: string): string {
       `Object properties: NAME.${OBJECT_PROPERTIES.join(" ")}`,
     ].join("\n");
   }
-  const c = COMMANDS.get(word);
+  const c = COMMANDS.get(word) ?? OBJECT_KINDS.get(word);
   if (c) {
     return [
       usage(c),
       `  ${c.summary}`,
       ...(c.details ? c.details.split("\n").map((l) => `  ${l}`) : []),
-      ...(c.positionals.length
+      ...("positionals" in c
         ? c.positionals.map((p) => `  ${p.name.padEnd(28)} ${p.doc} (${kindName(p.kind)})`)
         : []),
       ...optionLines(c.options),
-    ].join("\n");
-  }
-  const k = OBJECT_KINDS.get(word);
-  if (k) {
-    return [
-      usage(k),
-      `  ${k.summary}`,
-      ...(k.details ? k.details.split("\n").map((l) => `  ${l}`) : []),
-      ...optionLines(k.options),
     ].join("\n");
   }
   return `no help for "${word}"${

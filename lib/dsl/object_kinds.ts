@@ -9,7 +9,7 @@
 import { createCommand, FILL_OPTION } from "./commands/objects.ts";
 import { freePagesOf, objectEstimate } from "./memory_estimates.ts";
 import { createPfnsObject } from "./object_pfns.ts";
-import type { ObjectKindSpec, OptionSpec } from "./spec.ts";
+import { flagOption, type ObjectKindSpec, type OptionSpec } from "./spec.ts";
 import type { FillSpecDsl } from "./values.ts";
 
 const NODE: OptionSpec = { name: "node", kind: "int", doc: "preferred NUMA node" };
@@ -38,7 +38,7 @@ export const OBJECT_KINDS: readonly ObjectKindSpec[] = [
       { name: "count", kind: "count", doc: "how many blocks", default: "1" },
       { name: "order", kind: "int", doc: "block order (0..10)", default: "0" },
       { name: "within", kind: "size", doc: "scatter order-0 pages over a pool of this size" },
-      { name: "split", kind: "bool", flag: true, doc: "split each block into order-0 pages" },
+      flagOption("split", "split each block into order-0 pages"),
       FILL_OPTION,
       NODE,
     ],
@@ -50,7 +50,7 @@ export const OBJECT_KINDS: readonly ObjectKindSpec[] = [
     summary: "a vmalloc area (huge: VM_ALLOW_HUGE_VMAP), preserved with kho_preserve_vmalloc",
     options: [
       { name: "size", kind: "size", doc: "area size", required: true },
-      { name: "huge", kind: "bool", flag: true, doc: "vmalloc_huge (2 MiB blocks, split)" },
+      flagOption("huge", "vmalloc_huge (2 MiB blocks, split)"),
       FILL_OPTION,
       NODE,
     ],

@@ -31,6 +31,11 @@ export interface OptionSpec {
   readonly default?: string;
 }
 
+/** A flag option: `NAME` alone is `NAME=on`. */
+export function flagOption(name: string, doc: string): OptionSpec {
+  return { name, kind: "bool", flag: true, doc };
+}
+
 /** One positional argument. */
 export interface PositionalSpec {
   /** Name shown in usage (`OBJECT`, `TOPIC`). */

@@ -10,7 +10,7 @@ import { CURRENT_PROFILE, type ProfileName } from "../../kho/profiles.ts";
 import { MiB, SECTION_SIZE } from "../../units.ts";
 import { CommandError } from "../errors.ts";
 import { defaultMachineConfig, type MachineConfig, type Session } from "../session.ts";
-import type { CommandSpec } from "../spec.ts";
+import { type CommandSpec, flagOption } from "../spec.ts";
 import type { FaultSpec } from "../values.ts";
 
 /**
@@ -86,6 +86,18 @@ export function profileCommand(s: Session, name: ProfileName): void {
   }
 }
 
+/** The kernel's configuration flags of `kernel …`: option, its `BootConfig` field, doc. */
+const CONFIG_FLAGS: readonly [string, keyof BootConfig, string][] = [
+  ["debug", "khoDebug", "CONFIG_KEXEC_HANDOVER_DEBUG (debug=off)"],
+  [
+    "deferred_init",
+    "deferredStructPageInit",
+    "CONFIG_DEFERRED_STRUCT_PAGE_INIT (kho_get_preserved_page profiles)",
+  ],
+  ["crash", "crashKernel", "a kdump kernel; kexec loads a crash image"],
+  ["strict", "strict", "kholab's strict handover checks"],
+];
+
 /** `kernel …`: command-line words for the next boot; `fail=` arms fault injection. */
 export function kernelCommand(s: Session, o: Record<string, unknown>): void {
   const prev = { ...s.kernelConfig, reserveMem: [...s.kernelConfig.reserveMem] };
@@ -100,13 +112,7 @@ export function kernelCommand(s: Session, o: Record<string, unknown>): void {
   if (o.liveupdate !== undefined) k.liveupdate = o.liveupdate as boolean;
   if (o.reserve_mem !== undefined) k.reserveMem.push(...(o.reserve_mem as string[]));
   if (o.cmdline !== undefined) k.extra = o.cmdline as string;
-  const cfg: Record<string, keyof BootConfig> = {
-    debug: "khoDebug",
-    deferred_init: "deferredStructPageInit",
-    crash: "crashKernel",
-    strict: "strict",
-  };
-  for (const [opt, key] of Object.entries(cfg)) {
+  for (const [opt, key] of CONFIG_FLAGS) {
     if (o[opt] !== undefined) k.config = { ...k.config, [key]: o[opt] as boolean };
   }
   s.kernelConfig = k;
@@ -190,25 +196,7 @@ export const CONFIG_COMMANDS: readonly CommandSpec[] = [
       },
       { name: "fail", kind: "fault", doc: "fault injection, e.g. nth:3 or prob:0.01,seed:5" },
       { name: "cmdline", kind: "string", doc: "extra command-line words" },
-      {
-        name: "debug",
-        kind: "bool",
-        flag: true,
-        doc: "CONFIG_KEXEC_HANDOVER_DEBUG (debug=off)",
-      },
-      {
-        name: "deferred_init",
-        kind: "bool",
-        flag: true,
-        doc: "CONFIG_DEFERRED_STRUCT_PAGE_INIT (kho_get_preserved_page profiles)",
-      },
-      {
-        name: "crash",
-        kind: "bool",
-        flag: true,
-        doc: "a kdump kernel; kexec loads a crash image",
-      },
-      { name: "strict", kind: "bool", flag: true, doc: "kholab's strict handover checks" },
+      ...CONFIG_FLAGS.map(([name, , doc]) => flagOption(name, doc)),
     ],
     run: (s, inv) => kernelCommand(s, inv.opts),
   },

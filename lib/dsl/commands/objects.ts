@@ -19,7 +19,7 @@ import {
 import { describe, type DslObject } from "../objects.ts";
 import { preserveEstimate, splitEstimate } from "../memory_estimates.ts";
 import type { Session } from "../session.ts";
-import type { CommandSpec, Invocation, PositionalSpec } from "../spec.ts";
+import { type CommandSpec, flagOption, type Invocation, type PositionalSpec } from "../spec.ts";
 import type { FillSpecDsl } from "../values.ts";
 
 /** `NAME = KIND …`. */
@@ -249,7 +249,7 @@ export const OBJECT_COMMANDS: readonly CommandSpec[] = [
     options: [
       { name: "size", kind: "size", doc: "blob size (≤ 4M)", default: "4K" },
       FILL_OPTION,
-      { name: "remove", kind: "bool", flag: true, doc: "remove the sub-tree and free its blob" },
+      flagOption("remove", "remove the sub-tree and free its blob"),
     ],
     run: (s, inv) => subtreeCommand(s, inv.args[0] as string, inv.opts),
   },

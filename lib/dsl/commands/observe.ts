@@ -9,7 +9,7 @@ import { helpText } from "../help.ts";
 import { byOrderMetrics } from "../metrics.ts";
 import type { Session } from "../session.ts";
 import { SHOW_TOPICS, showTopic } from "../show.ts";
-import { type CommandSpec, type CommandTable, metricValues } from "../spec.ts";
+import { type CommandSpec, type CommandTable, flagOption, metricValues } from "../spec.ts";
 
 /**
  * `measure [label=…] [by_order]`: every metric of the table as a row, with the value of each
@@ -44,12 +44,7 @@ export const OBSERVE_COMMANDS: readonly CommandSpec[] = [
     positionals: [],
     options: [
       { name: "label", kind: "word", doc: "row label", default: "m1, m2, …" },
-      {
-        name: "by_order",
-        kind: "bool",
-        flag: true,
-        doc: "also the per-order costs of the outgoing tracker",
-      },
+      flagOption("by_order", "also the per-order costs of the outgoing tracker"),
     ],
     run: (s, inv) =>
       measureCommand(s, inv.table, {
@@ -67,12 +62,7 @@ export const OBSERVE_COMMANDS: readonly CommandSpec[] = [
     options: [
       { name: "columns", kind: "word", doc: "table, chart: comma-separated metric names" },
       { name: "grep", kind: "string", doc: "log: only lines containing this text" },
-      {
-        name: "subtrees",
-        kind: "bool",
-        flag: true,
-        doc: "fdt: also every sub-tree that is an FDT",
-      },
+      flagOption("subtrees", "fdt: also every sub-tree that is an FDT"),
     ],
     run: (s, inv) => s.show(showTopic(s, inv.table, inv.args[0] as string, inv.opts)),
   },
