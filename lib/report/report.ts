@@ -17,7 +17,7 @@ import { join } from "node:path";
 import type { ProfileName } from "../kho/profiles.ts";
 import { getProfile } from "../kho/profiles.ts";
 import type { MetricsRow } from "../metrics/metrics.ts";
-import { Chart } from "../plot/chart.ts";
+import { Chart, type FigureOptions } from "../plot/chart.ts";
 import {
   buddyinfoFigure,
   compatMatrixFigure,
@@ -234,7 +234,11 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   };
 
   const charts = new Map<string, Chart>();
-  const add = (name: string, c: Chart) => (charts.set(name, c), c);
+  const add = (name: string, figure: FigureOptions) => {
+    const c = new Chart(figure, name);
+    charts.set(name, c);
+    return c;
+  };
   const lastPoint = sweep ? rows.filter((r) => r.sweepValue === sweep.values.at(-1)) : rows;
   const sections: ReportSection[] = [];
   const floorText = String(lastPoint.find((r) => r.floorDomains)?.floorDomains ?? "");
@@ -264,13 +268,13 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     ],
   });
   const metadataCharts = [
-    add("metadata_bars", new Chart(metadataBarsFigure(lastPoint), "metadata_bars")),
-    add("walk_cost", new Chart(walkCostFigure(lastPoint), "walk_cost")),
+    add("metadata_bars", metadataBarsFigure(lastPoint)),
+    add("walk_cost", walkCostFigure(lastPoint)),
   ];
   const shares = orderShareRows(lastPoint);
   if (shares.length > 0) {
     metadataCharts.push(
-      add("order_share", new Chart(orderShareFigure(shares), "order_share")),
+      add("order_share", orderShareFigure(shares)),
     );
   }
   sections.push({
@@ -298,12 +302,9 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
       .map(([name, metric, title]) =>
         add(
           name,
-          new Chart(
-            metric === "walkMs"
-              ? walkTimeFigure(lastPoint, title)
-              : timingFigure(lastPoint, metric, { title }),
-            name,
-          ),
+          metric === "walkMs"
+            ? walkTimeFigure(lastPoint, title)
+            : timingFigure(lastPoint, metric, { title }),
         )
       ),
   });
@@ -326,9 +327,9 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
         ),
       ],
       charts: [
-        add("metadata", new Chart(metadataFigure(rows), "metadata")),
-        add("sweep_handover", new Chart(sweepFigure(rows), "sweep_handover")),
-        add("sweep_walk", new Chart(sweepFigure(rows, { y: "walkCacheLines" }), "sweep_walk")),
+        add("metadata", metadataFigure(rows)),
+        add("sweep_handover", sweepFigure(rows)),
+        add("sweep_walk", sweepFigure(rows, { y: "walkCacheLines" })),
       ],
     });
   }
@@ -355,18 +356,12 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
         charts: [
           add(
             `buddyinfo-${v.profile}`,
-            new Chart(
-              buddyinfoFigure(v.buddyinfo, `Free blocks per order around kexec, ${v.profile}`),
-              `buddyinfo-${v.profile}`,
-            ),
+            buddyinfoFigure(v.buddyinfo, `Free blocks per order around kexec, ${v.profile}`),
           ),
           ...(v.radix
             ? [add(
               `radix_levels-${v.profile}`,
-              new Chart(
-                radixOccupancyFigure(v.radix.levels, `Radix tree occupancy, ${v.profile}`),
-                `radix_levels-${v.profile}`,
-              ),
+              radixOccupancyFigure(v.radix.levels, `Radix tree occupancy, ${v.profile}`),
             )]
             : []),
         ],
@@ -377,7 +372,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
     sections.push({
       title: "ABI compatibility matrix",
       text: "Every profile kexecs into every profile with folios of orders 0..9 preserved.",
-      charts: [add("compat_matrix", new Chart(compatMatrixFigure(matrix), "compat_matrix"))],
+      charts: [add("compat_matrix", compatMatrixFigure(matrix))],
     });
   }
   const reproduce: Record<string, string> = {
