@@ -21,17 +21,16 @@ export function sectionOf(o: DslObject): ManifestSection {
   const kept = o.phys.map((_, i) => i).filter((i) => !o.failed.has(i));
   // Why the blocks left out failed to preserve (the successor reports them lost with it).
   const why = kept.length < o.phys.length && o.failReason ? { failedReason: o.failReason } : {};
+  /** The blocks preserved, of all attempted. */
+  const blocks = () => ({
+    ...why,
+    attempted: o.phys.length,
+    pfns: Float64Array.from(kept, (i) => o.phys[i] / PAGE_SIZE),
+    hashes: BigUint64Array.from(kept, (i) => o.hashes[i]),
+  });
   switch (o.kind) {
     case "folios":
-      return {
-        kind: "folio",
-        name,
-        ...why,
-        attempted: o.phys.length,
-        order: Math.log2(o.pages[0] ?? 1),
-        pfns: Float64Array.from(kept, (i) => o.phys[i] / PAGE_SIZE),
-        hashes: BigUint64Array.from(kept, (i) => o.hashes[i]),
-      };
+      return { kind: "folio", name, ...blocks(), order: Math.log2(o.pages[0] ?? 1) };
     case "vmalloc":
       return {
         kind: "vmalloc",
@@ -65,11 +64,8 @@ export function sectionOf(o: DslObject): ManifestSection {
       return {
         kind: "blocks",
         name,
-        ...why,
-        attempted: o.phys.length,
-        pfns: Float64Array.from(kept, (i) => o.phys[i] / PAGE_SIZE),
+        ...blocks(),
         orders: Uint8Array.from(kept, (i) => Math.log2(o.pages[i])),
-        hashes: BigUint64Array.from(kept, (i) => o.hashes[i]),
       };
     default:
       if (o.state === "reserved") {
@@ -80,15 +76,7 @@ export function sectionOf(o: DslObject): ManifestSection {
           blob: { phys: o.phys[0], size: o.bytes, hash: o.hashes[0] },
         };
       }
-      return {
-        kind: "range",
-        name,
-        ...why,
-        attempted: o.phys.length,
-        nrPages: o.pages[0] ?? 1,
-        pfns: Float64Array.from(kept, (i) => o.phys[i] / PAGE_SIZE),
-        hashes: BigUint64Array.from(kept, (i) => o.hashes[i]),
-      };
+      return { kind: "range", name, ...blocks(), nrPages: o.pages[0] ?? 1 };
   }
 }
 
@@ -104,28 +92,30 @@ export function objectOfSection(s: ManifestSection): DslObject | null {
     handedOver: true,
     ...(s.failedReason ? { missingReason: s.failedReason } : {}),
   };
+  /** What the objects of folio, range and blocks sections share: their blocks. */
+  const blocks = (b: { attempted: number; pfns: Float64Array; hashes: BigUint64Array }) => ({
+    phys: Array.from(b.pfns, (p) => p * PAGE_SIZE),
+    hashes: [...b.hashes],
+    missing: b.attempted - b.pfns.length,
+  });
   switch (s.kind) {
     case "folio":
       return new DslObject({
         ...base,
+        ...blocks(s),
         kind: "folios",
-        phys: Array.from(s.pfns, (p) => p * PAGE_SIZE),
         pages: Array.from(s.pfns, () => 2 ** s.order),
-        hashes: [...s.hashes],
         bytes: s.pfns.length * 2 ** s.order * PAGE_SIZE,
         order: s.order,
-        missing: s.attempted - s.pfns.length,
       });
     case "range":
       return new DslObject({
         ...base,
+        ...blocks(s),
         kind: "pages",
-        phys: Array.from(s.pfns, (p) => p * PAGE_SIZE),
         pages: Array.from(s.pfns, () => s.nrPages),
-        hashes: [...s.hashes],
         bytes: s.pfns.length * s.nrPages * PAGE_SIZE,
         order: Number.isInteger(Math.log2(s.nrPages)) ? Math.log2(s.nrPages) : 0,
-        missing: s.attempted - s.pfns.length,
       });
     case "vmalloc": {
       const o = new DslObject({
@@ -155,13 +145,11 @@ export function objectOfSection(s: ManifestSection): DslObject | null {
     case "blocks":
       return new DslObject({
         ...base,
+        ...blocks(s),
         kind: "pfns",
-        phys: Array.from(s.pfns, (p) => p * PAGE_SIZE),
         pages: Array.from(s.orders, (o) => 2 ** o),
-        hashes: [...s.hashes],
         bytes: s.orders.reduce((sum, o) => sum + 2 ** o * PAGE_SIZE, 0),
         order: s.orders.reduce((m, o) => Math.max(m, o), 0),
-        missing: s.attempted - s.pfns.length,
       });
     case "subtree":
       if (s.blob === null) return null;

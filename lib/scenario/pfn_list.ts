@@ -169,30 +169,21 @@ export function parsePfnList(text: string, options: { file: string }): ParsedPfn
     const pfn = parseNumber(pf.text);
     const order = parseNumber(of.text);
     const node = nf === undefined ? -1 : parseNumber(nf.text);
-    let ok = true;
-    if (pfn === null) {
-      bad(pf, `bad number "${pf.text}" (pfn: decimal or 0x hex)`);
-      ok = false;
-    } else if (pfn >= MAX_PFN) {
-      bad(pf, `pfn ${pf.text} is beyond the 64 TiB physical address space`);
-      ok = false;
-    }
-    if (order === null) {
-      bad(of, `bad number "${of.text}" (order: decimal or 0x hex)`);
-      ok = false;
-    } else if (order > PFN_LIST_MAX_ORDER) {
-      bad(of, `order ${of.text} out of range 0..${PFN_LIST_MAX_ORDER}`);
-      ok = false;
-    }
-    if (nf !== undefined) {
-      if (node === null) {
-        bad(nf, `bad number "${nf.text}" (node: decimal or 0x hex)`);
-        ok = false;
-      } else if (node > PFN_LIST_MAX_NODE) {
-        bad(nf, `node ${nf.text} out of range 0..${PFN_LIST_MAX_NODE}`);
-        ok = false;
-      }
-    }
+    /** Whether field `f` (`name`) is a number `v` of at most `max`; reports it when not. */
+    const valid = (f: Field, v: number | null, name: string, max: number, beyond?: string) => {
+      if (v === null) bad(f, `bad number "${f.text}" (${name}: decimal or 0x hex)`);
+      else if (v > max) bad(f, beyond ?? `${name} ${f.text} out of range 0..${max}`);
+      return v !== null && v <= max;
+    };
+    let ok = valid(
+      pf,
+      pfn,
+      "pfn",
+      MAX_PFN - 1,
+      `pfn ${pf.text} is beyond the 64 TiB physical address space`,
+    );
+    ok = valid(of, order, "order", PFN_LIST_MAX_ORDER) && ok;
+    if (nf !== undefined) ok = valid(nf, node, "node", PFN_LIST_MAX_NODE) && ok;
     if (ok && pfn! % 2 ** order! !== 0) {
       bad(
         pf,
