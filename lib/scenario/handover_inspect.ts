@@ -263,14 +263,9 @@ function libfdtOk<T>(f: () => T): T | null {
 
 /** Guesses the profile from the root FDT's compat (6.16 – 6.19 share `kho-v1`). */
 function profileFromCompat(fdt: Uint8Array, notes: string[]): ProfileName {
-  let compat = "";
-  let rd: FdtReader | null = null;
-  try {
-    rd = new FdtReader(fdt);
-    compat = rd.getString(0, "compatible") ?? "";
-  } catch (e) {
-    if (!(e instanceof FdtError)) throw e; // else judged by kho_populate below
-  }
+  // An FDT libfdt cannot read is judged by kho_populate below.
+  const rd = libfdtOk(() => new FdtReader(fdt));
+  const compat = (rd && libfdtOk(() => rd.getString(0, "compatible"))) ?? "";
   if (compat === KHO_FDT_COMPATIBLE_V1) {
     if (libfdtOk(() => rd?.getprop(0, KHO_FDT_ORDER_TABLE_PROP_NAME))) return "rfc-v1-order-table";
     notes.push("kho-v1 is shared by 6.16 – 6.19: read as kho-v1-6.19 (choose with --profile)");
@@ -424,13 +419,8 @@ export function inspectHandover(
       if (!(e instanceof FdtError)) throw e; // a broken structure block: kho_populate judges it
     }
   }
-  let mapFromFdt = 0;
-  try {
-    mapFromFdt = rd ? decodeKhoFdtU64(rd.getprop(0, profile.memoryMapProp)) ?? 0 : 0;
-  } catch (e) {
-    if (!(e instanceof FdtError)) throw e;
-    mapFromFdt = 0;
-  }
+  const mapFromFdt = libfdtOk(() => rd && decodeKhoFdtU64(rd.getprop(0, profile.memoryMapProp))) ??
+    0;
 
   // The machine: the export's RAM, or flat RAM covering what the handover names.
   const scratchArray = files.get(EXPORT_FILES.scratch) ??
