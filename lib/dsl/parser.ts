@@ -152,6 +152,17 @@ class Parser {
     throw BAIL;
   }
 
+  /** Fails at `at`: expected `what`, found what is there. */
+  expected(what: string, at = this.pos): never {
+    this.fail(() => `expected ${what}, found ${this.describeHere()}`, at);
+  }
+
+  /** Records an error over `span`. */
+  reportSpan(message: string | (() => string), span: Span): void {
+    const at = this.offsetOf(span);
+    this.report(message, at, at + span.len);
+  }
+
   peek(): string {
     return this.src[this.pos] ?? "";
   }
@@ -289,9 +300,7 @@ class Parser {
   statement(depth: number): Stmt {
     const start = this.pos;
     const word = this.match(CMD_IDENT);
-    if (word === null) {
-      this.fail(() => `expected a command, found ${this.describeHere()}`, this.pos);
-    }
+    if (word === null) this.expected("a command");
     this.pos += word.length;
     const nameSpan = this.span(start, this.pos);
     this.stmtSpan = nameSpan;
@@ -363,15 +372,7 @@ class Parser {
     this.skipBlanks();
     const k0 = this.pos;
     const kind = this.match(CMD_IDENT);
-    if (kind === null) {
-      this.fail(
-        () =>
-          `expected an object kind (${
-            [...this.objectKinds.keys()].join(", ")
-          }), found ${this.describeHere()}`,
-        this.pos,
-      );
-    }
+    if (kind === null) this.expected(`an object kind (${[...this.objectKinds.keys()].join(", ")})`);
     this.pos += kind.length;
     const kindSpan = this.span(k0, this.pos);
     this.stmtSpan = kindSpan;
@@ -397,7 +398,7 @@ class Parser {
     this.pos += name.length;
     this.skipBlanks();
     if (this.peek() !== "=" || this.src[this.pos + 1] === "=") {
-      this.fail(() => `expected "=" after let ${name}, found ${this.describeHere()}`, this.pos);
+      this.expected(`"=" after let ${name}`);
     }
     this.pos++;
     this.skipBlanks();
@@ -412,20 +413,10 @@ class Parser {
     }
     this.pos += variable.length;
     this.skipBlanks();
-    if (this.match(/in(?![A-Za-z0-9_])/y) === null) {
-      this.fail(
-        () => `expected "in" after sweep ${variable}, found ${this.describeHere()}`,
-        this.pos,
-      );
-    }
+    if (this.match(/in(?![A-Za-z0-9_])/y) === null) this.expected(`"in" after sweep ${variable}`);
     this.pos += 2;
     this.skipBlanks();
-    if (this.peek() !== "[") {
-      this.fail(
-        () => `expected "[" to start the sweep values, found ${this.describeHere()}`,
-        this.pos,
-      );
-    }
+    if (this.peek() !== "[") this.expected(`"[" to start the sweep values`);
     const open = this.pos++;
     const values: Value[] = [];
     for (;;) {
@@ -452,12 +443,7 @@ class Parser {
   }
 
   braceBlock(depth: number, what: string): Stmt[] {
-    if (this.peek() !== "{") {
-      this.fail(
-        () => `expected "{" to open the ${what} block, found ${this.describeHere()}`,
-        this.pos,
-      );
-    }
+    if (this.peek() !== "{") this.expected(`"{" to open the ${what} block`);
     const open = this.pos;
     if (depth + 1 > MAX_NESTING) this.tooDeep(open);
     this.pos++;
@@ -528,7 +514,7 @@ class Parser {
       return { kind: "expr", dollar: false, expr, span: this.span(s, this.pos) };
     }
     const text = this.readWord(stops);
-    if (text === "") this.fail(() => `expected a value, found ${this.describeHere()}`, this.pos);
+    if (text === "") this.expected("a value");
     return { kind: "word", text, span: this.span(s, this.pos) };
   }
 
@@ -563,21 +549,19 @@ class Parser {
     const seen = new Set<string>();
     for (const o of options) {
       const os = known.get(o.name);
-      const start = this.offsetOf(o.span);
       if (os === undefined) {
         const names = [...known.keys()];
-        this.report(
+        this.reportSpan(
           () =>
             `unknown option ${quoteToken(o.name)} for ${what}${
               this.quiet ? "" : didYouMean(o.name, names)
             }${names.length ? ` (options: ${names.join(", ")})` : " (it takes no options)"}`,
-          start,
-          start + o.name.length,
+          o.span,
         );
         continue;
       }
       if (seen.has(o.name) && !os.repeatable) {
-        this.report(() => `option ${quoteToken(o.name)} given twice`, start, start + o.name.length);
+        this.reportSpan(() => `option ${quoteToken(o.name)} given twice`, o.span);
       }
       seen.add(o.name);
       if (o.value === null) continue;
@@ -585,11 +569,9 @@ class Parser {
     }
     for (const os of spec.options) {
       if (os.required && !seen.has(os.name)) {
-        const at = this.offsetOf(this.stmtSpan);
-        this.report(
+        this.reportSpan(
           () => `${what}: missing option ${os.name}=${kindName(os.kind)} (usage: ${usage(spec)})`,
-          at,
-          at + this.stmtSpan.len,
+          this.stmtSpan,
         );
       }
     }
@@ -598,7 +580,6 @@ class Parser {
     for (let i = 0; i < args.length; i++) {
       const ps = pos[Math.min(k, pos.length - 1)];
       if (ps === undefined || (k >= pos.length && !pos[pos.length - 1].variadic)) {
-        const a = this.offsetOf(args[i].span);
         const flags = spec.options.filter((o) => o.flag).map((o) => o.name);
         const hint = args[i].kind === "word" && !this.quiet
           ? didYouMean((args[i] as { text: string }).text, [
@@ -606,13 +587,12 @@ class Parser {
             ...spec.options.map((o) => o.name + "="),
           ])
           : "";
-        this.report(
+        this.reportSpan(
           () =>
             `unexpected argument ${quoteToken(valueText(args[i]))} for ${what}${hint} (usage: ${
               usage(spec)
             })`,
-          a,
-          a + args[i].span.len,
+          args[i].span,
         );
         continue;
       }
@@ -623,12 +603,7 @@ class Parser {
     const given = pos.some((p) => p.variadic) ? Math.min(args.length, need.length) : args.length;
     if (given < need.length) {
       const miss = need[given] ?? need[need.length - 1];
-      const at = this.offsetOf(this.stmtSpan);
-      this.report(
-        () => `${what}: missing ${miss.name} (usage: ${usage(spec)})`,
-        at,
-        at + this.stmtSpan.len,
-      );
+      this.reportSpan(() => `${what}: missing ${miss.name} (usage: ${usage(spec)})`, this.stmtSpan);
     }
   }
 
@@ -642,9 +617,7 @@ class Parser {
     for (const p of problems) {
       const opt = p.option === undefined ? undefined : options.find((o) => o.name === p.option);
       const arg = p.arg === undefined ? undefined : args[p.arg];
-      const span = opt?.span ?? arg?.span ?? this.stmtSpan;
-      const at = this.offsetOf(span);
-      this.report(p.message, at, at + span.len);
+      this.reportSpan(p.message, opt?.span ?? arg?.span ?? this.stmtSpan);
     }
   }
 
@@ -660,8 +633,7 @@ class Parser {
       convertValue(os.kind, v.text);
     } catch (e) {
       if (!(e instanceof ValueError)) throw e;
-      const at = this.offsetOf(v.span);
-      this.report(() => `${prefix}${e.message}`, at, at + v.span.len);
+      this.reportSpan(() => `${prefix}${e.message}`, v.span);
     }
   }
 
@@ -759,7 +731,7 @@ class Parser {
       }
       return { kind: "name", name, span: this.span(s, this.pos) };
     }
-    this.fail(() => `expected a value in the expression, found ${this.describeHere()}`, s);
+    this.expected("a value in the expression", s);
   }
 }
 
