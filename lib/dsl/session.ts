@@ -388,6 +388,13 @@ export class Session {
     this.#undo.push(fn);
   }
 
+  /** Sets fields of the session, each undone with the command. */
+  assign(fields: Partial<Session>): void {
+    const prev = Object.fromEntries(Object.keys(fields).map((k) => [k, this[k as keyof this]]));
+    this.onUndo(() => Object.assign(this, prev));
+    Object.assign(this, fields);
+  }
+
   /**
    * Records what the current command did that cannot be undone: if the command fails, the
    * rollback reports `reason` among what stays (the diagnostic's "not undone: …").

@@ -40,48 +40,23 @@ export function machineCommand(s: Session, o: Record<string, unknown>): void {
   if (total / c.nodes < SECTION_SIZE) {
     throw new CommandError("EINVAL", `${c.nodes} nodes need at least 128 MiB each`);
   }
-  const prev = [
-    s.machineConfig,
-    s.machine,
-    s.kernel,
-    s.objects,
-    s.bootProfile,
-    s.nextProfile,
-    s.kernelConfig,
-    s.pendingFaults,
-  ] as const;
-  s.onUndo(() =>
-    [
-      s.machineConfig,
-      s.machine,
-      s.kernel,
-      s.objects,
-      s.bootProfile,
-      s.nextProfile,
-      s.kernelConfig,
-      s.pendingFaults,
-    ] = prev
-  );
-  s.machineConfig = c;
-  s.machine = null;
-  s.kernel = null;
-  s.objects = new Map();
-  s.bootProfile = CURRENT_PROFILE;
-  s.nextProfile = null;
-  s.kernelConfig = { reserveMem: [], extra: "" };
-  s.pendingFaults = null;
+  s.assign({
+    machineConfig: c,
+    machine: null,
+    kernel: null,
+    objects: new Map(),
+    bootProfile: CURRENT_PROFILE,
+    nextProfile: null,
+    kernelConfig: { reserveMem: [], extra: "" },
+    pendingFaults: null,
+  });
 }
 
 /** `profile NAME`: the first kernel's before boot, the next kexec's after. */
 export function profileCommand(s: Session, name: ProfileName): void {
-  if (s.kernel === null) {
-    const prev = s.bootProfile;
-    s.onUndo(() => s.bootProfile = prev);
-    s.bootProfile = name;
-  } else {
-    const prev = s.nextProfile;
-    s.onUndo(() => s.nextProfile = prev);
-    s.nextProfile = name;
+  if (s.kernel === null) s.assign({ bootProfile: name });
+  else {
+    s.assign({ nextProfile: name });
     s.print(`profile ${name} takes effect at the next kexec`);
   }
 }
@@ -100,13 +75,7 @@ const CONFIG_FLAGS: readonly [string, keyof BootConfig, string][] = [
 
 /** `kernel …`: command-line words for the next boot; `fail=` arms fault injection. */
 export function kernelCommand(s: Session, o: Record<string, unknown>): void {
-  const prev = { ...s.kernelConfig, reserveMem: [...s.kernelConfig.reserveMem] };
-  const prevFaults = s.pendingFaults;
-  s.onUndo(() => {
-    s.kernelConfig = prev;
-    s.pendingFaults = prevFaults;
-  });
-  const k = { ...prev, reserveMem: [...prev.reserveMem] };
+  const k = { ...s.kernelConfig, reserveMem: [...s.kernelConfig.reserveMem] };
   if (o.kho !== undefined) k.kho = o.kho as boolean;
   if (o.kho_scratch !== undefined) k.khoScratch = o.kho_scratch as string;
   if (o.liveupdate !== undefined) k.liveupdate = o.liveupdate as boolean;
@@ -115,13 +84,13 @@ export function kernelCommand(s: Session, o: Record<string, unknown>): void {
   for (const [opt, key] of CONFIG_FLAGS) {
     if (o[opt] !== undefined) k.config = { ...k.config, [key]: o[opt] as boolean };
   }
-  s.kernelConfig = k;
+  s.assign({ kernelConfig: k });
   if (o.fail !== undefined) {
     const f = o.fail as FaultSpec;
     if (s.kernel) {
       if (f === null) s.kernel.faults.disarm();
       else s.kernel.faults.arm(f);
-    } else s.pendingFaults = f;
+    } else s.assign({ pendingFaults: f });
   }
 }
 

@@ -139,9 +139,7 @@ export function scenarioCommand(s: Session, name: string, opts: Record<string, u
     repeat: (repeat as number | undefined) ?? DEFAULT_REPEAT,
     clock: s.clock,
   });
-  const previous = s.scenarioRow;
-  s.scenarioRow = res.row;
-  s.onUndo(() => s.scenarioRow = previous);
+  s.assign({ scenarioRow: res.row });
   s.print(`scenario ${name} (${res.row.profile}): ${res.row.status ?? "done"}`);
 }
 
