@@ -26,7 +26,8 @@ import type { DslObject } from "../objects.ts";
 import { kexecEstimate, restoreEstimate } from "../memory_estimates.ts";
 import type { Session, SettledOutcome } from "../session.ts";
 import type { Outcome } from "../../metrics/outcomes.ts";
-import type { CommandSpec, Invocation, PositionalSpec } from "../spec.ts";
+import type { CommandSpec, PositionalSpec } from "../spec.ts";
+import { names, OBJECTS } from "./objects.ts";
 
 /**
  * Whether the running kernel's KHO holds no preservation any more although the script has
@@ -63,6 +64,11 @@ function abortNote(names: readonly string[]): string {
   }`;
 }
 
+/** The kernel's error `e` with a note on what it did to the script's objects. */
+function withNote(e: KhoError, note: string): KhoError {
+  return new KhoError(e.code, `${e.message.replace(/^[A-Z0-9]+: /, "")}; ${note}`, { cause: e });
+}
+
 /** `finalize` / `abort`: only profiles with a finalize step have them. */
 export function finalizeOrAbort(s: Session, what: "finalize" | "abort"): void {
   const kernel = s.ensureKernel();
@@ -81,11 +87,7 @@ export function finalizeOrAbort(s: Session, what: "finalize" | "abort"): void {
     if (preservationsDestroyed(kernel)) {
       // A failed notifier-era finalize ran kho_abort: the kernel preserves nothing now.
       const note = abortNote(forgetPreservations(s));
-      if (e instanceof KhoError) {
-        throw new KhoError(e.code, `${e.message.replace(/^[A-Z0-9]+: /, "")}; ${note}`, {
-          cause: e,
-        });
-      }
+      if (e instanceof KhoError) throw withNote(e, note);
       s.cannotUndo(note);
     }
     throw e;
@@ -202,11 +204,7 @@ export function kexecCommand(s: Session, o: Record<string, unknown>): void {
       note = note ? `${note}; ${abort}` : abort;
       if (!(e instanceof KhoError)) s.cannotUndo(abort);
     }
-    if (note && e instanceof KhoError) {
-      throw new KhoError(e.code, `${e.message.replace(/^[A-Z0-9]+: /, "")}; ${note}`, {
-        cause: e,
-      });
-    }
+    if (note && e instanceof KhoError) throw withNote(e, note);
     // a configuration the next kernel's profile cannot build (deferred_init on kho-v4)
     if (e instanceof RangeError) throw new CommandError("EINVAL", `kexec: ${e.message}`);
     throw e;
@@ -289,15 +287,7 @@ export function verifyCommand(s: Session, names: string[]): void {
   }
 }
 
-const OBJECTS_OR_ALL: PositionalSpec = {
-  name: "OBJECT",
-  kind: "object",
-  doc: "objects (all)",
-  variadic: true,
-  optional: true,
-};
-
-const names = (inv: Invocation) => inv.args as string[];
+const OBJECTS_OR_ALL: PositionalSpec = { ...OBJECTS, doc: "objects (all)", optional: true };
 
 /** The handover commands. */
 export const KEXEC_COMMANDS: readonly CommandSpec[] = [

@@ -187,14 +187,16 @@ export function subtreeCommand(s: Session, name: string, o: Record<string, unkno
   });
 }
 
-const OBJECTS: PositionalSpec = {
+/** The objects a command takes (`NAME…`). */
+export const OBJECTS: PositionalSpec = {
   name: "OBJECT",
   kind: "object",
   doc: "object names",
   variadic: true,
 };
 
-const names = (inv: Invocation) => inv.args as string[];
+/** The object names of an invocation of a command taking {@link OBJECTS}. */
+export const names = (inv: Invocation): string[] => inv.args as string[];
 
 /** Fill option shared by object kinds and `subtree`. */
 export const FILL_OPTION = {
