@@ -18,6 +18,7 @@
  */
 
 import { escapeControl, formatDiagnostic, snippetFor, type Span } from "../diagnostics.ts";
+import { KhoError } from "../errors.ts";
 
 // The place and caret format is shared with every text input kholab reads (`lib/diagnostics.ts`).
 export { escapeControl, formatDiagnostic, snippetFor, type Span };
@@ -180,6 +181,11 @@ export class ScriptStopError extends ScriptRuntimeError {
     this.name = "ScriptStopError";
     this.stop = stop;
   }
+}
+
+/** The kernel's error `e` (same errno) with a note on what it did to the script's objects. */
+export function withNote(e: KhoError, note: string): KhoError {
+  return new KhoError(e.code, `${e.message.replace(/^[A-Z0-9]+: /, "")}; ${note}`, { cause: e });
 }
 
 /**

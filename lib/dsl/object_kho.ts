@@ -28,6 +28,7 @@ import { clipReason } from "../scenario/manifest_abi.ts";
 import { failureText, RestoreJudge } from "../scenario/restore_outcome.ts";
 import { type Outcome, OutcomeTally } from "../metrics/outcomes.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
+import { withNote } from "./errors.ts";
 import { missingApi } from "./kho_api.ts";
 import { blockHashes } from "./object_memory.ts";
 import { type DslObject, MEMFD_OBJECT_TOKEN } from "./objects.ts";
@@ -175,11 +176,10 @@ export function preserveObject(kernel: Kernel, o: DslObject): void {
         o.failReason = clipReason(`${api}: ${failureText(e)}`);
         o.state = "preserved";
         if (!(e instanceof KhoError)) throw e;
-        throw new KhoError(
-          e.code,
-          `${e.message.replace(/^[A-Z0-9]+: /, "")}; ${o.name}: ${i} of ${o.phys.length} ` +
-            `block(s) stay preserved (${kernel.profile.name} cannot unpreserve)`,
-          { cause: e },
+        throw withNote(
+          e,
+          `${o.name}: ${i} of ${o.phys.length} block(s) stay preserved ` +
+            `(${kernel.profile.name} cannot unpreserve)`,
         );
       }
     }

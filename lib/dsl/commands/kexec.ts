@@ -19,7 +19,7 @@ import {
   readScenarioManifest,
   writeScenarioManifest,
 } from "../../scenario/manifest.ts";
-import { CommandError } from "../errors.ts";
+import { CommandError, withNote } from "../errors.ts";
 import { objectOfSection, sectionOf } from "../handover.ts";
 import { restoreObject, verifyObject } from "../object_kho.ts";
 import type { DslObject } from "../objects.ts";
@@ -62,11 +62,6 @@ function abortNote(names: readonly string[]): string {
   return `kho_abort destroyed every preservation${
     names.length ? ` (${names.join(", ")} no longer preserved)` : ""
   }`;
-}
-
-/** The kernel's error `e` with a note on what it did to the script's objects. */
-function withNote(e: KhoError, note: string): KhoError {
-  return new KhoError(e.code, `${e.message.replace(/^[A-Z0-9]+: /, "")}; ${note}`, { cause: e });
 }
 
 /** `finalize` / `abort`: only profiles with a finalize step have them. */
