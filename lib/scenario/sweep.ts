@@ -413,11 +413,7 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
           for (const w of pool) w.terminate();
           replayPending();
           if (afterTotal === 0) return resolve();
-          pool = Array.from({ length: Math.min(workers, afterTotal) }, () => {
-            const w = new Worker(url, { type: "module" });
-            listen(w);
-            return w;
-          });
+          pool = Array.from({ length: Math.min(workers, afterTotal) }, () => spawn());
           idle = [...pool];
           nextAfter = 0;
           pump();
@@ -426,18 +422,24 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
           pump();
         }
       };
+      const spawn = () => {
+        const w = new Worker(url, { type: "module" });
+        listen(w);
+        return w;
+      };
+      /** A fresh worker in `w`'s place: a finished run's or job's heap goes with its worker. */
+      const replace = (w: Worker) => {
+        w.terminate();
+        const fresh = spawn();
+        pool = pool.map((x) => x === w ? fresh : x);
+        idle.push(fresh);
+      };
       const listen = (w: Worker) => {
         w.onmessage = (e: MessageEvent<UntimedPoint | AfterJobResult>) => {
           if ("afterIndex" in e.data) {
             const r = e.data;
-            // a fresh worker for the next job: a finished job's heap goes with its worker
-            w.terminate();
-            if (nextAfter < afterTotal) {
-              const fresh = new Worker(url, { type: "module" });
-              listen(fresh);
-              pool = pool.map((x) => x === w ? fresh : x);
-              idle.push(fresh);
-            }
+            if (nextAfter < afterTotal) replace(w);
+            else w.terminate();
             try {
               if (r.error !== undefined) throw new Error(r.error);
               after!.onResult(r.afterIndex, r.result);
@@ -450,12 +452,7 @@ export async function runSweep(options: SweepOptions): Promise<MetricsRow[]> {
           }
           running--;
           received(e.data);
-          // a fresh worker for the next point: a finished run's heap goes with its worker
-          w.terminate();
-          const fresh = new Worker(url, { type: "module" });
-          listen(fresh);
-          pool = pool.map((x) => x === w ? fresh : x);
-          idle.push(fresh);
+          replace(w);
           try {
             pump();
           } catch (err) {
