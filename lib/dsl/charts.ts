@@ -36,7 +36,7 @@ import type { MetricsRow } from "../metrics/metrics.ts";
 import { profileColorScale } from "../plot/palette.ts";
 import { CommandError } from "./errors.ts";
 import type { MeasureRow, ScriptChart, Session } from "./session.ts";
-import { paramCell, sweepColumns, textTable } from "./show.ts";
+import { fmt, paramCell, sweepColumns, textTable } from "./show.ts";
 import type { ScalarValue } from "./values.ts";
 
 /** The kinds of `chart`. */
@@ -172,11 +172,6 @@ interface Drawn {
   figure: FigureOptions;
   header: string[];
   cells: string[][];
-}
-
-function fmt(v: ScalarValue | undefined): string {
-  if (v === undefined) return "-";
-  return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v);
 }
 
 function metadataChart(s: Session, req: ChartRequest): Drawn {

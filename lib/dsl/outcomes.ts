@@ -17,6 +17,7 @@ import {
   OUTCOMES,
   rowOutcomes,
 } from "../metrics/outcomes.ts";
+import { escapeHtml } from "../plot/chart.ts";
 import { ResultTable } from "../plot/table.ts";
 import type { DslObject } from "./objects.ts";
 import type { Session, Shown } from "./session.ts";
@@ -111,7 +112,7 @@ function handoverPart(s: Session): { text: string; html: string } | null {
     "",
     textTable(header, kinds),
   ].join("\n");
-  const html = `<p>${escape(title)}</p>` +
+  const html = `<p>${escapeHtml(title)}</p>` +
     table(["name", "kind", "outcome", "reason"], objects, 3).toHtml() +
     table(header, kinds).toHtml();
   return { text, html };
@@ -124,23 +125,19 @@ function scenarioPart(s: Session): { text: string; html: string } | null {
   const outcomes = rowOutcomes(row);
   const title = `scenario ${row.scenario} (${row.profile}): ${row.status ?? "done"}`;
   const kinds = Object.entries(outcomes);
-  if (kinds.length === 0) return { text: title, html: `<p>${escape(title)}</p>` };
+  if (kinds.length === 0) return { text: title, html: `<p>${escapeHtml(title)}</p>` };
   const counts = kinds.map(([kind, k]) => countRow(kind, k));
   const reasons = kinds.flatMap(([kind, k]) => k.reasons.map((r) => `${kind}: ${r}`));
   const text = [title, textTable(COUNT_HEADER, counts), ...reasons.map((r) => `  ${r}`)].join(
     "\n",
   );
-  const html = `<p>${escape(title)}</p>` +
+  const html = `<p>${escapeHtml(title)}</p>` +
     table(
       [...COUNT_HEADER, "reasons"],
       kinds.map(([, k], i) => [...counts[i], k.reasons.join("\n")]),
       COUNT_HEADER.length,
     ).toHtml();
   return { text, html };
-}
-
-function escape(t: string): string {
-  return t.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 }
 
 /** A result table of text cells; column `wrapAt` (if any) wraps with its line breaks. */

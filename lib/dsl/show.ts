@@ -22,6 +22,7 @@ import { formatTiming, TIMING_STATS, type TimingStats } from "../metrics/timing.
 import { describe } from "./objects.ts";
 import { showOutcomes } from "./outcomes.ts";
 import { textTable } from "./text_table.ts";
+import type { ScalarValue } from "./values.ts";
 export { textTable } from "./text_table.ts";
 import type { MeasureRow, Session, Shown } from "./session.ts";
 import type { CommandTable } from "./spec.ts";
@@ -94,7 +95,8 @@ function tableShown(header: string[], rows: string[][], text?: string): Shown {
   };
 }
 
-function fmt(v: number | string | undefined): string {
+/** A value in a table: `-` when absent, fractions to 3 decimals. */
+export function fmt(v: ScalarValue | undefined): string {
   if (v === undefined) return "-";
   return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v);
 }
