@@ -150,13 +150,15 @@ export function parseFault(text: string): FaultSpec {
       }
       return n;
     };
+    const count = () => {
+      const n = num();
+      if (!Number.isInteger(n) || n < 1) throw new ValueError(`fault ${key}:${value}: N ≥ 1`);
+      return n;
+    };
     switch (key) {
-      case "nth": {
-        const n = num();
-        if (!Number.isInteger(n) || n < 1) throw new ValueError(`fault nth:${value}: N ≥ 1`);
-        out.nth = n;
+      case "nth":
+        out.nth = count();
         break;
-      }
       case "prob": {
         const p = num();
         if (!(p >= 0 && p <= 1)) throw new ValueError(`fault prob:${value}: 0..1`);
@@ -166,12 +168,9 @@ export function parseFault(text: string): FaultSpec {
       case "seed":
         out.seed = num();
         break;
-      case "times": {
-        const n = num();
-        if (!Number.isInteger(n) || n < 1) throw new ValueError(`fault times:${value}: N ≥ 1`);
-        out.times = n;
+      case "times":
+        out.times = count();
         break;
-      }
       case "sites":
         out.sites = value.split("|").filter(Boolean);
         break;
