@@ -12,6 +12,7 @@ import type { MetricsRow, MetricValue } from "../metrics/metrics.ts";
 import { formatTiming, rowTimings } from "../metrics/timing.ts";
 import { formatOutcomeCounts, OUTCOMES, rowOutcomes, totalOutcomes } from "../metrics/outcomes.ts";
 import { runSweep, type SweepOptions } from "./sweep.ts";
+import { stringGetSize } from "../kernel/hugetlb.ts";
 
 /** Options of {@link compareProfiles}: the {@link SweepOptions} it passes on, and the scenario. */
 export interface CompareOptions extends
@@ -69,20 +70,10 @@ export interface TableColumn {
   readonly below?: boolean;
 }
 
-/** Bytes with a binary unit, three significant digits. */
+/** Bytes with a binary unit, three significant digits (as the kernel's `string_get_size`). */
 export function formatBytes(v: MetricValue): string {
   const n = Number(v);
-  if (!Number.isFinite(n)) return String(v);
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let u = 0;
-  let x = n;
-  while (x >= 1024 && u < units.length - 1) {
-    x /= 1024;
-    u++;
-  }
-  return u === 0
-    ? `${n} B`
-    : `${x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)} ${units[u]}`;
+  return Number.isFinite(n) ? stringGetSize(n) : String(v);
 }
 
 /**
