@@ -19,6 +19,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { ExpectResult, MeasureRow, ScriptChart } from "../dsl/session.ts";
 import { loadScriptDesigns } from "../dsl/designs.ts";
@@ -133,12 +134,6 @@ export interface ScriptReportResult {
 /** `1 row`, `2 rows`. */
 function plural(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? "" : "s"}`;
-}
-
-/** Hex SHA-256 of a text. */
-async function sha256(text: string): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** The column of a swept variable (renamed if a metric or the label has its name). */
@@ -279,7 +274,7 @@ export async function writeScriptReport(
   }
   const expects = run.results.expects;
   const failed = expects.filter((e) => !e.ok).length;
-  const scriptSha256 = await sha256(text);
+  const scriptSha256 = createHash("sha256").update(text).digest("hex");
   const swept = sweepColumns(s.rows);
   const meta: ScriptReportMeta = {
     command: options.command ??
