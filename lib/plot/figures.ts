@@ -54,6 +54,18 @@ function seriesColor(series: string, values: Iterable<string>) {
     : { type: "ordinal" as const, legend: true, label: series };
 }
 
+/** One line per series through `{ x, y, series }` points, a circle at each. */
+function seriesLine(data: readonly { x: number; y: number; series: string }[]) {
+  return Plot.line(data, {
+    x: "x",
+    y: "y",
+    z: "series",
+    stroke: "series",
+    marker: "circle",
+    title: "series",
+  });
+}
+
 /** Options of {@link metadataFigure}. */
 export interface MetadataFigureOptions {
   /** Metric on the x axis (default `preservedBlocks`). */
@@ -110,14 +122,7 @@ export function metadataFigure(
         textAnchor: "end",
         dy: 10,
       }),
-      Plot.line(data, {
-        x: "x",
-        y: "y",
-        z: "series",
-        stroke: "series",
-        marker: "circle",
-        title: "series",
-      }),
+      seriesLine(data),
     ],
   };
 }
@@ -674,14 +679,7 @@ export function sweepFigure(
     },
     color: seriesColor(series, data.map((d) => d.series)),
     marks: [
-      Plot.line(data, {
-        x: "x",
-        y: "y",
-        z: "series",
-        stroke: "series",
-        marker: "circle",
-        title: "series",
-      }),
+      seriesLine(data),
     ],
   };
 }
