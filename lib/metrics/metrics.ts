@@ -77,6 +77,16 @@ function counter(name: string, unit: string, description: string): Ungrouped {
   return def(name, unit, D, N, description);
 }
 
+/** {@link def} of a label (a string that names or explains, not measured). */
+function label(name: string, unit: string, description: string): Ungrouped {
+  return def(name, unit, L, S, description);
+}
+
+/** {@link def} of deterministic per-order values. */
+function byOrder(name: string, unit: string, description: string): Ungrouped {
+  return def(name, unit, D, O, description);
+}
+
 /** {@link def} of a wall-clock time. */
 function timed(name: string, unit: string, description: string): Ungrouped {
   return def(name, unit, W, N, description);
@@ -99,38 +109,32 @@ function catalogue(items: readonly (string | Ungrouped)[]): readonly MetricDef[]
 /** Every metric, in the stable column order of tables, JSON and CSV; its group's name first. */
 export const METRICS: readonly MetricDef[] = catalogue([
   "run",
-  def("scenario", "name", L, S, "Scenario builder name (`hypervisor`, `dense`, …)."),
-  def("profile", "name", L, S, "KHO ABI profile of both kernels."),
-  def("tracker", "name", L, S, "Preserved-memory tracker kind of the profile."),
+  label("scenario", "name", "Scenario builder name (`hypervisor`, `dense`, …)."),
+  label("profile", "name", "KHO ABI profile of both kernels."),
+  label("tracker", "name", "Preserved-memory tracker kind of the profile."),
   def("pointIndex", "index", L, N, "Index of the sweep point (parameter value)."),
   def("seed", "seed", L, N, "Seed the scenario was built from (derived per point)."),
-  def("sweepParam", "name", L, S, "Swept parameter name (empty when none)."),
-  def("sweepValue", "text", L, S, "Value of the swept parameter at this point."),
-  def("params", "json", L, S, "All scenario parameters of the point, as JSON."),
-  def(
+  label("sweepParam", "name", "Swept parameter name (empty when none)."),
+  label("sweepValue", "text", "Value of the swept parameter at this point."),
+  label("params", "json", "All scenario parameters of the point, as JSON."),
+  label(
     "status",
     "text",
-    L,
-    S,
     "`ok`; `lost` when objects did not come back intact (an outcome `lost`, `failedRestore` " +
       "or `corrupted`, see `outcomes`); `unsupported` when nothing was lost but the generation " +
       "cannot preserve some objects at all (see `unsupported`); `refused` when the successor " +
       "refused the handover; `error` when the run stopped (see `errors`).",
   ),
-  def(
+  label(
     "errors",
     "text",
-    L,
-    S,
     "Errors met, `step:ERRNO` separated by semicolons (e.g. `guests-restore:EIO` when the " +
       "successor's first open of /dev/liveupdate failed); `timing:REGION: …` when a timed " +
       "replay disagreed with the run (that region then has no timing).",
   ),
-  def(
+  label(
     "unsupported",
     "text",
-    L,
-    S,
     "Objects the generation cannot preserve at all, `workload: reason ×n` separated by " +
       "semicolons (e.g. guest memfds on a profile without LUO, vmalloc buffers without " +
       "kho_preserve_vmalloc); never counted as lost.",
@@ -175,8 +179,8 @@ export const METRICS: readonly MetricDef[] = catalogue([
       "the scenario manifest).",
   ),
   counter("preservedBytes", "bytes", "Bytes covered by `preservedBlocks`."),
-  def("preservedBlocksByOrder", "blocks", D, O, "`preservedBlocks` per order."),
-  def("preservedBytesByOrder", "bytes", D, O, "`preservedBytes` per order."),
+  byOrder("preservedBlocksByOrder", "blocks", "`preservedBlocks` per order."),
+  byOrder("preservedBytesByOrder", "bytes", "`preservedBytes` per order."),
   counter(
     "manifestBlocks",
     "blocks",
@@ -214,11 +218,9 @@ export const METRICS: readonly MetricDef[] = catalogue([
     "Tracker bytes the successor must read: live structure it walks (radix, order tables, " +
       "bitmaps) plus the serialized chunk pages.",
   ),
-  def(
+  byOrder(
     "handoverBytesByOrder",
     "bytes",
-    D,
-    O,
     "`handoverBytes` of each order's blocks alone, as `walkCacheLinesByOrder`: what the " +
       "encoding spends on 1 GiB folios (order 18) against 4 KiB pages (order 0).",
   ),
@@ -239,17 +241,15 @@ export const METRICS: readonly MetricDef[] = catalogue([
       "0. See `lib/metrics/floor.ts`.",
   ),
   counter("floorBytes", "bytes", "`floorBits` / 8, rounded up."),
-  def("floorBitsByOrder", "bits", D, O, "`floorBits` per order (rounded to 0.01)."),
+  byOrder("floorBitsByOrder", "bits", "`floorBits` per order (rounded to 0.01)."),
   counter(
     "floorBlocks",
     "blocks",
     "Drawn blocks the floor counts (of `preservedBlocks`; the rest add 0 to it).",
   ),
-  def(
+  label(
     "floorDomains",
     "text",
-    L,
-    S,
     "The assumption of the floor: each placement domain (workload, N of M places, the " +
       "physical range, node, X) and its bits, or why it is not counted; `none` when the " +
       "scenario draws nothing at random.",
@@ -335,11 +335,9 @@ export const METRICS: readonly MetricDef[] = catalogue([
   counter("walkBitmapWords", "words", "u64 bitmap words the walk scanned."),
   counter("walkEntriesVisited", "entries", "Table entries the walk read."),
   counter("walkEntriesFollowed", "entries", "Non-zero entries the walk followed."),
-  def(
+  byOrder(
     "walkCacheLinesByOrder",
     "lines",
-    D,
-    O,
     "`walkCacheLines` of each order's blocks alone: the walk of a tracker of the profile's " +
       "kind holding only that order's blocks (`lib/metrics/by_order.ts`; levels a real " +
       "tracker shares between orders count once per order).",
@@ -509,11 +507,9 @@ export const METRICS: readonly MetricDef[] = catalogue([
       "early allocations).",
   ),
   counter("freeBytes", "bytes", "Free memory in the successor after boot."),
-  def(
+  byOrder(
     "freeBlocksByOrder",
     "blocks",
-    D,
-    O,
     "Free buddy blocks per order 0..10 after the successor's boot (all nodes, /proc/buddyinfo).",
   ),
   counter(
