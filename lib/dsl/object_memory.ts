@@ -17,6 +17,7 @@ import { allocContigRange, allocGigantic, freeContigRange } from "../kernel/giga
 import { MAX_FOLIO_ORDER } from "../kernel/memmap.ts";
 import { VM_ALLOW_HUGE_VMAP } from "../kernel/vmalloc.ts";
 import { splitPages } from "../kho/page_split.ts";
+import type { FillSpec } from "../machine/physmem.ts";
 import type { Rng } from "../rng.ts";
 import { formatSize, getOrder, ilog2, MAX_PAGE_ORDER, PAGE_SIZE, PUD_ORDER } from "../units.ts";
 import { DslObject, OBJECT_NAME_MAX, type ObjectKind } from "./objects.ts";
@@ -56,18 +57,7 @@ export function blockHashes(
  */
 export function fillFile(file: MemfdFile, rng: Rng, fill: FillSpecDsl): void {
   if (fill.kind === "none") return;
-  if (fill.kind !== "random") {
-    file.fill(
-      0,
-      file.size,
-      fill.kind === "zero"
-        ? { byte: 0 }
-        : fill.kind === "byte"
-        ? { byte: fill.value }
-        : { pattern: fill.value },
-    );
-    return;
-  }
+  if (fill.kind !== "random") return file.fill(0, file.size, contentOf(fill, rng)!);
   for (const f of file.folios()) {
     const at = f.index * PAGE_SIZE;
     const len = Math.min(PAGE_SIZE * 2 ** f.order, file.size - at);
@@ -85,24 +75,22 @@ export function fillBlocks(
 ): void {
   const mem = kernel.machine.mem;
   for (let i = 0; i < phys.length; i++) {
-    const len = pages[i] * PAGE_SIZE;
-    switch (fill.kind) {
-      case "random":
-        mem.fill(phys[i], len, { pattern: rng.u32() });
-        break;
-      case "zero":
-        mem.fill(phys[i], len, { byte: 0 });
-        break;
-      case "byte":
-        mem.fill(phys[i], len, { byte: fill.value });
-        break;
-      case "pattern":
-        mem.fill(phys[i], len, { pattern: fill.value });
-        break;
-      case "none":
-        break;
-    }
+    const content = contentOf(fill, rng);
+    if (content !== null) mem.fill(phys[i], pages[i] * PAGE_SIZE, content);
   }
+}
+
+/** The content `fill` writes into one block or file (`random`: a fresh seeded pattern). */
+function contentOf(fill: FillSpecDsl, rng: Rng): FillSpec | null {
+  return fill.kind === "random"
+    ? { pattern: rng.u32() }
+    : fill.kind === "zero"
+    ? { byte: 0 }
+    : fill.kind === "byte"
+    ? { byte: fill.value }
+    : fill.kind === "pattern"
+    ? { pattern: fill.value }
+    : null;
 }
 
 function noMemory(what: string): never {
