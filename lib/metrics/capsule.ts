@@ -29,7 +29,7 @@ import type { KhoserEra } from "../kho/trackers/khoser.ts";
 import type { OutgoingTracker } from "../kho/trackers/tracker.ts";
 import type { Clock } from "../rng.ts";
 import { PAGE_SIZE } from "../units.ts";
-import { replayWalk } from "./collect.ts";
+import { replayWalk, uncharged } from "./collect.ts";
 
 /** The run reads no clock: the reference walk is not timed. */
 const NO_CLOCK: Clock = { nowMs: () => 0 };
@@ -186,15 +186,11 @@ type Method = (...args: number[]) => void;
  */
 export function recordTrackerOps(tracker: OutgoingTracker): TrackerRecording {
   const before = new OpLog();
-  const saved = tracker.counters.snapshot();
-  try {
+  uncharged(tracker.counters, () =>
     tracker.walk((phys, order) => {
       before.push(phys / PAGE_SIZE, order, TRACKER_OP.add);
       return 0;
-    });
-  } finally {
-    Object.assign(tracker.counters, saved);
-  }
+    }));
   const log = new OpLog();
   const t = tracker as unknown as Record<string, Method>;
   const own = ["add", "addTyped", "del"].filter((m) => Object.hasOwn(t, m));
