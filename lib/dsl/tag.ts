@@ -146,27 +146,23 @@ export function session(options: SessionTagOptions): KhoTag {
   const s = new Session({ ...options, file: "<kho>" });
   const ev = new Evaluator(s, { readFile: options.readFile, table: options.table });
   let n = 0;
-  const run = (text: string, opts: { file?: string } = {}): CellResult => {
+  const run = (script: string, opts: { file?: string } = {}): CellResult => {
     const cell = new CellResult(opts.file ?? `<cell ${++n}>`);
     let text$: string[] | null = null;
+    /** Text lines: into the text part being written, or a new one. */
+    const text = (lines: string[]) => {
+      if (text$ === null) cell.parts.push({ kind: "text", lines: text$ = [] });
+      text$.push(...lines);
+    };
     const stop = s.listen({
       line: (line) => {
         cell.output.push(line);
-        if (text$ === null) {
-          text$ = [];
-          cell.parts.push({ kind: "text", lines: text$ });
-        }
-        text$.push(line);
+        text([line]);
       },
       show: (shown) => {
         cell.output.push(...shown.text.split("\n"));
-        if (shown.html === undefined) {
-          if (text$ === null) {
-            text$ = [];
-            cell.parts.push({ kind: "text", lines: text$ });
-          }
-          text$.push(...shown.text.split("\n"));
-        } else {
+        if (shown.html === undefined) text(shown.text.split("\n"));
+        else {
           cell.parts.push({ kind: "html", text: shown.text, html: shown.html });
           text$ = null;
         }
@@ -174,7 +170,7 @@ export function session(options: SessionTagOptions): KhoTag {
     });
     const expects0 = s.expects.length, rows0 = s.rows.length;
     try {
-      ev.runText(text, cell.file);
+      ev.runText(script, cell.file);
     } catch (e) {
       if (!isScriptError(e)) throw e;
       cell.error = e;
