@@ -199,50 +199,28 @@ export class DslObject {
   }
 }
 
+/** The properties of objects in expressions (`guest.folios`) and their values. */
+const PROPERTIES: Readonly<Record<string, (o: DslObject) => number>> = {
+  blocks: (o) => o.blocks(),
+  folios: (o) => o.unit === "folio" ? o.blocks() : 0,
+  pages: (o) => o.totalPages(),
+  bytes: (o) => o.bytes,
+  order: (o) => o.unit === "folio" && o.pages.length ? Math.log2(o.pages[0]) : o.order,
+  preserved: (o) => o.state === "preserved" ? 1 : 0,
+  incoming: (o) => o.state === "incoming" ? 1 : 0,
+  restored: (o) => o.state === "restored" ? 1 : 0,
+  failed: (o) => o.failedBlocks(),
+  verified: (o) => o.verified === true ? 1 : 0,
+  phys: (o) => o.phys[0] ?? 0,
+  revived: (o) => o.revived ? 1 : 0,
+};
+
 /** Properties of objects in expressions (`guest.folios`). */
-export const OBJECT_PROPERTIES = [
-  "blocks",
-  "folios",
-  "pages",
-  "bytes",
-  "order",
-  "preserved",
-  "incoming",
-  "restored",
-  "failed",
-  "verified",
-  "phys",
-  "revived",
-] as const;
+export const OBJECT_PROPERTIES: readonly string[] = Object.keys(PROPERTIES);
 
 /** The value of `obj.prop`. */
 export function objectProperty(obj: DslObject, prop: string, span?: Span): number {
-  switch (prop) {
-    case "blocks":
-      return obj.blocks();
-    case "folios":
-      return obj.unit === "folio" ? obj.blocks() : 0;
-    case "pages":
-      return obj.totalPages();
-    case "bytes":
-      return obj.bytes;
-    case "order":
-      return obj.unit === "folio" && obj.pages.length ? Math.log2(obj.pages[0]) : obj.order;
-    case "preserved":
-      return obj.state === "preserved" ? 1 : 0;
-    case "incoming":
-      return obj.state === "incoming" ? 1 : 0;
-    case "restored":
-      return obj.state === "restored" ? 1 : 0;
-    case "failed":
-      return obj.failedBlocks();
-    case "verified":
-      return obj.verified === true ? 1 : 0;
-    case "phys":
-      return obj.phys[0] ?? 0;
-    case "revived":
-      return obj.revived ? 1 : 0;
-  }
+  if (Object.hasOwn(PROPERTIES, prop)) return PROPERTIES[prop](obj);
   const msg = `object ${obj.name} has no property "${prop}"${didYouMean(prop, OBJECT_PROPERTIES)}`;
   if (span) throw new SpannedError(null, msg, span);
   throw new CommandError(null, msg);
