@@ -52,28 +52,10 @@ export function objectEstimate(
   opts: Record<string, unknown>,
   freePages = Infinity,
 ): MemoryEstimate {
-  const e = kindEstimate(kind, opts);
-  if (requestedPages(kind, opts) > freePages) {
-    return estimate(0, "more pages than the machine has free (the kernel's ENOMEM)");
-  }
-  return e;
-}
-
-/** Pages a creation asks the allocator for (the pool for `within=`). */
-function requestedPages(kind: string, opts: Record<string, unknown>): number {
-  switch (kind) {
-    case "folios":
-      return num(opts.count, 1) * 2 ** Math.min(Math.max(num(opts.order, 0), 0), 18);
-    case "pages":
-      return opts.within !== undefined
-        ? Math.ceil(num(opts.within, 0) / PAGE_SIZE / 1024) * 1024
-        : num(opts.count, 1) * 2 ** Math.min(Math.max(num(opts.order, 0), 0), 10);
-    case "memfd":
-    case "vmalloc":
-    case "reserve_mem":
-      return Math.ceil(num(opts.size, 0) / PAGE_SIZE);
-  }
-  return 0;
+  const { pages, cost } = kindCost(kind, opts);
+  return pages > freePages
+    ? estimate(0, "more pages than the machine has free (the kernel's ENOMEM)")
+    : cost;
 }
 
 /** The free pages of the session's machine (the configured one before it boots). */
@@ -82,45 +64,61 @@ export function freePagesOf(s: Session): number {
   return configuredRam(s) / PAGE_SIZE;
 }
 
-function kindEstimate(kind: string, opts: Record<string, unknown>): MemoryEstimate {
+/**
+ * What creating an object of `kind` costs: the pages it asks the allocator for (the pool for
+ * `within=`), and its estimate.
+ */
+function kindCost(
+  kind: string,
+  opts: Record<string, unknown>,
+): { pages: number; cost: MemoryEstimate } {
   const fill = fillKind(opts.fill);
+  const sizePages = Math.ceil(num(opts.size, 0) / PAGE_SIZE);
   switch (kind) {
     case "folios": {
-      const order = num(opts.order, 0);
-      return blocksBytes(num(opts.count, 1), 2 ** Math.min(Math.max(order, 0), 18), fill, true);
+      const count = num(opts.count, 1), per = 2 ** Math.min(Math.max(num(opts.order, 0), 0), 18);
+      return { pages: count * per, cost: blocksBytes(count, per, fill, true) };
     }
     case "pages": {
       const count = num(opts.count, 1);
-      const order = Math.min(Math.max(num(opts.order, 0), 0), 10);
+      const per = 2 ** Math.min(Math.max(num(opts.order, 0), 0), 10);
       if (opts.within !== undefined) {
         const pool = Math.ceil(num(opts.within, 0) / PAGE_SIZE / 1024) * 1024;
-        return sumEstimates(
-          term(pool, HOST_BYTES.page, "pool pages"),
-          blocksBytes(Math.min(count, pool), 1, fill),
-        );
+        return {
+          pages: pool,
+          cost: sumEstimates(
+            term(pool, HOST_BYTES.page, "pool pages"),
+            blocksBytes(Math.min(count, pool), 1, fill),
+          ),
+        };
       }
-      return blocksBytes(count, 2 ** order, fill);
+      return { pages: count * per, cost: blocksBytes(count, per, fill) };
     }
     case "vmalloc": {
-      const pages = Math.ceil(num(opts.size, 0) / PAGE_SIZE);
       const blockPages = opts.huge === true ? 512 : 1;
-      return sumEstimates(
-        blocksBytes(Math.ceil(pages / blockPages), blockPages, fill),
-        term(pages, HOST_BYTES.vmallocPage, "vmalloc pages"),
-      );
+      return {
+        pages: sizePages,
+        cost: sumEstimates(
+          blocksBytes(Math.ceil(sizePages / blockPages), blockPages, fill),
+          term(sizePages, HOST_BYTES.vmallocPage, "vmalloc pages"),
+        ),
+      };
     }
     case "memfd": {
       const folioBytes = Math.max(PAGE_SIZE, num(opts.folio, PAGE_SIZE));
       const folios = Math.ceil(num(opts.size, 0) / folioBytes);
-      return sumEstimates(
-        blocksBytes(folios, folioBytes / PAGE_SIZE, fill, true),
-        term(folios, HOST_BYTES.memfdFolio, "memfd folios"),
-      );
+      return {
+        pages: sizePages,
+        cost: sumEstimates(
+          blocksBytes(folios, folioBytes / PAGE_SIZE, fill, true),
+          term(folios, HOST_BYTES.memfdFolio, "memfd folios"),
+        ),
+      };
     }
     case "reserve_mem":
-      return blocksBytes(1, Math.ceil(num(opts.size, 0) / PAGE_SIZE), fill);
+      return { pages: sizePages, cost: blocksBytes(1, sizePages, fill) };
   }
-  return estimate(0, "nothing");
+  return { pages: 0, cost: estimate(0, "nothing") };
 }
 
 /** Blocks of the objects (all of them when `objects` is empty). */
