@@ -58,37 +58,22 @@ export class ValueError extends Error {
   }
 }
 
+/** Names of the kinds not named by their own name in capitals. */
+const KIND_NAMES: Partial<Record<ValueKind & string, string>> = {
+  int: "N",
+  bool: "on|off",
+  fill: "random|zero|none|byte:N|pattern:N",
+  fault: "nth:N|prob:P[,seed:S][,sites:A|B][,times:N]|off",
+  scratch: "N%|LOW,GLOBAL,PERNODE",
+  reservemem: "SIZE:ALIGN:NAME",
+  path: "FILE",
+};
+
 /** Human name of a kind, for messages and help. */
 export function kindName(kind: ValueKind): string {
   if (typeof kind === "object") return kind.enum.join("|");
-  switch (kind) {
-    case "size":
-      return "SIZE";
-    case "count":
-      return "COUNT";
-    case "int":
-      return "N";
-    case "number":
-      return "NUMBER";
-    case "bool":
-      return "on|off";
-    case "profile":
-      return profileNames().join("|");
-    case "fill":
-      return "random|zero|none|byte:N|pattern:N";
-    case "fault":
-      return "nth:N|prob:P[,seed:S][,sites:A|B][,times:N]|off";
-    case "scratch":
-      return "N%|LOW,GLOBAL,PERNODE";
-    case "reservemem":
-      return "SIZE:ALIGN:NAME";
-    case "object":
-      return "OBJECT";
-    case "path":
-      return "FILE";
-    default:
-      return kind.toUpperCase();
-  }
+  if (kind === "profile") return profileNames().join("|");
+  return KIND_NAMES[kind] ?? kind.toUpperCase();
 }
 
 /** Candidate words for a kind (enum values, profiles), for completion and suggestions. */
