@@ -57,16 +57,6 @@ profile; a variable swept over sizes (128M, 2G) is drawn in bytes.`,
       message: `${o}= is for chart sweep`,
     }));
   },
-  run: (s, inv) => {
-    const o = inv.opts as Record<string, string | undefined>;
-    recordChart(s, {
-      kind: inv.args[0] as ChartKind,
-      rows: o.rows,
-      title: o.title,
-      name: o.name,
-      x: o.x,
-      y: o.y,
-      series: o.series,
-    });
-  },
+  // The options are the request's fields (rows, title, name, x, y, series).
+  run: (s, inv) => void recordChart(s, { ...inv.opts, kind: inv.args[0] as ChartKind }),
 };
