@@ -25,6 +25,9 @@ const walked = (get: (r: RetrieveStats) => number) => (s: Session) => {
   const r = s.kernel?.boot.retrieve;
   return r === undefined ? 0 : get(r);
 };
+/** Entries of the running kernel's log at `level`, 0 before a boot. */
+const logged = (level: string) => (s: Session) =>
+  s.kernel?.log.entries().filter((e) => e.level === level).length ?? 0;
 const objectsIn = (s: Session, state: DslObject["state"]) =>
   [...s.objects.values()].filter((o) => o.state === state);
 
@@ -151,16 +154,8 @@ m(
   'free blocks per order, all nodes (/proc/buddyinfo summed) as "order:count …"',
   (s) => s.kernel ? formatByOrder(freeBlocksByOrder(s.kernel.buddy)) : undefined,
 );
-m(
-  "log.warnings",
-  "warnings in the running kernel's log",
-  (s) => s.kernel?.log.entries().filter((e) => e.level === "warn").length ?? 0,
-);
-m(
-  "log.errors",
-  "errors in the running kernel's log",
-  (s) => s.kernel?.log.entries().filter((e) => e.level === "err").length ?? 0,
-);
+m("log.warnings", "warnings in the running kernel's log", logged("warn"));
+m("log.errors", "errors in the running kernel's log", logged("err"));
 m(
   "reserve_mem.regions",
   "reserve_mem= regions of the running kernel",

@@ -245,17 +245,10 @@ export function showTopic(
       const header = ["metric", "value", "meaning"];
       const lines = textTable(header, set).split("\n")
         .map((l) => l.replace(/^(\S+\s+\S+)\s{2,}/, "$1  ")).join("\n");
-      const shown = tableShown(
-        header,
-        set,
-        unset.length === 0 ? lines : `${lines}\n${unsetNote(unset, set.map((r) => r[0]))}`,
-      );
-      return unset.length === 0 ? shown : {
-        text: shown.text,
-        html: `${shown.html}\n<p class="kholab-note">${
-          escapeHtml(unsetNote(unset, set.map((r) => r[0])))
-        }</p>`,
-      };
+      if (unset.length === 0) return tableShown(header, set, lines);
+      const note = unsetNote(unset, set.map((r) => r[0]));
+      const shown = tableShown(header, set, `${lines}\n${note}`);
+      return { ...shown, html: `${shown.html}\n<p class="kholab-note">${escapeHtml(note)}</p>` };
     }
     case "objects": {
       if (s.objects.size === 0) return text("(no objects)");
