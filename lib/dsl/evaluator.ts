@@ -20,6 +20,7 @@ import {
   SpannedError,
 } from "./errors.ts";
 import { toRuntimeError } from "./failure.ts";
+import { resolveScriptPath } from "./object_pfns.ts";
 import { OBJECT_PROPERTIES, objectProperty } from "./objects.ts";
 import { numberLiteralValue, parse } from "./parser.ts";
 import type { ExpectResult, Session } from "./session.ts";
@@ -225,11 +226,7 @@ export class Evaluator {
           if (this.#fileStack.length > INCLUDE_DEPTH) {
             throw new CommandError("ELOOP", `includes nested deeper than ${INCLUDE_DEPTH}`);
           }
-          const path = String(this.#raw(s.path));
-          const base = this.#file;
-          const resolved = path.startsWith("/") || !base.includes("/")
-            ? path
-            : base.slice(0, base.lastIndexOf("/") + 1) + path;
+          const resolved = resolveScriptPath(String(this.#raw(s.path)), this.#file);
           let text: string;
           try {
             text = this.#readFile(resolved);
