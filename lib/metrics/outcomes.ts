@@ -96,16 +96,8 @@ export function parseReason(line: string): { n: number; outcome: Outcome } | nul
 
 /** An empty {@link KindOutcomes}. */
 export function emptyKindOutcomes(): KindOutcomes {
-  return {
-    attempted: 0,
-    restored: 0,
-    unsupported: 0,
-    refused: 0,
-    failedRestore: 0,
-    corrupted: 0,
-    lost: 0,
-    reasons: [],
-  };
+  const counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+  return { attempted: 0, ...counts, reasons: [] };
 }
 
 /** A reason's class: its text with numbers blanked (pfns and counts vary, the cause does not). */
