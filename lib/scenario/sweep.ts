@@ -233,21 +233,32 @@ export function runPointUntimed(point: SweepPoint, capture: boolean): UntimedPoi
     });
     return { index: point.index, row: { ...head, ...row }, capsule };
   } catch (e) {
-    return {
-      index: point.index,
-      row: {
-        scenario: point.scenario,
-        profile: point.profile,
-        tracker: getProfile(point.profile).tracker,
-        seed: point.seed,
-        ...head,
-        params: JSON.stringify(point.params),
-        status: "error",
-        errors: `run:${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
-      },
-      capsule: { tracker: null, handover: null },
-    };
+    const errors = `run:${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
+    return errorPoint(point, errors, getProfile(point.profile).tracker);
   }
+}
+
+/**
+ * The row of a point that did not run (`errors` says why): what identifies it, status `error`
+ * (its profile's `tracker` when known).
+ */
+export function errorPoint(point: SweepPoint, errors: string, tracker?: string): UntimedPoint {
+  return {
+    index: point.index,
+    row: {
+      scenario: point.scenario,
+      profile: point.profile,
+      ...(tracker === undefined ? {} : { tracker }),
+      seed: point.seed,
+      pointIndex: point.pointIndex,
+      sweepParam: point.sweepParam,
+      sweepValue: point.sweepValue,
+      params: JSON.stringify(point.params),
+      status: "error",
+      errors,
+    },
+    capsule: { tracker: null, handover: null },
+  };
 }
 
 /**

@@ -11,7 +11,7 @@
 
 import { loadDesign } from "../design/load.ts";
 import { capsuleBuffers } from "../metrics/capsule.ts";
-import { type AfterJobResult, runPointUntimed, type SweepPoint } from "./sweep.ts";
+import { type AfterJobResult, errorPoint, runPointUntimed, type SweepPoint } from "./sweep.ts";
 
 /** The worker's global scope (a dedicated worker). */
 const scope = self as unknown as {
@@ -43,21 +43,8 @@ scope.onmessage = async (e) => {
   try {
     for (const url of point.designs ?? []) await loadDesign(url);
   } catch (err) {
-    scope.postMessage({
-      index: point.index,
-      row: {
-        scenario: point.scenario,
-        profile: point.profile,
-        pointIndex: point.pointIndex,
-        sweepParam: point.sweepParam,
-        sweepValue: point.sweepValue,
-        seed: point.seed,
-        params: JSON.stringify(point.params),
-        status: "error",
-        errors: `design:${err instanceof Error ? err.message : String(err)}`,
-      },
-      capsule: { tracker: null, handover: null },
-    }, []);
+    const why = `design:${err instanceof Error ? err.message : String(err)}`;
+    scope.postMessage(errorPoint(point, why), []);
     return;
   }
   const r = runPointUntimed(point, e.data.capture);
