@@ -32,7 +32,6 @@ import {
   type MemfdSection,
   type RangeSection,
   type ReserveMemSection,
-  sectionRecordCount,
   type SubtreeSection,
   type TestKhoSection,
   type UnsupportedObjects,
@@ -43,7 +42,13 @@ import { type AbiProfile, hasApi, hasGuestMemory } from "../kho/profiles.ts";
 import { splitPages } from "../kho/page_split.ts";
 import { preserveVmalloc, restoreVmalloc } from "../kho/vmalloc.ts";
 import { hex, PAGE_SIZE } from "../units.ts";
-import { failureText, logSince, RestoreJudge, settleUnrecorded } from "./restore_outcome.ts";
+import {
+  attemptedSections,
+  failureText,
+  logSince,
+  RestoreJudge,
+  settleUnrecorded,
+} from "./restore_outcome.ts";
 
 /**
  * Running totals of one scenario run. What became of each object is in {@link outcomes} (by
@@ -740,14 +745,7 @@ function restoreRegion(kernel: Kernel, s: ReserveMemSection, tally: Tally): void
  * or restored). Uses only `kernel` and `section`.
  */
 export function restoreSection(kernel: Kernel, section: ManifestSection, tally: Tally): void {
-  settleUnrecorded(tally.outcomes, {
-    kind: section.kind,
-    name: section.name,
-    attempted: section.attempted,
-    recorded: sectionRecordCount(section),
-    unsupported: section.unsupported,
-    failedReason: section.failedReason,
-  });
+  settleUnrecorded(tally.outcomes, attemptedSections([section])[0]);
   switch (section.kind) {
     case "folio":
       return restoreFolios(kernel, section, tally);
