@@ -136,12 +136,18 @@ export function readHandoverFolder(dir: string): HandoverFolder {
   return { meta: metaBytes ? parseMeta(metaBytes) : null, files };
 }
 
-function parseJson(bytes: Uint8Array, what: string): unknown {
+/** A kholab JSON file of `format` (SyntaxError naming `what` otherwise), its fields unchecked. */
+function parseJson<T>(bytes: Uint8Array, what: string, format: string): Partial<T> {
+  let v;
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    v = JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {
     throw new SyntaxError(`${what}: ${(e as Error).message}`);
   }
+  if (v === null || typeof v !== "object" || v.format !== format) {
+    throw new SyntaxError(`${what}: not a ${format} file`);
+  }
+  return v;
 }
 
 /** A `0x…` address of kholab's JSON files (SyntaxError naming `what` otherwise). */
@@ -154,10 +160,7 @@ function hexField(v: unknown, what: string): number {
 
 function parseMeta(bytes: Uint8Array): HandoverExportMeta {
   const what = EXPORT_FILES.meta;
-  const m = parseJson(bytes, what) as Partial<HandoverExportMeta> | null;
-  if (m === null || typeof m !== "object" || m.format !== HANDOVER_EXPORT_FORMAT) {
-    throw new SyntaxError(`${what}: not a ${HANDOVER_EXPORT_FORMAT} file`);
-  }
+  const m = parseJson<HandoverExportMeta>(bytes, what, HANDOVER_EXPORT_FORMAT);
   if (typeof m.profile !== "string" || !profileNames().includes(m.profile)) {
     throw new SyntaxError(`${what}: unknown profile ${JSON.stringify(m.profile)}`);
   }
@@ -175,10 +178,7 @@ function parseMeta(bytes: Uint8Array): HandoverExportMeta {
 
 function parseIndex(bytes: Uint8Array, binBytes: number): TrackerIndex {
   const what = EXPORT_FILES.trackerIndex;
-  const ix = parseJson(bytes, what) as Partial<TrackerIndex> | null;
-  if (ix === null || typeof ix !== "object" || ix.format !== TRACKER_INDEX_FORMAT) {
-    throw new SyntaxError(`${what}: not a ${TRACKER_INDEX_FORMAT} file`);
-  }
+  const ix = parseJson<TrackerIndex>(bytes, what, TRACKER_INDEX_FORMAT);
   if (ix.pageSize !== PAGE_SIZE || !Array.isArray(ix.pages)) {
     throw new SyntaxError(`${what}: expected pageSize ${PAGE_SIZE} and a "pages" list`);
   }
