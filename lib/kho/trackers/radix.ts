@@ -307,6 +307,26 @@ export class RadixTree implements OutgoingTracker {
    * bytes. A typed codec records the block as CONTIG.
    */
   add(pfn: number, order: number): void {
+    // the common preserve first: one page below 16 TiB whose leaf is cached (only the one-hot
+    // descent below caches leaves); small, so V8 inlines it also where other trackers' `add`
+    // share the call site
+    if (order === 0 && (pfn >>> 0) === pfn) {
+      const cache = this.#leafCache[0];
+      if (cache !== undefined) {
+        const cached = cache[pfn >>> L1_LO];
+        if (cached !== null) {
+          const bit = pfn & BIT;
+          cached[bit >>> 5] |= 1 << (bit & 31);
+          this.#cachedAdds++; // charged as #chargeDescent(ROOT_LEVEL) when settled
+          return;
+        }
+      }
+    }
+    this.#addBlock(pfn, order);
+  }
+
+  /** {@link add} for any block: the key's halves, the leaf cache, else the descent. */
+  #addBlock(pfn: number, order: number): void {
     if (!this.#oneHot) return this.addTyped(pfn, order, KHO_PAGE_CONTIG);
     const root = this.#root ?? this.#uninitialised("kho_radix_add_page");
     if (

@@ -286,6 +286,29 @@ export class XarrayTracker implements OutgoingTracker, KhoserSource {
    * pfn that is not a page frame below 2^53 bytes. The low `order` bits of `pfn` are dropped.
    */
   add(pfn: number, order: number): void {
+    // the common preserve first: a pfn below 2^32 in an order there is, a flat bitmap (allocated
+    // if missing), a bit not yet set; small, so V8 inlines it also where other trackers' `add`
+    // share the call site
+    if ((pfn >>> 0) === pfn && (order >>> 0) === order && order < 32) {
+      const high = pfn >>> order;
+      const idx = high >>> this.#bitsShift;
+      const xa = this.#orders[order];
+      if (xa !== undefined && idx < FLAT_MAX) {
+        const bm = (idx < xa.flat.length ? xa.flat[idx] : null) ??
+          this.#allocBitmap(xa, order, idx);
+        const bit = high & this.#bitsMask, k = bit >>> 5, m = 1 << (bit & 31), w = bm[k];
+        if ((w & m) === 0) {
+          bm[k] = w | m; // counted from the bits when settled
+          xa.dirty = true;
+          return;
+        }
+      }
+    }
+    this.#addBlock(pfn, order);
+  }
+
+  /** {@link add} in general: a new order or bitmap, a far bitmap, a set bit, a wide pfn. */
+  #addBlock(pfn: number, order: number): void {
     let idx: number, bit: number;
     if ((pfn >>> 0) === pfn && (order >>> 0) === order && order < 32) {
       // pfn below 2^32 (16 TiB): integer arithmetic
