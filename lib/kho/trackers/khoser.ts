@@ -116,6 +116,11 @@ export function xarrayKind(bitmapBytes: XarrayBitmapBytes): "xarray-512" | "xarr
 }
 
 const TWO32 = 4294967296;
+
+/** Where a chunk entry is, for a walk's abort reason (built only when one is reported). */
+function entryAt(e: number, chunkPhys: number): string {
+  return `entry ${e} of chunk ${hex(chunkPhys)}`;
+}
 /** 2^i for i = 0..75, exact doubles. */
 const POW2 = Float64Array.from({ length: 76 }, (_, i) => 2 ** i);
 
@@ -453,18 +458,17 @@ class ChunkWalker extends WalkGuard<KhoserWalkErrorReason> {
     for (; e < num; e++) {
       const o = ENTRIES + ENTRY * e;
       const bmLo = w[o + BITMAP], bmHi = w[o + BITMAP + 1];
-      const where = `entry ${e} of chunk ${hex(phys)}`;
       if ((bmLo | bmHi) === 0) {
-        go = this.fail("bitmap-null", `${where} has a NULL bitmap`);
+        go = this.fail("bitmap-null", `${entryAt(e, phys)} has a NULL bitmap`);
         break;
       }
       if ((bmLo & (bytes - 1)) !== 0) {
-        go = this.fail("bitmap-unaligned", `${where}: bitmap 0x${hexU64(bmLo, bmHi)}`);
+        go = this.fail("bitmap-unaligned", `${entryAt(e, phys)}: bitmap 0x${hexU64(bmLo, bmHi)}`);
         break;
       }
       const bm = bmHi * TWO32 + bmLo;
       if (bmHi >= 2 ** 21 || !this.ram(bm, bytes)) {
-        go = this.fail("bitmap-outside-ram", `${where}: bitmap 0x${hexU64(bmLo, bmHi)}`);
+        go = this.fail("bitmap-outside-ram", `${entryAt(e, phys)}: bitmap 0x${hexU64(bmLo, bmHi)}`);
         break;
       }
       const start = w[o + PHYS_START + 1] * TWO32 + w[o + PHYS_START];
