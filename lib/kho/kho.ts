@@ -85,10 +85,7 @@ function rangeArgs(callsite: string, pfn: number, nrPages: number): void {
   checkUnsignedLong(callsite, "nr_pages", nrPages, PFN_BOUND);
 }
 
-const MAX_ULONG = Number.MAX_SAFE_INTEGER;
-
 function physArgs(callsite: string, phys: number, size: number): void {
-  if (phys >= 0 && size >= 0 && phys <= MAX_ULONG && size <= MAX_ULONG) return;
   checkUnsignedLong(callsite, "phys", phys);
   checkUnsignedLong(callsite, "size", size);
 }
