@@ -57,7 +57,7 @@ export interface FolioRecordSpec<R> {
 }
 
 /** One handler's record array in `kernel`. */
-export class FolioRecordArray<R extends { pfn: number; index: number }> {
+export class FolioRecordArray<R extends { pfn: number }> {
   /** The array of a handler of `kernel`. */
   constructor(readonly kernel: Kernel, readonly spec: FolioRecordSpec<R>) {}
 
@@ -236,7 +236,7 @@ export function luoRegister(kernel: Kernel, tag: string, what: string, fn: () =>
 
 /** `phys_to_virt(serialized_data)` of a `size`-byte struct: a page fault oops if not RAM. */
 export function requireSerRam(kernel: Kernel, serPa: number, size: number, fn: string): void {
-  if (!Number.isSafeInteger(serPa) || !kernel.machine.topology.isRam(serPa, size)) {
+  if (!kernel.machine.topology.isRam(serPa, size)) { // false for any non-address too
     throw new KernelOops({ address: serPa, fn }, kernel.log);
   }
 }

@@ -210,9 +210,7 @@ export class HugetlbFlb implements LiveUpdateFlb {
   /** `hugetlb_flb_retrieve`: the successor's view of the counts (a page fault if not RAM). */
   retrieve(args: FlbOpArgs): void {
     const k = this.kernel;
-    if (!k.machine.topology.isRam(args.data, HUGETLB_SER_LAYOUT.size)) {
-      throw new KernelOops({ address: args.data, fn: "hugetlb_flb_retrieve" }, k.log);
-    }
+    requireSerRam(k, args.data, HUGETLB_SER_LAYOUT.size, "hugetlb_flb_retrieve");
     args.obj = readHugetlbSer(k.machine.mem, args.data);
   }
 
