@@ -388,8 +388,23 @@ export class Session {
     this.#undo.push(fn);
   }
 
-  /** Sets fields of the session, each undone with the command. */
-  assign(fields: Partial<Session>): void {
+  /** Sets fields of the script's world, each undone with the command. */
+  assign(
+    fields: Partial<
+      Pick<
+        Session,
+        | "machineConfig"
+        | "bootProfile"
+        | "nextProfile"
+        | "kernelConfig"
+        | "pendingFaults"
+        | "machine"
+        | "kernel"
+        | "objects"
+        | "scenarioRow"
+      >
+    >,
+  ): void {
     const prev = Object.fromEntries(Object.keys(fields).map((k) => [k, this[k as keyof this]]));
     this.onUndo(() => Object.assign(this, prev));
     Object.assign(this, fields);

@@ -95,3 +95,27 @@ Deno.test("kernel reserve_mem=: a region revived outside RAM from corrupt bytes 
   assert.equal(s.kernel!.reserveMem.regions[0].start, 2 ** 40);
   assert.equal(s.stats.verifyFailed, 1);
 });
+
+Deno.test("assign sets the world's fields and a rollback of the command puts them back", () => {
+  const s = new Session({ file: "<repl>", clock });
+  new Evaluator(s).runText(
+    "machine ram=1G\nprofile kho-v1-6.19\na = folios order=0 count=1",
+    "<repl:1>",
+  );
+  assert.notEqual(s.machine, null);
+  const before = { machine: s.machine, bootProfile: s.bootProfile, objects: s.objects };
+  assert.equal(before.bootProfile, "kho-v1-6.19");
+  s.begin();
+  s.assign({ machine: null, bootProfile: "kho-v4", objects: new Map() });
+  assert.equal(s.machine, null);
+  assert.equal(s.bootProfile, "kho-v4");
+  assert.deepEqual(s.rollback(), []);
+  assert.equal(s.machine, before.machine);
+  assert.equal(s.bootProfile, before.bootProfile);
+  assert.equal(s.objects, before.objects);
+  // committed, it stays
+  s.begin();
+  s.assign({ nextProfile: "kho-v4" });
+  s.commit();
+  assert.equal(s.nextProfile, "kho-v4");
+});
