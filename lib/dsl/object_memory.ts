@@ -61,7 +61,7 @@ export function fillFile(file: MemfdFile, rng: Rng, fill: FillSpecDsl): void {
   for (const f of file.folios()) {
     const at = f.index * PAGE_SIZE;
     const len = Math.min(PAGE_SIZE * 2 ** f.order, file.size - at);
-    if (len > 0) file.fill(at, len, { pattern: rng.u32() });
+    if (len > 0) file.fill(at, len, contentOf(fill, rng)!);
   }
 }
 

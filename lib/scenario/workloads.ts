@@ -131,7 +131,7 @@ class FirstFailure {
     this.text ??= clipReason(`${api}: ${failureText(e)}`);
   }
   /** A failed preserve call through `api`: tallied with its errno, noted. */
-  fail(api: string, e: unknown): void {
+  #fail(api: string, e: unknown): void {
     this.tally.preserveFailures++;
     this.tally.error(this.step, e);
     this.note(api, e);
@@ -144,7 +144,7 @@ class FirstFailure {
       try {
         preserve(i);
       } catch (e) {
-        this.fail(api, e);
+        this.#fail(api, e);
         failed.push(i);
       }
     }
