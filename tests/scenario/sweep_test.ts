@@ -4,7 +4,13 @@ import { deterministicPart } from "../../lib/metrics/metrics.ts";
 import { rowTimings } from "../../lib/metrics/timing.ts";
 import { availableProfiles } from "../../lib/scenario/run.ts";
 import { pointSeed } from "../../lib/scenario/scenarios.ts";
-import { runSweep, sweepPoints } from "../../lib/scenario/sweep.ts";
+import {
+  errorPoint,
+  runPointUntimed,
+  runSweep,
+  type SweepPoint,
+  sweepPoints,
+} from "../../lib/scenario/sweep.ts";
 
 const SMALL_HYPERVISOR = {
   ramBytes: "4G",
@@ -233,4 +239,38 @@ Deno.test("after-jobs run once every point is timed, on workers or in this threa
       /negative n -1/,
     );
   }
+});
+
+Deno.test("a point that does not run is an error row: what identifies it, why, its tracker when known", () => {
+  const point: SweepPoint = {
+    index: 3,
+    pointIndex: 1,
+    scenario: "uniform",
+    profile: "kho-v4",
+    params: { noSuchParam: 1 },
+    seed: 7,
+    sweepParam: "noSuchParam",
+    sweepValue: "1",
+  };
+  const ran = runPointUntimed(point, false);
+  assert.equal(ran.index, 3);
+  assert.deepEqual(ran.capsule, { tracker: null, handover: null });
+  const { errors, ...row } = ran.row;
+  assert.match(String(errors), /^run:\w*Error: .*noSuchParam/);
+  assert.deepEqual(row, {
+    scenario: "uniform",
+    profile: "kho-v4",
+    tracker: "radix",
+    seed: 7,
+    pointIndex: 1,
+    sweepParam: "noSuchParam",
+    sweepValue: "1",
+    params: '{"noSuchParam":1}',
+    status: "error",
+  });
+  // a worker's design module that does not load: no tracker (the profile may be the design's)
+  const design = errorPoint(point, "design:TypeError: boom");
+  assert.equal("tracker" in design.row, false);
+  assert.equal(design.row.errors, "design:TypeError: boom");
+  assert.equal(design.row.status, "error");
 });
