@@ -20,7 +20,7 @@ import {
   SpannedError,
 } from "./errors.ts";
 import { toRuntimeError } from "./failure.ts";
-import { resolveScriptPath } from "./object_pfns.ts";
+import { resolveScriptPath } from "./source_file.ts";
 import { OBJECT_PROPERTIES, objectProperty } from "./objects.ts";
 import { numberLiteralValue, parse } from "./parser.ts";
 import type { ExpectResult, Session } from "./session.ts";

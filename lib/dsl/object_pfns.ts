@@ -36,13 +36,8 @@ import { CommandError } from "./errors.ts";
 import { blockHashes, checkObjectName, fillBlocks, freeObject } from "./object_memory.ts";
 import { describe, DslObject } from "./objects.ts";
 import type { Session } from "./session.ts";
+import { resolveScriptPath } from "./source_file.ts";
 import type { FillSpecDsl } from "./values.ts";
-
-/** `path` as written, resolved against the folder of the script it appears in (as `include`). */
-export function resolveScriptPath(path: string, script: string | undefined): string {
-  if (path.startsWith("/") || script === undefined || !script.includes("/")) return path;
-  return script.slice(0, script.lastIndexOf("/") + 1) + path;
-}
 
 /** Reads and parses a pfn list file; the language's errors for a file that cannot be read. */
 export function readPfnList(path: string): { text: string; gzip: boolean } {

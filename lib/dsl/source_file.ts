@@ -36,3 +36,9 @@ export function readScriptFile(path: string, options: { maxBytes?: number } = {}
   const { bytes } = readInputFile(path, { maxBytes, maxTextBytes: maxBytes }, { gunzip: false });
   return new TextDecoder().decode(bytes);
 }
+
+/** `path` as written, resolved against the folder of the script it appears in (as `include`). */
+export function resolveScriptPath(path: string, script: string | undefined): string {
+  if (path.startsWith("/") || script === undefined || !script.includes("/")) return path;
+  return script.slice(0, script.lastIndexOf("/") + 1) + path;
+}

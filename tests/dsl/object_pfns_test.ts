@@ -3,7 +3,6 @@ import { gzipSync } from "node:zlib";
 import { ManualClock } from "../../lib/rng.ts";
 import { Evaluator } from "../../lib/dsl/evaluator.ts";
 import { ScriptRuntimeError } from "../../lib/dsl/errors.ts";
-import { resolveScriptPath } from "../../lib/dsl/object_pfns.ts";
 import { runScript } from "../../lib/dsl/run.ts";
 import { Session } from "../../lib/dsl/session.ts";
 
@@ -105,11 +104,4 @@ Deno.test("pfns in a running kernel: a block it uses, or in scratch, is an error
     ev.runText("free imp");
     assert.equal(k.buddy.nrFreePages(), freeBefore);
   });
-});
-
-Deno.test("pfns: a relative file is found beside the script that names it", () => {
-  assert.equal(resolveScriptPath("h.txt", "a/b/run.kho"), "a/b/h.txt");
-  assert.equal(resolveScriptPath("/h.txt", "a/b/run.kho"), "/h.txt");
-  assert.equal(resolveScriptPath("h.txt", "<cell 3>"), "h.txt");
-  assert.equal(resolveScriptPath("h.txt", undefined), "h.txt");
 });

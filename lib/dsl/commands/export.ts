@@ -13,7 +13,7 @@ import { collectHandoverExport, writeHandoverExport } from "../../scenario/hando
 import { hostFsErrno } from "../../scenario/input_file.ts";
 import { formatSize } from "../../units.ts";
 import { CommandError } from "../errors.ts";
-import { resolveScriptPath } from "../object_pfns.ts";
+import { resolveScriptPath } from "../source_file.ts";
 import type { Session } from "../session.ts";
 import type { CommandSpec } from "../spec.ts";
 
